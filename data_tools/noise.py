@@ -1,0 +1,266 @@
+"""Seeded, composable synthetic noise models and the text spec grammar every command shares.
+
+A spec is one or more stages joined by ``+`` and applied left to right, each ``model:key=value,...``.
+A value is a number or a range ``lo-hi`` sampled uniformly per image, e.g.
+``gaussian:sigma=5-50+jpeg:quality=60-95``. Intensities (σ) are on the 0–255 scale whatever the
+file's bit depth, so one spec means the same visual noise on 8-bit and 16-bit images.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+class NoiseSpecError(ValueError):
+    """A spec that does not parse; the message is one line and lists what is valid."""
+
+
+@dataclass(frozen=True)
+class ParamRange:
+    """A parameter that is either fixed (lo == hi) or drawn uniformly per image."""
+
+    lo: float
+    hi: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return self.lo if self.lo == self.hi else float(rng.uniform(self.lo, self.hi))
+
+    def __str__(self) -> str:
+        return _fmt(self.lo) if self.lo == self.hi else f"{_fmt(self.lo)}-{_fmt(self.hi)}"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# ---- the models: each takes a float image on the 0–255 scale and returns one ---------------------
+
+def _gaussian(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    return img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
+
+
+def _poisson(img: np.ndarray, rng: np.random.Generator, peak: float) -> np.ndarray:
+    # peak = expected photon count at full white: lower peak, darker scene, stronger shot noise.
+    lam = np.clip(img, 0, None) * (peak / 255.0)
+    return (rng.poisson(lam).astype(np.float32) * np.float32(255.0 / peak))
+
+
+def _poisson_gaussian(img: np.ndarray, rng: np.random.Generator, peak: float, sigma: float) -> np.ndarray:
+    return _gaussian(_poisson(img, rng, peak), rng, sigma)
+
+
+def _speckle(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    # multiplicative: sigma is the relative standard deviation (0.1 = 10 % of the intensity)
+    return img * (1.0 + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma))
+
+
+def _salt_pepper(img: np.ndarray, rng: np.random.Generator, amount: float, salt: float) -> np.ndarray:
+    out = img.copy()
+    hit = rng.random(img.shape[:2]) < amount
+    white = rng.random(img.shape[:2]) < salt
+    out[hit & white] = 255.0
+    out[hit & ~white] = 0.0
+    return out
+
+
+def _jpeg(img: np.ndarray, rng: np.random.Generator, quality: float) -> np.ndarray:
+    del rng  # deterministic given the quality
+    u8 = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", _to_bgr(u8), [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
+    if not ok:  # pragma: no cover - OpenCV always encodes a valid uint8 array
+        raise RuntimeError("JPEG encoding failed")
+    decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return _from_bgr(decoded, img.shape).astype(np.float32)
+
+
+def _correlated(img: np.ndarray, rng: np.random.Generator, sigma: float, scale: float) -> np.ndarray:
+    # White noise blurred by a Gaussian of std `scale` px, rescaled so each pixel's σ stays `sigma`:
+    # what demosaicing or in-camera denoising leaves behind.
+    white = rng.standard_normal(img.shape, dtype=np.float32)
+    blurred = cv2.GaussianBlur(white, (0, 0), sigmaX=scale, borderType=cv2.BORDER_REFLECT)
+    blurred = blurred.reshape(img.shape)
+    gain = _correlated_gain(scale)
+    return img + blurred * np.float32(sigma * gain)
+
+
+@functools.lru_cache(maxsize=64)
+def _correlated_gain(scale: float) -> float:
+    """1 / std of unit white noise after the Gaussian blur (measured, so the kernel's truncation counts)."""
+    probe = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+    return float(1.0 / cv2.GaussianBlur(probe, (0, 0), sigmaX=scale, borderType=cv2.BORDER_REFLECT).std())
+
+
+def _to_bgr(u8: np.ndarray) -> np.ndarray:
+    if u8.ndim == 3 and u8.shape[2] == 3:
+        return u8[..., ::-1]
+    return u8[..., 0] if u8.ndim == 3 else u8
+
+
+def _from_bgr(decoded: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if decoded.ndim == 3:
+        decoded = decoded[..., ::-1]
+    return decoded.reshape(shape)
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    name: str
+    params: tuple[str, ...]
+    defaults: dict[str, float]
+    limits: dict[str, tuple[float, float]]
+    fn: Callable[..., np.ndarray]
+    doc: str
+    works_on_alpha: bool = False
+
+
+MODELS: dict[str, NoiseModel] = {
+    m.name: m
+    for m in [
+        NoiseModel("gaussian", ("sigma",), {}, {"sigma": (0, 255)}, _gaussian,
+                   "additive white Gaussian, sigma on the 0-255 scale"),
+        NoiseModel("poisson", ("peak",), {}, {"peak": (0.01, 1e6)}, _poisson,
+                   "shot noise, peak = photons at full white"),
+        NoiseModel("poisson-gaussian", ("peak", "sigma"), {}, {"peak": (0.01, 1e6), "sigma": (0, 255)},
+                   _poisson_gaussian, "shot noise then read noise"),
+        NoiseModel("speckle", ("sigma",), {}, {"sigma": (0, 10)}, _speckle,
+                   "multiplicative, sigma relative to intensity"),
+        NoiseModel("salt-pepper", ("amount", "salt"), {"salt": 0.5}, {"amount": (0, 1), "salt": (0, 1)},
+                   _salt_pepper, "amount = fraction of pixels hit, salt = share of white"),
+        NoiseModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg, "JPEG compression at quality"),
+        NoiseModel("correlated", ("sigma", "scale"), {"scale": 1.0}, {"sigma": (0, 255), "scale": (0.3, 20)},
+                   _correlated, "Gaussian noise blurred by a Gaussian of std scale px, per-pixel sigma kept"),
+    ]
+}
+
+
+def valid_models_text() -> str:
+    return "; ".join(
+        f"{m.name}:" + ",".join(f"{p}={_fmt(m.defaults[p])}" if p in m.defaults else f"{p}=N" for p in m.params)
+        for m in MODELS.values()
+    )
+
+
+@dataclass(frozen=True)
+class NoiseStage:
+    model: str
+    params: dict[str, ParamRange] = field(hash=False)
+
+    def __str__(self) -> str:
+        return f"{self.model}:" + ",".join(f"{k}={v}" for k, v in self.params.items())
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """A parsed spec: call ``apply`` with an image and a seed."""
+
+    stages: tuple[NoiseStage, ...]
+
+    def __str__(self) -> str:
+        return "+".join(str(s) for s in self.stages)
+
+    @property
+    def ends_in_jpeg(self) -> bool:
+        return self.stages[-1].model == "jpeg"
+
+    def draw(self, rng: np.random.Generator) -> list[dict[str, float]]:
+        return [{k: r.draw(rng) for k, r in s.params.items()} for s in self.stages]
+
+    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict]]:
+        """Noisy copy of a uint8/uint16 image (HxW or HxWxC), same dtype, clipped and rounded.
+
+        Returns the image and the parameters drawn for each stage, for the manifest. An alpha channel
+        (the 4th of RGBA, the 2nd of gray+alpha) is passed through untouched.
+        """
+        if image.dtype not in (np.uint8, np.uint16):
+            raise TypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
+        rng = np.random.default_rng(seed)
+        drawn = self.draw(rng)
+        scale = 255.0 / float(np.iinfo(image.dtype).max)
+        color, alpha = split_alpha(image)
+        x = self._run(color.astype(np.float32) * np.float32(scale), rng, drawn)
+        out = to_dtype(x / np.float32(scale), image.dtype)
+        if alpha is not None:
+            out = np.concatenate([out, alpha], axis=-1)
+        return out, [{"model": s.model, **p} for s, p in zip(self.stages, drawn)]
+
+    def _run(self, x: np.ndarray, rng: np.random.Generator, drawn: list[dict[str, float]]) -> np.ndarray:
+        for i, (stage, params) in enumerate(zip(self.stages, drawn)):
+            if stage.model == "jpeg" and i > 0:
+                x = np.clip(x, 0, 255)  # a JPEG encoder only ever sees a valid image
+            x = MODELS[stage.model].fn(x, rng, **params)
+        return x
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour channels and the alpha channel (None when there is none) of an HxW or HxWxC image."""
+    if image.ndim == 3 and image.shape[2] in (2, 4):
+        return image[..., :-1], image[..., -1:]
+    return image, None
+
+
+def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round (not truncate) and clip a float image into an integer dtype, as a file would store it."""
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(x), info.min, info.max).astype(dtype)
+
+
+def parse_noise_spec(text: str) -> NoiseSpec:
+    """Parse ``model:key=value,...[+model:...]``; raise NoiseSpecError with a one-line message."""
+    text = (text or "").strip()
+    if not text:
+        raise NoiseSpecError(f"empty noise spec; valid models: {valid_models_text()}")
+    stages = []
+    for part in text.split("+"):
+        part = part.strip()
+        name, _, arg_text = part.partition(":")
+        name = name.strip().lower()
+        model = MODELS.get(name)
+        if model is None:
+            raise NoiseSpecError(f"unknown noise model {name!r} in {text!r}; valid models: {valid_models_text()}")
+        values: dict[str, ParamRange] = {}
+        for item in filter(None, (a.strip() for a in arg_text.split(","))):
+            key, eq, raw = item.partition("=")
+            key = key.strip().lower()
+            if not eq or key not in model.params:
+                raise NoiseSpecError(
+                    f"bad parameter {item!r} for {name}; it takes {', '.join(model.params)}"
+                    f" (valid models: {valid_models_text()})")
+            values[key] = _parse_range(raw.strip(), key, name, model.limits[key])
+        for key in model.params:
+            if key not in values:
+                if key not in model.defaults:
+                    raise NoiseSpecError(f"{name} needs {key}=..., e.g. {name}:" + ",".join(
+                        f"{p}=N" for p in model.params) + f" (valid models: {valid_models_text()})")
+                values[key] = ParamRange(model.defaults[key], model.defaults[key])
+        stages.append(NoiseStage(name, {k: values[k] for k in model.params}))
+    return NoiseSpec(tuple(stages))
+
+
+def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) -> ParamRange:
+    # a leading '-' would be a negative number, which no parameter accepts: split on the first '-' after it
+    lo_text, sep, hi_text = raw[1:].partition("-") if raw.startswith("-") else raw.partition("-")
+    if raw.startswith("-"):
+        lo_text = "-" + lo_text
+    try:
+        lo = float(lo_text)
+        hi = float(hi_text) if sep else lo
+    except ValueError:
+        raise NoiseSpecError(f"{model}: {key}={raw!r} is not a number or a range like 5-50") from None
+    if not all(math.isfinite(v) for v in (lo, hi)) or lo > hi:
+        raise NoiseSpecError(f"{model}: {key}={raw!r} must be finite with low <= high")
+    if lo < limits[0] or hi > limits[1]:
+        raise NoiseSpecError(f"{model}: {key}={raw!r} is outside {_fmt(limits[0])}..{_fmt(limits[1])}")
+    return ParamRange(lo, hi)
+
+
+def image_seed(seed: int, name: str) -> int:
+    """A per-image seed from the run seed and the file's name: independent of order and of other files."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

@@ -1,0 +1,53 @@
+"""Clean sample images bundled with scikit-image (no network), split once for the whole project.
+
+The split is fixed so that the shipped model's held-out scores stay honest: HELD_OUT images are never
+used in training; the training pool is itself split into two disjoint halves for the unpaired domains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import skimage.data as skd
+
+from data_tools.images import write_image
+
+
+def _motorcycle() -> np.ndarray:
+    return skd.stereo_motorcycle()[0]
+
+
+SAMPLES: dict[str, Callable[[], np.ndarray]] = {
+    # natural photographs, colour
+    "astronaut": skd.astronaut, "chelsea": skd.chelsea, "coffee": skd.coffee, "rocket": skd.rocket,
+    "hubble": skd.hubble_deep_field, "immunohistochemistry": skd.immunohistochemistry, "retina": skd.retina,
+    "motorcycle": _motorcycle,
+    # grayscale
+    "camera": skd.camera, "moon": skd.moon, "brick": skd.brick, "grass": skd.grass, "gravel": skd.gravel,
+    "clock": skd.clock, "coins": skd.coins, "page": skd.page, "text": skd.text, "cell": skd.cell,
+}
+
+HELD_OUT = ("astronaut", "chelsea", "coffee", "camera", "moon")
+TRAIN_CLEAN = ("rocket", "retina", "brick", "gravel", "clock", "cell", "text")
+TRAIN_NOISY = ("hubble", "immunohistochemistry", "motorcycle", "grass", "coins", "page")
+
+
+def load_sample(name: str) -> np.ndarray:
+    """An HxWxC uint8 sample image by name."""
+    if name not in SAMPLES:
+        raise KeyError(f"unknown sample {name!r}; available: {', '.join(SAMPLES)}")
+    img = np.asarray(SAMPLES[name]())
+    return img[..., None] if img.ndim == 2 else img
+
+
+def write_samples(folder: Path | str, names: tuple[str, ...] | list[str] = HELD_OUT) -> list[Path]:
+    """Write samples as PNG files into a folder (created), for the CLI, demos and tests."""
+    folder = Path(folder)
+    paths = []
+    for name in names:
+        path = folder / f"{name}.png"
+        write_image(path, load_sample(name))
+        paths.append(path)
+    return paths

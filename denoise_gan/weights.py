@@ -1,0 +1,157 @@
+"""Weight files and run checkpoints: written atomically, loaded without executing code.
+
+* Generator weights for inference: safetensors, with the generator's config in the metadata, so a file
+  is self-describing and never unpickled.
+* Run checkpoints (models, optimisers, schedulers, pool, RNG states): ``torch.save`` to a temp file and
+  rename; loaded with ``torch.load(weights_only=True)``, which refuses pickled code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import re
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from data_tools.images import atomic_write_bytes
+from denoise_gan.config import GeneratorConfig, from_dict, to_dict
+from denoise_gan.networks import build_generator
+
+FORMAT = "denoise-gan-generator/1"
+DEFAULT_MODEL = "default"
+CHECKPOINT_ENV = "DENOISE_GAN_CHECKPOINTS"
+
+
+class WeightsError(ValueError):
+    """A weight or checkpoint file that cannot be used; the message is one line and names the file."""
+
+
+def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> None:
+    state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
+    metadata = {"format": FORMAT, "config": json.dumps(to_dict(cfg)),
+                "meta": json.dumps(meta or {}, sort_keys=True)}
+    atomic_write_bytes(path, st_save(state, metadata=metadata))
+
+
+def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
+    """Tensors, config and metadata of a generator file, checked but not yet put into a network."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + header_len])
+    except (SafetensorError, ValueError, json.JSONDecodeError, RuntimeError):
+        if _looks_like_pickle(data):
+            raise WeightsError(f"{path}: is a pickle/torch file, not a safetensors generator; refusing to load "
+                               "it (pickles can run code). Export weights with `denoise-gan export`.") from None
+        raise WeightsError(f"{path}: not a valid safetensors file (truncated or corrupt)") from None
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: safetensors file without denoise-gan generator metadata "
+                           f"(format {meta.get('format')!r}, expected {FORMAT!r})")
+    try:
+        cfg = from_dict(GeneratorConfig, json.loads(meta["config"]))
+        extra = json.loads(meta.get("meta", "{}"))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: bad generator config in metadata ({exc})") from None
+    return tensors, cfg, extra
+
+
+def load_generator(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorConfig, dict]:
+    tensors, cfg, meta = read_generator_file(path)
+    try:
+        net = build_generator(cfg)
+    except ValueError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    load_state(net, tensors, str(path))
+    return net.to(device).eval(), cfg, meta
+
+
+def load_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """load_state_dict with a one-line error naming the first mismatch instead of PyTorch's wall of text."""
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise WeightsError(f"{where}: weights do not match the architecture "
+                           f"(missing {len(missing)}: {', '.join(missing[:3])}; "
+                           f"unexpected {len(unexpected)}: {', '.join(unexpected[:3])})")
+    for key, tensor in state.items():
+        if tuple(own[key].shape) != tuple(tensor.shape):
+            raise WeightsError(f"{where}: {key} has shape {tuple(tensor.shape)}, the architecture "
+                               f"expects {tuple(own[key].shape)} (wrong width or channels?)")
+    net.load_state_dict(state)
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    return data[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or data[:4] == b"PK\x03\x04"
+
+
+# ---- run checkpoints --------------------------------------------------------------------------
+
+def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise WeightsError(f"{path}: refused, the checkpoint holds objects that are not plain weights "
+                           f"(loading it could run code): {first[:160]}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:160]})") from None
+
+
+CKPT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+
+
+def list_checkpoints(folder: Path | str) -> list[tuple[int, Path]]:
+    """Run checkpoints in a folder as (step, path), oldest first."""
+    folder = Path(folder)
+    found = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := CKPT_PATTERN.match(p.name))]
+    return sorted(found)
+
+
+def prune_checkpoints(folder: Path | str, keep: int) -> None:
+    for _, path in list_checkpoints(folder)[:-keep] if keep > 0 else []:
+        path.unlink(missing_ok=True)
+
+
+# ---- shipped models ----------------------------------------------------------------------------
+
+def shipped_dir() -> Path:
+    return Path(str(resources.files("denoise_gan.checkpoints")))
+
+
+def resolve_weights(name_or_path: str | Path | None) -> Path:
+    """A path as given, or a shipped model by name (``default`` when None)."""
+    name = str(name_or_path) if name_or_path else DEFAULT_MODEL
+    candidate = Path(name)
+    if candidate.suffix or candidate.exists() or "/" in name:
+        if not candidate.is_file():
+            raise WeightsError(f"{candidate}: no such weight file")
+        return candidate
+    shipped = shipped_dir() / f"{name}.safetensors"
+    if not shipped.is_file():
+        available = ", ".join(sorted(p.stem for p in shipped_dir().glob("*.safetensors"))) or "none"
+        raise WeightsError(f"no shipped model named {name!r} (available: {available})")
+    return shipped
