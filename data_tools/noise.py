@@ -2,7 +2,8 @@
 
 A spec is one or more stages joined by ``+`` and applied left to right, each ``model:key=value,...``.
 A value is a number or a range ``lo-hi`` sampled uniformly per image, e.g.
-``gaussian:sigma=5-50+jpeg:quality=60-95``. Intensities (σ) are on the 0–255 scale whatever the
+``gaussian:sigma=5-50+jpeg:quality=60-95``. Alternatives joined by ``|`` form a mixture: each image
+gets one of them, drawn with equal probability (``gaussian:sigma=5-50 | poisson:peak=10-100``). Intensities (σ) are on the 0–255 scale whatever the
 file's bit depth, so one spec means the same visual noise on 8-bit and 16-bit images.
 """
 
@@ -158,19 +159,31 @@ class NoiseStage:
 
 @dataclass(frozen=True)
 class NoiseSpec:
-    """A parsed spec: call ``apply`` with an image and a seed."""
+    """A parsed spec: call ``apply`` with an image and a seed.
 
-    stages: tuple[NoiseStage, ...]
+    ``chains`` are alternatives (``|`` in the text), one drawn per image with equal probability; each
+    chain is stages (``+``) applied left to right. A plain spec is one chain.
+    """
+
+    chains: tuple[tuple[NoiseStage, ...], ...]
 
     def __str__(self) -> str:
-        return "+".join(str(s) for s in self.stages)
+        return " | ".join("+".join(str(s) for s in chain) for chain in self.chains)
+
+    @property
+    def stages(self) -> tuple[NoiseStage, ...]:
+        """The stages of a single-chain spec (the common case)."""
+        if len(self.chains) != 1:
+            raise ValueError("a mixture spec has several chains; use .chains")
+        return self.chains[0]
 
     @property
     def ends_in_jpeg(self) -> bool:
-        return self.stages[-1].model == "jpeg"
+        return all(chain[-1].model == "jpeg" for chain in self.chains)
 
-    def draw(self, rng: np.random.Generator) -> list[dict[str, float]]:
-        return [{k: r.draw(rng) for k, r in s.params.items()} for s in self.stages]
+    def draw(self, rng: np.random.Generator) -> tuple[tuple[NoiseStage, ...], list[dict[str, float]]]:
+        chain = self.chains[int(rng.integers(len(self.chains)))] if len(self.chains) > 1 else self.chains[0]
+        return chain, [{k: r.draw(rng) for k, r in s.params.items()} for s in chain]
 
     def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict]]:
         """Noisy copy of a uint8/uint16 image (HxW or HxWxC), same dtype, clipped and rounded.
@@ -181,21 +194,23 @@ class NoiseSpec:
         if image.dtype not in (np.uint8, np.uint16):
             raise TypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
         rng = np.random.default_rng(seed)
-        drawn = self.draw(rng)
+        chain, drawn = self.draw(rng)
         scale = 255.0 / float(np.iinfo(image.dtype).max)
         color, alpha = split_alpha(image)
-        x = self._run(color.astype(np.float32) * np.float32(scale), rng, drawn)
+        x = _run_chain(chain, color.astype(np.float32) * np.float32(scale), rng, drawn)
         out = to_dtype(x / np.float32(scale), image.dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=-1)
-        return out, [{"model": s.model, **p} for s, p in zip(self.stages, drawn)]
+        return out, [{"model": s.model, **p} for s, p in zip(chain, drawn)]
 
-    def _run(self, x: np.ndarray, rng: np.random.Generator, drawn: list[dict[str, float]]) -> np.ndarray:
-        for i, (stage, params) in enumerate(zip(self.stages, drawn)):
-            if stage.model == "jpeg" and i > 0:
-                x = np.clip(x, 0, 255)  # a JPEG encoder only ever sees a valid image
-            x = MODELS[stage.model].fn(x, rng, **params)
-        return x
+
+def _run_chain(chain: tuple[NoiseStage, ...], x: np.ndarray, rng: np.random.Generator,
+               drawn: list[dict[str, float]]) -> np.ndarray:
+    for i, (stage, params) in enumerate(zip(chain, drawn)):
+        if stage.model == "jpeg" and i > 0:
+            x = np.clip(x, 0, 255)  # a JPEG encoder only ever sees a valid image
+        x = MODELS[stage.model].fn(x, rng, **params)
+    return x
 
 
 def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -212,12 +227,16 @@ def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def parse_noise_spec(text: str) -> NoiseSpec:
-    """Parse ``model:key=value,...[+model:...]``; raise NoiseSpecError with a one-line message."""
+    """Parse ``model:key=value,...[+model:...][ | ...]``; raise NoiseSpecError with a one-line message."""
     text = (text or "").strip()
     if not text:
         raise NoiseSpecError(f"empty noise spec; valid models: {valid_models_text()}")
+    return NoiseSpec(tuple(_parse_chain(alt, text) for alt in text.split("|")))
+
+
+def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
     stages = []
-    for part in text.split("+"):
+    for part in chain_text.split("+"):
         part = part.strip()
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()
@@ -240,7 +259,7 @@ def parse_noise_spec(text: str) -> NoiseSpec:
                         f"{p}=N" for p in model.params) + f" (valid models: {valid_models_text()})")
                 values[key] = ParamRange(model.defaults[key], model.defaults[key])
         stages.append(NoiseStage(name, {k: values[k] for k in model.params}))
-    return NoiseSpec(tuple(stages))
+    return tuple(stages)
 
 
 def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) -> ParamRange:
@@ -252,11 +271,14 @@ def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) ->
         lo = float(lo_text)
         hi = float(hi_text) if sep else lo
     except ValueError:
-        raise NoiseSpecError(f"{model}: {key}={raw!r} is not a number or a range like 5-50") from None
+        raise NoiseSpecError(f"{model}: {key}={raw!r} is not a number or a range like 5-50"
+                             f" (valid models: {valid_models_text()})") from None
     if not all(math.isfinite(v) for v in (lo, hi)) or lo > hi:
-        raise NoiseSpecError(f"{model}: {key}={raw!r} must be finite with low <= high")
+        raise NoiseSpecError(f"{model}: {key}={raw!r} must be finite with low <= high"
+                             f" (valid models: {valid_models_text()})")
     if lo < limits[0] or hi > limits[1]:
-        raise NoiseSpecError(f"{model}: {key}={raw!r} is outside {_fmt(limits[0])}..{_fmt(limits[1])}")
+        raise NoiseSpecError(f"{model}: {key}={raw!r} is outside {_fmt(limits[0])}..{_fmt(limits[1])}"
+                             f" (valid models: {valid_models_text()})")
     return ParamRange(lo, hi)
 
 

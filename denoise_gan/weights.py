@@ -114,7 +114,8 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
+        first = lines[0].split(" was not")[0] if lines else "unsafe content"
         raise WeightsError(f"{path}: refused, the checkpoint holds objects that are not plain weights "
                            f"(loading it could run code): {first[:160]}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:

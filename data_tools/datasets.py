@@ -1,0 +1,150 @@
+"""Unpaired patch datasets for training, and the noise spec as an albumentations transform.
+
+Every sample is a pure function of (seed, index): the loader can run in worker processes and a resumed
+run sees exactly the batches an uninterrupted one would have. Augmentation is crop, flip and 90° rotation
+only: resampling a noisy image would correlate its noise and teach the networks the wrong noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from data_tools.images import ImageReadError, list_images, read_image
+from data_tools.noise import NoiseSpec, parse_noise_spec, split_alpha
+
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
+
+
+class SyntheticNoise(A.ImageOnlyTransform):
+    """A noise spec as an albumentations transform (uint8/uint16 in, same dtype out), seeded by the pipeline."""
+
+    def __init__(self, spec: str | NoiseSpec, p: float = 1.0) -> None:
+        super().__init__(p=p)
+        self.spec = parse_noise_spec(spec) if isinstance(spec, str) else spec
+
+    def get_params(self) -> dict[str, Any]:
+        return {"noise_seed": int(self.random_generator.integers(0, 2**63 - 1))}
+
+    def apply(self, img: np.ndarray, noise_seed: int = 0, **params: Any) -> np.ndarray:
+        return self.spec.apply(img, noise_seed)[0]
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("spec",)
+
+
+def load_folder(folder: Path | str) -> list[np.ndarray]:
+    """All images under a folder (recursive), alpha dropped; unreadable files are skipped with a warning."""
+    images = []
+    for path in list_images(Path(folder)):
+        try:
+            pixels = split_alpha(read_image(path).pixels)[0]
+        except ImageReadError as exc:
+            print(f"warning: skipping {exc}")
+            continue
+        images.append(pixels)
+    return images
+
+
+def split_halves(items: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Two disjoint halves (alternating, so both get a spread of the sorted list)."""
+    return items[0::2], items[1::2]
+
+
+def augment_pipeline(patch_size: int) -> A.Compose:
+    return A.Compose([
+        A.PadIfNeeded(min_height=patch_size, min_width=patch_size, border_mode=4),  # cv2.BORDER_REFLECT_101
+        A.RandomCrop(height=patch_size, width=patch_size),
+        A.HorizontalFlip(p=0.5),
+        A.RandomRotate90(p=1.0),
+    ])
+
+
+def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """HxWxC uint8/uint16 -> CxHxW float in [0, 1]."""
+    scale = float(np.iinfo(pixels.dtype).max)
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))).float().div_(scale)
+
+
+def to_gray(pixels: np.ndarray) -> np.ndarray:
+    """HxWx1 luminance of an RGB patch, in the same dtype."""
+    if pixels.shape[2] == 1:
+        return pixels
+    y = pixels.astype(np.float32) @ LUMA
+    return np.clip(np.rint(y), 0, np.iinfo(pixels.dtype).max).astype(pixels.dtype)[..., None]
+
+
+def fit_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    if pixels.shape[2] == channels:
+        return pixels
+    if channels == 1:
+        return to_gray(pixels)
+    return np.repeat(pixels, channels, axis=2)
+
+
+@dataclass(frozen=True)
+class PatchSampler:
+    """Draws one augmented patch from a list of images, optionally gray, optionally with synthetic noise."""
+
+    images: list[np.ndarray]
+    patch_size: int
+    channels: int
+    gray_fraction: float
+    noise: NoiseSpec | None = None
+
+    def __call__(self, rng: np.random.Generator) -> torch.Tensor:
+        pixels = self.images[int(rng.integers(len(self.images)))]
+        pipeline = augment_pipeline(self.patch_size)
+        pipeline.set_random_seed(int(rng.integers(0, 2**31 - 1)))
+        patch = pipeline(image=pixels)["image"]
+        if patch.ndim == 2:
+            patch = patch[..., None]
+        if self.channels == 1 or rng.random() < self.gray_fraction:
+            patch = to_gray(patch)  # gray before the noise: a gray photo has the same noise in every channel
+        if self.noise is not None:
+            patch = self.noise.apply(patch, int(rng.integers(0, 2**63 - 1)))[0]
+        return to_tensor(fit_channels(patch, self.channels))
+
+
+class UnpairedPatches(Dataset):
+    """Item i: a clean patch and an unrelated noisy patch, both a pure function of (seed, i)."""
+
+    def __init__(self, clean: PatchSampler, noisy: PatchSampler | None, seed: int, length: int) -> None:
+        self.clean, self.noisy, self.seed, self.length = clean, noisy, seed, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, index])
+        item = {"clean": self.clean(rng)}
+        if self.noisy is not None:
+            item["noisy"] = self.noisy(rng)
+        return item
+
+
+def build_domains(clean_dir: str, noisy_dir: str, noise: str) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
+    """The two training domains: two folders, or one clean folder split in halves plus a noise spec.
+
+    Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None).
+    """
+    clean = load_folder(clean_dir)
+    if not clean:
+        raise ValueError(f"{clean_dir}: no readable images")
+    if noisy_dir:
+        noisy = load_folder(noisy_dir)
+        if not noisy:
+            raise ValueError(f"{noisy_dir}: no readable images")
+        return clean, noisy, None
+    if not noise:
+        raise ValueError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")
+    if len(clean) < 2:
+        raise ValueError(f"{clean_dir}: need at least 2 images to split into two disjoint domains")
+    clean_half, noisy_half = split_halves(clean)
+    return clean_half, noisy_half, parse_noise_spec(noise)

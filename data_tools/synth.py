@@ -1,0 +1,197 @@
+"""Synthetic clean/noisy sets with a manifest, so every noisy file can be reproduced exactly.
+
+Paired mode writes ``OUT/clean/NAME.png`` and ``OUT/noisy/NAME.png`` for every source; unpaired mode splits
+the sources into two disjoint halves (sorted, alternating) and writes clean files from one and noisy files
+from the other, which is what an unpaired (CycleGAN) training set looks like. ``OUT/manifest.json``
+records, per image, the source, the noise spec, the parameters drawn for each stage and the per-image
+seed ``image_seed(seed, NAME)`` (NAME = the relative path without extension, so the seed does not depend
+on file order, format or which other files are present).
+
+Both outputs are lossless PNG, even when the spec ends in ``jpeg``: the jpeg stage already encodes and
+decodes, so the PNG holds exactly the pixels the noise model produced (re-encoding them as a .jpg would
+compress them a second time with another encoder, and a 16-bit image cannot be a JPEG at all). The clean
+PNG holds exactly the pixels the noise was applied to (after EXIF orientation, resize and crop).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from data_tools.images import ImageReadError, atomic_write_bytes, list_images, read_image, write_image
+from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "denoise-gan-synth/1"
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class SynthError(ValueError):
+    """A run that cannot start (no inputs, output inside the input...); the message is one line."""
+
+
+@dataclass
+class SynthSummary:
+    """What a run wrote and what it skipped, so a caller can report and exit non-zero on failures."""
+
+    out_dir: Path
+    manifest: Path
+    written: int = 0
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def tool_version() -> str:
+    """The installed package version, read from metadata (data_tools never imports denoise_gan)."""
+    try:
+        return metadata.version("denoise-gan")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
+    """Downscale (never upscale) so the longest side is ``max_size``, with INTER_AREA to avoid aliasing.
+
+    Only for clean images: resampling a noisy image would correlate its noise.
+    """
+    h, w = pixels.shape[:2]
+    if max(h, w) <= max_size:
+        return pixels
+    scale = max_size / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    channels = pixels.shape[2]
+    if channels <= 4:
+        out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    else:  # pragma: no cover - read_image never returns more than 4 channels
+        out = np.stack([cv2.resize(pixels[..., c], size, interpolation=cv2.INTER_AREA)
+                        for c in range(channels)], axis=-1)
+    return out.reshape(size[1], size[0], channels)
+
+
+def center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` window; an image smaller than that is an error, not padded."""
+    h, w = pixels.shape[:2]
+    if h < size or w < size:
+        raise ValueError(f"{w}x{h} is smaller than the {size}x{size} crop")
+    top, left = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(pixels[top:top + size, left:left + size])
+
+
+def _stem(path: Path, root: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def synth(
+    clean_dir: Path | str,
+    out_dir: Path | str,
+    spec: NoiseSpec | str,
+    seed: int,
+    unpaired: bool = False,
+    crop: int | None = None,
+    max_size: int | None = None,
+    progress: ProgressFn | None = None,
+) -> SynthSummary:
+    """Build a synthetic set from the clean images under ``clean_dir`` (recursive); see the module doc.
+
+    A source that cannot be read (or is smaller than ``crop``) is recorded in the summary and the manifest
+    and skipped; the rest still run. ``progress(done, total, name)`` is called after each source.
+    Same inputs and seed give byte-identical files.
+    """
+    clean_dir, out_dir = Path(clean_dir), Path(out_dir)
+    spec = parse_noise_spec(spec) if isinstance(spec, str) else spec
+    if not clean_dir.is_dir():
+        raise SynthError(f"{clean_dir}: not a folder")
+    if crop is not None and crop < 1 or max_size is not None and max_size < 1:
+        raise SynthError("crop and max_size must be positive")
+    if out_dir.resolve() == clean_dir.resolve():
+        raise SynthError(f"{out_dir}: the output folder must not be the input folder")
+    out_resolved = out_dir.resolve()
+    # an output folder inside the input must not feed a rerun with its own files
+    sources = [p for p in list_images(clean_dir, recursive=True)
+               if not p.resolve().is_relative_to(out_resolved)]
+    if not sources:
+        raise SynthError(f"{clean_dir}: no image files found")
+    if unpaired and len(sources) < 2:
+        raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
+
+    summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
+    entries: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}
+    for index, source in enumerate(sources):
+        name = _stem(source, clean_dir)
+        split = ("clean" if index % 2 == 0 else "noisy") if unpaired else "paired"
+        try:
+            if name in seen:
+                raise ValueError(f"same name as {seen[name]}; rename one of them")
+            seen[name] = source
+            entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir))
+            summary.written += 1
+        except (ImageReadError, ValueError) as exc:
+            reason = str(exc)
+            prefix = f"{source}: "
+            summary.failures.append((source, reason[len(prefix):] if reason.startswith(prefix) else reason))
+        if progress is not None:
+            progress(index + 1, len(sources), name)
+
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "tool": "denoise-gan",
+        "version": tool_version(),
+        "mode": "unpaired" if unpaired else "paired",
+        "split_rule": "sources sorted by path; even positions -> clean, odd -> noisy" if unpaired else None,
+        "source_dir": str(clean_dir),
+        "noise": str(spec),
+        "seed": seed,
+        "seed_rule": "per-image seed = data_tools.noise.image_seed(seed, name)",
+        "crop": crop,
+        "max_size": max_size,
+        "preprocess": "EXIF orientation, then downscale longest side to max_size (INTER_AREA), then center "
+                      "crop; applied to clean images before noise, never to noisy ones",
+        "storage": "lossless PNG; noisy pixels clipped and rounded to the source dtype",
+        "images": entries,
+        "failures": [{"source": str(p), "reason": r} for p, r in summary.failures],
+    }
+    atomic_write_bytes(summary.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
+    return summary
+
+
+def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSpec, seed: int,
+         crop: int | None, max_size: int | None, clean_dir: Path) -> dict[str, Any]:
+    """Read, prepare and write one source; returns its manifest entry."""
+    loaded = read_image(source)
+    pixels = loaded.pixels
+    if max_size is not None:
+        pixels = resize_longest(pixels, max_size)
+    if crop is not None:
+        pixels = center_crop(pixels, crop)
+    entry: dict[str, Any] = {
+        "name": name,
+        "source": source.relative_to(clean_dir).as_posix(),
+        "split": split,
+        "shape": list(pixels.shape),
+        "dtype": str(pixels.dtype),
+        "clean": None,
+        "noisy": None,
+    }
+    if split in ("paired", "clean"):
+        entry["clean"] = f"clean/{name}.png"
+        write_image(out_dir / entry["clean"], pixels, exif=loaded.exif, icc=loaded.icc)
+    if split in ("paired", "noisy"):
+        per_image = image_seed(seed, name)
+        noisy, stages = spec.apply(pixels, per_image)
+        entry["noisy"] = f"noisy/{name}.png"
+        entry["image_seed"] = per_image
+        entry["stages"] = stages
+        write_image(out_dir / entry["noisy"], noisy, exif=loaded.exif, icc=loaded.icc)
+    return entry

@@ -1,0 +1,356 @@
+"""Denoising files and folders: expand inputs, name outputs, read, tile, write, report.
+
+Policies, chosen for the failures users report most:
+
+* Outputs go under one folder; ``recursive`` mirrors each input folder's tree there. Two inputs that would
+  land on the same output, or an output that is an input, stop the run before any work (exit 2).
+* An output that already exists is a failure for that file unless ``skip_existing`` (leave it) or
+  ``overwrite`` (replace it) is given: results are never silently replaced, nor silently missing.
+* One unreadable or broken file is reported by name and the batch goes on; the run's results say which.
+* Pixels keep their bit depth (16-bit PNG/TIFF stay 16-bit), channels and alpha; EXIF orientation is
+  applied on read and EXIF/ICC written back where the format allows; writes are atomic.
+* Under ``torchrun`` (RANK/WORLD_SIZE set) the sorted file list is split ``rank::world_size``, each rank
+  uses ``cuda:LOCAL_RANK`` on CUDA, and rank 0 gathers every rank's results over gloo for the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console, Group, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from data_tools.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from denoise_gan.errors import UserError
+from denoise_gan.tiling import InferConfig, TiledDenoiser, resolve_device
+from denoise_gan.weights import load_generator, resolve_weights
+
+OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
+               "webp": ".webp"}
+EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".webp", ".bmp")
+NO_ALPHA_FORMATS = (".jpg", ".jpeg", ".bmp")
+GATHER_TIMEOUT = timedelta(days=7)  # rank 0 waits for the slowest rank's whole share, however long
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where and how outputs are written."""
+
+    suffix: str = ""  # added to the file stem: photo.jpg -> photo<suffix>.jpg
+    ext: str = "same"  # same | png | jpg | tif | webp
+    quality: int = 95  # JPEG/WebP quality
+    recursive: bool = False
+    skip_existing: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ext.lower().lstrip(".") not in OUTPUT_EXTS:
+            raise UserError(f"unknown --ext {self.ext!r}; choose same, png, jpg, tif or webp")
+        if not 1 <= self.quality <= 100:
+            raise UserError(f"--quality must be 1-100, not {self.quality}")
+        if self.skip_existing and self.overwrite:
+            raise UserError("--skip-existing and --overwrite contradict each other; give one")
+        if any(sep in self.suffix for sep in ("/", "\\")) or self.suffix in (".", ".."):
+            raise UserError(f"--suffix {self.suffix!r} must not contain a path separator")
+
+    def output_suffix(self, source: Path) -> str:
+        return OUTPUT_EXTS[self.ext.lower().lstrip(".")] or source.suffix
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    output: Path
+
+
+@dataclass(frozen=True)
+class FileResult:
+    source: str
+    output: str
+    status: str  # done | skipped | failed
+    megapixels: float = 0.0
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a run did, over all ranks when launched with torchrun."""
+
+    results: tuple[FileResult, ...]
+    seconds: float  # wall time of the run (the slowest rank's)
+    notes: tuple[str, ...] = ()
+    world_size: int = 1
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
+    def megapixels(self) -> float:
+        return sum(r.megapixels for r in self.results if r.status == "done")
+
+    @property
+    def mp_per_s(self) -> float:
+        return self.megapixels / self.seconds if self.seconds > 0 else 0.0
+
+
+# ---- planning ------------------------------------------------------------------------------------
+
+def parse_tile(text: str | int | None) -> int | None:
+    """``auto`` (None), ``0`` (whole image) or a positive size, from the command line."""
+    if text is None or isinstance(text, int):
+        return text
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    if not value.isdigit():
+        raise UserError(f"--tile must be a size in pixels, 0 (whole image) or auto, not {text!r}")
+    return int(value)
+
+
+def expand_inputs(inputs: Sequence[Path | str], recursive: bool) -> list[tuple[Path, Path]]:
+    """(file, path relative to the output folder) for every image named or found; a folder's tree is
+    kept only with ``recursive``. Missing paths and files that are not images are argument errors."""
+    found: list[tuple[Path, Path]] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            images = list_images(path, recursive=recursive)
+            found += [(p, p.relative_to(path)) for p in images]
+        elif path.is_file():
+            if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise UserError(f"{path}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
+            found.append((path, Path(path.name)))
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    unique: dict[Path, tuple[Path, Path]] = {}
+    for source, rel in found:
+        unique.setdefault(source.resolve(), (source, rel))
+    if not unique:
+        raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
+                        + ("" if recursive else " (use --recursive for subfolders)"))
+    return list(unique.values())
+
+
+def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOptions) -> list[Job]:
+    """Every (input, output) pair, sorted by output; collisions and writes over inputs are refused here."""
+    out_dir = Path(out_dir)
+    pairs = expand_inputs(inputs, opts.recursive)
+    sources = {src.resolve() for src, _ in pairs}
+    inodes = {_inode(src) for src, _ in pairs}
+    jobs: dict[Path, Job] = {}
+    for source, rel in pairs:
+        output = out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
+        key = output.resolve()
+        if key in sources or (output.exists() and _inode(output) in inodes):
+            raise UserError(f"{output}: would overwrite the input {source}; choose another -o or a --suffix")
+        if key in jobs:
+            raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
+                            "use --recursive to keep folders apart, or rename one")
+        jobs[key] = Job(source, output)
+    return sorted(jobs.values(), key=lambda j: str(j.output))
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    """Identity of a file on disk, to catch hard links to an input that resolve() cannot see."""
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+# ---- distributed (torchrun) ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rank:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def rank_from_env() -> Rank:
+    """The torchrun rank from RANK/WORLD_SIZE/LOCAL_RANK; a plain launch is rank 0 of 1."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise UserError(f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {exc}") from None
+    if world < 1 or not 0 <= rank < world:
+        raise UserError(f"bad torchrun environment: RANK={rank} WORLD_SIZE={world}")
+    return Rank(rank, world, local)
+
+
+def shard(jobs: Sequence[Job], rank: Rank) -> list[Job]:
+    """This rank's share of the (sorted) jobs: every job on exactly one rank."""
+    return list(jobs[rank.rank::rank.world_size])
+
+
+def rank_device(device: str, rank: Rank) -> str:
+    """Each torchrun rank on its own GPU: ``auto``/``cuda`` become ``cuda:LOCAL_RANK``; cpu stays cpu."""
+    if rank.world_size > 1 and device in ("auto", "cuda") and resolve_device(device).type == "cuda":
+        return f"cuda:{rank.local_rank}"
+    return device
+
+
+def gather_summary(local: Summary, rank: Rank) -> Summary:
+    """Rank 0 gets every rank's results (gloo works on CPU and GPU runs); other ranks keep their own."""
+    if rank.world_size <= 1:
+        return local
+    import torch.distributed as dist
+
+    created = not dist.is_initialized()
+    if created:
+        for var in ("MASTER_ADDR", "MASTER_PORT"):
+            if var not in os.environ:
+                raise UserError(f"WORLD_SIZE={rank.world_size} but {var} is not set; launch with torchrun")
+        dist.init_process_group("gloo", rank=rank.rank, world_size=rank.world_size, timeout=GATHER_TIMEOUT)
+        group = None
+    else:
+        group = dist.new_group(backend="gloo", timeout=GATHER_TIMEOUT)
+    parts: list[Summary | None] | None = [None] * rank.world_size if rank.is_main else None
+    dist.gather_object(local, parts, dst=0, group=group)
+    if created:
+        dist.destroy_process_group()
+    if not rank.is_main or parts is None:
+        return local
+    summaries = [p for p in parts if p is not None]
+    notes = tuple(dict.fromkeys(n for s in summaries for n in s.notes))
+    results = tuple(sorted((r for s in summaries for r in s.results), key=lambda r: r.output))
+    return Summary(results, max(s.seconds for s in summaries), notes, rank.world_size)
+
+
+# ---- running -------------------------------------------------------------------------------------
+
+FileProgress = Callable[[int, int], None]
+
+
+def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
+                 progress: FileProgress | None = None) -> FileResult:
+    """One file end to end; every expected failure becomes a 'failed' result naming the reason."""
+    start = time.perf_counter()
+    src, dst = str(job.source), str(job.output)
+    if job.output.exists() and not opts.overwrite:
+        if opts.skip_existing:
+            return FileResult(src, dst, "skipped", message="output exists")
+        return FileResult(src, dst, "failed", message="output exists (use --skip-existing or --overwrite)")
+    try:
+        image = read_image(job.source)
+        pixels = denoiser(image.pixels, progress)
+        write_image(job.output, pixels, quality=opts.quality, exif=image.exif, icc=image.icc)
+    except Exception as exc:  # one broken file never stops the batch
+        return FileResult(src, dst, "failed", seconds=time.perf_counter() - start, message=_reason(exc, job))
+    megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
+    return FileResult(src, dst, "done", megapixels, time.perf_counter() - start,
+                      _format_note(image.pixels, job.output.suffix.lower()))
+
+
+def _reason(exc: Exception, job: Job) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for prefix in (f"{job.source}: ", f"{job.output}: "):
+        text = text.removeprefix(prefix)
+    if isinstance(exc, (UserError, ValueError, OSError)):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _format_note(pixels: np.ndarray, suffix: str) -> str:
+    """What the chosen output format could not keep, so a user is never surprised by it."""
+    lost = []
+    if pixels.dtype == np.uint16 and suffix in EIGHT_BIT_FORMATS:
+        lost.append(f"16-bit written as 8-bit ({suffix} holds 8 bits)")
+    if pixels.shape[2] in (2, 4) and suffix in NO_ALPHA_FORMATS:
+        lost.append(f"alpha dropped ({suffix} has none)")
+    return "; ".join(lost)
+
+
+@dataclass
+class _Bars:
+    """A files bar and, for images of more than one tile, a tiles bar."""
+
+    progress: Progress
+    files: TaskID
+    tiles: TaskID = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tiles = self.progress.add_task("tiles", total=None, visible=False, name="")
+
+    def tile_callback(self, name: str) -> FileProgress:
+        def report(done: int, total: int) -> None:
+            self.progress.update(self.tiles, completed=done, total=total, visible=total > 1, name=name)
+        return report
+
+    def file_done(self) -> None:
+        self.progress.update(self.tiles, visible=False)
+        self.progress.advance(self.files)
+
+
+def _progress(console: Console, disable: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[name]}"), console=console, transient=True, disable=disable)
+
+
+def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint: str | Path | None = None,
+                  options: OutputOptions = OutputOptions(), infer: InferConfig = InferConfig(),
+                  console: Console | None = None) -> Summary:
+    """Denoise files and folders into ``out_dir``; returns this run's results (all ranks' on rank 0).
+
+    Bad arguments raise UserError/WeightsError before any file is touched; per-file problems are results.
+    ``console`` shows progress bars (rank 0 only under torchrun); None runs silently.
+    """
+    start = time.perf_counter()
+    rank = rank_from_env()
+    jobs = shard(plan_jobs(inputs, out_dir, options), rank)
+    net, _, _ = load_generator(resolve_weights(checkpoint))
+    denoiser = TiledDenoiser(net, replace(infer, device=rank_device(infer.device, rank)))
+    show = console is not None and rank.is_main
+    results: list[FileResult] = []
+    with _progress(console or Console(quiet=True), disable=not show) as progress:
+        files = progress.add_task("files", total=len(jobs), name="")
+        bars = _Bars(progress, files)
+        for job in jobs:
+            progress.update(files, name=job.source.name)
+            callback = bars.tile_callback(job.source.name) if show else None
+            results.append(denoise_file(job, denoiser, options, callback))
+            bars.file_done()
+    local = Summary(tuple(results), time.perf_counter() - start, tuple(denoiser.notes), rank.world_size)
+    return gather_summary(local, rank)
+
+
+# ---- reporting -----------------------------------------------------------------------------------
+
+def summary_renderable(summary: Summary) -> RenderableType:
+    """Failures and notes by file, then one totals table: what a user needs to trust the batch."""
+    parts: list[RenderableType] = []
+    problems = [r for r in summary.results if r.status == "failed" or r.message and r.status == "done"]
+    if problems:
+        table = Table(title="files needing attention", title_justify="left")
+        for column in ("file", "status", "reason"):
+            table.add_column(column, overflow="fold")
+        for r in problems:
+            style = "red" if r.status == "failed" else "yellow"
+            table.add_row(r.source, f"[{style}]{r.status}[/]", r.message)
+        parts.append(table)
+    parts += [f"[yellow]note:[/] {note}" for note in summary.notes]
+    totals = Table(title="denoise summary", title_justify="left")
+    for column in ("files", "done", "skipped", "failed", "megapixels", "seconds", "MP/s"):
+        totals.add_column(column, justify="right")
+    failed = summary.failed
+    totals.add_row(str(len(summary.results)), str(summary.count("done")), str(summary.count("skipped")),
+                   f"[red]{failed}[/]" if failed else "0", f"{summary.megapixels:.2f}",
+                   f"{summary.seconds:.1f}", f"{summary.mp_per_s:.3f}")
+    parts.append(totals)
+    return Group(*parts)

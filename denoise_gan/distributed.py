@@ -1,0 +1,68 @@
+"""Data-parallel helpers for runs launched under torchrun; a plain launch is world size 1.
+
+Gradients are averaged by hand (one flat all-reduce per network) rather than through DDP wrappers,
+because the CycleGAN step runs F twice and backpropagates two losses; the arithmetic is DDP's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_world(device_type: str) -> World:
+    """Join the torchrun process group when RANK/WORLD_SIZE are set (gloo on CPU, nccl on CUDA)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def average_gradients(net: nn.Module, world: World) -> None:
+    if world.size <= 1:
+        return
+    params = [p for p in net.parameters() if p.grad is not None]
+    if not params:
+        return
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    flat /= world.size
+    offset = 0
+    for p in params:
+        n = p.grad.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        offset += n
+
+
+def broadcast_parameters(net: nn.Module, world: World) -> None:
+    """Start every rank from rank 0's weights."""
+    if world.size > 1:
+        for tensor in list(net.parameters()) + list(net.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+
+def barrier(world: World) -> None:
+    if world.size > 1:
+        dist.barrier()
+
+
+def shutdown(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()

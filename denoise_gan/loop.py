@@ -1,0 +1,184 @@
+"""The run loop shared by `train` and `refine`: progress, CSV log, checkpoints, validation, resume, Ctrl-C.
+
+A trainer supplies the step and its state; this module owns everything that makes a long run safe to
+interrupt: checkpoints are written atomically every `save_every` steps, on Ctrl-C/SIGTERM and at the
+end; a resumed run truncates the log to the checkpoint's step so no row is repeated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from data_tools.images import atomic_write_bytes
+from denoise_gan.distributed import World, barrier
+from denoise_gan.weights import list_checkpoints, prune_checkpoints, save_checkpoint
+
+
+class Trainer(Protocol):
+    log_fields: tuple[str, ...]
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]: ...
+
+    def lr(self) -> float: ...
+
+    def state(self, step: int) -> dict[str, Any]: ...
+
+    def export(self, run_dir: Path, step: int) -> None: ...
+
+    def validate(self, run_dir: Path, step: int) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class Cadence:
+    steps: int
+    log_every: int
+    save_every: int
+    val_every: int  # 0: never
+    keep: int
+
+
+class RunLog:
+    """log.csv with a fixed header; resuming drops rows after the checkpoint's step."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
+        self.path, self.fields = path, ("step", *fields, "lr", "it_s", "val_psnr", "val_ssim")
+
+    def start(self, from_step: int) -> None:
+        rows = self.rows() if from_step > 0 and self.path.exists() else []
+        kept = [r for r in rows if int(r["step"]) <= from_step]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_bytes(self.path, buf.getvalue().encode())
+
+    def append(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore").writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+    def rows(self) -> list[dict[str, str]]:
+        with self.path.open(newline="") as fh:
+            return list(csv.DictReader(fh))
+
+
+def plot_log(log: RunLog, png: Path, loss_fields: tuple[str, ...]) -> None:
+    """Loss curves (and validation PSNR when logged) as a PNG beside the log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = log.rows()
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    has_val = any(r.get("val_psnr") for r in rows)
+    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(12 if has_val else 7, 4), squeeze=False)
+    for field in loss_fields:
+        values = [float(r[field]) if r.get(field) else math.nan for r in rows]
+        axes[0][0].plot(steps, values, label=field, linewidth=1)
+    axes[0][0].set_xlabel("step")
+    axes[0][0].set_yscale("log")
+    axes[0][0].legend(fontsize=7)
+    axes[0][0].set_title("losses")
+    if has_val:
+        val = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
+        axes[0][1].plot(*zip(*val), marker="o")
+        axes[0][1].set_xlabel("step")
+        axes[0][1].set_ylabel("PSNR (dB)")
+        axes[0][1].set_title("validation PSNR of G")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(png, buf.getvalue())
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
+    found = list_checkpoints(run_dir / "checkpoints")
+    return found[-1] if found else None
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start: int, cadence: Cadence,
+             run_dir: Path, world: World, console: Console | None = None,
+             on_save: Callable[[int], None] | None = None) -> int:
+    """Run steps start+1..cadence.steps; return the last completed step (a checkpoint exists for it)."""
+    log = RunLog(run_dir / "log.csv", trainer.log_fields)
+    if world.is_main:
+        log.start(start)
+    console = console or Console()
+    step = start
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+
+    def save(at: int) -> None:
+        if world.is_main:
+            save_checkpoint(run_dir / "checkpoints" / f"step_{at:07d}.pt", trainer.state(at))
+            prune_checkpoints(run_dir / "checkpoints", cadence.keep)
+            trainer.export(run_dir, at)
+            plot_log(log, run_dir / "losses.png", trainer.log_fields)
+        if on_save:
+            on_save(at)
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, disable=not world.is_main, transient=False)
+    tick = time.perf_counter()
+    since = 0
+    try:
+        with progress:
+            task = progress.add_task("training", total=cadence.steps, completed=start, status="")
+            while step < cadence.steps:
+                losses = trainer.step(step, next(batches))
+                step += 1
+                since += 1
+                final = step == cadence.steps
+                validate = bool(cadence.val_every) and (step % cadence.val_every == 0 or final)
+                if validate or final or step % cadence.log_every == 0:
+                    now = time.perf_counter()
+                    row: dict[str, Any] = {"step": step, **losses, "lr": trainer.lr(),
+                                           "it_s": since / max(now - tick, 1e-9)}
+                    if validate:
+                        row.update({f"val_{k}": v for k, v in trainer.validate(run_dir, step).items()})
+                    tick, since = time.perf_counter(), 0
+                    if world.is_main:
+                        log.append(row)
+                    progress.update(task, status=_status(row))
+                progress.update(task, completed=step)
+                if step % cadence.save_every == 0 and step < cadence.steps:
+                    save(step)
+    except (KeyboardInterrupt, _StopRequested):
+        if step > start:
+            save(step)
+        console.print(f"[yellow]interrupted at step {step}; checkpoint saved, continue with --resume[/]")
+        raise KeyboardInterrupt from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    save(step)
+    barrier(world)
+    return step
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise _StopRequested
+
+
+def _status(row: dict[str, Any]) -> str:
+    shown = [f"{k}={v:.3g}" for k, v in row.items() if isinstance(v, float) and k not in ("lr",)]
+    return " ".join(shown[:6])

@@ -1,0 +1,246 @@
+"""PSNR and SSIM by the project's evaluation protocol (GUIDE §2), and folder-vs-folder evaluation.
+
+Scores are computed on integer files as users have them, so a number here is comparable with the
+published tables: ``data_range`` comes from the dtype (255 or 65535), PSNR is over all colour channels
+without border crop, SSIM is Wang et al.'s (Gaussian window σ = 1.5, population covariance) averaged over
+channels. The optional Y channel follows BasicSR (ITU-R BT.601, unrounded) and is always labelled ``_y``.
+An alpha channel is never scored: it is not something a denoiser is asked to restore.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skimage
+from skimage.metrics import structural_similarity
+
+from data_tools.images import atomic_write_bytes, list_images, read_image
+from data_tools.noise import split_alpha
+from denoise_gan.errors import UserError
+
+SSIM_SIGMA = 1.5
+# BT.601 luma weights for R, G, B on [0, 1] inputs giving Y on the 16..235 scale (BasicSR/KAIR).
+_Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
+
+PROTOCOL: dict[str, Any] = {
+    "name": "denoise-gan-eval/1",
+    "inputs": "integer image files (uint8 or uint16) as users have them; noisy test inputs are clipped and "
+              "rounded to the file's dtype, outputs rounded (not truncated) to the dtype before scoring",
+    "pairing": "clean and predicted files paired by relative path without extension",
+    "data_range": "from the dtype: 255 for uint8, 65535 for uint16",
+    "alpha": "excluded (colour channels only)",
+    "border_crop": 0,
+    "psnr": "10*log10(data_range^2 / MSE), MSE over all pixels and colour channels; "
+            "null in JSON when the images are identical (infinite)",
+    "ssim": {
+        "implementation": "skimage.metrics.structural_similarity",
+        "gaussian_weights": True,
+        "sigma": SSIM_SIGMA,
+        "use_sample_covariance": False,
+        "data_range": "explicit, from the dtype",
+        "channels": "mean over colour channels",
+    },
+    "y_channel": "psnr_y/ssim_y only when requested: ITU-R BT.601 Y = 16 + (65.481 R + 128.553 G + 24.966 B) "
+                 "on [0, 1] RGB, scaled back to the dtype's range, not rounded (as BasicSR); same data_range; "
+                 "grayscale images score their single channel",
+    "mean": "arithmetic mean of the per-image scores",
+}
+
+
+def data_range_for(dtype: np.dtype | type) -> int:
+    """255 for uint8, 65535 for uint16: the protocol never infers the range from the pixel values."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"scoring needs uint8 or uint16 images, got {dtype}")
+    return int(np.iinfo(dtype).max)
+
+
+def _color(image: np.ndarray) -> np.ndarray:
+    """HxWxC colour channels of an HxW or HxWxC image, alpha dropped."""
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3:
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {image.shape}")
+    return split_alpha(image)[0]
+
+
+def to_y_channel(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma as float64 HxWx1 on the dtype's scale; gray images pass through as float64."""
+    color = _color(image)
+    peak = float(data_range_for(image.dtype))
+    if color.shape[2] != 3:
+        return color.astype(np.float64)
+    y = (color.astype(np.float64) / peak) @ _Y_WEIGHTS + 16.0
+    return (y / 255.0 * peak)[..., None]
+
+
+def _prepare(clean: np.ndarray, pred: np.ndarray, y_channel: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    if clean.dtype != pred.dtype:
+        raise ValueError(f"dtype mismatch: clean is {clean.dtype}, prediction is {pred.dtype}")
+    data_range = data_range_for(clean.dtype)
+    a, b = _color(clean), _color(pred)
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: clean is {a.shape}, prediction is {b.shape} (colour channels)")
+    if y_channel:
+        return to_y_channel(clean), to_y_channel(pred), data_range
+    return a.astype(np.float64), b.astype(np.float64), data_range
+
+
+def psnr(clean: np.ndarray, pred: np.ndarray, y_channel: bool = False) -> float:
+    """PSNR in dB with data_range from the dtype, all colour channels, no crop; inf when identical."""
+    a, b, data_range = _prepare(clean, pred, y_channel)
+    mse = float(np.mean((a - b) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(data_range**2 / mse)
+
+
+def ssim(clean: np.ndarray, pred: np.ndarray, y_channel: bool = False) -> float:
+    """SSIM as Wang et al. (Gaussian σ=1.5, population covariance), mean over colour channels."""
+    a, b, data_range = _prepare(clean, pred, y_channel)
+    if min(a.shape[:2]) < 11:
+        raise ValueError(f"SSIM needs images of at least 11x11 pixels (Gaussian window), got {a.shape[:2]}")
+    value = structural_similarity(
+        a[..., 0] if a.shape[2] == 1 else a,
+        b[..., 0] if b.shape[2] == 1 else b,
+        gaussian_weights=True, sigma=SSIM_SIGMA, use_sample_covariance=False,
+        data_range=data_range, channel_axis=None if a.shape[2] == 1 else -1,
+    )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One scored pair; the ``_y`` fields are set only when the Y channel was requested."""
+
+    name: str
+    psnr: float
+    ssim: float
+    psnr_y: float | None = None
+    ssim_y: float | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-image scores and their means, plus whether the Y-channel scores were computed."""
+
+    images: tuple[ImageScore, ...]
+    y_channel: bool
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The score columns, in output order."""
+        return ("psnr", "ssim", "psnr_y", "ssim_y") if self.y_channel else ("psnr", "ssim")
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return {k: float(np.mean([getattr(s, k) for s in self.images])) for k in self.keys}
+
+
+def score_pair(clean: np.ndarray, pred: np.ndarray, name: str, y_channel: bool = False) -> ImageScore:
+    """Score one pair, turning a mismatch into a UserError that names the image."""
+    try:
+        if y_channel:
+            return ImageScore(name, psnr(clean, pred), ssim(clean, pred),
+                              psnr(clean, pred, y_channel=True), ssim(clean, pred, y_channel=True))
+        return ImageScore(name, psnr(clean, pred), ssim(clean, pred))
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{name}: {exc}") from None
+
+
+def _by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
+    """Relative path without extension (and without ``suffix``) -> file; duplicates are an error."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    stems: dict[str, Path] = {}
+    for path in list_images(folder, recursive=True):
+        stem = path.relative_to(folder).with_suffix("").as_posix()
+        if suffix:
+            if not stem.endswith(suffix):
+                raise UserError(f"{path}: name does not end in the prediction suffix {suffix!r}")
+            stem = stem[: -len(suffix)]
+        if stem in stems:
+            raise UserError(f"{path} and {stems[stem]} have the same name; cannot tell which one to score")
+        stems[stem] = path
+    if not stems:
+        raise UserError(f"{folder}: no image files found")
+    return stems
+
+
+def evaluate_folders(
+    clean_dir: Path | str,
+    pred_dir: Path | str,
+    y_channel: bool = False,
+    pred_suffix: str = "",
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Evaluation:
+    """Score every prediction against the clean file of the same relative name.
+
+    Every clean file needs a prediction and vice versa, so a partial output folder cannot quietly give a
+    flattering mean. ``pred_suffix`` strips a name suffix the denoiser added (``a_denoised.png`` -> ``a``).
+    ``progress(done, total, name)`` is called after each image.
+    """
+    clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
+    clean, pred = _by_stem(clean_dir), _by_stem(pred_dir, pred_suffix)
+    for stem, path in clean.items():
+        if stem not in pred:
+            raise UserError(f"{path}: no prediction named {stem}{pred_suffix}.* in {pred_dir}")
+    for stem, path in pred.items():
+        if stem not in clean:
+            raise UserError(f"{path}: no clean image named {stem}.* in {clean_dir}")
+    rows = []
+    for i, stem in enumerate(sorted(clean)):
+        a = read_image(clean[stem]).pixels
+        b = read_image(pred[stem]).pixels
+        if a.dtype != b.dtype:
+            raise UserError(f"{pred[stem]}: dtype {b.dtype} does not match the clean image's {a.dtype} "
+                            f"({clean[stem]})")
+        if _color(a).shape != _color(b).shape:
+            raise UserError(f"{pred[stem]}: shape {b.shape} does not match the clean image's {a.shape} "
+                            f"({clean[stem]})")
+        rows.append(score_pair(a, b, stem, y_channel))
+        if progress is not None:
+            progress(i + 1, len(clean), stem)
+    return Evaluation(tuple(rows), y_channel)
+
+
+def _json_number(value: float | None) -> float | None:
+    """JSON has no Infinity: an identical pair's PSNR is written as null (see PROTOCOL)."""
+    return None if value is None or not math.isfinite(value) else value
+
+
+def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results JSON: the protocol it was measured by, per-image scores and means."""
+    protocol = {**PROTOCOL, "y_channel_scored": evaluation.y_channel, "skimage_version": skimage.__version__}
+    out: dict[str, Any] = {
+        "protocol": protocol,
+        "images": [{"name": s.name, **{k: _json_number(getattr(s, k)) for k in evaluation.keys}}
+                   for s in evaluation.images],
+        "mean": {k: _json_number(v) for k, v in evaluation.mean.items()},
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+def write_results_json(evaluation: Evaluation, path: Path | str, extra: dict[str, Any] | None = None) -> None:
+    """Write the results JSON atomically (strict JSON: no NaN/Infinity tokens)."""
+    text = json.dumps(results_dict(evaluation, extra), indent=2, allow_nan=False) + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+def write_results_csv(evaluation: Evaluation, path: Path | str) -> None:
+    """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row, atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", *evaluation.keys])
+    for s in evaluation.images:
+        writer.writerow([s.name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
+    writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
+    atomic_write_bytes(path, buf.getvalue().encode())

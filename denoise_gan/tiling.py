@@ -1,0 +1,467 @@
+"""Tiled inference: device and precision handling, and the tile / batch / blend engine.
+
+An image of any size is denoised as equal-size tiles that overlap, so memory is bounded by the tile, not
+the image. Tiles start on multiples of the network's stride (so the U-Net's down-sampling grid is the same
+as on the whole image) and are blended with raised-cosine ramps over the overlap, normalised by the
+accumulated weight, so no seam is left. The image is reflect-padded to the stride virtually (by index maps,
+never a padded copy), and only one batch of tiles exists at a time: the image costs its uint8/uint16
+pixels plus a float32 output and weight buffer.
+
+Precision: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU; half precision
+is refused on the CPU (slow there, and the cause of the "black image" reports). A half-precision batch that
+yields NaN/Inf is redone in fp32. On CUDA out-of-memory the tile is halved and the image retried.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from data_tools.noise import split_alpha, to_dtype
+from denoise_gan.errors import UserError
+
+Progress = Callable[[int, int], None]  # (tiles done, tiles total)
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+CPU_TILE = 512  # on 2-16 cores a 512 tile costs ~12 % overlap overhead (32 px) and ~50 MB of activations
+MIN_TILE = 64  # below this the overlap would dominate; out-of-memory at this size is reported, not retried
+MAX_AUTO_TILE = 2048  # bigger tiles only add memory; the GPU is saturated long before
+PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory
+FINISH_ROWS = 256  # rows converted to the output dtype at a time, so no full-size float temporaries
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """How to run a generator over images; validated here so every caller gets the same one-line errors."""
+
+    tile: int | None = None  # None = auto (free CUDA memory, or CPU_TILE), 0 = whole image in one pass
+    overlap: int = 32
+    batch_size: int = 4
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto | fp32 | fp16 | bf16
+
+    def __post_init__(self) -> None:
+        if self.tile is not None and self.tile < 0:
+            raise UserError(f"tile must be 0 (whole image), a positive size or auto, not {self.tile}")
+        if self.overlap < 0:
+            raise UserError(f"overlap must be >= 0, not {self.overlap}")
+        if self.batch_size < 1:
+            raise UserError(f"batch size must be >= 1, not {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+# ---- device and precision ------------------------------------------------------------------------
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for an absent GPU is a one-line error, not a traceback."""
+    text = (name or "auto").strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        index_text = text.partition(":")[2]
+        if index_text and not index_text.isdigit():
+            raise UserError(f"bad device {name!r}; use auto, cpu, cuda or cuda:N")
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)")
+        index = int(index_text) if index_text else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist")
+        return torch.device("cuda", index)
+    raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
+    so a user who asked for it learns it does not exist there instead of getting a silent fp32 run."""
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
+    if device.type != "cuda":
+        if name in ("fp16", "bf16"):
+            raise UserError(f"precision {name} needs a CUDA GPU; on the CPU only fp32 runs "
+                            "(use --precision auto or fp32)")
+        return None
+    bf16_ok = torch.cuda.is_bf16_supported()
+    if name == "fp32":
+        return None
+    if name == "fp16":
+        return torch.float16
+    if name == "bf16" and not bf16_ok:
+        raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; use --precision fp16")
+    return torch.bfloat16 if bf16_ok else torch.float16
+
+
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[amp_dtype]
+
+
+# ---- network facts -------------------------------------------------------------------------------
+
+def input_channels(net: nn.Module) -> int:
+    """Channels the network takes: its ``in_channels`` attribute, else its first convolution's."""
+    declared = getattr(net, "in_channels", None)
+    if isinstance(declared, int):
+        return declared
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    raise UserError(f"cannot tell how many channels {type(net).__name__} takes (no Conv2d, no in_channels)")
+
+
+def net_stride(net: nn.Module) -> int:
+    return max(1, int(getattr(net, "stride", 1)))
+
+
+def uses_instance_norm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.instancenorm._InstanceNorm) for m in net.modules())
+
+
+# ---- tile geometry -------------------------------------------------------------------------------
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def tile_positions(length: int, tile: int, overlap: int, stride: int) -> list[int]:
+    """Tile starts along one axis of a padded length: multiples of the stride, evenly spread, with at least
+    ``overlap`` pixels shared by neighbours; the last tile ends exactly at ``length``."""
+    if tile >= length:
+        return [0]
+    step = max(stride, (tile - overlap) // stride * stride)
+    count = math.ceil((length - tile) / step) + 1
+    spacing = (length - tile) / (count - 1)
+    starts = [int(i * spacing) // stride * stride for i in range(count - 1)]
+    return starts + [length - tile]
+
+
+def ramp_weights(length: int, ramp: int, taper_start: bool, taper_end: bool) -> np.ndarray:
+    """1 in the middle, a raised-cosine rise over ``ramp`` pixels at each side that has a neighbour.
+
+    Sides on the image border stay at 1 (no neighbour shares them). sin^2 rises meet cos^2 falls, so two
+    tiles overlapping by exactly ``ramp`` sum to 1; other overlaps are fixed by the weight normalisation.
+    """
+    w = np.ones(length, np.float32)
+    ramp = min(ramp, length // 2)
+    if ramp > 0:
+        rise = np.sin(0.5 * np.pi * (np.arange(ramp, dtype=np.float32) + 0.5) / ramp) ** 2
+        if taper_start:
+            w[:ramp] = rise
+        if taper_end:
+            w[length - ramp:] = rise[::-1]
+    return w
+
+
+def reflect_index(padded: int, length: int) -> np.ndarray:
+    """Source index of every padded position: identity inside, mirrored (no edge repeat) past the end."""
+    pos = np.arange(padded)
+    if length == 1:
+        return np.zeros(padded, np.intp)
+    period = 2 * (length - 1)
+    pos = pos % period
+    return np.where(pos < length, pos, period - pos).astype(np.intp)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Where the tiles of one image go: padded to the stride at the bottom/right, equal-size tiles."""
+
+    height: int
+    width: int
+    tile_h: int
+    tile_w: int
+    ys: tuple[int, ...]
+    xs: tuple[int, ...]
+    overlap: int
+
+    @property
+    def count(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    def tiles(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(top, left, blend weight) per tile, row by row."""
+        wy = [ramp_weights(self.tile_h, self.overlap, i > 0, i < len(self.ys) - 1) for i in range(len(self.ys))]
+        wx = [ramp_weights(self.tile_w, self.overlap, j > 0, j < len(self.xs) - 1) for j in range(len(self.xs))]
+        for i, y in enumerate(self.ys):
+            for j, x in enumerate(self.xs):
+                yield y, x, np.outer(wy[i], wx[j])
+
+
+def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int) -> TileGrid:
+    """The grid for an image; tile 0 is one tile of the whole (stride-padded) image."""
+    padded_h, padded_w = round_up(height, stride), round_up(width, stride)
+    if tile == 0:
+        tile_h, tile_w = padded_h, padded_w
+    else:
+        side = max(stride, tile // stride * stride)
+        tile_h, tile_w = min(side, padded_h), min(side, padded_w)
+    overlap = min(overlap, min(tile_h, tile_w) // 2)
+    return TileGrid(height, width, tile_h, tile_w,
+                    tuple(tile_positions(padded_h, tile_h, overlap, stride)),
+                    tuple(tile_positions(padded_w, tile_w, overlap, stride)), overlap)
+
+
+# ---- running the network -------------------------------------------------------------------------
+
+@torch.inference_mode()
+def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, bool]:
+    """The net's fp32 output for a batch, and whether half precision had to be redone in fp32.
+
+    fp16 overflows to Inf/NaN on some images (users see black tiles); such a batch is rerun in fp32.
+    A non-finite fp32 output means broken weights and is an error, never a silently black file.
+    """
+    redone = False
+    if amp_dtype is not None:
+        with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
+            y = net(x)
+        if bool(torch.isfinite(y).all()):
+            return y.float(), False
+        redone = True
+    y = net(x).float()
+    if not bool(torch.isfinite(y).all()):
+        raise UserError("the model produced NaN/Inf values in fp32 (broken or incompatible weights)")
+    return y, redone
+
+
+def _channel_mode(net_channels: int, image_channels: int) -> str:
+    """How image channels map to the net: same, gray copied to colour, or colour planes one by one."""
+    if net_channels == image_channels:
+        return "same"
+    if image_channels == 1:
+        return "gray_to_colour"
+    if net_channels == 1:
+        return "per_channel"
+    raise UserError(f"the model takes {net_channels} channels; cannot denoise a {image_channels}-channel image")
+
+
+def _items_per_tile(mode: str, image_channels: int) -> int:
+    return image_channels if mode == "per_channel" else 1
+
+
+class _Canvas:
+    """One image in flight: its colour pixels, grid, index maps and float32 output and weight buffers."""
+
+    def __init__(self, pixels: np.ndarray, grid: TileGrid, mode: str) -> None:
+        self.pixels = pixels
+        self.colour, self.alpha = split_alpha(pixels)
+        self.grid = grid
+        self.mode = mode
+        self.rows = reflect_index(grid.ys[-1] + grid.tile_h, grid.height)
+        self.cols = reflect_index(grid.xs[-1] + grid.tile_w, grid.width)
+        self.out = np.zeros((grid.height, grid.width, self.colour.shape[2]), np.float32)
+        self.weight = np.zeros((grid.height, grid.width), np.float32)
+
+    def crop(self, y: int, x: int) -> np.ndarray:
+        """The tile's source pixels (th, tw, C) in the file's dtype; padding read through the index maps."""
+        rows = self.rows[y:y + self.grid.tile_h]
+        cols = self.cols[x:x + self.grid.tile_w]
+        return self.colour[np.ix_(rows, cols)]
+
+    def add(self, y: int, x: int, tile_out: np.ndarray, weight: np.ndarray) -> None:
+        """Accumulate a tile's weighted output; the part in the bottom/right padding is dropped."""
+        h = min(self.grid.tile_h, self.grid.height - y)
+        w = min(self.grid.tile_w, self.grid.width - x)
+        if h <= 0 or w <= 0:
+            return
+        wt = weight[:h, :w]
+        self.out[y:y + h, x:x + w] += tile_out[:h, :w] * wt[..., None]
+        self.weight[y:y + h, x:x + w] += wt
+
+    def finish(self) -> np.ndarray:
+        """Normalise by the accumulated weight, round and clip into the input dtype, put alpha back."""
+        dtype = self.pixels.dtype
+        scale = np.float32(np.iinfo(dtype).max)
+        result = np.empty_like(self.pixels)
+        channels = self.colour.shape[2]
+        for r0 in range(0, self.grid.height, FINISH_ROWS):
+            r1 = r0 + FINISH_ROWS
+            block = self.out[r0:r1] * (scale / self.weight[r0:r1, :, None])
+            result[r0:r1, :, :channels] = to_dtype(block, dtype)
+        if self.alpha is not None:
+            result[..., channels:] = self.alpha
+        return result
+
+
+@dataclass
+class _Batch:
+    shape: tuple[int, int] | None = None
+    entries: list[tuple[_Canvas, int, int, np.ndarray]] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+
+
+class TiledDenoiser:
+    """A generator placed on its device with a resolved precision and tile size, denoising arrays.
+
+    Build it once and call it per image: after an out-of-memory retry the smaller tile is kept for later
+    images. ``notes`` collects what the user should know (tile changes, fp32 redos, InstanceNorm tiling).
+    The network is moved to the device in place and set to eval mode.
+    """
+
+    def __init__(self, net: nn.Module, cfg: InferConfig = InferConfig()) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        self.net = net.to(self.device, memory_format=torch.channels_last).eval()
+        self.channels = input_channels(net)
+        self.stride = net_stride(net)
+        self.batch_size = cfg.batch_size
+        self.tile = cfg.tile if cfg.tile is not None else self._auto_tile()
+        self.fp32_redos = 0
+        self.notes: list[str] = []
+        if uses_instance_norm(net) and self.tile != 0:
+            self.notes.append("this model uses InstanceNorm, so tiles are normalised separately and may "
+                              "differ in tone; use --tile 0 if the image fits in memory")
+
+    def _auto_tile(self) -> int:
+        if self.device.type != "cuda":
+            return CPU_TILE
+        return cuda_tile_from_free_memory(self.net, self.device, self.amp_dtype, self.channels,
+                                          self.stride, self.batch_size)
+
+    def __call__(self, pixels: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        return self.denoise_many([pixels], progress)[0]
+
+    def denoise_many(self, images: Sequence[np.ndarray], progress: Progress | None = None) -> list[np.ndarray]:
+        """Denoise several images with their tiles sharing batches (all of them are held in memory)."""
+        images = [_as_hwc(img) for img in images]
+        while True:
+            try:
+                outputs = self._run([img for img, _ in images], progress)
+                return [out[..., 0] if flat else out for out, (_, flat) in zip(outputs, images)]
+            except torch.cuda.OutOfMemoryError:
+                self._shrink_after_oom(images[0][0].shape[:2] if images else (0, 0))
+
+    def _shrink_after_oom(self, shape: tuple[int, int]) -> None:
+        """Halve the tile (then the batch) so the retry fits; give up with a clear error at the floor."""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        current = self.tile or round_up(max(shape), self.stride)
+        smaller = max(MIN_TILE, current // 2 // self.stride * self.stride)
+        if smaller < current:
+            self.notes.append(f"out of memory with a {current}px tile; retried with {smaller}px")
+            self.tile = smaller
+        elif self.batch_size > 1:
+            self.notes.append(f"out of memory with batch size {self.batch_size}; retried with {self.batch_size // 2}")
+            self.batch_size //= 2
+        else:
+            raise UserError(f"out of GPU memory even with a {current}px tile and batch size 1; "
+                            "free the GPU or use --device cpu")
+
+    def _run(self, images: list[np.ndarray], progress: Progress | None) -> list[np.ndarray]:
+        canvases = [self._canvas(img) for img in images]
+        total = sum(c.grid.count for c in canvases)
+        done = 0
+        if progress:
+            progress(0, total)
+        batch = _Batch()
+        for canvas in canvases:
+            per_batch = max(1, self.batch_size // _items_per_tile(canvas.mode, canvas.colour.shape[2]))
+            shape = (canvas.grid.tile_h, canvas.grid.tile_w)
+            for y, x, weight in canvas.grid.tiles():
+                if batch.entries and (batch.shape != shape or len(batch.entries) >= per_batch):
+                    done += self._flush(batch)
+                    if progress:
+                        progress(done, total)
+                    batch = _Batch()
+                batch.shape = shape
+                batch.entries.append((canvas, y, x, weight))
+                batch.crops.append(canvas.crop(y, x))
+        if batch.entries:
+            done += self._flush(batch)
+            if progress:
+                progress(done, total)
+        return [c.finish() for c in canvases]
+
+    def _canvas(self, pixels: np.ndarray) -> _Canvas:
+        colour_channels = pixels.shape[2] - (1 if pixels.shape[2] in (2, 4) else 0)
+        mode = _channel_mode(self.channels, colour_channels)
+        grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride)
+        return _Canvas(pixels, grid, mode)
+
+    def _flush(self, batch: _Batch) -> int:
+        """Run one batch of same-size tiles (possibly from several images) and accumulate the outputs."""
+        mode = batch.entries[0][0].mode
+        stacked = np.stack(batch.crops)
+        outputs = self._forward(stacked, mode)
+        for (canvas, y, x, weight), tile_out in zip(batch.entries, outputs):
+            canvas.add(y, x, tile_out, weight)
+        return len(batch.entries)
+
+    def _forward(self, crops: np.ndarray, mode: str) -> np.ndarray:
+        """(n, th, tw, C) file-dtype tiles -> (n, th, tw, C) float32 outputs in [0, 1] units."""
+        scale = float(np.iinfo(crops.dtype).max)
+        if crops.dtype != np.uint8:
+            crops = crops.astype(np.float32)  # torch has no general uint16 arithmetic
+        t = torch.from_numpy(crops).to(self.device, non_blocking=True)
+        x = t.permute(0, 3, 1, 2).float().div_(scale)  # NHWC memory seen as NCHW: channels_last for free
+        n, c, h, w = x.shape
+        if mode == "gray_to_colour":
+            x = x.expand(n, self.channels, h, w)
+        elif mode == "per_channel":
+            x = x.reshape(n * c, 1, h, w)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y, redone = forward_checked(self.net, x, self.amp_dtype)
+        if redone:
+            self.fp32_redos += 1
+            if self.fp32_redos == 1:
+                self.notes.append(f"{precision_name(self.amp_dtype)} gave NaN/Inf on some tiles; "
+                                  "those were redone in fp32")
+        if mode == "gray_to_colour":
+            y = y.mean(dim=1, keepdim=True)
+        elif mode == "per_channel":
+            y = y.reshape(n, c, h, w)
+        return y.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _as_hwc(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The image as HxWxC and whether it came in as HxW (so it goes back the same way)."""
+    if not isinstance(pixels, np.ndarray) or pixels.dtype not in (np.uint8, np.uint16):
+        kind = pixels.dtype if isinstance(pixels, np.ndarray) else type(pixels).__name__
+        raise UserError(f"expected a uint8 or uint16 image array, got {kind}")
+    if pixels.ndim == 2:
+        return pixels[..., None], True
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or min(pixels.shape[:2]) < 1:
+        raise UserError(f"expected an HxWxC image with 1-4 channels, got shape {pixels.shape}")
+    return pixels, False
+
+
+@torch.inference_mode()
+def cuda_tile_from_free_memory(net: nn.Module, device: torch.device, amp_dtype: torch.dtype | None,
+                               channels: int, stride: int, batch_size: int) -> int:
+    """The largest tile whose batch fits in half the free GPU memory, from one measured probe tile.
+
+    Activation memory grows with the tile area, so the peak of a PROBE_SIDE^2 forward scales to any side;
+    half the free memory leaves room for cuDNN workspaces, fragmentation and other processes.
+    """
+    free, _ = torch.cuda.mem_get_info(device)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    probe = torch.rand(1, channels, PROBE_SIDE, PROBE_SIDE, device=device).contiguous(
+        memory_format=torch.channels_last)
+    with torch.autocast(device_type="cuda", dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        net(probe)
+    torch.cuda.synchronize(device)
+    per_pixel = max(1.0, (torch.cuda.max_memory_allocated(device) - base) / PROBE_SIDE**2)
+    del probe
+    torch.cuda.empty_cache()
+    side = int(math.sqrt(0.5 * free / (batch_size * per_pixel)))
+    return int(min(MAX_AUTO_TILE, max(MIN_TILE, side // stride * stride)))
+
+
+def denoise_array(net: nn.Module, pixels: np.ndarray, cfg: InferConfig = InferConfig(),
+                  progress: Progress | None = None) -> np.ndarray:
+    """Denoise one HxW(xC) uint8/uint16 image; same shape and dtype back, alpha untouched."""
+    return TiledDenoiser(net, cfg)(pixels, progress)
+
+
+def denoise_arrays(net: nn.Module, images: Sequence[np.ndarray], cfg: InferConfig = InferConfig(),
+                   progress: Progress | None = None) -> list[np.ndarray]:
+    """Denoise several images whose same-size tiles share batches (e.g. many small images on a GPU)."""
+    return TiledDenoiser(net, cfg).denoise_many(images, progress)

@@ -1,0 +1,344 @@
+"""Unpaired CycleGAN training: G noisy->clean, F clean->noisy, D_clean and D_noisy.
+
+The step is written in the paper's order: generators first (adversarial + cycle + identity), then the
+discriminators on a history pool of fakes. One change from the reference, measured here: F learns from
+its adversarial loss only. Letting the cycle's gradient into F rewards noise that is easy to undo, and
+F collapses to adding none; stopped at F's output, F's noise tracks the noisy domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+from torch.utils.data import DataLoader
+
+from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
+from denoise_gan import losses
+from denoise_gan.config import TrainConfig, from_dict, to_dict, to_json
+from denoise_gan.distributed import World, average_gradients, broadcast_parameters, init_world, shutdown
+from denoise_gan.errors import UserError
+from denoise_gan.loop import Cadence, latest_checkpoint, run_loop
+from denoise_gan.networks import NoiseGenerator, build_discriminator, build_generator, count_parameters, init_weights
+from denoise_gan.weights import load_checkpoint, load_state, save_generator
+
+
+class ImagePool:
+    """The reference's history of generated images: D sees old fakes too, which damps oscillation."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.images: list[torch.Tensor] = []
+        self.rng = np.random.default_rng(seed)
+
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return batch
+        out = []
+        for image in batch.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.cpu())
+                out.append(image)
+            elif self.rng.random() < 0.5:
+                i = int(self.rng.integers(self.size))
+                old = self.images[i].to(batch.device)
+                self.images[i] = image.cpu()
+                out.append(old)
+            else:
+                out.append(image)
+        return torch.cat(out)
+
+    def state(self) -> dict[str, Any]:
+        return {"images": list(self.images), "rng": self.rng.bit_generator.state}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.images = list(state["images"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def resolve_device(name: str) -> torch.device:
+    from denoise_gan.tiling import resolve_device as resolve
+
+    return resolve(name)
+
+
+def autocast_for(device: torch.device, precision: str) -> AbstractContextManager:
+    """bf16 autocast on CUDA by default; fp32 on CPU (half precision on CPU is slow and lossy)."""
+    if device.type != "cuda" or precision == "fp32":
+        return nullcontext()
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def linear_decay(total: int, decay_from: float) -> Any:
+    """Constant lr, then linear to zero over the last (1 - decay_from) of the steps."""
+    start = int(total * decay_from)
+
+    def factor(step: int) -> float:
+        return 1.0 if step < start else max(0.0, (total - step) / max(1, total - start))
+
+    return factor
+
+
+def rng_state() -> dict[str, Any]:
+    """Torch's RNG (F's noise draws); data and the pool have their own seeded generators."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def deterministic(f: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """F's output without its random part (z = 0), for the identity loss: F(noisy) keeps the colours."""
+    return f(x, torch.zeros_like(x)) if isinstance(f, NoiseGenerator) else f(x)
+
+
+def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+@dataclass
+class Nets:
+    g: nn.Module
+    f: nn.Module
+    d_clean: nn.Module
+    d_noisy: nn.Module
+
+    def items(self) -> list[tuple[str, nn.Module]]:
+        return [("G", self.g), ("F", self.f), ("D_clean", self.d_clean), ("D_noisy", self.d_noisy)]
+
+
+class CycleGANTrainer:
+    log_fields = ("g_adv", "f_adv", "cycle_clean", "cycle_noisy", "idt", "d_clean", "d_noisy", "f_sigma")
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, world: World) -> None:
+        self.cfg, self.device, self.world = cfg, device, world
+        m = cfg.model
+        self.nets = Nets(build_generator(m.g), build_generator(m.f), build_discriminator(m.d),
+                         build_discriminator(m.d))
+        for _, net in self.nets.items():
+            init_weights(net, cfg.init_std)
+            net.to(device)
+            if device.type == "cuda":
+                net.to(memory_format=torch.channels_last)
+            broadcast_parameters(net, world)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opts = {name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=betas) for name, net in self.nets.items()}
+        schedule = linear_decay(cfg.steps, cfg.decay_from)
+        self.scheds = {name: torch.optim.lr_scheduler.LambdaLR(opt, schedule) for name, opt in self.opts.items()}
+        self.pool_clean = ImagePool(cfg.pool_size, cfg.seed * 2 + 1 + 1000 * world.rank)
+        self.pool_noisy = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
+        self.validator = None
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        cfg, n = self.cfg, self.nets
+        x = batch["clean"].to(self.device, non_blocking=True)  # clean domain
+        y = batch["noisy"].to(self.device, non_blocking=True)  # noisy domain
+        lam, lam_id = cfg.lambda_cycle, cfg.lambda_cycle * cfg.lambda_identity
+        amp = autocast_for(self.device, cfg.precision)
+
+        # 1. generators, discriminators frozen
+        set_requires_grad([n.d_clean, n.d_noisy], False)
+        with amp:
+            fake_clean = n.g(y)
+            fake_noisy = n.f(x)
+            rec_clean = n.g(fake_noisy.detach())  # forward cycle: G undoes F's noise; no cycle gradient into F
+            rec_noisy = n.f(fake_clean)  # backward cycle: through F into G (F's share is discarded below)
+            g_adv = losses.lsgan(n.d_clean(fake_clean), True)
+            f_adv = losses.lsgan(n.d_noisy(fake_noisy), True)
+            cycle_clean = losses.cycle(rec_clean, x)
+            cycle_noisy = losses.cycle(rec_noisy, y)
+            loss_g = g_adv + lam * (cycle_clean + cycle_noisy)
+            loss_f = f_adv
+            idt = torch.zeros((), device=self.device)
+            if lam_id > 0:
+                idt_g = losses.identity(n.g(x), x)
+                idt_f = losses.identity(deterministic(n.f, y), y)
+                idt = idt_g + idt_f
+                loss_g = loss_g + lam_id * idt_g
+                loss_f = loss_f + lam_id * idt_f
+        self.opts["G"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opts["F"].zero_grad(set_to_none=True)
+        loss_f.backward()
+        for name, net in (("G", n.g), ("F", n.f)):
+            average_gradients(net, self.world)
+            self.opts[name].step()
+
+        # 2. discriminators, on the history pool of fakes
+        set_requires_grad([n.d_clean, n.d_noisy], True)
+        with amp:
+            d_clean = losses.discriminator_loss(n.d_clean(x), n.d_clean(self.pool_clean.query(fake_clean.detach())))
+            d_noisy = losses.discriminator_loss(n.d_noisy(y), n.d_noisy(self.pool_noisy.query(fake_noisy.detach())))
+        for name, loss, net in (("D_clean", d_clean, n.d_clean), ("D_noisy", d_noisy, n.d_noisy)):
+            self.opts[name].zero_grad(set_to_none=True)
+            loss.backward()
+            average_gradients(net, self.world)
+            self.opts[name].step()
+        for sched in self.scheds.values():
+            sched.step()
+        return {"g_adv": g_adv.item(), "f_adv": f_adv.item(), "cycle_clean": cycle_clean.item(),
+                "cycle_noisy": cycle_noisy.item(), "idt": idt.item(), "d_clean": d_clean.item(),
+                "d_noisy": d_noisy.item(), "f_sigma": f_noise_sigma(n.f, x, fake_noisy)}
+
+    def lr(self) -> float:
+        return self.opts["G"].param_groups[0]["lr"]
+
+    def state(self, step: int) -> dict[str, Any]:
+        return {"kind": "cyclegan", "step": step, "config": to_dict(self.cfg),
+                "nets": {name: net.state_dict() for name, net in self.nets.items()},
+                "opts": {name: opt.state_dict() for name, opt in self.opts.items()},
+                "scheds": {name: s.state_dict() for name, s in self.scheds.items()},
+                "pools": {"clean": self.pool_clean.state(), "noisy": self.pool_noisy.state()},
+                "rng": rng_state()}
+
+    def load(self, state: dict[str, Any], where: str) -> None:
+        for name, net in self.nets.items():
+            load_state(net, state["nets"][name], f"{where} ({name})")
+        for name, opt in self.opts.items():
+            opt.load_state_dict(state["opts"][name])
+        for name, sched in self.scheds.items():
+            sched.load_state_dict(state["scheds"][name])
+        self.pool_clean.load(state["pools"]["clean"])
+        self.pool_noisy.load(state["pools"]["noisy"])
+        set_rng_state(state["rng"])
+
+    def export(self, run_dir: Path, step: int) -> None:
+        meta = {"step": step, "trained_by": "denoise-gan train (CycleGAN)"}
+        save_generator(run_dir / "G.safetensors", self.nets.g, self.cfg.model.g, {**meta, "role": "G noisy->clean"})
+        save_generator(run_dir / "F.safetensors", self.nets.f, self.cfg.model.f, {**meta, "role": "F clean->noisy"})
+
+    def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+        from denoise_gan.validation import Validator
+
+        if self.validator is None:
+            self.validator = Validator(Path(self.cfg.val_dir), self.device)
+        return self.validator.run(self.nets.g, run_dir, step, noise_model=self.nets.f)
+
+
+def f_noise_sigma(f: nn.Module, x: torch.Tensor, fake_noisy: torch.Tensor) -> float:
+    """Std of what F added, on the 0-255 scale: the quickest read of whether F models the noise level."""
+    return float((fake_noisy.detach().float() - x.float()).std().item() * 255.0)
+
+
+def batch_iterator(dataset: UnpairedPatches, batch_size: int, start: int, steps: int, world: World,
+                   workers: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches for steps start..steps-1; each rank takes its own slice of the global sample indices."""
+    indices = [(s * world.size + world.rank) * batch_size + b for s in range(start, steps) for b in range(batch_size)]
+    # a private generator: the loader's worker seeds must not consume the global RNG, or a resumed run
+    # would draw different noise for F than an uninterrupted one
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
+                        persistent_workers=workers > 0, timeout=300 if workers > 0 else 0,
+                        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed))
+    try:
+        yield from loader
+    except RuntimeError as exc:
+        if "DataLoader worker" in str(exc):
+            raise UserError(f"a data-loading worker failed: {str(exc).splitlines()[0]}") from None
+        raise
+
+
+def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
+    d, ch = cfg.data, cfg.model.g.channels
+    try:
+        clean, noisy, spec = build_domains(d.clean_dir, d.noisy_dir, d.noise)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return UnpairedPatches(PatchSampler(clean, d.patch_size, ch, d.gray_fraction),
+                           PatchSampler(noisy, d.patch_size, ch, d.gray_fraction, spec),
+                           cfg.seed, length=cfg.steps * d.batch_size * 1_000_000)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    g, f = cfg.model.g, cfg.model.f
+    if g.channels != f.channels or cfg.model.d.channels != g.channels:
+        raise UserError("G, F and the discriminators must have the same number of channels")
+    if cfg.data.patch_size % max(8, 2**g.depth) or cfg.data.patch_size < 32:
+        raise UserError(f"--patch-size must be a multiple of {max(8, 2**g.depth)} and at least 32")
+    if cfg.steps < 1 or cfg.data.batch_size < 1:
+        raise UserError("--steps and --batch-size must be positive")
+    if cfg.val_dir and not Path(cfg.val_dir).is_dir():
+        raise UserError(f"{cfg.val_dir}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
+
+
+def resume_state(run_dir: Path, kind: str) -> tuple[int, dict[str, Any]]:
+    """The latest checkpoint of a run folder, checked to be of the expected kind."""
+    found = latest_checkpoint(run_dir)
+    if found is None:
+        raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
+    step, path = found
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or state.get("kind") != kind:
+        raise UserError(f"{path}: not a {kind} checkpoint")
+    return step, state
+
+
+def refuse_existing_run(run_dir: Path) -> None:
+    if latest_checkpoint(run_dir):
+        raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
+
+
+def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,
+          console: Console | None = None) -> Path:
+    """Train a new CycleGAN run (cfg) or resume the one in run_dir; returns the exported G weights.
+
+    `steps` on resume extends (or shortens) the run; the lr schedule follows the new total.
+    """
+    console = console or Console()
+    run_dir = Path(run_dir)
+    start, state = 0, None
+    if resume:
+        start, state = resume_state(run_dir, "cyclegan")
+        cfg = from_dict(TrainConfig, state["config"])
+    else:
+        assert cfg is not None, "a new run needs a config"
+        refuse_existing_run(run_dir)
+    if steps:
+        cfg = replace(cfg, steps=steps)
+    check_config(cfg)
+    device = resolve_device(cfg.device)
+    world = init_world(device.type)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        torch.manual_seed(cfg.seed)
+        dataset = make_dataset(cfg)
+        trainer = CycleGANTrainer(cfg, device, world)
+        if state is not None:
+            trainer.load(state, str(run_dir))
+        if world.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            from data_tools.images import atomic_write_bytes
+
+            atomic_write_bytes(run_dir / "config.json", to_json(cfg).encode())
+            console.print(f"[bold]config[/] ({'resuming at step ' + str(start) if resume else 'new run'})")
+            console.print(to_json(cfg), highlight=False)
+            console.print(" ".join(f"{name}: {count_parameters(net) / 1e6:.2f} M" for name, net in trainer.nets.items())
+                          + f"  device: {device}  world: {world.size}")
+        if start >= cfg.steps:
+            console.print(f"run already at step {start} of {cfg.steps}; pass --steps N to train further")
+            return run_dir / "G.safetensors"
+        cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
+                          (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
+        batches = batch_iterator(dataset, cfg.data.batch_size, start, cfg.steps, world, cfg.data.workers, cfg.seed)
+        run_loop(trainer, batches, start, cadence, run_dir, world, console)
+    finally:
+        shutdown(world)
+    return run_dir / "G.safetensors"

@@ -1,0 +1,232 @@
+"""`denoise-gan denoise` end to end on tiny random generators: files, folders, formats, policies, sharding."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+from typer.testing import CliRunner
+
+from data_tools.images import read_image, write_image
+from denoise_gan.cli import app
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.denoise import OutputOptions, plan_jobs
+from denoise_gan.errors import UserError
+from denoise_gan.networks import build_generator
+from denoise_gan.weights import save_generator, shipped_dir
+
+torch.set_num_threads(1)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny colour U-Net with PyTorch's default init (it visibly changes images)."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(width=4, depth=2, blocks=1)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(path, build_generator(cfg), cfg)
+    return path
+
+
+def image(h: int = 40, w: int = 48, c: int = 3, dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, np.iinfo(dtype).max, size=(h, w, c), dtype=dtype, endpoint=True)
+
+
+def denoise(*args: str | Path) -> object:
+    return runner.invoke(app, ["denoise", *map(str, args)])
+
+
+def one_line_error(result: object) -> str:
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    return lines[0]
+
+
+# ---- formats -------------------------------------------------------------------------------------
+
+def test_folder_tree_is_mirrored_and_formats_are_kept(tmp_path: Path, weights: Path) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_image(src / "a.png", image(seed=1))
+    write_image(src / "sub" / "deep" / "b.jpg", image(seed=2))
+    write_image(src / "sub" / "gray16.png", image(c=1, dtype=np.uint16, seed=3))
+    write_image(src / "sub" / "rgba.png", image(c=4, seed=4))
+    result = denoise(src, "-o", out, "--recursive", "-c", weights, "--suffix", "_dn")
+    assert result.exit_code == 0, result.output
+    assert "denoise summary" in result.stdout
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "a_dn.png", "sub/deep/b_dn.jpg", "sub/gray16_dn.png", "sub/rgba_dn.png"]
+    gray16 = read_image(out / "sub" / "gray16_dn.png").pixels
+    assert gray16.dtype == np.uint16 and gray16.shape == (40, 48, 1) and gray16.max() > 255
+    rgba_in, rgba_out = read_image(src / "sub" / "rgba.png").pixels, read_image(out / "sub" / "rgba_dn.png").pixels
+    assert rgba_out.shape == rgba_in.shape
+    np.testing.assert_array_equal(rgba_out[..., 3], rgba_in[..., 3])
+    assert np.abs(rgba_out[..., :3].astype(int) - rgba_in[..., :3]).mean() > 1  # the net did something
+
+
+def test_sixteen_bit_png_in_gives_sixteen_bit_png_out(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "x.png", image(dtype=np.uint16, seed=5))
+    result = denoise(tmp_path / "x.png", "-o", tmp_path / "out", "-c", weights, "--tile", "32", "--overlap", "8")
+    assert result.exit_code == 0, result.output
+    raw = Image.open(tmp_path / "out" / "x.png")
+    out = read_image(tmp_path / "out" / "x.png").pixels
+    assert out.dtype == np.uint16 and out.shape == (40, 48, 3) and raw.format == "PNG"
+
+
+def test_exif_orientation_applied_and_metadata_kept(tmp_path: Path, weights: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    exif[0x010F] = "TestCam"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(image(h=24, w=40)).save(tmp_path / "p.jpg", exif=exif.tobytes(), icc_profile=icc, quality=95)
+    result = denoise(tmp_path / "p.jpg", "-o", tmp_path / "out", "-c", weights, "--ext", "png")
+    assert result.exit_code == 0, result.output
+    written = read_image(tmp_path / "out" / "p.png")
+    assert written.pixels.shape == (40, 24, 3)  # stored upright
+    assert written.icc == icc
+    kept = Image.Exif()
+    kept.load(written.exif)
+    assert kept[0x010F] == "TestCam" and kept.get(0x0112, 1) == 1
+
+
+# ---- policies ------------------------------------------------------------------------------------
+
+def test_never_writes_over_an_input(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "a.png", image())
+    before = (tmp_path / "a.png").read_bytes()
+    result = denoise(tmp_path, "-o", tmp_path, "-c", weights, "--overwrite")
+    assert result.exit_code == 2
+    assert "would overwrite the input" in one_line_error(result)
+    assert (tmp_path / "a.png").read_bytes() == before
+    os.link(tmp_path / "a.png", tmp_path / "alias.png")  # a hard link is the input under another name
+    with pytest.raises(UserError, match="would overwrite the input"):
+        plan_jobs([tmp_path / "a.png"], tmp_path, OutputOptions(suffix="", ext="png"))
+    (tmp_path / "alias.png").unlink()
+    assert denoise(tmp_path, "-o", tmp_path, "-c", weights, "--suffix", "_dn").exit_code == 0
+    assert (tmp_path / "a_dn.png").is_file()
+
+
+def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "one" / "a.png", image())
+    write_image(tmp_path / "two" / "a.png", image())
+    result = denoise(tmp_path / "one" / "a.png", tmp_path / "two" / "a.png", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 2 and "would both be written" in one_line_error(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_file_is_skipped_and_exit_code_is_one(tmp_path: Path, weights: Path) -> None:
+    src = tmp_path / "in"
+    write_image(src / "a.png", image(seed=1))
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    write_image(src / "c.png", image(seed=2))
+    result = denoise(src, "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 1
+    assert "broken.png" in result.stdout and "failed" in result.stdout
+    assert (tmp_path / "out" / "a.png").is_file() and (tmp_path / "out" / "c.png").is_file()
+    assert not (tmp_path / "out" / "broken.png").exists()
+
+
+def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "in" / "a.png", image())
+    out = tmp_path / "out"
+    assert denoise(tmp_path / "in", "-o", out, "-c", weights).exit_code == 0
+    (out / "a.png").write_bytes(b"sentinel")
+    again = denoise(tmp_path / "in", "-o", out, "-c", weights)
+    assert again.exit_code == 1 and "--skip-existing" in again.stdout
+    assert (out / "a.png").read_bytes() == b"sentinel"
+    skipped = denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing")
+    assert skipped.exit_code == 0 and (out / "a.png").read_bytes() == b"sentinel"
+    replaced = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite")
+    assert replaced.exit_code == 0 and read_image(out / "a.png").pixels.shape == (40, 48, 3)
+    both = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite", "--skip-existing")
+    assert both.exit_code == 2 and "contradict" in one_line_error(both)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tile", "big"], "--tile must be"),
+    (["--overlap", "-1"], "overlap must be"),
+    (["--batch-size", "0"], "batch size"),
+    (["--ext", "gif"], "unknown --ext"),
+    (["--quality", "0"], "--quality"),
+    (["--precision", "fp8"], "unknown precision"),
+    (["--device", "tpu"], "unknown device"),
+])
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, weights: Path, args: list[str], message: str) -> None:
+    write_image(tmp_path / "a.png", image())
+    result = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "-c", weights, *args)
+    assert result.exit_code == 2
+    assert message in one_line_error(result)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only messages")
+def test_cpu_only_machine_refuses_gpu_options(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "a.png", image())
+    for args, message in ((["--device", "cuda"], "no CUDA GPU"), (["--precision", "fp16"], "needs a CUDA GPU")):
+        result = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "-c", weights, *args)
+        assert result.exit_code == 2 and message in one_line_error(result)
+
+
+def test_missing_inputs_and_weights_are_one_line_errors(tmp_path: Path, weights: Path) -> None:
+    result = denoise(tmp_path / "nope.png", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 2 and "no such file or folder" in one_line_error(result)
+    write_image(tmp_path / "a.png", image())
+    result = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "-c", tmp_path / "missing.safetensors")
+    assert result.exit_code == 2 and "no such weight file" in one_line_error(result)
+    if not (shipped_dir() / "default.safetensors").is_file():
+        result = denoise(tmp_path / "a.png", "-o", tmp_path / "out")
+        assert result.exit_code == 2 and "no shipped model named 'default'" in one_line_error(result)
+
+
+# ---- torchrun sharding ---------------------------------------------------------------------------
+
+RANK_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import torch
+    torch.set_num_threads(1)
+    from denoise_gan.denoise import OutputOptions, denoise_files
+    summary = denoise_files([sys.argv[1]], sys.argv[2], sys.argv[3], OutputOptions(ext="png"))
+    json.dump({"results": [[r.source, r.status] for r in summary.results],
+               "world_size": summary.world_size}, open(sys.argv[4], "w"))
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_style_sharding_does_every_file_once(tmp_path: Path, weights: Path) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    names = [f"img{i}.png" for i in range(5)]
+    for i, name in enumerate(names):
+        write_image(src / name, image(h=24, w=24, seed=i))
+    port = str(free_port())
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-c", RANK_SCRIPT, str(src), str(out), str(weights),
+                                       str(tmp_path / f"rank{rank}.json")], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for proc in procs:
+        log, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, log
+    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
+    everything = [Path(s).name for s, status in rank0["results"]]
+    assert sorted(everything) == names and rank0["world_size"] == 2  # rank 0 gathered every file, once
+    assert all(status == "done" for _, status in rank0["results"])
+    own1 = {Path(s).name for s, _ in rank1["results"]}
+    assert 0 < len(own1) < len(names)  # rank 1 did its own share only
+    assert sorted(p.name for p in out.iterdir()) == names

@@ -1,0 +1,247 @@
+"""PSNR/SSIM follow the published protocol exactly; folder evaluation fails loudly and names the file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from data_tools.images import write_image
+from denoise_gan.errors import UserError
+from denoise_gan.metrics import (
+    PROTOCOL,
+    data_range_for,
+    evaluate_folders,
+    psnr,
+    ssim,
+    to_y_channel,
+    write_results_csv,
+    write_results_json,
+)
+
+
+def pattern(size: int = 48, channels: int = 3, seed: int = 0, dtype: type = np.uint8) -> np.ndarray:
+    """A smooth random texture with a step edge (mid-range SSIM under noise, like a photo)."""
+    rng = np.random.default_rng(seed)
+    peak = np.iinfo(dtype).max
+    x = cv2.GaussianBlur(rng.random((size, size, channels)), (0, 0), 2).reshape(size, size, channels)
+    x = (x - x.min()) / (x.max() - x.min()) * 0.6 + 0.1
+    x[:, size // 2:] += 0.25
+    return np.rint(x * peak).astype(dtype)
+
+
+def noisy_copy(img: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    peak = np.iinfo(img.dtype).max
+    return np.clip(np.rint(img + rng.normal(0, sigma, img.shape)), 0, peak).astype(img.dtype)
+
+
+# ---- PSNR ---------------------------------------------------------------------------------------
+
+def test_psnr_of_a_constant_error_is_hand_computed() -> None:
+    clean = np.full((16, 16, 3), 100, np.uint8)
+    assert psnr(clean, clean + 5) == pytest.approx(10 * math.log10(255**2 / 25))  # 34.1514 dB
+    assert psnr(clean, clean + 5) == pytest.approx(34.1514, abs=1e-4)
+
+
+def test_psnr_averages_the_error_over_all_channels() -> None:
+    clean = np.full((16, 16, 3), 100, np.uint8)
+    pred = clean.copy()
+    pred[..., 0] += 6  # MSE = 36 / 3 = 12 over all channels
+    assert psnr(clean, pred) == pytest.approx(10 * math.log10(255**2 / 12))
+
+
+def test_psnr_of_uint16_uses_65535() -> None:
+    clean = np.full((16, 16, 1), 25700, np.uint16)
+    assert data_range_for(np.uint16) == 65535
+    assert psnr(clean, clean + 5 * 257) == pytest.approx(10 * math.log10(65535**2 / (5 * 257) ** 2))
+    # the same relative error in 8 bits gives the same PSNR (255 * 257 == 65535)
+    assert psnr(clean, clean + 5 * 257) == pytest.approx(psnr(np.full((16, 16), 100, np.uint8),
+                                                              np.full((16, 16), 105, np.uint8)))
+
+
+def test_identical_images_give_inf_psnr_and_ssim_one() -> None:
+    img = pattern()
+    assert psnr(img, img) == math.inf
+    assert ssim(img, img) == pytest.approx(1.0)
+
+
+def test_alpha_is_not_scored() -> None:
+    img = pattern(channels=4)
+    other_alpha = img.copy()
+    other_alpha[..., 3] = 255 - other_alpha[..., 3]
+    assert psnr(img, other_alpha) == math.inf
+    assert ssim(img, other_alpha) == pytest.approx(1.0)
+
+
+def test_mismatches_and_float_inputs_are_refused() -> None:
+    with pytest.raises(ValueError, match="dtype"):
+        psnr(np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint16))
+    with pytest.raises(ValueError, match="shape"):
+        psnr(np.zeros((16, 16), np.uint8), np.zeros((16, 17), np.uint8))
+    with pytest.raises(TypeError):
+        psnr(np.zeros((16, 16), np.float32), np.zeros((16, 16), np.float32))
+    with pytest.raises(ValueError, match="11x11"):
+        ssim(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
+
+
+# ---- SSIM ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ssim_matches_skimage_with_the_protocol_parameters(channels: int) -> None:
+    clean = pattern(channels=channels)
+    pred = noisy_copy(clean, 20)
+    expected = structural_similarity(
+        clean.squeeze(-1) if channels == 1 else clean, pred.squeeze(-1) if channels == 1 else pred,
+        gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
+        channel_axis=None if channels == 1 else -1)
+    assert ssim(clean, pred) == pytest.approx(expected, abs=1e-12)
+    defaults = structural_similarity(clean, pred, channel_axis=-1)
+    assert abs(ssim(clean, pred) - defaults) > 1e-3, "skimage's defaults are not the protocol"
+
+
+def test_ssim_of_uint16_uses_65535_not_the_image_range() -> None:
+    clean = (pattern(channels=1) // 4).astype(np.uint16) * 257  # values well below 65535
+    pred = noisy_copy(clean, 5 * 257)
+    expected = structural_similarity(clean[..., 0], pred[..., 0], gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, data_range=65535)
+    assert ssim(clean, pred) == pytest.approx(expected, abs=1e-12)
+    inferred = structural_similarity(clean[..., 0], pred[..., 0], gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False,
+                                     data_range=float(clean.max()) - float(clean.min()))
+    assert abs(ssim(clean, pred) - inferred) > 1e-3
+
+
+def test_ssim_is_lower_for_stronger_noise() -> None:
+    clean = pattern()
+    assert ssim(clean, noisy_copy(clean, 10)) > ssim(clean, noisy_copy(clean, 40))
+
+
+# ---- Y channel ----------------------------------------------------------------------------------
+
+def test_y_channel_is_bt601_by_hand() -> None:
+    clean = np.zeros((16, 16, 3), np.uint8)
+    clean[:] = (100, 150, 200)
+    pred = clean.copy()
+    pred[..., 0] = 110  # only red changes by 10
+    y = 16 + (65.481 * 100 + 128.553 * 150 + 24.966 * 200) / 255
+    assert to_y_channel(clean)[0, 0, 0] == pytest.approx(y)
+    assert psnr(clean, pred, y_channel=True) == pytest.approx(10 * math.log10(255**2 / (65.481 * 10 / 255) ** 2))
+    # on RGB the same error is spread over three channels
+    assert psnr(clean, pred) == pytest.approx(10 * math.log10(255**2 / (100 / 3)))
+
+
+def test_y_channel_of_uint16_is_scaled_back_to_65535() -> None:
+    clean = np.zeros((16, 16, 3), np.uint16)
+    clean[:] = (100 * 257, 150 * 257, 200 * 257)
+    y8 = to_y_channel((clean // 257).astype(np.uint8))
+    assert to_y_channel(clean)[0, 0, 0] == pytest.approx(y8[0, 0, 0] * 257)
+
+
+def test_y_channel_of_gray_is_the_gray_channel() -> None:
+    clean = pattern(channels=1)
+    pred = noisy_copy(clean, 15)
+    assert psnr(clean, pred, y_channel=True) == pytest.approx(psnr(clean, pred))
+    assert ssim(clean, pred, y_channel=True) == pytest.approx(ssim(clean, pred))
+
+
+# ---- folders and results files -------------------------------------------------------------------
+
+@pytest.fixture()
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    clean_dir, pred_dir = tmp_path / "clean", tmp_path / "pred"
+    for i, name in enumerate(["a", "b", "sub/c"]):
+        img = pattern(size=24, seed=i)
+        write_image(clean_dir / f"{name}.png", img)
+        write_image(pred_dir / f"{name}.png", img if name == "b" else noisy_copy(img, 10, seed=i))
+    return clean_dir, pred_dir
+
+
+def test_folder_evaluation_pairs_by_relative_stem(folders: tuple[Path, Path]) -> None:
+    clean_dir, pred_dir = folders
+    result = evaluate_folders(clean_dir, pred_dir, y_channel=True)
+    assert [r.name for r in result.images] == ["a", "b", "sub/c"]
+    assert result.images[1].psnr == math.inf
+    assert all(r.psnr_y is not None and r.ssim_y is not None for r in result.images)
+    finite = evaluate_folders(clean_dir, pred_dir).images[0]
+    assert 25 < finite.psnr < 35 and finite.psnr_y is None
+
+
+def test_folder_evaluation_with_a_prediction_suffix(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    clean_dir, pred_dir = folders
+    renamed = tmp_path / "renamed"
+    for path in pred_dir.rglob("*.png"):
+        target = renamed / path.relative_to(pred_dir).with_name(f"{path.stem}_denoised.jpg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # a PNG body under a .jpg name still decodes: pairing ignores the extension
+        target.write_bytes(path.read_bytes())
+    plain = evaluate_folders(clean_dir, pred_dir)
+    suffixed = evaluate_folders(clean_dir, renamed, pred_suffix="_denoised")
+    assert plain.images == suffixed.images
+
+
+def test_missing_prediction_names_the_file(folders: tuple[Path, Path]) -> None:
+    clean_dir, pred_dir = folders
+    (pred_dir / "sub" / "c.png").unlink()
+    with pytest.raises(UserError, match=r"c\.png.*no prediction"):
+        evaluate_folders(clean_dir, pred_dir)
+
+
+def test_extra_prediction_names_the_file(folders: tuple[Path, Path]) -> None:
+    clean_dir, pred_dir = folders
+    write_image(pred_dir / "stray.png", pattern(size=24))
+    with pytest.raises(UserError, match=r"stray\.png.*no clean image"):
+        evaluate_folders(clean_dir, pred_dir)
+
+
+def test_shape_mismatch_names_the_file(folders: tuple[Path, Path]) -> None:
+    clean_dir, pred_dir = folders
+    write_image(pred_dir / "a.png", pattern(size=20))
+    with pytest.raises(UserError, match=r"a\.png: shape"):
+        evaluate_folders(clean_dir, pred_dir)
+
+
+def test_dtype_mismatch_names_the_file(folders: tuple[Path, Path]) -> None:
+    clean_dir, pred_dir = folders
+    write_image(pred_dir / "b.png", pattern(size=24, dtype=np.uint16))
+    with pytest.raises(UserError, match=r"b\.png: dtype uint16"):
+        evaluate_folders(clean_dir, pred_dir)
+
+
+def test_duplicate_stems_and_empty_folders_are_errors(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    clean_dir, pred_dir = folders
+    write_image(pred_dir / "a.tif", pattern(size=24))
+    with pytest.raises(UserError, match="same name"):
+        evaluate_folders(clean_dir, pred_dir)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no image files"):
+        evaluate_folders(clean_dir, tmp_path / "empty")
+    with pytest.raises(UserError, match="not a folder"):
+        evaluate_folders(clean_dir, tmp_path / "missing")
+
+
+def test_results_json_and_csv(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    clean_dir, pred_dir = folders
+    result = evaluate_folders(clean_dir, pred_dir)
+    write_results_json(result, tmp_path / "out" / "r.json")
+    write_results_csv(result, tmp_path / "out" / "r.csv")
+    data = json.loads((tmp_path / "out" / "r.json").read_text())
+    assert set(data) == {"protocol", "images", "mean"}
+    assert data["protocol"]["ssim"] == PROTOCOL["ssim"]
+    assert data["protocol"]["y_channel_scored"] is False
+    assert [set(row) for row in data["images"]] == [{"name", "psnr", "ssim"}] * 3
+    assert data["images"][1]["psnr"] is None  # identical pair: infinite PSNR is not valid JSON
+    assert data["mean"]["psnr"] is None
+    assert data["images"][0]["psnr"] == pytest.approx(result.images[0].psnr)
+    assert data["mean"]["ssim"] == pytest.approx(np.mean([r.ssim for r in result.images]))
+    rows = list(csv.reader((tmp_path / "out" / "r.csv").open()))
+    assert rows[0] == ["name", "psnr", "ssim"]
+    assert [r[0] for r in rows[1:]] == ["a", "b", "sub/c", "mean"]
+    assert float(rows[1][1]) == pytest.approx(result.images[0].psnr, abs=1e-6)
+    assert rows[2][1] == "inf"

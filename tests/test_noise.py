@@ -1,0 +1,260 @@
+"""Noise models measure what their parameters promise; the spec grammar fails in one clear line."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from data_tools.noise import MODELS, NoiseSpecError, image_seed, parse_noise_spec
+
+SIZE = 256
+# one example per model
+MODELS_EXAMPLES = ["gaussian:sigma=10", "poisson:peak=20", "poisson-gaussian:peak=20,sigma=5", "speckle:sigma=0.2",
+                   "salt-pepper:amount=0.2", "jpeg:quality=30", "correlated:sigma=10,scale=1.5"]
+
+
+def grey(value: int = 128, channels: int = 1, dtype: type = np.uint8, size: int = SIZE) -> np.ndarray:
+    return np.full((size, size, channels), value, dtype=dtype)
+
+
+def textured(seed: int = 0, size: int = 128, channels: int = 3) -> np.ndarray:
+    """A smooth random image with edges: JPEG has something to lose, values stay inside 0..255."""
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.uniform(30, 225, (size, size, channels)).astype(np.float32), (0, 0), 3)
+    base = base.reshape(size, size, channels)
+    base[size // 3: size // 2] += 40
+    return np.clip(np.rint(base), 0, 255).astype(np.uint8)
+
+
+def noise_of(spec: str, image: np.ndarray, seed: int = 0) -> np.ndarray:
+    noisy, _ = parse_noise_spec(spec).apply(image, seed)
+    return noisy.astype(np.float64) - image.astype(np.float64)
+
+
+def neighbour_corr(noise: np.ndarray) -> float:
+    n = noise[..., 0]
+    return float(np.corrcoef(n[:, :-1].ravel(), n[:, 1:].ravel())[0, 1])
+
+
+# ---- statistics of every model -------------------------------------------------------------------
+
+def test_gaussian_sigma_25_on_mid_grey() -> None:
+    noise = noise_of("gaussian:sigma=25", grey())
+    # rounding adds 1/12 of a grey level's variance; the standard error of the std is ~0.04 here
+    assert noise.std() == pytest.approx(np.sqrt(25**2 + 1 / 12), abs=0.25)
+    assert abs(noise.mean()) < 0.25
+
+
+def test_poisson_variance_is_mean_times_255_over_peak() -> None:
+    mean, peak = 100, 30.0
+    noise = noise_of(f"poisson:peak={peak}", grey(mean))
+    assert noise.var() == pytest.approx(mean * 255 / peak, rel=0.04)
+    assert abs(noise.mean()) < 0.5  # shot noise is unbiased
+
+
+def test_poisson_is_weaker_at_higher_peak() -> None:
+    assert noise_of("poisson:peak=1000", grey(100)).std() < noise_of("poisson:peak=10", grey(100)).std() / 5
+
+
+def test_poisson_gaussian_variances_add() -> None:
+    mean, peak, sigma = 100, 30.0, 10.0
+    noise = noise_of(f"poisson-gaussian:peak={peak},sigma={sigma}", grey(mean))
+    assert noise.var() == pytest.approx(mean * 255 / peak + sigma**2, rel=0.04)
+
+
+def test_speckle_std_is_relative_to_intensity() -> None:
+    for value in (64, 128):
+        noise = noise_of("speckle:sigma=0.1", grey(value))
+        assert noise.std() == pytest.approx(0.1 * value, rel=0.03)
+
+
+def test_salt_pepper_fraction_and_salt_share() -> None:
+    img = grey(128, channels=3)
+    noisy, _ = parse_noise_spec("salt-pepper:amount=0.1,salt=0.3").apply(img, 0)
+    changed = np.any(noisy != 128, axis=-1)
+    assert changed.mean() == pytest.approx(0.1, abs=0.005)
+    white = np.all(noisy == 255, axis=-1)
+    black = np.all(noisy == 0, axis=-1)
+    assert np.array_equal(changed, white | black)  # a hit pixel is fully white or fully black
+    assert white.sum() / changed.sum() == pytest.approx(0.3, abs=0.03)
+
+
+def test_jpeg_changes_the_image_deterministically_and_error_follows_quality() -> None:
+    img = textured()
+    errors = {}
+    for quality in (10, 50, 95):
+        a, _ = parse_noise_spec(f"jpeg:quality={quality}").apply(img, 1)
+        b, _ = parse_noise_spec(f"jpeg:quality={quality}").apply(img, 2)
+        assert np.array_equal(a, b), "JPEG has no randomness: the seed must not matter"
+        errors[quality] = np.mean((a.astype(float) - img) ** 2)
+    assert errors[95] > 0
+    assert errors[10] > errors[50] > errors[95]
+
+
+def test_jpeg_equals_an_opencv_round_trip() -> None:
+    img = textured()
+    noisy, _ = parse_noise_spec("jpeg:quality=70").apply(img, 0)
+    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 70])
+    assert ok
+    assert np.array_equal(noisy, cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)[..., ::-1])
+
+
+def test_correlated_keeps_sigma_and_correlates_neighbours() -> None:
+    corr_noise = noise_of("correlated:sigma=20,scale=2", grey())
+    white_noise = noise_of("gaussian:sigma=20", grey())
+    assert corr_noise.std() == pytest.approx(20, rel=0.05)
+    assert neighbour_corr(corr_noise) > 0.6
+    assert abs(neighbour_corr(white_noise)) < 0.03
+
+
+# ---- ranges, determinism, dtypes, channels --------------------------------------------------------
+
+def test_range_is_drawn_per_image_within_bounds_and_recorded() -> None:
+    spec = parse_noise_spec("gaussian:sigma=5-50")
+    drawn = []
+    for seed in range(20):
+        noisy, stages = spec.apply(grey(size=64), seed)
+        sigma = stages[0]["sigma"]
+        assert stages[0]["model"] == "gaussian"
+        assert 5 <= sigma <= 50
+        measured = (noisy.astype(float) - 128).std()
+        assert measured == pytest.approx(sigma, rel=0.1, abs=0.5)
+        drawn.append(sigma)
+    assert len(set(drawn)) == 20
+
+
+def test_fixed_value_is_recorded_as_given() -> None:
+    _, stages = parse_noise_spec("gaussian:sigma=15+jpeg:quality=80").apply(grey(size=32), 3)
+    assert stages == [{"model": "gaussian", "sigma": 15.0}, {"model": "jpeg", "quality": 80.0}]
+
+
+def test_same_seed_same_noise_different_seed_different() -> None:
+    spec = parse_noise_spec("poisson-gaussian:peak=20,sigma=5-10+jpeg:quality=60-90")
+    img = textured(size=64)
+    a, pa = spec.apply(img, 7)
+    b, pb = spec.apply(img, 7)
+    c, pc = spec.apply(img, 8)
+    assert np.array_equal(a, b) and pa == pb
+    assert not np.array_equal(a, c) and pa != pc
+
+
+def test_image_seed_depends_on_run_seed_and_name_only() -> None:
+    assert image_seed(0, "a") == image_seed(0, "a")
+    assert len({image_seed(0, "a"), image_seed(1, "a"), image_seed(0, "b")}) == 3
+    assert 0 <= image_seed(123, "x/y") < 2**63
+
+
+def test_uint16_sigma_is_on_the_0_255_scale() -> None:
+    img = grey(32768, dtype=np.uint16)
+    noisy, _ = parse_noise_spec("gaussian:sigma=25").apply(img, 0)
+    assert noisy.dtype == np.uint16
+    assert (noisy.astype(float) - 32768).std() == pytest.approx(25 * 257, rel=0.01)
+
+
+def test_uint16_is_clipped_and_rounded_not_wrapped() -> None:
+    img = np.zeros((64, 64, 1), np.uint16)
+    img[:, 32:] = 65535
+    noisy, _ = parse_noise_spec("gaussian:sigma=50").apply(img, 0)
+    assert noisy[:, :32].min() == 0 and noisy[:, 32:].max() == 65535
+    assert noisy[:, :32].mean() < 65535 / 4 and noisy[:, 32:].mean() > 65535 * 3 / 4
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (32, 32, 1), (32, 32, 3)])
+def test_gray_and_rgb_keep_shape_and_dtype(shape: tuple[int, ...]) -> None:
+    img = np.full(shape, 100, np.uint8)
+    for spec in MODELS_EXAMPLES:
+        noisy, _ = parse_noise_spec(spec).apply(img, 0)
+        assert noisy.shape == shape and noisy.dtype == np.uint8, spec
+        assert not np.array_equal(noisy, img) or spec.startswith("jpeg"), spec
+
+
+def test_examples_cover_every_model() -> None:
+    assert {s.split(":")[0] for s in MODELS_EXAMPLES} == set(MODELS)
+
+
+@pytest.mark.parametrize("spec", MODELS_EXAMPLES)
+@pytest.mark.parametrize("channels", [2, 4])
+def test_alpha_passes_through_untouched(spec: str, channels: int) -> None:
+    img = textured(size=32, channels=channels)
+    noisy, _ = parse_noise_spec(spec).apply(img, 0)
+    assert noisy.shape == img.shape
+    assert np.array_equal(noisy[..., -1], img[..., -1])
+
+
+def test_gray_and_rgb_channels_get_independent_noise() -> None:
+    noisy, _ = parse_noise_spec("gaussian:sigma=25").apply(grey(channels=3, size=64), 0)
+    noise = noisy.astype(float) - 128
+    assert abs(np.corrcoef(noise[..., 0].ravel(), noise[..., 1].ravel())[0, 1]) < 0.05
+
+
+def test_non_integer_image_is_refused() -> None:
+    with pytest.raises(TypeError):
+        parse_noise_spec("gaussian:sigma=5").apply(np.zeros((8, 8, 3), np.float32), 0)
+
+
+# ---- composition ----------------------------------------------------------------------------------
+
+def test_stages_apply_left_to_right() -> None:
+    img = textured(size=64)
+    seed = 11
+    noisy, _ = parse_noise_spec("gaussian:sigma=15+jpeg:quality=80").apply(img, seed)
+    # by hand: fixed values draw nothing, then the Gaussian, then clip, then JPEG, then round to uint8
+    rng = np.random.default_rng(seed)
+    x = img.astype(np.float32) + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(15)
+    u8 = np.clip(np.rint(np.clip(x, 0, 255)), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    assert np.array_equal(noisy, cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)[..., ::-1])
+    reverse, _ = parse_noise_spec("jpeg:quality=80+gaussian:sigma=15").apply(img, seed)
+    assert not np.array_equal(noisy, reverse)
+
+
+def test_spec_round_trips_through_str() -> None:
+    text = "gaussian:sigma=5-50+jpeg:quality=60-95"
+    assert str(parse_noise_spec(text)) == text
+    assert str(parse_noise_spec(" Salt-Pepper:amount=0.1 ")) == "salt-pepper:amount=0.1,salt=0.5"
+
+
+# ---- grammar errors -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("blur:sigma=3", "unknown noise model 'blur'"),
+    ("", "empty noise spec"),
+    ("gaussian", "gaussian needs sigma"),
+    ("gaussian:sigma=5+", "unknown noise model ''"),
+    ("gaussian:level=5", "bad parameter"),
+    ("gaussian:sigma=abc", "not a number"),
+    ("gaussian:sigma=50-5", "low <= high"),
+    ("gaussian:sigma=nan", "finite"),
+    ("gaussian:sigma=300", "outside 0..255"),
+    ("jpeg:quality=0", "outside 1..100"),
+    ("speckle:sigma=-1", "outside 0..10"),
+])
+def test_bad_specs_raise_one_line_listing_valid_models(spec: str, fragment: str) -> None:
+    with pytest.raises(NoiseSpecError) as info:
+        parse_noise_spec(spec)
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message
+    assert all(name in message for name in MODELS), message
+
+
+# ---- the albumentations transform (when data_tools.datasets provides it) -------------------------
+
+def test_albumentations_transform_matches_the_spec() -> None:
+    datasets = pytest.importorskip("data_tools.datasets")
+    transform_cls = getattr(datasets, "SyntheticNoise", None)
+    if transform_cls is None:
+        pytest.skip("data_tools.datasets has no SyntheticNoise transform")
+    import albumentations as A
+
+    for dtype, value, scale in ((np.uint8, 128, 1), (np.uint16, 32768, 257)):
+        img = np.full((128, 128, 3), value, dtype)
+        out1 = A.Compose([transform_cls("gaussian:sigma=25")], seed=5)(image=img)["image"]
+        out2 = A.Compose([transform_cls("gaussian:sigma=25")], seed=5)(image=img)["image"]
+        out3 = A.Compose([transform_cls("gaussian:sigma=25")], seed=6)(image=img)["image"]
+        assert out1.dtype == dtype and out1.shape == img.shape
+        assert np.array_equal(out1, out2)
+        assert not np.array_equal(out1, out3)
+        assert (out1.astype(float) - value).std() == pytest.approx(25 * scale, rel=0.03)

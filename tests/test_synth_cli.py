@@ -1,0 +1,240 @@
+"""Synthetic sets are exact and reproducible; the synth/evaluate/samples commands behave as documented."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from data_tools.images import read_image, write_image
+from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.synth import SynthError, center_crop, resize_longest, synth
+from denoise_gan import __version__
+from denoise_gan.cli import app
+
+runner = CliRunner()
+NAMES = ["a", "b", "c", "sub/d"]
+
+
+def _texture(shape: tuple[int, ...], dtype: type, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    peak = np.iinfo(dtype).max
+    return rng.integers(peak // 5, peak - peak // 5, shape, dtype=np.int64).astype(dtype)
+
+
+@pytest.fixture()
+def src(tmp_path: Path) -> Path:
+    """Four tiny sources covering RGB, gray, 16-bit RGB and RGBA, one of them in a subfolder."""
+    folder = tmp_path / "src"
+    write_image(folder / "a.png", _texture((24, 24, 3), np.uint8, 0))
+    write_image(folder / "b.png", _texture((24, 20, 1), np.uint8, 1))
+    write_image(folder / "c.png", _texture((20, 24, 3), np.uint16, 2))
+    write_image(folder / "sub" / "d.png", _texture((24, 24, 4), np.uint8, 3))
+    return folder
+
+
+def invoke(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ---- paired -------------------------------------------------------------------------------------
+
+def test_paired_synth_writes_exact_clean_and_reproducible_noisy(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = invoke("synth", src, "-o", out, "--noise", "gaussian:sigma=5-30", "--seed", 7)
+    assert code == 0, stderr
+    assert "wrote 4 image(s)" in stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["mode"] == "paired" and manifest["seed"] == 7 and manifest["version"] == __version__
+    assert manifest["noise"] == "gaussian:sigma=5-30" and manifest["failures"] == []
+    assert [e["name"] for e in manifest["images"]] == NAMES
+    spec = parse_noise_spec(manifest["noise"])
+    for entry in manifest["images"]:
+        name = entry["name"]
+        source = read_image(src / entry["source"]).pixels
+        clean = read_image(out / entry["clean"]).pixels
+        noisy = read_image(out / entry["noisy"]).pixels
+        assert entry["clean"] == f"clean/{name}.png" and entry["noisy"] == f"noisy/{name}.png"
+        assert np.array_equal(clean, source), name  # the clean file is exactly what was noised
+        assert entry["image_seed"] == image_seed(7, name)
+        expected, stages = spec.apply(clean, entry["image_seed"])
+        assert entry["stages"] == stages and 5 <= stages[0]["sigma"] <= 30
+        assert noisy.dtype == source.dtype and np.array_equal(noisy, expected), name
+        assert entry["dtype"] == str(source.dtype) and entry["shape"] == list(source.shape)
+    alpha = read_image(out / "noisy" / "sub" / "d.png").pixels
+    assert np.array_equal(alpha[..., 3], read_image(src / "sub" / "d.png").pixels[..., 3])
+
+
+def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(src: Path, tmp_path: Path) -> None:
+    spec = "poisson-gaussian:peak=20,sigma=3-8+jpeg:quality=70-90"
+    first, second, third = (synth(src, tmp_path / n, spec, s) for n, s in (("1", 3), ("2", 3), ("3", 4)))
+    assert first.ok and second.ok and third.ok
+    one, two, three = files(tmp_path / "1"), files(tmp_path / "2"), files(tmp_path / "3")
+    assert one == two
+    assert all(one[f"clean/{n}.png"] == three[f"clean/{n}.png"] for n in NAMES)
+    assert all(one[f"noisy/{n}.png"] != three[f"noisy/{n}.png"] for n in NAMES)
+
+
+def test_spec_ending_in_jpeg_is_stored_losslessly(src: Path, tmp_path: Path) -> None:
+    summary = synth(src, tmp_path / "out", "jpeg:quality=40", 0)
+    assert summary.ok
+    for name in NAMES:
+        clean = read_image(tmp_path / "out" / "clean" / f"{name}.png").pixels
+        noisy = read_image(tmp_path / "out" / "noisy" / f"{name}.png").pixels
+        assert np.array_equal(noisy, parse_noise_spec("jpeg:quality=40").apply(clean, 0)[0])
+    assert not list((tmp_path / "out").rglob("*.jpg"))
+
+
+def test_resize_then_crop_before_noise(src: Path, tmp_path: Path) -> None:
+    code, _, stderr = invoke("synth", src, "-o", tmp_path / "out", "--noise", "gaussian:sigma=10", "--seed", 0,
+                             "--max-size", 16, "--crop", 12)
+    assert code == 0, stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["crop"] == 12 and manifest["max_size"] == 16
+    for name in NAMES:
+        source = read_image(src / f"{name}.png").pixels
+        clean = read_image(tmp_path / "out" / "clean" / f"{name}.png").pixels
+        noisy = read_image(tmp_path / "out" / "noisy" / f"{name}.png").pixels
+        assert clean.shape[:2] == noisy.shape[:2] == (12, 12)
+        assert np.array_equal(clean, center_crop(resize_longest(source, 16), 12))
+
+
+def test_resize_and_crop_helpers() -> None:
+    img = np.arange(40 * 30 * 3, dtype=np.uint16).reshape(40, 30, 3)
+    assert resize_longest(img, 20).shape == (20, 15, 3) and resize_longest(img, 20).dtype == np.uint16
+    assert resize_longest(img, 50) is img  # never upscaled
+    assert resize_longest(img[..., :1], 20).shape == (20, 15, 1)
+    assert np.array_equal(center_crop(img, 10), img[15:25, 10:20])
+    with pytest.raises(ValueError, match="smaller"):
+        center_crop(img, 35)
+
+
+# ---- unpaired ----------------------------------------------------------------------------------
+
+def test_unpaired_uses_two_disjoint_halves(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, stderr = invoke("synth", src, "-o", out, "--noise", "speckle:sigma=0.2", "--seed", 1, "--unpaired")
+    assert code == 0, stderr
+    clean = sorted(p.relative_to(out / "clean").as_posix() for p in (out / "clean").rglob("*.png"))
+    noisy = sorted(p.relative_to(out / "noisy").as_posix() for p in (out / "noisy").rglob("*.png"))
+    assert clean == ["a.png", "c.png"] and noisy == ["b.png", "sub/d.png"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["mode"] == "unpaired"
+    splits = {e["name"]: (e["split"], e["clean"], e["noisy"]) for e in manifest["images"]}
+    assert splits == {"a": ("clean", "clean/a.png", None), "b": ("noisy", None, "noisy/b.png"),
+                      "c": ("clean", "clean/c.png", None), "sub/d": ("noisy", None, "noisy/sub/d.png")}
+    entry_b = next(e for e in manifest["images"] if e["name"] == "b")
+    expected, _ = parse_noise_spec("speckle:sigma=0.2").apply(read_image(src / "b.png").pixels, entry_b["image_seed"])
+    assert np.array_equal(read_image(out / "noisy" / "b.png").pixels, expected)
+
+
+def test_unpaired_needs_two_images(tmp_path: Path) -> None:
+    write_image(tmp_path / "one" / "x.png", _texture((16, 16, 3), np.uint8, 0))
+    with pytest.raises(SynthError, match="at least 2"):
+        synth(tmp_path / "one", tmp_path / "out", "gaussian:sigma=5", 0, unpaired=True)
+
+
+# ---- failures ----------------------------------------------------------------------------------
+
+def test_corrupt_input_is_skipped_reported_and_exits_1(src: Path, tmp_path: Path) -> None:
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "out"
+    code, stdout, stderr = invoke("synth", src, "-o", out, "--noise", "gaussian:sigma=10", "--seed", 0)
+    assert code == 1
+    assert "broken.png" in stderr and "1 input(s) failed" in stderr
+    assert "wrote 4 image(s)" in stdout
+    assert sorted(p.name for p in (out / "noisy").rglob("*.png")) == ["a.png", "b.png", "c.png", "d.png"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["failures"]) == 1 and manifest["failures"][0]["source"].endswith("broken.png")
+
+
+def test_image_smaller_than_crop_is_a_failure(src: Path, tmp_path: Path) -> None:
+    summary = synth(src, tmp_path / "out", "gaussian:sigma=10", 0, crop=22)
+    assert [p.name for p, _ in summary.failures] == ["b.png", "c.png"]
+    assert summary.written == 2 and not summary.ok
+
+
+def test_output_inside_input_is_not_read_back(src: Path) -> None:
+    for _ in range(2):
+        summary = synth(src, src / "synth", "gaussian:sigma=10", 0)
+        assert summary.ok and summary.written == 4
+    with pytest.raises(SynthError, match="must not be the input"):
+        synth(src, src, "gaussian:sigma=10", 0)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--noise", "gaussain:sigma=10", "--seed", "0"], "unknown noise model 'gaussain'"),
+    (["--noise", "gaussian:sigma=999", "--seed", "0"], "outside 0..255"),
+])
+def test_bad_spec_is_one_line_and_exit_2(src: Path, tmp_path: Path, args: list[str], fragment: str) -> None:
+    code, _, stderr = invoke("synth", src, "-o", tmp_path / "out", *args)
+    assert code == 2
+    assert fragment in stderr and "valid models" in stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_input_folder_is_exit_2(tmp_path: Path) -> None:
+    code, _, stderr = invoke("synth", tmp_path / "nope", "-o", tmp_path / "out", "--noise", "gaussian:sigma=5",
+                             "--seed", 0)
+    assert code == 2 and "not a folder" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+# ---- evaluate ----------------------------------------------------------------------------------
+
+def test_evaluate_prints_a_table_and_writes_json_and_csv(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert synth(src, out, "gaussian:sigma=15", 0).ok
+    (out / "clean" / "c.png").unlink()  # 16-bit: keep one dtype across this run's table
+    (out / "noisy" / "c.png").unlink()
+    code, stdout, stderr = invoke("evaluate", "--clean", out / "clean", "--pred", out / "noisy",
+                                  "--json", tmp_path / "r.json", "--csv", tmp_path / "r.csv", "--y-channel")
+    assert code == 0, stderr
+    assert "mean" in stdout and "PSNR-Y" in stdout and "sub/d" in stdout
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert set(data) == {"protocol", "images", "mean"}
+    assert data["protocol"]["y_channel_scored"] is True
+    assert [r["name"] for r in data["images"]] == ["a", "b", "sub/d"]
+    assert all(set(r) == {"name", "psnr", "ssim", "psnr_y", "ssim_y"} for r in data["images"])
+    assert all(20 < r["psnr"] < 30 for r in data["images"])  # σ=15 is about 24.6 dB
+    assert set(data["mean"]) == {"psnr", "ssim", "psnr_y", "ssim_y"}
+    rows = list(csv.reader((tmp_path / "r.csv").open()))
+    assert rows[0] == ["name", "psnr", "ssim", "psnr_y", "ssim_y"] and rows[-1][0] == "mean" and len(rows) == 5
+
+
+def test_evaluate_missing_partner_is_exit_2_naming_the_file(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert synth(src, out, "gaussian:sigma=15", 0).ok
+    (out / "noisy" / "b.png").unlink()
+    code, _, stderr = invoke("evaluate", "--clean", out / "clean", "--pred", out / "noisy")
+    assert code == 2 and "b.png" in stderr and "no prediction" in stderr
+
+
+# ---- samples, version, help --------------------------------------------------------------------
+
+def test_samples_writes_named_images(tmp_path: Path) -> None:
+    code, stdout, stderr = invoke("samples", "-o", tmp_path / "s", "--names", "coins,text")
+    assert code == 0, stderr
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["coins.png", "text.png"]
+    assert read_image(tmp_path / "s" / "coins.png").pixels.shape[2] == 1
+    code, _, stderr = invoke("samples", "-o", tmp_path / "t", "--names", "coins,nope")
+    assert code == 2 and "nope" in stderr and "astronaut" in stderr
+    assert not (tmp_path / "t").exists()
+
+
+def test_version_and_help() -> None:
+    code, stdout, _ = invoke("--version")
+    assert code == 0 and stdout.strip() == f"denoise-gan {__version__}"
+    code, stdout, _ = invoke("--help")
+    assert code == 0 and all(cmd in stdout for cmd in ("synth", "evaluate", "samples"))
+    code, stdout, _ = invoke("synth", "--help")
+    assert code == 0 and "--noise" in stdout and "--unpaired" in stdout
