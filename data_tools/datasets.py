@@ -98,7 +98,8 @@ class PatchSampler:
     gray_fraction: float
     noise: NoiseSpec | None = None
 
-    def __call__(self, rng: np.random.Generator) -> torch.Tensor:
+    def patch(self, rng: np.random.Generator) -> np.ndarray:
+        """An augmented clean patch (HxWxC integer), gray with probability gray_fraction."""
         pixels = self.images[int(rng.integers(len(self.images)))]
         pipeline = augment_pipeline(self.patch_size)
         pipeline.set_random_seed(int(rng.integers(0, 2**31 - 1)))
@@ -107,9 +108,36 @@ class PatchSampler:
             patch = patch[..., None]
         if self.channels == 1 or rng.random() < self.gray_fraction:
             patch = to_gray(patch)  # gray before the noise: a gray photo has the same noise in every channel
+        return patch
+
+    def add_noise(self, patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        assert self.noise is not None
+        return self.noise.apply(patch, int(rng.integers(0, 2**63 - 1)))[0]
+
+    def __call__(self, rng: np.random.Generator) -> torch.Tensor:
+        patch = self.patch(rng)
         if self.noise is not None:
-            patch = self.noise.apply(patch, int(rng.integers(0, 2**63 - 1)))[0]
+            patch = self.add_noise(patch, rng)
         return to_tensor(fit_channels(patch, self.channels))
+
+
+class PairedPatches(Dataset):
+    """Item i: a clean patch and, when the sampler has a noise spec, the same patch with synthetic noise
+    (supervised pairs); without one only the clean patch, for pseudo-pairs made by F at train time."""
+
+    def __init__(self, sampler: PatchSampler, seed: int, length: int) -> None:
+        self.sampler, self.seed, self.length = sampler, seed, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, index])
+        clean = self.sampler.patch(rng)
+        item = {"clean": to_tensor(fit_channels(clean, self.sampler.channels))}
+        if self.sampler.noise is not None:
+            item["noisy"] = to_tensor(fit_channels(self.sampler.add_noise(clean, rng), self.sampler.channels))
+        return item
 
 
 class UnpairedPatches(Dataset):

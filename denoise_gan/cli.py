@@ -293,6 +293,52 @@ def denoise_command(
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                         precision=precision)
     summary = denoise_files(inputs, output, checkpoint, options, infer, console=err_console)
-    console.print(summary_renderable(summary))
+    if summary.rank == 0:
+        console.print(summary_renderable(summary))
     if summary.failed:
         raise typer.Exit(1)
+
+
+# ---- refine --------------------------------------------------------------------------------------
+
+@app.command("refine")
+@friendly_errors
+def refine_command(
+    run_dir: Annotated[Path, typer.Argument(help="A `denoise-gan train` run folder (its G, F and clean images).")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Refinement folder [default: RUN_DIR/refine].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the refinement in the output folder.")] = False,
+    steps: Annotated[int | None, typer.Option("--steps", help="Total steps (on resume: the new total).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    patch_size: Annotated[int, typer.Option("--patch-size")] = 64,
+    lr: Annotated[float, typer.Option("--lr")] = 2e-4,
+    loss: Annotated[str, typer.Option("--loss", help="l1 or l2.")] = "l1",
+    fresh: Annotated[bool, typer.Option("--fresh", help="Train a newly initialised G instead of fine-tuning.")] = False,
+    noise: Annotated[str, typer.Option("--noise", help="Supervised upper bound: pairs from this synthetic spec "
+                                                       "instead of F (G starts fresh). For comparison only.")] = "",
+    gray_fraction: Annotated[float, typer.Option("--gray-fraction")] = 0.25,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    log_every: Annotated[int, typer.Option("--log-every")] = 20,
+    save_every: Annotated[int, typer.Option("--save-every")] = 500,
+    val: Annotated[Path | None, typer.Option("--val", help="Paired held-out set made by `synth`.")] = None,
+    val_every: Annotated[int, typer.Option("--val-every", help="0 = with --save-every.")] = 0,
+    workers: Annotated[int, typer.Option("--workers")] = 1,
+    device: Annotated[str, typer.Option("--device", help="auto|cpu|cuda|cuda:N")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="auto|fp32|bf16|fp16")] = "auto",
+) -> None:
+    """Fine-tune G on pseudo-pairs (F(clean), clean): where an unpaired denoiser's quality comes from."""
+    from data_tools.noise import parse_noise_spec
+    from denoise_gan.config import RefineConfig
+    from denoise_gan.refine import refine
+
+    out = output or run_dir / "refine"
+    if resume:
+        refine(None, out, resume=True, steps=steps, console=console)
+        return
+    if noise:
+        parse_noise_spec(noise)
+    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, fresh=fresh or bool(noise), steps=steps or 4000, lr=lr,
+                       patch_size=patch_size, batch_size=batch_size, gray_fraction=gray_fraction, loss=loss,
+                       seed=seed, log_every=log_every, save_every=save_every, val_dir=str(val or ""),
+                       val_every=val_every, device=device, precision=precision, workers=workers)
+    result = refine(cfg, out, console=console)
+    console.print(f"[green]done[/]: refined G weights in {result}")

@@ -73,8 +73,15 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RefineConfig:
-    """Pseudo-pair refinement: G fine-tuned on (F(clean), clean) with a plain L1 loss."""
+    """Pseudo-pair refinement: G fine-tuned on (F(clean), clean) with a plain L1 loss.
 
+    With `noise` set, the pairs come from that synthetic spec instead of F and G starts fresh: the
+    supervised upper bound an unpaired method chases, for comparison only.
+    """
+
+    run_dir: str = ""  # the CycleGAN run whose G, F and clean images are used
+    noise: str = ""  # empty: pseudo-pairs from F; a spec: supervised pairs (implies fresh)
+    fresh: bool = False  # start from a newly initialised G instead of the CycleGAN's
     steps: int = 4000
     lr: float = 2e-4
     decay_from: float = 0.5
@@ -82,6 +89,7 @@ class RefineConfig:
     batch_size: int = 16
     gray_fraction: float = 0.25
     loss: str = "l1"  # l1 | l2
+    quantize: bool = True  # store F's output as an 8-bit file would (clip, round) before G sees it
     seed: int = 0
     log_every: int = 20
     save_every: int = 500

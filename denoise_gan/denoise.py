@@ -88,6 +88,7 @@ class Summary:
     seconds: float  # wall time of the run (the slowest rank's)
     notes: tuple[str, ...] = ()
     world_size: int = 1
+    rank: int = 0  # under torchrun only rank 0's summary covers every file; the others report their share
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -119,15 +120,19 @@ def parse_tile(text: str | int | None) -> int | None:
     return int(value)
 
 
-def expand_inputs(inputs: Sequence[Path | str], recursive: bool) -> list[tuple[Path, Path]]:
+def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
+                  exclude: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, path relative to the output folder) for every image named or found; a folder's tree is
-    kept only with ``recursive``. Missing paths and files that are not images are argument errors."""
+    kept only with ``recursive``. Missing paths and files that are not images are argument errors.
+    Files found under ``exclude`` (the output folder) are left out, so a rerun never denoises its outputs."""
     found: list[tuple[Path, Path]] = []
+    skip = exclude.resolve() if exclude is not None else None
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
             images = list_images(path, recursive=recursive)
-            found += [(p, p.relative_to(path)) for p in images]
+            found += [(p, p.relative_to(path)) for p in images
+                      if skip is None or not p.resolve().is_relative_to(skip) or skip == path.resolve()]
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise UserError(f"{path}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
@@ -146,7 +151,7 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool) -> list[tuple[P
 def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOptions) -> list[Job]:
     """Every (input, output) pair, sorted by output; collisions and writes over inputs are refused here."""
     out_dir = Path(out_dir)
-    pairs = expand_inputs(inputs, opts.recursive)
+    pairs = expand_inputs(inputs, opts.recursive, exclude=out_dir)
     sources = {src.resolve() for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs}
     jobs: dict[Path, Job] = {}
@@ -154,10 +159,10 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         output = out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
         key = output.resolve()
         if key in sources or (output.exists() and _inode(output) in inodes):
-            raise UserError(f"{output}: would overwrite the input {source}; choose another -o or a --suffix")
+            raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
-                            "use --recursive to keep folders apart, or rename one")
+                            "keep them apart with --recursive, --ext same or a rename")
         jobs[key] = Job(source, output)
     return sorted(jobs.values(), key=lambda j: str(j.output))
 
@@ -230,7 +235,7 @@ def gather_summary(local: Summary, rank: Rank) -> Summary:
     summaries = [p for p in parts if p is not None]
     notes = tuple(dict.fromkeys(n for s in summaries for n in s.notes))
     results = tuple(sorted((r for s in summaries for r in s.results), key=lambda r: r.output))
-    return Summary(results, max(s.seconds for s in summaries), notes, rank.world_size)
+    return Summary(results, max(s.seconds for s in summaries), notes, rank.world_size, rank.rank)
 
 
 # ---- running -------------------------------------------------------------------------------------
@@ -326,7 +331,8 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint:
             callback = bars.tile_callback(job.source.name) if show else None
             results.append(denoise_file(job, denoiser, options, callback))
             bars.file_done()
-    local = Summary(tuple(results), time.perf_counter() - start, tuple(denoiser.notes), rank.world_size)
+    local = Summary(tuple(results), time.perf_counter() - start, tuple(denoiser.notes), rank.world_size,
+                    rank.rank)
     return gather_summary(local, rank)
 
 

@@ -186,28 +186,39 @@ def evaluate_folders(
     flattering mean. ``pred_suffix`` strips a name suffix the denoiser added (``a_denoised.png`` -> ``a``).
     ``progress(done, total, name)`` is called after each image.
     """
-    clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
-    clean, pred = _by_stem(clean_dir), _by_stem(pred_dir, pred_suffix)
-    for stem, path in clean.items():
-        if stem not in pred:
-            raise UserError(f"{path}: no prediction named {stem}{pred_suffix}.* in {pred_dir}")
-    for stem, path in pred.items():
-        if stem not in clean:
-            raise UserError(f"{path}: no clean image named {stem}.* in {clean_dir}")
+    pairs = paired_files(clean_dir, pred_dir, pred_suffix)
     rows = []
-    for i, stem in enumerate(sorted(clean)):
-        a = read_image(clean[stem]).pixels
-        b = read_image(pred[stem]).pixels
-        if a.dtype != b.dtype:
-            raise UserError(f"{pred[stem]}: dtype {b.dtype} does not match the clean image's {a.dtype} "
-                            f"({clean[stem]})")
-        if _color(a).shape != _color(b).shape:
-            raise UserError(f"{pred[stem]}: shape {b.shape} does not match the clean image's {a.shape} "
-                            f"({clean[stem]})")
+    for i, (stem, clean_path, pred_path) in enumerate(pairs):
+        a, b = read_pair(clean_path, pred_path)
         rows.append(score_pair(a, b, stem, y_channel))
         if progress is not None:
-            progress(i + 1, len(clean), stem)
+            progress(i + 1, len(pairs), stem)
     return Evaluation(tuple(rows), y_channel)
+
+
+def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str = "",
+                 role: str = "prediction") -> list[tuple[str, Path, Path]]:
+    """(name, clean file, partner file) sorted by name; a file without a partner is an error naming it."""
+    clean_dir, other_dir = Path(clean_dir), Path(other_dir)
+    clean, other = _by_stem(clean_dir), _by_stem(other_dir, other_suffix)
+    for stem, path in clean.items():
+        if stem not in other:
+            raise UserError(f"{path}: no {role} named {stem}{other_suffix}.* in {other_dir}")
+    for stem, path in other.items():
+        if stem not in clean:
+            raise UserError(f"{path}: no clean image named {stem}.* in {clean_dir}")
+    return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
+
+
+def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Both images' pixels, checked to match in dtype and shape (alpha aside)."""
+    a = read_image(clean_path).pixels
+    b = read_image(other_path).pixels
+    if a.dtype != b.dtype:
+        raise UserError(f"{other_path}: dtype {b.dtype} does not match the clean image's {a.dtype} ({clean_path})")
+    if _color(a).shape != _color(b).shape:
+        raise UserError(f"{other_path}: shape {b.shape} does not match the clean image's {a.shape} ({clean_path})")
+    return a, b
 
 
 def _json_number(value: float | None) -> float | None:

@@ -148,7 +148,15 @@ class NoiseGenerator(nn.Module):
         scale, shift = self.scale_and_shift(x)
         if z is None:
             z = torch.randn_like(x)
-        return x + shift + scale * self.shaped_noise(z)
+        noise = self.shaped_noise(z)
+        if self.channels > 1:
+            # a gray photo copied into three channels has the same noise in each: keep it gray
+            gray = ((x - x[:, :1]).abs().amax(dim=(1, 2, 3)) == 0)[:, None, None, None]
+            if bool(gray.any()):
+                noise = torch.where(gray, noise[:, :1].expand_as(noise), noise)
+                scale = torch.where(gray, scale.mean(1, keepdim=True).expand_as(scale), scale)
+                shift = torch.where(gray, shift.mean(1, keepdim=True).expand_as(shift), shift)
+        return x + shift + scale * noise
 
 
 class PatchDiscriminator(nn.Module):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from denoise_gan import losses
@@ -237,7 +237,7 @@ def f_noise_sigma(f: nn.Module, x: torch.Tensor, fake_noisy: torch.Tensor) -> fl
     return float((fake_noisy.detach().float() - x.float()).std().item() * 255.0)
 
 
-def batch_iterator(dataset: UnpairedPatches, batch_size: int, start: int, steps: int, world: World,
+def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, world: World,
                    workers: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
     """Batches for steps start..steps-1; each rank takes its own slice of the global sample indices."""
     indices = [(s * world.size + world.rank) * batch_size + b for s in range(start, steps) for b in range(batch_size)]

@@ -107,14 +107,24 @@ def test_never_writes_over_an_input(tmp_path: Path, weights: Path) -> None:
     before = (tmp_path / "a.png").read_bytes()
     result = denoise(tmp_path, "-o", tmp_path, "-c", weights, "--overwrite")
     assert result.exit_code == 2
-    assert "would overwrite the input" in one_line_error(result)
+    assert "would overwrite an input" in one_line_error(result)
     assert (tmp_path / "a.png").read_bytes() == before
     os.link(tmp_path / "a.png", tmp_path / "alias.png")  # a hard link is the input under another name
-    with pytest.raises(UserError, match="would overwrite the input"):
+    with pytest.raises(UserError, match="would overwrite an input"):
         plan_jobs([tmp_path / "a.png"], tmp_path, OutputOptions(suffix="", ext="png"))
     (tmp_path / "alias.png").unlink()
     assert denoise(tmp_path, "-o", tmp_path, "-c", weights, "--suffix", "_dn").exit_code == 0
     assert (tmp_path / "a_dn.png").is_file()
+
+
+def test_rerun_into_a_subfolder_of_the_input_never_takes_outputs_as_inputs(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "a.png", image())
+    write_image(tmp_path / "sub" / "b.png", image())
+    for _ in range(2):
+        result = denoise(tmp_path, "-o", tmp_path / "clean", "-r", "-c", weights, "--skip-existing")
+        assert result.exit_code == 0, result.output
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.png")) == [
+        "a.png", "clean/a.png", "clean/sub/b.png", "sub/b.png"]
 
 
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
@@ -197,7 +207,7 @@ RANK_SCRIPT = textwrap.dedent("""
     from denoise_gan.denoise import OutputOptions, denoise_files
     summary = denoise_files([sys.argv[1]], sys.argv[2], sys.argv[3], OutputOptions(ext="png"))
     json.dump({"results": [[r.source, r.status] for r in summary.results],
-               "world_size": summary.world_size}, open(sys.argv[4], "w"))
+               "world_size": summary.world_size, "rank": summary.rank}, open(sys.argv[4], "w"))
 """)
 
 
@@ -226,6 +236,7 @@ def test_torchrun_style_sharding_does_every_file_once(tmp_path: Path, weights: P
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
     everything = [Path(s).name for s, status in rank0["results"]]
     assert sorted(everything) == names and rank0["world_size"] == 2  # rank 0 gathered every file, once
+    assert (rank0["rank"], rank1["rank"]) == (0, 1)
     assert all(status == "done" for _, status in rank0["results"])
     own1 = {Path(s).name for s, _ in rank1["results"]}
     assert 0 < len(own1) < len(names)  # rank 1 did its own share only

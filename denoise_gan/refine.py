@@ -1,0 +1,169 @@
+"""Pseudo-pair refinement: fine-tune G on (F(clean), clean) with a plain L1 loss.
+
+This is the step that makes an unpaired denoiser competitive (GCBD, C2N, LUD-VAE all do it): after
+CycleGAN training, F is a sampler of realistic noise, so every step can draw fresh noisy versions of
+fresh clean crops and G learns a supervised mapping without any real pair. The plain CycleGAN G is
+trained only to fool D_clean and satisfy the cycle, which lets it hallucinate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as nnf
+from rich.console import Console
+
+from data_tools.datasets import PairedPatches, PatchSampler, build_domains
+from data_tools.images import atomic_write_bytes
+from data_tools.noise import parse_noise_spec
+from denoise_gan.config import RefineConfig, TrainConfig, from_dict, to_dict, to_json
+from denoise_gan.distributed import World, average_gradients, broadcast_parameters, init_world, shutdown
+from denoise_gan.errors import UserError
+from denoise_gan.loop import Cadence, run_loop
+from denoise_gan.networks import build_generator, count_parameters, init_weights
+from denoise_gan.train import (autocast_for, batch_iterator, linear_decay, refuse_existing_run, resolve_device,
+                               resume_state, rng_state, set_rng_state)
+from denoise_gan.weights import load_generator, load_state, save_generator
+
+
+class RefineTrainer:
+    log_fields = ("loss",)
+
+    def __init__(self, cfg: RefineConfig, source: TrainConfig, device: torch.device, world: World) -> None:
+        self.cfg, self.source, self.device, self.world = cfg, source, device, world
+        run = Path(cfg.run_dir)
+        self.g_cfg = source.model.g
+        if cfg.noise or cfg.fresh:
+            self.g = build_generator(self.g_cfg)
+            init_weights(self.g, source.init_std)
+        else:
+            self.g = load_generator(run / "G.safetensors")[0]
+        self.f = None if cfg.noise else load_generator(run / "F.safetensors")[0].to(device).eval()
+        if self.f is not None:
+            self.f.requires_grad_(False)
+        self.g.to(device).train()
+        broadcast_parameters(self.g, world)
+        self.opt = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, linear_decay(cfg.steps, cfg.decay_from))
+        self.validator = None
+
+    @torch.no_grad()
+    def pseudo_noisy(self, clean: torch.Tensor) -> torch.Tensor:
+        """A fresh draw of F(clean); clipped and rounded like the 8-bit files G will meet, when asked."""
+        assert self.f is not None
+        noisy = self.f(clean)
+        if self.cfg.quantize:
+            noisy = torch.round(noisy.clamp(0, 1) * 255.0) / 255.0
+        return noisy
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        clean = batch["clean"].to(self.device, non_blocking=True)
+        noisy = batch["noisy"].to(self.device) if "noisy" in batch else self.pseudo_noisy(clean)
+        with autocast_for(self.device, self.cfg.precision):
+            pred = self.g(noisy)
+            loss = nnf.l1_loss(pred.float(), clean) if self.cfg.loss == "l1" else nnf.mse_loss(pred.float(), clean)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(self.g, self.world)
+        self.opt.step()
+        self.sched.step()
+        return {"loss": loss.item()}
+
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def state(self, step: int) -> dict[str, Any]:
+        return {"kind": "refine", "step": step, "config": to_dict(self.cfg), "g": self.g.state_dict(),
+                "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state()}
+
+    def load(self, state: dict[str, Any], where: str) -> None:
+        load_state(self.g, state["g"], f"{where} (G)")
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        set_rng_state(state["rng"])
+
+    def export(self, run_dir: Path, step: int) -> None:
+        how = f"supervised on {self.cfg.noise}" if self.cfg.noise else "pseudo-pairs from F"
+        save_generator(run_dir / "G.safetensors", self.g, self.g_cfg,
+                       {"step": step, "role": "G noisy->clean", "trained_by": f"denoise-gan refine ({how})",
+                        "source_run": self.cfg.run_dir})
+
+    def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+        from denoise_gan.validation import Validator
+
+        if self.validator is None:
+            self.validator = Validator(Path(self.cfg.val_dir), self.device)
+        return self.validator.run(self.g, run_dir, step, noise_model=self.f)
+
+
+def load_source_config(run_dir: Path) -> TrainConfig:
+    """The CycleGAN run's config (its data split and G's architecture)."""
+    path = run_dir / "config.json"
+    if not path.is_file() or not (run_dir / "G.safetensors").is_file():
+        raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
+    return from_dict(TrainConfig, json.loads(path.read_text()))
+
+
+def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
+    """Clean images of the source run's clean domain only: the noisy half stays unseen as clean data."""
+    d = source.data
+    try:
+        clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise)
+    except ValueError as exc:
+        raise UserError(f"{exc} (paths are relative to where `train` ran)") from None
+    spec = parse_noise_spec(cfg.noise) if cfg.noise else None
+    sampler = PatchSampler(clean, cfg.patch_size, source.model.g.channels, cfg.gray_fraction, spec)
+    return PairedPatches(sampler, cfg.seed, length=cfg.steps * cfg.batch_size * 1_000_000)
+
+
+def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,
+           console: Console | None = None) -> Path:
+    """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
+    console = console or Console()
+    out_dir = Path(out_dir)
+    start, state = 0, None
+    if resume:
+        start, state = resume_state(out_dir, "refine")
+        cfg = from_dict(RefineConfig, state["config"])
+    else:
+        assert cfg is not None, "a new refinement needs a config"
+        refuse_existing_run(out_dir)
+    if steps:
+        cfg = dataclasses.replace(cfg, steps=steps)
+    if cfg.loss not in ("l1", "l2"):
+        raise UserError(f"loss must be l1 or l2, not {cfg.loss!r}")
+    if cfg.val_dir and not Path(cfg.val_dir).is_dir():
+        raise UserError(f"{cfg.val_dir}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
+    source = load_source_config(Path(cfg.run_dir))
+    device = resolve_device(cfg.device)
+    world = init_world(device.type)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        torch.manual_seed(cfg.seed)
+        dataset = make_dataset(cfg, source)
+        trainer = RefineTrainer(cfg, source, device, world)
+        if state is not None:
+            trainer.load(state, str(out_dir))
+        if world.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(out_dir / "config.json", to_json(cfg).encode())
+            console.print(f"[bold]refine config[/] ({'resuming at step ' + str(start) if resume else 'new run'})")
+            console.print(to_json(cfg), highlight=False)
+            console.print(f"G: {count_parameters(trainer.g) / 1e6:.2f} M  pairs: "
+                          f"{'synthetic ' + cfg.noise if cfg.noise else 'F(clean)'}  device: {device}")
+        if start >= cfg.steps:
+            console.print(f"refinement already at step {start} of {cfg.steps}; pass --steps N to go further")
+            return out_dir / "G.safetensors"
+        cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
+                          (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
+        batches = batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed)
+        run_loop(trainer, batches, start, cadence, out_dir, world, console)
+    finally:
+        shutdown(world)
+    return out_dir / "G.safetensors"
