@@ -118,16 +118,13 @@ def cpu_speed(net: nn.Module, size: int, repeats: int) -> None:
 def memory_report(checkpoint: str | None, big_mp: float, threads: int) -> None:
     width = int(round(math.sqrt(big_mp * 1e6 * 3 / 2) / 8) * 8)  # 3:2 like a camera
     height = int(round(width * 2 / 3 / 8) * 8)
-    for label, (h, w, tile) in ((f"tiled {h_w(height, width)} ({height * width / 1e6:.1f} MP)", (height, width, CPU_TILE)),
-                                ("whole image 1632x1224 (2.0 MP)", (1224, 1632, 0))):
+    cases = ((f"tiled {width}x{height} ({height * width / 1e6:.1f} MP)", (height, width, CPU_TILE)),
+             ("whole image 1632x1224 (2.0 MP)", (1224, 1632, 0)))
+    for label, (h, w, tile) in cases:
         stats = memory_in_subprocess(checkpoint, h, w, tile, threads)
         print(f"  {label:<36} peak RSS {stats['peak_mib']:7.0f} MiB (baseline after import and warm-up "
               f"{stats['baseline_mib']:.0f} MiB, +{stats['peak_mib'] - stats['baseline_mib']:.0f} MiB); "
               f"{stats['seconds']:.1f} s, {h * w / 1e6 / stats['seconds']:.3f} MP/s")
-
-
-def h_w(h: int, w: int) -> str:
-    return f"{w}x{h}"
 
 
 def classical_comparison(net: nn.Module, size: int, with_bm3d: bool) -> None:

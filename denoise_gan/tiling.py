@@ -1,11 +1,12 @@
 """Tiled inference: device and precision handling, and the tile / batch / blend engine.
 
-An image of any size is denoised as equal-size tiles that overlap, so memory is bounded by the tile, not
-the image. Tiles start on multiples of the network's stride (so the U-Net's down-sampling grid is the same
-as on the whole image) and are blended with raised-cosine ramps over the overlap, normalised by the
-accumulated weight, so no seam is left. The image is reflect-padded to the stride virtually (by index maps,
-never a padded copy), and only one batch of tiles exists at a time: the image costs its uint8/uint16
-pixels plus a float32 output and weight buffer.
+An image of any size is denoised as equal-size tiles that overlap, so memory is bounded by the tile, not the
+image. Tiles are at most ``tile`` pixels a side, shrunk to the size that covers the image with the fewest of
+them (so the overlap costs ~15 %, not up to 2.25x). Tiles start on multiples of the network's stride (so the
+U-Net's down-sampling grid is the same as on the whole image) and are blended with raised-cosine ramps over
+the overlap, normalised by the accumulated weight, so no seam is left. The image is reflect-padded to the
+stride virtually (by index maps, never a padded copy), and only one batch of tiles exists at a time: the image
+costs its uint8/uint16 pixels plus a float32 output and weight buffer.
 
 Precision: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU; half precision
 is refused on the CPU (slow there, and the cause of the "black image" reports). A half-precision batch that
@@ -487,7 +488,11 @@ def cuda_tile_from_free_memory(net: nn.Module, device: torch.device, amp_dtype: 
 
 def denoise_array(net: nn.Module, pixels: np.ndarray, cfg: InferConfig = InferConfig(),
                   progress: Progress | None = None) -> np.ndarray:
-    """Denoise one HxW(xC) uint8/uint16 image; same shape and dtype back, alpha untouched."""
+    """Denoise one HxW(xC) uint8/uint16 image; same shape and dtype back, alpha untouched.
+
+    The net is moved to the device in place, in channels_last and eval mode (callers that train it restore
+    train mode themselves). Build a TiledDenoiser instead to keep the resolved tile across many images.
+    """
     return TiledDenoiser(net, cfg)(pixels, progress)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -90,7 +89,7 @@ def test_exif_orientation_applied_and_metadata_kept(tmp_path: Path, weights: Pat
     exif[0x010F] = "TestCam"
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(image(h=24, w=40)).save(tmp_path / "p.jpg", exif=exif.tobytes(), icc_profile=icc, quality=95)
-    result = denoise(tmp_path / "p.jpg", "-o", tmp_path / "out", "-c", weights, "--ext", "png")
+    result = denoise(tmp_path / "p.jpg", "-o", tmp_path / "out", "-c", weights, "--ext", "png", "--tile", "0")
     assert result.exit_code == 0, result.output
     written = read_image(tmp_path / "out" / "p.png")
     assert written.pixels.shape == (40, 24, 3)  # stored upright

@@ -1,0 +1,381 @@
+"""The benchmark's visual report: zoomed crops, plots and one self-contained HTML page.
+
+The page opens offline from any folder: CSS is inline, there is no script, no web font and no remote link;
+images are PNG files beside it, referenced by relative, URL-quoted paths. Crops are cut from the same
+window for every method (the most textured CROP² window of the clean image, chosen deterministically) and
+enlarged ×ZOOM by pixel repetition, so what a viewer sees is the method's pixels, not a resampler's.
+Plots are drawn with matplotlib's Agg canvas without pyplot, so no global backend or window state is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from data_tools.images import atomic_write_bytes, encode_image
+from data_tools.noise import parse_noise_spec, split_alpha, to_dtype
+
+CROP = 128
+ZOOM = 2
+CROP_STEP = 8  # candidate windows start on this grid: fine enough to find texture, cheap on big images
+MAX_CROP_IMAGES = 12  # per noise condition; the tables still list every image
+CROPS_DIR = "crops"
+PLOTS_DIR = "plots"
+REPORT_HTML = "report.html"
+
+
+# ---- crops ---------------------------------------------------------------------------------------
+
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    hwc = pixels[..., None] if pixels.ndim == 2 else pixels
+    colour = split_alpha(hwc)[0].astype(np.float64)
+    return colour.mean(axis=2)
+
+
+def crop_window(clean: np.ndarray, size: int = CROP) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the size² window with the most gradient energy in the clean image.
+
+    Texture is where denoisers differ (flat areas all look fine), and the clean image decides, so the window
+    is the same for every method and noise level. Ties go to the top-left-most window.
+    """
+    luma = _luma(clean)
+    h, w = luma.shape
+    ch, cw = min(size, h), min(size, w)
+    energy = np.zeros_like(luma)
+    energy[:, 1:] += np.abs(np.diff(luma, axis=1))
+    energy[1:, :] += np.abs(np.diff(luma, axis=0))
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    tops = np.unique(np.r_[np.arange(0, h - ch + 1, CROP_STEP), h - ch])
+    lefts = np.unique(np.r_[np.arange(0, w - cw + 1, CROP_STEP), w - cw])
+    t, l_ = np.meshgrid(tops, lefts, indexing="ij")
+    sums = integral[t + ch, l_ + cw] - integral[t, l_ + cw] - integral[t + ch, l_] + integral[t, l_]
+    best = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(tops[best[0]]), int(lefts[best[1]]), ch, cw
+
+
+def slug(text: str) -> str:
+    """A file-name-safe, collision-free name for any label (noise specs hold ':', '|', '=', '/')."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:40] or "x"
+    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def crop_relpath(noise: str, image: str, method: str) -> str:
+    """Where a crop lives, relative to the output folder (posix, as written in the HTML)."""
+    return f"{CROPS_DIR}/{slug(noise)}/{slug(image)}/{slug(method)}.png"
+
+
+def crop_png(pixels: np.ndarray, window: tuple[int, int, int, int], zoom: int = ZOOM) -> bytes:
+    """The window of an image as an 8-bit PNG (alpha dropped, 16-bit rounded), enlarged by pixel repetition."""
+    top, left, h, w = window
+    hwc = pixels[..., None] if pixels.ndim == 2 else pixels
+    part = split_alpha(hwc)[0][top:top + h, left:left + w]
+    if part.dtype != np.uint8:
+        part = to_dtype(part / 257.0, np.uint8)
+    part = part.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    return encode_image(np.ascontiguousarray(part), ".png")
+
+
+def save_crop(out_dir: Path, noise: str, image: str, method: str, pixels: np.ndarray,
+              window: tuple[int, int, int, int]) -> None:
+    atomic_write_bytes(Path(out_dir) / crop_relpath(noise, image, method), crop_png(pixels, window))
+
+
+# ---- plots ---------------------------------------------------------------------------------------
+
+def noise_level(label: str) -> float | None:
+    """σ of a plain fixed Gaussian spec, so such conditions can share a numeric axis; None otherwise."""
+    try:
+        spec = parse_noise_spec(label)
+    except ValueError:
+        return None
+    if len(spec.chains) == 1 and len(spec.chains[0]) == 1 and spec.chains[0][0].model == "gaussian":
+        sigma = spec.chains[0][0].params["sigma"]
+        return sigma.lo if sigma.lo == sigma.hi else None
+    return None
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
+
+    fig = Figure(figsize=(width, height))
+    ax = fig.subplots()
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _colours(methods: Sequence[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {m: cmap(i % 10) for i, m in enumerate(methods)}
+
+
+def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
+    """Mean PSNR per method across noise conditions (σ on the x axis when all are fixed Gaussian)."""
+    if len(noises) < 2:
+        return None
+    levels = [noise_level(n) for n in noises]
+    numeric = all(v is not None for v in levels)
+    xs = {n: float(i) if v is None or not numeric else float(v) for i, (n, v) in enumerate(zip(noises, levels))}
+    fig, ax = _figure(6.4, 4.2)
+    colours = _colours(methods)
+    for method in methods:
+        points = sorted((xs[s["noise"]], s["psnr"]) for s in summary
+                        if s["method"] == method and s["psnr"] is not None and s["noise"] in xs)
+        if points:
+            ax.plot(*zip(*points), marker="o", label=method, color=colours[method],
+                    linestyle="--" if method == "noisy" else "-")
+    if numeric:
+        ax.set_xlabel("Gaussian σ (0-255 scale)")
+    else:
+        ax.set_xticks(list(xs.values()), [n if len(n) <= 24 else n[:22] + "…" for n in noises],
+                      rotation=20, ha="right")
+        ax.set_xlabel("noise condition")
+    ax.set_ylabel("mean PSNR (dB)")
+    ax.set_title("PSNR vs noise level")
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
+    """Mean PSNR against seconds per megapixel (log), one marker shape per noise condition."""
+    points = [s for s in summary if s["method"] != "noisy" and s["psnr"] is not None and s["mp_per_s"]]
+    if not points:
+        return None
+    fig, ax = _figure(6.4, 4.2)
+    colours = _colours(methods)
+    markers = "osD^vP*Xh<>"
+    for s in points:
+        ax.scatter(1.0 / s["mp_per_s"], s["psnr"], color=colours[s["method"]],
+                   marker=markers[list(noises).index(s["noise"]) % len(markers)], s=42, zorder=3)
+    ax.set_xscale("log")
+    handles = [ax.scatter([], [], color=colours[m], marker="o", label=m) for m in methods if m != "noisy"]
+    if len(noises) > 1:
+        handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=n)
+                    for i, n in enumerate(noises)]
+    ax.legend(handles=handles, fontsize="small")
+    ax.set_xlabel("seconds per megapixel (log scale, lower is faster)")
+    ax.set_ylabel("mean PSNR (dB)")
+    ax.set_title("PSNR vs time")
+    return _png(fig)
+
+
+# ---- HTML ----------------------------------------------------------------------------------------
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #1b1b1b;
+       max-width: 1500px; }
+h1 { margin-bottom: 4px; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 36px; }
+.meta { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 14px; }
+th, td { border: 1px solid #d0d0d0; padding: 4px 8px; }
+th { background: #f3f3f3; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.best { background: #cdeccd; font-weight: 600; }
+td.rule { font-size: 13px; color: #333; max-width: 900px; }
+.small { color: #666; font-size: 12px; }
+.crops { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0 18px; }
+figure { margin: 0; text-align: center; }
+figure img { display: block; border: 1px solid #bbb; image-rendering: pixelated; }
+figcaption { font-size: 12px; margin-top: 2px; white-space: nowrap; }
+figcaption.best { font-weight: 700; color: #11711a; }
+.missing { width: 256px; height: 256px; border: 1px dashed #bbb; display: flex; align-items: center;
+           justify-content: center; color: #999; font-size: 12px; }
+.plots { display: flex; flex-wrap: wrap; gap: 16px; }
+.plots img { max-width: 700px; height: auto; border: 1px solid #ddd; }
+p.note { font-size: 14px; }
+.fail { color: #a40000; }
+dl { font-size: 13px; } dt { font-weight: 600; margin-top: 6px; } dd { margin-left: 18px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _href(relpath: str) -> str:
+    return _e(quote(relpath, safe="/"))
+
+
+def _fmt_psnr(value: float | None) -> str:
+    return "∞" if value is None else f"{value:.2f}"
+
+
+def _score(value: float | None) -> float:
+    return math.inf if value is None else float(value)
+
+
+def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
+    rows = sorted((s for s in summary), key=lambda s: list(methods).index(s["method"]))
+    best_psnr = max((_score(s["psnr"]) for s in rows), default=None)
+    best_ssim = max((s["ssim"] for s in rows), default=None)
+    timed = [s["seconds"] for s in rows if s["method"] != "noisy"]
+    fastest = min(timed) if timed else None
+    counts = {s["images"] for s in rows}
+    out = ["<table><tr><th>method</th><th>PSNR (dB)</th><th>SSIM</th><th>seconds / image</th><th>MP/s</th>"
+           "<th>images</th></tr>"]
+    for s in rows:
+        speed = "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}"
+        out.append(
+            f"<tr><td>{_e(s['method'])}</td>"
+            f"<td class='num{' best' if _score(s['psnr']) == best_psnr else ''}'>{_fmt_psnr(s['psnr'])}</td>"
+            f"<td class='num{' best' if s['ssim'] == best_ssim else ''}'>{s['ssim']:.4f}</td>"
+            f"<td class='num{' best' if s['method'] != 'noisy' and s['seconds'] == fastest else ''}'>"
+            f"{s['seconds']:.3f}</td>"
+            f"<td class='num'>{speed}</td>"
+            f"<td class='num'>{s['images']}</td></tr>")
+    out.append("</table>")
+    if len(counts) > 1:
+        out.append("<p class='fail'>Methods finished different numbers of images (see failures), so their means "
+                   "are over different sets.</p>")
+    return "".join(out)
+
+
+def _per_image_table(rows: list[dict[str, Any]], images: Sequence[str], methods: Sequence[str]) -> str:
+    by_key = {(r["image"], r["method"]): r for r in rows}
+    out = ["<table><tr><th>image</th>" + "".join(f"<th>{_e(m)}</th>" for m in methods) + "</tr>"]
+    for image in images:
+        present = [by_key[(image, m)] for m in methods if (image, m) in by_key]
+        best = max((_score(r["psnr"]) for r in present), default=None)
+        cells = []
+        for m in methods:
+            r = by_key.get((image, m))
+            if r is None:
+                cells.append("<td class='num small'>failed</td>")
+                continue
+            cls = "num best" if _score(r["psnr"]) == best else "num"
+            cells.append(f"<td class='{cls}'>{_fmt_psnr(r['psnr'])} <span class='small'>/ {r['ssim']:.4f}</span></td>")
+        out.append(f"<tr><td>{_e(image)}</td>{''.join(cells)}</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _figure_html(out_dir: Path, relpath: str, caption: str, best: bool) -> str:
+    if (out_dir / relpath).is_file():
+        body = f"<img src='{_href(relpath)}' alt='{_e(caption)}'>"
+    else:
+        body = "<div class='missing'>crop missing</div>"
+    return f"<figure>{body}<figcaption{' class=best' if best else ''}>{_e(caption)}</figcaption></figure>"
+
+
+def _crops_html(out_dir: Path, noise: str, rows: list[dict[str, Any]], images: Sequence[str],
+                methods: Sequence[str]) -> str:
+    by_key = {(r["image"], r["method"]): r for r in rows}
+    out = []
+    for image in images[:MAX_CROP_IMAGES]:
+        present = [by_key[(image, m)] for m in methods if (image, m) in by_key]
+        if not present:
+            continue
+        best = max(_score(r["psnr"]) for r in present)
+        figures = []
+        for m in methods:
+            r = by_key.get((image, m))
+            if r is None:
+                continue
+            is_best = _score(r["psnr"]) == best and m != "noisy"
+            figures.append(_figure_html(out_dir, crop_relpath(noise, image, m), f"{m} · {_fmt_psnr(r['psnr'])} dB",
+                                        is_best))
+        figures.append(_figure_html(out_dir, crop_relpath(noise, image, "clean"), "clean (reference)", False))
+        out.append(f"<h4>{_e(image)}</h4><div class='crops'>{''.join(figures)}</div>")
+    if len(images) > MAX_CROP_IMAGES:
+        out.append(f"<p class='small'>Crops shown for the first {MAX_CROP_IMAGES} of {len(images)} images.</p>")
+    return "".join(out)
+
+
+def _protocol_html(protocol: dict[str, Any]) -> str:
+    items = []
+    for key, value in protocol.items():
+        text = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        items.append(f"<dt>{_e(key)}</dt><dd>{_e(text)}</dd>")
+    return f"<dl>{''.join(items)}</dl>"
+
+
+def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, str]) -> str:
+    """The report page for a results dict (as in results.json); ``plots`` maps a title to a relative PNG path."""
+    cfg = data["config"]
+    noises, methods = cfg["noises"], cfg["methods"]
+    rows, summary = data["rows"], data["summary"]
+    images_all = list(dict.fromkeys(i["image"] for i in data["inputs"]))
+    sigma_mode = "oracle σ (the true σ of each image)" if cfg["oracle_sigma"] else \
+        "blind σ (estimated from each noisy image)"
+    source = f"clean images from {cfg['clean_dir']}" if cfg["clean_dir"] else \
+        f"paired synth sets {', '.join(cfg['noisy_sets'])}"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>denoise-gan benchmark</title><style>{STYLE}</style></head><body>",
+        "<h1>denoise-gan benchmark</h1>",
+        f"<p class='meta'>{len(images_all)} image(s) × {len(noises)} noise condition(s) × {len(methods)} method(s); "
+        f"{_e(source)}; seed {_e(cfg['seed'])}; classical methods get {_e(sigma_mode)}. "
+        f"denoise-gan {_e(data['version'])}. Scores: PSNR (dB) / SSIM on integer images, outputs rounded to the "
+        f"image dtype (protocol {_e(data['protocol']['name'])}, below).</p>",
+    ]
+    if plots:
+        parts.append("<h2>Overview</h2><div class='plots'>")
+        parts += [f"<img src='{_href(p)}' alt='{_e(t)}'>" for t, p in plots.items()]
+        parts.append("</div><p class='small'>The noisy input is not in the time plot (it takes no time). Times are "
+                     "per image, without model loading (see Methods).</p>")
+    for noise in noises:
+        mine = [r for r in rows if r["noise"] == noise]
+        images = [i for i in images_all if any(r["image"] == i for r in mine)]
+        parts.append(f"<h2>Noise: {_e(noise)}</h2>")
+        if not mine:
+            parts.append("<p class='fail'>No results for this condition.</p>")
+            continue
+        parts.append("<h3>Mean over images</h3>")
+        parts.append(_mean_table([s for s in summary if s["noise"] == noise], methods))
+        parts.append("<h3>Per image: PSNR (dB) / SSIM</h3>")
+        parts.append(_per_image_table(mine, images, methods))
+        parts.append(f"<h3>Crops (most textured {CROP}×{CROP} window of the clean image, ×{ZOOM} nearest)</h3>")
+        parts.append(_crops_html(out_dir, noise, mine, images, methods))
+    parts.append("<h2>Methods</h2><table><tr><th>method</th><th>settings</th><th>uses σ</th></tr>")
+    parts += [f"<tr><td>{_e(m['name'])}</td><td class='rule'>{_e(m['rule'])}</td>"
+              f"<td>{'yes' if m['uses_sigma'] else 'no'}</td></tr>" for m in data["methods"]]
+    parts.append("</table>")
+    if data["models"]:
+        loads = "; ".join(f"{_e(m['method'])} {m['load_seconds']:.2f} s ({_e(m['checkpoint'])})"
+                          for m in data["models"])
+        parts.append(f"<p class='note'>Model load time (reported once, not in the per-image seconds; includes one "
+                     f"warm-up pass): {loads}</p>")
+    if data["failures"]:
+        parts.append("<h2>Failures</h2><ul>")
+        parts += [f"<li class='fail'>{_e(f['image'])} [{_e(f['noise'])}]"
+                  f"{' ' + _e(f['method']) if f['method'] else ''}: {_e(f['reason'])}</li>" for f in data["failures"]]
+        parts.append("</ul>")
+    parts.append("<h2>Protocol</h2>")
+    parts.append(_protocol_html(data["protocol"]))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_report(out_dir: Path | str, data: dict[str, Any]) -> Path:
+    """Write the plots and report.html into ``out_dir`` (atomically) and return the page's path."""
+    out_dir = Path(out_dir)
+    cfg = data["config"]
+    plots: dict[str, str] = {}
+    summary, noises, methods = data["summary"], cfg["noises"], cfg["methods"]
+    for title, name, png in (
+        ("PSNR vs noise level", "psnr_vs_noise.png", plot_psnr_vs_noise(summary, noises, methods)),
+        ("PSNR vs time", "psnr_vs_time.png", plot_psnr_vs_time(summary, noises, methods)),
+    ):
+        if png is not None:
+            atomic_write_bytes(out_dir / PLOTS_DIR / name, png)
+            plots[title] = f"{PLOTS_DIR}/{name}"
+    page = out_dir / REPORT_HTML
+    atomic_write_bytes(page, render_html(out_dir, data, plots).encode())
+    return page

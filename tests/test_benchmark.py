@@ -1,0 +1,314 @@
+"""`denoise-gan benchmark`: rows scored by the protocol, reproducible, resumable, and an offline report."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from data_tools.images import read_image, write_image
+from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.synth import synth
+from denoise_gan import benchmark, metrics
+from denoise_gan.benchmark import CLASSICAL
+from denoise_gan.cli import app
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.networks import build_generator
+from denoise_gan.report import crop_window
+from denoise_gan.weights import save_generator
+
+torch.set_num_threads(1)
+runner = CliRunner()
+SPECS = ("gaussian:sigma=15", "gaussian:sigma=25")
+METHODS = "noisy,nlm,wavelet,tv,model"
+ROW_FIELDS = {"image", "noise", "method", "psnr", "ssim", "seconds", "mp_per_s", "megapixels", "sigma_used",
+              "fingerprint"}
+
+
+def _scene(h: int, w: int, c: int, dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
+    """Smooth gradients plus a few edges: denoisers have something to keep and something to smooth."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    base = 0.5 + 0.3 * np.sin(x / 7.0 + seed) * np.cos(y / 9.0) + 0.15 * (x > w / 2)
+    img = np.stack([base * (0.8 + 0.2 * rng.random()) for _ in range(c)], axis=-1)
+    peak = np.iinfo(dtype).max
+    return np.clip(np.rint(img * peak), 0, peak).astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clean")
+    write_image(folder / "rgb.png", _scene(48, 56, 3, seed=1))
+    write_image(folder / "gray.png", _scene(56, 48, 1, seed=2))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(width=4, depth=1, blocks=1)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(path, build_generator(cfg), cfg)
+    return path
+
+
+def bench(*args: str | Path) -> object:
+    return runner.invoke(app, ["benchmark", *map(str, args)])
+
+
+def noise_args(specs: tuple[str, ...] = SPECS) -> list[str]:
+    return [a for spec in specs for a in ("--noise", spec)]
+
+
+def one_line_error(result: object) -> str:
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory, clean_dir: Path, weights: Path) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "out"
+    result = bench("--clean", clean_dir, *noise_args(), "--methods", METHODS, "-c", weights, "-o", out,
+                   "--seed", 3)
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return out
+
+
+# ---- results ----------------------------------------------------------------------------------------
+
+def test_rows_are_scored_by_the_protocol_on_the_seeded_inputs(full_run: Path, clean_dir: Path) -> None:
+    data = json.loads((full_run / "results.json").read_text())
+    rows = data["rows"]
+    assert len(rows) == 2 * 2 * 5
+    assert all(set(r) == ROW_FIELDS for r in rows)
+    assert {r["method"] for r in rows} == {"noisy", "nlm", "wavelet", "tv", "tiny"}  # model row: checkpoint stem
+    assert {r["noise"] for r in rows} == set(SPECS) and {r["image"] for r in rows} == {"rgb", "gray"}
+    assert data["protocol"]["ssim"]["sigma"] == 1.5 and data["config"]["seed"] == 3
+    inputs = {(i["image"], i["noise"]): i for i in data["inputs"]}
+    for r in rows:
+        clean = read_image(clean_dir / f"{r['image']}.png").pixels
+        noisy, stages = parse_noise_spec(r["noise"]).apply(clean, image_seed(3, r["image"]))
+        entry = inputs[(r["image"], r["noise"])]
+        assert entry["image_seed"] == image_seed(3, r["image"]) and entry["stages"] == stages
+        if r["method"] == "noisy":
+            assert r["psnr"] == pytest.approx(metrics.psnr(clean, noisy), abs=1e-12)
+            assert r["ssim"] == pytest.approx(metrics.ssim(clean, noisy), abs=1e-12)
+            assert r["seconds"] == 0.0 and r["sigma_used"] is None
+        elif r["method"] == "tiny":
+            assert r["sigma_used"] is None and r["seconds"] > 0
+        else:
+            assert r["sigma_used"] == entry["sigma_estimate"] and r["seconds"] > 0
+    # classical methods must beat the noisy input on these smooth scenes
+    by = {(r["image"], r["noise"], r["method"]): r["psnr"] for r in rows}
+    for (image, noise, method), value in by.items():
+        if method in ("nlm", "wavelet", "tv"):
+            assert value > by[(image, noise, "noisy")] + 1.0, (image, noise, method)
+    assert data["models"][0]["method"] == "tiny" and data["models"][0]["load_seconds"] > 0
+
+
+def test_csv_matches_json(full_run: Path) -> None:
+    data = json.loads((full_run / "results.json").read_text())
+    table = list(csv.DictReader(io.StringIO((full_run / "results.csv").read_text())))
+    assert len(table) == len(data["rows"])
+    for line, row in zip(table, data["rows"]):
+        assert (line["image"], line["noise"], line["method"]) == (row["image"], row["noise"], row["method"])
+        assert float(line["psnr"]) == pytest.approx(row["psnr"], abs=1e-6)
+        assert float(line["ssim"]) == pytest.approx(row["ssim"], abs=1e-6)
+        assert line["sigma_used"] == ("" if row["sigma_used"] is None else f"{row['sigma_used']:.6f}")
+
+
+def test_report_is_offline_and_its_images_exist(full_run: Path) -> None:
+    page = (full_run / "report.html").read_text()
+    sources = re.findall(r"src='([^']+)'", page)
+    assert "plots/psnr_vs_noise.png" in sources and "plots/psnr_vs_time.png" in sources
+    assert sum(s.startswith("crops/") for s in sources) == 2 * 2 * (5 + 1)  # each method and the clean crop
+    for src in sources:
+        path = full_run / src
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
+    assert not re.search(r"(href|src)=['\"]?(https?:)?//", page)  # nothing fetched from the network
+    assert "crop missing" not in page
+    crop = read_image(full_run / sources[-1]).pixels
+    assert crop.shape[0] == 2 * 48 or crop.shape[0] == 2 * 56  # whole small image, enlarged x2
+
+
+def test_same_seed_same_numbers_other_seed_other_noise(tmp_path: Path, clean_dir: Path, full_run: Path) -> None:
+    def run(out: Path, seed: int) -> dict:
+        result = bench("--clean", clean_dir, *noise_args(SPECS[:1]), "--methods", "tv", "-o", out, "--seed", seed)
+        assert result.exit_code == 0, result.stderr
+        return json.loads((out / "results.json").read_text())
+
+    a, b, c = run(tmp_path / "a", 3), run(tmp_path / "b", 3), run(tmp_path / "c", 4)
+    scores = [[(r["image"], r["method"], r["psnr"], r["ssim"], r["sigma_used"]) for r in d["rows"]] for d in (a, b)]
+    assert scores[0] == scores[1]
+    assert [i["noisy_sha256"] for i in a["inputs"]] == [i["noisy_sha256"] for i in b["inputs"]]
+    assert [i["noisy_sha256"] for i in a["inputs"]] != [i["noisy_sha256"] for i in c["inputs"]]
+    full = json.loads((full_run / "results.json").read_text())
+    same = {(r["image"], r["psnr"]) for r in full["rows"] if r["method"] == "tv" and r["noise"] == SPECS[0]}
+    assert {(r["image"], r["psnr"]) for r in a["rows"] if r["method"] == "tv"} == same  # other methods don't matter
+
+
+def test_noisy_inputs_match_synth_and_a_synth_set_can_be_benchmarked(tmp_path: Path, clean_dir: Path) -> None:
+    spec = "gaussian:sigma=20"
+    synth(clean_dir, tmp_path / "set", spec, seed=5)
+    from_clean = bench("--clean", clean_dir, "--noise", spec, "--methods", "noisy", "-o", tmp_path / "a", "--seed", 5)
+    from_set = bench("--noisy", tmp_path / "set", "--methods", "noisy", "-o", tmp_path / "b")
+    assert from_clean.exit_code == 0 and from_set.exit_code == 0, from_clean.stderr + from_set.stderr
+    a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("a", "b"))
+    assert [i["noisy_sha256"] for i in a["inputs"]] == [i["noisy_sha256"] for i in b["inputs"]]
+    assert b["config"]["noises"] == [spec] and {r["noise"] for r in b["rows"]} == {spec}
+    noisy = read_image(tmp_path / "set" / "noisy" / "rgb.png").pixels
+    clean = read_image(tmp_path / "set" / "clean" / "rgb.png").pixels
+    row = next(r for r in b["rows"] if r["image"] == "rgb")
+    assert row["psnr"] == pytest.approx(metrics.psnr(clean, noisy), abs=1e-12)
+
+
+# ---- resume ---------------------------------------------------------------------------------------
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[int, ...]]:
+    """Replace a method by a wrapper that records the shape of every full-size (non warm-up) call."""
+    calls: list[tuple[int, ...]] = []
+    original = CLASSICAL[name]
+
+    def counted(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        if noisy.shape[0] > 32:
+            calls.append(noisy.shape)
+        return original.run(noisy, sigma)
+
+    monkeypatch.setitem(CLASSICAL, name, dataclasses.replace(original, run=counted))
+    return calls
+
+
+def test_resume_recomputes_only_missing_rows(tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    args = ["--clean", clean_dir, *noise_args(), "--methods", "tv,wavelet", "-o", out]
+    assert bench(*args).exit_code == 0
+    first = json.loads((out / "results.json").read_text())
+
+    again = bench(*args)
+    assert again.exit_code == 2 and "--resume" in one_line_error(again)
+
+    calls = _count_calls(monkeypatch, "tv")
+    resumed = bench(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert calls == [] and "0 row(s) computed, 12 reused" in resumed.stdout
+    second = json.loads((out / "results.json").read_text())
+    assert second["rows"] == first["rows"]
+
+    # an interrupted run: one row never written -> only that one is computed
+    second["rows"] = [r for r in second["rows"] if not (r["image"] == "gray" and r["method"] == "tv"
+                                                        and r["noise"] == SPECS[1])]
+    (out / "results.json").write_text(json.dumps(second))
+    resumed = bench(*args, "--resume")
+    assert resumed.exit_code == 0 and calls == [(56, 48, 1)]
+
+    def untimed(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k not in ("seconds", "mp_per_s")} for r in rows]
+
+    assert untimed(json.loads((out / "results.json").read_text())["rows"]) == untimed(first["rows"])
+
+
+def test_resume_recomputes_rows_made_with_another_sigma(tmp_path: Path, clean_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    args = ["--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv", "-o", out]
+    assert bench(*args).exit_code == 0
+    calls = _count_calls(monkeypatch, "tv")
+    resumed = bench(*args, "--resume", "--oracle-sigma")
+    assert resumed.exit_code == 0 and len(calls) == 2 and "recomputed" in resumed.stdout
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {r["sigma_used"] for r in rows if r["method"] == "tv"} == {15.0}
+
+
+# ---- errors and failures ----------------------------------------------------------------------------
+
+def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:
+    out = tmp_path / "out"
+    unknown = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv,median", "-o", out)
+    assert unknown.exit_code == 2
+    line = one_line_error(unknown)
+    assert "'median'" in line and all(m in line for m in benchmark.METHOD_NAMES)
+
+    oracle = bench("--clean", clean_dir, "--noise", "poisson:peak=30", "--methods", "tv", "--oracle-sigma", "-o", out)
+    assert oracle.exit_code == 2 and "--oracle-sigma" in one_line_error(oracle)
+
+    bad_spec = bench("--clean", clean_dir, "--noise", "gauss:sigma=5", "--methods", "tv", "-o", out)
+    assert bad_spec.exit_code == 2 and "unknown noise model" in one_line_error(bad_spec)
+
+    missing = bench("--clean", tmp_path / "nope", "--noise", SPECS[0], "--methods", "tv", "-o", out)
+    assert missing.exit_code == 2 and "not a folder" in one_line_error(missing)
+
+    broken_weights = tmp_path / "broken.safetensors"
+    broken_weights.write_bytes(b"not weights")
+    model = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", broken_weights, "-o", out)
+    assert model.exit_code == 2 and "broken.safetensors" in one_line_error(model)
+    assert not out.exists()  # nothing written before the arguments are known to be good
+
+
+def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> None:
+    result = bench("--clean", clean_dir, "--noise", "gaussian:sigma=10-30", "--methods", "tv", "--oracle-sigma",
+                   "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    drawn = {i["image"]: i["stages"][0]["sigma"] for i in data["inputs"]}
+    assert {r["image"]: r["sigma_used"] for r in data["rows"] if r["method"] == "tv"} == drawn
+    assert len(set(drawn.values())) == 2  # a range draws one σ per image
+
+
+def test_a_broken_image_is_reported_and_skipped(tmp_path: Path, clean_dir: Path) -> None:
+    folder = tmp_path / "clean"
+    write_image(folder / "good.png", _scene(40, 40, 3))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    result = bench("--clean", folder, "--noise", SPECS[0], "--methods", "tv", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [(f["image"], f["method"]) for f in data["failures"]] == [("broken", None)]
+    assert {r["image"] for r in data["rows"]} == {"good"} and len(data["rows"]) == 2
+    assert "broken" in (tmp_path / "out" / "report.html").read_text()
+
+
+# ---- methods and crops ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("channels", "dtype"), [(1, np.uint8), (3, np.uint8), (4, np.uint8), (3, np.uint16)])
+def test_classical_methods_keep_shape_dtype_and_alpha(channels: int, dtype: type) -> None:
+    clean = _scene(40, 44, channels, dtype)
+    if channels == 4:
+        clean[..., 3] = np.arange(44, dtype=dtype)[None, :]
+    noisy, _ = parse_noise_spec("gaussian:sigma=20").apply(clean, 1)
+    sigma = benchmark.estimate_noise_sigma(noisy)
+    assert 15 < sigma < 25  # blind estimate on the 0-255 scale whatever the bit depth
+    for name in ("nlm", "skimage-nlm", "wavelet", "tv"):
+        out = CLASSICAL[name].run(noisy, sigma)
+        assert out.shape == noisy.shape and out.dtype == noisy.dtype, name
+        assert metrics.psnr(clean, out) > metrics.psnr(clean, noisy) + 1.0, name
+        if channels == 4:
+            assert np.array_equal(out[..., 3], noisy[..., 3]), name
+
+
+def test_bm3d_runs_on_a_small_gray_image() -> None:
+    clean = _scene(32, 32, 1)
+    noisy, _ = parse_noise_spec("gaussian:sigma=25").apply(clean, 2)
+    out = CLASSICAL["bm3d"].run(noisy, 25.0)
+    assert out.shape == noisy.shape and out.dtype == np.uint8
+    assert metrics.psnr(clean, out) > metrics.psnr(clean, noisy) + 3.0
+
+
+def test_crop_window_finds_the_textured_region() -> None:
+    img = np.full((300, 260, 3), 128, np.uint8)
+    img[150:230, 40:120] = np.random.default_rng(0).integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    top, left, h, w = crop_window(img)
+    assert (h, w) == (128, 128) and top <= 150 and top + 128 >= 230 and left <= 40 and left + 128 >= 120
+    assert crop_window(img[:50, :70]) == (0, 0, 50, 70)
+
+
+def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
+    names = benchmark._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"), Path("x/tv.safetensors")])
+    assert names == ["run1/G", "run2/G", "model:tv"]

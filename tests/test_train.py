@@ -1,0 +1,178 @@
+"""CycleGAN training and refinement: losses fall, resume is exact, checkpoints are atomic and safe."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_tools.images import write_image
+from data_tools.samples import load_sample
+from denoise_gan.config import (DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig,
+                                TrainConfig, from_dict, to_dict)
+from denoise_gan.errors import UserError
+from denoise_gan.networks import NoiseGenerator, build_generator
+from denoise_gan.refine import refine
+from denoise_gan.train import train
+from denoise_gan.weights import list_checkpoints, load_checkpoint, load_generator
+
+TINY = ModelConfig(g=GeneratorConfig(width=8, depth=1, blocks=1), f=GeneratorConfig(arch="noise", width=4, depth=1),
+                   d=DiscriminatorConfig(width=8, layers=2))
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clean")
+    for name in ("astronaut", "coffee", "camera", "chelsea"):
+        img = load_sample(name)
+        write_image(folder / f"{name}.png", img[100:196, 100:196])
+    return folder
+
+
+def tiny_config(clean_dir: Path, **kw: object) -> TrainConfig:
+    base = TrainConfig(model=TINY, data=DataConfig(clean_dir=str(clean_dir), noise="gaussian:sigma=25",
+                                                   patch_size=32, batch_size=2, workers=0),
+                       steps=12, log_every=2, save_every=6, device="cpu", seed=3)
+    return replace(base, **kw)
+
+
+def read_log(run: Path) -> list[dict[str, str]]:
+    with (run / "log.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_config_round_trip() -> None:
+    cfg = TrainConfig(model=TINY, steps=7, data=DataConfig(noise="poisson:peak=30"))
+    assert from_dict(TrainConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        from_dict(TrainConfig, {**to_dict(cfg), "stepz": 3})
+
+
+def test_training_reduces_the_cycle_loss(clean_dir: Path, tmp_path: Path) -> None:
+    """G learns to undo F: on fixed clean patches and a fixed draw of F's noise, |G(F(x)) - x| ends well below
+    |F(x) - x|, which is the forward cycle loss of the untrained G (it starts as the identity)."""
+    cfg = tiny_config(clean_dir, steps=40, lr=1e-3, log_every=4, save_every=40, lambda_identity=0.0)
+    train(cfg, tmp_path / "run")
+    g, _, _ = load_generator(tmp_path / "run" / "G.safetensors")
+    f, _, _ = load_generator(tmp_path / "run" / "F.safetensors")
+    x = torch.stack([torch.from_numpy(load_sample(n)[:64, :64].astype(np.float32) / 255).permute(2, 0, 1)
+                     for n in ("astronaut", "coffee")])
+    torch.manual_seed(0)
+    with torch.no_grad():
+        y = f(x)
+        untrained = (y - x).abs().mean().item()
+        cycle = (g(y) - x).abs().mean().item()
+    assert cycle < 0.8 * untrained, (cycle, untrained)
+    rows = read_log(tmp_path / "run")
+    assert {"step", "g_adv", "f_adv", "cycle_clean", "cycle_noisy", "d_clean", "d_noisy", "lr", "it_s"} <= set(rows[0])
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert from_dict(TrainConfig, saved) == cfg
+
+
+def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(clean_dir)
+    train(cfg, tmp_path / "full")
+    full = read_log(tmp_path / "full")
+
+    train(cfg, tmp_path / "cut")
+    # a run killed after its step-6 checkpoint: the later checkpoint is gone, the log has rows past 6
+    ckpts = list_checkpoints(tmp_path / "cut" / "checkpoints")
+    assert [s for s, _ in ckpts] == [6, 12]
+    ckpts[-1][1].unlink()
+    train(None, tmp_path / "cut", resume=True)
+    resumed = read_log(tmp_path / "cut")
+    assert [r["step"] for r in resumed] == [r["step"] for r in full]  # no row repeated or lost
+    for a, b in zip(full, resumed):
+        for key in ("g_adv", "f_adv", "cycle_clean", "cycle_noisy", "d_clean", "d_noisy"):
+            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=1e-7), (a["step"], key)
+
+
+def test_existing_run_needs_resume(clean_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(clean_dir, steps=2, save_every=2)
+    train(cfg, tmp_path / "run")
+    with pytest.raises(UserError, match="--resume"):
+        train(cfg, tmp_path / "run")
+    with pytest.raises(UserError, match="no checkpoint"):
+        train(None, tmp_path / "empty", resume=True)
+
+
+def test_checkpoint_is_atomic_and_complete(clean_dir: Path, tmp_path: Path) -> None:
+    train(tiny_config(clean_dir, steps=4, save_every=2, keep_checkpoints=1), tmp_path / "run")
+    files = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert files == ["step_0000004.pt"]  # pruned to one, no temp file left behind
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / files[0])
+    assert state["step"] == 4 and set(state["nets"]) == {"G", "F", "D_clean", "D_noisy"}
+    assert len(state["pools"]["clean"]["images"]) == 8  # 4 steps x batch 2 went into the history pool
+    net, cfg, meta = load_generator(tmp_path / "run" / "G.safetensors")
+    assert cfg == TINY.g and meta["step"] == 4
+    assert (tmp_path / "run" / "losses.png").stat().st_size > 0
+
+
+def test_f_is_stochastic_and_tracks_noise_level() -> None:
+    f = build_generator(GeneratorConfig(arch="noise", width=4, depth=1))
+    assert isinstance(f, NoiseGenerator)
+    x = torch.full((1, 3, 32, 32), 0.5)
+    a, b = f(x), f(x)
+    assert not torch.equal(a, b)  # two draws differ: one clean image maps to many noisy ones
+    # the added noise's std is what its scale says: the residual follows s(x) (here the initial ~12/255)
+    scale, _ = f.scale_and_shift(x)
+    assert (a - x).std().item() == pytest.approx(scale.mean().item(), rel=0.1)
+
+
+def test_f_learns_noisy_domain_level(clean_dir: Path, tmp_path: Path) -> None:
+    """After a short run on sigma=40 noise, F adds far more than its initial ~12/255."""
+    cfg = tiny_config(clean_dir, steps=60, lr=2e-3, log_every=10, save_every=60,
+                      data=replace(tiny_config(clean_dir).data, noise="gaussian:sigma=40", gray_fraction=0.0))
+    train(cfg, tmp_path / "run")
+    f, _, _ = load_generator(tmp_path / "run" / "F.safetensors")
+    x = torch.full((4, 3, 32, 32), 0.5)
+    added = (f(x) - x).std().item() * 255
+    assert added > 20, added
+
+
+def test_refine_and_supervised(clean_dir: Path, tmp_path: Path) -> None:
+    train(tiny_config(clean_dir, steps=2, save_every=2), tmp_path / "run")
+    out = refine(RefineConfig(run_dir=str(tmp_path / "run"), steps=4, batch_size=2, patch_size=32, save_every=2,
+                              log_every=2, device="cpu", workers=0), tmp_path / "run" / "refine")
+    assert out.is_file() and len(read_log(tmp_path / "run" / "refine")) == 2
+    load_generator(out)
+    # resuming a finished refinement with more steps continues from its checkpoint
+    refine(None, tmp_path / "run" / "refine", resume=True, steps=6)
+    assert [r["step"] for r in read_log(tmp_path / "run" / "refine")] == ["2", "4", "6"]
+    sup = refine(RefineConfig(run_dir=str(tmp_path / "run"), noise="gaussian:sigma=25", fresh=True, steps=2,
+                              batch_size=2, patch_size=32, save_every=2, log_every=2, device="cpu", workers=0),
+                 tmp_path / "sup")
+    assert load_generator(sup)[2]["trained_by"].startswith("denoise-gan refine (supervised")
+
+
+def test_refine_needs_a_finished_run(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not a finished"):
+        refine(RefineConfig(run_dir=str(tmp_path), steps=2, device="cpu"), tmp_path / "out")
+
+
+def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
+    """The same training command under torchrun (2 CPU processes, gloo): rank 0 alone writes the run."""
+    cfg = tiny_config(clean_dir, steps=4, save_every=4, log_every=2)
+    (tmp_path / "cfg.json").write_text(json.dumps(to_dict(cfg)))
+    script = tmp_path / "launch.py"
+    script.write_text("import json, sys\n"
+                      "from denoise_gan.config import TrainConfig, from_dict\n"
+                      "from denoise_gan.train import train\n"
+                      "train(from_dict(TrainConfig, json.load(open(sys.argv[1]))), sys.argv[2])\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                           "--master-port", "29533", str(script), str(tmp_path / "cfg.json"), str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_log(tmp_path / "run")
+    assert [r["step"] for r in rows] == ["2", "4"]  # one log, not one per rank
+    assert "world: 2" in proc.stdout
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [4]
