@@ -32,6 +32,7 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
 HELD_OUT = ("astronaut", "chelsea", "coffee", "camera", "moon")
 # Training uses only these; `train --noise` splits them into the two disjoint domains (datasets.split_halves).
 TRAIN_POOL = tuple(name for name in SAMPLES if name not in HELD_OUT)
+SETS: dict[str, tuple[str, ...]] = {"held-out": HELD_OUT, "train": TRAIN_POOL, "all": tuple(SAMPLES)}
 
 
 def load_sample(name: str) -> np.ndarray:

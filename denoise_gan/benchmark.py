@@ -368,7 +368,6 @@ class BenchmarkConfig:
 class Plan:
     methods: tuple[str, ...]
     conditions: tuple[str, ...]  # noise labels in run order
-    specs: dict[str, NoiseSpec]
     sources: tuple[Source, ...]
 
 
@@ -410,7 +409,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
             if source.spec is None and not source.stages:
                 raise UserError(f"{source.noisy_path}: its manifest entry records no noise stages, so "
                                 "--oracle-sigma has no true σ for it")
-    return Plan(methods, tuple(specs), specs, tuple(sources))
+    return Plan(methods, tuple(specs), tuple(sources))
 
 
 @dataclass(frozen=True)
@@ -421,7 +420,8 @@ class LoadedModel:
     checkpoint: str
     sha256: str
     load_seconds: float
-    config: dict[str, Any]
+    config: dict[str, Any] = field(hash=False)
+    denoiser: TiledDenoiser | None = field(default=None, hash=False, compare=False)  # its notes go in the report
 
 
 def _file_sha256(path: Path) -> str:
@@ -448,9 +448,14 @@ def _model_names(paths: Sequence[Path]) -> list[str]:
 def load_models(checkpoints: Sequence[str], infer: InferConfig) -> list[LoadedModel]:
     """Load each generator and run one small untimed warm-up pass (first-call set-up is not per-image cost)."""
     from denoise_gan.config import to_dict
-    from denoise_gan.weights import load_generator, resolve_weights
+    from denoise_gan.weights import WeightsError, load_generator, resolve_weights
 
-    paths = [resolve_weights(c) for c in (checkpoints or [None])]
+    try:
+        paths = [resolve_weights(c) for c in (checkpoints or [None])]
+    except WeightsError as exc:
+        if checkpoints:
+            raise
+        raise UserError(f"{exc}; pass --checkpoint PATH, or drop 'model' from --methods") from None
     if len(set(p.resolve() for p in paths)) != len(paths):
         raise UserError("the same checkpoint is given twice")
     models = []
@@ -468,7 +473,8 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig) -> list[LoadedMo
 
         rule = (f"generator {path.name} (sha256 {sha[:12]}, {gen_cfg.arch} width {gen_cfg.width}), tiled inference "
                 f"on {denoiser.device}; blind (no σ)")
-        models.append(LoadedModel(Method(name, run, False, rule), str(path), sha, seconds, to_dict(gen_cfg)))
+        models.append(LoadedModel(Method(name, run, False, rule), str(path), sha, seconds, to_dict(gen_cfg),
+                                  denoiser))
     return models
 
 
@@ -538,8 +544,7 @@ def protocol_dict(oracle: bool) -> dict[str, Any]:
                   "includes tiling, transfer and forward passes, while loading it and one warm-up pass are "
                   "reported once per model as load_seconds; each classical method is first called once, untimed, "
                   "on a 32x32 corner per image kind (channels, dtype), so one-off set-up is not charged to the "
-                  "first image; the noisy baseline is "
-                  "not timed (0 s); mp_per_s = megapixels / seconds",
+                  "first image; the noisy baseline is not timed (0 s); mp_per_s = megapixels / seconds",
     }
 
 
@@ -700,6 +705,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
         run.run_source(source, cache)
     if run.stale:
         run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
+    run.result.notes += [f"{m.method.name}: {note}" for m in models if m.denoiser for note in m.denoiser.notes]
     run.save()
     atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(run.data).encode())
     report.write_report(out_dir, run.data)

@@ -165,14 +165,17 @@ def evaluate_command(
 @friendly_errors
 def samples_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the PNG files into.")],
-    names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names; default: the "
-                                              "held-out evaluation set.")] = None,
+    names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names (overrides --set).")] = None,
+    subset: Annotated[str, typer.Option("--set", help="held-out (never used to train the shipped model), "
+                                                      "train (its training pool) or all.")] = "held-out",
 ) -> None:
     """Write the bundled clean sample images (no download), e.g. to try synth/denoise/evaluate."""
-    from data_tools.samples import HELD_OUT, SAMPLES, write_samples
+    from data_tools.samples import SAMPLES, SETS, write_samples
     from denoise_gan.errors import UserError
 
-    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else list(HELD_OUT)
+    if subset not in SETS:
+        raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}")
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else list(SETS[subset])
     unknown = [n for n in chosen if n not in SAMPLES]
     if unknown or not chosen:
         raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "

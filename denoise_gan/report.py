@@ -189,12 +189,13 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 td.best { background: #cdeccd; font-weight: 600; }
 td.rule { font-size: 13px; color: #333; max-width: 900px; }
 .small { color: #666; font-size: 12px; }
-.crops { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0 18px; }
-figure { margin: 0; text-align: center; }
-figure img { display: block; border: 1px solid #bbb; image-rendering: pixelated; }
-figcaption { font-size: 12px; margin-top: 2px; white-space: nowrap; }
+.crops { display: grid; gap: 6px; margin: 6px 0 18px; overflow-x: auto; }
+figure { margin: 0; text-align: center; min-width: 0; }
+.crops img { display: block; box-sizing: border-box; max-width: 100%; height: auto; margin: 0 auto; border: 1px solid #bbb;
+             image-rendering: pixelated; }
+figcaption { font-size: 12px; margin-top: 2px; overflow-wrap: anywhere; }
 figcaption.best { font-weight: 700; color: #11711a; }
-.missing { width: 256px; height: 256px; border: 1px dashed #bbb; display: flex; align-items: center;
+.missing { aspect-ratio: 1; max-width: 256px; border: 1px dashed #bbb; display: flex; align-items: center;
            justify-content: center; color: #999; font-size: 12px; }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; }
 .plots img { max-width: 700px; height: auto; border: 1px solid #ddd; }
@@ -291,7 +292,9 @@ def _crops_html(out_dir: Path, noise: str, rows: list[dict[str, Any]], images: S
             figures.append(_figure_html(out_dir, crop_relpath(noise, image, m), f"{m} · {_fmt_psnr(r['psnr'])} dB",
                                         is_best))
         figures.append(_figure_html(out_dir, crop_relpath(noise, image, "clean"), "clean (reference)", False))
-        out.append(f"<h4>{_e(image)}</h4><div class='crops'>{''.join(figures)}</div>")
+        # one row per image, so every method sits beside the noisy input and the clean reference
+        columns = f"grid-template-columns: repeat({len(figures)}, minmax(96px, {CROP * ZOOM}px))"
+        out.append(f"<h4>{_e(image)}</h4><div class='crops' style='{columns}'>{''.join(figures)}</div>")
     if len(images) > MAX_CROP_IMAGES:
         out.append(f"<p class='small'>Crops shown for the first {MAX_CROP_IMAGES} of {len(images)} images.</p>")
     return "".join(out)

@@ -22,7 +22,7 @@ from denoise_gan.benchmark import CLASSICAL
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.networks import build_generator
-from denoise_gan.report import crop_window
+from denoise_gan.report import crop_png, crop_window
 from denoise_gan.weights import save_generator
 
 torch.set_num_threads(1)
@@ -275,6 +275,25 @@ def test_a_broken_image_is_reported_and_skipped(tmp_path: Path, clean_dir: Path)
     assert "broken" in (tmp_path / "out" / "report.html").read_text()
 
 
+def test_a_method_failing_on_one_image_does_not_stop_the_others(tmp_path: Path, clean_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    original = CLASSICAL["tv"]
+
+    def fragile(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        if noisy.shape[2] == 1 and noisy.shape[0] > 32:
+            raise RuntimeError("cannot do gray today")
+        return original.run(noisy, sigma)
+
+    monkeypatch.setitem(CLASSICAL, "tv", dataclasses.replace(original, run=fragile))
+    result = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv,wavelet", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "cannot do gray today" in result.stdout
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["failures"] == [{"image": "gray", "noise": SPECS[0], "method": "tv",
+                                 "reason": "RuntimeError: cannot do gray today"}]
+    assert len(data["rows"]) == 2 * 3 - 1
+    assert {s["method"]: s["images"] for s in data["summary"]} == {"noisy": 2, "tv": 1, "wavelet": 2}
+
+
 # ---- methods and crops ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("channels", "dtype"), [(1, np.uint8), (3, np.uint8), (4, np.uint8), (3, np.uint16)])
@@ -307,6 +326,15 @@ def test_crop_window_finds_the_textured_region() -> None:
     top, left, h, w = crop_window(img)
     assert (h, w) == (128, 128) and top <= 150 and top + 128 >= 230 and left <= 40 and left + 128 >= 120
     assert crop_window(img[:50, :70]) == (0, 0, 50, 70)
+
+
+def test_crops_are_8bit_colour_enlarged_by_pixel_repetition(tmp_path: Path) -> None:
+    deep = (np.random.default_rng(1).integers(0, 65535, (40, 50, 4))).astype(np.uint16)  # RGBA, 16-bit
+    (tmp_path / "crop.png").write_bytes(crop_png(deep, (5, 7, 20, 30)))
+    crop = read_image(tmp_path / "crop.png").pixels
+    assert crop.shape == (40, 60, 3) and crop.dtype == np.uint8  # alpha dropped, ZOOM = 2
+    expected = np.clip(np.rint(deep[5:25, 7:37, :3] / 257.0), 0, 255).astype(np.uint8)
+    assert np.array_equal(crop[::2, ::2], expected) and np.array_equal(crop[1::2, 1::2], expected)
 
 
 def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
