@@ -59,7 +59,8 @@ def test_config_round_trip() -> None:
 def test_training_reduces_the_cycle_loss(clean_dir: Path, tmp_path: Path) -> None:
     """G learns to undo F: on fixed clean patches and a fixed draw of F's noise, |G(F(x)) - x| ends well below
     |F(x) - x|, which is the forward cycle loss of the untrained G (it starts as the identity)."""
-    cfg = tiny_config(clean_dir, steps=40, lr=1e-3, log_every=4, save_every=40, lambda_identity=0.0)
+    cfg = tiny_config(clean_dir, steps=40, lr=1e-3, log_every=4, save_every=40, lambda_identity=0.0,
+                      data=replace(tiny_config(clean_dir).data, noise="gaussian:sigma=12"))
     train(cfg, tmp_path / "run")
     g, _, _ = load_generator(tmp_path / "run" / "G.safetensors")
     f, _, _ = load_generator(tmp_path / "run" / "F.safetensors")
