@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable
@@ -240,7 +241,7 @@ def train_command(
         if folder is not None and not folder.is_dir():
             raise UserError(f"{folder}: not a folder")
     model = ModelConfig(g=GeneratorConfig(arch=generator, channels=channels, width=width, depth=depth, blocks=blocks),
-                        f=replace_channels(ModelConfig().f, channels),
+                        f=dataclasses.replace(ModelConfig().f, channels=channels),
                         d=DiscriminatorConfig(channels=channels, width=d_width, layers=d_layers,
                                               spectral_norm=spectral_norm))
     data = DataConfig(clean_dir=str(clean), noisy_dir=str(noisy or ""), noise=noise, patch_size=patch_size,
@@ -251,12 +252,6 @@ def train_command(
                       precision=precision)
     out = train(cfg, output, console=console)
     console.print(f"[green]done[/]: G weights in {out}")
-
-
-def replace_channels(cfg: Any, channels: int) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(cfg, channels=channels)
 
 
 # ---- denoise -------------------------------------------------------------------------------------

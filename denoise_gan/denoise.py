@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from data_tools.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from denoise_gan.distributed import World, world_from_env
 from denoise_gan.errors import UserError
 from denoise_gan.tiling import InferConfig, TiledDenoiser, resolve_device
 from denoise_gan.weights import load_generator, resolve_weights
@@ -175,45 +176,21 @@ def _inode(path: Path) -> tuple[int, int]:
 
 # ---- distributed (torchrun) ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Rank:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def rank_from_env() -> Rank:
-    """The torchrun rank from RANK/WORLD_SIZE/LOCAL_RANK; a plain launch is rank 0 of 1."""
-    try:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    except ValueError as exc:
-        raise UserError(f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {exc}") from None
-    if world < 1 or not 0 <= rank < world:
-        raise UserError(f"bad torchrun environment: RANK={rank} WORLD_SIZE={world}")
-    return Rank(rank, world, local)
-
-
-def shard(jobs: Sequence[Job], rank: Rank) -> list[Job]:
+def shard(jobs: Sequence[Job], rank: World) -> list[Job]:
     """This rank's share of the (sorted) jobs: every job on exactly one rank."""
-    return list(jobs[rank.rank::rank.world_size])
+    return list(jobs[rank.rank::rank.size])
 
 
-def rank_device(device: str, rank: Rank) -> str:
+def rank_device(device: str, rank: World) -> str:
     """Each torchrun rank on its own GPU: ``auto``/``cuda`` become ``cuda:LOCAL_RANK``; cpu stays cpu."""
-    if rank.world_size > 1 and device in ("auto", "cuda") and resolve_device(device).type == "cuda":
+    if rank.size > 1 and device in ("auto", "cuda") and resolve_device(device).type == "cuda":
         return f"cuda:{rank.local_rank}"
     return device
 
 
-def gather_summary(local: Summary, rank: Rank) -> Summary:
+def gather_summary(local: Summary, rank: World) -> Summary:
     """Rank 0 gets every rank's results (gloo works on CPU and GPU runs); other ranks keep their own."""
-    if rank.world_size <= 1:
+    if rank.size <= 1:
         return local
     import torch.distributed as dist
 
@@ -221,12 +198,12 @@ def gather_summary(local: Summary, rank: Rank) -> Summary:
     if created:
         for var in ("MASTER_ADDR", "MASTER_PORT"):
             if var not in os.environ:
-                raise UserError(f"WORLD_SIZE={rank.world_size} but {var} is not set; launch with torchrun")
-        dist.init_process_group("gloo", rank=rank.rank, world_size=rank.world_size, timeout=GATHER_TIMEOUT)
+                raise UserError(f"WORLD_SIZE={rank.size} but {var} is not set; launch with torchrun")
+        dist.init_process_group("gloo", rank=rank.rank, world_size=rank.size, timeout=GATHER_TIMEOUT)
         group = None
     else:
         group = dist.new_group(backend="gloo", timeout=GATHER_TIMEOUT)
-    parts: list[Summary | None] | None = [None] * rank.world_size if rank.is_main else None
+    parts: list[Summary | None] | None = [None] * rank.size if rank.is_main else None
     dist.gather_object(local, parts, dst=0, group=group)
     if created:
         dist.destroy_process_group()
@@ -235,7 +212,7 @@ def gather_summary(local: Summary, rank: Rank) -> Summary:
     summaries = [p for p in parts if p is not None]
     notes = tuple(dict.fromkeys(n for s in summaries for n in s.notes))
     results = tuple(sorted((r for s in summaries for r in s.results), key=lambda r: r.output))
-    return Summary(results, max(s.seconds for s in summaries), notes, rank.world_size, rank.rank)
+    return Summary(results, max(s.seconds for s in summaries), notes, rank.size, rank.rank)
 
 
 # ---- running -------------------------------------------------------------------------------------
@@ -317,7 +294,7 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint:
     ``console`` shows progress bars (rank 0 only under torchrun); None runs silently.
     """
     start = time.perf_counter()
-    rank = rank_from_env()
+    rank = world_from_env()
     jobs = shard(plan_jobs(inputs, out_dir, options), rank)
     net, _, _ = load_generator(resolve_weights(checkpoint))
     denoiser = TiledDenoiser(net, replace(infer, device=rank_device(infer.device, rank)))
@@ -331,7 +308,7 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint:
             callback = bars.tile_callback(job.source.name) if show else None
             results.append(denoise_file(job, denoiser, options, callback))
             bars.file_done()
-    local = Summary(tuple(results), time.perf_counter() - start, tuple(denoiser.notes), rank.world_size,
+    local = Summary(tuple(results), time.perf_counter() - start, tuple(denoiser.notes), rank.size,
                     rank.rank)
     return gather_summary(local, rank)
 

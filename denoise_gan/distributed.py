@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from denoise_gan.errors import UserError
+
 
 @dataclass(frozen=True)
 class World:
@@ -25,14 +27,25 @@ class World:
         return self.rank == 0
 
 
+def world_from_env() -> World:
+    """This process's place from torchrun's RANK/WORLD_SIZE/LOCAL_RANK; a plain launch is rank 0 of 1."""
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise UserError(f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {exc}") from None
+    if size < 1 or not 0 <= rank < size:
+        raise UserError(f"bad torchrun environment: RANK={rank} WORLD_SIZE={size}")
+    return World(rank, size, local)
+
+
 def init_world(device_type: str) -> World:
-    """Join the torchrun process group when RANK/WORLD_SIZE are set (gloo on CPU, nccl on CUDA)."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size <= 1:
-        return World()
-    if not dist.is_initialized():
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on CUDA)."""
+    world = world_from_env()
+    if world.size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
-    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return world
 
 
 def average_gradients(net: nn.Module, world: World) -> None:

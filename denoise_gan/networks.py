@@ -116,10 +116,12 @@ class ResnetGenerator(nn.Module):
 class NoiseGenerator(nn.Module):
     """F: clean -> noisy as a structured, stochastic noise model.
 
-    F(x) = x + d(x) + s(x) * (k * z), with z a fresh standard Gaussian field per call, k a learned small
-    kernel (unit energy, so it shapes the noise's spatial correlation but not its level), s(x) >= 0 a
-    per-pixel, per-channel scale and d(x) a deterministic residual (compression-like artifacts).
-    A generic network with a noise input learns to ignore it; this form cannot.
+    F(x) = x + d(x) + s(x) * exp(a * u) * (k * z), with z a fresh standard Gaussian field per call, k a
+    learned small kernel (unit energy, so it shapes the noise's spatial correlation but not its level),
+    s(x) >= 0 a per-pixel, per-channel scale (signal-dependent noise), u a fresh standard normal per image
+    with a learned spread a (a noisy set mixes levels that a clean image alone cannot predict) and d(x) a
+    deterministic residual (compression-like artifacts). A generic network with a noise input learns to
+    ignore it; this form cannot.
     """
 
     def __init__(self, cfg: GeneratorConfig, kernel_size: int = 5) -> None:
@@ -130,6 +132,7 @@ class NoiseGenerator(nn.Module):
         kernel = torch.zeros(c, 1, kernel_size, kernel_size)
         kernel[:, :, kernel_size // 2, kernel_size // 2] = 1.0
         self.kernel = nn.Parameter(kernel)
+        self.level_spread = nn.Parameter(torch.tensor(0.5))
         self.stride = self.backbone.stride
         nn.init.zeros_(self.backbone.tail.weight)
         nn.init.constant_(self.backbone.tail.bias, 0.0)
@@ -144,10 +147,13 @@ class NoiseGenerator(nn.Module):
         k = self.kernel / self.kernel.flatten(1).norm(dim=1).clamp_min(1e-8)[:, None, None, None]
         return nnf.conv2d(z, k, padding=k.shape[-1] // 2, groups=self.channels)
 
-    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None, u: torch.Tensor | None = None) -> torch.Tensor:
         scale, shift = self.scale_and_shift(x)
         if z is None:
             z = torch.randn_like(x)
+        if u is None:
+            u = torch.randn(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
+        scale = scale * torch.exp(self.level_spread * u)
         noise = self.shaped_noise(z)
         if self.channels > 1:
             # a gray photo copied into three channels has the same noise in each: keep it gray

@@ -25,8 +25,9 @@ from denoise_gan.distributed import World, average_gradients, broadcast_paramete
 from denoise_gan.errors import UserError
 from denoise_gan.loop import Cadence, run_loop
 from denoise_gan.networks import build_generator, count_parameters, init_weights
-from denoise_gan.train import (autocast_for, batch_iterator, linear_decay, refuse_existing_run, resolve_device,
-                               resume_state, rng_state, set_rng_state)
+from denoise_gan.tiling import autocast, resolve_device
+from denoise_gan.train import (batch_iterator, linear_decay, refuse_existing_run, resume_state, rng_state,
+                               set_rng_state, training_precision)
 from denoise_gan.weights import load_generator, load_state, save_generator
 
 
@@ -50,6 +51,7 @@ class RefineTrainer:
         self.opt = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, linear_decay(cfg.steps, cfg.decay_from))
         self.validator = None
+        self.amp_dtype = training_precision(cfg.precision, device)
 
     @torch.no_grad()
     def pseudo_noisy(self, clean: torch.Tensor) -> torch.Tensor:
@@ -63,7 +65,7 @@ class RefineTrainer:
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         clean = batch["clean"].to(self.device, non_blocking=True)
         noisy = batch["noisy"].to(self.device) if "noisy" in batch else self.pseudo_noisy(clean)
-        with autocast_for(self.device, self.cfg.precision):
+        with autocast(self.device, self.amp_dtype):
             pred = self.g(noisy)
             loss = nnf.l1_loss(pred.float(), clean) if self.cfg.loss == "l1" else nnf.mse_loss(pred.float(), clean)
         self.opt.zero_grad(set_to_none=True)

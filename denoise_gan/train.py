@@ -9,7 +9,6 @@ F collapses to adding none; stopped at F's output, F's noise tracks the noisy do
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from denoise_gan.distributed import World, average_gradients, broadcast_paramete
 from denoise_gan.errors import UserError
 from denoise_gan.loop import Cadence, latest_checkpoint, run_loop
 from denoise_gan.networks import NoiseGenerator, build_discriminator, build_generator, count_parameters, init_weights
+from denoise_gan.tiling import autocast, resolve_device, resolve_precision
 from denoise_gan.weights import load_checkpoint, load_state, save_generator
 
 
@@ -64,18 +64,11 @@ class ImagePool:
         self.rng.bit_generator.state = state["rng"]
 
 
-def resolve_device(name: str) -> torch.device:
-    from denoise_gan.tiling import resolve_device as resolve
-
-    return resolve(name)
-
-
-def autocast_for(device: torch.device, precision: str) -> AbstractContextManager:
-    """bf16 autocast on CUDA by default; fp32 on CPU (half precision on CPU is slow and lossy)."""
-    if device.type != "cuda" or precision == "fp32":
-        return nullcontext()
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    return torch.autocast("cuda", dtype=dtype)
+def training_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA by default, fp32 on the CPU; fp16 would need loss scaling, so it is refused."""
+    if name == "fp16":
+        raise UserError("training supports --precision auto, bf16 or fp32 (fp16 needs loss scaling)")
+    return resolve_precision(name, device)
 
 
 def linear_decay(total: int, decay_from: float) -> Any:
@@ -145,13 +138,14 @@ class CycleGANTrainer:
         self.pool_clean = ImagePool(cfg.pool_size, cfg.seed * 2 + 1 + 1000 * world.rank)
         self.pool_noisy = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
         self.validator = None
+        self.amp_dtype = training_precision(cfg.precision, device)
 
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg, n = self.cfg, self.nets
         x = batch["clean"].to(self.device, non_blocking=True)  # clean domain
         y = batch["noisy"].to(self.device, non_blocking=True)  # noisy domain
         lam, lam_id = cfg.lambda_cycle, cfg.lambda_cycle * cfg.lambda_identity
-        amp = autocast_for(self.device, cfg.precision)
+        amp = autocast(self.device, self.amp_dtype)
 
         # 1. generators, discriminators frozen
         set_requires_grad([n.d_clean, n.d_noisy], False)

@@ -123,9 +123,15 @@ def test_f_is_stochastic_and_tracks_noise_level() -> None:
     x = torch.full((1, 3, 32, 32), 0.5)
     a, b = f(x), f(x)
     assert not torch.equal(a, b)  # two draws differ: one clean image maps to many noisy ones
-    # the added noise's std is what its scale says: the residual follows s(x) (here the initial ~12/255)
+    # at the median level (u = 0) the added noise's std is what its scale says (here the initial ~12/255)
     scale, _ = f.scale_and_shift(x)
-    assert (a - x).std().item() == pytest.approx(scale.mean().item(), rel=0.1)
+    at_median = f(x, u=torch.zeros(1, 1, 1, 1))
+    assert (at_median - x).std().item() == pytest.approx(scale.mean().item(), rel=0.1)
+    # the per-image level: u = +1 adds exp(spread) times the noise of u = -1, same field z
+    z = torch.randn_like(x)
+    hi, lo = f(x, z, torch.ones(1, 1, 1, 1)), f(x, z, -torch.ones(1, 1, 1, 1))
+    ratio = (hi - x).std() / (lo - x).std()
+    assert ratio.item() == pytest.approx(torch.exp(2 * f.level_spread).item(), rel=1e-4)
 
 
 def test_f_learns_noisy_domain_level(clean_dir: Path, tmp_path: Path) -> None:
