@@ -1,8 +1,9 @@
 """Reading and writing images as users have them: bit depth, channels, alpha, EXIF and ICC kept.
 
 Pixels are decoded by OpenCV (it keeps 16-bit colour, which Pillow flattens to 8-bit) from bytes,
-so any path works; Pillow reads the header first to refuse decompression bombs before any pixel is
-allocated and to read EXIF orientation and the ICC profile. Arrays are always HxWxC in RGB(A) order.
+so any path works; Pillow reads the header first (tifffile for TIFFs Pillow cannot open, such as float
+RGB) to refuse decompression bombs before any pixel is allocated, then EXIF orientation and the ICC
+profile. Arrays are always HxWxC in RGB(A) order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import tifffile
 from PIL import Image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -58,19 +60,15 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not data:
         raise ImageReadError(f"{path}: empty file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            header = Image.open(io.BytesIO(data))
-            width, height = header.size
-            exif = header.info.get("exif")
-            icc = header.info.get("icc_profile")
-            orientation = header.getexif().get(0x0112, 1)
-    except Exception:
-        raise ImageReadError(f"{path}: not a readable image file") from None
+    header = _open_header(data)
+    size = header.size if header is not None else _tiff_size(data)
+    if size is None:
+        raise ImageReadError(f"{path}: not a readable image file")
+    width, height = size
     if width * height > max_pixels:
         raise ImageReadError(f"{path}: {width}x{height} pixels is over the {max_pixels // 1_000_000} MP limit "
                              "(refused before decoding)")
+    exif, icc, orientation = _metadata(header) if header is not None else (None, None, 1)
     pixels = _decode(data, header)
     if pixels is None:
         raise ImageReadError(f"{path}: truncated or corrupt image data")
@@ -78,18 +76,52 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc)
 
 
-def _decode(data: bytes, header: Image.Image) -> np.ndarray | None:
+def _open_header(data: bytes) -> Image.Image | None:
+    """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Image.open(io.BytesIO(data))
+    except Exception:
+        return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a TIFF that Pillow cannot open (float RGB, for one) from its first IFD, or None."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return None
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            return int(page.imagewidth), int(page.imagelength)
+    except Exception:
+        return None
+
+
+def _metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
+    """EXIF, ICC and EXIF orientation; read only after the size check, since for some formats (PNG) Pillow
+    decodes the whole image to find EXIF. Unreadable metadata is treated as absent, not as a broken image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            orientation = header.getexif().get(0x0112, 1)
+    except Exception:
+        orientation = 1
+    return header.info.get("exif"), header.info.get("icc_profile"), orientation
+
+
+def _decode(data: bytes, header: Image.Image | None) -> np.ndarray | None:
     buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         arr = cv2.imdecode(buf, flags)
     except cv2.error:
         arr = None
-    if arr is not None and header.mode in ("P", "PA", "LA", "CMYK", "1", "I", "F", "YCbCr") \
-            and header.format != "TIFF":
+    if arr is not None and header is not None and header.format != "TIFF" \
+            and header.mode in ("P", "PA", "LA", "CMYK", "1", "I", "F", "YCbCr"):
         arr = None  # OpenCV expands these inconsistently; Pillow's conversions are well defined
     if arr is None:
-        arr = _decode_with_pillow(header)
+        arr = _decode_with_pillow(header) if header is not None else None
     else:
         arr = _bgr_to_rgb(arr)
     if arr is None:

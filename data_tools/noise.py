@@ -38,7 +38,11 @@ class ParamRange:
 
 
 def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    """The shortest text that parses back to exactly this value, without an exponent (whose '-' would read as a
+    range): a spec printed into a manifest must reproduce the same noise when parsed again."""
+    if float(value).is_integer():
+        return str(int(value))
+    return np.format_float_positional(float(value), trim="-")
 
 
 # ---- the models: each takes a float image on the 0–255 scale and returns one ---------------------

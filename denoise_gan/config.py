@@ -106,17 +106,38 @@ def to_dict(cfg: Any) -> dict:
 
 
 def from_dict(cls: type[T], data: dict) -> T:
-    """Rebuild a (nested) frozen config; unknown keys are an error so a typo never passes silently."""
+    """Rebuild a (nested) frozen config; unknown keys are an error so a typo never passes silently, and so is a
+    value of the wrong type (configs come back from checkpoints and weight files, which are untrusted)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} must be a mapping, not {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(map(str, unknown)))}")
     kwargs = {}
     for key, value in data.items():
         ftype = hints[key]
-        kwargs[key] = from_dict(ftype, value) if dataclasses.is_dataclass(ftype) else value
+        kwargs[key] = from_dict(ftype, value) if dataclasses.is_dataclass(ftype) else _checked(cls, key, ftype, value)
     return cls(**kwargs)
+
+
+def _checked(cls: type, key: str, ftype: Any, value: Any) -> Any:
+    """The value if it has the field's plain type (an int is accepted as a float); other hints pass through."""
+    if ftype is bool:
+        ok = isinstance(value, bool)
+    elif ftype is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif ftype is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif ftype is str:
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(f"{cls.__name__}.{key} must be {ftype.__name__}, not {value!r:.40}")
+    return value
 
 
 def to_json(cfg: Any) -> str:

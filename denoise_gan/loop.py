@@ -8,6 +8,7 @@ end; a resumed run truncates the log to the checkpoint's step so no row is repea
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import signal
@@ -15,15 +16,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from data_tools.images import atomic_write_bytes
-from denoise_gan.distributed import World, barrier
-from denoise_gan.weights import list_checkpoints, prune_checkpoints, save_checkpoint
+from denoise_gan.config import from_dict, to_json
+from denoise_gan.distributed import World, barrier, init_world, shutdown
+from denoise_gan.errors import UserError
+from denoise_gan.tiling import resolve_device
+from denoise_gan.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+
+C = TypeVar("C")
 
 
 class Trainer(Protocol):
@@ -38,6 +44,10 @@ class Trainer(Protocol):
     def export(self, run_dir: Path, step: int) -> None: ...
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]: ...
+
+    def load(self, state: dict[str, Any], where: str) -> None: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,62 @@ def plot_log(log: RunLog, png: Path, loss_fields: tuple[str, ...]) -> None:
 def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
     found = list_checkpoints(run_dir / "checkpoints")
     return found[-1] if found else None
+
+
+def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
+             steps: int | None) -> tuple[C, int, dict[str, Any] | None]:
+    """(config, start step, checkpoint state): a new run refuses a folder that holds one; a resumed run
+    takes its config from the checkpoint, with `steps` as the new total when given."""
+    start, state = 0, None
+    if resume:
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
+        start, path = found
+        state = load_checkpoint(path)
+        if not isinstance(state, dict) or state.get("kind") != kind:
+            raise UserError(f"{path}: not a {kind} checkpoint")
+        cfg = from_dict(cfg_cls, state["config"])
+    elif latest_checkpoint(run_dir):
+        raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
+    assert cfg is not None, "a new run needs a config"
+    if steps:
+        cfg = dataclasses.replace(cfg, steps=steps)
+    return cfg, start, state
+
+
+def place(device_name: str) -> tuple[torch.device, World]:
+    """The device, and this process's place among torchrun's (one GPU per rank on CUDA)."""
+    device = resolve_device(device_name)
+    world = init_world(device.type)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    return device, world
+
+
+def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, device_name: str, seed: int,
+           cadence: Cadence, build: Callable[[torch.device, World], tuple[Trainer, Iterator[dict[str, torch.Tensor]]]],
+           console: Console) -> None:
+    """Build the trainer on its device, restore the checkpoint, print the config, run the loop."""
+    device, world = place(device_name)
+    try:
+        torch.manual_seed(seed)
+        trainer, batches = build(device, world)
+        if state is not None:
+            trainer.load(state, str(run_dir))
+        if world.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(run_dir / "config.json", to_json(cfg).encode())
+            console.print(f"[bold]config[/] ({f'resuming at step {start}' if state is not None else 'new run'})")
+            console.print(to_json(cfg), highlight=False)
+            console.print(f"{trainer.describe()}  device: {device}  world: {world.size}", highlight=False)
+        if start >= cadence.steps:
+            console.print(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
+            return
+        run_loop(trainer, batches, start, cadence, run_dir, world, console)
+    finally:
+        shutdown(world)
 
 
 class _StopRequested(Exception):

@@ -8,8 +8,8 @@ trained only to fool D_clean and satisfy the cycle, which lets it hallucinate.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,14 @@ import torch.nn.functional as nnf
 from rich.console import Console
 
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
-from data_tools.images import atomic_write_bytes
 from data_tools.noise import parse_noise_spec
-from denoise_gan.config import RefineConfig, TrainConfig, from_dict, to_dict, to_json
-from denoise_gan.distributed import World, average_gradients, broadcast_parameters, init_world, shutdown
+from denoise_gan.config import RefineConfig, TrainConfig, from_dict, to_dict
+from denoise_gan.distributed import World, average_gradients, broadcast_parameters
 from denoise_gan.errors import UserError
-from denoise_gan.loop import Cadence, run_loop
+from denoise_gan.loop import Cadence, launch, open_run
 from denoise_gan.networks import build_generator, count_parameters, init_weights
-from denoise_gan.tiling import autocast, resolve_device
-from denoise_gan.train import (batch_iterator, linear_decay, refuse_existing_run, resume_state, rng_state,
-                               set_rng_state, training_precision)
+from denoise_gan.tiling import autocast
+from denoise_gan.train import batch_iterator, linear_decay, rng_state, set_rng_state, training_precision
 from denoise_gan.weights import load_generator, load_state, save_generator
 
 
@@ -78,6 +76,10 @@ class RefineTrainer:
     def lr(self) -> float:
         return self.opt.param_groups[0]["lr"]
 
+    def describe(self) -> str:
+        pairs = f"synthetic {self.cfg.noise}" if self.cfg.noise else "F(clean)"
+        return f"G: {count_parameters(self.g) / 1e6:.2f} M  pairs: {pairs}"
+
     def state(self, step: int) -> dict[str, Any]:
         return {"kind": "refine", "step": step, "config": to_dict(self.cfg), "g": self.g.state_dict(),
                 "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state()}
@@ -125,47 +127,20 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
 def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,
            console: Console | None = None) -> Path:
     """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
-    console = console or Console()
     out_dir = Path(out_dir)
-    start, state = 0, None
-    if resume:
-        start, state = resume_state(out_dir, "refine")
-        cfg = from_dict(RefineConfig, state["config"])
-    else:
-        assert cfg is not None, "a new refinement needs a config"
-        refuse_existing_run(out_dir)
-    if steps:
-        cfg = dataclasses.replace(cfg, steps=steps)
+    cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
     if cfg.loss not in ("l1", "l2"):
         raise UserError(f"loss must be l1 or l2, not {cfg.loss!r}")
     if cfg.val_dir and not Path(cfg.val_dir).is_dir():
         raise UserError(f"{cfg.val_dir}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
     source = load_source_config(Path(cfg.run_dir))
-    device = resolve_device(cfg.device)
-    world = init_world(device.type)
-    if device.type == "cuda" and world.size > 1:
-        device = torch.device("cuda", world.local_rank)
-        torch.cuda.set_device(device)
-    try:
-        torch.manual_seed(cfg.seed)
+    cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
+                      (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
+
+    def build(device: torch.device, world: World) -> tuple[RefineTrainer, Iterator[dict[str, torch.Tensor]]]:
         dataset = make_dataset(cfg, source)
-        trainer = RefineTrainer(cfg, source, device, world)
-        if state is not None:
-            trainer.load(state, str(out_dir))
-        if world.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(out_dir / "config.json", to_json(cfg).encode())
-            console.print(f"[bold]refine config[/] ({'resuming at step ' + str(start) if resume else 'new run'})")
-            console.print(to_json(cfg), highlight=False)
-            console.print(f"G: {count_parameters(trainer.g) / 1e6:.2f} M  pairs: "
-                          f"{'synthetic ' + cfg.noise if cfg.noise else 'F(clean)'}  device: {device}")
-        if start >= cfg.steps:
-            console.print(f"refinement already at step {start} of {cfg.steps}; pass --steps N to go further")
-            return out_dir / "G.safetensors"
-        cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
-                          (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
-        batches = batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed)
-        run_loop(trainer, batches, start, cadence, out_dir, world, console)
-    finally:
-        shutdown(world)
+        return (RefineTrainer(cfg, source, device, world),
+                batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed))
+
+    launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
     return out_dir / "G.safetensors"

@@ -9,7 +9,7 @@ F collapses to adding none; stopped at F's output, F's noise tracks the noisy do
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from denoise_gan import losses
-from denoise_gan.config import TrainConfig, from_dict, to_dict, to_json
-from denoise_gan.distributed import World, average_gradients, broadcast_parameters, init_world, shutdown
+from denoise_gan.config import TrainConfig, to_dict
+from denoise_gan.distributed import World, average_gradients, broadcast_parameters
 from denoise_gan.errors import UserError
-from denoise_gan.loop import Cadence, latest_checkpoint, run_loop
+from denoise_gan.loop import Cadence, launch, open_run
 from denoise_gan.networks import NoiseGenerator, build_discriminator, build_generator, count_parameters, init_weights
-from denoise_gan.tiling import autocast, resolve_device, resolve_precision
-from denoise_gan.weights import load_checkpoint, load_state, save_generator
+from denoise_gan.tiling import autocast, resolve_precision
+from denoise_gan.weights import load_state, save_generator
 
 
 class ImagePool:
@@ -194,6 +194,9 @@ class CycleGANTrainer:
     def lr(self) -> float:
         return self.opts["G"].param_groups[0]["lr"]
 
+    def describe(self) -> str:
+        return " ".join(f"{name}: {count_parameters(net) / 1e6:.2f} M" for name, net in self.nets.items())
+
     def state(self, step: int) -> dict[str, Any]:
         return {"kind": "cyclegan", "step": step, "config": to_dict(self.cfg),
                 "nets": {name: net.state_dict() for name, net in self.nets.items()},
@@ -271,68 +274,22 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError(f"{cfg.val_dir}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
 
 
-def resume_state(run_dir: Path, kind: str) -> tuple[int, dict[str, Any]]:
-    """The latest checkpoint of a run folder, checked to be of the expected kind."""
-    found = latest_checkpoint(run_dir)
-    if found is None:
-        raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
-    step, path = found
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or state.get("kind") != kind:
-        raise UserError(f"{path}: not a {kind} checkpoint")
-    return step, state
-
-
-def refuse_existing_run(run_dir: Path) -> None:
-    if latest_checkpoint(run_dir):
-        raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
-
-
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,
           console: Console | None = None) -> Path:
     """Train a new CycleGAN run (cfg) or resume the one in run_dir; returns the exported G weights.
 
     `steps` on resume extends (or shortens) the run; the lr schedule follows the new total.
     """
-    console = console or Console()
     run_dir = Path(run_dir)
-    start, state = 0, None
-    if resume:
-        start, state = resume_state(run_dir, "cyclegan")
-        cfg = from_dict(TrainConfig, state["config"])
-    else:
-        assert cfg is not None, "a new run needs a config"
-        refuse_existing_run(run_dir)
-    if steps:
-        cfg = replace(cfg, steps=steps)
+    cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps)
     check_config(cfg)
-    device = resolve_device(cfg.device)
-    world = init_world(device.type)
-    if device.type == "cuda" and world.size > 1:
-        device = torch.device("cuda", world.local_rank)
-        torch.cuda.set_device(device)
-    try:
-        torch.manual_seed(cfg.seed)
-        dataset = make_dataset(cfg)
-        trainer = CycleGANTrainer(cfg, device, world)
-        if state is not None:
-            trainer.load(state, str(run_dir))
-        if world.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            from data_tools.images import atomic_write_bytes
+    cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
+                      (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
 
-            atomic_write_bytes(run_dir / "config.json", to_json(cfg).encode())
-            console.print(f"[bold]config[/] ({'resuming at step ' + str(start) if resume else 'new run'})")
-            console.print(to_json(cfg), highlight=False)
-            console.print(" ".join(f"{name}: {count_parameters(net) / 1e6:.2f} M" for name, net in trainer.nets.items())
-                          + f"  device: {device}  world: {world.size}")
-        if start >= cfg.steps:
-            console.print(f"run already at step {start} of {cfg.steps}; pass --steps N to train further")
-            return run_dir / "G.safetensors"
-        cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
-                          (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
-        batches = batch_iterator(dataset, cfg.data.batch_size, start, cfg.steps, world, cfg.data.workers, cfg.seed)
-        run_loop(trainer, batches, start, cadence, run_dir, world, console)
-    finally:
-        shutdown(world)
+    def build(device: torch.device, world: World) -> tuple[CycleGANTrainer, Iterator[dict[str, torch.Tensor]]]:
+        dataset = make_dataset(cfg)
+        return (CycleGANTrainer(cfg, device, world),
+                batch_iterator(dataset, cfg.data.batch_size, start, cfg.steps, world, cfg.data.workers, cfg.seed))
+
+    launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
     return run_dir / "G.safetensors"

@@ -12,6 +12,7 @@ import io
 import json
 import pickle
 import re
+import warnings
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -68,21 +69,49 @@ def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], Gene
         extra = json.loads(meta.get("meta", "{}"))
     except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path}: bad generator config in metadata ({exc})") from None
+    _check_plausible(cfg, path)
     return tensors, cfg, extra
 
 
+# Far beyond any denoiser (the reference ResNet has 9 blocks, our U-Net 3 levels), and small enough that even
+# building the largest on the meta device to check its shapes takes about a second.
+PLAUSIBLE = {"channels": (1, 4), "width": (1, 4096), "depth": (0, 8), "blocks": (0, 64)}
+
+
+def _check_plausible(cfg: GeneratorConfig, path: Path) -> None:
+    for name, (lo, hi) in PLAUSIBLE.items():
+        value = getattr(cfg, name)
+        if not lo <= value <= hi:
+            raise WeightsError(f"{path}: implausible generator config in metadata ({name}={value}, "
+                               f"expected {lo}..{hi})")
+
+
 def load_generator(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorConfig, dict]:
+    """The generator a file describes, with its weights. The architecture is first built on the meta device
+    (shapes only, no memory) and checked against the file's tensors, so a config that claims a huge network
+    is refused before anything is allocated: the real network is never bigger than the file."""
     tensors, cfg, meta = read_generator_file(path)
     try:
-        net = build_generator(cfg)
-    except ValueError as exc:
-        raise WeightsError(f"{path}: {exc}") from None
+        with torch.device("meta"):
+            skeleton = build_generator(cfg)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: cannot build the generator its metadata describes ({exc})") from None
+    check_state(skeleton, tensors, str(path))
+    net = build_generator(cfg)
     load_state(net, tensors, str(path))
     return net.to(device).eval(), cfg, meta
 
 
 def load_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
     """load_state_dict with a one-line error naming the first mismatch instead of PyTorch's wall of text."""
+    check_state(net, state, where)
+    net.load_state_dict(state)
+
+
+def check_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Raise a one-line WeightsError unless `state` has exactly the network's tensors, with the same shapes."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{where}: weights are not a mapping of names to tensors")
     own = net.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -94,7 +123,6 @@ def load_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> No
         if tuple(own[key].shape) != tuple(tensor.shape):
             raise WeightsError(f"{where}: {key} has shape {tuple(tensor.shape)}, the architecture "
                                f"expects {tuple(own[key].shape)} (wrong width or channels?)")
-    net.load_state_dict(state)
 
 
 def _looks_like_pickle(data: bytes) -> bool:
@@ -112,7 +140,9 @@ def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol warnings would add lines to our one-line error
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
         first = lines[0].split(" was not")[0] if lines else "unsafe content"
@@ -133,8 +163,12 @@ def list_checkpoints(folder: Path | str) -> list[tuple[int, Path]]:
 
 
 def prune_checkpoints(folder: Path | str, keep: int) -> None:
+    """Keep the newest `keep` checkpoints; also remove temp files of saves cut short by a kill (a run folder has
+    one writer, and it is not mid-save when it prunes). They are hidden and never read as checkpoints."""
     for _, path in list_checkpoints(folder)[:-keep] if keep > 0 else []:
         path.unlink(missing_ok=True)
+    for temp in Path(folder).glob(".step_*.pt.*.part"):
+        temp.unlink(missing_ok=True)
 
 
 # ---- shipped models ----------------------------------------------------------------------------

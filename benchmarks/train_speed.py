@@ -1,0 +1,85 @@
+"""Training speed: CycleGAN steps/s and pixels/s for the reference and light configurations.
+
+    python benchmarks/train_speed.py                 # CPU (and CUDA when present)
+    python benchmarks/train_speed.py --steps 5 --device cpu
+
+Each configuration runs warm-up steps, then `--steps` timed steps of the real training step
+(both generators, both discriminators, the pool) on synthetic-noise patches of the bundled samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import torch
+
+from data_tools.datasets import PatchSampler, UnpairedPatches
+from data_tools.noise import parse_noise_spec
+from data_tools.samples import TRAIN_POOL, load_sample
+from denoise_gan.config import DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, TrainConfig
+from denoise_gan.distributed import World
+from denoise_gan.networks import count_parameters
+from denoise_gan.train import CycleGANTrainer
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    model: ModelConfig
+    batch_size: int
+    patch_size: int
+
+
+CASES = (
+    Case("reference: ResNet-9 G (ngf 64), 70x70 PatchGAN (ndf 64)",
+         ModelConfig(g=GeneratorConfig(arch="resnet", width=64, blocks=9), d=DiscriminatorConfig(width=64)), 4, 64),
+    Case("light (shipped default): U-Net 16/3/1 G, PatchGAN ndf 32", ModelConfig(), 8, 64),
+)
+
+
+def measure(case: Case, device: torch.device, steps: int, warmup: int) -> dict[str, float]:
+    cfg = TrainConfig(model=case.model, data=DataConfig(batch_size=case.batch_size, patch_size=case.patch_size),
+                      steps=steps + warmup, device=str(device))
+    images = [load_sample(n) for n in TRAIN_POOL[:4]]
+    spec = parse_noise_spec("gaussian:sigma=25")
+    data = UnpairedPatches(PatchSampler(images, case.patch_size, 3, 0.0),
+                           PatchSampler(images, case.patch_size, 3, 0.0, spec), seed=0, length=10**9)
+    batches = [torch.utils.data.default_collate([data[i * case.batch_size + b] for b in range(case.batch_size)])
+               for i in range(steps + warmup)]
+    trainer = CycleGANTrainer(cfg, device, World())
+    for i in range(warmup):
+        trainer.step(i, batches[i])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        trainer.step(i, batches[i])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / steps
+    pixels = case.batch_size * case.patch_size**2
+    return {"s_per_step": seconds, "it_s": 1 / seconds, "mpix_s": pixels / seconds / 1e6,
+            "g_params_m": count_parameters(trainer.nets.g) / 1e6}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="auto = cpu, plus cuda when present")
+    args = parser.parse_args()
+    devices = [torch.device(args.device)] if args.device != "auto" else (
+        [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else []))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"{'device':6}  {'configuration':58} {'batch':>9} {'G M':>5} {'s/step':>7} {'it/s':>6} {'Mpix/s':>7}")
+    for device in devices:
+        for case in CASES:
+            r = measure(case, device, args.steps, args.warmup)
+            print(f"{device.type:6}  {case.name:58} {case.batch_size}x{case.patch_size}^2 {r['g_params_m']:5.2f} "
+                  f"{r['s_per_step']:7.3f} {r['it_s']:6.2f} {r['mpix_s']:7.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
