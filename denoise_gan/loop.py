@@ -1,8 +1,9 @@
 """The run loop shared by `train` and `refine`: progress, CSV log, checkpoints, validation, resume, Ctrl-C.
 
 A trainer supplies the step and its state; this module owns everything that makes a long run safe to
-interrupt: checkpoints are written atomically every `save_every` steps, on Ctrl-C/SIGTERM and at the
-end; a resumed run truncates the log to the checkpoint's step so no row is repeated.
+interrupt: checkpoints are written atomically every `save_every` steps, on Ctrl-C/SIGTERM (once the step in
+progress is done) and at the end; a resumed run truncates the log to the checkpoint's step so no row is
+repeated.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -27,7 +29,7 @@ from denoise_gan.config import from_dict, to_json
 from denoise_gan.distributed import World, barrier, init_world, shutdown
 from denoise_gan.errors import UserError
 from denoise_gan.tiling import resolve_device
-from denoise_gan.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+from denoise_gan.weights import WeightsError, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 
 C = TypeVar("C")
 
@@ -135,13 +137,27 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
         state = load_checkpoint(path)
         if not isinstance(state, dict) or state.get("kind") != kind:
             raise UserError(f"{path}: not a {kind} checkpoint")
-        cfg = from_dict(cfg_cls, state["config"])
+        with checkpoint_content(path, kind):
+            cfg = from_dict(cfg_cls, state["config"])
     elif latest_checkpoint(run_dir):
         raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
     assert cfg is not None, "a new run needs a config"
     if steps:
         cfg = dataclasses.replace(cfg, steps=steps)
     return cfg, start, state
+
+
+@contextmanager
+def checkpoint_content(where: Path, kind: str) -> Iterator[None]:
+    """A checkpoint that passed the safe unpickler but whose content does not fit (a missing key, a config of
+    another version, the tensors or optimiser state of another network) is a one-line error, not a traceback."""
+    try:
+        yield
+    except (WeightsError, UserError):
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise WeightsError(f"{where}: not a usable {kind} checkpoint ({type(exc).__name__}: {detail})") from None
 
 
 def place(device_name: str) -> tuple[torch.device, World]:
@@ -163,7 +179,9 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         torch.manual_seed(seed)
         trainer, batches = build(device, world)
         if state is not None:
-            trainer.load(state, str(run_dir))
+            found = latest_checkpoint(run_dir)
+            with checkpoint_content(found[1] if found else run_dir, str(state.get("kind"))):
+                trainer.load(state, str(run_dir))
         if world.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(run_dir / "config.json", to_json(cfg).encode())
@@ -178,22 +196,40 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         shutdown(world)
 
 
-class _StopRequested(Exception):
-    pass
+class _StopRequest:
+    """Ctrl-C and SIGTERM ask the loop to stop at the next step boundary. A step cut in half would leave G and F
+    updated and the discriminators not (or an optimiser half-stepped), so its checkpoint would not resume
+    exactly; and an exception raised at an arbitrary point can be swallowed or replaced by library code (an
+    import, a plot). A second Ctrl-C stops at once, without saving."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+        self.signum = signum
 
 
 def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start: int, cadence: Cadence,
              run_dir: Path, world: World, console: Console | None = None,
              on_save: Callable[[int], None] | None = None) -> int:
-    """Run steps start+1..cadence.steps; return the last completed step (a checkpoint exists for it)."""
+    """Run steps start+1..cadence.steps; return the last completed step (a checkpoint exists for it).
+
+    On Ctrl-C or SIGTERM the step in progress finishes, a checkpoint is saved for it and KeyboardInterrupt is
+    raised for the caller to exit with.
+    """
     log = RunLog(run_dir / "log.csv", trainer.log_fields)
     if world.is_main:
         log.start(start)
     console = console or Console()
-    step = start
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    step = saved = start
+    stop = _StopRequest()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def save(at: int) -> None:
+        nonlocal saved
+        saved = at
         if world.is_main:
             save_checkpoint(run_dir / "checkpoints" / f"step_{at:07d}.pt", trainer.state(at))
             prune_checkpoints(run_dir / "checkpoints", cadence.keep)
@@ -210,8 +246,14 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     try:
         with progress:
             task = progress.add_task("training", total=cadence.steps, completed=start, status="")
-            while step < cadence.steps:
-                losses = trainer.step(step, next(batches))
+            while step < cadence.steps and not stop.signum:
+                try:
+                    batch = next(batches)
+                except Exception:
+                    if stop.signum:  # a Ctrl-C in a terminal reaches the data-loading workers too
+                        break
+                    raise
+                losses = trainer.step(step, batch)
                 step += 1
                 since += 1
                 final = step == cadence.steps
@@ -229,20 +271,26 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
                 progress.update(task, completed=step)
                 if step % cadence.save_every == 0 and step < cadence.steps:
                     save(step)
-    except (KeyboardInterrupt, _StopRequested):
-        if step > start:
+        interrupted = bool(stop.signum) and step < cadence.steps
+        if interrupted and step == start == 0:
+            console.print("[yellow]interrupted before the first step; nothing saved[/]")
+        elif interrupted:
+            if saved != step:
+                save(step)
+            console.print(f"[yellow]interrupted at step {step}; checkpoint saved, continue with --resume[/]")
+        else:
             save(step)
-        console.print(f"[yellow]interrupted at step {step}; checkpoint saved, continue with --resume[/]")
-        raise KeyboardInterrupt from None
+    except KeyboardInterrupt:
+        last = f"--resume continues from the last checkpoint (step {saved})" if saved else "no checkpoint yet"
+        console.print(f"[yellow]stopped at once at step {step} by a second interrupt, without saving; {last}[/]")
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    save(step)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if interrupted:
+        raise KeyboardInterrupt
     barrier(world)
     return step
-
-
-def _raise_stop(signum: int, frame: Any) -> None:
-    raise _StopRequested
 
 
 def _status(row: dict[str, Any]) -> str:

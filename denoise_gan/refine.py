@@ -109,7 +109,10 @@ def load_source_config(run_dir: Path) -> TrainConfig:
     path = run_dir / "config.json"
     if not path.is_file() or not (run_dir / "G.safetensors").is_file():
         raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
-    return from_dict(TrainConfig, json.loads(path.read_text()))
+    try:
+        return from_dict(TrainConfig, json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable run config ({str(exc).splitlines()[0][:160]})") from None
 
 
 def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:

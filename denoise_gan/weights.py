@@ -119,10 +119,10 @@ def check_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> N
         raise WeightsError(f"{where}: weights do not match the architecture "
                            f"(missing {len(missing)}: {', '.join(missing[:3])}; "
                            f"unexpected {len(unexpected)}: {', '.join(unexpected[:3])})")
-    for key, tensor in state.items():
-        if tuple(own[key].shape) != tuple(tensor.shape):
-            raise WeightsError(f"{where}: {key} has shape {tuple(tensor.shape)}, the architecture "
-                               f"expects {tuple(own[key].shape)} (wrong width or channels?)")
+    for key, expected in own.items():  # in the network's order (a file's order varies): the same file, the same error
+        if tuple(expected.shape) != tuple(state[key].shape):
+            raise WeightsError(f"{where}: {key} has shape {tuple(state[key].shape)}, the architecture "
+                               f"expects {tuple(expected.shape)} (wrong width or channels?)")
 
 
 def _looks_like_pickle(data: bytes) -> bool:
