@@ -19,7 +19,7 @@ from data_tools.samples import load_sample
 from denoise_gan.config import (DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig,
                                 TrainConfig, from_dict, to_dict)
 from denoise_gan.errors import UserError
-from denoise_gan.networks import NoiseGenerator, build_generator
+from denoise_gan.networks import MAX_SHIFT, NoiseGenerator, build_generator
 from denoise_gan.refine import refine
 from denoise_gan.train import train
 from denoise_gan.weights import list_checkpoints, load_checkpoint, load_generator
@@ -132,6 +132,17 @@ def test_f_is_stochastic_and_tracks_noise_level() -> None:
     hi, lo = f(x, z, torch.ones(1, 1, 1, 1)), f(x, z, -torch.ones(1, 1, 1, 1))
     ratio = (hi - x).std() / (lo - x).std()
     assert ratio.item() == pytest.approx(torch.exp(2 * f.level_spread).item(), rel=1e-4)
+
+
+def test_f_deterministic_part_is_bounded() -> None:
+    """F's z-free residual (compression-like artifacts) cannot grow into invented texture."""
+    f = build_generator(GeneratorConfig(arch="noise", width=4, depth=1))
+    with torch.no_grad():
+        f.backbone.tail.bias.fill_(100.0)  # as if training had pushed the shift to saturation
+        x = torch.rand(2, 3, 32, 32)
+        shift = f(x, torch.zeros_like(x)) - x
+    assert shift.abs().max().item() <= MAX_SHIFT + 1e-6
+    assert shift.abs().max().item() > 0.9 * MAX_SHIFT
 
 
 def test_f_learns_noisy_domain_level(clean_dir: Path, tmp_path: Path) -> None:
