@@ -11,10 +11,10 @@ denoise-gan samples --set train -o train_pool
 denoise-gan train --clean train_pool --noise "$SPEC" -o cyclegan --steps 1000 --batch-size 8 --patch-size 64 \
     --save-every 100 --device cpu
 # 3. pseudo-pair refinement of G on F(clean) -> the shipped model
-denoise-gan refine cyclegan -o refined --steps "${REFINE_STEPS:-6000}" --batch-size 16 --patch-size 64 --device cpu
+denoise-gan refine cyclegan -o refined --steps "${REFINE_STEPS:-4000}" --batch-size 16 --patch-size 64 --device cpu
 cp refined/G.safetensors "$here/default.safetensors"
 # 4. for comparison only: the same architecture trained supervised on the true noise family
-denoise-gan refine cyclegan -o supervised --noise "$SPEC" --steps "${REFINE_STEPS:-6000}" --batch-size 16 \
+denoise-gan refine cyclegan -o supervised --noise "$SPEC" --steps "${REFINE_STEPS:-4000}" --batch-size 16 \
     --patch-size 64 --device cpu
 # 5. the held-out table (README "Results")
 denoise-gan samples --set held-out -o heldout

@@ -287,6 +287,9 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # shuts data-loading workers down now, through their queues, not at interpreter exit
     if interrupted:
         raise KeyboardInterrupt
     barrier(world)

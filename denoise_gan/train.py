@@ -8,6 +8,7 @@ F collapses to adding none; stopped at F's output, F's noise tracks the noisy do
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,13 +243,22 @@ def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, wo
     # would draw different noise for F than an uninterrupted one
     loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
                         persistent_workers=workers > 0, timeout=300 if workers > 0 else 0,
-                        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed))
+                        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed),
+                        worker_init_fn=_leave_stopping_to_the_main_process if workers > 0 else None)
     try:
         yield from loader
     except RuntimeError as exc:
         if "DataLoader worker" in str(exc):
             raise UserError(f"a data-loading worker failed: {str(exc).splitlines()[0]}") from None
         raise
+
+
+def _leave_stopping_to_the_main_process(worker_id: int) -> None:
+    """Workers ignore Ctrl-C and SIGTERM: a terminal (or `kill` of the whole group) signals them too, and a worker
+    that died mid-step would crash the main process before it could finish the step and save. The main process
+    shuts its workers down when it stops; they also exit when it dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def make_dataset(cfg: TrainConfig) -> UnpairedPatches:

@@ -1042,3 +1042,30 @@ def test_a_crashing_data_loader_worker_is_a_clear_error_not_a_hang() -> None:
         next(batch_iterator(DiesInWorker(), batch_size=2, start=0, steps=4, world=World(), workers=1, seed=0))
     assert time.monotonic() - start < 30
     assert "\n" not in str(info.value)
+
+
+def test_signal_to_the_whole_process_group_with_loader_workers_saves_and_resumes(clean_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    """A terminal's Ctrl-C (or `kill` of the group) reaches the data-loading workers too. They leave stopping to
+    the main process, which finishes its step and saves, instead of dying mid-step and crashing it."""
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    flags = [f if f != "0" or TINY_TRAIN_FLAGS[i - 1] != "--workers" else "1" for i, f in enumerate(TINY_TRAIN_FLAGS)]
+    assert flags[flags.index("--workers") + 1] == "1"
+    logs.mkdir()
+    with (logs / "stdout").open("w") as out, (logs / "stderr").open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "denoise_gan", "train", "--clean", str(clean_dir), "--noise",
+                                 "gaussian:sigma=25", "-o", str(run), "--steps", "400", *flags],
+                                env=CHILD_ENV, stdout=out, stderr=err, start_new_session=True)
+    wait_until(lambda: checkpoints_saved(run)() >= 2, proc, logs)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"did not stop within 60 s:\n{output_of(logs)[-3000:]}")
+    text = output_of(logs)
+    assert proc.returncode == 130, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    said = re.search(r"interrupted at step (\d+); checkpoint saved", text)
+    assert said, text[-3000:]
+    assert assert_latest_checkpoint_loads(run, "cyclegan") == int(said.group(1))
