@@ -1069,3 +1069,12 @@ def test_signal_to_the_whole_process_group_with_loader_workers_saves_and_resumes
     said = re.search(r"interrupted at step (\d+); checkpoint saved", text)
     assert said, text[-3000:]
     assert assert_latest_checkpoint_loads(run, "cyclegan") == int(said.group(1))
+
+
+def test_atomic_writes_get_the_usual_file_permissions(tmp_path: Path) -> None:
+    """Temp-file-and-rename must not leave outputs readable only by their owner (mkstemp makes 0600 files)."""
+    target = tmp_path / "out.png"
+    write_image(target, np.zeros((4, 4, 3), np.uint8))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
