@@ -28,11 +28,11 @@ import cv2
 import numpy as np
 import skimage.data
 import torch
-from skimage.metrics import peak_signal_noise_ratio
-from skimage.restoration import estimate_sigma
 from torch import nn
 
+from denoise_gan.benchmark import CLASSICAL, estimate_noise_sigma
 from denoise_gan.config import GeneratorConfig
+from denoise_gan.metrics import psnr
 from denoise_gan.networks import build_generator, count_parameters
 from denoise_gan.tiling import CPU_TILE, InferConfig, TiledDenoiser
 from denoise_gan.weights import WeightsError, load_generator, resolve_weights
@@ -128,33 +128,25 @@ def memory_report(checkpoint: str | None, big_mp: float, threads: int) -> None:
 
 
 def classical_comparison(net: nn.Module, size: int, with_bm3d: bool) -> None:
+    """The model beside the `benchmark` command's own BM3D and NLM (same settings, same blind σ)."""
     clean, noisy = noisy_image(size, size, seed=1)
     mp = size * size / 1e6
-    sigma = float(estimate_sigma(noisy.astype(np.float32) / 255, channel_axis=-1, average_sigmas=True))
-    print(f"  {size}x{size}, Gaussian sigma={SIGMA:g}, estimated sigma={sigma * 255:.1f}; "
-          f"noisy PSNR {peak_signal_noise_ratio(clean, noisy, data_range=255):.2f} dB")
+    sigma = estimate_noise_sigma(noisy)
+    print(f"  {size}x{size}, Gaussian sigma={SIGMA:g}, estimated sigma={sigma:.1f}; "
+          f"noisy PSNR {psnr(clean, noisy):.2f} dB")
     den = TiledDenoiser(net, InferConfig(device="cpu"))
     den(noisy[:64, :64])
-    rows: list[tuple[str, float, np.ndarray]] = []
     out = den(noisy)
-    rows.append(("denoise-gan (tiled, fp32)", best_time(lambda: den(noisy), 2), out))
-    h = max(3.0, sigma * 255)
-    start = time.perf_counter()
-    nlm = cv2.cvtColor(cv2.fastNlMeansDenoisingColored(cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR), None, h, h, 7, 21),
-                       cv2.COLOR_BGR2RGB)
-    rows.append((f"OpenCV fastNlMeansDenoisingColored h={h:.1f}", time.perf_counter() - start, nlm))
-    if with_bm3d:
-        import bm3d
-
+    rows: list[tuple[str, float, np.ndarray]] = [("denoise-gan (tiled, fp32)", best_time(lambda: den(noisy), 2), out)]
+    for name in ("nlm", "bm3d") if with_bm3d else ("nlm",):
+        method = CLASSICAL[name]
         start = time.perf_counter()
-        est = bm3d.bm3d_rgb(noisy.astype(np.float32) / 255, sigma)
-        rows.append(("BM3D (bm3d_rgb, sigma estimated)", time.perf_counter() - start,
-                     np.clip(np.rint(est * 255), 0, 255).astype(np.uint8)))
+        result = method.run(noisy, sigma)
+        rows.append((f"{name} ({method.rule.split(';')[0]})", time.perf_counter() - start, result))
     ours = rows[0][1]
     for label, seconds, result in rows:
         ratio = "" if label.startswith("denoise-gan") else f"  time ratio {seconds / ours:5.1f}x denoise-gan's"
-        print(f"  {label:<44} {seconds:7.2f} s {mp / seconds:7.3f} MP/s  "
-              f"PSNR {peak_signal_noise_ratio(clean, result, data_range=255):5.2f} dB{ratio}")
+        print(f"  {label[:60]:<60} {seconds:7.2f} s {mp / seconds:7.3f} MP/s  PSNR {psnr(clean, result):5.2f} dB{ratio}")
 
 
 def cuda_report(net: nn.Module, size: int) -> None:

@@ -15,14 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.restoration import estimate_sigma
 
 from data_tools.datasets import PatchSampler, build_domains, fit_channels, to_tensor
+from data_tools.noise import to_dtype
+from denoise_gan.benchmark import estimate_noise_sigma
 from denoise_gan.weights import load_generator
-
-
-def level(pixels: np.ndarray) -> float:
-    return float(estimate_sigma(pixels.astype(np.float64), channel_axis=-1, average_sigmas=True))
 
 
 def main() -> None:
@@ -42,9 +39,9 @@ def main() -> None:
         for _ in range(args.draws):
             x = to_tensor(fit_channels(clean_patches.patch(rng), 3))[None]
             y = f(x)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
-            fake.append(level(np.rint(y * 255)))
+            fake.append(estimate_noise_sigma(to_dtype(y * 255, np.uint8)))
             shift.append(float((f(x, torch.zeros_like(x)) - x).std()) * 255)
-            real.append(level(noisy_patches(rng).numpy().transpose(1, 2, 0) * 255))
+            real.append(estimate_noise_sigma(noisy_patches.add_noise(noisy_patches.patch(rng), rng)))
     print(f"{'estimated sigma (0-255)':28} {'p10':>6} {'median':>7} {'p90':>6}")
     for name, values in (("noisy domain (real)", real), ("F(clean) (learned)", fake)):
         p10, p50, p90 = np.percentile(values, [10, 50, 90])
