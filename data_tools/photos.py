@@ -1,0 +1,214 @@
+"""The photographic training pool: photos from Debian's wallpaper packages, downscaled so they are clean.
+
+Wallpapers are large JPEGs with some compression and sensor noise; an area-filter downscale by 2-4x averages
+both away and keeps real photographic texture (foliage, fur-like grass, stone, wood, water), which the few
+photos in ``skimage.data`` cannot teach. Only photographs are listed (no illustrations, renders or abstract
+art), each with its package, author and licence as the package's copyright file states them.
+
+The packages are fetched with ``apt-get download`` (no installation, no root needed) and unpacked in Python
+(a .deb is an ``ar`` archive holding ``data.tar.*``), so only ``apt-get`` is required; ``--debs DIR`` takes
+already downloaded .deb files instead, on machines without apt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from data_tools.images import atomic_write_bytes, read_image, write_image
+
+SOURCES_NAME = "sources.json"
+TARGET_SIDE = 1280  # longest side after the downscale, at most; the factor is clamped to 2..4
+MIN_FACTOR, MAX_FACTOR = 2, 4
+
+
+@dataclass(frozen=True)
+class PhotoSource:
+    name: str  # the output file's stem
+    package: str  # Debian package holding it
+    path: str  # path inside the package
+    author: str
+    licence: str  # as the package's debian/copyright states it
+
+
+_LOMIRI = "lomiri-wallpapers-16.04"
+_BG = "usr/share/backgrounds"
+_MATE = "usr/share/backgrounds/mate/nature"
+_PLASMA = "plasma-workspace-wallpapers"
+_PLASMA_AUTHOR = "KDE Visual Design Group contributors"
+
+
+def _plasma(name: str) -> PhotoSource:
+    return PhotoSource(name.lower(), _PLASMA, f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg",
+                       _PLASMA_AUTHOR, "GPL-2+")
+
+
+PHOTOS: tuple[PhotoSource, ...] = (
+    PhotoSource("bridge", _LOMIRI, f"{_BG}/Bridge_by_Sander_Klootwijk.jpg", "Sander Klootwijk", "CC-BY-SA-4.0"),
+    PhotoSource("dragonfly", _LOMIRI, f"{_BG}/Dragonfly_by_Bolly.jpg", "Bolly", "CC-BY-SA-4.0"),
+    PhotoSource("fig", _LOMIRI, f"{_BG}/Picture_0B_by_freespace.jpg", "Trevor 'Freespace'", "CC-BY-4.0"),
+    PhotoSource("brushes", _LOMIRI, f"{_BG}/Picture_1A_by_freespace.jpg", "Trevor 'Freespace'", "CC-BY-4.0"),
+    PhotoSource("wine", _LOMIRI, f"{_BG}/Wine_by_Jakkub_Mede.jpg", "Jakub Mede", "CC-BY-4.0"),
+    PhotoSource("aitzgorri", _LOMIRI, f"{_BG}/aitzgorri_by_Aitzol_Berasategi.jpg", "Aitzol Berasategi", "CC-BY-4.0"),
+    PhotoSource("analogpattern", _LOMIRI, f"{_BG}/analogpattern_by_Peter_Nerlich.jpg", "Peter Nerlich",
+                "CC-BY-SA-4.0"),
+    PhotoSource("free", _LOMIRI, f"{_BG}/free_by_Peter_Nerlich.jpg", "Peter Nerlich", "CC-BY-SA-4.0"),
+    PhotoSource("friends", _LOMIRI, f"{_BG}/friends_by_Aitzol_Berasategi.jpg", "Aitzol Berasategi", "CC-BY-4.0"),
+    PhotoSource("greentock", _LOMIRI, f"{_BG}/greentock_by_Peter_Nerlich.jpg", "Peter Nerlich", "CC-BY-SA-4.0"),
+    PhotoSource("life", _LOMIRI, f"{_BG}/life_by_Aitzol_Berasategi.jpg", "Aitzol Berasategi", "CC-BY-4.0"),
+    PhotoSource("picosdeeuropa", _LOMIRI, f"{_BG}/picosdeeuropa_by_Aitzol_Berasategi.jpg", "Aitzol Berasategi",
+                "CC-BY-4.0"),
+    PhotoSource("seeding", _LOMIRI, f"{_BG}/seeding_by_Clements_Engelhardt.jpg", "Clemens Engelhardt", "CC0-1.0"),
+    PhotoSource("sunset", _LOMIRI, f"{_BG}/sunset_by_Aitzol_Berasategi.jpg", "Aitzol Berasategi", "CC-BY-4.0"),
+    PhotoSource("kleiber", "lomiri-wallpapers-20.04", f"{_BG}/Kleiber_by_Lukas_Baubkus.jpg", "Lukas Baubkus",
+                "CC-BY-SA-3.0"),
+    PhotoSource("aqua", "mate-backgrounds", f"{_MATE}/Aqua.jpg", "Charles Barbin", "GPL-2+"),
+    PhotoSource("blinds", "mate-backgrounds", f"{_MATE}/Blinds.jpg", "Lennart Poettering, Andrea Cimitan", "GPL-2+"),
+    PhotoSource("dune", "mate-backgrounds", f"{_MATE}/Dune.jpg", "Marco Cogoni, Hylke Bons", "GPL-2+"),
+    PhotoSource("freshflower", "mate-backgrounds", f"{_MATE}/FreshFlower.jpg", "Jens Ansorg", "GPL-2+"),
+    PhotoSource("garden", "mate-backgrounds", f"{_MATE}/Garden.jpg", "Charles Barbin", "GPL-2+"),
+    PhotoSource("greenmeadow", "mate-backgrounds", f"{_MATE}/GreenMeadow.jpg", "Timothy Schellhase, Lapo Calamandrei",
+                "GPL-2+"),
+    PhotoSource("ladybird", "mate-backgrounds", f"{_MATE}/LadyBird.jpg", "Charles Barbin", "GPL-2+"),
+    PhotoSource("raindrops", "mate-backgrounds", f"{_MATE}/RainDrops.jpg", "blackcombwhistler07", "GPL-2+"),
+    PhotoSource("storm", "mate-backgrounds", f"{_MATE}/Storm.jpg", "Sergey Nazarov", "GPL-2+"),
+    PhotoSource("twowings", "mate-backgrounds", f"{_MATE}/TwoWings.jpg", "Charles Barbin, Hylke Bons", "GPL-2+"),
+    PhotoSource("wood", "mate-backgrounds", f"{_MATE}/Wood.jpg", "Jean-François Fortin Tam", "GPL-2+"),
+    PhotoSource("yellowflower", "mate-backgrounds", f"{_MATE}/YellowFlower.jpg", "Charles Barbin", "GPL-2+"),
+    *(_plasma(n) for n in ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
+                           "Grey", "Kite", "OneStandsOut", "Path", "summer_1am")),
+)
+
+PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(p.package for p in PHOTOS))
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class PhotoPoolError(RuntimeError):
+    """The pool cannot be built here (no apt-get, a package missing); the message says what is needed."""
+
+
+def downscale_factor(height: int, width: int) -> int:
+    """2-4x: enough to average JPEG blocks and sensor noise away, little enough to keep texture."""
+    return min(MAX_FACTOR, max(MIN_FACTOR, math.ceil(max(height, width) / TARGET_SIDE)))
+
+
+def area_downscale(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Exact integer-factor box average (INTER_AREA), after cropping to a multiple of the factor."""
+    h, w = pixels.shape[0] // factor * factor, pixels.shape[1] // factor * factor
+    out = cv2.resize(np.ascontiguousarray(pixels[:h, :w]), (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    return out.reshape(h // factor, w // factor, pixels.shape[2])
+
+
+def download_packages(dest: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    """`apt-get download` the packages into dest (no install); returns package -> .deb path."""
+    if shutil.which("apt-get") is None:
+        raise PhotoPoolError("building the photo pool needs Debian's apt-get to download the wallpaper packages "
+                             f"({', '.join(packages)}); on another system download those .deb files and pass "
+                             "their folder with --debs DIR")
+    proc = subprocess.run(["apt-get", "download", *packages], cwd=dest, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PhotoPoolError(f"apt-get download failed ({last}); run `apt-get update` first or pass --debs DIR")
+    return find_debs(dest, packages)
+
+
+def find_debs(folder: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    """package -> its .deb in a folder (Debian names them PACKAGE_VERSION_ARCH.deb)."""
+    found = {}
+    for package in packages:
+        matches = sorted(Path(folder).glob(f"{package}_*.deb"))
+        if not matches:
+            raise PhotoPoolError(f"{folder}: no {package}_*.deb; the photo pool needs {', '.join(packages)}")
+        found[package] = matches[-1]
+    return found
+
+
+def read_deb_members(deb: Path, wanted: set[str]) -> dict[str, bytes]:
+    """Files from a .deb's data archive, by path, without dpkg: an ar archive holding data.tar.{xz,gz,bz2}."""
+    data = deb.read_bytes()
+    if not data.startswith(b"!<arch>\n"):
+        raise PhotoPoolError(f"{deb}: not a Debian package (no ar header)")
+    pos, payload = 8, None
+    while pos + 60 <= len(data):
+        header = data[pos:pos + 60]
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        size = int(header[48:58].decode("ascii").strip())
+        if name.startswith("data.tar"):
+            payload = data[pos + 60:pos + 60 + size]
+            break
+        pos += 60 + size + (size % 2)
+    if payload is None:
+        raise PhotoPoolError(f"{deb}: no data.tar member")
+    out: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as tar:
+            for member in tar:
+                path = member.name.removeprefix("./")
+                if path in wanted and member.isfile():
+                    fh = tar.extractfile(member)
+                    if fh is not None:
+                        out[path] = fh.read()
+    except tarfile.TarError as exc:
+        raise PhotoPoolError(f"{deb}: cannot read its data archive ({exc})") from None
+    return out
+
+
+def deb_version(deb: Path) -> str:
+    parts = deb.name.split("_")
+    return parts[1] if len(parts) >= 3 else "unknown"
+
+
+def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
+                     progress: ProgressFn | None = None) -> list[Path]:
+    """Write the pool's photos as PNG into out_dir, with sources.json (source, author, licence, factor, sha256)."""
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="denoise-gan-debs-") as tmp:
+        debs = find_debs(Path(debs_dir)) if debs_dir is not None else download_packages(Path(tmp))
+        entries, written = [], []
+        done = 0
+        for package, deb in debs.items():
+            mine = [p for p in PHOTOS if p.package == package]
+            members = read_deb_members(deb, {p.path for p in mine})
+            for photo in mine:
+                if photo.path not in members:
+                    raise PhotoPoolError(f"{deb}: {photo.path} is missing (another package version?)")
+                loaded = read_image_bytes(members[photo.path], photo.path)
+                factor = downscale_factor(*loaded.shape[:2])
+                pixels = area_downscale(loaded, factor)
+                target = out_dir / f"{photo.name}.png"
+                write_image(target, pixels)
+                written.append(target)
+                entries.append({**asdict(photo), "package_version": deb_version(deb),
+                                "original_size": [int(loaded.shape[1]), int(loaded.shape[0])],
+                                "downscale": f"{factor}x area (cv2.INTER_AREA)",
+                                "size": [int(pixels.shape[1]), int(pixels.shape[0])],
+                                "sha256": hashlib.sha256(target.read_bytes()).hexdigest()})
+                done += 1
+                if progress:
+                    progress(done, len(PHOTOS), photo.name)
+    manifest = {"what": "clean training photos from Debian wallpaper packages, area-downscaled 2-4x",
+                "images": sorted(entries, key=lambda e: e["name"])}
+    atomic_write_bytes(out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+    return written
+
+
+def read_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """HxWxC uint8 pixels (alpha dropped) of an encoded image, through the project's reader."""
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as fh:
+        fh.write(data)
+        fh.flush()
+        pixels = read_image(fh.name).pixels
+    return pixels[..., :3] if pixels.shape[2] == 4 else pixels
