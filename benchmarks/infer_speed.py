@@ -30,12 +30,13 @@ import skimage.data
 import torch
 from torch import nn
 
-from denoise_gan.benchmark import CLASSICAL, estimate_noise_sigma
+from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+from denoise_gan.evaluation.benchmark.methods import CLASSICAL
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.metrics import psnr
-from denoise_gan.networks import build_generator, count_parameters
-from denoise_gan.tiling import CPU_TILE, InferConfig, TiledDenoiser
-from denoise_gan.weights import WeightsError, load_generator, resolve_weights
+from denoise_gan.evaluation.metrics import psnr
+from denoise_gan.nets.registry import build_generator, count_parameters
+from denoise_gan.inference.tiling import CPU_TILE, InferConfig, TiledDenoiser
+from denoise_gan.nets.weights import WeightsError, load_generator, resolve_weights
 
 SIGMA = 25.0
 

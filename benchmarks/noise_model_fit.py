@@ -18,8 +18,8 @@ import torch
 
 from data_tools.datasets import PatchSampler, build_domains, fit_channels, to_tensor
 from data_tools.noise import to_dtype
-from denoise_gan.benchmark import estimate_noise_sigma
-from denoise_gan.weights import load_generator
+from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+from denoise_gan.nets.weights import load_generator
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from data_tools.images import ImageReadError, list_images, read_image
-from data_tools.noise import NoiseSpec, parse_noise_spec, split_alpha
+from data_tools.images import ImageReadError, collect_images, read_image, split_alpha
+from data_tools.noise import NoiseSpec, parse_noise_spec
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
@@ -42,7 +42,7 @@ class SyntheticNoise(A.ImageOnlyTransform):
 def load_folder(folder: Path | str) -> list[np.ndarray]:
     """All images under a folder (recursive), alpha dropped; unreadable files are skipped with a warning."""
     images = []
-    for path in list_images(Path(folder)):
+    for path in collect_images(Path(folder)):
         try:
             pixels = split_alpha(read_image(path).pixels)[0]
         except ImageReadError as exc:

@@ -20,6 +20,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from data_tools.errors import DataError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim
 
@@ -27,7 +29,7 @@ MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb'
 Image.MAX_IMAGE_PIXELS = None
 
 
-class ImageReadError(ValueError):
+class ImageReadError(DataError):
     """An input that cannot be used as an image; the message names the file."""
 
 
@@ -42,14 +44,61 @@ class LoadedImage:
         return self.pixels.shape[2] in (2, 4)
 
 
-def list_images(folder: Path, recursive: bool = True) -> list[Path]:
-    """Image files under a folder, sorted, by extension (hidden files skipped)."""
+def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | str | None = None) -> list[Path]:
+    """Image files under a folder, sorted, by extension (hidden files skipped).
+
+    Files under ``exclude`` (a command's output folder inside its input) are left out, so a rerun never takes
+    its own outputs as inputs; an ``exclude`` that is the folder itself excludes nothing.
+    """
     pattern = "**/*" if recursive else "*"
-    return sorted(
+    found = sorted(
         p for p in Path(folder).glob(pattern)
         if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
+    if exclude is None:
+        return found
+    skip = Path(exclude).resolve()
+    if skip == Path(folder).resolve():
+        return found
+    return [p for p in found if not p.resolve().is_relative_to(skip)]
 
+
+# ---- pixel helpers -------------------------------------------------------------------------------
+
+def as_hwc(pixels: np.ndarray) -> np.ndarray:
+    """An HxW image as HxWx1; an HxWxC image as it is."""
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour channels and the alpha channel (None when there is none) of an HxW or HxWxC image."""
+    if image.ndim == 3 and image.shape[2] in (2, 4):
+        return image[..., :-1], image[..., -1:]
+    return image, None
+
+
+def colour_channels(pixels: np.ndarray) -> np.ndarray:
+    """The HxWxC colour channels of an HxW or HxWxC image, alpha dropped."""
+    return split_alpha(as_hwc(pixels))[0]
+
+
+def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Round (not truncate) and clip a float image into an integer dtype, as a file would store it."""
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(x), info.min, info.max).astype(dtype)
+
+
+def center_crop(pixels: np.ndarray, size: int, allow_smaller: bool = False) -> np.ndarray:
+    """The central ``size`` x ``size`` window. An image smaller than that is an error, not padded; with
+    ``allow_smaller`` a side shorter than ``size`` is kept whole instead."""
+    h, w = pixels.shape[:2]
+    if (h < size or w < size) and not allow_smaller:
+        raise ValueError(f"{w}x{h} is smaller than the {size}x{size} crop")
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return np.ascontiguousarray(pixels[top:top + size, left:left + size])
+
+
+# ---- reading -------------------------------------------------------------------------------------
 
 def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode a file into a LoadedImage or raise ImageReadError with a one-line reason."""
@@ -206,8 +255,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     if suffix not in WRITE_FORMATS:
         raise ValueError(f"cannot write {suffix!r}; use one of {', '.join(sorted(WRITE_FORMATS))}")
     fmt = WRITE_FORMATS[suffix]
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
+    pixels = as_hwc(pixels)
     if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
         ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
         if not ok:

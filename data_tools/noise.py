@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from data_tools.errors import DataError
+from data_tools.images import split_alpha, to_dtype
 
-class NoiseSpecError(ValueError):
+
+class NoiseSpecError(DataError):
     """A spec that does not parse; the message is one line and lists what is valid."""
 
 
@@ -215,19 +218,6 @@ def _run_chain(chain: tuple[NoiseStage, ...], x: np.ndarray, rng: np.random.Gene
             x = np.clip(x, 0, 255)  # a JPEG encoder only ever sees a valid image
         x = MODELS[stage.model].fn(x, rng, **params)
     return x
-
-
-def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Colour channels and the alpha channel (None when there is none) of an HxW or HxWxC image."""
-    if image.ndim == 3 and image.shape[2] in (2, 4):
-        return image[..., :-1], image[..., -1:]
-    return image, None
-
-
-def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Round (not truncate) and clip a float image into an integer dtype, as a file would store it."""
-    info = np.iinfo(dtype)
-    return np.clip(np.rint(x), info.min, info.max).astype(dtype)
 
 
 def parse_noise_spec(text: str) -> NoiseSpec:

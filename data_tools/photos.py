@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data_tools.errors import DataError
 from data_tools.images import atomic_write_bytes, read_image, write_image
 
 SOURCES_NAME = "sources.json"
@@ -96,7 +97,7 @@ PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(p.package for p in PHOTOS))
 ProgressFn = Callable[[int, int, str], None]
 
 
-class PhotoPoolError(RuntimeError):
+class PhotoPoolError(DataError, RuntimeError):
     """The pool cannot be built here (no apt-get, a package missing); the message says what is needed."""
 
 

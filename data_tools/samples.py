@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import skimage.data as skd
 
-from data_tools.images import write_image
+from data_tools.images import as_hwc, write_image
 
 
 def _motorcycle() -> np.ndarray:
@@ -40,7 +40,7 @@ def load_sample(name: str) -> np.ndarray:
     if name not in SAMPLES:
         raise KeyError(f"unknown sample {name!r}; available: {', '.join(SAMPLES)}")
     img = np.asarray(SAMPLES[name]())
-    return img[..., None] if img.ndim == 2 else img
+    return as_hwc(img)
 
 
 def write_samples(folder: Path | str, names: tuple[str, ...] | list[str] = HELD_OUT) -> list[Path]:

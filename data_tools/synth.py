@@ -25,7 +25,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from data_tools.images import ImageReadError, atomic_write_bytes, list_images, read_image, write_image
+from data_tools.errors import DataError
+from data_tools.images import (ImageReadError, atomic_write_bytes, center_crop, collect_images, read_image,
+                                write_image)
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 
 MANIFEST_NAME = "manifest.json"
@@ -34,7 +36,7 @@ MANIFEST_FORMAT = "denoise-gan-synth/1"
 ProgressFn = Callable[[int, int, str], None]
 
 
-class SynthError(ValueError):
+class SynthError(DataError):
     """A run that cannot start (no inputs, output inside the input...); the message is one line."""
 
 
@@ -79,15 +81,6 @@ def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
     return out.reshape(size[1], size[0], channels)
 
 
-def center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size`` x ``size`` window; an image smaller than that is an error, not padded."""
-    h, w = pixels.shape[:2]
-    if h < size or w < size:
-        raise ValueError(f"{w}x{h} is smaller than the {size}x{size} crop")
-    top, left = (h - size) // 2, (w - size) // 2
-    return np.ascontiguousarray(pixels[top:top + size, left:left + size])
-
-
 def _stem(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
@@ -116,10 +109,8 @@ def synth(
         raise SynthError("crop and max_size must be positive")
     if out_dir.resolve() == clean_dir.resolve():
         raise SynthError(f"{out_dir}: the output folder must not be the input folder")
-    out_resolved = out_dir.resolve()
     # an output folder inside the input must not feed a rerun with its own files
-    sources = [p for p in list_images(clean_dir, recursive=True)
-               if not p.resolve().is_relative_to(out_resolved)]
+    sources = collect_images(clean_dir, recursive=True, exclude=out_dir)
     if not sources:
         raise SynthError(f"{clean_dir}: no image files found")
     if unpaired and len(sources) < 2:

@@ -17,13 +17,15 @@ from typer.testing import CliRunner
 from data_tools.images import read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import synth
-from denoise_gan import benchmark, metrics
-from denoise_gan.benchmark import CLASSICAL
+from denoise_gan.evaluation import metrics
+from denoise_gan.evaluation.benchmark import inputs as bench_inputs
+from denoise_gan.evaluation.benchmark import methods as bench_methods
+from denoise_gan.evaluation.benchmark.methods import CLASSICAL
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.networks import build_generator
-from denoise_gan.report import crop_png, crop_window
-from denoise_gan.weights import save_generator
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.evaluation.report import crop_png, crop_window
+from denoise_gan.nets.weights import save_generator
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -235,7 +237,7 @@ def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:
     unknown = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv,median", "-o", out)
     assert unknown.exit_code == 2
     line = one_line_error(unknown)
-    assert "'median'" in line and all(m in line for m in benchmark.METHOD_NAMES)
+    assert "'median'" in line and all(m in line for m in bench_methods.METHOD_NAMES)
 
     oracle = bench("--clean", clean_dir, "--noise", "poisson:peak=30", "--methods", "tv", "--oracle-sigma", "-o", out)
     assert oracle.exit_code == 2 and "--oracle-sigma" in one_line_error(oracle)
@@ -302,7 +304,7 @@ def test_classical_methods_keep_shape_dtype_and_alpha(channels: int, dtype: type
     if channels == 4:
         clean[..., 3] = np.arange(44, dtype=dtype)[None, :]
     noisy, _ = parse_noise_spec("gaussian:sigma=20").apply(clean, 1)
-    sigma = benchmark.estimate_noise_sigma(noisy)
+    sigma = bench_inputs.estimate_noise_sigma(noisy)
     assert 15 < sigma < 25  # blind estimate on the 0-255 scale whatever the bit depth
     for name in ("nlm", "skimage-nlm", "wavelet", "tv"):
         out = CLASSICAL[name].run(noisy, sigma)
@@ -338,5 +340,5 @@ def test_crops_are_8bit_colour_enlarged_by_pixel_repetition(tmp_path: Path) -> N
 
 
 def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
-    names = benchmark._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"), Path("x/tv.safetensors")])
+    names = bench_methods._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"), Path("x/tv.safetensors")])
     assert names == ["run1/G", "run2/G", "model:tv"]

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from data_tools.images import read_image, write_image
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.denoise import OutputOptions, plan_jobs
+from denoise_gan.inference.files import OutputOptions, plan_jobs
 from denoise_gan.errors import UserError
-from denoise_gan.networks import build_generator
-from denoise_gan.weights import save_generator, shipped_dir
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.weights import save_generator, shipped_dir
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -203,7 +203,7 @@ RANK_SCRIPT = textwrap.dedent("""
     import json, sys
     import torch
     torch.set_num_threads(1)
-    from denoise_gan.denoise import OutputOptions, denoise_files
+    from denoise_gan.inference.files import OutputOptions, denoise_files
     summary = denoise_files([sys.argv[1]], sys.argv[2], sys.argv[3], OutputOptions(ext="png"))
     json.dump({"results": [[r.source, r.status] for r in summary.results],
                "world_size": summary.world_size, "rank": summary.rank}, open(sys.argv[4], "w"))

@@ -14,7 +14,7 @@ from skimage.metrics import structural_similarity
 
 from data_tools.images import write_image
 from denoise_gan.errors import UserError
-from denoise_gan.metrics import (
+from denoise_gan.evaluation.metrics import (
     PROTOCOL,
     data_range_for,
     evaluate_folders,

@@ -1,4 +1,4 @@
-"""Reliability and safety (issue #7): hostile files, faults and interrupted work lose nothing.
+"""Reliability and safety: hostile files, faults and interrupted work lose nothing.
 
 Five sections, each a family of guarantees rather than a list of regressions:
 
@@ -49,20 +49,21 @@ from safetensors.torch import save as st_save
 from torch import nn
 from typer.testing import CliRunner
 
-from data_tools.images import ImageReadError, atomic_write_bytes, list_images, read_image, write_image
+from data_tools.images import ImageReadError, atomic_write_bytes, collect_images, read_image, write_image
 from data_tools.noise import MODELS, parse_noise_spec
 from data_tools.samples import load_sample
 from denoise_gan.cli import app
 from denoise_gan.config import (DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig,
                                 TrainConfig, to_dict)
-from denoise_gan.denoise import OutputOptions, denoise_files
-from denoise_gan.distributed import World
+from denoise_gan.inference.files import OutputOptions, denoise_files
+from denoise_gan.runtime import World
 from denoise_gan.errors import UserError
-from denoise_gan.loop import Cadence, run_loop
-from denoise_gan.networks import build_generator
-from denoise_gan.tiling import InferConfig, TiledDenoiser, denoise_array, plan_grid
-from denoise_gan.train import batch_iterator, train
-from denoise_gan.weights import (FORMAT, WeightsError, list_checkpoints, load_checkpoint, load_generator,
+from denoise_gan.training.loop import Cadence, run_loop
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, denoise_array, plan_grid
+from denoise_gan.training.batches import batch_iterator
+from denoise_gan.training.cyclegan import train
+from denoise_gan.nets.weights import (FORMAT, WeightsError, list_checkpoints, load_checkpoint, load_generator,
                                  prune_checkpoints, save_generator)
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job
@@ -917,7 +918,7 @@ def test_sigkill_during_denoise_leaves_whole_outputs_or_none_and_skip_existing_c
     # a temp file left by a kill is never taken as an input, and never counts as an existing output
     (src / ".img0.png.k1ll3d.part").write_bytes(b"\x89PNG half a file")
     (out / f".{names[-1]}.k1ll3d.part").write_bytes(b"\x89PNG half a file")
-    assert ".img0.png.k1ll3d.part" not in {p.name for p in list_images(src)}
+    assert ".img0.png.k1ll3d.part" not in {p.name for p in collect_images(src)}
     completed = cli("denoise", src, "-o", out, "-c", weights, "--device", "cpu", "--skip-existing")
     assert completed.exit_code == 0, completed.output
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == names
@@ -948,7 +949,7 @@ def test_out_of_memory_shrinks_the_tile_retries_and_keeps_the_smaller_tile(weigh
     note tells the user, and later files start at the smaller tile instead of failing again."""
     net = load_generator(weights)[0]
     flaky = OutOfMemoryFirst(net, max_side=64)
-    monkeypatch.setattr("denoise_gan.denoise.load_generator", lambda path: (flaky, TINY_G, {}))
+    monkeypatch.setattr("denoise_gan.inference.files.load_generator", lambda path: (flaky, TINY_G, {}))
     for i in range(3):
         write_image(tmp_path / "in" / f"{i}.png", noise_image(150, 170, seed=i))
     summary = denoise_files([tmp_path / "in"], tmp_path / "out", weights, OutputOptions(),
@@ -1003,7 +1004,7 @@ def test_nan_in_fp32_fails_that_file_and_writes_nothing(weights: Path, tmp_path:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x * float("nan")
 
-    monkeypatch.setattr("denoise_gan.denoise.load_generator", lambda path: (Broken(), TINY_G, {}))
+    monkeypatch.setattr("denoise_gan.inference.files.load_generator", lambda path: (Broken(), TINY_G, {}))
     write_image(tmp_path / "in" / "a.png", noise_image(20, 20))
     summary = denoise_files([tmp_path / "in"], tmp_path / "out", weights, OutputOptions(), InferConfig(device="cpu"))
     assert [(r.status, "NaN" in r.message) for r in summary.results] == [("failed", True)]

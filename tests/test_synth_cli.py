@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from data_tools.images import read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
-from data_tools.synth import SynthError, center_crop, resize_longest, synth
+from data_tools.images import center_crop
+from data_tools.synth import SynthError, resize_longest, synth
 from denoise_gan import __version__
 from denoise_gan.cli import app
 

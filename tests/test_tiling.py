@@ -10,8 +10,8 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.networks import build_generator
-from denoise_gan.tiling import (
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.inference.tiling import (
     MIN_TILE,
     InferConfig,
     TiledDenoiser,
@@ -20,10 +20,9 @@ from denoise_gan.tiling import (
     forward_checked,
     plan_grid,
     ramp_weights,
-    resolve_device,
-    resolve_precision,
     tile_positions,
 )
+from denoise_gan.runtime import resolve_device, resolve_precision
 
 torch.set_num_threads(1)  # tests share two cores with a training job; small inputs need no more
 

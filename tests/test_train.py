@@ -19,11 +19,12 @@ from data_tools.samples import load_sample
 from denoise_gan.config import (DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig,
                                 TrainConfig, from_dict, to_dict)
 from denoise_gan.errors import UserError
-from denoise_gan.networks import MAX_SHIFT, NoiseGenerator, build_generator
-from denoise_gan.refine import refine
-from denoise_gan.distributed import World
-from denoise_gan.train import CycleGANTrainer, train
-from denoise_gan.weights import list_checkpoints, load_checkpoint, load_generator
+from denoise_gan.nets.generators import MAX_SHIFT, NoiseGenerator
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.training.refine import refine
+from denoise_gan.runtime import World
+from denoise_gan.training.cyclegan import CycleGANTrainer, train
+from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, load_generator
 
 TINY = ModelConfig(g=GeneratorConfig(width=8, depth=1, blocks=1), f=GeneratorConfig(arch="noise", width=4, depth=1),
                    d=DiscriminatorConfig(width=8, layers=2))
@@ -195,7 +196,7 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     script = tmp_path / "launch.py"
     script.write_text("import json, sys\n"
                       "from denoise_gan.config import TrainConfig, from_dict\n"
-                      "from denoise_gan.train import train\n"
+                      "from denoise_gan.training.cyclegan import train\n"
                       "train(from_dict(TrainConfig, json.load(open(sys.argv[1]))), sys.argv[2])\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",

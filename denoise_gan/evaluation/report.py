@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from data_tools.images import atomic_write_bytes, encode_image
-from data_tools.noise import parse_noise_spec, split_alpha, to_dtype
+from data_tools.images import atomic_write_bytes, colour_channels, encode_image, to_dtype
+from data_tools.noise import parse_noise_spec
 
 CROP = 128
 ZOOM = 2
@@ -36,9 +36,7 @@ REPORT_HTML = "report.html"
 # ---- crops ---------------------------------------------------------------------------------------
 
 def _luma(pixels: np.ndarray) -> np.ndarray:
-    hwc = pixels[..., None] if pixels.ndim == 2 else pixels
-    colour = split_alpha(hwc)[0].astype(np.float64)
-    return colour.mean(axis=2)
+    return colour_channels(pixels).astype(np.float64).mean(axis=2)
 
 
 def crop_window(clean: np.ndarray, size: int = CROP) -> tuple[int, int, int, int]:
@@ -76,8 +74,7 @@ def crop_relpath(noise: str, image: str, method: str) -> str:
 def crop_png(pixels: np.ndarray, window: tuple[int, int, int, int], zoom: int = ZOOM) -> bytes:
     """The window of an image as an 8-bit PNG (alpha dropped, 16-bit rounded), enlarged by pixel repetition."""
     top, left, h, w = window
-    hwc = pixels[..., None] if pixels.ndim == 2 else pixels
-    part = split_alpha(hwc)[0][top:top + h, left:left + w]
+    part = colour_channels(pixels)[top:top + h, left:left + w]
     if part.dtype != np.uint8:
         part = to_dtype(part / 257.0, np.uint8)
     part = part.repeat(zoom, axis=0).repeat(zoom, axis=1)

@@ -9,24 +9,17 @@ import torch
 from torch import nn
 
 from data_tools.datasets import fit_channels, to_tensor
-from data_tools.images import write_image
-from data_tools.noise import to_dtype
-from denoise_gan.metrics import paired_files, psnr, read_pair, ssim
-from denoise_gan.tiling import InferConfig, denoise_array
+from data_tools.images import center_crop, to_dtype, write_image
+from denoise_gan.evaluation.metrics import paired_files, psnr, read_pair, ssim
+from denoise_gan.inference.tiling import InferConfig, denoise_array
 
 VAL_SIDE = 256  # centre crops keep validation to seconds on a CPU
-
-
-def centre_crop(pixels: np.ndarray, side: int) -> np.ndarray:
-    h, w = pixels.shape[:2]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return pixels[top:top + side, left:left + side]
 
 
 class Validator:
     def __init__(self, folder: Path, device: torch.device, side: int = VAL_SIDE) -> None:
         pairs = paired_files(folder / "clean", folder / "noisy", role="noisy partner")
-        self.pairs = [(name, *(centre_crop(p, side) for p in read_pair(c, n))) for name, c, n in pairs]
+        self.pairs = [(name, *(center_crop(p, side, allow_smaller=True) for p in read_pair(c, n))) for name, c, n in pairs]
         self.infer = InferConfig(tile=0, device=str(device), precision="fp32")
         self.device = device
 
@@ -61,3 +54,17 @@ class Validator:
         out = f(x[None].to(self.device))[0].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
         f.train(was_training)
         return to_dtype(out * np.iinfo(clean.dtype).max, clean.dtype)
+
+
+class LazyValidator:
+    """The validation step both trainers share: the set is read on the first validation, so a run
+    without ``--val`` (or one that has not reached a validation step yet) never reads it."""
+
+    def __init__(self, folder: str, device: torch.device) -> None:
+        self.folder, self.device = folder, device
+        self.validator: Validator | None = None
+
+    def __call__(self, g: nn.Module, run_dir: Path, step: int, noise_model: nn.Module | None = None) -> dict[str, float]:
+        if self.validator is None:
+            self.validator = Validator(Path(self.folder), self.device)
+        return self.validator.run(g, run_dir, step, noise_model=noise_model)

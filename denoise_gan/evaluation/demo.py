@@ -11,9 +11,9 @@ import numpy as np
 from data_tools.images import write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
-from denoise_gan.metrics import psnr, ssim
-from denoise_gan.tiling import InferConfig, denoise_array
-from denoise_gan.weights import load_generator, resolve_weights
+from denoise_gan.evaluation.metrics import psnr, ssim
+from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.nets.weights import load_generator, resolve_weights
 
 DEMO_NOISE = "gaussian:sigma=25"
 

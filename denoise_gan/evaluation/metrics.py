@@ -1,4 +1,4 @@
-"""PSNR and SSIM by the project's evaluation protocol (GUIDE §2), and folder-vs-folder evaluation.
+"""PSNR and SSIM by the project's evaluation protocol (``PROTOCOL`` below), and folder-vs-folder evaluation.
 
 Scores are computed on integer files as users have them, so a number here is comparable with the
 published tables: ``data_range`` comes from the dtype (255 or 65535), PSNR is over all colour channels
@@ -22,8 +22,7 @@ import numpy as np
 import skimage
 from skimage.metrics import structural_similarity
 
-from data_tools.images import atomic_write_bytes, list_images, read_image
-from data_tools.noise import split_alpha
+from data_tools.images import atomic_write_bytes, collect_images, colour_channels, read_image
 from denoise_gan.errors import UserError
 
 SSIM_SIGMA = 1.5
@@ -65,11 +64,9 @@ def data_range_for(dtype: np.dtype | type) -> int:
 
 def _color(image: np.ndarray) -> np.ndarray:
     """HxWxC colour channels of an HxW or HxWxC image, alpha dropped."""
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3:
+    if image.ndim not in (2, 3):
         raise ValueError(f"expected an HxW or HxWxC image, got shape {image.shape}")
-    return split_alpha(image)[0]
+    return colour_channels(image)
 
 
 def to_y_channel(image: np.ndarray) -> np.ndarray:
@@ -159,7 +156,7 @@ def _by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     stems: dict[str, Path] = {}
-    for path in list_images(folder, recursive=True):
+    for path in collect_images(folder, recursive=True):
         stem = path.relative_to(folder).with_suffix("").as_posix()
         if suffix:
             if not stem.endswith(suffix):
@@ -221,9 +218,9 @@ def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarra
     return a, b
 
 
-def _json_number(value: float | None) -> float | None:
-    """JSON has no Infinity: an identical pair's PSNR is written as null (see PROTOCOL)."""
-    return None if value is None or not math.isfinite(value) else value
+def json_float(value: float | None) -> float | None:
+    """Strict JSON has no Infinity or NaN: an identical pair's PSNR is written as null (see PROTOCOL)."""
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -231,9 +228,9 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
     protocol = {**PROTOCOL, "y_channel_scored": evaluation.y_channel, "skimage_version": skimage.__version__}
     out: dict[str, Any] = {
         "protocol": protocol,
-        "images": [{"name": s.name, **{k: _json_number(getattr(s, k)) for k in evaluation.keys}}
+        "images": [{"name": s.name, **{k: json_float(getattr(s, k)) for k in evaluation.keys}}
                    for s in evaluation.images],
-        "mean": {k: _json_number(v) for k, v in evaluation.mean.items()},
+        "mean": {k: json_float(v) for k, v in evaluation.mean.items()},
     }
     if extra:
         out.update(extra)

@@ -6,38 +6,11 @@ because the CycleGAN step runs F twice and backpropagates two losses; the arithm
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from denoise_gan.errors import UserError
-
-
-@dataclass(frozen=True)
-class World:
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def world_from_env() -> World:
-    """This process's place from torchrun's RANK/WORLD_SIZE/LOCAL_RANK; a plain launch is rank 0 of 1."""
-    try:
-        size = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", str(rank)))
-    except ValueError as exc:
-        raise UserError(f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {exc}") from None
-    if size < 1 or not 0 <= rank < size:
-        raise UserError(f"bad torchrun environment: RANK={rank} WORLD_SIZE={size}")
-    return World(rank, size, local)
+from denoise_gan.runtime import World, world_from_env
 
 
 def init_world(device_type: str) -> World:

@@ -23,15 +23,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console, Group, RenderableType
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from data_tools.images import IMAGE_EXTENSIONS, list_images, read_image, write_image
-from denoise_gan.distributed import World, world_from_env
+from data_tools.images import IMAGE_EXTENSIONS, collect_images, read_image, write_image
 from denoise_gan.errors import UserError
-from denoise_gan.tiling import InferConfig, TiledDenoiser, resolve_device
-from denoise_gan.weights import load_generator, resolve_weights
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.nets.weights import load_generator, resolve_weights
+from denoise_gan.runtime import World, rank_device, world_from_env
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
                "webp": ".webp"}
@@ -109,31 +108,16 @@ class Summary:
 
 # ---- planning ------------------------------------------------------------------------------------
 
-def parse_tile(text: str | int | None) -> int | None:
-    """``auto`` (None), ``0`` (whole image) or a positive size, from the command line."""
-    if text is None or isinstance(text, int):
-        return text
-    value = text.strip().lower()
-    if value == "auto":
-        return None
-    if not value.isdigit():
-        raise UserError(f"--tile must be a size in pixels, 0 (whole image) or auto, not {text!r}")
-    return int(value)
-
-
 def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
                   exclude: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, path relative to the output folder) for every image named or found; a folder's tree is
     kept only with ``recursive``. Missing paths and files that are not images are argument errors.
     Files found under ``exclude`` (the output folder) are left out, so a rerun never denoises its outputs."""
     found: list[tuple[Path, Path]] = []
-    skip = exclude.resolve() if exclude is not None else None
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            images = list_images(path, recursive=recursive)
-            found += [(p, p.relative_to(path)) for p in images
-                      if skip is None or not p.resolve().is_relative_to(skip) or skip == path.resolve()]
+            found += [(p, p.relative_to(path)) for p in collect_images(path, recursive=recursive, exclude=exclude)]
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise UserError(f"{path}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
@@ -179,13 +163,6 @@ def _inode(path: Path) -> tuple[int, int]:
 def shard(jobs: Sequence[Job], rank: World) -> list[Job]:
     """This rank's share of the (sorted) jobs: every job on exactly one rank."""
     return list(jobs[rank.rank::rank.size])
-
-
-def rank_device(device: str, rank: World) -> str:
-    """Each torchrun rank on its own GPU: ``auto``/``cuda`` become ``cuda:LOCAL_RANK``; cpu stays cpu."""
-    if rank.size > 1 and device in ("auto", "cuda") and resolve_device(device).type == "cuda":
-        return f"cuda:{rank.local_rank}"
-    return device
 
 
 def gather_summary(local: Summary, rank: World) -> Summary:
@@ -297,7 +274,9 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint:
     rank = world_from_env()
     jobs = shard(plan_jobs(inputs, out_dir, options), rank)
     net, _, _ = load_generator(resolve_weights(checkpoint))
-    denoiser = TiledDenoiser(net, replace(infer, device=rank_device(infer.device, rank)))
+    # each torchrun rank on its own GPU (``auto``/``cuda`` become ``cuda:LOCAL_RANK``); a plain launch as asked
+    device = infer.device if rank.size <= 1 else str(rank_device(infer.device, rank))
+    denoiser = TiledDenoiser(net, replace(infer, device=device))
     show = console is not None and rank.is_main
     results: list[FileResult] = []
     with _progress(console or Console(quiet=True), disable=not show) as progress:
@@ -311,29 +290,3 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint:
     local = Summary(tuple(results), time.perf_counter() - start, tuple(denoiser.notes), rank.size,
                     rank.rank)
     return gather_summary(local, rank)
-
-
-# ---- reporting -----------------------------------------------------------------------------------
-
-def summary_renderable(summary: Summary) -> RenderableType:
-    """Failures and notes by file, then one totals table: what a user needs to trust the batch."""
-    parts: list[RenderableType] = []
-    problems = [r for r in summary.results if r.status == "failed" or r.message and r.status == "done"]
-    if problems:
-        table = Table(title="files needing attention", title_justify="left")
-        for column in ("file", "status", "reason"):
-            table.add_column(column, overflow="fold")
-        for r in problems:
-            style = "red" if r.status == "failed" else "yellow"
-            table.add_row(r.source, f"[{style}]{r.status}[/]", r.message)
-        parts.append(table)
-    parts += [f"[yellow]note:[/] {note}" for note in summary.notes]
-    totals = Table(title="denoise summary", title_justify="left")
-    for column in ("files", "done", "skipped", "failed", "megapixels", "seconds", "MP/s"):
-        totals.add_column(column, justify="right")
-    failed = summary.failed
-    totals.add_row(str(len(summary.results)), str(summary.count("done")), str(summary.count("skipped")),
-                   f"[red]{failed}[/]" if failed else "0", f"{summary.megapixels:.2f}",
-                   f"{summary.seconds:.1f}", f"{summary.mp_per_s:.3f}")
-    parts.append(totals)
-    return Group(*parts)

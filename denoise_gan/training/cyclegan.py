@@ -8,7 +8,6 @@ F collapses to adding none; stopped at F's output, F's noise tracks the noisy do
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +17,20 @@ import numpy as np
 import torch
 from rich.console import Console
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
-from denoise_gan import losses
 from denoise_gan.config import TrainConfig, to_dict
-from denoise_gan.distributed import World, average_gradients, broadcast_parameters
 from denoise_gan.errors import UserError
-from denoise_gan.loop import Cadence, launch, open_run
-from denoise_gan.networks import NoiseGenerator, build_discriminator, build_generator, count_parameters, init_weights
-from denoise_gan.tiling import autocast, resolve_precision
-from denoise_gan.weights import load_state, save_generator
+from denoise_gan.nets import losses
+from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
+from denoise_gan.nets.weights import load_state, save_generator
+from denoise_gan.runtime import World, autocast, training_precision
+from denoise_gan.training.batches import batch_iterator
+from denoise_gan.training.distributed import average_gradients, broadcast_parameters
+from denoise_gan.training.loop import Cadence, launch, open_run
+from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.training.validation import LazyValidator
 
 
 class ImagePool:
@@ -65,40 +67,11 @@ class ImagePool:
         self.rng.bit_generator.state = state["rng"]
 
 
-def training_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA by default, fp32 on the CPU; fp16 would need loss scaling, so it is refused."""
-    if name == "fp16":
-        raise UserError("training supports --precision auto, bf16 or fp32 (fp16 needs loss scaling)")
-    return resolve_precision(name, device)
-
-
-def linear_decay(total: int, decay_from: float) -> Any:
-    """Constant lr, then linear to zero over the last (1 - decay_from) of the steps."""
-    start = int(total * decay_from)
-
-    def factor(step: int) -> float:
-        return 1.0 if step < start else max(0.0, (total - step) / max(1, total - start))
-
-    return factor
-
-
-def rng_state() -> dict[str, Any]:
-    """Torch's RNG (F's noise draws); data and the pool have their own seeded generators."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def deterministic(f: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """F's output without its random part (z = 0), for the identity loss: F(noisy) keeps the colours."""
-    return f(x, torch.zeros_like(x)) if isinstance(f, NoiseGenerator) else f(x)
+    """F's output without its random part, for the identity loss: F(noisy) keeps the colours. A generator
+    with a random part says how (``deterministic``); any other is deterministic already."""
+    fixed = getattr(f, "deterministic", None)
+    return fixed(x) if callable(fixed) else f(x)
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -138,7 +111,7 @@ class CycleGANTrainer:
         self.scheds = {name: torch.optim.lr_scheduler.LambdaLR(opt, schedule) for name, opt in self.opts.items()}
         self.pool_clean = ImagePool(cfg.pool_size, cfg.seed * 2 + 1 + 1000 * world.rank)
         self.pool_noisy = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
-        self.validator = None
+        self.validator = LazyValidator(cfg.val_dir, device)
         self.amp_dtype = training_precision(cfg.precision, device)
 
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -223,42 +196,12 @@ class CycleGANTrainer:
         save_generator(run_dir / "F.safetensors", self.nets.f, self.cfg.model.f, {**meta, "role": "F clean->noisy"})
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]:
-        from denoise_gan.validation import Validator
-
-        if self.validator is None:
-            self.validator = Validator(Path(self.cfg.val_dir), self.device)
-        return self.validator.run(self.nets.g, run_dir, step, noise_model=self.nets.f)
+        return self.validator(self.nets.g, run_dir, step, noise_model=self.nets.f)
 
 
 def f_noise_sigma(f: nn.Module, x: torch.Tensor, fake_noisy: torch.Tensor) -> float:
     """Std of what F added, on the 0-255 scale: the quickest read of whether F models the noise level."""
     return float((fake_noisy.detach().float() - x.float()).std().item() * 255.0)
-
-
-def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, world: World,
-                   workers: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
-    """Batches for steps start..steps-1; each rank takes its own slice of the global sample indices."""
-    indices = [(s * world.size + world.rank) * batch_size + b for s in range(start, steps) for b in range(batch_size)]
-    # a private generator: the loader's worker seeds must not consume the global RNG, or a resumed run
-    # would draw different noise for F than an uninterrupted one
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
-                        persistent_workers=workers > 0, timeout=300 if workers > 0 else 0,
-                        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed),
-                        worker_init_fn=_leave_stopping_to_the_main_process if workers > 0 else None)
-    try:
-        yield from loader
-    except RuntimeError as exc:
-        if "DataLoader worker" in str(exc):
-            raise UserError(f"a data-loading worker failed: {str(exc).splitlines()[0]}") from None
-        raise
-
-
-def _leave_stopping_to_the_main_process(worker_id: int) -> None:
-    """Workers ignore Ctrl-C and SIGTERM: a terminal (or `kill` of the whole group) signals them too, and a worker
-    that died mid-step would crash the main process before it could finish the step and save. The main process
-    shuts its workers down when it stops; they also exit when it dies."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
@@ -273,7 +216,10 @@ def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
 
 
 def check_config(cfg: TrainConfig) -> None:
+    """Every config error as one line, before any image is loaded or network built."""
     g, f = cfg.model.g, cfg.model.f
+    check_generator(g)
+    check_generator(f)
     if g.channels != f.channels or cfg.model.d.channels != g.channels:
         raise UserError("G, F and the discriminators must have the same number of channels")
     if cfg.data.patch_size % max(8, 2**g.depth) or cfg.data.patch_size < 32:

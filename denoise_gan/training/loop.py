@@ -26,10 +26,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from data_tools.images import atomic_write_bytes
 from denoise_gan.config import from_dict, to_json
-from denoise_gan.distributed import World, barrier, init_world, shutdown
-from denoise_gan.errors import UserError
-from denoise_gan.tiling import resolve_device
-from denoise_gan.weights import WeightsError, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+from denoise_gan.runtime import World, rank_device, resolve_device
+from denoise_gan.training.distributed import barrier, init_world, shutdown
 
 C = TypeVar("C")
 
@@ -162,10 +162,9 @@ def checkpoint_content(where: Path, kind: str) -> Iterator[None]:
 
 def place(device_name: str) -> tuple[torch.device, World]:
     """The device, and this process's place among torchrun's (one GPU per rank on CUDA)."""
-    device = resolve_device(device_name)
-    world = init_world(device.type)
+    world = init_world(resolve_device(device_name).type)
+    device = rank_device(device_name, world)
     if device.type == "cuda" and world.size > 1:
-        device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     return device, world
 

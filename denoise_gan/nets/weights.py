@@ -26,15 +26,12 @@ from torch import nn
 
 from data_tools.images import atomic_write_bytes
 from denoise_gan.config import GeneratorConfig, from_dict, to_dict
-from denoise_gan.networks import build_generator
+from denoise_gan.errors import WeightsError
+from denoise_gan.nets.registry import build_generator, plausible_bounds
 
 FORMAT = "denoise-gan-generator/1"
 DEFAULT_MODEL = "default"
 CHECKPOINT_ENV = "DENOISE_GAN_CHECKPOINTS"
-
-
-class WeightsError(ValueError):
-    """A weight or checkpoint file that cannot be used; the message is one line and names the file."""
 
 
 def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> None:
@@ -73,13 +70,9 @@ def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], Gene
     return tensors, cfg, extra
 
 
-# Far beyond any denoiser (the reference ResNet has 9 blocks, our U-Net 3 levels), and small enough that even
-# building the largest on the meta device to check its shapes takes about a second.
-PLAUSIBLE = {"channels": (1, 4), "width": (1, 4096), "depth": (0, 8), "blocks": (0, 64)}
-
-
 def _check_plausible(cfg: GeneratorConfig, path: Path) -> None:
-    for name, (lo, hi) in PLAUSIBLE.items():
+    """The registry's bounds for the generator, checked before anything is built."""
+    for name, (lo, hi) in plausible_bounds(cfg.arch).items():
         value = getattr(cfg, name)
         if not lo <= value <= hi:
             raise WeightsError(f"{path}: implausible generator config in metadata ({name}={value}, "

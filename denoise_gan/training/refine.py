@@ -20,13 +20,15 @@ from rich.console import Console
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
 from denoise_gan.config import RefineConfig, TrainConfig, from_dict, to_dict
-from denoise_gan.distributed import World, average_gradients, broadcast_parameters
 from denoise_gan.errors import UserError
-from denoise_gan.loop import Cadence, launch, open_run
-from denoise_gan.networks import build_generator, count_parameters, init_weights
-from denoise_gan.tiling import autocast
-from denoise_gan.train import batch_iterator, linear_decay, rng_state, set_rng_state, training_precision
-from denoise_gan.weights import load_generator, load_state, save_generator
+from denoise_gan.nets.registry import build_generator, count_parameters, init_weights
+from denoise_gan.nets.weights import load_generator, load_state, save_generator
+from denoise_gan.runtime import World, autocast, training_precision
+from denoise_gan.training.batches import batch_iterator
+from denoise_gan.training.distributed import average_gradients, broadcast_parameters
+from denoise_gan.training.loop import Cadence, launch, open_run
+from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.training.validation import LazyValidator
 
 
 class RefineTrainer:
@@ -48,7 +50,7 @@ class RefineTrainer:
         broadcast_parameters(self.g, world)
         self.opt = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, linear_decay(cfg.steps, cfg.decay_from))
-        self.validator = None
+        self.validator = LazyValidator(cfg.val_dir, device)
         self.amp_dtype = training_precision(cfg.precision, device)
 
     @torch.no_grad()
@@ -97,11 +99,7 @@ class RefineTrainer:
                         "source_run": self.cfg.run_dir})
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]:
-        from denoise_gan.validation import Validator
-
-        if self.validator is None:
-            self.validator = Validator(Path(self.cfg.val_dir), self.device)
-        return self.validator.run(self.g, run_dir, step, noise_model=self.f)
+        return self.validator(self.g, run_dir, step, noise_model=self.f)
 
 
 def load_source_config(run_dir: Path) -> TrainConfig:

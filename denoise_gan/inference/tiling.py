@@ -1,4 +1,4 @@
-"""Tiled inference: device and precision handling, and the tile / batch / blend engine.
+"""Tiled inference: the tile / batch / blend engine that runs a generator over images of any size.
 
 An image of any size is denoised as equal-size tiles that overlap, so memory is bounded by the tile, not the
 image. Tiles are at most ``tile`` pixels a side, shrunk to the size that covers the image with the fewest of
@@ -8,14 +8,12 @@ the overlap, normalised by the accumulated weight, so no seam is left. The image
 stride virtually (by index maps, never a padded copy), and only one batch of tiles exists at a time: the image
 costs its uint8/uint16 pixels plus a float32 output and weight buffer.
 
-Precision: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU; half precision
-is refused on the CPU (slow there, and the cause of the "black image" reports). A half-precision batch that
-yields NaN/Inf is redone in fp32. On CUDA out-of-memory the tile is halved and the image retried.
+Device and precision come from ``runtime`` (bf16 autocast on CUDA, fp32 on the CPU). A half-precision batch
+that yields NaN/Inf is redone in fp32. On CUDA out-of-memory the tile is halved and the image retried.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from data_tools.noise import split_alpha, to_dtype
+from data_tools.images import split_alpha, to_dtype
 from denoise_gan.errors import UserError
+from denoise_gan.runtime import PRECISIONS, autocast, precision_name, resolve_device, resolve_precision
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 CPU_TILE = 512  # on 2-16 cores a 512 tile costs ~12 % overlap overhead (32 px) and ~50 MB of activations
 MIN_TILE = 64  # below this the overlap would dominate; out-of-memory at this size is reported, not retried
 MAX_AUTO_TILE = 2048  # bigger tiles only add memory; the GPU is saturated long before
@@ -56,52 +54,6 @@ class InferConfig:
             raise UserError(f"batch size must be >= 1, not {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
-
-
-# ---- device and precision ------------------------------------------------------------------------
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for an absent GPU is a one-line error, not a traceback."""
-    text = (name or "auto").strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text == "cpu":
-        return torch.device("cpu")
-    if text == "cuda" or text.startswith("cuda:"):
-        index_text = text.partition(":")[2]
-        if index_text and not index_text.isdigit():
-            raise UserError(f"bad device {name!r}; use auto, cpu, cuda or cuda:N")
-        if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)")
-        index = int(index_text) if index_text else torch.cuda.current_device()
-        if index >= torch.cuda.device_count():
-            raise UserError(f"device {name!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist")
-        return torch.device("cuda", index)
-    raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
-
-
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
-    so a user who asked for it learns it does not exist there instead of getting a silent fp32 run."""
-    if name not in PRECISIONS:
-        raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
-    if device.type != "cuda":
-        if name in ("fp16", "bf16"):
-            raise UserError(f"precision {name} needs a CUDA GPU; on the CPU only fp32 runs "
-                            "(use --precision auto or fp32)")
-        return None
-    bf16_ok = torch.cuda.is_bf16_supported()
-    if name == "fp32":
-        return None
-    if name == "fp16":
-        return torch.float16
-    if name == "bf16" and not bf16_ok:
-        raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; use --precision fp16")
-    return torch.bfloat16 if bf16_ok else torch.float16
-
-
-def precision_name(amp_dtype: torch.dtype | None) -> str:
-    return {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[amp_dtype]
 
 
 # ---- network facts -------------------------------------------------------------------------------
@@ -228,13 +180,6 @@ def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int) -> 
 
 
 # ---- running the network -------------------------------------------------------------------------
-
-def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """Autocast to the half dtype, or nothing for fp32 (autocast rejects float32 as a CUDA target)."""
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=amp_dtype)
-
 
 @torch.inference_mode()
 def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, bool]:

@@ -1,0 +1,20 @@
+"""The `denoise-gan` command: parse, call one library function, print. No logic lives here.
+
+A new command is a function in the module of its group (``data``, ``evaluate``, ``train``, ``denoise``, or a
+new one) and one ``command(...)`` line below; shared options come from ``options``, tables and progress
+bars from ``render``.
+"""
+
+from denoise_gan.cli import data, denoise, evaluate, train
+from denoise_gan.cli.app import app, command
+
+command("synth", data.synth_command)
+command("evaluate", evaluate.evaluate_command)
+command("samples", data.samples_command)
+command("train", train.train_command)
+command("denoise", denoise.denoise_command)
+command("refine", train.refine_command)
+command("benchmark", evaluate.benchmark_command)
+command("demo", evaluate.demo_command)
+
+__all__ = ["app"]

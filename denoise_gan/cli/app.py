@@ -1,0 +1,73 @@
+"""The Typer app: one-line errors for everything a user can fix, the version flag, the consoles.
+
+Commands live in one module per group (``data``, ``evaluate``, ``train``, ``denoise``) and are registered
+in ``denoise_gan.cli``'s ``__init__``; each parses its options, calls one library function and prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from data_tools.errors import DataError
+from denoise_gan import __version__
+from denoise_gan.errors import DenoiseGanError
+
+app = typer.Typer(
+    name="denoise-gan",
+    help="Unpaired image denoising with CycleGAN: denoise photo folders, synthesise noisy sets, "
+         "train, evaluate and benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(fn: F) -> F:
+    """Expected failures (bad input, bad files, bad options) become one red line and exit code 2: every
+    ``DenoiseGanError`` and ``DataError`` (their subclasses name what went wrong), and a missing file."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (DenoiseGanError, DataError, FileNotFoundError) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def command(name: str, fn: Callable[..., Any]) -> None:
+    """Register a command function under ``name``, with friendly errors."""
+    app.command(name)(friendly_errors(fn))
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"denoise-gan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Unpaired image denoising with CycleGAN."""
+
+
+def run() -> None:  # pragma: no cover - console entry point alias
+    sys.exit(app())

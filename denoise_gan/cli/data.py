@@ -1,0 +1,61 @@
+"""Data commands: `synth` (a reproducible synthetic clean/noisy set) and `samples` (the bundled photos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.render import progress_callback
+from denoise_gan.errors import UserError
+
+
+def synth_command(
+    clean_dir: Annotated[Path, typer.Argument(help="Folder of clean images (searched recursively).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder: clean/, noisy/, manifest.json.")],
+    noise: Annotated[str, typer.Option("--noise", help="Noise spec, e.g. 'gaussian:sigma=25' or "
+                                       "'gaussian:sigma=5-50+jpeg:quality=60-95'.")],
+    seed: Annotated[int, typer.Option("--seed", help="Run seed; each image's seed derives from it and its name.")],
+    unpaired: Annotated[bool, typer.Option("--unpaired", help="Clean and noisy from two disjoint halves "
+                                           "of the inputs.")] = False,
+    crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN.")] = None,
+    max_size: Annotated[int | None, typer.Option("--max-size", min=1, help="Downscale clean images so the "
+                                                 "longest side is at most N (before noise).")] = None,
+) -> None:
+    """Build a synthetic paired (or unpaired) clean/noisy set with a reproducible manifest."""
+    from data_tools.noise import parse_noise_spec
+    from data_tools.synth import synth
+
+    spec = parse_noise_spec(noise)
+    with progress_callback(err_console, "synth") as report:
+        summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
+                        progress=report)
+    for path, reason in summary.failures:
+        err_console.print(f"[red]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({'unpaired' if unpaired else 'paired'}, "
+                  f"noise {spec}, seed {seed}); manifest {summary.manifest}", highlight=False, soft_wrap=True)
+    if summary.failures:
+        err_console.print(f"[bold red]{len(summary.failures)} input(s) failed[/]", highlight=False)
+        raise typer.Exit(1)
+
+
+def samples_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the PNG files into.")],
+    names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names (overrides --set).")] = None,
+    subset: Annotated[str, typer.Option("--set", help="held-out (never used to train the shipped model), "
+                                                      "train (its training pool) or all.")] = "held-out",
+) -> None:
+    """Write the bundled clean sample images (no download), e.g. to try synth/denoise/evaluate."""
+    from data_tools.samples import SAMPLES, SETS, write_samples
+
+    if subset not in SETS:
+        raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}")
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else list(SETS[subset])
+    unknown = [n for n in chosen if n not in SAMPLES]
+    if unknown or not chosen:
+        raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "
+                        f"available: {', '.join(SAMPLES)}")
+    for path in write_samples(output, chosen):
+        console.print(f"wrote {path}", highlight=False)

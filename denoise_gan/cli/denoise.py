@@ -1,0 +1,51 @@
+"""`denoise`: image files and folders through a trained generator, tiled, any size, 8/16-bit, alpha kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.options import Device, Overlap, Precision, Tile, TileBatch, parse_tile
+from denoise_gan.cli.render import denoise_summary
+
+
+def denoise_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively and "
+                                            "mirror their tree under the output folder.")] = False,
+    suffix: Annotated[str, typer.Option("--suffix", help="Added to each output's file stem.")] = "",
+    ext: Annotated[str, typer.Option("--ext", help="Output format: same, png, jpg, tif or webp.")] = "same",
+    quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality, 1-100.")] = 95,
+    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave outputs that already exist.")]
+    = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist "
+                                            "(without either flag an existing output is an error).")] = False,
+    checkpoint: Annotated[str | None, typer.Option("--checkpoint", "-c", help="Generator weights: a .safetensors "
+                                                   "path or a shipped model name (default: the shipped "
+                                                   "'default').")] = None,
+    tile: Tile = "auto",
+    overlap: Overlap = 32,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    batch_size: TileBatch = 4,
+) -> None:
+    """Denoise image files and folders with a trained generator (tiled, any size, 8/16-bit, alpha kept).
+
+    Exit code 0 when every file succeeded, 1 when any failed (the others are still written), 2 for bad arguments.
+    """
+    from denoise_gan.inference.files import OutputOptions, denoise_files
+    from denoise_gan.inference.tiling import InferConfig
+
+    options = OutputOptions(suffix=suffix, ext=ext, quality=quality, recursive=recursive,
+                            skip_existing=skip_existing, overwrite=overwrite)
+    infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
+                        precision=precision)
+    summary = denoise_files(inputs, output, checkpoint, options, infer, console=err_console)
+    if summary.rank == 0:
+        console.print(denoise_summary(summary))
+    if summary.failed:
+        raise typer.Exit(1)

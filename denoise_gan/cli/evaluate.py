@@ -1,0 +1,99 @@
+"""Evaluation commands: `evaluate` (score a folder of predictions), `benchmark` (the model against classical
+denoisers) and `demo` (the shipped model on bundled photos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.options import Device, Overlap, Precision, Seed, Tile, TileBatch, parse_tile
+from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
+from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, methods_help
+
+
+def evaluate_command(
+    clean: Annotated[Path, typer.Option("--clean", help="Folder of clean reference images.")],
+    pred: Annotated[Path, typer.Option("--pred", help="Folder of predictions, same relative names.")],
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON here.")] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-image CSV here.")] = None,
+    y_channel: Annotated[bool, typer.Option("--y-channel", help="Also score the BT.601 Y channel "
+                                            "(labelled psnr_y/ssim_y).")] = False,
+    pred_suffix: Annotated[str, typer.Option("--pred-suffix", help="Suffix the predictions' names carry, "
+                                             "e.g. '_denoised'.")] = "",
+) -> None:
+    """PSNR/SSIM of predictions against clean images, by the protocol in the results JSON."""
+    from denoise_gan.evaluation.metrics import evaluate_folders, write_results_csv, write_results_json
+
+    with progress_callback(err_console, "evaluate") as report:
+        result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
+    console.print(evaluation_table(result, f"{pred} vs {clean}"))
+    if json_path is not None:
+        write_results_json(result, json_path)
+        console.print(f"wrote {json_path}", highlight=False)
+    if csv_path is not None:
+        write_results_csv(result, csv_path)
+        console.print(f"wrote {csv_path}", highlight=False)
+
+
+def benchmark_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for results.json, results.csv, "
+                                         "report.html, crops/ and plots/.")],
+    clean: Annotated[Path | None, typer.Option("--clean", help="Folder of clean held-out images (recursive); "
+                                               "noisy inputs are synthesised from them with --noise.")] = None,
+    noise: Annotated[list[str] | None, typer.Option("--noise", help="Noise spec to synthesise, e.g. "
+                                                    "'gaussian:sigma=25'; repeat for several conditions.")] = None,
+    noisy: Annotated[list[Path] | None, typer.Option("--noisy", help="Instead of --clean/--noise: a paired set "
+                                                     "made by `synth` (clean/, noisy/, manifest.json); "
+                                                     "repeatable.")] = None,
+    methods: Annotated[str, typer.Option("--methods", help=methods_help())] = DEFAULT_METHODS,
+    checkpoint: Annotated[list[str] | None, typer.Option("--checkpoint", "-c", help="Generator weights for "
+                                                         "'model' (path or shipped name); repeat to compare "
+                                                         "several, one row each (default: shipped 'default').")]
+    = None,
+    seed: Annotated[int, typer.Option("--seed", help="Run seed; each image's noise seed derives from it and its "
+                                      "name, as in `synth`.")] = 0,
+    oracle_sigma: Annotated[bool, typer.Option("--oracle-sigma", help="Give classical methods the true σ "
+                                               "(plain Gaussian specs only) instead of a blind estimate.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the benchmark in -o: reuse finished rows, "
+                                         "compute the missing ones.")] = False,
+    tile: Tile = "auto",
+    overlap: Overlap = 32,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    batch_size: TileBatch = 4,
+) -> None:
+    """Compare the model with classical denoisers (BM3D, NLM, wavelet, TV) on the same noisy inputs."""
+    from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
+    from denoise_gan.inference.tiling import InferConfig
+
+    infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
+                        precision=precision)
+    cfg = BenchmarkConfig(methods=tuple(methods.split(",")), clean_dir=clean, noises=tuple(noise or ()),
+                          noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,
+                          oracle_sigma=oracle_sigma, resume=resume, infer=infer)
+    with progress_callback(err_console, "benchmark") as report:
+        result = run_benchmark(cfg, output, progress=report)
+    console.print(benchmark_summary(result))
+    console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
+                  highlight=False, soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def demo_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the noisy | denoised | clean strips.")],
+    noise: Annotated[str, typer.Option("--noise", help="Noise spec added to the bundled photos.")] = "gaussian:sigma=25",
+    seed: Seed = 0,
+    checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Weights file or shipped model name.")] = None,
+    device: Device = "auto",
+) -> None:
+    """Denoise bundled held-out photos with seeded noise and print PSNR/SSIM before and after."""
+    from denoise_gan.evaluation.demo import run_demo
+    from denoise_gan.inference.tiling import InferConfig
+
+    rows = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device))
+    console.print(demo_table(rows, noise, seed))
+    console.print(f"side-by-side images (noisy | denoised | clean) in {output}")

@@ -1,0 +1,133 @@
+"""Everything the CLI draws: the one progress bar builder and the result tables of every command.
+
+The library returns typed results (``Summary``, ``Evaluation``, ``BenchmarkResult``, ``DemoRow``); this module
+turns them into rich renderables, so no table is built in a command or in the library.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
+    from denoise_gan.evaluation.benchmark import BenchmarkResult
+    from denoise_gan.evaluation.demo import DemoRow
+    from denoise_gan.evaluation.metrics import Evaluation
+    from denoise_gan.inference.files import Summary
+
+ProgressFn = Callable[[int, int, str], None]  # (done, total, name)
+
+
+def progress_bar(console: Console) -> Progress:
+    """A rich progress bar (description, bar, done/total, time left, current name) on ``console``; disabled
+    when it is not a terminal, so logs and pipes get no stray lines."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[name]}"), console=console, transient=True,
+                    disable=not console.is_terminal)
+
+
+@contextmanager
+def progress_callback(console: Console, what: str) -> Iterator[ProgressFn]:
+    """A ``progress(done, total, name)`` callback for library functions, drawn as one bar."""
+    with progress_bar(console) as bar:
+        task = bar.add_task(what, total=None, name="")
+
+        def report(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, name=name)
+
+        yield report
+
+
+def denoise_summary(summary: Summary) -> RenderableType:
+    """Failures and notes by file, then one totals table: what a user needs to trust the batch."""
+    parts: list[RenderableType] = []
+    problems = [r for r in summary.results if r.status == "failed" or r.message and r.status == "done"]
+    if problems:
+        table = Table(title="files needing attention", title_justify="left")
+        for column in ("file", "status", "reason"):
+            table.add_column(column, overflow="fold")
+        for r in problems:
+            style = "red" if r.status == "failed" else "yellow"
+            table.add_row(r.source, f"[{style}]{r.status}[/]", r.message)
+        parts.append(table)
+    parts += [f"[yellow]note:[/] {note}" for note in summary.notes]
+    totals = Table(title="denoise summary", title_justify="left")
+    for column in ("files", "done", "skipped", "failed", "megapixels", "seconds", "MP/s"):
+        totals.add_column(column, justify="right")
+    failed = summary.failed
+    totals.add_row(str(len(summary.results)), str(summary.count("done")), str(summary.count("skipped")),
+                   f"[red]{failed}[/]" if failed else "0", f"{summary.megapixels:.2f}",
+                   f"{summary.seconds:.1f}", f"{summary.mp_per_s:.3f}")
+    parts.append(totals)
+    return Group(*parts)
+
+
+def evaluation_table(result: Evaluation, title: str) -> Table:
+    """Per-image PSNR/SSIM (and Y-channel scores when computed), then the mean."""
+    table = Table(title=title)
+    table.add_column("image")
+    labels = {"psnr": "PSNR (dB)", "ssim": "SSIM", "psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y"}
+    for key in result.keys:
+        table.add_column(labels[key], justify="right")
+
+    def fmt(key: str, value: float) -> str:
+        return f"{value:.2f}" if key.startswith("psnr") else f"{value:.4f}"
+
+    for row in result.images:
+        table.add_row(row.name, *(fmt(k, getattr(row, k)) for k in result.keys))
+    table.add_section()
+    table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
+    return table
+
+
+def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
+    """Scores before and after denoising, per image and mean."""
+    table = Table(title=f"demo: {noise}, seed {seed} (held-out images, PSNR dB on RGB / SSIM)")
+    for column in ("image", "noisy PSNR", "noisy SSIM", "denoised PSNR", "denoised SSIM", "seconds"):
+        table.add_column(column, justify="left" if column == "image" else "right")
+    for r in rows:
+        table.add_row(r.name, f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}",
+                      f"{r.seconds:.2f}")
+    mean = lambda attr: sum(getattr(r, attr) for r in rows) / len(rows)  # noqa: E731
+    table.add_row("[bold]mean", f"{mean('noisy_psnr'):.2f}", f"{mean('noisy_ssim'):.4f}", f"[bold]{mean('psnr'):.2f}",
+                  f"[bold]{mean('ssim'):.4f}", f"{mean('seconds'):.2f}")
+    return table
+
+
+def benchmark_summary(result: BenchmarkResult) -> RenderableType:
+    """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
+    parts: list[RenderableType] = []
+    sigma = "oracle σ" if result.data["config"]["oracle_sigma"] else "blind σ"
+    summary = result.data["summary"]
+    for noise in result.data["config"]["noises"]:
+        mine = [s for s in summary if s["noise"] == noise]
+        if not mine:
+            continue
+        table = Table(title=f"{noise} ({sigma})", title_justify="left")
+        for column in ("method", "PSNR (dB)", "SSIM", "s/image", "MP/s", "images"):
+            table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+        best_psnr = max((math.inf if s["psnr"] is None else s["psnr"]) for s in mine)
+        best_ssim = max(s["ssim"] for s in mine)
+        for s in mine:
+            value = math.inf if s["psnr"] is None else s["psnr"]
+            p = "inf" if s["psnr"] is None else f"{s['psnr']:.2f}"
+            q = f"{s['ssim']:.4f}"
+            table.add_row(s["method"], f"[bold green]{p}[/]" if value == best_psnr else p,
+                          f"[bold green]{q}[/]" if s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
+                          "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))
+        parts.append(table)
+    for m in result.data["models"]:
+        parts.append(f"model {m['method']}: loaded in {m['load_seconds']:.2f} s (with one warm-up pass; "
+                     "not in the per-image seconds)")
+    for f in result.failures:
+        what = f"{f['image']} [{f['noise']}]" + (f" {f['method']}" if f["method"] else "")
+        parts.append(f"[red]failed[/] {what}: {f['reason']}")
+    parts += [f"[yellow]note:[/] {n}" for n in result.notes]
+    parts.append(f"{result.computed} row(s) computed, {result.reused} reused")
+    return Group(*parts)

@@ -1,0 +1,120 @@
+"""Training commands: `train` (the unpaired CycleGAN) and `refine` (G fine-tuned on pseudo-pairs from F)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from denoise_gan.cli.app import console
+from denoise_gan.cli.options import (BatchSize, Device, GrayFraction, LearningRate, LogEvery, PatchSize, Precision,
+                                     SaveEvery, Seed, Steps, Val, ValEvery, Workers)
+from denoise_gan.errors import UserError
+from denoise_gan.nets.registry import generators_help
+
+
+def train_command(
+    clean: Annotated[Path | None, typer.Option("--clean", help="Folder of clean images (searched recursively).")] = None,
+    noisy: Annotated[Path | None, typer.Option("--noisy", help="Folder of noisy images, independent of --clean.")] = None,
+    noise: Annotated[str, typer.Option("--noise", help="Instead of --noisy: synthesise the noisy domain from "
+                                                       "a disjoint half of --clean with this noise spec.")] = "",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Run folder (new), or the run to resume.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    steps: Steps = None,
+    patch_size: PatchSize = 64,
+    batch_size: BatchSize = 8,
+    generator: Annotated[str, typer.Option("--generator", help=f"G's architecture: {generators_help()}.")] = "unet",
+    width: Annotated[int, typer.Option("--width", help="G's base width.")] = 16,
+    depth: Annotated[int, typer.Option("--depth", help="U-Net levels.")] = 3,
+    blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks per U-Net level (ResNet: total).")] = 1,
+    channels: Annotated[int, typer.Option("--channels", help="3 (colour; gray images are copied) or 1.")] = 3,
+    d_width: Annotated[int, typer.Option("--d-width", help="Discriminator width.")] = 32,
+    d_layers: Annotated[int, typer.Option("--d-layers", help="Discriminator depth (3 = 70x70 PatchGAN).")] = 3,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral norm in the discriminators.")] = False,
+    lr: LearningRate = 2e-4,
+    lambda_cycle: Annotated[float, typer.Option("--lambda-cycle")] = 10.0,
+    lambda_identity: Annotated[float, typer.Option("--lambda-identity", help="Times --lambda-cycle; 0 = off.")] = 0.5,
+    pool_size: Annotated[int, typer.Option("--pool-size")] = 50,
+    gray_fraction: GrayFraction = 0.25,
+    seed: Seed = 0,
+    log_every: LogEvery = 10,
+    save_every: SaveEvery = 500,
+    val: Val = None,
+    val_every: ValEvery = 0,
+    workers: Workers = 1,
+    device: Device = "auto",
+    precision: Precision = "auto",
+) -> None:
+    """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders."""
+    from denoise_gan.config import DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, TrainConfig
+    from denoise_gan.training.cyclegan import train
+
+    if resume is not None:
+        train(None, resume, resume=True, steps=steps, console=console)
+        return
+    if output is None or clean is None:
+        raise UserError("a new run needs --clean DIR and -o RUN_DIR (or --resume RUN_DIR)")
+    if (noisy is None) == (not noise):
+        raise UserError("give exactly one of --noisy DIR or --noise SPEC")
+    if noise:
+        from data_tools.noise import parse_noise_spec
+
+        parse_noise_spec(noise)
+    for folder in (clean, noisy):
+        if folder is not None and not folder.is_dir():
+            raise UserError(f"{folder}: not a folder")
+    model = ModelConfig(g=GeneratorConfig(arch=generator, channels=channels, width=width, depth=depth, blocks=blocks),
+                        f=dataclasses.replace(ModelConfig().f, channels=channels),
+                        d=DiscriminatorConfig(channels=channels, width=d_width, layers=d_layers,
+                                              spectral_norm=spectral_norm))
+    data = DataConfig(clean_dir=str(clean), noisy_dir=str(noisy or ""), noise=noise, patch_size=patch_size,
+                      batch_size=batch_size, gray_fraction=gray_fraction, workers=workers)
+    cfg = TrainConfig(model=model, data=data, steps=steps or 2000, lr=lr, lambda_cycle=lambda_cycle,
+                      lambda_identity=lambda_identity, pool_size=pool_size, seed=seed, log_every=log_every,
+                      save_every=save_every, val_dir=str(val or ""), val_every=val_every, device=device,
+                      precision=precision)
+    out = train(cfg, output, console=console)
+    console.print(f"[green]done[/]: G weights in {out}")
+
+
+def refine_command(
+    run_dir: Annotated[Path, typer.Argument(help="A `denoise-gan train` run folder (its G, F and clean images).")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Refinement folder [default: RUN_DIR/refine].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the refinement in the output folder.")] = False,
+    steps: Steps = None,
+    batch_size: BatchSize = 16,
+    patch_size: PatchSize = 64,
+    lr: LearningRate = 2e-4,
+    loss: Annotated[str, typer.Option("--loss", help="l1 or l2.")] = "l1",
+    fresh: Annotated[bool, typer.Option("--fresh", help="Train a newly initialised G instead of fine-tuning.")] = False,
+    noise: Annotated[str, typer.Option("--noise", help="Supervised upper bound: pairs from this synthetic spec "
+                                                       "instead of F (G starts fresh). For comparison only.")] = "",
+    gray_fraction: GrayFraction = 0.25,
+    seed: Seed = 0,
+    log_every: LogEvery = 20,
+    save_every: SaveEvery = 500,
+    val: Val = None,
+    val_every: ValEvery = 0,
+    workers: Workers = 1,
+    device: Device = "auto",
+    precision: Precision = "auto",
+) -> None:
+    """Fine-tune G on pseudo-pairs (F(clean), clean): where an unpaired denoiser's quality comes from."""
+    from data_tools.noise import parse_noise_spec
+    from denoise_gan.config import RefineConfig
+    from denoise_gan.training.refine import refine
+
+    out = output or run_dir / "refine"
+    if resume:
+        refine(None, out, resume=True, steps=steps, console=console)
+        return
+    if noise:
+        parse_noise_spec(noise)
+    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, fresh=fresh or bool(noise), steps=steps or 4000, lr=lr,
+                       patch_size=patch_size, batch_size=batch_size, gray_fraction=gray_fraction, loss=loss,
+                       seed=seed, log_every=log_every, save_every=save_every, val_dir=str(val or ""),
+                       val_every=val_every, device=device, precision=precision, workers=workers)
+    result = refine(cfg, out, console=console)
+    console.print(f"[green]done[/]: refined G weights in {result}")

@@ -1,0 +1,1 @@
+"""Evaluation: the metrics protocol, the benchmark against classical denoisers, its HTML report, and the demo."""

@@ -1,0 +1,227 @@
+"""The benchmark's inputs: the plan (which images, which noise, which methods), the noisy pixels every
+method shares, and σ, blind or oracle.
+
+Every method gets the same integer noisy image (synthesised once per image and noise condition, clipped and
+rounded to the file's dtype, or read from a paired set made by ``synth``). The noise seeds follow ``synth``
+(``image_seed(seed, name)``), so ``denoise-gan synth --noise SPEC --seed N`` writes byte-identical noisy
+inputs for inspection. σ is estimated blind from the noisy image (``skimage.restoration.estimate_sigma``), as
+a user without ground truth would have to; ``oracle_sigma`` gives the classical methods the true σ instead,
+which is how papers report them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from skimage.restoration import estimate_sigma
+
+from data_tools.images import collect_images, colour_channels, read_image
+from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
+from data_tools.synth import MANIFEST_NAME
+from denoise_gan.errors import UserError
+from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, parse_methods
+from denoise_gan.inference.tiling import InferConfig
+
+
+# ---- σ -------------------------------------------------------------------------------------------
+
+def estimate_noise_sigma(noisy: np.ndarray) -> float:
+    """Blind σ on the 0-255 scale (whatever the bit depth), from the colour channels, averaged over them."""
+    colour = colour_channels(noisy)
+    value = estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)
+    return float(value) * 255.0
+
+
+def oracle_problem(spec: NoiseSpec) -> str | None:
+    """Why a spec has no single true σ per image (None when it has: one Gaussian stage, fixed or ranged)."""
+    if len(spec.chains) != 1:
+        return "a mixture draws a different noise model per image"
+    chain = spec.chains[0]
+    if len(chain) != 1 or chain[0].model != "gaussian":
+        return "only a plain Gaussian spec like gaussian:sigma=25 has one"
+    return None
+
+
+def oracle_sigma(stages: Sequence[dict[str, Any]]) -> float:
+    """The σ actually drawn for this image by its single Gaussian stage (checked up front by oracle_problem)."""
+    return float(stages[0]["sigma"])
+
+
+# ---- inputs --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Source:
+    """One (image, noise) input: a clean file and a spec to apply, or a clean/noisy pair made by ``synth``."""
+
+    image: str
+    noise: str
+    clean_path: Path
+    spec: NoiseSpec | None = None
+    noisy_path: Path | None = None
+    image_seed: int | None = None
+    stages: tuple[dict[str, Any], ...] | None = None
+
+
+@dataclass(frozen=True)
+class Pair:
+    clean: np.ndarray
+    noisy: np.ndarray
+    image_seed: int | None
+    stages: list[dict[str, Any]] | None
+
+
+def pixels_fingerprint(pixels: np.ndarray) -> str:
+    """sha256 of dtype, shape and pixels: the same input gives the same hash on any machine."""
+    digest = hashlib.sha256(f"{pixels.dtype.str}{pixels.shape}".encode())
+    digest.update(np.ascontiguousarray(pixels).tobytes())
+    return digest.hexdigest()
+
+
+class _CleanCache:
+    """Holds the last clean image read, so an image is decoded once for all its noise conditions."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.pixels: np.ndarray | None = None
+
+    def read(self, path: Path) -> np.ndarray:
+        if path != self.path or self.pixels is None:
+            self.path, self.pixels = None, None  # a failed read must not leave the previous image cached
+            self.pixels = read_image(path).pixels
+            self.path = path
+        return self.pixels
+
+
+def load_pair(source: Source, seed: int, cache: _CleanCache) -> Pair:
+    """The clean and noisy pixels of a source; raises ImageReadError/ValueError for a broken input."""
+    clean = cache.read(source.clean_path)
+    if source.spec is not None:
+        per_image = image_seed(seed, source.image)
+        noisy, stages = source.spec.apply(clean, per_image)
+        return Pair(clean, noisy, per_image, stages)
+    assert source.noisy_path is not None
+    noisy = read_image(source.noisy_path).pixels
+    if noisy.dtype != clean.dtype or noisy.shape != clean.shape:
+        raise ValueError(f"noisy file {source.noisy_path} is {noisy.shape} {noisy.dtype}, "
+                         f"its clean file {clean.shape} {clean.dtype}")
+    return Pair(clean, noisy, source.image_seed, list(source.stages) if source.stages is not None else None)
+
+
+def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
+    if not clean_dir.is_dir():
+        raise UserError(f"{clean_dir}: not a folder")
+    if out_dir.resolve() == clean_dir.resolve():
+        raise UserError(f"{out_dir}: the output folder must not be the --clean folder")
+    # an output folder inside the clean folder must not feed its own crops back in as test images
+    paths = collect_images(clean_dir, recursive=True, exclude=out_dir)
+    if not paths:
+        raise UserError(f"{clean_dir}: no image files found")
+    named: dict[str, Path] = {}
+    for path in paths:
+        name = path.relative_to(clean_dir).with_suffix("").as_posix()
+        if name in named:
+            raise UserError(f"{path} and {named[name]} have the same name; rename one of them")
+        named[name] = path
+    return list(named.items())
+
+
+def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec, list[Source]]:
+    """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records."""
+    if not set_dir.is_dir():
+        raise UserError(f"{set_dir}: not a folder")
+    manifest_path = set_dir / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise UserError(f"{set_dir}: no {MANIFEST_NAME}; --noisy takes a paired set made by `denoise-gan synth`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        noise = str(manifest["noise"])
+        entries = list(manifest["images"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{manifest_path}: not a readable synth manifest ({exc})") from None
+    if manifest.get("mode") != "paired":
+        raise UserError(f"{set_dir}: an unpaired set has no clean/noisy pairs; make one with `denoise-gan synth` "
+                        "without --unpaired")
+    spec = parse_noise_spec(noise)
+    label = str(spec)
+    sources = []
+    for entry in entries:
+        if not entry.get("clean") or not entry.get("noisy"):
+            continue
+        stages = entry.get("stages")
+        sources.append(Source(image=str(entry["name"]), noise=label, clean_path=set_dir / entry["clean"],
+                              noisy_path=set_dir / entry["noisy"], image_seed=entry.get("image_seed"),
+                              stages=tuple(stages) if stages is not None else None))
+    if not sources:
+        raise UserError(f"{set_dir}: the manifest lists no clean/noisy pairs")
+    return label, spec, sources
+
+
+# ---- the plan -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What to compare on what; validated by ``plan`` so bad arguments fail before any work."""
+
+    methods: tuple[str, ...] = tuple(DEFAULT_METHODS.split(","))
+    clean_dir: Path | None = None
+    noises: tuple[str, ...] = ()  # specs to synthesise from clean_dir
+    noisy_sets: tuple[Path, ...] = ()  # or paired sets made by synth
+    checkpoints: tuple[str, ...] = ()  # paths or shipped names; empty = the shipped default
+    seed: int = 0
+    oracle_sigma: bool = False
+    resume: bool = False
+    infer: InferConfig = field(default_factory=InferConfig)
+
+
+@dataclass(frozen=True)
+class Plan:
+    methods: tuple[str, ...]
+    conditions: tuple[str, ...]  # noise labels in run order
+    sources: tuple[Source, ...]
+
+
+def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
+    """Check every argument and list the inputs; raises UserError (or NoiseSpecError) with one line."""
+    methods = parse_methods(",".join(cfg.methods))
+    if cfg.checkpoints and "model" not in methods:
+        raise UserError("--checkpoint given but 'model' is not in --methods")
+    if cfg.noisy_sets and (cfg.noises or cfg.clean_dir is not None):
+        raise UserError("--noisy sets hold their own clean/ and noise; give either --noisy SET... or "
+                        "--clean DIR with --noise SPEC...")
+    specs: dict[str, NoiseSpec] = {}
+    sources: list[Source] = []
+    if cfg.noisy_sets:
+        for set_dir in cfg.noisy_sets:
+            label, spec, set_sources = _synth_set_sources(Path(set_dir))
+            if label in specs:
+                raise UserError(f"{set_dir}: another --noisy set has the same noise ({label}); "
+                                "benchmark them in separate runs")
+            specs[label] = spec
+            sources += set_sources
+    else:
+        if cfg.clean_dir is None or not cfg.noises:
+            raise UserError("give --clean DIR with one or more --noise SPEC, or --noisy SET (a paired set made by "
+                            "`denoise-gan synth`)")
+        for text in cfg.noises:
+            spec = parse_noise_spec(text)
+            specs.setdefault(str(spec), spec)
+        named = _clean_sources(Path(cfg.clean_dir), out_dir)
+        # image-major, so each clean file is decoded once for all its noise conditions
+        sources = [Source(name, label, path, spec=spec) for name, path in named for label, spec in specs.items()]
+    if cfg.oracle_sigma:
+        for label, spec in specs.items():
+            problem = oracle_problem(spec)
+            if problem:
+                raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none "
+                                f"({problem}); drop --oracle-sigma to estimate σ blind")
+        for source in sources:
+            if source.spec is None and not source.stages:
+                raise UserError(f"{source.noisy_path}: its manifest entry records no noise stages, so "
+                                "--oracle-sigma has no true σ for it")
+    return Plan(methods, tuple(specs), tuple(sources))

@@ -1,0 +1,259 @@
+"""The benchmark's methods: one registry of classical denoisers, and the trained generators as methods.
+
+Every method takes the same integer noisy image and one σ on the 0-255 scale and returns the denoised
+image with the same shape and dtype; ``rule`` records how its settings follow from σ.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import skimage
+from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
+
+from data_tools.images import as_hwc, split_alpha, to_dtype
+from denoise_gan.config import to_dict
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.nets.weights import load_generator, resolve_weights
+
+DenoiseFn = Callable[[np.ndarray, float], np.ndarray]
+
+# Parameter rules, on the 0-255 σ scale. The factors were chosen on training-pool samples (rocket,
+# motorcycle, retina, coins, clock, brick; 160 px crops; σ = 15/25/50), never on the held-out images.
+NLM_H_GRAY = 1.0  # OpenCV gray NLM: h = σ (0.8σ is better only at σ = 50)
+NLM_H_COLOUR = 0.6  # OpenCV colour NLM works in its 8-bit Lab, where RGB noise of σ is weaker: h = hColor = 0.6σ
+SKIMAGE_NLM_H = 0.6  # skimage's documented rule for fast_mode with sigma given; beat 0.8σ from σ = 25 up
+TV_WEIGHT = 1.0  # Chambolle weight = σ on the [0, 1] scale; best or within 0.4 dB of 0.5-3x at σ 15-50
+
+@dataclass(frozen=True)
+class Method:
+    """One benchmark row: ``run(noisy, sigma)`` takes the integer noisy image and σ on the 0-255 scale and
+    returns the denoised image with the same shape and dtype. ``rule`` says how its settings follow from σ;
+    it is written into the results and, with the name, fingerprints the row for ``resume``. A ``baseline``
+    (the noisy input) runs no algorithm, so it is scored but not timed. ``default`` methods run when none
+    are named."""
+
+    name: str
+    run: DenoiseFn
+    uses_sigma: bool
+    rule: str
+    baseline: bool = False
+    default: bool = False  # run when --methods is not given
+
+    @property
+    def identity(self) -> str:
+        return f"{self.name}|{self.rule}"
+
+
+# ---- classical methods ---------------------------------------------------------------------------
+
+def _peak(dtype: np.dtype) -> float:
+    return float(np.iinfo(dtype).max)
+
+
+def _to_unit(colour: np.ndarray) -> np.ndarray:
+    return colour.astype(np.float64) / _peak(colour.dtype)
+
+
+def _from_unit(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A float [0, 1] result back to the input's shape and dtype, rounded and clipped like a file."""
+    return to_dtype(np.reshape(x, like.shape) * _peak(like.dtype), like.dtype)
+
+
+def _on_colour(core: Callable[[np.ndarray, float], np.ndarray]) -> DenoiseFn:
+    """Run ``core`` on the HxWxC colour channels (C = 1 or 3) only: alpha is passed through, as the model does,
+    and σ <= 0 means there is nothing to remove (several libraries divide by σ)."""
+
+    @functools.wraps(core)
+    def run(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        colour, alpha = split_alpha(as_hwc(noisy))
+        out = core(np.ascontiguousarray(colour), sigma) if sigma > 0 else colour.copy()
+        if alpha is not None:
+            out = np.concatenate([out, alpha], axis=-1)
+        return out.reshape(noisy.shape)
+
+    return run
+
+
+def _noisy(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    del sigma
+    return noisy.copy()
+
+
+def _bm3d(colour: np.ndarray, sigma: float) -> np.ndarray:
+    import bm3d  # imported on use: it is slow to import and only this method needs it
+
+    z = _to_unit(colour)
+    out = bm3d.bm3d_rgb(z, sigma / 255.0) if colour.shape[2] == 3 else bm3d.bm3d(z[..., 0], sigma / 255.0)
+    return _from_unit(out, colour)
+
+
+def _nlm(colour: np.ndarray, sigma: float) -> np.ndarray:
+    # OpenCV's colour NLM takes 8-bit input only: a 16-bit image goes through a rounded 8-bit copy
+    u8 = colour if colour.dtype == np.uint8 else to_dtype(colour / 257.0, np.uint8)
+    if colour.shape[2] == 3:
+        h = NLM_H_COLOUR * sigma
+        bgr = np.ascontiguousarray(u8[..., ::-1])  # its Lab conversion expects BGR
+        out = cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)[..., ::-1]
+    else:
+        out = cv2.fastNlMeansDenoising(np.ascontiguousarray(u8[..., 0]), None, NLM_H_GRAY * sigma, 7, 21)
+    out = np.reshape(out, colour.shape)
+    return out if colour.dtype == np.uint8 else out.astype(np.uint16) * np.uint16(257)
+
+
+def _skimage_nlm(colour: np.ndarray, sigma: float) -> np.ndarray:
+    s = sigma / 255.0
+    rgb = colour.shape[2] == 3
+    z = _to_unit(colour)
+    out = denoise_nl_means(z if rgb else z[..., 0], h=SKIMAGE_NLM_H * s, sigma=s, fast_mode=True, patch_size=5,
+                           patch_distance=6, channel_axis=-1 if rgb else None)
+    return _from_unit(out, colour)
+
+
+def _wavelet(colour: np.ndarray, sigma: float) -> np.ndarray:
+    rgb = colour.shape[2] == 3
+    z = _to_unit(colour)
+    out = denoise_wavelet(z if rgb else z[..., 0], sigma=sigma / 255.0, wavelet="db1", mode="soft",
+                          method="BayesShrink", rescale_sigma=True, convert2ycbcr=rgb,
+                          channel_axis=-1 if rgb else None)
+    return _from_unit(out, colour)
+
+
+def _tv(colour: np.ndarray, sigma: float) -> np.ndarray:
+    rgb = colour.shape[2] == 3
+    z = _to_unit(colour)
+    out = denoise_tv_chambolle(z if rgb else z[..., 0], weight=TV_WEIGHT * sigma / 255.0,
+                               channel_axis=-1 if rgb else None)
+    return _from_unit(out, colour)
+
+
+def _bm3d_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("bm3d")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# The registry of classical methods: adding one is one entry here (its function above). The CLI's --methods
+# help, the valid names and the default set are all derived from it; ``model`` rows come from checkpoints.
+CLASSICAL: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("noisy", _noisy, False, "the noisy input itself (the baseline every method should beat); not timed",
+               baseline=True),
+        Method("bm3d", _on_colour(_bm3d), True, default=True, rule=
+               f"bm3d {_bm3d_version()} profile 'np': bm3d_rgb (opponent colour space) on RGB, bm3d on gray; "
+               "[0, 1] floats, sigma_psd = σ/255"),
+        Method("nlm", _on_colour(_nlm), True, default=True, rule=
+               f"OpenCV {cv2.__version__} fastNlMeansDenoising(Colored), 7x7 patches, 21x21 search; "
+               f"h = {NLM_H_GRAY:g}σ on gray, h = hColor = {NLM_H_COLOUR:g}σ on colour (OpenCV's 8-bit Lab "
+               "shrinks RGB noise); 16-bit images via a rounded 8-bit copy"),
+        Method("skimage-nlm", _on_colour(_skimage_nlm), True,
+               f"skimage {skimage.__version__} denoise_nl_means fast_mode, 5x5 patches, distance 6, "
+               f"h = {SKIMAGE_NLM_H:g}σ, sigma = σ (skimage's rule for the fast mode with σ given)"),
+        Method("wavelet", _on_colour(_wavelet), True, default=True, rule=
+               f"skimage {skimage.__version__} denoise_wavelet BayesShrink, soft, db1, sigma = σ; "
+               "colour in YCbCr (σ converted by skimage)"),
+        Method("tv", _on_colour(_tv), True, default=True, rule=
+               f"skimage {skimage.__version__} denoise_tv_chambolle, weight = {TV_WEIGHT:g}σ/255"),
+    ]
+}
+
+
+MODEL = "model"  # one row per --checkpoint, built by load_models
+METHOD_NAMES = ("noisy", MODEL, *(name for name in CLASSICAL if name != "noisy"))
+DEFAULT_METHODS = ",".join([MODEL, *(m.name for m in CLASSICAL.values() if m.default)])
+
+
+def methods_help() -> str:
+    """The --methods help: every selectable name, and that the noisy baseline is always reported."""
+    return f"Comma-separated: {', '.join(n for n in METHOD_NAMES if n != 'noisy')} (noisy is always included)."
+
+
+def valid_methods_text() -> str:
+    return ", ".join(METHOD_NAMES)
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """Comma-separated method names, deduplicated, ``noisy`` first (it is always reported)."""
+    names = [n.strip().lower() for n in (text or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in METHOD_NAMES]
+    if unknown:
+        raise UserError(f"unknown method(s) {', '.join(map(repr, unknown))}; valid: {valid_methods_text()}")
+    if not names:
+        raise UserError(f"no methods given; valid: {valid_methods_text()}")
+    return tuple(dict.fromkeys(["noisy", *names]))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A generator ready to run, with what the report says about it (load time is not per-image time)."""
+
+    method: Method
+    checkpoint: str
+    sha256: str
+    load_seconds: float
+    config: dict[str, Any] = field(hash=False)
+    denoiser: TiledDenoiser | None = field(default=None, hash=False, compare=False)  # its notes go in the report
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _model_names(paths: Sequence[Path]) -> list[str]:
+    """Row names from checkpoint stems; parent folders are added where stems collide (run1/G, run2/G)."""
+    names = [p.stem for p in paths]
+    for depth in (1, 2):
+        clashes = {n for n in names if names.count(n) > 1}
+        names = [("/".join(p.with_suffix("").parts[-1 - depth:]) if n in clashes else n)
+                 for n, p in zip(names, paths)]
+    names = [f"model:{n}" if n in METHOD_NAMES else n for n in names]
+    if len(set(names)) != len(names):
+        raise UserError("two --checkpoint files give the same row name; rename one of them")
+    return names
+
+
+def load_models(checkpoints: Sequence[str], infer: InferConfig) -> list[LoadedModel]:
+    """Load each generator and run one small untimed warm-up pass (first-call set-up is not per-image cost)."""
+    try:
+        paths = [resolve_weights(c) for c in (checkpoints or [None])]
+    except WeightsError as exc:
+        if checkpoints:
+            raise
+        raise UserError(f"{exc}; pass --checkpoint PATH, or drop 'model' from --methods") from None
+    if len(set(p.resolve() for p in paths)) != len(paths):
+        raise UserError("the same checkpoint is given twice")
+    models = []
+    for path, name in zip(paths, _model_names(paths)):
+        start = time.perf_counter()
+        net, gen_cfg, _ = load_generator(path)
+        denoiser = TiledDenoiser(net, infer)
+        denoiser(np.zeros((32, 32, gen_cfg.channels), np.uint8))
+        seconds = time.perf_counter() - start
+        sha = _file_sha256(path)
+
+        def run(noisy: np.ndarray, sigma: float, _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
+            del sigma  # the model is blind
+            return _denoiser(noisy)
+
+        rule = (f"generator {path.name} (sha256 {sha[:12]}, {gen_cfg.arch} width {gen_cfg.width}), tiled inference "
+                f"on {denoiser.device}; blind (no σ)")
+        models.append(LoadedModel(Method(name, run, False, rule), str(path), sha, seconds, to_dict(gen_cfg),
+                                  denoiser))
+    return models

@@ -1,0 +1,159 @@
+"""The benchmark's results: results.json (saved after every row, so a run resumes), results.csv, the
+protocol they were measured by, and the per-(noise, method) summary.
+
+Rows are keyed by (image, noise, method) with a fingerprint of the input pixels and the method's settings,
+so ``resume`` redoes only what is missing or stale. PSNR of identical images is infinite and written as null.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skimage
+
+from data_tools.synth import tool_version
+from denoise_gan.errors import UserError
+from denoise_gan.evaluation import report
+from denoise_gan.evaluation.benchmark.inputs import BenchmarkConfig, Plan
+from denoise_gan.evaluation.benchmark.methods import LoadedModel, Method
+from denoise_gan.evaluation.metrics import PROTOCOL, json_float
+
+FORMAT = "denoise-gan-benchmark/1"
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+REPORT_HTML = report.REPORT_HTML
+
+
+def row_fingerprint(input_sha: str, method: Method, sigma: float | None) -> str:
+    """What a row's result depends on: the input pixels, the method and its settings, and σ if it uses one."""
+    text = f"{input_sha}|{method.identity}|{'' if sigma is None else repr(round(sigma, 6))}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class BenchmarkResult:
+    """Everything results.json holds, plus where the files went; ``failed`` decides the exit code."""
+
+    out_dir: Path
+    data: dict[str, Any]
+    reused: int = 0
+    computed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.data["rows"]
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return self.data["failures"]
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+def _previous_rows(path: Path, resume: bool) -> dict[tuple[str, str, str], dict[str, Any]]:
+    if not path.exists():
+        return {}
+    if not resume:
+        raise UserError(f"{path} already exists; pass --resume to continue that benchmark, or choose another -o")
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
+        return {(r["image"], r["noise"], r["method"]): r for r in data["rows"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: cannot resume from it ({exc}); move it away or choose another -o") from None
+
+
+def protocol_dict(oracle: bool) -> dict[str, Any]:
+    """The metrics protocol plus what this benchmark adds: how inputs, σ and timings were made."""
+    return {
+        **PROTOCOL,
+        "skimage_version": skimage.__version__,
+        "pairing": "each noisy input is made from, or paired by a synth manifest with, the clean image of the "
+                   "same name; every method is scored against that clean image",
+        "noise": "synthesised per image with data_tools.noise from the clean file, per-image seed "
+                 "image_seed(seed, image) as `denoise-gan synth --seed` uses (so synth writes the identical "
+                 "noisy file), clipped and rounded to the file's dtype; or read from a paired synth set",
+        "sigma": ("oracle: the σ drawn for the image by its Gaussian noise stage" if oracle else
+                  "blind: skimage.restoration.estimate_sigma(noisy in [0, 1], channel_axis=-1, "
+                  "average_sigmas=True) x 255, colour channels only")
+                 + "; on the 0-255 scale for any bit depth; only classical methods use it",
+        "timing": "wall-clock seconds of one method call on one image (conversions included); the model's "
+                  "includes tiling, transfer and forward passes, while loading it and one warm-up pass are "
+                  "reported once per model as load_seconds; each classical method is first called once, untimed, "
+                  "on a 32x32 corner per image kind (channels, dtype), so one-off set-up is not charged to the "
+                  "first image; the noisy baseline is not timed (0 s); mp_per_s = megapixels / seconds",
+    }
+
+
+def _summary(rows: list[dict[str, Any]], conditions: Sequence[str], methods: Sequence[str]) -> list[dict[str, Any]]:
+    """Mean PSNR/SSIM/seconds per (noise, method) over the images that method finished."""
+    out = []
+    for noise in conditions:
+        for method in methods:
+            mine = [r for r in rows if r["noise"] == noise and r["method"] == method]
+            if not mine:
+                continue
+            psnrs = [math.inf if r["psnr"] is None else r["psnr"] for r in mine]
+            seconds = sum(r["seconds"] for r in mine)
+            mp = sum(r["megapixels"] for r in mine)
+            out.append({"noise": noise, "method": method, "images": len(mine),
+                        "psnr": json_float(float(np.mean(psnrs))),
+                        "ssim": float(np.mean([r["ssim"] for r in mine])),
+                        "seconds": seconds / len(mine),
+                        "mp_per_s": json_float(mp / seconds) if seconds > 0 else None})
+    return out
+
+
+def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
+            models: Sequence[LoadedModel]) -> dict[str, Any]:
+    """Everything results.json holds except the per-input parts, which the run fills in."""
+    return {
+        "format": FORMAT,
+        "tool": "denoise-gan",
+        "version": tool_version(),
+        "protocol": protocol_dict(cfg.oracle_sigma),
+        "config": {
+            "clean_dir": None if cfg.clean_dir is None else str(cfg.clean_dir),
+            "noisy_sets": [str(p) for p in cfg.noisy_sets],
+            "noises": list(the_plan.conditions),
+            "methods": [m.name for m in methods],
+            "seed": cfg.seed,
+            "oracle_sigma": cfg.oracle_sigma,
+            "infer": {"tile": cfg.infer.tile, "overlap": cfg.infer.overlap, "batch_size": cfg.infer.batch_size,
+                      "device": cfg.infer.device, "precision": cfg.infer.precision},
+        },
+        "methods": [{"name": m.name, "rule": m.rule, "uses_sigma": m.uses_sigma} for m in methods],
+        "models": [{"method": m.method.name, "checkpoint": m.checkpoint, "sha256": m.sha256,
+                    "load_seconds": m.load_seconds, "config": m.config} for m in models],
+        "inputs": [],
+        "rows": [],
+        "failures": [],
+        "summary": [],
+    }
+
+
+def csv_text(data: dict[str, Any]) -> str:
+    """The rows as CSV, one per (image, noise, method); empty psnr means identical images (infinite)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    fields = ["image", "noise", "method", "psnr", "ssim", "seconds", "mp_per_s", "sigma_used"]
+    writer.writerow(fields)
+    for r in data["rows"]:
+        writer.writerow([r["image"], r["noise"], r["method"],
+                         "" if r["psnr"] is None else f"{r['psnr']:.6f}", f"{r['ssim']:.6f}",
+                         f"{r['seconds']:.6f}", "" if r["mp_per_s"] is None else f"{r['mp_per_s']:.6f}",
+                         "" if r["sigma_used"] is None else f"{r['sigma_used']:.6f}"])
+    return buf.getvalue()

@@ -1,0 +1,174 @@
+"""The benchmark run: every method on every (image, noise) input, scored by the protocol, saved after
+every row, then the CSV and the HTML report.
+
+Scores are ``metrics.psnr``/``metrics.ssim`` on the method's output rounded to the dtype, exactly as
+``evaluate`` scores files. A broken input or a method that fails on one image is recorded in ``failures``
+and the rest still run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_tools.images import ImageReadError, atomic_write_bytes
+from denoise_gan.evaluation import report
+from denoise_gan.evaluation.benchmark.inputs import (BenchmarkConfig, Pair, Plan, Source, _CleanCache,
+                                                      estimate_noise_sigma, load_pair, oracle_sigma,
+                                                      pixels_fingerprint, plan)
+from denoise_gan.evaluation.benchmark.methods import CLASSICAL, Method, load_models
+from denoise_gan.evaluation.benchmark.results import (RESULTS_CSV, RESULTS_JSON, BenchmarkResult, _header,
+                                                       _previous_rows, _summary, csv_text, row_fingerprint)
+from denoise_gan.evaluation.metrics import json_float, psnr, ssim
+
+Progress = Callable[[int, int, str], None]  # (steps done, steps total, what is running)
+
+
+class _Run:
+    """The state of one benchmark run: rows by key (reused ones included), saved after every change."""
+
+    def __init__(self, cfg: BenchmarkConfig, the_plan: Plan, methods: list[Method], out_dir: Path,
+                 data: dict[str, Any], previous: dict[tuple[str, str, str], dict[str, Any]],
+                 progress: Progress | None) -> None:
+        self.cfg, self.plan, self.methods, self.out_dir = cfg, the_plan, methods, out_dir
+        self.result = BenchmarkResult(out_dir, data)
+        self.progress = progress
+        keys = [(s.image, s.noise, m.name) for s in the_plan.sources for m in methods]
+        self.order = {key: i for i, key in enumerate(keys)}
+        self.rows = {k: r for k, r in previous.items() if k in self.order}
+        dropped = len(previous) - len(self.rows)
+        if dropped:
+            self.result.notes.append(f"{dropped} stored row(s) outside this run (other images, noises or methods) "
+                                     "were not carried over")
+        self.total, self.done, self.stale = len(keys), 0, 0
+        self.warmed: set[str] = set()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.result.data
+
+    def save(self) -> None:
+        self.data["rows"] = sorted(self.rows.values(), key=lambda r: self.order[(r["image"], r["noise"], r["method"])])
+        self.data["summary"] = _summary(self.data["rows"], self.plan.conditions, [m.name for m in self.methods])
+        text = json.dumps(self.data, indent=2, allow_nan=False) + "\n"
+        atomic_write_bytes(self.out_dir / RESULTS_JSON, text.encode())
+
+    def step(self, count: int, what: str) -> None:
+        self.done += count
+        if self.progress:
+            self.progress(self.done, self.total, what)
+
+    def run_source(self, source: Source, cache: _CleanCache) -> None:
+        label = f"{source.image} [{source.noise}]"
+        try:
+            pair = load_pair(source, self.cfg.seed, cache)
+        except (ImageReadError, ValueError, OSError) as exc:
+            self.data["failures"].append({"image": source.image, "noise": source.noise, "method": None,
+                                          "reason": _one_line(exc)})
+            for m in self.methods:
+                self.rows.pop((source.image, source.noise, m.name), None)
+            self.save()
+            self.step(len(self.methods), label)
+            return
+        input_sha = pixels_fingerprint(pair.noisy)
+        estimate = estimate_noise_sigma(pair.noisy)
+        sigma = oracle_sigma(pair.stages) if self.cfg.oracle_sigma and pair.stages else estimate
+        self.data["inputs"].append({"image": source.image, "noise": source.noise, "image_seed": pair.image_seed,
+                                    "stages": pair.stages, "sigma_estimate": estimate, "sigma_used": sigma,
+                                    "shape": list(pair.noisy.shape), "dtype": str(pair.noisy.dtype),
+                                    "noisy_sha256": input_sha})
+        window = report.crop_window(pair.clean)
+        report.save_crop(self.out_dir, source.noise, source.image, "clean", pair.clean, window)
+        for method in self.methods:
+            key = (source.image, source.noise, method.name)
+            used = sigma if method.uses_sigma else None
+            fingerprint = row_fingerprint(input_sha, method, used)
+            old = self.rows.get(key)
+            if old is not None and old.get("fingerprint") == fingerprint:
+                self.result.reused += 1
+                self.step(1, label)
+                continue
+            if old is not None:
+                self.stale += 1
+                del self.rows[key]
+            if self.progress:
+                self.progress(self.done, self.total, f"{method.name}: {label}")
+            self.warm_up(method, pair.noisy)
+            row = _run_row(method, pair, used, fingerprint, source, self.out_dir, window, self.data)
+            if row is not None:
+                self.rows[key] = row
+                self.result.computed += 1
+            self.save()
+            self.step(1, label)
+
+    def warm_up(self, method: Method, noisy: np.ndarray) -> None:
+        """One untimed call on a small corner of the first input of each kind (channels, dtype: gray and colour
+        take different code paths), so one-off set-up (imports, thread pools, caches) is not charged to the
+        first image's time. Models are warmed up when loaded."""
+        kind = f"{method.name}|{noisy.shape[2:]}|{noisy.dtype.str}"
+        if kind in self.warmed or method.baseline or not method.uses_sigma:
+            return
+        self.warmed.add(kind)
+        try:
+            method.run(np.ascontiguousarray(noisy[:32, :32]), 10.0)
+        except Exception:  # noqa: BLE001 - a real failure shows up, with its reason, in the timed call
+            pass
+
+
+def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress | None = None) -> BenchmarkResult:
+    """Run every method on every (image, noise) input and write results.json/.csv and report.html.
+
+    Bad arguments raise before any work; a broken input or a method that fails on one image is recorded in
+    ``failures`` and the rest still run. Results are saved after every row.
+    """
+    out_dir = Path(out_dir)
+    the_plan = plan(cfg, out_dir)
+    previous = _previous_rows(out_dir / RESULTS_JSON, cfg.resume)
+    models = load_models(cfg.checkpoints, cfg.infer) if "model" in the_plan.methods else []
+    methods: list[Method] = []
+    for name in the_plan.methods:
+        methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]
+    run = _Run(cfg, the_plan, methods, out_dir, _header(cfg, the_plan, methods, models), previous, progress)
+    cache = _CleanCache()
+    for source in the_plan.sources:
+        run.run_source(source, cache)
+    if run.stale:
+        run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
+    run.result.notes += [f"{m.method.name}: {note}" for m in models if m.denoiser for note in m.denoiser.notes]
+    run.save()
+    atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(run.data).encode())
+    report.write_report(out_dir, run.data)
+    return run.result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _run_row(method: Method, pair: Pair, sigma: float | None, fingerprint: str, source: Source, out_dir: Path,
+             window: tuple[int, int, int, int], data: dict[str, Any]) -> dict[str, Any] | None:
+    """Run, time and score one method on one input; a failure is recorded in ``data`` and gives None."""
+    megapixels = pair.noisy.shape[0] * pair.noisy.shape[1] / 1e6
+    try:
+        start = time.perf_counter()
+        out = method.run(pair.noisy, 0.0 if sigma is None else sigma)
+        seconds = 0.0 if method.baseline else time.perf_counter() - start
+        if not isinstance(out, np.ndarray) or out.shape != pair.noisy.shape or out.dtype != pair.noisy.dtype:
+            got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+            raise ValueError(f"returned {got}, expected {pair.noisy.shape} {pair.noisy.dtype}")
+        value_psnr, value_ssim = psnr(pair.clean, out), ssim(pair.clean, out)
+    except Exception as exc:  # one method failing on one image must not stop the benchmark
+        data["failures"].append({"image": source.image, "noise": source.noise, "method": method.name,
+                                 "reason": f"{type(exc).__name__}: {_one_line(exc)}"})
+        return None
+    report.save_crop(out_dir, source.noise, source.image, method.name, out, window)
+    return {"image": source.image, "noise": source.noise, "method": method.name,
+            "psnr": json_float(value_psnr), "ssim": value_ssim, "seconds": seconds, "megapixels": megapixels,
+            "mp_per_s": json_float(megapixels / seconds) if seconds > 0 else None, "sigma_used": sigma,
+            "fingerprint": fingerprint}

@@ -1,0 +1,1 @@
+"""The networks (one registry of generators), the CycleGAN losses and self-describing weight files."""

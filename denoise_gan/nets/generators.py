@@ -1,0 +1,113 @@
+"""The generators: the light residual U-Net (G), the CycleGAN reference ResNet and the stochastic noise
+generator F. Each is built from a ``GeneratorConfig``; ``nets.registry`` names them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as nnf
+from torch import nn
+
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.nets.blocks import ResidualBlock, UNetBackbone, Upsample
+
+
+class UNetGenerator(nn.Module):
+    """Light denoiser: predicts the noise and subtracts it (residual learning, as DnCNN)."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.backbone = UNetBackbone(cfg.channels, cfg.channels, cfg.width, cfg.depth, cfg.blocks)
+        self.stride = self.backbone.stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.backbone(x - 0.5)
+
+
+class ResnetGenerator(nn.Module):
+    """The CycleGAN reference generator: c7s1, two stride-2 downs, n residual blocks, two ups, c7s1.
+
+    Uses InstanceNorm like the paper, so its tiled output is not exact (per-tile statistics).
+    """
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        norm = lambda c: nn.InstanceNorm2d(c, affine=False)  # noqa: E731
+        w = cfg.width
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(cfg.channels, w, 7), norm(w), nn.ReLU(True)]
+        for mult in (1, 2):
+            layers += [nn.Conv2d(w * mult, w * mult * 2, 3, stride=2, padding=1), norm(w * mult * 2), nn.ReLU(True)]
+        layers += [ResidualBlock(w * 4, norm) for _ in range(cfg.blocks)]
+        for mult in (4, 2):
+            layers += [Upsample(w * mult, w * mult // 2), norm(w * mult // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, cfg.channels, 7), nn.Sigmoid()]
+        self.model = nn.Sequential(*layers)
+        self.stride = 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+MAX_SHIFT = 10.0 / 255.0
+
+
+class NoiseGenerator(nn.Module):
+    """F: clean -> noisy as a structured, stochastic noise model.
+
+    F(x) = x + d(x) + s(x) * exp(a * u) * (k * z), with z a fresh standard Gaussian field per call, k a
+    learned small kernel (unit energy, so it shapes the noise's spatial correlation but not its level),
+    s(x) >= 0 a per-pixel, per-channel scale (signal-dependent noise), u a fresh standard normal per image
+    with a learned spread a (a noisy set mixes levels that a clean image alone cannot predict) and d(x) a
+    deterministic residual (compression-like artifacts). A generic network with a noise input learns to
+    ignore it; this form cannot.
+    """
+
+    def __init__(self, cfg: GeneratorConfig, kernel_size: int = 5) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.channels = c
+        self.backbone = UNetBackbone(c, 2 * c, cfg.width, cfg.depth, cfg.blocks)
+        kernel = torch.zeros(c, 1, kernel_size, kernel_size)
+        kernel[:, :, kernel_size // 2, kernel_size // 2] = 1.0
+        self.kernel = nn.Parameter(kernel)
+        self.level_spread = nn.Parameter(torch.tensor(0.5))
+        self.stride = self.backbone.stride
+        self.init_output()
+
+    def init_output(self) -> None:
+        """F's output layer starts at zero, so F starts as mild noise (re-run after any weight init)."""
+        nn.init.zeros_(self.backbone.tail.weight)
+        nn.init.zeros_(self.backbone.tail.bias)
+
+    def deterministic(self, x: torch.Tensor) -> torch.Tensor:
+        """F's output without its random part (z = 0), for the identity loss: F(noisy) keeps the colours."""
+        return self(x, torch.zeros_like(x))
+
+    def scale_and_shift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.backbone(x - 0.5)
+        log_scale, shift = out[:, : self.channels], out[:, self.channels:]
+        # softplus keeps the scale positive; the -3 offset starts F at sigma ~ 0.049 (12 on 0-255). The shift is
+        # bounded (+-10 levels): compression artifacts are small, and an unbounded deterministic term lets F fool
+        # D_noisy with invented texture instead of noise (measured: a shift of std 50 levels on unseen photos).
+        return nnf.softplus(log_scale - 3.0), MAX_SHIFT * torch.tanh(shift)
+
+    def shaped_noise(self, z: torch.Tensor) -> torch.Tensor:
+        k = self.kernel / self.kernel.flatten(1).norm(dim=1).clamp_min(1e-8)[:, None, None, None]
+        return nnf.conv2d(z, k, padding=k.shape[-1] // 2, groups=self.channels)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None, u: torch.Tensor | None = None) -> torch.Tensor:
+        scale, shift = self.scale_and_shift(x)
+        if z is None:
+            z = torch.randn_like(x)
+        if u is None:
+            u = torch.randn(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
+        scale = scale * torch.exp(self.level_spread * u)
+        noise = self.shaped_noise(z)
+        if self.channels > 1:
+            # a gray photo copied into three channels has the same noise in each: keep it gray
+            gray = ((x - x[:, :1]).abs().amax(dim=(1, 2, 3)) == 0)[:, None, None, None]
+            if bool(gray.any()):
+                noise = torch.where(gray, noise[:, :1].expand_as(noise), noise)
+                scale = torch.where(gray, scale.mean(1, keepdim=True).expand_as(scale), scale)
+                shift = torch.where(gray, shift.mean(1, keepdim=True).expand_as(shift), shift)
+        return x + shift + scale * noise

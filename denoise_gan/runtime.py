@@ -1,0 +1,115 @@
+"""Where and how tensors run: device, precision, autocast, and this process's place under torchrun.
+
+Shared by training and inference, so ``--device`` and ``--precision`` mean the same in every command.
+Precision: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU; half
+precision is refused on the CPU (slow there, and the cause of the "black image" reports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+from denoise_gan.errors import UserError
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+# ---- device and precision ------------------------------------------------------------------------
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for an absent GPU is a one-line error, not a traceback."""
+    text = (name or "auto").strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        index_text = text.partition(":")[2]
+        if index_text and not index_text.isdigit():
+            raise UserError(f"bad device {name!r}; use auto, cpu, cuda or cuda:N")
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)")
+        index = int(index_text) if index_text else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist")
+        return torch.device("cuda", index)
+    raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
+    so a user who asked for it learns it does not exist there instead of getting a silent fp32 run."""
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
+    if device.type != "cuda":
+        if name in ("fp16", "bf16"):
+            raise UserError(f"precision {name} needs a CUDA GPU; on the CPU only fp32 runs "
+                            "(use --precision auto or fp32)")
+        return None
+    bf16_ok = torch.cuda.is_bf16_supported()
+    if name == "fp32":
+        return None
+    if name == "fp16":
+        return torch.float16
+    if name == "bf16" and not bf16_ok:
+        raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; use --precision fp16")
+    return torch.bfloat16 if bf16_ok else torch.float16
+
+
+def training_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA by default, fp32 on the CPU; fp16 would need loss scaling, so it is refused."""
+    if name == "fp16":
+        raise UserError("training supports --precision auto, bf16 or fp32 (fp16 needs loss scaling)")
+    return resolve_precision(name, device)
+
+
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[amp_dtype]
+
+
+def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to the half dtype, or nothing for fp32 (autocast rejects float32 as a CUDA target)."""
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+# ---- torchrun ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among torchrun's; a plain launch is rank 0 of 1."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def world_from_env() -> World:
+    """This process's place from torchrun's RANK/WORLD_SIZE/LOCAL_RANK; a plain launch is rank 0 of 1."""
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise UserError(f"bad torchrun environment (RANK/WORLD_SIZE/LOCAL_RANK): {exc}") from None
+    if size < 1 or not 0 <= rank < size:
+        raise UserError(f"bad torchrun environment: RANK={rank} WORLD_SIZE={size}")
+    return World(rank, size, local)
+
+
+def rank_device(name: str, world: World) -> torch.device:
+    """The device this rank runs on: ``name`` resolved, and on CUDA under torchrun (more than one rank) the
+    rank's own GPU, ``cuda:LOCAL_RANK``. The CPU stays the CPU. Used by training and inference alike."""
+    device = resolve_device(name)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+    return device

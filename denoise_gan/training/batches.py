@@ -1,0 +1,39 @@
+"""Batches for a run: each torchrun rank takes its own slice of the global sample indices, and a resumed
+run sees exactly the batches an uninterrupted one would have."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from denoise_gan.errors import UserError
+from denoise_gan.runtime import World
+
+
+def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, world: World,
+                   workers: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches for steps start..steps-1; each rank takes its own slice of the global sample indices."""
+    indices = [(s * world.size + world.rank) * batch_size + b for s in range(start, steps) for b in range(batch_size)]
+    # a private generator: the loader's worker seeds must not consume the global RNG, or a resumed run
+    # would draw different noise for F than an uninterrupted one
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
+                        persistent_workers=workers > 0, timeout=300 if workers > 0 else 0,
+                        pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed),
+                        worker_init_fn=_leave_stopping_to_the_main_process if workers > 0 else None)
+    try:
+        yield from loader
+    except RuntimeError as exc:
+        if "DataLoader worker" in str(exc):
+            raise UserError(f"a data-loading worker failed: {str(exc).splitlines()[0]}") from None
+        raise
+
+
+def _leave_stopping_to_the_main_process(worker_id: int) -> None:
+    """Workers ignore Ctrl-C and SIGTERM: a terminal (or `kill` of the whole group) signals them too, and a worker
+    that died mid-step would crash the main process before it could finish the step and save. The main process
+    shuts its workers down when it stops; they also exit when it dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
