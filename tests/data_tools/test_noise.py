@@ -240,14 +240,12 @@ def test_bad_specs_raise_one_line_listing_valid_models(spec: str, fragment: str)
     assert all(name in message for name in MODELS), message
 
 
-# ---- the albumentations transform (when data_tools.datasets provides it) -------------------------
+# ---- the albumentations transform the README advertises (must exist: a failure, never a skip) -----
 
 def test_albumentations_transform_matches_the_spec() -> None:
-    datasets = pytest.importorskip("data_tools.datasets")
-    transform_cls = getattr(datasets, "SyntheticNoise", None)
-    if transform_cls is None:
-        pytest.skip("data_tools.datasets has no SyntheticNoise transform")
     import albumentations as A
+
+    from data_tools.datasets import SyntheticNoise as transform_cls
 
     for dtype, value, scale in ((np.uint8, 128, 1), (np.uint16, 32768, 257)):
         img = np.full((128, 128, 3), value, dtype)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageCms
-from typer.testing import CliRunner
 
 from data_tools.images import read_image, write_image
 from denoise_gan.cli import app
@@ -23,9 +22,9 @@ from denoise_gan.inference.files import OutputOptions, plan_jobs
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator, shipped_dir
+from helpers import one_line_error, runner
 
 torch.set_num_threads(1)
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +45,6 @@ def image(h: int = 40, w: int = 48, c: int = 3, dtype: type = np.uint8, seed: in
 def denoise(*args: str | Path) -> object:
     return runner.invoke(app, ["denoise", *map(str, args)])
 
-
-def one_line_error(result: object) -> str:
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
 
 
 # ---- formats -------------------------------------------------------------------------------------
@@ -216,6 +210,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_torchrun_style_sharding_does_every_file_once(tmp_path: Path, weights: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     names = [f"img{i}.png" for i in range(5)]

@@ -189,6 +189,7 @@ def test_refine_needs_a_finished_run(tmp_path: Path) -> None:
         refine(RefineConfig(run_dir=str(tmp_path), steps=2, device="cpu"), tmp_path / "out")
 
 
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     """The same training command under torchrun (2 CPU processes, gloo): rank 0 alone writes the run."""
     cfg = tiny_config(clean_dir, steps=4, save_every=4, log_every=2)

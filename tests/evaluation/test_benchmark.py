@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from data_tools.images import read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
@@ -26,9 +25,9 @@ from denoise_gan.config import GeneratorConfig
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.evaluation.report import crop_png, crop_window
 from denoise_gan.nets.weights import save_generator
+from helpers import one_line_error, runner
 
 torch.set_num_threads(1)
-runner = CliRunner()
 SPECS = ("gaussian:sigma=15", "gaussian:sigma=25")
 METHODS = "noisy,nlm,wavelet,tv,model"
 ROW_FIELDS = {"image", "noise", "method", "psnr", "ssim", "seconds", "mp_per_s", "megapixels", "sigma_used",
@@ -69,11 +68,6 @@ def bench(*args: str | Path) -> object:
 def noise_args(specs: tuple[str, ...] = SPECS) -> list[str]:
     return [a for spec in specs for a in ("--noise", spec)]
 
-
-def one_line_error(result: object) -> str:
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

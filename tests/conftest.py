@@ -1,0 +1,44 @@
+"""Fixtures shared by the test modules: a tiny saved generator, a folder of small clean photos and a
+finished two-step CycleGAN run. Module-scoped, so each module builds its own; a module that needs other
+contents defines a fixture of the same name. Plain helpers are in helpers.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_tools.images import write_image
+from data_tools.samples import load_sample
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.weights import save_generator
+from denoise_gan.training.cyclegan import train
+from helpers import TINY_G, tiny_train_config
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random colour U-Net saved the way `train` saves G."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(path, build_generator(TINY_G), TINY_G)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clean")
+    for name in ("astronaut", "coffee", "camera", "chelsea"):
+        write_image(folder / f"{name}.png", load_sample(name)[100:164, 100:164])
+    return folder
+
+
+
+@pytest.fixture(scope="module")
+def finished_run(clean_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 2-step CycleGAN run (G, F, config.json, checkpoint): what `refine` starts from."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    train(tiny_train_config(clean_dir), run)
+    return run

@@ -1,0 +1,252 @@
+"""Nothing is lost: SIGKILL / Ctrl-C of real `train` and `refine` processes at a random moment, then resume
+completes the work; a crashing data-loader worker is a clear error, not a hang.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+
+from data_tools.images import atomic_write_bytes
+from denoise_gan.runtime import World
+from denoise_gan.errors import UserError
+from denoise_gan.training.loop import Cadence, run_loop
+from denoise_gan.training.batches import batch_iterator
+from denoise_gan.nets.weights import (list_checkpoints, load_generator, prune_checkpoints)
+
+from helpers import CHILD_ENV, TINY_TRAIN_FLAGS, assert_latest_checkpoint_loads, assert_log_is_whole, checkpoints_saved, cli, interrupt_at_random, launch, output_of, pace, wait_until
+
+torch.set_num_threads(1)  # the suite shares two cores with a training job
+
+
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
+def test_sigkill_during_train_loses_nothing_and_resume_finishes(clean_dir: Path, tmp_path: Path) -> None:
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    proc = launch(["train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, "--steps", "16",
+                   *TINY_TRAIN_FLAGS], logs)
+    per_save = pace(checkpoints_saved(run), proc, logs, after=2)
+    delay = interrupt_at_random(proc, signal.SIGKILL, 0.6 * 5 * per_save, logs)  # 5 of 8 saves to go
+    step = assert_latest_checkpoint_loads(run, "cyclegan")
+    assert step < 16, delay
+    resumed = cli("train", "--resume", run)
+    assert resumed.exit_code == 0, (delay, resumed.output, repr(resumed.exception))
+    assert f"resuming at step {step}" in resumed.stdout
+    assert assert_latest_checkpoint_loads(run, "cyclegan") == 16
+    assert_log_is_whole(run, 16, 2)
+    assert load_generator(run / "G.safetensors")[2]["step"] == 16
+    assert not list((run / "checkpoints").glob(".*.part")), "a save cut short leaves no temp file after resume"
+
+
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
+def test_ctrl_c_during_train_saves_the_step_and_says_resume(clean_dir: Path, tmp_path: Path) -> None:
+    """SIGTERM takes the same path (tested in-process below, at every moment that matters)."""
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    proc = launch(["train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, "--steps", "16",
+                   *TINY_TRAIN_FLAGS], logs)
+    per_save = pace(checkpoints_saved(run), proc, logs, after=2)
+    delay = interrupt_at_random(proc, signal.SIGINT, 0.6 * 5 * per_save, logs)
+    text = output_of(logs)
+    assert proc.returncode == 130, (delay, text[-3000:])
+    assert "Traceback" not in text, text[-3000:]
+    said = re.search(r"interrupted at step (\d+); checkpoint saved, continue with --resume", text)
+    assert said, text[-3000:]
+    assert assert_latest_checkpoint_loads(run, "cyclegan") == int(said.group(1))
+    resumed = cli("train", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    assert_log_is_whole(run, 16, 2)
+
+
+def _signal_self(sig: int) -> None:
+    """Deliver `sig` to this process, but only while the run loop's handler is installed: the default
+    handlers would end the test session."""
+    assert signal.getsignal(sig) not in (signal.default_int_handler, signal.SIG_DFL), "no handler installed"
+    os.kill(os.getpid(), sig)
+
+
+class _SignallingTrainer:
+    """A trainer that receives signals at chosen moments: {step index: [signals]} during that step, and
+    ("save", step) during the save of that step."""
+
+    log_fields = ("loss",)
+
+    def __init__(self, during: dict[object, list[int]]) -> None:
+        self.during, self.saved = during, []
+
+    def step(self, step: int, batch: object) -> dict[str, float]:
+        for sig in self.during.get(step, []):
+            _signal_self(sig)
+        return {"loss": 1.0}
+
+    def lr(self) -> float:
+        return 0.1
+
+    def state(self, step: int) -> dict:
+        for sig in self.during.get(("save", step), []):
+            _signal_self(sig)
+        self.saved.append(step)
+        return {"kind": "test", "step": step}
+
+    def export(self, run_dir: Path, step: int) -> None:
+        pass
+
+    def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+        return {}
+
+
+def _batches(signal_on_first: int | None = None, then_fail: bool = False) -> Iterator[dict]:
+    """Endless batches; optionally a signal while the first is fetched, and the loader dying with it (as its
+    workers do on a terminal's Ctrl-C)."""
+    if signal_on_first is not None:
+        _signal_self(signal_on_first)
+        if then_fail:
+            raise RuntimeError("DataLoader worker (pid 123) exited unexpectedly")
+    while True:
+        yield {}
+
+
+INT, TERM = signal.SIGINT, signal.SIGTERM
+
+
+@pytest.mark.parametrize("start, during, first, fail, saved, says", [
+    # (periodic saves every 2 steps) the step in progress finishes, then its checkpoint is saved
+    pytest.param(0, {2: [INT]}, None, False, [2, 3], "interrupted at step 3; checkpoint saved, continue with --resume",
+                 id="sigint-mid-step"),
+    pytest.param(0, {2: [TERM]}, None, False, [2, 3], "interrupted at step 3; checkpoint saved, continue with --resume",
+                 id="sigterm-mid-step"),
+    pytest.param(4, {}, INT, False, [5], "interrupted at step 5; checkpoint saved, continue with --resume",
+                 id="sigint-while-fetching-after-resume"),
+    # a signal during a periodic save: that save completes and is not repeated
+    pytest.param(0, {("save", 2): [INT]}, None, False, [2], "interrupted at step 2; checkpoint saved",
+                 id="sigint-during-save"),
+    # Ctrl-C also killed the loader's workers: still a clean stop at the last finished step
+    pytest.param(0, {}, INT, True, [], "interrupted before the first step; nothing saved",
+                 id="sigint-kills-loader-before-first-step"),
+    # a second Ctrl-C stops at once, mid-step, and saves nothing half-done
+    pytest.param(0, {3: [INT, INT]}, None, False, [2],
+                 "stopped at once at step 3 by a second interrupt, without saving", id="second-sigint"),
+])
+def test_interrupts_stop_at_a_step_boundary_and_say_what_was_saved(tmp_path: Path, start: int, during: dict,
+                                                                    first: int | None, fail: bool, saved: list[int],
+                                                                    says: str) -> None:
+    trainer = _SignallingTrainer(during)
+    console = Console(file=io.StringIO(), width=300)
+    (tmp_path / "checkpoints").mkdir()
+    handlers = {sig: signal.getsignal(sig) for sig in (INT, TERM)}
+    with pytest.raises(KeyboardInterrupt):
+        run_loop(trainer, _batches(first, fail), start, Cadence(10, 1, 2, 0, 3), tmp_path, World(), console)
+    assert trainer.saved == saved
+    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == saved
+    printed = console.file.getvalue()
+    assert says in printed, printed
+    if not saved and start == 0:
+        assert "checkpoint saved" not in printed
+    assert {sig: signal.getsignal(sig) for sig in (INT, TERM)} == handlers  # restored
+
+
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
+def test_sigkill_during_refine_then_resume_finishes(finished_run: Path, tmp_path: Path) -> None:
+    out, logs = tmp_path / "refined", tmp_path / "logs"
+    proc = launch(["refine", finished_run, "-o", out, "--steps", "16", "--batch-size", "2", "--patch-size", "32",
+                   "--save-every", "2", "--log-every", "2", "--workers", "0", "--device", "cpu"], logs)
+    per_save = pace(checkpoints_saved(out), proc, logs, after=2)
+    delay = interrupt_at_random(proc, signal.SIGKILL, 0.6 * 5 * per_save, logs)
+    step = assert_latest_checkpoint_loads(out, "refine")
+    assert step < 16, delay
+    resumed = cli("refine", finished_run, "-o", out, "--resume")
+    assert resumed.exit_code == 0, (delay, resumed.output, repr(resumed.exception))
+    assert assert_latest_checkpoint_loads(out, "refine") == 16
+    assert_log_is_whole(out, 16, 2)
+    assert load_generator(out / "G.safetensors")[2]["step"] == 16
+
+
+def test_a_save_cut_short_leaves_only_a_hidden_temp_that_resume_ignores_and_removes(tmp_path: Path) -> None:
+    """SIGKILL between writing a checkpoint's temp file and renaming it: simulated exactly in a forked child
+    that dies at the rename. The previous checkpoint is still the latest, and the temp is cleaned up later."""
+    folder = tmp_path / "checkpoints"
+    atomic_write_bytes(folder / "step_0000002.pt", b"old")
+    pid = os.fork()
+    if pid == 0:  # the child: die hard where a crash hurts most
+        os.replace = lambda *a, **k: os._exit(9)  # type: ignore[assignment]
+        atomic_write_bytes(folder / "step_0000004.pt", b"new checkpoint bytes")
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 9
+    leftovers = [p.name for p in folder.iterdir() if p.name != "step_0000002.pt"]
+    assert len(leftovers) == 1 and re.fullmatch(r"\.step_0000004\.pt\..+\.part", leftovers[0]), leftovers
+    assert [s for s, _ in list_checkpoints(folder)] == [2]
+    prune_checkpoints(folder, keep=3)  # what every later save runs
+    assert sorted(p.name for p in folder.iterdir()) == ["step_0000002.pt"]
+
+
+class DiesInWorker(torch.utils.data.Dataset):
+    """A dataset whose worker process dies hard (as on a segfault or the OOM killer), not with an exception."""
+
+    def __len__(self) -> int:
+        return 1000
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if torch.utils.data.get_worker_info() is not None:
+            os._exit(3)
+        return {"clean": torch.zeros(3, 8, 8)}
+
+
+@contextmanager
+def alarm(seconds: int) -> Iterator[None]:
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"no result within {seconds} s: a hang")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_crashing_data_loader_worker_is_a_clear_error_not_a_hang() -> None:
+    start = time.monotonic()
+    with alarm(60), pytest.raises(UserError, match="data-loading worker failed") as info:
+        next(batch_iterator(DiesInWorker(), batch_size=2, start=0, steps=4, world=World(), workers=1, seed=0))
+    assert time.monotonic() - start < 30
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
+def test_signal_to_the_whole_process_group_with_loader_workers_saves_and_resumes(clean_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    """A terminal's Ctrl-C (or `kill` of the group) reaches the data-loading workers too. They leave stopping to
+    the main process, which finishes its step and saves, instead of dying mid-step and crashing it."""
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    flags = [f if f != "0" or TINY_TRAIN_FLAGS[i - 1] != "--workers" else "1" for i, f in enumerate(TINY_TRAIN_FLAGS)]
+    assert flags[flags.index("--workers") + 1] == "1"
+    logs.mkdir()
+    with (logs / "stdout").open("w") as out, (logs / "stderr").open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "denoise_gan", "train", "--clean", str(clean_dir), "--noise",
+                                 "gaussian:sigma=25", "-o", str(run), "--steps", "400", *flags],
+                                env=CHILD_ENV, stdout=out, stderr=err, start_new_session=True)
+    wait_until(lambda: checkpoints_saved(run)() >= 2, proc, logs)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"did not stop within 60 s:\n{output_of(logs)[-3000:]}")
+    text = output_of(logs)
+    assert proc.returncode == 130, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    said = re.search(r"interrupted at step (\d+); checkpoint saved", text)
+    assert said, text[-3000:]
+    assert assert_latest_checkpoint_loads(run, "cyclegan") == int(said.group(1))
