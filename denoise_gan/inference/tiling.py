@@ -44,8 +44,14 @@ class InferConfig:
     batch_size: int = 4
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto | fp32 | fp16 | bf16
+    strength: float = 1.0  # level-aware models: the estimated noise-level map is scaled by this
+    sigma: float | None = None  # level-aware models: a fixed noise σ (0-255 scale) instead of the estimate
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.strength) and 0 <= self.strength <= 10):
+            raise UserError(f"strength must be between 0 and 10, not {self.strength}")
+        if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
+            raise UserError(f"sigma must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
         if self.tile is not None and self.tile < 0:
             raise UserError(f"tile must be 0 (whole image), a positive size or auto, not {self.tile}")
         if self.overlap < 0:
@@ -181,8 +187,20 @@ def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int) -> 
 
 # ---- running the network -------------------------------------------------------------------------
 
+def level_conditioning(net: nn.Module, strength: float, sigma: float | None) -> dict[str, object]:
+    """Keyword arguments that carry --strength/--sigma to a level-aware model; a blind model has no level
+    input, so asking it for either is an error rather than a silently ignored option."""
+    if getattr(net, "level_aware", False):
+        return {"strength": strength, "sigma": sigma}
+    if strength != 1.0 or sigma is not None:
+        raise UserError("this model is blind (it has no noise-level input), so --strength/--sigma cannot apply; "
+                        "use a level-aware model such as the shipped default")
+    return {}
+
+
 @torch.inference_mode()
-def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, bool]:
+def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | None,
+                    **conditioning: object) -> tuple[torch.Tensor, bool]:
     """The net's fp32 output for a batch, and whether half precision had to be redone in fp32.
 
     fp16 overflows to Inf/NaN on some images (users see black tiles); such a batch is rerun in fp32.
@@ -191,11 +209,11 @@ def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | No
     redone = False
     if amp_dtype is not None:
         with autocast(x.device, amp_dtype):
-            y = net(x)
+            y = net(x, **conditioning)
         if bool(torch.isfinite(y).all()):
             return y.float(), False
         redone = True
-    y = net(x).float()
+    y = net(x, **conditioning).float()
     if not bool(torch.isfinite(y).all()):
         raise UserError("the model produced NaN/Inf values in fp32 (broken or incompatible weights)")
     return y, redone
@@ -280,6 +298,7 @@ class TiledDenoiser:
         self.device = resolve_device(cfg.device)
         self.amp_dtype = resolve_precision(cfg.precision, self.device)
         self.net = net.to(self.device, memory_format=torch.channels_last).eval()
+        self.conditioning = level_conditioning(net, cfg.strength, cfg.sigma)
         self.channels = input_channels(net)
         self.stride = net_stride(net)
         self.batch_size = cfg.batch_size
@@ -382,7 +401,7 @@ class TiledDenoiser:
         elif mode == "per_channel":
             x = x.reshape(n * c, 1, h, w)
         x = x.contiguous(memory_format=torch.channels_last)
-        y, redone = forward_checked(self.net, x, self.amp_dtype)
+        y, redone = forward_checked(self.net, x, self.amp_dtype, **self.conditioning)
         if redone:
             self.fp32_redos += 1
             if self.fp32_redos == 1:

@@ -14,6 +14,7 @@ from torch import nn
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generators import NoiseGenerator, ResnetGenerator, UNetGenerator
+from denoise_gan.nets.level import LevelAwareDenoiser
 
 # Far beyond any denoiser (the reference ResNet has 9 blocks, our U-Net 3 levels), and small enough that even
 # building the largest on the meta device to check its shapes takes about a second.
@@ -33,6 +34,8 @@ class GeneratorSpec:
 GENERATORS: dict[str, GeneratorSpec] = {
     g.name: g
     for g in [
+        GeneratorSpec("level", LevelAwareDenoiser, "level-aware denoiser: residual U-Net conditioned on a noise-level "
+                      "map from a built-in blind estimator (the shipped default)"),
         GeneratorSpec("unet", UNetGenerator, "light residual U-Net without normalisation (tiles exactly)"),
         GeneratorSpec("resnet", ResnetGenerator, "the CycleGAN reference ResNet (InstanceNorm)"),
         GeneratorSpec("noise", NoiseGenerator, "structured stochastic noise model, the default F"),
