@@ -1,0 +1,152 @@
+"""The Python API: ``Denoiser`` on every supported image type, the same pixels as the engine, level settings
+routed to level-aware models and refused by blind ones, and the README's example run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from denoise_gan import Denoiser
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.weights import load_generator, save_generator
+from helpers import noise_image
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
+
+
+def random_level_net(seed: int = 0) -> torch.nn.Module:
+    """A tiny level-aware net whose zero-initialised output layers are randomised, so it changes images."""
+    torch.manual_seed(seed)
+    net = build_generator(TINY_LEVEL)
+    with torch.no_grad():
+        for tail in (net.denoiser.tail, net.estimator.tail):
+            tail.weight.normal_(0, 0.05)
+            tail.bias.normal_(0, 0.05)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def level_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("level") / "level.safetensors"
+    save_generator(path, random_level_net(), TINY_LEVEL)
+    return path
+
+
+@pytest.fixture(scope="module", params=["unet", "level"])
+def model(request: pytest.FixtureRequest, weights: Path, level_weights: Path) -> Path:
+    return weights if request.param == "unet" else level_weights
+
+
+def test_uint_arrays_match_the_engine(model: Path) -> None:
+    den = Denoiser.from_pretrained(model, device="cpu", tile=32)
+    net = load_generator(model)[0]
+    for image in (noise_image(40, 50), noise_image(40, 50, 1)[..., 0], noise_image(33, 45, 4, np.uint16)):
+        out = den(image)
+        assert out.shape == image.shape and out.dtype == image.dtype
+        np.testing.assert_array_equal(out, denoise_array(net, image, InferConfig(tile=32, device="cpu")))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_float_arrays_keep_type_and_range(weights: Path, dtype: type) -> None:
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    image16 = noise_image(24, 40, 3, np.uint16)
+    image = (image16 / 65535.0).astype(dtype)
+    out = den(image)
+    assert out.dtype == dtype and out.shape == image.shape and 0 <= out.min() and out.max() <= 1
+    expected = den(image16) / 65535.0
+    np.testing.assert_allclose(out.astype(np.float64), expected, atol=2e-3 if dtype == np.float16 else 1e-6)
+    gray = den(image[..., 0])
+    assert gray.shape == image.shape[:2] and gray.dtype == dtype
+
+
+def test_float_out_of_range_is_clipped_and_nan_refused(weights: Path) -> None:
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    image = np.linspace(-0.5, 1.5, 24 * 24 * 3, dtype=np.float32).reshape(24, 24, 3)
+    np.testing.assert_array_equal(den(image), den(np.clip(image, 0, 1)))
+    image[0, 0, 0] = np.nan
+    with pytest.raises(UserError, match="NaN"):
+        den(image)
+
+
+def test_tensors_keep_type_shape_and_match_arrays(model: Path) -> None:
+    den = Denoiser.from_pretrained(model, device="cpu")
+    image = noise_image(24, 40)
+    as_float = torch.from_numpy(image).permute(2, 0, 1).float() / 255
+    out = den(as_float)
+    assert out.dtype == torch.float32 and out.shape == as_float.shape
+    np.testing.assert_allclose(out.permute(1, 2, 0).numpy() * 255, den(image).astype(np.float32), atol=0.51)
+    batch = torch.stack([as_float, as_float.flip(-1)])
+    outs = den(batch)
+    assert outs.shape == batch.shape
+    torch.testing.assert_close(outs[0], out, atol=2e-5, rtol=0)  # batched convolutions round differently
+    as_uint8 = torch.from_numpy(image).permute(2, 0, 1)
+    out8 = den(as_uint8)
+    assert out8.dtype == torch.uint8
+    np.testing.assert_array_equal(out8.permute(1, 2, 0).numpy(), den(image))
+    gray = den(as_float[0])
+    assert gray.shape == as_float.shape[1:]
+
+
+def test_level_settings_reach_a_level_aware_model(level_weights: Path) -> None:
+    den = Denoiser.from_pretrained(level_weights, device="cpu")
+    assert den.level_aware
+    image = noise_image(32, 32)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    net = load_generator(level_weights)[0]
+    for kwargs in ({}, {"strength": 0.5}, {"sigma": 30.0}):
+        with torch.no_grad():
+            expected = net(x, **kwargs)[0].permute(1, 2, 0).numpy() * 255
+        np.testing.assert_allclose(den(image, **kwargs).astype(np.float32), np.clip(expected, 0, 255), atol=0.51)
+    assert not np.array_equal(den(image, strength=0.0), den(image, sigma=50.0))
+    with pytest.raises(UserError, match="strength"):
+        den(image, strength=-1)
+
+
+def test_a_blind_model_refuses_level_settings(weights: Path) -> None:
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    assert not den.level_aware
+    with pytest.raises(UserError, match="blind"):
+        den(noise_image(16, 16), strength=0.5)
+    with pytest.raises(UserError, match="blind"):
+        den(noise_image(16, 16), sigma=10)
+
+
+def test_bad_inputs_are_one_line_errors(weights: Path, tmp_path: Path) -> None:
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    for bad in ([[1, 2]], np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4), np.int32), torch.zeros(4, dtype=torch.int64)):
+        with pytest.raises(UserError):
+            den(bad)
+    with pytest.raises(UserError, match="tile"):
+        Denoiser.from_pretrained(weights, tile="big")
+    with pytest.raises(WeightsError, match="no such weight file"):
+        Denoiser.from_pretrained(tmp_path / "missing.safetensors")
+    with pytest.raises(WeightsError, match="no shipped model"):
+        Denoiser.from_pretrained("nonexistent")
+
+
+def test_shipped_default_loads_and_has_metadata() -> None:
+    den = Denoiser.from_pretrained()
+    assert den.config is not None and den.weights is not None and den.weights.name == "default.safetensors"
+    assert "default.safetensors" in repr(den)
+
+
+def readme_python_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks, "the README's Python API section has no python example"
+    return blocks[0]
+
+
+def test_readme_example_runs_as_written() -> None:
+    namespace: dict[str, object] = {}
+    exec(compile(readme_python_example(), "README.md (Python API)", "exec"), namespace)
+    assert any(isinstance(v, Denoiser) for v in namespace.values())
