@@ -1,0 +1,56 @@
+"""The noise statistics F matches: they read a noise level and its correlation, and the loss separates levels."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from denoise_gan.nets.noise_stats import FEATURES, StatisticsBank, noise_statistics
+
+
+def _flat_noisy(sigma: float, n: int = 8, seed: int = 0, blur: bool = False) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 3, 64, 64, generator=g)
+    if blur:  # spatially correlated noise of the same per-pixel std
+        k = torch.ones(3, 1, 2, 2) / 2.0
+        z = torch.nn.functional.conv2d(torch.nn.functional.pad(z, (0, 1, 0, 1), mode="reflect"), k, groups=3)
+    return 0.5 + z * sigma / 255.0
+
+
+def test_statistics_read_the_noise_level() -> None:
+    stats = noise_statistics(_flat_noisy(20.0))
+    assert stats.shape == (8 * 4, len(FEATURES))  # four 32x32 windows per 64x64 patch
+    sigma_r = stats[:, 0].exp() * 255.0
+    assert abs(float(sigma_r.median()) - 20.0) < 2.5
+    assert abs(float(stats[:, -1].mean()) - 0.5) < 0.01  # mean luma
+
+
+def test_statistics_see_spatial_correlation() -> None:
+    """White noise halves one scale down (after 2x2 averaging); blurred noise of the same σ does not."""
+    white = noise_statistics(_flat_noisy(20.0))
+    blurred = noise_statistics(_flat_noisy(20.0, blur=True))
+    drop_white = float((white[:, 3] - white[:, 4]).mean())
+    drop_blurred = float((blurred[:, 3] - blurred[:, 4]).mean())
+    assert abs(drop_white - math.log(2.0)) < 0.2
+    assert drop_blurred < drop_white - 0.3
+
+
+def test_bank_distance_separates_levels() -> None:
+    bank = StatisticsBank(size=256)
+    for seed in range(4):
+        bank.add(noise_statistics(_flat_noisy(20.0, seed=seed)))
+    assert bank.ready()
+    same = float(bank.distance(noise_statistics(_flat_noisy(20.0, seed=9))))
+    weaker = float(bank.distance(noise_statistics(_flat_noisy(10.0, seed=9))))
+    assert weaker > 3 * same
+
+
+def test_bank_distance_has_a_gradient_towards_the_real_level() -> None:
+    bank = StatisticsBank(size=256)
+    for seed in range(4):
+        bank.add(noise_statistics(_flat_noisy(20.0, seed=seed)))
+    level = torch.tensor(10.0, requires_grad=True)
+    z = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    bank.distance(noise_statistics(0.5 + z * level / 255.0)).backward()
+    assert level.grad is not None and level.grad.item() < 0  # raising F's level lowers the loss
