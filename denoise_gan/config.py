@@ -59,6 +59,7 @@ class TrainConfig:
     beta2: float = 0.999
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5  # times lambda_cycle
+    lambda_stats: float = 1.0  # F's noise-statistics matching (level distribution, correlation); 0 = off
     pool_size: int = 50
     init_std: float = 0.02
     seed: int = 0

@@ -4,6 +4,9 @@ generator F. Each is built from a ``GeneratorConfig``; ``nets.registry`` names t
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import torch
 import torch.nn.functional as nnf
 from torch import nn
@@ -49,28 +52,40 @@ class ResnetGenerator(nn.Module):
 
 
 MAX_SHIFT = 10.0 / 255.0
+LEVEL_KNOTS = 8
 
 
 class NoiseGenerator(nn.Module):
     """F: clean -> noisy as a structured, stochastic noise model.
 
-    F(x) = x + d(x) + s(x) * exp(a * u) * (k * z), with z a fresh standard Gaussian field per call, k a
-    learned small kernel (unit energy, so it shapes the noise's spatial correlation but not its level),
-    s(x) >= 0 a per-pixel, per-channel scale (signal-dependent noise), u a fresh standard normal per image
-    with a learned spread a (a noisy set mixes levels that a clean image alone cannot predict) and d(x) a
-    deterministic residual (compression-like artifacts). A generic network with a noise input learns to
-    ignore it; this form cannot.
+    F(x) = x + d(x) + s(x) * m(v) * (k * z), with z a fresh standard Gaussian field per call, k a learned small
+    kernel (unit energy, so it shapes the noise's spatial correlation but not its level), s(x) >= 0 a per-pixel,
+    per-channel scale (signal-dependent noise), m(v) a per-image level multiplier and d(x) a bounded
+    deterministic residual (compression-like artifacts). A generic network with a noise input learns to ignore
+    it; this form cannot.
+
+    The level multiplier is exp(q(v)) with v uniform on [0, 1] per image and q a learned monotone
+    piecewise-linear quantile function: a noisy set mixes levels that a clean image alone cannot predict, and
+    the mixture need not be log-normal (a uniform σ of 5-50 is far from it). ``sample`` also returns the
+    per-pixel noise level s(x) * m(v), which is what refinement teaches the level estimator.
     """
 
     def __init__(self, cfg: GeneratorConfig, kernel_size: int = 5) -> None:
         super().__init__()
         c = cfg.channels
         self.channels = c
+        self.in_channels = c
         self.backbone = UNetBackbone(c, 2 * c, cfg.width, cfg.depth, cfg.blocks)
         kernel = torch.zeros(c, 1, kernel_size, kernel_size)
         kernel[:, :, kernel_size // 2, kernel_size // 2] = 1.0
         self.kernel = nn.Parameter(kernel)
-        self.level_spread = nn.Parameter(torch.tensor(0.5))
+        # q starts as the quantiles of N(0, 0.5^2) (clipped at 2 %/98 %): levels spread ~e^+-1 around s(x)
+        # (plain Python arithmetic: the network is also built on the meta device to check weight files)
+        normal = NormalDist()
+        quantiles = [0.5 * normal.inv_cdf(0.02 + 0.96 * k / LEVEL_KNOTS) for k in range(LEVEL_KNOTS + 1)]
+        steps = [math.log(math.expm1(b - a)) for a, b in zip(quantiles, quantiles[1:])]  # softplus^-1
+        self.level_start = nn.Parameter(torch.tensor(quantiles[:1]))
+        self.level_steps = nn.Parameter(torch.tensor(steps))  # softplus(steps) > 0: q stays monotone
         self.stride = self.backbone.stride
         self.init_output()
 
@@ -83,6 +98,10 @@ class NoiseGenerator(nn.Module):
         """F's output without its random part (z = 0), for the identity loss: F(noisy) keeps the colours."""
         return self(x, torch.zeros_like(x))
 
+    def level_parameters(self) -> list[nn.Parameter]:
+        """The per-image level distribution's knots (trained at a higher rate: one scalar each, many samples)."""
+        return [self.level_start, self.level_steps]
+
     def scale_and_shift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.backbone(x - 0.5)
         log_scale, shift = out[:, : self.channels], out[:, self.channels:]
@@ -91,23 +110,40 @@ class NoiseGenerator(nn.Module):
         # D_noisy with invented texture instead of noise (measured: a shift of std 50 levels on unseen photos).
         return nnf.softplus(log_scale - 3.0), MAX_SHIFT * torch.tanh(shift)
 
+    def level_quantiles(self) -> torch.Tensor:
+        """q at the knots 0, 1/K, ..., 1 (monotone)."""
+        return torch.cat([self.level_start, self.level_start + torch.cumsum(nnf.softplus(self.level_steps), 0)])
+
+    def log_level(self, v: torch.Tensor) -> torch.Tensor:
+        """q(v): linear interpolation between the knots, differentiable in the knots."""
+        knots = self.level_quantiles().to(v.dtype)
+        pos = v.clamp(0, 1) * LEVEL_KNOTS
+        index = pos.floor().clamp(max=LEVEL_KNOTS - 1).long()
+        frac = pos - index.to(v.dtype)
+        return knots[index] * (1 - frac) + knots[index + 1] * frac
+
     def shaped_noise(self, z: torch.Tensor) -> torch.Tensor:
         k = self.kernel / self.kernel.flatten(1).norm(dim=1).clamp_min(1e-8)[:, None, None, None]
-        return nnf.conv2d(z, k, padding=k.shape[-1] // 2, groups=self.channels)
+        return nnf.conv2d(z, k.to(z.dtype), padding=k.shape[-1] // 2, groups=self.channels)
 
-    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None, u: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(self, x: torch.Tensor, z: torch.Tensor | None = None,
+               v: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(F(x), the per-pixel noise level it used), both NCHW on the [0, 1] scale."""
         scale, shift = self.scale_and_shift(x)
         if z is None:
             z = torch.randn_like(x)
-        if u is None:
-            u = torch.randn(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
-        scale = scale * torch.exp(self.level_spread * u)
+        if v is None:
+            v = torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype)
+        level = scale * torch.exp(self.log_level(v))
         noise = self.shaped_noise(z)
         if self.channels > 1:
             # a gray photo copied into three channels has the same noise in each: keep it gray
             gray = ((x - x[:, :1]).abs().amax(dim=(1, 2, 3)) == 0)[:, None, None, None]
             if bool(gray.any()):
                 noise = torch.where(gray, noise[:, :1].expand_as(noise), noise)
-                scale = torch.where(gray, scale.mean(1, keepdim=True).expand_as(scale), scale)
+                level = torch.where(gray, level.mean(1, keepdim=True).expand_as(level), level)
                 shift = torch.where(gray, shift.mean(1, keepdim=True).expand_as(shift), shift)
-        return x + shift + scale * noise
+        return x + shift + level * noise, level
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
+        return self.sample(x, z, v)[0]

@@ -23,6 +23,7 @@ from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
 from denoise_gan.nets.weights import load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
@@ -91,8 +92,21 @@ class Nets:
         return [("G", self.g), ("F", self.f), ("D_clean", self.d_clean), ("D_noisy", self.d_noisy)]
 
 
+LEVEL_LR_FACTOR = 10.0  # F's level-distribution knots: a few scalars, each fed by every sample of a batch
+
+
+def f_optimizer(f: nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam for F; a generator with a learned level distribution trains its knots at a higher rate."""
+    special = list(getattr(f, "level_parameters", list)())
+    ids = {id(p) for p in special}
+    rest = [p for p in f.parameters() if id(p) not in ids]
+    groups = [{"params": rest}] + ([{"params": special, "lr": lr * LEVEL_LR_FACTOR}] if special else [])
+    return torch.optim.Adam(groups, lr=lr, betas=betas)
+
+
 class CycleGANTrainer:
-    log_fields = ("g_adv", "f_adv", "cycle_clean", "cycle_noisy", "idt", "d_clean", "d_noisy", "f_sigma")
+    log_fields = ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "idt", "d_clean", "d_noisy",
+                  "f_sigma")
 
     def __init__(self, cfg: TrainConfig, device: torch.device, world: World) -> None:
         self.cfg, self.device, self.world = cfg, device, world
@@ -106,11 +120,14 @@ class CycleGANTrainer:
                 net.to(memory_format=torch.channels_last)
             broadcast_parameters(net, world)
         betas = (cfg.beta1, cfg.beta2)
-        self.opts = {name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=betas) for name, net in self.nets.items()}
+        self.opts = {name: (f_optimizer(net, cfg.lr, betas) if name == "F" else
+                            torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=betas))
+                     for name, net in self.nets.items()}
         schedule = linear_decay(cfg.steps, cfg.decay_from)
         self.scheds = {name: torch.optim.lr_scheduler.LambdaLR(opt, schedule) for name, opt in self.opts.items()}
         self.pool_clean = ImagePool(cfg.pool_size, cfg.seed * 2 + 1 + 1000 * world.rank)
         self.pool_noisy = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
+        self.stats_bank = StatisticsBank(seed=cfg.seed)
         self.validator = LazyValidator(cfg.val_dir, device)
         self.amp_dtype = training_precision(cfg.precision, device)
 
@@ -134,6 +151,13 @@ class CycleGANTrainer:
             cycle_noisy = losses.cycle(rec_noisy, y)
             loss_g = g_adv + lam * (cycle_clean + cycle_noisy)
             loss_f = f_adv
+            f_stats = torch.zeros((), device=self.device)
+            if cfg.lambda_stats > 0:
+                # the PatchGAN barely sees noise amplitude: F also matches the real noise statistics' distribution
+                self.stats_bank.add(noise_statistics(y))
+                if self.stats_bank.ready():
+                    f_stats = self.stats_bank.distance(noise_statistics(fake_noisy))
+                    loss_f = loss_f + cfg.lambda_stats * f_stats
             idt = torch.zeros((), device=self.device)
             if lam_id > 0:
                 idt_g = losses.identity(n.g(x), x)
@@ -161,7 +185,8 @@ class CycleGANTrainer:
             self.opts[name].step()
         for sched in self.scheds.values():
             sched.step()
-        return {"g_adv": g_adv.item(), "f_adv": f_adv.item(), "cycle_clean": cycle_clean.item(),
+        return {"g_adv": g_adv.item(), "f_adv": f_adv.item(), "f_stats": f_stats.item(),
+                "cycle_clean": cycle_clean.item(),
                 "cycle_noisy": cycle_noisy.item(), "idt": idt.item(), "d_clean": d_clean.item(),
                 "d_noisy": d_noisy.item(), "f_sigma": f_noise_sigma(n.f, x, fake_noisy)}
 
@@ -177,7 +202,7 @@ class CycleGANTrainer:
                 "opts": {name: opt.state_dict() for name, opt in self.opts.items()},
                 "scheds": {name: s.state_dict() for name, s in self.scheds.items()},
                 "pools": {"clean": self.pool_clean.state(), "noisy": self.pool_noisy.state()},
-                "rng": rng_state()}
+                "stats_bank": self.stats_bank.state(), "rng": rng_state()}
 
     def load(self, state: dict[str, Any], where: str) -> None:
         for name, net in self.nets.items():
@@ -188,6 +213,7 @@ class CycleGANTrainer:
             sched.load_state_dict(state["scheds"][name])
         self.pool_clean.load(state["pools"]["clean"])
         self.pool_noisy.load(state["pools"]["noisy"])
+        self.stats_bank.load(state["stats_bank"])
         set_rng_state(state["rng"])
 
     def export(self, run_dir: Path, step: int) -> None:

@@ -68,7 +68,7 @@ def test_training_step_reduces_the_cycle_loss(clean_dir: Path) -> None:
     torch.manual_seed(cfg.seed)
     trainer = CycleGANTrainer(cfg, torch.device("cpu"), World())
     for frozen in ("F", "D_clean", "D_noisy"):
-        trainer.scheds[frozen].base_lrs = [0.0]
+        trainer.scheds[frozen].base_lrs = [0.0] * len(trainer.scheds[frozen].base_lrs)  # F has two lr groups
     torch.manual_seed(0)
     x = torch.stack([torch.from_numpy(load_sample(n)[100:132, 100:132].astype(np.float32) / 255).permute(2, 0, 1)
                      for n in ("astronaut", "coffee")])
@@ -136,15 +136,27 @@ def test_f_is_stochastic_and_tracks_noise_level() -> None:
     x = torch.full((1, 3, 32, 32), 0.5)
     a, b = f(x), f(x)
     assert not torch.equal(a, b)  # two draws differ: one clean image maps to many noisy ones
-    # at the median level (u = 0) the added noise's std is what its scale says (here the initial ~12/255)
+    # at the median level (v = 0.5, where q starts at 0) the added noise's std is what its scale says
     scale, _ = f.scale_and_shift(x)
-    at_median = f(x, u=torch.zeros(1, 1, 1, 1))
+    at_median, level = f.sample(x, v=torch.full((1, 1, 1, 1), 0.5))
     assert (at_median - x).std().item() == pytest.approx(scale.mean().item(), rel=0.1)
-    # the per-image level: u = +1 adds exp(spread) times the noise of u = -1, same field z
+    assert level.mean().item() == pytest.approx(scale.mean().item(), rel=1e-4)  # the level F reports is what it used
+    # the per-image level: v = 1 adds exp(q(1) - q(0)) times the noise of v = 0, same field z
     z = torch.randn_like(x)
-    hi, lo = f(x, z, torch.ones(1, 1, 1, 1)), f(x, z, -torch.ones(1, 1, 1, 1))
+    hi, lo = f(x, z, torch.ones(1, 1, 1, 1)), f(x, z, torch.zeros(1, 1, 1, 1))
     ratio = (hi - x).std() / (lo - x).std()
-    assert ratio.item() == pytest.approx(torch.exp(2 * f.level_spread).item(), rel=1e-4)
+    knots = f.level_quantiles()
+    assert ratio.item() == pytest.approx(torch.exp(knots[-1] - knots[0]).item(), rel=1e-4)
+    assert bool((knots.diff() > 0).all())  # the quantile function stays monotone
+
+
+def test_f_level_distribution_is_learnable() -> None:
+    """A gradient on the drawn levels reaches the quantile knots (the noise-statistics loss trains them)."""
+    f = build_generator(GeneratorConfig(arch="noise", width=4, depth=1))
+    x = torch.full((4, 3, 32, 32), 0.5)
+    _, level = f.sample(x)
+    level.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in f.level_parameters())
 
 
 def test_f_deterministic_part_is_bounded() -> None:
