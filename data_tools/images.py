@@ -8,10 +8,15 @@ profile. Arrays are always HxWxC in RGB(A) order.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
 import tempfile
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +43,7 @@ class LoadedImage:
     pixels: np.ndarray  # HxWxC, C in {1, 2, 3, 4}, uint8 or uint16, RGB(A) order, orientation applied
     exif: bytes | None = None
     icc: bytes | None = None
+    note: str = ""  # what the reader changed that a user should be told (float samples stored as 16-bit)
 
     @property
     def has_alpha(self) -> bool:
@@ -118,11 +124,87 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         raise ImageReadError(f"{path}: {width}x{height} pixels is over the {max_pixels // 1_000_000} MP limit "
                              "(refused before decoding)")
     exif, icc, orientation = _metadata(header) if header is not None else (None, None, 1)
-    pixels = _decode(data, header)
+    note = ""
+    tiff = _decode_tiff(data, path) if _is_tiff(data) else None
+    if tiff is not None:
+        pixels, tiff_orientation, note = tiff
+        orientation = tiff_orientation if header is None else orientation
+    else:
+        pixels, rotated = _decode(data, header)
+        orientation = 1 if rotated else orientation
     if pixels is None:
         raise ImageReadError(f"{path}: truncated or corrupt image data")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        pixels, note = _samples_by_range(pixels, path)
     pixels = _apply_orientation(pixels, orientation)
-    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc)
+    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc, note=note)
+
+
+def _is_tiff(data: bytes) -> bool:
+    return data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+# TIFF photometric interpretations tifffile decodes as plain samples; others (palette, CMYK, YCbCr/JPEG,
+# min-is-white, bilevel) go through Pillow's well-defined conversions.
+_TIFF_GRAY, _TIFF_RGB = 1, 2
+
+
+def _decode_tiff(data: bytes, path: Path) -> tuple[np.ndarray, int, str] | None:
+    """(pixels HxWxC, orientation, note) of a TIFF, decoded by tifffile, which knows the sample format and does
+    not rotate: OpenCV applies the Orientation tag itself, so it would be applied twice. Planar (separate)
+    samples, gray+alpha at any depth and float samples are handled here; what cannot be represented
+    faithfully (several pages, signed or 32-bit integers, floats outside 0-1) is refused. None: let Pillow
+    decode it (palette, CMYK, YCbCr, bilevel)."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            pages = [p for p in tif.pages if not getattr(p, "is_reduced", False)]
+            if len(pages) > 1:
+                raise ImageReadError(f"{path}: a TIFF with {len(pages)} pages (only single-image files are "
+                                     "denoised; split it, e.g. with tiffsplit, to keep every page)")
+            page = tif.pages[0]
+            if int(page.photometric) not in (_TIFF_GRAY, _TIFF_RGB) or page.bitspersample not in (8, 16, 32, 64):
+                return None
+            orientation_tag = page.tags.get("Orientation")
+            orientation = int(orientation_tag.value) if orientation_tag is not None else 1
+            with quiet_stderr():
+                arr = page.asarray()
+            axes = page.axes
+    except ImageReadError:
+        raise
+    except Exception:
+        return None
+    if "S" in axes and axes.index("S") < axes.index("Y"):  # planar configuration "separate"
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    if axes not in ("YX", "YXS"):
+        raise ImageReadError(f"{path}: a TIFF with axes {axes!r} (only single 2-D images are supported)")
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    channels = arr.shape[2]
+    allowed = (1, 2) if int(page.photometric) == _TIFF_GRAY else (3, 4)
+    if channels not in allowed:
+        raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
+                             "(gray, gray+alpha, RGB or RGBA)")
+    pixels, note = _samples_by_range(arr, path)
+    return pixels, orientation, note
+
+
+def _samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
+    """8/16-bit unsigned samples as they are; float samples in 0-1 as 16-bit (said in the note); anything
+    whose true range a 16-bit file cannot hold, or that the file does not state, is refused."""
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr, ""
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ImageReadError(f"{path}: float samples with NaN or infinite values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ImageReadError(f"{path}: float samples in {lo:g}..{hi:g}; only 0-1 floats are read "
+                                 "(HDR or 0-255 floats would be clipped): convert it to 8/16-bit integers")
+        pixels = np.rint(arr.astype(np.float64) * 65535.0).astype(np.uint16)
+        return pixels, f"{arr.dtype} samples (0-1) read as 16-bit; the output is 16-bit"
+    kind = "signed" if np.issubdtype(arr.dtype, np.signedinteger) else "unsigned"
+    raise ImageReadError(f"{path}: {arr.dtype.itemsize * 8}-bit {kind} integer samples, whose "
+                         "usable range the file does not state; convert it to 8/16-bit unsigned")
 
 
 def _open_header(data: bytes) -> Image.Image | None:
@@ -159,27 +241,60 @@ def _metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
     return header.info.get("exif"), header.info.get("icc_profile"), orientation
 
 
-def _decode(data: bytes, header: Image.Image | None) -> np.ndarray | None:
+def _decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:
+    """Pixels, and whether the decoder already applied the orientation (OpenCV does for TIFFs, whatever the
+    flags; they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs)."""
     buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     try:
-        arr = cv2.imdecode(buf, flags)
+        with quiet_stderr():
+            arr = cv2.imdecode(buf, flags)
     except cv2.error:
         arr = None
+    rotated = arr is not None and _is_tiff(data)
+    if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 and _png_colour_type(data) == 4:
+        return arr[..., [0, 3]], False  # gray+alpha PNG: OpenCV expands it to BGRA (Pillow reads 16-bit as 8)
     if arr is not None and header is not None and header.format != "TIFF" \
             and header.mode in ("P", "PA", "LA", "CMYK", "1", "I", "F", "YCbCr"):
         arr = None  # OpenCV expands these inconsistently; Pillow's conversions are well defined
     if arr is None:
+        rotated = False
         arr = _decode_with_pillow(header) if header is not None else None
     else:
         arr = _bgr_to_rgb(arr)
     if arr is None:
-        return None
-    if arr.dtype not in (np.uint8, np.uint16):
-        arr = _float_or_wide_to_uint16(arr)
+        return None, False
+    if arr.dtype not in (np.uint8, np.uint16) and not _is_tiff(data) and np.issubdtype(arr.dtype, np.integer) \
+            and arr.size and arr.min() >= 0 and arr.max() <= 65535:
+        arr = arr.astype(np.uint16)  # Pillow's 32-bit "I" mode holding a 16-bit file's values
     if arr.ndim == 2:
         arr = arr[..., None]
-    return arr
+    return arr, rotated
+
+
+def _png_colour_type(data: bytes) -> int | None:
+    """The PNG IHDR colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA), or None for other files."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26 or data[12:16] != b"IHDR":
+        return None
+    return data[25]
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence what C libraries (libpng, libtiff, libjpeg through OpenCV) print straight to file descriptor 2:
+    their warnings are about ancillary data we do not use, and a failure is reported by the return value."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:
@@ -208,21 +323,10 @@ def _bgr_to_rgb(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _float_or_wide_to_uint16(arr: np.ndarray) -> np.ndarray:
-    """Float TIFFs are taken as [0, 1] (values outside clipped); 32-bit integers are scaled down."""
-    if np.issubdtype(arr.dtype, np.floating):
-        arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=1.0, neginf=0.0)
-        return np.clip(np.rint(arr * 65535.0), 0, 65535).astype(np.uint16)
-    info = np.iinfo(arr.dtype)
-    if info.min < 0:
-        arr = arr.astype(np.int64) - info.min
-    return (arr.astype(np.float64) * (65535.0 / (float(info.max) - float(info.min)))).round().astype(np.uint16)
-
-
 def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
            5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
-           7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1)}
+           7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
     return ops[orientation](pixels) if orientation in ops else pixels
 
 
@@ -241,6 +345,20 @@ def _exif_without_orientation(exif: bytes | None) -> bytes | None:
 
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
                  ".webp": "WEBP", ".bmp": "BMP"}
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65535}  # the formats' own limits, in pixels per side
+
+
+def encode_problem(shape: tuple[int, ...], suffix: str) -> str | None:
+    """Why pixels of this shape cannot be written with this suffix (None when they can): checked before an
+    image is denoised, so a format limit never costs the work."""
+    fmt = WRITE_FORMATS.get(suffix.lower())
+    if fmt is None:
+        return f"cannot write {suffix!r}; use one of {', '.join(sorted(WRITE_FORMATS))}"
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(shape[:2]) > limit:
+        return (f"{shape[1]}x{shape[0]} is too large for {fmt} (at most {limit} px a side); "
+                "choose another --ext, e.g. png")
+    return None
 
 
 def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
@@ -248,16 +366,26 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     """Encode HxWxC uint8/uint16 pixels for a file suffix.
 
     8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits, metadata
-    is not written for them). Formats that cannot hold 16 bits (JPEG, WebP, BMP) get a rounded 8-bit copy;
-    formats without alpha get it dropped.
+    is not written for them); gray+alpha TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through
+    a plain PNG writer, since neither library above can write them. Formats that cannot hold 16 bits (JPEG,
+    WebP, BMP) get a rounded 8-bit copy; formats without alpha get it dropped.
     """
     suffix = suffix.lower()
-    if suffix not in WRITE_FORMATS:
-        raise ValueError(f"cannot write {suffix!r}; use one of {', '.join(sorted(WRITE_FORMATS))}")
-    fmt = WRITE_FORMATS[suffix]
     pixels = as_hwc(pixels)
+    problem = encode_problem(pixels.shape, suffix)
+    if problem:
+        raise ValueError(problem)
+    fmt = WRITE_FORMATS[suffix]
+    if pixels.shape[2] == 2 and fmt == "TIFF":
+        out = io.BytesIO()
+        tifffile.imwrite(out, pixels, photometric="minisblack", extrasamples=["unassalpha"],
+                         iccprofile=icc if pixels.dtype == np.uint8 else None)
+        return out.getvalue()
+    if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
+        return _png_gray_alpha16(pixels)
     if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
-        ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
+        with quiet_stderr():
+            ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
         if not ok:
             raise ValueError(f"OpenCV could not encode a 16-bit {fmt}")
         return buf.tobytes()
@@ -284,6 +412,23 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     return out.getvalue()
 
 
+def _png_gray_alpha16(pixels: np.ndarray) -> bytes:
+    """A 16-bit gray+alpha PNG (colour type 4): OpenCV writes two channels as BGRA and Pillow only as 8-bit."""
+    import struct
+    import zlib
+
+    height, width = pixels.shape[:2]
+    rows = np.ascontiguousarray(pixels, dtype=">u2").view(np.uint8).reshape(height, width * 4)  # 2 samples x 2 B
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 before each row
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+            + chunk(b"IEND", b""))
+
+
 def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
     if arr.shape[2] == 3:
         return np.ascontiguousarray(arr[..., ::-1])
@@ -295,6 +440,16 @@ def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[..., 0])
 
 
+# ---- writing files and output folders ------------------------------------------------------------
+
+class OutputWriteError(DataError):
+    """An output that cannot be written (a read-only or full disk, a folder in the way); one line."""
+
+
+class OutputExistsError(OutputWriteError):
+    """The output appeared while it was being made (another run writing the same name): nothing replaced."""
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -302,26 +457,143 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+_PART = re.compile(r"\.(\d+)-[A-Za-z0-9_]+\.part$")
+_PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
+STALE_PART_SECONDS = 24 * 3600  # a temp file without a writer's pid is stale after this
 
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write to a temp file beside the target, fsync, then rename: a crash never leaves half a file."""
+def _temp_prefix(name: str) -> str:
+    return "." + os.fsdecode(os.fsencode(name)[:_PART_NAME_BYTES]) + f".{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_parts(folder: Path | str) -> int:
+    """Delete hidden ``.part`` temp files left in a folder by writers that were killed mid-write (their
+    process is gone, or, for files that do not name it, a day old); a live writer's are left alone.
+    Returns how many were removed."""
+    removed = 0
+    try:
+        candidates = [p for p in Path(folder).glob(".*.part") if p.is_file()]
+    except OSError:
+        return 0
+    for path in candidates:
+        match = _PART.search(path.name)
+        try:
+            stale = (not _pid_alive(int(match.group(1))) if match
+                     else time.time() - path.stat().st_mtime > STALE_PART_SECONDS)
+            if stale:
+                path.unlink()
+                removed += 1
+        except (OSError, ValueError):
+            continue
+    return removed
+
+
+def _write_error(path: Path, exc: OSError) -> OutputWriteError:
+    return OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) -> None:
+    """Write to a temp file beside the target, fsync, then rename: a crash never leaves half a file.
+
+    With ``overwrite=False`` the finished file is linked into place, which fails if the target exists by
+    then (another run wrote it while this one worked): OutputExistsError, and nothing is replaced. Any
+    failure to write (read-only or full disk, a folder in the way) is a one-line OutputWriteError.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise OutputWriteError(f"{path}: is a folder; give a file path")
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_exclusive(tmp, path)
+    except OutputWriteError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _link_exclusive(tmp: str, path: Path) -> None:
+    """Put the finished temp file at ``path`` only if nothing is there (atomic: a hard link cannot replace)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExistsError(f"{path}: appeared while this run was writing it (another run writing the same "
+                                "folder?); left as it is") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        try:  # no hard links here (FAT, some network shares): reserve the name exclusively, then rename
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise OutputExistsError(f"{path}: appeared while this run was writing it (another run writing the "
+                                    "same folder?); left as it is") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def check_writable(folder: Path | str) -> None:
+    """Create the folder if needed and prove a file can be made in it, before any work is done."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix("write-check"), suffix=".part", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputWriteError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+
+
+def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = False,
+                       hint: str = "pass --overwrite to replace its files") -> Path:
+    """The one rule for every command that writes a folder of results: a folder that does not exist or is
+    empty is used; a non-empty one only when it is this command's own resumable output (``own``) or the
+    user said ``overwrite``; a file in the way is an error. The folder is created, proved writable and
+    cleared of temp files that killed writers left, all before any work starts."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+    if folder.is_dir() and not (own or overwrite):
+        try:
+            entries = sorted(p.name for p in folder.iterdir() if not p.name.endswith(".part"))
+        except OSError as exc:
+            raise OutputWriteError(f"{folder}: cannot list it ({exc.strerror or exc})") from None
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise OutputWriteError(f"{folder}: not empty ({len(entries)} entries: {shown}); choose a new or empty "
+                                   f"folder, or {hint}")
+    check_writable(folder)
+    remove_stale_parts(folder)
+    return folder
+
+
 def write_image(path: Path | str, pixels: np.ndarray, quality: int = 95,
-                exif: bytes | None = None, icc: bytes | None = None) -> None:
+                exif: bytes | None = None, icc: bytes | None = None, overwrite: bool = True) -> None:
     path = Path(path)
-    atomic_write_bytes(path, encode_image(pixels, path.suffix, quality=quality, exif=exif, icc=icc))
+    atomic_write_bytes(path, encode_image(pixels, path.suffix, quality=quality, exif=exif, icc=icc), overwrite)

@@ -245,6 +245,9 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
                 raise NoiseSpecError(
                     f"bad parameter {item!r} for {name}; it takes {', '.join(model.params)}"
                     f" (valid models: {valid_models_text()})")
+            if key in values:
+                raise NoiseSpecError(f"{name}: {key} is given twice in {text!r}; give each parameter once"
+                                     f" (valid models: {valid_models_text()})")
             values[key] = _parse_range(raw.strip(), key, name, model.limits[key])
         for key in model.params:
             if key not in values:
@@ -257,21 +260,24 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
 
 
 def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) -> ParamRange:
-    # a leading '-' would be a negative number, which no parameter accepts: split on the first '-' after it
-    lo_text, sep, hi_text = raw[1:].partition("-") if raw.startswith("-") else raw.partition("-")
-    if raw.startswith("-"):
-        lo_text = "-" + lo_text
-    try:
-        lo = float(lo_text)
-        hi = float(hi_text) if sep else lo
-    except ValueError:
+    import re
+
+    # a number (1e-1 and 5e+2 included; no parameter accepts a negative one), or two joined by '-'
+    number = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)"
+    match = re.fullmatch(rf"\s*({number})\s*(?:-\s*({number})\s*)?", raw, flags=re.IGNORECASE)
+    if match is None:
         raise NoiseSpecError(f"{model}: {key}={raw!r} is not a number or a range like 5-50"
-                             f" (valid models: {valid_models_text()})") from None
+                             f" (valid models: {valid_models_text()})")
+    lo = float(match.group(1))
+    hi = float(match.group(2)) if match.group(2) is not None else lo
     if not all(math.isfinite(v) for v in (lo, hi)) or lo > hi:
         raise NoiseSpecError(f"{model}: {key}={raw!r} must be finite with low <= high"
                              f" (valid models: {valid_models_text()})")
     if lo < limits[0] or hi > limits[1]:
         raise NoiseSpecError(f"{model}: {key}={raw!r} is outside {_fmt(limits[0])}..{_fmt(limits[1])}"
+                             f" (valid models: {valid_models_text()})")
+    if key == "quality" and not (lo.is_integer() and hi.is_integer()):  # an encoder setting: whole numbers only
+        raise NoiseSpecError(f"{model}: {key}={raw!r} must be a whole number (or a range of them)"
                              f" (valid models: {valid_models_text()})")
     return ParamRange(lo, hi)
 

@@ -19,7 +19,8 @@ torch.set_num_threads(1)  # the suite shares two cores with a training job
 @st.composite
 def noise_specs(draw: st.DrawFn) -> str:
     """Any valid spec text: 1-2 alternatives of 1-3 stages, every model, fixed values and lo-hi ranges,
-    defaults left out or given, any float inside each parameter's limits."""
+    defaults left out or given, any float inside each parameter's limits (whole numbers for JPEG quality,
+    an encoder setting)."""
     def number(lo: float, hi: float) -> float:
         return draw(st.floats(lo, hi, allow_nan=False, allow_infinity=False)) + 0.0
 
@@ -30,6 +31,8 @@ def noise_specs(draw: st.DrawFn) -> str:
             if param in model.defaults and draw(st.booleans()):
                 continue
             values = sorted(number(*model.limits[param]) for _ in range(draw(st.sampled_from([1, 2]))))
+            if param == "quality":
+                values = [float(round(v)) for v in values]
             lo, hi = values[0], values[-1]
             text = lambda v: np.format_float_positional(v, trim="-")  # no exponent: its '-' would split a range
             parts.append(f"{param}={text(lo)}" if lo == hi else f"{param}={text(lo)}-{text(hi)}")

@@ -1,0 +1,128 @@
+"""Every image type reads and writes as it is: orientation applied once, gray+alpha kept at any depth,
+planar TIFFs, sample formats by their true range (or refused), no page silently dropped, no C-library noise."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageOps
+
+from data_tools.images import ImageReadError, encode_image, read_image, write_image
+
+
+def asymmetric(h: int = 6, w: int = 9, channels: int = 3, dtype: type = np.uint8) -> np.ndarray:
+    """An image whose every pixel differs, so any flip or rotation shows."""
+    scale = 1 if dtype == np.uint8 else 200
+    return (np.arange(h * w * channels).reshape(h, w, channels) % 250 * scale).astype(dtype)
+
+
+def tiff_bytes(pixels: np.ndarray, **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, pixels, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_as_pillow_does(tmp_path: Path, orientation: int) -> None:
+    pixels = asymmetric()
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "o.png"
+    img.save(path, exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+    np.testing.assert_array_equal(read_image(path).pixels, expected)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 7, 8])
+def test_a_tiff_orientation_tag_is_applied_once(tmp_path: Path, orientation: int) -> None:
+    pixels = asymmetric()
+    path = tmp_path / "o.tif"
+    path.write_bytes(tiff_bytes(pixels, photometric="rgb", extratags=[(274, "H", 1, orientation, True)]))
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+    np.testing.assert_array_equal(read_image(path).pixels, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_gray_alpha_tiff_keeps_depth_and_alpha_both_ways(tmp_path: Path, dtype: type) -> None:
+    pixels = asymmetric(channels=2, dtype=dtype)
+    path = tmp_path / "la.tif"
+    path.write_bytes(tiff_bytes(pixels, photometric="minisblack", extrasamples=["unassalpha"]))
+    got = read_image(path).pixels
+    assert got.dtype == dtype and got.shape == pixels.shape
+    np.testing.assert_array_equal(got, pixels)
+    write_image(tmp_path / "out.tif", got)
+    np.testing.assert_array_equal(read_image(tmp_path / "out.tif").pixels, pixels)
+
+
+def test_16_bit_gray_alpha_png_stays_gray_alpha(tmp_path: Path) -> None:
+    pixels = asymmetric(channels=2, dtype=np.uint16)
+    write_image(tmp_path / "la16.png", pixels)
+    raw = (tmp_path / "la16.png").read_bytes()
+    assert raw[24:26] == bytes([16, 4])  # IHDR: 16-bit, colour type 4 (gray+alpha)
+    got = read_image(tmp_path / "la16.png").pixels
+    assert got.shape == pixels.shape and got.dtype == np.uint16
+    np.testing.assert_array_equal(got, pixels)
+
+
+def test_planar_separate_16_bit_rgb_tiff(tmp_path: Path) -> None:
+    pixels = asymmetric(dtype=np.uint16)
+    path = tmp_path / "planar.tif"
+    path.write_bytes(tiff_bytes(np.moveaxis(pixels, -1, 0), photometric="rgb", planarconfig="separate"))
+    got = read_image(path).pixels
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, pixels)
+
+
+def test_float_samples_in_0_1_become_16_bit_with_a_note(tmp_path: Path) -> None:
+    unit = np.linspace(0, 1, 6 * 9 * 3, dtype=np.float32).reshape(6, 9, 3)
+    path = tmp_path / "f.tif"
+    path.write_bytes(tiff_bytes(unit, photometric="rgb"))
+    loaded = read_image(path)
+    assert loaded.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(loaded.pixels, np.rint(unit.astype(np.float64) * 65535).astype(np.uint16))
+    assert "16-bit" in loaded.note
+
+
+@pytest.mark.parametrize("pixels, needle", [
+    (np.full((6, 9, 3), 200.0, np.float32), "0-1 floats"),  # 0-255 floats: would be 93 % white
+    (np.full((6, 9, 3), 4.5, np.float32), "0-1 floats"),  # HDR: would be clipped
+    (np.full((6, 9), 40000, np.uint32), "32-bit unsigned"),  # 16-bit data in 32 bits: would be black
+    (np.full((6, 9), 3000, np.int16), "16-bit signed"),  # 12-bit data in int16: would be shifted
+])
+def test_sample_formats_without_a_stated_range_are_refused(tmp_path: Path, pixels: np.ndarray, needle: str) -> None:
+    path = tmp_path / "odd.tif"
+    path.write_bytes(tiff_bytes(pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack"))
+    with pytest.raises(ImageReadError, match=needle) as info:
+        read_image(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_a_multi_page_tiff_is_refused_not_cut_to_its_first_page(tmp_path: Path) -> None:
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for i in range(3):
+            tif.write(asymmetric() + i)
+    with pytest.raises(ImageReadError, match="3 pages"):
+        read_image(path)
+
+
+def test_c_library_warnings_do_not_reach_stderr(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    data = encode_image(asymmetric(), ".png")
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    bad_icc = chunk(b"iCCP", b"x\x00\x00" + zlib.compress(b"not a profile" * 3))  # libpng warns: too short
+    (tmp_path / "warn.png").write_bytes(data[:33] + bad_icc + data[33:])
+    capfd.readouterr()
+    assert read_image(tmp_path / "warn.png").pixels.shape == (6, 9, 3)
+    assert "libpng" not in capfd.readouterr().err
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is not None  # fd 2 restored

@@ -1,0 +1,28 @@
+"""The noise spec grammar refuses what it cannot mean and reads every way of writing a number."""
+
+from __future__ import annotations
+
+import pytest
+
+from data_tools.noise import NoiseSpecError, parse_noise_spec
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("gaussian:sigma=5,sigma=50", "given twice"),  # was: silently 50
+    ("poisson-gaussian:peak=30,sigma=5,peak=10", "given twice"),
+    ("jpeg:quality=1.4", "whole number"),  # an encoder setting
+    ("jpeg:quality=60.5-90", "whole number"),
+])
+def test_ambiguous_specs_are_refused(text: str, needle: str) -> None:
+    with pytest.raises(NoiseSpecError, match=needle):
+        parse_noise_spec(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("gaussian:sigma=1e-1", "gaussian:sigma=0.1"),  # was refused while 1e1 was accepted
+    ("gaussian:sigma=1e1", "gaussian:sigma=10"),
+    ("gaussian:sigma=1e-1-2.5e1", "gaussian:sigma=0.1-25"),
+    ("jpeg:quality=60-95", "jpeg:quality=60-95"),
+])
+def test_numbers_with_exponents_parse(text: str, expected: str) -> None:
+    assert str(parse_noise_spec(text)) == expected
