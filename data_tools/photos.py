@@ -172,6 +172,27 @@ def deb_version(deb: Path) -> str:
     return parts[1] if len(parts) >= 3 else "unknown"
 
 
+def build_training_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
+                        progress: ProgressFn | None = None) -> list[Path]:
+    """The shipped model's whole clean pool: the wallpaper photos plus the ``skimage.data`` training images
+    (never the held-out ones), all listed in sources.json."""
+    from data_tools.samples import SAMPLES, TRAIN_POOL, write_samples
+
+    out_dir = Path(out_dir)
+    written = build_photo_pool(out_dir, debs_dir, progress)
+    extra = write_samples(out_dir, TRAIN_POOL)
+    manifest = json.loads((out_dir / SOURCES_NAME).read_text())
+    for path, name in zip(extra, TRAIN_POOL):
+        manifest["images"].append({"name": name, "package": "scikit-image",
+                                   "path": f"skimage.data.{getattr(SAMPLES[name], '__name__', name)}",
+                                   "author": "see scikit-image's data/README", "licence": "see skimage.data "
+                                   "(public domain, CC0 or BSD, per image)",
+                                   "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    manifest["what"] += "; plus the skimage.data training images (the held-out ones never)"
+    atomic_write_bytes(out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+    return written + extra
+
+
 def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
                      progress: ProgressFn | None = None) -> list[Path]:
     """Write the pool's photos as PNG into out_dir, with sources.json (source, author, licence, factor, sha256)."""

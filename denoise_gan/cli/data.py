@@ -45,13 +45,27 @@ def samples_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the PNG files into.")],
     names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names (overrides --set).")] = None,
     subset: Annotated[str, typer.Option("--set", help="held-out (never used to train the shipped model), "
-                                                      "train (its training pool) or all.")] = "held-out",
+                                                      "train (its skimage.data training images), all, photos "
+                                                      "(clean photos from Debian's wallpaper packages, fetched "
+                                                      "with apt-get) or pool (photos + train: the shipped "
+                                                      "model's whole training pool).")] = "held-out",
+    debs: Annotated[Path | None, typer.Option("--debs", help="For --set photos/pool without apt-get: a folder "
+                                              "holding the wallpaper packages' .deb files.")] = None,
 ) -> None:
-    """Write the bundled clean sample images (no download), e.g. to try synth/denoise/evaluate."""
+    """Write clean sample images, e.g. to try synth/denoise/evaluate, or to rebuild the training pool."""
     from data_tools.samples import SAMPLES, SETS, write_samples
 
+    if subset in ("photos", "pool") and not names:
+        from data_tools.photos import build_photo_pool, build_training_pool
+
+        build = build_training_pool if subset == "pool" else build_photo_pool
+        with progress_callback(err_console, subset) as report:
+            written = build(output, debs, report)
+        console.print(f"wrote {len(written)} image(s) and sources.json (source, author, licence) to {output}",
+                      highlight=False)
+        return
     if subset not in SETS:
-        raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}")
+        raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, photos, pool")
     chosen = [n.strip() for n in names.split(",") if n.strip()] if names else list(SETS[subset])
     unknown = [n for n in chosen if n not in SAMPLES]
     if unknown or not chosen:

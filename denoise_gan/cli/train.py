@@ -36,6 +36,8 @@ def train_command(
     lr: LearningRate = 2e-4,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle")] = 10.0,
     lambda_identity: Annotated[float, typer.Option("--lambda-identity", help="Times --lambda-cycle; 0 = off.")] = 0.5,
+    lambda_stats: Annotated[float, typer.Option("--lambda-stats", help="Weight of F's noise-statistics matching "
+                                                "(level distribution, correlation); 0 = adversarial only.")] = 1.0,
     pool_size: Annotated[int, typer.Option("--pool-size")] = 50,
     gray_fraction: GrayFraction = 0.25,
     seed: Seed = 0,
@@ -72,7 +74,8 @@ def train_command(
     data = DataConfig(clean_dir=str(clean), noisy_dir=str(noisy or ""), noise=noise, patch_size=patch_size,
                       batch_size=batch_size, gray_fraction=gray_fraction, workers=workers)
     cfg = TrainConfig(model=model, data=data, steps=steps or 2000, lr=lr, lambda_cycle=lambda_cycle,
-                      lambda_identity=lambda_identity, pool_size=pool_size, seed=seed, log_every=log_every,
+                      lambda_identity=lambda_identity, lambda_stats=lambda_stats, pool_size=pool_size, seed=seed,
+                      log_every=log_every,
                       save_every=save_every, val_dir=str(val or ""), val_every=val_every, device=device,
                       precision=precision)
     out = train(cfg, output, console=console)
