@@ -195,3 +195,17 @@ def smooth_rgb(h: int, w: int) -> np.ndarray:
 def _tiny_unet(channels: int) -> nn.Module:
     torch.manual_seed(channels)
     return build_generator(replace(TINY_G, channels=channels)).eval()
+
+
+TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
+
+
+def random_level_net(seed: int = 0) -> nn.Module:
+    """A tiny level-aware net whose zero-initialised output layers are randomised, so it changes images."""
+    torch.manual_seed(seed)
+    net = build_generator(TINY_LEVEL)
+    with torch.no_grad():
+        for tail in (net.denoiser.tail, net.estimator.tail):
+            tail.weight.normal_(0, 0.05)
+            tail.bias.normal_(0, 0.05)
+    return net.eval()

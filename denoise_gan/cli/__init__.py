@@ -5,7 +5,7 @@ new one) and one ``command(...)`` line below; shared options come from ``options
 bars from ``render``.
 """
 
-from denoise_gan.cli import data, denoise, evaluate, train
+from denoise_gan.cli import data, denoise, evaluate, export, train
 from denoise_gan.cli.app import app, command
 
 command("synth", data.synth_command)
@@ -16,5 +16,6 @@ command("denoise", denoise.denoise_command)
 command("refine", train.refine_command)
 command("benchmark", evaluate.benchmark_command)
 command("demo", evaluate.demo_command)
+command("export", export.export_command)
 
 __all__ = ["app"]

@@ -34,10 +34,34 @@ DEFAULT_MODEL = "default"
 CHECKPOINT_ENV = "DENOISE_GAN_CHECKPOINTS"
 
 
+WEIGHTS_LICENSE = "MIT"  # the weights' licence: the project's own
+NOT_RECORDED = "not recorded"
+PATH_KEYS = ("source_run",)  # metadata values that name a folder: stored absolute, never relative to a cwd
+
+
+def input_convention(cfg: GeneratorConfig) -> str:
+    """What the network takes, in words, for model cards and exported graphs."""
+    if cfg.channels == 1:
+        return "float32 Nx1xHxW gray in [0,1]; colour images denoised one plane at a time"
+    return f"float32 Nx{cfg.channels}xHxW RGB in [0,1]; gray images copied to {cfg.channels} channels"
+
+
+def describe(cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A weight file's metadata with the descriptive fields model hubs expect: ``license``, ``noise_family``,
+    ``input`` and ``training_data`` (given values win; files written before these fields get defaults)."""
+    meta = dict(meta or {})
+    for key in PATH_KEYS:
+        if isinstance(meta.get(key), str) and meta[key]:
+            meta[key] = str(Path(meta[key]).resolve())
+    return {"license": WEIGHTS_LICENSE, "noise_family": NOT_RECORDED, "training_data": NOT_RECORDED,
+            "input": input_convention(cfg), **meta}
+
+
 def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> None:
+    """Weights plus config and descriptive metadata (see ``describe``) in one safetensors file, atomically."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
     metadata = {"format": FORMAT, "config": json.dumps(to_dict(cfg)),
-                "meta": json.dumps(meta or {}, sort_keys=True)}
+                "meta": json.dumps(describe(cfg, meta), sort_keys=True)}
     atomic_write_bytes(path, st_save(state, metadata=metadata))
 
 
@@ -55,7 +79,8 @@ def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], Gene
     except (SafetensorError, ValueError, json.JSONDecodeError, RuntimeError):
         if _looks_like_pickle(data):
             raise WeightsError(f"{path}: is a pickle/torch file, not a safetensors generator; refusing to load "
-                               "it (pickles can run code). Export weights with `denoise-gan export`.") from None
+                               "it (pickles can run code). A run checkpoint converts with `denoise-gan export "
+                               f"{path} -o {path.with_suffix('.safetensors')} --format safetensors`.") from None
         raise WeightsError(f"{path}: not a valid safetensors file (truncated or corrupt)") from None
     meta = header.get("__metadata__") or {}
     if meta.get("format") != FORMAT:
@@ -93,6 +118,18 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu") -> tupl
     net = build_generator(cfg)
     load_state(net, tensors, str(path))
     return net.to(device).eval(), cfg, meta
+
+
+def load_denoiser(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorConfig, dict]:
+    """``load_generator`` for a file used to denoise: a noise model (F, clean->noisy, by its recorded role or
+    architecture) would make images noisier, so it is refused with a one-line error."""
+    tensors, cfg, meta = read_generator_file(path)
+    role = str(meta.get("role", "")) if isinstance(meta, dict) else ""
+    if role.startswith("F") or cfg.arch == "noise":
+        raise WeightsError(f"{path}: is a noise model ({role or 'clean->noisy'}), not a denoiser; use the run's "
+                           "G.safetensors (noisy->clean)")
+    del tensors
+    return load_generator(path, device)
 
 
 def load_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

@@ -11,26 +11,12 @@ import pytest
 import torch
 
 from denoise_gan import Denoiser
-from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.tiling import InferConfig, denoise_array
-from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import load_generator, save_generator
-from helpers import noise_image
+from helpers import TINY_LEVEL, noise_image, random_level_net
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
-
-
-def random_level_net(seed: int = 0) -> torch.nn.Module:
-    """A tiny level-aware net whose zero-initialised output layers are randomised, so it changes images."""
-    torch.manual_seed(seed)
-    net = build_generator(TINY_LEVEL)
-    with torch.no_grad():
-        for tail in (net.denoiser.tail, net.estimator.tail):
-            tail.weight.normal_(0, 0.05)
-            tail.bias.normal_(0, 0.05)
-    return net.eval()
 
 
 @pytest.fixture(scope="module")

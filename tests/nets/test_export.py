@@ -1,0 +1,137 @@
+"""`export`: ONNX graphs that match torch (blind U-Net and level-aware net, any size), model folders that
+describe themselves, run checkpoints turned into inference weights, and the descriptive weight metadata."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import yaml
+
+from data_tools.images import write_image
+from denoise_gan import Denoiser
+from denoise_gan.nets.export import export_model, load_exportable
+from denoise_gan.nets.weights import list_checkpoints, load_generator, read_generator_file, save_generator
+from helpers import TINY_LEVEL, cli, one_line_error, random_level_net
+
+CARD = ("license", "noise_family", "input", "training_data")
+
+
+@pytest.fixture(scope="module")
+def level_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("level") / "level.safetensors"
+    save_generator(path, random_level_net(), TINY_LEVEL,
+                   {"noise_family": "gaussian:sigma=5-50", "training_data": "13 skimage.data photos"})
+    return path
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 10 * np.log10(1.0 / max(mse, 1e-20))
+
+
+@pytest.mark.parametrize("which", ["unet", "level"])
+def test_onnx_matches_torch_at_any_size(which: str, weights: Path, level_weights: Path, tmp_path: Path) -> None:
+    source = weights if which == "unet" else level_weights
+    onnx_path = export_model(source, tmp_path / "model.onnx", "onnx")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.type, inp.shape[1]) == ("image", "tensor(float)", 3)
+    assert out.shape[1] == 3 and isinstance(inp.shape[2], str) and isinstance(inp.shape[3], str)
+    net = load_generator(source)[0]
+    den = Denoiser(net, device="cpu", tile=0)
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3, 64, 64), (2, 3, 37, 53), (1, 3, 19, 90)]:
+        x = rng.random(shape, dtype=np.float32)
+        got = session.run(None, {"image": x})[0]
+        assert got.shape == shape and got.dtype == np.float32 and 0 <= got.min() and got.max() <= 1
+        expected = den(torch.from_numpy(x)).numpy()  # blind, strength 1: what the product computes
+        assert psnr(got, expected) >= 50, (shape, psnr(got, expected))
+    if which == "level":  # not a trivial identity: the random net changes the image
+        assert psnr(got, x) < 50
+
+
+def test_onnx_carries_the_descriptive_metadata(level_weights: Path, tmp_path: Path) -> None:
+    session = ort.InferenceSession(str(export_model(level_weights, tmp_path / "m.onnx")),
+                                   providers=["CPUExecutionProvider"])
+    props = session.get_modelmeta().custom_metadata_map
+    assert props["license"] == "MIT" and props["noise_family"] == "gaussian:sigma=5-50"
+    assert props["training_data"] == "13 skimage.data photos" and "RGB in [0,1]" in props["input"]
+    assert json.loads(props["config"])["arch"] == "level"
+
+
+def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "hub"
+    assert cli("export", level_weights, "-o", out, "--format", "folder").exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (out / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["license"] == "mit" and header["noise_family"] == "gaussian:sigma=5-50"
+    assert header["training_data"] == "13 skimage.data photos" and "RGB in [0,1]" in header["input"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["generator"]["arch"] == "level" and config["level_aware"] is True
+    assert all(config[k] == header[k] or k == "license" for k in CARD)
+    image = np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(Denoiser.from_pretrained(out / "model.safetensors", device="cpu")(image),
+                                  Denoiser.from_pretrained(level_weights, device="cpu")(image))
+
+
+def test_the_shipped_default_exports_with_defaults_for_old_metadata(tmp_path: Path) -> None:
+    model = load_exportable("default")
+    assert all(model.meta[k] for k in CARD) and model.meta["license"] == "MIT"
+    assert "source_run" not in model.meta  # recorded relative to an unknown folder: dropped, never guessed
+    export_model("default", tmp_path / "d", "folder")
+    assert "---\nlicense: mit\n" in (tmp_path / "d" / "README.md").read_text()
+
+
+def test_a_run_checkpoint_becomes_inference_weights(finished_run: Path, tmp_path: Path) -> None:
+    step, ckpt = list_checkpoints(finished_run / "checkpoints")[-1]
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16, 3), np.uint8))
+    refused = cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "--checkpoint", ckpt)
+    line = one_line_error(refused, "denoise-gan export")
+    command = line.split("`")[1].split()  # the command the error suggests, run as written
+    assert command[:2] == ["denoise-gan", "export"]
+    assert cli(*command[1:]).exit_code == 0
+    exported = Path(command[command.index("-o") + 1])
+    try:
+        tensors, cfg, meta = read_generator_file(exported)
+        run_tensors, run_cfg, _ = read_generator_file(finished_run / "G.safetensors")
+        assert cfg == run_cfg and meta["step"] == step and Path(meta["exported_from"]).is_absolute()
+        for key, value in tensors.items():
+            torch.testing.assert_close(value, run_tensors[key])  # the run's last save is its last checkpoint
+        assert cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "--checkpoint", exported).exit_code == 0
+    finally:
+        exported.unlink(missing_ok=True)
+
+
+def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one_line_error(cli("export", weights, "-o", tmp_path / "x", "--format", "tflite"), "unknown export format")
+    (tmp_path / "taken.onnx").write_bytes(b"")
+    one_line_error(cli("export", weights, "-o", tmp_path / "taken.onnx"), "exists", "--overwrite")
+    one_line_error(cli("export", tmp_path / "nothing.safetensors", "-o", tmp_path / "y.onnx"), "no such weight file")
+    real_import = builtins.__import__
+
+    def no_onnx(name: str, *args: object, **kwargs: object) -> object:
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    monkeypatch.delitem(__import__("sys").modules, "onnx", raising=False)
+    one_line_error(cli("export", weights, "-o", tmp_path / "z.onnx"), "pip install 'denoise-gan[export]'")
+
+
+def test_weight_files_describe_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    save_generator("g.safetensors", random_level_net(), TINY_LEVEL, {"source_run": "runs/mine"})
+    _, _, meta = read_generator_file(tmp_path / "g.safetensors")
+    assert meta["license"] == "MIT" and "RGB in [0,1]" in meta["input"]
+    assert meta["noise_family"] and meta["training_data"]
+    assert meta["source_run"] == str(tmp_path / "runs" / "mine")
+    _, _, old = read_generator_file(Path(load_exportable("default").source))  # older files still load as they are
+    assert "license" not in old
