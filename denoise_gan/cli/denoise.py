@@ -37,14 +37,14 @@ def denoise_command(
 
     Exit code 0 when every file succeeded, 1 when any failed (the others are still written), 2 for bad arguments.
     """
-    from denoise_gan.inference.files import OutputOptions, denoise_files
-    from denoise_gan.inference.tiling import InferConfig
+    from denoise_gan.inference.api import Denoiser
+    from denoise_gan.inference.files import OutputOptions
 
     options = OutputOptions(suffix=suffix, ext=ext, quality=quality, recursive=recursive,
                             skip_existing=skip_existing, overwrite=overwrite)
-    infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
-                        precision=precision)
-    summary = denoise_files(inputs, output, checkpoint, options, infer, console=err_console)
+    denoiser = Denoiser.from_pretrained(checkpoint or "default", tile=parse_tile(tile), overlap=overlap,
+                                        batch_size=batch_size, device=device, precision=precision)
+    summary = denoiser.denoise_files(inputs, output, options, console=err_console)
     if summary.rank == 0:
         console.print(denoise_summary(summary))
     if summary.failed:
