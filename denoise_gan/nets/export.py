@@ -15,7 +15,6 @@ checkpoint, which is loaded with ``weights_only`` (never unpickling code).
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import warnings
@@ -30,6 +29,7 @@ from torch import nn
 from data_tools.images import atomic_write_bytes
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.extras import require
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import (
     PATH_KEYS,
@@ -131,17 +131,9 @@ class OnnxGraph(nn.Module):
         return self.net(padded)[..., :h, :w].clamp(0.0, 1.0)
 
 
-def require(module: str, extra: str, purpose: str) -> Any:
-    """Import an optional dependency, or a one-line error naming the extra that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise UserError(f"{purpose} needs the {module!r} package: pip install 'denoise-gan[{extra}]'") from None
-
-
 def onnx_bytes(model: Exportable) -> bytes:
     """The ONNX graph of the model (see ``OnnxGraph``), its descriptive metadata attached."""
-    onnx = require("onnx", "export", "export --format onnx")
+    onnx = require("onnx", "export --format onnx")
     if model.config.channels != 3:
         raise UserError(f"ONNX export takes RGB models; this one has {model.config.channels} channel(s)")
     graph = OnnxGraph(model.net.float().eval())
@@ -238,7 +230,7 @@ def export_model(source: str | Path, out: Path | str, fmt: str = "onnx", overwri
     if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
         raise UserError(f"{out} exists; choose another -o or pass --overwrite")
     if fmt == "onnx":
-        require("onnx", "export", "export --format onnx")
+        require("onnx", "export --format onnx")
     model = load_exportable(source)
     if fmt == "onnx":
         atomic_write_bytes(out, onnx_bytes(model))

@@ -135,3 +135,15 @@ def test_weight_files_describe_themselves(tmp_path: Path, monkeypatch: pytest.Mo
     assert meta["source_run"] == str(tmp_path / "runs" / "mine")
     _, _, old = read_generator_file(Path(load_exportable("default").source))  # older files still load as they are
     assert "license" not in old
+
+
+def test_every_optional_package_is_in_the_extra_that_the_error_names() -> None:
+    import tomllib
+
+    from denoise_gan.extras import EXTRAS
+
+    optional = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for module, extra in EXTRAS.items():
+        assert any(req.split(">")[0].split("=")[0].strip() == module for req in optional[extra]), (module, extra)
+        assert extra in optional["dev"][0].removeprefix("denoise-gan[").rstrip("]").split(",")  # [dev] has it

