@@ -30,12 +30,12 @@ import skimage.data
 import torch
 from torch import nn
 
+from denoise_gan.config import GeneratorConfig
 from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
 from denoise_gan.evaluation.benchmark.methods import CLASSICAL
-from denoise_gan.config import GeneratorConfig
 from denoise_gan.evaluation.metrics import psnr
-from denoise_gan.nets.registry import build_generator, count_parameters
 from denoise_gan.inference.tiling import CPU_TILE, InferConfig, TiledDenoiser
+from denoise_gan.nets.registry import build_generator, count_parameters
 from denoise_gan.nets.weights import WeightsError, load_generator, resolve_weights
 
 SIGMA = 25.0
@@ -112,7 +112,7 @@ def cpu_speed(net: nn.Module, size: int, repeats: int) -> None:
     for label, tile in (("whole image (--tile 0)", 0), (f"tiled (--tile {CPU_TILE}, overlap 32)", None)):
         den = TiledDenoiser(net, InferConfig(tile=tile, device="cpu"))
         den(noisy[:64, :64])
-        seconds = best_time(lambda: den(noisy), repeats)
+        seconds = best_time(lambda den=den: den(noisy), repeats)
         print(f"  {label:<36} {size}x{size}: {seconds:6.2f} s  {mp / seconds:6.3f} MP/s")
 
 
@@ -147,7 +147,8 @@ def classical_comparison(net: nn.Module, size: int, with_bm3d: bool) -> None:
     ours = rows[0][1]
     for label, seconds, result in rows:
         ratio = "" if label.startswith("denoise-gan") else f"  time ratio {seconds / ours:5.1f}x denoise-gan's"
-        print(f"  {label[:60]:<60} {seconds:7.2f} s {mp / seconds:7.3f} MP/s  PSNR {psnr(clean, result):5.2f} dB{ratio}")
+        score = psnr(clean, result)
+        print(f"  {label[:60]:<60} {seconds:7.2f} s {mp / seconds:7.3f} MP/s  PSNR {score:5.2f} dB{ratio}")
 
 
 def cuda_report(net: nn.Module, size: int) -> None:
@@ -158,7 +159,7 @@ def cuda_report(net: nn.Module, size: int) -> None:
         for batch in (1, 4, 16):
             den = TiledDenoiser(net, InferConfig(device="cuda", precision=precision, batch_size=batch))
             den(noisy)
-            seconds = best_time(lambda: den(noisy), 3)
+            seconds = best_time(lambda den=den: den(noisy), 3)
             print(f"  {precision} batch {batch:>2} tile {den.tile}: {mp / seconds:8.2f} MP/s")
 
 

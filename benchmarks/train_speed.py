@@ -19,8 +19,8 @@ from data_tools.datasets import PatchSampler, UnpairedPatches
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import TRAIN_POOL, load_sample
 from denoise_gan.config import DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, TrainConfig
-from denoise_gan.runtime import World
 from denoise_gan.nets.registry import count_parameters
+from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import CycleGANTrainer
 
 

@@ -26,8 +26,7 @@ import cv2
 import numpy as np
 
 from data_tools.errors import DataError
-from data_tools.images import (ImageReadError, atomic_write_bytes, center_crop, collect_images, read_image,
-                                write_image)
+from data_tools.images import ImageReadError, atomic_write_bytes, center_crop, collect_images, read_image, write_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 
 MANIFEST_NAME = "manifest.json"

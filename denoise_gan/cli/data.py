@@ -43,7 +43,8 @@ def synth_command(
 
 def samples_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the PNG files into.")],
-    names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names (overrides --set).")] = None,
+    names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names (overrides --set).")] \
+        = None,
     subset: Annotated[str, typer.Option("--set", help="held-out (never used to train the shipped model), "
                                                       "train (its skimage.data training images), all, photos "
                                                       "(clean photos from Debian's wallpaper packages, fetched "

@@ -85,7 +85,8 @@ def benchmark_command(
 
 def demo_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the noisy | denoised | clean strips.")],
-    noise: Annotated[str, typer.Option("--noise", help="Noise spec added to the bundled photos.")] = "gaussian:sigma=25",
+    noise: Annotated[str, typer.Option("--noise", help="Noise spec added to the bundled photos.")] \
+        = "gaussian:sigma=25",
     seed: Seed = 0,
     checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Weights file or shipped model name.")] = None,
     device: Device = "auto",

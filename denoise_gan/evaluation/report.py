@@ -188,8 +188,8 @@ td.rule { font-size: 13px; color: #333; max-width: 900px; }
 .small { color: #666; font-size: 12px; }
 .crops { display: grid; gap: 6px; margin: 6px 0 18px; overflow-x: auto; }
 figure { margin: 0; text-align: center; min-width: 0; }
-.crops img { display: block; box-sizing: border-box; max-width: 100%; height: auto; margin: 0 auto; border: 1px solid #bbb;
-             image-rendering: pixelated; }
+.crops img { display: block; box-sizing: border-box; max-width: 100%; height: auto; margin: 0 auto;
+             border: 1px solid #bbb; image-rendering: pixelated; }
 figcaption { font-size: 12px; margin-top: 2px; overflow-wrap: anywhere; }
 figcaption.best { font-weight: 700; color: #11711a; }
 .missing { aspect-ratio: 1; max-width: 256px; border: 1px dashed #bbb; display: flex; align-items: center;

@@ -19,7 +19,8 @@ VAL_SIDE = 256  # centre crops keep validation to seconds on a CPU
 class Validator:
     def __init__(self, folder: Path, device: torch.device, side: int = VAL_SIDE) -> None:
         pairs = paired_files(folder / "clean", folder / "noisy", role="noisy partner")
-        self.pairs = [(name, *(center_crop(p, side, allow_smaller=True) for p in read_pair(c, n))) for name, c, n in pairs]
+        self.pairs = [(name, *(center_crop(p, side, allow_smaller=True) for p in read_pair(c, n)))
+                      for name, c, n in pairs]
         self.infer = InferConfig(tile=0, device=str(device), precision="fp32")
         self.device = device
 
@@ -64,7 +65,8 @@ class LazyValidator:
         self.folder, self.device = folder, device
         self.validator: Validator | None = None
 
-    def __call__(self, g: nn.Module, run_dir: Path, step: int, noise_model: nn.Module | None = None) -> dict[str, float]:
+    def __call__(self, g: nn.Module, run_dir: Path, step: int,
+                 noise_model: nn.Module | None = None) -> dict[str, float]:
         if self.validator is None:
             self.validator = Validator(Path(self.folder), self.device)
         return self.validator.run(g, run_dir, step, noise_model=noise_model)

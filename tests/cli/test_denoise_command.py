@@ -18,8 +18,8 @@ from PIL import Image, ImageCms
 from data_tools.images import read_image, write_image
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.inference.files import OutputOptions, plan_jobs
 from denoise_gan.errors import UserError
+from denoise_gan.inference.files import OutputOptions, plan_jobs
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator, shipped_dir
 from helpers import one_line_error, runner

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from data_tools.noise import MODELS, parse_noise_spec
-
 from helpers import PROPERTY, images
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job

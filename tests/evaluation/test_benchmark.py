@@ -16,14 +16,14 @@ import torch
 from data_tools.images import read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import synth
+from denoise_gan.cli import app
+from denoise_gan.config import GeneratorConfig
 from denoise_gan.evaluation import metrics
 from denoise_gan.evaluation.benchmark import inputs as bench_inputs
 from denoise_gan.evaluation.benchmark import methods as bench_methods
 from denoise_gan.evaluation.benchmark.methods import CLASSICAL
-from denoise_gan.cli import app
-from denoise_gan.config import GeneratorConfig
-from denoise_gan.nets.registry import build_generator
 from denoise_gan.evaluation.report import crop_png, crop_window
+from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
 from helpers import one_line_error, runner
 
@@ -334,5 +334,6 @@ def test_crops_are_8bit_colour_enlarged_by_pixel_repetition(tmp_path: Path) -> N
 
 
 def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
-    names = bench_methods._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"), Path("x/tv.safetensors")])
+    names = bench_methods._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"),
+                                        Path("x/tv.safetensors")])
     assert names == ["run1/G", "run2/G", "model:tv"]

@@ -13,8 +13,8 @@ from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.evaluation.metrics import psnr
-from denoise_gan.nets.registry import build_generator
 from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import load_generator, resolve_weights, save_generator
 
 runner = CliRunner()

@@ -19,7 +19,6 @@ from data_tools.images import collect_images, read_image, write_image
 from denoise_gan.inference.files import OutputOptions, denoise_files
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, denoise_array, plan_grid
 from denoise_gan.nets.weights import load_generator
-
 from helpers import TINY_G, _tiny_unet, cli, interrupt_at_random, launch, noise_image, one_line_error, pace, smooth_rgb
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job

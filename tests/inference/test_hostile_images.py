@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from data_tools.images import ImageReadError, read_image, write_image
-
 from helpers import cli, failed_rows, memory_ceiling, noise_image, smooth_rgb
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job
@@ -135,8 +134,8 @@ def test_a_batch_of_odd_and_broken_images(weights: Path, tmp_path: Path) -> None
 def test_names_with_spaces_and_non_ascii_given_directly(weights: Path, tmp_path: Path) -> None:
     folder = tmp_path / "my photos ✓"
     write_image(folder / "été à la plage.jpg", smooth_rgb(24, 32))
-    result = cli("denoise", folder / "été à la plage.jpg", "-o", tmp_path / "sortie é", "-c", weights, "--device", "cpu",
-                 "--suffix", " (clean)")
+    result = cli("denoise", folder / "été à la plage.jpg", "-o", tmp_path / "sortie é", "-c", weights,
+                 "--device", "cpu", "--suffix", " (clean)")
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "sortie é" / "été à la plage (clean).jpg").pixels.shape == (24, 32, 3)
 
@@ -148,7 +147,8 @@ def test_a_decompression_bomb_is_refused_before_any_pixel_is_allocated(tmp_path:
     bomb.write_bytes(one_bit_png_bomb(20000))
     assert bomb.stat().st_size < 200_000
     start = time.perf_counter()
-    with memory_ceiling(200 << 20), pytest.raises(ImageReadError, match="20000x20000 pixels is over the 200 MP") as info:
+    too_big = pytest.raises(ImageReadError, match="20000x20000 pixels is over the 200 MP")
+    with memory_ceiling(200 << 20), too_big as info:
         read_image(bomb)
     assert time.perf_counter() - start < 1.0
     assert str(info.value).startswith(str(bomb)) and "\n" not in str(info.value)

@@ -10,7 +10,6 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.nets.registry import build_generator
 from denoise_gan.inference.tiling import (
     MIN_TILE,
     InferConfig,
@@ -22,6 +21,7 @@ from denoise_gan.inference.tiling import (
     ramp_weights,
     tile_positions,
 )
+from denoise_gan.nets.registry import build_generator
 from denoise_gan.runtime import resolve_device, resolve_precision
 
 torch.set_num_threads(1)  # tests share two cores with a training job; small inputs need no more

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from hypothesis import given
@@ -11,7 +10,6 @@ from hypothesis import strategies as st
 from torch import nn
 
 from denoise_gan.inference.tiling import InferConfig, denoise_array
-
 from helpers import PROPERTY, _tiny_unet, images
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job

@@ -18,10 +18,9 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from data_tools.images import write_image
-from denoise_gan.config import (GeneratorConfig, RefineConfig, to_dict)
+from denoise_gan.config import GeneratorConfig, RefineConfig, to_dict
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.weights import (FORMAT, WeightsError, load_checkpoint, load_generator)
-
+from denoise_gan.nets.weights import FORMAT, WeightsError, load_checkpoint, load_generator
 from helpers import TINY_G, cli, memory_ceiling, noise_image, one_line_error, tiny_train_config
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job

@@ -20,13 +20,24 @@ import torch
 from rich.console import Console
 
 from data_tools.images import atomic_write_bytes
-from denoise_gan.runtime import World
 from denoise_gan.errors import UserError
-from denoise_gan.training.loop import Cadence, run_loop
+from denoise_gan.nets.weights import list_checkpoints, load_generator, prune_checkpoints
+from denoise_gan.runtime import World
 from denoise_gan.training.batches import batch_iterator
-from denoise_gan.nets.weights import (list_checkpoints, load_generator, prune_checkpoints)
-
-from helpers import CHILD_ENV, TINY_TRAIN_FLAGS, assert_latest_checkpoint_loads, assert_log_is_whole, checkpoints_saved, cli, interrupt_at_random, launch, output_of, pace, wait_until
+from denoise_gan.training.loop import Cadence, run_loop
+from helpers import (
+    CHILD_ENV,
+    TINY_TRAIN_FLAGS,
+    assert_latest_checkpoint_loads,
+    assert_log_is_whole,
+    checkpoints_saved,
+    cli,
+    interrupt_at_random,
+    launch,
+    output_of,
+    pace,
+    wait_until,
+)
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job
 

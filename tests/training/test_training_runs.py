@@ -16,15 +16,23 @@ import torch
 
 from data_tools.images import write_image
 from data_tools.samples import load_sample
-from denoise_gan.config import (DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig,
-                                TrainConfig, from_dict, to_dict)
+from denoise_gan.config import (
+    DataConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    ModelConfig,
+    RefineConfig,
+    TrainConfig,
+    from_dict,
+    to_dict,
+)
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generators import MAX_SHIFT, NoiseGenerator
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.training.refine import refine
+from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, load_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import CycleGANTrainer, train
-from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, load_generator
+from denoise_gan.training.refine import refine
 
 TINY = ModelConfig(g=GeneratorConfig(width=8, depth=1, blocks=1), f=GeneratorConfig(arch="noise", width=4, depth=1),
                    d=DiscriminatorConfig(width=8, layers=2))

@@ -28,7 +28,6 @@ from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, parse_methods
 from denoise_gan.inference.tiling import InferConfig
 
-
 # ---- σ -------------------------------------------------------------------------------------------
 
 def estimate_noise_sigma(noisy: np.ndarray) -> float:

@@ -18,12 +18,29 @@ import numpy as np
 
 from data_tools.images import ImageReadError, atomic_write_bytes
 from denoise_gan.evaluation import report
-from denoise_gan.evaluation.benchmark.inputs import (BenchmarkConfig, Pair, Plan, Source, _CleanCache,
-                                                      estimate_noise_sigma, load_pair, oracle_sigma,
-                                                      pixels_fingerprint, plan)
+from denoise_gan.evaluation.benchmark.inputs import (
+    BenchmarkConfig,
+    Pair,
+    Plan,
+    Source,
+    _CleanCache,
+    estimate_noise_sigma,
+    load_pair,
+    oracle_sigma,
+    pixels_fingerprint,
+    plan,
+)
 from denoise_gan.evaluation.benchmark.methods import CLASSICAL, Method, load_models
-from denoise_gan.evaluation.benchmark.results import (RESULTS_CSV, RESULTS_JSON, BenchmarkResult, _header,
-                                                       _previous_rows, _summary, csv_text, row_fingerprint)
+from denoise_gan.evaluation.benchmark.results import (
+    RESULTS_CSV,
+    RESULTS_JSON,
+    BenchmarkResult,
+    _header,
+    _previous_rows,
+    _summary,
+    csv_text,
+    row_fingerprint,
+)
 from denoise_gan.evaluation.metrics import json_float, psnr, ssim
 
 Progress = Callable[[int, int, str], None]  # (steps done, steps total, what is running)
