@@ -13,14 +13,14 @@ from denoise_gan.cli.app import console
 def export_command(
     checkpoint: Annotated[str, typer.Argument(help="Generator weights (.safetensors path or shipped model name), "
                                               "a run folder, or a run checkpoint (step_N.pt).",
-                                              show_default=False)],
+                                              metavar="CHECKPOINT", show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="The .onnx or .safetensors file, or the folder.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="onnx: float32 Nx3xHxW RGB in [0,1] in and out, any "
                                      "size, blind; folder: config.json + model.safetensors + README.md model "
                                      "card; safetensors: the weights `denoise --checkpoint` loads.")] = "onnx",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Export a generator for other runtimes and model hubs (ONNX needs the [export] extra)."""
+    """Export a generator for other runtimes and model hubs (ONNX needs the export extra: onnx, onnxruntime)."""
     from denoise_gan.nets.export import export_model
 
     out = export_model(checkpoint, output, fmt.lower(), overwrite=overwrite)
