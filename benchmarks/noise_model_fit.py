@@ -41,7 +41,8 @@ def main() -> None:
             y = f(x)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
             fake.append(estimate_noise_sigma(to_dtype(y * 255, np.uint8)))
             shift.append(float((f(x, torch.zeros_like(x)) - x).std()) * 255)
-            real.append(estimate_noise_sigma(noisy_patches.add_noise(noisy_patches.patch(rng), rng)))
+            patch = noisy_patches.patch(rng)  # a run trained from a --noisy folder: its patches are noisy already
+            real.append(estimate_noise_sigma(patch if spec is None else noisy_patches.add_noise(patch, rng)))
     print(f"{'estimated sigma (0-255)':28} {'p10':>6} {'median':>7} {'p90':>6}")
     for name, values in (("noisy domain (real)", real), ("F(clean) (learned)", fake)):
         p10, p50, p90 = np.percentile(values, [10, 50, 90])

@@ -43,12 +43,14 @@ def load_sample(name: str) -> np.ndarray:
     return as_hwc(img)
 
 
-def write_samples(folder: Path | str, names: tuple[str, ...] | list[str] = HELD_OUT) -> list[Path]:
-    """Write samples as PNG files into a folder (created), for the CLI, demos and tests."""
+def write_samples(folder: Path | str, names: tuple[str, ...] | list[str] = HELD_OUT,
+                  overwrite: bool = True) -> list[Path]:
+    """Write samples as PNG files into a folder (created), for the CLI, demos and tests. With
+    ``overwrite=False`` a file of the same name is never replaced (OutputExistsError)."""
     folder = Path(folder)
     paths = []
     for name in names:
         path = folder / f"{name}.png"
-        write_image(path, load_sample(name))
+        write_image(path, load_sample(name), overwrite=overwrite)
         paths.append(path)
     return paths

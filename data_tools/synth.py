@@ -16,6 +16,7 @@ PNG holds exactly the pixels the noise was applied to (after EXIF orientation, r
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -26,7 +27,15 @@ import cv2
 import numpy as np
 
 from data_tools.errors import DataError
-from data_tools.images import ImageReadError, atomic_write_bytes, center_crop, collect_images, read_image, write_image
+from data_tools.images import (
+    ImageReadError,
+    atomic_write_bytes,
+    center_crop,
+    collect_images,
+    prepare_output_dir,
+    read_image,
+    write_image,
+)
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 
 MANIFEST_NAME = "manifest.json"
@@ -80,6 +89,12 @@ def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
     return out.reshape(size[1], size[0], channels)
 
 
+def printable(name: str) -> str:
+    """A file name as text that can be printed and hashed: bytes that are not UTF-8 (kept by Python as lone
+    surrogates) become backslash escapes; a UTF-8 name is returned unchanged."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _stem(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
@@ -93,12 +108,16 @@ def synth(
     crop: int | None = None,
     max_size: int | None = None,
     progress: ProgressFn | None = None,
+    overwrite: bool = False,
 ) -> SynthSummary:
     """Build a synthetic set from the clean images under ``clean_dir`` (recursive); see the module doc.
 
     A source that cannot be read (or is smaller than ``crop``) is recorded in the summary and the manifest
     and skipped; the rest still run. ``progress(done, total, name)`` is called after each source.
-    Same inputs and seed give byte-identical files.
+    Same inputs and seed give byte-identical files. The output folder follows the rule of every command that
+    writes one: new or empty, or this same set (a manifest with the same source, noise, seed and options: the
+    run is repeated), or anything with ``overwrite``. Image files of an earlier set that this run did not
+    write are removed, so the folder holds exactly what the new manifest lists.
     """
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = parse_noise_spec(spec) if isinstance(spec, str) else spec
@@ -115,6 +134,9 @@ def synth(
     if unpaired and len(sources) < 2:
         raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
 
+    settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(clean_dir), "noise": str(spec),
+                "seed": seed, "crop": crop, "max_size": max_size}
+    prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings))
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
     entries: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
@@ -132,7 +154,7 @@ def synth(
             prefix = f"{source}: "
             summary.failures.append((source, reason[len(prefix):] if reason.startswith(prefix) else reason))
         if progress is not None:
-            progress(index + 1, len(sources), name)
+            progress(index + 1, len(sources), printable(name))
 
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -153,7 +175,27 @@ def synth(
         "failures": [{"source": str(p), "reason": r} for p, r in summary.failures],
     }
     atomic_write_bytes(summary.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
+    _remove_stale(out_dir, entries)
     return summary
+
+
+def _same_set(manifest: Path, settings: dict[str, Any]) -> bool:
+    """Whether the folder holds a set made with these very settings (so writing it again is a repeat)."""
+    try:
+        old = json.loads(manifest.read_text())
+        return old.get("format") == MANIFEST_FORMAT and all(old.get(k) == v for k, v in settings.items())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
+    """Image files under clean/ and noisy/ that the new manifest does not list (an earlier set's)."""
+    kept = {(out_dir / e[k]).resolve() for e in entries for k in ("clean", "noisy") if e.get(k)}
+    for sub in ("clean", "noisy"):
+        if (out_dir / sub).is_dir():
+            for path in collect_images(out_dir / sub, recursive=True):
+                if path.resolve() not in kept:
+                    path.unlink(missing_ok=True)
 
 
 def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSpec, seed: int,
@@ -178,7 +220,7 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSpec, se
         entry["clean"] = f"clean/{name}.png"
         write_image(out_dir / entry["clean"], pixels, exif=loaded.exif, icc=loaded.icc)
     if split in ("paired", "noisy"):
-        per_image = image_seed(seed, name)
+        per_image = image_seed(seed, printable(name))
         noisy, stages = spec.apply(pixels, per_image)
         entry["noisy"] = f"noisy/{name}.png"
         entry["image_seed"] = per_image

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value out of its range (an option on the command line, or a field of a stored config);
+    the message is one line naming the option."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,15 @@ class DataConfig:
     gray_fraction: float = 0.25  # share of patches turned gray (one channel copied), so gray photos work
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        _require(self.patch_size >= 32, f"--patch-size must be at least 32, not {self.patch_size}")
+        _require(self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}")
+        _require(0.0 <= self.gray_fraction <= 1.0, f"--gray-fraction must be between 0 and 1, not {self.gray_fraction}")
+        _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
+        _require(not (self.clean_dir and self.noisy_dir
+                      and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
+                 f"--clean and --noisy are the same folder ({self.clean_dir}); the two domains must be independent")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -71,18 +96,35 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
 
+    def __post_init__(self) -> None:
+        g, d = self.model.g, self.model.d
+        _require(g.channels in (1, 3), f"--channels must be 1 or 3, not {g.channels}")
+        for name, value in (("--width", g.width), ("--depth", g.depth), ("--blocks", g.blocks),
+                            ("--d-width", d.width), ("--d-layers", d.layers)):
+            _require(value >= 1, f"{name} must be at least 1, not {value}")
+        _check_schedule(self.steps, self.lr, self.decay_from, self.log_every, self.save_every, self.val_every,
+                        self.keep_checkpoints)
+        for name, value in (("--lambda-cycle", self.lambda_cycle), ("--lambda-identity", self.lambda_identity)):
+            _require(math.isfinite(value) and value >= 0, f"{name} must be 0 or more, not {value}")
+        _require(self.pool_size >= 0, f"--pool-size must be 0 or more, not {self.pool_size}")
+
 
 @dataclass(frozen=True)
 class RefineConfig:
-    """Pseudo-pair refinement: G fine-tuned on (F(clean), clean) with a plain L1 loss.
+    """Pseudo-pair refinement: G trained on (F(clean), clean) with a plain L1 loss.
 
-    With `noise` set, the pairs come from that synthetic spec instead of F and G starts fresh: the
-    supervised upper bound an unpaired method chases, for comparison only.
+    A level-aware G (``generator.arch == "level"``) learns from F's level map too: G denoises given the map F
+    used, its estimator learns to predict that map from the noisy image alone. With `noise` set, the pairs come
+    from that synthetic spec instead of F and G starts fresh: the supervised upper bound an unpaired method
+    chases, for comparison only.
     """
 
     run_dir: str = ""  # the CycleGAN run whose G, F and clean images are used
     noise: str = ""  # empty: pseudo-pairs from F; a spec: supervised pairs (implies fresh)
+    generator: GeneratorConfig | None = None  # what to train; None: the run's own G (fine-tuned unless fresh)
     fresh: bool = False  # start from a newly initialised G instead of the CycleGAN's
+    clean_fraction: float = 0.1  # level-aware G: share of samples left clean (level 0), to be returned as they are
+    lambda_level: float = 1.0  # level-aware G: weight of the estimator's L1 to the true level map
     steps: int = 4000
     lr: float = 2e-4
     decay_from: float = 0.5
@@ -101,6 +143,26 @@ class RefineConfig:
     precision: str = "auto"
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        _check_schedule(self.steps, self.lr, self.decay_from, self.log_every, self.save_every, self.val_every,
+                        self.keep_checkpoints)
+        _require(self.patch_size >= 32 and self.patch_size % 8 == 0,
+                 f"--patch-size must be a multiple of 8 and at least 32, not {self.patch_size}")
+        _require(self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}")
+        _require(0.0 <= self.gray_fraction <= 1.0, f"--gray-fraction must be between 0 and 1, not {self.gray_fraction}")
+        _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
+
+
+def _check_schedule(steps: int, lr: float, decay_from: float, log_every: int, save_every: int, val_every: int,
+                    keep: int) -> None:
+    """The fields train and refine share: how long, how fast, how often."""
+    _require(steps >= 1, f"--steps must be at least 1, not {steps}")
+    _require(_positive(lr), f"--lr must be a positive number, not {lr}")
+    _require(0.0 <= decay_from <= 1.0, f"decay_from must be between 0 and 1, not {decay_from}")
+    for name, value in (("--log-every", log_every), ("--save-every", save_every), ("keep_checkpoints", keep)):
+        _require(value >= 1, f"{name} must be at least 1, not {value}")
+    _require(val_every >= 0, f"--val-every must be 0 or more, not {val_every}")
+
 
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
@@ -118,9 +180,17 @@ def from_dict(cls: type[T], data: dict) -> T:
         raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(map(str, unknown)))}")
     kwargs = {}
     for key, value in data.items():
-        ftype = hints[key]
+        ftype = _optional_dataclass(hints[key]) if value is not None else hints[key]
         kwargs[key] = from_dict(ftype, value) if dataclasses.is_dataclass(ftype) else _checked(cls, key, ftype, value)
     return cls(**kwargs)
+
+
+def _optional_dataclass(ftype: Any) -> Any:
+    """The dataclass of an ``X | None`` hint (a nested config that may be absent), else the hint itself."""
+    args = [a for a in typing.get_args(ftype) if a is not type(None)]
+    if type(None) in typing.get_args(ftype) and len(args) == 1 and dataclasses.is_dataclass(args[0]):
+        return args[0]
+    return ftype
 
 
 def _checked(cls: type, key: str, ftype: Any, value: Any) -> Any:

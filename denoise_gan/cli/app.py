@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from data_tools.errors import DataError
 from denoise_gan import __version__
+from denoise_gan.config import ConfigError
 from denoise_gan.errors import DenoiseGanError
 
 app = typer.Typer(
@@ -41,7 +42,7 @@ def friendly_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (DenoiseGanError, DataError, FileNotFoundError) as exc:
+        except (DenoiseGanError, DataError, ConfigError, FileNotFoundError) as exc:
             # the message is text, not markup: "pip install 'denoise-gan[export]'" keeps its brackets
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

@@ -23,6 +23,8 @@ def synth_command(
     crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN.")] = None,
     max_size: Annotated[int | None, typer.Option("--max-size", min=1, help="Downscale clean images so the "
                                                  "longest side is at most N (before noise).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the set in a non-empty output folder "
+                                            "(files it does not list are removed).")] = False,
 ) -> None:
     """Build a synthetic paired (or unpaired) clean/noisy set with a reproducible manifest."""
     from data_tools.noise import parse_noise_spec
@@ -31,7 +33,7 @@ def synth_command(
     spec = parse_noise_spec(noise)
     with progress_callback(err_console, "synth") as report:
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
-                        progress=report)
+                        progress=report, overwrite=overwrite)
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
     console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({'unpaired' if unpaired else 'paired'}, "
@@ -52,6 +54,8 @@ def samples_command(
                                                       "model's whole training pool).")] = "held-out",
     debs: Annotated[Path | None, typer.Option("--debs", help="For --set photos/pool without apt-get: a folder "
                                               "holding the wallpaper packages' .deb files.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "
+                                            "files of the same names.")] = False,
 ) -> None:
     """Write clean sample images, e.g. to try synth/denoise/evaluate, or to rebuild the training pool."""
     from data_tools.samples import SAMPLES, SETS, write_samples
@@ -72,5 +76,8 @@ def samples_command(
     if unknown or not chosen:
         raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "
                         f"available: {', '.join(SAMPLES)}")
-    for path in write_samples(output, chosen):
+    from data_tools.images import prepare_output_dir
+
+    prepare_output_dir(output, overwrite=overwrite)
+    for path in write_samples(output, chosen, overwrite=overwrite):
         console.print(f"wrote {path}", highlight=False)

@@ -90,11 +90,14 @@ def demo_command(
     seed: Seed = 0,
     checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Weights file or shipped model name.")] = None,
     device: Device = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "
+                                            "files of the same names.")] = False,
 ) -> None:
     """Denoise bundled held-out photos with seeded noise and print PSNR/SSIM before and after."""
     from denoise_gan.evaluation.demo import run_demo
     from denoise_gan.inference.tiling import InferConfig
 
-    rows = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device))
+    rows = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
+                    overwrite=overwrite)
     console.print(demo_table(rows, noise, seed))
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}")

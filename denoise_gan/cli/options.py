@@ -37,6 +37,9 @@ ValEvery = Annotated[int, typer.Option("--val-every", help="0 = with --save-ever
 Workers = Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")]
 
 
+MIN_TILE = 32  # smallest --tile accepted: below it tiles are mostly overlap and border, and quality drops
+
+
 def parse_tile(text: str | int | None) -> int | None:
     """``auto`` (None), ``0`` (whole image) or a positive size, from the command line."""
     if text is None or isinstance(text, int):
@@ -46,4 +49,7 @@ def parse_tile(text: str | int | None) -> int | None:
         return None
     if not value.isdigit():
         raise UserError(f"--tile must be a size in pixels, 0 (whole image) or auto, not {text!r}")
-    return int(value)
+    size = int(value)
+    if 0 < size < MIN_TILE:  # the network's own borders and the stride would dominate (a 1 px tile runs as 8 px)
+        raise UserError(f"--tile {size} is too small; use at least {MIN_TILE}, 0 (whole image) or auto")
+    return size

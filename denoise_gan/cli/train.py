@@ -15,7 +15,22 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import generators_help
 
 
+def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None:
+    """A resumed run continues with its stored config: any other option given on the command line cannot be
+    honoured, so it is refused rather than silently ignored."""
+    def from_user(name: str) -> bool:  # by name: typer may ship its own copy of click's ParameterSource
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+
+    given = [p for p in ctx.command.params if p.name not in allowed and from_user(p.name)]
+    if given:
+        names = ", ".join(p.opts[0] if p.opts[0].startswith("-") else p.name for p in given)
+        raise UserError(f"--resume continues the run with its stored config (see its config.json); {names} "
+                        "cannot change it: drop them, or start a new run in another folder")
+
+
 def train_command(
+    ctx: typer.Context,
     clean: Annotated[Path | None, typer.Option("--clean", help="Folder of clean images (searched recursively).")] = None,
     noisy: Annotated[Path | None, typer.Option("--noisy", help="Folder of noisy images, independent of --clean.")] = None,
     noise: Annotated[str, typer.Option("--noise", help="Instead of --noisy: synthesise the noisy domain from "
@@ -54,6 +69,7 @@ def train_command(
     from denoise_gan.training.cyclegan import train
 
     if resume is not None:
+        resume_refuses_options(ctx, ("resume", "steps"))
         train(None, resume, resume=True, steps=steps, console=console)
         return
     if output is None or clean is None:
@@ -73,7 +89,8 @@ def train_command(
                                               spectral_norm=spectral_norm))
     data = DataConfig(clean_dir=str(clean), noisy_dir=str(noisy or ""), noise=noise, patch_size=patch_size,
                       batch_size=batch_size, gray_fraction=gray_fraction, workers=workers)
-    cfg = TrainConfig(model=model, data=data, steps=steps or 2000, lr=lr, lambda_cycle=lambda_cycle,
+    cfg = TrainConfig(model=model, data=data, steps=2000 if steps is None else steps, lr=lr,
+                      lambda_cycle=lambda_cycle,
                       lambda_identity=lambda_identity, lambda_stats=lambda_stats, pool_size=pool_size, seed=seed,
                       log_every=log_every,
                       save_every=save_every, val_dir=str(val or ""), val_every=val_every, device=device,
@@ -83,6 +100,7 @@ def train_command(
 
 
 def refine_command(
+    ctx: typer.Context,
     run_dir: Annotated[Path, typer.Argument(help="A `denoise-gan train` run folder (its G, F and clean images).")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Refinement folder [default: RUN_DIR/refine].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the refinement in the output folder.")] = False,
@@ -91,6 +109,15 @@ def refine_command(
     patch_size: PatchSize = 64,
     lr: LearningRate = 2e-4,
     loss: Annotated[str, typer.Option("--loss", help="l1 or l2.")] = "l1",
+    generator: Annotated[str, typer.Option("--generator", help="What to train: 'same' fine-tunes the run's own G; "
+                                           f"or a new one: {generators_help()}.")] = "level",
+    width: Annotated[int, typer.Option("--width", help="The new G's base width.")] = 32,
+    depth: Annotated[int, typer.Option("--depth", help="The new G's levels below its input resolution.")] = 2,
+    blocks: Annotated[int, typer.Option("--blocks", help="The new G's residual blocks per level.")] = 2,
+    clean_fraction: Annotated[float, typer.Option("--clean-fraction", help="Level-aware G: share of samples "
+                                                  "left clean with a zero level map.")] = 0.1,
+    lambda_level: Annotated[float, typer.Option("--lambda-level", help="Level-aware G: weight of the level "
+                                                "estimator's loss.")] = 1.0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Train a newly initialised G instead of fine-tuning.")] = False,
     noise: Annotated[str, typer.Option("--noise", help="Supervised upper bound: pairs from this synthetic spec "
                                                        "instead of F (G starts fresh). For comparison only.")] = "",
@@ -111,13 +138,31 @@ def refine_command(
 
     out = output or run_dir / "refine"
     if resume:
+        resume_refuses_options(ctx, ("run_dir", "output", "resume", "steps"))
         refine(None, out, resume=True, steps=steps, console=console)
         return
     if noise:
         parse_noise_spec(noise)
-    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, fresh=fresh or bool(noise), steps=steps or 4000, lr=lr,
+    from denoise_gan.config import GeneratorConfig
+
+    chosen = None if generator == "same" else GeneratorConfig(arch=generator, channels=_run_channels(run_dir),
+                                                               width=width, depth=depth, blocks=blocks)
+    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise),
+                       clean_fraction=clean_fraction, lambda_level=lambda_level,
+                       steps=4000 if steps is None else steps, lr=lr,
                        patch_size=patch_size, batch_size=batch_size, gray_fraction=gray_fraction, loss=loss,
                        seed=seed, log_every=log_every, save_every=save_every, val_dir=str(val or ""),
                        val_every=val_every, device=device, precision=precision, workers=workers)
     result = refine(cfg, out, console=console)
     console.print(f"[green]done[/]: refined G weights in {result}")
+
+
+def _run_channels(run_dir: Path) -> int:
+    """The channel count of a CycleGAN run (a new G must match its F); 3 when the run cannot be read, so the
+    library reports what is wrong with the run folder."""
+    from denoise_gan.training.refine import load_source_config
+
+    try:
+        return load_source_config(run_dir).model.g.channels
+    except UserError:
+        return 3

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.images import write_image
+from data_tools.images import prepare_output_dir, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.evaluation.metrics import psnr, ssim
 from denoise_gan.inference.tiling import InferConfig, denoise_array
-from denoise_gan.nets.weights import load_generator, resolve_weights
+from denoise_gan.nets.weights import load_denoiser, resolve_weights
 
 DEMO_NOISE = "gaussian:sigma=25"
 
@@ -30,13 +30,16 @@ class DemoRow:
 
 
 def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: str | None = None,
-             names: tuple[str, ...] = HELD_OUT, infer: InferConfig = InferConfig()) -> list[DemoRow]:
+             names: tuple[str, ...] = HELD_OUT, infer: InferConfig = InferConfig(),
+             overwrite: bool = False) -> list[DemoRow]:
     """Noisy | denoised | clean strips in out_dir, one per image, and the scores before and after.
 
-    The images are the project's held-out set: the shipped model never saw them in training.
+    The images are the project's held-out set: the shipped model never saw them in training. The folder must
+    be new or empty unless ``overwrite`` (then files of the same names are replaced).
     """
     spec = parse_noise_spec(noise)
-    net, _, _ = load_generator(resolve_weights(checkpoint))
+    net, _, _ = load_denoiser(resolve_weights(checkpoint))
+    prepare_output_dir(out_dir, overwrite=overwrite)
     rows = []
     for name in names:
         clean = load_sample(name)
@@ -45,7 +48,7 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
         denoised = denoise_array(net, noisy, infer)
         seconds = time.perf_counter() - start
         path = Path(out_dir) / f"{name}.png"
-        write_image(path, np.concatenate([noisy, denoised, clean], axis=1))
+        write_image(path, np.concatenate([noisy, denoised, clean], axis=1), overwrite=overwrite)
         rows.append(DemoRow(name, psnr(clean, noisy), ssim(clean, noisy), psnr(clean, denoised),
                             ssim(clean, denoised), seconds, path))
     return rows

@@ -50,7 +50,9 @@ PROTOCOL: dict[str, Any] = {
     "y_channel": "psnr_y/ssim_y only when requested: ITU-R BT.601 Y = 16 + (65.481 R + 128.553 G + 24.966 B) "
                  "on [0, 1] RGB, scaled back to the dtype's range, not rounded (as BasicSR); same data_range; "
                  "grayscale images score their single channel",
-    "mean": "arithmetic mean of the per-image scores",
+    "mean": "arithmetic mean of the per-image scores (null when a pair is identical: infinite PSNR); then "
+            "mean.identical_pairs counts those pairs and mean.psnr_finite is the mean over the others, "
+            "which tables and CSV files show",
 }
 
 
@@ -137,7 +139,23 @@ class Evaluation:
 
     @property
     def mean(self) -> dict[str, float]:
+        """Mean of each score over the images where it is finite: a pair of identical images (PSNR infinite)
+        is counted in ``identical``, not allowed to make the mean infinite."""
+        out = {}
+        for k in self.keys:
+            values = [v for v in (getattr(s, k) for s in self.images) if v is not None and math.isfinite(v)]
+            out[k] = float(np.mean(values)) if values else math.inf
+        return out
+
+    @property
+    def strict_mean(self) -> dict[str, float]:
+        """The plain arithmetic mean of every score: infinite PSNR when any pair is identical."""
         return {k: float(np.mean([getattr(s, k) for s in self.images])) for k in self.keys}
+
+    @property
+    def identical(self) -> int:
+        """Pairs whose prediction equals the clean image exactly (infinite PSNR), left out of the PSNR means."""
+        return sum(not math.isfinite(s.psnr) for s in self.images)
 
 
 def score_pair(clean: np.ndarray, pred: np.ndarray, name: str, y_channel: bool = False) -> ImageScore:
@@ -230,8 +248,12 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
         "protocol": protocol,
         "images": [{"name": s.name, **{k: json_float(getattr(s, k)) for k in evaluation.keys}}
                    for s in evaluation.images],
-        "mean": {k: json_float(v) for k, v in evaluation.mean.items()},
+        "mean": {k: json_float(v) for k, v in evaluation.strict_mean.items()},
     }
+    if evaluation.identical:  # the strict PSNR mean is infinite (null): say how many, and the finite mean
+        out["mean"]["identical_pairs"] = evaluation.identical
+        out["mean"].update({f"{k}_finite": json_float(evaluation.mean[k]) for k in evaluation.keys
+                            if k.startswith("psnr")})
     if extra:
         out.update(extra)
     return out

@@ -26,10 +26,18 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from data_tools.images import IMAGE_EXTENSIONS, collect_images, read_image, write_image
+from data_tools.images import (
+    IMAGE_EXTENSIONS,
+    check_writable,
+    collect_images,
+    encode_problem,
+    read_image,
+    remove_stale_parts,
+    write_image,
+)
 from denoise_gan.errors import UserError
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
-from denoise_gan.nets.weights import load_generator, resolve_weights
+from denoise_gan.nets.weights import load_generator, refuse_noise_model, resolve_weights
 from denoise_gan.runtime import World, rank_device, world_from_env
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
@@ -126,7 +134,9 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
             raise UserError(f"{path}: no such file or folder")
     unique: dict[Path, tuple[Path, Path]] = {}
     for source, rel in found:
-        unique.setdefault(source.resolve(), (source, rel))
+        # a file named twice (a folder and the file in it) is one input; a symlink is an input of its own
+        # name, even when it points at another input (each name gets its output)
+        unique.setdefault(Path(os.path.abspath(source)), (source, rel))
     if not unique:
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
                         + ("" if recursive else " (use --recursive for subfolders)"))
@@ -136,12 +146,12 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
 def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOptions) -> list[Job]:
     """Every (input, output) pair, sorted by output; collisions and writes over inputs are refused here."""
     out_dir = Path(out_dir)
-    pairs = expand_inputs(inputs, opts.recursive, exclude=out_dir)
+    pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)
     sources = {src.resolve() for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs}
     jobs: dict[Path, Job] = {}
     for source, rel in pairs:
-        output = out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
+        output = _output_path(out_dir, source, rel, opts)
         key = output.resolve()
         if key in sources or (output.exists() and _inode(output) in inodes):
             raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
@@ -150,6 +160,21 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             "keep them apart with --recursive, --ext same or a rename")
         jobs[key] = Job(source, output)
     return sorted(jobs.values(), key=lambda j: str(j.output))
+
+
+def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) -> Path:
+    return out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
+
+
+def _without_own_outputs(pairs: list[tuple[Path, Path]], out_dir: Path,
+                         opts: OutputOptions) -> list[tuple[Path, Path]]:
+    """Inputs that are this run's own outputs of other inputs (an in-place run with --suffix, run again to
+    finish with --skip-existing) are left out: they are results, not photos to denoise again."""
+    if not opts.suffix:
+        return pairs
+    outputs = {os.path.abspath(_output_path(out_dir, src, rel, opts)): src for src, rel in pairs}
+    return [(src, rel) for src, rel in pairs
+            if outputs.get(os.path.abspath(src)) in (None, src)]
 
 
 def _inode(path: Path) -> tuple[int, int]:
@@ -208,13 +233,18 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
         return FileResult(src, dst, "failed", message="output exists (use --skip-existing or --overwrite)")
     try:
         image = read_image(job.source)
+        problem = encode_problem(image.pixels.shape, job.output.suffix)  # before the work, not after it
+        if problem:
+            raise ValueError(problem)
         pixels = denoiser(image.pixels, progress)
-        write_image(job.output, pixels, quality=opts.quality, exif=image.exif, icc=image.icc)
+        # without --overwrite the output is created exclusively: a file another run wrote meanwhile stays
+        write_image(job.output, pixels, quality=opts.quality, exif=image.exif, icc=image.icc,
+                    overwrite=opts.overwrite)
     except Exception as exc:  # one broken file never stops the batch
         return FileResult(src, dst, "failed", seconds=time.perf_counter() - start, message=_reason(exc, job))
     megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
-    return FileResult(src, dst, "done", megapixels, time.perf_counter() - start,
-                      _format_note(image.pixels, job.output.suffix.lower()))
+    notes = [n for n in (image.note, _format_note(image.pixels, job.output.suffix.lower())) if n]
+    return FileResult(src, dst, "done", megapixels, time.perf_counter() - start, "; ".join(notes))
 
 
 def _reason(exc: Exception, job: Job) -> str:
@@ -272,8 +302,14 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint:
     """
     start = time.perf_counter()
     rank = world_from_env()
-    jobs = shard(plan_jobs(inputs, out_dir, options), rank)
-    net, _, _ = load_generator(resolve_weights(checkpoint))
+    planned = plan_jobs(inputs, out_dir, options)
+    for folder in sorted({job.output.parent for job in planned}):  # a read-only output fails now, not after
+        check_writable(folder)                                      # every file is denoised
+        remove_stale_parts(folder)  # temp files of a killed earlier run (a live run's are kept)
+    jobs = shard(planned, rank)
+    weights = resolve_weights(checkpoint)
+    net, net_cfg, meta = load_generator(weights)
+    refuse_noise_model(weights, net_cfg, meta)
     # each torchrun rank on its own GPU (``auto``/``cuda`` become ``cuda:LOCAL_RANK``); a plain launch as asked
     device = infer.device if rank.size <= 1 else str(rank_device(infer.device, rank))
     denoiser = TiledDenoiser(net, replace(infer, device=device))

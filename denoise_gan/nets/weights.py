@@ -120,16 +120,20 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu") -> tupl
     return net.to(device).eval(), cfg, meta
 
 
-def load_denoiser(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorConfig, dict]:
-    """``load_generator`` for a file used to denoise: a noise model (F, clean->noisy, by its recorded role or
-    architecture) would make images noisier, so it is refused with a one-line error."""
-    tensors, cfg, meta = read_generator_file(path)
+def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> None:
+    """A file used to denoise must be a denoiser: a noise model (F, clean->noisy, by its recorded role or its
+    architecture) would make images noisier, so it is a one-line error."""
     role = str(meta.get("role", "")) if isinstance(meta, dict) else ""
     if role.startswith("F") or cfg.arch == "noise":
         raise WeightsError(f"{path}: is a noise model ({role or 'clean->noisy'}), not a denoiser; use the run's "
                            "G.safetensors (noisy->clean)")
-    del tensors
-    return load_generator(path, device)
+
+
+def load_denoiser(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorConfig, dict]:
+    """``load_generator`` for weights used to denoise, refusing a noise model (see ``refuse_noise_model``)."""
+    net, cfg, meta = load_generator(path, device)
+    refuse_noise_model(path, cfg, meta)
+    return net, cfg, meta
 
 
 def load_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

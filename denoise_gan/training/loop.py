@@ -24,11 +24,12 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from data_tools.images import atomic_write_bytes
+from data_tools.errors import DataError
+from data_tools.images import OutputWriteError, atomic_write_bytes, prepare_output_dir
 from denoise_gan.config import from_dict, to_json
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
-from denoise_gan.runtime import World, rank_device, resolve_device
+from denoise_gan.runtime import World, rank_device, resolve_device, world_from_env
 from denoise_gan.training.distributed import barrier, init_world, shutdown
 
 C = TypeVar("C")
@@ -77,9 +78,12 @@ class RunLog:
         atomic_write_bytes(self.path, buf.getvalue().encode())
 
     def append(self, row: dict[str, Any]) -> None:
-        with self.path.open("a", newline="") as fh:
-            csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore").writerow(
-                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        try:
+            with self.path.open("a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore").writerow(
+                    {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        except OSError as exc:  # a full or read-only disk: one line, and the last checkpoint still resumes
+            raise OutputWriteError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def rows(self) -> list[dict[str, str]]:
         with self.path.open(newline="") as fh:
@@ -125,26 +129,85 @@ def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
 
 
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
-             steps: int | None) -> tuple[C, int, dict[str, Any] | None]:
-    """(config, start step, checkpoint state): a new run refuses a folder that holds one; a resumed run
-    takes its config from the checkpoint, with `steps` as the new total when given."""
+             steps: int | None, warn: Callable[[str], None] | None = None) -> tuple[C, int, dict[str, Any] | None]:
+    """(config, start step, checkpoint state), with every input checked before step 1.
+
+    A new run takes a folder that is new or empty (the rule every command that writes a folder follows);
+    a resumed run takes its config from its newest readable checkpoint (a damaged newest one is skipped with a
+    warning, so a kill mid-write or a truncated copy costs only the steps since the one before), with
+    ``steps`` as the new total when given, which cannot be below the step already reached.
+    """
     start, state = 0, None
     if resume:
-        found = latest_checkpoint(run_dir)
-        if found is None:
-            raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
-        start, path = found
-        state = load_checkpoint(path)
-        if not isinstance(state, dict) or state.get("kind") != kind:
-            raise UserError(f"{path}: not a {kind} checkpoint")
+        start, path, state = _newest_usable_checkpoint(run_dir, kind, warn or _warn)
         with checkpoint_content(path, kind):
             cfg = from_dict(cfg_cls, state["config"])
-    elif latest_checkpoint(run_dir):
-        raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
+        if steps is not None and steps < start:
+            raise UserError(f"{run_dir} is at step {start}; --steps is the new total and cannot be {steps}")
+    else:
+        if latest_checkpoint(run_dir):
+            raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
+        if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
+            try:
+                prepare_output_dir(run_dir, hint="--resume RUN_DIR to continue the run in it")
+            except DataError as exc:
+                raise UserError(str(exc)) from None
     assert cfg is not None, "a new run needs a config"
-    if steps:
-        cfg = dataclasses.replace(cfg, steps=steps)
+    if steps is not None:
+        try:
+            cfg = dataclasses.replace(cfg, steps=steps)
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+    val_dir = str(getattr(cfg, "val_dir", "") or "")
+    if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
+        check_val_set(Path(val_dir))
     return cfg, start, state
+
+
+def _warn(message: str) -> None:
+    Console(stderr=True).print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _newest_usable_checkpoint(run_dir: Path, kind: str,
+                              warn: Callable[[str], None]) -> tuple[int, Path, dict[str, Any]]:
+    """The newest checkpoint that loads; damaged newer ones (empty, truncated, not a checkpoint) are reported
+    and skipped. One that is refused as unsafe stops the resume: it is never skipped silently past."""
+    found = list_checkpoints(run_dir / "checkpoints")
+    if not found:
+        raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
+    damaged: list[str] = []
+    for step, path in reversed(found):
+        try:
+            state = load_checkpoint(path)
+        except WeightsError as exc:
+            if "refused" in str(exc):
+                raise
+            damaged.append(str(exc))
+            continue
+        if not isinstance(state, dict) or state.get("kind") != kind:
+            if not damaged:
+                raise UserError(f"{path}: not a {kind} checkpoint")
+            damaged.append(f"{path}: not a {kind} checkpoint")
+            continue
+        for reason in damaged:
+            warn(f"{reason}; resuming from the previous checkpoint, {path.name}")
+        return step, path, state
+    raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]})")
+
+
+def check_val_set(folder: Path) -> None:
+    """A --val folder must be a paired set (clean/ and noisy/ with the same names) whose images read."""
+    from denoise_gan.evaluation.metrics import paired_files, read_pair
+
+    if not folder.is_dir():
+        raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
+    try:
+        for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):
+            read_pair(clean, noisy)
+    except DataError as exc:
+        raise UserError(f"--val {folder}: {exc}") from None
+    except UserError as exc:
+        raise UserError(f"--val {folder}: {exc}") from None
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from skimage.restoration import estimate_sigma
 
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
-from data_tools.synth import MANIFEST_NAME
+from data_tools.synth import MANIFEST_NAME, printable
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, parse_methods
 from denoise_gan.inference.tiling import InferConfig
@@ -33,8 +34,12 @@ from denoise_gan.inference.tiling import InferConfig
 def estimate_noise_sigma(noisy: np.ndarray) -> float:
     """Blind σ on the 0-255 scale (whatever the bit depth), from the colour channels, averaged over them."""
     colour = colour_channels(noisy)
-    value = estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)
-    return float(value) * 255.0
+    if min(colour.shape[:2]) < 11:  # the protocol's SSIM window; σ from a few pixels is noise itself
+        raise ValueError(f"{colour.shape[1]}x{colour.shape[0]} is too small to benchmark (at least 11x11)")
+    value = float(estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)) * 255.0
+    if not math.isfinite(value):
+        raise ValueError("cannot estimate σ from this image (a flat or degenerate image)")
+    return value
 
 
 def oracle_problem(spec: NoiseSpec) -> str | None:
@@ -101,7 +106,7 @@ def load_pair(source: Source, seed: int, cache: _CleanCache) -> Pair:
     """The clean and noisy pixels of a source; raises ImageReadError/ValueError for a broken input."""
     clean = cache.read(source.clean_path)
     if source.spec is not None:
-        per_image = image_seed(seed, source.image)
+        per_image = image_seed(seed, printable(source.image))  # as synth seeds it
         noisy, stages = source.spec.apply(clean, per_image)
         return Pair(clean, noisy, per_image, stages)
     assert source.noisy_path is not None
@@ -150,15 +155,28 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec, list[Source]]:
     label = str(spec)
     sources = []
     for entry in entries:
-        if not entry.get("clean") or not entry.get("noisy"):
+        if not isinstance(entry, dict) or not entry.get("clean") or not entry.get("noisy"):
             continue
         stages = entry.get("stages")
-        sources.append(Source(image=str(entry["name"]), noise=label, clean_path=set_dir / entry["clean"],
-                              noisy_path=set_dir / entry["noisy"], image_seed=entry.get("image_seed"),
+        sources.append(Source(image=str(entry["name"]), noise=label,
+                              clean_path=_inside(set_dir, entry["clean"], manifest_path),
+                              noisy_path=_inside(set_dir, entry["noisy"], manifest_path),
+                              image_seed=entry.get("image_seed"),
                               stages=tuple(stages) if stages is not None else None))
     if not sources:
         raise UserError(f"{set_dir}: the manifest lists no clean/noisy pairs")
     return label, spec, sources
+
+
+def _inside(set_dir: Path, relative: object, manifest_path: Path) -> Path:
+    """A file a manifest names, which must be a relative path inside its set: a crafted manifest cannot make
+    the benchmark read ``../`` or absolute paths."""
+    text = str(relative)
+    path = Path(text)
+    if path.is_absolute() or ".." in path.parts or not (set_dir / path).resolve().is_relative_to(set_dir.resolve()):
+        raise UserError(f"{manifest_path}: names {text!r}, outside its set; entries must be relative paths "
+                        "inside the set folder")
+    return set_dir / path
 
 
 # ---- the plan -------------------------------------------------------------------------------------

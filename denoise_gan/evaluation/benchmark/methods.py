@@ -23,7 +23,7 @@ from data_tools.images import as_hwc, split_alpha, to_dtype
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
-from denoise_gan.nets.weights import load_generator, resolve_weights
+from denoise_gan.nets.weights import load_denoiser, resolve_weights
 
 DenoiseFn = Callable[[np.ndarray, float], np.ndarray]
 
@@ -242,7 +242,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig) -> list[LoadedMo
     models = []
     for path, name in zip(paths, _model_names(paths)):
         start = time.perf_counter()
-        net, gen_cfg, _ = load_generator(path)
+        net, gen_cfg, _ = load_denoiser(path)
         denoiser = TiledDenoiser(net, infer)
         denoiser(np.zeros((32, 32, gen_cfg.channels), np.uint8))
         seconds = time.perf_counter() - start

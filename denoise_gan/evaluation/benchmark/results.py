@@ -33,9 +33,10 @@ RESULTS_CSV = "results.csv"
 REPORT_HTML = report.REPORT_HTML
 
 
-def row_fingerprint(input_sha: str, method: Method, sigma: float | None) -> str:
-    """What a row's result depends on: the input pixels, the method and its settings, and σ if it uses one."""
-    text = f"{input_sha}|{method.identity}|{'' if sigma is None else repr(round(sigma, 6))}"
+def row_fingerprint(input_sha: str, method: Method, sigma: float | None, inference: str = "") -> str:
+    """What a row's result depends on: the input pixels, the method and its settings, σ if it uses one, and
+    for a model the inference settings that change its output (tile, overlap, precision, level)."""
+    text = f"{input_sha}|{method.identity}|{'' if sigma is None else repr(round(sigma, 6))}|{inference}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -71,7 +72,9 @@ def _previous_rows(path: Path, resume: bool) -> dict[tuple[str, str, str], dict[
         data = json.loads(path.read_text())
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
-        return {(r["image"], r["noise"], r["method"]): r for r in data["rows"]}
+        # rows of conditions an earlier run asked for and a later one did not are kept, not reported
+        rows = list(data["rows"]) + list(data.get("other_rows", []))
+        return {(r["image"], r["noise"], r["method"]): r for r in rows}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{path}: cannot resume from it ({exc}); move it away or choose another -o") from None
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.images import ImageReadError, atomic_write_bytes
+from data_tools.images import ImageReadError, atomic_write_bytes, prepare_output_dir
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import (
     BenchmarkConfig,
@@ -58,10 +58,15 @@ class _Run:
         keys = [(s.image, s.noise, m.name) for s in the_plan.sources for m in methods]
         self.order = {key: i for i, key in enumerate(keys)}
         self.rows = {k: r for k, r in previous.items() if k in self.order}
-        dropped = len(previous) - len(self.rows)
-        if dropped:
-            self.result.notes.append(f"{dropped} stored row(s) outside this run (other images, noises or methods) "
-                                     "were not carried over")
+        # rows this run does not ask for (other images, noises or methods) cost minutes each: kept in
+        # results.json under other_rows, for a later --resume that asks for them again, and not reported
+        self.other_rows = [r for k, r in previous.items() if k not in self.order]
+        if self.other_rows:
+            self.result.notes.append(f"{len(self.other_rows)} stored row(s) outside this run (other images, noises "
+                                     "or methods) are kept in results.json (other_rows) but not reported")
+        infer = cfg.infer
+        self.inference = (f"tile={infer.tile}|overlap={infer.overlap}|precision={infer.precision}|"
+                          f"strength={infer.strength}|sigma={infer.sigma}")
         self.total, self.done, self.stale = len(keys), 0, 0
         self.warmed: set[str] = set()
 
@@ -72,6 +77,7 @@ class _Run:
     def save(self) -> None:
         self.data["rows"] = sorted(self.rows.values(), key=lambda r: self.order[(r["image"], r["noise"], r["method"])])
         self.data["summary"] = _summary(self.data["rows"], self.plan.conditions, [m.name for m in self.methods])
+        self.data["other_rows"] = self.other_rows
         text = json.dumps(self.data, indent=2, allow_nan=False) + "\n"
         atomic_write_bytes(self.out_dir / RESULTS_JSON, text.encode())
 
@@ -85,15 +91,14 @@ class _Run:
         try:
             pair = load_pair(source, self.cfg.seed, cache)
         except (ImageReadError, ValueError, OSError) as exc:
-            self.data["failures"].append({"image": source.image, "noise": source.noise, "method": None,
-                                          "reason": _one_line(exc)})
-            for m in self.methods:
-                self.rows.pop((source.image, source.noise, m.name), None)
-            self.save()
-            self.step(len(self.methods), label)
+            self.fail_source(source, exc, label)
             return
         input_sha = pixels_fingerprint(pair.noisy)
-        estimate = estimate_noise_sigma(pair.noisy)
+        try:
+            estimate = estimate_noise_sigma(pair.noisy)
+        except ValueError as exc:  # an image too small to estimate σ (or to score) fails alone
+            self.fail_source(source, exc, label)
+            return
         sigma = oracle_sigma(pair.stages) if self.cfg.oracle_sigma and pair.stages else estimate
         self.data["inputs"].append({"image": source.image, "noise": source.noise, "image_seed": pair.image_seed,
                                     "stages": pair.stages, "sigma_estimate": estimate, "sigma_used": sigma,
@@ -104,7 +109,8 @@ class _Run:
         for method in self.methods:
             key = (source.image, source.noise, method.name)
             used = sigma if method.uses_sigma else None
-            fingerprint = row_fingerprint(input_sha, method, used)
+            fingerprint = row_fingerprint(input_sha, method, used,
+                                          "" if method.name in CLASSICAL else self.inference)
             old = self.rows.get(key)
             if old is not None and old.get("fingerprint") == fingerprint:
                 self.result.reused += 1
@@ -122,6 +128,15 @@ class _Run:
                 self.result.computed += 1
             self.save()
             self.step(1, label)
+
+    def fail_source(self, source: Source, exc: BaseException, label: str) -> None:
+        """An input that cannot be used: one failure for all its rows, the rest of the run goes on."""
+        self.data["failures"].append({"image": source.image, "noise": source.noise, "method": None,
+                                      "reason": _one_line(exc)})
+        for m in self.methods:
+            self.rows.pop((source.image, source.noise, m.name), None)
+        self.save()
+        self.step(len(self.methods), label)
 
     def warm_up(self, method: Method, noisy: np.ndarray) -> None:
         """One untimed call on a small corner of the first input of each kind (channels, dtype: gray and colour
@@ -147,6 +162,9 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     the_plan = plan(cfg, out_dir)
     previous = _previous_rows(out_dir / RESULTS_JSON, cfg.resume)
     models = load_models(cfg.checkpoints, cfg.infer) if "model" in the_plan.methods else []
+    # every argument is good: only now is the folder made (new or empty, or the benchmark being resumed)
+    prepare_output_dir(out_dir, own=cfg.resume and (out_dir / RESULTS_JSON).is_file(),
+                       hint="--resume to continue the benchmark whose results.json it holds")
     methods: list[Method] = []
     for name in the_plan.methods:
         methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]

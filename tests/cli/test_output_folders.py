@@ -1,0 +1,114 @@
+"""One rule for every command that writes a folder: new or empty, its own resumable output, or --overwrite;
+a file in the way, a read-only folder or a folder given as a file path is a one-line error before any work."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.images import read_image, write_image
+from data_tools.synth import synth
+from helpers import cli, noise_image, one_line_error
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    folder = tmp_path / "src"
+    for name in ("a", "b"):
+        write_image(folder / f"{name}.png", noise_image(24, 24, seed=ord(name)))
+    return folder
+
+
+def read_only(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make `folder` unwritable for the code under test (the suite may run as root, where chmod does not)."""
+    real = tempfile.mkstemp
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        if Path(str(kwargs.get("dir"))).resolve() == folder.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", mkstemp)
+
+
+def test_samples_never_overwrites_a_users_files_silently(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    write_image(out / "astronaut.png", noise_image(8, 8))
+    mine = (out / "astronaut.png").read_bytes()
+    one_line_error(cli("samples", "-o", out, "--names", "astronaut"), "not empty", "--overwrite")
+    assert (out / "astronaut.png").read_bytes() == mine
+    assert cli("samples", "-o", out, "--names", "astronaut", "--overwrite").exit_code == 0
+    assert read_image(out / "astronaut.png").pixels.shape[:2] == (512, 512)
+
+
+def test_samples_into_a_read_only_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    read_only(monkeypatch, tmp_path / "ro")
+    one_line_error(cli("samples", "-o", tmp_path / "ro", "--names", "camera"), "cannot write", "Permission denied")
+
+
+def test_demo_refuses_a_non_empty_folder_and_a_file(tmp_path: Path, weights: Path) -> None:
+    out = tmp_path / "out"
+    write_image(out / "chelsea.png", noise_image(8, 8))
+    mine = (out / "chelsea.png").read_bytes()
+    one_line_error(cli("demo", "-o", out, "--checkpoint", weights, "--device", "cpu"), "not empty")
+    assert (out / "chelsea.png").read_bytes() == mine
+    (tmp_path / "file").write_text("x")
+    one_line_error(cli("demo", "-o", tmp_path / "file", "--checkpoint", weights, "--device", "cpu"),
+                   "not a folder")
+
+
+def test_synth_into_another_set_is_refused_and_overwrite_replaces_the_whole_set(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    write_image(out / "clean" / "old.png", noise_image(24, 24))  # an earlier set's file
+    write_image(out / "noisy" / "old.png", noise_image(24, 24))
+    result = cli("synth", src, "-o", out, "--noise", "gaussian:sigma=30", "--seed", "0")
+    one_line_error(result, "not empty", "--overwrite")
+    ok = cli("synth", src, "-o", out, "--noise", "gaussian:sigma=30", "--seed", "0", "--overwrite")
+    assert ok.exit_code == 0, ok.output
+    assert sorted(p.name for p in (out / "noisy").iterdir()) == ["a.png", "b.png"]  # evaluate sees only these
+    assert sorted(p.name for p in (out / "clean").iterdir()) == ["a.png", "b.png"]
+
+
+def test_synth_into_a_read_only_folder_is_one_line(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    read_only(monkeypatch, tmp_path / "ro")
+    result = cli("synth", src, "-o", tmp_path / "ro", "--noise", "gaussian:sigma=5", "--seed", "0")
+    one_line_error(result, "cannot write")
+
+
+def test_synth_reads_names_that_are_not_utf8(tmp_path: Path) -> None:
+    folder = tmp_path / "src"
+    write_image(folder / "ok.png", noise_image(16, 16))
+    (folder / "ok.png").rename(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.png"))
+    write_image(folder / "ok.png", noise_image(16, 16, seed=3))
+    result = cli("synth", folder, "-o", tmp_path / "out", "--noise", "gaussian:sigma=5", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["images"]) == 2 and not manifest["failures"]
+
+
+def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path), "is a folder")
+    read_only(monkeypatch, tmp_path / "ro")
+    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--csv", tmp_path / "ro" / "r.csv"),
+                   "cannot write")
+
+
+def test_an_identical_pair_leaves_a_finite_mean_and_is_counted(src: Path, tmp_path: Path) -> None:
+    pred = tmp_path / "pred"
+    write_image(pred / "a.png", read_image(src / "a.png").pixels)  # identical: infinite PSNR
+    write_image(pred / "b.png", np.clip(read_image(src / "b.png").pixels.astype(int) + 3, 0, 255).astype(np.uint8))
+    result = cli("evaluate", "--clean", src, "--pred", pred, "--json", tmp_path / "r.json", "--csv", tmp_path / "r.csv")
+    assert result.exit_code == 0, result.output
+    assert "inf" not in result.stdout.split("mean", 1)[1].splitlines()[0]
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["mean"]["identical_pairs"] == 1
+    assert data["mean"]["psnr_finite"] == pytest.approx(data["images"][1]["psnr"])
+    mean_row = (tmp_path / "r.csv").read_text().splitlines()[-1]
+    assert "inf" not in mean_row

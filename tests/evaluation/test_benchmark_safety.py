@@ -1,0 +1,109 @@
+"""The benchmark as a hostile user drives it: resumes that ask for less or for other settings, degenerate
+images, crafted manifests and folders that cannot be used."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.images import write_image
+from data_tools.synth import synth
+from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
+from denoise_gan.inference.tiling import InferConfig
+from helpers import cli, noise_image, one_line_error
+
+
+@pytest.fixture(scope="module")
+def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("bench_clean")
+    for i in range(2):
+        write_image(folder / f"img{i}.png", noise_image(40, 48, seed=i))
+    return folder
+
+
+def rows(out: Path) -> list[tuple[str, str, str]]:
+    return sorted((r["image"], r["noise"], r["method"]) for r in json.loads((out / "results.json").read_text())["rows"])
+
+
+def test_resume_with_fewer_noises_keeps_the_other_rows(clean_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    both = BenchmarkConfig(methods=("noisy", "tv"), clean_dir=clean_dir,
+                           noises=("gaussian:sigma=15", "gaussian:sigma=25"))
+    run_benchmark(both, out)
+    assert len(rows(out)) == 8
+    one = run_benchmark(BenchmarkConfig(methods=("noisy", "tv"), clean_dir=clean_dir,
+                                        noises=("gaussian:sigma=25",), resume=True), out)
+    assert {r["noise"] for r in one.rows} == {"gaussian:sigma=25"}  # reported: what was asked
+    again = run_benchmark(dataclasses_replace(both, resume=True), out)  # the earlier condition comes back
+    assert again.computed == 0 and again.reused == 8
+
+
+def dataclasses_replace(cfg: BenchmarkConfig, **kw: object) -> BenchmarkConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, **kw)
+
+
+def test_resume_recomputes_model_rows_made_with_other_inference_settings(clean_dir: Path, tmp_path: Path,
+                                                                         weights: Path) -> None:
+    out = tmp_path / "bench"
+    cfg = BenchmarkConfig(methods=("model",), clean_dir=clean_dir, noises=("gaussian:sigma=25",),
+                          checkpoints=(str(weights),), infer=InferConfig(tile=0, device="cpu"))
+    run_benchmark(cfg, out)
+    tiled = run_benchmark(dataclasses_replace(cfg, resume=True, infer=InferConfig(tile=32, overlap=8, device="cpu")),
+                          out)
+    assert tiled.computed == 2  # both model rows again (the noisy baseline's rows are reused)
+    same = run_benchmark(dataclasses_replace(cfg, resume=True, infer=InferConfig(tile=32, overlap=8, device="cpu")),
+                         out)
+    assert same.computed == 0
+
+
+def test_a_1x1_image_is_a_failure_not_a_traceback(clean_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "clean"
+    shutil.copytree(clean_dir, folder)
+    write_image(folder / "dot.png", np.full((1, 1, 3), 128, np.uint8))
+    result = cli("benchmark", "--clean", folder, "--noise", "gaussian:sigma=25", "--methods", "noisy,tv",
+                 "-o", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    data = json.loads((tmp_path / "out" / "results.json").read_text())  # strict JSON, no NaN
+    assert [f["image"] for f in data["failures"]] == ["dot"]
+    assert len(data["rows"]) == 4
+
+
+def test_a_manifest_cannot_name_files_outside_its_set(clean_dir: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs"
+    synth(clean_dir, pairs, "gaussian:sigma=25", 0)
+    manifest = json.loads((pairs / "manifest.json").read_text())
+    manifest["images"][0]["clean"] = "../../../etc/hostname"
+    (pairs / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", tmp_path / "out")
+    one_line_error(result, "outside its set")
+    manifest["images"][0]["clean"] = "/etc/hostname"
+    (pairs / "manifest.json").write_text(json.dumps(manifest))
+    one_line_error(cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", tmp_path / "out"), "outside")
+
+
+def test_a_non_empty_or_read_only_output_folder_is_refused(clean_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    args = ["--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy"]
+    one_line_error(cli("benchmark", *args, "-o", mine), "not empty")
+    import tempfile
+
+    real = tempfile.mkstemp
+    ro = tmp_path / "ro"
+
+    def mkstemp(*a: object, **kw: object) -> tuple[int, str]:
+        if Path(str(kw.get("dir"))).resolve() == ro.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real(*a, **kw)
+
+    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", mkstemp)
+    one_line_error(cli("benchmark", *args, "-o", ro), "cannot write")

@@ -1,0 +1,134 @@
+"""`denoise` as a hostile user drives it: two runs into one folder, read-only and odd outputs, symlinks,
+in-place resumes, a noise model given as the denoiser, tiny tiles. Nothing is lost, nothing is silent."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.images import read_image, write_image
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.inference.files import Job, OutputOptions, denoise_file, denoise_files
+from denoise_gan.inference.tiling import InferConfig
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.weights import save_generator
+from helpers import cli, failed_rows, noise_image, one_line_error
+
+CPU = InferConfig(device="cpu")
+
+
+def test_a_file_written_meanwhile_by_another_run_is_not_replaced(tmp_path: Path) -> None:
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16, seed=1))
+    target = tmp_path / "out" / "a.png"
+    theirs = noise_image(16, 16, seed=2)
+
+    def other_run_finishes_first(pixels: np.ndarray, progress: object = None) -> np.ndarray:
+        write_image(target, theirs)  # the other run's rename lands while this one is denoising
+        return pixels
+
+    result = denoise_file(Job(tmp_path / "in" / "a.png", target), other_run_finishes_first, OutputOptions())
+    assert result.status == "failed" and "another run" in result.message
+    np.testing.assert_array_equal(read_image(target).pixels, theirs)  # the first result is kept
+    assert [p.name for p in target.parent.iterdir()] == ["a.png"]  # and no temp file is left
+
+
+def test_a_format_limit_fails_before_the_image_is_denoised(tmp_path: Path) -> None:
+    write_image(tmp_path / "wide.png", np.zeros((2, 16400, 3), np.uint8))
+
+    def never(pixels: np.ndarray, progress: object = None) -> np.ndarray:
+        raise AssertionError("denoised although the output format cannot hold the result")
+
+    result = denoise_file(Job(tmp_path / "wide.png", tmp_path / "out" / "wide.webp"), never, OutputOptions())
+    assert result.status == "failed" and "too large for WEBP" in result.message
+
+
+def test_a_read_only_output_folder_fails_before_any_file_is_denoised(tmp_path: Path, weights: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(2):
+        write_image(tmp_path / "in" / f"{i}.png", noise_image(16, 16, seed=i))
+    out = tmp_path / "out"
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args: object, **kwargs: object) -> tuple[int, str]:  # as root, chmod cannot make one
+        if Path(str(kwargs.get("dir"))).resolve() == out.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", read_only)
+    monkeypatch.setattr("denoise_gan.inference.files.read_image",
+                        lambda path: pytest.fail("an input was read before the output folder was checked"))
+    result = cli("denoise", tmp_path / "in", "-o", out, "-c", weights, "--device", "cpu")
+    one_line_error(result, str(out), "Permission denied")
+
+
+def test_a_symlink_to_another_input_is_denoised_under_its_own_name(tmp_path: Path, weights: Path) -> None:
+    src = tmp_path / "in"
+    write_image(src / "a.png", noise_image(16, 16, seed=1))
+    os.symlink("a.png", src / "link.png")
+    summary = denoise_files([src], tmp_path / "out", weights, OutputOptions(), CPU)
+    assert sorted(Path(r.output).name for r in summary.results if r.status == "done") == ["a.png", "link.png"]
+
+
+def test_an_in_place_suffix_run_resumes_with_skip_existing(tmp_path: Path, weights: Path) -> None:
+    src = tmp_path / "photos"
+    for i in range(3):
+        write_image(src / f"p{i}.png", noise_image(16, 16, seed=i))
+    opts = OutputOptions(suffix="_dn")
+    first = denoise_files([src / "p0.png"], src, weights, opts, CPU)  # a run killed after one file
+    assert [r.status for r in first.results] == ["done"]
+    rest = denoise_files([src], src, weights, OutputOptions(suffix="_dn", skip_existing=True), CPU)
+    assert sorted((Path(r.source).name, r.status) for r in rest.results) == [
+        ("p0.png", "skipped"), ("p1.png", "done"), ("p2.png", "done")]
+    assert sorted(p.name for p in src.iterdir()) == ["p0.png", "p0_dn.png", "p1.png", "p1_dn.png", "p2.png",
+                                                    "p2_dn.png"]
+
+
+def test_temp_files_of_a_killed_run_are_cleaned_and_a_live_runs_are_kept(tmp_path: Path, weights: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = out / ".a.png.999999999-abc123.part"  # no such process
+    live = out / f".b.png.{os.getppid()}-abc123.part"  # a writer that is still running
+    dead.write_bytes(b"half")
+    live.write_bytes(b"half")
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    denoise_files([tmp_path / "in"], out, weights, OutputOptions(), CPU)
+    assert not dead.exists() and live.exists()
+
+
+def test_names_of_up_to_255_bytes_are_written(tmp_path: Path, weights: Path) -> None:
+    name = "n" * 251 + ".png"  # 255 bytes: the temp name must not add to it
+    write_image(tmp_path / "in" / name, noise_image(16, 16))
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out", weights, OutputOptions(), CPU)
+    assert [r.status for r in summary.results] == ["done"], summary.results
+    assert (tmp_path / "out" / name).is_file()
+
+
+def test_a_noise_model_is_refused_as_the_denoiser(tmp_path: Path) -> None:
+    cfg = GeneratorConfig(arch="noise", width=4, depth=1)
+    f_path = tmp_path / "F.safetensors"
+    save_generator(f_path, build_generator(cfg), cfg, {"role": "F clean->noisy"})
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    result = cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", f_path, "--device", "cpu")
+    one_line_error(result, "F.safetensors", "noise model")
+    assert not (tmp_path / "out" / "a.png").exists()
+
+
+@pytest.mark.parametrize("tile", ["1", "7", "31"])
+def test_tiles_below_a_sane_minimum_are_refused(tmp_path: Path, weights: Path, tile: str) -> None:
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    result = cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", weights, "--tile", tile)
+    one_line_error(result, "--tile", "too small")
+
+
+def test_float_input_says_the_output_is_16_bit(tmp_path: Path, weights: Path) -> None:
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "f.tif", np.full((16, 16, 3), 0.5, np.float32), photometric="rgb")
+    result = cli("denoise", tmp_path / "f.tif", "-o", tmp_path / "out", "-c", weights, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "16-bit" in result.stdout
+    assert not failed_rows(result.stdout)

@@ -1,0 +1,117 @@
+"""`train`/`refine` check every input before step 1: folders, values, --val, what a --resume can honour, and a
+damaged newest checkpoint; a full disk is one line."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import pytest
+
+from denoise_gan.nets.weights import list_checkpoints
+from denoise_gan.training.cyclegan import train
+from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, tiny_train_config
+
+
+def new_run(clean_dir: Path, out: Path, *extra: object) -> object:
+    return cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", out, *TINY_TRAIN_FLAGS, *extra)
+
+
+def test_a_folder_that_is_not_a_run_is_refused(clean_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.json").write_text('{"mine": true}')
+    one_line_error(new_run(clean_dir, out, "--steps", "2"), "not empty", "--resume")
+    assert (out / "config.json").read_text() == '{"mine": true}'
+
+
+def test_a_finished_run_without_checkpoints_is_not_overwritten(clean_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir), run)
+    shutil.rmtree(run / "checkpoints")
+    weights = (run / "G.safetensors").read_bytes()
+    one_line_error(new_run(clean_dir, run, "--steps", "2"), "not empty")
+    assert (run / "G.safetensors").read_bytes() == weights
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--steps", "0"], "--steps"),
+    (["--generator", "foo"], "unknown generator"),
+    (["--channels", "2"], "--channels"),
+    (["--width", "0"], "--width"),
+    (["--lr", "-1"], "--lr"),
+    (["--gray-fraction", "5"], "--gray-fraction"),
+])
+def test_bad_train_values_are_one_line(clean_dir: Path, tmp_path: Path, flags: list[str], needle: str) -> None:
+    one_line_error(new_run(clean_dir, tmp_path / "run", *flags), needle)
+    assert not list_checkpoints(tmp_path / "run" / "checkpoints")
+
+
+def test_clean_and_noisy_must_differ(clean_dir: Path, tmp_path: Path) -> None:
+    result = cli("train", "--clean", clean_dir, "--noisy", clean_dir, "-o", tmp_path / "run", *TINY_TRAIN_FLAGS)
+    one_line_error(result, "same folder")
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--steps", "-1"], "--steps"),
+    (["--patch-size", "30"], "--patch-size"),
+    (["--patch-size", "8"], "--patch-size"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--lr", "-1"], "--lr"),
+])
+def test_bad_refine_values_are_one_line(finished_run: Path, tmp_path: Path, flags: list[str], needle: str) -> None:
+    result = cli("refine", finished_run, "-o", tmp_path / "ref", "--device", "cpu", "--workers", "0", *flags)
+    one_line_error(result, needle)
+    assert not (tmp_path / "ref" / "G.safetensors").exists()
+
+
+def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path) -> None:
+    val = tmp_path / "val"
+    (val / "clean").mkdir(parents=True)
+    shutil.copy(next(clean_dir.iterdir()), val / "clean" / "a.png")  # no noisy/ partner
+    one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val), "--val")
+    assert not list_checkpoints(tmp_path / "run" / "checkpoints")
+
+
+def test_resume_refuses_options_it_cannot_honour(finished_run: Path) -> None:
+    config = (finished_run / "config.json").read_text()
+    one_line_error(cli("train", "--resume", finished_run, "--lr", "1e-3", "--patch-size", "64"),
+                   "--lr", "--patch-size")
+    one_line_error(cli("refine", finished_run, "--resume", "--noise", "gaussian:sigma=5"), "--noise")
+    assert (finished_run / "config.json").read_text() == config
+
+
+def test_resume_cannot_go_back_below_its_step(clean_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir, steps=4, save_every=2), run)
+    config = (run / "config.json").read_text()
+    one_line_error(cli("train", "--resume", run, "--steps", "3"), "step 4")
+    assert (run / "config.json").read_text() == config
+
+
+@pytest.mark.parametrize("damage", [b"", b"this is text, not a checkpoint\n"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(clean_dir: Path, tmp_path: Path,
+                                                                     damage: bytes) -> None:
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir, steps=4, save_every=2, keep_checkpoints=2), run)
+    (run / "checkpoints" / "step_0000004.pt").write_bytes(damage)
+    result = cli("train", "--resume", run, "--steps", "6")
+    assert result.exit_code == 0, result.output
+    assert "step_0000004.pt" in result.stderr and "step_0000002.pt" in result.stderr  # said, not silent
+    assert [s for s, _ in list_checkpoints(run / "checkpoints")][-1] == 6
+
+
+def test_a_full_disk_is_one_line(clean_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def full_for_checkpoints(*args: object, **kwargs: object) -> tuple[int, str]:
+        if str(kwargs.get("prefix", "")).startswith(".step_"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", full_for_checkpoints)
+    line = one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "2"), "No space left on device")
+    assert "step_" in line
