@@ -115,3 +115,25 @@ def test_a_full_disk_is_one_line(clean_dir: Path, tmp_path: Path, monkeypatch: p
     monkeypatch.setattr("data_tools.images.tempfile.mkstemp", full_for_checkpoints)
     line = one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "2"), "No space left on device")
     assert "step_" in line
+
+
+def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+    import sys
+
+    from data_tools.images import write_image
+    from data_tools.samples import load_sample
+    from denoise_gan.config import DataConfig
+
+    for folder, names in (("clean", ("astronaut", "coffee")), ("noisy", ("camera", "chelsea"))):
+        for name in names:
+            write_image(tmp_path / folder / f"{name}.png", load_sample(name)[:160, :160])
+    run = tmp_path / "run"
+    data = DataConfig(clean_dir=str(tmp_path / "clean"), noisy_dir=str(tmp_path / "noisy"), patch_size=32,
+                      batch_size=2, workers=0)
+    train(tiny_train_config(tmp_path / "clean", data=data), run)
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "noise_model_fit.py"
+    monkeypatch.setattr(sys, "argv", [str(script), str(run), "--draws", "2"])
+    runpy.run_path(str(script), run_name="__main__")
+    assert "noisy domain (real)" in capsys.readouterr().out
