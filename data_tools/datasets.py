@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from data_tools.images import ImageReadError, collect_images, read_image, split_alpha
-from data_tools.noise import NoiseSpec, parse_noise_spec
+from data_tools.noise import NoiseSpec, noise_level_map, parse_noise_spec
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
@@ -111,8 +111,12 @@ class PatchSampler:
         return patch
 
     def add_noise(self, patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.add_noise_with_stages(patch, rng)[0]
+
+    def add_noise_with_stages(self, patch: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+        """The noisy patch and the parameters each stage drew (from which its noise-level map follows)."""
         assert self.noise is not None
-        return self.noise.apply(patch, int(rng.integers(0, 2**63 - 1)))[0]
+        return self.noise.apply(patch, int(rng.integers(0, 2**63 - 1)))
 
     def __call__(self, rng: np.random.Generator) -> torch.Tensor:
         patch = self.patch(rng)
@@ -122,8 +126,9 @@ class PatchSampler:
 
 
 class PairedPatches(Dataset):
-    """Item i: a clean patch and, when the sampler has a noise spec, the same patch with synthetic noise
-    (supervised pairs); without one only the clean patch, for pseudo-pairs made by F at train time."""
+    """Item i: a clean patch and, when the sampler has a noise spec, the same patch with synthetic noise and
+    its true per-pixel noise level on the [0, 1] scale (supervised pairs); without one only the clean patch,
+    for pseudo-pairs made by F at train time."""
 
     def __init__(self, sampler: PatchSampler, seed: int, length: int) -> None:
         self.sampler, self.seed, self.length = sampler, seed, length
@@ -136,7 +141,11 @@ class PairedPatches(Dataset):
         clean = self.sampler.patch(rng)
         item = {"clean": to_tensor(fit_channels(clean, self.sampler.channels))}
         if self.sampler.noise is not None:
-            item["noisy"] = to_tensor(fit_channels(self.sampler.add_noise(clean, rng), self.sampler.channels))
+            noisy, stages = self.sampler.add_noise_with_stages(clean, rng)
+            item["noisy"] = to_tensor(fit_channels(noisy, self.sampler.channels))
+            level = noise_level_map(clean, stages) / np.float32(255.0)
+            item["level"] = torch.from_numpy(np.ascontiguousarray(fit_channels(level, self.sampler.channels)
+                                                                  .transpose(2, 0, 1)))
         return item
 
 
@@ -157,7 +166,8 @@ class UnpairedPatches(Dataset):
         return item
 
 
-def build_domains(clean_dir: str, noisy_dir: str, noise: str) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
+def build_domains(clean_dir: str, noisy_dir: str,
+                  noise: str) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
     """The two training domains: two folders, or one clean folder split in halves plus a noise spec.
 
     Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None).

@@ -3,7 +3,8 @@
 A spec is one or more stages joined by ``+`` and applied left to right, each ``model:key=value,...``.
 A value is a number or a range ``lo-hi`` sampled uniformly per image, e.g.
 ``gaussian:sigma=5-50+jpeg:quality=60-95``. Alternatives joined by ``|`` form a mixture: each image
-gets one of them, drawn with equal probability (``gaussian:sigma=5-50 | poisson:peak=10-100``). Intensities (σ) are on the 0–255 scale whatever the
+gets one of them, drawn with equal probability (``gaussian:sigma=5-50 | poisson:peak=10-100``).
+Intensities (σ) are on the 0–255 scale whatever the
 file's bit depth, so one spec means the same visual noise on 8-bit and 16-bit images.
 """
 
@@ -286,3 +287,30 @@ def image_seed(seed: int, name: str) -> int:
     """A per-image seed from the run seed and the file's name: independent of order and of other files."""
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+def noise_level_map(clean: np.ndarray, stages: list[dict]) -> np.ndarray:
+    """The per-pixel noise σ (0-255 scale, float32, the image's shape) that a drawn chain adds to a clean image.
+
+    Independent stages add their variances; shot noise follows the clean intensity; a JPEG stage adds no
+    random noise (its error is deterministic given the image) and salt-and-pepper counts as its pixel-error
+    variance. Only for supervised comparisons and tests: the product learns levels from F, never from a spec.
+    """
+    scale = 255.0 / float(np.iinfo(clean.dtype).max)
+    colour, _ = split_alpha(clean)
+    x = colour.astype(np.float32) * np.float32(scale)
+    var = np.zeros_like(x)
+    for stage in stages:
+        model = stage["model"]
+        if model == "gaussian" or model == "correlated":
+            var += stage["sigma"] ** 2
+        elif model == "poisson":
+            var += np.clip(x, 0, None) * (255.0 / stage["peak"])
+        elif model == "poisson-gaussian":
+            var += np.clip(x, 0, None) * (255.0 / stage["peak"]) + stage["sigma"] ** 2
+        elif model == "speckle":
+            var += (x * stage["sigma"]) ** 2
+        elif model == "salt-pepper":
+            salt = stage.get("salt", 0.5)
+            var += stage["amount"] * (salt * (255.0 - x) ** 2 + (1 - salt) * x ** 2)
+    return np.sqrt(var).astype(np.float32)

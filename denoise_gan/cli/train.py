@@ -9,8 +9,21 @@ from typing import Annotated
 import typer
 
 from denoise_gan.cli.app import console
-from denoise_gan.cli.options import (BatchSize, Device, GrayFraction, LearningRate, LogEvery, PatchSize, Precision,
-                                     SaveEvery, Seed, Steps, Val, ValEvery, Workers)
+from denoise_gan.cli.options import (
+    BatchSize,
+    Device,
+    GrayFraction,
+    LearningRate,
+    LogEvery,
+    PatchSize,
+    Precision,
+    SaveEvery,
+    Seed,
+    Steps,
+    Val,
+    ValEvery,
+    Workers,
+)
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import generators_help
 
@@ -31,11 +44,14 @@ def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None
 
 def train_command(
     ctx: typer.Context,
-    clean: Annotated[Path | None, typer.Option("--clean", help="Folder of clean images (searched recursively).")] = None,
-    noisy: Annotated[Path | None, typer.Option("--noisy", help="Folder of noisy images, independent of --clean.")] = None,
+    clean: Annotated[Path | None, typer.Option("--clean", help="Folder of clean images (searched "
+                                                               "recursively).")] = None,
+    noisy: Annotated[Path | None, typer.Option("--noisy", help="Folder of noisy images, independent of "
+                                                               "--clean.")] = None,
     noise: Annotated[str, typer.Option("--noise", help="Instead of --noisy: synthesise the noisy domain from "
                                                        "a disjoint half of --clean with this noise spec.")] = "",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Run folder (new), or the run to resume.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Run folder (new), or the run to "
+                                                                    "resume.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
     steps: Steps = None,
     patch_size: PatchSize = 64,
@@ -47,7 +63,8 @@ def train_command(
     channels: Annotated[int, typer.Option("--channels", help="3 (colour; gray images are copied) or 1.")] = 3,
     d_width: Annotated[int, typer.Option("--d-width", help="Discriminator width.")] = 32,
     d_layers: Annotated[int, typer.Option("--d-layers", help="Discriminator depth (3 = 70x70 PatchGAN).")] = 3,
-    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral norm in the discriminators.")] = False,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral norm in the "
+                                                                      "discriminators.")] = False,
     lr: LearningRate = 2e-4,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle")] = 10.0,
     lambda_identity: Annotated[float, typer.Option("--lambda-identity", help="Times --lambda-cycle; 0 = off.")] = 0.5,
@@ -102,7 +119,8 @@ def train_command(
 def refine_command(
     ctx: typer.Context,
     run_dir: Annotated[Path, typer.Argument(help="A `denoise-gan train` run folder (its G, F and clean images).")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Refinement folder [default: RUN_DIR/refine].")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Refinement folder (default: "
+                                                                    "RUN_DIR/refine).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the refinement in the output folder.")] = False,
     steps: Steps = None,
     batch_size: BatchSize = 16,

@@ -25,6 +25,7 @@ from denoise_gan.config import GeneratorConfig
 from denoise_gan.nets.blocks import conv3x3
 
 LEVEL_SCALE = 50.0 / 255.0  # a level of σ = 50 enters G as 1.0
+LEVEL_GATE = 2.0 / 255.0  # below σ ~ 2 the correction is scaled down (tanh), to zero at level 0
 ESTIMATOR_WIDTH = 48
 ESTIMATOR_BLOCKS = 3
 UNSHUFFLE = 2
@@ -77,7 +78,9 @@ class LevelUNet(nn.Module):
         h = self.middle(h)
         for up, decoder, skip in zip(reversed(self.ups), reversed(self.decoders), reversed(skips)):
             h = decoder(up(h) + skip)
-        return noisy - nnf.pixel_shuffle(self.tail(h), UNSHUFFLE)
+        # the correction fades out as the level goes to zero: a zero map returns the input exactly, and a
+        # near-zero estimate on a clean photo changes it by a fraction of a level, not by a denoiser's smoothing
+        return noisy - nnf.pixel_shuffle(self.tail(h), UNSHUFFLE) * torch.tanh(level / LEVEL_GATE)
 
 
 class NoiseLevelEstimator(nn.Module):

@@ -1,9 +1,14 @@
-"""Pseudo-pair refinement: fine-tune G on (F(clean), clean) with a plain L1 loss.
+"""Pseudo-pair refinement: train G on (F(clean), clean) with a plain L1 loss.
 
 This is the step that makes an unpaired denoiser competitive (GCBD, C2N, LUD-VAE all do it): after
 CycleGAN training, F is a sampler of realistic noise, so every step can draw fresh noisy versions of
 fresh clean crops and G learns a supervised mapping without any real pair. The plain CycleGAN G is
 trained only to fool D_clean and satisfy the cycle, which lets it hallucinate.
+
+A level-aware G learns more from F than pairs: F reports the per-pixel noise level it drew, so G learns to
+denoise given that map and its estimator learns to read the map off the noisy image, with no pair and no
+noise model of the user's. A share of samples is left clean with a zero map, so a clean photo comes back
+as it went in.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
 from denoise_gan.config import RefineConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError
-from denoise_gan.nets.registry import build_generator, count_parameters, init_weights
+from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
 from denoise_gan.nets.weights import load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
@@ -32,17 +37,18 @@ from denoise_gan.training.validation import LazyValidator
 
 
 class RefineTrainer:
-    log_fields = ("loss",)
+    log_fields = ("loss", "level")
 
     def __init__(self, cfg: RefineConfig, source: TrainConfig, device: torch.device, world: World) -> None:
         self.cfg, self.source, self.device, self.world = cfg, source, device, world
         run = Path(cfg.run_dir)
-        self.g_cfg = source.model.g
-        if cfg.noise or cfg.fresh:
+        self.g_cfg = cfg.generator or source.model.g
+        if cfg.noise or cfg.fresh or self.g_cfg != source.model.g:
             self.g = build_generator(self.g_cfg)
             init_weights(self.g, source.init_std)
         else:
             self.g = load_generator(run / "G.safetensors")[0]
+        self.level_aware = bool(getattr(self.g, "level_aware", False))
         self.f = None if cfg.noise else load_generator(run / "F.safetensors")[0].to(device).eval()
         if self.f is not None:
             self.f.requires_grad_(False)
@@ -54,33 +60,57 @@ class RefineTrainer:
         self.amp_dtype = training_precision(cfg.precision, device)
 
     @torch.no_grad()
-    def pseudo_noisy(self, clean: torch.Tensor) -> torch.Tensor:
-        """A fresh draw of F(clean); clipped and rounded like the 8-bit files G will meet, when asked."""
+    def pseudo_pair(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fresh draw of F(clean), clipped and rounded like the 8-bit files G will meet (when asked), and the
+        per-pixel level F drew (a generator without ``sample`` reports none: zeros)."""
         assert self.f is not None
-        noisy = self.f(clean)
+        sample = getattr(self.f, "sample", None)
+        noisy, level = sample(clean) if callable(sample) else (self.f(clean), torch.zeros_like(clean))
         if self.cfg.quantize:
             noisy = torch.round(noisy.clamp(0, 1) * 255.0) / 255.0
-        return noisy
+        return noisy, level
+
+    @torch.no_grad()
+    def leave_some_clean(self, clean: torch.Tensor, noisy: torch.Tensor,
+                         level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A share of the samples without noise and with a zero map: G learns that level 0 means 'leave it'."""
+        keep = (torch.rand(clean.shape[0], 1, 1, 1, device=clean.device) < self.cfg.clean_fraction)
+        return torch.where(keep, clean, noisy), torch.where(keep, torch.zeros_like(level), level)
+
+    def reconstruction(self, pred: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return nnf.l1_loss(pred.float(), clean) if self.cfg.loss == "l1" else nnf.mse_loss(pred.float(), clean)
 
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         clean = batch["clean"].to(self.device, non_blocking=True)
-        noisy = batch["noisy"].to(self.device) if "noisy" in batch else self.pseudo_noisy(clean)
+        if "noisy" in batch:
+            noisy = batch["noisy"].to(self.device)
+            level = batch["level"].to(self.device) if "level" in batch else torch.zeros_like(clean)
+        else:
+            noisy, level = self.pseudo_pair(clean)
+        out: dict[str, float] = {}
         with autocast(self.device, self.amp_dtype):
-            pred = self.g(noisy)
-            loss = nnf.l1_loss(pred.float(), clean) if self.cfg.loss == "l1" else nnf.mse_loss(pred.float(), clean)
+            if self.level_aware:
+                noisy, level = self.leave_some_clean(clean, noisy, level)
+                loss = self.reconstruction(self.g.denoiser(noisy, level), clean)
+                level_loss = nnf.l1_loss(self.g.estimator(noisy).float(), level)
+                out["level"] = level_loss.item() * 255.0  # mean level error on the 0-255 scale
+                total = loss + self.cfg.lambda_level * level_loss
+            else:
+                loss = total = self.reconstruction(self.g(noisy), clean)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         average_gradients(self.g, self.world)
         self.opt.step()
         self.sched.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.item(), **out}
 
     def lr(self) -> float:
         return self.opt.param_groups[0]["lr"]
 
     def describe(self) -> str:
         pairs = f"synthetic {self.cfg.noise}" if self.cfg.noise else "F(clean)"
-        return f"G: {count_parameters(self.g) / 1e6:.2f} M  pairs: {pairs}"
+        kind = f"{self.g_cfg.arch}, level-aware" if self.level_aware else self.g_cfg.arch
+        return f"G ({kind}): {count_parameters(self.g) / 1e6:.2f} M  pairs: {pairs}"
 
     def state(self, step: int) -> dict[str, Any]:
         return {"kind": "refine", "step": step, "config": to_dict(self.cfg), "g": self.g.state_dict(),
@@ -135,6 +165,13 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     if cfg.val_dir and not Path(cfg.val_dir).is_dir():
         raise UserError(f"{cfg.val_dir}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
     source = load_source_config(Path(cfg.run_dir))
+    if cfg.generator is not None:
+        check_generator(cfg.generator)
+        if cfg.generator.channels != source.model.g.channels:
+            raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
+                            f"{source.model.g.channels}-channel F")
+    if not 0 <= cfg.clean_fraction < 1:
+        raise UserError(f"--clean-fraction must be in [0, 1), not {cfg.clean_fraction}")
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
                       (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
 

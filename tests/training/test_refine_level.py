@@ -1,0 +1,89 @@
+"""Refinement of a level-aware G: it learns from F's level maps (unpaired) or a spec's true maps (supervised)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_tools.datasets import PairedPatches, PatchSampler
+from data_tools.images import read_image
+from data_tools.noise import noise_level_map, parse_noise_spec
+from denoise_gan.config import GeneratorConfig, RefineConfig
+from denoise_gan.errors import UserError
+from denoise_gan.nets.registry import build_generator, init_weights
+from denoise_gan.nets.weights import load_generator
+from denoise_gan.training.refine import refine
+
+TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
+
+
+def _log(run: Path) -> list[dict[str, str]]:
+    with (run / "log.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _config(finished_run: Path, **kw: object) -> RefineConfig:
+    base = dict(run_dir=str(finished_run), generator=TINY_LEVEL, steps=80, batch_size=4, patch_size=32,
+                save_every=80, log_every=20, lr=3e-3, device="cpu", workers=0)
+    return RefineConfig(**{**base, **kw})
+
+
+def test_level_aware_refinement_learns_levels_from_f(finished_run: Path, tmp_path: Path) -> None:
+    out = refine(_config(finished_run), tmp_path / "level")
+    net, cfg, meta = load_generator(out)
+    assert cfg == TINY_LEVEL and getattr(net, "level_aware", False)
+    rows = _log(tmp_path / "level")
+    assert [r["step"] for r in rows] == ["20", "40", "60", "80"] and rows[0]["level"]
+    # the estimator learnt F's level map: on fresh draws of F it is closer than an untrained estimator
+    f = load_generator(finished_run / "F.safetensors")[0]
+    fresh = build_generator(TINY_LEVEL)
+    init_weights(fresh)
+    torch.manual_seed(7)
+    clean = torch.rand(8, 3, 32, 32) * 0.6 + 0.2
+    with torch.no_grad():
+        noisy, level = f.sample(clean)
+        noisy = (noisy.clamp(0, 1) * 255).round() / 255
+        trained_error = (net.estimate(noisy) - level).abs().mean()
+        untrained_error = (fresh.estimate(noisy) - level).abs().mean()
+    assert trained_error < 0.8 * untrained_error, (trained_error, untrained_error)  # 0.71 measured
+    # the exported file is blind by default and takes a strength or a fixed sigma
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert net(x).shape == x.shape and not torch.equal(net(x, sigma=40.0), net(x, sigma=0.0))
+
+
+def test_supervised_refinement_uses_the_specs_true_levels(finished_run: Path, clean_dir: Path,
+                                                          tmp_path: Path) -> None:
+    out = refine(_config(finished_run, noise="gaussian:sigma=30", fresh=True, lr=1e-3), tmp_path / "sup")
+    net = load_generator(out)[0]
+    fresh = build_generator(TINY_LEVEL)
+    init_weights(fresh)
+    # fresh supervised pairs of the same spec: the trained estimator is much nearer the true level
+    images = [read_image(p).pixels for p in sorted(clean_dir.glob("*.png"))]
+    pairs = PairedPatches(PatchSampler(images, 32, 3, 0.0, parse_noise_spec("gaussian:sigma=30")), 99, 16)
+    batch = {k: torch.stack([pairs[i][k] for i in range(16)]) for k in ("noisy", "level")}
+    assert torch.allclose(batch["level"], torch.full_like(batch["level"], 30 / 255))
+    with torch.no_grad():
+        trained_error = (net.estimate(batch["noisy"]) - batch["level"]).abs().mean()
+        untrained_error = (fresh.estimate(batch["noisy"]) - batch["level"]).abs().mean()
+    assert trained_error < 0.5 * untrained_error, (trained_error, untrained_error)
+
+
+def test_noise_level_map_follows_the_stages() -> None:
+    clean = np.full((8, 8, 3), 100, np.uint8)
+    _, stages = parse_noise_spec("poisson-gaussian:peak=51,sigma=3").apply(clean, 0)
+    level = noise_level_map(clean, stages)
+    assert level.shape == clean.shape and np.allclose(level, np.sqrt(100 * 255 / 51 + 9), rtol=1e-5)
+    _, stages = parse_noise_spec("gaussian:sigma=10+jpeg:quality=90").apply(clean, 0)
+    assert np.allclose(noise_level_map(clean, stages), 10.0)  # JPEG adds no random noise
+
+
+def test_refine_checks_the_new_generator(finished_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown generator"):
+        refine(_config(finished_run, generator=GeneratorConfig(arch="nope")), tmp_path / "x")
+    with pytest.raises(UserError, match="clean-fraction"):
+        refine(_config(finished_run, clean_fraction=1.5), tmp_path / "y")
