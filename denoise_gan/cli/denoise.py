@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Device, Overlap, Precision, Tile, TileBatch, parse_tile
+from denoise_gan.cli.options import Device, Overlap, Precision, Sigma, Strength, Tile, TileBatch, parse_tile
 from denoise_gan.cli.render import denoise_summary
 
 
@@ -32,6 +32,8 @@ def denoise_command(
     device: Device = "auto",
     precision: Precision = "auto",
     batch_size: TileBatch = 4,
+    strength: Strength = 1.0,
+    sigma: Sigma = None,
 ) -> None:
     """Denoise image files and folders with a trained generator (tiled, any size, 8/16-bit, alpha kept).
 
@@ -44,7 +46,7 @@ def denoise_command(
                             skip_existing=skip_existing, overwrite=overwrite)
     denoiser = Denoiser.from_pretrained(checkpoint or "default", tile=parse_tile(tile), overlap=overlap,
                                         batch_size=batch_size, device=device, precision=precision)
-    summary = denoiser.denoise_files(inputs, output, options, console=err_console)
+    summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console)
     if summary.rank == 0:
         console.print(denoise_summary(summary))
     if summary.failed:

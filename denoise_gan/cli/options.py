@@ -23,6 +23,10 @@ Seed = Annotated[int, typer.Option("--seed", help="Run seed.")]
 Tile = Annotated[str, typer.Option("--tile", help="Tile size in pixels, 0 for the whole image, or auto.")]
 Overlap = Annotated[int, typer.Option("--overlap", help="Pixels shared by neighbouring tiles.")]
 TileBatch = Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")]
+Strength = Annotated[float, typer.Option("--strength", help="Scale the model's estimated noise level: below 1 keeps "
+                                         "more detail, above 1 smooths more (level-aware models).")]
+Sigma = Annotated[float | None, typer.Option("--sigma", help="Assume this noise σ (0-255 scale) everywhere "
+                                             "instead of estimating it (level-aware models).")]
 
 # ---- training runs (train, refine) ----------------------------------------------------------------
 Steps = Annotated[int | None, typer.Option("--steps", help="Total steps (on resume: the new total).")]
