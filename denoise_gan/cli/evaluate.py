@@ -59,13 +59,18 @@ def benchmark_command(
                                                "(plain Gaussian specs only) instead of a blind estimate.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the benchmark in -o: reuse finished rows, "
                                          "compute the missing ones.")] = False,
+    model_strength: Annotated[list[float] | None, typer.Option("--model-strength", help="Level-aware models: "
+                                                               "one row per strength (repeatable), e.g. 0.75 "
+                                                               "and 1.")] = None,
+    model_sigma: Annotated[bool, typer.Option("--model-sigma", help="Level-aware models: also a row fed the σ "
+                                              "the classical methods get (non-blind).")] = False,
     tile: Tile = "auto",
     overlap: Overlap = 32,
     device: Device = "auto",
     precision: Precision = "auto",
     batch_size: TileBatch = 4,
 ) -> None:
-    """Compare the model with classical denoisers (BM3D, NLM, wavelet, TV) on the same noisy inputs."""
+    """Compare the model with classical denoisers (BM3D, FFDNet, NLM, wavelet, TV) on the same noisy inputs."""
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from denoise_gan.inference.tiling import InferConfig
 
@@ -73,7 +78,8 @@ def benchmark_command(
                         precision=precision)
     cfg = BenchmarkConfig(methods=tuple(methods.split(",")), clean_dir=clean, noises=tuple(noise or ()),
                           noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,
-                          oracle_sigma=oracle_sigma, resume=resume, infer=infer)
+                          oracle_sigma=oracle_sigma, resume=resume, infer=infer,
+                          model_strengths=tuple(model_strength or ()), model_sigma=model_sigma)
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)
     console.print(benchmark_summary(result))

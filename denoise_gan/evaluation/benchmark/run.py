@@ -161,7 +161,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     out_dir = Path(out_dir)
     the_plan = plan(cfg, out_dir)
     previous = _previous_rows(out_dir / RESULTS_JSON, cfg.resume)
-    models = load_models(cfg.checkpoints, cfg.infer) if "model" in the_plan.methods else []
+    models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma)
+              if "model" in the_plan.methods else [])
     # every argument is good: only now is the folder made (new or empty, or the benchmark being resumed)
     prepare_output_dir(out_dir, own=cfg.resume and (out_dir / RESULTS_JSON).is_file(),
                        hint="--resume to continue the benchmark whose results.json it holds")
