@@ -11,7 +11,8 @@ from data_tools.noise import MODELS, NoiseSpecError, image_seed, parse_noise_spe
 SIZE = 256
 # one example per model
 MODELS_EXAMPLES = ["gaussian:sigma=10", "poisson:peak=20", "poisson-gaussian:peak=20,sigma=5", "speckle:sigma=0.2",
-                   "salt-pepper:amount=0.2", "jpeg:quality=30", "correlated:sigma=10,scale=1.5"]
+                   "salt-pepper:amount=0.2", "jpeg:quality=30", "correlated:sigma=10,scale=1.5",
+                   "camera:peak=50"]
 
 
 def grey(value: int = 128, channels: int = 1, dtype: type = np.uint8, size: int = SIZE) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""The `camera` noise model: what a sensor and its processing do, and what the blind σ estimator misses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.restoration import estimate_sigma
+
+from data_tools.noise import noise_level_map, parse_noise_spec
+from data_tools.samples import load_sample
+
+
+def _residual(spec: str, image: np.ndarray, seed: int = 3) -> np.ndarray:
+    return parse_noise_spec(spec).apply(image, seed)[0].astype(np.float64) - image
+
+
+def test_spec_reads_defaults_and_round_trips() -> None:
+    spec = parse_noise_spec("camera:peak=100")
+    assert str(spec) == "camera:peak=100,read=2"
+    assert str(parse_noise_spec("camera:peak=50-400,read=1.5+jpeg:quality=85")) == \
+        "camera:peak=50-400,read=1.5+jpeg:quality=85"
+
+
+def test_seeded_typed_and_any_shape() -> None:
+    photo = load_sample("chelsea")[:31, :17]  # odd sizes: the mosaic is taken on a reflected even copy
+    a, stages = parse_noise_spec("camera:peak=80").apply(photo, 5)
+    assert a.shape == photo.shape and a.dtype == np.uint8 and stages == [{"model": "camera", "peak": 80, "read": 2}]
+    assert np.array_equal(a, parse_noise_spec("camera:peak=80").apply(photo, 5)[0])
+    assert not np.array_equal(a, parse_noise_spec("camera:peak=80").apply(photo, 6)[0])
+    gray = load_sample("camera")[:40, :40]  # a monochrome sensor
+    assert parse_noise_spec("camera:peak=80").apply(gray, 1)[0].shape == gray.shape
+    deep = (photo.astype(np.uint16) * 257)
+    out16 = parse_noise_spec("camera:peak=80").apply(deep, 1)[0]
+    assert out16.dtype == np.uint16 and out16.shape == deep.shape
+
+
+def test_the_photo_keeps_its_detail_without_noise() -> None:
+    """Demosaicing acts on the noise only: with (almost) no photons missing, the photo comes back."""
+    photo = load_sample("chelsea")
+    residual = _residual("camera:peak=1000000,read=0", photo)
+    assert 10 * np.log10(255**2 / np.mean(residual**2)) > 55
+
+
+def test_noise_is_correlated_in_space_and_across_channels() -> None:
+    flat = np.full((128, 128, 3), 128, np.uint8)
+    camera = _residual("camera:peak=100", flat)
+    white = _residual("poisson-gaussian:peak=100,sigma=2", flat)
+
+    def neighbours(r: np.ndarray) -> float:
+        return float(np.corrcoef(r[:, :-1, 1].ravel(), r[:, 1:, 1].ravel())[0, 1])
+
+    def channels(r: np.ndarray) -> float:
+        return float(np.corrcoef(r[..., 0].ravel(), r[..., 1].ravel())[0, 1])
+
+    assert neighbours(camera) > 0.25 and abs(neighbours(white)) < 0.05  # 0.40 vs 0.00 measured
+    assert abs(channels(camera)) > 0.25 and abs(channels(white)) < 0.05  # -0.43 (the colour matrix) vs 0.00
+
+
+def test_noise_grows_with_iso_and_with_light_in_linear_terms() -> None:
+    flat = np.full((96, 96, 3), 128, np.uint8)
+    assert _residual("camera:peak=30", flat).std() > 1.5 * _residual("camera:peak=300", flat).std()
+    # read noise alone (peak high, read large) is what a dark frame shows
+    assert _residual("camera:peak=1000,read=20", flat).std() > _residual("camera:peak=1000,read=0", flat).std()
+
+
+def test_level_map_approximates_the_measured_sigma() -> None:
+    """Per photosite before demosaicing: an upper estimate, within a factor of two of what a flat patch shows."""
+    for value in (40, 128, 220):
+        flat = np.full((128, 128, 3), value, np.uint8)
+        noisy, stages = parse_noise_spec("camera:peak=150,read=3").apply(flat, 2)
+        measured = (noisy.astype(np.float64) - value).std(axis=(0, 1))
+        predicted = noise_level_map(flat, stages).mean(axis=(0, 1))
+        assert np.all(measured <= 1.05 * predicted) and np.all(measured >= 0.5 * predicted), (value, measured,
+                                                                                              predicted)
+
+
+@pytest.mark.parametrize("peak", [150, 600])
+def test_the_blind_estimator_reads_camera_noise_far_too_low(peak: int) -> None:
+    """Why classical denoisers fed an estimated σ barely denoise camera noise: the wavelet estimator sees the
+    finest scale, where demosaiced noise is weak."""
+    photo = load_sample("chelsea")
+    noisy = parse_noise_spec(f"camera:peak={peak}").apply(photo, 1)[0]
+    true = (noisy.astype(np.float64) - photo).std()
+    blind = estimate_sigma(noisy, channel_axis=-1, average_sigmas=True)
+    assert blind < 0.5 * true, (blind, true)  # about 0.3 measured
