@@ -4,6 +4,7 @@ damaged newest checkpoint; a full disk is one line."""
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from pathlib import Path
 
@@ -134,6 +135,10 @@ def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Pat
                       batch_size=2, workers=0)
     train(tiny_train_config(tmp_path / "clean", data=data), run)
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "noise_model_fit.py"
-    monkeypatch.setattr(sys, "argv", [str(script), str(run), "--draws", "2"])
-    runpy.run_path(str(script), run_name="__main__")
-    assert "noisy domain (real)" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", [str(script), str(run), "--draws", "2", "--json", str(tmp_path / "fit.json")])
+    with pytest.raises(SystemExit) as stop:  # the gate's verdict is the exit code (a 2-step F fails it)
+        runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "noisy domain" in out and "level_median" in out and "coarse_to_fine" in out
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    assert stop.value.code == (0 if fit["passed"] else 1) and set(fit) >= {"real", "fake", "tolerance"}
