@@ -61,6 +61,9 @@ def train_command(
     depth: Annotated[int, typer.Option("--depth", help="U-Net levels.")] = 3,
     blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks per U-Net level (ResNet: total).")] = 1,
     channels: Annotated[int, typer.Option("--channels", help="3 (colour; gray images are copied) or 1.")] = 3,
+    noise_model: Annotated[str, typer.Option("--noise-model", help="F's architecture: noise (independent "
+                                             "channels) or colour-noise (noise correlated across channels, as "
+                                             "demosaiced camera noise and JPEG'd noise are).")] = "noise",
     d_width: Annotated[int, typer.Option("--d-width", help="Discriminator width.")] = 32,
     d_layers: Annotated[int, typer.Option("--d-layers", help="Discriminator depth (3 = 70x70 PatchGAN).")] = 3,
     spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral norm in the "
@@ -101,7 +104,7 @@ def train_command(
         if folder is not None and not folder.is_dir():
             raise UserError(f"{folder}: not a folder")
     model = ModelConfig(g=GeneratorConfig(arch=generator, channels=channels, width=width, depth=depth, blocks=blocks),
-                        f=dataclasses.replace(ModelConfig().f, channels=channels),
+                        f=dataclasses.replace(ModelConfig().f, arch=noise_model, channels=channels),
                         d=DiscriminatorConfig(channels=channels, width=d_width, layers=d_layers,
                                               spectral_norm=spectral_norm))
     data = DataConfig(clean_dir=str(clean), noisy_dir=str(noisy or ""), noise=noise, patch_size=patch_size,

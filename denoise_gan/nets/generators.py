@@ -147,3 +147,21 @@ class NoiseGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
         return self.sample(x, z, v)[0]
+
+
+class ColourNoiseGenerator(NoiseGenerator):
+    """F whose noise may also be correlated across colour channels: demosaiced camera noise comes in coloured
+    blotches, and JPEG's chroma subsampling leaves mostly luma noise, which independent channels cannot model.
+
+    The shaped noise is mixed by a learned channel matrix whose rows have unit norm, so each channel's noise
+    keeps unit variance and s(x) alone sets the level (the level map F reports stays true). It starts as the
+    identity: the same F as ``noise`` until the data asks for correlation.
+    """
+
+    def __init__(self, cfg: GeneratorConfig, kernel_size: int = 5) -> None:
+        super().__init__(cfg, kernel_size)
+        self.colour_mix = nn.Parameter(torch.eye(cfg.channels))
+
+    def shaped_noise(self, z: torch.Tensor) -> torch.Tensor:
+        mix = self.colour_mix / self.colour_mix.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        return torch.einsum("oc,nchw->nohw", mix.to(z.dtype), super().shaped_noise(z))

@@ -13,7 +13,7 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.nets.generators import NoiseGenerator, ResnetGenerator, UNetGenerator
+from denoise_gan.nets.generators import ColourNoiseGenerator, NoiseGenerator, ResnetGenerator, UNetGenerator
 from denoise_gan.nets.level import LevelAwareDenoiser
 
 # Far beyond any denoiser (the reference ResNet has 9 blocks, our U-Net 3 levels), and small enough that even
@@ -39,6 +39,8 @@ GENERATORS: dict[str, GeneratorSpec] = {
         GeneratorSpec("unet", UNetGenerator, "light residual U-Net without normalisation (tiles exactly)"),
         GeneratorSpec("resnet", ResnetGenerator, "the CycleGAN reference ResNet (InstanceNorm)"),
         GeneratorSpec("noise", NoiseGenerator, "structured stochastic noise model, the default F"),
+        GeneratorSpec("colour-noise", ColourNoiseGenerator, "F whose noise may be correlated across colour "
+                      "channels (demosaiced camera noise, JPEG chroma)"),
     ]
 }
 
