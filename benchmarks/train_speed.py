@@ -1,10 +1,13 @@
-"""Training speed: CycleGAN steps/s and pixels/s for the reference and light configurations.
+"""Training speed: CycleGAN steps/s for the reference and light configurations, and the level-aware G's
+refinement step in fp32, channels_last, bf16 autocast and torch.compile.
 
     python benchmarks/train_speed.py                 # CPU (and CUDA when present)
     python benchmarks/train_speed.py --steps 5 --device cpu
 
-Each configuration runs warm-up steps, then `--steps` timed steps of the real training step
-(both generators, both discriminators, the pool) on synthetic-noise patches of the bundled samples.
+Each configuration runs warm-up steps, then `--steps` timed steps of the real training step (CycleGAN: both
+generators, both discriminators, the pool; refinement: G and its level estimator on 16 patches of 64^2) on
+synthetic-noise patches of the bundled samples. Whether bf16 pays depends on the CPU: it needs AVX-512 BF16
+or AMX; on a CPU with AVX2 only, PyTorch emulates it and a step is many times slower than in fp32.
 """
 
 from __future__ import annotations
@@ -65,6 +68,47 @@ def measure(case: Case, device: torch.device, steps: int, warmup: int) -> dict[s
             "g_params_m": count_parameters(trainer.nets.g) / 1e6}
 
 
+REFINE_VARIANTS = ("fp32", "fp32 channels_last", "bf16 autocast + channels_last", "fp32 torch.compile")
+
+
+def measure_refine(variant: str, steps: int, warmup: int) -> float:
+    """Seconds per refinement step of the shipped level-aware G (+ estimator), 16x64^2, L1 losses, Adam."""
+    import torch.nn.functional as nnf
+
+    from denoise_gan.nets.registry import build_generator, init_weights
+
+    torch.manual_seed(0)
+    g = build_generator(GeneratorConfig(arch="level", width=32, depth=2, blocks=2))
+    init_weights(g)
+    channels_last = "channels_last" in variant
+    if channels_last:
+        g = g.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-4)
+    amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant.startswith("bf16"))
+    denoiser, estimator = g.denoiser, g.estimator
+    if "compile" in variant:
+        denoiser, estimator = torch.compile(denoiser), torch.compile(estimator)
+    clean = torch.rand(16, 3, 64, 64)
+    level = torch.full_like(clean, 25 / 255)
+    noisy = clean + torch.randn_like(clean) * level
+    if channels_last:
+        clean, level, noisy = (t.contiguous(memory_format=torch.channels_last) for t in (clean, level, noisy))
+
+    def step() -> None:
+        with amp:
+            loss = nnf.l1_loss(denoiser(noisy, level).float(), clean) + nnf.l1_loss(estimator(noisy).float(), level)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3)
@@ -80,6 +124,14 @@ def main() -> None:
             r = measure(case, device, args.steps, args.warmup)
             print(f"{device.type:6}  {case.name:58} {case.batch_size}x{case.patch_size}^2 {r['g_params_m']:5.2f} "
                   f"{r['s_per_step']:7.3f} {r['it_s']:6.2f} {r['mpix_s']:7.4f}", flush=True)
+    print("\nrefinement step of the level-aware G (1.2 M with its estimator), 16x64^2, CPU:")
+    for variant in REFINE_VARIANTS:
+        try:
+            seconds = measure_refine(variant, args.steps, max(1, args.warmup))
+        except Exception as exc:  # noqa: BLE001 - e.g. torch.compile without a working C++ toolchain
+            print(f"  {variant:34} failed: {str(exc).splitlines()[0][:80]}")
+            continue
+        print(f"  {variant:34} {seconds:7.3f} s/step {1 / seconds:6.2f} it/s", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# Rebuilds checkpoints/default.safetensors from nothing but `skimage.data` (about 1.5 hours on 2 CPU cores),
-# then the held-out comparison table in README.md. Run from an empty work folder: bash path/to/reproduce.sh
+# Rebuilds checkpoints/default.safetensors from the photo pool (Debian wallpaper photos + skimage.data training
+# images), then the held-out comparison tables in README.md. Run from an empty work folder on a Debian/Ubuntu
+# machine (the pool is fetched with apt-get; elsewhere pass --debs DIR to `samples`):
+#   bash path/to/checkpoints/reproduce.sh
+# Wall time on 2 CPU cores: see the model card (stage 1 + stage 2 + the benchmark).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
+REFINE_STEPS="${REFINE_STEPS:-6000}"
 
-# 1. the training pool (13 skimage images; the 5 held-out ones are never written here)
-denoise-gan samples --set train -o train_pool
-# 2. unpaired CycleGAN: `--noise` splits the pool into two disjoint halves, clean and noisy domains
-denoise-gan train --clean train_pool --noise "$SPEC" -o cyclegan --steps 1000 --batch-size 8 --patch-size 64 \
-    --spectral-norm --save-every 100 --device cpu
-# 3. pseudo-pair refinement of G on F(clean) -> the shipped model
-denoise-gan refine cyclegan -o refined --steps 4000 --batch-size 16 --patch-size 64 --device cpu
+# 1. the clean training pool: 38 wallpaper photos (area-downscaled 2-4x) + 13 skimage.data images
+denoise-gan samples --set pool -o pool
+# 2. stage 1, unpaired CycleGAN: `--noise` splits the pool into two disjoint halves, clean and noisy domains;
+#    F learns the noise adversarially and by matching its statistics (level distribution, correlation)
+denoise-gan train --clean pool --noise "$SPEC" -o cyclegan --steps 2500 --batch-size 8 --patch-size 64 \
+    --spectral-norm --save-every 250 --device cpu
+python "$here/../benchmarks/noise_model_fit.py" cyclegan --json noise_fit.json || true  # the gate, in the card
+# 3. stage 2: a level-aware G (and its level estimator) trained on F's pseudo-pairs and F's level maps
+denoise-gan refine cyclegan -o refined --generator level --width 32 --depth 2 --blocks 2 \
+    --steps "$REFINE_STEPS" --batch-size 16 --patch-size 64 --device cpu
 cp refined/G.safetensors "$here/default.safetensors"
-# 4. for comparison only: the same architecture trained supervised on the true noise family
-denoise-gan refine cyclegan -o supervised --noise "$SPEC" --steps 5000 --batch-size 16 \
-    --patch-size 64 --device cpu
-# 5. the held-out table (README "Results")
+# 4. the held-out tables (README "Results"): bundled held-out photos and the independent photos of other packages
 denoise-gan samples --set held-out -o heldout
-denoise-gan benchmark --clean heldout -o bench --methods model,bm3d,nlm \
-    -c refined/G.safetensors -c cyclegan/G.safetensors -c supervised/G.safetensors \
-    --noise gaussian:sigma=15 --noise gaussian:sigma=25 --noise gaussian:sigma=50 --noise poisson:peak=30 \
-    --noise "gaussian:sigma=15+jpeg:quality=80"
+python "$here/../benchmarks/independent_photos.py" -o indep
+for set in heldout indep; do
+    denoise-gan benchmark --clean "$set" -o "bench-$set" --methods model,bm3d,ffdnet,nlm -c refined/G.safetensors \
+        --noise gaussian:sigma=15 --noise gaussian:sigma=25 --noise gaussian:sigma=50 --noise poisson:peak=30 \
+        --noise "gaussian:sigma=15+jpeg:quality=80"
+    # clean photos in: what the model does to a photo without noise (BM3D and FFDNet get the estimated σ)
+    denoise-gan benchmark --clean "$set" -o "bench-$set-clean" --methods model,bm3d,ffdnet \
+        -c refined/G.safetensors --noise gaussian:sigma=0
+done
