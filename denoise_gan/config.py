@@ -153,6 +153,71 @@ class RefineConfig:
         _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
 
 
+@dataclass(frozen=True)
+class AdaptConfig:
+    """`adapt`: teach a model the noise of the user's own photos, unpaired, within a budget.
+
+    Two phases, each a run of the loop: the noise phase fine-tunes F (with D_noisy) on the noisy folder against
+    clean photos, by F's adversarial, noise-statistics and identity losses (the CycleGAN step's half for F);
+    the refine phase fine-tunes G on F's pseudo-pairs. The budget is wall-clock `minutes` (turned into step
+    counts by timing a few steps of each phase) or `steps`; `noise_share` of it goes to the noise phase.
+    """
+
+    noisy_dir: str = ""
+    clean_dir: str = ""  # empty: the clean photos bundled with scikit-image (the training pool, never held-out)
+    start: str = "default"  # a shipped model's name, or a folder with G.safetensors, F.safetensors (D_noisy)
+    minutes: float = 20.0  # wall-clock budget, used when steps is 0
+    steps: int = 0  # total steps of both phases instead of a time budget
+    noise_share: float = 0.4  # share of the budget (time, or steps) for the noise phase; the rest refines G
+    noise_steps: int = 0  # resolved before step 1 (from steps, or from minutes by timing), then fixed
+    refine_steps: int = 0
+    patch_size: int = 64
+    batch_size: int = 8  # noise phase
+    refine_batch_size: int = 16
+    lr: float = 2e-4  # noise phase (F; D_noisy the same)
+    refine_lr: float = 1e-4  # G is fine-tuned, not trained afresh
+    decay_from: float = 0.5
+    lambda_stats: float = 1.0  # F's noise-statistics matching: what sees the noise's amplitude
+    lambda_identity: float = 5.0  # F's identity L1 on the noisy photos (the CycleGAN's 0.5 x lambda_cycle)
+    pool_size: int = 50
+    clean_fraction: float = 0.1  # refine phase, level-aware G: share of samples left clean
+    lambda_level: float = 1.0
+    gray_fraction: float = 0.1  # refine phase only: the noise phase never turns a photo gray
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 100
+    keep_checkpoints: int = 2
+    device: str = "auto"
+    precision: str = "auto"
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        _require(math.isfinite(self.minutes) and self.minutes > 0, f"--minutes must be positive, not {self.minutes}")
+        _require(self.steps >= 0, f"--steps must be positive, not {self.steps}")
+        _require(self.steps == 0 or self.steps >= 2, "--steps must be at least 2 (one per phase)")
+        _require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1, not {self.noise_share}")
+        _require(self.noise_steps >= 0 and self.refine_steps >= 0, "phase steps must be 0 or more")
+        _require(self.patch_size >= 32 and self.patch_size % 8 == 0,
+                 f"--patch-size must be a multiple of 8 and at least 32, not {self.patch_size}")
+        for name, value in (("--batch-size", self.batch_size), ("--refine-batch-size", self.refine_batch_size),
+                            ("--log-every", self.log_every), ("--save-every", self.save_every),
+                            ("keep_checkpoints", self.keep_checkpoints)):
+            _require(value >= 1, f"{name} must be at least 1, not {value}")
+        for name, value in (("--lr", self.lr), ("--refine-lr", self.refine_lr)):
+            _require(_positive(value), f"{name} must be a positive number, not {value}")
+        for name, value in (("--lambda-stats", self.lambda_stats), ("--lambda-identity", self.lambda_identity),
+                            ("lambda_level", self.lambda_level)):
+            _require(math.isfinite(value) and value >= 0, f"{name} must be 0 or more, not {value}")
+        _require(0.0 <= self.decay_from <= 1.0, f"decay_from must be between 0 and 1, not {self.decay_from}")
+        _require(0.0 <= self.clean_fraction < 1.0, f"clean_fraction must be in [0, 1), not {self.clean_fraction}")
+        _require(0.0 <= self.gray_fraction <= 1.0, f"--gray-fraction must be between 0 and 1, not {self.gray_fraction}")
+        _require(self.pool_size >= 0, f"--pool-size must be 0 or more, not {self.pool_size}")
+        _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
+        _require(not (self.clean_dir and self.noisy_dir
+                      and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
+                 f"--clean and --noisy are the same folder ({self.clean_dir}); the two must be independent")
+
+
 def _check_schedule(steps: int, lr: float, decay_from: float, log_every: int, save_every: int, val_every: int,
                     keep: int) -> None:
     """The fields train and refine share: how long, how fast, how often."""

@@ -5,7 +5,7 @@ new one) and one ``command(...)`` line below; shared options come from ``options
 bars from ``render``.
 """
 
-from denoise_gan.cli import data, denoise, evaluate, export, train
+from denoise_gan.cli import adapt, data, denoise, evaluate, export, train
 from denoise_gan.cli.app import app, command
 
 command("synth", data.synth_command)
@@ -17,5 +17,6 @@ command("refine", train.refine_command)
 command("benchmark", evaluate.benchmark_command)
 command("demo", evaluate.demo_command)
 command("export", export.export_command)
+command("adapt", adapt.adapt_command)
 
 __all__ = ["app"]

@@ -25,8 +25,9 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from data_tools.images import atomic_write_bytes
-from denoise_gan.config import GeneratorConfig, from_dict, to_dict
+from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
 from denoise_gan.errors import WeightsError
+from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.registry import build_generator, plausible_bounds
 
 FORMAT = "denoise-gan-generator/1"
@@ -65,9 +66,8 @@ def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta:
     atomic_write_bytes(path, st_save(state, metadata=metadata))
 
 
-def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
-    """Tensors, config and metadata of a generator file, checked but not yet put into a network."""
-    path = Path(path)
+def _open_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and header metadata of a safetensors file, never unpickled (``what``: generator, discriminator)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -78,11 +78,20 @@ def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], Gene
         header = json.loads(data[8:8 + header_len])
     except (SafetensorError, ValueError, json.JSONDecodeError, RuntimeError):
         if _looks_like_pickle(data):
-            raise WeightsError(f"{path}: is a pickle/torch file, not a safetensors generator; refusing to load "
-                               "it (pickles can run code). A run checkpoint converts with `denoise-gan export "
-                               f"{path} -o {path.with_suffix('.safetensors')} --format safetensors`.") from None
+            converted = path.with_suffix(".safetensors")
+            hint = "" if what != "generator" else (" A run checkpoint converts with `denoise-gan export "
+                                                   f"{path} -o {converted} --format safetensors`.")
+            raise WeightsError(f"{path}: is a pickle/torch file, not a safetensors {what}; refusing to load "
+                               f"it (pickles can run code).{hint}") from None
         raise WeightsError(f"{path}: not a valid safetensors file (truncated or corrupt)") from None
     meta = header.get("__metadata__") or {}
+    return tensors, meta if isinstance(meta, dict) else {}
+
+
+def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
+    """Tensors, config and metadata of a generator file, checked but not yet put into a network."""
+    path = Path(path)
+    tensors, meta = _open_safetensors(path, "generator")
     if meta.get("format") != FORMAT:
         raise WeightsError(f"{path}: safetensors file without denoise-gan generator metadata "
                            f"(format {meta.get('format')!r}, expected {FORMAT!r})")
@@ -163,6 +172,52 @@ def _looks_like_pickle(data: bytes) -> bool:
     return data[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or data[:4] == b"PK\x03\x04"
 
 
+# ---- discriminators (shipped beside G and F, so `adapt` can fine-tune the noise model) -----------
+
+D_FORMAT = "denoise-gan-discriminator/1"
+D_PLAUSIBLE: dict[str, tuple[int, int]] = {"channels": (1, 4), "width": (1, 1024), "layers": (1, 8)}
+
+
+def save_discriminator(path: Path | str, net: nn.Module, cfg: DiscriminatorConfig,
+                       meta: dict[str, Any] | None = None) -> None:
+    """A PatchGAN's weights plus its config and descriptive metadata in one safetensors file, atomically."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
+    described = {"license": WEIGHTS_LICENSE, "noise_family": NOT_RECORDED, "training_data": NOT_RECORDED,
+                 **(meta or {})}
+    for key in PATH_KEYS:
+        if isinstance(described.get(key), str) and described[key]:
+            described[key] = str(Path(described[key]).resolve())
+    metadata = {"format": D_FORMAT, "config": json.dumps(to_dict(cfg)),
+                "meta": json.dumps(described, sort_keys=True)}
+    atomic_write_bytes(path, st_save(state, metadata=metadata))
+
+
+def load_discriminator(path: Path | str,
+                       device: str | torch.device = "cpu") -> tuple[nn.Module, DiscriminatorConfig, dict]:
+    """The discriminator a file describes, with its weights: config bounds checked, then the shapes on the meta
+    device, before anything is allocated (as ``load_generator``)."""
+    path = Path(path)
+    tensors, meta = _open_safetensors(path, "discriminator")
+    if meta.get("format") != D_FORMAT:
+        raise WeightsError(f"{path}: safetensors file without denoise-gan discriminator metadata "
+                           f"(format {meta.get('format')!r}, expected {D_FORMAT!r})")
+    try:
+        cfg = from_dict(DiscriminatorConfig, json.loads(meta["config"]))
+        extra = json.loads(meta.get("meta", "{}"))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: bad discriminator config in metadata ({exc})") from None
+    for name, (lo, hi) in D_PLAUSIBLE.items():
+        if not lo <= getattr(cfg, name) <= hi:
+            raise WeightsError(f"{path}: implausible discriminator config in metadata ({name}={getattr(cfg, name)}, "
+                               f"expected {lo}..{hi})")
+    with torch.device("meta"):
+        skeleton = build_discriminator(cfg)
+    check_state(skeleton, tensors, str(path))
+    net = build_discriminator(cfg)
+    load_state(net, tensors, str(path))
+    return net.to(device), cfg, extra
+
+
 # ---- run checkpoints --------------------------------------------------------------------------
 
 def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> None:
@@ -211,6 +266,23 @@ def shipped_dir() -> Path:
     return Path(str(resources.files("denoise_gan.checkpoints")))
 
 
+# The networks shipped beside a model's G, so `adapt` can fine-tune them: <name>-F.safetensors (the noise
+# model), <name>-D_noisy.safetensors and <name>-D_clean.safetensors (the discriminators), written by
+# ``python -m denoise_gan.nets.ship RUN_DIR``.
+SHIPPED_PARTS = ("F", "D_noisy", "D_clean")
+
+
+def shipped_part(name: str, part: str) -> Path:
+    """Where a shipped model's companion network lives (it may be absent)."""
+    if part not in SHIPPED_PARTS:
+        raise ValueError(f"unknown part {part!r}; one of {', '.join(SHIPPED_PARTS)}")
+    return shipped_dir() / f"{name}-{part}.safetensors"
+
+
+def _is_part(stem: str) -> bool:
+    return any(stem.endswith(f"-{part}") for part in SHIPPED_PARTS)
+
+
 def resolve_weights(name_or_path: str | Path | None) -> Path:
     """A path as given, or a shipped model by name (``default`` when None)."""
     name = str(name_or_path) if name_or_path else DEFAULT_MODEL
@@ -221,6 +293,7 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
         return candidate
     shipped = shipped_dir() / f"{name}.safetensors"
     if not shipped.is_file():
-        available = ", ".join(sorted(p.stem for p in shipped_dir().glob("*.safetensors"))) or "none"
+        available = ", ".join(sorted(p.stem for p in shipped_dir().glob("*.safetensors")
+                                     if not _is_part(p.stem))) or "none"
         raise WeightsError(f"no shipped model named {name!r} (available: {available})")
     return shipped

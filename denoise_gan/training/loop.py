@@ -60,6 +60,7 @@ class Cadence:
     save_every: int
     val_every: int  # 0: never
     keep: int
+    deadline: float | None = None  # time.monotonic() after which the run stops at a step boundary, saved as at its end
 
 
 class RunLog:
@@ -311,7 +312,8 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     try:
         with progress:
             task = progress.add_task("training", total=cadence.steps, completed=start, status="")
-            while step < cadence.steps and not stop.signum:
+            while step < cadence.steps and not stop.signum and not (
+                    cadence.deadline is not None and time.monotonic() >= cadence.deadline):
                 try:
                     batch = next(batches)
                 except Exception:

@@ -1,0 +1,562 @@
+"""`adapt`: learn the noise of the user's own photos, unpaired, and a denoiser for it, within a budget.
+
+A user has a folder of noisy photos from one camera and no clean twin of any of them. Starting from a trained
+model (the shipped one, or a run), two phases, each a run of the loop (checkpoints, exact resume, Ctrl-C):
+
+1. noise (``OUT/noise``): F, the clean->noisy noise model, is fine-tuned with its discriminator D_noisy on
+   random crops of the noisy photos against clean photos, by the CycleGAN step's half for F: adversarial,
+   identity, and the noise-statistics loss, which sees the noise's amplitude, colour and spatial correlation
+   that a PatchGAN barely sees. G plays no part (F gets no cycle gradient in the CycleGAN either).
+2. refine (``OUT/refine``): G is fine-tuned on pseudo-pairs (F(clean), clean), as `refine` does.
+
+The noisy photos are never resized (that would change their noise): patches are cropped from them. A budget in
+minutes becomes step counts by timing a few steps of each phase; the counts are then fixed in the config (so a
+resumed run does exactly the same steps), and a deadline stops a phase early if the machine slows down.
+Outputs: ``G.safetensors`` (the denoiser), ``F.safetensors`` and ``D_noisy.safetensors`` (so the folder can be
+the start of another adapt), ``noise_fit.json``/``.md`` (F's noise against the folder's, before and after)
+and ``before_after.png`` (a few of the user's photos: noisy | start model | adapted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+
+from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches, fit_channels, load_folder, to_tensor
+from data_tools.errors import DataError
+from data_tools.images import (
+    atomic_write_bytes,
+    collect_images,
+    prepare_output_dir,
+    read_image,
+    split_alpha,
+    to_dtype,
+    write_image,
+)
+from data_tools.samples import TRAIN_POOL, load_sample
+from denoise_gan.config import (
+    AdaptConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    ModelConfig,
+    RefineConfig,
+    TrainConfig,
+    from_dict,
+    to_dict,
+    to_json,
+)
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.nets import losses
+from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
+from denoise_gan.nets.registry import count_parameters, init_weights
+from denoise_gan.nets.weights import (
+    list_checkpoints,
+    load_checkpoint,
+    load_denoiser,
+    load_discriminator,
+    load_generator,
+    load_state,
+    read_generator_file,
+    resolve_weights,
+    save_discriminator,
+    save_generator,
+    shipped_part,
+)
+from denoise_gan.runtime import World, autocast, resolve_device, training_precision
+from denoise_gan.training.batches import batch_iterator
+from denoise_gan.training.cyclegan import ImagePool, deterministic, f_noise_sigma, f_optimizer, set_requires_grad
+from denoise_gan.training.distributed import average_gradients, broadcast_parameters
+from denoise_gan.training.loop import Cadence, latest_checkpoint, launch, open_run
+from denoise_gan.training.refine import RefineTrainer
+from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+
+BANK_PREFILL = 256  # noisy patches whose statistics fill the bank before step 1 (4 windows each at 64 px)
+REPORT_SECONDS = 15.0  # kept back from a time budget for the noise-fit report and the before/after strip
+TRIAL_STEPS = 3  # timed steps per phase (after one untimed) to turn minutes into steps
+FIT_CROPS, FIT_CROP = 48, 128  # the noise-fit report: crops per set, and their side
+
+
+# ---- where an adaptation starts ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StartModel:
+    """The files an adaptation starts from: G, F, and D_noisy when there is one."""
+
+    label: str
+    g: Path
+    f: Path
+    d_noisy: Path | None = None  # a discriminator file
+    d_checkpoint: Path | None = None  # or a `train` run's newest checkpoint, which holds one
+
+
+def find_start(text: str) -> StartModel:
+    """A shipped model's name (G, with ``<name>-F`` and ``<name>-D_noisy`` beside it) or a folder: a `train` run
+    (its refined G when ``refine/G.safetensors`` exists), or a previous adapt output."""
+    folder = Path(text)
+    if folder.is_dir():
+        g = folder / "refine" / "G.safetensors"
+        g = g if g.is_file() else folder / "G.safetensors"
+        f = folder / "F.safetensors"
+        for needed in (g, f):
+            if not needed.is_file():
+                raise UserError(f"--from {folder}: no {needed.name} there; give a `train` run folder, an adapt "
+                                "output folder, or a shipped model's name")
+        d = folder / "D_noisy.safetensors"
+        found = list_checkpoints(folder / "checkpoints")
+        return StartModel(str(folder), g, f, d if d.is_file() else None,
+                          found[-1][1] if found and not d.is_file() else None)
+    if "/" in text or text.endswith(".safetensors"):
+        raise UserError(f"--from {text}: not a folder; give a shipped model's name or a folder holding "
+                        "G.safetensors and F.safetensors")
+    g = resolve_weights(text)
+    f = shipped_part(text, "F")
+    if not f.is_file():
+        raise UserError(f"the shipped model {text!r} has no noise model beside it ({f.name}); pass --from a "
+                        "`train` run folder instead")
+    d = shipped_part(text, "D_noisy")
+    return StartModel(text, g, f, d if d.is_file() else None)
+
+
+def start_discriminator(start: StartModel, channels: int) -> tuple[nn.Module, DiscriminatorConfig, str]:
+    """D_noisy to fine-tune: the start's own, or a new spectral-norm PatchGAN when it has none."""
+    if start.d_noisy is not None:
+        net, cfg, _ = load_discriminator(start.d_noisy)
+        return net, cfg, str(start.d_noisy)
+    if start.d_checkpoint is not None:
+        run = start.d_checkpoint.parent.parent
+        try:
+            cfg = from_dict(TrainConfig, json.loads((run / "config.json").read_text())).model.d
+            state = load_checkpoint(start.d_checkpoint)["nets"]["D_noisy"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise WeightsError(f"{start.d_checkpoint}: no usable D_noisy ({str(exc).splitlines()[0][:120]})") from None
+        net = build_discriminator(cfg)
+        load_state(net, state, f"{start.d_checkpoint} (D_noisy)")
+        return net, cfg, str(start.d_checkpoint)
+    cfg = DiscriminatorConfig(channels=channels, spectral_norm=True)
+    net = build_discriminator(cfg)
+    init_weights(net)
+    return net, cfg, "new (the start has no D_noisy)"
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+def clean_pool(clean_dir: str) -> list[np.ndarray]:
+    """The clean photos: a folder, or the bundled training pool (never the held-out photos)."""
+    if not clean_dir:
+        return [load_sample(name) for name in TRAIN_POOL]
+    images = load_folder(clean_dir)
+    if not images:
+        raise UserError(f"{clean_dir}: no readable images")
+    return images
+
+
+def noisy_photos(noisy_dir: str) -> list[np.ndarray]:
+    if not Path(noisy_dir).is_dir():
+        raise UserError(f"{noisy_dir}: --noisy must be a folder of your noisy photos")
+    images = load_folder(noisy_dir)
+    if not images:
+        raise UserError(f"{noisy_dir}: no readable images")
+    return images
+
+
+# ---- phase 1: the noise model ----------------------------------------------------------------------
+
+class NoiseFitTrainer:
+    """F and D_noisy fine-tuned on the user's noisy patches against clean patches."""
+
+    log_fields = ("f_adv", "f_stats", "idt", "d_noisy", "f_sigma")
+
+    def __init__(self, cfg: AdaptConfig, start: StartModel, noisy: PatchSampler, out_dir: Path,
+                 device: torch.device, world: World) -> None:
+        self.cfg, self.device, self.world, self.out_dir = cfg, device, world, out_dir
+        self.f, self.f_cfg, _ = load_generator(start.f)
+        self.d, self.d_cfg, self.d_source = start_discriminator(start, self.f_cfg.channels)
+        if self.d_cfg.channels != self.f_cfg.channels:
+            raise UserError(f"D_noisy has {self.d_cfg.channels} channels, F {self.f_cfg.channels}")
+        self.start = start
+        for net in (self.f, self.d):
+            net.to(device).train()
+            broadcast_parameters(net, world)
+        betas = (0.5, 0.999)
+        self.opt_f = f_optimizer(self.f, cfg.lr, betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+        schedule = linear_decay(cfg.noise_steps, cfg.decay_from)
+        self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in (self.opt_f, self.opt_d)]
+        self.pool = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
+        self.bank = StatisticsBank(seed=cfg.seed)
+        rng = np.random.default_rng([cfg.seed, 17])  # the folder's statistics from the first step on
+        with torch.no_grad():
+            patches = torch.stack([noisy(rng) for _ in range(BANK_PREFILL)])
+            self.bank.add(noise_statistics(patches))
+        self.amp_dtype = training_precision(cfg.precision, device)
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        cfg = self.cfg
+        x = batch["clean"].to(self.device, non_blocking=True)
+        y = batch["noisy"].to(self.device, non_blocking=True)
+        amp = autocast(self.device, self.amp_dtype)
+        set_requires_grad([self.d], False)
+        with amp:
+            fake = self.f(x)
+            f_adv = losses.lsgan(self.d(fake), True)
+            self.bank.add(noise_statistics(y))
+            f_stats = self.bank.distance(noise_statistics(fake)) if cfg.lambda_stats > 0 else torch.zeros(())
+            idt = losses.identity(deterministic(self.f, y), y)
+            loss = f_adv + cfg.lambda_stats * f_stats + cfg.lambda_identity * idt
+        self.opt_f.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(self.f, self.world)
+        self.opt_f.step()
+        set_requires_grad([self.d], True)
+        with amp:
+            d_loss = losses.discriminator_loss(self.d(y), self.d(self.pool.query(fake.detach())))
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        average_gradients(self.d, self.world)
+        self.opt_d.step()
+        for sched in self.scheds:
+            sched.step()
+        return {"f_adv": f_adv.item(), "f_stats": float(f_stats.detach()), "idt": idt.item(), "d_noisy": d_loss.item(),
+                "f_sigma": f_noise_sigma(self.f, x, fake)}
+
+    def lr(self) -> float:
+        return self.opt_f.param_groups[0]["lr"]
+
+    def describe(self) -> str:
+        return (f"F: {count_parameters(self.f) / 1e6:.2f} M (from {self.start.f})  "
+                f"D_noisy: {count_parameters(self.d) / 1e6:.2f} M ({self.d_source})")
+
+    def state(self, step: int) -> dict[str, Any]:
+        return {"kind": "adapt-noise", "step": step, "config": to_dict(self.cfg),
+                "nets": {"F": self.f.state_dict(), "D_noisy": self.d.state_dict()},
+                "opts": {"F": self.opt_f.state_dict(), "D_noisy": self.opt_d.state_dict()},
+                "scheds": [s.state_dict() for s in self.scheds], "pool": self.pool.state(),
+                "stats_bank": self.bank.state(), "rng": rng_state()}
+
+    def load(self, state: dict[str, Any], where: str) -> None:
+        load_state(self.f, state["nets"]["F"], f"{where} (F)")
+        load_state(self.d, state["nets"]["D_noisy"], f"{where} (D_noisy)")
+        self.opt_f.load_state_dict(state["opts"]["F"])
+        self.opt_d.load_state_dict(state["opts"]["D_noisy"])
+        for sched, saved in zip(self.scheds, state["scheds"], strict=True):
+            sched.load_state_dict(saved)
+        self.pool.load(state["pool"])
+        self.bank.load(state["stats_bank"])
+        set_rng_state(state["rng"])
+
+    def export(self, run_dir: Path, step: int) -> None:
+        meta = {"step": step, "trained_by": "denoise-gan adapt (noise model)", "source_run": str(self.out_dir),
+                "noise_family": f"the photos in {Path(self.cfg.noisy_dir).resolve()}",
+                "training_data": training_data(self.cfg)}
+        save_generator(self.out_dir / "F.safetensors", self.f, self.f_cfg, {**meta, "role": "F clean->noisy"})
+        save_discriminator(self.out_dir / "D_noisy.safetensors", self.d, self.d_cfg, {**meta, "role": "D_noisy"})
+
+    def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+        return {}
+
+
+def training_data(cfg: AdaptConfig) -> str:
+    clean = str(Path(cfg.clean_dir).resolve()) if cfg.clean_dir else "skimage.data training pool"
+    return f"unpaired: clean {clean}; noisy {Path(cfg.noisy_dir).resolve()}"
+
+
+# ---- phase 2: G on F's pseudo-pairs --------------------------------------------------------------
+
+class AdaptRefiner(RefineTrainer):
+    """`refine`'s trainer on the adapted F, starting from OUT/G.safetensors; it writes OUT/G.safetensors."""
+
+    def __init__(self, cfg: RefineConfig, source: TrainConfig, adapt_cfg: AdaptConfig, out_dir: Path,
+                 device: torch.device, world: World) -> None:
+        super().__init__(cfg, source, device, world)
+        self.adapt_cfg, self.out_dir = adapt_cfg, out_dir
+
+    def export(self, run_dir: Path, step: int) -> None:
+        save_generator(self.out_dir / "G.safetensors", self.g, self.g_cfg,
+                       {"step": step, "role": "G noisy->clean", "trained_by": "denoise-gan adapt (pseudo-pairs "
+                        "from the adapted F)", "source_run": str(self.out_dir),
+                        "noise_family": f"the photos in {Path(self.adapt_cfg.noisy_dir).resolve()}",
+                        "training_data": training_data(self.adapt_cfg)})
+
+
+def refine_config(cfg: AdaptConfig, out_dir: Path) -> RefineConfig:
+    return RefineConfig(run_dir=str(out_dir), generator=None, fresh=False, clean_fraction=cfg.clean_fraction,
+                        lambda_level=cfg.lambda_level, steps=cfg.refine_steps, lr=cfg.refine_lr,
+                        decay_from=cfg.decay_from, patch_size=cfg.patch_size, batch_size=cfg.refine_batch_size,
+                        gray_fraction=cfg.gray_fraction, seed=cfg.seed, log_every=cfg.log_every,
+                        save_every=cfg.save_every, keep_checkpoints=cfg.keep_checkpoints, device=cfg.device,
+                        precision=cfg.precision, workers=cfg.workers)
+
+
+def source_config(g_cfg: GeneratorConfig, f_cfg: GeneratorConfig) -> TrainConfig:
+    """What `RefineTrainer` reads of a CycleGAN run: G's and F's architectures."""
+    return TrainConfig(model=ModelConfig(g=g_cfg, f=f_cfg, d=DiscriminatorConfig(channels=g_cfg.channels)))
+
+
+# ---- the whole adaptation ------------------------------------------------------------------------
+
+@dataclass
+class _Data:
+    clean: list[np.ndarray]
+    noisy: list[np.ndarray]
+
+    def noise_dataset(self, cfg: AdaptConfig, channels: int, world: World) -> UnpairedPatches:
+        return UnpairedPatches(PatchSampler(self.clean, cfg.patch_size, channels, 0.0),
+                               PatchSampler(self.noisy, cfg.patch_size, channels, 0.0), cfg.seed,
+                               length=(cfg.noise_steps + 1) * cfg.batch_size * world.size)
+
+    def refine_dataset(self, cfg: AdaptConfig, channels: int, world: World) -> PairedPatches:
+        return PairedPatches(PatchSampler(self.clean, cfg.patch_size, channels, cfg.gray_fraction), cfg.seed,
+                             length=(cfg.refine_steps + 1) * cfg.refine_batch_size * world.size)
+
+
+def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False,
+          console: Console | None = None) -> Path:
+    """Adapt a model to the noise of cfg.noisy_dir (or resume the adaptation in out_dir); returns OUT/G.safetensors.
+
+    A new adaptation takes a new or empty folder. A resumed one finishes the phase it was in and the next, to the
+    step counts fixed when it started (without a deadline: the budget belonged to the first session).
+    """
+    t0 = time.monotonic()
+    out_dir = Path(out_dir)
+    console = console or Console()
+    if resume:
+        cfg = _stored_config(out_dir)
+    else:
+        assert cfg is not None, "a new adaptation needs a config"
+        try:
+            prepare_output_dir(out_dir, hint="--resume OUT to continue the adaptation in it")
+        except DataError as exc:
+            raise UserError(str(exc)) from None
+    start = find_start(cfg.start)
+    g_cfg, f_cfg = read_generator_file(start.g)[1], read_generator_file(start.f)[1]
+    if g_cfg.channels != f_cfg.channels:
+        raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
+    data = _Data(clean_pool(cfg.clean_dir), noisy_photos(cfg.noisy_dir))
+    deadlines: tuple[float | None, float | None] = (None, None)
+    if not resume:
+        g_start = load_denoiser(start.g)[0]
+        save_generator(out_dir / "G.safetensors", g_start, g_cfg,
+                       {"role": "G noisy->clean", "trained_by": f"start model of denoise-gan adapt ({start.label}), "
+                        "not adapted yet"})
+        atomic_write_bytes(out_dir / "F.safetensors", start.f.read_bytes())  # the start's F until the first save
+        cfg, deadlines = _plan(cfg, start, data, out_dir, t0, console)
+        atomic_write_bytes(out_dir / "config.json", to_json(cfg).encode())
+    ch = g_cfg.channels
+    try:
+        _phase(out_dir / "noise", "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
+               lambda device, w: NoiseFitTrainer(cfg, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0),
+                                                 out_dir, device, w),
+               lambda w, first: data.noise_dataset(cfg, ch, w), cfg.batch_size)
+        fit_path = out_dir / "noise_fit.json"
+        if not fit_path.is_file():
+            write_noise_fit(out_dir, start, data, cfg)
+            console.print(f"noise fit: {out_dir / 'noise_fit.md'}")
+        rcfg = refine_config(cfg, out_dir)
+        source = source_config(g_cfg, read_generator_file(out_dir / "F.safetensors")[1])
+        _phase(out_dir / "refine", "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
+               lambda device, w: AdaptRefiner(rcfg, source, cfg, out_dir, device, w),
+               lambda w, first: data.refine_dataset(cfg, ch, w), cfg.refine_batch_size)
+    except KeyboardInterrupt:
+        refined = (out_dir / "refine" / "finished.json").is_file() or latest_checkpoint(out_dir / "refine")
+        console.print(f"[yellow]{out_dir / 'G.safetensors'} is "
+                      f"{'the adaptation so far' if refined else 'still the start model'}; "
+                      f"`denoise-gan adapt --resume {out_dir}` continues[/]")
+        raise
+    write_before_after(out_dir, start, cfg)
+    console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
+    return out_dir / "G.safetensors"
+
+
+def _stored_config(out_dir: Path) -> AdaptConfig:
+    path = out_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"{out_dir}: no adaptation to resume (no config.json; it is written before the first step)")
+    try:
+        return from_dict(AdaptConfig, json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable adapt config ({str(exc).splitlines()[0][:160]})") from None
+
+
+def _phase(run_dir: Path, kind: str, cfg_cls: type, cfg: Any, steps: int, deadline: float | None,
+           console: Console, make_trainer: Any, make_dataset: Any, batch_size: int) -> None:
+    """One phase as a run of the loop: new, resumed, or skipped when it finished (by its steps or its deadline)."""
+    done = run_dir / "finished.json"
+    if done.is_file():
+        return
+    resume = latest_checkpoint(run_dir) is not None
+    if not resume and run_dir.exists():  # stopped before its first checkpoint: nothing in it is worth keeping
+        shutil.rmtree(run_dir)
+    cfg, start, state = open_run(run_dir, kind, cfg_cls, cfg if not resume else None, resume, None)
+    label = "noise model (F, D_noisy)" if kind == "adapt-noise" else "denoiser (G on F's pseudo-pairs)"
+    console.print(f"[bold]{label}[/]: {run_dir}")
+    cadence = Cadence(steps, cfg.log_every, cfg.save_every, 0, cfg.keep_checkpoints, deadline=deadline)
+
+    def build(device: torch.device, world: World) -> tuple[Any, Iterator[dict[str, torch.Tensor]]]:
+        trainer = make_trainer(device, world)
+        return trainer, batch_iterator(make_dataset(world, start), batch_size, start, steps, world, cfg.workers,
+                                       cfg.seed)
+
+    launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
+    found = latest_checkpoint(run_dir)
+    reached = found[0] if found else start
+    atomic_write_bytes(done, json.dumps({"step": reached, "steps": steps,
+                                         "stopped_by": "steps" if reached >= steps else "deadline"}).encode())
+
+
+def _plan(cfg: AdaptConfig, start: StartModel, data: _Data, out_dir: Path, t0: float,
+          console: Console) -> tuple[AdaptConfig, tuple[float | None, float | None]]:
+    """Fix the two phases' step counts: from --steps by the share, or from --minutes by timing a few steps of
+    each phase on its real networks and data. Returns the config and each phase's deadline (monotonic clock)."""
+    if cfg.steps:
+        noise = max(1, min(cfg.steps - 1, round(cfg.steps * cfg.noise_share)))
+        cfg = dataclasses.replace(cfg, noise_steps=noise, refine_steps=cfg.steps - noise)
+        console.print(f"plan: {cfg.noise_steps} noise-model steps, then {cfg.refine_steps} denoiser steps")
+        return cfg, (None, None)
+    device = resolve_device(cfg.device)
+    probe = dataclasses.replace(cfg, noise_steps=TRIAL_STEPS + 1, refine_steps=TRIAL_STEPS + 1)
+    world, ch = World(), read_generator_file(start.g)[1].channels
+    rng_before = torch.get_rng_state()
+    noise_trainer = NoiseFitTrainer(probe, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0), out_dir,
+                                    device, world)
+    per_noise = _time_steps(noise_trainer, data.noise_dataset(probe, ch, world), probe.batch_size)
+    source = source_config(read_generator_file(start.g)[1], read_generator_file(start.f)[1])
+    refiner = AdaptRefiner(refine_config(probe, out_dir), source, probe, out_dir, device, world)
+    per_refine = _time_steps(refiner, data.refine_dataset(probe, ch, world), probe.refine_batch_size)
+    torch.set_rng_state(rng_before)
+    now = time.monotonic()
+    left = cfg.minutes * 60.0 - (now - t0) - REPORT_SECONDS
+    if left <= 0:
+        raise UserError(f"--minutes {cfg.minutes:g} is used up by loading and timing ({now - t0:.0f} s); "
+                        "give more minutes or --steps")
+    noise_s, refine_s = cfg.noise_share * left, (1 - cfg.noise_share) * left
+    cfg = dataclasses.replace(cfg, noise_steps=max(1, int(noise_s / per_noise)),
+                              refine_steps=max(1, int(refine_s / per_refine)))
+    console.print(f"plan ({cfg.minutes:g} min): noise model {cfg.noise_steps} steps (~{noise_s / 60:.1f} min, "
+                  f"{per_noise:.2f} s/step), then denoiser {cfg.refine_steps} steps (~{refine_s / 60:.1f} min, "
+                  f"{per_refine:.2f} s/step)")
+    # deadlines are a safety net for a machine that slows down: the noise phase may overrun its share by a
+    # quarter; the refine phase ends with the budget, whatever the noise phase took
+    return cfg, (now + 1.25 * noise_s, t0 + cfg.minutes * 60.0 - REPORT_SECONDS)
+
+
+def _time_steps(trainer: Any, dataset: Any, batch_size: int) -> float:
+    """Seconds per step (data included), from TRIAL_STEPS steps after one untimed step."""
+    batches = batch_iterator(dataset, batch_size, 0, TRIAL_STEPS + 1, World(), 0, 0)
+    trainer.step(0, next(batches))
+    began = time.perf_counter()
+    for i in range(TRIAL_STEPS):
+        trainer.step(i + 1, next(batches))
+    return max((time.perf_counter() - began) / TRIAL_STEPS, 1e-4)
+
+
+# ---- reports -------------------------------------------------------------------------------------
+
+def _crops(images: list[np.ndarray], seed: int, channels: int) -> list[np.ndarray]:
+    """FIT_CROPS random crops (never resized), HxWxC uint8/uint16."""
+    sampler = PatchSampler(images, FIT_CROP, channels, 0.0)
+    rng = np.random.default_rng([seed, 29])
+    return [fit_channels(sampler.patch(rng), channels) for _ in range(FIT_CROPS)]
+
+
+def _measure(crops: list[np.ndarray]) -> dict[str, float]:
+    """Blind σ (skimage's wavelet estimate, 0-255) p10/median/p90 over crops, and the correlation ratios."""
+    sigmas = [estimate_noise_sigma(c) for c in crops]
+    stats = noise_statistics(torch.stack([to_tensor(c) for c in crops]))
+    sig = torch.exp(stats[:, :5])
+    luma_vs_colour = (sig[:, 3] / sig[:, :3].mean(dim=1)).median().item()
+    coarse_vs_fine = (sig[:, 4] / sig[:, 3]).median().item()
+    p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
+    return {"blind_sigma_p10": float(p10), "blind_sigma_median": float(p50), "blind_sigma_p90": float(p90),
+            "luma_vs_colour": luma_vs_colour, "coarse_vs_fine": coarse_vs_fine}
+
+
+@torch.no_grad()
+def _apply_f(f_path: Path, crops: list[np.ndarray], seed: int) -> tuple[list[np.ndarray], float]:
+    """F(clean) as 8-bit files, and the std F added (0-255): the amplitude a blind estimate cannot read."""
+    f = load_generator(f_path)[0]
+    torch.manual_seed(seed)
+    out, added = [], []
+    for crop in crops:
+        x = to_tensor(crop)[None]
+        y = f(x).clamp(0, 1)
+        added.append(float((y - x).std()) * 255.0)
+        out.append(to_dtype(y[0].numpy().transpose(1, 2, 0) * 255.0, np.uint8))
+    return out, float(np.median(added))
+
+
+def write_noise_fit(out_dir: Path, start: StartModel, data: _Data, cfg: AdaptConfig) -> dict[str, Any]:
+    """noise_fit.json and noise_fit.md: F's noise on clean crops against the noisy folder's crops, measured the
+    same way (no ground truth), before (the start's F) and after adaptation."""
+    channels = read_generator_file(start.f)[1].channels
+    clean = _crops(data.clean, cfg.seed, channels)
+    noisy = _crops(data.noisy, cfg.seed + 1, channels)
+    rows: dict[str, dict[str, float]] = {"noisy folder": _measure(noisy), "clean photos (no noise)": _measure(clean)}
+    for label, path in (("F before (start model)", start.f), ("F adapted", out_dir / "F.safetensors")):
+        fake, added = _apply_f(path, clean, cfg.seed)
+        rows[label] = {**_measure(fake), "added_std": added}
+    real = rows["noisy folder"]["blind_sigma_median"]
+    ratios = {label: rows[label]["blind_sigma_median"] / max(real, 1e-6) for label in
+              ("F before (start model)", "F adapted")}
+    report = {"crops": FIT_CROPS, "crop_size": FIT_CROP, "noisy_dir": str(Path(cfg.noisy_dir).resolve()),
+              "rows": rows, "level_ratio_to_folder": ratios,
+              "how": "blind sigma: skimage.restoration.estimate_sigma on each crop (0-255); luma_vs_colour and "
+                     "coarse_vs_fine: medians over 32x32 windows of the finest-wavelet sigma ratios (luma to the "
+                     "channels' mean; one scale coarser to the finest): higher = noise more correlated across "
+                     "channels / in space; added_std: the std F adds (what the blind estimate reads low)"}
+    atomic_write_bytes(out_dir / "noise_fit.json", json.dumps(report, indent=2).encode())
+    lines = [f"# Noise fit: F(clean) against {report['noisy_dir']}", "",
+             f"{FIT_CROPS} random {FIT_CROP}x{FIT_CROP} crops per row, never resized; measured the same way on "
+             "every row, without ground truth.", "",
+             "| | blind σ p10 | median | p90 | luma / colour σ | coarse / fine σ | σ F adds |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for label, r in rows.items():
+        added = f"{r['added_std']:.1f}" if "added_std" in r else ""
+        lines.append(f"| {label} | {r['blind_sigma_p10']:.2f} | {r['blind_sigma_median']:.2f} | "
+                     f"{r['blind_sigma_p90']:.2f} | {r['luma_vs_colour']:.2f} | {r['coarse_vs_fine']:.2f} | {added} |")
+    lines += ["", f"F's median blind σ over the folder's: {ratios['F before (start model)']:.2f} before, "
+              f"{ratios['F adapted']:.2f} adapted (1.00 = matched). The blind σ reads correlated noise low, the same "
+              "way on every row, so the rows compare even where the absolute value does not.", ""]
+    atomic_write_bytes(out_dir / "noise_fit.md", "\n".join(lines).encode())
+    return report
+
+
+def write_before_after(out_dir: Path, start: StartModel, cfg: AdaptConfig, count: int = 4, side: int = 192) -> Path:
+    """before_after.png: centre crops of the first few noisy photos, noisy | start model | adapted G, per row."""
+    paths = collect_images(Path(cfg.noisy_dir))[:count]
+    infer = InferConfig(tile=0, device=cfg.device)
+    before = load_denoiser(start.g)[0]
+    after = load_denoiser(out_dir / "G.safetensors")[0]
+    rows = []
+    for path in paths:
+        try:
+            pixels = split_alpha(read_image(path).pixels)[0]
+        except DataError:
+            continue
+        pixels = fit_channels(to_dtype(pixels.astype(np.float32) * (255.0 / np.iinfo(pixels.dtype).max), np.uint8)
+                              if pixels.dtype != np.uint8 else pixels, 3)
+        h, w = pixels.shape[:2]
+        top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+        crop = np.ascontiguousarray(pixels[top:top + side, left:left + side])
+        gutter = np.full((crop.shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([crop, gutter, denoise_array(before, crop, infer), gutter,
+                                    denoise_array(after, crop, infer)], axis=1))
+    target = out_dir / "before_after.png"
+    if rows:
+        width = max(r.shape[1] for r in rows)
+        padded = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+        write_image(target, np.concatenate(padded, axis=0))
+    return target

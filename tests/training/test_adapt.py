@@ -1,0 +1,159 @@
+"""`adapt`: the noise phase (F, D_noisy) then the refine phase (G), resumable, with its reports and budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_tools.images import read_image, write_image
+from data_tools.noise import parse_noise_spec
+from data_tools.samples import load_sample
+from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.registry import build_generator, init_weights
+from denoise_gan.nets.weights import load_denoiser, load_generator, save_discriminator, save_generator
+from denoise_gan.training import adapt as adapt_module
+from denoise_gan.training.adapt import adapt, find_start
+from helpers import cli, one_line_error
+
+TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
+TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
+TINY_D = DiscriminatorConfig(width=8, layers=2)
+
+
+@pytest.fixture(scope="module")
+def start_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny start model laid out as an adapt output: G, F and D_noisy files."""
+    folder = tmp_path_factory.mktemp("start")
+    torch.manual_seed(0)
+    for name, cfg in (("G", TINY_LEVEL), ("F", TINY_F)):
+        net = build_generator(cfg)
+        init_weights(net)
+        save_generator(folder / f"{name}.safetensors", net, cfg, {"role": "G noisy->clean" if name == "G" else
+                                                                   "F clean->noisy"})
+    save_discriminator(folder / "D_noisy.safetensors", build_discriminator(TINY_D), TINY_D, {"role": "D_noisy"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def noisy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five small photos with camera noise, disjoint from the clean photos."""
+    folder = tmp_path_factory.mktemp("noisy")
+    spec = parse_noise_spec("camera:peak=60")
+    for i, name in enumerate(("rocket", "retina", "hubble", "motorcycle", "coffee")):
+        photo = load_sample(name)[40:88, 60:120]  # 48x60: not a multiple of anything
+        write_image(folder / f"{name}.png", spec.apply(photo, i)[0])
+    return folder
+
+
+def _config(noisy_dir: Path, clean_dir: Path, start_dir: Path, **kw: object) -> AdaptConfig:
+    base = dict(noisy_dir=str(noisy_dir), clean_dir=str(clean_dir), start=str(start_dir), steps=6, patch_size=32,
+                batch_size=2, refine_batch_size=2, save_every=2, log_every=1, device="cpu", workers=0)
+    return AdaptConfig(**{**base, **kw})
+
+
+def _tensors(path: Path) -> dict[str, torch.Tensor]:
+    return load_generator(path)[0].state_dict()
+
+
+def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                             tmp_path: Path) -> None:
+    out = adapt(_config(noisy_dir, clean_dir, start_dir), tmp_path / "out")
+    assert out == tmp_path / "out" / "G.safetensors"
+    g, cfg, meta = load_denoiser(out)
+    assert cfg == TINY_LEVEL and "adapt" in meta["trained_by"] and meta["step"] == 4
+    stored = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (stored["noise_steps"], stored["refine_steps"]) == (2, 4)  # 40 % of 6 steps learn the noise
+    f_meta = load_generator(tmp_path / "out" / "F.safetensors")[2]
+    assert f_meta["role"].startswith("F") and f_meta["step"] == 2
+    assert not all(torch.equal(a, b) for a, b in zip(_tensors(start_dir / "F.safetensors").values(),
+                                                     _tensors(tmp_path / "out" / "F.safetensors").values()))
+    fit = json.loads((tmp_path / "out" / "noise_fit.json").read_text())
+    assert set(fit["rows"]) == {"noisy folder", "clean photos (no noise)", "F before (start model)", "F adapted"}
+    assert fit["rows"]["F adapted"]["added_std"] > 0 and "F adapted" in fit["level_ratio_to_folder"]
+    assert "| noisy folder |" in (tmp_path / "out" / "noise_fit.md").read_text()
+    strip = read_image(tmp_path / "out" / "before_after.png").pixels
+    assert strip.shape[:2] == (4 * (48 + 4), 3 * 60 + 8)  # 4 photos of 48x60: noisy | start | adapted
+    for phase in ("noise", "refine"):
+        assert json.loads((tmp_path / "out" / phase / "finished.json").read_text())["stopped_by"] == "steps"
+    # the output is itself a start: G, F and D_noisy side by side
+    again = find_start(str(tmp_path / "out"))
+    assert again.g == out and again.d_noisy == tmp_path / "out" / "D_noisy.safetensors"
+
+
+def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _config(noisy_dir, clean_dir, start_dir, steps=8, save_every=100)
+    adapt(cfg, tmp_path / "whole")
+    for trainer_cls, at in ((adapt_module.NoiseFitTrainer, 2), (adapt_module.AdaptRefiner, 3)):
+        original = trainer_cls.step
+
+        def interrupting(self: object, step: int, batch: dict, original: object = original, at: int = at) -> dict:
+            if step == at - 1:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: the loop finishes this step, saves and stops
+            return original(self, step, batch)
+
+        monkeypatch.setattr(trainer_cls, "step", interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            adapt(cfg, tmp_path / "cut") if trainer_cls is adapt_module.NoiseFitTrainer else \
+                adapt(None, tmp_path / "cut", resume=True)
+        monkeypatch.setattr(trainer_cls, "step", original)
+    adapt(None, tmp_path / "cut", resume=True)
+    for name in ("G", "F"):
+        whole, cut = _tensors(tmp_path / "whole" / f"{name}.safetensors"), _tensors(tmp_path / "cut" /
+                                                                                     f"{name}.safetensors")
+        assert all(torch.equal(whole[k], cut[k]) for k in whole), name
+
+
+def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adapt_module, "REPORT_SECONDS", 3.0)
+    cfg = _config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.4, save_every=1000, log_every=50)  # 24 s
+    began = time.monotonic()
+    adapt(cfg, tmp_path / "timed")
+    assert time.monotonic() - began < 24 + 15  # the budget, and the reports' seconds kept back from it (and slack)
+    stored = json.loads((tmp_path / "timed" / "config.json").read_text())
+    assert stored["noise_steps"] >= 1 and stored["refine_steps"] >= 1
+    done = {p: json.loads((tmp_path / "timed" / p / "finished.json").read_text()) for p in ("noise", "refine")}
+    assert all(d["step"] >= 1 for d in done.values())
+
+
+def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoise_gan.nets.weights as weights
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "mine.safetensors").write_bytes((start_dir / "G.safetensors").read_bytes())
+    monkeypatch.setattr(weights, "shipped_dir", lambda: shipped)
+    with pytest.raises(UserError, match="no noise model beside it"):
+        find_start("mine")
+    (shipped / "mine-F.safetensors").write_bytes((start_dir / "F.safetensors").read_bytes())
+    start = find_start("mine")
+    assert start.f == shipped / "mine-F.safetensors" and start.d_noisy is None  # a new D_noisy then
+    (shipped / "mine-D_noisy.safetensors").write_bytes((start_dir / "D_noisy.safetensors").read_bytes())
+    assert find_start("mine").d_noisy == shipped / "mine-D_noisy.safetensors"
+    with pytest.raises(WeightsError, match=r"\(available: mine\)"):  # the companions are not models to denoise with
+        weights.resolve_weights("nope")
+
+
+def test_a_train_run_folder_is_a_start(finished_run: Path) -> None:
+    start = find_start(str(finished_run))
+    assert start.g == finished_run / "G.safetensors" and start.d_checkpoint is not None
+    net, cfg, source = adapt_module.start_discriminator(start, 3)
+    assert "checkpoints" in source and cfg.width == 8
+
+
+def test_cli_errors_are_one_line(noisy_dir: Path, tmp_path: Path) -> None:
+    one_line_error(cli("adapt", "-o", tmp_path / "x"), "--noisy")
+    one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "y", "--from", tmp_path / "missing/G"),
+                   "--from")
+    one_line_error(cli("adapt", "--resume", tmp_path / "z", "--minutes", "3"), "--minutes")
+    one_line_error(cli("adapt", "--resume", tmp_path / "z"), "no adaptation to resume")
+    one_line_error(cli("adapt", "--noisy", noisy_dir, "--clean", noisy_dir, "-o", tmp_path / "w"), "same folder")
