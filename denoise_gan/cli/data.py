@@ -17,7 +17,7 @@ def synth_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder: clean/, noisy/, manifest.json.")],
     noise: Annotated[str, typer.Option("--noise", help="Noise spec, e.g. 'gaussian:sigma=25' or "
                                        "'gaussian:sigma=5-50+jpeg:quality=60-95'.")],
-    seed: Annotated[int, typer.Option("--seed", help="Run seed; each image's seed derives from it and its name.")],
+    seed: Annotated[int, typer.Option("--seed", help="Run seed; each image's seed derives from it and its name.")] = 0,
     unpaired: Annotated[bool, typer.Option("--unpaired", help="Clean and noisy from two disjoint halves "
                                            "of the inputs.")] = False,
     crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN.")] = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Device, Overlap, Precision, Sigma, Strength, Tile, TileBatch, parse_tile
+from denoise_gan.cli.options import Device, Overlap, Precision, Sigma, Strength, Threads, Tile, TileBatch, parse_tile
 from denoise_gan.cli.render import denoise_summary
 
 
@@ -34,6 +34,7 @@ def denoise_command(
     batch_size: TileBatch = 4,
     strength: Strength = 1.0,
     sigma: Sigma = None,
+    threads: Threads = 0,
 ) -> None:
     """Denoise image files and folders with a trained generator (tiled, any size, 8/16-bit, alpha kept).
 
@@ -41,6 +42,9 @@ def denoise_command(
     """
     from denoise_gan.inference.api import Denoiser
     from denoise_gan.inference.files import OutputOptions
+    from denoise_gan.runtime import set_threads
+
+    set_threads(threads)
 
     options = OutputOptions(suffix=suffix, ext=ext, quality=quality, recursive=recursive,
                             skip_existing=skip_existing, overwrite=overwrite)

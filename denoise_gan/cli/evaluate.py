@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Device, Overlap, Precision, Seed, Tile, TileBatch, parse_tile
+from denoise_gan.cli.options import Device, Overlap, Precision, Seed, Threads, Tile, TileBatch, parse_tile
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, methods_help
 
@@ -17,8 +17,10 @@ from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, methods_he
 def evaluate_command(
     clean: Annotated[Path, typer.Option("--clean", help="Folder of clean reference images.")],
     pred: Annotated[Path, typer.Option("--pred", help="Folder of predictions, same relative names.")],
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON here.")] = None,
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-image CSV here.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON here (default: none).",
+                                                   show_default=False)] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-image CSV here (default: none).",
+                                                  show_default=False)] = None,
     y_channel: Annotated[bool, typer.Option("--y-channel", help="Also score the BT.601 Y channel "
                                             "(labelled psnr_y/ssim_y).")] = False,
     pred_suffix: Annotated[str, typer.Option("--pred-suffix", help="Suffix the predictions' names carry, "
@@ -69,11 +71,14 @@ def benchmark_command(
     device: Device = "auto",
     precision: Precision = "auto",
     batch_size: TileBatch = 4,
+    threads: Threads = 0,
 ) -> None:
     """Compare the model with classical denoisers (BM3D, FFDNet, NLM, wavelet, TV) on the same noisy inputs."""
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from denoise_gan.inference.tiling import InferConfig
+    from denoise_gan.runtime import set_threads
 
+    set_threads(threads)
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                         precision=precision)
     cfg = BenchmarkConfig(methods=tuple(methods.split(",")), clean_dir=clean, noises=tuple(noise or ()),
@@ -94,14 +99,19 @@ def demo_command(
     noise: Annotated[str, typer.Option("--noise", help="Noise spec added to the bundled photos.")] \
         = "gaussian:sigma=25",
     seed: Seed = 0,
-    checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Weights file or shipped model name.")] = None,
+    checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Weights file or shipped model name.",
+                                                   show_default="default")] = None,
     device: Device = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "
                                             "files of the same names.")] = False,
+    threads: Threads = 0,
 ) -> None:
     """Denoise bundled held-out photos with seeded noise and print PSNR/SSIM before and after."""
     from denoise_gan.evaluation.demo import run_demo
     from denoise_gan.inference.tiling import InferConfig
+    from denoise_gan.runtime import set_threads
+
+    set_threads(threads)
 
     rows = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
                     overwrite=overwrite)

@@ -11,21 +11,29 @@ import typer
 from denoise_gan.cli.app import console
 from denoise_gan.cli.options import (
     BatchSize,
+    DecayFrom,
     Device,
     GrayFraction,
+    KeepCheckpoints,
     LearningRate,
     LogEvery,
     PatchSize,
     Precision,
     SaveEvery,
     Seed,
-    Steps,
+    TensorBoard,
+    Threads,
     Val,
     ValEvery,
     Workers,
+    steps_option,
 )
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import generators_help
+from denoise_gan.runtime import set_threads
+
+# options a resumed run honours besides --steps: they change how it runs and reports, not what it computes
+RESUMABLE = ("steps", "threads", "tensorboard")
 
 
 def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None:
@@ -50,10 +58,10 @@ def train_command(
                                                                "--clean.")] = None,
     noise: Annotated[str, typer.Option("--noise", help="Instead of --noisy: synthesise the noisy domain from "
                                                        "a disjoint half of --clean with this noise spec.")] = "",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Run folder (new), or the run to "
-                                                                    "resume.")] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
-    steps: Steps = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Run folder (new or empty).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder, with its "
+                                                "stored config.")] = None,
+    steps: Annotated[int | None, steps_option(2000)] = None,
     patch_size: PatchSize = 64,
     batch_size: BatchSize = 8,
     generator: Annotated[str, typer.Option("--generator", help=f"G's architecture: {generators_help()}.")] = "unet",
@@ -66,31 +74,46 @@ def train_command(
                                              "demosaiced camera noise and JPEG'd noise are).")] = "noise",
     d_width: Annotated[int, typer.Option("--d-width", help="Discriminator width.")] = 32,
     d_layers: Annotated[int, typer.Option("--d-layers", help="Discriminator depth (3 = 70x70 PatchGAN).")] = 3,
-    spectral_norm: Annotated[bool, typer.Option("--spectral-norm", help="Spectral norm in the "
-                                                                      "discriminators.")] = False,
+    spectral_norm: Annotated[bool, typer.Option("--spectral-norm/--no-spectral-norm", help="Spectral norm in the "
+                                                "discriminators (the shipped recipe).")] = True,
+    f_width: Annotated[int, typer.Option("--f-width", help="F's (the noise model's) base width.")] = 8,
+    f_depth: Annotated[int, typer.Option("--f-depth", help="F's levels.")] = 2,
+    f_blocks: Annotated[int, typer.Option("--f-blocks", help="F's residual blocks per level.")] = 1,
     lr: LearningRate = 2e-4,
-    lambda_cycle: Annotated[float, typer.Option("--lambda-cycle")] = 10.0,
+    decay_from: DecayFrom = 0.5,
+    beta1: Annotated[float, typer.Option("--beta1", help="Adam's β1.")] = 0.5,
+    beta2: Annotated[float, typer.Option("--beta2", help="Adam's β2.")] = 0.999,
+    init_std: Annotated[float, typer.Option("--init-std", help="Std of the N(0, std) weight initialisation.")] = 0.02,
+    lambda_cycle: Annotated[float, typer.Option("--lambda-cycle", help="Weight of the L1 cycle-consistency "
+                                                "losses (both ways).")] = 10.0,
     lambda_identity: Annotated[float, typer.Option("--lambda-identity", help="Times --lambda-cycle; 0 = off.")] = 0.5,
     lambda_stats: Annotated[float, typer.Option("--lambda-stats", help="Weight of F's noise-statistics matching "
                                                 "(level distribution, correlation); 0 = adversarial only.")] = 1.0,
-    pool_size: Annotated[int, typer.Option("--pool-size")] = 50,
+    pool_size: Annotated[int, typer.Option("--pool-size", help="Generated images in the discriminators' history "
+                                           "pool; 0 = none.")] = 50,
     gray_fraction: GrayFraction = 0.25,
     seed: Seed = 0,
     log_every: LogEvery = 10,
     save_every: SaveEvery = 500,
+    keep_checkpoints: KeepCheckpoints = 3,
     val: Val = None,
     val_every: ValEvery = 0,
     workers: Workers = 1,
     device: Device = "auto",
     precision: Precision = "auto",
+    threads: Threads = 0,
+    tensorboard: TensorBoard = False,
 ) -> None:
     """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders."""
     from denoise_gan.config import DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, TrainConfig
     from denoise_gan.training.cyclegan import train
+    from denoise_gan.training.loop import reporting
 
     if resume is not None:
-        resume_refuses_options(ctx, ("resume", "steps"))
-        train(None, resume, resume=True, steps=steps, console=console)
+        resume_refuses_options(ctx, ("resume", *RESUMABLE))
+        set_threads(threads)
+        with reporting(tensorboard=tensorboard):
+            train(None, resume, resume=True, steps=steps, console=console)
         return
     if output is None or clean is None:
         raise UserError("a new run needs --clean DIR and -o RUN_DIR (or --resume RUN_DIR)")
@@ -104,31 +127,36 @@ def train_command(
         if folder is not None and not folder.is_dir():
             raise UserError(f"{folder}: not a folder")
     model = ModelConfig(g=GeneratorConfig(arch=generator, channels=channels, width=width, depth=depth, blocks=blocks),
-                        f=dataclasses.replace(ModelConfig().f, arch=noise_model, channels=channels),
+                        f=dataclasses.replace(ModelConfig().f, arch=noise_model, channels=channels,
+                                              width=f_width, depth=f_depth, blocks=f_blocks),
                         d=DiscriminatorConfig(channels=channels, width=d_width, layers=d_layers,
                                               spectral_norm=spectral_norm))
     data = DataConfig(clean_dir=str(clean), noisy_dir=str(noisy or ""), noise=noise, patch_size=patch_size,
                       batch_size=batch_size, gray_fraction=gray_fraction, workers=workers)
-    cfg = TrainConfig(model=model, data=data, steps=2000 if steps is None else steps, lr=lr,
-                      lambda_cycle=lambda_cycle,
-                      lambda_identity=lambda_identity, lambda_stats=lambda_stats, pool_size=pool_size, seed=seed,
-                      log_every=log_every,
-                      save_every=save_every, val_dir=str(val or ""), val_every=val_every, device=device,
+    cfg = TrainConfig(model=model, data=data, steps=2000 if steps is None else steps, decay_from=decay_from, lr=lr,
+                      beta1=beta1, beta2=beta2, lambda_cycle=lambda_cycle,
+                      lambda_identity=lambda_identity, lambda_stats=lambda_stats, pool_size=pool_size,
+                      init_std=init_std, seed=seed, log_every=log_every, save_every=save_every,
+                      keep_checkpoints=keep_checkpoints, val_dir=str(val or ""), val_every=val_every, device=device,
                       precision=precision)
-    out = train(cfg, output, console=console)
+    set_threads(threads)
+    with reporting(tensorboard=tensorboard):
+        out = train(cfg, output, console=console)
     console.print(f"[green]done[/]: G weights in {out}")
 
 
 def refine_command(
     ctx: typer.Context,
     run_dir: Annotated[Path, typer.Argument(help="A `denoise-gan train` run folder (its G, F and clean images).")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Refinement folder (default: "
-                                                                    "RUN_DIR/refine).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the refinement in the output folder.")] = False,
-    steps: Steps = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for the refined G, new or empty.",
+                                                show_default="RUN_DIR/refine")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the refinement in the output folder, with "
+                                         "its stored config.")] = False,
+    steps: Annotated[int | None, steps_option(4000)] = None,
     batch_size: BatchSize = 16,
     patch_size: PatchSize = 64,
     lr: LearningRate = 2e-4,
+    decay_from: DecayFrom = 0.5,
     loss: Annotated[str, typer.Option("--loss", help="l1 or l2.")] = "l1",
     generator: Annotated[str, typer.Option("--generator", help="What to train: 'same' fine-tunes the run's own G; "
                                            f"or a new one: {generators_help()}.")] = "level",
@@ -142,25 +170,33 @@ def refine_command(
     fresh: Annotated[bool, typer.Option("--fresh", help="Train a newly initialised G instead of fine-tuning.")] = False,
     noise: Annotated[str, typer.Option("--noise", help="Supervised upper bound: pairs from this synthetic spec "
                                                        "instead of F (G starts fresh). For comparison only.")] = "",
+    quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="Clip and round F's output to 8 bits, "
+                                           "as the files G will meet, before G sees it.")] = True,
     gray_fraction: GrayFraction = 0.25,
     seed: Seed = 0,
     log_every: LogEvery = 20,
     save_every: SaveEvery = 500,
+    keep_checkpoints: KeepCheckpoints = 3,
     val: Val = None,
     val_every: ValEvery = 0,
     workers: Workers = 1,
     device: Device = "auto",
     precision: Precision = "auto",
+    threads: Threads = 0,
+    tensorboard: TensorBoard = False,
 ) -> None:
     """Fine-tune G on pseudo-pairs (F(clean), clean): where an unpaired denoiser's quality comes from."""
     from data_tools.noise import parse_noise_spec
     from denoise_gan.config import RefineConfig
+    from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
 
     out = output or run_dir / "refine"
     if resume:
-        resume_refuses_options(ctx, ("run_dir", "output", "resume", "steps"))
-        refine(None, out, resume=True, steps=steps, console=console)
+        resume_refuses_options(ctx, ("run_dir", "output", "resume", *RESUMABLE))
+        set_threads(threads)
+        with reporting(tensorboard=tensorboard):
+            refine(None, out, resume=True, steps=steps, console=console)
         return
     if noise:
         parse_noise_spec(noise)
@@ -170,11 +206,14 @@ def refine_command(
                                                                width=width, depth=depth, blocks=blocks)
     cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise),
                        clean_fraction=clean_fraction, lambda_level=lambda_level,
-                       steps=4000 if steps is None else steps, lr=lr,
+                       steps=4000 if steps is None else steps, lr=lr, decay_from=decay_from,
                        patch_size=patch_size, batch_size=batch_size, gray_fraction=gray_fraction, loss=loss,
-                       seed=seed, log_every=log_every, save_every=save_every, val_dir=str(val or ""),
-                       val_every=val_every, device=device, precision=precision, workers=workers)
-    result = refine(cfg, out, console=console)
+                       quantize=quantize, seed=seed, log_every=log_every, save_every=save_every,
+                       keep_checkpoints=keep_checkpoints, val_dir=str(val or ""), val_every=val_every, device=device,
+                       precision=precision, workers=workers)
+    set_threads(threads)
+    with reporting(tensorboard=tensorboard):
+        result = refine(cfg, out, console=console)
     console.print(f"[green]done[/]: refined G weights in {result}")
 
 

@@ -1,9 +1,12 @@
-"""The run loop shared by `train` and `refine`: progress, CSV log, checkpoints, validation, resume, Ctrl-C.
+"""The run loop shared by `train`, `refine` and `adapt`: progress, CSV log, plots, checkpoints, validation, resume,
+Ctrl-C.
 
 A trainer supplies the step and its state; this module owns everything that makes a long run safe to
 interrupt: checkpoints are written atomically every `save_every` steps, on Ctrl-C/SIGTERM (once the step in
 progress is done) and at the end; a resumed run truncates the log to the checkpoint's step so no row is
-repeated.
+repeated. Progress is one live line on a terminal (step, ETA, a few losses, the last validation PSNR, within
+80 columns) and a plain line per logged step otherwise (nohup, Slurm, a pipe). A new run's config stores
+absolute paths, so ``--resume`` works from any directory.
 """
 
 from __future__ import annotations
@@ -12,31 +15,42 @@ import csv
 import dataclasses
 import io
 import math
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 from data_tools.errors import DataError
 from data_tools.images import OutputWriteError, atomic_write_bytes, prepare_output_dir
 from denoise_gan.config import from_dict, to_json
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.extras import require
 from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from denoise_gan.runtime import World, rank_device, resolve_device, world_from_env
 from denoise_gan.training.distributed import barrier, init_world, shutdown
+from denoise_gan.training.validation import drop_grids_after
 
 C = TypeVar("C")
 
 
+# Log fields on the 0-255 noise-level scale rather than losses (F's added σ, the estimator's level error): plotted
+# on their own linear axis. A trainer may name its own with a ``level_fields`` attribute.
+LEVEL_FIELDS = ("f_sigma", "level")
+PROGRESS_FIELDS = 3  # log fields on the progress line when a trainer names none (``progress_fields``)
+
+
 class Trainer(Protocol):
-    log_fields: tuple[str, ...]
+    log_fields: tuple[str, ...]  # optional too: progress_fields (the few on the progress line), level_fields
 
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]: ...
 
@@ -63,13 +77,43 @@ class Cadence:
     deadline: float | None = None  # time.monotonic() after which the run stops at a step boundary, saved as at its end
 
 
+@dataclass(frozen=True)
+class Reporting:
+    """What a run reports besides log.csv, losses.png and the validation grids. None of it changes the result, so
+    a resumed run may change it. ``tensorboard``: event files in RUN_DIR/tensorboard (the ``[tensorboard]`` extra)."""
+
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tensorboard:  # checked before the run folder is made, so a missing extra costs nothing
+            require("tensorboard", "--tensorboard")
+
+
+_REPORTING: ContextVar[Reporting | None] = ContextVar("denoise_gan_reporting", default=None)  # None: the defaults
+
+
+@contextmanager
+def reporting(**options: Any) -> Iterator[Reporting]:
+    """Runs started inside report as asked, e.g. ``with reporting(tensorboard=True): train(cfg, run_dir)``."""
+    chosen = Reporting(**options)
+    token = _REPORTING.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _REPORTING.reset(token)
+
+
 class RunLog:
-    """log.csv with a fixed header; resuming drops rows after the checkpoint's step."""
+    """log.csv with a fixed header; resuming drops rows after the checkpoint's step.
+
+    ``val_input_psnr`` is the validation set's noisy inputs scored as they are: the baseline G must beat."""
 
     def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
-        self.path, self.fields = path, ("step", *fields, "lr", "it_s", "val_psnr", "val_ssim")
+        self.path = path
+        self.fields = ("step", *fields, "lr", "it_s", "val_psnr", "val_ssim", "val_input_psnr")
 
-    def start(self, from_step: int) -> None:
+    def start(self, from_step: int) -> list[dict[str, str]]:
+        """Start the log at ``from_step``; returns the rows kept (those of steps up to it)."""
         rows = self.rows() if from_step > 0 and self.path.exists() else []
         kept = [r for r in rows if int(r["step"]) <= from_step]
         buf = io.StringIO()
@@ -77,6 +121,7 @@ class RunLog:
         writer.writeheader()
         writer.writerows(kept)
         atomic_write_bytes(self.path, buf.getvalue().encode())
+        return kept
 
     def append(self, row: dict[str, Any]) -> None:
         try:
@@ -91,37 +136,64 @@ class RunLog:
             return list(csv.DictReader(fh))
 
 
-def plot_log(log: RunLog, png: Path, loss_fields: tuple[str, ...]) -> None:
-    """Loss curves (and validation PSNR when logged) as a PNG beside the log."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_log(log: RunLog, png: Path, fields: tuple[str, ...], level_fields: tuple[str, ...] = LEVEL_FIELDS) -> None:
+    """losses.png beside the log: losses on a log axis, noise levels (0-255) on their own, validation PSNR of G
+    against the noisy input's (the baseline) when validated."""
     rows = log.rows()
     if not rows:
         return
-    steps = [int(r["step"]) for r in rows]
-    has_val = any(r.get("val_psnr") for r in rows)
-    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(12 if has_val else 7, 4), squeeze=False)
-    for field in loss_fields:
-        values = [float(r[field]) if r.get(field) else math.nan for r in rows]
-        axes[0][0].plot(steps, values, label=field, linewidth=1)
-    axes[0][0].set_xlabel("step")
-    axes[0][0].set_yscale("log")
-    axes[0][0].legend(fontsize=7)
-    axes[0][0].set_title("losses")
-    if has_val:
-        val = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
-        axes[0][1].plot(*zip(*val), marker="o")
-        axes[0][1].set_xlabel("step")
-        axes[0][1].set_ylabel("PSNR (dB)")
-        axes[0][1].set_title("validation PSNR of G")
-    fig.tight_layout()
+    fig = log_figure(rows, fields, level_fields)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
     atomic_write_bytes(png, buf.getvalue())
+
+
+def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
+               level_fields: tuple[str, ...] = LEVEL_FIELDS) -> Any:
+    """The matplotlib Figure of ``plot_log`` (drawn without pyplot, so no global backend is touched)."""
+    from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
+
+    def series(field: str) -> list[float]:
+        return [float(r[field]) if r.get(field) else math.nan for r in rows]
+
+    def logged(field: str) -> bool:
+        return any(r.get(field) for r in rows)
+
+    steps = [int(r["step"]) for r in rows]
+    losses = [f for f in fields if f not in level_fields and logged(f)]
+    levels = [f for f in fields if f in level_fields and logged(f)]
+    has_val = logged("val_psnr")
+    panels = 1 + bool(levels) + has_val
+    fig = Figure(figsize=(5.5 * panels, 4))
+    axes = list(fig.subplots(1, panels, squeeze=False)[0])
+    ax = axes.pop(0)
+    for field in losses:
+        ax.plot(steps, series(field), label=field, linewidth=1)
+    ax.set_yscale("log")
+    ax.set_title("losses")
+    if levels:
+        ax = axes.pop(0)
+        for field in levels:
+            ax.plot(steps, series(field), label=field, linewidth=1)
+        ax.set_ylabel("noise level (0-255 scale)")
+        ax.set_title("noise levels")
+    if has_val:
+        ax = axes.pop(0)
+        val = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
+        ax.plot(*zip(*val), marker="o", label="G(noisy)")
+        baseline = [float(r["val_input_psnr"]) for r in rows if r.get("val_input_psnr")]
+        if baseline:
+            ax.axhline(baseline[-1], color="gray", linestyle="--", label=f"noisy input ({baseline[-1]:.2f} dB)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.ticklabel_format(axis="y", useOffset=False)  # plain dB values, not an offset and small deltas
+        ax.set_title("validation PSNR")
+    for ax in fig.axes:
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
@@ -133,8 +205,9 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
              steps: int | None, warn: Callable[[str], None] | None = None) -> tuple[C, int, dict[str, Any] | None]:
     """(config, start step, checkpoint state), with every input checked before step 1.
 
-    A new run takes a folder that is new or empty (the rule every command that writes a folder follows);
-    a resumed run takes its config from its newest readable checkpoint (a damaged newest one is skipped with a
+    A new run takes a folder that is new or empty (the rule every command that writes a folder follows), and
+    its config's folders (every ``*_dir`` field) are made absolute, so the run resumes from any directory. A
+    resumed run takes its config from its newest readable checkpoint (a damaged newest one is skipped with a
     warning, so a kill mid-write or a truncated copy costs only the steps since the one before), with
     ``steps`` as the new total when given, which cannot be below the step already reached.
     """
@@ -154,6 +227,8 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
             except DataError as exc:
                 raise UserError(str(exc)) from None
     assert cfg is not None, "a new run needs a config"
+    if not resume:
+        cfg = absolute_paths(cfg)
     if steps is not None:
         try:
             cfg = dataclasses.replace(cfg, steps=steps)
@@ -163,6 +238,21 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
         check_val_set(Path(val_dir))
     return cfg, start, state
+
+
+def absolute_paths(cfg: C) -> C:
+    """``cfg`` with every non-empty folder field (a name ending in ``_dir``, nested configs included) made
+    absolute against the current directory; symlinks are kept as the user named them."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fixed = absolute_paths(value)
+            if fixed != value:
+                changes[f.name] = fixed
+        elif f.name.endswith("_dir") and isinstance(value, str) and value and not os.path.isabs(value):
+            changes[f.name] = os.path.abspath(value)
+    return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[type-var]
 
 
 def _warn(message: str) -> None:
@@ -253,7 +343,9 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
             atomic_write_bytes(run_dir / "config.json", to_json(cfg).encode())
             console.print(f"[bold]config[/] ({f'resuming at step {start}' if state is not None else 'new run'})")
             console.print(to_json(cfg), highlight=False)
-            console.print(f"{trainer.describe()}  device: {device}  world: {world.size}", highlight=False)
+            threads = f"  threads: {torch.get_num_threads()}" if device.type == "cpu" else ""
+            console.print(f"{trainer.describe()}  device: {device}{threads}  world: {world.size}", highlight=False,
+                          soft_wrap=True)
         if start >= cadence.steps:
             console.print(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
             return
@@ -283,11 +375,13 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     """Run steps start+1..cadence.steps; return the last completed step (a checkpoint exists for it).
 
     On Ctrl-C or SIGTERM the step in progress finishes, a checkpoint is saved for it and KeyboardInterrupt is
-    raised for the caller to exit with.
+    raised for the caller to exit with. What is reported besides log.csv follows ``reporting(...)``.
     """
     log = RunLog(run_dir / "log.csv", trainer.log_fields)
-    if world.is_main:
-        log.start(start)
+    level_fields = tuple(getattr(trainer, "level_fields", LEVEL_FIELDS))
+    kept = log.start(start) if world.is_main else []
+    if world.is_main and start:
+        drop_grids_after(run_dir, start)  # grids of steps the resumed run will redo
     console = console or Console()
     step = saved = start
     stop = _StopRequest()
@@ -300,18 +394,21 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
             save_checkpoint(run_dir / "checkpoints" / f"step_{at:07d}.pt", trainer.state(at))
             prune_checkpoints(run_dir / "checkpoints", cadence.keep)
             trainer.export(run_dir, at)
-            plot_log(log, run_dir / "losses.png", trainer.log_fields)
+            plot_log(log, run_dir / "losses.png", trainer.log_fields, level_fields)
         if on_save:
             on_save(at)
 
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=console, disable=not world.is_main, transient=False)
-    tick = time.perf_counter()
+    fields = tuple(getattr(trainer, "progress_fields", None) or trainer.log_fields[:PROGRESS_FIELDS])
+    progress = RunProgress(console, cadence.steps, start, fields, enabled=world.is_main)
+    progress.val_psnr = next((float(r["val_psnr"]) for r in reversed(kept) if r.get("val_psnr")), None)
+    asked = _REPORTING.get() or Reporting()
+    board: _TensorBoard | None = None
     since = 0
     try:
+        if world.is_main and asked.tensorboard:
+            board = _tensorboard(run_dir, start, level_fields)
+        tick = time.perf_counter()
         with progress:
-            task = progress.add_task("training", total=cadence.steps, completed=start, status="")
             while step < cadence.steps and not stop.signum and not (
                     cadence.deadline is not None and time.monotonic() >= cadence.deadline):
                 try:
@@ -334,8 +431,10 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
                     tick, since = time.perf_counter(), 0
                     if world.is_main:
                         log.append(row)
-                    progress.update(task, status=_status(row))
-                progress.update(task, completed=step)
+                        if board is not None:
+                            board(row)
+                    progress.report(row)
+                progress.advance(step)
                 if step % cadence.save_every == 0 and step < cadence.steps:
                     save(step)
         interrupted = bool(stop.signum) and step < cadence.steps
@@ -354,6 +453,8 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if board is not None:
+            board.close()
         close = getattr(batches, "close", None)
         if close is not None:
             close()  # shuts data-loading workers down now, through their queues, not at interpreter exit
@@ -363,6 +464,100 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     return step
 
 
-def _status(row: dict[str, Any]) -> str:
-    shown = [f"{k}={v:.3g}" for k, v in row.items() if isinstance(v, float) and k not in ("lr",)]
-    return " ".join(shown[:6])
+class RunProgress:
+    """Step, ETA, the trainer's few progress fields and the last validation PSNR.
+
+    On a terminal: one live line that fits the console (80 columns included; what does not fit is cut with an
+    ellipsis, never wrapped). Otherwise (nohup, Slurm, a pipe): one plain line per logged step, so a log file
+    shows the run as it goes instead of one line at the end. Disabled on torchrun ranks other than 0.
+    """
+
+    def __init__(self, console: Console, total: int, start: int, fields: tuple[str, ...], enabled: bool = True) -> None:
+        self.console, self.total, self.start, self.fields = console, total, start, fields
+        self.live = enabled and console.is_terminal
+        self.plain = enabled and not console.is_terminal
+        self.val_psnr: float | None = None
+        self.began = time.perf_counter()
+        self.bar = Progress(MofNCompleteColumn(), BarColumn(bar_width=10), TaskProgressColumn(),
+                            TimeRemainingColumn(),
+                            TextColumn("{task.fields[status]}",  # takes what is left of the line; cut, not wrapped
+                                       table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+                            console=console, disable=not self.live, transient=False, expand=True)
+        self.task = self.bar.add_task("training", total=total, completed=start, status="")
+
+    def __enter__(self) -> RunProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def advance(self, step: int) -> None:
+        self.bar.update(self.task, completed=step)
+
+    def report(self, row: dict[str, Any]) -> None:
+        """A logged row: the live line's status, or a plain line."""
+        if row.get("val_psnr") is not None:
+            self.val_psnr = float(row["val_psnr"])
+        if self.live:
+            self.bar.update(self.task, completed=row["step"], status=self.status(row))
+        elif self.plain:
+            self.console.print(self.plain_line(row), highlight=False, soft_wrap=True, markup=False)
+
+    def status(self, row: dict[str, Any]) -> str:
+        """``val 28.31 dB  g_adv 0.312 ...``: the validation PSNR first, so a narrow line keeps it."""
+        parts = [] if self.val_psnr is None else [f"val {self.val_psnr:.2f} dB"]
+        parts += [f"{k} {row[k]:.3g}" for k in self.fields if isinstance(row.get(k), (int, float))]
+        return "  ".join(parts)
+
+    def plain_line(self, row: dict[str, Any]) -> str:
+        """``step 120/2000 6%  elapsed 0:01:21  ETA 0:21:33  1.47 it/s  val 28.31 dB  g_adv 0.312 ...``"""
+        step = int(row["step"])
+        elapsed = time.perf_counter() - self.began
+        done = step - self.start
+        eta = elapsed / done * (self.total - step) if done > 0 else math.nan
+        percent = int(100 * step / self.total) if self.total else 100
+        head = (f"step {step}/{self.total} {percent}%  elapsed {_clock(elapsed)}  ETA {_clock(eta)}  "
+                f"{row.get('it_s', math.nan):.2f} it/s")
+        status = self.status(row)
+        return f"{head}  {status}" if status else head
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-:--:--"
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+class _TensorBoard:
+    """Every logged row as TensorBoard scalars: loss/*, level/*, val/*, train/lr, train/it_s."""
+
+    def __init__(self, run_dir: Path, start: int, level_fields: tuple[str, ...]) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # on resume, events past the checkpoint's step (written before the interruption) are dropped, as in log.csv
+        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=start + 1 if start else None)
+        self.level_fields = level_fields
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        step = int(row["step"])
+        for key, value in row.items():
+            if key == "step" or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            if key.startswith("val_"):
+                tag = f"val/{key[4:]}"
+            elif key in ("lr", "it_s"):
+                tag = f"train/{key}"
+            else:
+                tag = f"{'level' if key in self.level_fields else 'loss'}/{key}"
+            self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _tensorboard(run_dir: Path, start: int, level_fields: tuple[str, ...]) -> _TensorBoard:
+    require("tensorboard", "--tensorboard")
+    return _TensorBoard(run_dir, start, level_fields)

@@ -1,7 +1,14 @@
-"""Validation during a run: G's PSNR/SSIM on a paired held-out set (made by `synth`) and a sample grid."""
+"""Validation during a run: G's PSNR/SSIM on a paired held-out set (made by `synth`) and labelled sample grids.
+
+Every validation writes ``val/step_N.png`` (columns named, step and scores in its title, each row's PSNR before
+and after G), copies it to ``val_grid.png`` and rewrites ``val/index.html``, a page of all of them, newest first.
+"""
 
 from __future__ import annotations
 
+import html
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +16,15 @@ import torch
 from torch import nn
 
 from data_tools.datasets import fit_channels, to_tensor
-from data_tools.images import center_crop, to_dtype, write_image
+from data_tools.images import atomic_write_bytes, center_crop, encode_image, to_dtype
 from denoise_gan.evaluation.metrics import paired_files, psnr, read_pair, ssim
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 
 VAL_SIDE = 256  # centre crops keep validation to seconds on a CPU
+GRIDS_DIR = "val"
+GRID_NAME = re.compile(r"step_(\d+)\.png")
+TITLE_H, HEADER_H, CAPTION_H, GAP = 26, 20, 18, 4  # label bands of the grid, in pixels
+BACKGROUND, INK = 255, (20, 20, 20)
 
 
 class Validator:
@@ -25,25 +36,29 @@ class Validator:
         self.device = device
 
     def run(self, g: nn.Module, run_dir: Path, step: int, noise_model: nn.Module | None = None) -> dict[str, float]:
-        """Mean PSNR/SSIM of G over the set; writes val_grid.png (noisy | G(noisy) | clean [| F(clean)])."""
+        """Mean PSNR/SSIM of G over the set and of the noisy inputs as they are (``input_psnr``, the baseline);
+        writes the labelled grid (noisy | G(noisy) | clean [| F(clean)]) for this step."""
         was_training = g.training
         g.eval()
-        scores, rows = [], []
+        scores, rows, captions = [], [], []
         try:
-            for _, clean, noisy in self.pairs:
+            for name, clean, noisy in self.pairs:
                 pred = denoise_array(g, noisy, self.infer)
-                scores.append((psnr(clean, pred), ssim(clean, pred)))
+                scores.append((psnr(clean, pred), ssim(clean, pred), psnr(clean, noisy)))
                 row = [noisy, pred, clean]
                 if noise_model is not None:
                     row.append(self._synthesise(noise_model, clean))
-                rows.append(np.concatenate([fit_channels(a[..., :3] if a.shape[2] > 2 else a[..., :1], 3)
-                                            for a in row], axis=1))
+                rows.append([_display(a) for a in row])
+                captions.append(f"{name}: noisy {scores[-1][2]:.2f} dB -> G {scores[-1][0]:.2f} dB")
         finally:
             g.train(was_training)
-        width = max(r.shape[1] for r in rows)
-        grid = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
-        write_image(run_dir / "val_grid.png", grid if grid.dtype == np.uint8 else to_dtype(grid / 257.0, np.uint8))
-        return {"psnr": float(np.mean([s[0] for s in scores])), "ssim": float(np.mean([s[1] for s in scores]))}
+        result = {"psnr": _mean(s[0] for s in scores), "ssim": _mean(s[1] for s in scores),
+                  "input_psnr": _mean(s[2] for s in scores)}
+        columns = ["noisy", "G(noisy)", "clean"] + (["F(clean)"] if noise_model is not None else [])
+        title = (f"step {step}   G: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}   "
+                 f"noisy input: {result['input_psnr']:.2f} dB")
+        write_grid(run_dir, step, labelled_grid(rows, columns, captions, title))
+        return result
 
     @torch.inference_mode()
     def _synthesise(self, f: nn.Module, clean: np.ndarray) -> np.ndarray:
@@ -55,6 +70,93 @@ class Validator:
         out = f(x[None].to(self.device))[0].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
         f.train(was_training)
         return to_dtype(out * np.iinfo(clean.dtype).max, clean.dtype)
+
+
+def _mean(values: Iterable[float]) -> float:
+    """Mean over finite scores (an identical pair's infinite PSNR would make the mean meaningless)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("inf")
+
+
+def _display(image: np.ndarray) -> np.ndarray:
+    """8-bit RGB for the grid: colour channels only, gray copied to three, 16-bit rounded."""
+    rgb = fit_channels(image[..., :3] if image.shape[2] > 2 else image[..., :1], 3)
+    return rgb if rgb.dtype == np.uint8 else to_dtype(rgb / 257.0, np.uint8)
+
+
+def _font(size: int) -> object:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: the fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: list[str], title: str) -> np.ndarray:
+    """One image per cell, columns aligned and named, a caption above each row and a title on top (uint8 RGB)."""
+    from PIL import Image, ImageDraw
+
+    cell_w = max(a.shape[1] for row in rows for a in row)
+    width = max(cell_w * len(columns) + GAP * (len(columns) - 1), 480)
+    heights = [CAPTION_H + max(a.shape[0] for a in row) + GAP for row in rows]
+    canvas = Image.new("RGB", (width, TITLE_H + HEADER_H + sum(heights)), (BACKGROUND,) * 3)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 5), title, fill=INK, font=_font(14))
+    font = _font(12)
+    for i, name in enumerate(columns):
+        left = i * (cell_w + GAP)
+        text_w = draw.textlength(name, font=font)
+        draw.text((left + max(0, (cell_w - text_w) / 2), TITLE_H + 3), name, fill=INK, font=font)
+    top = TITLE_H + HEADER_H
+    for row, caption, height in zip(rows, captions, heights):
+        draw.text((4, top + 2), caption, fill=INK, font=font)
+        for i, image in enumerate(row):
+            canvas.paste(Image.fromarray(np.ascontiguousarray(image)), (i * (cell_w + GAP), top + CAPTION_H))
+        top += height
+    return np.asarray(canvas)
+
+
+def write_grid(run_dir: Path, step: int, grid: np.ndarray) -> None:
+    """val/step_N.png and val_grid.png (the latest), then val/index.html."""
+    png = encode_image(grid, ".png")
+    atomic_write_bytes(Path(run_dir) / GRIDS_DIR / f"step_{step:07d}.png", png)
+    atomic_write_bytes(Path(run_dir) / "val_grid.png", png)
+    write_index(Path(run_dir))
+
+
+def grid_steps(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the kept grids, oldest first."""
+    folder = Path(run_dir) / GRIDS_DIR
+    found = [(int(m.group(1)), p) for p in folder.glob("step_*.png") if (m := GRID_NAME.fullmatch(p.name))]
+    return sorted(found)
+
+
+def write_index(run_dir: Path) -> None:
+    """val/index.html: every kept grid, newest first (a self-contained page: inline CSS, relative images)."""
+    grids = grid_steps(run_dir)
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             f"<title>validation: {html.escape(Path(run_dir).resolve().name)}</title>",
+             "<style>body{font-family:system-ui,sans-serif;margin:20px} img{max-width:100%;border:1px solid #ccc}"
+             "h2{margin:24px 0 6px;font-size:16px}</style></head><body>",
+             f"<h1>validation grids ({len(grids)})</h1>",
+             "<p>Columns: noisy input, G(noisy), clean reference and, for a CycleGAN run, one draw of F(clean). "
+             "Scores (PSNR on RGB, SSIM) are in each image's title; the curves are in ../losses.png.</p>"]
+    for step, path in reversed(grids):
+        parts.append(f"<h2 id='step-{step}'>step {step}</h2><img src='{html.escape(path.name)}' "
+                     f"alt='validation grid at step {step}'>")
+    parts.append("</body></html>\n")
+    atomic_write_bytes(Path(run_dir) / GRIDS_DIR / "index.html", "\n".join(parts).encode())
+
+
+def drop_grids_after(run_dir: Path, step: int) -> None:
+    """Remove grids of steps past ``step`` (a resumed run redoes them), then rewrite the index."""
+    grids = grid_steps(run_dir)
+    stale = [p for s, p in grids if s > step]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        write_index(Path(run_dir))
 
 
 class LazyValidator:

@@ -1,0 +1,222 @@
+"""What a run shows and leaves besides its weights: the progress line (live within 80 columns on a terminal,
+plain periodic lines otherwise), config.json with absolute paths (resume from anywhere), losses.png's axes,
+the labelled validation grids and their index page, TensorBoard events."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from data_tools.images import read_image
+from denoise_gan.errors import UserError
+from denoise_gan.nets.weights import list_checkpoints
+from denoise_gan.runtime import World
+from denoise_gan.training.cyclegan import train
+from denoise_gan.training.loop import Cadence, RunLog, log_figure, reporting, run_loop
+from denoise_gan.training.validation import grid_steps
+from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, read_log, tiny_train_config
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class FakeTrainer:
+    """The trainer protocol with arithmetic steps: what run_loop does with a run, without any network."""
+
+    log_fields = ("g_adv", "cycle_clean", "a_loss_with_a_long_name", "d_clean", "f_sigma")
+    progress_fields = ("g_adv", "cycle_clean", "a_loss_with_a_long_name", "f_sigma")
+
+    def __init__(self) -> None:
+        self.validated: list[int] = []
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        return {"g_adv": 0.5 / (step + 1), "cycle_clean": 0.123456, "a_loss_with_a_long_name": 1234.5678,
+                "d_clean": 0.25, "f_sigma": 20.0 + step}
+
+    def lr(self) -> float:
+        return 2e-4
+
+    def state(self, step: int) -> dict[str, Any]:
+        return {"kind": "fake", "step": step}
+
+    def export(self, run_dir: Path, step: int) -> None:
+        pass
+
+    def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+        self.validated.append(step)
+        return {"psnr": 27.0 + step / 100, "ssim": 0.8, "input_psnr": 20.5}
+
+    def load(self, state: dict[str, Any], where: str) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "fake"
+
+
+def batches() -> Any:
+    while True:
+        yield {}
+
+
+def run_fake(tmp_path: Path, console: Console, steps: int = 6, start: int = 0) -> FakeTrainer:
+    trainer = FakeTrainer()
+    run_loop(trainer, batches(), start, Cadence(steps, log_every=2, save_every=3, val_every=3, keep=2),
+             tmp_path / "run", World(), console)
+    return trainer
+
+
+def test_piped_output_gets_a_plain_line_per_logged_step(tmp_path: Path) -> None:
+    out = io.StringIO()
+    run_fake(tmp_path, Console(file=out, force_terminal=False, width=80))
+    lines = out.getvalue().splitlines()
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()  # no cursor moves, no colours
+    progress = [ln for ln in lines if ln.startswith("step ")]
+    assert [ln.split()[1] for ln in progress] == ["2/6", "3/6", "4/6", "6/6"]  # every log row and validation
+    assert all("ETA" in ln and "it/s" in ln and "g_adv" in ln for ln in progress)
+    assert "val" not in progress[0] and "val 27.03 dB" in progress[1]
+    assert "val 27.03 dB" in progress[2]  # the last validation's PSNR stays until the next one
+    assert "val 27.06 dB" in progress[3] and "100%" in progress[3]
+
+
+def test_terminal_line_fits_80_columns_and_keeps_the_validation_psnr(tmp_path: Path) -> None:
+    out = io.StringIO()
+    run_fake(tmp_path, Console(file=out, force_terminal=True, width=80, color_system=None))
+    text = ANSI.sub("", out.getvalue())
+    frames = [f for f in re.split(r"[\r\n]", text) if f.strip()]
+    assert frames, out.getvalue()
+    assert all(len(f) <= 80 for f in frames), [f for f in frames if len(f) > 80]
+    last = [f for f in frames if "6/6" in f][-1]
+    assert "val 27.06 dB" in last and "100%" in last and "g_adv" in last
+    assert not any(f.startswith("step ") for f in frames)  # no plain lines on a terminal
+
+
+def test_resumed_loop_shows_the_last_validation_before_its_first_new_one(tmp_path: Path) -> None:
+    run_fake(tmp_path, Console(file=io.StringIO(), force_terminal=False), steps=6)
+    out = io.StringIO()
+    run_fake(tmp_path, Console(file=out, force_terminal=False), steps=10, start=6)
+    first = next(ln for ln in out.getvalue().splitlines() if ln.startswith("step 8/10"))
+    assert "val 27.06 dB" in first
+
+
+def test_losses_png_keeps_noise_levels_off_the_loss_axis_and_draws_the_noisy_baseline(tmp_path: Path) -> None:
+    run_fake(tmp_path, Console(file=io.StringIO(), force_terminal=False))
+    rows = RunLog(tmp_path / "run" / "log.csv", FakeTrainer.log_fields).rows()
+    assert rows[-1]["val_input_psnr"] == "20.5"
+    fig = log_figure(rows, FakeTrainer.log_fields)
+    losses, levels, val = fig.axes
+    assert losses.get_yscale() == "log" and "f_sigma" not in [ln.get_label() for ln in losses.get_lines()]
+    assert [ln.get_label() for ln in levels.get_lines()] == ["f_sigma"] and levels.get_yscale() == "linear"
+    labels = [ln.get_label() for ln in val.get_lines()]
+    assert labels[0] == "G(noisy)" and labels[1].startswith("noisy input (20.50 dB)")
+    baseline = val.get_lines()[1]
+    assert set(baseline.get_ydata()) == {20.5}
+    assert (tmp_path / "run" / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---- whole runs ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def val_set(clean_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("val") / "set"
+    result = cli("synth", clean_dir, "-o", out, "--noise", "gaussian:sigma=25")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_validation_keeps_a_labelled_grid_per_step_and_an_index(clean_dir: Path, val_set: Path,
+                                                                  tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir, steps=4, save_every=2, val_dir=str(val_set)), run)
+    assert [s for s, _ in grid_steps(run)] == [2, 4]
+    latest = read_image(run / "val_grid.png").pixels
+    assert np.array_equal(latest, read_image(run / "val" / "step_0000004.png").pixels)
+    # 4 images of 64 px, each row a caption band above it; four columns (noisy, G, clean, F) plus a title band
+    assert latest.shape[1] >= 4 * 64 and latest.shape[0] > 4 * 64 + 40
+    assert latest[:20].min() < 100 and latest[:20].max() == 255  # the title band holds dark text on white
+    page = (run / "val" / "index.html").read_text()
+    assert page.index("step_0000004.png") < page.index("step_0000002.png")  # newest first
+    assert not re.search(r"(href|src)=['\"]?(https?:)?//", page)
+    rows = read_log(run)
+    assert all(float(r["val_input_psnr"]) == pytest.approx(20.5, abs=1.0) for r in rows if r["val_psnr"])
+
+
+def test_resume_drops_grids_of_steps_it_redoes(clean_dir: Path, val_set: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir, steps=4, save_every=2, val_dir=str(val_set)), run)
+    list_checkpoints(run / "checkpoints")[-1][1].unlink()  # killed after step 2's checkpoint
+    (run / "val" / "step_0000004.png").write_bytes(b"stale")
+    train(None, run, resume=True, steps=3)  # a shorter run now: step 4 is never reached again
+    assert [s for s, _ in grid_steps(run)] == [2, 3]
+    assert "step_0000004" not in (run / "val" / "index.html").read_text()
+
+
+def test_config_stores_absolute_paths_and_resume_works_from_another_directory(
+        clean_dir: Path, val_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "clean").symlink_to(clean_dir)
+    (work / "data" / "val").symlink_to(val_set)
+    monkeypatch.chdir(work)
+    result = cli("train", "--clean", "data/clean", "--noise", "gaussian:sigma=25", "-o", "run", "--steps", "2",
+                 "--val", "data/val", *TINY_TRAIN_FLAGS)
+    assert result.exit_code == 0, result.output
+    config = json.loads((work / "run" / "config.json").read_text())
+    assert config["data"]["clean_dir"] == str(work / "data" / "clean")  # absolute, the user's symlink kept
+    assert config["val_dir"] == str(work / "data" / "val")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = cli("train", "--resume", work / "run", "--steps", "4")
+    assert result.exit_code == 0, result.output
+    assert [r["step"] for r in read_log(work / "run")] == ["2", "4"]
+    refine = cli("refine", work / "run", "-o", "refined", "--steps", "2", "--generator", "same",
+                 "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--device", "cpu")
+    assert refine.exit_code == 0, refine.output
+    assert json.loads((elsewhere / "refined" / "config.json").read_text())["run_dir"] == str(work / "run")
+
+
+def test_cli_run_prints_plain_progress_lines_when_piped(clean_dir: Path, tmp_path: Path) -> None:
+    result = cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", tmp_path / "run",
+                 "--steps", "4", *TINY_TRAIN_FLAGS)
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("step ")]
+    assert [ln.split()[1] for ln in lines] == ["2/4", "4/4"] and all("ETA" in ln for ln in lines)
+
+
+# ---- TensorBoard ---------------------------------------------------------------------------------
+
+def test_tensorboard_writes_events_beside_the_log(clean_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", tmp_path / "run",
+                 "--steps", "4", "--tensorboard", *TINY_TRAIN_FLAGS)
+    assert result.exit_code == 0, result.output
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss/g_adv", "loss/cycle_clean", "level/f_sigma", "train/lr"} <= tags
+    assert [e.step for e in acc.Scalars("loss/g_adv")] == [2, 4]
+    resumed = cli("train", "--resume", tmp_path / "run", "--steps", "6", "--tensorboard")  # allowed on resume
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_tensorboard_missing_is_one_line_naming_the_extra(clean_dir: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import fails as if not installed
+    line = one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o",
+                              tmp_path / "run", "--steps", "2", "--tensorboard", *TINY_TRAIN_FLAGS),
+                          "--tensorboard", "denoise-gan[tensorboard]")
+    assert line and not (tmp_path / "run").exists()  # refused before the run folder is made
+    with pytest.raises(UserError, match=r"\[tensorboard\]"), reporting(tensorboard=True):
+        pass
