@@ -216,13 +216,42 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str
     """(name, clean file, partner file) sorted by name; a file without a partner is an error naming it."""
     clean_dir, other_dir = Path(clean_dir), Path(other_dir)
     clean, other = _by_stem(clean_dir), _by_stem(other_dir, other_suffix)
-    for stem, path in clean.items():
-        if stem not in other:
-            raise UserError(f"{path}: no {role} named {stem}{other_suffix}.* in {other_dir}")
+    missing = [stem for stem in clean if stem not in other]
+    if missing and role == "prediction":
+        raise UserError(_no_prediction(clean, other, missing, other_dir, other_suffix))
+    if missing:
+        raise UserError(f"{clean[missing[0]]}: no {role} named {missing[0]}{other_suffix}.* in {other_dir}")
     for stem, path in other.items():
         if stem not in clean:
             raise UserError(f"{path}: no clean image named {stem}.* in {clean_dir}")
     return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
+
+
+def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[str], pred_dir: Path,
+                   suffix: str) -> str:
+    """What was looked for and not found, with the --pred-suffix that would pair the files when one would."""
+    looked = ", ".join(f"{stem}{suffix}.*" for stem in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    if len(missing) < len(clean):
+        text = f"{clean[missing[0]]}: no prediction named {missing[0]}{suffix}.* in {pred_dir}"
+    else:
+        found = ", ".join(p.relative_to(pred_dir).as_posix() for p in list(pred.values())[:3]) \
+            + (", ..." if len(pred) > 3 else "")
+        text = f"no prediction in {pred_dir} matches a clean image: looked for {looked} (found {found})"
+    guess = _common_suffix(missing, [s for s in pred if s not in clean])
+    if guess:
+        return f"{text}; the predictions' names seem to carry a suffix: add --pred-suffix {suffix}{guess}"
+    if len(missing) < len(clean):
+        return text
+    return text + "; if the predictions' names carry a suffix (a_denoised.png for a.png), give it with --pred-suffix"
+
+
+def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
+    """The one suffix that turns every missing clean name into an unmatched prediction's name, if there is one."""
+    common: set[str] | None = None
+    for stem in missing:
+        endings = {u[len(stem):] for u in unmatched if u.startswith(stem) and len(u) > len(stem)}
+        common = endings if common is None else common & endings
+    return next(iter(common)) if common is not None and len(common) == 1 else ""
 
 
 def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarray]:

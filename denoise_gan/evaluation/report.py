@@ -14,7 +14,7 @@ import html
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -60,15 +60,33 @@ def crop_window(clean: np.ndarray, size: int = CROP) -> tuple[int, int, int, int
     return int(tops[best[0]]), int(lefts[best[1]]), ch, cw
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9=,+@.-]+")  # file-name safe on every platform, and in a URL after quoting
+
+
 def slug(text: str) -> str:
-    """A file-name-safe, collision-free name for any label (noise specs hold ':', '|', '=', '/')."""
+    """A readable file name for a label: ``gaussian:sigma=25`` -> ``gaussian_sigma=25``, ``astronaut.png`` ->
+    ``astronaut.png``, ``model`` -> ``model``.
+
+    Collision-free: a label of safe characters and ``:`` (written ``_``) maps one to one; any other (``_``, ``|``,
+    ``/``, spaces, a leading dot, over 60 characters) keeps a readable part and adds 8 hex of its SHA-1.
+    """
+    plain = text.replace(":", "_")
+    if text and len(text) <= 60 and not text.startswith(".") and SAFE_NAME.fullmatch(text.replace(":", "")):
+        return plain
+    readable = re.sub(r"[^A-Za-z0-9=,+@.-]+", "_", text).strip("_.")[:40] or "x"
+    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def legacy_slug(text: str) -> str:
+    """The hashed names of earlier versions, so a resumed benchmark's reused crops are still found."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:40] or "x"
     return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
-def crop_relpath(noise: str, image: str, method: str) -> str:
-    """Where a crop lives, relative to the output folder (posix, as written in the HTML)."""
-    return f"{CROPS_DIR}/{slug(noise)}/{slug(image)}/{slug(method)}.png"
+def crop_relpath(noise: str, image: str, method: str, name: Callable[[str], str] = slug) -> str:
+    """Where a crop lives, relative to the output folder (posix, as written in the HTML):
+    ``crops/gaussian_sigma=25/astronaut.png/bm3d.png``."""
+    return f"{CROPS_DIR}/{name(noise)}/{name(image)}/{name(method)}.png"
 
 
 def crop_png(pixels: np.ndarray, window: tuple[int, int, int, int], zoom: int = ZOOM) -> bytes:
@@ -151,6 +169,19 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
 
 def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
     """Mean PSNR against seconds per megapixel (log), one marker shape per noise condition."""
+    fig = psnr_vs_time_figure(summary, noises, methods)
+    return None if fig is None else _png(fig)
+
+
+def _plain_seconds(value: float, _position: Any = None) -> str:
+    """A time-axis tick as a plain number (0.05, 2, 30), not 10^x notation."""
+    return f"{value:.6g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> Any:
+    """The figure of ``plot_psnr_vs_time``, or None when no method was timed."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     points = [s for s in summary if s["method"] != "noisy" and s["psnr"] is not None and s["mp_per_s"]]
     if not points:
         return None
@@ -161,6 +192,11 @@ def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], meth
         ax.scatter(1.0 / s["mp_per_s"], s["psnr"], color=colours[s["method"]],
                    marker=markers[list(noises).index(s["noise"]) % len(markers)], s=42, zorder=3)
     ax.set_xscale("log")
+    seconds = [1.0 / s["mp_per_s"] for s in points]
+    if max(seconds) / min(seconds) < 30:  # under ~1.5 decades: label 1-2-5 ticks too, or few would be labelled
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain_seconds))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     handles = [ax.scatter([], [], color=colours[m], marker="o", label=m) for m in methods if m != "noisy"]
     if len(noises) > 1:
         handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=n)
@@ -169,7 +205,7 @@ def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], meth
     ax.set_xlabel("seconds per megapixel (log scale, lower is faster)")
     ax.set_ylabel("mean PSNR (dB)")
     ax.set_title("PSNR vs time")
-    return _png(fig)
+    return fig
 
 
 # ---- HTML ----------------------------------------------------------------------------------------
@@ -207,7 +243,7 @@ def _e(value: Any) -> str:
 
 
 def _href(relpath: str) -> str:
-    return _e(quote(relpath, safe="/"))
+    return _e(quote(relpath, safe="/=,+@"))  # sub-delimiters and "@" are literal in a URL path (RFC 3986)
 
 
 def _fmt_psnr(value: float | None) -> str:
@@ -263,7 +299,9 @@ def _per_image_table(rows: list[dict[str, Any]], images: Sequence[str], methods:
     return "".join(out)
 
 
-def _figure_html(out_dir: Path, relpath: str, caption: str, best: bool) -> str:
+def _figure_html(out_dir: Path, relpath: str, caption: str, best: bool, legacy: str = "") -> str:
+    if not (out_dir / relpath).is_file() and legacy and (out_dir / legacy).is_file():
+        relpath = legacy  # a row reused by --resume from a benchmark written before crops had readable names
     if (out_dir / relpath).is_file():
         body = f"<img src='{_href(relpath)}' alt='{_e(caption)}'>"
     else:
@@ -287,7 +325,7 @@ def _crops_html(out_dir: Path, noise: str, rows: list[dict[str, Any]], images: S
                 continue
             is_best = _score(r["psnr"]) == best and m != "noisy"
             figures.append(_figure_html(out_dir, crop_relpath(noise, image, m), f"{m} · {_fmt_psnr(r['psnr'])} dB",
-                                        is_best))
+                                        is_best, crop_relpath(noise, image, m, legacy_slug)))
         figures.append(_figure_html(out_dir, crop_relpath(noise, image, "clean"), "clean (reference)", False))
         # one row per image, so every method sits beside the noisy input and the clean reference
         columns = f"grid-template-columns: repeat({len(figures)}, minmax(96px, {CROP * ZOOM}px))"

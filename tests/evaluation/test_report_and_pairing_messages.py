@@ -1,0 +1,108 @@
+"""What a user reads: evaluate's message when no prediction pairs (the names looked for, the --pred-suffix hint),
+the benchmark report's crop file names (readable, still collision-free) and its time axis (plain tick labels)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.images import write_image
+from denoise_gan.errors import UserError
+from denoise_gan.evaluation.metrics import evaluate_folders
+from denoise_gan.evaluation.report import crop_relpath, psnr_vs_time_figure, slug
+from helpers import cli, one_line_error
+
+
+@pytest.fixture()
+def suffixed(tmp_path: Path) -> tuple[Path, Path]:
+    """Clean a/b/sub/c and predictions named as `denoise --suffix _denoised` writes them."""
+    clean, pred = tmp_path / "clean", tmp_path / "pred"
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "sub/c"):
+        img = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        write_image(clean / f"{name}.png", img)
+        write_image(pred / f"{name}_denoised.png", img)
+    return clean, pred
+
+
+def test_no_matching_prediction_names_what_was_looked_for_and_the_suffix(suffixed: tuple[Path, Path]) -> None:
+    clean, pred = suffixed
+    with pytest.raises(UserError) as info:
+        evaluate_folders(clean, pred)
+    message = str(info.value)
+    assert "looked for a.*, b.*, sub/c.*" in message and "a_denoised.png" in message
+    assert message.endswith("add --pred-suffix _denoised") and "\n" not in message
+    assert len(evaluate_folders(clean, pred, pred_suffix="_denoised").images) == 3  # the hint works
+
+
+def test_no_match_without_a_common_suffix_still_hints_the_option(suffixed: tuple[Path, Path]) -> None:
+    clean, pred = suffixed
+    (pred / "a_denoised.png").rename(pred / "a_other.png")
+    with pytest.raises(UserError, match=r"looked for .*give it with --pred-suffix$"):
+        evaluate_folders(clean, pred)
+
+
+def test_one_missing_prediction_keeps_the_short_message(suffixed: tuple[Path, Path]) -> None:
+    clean, pred = suffixed
+    for p in pred.rglob("*_denoised.png"):
+        p.rename(p.with_name(p.name.replace("_denoised", "")))
+    (pred / "b.png").unlink()
+    with pytest.raises(UserError) as info:
+        evaluate_folders(clean, pred)
+    assert str(info.value).endswith(f"b.png: no prediction named b.* in {pred}")
+
+
+def test_evaluate_command_hint_is_one_line(suffixed: tuple[Path, Path]) -> None:
+    clean, pred = suffixed
+    one_line_error(cli("evaluate", "--clean", clean, "--pred", pred), "looked for", "--pred-suffix _denoised")
+
+
+# ---- benchmark report ----------------------------------------------------------------------------
+
+LABELS = ["gaussian:sigma=25", "gaussian_sigma=25", "poisson-gaussian:peak=30,sigma=5",
+          "gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=5-50 | poisson:peak=30", "astronaut.png",
+          "sub/astronaut.png", "sub_astronaut.png", "my photo.jpg", "model", "model:G", "model_G",
+          "G@strength=0.75", "refined/G", "refined_G", ".hidden", "x" * 80, "x" * 81, "a-b", "a b", "a:b"]
+
+
+def test_crop_names_are_readable() -> None:
+    path = crop_relpath("gaussian:sigma=25", "astronaut.png", "bm3d")
+    assert path == "crops/gaussian_sigma=25/astronaut.png/bm3d.png"
+    assert slug("poisson-gaussian:peak=30,sigma=5") == "poisson-gaussian_peak=30,sigma=5"
+    assert slug("G@strength=0.75") == "G@strength=0.75"
+    assert slug("gaussian:sigma=5-50 | poisson:peak=30").startswith("gaussian_sigma=5-50_poisson_peak=30-")
+
+
+def test_crop_names_are_collision_free_and_safe() -> None:
+    names = [slug(label) for label in LABELS]
+    assert len(set(names)) == len(names), [(a, b) for a, b in itertools.combinations(LABELS, 2) if slug(a) == slug(b)]
+    for name in names:
+        assert name and not name.startswith(".") and len(name) <= 60
+        assert not set(name) & set('/\\:*?"<>| ')  # valid on Windows and POSIX alike
+
+
+def test_time_axis_has_plain_tick_labels() -> None:
+    summary = [{"method": m, "noise": "n", "psnr": p, "mp_per_s": s}
+               for m, p, s in (("bm3d", 30.0, 0.01), ("nlm", 28.0, 0.8), ("model", 29.0, 1.7))]
+    fig = psnr_vs_time_figure(summary, ["n"], ["noisy", "bm3d", "nlm", "model"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    lo, hi = ax.get_xlim()
+    shown = [t for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if lo <= v <= hi and t.get_text()]
+    assert len(shown) >= 2, labels
+    assert all("$" not in s and "^" not in s and "e" not in s for s in labels), labels  # no 10^x, no mathtext
+    assert {"1", "10"} <= set(labels), labels
+
+
+def test_a_resumed_report_still_finds_crops_written_under_the_old_hashed_names(tmp_path: Path) -> None:
+    from denoise_gan.evaluation import report
+
+    old = crop_relpath("gaussian:sigma=25", "a.png", "bm3d", report.legacy_slug)
+    (tmp_path / old).parent.mkdir(parents=True)
+    (tmp_path / old).write_bytes(b"\x89PNG\r\n\x1a\n")
+    html = report._figure_html(tmp_path, crop_relpath("gaussian:sigma=25", "a.png", "bm3d"), "bm3d", False, old)
+    assert "crop missing" not in html and "gaussian-sigma-25-" in html
