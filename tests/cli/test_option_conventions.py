@@ -1,0 +1,149 @@
+"""One set of rules for every command's options: help text everywhere, defaults shown, --seed 0 by default,
+--threads where torch runs, every CycleGAN hyper-parameter of the config reachable from `train`, and the
+defaults of the shipped recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+import typer.main
+
+from data_tools.images import write_image
+from data_tools.samples import load_sample
+from denoise_gan.cli import app
+from denoise_gan.config import RefineConfig, TrainConfig
+from denoise_gan.errors import UserError
+from denoise_gan.runtime import set_threads
+from helpers import cli, one_line_error, runner
+
+COMMANDS = typer.main.get_command(app).commands
+
+
+def options(command: str) -> dict[str, object]:
+    return {p.name: p for p in COMMANDS[command].params if p.param_type_name == "option" and p.name != "help"}
+
+
+def test_every_option_has_help_and_shows_a_default_it_has() -> None:
+    for name in COMMANDS:
+        for opt in options(name).values():
+            assert opt.help and opt.help.strip(), (name, opt.opts)
+            if opt.default is not None and not opt.required:
+                assert opt.show_default is not False, (name, opt.opts)
+
+
+def test_steps_shows_a_new_runs_default_and_refine_output_reads_cleanly() -> None:
+    assert options("train")["steps"].show_default == "2000"
+    assert options("refine")["steps"].show_default == "4000"
+    result = runner.invoke(app, ["refine", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    line = next(ln for ln in result.output.splitlines() if "--output" in ln)
+    assert "Folder for the refined G" in line and "RUN_DIR/refine" in line
+
+
+def test_seed_defaults_to_0_in_every_command() -> None:
+    seeded = {name: options(name)["seed"] for name in COMMANDS if "seed" in options(name)}
+    assert {"synth", "train", "refine", "benchmark", "demo"} <= set(seeded)
+    assert all(opt.default == 0 and not opt.required for opt in seeded.values()), seeded
+
+
+def test_synth_without_seed_is_seed_0(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write_image(src / "a.png", load_sample("coffee")[:32, :32])
+    assert cli("synth", src, "-o", tmp_path / "a", "--noise", "gaussian:sigma=10").exit_code == 0
+    assert cli("synth", src, "-o", tmp_path / "b", "--noise", "gaussian:sigma=10", "--seed", "0").exit_code == 0
+    assert (tmp_path / "a" / "noisy" / "a.png").read_bytes() == (tmp_path / "b" / "noisy" / "a.png").read_bytes()
+
+
+def test_threads_is_an_option_where_torch_runs() -> None:
+    for name in ("train", "refine", "denoise", "benchmark", "demo"):
+        opt = options(name)["threads"]
+        assert opt.default == 0 and "--threads" in opt.opts, name
+
+
+def test_set_threads_sets_torchs_intra_op_threads() -> None:
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(0) == before  # 0: torch's default, untouched
+        assert set_threads(2) == 2 == torch.get_num_threads()
+        assert set_threads(1) == 1 == torch.get_num_threads()
+        with pytest.raises(UserError, match="--threads"):
+            set_threads(-1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_denoise_threads_reaches_torch(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr("denoise_gan.runtime.set_threads", lambda n: seen.append(n) or n)
+    write_image(tmp_path / "in" / "a.png", load_sample("coffee")[:40, :40])
+    result = cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", weights, "--threads", "1",
+                 "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert seen == [1]
+    refused = cli("denoise", tmp_path / "in", "-o", tmp_path / "o2", "-c", weights, "--threads", "-1")
+    assert refused.exit_code == 2 and "--threads" in refused.output
+
+
+def _leaves(cls: type, prefix: str = "") -> list[str]:
+    out = []
+    for f in dataclasses.fields(cls):
+        kind = f.type if isinstance(f.type, type) else None
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            out += _leaves(type(default), f"{prefix}{f.name}.")
+        elif kind is None or not dataclasses.is_dataclass(kind):
+            out.append(prefix + f.name)
+    return out
+
+
+# config field -> the option that sets it (where the name is not simply --field-name)
+TRAIN_OPTIONS = {
+    "model.g.arch": "--generator", "model.g.channels": "--channels", "model.g.width": "--width",
+    "model.g.depth": "--depth", "model.g.blocks": "--blocks", "model.f.arch": "--noise-model",
+    "model.f.channels": "--channels", "model.f.width": "--f-width", "model.f.depth": "--f-depth",
+    "model.f.blocks": "--f-blocks", "model.d.channels": "--channels", "model.d.width": "--d-width",
+    "model.d.layers": "--d-layers", "model.d.spectral_norm": "--spectral-norm", "data.clean_dir": "--clean",
+    "data.noisy_dir": "--noisy", "val_dir": "--val",
+}
+REFINE_OPTIONS = {"run_dir": "run_dir", "val_dir": "--val", "generator": "--generator"}
+
+
+@pytest.mark.parametrize(("command", "cls", "renamed"), [("train", TrainConfig, TRAIN_OPTIONS),
+                                                         ("refine", RefineConfig, REFINE_OPTIONS)])
+def test_every_config_field_is_an_option(command: str, cls: type, renamed: dict[str, str]) -> None:
+    flags = {flag for p in COMMANDS[command].params for flag in (*p.opts, *p.secondary_opts)} | {
+        p.name for p in COMMANDS[command].params}
+    missing = []
+    for leaf in _leaves(cls):
+        flag = renamed.get(leaf, "--" + leaf.split(".")[-1].replace("_", "-"))
+        if flag not in flags:
+            missing.append((leaf, flag))
+    assert not missing, missing
+
+
+def test_cli_defaults_are_the_shipped_recipe(clean_dir: Path, tmp_path: Path) -> None:
+    """Spectral norm in the discriminators, as checkpoints/reproduce.sh trains the shipped model."""
+    assert options("train")["spectral_norm"].default is True
+    result = cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", tmp_path / "run", "--steps",
+                 "1", "--generator", "unet", "--width", "4", "--depth", "1", "--d-width", "8", "--d-layers", "2",
+                 "--patch-size", "32", "--batch-size", "2", "--workers", "0", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    import json
+
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["d"]["spectral_norm"] is True
+    assert config["model"]["f"] == {**config["model"]["f"], "width": 8, "depth": 2, "blocks": 1}
+    off = cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", tmp_path / "off", "--steps",
+              "1", "--no-spectral-norm", "--generator", "unet", "--width", "4", "--depth", "1", "--d-width", "8",
+              "--d-layers", "2", "--patch-size", "32", "--batch-size", "2", "--workers", "0", "--device", "cpu")
+    assert off.exit_code == 0, off.output
+    assert json.loads((tmp_path / "off" / "config.json").read_text())["model"]["d"]["spectral_norm"] is False
+
+
+def test_resume_accepts_threads_and_tensorboard_but_not_the_config(finished_run: Path) -> None:
+    one_line_error(cli("train", "--resume", finished_run, "--beta1", "0.9"), "--beta1")
+    result = cli("train", "--resume", finished_run, "--threads", "1")
+    assert result.exit_code == 0, result.output  # already at its last step: nothing to do, and no refusal
