@@ -107,6 +107,8 @@ def f_optimizer(f: nn.Module, lr: float, betas: tuple[float, float]) -> torch.op
 class CycleGANTrainer:
     log_fields = ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "idt", "d_clean", "d_noisy",
                   "f_sigma")
+    # on the progress line, most telling first: G undoing F's noise, F's noise level, the G/D_clean balance
+    progress_fields = ("cycle_clean", "f_sigma", "g_adv", "d_clean")
 
     def __init__(self, cfg: TrainConfig, device: torch.device, world: World) -> None:
         self.cfg, self.device, self.world = cfg, device, world
