@@ -88,7 +88,7 @@ def main() -> None:
     for key, allowed in TOLERANCE.items():
         real, fake = fit["real"][key], fit["fake"][key]
         diff = (fake - real) / real
-        ok = abs(diff) <= allowed
+        ok = bool(abs(diff) <= allowed)
         passed &= ok
         print(f"{key:16} {real:13.3f} {fake:9.3f} {diff:+7.1%} {allowed:8.0%}  {'pass' if ok else 'FAIL'}")
     if args.json:
