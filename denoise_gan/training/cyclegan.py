@@ -219,7 +219,7 @@ class CycleGANTrainer:
         set_rng_state(state["rng"])
 
     def export(self, run_dir: Path, step: int) -> None:
-        meta = {"step": step, "trained_by": "denoise-gan train (CycleGAN)"}
+        meta = {"step": step, "trained_by": "denoise-gan train (CycleGAN)", **run_description(self.cfg)}
         save_generator(run_dir / "G.safetensors", self.nets.g, self.cfg.model.g, {**meta, "role": "G noisy->clean"})
         save_generator(run_dir / "F.safetensors", self.nets.f, self.cfg.model.f, {**meta, "role": "F clean->noisy"})
 
@@ -277,3 +277,14 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
 
     launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
     return run_dir / "G.safetensors"
+
+
+def run_description(cfg: TrainConfig) -> dict[str, str]:
+    """What a run's weights record about their data: the noise family and the training images (absolute)."""
+    d = cfg.data
+    if d.noisy_dir:
+        return {"noise_family": f"the real noise of the photos in {d.noisy_dir}",
+                "training_data": f"clean: {d.clean_dir}; noisy: {d.noisy_dir} (unpaired)"}
+    return {"noise_family": d.noise,
+            "training_data": f"{d.clean_dir}, split into two disjoint halves (clean domain; noisy domain "
+                             "synthesised from the other half)"}

@@ -30,6 +30,7 @@ from denoise_gan.nets.registry import build_generator, check_generator, count_pa
 from denoise_gan.nets.weights import load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
+from denoise_gan.training.cyclegan import run_description
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, launch, open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
@@ -126,7 +127,8 @@ class RefineTrainer:
         how = f"supervised on {self.cfg.noise}" if self.cfg.noise else "pseudo-pairs from F"
         save_generator(run_dir / "G.safetensors", self.g, self.g_cfg,
                        {"step": step, "role": "G noisy->clean", "trained_by": f"denoise-gan refine ({how})",
-                        "source_run": self.cfg.run_dir})
+                        "source_run": self.cfg.run_dir, **run_description(self.source),
+                        **({"noise_family": self.cfg.noise} if self.cfg.noise else {})})
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]:
         return self.validator(self.g, run_dir, step, noise_model=self.f)
