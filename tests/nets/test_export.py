@@ -133,8 +133,18 @@ def test_weight_files_describe_themselves(tmp_path: Path, monkeypatch: pytest.Mo
     assert meta["license"] == "MIT" and "RGB in [0,1]" in meta["input"]
     assert meta["noise_family"] and meta["training_data"]
     assert meta["source_run"] == str(tmp_path / "runs" / "mine")
-    _, _, old = read_generator_file(Path(load_exportable("default").source))  # older files still load as they are
-    assert "license" not in old
+    # a file written before these fields (only format, config and meta in its header) still loads as it is
+    from safetensors.torch import save_file
+
+    from denoise_gan.config import to_dict
+    from denoise_gan.nets.weights import FORMAT
+
+    net = random_level_net()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "old.safetensors"),
+              metadata={"format": FORMAT, "config": json.dumps(to_dict(TINY_LEVEL)), "meta": json.dumps({"step": 3})})
+    _, _, old = read_generator_file(tmp_path / "old.safetensors")
+    assert "license" not in old and old["step"] == 3
+    assert load_exportable(str(tmp_path / "old.safetensors")).source
 
 
 def test_every_optional_package_is_in_the_extra_that_the_error_names() -> None:
