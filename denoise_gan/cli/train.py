@@ -185,7 +185,8 @@ def refine_command(
     threads: Threads = 0,
     tensorboard: TensorBoard = False,
 ) -> None:
-    """Fine-tune G on pseudo-pairs (F(clean), clean): where an unpaired denoiser's quality comes from."""
+    """Train G on pseudo-pairs (F(clean), clean), by default a level-aware G that also learns F's level maps:
+    where an unpaired denoiser's quality comes from."""
     from data_tools.noise import parse_noise_spec
     from denoise_gan.config import RefineConfig
     from denoise_gan.training.loop import reporting
