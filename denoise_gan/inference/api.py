@@ -24,7 +24,7 @@ from torch import nn
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
-from denoise_gan.nets.weights import DEFAULT_MODEL, load_generator, resolve_weights
+from denoise_gan.nets.weights import DEFAULT_MODEL, load_denoiser, resolve_weights
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,7 +61,7 @@ class Denoiser:
         """A shipped model by name (``"default"``) or a generator ``.safetensors`` file; ``settings`` are the
         constructor's keywords. A missing, unsafe or mismatched file is a one-line ``WeightsError``."""
         path = resolve_weights(name_or_path)
-        net, cfg, meta = load_generator(path)
+        net, cfg, meta = load_denoiser(path)
         return cls(net, config=cfg, meta=meta, weights=path, **settings)
 
     @property

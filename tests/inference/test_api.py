@@ -136,3 +136,16 @@ def test_readme_example_runs_as_written() -> None:
     namespace: dict[str, object] = {}
     exec(compile(readme_python_example(), "README.md (Python API)", "exec"), namespace)
     assert any(isinstance(v, Denoiser) for v in namespace.values())
+
+
+def test_from_pretrained_refuses_a_noise_model(tmp_path: Path) -> None:
+    """The Python entry point refuses F (it would add noise), as `denoise -c F.safetensors` does."""
+    from denoise_gan.config import GeneratorConfig
+    from denoise_gan.errors import WeightsError
+    from denoise_gan.nets.registry import build_generator
+    from denoise_gan.nets.weights import save_generator
+
+    cfg = GeneratorConfig(arch="noise", width=4, depth=1)
+    save_generator(tmp_path / "F.safetensors", build_generator(cfg), cfg, {"role": "F clean->noisy"})
+    with pytest.raises(WeightsError, match="noise model"):
+        Denoiser.from_pretrained(tmp_path / "F.safetensors")
