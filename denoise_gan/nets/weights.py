@@ -16,7 +16,7 @@ import warnings
 import zipfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -29,6 +29,8 @@ from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, from_dict, 
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.registry import build_generator, plausible_bounds
+
+C = TypeVar("C")
 
 FORMAT = "denoise-gan-generator/1"
 DEFAULT_MODEL = "default"
@@ -88,18 +90,22 @@ def _open_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], d
     return tensors, meta if isinstance(meta, dict) else {}
 
 
+def _config_and_meta(path: Path, meta: dict, fmt: str, cls: type[C], what: str) -> tuple[C, dict]:
+    """The frozen config and descriptive metadata a weight file's header holds, checked for its format."""
+    if meta.get("format") != fmt:
+        raise WeightsError(f"{path}: safetensors file without denoise-gan {what} metadata "
+                           f"(format {meta.get('format')!r}, expected {fmt!r})")
+    try:
+        return from_dict(cls, json.loads(meta["config"])), json.loads(meta.get("meta", "{}"))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: bad {what} config in metadata ({exc})") from None
+
+
 def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
     """Tensors, config and metadata of a generator file, checked but not yet put into a network."""
     path = Path(path)
     tensors, meta = _open_safetensors(path, "generator")
-    if meta.get("format") != FORMAT:
-        raise WeightsError(f"{path}: safetensors file without denoise-gan generator metadata "
-                           f"(format {meta.get('format')!r}, expected {FORMAT!r})")
-    try:
-        cfg = from_dict(GeneratorConfig, json.loads(meta["config"]))
-        extra = json.loads(meta.get("meta", "{}"))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: bad generator config in metadata ({exc})") from None
+    cfg, extra = _config_and_meta(path, meta, FORMAT, GeneratorConfig, "generator")
     _check_plausible(cfg, path)
     return tensors, cfg, extra
 
@@ -198,14 +204,7 @@ def load_discriminator(path: Path | str,
     device, before anything is allocated (as ``load_generator``)."""
     path = Path(path)
     tensors, meta = _open_safetensors(path, "discriminator")
-    if meta.get("format") != D_FORMAT:
-        raise WeightsError(f"{path}: safetensors file without denoise-gan discriminator metadata "
-                           f"(format {meta.get('format')!r}, expected {D_FORMAT!r})")
-    try:
-        cfg = from_dict(DiscriminatorConfig, json.loads(meta["config"]))
-        extra = json.loads(meta.get("meta", "{}"))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: bad discriminator config in metadata ({exc})") from None
+    cfg, extra = _config_and_meta(path, meta, D_FORMAT, DiscriminatorConfig, "discriminator")
     for name, (lo, hi) in D_PLAUSIBLE.items():
         if not lo <= getattr(cfg, name) <= hi:
             raise WeightsError(f"{path}: implausible discriminator config in metadata ({name}={getattr(cfg, name)}, "
