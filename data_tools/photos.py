@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from data_tools.errors import DataError
-from data_tools.images import atomic_write_bytes, read_image, write_image
+from data_tools.images import atomic_write_bytes, colour_channels, read_image, write_image
 
 SOURCES_NAME = "sources.json"
 TARGET_SIDE = 1280  # longest side after the downscale, at most; the factor is clamped to 2..4
@@ -233,4 +233,4 @@ def read_image_bytes(data: bytes, name: str) -> np.ndarray:
         fh.write(data)
         fh.flush()
         pixels = read_image(fh.name).pixels
-    return pixels[..., :3] if pixels.shape[2] == 4 else pixels
+    return colour_channels(pixels)
