@@ -23,7 +23,7 @@ from data_tools.images import as_hwc, split_alpha, to_dtype
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, level_conditioning
 from denoise_gan.nets.weights import load_denoiser, resolve_weights
 
 DenoiseFn = Callable[[np.ndarray, float], np.ndarray]
@@ -277,14 +277,14 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
         start = time.perf_counter()
         net, gen_cfg, _ = load_denoiser(path)
         level_aware = bool(getattr(net, "level_aware", False))
-        TiledDenoiser(net, infer)(np.zeros((32, 32, gen_cfg.channels), np.uint8))
+        variants = [(f"{name}@strength={k:g}", replace(infer, strength=float(k))) for k in strengths] \
+            if strengths and level_aware else [(name, infer)]
+        engines = [TiledDenoiser(net, settings) for _, settings in variants]  # each resolves its tile once
+        engines[0](np.zeros((32, 32, gen_cfg.channels), np.uint8))
         seconds = time.perf_counter() - start
         sha = _file_sha256(path)
         about = f"generator {path.name} (sha256 {sha[:12]}, {gen_cfg.arch} width {gen_cfg.width}), tiled inference"
-        variants = [(f"{name}@strength={k:g}", replace(infer, strength=float(k))) for k in strengths] \
-            if strengths and level_aware else [(name, infer)]
-        for row, settings in variants:
-            denoiser = TiledDenoiser(net, settings)
+        for (row, settings), denoiser in zip(variants, engines):
 
             def run(noisy: np.ndarray, sigma: float, _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
                 del sigma  # blind: the model estimates the level itself
@@ -295,10 +295,13 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
             models.append(LoadedModel(Method(row, run, False, rule), str(path), sha, seconds, to_dict(gen_cfg),
                                       denoiser))
         if with_sigma and level_aware:
-            def run_sigma(noisy: np.ndarray, sigma: float, _net: Any = net) -> np.ndarray:
-                return TiledDenoiser(_net, replace(infer, sigma=float(sigma), strength=1.0))(noisy)
+            sigma_engine = TiledDenoiser(net, replace(infer, strength=1.0))  # tile resolved once, σ set per image
+
+            def run_sigma(noisy: np.ndarray, sigma: float, _engine: TiledDenoiser = sigma_engine) -> np.ndarray:
+                _engine.conditioning = level_conditioning(_engine.net, 1.0, float(sigma))
+                return _engine(noisy)
 
             rule = f"{about}; non-blind: a uniform level map of the σ the classical methods get"
             models.append(LoadedModel(Method(f"{name}@sigma", run_sigma, True, rule), str(path), sha, seconds,
-                                      to_dict(gen_cfg), None))
+                                      to_dict(gen_cfg), sigma_engine))
     return models
