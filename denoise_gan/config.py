@@ -123,7 +123,9 @@ class RefineConfig:
     noise: str = ""  # empty: pseudo-pairs from F; a spec: supervised pairs (implies fresh)
     generator: GeneratorConfig | None = None  # what to train; None: the run's own G (fine-tuned unless fresh)
     fresh: bool = False  # start from a newly initialised G instead of the CycleGAN's
+    init: str = ""  # start G from these weights (a path or a shipped name) instead of the run's G or a new one
     clean_fraction: float = 0.1  # level-aware G: share of samples left clean (level 0), to be returned as they are
+    faint_fraction: float = 0.0  # share of F's draws scaled down by a random factor (with their level map)
     lambda_level: float = 1.0  # level-aware G: weight of the estimator's L1 to the true level map
     steps: int = 4000
     lr: float = 2e-4

@@ -168,6 +168,12 @@ def refine_command(
     lambda_level: Annotated[float, typer.Option("--lambda-level", help="Level-aware G: weight of the level "
                                                 "estimator's loss.")] = 1.0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Train a newly initialised G instead of fine-tuning.")] = False,
+    init: Annotated[str, typer.Option("--init", help="Start G from these weights (a path, or a shipped name such as "
+                                      "'default'), with their architecture: continue a model with new settings.",
+                                      show_default=False)] = "",
+    faint_fraction: Annotated[float, typer.Option("--faint-fraction", help="Share of F's draws whose noise (and "
+                                                  "level map) is scaled down by a random factor, so G and its "
+                                                  "estimator learn faint noise too.")] = 0.0,
     noise: Annotated[str, typer.Option("--noise", help="Supervised upper bound: pairs from this synthetic spec "
                                                        "instead of F (G starts fresh). For comparison only.")] = "",
     quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="Clip and round F's output to 8 bits, "
@@ -203,10 +209,10 @@ def refine_command(
         parse_noise_spec(noise)
     from denoise_gan.config import GeneratorConfig
 
-    chosen = None if generator == "same" else GeneratorConfig(arch=generator, channels=_run_channels(run_dir),
+    chosen = None if generator == "same" or init else GeneratorConfig(arch=generator, channels=_run_channels(run_dir),
                                                                width=width, depth=depth, blocks=blocks)
-    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise),
-                       clean_fraction=clean_fraction, lambda_level=lambda_level,
+    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise), init=init,
+                       clean_fraction=clean_fraction, faint_fraction=faint_fraction, lambda_level=lambda_level,
                        steps=4000 if steps is None else steps, lr=lr, decay_from=decay_from,
                        patch_size=patch_size, batch_size=batch_size, gray_fraction=gray_fraction, loss=loss,
                        quantize=quantize, seed=seed, log_every=log_every, save_every=save_every,

@@ -21,13 +21,14 @@ from typing import Any
 import torch
 import torch.nn.functional as nnf
 from rich.console import Console
+from torch import nn
 
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
-from denoise_gan.config import RefineConfig, TrainConfig, from_dict, to_dict
+from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
-from denoise_gan.nets.weights import load_generator, load_state, save_generator
+from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, resolve_weights, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description
@@ -44,7 +45,9 @@ class RefineTrainer:
         self.cfg, self.source, self.device, self.world = cfg, source, device, world
         run = Path(cfg.run_dir)
         self.g_cfg = cfg.generator or source.model.g
-        if cfg.noise or cfg.fresh or self.g_cfg != source.model.g:
+        if cfg.init:
+            self.g, self.g_cfg = start_weights(cfg.init, cfg.generator)
+        elif cfg.noise or cfg.fresh or self.g_cfg != source.model.g:
             self.g = build_generator(self.g_cfg)
             init_weights(self.g, source.init_std)
         else:
@@ -67,9 +70,24 @@ class RefineTrainer:
         assert self.f is not None
         sample = getattr(self.f, "sample", None)
         noisy, level = sample(clean) if callable(sample) else (self.f(clean), torch.zeros_like(clean))
+        if self.cfg.faint_fraction > 0:
+            noisy, level = self.make_some_faint(clean, noisy, level)
         if self.cfg.quantize:
             noisy = torch.round(noisy.clamp(0, 1) * 255.0) / 255.0
         return noisy, level
+
+    @torch.no_grad()
+    def make_some_faint(self, clean: torch.Tensor, noisy: torch.Tensor,
+                        level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A share of F's draws with their noise (and level map) scaled by a random factor in [0, 1).
+
+        F seldom draws faint noise, and a G trained only on its draws never learns the bottom of the range: its
+        estimator read σ = 5 on smooth photos as no noise at all, and a clean photo's texture as noise."""
+        n = clean.shape[0]
+        faint = torch.rand(n, 1, 1, 1, device=clean.device) < self.cfg.faint_fraction
+        factor = torch.where(faint, torch.rand(n, 1, 1, 1, device=clean.device), torch.ones(n, 1, 1, 1,
+                                                                                             device=clean.device))
+        return clean + factor * (noisy - clean), level * factor
 
     @torch.no_grad()
     def leave_some_clean(self, clean: torch.Tensor, noisy: torch.Tensor,
@@ -134,6 +152,15 @@ class RefineTrainer:
         return self.validator(self.g, run_dir, step, noise_model=self.f)
 
 
+def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module, GeneratorConfig]:
+    """G from ``--init`` weights, which must be a denoiser of the architecture asked for (if one was)."""
+    g, g_cfg, _ = load_denoiser(resolve_weights(init))
+    if wanted is not None and wanted != g_cfg:
+        raise UserError(f"--init {init}: its generator ({g_cfg.arch}, width {g_cfg.width}, depth {g_cfg.depth}, "
+                        f"blocks {g_cfg.blocks}) is not the one asked for; drop --generator/--width/... or match them")
+    return g, g_cfg
+
+
 def load_source_config(run_dir: Path) -> TrainConfig:
     """The CycleGAN run's config (its data split and G's architecture)."""
     path = run_dir / "config.json"
@@ -174,6 +201,15 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
                             f"{source.model.g.channels}-channel F")
     if not 0 <= cfg.clean_fraction < 1:
         raise UserError(f"--clean-fraction must be in [0, 1), not {cfg.clean_fraction}")
+    if not 0 <= cfg.faint_fraction <= 1:
+        raise UserError(f"--faint-fraction must be in [0, 1], not {cfg.faint_fraction}")
+    if cfg.init and cfg.noise:
+        raise UserError("--init and --noise do not go together: the supervised comparison starts fresh")
+    if cfg.init:  # a one-line error now, not after the data has loaded
+        init_channels = start_weights(cfg.init, cfg.generator)[1].channels
+        if init_channels != source.model.g.channels:
+            raise UserError(f"--init {cfg.init}: a {init_channels}-channel G does not match the run's "
+                            f"{source.model.g.channels}-channel F")
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
                       (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
 

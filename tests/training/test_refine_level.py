@@ -87,3 +87,39 @@ def test_refine_checks_the_new_generator(finished_run: Path, tmp_path: Path) -> 
         refine(_config(finished_run, generator=GeneratorConfig(arch="nope")), tmp_path / "x")
     with pytest.raises(UserError, match="clean-fraction"):
         refine(_config(finished_run, clean_fraction=1.5), tmp_path / "y")
+
+
+def test_refine_can_start_from_given_weights(finished_run: Path, tmp_path: Path) -> None:
+    first = refine(_config(finished_run, steps=20, save_every=20), tmp_path / "first")
+    start = load_generator(first)[0].state_dict()
+    # a vanishing learning rate: the continued G is the --init weights
+    out = refine(_config(finished_run, generator=None, init=str(first), steps=20, save_every=20, lr=1e-12),
+                 tmp_path / "continued")
+    continued = load_generator(out)[0].state_dict()
+    assert all(torch.allclose(start[k], continued[k], atol=1e-6) for k in start)
+    fresh = refine(_config(finished_run, steps=20, save_every=20, lr=1e-12, seed=5), tmp_path / "fresh")
+    assert not all(torch.allclose(start[k], load_generator(fresh)[0].state_dict()[k], atol=1e-6) for k in start)
+    with pytest.raises(UserError, match="not the one asked for"):
+        refine(_config(finished_run, init=str(first), generator=GeneratorConfig(arch="level", width=16, depth=1,
+                                                                                 blocks=1)), tmp_path / "z")
+    with pytest.raises(UserError, match="faint-fraction"):
+        refine(_config(finished_run, faint_fraction=2.0), tmp_path / "w")
+
+
+def test_faint_draws_scale_noise_and_level_together(finished_run: Path) -> None:
+    from denoise_gan.runtime import World
+    from denoise_gan.training.refine import RefineTrainer, load_source_config
+
+    cfg = _config(finished_run, faint_fraction=1.0)
+    trainer = RefineTrainer(cfg, load_source_config(finished_run), torch.device("cpu"), World())
+    torch.manual_seed(3)
+    clean = torch.rand(64, 3, 8, 8)
+    noisy = clean + 0.1 * torch.randn_like(clean)
+    level = torch.full_like(clean, 0.1)
+    faint, faint_level = trainer.make_some_faint(clean, noisy, level)
+    factor = faint_level[:, :1, :1, :1] / 0.1  # one factor per sample, in [0, 1), shared by noise and map
+    assert torch.allclose(faint - clean, factor * (noisy - clean), atol=1e-6)
+    assert 0 <= factor.min() and factor.max() < 1 and factor.std() > 0.2
+    trainer.cfg = _config(finished_run, faint_fraction=0.0)
+    same, same_level = trainer.make_some_faint(clean, noisy, level)
+    assert torch.equal(same, noisy) and torch.equal(same_level, level)
