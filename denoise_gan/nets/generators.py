@@ -99,8 +99,14 @@ class NoiseGenerator(nn.Module):
         return self(x, torch.zeros_like(x))
 
     def level_parameters(self) -> list[nn.Parameter]:
-        """The per-image level distribution's knots (trained at a higher rate: one scalar each, many samples)."""
+        """The per-image level distribution's knots."""
         return [self.level_start, self.level_steps]
+
+    def shape_parameters(self) -> list[nn.Parameter]:
+        """A few scalars that every pixel of every sample feeds (the level knots and the correlation kernel):
+        trained at a higher rate, or the kernel barely leaves its delta start within a run (measured: an adapted
+        F's noise stayed white on demosaiced camera noise, and added half its amplitude)."""
+        return [*self.level_parameters(), self.kernel]
 
     def scale_and_shift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.backbone(x - 0.5)
@@ -161,6 +167,9 @@ class ColourNoiseGenerator(NoiseGenerator):
     def __init__(self, cfg: GeneratorConfig, kernel_size: int = 5) -> None:
         super().__init__(cfg, kernel_size)
         self.colour_mix = nn.Parameter(torch.eye(cfg.channels))
+
+    def shape_parameters(self) -> list[nn.Parameter]:
+        return [*super().shape_parameters(), self.colour_mix]
 
     def shaped_noise(self, z: torch.Tensor) -> torch.Tensor:
         mix = self.colour_mix / self.colour_mix.norm(dim=1, keepdim=True).clamp_min(1e-8)

@@ -8,7 +8,9 @@ the noise, computed the same way on F(clean) and on the real noisy images:
 * per channel, the noise σ of the finest diagonal wavelet band (Haar HH, median absolute deviation / 0.6745,
   the estimator behind ``skimage.restoration.estimate_sigma``);
 * the same on the luma channel (independent colour noise partly cancels there, correlated noise does not);
-* the same one scale coarser (white noise halves there, blurred noise does not: the spatial correlation);
+* the same one and two scales coarser (white noise halves at each, blurred noise does not: the spatial
+  correlation; demosaiced, JPEG'd camera noise keeps most of its amplitude there, where the finest band reads
+  a third of it);
 * the mean luma (so the σ-vs-brightness relation of shot noise is matched, not only the σ).
 
 The loss is a sliced 1-D Wasserstein distance between the fake patches' statistics and a bank of the most
@@ -23,7 +25,8 @@ import torch.nn.functional as nnf
 MAD_TO_SIGMA = 1.0 / 0.6745
 SUBPATCH = 32  # statistics per 32x32 window: 4 samples from a 64x64 training patch
 LUMA = (0.299, 0.587, 0.114)
-FEATURES = ("log_sigma_r", "log_sigma_g", "log_sigma_b", "log_sigma_luma", "log_sigma_luma_coarse", "luma")
+FEATURES = ("log_sigma_r", "log_sigma_g", "log_sigma_b", "log_sigma_luma", "log_sigma_luma_coarse",
+            "log_sigma_luma_coarser", "luma")
 
 
 def _haar_hh(x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +59,7 @@ def _windows(x: torch.Tensor, side: int) -> torch.Tensor:
 
 
 def noise_statistics(images: torch.Tensor, eps: float = 0.5 / 255.0) -> torch.Tensor:
-    """(N, 6) statistics per SUBPATCH window of a batch of [0, 1] images (3 channels; gray is repeated)."""
+    """(N, len(FEATURES)) statistics per SUBPATCH window of a batch of [0, 1] images (3 channels; gray is repeated)."""
     x = _windows(images.float(), SUBPATCH)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
@@ -65,7 +68,9 @@ def noise_statistics(images: torch.Tensor, eps: float = 0.5 / 255.0) -> torch.Te
     sigma_luma = _robust_sigma(_haar_hh(luma))[:, 0]
     coarse = nnf.avg_pool2d(luma, 2)
     sigma_coarse = _robust_sigma(_haar_hh(coarse))[:, 0]
-    logs = torch.log(torch.cat([per_channel, sigma_luma[:, None], sigma_coarse[:, None]], dim=1) + eps)
+    sigma_coarser = _robust_sigma(_haar_hh(nnf.avg_pool2d(coarse, 2)))[:, 0]
+    logs = torch.log(torch.cat([per_channel, sigma_luma[:, None], sigma_coarse[:, None], sigma_coarser[:, None]],
+                               dim=1) + eps)
     return torch.cat([logs, luma.mean(dim=(1, 2, 3))[:, None]], dim=1)
 
 
@@ -107,4 +112,6 @@ class StatisticsBank:
         return {"rows": self.rows}
 
     def load(self, state: dict) -> None:
-        self.rows = state["rows"]
+        rows = state["rows"]
+        # a bank saved with other statistics (an older version) is dropped: it refills from real patches in a step
+        self.rows = rows if rows is None or rows.shape[1] == len(FEATURES) else None

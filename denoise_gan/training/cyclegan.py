@@ -92,15 +92,15 @@ class Nets:
         return [("G", self.g), ("F", self.f), ("D_clean", self.d_clean), ("D_noisy", self.d_noisy)]
 
 
-LEVEL_LR_FACTOR = 10.0  # F's level-distribution knots: a few scalars, each fed by every sample of a batch
+SHAPE_LR_FACTOR = 10.0  # F's level knots and correlation kernel: a few scalars, each fed by every sample of a batch
 
 
 def f_optimizer(f: nn.Module, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    """Adam for F; a generator with a learned level distribution trains its knots at a higher rate."""
-    special = list(getattr(f, "level_parameters", list)())
+    """Adam for F; a structured noise model trains its shape parameters (level knots, kernel) at a higher rate."""
+    special = list(getattr(f, "shape_parameters", list)())
     ids = {id(p) for p in special}
     rest = [p for p in f.parameters() if id(p) not in ids]
-    groups = [{"params": rest}] + ([{"params": special, "lr": lr * LEVEL_LR_FACTOR}] if special else [])
+    groups = [{"params": rest}] + ([{"params": special, "lr": lr * SHAPE_LR_FACTOR}] if special else [])
     return torch.optim.Adam(groups, lr=lr, betas=betas)
 
 

@@ -34,6 +34,17 @@ def test_statistics_see_spatial_correlation() -> None:
     drop_blurred = float((blurred[:, 3] - blurred[:, 4]).mean())
     assert abs(drop_white - math.log(2.0)) < 0.2
     assert drop_blurred < drop_white - 0.3
+    # two scales down white noise has halved again; the coarser band reads what the finest one misses
+    coarser = FEATURES.index("log_sigma_luma_coarser")
+    assert abs(float((white[:, 4] - white[:, coarser]).mean()) - math.log(2.0)) < 0.3
+
+
+def test_bank_from_older_statistics_is_dropped() -> None:
+    bank = StatisticsBank(size=16)
+    bank.load({"rows": torch.zeros(16, len(FEATURES) - 1)})
+    assert not bank.ready(1)
+    bank.load({"rows": torch.zeros(16, len(FEATURES))})
+    assert bank.ready(16)
 
 
 def test_bank_distance_separates_levels() -> None:
