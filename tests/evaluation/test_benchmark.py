@@ -257,6 +257,12 @@ def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> N
     drawn = {i["image"]: i["stages"][0]["sigma"] for i in data["inputs"]}
     assert {r["image"]: r["sigma_used"] for r in data["rows"] if r["method"] == "tv"} == drawn
     assert len(set(drawn.values())) == 2  # a range draws one σ per image
+    # correlated noise: the per-pixel σ, which the blind estimate reads far lower
+    result = bench("--clean", clean_dir, "--noise", "correlated:sigma=20,scale=1", "--methods", "tv",
+                   "--oracle-sigma", "-o", tmp_path / "corr")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads((tmp_path / "corr" / "results.json").read_text())["rows"]
+    assert {r["sigma_used"] for r in rows if r["method"] == "tv"} == {20.0}
 
 
 def test_a_broken_image_is_reported_and_skipped(tmp_path: Path, clean_dir: Path) -> None:

@@ -47,13 +47,17 @@ def oracle_problem(spec: NoiseSpec) -> str | None:
     if len(spec.chains) != 1:
         return "a mixture draws a different noise model per image"
     chain = spec.chains[0]
-    if len(chain) != 1 or chain[0].model != "gaussian":
-        return "only a plain Gaussian spec like gaussian:sigma=25 has one"
+    if len(chain) != 1 or chain[0].model not in ORACLE_MODELS:
+        return "only a plain Gaussian or correlated spec like gaussian:sigma=25 has one"
     return None
 
 
+ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
+
+
 def oracle_sigma(stages: Sequence[dict[str, Any]]) -> float:
-    """The σ actually drawn for this image by its single Gaussian stage (checked up front by oracle_problem)."""
+    """The σ actually drawn for this image by its single stage (checked up front by oracle_problem); for
+    `correlated` noise, the per-pixel σ, which a blind estimate reads far lower."""
     return float(stages[0]["sigma"])
 
 
