@@ -168,9 +168,9 @@ def refine_command(
     lambda_level: Annotated[float, typer.Option("--lambda-level", help="Level-aware G: weight of the level "
                                                 "estimator's loss.")] = 1.0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Train a newly initialised G instead of fine-tuning.")] = False,
-    init: Annotated[str, typer.Option("--init", help="Start G from these weights (a path, or a shipped name such as "
-                                      "'default'), with their architecture: continue a model with new settings.",
-                                      show_default=False)] = "",
+    init: Annotated[str | None, typer.Option("--init", help="Start G from these weights (a path, or a shipped name "
+                                             "such as 'default'), with their architecture: continue a model with "
+                                             "new settings.")] = None,
     faint_fraction: Annotated[float, typer.Option("--faint-fraction", help="Share of F's draws whose noise (and "
                                                   "level map) is scaled down by a random factor, so G and its "
                                                   "estimator learn faint noise too.")] = 0.0,
@@ -211,7 +211,7 @@ def refine_command(
 
     chosen = None if generator == "same" or init else GeneratorConfig(arch=generator, channels=_run_channels(run_dir),
                                                                width=width, depth=depth, blocks=blocks)
-    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise), init=init,
+    cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise), init=init or "",
                        clean_fraction=clean_fraction, faint_fraction=faint_fraction, lambda_level=lambda_level,
                        steps=4000 if steps is None else steps, lr=lr, decay_from=decay_from,
                        patch_size=patch_size, batch_size=batch_size, gray_fraction=gray_fraction, loss=loss,
