@@ -60,6 +60,9 @@ def test_clean_and_noisy_must_differ(clean_dir: Path, tmp_path: Path) -> None:
     (["--patch-size", "8"], "--patch-size"),
     (["--batch-size", "0"], "--batch-size"),
     (["--lr", "-1"], "--lr"),
+    (["--faint-fraction", "1.5"], "--faint-fraction"),
+    (["--init", "no_such.safetensors"], "no_such.safetensors"),
+    (["--init", "default-F"], "noise model"),
 ])
 def test_bad_refine_values_are_one_line(finished_run: Path, tmp_path: Path, flags: list[str], needle: str) -> None:
     result = cli("refine", finished_run, "-o", tmp_path / "ref", "--device", "cpu", "--workers", "0", *flags)
@@ -142,3 +145,14 @@ def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Pat
     assert "noisy domain" in out and "level_median" in out and "coarse_to_fine" in out
     fit = json.loads((tmp_path / "fit.json").read_text())
     assert stop.value.code == (0 if fit["passed"] else 1) and set(fit) >= {"real", "fake", "tolerance"}
+
+
+def test_refine_init_continues_the_shipped_model(finished_run: Path, tmp_path: Path) -> None:
+    from denoise_gan.nets.weights import read_generator_file, resolve_weights
+
+    result = cli("refine", finished_run, "-o", tmp_path / "ref", "--init", "default", "--faint-fraction", "0.5",
+                 "--steps", "2", "--batch-size", "2", "--patch-size", "32", "--device", "cpu", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    assert read_generator_file(tmp_path / "ref" / "G.safetensors")[1] == read_generator_file(resolve_weights(None))[1]
+    config = json.loads((tmp_path / "ref" / "config.json").read_text())
+    assert config["init"] == "default" and config["faint_fraction"] == 0.5 and config["generator"] is None
