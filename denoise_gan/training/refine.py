@@ -82,11 +82,10 @@ class RefineTrainer:
         """A share of F's draws with their noise (and level map) scaled by a random factor in [0, 1).
 
         F seldom draws faint noise, and a G trained only on its draws never learns the bottom of the range: its
-        estimator read σ = 5 on smooth photos as no noise at all, and a clean photo's texture as noise."""
-        n = clean.shape[0]
-        faint = torch.rand(n, 1, 1, 1, device=clean.device) < self.cfg.faint_fraction
-        factor = torch.where(faint, torch.rand(n, 1, 1, 1, device=clean.device), torch.ones(n, 1, 1, 1,
-                                                                                             device=clean.device))
+        estimator read σ = 5 on smooth photos as no noise at all (measured), so G left such photos noisy."""
+        shape = (clean.shape[0], 1, 1, 1)
+        faint = torch.rand(shape, device=clean.device) < self.cfg.faint_fraction
+        factor = torch.where(faint, torch.rand(shape, device=clean.device), 1.0)
         return clean + factor * (noisy - clean), level * factor
 
     @torch.no_grad()

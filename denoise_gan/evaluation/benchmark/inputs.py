@@ -42,17 +42,17 @@ def estimate_noise_sigma(noisy: np.ndarray) -> float:
     return value
 
 
+ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
+
+
 def oracle_problem(spec: NoiseSpec) -> str | None:
-    """Why a spec has no single true σ per image (None when it has: one Gaussian stage, fixed or ranged)."""
+    """Why a spec has no single true σ per image (None when it has: one Gaussian or correlated stage)."""
     if len(spec.chains) != 1:
         return "a mixture draws a different noise model per image"
     chain = spec.chains[0]
     if len(chain) != 1 or chain[0].model not in ORACLE_MODELS:
         return "only a plain Gaussian or correlated spec like gaussian:sigma=25 has one"
     return None
-
-
-ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
 
 
 def oracle_sigma(stages: Sequence[dict[str, Any]]) -> float:
