@@ -1,13 +1,16 @@
 """Option aliases shared by several commands, so one option reads the same everywhere.
 
 Each alias is an ``Annotated`` type: a command declares ``device: Device = "auto"`` and gets the flag, its
-help and its parsing. Defaults stay with the command (``train`` and ``refine`` differ in some).
+help and its parsing. Defaults stay with the command (``train`` and ``refine`` differ in some). Importing this
+module also makes every command's ``--help`` read as click's conventions have it (``readable_help``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.models import OptionInfo
@@ -79,3 +82,68 @@ def parse_tile(text: str | int | None) -> int | None:
     if 0 < size < MIN_TILE:  # the network's own borders and the stride would dominate (a 1 px tile runs as 8 px)
         raise UserError(f"--tile {size} is too small; use at least {MIN_TILE}, 0 (whole image) or auto")
     return size
+
+
+# ---- how --help shows parameters (every command) ----------------------------------------------------
+
+_LIST_TYPE = re.compile(r"<list\[(.+)\]>")
+
+
+def _value_type(shown: str | None) -> str | None:
+    """``<list[Path]>`` -> ``<path>``: a repeatable option or a variadic argument takes one value at a time."""
+    match = _LIST_TYPE.fullmatch(shown or "")
+    return f"<{match.group(1).lower()}>" if match else shown
+
+
+def _option_type(original: Callable[..., str | None]) -> Callable[..., str | None]:
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if (self.is_flag or self.count) and self.metavar is None:
+            return None  # a flag takes no value: nothing to show after it
+        return _value_type(original(self, ctx)) if self.multiple else original(self, ctx)
+
+    return display_type_rich
+
+
+def _argument_type(original: Callable[..., str | None]) -> Callable[..., str | None]:
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        shown = original(self, ctx)
+        return _value_type(shown) if self.nargs != 1 else shown
+
+    return display_type_rich
+
+
+def _argument_name(self: Any) -> str:
+    return self.metavar if self.metavar is not None else self.name.upper()
+
+
+def _argument_usage(self: Any) -> str:
+    """``INPUTS...`` when required, ``[INPUTS]...`` when not, as click writes a usage line."""
+    name = _argument_name(self)
+    return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+
+def readable_help() -> None:
+    """Make ``--help`` read as click's conventions have it, once for every command.
+
+    typer 0.2x prints each parameter's Python type in angle brackets, also on flags, which take no value
+    (``--recursive -r <bool>``, ``--help <bool>``), and writes a required argument as ``{inputs}...`` in the
+    usage line. Here flags show no type, a repeatable option or a variadic argument the type of one value,
+    and an argument its upper-case metavar (``INPUTS...``, ``CLEAN_DIR``; also in "Missing argument"). A
+    typer without these hooks (before 0.2x, which used click's metavars) is left as it is.
+    """
+    from typer import core
+
+    option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
+    hooks = ("display_type_rich", "display_name_raw", "_usage_display_name")
+    if option is None or argument is None or not all(hasattr(argument, h) for h in hooks):
+        return
+    if getattr(option, "_denoise_gan_help", False):
+        return  # already applied
+    option.display_type_rich = _option_type(option.display_type_rich)
+    argument.display_type_rich = _argument_type(argument.display_type_rich)
+    argument.display_name_raw = property(_argument_name)
+    argument._usage_display_name = _argument_usage
+    option._denoise_gan_help = True
+
+
+readable_help()
