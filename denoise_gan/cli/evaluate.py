@@ -1,5 +1,9 @@
 """Evaluation commands: `evaluate` (score a folder of predictions), `benchmark` (the model against classical
-denoisers) and `demo` (the shipped model on bundled photos)."""
+denoisers) and `demo` (the shipped model on bundled photos).
+
+Nothing heavy is imported at module level (the library is imported inside each command), so `--help`,
+`--version` and argument errors answer at once.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import typer
 from denoise_gan.cli.app import console, err_console
 from denoise_gan.cli.options import Device, Overlap, Precision, Seed, Threads, Tile, TileBatch, parse_tile
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
-from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, methods_help
+from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
 
 
 def evaluate_command(
@@ -100,7 +104,7 @@ def demo_command(
     noise: Annotated[str, typer.Option("--noise", help="Noise spec added to the bundled photos.")] \
         = "gaussian:sigma=25",
     seed: Seed = 0,
-    checkpoint: Annotated[str | None, typer.Option("--checkpoint", help="Weights file or shipped model name.",
+    checkpoint: Annotated[str | None, typer.Option("--checkpoint", "-c", help="Weights file or shipped model name.",
                                                    show_default="default")] = None,
     device: Device = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "

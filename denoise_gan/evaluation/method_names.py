@@ -1,0 +1,21 @@
+"""The benchmark's method names, default set and ``--methods`` help, without importing a single method.
+
+The registry in ``benchmark/methods.py`` imports torch, scikit-image and OpenCV to build its methods; the CLI
+needs only their names to parse options and print ``--help``, which must answer at once. A test holds these
+names equal to the registry's, entry by entry, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+MODEL = "model"  # one row per --checkpoint
+# the registry's classical methods in its order, and the ones run when --methods is not given
+CLASSICAL_NAMES = ("noisy", "bm3d", "nlm", "skimage-nlm", "wavelet", "ffdnet", "tv")
+CLASSICAL_DEFAULTS = ("bm3d", "nlm", "wavelet", "tv")
+
+METHOD_NAMES = ("noisy", MODEL, *(name for name in CLASSICAL_NAMES if name != "noisy"))
+DEFAULT_METHODS = ",".join([MODEL, *CLASSICAL_DEFAULTS])
+
+
+def methods_help() -> str:
+    """The --methods help: every selectable name, and that the noisy baseline is always reported."""
+    return f"Comma-separated: {', '.join(n for n in METHOD_NAMES if n != 'noisy')} (noisy is always included)."

@@ -1,0 +1,68 @@
+"""`--help`, `--version` and argument errors answer at once: the CLI modules import nothing heavy at module
+level (no torch, SciPy, scikit-image, matplotlib, OpenCV, ONNX Runtime); the library loads inside a command."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIGHT = ["denoise_gan.cli.evaluate", "denoise_gan.cli.data", "denoise_gan.cli.render", "denoise_gan.cli.options",
+         "denoise_gan.evaluation.method_names"]
+HEAVY = ("torch", "scipy", "skimage", "matplotlib", "cv2", "onnxruntime", "onnx", "PIL", "albumentations")
+
+# imports these modules without the package's __init__ (which registers every command, some not yet light),
+# then lists the heavy top-level packages that got loaded
+PROBE = """
+import importlib, sys, types
+import denoise_gan
+pkg = types.ModuleType("denoise_gan.cli")
+pkg.__path__ = [denoise_gan.__path__[0] + "/cli"]
+sys.modules["denoise_gan.cli"] = pkg
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def test_cli_modules_load_no_heavy_library() -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE, *LIGHT], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = set(out.stdout.split())
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+@pytest.mark.parametrize("module", LIGHT)
+def test_module_level_imports_stay_within_the_cli_and_light_modules(module: str) -> None:
+    """The same rule read from the source, so a heavy import is named even when it is cached elsewhere."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    light = ("denoise_gan.cli.", "denoise_gan.errors", "denoise_gan.evaluation.method_names")
+    wrong = []
+    for node in ast.parse(path.read_text()).body:  # module level only: imports inside functions are on use
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top in HEAVY or top == "data_tools" or (top == "denoise_gan" and not name.startswith(light)):
+                wrong.append(name)
+    assert not wrong, wrong
+
+
+def test_help_and_version_of_the_whole_cli_load_no_heavy_library() -> None:
+    """The whole command line as a user starts it (every command registered), not only the modules above."""
+    probe = ("import sys\nfrom denoise_gan.cli import app\n"
+             "try:\n    app(['--version'])\nexcept SystemExit:\n    pass\n"
+             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = set(out.stdout.split())
+    assert "denoise-gan" in out.stdout and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))

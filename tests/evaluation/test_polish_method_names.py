@@ -1,0 +1,16 @@
+"""The light list of benchmark method names (what the CLI's --help needs) is the registry's, exactly."""
+
+from __future__ import annotations
+
+from denoise_gan.evaluation import method_names
+from denoise_gan.evaluation.benchmark import methods
+
+
+def test_names_defaults_and_help_match_the_registry() -> None:
+    assert method_names.CLASSICAL_NAMES == tuple(methods.CLASSICAL)
+    assert method_names.CLASSICAL_DEFAULTS == tuple(m.name for m in methods.CLASSICAL.values() if m.default)
+    assert method_names.MODEL == methods.MODEL
+    assert method_names.METHOD_NAMES == methods.METHOD_NAMES
+    assert method_names.DEFAULT_METHODS == methods.DEFAULT_METHODS
+    assert method_names.methods_help() == methods.methods_help()
+    assert methods.parse_methods(method_names.DEFAULT_METHODS)  # the CLI's default parses
