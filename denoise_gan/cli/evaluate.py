@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from denoise_gan.cli.app import console, err_console
 from denoise_gan.cli.options import Device, Overlap, Precision, Seed, Threads, Tile, TileBatch, parse_tile
@@ -30,8 +31,12 @@ def evaluate_command(
     pred_suffix: Annotated[str, typer.Option("--pred-suffix", help="Suffix the predictions' names carry, "
                                              "e.g. '_denoised'.")] = "",
 ) -> None:
-    """PSNR/SSIM of predictions against clean images, by the protocol in the results JSON."""
-    from denoise_gan.evaluation.metrics import evaluate_folders, write_results_csv, write_results_json
+    """PSNR/SSIM of predictions against clean images, by the protocol in the results JSON.
+
+    Clean images without a prediction are listed (results JSON: missing) and the others scored; the exit code
+    is then 1 (0 when every clean image was scored, 2 for bad arguments).
+    """
+    from denoise_gan.evaluation.metrics import evaluate_folders, missing_text, write_results_csv, write_results_json
 
     with progress_callback(err_console, "evaluate") as report:
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
@@ -42,6 +47,10 @@ def evaluate_command(
     if csv_path is not None:
         write_results_csv(result, csv_path)
         console.print(f"wrote {csv_path}", highlight=False)
+    if result.missing:
+        err_console.print(f"[bold red]error:[/] {escape(missing_text(result, pred, pred_suffix))}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def benchmark_command(

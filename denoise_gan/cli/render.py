@@ -83,6 +83,8 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
         table.add_row(row.name, *(fmt(k, getattr(row, k)) for k in result.keys))
     table.add_section()
     table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
+    if result.missing:  # the mean is over fewer images than the clean set: say so under it
+        table.caption = f"[red]{len(result.missing)} clean image(s) without a prediction, not in the mean[/]"
     return table
 
 

@@ -33,7 +33,8 @@ PROTOCOL: dict[str, Any] = {
     "name": "denoise-gan-eval/1",
     "inputs": "integer image files (uint8 or uint16) as users have them; noisy test inputs are clipped and "
               "rounded to the file's dtype, outputs rounded (not truncated) to the dtype before scoring",
-    "pairing": "clean and predicted files paired by relative path without extension",
+    "pairing": "clean and predicted files paired by relative path without extension; clean files without a "
+               "prediction are listed under missing and left out of the means",
     "data_range": "from the dtype: 255 for uint8, 65535 for uint16",
     "alpha": "excluded (colour channels only)",
     "border_crop": 0,
@@ -127,10 +128,12 @@ class ImageScore:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Per-image scores and their means, plus whether the Y-channel scores were computed."""
+    """Per-image scores and their means, whether the Y-channel scores were computed, and the clean images that
+    had no prediction (not scored, so the means are over fewer images than the clean set)."""
 
     images: tuple[ImageScore, ...]
     y_channel: bool
+    missing: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -197,18 +200,48 @@ def evaluate_folders(
 ) -> Evaluation:
     """Score every prediction against the clean file of the same relative name.
 
-    Every clean file needs a prediction and vice versa, so a partial output folder cannot quietly give a
-    flattering mean. ``pred_suffix`` strips a name suffix the denoiser added (``a_denoised.png`` -> ``a``).
+    Clean files without a prediction are scored as far as there are predictions and listed in ``missing``
+    (``missing_text`` says it in one line), so a partial output folder is measured, and flagged rather than
+    passed off as complete. No prediction at all, or a prediction without a clean file, is an error.
+    ``pred_suffix`` strips a name suffix the denoiser added (``a_denoised.png`` -> ``a``).
     ``progress(done, total, name)`` is called after each image.
     """
-    pairs = paired_files(clean_dir, pred_dir, pred_suffix)
+    pairs, missing = partial_pairs(clean_dir, pred_dir, pred_suffix)
     rows = []
     for i, (stem, clean_path, pred_path) in enumerate(pairs):
         a, b = read_pair(clean_path, pred_path)
         rows.append(score_pair(a, b, stem, y_channel))
         if progress is not None:
             progress(i + 1, len(pairs), stem)
-    return Evaluation(tuple(rows), y_channel)
+    return Evaluation(tuple(rows), y_channel, tuple(missing))
+
+
+MISSING_SHOWN = 5  # names a missing-prediction line lists before it only counts
+
+
+def missing_text(evaluation: Evaluation, pred_dir: Path | str, pred_suffix: str = "") -> str:
+    """One line: how many clean images had no prediction, and which (all, or the first few)."""
+    missing = evaluation.missing
+    names = ", ".join(f"{stem}{pred_suffix}.*" for stem in missing[:MISSING_SHOWN])
+    if len(missing) > MISSING_SHOWN:
+        names = f"first {MISSING_SHOWN}: {names}, ..."
+    total = len(missing) + len(evaluation.images)
+    return (f"no prediction for {len(missing)} of {total} clean image(s) in {pred_dir} ({names}); "
+            f"scored the other {len(evaluation.images)}, the means are over those only")
+
+
+def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str = ""
+                  ) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """(name, clean file, prediction) for every clean file that has a prediction, sorted by name, and the
+    names of those that have none. No pair at all, or a prediction without a clean file, is an error."""
+    clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
+    clean, pred = _by_stem(clean_dir), _by_stem(pred_dir, pred_suffix)
+    missing = sorted(stem for stem in clean if stem not in pred)
+    stray = [stem for stem in pred if stem not in clean]
+    if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ
+        raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix))
+    _no_stray(clean, pred, clean_dir)
+    return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing
 
 
 def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str = "",
@@ -221,10 +254,15 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str
         raise UserError(_no_prediction(clean, other, missing, other_dir, other_suffix))
     if missing:
         raise UserError(f"{clean[missing[0]]}: no {role} named {missing[0]}{other_suffix}.* in {other_dir}")
+    _no_stray(clean, other, clean_dir)
+    return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
+
+
+def _no_stray(clean: dict[str, Path], other: dict[str, Path], clean_dir: Path) -> None:
+    """A partner file without a clean image cannot be scored: an error naming it, not a silent skip."""
     for stem, path in other.items():
         if stem not in clean:
             raise UserError(f"{path}: no clean image named {stem}.* in {clean_dir}")
-    return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
 
 
 def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[str], pred_dir: Path,
@@ -279,6 +317,8 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
                    for s in evaluation.images],
         "mean": {k: json_float(v) for k, v in evaluation.strict_mean.items()},
     }
+    if evaluation.missing:  # clean images without a prediction: the means are over the others
+        out["missing"] = list(evaluation.missing)
     if evaluation.identical:  # the strict PSNR mean is infinite (null): say how many, and the finite mean
         out["mean"]["identical_pairs"] = evaluation.identical
         out["mean"].update({f"{k}_finite": json_float(evaluation.mean[k]) for k in evaluation.keys

@@ -18,6 +18,7 @@ from denoise_gan.evaluation.metrics import (
     PROTOCOL,
     data_range_for,
     evaluate_folders,
+    missing_text,
     psnr,
     ssim,
     to_y_channel,
@@ -186,11 +187,30 @@ def test_folder_evaluation_with_a_prediction_suffix(folders: tuple[Path, Path], 
     assert plain.images == suffixed.images
 
 
-def test_missing_prediction_names_the_file(folders: tuple[Path, Path]) -> None:
+def test_missing_prediction_is_listed_and_the_rest_scored(folders: tuple[Path, Path]) -> None:
     clean_dir, pred_dir = folders
+    full = evaluate_folders(clean_dir, pred_dir)
     (pred_dir / "sub" / "c.png").unlink()
-    with pytest.raises(UserError, match=r"c\.png.*no prediction"):
+    result = evaluate_folders(clean_dir, pred_dir)
+    assert result.missing == ("sub/c",) and full.missing == ()
+    assert result.images == full.images[:2]  # the others scored exactly as before
+    assert missing_text(result, pred_dir) == (f"no prediction for 1 of 3 clean image(s) in {pred_dir} (sub/c.*); "
+                                              "scored the other 2, the means are over those only")
+    for path in pred_dir.rglob("*.png"):
+        path.unlink()
+    write_image(pred_dir / "elsewhere.png", pattern(size=24))
+    with pytest.raises(UserError, match="no prediction in .* matches a clean image"):  # nothing to score
         evaluate_folders(clean_dir, pred_dir)
+
+
+def test_missing_predictions_in_the_results_json(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    clean_dir, pred_dir = folders
+    (pred_dir / "a.png").unlink()
+    result = evaluate_folders(clean_dir, pred_dir)
+    write_results_json(result, tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["missing"] == ["a"] and [r["name"] for r in data["images"]] == ["b", "sub/c"]
+    assert "missing" in data["protocol"]["pairing"]
 
 
 def test_extra_prediction_names_the_file(folders: tuple[Path, Path]) -> None:

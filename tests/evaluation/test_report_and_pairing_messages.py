@@ -11,7 +11,7 @@ import pytest
 
 from data_tools.images import write_image
 from denoise_gan.errors import UserError
-from denoise_gan.evaluation.metrics import evaluate_folders
+from denoise_gan.evaluation.metrics import evaluate_folders, missing_text
 from denoise_gan.evaluation.report import crop_relpath, psnr_vs_time_figure, slug
 from helpers import cli, one_line_error
 
@@ -45,14 +45,21 @@ def test_no_match_without_a_common_suffix_still_hints_the_option(suffixed: tuple
         evaluate_folders(clean, pred)
 
 
-def test_one_missing_prediction_keeps_the_short_message(suffixed: tuple[Path, Path]) -> None:
+def test_one_missing_prediction_is_named_and_the_others_scored(suffixed: tuple[Path, Path]) -> None:
     clean, pred = suffixed
     for p in pred.rglob("*_denoised.png"):
         p.rename(p.with_name(p.name.replace("_denoised", "")))
     (pred / "b.png").unlink()
-    with pytest.raises(UserError) as info:
+    result = evaluate_folders(clean, pred)
+    assert result.missing == ("b",) and [s.name for s in result.images] == ["a", "sub/c"]
+    assert missing_text(result, pred).startswith(f"no prediction for 1 of 3 clean image(s) in {pred} (b.*)")
+
+
+def test_some_predictions_under_other_names_still_get_the_suffix_hint(suffixed: tuple[Path, Path]) -> None:
+    clean, pred = suffixed
+    (pred / "a_denoised.png").rename(pred / "a.png")  # one renamed by hand, the others as denoise wrote them
+    with pytest.raises(UserError, match=r"add --pred-suffix _denoised$"):
         evaluate_folders(clean, pred)
-    assert str(info.value).endswith(f"b.png: no prediction named b.* in {pred}")
 
 
 def test_evaluate_command_hint_is_one_line(suffixed: tuple[Path, Path]) -> None:

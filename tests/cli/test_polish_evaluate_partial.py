@@ -1,0 +1,61 @@
+"""`evaluate` on a folder where some predictions are missing: scores what is there, names what is missing in
+one line (or counts it and names the first few), writes the results with the list, and exits 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from data_tools.images import write_image
+from helpers import cli
+
+
+def make_set(root: Path, names: list[str], predicted: list[str]) -> tuple[Path, Path]:
+    clean, pred = root / "clean", root / "pred"
+    rng = np.random.default_rng(0)
+    for name in names:
+        img = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        write_image(clean / f"{name}.png", img)
+        if name in predicted:
+            write_image(pred / f"{name}.png", np.clip(img.astype(int) + 3, 0, 255).astype(np.uint8))
+    return clean, pred
+
+
+def error_lines(result: object) -> list[str]:
+    return [ln for ln in result.stderr.splitlines() if ln.strip()]
+
+
+def test_scores_what_is_there_and_names_what_is_missing(tmp_path: Path) -> None:
+    clean, pred = make_set(tmp_path, ["a", "b", "c"], ["a", "c"])
+    result = cli("evaluate", "--clean", clean, "--pred", pred, "--json", tmp_path / "r.json", "--csv",
+                 tmp_path / "r.csv")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("error: no prediction for 1 of 3 clean image(s)"), lines
+    assert "(b.*)" in lines[0] and "scored the other 2" in lines[0]
+    table = " ".join(result.stdout.split())  # the caption wraps at the table's width
+    assert "│ a │" in table and "│ c │" in table and "│ b │" not in table
+    assert "1 clean image(s) without a prediction, not in the mean" in table
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["missing"] == ["b"] and [r["name"] for r in data["images"]] == ["a", "c"]
+    assert [ln.split(",")[0] for ln in (tmp_path / "r.csv").read_text().splitlines()] == ["name", "a", "c", "mean"]
+
+
+def test_many_missing_are_counted_with_the_first_few_named(tmp_path: Path) -> None:
+    names = [f"img{i:02d}" for i in range(12)]
+    clean, pred = make_set(tmp_path, names, names[:2])
+    result = cli("evaluate", "--clean", clean, "--pred", pred)
+    assert result.exit_code == 1, result.output
+    (line,) = error_lines(result)
+    assert "no prediction for 10 of 12 clean image(s)" in line
+    assert "first 5: img02.*, img03.*, img04.*, img05.*, img06.*, ..." in line and "img07" not in line
+
+
+def test_a_complete_folder_still_exits_0(tmp_path: Path) -> None:
+    clean, pred = make_set(tmp_path, ["a", "b"], ["a", "b"])
+    result = cli("evaluate", "--clean", clean, "--pred", pred)
+    assert result.exit_code == 0, result.output
+    assert not error_lines(result)
