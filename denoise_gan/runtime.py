@@ -2,6 +2,8 @@
 
 Shared by training and inference, so ``--device``, ``--precision`` and ``--threads`` mean the same in every
 command.
+torch is imported inside the functions that use it, so the ONNX Runtime engine (and ``--help``) can use
+this module where torch is not installed.
 Precision: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU; half
 precision is refused on the CPU (slow there, and the cause of the "black image" reports).
 """
@@ -10,11 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
-
-import torch
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from denoise_gan.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -23,6 +29,8 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; asking for an absent GPU is a one-line error, not a traceback."""
+    import torch
+
     text = (name or "auto").strip().lower()
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -44,6 +52,8 @@ def resolve_device(name: str) -> torch.device:
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
     so a user who asked for it learns it does not exist there instead of getting a silent fp32 run."""
+    import torch
+
     if name not in PRECISIONS:
         raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
     if device.type != "cuda":
@@ -69,14 +79,33 @@ def training_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 
 def precision_name(amp_dtype: torch.dtype | None) -> str:
+    import torch
+
     return {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[amp_dtype]
 
 
 def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """Autocast to the half dtype, or nothing for fp32 (autocast rejects float32 as a CUDA target)."""
+    import torch
+
     if amp_dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+def cuda_may_be_present() -> bool:
+    """Whether an NVIDIA driver is installed, asked without importing torch (seconds) or any GPU library.
+
+    ``auto`` engine choice needs this at every start: with no driver the answer is the CPU at once; with
+    one, torch is asked whether CUDA really works.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if sys.platform.startswith("linux"):
+        return Path("/proc/driver/nvidia/version").exists()
+    if sys.platform == "win32":
+        return (Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32" / "nvcuda.dll").exists()
+    return False  # macOS has no CUDA
 
 
 # ---- CPU threads ---------------------------------------------------------------------------------
@@ -84,11 +113,15 @@ def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
     (one per core). Returns the number in force. On a loaded machine one thread can beat two: threads that wait
-    for a busy core stall the operator that needs them all."""
+    for a busy core stall the operator that needs them all. Without torch installed there is nothing to set."""
+    if isinstance(n, bool) or not isinstance(n, int | None) or (n is not None and n < 0):
+        raise UserError(f"--threads must be a whole number of threads, 0 for torch's default, not {n!r}")
+    try:
+        import torch
+    except ImportError:
+        return n or 0
     if n is None or n == 0:
         return torch.get_num_threads()
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise UserError(f"--threads must be a whole number of threads, 0 for torch's default, not {n!r}")
     torch.set_num_threads(n)
     return torch.get_num_threads()
 
@@ -124,6 +157,8 @@ def world_from_env() -> World:
 def rank_device(name: str, world: World) -> torch.device:
     """The device this rank runs on: ``name`` resolved, and on CUDA under torchrun (more than one rank) the
     rank's own GPU, ``cuda:LOCAL_RANK``. The CPU stays the CPU. Used by training and inference alike."""
+    import torch
+
     device = resolve_device(name)
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", world.local_rank)

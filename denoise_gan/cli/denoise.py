@@ -14,7 +14,8 @@ from denoise_gan.cli.render import denoise_summary
 
 def denoise_command(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders.", show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (created if missing); for a single "
+                                         "input file, an output file name such as cat_dn.png also works.")],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively and "
                                             "mirror their tree under the output folder.")] = False,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to each output's file stem.")] = "",
@@ -25,8 +26,8 @@ def denoise_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist "
                                             "(without either flag an existing output is an error).")] = False,
     checkpoint: Annotated[str | None, typer.Option("--checkpoint", "-c", help="Generator weights: a .safetensors "
-                                                   "path or a shipped model name (default: the shipped "
-                                                   "'default').")] = None,
+                                                   "or .onnx path, a folder holding one, or a shipped model "
+                                                   "name (default: the shipped 'default').")] = None,
     tile: Tile = "auto",
     overlap: Overlap = 32,
     device: Device = "auto",
@@ -35,6 +36,8 @@ def denoise_command(
     strength: Strength = 1.0,
     sigma: Sigma = None,
     threads: Threads = 0,
+    engine: Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its "
+                                        "graph, torch on CUDA), onnxruntime or torch.")] = "auto",
 ) -> None:
     """Denoise image files and folders with a trained generator (tiled, any size, 8/16-bit, alpha kept).
 
@@ -42,14 +45,12 @@ def denoise_command(
     """
     from denoise_gan.inference.api import Denoiser
     from denoise_gan.inference.files import OutputOptions
-    from denoise_gan.runtime import set_threads
-
-    set_threads(threads)
 
     options = OutputOptions(suffix=suffix, ext=ext, quality=quality, recursive=recursive,
                             skip_existing=skip_existing, overwrite=overwrite)
-    denoiser = Denoiser.from_pretrained(checkpoint or "default", tile=parse_tile(tile), overlap=overlap,
-                                        batch_size=batch_size, device=device, precision=precision)
+    denoiser = Denoiser.from_pretrained(checkpoint or "default", engine=engine.lower(), threads=threads,
+                                        tile=parse_tile(tile), overlap=overlap, batch_size=batch_size,
+                                        device=device, precision=precision)
     summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console)
     if summary.rank == 0:
         console.print(denoise_summary(summary))

@@ -12,8 +12,8 @@ from data_tools.images import prepare_output_dir, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.evaluation.metrics import psnr, ssim
-from denoise_gan.inference.tiling import InferConfig, denoise_array
-from denoise_gan.nets.weights import load_denoiser, resolve_weights
+from denoise_gan.inference.engine_choice import load_backend
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 
 DEMO_NOISE = "gaussian:sigma=25"
 
@@ -31,21 +31,22 @@ class DemoRow:
 
 def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: str | None = None,
              names: tuple[str, ...] = HELD_OUT, infer: InferConfig = InferConfig(),
-             overwrite: bool = False) -> list[DemoRow]:
+             overwrite: bool = False, engine: str = "auto", threads: int = 0) -> list[DemoRow]:
     """Noisy | denoised | clean strips in out_dir, one per image, and the scores before and after.
 
     The images are the project's held-out set: the shipped model never saw them in training. The folder must
     be new or empty unless ``overwrite`` (then files of the same names are replaced).
     """
     spec = parse_noise_spec(noise)
-    net, _, _ = load_denoiser(resolve_weights(checkpoint))
+    model = load_backend(checkpoint or "default", engine, infer.device, infer.precision, threads)
+    denoiser = TiledDenoiser(model.backend, infer)
     prepare_output_dir(out_dir, overwrite=overwrite)
     rows = []
     for name in names:
         clean = load_sample(name)
         noisy = spec.apply(clean, image_seed(seed, name))[0]
         start = time.perf_counter()
-        denoised = denoise_array(net, noisy, infer)
+        denoised = denoiser(noisy)
         seconds = time.perf_counter() - start
         path = Path(out_dir) / f"{name}.png"
         write_image(path, np.concatenate([noisy, denoised, clean], axis=1), overwrite=overwrite)

@@ -13,106 +13,144 @@ half-precision NaN are the engine's (``TiledDenoiser``); ``denoise-gan denoise``
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from denoise_gan.config import GeneratorConfig
+from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
-from denoise_gan.nets.weights import DEFAULT_MODEL, load_denoiser, resolve_weights
+from denoise_gan.inference.engine_choice import load_backend
+from denoise_gan.inference.tiling import Backend, InferConfig, TiledDenoiser
+from denoise_gan.nets.shipped import DEFAULT_MODEL
 
 if TYPE_CHECKING:
+    import torch
     from rich.console import Console
 
     from denoise_gan.inference.files import OutputOptions, Summary
-
-Image = TypeVar("Image", np.ndarray, torch.Tensor)
 
 FLOAT_LEVELS = 65535  # float images pass through the engine at 16-bit precision (steps of 1.5e-5)
 
 
 class Denoiser:
-    """A generator with its inference settings; call it on images.
+    """A model on an engine with its inference settings; call it on images.
 
-    ``device`` is auto, cpu, cuda or cuda:N; ``tile`` the largest tile side in pixels, 0 for the whole
-    image in one pass, or "auto"; ``overlap`` the pixels neighbouring tiles share; ``batch_size`` tiles per
-    forward pass; ``precision`` auto (bf16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16. The network is
-    placed on the device at the first call.
+    ``model`` is a torch generator or a backend (``OnnxBackend``, ``TorchBackend``). ``device`` is auto, cpu,
+    cuda or cuda:N; ``tile`` the largest tile side in pixels, 0 for the whole image in one pass, or "auto";
+    ``overlap`` the pixels neighbouring tiles share; ``batch_size`` tiles per forward pass; ``precision``
+    auto (bf16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16 (torch only).
     """
 
-    def __init__(self, net: nn.Module, *, device: str = "auto", tile: int | str | None = "auto", overlap: int = 32,
+    def __init__(self, model: Any, *, device: str = "auto", tile: int | str | None = "auto", overlap: int = 32,
                  batch_size: int = 4, precision: str = "auto", config: GeneratorConfig | None = None,
                  meta: dict[str, Any] | None = None, weights: Path | None = None) -> None:
-        self.net = net
         self.config = config  # the generator's config, when loaded from a weight file
         self.meta = dict(meta or {})  # the weight file's descriptive metadata
         self.weights = weights  # the weight file it came from, if any
         self.settings = InferConfig(tile=_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision)  # validated here: a bad option fails at construction
-        self._engines: dict[tuple[float, float | None], TiledDenoiser] = {}
+        self._engine = TiledDenoiser(model, self.settings)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, **settings: Any) -> Denoiser:
-        """A shipped model by name (``"default"``) or a generator ``.safetensors`` file; ``settings`` are the
-        constructor's keywords. A missing, unsafe or mismatched file is a one-line ``WeightsError``."""
-        path = resolve_weights(name_or_path)
-        net, cfg, meta = load_denoiser(path)
-        return cls(net, config=cfg, meta=meta, weights=path, **settings)
+    def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, *, engine: str = "auto", threads: int = 0,
+                        **settings: Any) -> Denoiser:
+        """A shipped model by name (``"default"``), a generator ``.safetensors`` file, its ``.onnx`` graph or
+        a folder holding one (an exported model folder, a run's output); ``settings`` are the constructor's
+        keywords. ``engine`` is auto (ONNX Runtime on the CPU where the model has a current graph, torch on
+        CUDA or otherwise), onnxruntime or torch; ``threads`` the CPU threads (0: the runtime's default).
+        A missing, unsafe or mismatched file is a one-line ``WeightsError``."""
+        device = str(settings.get("device", "auto"))
+        loaded = load_backend(name_or_path, engine, device, str(settings.get("precision", "auto")), threads)
+        config = from_dict(GeneratorConfig, loaded.config) if loaded.config else None
+        return cls(loaded.backend, config=config, meta=loaded.meta, weights=loaded.weights, **settings)
+
+    @property
+    def backend(self) -> Backend:
+        return self._engine.backend
+
+    @property
+    def engine_name(self) -> str:
+        """The runtime behind this denoiser: ``onnxruntime`` or ``torch``."""
+        return self.backend.name
+
+    @property
+    def net(self) -> Any:
+        """The torch module (torch engine only; an ONNX graph has none)."""
+        return getattr(self.backend, "net", None)
 
     @property
     def level_aware(self) -> bool:
         """Whether the model takes a noise level (``strength``/``sigma``); a blind model refuses both."""
-        return bool(getattr(self.net, "level_aware", False))
+        return self.backend.level_aware
 
     @property
     def notes(self) -> list[str]:
         """What the user should know about past calls (tile shrunk after out-of-memory, fp32 redos)."""
-        return list(dict.fromkeys(note for engine in self._engines.values() for note in engine.notes))
+        return self._engine.notes
 
-    def engine(self, strength: float = 1.0, sigma: float | None = None) -> TiledDenoiser:
-        """The tiled engine for one noise setting, built once and kept (it holds the resolved tile)."""
-        key = (float(strength), None if sigma is None else float(sigma))
-        if key not in self._engines:
-            cfg = InferConfig(**{**self.settings.__dict__, "strength": key[0], "sigma": key[1]})
-            self._engines[key] = TiledDenoiser(self.net, cfg)
-        return self._engines[key]
+    @property
+    def engine(self) -> TiledDenoiser:
+        """The tiling engine (it holds the resolved tile)."""
+        return self._engine
 
-    def __call__(self, image: Image, strength: float = 1.0, sigma: float | None = None) -> Image:
+    def __call__(self, image: Any, strength: float = 1.0, sigma: float | None = None) -> Any:
         """The denoised image, with the input's type, shape, dtype (and device, for a tensor).
 
         ``strength`` scales the model's estimated noise level (below 1 keeps more detail, above 1 smooths
         more); ``sigma`` fixes a uniform noise σ on the 0-255 scale instead. Both need a level-aware model.
         """
-        engine = self.engine(strength, sigma)
-        if isinstance(image, torch.Tensor):
-            return _denoise_tensor(engine, image)
+        strength, sigma = _number(strength, "strength"), None if sigma is None else _number(sigma, "sigma")
+        InferConfig(strength=strength, sigma=sigma)  # range checks before any work
+        if _is_tensor(image):
+            return _denoise_tensor(self._engine, image, strength, sigma)
         if isinstance(image, np.ndarray):
-            return _denoise_array(engine, image)
+            return _denoise_array(self._engine, image, strength, sigma)
         raise UserError(f"expected a NumPy array or a torch tensor, got {type(image).__name__}")
 
     def denoise_files(self, inputs: Sequence[Path | str], out_dir: Path | str, options: OutputOptions | None = None,
                       *, strength: float = 1.0, sigma: float | None = None, console: Console | None = None) -> Summary:
         """Files and folders into ``out_dir`` (the ``denoise`` command); see ``inference.files.denoise_files``.
 
-        Under torchrun each process loads the weights onto its own GPU, so this needs a Denoiser made by
-        ``from_pretrained`` (it knows its weight file).
+        Under torchrun each process runs its own GPU (the weights are loaded again there, on torch).
         """
         from denoise_gan.inference.files import OutputOptions, denoise_files
+        from denoise_gan.runtime import world_from_env
 
-        if self.weights is None:
-            raise UserError("denoise_files needs a Denoiser made by Denoiser.from_pretrained (a weight file)")
-        cfg = InferConfig(**{**self.settings.__dict__, "strength": strength, "sigma": sigma})
-        return denoise_files(inputs, out_dir, self.weights, options or OutputOptions(), cfg, console=console)
+        world = world_from_env()
+        engine = self._engine
+        if world.size > 1:
+            if self.weights is None:
+                raise UserError("under torchrun, denoise_files needs a Denoiser made by Denoiser.from_pretrained")
+            from denoise_gan.runtime import rank_device
+
+            device = str(rank_device(self.settings.device, world))
+            rank_model = load_backend(self.weights, "torch", device, self.settings.precision, 0).backend
+            engine = TiledDenoiser(rank_model, replace(self.settings, device=device))
+        return denoise_files(inputs, out_dir, engine, options or OutputOptions(), strength=strength, sigma=sigma,
+                             console=console, world=world)
 
     def __repr__(self) -> str:
-        source = self.weights.name if self.weights else type(self.net).__name__
+        source = self.weights.name if self.weights else type(self.backend).__name__
         arch = f" arch={self.config.arch}" if self.config else ""
-        return f"Denoiser({source}{arch} level_aware={self.level_aware} device={self.settings.device})"
+        return (f"Denoiser({source}{arch} level_aware={self.level_aware} engine={self.engine_name} "
+                f"device={self.settings.device})")
+
+
+def _number(value: Any, name: str) -> float:
+    """A real number for strength/sigma; text such as '0.5' is a user error, not a silent conversion."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UserError(f"{name} must be a number, not {value!r}")
+    return float(value)
+
+
+def _is_tensor(image: Any) -> bool:
+    """A torch tensor, asked without importing torch (if torch was never imported, it cannot be one)."""
+    torch_module = sys.modules.get("torch")
+    return torch_module is not None and isinstance(image, torch_module.Tensor)
 
 
 def _tile(tile: int | str | None) -> int | None:
@@ -125,29 +163,40 @@ def _tile(tile: int | str | None) -> int | None:
     raise UserError(f"tile must be a size in pixels, 0 (whole image) or 'auto', not {tile!r}")
 
 
-def _denoise_array(engine: TiledDenoiser, image: np.ndarray) -> np.ndarray:
-    """uint8/uint16 go straight through the engine; float [0, 1] goes through at 16-bit precision."""
-    if image.dtype in (np.uint8, np.uint16):
-        return engine(image)
-    if not np.issubdtype(image.dtype, np.floating):
+def _denoise_array(engine: TiledDenoiser, image: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
+    """uint8/uint16 go straight through the engine; float [0, 1] goes through at 16-bit precision. Any byte
+    order is taken (a big-endian '>u2' array is the same image) and comes back as given."""
+    native = image.dtype.newbyteorder("=") if image.dtype.byteorder not in ("=", "|") else image.dtype
+    if native in (np.uint8, np.uint16):
+        out = engine(image.astype(native, copy=False), strength=strength, sigma=sigma)
+        return out.astype(image.dtype, copy=False)
+    if not np.issubdtype(native, np.floating):
         raise UserError(f"expected a uint8, uint16 or float image array, got {image.dtype}")
     pixels = _float_to_uint16(image)
-    return (engine(pixels).astype(np.float32) / FLOAT_LEVELS).astype(image.dtype, copy=False)
+    out = engine(pixels, strength=strength, sigma=sigma).astype(np.float32) / FLOAT_LEVELS
+    return out.astype(image.dtype, copy=False)
 
 
-def _float_to_uint16(image: np.ndarray | torch.Tensor) -> np.ndarray:
+def _float_to_uint16(image: Any) -> np.ndarray:
     """A float image in [0, 1] as uint16; out-of-range values are clipped (as a file would hold them)."""
-    array = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else image
+    array = image.detach().float().cpu().numpy() if _is_tensor(image) else image
     if array.size and not np.isfinite(array).all():
         raise UserError("the image holds NaN or Inf values")
     wide = np.clip(array, 0.0, 1.0, dtype=np.float64 if array.dtype == np.float64 else np.float32)
     return np.rint(wide * FLOAT_LEVELS).astype(np.uint16)
 
 
-def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor) -> torch.Tensor:
+def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,
+                    sigma: float | None) -> torch.Tensor:
     """CxHxW or NxCxHxW (or HxW) tensors, float in [0, 1] or uint8; same dtype and device back."""
+    import torch
+
     if image.ndim not in (2, 3, 4):
         raise UserError(f"expected an HxW, CxHxW or NxCxHxW tensor, got shape {tuple(image.shape)}")
+    if image.device.type == "meta":
+        raise UserError("the tensor is on the 'meta' device (it has a shape but no values)")
+    if image.numel() == 0:
+        raise UserError(f"the tensor is empty (shape {tuple(image.shape)})")
     if image.dtype == torch.uint8:
         batch = image.detach().cpu().numpy()
         scale = 1.0
@@ -157,10 +206,11 @@ def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor) -> torch.Tensor:
     else:
         raise UserError(f"expected a float tensor in [0, 1] or a uint8 tensor, got {image.dtype}")
     if image.ndim == 2:
-        out = engine(batch)
+        out = engine(batch, strength=strength, sigma=sigma)
     else:
         planes = batch[None] if image.ndim == 3 else batch
-        outs = engine.denoise_many([np.ascontiguousarray(p.transpose(1, 2, 0)) for p in planes])
+        outs = engine.denoise_many([np.ascontiguousarray(p.transpose(1, 2, 0)) for p in planes],
+                                   strength=strength, sigma=sigma)
         out = np.stack([o.transpose(2, 0, 1) for o in outs])
         out = out[0] if image.ndim == 3 else out
     result = torch.from_numpy(np.ascontiguousarray(out))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,15 +36,15 @@ from data_tools.images import (
     write_image,
 )
 from denoise_gan.errors import UserError
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
-from denoise_gan.nets.weights import load_generator, refuse_noise_model, resolve_weights
-from denoise_gan.runtime import World, rank_device, world_from_env
+from denoise_gan.inference.tiling import TiledDenoiser
+from denoise_gan.runtime import World
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
                "webp": ".webp"}
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".webp", ".bmp")
 NO_ALPHA_FORMATS = (".jpg", ".jpeg", ".bmp")
 GATHER_TIMEOUT = timedelta(days=7)  # rank 0 waits for the slowest rank's whole share, however long
+NAME_MAX = 255  # bytes in one file name on common file systems (ext4, APFS, NTFS in UTF-16 units)
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class OutputOptions:
 class Job:
     source: Path
     output: Path
+    problem: str = ""  # found while planning (e.g. a name too long): this file fails, the batch goes on
 
 
 @dataclass(frozen=True)
@@ -143,15 +144,30 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     return list(unique.values())
 
 
+def names_one_file(inputs: Sequence[Path | str], out: Path | str) -> bool:
+    """Whether ``-o`` names the output file of a single input file (``-o cat_dn.png``), not a folder."""
+    out = Path(out)
+    return (len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in IMAGE_EXTENSIONS
+            and not out.is_dir())
+
+
 def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOptions) -> list[Job]:
-    """Every (input, output) pair, sorted by output; collisions and writes over inputs are refused here."""
+    """Every (input, output) pair, sorted by output; collisions and writes over inputs are refused here.
+
+    ``out_dir`` may name the output file of a single input file (see ``names_one_file``)."""
     out_dir = Path(out_dir)
+    if names_one_file(inputs, out_dir):
+        return _plan_one_file(Path(inputs[0]), out_dir, opts)
     pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)
     sources = {src.resolve() for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs}
     jobs: dict[Path, Job] = {}
     for source, rel in pairs:
         output = _output_path(out_dir, source, rel, opts)
+        problem = _name_problem(output)
+        if problem:
+            jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
+            continue
         key = output.resolve()
         if key in sources or (output.exists() and _inode(output) in inodes):
             raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
@@ -160,6 +176,26 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             "keep them apart with --recursive, --ext same or a rename")
         jobs[key] = Job(source, output)
     return sorted(jobs.values(), key=lambda j: str(j.output))
+
+
+def _plan_one_file(source: Path, output: Path, opts: OutputOptions) -> list[Job]:
+    if opts.suffix or opts.recursive or opts.ext.lower().lstrip(".") not in ("same", output.suffix.lower().lstrip(".")):
+        raise UserError(f"-o {output} names an output file; --suffix, --ext and --recursive apply to an output "
+                        "folder (give -o a folder, or drop them)")
+    if source.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise UserError(f"{source}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
+    if os.path.abspath(output) == os.path.abspath(source) or (output.exists() and _inode(output) == _inode(source)):
+        raise UserError(f"{source} -> {output} would overwrite the input file; choose another -o")
+    return [Job(source, output, _name_problem(output))]
+
+
+def _name_problem(output: Path) -> str:
+    """A reason this output cannot be written, found before any work (a name longer than the file system's)."""
+    size = len(os.fsencode(output.name))
+    if size > NAME_MAX:
+        return (f"output name is {size} bytes, over the {NAME_MAX} a file name may have; shorten the input's "
+                "name or the --suffix")
+    return ""
 
 
 def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) -> Path:
@@ -223,10 +259,13 @@ FileProgress = Callable[[int, int], None]
 
 
 def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
-                 progress: FileProgress | None = None) -> FileResult:
+                 progress: FileProgress | None = None, strength: float = 1.0,
+                 sigma: float | None = None) -> FileResult:
     """One file end to end; every expected failure becomes a 'failed' result naming the reason."""
     start = time.perf_counter()
     src, dst = str(job.source), str(job.output)
+    if job.problem:
+        return FileResult(src, dst, "failed", message=job.problem)
     if job.output.exists() and not opts.overwrite:
         if opts.skip_existing:
             return FileResult(src, dst, "skipped", message="output exists")
@@ -236,7 +275,7 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
         problem = encode_problem(image.pixels.shape, job.output.suffix)  # before the work, not after it
         if problem:
             raise ValueError(problem)
-        pixels = denoiser(image.pixels, progress)
+        pixels = denoiser(image.pixels, progress, strength=strength, sigma=sigma)
         # without --overwrite the output is created exclusively: a file another run wrote meanwhile stays
         write_image(job.output, pixels, quality=opts.quality, exif=image.exif, icc=image.icc,
                     overwrite=opts.overwrite)
@@ -292,37 +331,41 @@ def _progress(console: Console, disable: bool) -> Progress:
                     TextColumn("{task.fields[name]}"), console=console, transient=True, disable=disable)
 
 
-def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, checkpoint: str | Path | None = None,
-                  options: OutputOptions = OutputOptions(), infer: InferConfig = InferConfig(),
-                  console: Console | None = None) -> Summary:
-    """Denoise files and folders into ``out_dir``; returns this run's results (all ranks' on rank 0).
+def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: TiledDenoiser,
+                  options: OutputOptions = OutputOptions(), *, strength: float = 1.0, sigma: float | None = None,
+                  console: Console | None = None, world: World = World()) -> Summary:
+    """Denoise files and folders into ``out_dir`` with ``engine``; returns this run's results (all ranks' on
+    rank 0 under torchrun, where ``world`` says which share is this process's).
 
-    Bad arguments raise UserError/WeightsError before any file is touched; per-file problems are results.
-    ``console`` shows progress bars (rank 0 only under torchrun); None runs silently.
+    Bad arguments raise UserError before any file is touched; per-file problems are results. ``console``
+    shows progress bars on a terminal and a plain line per file otherwise (rank 0 only); None runs silently.
     """
     start = time.perf_counter()
-    rank = world_from_env()
     planned = plan_jobs(inputs, out_dir, options)
-    for folder in sorted({job.output.parent for job in planned}):  # a read-only output fails now, not after
-        check_writable(folder)                                      # every file is denoised
+    for folder in sorted({job.output.parent for job in planned if not job.problem}):  # a read-only output fails
+        check_writable(folder)                                                       # now, not after the work
         remove_stale_parts(folder)  # temp files of a killed earlier run (a live run's are kept)
-    jobs = shard(planned, rank)
-    weights = resolve_weights(checkpoint)
-    net, net_cfg, meta = load_generator(weights)
-    refuse_noise_model(weights, net_cfg, meta)
-    # each torchrun rank on its own GPU (``auto``/``cuda`` become ``cuda:LOCAL_RANK``); a plain launch as asked
-    device = infer.device if rank.size <= 1 else str(rank_device(infer.device, rank))
-    denoiser = TiledDenoiser(net, replace(infer, device=device))
-    show = console is not None and rank.is_main
+    jobs = shard(planned, world)
+    show = console is not None and world.is_main
+    plain = show and not console.is_terminal
+    if plain:
+        console.print(f"denoising {len(jobs)} file(s) into {out_dir} on {engine.where}", highlight=False)
     results: list[FileResult] = []
-    with _progress(console or Console(quiet=True), disable=not show) as progress:
+    with _progress(console or Console(quiet=True), disable=not show or plain) as progress:
         files = progress.add_task("files", total=len(jobs), name="")
         bars = _Bars(progress, files)
-        for job in jobs:
+        for i, job in enumerate(jobs, 1):
             progress.update(files, name=job.source.name)
-            callback = bars.tile_callback(job.source.name) if show else None
-            results.append(denoise_file(job, denoiser, options, callback))
+            callback = bars.tile_callback(job.source.name) if show and not plain else None
+            results.append(denoise_file(job, engine, options, callback, strength, sigma))
             bars.file_done()
-    local = Summary(tuple(results), time.perf_counter() - start, tuple(denoiser.notes), rank.size,
-                    rank.rank)
-    return gather_summary(local, rank)
+            if plain:
+                console.print(_plain_line(i, len(jobs), results[-1]), highlight=False, markup=False, soft_wrap=True)
+    local = Summary(tuple(results), time.perf_counter() - start, tuple(engine.notes), world.size, world.rank)
+    return gather_summary(local, world)
+
+
+def _plain_line(index: int, total: int, result: FileResult) -> str:
+    """One line per file for logs (nohup, Slurm, a pipe): where it went, how it ended, how long it took."""
+    detail = f" ({result.message})" if result.message else ""
+    return f"[{index}/{total}] {result.status}: {result.source} -> {result.output} {result.seconds:.1f}s{detail}"

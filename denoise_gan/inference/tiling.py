@@ -8,8 +8,10 @@ the overlap, normalised by the accumulated weight, so no seam is left. The image
 stride virtually (by index maps, never a padded copy), and only one batch of tiles exists at a time: the image
 costs its uint8/uint16 pixels plus a float32 output and weight buffer.
 
-Device and precision come from ``runtime`` (bf16 autocast on CUDA, fp32 on the CPU). A half-precision batch
-that yields NaN/Inf is redone in fp32. On CUDA out-of-memory the tile is halved and the image retried.
+The network runs behind a ``Backend``: torch (``torch_engine``: CUDA, training's validation, any weights) or
+ONNX Runtime (``onnx_engine``: the light CPU engine). Both see NCHW float32 batches in [0, 1], so tiling,
+blending, channels, alpha and bit depth are one code path whatever runs the network. This module imports
+neither: it works where torch is not installed. On out-of-memory the tile is halved and the image retried.
 """
 
 from __future__ import annotations
@@ -17,21 +19,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
-import torch
-from torch import nn
 
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.errors import UserError
-from denoise_gan.runtime import PRECISIONS, autocast, precision_name, resolve_device, resolve_precision
+from denoise_gan.runtime import PRECISIONS
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
 
 CPU_TILE = 512  # on 2-16 cores a 512 tile costs ~12 % overlap overhead (32 px) and ~50 MB of activations
-MIN_TILE = 64  # below this the overlap would dominate; out-of-memory at this size is reported, not retried
+MIN_TILE = 32  # below this the overlap would dominate; a model may ask for more (its ``min_tile``)
 MAX_AUTO_TILE = 2048  # bigger tiles only add memory; the GPU is saturated long before
-PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory
 FINISH_ROWS = 256  # rows converted to the output dtype at a time, so no full-size float temporaries
 
 
@@ -52,35 +52,14 @@ class InferConfig:
             raise UserError(f"strength must be between 0 and 10, not {self.strength}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
             raise UserError(f"sigma must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
-        if self.tile is not None and self.tile < 0:
-            raise UserError(f"tile must be 0 (whole image), a positive size or auto, not {self.tile}")
+        if self.tile is not None and not (self.tile == 0 or self.tile >= MIN_TILE):
+            raise UserError(f"tile must be 0 (whole image), auto or at least {MIN_TILE} pixels, not {self.tile}")
         if self.overlap < 0:
             raise UserError(f"overlap must be >= 0, not {self.overlap}")
         if self.batch_size < 1:
             raise UserError(f"batch size must be >= 1, not {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
-
-
-# ---- network facts -------------------------------------------------------------------------------
-
-def input_channels(net: nn.Module) -> int:
-    """Channels the network takes: its ``in_channels`` attribute, else its first convolution's."""
-    declared = getattr(net, "in_channels", None)
-    if isinstance(declared, int):
-        return declared
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d):
-            return module.in_channels
-    raise UserError(f"cannot tell how many channels {type(net).__name__} takes (no Conv2d, no in_channels)")
-
-
-def net_stride(net: nn.Module) -> int:
-    return max(1, int(getattr(net, "stride", 1)))
-
-
-def uses_instance_norm(net: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.instancenorm._InstanceNorm) for m in net.modules())
 
 
 # ---- tile geometry -------------------------------------------------------------------------------
@@ -185,38 +164,47 @@ def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int) -> 
                     tuple(tile_positions(padded_w, tile_w, overlap, stride)), overlap)
 
 
-# ---- running the network -------------------------------------------------------------------------
+# ---- the network behind the engine --------------------------------------------------------------
 
-def level_conditioning(net: nn.Module, strength: float, sigma: float | None) -> dict[str, object]:
-    """Keyword arguments that carry --strength/--sigma to a level-aware model; a blind model has no level
-    input, so asking it for either is an error rather than a silently ignored option."""
-    if getattr(net, "level_aware", False):
-        return {"strength": strength, "sigma": sigma}
-    if strength != 1.0 or sigma is not None:
+class OutOfMemory(Exception):
+    """A backend ran out of device memory on a batch; the engine shrinks the tile and retries."""
+
+
+class Backend(Protocol):
+    """What runs the network: NCHW float32 batches in [0, 1] in, the same shape out (see ``torch_engine``
+    and ``onnx_engine``). ``notes`` collects what the user should know (fp32 redos, providers)."""
+
+    name: str  # torch | onnxruntime
+    channels: int  # colour channels the network takes
+    stride: int  # input sides must be multiples of this
+    level_aware: bool  # takes strength/sigma
+    min_tile: int  # smallest tile that gives the whole-image result within the tested tolerance
+    instance_norm: bool  # per-tile statistics: tiles may differ in tone
+    notes: list[str]
+
+    @property
+    def where(self) -> str: ...
+
+    def auto_tile(self, batch_size: int) -> int: ...
+
+    def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray: ...
+
+
+def as_backend(model: Any, cfg: InferConfig) -> Backend:
+    """A backend as given, or a torch module wrapped in one (torch imported only then)."""
+    if hasattr(model, "run") and hasattr(model, "auto_tile"):
+        return model
+    from denoise_gan.inference.torch_engine import TorchBackend
+
+    return TorchBackend(model, cfg.device, cfg.precision)
+
+
+def check_conditioning(level_aware: bool, strength: float, sigma: float | None) -> None:
+    """A blind model has no level input, so asking it for --strength/--sigma is an error rather than a
+    silently ignored option."""
+    if not level_aware and (strength != 1.0 or sigma is not None):
         raise UserError("this model is blind (it has no noise-level input), so --strength/--sigma cannot apply; "
                         "use a level-aware model such as the shipped default")
-    return {}
-
-
-@torch.inference_mode()
-def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | None,
-                    **conditioning: object) -> tuple[torch.Tensor, bool]:
-    """The net's fp32 output for a batch, and whether half precision had to be redone in fp32.
-
-    fp16 overflows to Inf/NaN on some images (users see black tiles); such a batch is rerun in fp32.
-    A non-finite fp32 output means broken weights and is an error, never a silently black file.
-    """
-    redone = False
-    if amp_dtype is not None:
-        with autocast(x.device, amp_dtype):
-            y = net(x, **conditioning)
-        if bool(torch.isfinite(y).all()):
-            return y.float(), False
-        redone = True
-    y = net(x, **conditioning).float()
-    if not bool(torch.isfinite(y).all()):
-        raise UserError("the model produced NaN/Inf values in fp32 (broken or incompatible weights)")
-    return y, redone
 
 
 def _channel_mode(net_channels: int, image_channels: int) -> str:
@@ -286,69 +274,78 @@ class _Batch:
 
 
 class TiledDenoiser:
-    """A generator placed on its device with a resolved precision and tile size, denoising arrays.
+    """A backend (or a torch generator, wrapped) with a resolved tile size, denoising arrays.
 
     Build it once and call it per image: after an out-of-memory retry the smaller tile is kept for later
-    images. ``notes`` collects what the user should know (tile changes, fp32 redos, InstanceNorm tiling).
-    The network is moved to the device in place and set to eval mode.
+    images. ``strength``/``sigma`` are per call (the config's are the defaults). ``notes`` collects what the
+    user should know (tile changes, fp32 redos, InstanceNorm tiling).
     """
 
-    def __init__(self, net: nn.Module, cfg: InferConfig = InferConfig()) -> None:
+    def __init__(self, model: Any, cfg: InferConfig = InferConfig()) -> None:
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
-        self.amp_dtype = resolve_precision(cfg.precision, self.device)
-        self.net = net.to(self.device, memory_format=torch.channels_last).eval()
-        self.conditioning = level_conditioning(net, cfg.strength, cfg.sigma)
-        self.channels = input_channels(net)
-        self.stride = net_stride(net)
+        self.backend = as_backend(model, cfg)
+        check_conditioning(self.backend.level_aware, cfg.strength, cfg.sigma)
+        self.channels = self.backend.channels
+        self.stride = self.backend.stride
         self.batch_size = cfg.batch_size
-        self.tile = cfg.tile if cfg.tile is not None else self._auto_tile()
-        self.fp32_redos = 0
-        self.notes: list[str] = []
-        if uses_instance_norm(net) and self.tile != 0:
-            self.notes.append("this model uses InstanceNorm, so tiles are normalised separately and may "
-                              "differ in tone; use --tile 0 if the image fits in memory")
+        floor = max(MIN_TILE, self.backend.min_tile)
+        if cfg.tile is not None and 0 < cfg.tile < floor:
+            raise UserError(f"this model needs tiles of at least {floor} px (its noise estimate looks that far); "
+                            f"use --tile {floor} or more, 0 or auto")
+        self.min_tile = floor
+        self.tile = cfg.tile if cfg.tile is not None else max(floor, self.backend.auto_tile(cfg.batch_size))
+        self._notes: list[str] = []
+        if self.backend.instance_norm and self.tile != 0:
+            self._notes.append("this model uses InstanceNorm, so tiles are normalised separately and may "
+                               "differ in tone; use --tile 0 if the image fits in memory")
 
-    def _auto_tile(self) -> int:
-        if self.device.type != "cuda":
-            return CPU_TILE
-        try:
-            return cuda_tile_from_free_memory(self.net, self.device, self.amp_dtype, self.channels,
-                                              self.stride, self.batch_size)
-        except torch.cuda.OutOfMemoryError:  # a nearly full GPU: start small, halving handles the rest
-            torch.cuda.empty_cache()
-            return 4 * MIN_TILE
+    @property
+    def notes(self) -> list[str]:
+        return list(dict.fromkeys(self._notes + self.backend.notes))
 
-    def __call__(self, pixels: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-        return self.denoise_many([pixels], progress)[0]
+    @property
+    def where(self) -> str:
+        return self.backend.where
 
-    def denoise_many(self, images: Sequence[np.ndarray], progress: Progress | None = None) -> list[np.ndarray]:
-        """Denoise several images with their tiles sharing batches (all of them are held in memory)."""
+    def __call__(self, pixels: np.ndarray, progress: Progress | None = None, *, strength: float | None = None,
+                 sigma: float | None = None) -> np.ndarray:
+        return self.denoise_many([pixels], progress, strength=strength, sigma=sigma)[0]
+
+    def denoise_many(self, images: Sequence[np.ndarray], progress: Progress | None = None, *,
+                     strength: float | None = None, sigma: float | None = None) -> list[np.ndarray]:
+        """Denoise several images with their tiles sharing batches (all of them are held in memory).
+
+        ``strength``/``sigma`` default to the config's; a call that gives either sets both."""
+        if strength is None and sigma is None:
+            strength, sigma = self.cfg.strength, self.cfg.sigma
+        strength = 1.0 if strength is None else strength
+        InferConfig(strength=strength, sigma=sigma)  # the same range checks as the config's
+        check_conditioning(self.backend.level_aware, strength, sigma)
         images = [_as_hwc(img) for img in images]
         while True:
             try:
-                outputs = self._run([img for img, _ in images], progress)
+                outputs = self._run([img for img, _ in images], progress, strength, sigma)
                 return [out[..., 0] if flat else out for out, (_, flat) in zip(outputs, images)]
-            except torch.cuda.OutOfMemoryError:
+            except OutOfMemory:
                 self._shrink_after_oom(images[0][0].shape[:2] if images else (0, 0))
 
     def _shrink_after_oom(self, shape: tuple[int, int]) -> None:
         """Halve the tile (then the batch) so the retry fits; give up with a clear error at the floor."""
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
         current = self.tile or round_up(max(shape), self.stride)
-        smaller = max(MIN_TILE, current // 2 // self.stride * self.stride)
+        smaller = max(self.min_tile, current // 2 // self.stride * self.stride)
         if smaller < current:
-            self.notes.append(f"out of memory with a {current}px tile; retried with {smaller}px")
+            self._notes.append(f"out of memory with a {current}px tile; retried with {smaller}px")
             self.tile = smaller
         elif self.batch_size > 1:
-            self.notes.append(f"out of memory with batch size {self.batch_size}; retried with {self.batch_size // 2}")
+            self._notes.append(f"out of memory with batch size {self.batch_size}; retried with "
+                               f"{self.batch_size // 2}")
             self.batch_size //= 2
         else:
             raise UserError(f"out of GPU memory even with a {current}px tile and batch size 1; "
                             "free the GPU or use --device cpu")
 
-    def _run(self, images: list[np.ndarray], progress: Progress | None) -> list[np.ndarray]:
+    def _run(self, images: list[np.ndarray], progress: Progress | None, strength: float,
+             sigma: float | None) -> list[np.ndarray]:
         canvases = [self._canvas(img) for img in images]
         total = sum(c.grid.count for c in canvases)
         done = 0
@@ -360,7 +357,7 @@ class TiledDenoiser:
             shape = (canvas.grid.tile_h, canvas.grid.tile_w)
             for y, x, weight in canvas.grid.tiles():
                 if batch.entries and (batch.shape != shape or len(batch.entries) >= per_batch):
-                    done += self._flush(batch)
+                    done += self._flush(batch, strength, sigma)
                     if progress:
                         progress(done, total)
                     batch = _Batch()
@@ -368,7 +365,7 @@ class TiledDenoiser:
                 batch.entries.append((canvas, y, x, weight))
                 batch.crops.append(canvas.crop(y, x))
         if batch.entries:
-            done += self._flush(batch)
+            done += self._flush(batch, strength, sigma)
             if progress:
                 progress(done, total)
         return [c.finish() for c in canvases]
@@ -379,39 +376,29 @@ class TiledDenoiser:
         grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride)
         return _Canvas(pixels, grid, mode)
 
-    def _flush(self, batch: _Batch) -> int:
+    def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:
         """Run one batch of same-size tiles (possibly from several images) and accumulate the outputs."""
         mode = batch.entries[0][0].mode
-        stacked = np.stack(batch.crops)
-        outputs = self._forward(stacked, mode)
+        outputs = self._forward(np.stack(batch.crops), mode, strength, sigma)
         for (canvas, y, x, weight), tile_out in zip(batch.entries, outputs):
             canvas.add(y, x, tile_out, weight)
         return len(batch.entries)
 
-    def _forward(self, crops: np.ndarray, mode: str) -> np.ndarray:
+    def _forward(self, crops: np.ndarray, mode: str, strength: float, sigma: float | None) -> np.ndarray:
         """(n, th, tw, C) file-dtype tiles -> (n, th, tw, C) float32 outputs in [0, 1] units."""
-        scale = float(np.iinfo(crops.dtype).max)
-        if crops.dtype != np.uint8:
-            crops = crops.astype(np.float32)  # torch has no general uint16 arithmetic
-        t = torch.from_numpy(crops).to(self.device, non_blocking=True)
-        x = t.permute(0, 3, 1, 2).float().div_(scale)  # NHWC memory seen as NCHW: channels_last for free
+        scale = np.float32(np.iinfo(crops.dtype).max)
+        x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / scale
         n, c, h, w = x.shape
         if mode == "gray_to_colour":
-            x = x.expand(n, self.channels, h, w)
+            x = np.ascontiguousarray(np.broadcast_to(x, (n, self.channels, h, w)))
         elif mode == "per_channel":
             x = x.reshape(n * c, 1, h, w)
-        x = x.contiguous(memory_format=torch.channels_last)
-        y, redone = forward_checked(self.net, x, self.amp_dtype, **self.conditioning)
-        if redone:
-            self.fp32_redos += 1
-            if self.fp32_redos == 1:
-                self.notes.append(f"{precision_name(self.amp_dtype)} gave NaN/Inf on some tiles; "
-                                  "those were redone in fp32")
+        y = self.backend.run(x, strength, sigma)
         if mode == "gray_to_colour":
-            y = y.mean(dim=1, keepdim=True)
+            y = y.mean(axis=1, keepdims=True)
         elif mode == "per_channel":
             y = y.reshape(n, c, h, w)
-        return y.permute(0, 2, 3, 1).cpu().numpy()
+        return y.transpose(0, 2, 3, 1)
 
 
 def _as_hwc(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -420,47 +407,27 @@ def _as_hwc(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
         kind = pixels.dtype if isinstance(pixels, np.ndarray) else type(pixels).__name__
         raise UserError(f"expected a uint8 or uint16 image array, got {kind}")
     if pixels.ndim == 2:
-        return pixels[..., None], True
+        pixels = pixels[..., None]
+        flat = True
+    else:
+        flat = False
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or min(pixels.shape[:2]) < 1:
-        raise UserError(f"expected an HxWxC image with 1-4 channels, got shape {pixels.shape}")
-    return pixels, False
+        raise UserError(f"expected an HxW or HxWxC image of at least 1x1 pixel with 1-4 channels, "
+                        f"got shape {pixels.shape[:-1] if flat else pixels.shape}")
+    return pixels, flat
 
 
-@torch.inference_mode()
-def cuda_tile_from_free_memory(net: nn.Module, device: torch.device, amp_dtype: torch.dtype | None,
-                               channels: int, stride: int, batch_size: int) -> int:
-    """The largest tile whose batch fits in half the free GPU memory, from one measured probe tile.
-
-    Activation memory grows with the tile area, so the peak of a PROBE_SIDE^2 forward scales to any side;
-    half the free memory leaves room for cuDNN workspaces, fragmentation and other processes.
-    """
-    free, _ = torch.cuda.mem_get_info(device)
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
-    probe = torch.rand(1, channels, PROBE_SIDE, PROBE_SIDE, device=device).contiguous(
-        memory_format=torch.channels_last)
-    with autocast(device, amp_dtype):
-        net(probe)
-    torch.cuda.synchronize(device)
-    per_pixel = max(1.0, (torch.cuda.max_memory_allocated(device) - base) / PROBE_SIDE**2)
-    del probe
-    torch.cuda.empty_cache()
-    side = int(math.sqrt(0.5 * free / (batch_size * per_pixel)))
-    return int(min(MAX_AUTO_TILE, max(MIN_TILE, side // stride * stride)))
-
-
-def denoise_array(net: nn.Module, pixels: np.ndarray, cfg: InferConfig = InferConfig(),
+def denoise_array(model: Any, pixels: np.ndarray, cfg: InferConfig = InferConfig(),
                   progress: Progress | None = None) -> np.ndarray:
     """Denoise one HxW(xC) uint8/uint16 image; same shape and dtype back, alpha untouched.
 
-    The net is moved to the device in place, in channels_last and eval mode (callers that train it restore
-    train mode themselves). Build a TiledDenoiser instead to keep the resolved tile across many images.
+    ``model`` is a backend or a torch generator (moved to the device in place, channels_last, eval mode).
+    Build a TiledDenoiser instead to keep the resolved tile across many images.
     """
-    return TiledDenoiser(net, cfg)(pixels, progress)
+    return TiledDenoiser(model, cfg)(pixels, progress)
 
 
-def denoise_arrays(net: nn.Module, images: Sequence[np.ndarray], cfg: InferConfig = InferConfig(),
+def denoise_arrays(model: Any, images: Sequence[np.ndarray], cfg: InferConfig = InferConfig(),
                    progress: Progress | None = None) -> list[np.ndarray]:
     """Denoise several images whose same-size tiles share batches (e.g. many small images on a GPU)."""
-    return TiledDenoiser(net, cfg).denoise_many(images, progress)
+    return TiledDenoiser(model, cfg).denoise_many(images, progress)

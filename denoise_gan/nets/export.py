@@ -1,10 +1,11 @@
 """Exporting a generator for use outside this package: ONNX, a self-describing model folder, or safetensors.
 
-* ``onnx``: one input ``image`` and one output ``denoised``, both float32 Nx3xHxW RGB in [0, 1], with dynamic
-  batch, height and width. The graph reflect-pads any height and width to the network's stride and crops
-  back, so it takes every image size, and clips to [0, 1]. A level-aware model is exported blind at
-  strength 1 (its level estimator is inside the graph). The descriptive metadata is in the model's
-  ``metadata_props``.
+* ``onnx``: the interface ``graph_contract`` states: ``image`` float32 NxCxHxW in [0, 1] with dynamic batch,
+  height and width, and for a level-aware model ``strength`` and ``sigma`` (its level estimator is inside
+  the graph); output ``denoised``. The graph reflect-pads any height and width (down to 1 px) to the network's
+  stride exactly as the tiling engine does, crops back and clips to [0, 1]. What the graph is, and the
+  sha256 of the weights it was made from, are in the model's ``metadata_props``; the ONNX Runtime engine
+  reads them.
 * ``folder``: ``model.safetensors`` (the same file ``denoise --checkpoint`` loads), ``config.json`` and a
   ``README.md`` model card with a YAML header, as model hubs lay them out.
 * ``safetensors``: one generator file; the way a run checkpoint (``step_N.pt``) becomes inference weights.
@@ -23,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as nnf
 from torch import nn
 
 from data_tools.images import atomic_write_bytes
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
+from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.shipped import file_sha256, graph_beside
 from denoise_gan.nets.weights import (
     PATH_KEYS,
     check_state,
@@ -39,6 +41,7 @@ from denoise_gan.nets.weights import (
     load_generator,
     load_state,
     read_generator_file,
+    refuse_noise_model,
     resolve_weights,
     save_generator,
 )
@@ -57,6 +60,12 @@ class Exportable:
     meta: dict[str, Any]
     source: Path
 
+    @property
+    def source_sha256(self) -> str:
+        """The weight file's sha256 (a graph records it, so the engine can tell a stale graph); empty for a
+        run checkpoint, whose graph belongs to no weight file."""
+        return file_sha256(self.source) if self.source.suffix == ".safetensors" else ""
+
 
 def load_exportable(source: str | Path) -> Exportable:
     """The generator behind a weight file, shipped model name, run folder or run checkpoint."""
@@ -71,6 +80,7 @@ def load_exportable(source: str | Path) -> Exportable:
     else:
         path = resolve_weights(source)
     net, cfg, meta = load_generator(path)
+    refuse_noise_model(path, cfg, meta)  # an exported F would be a "denoiser" that adds noise
     return Exportable(net, cfg, describe(cfg, _without_relative_paths(meta)), path)
 
 
@@ -97,6 +107,7 @@ def _from_run_checkpoint(path: Path) -> Exportable:
     else:
         raise WeightsError(f"{path}: a refine checkpoint needs its run folder's G.safetensors for G's config "
                            f"(looked for {run_weights})")
+    refuse_noise_model(path, cfg, meta)
     with torch.device("meta"):
         skeleton = build_generator(cfg)
     check_state(skeleton, tensors, str(path))  # shapes checked before anything is allocated
@@ -115,45 +126,76 @@ def _without_relative_paths(meta: dict[str, Any]) -> dict[str, Any]:
 
 # ---- ONNX ---------------------------------------------------------------------------------------
 
+def reflect_index(length: torch.Tensor, stride: int) -> torch.Tensor:
+    """Source rows (or columns) of a length padded up to the stride: mirrored without repeating the edge, and
+    all 0 for a length of 1 (the tiling engine's ``reflect_index``, as graph ops with a dynamic length)."""
+    padded = (length + stride - 1) // stride * stride
+    period = torch.clamp(2 * length - 2, min=1)
+    pos = torch.arange(padded) % period
+    return torch.where(pos < length, pos, period - pos)
+
+
 class OnnxGraph(nn.Module):
-    """What the exported graph computes: pad to the stride (reflect), the net (blind), crop, clip to [0, 1]."""
+    """What the exported graph computes: pad to the stride (reflect), the net, crop, clip to [0, 1]."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
         self.stride = max(1, int(getattr(net, "stride", 1)))
+        self.level_aware = bool(getattr(net, "level_aware", False))
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, strength: torch.Tensor | None = None,
+                sigma: torch.Tensor | None = None) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
-        pad_h = (self.stride - h % self.stride) % self.stride
-        pad_w = (self.stride - w % self.stride) % self.stride
-        padded = nnf.pad(image, (0, pad_w, 0, pad_h), mode="reflect")
-        return self.net(padded)[..., :h, :w].clamp(0.0, 1.0)
+        rows, cols = reflect_index(torch.as_tensor(h), self.stride), reflect_index(torch.as_tensor(w), self.stride)
+        padded = image.index_select(2, rows).index_select(3, cols)
+        if self.level_aware and strength is not None and sigma is not None:
+            fixed = (sigma / 255.0).reshape(1, 1, 1, 1).expand_as(padded)
+            level = torch.where(sigma.reshape(1, 1, 1, 1) >= 0, fixed, self.net.estimate(padded))
+            out = self.net.denoiser(padded, level * strength.reshape(1, 1, 1, 1))
+        else:
+            out = self.net(padded)
+        return out[..., :h, :w].clamp(0.0, 1.0)
 
 
 def onnx_bytes(model: Exportable) -> bytes:
-    """The ONNX graph of the model (see ``OnnxGraph``), its descriptive metadata attached."""
+    """The ONNX graph of the model (see ``OnnxGraph``), with what it is in its metadata (``graph_contract``)."""
     onnx = require("onnx", "export --format onnx")
-    if model.config.channels != 3:
-        raise UserError(f"ONNX export takes RGB models; this one has {model.config.channels} channel(s)")
     graph = OnnxGraph(model.net.float().eval())
-    example = torch.rand(1, 3, 2 * graph.stride + 3, 2 * graph.stride + 5)
-    buf = io.BytesIO()
+    channels = model.config.channels
+    example = (torch.rand(1, channels, 2 * graph.stride + 3, 2 * graph.stride + 5),)
+    names = [gc.IMAGE]
     dims = {0: "batch", 2: "height", 3: "width"}
+    if graph.level_aware:
+        example += (torch.ones(1), torch.full((1,), gc.ESTIMATE))
+        names += [gc.STRENGTH, gc.SIGMA]
+    buf = io.BytesIO()
     with warnings.catch_warnings():
         # the TorchScript-based exporter: offline, no extra packages, and it handles the dynamic pad; torch
         # calls it legacy and warns on every export
         warnings.simplefilter("ignore")
-        torch.onnx.export(graph, (example,), buf, dynamo=False, opset_version=OPSET, input_names=["image"],
-                          output_names=["denoised"], dynamic_axes={"image": dims, "denoised": dims})
+        torch.onnx.export(graph, example, buf, dynamo=False, opset_version=OPSET, input_names=names,
+                          output_names=[gc.OUTPUT], dynamic_axes={gc.IMAGE: dims, gc.OUTPUT: dims})
     proto = onnx.load_from_string(buf.getvalue())
-    proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 3  # the crop hides that it is the input's 3
-    info = {**metadata_strings(model), "config": json.dumps(to_dict(model.config)),
-            "usage": "blind denoising at strength 1; input and output float32 Nx3xHxW RGB in [0,1], any H and W"}
+    proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = channels  # the crop hides it is the input's
+    info = {**metadata_strings(model), **graph_metadata(model, graph)}
     onnx.helper.set_model_props(proto, info)
-    proto.doc_string = f"denoise-gan generator ({model.config.arch}), noisy RGB in, denoised RGB out"
+    kind = "level-aware" if graph.level_aware else "blind"
+    proto.doc_string = f"denoise-gan {kind} denoiser ({model.config.arch}): noisy image in, denoised image out"
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
+
+
+def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
+    """The keys the ONNX Runtime engine reads (``graph_contract``), as the strings ONNX metadata holds."""
+    usage = ("image float32 NxCxHxW in [0,1], any H and W; strength float32 [1] scales the estimated noise "
+             "level; sigma float32 [1] fixes a uniform sigma on the 0-255 scale, or -1 to estimate it"
+             if graph.level_aware else "image float32 NxCxHxW in [0,1], any H and W; blind")
+    return {gc.FORMAT_KEY: gc.GRAPH_FORMAT, gc.CONFIG_KEY: json.dumps(to_dict(model.config)),
+            gc.META_KEY: json.dumps(model.meta, sort_keys=True),
+            gc.LEVEL_AWARE_KEY: "true" if graph.level_aware else "false", gc.STRIDE_KEY: str(graph.stride),
+            gc.MIN_TILE_KEY: str(int(getattr(model.net, "min_tile", 1))),
+            gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256, "usage": usage}
 
 
 def metadata_strings(model: Exportable) -> dict[str, str]:
@@ -227,15 +269,32 @@ def export_model(source: str | Path, out: Path | str, fmt: str = "onnx", overwri
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    if fmt == "folder" and out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
+    if fmt != "folder" and out.is_dir():
+        raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
     if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
         raise UserError(f"{out} exists; choose another -o or pass --overwrite")
     if fmt == "onnx":
         require("onnx", "export --format onnx")
     model = load_exportable(source)
-    if fmt == "onnx":
-        atomic_write_bytes(out, onnx_bytes(model))
-    elif fmt == "folder":
-        write_folder(model, out)
-    else:
-        save_generator(out, model.net, model.config, model.meta)
+    try:
+        if fmt == "onnx":
+            atomic_write_bytes(out, onnx_bytes(model))
+        elif fmt == "folder":
+            write_folder(model, out)
+        else:
+            save_generator(out, model.net, model.config, model.meta)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return out
+
+
+def write_graph_beside(weights: Path) -> Path | None:
+    """The ONNX graph beside a generator file (``G.safetensors`` -> ``G.onnx``), so the light engine can run
+    it; None (nothing written) where the exporter's extra is not installed."""
+    try:
+        require("onnx", "the ONNX graph")
+    except UserError:
+        return None
+    return export_model(weights, graph_beside(weights), "onnx", overwrite=True)

@@ -118,6 +118,9 @@ class LevelAwareDenoiser(nn.Module):
     """
 
     level_aware = True
+    # tiles smaller than this see too little for the estimator (its view is ~130 px), and the tiled result
+    # drifts from the whole image's; the tiling engine refuses smaller tiles for this model
+    min_tile = 128
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()

@@ -14,7 +14,6 @@ import pickle
 import re
 import warnings
 import zipfile
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,13 +27,19 @@ from data_tools.images import atomic_write_bytes
 from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.graph_contract import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import build_generator, plausible_bounds
+from denoise_gan.nets.shipped import (  # noqa: F401 (re-exported: the lookup lives in a torch-free module)
+    DEFAULT_MODEL,
+    SHIPPED_PARTS,
+    resolve_weights,
+    shipped_dir,
+    shipped_part,
+)
 
 C = TypeVar("C")
 
 FORMAT = "denoise-gan-generator/1"
-DEFAULT_MODEL = "default"
-CHECKPOINT_ENV = "DENOISE_GAN_CHECKPOINTS"
 
 
 WEIGHTS_LICENSE = "MIT"  # the weights' licence: the project's own
@@ -139,7 +144,7 @@ def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> No
     """A file used to denoise must be a denoiser: a noise model (F, clean->noisy, by its recorded role or its
     architecture) would make images noisier, so it is a one-line error."""
     role = str(meta.get("role", "")) if isinstance(meta, dict) else ""
-    if role.startswith("F") or cfg.arch == "noise":
+    if role.startswith("F") or cfg.arch in NOISE_MODEL_ARCHS:
         raise WeightsError(f"{path}: is a noise model ({role or 'clean->noisy'}), not a denoiser; use the run's "
                            "G.safetensors (noisy->clean)")
 
@@ -257,42 +262,3 @@ def prune_checkpoints(folder: Path | str, keep: int) -> None:
         path.unlink(missing_ok=True)
     for temp in Path(folder).glob(".step_*.pt.*.part"):
         temp.unlink(missing_ok=True)
-
-
-# ---- shipped models ----------------------------------------------------------------------------
-
-def shipped_dir() -> Path:
-    return Path(str(resources.files("denoise_gan.checkpoints")))
-
-
-# The networks shipped beside a model's G, so `adapt` can fine-tune them: <name>-F.safetensors (the noise
-# model), <name>-D_noisy.safetensors and <name>-D_clean.safetensors (the discriminators), written by
-# ``python -m denoise_gan.nets.ship RUN_DIR``.
-SHIPPED_PARTS = ("F", "D_noisy", "D_clean")
-
-
-def shipped_part(name: str, part: str) -> Path:
-    """Where a shipped model's companion network lives (it may be absent)."""
-    if part not in SHIPPED_PARTS:
-        raise ValueError(f"unknown part {part!r}; one of {', '.join(SHIPPED_PARTS)}")
-    return shipped_dir() / f"{name}-{part}.safetensors"
-
-
-def _is_part(stem: str) -> bool:
-    return any(stem.endswith(f"-{part}") for part in SHIPPED_PARTS)
-
-
-def resolve_weights(name_or_path: str | Path | None) -> Path:
-    """A path as given, or a shipped model by name (``default`` when None)."""
-    name = str(name_or_path) if name_or_path else DEFAULT_MODEL
-    candidate = Path(name)
-    if candidate.suffix or candidate.exists() or "/" in name:
-        if not candidate.is_file():
-            raise WeightsError(f"{candidate}: no such weight file")
-        return candidate
-    shipped = shipped_dir() / f"{name}.safetensors"
-    if not shipped.is_file():
-        available = ", ".join(sorted(p.stem for p in shipped_dir().glob("*.safetensors")
-                                     if not _is_part(p.stem))) or "none"
-        raise WeightsError(f"no shipped model named {name!r} (available: {available})")
-    return shipped

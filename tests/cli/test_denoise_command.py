@@ -197,8 +197,10 @@ RANK_SCRIPT = textwrap.dedent("""
     import json, sys
     import torch
     torch.set_num_threads(1)
-    from denoise_gan.inference.files import OutputOptions, denoise_files
-    summary = denoise_files([sys.argv[1]], sys.argv[2], sys.argv[3], OutputOptions(ext="png"))
+    from denoise_gan import Denoiser
+    from denoise_gan.inference.files import OutputOptions
+    den = Denoiser.from_pretrained(sys.argv[3], engine="torch")
+    summary = den.denoise_files([sys.argv[1]], sys.argv[2], OutputOptions(ext="png"))
     json.dump({"results": [[r.source, r.status] for r in summary.results],
                "world_size": summary.world_size, "rank": summary.rank}, open(sys.argv[4], "w"))
 """)

@@ -19,7 +19,7 @@ from data_tools.images import collect_images, read_image, write_image
 from denoise_gan.inference.files import OutputOptions, denoise_files
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, denoise_array, plan_grid
 from denoise_gan.nets.weights import load_generator
-from helpers import TINY_G, _tiny_unet, cli, interrupt_at_random, launch, noise_image, one_line_error, pace, smooth_rgb
+from helpers import _tiny_unet, cli, interrupt_at_random, launch, noise_image, one_line_error, pace, smooth_rgb
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job
 
@@ -97,11 +97,10 @@ def test_out_of_memory_shrinks_the_tile_retries_and_keeps_the_smaller_tile(weigh
     note tells the user, and later files start at the smaller tile instead of failing again."""
     net = load_generator(weights)[0]
     flaky = OutOfMemoryFirst(net, max_side=64)
-    monkeypatch.setattr("denoise_gan.inference.files.load_generator", lambda path: (flaky, TINY_G, {}))
     for i in range(3):
         write_image(tmp_path / "in" / f"{i}.png", noise_image(150, 170, seed=i))
-    summary = denoise_files([tmp_path / "in"], tmp_path / "out", weights, OutputOptions(),
-                            InferConfig(tile=256, overlap=16, device="cpu"))
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out",
+                            TiledDenoiser(flaky, InferConfig(tile=256, overlap=16, device="cpu")), OutputOptions())
     assert [r.status for r in summary.results] == ["done"] * 3, summary.results
     assert flaky.ooms == 2  # 256 -> 128 -> 64 on the first file only
     assert any("out of memory with a 128px tile; retried with 64px" in note for note in summary.notes), summary.notes
@@ -135,11 +134,11 @@ def test_a_nan_or_inf_tile_in_half_precision_is_redone_in_fp32(bad: float) -> No
     img[40, 45] = 255  # ... except one, inside a single tile's region
     cfg = InferConfig(tile=32, overlap=8, batch_size=1, device="cpu")
     den = TiledDenoiser(HalfPrecisionBlowsUpOnBrightTiles(net, bad), cfg)
-    den.amp_dtype = torch.bfloat16  # the CUDA half-precision branch, run on the CPU
+    den.backend.amp_dtype = torch.bfloat16  # the CUDA half-precision branch, run on the CPU
     out = den(img)
     grid = plan_grid(90, 90, den.tile, cfg.overlap, den.stride)
     holding = sum(y <= 40 < y + grid.tile_h and x <= 45 < x + grid.tile_w for y, x, _ in grid.tiles())
-    assert den.net.blown == holding == den.fp32_redos  # only the batches that blew up were redone
+    assert den.backend.net.blown == holding == den.backend.fp32_redos  # only the batches that blew up were redone
     assert any("redone in fp32" in note for note in den.notes)
     np.testing.assert_array_equal(out, denoise_array(net, img, cfg))  # and the result is the fp32 result
 
@@ -152,9 +151,9 @@ def test_nan_in_fp32_fails_that_file_and_writes_nothing(weights: Path, tmp_path:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x * float("nan")
 
-    monkeypatch.setattr("denoise_gan.inference.files.load_generator", lambda path: (Broken(), TINY_G, {}))
     write_image(tmp_path / "in" / "a.png", noise_image(20, 20))
-    summary = denoise_files([tmp_path / "in"], tmp_path / "out", weights, OutputOptions(), InferConfig(device="cpu"))
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out", TiledDenoiser(Broken(), InferConfig(device="cpu")),
+                            OutputOptions())
     assert [(r.status, "NaN" in r.message) for r in summary.results] == [("failed", True)]
     assert not (tmp_path / "out" / "a.png").exists()  # never a black image
 

@@ -13,12 +13,16 @@ import pytest
 from data_tools.images import read_image, write_image
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.inference.files import Job, OutputOptions, denoise_file, denoise_files
-from denoise_gan.inference.tiling import InferConfig
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.weights import save_generator
+from denoise_gan.nets.weights import load_generator, save_generator
 from helpers import cli, failed_rows, noise_image, one_line_error
 
 CPU = InferConfig(device="cpu")
+
+
+def engine(weights: Path) -> TiledDenoiser:
+    return TiledDenoiser(load_generator(weights)[0], CPU)
 
 
 def test_a_file_written_meanwhile_by_another_run_is_not_replaced(tmp_path: Path) -> None:
@@ -26,7 +30,7 @@ def test_a_file_written_meanwhile_by_another_run_is_not_replaced(tmp_path: Path)
     target = tmp_path / "out" / "a.png"
     theirs = noise_image(16, 16, seed=2)
 
-    def other_run_finishes_first(pixels: np.ndarray, progress: object = None) -> np.ndarray:
+    def other_run_finishes_first(pixels: np.ndarray, progress: object = None, **conditioning: object) -> np.ndarray:
         write_image(target, theirs)  # the other run's rename lands while this one is denoising
         return pixels
 
@@ -39,7 +43,7 @@ def test_a_file_written_meanwhile_by_another_run_is_not_replaced(tmp_path: Path)
 def test_a_format_limit_fails_before_the_image_is_denoised(tmp_path: Path) -> None:
     write_image(tmp_path / "wide.png", np.zeros((2, 16400, 3), np.uint8))
 
-    def never(pixels: np.ndarray, progress: object = None) -> np.ndarray:
+    def never(pixels: np.ndarray, progress: object = None, **conditioning: object) -> np.ndarray:
         raise AssertionError("denoised although the output format cannot hold the result")
 
     result = denoise_file(Job(tmp_path / "wide.png", tmp_path / "out" / "wide.webp"), never, OutputOptions())
@@ -69,7 +73,7 @@ def test_a_symlink_to_another_input_is_denoised_under_its_own_name(tmp_path: Pat
     src = tmp_path / "in"
     write_image(src / "a.png", noise_image(16, 16, seed=1))
     os.symlink("a.png", src / "link.png")
-    summary = denoise_files([src], tmp_path / "out", weights, OutputOptions(), CPU)
+    summary = denoise_files([src], tmp_path / "out", engine(weights), OutputOptions())
     assert sorted(Path(r.output).name for r in summary.results if r.status == "done") == ["a.png", "link.png"]
 
 
@@ -78,9 +82,9 @@ def test_an_in_place_suffix_run_resumes_with_skip_existing(tmp_path: Path, weigh
     for i in range(3):
         write_image(src / f"p{i}.png", noise_image(16, 16, seed=i))
     opts = OutputOptions(suffix="_dn")
-    first = denoise_files([src / "p0.png"], src, weights, opts, CPU)  # a run killed after one file
+    first = denoise_files([src / "p0.png"], src, engine(weights), opts)  # a run killed after one file
     assert [r.status for r in first.results] == ["done"]
-    rest = denoise_files([src], src, weights, OutputOptions(suffix="_dn", skip_existing=True), CPU)
+    rest = denoise_files([src], src, engine(weights), OutputOptions(suffix="_dn", skip_existing=True))
     assert sorted((Path(r.source).name, r.status) for r in rest.results) == [
         ("p0.png", "skipped"), ("p1.png", "done"), ("p2.png", "done")]
     assert sorted(p.name for p in src.iterdir()) == ["p0.png", "p0_dn.png", "p1.png", "p1_dn.png", "p2.png",
@@ -95,14 +99,14 @@ def test_temp_files_of_a_killed_run_are_cleaned_and_a_live_runs_are_kept(tmp_pat
     dead.write_bytes(b"half")
     live.write_bytes(b"half")
     write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
-    denoise_files([tmp_path / "in"], out, weights, OutputOptions(), CPU)
+    denoise_files([tmp_path / "in"], out, engine(weights), OutputOptions())
     assert not dead.exists() and live.exists()
 
 
 def test_names_of_up_to_255_bytes_are_written(tmp_path: Path, weights: Path) -> None:
     name = "n" * 251 + ".png"  # 255 bytes: the temp name must not add to it
     write_image(tmp_path / "in" / name, noise_image(16, 16))
-    summary = denoise_files([tmp_path / "in"], tmp_path / "out", weights, OutputOptions(), CPU)
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), OutputOptions())
     assert [r.status for r in summary.results] == ["done"], summary.results
     assert (tmp_path / "out" / name).is_file()
 

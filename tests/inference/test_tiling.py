@@ -16,11 +16,11 @@ from denoise_gan.inference.tiling import (
     TiledDenoiser,
     denoise_array,
     denoise_arrays,
-    forward_checked,
     plan_grid,
     ramp_weights,
     tile_positions,
 )
+from denoise_gan.inference.torch_engine import forward_checked
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.runtime import resolve_device, resolve_precision
 
@@ -259,9 +259,9 @@ def test_half_precision_nan_batch_is_redone_in_fp32(photo: np.ndarray) -> None:
     torch.testing.assert_close(y, forward_checked(inner, x, None)[0])
     # the same path through the engine: force the half-precision branch that CUDA would take
     den = TiledDenoiser(NanUnderAutocast(inner), InferConfig(tile=128))
-    den.amp_dtype = torch.bfloat16
+    den.backend.amp_dtype = torch.bfloat16
     out = den(photo)
-    assert den.fp32_redos > 0 and any("redone in fp32" in n for n in den.notes)
+    assert den.backend.fp32_redos > 0 and any("redone in fp32" in n for n in den.notes)
     np.testing.assert_array_equal(out, denoise_array(inner, photo, InferConfig(tile=128)))
 
 
@@ -297,7 +297,7 @@ def test_cpu_precision_and_device_resolution() -> None:
 
 def test_cpu_default_tile_is_fixed() -> None:
     den = TiledDenoiser(light_unet(width=4, depth=1), InferConfig(device="cpu"))
-    assert den.tile == 512 and den.amp_dtype is None
+    assert den.tile == 512 and den.backend.amp_dtype is None
 
 
 # ---- CUDA --------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_cuda_bf16_tiled_matches_cpu_fp32(photo: np.ndarray) -> None:
     net = light_unet()
     ref = denoise_array(net, photo, InferConfig(tile=0, device="cpu"))
     den = TiledDenoiser(net, InferConfig(device="cuda"))  # auto tile from free memory, bf16 autocast
-    assert den.amp_dtype == torch.bfloat16 and MIN_TILE <= den.tile <= 2048
+    assert den.backend.amp_dtype == torch.bfloat16 and MIN_TILE <= den.tile <= 2048
     out = den(photo)
     assert psnr(ref, out) >= 35, f"bf16 vs fp32 {psnr(ref, out):.1f} dB"
     out32 = denoise_array(net, photo, InferConfig(tile=128, device="cuda", precision="fp32"))

@@ -40,18 +40,26 @@ def test_onnx_matches_torch_at_any_size(which: str, weights: Path, level_weights
     source = weights if which == "unet" else level_weights
     onnx_path = export_model(source, tmp_path / "model.onnx", "onnx")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    inputs, (out,) = session.get_inputs(), session.get_outputs()
+    inp = inputs[0]
     assert (inp.name, inp.type, inp.shape[1]) == ("image", "tensor(float)", 3)
     assert out.shape[1] == 3 and isinstance(inp.shape[2], str) and isinstance(inp.shape[3], str)
+    assert [i.name for i in inputs] == (["image"] if which == "unet" else ["image", "strength", "sigma"])
     net = load_generator(source)[0]
     den = Denoiser(net, device="cpu", tile=0)
     rng = np.random.default_rng(0)
-    for shape in [(1, 3, 64, 64), (2, 3, 37, 53), (1, 3, 19, 90)]:
+    settings = [(1.0, None)] if which == "unet" else [(1.0, None), (0.5, None), (1.0, 25.0)]
+    for shape in [(1, 3, 64, 64), (2, 3, 37, 53), (1, 3, 19, 90), (1, 3, 1, 1), (1, 3, 3, 4)]:
         x = rng.random(shape, dtype=np.float32)
-        got = session.run(None, {"image": x})[0]
-        assert got.shape == shape and got.dtype == np.float32 and 0 <= got.min() and got.max() <= 1
-        expected = den(torch.from_numpy(x)).numpy()  # blind, strength 1: what the product computes
-        assert psnr(got, expected) >= 50, (shape, psnr(got, expected))
+        for strength, sigma in settings:
+            feed = {"image": x}
+            if which == "level":
+                feed |= {"strength": np.array([strength], np.float32),
+                         "sigma": np.array([-1.0 if sigma is None else sigma], np.float32)}
+            got = session.run(None, feed)[0]
+            assert got.shape == shape and got.dtype == np.float32 and 0 <= got.min() and got.max() <= 1
+            expected = den(torch.from_numpy(x), strength=strength, sigma=sigma).numpy()  # what the product computes
+            assert psnr(got, expected) >= 50, (shape, strength, sigma, psnr(got, expected))
     if which == "level":  # not a trivial identity: the random net changes the image
         assert psnr(got, x) < 50
 
@@ -123,7 +131,7 @@ def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(builtins, "__import__", no_onnx)
     monkeypatch.delitem(__import__("sys").modules, "onnx", raising=False)
-    one_line_error(cli("export", weights, "-o", tmp_path / "z.onnx"), "pip install 'denoise-gan[export]'")
+    one_line_error(cli("export", weights, "-o", tmp_path / "z.onnx"), "pip install 'denoise-gan[train]'")
 
 
 def test_weight_files_describe_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ image with the same shape and dtype; ``rule`` records how its settings follow fr
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,11 +19,11 @@ import skimage
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
 
 from data_tools.images import as_hwc, split_alpha, to_dtype
-from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, level_conditioning
-from denoise_gan.nets.weights import load_denoiser, resolve_weights
+from denoise_gan.inference.engine_choice import load_backend
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.nets.shipped import file_sha256, resolve_weights
 
 DenoiseFn = Callable[[np.ndarray, float], np.ndarray]
 
@@ -235,14 +234,6 @@ class LoadedModel:
     denoiser: TiledDenoiser | None = field(default=None, hash=False, compare=False)  # its notes go in the report
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _model_names(paths: Sequence[Path]) -> list[str]:
     """Row names from checkpoint stems; parent folders are added where stems collide (run1/G, run2/G)."""
     names = [p.stem for p in paths]
@@ -257,8 +248,9 @@ def _model_names(paths: Sequence[Path]) -> list[str]:
 
 
 def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Sequence[float] = (),
-                with_sigma: bool = False) -> list[LoadedModel]:
-    """Load each generator and run one small untimed warm-up pass (first-call set-up is not per-image cost).
+                with_sigma: bool = False, engine: str = "auto", threads: int = 0) -> list[LoadedModel]:
+    """Load each generator on ``engine`` and run one small untimed warm-up pass (first-call set-up is not
+    per-image cost).
 
     A level-aware model gives one row per ``strengths`` value (``NAME@strength=K``; the plain name at the
     inference config's strength when none are given) and, ``with_sigma``, a row fed the same σ as the
@@ -275,33 +267,33 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
     models = []
     for path, name in zip(paths, _model_names(paths)):
         start = time.perf_counter()
-        net, gen_cfg, _ = load_denoiser(path)
-        level_aware = bool(getattr(net, "level_aware", False))
-        variants = [(f"{name}@strength={k:g}", replace(infer, strength=float(k))) for k in strengths] \
-            if strengths and level_aware else [(name, infer)]
-        engines = [TiledDenoiser(net, settings) for _, settings in variants]  # each resolves its tile once
-        engines[0](np.zeros((32, 32, gen_cfg.channels), np.uint8))
+        loaded = load_backend(path, engine, infer.device, infer.precision, threads)
+        denoiser = TiledDenoiser(loaded.backend, replace(infer, strength=1.0, sigma=None))  # tile resolved once
+        level_aware = loaded.backend.level_aware
+        denoiser(np.zeros((32, 32, loaded.backend.channels), np.uint8))
         seconds = time.perf_counter() - start
-        sha = _file_sha256(path)
-        about = f"generator {path.name} (sha256 {sha[:12]}, {gen_cfg.arch} width {gen_cfg.width}), tiled inference"
-        for (row, settings), denoiser in zip(variants, engines):
+        sha = file_sha256(path)
+        cfg = loaded.config
+        about = (f"generator {path.name} (sha256 {sha[:12]}, {cfg.get('arch')} width {cfg.get('width')}), tiled "
+                 f"inference on {denoiser.where}")
+        levels = [(f"{name}@strength={k:g}", float(k)) for k in strengths] if strengths and level_aware \
+            else [(name, infer.strength)]
+        for row, strength in levels:
 
-            def run(noisy: np.ndarray, sigma: float, _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
+            def run(noisy: np.ndarray, sigma: float, _strength: float = strength,
+                    _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
                 del sigma  # blind: the model estimates the level itself
-                return _denoiser(noisy)
+                return _denoiser(noisy, strength=_strength)
 
-            how = f"blind, level map estimated x {settings.strength:g}" if level_aware else "blind (no σ input)"
-            rule = f"{about} on {denoiser.device}; {how}"
-            models.append(LoadedModel(Method(row, run, False, rule), str(path), sha, seconds, to_dict(gen_cfg),
+            how = f"blind, level map estimated x {strength:g}" if level_aware else "blind (no σ input)"
+            models.append(LoadedModel(Method(row, run, False, f"{about}; {how}"), str(path), sha, seconds, cfg,
                                       denoiser))
         if with_sigma and level_aware:
-            sigma_engine = TiledDenoiser(net, replace(infer, strength=1.0))  # tile resolved once, σ set per image
 
-            def run_sigma(noisy: np.ndarray, sigma: float, _engine: TiledDenoiser = sigma_engine) -> np.ndarray:
-                _engine.conditioning = level_conditioning(_engine.net, 1.0, float(sigma))
-                return _engine(noisy)
+            def run_sigma(noisy: np.ndarray, sigma: float, _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
+                return _denoiser(noisy, strength=1.0, sigma=float(sigma))
 
             rule = f"{about}; non-blind: a uniform level map of the σ the classical methods get"
             models.append(LoadedModel(Method(f"{name}@sigma", run_sigma, True, rule), str(path), sha, seconds,
-                                      to_dict(gen_cfg), sigma_engine))
+                                      cfg, denoiser))
     return models

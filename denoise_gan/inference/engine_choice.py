@@ -1,0 +1,110 @@
+"""Which runtime runs a model: ONNX Runtime on the CPU where the model has a current graph, torch otherwise.
+
+A shipped model or a run's ``G.safetensors`` carries its graph beside it (``default.onnx``, ``G.onnx``),
+recording the sha256 of the weights it was made from; a graph that no longer matches its weights is never
+used silently. ``auto`` asks for torch only when a GPU may be present (an NVIDIA driver is installed), so a
+CPU-only start never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from denoise_gan.config import to_dict
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.inference.tiling import Backend
+from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
+from denoise_gan.runtime import PRECISIONS, cuda_may_be_present
+
+ENGINES = ("auto", "onnxruntime", "torch")
+TRAIN_EXTRA = "pip install 'denoise-gan[train]'"
+
+
+@dataclass(frozen=True)
+class LoadedBackend:
+    """A backend ready to run, with the generator's config (as a dict) and descriptive metadata."""
+
+    backend: Backend
+    weights: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def wants_cuda(device: str) -> bool:
+    """Whether ``device`` means a GPU: asked for by name, or ``auto`` with a working CUDA torch."""
+    text = (device or "auto").strip().lower()
+    if text.startswith("cuda"):
+        return True
+    if text != "auto" or not cuda_may_be_present() or not installed("torch"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "auto", precision: str = "auto",
+                 threads: int = 0) -> LoadedBackend:
+    """The model behind a name, file or folder on the engine asked for (see the module's docstring)."""
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    path = resolve_weights(name_or_path)
+    if path.suffix.lower() == ".onnx":
+        if engine == "torch":
+            raise UserError(f"{path}: an ONNX graph runs on onnxruntime; give its .safetensors for --engine torch")
+        return _onnx(path, device, precision, threads)
+    graph = graph_beside(path)
+    if engine == "torch":
+        return _torch(path, device, precision, threads)
+    if engine == "onnxruntime":
+        if not graph.is_file():
+            raise UserError(f"{path}: has no ONNX graph beside it ({graph.name}); make one with "
+                            f"`denoise-gan export {path} -o {graph}` or use --engine torch")
+        loaded = _onnx(graph, device, precision, threads)
+        _require_current(loaded, path)
+        return loaded
+    if not wants_cuda(device) and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
+        loaded = _onnx(graph, device, precision, threads)
+        if loaded.backend.info.source_sha256 == file_sha256(path):
+            return loaded
+        if not installed("torch"):
+            _require_current(loaded, path)  # raises: stale graph, and no torch to fall back on
+    if not installed("torch"):
+        raise UserError(f"{path}: running it {'on CUDA ' if wants_cuda(device) else ''}needs torch "
+                        f"({TRAIN_EXTRA}){'' if graph.is_file() else ', or an ONNX graph beside it'}")
+    return _torch(path, device, precision, threads)
+
+
+def _require_current(loaded: LoadedBackend, weights: Path) -> None:
+    if loaded.backend.info.source_sha256 != file_sha256(weights):
+        raise WeightsError(f"{loaded.backend.path}: was made from other weights than {weights.name} (stale graph); "
+                           f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
+
+
+def _onnx(graph: Path, device: str, precision: str, threads: int) -> LoadedBackend:
+    from denoise_gan.inference.onnx_engine import OnnxBackend
+
+    if precision not in ("auto", "fp32"):
+        raise UserError(f"the onnxruntime engine runs fp32; use --engine torch for --precision {precision}")
+    backend = OnnxBackend(graph, device, threads)
+    return LoadedBackend(backend, graph, backend.info.config, backend.info.meta)
+
+
+def _torch(weights: Path, device: str, precision: str, threads: int) -> LoadedBackend:
+    if not installed("torch"):
+        raise UserError(f"the torch engine needs torch: {TRAIN_EXTRA}")
+    from denoise_gan.inference.torch_engine import TorchBackend
+    from denoise_gan.nets.weights import load_denoiser
+    from denoise_gan.runtime import set_threads
+
+    set_threads(threads)
+    net, cfg, meta = load_denoiser(weights)
+    return LoadedBackend(TorchBackend(net, device, precision), weights, to_dict(cfg), meta)

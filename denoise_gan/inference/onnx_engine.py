@@ -1,0 +1,130 @@
+"""The ONNX Runtime backend of the tiling engine: the light way to denoise on the CPU, no torch needed.
+
+The graph is one that ``denoise-gan export`` (or training) wrote: its metadata says what it takes (see
+``nets.graph_contract``), so a level-aware model's ``strength``/``sigma`` work here exactly as on torch.
+A graph never runs Python code, so loading one is as safe as loading safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.extras import require
+from denoise_gan.inference.tiling import CPU_TILE, MIN_TILE
+from denoise_gan.nets import graph_contract as gc
+
+
+class GraphInfo:
+    """What a denoise-gan ONNX graph's metadata says about it."""
+
+    def __init__(self, path: Path, props: dict[str, str]) -> None:
+        if props.get(gc.FORMAT_KEY) != gc.GRAPH_FORMAT:
+            raise WeightsError(f"{path}: not a denoise-gan ONNX graph (format {props.get(gc.FORMAT_KEY)!r}, "
+                               f"expected {gc.GRAPH_FORMAT!r}); re-export it with `denoise-gan export`")
+        try:
+            self.config: dict[str, Any] = _json_object(props[gc.CONFIG_KEY])
+            self.meta: dict[str, Any] = _json_object(props.get(gc.META_KEY, "{}"))
+            self.level_aware = props[gc.LEVEL_AWARE_KEY] == "true"
+            self.stride = int(props[gc.STRIDE_KEY])
+            self.min_tile = int(props.get(gc.MIN_TILE_KEY, MIN_TILE))
+            self.channels = int(props[gc.CHANNELS_KEY])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WeightsError(f"{path}: bad denoise-gan graph metadata ({type(exc).__name__}: {exc})") from None
+        if not (1 <= self.stride <= 1024 and 1 <= self.channels <= 4 and 1 <= self.min_tile <= 4096):
+            raise WeightsError(f"{path}: implausible graph metadata (stride {self.stride}, channels "
+                               f"{self.channels}, min_tile {self.min_tile})")
+        if self.config.get("arch") in gc.NOISE_MODEL_ARCHS:
+            raise WeightsError(f"{path}: is a noise model ({self.config.get('arch')}), not a denoiser")
+        self.source_sha256 = props.get(gc.SOURCE_KEY, "")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def providers_for(device: str, ort: Any) -> list[str]:
+    """ONNX Runtime's execution providers for --device: the CPU's, or CUDA's where that build has it."""
+    text = (device or "auto").strip().lower()
+    available = ort.get_available_providers()
+    if text in ("auto", "cpu"):
+        return ["CPUExecutionProvider"]
+    if text == "cuda" or text.startswith("cuda:"):
+        if "CUDAExecutionProvider" not in available:
+            raise UserError("this onnxruntime has no CUDA provider (install onnxruntime-gpu), or use "
+                            "--engine torch for CUDA")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+
+
+def read_graph_info(path: Path) -> GraphInfo:
+    """The metadata of a graph file without building a session (for the engine choice)."""
+    ort = require("onnxruntime", "the ONNX Runtime engine")
+    try:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for damaged files
+        raise WeightsError(f"{path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
+    return GraphInfo(path, dict(session.get_modelmeta().custom_metadata_map))
+
+
+class OnnxBackend:
+    """An exported denoise-gan graph in an ONNX Runtime session: NCHW float32 [0, 1] batches in and out."""
+
+    name = "onnxruntime"
+    instance_norm = False  # the exported generators have no per-sample normalisation
+
+    def __init__(self, path: Path | str, device: str = "auto", threads: int = 0) -> None:
+        ort = require("onnxruntime", "the ONNX Runtime engine")
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+        self.providers = providers_for(device, ort)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=self.providers)
+        except Exception as exc:
+            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
+        self.info = GraphInfo(self.path, dict(self.session.get_modelmeta().custom_metadata_map))
+        inputs = {i.name for i in self.session.get_inputs()}
+        expected = {gc.IMAGE, gc.STRENGTH, gc.SIGMA} if self.info.level_aware else {gc.IMAGE}
+        if inputs != expected:
+            raise WeightsError(f"{self.path}: graph inputs {sorted(inputs)} do not match its metadata "
+                               f"(expected {sorted(expected)})")
+        self.channels = self.info.channels
+        self.stride = self.info.stride
+        self.level_aware = self.info.level_aware
+        self.min_tile = self.info.min_tile
+        self.notes: list[str] = []
+
+    @property
+    def where(self) -> str:
+        device = "cuda" if self.providers[0].startswith("CUDA") else "cpu"
+        return f"{device} (onnxruntime, fp32)"
+
+    def auto_tile(self, batch_size: int) -> int:
+        del batch_size
+        return CPU_TILE
+
+    def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
+        feed = {gc.IMAGE: np.ascontiguousarray(batch, dtype=np.float32)}
+        if self.level_aware:
+            feed[gc.STRENGTH] = np.array([strength], np.float32)
+            feed[gc.SIGMA] = np.array([gc.ESTIMATE if sigma is None else sigma], np.float32)
+        (out,) = self.session.run([gc.OUTPUT], feed)
+        if not np.isfinite(out).all():
+            raise UserError("the model produced NaN/Inf values (broken or incompatible graph)")
+        return out

@@ -1,0 +1,135 @@
+"""The torch runtime behind the tiling engine: a generator on its device, in its precision.
+
+Used for CUDA inference, for training's validation and for any weights without an ONNX graph. Device and
+precision come from ``runtime`` (bf16 autocast on CUDA, fp32 on the CPU). A half-precision batch that
+yields NaN/Inf is redone in fp32; CUDA out-of-memory becomes the engine's ``OutOfMemory`` so the tiler can
+halve the tile and retry.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from denoise_gan.errors import UserError
+from denoise_gan.inference.tiling import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
+from denoise_gan.runtime import autocast, precision_name, resolve_device, resolve_precision
+
+PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory
+
+
+def input_channels(net: nn.Module) -> int:
+    """Channels the network takes: its ``in_channels`` attribute, else its first convolution's."""
+    declared = getattr(net, "in_channels", None)
+    if isinstance(declared, int):
+        return declared
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    raise UserError(f"cannot tell how many channels {type(net).__name__} takes (no Conv2d, no in_channels)")
+
+
+def net_stride(net: nn.Module) -> int:
+    return max(1, int(getattr(net, "stride", 1)))
+
+
+def uses_instance_norm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.instancenorm._InstanceNorm) for m in net.modules())
+
+
+@torch.inference_mode()
+def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | None,
+                    **conditioning: object) -> tuple[torch.Tensor, bool]:
+    """The net's fp32 output for a batch, and whether half precision had to be redone in fp32.
+
+    fp16 overflows to Inf/NaN on some images (users see black tiles); such a batch is rerun in fp32.
+    A non-finite fp32 output means broken weights and is an error, never a silently black file.
+    """
+    if amp_dtype is not None:
+        with autocast(x.device, amp_dtype):
+            y = net(x, **conditioning)
+        if bool(torch.isfinite(y).all()):
+            return y.float(), False
+    y = net(x, **conditioning).float()
+    if not bool(torch.isfinite(y).all()):
+        raise UserError("the model produced NaN/Inf values in fp32 (broken or incompatible weights)")
+    return y, amp_dtype is not None
+
+
+class TorchBackend:
+    """A torch generator for ``TiledDenoiser``: NCHW float32 [0, 1] NumPy batches in and out.
+
+    The network is moved to the device in place, in channels_last and eval mode (callers that train it
+    restore train mode themselves).
+    """
+
+    name = "torch"
+
+    def __init__(self, net: nn.Module, device: str = "auto", precision: str = "auto") -> None:
+        self.device = resolve_device(device)
+        self.amp_dtype = resolve_precision(precision, self.device)
+        self.net = net.to(self.device, memory_format=torch.channels_last).eval()
+        self.channels = input_channels(net)
+        self.stride = net_stride(net)
+        self.level_aware = bool(getattr(net, "level_aware", False))
+        self.min_tile = int(getattr(net, "min_tile", MIN_TILE))
+        self.instance_norm = uses_instance_norm(net)
+        self.fp32_redos = 0
+        self.notes: list[str] = []
+
+    @property
+    def where(self) -> str:
+        return f"{self.device} (torch, {precision_name(self.amp_dtype)})"
+
+    def auto_tile(self, batch_size: int) -> int:
+        if self.device.type != "cuda":
+            return CPU_TILE
+        try:
+            return cuda_tile_from_free_memory(self.net, self.device, self.amp_dtype, self.channels, self.stride,
+                                              batch_size)
+        except torch.cuda.OutOfMemoryError:  # a nearly full GPU: start small, halving handles the rest
+            torch.cuda.empty_cache()
+            return 4 * max(MIN_TILE, self.min_tile)
+
+    def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
+        conditioning = {"strength": strength, "sigma": sigma} if self.level_aware else {}
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        try:
+            y, redone = forward_checked(self.net, x, self.amp_dtype, **conditioning)
+        except torch.cuda.OutOfMemoryError:
+            del x
+            torch.cuda.empty_cache()
+            raise OutOfMemory from None
+        if redone:
+            self.fp32_redos += 1
+            if self.fp32_redos == 1:
+                self.notes.append(f"{precision_name(self.amp_dtype)} gave NaN/Inf on some tiles; "
+                                  "those were redone in fp32")
+        return y.cpu().numpy()
+
+
+@torch.inference_mode()
+def cuda_tile_from_free_memory(net: nn.Module, device: torch.device, amp_dtype: torch.dtype | None,
+                               channels: int, stride: int, batch_size: int) -> int:
+    """The largest tile whose batch fits in half the free GPU memory, from one measured probe tile.
+
+    Activation memory grows with the tile area, so the peak of a PROBE_SIDE^2 forward scales to any side;
+    half the free memory leaves room for cuDNN workspaces, fragmentation and other processes.
+    """
+    free, _ = torch.cuda.mem_get_info(device)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    probe = torch.rand(1, channels, PROBE_SIDE, PROBE_SIDE, device=device).contiguous(
+        memory_format=torch.channels_last)
+    with autocast(device, amp_dtype):
+        net(probe)
+    torch.cuda.synchronize(device)
+    per_pixel = max(1.0, (torch.cuda.max_memory_allocated(device) - base) / PROBE_SIDE**2)
+    del probe
+    torch.cuda.empty_cache()
+    side = int(math.sqrt(0.5 * free / (batch_size * per_pixel)))
+    return int(min(MAX_AUTO_TILE, max(MIN_TILE, side // stride * stride)))

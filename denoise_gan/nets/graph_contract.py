@@ -1,0 +1,22 @@
+"""The exported ONNX graph's interface, shared by the exporter (torch) and the ONNX Runtime engine (no torch).
+
+Inputs: ``image`` float32 NxCxHxW in [0, 1], any H and W; a level-aware model also takes ``strength``
+(float32 [1]: the estimated level map is scaled by it) and ``sigma`` (float32 [1]: a uniform σ on the 0-255
+scale; a negative value means "estimate the map"). Output: ``denoised``, the input's shape, clipped to [0, 1].
+The metadata (``metadata_props``) says what the graph is, so the engine never guesses.
+"""
+
+from __future__ import annotations
+
+GRAPH_FORMAT = "denoise-gan-onnx/1"
+IMAGE, STRENGTH, SIGMA, OUTPUT = "image", "strength", "sigma", "denoised"
+ESTIMATE = -1.0  # the sigma input's "no fixed σ: estimate the level map"
+
+# metadata keys: GRAPH_FORMAT under "format"; the generator config (JSON) under "config"; descriptive metadata
+# (JSON) under "meta"; "level_aware" ("true"/"false"), "stride", "min_tile" and "channels" as decimal text;
+# "source_sha256", the sha256 of the safetensors file the graph was made from, so a stale graph is noticed
+FORMAT_KEY, CONFIG_KEY, META_KEY = "format", "config", "meta"
+LEVEL_AWARE_KEY, STRIDE_KEY, MIN_TILE_KEY, CHANNELS_KEY = "level_aware", "stride", "min_tile", "channels"
+SOURCE_KEY = "source_sha256"
+
+NOISE_MODEL_ARCHS = ("noise", "colour-noise")  # clean -> noisy generators: never a denoiser, never exported as one

@@ -1,0 +1,74 @@
+"""Where weights are: shipped models by name, folders that hold a generator, the ONNX graph beside a file.
+
+Torch-free on purpose: the ONNX Runtime engine finds its graph through this module where torch is not
+installed, and ``--help`` never pays for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+from denoise_gan.errors import WeightsError
+
+DEFAULT_MODEL = "default"
+
+# The networks shipped beside a model's G, so `adapt` can fine-tune them: <name>-F.safetensors (the noise
+# model), <name>-D_noisy.safetensors and <name>-D_clean.safetensors (the discriminators), written by
+# ``python -m denoise_gan.nets.ship RUN_DIR``.
+SHIPPED_PARTS = ("F", "D_noisy", "D_clean")
+
+# a folder given as weights: an exported model folder (``export --format folder``) or a run / adapt output
+FOLDER_WEIGHTS = ("model.safetensors", "G.safetensors")
+
+
+def shipped_dir() -> Path:
+    return Path(str(resources.files("denoise_gan.checkpoints")))
+
+
+def shipped_part(name: str, part: str) -> Path:
+    """Where a shipped model's companion network lives (it may be absent)."""
+    if part not in SHIPPED_PARTS:
+        raise ValueError(f"unknown part {part!r}; one of {', '.join(SHIPPED_PARTS)}")
+    return shipped_dir() / f"{name}-{part}.safetensors"
+
+
+def _is_part(stem: str) -> bool:
+    return any(stem.endswith(f"-{part}") for part in SHIPPED_PARTS)
+
+
+def shipped_names() -> list[str]:
+    return sorted(p.stem for p in shipped_dir().glob("*.safetensors") if not _is_part(p.stem))
+
+
+def resolve_weights(name_or_path: str | Path | None) -> Path:
+    """A file as given, the generator a folder holds, or a shipped model by name (``default`` when None)."""
+    name = str(name_or_path) if name_or_path else DEFAULT_MODEL
+    candidate = Path(name)
+    if candidate.is_dir():
+        for file_name in FOLDER_WEIGHTS:
+            if (candidate / file_name).is_file():
+                return candidate / file_name
+        raise WeightsError(f"{candidate}: a folder without {' or '.join(FOLDER_WEIGHTS)}")
+    if candidate.suffix or candidate.exists() or "/" in name:
+        if not candidate.is_file():
+            raise WeightsError(f"{candidate}: no such weight file")
+        return candidate
+    shipped = shipped_dir() / f"{name}.safetensors"
+    if not shipped.is_file():
+        raise WeightsError(f"no shipped model named {name!r} (available: {', '.join(shipped_names()) or 'none'})")
+    return shipped
+
+
+def graph_beside(weights: Path) -> Path:
+    """Where the ONNX graph of a generator file is kept: the same name with ``.onnx``."""
+    return weights.with_suffix(".onnx")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
