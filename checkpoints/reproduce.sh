@@ -23,6 +23,8 @@ denoise-gan refine cyclegan -o refined --generator level --width 32 --depth 2 --
 denoise-gan refine cyclegan -o faint --init refined/G.safetensors --faint-fraction 0.3 --lr 1e-4 --steps 1500 \
     --batch-size 16 --patch-size 64 --device cpu
 cp faint/G.safetensors "$here/default.safetensors"
+# its ONNX graph, which the light engine runs on the CPU (it records the sha256 of the weights above)
+denoise-gan export "$here/default.safetensors" -o "$here/default.onnx" --overwrite
 # 5. the held-out tables (README "Results"): bundled held-out photos and the independent photos of other packages
 denoise-gan samples --set held-out -o heldout
 python "$here/../benchmarks/independent_photos.py" -o indep
