@@ -1,23 +1,25 @@
 """The benchmark's visual report: zoomed crops, plots and one self-contained HTML page.
 
-The page opens offline from any folder: CSS is inline, there is no script, no web font and no remote link;
-images are PNG files beside it, referenced by relative, URL-quoted paths. Crops are cut from the same
-window for every method (the most textured CROP² window of the clean image, chosen deterministically) and
-enlarged ×ZOOM by pixel repetition, so what a viewer sees is the method's pixels, not a resampler's.
-Plots are drawn with matplotlib's Agg canvas without pyplot, so no global backend or window state is touched.
+The page is one file that works wherever it is moved or mailed: CSS is inline, there is no script, no web
+font and no link, and every image is embedded as a PNG ``data:`` URI. The same PNGs are also kept in crops/
+and plots/ beside it, for a ``--resume`` and for other documents. Crops are cut from the same window for every
+method (the most textured CROP² window of the clean image, chosen deterministically) and enlarged ×ZOOM by
+pixel repetition, so what a viewer sees is the method's pixels, not a resampler's. Plots are drawn with
+matplotlib's Agg canvas without pyplot, so no global backend or window state is touched.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import io
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 
@@ -106,16 +108,76 @@ def save_crop(out_dir: Path, noise: str, image: str, method: str, pixels: np.nda
 
 # ---- plots ---------------------------------------------------------------------------------------
 
-def noise_level(label: str) -> float | None:
-    """σ of a plain fixed Gaussian spec, so such conditions can share a numeric axis; None otherwise."""
+@dataclass(frozen=True)
+class NoiseFamily:
+    """Noise conditions that differ in one parameter only, sorted along it: the plot joins these with a line.
+
+    A condition that is alone in its family (a mixture, a drawn range, a model asked at one setting) keeps a
+    family of its own and ``axis`` "", and is drawn as markers: a line between unrelated conditions (Gaussian
+    σ 25 to Poisson peak 30) would suggest a trend that is not there.
+    """
+
+    axis: str  # the parameter that varies, e.g. "Gaussian σ (0-255 scale)"; "" for a family of one
+    members: tuple[tuple[str, float | None], ...]  # (condition, value of that parameter)
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for label, _ in self.members]
+
+
+AXIS_NAMES = {("gaussian", "sigma"): "Gaussian σ (0-255 scale)"}  # other parameters read "model parameter"
+
+
+def _fixed_values(label: str) -> tuple[tuple[tuple[str, str], ...], tuple[float, ...]] | None:
+    """((model, parameter), ...) and their values for a one-chain spec whose values are all fixed, else None."""
     try:
         spec = parse_noise_spec(label)
     except ValueError:
         return None
-    if len(spec.chains) == 1 and len(spec.chains[0]) == 1 and spec.chains[0][0].model == "gaussian":
-        sigma = spec.chains[0][0].params["sigma"]
-        return sigma.lo if sigma.lo == sigma.hi else None
-    return None
+    if len(spec.chains) != 1:
+        return None
+    keys, values = [], []
+    for stage in spec.chains[0]:
+        for name, value in stage.params.items():
+            if value.lo != value.hi:
+                return None
+            keys.append((stage.model, name))
+            values.append(value.lo)
+    return tuple(keys), tuple(values)
+
+
+def noise_families(noises: Sequence[str]) -> list[NoiseFamily]:
+    """The conditions grouped into one-parameter sweeps (same models, every other value equal), in order of
+    first appearance; the sweep parameter of a group is the first one whose value differs within it."""
+    parsed = {n: _fixed_values(n) for n in noises}
+    by_models: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for n in noises:
+        if parsed[n] is not None:
+            by_models.setdefault(parsed[n][0], []).append(n)
+    family_of: dict[str, tuple[object, ...]] = {n: ("alone", n) for n in noises}
+    sweep_of: dict[tuple[object, ...], int] = {}
+    for keys, labels in by_models.items():
+        values = [parsed[n][1] for n in labels]
+        varying = [i for i in range(len(keys)) if len({v[i] for v in values}) > 1]
+        if not varying:
+            continue  # one condition (or the same one written twice): nothing to sweep
+        sweep = varying[0]
+        for n, v in zip(labels, values):
+            key = (keys, v[:sweep] + v[sweep + 1:])
+            family_of[n], sweep_of[key] = key, sweep
+    grouped: dict[tuple[object, ...], list[str]] = {}
+    for n in noises:
+        grouped.setdefault(family_of[n], []).append(n)
+    out = []
+    for key, labels in grouped.items():
+        if len(labels) < 2 or key not in sweep_of:
+            out += [NoiseFamily("", ((n, None),)) for n in labels]
+            continue
+        keys, sweep = key[0], sweep_of[key]
+        model, param = keys[sweep]
+        members = sorted(((n, parsed[n][1][sweep]) for n in labels), key=lambda m: m[1])
+        out.append(NoiseFamily(AXIS_NAMES.get((model, param), f"{model} {param}"), tuple(members)))
+    return out
 
 
 def _png(fig: Any) -> bytes:
@@ -141,26 +203,33 @@ def _colours(methods: Sequence[str]) -> dict[str, Any]:
 
 
 def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
-    """Mean PSNR per method across noise conditions (σ on the x axis when all are fixed Gaussian)."""
+    """Mean PSNR per method across noise conditions: lines only along one noise model's parameter (on a
+    numeric axis when every condition is one such sweep), markers for conditions that stand alone."""
     if len(noises) < 2:
         return None
-    levels = [noise_level(n) for n in noises]
-    numeric = all(v is not None for v in levels)
-    xs = {n: float(i) if v is None or not numeric else float(v) for i, (n, v) in enumerate(zip(noises, levels))}
+    families = noise_families(noises)
+    numeric = len(families) == 1 and families[0].axis != ""
+    order = [n for family in families for n in family.labels]  # a family's members side by side
+    xs = dict(families[0].members) if numeric else {n: float(i) for i, n in enumerate(order)}
+    psnr = {(s["method"], s["noise"]): s["psnr"] for s in summary if s["psnr"] is not None}
     fig, ax = _figure(6.4, 4.2)
     colours = _colours(methods)
     for method in methods:
-        points = sorted((xs[s["noise"]], s["psnr"]) for s in summary
-                        if s["method"] == method and s["psnr"] is not None and s["noise"] in xs)
-        if points:
-            ax.plot(*zip(*points), marker="o", label=method, color=colours[method],
-                    linestyle="--" if method == "noisy" else "-")
+        labelled = False
+        for family in families:
+            points = [(xs[n], psnr[(method, n)]) for n in family.labels if (method, n) in psnr]
+            if not points:
+                continue
+            line = ("--" if method == "noisy" else "-") if family.axis else "none"
+            ax.plot(*zip(*points), marker="o", color=colours[method], linestyle=line,
+                    label="_" if labelled else method)  # "_": one legend entry per method
+            labelled = True
     if numeric:
-        ax.set_xlabel("Gaussian σ (0-255 scale)")
+        ax.set_xlabel(families[0].axis)
     else:
-        ax.set_xticks(list(xs.values()), [n if len(n) <= 24 else n[:22] + "…" for n in noises],
+        ax.set_xticks(list(xs.values()), [n if len(n) <= 24 else n[:22] + "…" for n in order],
                       rotation=20, ha="right")
-        ax.set_xlabel("noise condition")
+        ax.set_xlabel("noise condition (lines join one noise model along its parameter)")
     ax.set_ylabel("mean PSNR (dB)")
     ax.set_title("PSNR vs noise level")
     ax.legend(fontsize="small")
@@ -242,8 +311,9 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _href(relpath: str) -> str:
-    return _e(quote(relpath, safe="/=,+@"))  # sub-delimiters and "@" are literal in a URL path (RFC 3986)
+def _data_uri(png: bytes) -> str:
+    """A PNG inside the page itself, so the report is one file that still shows its images when moved."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _fmt_psnr(value: float | None) -> str:
@@ -303,7 +373,7 @@ def _figure_html(out_dir: Path, relpath: str, caption: str, best: bool, legacy: 
     if not (out_dir / relpath).is_file() and legacy and (out_dir / legacy).is_file():
         relpath = legacy  # a row reused by --resume from a benchmark written before crops had readable names
     if (out_dir / relpath).is_file():
-        body = f"<img src='{_href(relpath)}' alt='{_e(caption)}'>"
+        body = f"<img src='{_data_uri((out_dir / relpath).read_bytes())}' alt='{_e(caption)}'>"
     else:
         body = "<div class='missing'>crop missing</div>"
     return f"<figure>{body}<figcaption{' class=best' if best else ''}>{_e(caption)}</figcaption></figure>"
@@ -343,8 +413,9 @@ def _protocol_html(protocol: dict[str, Any]) -> str:
     return f"<dl>{''.join(items)}</dl>"
 
 
-def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, str]) -> str:
-    """The report page for a results dict (as in results.json); ``plots`` maps a title to a relative PNG path."""
+def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) -> str:
+    """The report page for a results dict (as in results.json), every image embedded: ``plots`` maps a title to
+    its PNG, crops are read from ``out_dir``."""
     cfg = data["config"]
     noises, methods = cfg["noises"], cfg["methods"]
     rows, summary = data["rows"], data["summary"]
@@ -365,7 +436,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, str]) -> s
     ]
     if plots:
         parts.append("<h2>Overview</h2><div class='plots'>")
-        parts += [f"<img src='{_href(p)}' alt='{_e(t)}'>" for t, p in plots.items()]
+        parts += [f"<img src='{_data_uri(png)}' alt='{_e(t)}'>" for t, png in plots.items()]
         parts.append("</div><p class='small'>The noisy input is not in the time plot (it takes no time). Times are "
                      "per image, without model loading (see Methods).</p>")
     for noise in noises:
@@ -402,10 +473,11 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, str]) -> s
 
 
 def write_report(out_dir: Path | str, data: dict[str, Any]) -> Path:
-    """Write the plots and report.html into ``out_dir`` (atomically) and return the page's path."""
+    """Write the plots (plots/) and report.html, which embeds them and the crops, into ``out_dir`` (atomically)
+    and return the page's path."""
     out_dir = Path(out_dir)
     cfg = data["config"]
-    plots: dict[str, str] = {}
+    plots: dict[str, bytes] = {}
     summary, noises, methods = data["summary"], cfg["noises"], cfg["methods"]
     for title, name, png in (
         ("PSNR vs noise level", "psnr_vs_noise.png", plot_psnr_vs_noise(summary, noises, methods)),
@@ -413,7 +485,7 @@ def write_report(out_dir: Path | str, data: dict[str, Any]) -> Path:
     ):
         if png is not None:
             atomic_write_bytes(out_dir / PLOTS_DIR / name, png)
-            plots[title] = f"{PLOTS_DIR}/{name}"
+            plots[title] = png
     page = out_dir / REPORT_HTML
     atomic_write_bytes(page, render_html(out_dir, data, plots).encode())
     return page

@@ -1,0 +1,114 @@
+"""The benchmark report is one file: every image is embedded, so the page still shows them when moved away
+from crops/ and plots/; its PSNR-vs-noise plot draws lines only along one noise model's parameter."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from denoise_gan.evaluation import report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+NOISES = ["gaussian:sigma=15", "poisson:peak=30", "gaussian:sigma=50", "gaussian:sigma=25", "poisson:peak=10",
+          "gaussian:sigma=5-50 | poisson:peak=30"]
+METHODS = ["noisy", "bm3d", "model"]
+
+
+def summary_for(noises: list[str], methods: list[str]) -> list[dict[str, Any]]:
+    return [{"method": m, "noise": n, "psnr": 20.0 + i + j, "ssim": 0.5, "seconds": 0.1 * (j + 1),
+             "mp_per_s": None if m == "noisy" else 1.0 + j, "images": 1}
+            for i, n in enumerate(noises) for j, m in enumerate(methods)]
+
+
+def results(noises: list[str]) -> dict[str, Any]:
+    """A results.json as the benchmark writes it, for one image and the methods above."""
+    rows = [{"image": "a.png", "noise": n, "method": m, "psnr": 20.0 + j, "ssim": 0.5}
+            for n in noises for j, m in enumerate(METHODS)]
+    return {
+        "version": "test", "protocol": {"name": "denoise-gan-eval/1"}, "models": [], "failures": [],
+        "config": {"noises": noises, "methods": METHODS, "oracle_sigma": False, "clean_dir": "clean",
+                   "noisy_sets": [], "seed": 0},
+        "inputs": [{"image": "a.png", "noise": n} for n in noises], "rows": rows,
+        "summary": summary_for(noises, METHODS),
+        "methods": [{"name": m, "rule": "r", "uses_sigma": m == "bm3d"} for m in METHODS],
+    }
+
+
+def test_report_embeds_every_image_and_works_when_moved(tmp_path: Path) -> None:
+    noises = ["gaussian:sigma=15", "gaussian:sigma=25"]
+    out = tmp_path / "bench"
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    window = report.crop_window(pixels)
+    for noise in noises:
+        for method in [*METHODS, "clean"]:
+            report.save_crop(out, noise, "a.png", method, pixels, window)
+    page = report.write_report(out, results(noises))
+    assert (out / "plots" / "psnr_vs_noise.png").is_file()  # the files are still written beside the page
+    moved = tmp_path / "elsewhere" / "report.html"
+    moved.parent.mkdir()
+    shutil.move(page, moved)
+    shutil.rmtree(out)
+    text = moved.read_text()
+    sources = re.findall(r"src='([^']+)'", text)
+    assert len(sources) == 2 + len(noises) * (len(METHODS) + 1)  # two plots, each method's crop and the clean one
+    for src in sources:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG)
+    assert "crop missing" not in text
+    assert not re.search(r"(href|src)=(['\"](?!data:)|[^'\"])", text)  # nothing linked: no file, no network
+
+
+@pytest.fixture()
+def figure(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The matplotlib figure plot_psnr_vs_noise draws, instead of its PNG."""
+    drawn: list[Any] = []
+    monkeypatch.setattr(report, "_png", lambda fig: drawn.append(fig) or PNG)
+    return drawn
+
+
+def test_lines_join_one_noise_model_along_its_parameter_only(figure: list[Any]) -> None:
+    assert report.plot_psnr_vs_noise(summary_for(NOISES, METHODS), NOISES, METHODS) == PNG
+    ax = figure[0].axes[0]
+    at = {round(float(x)): t.get_text() for x, t in zip(ax.get_xticks(), ax.get_xticklabels())}
+    assert sorted(at.values()) == sorted(t if len(t) <= 24 else t[:22] + "…" for t in NOISES)
+
+    def family(x: float) -> str:
+        label = at[round(float(x))]
+        return label if "|" in label or "…" in label else label.split(":")[0]  # a mixture is its own family
+
+    joined: dict[str, list[list[str]]] = {}
+    for line in ax.get_lines():
+        xs = list(line.get_xdata())
+        if line.get_linestyle() in ("None", "none", "", " ") or len(xs) < 2:
+            continue
+        assert len({family(x) for x in xs}) == 1, [at[round(float(x))] for x in xs]  # never across models
+        joined.setdefault(family(xs[0]), []).append([at[round(float(x))] for x in xs])
+    # each model's conditions are still joined, in the order of their parameter
+    assert ["gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50"] in joined["gaussian"]
+    assert ["poisson:peak=10", "poisson:peak=30"] in joined["poisson"]
+    assert len(joined) == 2  # the mixture stands alone: markers only
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == METHODS  # one entry per method, however many pieces its line has
+
+
+def test_one_gaussian_sweep_keeps_a_numeric_sigma_axis(figure: list[Any]) -> None:
+    noises = ["gaussian:sigma=50", "gaussian:sigma=15", "gaussian:sigma=25"]
+    report.plot_psnr_vs_noise(summary_for(noises, METHODS), noises, METHODS)
+    ax = figure[0].axes[0]
+    assert ax.get_xlabel() == "Gaussian σ (0-255 scale)"
+    assert all(list(line.get_xdata()) == [15.0, 25.0, 50.0] for line in ax.get_lines())
+
+
+def test_families_group_a_sweep_and_leave_the_rest_alone() -> None:
+    families = report.noise_families(["gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=25+jpeg:quality=80",
+                                      "gaussian:sigma=25+jpeg:quality=60", "poisson:peak=30",
+                                      "gaussian:sigma=5-50"])
+    assert [(f.axis, f.labels) for f in families] == [
+        ("Gaussian σ (0-255 scale)", ["gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=25+jpeg:quality=80"]),
+        ("", ["gaussian:sigma=25+jpeg:quality=60"]), ("", ["poisson:peak=30"]), ("", ["gaussian:sigma=5-50"])]
