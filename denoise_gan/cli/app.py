@@ -19,6 +19,7 @@ from data_tools.errors import DataError
 from denoise_gan import __version__
 from denoise_gan.config import ConfigError
 from denoise_gan.errors import DenoiseGanError
+from denoise_gan.extras import EXTRAS
 
 app = typer.Typer(
     name="denoise-gan",
@@ -36,7 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def friendly_errors(fn: F) -> F:
     """Expected failures (bad input, bad files, bad options) become one red line and exit code 2: every
-    ``DenoiseGanError`` and ``DataError`` (their subclasses name what went wrong), and a missing file."""
+    ``DenoiseGanError`` and ``DataError`` (their subclasses name what went wrong), a missing file, and a
+    missing optional package (the line names the extra that installs it)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +47,13 @@ def friendly_errors(fn: F) -> F:
         except (DenoiseGanError, DataError, ConfigError, FileNotFoundError) as exc:
             # the message is text, not markup: "pip install 'denoise-gan[export]'" keeps its brackets
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except ModuleNotFoundError as exc:
+            extra = EXTRAS.get((exc.name or "").split(".")[0])
+            if extra is None:
+                raise
+            message = f"this command needs the {exc.name!r} package: pip install 'denoise-gan[{extra}]'"
+            err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")

@@ -60,7 +60,8 @@ def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | No
 
 
 class TorchBackend:
-    """A torch generator for ``TiledDenoiser``: NCHW float32 [0, 1] NumPy batches in and out.
+    """A torch generator for ``TiledDenoiser``: NCHW float32 [0, 1] NumPy batches in and out (the output
+    clipped to [0, 1] before blending, as the ONNX graph clips it, so the two runtimes agree).
 
     The network is moved to the device in place, in channels_last and eval mode (callers that train it
     restore train mode themselves).
@@ -108,7 +109,7 @@ class TorchBackend:
             if self.fp32_redos == 1:
                 self.notes.append(f"{precision_name(self.amp_dtype)} gave NaN/Inf on some tiles; "
                                   "those were redone in fp32")
-        return y.cpu().numpy()
+        return y.clamp(0.0, 1.0).cpu().numpy()  # as the exported graph does: gray's channel mean, blending
 
 
 @torch.inference_mode()

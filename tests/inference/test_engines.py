@@ -1,0 +1,113 @@
+"""The two runtimes behind the tiler agree, and the engine choice takes the light one where it can.
+
+Contract: for the shipped default and for a blind U-Net, ONNX Runtime and torch give the same image within
+50 dB PSNR, whole and tiled, at strength 1, another strength and a fixed σ.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+
+from data_tools.noise import parse_noise_spec
+from denoise_gan import Denoiser
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets.export import export_model
+from denoise_gan.nets.shipped import file_sha256, shipped_dir
+from denoise_gan.nets.weights import save_generator
+from helpers import TINY_LEVEL, noise_image, random_level_net
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    clean = skimage.data.chelsea()[:200, :260]
+    return parse_noise_spec("gaussian:sigma=25").apply(clean, 0)[0]
+
+
+@pytest.fixture(scope="module")
+def unet_with_graph(weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A blind U-Net file with its graph beside it, as training leaves them."""
+    folder = tmp_path_factory.mktemp("unet")
+    path = folder / "G.safetensors"
+    shutil.copy(weights, path)
+    export_model(path, folder / "G.onnx", "onnx")
+    return path
+
+
+def test_the_shipped_graph_is_current_and_the_default_engine_on_the_cpu() -> None:
+    graph = shipped_dir() / "default.onnx"
+    den = Denoiser.from_pretrained("default", device="cpu")
+    assert den.engine_name == "onnxruntime" and den.level_aware
+    assert den.backend.info.source_sha256 == file_sha256(shipped_dir() / "default.safetensors"), \
+        f"{graph} is stale: rerun the export line of checkpoints/reproduce.sh"
+    assert den.config is not None and den.config.arch == "level"
+
+
+@pytest.mark.parametrize("tile", [0, 128])
+def test_default_model_engines_agree(photo: np.ndarray, tile: int) -> None:
+    ort = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu", tile=tile)
+    pt = Denoiser.from_pretrained("default", engine="torch", device="cpu", tile=tile)
+    for strength, sigma in ((1.0, None), (0.5, None), (1.0, 15.0)):
+        a, b = ort(photo, strength=strength, sigma=sigma), pt(photo, strength=strength, sigma=sigma)
+        assert psnr(a, b) >= 50, (tile, strength, sigma, psnr(a, b))
+    assert psnr(ort(photo), photo) < 40  # it denoised: not a trivial identity
+
+
+@pytest.mark.parametrize("tile", [0, 64])
+def test_blind_unet_engines_agree(unet_with_graph: Path, tile: int) -> None:
+    image = noise_image(150, 170, seed=3)
+    ort = Denoiser.from_pretrained(unet_with_graph, engine="onnxruntime", device="cpu", tile=tile, overlap=16)
+    pt = Denoiser.from_pretrained(unet_with_graph, engine="torch", device="cpu", tile=tile, overlap=16)
+    assert not ort.level_aware and ort.engine_name == "onnxruntime" and pt.engine_name == "torch"
+    for img in (image, image[..., 0], noise_image(40, 33, seed=4, dtype=np.uint16)):
+        assert psnr(ort(img), pt(img)) >= 50
+    with pytest.raises(UserError, match="blind"):
+        ort(image, strength=0.5)
+
+
+def test_auto_takes_a_current_graph_and_passes_over_a_stale_one(unet_with_graph: Path, tmp_path: Path) -> None:
+    assert Denoiser.from_pretrained(unet_with_graph, device="cpu").engine_name == "onnxruntime"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    save_generator(folder / "G.safetensors", random_level_net(), TINY_LEVEL)  # new weights ...
+    shutil.copy(unet_with_graph.with_suffix(".onnx"), folder / "G.onnx")  # ... beside an old graph
+    assert Denoiser.from_pretrained(folder, device="cpu").engine_name == "torch"  # a folder names its G
+    with pytest.raises(WeightsError, match="stale graph"):
+        Denoiser.from_pretrained(folder / "G.safetensors", engine="onnxruntime", device="cpu")
+    (folder / "G.onnx").unlink()
+    with pytest.raises(UserError, match="no ONNX graph beside it"):
+        Denoiser.from_pretrained(folder / "G.safetensors", engine="onnxruntime")
+
+
+def test_engine_options_are_checked(unet_with_graph: Path) -> None:
+    with pytest.raises(UserError, match="unknown engine"):
+        Denoiser.from_pretrained("default", engine="tensorrt")
+    with pytest.raises(UserError, match="runs fp32"):
+        Denoiser.from_pretrained("default", engine="onnxruntime", precision="bf16")
+    with pytest.raises(UserError, match="give its .safetensors"):
+        Denoiser.from_pretrained(unet_with_graph.with_suffix(".onnx"), engine="torch")
+
+
+def test_a_graph_that_is_not_ours_is_refused(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    node = helper.make_node("Identity", ["image"], ["denoised"])
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph([node], "g", [value("image", onnx.TensorProto.FLOAT, [1, 3, None, None])],
+                              [value("denoised", onnx.TensorProto.FLOAT, [1, 3, None, None])])
+    path = tmp_path / "other.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    with pytest.raises(WeightsError, match="not a denoise-gan ONNX graph"):
+        Denoiser.from_pretrained(path)
+    path.write_bytes(b"not a graph at all")
+    with pytest.raises(WeightsError, match="not a loadable ONNX graph"):
+        Denoiser.from_pretrained(path)

