@@ -211,12 +211,16 @@ def test_evaluate_prints_a_table_and_writes_json_and_csv(src: Path, tmp_path: Pa
     assert rows[0] == ["name", "psnr", "ssim", "psnr_y", "ssim_y"] and rows[-1][0] == "mean" and len(rows) == 5
 
 
-def test_evaluate_missing_partner_is_exit_2_naming_the_file(src: Path, tmp_path: Path) -> None:
+def test_evaluate_missing_partner_scores_the_rest_and_exits_1_naming_it(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert synth(src, out, "gaussian:sigma=15", 0).ok
     (out / "noisy" / "b.png").unlink()
+    code, stdout, stderr = invoke("evaluate", "--clean", out / "clean", "--pred", out / "noisy")
+    assert code == 1 and "no prediction for 1 of 4" in stderr and "(b.*)" in stderr
+    assert "sub/d" in stdout and "mean" in stdout
+    (out / "clean" / "b.png").unlink()
     code, _, stderr = invoke("evaluate", "--clean", out / "clean", "--pred", out / "noisy")
-    assert code == 2 and "b.png" in stderr and "no prediction" in stderr
+    assert code == 0, stderr
 
 
 # ---- samples, version, help --------------------------------------------------------------------
