@@ -1,4 +1,8 @@
-"""Training commands: `train` (the unpaired CycleGAN) and `refine` (G fine-tuned on pseudo-pairs from F)."""
+"""Training commands: `train` (the unpaired CycleGAN) and `refine` (G fine-tuned on pseudo-pairs from F).
+
+Nothing heavy is imported at module level (no torch, networks, training or runtime): `denoise-gan --help` and
+argument errors answer at once; each command imports what it runs.
+"""
 
 from __future__ import annotations
 
@@ -29,25 +33,63 @@ from denoise_gan.cli.options import (
     steps_option,
 )
 from denoise_gan.errors import UserError
-from denoise_gan.nets.registry import generators_help
-from denoise_gan.runtime import set_threads
 
 # options a resumed run honours besides --steps: they change how it runs and reports, not what it computes
 RESUMABLE = ("steps", "threads", "tensorboard")
+
+# The generators by name with their one-line help, for --generator's help without importing torch. A copy of
+# denoise_gan.nets.registry.GENERATORS' names and help, in its order; tests/training/test_cli_startup.py
+# asserts the two are equal, so the registry stays the one source and this copy cannot drift from it.
+GENERATOR_HELP: tuple[tuple[str, str], ...] = (
+    ("level", "level-aware denoiser: residual U-Net conditioned on a noise-level map from a built-in blind "
+              "estimator (the shipped default)"),
+    ("unet", "light residual U-Net without normalisation (tiles exactly)"),
+    ("resnet", "the CycleGAN reference ResNet (InstanceNorm)"),
+    ("noise", "structured stochastic noise model, the default F"),
+    ("colour-noise", "F whose noise may be correlated across colour channels (demosaiced camera noise, JPEG "
+                     "chroma)"),
+)
+
+
+def generators_help() -> str:
+    """One line naming every generator, for the CLI's --generator help (the registry's text, torch-free)."""
+    return "; ".join(f"{name}: {text}" for name, text in GENERATOR_HELP)
+
+
+def given_options(ctx: typer.Context, names: tuple[str, ...] | None = None,
+                  but: tuple[str, ...] = ()) -> list[str]:
+    """The flags (``--width``) of the options among ``names`` (default: all) that the user gave, not defaulted:
+    what a command must refuse when it cannot honour them."""
+    def from_user(name: str) -> bool:  # by name: typer may ship its own copy of click's ParameterSource
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+
+    return [p.opts[0] if p.opts[0].startswith("-") else str(p.name) for p in ctx.command.params
+            if p.name and (names is None or p.name in names) and p.name not in but and from_user(p.name)]
 
 
 def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None:
     """A resumed run continues with its stored config: any other option given on the command line cannot be
     honoured, so it is refused rather than silently ignored."""
-    def from_user(name: str) -> bool:  # by name: typer may ship its own copy of click's ParameterSource
-        source = ctx.get_parameter_source(name)
-        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
-
-    given = [p for p in ctx.command.params if p.name not in allowed and from_user(p.name)]
+    given = given_options(ctx, but=allowed)
     if given:
-        names = ", ".join(p.opts[0] if p.opts[0].startswith("-") else p.name for p in given)
-        raise UserError(f"--resume continues the run with its stored config (see its config.json); {names} "
-                        "cannot change it: drop them, or start a new run in another folder")
+        raise UserError(f"--resume continues the run with its stored config (see its config.json); "
+                        f"{', '.join(given)} cannot change it: drop them, or start a new run in another folder")
+
+
+def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str) -> None:
+    """--init continues a G with its own architecture, and --generator same fine-tunes the run's own G: options
+    that describe a new G cannot be honoured then, so they are refused rather than silently ignored."""
+    if init:
+        clash = given_options(ctx, ("generator", "width", "depth", "blocks", "fresh"))
+        if clash:
+            raise UserError(f"--init {init} continues that G with its own architecture and weights; "
+                            f"{', '.join(clash)} cannot change them: drop them, or drop --init to train a new G")
+    elif generator == "same":
+        clash = given_options(ctx, ("width", "depth", "blocks"))
+        if clash:
+            raise UserError(f"--generator same fine-tunes the run's own G; {', '.join(clash)} describe a new G: "
+                            "drop them, or name the new G's architecture with --generator")
 
 
 def train_command(
@@ -106,6 +148,7 @@ def train_command(
 ) -> None:
     """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders."""
     from denoise_gan.config import DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, TrainConfig
+    from denoise_gan.runtime import set_threads
     from denoise_gan.training.cyclegan import train
     from denoise_gan.training.loop import reporting
 
@@ -194,7 +237,8 @@ def refine_command(
     """Train G on pseudo-pairs (F(clean), clean), by default a level-aware G that also learns F's level maps:
     where an unpaired denoiser's quality comes from."""
     from data_tools.noise import parse_noise_spec
-    from denoise_gan.config import RefineConfig
+    from denoise_gan.config import GeneratorConfig, RefineConfig
+    from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
 
@@ -205,10 +249,9 @@ def refine_command(
         with reporting(tensorboard=tensorboard):
             refine(None, out, resume=True, steps=steps, console=console)
         return
+    refine_refuses_clashes(ctx, init, generator)
     if noise:
         parse_noise_spec(noise)
-    from denoise_gan.config import GeneratorConfig
-
     chosen = None if generator == "same" or init else GeneratorConfig(arch=generator, channels=_run_channels(run_dir),
                                                                width=width, depth=depth, blocks=blocks)
     cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise), init=init or "",
