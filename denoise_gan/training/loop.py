@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import math
 import os
 import signal
@@ -341,17 +342,65 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         if world.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(run_dir / "config.json", to_json(cfg).encode())
-            console.print(f"[bold]config[/] ({f'resuming at step {start}' if state is not None else 'new run'})")
-            console.print(to_json(cfg), highlight=False)
-            threads = f"  threads: {torch.get_num_threads()}" if device.type == "cpu" else ""
-            console.print(f"{trainer.describe()}  device: {device}{threads}  world: {world.size}", highlight=False,
-                          soft_wrap=True)
+            print_header(console, cfg, run_dir, f"resuming at step {start}" if state is not None else "new run",
+                         trainer.describe(), device, world)
         if start >= cadence.steps:
             console.print(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
             return
         run_loop(trainer, batches, start, cadence, run_dir, world, console)
     finally:
         shutdown(world)
+
+
+# what the header's one-line summary of a config shows (dotted paths into its dict), when the config has them
+SUMMARY_FIELDS = (("steps", "steps"), ("noise_steps", "noise-model steps"), ("refine_steps", "denoiser steps"),
+                  ("model.g.arch", "G"), ("generator.arch", "G"), ("init", "init"),
+                  ("model.f.arch", "F"), ("data.patch_size", "patch"), ("patch_size", "patch"),
+                  ("data.batch_size", "batch"), ("batch_size", "batch"), ("lr", "lr"), ("seed", "seed"))
+
+
+def config_summary(cfg: Any) -> list[str]:
+    """``steps 2000``, ``G unet``, ``patch 64``, ...: the few settings a reader checks first; the whole config is
+    in the run folder's config.json."""
+    data = json.loads(to_json(cfg))
+    parts = []
+    for path, label in SUMMARY_FIELDS:
+        value: Any = data
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value in (None, "") or isinstance(value, dict) or (path.endswith("steps") and value == 0):
+            continue  # absent, or a step count left to a plan (adapt's --minutes)
+        parts.append(f"{label} {value:g}" if isinstance(value, float) else f"{label} {value}")
+    return parts
+
+
+def fit_lines(parts: list[str], width: int, sep: str = ", ") -> list[str]:
+    """``parts`` joined by ``sep`` into lines of at most ``width`` characters, never breaking a part (one longer
+    than the line, a long path, gets a line of its own)."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(sep) + len(part) <= width:
+            lines[-1] += sep + part
+        else:
+            lines.append(part)
+    return lines
+
+
+def print_header(console: Console, cfg: Any, run_dir: Path, how: str, describe: str, device: torch.device,
+                 world: World) -> None:
+    """The run's header, its lines within the console's width and broken only between items. On a terminal a
+    short summary of the config and where the whole one is (45 lines of JSON would scroll the header away); in a
+    log file (nohup, Slurm), where nothing scrolls away, the whole config too."""
+    summary = config_summary(cfg) or ["-"]
+    threads = [f"threads: {torch.get_num_threads()}"] if device.type == "cpu" else []
+    lines = (fit_lines([f"config ({how}): {summary[0]}", *summary[1:]], console.width)
+             + fit_lines(["full config:", str(run_dir / "config.json")], console.width, " ")
+             + fit_lines([*describe.split("  "), f"device: {device}", *threads, f"world: {world.size}"],
+                         console.width, "  "))
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.print(to_json(cfg), highlight=False, markup=False, soft_wrap=True)
 
 
 class _StopRequest:
@@ -518,9 +567,16 @@ class RunProgress:
         eta = elapsed / done * (self.total - step) if done > 0 else math.nan
         percent = int(100 * step / self.total) if self.total else 100
         head = (f"step {step}/{self.total} {percent}%  elapsed {_clock(elapsed)}  ETA {_clock(eta)}  "
-                f"{row.get('it_s', math.nan):.2f} it/s")
+                f"{_rate(row.get('it_s', math.nan))}")
         status = self.status(row)
         return f"{head}  {status}" if status else head
+
+
+def _rate(it_s: float) -> str:
+    """``1.47 it/s``, or ``12.3 s/it`` below one step a second (where it/s would read 0.00)."""
+    if math.isfinite(it_s) and 0 < it_s < 1:
+        return f"{1.0 / it_s:.3g} s/it"
+    return f"{it_s:.2f} it/s"
 
 
 def _clock(seconds: float) -> str:

@@ -21,7 +21,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.weights import list_checkpoints
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import train
-from denoise_gan.training.loop import Cadence, RunLog, log_figure, reporting, run_loop
+from denoise_gan.training.loop import Cadence, RunLog, RunProgress, log_figure, reporting, run_loop
 from denoise_gan.training.validation import grid_steps
 from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, read_log, tiny_train_config
 
@@ -189,6 +189,38 @@ def test_cli_run_prints_plain_progress_lines_when_piped(clean_dir: Path, tmp_pat
     assert result.exit_code == 0, result.output
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("step ")]
     assert [ln.split()[1] for ln in lines] == ["2/4", "4/4"] and all("ETA" in ln for ln in lines)
+
+
+def test_slow_steps_show_seconds_per_step_when_piped() -> None:
+    progress = RunProgress(Console(file=io.StringIO(), force_terminal=False), 10, 0, ("loss",))
+    slow = progress.plain_line({"step": 1, "it_s": 0.004, "loss": 0.5})
+    assert "250 s/it" in slow and "it/s" not in slow  # not "0.00 it/s"
+    assert "1.47 it/s" in progress.plain_line({"step": 2, "it_s": 1.47})
+
+
+def test_terminal_header_is_a_short_summary_within_80_columns(clean_dir: Path, tmp_path: Path) -> None:
+    out = io.StringIO()
+    train(tiny_train_config(clean_dir), tmp_path / "run",
+          console=Console(file=out, force_terminal=True, width=80, color_system=None))
+    frames = [f for f in re.split(r"[\r\n]", ANSI.sub("", out.getvalue())) if f.strip()]
+    header = frames[:frames.index(next(f for f in frames if "world:" in f)) + 1]
+    assert len(header) <= 5, header  # not the 45 lines of the config's JSON
+    assert all(len(f) <= 80 for f in header), header
+    assert header[0].startswith("config (new run): steps 2, G unet") and "seed 1" in "".join(header)
+    assert str(tmp_path / "run" / "config.json") in "\n".join(header)  # where the whole config is
+    assert not any(f.strip() in ("{", "}") for f in frames)
+    words = " ".join(header).split()
+    assert {"G:", "F:", "D_clean:", "D_noisy:", "device:", "world:"} <= set(words)  # none cut mid-word
+
+
+def test_piped_header_keeps_the_whole_config_for_the_log(clean_dir: Path, tmp_path: Path) -> None:
+    out = io.StringIO()
+    train(tiny_train_config(clean_dir), tmp_path / "run", console=Console(file=out, force_terminal=False, width=80))
+    text = out.getvalue()
+    start = text.index("{\n")
+    config = json.loads(text[start:text.index("\n}\n", start) + 2])
+    assert config == json.loads((tmp_path / "run" / "config.json").read_text())
+    assert all(len(line) <= 80 for line in text[:start].splitlines())
 
 
 # ---- TensorBoard ---------------------------------------------------------------------------------
