@@ -15,7 +15,7 @@ from typing import Any
 
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.inference.tiling import Backend
+from denoise_gan.inference.backend import Backend
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.runtime import PRECISIONS, cuda_may_be_present
 

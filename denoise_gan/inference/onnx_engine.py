@@ -15,7 +15,7 @@ import numpy as np
 
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
-from denoise_gan.inference.tiling import CPU_TILE, MIN_TILE
+from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
 
 

@@ -19,19 +19,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.errors import UserError
+from denoise_gan.inference.backend import (  # noqa: F401 (the tile limits are read from here too)
+    CPU_TILE,
+    MAX_AUTO_TILE,
+    MIN_TILE,
+    Backend,
+    OutOfMemory,
+    check_conditioning,
+)
 from denoise_gan.runtime import PRECISIONS
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
 
-CPU_TILE = 512  # on 2-16 cores a 512 tile costs ~12 % overlap overhead (32 px) and ~50 MB of activations
-MIN_TILE = 32  # below this the overlap would dominate; a model may ask for more (its ``min_tile``)
-MAX_AUTO_TILE = 2048  # bigger tiles only add memory; the GPU is saturated long before
 FINISH_ROWS = 256  # rows converted to the output dtype at a time, so no full-size float temporaries
 
 
@@ -166,30 +171,6 @@ def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int) -> 
 
 # ---- the network behind the engine --------------------------------------------------------------
 
-class OutOfMemory(Exception):
-    """A backend ran out of device memory on a batch; the engine shrinks the tile and retries."""
-
-
-class Backend(Protocol):
-    """What runs the network: NCHW float32 batches in [0, 1] in, the same shape out (see ``torch_engine``
-    and ``onnx_engine``). ``notes`` collects what the user should know (fp32 redos, providers)."""
-
-    name: str  # torch | onnxruntime
-    channels: int  # colour channels the network takes
-    stride: int  # input sides must be multiples of this
-    level_aware: bool  # takes strength/sigma
-    min_tile: int  # smallest tile that gives the whole-image result within the tested tolerance
-    instance_norm: bool  # per-tile statistics: tiles may differ in tone
-    notes: list[str]
-
-    @property
-    def where(self) -> str: ...
-
-    def auto_tile(self, batch_size: int) -> int: ...
-
-    def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray: ...
-
-
 def as_backend(model: Any, cfg: InferConfig) -> Backend:
     """A backend as given, or a torch module wrapped in one (torch imported only then)."""
     if hasattr(model, "run") and hasattr(model, "auto_tile"):
@@ -197,14 +178,6 @@ def as_backend(model: Any, cfg: InferConfig) -> Backend:
     from denoise_gan.inference.torch_engine import TorchBackend
 
     return TorchBackend(model, cfg.device, cfg.precision)
-
-
-def check_conditioning(level_aware: bool, strength: float, sigma: float | None) -> None:
-    """A blind model has no level input, so asking it for --strength/--sigma is an error rather than a
-    silently ignored option."""
-    if not level_aware and (strength != 1.0 or sigma is not None):
-        raise UserError("this model is blind (it has no noise-level input), so --strength/--sigma cannot apply; "
-                        "use a level-aware model such as the shipped default")
 
 
 def _channel_mode(net_channels: int, image_channels: int) -> str:

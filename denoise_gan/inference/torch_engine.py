@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from denoise_gan.errors import UserError
-from denoise_gan.inference.tiling import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
+from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
 from denoise_gan.runtime import autocast, precision_name, resolve_device, resolve_precision
 
 PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory

@@ -20,6 +20,12 @@ from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_
 
 from data_tools.images import as_hwc, split_alpha, to_dtype
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI reads without this module)
+    DEFAULT_METHODS,
+    METHOD_NAMES,
+    MODEL,
+    methods_help,
+)
 from denoise_gan.extras import require
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
@@ -195,16 +201,6 @@ CLASSICAL: dict[str, Method] = {
                f"skimage {skimage.__version__} denoise_tv_chambolle, weight = {TV_WEIGHT:g}σ/255"),
     ]
 }
-
-
-MODEL = "model"  # one row per --checkpoint, built by load_models
-METHOD_NAMES = ("noisy", MODEL, *(name for name in CLASSICAL if name != "noisy"))
-DEFAULT_METHODS = ",".join([MODEL, *(m.name for m in CLASSICAL.values() if m.default)])
-
-
-def methods_help() -> str:
-    """The --methods help: every selectable name, and that the noisy baseline is always reported."""
-    return f"Comma-separated: {', '.join(n for n in METHOD_NAMES if n != 'noisy')} (noisy is always included)."
 
 
 def valid_methods_text() -> str:
