@@ -22,7 +22,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import tifffile
 from PIL import Image
 
 from data_tools.errors import DataError
@@ -155,6 +154,8 @@ def _decode_tiff(data: bytes, path: Path) -> tuple[np.ndarray, int, str] | None:
     samples, gray+alpha at any depth and float samples are handled here; what cannot be represented
     faithfully (several pages, signed or 32-bit integers, floats outside 0-1) is refused. None: let Pillow
     decode it (palette, CMYK, YCbCr, bilevel)."""
+    import tifffile  # only TIFFs need it (~20 ms of every start otherwise)
+
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             pages = [p for p in tif.pages if not getattr(p, "is_reduced", False)]
@@ -221,6 +222,8 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) of a TIFF that Pillow cannot open (float RGB, for one) from its first IFD, or None."""
     if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return None
+    import tifffile
+
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[0]
@@ -377,6 +380,8 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
         raise ValueError(problem)
     fmt = WRITE_FORMATS[suffix]
     if pixels.shape[2] == 2 and fmt == "TIFF":
+        import tifffile
+
         out = io.BytesIO()
         tifffile.imwrite(out, pixels, photometric="minisblack", extrasamples=["unassalpha"],
                          iccprofile=icc if pixels.dtype == np.uint8 else None)
