@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Device, Overlap, Precision, Sigma, Strength, Threads, Tile, TileBatch, parse_tile
+from denoise_gan.cli.options import (
+    Device,
+    Engine,
+    Overlap,
+    Precision,
+    Sigma,
+    Strength,
+    Threads,
+    Tile,
+    TileBatch,
+    parse_tile,
+)
 from denoise_gan.cli.render import denoise_summary
 
 
@@ -36,8 +47,7 @@ def denoise_command(
     strength: Strength = 1.0,
     sigma: Sigma = None,
     threads: Threads = 0,
-    engine: Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its "
-                                        "graph, torch on CUDA), onnxruntime or torch.")] = "auto",
+    engine: Engine = "auto",
 ) -> None:
     """Denoise image files and folders with a trained generator (tiled, any size, 8/16-bit, alpha kept).
 

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Device, Overlap, Precision, Seed, Threads, Tile, TileBatch, parse_tile
+from denoise_gan.cli.options import Device, Engine, Overlap, Precision, Seed, Threads, Tile, TileBatch, parse_tile
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
 from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
 
@@ -86,6 +86,7 @@ def benchmark_command(
     precision: Precision = "auto",
     batch_size: TileBatch = 4,
     threads: Threads = 0,
+    engine: Engine = "auto",
 ) -> None:
     """Compare the model with classical denoisers (BM3D, FFDNet, NLM, wavelet, TV) on the same noisy inputs."""
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
@@ -98,7 +99,8 @@ def benchmark_command(
     cfg = BenchmarkConfig(methods=tuple(methods.split(",")), clean_dir=clean, noises=tuple(noise or ()),
                           noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,
                           oracle_sigma=oracle_sigma, resume=resume, infer=infer,
-                          model_strengths=tuple(model_strength or ()), model_sigma=model_sigma)
+                          model_strengths=tuple(model_strength or ()), model_sigma=model_sigma,
+                          engine=engine.lower(), threads=threads)
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)
     console.print(benchmark_summary(result))
@@ -119,15 +121,13 @@ def demo_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "
                                             "files of the same names.")] = False,
     threads: Threads = 0,
+    engine: Engine = "auto",
 ) -> None:
     """Denoise bundled held-out photos with seeded noise and print PSNR/SSIM before and after."""
     from denoise_gan.evaluation.demo import run_demo
     from denoise_gan.inference.tiling import InferConfig
-    from denoise_gan.runtime import set_threads
-
-    set_threads(threads)
 
     rows = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
-                    overwrite=overwrite)
+                    overwrite=overwrite, engine=engine.lower(), threads=threads)
     console.print(demo_table(rows, noise, seed))
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}")

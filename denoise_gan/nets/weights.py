@@ -101,9 +101,23 @@ def _config_and_meta(path: Path, meta: dict, fmt: str, cls: type[C], what: str) 
         raise WeightsError(f"{path}: safetensors file without denoise-gan {what} metadata "
                            f"(format {meta.get('format')!r}, expected {fmt!r})")
     try:
-        return from_dict(cls, json.loads(meta["config"])), json.loads(meta.get("meta", "{}"))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: bad {what} config in metadata ({exc})") from None
+        config = from_dict(cls, _json_object(meta["config"]))
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise WeightsError(f"{path}: bad {what} config in metadata ({type(exc).__name__}: {exc})") from None
+    try:
+        return config, _json_object(meta.get("meta", "{}"))
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise WeightsError(f"{path}: bad descriptive metadata ({type(exc).__name__}: {exc})") from None
+
+
+def _json_object(text: object) -> dict[str, Any]:
+    """A JSON object from a header string; nesting too deep for the parser is a RecursionError (caught above)."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a JSON string, got {type(text).__name__}")
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:

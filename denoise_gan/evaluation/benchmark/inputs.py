@@ -200,6 +200,8 @@ class BenchmarkConfig:
     infer: InferConfig = field(default_factory=InferConfig)
     model_strengths: tuple[float, ...] = ()  # level-aware models: one row per strength (none: the plain row)
     model_sigma: bool = False  # level-aware models: also a row fed the classical methods' σ
+    engine: str = "auto"  # the models' runtime: auto, onnxruntime or torch
+    threads: int = 0  # CPU threads of the models' runtime (0: its default)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class _Run:
                                      "or methods) are kept in results.json (other_rows) but not reported")
         infer = cfg.infer
         self.inference = (f"tile={infer.tile}|overlap={infer.overlap}|precision={infer.precision}|"
-                          f"strength={infer.strength}|sigma={infer.sigma}")
+                          f"strength={infer.strength}|sigma={infer.sigma}|engine={cfg.engine}")
         self.total, self.done, self.stale = len(keys), 0, 0
         self.warmed: set[str] = set()
 
@@ -161,7 +161,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     out_dir = Path(out_dir)
     the_plan = plan(cfg, out_dir)
     previous = _previous_rows(out_dir / RESULTS_JSON, cfg.resume)
-    models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma)
+    models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma, cfg.engine, cfg.threads)
               if "model" in the_plan.methods else [])
     # every argument is good: only now is the folder made (new or empty, or the benchmark being resumed)
     prepare_output_dir(out_dir, own=cfg.resume and (out_dir / RESULTS_JSON).is_file(),
