@@ -1,0 +1,155 @@
+"""What a hostile user found in round three, each pinned: silent wrong results, tracebacks, rough edges."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from safetensors.torch import save_file
+
+from data_tools.images import read_image, write_image
+from data_tools.noise import parse_noise_spec
+from denoise_gan import Denoiser
+from denoise_gan.config import GeneratorConfig, to_dict
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.weights import FORMAT, save_generator
+from helpers import cli, failed_rows, noise_image, one_line_error
+
+COLOUR_F = GeneratorConfig(arch="colour-noise", width=4, depth=1)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))
+
+
+@pytest.fixture
+def unlabelled_noise_model(tmp_path: Path) -> Path:
+    """A colour-noise F whose file claims to be G: its architecture, not its label, says what it is."""
+    path = tmp_path / "G.safetensors"
+    save_generator(path, build_generator(COLOUR_F), COLOUR_F, {"role": "G noisy->clean"})
+    return path
+
+
+def test_a_noise_model_is_refused_by_its_architecture_everywhere(unlabelled_noise_model: Path,
+                                                                 tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="noise model"):
+        Denoiser.from_pretrained(unlabelled_noise_model, engine="torch")
+    write_image(tmp_path / "a.png", noise_image(16, 16))
+    one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", unlabelled_noise_model),
+                   "noise model")
+    one_line_error(cli("export", unlabelled_noise_model, "-o", tmp_path / "f.onnx"), "noise model")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "folder", "safetensors"])
+def test_the_shipped_noise_model_is_not_exported_as_a_denoiser(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / ("f.onnx" if fmt == "onnx" else "f" if fmt == "folder" else "f.safetensors")
+    one_line_error(cli("export", "default-F", "-o", out, "--format", fmt), "noise model")
+    assert not out.exists()
+
+
+def test_empty_and_shapeless_inputs_are_one_line_errors() -> None:
+    den = Denoiser.from_pretrained("default", device="cpu")
+    for image in (np.zeros((0, 0), np.uint8), np.zeros((5, 0), np.uint8), np.zeros((0, 4, 3), np.uint16)):
+        with pytest.raises(UserError, match="at least 1x1"):
+            den(image)
+    with pytest.raises(UserError, match="empty"):
+        den(torch.zeros(0, 3, 8, 8))
+    with pytest.raises(UserError, match="meta"):
+        den(torch.zeros(3, 8, 8, device="meta"))
+
+
+def test_byte_order_and_number_types_of_the_api() -> None:
+    den = Denoiser.from_pretrained("default", device="cpu")
+    image = noise_image(24, 20, dtype=np.uint16, seed=2)
+    big_endian = image.astype(">u2")
+    out = den(big_endian)
+    assert out.dtype == np.dtype(">u2")
+    np.testing.assert_array_equal(out.astype(np.uint16), den(image))
+    for bad in ("abc", "0.5", None, [1.0]):
+        with pytest.raises(UserError, match="strength must be a number"):
+            den(image, strength=bad)
+    with pytest.raises(UserError, match="sigma must be a number"):
+        den(image, sigma="25")
+    assert den(image, strength=np.float32(0.5)).shape == image.shape
+
+
+@pytest.mark.parametrize("meta", ["[" * 100_000 + "]" * 100_000, "[1, 2]", '"text"', "7"])
+def test_weight_metadata_that_is_no_json_object_is_one_line(tmp_path: Path, meta: str) -> None:
+    cfg = GeneratorConfig(width=4, depth=1, blocks=1)
+    path = tmp_path / "w.safetensors"
+    tensors = {k: v.contiguous() for k, v in build_generator(cfg).state_dict().items()}
+    save_file(tensors, str(path), metadata={"format": FORMAT, "config": json.dumps(to_dict(cfg)), "meta": meta})
+    write_image(tmp_path / "a.png", noise_image(16, 16))
+    one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", path), "metadata")
+    one_line_error(cli("export", path, "-o", tmp_path / "m.onnx"), "metadata")
+    one_line_error(cli("refine", tmp_path, "-o", tmp_path / "r", "--init", path), "metadata")
+
+
+def test_export_folder_over_a_file_or_under_a_file_is_one_line(weights: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file")
+    one_line_error(cli("export", weights, "-o", tmp_path / "taken", "--format", "folder", "--overwrite"),
+                   "is a file")
+    one_line_error(cli("export", weights, "-o", tmp_path / "taken" / "inside", "--format", "folder"),
+                   "cannot write")
+    one_line_error(cli("export", weights, "-o", tmp_path, "--format", "onnx", "--overwrite"), "is a folder")
+
+
+def test_an_over_long_output_name_fails_that_file_and_the_batch_goes_on(weights: Path, tmp_path: Path) -> None:
+    long_name = "n" * 251 + ".png"  # 255 bytes: fine as an input, 258 with the suffix
+    write_image(tmp_path / "in" / long_name, noise_image(16, 16))
+    write_image(tmp_path / "in" / "short.png", noise_image(16, 16, seed=1))
+    result = cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", weights, "--suffix", "_dn")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (tmp_path / "out" / "short_dn.png").is_file()
+    reasons = failed_rows(result.stdout)
+    assert len(reasons) == 1 and "255" in next(iter(reasons.values())), result.stdout
+
+
+def test_o_naming_a_file_writes_that_file(weights: Path, tmp_path: Path) -> None:
+    write_image(tmp_path / "cat.png", noise_image(20, 24))
+    assert cli("denoise", tmp_path / "cat.png", "-o", tmp_path / "cat_dn.png", "-c", weights).exit_code == 0
+    assert (tmp_path / "cat_dn.png").is_file() and read_image(tmp_path / "cat_dn.png").pixels.shape == (20, 24, 3)
+    one_line_error(cli("denoise", tmp_path / "cat.png", "-o", tmp_path / "cat.png", "-c", weights, "--overwrite"),
+                   "overwrite the input")
+    one_line_error(cli("denoise", tmp_path / "cat.png", "-o", tmp_path / "x.png", "-c", weights, "--suffix", "_a"),
+                   "names an output file")
+
+
+def test_piped_denoise_prints_a_line_per_file_and_names_the_folder(weights: Path, tmp_path: Path) -> None:
+    for i in range(2):
+        write_image(tmp_path / "in" / f"p{i}.png", noise_image(16, 16, seed=i))
+    result = cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 0
+    assert f"into {tmp_path / 'out'}" in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("[")]
+    assert [ln.split("]")[0] for ln in lines] == ["[1/2", "[2/2"] and all("done:" in ln for ln in lines)
+
+
+def test_from_pretrained_takes_an_exported_folder(tmp_path: Path) -> None:
+    assert cli("export", "default", "-o", tmp_path / "hub", "--format", "folder").exit_code == 0
+    den = Denoiser.from_pretrained(tmp_path / "hub", engine="torch")
+    image = noise_image(24, 24)
+    np.testing.assert_array_equal(den(image), Denoiser.from_pretrained("default", engine="torch")(image))
+    with pytest.raises(WeightsError, match="a folder without"):
+        Denoiser.from_pretrained(tmp_path)
+
+
+TILED_TOLERANCE_DB = 45  # README: tiled equals whole within this
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+def test_every_accepted_tile_size_matches_the_whole_image(engine: str) -> None:
+    noisy = parse_noise_spec("gaussian:sigma=25").apply(skimage.data.chelsea(), 0)[0]
+    whole = Denoiser.from_pretrained("default", engine=engine, device="cpu", tile=0)(noisy)
+    for tile in (128, 136, 160, 192, 256, 384):
+        tiled = Denoiser.from_pretrained("default", engine=engine, device="cpu", tile=tile)(noisy)
+        assert psnr(tiled, whole) >= TILED_TOLERANCE_DB, (tile, psnr(tiled, whole))
+    for tile in (32, 64, 127):
+        with pytest.raises(UserError, match="at least 128"):
+            Denoiser.from_pretrained("default", engine=engine, device="cpu", tile=tile)
