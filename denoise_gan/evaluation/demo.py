@@ -12,6 +12,7 @@ from data_tools.images import prepare_output_dir, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.evaluation.metrics import psnr, ssim
+from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 
@@ -49,7 +50,18 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
         denoised = denoiser(noisy)
         seconds = time.perf_counter() - start
         path = Path(out_dir) / f"{name}.png"
-        write_image(path, np.concatenate([noisy, denoised, clean], axis=1), overwrite=overwrite)
-        rows.append(DemoRow(name, psnr(clean, noisy), ssim(clean, noisy), psnr(clean, denoised),
-                            ssim(clean, denoised), seconds, path))
+        row = DemoRow(name, psnr(clean, noisy), ssim(clean, noisy), psnr(clean, denoised), ssim(clean, denoised),
+                      seconds, path)
+        write_image(path, demo_strip(row, noisy, denoised, clean, noise, seed), overwrite=overwrite)
+        rows.append(row)
     return rows
+
+
+def demo_strip(row: DemoRow, noisy: np.ndarray, denoised: np.ndarray, clean: np.ndarray, noise: str,
+               seed: int) -> np.ndarray:
+    """noisy | denoised | clean side by side, the columns named with their PSNR/SSIM and the noise in the title."""
+    columns = [f"noisy  {row.noisy_psnr:.2f} dB / {row.noisy_ssim:.3f}",
+               f"denoised  {row.psnr:.2f} dB / {row.ssim:.3f}", "clean (reference)"]
+    caption = f"{row.name}: PSNR (RGB, data range 255) / SSIM against the clean image; {row.seconds:.2f} s"
+    return labelled_grid([[noisy, denoised, clean]], columns, [caption], f"denoise-gan demo: {noise}, seed {seed}")
+

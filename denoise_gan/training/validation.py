@@ -18,13 +18,12 @@ from torch import nn
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import atomic_write_bytes, center_crop, encode_image, to_dtype
 from denoise_gan.evaluation.metrics import paired_files, psnr, read_pair, ssim
+from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 
 VAL_SIDE = 256  # centre crops keep validation to seconds on a CPU
 GRIDS_DIR = "val"
 GRID_NAME = re.compile(r"step_(\d+)\.png")
-TITLE_H, HEADER_H, CAPTION_H, GAP = 26, 20, 18, 4  # label bands of the grid, in pixels
-BACKGROUND, INK = 255, (20, 20, 20)
 
 
 class Validator:
@@ -82,39 +81,6 @@ def _display(image: np.ndarray) -> np.ndarray:
     """8-bit RGB for the grid: colour channels only, gray copied to three, 16-bit rounded."""
     rgb = fit_channels(image[..., :3] if image.shape[2] > 2 else image[..., :1], 3)
     return rgb if rgb.dtype == np.uint8 else to_dtype(rgb / 257.0, np.uint8)
-
-
-def _font(size: int) -> object:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: the fixed-size bitmap font
-        return ImageFont.load_default()
-
-
-def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: list[str], title: str) -> np.ndarray:
-    """One image per cell, columns aligned and named, a caption above each row and a title on top (uint8 RGB)."""
-    from PIL import Image, ImageDraw
-
-    cell_w = max(a.shape[1] for row in rows for a in row)
-    width = max(cell_w * len(columns) + GAP * (len(columns) - 1), 480)
-    heights = [CAPTION_H + max(a.shape[0] for a in row) + GAP for row in rows]
-    canvas = Image.new("RGB", (width, TITLE_H + HEADER_H + sum(heights)), (BACKGROUND,) * 3)
-    draw = ImageDraw.Draw(canvas)
-    draw.text((4, 5), title, fill=INK, font=_font(14))
-    font = _font(12)
-    for i, name in enumerate(columns):
-        left = i * (cell_w + GAP)
-        text_w = draw.textlength(name, font=font)
-        draw.text((left + max(0, (cell_w - text_w) / 2), TITLE_H + 3), name, fill=INK, font=font)
-    top = TITLE_H + HEADER_H
-    for row, caption, height in zip(rows, captions, heights):
-        draw.text((4, top + 2), caption, fill=INK, font=font)
-        for i, image in enumerate(row):
-            canvas.paste(Image.fromarray(np.ascontiguousarray(image)), (i * (cell_w + GAP), top + CAPTION_H))
-        top += height
-    return np.asarray(canvas)
 
 
 def write_grid(run_dir: Path, step: int, grid: np.ndarray) -> None:

@@ -13,6 +13,7 @@ from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.evaluation.metrics import psnr
+from denoise_gan.evaluation.pictures import CAPTION_H, GAP, HEADER_H, TITLE_H, rgb8
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import load_generator, resolve_weights, save_generator
@@ -29,9 +30,13 @@ def test_demo_writes_strips_and_scores(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for name in HELD_OUT:
         strip = read_image(tmp_path / "out" / f"{name}.png").pixels
-        clean = load_sample(name)
-        assert strip.shape == (clean.shape[0], 3 * clean.shape[1], clean.shape[2])  # noisy | denoised | clean
-        assert np.array_equal(strip[:, 2 * clean.shape[1]:], clean)
+        clean = rgb8(load_sample(name))
+        h, w = clean.shape[:2]
+        top = TITLE_H + HEADER_H + CAPTION_H  # the title, the column names and the row's caption above
+        assert strip.shape == (top + h + GAP, 3 * w + 2 * GAP, 3)  # noisy | denoised | clean
+        assert np.array_equal(strip[top:top + h, 2 * (w + GAP):], clean)
+        labels = strip[:top]
+        assert (labels < 128).any() and (labels[:, :w] < 128).any()  # text in the label bands
     assert "mean" in result.output and "denoised PSNR" in result.output
 
 
