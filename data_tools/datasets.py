@@ -18,16 +18,21 @@ from torch.utils.data import Dataset
 
 from data_tools.images import ImageReadError, collect_images, read_image, split_alpha
 from data_tools.noise import NoiseSpec, noise_level_map, parse_noise_spec
+from data_tools.synth import NoiseSource, as_noise_source
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
 
 class SyntheticNoise(A.ImageOnlyTransform):
-    """A noise spec as an albumentations transform (uint8/uint16 in, same dtype out), seeded by the pipeline."""
+    """A noise model as an albumentations transform (uint8/uint16 in, same dtype out), seeded by the pipeline.
 
-    def __init__(self, spec: str | NoiseSpec, p: float = 1.0) -> None:
+    ``spec`` is a spec text, a parsed ``NoiseSpec`` or any ``NoiseSource`` (an object with ``apply(image, seed)``,
+    such as a learned ``denoise_gan.NoiseModel``).
+    """
+
+    def __init__(self, spec: str | NoiseSource, p: float = 1.0) -> None:
         super().__init__(p=p)
-        self.spec = parse_noise_spec(spec) if isinstance(spec, str) else spec
+        self.spec = as_noise_source(spec)
 
     def get_params(self) -> dict[str, Any]:
         return {"noise_seed": int(self.random_generator.integers(0, 2**63 - 1))}

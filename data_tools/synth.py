@@ -7,6 +7,11 @@ records, per image, the source, the noise spec, the parameters drawn for each st
 seed ``image_seed(seed, NAME)`` (NAME = the relative path without extension, so the seed does not depend
 on file order, format or which other files are present).
 
+The noise comes from a ``NoiseSource``: anything with ``apply(pixels, seed) -> (noisy, params)`` and a text
+form for the manifest. A parsed spec (``NoiseSpec``) is one; a learned noise model (``denoise_gan``'s
+``NoiseModel``, F of a run) is another, and adds a ``manifest()`` record (its file and sha256). One code path
+writes both; data_tools never imports the model code.
+
 Both outputs are lossless PNG, even when the spec ends in ``jpeg``: the jpeg stage already encodes and
 decodes, so the PNG holds exactly the pixels the noise model produced (re-encoding them as a .jpg would
 compress them a second time with another encoder, and a 16-bit image cannot be a JPEG at all). The clean
@@ -21,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -36,12 +41,48 @@ from data_tools.images import (
     read_image,
     write_image,
 )
-from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
+from data_tools.noise import image_seed, parse_noise_spec
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "denoise-gan-synth/1"
 
 ProgressFn = Callable[[int, int, str], None]
+
+
+@runtime_checkable
+class NoiseSource(Protocol):
+    """What ``synth`` (and the ``SyntheticNoise`` transform) needs of a noise model.
+
+    ``apply`` takes a uint8/uint16 image (HxW or HxWxC, alpha passed through) and a per-image seed and returns
+    the noisy image (same shape and dtype, clipped and rounded) and what was drawn for it, as JSON-ready dicts
+    (one per stage; each names its ``model``). The same image and seed give the same bytes. ``str(source)`` is
+    the text the manifest records as ``noise``.
+    """
+
+    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]: ...
+
+
+@runtime_checkable
+class DescribedNoiseSource(NoiseSource, Protocol):
+    """A noise source that adds its own record to the manifest (a learned model: its file, sha256, config)."""
+
+    def manifest(self) -> dict[str, Any]: ...
+
+
+def source_record(source: NoiseSource) -> dict[str, Any]:
+    """The manifest's ``noise_source``: the source's own record, or a spec's text."""
+    if isinstance(source, DescribedNoiseSource):
+        return source.manifest()
+    return {"kind": "spec", "spec": str(source)}
+
+
+def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
+    """A spec text parsed, or a noise source as given; anything else is a TypeError naming what is needed."""
+    if isinstance(noise, str):
+        return parse_noise_spec(noise)
+    if not isinstance(noise, NoiseSource):
+        raise TypeError(f"expected a noise spec or an object with apply(image, seed), got {type(noise).__name__}")
+    return noise
 
 
 class SynthError(DataError):
@@ -102,7 +143,7 @@ def _stem(path: Path, root: Path) -> str:
 def synth(
     clean_dir: Path | str,
     out_dir: Path | str,
-    spec: NoiseSpec | str,
+    spec: NoiseSource | str,
     seed: int,
     unpaired: bool = False,
     crop: int | None = None,
@@ -112,6 +153,8 @@ def synth(
 ) -> SynthSummary:
     """Build a synthetic set from the clean images under ``clean_dir`` (recursive); see the module doc.
 
+    ``spec`` is a noise spec (text or parsed) or any ``NoiseSource`` (a learned noise model).
+
     A source that cannot be read (or is smaller than ``crop``) is recorded in the summary and the manifest
     and skipped; the rest still run. ``progress(done, total, name)`` is called after each source.
     Same inputs and seed give byte-identical files. The output folder follows the rule of every command that
@@ -120,7 +163,7 @@ def synth(
     write are removed, so the folder holds exactly what the new manifest lists.
     """
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
-    spec = parse_noise_spec(spec) if isinstance(spec, str) else spec
+    spec = as_noise_source(spec)
     if not clean_dir.is_dir():
         raise SynthError(f"{clean_dir}: not a folder")
     if crop is not None and crop < 1 or max_size is not None and max_size < 1:
@@ -134,8 +177,11 @@ def synth(
     if unpaired and len(sources) < 2:
         raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
 
+    record = source_record(spec)
     settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(clean_dir), "noise": str(spec),
                 "seed": seed, "crop": crop, "max_size": max_size}
+    if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
+        settings["noise_source"] = record
     prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings))
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
     entries: list[dict[str, Any]] = []
@@ -164,6 +210,7 @@ def synth(
         "split_rule": "sources sorted by path; even positions -> clean, odd -> noisy" if unpaired else None,
         "source_dir": str(clean_dir),
         "noise": str(spec),
+        **({"noise_source": record} if "noise_source" in settings else {}),
         "seed": seed,
         "seed_rule": "per-image seed = data_tools.noise.image_seed(seed, name)",
         "crop": crop,
@@ -198,7 +245,7 @@ def _remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
                     path.unlink(missing_ok=True)
 
 
-def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSpec, seed: int,
+def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, seed: int,
          crop: int | None, max_size: int | None, clean_dir: Path) -> dict[str, Any]:
     """Read, prepare and write one source; returns its manifest entry."""
     loaded = read_image(source)
