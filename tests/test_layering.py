@@ -30,7 +30,8 @@ LAYERS = {
 
 # the package's public names, imported lazily on first use by the package's own __init__ (``from denoise_gan
 # import Denoiser``): a facade over the pipeline, not a layer of it
-PUBLIC_API = {"denoise_gan.inference.api", "denoise_gan.inference.api.Denoiser"}
+PUBLIC_API = {"denoise_gan.inference.api", "denoise_gan.inference.api.Denoiser",
+              "denoise_gan.inference.noise_model", "denoise_gan.inference.noise_model.NoiseModel"}
 
 
 def layer(module: str) -> tuple[str, int]:

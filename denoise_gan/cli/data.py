@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.options import Threads
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
 
@@ -15,8 +16,13 @@ from denoise_gan.errors import UserError
 def synth_command(
     clean_dir: Annotated[Path, typer.Argument(help="Folder of clean images (searched recursively).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder: clean/, noisy/, manifest.json.")],
-    noise: Annotated[str, typer.Option("--noise", help="Noise spec, e.g. 'gaussian:sigma=25' or "
-                                       "'gaussian:sigma=5-50+jpeg:quality=60-95'.")],
+    noise: Annotated[str | None, typer.Option("--noise", help="Noise spec, e.g. 'gaussian:sigma=25' or "
+                                              "'gaussian:sigma=5-50+jpeg:quality=60-95'.", show_default=False)] \
+        = None,
+    noise_model: Annotated[str | None, typer.Option("--noise-model", help="Instead of --noise: a learned noise "
+                                                    "model F (an F .safetensors file, a train/adapt output folder "
+                                                    "or a shipped name such as default-F), run on the CPU.",
+                                                    show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Run seed; each image's seed derives from it and its name.")] = 0,
     unpaired: Annotated[bool, typer.Option("--unpaired", help="Clean and noisy from two disjoint halves "
                                            "of the inputs.")] = False,
@@ -25,12 +31,27 @@ def synth_command(
                                                  "longest side is at most N (before noise).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the set in a non-empty output folder "
                                             "(files it does not list are removed).")] = False,
+    threads: Threads = 0,
 ) -> None:
-    """Build a synthetic paired (or unpaired) clean/noisy set with a reproducible manifest."""
-    from data_tools.noise import parse_noise_spec
-    from data_tools.synth import synth
+    """Build a synthetic paired (or unpaired) clean/noisy set with a reproducible manifest.
 
-    spec = parse_noise_spec(noise)
+    The noise is a spec (--noise) or a learned noise model (--noise-model); the manifest records either, with
+    each image's seed (and a model file's sha256), and the same seed gives byte-identical files.
+    """
+    from data_tools.synth import NoiseSource, synth
+
+    if (noise is None) == (noise_model is None):
+        raise UserError("give exactly one of --noise SPEC and --noise-model SRC" if noise is None else
+                        "--noise and --noise-model are exclusive: give one of them")
+    spec: NoiseSource
+    if noise is not None:
+        from data_tools.noise import parse_noise_spec
+
+        spec = parse_noise_spec(noise)
+    else:
+        from denoise_gan.inference.noise_model import NoiseModel
+
+        spec = NoiseModel.from_pretrained(noise_model, device="cpu", threads=threads)
     with progress_callback(err_console, "synth") as report:
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)

@@ -1,0 +1,171 @@
+"""NoiseModel: F as one object beside Denoiser, with Denoiser's input conventions, seeded, any size, tiled exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from denoise_gan import NoiseModel as LazyNoiseModel
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.inference.noise_model import NoiseModel, receptive_radius, resolve_noise_model
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.weights import save_generator
+
+TINY_F = GeneratorConfig(arch="noise", width=4, depth=1, blocks=1)
+DEEP_F = GeneratorConfig(arch="colour-noise", width=4, depth=2, blocks=2)
+
+
+def _save(path: Path, cfg: GeneratorConfig, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    net = build_generator(cfg)
+    with torch.no_grad():  # a trained-looking F: a non-zero output layer, so the noise depends on the image
+        net.backbone.tail.weight.normal_(0, 0.05)
+        net.kernel.add_(torch.rand_like(net.kernel) * 0.3)
+    save_generator(path, net, cfg, {"role": "F clean->noisy"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_f(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _save(tmp_path_factory.mktemp("f") / "F.safetensors", TINY_F)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_f: Path) -> NoiseModel:
+    return NoiseModel.from_pretrained(tiny_f)
+
+
+def _image(h: int, w: int, c: int | None = 3, dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    peak = np.iinfo(dtype).max
+    img = rng.integers(peak // 5, peak - peak // 5, (h, w, c or 1), dtype=np.int64).astype(dtype)
+    return img[..., 0] if c is None else img
+
+
+def test_package_exports_it_lazily(tiny_f: Path) -> None:
+    assert LazyNoiseModel is NoiseModel
+
+
+def test_sources_file_folder_and_shipped_name(tiny_f: Path) -> None:
+    assert resolve_noise_model(tiny_f) == tiny_f
+    assert resolve_noise_model(tiny_f.parent) == tiny_f  # a train/adapt output folder: its F.safetensors
+    assert resolve_noise_model("default-F").name == "default-F.safetensors"
+    assert resolve_noise_model("default").name == "default-F.safetensors"  # the default model's F
+    shipped = NoiseModel.from_pretrained("default-F")
+    assert shipped.config.arch in ("noise", "colour-noise") and shipped.sha256 and len(shipped.sha256) == 64
+
+
+@pytest.mark.parametrize("where, needle", [
+    ("missing.safetensors", "no such weight file"),
+    ("no-such-name", "no shipped noise model named 'no-such-name'"),
+])
+def test_bad_sources_are_one_line_weights_errors(tmp_path: Path, where: str, needle: str) -> None:
+    with pytest.raises(WeightsError, match=needle) as info:
+        NoiseModel.from_pretrained(tmp_path / where if where.endswith("safetensors") else where)
+    assert "\n" not in str(info.value)
+
+
+def test_folder_without_f_and_a_denoiser_are_refused(tmp_path: Path, weights: Path) -> None:
+    with pytest.raises(WeightsError, match="a folder without F.safetensors"):
+        NoiseModel.from_pretrained(tmp_path)
+    with pytest.raises(WeightsError, match="is a denoiser .*not a noise model"):
+        NoiseModel.from_pretrained(weights)  # the tiny U-Net G: refused by its architecture
+    with pytest.raises(WeightsError, match="is a denoiser"):
+        NoiseModel.from_pretrained("checkpoints/default.safetensors")
+
+
+@pytest.mark.parametrize("shape, dtype", [
+    ((20, 28), np.uint8), ((20, 28, 1), np.uint8), ((20, 28, 3), np.uint8), ((21, 27, 3), np.uint16),
+    ((20, 28, 4), np.uint8), ((19, 29, 2), np.uint16), ((1, 1, 3), np.uint8), ((1, 7), np.uint16),
+])
+def test_integer_images_keep_shape_dtype_and_alpha(model: NoiseModel, shape: tuple[int, ...], dtype: type) -> None:
+    image = _image(shape[0], shape[1], shape[2] if len(shape) == 3 else None, dtype)
+    noisy = model(image, seed=1)
+    assert noisy.shape == image.shape and noisy.dtype == image.dtype
+    if len(shape) == 3 and shape[2] in (2, 4):
+        assert np.array_equal(noisy[..., -1], image[..., -1])
+    if image.size > 10:
+        assert not np.array_equal(noisy, image)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_images_in_float_out_within_range(model: NoiseModel, dtype: type) -> None:
+    image = (_image(16, 24) / 255.0).astype(dtype)
+    noisy = model(image, seed=2)
+    assert noisy.dtype == dtype and noisy.shape == image.shape
+    assert noisy.min() >= 0.0 and noisy.max() <= 1.0 and not np.allclose(noisy, image)
+    big_endian = _image(16, 24, dtype=np.uint16).astype(">u2")
+    assert model(big_endian, seed=2).dtype == np.dtype(">u2")
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (np.zeros((8, 8, 3), np.int32), "uint8, uint16 or float"),
+    (np.full((8, 8), np.nan), "NaN or Inf"),
+    (np.zeros((0, 8, 3), np.uint8), "empty"),
+    (np.zeros((8, 8, 5), np.uint8), "HxWxC"),
+    ([[1, 2], [3, 4]], "NumPy array"),
+])
+def test_bad_input_is_a_one_line_user_error(model: NoiseModel, bad: object, needle: str) -> None:
+    with pytest.raises(UserError, match=needle) as info:
+        model(bad, seed=0)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, True, "3"])
+def test_bad_seed_is_a_user_error(model: NoiseModel, seed: object) -> None:
+    with pytest.raises(UserError, match="seed"):
+        model(_image(8, 8), seed=seed)
+
+
+def test_seeded_reproducible_and_seeds_differ(tiny_f: Path, model: NoiseModel) -> None:
+    image = _image(24, 32)
+    again = NoiseModel.from_pretrained(tiny_f)
+    assert np.array_equal(model(image, seed=5), again(image, seed=5))
+    assert not np.array_equal(model(image, seed=5), model(image, seed=6))
+    assert np.array_equal(model(image, seed=2**64 - 1), model(image, seed=2**64 - 1))
+
+
+def test_gray_gets_the_same_noise_in_every_channel(model: NoiseModel) -> None:
+    gray = _image(24, 20, None)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    out = model(rgb, seed=3)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 0], out[..., 2])
+    assert np.array_equal(model(gray, seed=3), out[..., 0])
+
+
+def test_a_gray_only_noise_model_runs_colour_planes_one_by_one(tmp_path: Path) -> None:
+    path = _save(tmp_path / "gray_f.safetensors", GeneratorConfig(arch="noise", channels=1, width=4, depth=1))
+    f = NoiseModel.from_pretrained(path)
+    image = _image(16, 20, 3)
+    out = f(image, seed=1)
+    assert out.shape == image.shape and not np.array_equal(out[..., 0] - image[..., 0], out[..., 1] - image[..., 1])
+
+
+@pytest.mark.parametrize("cfg", [TINY_F, DEEP_F])
+def test_tiles_match_one_whole_image_pass(tmp_path: Path, cfg: GeneratorConfig) -> None:
+    path = _save(tmp_path / "f.safetensors", cfg, seed=3)
+    whole = NoiseModel.from_pretrained(path, tile=0)
+    tiled = NoiseModel.from_pretrained(path, tile=16)
+    assert tiled.margin >= receptive_radius(tiled.net, cfg)
+    image = _image(61, 75, 3, np.uint16, seed=4)  # odd sides: the last tile ends in the stride padding
+    planes = image.astype(np.float32) / 65535
+    a, level_a, v_a = whole.sample(planes, 9)
+    b, level_b, v_b = tiled.sample(planes, 9)
+    assert v_a == v_b
+    assert np.abs(a - b).max() < 1e-5 and np.abs(level_a - level_b).max() < 1e-5
+    # float rounding (another conv size) may flip the 16-bit rounding of a rare pixel, by one level at most
+    diff = np.abs(whole(image, seed=9).astype(np.int64) - tiled(image, seed=9))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_the_level_it_reports_is_the_noise_it_adds(model: NoiseModel) -> None:
+    image = np.full((96, 96, 3), 128, np.uint8)
+    noisy, stages = model.apply(image, 4)
+    added = noisy.astype(np.float64) - image
+    assert stages[0]["model"] == "noise-model"
+    # the shift d(x) is bounded by 10 levels and constant on a flat image: the std is the random part
+    assert added.std() == pytest.approx(stages[0]["sigma_mean"], rel=0.15)
