@@ -21,6 +21,7 @@ from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_denoiser, load_generator, save_discriminator, save_generator
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training.adapt import adapt, find_start
+from denoise_gan.training.validation import CAPTION_H, GAP, HEADER_H, TITLE_H
 from helpers import cli, one_line_error
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
@@ -80,7 +81,8 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     assert fit["rows"]["F adapted"]["added_std"] > 0 and "F adapted" in fit["level_ratio_to_folder"]
     assert "| noisy folder |" in (tmp_path / "out" / "noise_fit.md").read_text()
     strip = read_image(tmp_path / "out" / "before_after.png").pixels
-    assert strip.shape[:2] == (4 * (48 + 4), 3 * 60 + 8)  # 4 photos of 48x60: noisy | start | adapted
+    # 4 photos of 48x60 (noisy | start | adapted) under a title and column names, each row under its caption
+    assert strip.shape[:2] == (TITLE_H + HEADER_H + 4 * (CAPTION_H + 48 + GAP), max(3 * 60 + 2 * GAP, 480))
     for phase in ("noise", "refine"):
         assert json.loads((tmp_path / "out" / phase / "finished.json").read_text())["stopped_by"] == "steps"
     # the output is itself a start: G, F and D_noisy side by side
@@ -126,12 +128,13 @@ def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: 
 
 
 def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoise_gan.nets.shipped as lookup
     import denoise_gan.nets.weights as weights
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     (shipped / "mine.safetensors").write_bytes((start_dir / "G.safetensors").read_bytes())
-    monkeypatch.setattr(weights, "shipped_dir", lambda: shipped)
+    monkeypatch.setattr(lookup, "shipped_dir", lambda: shipped)  # where shipped models are looked up
     with pytest.raises(UserError, match="no noise model beside it"):
         find_start("mine")
     (shipped / "mine-F.safetensors").write_bytes((start_dir / "F.safetensors").read_bytes())

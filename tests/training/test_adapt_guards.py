@@ -1,0 +1,253 @@
+"""`adapt` never ends as a success that did nothing: a budget too small is refused up front (naming the least
+that works) or the run ends non-zero; its own output is never read as photos; F must be a noise model by its
+architecture; a folder stopped before the first step is resumable or replaceable; too few or too small photos
+are refused or left out, and the report says so; its pictures are labelled."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_tools.images import read_image, write_image
+from data_tools.noise import parse_noise_spec
+from data_tools.samples import load_sample
+from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
+from denoise_gan.errors import UserError
+from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.registry import build_generator, init_weights
+from denoise_gan.nets.weights import load_denoiser, save_discriminator, save_generator
+from denoise_gan.training import adapt as adapt_module
+from denoise_gan.training.adapt import adapt, find_start, noise_model_archs, noisy_photos, phase_results
+from helpers import cli, one_line_error
+
+TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
+TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
+TINY_D = DiscriminatorConfig(width=8, layers=2)
+PHOTOS = ("rocket", "retina", "hubble", "motorcycle", "coffee")
+
+
+def _save_start(folder: Path, g: GeneratorConfig = TINY_LEVEL, f: GeneratorConfig = TINY_F) -> Path:
+    torch.manual_seed(0)
+    for name, cfg in (("G", g), ("F", f)):
+        net = build_generator(cfg)
+        init_weights(net)
+        save_generator(folder / f"{name}.safetensors", net, cfg, {"role": "G noisy->clean" if name == "G" else
+                                                                   "F clean->noisy"})
+    save_discriminator(folder / "D_noisy.safetensors", build_discriminator(TINY_D), TINY_D, {"role": "D_noisy"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def start_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _save_start(tmp_path_factory.mktemp("start"))
+
+
+def _write_noisy(folder: Path, names: tuple[str, ...] = PHOTOS, size: tuple[int, int] = (48, 60)) -> Path:
+    spec = parse_noise_spec("camera:peak=60")
+    for i, name in enumerate(names):
+        photo = load_sample(name)[40:40 + size[0], 60:60 + size[1]]
+        write_image(folder / f"{name}.png", spec.apply(photo, i)[0])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def noisy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_noisy(tmp_path_factory.mktemp("noisy"))
+
+
+def _config(noisy_dir: Path, clean_dir: Path, start_dir: Path, **kw: object) -> AdaptConfig:
+    base = dict(noisy_dir=str(noisy_dir), clean_dir=str(clean_dir), start=str(start_dir), steps=6, patch_size=32,
+                batch_size=2, refine_batch_size=2, save_every=100, log_every=1, device="cpu", workers=0)
+    return AdaptConfig(**{**base, **kw})
+
+
+# ---- 1. the budget -------------------------------------------------------------------------------
+
+def test_a_budget_too_small_for_useful_phases_is_refused_naming_the_least_that_works(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adapt_module, "REPORT_SECONDS", 1.0)
+    monkeypatch.setattr(adapt_module, "MIN_PHASE_STEPS", 10**6)  # no budget of a few seconds holds that many
+    with pytest.raises(UserError, match="too short") as caught:
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.2), tmp_path / "out")
+    least = float(re.search(r"at least --minutes ([\d.]+)", str(caught.value)).group(1))
+    assert least > 0.2 and "\n" not in str(caught.value)
+    assert not (tmp_path / "out" / "noise").exists()  # no phase ran
+
+
+def test_time_spent_before_the_call_counts_against_the_budget(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                              tmp_path: Path) -> None:
+    began = time.monotonic()
+    with pytest.raises(UserError, match="too short"):  # 30 s asked, 25 of them gone, 15 kept for the reports
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.5), tmp_path / "out",
+              began=time.monotonic() - 25)
+    assert time.monotonic() - began < 5  # refused at once, before any loading or timing
+
+
+def test_timing_stops_when_the_budget_is_gone(noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adapt_module, "REPORT_SECONDS", 0.0)
+    original = adapt_module.NoiseFitTrainer.step
+
+    def slow(self: object, step: int, batch: dict) -> dict:
+        time.sleep(1.5)  # a machine on which one step takes longer than the whole budget
+        return original(self, step, batch)
+
+    monkeypatch.setattr(adapt_module.NoiseFitTrainer, "step", slow)
+    began = time.monotonic()
+    with pytest.raises(UserError, match=r"loading and timing alone took .* at least --minutes"):
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.02), tmp_path / "out", began=began)
+    assert time.monotonic() - began < 1.2 + 2 * 1.5 + 3  # not the 8 timed steps of both phases
+
+
+def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = adapt_module._plan
+
+    def late(*args: object, **kw: object) -> tuple:
+        cfg, _ = original(*args, **kw)
+        return cfg, (None, time.monotonic() - 1.0)  # the machine slowed down: the refine phase's time is gone
+
+    monkeypatch.setattr(adapt_module, "_plan", late)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match=r"denoiser phase completed 0 of its 4 planned steps.*still the start model"
+                                        r".*--resume"):
+        adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    assert (out / "before_after.png").is_file() and (out / "noise_fit.md").is_file()  # the reports are written
+    assert [(r.completed, r.planned, r.stopped_by) for r in phase_results(out)] == [(2, 2, "steps"),
+                                                                                    (0, 4, "deadline")]
+    monkeypatch.setattr(adapt_module, "_plan", original)
+    adapt(None, out, resume=True)  # the remaining steps, without a deadline
+    assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
+    assert load_denoiser(out / "G.safetensors")[2]["step"] == 4
+
+
+def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                           tmp_path: Path) -> None:
+    result = cli("adapt", "--noisy", noisy_dir, "--clean", clean_dir, "--from", start_dir, "-o", tmp_path / "out",
+                 "--steps", "6", "--patch-size", "32", "--device", "cpu", "--save-every", "100")
+    assert result.exit_code == 0, result.output
+    last = [ln for ln in result.stdout.splitlines() if ln.strip()][-1]
+    assert last.startswith("done:") and "noise model 2/2 steps, denoiser 4/4 steps" in last
+
+
+# ---- 2. the output folder inside the photo folders -------------------------------------------------
+
+def test_an_output_folder_inside_the_photo_folders_is_never_read_as_photos(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    noisy = tmp_path / "noisy"
+    shutil.copytree(noisy_dir, noisy)
+    captions: list[str] = []
+    original = adapt_module.labelled_grid
+    monkeypatch.setattr(adapt_module, "labelled_grid",
+                        lambda rows, cols, caps, title: captions.extend(caps) or original(rows, cols, caps, title))
+    out = noisy / "adapted"  # `adapt -o` inside --noisy: its plots (losses.png, ...) land among the photos
+    adapt(_config(noisy, clean_dir, start_dir), out)
+    assert list(out.rglob("*.png"))  # there are pictures of its own in there
+    assert [c.split()[0] for c in captions] == ["coffee.png", "hubble.png", "motorcycle.png", "retina.png"]
+    assert noisy_photos(str(noisy), 32, exclude=out).found == len(PHOTOS)
+    clean = tmp_path / "clean"
+    shutil.copytree(clean_dir, clean)
+    shutil.copytree(out, clean / "adapted")
+    assert len(adapt_module.clean_pool(str(clean), exclude=clean / "adapted")) == 4  # the same for --clean
+
+
+# ---- 3. F must be a noise model by its architecture -----------------------------------------------
+
+def test_the_registrys_noise_models() -> None:
+    assert noise_model_archs() == {"noise", "colour-noise"}
+
+
+def test_a_denoiser_saved_as_f_is_refused_by_its_architecture(tmp_path: Path, noisy_dir: Path) -> None:
+    wrong = _save_start(tmp_path / "wrong", f=TINY_LEVEL)  # a denoiser in F.safetensors, labelled role F
+    with pytest.raises(UserError, match="not a noise model"):
+        find_start(str(wrong))
+    one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "out", "--from", wrong, "--steps", "6"),
+                   "F.safetensors", "'level'", "not a noise model")
+    backwards = _save_start(tmp_path / "backwards", g=TINY_F)
+    with pytest.raises(UserError, match="noise model, not a denoiser"):
+        find_start(str(backwards))
+    colour = _save_start(tmp_path / "colour", f=GeneratorConfig(arch="colour-noise", width=4, depth=1))
+    assert find_start(str(colour)).f == colour / "F.safetensors"
+
+
+# ---- 4. stopped before the first step --------------------------------------------------------------
+
+def test_a_folder_stopped_while_planning_is_resumable_and_replaceable(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = adapt_module._plan
+
+    def ctrl_c(*args: object, **kw: object) -> tuple:
+        raise KeyboardInterrupt  # Ctrl-C while the budget is being timed
+
+    monkeypatch.setattr(adapt_module, "_plan", ctrl_c)
+    cfg = _config(noisy_dir, clean_dir, start_dir)
+    for out in (tmp_path / "resumed", tmp_path / "replaced"):
+        with pytest.raises(KeyboardInterrupt):
+            adapt(cfg, out)
+        assert adapt_module.not_started(out)
+    monkeypatch.setattr(adapt_module, "_plan", original)
+    adapt(None, tmp_path / "resumed", resume=True)  # --resume starts it again
+    adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), tmp_path / "replaced")  # a new run replaces it
+    for out, seed in ((tmp_path / "resumed", 0), (tmp_path / "replaced", 1)):
+        assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
+        assert json.loads((out / "config.json").read_text())["seed"] == seed
+
+
+def test_a_folder_of_someone_elses_weights_is_still_refused(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                            tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(start_dir / "G.safetensors", mine / "G.safetensors")  # no adapt request beside it
+    with pytest.raises(UserError, match="not empty"):
+        adapt(_config(noisy_dir, clean_dir, start_dir), mine)
+    assert not adapt_module.not_started(mine)
+
+
+# ---- 5. too few, too small photos -----------------------------------------------------------------
+
+def test_fewer_than_five_photos_is_a_one_line_error(tmp_path: Path) -> None:
+    few = _write_noisy(tmp_path / "few", PHOTOS[:3])
+    one_line_error(cli("adapt", "--noisy", few, "-o", tmp_path / "out", "--steps", "6", "--patch-size", "32"),
+                   "3 usable noisy photos", "at least 5")
+
+
+def test_photos_smaller_than_the_patch_are_left_out_and_the_report_says_so(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path) -> None:
+    noisy = tmp_path / "noisy"
+    shutil.copytree(noisy_dir, noisy)
+    _write_noisy(noisy, ("camera",), size=(20, 24))  # smaller than the 32 px patch
+    assert len(noisy_photos(str(noisy), 32).images) == len(PHOTOS)
+    with pytest.raises(UserError, match=r"0 usable noisy photos \(6 more are smaller than the 64 px patch\)"):
+        noisy_photos(str(noisy), 64)  # 48x60 photos are too small for 64 px patches as well
+    adapt(_config(noisy, clean_dir, start_dir), tmp_path / "out")
+    report = (tmp_path / "out" / "noise_fit.md").read_text()
+    assert "5 of the 6 photos" in report and "camera.png (24x20)" in report and "smaller than the 32 px" in report
+    fit = json.loads((tmp_path / "out" / "noise_fit.json").read_text())
+    assert fit["crop_size"] == 32  # the report's crops are not padded either: 48x60 photos give 32 px crops
+
+
+# ---- 8. labelled pictures ---------------------------------------------------------------------------
+
+def test_the_noise_fit_plot_shows_sigma_histograms_before_and_after(noisy_dir: Path, clean_dir: Path,
+                                                                     start_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    assert read_image(out / "noise_fit.png").pixels.shape[1] > 500
+    assert "](noise_fit.png)" in (out / "noise_fit.md").read_text()
+    fit = json.loads((out / "noise_fit.json").read_text())
+    fig = adapt_module.noise_fit_figure(fit["blind_sigma_per_crop"], fit["added_std_per_crop"], fit["crop_size"])
+    sigma_ax, added_ax = fig.axes
+    labels = [t.get_text().split(" (median")[0] for t in sigma_ax.get_legend().get_texts()]
+    assert labels == ["noisy folder", "clean photos (no noise)", "F before (start model)", "F adapted"]
+    assert "σ" in sigma_ax.get_xlabel() and sigma_ax.get_ylabel() == "crops" and sigma_ax.get_title()
+    assert [t.get_text().split(" (median")[0] for t in added_ax.get_legend().get_texts()] == ["F before (start model)",
+                                                                                       "F adapted"]
+    strip = read_image(out / "before_after.png").pixels
+    assert strip[:20].min() < 100 and np.array_equal(strip[:20].max(axis=(0, 1)), [255, 255, 255])  # a title

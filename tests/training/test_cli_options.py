@@ -1,0 +1,46 @@
+"""Options the training commands cannot honour together are refused in one line, never silently dropped; `adapt`
+takes --threads as train and refine do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from denoise_gan.errors import UserError
+from helpers import cli, one_line_error
+
+
+@pytest.mark.parametrize("clash", [["--generator", "unet"], ["--width", "8"], ["--depth", "1"], ["--blocks", "3"],
+                                   ["--fresh"]])
+def test_refine_init_refuses_options_that_describe_another_g(finished_run: Path, tmp_path: Path,
+                                                             clash: list[str]) -> None:
+    line = one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--init", "default", *clash,
+                              "--device", "cpu"), "--init", clash[0])
+    assert not (tmp_path / "out").exists(), line  # refused before anything is written
+
+
+def test_refine_generator_same_refuses_a_new_gs_shape(finished_run: Path, tmp_path: Path) -> None:
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--generator", "same", "--width", "8",
+                       "--device", "cpu"), "--generator same", "--width")
+
+
+def test_adapt_refuses_steps_and_minutes_together(tmp_path: Path) -> None:
+    (tmp_path / "noisy").mkdir()
+    one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--steps", "6",
+                       "--minutes", "3"), "--minutes", "--steps", "not both")
+    assert not (tmp_path / "out").exists()
+
+
+def _stop(*args: object, **kw: object) -> Path:
+    raise UserError("stub adapt: stopped after the options were read")
+
+
+def test_adapt_threads_reaches_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr("denoise_gan.runtime.set_threads", lambda n: seen.append(n) or n)
+    monkeypatch.setattr("denoise_gan.training.adapt.adapt", _stop)
+    (tmp_path / "noisy").mkdir()
+    one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--threads", "2"), "stub")
+    one_line_error(cli("adapt", "--resume", tmp_path / "out", "--threads", "3"), "stub")  # a resume may change it
+    assert seen == [2, 3]
