@@ -23,10 +23,11 @@ from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
 from denoise_gan.nets.weights import load_state, save_generator
-from denoise_gan.runtime import World, autocast, training_precision
+from denoise_gan.runtime import World, autocast, training_precision, world_from_env
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, launch, open_run
@@ -276,7 +277,15 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
                 batch_iterator(dataset, cfg.data.batch_size, start, cfg.steps, world, cfg.data.workers, cfg.seed))
 
     launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
-    return run_dir / "G.safetensors"
+    return write_graph(run_dir / "G.safetensors")
+
+
+def write_graph(weights: Path) -> Path:
+    """G's ONNX graph beside its weights (``G.onnx``), so `denoise` runs it without torch; only the main
+    process writes it, only where the exporter is installed. Returns the weights' path."""
+    if world_from_env().is_main and weights.is_file():
+        write_graph_beside(weights)
+    return weights
 
 
 def run_description(cfg: TrainConfig) -> dict[str, str]:

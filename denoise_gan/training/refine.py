@@ -31,7 +31,7 @@ from denoise_gan.nets.registry import build_generator, check_generator, count_pa
 from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, resolve_weights, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
-from denoise_gan.training.cyclegan import run_description
+from denoise_gan.training.cyclegan import run_description, write_graph
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, launch, open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
@@ -218,4 +218,4 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
                 batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed))
 
     launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
-    return out_dir / "G.safetensors"
+    return write_graph(out_dir / "G.safetensors")

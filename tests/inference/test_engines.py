@@ -111,3 +111,13 @@ def test_a_graph_that_is_not_ours_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"not a graph at all")
     with pytest.raises(WeightsError, match="not a loadable ONNX graph"):
         Denoiser.from_pretrained(path)
+
+
+def test_a_finished_training_run_carries_its_graph(finished_run: Path) -> None:
+    graph = finished_run / "G.onnx"
+    assert graph.is_file()
+    den = Denoiser.from_pretrained(finished_run, device="cpu")  # the folder: its G, run on its graph
+    assert den.engine_name == "onnxruntime" and den.backend.path == graph
+    torch_den = Denoiser.from_pretrained(finished_run, engine="torch", device="cpu")
+    image = noise_image(40, 48, seed=5)
+    assert psnr(den(image), torch_den(image)) >= 50
