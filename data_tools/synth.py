@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -186,21 +187,22 @@ def synth(
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
     entries: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
-    for index, source in enumerate(sources):
-        name = _stem(source, clean_dir)
-        split = ("clean" if index % 2 == 0 else "noisy") if unpaired else "paired"
-        try:
-            if name in seen:
-                raise ValueError(f"same name as {seen[name]}; rename one of them")
-            seen[name] = source
-            entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir))
-            summary.written += 1
-        except (ImageReadError, ValueError) as exc:
-            reason = str(exc)
-            prefix = f"{source}: "
-            summary.failures.append((source, reason[len(prefix):] if reason.startswith(prefix) else reason))
-        if progress is not None:
-            progress(index + 1, len(sources), printable(name))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:
+        for index, source in enumerate(sources):
+            name = _stem(source, clean_dir)
+            split = ("clean" if index % 2 == 0 else "noisy") if unpaired else "paired"
+            try:
+                if name in seen:
+                    raise ValueError(f"same name as {seen[name]}; rename one of them")
+                seen[name] = source
+                entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir, writer))
+                summary.written += 1
+            except (ImageReadError, ValueError) as exc:
+                reason = str(exc)
+                prefix = f"{source}: "
+                summary.failures.append((source, reason[len(prefix):] if reason.startswith(prefix) else reason))
+            if progress is not None:
+                progress(index + 1, len(sources), printable(name))
 
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -246,8 +248,10 @@ def _remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
 
 
 def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, seed: int,
-         crop: int | None, max_size: int | None, clean_dir: Path) -> dict[str, Any]:
-    """Read, prepare and write one source; returns its manifest entry."""
+         crop: int | None, max_size: int | None, clean_dir: Path, writer: Executor) -> dict[str, Any]:
+    """Read, prepare and write one source; returns its manifest entry. The clean file is encoded on the writer
+    thread while the noise is drawn (a learned model's pass and a PNG encoding take similar time); its errors
+    still fail this source."""
     loaded = read_image(source)
     pixels = loaded.pixels
     if max_size is not None:
@@ -263,14 +267,20 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
         "clean": None,
         "noisy": None,
     }
+    clean_written: Future[None] | None = None
     if split in ("paired", "clean"):
         entry["clean"] = f"clean/{name}.png"
-        write_image(out_dir / entry["clean"], pixels, exif=loaded.exif, icc=loaded.icc)
-    if split in ("paired", "noisy"):
-        per_image = image_seed(seed, printable(name))
-        noisy, stages = spec.apply(pixels, per_image)
-        entry["noisy"] = f"noisy/{name}.png"
-        entry["image_seed"] = per_image
-        entry["stages"] = stages
-        write_image(out_dir / entry["noisy"], noisy, exif=loaded.exif, icc=loaded.icc)
+        clean_written = writer.submit(write_image, out_dir / entry["clean"], pixels, exif=loaded.exif,
+                                      icc=loaded.icc)
+    try:
+        if split in ("paired", "noisy"):
+            per_image = image_seed(seed, printable(name))
+            noisy, stages = spec.apply(pixels, per_image)
+            entry["noisy"] = f"noisy/{name}.png"
+            entry["image_seed"] = per_image
+            entry["stages"] = stages
+            write_image(out_dir / entry["noisy"], noisy, exif=loaded.exif, icc=loaded.icc)
+    finally:
+        if clean_written is not None:
+            clean_written.result()  # its error, if any, is this source's
     return entry

@@ -169,3 +169,19 @@ def test_the_level_it_reports_is_the_noise_it_adds(model: NoiseModel) -> None:
     assert stages[0]["model"] == "noise-model"
     # the shift d(x) is bounded by 10 levels and constant on a flat image: the std is the random part
     assert added.std() == pytest.approx(stages[0]["sigma_mean"], rel=0.15)
+
+
+def test_both_engines_draw_the_same_noise(tiny_f: Path) -> None:
+    """ONNX Runtime runs F's U-Net on the CPU (auto); the draws and F's composition stay torch's, so the two
+    engines agree to float rounding: a rare pixel one level apart."""
+    image = _image(40, 56, 3, seed=7)
+    ort = NoiseModel.from_pretrained(tiny_f, engine="onnxruntime")
+    plain = NoiseModel.from_pretrained(tiny_f, engine="torch")
+    assert (ort.engine, plain.engine) == ("onnxruntime", "torch")
+    assert NoiseModel.from_pretrained(tiny_f).engine == "onnxruntime"  # auto, on the CPU with onnxruntime
+    diff = np.abs(ort(image, seed=3).astype(np.int64) - plain(image, seed=3))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    assert ort.manifest()["engine"] == "onnxruntime"
+    assert "scale_and_shift" not in vars(ort.net)  # shadowed only during a call
+    with pytest.raises(UserError, match="unknown engine"):
+        NoiseModel.from_pretrained(tiny_f, engine="tensorrt")
