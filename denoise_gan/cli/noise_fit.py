@@ -1,0 +1,85 @@
+"""`noise-fit`: how close a noise model's noise is to real noise, with pairs (KL per brightness band, correlations,
+spectra, against fitted Gaussian and Poisson-Gaussian baselines) or blind (adapt's statistics).
+
+Nothing heavy is imported at module level (the library is imported inside the command), so `--help` answers at
+once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.options import Seed, Threads
+from denoise_gan.cli.render import progress_callback
+from denoise_gan.errors import UserError
+
+
+def noise_fit_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for noise_fit.json, noise_fit.md and "
+                                         "noise_fit.png.")],
+    noisy: Annotated[Path, typer.Option("--noisy", help="Folder of real noisy images (searched recursively).")],
+    clean: Annotated[Path | None, typer.Option("--clean", help="Their clean twins, same relative names: paired "
+                                               "statistics of the residual noisy - clean. Without it, blind "
+                                               "statistics (no ground truth).", show_default=False)] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="A learned noise model to compare: an F "
+                                                    ".safetensors file, a train/adapt output folder or a shipped "
+                                                    "name (default-F); repeatable.", show_default=False)] = None,
+    spec: Annotated[list[str] | None, typer.Option("--spec", help="A parametric noise spec to compare, e.g. "
+                                                   "'poisson-gaussian:peak=30,sigma=3'; repeatable.",
+                                                   show_default=False)] = None,
+    clean_photos: Annotated[Path | None, typer.Option("--clean-photos", help="Blind mode: clean photos to draw "
+                                                      "the models' noise on (default: the bundled skimage.data "
+                                                      "training images).", show_default=False)] = None,
+    seed: Seed = 0,
+    threads: Threads = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty output folder, replacing "
+                                            "the report.")] = False,
+) -> None:
+    """Compare noise models with real noise: a table (JSON and Markdown) and a labelled picture.
+
+    With --clean and --noisy (pairs matched by relative name, as `evaluate`): KL of the residual's histogram per
+    brightness band, its std, lag-1 spatial and R-G correlations and power spectrum, for the real noise, each
+    --model/--spec drawn on the same clean images (seeded as `synth`), and a Gaussian and a Poisson-Gaussian
+    fitted to the pairs. With --noisy alone: blind statistics, as `adapt`'s noise_fit report.
+    """
+    if clean is not None and clean_photos is not None:
+        raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
+                        "the clean twins")
+    from data_tools.images import prepare_output_dir
+    from denoise_gan.evaluation.noise_fit import (
+        blind_fit,
+        iter_rows,
+        load_candidates,
+        paired_fit,
+        table_columns,
+        write_report,
+    )
+    from denoise_gan.runtime import set_threads
+
+    set_threads(threads)
+    candidates = load_candidates(model or [], spec or [])
+    prepare_output_dir(output, overwrite=overwrite)
+    with progress_callback(err_console, "noise-fit") as report_progress:
+        if clean is not None:
+            report = paired_fit(clean, noisy, candidates, seed=seed, progress=report_progress)
+        else:
+            report = blind_fit(noisy, candidates, clean_photos, seed=seed, progress=report_progress)
+    paths = write_report(report, output)
+
+    from rich.table import Table
+
+    title = "noise fit (paired: KL of the residual per brightness band, lower is closer)" if clean is not None \
+        else "noise fit (blind: no clean twins)"
+    table = Table(title=title, title_justify="left")
+    table.add_column("row")
+    for column in table_columns(report):
+        table.add_column(column, justify="right")
+    for label, cells in iter_rows(report):
+        table.add_row(label, *cells)
+    console.print(table)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)

@@ -1,0 +1,220 @@
+"""noise-fit: statistics with known answers (KL of a histogram with itself, white noise's σ, correlation and flat
+spectrum, a Poisson-Gaussian fit that finds its parameters), the paired and blind reports, and the command."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from data_tools.images import read_image, write_image
+from data_tools.synth import synth
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.evaluation.noise_fit import (
+    BLIND_CLEAN,
+    BLIND_REFERENCE,
+    REFERENCE,
+    ResidualStats,
+    band_index,
+    banded_histograms,
+    blind_fit,
+    figure,
+    fit_poisson_gaussian,
+    kl_divergence,
+    load_candidates,
+    paired_fit,
+)
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.weights import save_generator
+from helpers import cli, one_line_error
+
+RNG = np.random.default_rng(0)
+
+
+def _scene(h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
+    """A smooth colour image inside 40..215 (no clipping for moderate noise)."""
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.uniform(40, 215, (h, w, 3)).astype(np.float32), (0, 0), 4)
+    lo, hi = base.min(), base.max()
+    return np.rint(40 + (base - lo) / max(hi - lo, 1e-6) * 175).astype(np.uint8)
+
+
+def _stats(clean: np.ndarray, residual: np.ndarray) -> ResidualStats:
+    stats = ResidualStats()
+    stats.add(clean.astype(np.float32), residual.astype(np.float32))
+    return stats
+
+
+# ---- the statistics, on data with known answers -------------------------------------------------
+
+def test_kl_of_a_histogram_with_itself_is_zero_and_grows_with_the_difference() -> None:
+    counts = np.bincount(np.rint(RNG.normal(0, 10, 50_000)).astype(int) + 128, minlength=257)
+    assert kl_divergence(counts, counts) == 0.0
+    wider = np.bincount(np.clip(np.rint(RNG.normal(0, 12, 50_000)).astype(int) + 128, 0, 256), minlength=257)
+    much_wider = np.bincount(np.clip(np.rint(RNG.normal(0, 20, 50_000)).astype(int) + 128, 0, 256), minlength=257)
+    # KL(N(0, 10^2) || N(0, 12^2)) = log(12/10) + 100 / (2 * 144) - 1/2 = 0.0296 nats
+    assert kl_divergence(counts, wider) == pytest.approx(math.log(1.2) + 100 / 288 - 0.5, abs=0.008)
+    assert kl_divergence(counts, much_wider) > 4 * kl_divergence(counts, wider)
+
+
+def test_white_gaussian_noise_has_its_sigma_no_correlation_and_a_flat_spectrum() -> None:
+    clean = np.full((256, 256, 3), 128.0)
+    stats = _stats(clean, RNG.normal(0, 10, clean.shape))
+    assert stats.std == pytest.approx(10, rel=0.02)
+    assert abs(stats.lag1) < 0.02 and abs(stats.rg_corr) < 0.02
+    freqs, power = stats.spectrum()
+    assert freqs[0] > 0 and freqs[-1] < 0.5
+    assert np.all(np.abs(power / 100 - 1) < 0.12)  # white noise of variance 100: 100 at every frequency
+
+
+def test_blurred_and_luma_only_noise_are_correlated() -> None:
+    clean = np.full((128, 128, 3), 128.0)
+    white = RNG.normal(0, 10, (128, 128, 3)).astype(np.float32)
+    blurred = cv2.GaussianBlur(white, (0, 0), 1.5)
+    stats = _stats(clean, blurred)
+    assert stats.lag1 > 0.7
+    freqs, power = stats.spectrum()
+    assert power[0] > 20 * power[-1]  # low-pass: power falls with frequency
+    luma_only = np.repeat(white[..., :1], 3, axis=2)
+    assert _stats(clean, luma_only).rg_corr == pytest.approx(1.0, abs=1e-6)
+
+
+def test_bands_follow_the_clean_intensity() -> None:
+    assert band_index(np.array([0.0, 50.9, 51.2, 254.9, 255.0])).tolist() == [0, 0, 1, 4, 4]
+    hist = banded_histograms(np.array([0.0, 200.0, -3.2]), np.array([0, 1, 4]))
+    assert hist.shape == (5, 257) and hist.sum() == 3
+    assert hist[1, -1] == 1 and hist[4, 125] == 1  # beyond +128 in the end bin; -3.2 rounds to -3
+
+
+def test_poisson_gaussian_fit_recovers_peak_and_sigma() -> None:
+    ramp = np.tile(np.linspace(20, 235, 512, dtype=np.float32)[None, :, None], (256, 1, 3))
+    peak, sigma = 30.0, 5.0
+    noisy = RNG.poisson(ramp * peak / 255) * (255 / peak) + RNG.normal(0, sigma, ramp.shape)
+    fitted_peak, fitted_sigma = fit_poisson_gaussian(_stats(ramp, noisy - ramp))
+    assert fitted_peak == pytest.approx(peak, rel=0.1)
+    assert fitted_sigma == pytest.approx(sigma, rel=0.25)
+
+
+def test_pure_gaussian_noise_fits_no_shot_term() -> None:
+    ramp = np.tile(np.linspace(20, 235, 256, dtype=np.float32)[None, :, None], (128, 1, 3))
+    peak, sigma = fit_poisson_gaussian(_stats(ramp, RNG.normal(0, 8, ramp.shape)))
+    assert peak > 2000 and sigma == pytest.approx(8, rel=0.1)
+
+
+# ---- the reports --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A paired set with Gaussian noise σ 10 (synth's own files)."""
+    root = tmp_path_factory.mktemp("pairs")
+    for i in range(3):
+        write_image(root / "src" / f"img{i}.png", _scene(64, 80, seed=i))
+    write_image(root / "src" / "gray.png", _scene(64, 64, seed=9)[..., :1])
+    synth(root / "src", root / "set", "gaussian:sigma=10", 1)
+    return root / "set"
+
+
+@pytest.fixture(scope="module")
+def tiny_f(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(arch="noise", width=4, depth=1)
+    path = tmp_path_factory.mktemp("f") / "F.safetensors"
+    save_generator(path, build_generator(cfg), cfg, {"role": "F clean->noisy"})
+    return path
+
+
+def test_paired_report_ranks_the_true_model_first(pairs: Path) -> None:
+    candidates = load_candidates(specs=["gaussian:sigma=10", "gaussian:sigma=30", "correlated:sigma=10,scale=2"])
+    report = paired_fit(pairs / "clean", pairs / "noisy", candidates, seed=5)
+    rows = {r.label: r.values for r in report.rows}
+    assert rows[REFERENCE]["kl_mean"] == 0.0 and rows[REFERENCE]["std"] == pytest.approx(10, rel=0.05)
+    true, loud, blurred = (rows[c.label] for c in candidates)
+    assert true["kl_mean"] < 0.05 < loud["kl_mean"]
+    assert blurred["lag1"] > 0.5 > abs(true["lag1"]) + 0.4
+    gauss = next(r for r in report.rows if r.label.startswith("Gaussian fit")).values
+    assert gauss["std"] == pytest.approx(10, rel=0.05) and gauss["kl_mean"] < 0.05
+    assert report.settings["fitted"]["gaussian"].startswith("gaussian:sigma=")
+    assert report.settings["pairs"] == 4
+
+
+def test_generated_rows_are_seeded(pairs: Path) -> None:
+    def run(seed: int) -> float:
+        report = paired_fit(pairs / "clean", pairs / "noisy", load_candidates(specs=["gaussian:sigma=10"]), seed)
+        return report.rows[1].values["std"]
+
+    assert run(3) == run(3) and run(3) != run(4)
+
+
+def test_blind_report_reads_the_folder_and_the_models(pairs: Path, tiny_f: Path) -> None:
+    candidates = load_candidates(models=[str(tiny_f)], specs=["gaussian:sigma=10"])
+    report = blind_fit(pairs / "noisy", candidates, clean_dir=pairs / "clean", seed=0)
+    rows = {r.label: r.values for r in report.rows}
+    assert list(rows)[:2] == [BLIND_REFERENCE, BLIND_CLEAN]
+    folder, clean, spec = rows[BLIND_REFERENCE], rows[BLIND_CLEAN], rows["spec gaussian:sigma=10"]
+    assert clean["blind_sigma_median"] < 3 < folder["blind_sigma_median"]
+    assert spec["blind_sigma_median"] == pytest.approx(folder["blind_sigma_median"], rel=0.2)
+    assert spec["added_std"] == pytest.approx(10, rel=0.1)
+    assert spec["detail_kl_mean"] < rows[BLIND_CLEAN]["detail_kl_mean"]
+    assert rows[f"model {tiny_f}"]["added_std"] > 1
+
+
+@pytest.mark.parametrize("mode", ["paired", "blind"])
+def test_every_panel_of_the_picture_is_labelled(pairs: Path, mode: str) -> None:
+    candidates = load_candidates(specs=["gaussian:sigma=12"])
+    report = (paired_fit(pairs / "clean", pairs / "noisy", candidates) if mode == "paired"
+              else blind_fit(pairs / "noisy", candidates, clean_dir=pairs / "clean"))
+    fig = figure(report)
+    assert fig._suptitle is not None and fig._suptitle.get_text()
+    assert len(fig.axes) >= 5 + 2 + len(report.rows)
+    assert all(ax.get_title() for ax in fig.axes)
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+def test_cli_paired_writes_table_and_picture(pairs: Path, tiny_f: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fit"
+    result = cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "--model", tiny_f,
+                 "--spec", "gaussian:sigma=10", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "real noise (reference)" in result.stdout and "Poisson-Gaussian fit" in result.stdout
+    data = json.loads((out / "noise_fit.json").read_text())
+    labels = [r["label"] for r in data["rows"]]
+    assert labels[0] == REFERENCE and labels[1] == f"model {tiny_f}" and labels[2] == "spec gaussian:sigma=10"
+    assert data["settings"]["sources"][f"model {tiny_f}"]["sha256"]
+    assert "| real noise (reference) | 0.0000 |" in (out / "noise_fit.md").read_text()
+    assert read_image(out / "noise_fit.png").pixels.shape[0] > 300
+    refused = cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out)
+    one_line_error(refused, "not empty", "--overwrite")
+
+
+def test_cli_blind_mode(pairs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "blind"
+    result = cli("noise-fit", "--noisy", pairs / "noisy", "--clean-photos", pairs / "clean", "--spec",
+                 "gaussian:sigma=10", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "noisy folder (reference)" in result.stdout
+    assert json.loads((out / "noise_fit.json").read_text())["mode"] == "blind"
+    assert (out / "noise_fit.png").is_file() and "blind σ" in (out / "noise_fit.md").read_text()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--clean-photos", "."], "--clean-photos is for blind mode"),
+    (["--spec", "gaussain:sigma=3"], "unknown noise model"),
+    (["--model", "no-such-model"], "no shipped noise model"),
+])
+def test_cli_bad_options_fail_in_one_line(pairs: Path, tmp_path: Path, extra: list[str], needle: str) -> None:
+    one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", tmp_path / "o",
+                       *extra), needle)
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_unpaired_names_fail_in_one_line(pairs: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    write_image(other / "unrelated.png", _scene(16, 16))
+    one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", other, "-o", tmp_path / "o"),
+                   "no noisy image")
