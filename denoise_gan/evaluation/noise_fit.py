@@ -359,8 +359,7 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     pg_text = f"poisson-gaussian:peak={peak:.3f},sigma={sigma:.3f}"
     rows = [*candidates,
             Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text)),
-            Candidate(f"Poisson-Gaussian fit (peak {peak:.1f}, σ {sigma:.2f})", "baseline",
-                      parse_noise_spec(pg_text))]
+            Candidate(_pg_label(peak, sigma), "baseline", parse_noise_spec(pg_text))]
     generated = [ResidualStats() for _ in rows]
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
         clean = _load_pair(clean_path, noisy_path)[0]
@@ -379,6 +378,12 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     report = NoiseFitReport("paired", table, settings, PAIRED_HOW)
     report.picture = {"bands": band_names()}
     return report
+
+
+def _pg_label(peak: float, sigma: float) -> str:
+    if peak >= 0.999e6:  # the slope clamped at its floor: the variance does not grow with brightness
+        return f"Poisson-Gaussian fit (no shot term fits: σ {sigma:.2f})"
+    return f"Poisson-Gaussian fit (peak {peak:.4g}, σ {sigma:.2f})"
 
 
 PAIRED_HOW = ("residual r = noisy - clean on the 0-255 scale (16-bit scaled, alpha dropped); generated rows draw "

@@ -23,6 +23,7 @@ the noise's composition stay F's own torch code. It is also a
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -257,15 +258,28 @@ class NoiseModel:
     @contextmanager
     def _engine_in_place(self) -> Iterator[None]:
         """F's own ``sample`` with its U-Net maps from ONNX Runtime (an instance attribute shadows the method
-        for the duration), so the composition of the noise stays the network's code."""
+        for the duration, under a lock so threads sharing a model never see it half done), so the composition
+        of the noise stays the network's code."""
         if self.engine != "onnxruntime":
             yield
             return
-        self.net.scale_and_shift = self._scale_shift
-        try:
-            yield
-        finally:
-            del self.net.scale_and_shift
+        with _SHADOW_LOCK:
+            self.net.scale_and_shift = self._scale_shift
+            try:
+                yield
+            finally:
+                vars(self.net).pop("scale_and_shift", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a DataLoader worker started by spawn gets a copy): the ONNX Runtime session is made again."""
+        state = dict(self.__dict__)
+        state.pop("_scale_shift", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.engine == "onnxruntime":
+            self._scale_shift = _OnnxScaleShift(self.net)
 
 
 def _maps_module(net: nn.Module) -> nn.Module:
@@ -314,6 +328,7 @@ class _OnnxScaleShift:
 
 
 ENGINES = ("auto", "torch", "onnxruntime")
+_SHADOW_LOCK = threading.RLock()
 
 
 def _engine(name: str, device_type: str) -> str:

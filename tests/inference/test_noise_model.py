@@ -185,3 +185,12 @@ def test_both_engines_draw_the_same_noise(tiny_f: Path) -> None:
     assert "scale_and_shift" not in vars(ort.net)  # shadowed only during a call
     with pytest.raises(UserError, match="unknown engine"):
         NoiseModel.from_pretrained(tiny_f, engine="tensorrt")
+
+
+def test_a_model_pickles_and_draws_the_same_after(model: NoiseModel) -> None:
+    """A DataLoader worker started by spawn gets a pickled copy (of the SyntheticNoise transform holding it)."""
+    import pickle
+
+    image = _image(24, 24)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.engine == model.engine and np.array_equal(copy(image, seed=8), model(image, seed=8))
