@@ -84,7 +84,9 @@ def histogram_bins() -> np.ndarray:
 def banded_histograms(values: np.ndarray, bands: np.ndarray, count: int = BANDS) -> np.ndarray:
     """(count, bins) histogram of ``values`` per band (values beyond +-HIST_HALF in the end bins)."""
     nbins = len(histogram_bins()) - 1
-    index = np.clip(np.rint(values).astype(np.int64) + HIST_HALF, 0, nbins - 1)
+    # half up, not numpy's half to even: Haar details of 8-bit images sit on half levels, and rounding those to
+    # even would fill every other bin twice (a comb)
+    index = np.clip(np.floor(values + 0.5).astype(np.int64) + HIST_HALF, 0, nbins - 1)
     flat = np.bincount(bands.ravel() * nbins + index.ravel(), minlength=count * nbins)
     return flat.reshape(count, nbins)
 

@@ -18,6 +18,7 @@ from denoise_gan.config import GeneratorConfig
 from denoise_gan.evaluation.noise_fit import (
     BLIND_CLEAN,
     BLIND_REFERENCE,
+    HIST_HALF,
     REFERENCE,
     ResidualStats,
     band_index,
@@ -89,6 +90,8 @@ def test_bands_follow_the_clean_intensity() -> None:
     hist = banded_histograms(np.array([0.0, 200.0, -3.2]), np.array([0, 1, 4]))
     assert hist.shape == (5, 257) and hist.sum() == 3
     assert hist[1, -1] == 1 and hist[4, 125] == 1  # beyond +128 in the end bin; -3.2 rounds to -3
+    halves = banded_histograms(np.arange(-8, 8.5, 0.5), np.zeros(33, np.int64))[0]
+    assert set(halves[HIST_HALF - 7:HIST_HALF + 8].tolist()) == {2}  # half levels: two per bin, no comb
 
 
 def test_poisson_gaussian_fit_recovers_peak_and_sigma() -> None:
