@@ -23,9 +23,6 @@ the noise's composition stay F's own torch code. It is also a
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,32 +240,18 @@ class NoiseModel:
         # channels_last on the CPU: torch's convolutions there (the noise kernel's depthwise one above all, 6x) are
         # faster; ONNX Runtime gets a plain copy of x
         fmt = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        with torch.inference_mode(), self._engine_in_place():
+        with torch.inference_mode():
             for (y0, y1, ty0, ty1), (x0, x1, tx0, tx1) in ((a, b) for a in _spans(hp, self.tile, self.margin,
                                                                                       self.stride)
                                                            for b in _spans(wp, self.tile, self.margin, self.stride)):
                 xt = x[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
                 zt = z[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
-                out, lev = self.net.sample(xt, zt, v.to(self.device))
+                maps = self._scale_shift(xt) if self.engine == "onnxruntime" else None
+                out, lev = self.net.sample(xt, zt, v.to(self.device), maps=maps)
                 noisy[:, :, y0:y1, x0:x1] = out[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
                 level[:, :, y0:y1, x0:x1] = lev[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
         return noisy, level
 
-
-    @contextmanager
-    def _engine_in_place(self) -> Iterator[None]:
-        """F's own ``sample`` with its U-Net maps from ONNX Runtime (an instance attribute shadows the method
-        for the duration, under a lock so threads sharing a model never see it half done), so the composition
-        of the noise stays the network's code."""
-        if self.engine != "onnxruntime":
-            yield
-            return
-        with _SHADOW_LOCK:
-            self.net.scale_and_shift = self._scale_shift
-            try:
-                yield
-            finally:
-                vars(self.net).pop("scale_and_shift", None)
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (a DataLoader worker started by spawn gets a copy): the ONNX Runtime session is made again."""
@@ -283,7 +266,7 @@ class NoiseModel:
 
 
 def _maps_module(net: nn.Module) -> nn.Module:
-    """The module ONNX export traces: F's ``scale_and_shift`` (the class's, never a patched one)."""
+    """The module ONNX export traces: F's ``scale_and_shift``."""
     from torch import nn
 
     class Maps(nn.Module):
@@ -292,7 +275,7 @@ def _maps_module(net: nn.Module) -> nn.Module:
             self.net = net
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return type(self.net).scale_and_shift(self.net, x)
+            return self.net.scale_and_shift(x)
 
     return Maps().eval()
 
@@ -328,7 +311,6 @@ class _OnnxScaleShift:
 
 
 ENGINES = ("auto", "torch", "onnxruntime")
-_SHADOW_LOCK = threading.RLock()
 
 
 def _engine(name: str, device_type: str) -> str:

@@ -132,10 +132,11 @@ class NoiseGenerator(nn.Module):
         k = self.kernel / self.kernel.flatten(1).norm(dim=1).clamp_min(1e-8)[:, None, None, None]
         return nnf.conv2d(z, k.to(z.dtype), padding=k.shape[-1] // 2, groups=self.channels)
 
-    def sample(self, x: torch.Tensor, z: torch.Tensor | None = None,
-               v: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(F(x), the per-pixel noise level it used), both NCHW on the [0, 1] scale."""
-        scale, shift = self.scale_and_shift(x)
+    def sample(self, x: torch.Tensor, z: torch.Tensor | None = None, v: torch.Tensor | None = None,
+               maps: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(F(x), the per-pixel noise level it used), both NCHW on the [0, 1] scale. ``maps`` are
+        ``scale_and_shift(x)`` computed elsewhere (another runtime), so the noise is still composed here."""
+        scale, shift = self.scale_and_shift(x) if maps is None else maps
         if z is None:
             z = torch.randn_like(x)
         if v is None:
