@@ -66,6 +66,7 @@ from denoise_gan.config import (
 )
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
@@ -92,7 +93,6 @@ from denoise_gan.training.distributed import average_gradients, broadcast_parame
 from denoise_gan.training.loop import Cadence, latest_checkpoint, launch, open_run
 from denoise_gan.training.refine import RefineTrainer
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
-from denoise_gan.training.validation import labelled_grid
 
 BANK_PREFILL = 256  # noisy patches whose statistics fill the bank before step 1 (4 windows each at 64 px)
 REPORT_SECONDS = 15.0  # kept back from a time budget for the noise-fit report and the before/after strip
@@ -472,8 +472,11 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
                   lambda w, first: data.noise_dataset(cfg, ch, w), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
         if not (out_dir / "noise_fit.json").is_file():
+            fit_began = time.monotonic()
             write_noise_fit(out_dir, start, data, cfg)
             console.print(f"noise fit: {out_dir / 'noise_fit.md'}")
+            if deadlines[1] is not None:  # the report's time comes from REPORT_SECONDS, not the refine phase's
+                deadlines = (None, deadlines[1] + min(time.monotonic() - fit_began, REPORT_SECONDS / 2))
         rcfg = refine_config(cfg, out_dir)
         source = source_config(g_cfg, read_generator_file(out_dir / "F.safetensors")[1])
         _phase(out_dir / "refine", "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,

@@ -16,12 +16,12 @@ from data_tools.noise import parse_noise_spec
 from data_tools.samples import load_sample
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.evaluation.pictures import CAPTION_H, GAP, HEADER_H, TITLE_H
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_denoiser, load_generator, save_discriminator, save_generator
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training.adapt import adapt, find_start
-from denoise_gan.training.validation import CAPTION_H, GAP, HEADER_H, TITLE_H
 from helpers import cli, one_line_error
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
