@@ -33,6 +33,7 @@ from denoise_gan.cli.options import (
     steps_option,
 )
 from denoise_gan.errors import UserError
+from denoise_gan.nets.generator_names import generators_help
 
 # options a resumed run honours besides --steps: they change how it runs and reports, not what it computes
 RESUMABLE = ("steps", "threads", "tensorboard")
@@ -40,22 +41,6 @@ RESUMABLE = ("steps", "threads", "tensorboard")
 # The generators by name with their one-line help, for --generator's help without importing torch. A copy of
 # denoise_gan.nets.registry.GENERATORS' names and help, in its order; tests/training/test_cli_startup.py
 # asserts the two are equal, so the registry stays the one source and this copy cannot drift from it.
-GENERATOR_HELP: tuple[tuple[str, str], ...] = (
-    ("level", "level-aware denoiser: residual U-Net conditioned on a noise-level map from a built-in blind "
-              "estimator (the shipped default)"),
-    ("unet", "light residual U-Net without normalisation (tiles exactly)"),
-    ("resnet", "the CycleGAN reference ResNet (InstanceNorm)"),
-    ("noise", "structured stochastic noise model, the default F"),
-    ("colour-noise", "F whose noise may be correlated across colour channels (demosaiced camera noise, JPEG "
-                     "chroma)"),
-)
-
-
-def generators_help() -> str:
-    """One line naming every generator, for the CLI's --generator help (the registry's text, torch-free)."""
-    return "; ".join(f"{name}: {text}" for name, text in GENERATOR_HELP)
-
-
 def given_options(ctx: typer.Context, names: tuple[str, ...] | None = None,
                   but: tuple[str, ...] = ()) -> list[str]:
     """The flags (``--width``) of the options among ``names`` (default: all) that the user gave, not defaulted:

@@ -1,7 +1,8 @@
 """The one registry of generators: name -> constructor, plausible config bounds and help text.
 
-Adding a generator is one entry here (and its class in ``generators.py``): the CLI's ``--generator`` help,
-``train``'s early config check and the weight loader's plausibility check all read this table.
+Adding a generator is its class in ``generators.py``, its name, help and kind in ``generator_names.py`` (read
+without torch) and its constructor here: the CLI's ``--generator`` help, ``train``'s early config check and
+the weight loader's plausibility check all read these tables.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
+from denoise_gan.nets.generator_names import GENERATOR_KINDS, NOISE_MODEL_ARCHS, generators_help  # noqa: F401
 from denoise_gan.nets.generators import ColourNoiseGenerator, NoiseGenerator, ResnetGenerator, UNetGenerator
 from denoise_gan.nets.level import LevelAwareDenoiser
 
@@ -31,27 +33,19 @@ class GeneratorSpec:
     plausible: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(PLAUSIBLE))
 
 
-GENERATORS: dict[str, GeneratorSpec] = {
-    g.name: g
-    for g in [
-        GeneratorSpec("level", LevelAwareDenoiser, "level-aware denoiser: residual U-Net conditioned on a noise-level "
-                      "map from a built-in blind estimator (the shipped default)"),
-        GeneratorSpec("unet", UNetGenerator, "light residual U-Net without normalisation (tiles exactly)"),
-        GeneratorSpec("resnet", ResnetGenerator, "the CycleGAN reference ResNet (InstanceNorm)"),
-        GeneratorSpec("noise", NoiseGenerator, "structured stochastic noise model, the default F"),
-        GeneratorSpec("colour-noise", ColourNoiseGenerator, "F whose noise may be correlated across colour "
-                      "channels (demosaiced camera noise, JPEG chroma)"),
-    ]
+BUILDERS: dict[str, Callable[[GeneratorConfig], nn.Module]] = {
+    "level": LevelAwareDenoiser,
+    "unet": UNetGenerator,
+    "resnet": ResnetGenerator,
+    "noise": NoiseGenerator,
+    "colour-noise": ColourNoiseGenerator,
 }
+GENERATORS: dict[str, GeneratorSpec] = {kind.name: GeneratorSpec(kind.name, BUILDERS[kind.name], kind.help)
+                                        for kind in GENERATOR_KINDS}
 
 
 def list_generators() -> list[str]:
     return sorted(GENERATORS)
-
-
-def generators_help() -> str:
-    """One line naming every generator, for the CLI's --generator help."""
-    return "; ".join(f"{g.name}: {g.help}" for g in GENERATORS.values())
 
 
 def check_generator(cfg: GeneratorConfig) -> None:

@@ -70,9 +70,9 @@ from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
-from denoise_gan.nets.generators import NoiseGenerator
+from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.noise_stats import SUBPATCH, StatisticsBank, noise_statistics
-from denoise_gan.nets.registry import GENERATORS, count_parameters, init_weights
+from denoise_gan.nets.registry import count_parameters, init_weights
 from denoise_gan.nets.weights import (
     list_checkpoints,
     load_checkpoint,
@@ -88,7 +88,14 @@ from denoise_gan.nets.weights import (
 )
 from denoise_gan.runtime import World, autocast, resolve_device, training_precision
 from denoise_gan.training.batches import batch_iterator
-from denoise_gan.training.cyclegan import ImagePool, deterministic, f_noise_sigma, f_optimizer, set_requires_grad
+from denoise_gan.training.cyclegan import (
+    ImagePool,
+    deterministic,
+    f_noise_sigma,
+    f_optimizer,
+    set_requires_grad,
+    write_graph,
+)
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, latest_checkpoint, launch, open_run
 from denoise_gan.training.refine import RefineTrainer
@@ -145,16 +152,10 @@ def find_start(text: str) -> StartModel:
     return check_roles(StartModel(text, g, f, d if d.is_file() else None))
 
 
-def noise_model_archs() -> frozenset[str]:
-    """The registry's noise models (clean->noisy): the generators it builds from a ``NoiseGenerator`` class."""
-    return frozenset(name for name, spec in GENERATORS.items()
-                     if isinstance(spec.build, type) and issubclass(spec.build, NoiseGenerator))
-
-
 def check_roles(start: StartModel) -> StartModel:
     """G must be a denoiser and F a noise model, by the architecture each file holds, not by its name or its
     recorded role: a denoiser fine-tuned as F would be saved and labelled as a noise model."""
-    noise = noise_model_archs()
+    noise = NOISE_MODEL_ARCHS
     g_arch, f_arch = read_generator_file(start.g)[1].arch, read_generator_file(start.f)[1].arch
     if f_arch not in noise:
         raise UserError(f"--from {start.label}: {start.f} holds a {f_arch!r} generator, a denoiser, not a noise "
@@ -489,6 +490,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
                       f"`denoise-gan adapt --resume {out_dir}` continues[/]")
         raise
     write_before_after(out_dir, start, cfg)
+    write_graph(out_dir / "G.safetensors")  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
     console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
     _refuse_short_phases(out_dir)
     return out_dir / "G.safetensors"

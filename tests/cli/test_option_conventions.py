@@ -58,7 +58,7 @@ def test_synth_without_seed_is_seed_0(tmp_path: Path) -> None:
 
 
 def test_threads_is_an_option_where_torch_runs() -> None:
-    for name in ("train", "refine", "denoise", "benchmark", "demo"):
+    for name in ("train", "refine", "adapt", "denoise", "benchmark", "demo", "synth"):
         opt = options(name)["threads"]
         assert opt.default == 0 and "--threads" in opt.opts, name
 

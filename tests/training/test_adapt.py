@@ -85,6 +85,10 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     assert strip.shape[:2] == (TITLE_H + HEADER_H + 4 * (CAPTION_H + 48 + GAP), max(3 * 60 + 2 * GAP, 480))
     for phase in ("noise", "refine"):
         assert json.loads((tmp_path / "out" / phase / "finished.json").read_text())["stopped_by"] == "steps"
+    # G's graph beside it, made from these very weights: `denoise -c OUT` runs on ONNX Runtime
+    from denoise_gan import Denoiser
+
+    assert Denoiser.from_pretrained(tmp_path / "out", device="cpu").engine_name == "onnxruntime"
     # the output is itself a start: G, F and D_noisy side by side
     again = find_start(str(tmp_path / "out"))
     assert again.g == out and again.d_noisy == tmp_path / "out" / "D_noisy.safetensors"

@@ -24,7 +24,7 @@ from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_denoiser, save_discriminator, save_generator
 from denoise_gan.training import adapt as adapt_module
-from denoise_gan.training.adapt import adapt, find_start, noise_model_archs, noisy_photos, phase_results
+from denoise_gan.training.adapt import adapt, find_start, noisy_photos, phase_results
 from helpers import cli, one_line_error
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
@@ -161,7 +161,14 @@ def test_an_output_folder_inside_the_photo_folders_is_never_read_as_photos(
 # ---- 3. F must be a noise model by its architecture -----------------------------------------------
 
 def test_the_registrys_noise_models() -> None:
-    assert noise_model_archs() == {"noise", "colour-noise"}
+    """The torch-free table's noise models are exactly the registry's generators built from NoiseGenerator."""
+    from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
+    from denoise_gan.nets.generators import NoiseGenerator
+    from denoise_gan.nets.registry import GENERATORS
+
+    by_class = {name for name, spec in GENERATORS.items()
+                if isinstance(spec.build, type) and issubclass(spec.build, NoiseGenerator)}
+    assert NOISE_MODEL_ARCHS == by_class == {"noise", "colour-noise"}
 
 
 def test_a_denoiser_saved_as_f_is_refused_by_its_architecture(tmp_path: Path, noisy_dir: Path) -> None:

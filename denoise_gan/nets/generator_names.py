@@ -1,0 +1,35 @@
+"""The generators by name, what each is for, and which are noise models: the registry's table without torch.
+
+The CLI's ``--generator`` help, the ONNX Runtime engine and ``adapt`` read this (``--help`` must not import
+torch); ``registry`` pairs each name with its constructor, and a test holds the two tables together (a noise
+model's class is a ``NoiseGenerator``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GeneratorKind:
+    name: str
+    help: str
+    noise_model: bool = False  # clean -> noisy (an F): never a denoiser, never exported as one
+
+
+GENERATOR_KINDS: tuple[GeneratorKind, ...] = (
+    GeneratorKind("level", "level-aware denoiser: residual U-Net conditioned on a noise-level map from a built-in "
+                  "blind estimator (the shipped default)"),
+    GeneratorKind("unet", "light residual U-Net without normalisation (tiles exactly)"),
+    GeneratorKind("resnet", "the CycleGAN reference ResNet (InstanceNorm)"),
+    GeneratorKind("noise", "structured stochastic noise model, the default F", noise_model=True),
+    GeneratorKind("colour-noise", "F whose noise may be correlated across colour channels (demosaiced camera "
+                  "noise, JPEG chroma)", noise_model=True),
+)
+
+NOISE_MODEL_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.noise_model)
+
+
+def generators_help() -> str:
+    """One line naming every generator, for the CLI's --generator help."""
+    return "; ".join(f"{kind.name}: {kind.help}" for kind in GENERATOR_KINDS)
