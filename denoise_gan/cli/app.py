@@ -7,6 +7,7 @@ in ``denoise_gan.cli``'s ``__init__``; each parses its options, calls one librar
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -63,8 +64,15 @@ def friendly_errors(fn: F) -> F:
 
 
 def command(name: str, fn: Callable[..., Any]) -> None:
-    """Register a command function under ``name``, with friendly errors."""
-    app.command(name)(friendly_errors(fn))
+    """Register a command function under ``name``, with friendly errors; its docstring is the help, each
+    paragraph one line that the terminal wraps (the source's line breaks would otherwise cut sentences)."""
+    app.command(name, help=reflow(fn.__doc__ or ""))(friendly_errors(fn))
+
+
+def reflow(doc: str) -> str:
+    """A docstring's paragraphs, each joined into one line, separated by blank lines."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs if p.strip())
 
 
 def _version(value: bool) -> None:

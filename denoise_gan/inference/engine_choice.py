@@ -9,7 +9,7 @@ CPU-only start never pays for importing torch.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ class LoadedBackend:
     """A backend ready to run, with the generator's config (as a dict) and descriptive metadata."""
 
     backend: Backend
-    weights: Path
+    weights: Path  # the weight file asked for (a graph's own path only when a graph was given)
     config: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -74,11 +74,11 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
                             f"`denoise-gan export {path} -o {graph}` or use --engine torch")
         loaded = _onnx(graph, device, precision, threads)
         _require_current(loaded, path)
-        return loaded
+        return replace(loaded, weights=path)
     if not wants_cuda(device) and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
         loaded = _onnx(graph, device, precision, threads)
         if loaded.backend.info.source_sha256 == file_sha256(path):
-            return loaded
+            return replace(loaded, weights=path)
         if not installed("torch"):
             _require_current(loaded, path)  # raises: stale graph, and no torch to fall back on
     if not installed("torch"):
