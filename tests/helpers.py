@@ -209,3 +209,44 @@ def random_level_net(seed: int = 0) -> nn.Module:
             tail.weight.normal_(0, 0.05)
             tail.bias.normal_(0, 0.05)
     return net.eval()
+
+
+def texture(shape: tuple[int, ...], dtype: type, seed: int) -> np.ndarray:
+    """Seeded random pixels away from black and white (so noise is never clipped much)."""
+    rng = np.random.default_rng(seed)
+    peak = np.iinfo(dtype).max
+    return rng.integers(peak // 5, peak - peak // 5, shape, dtype=np.int64).astype(dtype)
+
+
+def write_sources(folder: Path, odd_size: bool = False) -> Path:
+    """Tiny sources covering RGB, gray, 16-bit RGB and RGBA, one of them in a subfolder (and one of odd size)."""
+    from data_tools.images import write_image
+
+    write_image(folder / "a.png", texture((24, 24, 3), np.uint8, 0))
+    write_image(folder / "b.png", texture((24, 20, 1), np.uint8, 1))
+    write_image(folder / "c.png", texture((20, 24, 3), np.uint16, 2))
+    write_image(folder / "sub" / "d.png", texture((24, 24, 4), np.uint8, 3))
+    if odd_size:
+        write_image(folder / "e.png", texture((17, 23, 3), np.uint8, 4))
+    return folder
+
+
+ADAPT_F = GeneratorConfig(arch="noise", width=4, depth=1)
+ADAPT_D = DiscriminatorConfig(width=8, layers=2)
+
+
+def save_adapt_start(folder: Path, g: GeneratorConfig = TINY_LEVEL, f: GeneratorConfig = ADAPT_F) -> Path:
+    """A tiny start model laid out as an adapt output: G, F and D_noisy files."""
+    from denoise_gan.nets.discriminators import build_discriminator
+    from denoise_gan.nets.registry import init_weights
+    from denoise_gan.nets.weights import save_discriminator, save_generator
+
+    torch.manual_seed(0)
+    for name, cfg in (("G", g), ("F", f)):
+        net = build_generator(cfg)
+        init_weights(net)
+        role = "G noisy->clean" if name == "G" else "F clean->noisy"
+        save_generator(folder / f"{name}.safetensors", net, cfg, {"role": role})
+    save_discriminator(folder / "D_noisy.safetensors", build_discriminator(ADAPT_D), ADAPT_D, {"role": "D_noisy"})
+    return folder
+

@@ -15,26 +15,16 @@ from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import SynthError, resize_longest, synth
 from denoise_gan import __version__
 from denoise_gan.cli import app
+from helpers import texture, write_sources
 
 runner = CliRunner()
 NAMES = ["a", "b", "c", "sub/d"]
 
 
-def _texture(shape: tuple[int, ...], dtype: type, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    peak = np.iinfo(dtype).max
-    return rng.integers(peak // 5, peak - peak // 5, shape, dtype=np.int64).astype(dtype)
-
-
 @pytest.fixture()
 def src(tmp_path: Path) -> Path:
     """Four tiny sources covering RGB, gray, 16-bit RGB and RGBA, one of them in a subfolder."""
-    folder = tmp_path / "src"
-    write_image(folder / "a.png", _texture((24, 24, 3), np.uint8, 0))
-    write_image(folder / "b.png", _texture((24, 20, 1), np.uint8, 1))
-    write_image(folder / "c.png", _texture((20, 24, 3), np.uint16, 2))
-    write_image(folder / "sub" / "d.png", _texture((24, 24, 4), np.uint8, 3))
-    return folder
+    return write_sources(tmp_path / "src")
 
 
 def invoke(*args: str | Path) -> tuple[int, str, str]:
@@ -138,7 +128,7 @@ def test_unpaired_uses_two_disjoint_halves(src: Path, tmp_path: Path) -> None:
 
 
 def test_unpaired_needs_two_images(tmp_path: Path) -> None:
-    write_image(tmp_path / "one" / "x.png", _texture((16, 16, 3), np.uint8, 0))
+    write_image(tmp_path / "one" / "x.png", texture((16, 16, 3), np.uint8, 0))
     with pytest.raises(SynthError, match="at least 2"):
         synth(tmp_path / "one", tmp_path / "out", "gaussian:sigma=5", 0, unpaired=True)
 

@@ -14,22 +14,16 @@ import pytest
 import torch
 
 from data_tools.datasets import SyntheticNoise
-from data_tools.images import read_image, write_image
+from data_tools.images import read_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import DescribedNoiseSource, NoiseSource, synth
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.inference.noise_model import NoiseModel
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
-from helpers import cli, one_line_error
+from helpers import cli, one_line_error, texture, write_sources
 
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1, blocks=1)
-
-
-def _texture(shape: tuple[int, ...], dtype: type, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    peak = np.iinfo(dtype).max
-    return rng.integers(peak // 5, peak - peak // 5, shape, dtype=np.int64).astype(dtype)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +38,7 @@ def tiny_f(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def src(tmp_path: Path) -> Path:
     """RGB, gray, 16-bit RGB, RGBA and an odd-sized image, one in a subfolder."""
-    folder = tmp_path / "src"
-    write_image(folder / "a.png", _texture((24, 24, 3), np.uint8, 0))
-    write_image(folder / "b.png", _texture((24, 20, 1), np.uint8, 1))
-    write_image(folder / "c.png", _texture((20, 24, 3), np.uint16, 2))
-    write_image(folder / "sub" / "d.png", _texture((24, 24, 4), np.uint8, 3))
-    write_image(folder / "e.png", _texture((17, 23, 3), np.uint8, 4))
+    folder = write_sources(tmp_path / "src", odd_size=True)
     return folder
 
 
@@ -99,7 +88,7 @@ def test_every_image_type_keeps_its_size_dtype_and_channels(src: Path, tmp_path:
 
 def test_gray_input_gets_gray_noise(tmp_path: Path, tiny_f: Path) -> None:
     model = NoiseModel.from_pretrained(tiny_f)
-    gray = _texture((32, 40), np.uint8, 5)
+    gray = texture((32, 40), np.uint8, 5)
     as_rgb = np.repeat(gray[..., None], 3, axis=2)
     noisy_rgb = model.apply(as_rgb, 11)[0]
     assert np.array_equal(noisy_rgb[..., 0], noisy_rgb[..., 1]) and np.array_equal(noisy_rgb[..., 1],
@@ -181,7 +170,7 @@ def test_cli_refuses_a_denoiser_as_noise_model(src: Path, tmp_path: Path, weight
 
 
 def test_albumentations_transform_takes_a_learned_model(tiny_f: Path) -> None:
-    image = _texture((24, 24, 3), np.uint8, 9)
+    image = texture((24, 24, 3), np.uint8, 9)
     draws = []
     for _ in range(2):
         pipeline = A.Compose([SyntheticNoise(NoiseModel.from_pretrained(tiny_f))], seed=3)

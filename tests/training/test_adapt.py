@@ -17,12 +17,10 @@ from data_tools.samples import load_sample
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.pictures import CAPTION_H, GAP, HEADER_H, TITLE_H
-from denoise_gan.nets.discriminators import build_discriminator
-from denoise_gan.nets.registry import build_generator, init_weights
-from denoise_gan.nets.weights import load_denoiser, load_generator, save_discriminator, save_generator
+from denoise_gan.nets.weights import load_denoiser, load_generator
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training.adapt import adapt, find_start
-from helpers import cli, one_line_error
+from helpers import cli, one_line_error, save_adapt_start
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
@@ -31,16 +29,7 @@ TINY_D = DiscriminatorConfig(width=8, layers=2)
 
 @pytest.fixture(scope="module")
 def start_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny start model laid out as an adapt output: G, F and D_noisy files."""
-    folder = tmp_path_factory.mktemp("start")
-    torch.manual_seed(0)
-    for name, cfg in (("G", TINY_LEVEL), ("F", TINY_F)):
-        net = build_generator(cfg)
-        init_weights(net)
-        save_generator(folder / f"{name}.safetensors", net, cfg, {"role": "G noisy->clean" if name == "G" else
-                                                                   "F clean->noisy"})
-    save_discriminator(folder / "D_noisy.safetensors", build_discriminator(TINY_D), TINY_D, {"role": "D_noisy"})
-    return folder
+    return save_adapt_start(tmp_path_factory.mktemp("start"))
 
 
 @pytest.fixture(scope="module")

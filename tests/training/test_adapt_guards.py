@@ -13,19 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from data_tools.images import read_image, write_image
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import load_sample
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.nets.discriminators import build_discriminator
-from denoise_gan.nets.registry import build_generator, init_weights
-from denoise_gan.nets.weights import load_denoiser, save_discriminator, save_generator
+from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training.adapt import adapt, find_start, noisy_photos, phase_results
-from helpers import cli, one_line_error
+from helpers import cli, one_line_error, save_adapt_start
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
@@ -34,14 +31,7 @@ PHOTOS = ("rocket", "retina", "hubble", "motorcycle", "coffee")
 
 
 def _save_start(folder: Path, g: GeneratorConfig = TINY_LEVEL, f: GeneratorConfig = TINY_F) -> Path:
-    torch.manual_seed(0)
-    for name, cfg in (("G", g), ("F", f)):
-        net = build_generator(cfg)
-        init_weights(net)
-        save_generator(folder / f"{name}.safetensors", net, cfg, {"role": "G noisy->clean" if name == "G" else
-                                                                   "F clean->noisy"})
-    save_discriminator(folder / "D_noisy.safetensors", build_discriminator(TINY_D), TINY_D, {"role": "D_noisy"})
-    return folder
+    return save_adapt_start(folder, g, f)
 
 
 @pytest.fixture(scope="module")
