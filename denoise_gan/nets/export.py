@@ -85,17 +85,24 @@ def load_exportable(source: str | Path) -> Exportable:
 
 
 def _from_run_checkpoint(path: Path) -> Exportable:
-    """G of a `train` or `refine` checkpoint; G's config comes from the checkpoint (train) or from the run
-    folder's G.safetensors (refine, whose checkpoint holds only the refinement's config)."""
+    """G of a `train`, `refine` or `adapt` checkpoint; G's config comes from the checkpoint (train) or from the
+    run's G.safetensors (refine, whose checkpoint holds only the refinement's config; adapt, whose refine phase
+    runs in OUT/refine and writes OUT/G.safetensors)."""
     state = load_checkpoint(path)
     kind = state.get("kind") if isinstance(state, dict) else None
+    if kind == "adapt-noise":
+        raise WeightsError(f"{path}: an adapt noise-phase checkpoint holds the noise model F, not a denoiser; "
+                           "export a checkpoint of its refine/ phase, or the adapt folder's G.safetensors")
     if kind not in ("cyclegan", "refine"):
         raise WeightsError(f"{path}: not a denoise-gan run checkpoint (no 'kind' of train or refine)")
     try:
         tensors = state["nets"]["G"] if kind == "cyclegan" else state["g"]
     except (KeyError, TypeError):
         raise WeightsError(f"{path}: a {kind} checkpoint without G's weights") from None
-    run_weights = path.parent.parent / "G.safetensors"
+    run_dir = path.parent.parent
+    run_weights = run_dir / "G.safetensors"
+    if not run_weights.is_file() and run_dir.name == "refine":  # adapt's refine phase: OUT/refine/checkpoints
+        run_weights = run_dir.parent / "G.safetensors"
     meta: dict[str, Any] = {}
     if run_weights.is_file():
         _, cfg, meta = read_generator_file(run_weights)

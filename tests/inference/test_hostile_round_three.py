@@ -153,3 +153,24 @@ def test_every_accepted_tile_size_matches_the_whole_image(engine: str) -> None:
     for tile in (32, 64, 127):
         with pytest.raises(UserError, match="at least 128"):
             Denoiser.from_pretrained("default", engine=engine, device="cpu", tile=tile)
+
+
+def test_an_adapt_checkpoint_exports_with_the_adapt_folders_g(tmp_path: Path) -> None:
+    from denoise_gan.nets.export import export_model
+    from denoise_gan.nets.weights import read_generator_file, save_checkpoint
+    from helpers import TINY_LEVEL, random_level_net
+
+    out = tmp_path / "adapted"  # adapt's layout: OUT/G.safetensors, the refine phase's run in OUT/refine
+    net = random_level_net(3)
+    save_generator(out / "G.safetensors", net, TINY_LEVEL, {"role": "G noisy->clean"})
+    ckpt = out / "refine" / "checkpoints" / "step_0000005.pt"
+    save_checkpoint(ckpt, {"kind": "refine", "step": 5, "g": net.state_dict()})
+    exported = export_model(ckpt, tmp_path / "g.safetensors", "safetensors")
+    tensors, cfg, meta = read_generator_file(exported)
+    assert cfg == TINY_LEVEL and meta["step"] == 5
+    for key, value in net.state_dict().items():
+        torch.testing.assert_close(tensors[key], value)
+    noise_ckpt = out / "noise" / "checkpoints" / "step_0000002.pt"
+    save_checkpoint(noise_ckpt, {"kind": "adapt-noise", "step": 2})
+    one_line_error(cli("export", noise_ckpt, "-o", tmp_path / "f.safetensors", "--format", "safetensors"),
+                   "noise model F")
