@@ -1,9 +1,15 @@
-"""The base of every error ``data_tools`` raises for bad input (a file, a spec, a folder).
+"""The one root of every error this project raises for something the user can fix, and the data errors.
 
-``data_tools`` never imports ``denoise_gan``, so its errors have their own base; the CLI catches both.
+``data_tools`` never imports ``denoise_gan``, so the root lives here, at the bottom of the import graph:
+``denoise_gan.errors`` re-exports it, and ``DataError``, ``ConfigError``, ``UserError`` and ``WeightsError``
+all derive from it, so a caller catches one class.
 """
 
 
-class DataError(ValueError):
+class DenoiseGanError(ValueError):
+    """Base of every user-facing error of the project; the message is one line."""
+
+
+class DataError(DenoiseGanError):
     """Bad input data: an unreadable image, a noise spec that does not parse, a folder that cannot be used.
     The message is one line."""

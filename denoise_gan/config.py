@@ -10,10 +10,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from denoise_gan.errors import DenoiseGanError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(DenoiseGanError):
     """A config value out of its range (an option on the command line, or a field of a stored config);
     the message is one line naming the option."""
 

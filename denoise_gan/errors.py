@@ -1,12 +1,13 @@
 """The project's error types: raised for something the user can fix, never for bugs.
 
-Every one derives from ``DenoiseGanError``, so the CLI turns all of them (and ``data_tools``'s own
-``DataError``) into one red line and exit code 2, and Python callers can catch them in one clause.
+Every one derives from ``DenoiseGanError`` (defined in ``data_tools.errors``, the bottom of the import graph,
+so ``data_tools``'s ``DataError`` and ``config``'s ``ConfigError`` share it), so the CLI turns all of them
+into one red line and exit code 2, and Python callers can catch them in one clause.
 """
 
+from data_tools.errors import DataError, DenoiseGanError
 
-class DenoiseGanError(ValueError):
-    """Base of every user-facing error of the package; the message is one line."""
+__all__ = ["DataError", "DenoiseGanError", "UserError", "WeightsError"]
 
 
 class UserError(DenoiseGanError):

@@ -16,9 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.errors import DataError
 from denoise_gan import __version__
-from denoise_gan.config import ConfigError
 from denoise_gan.errors import DenoiseGanError
 from denoise_gan.extras import EXTRAS
 
@@ -38,14 +36,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def friendly_errors(fn: F) -> F:
     """Expected failures (bad input, bad files, bad options) become one red line and exit code 2: every
-    ``DenoiseGanError`` and ``DataError`` (their subclasses name what went wrong), a missing file, and a
-    missing optional package (the line names the extra that installs it)."""
+    ``DenoiseGanError`` (the root of the data, config, user and weights errors; their subclasses name what went
+    wrong), a missing file, and a missing optional package (the line names the extra that installs it)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (DenoiseGanError, DataError, ConfigError, FileNotFoundError) as exc:
+        except (DenoiseGanError, FileNotFoundError) as exc:
             # the message is text, not markup: "pip install 'denoise-gan[export]'" keeps its brackets
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

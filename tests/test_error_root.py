@@ -1,0 +1,26 @@
+"""One error root: a caller catches every user-facing error of the project with one class."""
+
+from __future__ import annotations
+
+import pytest
+
+import data_tools
+import denoise_gan
+from data_tools.errors import DataError
+from data_tools.noise import NoiseSpecError, parse_noise_spec
+from denoise_gan.config import ConfigError, DataConfig
+from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
+from denoise_gan.inference.tiling import InferConfig
+
+
+def test_every_error_type_shares_the_root() -> None:
+    for cls in (DataError, NoiseSpecError, ConfigError, UserError, WeightsError):
+        assert issubclass(cls, DenoiseGanError), cls
+    assert data_tools.errors.DenoiseGanError is denoise_gan.errors.DenoiseGanError
+
+
+@pytest.mark.parametrize("fail", [lambda: parse_noise_spec("nonsense:x=1"), lambda: DataConfig(patch_size=4),
+                                  lambda: InferConfig(tile=-3)])
+def test_one_clause_catches_data_config_and_user_errors(fail: object) -> None:
+    with pytest.raises(DenoiseGanError):
+        fail()
