@@ -178,6 +178,47 @@ def _from_bgr(decoded: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return decoded.reshape(shape)
 
 
+# ---- the per-pixel variance each model adds (0-255 scale), for level maps ----------------------------
+
+def _gaussian_var(x: np.ndarray, sigma: float, **_: float) -> np.ndarray:
+    return np.full_like(x, sigma**2)
+
+
+def _poisson_var(x: np.ndarray, peak: float, **_: float) -> np.ndarray:
+    return np.clip(x, 0, None) * (255.0 / peak)
+
+
+def _poisson_gaussian_var(x: np.ndarray, peak: float, sigma: float, **_: float) -> np.ndarray:
+    return _poisson_var(x, peak) + sigma**2
+
+
+def _speckle_var(x: np.ndarray, sigma: float, **_: float) -> np.ndarray:
+    return (x * sigma) ** 2
+
+
+def _salt_pepper_var(x: np.ndarray, amount: float, salt: float = 0.5, **_: float) -> np.ndarray:
+    return amount * (salt * (255.0 - x) ** 2 + (1 - salt) * x**2)
+
+
+def _no_random_var(x: np.ndarray, **_: float) -> np.ndarray:
+    """JPEG: its error is deterministic given the image, so it adds no random noise to the level."""
+    return np.zeros_like(x)
+
+
+def _camera_var(x: np.ndarray, peak: float, read: float, **_: float) -> np.ndarray:
+    """Per photosite before demosaicing, carried to sRGB by the curve's slope: an approximation (the
+    demosaicing's interpolation lowers the σ of the two colours each pixel did not sample) and through the
+    colour matrix, each photosite's noise taken as independent of its neighbours'."""
+    linear = _srgb_to_linear(np.clip(x, 0, 255) / np.float32(255.0))
+    read_var = (read / peak) ** 2
+    if linear.shape[-1] == 3:
+        camera_rgb = np.clip(linear @ CAMERA_CCM_INV.T, 0.0, 1.0)  # the Poisson rate, as drawn
+        var_linear = (camera_rgb / peak + read_var) @ (CAMERA_CCM ** 2).T
+    else:
+        var_linear = linear / peak + read_var
+    return (255.0 * _srgb_slope(linear)) ** 2 * var_linear
+
+
 @dataclass(frozen=True)
 class NoiseModel:
     name: str
@@ -186,6 +227,7 @@ class NoiseModel:
     limits: dict[str, tuple[float, float]]
     fn: Callable[..., np.ndarray]
     doc: str
+    variance: Callable[..., np.ndarray] = _no_random_var  # per-pixel σ² it adds, given the clean image (0-255)
     works_on_alpha: bool = False
 
 
@@ -193,21 +235,23 @@ MODELS: dict[str, NoiseModel] = {
     m.name: m
     for m in [
         NoiseModel("gaussian", ("sigma",), {}, {"sigma": (0, 255)}, _gaussian,
-                   "additive white Gaussian, sigma on the 0-255 scale"),
+                   "additive white Gaussian, sigma on the 0-255 scale", _gaussian_var),
         NoiseModel("poisson", ("peak",), {}, {"peak": (0.01, 1e6)}, _poisson,
-                   "shot noise, peak = photons at full white"),
+                   "shot noise, peak = photons at full white", _poisson_var),
         NoiseModel("poisson-gaussian", ("peak", "sigma"), {}, {"peak": (0.01, 1e6), "sigma": (0, 255)},
-                   _poisson_gaussian, "shot noise then read noise"),
+                   _poisson_gaussian, "shot noise then read noise", _poisson_gaussian_var),
         NoiseModel("speckle", ("sigma",), {}, {"sigma": (0, 10)}, _speckle,
-                   "multiplicative, sigma relative to intensity"),
+                   "multiplicative, sigma relative to intensity", _speckle_var),
         NoiseModel("salt-pepper", ("amount", "salt"), {"salt": 0.5}, {"amount": (0, 1), "salt": (0, 1)},
-                   _salt_pepper, "amount = fraction of pixels hit, salt = share of white"),
+                   _salt_pepper, "amount = fraction of pixels hit, salt = share of white", _salt_pepper_var),
         NoiseModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg, "JPEG compression at quality"),
         NoiseModel("correlated", ("sigma", "scale"), {"scale": 1.0}, {"sigma": (0, 255), "scale": (0.3, 20)},
-                   _correlated, "Gaussian noise blurred by a Gaussian of std scale px, per-pixel sigma kept"),
+                   _correlated, "Gaussian noise blurred by a Gaussian of std scale px, per-pixel sigma kept",
+                   _gaussian_var),
         NoiseModel("camera", ("peak", "read"), {"read": 2.0}, {"peak": (1, 1e6), "read": (0, 1000)}, _camera,
                    "a camera: linear light, Bayer mosaic, shot noise (peak = photo-electrons at full white) and "
-                   "read noise (read = its std in electrons) per photosite, demosaicing, colour matrix, sRGB"),
+                   "read noise (read = its std in electrons) per photosite, demosaicing, colour matrix, sRGB",
+                   _camera_var),
     ]
 }
 
@@ -355,37 +399,16 @@ def image_seed(seed: int, name: str) -> int:
 def noise_level_map(clean: np.ndarray, stages: list[dict]) -> np.ndarray:
     """The per-pixel noise σ (0-255 scale, float32, the image's shape) that a drawn chain adds to a clean image.
 
-    Independent stages add their variances; shot noise follows the clean intensity; a JPEG stage adds no
-    random noise (its error is deterministic given the image) and salt-and-pepper counts as its pixel-error
-    variance. Only for supervised comparisons and tests: the product learns levels from F, never from a spec.
+    Independent stages add their variances, each model stating its own (``NoiseModel.variance``): shot noise
+    follows the clean intensity; a JPEG stage adds no random noise (its error is deterministic given the
+    image) and salt-and-pepper counts as its pixel-error variance. Only for supervised comparisons and tests:
+    the product learns levels from F, never from a spec.
     """
     scale = 255.0 / float(np.iinfo(clean.dtype).max)
     colour, _ = split_alpha(clean)
     x = colour.astype(np.float32) * np.float32(scale)
     var = np.zeros_like(x)
     for stage in stages:
-        model = stage["model"]
-        if model == "gaussian" or model == "correlated":
-            var += stage["sigma"] ** 2
-        elif model == "poisson":
-            var += np.clip(x, 0, None) * (255.0 / stage["peak"])
-        elif model == "poisson-gaussian":
-            var += np.clip(x, 0, None) * (255.0 / stage["peak"]) + stage["sigma"] ** 2
-        elif model == "speckle":
-            var += (x * stage["sigma"]) ** 2
-        elif model == "camera":
-            # per photosite before demosaicing, carried to sRGB by the curve's slope: an approximation (the
-            # demosaicing's interpolation lowers the σ of the two colours each pixel did not sample)
-            # and through the colour matrix, each photosite's noise taken as independent of its neighbours'
-            linear = _srgb_to_linear(np.clip(x, 0, 255) / np.float32(255.0))
-            read_var = (stage["read"] / stage["peak"]) ** 2
-            if linear.shape[-1] == 3:
-                camera_rgb = np.clip(linear @ CAMERA_CCM_INV.T, 0.0, 1.0)  # the Poisson rate, as drawn
-                var_linear = (camera_rgb / stage["peak"] + read_var) @ (CAMERA_CCM ** 2).T
-            else:
-                var_linear = linear / stage["peak"] + read_var
-            var += (255.0 * _srgb_slope(linear)) ** 2 * var_linear
-        elif model == "salt-pepper":
-            salt = stage.get("salt", 0.5)
-            var += stage["amount"] * (salt * (255.0 - x) ** 2 + (1 - salt) * x ** 2)
+        params = {k: v for k, v in stage.items() if k != "model"}
+        var += MODELS[stage["model"]].variance(x, **params)
     return np.sqrt(var).astype(np.float32)
