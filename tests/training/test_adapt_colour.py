@@ -1,0 +1,115 @@
+"""`adapt` trains a colour-noise F: a plain `noise` F is converted (the same function) and its colour mix learns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_tools.datasets import PatchSampler
+from data_tools.images import read_image, write_image
+from data_tools.noise import parse_noise_spec
+from data_tools.samples import load_sample
+from denoise_gan.config import AdaptConfig, GeneratorConfig
+from denoise_gan.nets.registry import build_generator, init_weights
+from denoise_gan.nets.weights import load_generator
+from denoise_gan.runtime import World
+from denoise_gan.training.adapt import NoiseFitTrainer, adapt, colour_noise_f, find_start
+from denoise_gan.training.cyclegan import SHAPE_LR_FACTOR
+from helpers import save_adapt_start
+
+TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
+
+
+@pytest.fixture(scope="module")
+def start_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_adapt_start(tmp_path_factory.mktemp("start"))
+
+
+@pytest.fixture(scope="module")
+def noisy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five small photos with colour-correlated camera noise, disjoint from the clean photos."""
+    folder = tmp_path_factory.mktemp("noisy")
+    spec = parse_noise_spec("camera:peak=60")
+    for i, name in enumerate(("rocket", "retina", "hubble", "motorcycle", "coffee")):
+        write_image(folder / f"{name}.png", spec.apply(load_sample(name)[40:104, 60:124], i)[0])
+    return folder
+
+
+def _noise_f(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    f = build_generator(TINY_F)
+    init_weights(f)
+    with torch.no_grad():  # a non-trivial F: its output layer and kernel away from their zero/delta starts
+        f.backbone.tail.weight.normal_(0.0, 0.3)
+        f.backbone.tail.bias.normal_(0.0, 0.3)
+        f.kernel.add_(0.2 * torch.randn_like(f.kernel))
+        f.level_steps.add_(0.3)
+    return f
+
+
+def test_a_noise_f_becomes_the_same_function_as_a_colour_noise_f() -> None:
+    f = _noise_f()
+    colour, cfg = colour_noise_f(f, TINY_F)
+    assert cfg.arch == "colour-noise" and cfg.width == TINY_F.width and cfg.depth == TINY_F.depth
+    assert type(colour).__name__ == "ColourNoiseGenerator"
+    assert torch.equal(colour.colour_mix.detach(), torch.eye(3))
+    assert any(p is colour.colour_mix for p in colour.shape_parameters())
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 32, 32)
+    z, v = torch.randn_like(x), torch.rand(2, 1, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(colour(x, z, v), f(x, z, v), rtol=0, atol=0)
+        torch.testing.assert_close(colour.deterministic(x), f.deterministic(x), rtol=0, atol=0)
+        gray = x[:, :1].expand(-1, 3, -1, -1)  # a gray photo in colour keeps its gray noise
+        torch.testing.assert_close(colour(gray, z, v), f(gray, z, v), rtol=0, atol=0)
+
+
+def test_other_noise_models_are_kept_as_they_are() -> None:
+    colour_cfg = GeneratorConfig(arch="colour-noise", width=4, depth=1)
+    already = build_generator(colour_cfg)
+    assert colour_noise_f(already, colour_cfg) == (already, colour_cfg)
+    gray_cfg = GeneratorConfig(arch="noise", channels=1, width=4, depth=1)
+    gray = build_generator(gray_cfg)
+    assert colour_noise_f(gray, gray_cfg) == (gray, gray_cfg)  # one channel: nothing to mix
+
+
+def test_the_noise_phase_trains_the_colour_mix_at_the_shape_rate(noisy_dir: Path, clean_dir: Path,
+                                                                 start_dir: Path, tmp_path: Path) -> None:
+    cfg = AdaptConfig(noisy_dir=str(noisy_dir), clean_dir=str(clean_dir), start=str(start_dir), steps=4,
+                      noise_steps=3, refine_steps=1, patch_size=32, batch_size=2, device="cpu", workers=0)
+    images = [read_image(p).pixels for p in sorted(noisy_dir.iterdir())]
+    sampler = PatchSampler(images, 32, 3, 0.0)
+    trainer = NoiseFitTrainer(cfg, find_start(str(start_dir)), sampler, tmp_path, torch.device("cpu"), World())
+    assert trainer.f_cfg.arch == "colour-noise"
+    shape_group = next(g for g in trainer.opt_f.param_groups if any(p is trainer.f.colour_mix for p in g["params"]))
+    assert shape_group["lr"] == pytest.approx(cfg.lr * SHAPE_LR_FACTOR)
+    rng = np.random.default_rng(0)
+    clean = PatchSampler([read_image(p).pixels for p in sorted(clean_dir.iterdir())], 32, 3, 0.0)
+    batch = {"clean": torch.stack([clean(rng) for _ in range(2)]), "noisy": torch.stack([sampler(rng) for _ in
+                                                                                         range(2)])}
+    trainer.step(0, batch)
+    grad = trainer.f.colour_mix.grad
+    assert grad is not None and grad.abs().sum() > 0
+    assert not torch.equal(trainer.f.colour_mix.detach(), torch.eye(3))
+
+
+def test_adapt_saves_a_colour_noise_f_that_synth_can_use(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                         tmp_path: Path) -> None:
+    assert load_generator(start_dir / "F.safetensors")[1].arch == "noise"
+    cfg = AdaptConfig(noisy_dir=str(noisy_dir), clean_dir=str(clean_dir), start=str(start_dir), steps=6,
+                      patch_size=32, batch_size=2, refine_batch_size=2, save_every=100, log_every=1, device="cpu",
+                      workers=0)
+    adapt(cfg, tmp_path / "out")
+    f, f_cfg, meta = load_generator(tmp_path / "out" / "F.safetensors")
+    assert f_cfg.arch == "colour-noise" and meta["role"].startswith("F")
+    assert not torch.equal(f.colour_mix.detach(), torch.eye(3))  # the noise phase moved it
+    # the output is a start again (a colour-noise F is kept), and a noise source for synth
+    assert find_start(str(tmp_path / "out")).f == tmp_path / "out" / "F.safetensors"
+    from denoise_gan import NoiseModel
+
+    model = NoiseModel.from_pretrained(tmp_path / "out", device="cpu")
+    noisy = model(load_sample("astronaut")[:48, :48], seed=0)
+    assert noisy.shape == (48, 48, 3) and noisy.dtype == np.uint8
