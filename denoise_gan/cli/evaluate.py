@@ -71,8 +71,8 @@ def benchmark_command(
     seed: Annotated[int, typer.Option("--seed", help="Run seed; each image's noise seed derives from it and its "
                                       "name, as in `synth`.")] = 0,
     oracle_sigma: Annotated[bool, typer.Option("--oracle-sigma", help="Give classical methods the true σ "
-                                               "(plain Gaussian or correlated specs only) instead of a blind "
-                                               "estimate.")] = False,
+                                               "(plain Gaussian or correlated specs: their sigma; camera specs: the "
+                                               "std of the true residual) instead of a blind estimate.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the benchmark in -o: reuse finished rows, "
                                          "compute the missing ones.")] = False,
     model_strength: Annotated[list[float] | None, typer.Option("--model-strength", help="Level-aware models: "

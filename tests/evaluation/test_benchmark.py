@@ -265,6 +265,15 @@ def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> N
     assert result.exit_code == 0, result.stderr
     rows = json.loads((tmp_path / "corr" / "results.json").read_text())["rows"]
     assert {r["sigma_used"] for r in rows if r["method"] == "tv"} == {20.0}
+    # camera noise (with its JPEG): the std of the true residual noisy - clean, per image
+    result = bench("--clean", clean_dir, "--noise", "camera:peak=40+jpeg:quality=90", "--methods", "tv",
+                   "--oracle-sigma", "-o", tmp_path / "cam")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads((tmp_path / "cam" / "results.json").read_text())
+    used = {r["image"]: r["sigma_used"] for r in data["rows"] if r["method"] == "tv"}
+    noisy = {r["image"]: r for r in data["rows"] if r["method"] == "noisy"}
+    for image, sigma in used.items():  # the noisy row's PSNR is that residual's: 20 log10(255 / rms)
+        assert sigma == pytest.approx(255.0 / 10 ** (noisy[image]["psnr"] / 20), rel=0.02)
 
 
 def test_a_broken_image_is_reported_and_skipped(tmp_path: Path, clean_dir: Path) -> None:

@@ -43,22 +43,30 @@ def estimate_noise_sigma(noisy: np.ndarray) -> float:
 
 
 ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
+CAMERA_CHAIN = ("camera", "jpeg")  # a camera, optionally with its JPEG: σ is the residual's (it has no parameter)
 
 
 def oracle_problem(spec: NoiseSpec) -> str | None:
-    """Why a spec has no single true σ per image (None when it has: one Gaussian or correlated stage)."""
+    """Why a spec has no single true σ per image (None when it has: one Gaussian or correlated stage, whose
+    σ is its parameter, or a camera chain, whose σ is the std of the residual noisy - clean)."""
     if len(spec.chains) != 1:
         return "a mixture draws a different noise model per image"
-    chain = spec.chains[0]
-    if len(chain) != 1 or chain[0].model not in ORACLE_MODELS:
-        return "only a plain Gaussian or correlated spec like gaussian:sigma=25 has one"
-    return None
+    models = tuple(stage.model for stage in spec.chains[0])
+    if (len(models) == 1 and models[0] in ORACLE_MODELS) or models in (CAMERA_CHAIN[:1], CAMERA_CHAIN):
+        return None
+    return "only a plain Gaussian or correlated spec like gaussian:sigma=25, or a camera spec, has one"
 
 
-def oracle_sigma(stages: Sequence[dict[str, Any]]) -> float:
-    """The σ actually drawn for this image by its single stage (checked up front by oracle_problem); for
-    `correlated` noise, the per-pixel σ, which a blind estimate reads far lower."""
-    return float(stages[0]["sigma"])
+def oracle_sigma(stages: Sequence[dict[str, Any]], clean: np.ndarray, noisy: np.ndarray) -> float:
+    """The σ actually drawn for this image (checked up front by oracle_problem): the `sigma` of a Gaussian or
+    correlated stage (for `correlated` noise the per-pixel σ, which a blind estimate reads far lower), or for
+    a camera the std of the true residual noisy - clean on the 0-255 scale (what "σ tuned to the truth" means
+    for signal-dependent noise)."""
+    if stages[0]["model"] in ORACLE_MODELS:
+        return float(stages[0]["sigma"])
+    scale = 255.0 / float(np.iinfo(clean.dtype).max)
+    residual = colour_channels(noisy).astype(np.float64) - colour_channels(clean).astype(np.float64)
+    return float(residual.std() * scale)
 
 
 # ---- inputs --------------------------------------------------------------------------------------

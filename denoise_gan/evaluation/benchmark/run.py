@@ -99,7 +99,8 @@ class _Run:
         except ValueError as exc:  # an image too small to estimate σ (or to score) fails alone
             self.fail_source(source, exc, label)
             return
-        sigma = oracle_sigma(pair.stages) if self.cfg.oracle_sigma and pair.stages else estimate
+        sigma = (oracle_sigma(pair.stages, pair.clean, pair.noisy) if self.cfg.oracle_sigma and pair.stages
+                 else estimate)
         self.data["inputs"].append({"image": source.image, "noise": source.noise, "image_seed": pair.image_seed,
                                     "stages": pair.stages, "sigma_estimate": estimate, "sigma_used": sigma,
                                     "shape": list(pair.noisy.shape), "dtype": str(pair.noisy.dtype),
