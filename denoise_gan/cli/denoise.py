@@ -11,6 +11,7 @@ from denoise_gan.cli.app import console, err_console
 from denoise_gan.cli.options import (
     Device,
     Engine,
+    Ensemble,
     Overlap,
     Precision,
     Sigma,
@@ -48,6 +49,7 @@ def denoise_command(
     sigma: Sigma = None,
     threads: Threads = 0,
     engine: Engine = "auto",
+    ensemble: Ensemble = False,
 ) -> None:
     """Denoise image files and folders with a trained generator (tiled, any size, 8/16-bit, alpha kept).
 
@@ -60,7 +62,7 @@ def denoise_command(
                             skip_existing=skip_existing, overwrite=overwrite)
     denoiser = Denoiser.from_pretrained(checkpoint or "default", engine=engine.lower(), threads=threads,
                                         tile=parse_tile(tile), overlap=overlap, batch_size=batch_size,
-                                        device=device, precision=precision)
+                                        device=device, precision=precision, ensemble=ensemble)
     summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console)
     if summary.rank == 0:
         console.print(denoise_summary(summary))

@@ -14,7 +14,18 @@ import typer
 from rich.markup import escape
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Device, Engine, Overlap, Precision, Seed, Threads, Tile, TileBatch, parse_tile
+from denoise_gan.cli.options import (
+    Device,
+    Engine,
+    Ensemble,
+    Overlap,
+    Precision,
+    Seed,
+    Threads,
+    Tile,
+    TileBatch,
+    parse_tile,
+)
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
 from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
 
@@ -87,6 +98,7 @@ def benchmark_command(
     batch_size: TileBatch = 4,
     threads: Threads = 0,
     engine: Engine = "auto",
+    ensemble: Ensemble = False,
 ) -> None:
     """Compare the model with classical denoisers (BM3D, FFDNet, NLM, wavelet, TV) on the same noisy inputs."""
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
@@ -95,7 +107,7 @@ def benchmark_command(
 
     set_threads(threads)
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
-                        precision=precision)
+                        precision=precision, ensemble=ensemble)
     cfg = BenchmarkConfig(methods=tuple(methods.split(",")), clean_dir=clean, noises=tuple(noise or ()),
                           noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,
                           oracle_sigma=oracle_sigma, resume=resume, infer=infer,

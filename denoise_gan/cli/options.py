@@ -31,6 +31,8 @@ Overlap = Annotated[int, typer.Option("--overlap", help="Pixels shared by neighb
 TileBatch = Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")]
 Strength = Annotated[float, typer.Option("--strength", help="Scale the model's estimated noise level: below 1 keeps "
                                          "more detail, above 1 smooths more (level-aware models).")]
+Ensemble = Annotated[bool, typer.Option("--ensemble", help="Average the eight flips and quarter turns of each "
+                                        "image: a little cleaner, eight times the work.")]
 Engine = Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its graph, "
                                     "torch on CUDA or otherwise), onnxruntime or torch.")]
 Sigma = Annotated[float | None, typer.Option("--sigma", help="Assume this noise σ (0-255 scale) everywhere "

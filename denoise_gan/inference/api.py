@@ -42,17 +42,19 @@ class Denoiser:
     ``model`` is a torch generator or a backend (``OnnxBackend``, ``TorchBackend``). ``device`` is auto, cpu,
     cuda or cuda:N; ``tile`` the largest tile side in pixels, 0 for the whole image in one pass, or "auto";
     ``overlap`` the pixels neighbouring tiles share; ``batch_size`` tiles per forward pass; ``precision``
-    auto (bf16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16 (torch only).
+    auto (bf16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16 (torch only); ``ensemble`` averages the
+    eight flips and quarter turns of each image (eight times the work).
     """
 
     def __init__(self, model: Any, *, device: str = "auto", tile: int | str | None = "auto", overlap: int = 32,
-                 batch_size: int = 4, precision: str = "auto", config: GeneratorConfig | None = None,
+                 batch_size: int = 4, precision: str = "auto", ensemble: bool = False,
+                 config: GeneratorConfig | None = None,
                  meta: dict[str, Any] | None = None, weights: Path | None = None) -> None:
         self.config = config  # the generator's config, when loaded from a weight file
         self.meta = dict(meta or {})  # the weight file's descriptive metadata
         self.weights = weights  # the weight file it came from, if any
         self.settings = InferConfig(tile=_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
-                                    precision=precision)  # validated here: a bad option fails at construction
+                                    precision=precision, ensemble=bool(ensemble))  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
 
     @classmethod

@@ -33,6 +33,7 @@ from denoise_gan.inference.backend import (  # noqa: F401 (the tile limits are r
     OutOfMemory,
     check_conditioning,
 )
+from denoise_gan.inference.ensemble import ensembled
 from denoise_gan.runtime import PRECISIONS
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
@@ -51,6 +52,7 @@ class InferConfig:
     precision: str = "auto"  # auto | fp32 | fp16 | bf16
     strength: float = 1.0  # level-aware models: the estimated noise-level map is scaled by this
     sigma: float | None = None  # level-aware models: a fixed noise σ (0-255 scale) instead of the estimate
+    ensemble: bool = False  # average the eight flips/quarter turns (x8 work; see ``ensemble``)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.strength) and 0 <= self.strength <= 10):
@@ -297,7 +299,9 @@ class TiledDenoiser:
         images = [_as_hwc(img) for img in images]
         while True:
             try:
-                outputs = self._run([img for img, _ in images], progress, strength, sigma)
+                pixels = [img for img, _ in images]
+                outputs = (ensembled(lambda batch, report: self._run(batch, report, strength, sigma), pixels,
+                                     progress) if self.cfg.ensemble else self._run(pixels, progress, strength, sigma))
                 return [out[..., 0] if flat else out for out, (_, flat) in zip(outputs, images)]
             except OutOfMemory:
                 self._shrink_after_oom(images[0][0].shape[:2] if images else (0, 0))

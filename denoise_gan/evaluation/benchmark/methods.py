@@ -282,6 +282,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
                 return _denoiser(noisy, strength=_strength)
 
             how = f"blind, level map estimated x {strength:g}" if level_aware else "blind (no σ input)"
+            how += "; x8 self-ensemble" if infer.ensemble else ""
             models.append(LoadedModel(Method(row, run, False, f"{about}; {how}"), str(path), sha, seconds, cfg,
                                       denoiser))
         if with_sigma and level_aware:

@@ -66,7 +66,8 @@ class _Run:
                                      "or methods) are kept in results.json (other_rows) but not reported")
         infer = cfg.infer
         self.inference = (f"tile={infer.tile}|overlap={infer.overlap}|precision={infer.precision}|"
-                          f"strength={infer.strength}|sigma={infer.sigma}|engine={cfg.engine}")
+                          f"strength={infer.strength}|sigma={infer.sigma}|engine={cfg.engine}"
+                          + ("|ensemble" if infer.ensemble else ""))
         self.total, self.done, self.stale = len(keys), 0, 0
         self.warmed: set[str] = set()
 
