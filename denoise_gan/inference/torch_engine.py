@@ -16,24 +16,10 @@ from torch import nn
 
 from denoise_gan.errors import UserError
 from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
+from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.runtime import autocast, precision_name, resolve_device, resolve_precision
 
 PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory
-
-
-def input_channels(net: nn.Module) -> int:
-    """Channels the network takes: its ``in_channels`` attribute, else its first convolution's."""
-    declared = getattr(net, "in_channels", None)
-    if isinstance(declared, int):
-        return declared
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d):
-            return module.in_channels
-    raise UserError(f"cannot tell how many channels {type(net).__name__} takes (no Conv2d, no in_channels)")
-
-
-def net_stride(net: nn.Module) -> int:
-    return max(1, int(getattr(net, "stride", 1)))
 
 
 def uses_instance_norm(net: nn.Module) -> bool:
@@ -73,10 +59,11 @@ class TorchBackend:
         self.device = resolve_device(device)
         self.amp_dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, memory_format=torch.channels_last).eval()
-        self.channels = input_channels(net)
-        self.stride = net_stride(net)
-        self.level_aware = bool(getattr(net, "level_aware", False))
-        self.min_tile = int(getattr(net, "min_tile", MIN_TILE))
+        contract = denoiser_contract(net)
+        self.channels = contract.channels
+        self.stride = contract.stride
+        self.level_aware = contract.level_aware
+        self.min_tile = max(MIN_TILE, contract.min_tile)
         self.instance_norm = uses_instance_norm(net)
         self.fp32_redos = 0
         self.notes: list[str] = []

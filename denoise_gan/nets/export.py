@@ -31,6 +31,7 @@ from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
+from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import file_sha256, graph_beside
 from denoise_gan.nets.weights import (
@@ -148,8 +149,9 @@ class OnnxGraph(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
-        self.stride = max(1, int(getattr(net, "stride", 1)))
-        self.level_aware = bool(getattr(net, "level_aware", False))
+        contract = denoiser_contract(net)
+        self.stride = contract.stride
+        self.level_aware = contract.level_aware
 
     def forward(self, image: torch.Tensor, strength: torch.Tensor | None = None,
                 sigma: torch.Tensor | None = None) -> torch.Tensor:
@@ -201,7 +203,7 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
     return {gc.FORMAT_KEY: gc.GRAPH_FORMAT, gc.CONFIG_KEY: json.dumps(to_dict(model.config)),
             gc.META_KEY: json.dumps(model.meta, sort_keys=True),
             gc.LEVEL_AWARE_KEY: "true" if graph.level_aware else "false", gc.STRIDE_KEY: str(graph.stride),
-            gc.MIN_TILE_KEY: str(int(getattr(model.net, "min_tile", 1))),
+            gc.MIN_TILE_KEY: str(denoiser_contract(model.net).min_tile),
             gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256, "usage": usage}
 
 
@@ -217,8 +219,8 @@ def write_folder(model: Exportable, out: Path) -> None:
     save_generator(out / "model.safetensors", model.net, model.config, model.meta)
     config = {"library": "denoise-gan", "format": "denoise-gan-generator/1", "generator": to_dict(model.config),
               **{k: model.meta[k] for k in CARD_FIELDS},
-              "level_aware": bool(getattr(model.net, "level_aware", False)),
-              "stride": int(getattr(model.net, "stride", 1))}
+              "level_aware": denoiser_contract(model.net).level_aware,
+              "stride": denoiser_contract(model.net).stride}
     atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     atomic_write_bytes(out / "README.md", model_card(model).encode())
 
@@ -229,7 +231,7 @@ def _yaml(value: Any) -> str:
 
 def model_card(model: Exportable) -> str:
     meta, cfg = model.meta, model.config
-    level = bool(getattr(model.net, "level_aware", False))
+    level = denoiser_contract(model.net).level_aware
     params = sum(p.numel() for p in model.net.parameters())
     header = "\n".join([
         "---",

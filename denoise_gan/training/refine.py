@@ -27,6 +27,7 @@ from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError
+from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
 from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, resolve_weights, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
@@ -52,7 +53,7 @@ class RefineTrainer:
             init_weights(self.g, source.init_std)
         else:
             self.g = load_generator(run / "G.safetensors")[0]
-        self.level_aware = bool(getattr(self.g, "level_aware", False))
+        self.level_aware = denoiser_contract(self.g).level_aware
         self.f = None if cfg.noise else load_generator(run / "F.safetensors")[0].to(device).eval()
         if self.f is not None:
             self.f.requires_grad_(False)

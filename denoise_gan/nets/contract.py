@@ -1,0 +1,40 @@
+"""What a denoiser network promises the code that runs it: one declared contract instead of attribute guesses.
+
+The tiler, the exporter and training ask ``denoiser_contract(net)`` instead of ``getattr(net, "level_aware")``.
+A generator declares its facts as attributes (``level_aware``, ``stride``, ``min_tile``, ``in_channels``); a
+network from outside the registry (a test's stand-in, a user's module) gets the blind defaults and its first
+convolution's channels. ``tests/nets/test_contract.py`` checks the promise for every registered generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from denoise_gan.errors import UserError
+
+
+@dataclass(frozen=True)
+class DenoiserContract:
+    level_aware: bool  # forward(x, strength=, sigma=, level=) and estimate(x); a blind one takes x alone
+    stride: int  # input sides must be multiples of this
+    min_tile: int  # the smallest tile whose result matches the whole image's within the tested tolerance
+    channels: int  # colour channels it takes
+
+
+def denoiser_contract(net: nn.Module) -> DenoiserContract:
+    return DenoiserContract(level_aware=bool(getattr(net, "level_aware", False)),
+                            stride=max(1, int(getattr(net, "stride", 1))),
+                            min_tile=max(1, int(getattr(net, "min_tile", 1))),
+                            channels=_input_channels(net))
+
+
+def _input_channels(net: nn.Module) -> int:
+    declared = getattr(net, "in_channels", None)
+    if isinstance(declared, int):
+        return declared
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    raise UserError(f"cannot tell how many channels {type(net).__name__} takes (no Conv2d, no in_channels)")

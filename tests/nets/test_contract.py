@@ -1,0 +1,49 @@
+"""Every registered generator keeps the contract its kind declares: a denoiser's level-awareness, stride,
+smallest tile and channels; a noise model's ``sample`` with its level map."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.nets.contract import denoiser_contract
+from denoise_gan.nets.generator_names import GENERATOR_KINDS, NOISE_MODEL_ARCHS
+from denoise_gan.nets.registry import build_generator
+
+SMALL = {"width": 4, "depth": 1, "blocks": 1}
+DENOISERS = [kind.name for kind in GENERATOR_KINDS if not kind.noise_model]
+
+
+@pytest.mark.parametrize("arch", DENOISERS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_denoiser_keeps_its_contract(arch: str, channels: int) -> None:
+    net = build_generator(GeneratorConfig(arch=arch, channels=channels, **SMALL)).eval()
+    contract = denoiser_contract(net)
+    assert contract.channels == channels and contract.stride >= 1 and contract.min_tile >= 1
+    side = 4 * contract.stride
+    x = torch.rand(2, channels, side, 2 * side)
+    with torch.no_grad():
+        assert net(x).shape == x.shape
+        if contract.level_aware:
+            assert net(x, strength=0.5).shape == x.shape and net(x, sigma=25.0).shape == x.shape
+            assert net.estimate(x).shape == x.shape  # a level map per pixel and channel
+            torch.testing.assert_close(net(x, sigma=0.0), x)  # level 0: the input back
+    assert contract.level_aware == (arch == "level")
+
+
+@pytest.mark.parametrize("arch", sorted(NOISE_MODEL_ARCHS))
+def test_a_noise_model_samples_with_its_level_map(arch: str) -> None:
+    net = build_generator(GeneratorConfig(arch=arch, channels=3, **SMALL)).eval()
+    x = torch.rand(2, 3, 16, 16)
+    z, v = torch.randn_like(x), torch.full((2, 1, 1, 1), 0.5)
+    with torch.no_grad():
+        noisy, level = net.sample(x, z, v)
+        again, _ = net.sample(x, z, v, maps=net.scale_and_shift(x))  # maps from elsewhere: the same draw
+    assert noisy.shape == level.shape == x.shape and (level >= 0).all()
+    torch.testing.assert_close(noisy, again)
+
+
+def test_a_foreign_module_gets_the_blind_defaults() -> None:
+    contract = denoiser_contract(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1)))
+    assert (contract.level_aware, contract.stride, contract.min_tile, contract.channels) == (False, 1, 1, 1)
