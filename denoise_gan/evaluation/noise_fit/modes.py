@@ -1,0 +1,322 @@
+"""Paired and blind noise fits: the candidates, the rows and the report they make."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_tools.images import colour_channels, read_image
+from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.synth import NoiseSource, printable
+from denoise_gan.errors import UserError
+from denoise_gan.evaluation.noise_fit.statistics import (
+    BANDS,
+    BLIND_CLEAN,
+    BLIND_CROPS,
+    BLIND_REFERENCE,
+    BLIND_SIDE,
+    FIT_BANDS,
+    HIST_HALF,
+    KL_EPS,
+    MIN_BAND,
+    REFERENCE,
+    WINDOW,
+    Progress,
+    ResidualStats,
+    band_index,
+    band_names,
+    banded_histograms,
+    correlation,
+    fit_poisson_gaussian,
+    histogram_bins,
+    kl_divergence,
+    to_255,
+)
+
+# ---- the report ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Candidate:
+    """A noise model under test: its row label, kind (model, spec, baseline) and the source that draws it."""
+
+    label: str
+    kind: str
+    source: NoiseSource
+
+
+@dataclass
+class FitRow:
+    """One row of the table: its figures (``values``, what the JSON holds) and what the picture draws: the
+    histograms per brightness band (``hist``) and a crop (a residual, or in blind mode a noisy crop)."""
+
+    label: str
+    kind: str  # reference, model, spec, baseline (paired); reference, clean, model, spec (blind)
+    values: dict[str, Any]
+    hist: np.ndarray
+    crop: np.ndarray
+
+
+@dataclass
+class NoiseFitReport:
+    """The table (rows), the settings that reproduce it, and what the picture draws."""
+
+    mode: str  # paired or blind
+    rows: list[FitRow]
+    settings: dict[str, Any]
+    how: str
+    picture: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "settings": self.settings, "how": self.how,
+                "rows": [{"label": r.label, "kind": r.kind, **_jsonable(r.values)} for r in self.rows]}
+
+    def row(self, label: str) -> FitRow:
+        return next(r for r in self.rows if r.label == label)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def load_candidates(models: Sequence[str] = (), specs: Sequence[str] = (), device: str = "cpu") -> list[Candidate]:
+    """Learned models (weight files, folders, shipped names) and parametric specs, as rows to compare."""
+    out: list[Candidate] = []
+    if models:
+        from denoise_gan.inference.noise_model import NoiseModel
+
+        out += [Candidate(f"model {m}", "model", NoiseModel.from_pretrained(m, device=device)) for m in models]
+    out += [Candidate(f"spec {parse_noise_spec(s)}", "spec", parse_noise_spec(s)) for s in specs]
+    return out
+
+
+# ---- paired mode ---------------------------------------------------------------------------------
+
+def read_pairs(clean_dir: Path | str, noisy_dir: Path | str) -> list[tuple[str, Path, Path]]:
+    """(name, clean file, noisy file) by relative name, as ``evaluate`` pairs them; unpaired files are errors."""
+    from denoise_gan.evaluation.metrics import paired_files
+
+    return paired_files(clean_dir, noisy_dir, role="noisy image")
+
+
+def _load_pair(clean_path: Path, noisy_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from denoise_gan.evaluation.metrics import read_pair
+
+    clean, noisy = read_pair(clean_path, noisy_path)
+    return colour_channels(clean), colour_channels(noisy)
+
+
+def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int = 0,
+               progress: Progress | None = None) -> NoiseFitReport:
+    """The paired table: the real residual, each candidate and the two fitted baselines (see the module doc)."""
+    pairs = read_pairs(clean_dir, noisy_dir)
+    total = 2 * len(pairs)
+    real = ResidualStats()
+    for i, (name, clean_path, noisy_path) in enumerate(pairs):
+        clean, noisy = _load_pair(clean_path, noisy_path)
+        clean255 = to_255(clean)
+        real.add(clean255, to_255(noisy) - clean255)
+        if progress is not None:
+            progress(i + 1, total, printable(name))
+    if real.moments[0] == 0:
+        raise UserError(f"{clean_dir}: no pixels to measure")
+    peak, sigma = fit_poisson_gaussian(real)
+    gauss_text = f"gaussian:sigma={min(real.std, 255.0):.3f}"
+    pg_text = f"poisson-gaussian:peak={peak:.3f},sigma={sigma:.3f}"
+    rows = [*candidates,
+            Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text)),
+            Candidate(_pg_label(peak, sigma), "baseline", parse_noise_spec(pg_text))]
+    generated = [ResidualStats() for _ in rows]
+    for i, (name, clean_path, noisy_path) in enumerate(pairs):
+        clean = _load_pair(clean_path, noisy_path)[0]
+        clean255 = to_255(clean)
+        per_image = image_seed(seed, printable(name))
+        for stats, cand in zip(generated, rows):
+            stats.add(clean255, to_255(cand.source.apply(clean, per_image)[0]) - clean255)
+        if progress is not None:
+            progress(len(pairs) + i + 1, total, printable(name))
+    table = [_residual_row(REFERENCE, "reference", real, real)]
+    table += [_residual_row(c.label, c.kind, s, real, {"source": str(c.source)}) for c, s in zip(rows, generated)]
+    settings = {"clean_dir": str(Path(clean_dir).resolve()), "noisy_dir": str(Path(noisy_dir).resolve()),
+                "pairs": len(pairs), "seed": seed, "bands": band_names(),
+                "fitted": {"gaussian": gauss_text, "poisson_gaussian": pg_text},
+                "sources": {c.label: _record(c.source) for c in candidates}}
+    report = NoiseFitReport("paired", table, settings, PAIRED_HOW)
+    report.picture = {"bands": band_names()}
+    return report
+
+
+def _pg_label(peak: float, sigma: float) -> str:
+    if peak >= 0.999e6:  # the slope clamped at its floor: the variance does not grow with brightness
+        return f"Poisson-Gaussian fit (no shot term fits: σ {sigma:.2f})"
+    return f"Poisson-Gaussian fit (peak {peak:.4g}, σ {sigma:.2f})"
+
+
+PAIRED_HOW = ("residual r = noisy - clean on the 0-255 scale (16-bit scaled, alpha dropped); generated rows draw "
+              "their noise on the same clean images (seed image_seed(seed, name), as synth), clipped and rounded "
+              "to the file's dtype; bands: the clean intensity of each pixel and channel in equal bands; KL(real "
+              f"|| row) of 1-level histograms over +-{HIST_HALF} smoothed by {KL_EPS:g} per bin, mean over bands "
+              f"with >= {MIN_BAND} samples; lag1: Pearson correlation of adjacent residuals (per-image, "
+              "per-channel mean removed), mean of horizontal and vertical; rg: Pearson correlation of the R and G "
+              f"residuals (colour images); spectrum: Hann-windowed {WINDOW}x{WINDOW} periodograms, radially "
+              "averaged (flat = white); baselines: Gaussian with the real std, Poisson-Gaussian from var(r) = "
+              f"a*I + b over {FIT_BANDS} brightness bands (peak = 255/a, sigma = sqrt(b))")
+
+
+def _record(source: NoiseSource) -> dict[str, Any]:
+    from data_tools.synth import source_record
+
+    return source_record(source)
+
+
+def _residual_row(label: str, kind: str, stats: ResidualStats, real: ResidualStats,
+                  extra: dict[str, Any] | None = None) -> FitRow:
+    assert stats.crop is not None
+    return FitRow(label, kind, {**(extra or {}), **_residual_values(stats, real)}, stats.hist, stats.crop)
+
+
+def _residual_values(stats: ResidualStats, real: ResidualStats) -> dict[str, Any]:
+    """A row's figures: KL to the real residual per band and their mean, std, correlations, per-band std."""
+    kl: list[float | None] = []
+    for mine, theirs in zip(stats.hist, real.hist):
+        enough = mine.sum() >= MIN_BAND and theirs.sum() >= MIN_BAND
+        kl.append(kl_divergence(theirs, mine) if enough else None)
+    valid = [k for k in kl if k is not None]
+    freqs, power = stats.spectrum()
+    return {"kl_mean": float(np.mean(valid)) if valid else None, "kl_per_band": kl, "std": stats.std,
+            "lag1": stats.lag1, "lag1_horizontal": correlation(stats.lag[:3]),
+            "lag1_vertical": correlation(stats.lag[3:]), "rg_corr": stats.rg_corr, "std_per_band": stats.band_std(),
+            "band_samples": stats.hist.sum(axis=1), "spectrum": {"cycles_per_pixel": freqs, "power": power}}
+
+
+# ---- blind mode ----------------------------------------------------------------------------------
+
+def _crops(images: Sequence[np.ndarray], seed: int, side: int, count: int = BLIND_CROPS) -> list[np.ndarray]:
+    """Random side x side crops (flips and 90° turns only, never resized), HxWx3 (gray copied)."""
+    from data_tools.datasets import PatchSampler, fit_channels
+
+    sampler = PatchSampler(list(images), side, 3, 0.0)
+    rng = np.random.default_rng([seed, 29])
+    return [fit_channels(sampler.patch(rng), 3) for _ in range(count)]
+
+
+def read_folder(folder: Path | str) -> list[np.ndarray]:
+    """The colour channels of every readable image under a folder (recursive, sorted); an empty one is an error."""
+    from data_tools.images import collect_images
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    images = [colour_channels(read_image(p).pixels) for p in collect_images(folder, recursive=True)]
+    if not images:
+        raise UserError(f"{folder}: no image files found")
+    return images
+
+
+def haar_bands(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(2x2 block mean, finest diagonal Haar detail) per channel on the 0-255 scale; the detail has the noise's
+    σ for white noise, and is what a blind σ estimate reads."""
+    x = to_255(crop)
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    a, b, c, d = x[0:h:2, 0:w:2], x[0:h:2, 1:w:2], x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
+    return (a + b + c + d) / 4, (a - b - c + d) / 2
+
+
+def _blind_values(crops: Sequence[np.ndarray], hist: np.ndarray, reference: np.ndarray | None) -> dict[str, Any]:
+    """adapt's blind measures of a set of crops (nets.noise_stats; skimage's blind σ), and the KL of its Haar
+    detail histograms per brightness band to the reference's."""
+    import torch
+
+    from data_tools.datasets import to_tensor
+    from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+    from denoise_gan.nets.noise_stats import noise_statistics
+
+    sigmas = [estimate_noise_sigma(c) for c in crops]
+    stats = noise_statistics(torch.stack([to_tensor(c) for c in crops]))
+    sig = torch.exp(stats[:, :6])
+    p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
+    values: dict[str, Any] = {
+        "blind_sigma_p10": float(p10), "blind_sigma_median": float(p50), "blind_sigma_p90": float(p90),
+        "luma_vs_colour": float((sig[:, 3] / sig[:, :3].mean(dim=1)).median()),
+        "coarse_vs_fine": float((sig[:, 4] / sig[:, 3]).median()),
+        "sigma_per_octave": [float(sig[:, k].median()) * 255.0 for k in (3, 4, 5)],
+        "blind_sigma_per_crop": sigmas,
+        "brightness_per_crop": [float(to_255(c).mean()) for c in crops]}
+    if reference is not None:
+        kl = [kl_divergence(r, m) if min(r.sum(), m.sum()) >= MIN_BAND else None for r, m in zip(reference, hist)]
+        valid = [k for k in kl if k is not None]
+        values["detail_kl_per_band"] = kl
+        values["detail_kl_mean"] = float(np.mean(valid)) if valid else None
+    return values
+
+
+def _detail_histograms(crops: Sequence[np.ndarray]) -> np.ndarray:
+    hist = np.zeros((BANDS, len(histogram_bins()) - 1), np.int64)
+    for crop in crops:
+        mean, detail = haar_bands(crop)
+        hist += banded_histograms(detail, band_index(mean))
+    return hist
+
+
+def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir: Path | str | None = None,
+              seed: int = 0, progress: Progress | None = None) -> NoiseFitReport:
+    """The blind table: the noisy folder's crops, clean photos' crops and each candidate drawn on them."""
+    from data_tools.samples import TRAIN_POOL, load_sample
+    from denoise_gan.nets.noise_stats import SUBPATCH
+
+    noisy_images = read_folder(noisy_dir)
+    clean_images = read_folder(clean_dir) if clean_dir else [load_sample(n) for n in TRAIN_POOL]
+    smallest = min(min(i.shape[:2]) for i in noisy_images + clean_images)
+    if smallest < SUBPATCH:
+        raise UserError(f"an image is {smallest} px on a side; blind statistics need at least {SUBPATCH}")
+    side = max(SUBPATCH, min(BLIND_SIDE, smallest // SUBPATCH * SUBPATCH))
+    noisy = _crops(noisy_images, seed + 1, side)
+    clean = _crops(clean_images, seed, side)
+    sets: list[tuple[str, str, list[np.ndarray], dict[str, Any]]] = [
+        (BLIND_REFERENCE, "reference", noisy, {}), (BLIND_CLEAN, "clean", clean, {})]
+    for k, cand in enumerate(candidates):
+        fake = [cand.source.apply(c, image_seed(seed, f"crop-{i}"))[0] for i, c in enumerate(clean)]
+        added = [float(np.std(to_255(f) - to_255(c))) for f, c in zip(fake, clean)]
+        sets.append((cand.label, cand.kind, fake, {"source": str(cand.source), "added_std": float(np.median(added))}))
+        if progress is not None:
+            progress(k + 1, len(candidates) + 1, cand.label)
+    reference = _detail_histograms(noisy)
+    rows = []
+    for label, kind, crops, extra in sets:
+        hist = _detail_histograms(crops)
+        values = {**extra, **_blind_values(crops, hist, None if kind == "reference" else reference)}
+        rows.append(FitRow(label, kind, values, hist, crops[0]))
+    if progress is not None:
+        progress(len(candidates) + 1, len(candidates) + 1, "statistics")
+    settings = {"noisy_dir": str(Path(noisy_dir).resolve()),
+                "clean_dir": str(Path(clean_dir).resolve()) if clean_dir else "bundled skimage.data training images",
+                "crops": BLIND_CROPS, "crop_size": side, "seed": seed, "bands": band_names(),
+                "sources": {c.label: _record(c.source) for c in candidates}}
+    report = NoiseFitReport("blind", rows, settings, BLIND_HOW)
+    report.picture = {"bands": band_names()}
+    return report
+
+
+BLIND_HOW = ("no ground truth: every row measured the same way on random crops (never resized); blind sigma: "
+             "skimage.restoration.estimate_sigma per crop (0-255; reads correlated noise low); luma_vs_colour and "
+             "coarse_vs_fine: medians over 32x32 windows of the finest-wavelet sigma ratios (nets.noise_stats, as "
+             "adapt's noise_fit); sigma_per_octave: the luma's finest diagonal Haar sigma at 1, 1/2 and 1/4 "
+             "resolution (white noise halves each octave); detail_kl: KL(folder || row) of the finest diagonal "
+             "Haar coefficients per brightness band of the 2x2 block mean (noise plus the scenes' finest texture); "
+             "added_std: the std a model adds to a clean crop")
+
+

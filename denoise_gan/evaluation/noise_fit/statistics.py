@@ -1,0 +1,232 @@
+"""The residual statistics a noise model is judged by: brightness bands, histograms and their KL, lag-1 and
+cross-channel correlation, power spectra, and the Poisson-Gaussian fit (see the package's docstring)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from data_tools.images import colour_channels
+from denoise_gan.errors import UserError
+
+BANDS = 5  # brightness bands of the clean intensity for the histograms and their KL
+HIST_HALF = 128  # residual histogram range +-128 levels (0-255 scale), 1-level bins
+FIT_BANDS = 32  # finer bands for the Poisson-Gaussian variance fit
+MIN_BAND = 500  # samples a band needs for its KL (and a fit band for the regression)
+KL_EPS = 1e-6  # probability added to every bin of both histograms before KL (then renormalised)
+WINDOW = 64  # periodogram window side
+SPECTRUM_BINS = 16  # radial frequency bins from 0 to 0.5 cycles/pixel
+MAX_WINDOWS = 256  # periodogram windows per image and channel, evenly spread
+CROP = 96  # the picture's crop of residuals
+BLIND_CROPS, BLIND_SIDE = 48, 128  # blind mode: random crops per set, and their largest side (as adapt)
+REFERENCE = "real noise (reference)"
+BLIND_REFERENCE = "noisy folder (reference)"
+BLIND_CLEAN = "clean photos (no noise)"
+
+Progress = Callable[[int, int, str], None]
+
+
+# ---- the pieces: bands, histograms, KL, correlations, spectra -----------------------------------
+
+def band_edges(bands: int = BANDS) -> np.ndarray:
+    """Equal bands of the 0-255 intensity scale: ``bands + 1`` edges from 0 to 256."""
+    return np.linspace(0.0, 256.0, bands + 1)
+
+
+def band_index(intensity: np.ndarray, bands: int = BANDS) -> np.ndarray:
+    """The band of each intensity (0-255 scale), 0 .. bands - 1."""
+    return np.clip((intensity * (bands / 256.0)).astype(np.int64), 0, bands - 1)
+
+
+def band_names(bands: int = BANDS) -> list[str]:
+    edges = band_edges(bands)
+    return [f"{edges[i]:.0f}-{min(edges[i + 1], 255.0):.0f}" for i in range(bands)]
+
+
+def histogram_bins() -> np.ndarray:
+    """Bin edges of the residual histograms: one level wide, centred on whole levels."""
+    return np.arange(-HIST_HALF - 0.5, HIST_HALF + 1.0, 1.0)
+
+
+def banded_histograms(values: np.ndarray, bands: np.ndarray, count: int = BANDS) -> np.ndarray:
+    """(count, bins) histogram of ``values`` per band (values beyond +-HIST_HALF in the end bins)."""
+    nbins = len(histogram_bins()) - 1
+    # half up, not numpy's half to even: Haar details of 8-bit images sit on half levels, and rounding those to
+    # even would fill every other bin twice (a comb)
+    index = np.clip(np.floor(values + 0.5).astype(np.int64) + HIST_HALF, 0, nbins - 1)
+    flat = np.bincount(bands.ravel() * nbins + index.ravel(), minlength=count * nbins)
+    return flat.reshape(count, nbins)
+
+
+def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray, eps: float = KL_EPS) -> float:
+    """KL(P || Q) in nats between two histograms over the same bins, both smoothed by ``eps`` per bin (so an
+    empty bin of Q costs a bounded amount, and a histogram against itself gives exactly 0)."""
+    p = np.asarray(p_counts, np.float64)
+    q = np.asarray(q_counts, np.float64)
+    if p.sum() <= 0 or q.sum() <= 0:
+        raise ValueError("an empty histogram has no KL divergence")
+    p = (p / p.sum() + eps) / (1.0 + eps * p.size)
+    q = (q / q.sum() + eps) / (1.0 + eps * q.size)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def correlation(sums: np.ndarray) -> float | None:
+    """Pearson correlation from accumulated (sum ab, sum aa, sum bb) of mean-removed values."""
+    ab, aa, bb = (float(v) for v in sums)
+    return ab / math.sqrt(aa * bb) if aa > 0 and bb > 0 else None
+
+
+def lag1_sums(residual: np.ndarray) -> np.ndarray:
+    """(ab, aa, bb) of horizontally then vertically adjacent residuals of an HxWxC image, each channel's mean
+    removed: six sums that pool over images."""
+    r = residual - residual.mean(axis=(0, 1), keepdims=True)
+    out = np.zeros(6)
+    for i, (a, b) in enumerate(((r[:, :-1], r[:, 1:]), (r[:-1], r[1:]))):
+        out[3 * i:3 * i + 3] = (np.sum(a * b, dtype=np.float64), np.sum(a * a, dtype=np.float64),
+                                np.sum(b * b, dtype=np.float64))
+    return out
+
+
+def channel_sums(residual: np.ndarray, first: int = 0, second: int = 1) -> np.ndarray:
+    """(ab, aa, bb) of two channels' mean-removed residuals (R and G by default)."""
+    a = residual[..., first] - residual[..., first].mean()
+    b = residual[..., second] - residual[..., second].mean()
+    return np.array([np.sum(a * b, dtype=np.float64), np.sum(a * a, dtype=np.float64),
+                     np.sum(b * b, dtype=np.float64)])
+
+
+def hann2d(side: int = WINDOW) -> np.ndarray:
+    w = np.hanning(side + 2)[1:-1]
+    return np.outer(w, w)
+
+
+def periodograms(residual: np.ndarray, side: int = WINDOW, limit: int = MAX_WINDOWS) -> tuple[np.ndarray, int]:
+    """Sum and count of Hann-windowed periodograms |FFT(w r)|^2 / sum(w^2) over non-overlapping side x side
+    windows of every channel (at most ``limit`` per channel, evenly spread); white noise of variance s^2 gives
+    s^2 at every frequency. An image smaller than a window gives none."""
+    h, w, c = residual.shape
+    nh, nw = h // side, w // side
+    if nh == 0 or nw == 0:
+        return np.zeros((side, side)), 0
+    tiles = residual[:nh * side, :nw * side].reshape(nh, side, nw, side, c).transpose(0, 2, 4, 1, 3)
+    tiles = tiles.reshape(-1, side, side)
+    per_channel = nh * nw
+    if per_channel > limit:
+        keep = np.linspace(0, per_channel - 1, limit).round().astype(np.int64)
+        tiles = tiles.reshape(per_channel, c, side, side)[keep].reshape(-1, side, side)
+    window = hann2d(side)
+    tiles = (tiles - tiles.mean(axis=(1, 2), keepdims=True)) * window
+    power = np.abs(np.fft.fft2(tiles)) ** 2 / np.sum(window**2)
+    return power.sum(axis=0), len(tiles)
+
+
+def radial_average(power: np.ndarray, bins: int = SPECTRUM_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres in cycles/pixel, mean power per bin) of a 2-D spectrum, DC left out, radii up to 0.5."""
+    side = power.shape[0]
+    f = np.fft.fftfreq(side)
+    radius = np.hypot(f[:, None], f[None, :])
+    edges = np.linspace(0.0, 0.5, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    which = np.digitize(radius, edges) - 1
+    valid = (radius > 0) & (which >= 0) & (which < bins)
+    sums = np.bincount(which[valid], weights=power[valid], minlength=bins)
+    counts = np.bincount(which[valid], minlength=bins)
+    return centres, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def to_255(pixels: np.ndarray) -> np.ndarray:
+    """The colour channels (HxWxC, alpha dropped) as float32 on the 0-255 scale, whatever the bit depth."""
+    colour = colour_channels(pixels)
+    return colour.astype(np.float32) * np.float32(255.0 / np.iinfo(colour.dtype).max)
+
+
+# ---- one row's residual statistics, accumulated image by image ----------------------------------
+
+@dataclass
+class ResidualStats:
+    """Everything a row reports, summed over images so no residual is kept (only the picture's crop)."""
+
+    hist: np.ndarray = field(default_factory=lambda: np.zeros((BANDS, len(histogram_bins()) - 1), np.int64))
+    fit: np.ndarray = field(default_factory=lambda: np.zeros((FIT_BANDS, 4)))  # n, sum I, sum r, sum r^2
+    moments: np.ndarray = field(default_factory=lambda: np.zeros(3))  # n, sum r, sum r^2
+    lag: np.ndarray = field(default_factory=lambda: np.zeros(6))
+    rg: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    power: np.ndarray = field(default_factory=lambda: np.zeros((WINDOW, WINDOW)))
+    windows: int = 0
+    crop: np.ndarray | None = None  # the first image's centre crop of the residual
+
+    def add(self, clean: np.ndarray, residual: np.ndarray) -> None:
+        """One image: ``clean`` and ``residual`` HxWxC float on the 0-255 scale."""
+        self.hist += banded_histograms(residual, band_index(clean))
+        fine = band_index(clean, FIT_BANDS).ravel()
+        r = residual.ravel().astype(np.float64)
+        for column, weights in enumerate((None, clean.ravel().astype(np.float64), r, r * r)):
+            self.fit[:, column] += np.bincount(fine, weights=weights, minlength=FIT_BANDS)
+        self.moments += (r.size, r.sum(), np.dot(r, r))
+        self.lag += lag1_sums(residual)
+        if residual.shape[2] >= 3:
+            self.rg += channel_sums(residual)
+        power, count = periodograms(residual)
+        self.power += power
+        self.windows += count
+        if self.crop is None:
+            h, w = residual.shape[:2]
+            top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
+            self.crop = residual[top:top + CROP, left:left + CROP].copy()
+
+    @property
+    def std(self) -> float:
+        n, s, ss = self.moments
+        return math.sqrt(max(ss / n - (s / n) ** 2, 0.0)) if n else float("nan")
+
+    @property
+    def lag1(self) -> float | None:
+        parts = [correlation(self.lag[:3]), correlation(self.lag[3:])]
+        return None if None in parts else (parts[0] + parts[1]) / 2  # type: ignore[operator]
+
+    @property
+    def rg_corr(self) -> float | None:
+        return correlation(self.rg)
+
+    def band_std(self) -> list[float | None]:
+        """The residual's std per band (about the band's mean)."""
+        centres = np.arange(-HIST_HALF, HIST_HALF + 1, dtype=np.float64)
+        out: list[float | None] = []
+        for counts in self.hist:
+            n = counts.sum()
+            if n < 2:
+                out.append(None)
+                continue
+            mean = np.dot(counts, centres) / n
+            out.append(float(math.sqrt(np.dot(counts, (centres - mean) ** 2) / n)))
+        return out
+
+    def spectrum(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.windows:
+            return radial_average(np.full((WINDOW, WINDOW), np.nan))
+        return radial_average(self.power / self.windows)
+
+
+def fit_poisson_gaussian(stats: ResidualStats) -> tuple[float, float]:
+    """(peak, sigma) of the Poisson-Gaussian spec whose variance a * I + b best fits the residual's variance per
+    fine brightness band (least squares weighted by the band's samples; a = 255 / peak, b = sigma^2), clamped to
+    the spec's limits (peak 0.01..1e6, sigma 0..255)."""
+    n, sum_i, sum_r, sum_rr = stats.fit.T
+    used = n >= MIN_BAND
+    if used.sum() == 0:
+        raise UserError("too few pixels to fit a Poisson-Gaussian model to the pairs")
+    n, intensity = n[used], sum_i[used] / n[used]
+    var = sum_rr[used] / n - (sum_r[used] / n) ** 2
+    if used.sum() >= 2 and np.ptp(intensity) > 0:
+        design = np.stack([intensity, np.ones_like(intensity)], axis=1) * np.sqrt(n)[:, None]
+        a, _ = np.linalg.lstsq(design, var * np.sqrt(n), rcond=None)[0]
+    else:
+        a = 0.0
+    a = float(np.clip(a, 255.0 / 1e6, 255.0 / 0.01))
+    b = max(float(np.average(var - a * intensity, weights=n)), 0.0)
+    return 255.0 / a, min(math.sqrt(b), 255.0)
+
+
