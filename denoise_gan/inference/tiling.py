@@ -17,7 +17,7 @@ neither: it works where torch is not installed. On out-of-memory the tile is hal
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,15 @@ from denoise_gan.inference.backend import (  # noqa: F401 (the tile limits are r
     check_conditioning,
 )
 from denoise_gan.inference.ensemble import ensembled
+from denoise_gan.inference.tile_grid import (  # noqa: F401 (the geometry is read from here too)
+    TileGrid,
+    fitted_tile,
+    plan_grid,
+    ramp_weights,
+    reflect_index,
+    round_up,
+    tile_positions,
+)
 from denoise_gan.runtime import PRECISIONS
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
@@ -67,108 +76,6 @@ class InferConfig:
             raise UserError(f"batch size must be >= 1, not {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
-
-
-# ---- tile geometry -------------------------------------------------------------------------------
-
-def round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-def tile_positions(length: int, tile: int, overlap: int, stride: int) -> list[int]:
-    """Tile starts along one axis of a padded length: multiples of the stride, evenly spread, with at least
-    ``overlap`` pixels shared by neighbours; the last tile ends exactly at ``length``."""
-    if tile >= length:
-        return [0]
-    step = max(stride, (tile - overlap) // stride * stride)
-    count = math.ceil((length - tile) / step) + 1
-    spacing = (length - tile) / (count - 1)
-    starts = [int(i * spacing) // stride * stride for i in range(count - 1)]
-    return starts + [length - tile]
-
-
-def ramp_weights(length: int, ramp: int, taper_start: bool, taper_end: bool) -> np.ndarray:
-    """1 in the middle, a raised-cosine rise over ``ramp`` pixels at each side that has a neighbour.
-
-    Sides on the image border stay at 1 (no neighbour shares them). sin^2 rises meet cos^2 falls, so two
-    tiles overlapping by exactly ``ramp`` sum to 1; other overlaps are fixed by the weight normalisation.
-    """
-    w = np.ones(length, np.float32)
-    ramp = min(ramp, length // 2)
-    if ramp > 0:
-        rise = np.sin(0.5 * np.pi * (np.arange(ramp, dtype=np.float32) + 0.5) / ramp) ** 2
-        if taper_start:
-            w[:ramp] = rise
-        if taper_end:
-            w[length - ramp:] = rise[::-1]
-    return w
-
-
-def reflect_index(padded: int, length: int) -> np.ndarray:
-    """Source index of every padded position: identity inside, mirrored (no edge repeat) past the end."""
-    pos = np.arange(padded)
-    if length == 1:
-        return np.zeros(padded, np.intp)
-    period = 2 * (length - 1)
-    pos = pos % period
-    return np.where(pos < length, pos, period - pos).astype(np.intp)
-
-
-@dataclass(frozen=True)
-class TileGrid:
-    """Where the tiles of one image go: padded to the stride at the bottom/right, equal-size tiles."""
-
-    height: int
-    width: int
-    tile_h: int
-    tile_w: int
-    ys: tuple[int, ...]
-    xs: tuple[int, ...]
-    overlap: int
-
-    @property
-    def count(self) -> int:
-        return len(self.ys) * len(self.xs)
-
-    def tiles(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        """(top, left, blend weight) per tile, row by row."""
-        wy = [ramp_weights(self.tile_h, self.overlap, i > 0, i < len(self.ys) - 1) for i in range(len(self.ys))]
-        wx = [ramp_weights(self.tile_w, self.overlap, j > 0, j < len(self.xs) - 1) for j in range(len(self.xs))]
-        for i, y in enumerate(self.ys):
-            for j, x in enumerate(self.xs):
-                yield y, x, np.outer(wy[i], wx[j])
-
-
-def fitted_tile(length: int, max_tile: int, overlap: int, stride: int) -> int:
-    """The smallest stride-multiple tile that covers ``length`` with as few tiles as ``max_tile`` needs.
-
-    A fixed 512 tile on a 1024 image needs 3 tiles per axis (2 cannot overlap) and computes 2.25x the
-    pixels; three 368 tiles cover it with the same overlap at 1.2x.
-    """
-    if max_tile >= length:
-        return length
-    shared = round_up(overlap, stride)
-    if max_tile - shared < stride:
-        return max_tile
-    count = math.ceil((length - shared) / (max_tile - shared))
-    return min(max_tile, round_up(math.ceil((length + (count - 1) * shared) / count), stride))
-
-
-def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int) -> TileGrid:
-    """The grid for an image; tile 0 is one tile of the whole (stride-padded) image, otherwise tiles of at
-    most ``tile`` pixels a side, fitted to the image so little work is spent on excess overlap."""
-    padded_h, padded_w = round_up(height, stride), round_up(width, stride)
-    if tile == 0:
-        tile_h, tile_w = padded_h, padded_w
-    else:
-        side = max(stride, tile // stride * stride)
-        overlap = min(overlap, side // 2)
-        tile_h = fitted_tile(padded_h, side, overlap, stride)
-        tile_w = fitted_tile(padded_w, side, overlap, stride)
-    overlap = min(overlap, min(tile_h, tile_w) // 2)
-    return TileGrid(height, width, tile_h, tile_w,
-                    tuple(tile_positions(padded_h, tile_h, overlap, stride)),
-                    tuple(tile_positions(padded_w, tile_w, overlap, stride)), overlap)
 
 
 # ---- the network behind the engine --------------------------------------------------------------
