@@ -11,6 +11,10 @@ the noise, computed the same way on F(clean) and on the real noisy images:
 * the same one and two scales coarser (white noise halves at each, blurred noise does not: the spatial
   correlation; demosaiced, JPEG'd camera noise keeps most of its amplitude there, where the finest band reads
   a third of it);
+* the σ of the horizontal and vertical details of luma at the same three scales (demosaiced, JPEG'd noise puts
+  most of its energy there: matched on the diagonal band alone, an F added too little noise);
+* the σ of the colour differences R-G and B-G, finest and one scale coarser (with the channels' σ they fix the
+  noise's correlation across colours: JPEG's chroma subsampling leaves fine noise almost pure luma);
 * the mean luma (so the σ-vs-brightness relation of shot noise is matched, not only the σ).
 
 The loss is a sliced 1-D Wasserstein distance between the fake patches' statistics and a bank of the most
@@ -26,7 +30,9 @@ MAD_TO_SIGMA = 1.0 / 0.6745
 SUBPATCH = 32  # statistics per 32x32 window: 4 samples from a 64x64 training patch
 LUMA = (0.299, 0.587, 0.114)
 FEATURES = ("log_sigma_r", "log_sigma_g", "log_sigma_b", "log_sigma_luma", "log_sigma_luma_coarse",
-            "log_sigma_luma_coarser", "luma")
+            "log_sigma_luma_coarser", "log_sigma_luma_edge", "log_sigma_luma_edge_coarse",
+            "log_sigma_luma_edge_coarser", "log_sigma_r_minus_g", "log_sigma_b_minus_g", "log_sigma_r_minus_g_coarse",
+            "log_sigma_b_minus_g_coarse", "luma")  # the first six and the last keep their places (readers index them)
 
 
 def _haar_hh(x: torch.Tensor) -> torch.Tensor:
@@ -34,6 +40,15 @@ def _haar_hh(x: torch.Tensor) -> torch.Tensor:
     a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
     c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
     return (a - b - c + d) / 2.0
+
+
+def _haar_edges(x: torch.Tensor) -> torch.Tensor:
+    """The horizontal and vertical Haar details side by side (last dim), scaled as ``_haar_hh``: the diagonal band
+    alone misses most of the energy of anisotropically correlated noise (bilinear demosaicing, JPEG), so a model
+    matching it alone may add too little noise."""
+    a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
+    c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+    return torch.cat([(a + b - c - d) / 2.0, (a - b + c - d) / 2.0], dim=-1)
 
 
 def _robust_sigma(band: torch.Tensor) -> torch.Tensor:
@@ -68,9 +83,16 @@ def noise_statistics(images: torch.Tensor, eps: float = 0.5 / 255.0) -> torch.Te
     sigma_luma = _robust_sigma(_haar_hh(luma))[:, 0]
     coarse = nnf.avg_pool2d(luma, 2)
     sigma_coarse = _robust_sigma(_haar_hh(coarse))[:, 0]
-    sigma_coarser = _robust_sigma(_haar_hh(nnf.avg_pool2d(coarse, 2)))[:, 0]
-    logs = torch.log(torch.cat([per_channel, sigma_luma[:, None], sigma_coarse[:, None], sigma_coarser[:, None]],
-                               dim=1) + eps)
+    coarser = nnf.avg_pool2d(coarse, 2)
+    sigma_coarser = _robust_sigma(_haar_hh(coarser))[:, 0]
+    edges = torch.cat([_robust_sigma(_haar_edges(band)) for band in (luma, coarse, coarser)], dim=1)  # (N, 3)
+    # colour differences (finest and one scale coarser): with the channels' σ they pin the noise's colour
+    # correlation, which the luma σ alone (one number, blue barely in it) leaves free
+    chroma = torch.cat([x[:, 0:1] - x[:, 1:2], x[:, 2:3] - x[:, 1:2]], dim=1)
+    sigma_chroma = _robust_sigma(_haar_hh(chroma))  # (N, 2)
+    sigma_chroma_coarse = _robust_sigma(_haar_hh(nnf.avg_pool2d(chroma, 2)))  # (N, 2)
+    logs = torch.log(torch.cat([per_channel, sigma_luma[:, None], sigma_coarse[:, None], sigma_coarser[:, None],
+                                edges, sigma_chroma, sigma_chroma_coarse], dim=1) + eps)
     return torch.cat([logs, luma.mean(dim=(1, 2, 3))[:, None]], dim=1)
 
 
