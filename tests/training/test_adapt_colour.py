@@ -113,3 +113,29 @@ def test_adapt_saves_a_colour_noise_f_that_synth_can_use(noisy_dir: Path, clean_
     model = NoiseModel.from_pretrained(tmp_path / "out", device="cpu")
     noisy = model(load_sample("astronaut")[:48, :48], seed=0)
     assert noisy.shape == (48, 48, 3) and noisy.dtype == np.uint8
+
+
+def test_statistics_see_colour_correlation_and_edge_bands() -> None:
+    """F's statistics loss sees what the colour mix and the kernel must learn: the colour differences' σ falls
+    when the channels' noise is shared, and noise smoothed along one axis keeps its horizontal/vertical detail
+    while its diagonal band drops (a model matching the diagonal band alone would add too little)."""
+    from denoise_gan.nets.noise_stats import FEATURES, noise_statistics
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(8, 3, 64, 64, generator=g)
+    shared = torch.randn(8, 1, 64, 64, generator=g).expand(-1, 3, -1, -1)
+    independent = noise_statistics(0.5 + 20 / 255 * z)
+    correlated = noise_statistics(0.5 + 20 / 255 * (0.3 * z + 0.954 * shared))
+    for name in ("log_sigma_r", "log_sigma_g"):  # the same σ per channel
+        i = FEATURES.index(name)
+        assert abs(float(independent[:, i].mean() - correlated[:, i].mean())) < 0.1
+    for name in ("log_sigma_r_minus_g", "log_sigma_b_minus_g", "log_sigma_r_minus_g_coarse"):
+        i = FEATURES.index(name)
+        assert float(independent[:, i].mean() - correlated[:, i].mean()) > 1.0  # σ(R-G): √2 σ against 0.42 σ
+    smooth = 0.5 + 20 / 255 * (z + z.roll(1, dims=3)) / 2 ** 0.5  # correlated along rows only
+    white = noise_statistics(0.5 + 20 / 255 * z)
+    rows = noise_statistics(smooth)
+    hh, edge = FEATURES.index("log_sigma_luma"), FEATURES.index("log_sigma_luma_edge")
+    assert float(white[:, hh].mean() - rows[:, hh].mean()) > 0.25  # the diagonal band loses half its variance
+    assert abs(float(white[:, edge].mean() - rows[:, edge].mean())) < 0.1  # the edge bands keep it all
+    assert FEATURES[-1] == "luma" and FEATURES[3] == "log_sigma_luma"  # readers index these
