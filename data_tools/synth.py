@@ -165,6 +165,23 @@ def synth(
     """
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)
+    sources = _sources(clean_dir, out_dir, unpaired, crop, max_size)
+    record = source_record(spec)
+    settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(clean_dir), "noise": str(spec),
+                "seed": seed, "crop": crop, "max_size": max_size}
+    if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
+        settings["noise_source"] = record
+    prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings))
+    summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
+    entries = _write_set(sources, clean_dir, out_dir, spec, seed, unpaired, crop, max_size, summary, progress)
+    manifest = _manifest(settings, entries, summary)
+    atomic_write_bytes(summary.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
+    _remove_stale(out_dir, entries)
+    return summary
+
+
+def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, max_size: int | None) -> list[Path]:
+    """The clean images to use, after the checks that must fail before anything is written."""
     if not clean_dir.is_dir():
         raise SynthError(f"{clean_dir}: not a folder")
     if crop is not None and crop < 1 or max_size is not None and max_size < 1:
@@ -177,14 +194,13 @@ def synth(
         raise SynthError(f"{clean_dir}: no image files found")
     if unpaired and len(sources) < 2:
         raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
+    return sources
 
-    record = source_record(spec)
-    settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(clean_dir), "noise": str(spec),
-                "seed": seed, "crop": crop, "max_size": max_size}
-    if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
-        settings["noise_source"] = record
-    prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings))
-    summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
+
+def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, seed: int, unpaired: bool,
+               crop: int | None, max_size: int | None, summary: SynthSummary,
+               progress: ProgressFn | None) -> list[dict[str, Any]]:
+    """Every source's clean and/or noisy file; a source that fails is recorded in the summary, the rest go on."""
     entries: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:
@@ -203,29 +219,30 @@ def synth(
                 summary.failures.append((source, reason[len(prefix):] if reason.startswith(prefix) else reason))
             if progress is not None:
                 progress(index + 1, len(sources), printable(name))
+    return entries
 
-    manifest = {
+
+def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: SynthSummary) -> dict[str, Any]:
+    unpaired = settings["mode"] == "unpaired"
+    return {
         "format": MANIFEST_FORMAT,
         "tool": "denoise-gan",
         "version": tool_version(),
-        "mode": "unpaired" if unpaired else "paired",
+        "mode": settings["mode"],
         "split_rule": "sources sorted by path; even positions -> clean, odd -> noisy" if unpaired else None,
-        "source_dir": str(clean_dir),
-        "noise": str(spec),
-        **({"noise_source": record} if "noise_source" in settings else {}),
-        "seed": seed,
+        "source_dir": settings["source_dir"],
+        "noise": settings["noise"],
+        **({"noise_source": settings["noise_source"]} if "noise_source" in settings else {}),
+        "seed": settings["seed"],
         "seed_rule": "per-image seed = data_tools.noise.image_seed(seed, name)",
-        "crop": crop,
-        "max_size": max_size,
+        "crop": settings["crop"],
+        "max_size": settings["max_size"],
         "preprocess": "EXIF orientation, then downscale longest side to max_size (INTER_AREA), then center "
                       "crop; applied to clean images before noise, never to noisy ones",
         "storage": "lossless PNG; noisy pixels clipped and rounded to the source dtype",
         "images": entries,
         "failures": [{"source": str(p), "reason": r} for p, r in summary.failures],
     }
-    atomic_write_bytes(summary.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
-    _remove_stale(out_dir, entries)
-    return summary
 
 
 def _same_set(manifest: Path, settings: dict[str, Any]) -> bool:
