@@ -296,7 +296,9 @@ class NoiseFitTrainer:
         amp = autocast(self.device, self.amp_dtype)
         set_requires_grad([self.d], False)
         with amp:
-            fake = self.f(x)
+            # clipped to the file's range, as the real photos are: measured on unclipped noise, the statistics of
+            # saturated windows (real noise clipped away) taught F a low level there, which synth then clipped again
+            fake = self.f(x).clamp(0.0, 1.0)
             f_adv = losses.lsgan(self.d(fake), True)
             self.bank.add(noise_statistics(y))
             f_stats = self.bank.distance(noise_statistics(fake)) if cfg.lambda_stats > 0 else torch.zeros(())
