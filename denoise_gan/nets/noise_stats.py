@@ -96,11 +96,28 @@ def noise_statistics(images: torch.Tensor, eps: float = 0.5 / 255.0) -> torch.Te
     return torch.cat([logs, luma.mean(dim=(1, 2, 3))[:, None]], dim=1)
 
 
+def _sliced_w1(fake: torch.Tensor, real: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+    """Mean W1 between the 1-D projections of two sets of rows on each direction, quantile by quantile."""
+    proj_fake = torch.sort(fake @ dirs.T, dim=0).values  # (n, P)
+    proj_real = torch.sort(real @ dirs.T, dim=0).values  # (m, P)
+    n, m = proj_fake.shape[0], proj_real.shape[0]
+    positions = ((torch.arange(n, device=fake.device) + 0.5) / n * m - 0.5).clamp(0, m - 1)
+    lo = positions.floor().long()
+    hi = positions.ceil().long()
+    frac = (positions - lo.float())[:, None]
+    target = proj_real[lo] * (1 - frac) + proj_real[hi] * frac
+    return (proj_fake - target).abs().mean()
+
+
+LUMA_BANDS = 4  # brightness bands of the conditional term
+MIN_BAND_ROWS = 4  # fake (and real) windows a band needs to count
+
+
 class StatisticsBank:
     """The most recent real statistics (a few hundred patches): the target distribution F matches."""
 
-    def __init__(self, size: int = 1024, projections: int = 32, seed: int = 0) -> None:
-        self.size = size
+    def __init__(self, size: int = 1024, projections: int = 32, seed: int = 0, luma_bands: int = LUMA_BANDS) -> None:
+        self.size, self.luma_bands = size, luma_bands
         self.rows: torch.Tensor | None = None
         generator = torch.Generator().manual_seed(seed)
         dirs = torch.randn(projections, len(FEATURES), generator=generator)
@@ -115,20 +132,26 @@ class StatisticsBank:
         return self.rows is not None and len(self.rows) >= minimum
 
     def distance(self, fake: torch.Tensor) -> torch.Tensor:
-        """Sliced W1 between fake statistics and the bank, features standardised by the bank's spread."""
+        """Sliced W1 between fake statistics and the bank, features standardised by the bank's spread; plus the
+        same per brightness band (LUMA_BANDS quantile bands of the bank's mean luma, the σ features only): the
+        joint distribution alone barely sees how the noise level depends on brightness (measured: the true camera
+        noise, the same noise at a flat σ and at the reversed slope scored alike), which shot noise is about."""
         assert self.rows is not None
         real = self.rows.to(fake.device)
         scale = real.std(dim=0).clamp_min(1e-3)
         dirs = self.directions.to(fake.device)
-        proj_fake = torch.sort((fake.float() / scale) @ dirs.T, dim=0).values  # (n, P)
-        proj_real = torch.sort((real / scale) @ dirs.T, dim=0).values  # (m, P)
-        n, m = proj_fake.shape[0], proj_real.shape[0]
-        positions = ((torch.arange(n, device=fake.device) + 0.5) / n * m - 0.5).clamp(0, m - 1)
-        lo = positions.floor().long()
-        hi = positions.ceil().long()
-        frac = (positions - lo.float())[:, None]
-        target = proj_real[lo] * (1 - frac) + proj_real[hi] * frac
-        return (proj_fake - target).abs().mean()
+        fake = fake.float()
+        overall = _sliced_w1(fake / scale, real / scale, dirs)
+        if self.luma_bands < 2:
+            return overall
+        edges = torch.quantile(real[:, -1], torch.linspace(0, 1, self.luma_bands + 1, device=fake.device)[1:-1])
+        band_fake, band_real = (torch.bucketize(fake[:, -1].detach().contiguous(), edges),
+                                  torch.bucketize(real[:, -1].contiguous(), edges))
+        sigma_dirs = torch.eye(len(FEATURES), device=fake.device)[:-1]  # each σ feature, luma left out
+        terms = [_sliced_w1(fake[band_fake == b] / scale, real[band_real == b] / scale, sigma_dirs)
+                 for b in range(self.luma_bands)
+                 if int((band_fake == b).sum()) >= MIN_BAND_ROWS and int((band_real == b).sum()) >= MIN_BAND_ROWS]
+        return overall + torch.stack(terms).mean() if terms else overall
 
     def state(self) -> dict:
         return {"rows": self.rows}

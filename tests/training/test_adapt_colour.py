@@ -157,3 +157,26 @@ def test_the_noise_phase_measures_f_clipped_as_a_file_holds_it(noisy_dir: Path, 
     trainer.step(0, {"clean": white, "noisy": torch.stack([sampler(np.random.default_rng(i)) for i in range(2)])})
     fake = seen[1]  # the real batch's statistics first, then F's
     assert float(fake.max()) <= 1.0 and float(fake.min()) >= 0.0 and float((fake < 1.0).float().mean()) > 0.2
+
+
+def test_the_statistics_loss_sees_how_the_level_depends_on_brightness() -> None:
+    """Shot noise is stronger in the brights (darks, after sRGB): the loss matches σ per brightness band too, so
+    a flat σ of the same overall spread is farther from the bank than the right slope."""
+    from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
+
+    def patches(seed: int, slope: bool) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        level = torch.linspace(0.15, 0.85, 16).view(16, 1, 1, 1)
+        sigma = (4 + 40 * level) / 255 if slope else torch.full_like(level, 24 / 255)
+        return level + sigma * torch.randn(16, 3, 64, 64, generator=g)
+
+    bank = StatisticsBank(size=512, seed=0)
+    for seed in range(6):
+        bank.add(noise_statistics(patches(seed, True)))
+    right = float(bank.distance(noise_statistics(patches(10, True))))
+    flat = float(bank.distance(noise_statistics(patches(10, False))))
+    joint_only = StatisticsBank(size=512, seed=0, luma_bands=0)
+    joint_only.add(bank.rows)
+    gap = flat - right
+    assert gap > 0.3 and gap > 2 * (float(joint_only.distance(noise_statistics(patches(10, False)))) -
+                                     float(joint_only.distance(noise_statistics(patches(10, True)))))
