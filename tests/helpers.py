@@ -250,3 +250,17 @@ def save_adapt_start(folder: Path, g: GeneratorConfig = TINY_LEVEL, f: Generator
     save_discriminator(folder / "D_noisy.safetensors", build_discriminator(ADAPT_D), ADAPT_D, {"role": "D_noisy"})
     return folder
 
+
+ADAPT_PHOTOS = ("rocket", "retina", "hubble", "motorcycle", "coffee")
+
+
+def write_camera_photos(folder: Path, height: int, width: int) -> Path:
+    """Five small photos with camera noise (adapt's "your photos"), disjoint from the tests' clean photos."""
+    from data_tools.images import write_image
+    from data_tools.noise import parse_noise_spec
+
+    spec = parse_noise_spec("camera:peak=60")
+    for i, name in enumerate(ADAPT_PHOTOS):
+        write_image(folder / f"{name}.png", spec.apply(load_sample(name)[40:40 + height, 60:60 + width], i)[0])
+    return folder
+

@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_tools.images import read_image, write_image
-from data_tools.noise import parse_noise_spec
-from data_tools.samples import load_sample
+from data_tools.images import read_image
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.pictures import CAPTION_H, GAP, HEADER_H, TITLE_H
 from denoise_gan.nets.weights import load_denoiser, load_generator
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training.adapt import adapt, find_start
-from helpers import cli, one_line_error, save_adapt_start
+from helpers import cli, one_line_error, save_adapt_start, write_camera_photos
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
@@ -34,13 +32,8 @@ def start_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def noisy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Five small photos with camera noise, disjoint from the clean photos."""
-    folder = tmp_path_factory.mktemp("noisy")
-    spec = parse_noise_spec("camera:peak=60")
-    for i, name in enumerate(("rocket", "retina", "hubble", "motorcycle", "coffee")):
-        photo = load_sample(name)[40:88, 60:120]  # 48x60: not a multiple of anything
-        write_image(folder / f"{name}.png", spec.apply(photo, i)[0])
-    return folder
+    """Five small photos with camera noise, disjoint from the clean photos (48x60: not a multiple of anything)."""
+    return write_camera_photos(tmp_path_factory.mktemp("noisy"), 48, 60)
 
 
 def _config(noisy_dir: Path, clean_dir: Path, start_dir: Path, **kw: object) -> AdaptConfig:

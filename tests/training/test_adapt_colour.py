@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from data_tools.datasets import PatchSampler
-from data_tools.images import read_image, write_image
-from data_tools.noise import parse_noise_spec
+from data_tools.images import read_image
 from data_tools.samples import load_sample
 from denoise_gan.config import AdaptConfig, GeneratorConfig
 from denoise_gan.nets.registry import build_generator, init_weights
@@ -18,7 +17,7 @@ from denoise_gan.nets.weights import load_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.adapt import NoiseFitTrainer, adapt, colour_noise_f, find_start
 from denoise_gan.training.cyclegan import SHAPE_LR_FACTOR
-from helpers import save_adapt_start
+from helpers import save_adapt_start, write_camera_photos
 
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
 
@@ -31,11 +30,7 @@ def start_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def noisy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five small photos with colour-correlated camera noise, disjoint from the clean photos."""
-    folder = tmp_path_factory.mktemp("noisy")
-    spec = parse_noise_spec("camera:peak=60")
-    for i, name in enumerate(("rocket", "retina", "hubble", "motorcycle", "coffee")):
-        write_image(folder / f"{name}.png", spec.apply(load_sample(name)[40:104, 60:124], i)[0])
-    return folder
+    return write_camera_photos(tmp_path_factory.mktemp("noisy"), 64, 64)
 
 
 def _noise_f(seed: int = 0) -> torch.nn.Module:
