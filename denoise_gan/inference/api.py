@@ -24,6 +24,7 @@ import numpy as np
 from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
 from denoise_gan.inference.engine_choice import load_backend
+from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, through_file_dtype
 from denoise_gan.inference.tiling import Backend, InferConfig, TiledDenoiser
 from denoise_gan.nets.shipped import DEFAULT_MODEL
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from denoise_gan.inference.files import OutputOptions, Summary
-
-FLOAT_LEVELS = 65535  # float images pass through the engine at 16-bit precision (steps of 1.5e-5)
 
 
 class Denoiser:
@@ -166,26 +165,12 @@ def _tile(tile: int | str | None) -> int | None:
 
 
 def _denoise_array(engine: TiledDenoiser, image: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
-    """uint8/uint16 go straight through the engine; float [0, 1] goes through at 16-bit precision. Any byte
-    order is taken (a big-endian '>u2' array is the same image) and comes back as given."""
-    native = image.dtype.newbyteorder("=") if image.dtype.byteorder not in ("=", "|") else image.dtype
-    if native in (np.uint8, np.uint16):
-        out = engine(image.astype(native, copy=False), strength=strength, sigma=sigma)
-        return out.astype(image.dtype, copy=False)
-    if not np.issubdtype(native, np.floating):
-        raise UserError(f"expected a uint8, uint16 or float image array, got {image.dtype}")
-    pixels = _float_to_uint16(image)
-    out = engine(pixels, strength=strength, sigma=sigma).astype(np.float32) / FLOAT_LEVELS
-    return out.astype(image.dtype, copy=False)
+    return through_file_dtype(image, lambda pixels: engine(pixels, strength=strength, sigma=sigma))
 
 
 def _float_to_uint16(image: Any) -> np.ndarray:
-    """A float image in [0, 1] as uint16; out-of-range values are clipped (as a file would hold them)."""
-    array = image.detach().float().cpu().numpy() if _is_tensor(image) else image
-    if array.size and not np.isfinite(array).all():
-        raise UserError("the image holds NaN or Inf values")
-    wide = np.clip(array, 0.0, 1.0, dtype=np.float64 if array.dtype == np.float64 else np.float32)
-    return np.rint(wide * FLOAT_LEVELS).astype(np.uint16)
+    """A float image or tensor in [0, 1] as uint16 (see ``pixels.float_to_uint16``)."""
+    return float_to_uint16(image.detach().float().cpu().numpy() if _is_tensor(image) else image)
 
 
 def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,

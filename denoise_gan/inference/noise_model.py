@@ -32,7 +32,9 @@ import numpy as np
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.inference.tiling import reflect_index, round_up
+from denoise_gan.inference.engine_choice import installed
+from denoise_gan.inference.pixels import through_file_dtype
+from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.graph_contract import NOISE_MODEL_ARCHS
 from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
 
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
 DEFAULT_NOISE_MODEL = f"{DEFAULT_MODEL}-F"
 FOLDER_NOISE_MODEL = "F.safetensors"  # what a `train` run or an `adapt` output holds
 TILE = 1024  # the largest side F sees in one pass; beyond it, tiles (memory stays bounded)
-FLOAT_LEVELS = 65535  # float images go through at 16-bit precision, as Denoiser does
 SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
 
 
@@ -186,16 +187,7 @@ class NoiseModel:
             raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}")
         if image.size == 0:
             raise UserError(f"the image is empty (shape {image.shape})")
-        native = image.dtype.newbyteorder("=") if image.dtype.byteorder not in ("=", "|") else image.dtype
-        if native in (np.uint8, np.uint16):
-            return self.apply(image.astype(native, copy=False), seed)[0].astype(image.dtype, copy=False)
-        if not np.issubdtype(native, np.floating):
-            raise UserError(f"expected a uint8, uint16 or float image array, got {image.dtype}")
-        if not np.isfinite(image).all():
-            raise UserError("the image holds NaN or Inf values")
-        pixels = np.rint(np.clip(image, 0.0, 1.0) * FLOAT_LEVELS).astype(np.uint16)
-        out = self.apply(pixels, seed)[0].astype(np.float32) / FLOAT_LEVELS
-        return out.astype(image.dtype, copy=False)
+        return through_file_dtype(image, lambda pixels: self.apply(pixels, seed)[0])
 
     # ---- the network ----------------------------------------------------------------------------------
 
@@ -291,12 +283,14 @@ class _OnnxScaleShift:
         import onnxruntime as ort
         import torch
 
+        from denoise_gan.nets.export import OPSET
+
         buf = io.BytesIO()
         example = torch.rand(1, int(net.in_channels), 2 * int(net.stride), 2 * int(net.stride))
         dynamic = {"x": {0: "n", 2: "h", 3: "w"}, "scale": {0: "n", 2: "h", 3: "w"}, "shift": {0: "n", 2: "h", 3: "w"}}
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the exporter's notes about its own future
-            torch.onnx.export(_maps_module(net.cpu()), (example,), buf, dynamo=False, opset_version=17,
+            torch.onnx.export(_maps_module(net.cpu()), (example,), buf, dynamo=False, opset_version=OPSET,
                               input_names=["x"], output_names=["scale", "shift"], dynamic_axes=dynamic)
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
@@ -318,9 +312,7 @@ def _engine(name: str, device_type: str) -> str:
     if name == "onnxruntime" and device_type != "cpu":
         raise UserError("the onnxruntime engine runs the noise model on the CPU only; use device cpu or engine torch")
     if name == "auto":
-        from importlib.util import find_spec
-
-        return "onnxruntime" if device_type == "cpu" and find_spec("onnxruntime") is not None else "torch"
+        return "onnxruntime" if device_type == "cpu" and installed("onnxruntime") else "torch"
     if name == "onnxruntime":
         from denoise_gan.extras import require
 

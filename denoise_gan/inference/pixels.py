@@ -1,0 +1,35 @@
+"""Arrays as Python callers hold them, in and out of the file dtypes (uint8/uint16) the engines work on.
+
+Shared by ``Denoiser`` and ``NoiseModel``, so both take the same inputs: uint8 and uint16 in any byte order, and
+float images in [0, 1], which go through at 16-bit precision (steps of 1.5e-5) and come back as floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from denoise_gan.errors import UserError
+
+FLOAT_LEVELS = 65535
+
+
+def float_to_uint16(array: np.ndarray) -> np.ndarray:
+    """A float image in [0, 1] as uint16; out-of-range values are clipped (as a file would hold them)."""
+    if array.size and not np.isfinite(array).all():
+        raise UserError("the image holds NaN or Inf values")
+    wide = np.clip(array, 0.0, 1.0, dtype=np.float64 if array.dtype == np.float64 else np.float32)
+    return np.rint(wide * FLOAT_LEVELS).astype(np.uint16)
+
+
+def through_file_dtype(image: np.ndarray, run: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``run`` (file dtype in, the same dtype out) on an image of any supported dtype; the input's dtype back.
+    A big-endian '>u2' array is the same image as a native one, and comes back big-endian."""
+    native = image.dtype.newbyteorder("=") if image.dtype.byteorder not in ("=", "|") else image.dtype
+    if native in (np.uint8, np.uint16):
+        return run(image.astype(native, copy=False)).astype(image.dtype, copy=False)
+    if not np.issubdtype(native, np.floating):
+        raise UserError(f"expected a uint8, uint16 or float image array, got {image.dtype}")
+    out = run(float_to_uint16(image)).astype(np.float32) / FLOAT_LEVELS
+    return out.astype(image.dtype, copy=False)
