@@ -73,24 +73,30 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
             raise UserError(f"{path}: has no ONNX graph beside it ({graph.name}); make one with "
                             f"`denoise-gan export {path} -o {graph}` or use --engine torch")
         loaded = _onnx(graph, device, precision, threads)
-        _require_current(loaded, path)
+        if not _is_current(loaded, path):
+            raise _stale(loaded, path)
         return replace(loaded, weights=path)
-    if not wants_cuda(device) and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
+    cuda = wants_cuda(device)
+    if not cuda and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
         loaded = _onnx(graph, device, precision, threads)
-        if loaded.backend.info.source_sha256 == file_sha256(path):
+        if _is_current(loaded, path):
             return replace(loaded, weights=path)
         if not installed("torch"):
-            _require_current(loaded, path)  # raises: stale graph, and no torch to fall back on
+            raise _stale(loaded, path)  # and no torch to fall back on
     if not installed("torch"):
-        raise UserError(f"{path}: running it {'on CUDA ' if wants_cuda(device) else ''}needs torch "
+        raise UserError(f"{path}: running it {'on CUDA ' if cuda else ''}needs torch "
                         f"({TRAIN_EXTRA}){'' if graph.is_file() else ', or an ONNX graph beside it'}")
     return _torch(path, device, precision, threads)
 
 
-def _require_current(loaded: LoadedBackend, weights: Path) -> None:
-    if loaded.backend.info.source_sha256 != file_sha256(weights):
-        raise WeightsError(f"{loaded.backend.path}: was made from other weights than {weights.name} (stale graph); "
-                           f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
+def _is_current(loaded: LoadedBackend, weights: Path) -> bool:
+    """Whether the graph was made from these very weights (it records their sha256)."""
+    return loaded.backend.info.source_sha256 == file_sha256(weights)
+
+
+def _stale(loaded: LoadedBackend, weights: Path) -> WeightsError:
+    return WeightsError(f"{loaded.backend.path}: was made from other weights than {weights.name} (stale graph); "
+                        f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
 
 
 def _onnx(graph: Path, device: str, precision: str, threads: int) -> LoadedBackend:
