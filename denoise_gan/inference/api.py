@@ -105,7 +105,7 @@ class Denoiser:
         more); ``sigma`` fixes a uniform noise σ on the 0-255 scale instead. Both need a level-aware model.
         """
         strength, sigma = _number(strength, "strength"), None if sigma is None else _number(sigma, "sigma")
-        InferConfig(strength=strength, sigma=sigma)  # range checks before any work
+        self._engine.check_level(strength, sigma)  # before any conversion work
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
         if isinstance(image, np.ndarray):

@@ -36,8 +36,7 @@ from data_tools.images import (
     write_image,
 )
 from denoise_gan.errors import UserError
-from denoise_gan.inference.backend import check_conditioning
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.runtime import World
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
@@ -342,8 +341,7 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
     shows progress bars on a terminal and a plain line per file otherwise (rank 0 only); None runs silently.
     """
     start = time.perf_counter()
-    InferConfig(strength=strength, sigma=sigma)  # range checks: bad options fail before any file, not per file
-    check_conditioning(engine.backend.level_aware, strength, sigma)
+    engine.check_level(strength, sigma)  # bad options fail before any file, not once per file
     planned = plan_jobs(inputs, out_dir, options)
     for folder in sorted({job.output.parent for job in planned if not job.problem}):  # a read-only output fails
         check_writable(folder)                                                       # now, not after the work

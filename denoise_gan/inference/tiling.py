@@ -201,8 +201,7 @@ class TiledDenoiser:
         if strength is None and sigma is None:
             strength, sigma = self.cfg.strength, self.cfg.sigma
         strength = 1.0 if strength is None else strength
-        InferConfig(strength=strength, sigma=sigma)  # the same range checks as the config's
-        check_conditioning(self.backend.level_aware, strength, sigma)
+        self.check_level(strength, sigma)
         images = [_as_hwc(img) for img in images]
         while True:
             try:
@@ -212,6 +211,11 @@ class TiledDenoiser:
                 return [out[..., 0] if flat else out for out, (_, flat) in zip(outputs, images)]
             except OutOfMemory:
                 self._shrink_after_oom(images[0][0].shape[:2] if images else (0, 0))
+
+    def check_level(self, strength: float, sigma: float | None) -> None:
+        """The config's range checks on a per-call level, and a blind model's refusal of any."""
+        InferConfig(strength=strength, sigma=sigma)
+        check_conditioning(self.backend.level_aware, strength, sigma)
 
     def _shrink_after_oom(self, shape: tuple[int, int]) -> None:
         """Halve the tile (then the batch) so the retry fits; give up with a clear error at the floor."""
