@@ -29,6 +29,20 @@ def _positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
 
 
+def json_object(text: object) -> dict[str, Any]:
+    """A JSON object from a stored string (weight-file and graph metadata): anything else, or nesting too deep
+    for the parser, is a ValueError or TypeError the caller turns into its one-line error."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a JSON string, got {type(text).__name__}")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     arch: str = "unet"  # unet (light residual U-Net) | resnet (CycleGAN reference) | noise (structured F)

@@ -7,12 +7,12 @@ A graph never runs Python code, so loading one is as safe as loading safetensors
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from denoise_gan.config import json_object
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
@@ -27,8 +27,8 @@ class GraphInfo:
             raise WeightsError(f"{path}: not a denoise-gan ONNX graph (format {props.get(gc.FORMAT_KEY)!r}, "
                                f"expected {gc.GRAPH_FORMAT!r}); re-export it with `denoise-gan export`")
         try:
-            self.config: dict[str, Any] = _json_object(props[gc.CONFIG_KEY])
-            self.meta: dict[str, Any] = _json_object(props.get(gc.META_KEY, "{}"))
+            self.config: dict[str, Any] = json_object(props[gc.CONFIG_KEY])
+            self.meta: dict[str, Any] = json_object(props.get(gc.META_KEY, "{}"))
             self.level_aware = props[gc.LEVEL_AWARE_KEY] == "true"
             self.stride = int(props[gc.STRIDE_KEY])
             self.min_tile = int(props.get(gc.MIN_TILE_KEY, MIN_TILE))
@@ -43,16 +43,6 @@ class GraphInfo:
         self.source_sha256 = props.get(gc.SOURCE_KEY, "")
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
-
-
 def providers_for(device: str, ort: Any) -> list[str]:
     """ONNX Runtime's execution providers for --device: the CPU's, or CUDA's where that build has it."""
     text = (device or "auto").strip().lower()
@@ -65,18 +55,6 @@ def providers_for(device: str, ort: Any) -> list[str]:
                             "--engine torch for CUDA")
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-
-
-def read_graph_info(path: Path) -> GraphInfo:
-    """The metadata of a graph file without building a session (for the engine choice)."""
-    ort = require("onnxruntime", "the ONNX Runtime engine")
-    try:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for damaged files
-        raise WeightsError(f"{path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
-    return GraphInfo(path, dict(session.get_modelmeta().custom_metadata_map))
 
 
 class OnnxBackend:

@@ -24,7 +24,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from data_tools.images import atomic_write_bytes
-from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, from_dict, to_dict
+from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, from_dict, json_object, to_dict
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.graph_contract import NOISE_MODEL_ARCHS
@@ -101,23 +101,13 @@ def _config_and_meta(path: Path, meta: dict, fmt: str, cls: type[C], what: str) 
         raise WeightsError(f"{path}: safetensors file without denoise-gan {what} metadata "
                            f"(format {meta.get('format')!r}, expected {fmt!r})")
     try:
-        config = from_dict(cls, _json_object(meta["config"]))
-    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        config = from_dict(cls, json_object(meta["config"]))
+    except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path}: bad {what} config in metadata ({type(exc).__name__}: {exc})") from None
     try:
-        return config, _json_object(meta.get("meta", "{}"))
-    except (ValueError, TypeError, RecursionError) as exc:
+        return config, json_object(meta.get("meta", "{}"))
+    except (ValueError, TypeError) as exc:
         raise WeightsError(f"{path}: bad descriptive metadata ({type(exc).__name__}: {exc})") from None
-
-
-def _json_object(text: object) -> dict[str, Any]:
-    """A JSON object from a header string; nesting too deep for the parser is a RecursionError (caught above)."""
-    if not isinstance(text, str):
-        raise TypeError(f"expected a JSON string, got {type(text).__name__}")
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
