@@ -31,7 +31,7 @@ from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
-from denoise_gan.nets.contract import denoiser_contract
+from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import file_sha256, graph_beside
 from denoise_gan.nets.weights import (
@@ -60,6 +60,10 @@ class Exportable:
     config: GeneratorConfig
     meta: dict[str, Any]
     source: Path
+
+    @property
+    def contract(self) -> DenoiserContract:
+        return denoiser_contract(self.net)
 
     @property
     def source_sha256(self) -> str:
@@ -203,7 +207,7 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
     return {gc.FORMAT_KEY: gc.GRAPH_FORMAT, gc.CONFIG_KEY: json.dumps(to_dict(model.config)),
             gc.META_KEY: json.dumps(model.meta, sort_keys=True),
             gc.LEVEL_AWARE_KEY: "true" if graph.level_aware else "false", gc.STRIDE_KEY: str(graph.stride),
-            gc.MIN_TILE_KEY: str(denoiser_contract(model.net).min_tile),
+            gc.MIN_TILE_KEY: str(model.contract.min_tile),
             gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256, "usage": usage}
 
 
@@ -219,8 +223,7 @@ def write_folder(model: Exportable, out: Path) -> None:
     save_generator(out / "model.safetensors", model.net, model.config, model.meta)
     config = {"library": "denoise-gan", "format": "denoise-gan-generator/1", "generator": to_dict(model.config),
               **{k: model.meta[k] for k in CARD_FIELDS},
-              "level_aware": denoiser_contract(model.net).level_aware,
-              "stride": denoiser_contract(model.net).stride}
+              "level_aware": model.contract.level_aware, "stride": model.contract.stride}
     atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     atomic_write_bytes(out / "README.md", model_card(model).encode())
 
@@ -231,7 +234,7 @@ def _yaml(value: Any) -> str:
 
 def model_card(model: Exportable) -> str:
     meta, cfg = model.meta, model.config
-    level = denoiser_contract(model.net).level_aware
+    level = model.contract.level_aware
     params = sum(p.numel() for p in model.net.parameters())
     header = "\n".join([
         "---",
