@@ -7,6 +7,7 @@ only: resampling a noisy image would correlate its noise and teach the networks 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +45,23 @@ class SyntheticNoise(A.ImageOnlyTransform):
         return ("spec",)
 
 
+def read_folder(folder: Path | str, exclude: Path | None = None,
+                warn: Callable[[str], None] = lambda message: print(f"warning: {message}"),
+                ) -> list[tuple[Path, np.ndarray]]:
+    """(path, colour pixels) of every image under a folder (recursive), leaving out those under ``exclude`` (an
+    output folder inside it); unreadable files are skipped with a warning."""
+    found = []
+    for path in collect_images(Path(folder), exclude=exclude):
+        try:
+            found.append((path, split_alpha(read_image(path).pixels)[0]))
+        except ImageReadError as exc:
+            warn(f"skipping {exc}")
+    return found
+
+
 def load_folder(folder: Path | str) -> list[np.ndarray]:
     """All images under a folder (recursive), alpha dropped; unreadable files are skipped with a warning."""
-    images = []
-    for path in collect_images(Path(folder)):
-        try:
-            pixels = split_alpha(read_image(path).pixels)[0]
-        except ImageReadError as exc:
-            print(f"warning: skipping {exc}")
-            continue
-        images.append(pixels)
-    return images
+    return [pixels for _, pixels in read_folder(folder)]
 
 
 def split_halves(items: list[Any]) -> tuple[list[Any], list[Any]]:

@@ -55,3 +55,12 @@ def rgb8(image: np.ndarray) -> np.ndarray:
         pixels = np.rint(pixels / 257.0).astype(np.uint8)
     return np.ascontiguousarray(pixels, dtype=np.uint8)
 
+
+def figure_png(fig: object, dpi: int, tight: bool = False) -> bytes:
+    """A matplotlib figure as PNG bytes (``tight`` crops the margins), for an atomic write or an inline image."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))  # type: ignore[attr-defined]
+    return buf.getvalue()
+

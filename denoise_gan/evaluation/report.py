@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import io
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 
 from data_tools.images import atomic_write_bytes, colour_channels, encode_image, to_dtype
 from data_tools.noise import parse_noise_spec
+from denoise_gan.evaluation.pictures import figure_png
 
 CROP = 128
 ZOOM = 2
@@ -180,12 +180,6 @@ def noise_families(noises: Sequence[str]) -> list[NoiseFamily]:
     return out
 
 
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
-
-
 def _figure(width: float, height: float) -> tuple[Any, Any]:
     from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
 
@@ -233,13 +227,13 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
     ax.set_ylabel("mean PSNR (dB)")
     ax.set_title("PSNR vs noise level")
     ax.legend(fontsize="small")
-    return _png(fig)
+    return figure_png(fig, dpi=110, tight=True)
 
 
 def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
     """Mean PSNR against seconds per megapixel (log), one marker shape per noise condition."""
     fig = psnr_vs_time_figure(summary, noises, methods)
-    return None if fig is None else _png(fig)
+    return None if fig is None else figure_png(fig, dpi=110, tight=True)
 
 
 def _plain_seconds(value: float, _position: Any = None) -> str:

@@ -24,7 +24,6 @@ A folder whose adaptation stopped before its first step (Ctrl-C while loading or
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import shutil
@@ -40,10 +39,9 @@ from rich.console import Console
 from rich.markup import escape
 from torch import nn
 
-from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches, fit_channels, to_tensor
+from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches, fit_channels, read_folder, to_tensor
 from data_tools.errors import DataError
 from data_tools.images import (
-    ImageReadError,
     atomic_write_bytes,
     collect_images,
     encode_image,
@@ -66,7 +64,7 @@ from denoise_gan.config import (
 )
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
-from denoise_gan.evaluation.pictures import labelled_grid
+from denoise_gan.evaluation.pictures import figure_png, labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
@@ -191,14 +189,8 @@ def start_discriminator(start: StartModel, channels: int) -> tuple[nn.Module, Di
 def read_photos(folder: str, exclude: Path | None, console: Console | None = None) -> list[tuple[Path, np.ndarray]]:
     """(path, colour pixels) of the images under a folder, leaving out those under ``exclude`` (the adaptation's
     own output folder, when it lies inside: its plots are not photos); unreadable files are skipped with a
-    warning, as a folder of training images is read elsewhere."""
-    found = []
-    for path in collect_images(Path(folder), exclude=exclude):
-        try:
-            found.append((path, split_alpha(read_image(path).pixels)[0]))
-        except ImageReadError as exc:
-            _warn(console, f"skipping {exc}")
-    return found
+    warning on the console."""
+    return read_folder(folder, exclude, lambda message: _warn(console, message))
 
 
 def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | None = None) -> list[np.ndarray]:
@@ -792,7 +784,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, data: _Data, cfg: AdaptCon
                      "channels' mean; one scale coarser to the finest): higher = noise more correlated across "
                      "channels / in space; added_std: the std F adds (what the blind estimate reads low)"}
     atomic_write_bytes(out_dir / "noise_fit.json", json.dumps(report, indent=2).encode())
-    atomic_write_bytes(out_dir / "noise_fit.png", _png(noise_fit_figure(sigmas, added, side)))
+    atomic_write_bytes(out_dir / "noise_fit.png", figure_png(noise_fit_figure(sigmas, added, side), dpi=90))
     lines = [f"# Noise fit: F(clean) against {report['noisy_dir']}", "",
              f"Photos: {data.note}", "",
              f"{FIT_CROPS} random {side}x{side} crops per row, never resized; measured the same way on "
@@ -842,12 +834,6 @@ def noise_fit_figure(sigmas: dict[str, list[float]], added: dict[str, list[float
                  "no ground truth", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return buf.getvalue()
 
 
 def _display_crop(pixels: np.ndarray, side: int) -> np.ndarray:

@@ -35,6 +35,7 @@ from data_tools.errors import DataError
 from data_tools.images import OutputWriteError, atomic_write_bytes, prepare_output_dir
 from denoise_gan.config import from_dict, to_json
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.evaluation.pictures import figure_png
 from denoise_gan.extras import require
 from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from denoise_gan.runtime import World, rank_device, resolve_device, world_from_env
@@ -143,10 +144,7 @@ def plot_log(log: RunLog, png: Path, fields: tuple[str, ...], level_fields: tupl
     rows = log.rows()
     if not rows:
         return
-    fig = log_figure(rows, fields, level_fields)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    atomic_write_bytes(png, buf.getvalue())
+    atomic_write_bytes(png, figure_png(log_figure(rows, fields, level_fields), dpi=90))
 
 
 def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],

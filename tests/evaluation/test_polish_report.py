@@ -68,7 +68,7 @@ def test_report_embeds_every_image_and_works_when_moved(tmp_path: Path) -> None:
 def figure(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The matplotlib figure plot_psnr_vs_noise draws, instead of its PNG."""
     drawn: list[Any] = []
-    monkeypatch.setattr(report, "_png", lambda fig: drawn.append(fig) or PNG)
+    monkeypatch.setattr(report, "figure_png", lambda fig, **options: drawn.append(fig) or PNG)
     return drawn
 
 

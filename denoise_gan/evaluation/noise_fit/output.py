@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     band_edges,
     to_255,
 )
+from denoise_gan.evaluation.pictures import figure_png
 
 # ---- outputs: JSON, Markdown, PNG ----------------------------------------------------------------
 
@@ -191,9 +191,7 @@ def write_report(report: NoiseFitReport, out_dir: Path | str) -> list[Path]:
     paths = [out_dir / "noise_fit.json", out_dir / "noise_fit.md", out_dir / "noise_fit.png"]
     atomic_write_bytes(paths[0], report_json(report).encode())
     atomic_write_bytes(paths[1], markdown(report).encode())
-    buf = io.BytesIO()
-    figure(report).savefig(buf, format="png", dpi=80)
-    atomic_write_bytes(paths[2], buf.getvalue())
+    atomic_write_bytes(paths[2], figure_png(figure(report), dpi=80))
     return paths
 
 
