@@ -7,7 +7,7 @@ only: resampling a noisy image would correlate its noise and teach the networks 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,14 @@ class PatchSampler:
         if self.noise is not None:
             patch = self.add_noise(patch, rng)
         return to_tensor(fit_channels(patch, self.channels))
+
+
+def random_crops(images: Sequence[np.ndarray], seed: int, channels: int, side: int, count: int) -> list[np.ndarray]:
+    """``count`` seeded random crops of ``side`` px (flips and quarter turns only, never resized), HxWx``channels``
+    (gray copied): the same crops for the same seed, so reports before and after training compare alike."""
+    sampler = PatchSampler(list(images), side, channels, 0.0)
+    rng = np.random.default_rng([seed, 29])
+    return [fit_channels(sampler.patch(rng), channels) for _ in range(count)]
 
 
 class PairedPatches(Dataset):

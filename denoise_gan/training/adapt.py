@@ -39,7 +39,15 @@ from rich.console import Console
 from rich.markup import escape
 from torch import nn
 
-from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches, fit_channels, read_folder, to_tensor
+from data_tools.datasets import (
+    PairedPatches,
+    PatchSampler,
+    UnpairedPatches,
+    fit_channels,
+    random_crops,
+    read_folder,
+    to_tensor,
+)
 from data_tools.errors import DataError
 from data_tools.images import (
     atomic_write_bytes,
@@ -720,13 +728,6 @@ def fit_side(noisy: list[np.ndarray]) -> int:
     return max(SUBPATCH, min(FIT_CROP, smallest // SUBPATCH * SUBPATCH))
 
 
-def _crops(images: list[np.ndarray], seed: int, channels: int, side: int = FIT_CROP) -> list[np.ndarray]:
-    """FIT_CROPS random crops (never resized), HxWxC uint8/uint16."""
-    sampler = PatchSampler(images, side, channels, 0.0)
-    rng = np.random.default_rng([seed, 29])
-    return [fit_channels(sampler.patch(rng), channels) for _ in range(FIT_CROPS)]
-
-
 def _blind_sigmas(crops: list[np.ndarray]) -> list[float]:
     """Blind σ per crop (skimage's wavelet estimate, 0-255)."""
     return [estimate_noise_sigma(c) for c in crops]
@@ -763,8 +764,8 @@ def write_noise_fit(out_dir: Path, start: StartModel, data: _Data, cfg: AdaptCon
     measured the same way (no ground truth), before (the start's F) and after adaptation, with the photos used."""
     channels = read_generator_file(start.f)[1].channels
     side = fit_side(data.noisy)
-    clean = _crops(data.clean, cfg.seed, channels, side)
-    noisy = _crops(data.noisy, cfg.seed + 1, channels, side)
+    clean = random_crops(data.clean, cfg.seed, channels, side, FIT_CROPS)
+    noisy = random_crops(data.noisy, cfg.seed + 1, channels, side, FIT_CROPS)
     sigmas = {"noisy folder": _blind_sigmas(noisy), "clean photos (no noise)": _blind_sigmas(clean)}
     rows = {label: _measure(crops, sigmas[label]) for label, crops in (("noisy folder", noisy),
                                                                        ("clean photos (no noise)", clean))}

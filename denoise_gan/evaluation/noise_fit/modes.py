@@ -205,15 +205,6 @@ def _residual_values(stats: ResidualStats, real: ResidualStats) -> dict[str, Any
 
 # ---- blind mode ----------------------------------------------------------------------------------
 
-def _crops(images: Sequence[np.ndarray], seed: int, side: int, count: int = BLIND_CROPS) -> list[np.ndarray]:
-    """Random side x side crops (flips and 90° turns only, never resized), HxWx3 (gray copied)."""
-    from data_tools.datasets import PatchSampler, fit_channels
-
-    sampler = PatchSampler(list(images), side, 3, 0.0)
-    rng = np.random.default_rng([seed, 29])
-    return [fit_channels(sampler.patch(rng), 3) for _ in range(count)]
-
-
 def read_folder(folder: Path | str) -> list[np.ndarray]:
     """The colour channels of every readable image under a folder (recursive, sorted); an empty one is an error."""
     from data_tools.images import collect_images
@@ -275,6 +266,7 @@ def _detail_histograms(crops: Sequence[np.ndarray]) -> np.ndarray:
 def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir: Path | str | None = None,
               seed: int = 0, progress: Progress | None = None) -> NoiseFitReport:
     """The blind table: the noisy folder's crops, clean photos' crops and each candidate drawn on them."""
+    from data_tools.datasets import random_crops  # torch, as the candidates need it anyway
     from data_tools.samples import TRAIN_POOL, load_sample
     from denoise_gan.nets.noise_stats import SUBPATCH
 
@@ -284,8 +276,8 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     if smallest < SUBPATCH:
         raise UserError(f"an image is {smallest} px on a side; blind statistics need at least {SUBPATCH}")
     side = max(SUBPATCH, min(BLIND_SIDE, smallest // SUBPATCH * SUBPATCH))
-    noisy = _crops(noisy_images, seed + 1, side)
-    clean = _crops(clean_images, seed, side)
+    noisy = random_crops(noisy_images, seed + 1, 3, side, BLIND_CROPS)
+    clean = random_crops(clean_images, seed, 3, side, BLIND_CROPS)
     sets: list[tuple[str, str, list[np.ndarray], dict[str, Any]]] = [
         (BLIND_REFERENCE, "reference", noisy, {}), (BLIND_CLEAN, "clean", clean, {})]
     for k, cand in enumerate(candidates):
