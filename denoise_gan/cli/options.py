@@ -70,11 +70,11 @@ TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also log to RU
                                            "(needs the tensorboard extra).")]
 
 
-MIN_TILE = 32  # smallest --tile accepted: below it tiles are mostly overlap and border, and quality drops
-
-
 def parse_tile(text: str | int | None) -> int | None:
-    """``auto`` (None), ``0`` (whole image) or a positive size, from the command line."""
+    """``auto`` (None), ``0`` (whole image) or a positive size, from the command line; the smallest size is the
+    engine's (``inference.backend.MIN_TILE``), worded for the flag."""
+    from denoise_gan.inference.backend import MIN_TILE
+
     if text is None or isinstance(text, int):
         return text
     value = text.strip().lower()
