@@ -35,7 +35,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.engine_choice import installed
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
-from denoise_gan.nets.graph_contract import NOISE_MODEL_ARCHS
+from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
+from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 
 
 class GraphInfo:
@@ -38,7 +39,7 @@ class GraphInfo:
         if not (1 <= self.stride <= 1024 and 1 <= self.channels <= 4 and 1 <= self.min_tile <= 4096):
             raise WeightsError(f"{path}: implausible graph metadata (stride {self.stride}, channels "
                                f"{self.channels}, min_tile {self.min_tile})")
-        if self.config.get("arch") in gc.NOISE_MODEL_ARCHS:
+        if self.config.get("arch") in NOISE_MODEL_ARCHS:
             raise WeightsError(f"{path}: is a noise model ({self.config.get('arch')}), not a denoiser")
         self.source_sha256 = props.get(gc.SOURCE_KEY, "")
 

@@ -33,7 +33,7 @@ from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.shipped import file_sha256, graph_beside
+from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weights import (
     PATH_KEYS,
     check_state,
@@ -43,7 +43,6 @@ from denoise_gan.nets.weights import (
     load_state,
     read_generator_file,
     refuse_noise_model,
-    resolve_weights,
     save_generator,
 )
 

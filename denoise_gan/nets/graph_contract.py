@@ -18,5 +18,3 @@ ESTIMATE = -1.0  # the sigma input's "no fixed σ: estimate the level map"
 FORMAT_KEY, CONFIG_KEY, META_KEY = "format", "config", "meta"
 LEVEL_AWARE_KEY, STRIDE_KEY, MIN_TILE_KEY, CHANNELS_KEY = "level_aware", "stride", "min_tile", "channels"
 SOURCE_KEY = "source_sha256"
-
-from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS  # noqa: E402,F401 (clean -> noisy: never a denoiser)

@@ -18,6 +18,7 @@ from typing import Any
 from denoise_gan.config import TrainConfig, from_dict
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.shipped import shipped_dir
 from denoise_gan.nets.weights import (
     list_checkpoints,
     load_checkpoint,
@@ -26,7 +27,6 @@ from denoise_gan.nets.weights import (
     read_generator_file,
     save_discriminator,
     save_generator,
-    shipped_dir,
 )
 
 CARD_FIELDS = ("license", "noise_family", "training_data")

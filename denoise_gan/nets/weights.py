@@ -27,15 +27,8 @@ from data_tools.images import atomic_write_bytes
 from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, from_dict, json_object, to_dict
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
-from denoise_gan.nets.graph_contract import NOISE_MODEL_ARCHS
+from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import build_generator, plausible_bounds
-from denoise_gan.nets.shipped import (  # noqa: F401 (re-exported: the lookup lives in a torch-free module)
-    DEFAULT_MODEL,
-    SHIPPED_PARTS,
-    resolve_weights,
-    shipped_dir,
-    shipped_part,
-)
 
 C = TypeVar("C")
 

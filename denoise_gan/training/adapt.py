@@ -79,6 +79,7 @@ from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.noise_stats import SUBPATCH, StatisticsBank, noise_statistics
 from denoise_gan.nets.registry import build_generator, count_parameters, init_weights
+from denoise_gan.nets.shipped import resolve_weights, shipped_part
 from denoise_gan.nets.weights import (
     list_checkpoints,
     load_checkpoint,
@@ -87,10 +88,8 @@ from denoise_gan.nets.weights import (
     load_generator,
     load_state,
     read_generator_file,
-    resolve_weights,
     save_discriminator,
     save_generator,
-    shipped_part,
 )
 from denoise_gan.runtime import World, autocast, resolve_device, training_precision
 from denoise_gan.training.batches import batch_iterator

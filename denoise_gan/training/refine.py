@@ -29,7 +29,8 @@ from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, from_
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
-from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, resolve_weights, save_generator
+from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description, write_graph

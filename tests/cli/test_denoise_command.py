@@ -21,7 +21,8 @@ from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.inference.files import OutputOptions, plan_jobs
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.weights import save_generator, shipped_dir
+from denoise_gan.nets.shipped import shipped_dir
+from denoise_gan.nets.weights import save_generator
 from helpers import one_line_error, runner
 
 torch.set_num_threads(1)

@@ -115,7 +115,7 @@ def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: 
 
 def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import denoise_gan.nets.shipped as lookup
-    import denoise_gan.nets.weights as weights
+
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()
@@ -129,7 +129,7 @@ def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch:
     (shipped / "mine-D_noisy.safetensors").write_bytes((start_dir / "D_noisy.safetensors").read_bytes())
     assert find_start("mine").d_noisy == shipped / "mine-D_noisy.safetensors"
     with pytest.raises(WeightsError, match=r"\(available: mine\)"):  # the companions are not models to denoise with
-        weights.resolve_weights("nope")
+        lookup.resolve_weights("nope")
 
 
 def test_a_train_run_folder_is_a_start(finished_run: Path) -> None:

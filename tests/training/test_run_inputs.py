@@ -148,7 +148,8 @@ def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Pat
 
 
 def test_refine_init_continues_the_shipped_model(finished_run: Path, tmp_path: Path) -> None:
-    from denoise_gan.nets.weights import read_generator_file, resolve_weights
+    from denoise_gan.nets.shipped import resolve_weights
+    from denoise_gan.nets.weights import read_generator_file
 
     result = cli("refine", finished_run, "-o", tmp_path / "ref", "--init", "default", "--faint-fraction", "0.5",
                  "--steps", "2", "--batch-size", "2", "--patch-size", "32", "--device", "cpu", "--workers", "0")
