@@ -35,10 +35,14 @@ FEATURES = ("log_sigma_r", "log_sigma_g", "log_sigma_b", "log_sigma_luma", "log_
             "log_sigma_b_minus_g_coarse", "luma")  # the first six and the last keep their places (readers index them)
 
 
+def _quads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The four pixels of every 2x2 block: top left, top right, bottom left, bottom right."""
+    return x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+
+
 def _haar_hh(x: torch.Tensor) -> torch.Tensor:
     """Diagonal Haar detail, scaled so white noise of σ gives a band of std σ."""
-    a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
-    c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+    a, b, c, d = _quads(x)
     return (a - b - c + d) / 2.0
 
 
@@ -46,8 +50,7 @@ def _haar_edges(x: torch.Tensor) -> torch.Tensor:
     """The horizontal and vertical Haar details side by side (last dim), scaled as ``_haar_hh``: the diagonal band
     alone misses most of the energy of anisotropically correlated noise (bilinear demosaicing, JPEG), so a model
     matching it alone may add too little noise."""
-    a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
-    c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+    a, b, c, d = _quads(x)
     return torch.cat([(a + b - c - d) / 2.0, (a - b + c - d) / 2.0], dim=-1)
 
 
