@@ -21,6 +21,7 @@ from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training import adapt as adapt_module
+from denoise_gan.training import adapt_reports
 from denoise_gan.training.adapt import adapt, find_start, noisy_photos, phase_results
 from helpers import cli, one_line_error, save_adapt_start
 
@@ -134,8 +135,8 @@ def test_an_output_folder_inside_the_photo_folders_is_never_read_as_photos(
     noisy = tmp_path / "noisy"
     shutil.copytree(noisy_dir, noisy)
     captions: list[str] = []
-    original = adapt_module.labelled_grid
-    monkeypatch.setattr(adapt_module, "labelled_grid",
+    original = adapt_reports.labelled_grid
+    monkeypatch.setattr(adapt_reports, "labelled_grid",
                         lambda rows, cols, caps, title: captions.extend(caps) or original(rows, cols, caps, title))
     out = noisy / "adapted"  # `adapt -o` inside --noisy: its plots (losses.png, ...) land among the photos
     adapt(_config(noisy, clean_dir, start_dir), out)
@@ -239,7 +240,7 @@ def test_the_noise_fit_plot_shows_sigma_histograms_before_and_after(noisy_dir: P
     assert read_image(out / "noise_fit.png").pixels.shape[1] > 500
     assert "](noise_fit.png)" in (out / "noise_fit.md").read_text()
     fit = json.loads((out / "noise_fit.json").read_text())
-    fig = adapt_module.noise_fit_figure(fit["blind_sigma_per_crop"], fit["added_std_per_crop"], fit["crop_size"])
+    fig = adapt_reports.noise_fit_figure(fit["blind_sigma_per_crop"], fit["added_std_per_crop"], fit["crop_size"])
     sigma_ax, added_ax = fig.axes
     labels = [t.get_text().split(" (median")[0] for t in sigma_ax.get_legend().get_texts()]
     assert labels == ["noisy folder", "clean photos (no noise)", "F before (start model)", "F adapted"]

@@ -1,0 +1,235 @@
+"""adapt's first phase: the user's noisy photos and the clean photos it reads, and the trainer that fine-tunes F
+(made a colour-noise F) and D_noisy on them by the adversarial, identity and noise-statistics losses."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.markup import escape
+from torch import nn
+
+from data_tools.datasets import (
+    PatchSampler,
+    read_folder,
+)
+from data_tools.samples import TRAIN_POOL, load_sample
+from denoise_gan.config import (
+    AdaptConfig,
+    GeneratorConfig,
+    to_dict,
+)
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets import losses
+from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
+from denoise_gan.nets.registry import build_generator, count_parameters
+from denoise_gan.nets.weights import (
+    load_generator,
+    load_state,
+    save_discriminator,
+    save_generator,
+)
+from denoise_gan.runtime import World, autocast, training_precision
+from denoise_gan.training.adapt_start import StartModel, start_discriminator
+from denoise_gan.training.cyclegan import (
+    ImagePool,
+    deterministic,
+    f_noise_sigma,
+    f_optimizer,
+    set_requires_grad,
+)
+from denoise_gan.training.distributed import average_gradients, broadcast_parameters
+from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+
+BANK_PREFILL = 256  # noisy patches whose statistics fill the bank before step 1 (4 windows each at 64 px)
+MIN_NOISY_PHOTOS = 5  # fewer cannot show a camera's noise (its levels vary with ISO and scene); as the README says
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+def read_photos(folder: str, exclude: Path | None, console: Console | None = None) -> list[tuple[Path, np.ndarray]]:
+    """(path, colour pixels) of the images under a folder, leaving out those under ``exclude`` (the adaptation's
+    own output folder, when it lies inside: its plots are not photos); unreadable files are skipped with a
+    warning on the console."""
+    return read_folder(folder, exclude, lambda message: _warn(console, message))
+
+
+def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | None = None) -> list[np.ndarray]:
+    """The clean photos: a folder (without the output folder inside it), or the bundled training pool (never
+    the held-out photos)."""
+    if not clean_dir:
+        return [load_sample(name) for name in TRAIN_POOL]
+    images = [pixels for _, pixels in read_photos(clean_dir, exclude, console)]
+    if not images:
+        raise UserError(f"{clean_dir}: no readable images")
+    return images
+
+
+@dataclass(frozen=True)
+class NoisyPhotos:
+    """The noisy photos adapt learns from, and those it left out: a photo smaller than the patch would be
+    padded by mirroring, and F would learn the mirrored noise."""
+
+    images: list[np.ndarray]
+    found: int  # images read in the folder
+    too_small: tuple[str, ...] = ()  # "name (WxH)" of those left out
+
+    def note(self, folder: str, patch_size: int) -> str:
+        """One sentence for the report: how many photos were used, and which were left out and why."""
+        used = f"{len(self.images)} of the {self.found} photos in {folder} used"
+        if not self.too_small:
+            return f"{used}."
+        return (f"{used}; left out, smaller than the {patch_size} px training patch (mirrored padding would teach "
+                f"F mirrored noise): {', '.join(self.too_small)}.")
+
+
+def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = None,
+                 console: Console | None = None) -> NoisyPhotos:
+    """The user's noisy photos at least ``patch_size`` on each side (the others left out, with a warning); fewer
+    than MIN_NOISY_PHOTOS is a one-line error. Photos inside ``exclude`` (the output folder) are not read."""
+    if not Path(noisy_dir).is_dir():
+        raise UserError(f"{noisy_dir}: --noisy must be a folder of your noisy photos")
+    found = read_photos(noisy_dir, exclude, console)
+    if not found:
+        raise UserError(f"{noisy_dir}: no readable images")
+    usable = [(p, px) for p, px in found if min(px.shape[:2]) >= patch_size]
+    small = tuple(f"{p.relative_to(noisy_dir)} ({px.shape[1]}x{px.shape[0]})" for p, px in found
+                  if min(px.shape[:2]) < patch_size)
+    if len(usable) < MIN_NOISY_PHOTOS:
+        also = f" ({len(small)} more are smaller than the {patch_size} px patch)" if small else ""
+        raise UserError(f"{noisy_dir}: {len(usable)} usable noisy photos{also}; adapt needs at least "
+                        f"{MIN_NOISY_PHOTOS} from one camera, each at least {patch_size} px on its shorter side")
+    if small:
+        _warn(console, f"{len(small)} of {len(found)} photos in {noisy_dir} are smaller than the {patch_size} px "
+                       f"patch and are left out (padding would teach F mirrored noise): {', '.join(small)}")
+    return NoisyPhotos([px for _, px in usable], len(found), small)
+
+
+def _warn(console: Console | None, message: str) -> None:
+    """A yellow warning line; the message is text, never markup (file names may hold brackets)."""
+    (console or Console(stderr=True)).print(f"[yellow]warning:[/] {escape(message)}", highlight=False,
+                                            soft_wrap=True)
+
+
+# ---- phase 1: the noise model ----------------------------------------------------------------------
+
+class NoiseFitTrainer:
+    """F and D_noisy fine-tuned on the user's noisy patches against clean patches."""
+
+    log_fields = ("f_adv", "f_stats", "idt", "d_noisy", "f_sigma")
+
+    def __init__(self, cfg: AdaptConfig, start: StartModel, noisy: PatchSampler, out_dir: Path,
+                 device: torch.device, world: World) -> None:
+        self.cfg, self.device, self.world, self.out_dir = cfg, device, world, out_dir
+        self.f, self.f_cfg = colour_noise_f(*load_generator(start.f)[:2])
+        self.d, self.d_cfg, self.d_source = start_discriminator(start, self.f_cfg.channels)
+        if self.d_cfg.channels != self.f_cfg.channels:
+            raise UserError(f"D_noisy has {self.d_cfg.channels} channels, F {self.f_cfg.channels}")
+        self.start = start
+        for net in (self.f, self.d):
+            net.to(device).train()
+            broadcast_parameters(net, world)
+        betas = (0.5, 0.999)
+        self.opt_f = f_optimizer(self.f, cfg.lr, betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
+        schedule = linear_decay(cfg.noise_steps, cfg.decay_from)
+        self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in (self.opt_f, self.opt_d)]
+        self.pool = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
+        self.bank = StatisticsBank(seed=cfg.seed)
+        rng = np.random.default_rng([cfg.seed, 17])  # the folder's statistics from the first step on
+        with torch.no_grad():
+            patches = torch.stack([noisy(rng) for _ in range(BANK_PREFILL)])
+            self.bank.add(noise_statistics(patches))
+        self.amp_dtype = training_precision(cfg.precision, device)
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        cfg = self.cfg
+        x = batch["clean"].to(self.device, non_blocking=True)
+        y = batch["noisy"].to(self.device, non_blocking=True)
+        amp = autocast(self.device, self.amp_dtype)
+        set_requires_grad([self.d], False)
+        with amp:
+            # clipped to the file's range, as the real photos are: measured on unclipped noise, the statistics of
+            # saturated windows (real noise clipped away) taught F a low level there, which synth then clipped again
+            fake = self.f(x).clamp(0.0, 1.0)
+            f_adv = losses.lsgan(self.d(fake), True)
+            self.bank.add(noise_statistics(y))
+            f_stats = self.bank.distance(noise_statistics(fake)) if cfg.lambda_stats > 0 else torch.zeros(())
+            idt = losses.identity(deterministic(self.f, y), y)
+            loss = f_adv + cfg.lambda_stats * f_stats + cfg.lambda_identity * idt
+        self.opt_f.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(self.f, self.world)
+        self.opt_f.step()
+        set_requires_grad([self.d], True)
+        with amp:
+            d_loss = losses.discriminator_loss(self.d(y), self.d(self.pool.query(fake.detach())))
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        average_gradients(self.d, self.world)
+        self.opt_d.step()
+        for sched in self.scheds:
+            sched.step()
+        return {"f_adv": f_adv.item(), "f_stats": float(f_stats.detach()), "idt": idt.item(), "d_noisy": d_loss.item(),
+                "f_sigma": f_noise_sigma(self.f, x, fake)}
+
+    def lr(self) -> float:
+        return self.opt_f.param_groups[0]["lr"]
+
+    def describe(self) -> str:
+        return (f"F: {count_parameters(self.f) / 1e6:.2f} M (from {self.start.f})  "
+                f"D_noisy: {count_parameters(self.d) / 1e6:.2f} M ({self.d_source})")
+
+    def state(self, step: int) -> dict[str, Any]:
+        return {"kind": "adapt-noise", "step": step, "config": to_dict(self.cfg),
+                "nets": {"F": self.f.state_dict(), "D_noisy": self.d.state_dict()},
+                "opts": {"F": self.opt_f.state_dict(), "D_noisy": self.opt_d.state_dict()},
+                "scheds": [s.state_dict() for s in self.scheds], "pool": self.pool.state(),
+                "stats_bank": self.bank.state(), "rng": rng_state()}
+
+    def load(self, state: dict[str, Any], where: str) -> None:
+        load_state(self.f, state["nets"]["F"], f"{where} (F)")
+        load_state(self.d, state["nets"]["D_noisy"], f"{where} (D_noisy)")
+        self.opt_f.load_state_dict(state["opts"]["F"])
+        self.opt_d.load_state_dict(state["opts"]["D_noisy"])
+        for sched, saved in zip(self.scheds, state["scheds"], strict=True):
+            sched.load_state_dict(saved)
+        self.pool.load(state["pool"])
+        self.bank.load(state["stats_bank"])
+        set_rng_state(state["rng"])
+
+    def export(self, run_dir: Path, step: int) -> None:
+        meta = {"step": step, "trained_by": "denoise-gan adapt (noise model)", "source_run": str(self.out_dir),
+                "noise_family": f"the photos in {Path(self.cfg.noisy_dir).resolve()}",
+                "training_data": training_data(self.cfg)}
+        save_generator(self.out_dir / "F.safetensors", self.f, self.f_cfg, {**meta, "role": "F clean->noisy"})
+        save_discriminator(self.out_dir / "D_noisy.safetensors", self.d, self.d_cfg, {**meta, "role": "D_noisy"})
+
+    def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+        return {}
+
+
+def colour_noise_f(f: nn.Module, f_cfg: GeneratorConfig) -> tuple[nn.Module, GeneratorConfig]:
+    """F as the noise phase trains it: a plain ``noise`` F becomes the same function as a ``colour-noise`` F (its
+    tensors loaded into one whose colour mix starts as the identity), so the noise phase can learn the colour
+    correlation of demosaiced camera noise, which independent channels cannot model (measured: R-G correlation
+    0.01 against the truth's 0.48 after a 30-minute adapt). Any other F is returned as it is."""
+    if f_cfg.arch != "noise" or f_cfg.channels < 3:
+        return f, f_cfg
+    cfg = dataclasses.replace(f_cfg, arch="colour-noise")
+    net = build_generator(cfg)
+    missing, unexpected = net.load_state_dict(f.state_dict(), strict=False)
+    if unexpected or set(missing) != {"colour_mix"}:
+        raise WeightsError(f"cannot turn the {f_cfg.arch!r} F into a colour-noise F (missing {missing}, "
+                           f"unexpected {unexpected})")
+    return net.to(next(f.parameters()).device).train(f.training), cfg
+
+
+def training_data(cfg: AdaptConfig) -> str:
+    clean = str(Path(cfg.clean_dir).resolve()) if cfg.clean_dir else "skimage.data training pool"
+    return f"unpaired: clean {clean}; noisy {Path(cfg.noisy_dir).resolve()}"
