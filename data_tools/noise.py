@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from data_tools.camera import camera_noise, camera_variance
 from data_tools.errors import DataError
 from data_tools.images import split_alpha, to_dtype
 
@@ -106,66 +107,6 @@ def _correlated_gain(scale: float) -> float:
     return float(1.0 / cv2.GaussianBlur(probe, (0, 0), sigmaX=scale, borderType=cv2.BORDER_REFLECT).std())
 
 
-def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    """The sRGB transfer curve inverted: values in [0, 1] to linear light in [0, 1]."""
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def _linear_to_srgb(v: np.ndarray) -> np.ndarray:
-    v = np.clip(v, 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
-def _srgb_slope(linear: np.ndarray) -> np.ndarray:
-    """d sRGB / d linear at a linear value (finite at 0: the curve's linear toe)."""
-    v = np.clip(linear, 0.0, 1.0)
-    return np.where(v <= 0.0031308, 12.92, 1.055 / 2.4 * np.maximum(v, 0.0031308) ** (1 / 2.4 - 1)).astype(np.float32)
-
-
-# A typical small-sensor colour-correction matrix (camera RGB -> linear sRGB; each row sums to 1, so gray stays
-# gray). Its negative terms are why camera noise is colour noise, correlated across channels, and stronger
-# than the sensor's own.
-CAMERA_CCM = np.array([[1.6, -0.5, -0.1], [-0.3, 1.6, -0.3], [-0.05, -0.55, 1.6]], dtype=np.float32)
-CAMERA_CCM_INV = np.linalg.inv(CAMERA_CCM).astype(np.float32)
-
-
-def _camera(img: np.ndarray, rng: np.random.Generator, peak: float, read: float) -> np.ndarray:
-    # What a small sensor does to a scene, in order: the sRGB image back to linear light and into the camera's
-    # own RGB (CAMERA_CCM inverted); an RGGB Bayer mosaic (one colour per photosite); shot noise, Poisson with
-    # `peak` photo-electrons at full white, plus Gaussian read noise of std `read` electrons; the ADC's clip;
-    # OpenCV's bilinear demosaicing, which spreads each photosite's noise over its neighbours; the colour
-    # matrix, which mixes it across channels (the coloured, correlated grain of real photos); back to sRGB.
-    # Demosaicing is linear, so it is applied to the photosites' noise alone and added to the full-resolution
-    # image: the photo keeps its detail, and everything that differs from it is noise, not interpolation
-    # error. A gray image is a monochrome sensor: shot and read noise per pixel, no mosaic, no colour matrix.
-    x = np.clip(img, 0, 255) / np.float32(255.0)
-    x = x.reshape(x.shape[0], x.shape[1], -1)
-    gray = x.shape[2] == 1
-    linear = _srgb_to_linear(x[..., :1] if gray else x[..., :3])
-    signal = linear if gray else linear @ CAMERA_CCM_INV.T  # camera RGB (out-of-gamut colours go below 0)
-    h, w = signal.shape[:2]
-    if gray:
-        raw = signal[..., 0]
-    else:  # odd sizes: mosaic a reflected, even-sized copy, cropped back after demosaicing
-        even = np.pad(signal, ((0, h % 2), (0, w % 2), (0, 0)), mode="reflect")
-        raw = np.empty(even.shape[:2], np.float32)
-        raw[0::2, 0::2] = even[0::2, 0::2, 0]  # R
-        raw[0::2, 1::2] = even[0::2, 1::2, 1]  # G
-        raw[1::2, 0::2] = even[1::2, 0::2, 1]  # G
-        raw[1::2, 1::2] = even[1::2, 1::2, 2]  # B
-    rate = np.clip(raw, 0.0, 1.0).astype(np.float64) * peak
-    electrons = rng.poisson(rate).astype(np.float32)
-    electrons += rng.standard_normal(raw.shape, dtype=np.float32) * np.float32(read)
-    noise = np.clip(electrons / np.float32(peak), 0.0, 1.0) - np.clip(raw, 0.0, 1.0)  # in [-1, 1]
-    if gray:
-        noisy = linear + noise[..., None]
-    else:
-        offset = np.rint((noise + 1.0) * 32767.5).astype(np.uint16)  # OpenCV demosaics unsigned integers
-        spread = cv2.cvtColor(offset, cv2.COLOR_BayerBG2RGB)[:h, :w]  # OpenCV's name for R at (0, 0): RGGB
-        noisy = (signal + spread.astype(np.float32) / np.float32(32767.5) - 1.0) @ CAMERA_CCM.T
-    return (_linear_to_srgb(noisy) * np.float32(255.0)).reshape(img.shape)
-
-
 def _to_bgr(u8: np.ndarray) -> np.ndarray:
     if u8.ndim == 3 and u8.shape[2] == 3:
         return u8[..., ::-1]
@@ -205,20 +146,6 @@ def _no_random_var(x: np.ndarray, **_: float) -> np.ndarray:
     return np.zeros_like(x)
 
 
-def _camera_var(x: np.ndarray, peak: float, read: float, **_: float) -> np.ndarray:
-    """Per photosite before demosaicing, carried to sRGB by the curve's slope: an approximation (the
-    demosaicing's interpolation lowers the σ of the two colours each pixel did not sample) and through the
-    colour matrix, each photosite's noise taken as independent of its neighbours'."""
-    linear = _srgb_to_linear(np.clip(x, 0, 255) / np.float32(255.0))
-    read_var = (read / peak) ** 2
-    if linear.shape[-1] == 3:
-        camera_rgb = np.clip(linear @ CAMERA_CCM_INV.T, 0.0, 1.0)  # the Poisson rate, as drawn
-        var_linear = (camera_rgb / peak + read_var) @ (CAMERA_CCM ** 2).T
-    else:
-        var_linear = linear / peak + read_var
-    return (255.0 * _srgb_slope(linear)) ** 2 * var_linear
-
-
 @dataclass(frozen=True)
 class NoiseModel:
     name: str
@@ -248,10 +175,10 @@ MODELS: dict[str, NoiseModel] = {
         NoiseModel("correlated", ("sigma", "scale"), {"scale": 1.0}, {"sigma": (0, 255), "scale": (0.3, 20)},
                    _correlated, "Gaussian noise blurred by a Gaussian of std scale px, per-pixel sigma kept",
                    _gaussian_var),
-        NoiseModel("camera", ("peak", "read"), {"read": 2.0}, {"peak": (1, 1e6), "read": (0, 1000)}, _camera,
+        NoiseModel("camera", ("peak", "read"), {"read": 2.0}, {"peak": (1, 1e6), "read": (0, 1000)}, camera_noise,
                    "a camera: linear light, Bayer mosaic, shot noise (peak = photo-electrons at full white) and "
                    "read noise (read = its std in electrons) per photosite, demosaicing, colour matrix, sRGB",
-                   _camera_var),
+                   camera_variance),
     ]
 }
 
