@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from denoise_gan.evaluation import report
+from denoise_gan.evaluation import report, report_plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NOISES = ["gaussian:sigma=15", "poisson:peak=30", "gaussian:sigma=50", "gaussian:sigma=25", "poisson:peak=10",
@@ -68,7 +68,7 @@ def test_report_embeds_every_image_and_works_when_moved(tmp_path: Path) -> None:
 def figure(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The matplotlib figure plot_psnr_vs_noise draws, instead of its PNG."""
     drawn: list[Any] = []
-    monkeypatch.setattr(report, "figure_png", lambda fig, **options: drawn.append(fig) or PNG)
+    monkeypatch.setattr(report_plots, "figure_png", lambda fig, **options: drawn.append(fig) or PNG)
     return drawn
 
 

@@ -12,7 +12,8 @@ import pytest
 from data_tools.images import write_image
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.metrics import evaluate_folders, missing_text
-from denoise_gan.evaluation.report import crop_relpath, psnr_vs_time_figure, slug
+from denoise_gan.evaluation.report import crop_relpath, slug
+from denoise_gan.evaluation.report_plots import psnr_vs_time_figure
 from helpers import cli, one_line_error
 
 

@@ -1,0 +1,174 @@
+"""The benchmark report's two plots (PSNR against noise, PSNR against time), drawn with matplotlib's Agg canvas
+without pyplot, and the grouping of noise conditions into one-parameter sweeps that the first one draws as lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from data_tools.noise import parse_noise_spec
+from denoise_gan.evaluation.pictures import figure_png
+
+
+@dataclass(frozen=True)
+class NoiseFamily:
+    """Noise conditions that differ in one parameter only, sorted along it: the plot joins these with a line.
+
+    A condition that is alone in its family (a mixture, a drawn range, a model asked at one setting) keeps a
+    family of its own and ``axis`` "", and is drawn as markers: a line between unrelated conditions (Gaussian
+    σ 25 to Poisson peak 30) would suggest a trend that is not there.
+    """
+
+    axis: str  # the parameter that varies, e.g. "Gaussian σ (0-255 scale)"; "" for a family of one
+    members: tuple[tuple[str, float | None], ...]  # (condition, value of that parameter)
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for label, _ in self.members]
+
+
+AXIS_NAMES = {("gaussian", "sigma"): "Gaussian σ (0-255 scale)"}  # other parameters read "model parameter"
+
+
+def _fixed_values(label: str) -> tuple[tuple[tuple[str, str], ...], tuple[float, ...]] | None:
+    """((model, parameter), ...) and their values for a one-chain spec whose values are all fixed, else None."""
+    try:
+        spec = parse_noise_spec(label)
+    except ValueError:
+        return None
+    if len(spec.chains) != 1:
+        return None
+    keys, values = [], []
+    for stage in spec.chains[0]:
+        for name, value in stage.params.items():
+            if value.lo != value.hi:
+                return None
+            keys.append((stage.model, name))
+            values.append(value.lo)
+    return tuple(keys), tuple(values)
+
+
+def noise_families(noises: Sequence[str]) -> list[NoiseFamily]:
+    """The conditions grouped into one-parameter sweeps (same models, every other value equal), in order of
+    first appearance; the sweep parameter of a group is the first one whose value differs within it."""
+    parsed = {n: _fixed_values(n) for n in noises}
+    by_models: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for n in noises:
+        if parsed[n] is not None:
+            by_models.setdefault(parsed[n][0], []).append(n)
+    family_of: dict[str, tuple[object, ...]] = {n: ("alone", n) for n in noises}
+    sweep_of: dict[tuple[object, ...], int] = {}
+    for keys, labels in by_models.items():
+        values = [parsed[n][1] for n in labels]
+        varying = [i for i in range(len(keys)) if len({v[i] for v in values}) > 1]
+        if not varying:
+            continue  # one condition (or the same one written twice): nothing to sweep
+        sweep = varying[0]
+        for n, v in zip(labels, values):
+            key = (keys, v[:sweep] + v[sweep + 1:])
+            family_of[n], sweep_of[key] = key, sweep
+    grouped: dict[tuple[object, ...], list[str]] = {}
+    for n in noises:
+        grouped.setdefault(family_of[n], []).append(n)
+    out = []
+    for key, labels in grouped.items():
+        if len(labels) < 2 or key not in sweep_of:
+            out += [NoiseFamily("", ((n, None),)) for n in labels]
+            continue
+        keys, sweep = key[0], sweep_of[key]
+        model, param = keys[sweep]
+        members = sorted(((n, parsed[n][1][sweep]) for n in labels), key=lambda m: m[1])
+        out.append(NoiseFamily(AXIS_NAMES.get((model, param), f"{model} {param}"), tuple(members)))
+    return out
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
+
+    fig = Figure(figsize=(width, height))
+    ax = fig.subplots()
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _colours(methods: Sequence[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {m: cmap(i % 10) for i, m in enumerate(methods)}
+
+
+def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
+    """Mean PSNR per method across noise conditions: lines only along one noise model's parameter (on a
+    numeric axis when every condition is one such sweep), markers for conditions that stand alone."""
+    if len(noises) < 2:
+        return None
+    families = noise_families(noises)
+    numeric = len(families) == 1 and families[0].axis != ""
+    order = [n for family in families for n in family.labels]  # a family's members side by side
+    xs = dict(families[0].members) if numeric else {n: float(i) for i, n in enumerate(order)}
+    psnr = {(s["method"], s["noise"]): s["psnr"] for s in summary if s["psnr"] is not None}
+    fig, ax = _figure(6.4, 4.2)
+    colours = _colours(methods)
+    for method in methods:
+        labelled = False
+        for family in families:
+            points = [(xs[n], psnr[(method, n)]) for n in family.labels if (method, n) in psnr]
+            if not points:
+                continue
+            line = ("--" if method == "noisy" else "-") if family.axis else "none"
+            ax.plot(*zip(*points), marker="o", color=colours[method], linestyle=line,
+                    label="_" if labelled else method)  # "_": one legend entry per method
+            labelled = True
+    if numeric:
+        ax.set_xlabel(families[0].axis)
+    else:
+        ax.set_xticks(list(xs.values()), [n if len(n) <= 24 else n[:22] + "…" for n in order],
+                      rotation=20, ha="right")
+        ax.set_xlabel("noise condition (lines join one noise model along its parameter)")
+    ax.set_ylabel("mean PSNR (dB)")
+    ax.set_title("PSNR vs noise level")
+    ax.legend(fontsize="small")
+    return figure_png(fig, dpi=110, tight=True)
+
+
+def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
+    """Mean PSNR against seconds per megapixel (log), one marker shape per noise condition."""
+    fig = psnr_vs_time_figure(summary, noises, methods)
+    return None if fig is None else figure_png(fig, dpi=110, tight=True)
+
+
+def _plain_seconds(value: float, _position: Any = None) -> str:
+    """A time-axis tick as a plain number (0.05, 2, 30), not 10^x notation."""
+    return f"{value:.6g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> Any:
+    """The figure of ``plot_psnr_vs_time``, or None when no method was timed."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    points = [s for s in summary if s["method"] != "noisy" and s["psnr"] is not None and s["mp_per_s"]]
+    if not points:
+        return None
+    fig, ax = _figure(6.4, 4.2)
+    colours = _colours(methods)
+    markers = "osD^vP*Xh<>"
+    for s in points:
+        ax.scatter(1.0 / s["mp_per_s"], s["psnr"], color=colours[s["method"]],
+                   marker=markers[list(noises).index(s["noise"]) % len(markers)], s=42, zorder=3)
+    ax.set_xscale("log")
+    seconds = [1.0 / s["mp_per_s"] for s in points]
+    if max(seconds) / min(seconds) < 30:  # under ~1.5 decades: label 1-2-5 ticks too, or few would be labelled
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain_seconds))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    handles = [ax.scatter([], [], color=colours[m], marker="o", label=m) for m in methods if m != "noisy"]
+    if len(noises) > 1:
+        handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=n)
+                    for i, n in enumerate(noises)]
+    ax.legend(handles=handles, fontsize="small")
+    ax.set_xlabel("seconds per megapixel (log scale, lower is faster)")
+    ax.set_ylabel("mean PSNR (dB)")
+    ax.set_title("PSNR vs time")
+    return fig
