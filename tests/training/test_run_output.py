@@ -21,7 +21,8 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.weights import list_checkpoints
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import train
-from denoise_gan.training.loop import Cadence, RunLog, RunProgress, log_figure, reporting, run_loop
+from denoise_gan.training.loop import Cadence, reporting, run_loop
+from denoise_gan.training.run_report import RunLog, RunProgress, log_figure
 from denoise_gan.training.validation import grid_steps
 from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, read_log, tiny_train_config
 
