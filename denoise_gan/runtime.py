@@ -72,9 +72,15 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 
 def training_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA by default, fp32 on the CPU; fp16 would need loss scaling, so it is refused."""
+    """bf16 autocast on CUDA by default; fp16 would need loss scaling, so it is refused. On the CPU bf16 may be
+    asked for (it pays on CPUs with AVX-512 BF16 or AMX), and ``auto`` is fp32 here: the trainer then times
+    its step to pick a faster mode (``training.step_mode``)."""
+    import torch
+
     if name == "fp16":
         raise UserError("training supports --precision auto, bf16 or fp32 (fp16 needs loss scaling)")
+    if device.type != "cuda" and name in PRECISIONS:
+        return torch.bfloat16 if name == "bf16" else None
     return resolve_precision(name, device)
 
 

@@ -181,6 +181,9 @@ class NoiseFitTrainer:
     def lr(self) -> float:
         return self.opt_f.param_groups[0]["lr"]
 
+    def step_modules(self) -> list[torch.nn.Module]:
+        return [self.f]
+
     def describe(self) -> str:
         return (f"F: {count_parameters(self.f) / 1e6:.2f} M (from {self.start.f})  "
                 f"D_noisy: {count_parameters(self.d) / 1e6:.2f} M ({self.d_source})")

@@ -119,8 +119,6 @@ class CycleGANTrainer:
         for _, net in self.nets.items():
             init_weights(net, cfg.init_std)
             net.to(device)
-            if device.type == "cuda":
-                net.to(memory_format=torch.channels_last)
             broadcast_parameters(net, world)
         betas = (cfg.beta1, cfg.beta2)
         self.opts = {name: (f_optimizer(net, cfg.lr, betas) if name == "F" else
@@ -195,6 +193,9 @@ class CycleGANTrainer:
 
     def lr(self) -> float:
         return self.opts["G"].param_groups[0]["lr"]
+
+    def step_modules(self) -> list[torch.nn.Module]:
+        return [net for _, net in self.nets.items()]
 
     def describe(self) -> str:
         return " ".join(f"{name}: {count_parameters(net) / 1e6:.2f} M" for name, net in self.nets.items())

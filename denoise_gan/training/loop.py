@@ -42,6 +42,7 @@ from denoise_gan.training.run_report import (
     plot_log,
     print_header,
 )
+from denoise_gan.training.step_mode import choose_step_mode, worth_measuring
 from denoise_gan.training.validation import drop_grids_after
 
 C = TypeVar("C")
@@ -256,6 +257,8 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         if start >= cadence.steps:
             console.print(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
             return
+        measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
+        batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, console.print)
         run_loop(trainer, batches, start, cadence, run_dir, world, console)
     finally:
         shutdown(world)

@@ -1,0 +1,127 @@
+"""How a training step runs on this machine: fp32, bf16 autocast with channels_last, or torch.compile.
+
+The fastest differs between CPUs (measured with ``benchmarks/train_speed.py``): with AVX-512 BF16, bf16 autocast
++ channels_last made the refinement step 1.6x faster and torch.compile 0.9x; on an AVX2-only CPU bf16 is
+emulated and 6.5x slower while torch.compile is 1.45x faster. So ``--precision auto`` on the CPU times the
+trainer's own step in each mode the machine can run and keeps the fastest. The trial steps run on a copy of the
+trainer with the random state restored afterwards, so they change nothing in the run. Short runs (tests, smoke
+runs) are not worth the trial: they take fp32, as does any run under torchrun, whose ranks must agree.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from denoise_gan.runtime import World, training_precision
+from denoise_gan.training.schedule import rng_state, set_rng_state
+
+MEASURE_FROM_STEPS = 1000  # fewer steps left than this: not worth a trial of a minute or two
+TRIAL_WARMUP, TRIAL_STEPS = 2, 3
+
+
+@dataclass(frozen=True)
+class StepMode:
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
+    channels_last: bool = False
+    compiled: bool = False
+
+    @property
+    def label(self) -> str:
+        parts = ["bf16 autocast" if self.precision == "bf16" else "fp32"]
+        return " + ".join(parts + ["channels_last"] * self.channels_last + ["torch.compile"] * self.compiled)
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere: no bf16 trial is offered there)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
+def compiler_present() -> bool:
+    """torch.compile on the CPU writes and builds C++: it needs a compiler (Linux is where it is supported)."""
+    return sys.platform.startswith("linux") and any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+def candidate_modes(device: torch.device, precision: str) -> tuple[StepMode, ...]:
+    """The modes worth timing: one when the user chose a precision, or on CUDA (bf16 + channels_last)."""
+    amp = training_precision(precision, device)  # validates the name
+    if device.type == "cuda":
+        return (StepMode("fp32" if amp is None else "bf16", channels_last=True),)
+    if precision != "auto":
+        return (StepMode("fp32") if amp is None else StepMode("bf16", channels_last=True),)
+    modes = [StepMode()]
+    if cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        modes.append(StepMode("bf16", channels_last=True))
+    if compiler_present():
+        modes.append(StepMode(compiled=True))
+    return tuple(modes)
+
+
+def apply_mode(trainer: Any, mode: StepMode) -> None:
+    """Set the trainer's autocast dtype and convert (or compile in place) the modules its step calls; compiling in
+    place keeps parameter names, so checkpoints and weight files are the same in every mode."""
+    trainer.amp_dtype = torch.bfloat16 if mode.precision == "bf16" else None
+    for module in trainer.step_modules():
+        if mode.channels_last:
+            module.to(memory_format=torch.channels_last)
+        if mode.compiled:
+            module.compile()
+    trainer.step_mode = mode
+
+
+def seconds_per_step(trainer: Any, mode: StepMode, batch: dict[str, torch.Tensor]) -> float:
+    """A copy of the trainer in ``mode``, timed over a few steps on one batch; the run's random state is kept."""
+    saved = rng_state()
+    try:
+        trial = copy.deepcopy(trainer)
+        apply_mode(trial, mode)
+        for i in range(TRIAL_WARMUP):
+            trial.step(i, batch)
+        start = time.perf_counter()
+        for i in range(TRIAL_STEPS):
+            trial.step(TRIAL_WARMUP + i, batch)
+        return (time.perf_counter() - start) / TRIAL_STEPS
+    finally:
+        set_rng_state(saved)
+
+
+def worth_measuring(steps_left: int, world: World, deadline: float | None) -> bool:
+    """A trial pays on a long single-process run; a run against a deadline (adapt) keeps its time for steps."""
+    return steps_left >= MEASURE_FROM_STEPS and world.size == 1 and deadline is None
+
+
+def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], device: torch.device,
+                     precision: str, measure: bool,
+                     say: Callable[[str], None]) -> Iterator[dict[str, torch.Tensor]]:
+    """Put the trainer in its fastest mode and return the batches unchanged (the batch used for timing is put
+    back at their front). Without ``measure`` the first candidate (fp32 on the CPU) is taken."""
+    modes = candidate_modes(device, precision)
+    if len(modes) == 1 or not measure:
+        apply_mode(trainer, modes[0])
+        return batches
+    first = next(batches)
+    timings: dict[StepMode, float] = {}
+    for mode in modes:
+        try:
+            timings[mode] = seconds_per_step(trainer, mode, first)
+        except Exception as exc:  # a mode this machine cannot run (a compiler error, an op without bf16)
+            say(f"step mode {mode.label}: not usable here ({type(exc).__name__})")
+    best = min(timings, key=timings.__getitem__) if timings else modes[0]
+    apply_mode(trainer, best)
+    say("step mode: " + best.label + " (measured " +
+        ", ".join(f"{m.label} {s:.3f} s" for m, s in timings.items()) + " per step)")
+    return itertools.chain([first], batches)

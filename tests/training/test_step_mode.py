@@ -1,0 +1,112 @@
+"""The per-machine choice of how a training step runs: trial steps on a copy change nothing in the run, the
+fastest usable mode is applied, and short or deadline-bound runs skip the trial."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from denoise_gan.runtime import World
+from denoise_gan.training import step_mode
+from denoise_gan.training.step_mode import StepMode, apply_mode, candidate_modes, choose_step_mode, worth_measuring
+
+CPU = torch.device("cpu")
+
+
+class TinyTrainer:
+    """A real optimisation step on a small conv net, with the hooks the trial needs."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-2)
+        self.amp_dtype: torch.dtype | None = None
+        self.steps_run = 0
+
+    def step_modules(self) -> list[nn.Module]:
+        return [self.net]
+
+    def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        noisy = batch["clean"] + 0.1 * torch.randn_like(batch["clean"])  # draws from the global RNG, as F does
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.amp_dtype is not None):
+            loss = (self.net(noisy).float() - batch["clean"]).abs().mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.steps_run += 1
+        return {"loss": loss.item()}
+
+
+def batches(count: int) -> list[dict[str, torch.Tensor]]:
+    return [{"clean": torch.full((2, 3, 16, 16), i / count)} for i in range(count)]
+
+
+def test_the_trial_leaves_weights_random_state_and_batches_as_they_were(monkeypatch) -> None:
+    trainer = TinyTrainer()
+    before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (StepMode(), StepMode("bf16", channels_last=True)))
+    torch.manual_seed(7)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(7)
+    said: list[str] = []
+    data = batches(4)
+    out = list(choose_step_mode(trainer, iter(data), CPU, "auto", True, said.append))
+    assert torch.equal(torch.rand(3), expected_draw)
+    assert all(torch.equal(v, before[k]) for k, v in trainer.net.state_dict().items())
+    assert trainer.steps_run == 0
+    assert [b["clean"][0, 0, 0, 0].item() for b in out] == [b["clean"][0, 0, 0, 0].item() for b in data]
+    assert len(said) == 1 and said[0].startswith("step mode: ") and "fp32" in said[0] and "bf16" in said[0]
+    assert trainer.step_mode in (StepMode(), StepMode("bf16", channels_last=True))
+
+
+def test_the_faster_mode_wins_and_a_failing_one_is_skipped(monkeypatch) -> None:
+    slow, fast, broken = StepMode(), StepMode("bf16", channels_last=True), StepMode(compiled=True)
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (slow, fast, broken))
+
+    def timed(trainer, mode, batch):
+        if mode == broken:
+            raise RuntimeError("no compiler")
+        return {slow: 0.2, fast: 0.1}[mode]
+
+    monkeypatch.setattr(step_mode, "seconds_per_step", timed)
+    said: list[str] = []
+    trainer = TinyTrainer()
+    choose_step_mode(trainer, iter(batches(2)), CPU, "auto", True, said.append)
+    assert trainer.step_mode == fast and trainer.amp_dtype == torch.bfloat16
+    assert trainer.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert any("not usable here (RuntimeError)" in s for s in said)
+
+
+def test_without_a_trial_fp32_is_taken_and_no_batch_is_consumed(monkeypatch) -> None:
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (StepMode(), StepMode("bf16", channels_last=True)))
+    trainer, data = TinyTrainer(), iter(batches(3))
+    said: list[str] = []
+    assert choose_step_mode(trainer, data, CPU, "auto", False, said.append) is data
+    assert trainer.step_mode == StepMode() and trainer.amp_dtype is None and not said
+
+
+def test_when_a_trial_is_worth_it() -> None:
+    one, two = World(), World(rank=0, size=2, local_rank=0)
+    assert worth_measuring(step_mode.MEASURE_FROM_STEPS, one, None)
+    assert not worth_measuring(step_mode.MEASURE_FROM_STEPS - 1, one, None)  # tests, smoke runs
+    assert not worth_measuring(10**6, two, None)  # ranks must agree
+    assert not worth_measuring(10**6, one, deadline=123.0)  # adapt's minutes go to steps
+
+
+def test_a_chosen_precision_is_the_only_candidate_and_auto_offers_what_the_cpu_has(monkeypatch) -> None:
+    assert candidate_modes(CPU, "fp32") == (StepMode(),)
+    assert candidate_modes(CPU, "bf16") == (StepMode("bf16", channels_last=True),)
+    monkeypatch.setattr(step_mode, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(step_mode, "compiler_present", lambda: False)
+    assert candidate_modes(CPU, "auto") == (StepMode(),)
+    monkeypatch.setattr(step_mode, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(step_mode, "compiler_present", lambda: True)
+    assert candidate_modes(CPU, "auto") == (StepMode(), StepMode("bf16", channels_last=True),
+                                            StepMode(compiled=True))
+
+
+def test_compiling_in_place_keeps_parameter_names() -> None:
+    trainer = TinyTrainer()
+    names = list(trainer.net.state_dict())
+    apply_mode(trainer, StepMode(compiled=True))
+    assert list(trainer.net.state_dict()) == names and trainer.amp_dtype is None
