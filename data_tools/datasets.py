@@ -148,10 +148,11 @@ def random_crops(images: Sequence[np.ndarray], seed: int, channels: int, side: i
 class PairedPatches(Dataset):
     """Item i: a clean patch and, when the sampler has a noise spec, the same patch with synthetic noise and
     its true per-pixel noise level on the [0, 1] scale (supervised pairs); without one only the clean patch,
-    for pseudo-pairs made by F at train time."""
+    for pseudo-pairs made by F at train time. With ``clean_variant`` (e.g. a JPEG spec) the item also holds the
+    clean patch passed through it, as ``clean_variant``: a photo that is clean but compressed."""
 
-    def __init__(self, sampler: PatchSampler, seed: int, length: int) -> None:
-        self.sampler, self.seed, self.length = sampler, seed, length
+    def __init__(self, sampler: PatchSampler, seed: int, length: int, clean_variant: NoiseSpec | None = None) -> None:
+        self.sampler, self.seed, self.length, self.clean_variant = sampler, seed, length, clean_variant
 
     def __len__(self) -> int:
         return self.length
@@ -160,6 +161,9 @@ class PairedPatches(Dataset):
         rng = np.random.default_rng([self.seed, index])
         clean = self.sampler.patch(rng)
         item = {"clean": to_tensor(fit_channels(clean, self.sampler.channels))}
+        if self.clean_variant is not None:
+            variant = self.clean_variant.apply(clean, int(rng.integers(0, 2**63 - 1)))[0]
+            item["clean_variant"] = to_tensor(fit_channels(variant, self.sampler.channels))
         if self.sampler.noise is not None:
             noisy, stages = self.sampler.add_noise_with_stages(clean, rng)
             item["noisy"] = to_tensor(fit_channels(noisy, self.sampler.channels))

@@ -141,6 +141,8 @@ class RefineConfig:
     fresh: bool = False  # start from a newly initialised G instead of the CycleGAN's
     init: str = ""  # start G from these weights (a path or a shipped name) instead of the run's G or a new one
     clean_fraction: float = 0.1  # level-aware G: share of samples left clean (level 0), to be returned as they are
+    # share of those clean samples JPEG-compressed first (quality 70-95): the estimator learns blocks are not noise
+    clean_jpeg_fraction: float = 0.0
     faint_fraction: float = 0.0  # share of F's draws scaled down by a random factor (with their level map)
     lambda_level: float = 1.0  # level-aware G: weight of the estimator's L1 to the true level map
     steps: int = 4000
@@ -169,6 +171,8 @@ class RefineConfig:
         _require(self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}")
         _require(0.0 <= self.gray_fraction <= 1.0, f"--gray-fraction must be between 0 and 1, not {self.gray_fraction}")
         _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
+        _require(0.0 <= self.clean_jpeg_fraction <= 1.0,
+                 f"--clean-jpeg-fraction must be between 0 and 1, not {self.clean_jpeg_fraction}")
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,9 @@ def refine_command(
     blocks: Annotated[int, typer.Option("--blocks", help="The new G's residual blocks per level.")] = 2,
     clean_fraction: Annotated[float, typer.Option("--clean-fraction", help="Level-aware G: share of samples "
                                                   "left clean with a zero level map.")] = 0.1,
+    clean_jpeg_fraction: Annotated[float, typer.Option(
+        "--clean-jpeg-fraction", help="Level-aware G: share of the clean samples JPEG-compressed first (quality "
+        "70-95), so block edges are not read as noise.")] = 0.0,
     lambda_level: Annotated[float, typer.Option("--lambda-level", help="Level-aware G: weight of the level "
                                                 "estimator's loss.")] = 1.0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Train a newly initialised G instead of fine-tuning.")] = False,
@@ -240,7 +243,8 @@ def refine_command(
     chosen = None if generator == "same" or init else GeneratorConfig(arch=generator, channels=_run_channels(run_dir),
                                                                width=width, depth=depth, blocks=blocks)
     cfg = RefineConfig(run_dir=str(run_dir), noise=noise, generator=chosen, fresh=fresh or bool(noise), init=init or "",
-                       clean_fraction=clean_fraction, faint_fraction=faint_fraction, lambda_level=lambda_level,
+                       clean_fraction=clean_fraction, clean_jpeg_fraction=clean_jpeg_fraction,
+                       faint_fraction=faint_fraction, lambda_level=lambda_level,
                        steps=4000 if steps is None else steps, lr=lr, decay_from=decay_from,
                        patch_size=patch_size, batch_size=batch_size, gray_fraction=gray_fraction, loss=loss,
                        quantize=quantize, seed=seed, log_every=log_every, save_every=save_every,

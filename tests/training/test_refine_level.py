@@ -16,7 +16,8 @@ from denoise_gan.config import GeneratorConfig, RefineConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_generator
-from denoise_gan.training.refine import refine
+from denoise_gan.runtime import World
+from denoise_gan.training.refine import RefineTrainer, load_source_config, refine
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 
@@ -108,8 +109,6 @@ def test_refine_can_start_from_given_weights(finished_run: Path, tmp_path: Path)
 
 def test_faint_draws_scale_noise_and_level_together(finished_run: Path) -> None:
     from denoise_gan.runtime import World
-    from denoise_gan.training.refine import RefineTrainer, load_source_config
-
     cfg = _config(finished_run, faint_fraction=1.0)
     trainer = RefineTrainer(cfg, load_source_config(finished_run), torch.device("cpu"), World())
     torch.manual_seed(3)
@@ -123,3 +122,28 @@ def test_faint_draws_scale_noise_and_level_together(finished_run: Path) -> None:
     trainer.cfg = _config(finished_run, faint_fraction=0.0)
     same, same_level = trainer.make_some_faint(clean, noisy, level)
     assert torch.equal(same, noisy) and torch.equal(same_level, level)
+
+
+def test_clean_samples_can_be_jpeg_photos_kept_as_they_are(finished_run: Path, tmp_path: Path) -> None:
+    """The dataset offers each clean patch JPEG-compressed too; a kept-clean sample then takes it as both input
+    and target with a zero map, so the estimator sees block edges at level 0."""
+    rng = np.random.default_rng(0)
+    photo = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
+    sampler = PatchSampler([photo], 32, 3, 0.0)
+    item = PairedPatches(sampler, 0, 4, clean_variant=parse_noise_spec("jpeg:quality=70-95"))[0]
+    assert item["clean_variant"].shape == item["clean"].shape
+    assert 0 < (item["clean_variant"] - item["clean"]).abs().mean() < 0.2
+
+    cfg = _config(finished_run, clean_fraction=0.999, clean_jpeg_fraction=1.0)
+    trainer = RefineTrainer(cfg, load_source_config(finished_run), torch.device("cpu"), World())
+    clean, noisy = torch.rand(6, 3, 8, 8), torch.rand(6, 3, 8, 8)
+    compressed, level = clean + 0.01, torch.ones(6, 3, 8, 8)
+    torch.manual_seed(0)
+    given, target, zero = trainer.leave_some_clean(clean, noisy, level, compressed)
+    assert torch.equal(given, compressed) and torch.equal(target, compressed) and not zero.any()
+    given, target, _ = trainer.leave_some_clean(clean, noisy, level, None)
+    assert torch.equal(given, clean) and torch.equal(target, clean)
+    with pytest.raises(ValueError, match="clean-jpeg-fraction"):
+        _config(finished_run, clean_jpeg_fraction=1.5)
+    refine(_config(finished_run, clean_jpeg_fraction=0.5, steps=20, save_every=20), tmp_path / "jpeg")
+    assert (tmp_path / "jpeg" / "G.safetensors").is_file()
