@@ -36,6 +36,7 @@ from denoise_gan.inference.engine_choice import installed
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
+from denoise_gan.nets.run_folder import F_FILE, RunFolder
 from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_NOISE_MODEL = f"{DEFAULT_MODEL}-F"
-FOLDER_NOISE_MODEL = "F.safetensors"  # what a `train` run or an `adapt` output holds
+FOLDER_NOISE_MODEL = F_FILE  # what a `train` run or an `adapt` output holds
 TILE = 1024  # the largest side F sees in one pass; beyond it, tiles (memory stays bounded)
 SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
 
@@ -58,8 +59,9 @@ def resolve_noise_model(source: str | Path | None) -> Path:
     name = str(source) if source else DEFAULT_NOISE_MODEL
     candidate = Path(name)
     if candidate.is_dir():
-        if (candidate / FOLDER_NOISE_MODEL).is_file():
-            return candidate / FOLDER_NOISE_MODEL
+        weights = RunFolder(candidate).f
+        if weights.is_file():
+            return weights
         raise WeightsError(f"{candidate}: a folder without {FOLDER_NOISE_MODEL} (a train run or an adapt output "
                            "holds one)")
     if not (candidate.suffix or candidate.exists() or "/" in name):

@@ -33,6 +33,7 @@ from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weights import (
     PATH_KEYS,
@@ -41,7 +42,7 @@ from denoise_gan.nets.weights import (
     load_checkpoint,
     load_generator,
     load_state,
-    read_generator_file,
+    read_generator_config,
     refuse_noise_model,
     save_generator,
 )
@@ -75,7 +76,7 @@ def load_exportable(source: str | Path) -> Exportable:
     """The generator behind a weight file, shipped model name, run folder or run checkpoint."""
     path = Path(source)
     if path.is_dir():
-        weights = path / "G.safetensors"
+        weights = RunFolder(path).g
         if not weights.is_file():
             raise UserError(f"{path}: a run folder holds G.safetensors once it has saved; this one has none")
         path = weights
@@ -104,12 +105,12 @@ def _from_run_checkpoint(path: Path) -> Exportable:
     except (KeyError, TypeError):
         raise WeightsError(f"{path}: a {kind} checkpoint without G's weights") from None
     run_dir = path.parent.parent
-    run_weights = run_dir / "G.safetensors"
+    run_weights = RunFolder(run_dir).g
     if not run_weights.is_file() and run_dir.name == "refine":  # adapt's refine phase: OUT/refine/checkpoints
-        run_weights = run_dir.parent / "G.safetensors"
+        run_weights = RunFolder(run_dir.parent).g
     meta: dict[str, Any] = {}
     if run_weights.is_file():
-        _, cfg, meta = read_generator_file(run_weights)
+        cfg, meta = read_generator_config(run_weights)  # only G's config and metadata: the tensors are the checkpoint's
     elif kind == "cyclegan":
         try:
             cfg = from_dict(TrainConfig, state["config"]).model.g

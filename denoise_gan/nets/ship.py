@@ -11,20 +11,20 @@ the descriptive fields of the model card (licence, noise family, training data) 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from denoise_gan.config import TrainConfig, from_dict
-from denoise_gan.errors import WeightsError
+from denoise_gan.config import TrainConfig
+from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import shipped_dir
 from denoise_gan.nets.weights import (
     list_checkpoints,
     load_checkpoint,
     load_generator,
     load_state,
-    read_generator_file,
+    read_generator_config,
     save_discriminator,
     save_generator,
 )
@@ -34,12 +34,12 @@ CARD_FIELDS = ("license", "noise_family", "training_data")
 
 def ship_parts(run_dir: Path | str, dest: Path | str, name: str = "default") -> list[Path]:
     """Write the run's F and both discriminators as ``dest/<name>-<part>.safetensors``; returns the paths."""
-    run_dir, dest = Path(run_dir), Path(dest)
+    run, dest = RunFolder(run_dir), Path(dest)
     try:
-        cfg = from_dict(TrainConfig, json.loads((run_dir / "config.json").read_text()))
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"{run_dir}: not a `denoise-gan train` run ({str(exc).splitlines()[0][:120]})") from None
-    found = list_checkpoints(run_dir / "checkpoints")
+        cfg = run.read_config(TrainConfig, missing="not a `denoise-gan train` run (no config.json)")
+    except UserError as exc:
+        raise WeightsError(str(exc)) from None
+    found = list_checkpoints(run.checkpoints)
     if not found:
         raise WeightsError(f"{run_dir}: no checkpoints/step_*.pt to take the discriminators from")
     step, path = found[-1]
@@ -47,12 +47,12 @@ def ship_parts(run_dir: Path | str, dest: Path | str, name: str = "default") -> 
     card: dict[str, Any] = {}
     g_file = dest / f"{name}.safetensors"
     if g_file.is_file():
-        meta = read_generator_file(g_file)[2]
+        meta = read_generator_config(g_file)[1]  # the card's fields only: the header is enough
         card = {k: meta[k] for k in CARD_FIELDS if k in meta}
     if "noise_family" not in card and cfg.data.noise:
         card["noise_family"] = cfg.data.noise
     common = {**card, "source_run": str(run_dir), "companion_of": f"{name}.safetensors"}
-    f, f_cfg, f_meta = load_generator(run_dir / "F.safetensors")
+    f, f_cfg, f_meta = load_generator(run.f)
     written = [dest / f"{name}-F.safetensors"]
     save_generator(written[0], f, f_cfg, {**f_meta, **common, "role": "F clean->noisy"})
     for part in ("D_noisy", "D_clean"):

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from denoise_gan.errors import WeightsError
+from denoise_gan.nets.run_folder import G_FILE, graph_beside  # noqa: F401 (graph_beside is read from here too)
 
 DEFAULT_MODEL = "default"
 
@@ -20,7 +21,7 @@ DEFAULT_MODEL = "default"
 SHIPPED_PARTS = ("F", "D_noisy", "D_clean")
 
 # a folder given as weights: an exported model folder (``export --format folder``) or a run / adapt output
-FOLDER_WEIGHTS = ("model.safetensors", "G.safetensors")
+FOLDER_WEIGHTS = ("model.safetensors", G_FILE)
 
 
 def shipped_dir() -> Path:
@@ -59,11 +60,6 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
     if not shipped.is_file():
         raise WeightsError(f"no shipped model named {name!r} (available: {', '.join(shipped_names()) or 'none'})")
     return shipped
-
-
-def graph_beside(weights: Path) -> Path:
-    """Where the ONNX graph of a generator file is kept: the same name with ``.onnx``."""
-    return weights.with_suffix(".onnx")
 
 
 def file_sha256(path: Path) -> str:

@@ -15,7 +15,7 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -24,13 +24,12 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from data_tools.images import atomic_write_bytes
-from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, from_dict, json_object, to_dict
+from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import build_generator, plausible_bounds
-
-C = TypeVar("C")
+from denoise_gan.nets.weight_header import config_and_meta, not_safetensors, read_metadata, read_weight_bytes
 
 FORMAT = "denoise-gan-generator/1"
 
@@ -66,50 +65,34 @@ def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta:
     atomic_write_bytes(path, st_save(state, metadata=metadata))
 
 
-def _open_safetensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and header metadata of a safetensors file, never unpickled (``what``: generator, discriminator)."""
+def _open_safetensors(path: Path, what: str, data: bytes | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and header metadata of a safetensors file, never unpickled (``what``: generator, discriminator;
+    ``data``: the file's bytes when they were already read, so the file is not read again)."""
+    data = read_weight_bytes(path) if data is None else data
+    meta = read_metadata(path, data, what)  # refuses a pickle, a truncated or a corrupt file
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WeightsError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        tensors = st_load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + header_len])
-    except (SafetensorError, ValueError, json.JSONDecodeError, RuntimeError):
-        if _looks_like_pickle(data):
-            converted = path.with_suffix(".safetensors")
-            hint = "" if what != "generator" else (" A run checkpoint converts with `denoise-gan export "
-                                                   f"{path} -o {converted} --format safetensors`.")
-            raise WeightsError(f"{path}: is a pickle/torch file, not a safetensors {what}; refusing to load "
-                               f"it (pickles can run code).{hint}") from None
-        raise WeightsError(f"{path}: not a valid safetensors file (truncated or corrupt)") from None
-    meta = header.get("__metadata__") or {}
-    return tensors, meta if isinstance(meta, dict) else {}
+        return st_load(data), meta
+    except (SafetensorError, ValueError, RuntimeError):
+        raise not_safetensors(path, data[:8], what) from None
 
 
-def _config_and_meta(path: Path, meta: dict, fmt: str, cls: type[C], what: str) -> tuple[C, dict]:
-    """The frozen config and descriptive metadata a weight file's header holds, checked for its format."""
-    if meta.get("format") != fmt:
-        raise WeightsError(f"{path}: safetensors file without denoise-gan {what} metadata "
-                           f"(format {meta.get('format')!r}, expected {fmt!r})")
-    try:
-        config = from_dict(cls, json_object(meta["config"]))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: bad {what} config in metadata ({type(exc).__name__}: {exc})") from None
-    try:
-        return config, json_object(meta.get("meta", "{}"))
-    except (ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: bad descriptive metadata ({type(exc).__name__}: {exc})") from None
-
-
-def read_generator_file(path: Path | str) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
+def read_generator_file(path: Path | str,
+                        data: bytes | None = None) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
     """Tensors, config and metadata of a generator file, checked but not yet put into a network."""
     path = Path(path)
-    tensors, meta = _open_safetensors(path, "generator")
-    cfg, extra = _config_and_meta(path, meta, FORMAT, GeneratorConfig, "generator")
+    tensors, meta = _open_safetensors(path, "generator", data)
+    cfg, extra = config_and_meta(path, meta, FORMAT, GeneratorConfig, "generator")
     _check_plausible(cfg, path)
     return tensors, cfg, extra
+
+
+def read_generator_config(path: Path | str, data: bytes | None = None) -> tuple[GeneratorConfig, dict]:
+    """A generator file's config and metadata from its header alone, checked as a load checks them: for what
+    needs only the architecture or the role (a noise model or a denoiser), not the tensors."""
+    path = Path(path)
+    cfg, extra = config_and_meta(path, read_metadata(path, data), FORMAT, GeneratorConfig, "generator")
+    _check_plausible(cfg, path)
+    return cfg, extra
 
 
 def _check_plausible(cfg: GeneratorConfig, path: Path) -> None:
@@ -121,11 +104,13 @@ def _check_plausible(cfg: GeneratorConfig, path: Path) -> None:
                                f"expected {lo}..{hi})")
 
 
-def load_generator(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorConfig, dict]:
-    """The generator a file describes, with its weights. The architecture is first built on the meta device
-    (shapes only, no memory) and checked against the file's tensors, so a config that claims a huge network
-    is refused before anything is allocated: the real network is never bigger than the file."""
-    tensors, cfg, meta = read_generator_file(path)
+def load_generator(path: Path | str, device: str | torch.device = "cpu",
+                   data: bytes | None = None) -> tuple[nn.Module, GeneratorConfig, dict]:
+    """The generator a file describes, with its weights (``data``: the file's bytes, when already read). The
+    architecture is first built on the meta device (shapes only, no memory) and checked against the file's
+    tensors, so a config that claims a huge network is refused before anything is allocated: the real network
+    is never bigger than the file."""
+    tensors, cfg, meta = read_generator_file(path, data)
     try:
         with torch.device("meta"):
             skeleton = build_generator(cfg)
@@ -146,9 +131,10 @@ def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> No
                            "G.safetensors (noisy->clean)")
 
 
-def load_denoiser(path: Path | str, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorConfig, dict]:
+def load_denoiser(path: Path | str, device: str | torch.device = "cpu",
+                  data: bytes | None = None) -> tuple[nn.Module, GeneratorConfig, dict]:
     """``load_generator`` for weights used to denoise, refusing a noise model (see ``refuse_noise_model``)."""
-    net, cfg, meta = load_generator(path, device)
+    net, cfg, meta = load_generator(path, device, data)
     refuse_noise_model(path, cfg, meta)
     return net, cfg, meta
 
@@ -176,10 +162,6 @@ def check_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> N
                                f"expects {tuple(expected.shape)} (wrong width or channels?)")
 
 
-def _looks_like_pickle(data: bytes) -> bool:
-    return data[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or data[:4] == b"PK\x03\x04"
-
-
 # ---- discriminators (shipped beside G and F, so `adapt` can fine-tune the noise model) -----------
 
 D_FORMAT = "denoise-gan-discriminator/1"
@@ -200,13 +182,13 @@ def save_discriminator(path: Path | str, net: nn.Module, cfg: DiscriminatorConfi
     atomic_write_bytes(path, st_save(state, metadata=metadata))
 
 
-def load_discriminator(path: Path | str,
-                       device: str | torch.device = "cpu") -> tuple[nn.Module, DiscriminatorConfig, dict]:
+def load_discriminator(path: Path | str, device: str | torch.device = "cpu",
+                       data: bytes | None = None) -> tuple[nn.Module, DiscriminatorConfig, dict]:
     """The discriminator a file describes, with its weights: config bounds checked, then the shapes on the meta
-    device, before anything is allocated (as ``load_generator``)."""
+    device, before anything is allocated (as ``load_generator``; ``data``: the file's bytes, when already read)."""
     path = Path(path)
-    tensors, meta = _open_safetensors(path, "discriminator")
-    cfg, extra = _config_and_meta(path, meta, D_FORMAT, DiscriminatorConfig, "discriminator")
+    tensors, meta = _open_safetensors(path, "discriminator", data)
+    cfg, extra = config_and_meta(path, meta, D_FORMAT, DiscriminatorConfig, "discriminator")
     for name, (lo, hi) in D_PLAUSIBLE.items():
         if not lo <= getattr(cfg, name) <= hi:
             raise WeightsError(f"{path}: implausible discriminator config in metadata ({name}={getattr(cfg, name)}, "

@@ -24,7 +24,6 @@ A folder whose adaptation stopped before its first step (Ctrl-C while loading or
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 import time
@@ -37,32 +36,13 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from data_tools.datasets import (
-    PairedPatches,
-    PatchSampler,
-    UnpairedPatches,
-)
+from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches
 from data_tools.errors import DataError
-from data_tools.images import (
-    atomic_write_bytes,
-    prepare_output_dir,
-)
-from denoise_gan.config import (
-    AdaptConfig,
-    DiscriminatorConfig,
-    GeneratorConfig,
-    ModelConfig,
-    RefineConfig,
-    TrainConfig,
-    from_dict,
-    to_json,
-)
+from data_tools.images import atomic_write_bytes, prepare_output_dir
+from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig, TrainConfig
 from denoise_gan.errors import UserError
-from denoise_gan.nets.weights import (
-    load_denoiser,
-    read_generator_file,
-    save_generator,
-)
+from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder
+from denoise_gan.nets.weights import load_denoiser, read_generator_config, save_generator
 from denoise_gan.runtime import World, resolve_device
 from denoise_gan.training.adapt_noise import (  # noqa: F401 (callers and tests read these from adapt)
     MIN_NOISY_PHOTOS,
@@ -82,16 +62,14 @@ from denoise_gan.training.adapt_start import (  # noqa: F401 (callers and tests 
     start_discriminator,
 )
 from denoise_gan.training.batches import batch_iterator
-from denoise_gan.training.cyclegan import (
-    write_graph,
-)
+from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.loop import Cadence, latest_checkpoint, launch, open_run
 from denoise_gan.training.refine import RefineTrainer
 
 REPORT_SECONDS = 15.0  # kept back from a time budget for the noise-fit report and the before/after strip
 TRIAL_STEPS = 3  # timed steps per phase (after one untimed) to turn minutes into steps
 MIN_PHASE_STEPS = 20  # a --minutes plan gives each phase at least this many steps, or it is refused up front
-START_FILES = frozenset({"config.json", "G.safetensors", "F.safetensors"})  # all an unstarted adaptation holds
+START_FILES = frozenset({CONFIG_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
 
 
@@ -106,7 +84,7 @@ class AdaptRefiner(RefineTrainer):
         self.adapt_cfg, self.out_dir = adapt_cfg, out_dir
 
     def export(self, run_dir: Path, step: int) -> None:
-        save_generator(self.out_dir / "G.safetensors", self.g, self.g_cfg,
+        save_generator(RunFolder(self.out_dir).g, self.g, self.g_cfg,
                        {"step": step, "role": "G noisy->clean", "trained_by": "denoise-gan adapt (pseudo-pairs "
                         "from the adapted F)", "source_run": str(self.out_dir),
                         "noise_family": f"the photos in {Path(self.adapt_cfg.noisy_dir).resolve()}",
@@ -171,7 +149,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     deadline left with almost no steps is a UserError after the reports are written, never a silent success.
     """
     t0 = time.monotonic() if began is None else began
-    out_dir = Path(out_dir)
+    out_dir, out = Path(out_dir), RunFolder(out_dir)
     console = console or Console()
     if resume:
         cfg = _stored_config(out_dir)
@@ -183,10 +161,10 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         except DataError as exc:
             raise UserError(str(exc)) from None
         # the request first: from here on the folder is this adaptation's, which --resume or a new run accepts
-        atomic_write_bytes(out_dir / "config.json", to_json(cfg).encode())
-    started = (out_dir / "noise").exists()  # made after the plan is fixed, before the first step
-    start = find_start(cfg.start)
-    g_cfg, f_cfg = read_generator_file(start.g)[1], read_generator_file(start.f)[1]
+        out.write_config(cfg)
+    started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
+    start = find_start(cfg.start)  # G and F are read here, once (D_noisy on first use): all below uses that
+    g_cfg, f_cfg = start.config(start.g), start.config(start.f)
     if g_cfg.channels != f_cfg.channels:
         raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
     noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
@@ -202,8 +180,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             raise
     ch = g_cfg.channels
     try:
-        continue_noise = resume and not (out_dir / "refine").exists()
-        if _phase(out_dir / "noise", "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
+        continue_noise = resume and not out.phase("refine").path.exists()
+        if _phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
                   lambda device, w: NoiseFitTrainer(cfg, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0),
                                                     out_dir, device, w),
                   lambda w, first: data.noise_dataset(cfg, ch, w), cfg.batch_size, continue_noise):
@@ -215,21 +193,21 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             if deadlines[1] is not None:  # the report's time comes from REPORT_SECONDS, not the refine phase's
                 deadlines = (None, deadlines[1] + min(time.monotonic() - fit_began, REPORT_SECONDS / 2))
         rcfg = refine_config(cfg, out_dir)
-        source = source_config(g_cfg, read_generator_file(out_dir / "F.safetensors")[1])
-        _phase(out_dir / "refine", "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
+        source = source_config(g_cfg, read_generator_config(out.f)[0])
+        _phase(out.phase("refine"), "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
                lambda device, w: AdaptRefiner(rcfg, source, cfg, out_dir, device, w),
                lambda w, first: data.refine_dataset(cfg, ch, w), cfg.refine_batch_size, resume)
     except KeyboardInterrupt:
-        refined = (out_dir / "refine" / "finished.json").is_file() or latest_checkpoint(out_dir / "refine")
-        console.print(f"[yellow]{out_dir / 'G.safetensors'} is "
+        refined = out.phase("refine").finished.is_file() or latest_checkpoint(out.phase("refine").path)
+        console.print(f"[yellow]{out.g} is "
                       f"{'the adaptation so far' if refined else 'still the start model'}; "
                       f"`denoise-gan adapt --resume {out_dir}` continues[/]")
         raise
     write_before_after(out_dir, start, cfg)
-    write_graph(out_dir / "G.safetensors")  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
+    write_graph(out.g)  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
     console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
     _refuse_short_phases(out_dir)
-    return out_dir / "G.safetensors"
+    return out.g
 
 
 def not_started(out_dir: Path) -> bool:
@@ -239,11 +217,11 @@ def not_started(out_dir: Path) -> bool:
     if not out_dir.is_dir():
         return False
     names = {p.name for p in out_dir.iterdir() if not p.name.endswith(".part")}
-    if "config.json" not in names or not names <= START_FILES:
+    if CONFIG_FILE not in names or not names <= START_FILES:
         return False
     try:
-        from_dict(AdaptConfig, json.loads((out_dir / "config.json").read_text()))
-    except (OSError, ValueError, TypeError):
+        RunFolder(out_dir).read_config(AdaptConfig, what="adapt")
+    except UserError:
         return False
     return True
 
@@ -253,26 +231,22 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
     """Before the first step: the start model's G and F copied in (G stays the start's until the refine phase
     saves), the plan fixed (a new run's, or a resumed request that was never planned) and written to
     config.json. Returns the config and the phases' deadlines."""
-    g_start = load_denoiser(start.g)[0]
-    save_generator(out_dir / "G.safetensors", g_start, g_cfg,
+    out = RunFolder(out_dir)
+    g_start = load_denoiser(start.g, data=start.read(start.g))[0]
+    save_generator(out.g, g_start, g_cfg,
                    {"role": "G noisy->clean", "trained_by": f"start model of denoise-gan adapt ({start.label}), "
                     "not adapted yet"})
-    atomic_write_bytes(out_dir / "F.safetensors", start.f.read_bytes())  # the start's F until the first save
+    atomic_write_bytes(out.f, start.read(start.f))  # the start's F until the first save
     if not replan and cfg.noise_steps and cfg.refine_steps:
         return cfg, (None, None)  # planned, then stopped before the first step: the plan stands, as on any resume
     cfg, deadlines = _plan(cfg, start, data, out_dir, t0, console)
-    atomic_write_bytes(out_dir / "config.json", to_json(cfg).encode())
+    out.write_config(cfg)
     return cfg, deadlines
 
 
 def _stored_config(out_dir: Path) -> AdaptConfig:
-    path = out_dir / "config.json"
-    if not path.is_file():
-        raise UserError(f"{out_dir}: no adaptation to resume (no config.json; it is written before the first step)")
-    try:
-        return from_dict(AdaptConfig, json.loads(path.read_text()))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable adapt config ({str(exc).splitlines()[0][:160]})") from None
+    return RunFolder(out_dir).read_config(AdaptConfig, what="adapt", missing="no adaptation to resume (no "
+                                          "config.json; it is written before the first step)")
 
 
 def phase_results(out_dir: Path) -> list[PhaseResult]:
@@ -281,12 +255,12 @@ def phase_results(out_dir: Path) -> list[PhaseResult]:
     results = []
     for folder, name in PHASES:
         planned = cfg.noise_steps if folder == "noise" else cfg.refine_steps
-        done = Path(out_dir) / folder / "finished.json"
-        if done.is_file():
-            info = json.loads(done.read_text())
+        phase = RunFolder(out_dir).phase(folder)
+        info = phase.read_finished()
+        if info is not None:
             results.append(PhaseResult(folder, name, planned, int(info["step"]), str(info["stopped_by"])))
             continue
-        found = latest_checkpoint(Path(out_dir) / folder)
+        found = latest_checkpoint(phase.path)
         results.append(PhaseResult(folder, name, planned, found[0] if found else 0,
                                    "interrupted" if found else "not started"))
     return results
@@ -313,17 +287,17 @@ def _refuse_short_phases(out_dir: Path) -> None:
                     f"the --minutes deadline, so {unchanged} ({phases_line(out_dir)}); {then}")
 
 
-def _phase(run_dir: Path, kind: str, cfg_cls: type, cfg: Any, steps: int, deadline: float | None,
+def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadline: float | None,
            console: Console, make_trainer: Any, make_dataset: Any, batch_size: int,
            continue_cut: bool = False) -> bool:
     """One phase as a run of the loop: new, resumed, or skipped when it finished (by its steps, or by its deadline
     unless ``continue_cut``: then the remaining steps run). Returns whether any step ran."""
-    done = run_dir / "finished.json"
-    if done.is_file():
-        info = json.loads(done.read_text())
+    run_dir = run.path
+    info = run.read_finished()
+    if info is not None:
         if not (continue_cut and info.get("stopped_by") == "deadline" and int(info.get("step", steps)) < steps):
             return False
-        done.unlink()
+        run.clear_finished()
     resume = latest_checkpoint(run_dir) is not None
     if not resume and run_dir.exists():  # stopped before its first checkpoint: nothing in it is worth keeping
         shutil.rmtree(run_dir)
@@ -340,8 +314,7 @@ def _phase(run_dir: Path, kind: str, cfg_cls: type, cfg: Any, steps: int, deadli
     launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     found = latest_checkpoint(run_dir)
     reached = found[0] if found else start
-    atomic_write_bytes(done, json.dumps({"step": reached, "steps": steps,
-                                         "stopped_by": "steps" if reached >= steps else "deadline"}).encode())
+    run.write_finished(reached, steps, "steps" if reached >= steps else "deadline")
     return reached > start
 
 
@@ -384,14 +357,14 @@ def _plan(cfg: AdaptConfig, start: StartModel, data: _Data, out_dir: Path, t0: f
     budget_end = t0 + cfg.minutes * 60.0 - REPORT_SECONDS
     device = resolve_device(cfg.device)
     probe = dataclasses.replace(cfg, noise_steps=TRIAL_STEPS + 1, refine_steps=TRIAL_STEPS + 1)
-    world, ch = World(), read_generator_file(start.g)[1].channels
+    world, ch = World(), start.config(start.g).channels
     rng_before = torch.get_rng_state()
     per_noise = per_refine = 0.0
     try:
         noise_trainer = NoiseFitTrainer(probe, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0), out_dir,
                                         device, world)
         per_noise = _time_steps(noise_trainer, data.noise_dataset(probe, ch, world), probe.batch_size, budget_end)
-        source = source_config(read_generator_file(start.g)[1], read_generator_file(start.f)[1])
+        source = source_config(start.config(start.g), start.config(start.f))
         refiner = AdaptRefiner(refine_config(probe, out_dir), source, probe, out_dir, device, world)
         per_refine = _time_steps(refiner, data.refine_dataset(probe, ch, world), probe.refine_batch_size, budget_end)
     except _OverBudget as over:

@@ -28,6 +28,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets import losses
 from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
 from denoise_gan.nets.registry import build_generator, count_parameters
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import (
     load_generator,
     load_state,
@@ -126,7 +127,7 @@ class NoiseFitTrainer:
     def __init__(self, cfg: AdaptConfig, start: StartModel, noisy: PatchSampler, out_dir: Path,
                  device: torch.device, world: World) -> None:
         self.cfg, self.device, self.world, self.out_dir = cfg, device, world, out_dir
-        self.f, self.f_cfg = colour_noise_f(*load_generator(start.f)[:2])
+        self.f, self.f_cfg = colour_noise_f(*load_generator(start.f, data=start.read(start.f))[:2])
         self.d, self.d_cfg, self.d_source = start_discriminator(start, self.f_cfg.channels)
         if self.d_cfg.channels != self.f_cfg.channels:
             raise UserError(f"D_noisy has {self.d_cfg.channels} channels, F {self.f_cfg.channels}")
@@ -210,8 +211,9 @@ class NoiseFitTrainer:
         meta = {"step": step, "trained_by": "denoise-gan adapt (noise model)", "source_run": str(self.out_dir),
                 "noise_family": f"the photos in {Path(self.cfg.noisy_dir).resolve()}",
                 "training_data": training_data(self.cfg)}
-        save_generator(self.out_dir / "F.safetensors", self.f, self.f_cfg, {**meta, "role": "F clean->noisy"})
-        save_discriminator(self.out_dir / "D_noisy.safetensors", self.d, self.d_cfg, {**meta, "role": "D_noisy"})
+        out = RunFolder(self.out_dir)
+        save_generator(out.f, self.f, self.f_cfg, {**meta, "role": "F clean->noisy"})
+        save_discriminator(out.d_noisy, self.d, self.d_cfg, {**meta, "role": "D_noisy"})
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]:
         return {}

@@ -31,10 +31,10 @@ from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
 from denoise_gan.evaluation.pictures import figure_png, labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 from denoise_gan.nets.noise_stats import SUBPATCH, noise_statistics
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import (
     load_denoiser,
     load_generator,
-    read_generator_file,
 )
 from denoise_gan.training.adapt_start import StartModel
 
@@ -65,10 +65,11 @@ def _measure(crops: list[np.ndarray], sigmas: list[float]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def _apply_f(f_path: Path, crops: list[np.ndarray], seed: int) -> tuple[list[np.ndarray], list[float]]:
+def _apply_f(f_path: Path, crops: list[np.ndarray], seed: int,
+             data: bytes | None = None) -> tuple[list[np.ndarray], list[float]]:
     """F(clean) as 8-bit files, and the std F added to each crop (0-255): the amplitude a blind estimate cannot
     read."""
-    f = load_generator(f_path)[0]
+    f = load_generator(f_path, data=data)[0]
     torch.manual_seed(seed)
     out, added = [], []
     for crop in crops:
@@ -83,7 +84,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
                     note: str, cfg: AdaptConfig) -> dict[str, Any]:
     """noise_fit.json, noise_fit.md and noise_fit.png: F's noise on clean crops against the noisy folder's crops,
     measured the same way (no ground truth), before (the start's F) and after adaptation, with the photos used."""
-    channels = read_generator_file(start.f)[1].channels
+    channels = start.config(start.f).channels
     side = fit_side(noisy_photos)
     clean = random_crops(clean_photos, cfg.seed, channels, side, FIT_CROPS)
     noisy = random_crops(noisy_photos, cfg.seed + 1, channels, side, FIT_CROPS)
@@ -91,8 +92,9 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
     rows = {label: _measure(crops, sigmas[label]) for label, crops in (("noisy folder", noisy),
                                                                        ("clean photos (no noise)", clean))}
     added: dict[str, list[float]] = {}
-    for label, path in (("F before (start model)", start.f), ("F adapted", out_dir / "F.safetensors")):
-        fake, added[label] = _apply_f(path, clean, cfg.seed)
+    for label, path, data in (("F before (start model)", start.f, start.read(start.f)),
+                              ("F adapted", RunFolder(out_dir).f, None)):
+        fake, added[label] = _apply_f(path, clean, cfg.seed, data)
         sigmas[label] = _blind_sigmas(fake)
         rows[label] = {**_measure(fake, sigmas[label]), "added_std": float(np.median(added[label]))}
     real = rows["noisy folder"]["blind_sigma_median"]
@@ -181,8 +183,8 @@ def write_before_after(out_dir: Path, start: StartModel, cfg: AdaptConfig, count
     The grid's font has no Greek letters: it says "sigma"."""
     paths = collect_images(Path(cfg.noisy_dir), exclude=out_dir)[:count]
     infer = InferConfig(tile=0, device=cfg.device)
-    before = load_denoiser(start.g)[0]
-    after = load_denoiser(out_dir / "G.safetensors")[0]
+    before = load_denoiser(start.g, data=start.read(start.g))[0]
+    after = load_denoiser(RunFolder(out_dir).g)[0]
     rows, captions = [], []
     for path in paths:
         try:

@@ -1,58 +1,72 @@
 """Where an adaptation starts: a shipped model's G with its F and D_noisy, a `train` run, or an adapt output;
-the files checked by architecture (G a denoiser, F a noise model)."""
+the files checked by architecture (G a denoiser, F a noise model), each read from disk once."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
 from denoise_gan.config import (
     DiscriminatorConfig,
+    GeneratorConfig,
     TrainConfig,
-    from_dict,
 )
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import init_weights
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import resolve_weights, shipped_part
+from denoise_gan.nets.weight_header import read_weight_bytes
 from denoise_gan.nets.weights import (
     list_checkpoints,
     load_checkpoint,
     load_discriminator,
     load_state,
-    read_generator_file,
+    read_generator_config,
 )
 
 
 @dataclass(frozen=True)
 class StartModel:
-    """The files an adaptation starts from: G, F, and D_noisy when there is one."""
+    """The files an adaptation starts from: G, F, and D_noisy when there is one. Each is read from disk once,
+    on first use, and kept (``read``): the role check, the planning probe, both phases and the reports use that
+    one read (the files are a few MB)."""
 
     label: str
     g: Path
     f: Path
     d_noisy: Path | None = None  # a discriminator file
     d_checkpoint: Path | None = None  # or a `train` run's newest checkpoint, which holds one
+    _read: dict[Path, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def read(self, path: Path) -> bytes:
+        """The bytes of one of the start's files (``g``, ``f``, ``d_noisy``), read from disk the first time."""
+        if path not in self._read:
+            self._read[path] = read_weight_bytes(path)
+        return self._read[path]
+
+    def config(self, path: Path) -> GeneratorConfig:
+        """The generator config of the start's ``g`` or ``f``, from its header."""
+        return read_generator_config(path, self.read(path))[0]
 
 
 def find_start(text: str) -> StartModel:
     """A shipped model's name (G, with ``<name>-F`` and ``<name>-D_noisy`` beside it) or a folder: a `train` run
     (its refined G when ``refine/G.safetensors`` exists), or a previous adapt output."""
-    folder = Path(text)
+    folder, run = Path(text), RunFolder(text)
     if folder.is_dir():
-        g = folder / "refine" / "G.safetensors"
-        g = g if g.is_file() else folder / "G.safetensors"
-        f = folder / "F.safetensors"
+        g = run.phase("refine").g
+        g = g if g.is_file() else run.g
+        f = run.f
         for needed in (g, f):
             if not needed.is_file():
                 raise UserError(f"--from {folder}: no {needed.name} there; give a `train` run folder, an adapt "
                                 "output folder, or a shipped model's name")
-        d = folder / "D_noisy.safetensors"
-        found = list_checkpoints(folder / "checkpoints")
+        d = run.d_noisy
+        found = list_checkpoints(run.checkpoints)
         return check_roles(StartModel(str(folder), g, f, d if d.is_file() else None,
                                       found[-1][1] if found and not d.is_file() else None))
     if "/" in text or text.endswith(".safetensors"):
@@ -71,7 +85,7 @@ def check_roles(start: StartModel) -> StartModel:
     """G must be a denoiser and F a noise model, by the architecture each file holds, not by its name or its
     recorded role: a denoiser fine-tuned as F would be saved and labelled as a noise model."""
     noise = NOISE_MODEL_ARCHS
-    g_arch, f_arch = read_generator_file(start.g)[1].arch, read_generator_file(start.f)[1].arch
+    g_arch, f_arch = start.config(start.g).arch, start.config(start.f).arch
     if f_arch not in noise:
         raise UserError(f"--from {start.label}: {start.f} holds a {f_arch!r} generator, a denoiser, not a noise "
                         f"model (F must be one of: {', '.join(sorted(noise))})")
@@ -83,14 +97,13 @@ def check_roles(start: StartModel) -> StartModel:
 def start_discriminator(start: StartModel, channels: int) -> tuple[nn.Module, DiscriminatorConfig, str]:
     """D_noisy to fine-tune: the start's own, or a new spectral-norm PatchGAN when it has none."""
     if start.d_noisy is not None:
-        net, cfg, _ = load_discriminator(start.d_noisy)
+        net, cfg, _ = load_discriminator(start.d_noisy, data=start.read(start.d_noisy))
         return net, cfg, str(start.d_noisy)
     if start.d_checkpoint is not None:
-        run = start.d_checkpoint.parent.parent
         try:
-            cfg = from_dict(TrainConfig, json.loads((run / "config.json").read_text())).model.d
+            cfg = RunFolder(start.d_checkpoint.parent.parent).read_config(TrainConfig).model.d
             state = load_checkpoint(start.d_checkpoint)["nets"]["D_noisy"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
             raise WeightsError(f"{start.d_checkpoint}: no usable D_noisy ({str(exc).splitlines()[0][:120]})") from None
         net = build_discriminator(cfg)
         load_state(net, state, f"{start.d_checkpoint} (D_noisy)")

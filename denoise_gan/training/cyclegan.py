@@ -26,6 +26,7 @@ from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision, world_from_env
 from denoise_gan.training.batches import batch_iterator
@@ -222,8 +223,9 @@ class CycleGANTrainer:
 
     def export(self, run_dir: Path, step: int) -> None:
         meta = {"step": step, "trained_by": "denoise-gan train (CycleGAN)", **run_description(self.cfg)}
-        save_generator(run_dir / "G.safetensors", self.nets.g, self.cfg.model.g, {**meta, "role": "G noisy->clean"})
-        save_generator(run_dir / "F.safetensors", self.nets.f, self.cfg.model.f, {**meta, "role": "F clean->noisy"})
+        run = RunFolder(run_dir)
+        save_generator(run.g, self.nets.g, self.cfg.model.g, {**meta, "role": "G noisy->clean"})
+        save_generator(run.f, self.nets.f, self.cfg.model.f, {**meta, "role": "F clean->noisy"})
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]:
         return self.validator(self.nets.g, run_dir, step, noise_model=self.nets.f)
@@ -278,7 +280,7 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
                 batch_iterator(dataset, cfg.data.batch_size, start, cfg.steps, world, cfg.data.workers, cfg.seed))
 
     launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
-    return write_graph(run_dir / "G.safetensors")
+    return write_graph(RunFolder(run_dir).g)
 
 
 def write_graph(weights: Path) -> Path:

@@ -26,10 +26,11 @@ import torch
 from rich.console import Console
 
 from data_tools.errors import DataError
-from data_tools.images import atomic_write_bytes, prepare_output_dir
-from denoise_gan.config import from_dict, to_json
+from data_tools.images import prepare_output_dir
+from denoise_gan.config import from_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from denoise_gan.runtime import World, rank_device, resolve_device, world_from_env
 from denoise_gan.training.distributed import barrier, init_world, shutdown
@@ -108,7 +109,7 @@ def reporting(**options: Any) -> Iterator[Reporting]:
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
-    found = list_checkpoints(run_dir / "checkpoints")
+    found = list_checkpoints(RunFolder(run_dir).checkpoints)
     return found[-1] if found else None
 
 
@@ -174,7 +175,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str,
                               warn: Callable[[str], None]) -> tuple[int, Path, dict[str, Any]]:
     """The newest checkpoint that loads; damaged newer ones (empty, truncated, not a checkpoint) are reported
     and skipped. One that is refused as unsafe stops the resume: it is never skipped silently past."""
-    found = list_checkpoints(run_dir / "checkpoints")
+    found = list_checkpoints(RunFolder(run_dir).checkpoints)
     if not found:
         raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
     damaged: list[str] = []
@@ -251,7 +252,7 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
                 trainer.load(state, str(run_dir))
         if world.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(run_dir / "config.json", to_json(cfg).encode())
+            RunFolder(run_dir).write_config(cfg)
             print_header(console, cfg, run_dir, f"resuming at step {start}" if state is not None else "new run",
                          trainer.describe(), device, world)
         if start >= cadence.steps:
@@ -302,8 +303,8 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
         nonlocal saved
         saved = at
         if world.is_main:
-            save_checkpoint(run_dir / "checkpoints" / f"step_{at:07d}.pt", trainer.state(at))
-            prune_checkpoints(run_dir / "checkpoints", cadence.keep)
+            save_checkpoint(RunFolder(run_dir).checkpoint(at), trainer.state(at))
+            prune_checkpoints(RunFolder(run_dir).checkpoints, cadence.keep)
             trainer.export(run_dir, at)
             plot_log(log, run_dir / "losses.png", trainer.log_fields, level_fields)
         if on_save:

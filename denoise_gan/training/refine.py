@@ -13,7 +13,6 @@ as it went in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,11 @@ from torch import nn
 
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
-from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, from_dict, to_dict
+from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
@@ -47,7 +47,7 @@ class RefineTrainer:
 
     def __init__(self, cfg: RefineConfig, source: TrainConfig, device: torch.device, world: World) -> None:
         self.cfg, self.source, self.device, self.world = cfg, source, device, world
-        run = Path(cfg.run_dir)
+        run = RunFolder(cfg.run_dir)
         self.g_cfg = cfg.generator or source.model.g
         if cfg.init:
             self.g, self.g_cfg = start_weights(cfg.init, cfg.generator)
@@ -55,9 +55,9 @@ class RefineTrainer:
             self.g = build_generator(self.g_cfg)
             init_weights(self.g, source.init_std)
         else:
-            self.g = load_generator(run / "G.safetensors")[0]
+            self.g = load_generator(run.g)[0]
         self.level_aware = denoiser_contract(self.g).level_aware
-        self.f = None if cfg.noise else load_generator(run / "F.safetensors")[0].to(device).eval()
+        self.f = None if cfg.noise else load_generator(run.f)[0].to(device).eval()
         if self.f is not None:
             self.f.requires_grad_(False)
         self.g.to(device).train()
@@ -161,7 +161,7 @@ class RefineTrainer:
 
     def export(self, run_dir: Path, step: int) -> None:
         how = f"supervised on {self.cfg.noise}" if self.cfg.noise else "pseudo-pairs from F"
-        save_generator(run_dir / "G.safetensors", self.g, self.g_cfg,
+        save_generator(RunFolder(run_dir).g, self.g, self.g_cfg,
                        {"step": step, "role": "G noisy->clean", "trained_by": f"denoise-gan refine ({how})",
                         "source_run": self.cfg.run_dir, **run_description(self.source),
                         **({"noise_family": self.cfg.noise} if self.cfg.noise else {})})
@@ -181,13 +181,10 @@ def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module,
 
 def load_source_config(run_dir: Path) -> TrainConfig:
     """The CycleGAN run's config (its data split and G's architecture)."""
-    path = run_dir / "config.json"
-    if not path.is_file() or not (run_dir / "G.safetensors").is_file():
+    run = RunFolder(run_dir)
+    if not run.config.is_file() or not run.g.is_file():
         raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
-    try:
-        return from_dict(TrainConfig, json.loads(path.read_text()))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable run config ({str(exc).splitlines()[0][:160]})") from None
+    return run.read_config(TrainConfig)
 
 
 def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
@@ -238,4 +235,4 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
                 batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed))
 
     launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
-    return write_graph(out_dir / "G.safetensors")
+    return write_graph(RunFolder(out_dir).g)

@@ -20,6 +20,7 @@ from data_tools.images import OutputWriteError, atomic_write_bytes
 from denoise_gan.config import to_json
 from denoise_gan.evaluation.pictures import figure_png
 from denoise_gan.extras import require
+from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.runtime import World
 
 LEVEL_FIELDS = ("f_sigma", "level")
@@ -155,7 +156,7 @@ def print_header(console: Console, cfg: Any, run_dir: Path, how: str, describe: 
     summary = config_summary(cfg) or ["-"]
     threads = [f"threads: {torch.get_num_threads()}"] if device.type == "cpu" else []
     lines = (fit_lines([f"config ({how}): {summary[0]}", *summary[1:]], console.width)
-             + fit_lines(["full config:", str(run_dir / "config.json")], console.width, " ")
+             + fit_lines(["full config:", str(RunFolder(run_dir).config)], console.width, " ")
              + fit_lines([*describe.split("  "), f"device: {device}", *threads, f"world: {world.size}"],
                          console.width, "  "))
     for line in lines:

@@ -1,0 +1,138 @@
+"""A run folder's layout in one place (`train`, `refine` and `adapt` each write one): its file names, its config
+reader and an adapt phase's finished marker, so no caller spells a name or parses ``config.json`` its own way.
+
+Light (no torch, no image libraries): the inference layer finds a folder's weights and graphs through it where
+torch is not installed, and ``--help`` imports it for nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from denoise_gan.config import from_dict, to_json
+from denoise_gan.errors import UserError
+
+C = TypeVar("C")
+
+G_FILE = "G.safetensors"  # the denoiser, noisy -> clean
+F_FILE = "F.safetensors"  # the noise model, clean -> noisy
+D_CLEAN_FILE = "D_clean.safetensors"
+D_NOISY_FILE = "D_noisy.safetensors"
+CONFIG_FILE = "config.json"  # the run's request, written before its first step
+FINISHED_FILE = "finished.json"  # an adapt phase's end: the step reached, the steps planned, what stopped it
+CHECKPOINTS_DIR = "checkpoints"
+
+
+def graph_beside(weights: Path) -> Path:
+    """Where the ONNX graph of a generator file is kept: the same name with ``.onnx``."""
+    return weights.with_suffix(".onnx")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one run folder (or of one phase folder inside an adapt output)."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))  # a str is accepted, a Path kept
+
+    @property
+    def g(self) -> Path:
+        return self.path / G_FILE
+
+    @property
+    def f(self) -> Path:
+        return self.path / F_FILE
+
+    @property
+    def d_clean(self) -> Path:
+        return self.path / D_CLEAN_FILE
+
+    @property
+    def d_noisy(self) -> Path:
+        return self.path / D_NOISY_FILE
+
+    @property
+    def onnx(self) -> Path:
+        """G's ONNX graph, beside it (`denoise` runs it without torch)."""
+        return graph_beside(self.g)
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def finished(self) -> Path:
+        return self.path / FINISHED_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS_DIR
+
+    def checkpoint(self, step: int) -> Path:
+        """Where the checkpoint of ``step`` is saved."""
+        return self.checkpoints / f"step_{step:07d}.pt"
+
+    def phase(self, name: str) -> RunFolder:
+        """A run folder inside this one (an adapt output's ``noise`` and ``refine``, a run's ``refine``)."""
+        return RunFolder(self.path / name)
+
+    # ---- config.json ---------------------------------------------------------------------------------
+
+    @overload
+    def read_config(self, cls: None = None, *, what: str = "run", missing: str = "") -> dict[str, Any]: ...
+
+    @overload
+    def read_config(self, cls: type[C], *, what: str = "run", missing: str = "") -> C: ...
+
+    def read_config(self, cls: type[C] | None = None, *, what: str = "run", missing: str = "") -> C | dict[str, Any]:
+        """The folder's config.json: its JSON object, or the ``cls`` config made from it. One-line UserErrors: a
+        missing file is ``<folder>: <missing>`` (``no config.json`` unless told), an unreadable or invalid one
+        ``<file>: unreadable <what> config (<why>)``."""
+        if not self.config.is_file():
+            raise UserError(f"{self.path}: {missing or f'no {CONFIG_FILE}'}")
+        try:
+            data = json.loads(self.config.read_text())
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            return data if cls is None else from_dict(cls, data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise UserError(f"{self.config}: unreadable {what} config ({_first_line(exc)})") from None
+
+    def write_config(self, cfg: Any) -> None:
+        """The config as JSON, atomically (a kill mid-write leaves the previous one)."""
+        from data_tools.images import atomic_write_bytes  # on use: it imports the image libraries
+
+        atomic_write_bytes(self.config, to_json(cfg).encode())
+
+    # ---- the finished marker ---------------------------------------------------------------------------
+
+    def read_finished(self) -> dict[str, Any] | None:
+        """An adapt phase's finished marker (``step``, ``steps``, ``stopped_by``), or None when it has none."""
+        if not self.finished.is_file():
+            return None
+        try:
+            info = json.loads(self.finished.read_text())
+            if not isinstance(info, dict) or not isinstance(info.get("step"), int):
+                raise ValueError("no step reached in it")
+            return info
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.finished}: unreadable finished marker ({_first_line(exc)})") from None
+
+    def write_finished(self, step: int, steps: int, stopped_by: str) -> None:
+        """Mark the phase finished at ``step`` of its ``steps`` (``stopped_by``: steps or deadline)."""
+        from data_tools.images import atomic_write_bytes  # on use: it imports the image libraries
+
+        atomic_write_bytes(self.finished, json.dumps({"step": step, "steps": steps, "stopped_by": stopped_by}).encode())
+
+    def clear_finished(self) -> None:
+        self.finished.unlink(missing_ok=True)

@@ -1,0 +1,117 @@
+"""The header of a safetensors weight file (8-byte little-endian length, then JSON), read without its tensors.
+
+A file's architecture and role (a noise model or a denoiser, its generator config) are in the header's
+``__metadata__``: reading them costs a few kilobytes where loading costs the whole file, and needs no torch.
+``weights`` checks every file it loads through the same functions, so both readers refuse the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from denoise_gan.config import from_dict, json_object
+from denoise_gan.errors import WeightsError
+
+C = TypeVar("C")
+
+MAX_HEADER = 100_000_000  # bytes; safetensors refuses a longer header too
+
+
+def read_weight_bytes(path: Path) -> bytes:
+    """A weight file's bytes, or a one-line WeightsError naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def looks_like_pickle(data: bytes) -> bool:
+    return data[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05") or data[:4] == b"PK\x03\x04"
+
+
+def not_safetensors(path: Path, start: bytes, what: str) -> WeightsError:
+    """The one-line error for a file that is no safetensors file (``start``: its first bytes): a pickle is named
+    as one (and refused: pickles can run code), anything else is truncated or corrupt."""
+    if looks_like_pickle(start):
+        converted = path.with_suffix(".safetensors")
+        hint = "" if what != "generator" else (" A run checkpoint converts with `denoise-gan export "
+                                               f"{path} -o {converted} --format safetensors`.")
+        return WeightsError(f"{path}: is a pickle/torch file, not a safetensors {what}; refusing to load "
+                            f"it (pickles can run code).{hint}")
+    return WeightsError(f"{path}: not a valid safetensors file (truncated or corrupt)")
+
+
+def read_header(path: Path | str, data: bytes | None = None, what: str = "generator") -> dict[str, Any]:
+    """The JSON header of a safetensors file: parsed from ``data`` (the file's bytes, already read) or read from
+    disk, its first 8 + N bytes only. The tensors' offsets must end where the file does, so a truncated file is
+    refused here as it would be by a full load."""
+    path = Path(path)
+    if data is None:
+        start, text, size = _read_header_bytes(path)
+    else:
+        start, size = data[:8], len(data)
+        text = data[8:8 + _header_length(start, size)]
+    try:
+        header = json.loads(text) if text else None
+    except (ValueError, UnicodeDecodeError):
+        header = None
+    if not isinstance(header, dict) or _data_end(header) != size - 8 - len(text):
+        raise not_safetensors(path, start, what)
+    return header
+
+
+def _header_length(start: bytes, size: int) -> int:
+    """The header's length the first 8 bytes give, or 0 when it cannot be one (past the file's end, too long)."""
+    length = int.from_bytes(start, "little") if len(start) == 8 else 0
+    return length if length <= min(MAX_HEADER, size - 8) else 0
+
+
+def _read_header_bytes(path: Path) -> tuple[bytes, bytes, int]:
+    """(first 8 bytes, header bytes, file size), reading no tensor."""
+    try:
+        with open(path, "rb") as fh:
+            start, size = fh.read(8), path.stat().st_size
+            return start, fh.read(_header_length(start, size)), size
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _data_end(header: dict[str, Any]) -> int:
+    """Where the header says the tensors' bytes end (-1 for a header that says nothing sensible)."""
+    ends = [0]
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            return -1
+        ends.append(offsets[1])
+    return max(ends)
+
+
+def header_metadata(header: dict[str, Any]) -> dict[str, str]:
+    """The ``__metadata__`` of a parsed header (empty when there is none)."""
+    meta = header.get("__metadata__") or {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def read_metadata(path: Path | str, data: bytes | None = None, what: str = "generator") -> dict[str, str]:
+    """A weight file's ``__metadata__`` without its tensors (see ``read_header``)."""
+    return header_metadata(read_header(path, data, what))
+
+
+def config_and_meta(path: Path, meta: dict[str, str], fmt: str, cls: type[C], what: str) -> tuple[C, dict]:
+    """The frozen config and descriptive metadata a weight file's header holds, checked for its format."""
+    if meta.get("format") != fmt:
+        raise WeightsError(f"{path}: safetensors file without denoise-gan {what} metadata "
+                           f"(format {meta.get('format')!r}, expected {fmt!r})")
+    try:
+        config = from_dict(cls, json_object(meta["config"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: bad {what} config in metadata ({type(exc).__name__}: {exc})") from None
+    try:
+        return config, json_object(meta.get("meta", "{}"))
+    except (ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: bad descriptive metadata ({type(exc).__name__}: {exc})") from None
