@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from denoise_gan.errors import DenoiseGanError
+from denoise_gan.config_fields import ConfigError, check_fields, nested, opt, require
+
+__all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "GeneratorConfig", "ModelConfig",
+           "RefineConfig", "TrainConfig", "from_dict", "json_object", "to_dict", "to_json"]
 
 T = TypeVar("T")
-
-
-class ConfigError(DenoiseGanError):
-    """A config value out of its range (an option on the command line, or a field of a stored config);
-    the message is one line naming the option."""
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
-def _positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
-
 
 def json_object(text: object) -> dict[str, Any]:
     """A JSON object from a stored string (weight-file and graph metadata): anything else, or nesting too deep
@@ -45,84 +32,113 @@ def json_object(text: object) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    arch: str = "unet"  # unet (light residual U-Net) | resnet (CycleGAN reference) | noise (structured F)
-    channels: int = 3
-    width: int = 16  # base width; the U-Net doubles it per level, the ResNet is the paper's ngf
-    depth: int = 3  # U-Net levels (stride 2**depth)
-    blocks: int = 1  # residual blocks per U-Net level, or the ResNet's block count
+    arch: str = opt("unet", "{net} architecture: {generators}.", flag="--generator")
+    channels: int = opt(3, "3 (colour; gray images are copied) or 1.", at_least=1)
+    width: int = opt(16, "{net} base width (the U-Net doubles it per level; the ResNet's ngf).", at_least=1)
+    depth: int = opt(3, "{net} levels below its input resolution (U-Net; stride 2**depth).", at_least=1)
+    blocks: int = opt(1, "{net} residual blocks per level (ResNet: in all).", at_least=1)
+
+    def __post_init__(self) -> None:
+        require(self.channels in (1, 3), f"--channels must be 1 or 3, not {self.channels}")
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    channels: int = 3
-    width: int = 32
-    layers: int = 3
-    spectral_norm: bool = False
+    channels: int = opt(3, "3 or 1, as the generators.")
+    width: int = opt(32, "Discriminator width.", at_least=1)
+    layers: int = opt(3, "Discriminator depth (3 = 70x70 PatchGAN).", at_least=1)
+    spectral_norm: bool = opt(False, "Spectral norm in the discriminators (the shipped recipe).",
+                              flag="--spectral-norm/--no-spectral-norm")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+NOISE_MODEL_HELP = ("F's architecture: noise (independent channels) or colour-noise (noise correlated across "
+                    "channels, as demosaiced camera noise and JPEG'd noise are).")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Both directions of the CycleGAN: G noisy->clean, F clean->noisy, and their discriminators."""
 
-    g: GeneratorConfig = field(default_factory=GeneratorConfig)
-    f: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(arch="noise", width=8, depth=2, blocks=1))
-    d: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    g: GeneratorConfig = nested(GeneratorConfig, name="G's")
+    f: GeneratorConfig = nested(lambda: GeneratorConfig(arch="noise", width=8, depth=2, blocks=1), prefix="f-",
+                                name="F's (the noise model's)", flags={"arch": "--noise-model"},
+                                helps={"arch": NOISE_MODEL_HELP}, shared=("channels",))
+    d: DiscriminatorConfig = nested(lambda: DiscriminatorConfig(spectral_norm=True), prefix="d-",
+                                    flags={"spectral_norm": "--spectral-norm/--no-spectral-norm"}, shared=("channels",))
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    clean_dir: str = ""
-    noisy_dir: str = ""  # empty: synthesise the noisy domain from half the clean images with `noise`
-    noise: str = ""
-    patch_size: int = 64
-    batch_size: int = 8
-    gray_fraction: float = 0.25  # share of patches turned gray (one channel copied), so gray photos work
-    workers: int = 1
+    clean_dir: str = opt("", "Folder of clean images (searched recursively).", flag="--clean")
+    noisy_dir: str = opt("", "Folder of noisy images, independent of --clean.", flag="--noisy")
+    noise: str = opt("", "Instead of --noisy: synthesise the noisy domain from a disjoint half of --clean with "
+                         "this noise spec.")
+    patch_size: int = opt(64, "Side of the random training crops, in pixels.", at_least=32)
+    batch_size: int = opt(8, "Patches per step.", at_least=1)
+    gray_fraction: float = opt(0.25, "Share of patches turned gray, so gray photos are handled natively.",
+                               at_least=0.0, at_most=1.0)
+    workers: int = opt(1, "Data-loading worker processes.", at_least=0)
 
     def __post_init__(self) -> None:
-        _require(self.patch_size >= 32, f"--patch-size must be at least 32, not {self.patch_size}")
-        _require(self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}")
-        _require(0.0 <= self.gray_fraction <= 1.0, f"--gray-fraction must be between 0 and 1, not {self.gray_fraction}")
-        _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
-        _require(not (self.clean_dir and self.noisy_dir
-                      and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
-                 f"--clean and --noisy are the same folder ({self.clean_dir}); the two domains must be independent")
+        check_fields(self)
+        require(not (self.clean_dir and self.noisy_dir
+                     and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
+                f"--clean and --noisy are the same folder ({self.clean_dir}); the two domains must be independent")
+
+
+# The run-length and reporting fields train, refine and adapt share, with their help and bounds.
+STEPS_HELP = "Total steps; with --resume the new total (default there: the run's own)."
+LR_HELP = "Adam learning rate, constant for the first --decay-from share of the steps, then decaying linearly to 0."
+DECAY_HELP = "Share of the steps at a constant learning rate before the linear decay."
+SEED_HELP = "Run seed: the same seed gives the same result."
+LOG_HELP = "Steps between log.csv rows (and, when the output is not a terminal, progress lines)."
+SAVE_HELP = "Steps between checkpoints and weight exports."
+KEEP_HELP = "Checkpoints kept (the newest)."
+VAL_HELP = "Paired held-out set made by `synth`: PSNR/SSIM and a labelled grid per validation (default: none)."
+VAL_EVERY_HELP = "Steps between validations; 0 = with --save-every."
+DEVICE_HELP = "auto, cpu, cuda or cuda:N."
+PRECISION_HELP = ("auto (bf16 on CUDA; on the CPU the fastest of fp32, bf16 and torch.compile, timed on long "
+                  "runs), fp32 or bf16.")
+WORKERS_HELP = "Data-loading worker processes."
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16 is refused for training with its own message
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    steps: int = 2000
-    decay_from: float = 0.5  # fraction of steps at constant lr before the linear decay to zero
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5  # times lambda_cycle
-    lambda_stats: float = 1.0  # F's noise-statistics matching (level distribution, correlation); 0 = off
-    pool_size: int = 50
-    init_std: float = 0.02
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = 500
-    keep_checkpoints: int = 3
-    val_dir: str = ""
-    val_every: int = 0  # 0: with save_every
-    device: str = "auto"
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    data: DataConfig = nested(DataConfig)  # first: its folders lead the command's options
+    model: ModelConfig = nested(ModelConfig)
+    steps: int = opt(2000, STEPS_HELP, at_least=1)
+    decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
+    lr: float = opt(2e-4, LR_HELP, positive=True)
+    beta1: float = opt(0.5, "Adam's β1.", at_least=0.0, below=1.0)
+    beta2: float = opt(0.999, "Adam's β2.", at_least=0.0, below=1.0)
+    lambda_cycle: float = opt(10.0, "Weight of the L1 cycle-consistency losses (both ways).", at_least=0.0)
+    lambda_identity: float = opt(0.5, "Times --lambda-cycle; 0 = off.", at_least=0.0)
+    lambda_stats: float = opt(1.0, "Weight of F's noise-statistics matching (level distribution, correlation); "
+                                   "0 = adversarial only.", at_least=0.0)
+    pool_size: int = opt(50, "Generated images in the discriminators' history pool; 0 = none.", at_least=0)
+    init_std: float = opt(0.02, "Std of the N(0, std) weight initialisation.", positive=True)
+    seed: int = opt(0, SEED_HELP)
+    log_every: int = opt(10, LOG_HELP, at_least=1)
+    save_every: int = opt(500, SAVE_HELP, at_least=1)
+    keep_checkpoints: int = opt(3, KEEP_HELP, at_least=1)
+    val_dir: str = opt("", VAL_HELP, flag="--val")
+    val_every: int = opt(0, VAL_EVERY_HELP, at_least=0)
+    device: str = opt("auto", DEVICE_HELP)
+    precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
 
     def __post_init__(self) -> None:
-        g, d = self.model.g, self.model.d
-        _require(g.channels in (1, 3), f"--channels must be 1 or 3, not {g.channels}")
-        for name, value in (("--width", g.width), ("--depth", g.depth), ("--blocks", g.blocks),
-                            ("--d-width", d.width), ("--d-layers", d.layers)):
-            _require(value >= 1, f"{name} must be at least 1, not {value}")
-        _check_schedule(self.steps, self.lr, self.decay_from, self.log_every, self.save_every, self.val_every,
-                        self.keep_checkpoints)
-        for name, value in (("--lambda-cycle", self.lambda_cycle), ("--lambda-identity", self.lambda_identity)):
-            _require(math.isfinite(value) and value >= 0, f"{name} must be 0 or more, not {value}")
-        _require(self.pool_size >= 0, f"--pool-size must be 0 or more, not {self.pool_size}")
+        check_fields(self)
+        m, side = self.model, max(8, 2**self.model.g.depth)
+        require(self.data.patch_size % side == 0, f"--patch-size must be a multiple of {side} (G's stride) and "
+                                                  f"at least 32, not {self.data.patch_size}")
+        require(m.g.channels == m.f.channels == m.d.channels,
+                f"G, F and the discriminators must have the same channels, not {m.g.channels}, {m.f.channels} "
+                f"and {m.d.channels}")
 
 
 @dataclass(frozen=True)
@@ -132,47 +148,52 @@ class RefineConfig:
     A level-aware G (``generator.arch == "level"``) learns from F's level map too: G denoises given the map F
     used, its estimator learns to predict that map from the noisy image alone. With `noise` set, the pairs come
     from that synthetic spec instead of F and G starts fresh: the supervised upper bound an unpaired method
-    chases, for comparison only.
+    chases, for comparison only. ``generator`` None fine-tunes the run's own G (``--generator same``).
     """
 
-    run_dir: str = ""  # the CycleGAN run whose G, F and clean images are used
-    noise: str = ""  # empty: pseudo-pairs from F; a spec: supervised pairs (implies fresh)
-    generator: GeneratorConfig | None = None  # what to train; None: the run's own G (fine-tuned unless fresh)
-    fresh: bool = False  # start from a newly initialised G instead of the CycleGAN's
-    init: str = ""  # start G from these weights (a path or a shipped name) instead of the run's G or a new one
-    clean_fraction: float = 0.1  # level-aware G: share of samples left clean (level 0), to be returned as they are
-    # share of those clean samples JPEG-compressed first (quality 70-95): the estimator learns blocks are not noise
-    clean_jpeg_fraction: float = 0.0
-    faint_fraction: float = 0.0  # share of F's draws scaled down by a random factor (with their level map)
-    lambda_level: float = 1.0  # level-aware G: weight of the estimator's L1 to the true level map
-    steps: int = 4000
-    lr: float = 2e-4
-    decay_from: float = 0.5
-    patch_size: int = 64
-    batch_size: int = 16
-    gray_fraction: float = 0.25
-    loss: str = "l1"  # l1 | l2
-    quantize: bool = True  # store F's output as an 8-bit file would (clip, round) before G sees it
-    seed: int = 0
-    log_every: int = 20
-    save_every: int = 500
-    keep_checkpoints: int = 3
-    val_dir: str = ""
-    val_every: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    workers: int = 1
+    run_dir: str = opt("", "A `denoise-gan train` run folder (its G, F and clean images).")
+    noise: str = opt("", "Supervised upper bound: pairs from this synthetic spec instead of F (G starts fresh). "
+                         "For comparison only.")
+    generator: GeneratorConfig | None = nested(
+        lambda: GeneratorConfig(arch="level", width=32, depth=2, blocks=2), name="The new G's",
+        helps={"arch": "What to train: 'same' fine-tunes the run's own G; or a new one: {generators}."},
+        shared=("channels",))
+    fresh: bool = opt(False, "Train a newly initialised G instead of fine-tuning.", flag="--fresh")
+    init: str = opt("", "Start G from these weights (a path, or a shipped name such as 'default'), with their "
+                        "architecture: continue a model with new settings.")
+    clean_fraction: float = opt(0.1, "Level-aware G: share of samples left clean with a zero level map.",
+                                at_least=0.0, below=1.0)
+    clean_jpeg_fraction: float = opt(0.0, "Level-aware G: share of the clean samples JPEG-compressed first "
+                                          "(quality 70-95), so block edges are not read as noise.",
+                                     at_least=0.0, at_most=1.0)
+    faint_fraction: float = opt(0.0, "Share of F's draws whose noise (and level map) is scaled down by a random "
+                                     "factor, so G and its estimator learn faint noise too.", at_least=0.0, at_most=1.0)
+    lambda_level: float = opt(1.0, "Level-aware G: weight of the level estimator's loss.", at_least=0.0)
+    steps: int = opt(4000, STEPS_HELP, at_least=1)
+    lr: float = opt(2e-4, LR_HELP, positive=True)
+    decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
+    patch_size: int = opt(64, "Side of the random training crops, in pixels (a multiple of 8).", at_least=32)
+    batch_size: int = opt(16, "Patches per step.", at_least=1)
+    gray_fraction: float = opt(0.25, "Share of patches turned gray, so gray photos are handled natively.",
+                               at_least=0.0, at_most=1.0)
+    loss: str = opt("l1", "l1 or l2.", choices=("l1", "l2"))
+    quantize: bool = opt(True, "Clip and round F's output to 8 bits, as the files G will meet, before G sees it.",
+                         flag="--quantize/--no-quantize")
+    seed: int = opt(0, SEED_HELP)
+    log_every: int = opt(20, LOG_HELP, at_least=1)
+    save_every: int = opt(500, SAVE_HELP, at_least=1)
+    keep_checkpoints: int = opt(3, KEEP_HELP, at_least=1)
+    val_dir: str = opt("", VAL_HELP, flag="--val")
+    val_every: int = opt(0, VAL_EVERY_HELP, at_least=0)
+    device: str = opt("auto", DEVICE_HELP)
+    precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
+    workers: int = opt(1, WORKERS_HELP, at_least=0)
 
     def __post_init__(self) -> None:
-        _check_schedule(self.steps, self.lr, self.decay_from, self.log_every, self.save_every, self.val_every,
-                        self.keep_checkpoints)
-        _require(self.patch_size >= 32 and self.patch_size % 8 == 0,
-                 f"--patch-size must be a multiple of 8 and at least 32, not {self.patch_size}")
-        _require(self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}")
-        _require(0.0 <= self.gray_fraction <= 1.0, f"--gray-fraction must be between 0 and 1, not {self.gray_fraction}")
-        _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
-        _require(0.0 <= self.clean_jpeg_fraction <= 1.0,
-                 f"--clean-jpeg-fraction must be between 0 and 1, not {self.clean_jpeg_fraction}")
+        check_fields(self)
+        require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
+        require(not (self.init and self.noise),
+                "--init and --noise do not go together: the supervised comparison starts fresh")
 
 
 @dataclass(frozen=True)
@@ -185,70 +206,50 @@ class AdaptConfig:
     counts by timing a few steps of each phase) or `steps`; `noise_share` of it goes to the noise phase.
     """
 
-    noisy_dir: str = ""
-    clean_dir: str = ""  # empty: the clean photos bundled with scikit-image (the training pool, never held-out)
-    start: str = "default"  # a shipped model's name, or a folder with G.safetensors, F.safetensors (D_noisy)
-    minutes: float = 20.0  # wall-clock budget, used when steps is 0
-    steps: int = 0  # total steps of both phases instead of a time budget
-    noise_share: float = 0.4  # share of the budget (time, or steps) for the noise phase; the rest refines G
-    noise_steps: int = 0  # resolved before step 1 (from steps, or from minutes by timing), then fixed
-    refine_steps: int = 0
-    patch_size: int = 64
-    batch_size: int = 8  # noise phase
-    refine_batch_size: int = 16
-    lr: float = 2e-4  # noise phase (F; D_noisy the same)
-    refine_lr: float = 1e-4  # G is fine-tuned, not trained afresh
-    decay_from: float = 0.5
-    lambda_stats: float = 1.0  # F's noise-statistics matching: what sees the noise's amplitude
-    lambda_identity: float = 5.0  # F's identity L1 on the noisy photos (the CycleGAN's 0.5 x lambda_cycle)
-    pool_size: int = 50
-    clean_fraction: float = 0.1  # refine phase, level-aware G: share of samples left clean
-    lambda_level: float = 1.0
-    gray_fraction: float = 0.1  # refine phase only: the noise phase never turns a photo gray
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = 100
-    keep_checkpoints: int = 2
-    device: str = "auto"
-    precision: str = "auto"
-    workers: int = 0
+    noisy_dir: str = opt("", "Folder of your noisy photos (5 or more, one camera; never resized).", flag="--noisy")
+    clean_dir: str = opt("", "Folder of clean photos, unrelated to --noisy (default: the clean photos bundled with "
+                             "scikit-image).", flag="--clean")
+    start: str = opt("default", "What to start from: a shipped model's name, or a folder with G.safetensors and "
+                                "F.safetensors (a train run, an adapt output).", flag="--from")
+    minutes: float = opt(20.0, "Wall-clock budget for both phases, loading and timing included.", positive=True)
+    steps: int = opt(0, "Total steps of both phases instead of --minutes (at least 2: one per phase).", at_least=0)
+    noise_share: float = opt(0.4, "Share of the budget for learning the noise (F); the rest refines the "
+                                  "denoiser G.")
+    noise_steps: int = opt(0, "Noise-phase steps, resolved before step 1 (from --steps, or from --minutes by "
+                              "timing), then fixed.", cli=False, at_least=0)
+    refine_steps: int = opt(0, "Denoiser-phase steps, resolved as noise_steps is.", cli=False, at_least=0)
+    patch_size: int = opt(64, "Side of the random training crops, in pixels (a multiple of 8).", at_least=32)
+    batch_size: int = opt(8, "Patches per step of the noise phase.", at_least=1)
+    refine_batch_size: int = opt(16, "Patches per step of the denoiser phase.", at_least=1)
+    lr: float = opt(2e-4, "Adam learning rate of the noise phase (F and D_noisy).", positive=True)
+    refine_lr: float = opt(1e-4, "Adam learning rate of the denoiser phase (G is fine-tuned, not trained afresh).",
+                           positive=True)
+    decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
+    lambda_stats: float = opt(1.0, "Weight of F's noise-statistics matching: what sees the noise's amplitude.",
+                              at_least=0.0)
+    lambda_identity: float = opt(5.0, "Weight of F's identity L1 on the noisy photos.", at_least=0.0)
+    pool_size: int = opt(50, "Generated images in D_noisy's history pool; 0 = none.", at_least=0)
+    clean_fraction: float = opt(0.1, "Denoiser phase, level-aware G: share of samples left clean.",
+                                at_least=0.0, below=1.0)
+    lambda_level: float = opt(1.0, "Denoiser phase: weight of the level estimator's loss.", at_least=0.0)
+    gray_fraction: float = opt(0.1, "Denoiser phase: share of patches turned gray (the noise phase never turns "
+                                    "a photo gray).", at_least=0.0, at_most=1.0)
+    seed: int = opt(0, SEED_HELP)
+    log_every: int = opt(10, LOG_HELP, at_least=1)
+    save_every: int = opt(100, SAVE_HELP, at_least=1)
+    keep_checkpoints: int = opt(2, KEEP_HELP, at_least=1)
+    device: str = opt("auto", DEVICE_HELP)
+    precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
+    workers: int = opt(0, WORKERS_HELP, at_least=0)
 
     def __post_init__(self) -> None:
-        _require(math.isfinite(self.minutes) and self.minutes > 0, f"--minutes must be positive, not {self.minutes}")
-        _require(self.steps >= 0, f"--steps must be positive, not {self.steps}")
-        _require(self.steps == 0 or self.steps >= 2, "--steps must be at least 2 (one per phase)")
-        _require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1, not {self.noise_share}")
-        _require(self.noise_steps >= 0 and self.refine_steps >= 0, "phase steps must be 0 or more")
-        _require(self.patch_size >= 32 and self.patch_size % 8 == 0,
-                 f"--patch-size must be a multiple of 8 and at least 32, not {self.patch_size}")
-        for name, value in (("--batch-size", self.batch_size), ("--refine-batch-size", self.refine_batch_size),
-                            ("--log-every", self.log_every), ("--save-every", self.save_every),
-                            ("keep_checkpoints", self.keep_checkpoints)):
-            _require(value >= 1, f"{name} must be at least 1, not {value}")
-        for name, value in (("--lr", self.lr), ("--refine-lr", self.refine_lr)):
-            _require(_positive(value), f"{name} must be a positive number, not {value}")
-        for name, value in (("--lambda-stats", self.lambda_stats), ("--lambda-identity", self.lambda_identity),
-                            ("lambda_level", self.lambda_level)):
-            _require(math.isfinite(value) and value >= 0, f"{name} must be 0 or more, not {value}")
-        _require(0.0 <= self.decay_from <= 1.0, f"decay_from must be between 0 and 1, not {self.decay_from}")
-        _require(0.0 <= self.clean_fraction < 1.0, f"clean_fraction must be in [0, 1), not {self.clean_fraction}")
-        _require(0.0 <= self.gray_fraction <= 1.0, f"--gray-fraction must be between 0 and 1, not {self.gray_fraction}")
-        _require(self.pool_size >= 0, f"--pool-size must be 0 or more, not {self.pool_size}")
-        _require(self.workers >= 0, f"--workers must be 0 or more, not {self.workers}")
-        _require(not (self.clean_dir and self.noisy_dir
-                      and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
-                 f"--clean and --noisy are the same folder ({self.clean_dir}); the two must be independent")
-
-
-def _check_schedule(steps: int, lr: float, decay_from: float, log_every: int, save_every: int, val_every: int,
-                    keep: int) -> None:
-    """The fields train and refine share: how long, how fast, how often."""
-    _require(steps >= 1, f"--steps must be at least 1, not {steps}")
-    _require(_positive(lr), f"--lr must be a positive number, not {lr}")
-    _require(0.0 <= decay_from <= 1.0, f"decay_from must be between 0 and 1, not {decay_from}")
-    for name, value in (("--log-every", log_every), ("--save-every", save_every), ("keep_checkpoints", keep)):
-        _require(value >= 1, f"{name} must be at least 1, not {value}")
-    _require(val_every >= 0, f"--val-every must be 0 or more, not {val_every}")
+        check_fields(self)
+        require(self.steps == 0 or self.steps >= 2, "--steps must be at least 2 (one per phase)")
+        require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1, not {self.noise_share}")
+        require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
+        require(not (self.clean_dir and self.noisy_dir
+                     and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
+                f"--clean and --noisy are the same folder ({self.clean_dir}); the two must be independent")
 
 
 def to_dict(cfg: Any) -> dict:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.models import OptionInfo
 
 from denoise_gan.errors import UserError
 
@@ -38,34 +36,7 @@ Engine = Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the
 Sigma = Annotated[float | None, typer.Option("--sigma", help="Assume this noise σ (0-255 scale) everywhere "
                                              "instead of estimating it (level-aware models).", show_default=False)]
 
-# ---- training runs (train, refine, adapt) ---------------------------------------------------------
-
-
-def steps_option(new_run: int) -> OptionInfo:
-    """``--steps``: a new run's length (default ``new_run``), or on ``--resume`` the new total (default: the
-    run's own). Use as ``steps: Annotated[int | None, steps_option(2000)] = None``."""
-    return typer.Option("--steps", help="Total steps; with --resume the new total (default there: the run's "
-                                        "own).", show_default=str(new_run))
-
-
-Steps = Annotated[int | None, typer.Option("--steps", help="Total steps (on resume: the new total).")]  # prefer
-# steps_option(N), which shows a new run's default
-PatchSize = Annotated[int, typer.Option("--patch-size", help="Side of the random training crops, in pixels.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", help="Patches per step.")]
-LearningRate = Annotated[float, typer.Option("--lr", help="Adam learning rate, constant for the first "
-                                             "--decay-from share of the steps, then decaying linearly to 0.")]
-DecayFrom = Annotated[float, typer.Option("--decay-from", help="Share of the steps at a constant learning rate "
-                                          "before the linear decay.")]
-GrayFraction = Annotated[float, typer.Option("--gray-fraction", help="Share of patches turned gray, so gray "
-                                             "photos are handled natively.")]
-LogEvery = Annotated[int, typer.Option("--log-every", help="Steps between log.csv rows (and, when the output is not "
-                                       "a terminal, progress lines).")]
-SaveEvery = Annotated[int, typer.Option("--save-every", help="Steps between checkpoints and weight exports.")]
-KeepCheckpoints = Annotated[int, typer.Option("--keep-checkpoints", help="Checkpoints kept (the newest).")]
-Val = Annotated[Path | None, typer.Option("--val", help="Paired held-out set made by `synth`: PSNR/SSIM and a "
-                                          "labelled grid per validation (default: none).", show_default=False)]
-ValEvery = Annotated[int, typer.Option("--val-every", help="Steps between validations; 0 = with --save-every.")]
-Workers = Annotated[int, typer.Option("--workers", help="Data-loading worker processes.")]
+# ---- training runs (train, refine, adapt): generated from their config fields (cli/config_options.py) ------
 TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also log to RUN_DIR/tensorboard for TensorBoard "
                                            "(needs the tensorboard extra).")]
 

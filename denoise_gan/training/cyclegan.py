@@ -252,14 +252,6 @@ def check_config(cfg: TrainConfig) -> None:
     g, f = cfg.model.g, cfg.model.f
     check_generator(g)
     check_generator(f)
-    if g.channels != f.channels or cfg.model.d.channels != g.channels:
-        raise UserError("G, F and the discriminators must have the same number of channels")
-    if cfg.data.patch_size % max(8, 2**g.depth) or cfg.data.patch_size < 32:
-        raise UserError(f"--patch-size must be a multiple of {max(8, 2**g.depth)} and at least 32")
-    if cfg.steps < 1 or cfg.data.batch_size < 1:
-        raise UserError("--steps and --batch-size must be positive")
-    if cfg.val_dir and not Path(cfg.val_dir).is_dir():
-        raise UserError(f"{cfg.val_dir}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
 
 
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,

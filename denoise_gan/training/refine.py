@@ -205,22 +205,12 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
     out_dir = Path(out_dir)
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
-    if cfg.loss not in ("l1", "l2"):
-        raise UserError(f"loss must be l1 or l2, not {cfg.loss!r}")
-    if cfg.val_dir and not Path(cfg.val_dir).is_dir():
-        raise UserError(f"{cfg.val_dir}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
     source = load_source_config(Path(cfg.run_dir))
     if cfg.generator is not None:
         check_generator(cfg.generator)
         if cfg.generator.channels != source.model.g.channels:
             raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
                             f"{source.model.g.channels}-channel F")
-    if not 0 <= cfg.clean_fraction < 1:
-        raise UserError(f"--clean-fraction must be in [0, 1), not {cfg.clean_fraction}")
-    if not 0 <= cfg.faint_fraction <= 1:
-        raise UserError(f"--faint-fraction must be in [0, 1], not {cfg.faint_fraction}")
-    if cfg.init and cfg.noise:
-        raise UserError("--init and --noise do not go together: the supervised comparison starts fresh")
     if cfg.init:  # a one-line error now, not after the data has loaded
         init_channels = start_weights(cfg.init, cfg.generator)[1].channels
         if init_channels != source.model.g.channels:

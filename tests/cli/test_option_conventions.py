@@ -5,6 +5,7 @@ defaults of the shipped recipe."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ import typer.main
 from data_tools.images import write_image
 from data_tools.samples import load_sample
 from denoise_gan.cli import app
-from denoise_gan.config import RefineConfig, TrainConfig
+from denoise_gan.config import AdaptConfig, ConfigError, RefineConfig, TrainConfig
+from denoise_gan.config_fields import option_of
 from denoise_gan.errors import UserError
 from denoise_gan.runtime import set_threads
 from helpers import cli, one_line_error, runner
@@ -90,38 +92,63 @@ def test_denoise_threads_reaches_torch(weights: Path, tmp_path: Path, monkeypatc
 def _leaves(cls: type, prefix: str = "") -> list[str]:
     out = []
     for f in dataclasses.fields(cls):
-        kind = f.type if isinstance(f.type, type) else None
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
             out += _leaves(type(default), f"{prefix}{f.name}.")
-        elif kind is None or not dataclasses.is_dataclass(kind):
+        else:
             out.append(prefix + f.name)
     return out
 
 
-# config field -> the option that sets it (where the name is not simply --field-name)
-TRAIN_OPTIONS = {
-    "model.g.arch": "--generator", "model.g.channels": "--channels", "model.g.width": "--width",
-    "model.g.depth": "--depth", "model.g.blocks": "--blocks", "model.f.arch": "--noise-model",
-    "model.f.channels": "--channels", "model.f.width": "--f-width", "model.f.depth": "--f-depth",
-    "model.f.blocks": "--f-blocks", "model.d.channels": "--channels", "model.d.width": "--d-width",
-    "model.d.layers": "--d-layers", "model.d.spectral_norm": "--spectral-norm", "data.clean_dir": "--clean",
-    "data.noisy_dir": "--noisy", "val_dir": "--val",
-}
-REFINE_OPTIONS = {"run_dir": "run_dir", "val_dir": "--val", "generator": "--generator"}
+# what each command sets itself rather than by an option of the same field
+FILLED_BY_COMMAND = {"refine": {"run_dir": "RUN_DIR argument", "generator.channels": "the run's channels"}}
+COMMAND_LEVEL = {"output", "resume", "threads", "tensorboard", "config", "help", "run_dir"}
 
 
-@pytest.mark.parametrize(("command", "cls", "renamed"), [("train", TrainConfig, TRAIN_OPTIONS),
-                                                         ("refine", RefineConfig, REFINE_OPTIONS)])
-def test_every_config_field_is_an_option(command: str, cls: type, renamed: dict[str, str]) -> None:
-    flags = {flag for p in COMMANDS[command].params for flag in (*p.opts, *p.secondary_opts)} | {
-        p.name for p in COMMANDS[command].params}
-    missing = []
-    for leaf in _leaves(cls):
-        flag = renamed.get(leaf, "--" + leaf.split(".")[-1].replace("_", "-"))
-        if flag not in flags:
-            missing.append((leaf, flag))
+def _field_flags(command: str) -> dict[str, str]:
+    """config field path -> the flag that sets it, read off the command's generated options."""
+    generated = COMMANDS[command].callback.config_options
+    flags = {".".join(path): o.flag.split("/")[0] for o in generated for path in o.paths}
+    assert all(o.name in {p.name for p in COMMANDS[command].params} for o in generated)
+    return flags
+
+
+@pytest.mark.parametrize(("command", "cls"), [("train", TrainConfig), ("refine", RefineConfig),
+                                              ("adapt", AdaptConfig)])
+def test_every_config_field_is_an_option_and_every_option_a_field(command: str, cls: type) -> None:
+    flags, filled = _field_flags(command), FILLED_BY_COMMAND.get(command, {})
+    internal = {f.name for f in dataclasses.fields(cls) if (o := option_of(f)) is not None and not o.cli}
+    missing = [leaf for leaf in _leaves(cls) if leaf not in flags and leaf not in filled and leaf not in internal]
     assert not missing, missing
+    generated = {o.name for o in COMMANDS[command].callback.config_options}
+    strays = [p.name for p in COMMANDS[command].params if p.name not in generated | COMMAND_LEVEL]
+    assert not strays, strays  # an option that sets no config field must be a run-time one (threads, output...)
+    shown = {flag for p in COMMANDS[command].params for flag in p.opts}
+    assert set(flags.values()) <= shown
+
+
+def test_an_option_is_checked_by_its_config_whoever_builds_it(finished_run: Path, clean_dir: Path,
+                                                              tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--clean-fraction"):
+        RefineConfig(clean_fraction=1.0)  # the Python API gets the CLI's one-line message
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "r", "--clean-fraction", "1"), "--clean-fraction")
+    one_line_error(cli("adapt", "--noisy", clean_dir, "-o", tmp_path / "a", "--refine-lr", "0"), "--refine-lr")
+    cfg = json.loads((finished_run / "config.json").read_text())
+    cfg["steps"] = 0
+    (tmp_path / "bad.json").write_text(json.dumps(cfg))
+    one_line_error(cli("train", "--config", tmp_path / "bad.json", "-o", tmp_path / "t"), "--steps")
+
+
+def test_train_config_reads_a_runs_config_json_and_options_override_it(finished_run: Path,
+                                                                        tmp_path: Path) -> None:
+    stored = json.loads((finished_run / "config.json").read_text())
+    result = cli("train", "--config", finished_run / "config.json", "-o", tmp_path / "again", "--steps", "3",
+                 "--lr", "0.001", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert again == {**stored, "steps": 3, "lr": 0.001}
+    (tmp_path / "part.json").write_text('{"data": {"clean_dir": "nowhere"}, "stepz": 3}')
+    one_line_error(cli("train", "--config", tmp_path / "part.json", "-o", tmp_path / "x"), "stepz")
 
 
 def test_cli_defaults_are_the_shipped_recipe(clean_dir: Path, tmp_path: Path) -> None:

@@ -220,8 +220,8 @@ HOSTILE_CONFIGS = {
     "deep": asdict(replace(TINY_G, depth=60)),
     "many-blocks": asdict(replace(TINY_G, blocks=10**9)),
     "plausible-config-but-not-what-the-file-holds": asdict(replace(TINY_G, width=4096)),  # 10 GB of weights
-    "negative-width": asdict(replace(TINY_G, width=-3)),
-    "zero-channels": asdict(replace(TINY_G, channels=0)),
+    "negative-width": {**asdict(TINY_G), "width": -3},
+    "zero-channels": {**asdict(TINY_G), "channels": 0},
     "width-as-text": {**asdict(TINY_G), "width": "abc"},
     "width-as-float": {**asdict(TINY_G), "width": 4.5},
     "unknown-arch": asdict(replace(TINY_G, arch="evil")),

@@ -40,4 +40,5 @@ def test_train_and_adapt_modules_import_nothing_heavy() -> None:
 
 def test_generator_help_is_the_registrys() -> None:
     assert [(k.name, k.help) for k in GENERATOR_KINDS] == [(s.name, s.help) for s in GENERATORS.values()]
-    assert train_cli.generators_help() == registry_help()
+    shown = {o.name: o.help for o in train_cli.train_command.config_options}["generator"]
+    assert shown == f"G's architecture: {registry_help()}."

@@ -12,7 +12,7 @@ import torch
 from data_tools.datasets import PairedPatches, PatchSampler
 from data_tools.images import read_image
 from data_tools.noise import noise_level_map, parse_noise_spec
-from denoise_gan.config import GeneratorConfig, RefineConfig
+from denoise_gan.config import ConfigError, GeneratorConfig, RefineConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_generator
@@ -86,8 +86,8 @@ def test_noise_level_map_follows_the_stages() -> None:
 def test_refine_checks_the_new_generator(finished_run: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown generator"):
         refine(_config(finished_run, generator=GeneratorConfig(arch="nope")), tmp_path / "x")
-    with pytest.raises(UserError, match="clean-fraction"):
-        refine(_config(finished_run, clean_fraction=1.5), tmp_path / "y")
+    with pytest.raises(ConfigError, match="clean-fraction"):  # the config checks its own fields
+        _config(finished_run, clean_fraction=1.5)
 
 
 def test_refine_can_start_from_given_weights(finished_run: Path, tmp_path: Path) -> None:
@@ -103,8 +103,8 @@ def test_refine_can_start_from_given_weights(finished_run: Path, tmp_path: Path)
     with pytest.raises(UserError, match="not the one asked for"):
         refine(_config(finished_run, init=str(first), generator=GeneratorConfig(arch="level", width=16, depth=1,
                                                                                  blocks=1)), tmp_path / "z")
-    with pytest.raises(UserError, match="faint-fraction"):
-        refine(_config(finished_run, faint_fraction=2.0), tmp_path / "w")
+    with pytest.raises(ConfigError, match="faint-fraction"):
+        _config(finished_run, faint_fraction=2.0)
 
 
 def test_faint_draws_scale_noise_and_level_together(finished_run: Path) -> None:

@@ -81,7 +81,7 @@ def test_piped_output_gets_a_plain_line_per_logged_step(tmp_path: Path) -> None:
     assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()  # no cursor moves, no colours
     progress = [ln for ln in lines if ln.startswith("step ")]
     assert [ln.split()[1] for ln in progress] == ["2/6", "3/6", "4/6", "6/6"]  # every log row and validation
-    assert all("ETA" in ln and "it/s" in ln and "g_adv" in ln for ln in progress)
+    assert all("ETA" in ln and ("it/s" in ln or "s/it" in ln) and "g_adv" in ln for ln in progress)  # s/it: slow
     assert "val" not in progress[0] and "val 27.03 dB" in progress[1]
     assert "val 27.03 dB" in progress[2]  # the last validation's PSNR stays until the next one
     assert "val 27.06 dB" in progress[3] and "100%" in progress[3]

@@ -1,0 +1,158 @@
+"""Command-line options generated from a config's fields, and the config built back from their values.
+
+A field declares its flag, help and bounds once (``config_fields.opt``); ``config_command`` adds one option per
+field to a command, with the field's default, and hands the command the values given. ``build_config`` turns
+them into the config, whose ``__post_init__`` checks them as it checks a config from the Python API or a
+resumed run. Nested configs (the model's G, F and discriminators, the data) appear flattened, their flags
+prefixed as the parent field declares (``--f-width``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import keyword
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from denoise_gan.config_fields import Nested, flag_of, nested_of, option_of
+from denoise_gan.errors import UserError
+from denoise_gan.nets.generator_names import generators_help
+
+STEPS = "steps"  # None on the command line: a new run's default, or on --resume the run's own total
+
+
+@dataclass(frozen=True)
+class ConfigOption:
+    name: str  # the parameter's name: the field's, prefixed as its flag is (f_width)
+    paths: tuple[tuple[str, ...], ...]  # the config fields it sets (--channels sets G's, F's and D's)
+    flag: str  # as typer takes it: "--spectral-norm/--no-spectral-norm"
+    help: str
+    kind: Any
+    default: Any
+
+
+def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> Iterator[ConfigOption]:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        inner = nested_of(f)
+        value = getattr(base, f.name) if base is not None else None
+        if inner is not None:
+            kind = next(a for a in (hints[f.name], *typing.get_args(hints[f.name])) if dataclasses.is_dataclass(a))
+            yield from _leaf_options(kind, value if value is not None else kind(), (*path, f.name), inner)
+            continue
+        rule = option_of(f)
+        if rule is None or not rule.cli:
+            continue
+        if f.name in how.shared:
+            yield ConfigOption(f.name, ((*path, f.name),), "", "", None, None)  # joined to the parent's option
+            continue
+        flag = how.flags.get(f.name) or (rule.flag if rule.flag and not how.prefix else flag_of(f, how.prefix))
+        text = how.helps.get(f.name, rule.help).format(net=how.name or "Its", generators=generators_help())
+        name = flag.split("/")[0].removeprefix("--").replace("-", "_")
+        yield ConfigOption(f.name if keyword.iskeyword(name) else name, ((*path, f.name),), flag,
+                           text[:1].upper() + text[1:], hints[f.name], value)
+
+
+def config_options(cls: type, base: Any = None, hidden: bool = False) -> list[ConfigOption]:
+    """One option per field the command line may set, defaults from ``base`` (default: ``cls()``); with
+    ``hidden``, also the shared fields no parent-level option sets (refine's channels: the command fills it)."""
+    merged: dict[str, ConfigOption] = {}
+    for o in _leaf_options(cls, base if base is not None else cls(), (), Nested()):
+        if o.name in merged:  # a shared field: one more path for the option of that name
+            merged[o.name] = dataclasses.replace(merged[o.name], paths=(*merged[o.name].paths, *o.paths))
+        else:
+            merged[o.name] = o
+    return [o for o in merged.values() if hidden or o.flag]
+
+
+def _parameter(o: ConfigOption) -> inspect.Parameter:
+    if o.name == STEPS:
+        info = typer.Option(o.flag, help=o.help, show_default=str(o.default))
+        return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=Annotated[int | None, info])
+    if o.default == "":  # a folder or spec that is not given: None on the command line, "" in the config
+        info = typer.Option(o.flag, help=o.help, show_default=False)
+        return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=Annotated[str | None, info])
+    return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default,
+                             annotation=Annotated[o.kind, typer.Option(o.flag, help=o.help)])
+
+
+def config_command(cls: type, base: Any = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command one option per config field; it receives their values as ``options`` (a dict by name)."""
+    generated = config_options(cls, base)
+
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "options"]
+        taken = {p.name for p in own}
+        mine = [o for o in generated if o.name not in taken]
+
+        @functools.wraps(command)
+        def run(**values: Any) -> None:
+            options = {o.name: values.pop(o.name) for o in mine}
+            command(**values, options=options)
+
+        params = own + [_parameter(o) for o in mine]
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        run.config_options = mine  # type: ignore[attr-defined]
+        return run
+
+    return wrap
+
+
+def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        if data.get(key) is None:
+            data[key] = {}
+        data = data[key]
+    data[path[-1]] = value
+
+
+def build_config(cls: type, options: Mapping[str, Any], base: Any = None, **fixed: Any) -> Any:
+    """The config the options describe (``fixed`` fields set by the command itself win); an option left None
+    keeps the base's value."""
+    from denoise_gan.config import from_dict, to_dict
+
+    data = to_dict(base if base is not None else cls())
+    by_name = {o.name: o for o in config_options(cls, base, hidden=True)}
+    for name, value in options.items():
+        if value is None:  # not given: the base's value (steps, folders, specs)
+            continue
+        for path in by_name[name].paths:
+            _set(data, path, str(value) if isinstance(value, Path) else value)
+    data.update(fixed)
+    return from_dict(cls, data)
+
+
+def read_config_file(cls: type, path: Path) -> Any:
+    """``--config run.json``: a config as `config.json` holds it; fields it leaves out keep their defaults."""
+    from denoise_gan.config import from_dict, to_dict
+
+    try:
+        given = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable JSON config ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(given, dict):
+        raise UserError(f"{path}: a config is a JSON object, not {type(given).__name__}")
+    merged = _merge(to_dict(cls()), given)
+    try:
+        return from_dict(cls, merged)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path}: {str(exc).splitlines()[0][:160]}") from None
+
+
+def _merge(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    out = dict(defaults)
+    for key, value in given.items():
+        out[key] = _merge(defaults[key], value) if isinstance(value, dict) and isinstance(
+            defaults.get(key), dict) else value
+    return out

@@ -1,0 +1,111 @@
+"""Config fields that carry their command-line flag, help and bounds.
+
+An option is declared once, on its config field: the CLI generates the `train`, `refine` and `adapt` options from
+these fields (``cli/config_options.py``), and a config checks its own bounds in ``__post_init__``, whoever built
+it: the command line, the Python API or a resumed run's config.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from denoise_gan.errors import DenoiseGanError
+
+
+class ConfigError(DenoiseGanError):
+    """A config value out of its range (an option on the command line, or a field of a stored config);
+    the message is one line naming the option."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """What the command line shows for a field, and the values it may take."""
+
+    help: str
+    flag: str = ""  # default: --field-name
+    cli: bool = True  # False: resolved by the program (never an option)
+    at_least: float | None = None
+    at_most: float | None = None
+    below: float | None = None  # strictly
+    positive: bool = False  # a finite number above 0
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Nested:
+    """How a nested config's fields appear among its parent's options: ``--f-width`` for F's width."""
+
+    prefix: str = ""  # flag prefix, e.g. "f-"
+    name: str = ""  # what {net} in a help text reads as: "G", "F", "the discriminators'"
+    flags: Mapping[str, str] = field(default_factory=dict)  # field -> flag, where the prefixed name is not it
+    helps: Mapping[str, str] = field(default_factory=dict)  # field -> help, where the field's own is not right
+    shared: tuple[str, ...] = ()  # fields set by the parent-level option of the same name (--channels)
+
+
+def opt(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
+        **rules: Any) -> Any:
+    """A config field with its option: ``steps: int = opt(2000, "Total steps.", at_least=1)``."""
+    meta = {"option": Option(help, **rules)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def nested(factory: Callable[[], Any], **how: Any) -> Any:
+    """A nested config field whose fields are options of the parent's command (see ``Nested``)."""
+    return field(default_factory=factory, metadata={"nested": Nested(**how)})
+
+
+def option_of(f: dataclasses.Field) -> Option | None:
+    return f.metadata.get("option")
+
+
+def nested_of(f: dataclasses.Field) -> Nested | None:
+    return f.metadata.get("nested")
+
+
+def flag_of(f: dataclasses.Field, prefix: str = "") -> str:
+    rule = option_of(f)
+    flag = rule.flag if rule is not None and rule.flag else "--" + f.name.replace("_", "-")
+    return "--" + prefix + flag.split("/")[0].removeprefix("--")
+
+
+def require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_field(name: str, rule: Option, value: Any) -> None:
+    """One field against its declared bounds; the message names the option and the value given."""
+    if rule.choices:
+        require(value in rule.choices, f"{name} must be one of {', '.join(rule.choices)}, not {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    finite = math.isfinite(value)
+    if rule.positive:
+        require(finite and value > 0, f"{name} must be a positive number, not {_number(value)}")
+    lo, hi, below = rule.at_least, rule.at_most, rule.below
+    if lo is not None and hi is not None:
+        require(finite and lo <= value <= hi, f"{name} must be between {lo:g} and {hi:g}, not {_number(value)}")
+    elif lo is not None and below is not None:
+        require(finite and lo <= value < below, f"{name} must be in [{lo:g}, {below:g}), not {_number(value)}")
+    elif lo is not None:
+        wanted = "0 or more" if lo == 0 else f"at least {lo:g}"
+        require(finite and value >= lo, f"{name} must be {wanted}, not {_number(value)}")
+
+
+def check_fields(cfg: Any) -> None:
+    """Every declared field of a config against its bounds (called by each config's ``__post_init__``)."""
+    for f in dataclasses.fields(cfg):
+        rule = option_of(f)
+        if rule is not None:
+            check_field(flag_of(f) if rule.cli else f.name, rule, getattr(cfg, f.name))
