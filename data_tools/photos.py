@@ -27,8 +27,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data_tools.atomic_files import atomic_write_bytes
 from data_tools.errors import DataError
-from data_tools.images import atomic_write_bytes, colour_channels, read_image, write_image
+from data_tools.images import colour_channels, read_image, write_image
 
 SOURCES_NAME = "sources.json"
 TARGET_SIDE = 1280  # longest side after the downscale, at most; the factor is clamped to 2..4

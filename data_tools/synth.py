@@ -32,16 +32,9 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
 from data_tools.errors import DataError
-from data_tools.images import (
-    ImageReadError,
-    atomic_write_bytes,
-    center_crop,
-    collect_images,
-    prepare_output_dir,
-    read_image,
-    write_image,
-)
+from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 
 MANIFEST_NAME = "manifest.json"

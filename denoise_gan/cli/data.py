@@ -97,7 +97,7 @@ def samples_command(
     if unknown or not chosen:
         raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "
                         f"available: {', '.join(SAMPLES)}")
-    from data_tools.images import prepare_output_dir
+    from data_tools.atomic_files import prepare_output_dir
 
     prepare_output_dir(output, overwrite=overwrite)
     for path in write_samples(output, chosen, overwrite=overwrite):

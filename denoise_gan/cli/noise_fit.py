@@ -49,7 +49,7 @@ def noise_fit_command(
     if clean is not None and clean_photos is not None:
         raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
                         "the clean twins")
-    from data_tools.images import prepare_output_dir
+    from data_tools.atomic_files import prepare_output_dir
     from denoise_gan.evaluation.noise_fit import (
         blind_fit,
         iter_rows,

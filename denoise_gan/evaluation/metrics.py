@@ -22,7 +22,8 @@ import numpy as np
 import skimage
 from skimage.metrics import structural_similarity
 
-from data_tools.images import atomic_write_bytes, collect_images, colour_channels, read_image
+from data_tools.atomic_files import atomic_write_bytes
+from data_tools.images import collect_images, colour_channels, read_image
 from denoise_gan.errors import UserError
 
 SSIM_SIGMA = 1.5

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.images import atomic_write_bytes, colour_channels, encode_image, to_dtype
+from data_tools.atomic_files import atomic_write_bytes
+from data_tools.images import colour_channels, encode_image, to_dtype
 from denoise_gan.evaluation.report_plots import (  # noqa: F401 (the plots are read from here too)
     NoiseFamily,
     noise_families,

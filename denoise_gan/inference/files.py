@@ -26,15 +26,8 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from data_tools.images import (
-    IMAGE_EXTENSIONS,
-    check_writable,
-    collect_images,
-    encode_problem,
-    read_image,
-    remove_stale_parts,
-    write_image,
-)
+from data_tools.atomic_files import check_writable, remove_stale_parts
+from data_tools.images import IMAGE_EXTENSIONS, collect_images, encode_problem, read_image, write_image
 from denoise_gan.errors import UserError
 from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.runtime import World

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from data_tools.images import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require

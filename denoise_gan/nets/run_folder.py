@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.config import from_dict, to_json
 from denoise_gan.errors import UserError
 
@@ -110,8 +111,6 @@ class RunFolder:
 
     def write_config(self, cfg: Any) -> None:
         """The config as JSON, atomically (a kill mid-write leaves the previous one)."""
-        from data_tools.images import atomic_write_bytes  # on use: it imports the image libraries
-
         atomic_write_bytes(self.config, to_json(cfg).encode())
 
     # ---- the finished marker ---------------------------------------------------------------------------
@@ -130,8 +129,6 @@ class RunFolder:
 
     def write_finished(self, step: int, steps: int, stopped_by: str) -> None:
         """Mark the phase finished at ``step`` of its ``steps`` (``stopped_by``: steps or deadline)."""
-        from data_tools.images import atomic_write_bytes  # on use: it imports the image libraries
-
         atomic_write_bytes(self.finished, json.dumps({"step": step, "steps": steps, "stopped_by": stopped_by}).encode())
 
     def clear_finished(self) -> None:

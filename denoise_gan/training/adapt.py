@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
 from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches
 from data_tools.errors import DataError
-from data_tools.images import atomic_write_bytes, prepare_output_dir
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig, TrainConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder

@@ -10,20 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from data_tools.atomic_files import atomic_write_bytes
 from data_tools.datasets import (
     fit_channels,
     random_crops,
     to_tensor,
 )
 from data_tools.errors import DataError
-from data_tools.images import (
-    atomic_write_bytes,
-    collect_images,
-    encode_image,
-    read_image,
-    split_alpha,
-    to_dtype,
-)
+from data_tools.images import collect_images, encode_image, read_image, split_alpha, to_dtype
 from denoise_gan.config import (
     AdaptConfig,
 )

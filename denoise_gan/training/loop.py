@@ -25,8 +25,8 @@ from typing import Any, Protocol, TypeVar
 import torch
 from rich.console import Console
 
+from data_tools.atomic_files import prepare_output_dir
 from data_tools.errors import DataError
-from data_tools.images import prepare_output_dir
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Column
 
-from data_tools.images import OutputWriteError, atomic_write_bytes
+from data_tools.atomic_files import OutputWriteError, atomic_write_bytes
 from denoise_gan.config import to_json
 from denoise_gan.evaluation.pictures import figure_png
 from denoise_gan.extras import require

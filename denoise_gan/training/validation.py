@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from data_tools.atomic_files import atomic_write_bytes
 from data_tools.datasets import fit_channels, to_tensor
-from data_tools.images import atomic_write_bytes, center_crop, encode_image, to_dtype
+from data_tools.images import center_crop, encode_image, to_dtype
 from denoise_gan.evaluation.metrics import paired_files, psnr, read_pair, ssim
 from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array

@@ -33,7 +33,7 @@ def read_only(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
             raise PermissionError(13, "Permission denied")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr("data_tools.atomic_files.tempfile.mkstemp", mkstemp)
 
 
 def test_samples_never_overwrites_a_users_files_silently(tmp_path: Path) -> None:

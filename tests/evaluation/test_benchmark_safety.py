@@ -105,5 +105,5 @@ def test_a_non_empty_or_read_only_output_folder_is_refused(clean_dir: Path, tmp_
             raise PermissionError(13, "Permission denied")
         return real(*a, **kw)
 
-    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr("data_tools.atomic_files.tempfile.mkstemp", mkstemp)
     one_line_error(cli("benchmark", *args, "-o", ro), "cannot write")

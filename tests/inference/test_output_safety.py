@@ -62,7 +62,7 @@ def test_a_read_only_output_folder_fails_before_any_file_is_denoised(tmp_path: P
             raise PermissionError(13, "Permission denied")
         return real_mkstemp(*args, **kwargs)
 
-    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", read_only)
+    monkeypatch.setattr("data_tools.atomic_files.tempfile.mkstemp", read_only)
     monkeypatch.setattr("denoise_gan.inference.files.read_image",
                         lambda path: pytest.fail("an input was read before the output folder was checked"))
     result = cli("denoise", tmp_path / "in", "-o", out, "-c", weights, "--device", "cpu")

@@ -19,7 +19,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from data_tools.images import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.errors import UserError
 from denoise_gan.nets.weights import list_checkpoints, load_generator, prune_checkpoints
 from denoise_gan.runtime import World

@@ -116,7 +116,7 @@ def test_a_full_disk_is_one_line(clean_dir: Path, tmp_path: Path, monkeypatch: p
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("data_tools.images.tempfile.mkstemp", full_for_checkpoints)
+    monkeypatch.setattr("data_tools.atomic_files.tempfile.mkstemp", full_for_checkpoints)
     line = one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "2"), "No space left on device")
     assert "step_" in line
 

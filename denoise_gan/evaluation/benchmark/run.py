@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.images import ImageReadError, atomic_write_bytes, prepare_output_dir
+from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
+from data_tools.images import ImageReadError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import (
     BenchmarkConfig,

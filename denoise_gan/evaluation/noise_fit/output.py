@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.images import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.evaluation.noise_fit.modes import (
     NoiseFitReport,
 )

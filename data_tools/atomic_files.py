@@ -1,0 +1,165 @@
+"""Files written atomically (a temporary file in the same folder, then a rename), output folders checked before
+a run starts, and the temporary files an interrupted writer left behind cleaned up: an output is either
+complete or absent, and an existing file is never half-replaced."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from data_tools.errors import DataError
+
+
+class OutputWriteError(DataError):
+    """An output that cannot be written (a read-only or full disk, a folder in the way); one line."""
+
+
+class OutputExistsError(OutputWriteError):
+    """The output appeared while it was being made (another run writing the same name): nothing replaced."""
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+_PART = re.compile(r"\.(\d+)-[A-Za-z0-9_]+\.part$")
+_PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
+STALE_PART_SECONDS = 24 * 3600  # a temp file without a writer's pid is stale after this
+
+
+def _temp_prefix(name: str) -> str:
+    return "." + os.fsdecode(os.fsencode(name)[:_PART_NAME_BYTES]) + f".{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_parts(folder: Path | str) -> int:
+    """Delete hidden ``.part`` temp files left in a folder by writers that were killed mid-write (their
+    process is gone, or, for files that do not name it, a day old); a live writer's are left alone.
+    Returns how many were removed."""
+    removed = 0
+    try:
+        candidates = [p for p in Path(folder).glob(".*.part") if p.is_file()]
+    except OSError:
+        return 0
+    for path in candidates:
+        match = _PART.search(path.name)
+        try:
+            stale = (not _pid_alive(int(match.group(1))) if match
+                     else time.time() - path.stat().st_mtime > STALE_PART_SECONDS)
+            if stale:
+                path.unlink()
+                removed += 1
+        except (OSError, ValueError):
+            continue
+    return removed
+
+
+def _write_error(path: Path, exc: OSError) -> OutputWriteError:
+    return OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) -> None:
+    """Write to a temp file beside the target, fsync, then rename: a crash never leaves half a file.
+
+    With ``overwrite=False`` the finished file is linked into place, which fails if the target exists by
+    then (another run wrote it while this one worked): OutputExistsError, and nothing is replaced. Any
+    failure to write (read-only or full disk, a folder in the way) is a one-line OutputWriteError.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise OutputWriteError(f"{path}: is a folder; give a file path")
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_exclusive(tmp, path)
+    except OutputWriteError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _link_exclusive(tmp: str, path: Path) -> None:
+    """Put the finished temp file at ``path`` only if nothing is there (atomic: a hard link cannot replace)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExistsError(f"{path}: appeared while this run was writing it (another run writing the same "
+                                "folder?); left as it is") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        try:  # no hard links here (FAT, some network shares): reserve the name exclusively, then rename
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise OutputExistsError(f"{path}: appeared while this run was writing it (another run writing the "
+                                    "same folder?); left as it is") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def check_writable(folder: Path | str) -> None:
+    """Create the folder if needed and prove a file can be made in it, before any work is done."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix("write-check"), suffix=".part", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputWriteError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+
+
+def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = False,
+                       hint: str = "pass --overwrite to replace its files") -> Path:
+    """The one rule for every command that writes a folder of results: a folder that does not exist or is
+    empty is used; a non-empty one only when it is this command's own resumable output (``own``) or the
+    user said ``overwrite``; a file in the way is an error. The folder is created, proved writable and
+    cleared of temp files that killed writers left, all before any work starts."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+    if folder.is_dir() and not (own or overwrite):
+        try:
+            entries = sorted(p.name for p in folder.iterdir() if not p.name.endswith(".part"))
+        except OSError as exc:
+            raise OutputWriteError(f"{folder}: cannot list it ({exc.strerror or exc})") from None
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise OutputWriteError(f"{folder}: not empty ({len(entries)} entries: {shown}); choose a new or empty "
+                                   f"folder, or {hint}")
+    check_writable(folder)
+    remove_stale_parts(folder)
+    return folder

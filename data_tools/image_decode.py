@@ -1,0 +1,229 @@
+"""Decoding an image file's bytes: the header first (Pillow, or tifffile for TIFFs Pillow cannot open) so a
+decompression bomb is refused before any pixel is allocated, then the pixels by OpenCV (which keeps 16-bit
+colour), EXIF orientation applied and the ICC profile kept. ``images.read_image`` is the public entry."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from data_tools.errors import DataError
+
+
+class ImageReadError(DataError):
+    """An input that cannot be used as an image; the message names the file."""
+
+
+def is_tiff(data: bytes) -> bool:
+    return data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+# TIFF photometric interpretations tifffile decodes as plain samples; others (palette, CMYK, YCbCr/JPEG,
+# min-is-white, bilevel) go through Pillow's well-defined conversions.
+_TIFF_GRAY, _TIFF_RGB = 1, 2
+
+
+def decode_tiff(data: bytes, path: Path) -> tuple[np.ndarray, int, str] | None:
+    """(pixels HxWxC, orientation, note) of a TIFF, decoded by tifffile, which knows the sample format and does
+    not rotate: OpenCV applies the Orientation tag itself, so it would be applied twice. Planar (separate)
+    samples, gray+alpha at any depth and float samples are handled here; what cannot be represented
+    faithfully (several pages, signed or 32-bit integers, floats outside 0-1) is refused. None: let Pillow
+    decode it (palette, CMYK, YCbCr, bilevel)."""
+    import tifffile  # only TIFFs need it (~20 ms of every start otherwise)
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            pages = [p for p in tif.pages if not getattr(p, "is_reduced", False)]
+            if len(pages) > 1:
+                raise ImageReadError(f"{path}: a TIFF with {len(pages)} pages (only single-image files are "
+                                     "denoised; split it, e.g. with tiffsplit, to keep every page)")
+            page = tif.pages[0]
+            if int(page.photometric) not in (_TIFF_GRAY, _TIFF_RGB) or page.bitspersample not in (8, 16, 32, 64):
+                return None
+            orientation_tag = page.tags.get("Orientation")
+            orientation = int(orientation_tag.value) if orientation_tag is not None else 1
+            with quiet_stderr():
+                arr = page.asarray()
+            axes = page.axes
+    except ImageReadError:
+        raise
+    except Exception:
+        return None
+    if "S" in axes and axes.index("S") < axes.index("Y"):  # planar configuration "separate"
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    if axes not in ("YX", "YXS"):
+        raise ImageReadError(f"{path}: a TIFF with axes {axes!r} (only single 2-D images are supported)")
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    channels = arr.shape[2]
+    allowed = (1, 2) if int(page.photometric) == _TIFF_GRAY else (3, 4)
+    if channels not in allowed:
+        raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
+                             "(gray, gray+alpha, RGB or RGBA)")
+    pixels, note = samples_by_range(arr, path)
+    return pixels, orientation, note
+
+
+def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
+    """8/16-bit unsigned samples as they are; float samples in 0-1 as 16-bit (said in the note); anything
+    whose true range a 16-bit file cannot hold, or that the file does not state, is refused."""
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr, ""
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ImageReadError(f"{path}: float samples with NaN or infinite values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ImageReadError(f"{path}: float samples in {lo:g}..{hi:g}; only 0-1 floats are read "
+                                 "(HDR or 0-255 floats would be clipped): convert it to 8/16-bit integers")
+        pixels = np.rint(arr.astype(np.float64) * 65535.0).astype(np.uint16)
+        return pixels, f"{arr.dtype} samples (0-1) read as 16-bit; the output is 16-bit"
+    kind = "signed" if np.issubdtype(arr.dtype, np.signedinteger) else "unsigned"
+    raise ImageReadError(f"{path}: {arr.dtype.itemsize * 8}-bit {kind} integer samples, whose "
+                         "usable range the file does not state; convert it to 8/16-bit unsigned")
+
+
+def open_header(data: bytes) -> Image.Image | None:
+    """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Image.open(io.BytesIO(data))
+    except Exception:
+        return None
+
+
+def tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a TIFF that Pillow cannot open (float RGB, for one) from its first IFD, or None."""
+    if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            return int(page.imagewidth), int(page.imagelength)
+    except Exception:
+        return None
+
+
+def metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
+    """EXIF, ICC and EXIF orientation; read only after the size check, since for some formats (PNG) Pillow
+    decodes the whole image to find EXIF. Unreadable metadata is treated as absent, not as a broken image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            orientation = header.getexif().get(0x0112, 1)
+    except Exception:
+        orientation = 1
+    return header.info.get("exif"), header.info.get("icc_profile"), orientation
+
+
+def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:
+    """Pixels, and whether the decoder already applied the orientation (OpenCV does for TIFFs, whatever the
+    flags; they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs)."""
+    buf = np.frombuffer(data, np.uint8)
+    flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        with quiet_stderr():
+            arr = cv2.imdecode(buf, flags)
+    except cv2.error:
+        arr = None
+    rotated = arr is not None and is_tiff(data)
+    if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 and _png_colour_type(data) == 4:
+        return arr[..., [0, 3]], False  # gray+alpha PNG: OpenCV expands it to BGRA (Pillow reads 16-bit as 8)
+    if arr is not None and header is not None and header.format != "TIFF" \
+            and header.mode in ("P", "PA", "LA", "CMYK", "1", "I", "F", "YCbCr"):
+        arr = None  # OpenCV expands these inconsistently; Pillow's conversions are well defined
+    if arr is None:
+        rotated = False
+        arr = _decode_with_pillow(header) if header is not None else None
+    else:
+        arr = _bgr_to_rgb(arr)
+    if arr is None:
+        return None, False
+    if arr.dtype not in (np.uint8, np.uint16) and not is_tiff(data) and np.issubdtype(arr.dtype, np.integer) \
+            and arr.size and arr.min() >= 0 and arr.max() <= 65535:
+        arr = arr.astype(np.uint16)  # Pillow's 32-bit "I" mode holding a 16-bit file's values
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return arr, rotated
+
+
+def _png_colour_type(data: bytes) -> int | None:
+    """The PNG IHDR colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA), or None for other files."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26 or data[12:16] != b"IHDR":
+        return None
+    return data[25]
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence what C libraries (libpng, libtiff, libjpeg through OpenCV) print straight to file descriptor 2:
+    their warnings are about ancillary data we do not use, and a failure is reported by the return value."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = header
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(img, dtype=np.uint16)
+            if img.mode in ("I", "F"):
+                return np.asarray(img)
+            keep_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+            gray = img.mode in ("L", "LA", "1")
+            target = ("LA" if keep_alpha else "L") if gray else ("RGBA" if keep_alpha else "RGB")
+            return np.asarray(img.convert(target))
+    except Exception:
+        return None
+
+
+def _bgr_to_rgb(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        return arr[..., ::-1]
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return arr[..., [2, 1, 0, 3]]
+    return arr
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+    return ops[orientation](pixels) if orientation in ops else pixels
+
+
+def exif_without_orientation(exif: bytes | None) -> bytes | None:
+    """The EXIF block with orientation reset to 1, since the pixels are stored upright now."""
+    if not exif:
+        return None
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        parsed[0x0112] = 1
+        return parsed.tobytes()
+    except Exception:
+        return None
