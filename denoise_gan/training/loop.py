@@ -265,7 +265,6 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         shutdown(world)
 
 
-# what the header's one-line summary of a config shows (dotted paths into its dict), when the config has them
 class _StopRequest:
     """Ctrl-C and SIGTERM ask the loop to stop at the next step boundary. A step cut in half would leave G and F
     updated and the discriminators not (or an optimiser half-stepped), so its checkpoint would not resume
@@ -289,90 +288,113 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     On Ctrl-C or SIGTERM the step in progress finishes, a checkpoint is saved for it and KeyboardInterrupt is
     raised for the caller to exit with. What is reported besides log.csv follows ``reporting(...)``.
     """
-    log = RunLog(run_dir / "log.csv", trainer.log_fields)
-    level_fields = tuple(getattr(trainer, "level_fields", LEVEL_FIELDS))
-    kept = log.start(start) if world.is_main else []
-    if world.is_main and start:
-        drop_grids_after(run_dir, start)  # grids of steps the resumed run will redo
-    console = console or Console()
-    step = saved = start
+    run = _Run(trainer, start, cadence, run_dir, world, console or Console(), on_save)
     stop = _StopRequest()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def save(at: int) -> None:
-        nonlocal saved
-        saved = at
-        if world.is_main:
-            save_checkpoint(RunFolder(run_dir).checkpoint(at), trainer.state(at))
-            prune_checkpoints(RunFolder(run_dir).checkpoints, cadence.keep)
-            trainer.export(run_dir, at)
-            plot_log(log, run_dir / "losses.png", trainer.log_fields, level_fields)
-        if on_save:
-            on_save(at)
-
-    fields = tuple(getattr(trainer, "progress_fields", None) or trainer.log_fields[:PROGRESS_FIELDS])
-    progress = RunProgress(console, cadence.steps, start, fields, enabled=world.is_main)
-    progress.val_psnr = next((float(r["val_psnr"]) for r in reversed(kept) if r.get("val_psnr")), None)
-    asked = _REPORTING.get() or Reporting()
-    board: TensorBoardWriter | None = None
-    since = 0
     try:
-        if world.is_main and asked.tensorboard:
-            board = open_tensorboard(run_dir, start, level_fields)
-        tick = time.perf_counter()
-        with progress:
-            while step < cadence.steps and not stop.signum and not (
-                    cadence.deadline is not None and time.monotonic() >= cadence.deadline):
-                try:
-                    batch = next(batches)
-                except Exception:
-                    if stop.signum:  # a Ctrl-C in a terminal reaches the data-loading workers too
-                        break
-                    raise
-                losses = trainer.step(step, batch)
-                step += 1
-                since += 1
-                final = step == cadence.steps
-                validate = bool(cadence.val_every) and (step % cadence.val_every == 0 or final)
-                if validate or final or step % cadence.log_every == 0:
-                    now = time.perf_counter()
-                    row: dict[str, Any] = {"step": step, **losses, "lr": trainer.lr(),
-                                           "it_s": since / max(now - tick, 1e-9)}
-                    if validate:
-                        row.update({f"val_{k}": v for k, v in trainer.validate(run_dir, step).items()})
-                    tick, since = time.perf_counter(), 0
-                    if world.is_main:
-                        log.append(row)
-                        if board is not None:
-                            board(row)
-                    progress.report(row)
-                progress.advance(step)
-                if step % cadence.save_every == 0 and step < cadence.steps:
-                    save(step)
-        interrupted = bool(stop.signum) and step < cadence.steps
-        if interrupted and step == start == 0:
-            console.print("[yellow]interrupted before the first step; nothing saved[/]")
-        elif interrupted:
-            if saved != step:
-                save(step)
-            console.print(f"[yellow]interrupted at step {step}; checkpoint saved, continue with --resume[/]")
-        else:
-            save(step)
+        run.open_board()
+        with run.progress:
+            run.steps(batches, stop)
+        interrupted = bool(stop.signum) and run.step < cadence.steps
+        run.finish(interrupted)
     except KeyboardInterrupt:
-        last = f"--resume continues from the last checkpoint (step {saved})" if saved else "no checkpoint yet"
-        console.print(f"[yellow]stopped at once at step {step} by a second interrupt, without saving; {last}[/]")
+        last = f"--resume continues from the last checkpoint (step {run.saved})" if run.saved else "no checkpoint yet"
+        run.console.print(f"[yellow]stopped at once at step {run.step} by a second interrupt, without saving; "
+                          f"{last}[/]")
         raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if board is not None:
-            board.close()
+        run.close_board()
         close = getattr(batches, "close", None)
         if close is not None:
             close()  # shuts data-loading workers down now, through their queues, not at interpreter exit
     if interrupted:
         raise KeyboardInterrupt
     barrier(world)
-    return step
+    return run.step
+
+
+class _Run:
+    """One pass of the loop: its step counters, log, progress line, TensorBoard writer and checkpoints."""
+
+    def __init__(self, trainer: Trainer, start: int, cadence: Cadence, run_dir: Path, world: World,
+                 console: Console, on_save: Callable[[int], None] | None) -> None:
+        self.trainer, self.start, self.cadence, self.run_dir, self.world = trainer, start, cadence, run_dir, world
+        self.console, self.on_save = console, on_save
+        self.log = RunLog(run_dir / "log.csv", trainer.log_fields)
+        self.level_fields = tuple(getattr(trainer, "level_fields", LEVEL_FIELDS))
+        kept = self.log.start(start) if world.is_main else []
+        if world.is_main and start:
+            drop_grids_after(run_dir, start)  # grids of steps the resumed run will redo
+        self.step = self.saved = start
+        fields = tuple(getattr(trainer, "progress_fields", None) or trainer.log_fields[:PROGRESS_FIELDS])
+        self.progress = RunProgress(console, cadence.steps, start, fields, enabled=world.is_main)
+        self.progress.val_psnr = next((float(r["val_psnr"]) for r in reversed(kept) if r.get("val_psnr")), None)
+        self.board: TensorBoardWriter | None = None
+
+    def open_board(self) -> None:
+        if self.world.is_main and (_REPORTING.get() or Reporting()).tensorboard:
+            self.board = open_tensorboard(self.run_dir, self.start, self.level_fields)
+
+    def close_board(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+    def save(self, at: int) -> None:
+        self.saved = at
+        if self.world.is_main:
+            folder = RunFolder(self.run_dir)
+            save_checkpoint(folder.checkpoint(at), self.trainer.state(at))
+            prune_checkpoints(folder.checkpoints, self.cadence.keep)
+            self.trainer.export(self.run_dir, at)
+            plot_log(self.log, self.run_dir / "losses.png", self.trainer.log_fields, self.level_fields)
+        if self.on_save:
+            self.on_save(at)
+
+    def steps(self, batches: Iterator[dict[str, torch.Tensor]], stop: _StopRequest) -> None:
+        cadence, tick, since = self.cadence, time.perf_counter(), 0
+        while self.step < cadence.steps and not stop.signum and not (
+                cadence.deadline is not None and time.monotonic() >= cadence.deadline):
+            try:
+                batch = next(batches)
+            except Exception:
+                if stop.signum:  # a Ctrl-C in a terminal reaches the data-loading workers too
+                    break
+                raise
+            losses = self.trainer.step(self.step, batch)
+            self.step += 1
+            since += 1
+            final = self.step == cadence.steps
+            validate = bool(cadence.val_every) and (self.step % cadence.val_every == 0 or final)
+            if validate or final or self.step % cadence.log_every == 0:
+                self.record(losses, since / max(time.perf_counter() - tick, 1e-9), validate)
+                tick, since = time.perf_counter(), 0
+            self.progress.advance(self.step)
+            if self.step % cadence.save_every == 0 and self.step < cadence.steps:
+                self.save(self.step)
+
+    def record(self, losses: dict[str, float], it_s: float, validate: bool) -> None:
+        """A log.csv row (and a validation, when due) for the step just done."""
+        row: dict[str, Any] = {"step": self.step, **losses, "lr": self.trainer.lr(), "it_s": it_s}
+        if validate:
+            row.update({f"val_{k}": v for k, v in self.trainer.validate(self.run_dir, self.step).items()})
+        if self.world.is_main:
+            self.log.append(row)
+            if self.board is not None:
+                self.board(row)
+        self.progress.report(row)
+
+    def finish(self, interrupted: bool) -> None:
+        """The last checkpoint: at the end, or where an interrupt stopped the loop (none before step 1)."""
+        if interrupted and self.step == self.start == 0:
+            self.console.print("[yellow]interrupted before the first step; nothing saved[/]")
+        elif interrupted:
+            if self.saved != self.step:
+                self.save(self.step)
+            self.console.print(f"[yellow]interrupted at step {self.step}; checkpoint saved, continue with "
+                               "--resume[/]")
+        else:
+            self.save(self.step)
 
 
