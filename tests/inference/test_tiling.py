@@ -177,7 +177,7 @@ def test_unsupported_input_is_a_user_error() -> None:
     with pytest.raises(UserError, match="1-4 channels"):
         denoise_array(net, np.zeros((8, 8, 5), np.uint8))
     with pytest.raises(UserError, match="takes 2 channels"):  # a custom module: configs allow only 1 or 3
-        denoise_array(nn.Conv2d(2, 2, 3, padding=1), np.zeros((8, 8, 3), np.uint8))
+        denoise_array(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1)), np.zeros((8, 8, 3), np.uint8))
 
 
 # ---- batching and memory -------------------------------------------------------------------------
