@@ -39,10 +39,10 @@ from rich.console import Console
 from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
 from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches
 from data_tools.errors import DataError
-from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, RefineConfig, TrainConfig
+from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder
-from denoise_gan.nets.weights import load_denoiser, read_generator_config, save_generator
+from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World, resolve_device
 from denoise_gan.training.adapt_noise import (  # noqa: F401 (callers and tests read these from adapt)
     MIN_NOISY_PHOTOS,
@@ -54,6 +54,7 @@ from denoise_gan.training.adapt_noise import (  # noqa: F401 (callers and tests 
     read_photos,
     training_data,
 )
+from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_reports import write_before_after, write_noise_fit
 from denoise_gan.training.adapt_start import (  # noqa: F401 (callers and tests read these from adapt)
     StartModel,
@@ -64,45 +65,13 @@ from denoise_gan.training.adapt_start import (  # noqa: F401 (callers and tests 
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.loop import Cadence, latest_checkpoint, launch, open_run
-from denoise_gan.training.refine import RefineTrainer
+from denoise_gan.training.refine import SourceModel
 
 REPORT_SECONDS = 15.0  # kept back from a time budget for the noise-fit report and the before/after strip
 TRIAL_STEPS = 3  # timed steps per phase (after one untimed) to turn minutes into steps
 MIN_PHASE_STEPS = 20  # a --minutes plan gives each phase at least this many steps, or it is refused up front
 START_FILES = frozenset({CONFIG_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
-
-
-# ---- phase 2: G on F's pseudo-pairs --------------------------------------------------------------
-
-class AdaptRefiner(RefineTrainer):
-    """`refine`'s trainer on the adapted F, starting from OUT/G.safetensors; it writes OUT/G.safetensors."""
-
-    def __init__(self, cfg: RefineConfig, source: TrainConfig, adapt_cfg: AdaptConfig, out_dir: Path,
-                 device: torch.device, world: World) -> None:
-        super().__init__(cfg, source, device, world)
-        self.adapt_cfg, self.out_dir = adapt_cfg, out_dir
-
-    def export(self, run_dir: Path, step: int) -> None:
-        save_generator(RunFolder(self.out_dir).g, self.g, self.g_cfg,
-                       {"step": step, "role": "G noisy->clean", "trained_by": "denoise-gan adapt (pseudo-pairs "
-                        "from the adapted F)", "source_run": str(self.out_dir),
-                        "noise_family": f"the photos in {Path(self.adapt_cfg.noisy_dir).resolve()}",
-                        "training_data": training_data(self.adapt_cfg)})
-
-
-def refine_config(cfg: AdaptConfig, out_dir: Path) -> RefineConfig:
-    return RefineConfig(run_dir=str(out_dir), generator=None, fresh=False, clean_fraction=cfg.clean_fraction,
-                        lambda_level=cfg.lambda_level, steps=cfg.refine_steps, lr=cfg.refine_lr,
-                        decay_from=cfg.decay_from, patch_size=cfg.patch_size, batch_size=cfg.refine_batch_size,
-                        gray_fraction=cfg.gray_fraction, seed=cfg.seed, log_every=cfg.log_every,
-                        save_every=cfg.save_every, keep_checkpoints=cfg.keep_checkpoints, device=cfg.device,
-                        precision=cfg.precision, workers=cfg.workers)
-
-
-def source_config(g_cfg: GeneratorConfig, f_cfg: GeneratorConfig) -> TrainConfig:
-    """What `RefineTrainer` reads of a CycleGAN run: G's and F's architectures."""
-    return TrainConfig(model=ModelConfig(g=g_cfg, f=f_cfg, d=DiscriminatorConfig(channels=g_cfg.channels)))
 
 
 # ---- the whole adaptation ------------------------------------------------------------------------
@@ -193,7 +162,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             if deadlines[1] is not None:  # the report's time comes from REPORT_SECONDS, not the refine phase's
                 deadlines = (None, deadlines[1] + min(time.monotonic() - fit_began, REPORT_SECONDS / 2))
         rcfg = refine_config(cfg, out_dir)
-        source = source_config(g_cfg, read_generator_config(out.f)[0])
+        source = SourceModel(g_cfg)
         _phase(out.phase("refine"), "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
                lambda device, w: AdaptRefiner(rcfg, source, cfg, out_dir, device, w),
                lambda w, first: data.refine_dataset(cfg, ch, w), cfg.refine_batch_size, resume)
@@ -364,7 +333,7 @@ def _plan(cfg: AdaptConfig, start: StartModel, data: _Data, out_dir: Path, t0: f
         noise_trainer = NoiseFitTrainer(probe, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0), out_dir,
                                         device, world)
         per_noise = _time_steps(noise_trainer, data.noise_dataset(probe, ch, world), probe.batch_size, budget_end)
-        source = source_config(start.config(start.g), start.config(start.f))
+        source = SourceModel(start.config(start.g))
         refiner = AdaptRefiner(refine_config(probe, out_dir), source, probe, out_dir, device, world)
         per_refine = _time_steps(refiner, data.refine_dataset(probe, ch, world), probe.refine_batch_size, budget_end)
     except _OverBudget as over:

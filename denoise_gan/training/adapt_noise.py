@@ -39,12 +39,12 @@ from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.adapt_start import StartModel, start_discriminator
 from denoise_gan.training.cyclegan import (
     ImagePool,
-    deterministic,
     f_noise_sigma,
     f_optimizer,
     set_requires_grad,
 )
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
+from denoise_gan.training.noise_objective import noise_model_loss
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 
 BANK_PREFILL = 256  # noisy patches whose statistics fill the bank before step 1 (4 windows each at 64 px)
@@ -158,11 +158,7 @@ class NoiseFitTrainer:
             # clipped to the file's range, as the real photos are: measured on unclipped noise, the statistics of
             # saturated windows (real noise clipped away) taught F a low level there, which synth then clipped again
             fake = self.f(x).clamp(0.0, 1.0)
-            f_adv = losses.lsgan(self.d(fake), True)
-            self.bank.add(noise_statistics(y))
-            f_stats = self.bank.distance(noise_statistics(fake)) if cfg.lambda_stats > 0 else torch.zeros(())
-            idt = losses.identity(deterministic(self.f, y), y)
-            loss = f_adv + cfg.lambda_stats * f_stats + cfg.lambda_identity * idt
+            loss, terms = noise_model_loss(self.f, self.d, self.bank, fake, y, cfg.lambda_stats, cfg.lambda_identity)
         self.opt_f.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.f, self.world)
@@ -176,7 +172,8 @@ class NoiseFitTrainer:
         self.opt_d.step()
         for sched in self.scheds:
             sched.step()
-        return {"f_adv": f_adv.item(), "f_stats": float(f_stats.detach()), "idt": idt.item(), "d_noisy": d_loss.item(),
+        return {"f_adv": terms["f_adv"].item(), "f_stats": float(terms["f_stats"].detach()),
+                "idt": terms["idt_f"].item(), "d_noisy": d_loss.item(),
                 "f_sigma": f_noise_sigma(self.f, x, fake)}
 
     def lr(self) -> float:

@@ -24,7 +24,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.export import write_graph_beside
-from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
+from denoise_gan.nets.noise_stats import StatisticsBank
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import load_state, save_generator
@@ -32,6 +32,7 @@ from denoise_gan.runtime import World, autocast, training_precision, world_from_
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, launch, open_run
+from denoise_gan.training.noise_objective import noise_model_loss
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -68,13 +69,6 @@ class ImagePool:
     def load(self, state: dict[str, Any]) -> None:
         self.images = list(state["images"])
         self.rng.bit_generator.state = state["rng"]
-
-
-def deterministic(f: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """F's output without its random part, for the identity loss: F(noisy) keeps the colours. A generator
-    with a random part says how (``deterministic``); any other is deterministic already."""
-    fixed = getattr(f, "deterministic", None)
-    return fixed(x) if callable(fixed) else f(x)
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -148,25 +142,17 @@ class CycleGANTrainer:
             rec_clean = n.g(fake_noisy.detach())  # forward cycle: G undoes F's noise; no cycle gradient into F
             rec_noisy = n.f(fake_clean)  # backward cycle: through F into G (F's share is discarded below)
             g_adv = losses.lsgan(n.d_clean(fake_clean), True)
-            f_adv = losses.lsgan(n.d_noisy(fake_noisy), True)
             cycle_clean = losses.cycle(rec_clean, x)
             cycle_noisy = losses.cycle(rec_noisy, y)
             loss_g = g_adv + lam * (cycle_clean + cycle_noisy)
-            loss_f = f_adv
-            f_stats = torch.zeros((), device=self.device)
-            if cfg.lambda_stats > 0:
-                # the PatchGAN barely sees noise amplitude: F also matches the real noise statistics' distribution
-                self.stats_bank.add(noise_statistics(y))
-                if self.stats_bank.ready():
-                    f_stats = self.stats_bank.distance(noise_statistics(fake_noisy))
-                    loss_f = loss_f + cfg.lambda_stats * f_stats
-            idt = torch.zeros((), device=self.device)
+            # F: the objective adapt's noise phase shares; its statistics term only when lambda_stats > 0
+            loss_f, f_terms = noise_model_loss(n.f, n.d_noisy, self.stats_bank, fake_noisy, y, cfg.lambda_stats,
+                                               lam_id)
+            idt = f_terms["idt_f"]
             if lam_id > 0:
                 idt_g = losses.identity(n.g(x), x)
-                idt_f = losses.identity(deterministic(n.f, y), y)
-                idt = idt_g + idt_f
+                idt = idt_g + idt
                 loss_g = loss_g + lam_id * idt_g
-                loss_f = loss_f + lam_id * idt_f
         self.opts["G"].zero_grad(set_to_none=True)
         loss_g.backward()
         self.opts["F"].zero_grad(set_to_none=True)
@@ -187,7 +173,7 @@ class CycleGANTrainer:
             self.opts[name].step()
         for sched in self.scheds.values():
             sched.step()
-        return {"g_adv": g_adv.item(), "f_adv": f_adv.item(), "f_stats": f_stats.item(),
+        return {"g_adv": g_adv.item(), "f_adv": f_terms["f_adv"].item(), "f_stats": f_terms["f_stats"].item(),
                 "cycle_clean": cycle_clean.item(),
                 "cycle_noisy": cycle_noisy.item(), "idt": idt.item(), "d_clean": d_clean.item(),
                 "d_noisy": d_noisy.item(), "f_sigma": f_noise_sigma(n.f, x, fake_noisy)}

@@ -14,6 +14,7 @@ as it went in.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,30 @@ from denoise_gan.training.validation import LazyValidator
 CLEAN_JPEG = "jpeg:quality=70-95"  # what a camera or a photo site leaves on a clean photo
 
 
+@dataclass(frozen=True)
+class SourceModel:
+    """What refinement takes from the model it starts from: G's architecture (fine-tuned when the new G is the
+    same), the weight initialisation of a new G, and what the exported file records about the training data."""
+
+    g: GeneratorConfig
+    init_std: float = 0.02
+    description: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_run(cls, run: TrainConfig) -> SourceModel:
+        return cls(run.model.g, run.init_std, run_description(run))
+
+
 class RefineTrainer:
     log_fields = ("loss", "level")
 
-    def __init__(self, cfg: RefineConfig, source: TrainConfig, device: torch.device, world: World) -> None:
+    def __init__(self, cfg: RefineConfig, source: SourceModel, device: torch.device, world: World) -> None:
         self.cfg, self.source, self.device, self.world = cfg, source, device, world
         run = RunFolder(cfg.run_dir)
-        self.g_cfg = cfg.generator or source.model.g
+        self.g_cfg = cfg.generator or source.g
         if cfg.init:
             self.g, self.g_cfg = start_weights(cfg.init, cfg.generator)
-        elif cfg.noise or cfg.fresh or self.g_cfg != source.model.g:
+        elif cfg.noise or cfg.fresh or self.g_cfg != source.g:
             self.g = build_generator(self.g_cfg)
             init_weights(self.g, source.init_std)
         else:
@@ -163,7 +178,7 @@ class RefineTrainer:
         how = f"supervised on {self.cfg.noise}" if self.cfg.noise else "pseudo-pairs from F"
         save_generator(RunFolder(run_dir).g, self.g, self.g_cfg,
                        {"step": step, "role": "G noisy->clean", "trained_by": f"denoise-gan refine ({how})",
-                        "source_run": self.cfg.run_dir, **run_description(self.source),
+                        "source_run": self.cfg.run_dir, **self.source.description,
                         **({"noise_family": self.cfg.noise} if self.cfg.noise else {})})
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]:
@@ -221,7 +236,7 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
 
     def build(device: torch.device, world: World) -> tuple[RefineTrainer, Iterator[dict[str, torch.Tensor]]]:
         dataset = make_dataset(cfg, source)
-        return (RefineTrainer(cfg, source, device, world),
+        return (RefineTrainer(cfg, SourceModel.of_run(source), device, world),
                 batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed))
 
     launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())

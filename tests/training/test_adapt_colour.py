@@ -139,15 +139,15 @@ def test_statistics_see_colour_correlation_and_edge_bands() -> None:
 def test_the_noise_phase_measures_f_clipped_as_a_file_holds_it(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real noise is clipped at black and white; F's noise is measured (statistics, D_noisy) clipped the same way."""
-    from denoise_gan.training import adapt_noise
+    from denoise_gan.training import noise_objective
 
     cfg = AdaptConfig(noisy_dir=str(noisy_dir), clean_dir=str(clean_dir), start=str(start_dir), steps=4,
                       noise_steps=3, refine_steps=1, patch_size=32, batch_size=2, device="cpu", workers=0)
     sampler = PatchSampler([read_image(p).pixels for p in sorted(noisy_dir.iterdir())], 32, 3, 0.0)
     trainer = NoiseFitTrainer(cfg, find_start(str(start_dir)), sampler, tmp_path, torch.device("cpu"), World())
     seen: list[torch.Tensor] = []
-    measure = adapt_noise.noise_statistics
-    monkeypatch.setattr(adapt_noise, "noise_statistics", lambda t: seen.append(t.detach()) or measure(t))
+    measure = noise_objective.noise_statistics  # F's objective, shared with the CycleGAN step
+    monkeypatch.setattr(noise_objective, "noise_statistics", lambda t: seen.append(t.detach()) or measure(t))
     white = torch.ones(2, 3, 32, 32)  # F's noise on white goes past 1 half the time
     trainer.step(0, {"clean": white, "noisy": torch.stack([sampler(np.random.default_rng(i)) for i in range(2)])})
     fake = seen[1]  # the real batch's statistics first, then F's

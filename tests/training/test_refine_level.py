@@ -17,7 +17,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_generator
 from denoise_gan.runtime import World
-from denoise_gan.training.refine import RefineTrainer, load_source_config, refine
+from denoise_gan.training.refine import RefineTrainer, SourceModel, load_source_config, refine
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 
@@ -110,7 +110,7 @@ def test_refine_can_start_from_given_weights(finished_run: Path, tmp_path: Path)
 def test_faint_draws_scale_noise_and_level_together(finished_run: Path) -> None:
     from denoise_gan.runtime import World
     cfg = _config(finished_run, faint_fraction=1.0)
-    trainer = RefineTrainer(cfg, load_source_config(finished_run), torch.device("cpu"), World())
+    trainer = RefineTrainer(cfg, SourceModel.of_run(load_source_config(finished_run)), torch.device("cpu"), World())
     torch.manual_seed(3)
     clean = torch.rand(64, 3, 8, 8)
     noisy = clean + 0.1 * torch.randn_like(clean)
@@ -135,7 +135,7 @@ def test_clean_samples_can_be_jpeg_photos_kept_as_they_are(finished_run: Path, t
     assert 0 < (item["clean_variant"] - item["clean"]).abs().mean() < 0.2
 
     cfg = _config(finished_run, clean_fraction=0.999, clean_jpeg_fraction=1.0)
-    trainer = RefineTrainer(cfg, load_source_config(finished_run), torch.device("cpu"), World())
+    trainer = RefineTrainer(cfg, SourceModel.of_run(load_source_config(finished_run)), torch.device("cpu"), World())
     clean, noisy = torch.rand(6, 3, 8, 8), torch.rand(6, 3, 8, 8)
     compressed, level = clean + 0.01, torch.ones(6, 3, 8, 8)
     torch.manual_seed(0)
