@@ -8,7 +8,7 @@ once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,14 +50,7 @@ def noise_fit_command(
         raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
                         "the clean twins")
     from data_tools.atomic_files import prepare_output_dir
-    from denoise_gan.evaluation.noise_fit import (
-        blind_fit,
-        iter_rows,
-        load_candidates,
-        paired_fit,
-        table_columns,
-        write_report,
-    )
+    from denoise_gan.evaluation.noise_fit import blind_fit, load_candidates, paired_fit, write_report
     from denoise_gan.runtime import set_threads
 
     set_threads(threads)
@@ -69,10 +62,18 @@ def noise_fit_command(
         else:
             report = blind_fit(noisy, candidates, clean_photos, seed=seed, progress=report_progress)
     paths = write_report(report, output)
+    console.print(_summary_table(report, paired=clean is not None))
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
+
+def _summary_table(report: Any, paired: bool) -> Any:
+    """The report's table for the terminal (the Markdown file holds the same rows)."""
     from rich.table import Table
 
-    title = "noise fit (paired: KL of the residual per brightness band, lower is closer)" if clean is not None \
+    from denoise_gan.evaluation.noise_fit import iter_rows, table_columns
+
+    title = "noise fit (paired: KL of the residual per brightness band, lower is closer)" if paired \
         else "noise fit (blind: no clean twins)"
     table = Table(title=title, title_justify="left")
     table.add_column("row")
@@ -80,6 +81,4 @@ def noise_fit_command(
         table.add_column(column, justify="right")
     for label, cells in iter_rows(report):
         table.add_row(label, *cells)
-    console.print(table)
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    return table

@@ -120,17 +120,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     t0 = time.monotonic() if began is None else began
     out_dir, out = Path(out_dir), RunFolder(out_dir)
     console = console or Console()
-    if resume:
-        cfg = _stored_config(out_dir)
-    else:
-        assert cfg is not None, "a new adaptation needs a config"
-        _check_budget(cfg, t0)
-        try:
-            prepare_output_dir(out_dir, own=not_started(out_dir), hint="--resume OUT to continue the adaptation in it")
-        except DataError as exc:
-            raise UserError(str(exc)) from None
-        # the request first: from here on the folder is this adaptation's, which --resume or a new run accepts
-        out.write_config(cfg)
+    cfg = _stored_config(out_dir) if resume else _new_request(cfg, out, t0)
     started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
     start = find_start(cfg.start)  # G and F are read here, once (D_noisy on first use): all below uses that
     g_cfg, f_cfg = start.config(start.g), start.config(start.f)
@@ -147,7 +137,31 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume {out_dir}` starts it "
                           "again (so does the same command)[/]")
             raise
-    ch = g_cfg.channels
+    _run_phases(cfg, start, g_cfg, data, out, deadlines, resume, console)
+    write_before_after(out_dir, start, cfg)
+    write_graph(out.g)  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
+    console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
+    _refuse_short_phases(out_dir)
+    return out.g
+
+
+def _new_request(cfg: AdaptConfig | None, out: RunFolder, t0: float) -> AdaptConfig:
+    """A new adaptation's folder, holding its request (config.json) before anything else."""
+    assert cfg is not None, "a new adaptation needs a config"
+    _check_budget(cfg, t0)
+    try:
+        prepare_output_dir(out.path, own=not_started(out.path), hint="--resume OUT to continue the adaptation in it")
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    # the request first: from here on the folder is this adaptation's, which --resume or a new run accepts
+    out.write_config(cfg)
+    return cfg
+
+
+def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: _Data, out: RunFolder,
+                deadlines: tuple[float | None, float | None], resume: bool, console: Console) -> None:
+    """The noise phase, F's noise-fit report, then the denoiser phase; Ctrl-C says what G is now."""
+    out_dir, ch = out.path, g_cfg.channels
     try:
         continue_noise = resume and not out.phase("refine").path.exists()
         if _phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
@@ -172,11 +186,6 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
                       f"{'the adaptation so far' if refined else 'still the start model'}; "
                       f"`denoise-gan adapt --resume {out_dir}` continues[/]")
         raise
-    write_before_after(out_dir, start, cfg)
-    write_graph(out.g)  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
-    console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
-    _refuse_short_phases(out_dir)
-    return out.g
 
 
 def not_started(out_dir: Path) -> bool:
