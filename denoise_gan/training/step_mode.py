@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,17 +88,23 @@ def apply_mode(trainer: Any, mode: StepMode) -> None:
 def seconds_per_step(trainer: Any, mode: StepMode, batch: dict[str, torch.Tensor]) -> float:
     """A copy of the trainer in ``mode``, timed over a few steps on one batch; the run's random state is kept."""
     saved = rng_state()
+    quiet = logging.getLogger("torch.utils.cpp_extension")  # the compiler's "no CUDA runtime" note on CPU hosts
+    level = quiet.level
     try:
-        trial = copy.deepcopy(trainer)
-        apply_mode(trial, mode)
-        for i in range(TRIAL_WARMUP):
-            trial.step(i, batch)
-        start = time.perf_counter()
-        for i in range(TRIAL_STEPS):
-            trial.step(TRIAL_WARMUP + i, batch)
-        return (time.perf_counter() - start) / TRIAL_STEPS
+        quiet.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the copied scheduler's "step() overridden": an artefact of the copy
+            trial = copy.deepcopy(trainer)
+            apply_mode(trial, mode)
+            for i in range(TRIAL_WARMUP):
+                trial.step(i, batch)
+            start = time.perf_counter()
+            for i in range(TRIAL_STEPS):
+                trial.step(TRIAL_WARMUP + i, batch)
+            return (time.perf_counter() - start) / TRIAL_STEPS
     finally:
         set_rng_state(saved)
+        quiet.setLevel(level)
 
 
 def worth_measuring(steps_left: int, world: World, deadline: float | None) -> bool:
