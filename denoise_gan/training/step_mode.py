@@ -132,4 +132,23 @@ def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], d
     apply_mode(trainer, best)
     say("step mode: " + best.label + " (measured " +
         ", ".join(f"{m.label} {s:.3f} s" for m, s in timings.items()) + " per step)")
-    return itertools.chain([first], batches)
+    return _PutBack(first, batches)
+
+
+class _PutBack:
+    """The batches with the one the trial used put back in front; ``close`` still reaches the data loader, whose
+    workers would otherwise keep the process from exiting."""
+
+    def __init__(self, first: dict[str, torch.Tensor], rest: Iterator[dict[str, torch.Tensor]]) -> None:
+        self.chain, self.rest = itertools.chain([first], rest), rest
+
+    def __iter__(self) -> _PutBack:
+        return self
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        return next(self.chain)
+
+    def close(self) -> None:
+        close = getattr(self.rest, "close", None)
+        if close is not None:
+            close()

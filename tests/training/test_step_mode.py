@@ -59,6 +59,31 @@ def test_the_trial_leaves_weights_random_state_and_batches_as_they_were(monkeypa
     assert trainer.step_mode in (StepMode(), StepMode("bf16", channels_last=True))
 
 
+def test_the_put_back_batches_still_close_the_data_loader(monkeypatch) -> None:
+    """run_loop closes the batches to stop the loader's workers; a trial must not hide that (a run that never
+    exits, its workers waiting to be joined)."""
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (StepMode(), StepMode("bf16", channels_last=True)))
+    closed: list[bool] = []
+
+    class Loader:
+        def __init__(self) -> None:
+            self.items = iter(batches(3))
+
+        def __iter__(self) -> Loader:
+            return self
+
+        def __next__(self) -> dict[str, torch.Tensor]:
+            return next(self.items)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    out = choose_step_mode(TinyTrainer(), Loader(), CPU, "auto", True, lambda _: None)
+    assert len(list(out)) == 3
+    out.close()
+    assert closed == [True]
+
+
 def test_the_faster_mode_wins_and_a_failing_one_is_skipped(monkeypatch) -> None:
     slow, fast, broken = StepMode(), StepMode("bf16", channels_last=True), StepMode(compiled=True)
     monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (slow, fast, broken))
