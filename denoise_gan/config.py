@@ -108,7 +108,22 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16 is refused for training wi
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class RunFields:
+    """What every train and refine run has besides its hyper-parameters: its seed, how often it logs, saves and
+    validates, and where it runs (their options come after the run's own in --help)."""
+
+    seed: int = opt(0, SEED_HELP)
+    log_every: int = opt(10, LOG_HELP, at_least=1)
+    save_every: int = opt(500, SAVE_HELP, at_least=1)
+    keep_checkpoints: int = opt(3, KEEP_HELP, at_least=1)
+    val_dir: str = opt("", VAL_HELP, flag="--val")
+    val_every: int = opt(0, VAL_EVERY_HELP, at_least=0)
+    device: str = opt("auto", DEVICE_HELP)
+    precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
+
+
+@dataclass(frozen=True)
+class TrainConfig(RunFields):
     data: DataConfig = nested(DataConfig)  # first: its folders lead the command's options
     model: ModelConfig = nested(ModelConfig)
     steps: int = opt(2000, STEPS_HELP, at_least=1)
@@ -122,14 +137,6 @@ class TrainConfig:
                                    "0 = adversarial only.", at_least=0.0)
     pool_size: int = opt(50, "Generated images in the discriminators' history pool; 0 = none.", at_least=0)
     init_std: float = opt(0.02, "Std of the N(0, std) weight initialisation.", positive=True)
-    seed: int = opt(0, SEED_HELP)
-    log_every: int = opt(10, LOG_HELP, at_least=1)
-    save_every: int = opt(500, SAVE_HELP, at_least=1)
-    keep_checkpoints: int = opt(3, KEEP_HELP, at_least=1)
-    val_dir: str = opt("", VAL_HELP, flag="--val")
-    val_every: int = opt(0, VAL_EVERY_HELP, at_least=0)
-    device: str = opt("auto", DEVICE_HELP)
-    precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -142,7 +149,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class RefineConfig:
+class RefineConfig(RunFields):
     """Pseudo-pair refinement: G trained on (F(clean), clean) with a plain L1 loss.
 
     A level-aware G (``generator.arch == "level"``) learns from F's level map too: G denoises given the map F
@@ -179,14 +186,7 @@ class RefineConfig:
     loss: str = opt("l1", "l1 or l2.", choices=("l1", "l2"))
     quantize: bool = opt(True, "Clip and round F's output to 8 bits, as the files G will meet, before G sees it.",
                          flag="--quantize/--no-quantize")
-    seed: int = opt(0, SEED_HELP)
     log_every: int = opt(20, LOG_HELP, at_least=1)
-    save_every: int = opt(500, SAVE_HELP, at_least=1)
-    keep_checkpoints: int = opt(3, KEEP_HELP, at_least=1)
-    val_dir: str = opt("", VAL_HELP, flag="--val")
-    val_every: int = opt(0, VAL_EVERY_HELP, at_least=0)
-    device: str = opt("auto", DEVICE_HELP)
-    precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
     workers: int = opt(1, WORKERS_HELP, at_least=0)
 
     def __post_init__(self) -> None:

@@ -41,7 +41,8 @@ class ConfigOption:
 
 def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> Iterator[ConfigOption]:
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    inherited = {f.name for base in cls.__mro__[1:] if dataclasses.is_dataclass(base) for f in dataclasses.fields(base)}
+    for f in sorted(dataclasses.fields(cls), key=lambda f: f.name in inherited):  # a base's (RunFields) last
         inner = nested_of(f)
         value = getattr(base, f.name) if base is not None else None
         if inner is not None:
