@@ -41,10 +41,11 @@ class ConfigOption:
 
 def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> Iterator[ConfigOption]:
     hints = typing.get_type_hints(cls)
-    inherited = {f.name for base in cls.__mro__[1:] if dataclasses.is_dataclass(base) for f in dataclasses.fields(base)}
+    inherited = {f.name for parent in cls.__mro__[1:] if dataclasses.is_dataclass(parent)
+                 for f in dataclasses.fields(parent)}
     for f in sorted(dataclasses.fields(cls), key=lambda f: f.name in inherited):  # a base's (RunFields) last
         inner = nested_of(f)
-        value = getattr(base, f.name) if base is not None else None
+        value = getattr(base, f.name)
         if inner is not None:
             kind = next(a for a in (hints[f.name], *typing.get_args(hints[f.name])) if dataclasses.is_dataclass(a))
             yield from _leaf_options(kind, value if value is not None else kind(), (*path, f.name), inner)

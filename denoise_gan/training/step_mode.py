@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from denoise_gan.runtime import World, training_precision
+from denoise_gan.runtime import World, precision_name, training_precision
 from denoise_gan.training.schedule import rng_state, set_rng_state
 
 MEASURE_FROM_STEPS = 1000  # fewer steps left than this: not worth a trial of a minute or two
@@ -33,13 +33,13 @@ TRIAL_WARMUP, TRIAL_STEPS = 2, 3
 
 @dataclass(frozen=True)
 class StepMode:
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
+    precision: str = "fp32"  # "fp32", or "bf16"/"fp16" autocast (fp16 only as CUDA's auto on GPUs without bf16)
     channels_last: bool = False
     compiled: bool = False
 
     @property
     def label(self) -> str:
-        parts = ["bf16 autocast" if self.precision == "bf16" else "fp32"]
+        parts = ["fp32" if self.precision == "fp32" else f"{self.precision} autocast"]
         return " + ".join(parts + ["channels_last"] * self.channels_last + ["torch.compile"] * self.compiled)
 
 
@@ -60,9 +60,9 @@ def compiler_present() -> bool:
 
 def candidate_modes(device: torch.device, precision: str) -> tuple[StepMode, ...]:
     """The modes worth timing: one when the user chose a precision, or on CUDA (bf16 + channels_last)."""
-    amp = training_precision(precision, device)  # validates the name
+    amp = training_precision(precision, device)  # validates the name; auto on a GPU without bf16 is fp16
     if device.type == "cuda":
-        return (StepMode("fp32" if amp is None else "bf16", channels_last=True),)
+        return (StepMode(precision_name(amp), channels_last=True),)
     if precision != "auto":
         return (StepMode("fp32") if amp is None else StepMode("bf16", channels_last=True),)
     modes = [StepMode()]
@@ -76,7 +76,7 @@ def candidate_modes(device: torch.device, precision: str) -> tuple[StepMode, ...
 def apply_mode(trainer: Any, mode: StepMode) -> None:
     """Set the trainer's autocast dtype and convert (or compile in place) the modules its step calls; compiling in
     place keeps parameter names, so checkpoints and weight files are the same in every mode."""
-    trainer.amp_dtype = torch.bfloat16 if mode.precision == "bf16" else None
+    trainer.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode.precision]
     for module in trainer.step_modules():
         if mode.channels_last:
             module.to(memory_format=torch.channels_last)

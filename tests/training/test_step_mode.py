@@ -135,3 +135,13 @@ def test_compiling_in_place_keeps_parameter_names() -> None:
     names = list(trainer.net.state_dict())
     apply_mode(trainer, StepMode(compiled=True))
     assert list(trainer.net.state_dict()) == names and trainer.amp_dtype is None
+
+
+def test_cuda_keeps_the_precision_auto_resolves_to(monkeypatch) -> None:
+    """On a GPU without bf16, auto is fp16 autocast (as before the step mode existed), not bf16."""
+    monkeypatch.setattr(step_mode, "training_precision", lambda name, device: torch.float16)
+    (mode,) = candidate_modes(torch.device("cuda"), "auto")
+    assert mode == StepMode("fp16", channels_last=True) and mode.label == "fp16 autocast + channels_last"
+    trainer = TinyTrainer()
+    apply_mode(trainer, mode)
+    assert trainer.amp_dtype == torch.float16
