@@ -7,6 +7,7 @@ argument errors answer at once; each command imports what it runs.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ RESUMABLE = ("steps", "threads", "tensorboard")
 
 
 
-def given_names(ctx: typer.Context, names: Any) -> list[str]:
+def given_names(ctx: typer.Context, names: Iterable[str]) -> list[str]:
     """The parameters among ``names`` the user gave on the command line (not defaulted)."""
     def from_user(name: str) -> bool:  # by name: typer may ship its own copy of click's ParameterSource
         source = ctx.get_parameter_source(name)
