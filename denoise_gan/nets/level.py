@@ -23,6 +23,7 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.nets.blocks import conv3x3
+from denoise_gan.nets.level_profile import brightness_profile
 
 LEVEL_SCALE = 50.0 / 255.0  # a level of σ = 50 enters G as 1.0
 LEVEL_GATE = 2.0 / 255.0  # below σ ~ 2 the correction is scaled down (tanh), to zero at level 0
@@ -104,10 +105,24 @@ class NoiseLevelEstimator(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+    def cells(self, noisy: torch.Tensor) -> torch.Tensor:
+        """The map at the estimator's own resolution (one cell per ``stride`` x ``stride`` pixels)."""
         h = self.tail(self.body(nnf.pixel_unshuffle(noisy - 0.5, UNSHUFFLE)))
-        level = nnf.softplus(h - 2.0) * LEVEL_SCALE
-        return nnf.interpolate(level, size=noisy.shape[-2:], mode="bilinear", align_corners=False)
+        return nnf.softplus(h - 2.0) * LEVEL_SCALE
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        """The per-pixel map, as training teaches it (each cell read on its own)."""
+        return _upsample(self.cells(noisy), noisy)
+
+    def profiled(self, noisy: torch.Tensor) -> torch.Tensor:
+        """The per-pixel map blind denoising uses: the cells projected onto a function of brightness
+        (``level_profile``), so texture read as noise does not steer G."""
+        brightness = nnf.avg_pool2d(noisy, self.stride)
+        return _upsample(brightness_profile(self.cells(noisy), brightness), noisy)
+
+
+def _upsample(cells: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return nnf.interpolate(cells, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class LevelAwareDenoiser(nn.Module):
@@ -141,11 +156,12 @@ class LevelAwareDenoiser(nn.Module):
             nn.init.zeros_(tail.bias)
 
     def estimate(self, noisy: torch.Tensor) -> torch.Tensor:
-        return self.estimator(noisy)
+        """The level map a blind call conditions G on (before ``strength``)."""
+        return self.estimator.profiled(noisy)
 
     def forward(self, noisy: torch.Tensor, strength: float = 1.0, sigma: float | None = None,
                 level: torch.Tensor | None = None) -> torch.Tensor:
         if level is None:
-            level = torch.full_like(noisy, sigma / 255.0) if sigma is not None else self.estimator(noisy)
+            level = torch.full_like(noisy, sigma / 255.0) if sigma is not None else self.estimate(noisy)
             level = level * strength
         return self.denoiser(noisy, level.to(noisy.dtype))
