@@ -26,21 +26,24 @@ denoise-gan refine cyclegan -o faint --init refined/G.safetensors --faint-fracti
 #    and their block edges are read as level 0 and left as they are
 denoise-gan refine cyclegan -o clean --init faint/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device cpu
-cp clean/G.safetensors "$here/default.safetensors"
+# 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px)
+denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
+    --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 2000 --batch-size 8 --patch-size 128 --device cpu
+cp wide/G.safetensors "$here/default.safetensors"
 # its ONNX graph, which the light engine runs on the CPU (it records the sha256 of the weights above)
 denoise-gan export "$here/default.safetensors" -o "$here/default.onnx" --overwrite
-# 6. the held-out tables (README "Results"): bundled held-out photos and the independent photos of other packages
+# 7. the held-out tables (README "Results"): bundled held-out photos and the independent photos of other packages
 denoise-gan samples --set held-out -o heldout
 python "$here/../benchmarks/independent_photos.py" -o indep
 for set in heldout indep; do
-    denoise-gan benchmark --clean "$set" -o "bench-$set" --methods model,bm3d,ffdnet,nlm -c clean/G.safetensors \
+    denoise-gan benchmark --clean "$set" -o "bench-$set" --methods model,bm3d,ffdnet,nlm -c wide/G.safetensors \
         --noise gaussian:sigma=5 --noise gaussian:sigma=15 --noise gaussian:sigma=25 --noise gaussian:sigma=50 --noise poisson:peak=30 \
         --noise "gaussian:sigma=15+jpeg:quality=80"
     # clean photos in: what the model does to a photo without noise (BM3D and FFDNet get the estimated σ)
     denoise-gan benchmark --clean "$set" -o "bench-$set-clean" --methods model,bm3d,ffdnet \
-        -c clean/G.safetensors --noise gaussian:sigma=0
+        -c wide/G.safetensors --noise gaussian:sigma=0
     # camera noise, high ISO and base ISO (blind; then FFDNet given the true residual's std)
-    denoise-gan benchmark --clean "$set" -o "bench-$set-camera" --methods model,bm3d,ffdnet -c clean/G.safetensors \
+    denoise-gan benchmark --clean "$set" -o "bench-$set-camera" --methods model,bm3d,ffdnet -c wide/G.safetensors \
         --noise "camera:peak=40,read=2+jpeg:quality=90" --noise "camera:peak=1000,read=2+jpeg:quality=90"
     denoise-gan benchmark --clean "$set" -o "bench-$set-camera-oracle" --methods ffdnet --oracle-sigma \
         --noise "camera:peak=40,read=2+jpeg:quality=90" --noise "camera:peak=1000,read=2+jpeg:quality=90"
