@@ -67,7 +67,7 @@ def test_shipped_model_tiled_equals_whole_image() -> None:
     noisy = parse_noise_spec("gaussian:sigma=25").apply(clean, 1)[0]
     whole = denoise_array(net, noisy, InferConfig(tile=0, device="cpu"))
     tiled = denoise_array(net, noisy, InferConfig(tile=128, device="cpu"))
-    assert psnr(whole, tiled) >= 45.0  # measured for the shipped model: 54.6 dB (each tile estimates its level)
+    assert psnr(whole, tiled) >= 45.0  # measured for the shipped model: 51.8 dB (each tile estimates its level)
 
 
 def test_shipped_model_leaves_clean_photos_nearly_as_they_are() -> None:
@@ -76,8 +76,8 @@ def test_shipped_model_leaves_clean_photos_nearly_as_they_are() -> None:
     net, _, _ = load_generator(resolve_weights(None))
     for name in ("astronaut", "chelsea"):
         clean = load_sample(name)[100:228, 100:228]
-        # measured: 42.3 dB (astronaut), 37.2 dB (chelsea's fur, the hardest case of the held-out crops)
-        assert psnr(clean, denoise_array(net, clean, InferConfig(device="cpu"))) > 35.0, name
+        # measured: astronaut back bit for bit, 46.0 dB (chelsea's fur, the hardest case of the held-out crops)
+        assert psnr(clean, denoise_array(net, clean, InferConfig(device="cpu"))) > 40.0, name
         assert np.array_equal(denoise_array(net, clean, InferConfig(device="cpu", strength=0.0)), clean)
 
 
