@@ -175,6 +175,9 @@ class RefineConfig(RunFields):
                                      at_least=0.0, at_most=1.0)
     faint_fraction: float = opt(0.0, "Share of F's draws whose noise (and level map) is scaled down by a random "
                                      "factor, so G and its estimator learn faint noise too.", at_least=0.0, at_most=1.0)
+    correlated_fraction: float = opt(0.0, "Share of F's draws whose noise is blurred and mixed across channels "
+                                          "(then rescaled to its own std), as demosaicing and JPEG leave "
+                                          "camera noise.", at_least=0.0, at_most=1.0)
     lambda_level: float = opt(1.0, "Level-aware G: weight of the level estimator's loss.", at_least=0.0)
     steps: int = opt(4000, STEPS_HELP, at_least=1)
     lr: float = opt(2e-4, LR_HELP, positive=True)

@@ -1,0 +1,41 @@
+"""Correlated variants of F's draws: coarser and shared across channels, at the same std, on the share asked."""
+
+from __future__ import annotations
+
+import torch
+
+from denoise_gan.training.noise_variants import correlate_some
+
+
+def _lag1(noise: torch.Tensor) -> float:
+    """Correlation of horizontally neighbouring values: 0 for white noise."""
+    a, b = noise[..., :-1].flatten(), noise[..., 1:].flatten()
+    return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+
+def _channel_corr(noise: torch.Tensor) -> float:
+    return float(torch.corrcoef(torch.stack([noise[:, 0].flatten(), noise[:, 1].flatten()]))[0, 1])
+
+
+def test_every_draw_becomes_coarser_and_shared_across_channels_at_its_own_std() -> None:
+    torch.manual_seed(0)
+    noise = torch.randn(32, 3, 48, 48) * torch.linspace(0.01, 0.2, 32)[:, None, None, None]
+    out = correlate_some(noise, 1.0)
+    assert out.shape == noise.shape
+    assert torch.allclose(out.std(dim=(1, 2, 3)), noise.std(dim=(1, 2, 3)), rtol=1e-4)
+    assert abs(_lag1(noise)) < 0.05 and _lag1(out) > 0.3
+    assert abs(_channel_corr(noise)) < 0.05 and _channel_corr(out) > 0.05
+    assert abs(float(out.mean())) < 0.01  # still zero-mean noise
+
+
+def test_only_the_share_asked_for_changes() -> None:
+    torch.manual_seed(1)
+    noise = torch.randn(400, 3, 16, 16)
+    assert torch.equal(correlate_some(noise, 0.0), noise)
+    changed = (correlate_some(noise, 0.3) != noise).flatten(1).any(dim=1).float().mean()
+    assert 0.2 < float(changed) < 0.4
+
+
+def test_a_flat_draw_stays_flat() -> None:
+    noise = torch.zeros(4, 3, 16, 16)
+    assert torch.equal(correlate_some(noise, 1.0), noise)
