@@ -16,6 +16,7 @@ from typing import Any
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.backend import Backend
+from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.runtime import PRECISIONS, cuda_may_be_present
 
@@ -90,12 +91,17 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
 
 
 def _is_current(loaded: LoadedBackend, weights: Path) -> bool:
-    """Whether the graph was made from these very weights (it records their sha256)."""
-    return loaded.backend.info.source_sha256 == file_sha256(weights)
+    """Whether the graph was made from these very weights (it records their sha256) by today's code: a
+    level-aware graph exported before the brightness-profiled map would denoise differently from torch."""
+    info = loaded.backend.info
+    return info.source_sha256 == file_sha256(weights) and (not info.level_aware or info.level_map == gc.LEVEL_MAP)
 
 
 def _stale(loaded: LoadedBackend, weights: Path) -> WeightsError:
-    return WeightsError(f"{loaded.backend.path}: was made from other weights than {weights.name} (stale graph); "
+    info = loaded.backend.info
+    why = ("was made from other weights than " + weights.name if info.source_sha256 != file_sha256(weights)
+           else "was exported before the blind level map was profiled by brightness")
+    return WeightsError(f"{loaded.backend.path}: {why} (stale graph); "
                         f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
 
 

@@ -42,6 +42,7 @@ class GraphInfo:
         if self.config.get("arch") in NOISE_MODEL_ARCHS:
             raise WeightsError(f"{path}: is a noise model ({self.config.get('arch')}), not a denoiser")
         self.source_sha256 = props.get(gc.SOURCE_KEY, "")
+        self.level_map = props.get(gc.LEVEL_MAP_KEY, "")  # empty: exported before the brightness profile
 
 
 def providers_for(device: str, ort: Any) -> list[str]:
@@ -88,6 +89,10 @@ class OnnxBackend:
         self.level_aware = self.info.level_aware
         self.min_tile = self.info.min_tile
         self.notes: list[str] = []
+        if self.level_aware and self.info.level_map != gc.LEVEL_MAP:
+            self.notes.append(f"{self.path.name} was exported before the blind level map was profiled by "
+                              "brightness: it denoises with the estimator's raw map; re-export it with "
+                              "`denoise-gan export` for today's")
 
     @property
     def where(self) -> str:

@@ -208,7 +208,8 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
             gc.META_KEY: json.dumps(model.meta, sort_keys=True),
             gc.LEVEL_AWARE_KEY: "true" if graph.level_aware else "false", gc.STRIDE_KEY: str(graph.stride),
             gc.MIN_TILE_KEY: str(model.contract.min_tile),
-            gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256, "usage": usage}
+            gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256,
+            **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP} if graph.level_aware else {}), "usage": usage}
 
 
 def metadata_strings(model: Exportable) -> dict[str, str]:

@@ -121,3 +121,27 @@ def test_a_finished_training_run_carries_its_graph(finished_run: Path) -> None:
     torch_den = Denoiser.from_pretrained(finished_run, engine="torch", device="cpu")
     image = noise_image(40, 48, seed=5)
     assert psnr(den(image), torch_den(image)) >= 50
+
+
+def test_a_level_aware_graph_from_before_the_brightness_profile_is_not_used_beside_its_weights(
+        tmp_path: Path) -> None:
+    """Same weights, older graph: it would denoise with the raw level map while torch profiles it, so auto
+    passes over it, --engine onnxruntime says to re-export, and the graph run on its own says what it is."""
+    import onnx
+
+    from denoise_gan.nets import graph_contract as gc
+
+    weights = tmp_path / "G.safetensors"
+    save_generator(weights, random_level_net(), TINY_LEVEL)
+    export_model(weights, tmp_path / "G.onnx", "onnx")
+    assert Denoiser.from_pretrained(weights, device="cpu").engine_name == "onnxruntime"
+    graph = onnx.load(str(tmp_path / "G.onnx"))
+    kept = [p for p in graph.metadata_props if p.key != gc.LEVEL_MAP_KEY]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    onnx.save(graph, str(tmp_path / "G.onnx"))
+    assert Denoiser.from_pretrained(weights, device="cpu").engine_name == "torch"
+    with pytest.raises(WeightsError, match="before the blind level map was profiled.*--overwrite"):
+        Denoiser.from_pretrained(weights, engine="onnxruntime", device="cpu")
+    alone = Denoiser.from_pretrained(tmp_path / "G.onnx", device="cpu")
+    assert any("raw map" in note for note in alone.notes)
