@@ -1,4 +1,4 @@
-"""Learning curve: held-out PSNR against training minutes, for `refine` runs of different lengths and sizes.
+"""Learning curve: held-out PSNR against training steps, for `refine` runs of different lengths and sizes.
 
 Each run folder is one point: its minutes are summed from its log.csv (steps / logged it/s, so they are the
 steps' own time on the machine that ran them), its size and whether it was supervised (`refine --noise`) come
@@ -84,12 +84,12 @@ def plot(points: list[RunPoint], scores: dict[str, dict[tuple[str, str], float]]
     fig, axes = plt.subplots(1, len(noises), figsize=(5.5 * len(noises), 4.2), squeeze=False)
     for ax, noise in zip(axes[0], noises):
         for series in sorted({p.series for p in points}):
-            mine = sorted((p for p in points if p.series == series), key=lambda p: p.minutes)
+            mine = sorted((p for p in points if p.series == series), key=lambda p: p.steps)
             for clean, table in scores.items():
-                ax.plot([p.minutes for p in mine], [table[(p.name, noise)] for p in mine], marker="o",
+                ax.plot([p.steps for p in mine], [table[(p.name, noise)] for p in mine], marker="o",
                         linestyle="--" if "supervised" in series else "-", label=f"{series}, {clean}")
         ax.set_title(noise, fontsize=9)
-        ax.set_xlabel("training minutes (refine, 2 CPU cores)")
+        ax.set_xlabel("refinement steps (wall minutes, which other jobs inflate, are in the table)", fontsize=8)
         ax.set_ylabel("mean PSNR, dB (blind)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
