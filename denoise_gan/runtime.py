@@ -84,10 +84,19 @@ def training_precision(name: str, device: torch.device) -> torch.dtype | None:
     return resolve_precision(name, device)
 
 
-def precision_name(amp_dtype: torch.dtype | None) -> str:
+def _autocast_dtypes() -> dict[str, torch.dtype | None]:
     import torch
 
-    return {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[amp_dtype]
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def autocast_dtype(name: str) -> torch.dtype | None:
+    """The autocast dtype a precision name stands for (None: plain fp32), with no device check."""
+    return _autocast_dtypes()[name]
+
+
+def precision_name(amp_dtype: torch.dtype | None) -> str:
+    return {dtype: name for name, dtype in _autocast_dtypes().items()}[amp_dtype]
 
 
 def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:

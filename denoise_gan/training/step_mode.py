@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from denoise_gan.runtime import World, precision_name, training_precision
+from denoise_gan.runtime import World, autocast_dtype, precision_name, training_precision
 from denoise_gan.training.schedule import rng_state, set_rng_state
 
 MEASURE_FROM_STEPS = 1000  # fewer steps left than this: not worth a trial of a minute or two
@@ -76,7 +76,7 @@ def candidate_modes(device: torch.device, precision: str) -> tuple[StepMode, ...
 def apply_mode(trainer: Any, mode: StepMode) -> None:
     """Set the trainer's autocast dtype and convert (or compile in place) the modules its step calls; compiling in
     place keeps parameter names, so checkpoints and weight files are the same in every mode."""
-    trainer.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode.precision]
+    trainer.amp_dtype = autocast_dtype(mode.precision)
     for module in trainer.step_modules():
         if mode.channels_last:
             module.to(memory_format=torch.channels_last)
