@@ -74,33 +74,33 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
             raise UserError(f"{path}: has no ONNX graph beside it ({graph.name}); make one with "
                             f"`denoise-gan export {path} -o {graph}` or use --engine torch")
         loaded = _onnx(graph, device, precision, threads)
-        if not _is_current(loaded, path):
-            raise _stale(loaded, path)
+        if why := _staleness(loaded, path):
+            raise _stale(loaded, path, why)
         return replace(loaded, weights=path)
     cuda = wants_cuda(device)
     if not cuda and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
         loaded = _onnx(graph, device, precision, threads)
-        if _is_current(loaded, path):
+        if not (why := _staleness(loaded, path)):
             return replace(loaded, weights=path)
         if not installed("torch"):
-            raise _stale(loaded, path)  # and no torch to fall back on
+            raise _stale(loaded, path, why)  # and no torch to fall back on
     if not installed("torch"):
         raise UserError(f"{path}: running it {'on CUDA ' if cuda else ''}needs torch "
                         f"({TRAIN_EXTRA}){'' if graph.is_file() else ', or an ONNX graph beside it'}")
     return _torch(path, device, precision, threads)
 
 
-def _is_current(loaded: LoadedBackend, weights: Path) -> bool:
-    """Whether the graph was made from these very weights (it records their sha256) by today's code: a
-    level-aware graph exported before the brightness-profiled map would denoise differently from torch."""
+def _staleness(loaded: LoadedBackend, weights: Path) -> str:
+    """Why the graph does not stand for these weights today, or "" when it does: it must be made from these
+    very weights (it records their sha256) by today's code (a level-aware graph exported before the
+    brightness-profiled map would denoise differently from torch)."""
     info = loaded.backend.info
-    return info.source_sha256 == file_sha256(weights) and (not info.level_aware or info.level_map == gc.LEVEL_MAP)
+    if info.source_sha256 != file_sha256(weights):
+        return f"was made from other weights than {weights.name}"
+    return gc.PREDATES_LEVEL_PROFILE if info.predates_level_profile else ""
 
 
-def _stale(loaded: LoadedBackend, weights: Path) -> WeightsError:
-    info = loaded.backend.info
-    why = ("was made from other weights than " + weights.name if info.source_sha256 != file_sha256(weights)
-           else "was exported before the blind level map was profiled by brightness")
+def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:
     return WeightsError(f"{loaded.backend.path}: {why} (stale graph); "
                         f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
 

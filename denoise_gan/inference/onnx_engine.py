@@ -42,7 +42,8 @@ class GraphInfo:
         if self.config.get("arch") in NOISE_MODEL_ARCHS:
             raise WeightsError(f"{path}: is a noise model ({self.config.get('arch')}), not a denoiser")
         self.source_sha256 = props.get(gc.SOURCE_KEY, "")
-        self.level_map = props.get(gc.LEVEL_MAP_KEY, "")  # empty: exported before the brightness profile
+        # a level-aware graph without the key is from before the blind map was profiled by brightness
+        self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
 
 
 def providers_for(device: str, ort: Any) -> list[str]:
@@ -89,10 +90,9 @@ class OnnxBackend:
         self.level_aware = self.info.level_aware
         self.min_tile = self.info.min_tile
         self.notes: list[str] = []
-        if self.level_aware and self.info.level_map != gc.LEVEL_MAP:
-            self.notes.append(f"{self.path.name} was exported before the blind level map was profiled by "
-                              "brightness: it denoises with the estimator's raw map; re-export it with "
-                              "`denoise-gan export` for today's")
+        if self.info.predates_level_profile:
+            self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
+                              "map; re-export it with `denoise-gan export` for today's")
 
     @property
     def where(self) -> str:

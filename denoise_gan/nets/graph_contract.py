@@ -21,3 +21,4 @@ SOURCE_KEY = "source_sha256"
 # a level-aware graph's blind map: "brightness-profile" since the map is projected onto a function of
 # brightness (``nets.level_profile``); a graph without the key predates that and is remade before use
 LEVEL_MAP_KEY, LEVEL_MAP = "level_map", "brightness-profile"
+PREDATES_LEVEL_PROFILE = "was exported before the blind level map was profiled by brightness"  # what users read
