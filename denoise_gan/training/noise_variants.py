@@ -39,10 +39,13 @@ def correlate_some(noise: torch.Tensor, fraction: float) -> torch.Tensor:
     pick = torch.rand(n, device=noise.device) < fraction
     if not bool(pick.any()):
         return noise
-    low, high = BLUR_WIDTHS
+    low, high = BLUR_WIDTHS  # drawn for every sample, so the random stream does not depend on the share picked
     widths = low + (high - low) * torch.rand(n, device=noise.device, dtype=noise.dtype)
-    varied = _blur(noise, widths)
     mix = CHANNEL_MIX * torch.rand(n, 1, 1, 1, device=noise.device, dtype=noise.dtype)
-    varied = (1 - mix) * varied + mix * varied.mean(dim=1, keepdim=True)
-    scale = noise.std(dim=(1, 2, 3), keepdim=True) / varied.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
-    return torch.where(pick[:, None, None, None], varied * scale, noise)
+    chosen = noise[pick]
+    varied = _blur(chosen, widths[pick])
+    varied = (1 - mix[pick]) * varied + mix[pick] * varied.mean(dim=1, keepdim=True)
+    scale = chosen.std(dim=(1, 2, 3), keepdim=True) / varied.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
+    out = noise.clone()
+    out[pick] = varied * scale
+    return out
