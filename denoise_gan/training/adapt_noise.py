@@ -44,7 +44,7 @@ from denoise_gan.training.cyclegan import (
     set_requires_grad,
 )
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
-from denoise_gan.training.noise_objective import noise_model_loss
+from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 
 BANK_PREFILL = 256  # noisy patches whose statistics fill the bank before step 1 (4 windows each at 64 px)
@@ -145,7 +145,7 @@ class NoiseFitTrainer:
         rng = np.random.default_rng([cfg.seed, 17])  # the folder's statistics from the first step on
         with torch.no_grad():
             patches = torch.stack([noisy(rng) for _ in range(BANK_PREFILL)])
-            self.bank.add(noise_statistics(patches))
+            self.bank.add(noise_statistics(patches), images=len(patches))
         self.amp_dtype = training_precision(cfg.precision, device)
 
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -155,10 +155,9 @@ class NoiseFitTrainer:
         amp = autocast(self.device, self.amp_dtype)
         set_requires_grad([self.d], False)
         with amp:
-            # clipped to the file's range, as the real photos are: measured on unclipped noise, the statistics of
-            # saturated windows (real noise clipped away) taught F a low level there, which synth then clipped again
-            fake = self.f(x).clamp(0.0, 1.0)
-            loss, terms = noise_model_loss(self.f, self.d, self.bank, fake, y, cfg.lambda_stats, cfg.lambda_identity)
+            fake, quantiles = draw_noisy(self.f, x)
+            loss, terms = noise_model_loss(self.f, self.d, self.bank, fake, y, cfg.lambda_stats, cfg.lambda_identity,
+                                           quantiles)
         self.opt_f.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.f, self.world)

@@ -32,7 +32,7 @@ from denoise_gan.runtime import World, autocast, training_precision, world_from_
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, launch, open_run
-from denoise_gan.training.noise_objective import noise_model_loss
+from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -138,7 +138,7 @@ class CycleGANTrainer:
         set_requires_grad([n.d_clean, n.d_noisy], False)
         with amp:
             fake_clean = n.g(y)
-            fake_noisy = n.f(x)
+            fake_noisy, quantiles = draw_noisy(n.f, x)  # clipped, as real noisy photos are
             rec_clean = n.g(fake_noisy.detach())  # forward cycle: G undoes F's noise; no cycle gradient into F
             rec_noisy = n.f(fake_clean)  # backward cycle: through F into G (F's share is discarded below)
             g_adv = losses.lsgan(n.d_clean(fake_clean), True)
@@ -147,7 +147,7 @@ class CycleGANTrainer:
             loss_g = g_adv + lam * (cycle_clean + cycle_noisy)
             # F: the objective adapt's noise phase shares; its statistics term only when lambda_stats > 0
             loss_f, f_terms = noise_model_loss(n.f, n.d_noisy, self.stats_bank, fake_noisy, y, cfg.lambda_stats,
-                                               lam_id)
+                                               lam_id, quantiles)
             idt = f_terms["idt_f"]
             if lam_id > 0:
                 idt_g = losses.identity(n.g(x), x)

@@ -65,3 +65,57 @@ def test_bank_distance_has_a_gradient_towards_the_real_level() -> None:
     z = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(5))
     bank.distance(noise_statistics(0.5 + z * level / 255.0)).backward()
     assert level.grad is not None and level.grad.item() < 0  # raising F's level lowers the loss
+
+
+def _spread_bank(size: int = 512) -> StatisticsBank:
+    """Real images whose levels span σ 2 to 50 (log-uniform), one level per image, as a mixed noisy set."""
+    bank = StatisticsBank(size=size)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(8):
+        sigma = torch.exp(torch.empty(8, 1, 1, 1).uniform_(math.log(2.0), math.log(50.0), generator=g))
+        bank.add(noise_statistics(0.5 + sigma / 255.0 * torch.randn(8, 3, 64, 64, generator=g)), images=8)
+    return bank
+
+
+def test_bank_keeps_each_real_images_level_and_reloads_without_them() -> None:
+    bank = _spread_bank()
+    assert bank.levels is not None and len(bank.levels) == 64
+    spread = (bank.levels.max() - bank.levels.min()).exp()
+    assert 10 < float(spread) < 40  # σ 2..50 per image, read back per image
+    state = bank.state()
+    older = StatisticsBank()
+    older.load({"rows": state["rows"]})  # a run saved before levels were banked: they refill
+    assert older.ready() and older.levels is None
+    older.load(state)
+    assert torch.equal(older.levels, bank.levels)
+
+
+def test_level_term_pulls_each_image_to_the_real_level_at_its_quantile() -> None:
+    """An image drawn at a low quantile is pulled down, one drawn at a high quantile up, from the same level."""
+    bank = _spread_bank()
+    z = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    level = torch.tensor([12.0, 12.0], requires_grad=True)
+    fake = noise_statistics(0.5 + z * level.view(2, 1, 1, 1) / 255.0)
+    bank.level_distance(fake, torch.tensor([0.05, 0.95])).backward()
+    assert level.grad is not None and level.grad[0] > 0 > level.grad[1]
+    without = bank.distance(fake.detach())
+    assert float(bank.distance(fake.detach(), torch.tensor([0.05, 0.95]))) > float(without)
+
+
+def test_noise_draws_span_the_level_range_and_stay_in_the_files_range() -> None:
+    """One draw per stratum of F's level quantiles (so each batch spans F's level range), clipped as a photo is;
+    an F without a level distribution draws as it always did, with no quantiles."""
+    from denoise_gan.config import GeneratorConfig
+    from denoise_gan.nets.registry import build_generator
+    from denoise_gan.training.noise_objective import draw_noisy
+
+    torch.manual_seed(0)
+    f = build_generator(GeneratorConfig(arch="noise", width=4, depth=1, blocks=1))
+    white = torch.ones(8, 3, 32, 32)
+    with torch.no_grad():
+        fake, quantiles = draw_noisy(f, white)
+    assert quantiles is not None
+    assert sorted(int(q * 8) for q in quantiles) == list(range(8))
+    assert float(fake.max()) <= 1.0 and float((fake < 1.0).float().mean()) > 0.2
+    plain = build_generator(GeneratorConfig(arch="unet", width=4, depth=1, blocks=1))
+    assert draw_noisy(plain, white)[1] is None
