@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ import torch
 from data_tools.images import read_image, write_image
 from data_tools.synth import synth
 from denoise_gan.config import GeneratorConfig
+from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit import (
     BLIND_CLEAN,
     BLIND_REFERENCE,
@@ -221,3 +223,19 @@ def test_cli_unpaired_names_fail_in_one_line(pairs: Path, tmp_path: Path) -> Non
     write_image(other / "unrelated.png", _scene(16, 16))
     one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", other, "-o", tmp_path / "o"),
                    "no noisy image")
+
+
+def test_blind_mode_skips_an_unreadable_file_as_training_does(pairs: Path, tmp_path: Path) -> None:
+    """One broken file in a folder of photos is skipped with a warning (as `train` and `adapt` read folders);
+    a folder with nothing readable is a one-line error."""
+    from denoise_gan.evaluation.noise_fit import read_folder
+
+    noisy = tmp_path / "noisy"
+    shutil.copytree(pairs / "noisy", noisy)
+    (noisy / "broken.png").write_bytes(b"not a png")
+    assert len(read_folder(noisy)) == len(read_folder(pairs / "noisy"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(UserError, match="no image files found"):
+        read_folder(empty)

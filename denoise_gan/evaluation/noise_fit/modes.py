@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.images import colour_channels, read_image
+from data_tools.images import colour_channels
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import NoiseSource, printable
 from denoise_gan.errors import UserError
@@ -206,13 +206,14 @@ def _residual_values(stats: ResidualStats, real: ResidualStats) -> dict[str, Any
 # ---- blind mode ----------------------------------------------------------------------------------
 
 def read_folder(folder: Path | str) -> list[np.ndarray]:
-    """The colour channels of every readable image under a folder (recursive, sorted); an empty one is an error."""
-    from data_tools.images import collect_images
+    """The colour channels of every readable image under a folder (recursive, sorted), as training reads one:
+    an unreadable file is skipped with a warning; a folder with no readable image is an error."""
+    from data_tools.datasets import read_folder as read_images
 
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
-    images = [colour_channels(read_image(p).pixels) for p in collect_images(folder, recursive=True)]
+    images = [colour_channels(pixels) for _, pixels in read_images(folder)]
     if not images:
         raise UserError(f"{folder}: no image files found")
     return images
