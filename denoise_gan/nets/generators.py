@@ -144,12 +144,12 @@ class NoiseGenerator(nn.Module):
         level = scale * torch.exp(self.log_level(v))
         noise = self.shaped_noise(z)
         if self.channels > 1:
-            # a gray photo copied into three channels has the same noise in each: keep it gray
+            # a gray photo copied into three channels has the same noise in each: keep it gray (no `if` on the
+            # mask: a data-dependent branch breaks torch.compile's graph, with a warning on the user's terminal)
             gray = ((x - x[:, :1]).abs().amax(dim=(1, 2, 3)) == 0)[:, None, None, None]
-            if bool(gray.any()):
-                noise = torch.where(gray, noise[:, :1].expand_as(noise), noise)
-                level = torch.where(gray, level.mean(1, keepdim=True).expand_as(level), level)
-                shift = torch.where(gray, shift.mean(1, keepdim=True).expand_as(shift), shift)
+            noise = torch.where(gray, noise[:, :1].expand_as(noise), noise)
+            level = torch.where(gray, level.mean(1, keepdim=True).expand_as(level), level)
+            shift = torch.where(gray, shift.mean(1, keepdim=True).expand_as(shift), shift)
         return x + shift + level * noise, level
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:

@@ -23,3 +23,14 @@ def test_starts_as_the_plain_noise_model_and_can_correlate_channels() -> None:
     assert torch.allclose(added[:, 0], added[:, 1]) and torch.allclose(added[:, 1], added[:, 2])
     # rows of unit norm: mixing keeps the per-channel std, so the reported level stays what was drawn
     assert abs(added.std().item() - level.mean().item()) < 0.1 * level.mean().item()
+
+
+def test_both_noise_models_trace_as_one_graph_so_compiling_them_prints_no_graph_break_warning() -> None:
+    """`train` may compile F (the step-mode trial); a branch on the data breaks the graph, and torch prints a
+    multi-line warning into the user's run. Keeping a gray photo's noise gray must stay branch-free."""
+    for arch in ("noise", "colour-noise"):
+        f = build_generator(GeneratorConfig(arch=arch, width=4, depth=1))
+        x = torch.rand(2, 3, 16, 16)
+        x[1] = x[1, :1]  # one gray photo in the batch
+        explained = torch._dynamo.explain(f)(x, torch.randn_like(x), torch.rand(2, 1, 1, 1))
+        assert explained.graph_break_count == 0, (arch, explained.break_reasons)
