@@ -109,21 +109,27 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16 is refused for training wi
 
 @dataclass(frozen=True)
 class RunFields:
-    """What every train and refine run has besides its hyper-parameters: its seed, how often it logs, saves and
-    validates, and where it runs (their options come after the run's own in --help)."""
+    """What every training run (train, refine, adapt) has besides its hyper-parameters: its seed, how often it
+    logs and saves, and where it runs (their options come after the run's own in --help)."""
 
     seed: int = opt(0, SEED_HELP)
     log_every: int = opt(10, LOG_HELP, at_least=1)
     save_every: int = opt(500, SAVE_HELP, at_least=1)
     keep_checkpoints: int = opt(3, KEEP_HELP, at_least=1)
-    val_dir: str = opt("", VAL_HELP, flag="--val")
-    val_every: int = opt(0, VAL_EVERY_HELP, at_least=0)
     device: str = opt("auto", DEVICE_HELP)
     precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
 
 
 @dataclass(frozen=True)
-class TrainConfig(RunFields):
+class ValidatedRunFields(RunFields):
+    """A train or refine run also validates on a paired set; adapt has no clean truth for the user's photos."""
+
+    val_dir: str = opt("", VAL_HELP, flag="--val")
+    val_every: int = opt(0, VAL_EVERY_HELP, at_least=0)
+
+
+@dataclass(frozen=True)
+class TrainConfig(ValidatedRunFields):
     data: DataConfig = nested(DataConfig)  # first: its folders lead the command's options
     model: ModelConfig = nested(ModelConfig)
     steps: int = opt(2000, STEPS_HELP, at_least=1)
@@ -149,7 +155,7 @@ class TrainConfig(RunFields):
 
 
 @dataclass(frozen=True)
-class RefineConfig(RunFields):
+class RefineConfig(ValidatedRunFields):
     """Pseudo-pair refinement: G trained on (F(clean), clean) with a plain L1 loss.
 
     A level-aware G (``generator.arch == "level"``) learns from F's level map too: G denoises given the map F
@@ -200,7 +206,7 @@ class RefineConfig(RunFields):
 
 
 @dataclass(frozen=True)
-class AdaptConfig:
+class AdaptConfig(RunFields):
     """`adapt`: teach a model the noise of the user's own photos, unpaired, within a budget.
 
     Two phases, each a run of the loop: the noise phase fine-tunes F (with D_noisy) on the noisy folder against
@@ -237,12 +243,8 @@ class AdaptConfig:
     lambda_level: float = opt(1.0, "Denoiser phase: weight of the level estimator's loss.", at_least=0.0)
     gray_fraction: float = opt(0.1, "Denoiser phase: share of patches turned gray (the noise phase never turns "
                                     "a photo gray).", at_least=0.0, at_most=1.0)
-    seed: int = opt(0, SEED_HELP)
-    log_every: int = opt(10, LOG_HELP, at_least=1)
-    save_every: int = opt(100, SAVE_HELP, at_least=1)
+    save_every: int = opt(100, SAVE_HELP, at_least=1)  # a run of minutes: saved more often, fewer kept
     keep_checkpoints: int = opt(2, KEEP_HELP, at_least=1)
-    device: str = opt("auto", DEVICE_HELP)
-    precision: str = opt("auto", PRECISION_HELP, choices=PRECISIONS)
     workers: int = opt(0, WORKERS_HELP, at_least=0)
 
     def __post_init__(self) -> None:

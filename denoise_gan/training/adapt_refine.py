@@ -3,11 +3,12 @@ OUT/G.safetensors with what it was adapted to."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
 
-from denoise_gan.config import AdaptConfig, RefineConfig
+from denoise_gan.config import AdaptConfig, RefineConfig, RunFields
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import save_generator
 from denoise_gan.runtime import World
@@ -35,7 +36,6 @@ def refine_config(cfg: AdaptConfig, out_dir: Path) -> RefineConfig:
     return RefineConfig(run_dir=str(out_dir), generator=None, fresh=False, clean_fraction=cfg.clean_fraction,
                         lambda_level=cfg.lambda_level, steps=cfg.refine_steps, lr=cfg.refine_lr,
                         decay_from=cfg.decay_from, patch_size=cfg.patch_size, batch_size=cfg.refine_batch_size,
-                        gray_fraction=cfg.gray_fraction, seed=cfg.seed, log_every=cfg.log_every,
-                        save_every=cfg.save_every, keep_checkpoints=cfg.keep_checkpoints, device=cfg.device,
-                        precision=cfg.precision, workers=cfg.workers)
+                        gray_fraction=cfg.gray_fraction, workers=cfg.workers,
+                        **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunFields)})
 
