@@ -168,10 +168,13 @@ class StatisticsBank:
         joint distribution alone barely sees how the noise level depends on brightness (measured: the true camera
         noise, the same noise at a flat σ and at the reversed slope scored alike), which shot noise is about.
         With ``quantiles`` (the level quantile each fake image was drawn at) and enough real images' levels
-        banked, plus ``level_distance``."""
-        if quantiles is not None and self.levels is not None and len(self.levels) >= MIN_LEVELS:
-            return self._distance(fake) + self.level_distance(fake, quantiles)
-        return self._distance(fake)
+        banked, plus ``level_distance``. Always fp32, also inside a bf16 autocast step: the standardised statistics
+        are around 10 and F nears a match by differences of hundredths, which bf16's projections round away (the
+        gradient there was measured as noise)."""
+        with torch.autocast(fake.device.type, enabled=False):
+            if quantiles is not None and self.levels is not None and len(self.levels) >= MIN_LEVELS:
+                return self._distance(fake) + self.level_distance(fake, quantiles)
+            return self._distance(fake)
 
     def _distance(self, fake: torch.Tensor) -> torch.Tensor:
         assert self.rows is not None

@@ -67,6 +67,23 @@ def test_bank_distance_has_a_gradient_towards_the_real_level() -> None:
     assert level.grad is not None and level.grad.item() < 0  # raising F's level lowers the loss
 
 
+def test_bank_distance_is_fp32_under_bf16_autocast() -> None:
+    """Training steps run under bf16 autocast on CPUs where that is fastest; the distance's projections must not:
+    near a match, bf16 rounding of the standardised statistics (values around 10) was a quarter of the gradient."""
+    bank = StatisticsBank(size=256)
+    for seed in range(4):
+        bank.add(noise_statistics(_flat_noisy(20.0, seed=seed)))
+    fake_stats = noise_statistics(_flat_noisy(21.0, seed=9))
+    grads = []
+    for amp in (False, True):
+        fake = fake_stats.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            distance = bank.distance(fake)
+        distance.backward()  # as the training step does, outside autocast
+        grads.append(fake.grad)
+    assert float((grads[1] - grads[0]).norm() / grads[0].norm()) < 1e-6
+
+
 def _spread_bank(size: int = 512) -> StatisticsBank:
     """Real images whose levels span σ 2 to 50 (log-uniform), one level per image, as a mixed noisy set."""
     bank = StatisticsBank(size=size)
