@@ -3,7 +3,7 @@
 # images), then the held-out comparison tables in README.md. Run from an empty work folder on a Debian/Ubuntu
 # machine (the pool is fetched with apt-get; elsewhere pass --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
-# Wall time on 2 CPU cores: see the model card (stage 1 + stage 2 + the benchmark).
+# Wall time on 2 CPU cores: 68 min end to end (model card, "Rebuilding the default with today's code").
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
