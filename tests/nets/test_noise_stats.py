@@ -69,7 +69,8 @@ def test_bank_distance_has_a_gradient_towards_the_real_level() -> None:
 
 def test_bank_distance_is_fp32_under_bf16_autocast() -> None:
     """Training steps run under bf16 autocast on CPUs where that is fastest; the distance's projections must not:
-    near a match, bf16 rounding of the standardised statistics (values around 10) was a quarter of the gradient."""
+    near a match, bf16 rounding of the standardised statistics (values around 10) put an error as large as the
+    gradient itself into it."""
     bank = StatisticsBank(size=256)
     for seed in range(4):
         bank.add(noise_statistics(_flat_noisy(20.0, seed=seed)))
