@@ -17,6 +17,13 @@ the noise, computed the same way on F(clean) and on the real noisy images:
   noise's correlation across colours: JPEG's chroma subsampling leaves fine noise almost pure luma);
 * the mean luma (so the σ-vs-brightness relation of shot noise is matched, not only the σ).
 
+F matches one of two sets of them (``STATISTICS_SETS``). ``compact``, `train`'s default: the channels' σ, luma's σ at
+the finest scale and one coarser, and the mean luma, over all windows at once. ``camera``, `adapt`'s default: all of
+them, and the σ statistics also within four brightness bands. The extra ones were added so that F matches
+demosaiced, JPEG'd camera noise; on the default's family of synthetic noise they cost the denoiser trained on F's
+draws about 0.3-0.5 dB at σ 25 (measured: stage 2 read 30.3-30.6 dB with them, 30.9 without), so `train` leaves
+them out.
+
 The loss is a sliced 1-D Wasserstein distance between the fake patches' statistics and a bank of the most
 recent real ones: sorted projections of both on fixed random directions, compared quantile by quantile.
 
@@ -30,6 +37,8 @@ knot its way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as nnf
 
@@ -40,6 +49,29 @@ FEATURES = ("log_sigma_r", "log_sigma_g", "log_sigma_b", "log_sigma_luma", "log_
             "log_sigma_luma_coarser", "log_sigma_luma_edge", "log_sigma_luma_edge_coarse",
             "log_sigma_luma_edge_coarser", "log_sigma_r_minus_g", "log_sigma_b_minus_g", "log_sigma_r_minus_g_coarse",
             "log_sigma_b_minus_g_coarse", "luma")  # the first six and the last keep their places (readers index them)
+
+
+@dataclass(frozen=True)
+class StatisticsSet:
+    """The statistics (names in FEATURES, mean luma last) F's loss compares, and in how many brightness bands."""
+
+    features: tuple[str, ...]
+    luma_bands: int
+
+    def __post_init__(self) -> None:
+        unknown = set(self.features) - set(FEATURES)
+        assert not unknown and self.features[-1] == "luma", f"not a statistics set: {self.features}"
+
+    @property
+    def columns(self) -> list[int]:
+        """Where its statistics are among ``noise_statistics``' columns."""
+        return [FEATURES.index(name) for name in self.features]
+
+
+STATISTICS_SETS = {
+    "compact": StatisticsSet(FEATURES[:5] + ("luma",), luma_bands=1),
+    "camera": StatisticsSet(FEATURES, luma_bands=4),
+}
 
 
 def _quads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -119,7 +151,6 @@ def _sliced_w1(fake: torch.Tensor, real: torch.Tensor, dirs: torch.Tensor) -> to
     return (proj_fake - target).abs().mean()
 
 
-LUMA_BANDS = 4  # brightness bands of the conditional term
 MIN_BAND_ROWS = 4  # fake (and real) windows a band needs to count
 LEVEL_BANK = 256  # real images' levels kept for the quantile term
 MIN_LEVELS = 16  # real images' levels the quantile term needs
@@ -132,15 +163,19 @@ def image_levels(stats: torch.Tensor, images: int) -> torch.Tensor:
 
 
 class StatisticsBank:
-    """The most recent real statistics (a few hundred patches): the target distribution F matches."""
+    """The most recent real statistics (a few hundred patches): the target distribution F matches. Rows keep
+    every statistic (a bank reloads whichever set a run compares); the distance reads ``statistics``' columns."""
 
-    def __init__(self, size: int = 1024, projections: int = 32, seed: int = 0, luma_bands: int = LUMA_BANDS) -> None:
-        self.size, self.luma_bands = size, luma_bands
+    def __init__(self, size: int = 1024, projections: int = 32, seed: int = 0,
+                 statistics: StatisticsSet = STATISTICS_SETS["camera"]) -> None:
+        self.size, self.statistics = size, statistics
+        self.columns = torch.tensor(statistics.columns)
         self.rows: torch.Tensor | None = None
         self.levels: torch.Tensor | None = None  # per real image (``add`` told how many images the rows hold)
         generator = torch.Generator().manual_seed(seed)
-        dirs = torch.randn(projections, len(FEATURES), generator=generator)
-        eye = torch.eye(len(FEATURES))
+        width = len(statistics.features)
+        dirs = torch.randn(projections, width, generator=generator)
+        eye = torch.eye(width)
         self.directions = torch.cat([eye, dirs / dirs.norm(dim=1, keepdim=True)])
 
     def add(self, stats: torch.Tensor, images: int | None = None) -> None:
@@ -163,8 +198,9 @@ class StatisticsBank:
         return (image_levels(fake.float(), len(target)) - target).abs().mean() / real.std().clamp_min(1e-3)
 
     def distance(self, fake: torch.Tensor, quantiles: torch.Tensor | None = None) -> torch.Tensor:
-        """Sliced W1 between fake statistics and the bank, features standardised by the bank's spread; plus the
-        same per brightness band (LUMA_BANDS quantile bands of the bank's mean luma, the σ features only): the
+        """Sliced W1 between fake statistics and the bank over the set's columns, standardised by the bank's
+        spread; with two or more bands in the set, plus the same per brightness band (quantile bands of the bank's
+        mean luma, the σ features only): the
         joint distribution alone barely sees how the noise level depends on brightness (measured: the true camera
         noise, the same noise at a flat σ and at the reversed slope scored alike), which shot noise is about.
         With ``quantiles`` (the level quantile each fake image was drawn at) and enough real images' levels
@@ -178,19 +214,21 @@ class StatisticsBank:
 
     def _distance(self, fake: torch.Tensor) -> torch.Tensor:
         assert self.rows is not None
-        real = self.rows.to(fake.device)
+        columns = self.columns.to(fake.device)
+        real = self.rows.to(fake.device)[:, columns]
         scale = real.std(dim=0).clamp_min(1e-3)
         dirs = self.directions.to(fake.device)
-        fake = fake.float()
+        fake = fake.float()[:, columns]
         overall = _sliced_w1(fake / scale, real / scale, dirs)
-        if self.luma_bands < 2:
+        bands = self.statistics.luma_bands
+        if bands < 2:
             return overall
-        edges = torch.quantile(real[:, -1], torch.linspace(0, 1, self.luma_bands + 1, device=fake.device)[1:-1])
+        edges = torch.quantile(real[:, -1], torch.linspace(0, 1, bands + 1, device=fake.device)[1:-1])
         band_fake, band_real = (torch.bucketize(fake[:, -1].detach().contiguous(), edges),
                                   torch.bucketize(real[:, -1].contiguous(), edges))
-        sigma_dirs = torch.eye(len(FEATURES), device=fake.device)[:-1]  # each σ feature, luma left out
+        sigma_dirs = torch.eye(len(columns), device=fake.device)[:-1]  # each σ feature, luma left out
         terms = [_sliced_w1(fake[band_fake == b] / scale, real[band_real == b] / scale, sigma_dirs)
-                 for b in range(self.luma_bands)
+                 for b in range(bands)
                  if int((band_fake == b).sum()) >= MIN_BAND_ROWS and int((band_real == b).sum()) >= MIN_BAND_ROWS]
         return overall + torch.stack(terms).mean() if terms else overall
 

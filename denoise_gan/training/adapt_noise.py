@@ -26,7 +26,7 @@ from denoise_gan.config import (
 )
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets import losses
-from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
+from denoise_gan.nets.noise_stats import STATISTICS_SETS, StatisticsBank, noise_statistics
 from denoise_gan.nets.registry import build_generator, count_parameters
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import (
@@ -141,7 +141,7 @@ class NoiseFitTrainer:
         schedule = linear_decay(cfg.noise_steps, cfg.decay_from)
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in (self.opt_f, self.opt_d)]
         self.pool = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
-        self.bank = StatisticsBank(seed=cfg.seed)
+        self.bank = StatisticsBank(seed=cfg.seed, statistics=STATISTICS_SETS[cfg.noise_statistics])
         rng = np.random.default_rng([cfg.seed, 17])  # the folder's statistics from the first step on
         with torch.no_grad():
             patches = torch.stack([noisy(rng) for _ in range(BANK_PREFILL)])

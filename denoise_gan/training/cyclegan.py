@@ -24,7 +24,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.export import write_graph_beside
-from denoise_gan.nets.noise_stats import StatisticsBank
+from denoise_gan.nets.noise_stats import STATISTICS_SETS, StatisticsBank
 from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import load_state, save_generator
@@ -123,7 +123,7 @@ class CycleGANTrainer:
         self.scheds = {name: torch.optim.lr_scheduler.LambdaLR(opt, schedule) for name, opt in self.opts.items()}
         self.pool_clean = ImagePool(cfg.pool_size, cfg.seed * 2 + 1 + 1000 * world.rank)
         self.pool_noisy = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
-        self.stats_bank = StatisticsBank(seed=cfg.seed)
+        self.stats_bank = StatisticsBank(seed=cfg.seed, statistics=STATISTICS_SETS[cfg.noise_statistics])
         self.validator = LazyValidator(cfg.val_dir, device)
         self.amp_dtype = training_precision(cfg.precision, device)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from denoise_gan.nets.noise_stats import FEATURES, StatisticsBank, noise_statistics
@@ -137,3 +138,33 @@ def test_noise_draws_span_the_level_range_and_stay_in_the_files_range() -> None:
     assert float(fake.max()) <= 1.0 and float((fake < 1.0).float().mean()) > 0.2
     plain = build_generator(GeneratorConfig(arch="unet", width=4, depth=1, blocks=1))
     assert draw_noisy(plain, white)[1] is None
+
+
+def test_the_compact_set_compares_only_its_own_statistics() -> None:
+    """`train`'s compact set leaves out the camera statistics (edges, coarser scale, colour differences, brightness
+    bands): a fake that differs from the bank only there is as close as the bank's own rows, where the camera set
+    sees the difference."""
+    from denoise_gan.nets.noise_stats import STATISTICS_SETS
+
+    real = torch.cat([noise_statistics(_flat_noisy(20.0, seed=seed)) for seed in range(4)])
+    camera_only = [FEATURES.index(name) for name in FEATURES if name not in STATISTICS_SETS["compact"].features]
+    assert len(camera_only) == 8 and STATISTICS_SETS["camera"].features == FEATURES
+    fake = noise_statistics(_flat_noisy(20.0, seed=9))
+    shifted = fake.clone()
+    shifted[:, camera_only] += 1.0
+    for name, sees_it in (("compact", False), ("camera", True)):
+        bank = StatisticsBank(size=256, statistics=STATISTICS_SETS[name])
+        bank.add(real)
+        gap = float(bank.distance(shifted)) - float(bank.distance(fake))
+        assert (gap > 1.0) if sees_it else abs(gap) < 1e-6, (name, gap)
+    assert StatisticsBank(statistics=STATISTICS_SETS["compact"]).directions.shape == (6 + 32, 6)
+
+
+def test_train_matches_the_compact_set_and_adapt_the_camera_set() -> None:
+    """The set is a field of each run's config (so a resumed run keeps its own), and the trainers build their bank
+    from it."""
+    from denoise_gan.config import AdaptConfig, ConfigError, TrainConfig
+
+    assert TrainConfig().noise_statistics == "compact" and AdaptConfig().noise_statistics == "camera"
+    with pytest.raises(ConfigError, match="--noise-statistics must be one of compact, camera"):
+        TrainConfig(noise_statistics="full")

@@ -79,6 +79,9 @@ def test_the_noise_phase_trains_the_colour_mix_at_the_shape_rate(noisy_dir: Path
     sampler = PatchSampler(images, 32, 3, 0.0)
     trainer = NoiseFitTrainer(cfg, find_start(str(start_dir)), sampler, tmp_path, torch.device("cpu"), World())
     assert trainer.f_cfg.arch == "colour-noise"
+    from denoise_gan.nets.noise_stats import STATISTICS_SETS
+
+    assert trainer.bank.statistics == STATISTICS_SETS["camera"]  # adapt's default: demosaiced, JPEG'd noise
     shape_group = next(g for g in trainer.opt_f.param_groups if any(p is trainer.f.colour_mix for p in g["params"]))
     assert shape_group["lr"] == pytest.approx(cfg.lr * SHAPE_LR_FACTOR)
     rng = np.random.default_rng(0)
@@ -157,7 +160,7 @@ def test_the_noise_phase_measures_f_clipped_as_a_file_holds_it(noisy_dir: Path, 
 def test_the_statistics_loss_sees_how_the_level_depends_on_brightness() -> None:
     """Shot noise is stronger in the brights (darks, after sRGB): the loss matches σ per brightness band too, so
     a flat σ of the same overall spread is farther from the bank than the right slope."""
-    from denoise_gan.nets.noise_stats import StatisticsBank, noise_statistics
+    from denoise_gan.nets.noise_stats import FEATURES, StatisticsBank, StatisticsSet, noise_statistics
 
     def patches(seed: int, slope: bool) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
@@ -170,7 +173,7 @@ def test_the_statistics_loss_sees_how_the_level_depends_on_brightness() -> None:
         bank.add(noise_statistics(patches(seed, True)))
     right = float(bank.distance(noise_statistics(patches(10, True))))
     flat = float(bank.distance(noise_statistics(patches(10, False))))
-    joint_only = StatisticsBank(size=512, seed=0, luma_bands=0)
+    joint_only = StatisticsBank(size=512, seed=0, statistics=StatisticsSet(FEATURES, luma_bands=1))
     joint_only.add(bank.rows)
     gap = flat - right
     assert gap > 0.3 and gap > 2 * (float(joint_only.distance(noise_statistics(patches(10, False)))) -

@@ -99,6 +99,14 @@ def test_training_writes_log_and_config(clean_dir: Path, tmp_path: Path) -> None
     assert from_dict(TrainConfig, saved) == cfg
 
 
+def test_the_trainer_matches_the_configs_noise_statistics(clean_dir: Path) -> None:
+    from denoise_gan.nets.noise_stats import STATISTICS_SETS
+
+    for name in ("compact", "camera"):
+        trainer = CycleGANTrainer(tiny_config(clean_dir, noise_statistics=name), torch.device("cpu"), World())
+        assert trainer.stats_bank.statistics == STATISTICS_SETS[name]
+
+
 def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
     cfg = tiny_config(clean_dir)
     train(cfg, tmp_path / "full")
