@@ -108,7 +108,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16 is refused for training wi
 STATISTICS_HELP = ("Noise statistics F matches: compact (channels' and luma's σ, luma one scale coarser, brightness; "
                    "for synthetic noise) or camera (also luma's edges and a coarser scale, colour differences, and "
                    "per brightness band; for demosaiced, JPEG'd camera noise).")
-STATISTICS_SETS = ("compact", "camera")  # nets.noise_stats.STATISTICS_SETS
+NOISE_STATISTICS = ("compact", "camera")  # the names of nets.noise_stats.STATISTICS_SETS (tested)
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class TrainConfig(ValidatedRunFields):
     lambda_identity: float = opt(0.5, "Times --lambda-cycle; 0 = off.", at_least=0.0)
     lambda_stats: float = opt(1.0, "Weight of F's noise-statistics matching (level distribution, correlation); "
                                    "0 = adversarial only.", at_least=0.0)
-    noise_statistics: str = opt("compact", STATISTICS_HELP, choices=STATISTICS_SETS)
+    noise_statistics: str = opt("compact", STATISTICS_HELP, choices=NOISE_STATISTICS)
     pool_size: int = opt(50, "Generated images in the discriminators' history pool; 0 = none.", at_least=0)
     init_std: float = opt(0.02, "Std of the N(0, std) weight initialisation.", positive=True)
 
@@ -241,7 +241,7 @@ class AdaptConfig(RunFields):
     decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
     lambda_stats: float = opt(1.0, "Weight of F's noise-statistics matching: what sees the noise's amplitude.",
                               at_least=0.0)
-    noise_statistics: str = opt("camera", STATISTICS_HELP, choices=STATISTICS_SETS)
+    noise_statistics: str = opt("camera", STATISTICS_HELP, choices=NOISE_STATISTICS)
     lambda_identity: float = opt(5.0, "Weight of F's identity L1 on the noisy photos.", at_least=0.0)
     pool_size: int = opt(50, "Generated images in D_noisy's history pool; 0 = none.", at_least=0)
     clean_fraction: float = opt(0.1, "Denoiser phase, level-aware G: share of samples left clean.",

@@ -161,10 +161,12 @@ def test_the_compact_set_compares_only_its_own_statistics() -> None:
 
 
 def test_train_matches_the_compact_set_and_adapt_the_camera_set() -> None:
-    """The set is a field of each run's config (so a resumed run keeps its own), and the trainers build their bank
-    from it."""
-    from denoise_gan.config import AdaptConfig, ConfigError, TrainConfig
+    """The set is a field of each run's config (so a resumed run keeps its own), whose choices are the sets' names
+    (the config module cannot import torch, so it lists them itself)."""
+    from denoise_gan.config import NOISE_STATISTICS, AdaptConfig, ConfigError, TrainConfig
+    from denoise_gan.nets.noise_stats import STATISTICS_SETS
 
+    assert NOISE_STATISTICS == tuple(STATISTICS_SETS)
     assert TrainConfig().noise_statistics == "compact" and AdaptConfig().noise_statistics == "camera"
     with pytest.raises(ConfigError, match="--noise-statistics must be one of compact, camera"):
         TrainConfig(noise_statistics="full")
