@@ -5,7 +5,7 @@ new one) and one ``command(...)`` line below; shared options come from ``options
 bars from ``render``.
 """
 
-from denoise_gan.cli import adapt, data, denoise, evaluate, export, noise_fit, train
+from denoise_gan.cli import adapt, calibrate, data, denoise, evaluate, export, noise_fit, train
 from denoise_gan.cli.app import app, command
 
 command("synth", data.synth_command)
@@ -19,5 +19,6 @@ command("demo", evaluate.demo_command)
 command("export", export.export_command)
 command("adapt", adapt.adapt_command)
 command("noise-fit", noise_fit.noise_fit_command)
+command("calibrate", calibrate.calibrate_command)
 
 __all__ = ["app"]

@@ -17,6 +17,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
     from denoise_gan.evaluation.benchmark import BenchmarkResult
+    from denoise_gan.evaluation.calibrate import Calibration
     from denoise_gan.evaluation.demo import DemoRow
     from denoise_gan.evaluation.metrics import Evaluation
     from denoise_gan.inference.files import Summary
@@ -133,3 +134,19 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     parts += [f"[yellow]note:[/] {n}" for n in result.notes]
     parts.append(f"{result.computed} row(s) computed, {result.reused} reused")
     return Group(*parts)
+
+
+def calibration_table(cal: Calibration) -> Table:
+    """Mean PSNR per factor and noise (the chosen factor's row in bold green), over the calibration photos."""
+    table = Table(title=f"calibration: mean PSNR (dB) over {cal.images} photo(s), blind, per factor on the "
+                        "estimated level", title_justify="left")
+    table.add_column("factor", justify="right", no_wrap=True)
+    for noise in cal.noises:
+        table.add_column(noise, justify="right", overflow="fold")  # a long spec wraps, never loses its tail
+    table.add_column("mean", justify="right", no_wrap=True)
+    for k in cal.scales:
+        cells = [f"{cal.psnr[k][n]:.2f}" for n in cal.noises] + [f"{cal.mean(k):.3f}"]
+        if k == cal.best:
+            cells = [f"[bold green]{c}[/]" for c in cells]
+        table.add_row(f"{k:g}", *cells)
+    return table

@@ -139,6 +139,10 @@ class LevelAwareDenoiser(nn.Module):
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
+        # a trained estimator can read a family's noise a few per cent low or high; `calibrate` fits this factor
+        # on clean photos and stores it in the weight file's metadata (a plain float: traced into an exported
+        # graph as a constant, and no tensor, so files written before it still load)
+        self.level_scale = 1.0
         self.channels = cfg.channels
         self.in_channels = cfg.channels
         self.denoiser = LevelUNet(cfg.channels, cfg.width, cfg.depth, cfg.blocks)
@@ -156,8 +160,9 @@ class LevelAwareDenoiser(nn.Module):
             nn.init.zeros_(tail.bias)
 
     def estimate(self, noisy: torch.Tensor) -> torch.Tensor:
-        """The level map a blind call conditions G on (before ``strength``)."""
-        return self.estimator.profiled(noisy)
+        """The level map a blind call conditions G on (before ``strength``, after the calibration)."""
+        level = self.estimator.profiled(noisy)
+        return level if self.level_scale == 1.0 else level * self.level_scale
 
     def forward(self, noisy: torch.Tensor, strength: float = 1.0, sigma: float | None = None,
                 level: torch.Tensor | None = None) -> torch.Tensor:

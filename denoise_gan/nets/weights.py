@@ -26,6 +26,7 @@ from torch import nn
 from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
 from denoise_gan.errors import WeightsError
+from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import build_generator, plausible_bounds
@@ -37,6 +38,8 @@ FORMAT = "denoise-gan-generator/1"
 WEIGHTS_LICENSE = "MIT"  # the weights' licence: the project's own
 NOT_RECORDED = "not recorded"
 PATH_KEYS = ("source_run",)  # metadata values that name a folder: stored absolute, never relative to a cwd
+LEVEL_SCALE_KEY = "level_scale"  # metadata: the calibration factor on a level-aware G's estimated map
+LEVEL_SCALE_BOUNDS = (0.25, 4.0)
 
 
 def input_convention(cfg: GeneratorConfig) -> str:
@@ -58,8 +61,13 @@ def describe(cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> dict[s
 
 
 def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> None:
-    """Weights plus config and descriptive metadata (see ``describe``) in one safetensors file, atomically."""
+    """Weights plus config and descriptive metadata (see ``describe``) in one safetensors file, atomically. The
+    net's own ``level_scale`` is what the file records, whatever ``meta`` says (it is a property of the net)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
+    scale = getattr(net, "level_scale", 1.0)
+    meta = {k: v for k, v in (meta or {}).items() if k != LEVEL_SCALE_KEY}
+    if scale != 1.0:
+        meta[LEVEL_SCALE_KEY] = scale
     metadata = {"format": FORMAT, "config": json.dumps(to_dict(cfg)),
                 "meta": json.dumps(describe(cfg, meta), sort_keys=True)}
     atomic_write_bytes(path, st_save(state, metadata=metadata))
@@ -104,12 +112,14 @@ def _check_plausible(cfg: GeneratorConfig, path: Path) -> None:
                                f"expected {lo}..{hi})")
 
 
-def load_generator(path: Path | str, device: str | torch.device = "cpu",
-                   data: bytes | None = None) -> tuple[nn.Module, GeneratorConfig, dict]:
+def load_generator(path: Path | str, device: str | torch.device = "cpu", data: bytes | None = None,
+                   calibrated: bool = True) -> tuple[nn.Module, GeneratorConfig, dict]:
     """The generator a file describes, with its weights (``data``: the file's bytes, when already read). The
     architecture is first built on the meta device (shapes only, no memory) and checked against the file's
     tensors, so a config that claims a huge network is refused before anything is allocated: the real network
-    is never bigger than the file."""
+    is never bigger than the file. ``calibrated``: apply the file's ``level_scale`` (see ``level_scale``); a
+    trainer that goes on training the estimator starts without it, since the factor was fitted to these
+    weights."""
     tensors, cfg, meta = read_generator_file(path, data)
     try:
         with torch.device("meta"):
@@ -117,9 +127,25 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu",
     except (ValueError, TypeError, RuntimeError) as exc:
         raise WeightsError(f"{path}: cannot build the generator its metadata describes ({exc})") from None
     check_state(skeleton, tensors, str(path))
+    scale = level_scale(path, denoiser_contract(skeleton).level_aware, meta)
     net = build_generator(cfg)
     load_state(net, tensors, str(path))
+    if calibrated and scale != 1.0:
+        net.level_scale = scale
     return net.to(device).eval(), cfg, meta
+
+
+def level_scale(path: Path | str, net_is_level_aware: bool, meta: dict) -> float:
+    """The factor a weight file's metadata sets on its estimated level map (written by `calibrate`; 1 when
+    absent), checked: a number within LEVEL_SCALE_BOUNDS, on a level-aware generator only."""
+    value = meta.get(LEVEL_SCALE_KEY, 1.0) if isinstance(meta, dict) else 1.0
+    lo, hi = LEVEL_SCALE_BOUNDS
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise WeightsError(f"{path}: implausible {LEVEL_SCALE_KEY} in metadata ({value!r}, expected a number "
+                           f"in {lo:g}..{hi:g})")
+    if value != 1.0 and not net_is_level_aware:
+        raise WeightsError(f"{path}: metadata sets a {LEVEL_SCALE_KEY}, but its generator has no level estimator")
+    return float(value)
 
 
 def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> None:
@@ -131,10 +157,10 @@ def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> No
                            "G.safetensors (noisy->clean)")
 
 
-def load_denoiser(path: Path | str, device: str | torch.device = "cpu",
-                  data: bytes | None = None) -> tuple[nn.Module, GeneratorConfig, dict]:
+def load_denoiser(path: Path | str, device: str | torch.device = "cpu", data: bytes | None = None,
+                  calibrated: bool = True) -> tuple[nn.Module, GeneratorConfig, dict]:
     """``load_generator`` for weights used to denoise, refusing a noise model (see ``refuse_noise_model``)."""
-    net, cfg, meta = load_generator(path, device, data)
+    net, cfg, meta = load_generator(path, device, data, calibrated)
     refuse_noise_model(path, cfg, meta)
     return net, cfg, meta
 

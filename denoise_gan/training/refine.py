@@ -71,7 +71,7 @@ class RefineTrainer:
             self.g = build_generator(self.g_cfg)
             init_weights(self.g, source.init_std)
         else:
-            self.g = load_generator(run.g)[0]
+            self.g = load_generator(run.g, calibrated=False)[0]
         self.level_aware = denoiser_contract(self.g).level_aware
         self.f = None if cfg.noise else load_generator(run.f)[0].to(device).eval()
         if self.f is not None:
@@ -189,8 +189,9 @@ class RefineTrainer:
 
 
 def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module, GeneratorConfig]:
-    """G from ``--init`` weights, which must be a denoiser of the architecture asked for (if one was)."""
-    g, g_cfg, _ = load_denoiser(resolve_weights(init))
+    """G from ``--init`` weights, which must be a denoiser of the architecture asked for (if one was); without
+    their calibration, which was fitted to the estimator this run goes on training."""
+    g, g_cfg, _ = load_denoiser(resolve_weights(init), calibrated=False)
     if wanted is not None and wanted != g_cfg:
         raise UserError(f"--init {init}: its generator ({g_cfg.arch}, width {g_cfg.width}, depth {g_cfg.depth}, "
                         f"blocks {g_cfg.blocks}) is not the one asked for; drop --generator/--width/... or match them")

@@ -1,0 +1,49 @@
+"""`calibrate`: fit the factor on a level-aware model's estimated noise level on clean photos, and write a
+calibrated copy of the weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.options import Engine, Threads
+from denoise_gan.cli.render import calibration_table, progress_callback
+
+
+def calibrate_command(
+    clean: Annotated[Path, typer.Option("--clean", help="Folder of clean photos to fit on (recursive); not the "
+                                        "photos you will evaluate on.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="New or empty folder for G.safetensors (the "
+                                         "calibrated copy), G.onnx and fit/ (the benchmark of every factor).")],
+    checkpoint: Annotated[str | None, typer.Option("--checkpoint", "-c", help="Weights file, folder or shipped "
+                                                   "model name.", show_default="default")] = None,
+    noise: Annotated[list[str] | None, typer.Option("--noise", help="Noise spec to fit on; repeatable. One factor "
+                                                    "serves them all (default: Gaussian σ 5, 15, 25, 50, Poisson "
+                                                    "peak 30, camera peak 40 + JPEG 90).", show_default=False)]
+    = None,
+    scale: Annotated[list[float] | None, typer.Option("--scale", help="Factor to try; repeatable (default: 0.8 "
+                                                      "to 1.3 in steps of 0.05).", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthesised noise, as in `synth`.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted calibration in -o: reuse the "
+                                         "finished rows of its fit/, compute the rest.")] = False,
+    engine: Engine = "auto",
+    threads: Threads = 0,
+) -> None:
+    """Calibrate a level-aware model's noise estimator: benchmark it blind at several factors on its estimated
+    level, and write a copy of the weights that applies the best factor (`denoise -c OUT` then uses it)."""
+    from denoise_gan.evaluation.calibrate import DEFAULT_NOISES, DEFAULT_SCALES, CalibrateConfig, calibrate
+    from denoise_gan.runtime import set_threads
+
+    set_threads(threads)
+    cfg = CalibrateConfig(clean_dir=clean, checkpoint=checkpoint, noises=tuple(noise or DEFAULT_NOISES),
+                          scales=tuple(scale or DEFAULT_SCALES), seed=seed, engine=engine.lower(), threads=threads,
+                          resume=resume)
+    with progress_callback(err_console, "calibrate") as report:
+        result = calibrate(cfg, output, progress=report)
+    console.print(calibration_table(result))
+    graph = f" and {result.graph}" if result.graph else ""
+    console.print(f"factor {result.best:g} (stored level_scale {result.level_scale:g}); wrote {result.weights}"
+                  f"{graph}", highlight=False, soft_wrap=True)

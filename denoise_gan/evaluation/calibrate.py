@@ -1,0 +1,132 @@
+"""Calibrate a level-aware model's estimator: fit the factor on its blind level map that denoises best.
+
+A trained estimator can read its noise family a few per cent low or high (a last fine-tuning stage on wide
+crops moved one rebuild's readings about 10 % low), and PSNR pays for a level read low more than for one read
+a little high. ``strength`` corrects that per call; calibration fits one factor on clean photos under
+synthetic noise, by the benchmark's own protocol, and stores it in a copy of the weight file
+(``level_scale`` in its metadata), so every engine and the exported graph apply it. Fit on photos you will
+not evaluate on: a factor chosen on the evaluation photos flatters them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from data_tools.atomic_files import prepare_output_dir
+from denoise_gan.errors import UserError
+from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
+from denoise_gan.nets.contract import denoiser_contract
+from denoise_gan.nets.export import write_graph_beside
+from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.nets.shipped import file_sha256, resolve_weights
+from denoise_gan.nets.weights import LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
+
+# the README's synthetic conditions, weak to strong, and the camera pipeline: one factor must serve them all
+DEFAULT_NOISES = ("gaussian:sigma=5", "gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50",
+                  "poisson:peak=30", "camera:peak=40,read=2+jpeg:quality=90")
+DEFAULT_SCALES = tuple(round(0.8 + 0.05 * i, 2) for i in range(11))  # 0.8 ... 1.3
+FIT_DIR = "fit"  # the benchmark of every factor, inside the output folder
+PSNR_CAP = 100.0  # dB; an image returned exactly (infinite PSNR) counts as this in the means
+
+
+@dataclass(frozen=True)
+class CalibrateConfig:
+    """What to calibrate, on which photos and noises, over which factors."""
+
+    clean_dir: Path
+    checkpoint: str | None = None  # path or shipped name; None: the shipped default
+    noises: tuple[str, ...] = DEFAULT_NOISES
+    scales: tuple[float, ...] = DEFAULT_SCALES
+    seed: int = 0
+    engine: str = "auto"
+    threads: int = 0
+    resume: bool = False  # continue OUT/fit, the benchmark of an interrupted calibration
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The fit: mean PSNR per factor (over the noises, each noise the mean over the photos), per noise, and the
+    factor the new file stores (the chosen one times the source's own)."""
+
+    source: Path
+    weights: Path
+    graph: Path | None
+    scales: tuple[float, ...]
+    noises: tuple[str, ...]
+    psnr: dict[float, dict[str, float]]  # factor -> noise -> mean PSNR
+    best: float
+    level_scale: float
+    images: int
+
+    def mean(self, scale: float) -> float:
+        return float(np.mean(list(self.psnr[scale].values())))
+
+
+def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
+              progress: Callable[[int, int, str], None] | None = None) -> Calibration:
+    """Benchmark the model at every factor, pick the best mean PSNR (the factor nearest 1 on a tie) and write
+    OUT/G.safetensors (and OUT/G.onnx where the exporter is installed); the benchmark stays in OUT/fit."""
+    out_dir = Path(out_dir)
+    source = resolve_weights(cfg.checkpoint)
+    net, g_cfg, meta = load_denoiser(source)
+    if not denoiser_contract(net).level_aware:
+        raise UserError(f"{source}: its generator has no level estimator to calibrate (a level-aware model, "
+                        "such as the shipped default, has one)")
+    scales = _checked_scales(cfg.scales, net.level_scale)
+    if not cfg.noises:
+        raise UserError("give at least one --noise to calibrate on")
+    weights = RunFolder(out_dir).g
+    if cfg.resume and weights.exists():
+        raise UserError(f"{out_dir}: this calibration has finished ({weights.name} is written); choose another -o")
+    resumable = cfg.resume and (out_dir / FIT_DIR).is_dir() and not weights.exists()
+    prepare_output_dir(out_dir, own=resumable, hint="--resume to continue the calibration whose fit/ it holds")
+    fit = run_benchmark(BenchmarkConfig(methods=("model",), clean_dir=cfg.clean_dir, noises=cfg.noises,
+                                        checkpoints=(str(source),), seed=cfg.seed, model_strengths=scales,
+                                        engine=cfg.engine, threads=cfg.threads, resume=resumable),
+                        out_dir / FIT_DIR, progress)
+    if fit.failed:
+        first = fit.failures[0]
+        raise UserError(f"calibration stopped: {fit.failed} benchmark row(s) failed, e.g. {first['image']} under "
+                        f"{first['noise']}: {first['reason']} (see {out_dir / FIT_DIR / 'results.json'})")
+    conditions = tuple(fit.data["config"]["noises"])  # the labels the rows carry, in the order asked
+    psnr = _mean_psnr(fit.rows, scales)
+    best = max(scales, key=lambda k: (round(float(np.mean(list(psnr[k].values()))), 6), -abs(k - 1.0)))
+    net.level_scale = round(net.level_scale * best, 4)
+    save_generator(weights, net, g_cfg, {
+        **meta, "calibration": {
+            "source": str(source.resolve()), "source_sha256": file_sha256(source),
+            "photos": str(Path(cfg.clean_dir).resolve()), "images": len({r["image"] for r in fit.rows}),
+            "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
+            "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
+                         "protocol"}})
+    return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
+                       net.level_scale, len({r["image"] for r in fit.rows}))
+
+
+def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, ...]:
+    """The factors to try, sorted and distinct at the six digits the benchmark's row names carry; each must keep
+    the stored factor within its bounds."""
+    lo, hi = LEVEL_SCALE_BOUNDS
+    if not scales:
+        raise UserError("give at least one --scale to try")
+    for k in scales:
+        if not lo <= k * current <= hi:
+            raise UserError(f"--scale {k:g}: the stored factor would be {k * current:g}; it must stay within "
+                            f"{lo:g}..{hi:g}")
+    return tuple(sorted(set(float(f"{k:g}") for k in scales)))
+
+
+def _mean_psnr(rows: list[dict], scales: tuple[float, ...]) -> dict[float, dict[str, float]]:
+    """Factor -> noise -> mean PSNR over the photos, from the benchmark's ``NAME@strength=K`` rows."""
+    by_scale: dict[float, dict[str, list[float]]] = {k: {} for k in scales}
+    for row in rows:
+        if "@strength=" not in row["method"]:
+            continue  # the noisy input's own row
+        scale = float(row["method"].rsplit("@strength=", 1)[1])
+        value = PSNR_CAP if row["psnr"] is None else min(float(row["psnr"]), PSNR_CAP)
+        by_scale[scale].setdefault(row["noise"], []).append(value)
+    return {k: {noise: float(np.mean(v)) for noise, v in noises.items()} for k, noises in by_scale.items()}

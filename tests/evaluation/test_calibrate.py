@@ -1,0 +1,143 @@
+"""`calibrate` and the ``level_scale`` a weight file stores: fitted by the benchmark, applied by every loader and
+engine, dropped where training goes on, refused when implausible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from data_tools.images import write_image
+from data_tools.samples import load_sample
+from denoise_gan.errors import WeightsError
+from denoise_gan.inference.api import Denoiser
+from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.weights import load_denoiser, load_generator, save_generator
+from denoise_gan.training.refine import start_weights
+from helpers import TINY_G, TINY_LEVEL, cli, one_line_error, random_level_net
+
+
+def _saved(path: Path, scale: float, meta: dict | None = None) -> Path:
+    net = random_level_net()
+    net.level_scale = scale
+    save_generator(path, net, TINY_LEVEL, {"role": "G noisy->clean", **(meta or {})})
+    return path
+
+
+def _noisy(seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    photo = torch.from_numpy(load_sample("chelsea")[:64, :64]).permute(2, 0, 1)[None].float() / 255
+    return (photo + 0.1 * torch.randn_like(photo)).clamp(0, 1)
+
+
+def test_a_stored_scale_multiplies_the_blind_level_map(tmp_path: Path) -> None:
+    plain, _, _ = load_generator(_saved(tmp_path / "plain.safetensors", 1.0))
+    scaled, _, meta = load_generator(_saved(tmp_path / "scaled.safetensors", 1.3))
+    assert meta["level_scale"] == 1.3 and plain.level_scale == 1.0 and scaled.level_scale == 1.3
+    x = _noisy()
+    with torch.no_grad():
+        torch.testing.assert_close(scaled.estimate(x), plain.estimate(x) * 1.3)
+        torch.testing.assert_close(scaled(x), plain(x, strength=1.3))
+        torch.testing.assert_close(scaled(x, sigma=25.0), plain(x, sigma=25.0))  # a given σ is not rescaled
+    assert load_generator(tmp_path / "scaled.safetensors", calibrated=False)[0].level_scale == 1.0
+
+
+def test_the_file_records_the_nets_own_scale_not_a_stale_meta_value(tmp_path: Path) -> None:
+    path = _saved(tmp_path / "g.safetensors", 1.0, {"level_scale": 2.0})  # meta claims 2; the net says 1
+    net, _, meta = load_generator(path)
+    assert net.level_scale == 1.0 and "level_scale" not in meta
+
+
+def test_training_from_calibrated_weights_starts_uncalibrated(tmp_path: Path) -> None:
+    path = _saved(tmp_path / "g.safetensors", 1.3)
+    assert load_denoiser(path)[0].level_scale == 1.3
+    g, _ = start_weights(str(path), None)  # refine --init: the estimator is trained on, so the factor is dropped
+    assert g.level_scale == 1.0
+
+
+@pytest.mark.parametrize("value", ["1.2", 0.0, 10.0, True, None, float("nan")])
+def test_an_implausible_scale_is_a_one_line_error(tmp_path: Path, value: object) -> None:
+    path = tmp_path / "g.safetensors"
+    save_generator(path, random_level_net(), TINY_LEVEL, {"role": "G noisy->clean"})
+    _rewrite_meta(path, {"level_scale": value})
+    with pytest.raises(WeightsError, match="implausible level_scale"):
+        load_generator(path)
+    write_image(tmp_path / "in" / "a.png", load_sample("chelsea")[:32, :32])
+    one_line_error(cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", path), "implausible level_scale")
+
+
+def test_a_scale_on_a_model_without_an_estimator_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "blind.safetensors"
+    save_generator(path, build_generator(TINY_G), TINY_G)
+    _rewrite_meta(path, {"level_scale": 1.2})
+    with pytest.raises(WeightsError, match="no level estimator"):
+        load_generator(path)
+
+
+def _rewrite_meta(path: Path, extra: dict) -> None:
+    """Edit a weight file's descriptive metadata in place, as a hand-made (or hostile) file would be."""
+    with safe_open(path, "pt") as fh:
+        header = dict(fh.metadata())
+    header["meta"] = json.dumps({**json.loads(header["meta"]), **extra})
+    save_file(load_file(path), path, metadata=header)
+
+
+def _photos(folder: Path) -> Path:
+    for name, (r, c) in {"chelsea": (0, 0), "coffee": (100, 200)}.items():
+        write_image(folder / f"{name}.png", load_sample(name)[r:r + 128, c:c + 128])
+    return folder
+
+
+def test_calibrate_restores_an_estimator_that_reads_half_the_noise(tmp_path: Path) -> None:
+    """The shipped default made to read half the level: calibration must pick the factor that undoes it."""
+    net, cfg, meta = load_generator(resolve_weights("default"))
+    net.level_scale = 0.5
+    low = tmp_path / "low.safetensors"
+    save_generator(low, net, cfg, meta)
+    out = tmp_path / "cal"
+    result = cli("calibrate", "--clean", _photos(tmp_path / "photos"), "-o", out, "-c", low,
+                 "--noise", "gaussian:sigma=25", "--scale", "1", "--scale", "2", "--engine", "torch")
+    assert result.exit_code == 0, result.output
+    assert "factor 2 (stored level_scale 1)" in result.output
+    calibrated, _, cal_meta = load_generator(out / "G.safetensors")
+    assert calibrated.level_scale == 1.0 and "level_scale" not in cal_meta  # 0.5 x 2: back to the plain default
+    assert cal_meta["calibration"]["chosen"] == 2.0 and cal_meta["calibration"]["images"] == 2
+    rows = json.loads((out / "fit" / "results.json").read_text())["summary"]
+    means = {r["method"].rsplit("=", 1)[1]: r["psnr"] for r in rows if "@strength=" in r["method"]}
+    assert means["2"] > means["1"] + 1.0  # the benchmark the choice rests on, as written
+
+
+def test_calibrated_weights_denoise_as_the_source_at_that_strength(tmp_path: Path) -> None:
+    source = _saved(tmp_path / "g.safetensors", 1.0)
+    out = tmp_path / "cal"
+    result = cli("calibrate", "--clean", _photos(tmp_path / "photos"), "-o", out, "-c", source,
+                 "--noise", "gaussian:sigma=25", "--scale", "0.5", "--scale", "1.5", "--engine", "torch")
+    assert result.exit_code == 0, result.output
+    chosen = load_generator(out / "G.safetensors")[2]["calibration"]["chosen"]
+    image = (np.clip(load_sample("chelsea")[:64, :64] + 20 * np.random.default_rng(0).standard_normal((64, 64, 3)),
+                     0, 255)).astype(np.uint8)
+    for engine in ("torch", "onnxruntime"):
+        if engine == "onnxruntime" and not (out / "G.onnx").is_file():
+            continue
+        calibrated = Denoiser.from_pretrained(out / "G.safetensors", engine=engine)(image)
+        plain = Denoiser.from_pretrained(source, engine="torch")(image, strength=chosen)
+        assert np.abs(calibrated.astype(int) - plain.astype(int)).max() <= 1, engine
+
+
+def test_calibrate_refuses_bad_requests_in_one_line(weights: Path, tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos")
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "a", "-c", weights), "no level estimator")
+    level = _saved(tmp_path / "g.safetensors", 2.0)
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "b", "-c", level, "--scale", "3"),
+                   "--scale 3", "4")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "full", "-c", level), "not empty")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "c", "-c", level, "--noise", "bogus:x=1"))
