@@ -44,6 +44,8 @@ def calibrate_command(
     with progress_callback(err_console, "calibrate") as report:
         result = calibrate(cfg, output, progress=report)
     console.print(calibration_table(result))
+    if result.reused:
+        console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", highlight=False)
     graph = f" and {result.graph}" if result.graph else ""
     console.print(f"factor {result.best:g} (stored level_scale {result.level_scale:g}); wrote {result.weights}"
                   f"{graph}", highlight=False, soft_wrap=True)

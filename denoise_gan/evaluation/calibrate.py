@@ -19,6 +19,7 @@ import numpy as np
 from data_tools.atomic_files import prepare_output_dir
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
+from denoise_gan.evaluation.benchmark.inputs import plan
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.run_folder import RunFolder
@@ -61,6 +62,7 @@ class Calibration:
     best: float
     level_scale: float
     images: int
+    reused: int = 0  # benchmark rows a resumed calibration took from its fit/
 
     def mean(self, scale: float) -> float:
         return float(np.mean(list(self.psnr[scale].values())))
@@ -72,6 +74,9 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     OUT/G.safetensors (and OUT/G.onnx where the exporter is installed); the benchmark stays in OUT/fit."""
     out_dir = Path(out_dir)
     source = resolve_weights(cfg.checkpoint)
+    if source.suffix == ".onnx":
+        raise UserError(f"{source}: a graph holds no weights to calibrate; give the .safetensors file it was "
+                        "exported from")
     net, g_cfg, meta = load_denoiser(source)
     if not denoiser_contract(net).level_aware:
         raise UserError(f"{source}: its generator has no level estimator to calibrate (a level-aware model, "
@@ -82,16 +87,19 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     weights = RunFolder(out_dir).g
     if cfg.resume and weights.exists():
         raise UserError(f"{out_dir}: this calibration has finished ({weights.name} is written); choose another -o")
-    resumable = cfg.resume and (out_dir / FIT_DIR).is_dir() and not weights.exists()
-    prepare_output_dir(out_dir, own=resumable, hint="--resume to continue the calibration whose fit/ it holds")
-    fit = run_benchmark(BenchmarkConfig(methods=("model",), clean_dir=cfg.clean_dir, noises=cfg.noises,
-                                        checkpoints=(str(source),), seed=cfg.seed, model_strengths=scales,
-                                        engine=cfg.engine, threads=cfg.threads, resume=resumable),
-                        out_dir / FIT_DIR, progress)
+    if cfg.resume and not (out_dir / FIT_DIR).is_dir():
+        raise UserError(f"{out_dir}: no calibration to resume here (no {FIT_DIR}/); drop --resume")
+    bench = BenchmarkConfig(methods=("model",), clean_dir=cfg.clean_dir, noises=cfg.noises,
+                            checkpoints=(str(source),), seed=cfg.seed, model_strengths=scales, engine=cfg.engine,
+                            threads=cfg.threads, resume=cfg.resume)
+    plan(bench, out_dir / FIT_DIR)  # bad photos or noises fail here, before the folder is made
+    prepare_output_dir(out_dir, own=cfg.resume, hint="--resume to continue the calibration whose fit/ it holds")
+    fit = run_benchmark(bench, out_dir / FIT_DIR, progress)
     if fit.failed:
         first = fit.failures[0]
         raise UserError(f"calibration stopped: {fit.failed} benchmark row(s) failed, e.g. {first['image']} under "
-                        f"{first['noise']}: {first['reason']} (see {out_dir / FIT_DIR / 'results.json'})")
+                        f"{first['noise']}: {first['reason']}; fix or remove that photo and rerun with --resume "
+                        f"(see {out_dir / FIT_DIR / 'results.json'})")
     conditions = tuple(fit.data["config"]["noises"])  # the labels the rows carry, in the order asked
     psnr = _mean_psnr(fit.rows, scales)
     best = max(scales, key=lambda k: (round(float(np.mean(list(psnr[k].values()))), 6), -abs(k - 1.0)))
@@ -104,19 +112,19 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
             "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
                          "protocol"}})
     return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
-                       net.level_scale, len({r["image"] for r in fit.rows}))
+                       net.level_scale, len({r["image"] for r in fit.rows}), fit.reused)
 
 
 def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, ...]:
-    """The factors to try, sorted and distinct at the six digits the benchmark's row names carry; each must keep
-    the stored factor within its bounds."""
+    """The factors to try, sorted and distinct at the six digits the benchmark's row names carry; each, and the
+    stored factor it makes, must be within the bounds."""
     lo, hi = LEVEL_SCALE_BOUNDS
     if not scales:
         raise UserError("give at least one --scale to try")
     for k in scales:
-        if not lo <= k * current <= hi:
-            raise UserError(f"--scale {k:g}: the stored factor would be {k * current:g}; it must stay within "
-                            f"{lo:g}..{hi:g}")
+        if not (lo <= k <= hi and lo <= k * current <= hi):
+            raise UserError(f"--scale {k:g}: the factor and the stored factor it makes ({k * current:g}) must "
+                            f"both be within {lo:g}..{hi:g}")
     return tuple(sorted(set(float(f"{k:g}") for k in scales)))
 
 

@@ -36,6 +36,7 @@ from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weights import (
+    LEVEL_SCALE_KEY,
     PATH_KEYS,
     check_state,
     describe,
@@ -125,8 +126,9 @@ def _from_run_checkpoint(path: Path) -> Exportable:
     check_state(skeleton, tensors, str(path))  # shapes checked before anything is allocated
     net = build_generator(cfg)
     load_state(net, tensors, str(path))
-    meta = {**_without_relative_paths(meta), "step": state.get("step"), "role": "G noisy->clean",
-            "exported_from": str(path.resolve())}
+    # a calibration belongs to the run's weight file, not to this checkpoint's tensors (the net runs uncalibrated)
+    meta = {**{k: v for k, v in _without_relative_paths(meta).items() if k not in (LEVEL_SCALE_KEY, "calibration")},
+            "step": state.get("step"), "role": "G noisy->clean", "exported_from": str(path.resolve())}
     return Exportable(net.eval(), cfg, describe(cfg, meta), path)
 
 

@@ -4,6 +4,7 @@ engine, dropped where training goes on, refused when implausible."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,10 @@ from data_tools.images import write_image
 from data_tools.samples import load_sample
 from denoise_gan.errors import WeightsError
 from denoise_gan.inference.api import Denoiser
+from denoise_gan.nets.export import load_exportable
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import resolve_weights
-from denoise_gan.nets.weights import load_denoiser, load_generator, save_generator
+from denoise_gan.nets.weights import list_checkpoints, load_denoiser, load_generator, save_generator
 from denoise_gan.training.refine import start_weights
 from helpers import TINY_G, TINY_LEVEL, cli, one_line_error, random_level_net
 
@@ -141,3 +143,46 @@ def test_calibrate_refuses_bad_requests_in_one_line(weights: Path, tmp_path: Pat
     one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "full", "-c", level), "not empty")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "c", "-c", level, "--noise", "bogus:x=1"))
+
+
+def test_an_interrupted_calibration_resumes_from_its_fit_and_a_finished_one_is_kept(tmp_path: Path) -> None:
+    source = _saved(tmp_path / "g.safetensors", 1.0)
+    photos = _photos(tmp_path / "photos")
+    args = ("--clean", photos, "-c", source, "--noise", "gaussian:sigma=25", "--scale", "0.5", "--scale", "1.5",
+            "--engine", "torch")
+    first = cli("calibrate", "-o", tmp_path / "a", *args)
+    assert first.exit_code == 0, first.output
+    (tmp_path / "b").mkdir()  # b: stopped after the benchmark, before the weights were written
+    (tmp_path / "b" / "fit").mkdir()
+    (tmp_path / "b" / "fit" / "results.json").write_bytes((tmp_path / "a" / "fit" / "results.json").read_bytes())
+    resumed = cli("calibrate", "-o", tmp_path / "b", "--resume", *args)
+    assert resumed.exit_code == 0, resumed.output
+    assert "6 benchmark row(s) reused" in resumed.output  # 2 photos x (noisy + 2 factors)
+    assert load_generator(tmp_path / "b" / "G.safetensors")[0].level_scale == \
+        load_generator(tmp_path / "a" / "G.safetensors")[0].level_scale
+    before = (tmp_path / "a" / "G.safetensors").read_bytes()
+    one_line_error(cli("calibrate", "-o", tmp_path / "a", "--resume", *args), "has finished")
+    one_line_error(cli("calibrate", "-o", tmp_path / "c", "--resume", *args), "no calibration to resume")
+    assert (tmp_path / "a" / "G.safetensors").read_bytes() == before and not (tmp_path / "c").exists()
+
+
+def test_a_graph_or_an_out_of_range_factor_is_refused_before_any_work(tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos")
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "a", "-c", resolve_weights("default")
+                       .with_suffix(".onnx")), "give the .safetensors")
+    source = _saved(tmp_path / "g.safetensors", 1.0)
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "b", "-c", source, "--scale", "8"),
+                   "--scale 8")
+    one_line_error(cli("calibrate", "--clean", tmp_path / "nowhere", "-o", tmp_path / "c", "-c", source))
+    assert not any((tmp_path / name).exists() for name in ("a", "b", "c"))  # no folder left behind
+
+
+def test_a_run_checkpoint_exports_without_its_run_files_calibration(finished_run: Path, tmp_path: Path) -> None:
+    """The factor belongs to the run's weight file (adapt's start copy carries one until its first save); a
+    checkpoint's tensors run uncalibrated, so the export must not claim the factor."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    _rewrite_meta(run / "G.safetensors", {"level_scale": 1.2, "calibration": {"chosen": 1.2}})
+    ckpt = list_checkpoints(run / "checkpoints")[-1][1]
+    model = load_exportable(ckpt)
+    assert "level_scale" not in model.meta and "calibration" not in model.meta
