@@ -20,11 +20,12 @@ from data_tools.atomic_files import prepare_output_dir
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import plan
+from denoise_gan.evaluation.benchmark.methods import row_strength
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
-from denoise_gan.nets.weights import LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
+from denoise_gan.nets.weights import CALIBRATION_KEY, LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
 
 # the README's synthetic conditions, weak to strong, and the camera pipeline: one factor must serve them all
 DEFAULT_NOISES = ("gaussian:sigma=5", "gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50",
@@ -65,7 +66,7 @@ class Calibration:
     reused: int = 0  # benchmark rows a resumed calibration took from its fit/
 
     def mean(self, scale: float) -> float:
-        return float(np.mean(list(self.psnr[scale].values())))
+        return _mean_over_noises(self.psnr[scale])
 
 
 def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
@@ -102,17 +103,23 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                         f"(see {out_dir / FIT_DIR / 'results.json'})")
     conditions = tuple(fit.data["config"]["noises"])  # the labels the rows carry, in the order asked
     psnr = _mean_psnr(fit.rows, scales)
-    best = max(scales, key=lambda k: (round(float(np.mean(list(psnr[k].values()))), 6), -abs(k - 1.0)))
+    best = max(scales, key=lambda k: (round(_mean_over_noises(psnr[k]), 6), -abs(k - 1.0)))
+    images = len({r["image"] for r in fit.rows})
     net.level_scale = round(net.level_scale * best, 4)
     save_generator(weights, net, g_cfg, {
-        **meta, "calibration": {
+        **meta, CALIBRATION_KEY: {
             "source": str(source.resolve()), "source_sha256": file_sha256(source),
-            "photos": str(Path(cfg.clean_dir).resolve()), "images": len({r["image"] for r in fit.rows}),
+            "photos": str(Path(cfg.clean_dir).resolve()), "images": images,
             "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
             "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
                          "protocol"}})
     return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
-                       net.level_scale, len({r["image"] for r in fit.rows}), fit.reused)
+                       net.level_scale, images, fit.reused)
+
+
+def _mean_over_noises(per_noise: dict[str, float]) -> float:
+    """The criterion: each noise weighs the same, whatever its PSNR range."""
+    return float(np.mean(list(per_noise.values())))
 
 
 def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, ...]:
@@ -132,9 +139,9 @@ def _mean_psnr(rows: list[dict], scales: tuple[float, ...]) -> dict[float, dict[
     """Factor -> noise -> mean PSNR over the photos, from the benchmark's ``NAME@strength=K`` rows."""
     by_scale: dict[float, dict[str, list[float]]] = {k: {} for k in scales}
     for row in rows:
-        if "@strength=" not in row["method"]:
+        scale = row_strength(row["method"])
+        if scale is None:
             continue  # the noisy input's own row
-        scale = float(row["method"].rsplit("@strength=", 1)[1])
         value = PSNR_CAP if row["psnr"] is None else min(float(row["psnr"]), PSNR_CAP)
         by_scale[scale].setdefault(row["noise"], []).append(value)
     return {k: {noise: float(np.mean(v)) for noise, v in noises.items()} for k, noises in by_scale.items()}

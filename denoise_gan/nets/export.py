@@ -36,6 +36,7 @@ from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weights import (
+    CALIBRATION_KEY,
     LEVEL_SCALE_KEY,
     PATH_KEYS,
     check_state,
@@ -127,7 +128,7 @@ def _from_run_checkpoint(path: Path) -> Exportable:
     net = build_generator(cfg)
     load_state(net, tensors, str(path))
     # a calibration belongs to the run's weight file, not to this checkpoint's tensors (the net runs uncalibrated)
-    meta = {**{k: v for k, v in _without_relative_paths(meta).items() if k not in (LEVEL_SCALE_KEY, "calibration")},
+    meta = {**{k: v for k, v in _without_relative_paths(meta).items() if k not in (LEVEL_SCALE_KEY, CALIBRATION_KEY)},
             "step": state.get("step"), "role": "G noisy->clean", "exported_from": str(path.resolve())}
     return Exportable(net.eval(), cfg, describe(cfg, meta), path)
 

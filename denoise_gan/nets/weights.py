@@ -39,6 +39,7 @@ WEIGHTS_LICENSE = "MIT"  # the weights' licence: the project's own
 NOT_RECORDED = "not recorded"
 PATH_KEYS = ("source_run",)  # metadata values that name a folder: stored absolute, never relative to a cwd
 LEVEL_SCALE_KEY = "level_scale"  # metadata: the calibration factor on a level-aware G's estimated map
+CALIBRATION_KEY = "calibration"  # metadata: what that factor was fitted on (written by `calibrate`)
 LEVEL_SCALE_BOUNDS = (0.25, 4.0)
 
 
@@ -138,7 +139,7 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu", data: b
 def level_scale(path: Path | str, net_is_level_aware: bool, meta: dict) -> float:
     """The factor a weight file's metadata sets on its estimated level map (written by `calibrate`; 1 when
     absent), checked: a number within LEVEL_SCALE_BOUNDS, on a level-aware generator only."""
-    value = meta.get(LEVEL_SCALE_KEY, 1.0) if isinstance(meta, dict) else 1.0
+    value = meta.get(LEVEL_SCALE_KEY, 1.0)
     lo, hi = LEVEL_SCALE_BOUNDS
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
         raise WeightsError(f"{path}: implausible {LEVEL_SCALE_KEY} in metadata ({value!r}, expected a number "

@@ -243,6 +243,18 @@ def _model_names(paths: Sequence[Path]) -> list[str]:
     return names
 
 
+STRENGTH_MARK = "@strength="  # a level-aware model's row at a given strength: NAME@strength=K
+
+
+def strength_row(name: str, strength: float) -> str:
+    return f"{name}{STRENGTH_MARK}{strength:g}"
+
+
+def row_strength(method: str) -> float | None:
+    """The strength a row name carries (``strength_row``), or None for any other row."""
+    return float(method.rsplit(STRENGTH_MARK, 1)[1]) if STRENGTH_MARK in method else None
+
+
 def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Sequence[float] = (),
                 with_sigma: bool = False, engine: str = "auto", threads: int = 0) -> list[LoadedModel]:
     """Load each generator on ``engine`` and run one small untimed warm-up pass (first-call set-up is not
@@ -272,7 +284,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
         cfg = loaded.config
         about = (f"generator {path.name} (sha256 {sha[:12]}, {cfg.get('arch')} width {cfg.get('width')}), tiled "
                  f"inference on {denoiser.where}")
-        levels = [(f"{name}@strength={k:g}", float(k)) for k in strengths] if strengths and level_aware \
+        levels = [(strength_row(name, k), float(k)) for k in strengths] if strengths and level_aware \
             else [(name, infer.strength)]
         for row, strength in levels:
 
