@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Rebuilds checkpoints/default.safetensors from the photo pool (Debian wallpaper photos + skimage.data training
-# images), then the held-out comparison tables in README.md. Run from an empty work folder on a Debian/Ubuntu
-# machine (the pool is fetched with apt-get; elsewhere pass --debs DIR to `samples`):
+# images), then the held-out comparison tables in README.md. The shipped default and its companions are what this
+# script built, at its default seed (0), on the 2-core AVX-512 machine of the model card; another machine builds
+# the same recipe, not the same bits (each stage times fp32, bf16 and torch.compile and takes the fastest).
+# Run from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere pass
+# --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
 # Wall time on 2 CPU cores: about 83 min end to end (68 min measured before the calibration step, which took
 # 15 min; model card, "Rebuilding the default with today's code").
@@ -27,9 +30,11 @@ denoise-gan refine cyclegan -o faint --init refined/G.safetensors --faint-fracti
 #    and their block edges are read as level 0 and left as they are
 denoise-gan refine cyclegan -o clean --init faint/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device cpu
-# 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px)
+# 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px); a tenth
+#    of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise
 denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
-    --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 2000 --batch-size 8 --patch-size 128 --device cpu
+    --clean-jpeg-fraction 0.6 --correlated-fraction 0.1 --lr 1e-4 --steps 2000 --batch-size 8 --patch-size 128 \
+    --device cpu
 # 7. calibration: the factor on the estimated level map that denoises every third pool photo best (training
 #    photos; the held-out and independent photos below are never used to choose it)
 mkdir -p poolcal && ls pool/*.png | awk 'NR % 3 == 1' | xargs cp -t poolcal
