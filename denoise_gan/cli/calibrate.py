@@ -43,7 +43,7 @@ def calibrate_command(
                           resume=resume)
     with progress_callback(err_console, "calibrate") as report:
         result = calibrate(cfg, output, progress=report)
-    console.print(calibration_table(result))
+    console.print(calibration_table(result, console.width))
     if result.reused:
         console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", highlight=False)
     graph = f" and {result.graph}" if result.graph else ""

@@ -136,14 +136,21 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     return Group(*parts)
 
 
-def calibration_table(cal: Calibration) -> Table:
-    """Mean PSNR per factor and noise (the chosen factor's row in bold green), over the calibration photos."""
+def calibration_table(cal: Calibration, width: int | None = None) -> Table:
+    """Mean PSNR per factor and noise (the chosen factor's row in bold green), over the calibration photos.
+
+    Noise specs head their columns when the table fits in ``width`` (a console's width); otherwise the columns
+    are numbered and the caption names each spec, so a narrow terminal never folds a spec into fragments."""
     table = Table(title=f"calibration: mean PSNR (dB) over {cal.images} photo(s), blind, per factor on the "
-                        "estimated level", title_justify="left")
+                        "estimated level", title_justify="left", caption_justify="left")
+    needed = 8 + 9 + sum(max(len(n), 6) + 3 for n in cal.noises)  # factor and mean columns, borders, padding
+    numbered = width is not None and needed > width
     table.add_column("factor", justify="right", no_wrap=True)
-    for noise in cal.noises:
-        table.add_column(noise, justify="right", overflow="fold")  # a long spec wraps, never loses its tail
+    for i, noise in enumerate(cal.noises, 1):
+        table.add_column(f"({i})" if numbered else noise, justify="right", overflow="fold")
     table.add_column("mean", justify="right", no_wrap=True)
+    if numbered:
+        table.caption = "\n".join(f"({i}) {noise}" for i, noise in enumerate(cal.noises, 1))
     for k in cal.scales:
         cells = [f"{cal.psnr[k][n]:.2f}" for n in cal.noises] + [f"{cal.mean(k):.3f}"]
         if k == cal.best:

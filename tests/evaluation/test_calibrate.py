@@ -186,3 +186,28 @@ def test_a_run_checkpoint_exports_without_its_run_files_calibration(finished_run
     ckpt = list_checkpoints(run / "checkpoints")[-1][1]
     model = load_exportable(ckpt)
     assert "level_scale" not in model.meta and "calibration" not in model.meta
+
+
+def test_calibration_table_numbers_long_specs_on_a_narrow_terminal() -> None:
+    """At 80 columns a spec folded into fragments is unreadable: the columns are numbered and a caption names
+    each spec whole; a wide terminal keeps the specs as headers."""
+    from rich.console import Console
+
+    from denoise_gan.cli.render import calibration_table
+    from denoise_gan.evaluation.calibrate import Calibration
+
+    noises = ("gaussian:sigma=5", "gaussian:sigma=25", "poisson:peak=30", "camera:peak=40,read=2+jpeg:quality=90")
+    psnr = {k: {n: 30.0 + k for n in noises} for k in (0.9, 1.0, 1.1)}
+    cal = Calibration(source=Path("g"), weights=Path("o"), graph=None, scales=(0.9, 1.0, 1.1), noises=noises,
+                      psnr=psnr, best=1.1, level_scale=1.1, images=2)
+
+    def shown(width: int) -> str:
+        console = Console(width=width, record=True, color_system=None)
+        console.print(calibration_table(cal, console.width))
+        return console.export_text()
+
+    narrow = shown(80)
+    assert all(f"({i}) {n}" in narrow for i, n in enumerate(noises, 1))  # each spec whole, on its own line
+    assert max(len(line) for line in narrow.splitlines()) <= 80 and "31.10" in narrow
+    wide = shown(200)
+    assert all(n in wide for n in noises) and "(1)" not in wide
