@@ -48,27 +48,39 @@ SOURCES: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
-def load_independent() -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Every photo whose package is installed, and why each other one is not there."""
+def load_independent() -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    """Every photo that loads, and for each other one why: its package is not installed, or it is installed and
+    the photo could not be read (a broken install, which no extra fixes)."""
     found: dict[str, np.ndarray] = {}
-    missing: dict[str, str] = {}
+    not_installed: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
     for name, load in SOURCES.items():
         try:
             found[name] = load()
-        except (ImportError, OSError, ValueError) as exc:
-            missing[name] = str(exc)
-    return found, missing
+        except ImportError as exc:
+            not_installed[name] = str(exc)
+        except (OSError, ValueError) as exc:
+            unreadable[name] = str(exc)
+    return found, not_installed, unreadable
 
 
 def write_independent(out_dir: Path, partial: bool = False) -> list[str]:
     """Write the photos as OUT/NAME.png; returns the names written.
 
-    Without ``partial`` a missing photo raises ``SystemExit`` before anything is written."""
-    found, missing = load_independent()
-    if missing and not partial:
-        raise SystemExit(f"error: missing {', '.join(missing)} ({'; '.join(sorted(set(missing.values())))}): "
-                         "pip install -e '.[bench]' installs their packages; --partial writes the rest")
-    for name, why in missing.items():
+    Without ``partial`` a missing photo raises ``SystemExit`` before anything is written; with it, so does an
+    empty set."""
+    found, not_installed, unreadable = load_independent()
+    problems = []
+    if not_installed:
+        problems.append(f"{', '.join(not_installed)}: {'; '.join(sorted(set(not_installed.values())))} "
+                        "(pip install -e '.[bench]' installs their packages)")
+    if unreadable:
+        problems.append(f"{', '.join(unreadable)}: installed but unreadable "
+                        f"({'; '.join(sorted(set(unreadable.values())))})")
+    if problems and (not partial or not found):
+        tail = "" if not found else "; --partial writes the rest"
+        raise SystemExit(f"error: missing {' | '.join(problems)}{tail}")
+    for name, why in {**not_installed, **unreadable}.items():
         print(f"skipped {name}: {why}")
     for name, pixels in found.items():
         write_image(out_dir / f"{name}.png", pixels)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
     from denoise_gan.evaluation.benchmark import BenchmarkResult
@@ -136,24 +137,28 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     return Group(*parts)
 
 
-def calibration_table(cal: Calibration, width: int | None = None) -> Table:
+def calibration_table(cal: Calibration, width: int | None = None) -> RenderableType:
     """Mean PSNR per factor and noise (the chosen factor's row in bold green), over the calibration photos.
 
     Noise specs head their columns when the table fits in ``width`` (a console's width); otherwise the columns
-    are numbered and the caption names each spec, so a narrow terminal never folds a spec into fragments."""
+    are numbered and a legend under the table names each spec on a line of its own, so a narrow terminal never
+    folds a spec into fragments."""
     table = Table(title=f"calibration: mean PSNR (dB) over {cal.images} photo(s), blind, per factor on the "
-                        "estimated level", title_justify="left", caption_justify="left")
-    needed = 8 + 9 + sum(max(len(n), 6) + 3 for n in cal.noises)  # factor and mean columns, borders, padding
+                        "estimated level", title_justify="left")
+    # each column: its text, one space of padding either side and one border; plus the outer border
+    needed = 1 + (6 + 3) + sum(max(len(n), 5) + 3 for n in cal.noises) + (6 + 3)
     numbered = width is not None and needed > width
     table.add_column("factor", justify="right", no_wrap=True)
     for i, noise in enumerate(cal.noises, 1):
         table.add_column(f"({i})" if numbered else noise, justify="right", overflow="fold")
     table.add_column("mean", justify="right", no_wrap=True)
-    if numbered:
-        table.caption = "\n".join(f"({i}) {noise}" for i, noise in enumerate(cal.noises, 1))
     for k in cal.scales:
         cells = [f"{cal.psnr[k][n]:.2f}" for n in cal.noises] + [f"{cal.mean(k):.3f}"]
         if k == cal.best:
             cells = [f"[bold green]{c}[/]" for c in cells]
         table.add_row(f"{k:g}", *cells)
-    return table
+    if not numbered:
+        return table
+    legend = Text("\n".join(f"({i}) {noise}" for i, noise in enumerate(cal.noises, 1)), no_wrap=True,
+                  overflow="ignore")
+    return Group(table, legend)

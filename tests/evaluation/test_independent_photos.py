@@ -21,11 +21,13 @@ def photos(monkeypatch):
     return module
 
 
-def _fake_sources(module, monkeypatch, broken: set[str]) -> None:
+def _fake_sources(module, monkeypatch, broken: set[str], unreadable: frozenset[str] = frozenset()) -> None:
     def source(name):
         def load():
             if name in broken:
                 raise ImportError(f"No module named 'pkg_of_{name}'")
+            if name in unreadable:
+                raise OSError(f"cannot identify image file {name}.jpg")
             return np.full((8, 8, 3), 100, np.uint8)
         return load
     monkeypatch.setattr(module, "SOURCES", {name: source(name) for name in module.SOURCES})
@@ -41,6 +43,7 @@ def test_a_missing_package_is_an_error_and_writes_nothing(photos, monkeypatch, t
         photos.write_independent(tmp_path / "indep")
     message = str(exc.value)
     assert message.startswith("error: missing china, flower") and "'.[bench]'" in message and "\n" not in message
+    assert "--partial writes the rest" in message
     assert not (tmp_path / "indep").exists() or not any((tmp_path / "indep").iterdir())
 
 
@@ -51,7 +54,24 @@ def test_partial_writes_what_is_there(photos, monkeypatch, tmp_path):
     assert sorted(p.stem for p in (tmp_path / "indep").iterdir()) == sorted(names)
 
 
+def test_an_unreadable_photo_is_not_blamed_on_a_missing_package(photos, monkeypatch, tmp_path):
+    _fake_sources(photos, monkeypatch, set(), unreadable=frozenset({"flower"}))
+    with pytest.raises(SystemExit) as exc:
+        photos.write_independent(tmp_path / "indep")
+    message = str(exc.value)
+    assert "flower: installed but unreadable (cannot identify image file flower.jpg)" in message
+    assert "pip install" not in message
+
+
+def test_partial_with_nothing_to_write_is_an_error(photos, monkeypatch, tmp_path):
+    _fake_sources(photos, monkeypatch, set(photos.SOURCES))
+    with pytest.raises(SystemExit) as exc:
+        photos.write_independent(tmp_path / "indep", partial=True)
+    assert str(exc.value).startswith("error: missing") and "--partial" not in str(exc.value)
+
+
 def test_every_photo_loads_here(photos):
-    found, missing = photos.load_independent()
-    assert not missing, missing  # the bench extra (in dev) installs every package the set needs
+    found, not_installed, unreadable = photos.load_independent()
+    # the bench extra (in dev) installs every package the set needs
+    assert not not_installed and not unreadable, (not_installed, unreadable)
     assert set(found) == set(photos.SOURCES) and all(p.dtype == np.uint8 and p.ndim == 3 for p in found.values())
