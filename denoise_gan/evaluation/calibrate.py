@@ -20,7 +20,7 @@ from data_tools.atomic_files import prepare_output_dir
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import plan
-from denoise_gan.evaluation.benchmark.methods import row_strength
+from denoise_gan.evaluation.benchmark.methods import row_strength, strength_row
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.run_folder import RunFolder
@@ -123,8 +123,8 @@ def _mean_over_noises(per_noise: dict[str, float]) -> float:
 
 
 def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, ...]:
-    """The factors to try, sorted and distinct at the six digits the benchmark's row names carry; each, and the
-    stored factor it makes, must be within the bounds."""
+    """The factors to try, sorted and distinct as the benchmark's row names carry them (``strength_row``); each,
+    and the stored factor it makes, must be within the bounds."""
     lo, hi = LEVEL_SCALE_BOUNDS
     if not scales:
         raise UserError("give at least one --scale to try")
@@ -132,7 +132,7 @@ def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, .
         if not (lo <= k <= hi and lo <= k * current <= hi):
             raise UserError(f"--scale {k:g}: the factor and the stored factor it makes ({k * current:g}) must "
                             f"both be within {lo:g}..{hi:g}")
-    return tuple(sorted(set(float(f"{k:g}") for k in scales)))
+    return tuple(sorted({row_strength(strength_row("", k)) for k in scales}))
 
 
 def _mean_psnr(rows: list[dict], scales: tuple[float, ...]) -> dict[float, dict[str, float]]:

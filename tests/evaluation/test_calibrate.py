@@ -10,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from data_tools.images import write_image
 from data_tools.samples import load_sample
+from denoise_gan.cli.render import calibration_table
 from denoise_gan.errors import WeightsError
+from denoise_gan.evaluation.calibrate import Calibration
 from denoise_gan.inference.api import Denoiser
 from denoise_gan.nets.export import load_exportable
 from denoise_gan.nets.registry import build_generator
@@ -191,11 +194,6 @@ def test_a_run_checkpoint_exports_without_its_run_files_calibration(finished_run
 def test_calibration_table_numbers_long_specs_on_a_narrow_terminal() -> None:
     """A spec folded into fragments is unreadable: when the table would not fit, the columns are numbered and
     a legend names each spec whole; when it fits, even by one column, the specs head their columns whole."""
-    from rich.console import Console
-
-    from denoise_gan.cli.render import calibration_table
-    from denoise_gan.evaluation.calibrate import Calibration
-
     def shown(noises: tuple[str, ...], width: int) -> list[str]:
         psnr = {k: {n: 30.0 + k for n in noises} for k in (0.9, 1.0, 1.1)}
         cal = Calibration(source=Path("g"), weights=Path("o"), graph=None, scales=(0.9, 1.0, 1.1), noises=noises,
