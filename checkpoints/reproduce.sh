@@ -31,10 +31,10 @@ denoise-gan refine cyclegan -o faint --init refined/G.safetensors --faint-fracti
 #    and their block edges are read as level 0 and left as they are
 denoise-gan refine cyclegan -o clean --init faint/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device cpu
-# 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px); a tenth
-#    of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise
+# 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px); three
+#    tenths of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise
 denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
-    --clean-jpeg-fraction 0.6 --correlated-fraction 0.1 --lr 1e-4 --steps 2000 --batch-size 8 --patch-size 128 \
+    --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --lr 1e-4 --steps 2000 --batch-size 8 --patch-size 128 \
     --device cpu
 # 7. calibration: the factor on the estimated level map that denoises every third pool photo best (training
 #    photos; the held-out and independent photos below are never used to choose it)
