@@ -6,9 +6,9 @@
 # Run from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere pass
 # --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
-# Wall time on 2 CPU cores: about 85 min end to end (68 min measured before the calibration step, which took
-# 16 min, and before stage 6 had its camera-like draws, 1 min more; model card, "Rebuilding the default with
-# today's code").
+# Wall time on 2 CPU cores: about 90 min end to end (68 min measured before the calibration step, which took
+# 16 min, and before stage 6 had its camera-like draws, with which it took 12 min against 7; model card,
+# "Rebuilding the default with today's code").
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
