@@ -197,6 +197,9 @@ class RefineConfig(ValidatedRunFields):
     batch_size: int = opt(16, "Patches per step.", at_least=1)
     gray_fraction: float = opt(0.25, "Share of patches turned gray, so gray photos are handled natively.",
                                at_least=0.0, at_most=1.0)
+    detail_fraction: float = opt(0.0, "Share of crops taken as the most detailed of four random crops, so dense "
+                                      "texture (foliage, fabric) is seen, clean and noisy, as often as flat areas "
+                                      "and is not read as noise.", at_least=0.0, at_most=1.0)
     loss: str = opt("l1", "l1 or l2.", choices=("l1", "l2"))
     quantize: bool = opt(True, "Clip and round F's output to 8 bits, as the files G will meet, before G sees it.",
                          flag="--quantize/--no-quantize")
