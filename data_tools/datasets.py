@@ -105,9 +105,11 @@ DETAIL_CANDIDATES = 4
 
 def fine_detail(patch: np.ndarray) -> float:
     """What a wavelet noise estimate reads on a clean patch: the median absolute finest diagonal Haar
-    coefficient of its luma. Dense texture (foliage, gravel, fabric) scores as high as moderate noise, which is
-    why an estimator that never saw it at level 0 reads it as noise."""
-    y = patch.astype(np.float32) @ LUMA if patch.shape[2] == 3 else patch[..., 0].astype(np.float32)
+    coefficient of its luma, on the 0-255 scale whatever the bit depth (a pool may mix 8- and 16-bit photos).
+    Dense texture (foliage, gravel, fabric) scores as high as moderate noise, which is why an estimator that
+    never saw it at level 0 reads it as noise."""
+    pixels = patch.astype(np.float32) * np.float32(255.0 / np.iinfo(patch.dtype).max)
+    y = pixels @ LUMA if pixels.shape[2] == 3 else pixels[..., 0]
     h, w = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
     diagonal = y[0:h:2, 0:w:2] - y[0:h:2, 1:w:2] - y[1:h:2, 0:w:2] + y[1:h:2, 1:w:2]
     return float(np.median(np.abs(diagonal)))

@@ -22,6 +22,7 @@ def test_fine_detail_reads_texture_above_flat_and_gray_alike() -> None:
     assert fine_detail(flat) == 0.0
     assert fine_detail(texture) > 10
     assert fine_detail(texture[..., :1]) == pytest.approx(fine_detail(texture), rel=0.05)
+    assert fine_detail(texture.astype(np.uint16) * 257) == pytest.approx(fine_detail(texture), rel=1e-4)
 
 
 def test_detailed_crops_are_drawn_as_often_as_asked() -> None:
