@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from data_tools.images import ImageReadError, collect_images, read_image, split_alpha
+from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.noise import NoiseSpec, noise_level_map, parse_noise_spec
 from data_tools.synth import NoiseSource, as_noise_source
 
@@ -108,11 +108,9 @@ def fine_detail(patch: np.ndarray) -> float:
     coefficient of its luma, on the 0-255 scale whatever the bit depth (a pool may mix 8- and 16-bit photos).
     Dense texture (foliage, gravel, fabric) scores as high as moderate noise, which is why an estimator that
     never saw it at level 0 reads it as noise."""
-    pixels = patch.astype(np.float32) * np.float32(255.0 / np.iinfo(patch.dtype).max)
-    y = pixels @ LUMA if pixels.shape[2] == 3 else pixels[..., 0]
-    h, w = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
-    diagonal = y[0:h:2, 0:w:2] - y[0:h:2, 1:w:2] - y[1:h:2, 0:w:2] + y[1:h:2, 1:w:2]
-    return float(np.median(np.abs(diagonal)))
+    pixels = to_255(patch)
+    a, b, c, d = haar_quads(pixels @ LUMA if pixels.shape[2] == 3 else pixels[..., 0])
+    return float(np.median(np.abs(a - b - c + d)))
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,19 @@ def colour_channels(pixels: np.ndarray) -> np.ndarray:
     return split_alpha(as_hwc(pixels))[0]
 
 
+def to_255(pixels: np.ndarray) -> np.ndarray:
+    """The colour channels (HxWxC, alpha dropped) as float32 on the 0-255 scale, whatever the bit depth."""
+    colour = colour_channels(pixels)
+    return colour.astype(np.float32) * np.float32(255.0 / np.iinfo(colour.dtype).max)
+
+
+def haar_quads(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four pixels of every 2x2 block (top-left, top-right, bottom-left, bottom-right; an odd last row or
+    column dropped): what the finest Haar bands are made of."""
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    return x[0:h:2, 0:w:2], x[0:h:2, 1:w:2], x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
+
+
 def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Round (not truncate) and clip a float image into an integer dtype, as a file would store it."""
     info = np.iinfo(dtype)

@@ -27,6 +27,7 @@ texture, on both sides) with their KL to the folder's. Models are drawn on clean
 
 from __future__ import annotations
 
+from data_tools.images import to_255
 from denoise_gan.evaluation.noise_fit.modes import (
     BLIND_HOW,
     PAIRED_HOW,
@@ -78,7 +79,6 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     lag1_sums,
     periodograms,
     radial_average,
-    to_255,
 )
 
 __all__ = [

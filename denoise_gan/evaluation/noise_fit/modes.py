@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.images import colour_channels
+from data_tools.images import colour_channels, haar_quads, to_255
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import NoiseSource, printable
 from denoise_gan.errors import UserError
@@ -35,7 +35,6 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     fit_poisson_gaussian,
     histogram_bins,
     kl_divergence,
-    to_255,
 )
 
 # ---- the report ----------------------------------------------------------------------------------
@@ -222,9 +221,7 @@ def read_folder(folder: Path | str) -> list[np.ndarray]:
 def haar_bands(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(2x2 block mean, finest diagonal Haar detail) per channel on the 0-255 scale; the detail has the noise's
     σ for white noise, and is what a blind σ estimate reads."""
-    x = to_255(crop)
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    a, b, c, d = x[0:h:2, 0:w:2], x[0:h:2, 1:w:2], x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
+    a, b, c, d = haar_quads(to_255(crop))
     return (a + b + c + d) / 4, (a - b - c + d) / 2
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes
+from data_tools.images import to_255
 from denoise_gan.evaluation.noise_fit.modes import (
     NoiseFitReport,
 )
@@ -19,7 +20,6 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     HIST_HALF,
     WINDOW,
     band_edges,
-    to_255,
 )
 from denoise_gan.evaluation.pictures import figure_png
 

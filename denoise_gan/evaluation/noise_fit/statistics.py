@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data_tools.images import colour_channels
 from denoise_gan.errors import UserError
 
 BANDS = 5  # brightness bands of the clean intensity for the histograms and their KL
@@ -135,12 +134,6 @@ def radial_average(power: np.ndarray, bins: int = SPECTRUM_BINS) -> tuple[np.nda
     sums = np.bincount(which[valid], weights=power[valid], minlength=bins)
     counts = np.bincount(which[valid], minlength=bins)
     return centres, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
-def to_255(pixels: np.ndarray) -> np.ndarray:
-    """The colour channels (HxWxC, alpha dropped) as float32 on the 0-255 scale, whatever the bit depth."""
-    colour = colour_channels(pixels)
-    return colour.astype(np.float32) * np.float32(255.0 / np.iinfo(colour.dtype).max)
 
 
 # ---- one row's residual statistics, accumulated image by image ----------------------------------
