@@ -189,6 +189,9 @@ class RefineConfig(ValidatedRunFields):
     correlated_fraction: float = opt(0.0, "Share of F's draws whose noise is blurred and mixed across channels "
                                           "(then rescaled to its own std), as demosaicing and JPEG leave "
                                           "camera noise.", at_least=0.0, at_most=1.0)
+    white_fraction: float = opt(0.0, "Share of F's draws whose noise is made spatially white (a random sign per "
+                                     "pixel, each pixel's size kept), as plain Gaussian noise is.",
+                                at_least=0.0, at_most=1.0)
     lambda_level: float = opt(1.0, "Level-aware G: weight of the level estimator's loss.", at_least=0.0)
     steps: int = opt(4000, STEPS_HELP, at_least=1)
     lr: float = opt(2e-4, LR_HELP, positive=True)

@@ -37,7 +37,7 @@ from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description, write_graph
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, launch, open_run
-from denoise_gan.training.noise_variants import correlate_some
+from denoise_gan.training.noise_variants import correlate_some, whiten_some
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -90,6 +90,8 @@ class RefineTrainer:
         assert self.f is not None
         sample = getattr(self.f, "sample", None)
         noisy, level = sample(clean) if callable(sample) else (self.f(clean), torch.zeros_like(clean))
+        if self.cfg.white_fraction > 0:
+            noisy = clean + whiten_some(noisy - clean, self.cfg.white_fraction)
         if self.cfg.correlated_fraction > 0:
             noisy = clean + correlate_some(noisy - clean, self.cfg.correlated_fraction)
         if self.cfg.faint_fraction > 0:

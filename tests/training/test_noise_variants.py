@@ -1,10 +1,11 @@
-"""Correlated variants of F's draws: coarser and shared across channels, at the same std, on the share asked."""
+"""Variants of F's draws on the share asked: correlated (coarser, shared across channels, at the same std) and
+white (no spatial correlation, every pixel's size and its channels' correlation kept)."""
 
 from __future__ import annotations
 
 import torch
 
-from denoise_gan.training.noise_variants import correlate_some
+from denoise_gan.training.noise_variants import correlate_some, whiten_some
 
 
 def _lag1(noise: torch.Tensor) -> float:
@@ -39,3 +40,20 @@ def test_only_the_share_asked_for_changes() -> None:
 def test_a_flat_draw_stays_flat() -> None:
     noise = torch.zeros(4, 3, 16, 16)
     assert torch.equal(correlate_some(noise, 1.0), noise)
+
+
+def test_whitened_draws_lose_their_spatial_correlation_and_keep_every_pixels_size() -> None:
+    torch.manual_seed(2)
+    coarse = correlate_some(torch.randn(32, 3, 48, 48) * 0.1, 1.0)
+    out = whiten_some(coarse, 1.0)
+    assert _lag1(coarse) > 0.3 and abs(_lag1(out)) < 0.05
+    assert torch.equal(out.abs(), coarse.abs())  # the level map F drew stays exact
+    assert torch.allclose(out[:, 0] * out[:, 1], coarse[:, 0] * coarse[:, 1])  # one sign for a pixel's channels
+
+
+def test_only_the_share_asked_for_is_whitened() -> None:
+    torch.manual_seed(3)
+    noise = torch.randn(400, 3, 16, 16)
+    assert torch.equal(whiten_some(noise, 0.0), noise)
+    changed = (whiten_some(noise, 0.3) != noise).flatten(1).any(dim=1).float().mean()
+    assert 0.2 < float(changed) < 0.4

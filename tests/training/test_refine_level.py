@@ -147,3 +147,19 @@ def test_clean_samples_can_be_jpeg_photos_kept_as_they_are(finished_run: Path, t
         _config(finished_run, clean_jpeg_fraction=1.5)
     refine(_config(finished_run, clean_jpeg_fraction=0.5, steps=20, save_every=20), tmp_path / "jpeg")
     assert (tmp_path / "jpeg" / "G.safetensors").is_file()
+
+
+def test_white_draws_keep_fs_pixel_sizes_and_level_map(finished_run: Path) -> None:
+    """With every draw whitened, G's input is F's draw with a random sign per pixel: same sizes, same map."""
+    source = SourceModel.of_run(load_source_config(finished_run))
+    clean = torch.rand(4, 3, 32, 32) * 0.5 + 0.25  # away from 0 and 1, so no draw is clipped
+    pairs = {}
+    for white in (0.0, 1.0):
+        trainer = RefineTrainer(_config(finished_run, white_fraction=white, quantize=False), source,
+                                torch.device("cpu"), World())
+        torch.manual_seed(4)
+        pairs[white] = trainer.pseudo_pair(clean)
+    (drawn, level), (white_in, white_level) = pairs[0.0], pairs[1.0]
+    assert torch.equal(level, white_level)
+    assert torch.allclose((white_in - clean).abs(), (drawn - clean).abs(), atol=1e-6)
+    assert not torch.allclose(white_in, drawn)
