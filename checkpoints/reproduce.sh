@@ -7,7 +7,7 @@
 # --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
 # Wall time on 2 CPU cores: about 90 min end to end (68 min measured before the calibration step, which took
-# 16 min, and before stage 6 had its camera-like draws and detailed crops, with which it took 9.4 min alone
+# 16 min, and before stage 6 had its camera-like, detailed and white shares, with which it took 9.3 min alone
 # against 7; model card, "Rebuilding the default with today's code").
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -33,10 +33,11 @@ denoise-gan refine cyclegan -o clean --init faint/G.safetensors --faint-fraction
     --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device cpu
 # 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px); three
 #    tenths of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise; half
-#    the crops the most detailed of four, so dense texture is seen clean and under noise as often as flat areas
+#    the crops the most detailed of four, so dense texture is seen clean and under noise as often as flat areas;
+#    three tenths of F's draws made spatially white (a random sign per pixel, each pixel's size kept)
 denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
-    --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --detail-fraction 0.5 --lr 1e-4 --steps 2000 --batch-size 8 \
-    --patch-size 128 --device cpu
+    --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --detail-fraction 0.5 --white-fraction 0.3 --lr 1e-4 \
+    --steps 2000 --batch-size 8 --patch-size 128 --device cpu
 # 7. calibration: the factor on the estimated level map that denoises every third pool photo best (training
 #    photos; the held-out and independent photos below are never used to choose it)
 mkdir -p poolcal && ls pool/*.png | awk 'NR % 3 == 1' | xargs cp -t poolcal
