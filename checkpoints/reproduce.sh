@@ -13,31 +13,34 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
 REFINE_STEPS="${REFINE_STEPS:-4400}"  # the shipped run; more steps train longer (decay starts halfway)
+WIDTH="${WIDTH:-32}"  # the denoiser G's base width, set in stage 2 and kept by the later stages (shipped: 32)
+DEVICE="${DEVICE:-cpu}"  # the shipped run: cpu. With a GPU, a longer run of a wider G, for example:
+#   DEVICE=cuda WIDTH=48 REFINE_STEPS=17600 bash path/to/checkpoints/reproduce.sh
 
 # 1. the clean training pool: 38 wallpaper photos (area-downscaled 2-4x) + 13 skimage.data images
 denoise-gan samples --set pool -o pool
 # 2. stage 1, unpaired CycleGAN: `--noise` splits the pool into two disjoint halves, clean and noisy domains;
 #    F learns the noise adversarially and by matching its statistics (level distribution, correlation)
 denoise-gan train --clean pool --noise "$SPEC" -o cyclegan --steps 2500 --batch-size 8 --patch-size 64 \
-    --spectral-norm --save-every 250 --device cpu
+    --spectral-norm --save-every 250 --device "$DEVICE"
 python "$here/../benchmarks/noise_model_fit.py" cyclegan --json noise_fit.json || true  # the gate, in the card
 # 3. stage 2: a level-aware G (and its level estimator) trained on F's pseudo-pairs and F's level maps
-denoise-gan refine cyclegan -o refined --generator level --width 32 --depth 2 --blocks 2 \
-    --steps "$REFINE_STEPS" --batch-size 16 --patch-size 64 --device cpu
+denoise-gan refine cyclegan -o refined --generator level --width "$WIDTH" --depth 2 --blocks 2 \
+    --steps "$REFINE_STEPS" --batch-size 16 --patch-size 64 --device "$DEVICE"
 # 4. stage 3: the same G continued with a share of faint draws of F, so faint noise is read and removed
 denoise-gan refine cyclegan -o faint --init refined/G.safetensors --faint-fraction 0.3 --lr 1e-4 --steps 1500 \
-    --batch-size 16 --patch-size 64 --device cpu
+    --batch-size 16 --patch-size 64 --device "$DEVICE"
 # 5. continued once more with more clean samples, a share of them JPEG-compressed (quality 70-95), so clean photos
 #    and their block edges are read as level 0 and left as they are
 denoise-gan refine cyclegan -o clean --init faint/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
-    --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device cpu
+    --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device "$DEVICE"
 # 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px); three
 #    tenths of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise; half
 #    the crops the most detailed of four, so dense texture is seen clean and under noise as often as flat areas;
 #    three tenths of F's draws made spatially white (a random sign per pixel, each pixel's size kept)
 denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --detail-fraction 0.5 --white-fraction 0.3 --lr 1e-4 \
-    --steps 2000 --batch-size 8 --patch-size 128 --device cpu
+    --steps 2000 --batch-size 8 --patch-size 128 --device "$DEVICE"
 # 7. calibration: the factor on the estimated level map that denoises every third pool photo best (training
 #    photos; the held-out and independent photos below are never used to choose it)
 mkdir -p poolcal && ls pool/*.png | awk 'NR % 3 == 1' | xargs cp -t poolcal
