@@ -1,11 +1,12 @@
-"""Spatially and cross-channel correlated (and decorrelated) variants of F's noise draws, for refinement.
+"""Variants of F's noise draws for refinement: spatially and cross-channel correlated, spatially white, faint.
 
-A camera's demosaicing spreads each photosite's noise over its neighbours and colours, and its JPEG removes
-the finest grain, so camera noise of a given per-pixel std is coarser than the per-pixel noise F draws. A G
-and estimator that only met F's noise read such noise at about 0.8x its std and removed too little of it
-(measured on held-out photos: `--strength 1.5` gained 0.9 dB there). Blurring a share of F's draws and mixing
-their channels, then restoring each draw's std, teaches both that coarse noise of a level is that level; the
-level map F drew stays valid because the std is kept.
+Each takes the noise (draw minus clean) of a batch and varies a share of its samples. Why correlated: a
+camera's demosaicing spreads each photosite's noise over its neighbours and colours, and its JPEG removes the
+finest grain, so camera noise of a given per-pixel std is coarser than the per-pixel noise F draws. A G and
+estimator that only met F's noise read such noise at about 0.8x its std and removed too little of it (measured
+on held-out photos: `--strength 1.5` gained 0.9 dB there). Blurring a share of F's draws and mixing their
+channels, then restoring each draw's std, teaches both that coarse noise of a level is that level; the level
+map F drew stays valid because the std is kept.
 """
 
 from __future__ import annotations
@@ -66,3 +67,15 @@ def whiten_some(noise: torch.Tensor, fraction: float) -> torch.Tensor:
     pick = torch.rand(n, device=noise.device) < fraction
     signs = torch.randint(0, 2, (n, 1, h, w), device=noise.device).to(noise.dtype) * 2 - 1  # drawn for all
     return torch.where(pick[:, None, None, None], noise * signs, noise)
+
+
+@torch.no_grad()
+def fade_some(noise: torch.Tensor, level: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``noise`` and its ``level`` map with a ``fraction`` of their samples scaled by one random factor in [0, 1).
+
+    F seldom draws faint noise, and a G trained only on its draws never learns the bottom of the range: its
+    estimator read σ = 5 on smooth photos as no noise at all (measured), so G left such photos noisy."""
+    shape = (noise.shape[0], 1, 1, 1)
+    faint = torch.rand(shape, device=noise.device) < fraction
+    factor = torch.where(faint, torch.rand(shape, device=noise.device), 1.0)
+    return factor * noise, level * factor

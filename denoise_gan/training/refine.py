@@ -37,7 +37,7 @@ from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description, write_graph
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.loop import Cadence, launch, open_run
-from denoise_gan.training.noise_variants import correlate_some, whiten_some
+from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -90,27 +90,26 @@ class RefineTrainer:
         assert self.f is not None
         sample = getattr(self.f, "sample", None)
         noisy, level = sample(clean) if callable(sample) else (self.f(clean), torch.zeros_like(clean))
+        noisy, level = self.vary(clean, noisy, level)
+        if self.cfg.quantize:
+            noisy = torch.round(noisy.clamp(0, 1) * 255.0) / 255.0
+        return noisy, level
+
+    def vary(self, clean: torch.Tensor, noisy: torch.Tensor,
+             level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """F's draws with the shares asked for made spatially white, correlated or faint, in that order.
+
+        Each variant is applied to the draw's noise and added back to ``clean`` before the next one: recomposing
+        once at the end rounds differently (rarely, but enough to change a run), and this is the arithmetic the
+        shipped default was trained with, so ``reproduce.sh`` rebuilds it bit for bit."""
         if self.cfg.white_fraction > 0:
             noisy = clean + whiten_some(noisy - clean, self.cfg.white_fraction)
         if self.cfg.correlated_fraction > 0:
             noisy = clean + correlate_some(noisy - clean, self.cfg.correlated_fraction)
         if self.cfg.faint_fraction > 0:
-            noisy, level = self.make_some_faint(clean, noisy, level)
-        if self.cfg.quantize:
-            noisy = torch.round(noisy.clamp(0, 1) * 255.0) / 255.0
+            noise, level = fade_some(noisy - clean, level, self.cfg.faint_fraction)
+            noisy = clean + noise
         return noisy, level
-
-    @torch.no_grad()
-    def make_some_faint(self, clean: torch.Tensor, noisy: torch.Tensor,
-                        level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A share of F's draws with their noise (and level map) scaled by a random factor in [0, 1).
-
-        F seldom draws faint noise, and a G trained only on its draws never learns the bottom of the range: its
-        estimator read σ = 5 on smooth photos as no noise at all (measured), so G left such photos noisy."""
-        shape = (clean.shape[0], 1, 1, 1)
-        faint = torch.rand(shape, device=clean.device) < self.cfg.faint_fraction
-        factor = torch.where(faint, torch.rand(shape, device=clean.device), 1.0)
-        return clean + factor * (noisy - clean), level * factor
 
     @torch.no_grad()
     def leave_some_clean(self, clean: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor,

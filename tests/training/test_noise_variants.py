@@ -1,5 +1,6 @@
-"""Variants of F's draws on the share asked: correlated (coarser, shared across channels, at the same std) and
-white (no spatial correlation, every pixel's size and its channels' correlation kept)."""
+"""Variants of F's draws on the share asked: correlated (coarser, shared across channels, at the same std),
+white (no spatial correlation, every pixel's size and its channels' correlation kept) and faint (noise and level
+map scaled together)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from denoise_gan.training.noise_variants import correlate_some, whiten_some
+from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 
 
 def _lag1(noise: torch.Tensor) -> float:
@@ -53,3 +54,18 @@ def test_whitened_draws_lose_their_spatial_correlation_and_keep_every_pixels_siz
     assert _lag1(coarse) > 0.3 and abs(_lag1(out)) < 0.05
     assert torch.equal(out.abs(), coarse.abs())  # the level map F drew stays exact
     assert torch.allclose(out[:, 0] * out[:, 1], coarse[:, 0] * coarse[:, 1])  # one sign for a pixel's channels
+
+
+def test_faint_draws_scale_noise_and_level_map_by_one_factor_per_sample() -> None:
+    torch.manual_seed(3)
+    noise = 0.1 * torch.randn(64, 3, 8, 8)
+    level = torch.full_like(noise, 0.1)
+    faint, faint_level = fade_some(noise, level, 1.0)
+    factor = faint_level[:, :1, :1, :1] / 0.1  # one factor per sample, in [0, 1), shared by noise and map
+    assert torch.allclose(faint_level, factor.expand_as(level) * 0.1)
+    assert torch.allclose(faint, factor * noise, atol=1e-7)
+    assert 0 <= factor.min() and factor.max() < 1 and factor.std() > 0.2
+    same, same_level = fade_some(noise, level, 0.0)
+    assert torch.equal(same, noise) and torch.equal(same_level, level)
+    share = (fade_some(noise, level, 0.3)[1] != level).flatten(1).any(dim=1).float().mean()
+    assert 0.1 < share < 0.5

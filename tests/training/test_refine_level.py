@@ -107,23 +107,6 @@ def test_refine_can_start_from_given_weights(finished_run: Path, tmp_path: Path)
         _config(finished_run, faint_fraction=2.0)
 
 
-def test_faint_draws_scale_noise_and_level_together(finished_run: Path) -> None:
-    from denoise_gan.runtime import World
-    cfg = _config(finished_run, faint_fraction=1.0)
-    trainer = RefineTrainer(cfg, SourceModel.of_run(load_source_config(finished_run)), torch.device("cpu"), World())
-    torch.manual_seed(3)
-    clean = torch.rand(64, 3, 8, 8)
-    noisy = clean + 0.1 * torch.randn_like(clean)
-    level = torch.full_like(clean, 0.1)
-    faint, faint_level = trainer.make_some_faint(clean, noisy, level)
-    factor = faint_level[:, :1, :1, :1] / 0.1  # one factor per sample, in [0, 1), shared by noise and map
-    assert torch.allclose(faint - clean, factor * (noisy - clean), atol=1e-6)
-    assert 0 <= factor.min() and factor.max() < 1 and factor.std() > 0.2
-    trainer.cfg = _config(finished_run, faint_fraction=0.0)
-    same, same_level = trainer.make_some_faint(clean, noisy, level)
-    assert torch.equal(same, noisy) and torch.equal(same_level, level)
-
-
 def test_clean_samples_can_be_jpeg_photos_kept_as_they_are(finished_run: Path, tmp_path: Path) -> None:
     """The dataset offers each clean patch JPEG-compressed too; a kept-clean sample then takes it as both input
     and target with a zero map, so the estimator sees block edges at level 0."""
@@ -163,3 +146,4 @@ def test_white_draws_keep_fs_pixel_sizes_and_level_map(finished_run: Path) -> No
     assert torch.equal(level, white_level)
     assert torch.allclose((white_in - clean).abs(), (drawn - clean).abs(), atol=1e-6)
     assert not torch.allclose(white_in, drawn)
+
