@@ -146,4 +146,3 @@ def test_white_draws_keep_fs_pixel_sizes_and_level_map(finished_run: Path) -> No
     assert torch.equal(level, white_level)
     assert torch.allclose((white_in - clean).abs(), (drawn - clean).abs(), atol=1e-6)
     assert not torch.allclose(white_in, drawn)
-
