@@ -6,16 +6,16 @@
 # Run from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere pass
 # --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
-# Wall time on 2 CPU cores: about 90 min end to end (68 min measured before the calibration step, which took
-# 16 min, and before stage 6 had its camera-like, detailed and white shares, with which it took 9.3 min alone
-# against 7; model card, "Rebuilding the default with today's code").
+# Wall time on 2 CPU cores: about 2 h 10 min end to end, estimated from the stage times in the model card (stage 1
+# 14 min, the width-48 stage 2 about 31 min alone, stages 3-5 33 min, the calibration 26 min, the tables about
+# 25 min; the whole script was last timed end to end at 68 min, with a width-32 G and before the calibration).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
-REFINE_STEPS="${REFINE_STEPS:-4400}"  # the shipped run; more steps train longer (decay starts halfway)
-WIDTH="${WIDTH:-32}"  # the denoiser G's base width, set in stage 2 and kept by the later stages (shipped: 32)
+REFINE_STEPS="${REFINE_STEPS:-8800}"  # the shipped run; more steps train longer (decay starts halfway)
+WIDTH="${WIDTH:-48}"  # the denoiser G's base width, set in stage 2 and kept by the later stages (shipped: 48)
 DEVICE="${DEVICE:-cpu}"  # the shipped run: cpu. With a GPU, a longer run of a wider G, for example:
-#   DEVICE=cuda WIDTH=48 REFINE_STEPS=17600 bash path/to/checkpoints/reproduce.sh
+#   DEVICE=cuda WIDTH=64 REFINE_STEPS=17600 bash path/to/checkpoints/reproduce.sh
 
 # 1. the clean training pool: 38 wallpaper photos (area-downscaled 2-4x) + 13 skimage.data images
 denoise-gan samples --set pool -o pool
