@@ -6,9 +6,10 @@
 # Run from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere pass
 # --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
-# Wall time on 2 CPU cores: about 2 h 10 min end to end, estimated from the stage times in the model card (stage 1
-# 14 min, the width-48 stage 2 about 31 min alone, stages 3-5 33 min, the calibration 26 min, the tables about
-# 25 min; the whole script was last timed end to end at 68 min, with a width-32 G and before the calibration).
+# Wall time on 2 CPU cores: 2 h 15 min (135.2 min) end to end, nothing else running, on the 2-core AVX-512
+# machine of the model card (times from the stages' output files): the pool 0.4 min, stage 1 15.9 min, the gate
+# 0.3 min, stage 2 (the width-48 G) 36.0 min, stages 3-5 6.7, 14.0 and 15.7 min, the calibration and export
+# 25.6 min, the tables 20.7 min. That run rebuilt the shipped weights tensor for tensor.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
