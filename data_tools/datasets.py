@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
-from data_tools.noise import NoiseSpec, noise_level_map, parse_noise_spec
+from data_tools.noise import NoiseSpec, measured_level_map, noise_level_map, parse_noise_spec
 from data_tools.synth import NoiseSource, as_noise_source
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
@@ -169,10 +169,14 @@ class PairedPatches(Dataset):
     """Item i: a clean patch and, when the sampler has a noise spec, the same patch with synthetic noise and
     its true per-pixel noise level on the [0, 1] scale (supervised pairs); without one only the clean patch,
     for pseudo-pairs made by F at train time. With ``clean_variant`` (e.g. a JPEG spec) the item also holds the
-    clean patch passed through it, as ``clean_variant``: a photo that is clean but compressed."""
+    clean patch passed through it, as ``clean_variant``: a photo that is clean but compressed. With
+    ``estimator_noise`` it also holds the patch under that noise and the level measured from the pair
+    (``measured_level_map``), as ``estimator_noisy`` and ``estimator_level``: draws only a level estimator reads."""
 
-    def __init__(self, sampler: PatchSampler, seed: int, length: int, clean_variant: NoiseSpec | None = None) -> None:
+    def __init__(self, sampler: PatchSampler, seed: int, length: int, clean_variant: NoiseSpec | None = None,
+                 estimator_noise: NoiseSpec | None = None) -> None:
         self.sampler, self.seed, self.length, self.clean_variant = sampler, seed, length, clean_variant
+        self.estimator_noise = estimator_noise
 
     def __len__(self) -> int:
         return self.length
@@ -188,9 +192,18 @@ class PairedPatches(Dataset):
             noisy, stages = self.sampler.add_noise_with_stages(clean, rng)
             item["noisy"] = to_tensor(fit_channels(noisy, self.sampler.channels))
             level = noise_level_map(clean, stages) / np.float32(255.0)
-            item["level"] = torch.from_numpy(np.ascontiguousarray(fit_channels(level, self.sampler.channels)
-                                                                  .transpose(2, 0, 1)))
+            item["level"] = _level_tensor(level, self.sampler.channels)
+        if self.estimator_noise is not None:
+            noisy = self.estimator_noise.apply(clean, int(rng.integers(0, 2**63 - 1)))[0]
+            item["estimator_noisy"] = to_tensor(fit_channels(noisy, self.sampler.channels))
+            level = measured_level_map(clean, noisy) / np.float32(255.0)
+            item["estimator_level"] = _level_tensor(level, self.sampler.channels)
         return item
+
+
+def _level_tensor(level: np.ndarray, channels: int) -> torch.Tensor:
+    """An HxWxC level map (0-1 scale) as the CxHxW tensor of a ``channels``-channel model."""
+    return torch.from_numpy(np.ascontiguousarray(fit_channels(level, channels).transpose(2, 0, 1)))
 
 
 class UnpairedPatches(Dataset):

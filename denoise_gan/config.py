@@ -193,6 +193,14 @@ class RefineConfig(ValidatedRunFields):
                                      "pixel, each pixel's size kept), as plain Gaussian noise is.",
                                 at_least=0.0, at_most=1.0)
     lambda_level: float = opt(1.0, "Level-aware G: weight of the level estimator's loss.", at_least=0.0)
+    estimator_only: bool = opt(False, "Level-aware G: train only its level estimator; the denoiser stays as it "
+                                      "is (and each step costs a fraction).", flag="--estimator-only")
+    estimator_noise: str = opt("", "Level-aware G: a noise spec whose draws the level estimator also learns to "
+                                   "read, at the level measured from each pair (e.g. the camera pipeline, whose "
+                                   "demosaicing and JPEG leave noise F does not draw). The denoiser never "
+                                   "trains on them.")
+    estimator_noise_fraction: float = opt(0.0, "Share of the estimator's samples taken from --estimator-noise.",
+                                          at_least=0.0, at_most=1.0)
     steps: int = opt(4000, STEPS_HELP, at_least=1)
     lr: float = opt(2e-4, LR_HELP, positive=True)
     decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
@@ -214,6 +222,8 @@ class RefineConfig(ValidatedRunFields):
         require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
         require(not (self.init and self.noise),
                 "--init and --noise do not go together: the supervised comparison starts fresh")
+        require((self.estimator_noise_fraction > 0) == bool(self.estimator_noise),
+                "--estimator-noise and --estimator-noise-fraction go together: give both, or neither")
 
 
 @dataclass(frozen=True)

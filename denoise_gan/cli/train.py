@@ -132,7 +132,7 @@ def refine_command(
 ) -> None:
     """Train G on pseudo-pairs (F(clean), clean), by default a level-aware G that also learns F's level maps:
     where an unpaired denoiser's quality comes from."""
-    from data_tools.noise import parse_noise_spec
+    from data_tools.noise import NoiseSpecError, parse_noise_spec
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
@@ -145,8 +145,12 @@ def refine_command(
             refine(None, out, resume=True, steps=options["steps"], console=console)
         return
     refine_refuses_clashes(ctx, options["init"], options["generator"])
-    if options["noise"]:
-        parse_noise_spec(options["noise"])
+    for option, spec in (("--noise", options["noise"]), ("--estimator-noise", options["estimator_noise"])):
+        try:  # a one-line error before the output folder is made
+            if spec:
+                parse_noise_spec(spec)
+        except NoiseSpecError as exc:
+            raise UserError(f"{option}: {exc}") from None
     same = options["generator"] == "same" or bool(options["init"])
     cfg = build_config(RefineConfig, {**options, "generator": "level" if same else options["generator"],
                                       "channels": _run_channels(run_dir)},

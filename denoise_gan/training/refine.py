@@ -8,7 +8,9 @@ trained only to fool D_clean and satisfy the cycle, which lets it hallucinate.
 A level-aware G learns more from F than pairs: F reports the per-pixel noise level it drew, so G learns to
 denoise given that map and its estimator learns to read the map off the noisy image, with no pair and no
 noise model of the user's. A share of samples is left clean with a zero map, so a clean photo comes back
-as it went in.
+as it went in. The estimator may also read draws of a named spec (``--estimator-noise``) at their measured level:
+noise F does not draw (a camera's demosaiced, JPEG-compressed grain) is then read at its size, while G's denoiser
+still learns from F alone.
 """
 
 from __future__ import annotations
@@ -73,12 +75,17 @@ class RefineTrainer:
         else:
             self.g = load_generator(run.g, calibrated=False)[0]
         self.level_aware = denoiser_contract(self.g).level_aware
+        if (cfg.estimator_only or cfg.estimator_noise) and not self.level_aware:
+            raise UserError("--estimator-only and --estimator-noise need a level-aware G (--generator level)")
+        trained = self.g.estimator if cfg.estimator_only else self.g
+        if cfg.estimator_only:
+            self.g.denoiser.requires_grad_(False)
         self.f = None if cfg.noise else load_generator(run.f)[0].to(device).eval()
         if self.f is not None:
             self.f.requires_grad_(False)
         self.g.to(device).train()
         broadcast_parameters(self.g, world)
-        self.opt = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        self.opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, linear_decay(cfg.steps, cfg.decay_from))
         self.validator = LazyValidator(cfg.val_dir, device)
         self.amp_dtype = training_precision(cfg.precision, device)
@@ -129,6 +136,17 @@ class RefineTrainer:
         return (torch.where(keep, clean_in, noisy), torch.where(keep, clean_in, clean),
                 torch.where(keep, torch.zeros_like(level), level))
 
+    def estimator_samples(self, batch: dict[str, torch.Tensor], noisy: torch.Tensor,
+                          level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The estimator's input and target: G's, with a share of the samples replaced by ``--estimator-noise``
+        draws and their measured level maps (G's denoiser never sees those)."""
+        if self.cfg.estimator_noise_fraction == 0:
+            return noisy, level
+        pick = torch.rand(noisy.shape[0], device=noisy.device) < self.cfg.estimator_noise_fraction
+        pick = pick[:, None, None, None]
+        return (torch.where(pick, batch["estimator_noisy"].to(self.device), noisy),
+                torch.where(pick, batch["estimator_level"].to(self.device), level))
+
     def reconstruction(self, pred: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         return nnf.l1_loss(pred.float(), clean) if self.cfg.loss == "l1" else nnf.mse_loss(pred.float(), clean)
 
@@ -144,10 +162,14 @@ class RefineTrainer:
             if self.level_aware:
                 compressed = batch["clean_variant"].to(self.device) if "clean_variant" in batch else None
                 noisy, target, level = self.leave_some_clean(clean, noisy, level, compressed)
-                loss = self.reconstruction(self.g.denoiser(noisy, level), target)
-                level_loss = nnf.l1_loss(self.g.estimator(noisy).float(), level)
+                estimator_in, estimator_level = self.estimator_samples(batch, noisy, level)
+                level_loss = nnf.l1_loss(self.g.estimator(estimator_in).float(), estimator_level)
                 out["level"] = level_loss.item() * 255.0  # mean level error on the 0-255 scale
-                total = loss + self.cfg.lambda_level * level_loss
+                if self.cfg.estimator_only:  # the logged loss is then the estimator's
+                    loss = total = level_loss
+                else:
+                    loss = self.reconstruction(self.g.denoiser(noisy, level), target)
+                    total = loss + self.cfg.lambda_level * level_loss
             else:
                 loss = total = self.reconstruction(self.g(noisy), clean)
         self.opt.zero_grad(set_to_none=True)
@@ -161,7 +183,9 @@ class RefineTrainer:
         return self.opt.param_groups[0]["lr"]
 
     def step_modules(self) -> list[nn.Module]:
-        return [self.g.denoiser, self.g.estimator] if self.level_aware else [self.g]
+        if self.level_aware:
+            return [self.g.estimator] if self.cfg.estimator_only else [self.g.denoiser, self.g.estimator]
+        return [self.g]
 
     def describe(self) -> str:
         pairs = f"synthetic {self.cfg.noise}" if self.cfg.noise else "F(clean)"
@@ -218,7 +242,9 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
     sampler = PatchSampler(clean, cfg.patch_size, source.model.g.channels, cfg.gray_fraction, spec,
                            cfg.detail_fraction)
     variant = parse_noise_spec(CLEAN_JPEG) if cfg.clean_jpeg_fraction > 0 else None
-    return PairedPatches(sampler, cfg.seed, length=cfg.steps * cfg.batch_size * 1_000_000, clean_variant=variant)
+    for_estimator = parse_noise_spec(cfg.estimator_noise) if cfg.estimator_noise else None
+    return PairedPatches(sampler, cfg.seed, length=cfg.steps * cfg.batch_size * 1_000_000, clean_variant=variant,
+                         estimator_noise=for_estimator)
 
 
 def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,

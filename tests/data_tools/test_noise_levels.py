@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_tools.noise import MODELS, noise_level_map, parse_noise_spec
+from data_tools.noise import MODELS, measured_level_map, noise_level_map, parse_noise_spec
 
 SPECS = {
     "gaussian": "gaussian:sigma=12",
@@ -36,3 +36,22 @@ def test_the_level_map_is_the_sigma_the_model_adds(name: str) -> None:
         assert 0.5 * predicted <= measured <= 1.05 * predicted, (measured, predicted)
     else:
         assert predicted == pytest.approx(measured, rel=0.2), (measured, predicted)
+
+
+def test_the_measured_level_is_the_local_std_of_the_noise_left() -> None:
+    """Measured from the pair: Gaussian noise at its σ; a camera's noise through JPEG at what is left of it,
+    below the σ stated before demosaicing; and local, over a window of a few dozen pixels."""
+    flat = np.full((128, 128, 3), 120, np.uint8)
+    noisy, _ = parse_noise_spec("gaussian:sigma=12").apply(flat, 3)
+    assert float(measured_level_map(flat, noisy).mean()) == pytest.approx(12.0, rel=0.05)
+    ramp = np.repeat(np.linspace(20, 230, 256, dtype=np.float32)[None, :, None], 128, axis=0)
+    ramp = np.repeat(ramp, 3, axis=2).astype(np.uint8)
+    noisy, stages = parse_noise_spec("camera:peak=60,read=2+jpeg:quality=90").apply(ramp, 3)
+    level = measured_level_map(ramp, noisy)
+    assert level.shape == ramp.shape and level.dtype == np.float32
+    assert 0.2 * noise_level_map(ramp, stages).mean() < level.mean() < noise_level_map(ramp, stages).mean()
+    half = flat.copy()
+    half[:, 64:] = parse_noise_spec("gaussian:sigma=12").apply(flat[:, 64:], 5)[0]
+    level = measured_level_map(flat, half)
+    assert level[:, :16].max() < 0.5 and level[:, 112:].mean() == pytest.approx(12.0, rel=0.1)
+    assert not measured_level_map(ramp, ramp).any()  # a clean pair: level 0 everywhere

@@ -25,6 +25,15 @@ def test_refine_generator_same_refuses_a_new_gs_shape(finished_run: Path, tmp_pa
                        "--device", "cpu"), "--generator same", "--width")
 
 
+@pytest.mark.parametrize("given", [["--estimator-noise", "camra:peak=30", "--estimator-noise-fraction", "0.3"],
+                                   ["--estimator-noise", "camera:peak=30"]])
+def test_refine_refuses_a_bad_estimator_noise_before_writing(finished_run: Path, tmp_path: Path,
+                                                             given: list[str]) -> None:
+    line = one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--init", "default",
+                              "--estimator-only", *given, "--device", "cpu"), "estimator-noise")
+    assert not (tmp_path / "out").exists(), line
+
+
 def test_adapt_refuses_steps_and_minutes_together(tmp_path: Path) -> None:
     (tmp_path / "noisy").mkdir()
     one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--steps", "6",

@@ -146,3 +146,48 @@ def test_white_draws_keep_fs_pixel_sizes_and_level_map(finished_run: Path) -> No
     assert torch.equal(level, white_level)
     assert torch.allclose((white_in - clean).abs(), (drawn - clean).abs(), atol=1e-6)
     assert not torch.allclose(white_in, drawn)
+
+
+def test_estimator_only_leaves_the_denoiser_as_it_was(finished_run: Path, tmp_path: Path) -> None:
+    first = refine(_config(finished_run, steps=20, save_every=20), tmp_path / "first")
+    out = refine(_config(finished_run, generator=None, init=str(first), estimator_only=True, steps=20,
+                         save_every=20), tmp_path / "estimator")
+    before, after = load_generator(first)[0].state_dict(), load_generator(out)[0].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("denoiser."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("estimator."))
+    rows = _log(tmp_path / "estimator")
+    assert float(rows[-1]["loss"]) == pytest.approx(float(rows[-1]["level"]) / 255.0, rel=1e-3)
+
+
+def test_estimator_noise_reaches_the_estimator_and_never_the_denoiser(finished_run: Path) -> None:
+    """Every estimator sample drawn from the spec (share 1): the estimator reads those draws against their
+    measured level, while the denoiser still gets F's pseudo-pairs."""
+    cfg = _config(finished_run, estimator_noise="gaussian:sigma=40", estimator_noise_fraction=1.0,
+                  clean_fraction=0.0)
+    trainer = RefineTrainer(cfg, SourceModel.of_run(load_source_config(finished_run)), torch.device("cpu"), World())
+    rng = np.random.default_rng(0)
+    photo = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
+    spec = parse_noise_spec(cfg.estimator_noise)
+    pairs = PairedPatches(PatchSampler([photo], 32, 3, 0.0), 0, 4, estimator_noise=spec)
+    batch = {k: torch.stack([pairs[i][k] for i in range(4)]) for k in ("clean", "estimator_noisy", "estimator_level")}
+    assert batch["estimator_level"].mean() * 255 == pytest.approx(40.0, rel=0.15)  # clipping takes a little
+    seen: dict[str, torch.Tensor] = {}
+
+    def record(name: str):  # a pre-hook that returns nothing leaves the input as it is
+        return lambda _module, args: seen.update({name: args[0]}) and None
+
+    trainer.g.denoiser.register_forward_pre_hook(record("denoiser"))
+    trainer.g.estimator.register_forward_pre_hook(record("estimator"))
+    trainer.step(0, batch)
+    assert torch.equal(seen["estimator"], batch["estimator_noisy"])
+    assert not torch.equal(seen["denoiser"], batch["estimator_noisy"])
+
+
+def test_estimator_options_are_checked(finished_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="go together"):
+        _config(finished_run, estimator_noise="gaussian:sigma=10")
+    with pytest.raises(ConfigError, match="go together"):
+        _config(finished_run, estimator_noise_fraction=0.5)
+    with pytest.raises(UserError, match="level-aware"):
+        refine(_config(finished_run, generator=GeneratorConfig(arch="unet", width=8, depth=1), estimator_only=True),
+               tmp_path / "plain")
