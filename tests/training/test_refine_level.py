@@ -173,8 +173,8 @@ def test_estimator_noise_reaches_the_estimator_and_never_the_denoiser(finished_r
     assert batch["estimator_level"].mean() * 255 == pytest.approx(40.0, rel=0.15)  # clipping takes a little
     seen: dict[str, torch.Tensor] = {}
 
-    def record(name: str):  # a pre-hook that returns nothing leaves the input as it is
-        return lambda _module, args: seen.update({name: args[0]}) and None
+    def record(name: str):  # a pre-hook that returns None (as dict.update does) leaves the input as it is
+        return lambda _module, args: seen.update({name: args[0]})
 
     trainer.g.denoiser.register_forward_pre_hook(record("denoiser"))
     trainer.g.estimator.register_forward_pre_hook(record("estimator"))
