@@ -108,13 +108,22 @@ def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
         raise UserError("a new run needs --clean DIR and -o RUN_DIR (or --resume RUN_DIR)")
     if bool(data.noisy_dir) == bool(data.noise):
         raise UserError("give exactly one of --noisy DIR or --noise SPEC")
-    if data.noise:
-        from data_tools.noise import parse_noise_spec
-
-        parse_noise_spec(data.noise)
+    refuse_bad_noise_specs(("--noise", data.noise))
     for folder in (data.clean_dir, data.noisy_dir):
         if folder and not Path(folder).is_dir():
             raise UserError(f"{folder}: not a folder")
+
+
+def refuse_bad_noise_specs(*given: tuple[str, str | None]) -> None:
+    """A bad noise spec is one line that names its option, before any output folder is made."""
+    from data_tools.noise import NoiseSpecError, parse_noise_spec
+
+    for option, spec in given:
+        try:
+            if spec:
+                parse_noise_spec(spec)
+        except NoiseSpecError as exc:
+            raise UserError(f"{option}: {exc}") from None
 
 
 @config_command(RefineConfig)
@@ -132,7 +141,6 @@ def refine_command(
 ) -> None:
     """Train G on pseudo-pairs (F(clean), clean), by default a level-aware G that also learns F's level maps:
     where an unpaired denoiser's quality comes from."""
-    from data_tools.noise import NoiseSpecError, parse_noise_spec
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
@@ -145,12 +153,7 @@ def refine_command(
             refine(None, out, resume=True, steps=options["steps"], console=console)
         return
     refine_refuses_clashes(ctx, options["init"], options["generator"])
-    for option, spec in (("--noise", options["noise"]), ("--estimator-noise", options["estimator_noise"])):
-        try:  # a one-line error before the output folder is made
-            if spec:
-                parse_noise_spec(spec)
-        except NoiseSpecError as exc:
-            raise UserError(f"{option}: {exc}") from None
+    refuse_bad_noise_specs(("--noise", options["noise"]), ("--estimator-noise", options["estimator_noise"]))
     same = options["generator"] == "same" or bool(options["init"])
     cfg = build_config(RefineConfig, {**options, "generator": "level" if same else options["generator"],
                                       "channels": _run_channels(run_dir)},

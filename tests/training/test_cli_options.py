@@ -34,6 +34,13 @@ def test_refine_refuses_a_bad_estimator_noise_before_writing(finished_run: Path,
     assert not (tmp_path / "out").exists(), line
 
 
+def test_train_names_the_option_of_a_bad_noise_spec_before_writing(tmp_path: Path) -> None:
+    (tmp_path / "clean").mkdir()
+    line = one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gausian:sigma=25", "-o",
+                              tmp_path / "out", "--device", "cpu"), "--noise: ", "gausian")
+    assert not (tmp_path / "out").exists(), line
+
+
 def test_adapt_refuses_steps_and_minutes_together(tmp_path: Path) -> None:
     (tmp_path / "noisy").mkdir()
     one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--steps", "6",
