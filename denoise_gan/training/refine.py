@@ -75,8 +75,6 @@ class RefineTrainer:
         else:
             self.g = load_generator(run.g, calibrated=False)[0]
         self.level_aware = denoiser_contract(self.g).level_aware
-        if (cfg.estimator_only or cfg.estimator_noise) and not self.level_aware:
-            raise UserError("--estimator-only and --estimator-noise need a level-aware G (--generator level)")
         trained = self.g.estimator if cfg.estimator_only else self.g
         if cfg.estimator_only:
             self.g.denoiser.requires_grad_(False)
@@ -258,11 +256,18 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         if cfg.generator.channels != source.model.g.channels:
             raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
                             f"{source.model.g.channels}-channel F")
-    if cfg.init:  # a one-line error now, not after the data has loaded
-        init_channels = start_weights(cfg.init, cfg.generator)[1].channels
-        if init_channels != source.model.g.channels:
-            raise UserError(f"--init {cfg.init}: a {init_channels}-channel G does not match the run's "
+    # one-line errors now, not after the data has loaded: the G the run starts from must fit the run's F and,
+    # for the estimator's options, have an estimator
+    start_g = None
+    if cfg.init:
+        start_g, init_cfg = start_weights(cfg.init, cfg.generator)
+        if init_cfg.channels != source.model.g.channels:
+            raise UserError(f"--init {cfg.init}: a {init_cfg.channels}-channel G does not match the run's "
                             f"{source.model.g.channels}-channel F")
+    if cfg.estimator_only or cfg.estimator_noise:
+        g = start_g if start_g is not None else build_generator(cfg.generator or source.model.g)
+        if not denoiser_contract(g).level_aware:
+            raise UserError("--estimator-only and --estimator-noise need a level-aware G (--generator level)")
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
                       (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
 

@@ -15,7 +15,7 @@ from data_tools.noise import noise_level_map, parse_noise_spec
 from denoise_gan.config import ConfigError, GeneratorConfig, RefineConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator, init_weights
-from denoise_gan.nets.weights import load_generator
+from denoise_gan.nets.weights import load_generator, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.refine import RefineTrainer, SourceModel, load_source_config, refine
 
@@ -183,11 +183,23 @@ def test_estimator_noise_reaches_the_estimator_and_never_the_denoiser(finished_r
     assert not torch.equal(seen["denoiser"], batch["estimator_noisy"])
 
 
-def test_estimator_options_are_checked(finished_run: Path, tmp_path: Path) -> None:
+def test_estimator_options_are_checked(finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="go together"):
         _config(finished_run, estimator_noise="gaussian:sigma=10")
     with pytest.raises(ConfigError, match="go together"):
         _config(finished_run, estimator_noise_fraction=0.5)
+
+    def no_data(*args: object) -> None:
+        raise AssertionError("the data was loaded before the G was checked")
+
+    monkeypatch.setattr("denoise_gan.training.refine.make_dataset", no_data)
     with pytest.raises(UserError, match="level-aware"):
         refine(_config(finished_run, generator=GeneratorConfig(arch="unet", width=8, depth=1), estimator_only=True),
                tmp_path / "plain")
+    assert not any((tmp_path / "plain").iterdir())  # refused before the data loads: nothing written
+    blind = tmp_path / "blind.safetensors"
+    save_generator(blind, build_generator(GeneratorConfig(arch="unet", width=8, depth=1)),
+                   GeneratorConfig(arch="unet", width=8, depth=1))
+    with pytest.raises(UserError, match="level-aware"):
+        refine(_config(finished_run, generator=None, init=str(blind), estimator_only=True), tmp_path / "from-init")
+    assert not any((tmp_path / "from-init").iterdir())
