@@ -211,6 +211,9 @@ class RefineConfig(ValidatedRunFields):
     detail_fraction: float = opt(0.0, "Share of crops taken as the most detailed of four random crops, so dense "
                                       "texture (foliage, fabric) is seen, clean and noisy, as often as flat areas "
                                       "and is not read as noise.", at_least=0.0, at_most=1.0)
+    pattern_fraction: float = opt(0.0, "Share of crops shaded by synthetic stripes or grids (2-16 px period), so "
+                                       "regular texture (blinds, fabric, text) is seen clean and under noise and "
+                                       "is not read as noise.", at_least=0.0, at_most=1.0)
     loss: str = opt("l1", "l1 or l2.", choices=("l1", "l2"))
     quantize: bool = opt(True, "Clip and round F's output to 8 bits, as the files G will meet, before G sees it.",
                          flag="--quantize/--no-quantize")
