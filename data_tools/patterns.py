@@ -1,10 +1,9 @@
 """Regular texture laid over training crops: stripes and grids, the pattern a level estimator mistakes for noise.
 
 A level estimator learns what noise looks like from the crops it is shown, and photos of blinds, fences, fabric
-or printed text are rare among them: measured on the shipped default, a clean photo striped at a 2-6 px period
-was read at a noise level of 15-54 (0-255 scale), and an estimator taught camera noise read a striped training
-photo 5 dB below its noisy input. Overlaid stripes let it see such texture clean and under noise, at its true
-level, as often as asked.
+or printed text are rare among them: measured on the shipped default, a clean photo shaded by hard-edged stripes
+of a 2-4 px period was read at a noise level of 17-54 (0-255 scale). Overlaid stripes let it see such texture
+clean and under noise, at its true level, as often as asked.
 """
 from __future__ import annotations
 
