@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from data_tools.colour_cast import colour_cast
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.noise import NoiseSpec, measured_level_map, noise_level_map, parse_noise_spec
 from data_tools.patterns import overlay_pattern
@@ -125,18 +126,22 @@ class PatchSampler:
     noise: NoiseSpec | None = None
     detail_fraction: float = 0.0
     pattern_fraction: float = 0.0
+    colour_cast_fraction: float = 0.0
 
     def patch(self, rng: np.random.Generator) -> np.ndarray:
         """An augmented clean patch (HxWxC integer), gray with probability gray_fraction; with probability
         detail_fraction the most detailed of DETAIL_CANDIDATES random patches; with probability
-        pattern_fraction shaded by stripes (``overlay_pattern``). A fraction of 0 draws nothing from ``rng``, so
-        runs without the option are what they were."""
+        pattern_fraction shaded by stripes (``overlay_pattern``); with probability colour_cast_fraction given a
+        strong colour cast (``colour_cast``). A fraction of 0 draws nothing from ``rng``, so runs without the
+        option are what they were."""
         if self.detail_fraction > 0 and rng.random() < self.detail_fraction:
             patch = max((self.one_patch(rng) for _ in range(DETAIL_CANDIDATES)), key=fine_detail)
         else:
             patch = self.one_patch(rng)
         if self.pattern_fraction > 0 and rng.random() < self.pattern_fraction:
             patch = overlay_pattern(patch, rng)
+        if self.colour_cast_fraction > 0 and rng.random() < self.colour_cast_fraction:
+            patch = colour_cast(patch, rng)
         return patch
 
     def one_patch(self, rng: np.random.Generator) -> np.ndarray:
