@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from torch import nn
 from typer.testing import CliRunner
 
+from data_tools.datasets import PatchSampler
 from data_tools.samples import load_sample
 from denoise_gan.cli import app
 from denoise_gan.config import DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, TrainConfig
@@ -264,3 +265,12 @@ def write_camera_photos(folder: Path, height: int, width: int) -> Path:
         write_image(folder / f"{name}.png", spec.apply(load_sample(name)[40:40 + height, 60:60 + width], i)[0])
     return folder
 
+
+def altered_crop_share(photos: list[np.ndarray], **option: float) -> float:
+    """The share of 400 seeded crops that a sampler with one crop-altering option (a fraction) returns
+    different from a plain sampler's: the crop is drawn first, so with the same seed the two differ exactly
+    where the option acted."""
+    plain = PatchSampler(photos, 32, 3, 0.0)
+    altered = PatchSampler(photos, 32, 3, 0.0, **option)
+    return float(np.mean([not np.array_equal(altered.patch(np.random.default_rng([9, i])),
+                                             plain.patch(np.random.default_rng([9, i]))) for i in range(400)]))

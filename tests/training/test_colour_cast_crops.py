@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from data_tools.colour_cast import WEAKEST_GAIN, colour_cast, colour_gains
-from data_tools.datasets import PatchSampler
 from denoise_gan.config import RefineConfig
 from denoise_gan.training.refine import load_source_config, make_dataset
+from helpers import altered_crop_share
 
 
 def _photos() -> list[np.ndarray]:
@@ -50,15 +50,8 @@ def test_gray_patches_stay_gray_and_draw_nothing() -> None:
 
 def test_cast_crops_are_drawn_as_often_as_asked() -> None:
     photos = _photos()
-    plain = PatchSampler(photos, 32, 3, 0.0)
-
-    def cast_share(fraction: float) -> float:
-        sampler = PatchSampler(photos, 32, 3, 0.0, colour_cast_fraction=fraction)
-        return float(np.mean([not np.array_equal(sampler.patch(np.random.default_rng([9, i])),
-                                                 plain.patch(np.random.default_rng([9, i]))) for i in range(400)]))
-
-    assert cast_share(0.0) == 0.0
-    assert 0.24 < cast_share(0.3) < 0.36
+    assert altered_crop_share(photos, colour_cast_fraction=0.0) == 0.0
+    assert 0.24 < altered_crop_share(photos, colour_cast_fraction=0.3) < 0.36
 
 
 def test_the_share_must_be_a_fraction() -> None:

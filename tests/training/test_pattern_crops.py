@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_tools.datasets import PatchSampler
 from data_tools.patterns import PERIODS, overlay_pattern, stripes
 from denoise_gan.config import RefineConfig
+from helpers import altered_crop_share
 
 
 def _photos() -> list[np.ndarray]:
@@ -60,19 +60,10 @@ def test_overlay_never_wraps_at_black_or_white() -> None:
 
 
 def test_striped_crops_are_drawn_as_often_as_asked() -> None:
-    """The crop is drawn first, then (with the asked chance) shaded: the same seed gives the same crop, so the
-    crops that differ from the plain sampler's are exactly the striped ones."""
     photos = _photos()
-    plain = PatchSampler(photos, 32, 3, 0.0)
-
-    def striped_share(fraction: float) -> float:
-        sampler = PatchSampler(photos, 32, 3, 0.0, pattern_fraction=fraction)
-        return float(np.mean([not np.array_equal(sampler.patch(np.random.default_rng([9, i])),
-                                                 plain.patch(np.random.default_rng([9, i]))) for i in range(400)]))
-
-    assert striped_share(0.0) == 0.0
-    assert 0.24 < striped_share(0.3) < 0.36
-    assert striped_share(1.0) > 0.97
+    assert altered_crop_share(photos, pattern_fraction=0.0) == 0.0
+    assert 0.24 < altered_crop_share(photos, pattern_fraction=0.3) < 0.36
+    assert altered_crop_share(photos, pattern_fraction=1.0) > 0.97
 
 
 def test_the_share_must_be_a_fraction() -> None:
