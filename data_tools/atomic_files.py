@@ -163,3 +163,28 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
     check_writable(folder)
     remove_stale_parts(folder)
     return folder
+
+
+def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
+                         forbidden_suffixes: tuple[str, ...] = ()) -> None:
+    """The rule for report files named by options (``{"--json": path, ...}``), checked before any work: two
+    options never name one file, a name with a forbidden suffix (an image's, for a text report that could
+    otherwise replace a photo) is refused, and an existing file is replaced only when the user said
+    ``overwrite``. Each folder is created and proved writable."""
+    seen: dict[Path, str] = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        key = Path(os.path.abspath(path))
+        if key in seen:
+            raise OutputWriteError(f"{seen[key]} and {option} both name {path}; give each its own file")
+        seen[key] = option
+        if path.suffix.lower() in forbidden_suffixes:
+            raise OutputWriteError(f"{option} {path}: an image file name; give the report its own name "
+                                   "(e.g. results.json)")
+        if path.is_dir():
+            raise OutputWriteError(f"{option} {path}: is a folder; give a file path")
+        if path.exists() and not overwrite:
+            raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
+        check_writable(path.parent)
+

@@ -41,14 +41,20 @@ def evaluate_command(
                                             "(labelled psnr_y/ssim_y).")] = False,
     pred_suffix: Annotated[str, typer.Option("--pred-suffix", help="Suffix the predictions' names carry, "
                                              "e.g. '_denoised'.")] = "",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --json or --csv file.")]
+    = False,
 ) -> None:
     """PSNR/SSIM of predictions against clean images, by the protocol in the results JSON.
 
     Clean images without a prediction are listed (results JSON: missing) and the others scored; the exit code
     is then 1 (0 when every clean image was scored, 2 for bad arguments).
     """
+    from data_tools.atomic_files import prepare_output_files
+    from data_tools.images import IMAGE_EXTENSIONS
     from denoise_gan.evaluation.metrics import evaluate_folders, missing_text, write_results_csv, write_results_json
 
+    prepare_output_files({"--json": json_path, "--csv": csv_path}, overwrite=overwrite,
+                         forbidden_suffixes=IMAGE_EXTENSIONS)
     with progress_callback(err_console, "evaluate") as report:
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
     console.print(evaluation_table(result, f"{pred} vs {clean}"))

@@ -100,6 +100,23 @@ def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tm
                    "cannot write")
 
 
+def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, tmp_path: Path) -> None:
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    for option in ("--json", "--csv"):  # an input image named as the report: refused, even with --overwrite
+        one_line_error(cli("evaluate", "--clean", src, "--pred", src, option, src / "a.png", "--overwrite"),
+                       "an image file name")
+    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path / "r.out", "--csv",
+                       tmp_path / "r.out"), "both name")
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+    report = tmp_path / "r.json"
+    report.write_text("keep")
+    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", report), "pass --overwrite")
+    assert report.read_text() == "keep"
+    result = cli("evaluate", "--clean", src, "--pred", src, "--json", report, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["images"]
+
+
 def test_an_identical_pair_leaves_a_finite_mean_and_is_counted(src: Path, tmp_path: Path) -> None:
     pred = tmp_path / "pred"
     write_image(pred / "a.png", read_image(src / "a.png").pixels)  # identical: infinite PSNR
