@@ -119,6 +119,17 @@ def center_crop(pixels: np.ndarray, size: int, allow_smaller: bool = False) -> n
 
 # ---- reading -------------------------------------------------------------------------------------
 
+def animation_frames(header: Image.Image | None) -> int:
+    """Frames of an animated PNG or WebP (1 for a still image): the decoders return the first frame alone, so
+    an animation would come back cut without a word. A JPEG's MPO preview images are not frames of it."""
+    if header is None or header.format not in ("PNG", "WEBP"):
+        return 1
+    try:
+        return int(getattr(header, "n_frames", 1)) if getattr(header, "is_animated", False) else 1
+    except Exception:
+        return 1
+
+
 def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode a file into a LoadedImage or raise ImageReadError with a one-line reason."""
     path = Path(path)
@@ -136,6 +147,10 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if width * height > max_pixels:
         raise ImageReadError(f"{path}: {width}x{height} pixels is over the {max_pixels // 1_000_000} MP limit "
                              "(refused before decoding)")
+    frames = animation_frames(header)
+    if frames > 1:
+        raise ImageReadError(f"{path}: an animation with {frames} frames (only still images are denoised; "
+                             "extract the frames, e.g. with ffmpeg, to keep every one)")
     exif, icc, orientation = metadata(header) if header is not None else (None, None, 1)
     note = ""
     tiff = decode_tiff(data, path) if is_tiff(data) else None
