@@ -75,6 +75,15 @@ def test_a_1x1_image_is_a_failure_not_a_traceback(clean_dir: Path, tmp_path: Pat
     assert len(data["rows"]) == 4
 
 
+@pytest.mark.parametrize("strength", ["11", "-1", "nan"])
+def test_a_model_strength_out_of_range_is_refused_before_any_work(clean_dir: Path, tmp_path: Path,
+                                                                   strength: str) -> None:
+    result = cli("benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy,model",
+                 "--model-strength", "1", "--model-strength", strength, "-o", tmp_path / "out")
+    one_line_error(result, "--model-strength: strength must be between 0 and 10")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_manifest_cannot_name_files_outside_its_set(clean_dir: Path, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs"
     synth(clean_dir, pairs, "gaussian:sigma=25", 0)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +222,11 @@ class Plan:
 def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     """Check every argument and list the inputs; raises UserError (or NoiseSpecError) with one line."""
     methods = parse_methods(",".join(cfg.methods))
+    for strength in cfg.model_strengths:  # InferConfig states the range, in the words `denoise` uses
+        try:
+            replace(cfg.infer, strength=strength)
+        except UserError as exc:
+            raise UserError(f"--model-strength: {exc}") from None
     if cfg.checkpoints and "model" not in methods:
         raise UserError("--checkpoint given but 'model' is not in --methods")
     if cfg.noisy_sets and (cfg.noises or cfg.clean_dir is not None):

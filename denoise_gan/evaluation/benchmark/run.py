@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
+from data_tools.errors import DenoiseGanError
 from data_tools.images import ImageReadError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import (
@@ -204,7 +205,8 @@ def _run_row(method: Method, pair: Pair, sigma: float | None, fingerprint: str, 
         value_psnr, value_ssim = psnr(pair.clean, out), ssim(pair.clean, out)
     except Exception as exc:  # one method failing on one image must not stop the benchmark
         data["failures"].append({"image": source.image, "noise": source.noise, "method": method.name,
-                                 "reason": f"{type(exc).__name__}: {_one_line(exc)}"})
+                                 "reason": _one_line(exc) if isinstance(exc, DenoiseGanError)
+                                 else f"{type(exc).__name__}: {_one_line(exc)}"})
         return None
     report.save_crop(out_dir, source.noise, source.image, method.name, out, window)
     return {"image": source.image, "noise": source.noise, "method": method.name,
