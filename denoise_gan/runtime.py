@@ -125,12 +125,24 @@ def cuda_may_be_present() -> bool:
 
 # ---- CPU threads ---------------------------------------------------------------------------------
 
+def check_threads(n: int | None) -> int:
+    """``--threads`` as a count both runtimes can use: 0 (or None) for their default, else at most one per CPU
+    of this machine. More threads than CPUs only wait for each other (1000 made a one-second photo take a
+    minute), so that is refused rather than run."""
+    if isinstance(n, bool) or not isinstance(n, int | None) or (n is not None and n < 0):
+        raise UserError(f"--threads must be a whole number of threads, 0 for the runtime's default, not {n!r}")
+    cpus = os.cpu_count() or 1
+    if n is not None and n > cpus:
+        raise UserError(f"--threads {n}: this machine has {cpus} CPU(s); give at most {cpus}, or 0 for the "
+                        "runtime's default")
+    return n or 0
+
+
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
     (one per core). Returns the number in force. On a loaded machine one thread can beat two: threads that wait
     for a busy core stall the operator that needs them all. Without torch installed there is nothing to set."""
-    if isinstance(n, bool) or not isinstance(n, int | None) or (n is not None and n < 0):
-        raise UserError(f"--threads must be a whole number of threads, 0 for torch's default, not {n!r}")
+    check_threads(n)
     try:
         import torch
     except ImportError:

@@ -18,7 +18,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
-from denoise_gan.runtime import PRECISIONS, cuda_may_be_present
+from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present
 
 ENGINES = ("auto", "onnxruntime", "torch")
 TRAIN_EXTRA = "pip install 'denoise-gan[train]'"
@@ -61,6 +61,7 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
         raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    check_threads(threads)
     path = resolve_weights(name_or_path)
     if path.suffix.lower() == ".onnx":
         if engine == "torch":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from denoise_gan.cli import app
 from denoise_gan.config import AdaptConfig, ConfigError, RefineConfig, TrainConfig
 from denoise_gan.config_fields import option_of
 from denoise_gan.errors import UserError
+from denoise_gan.inference.api import Denoiser
 from denoise_gan.runtime import set_threads
 from helpers import cli, one_line_error, runner
 
@@ -73,8 +75,22 @@ def test_set_threads_sets_torchs_intra_op_threads() -> None:
         assert set_threads(1) == 1 == torch.get_num_threads()
         with pytest.raises(UserError, match="--threads"):
             set_threads(-1)
+        with pytest.raises(UserError, match="at most"):  # more threads than CPUs only wait for each other
+            set_threads((os.cpu_count() or 1) + 1)
     finally:
         torch.set_num_threads(before)
+
+
+def test_more_threads_than_cpus_is_refused_by_every_engine_before_loading(tmp_path: Path) -> None:
+    too_many = (os.cpu_count() or 1) + 1
+    for engine in ("onnxruntime", "torch"):
+        with pytest.raises(UserError, match=f"--threads {too_many}: this machine has"):
+            Denoiser.from_pretrained("default", engine=engine, threads=too_many)
+        with pytest.raises(UserError, match="--threads"):
+            Denoiser.from_pretrained("default", engine=engine, threads=-1)
+    write_image(tmp_path / "in" / "a.png", load_sample("coffee")[:40, :40])
+    one_line_error(cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "--threads", str(too_many)), "at most")
+    assert not (tmp_path / "out").exists()
 
 
 def test_denoise_threads_reaches_torch(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
