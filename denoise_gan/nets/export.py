@@ -77,12 +77,7 @@ class Exportable:
 def load_exportable(source: str | Path) -> Exportable:
     """The generator behind a weight file, shipped model name, run folder or run checkpoint."""
     path = Path(source)
-    if path.is_dir():
-        weights = RunFolder(path).g
-        if not weights.is_file():
-            raise UserError(f"{path}: a run folder holds G.safetensors once it has saved; this one has none")
-        path = weights
-    elif path.suffix in (".pt", ".pth", ".ckpt"):
+    if path.suffix in (".pt", ".pth", ".ckpt") and not path.is_dir():
         return _from_run_checkpoint(path)
     else:
         path = resolve_weights(source)

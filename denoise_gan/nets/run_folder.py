@@ -51,6 +51,13 @@ class RunFolder:
         return self.path / G_FILE
 
     @property
+    def denoiser(self) -> Path:
+        """The G a user means by this folder: a `train` run's refined G once `refine` has written one into the
+        run (``refine/G.safetensors``, the stronger denoiser), else the folder's own G."""
+        refined = self.phase("refine").g
+        return refined if refined.is_file() else self.g
+
+    @property
     def f(self) -> Path:
         return self.path / F_FILE
 

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from denoise_gan.errors import WeightsError
-from denoise_gan.nets.run_folder import G_FILE, graph_beside  # noqa: F401 (graph_beside is read from here too)
+from denoise_gan.nets.run_folder import G_FILE, RunFolder, graph_beside  # noqa: F401 (graph_beside is read from here too)
 
 DEFAULT_MODEL = "default"
 
@@ -48,10 +48,7 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
     name = str(name_or_path) if name_or_path else DEFAULT_MODEL
     candidate = Path(name)
     if candidate.is_dir():
-        for file_name in FOLDER_WEIGHTS:
-            if (candidate / file_name).is_file():
-                return candidate / file_name
-        raise WeightsError(f"{candidate}: a folder without {' or '.join(FOLDER_WEIGHTS)}")
+        return _folder_weights(candidate)
     if candidate.suffix or candidate.exists() or "/" in name:
         if not candidate.is_file():
             raise WeightsError(f"{candidate}: no such weight file")
@@ -60,6 +57,19 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
     if not shipped.is_file():
         raise WeightsError(f"no shipped model named {name!r} (available: {', '.join(shipped_names()) or 'none'})")
     return shipped
+
+
+def _folder_weights(folder: Path) -> Path:
+    """An exported folder's model, a run's denoiser (its refined G once `refine` has made one), or the one ONNX
+    graph a folder holds when it holds nothing else."""
+    for path in (folder / "model.safetensors", RunFolder(folder).denoiser):
+        if path.is_file():
+            return path
+    graphs = sorted(p for p in folder.glob("*.onnx") if p.is_file())
+    if len(graphs) == 1:
+        return graphs[0]
+    raise WeightsError(f"{folder}: a folder without {' or '.join(FOLDER_WEIGHTS)}"
+                       + (f" (and {len(graphs)} .onnx graphs: name the one to use)" if graphs else ""))
 
 
 def file_sha256(path: Path) -> str:

@@ -58,8 +58,7 @@ def find_start(text: str) -> StartModel:
     (its refined G when ``refine/G.safetensors`` exists), or a previous adapt output."""
     folder, run = Path(text), RunFolder(text)
     if folder.is_dir():
-        g = run.phase("refine").g
-        g = g if g.is_file() else run.g
+        g = run.denoiser
         f = run.f
         for needed in (g, f):
             if not needed.is_file():

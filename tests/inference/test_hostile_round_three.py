@@ -140,6 +140,42 @@ def test_from_pretrained_takes_an_exported_folder(tmp_path: Path) -> None:
         Denoiser.from_pretrained(tmp_path)
 
 
+def test_a_run_folder_means_its_refined_g_once_refine_wrote_one(weights: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from denoise_gan.nets.shipped import resolve_weights
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(weights, run / "G.safetensors")
+    assert resolve_weights(run) == run / "G.safetensors"  # train alone: its G
+    (run / "refine").mkdir()
+    assert resolve_weights(run) == run / "G.safetensors"  # refine started, nothing saved yet: still its G
+    shutil.copy(resolve_weights("default"), run / "refine" / "G.safetensors")
+    assert resolve_weights(run) == run / "refine" / "G.safetensors"
+    image = noise_image(24, 24)
+    np.testing.assert_array_equal(Denoiser.from_pretrained(run, engine="torch")(image),
+                                  Denoiser.from_pretrained("default", engine="torch")(image))
+    hub = tmp_path / "hub"  # export takes the same folder the same way
+    assert cli("export", run, "-o", hub, "--format", "folder").exit_code == 0
+    np.testing.assert_array_equal(Denoiser.from_pretrained(hub, engine="torch")(image),
+                                  Denoiser.from_pretrained("default", engine="torch")(image))
+
+
+def test_a_folder_holding_only_one_graph_means_that_graph(tmp_path: Path) -> None:
+    import shutil
+
+    from denoise_gan.nets.shipped import resolve_weights
+
+    folder = tmp_path / "graph_only"
+    folder.mkdir()
+    shutil.copy(resolve_weights("default").with_suffix(".onnx"), folder / "mine.onnx")
+    assert Denoiser.from_pretrained(folder).engine_name == "onnxruntime"
+    shutil.copy(folder / "mine.onnx", folder / "other.onnx")
+    with pytest.raises(WeightsError, match="2 .onnx graphs"):
+        Denoiser.from_pretrained(folder)
+
+
 TILED_TOLERANCE_DB = 45  # README: what this test pins on chelsea at sigma 25
 
 
