@@ -166,9 +166,20 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
-                            "keep them apart with --recursive, --ext same or a rename")
+                            f"{_collision_hint(jobs[key].source, source, opts)}")
         jobs[key] = Job(source, output)
     return sorted(jobs.values(), key=lambda j: str(j.output))
+
+
+def _collision_hint(first: Path, second: Path, opts: OutputOptions) -> str:
+    """What keeps two inputs' outputs apart, for the way they met: formats made one by --ext, or two folders
+    whose files share names (--recursive mirrors a tree under one input, not across inputs)."""
+    if first.suffix.lower() != second.suffix.lower() and opts.ext.lower().lstrip(".") != "same":
+        return "--ext same keeps their formats apart"
+    if first.resolve().parent != second.resolve().parent:
+        return ("denoise them into separate -o folders, or give their common parent folder with --recursive, "
+                "which mirrors its tree")
+    return "rename one of them"
 
 
 def _plan_one_file(source: Path, output: Path, opts: OutputOptions) -> list[Job]:

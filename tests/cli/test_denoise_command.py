@@ -127,6 +127,13 @@ def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Pa
     result = denoise(tmp_path / "one" / "a.png", tmp_path / "two" / "a.png", "-o", tmp_path / "out", "-c", weights)
     assert result.exit_code == 2 and "would both be written" in one_line_error(result)
     assert not (tmp_path / "out").exists()
+    # the advice fits the way they met: two folders (where --recursive alone would not help), or one --ext
+    two_folders = denoise(tmp_path / "one", tmp_path / "two", "-o", tmp_path / "out", "-r", "-c", weights)
+    assert "separate -o folders" in one_line_error(two_folders)
+    write_image(tmp_path / "one" / "a.jpg", image())
+    formats = denoise(tmp_path / "one", "-o", tmp_path / "out", "--ext", "png", "-c", weights)
+    assert "--ext same" in one_line_error(formats)
+    assert not (tmp_path / "out").exists()
 
 
 def test_corrupt_file_is_skipped_and_exit_code_is_one(tmp_path: Path, weights: Path) -> None:
