@@ -31,7 +31,7 @@ def denoise_command(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively and "
                                             "mirror their tree under the output folder.")] = False,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to each output's file stem.")] = "",
-    ext: Annotated[str, typer.Option("--ext", help="Output format: same, png, jpg, tif or webp.")] = "same",
+    ext: Annotated[str, typer.Option("--ext", help="Output format: same, png, jpg, tif, webp or bmp.")] = "same",
     quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality, 1-100.")] = 95,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave outputs that already exist.")]
     = False,

@@ -33,7 +33,10 @@ from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.runtime import World
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
-               "webp": ".webp"}
+               "webp": ".webp", "bmp": ".bmp"}
+# image formats this tool does not write: `-o photo.gif` is a mistaken file name, not a folder to create
+UNWRITTEN_IMAGE_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".ico", ".svg", ".pdf",
+                            ".dng", ".raw", ".cr2", ".nef", ".arw", ".exr", ".hdr", ".pnm", ".ppm", ".pgm")
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".webp", ".bmp")
 NO_ALPHA_FORMATS = (".jpg", ".jpeg", ".bmp")
 GATHER_TIMEOUT = timedelta(days=7)  # rank 0 waits for the slowest rank's whole share, however long
@@ -53,7 +56,7 @@ class OutputOptions:
 
     def __post_init__(self) -> None:
         if self.ext.lower().lstrip(".") not in OUTPUT_EXTS:
-            raise UserError(f"unknown --ext {self.ext!r}; choose same, png, jpg, tif or webp")
+            raise UserError(f"unknown --ext {self.ext!r}; choose same, png, jpg, tif, webp or bmp")
         if not 1 <= self.quality <= 100:
             raise UserError(f"--quality must be 1-100, not {self.quality}")
         if self.skip_existing and self.overwrite:
@@ -149,6 +152,9 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
 
     ``out_dir`` may name the output file of a single input file (see ``names_one_file``)."""
     out_dir = Path(out_dir)
+    if out_dir.suffix.lower() in UNWRITTEN_IMAGE_SUFFIXES and not out_dir.is_dir():
+        raise UserError(f"-o {out_dir}: cannot write {out_dir.suffix} images; name a .png, .jpg, .tif, .webp or "
+                        ".bmp file, or a folder")
     if names_one_file(inputs, out_dir):
         return _plan_one_file(Path(inputs[0]), out_dir, opts)
     pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)

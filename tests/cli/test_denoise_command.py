@@ -121,6 +121,16 @@ def test_rerun_into_a_subfolder_of_the_input_never_takes_outputs_as_inputs(tmp_p
         "a.png", "clean/a.png", "clean/sub/b.png", "sub/b.png"]
 
 
+def test_bmp_is_an_output_format_and_an_unwritten_format_is_no_folder(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "a.png", image())
+    result = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "--ext", "bmp", "-c", weights)
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "out" / "a.bmp").pixels.shape == image().shape
+    for name in ("x.gif", "x.heic"):  # a file name in a format not written: refused, no folder made
+        one_line_error(denoise(tmp_path / "a.png", "-o", tmp_path / name, "-c", weights), "cannot write")
+        assert not (tmp_path / name).exists()
+
+
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "one" / "a.png", image())
     write_image(tmp_path / "two" / "a.png", image())
