@@ -181,13 +181,37 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
         raise SynthError("crop and max_size must be positive")
     if out_dir.resolve() == clean_dir.resolve():
         raise SynthError(f"{out_dir}: the output folder must not be the input folder")
-    # an output folder inside the input must not feed a rerun with its own files
+    if clean_dir.resolve().is_relative_to(out_dir.resolve()):
+        raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
+    # an output folder inside the input must not feed a rerun with its own files, nor an earlier set its noisy ones
+    earlier = _earlier_sets(clean_dir, out_dir)
+    if earlier:
+        raise SynthError(f"{earlier[0]}: an earlier synth set inside {clean_dir} (its {MANIFEST_NAME}); its noisy "
+                         "images would be read as clean photos: move it out, or give a folder without it")
     sources = collect_images(clean_dir, recursive=True, exclude=out_dir)
     if not sources:
         raise SynthError(f"{clean_dir}: no image files found")
     if unpaired and len(sources) < 2:
         raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
     return sources
+
+
+def _earlier_sets(clean_dir: Path, out_dir: Path) -> list[Path]:
+    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``, other than ``out_dir``
+    itself (a rerun into the same set is allowed; its files are excluded)."""
+    found = []
+    skip = out_dir.resolve()
+    for manifest in sorted(clean_dir.rglob(MANIFEST_NAME)):
+        folder = manifest.parent
+        if folder.resolve() == skip or folder.resolve().is_relative_to(skip):
+            continue
+        try:
+            data = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and "noise" in data and "images" in data:
+            found.append(folder)
+    return found
 
 
 def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, seed: int, unpaired: bool,

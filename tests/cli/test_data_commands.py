@@ -159,6 +159,16 @@ def test_output_inside_input_is_not_read_back(src: Path) -> None:
         assert summary.ok and summary.written == 4
     with pytest.raises(SynthError, match="must not be the input"):
         synth(src, src, "gaussian:sigma=10", 0)
+    with pytest.raises(SynthError, match="must not contain the input"):  # not "no image files found"
+        synth(src, src.parent, "gaussian:sigma=10", 0)
+
+
+def test_an_earlier_set_inside_the_input_is_not_read_as_clean_photos(src: Path) -> None:
+    assert synth(src, src / "first", "gaussian:sigma=10", 0).ok
+    with pytest.raises(SynthError, match="an earlier synth set"):  # its noisy/ would be taken as clean photos
+        synth(src, src / "second", "gaussian:sigma=10", 0)
+    assert not (src / "second").exists()
+    assert synth(src, src / "first", "gaussian:sigma=10", 0).ok  # rerunning into that set itself stays allowed
 
 
 @pytest.mark.parametrize("args, fragment", [
