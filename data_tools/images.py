@@ -190,9 +190,10 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
                  exif: bytes | None = None, icc: bytes | None = None) -> bytes:
     """Encode HxWxC uint8/uint16 pixels for a file suffix.
 
-    8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits, metadata
-    is not written for them); gray+alpha TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through
-    a plain PNG writer, since neither library above can write them. Formats that cannot hold 16 bits (JPEG,
+    8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits; the ICC
+    profile is added to a PNG after, and a TIFF with one goes through tifffile; EXIF is not kept); gray+alpha
+    TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through a plain PNG writer, since neither
+    library above can write them. Formats that cannot hold 16 bits (JPEG,
     WebP, BMP) get a rounded 8-bit copy; formats without alpha get it dropped.
     """
     suffix = suffix.lower()
@@ -205,17 +206,25 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
         import tifffile
 
         out = io.BytesIO()
-        tifffile.imwrite(out, pixels, photometric="minisblack", extrasamples=["unassalpha"],
-                         iccprofile=icc if pixels.dtype == np.uint8 else None)
+        tifffile.imwrite(out, pixels, photometric="minisblack", extrasamples=["unassalpha"], iccprofile=icc)
         return out.getvalue()
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
-        return _png_gray_alpha16(pixels)
+        return _png_with_icc(_png_gray_alpha16(pixels), icc)
+    if pixels.dtype == np.uint16 and fmt == "TIFF" and icc:
+        import tifffile  # OpenCV writes no ICC profile, and a 16-bit photo is often wide-gamut
+
+        out = io.BytesIO()
+        tifffile.imwrite(out, pixels if pixels.shape[2] > 1 else pixels[..., 0],
+                         photometric="rgb" if pixels.shape[2] > 2 else "minisblack",
+                         extrasamples=["unassalpha"] if pixels.shape[2] == 4 else None,
+                         compression="zlib", iccprofile=icc)
+        return out.getvalue()
     if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
         with quiet_stderr():
             ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
         if not ok:
             raise ValueError(f"OpenCV could not encode a 16-bit {fmt}")
-        return buf.tobytes()
+        return _png_with_icc(buf.tobytes(), icc) if fmt == "PNG" else buf.tobytes()
     if pixels.dtype == np.uint16:
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]
@@ -239,6 +248,23 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     return out.getvalue()
 
 
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _png_with_icc(data: bytes, icc: bytes | None) -> bytes:
+    """A PNG with an ICC profile chunk (iCCP) right after its header, where the format puts it."""
+    if not icc:
+        return data
+    import zlib
+
+    ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR's length and type, its 13 bytes and CRC
+    return data[:ihdr_end] + _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc)) + data[ihdr_end:]
+
+
 def _png_gray_alpha16(pixels: np.ndarray) -> bytes:
     """A 16-bit gray+alpha PNG (colour type 4): OpenCV writes two channels as BGRA and Pillow only as 8-bit."""
     import struct
@@ -248,12 +274,9 @@ def _png_gray_alpha16(pixels: np.ndarray) -> bytes:
     rows = np.ascontiguousarray(pixels, dtype=">u2").view(np.uint8).reshape(height, width * 4)  # 2 samples x 2 B
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 before each row
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
     header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-            + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+            + _png_chunk(b"IEND", b""))
 
 
 def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:

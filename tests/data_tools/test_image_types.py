@@ -124,6 +124,20 @@ def test_an_animation_is_refused_not_cut_to_its_first_frame(tmp_path: Path, suff
     assert np.array_equal(read_image(tmp_path / f"still{suffix}").pixels, asymmetric())
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_a_16_bit_output_keeps_its_colour_profile(tmp_path: Path, suffix: str, channels: int) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pixels = asymmetric(channels=channels, dtype=np.uint16)
+    write_image(tmp_path / f"wide{suffix}", pixels, icc=icc)
+    loaded = read_image(tmp_path / f"wide{suffix}")
+    assert loaded.icc == icc
+    np.testing.assert_array_equal(loaded.pixels.reshape(pixels.shape), pixels)
+    assert Image.open(tmp_path / f"wide{suffix}").info.get("icc_profile") == icc  # other readers see it too
+
+
 def test_c_library_warnings_do_not_reach_stderr(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     data = encode_image(asymmetric(), ".png")
 
