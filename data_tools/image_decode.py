@@ -140,9 +140,10 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
     rotated = arr is not None and is_tiff(data)
     if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 and _png_colour_type(data) == 4:
         return arr[..., [0, 3]], False  # gray+alpha PNG: OpenCV expands it to BGRA (Pillow reads 16-bit as 8)
-    if arr is not None and header is not None and header.format != "TIFF" \
-            and header.mode in ("P", "PA", "LA", "CMYK", "1", "I", "F", "YCbCr"):
-        arr = None  # OpenCV expands these inconsistently; Pillow's conversions are well defined
+    if arr is not None and header is not None and (header.mode == "CMYK" or header.format != "TIFF"
+                                                   and header.mode in ("P", "PA", "LA", "1", "I", "F", "YCbCr")):
+        arr = None  # OpenCV expands these inconsistently (a CMYK TIFF to BGRA with a made-up alpha); Pillow's
+        # conversions are well defined
     if arr is None:
         rotated = False
         arr = _decode_with_pillow(header) if header is not None else None

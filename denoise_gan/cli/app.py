@@ -7,12 +7,14 @@ in ``denoise_gan.cli``'s ``__init__``; each parses its options, calls one librar
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
@@ -20,7 +22,49 @@ from denoise_gan import __version__
 from denoise_gan.errors import DenoiseGanError
 from denoise_gan.extras import EXTRAS
 
+
+def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """An exception class of the click that parses the command line: Typer's own copy (``typer._click``, in
+    recent Typer) and the click package, whichever exist."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+_NO_ARGS, _CLICK_ERROR, _ABORT = (_click_exceptions(n) for n in ("NoArgsIsHelpError", "ClickException", "Abort"))
+
+
+class OneLineUsageErrors(typer.core.TyperGroup):
+    """Usage errors (a misspelt option, a value of the wrong type, a missing argument) as one red line and exit
+    code 2, like every other error, instead of a framed usage box; bare ``denoise-gan`` still prints the help."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NO_ARGS as exc:  # bare `denoise-gan`: the help, as before
+            console.print(exc.ctx.get_help() if exc.ctx else exc.format_message(), markup=False, highlight=False)
+            sys.exit(exc.exit_code)
+        except _CLICK_ERROR as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+            message = " ".join(exc.format_message().split())
+            err_console.print(f"[bold red]error:[/] {escape(message)}{escape(where)}", markup=True,
+                              highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except _ABORT:
+            err_console.print("[yellow]aborted[/]")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     name="denoise-gan",
     help="Unpaired image denoising with CycleGAN: denoise photo folders, synthesise noisy sets, "
          "train, evaluate and benchmark.",

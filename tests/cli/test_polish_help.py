@@ -8,6 +8,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from denoise_gan.cli import app
+from helpers import one_line_error
 
 runner = CliRunner()
 COMMANDS = typer.main.get_command(app).commands
@@ -41,6 +42,22 @@ def test_arguments_read_as_upper_case_metavars() -> None:
 def test_a_missing_argument_names_its_metavar() -> None:
     result = runner.invoke(app, ["denoise", "-o", "out"], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "Missing argument 'INPUTS'" in result.output, result.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["denoise", "a.png", "--strength", "abc"], "Invalid value for '--strength'"),
+    (["denoise", "a.png", "--bogus"], "No such option: --bogus"),
+    (["denoise", "-o", "out"], "Missing argument 'INPUTS'"),
+    (["bogus"], "No such command 'bogus'"),
+])
+def test_usage_errors_are_one_line_naming_the_help(args: list[str], needle: str) -> None:
+    line = one_line_error(runner.invoke(app, args, env={"COLUMNS": "200"}), needle)
+    assert "--help" in line
+
+
+def test_bare_command_still_prints_the_help() -> None:
+    result = runner.invoke(app, [], env={"COLUMNS": "200"})
+    assert "Usage: denoise-gan" in result.output and "denoise" in result.output
 
 
 def test_demo_takes_c_for_checkpoint_like_denoise_and_benchmark() -> None:

@@ -84,6 +84,7 @@ def write_odd_images(folder: Path) -> dict[str, tuple[tuple[int, ...], type]]:
     Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE).save(folder / "palette_alpha.png",
                                                                            transparency=0)
     Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg", quality=95)
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.tif")  # OpenCV would add an alpha channel
     Image.fromarray(noise_image(20, 30, 2, seed=1), mode="LA").save(folder / "gray_alpha.png")
     gray16, rgb16 = noise_image(20, 30, 1, np.uint16, seed=2), noise_image(20, 30, 3, np.uint16, seed=3)
     cv2.imwrite(str(folder / "gray16.png"), gray16[..., 0])
@@ -98,7 +99,7 @@ def write_odd_images(folder: Path) -> dict[str, tuple[tuple[int, ...], type]]:
     write_image(folder / "name with spaces.png", rgb)
     write_image(folder / "ünïcødé 猫 画像.png", rgb)
     u8, u16 = np.uint8, np.uint16
-    return {"palette.png": ((20, 30, 3), u8), "palette_alpha.png": ((20, 30, 4), u8), "cmyk.jpg": ((20, 30, 3), u8),
+    return {"palette.png": ((20, 30, 3), u8), "palette_alpha.png": ((20, 30, 4), u8), "cmyk.jpg": ((20, 30, 3), u8), "cmyk.tif": ((20, 30, 3), u8),
             "gray_alpha.png": ((20, 30, 2), u8), "gray16.png": ((20, 30, 1), u16), "rgb16.png": ((20, 30, 3), u16),
             "gray16.tif": ((20, 30, 1), u16), "rgb16.tif": ((20, 30, 3), u16), "float32.tif": ((20, 30, 3), u16),
             "float32_gray.tif": ((20, 30, 1), u16), "one_pixel.png": ((1, 1, 3), u8),
