@@ -184,6 +184,11 @@ def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,
         raise UserError("the tensor is on the 'meta' device (it has a shape but no values)")
     if image.numel() == 0:
         raise UserError(f"the tensor is empty (shape {tuple(image.shape)})")
+    if image.ndim >= 3 and image.shape[-3] not in (1, 2, 3, 4):
+        order = "2, 0, 1" if image.ndim == 3 else "0, 3, 1, 2"
+        hint = f"; it looks HxWxC: pass .permute({order})" if image.shape[-1] in (1, 2, 3, 4) else ""
+        raise UserError(f"a tensor is channels-first (CxHxW or NxCxHxW, 1-4 channels), got shape "
+                        f"{tuple(image.shape)}{hint}")
     if image.dtype == torch.uint8:
         batch = image.detach().cpu().numpy()
         scale = 1.0

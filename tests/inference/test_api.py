@@ -82,6 +82,16 @@ def test_tensors_keep_type_shape_and_match_arrays(model: Path) -> None:
     assert gray.shape == as_float.shape[1:]
 
 
+def test_a_channels_last_tensor_is_refused_with_the_permute_that_fixes_it(weights: Path) -> None:
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    hwc = torch.from_numpy(noise_image(24, 40)).float() / 255  # 24x40x3, as an array would be
+    with pytest.raises(UserError, match=re.escape("got shape (24, 40, 3); it looks HxWxC: pass .permute(2, 0, 1)")):
+        den(hwc)
+    with pytest.raises(UserError, match=re.escape("pass .permute(0, 3, 1, 2)")):
+        den(hwc[None])
+    assert den(hwc.permute(2, 0, 1)).shape == (3, 24, 40)
+
+
 def test_level_settings_reach_a_level_aware_model(level_weights: Path) -> None:
     den = Denoiser.from_pretrained(level_weights, device="cpu")
     assert den.level_aware
