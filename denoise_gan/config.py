@@ -9,7 +9,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from denoise_gan.config_fields import ConfigError, check_fields, nested, opt, require
+from denoise_gan.config_fields import ConfigError, check_fields, nested, opt, require, require_step_size
 
 __all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "GeneratorConfig", "ModelConfig",
            "RefineConfig", "TrainConfig", "from_dict", "json_object", "to_dict", "to_json"]
@@ -154,6 +154,7 @@ class TrainConfig(ValidatedRunFields):
         m, side = self.model, max(8, 2**self.model.g.depth)
         require(self.data.patch_size % side == 0, f"--patch-size must be a multiple of {side} (G's stride) and "
                                                   f"at least 32, not {self.data.patch_size}")
+        require_step_size(self.data.batch_size, self.data.patch_size)
         require(m.g.channels == m.f.channels == m.d.channels,
                 f"G, F and the discriminators must have the same channels, not {m.g.channels}, {m.f.channels} "
                 f"and {m.d.channels}")
@@ -227,6 +228,7 @@ class RefineConfig(ValidatedRunFields):
     def __post_init__(self) -> None:
         check_fields(self)
         require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
+        require_step_size(self.batch_size, self.patch_size)
         require(not (self.init and self.noise),
                 "--init and --noise do not go together: the supervised comparison starts fresh")
         require((self.estimator_noise_fraction > 0) == bool(self.estimator_noise),
@@ -281,6 +283,8 @@ class AdaptConfig(RunFields):
         require(self.steps == 0 or self.steps >= 2, "--steps must be at least 2 (one per phase)")
         require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1, not {self.noise_share}")
         require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
+        require_step_size(self.batch_size, self.patch_size)
+        require_step_size(self.refine_batch_size, self.patch_size, "--refine-batch-size")
         require(not (self.clean_dir and self.noisy_dir
                      and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
                 f"--clean and --noisy are the same folder ({self.clean_dir}); the two must be independent")

@@ -79,6 +79,18 @@ def require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+MAX_STEP_PIXELS = 2**24  # 16.8 M pixels a step (64 x 512^2): far past what fits in memory for any G here
+
+
+def require_step_size(batch_size: int, patch_size: int, option: str = "--batch-size") -> None:
+    """A batch that cannot fit in memory is refused before any data loads, not met as an allocator traceback or
+    a data-loader worker killed mid-run."""
+    pixels = batch_size * patch_size**2
+    require(pixels <= MAX_STEP_PIXELS,
+            f"{option} {batch_size} with --patch-size {patch_size} is {pixels / 1e6:.0f} M pixels a step, over the "
+            f"{MAX_STEP_PIXELS / 1e6:.1f} M allowed (memory would run out first); lower one of them")
+
+
 def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 

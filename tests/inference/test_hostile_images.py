@@ -99,7 +99,8 @@ def write_odd_images(folder: Path) -> dict[str, tuple[tuple[int, ...], type]]:
     write_image(folder / "name with spaces.png", rgb)
     write_image(folder / "ünïcødé 猫 画像.png", rgb)
     u8, u16 = np.uint8, np.uint16
-    return {"palette.png": ((20, 30, 3), u8), "palette_alpha.png": ((20, 30, 4), u8), "cmyk.jpg": ((20, 30, 3), u8), "cmyk.tif": ((20, 30, 3), u8),
+    return {"palette.png": ((20, 30, 3), u8), "palette_alpha.png": ((20, 30, 4), u8), "cmyk.jpg": ((20, 30, 3), u8),
+            "cmyk.tif": ((20, 30, 3), u8),
             "gray_alpha.png": ((20, 30, 2), u8), "gray16.png": ((20, 30, 1), u16), "rgb16.png": ((20, 30, 3), u16),
             "gray16.tif": ((20, 30, 1), u16), "rgb16.tif": ((20, 30, 3), u16), "float32.tif": ((20, 30, 3), u16),
             "float32_gray.tif": ((20, 30, 1), u16), "one_pixel.png": ((1, 1, 3), u8),

@@ -41,6 +41,16 @@ def test_train_names_the_option_of_a_bad_noise_spec_before_writing(tmp_path: Pat
     assert not (tmp_path / "out").exists(), line
 
 
+@pytest.mark.parametrize("command", [["train", "--clean", "{d}", "--noise", "gaussian:sigma=25"],
+                                     ["adapt", "--noisy", "{d}"]])
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_writing(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "data").mkdir()
+    args = [a.format(d=tmp_path / "data") for a in command]
+    one_line_error(cli(*args, "-o", tmp_path / "out", "--batch-size", "100000", "--device", "cpu"),
+                   "--batch-size 100000 with --patch-size 64", "lower one of them")
+    assert not (tmp_path / "out").exists()
+
+
 def test_adapt_refuses_steps_and_minutes_together(tmp_path: Path) -> None:
     (tmp_path / "noisy").mkdir()
     one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--steps", "6",
