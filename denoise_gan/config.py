@@ -30,11 +30,17 @@ def json_object(text: object) -> dict[str, Any]:
     return value
 
 
+MAX_WIDTH = 1024  # wider nets do not fit in memory here; the shipped G is 48
+MAX_STEPS = 10_000_000  # weeks of CPU time; the step plan is built before step 1, so a typo must not fill memory
+MAX_SEED = 2**32 - 1  # what every random generator a run seeds accepts
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     arch: str = opt("unet", "{net} architecture: {generators}.", flag="--generator")
     channels: int = opt(3, "3 (colour; gray images are copied) or 1.", at_least=1)
-    width: int = opt(16, "{net} base width (the U-Net doubles it per level; the ResNet's ngf).", at_least=1)
+    width: int = opt(16, "{net} base width (the U-Net doubles it per level; the ResNet's ngf).", at_least=1,
+                     at_most=MAX_WIDTH)
     depth: int = opt(3, "{net} levels below its input resolution (U-Net; stride 2**depth).", at_least=1)
     blocks: int = opt(1, "{net} residual blocks per level (ResNet: in all).", at_least=1)
 
@@ -46,7 +52,7 @@ class GeneratorConfig:
 @dataclass(frozen=True)
 class DiscriminatorConfig:
     channels: int = opt(3, "3 or 1, as the generators.")
-    width: int = opt(32, "Discriminator width.", at_least=1)
+    width: int = opt(32, "Discriminator width.", at_least=1, at_most=MAX_WIDTH)
     layers: int = opt(3, "Discriminator depth (3 = 70x70 PatchGAN).", at_least=1)
     spectral_norm: bool = opt(False, "Spectral norm in the discriminators (the shipped recipe).",
                               flag="--spectral-norm/--no-spectral-norm")
@@ -116,7 +122,7 @@ class RunFields:
     """What every training run (train, refine, adapt) has besides its hyper-parameters: its seed, how often it
     logs and saves, and where it runs (their options come after the run's own in --help)."""
 
-    seed: int = opt(0, SEED_HELP)
+    seed: int = opt(0, SEED_HELP, at_least=0, at_most=MAX_SEED)
     log_every: int = opt(10, LOG_HELP, at_least=1)
     save_every: int = opt(500, SAVE_HELP, at_least=1)
     keep_checkpoints: int = opt(3, KEEP_HELP, at_least=1)
@@ -136,7 +142,7 @@ class ValidatedRunFields(RunFields):
 class TrainConfig(ValidatedRunFields):
     data: DataConfig = nested(DataConfig)  # first: its folders lead the command's options
     model: ModelConfig = nested(ModelConfig)
-    steps: int = opt(2000, STEPS_HELP, at_least=1)
+    steps: int = opt(2000, STEPS_HELP, at_least=1, at_most=MAX_STEPS)
     decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
     lr: float = opt(2e-4, LR_HELP, positive=True)
     beta1: float = opt(0.5, "Adam's β1.", at_least=0.0, below=1.0)
@@ -202,7 +208,7 @@ class RefineConfig(ValidatedRunFields):
                                    "trains on them.")
     estimator_noise_fraction: float = opt(0.0, "Share of the estimator's samples taken from --estimator-noise.",
                                           at_least=0.0, at_most=1.0)
-    steps: int = opt(4000, STEPS_HELP, at_least=1)
+    steps: int = opt(4000, STEPS_HELP, at_least=1, at_most=MAX_STEPS)
     lr: float = opt(2e-4, LR_HELP, positive=True)
     decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
     patch_size: int = opt(64, "Side of the random training crops, in pixels (a multiple of 8).", at_least=32)
@@ -251,7 +257,8 @@ class AdaptConfig(RunFields):
     start: str = opt("default", "What to start from: a shipped model's name, or a folder with G.safetensors and "
                                 "F.safetensors (a train run, an adapt output).", flag="--from")
     minutes: float = opt(20.0, "Wall-clock budget for both phases, loading and timing included.", positive=True)
-    steps: int = opt(0, "Total steps of both phases instead of --minutes (at least 2: one per phase).", at_least=0)
+    steps: int = opt(0, "Total steps of both phases instead of --minutes (at least 2: one per phase).", at_least=0,
+                     at_most=MAX_STEPS)
     noise_share: float = opt(0.4, "Share of the budget for learning the noise (F); the rest refines the "
                                   "denoiser G.")
     noise_steps: int = opt(0, "Noise-phase steps, resolved before step 1 (from --steps, or from --minutes by "

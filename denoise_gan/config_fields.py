@@ -107,11 +107,13 @@ def check_field(name: str, rule: Option, value: Any) -> None:
         require(finite and value > 0, f"{name} must be a positive number, not {_number(value)}")
     lo, hi, below = rule.at_least, rule.at_most, rule.below
     if lo is not None and hi is not None:
-        require(finite and lo <= value <= hi, f"{name} must be between {lo:g} and {hi:g}, not {_number(value)}")
+        require(finite and lo <= value <= hi,
+                f"{name} must be between {_number(lo)} and {_number(hi)}, not {_number(value)}")
     elif lo is not None and below is not None:
-        require(finite and lo <= value < below, f"{name} must be in [{lo:g}, {below:g}), not {_number(value)}")
+        require(finite and lo <= value < below, f"{name} must be in [{_number(lo)}, {_number(below)}), not "
+                                                f"{_number(value)}")
     elif lo is not None:
-        wanted = "0 or more" if lo == 0 else f"at least {lo:g}"
+        wanted = "0 or more" if lo == 0 else f"at least {_number(lo)}"
         require(finite and value >= lo, f"{name} must be {wanted}, not {_number(value)}")
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.nets.generator_names import GENERATOR_KINDS, generators_help  # noqa: F401 (the CLI help)
+from denoise_gan.nets.generator_names import GENERATOR_KINDS, NOISE_MODEL_ARCHS, generators_help  # noqa: F401 (the CLI help)
 from denoise_gan.nets.generators import ColourNoiseGenerator, NoiseGenerator, ResnetGenerator, UNetGenerator
 from denoise_gan.nets.level import LevelAwareDenoiser
 
@@ -52,6 +52,16 @@ def check_generator(cfg: GeneratorConfig) -> None:
     """A one-line UserError unless the config names a registered generator."""
     if cfg.arch not in GENERATORS:
         raise UserError(f"unknown generator {cfg.arch!r}; choose one of {', '.join(list_generators())}")
+
+
+def check_role(cfg: GeneratorConfig, noise_model: bool, option: str) -> None:
+    """A one-line UserError unless the config names a registered generator of the role asked for: G a denoiser,
+    F a noise model. Checked before a run starts, since the wrong kind trains to the end and is refused then."""
+    check_generator(cfg)
+    if (cfg.arch in NOISE_MODEL_ARCHS) != noise_model:
+        kinds = [name for name in list_generators() if (name in NOISE_MODEL_ARCHS) == noise_model]
+        raise UserError(f"{option} {cfg.arch}: this needs {'a noise model' if noise_model else 'a denoiser'} "
+                        f"({', '.join(kinds)})")
 
 
 def plausible_bounds(arch: str) -> dict[str, tuple[int, int]]:

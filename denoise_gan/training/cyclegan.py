@@ -25,7 +25,7 @@ from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.noise_stats import STATISTICS_SETS, StatisticsBank
-from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
+from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision, world_from_env
@@ -235,9 +235,8 @@ def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
 
 def check_config(cfg: TrainConfig) -> None:
     """Every config error as one line, before any image is loaded or network built."""
-    g, f = cfg.model.g, cfg.model.f
-    check_generator(g)
-    check_generator(f)
+    check_role(cfg.model.g, noise_model=False, option="--generator")
+    check_role(cfg.model.f, noise_model=True, option="--noise-model")
 
 
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,
@@ -247,6 +246,8 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     `steps` on resume extends (or shortens) the run; the lr schedule follows the new total.
     """
     run_dir = Path(run_dir)
+    if cfg is not None:
+        check_config(cfg)  # before the run folder is made
     cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps)
     check_config(cfg)
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,

@@ -30,7 +30,7 @@ from data_tools.noise import parse_noise_spec
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
-from denoise_gan.nets.registry import build_generator, check_generator, count_parameters, init_weights
+from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, save_generator
@@ -249,10 +249,12 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
            console: Console | None = None) -> Path:
     """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
     out_dir = Path(out_dir)
+    if cfg is not None and cfg.generator is not None:
+        check_role(cfg.generator, noise_model=False, option="--generator")  # before the output folder is made
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
     source = load_source_config(Path(cfg.run_dir))
     if cfg.generator is not None:
-        check_generator(cfg.generator)
+        check_role(cfg.generator, noise_model=False, option="--generator")
         if cfg.generator.channels != source.model.g.channels:
             raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
                             f"{source.model.g.channels}-channel F")

@@ -51,6 +51,26 @@ def test_a_batch_that_cannot_fit_in_memory_is_refused_before_writing(tmp_path: P
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["--generator", "colour-noise"], "--generator colour-noise: this needs a denoiser"),
+    (["--noise-model", "level"], "--noise-model level: this needs a noise model"),
+    (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
+    (["--seed", "99999999999999999999"], "--seed must be between 0 and 4294967295"),
+    (["--steps", "99999999999"], "--steps must be between 1 and 10000000"),
+    (["--width", "100000"], "--width must be between 1 and 1024"),
+])
+def test_train_refuses_what_would_fail_late_before_writing(tmp_path: Path, args: list[str], needle: str) -> None:
+    (tmp_path / "clean").mkdir()
+    one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "-o", tmp_path / "out",
+                       "--device", "cpu", *args), needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_refine_refuses_a_noise_model_as_g_before_writing(finished_run: Path, tmp_path: Path) -> None:
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "r", "--generator", "noise"), "this needs a denoiser")
+    assert not (tmp_path / "r").exists()
+
+
 def test_adapt_refuses_steps_and_minutes_together(tmp_path: Path) -> None:
     (tmp_path / "noisy").mkdir()
     one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--steps", "6",
