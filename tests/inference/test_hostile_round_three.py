@@ -100,6 +100,27 @@ def test_export_folder_over_a_file_or_under_a_file_is_one_line(weights: Path, tm
     one_line_error(cli("export", weights, "-o", tmp_path, "--format", "onnx", "--overwrite"), "is a folder")
 
 
+def test_export_never_writes_over_its_source_nor_a_format_under_the_others_name(weights: Path,
+                                                                                tmp_path: Path) -> None:
+    import shutil
+
+    source = tmp_path / "G.safetensors"
+    shutil.copy(weights, source)
+    before = source.read_bytes()
+    one_line_error(cli("export", source, "-o", source, "--overwrite"), "would overwrite the weights")
+    one_line_error(cli("export", source, "-o", tmp_path / "x.safetensors", "--format", "onnx"),
+                   "a .safetensors name for --format onnx")
+    one_line_error(cli("export", tmp_path, "-o", tmp_path, "--format", "folder", "--overwrite"),
+                   "would overwrite the weights")
+    assert source.read_bytes() == before
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)  # another folder's files are not merged into
+    one_line_error(cli("export", source, "-o", tmp_path / "run", "--format", "folder", "--overwrite"),
+                   "holds other files (checkpoints)")
+    assert cli("export", source, "-o", tmp_path / "copy.safetensors").exit_code == 0  # the suffix names the format
+    np.testing.assert_array_equal(Denoiser.from_pretrained(tmp_path / "copy.safetensors", engine="torch")(
+        noise_image(16, 16)), Denoiser.from_pretrained(source, engine="torch")(noise_image(16, 16)))
+
+
 def test_an_over_long_output_name_fails_that_file_and_the_batch_goes_on(weights: Path, tmp_path: Path) -> None:
     long_name = "n" * 251 + ".png"  # 255 bytes: fine as an input, 258 with the suffix
     write_image(tmp_path / "in" / long_name, noise_image(16, 16))
