@@ -30,7 +30,7 @@ def json_object(text: object) -> dict[str, Any]:
     return value
 
 
-MAX_WIDTH = 1024  # wider nets do not fit in memory here; the shipped G is 48
+MAX_WIDTH = 4096  # the widest net a weight file may claim (the loader's bound too); the shipped G is 48
 MAX_STEPS = 10_000_000  # weeks of CPU time; the step plan is built before step 1, so a typo must not fill memory
 MAX_SEED = 2**32 - 1  # what every random generator a run seeds accepts
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from denoise_gan.config import GeneratorConfig
+from denoise_gan.config import MAX_WIDTH, GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generator_names import GENERATOR_KINDS, NOISE_MODEL_ARCHS, generators_help  # noqa: F401 (the CLI help)
 from denoise_gan.nets.generators import ColourNoiseGenerator, NoiseGenerator, ResnetGenerator, UNetGenerator
@@ -20,7 +20,8 @@ from denoise_gan.nets.level import LevelAwareDenoiser
 
 # Far beyond any denoiser (the reference ResNet has 9 blocks, our U-Net 3 levels), and small enough that even
 # building the largest on the meta device to check its shapes takes about a second.
-PLAUSIBLE: dict[str, tuple[int, int]] = {"channels": (1, 4), "width": (1, 4096), "depth": (0, 8), "blocks": (0, 64)}
+PLAUSIBLE: dict[str, tuple[int, int]] = {"channels": (1, 4), "width": (1, MAX_WIDTH), "depth": (0, 8),
+                                         "blocks": (0, 64)}
 
 
 @dataclass(frozen=True)

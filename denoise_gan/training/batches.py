@@ -16,7 +16,7 @@ from denoise_gan.runtime import World
 def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, world: World,
                    workers: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
     """Batches for steps start..steps-1; each rank takes its own slice of the global sample indices."""
-    indices = [(s * world.size + world.rank) * batch_size + b for s in range(start, steps) for b in range(batch_size)]
+    indices = StepIndices(start, steps, world, batch_size)
     # a private generator: the loader's worker seeds must not consume the global RNG, or a resumed run
     # would draw different noise for F than an uninterrupted one
     loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
@@ -25,10 +25,26 @@ def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, wo
                         worker_init_fn=_leave_stopping_to_the_main_process if workers > 0 else None)
     try:
         yield from loader
-    except RuntimeError as exc:
+    except Exception as exc:  # a worker's error comes back as its own type, "Caught X in DataLoader worker"
         if "DataLoader worker" in str(exc):
             raise UserError(f"a data-loading worker failed: {str(exc).splitlines()[0]}") from None
         raise
+
+
+class StepIndices:
+    """The global sample indices of steps start..steps-1 for one rank, computed as they are drawn: a list of
+    them would hold steps x batch numbers in memory before the first step."""
+
+    def __init__(self, start: int, steps: int, world: World, batch_size: int) -> None:
+        self.start, self.steps, self.world, self.batch_size = start, steps, world, batch_size
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start) * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        for step in range(self.start, self.steps):
+            first = (step * self.world.size + self.world.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
 
 
 def _leave_stopping_to_the_main_process(worker_id: int) -> None:

@@ -18,6 +18,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
+from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import UserError
@@ -248,6 +249,8 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     run_dir = Path(run_dir)
     if cfg is not None:
         check_config(cfg)  # before the run folder is made
+        refuse_output_inside_inputs(run_dir, {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir,
+                                              "--val": cfg.val_dir})
     cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps)
     check_config(cfg)
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,

@@ -25,6 +25,7 @@ import torch.nn.functional as nnf
 from rich.console import Console
 from torch import nn
 
+from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
@@ -251,6 +252,9 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     out_dir = Path(out_dir)
     if cfg is not None and cfg.generator is not None:
         check_role(cfg.generator, noise_model=False, option="--generator")  # before the output folder is made
+    if cfg is not None:
+        source_data = load_source_config(Path(cfg.run_dir)).data
+        refuse_output_inside_inputs(out_dir, {"the run's --clean": source_data.clean_dir, "--val": cfg.val_dir})
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
     source = load_source_config(Path(cfg.run_dir))
     if cfg.generator is not None:

@@ -57,7 +57,7 @@ def test_a_batch_that_cannot_fit_in_memory_is_refused_before_writing(tmp_path: P
     (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
     (["--seed", "99999999999999999999"], "--seed must be between 0 and 4294967295"),
     (["--steps", "99999999999"], "--steps must be between 1 and 10000000"),
-    (["--width", "100000"], "--width must be between 1 and 1024"),
+    (["--width", "100000"], "--width must be between 1 and 4096"),
 ])
 def test_train_refuses_what_would_fail_late_before_writing(tmp_path: Path, args: list[str], needle: str) -> None:
     (tmp_path / "clean").mkdir()
@@ -69,6 +69,13 @@ def test_train_refuses_what_would_fail_late_before_writing(tmp_path: Path, args:
 def test_refine_refuses_a_noise_model_as_g_before_writing(finished_run: Path, tmp_path: Path) -> None:
     one_line_error(cli("refine", finished_run, "-o", tmp_path / "r", "--generator", "noise"), "this needs a denoiser")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_folder_inside_its_image_folders_is_refused(finished_run: Path, clean_dir: Path, tmp_path: Path) -> None:
+    one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", clean_dir / "run",
+                       "--device", "cpu"), "is inside --clean", "choose an output folder outside it")
+    one_line_error(cli("refine", finished_run, "-o", clean_dir / "refined"), "is inside the run's --clean")
+    assert not (clean_dir / "run").exists() and not (clean_dir / "refined").exists()
 
 
 def test_adapt_refuses_steps_and_minutes_together(tmp_path: Path) -> None:

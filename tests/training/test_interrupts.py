@@ -42,6 +42,33 @@ from helpers import (
 torch.set_num_threads(1)  # the suite shares two cores with a training job
 
 
+class RaisesInWorker(torch.utils.data.Dataset):
+    """A dataset whose worker raises an ordinary exception (not a RuntimeError): it comes back under its own type."""
+
+    def __len__(self) -> int:
+        return 1000
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        raise ValueError("expected non-negative integer")
+
+
+def test_an_exception_in_a_data_loader_worker_is_one_line_not_a_traceback_and_hang() -> None:
+    with alarm(60), pytest.raises(UserError, match="data-loading worker failed: Caught ValueError"):
+        next(batch_iterator(RaisesInWorker(), batch_size=2, start=0, steps=4, world=World(), workers=1, seed=0))
+
+
+def test_the_step_plan_is_computed_as_drawn_not_held_for_every_step() -> None:
+    from denoise_gan.training.batches import StepIndices
+
+    for world, start, steps, batch in ((World(), 0, 5, 4), (World(rank=1, size=3, local_rank=1), 3, 7, 2)):
+        plan = StepIndices(start, steps, world, batch)
+        assert list(plan) == [(s * world.size + world.rank) * batch + b for s in range(start, steps)
+                              for b in range(batch)]
+        assert len(plan) == (steps - start) * batch
+    huge = StepIndices(0, 10_000_000, World(), 16)  # the most steps a run may ask for: no list of 160 M numbers
+    assert len(huge) == 160_000_000 and next(iter(huge)) == 0
+
+
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_sigkill_during_train_loses_nothing_and_resume_finishes(clean_dir: Path, tmp_path: Path) -> None:
     run, logs = tmp_path / "run", tmp_path / "logs"
