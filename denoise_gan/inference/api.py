@@ -121,6 +121,8 @@ class Denoiser:
         from denoise_gan.inference.files import OutputOptions, denoise_files
         from denoise_gan.runtime import world_from_env
 
+        if isinstance(inputs, (str, Path)):  # one path, not a sequence of its characters
+            inputs = [inputs]
         world = world_from_env()
         engine = self._engine
         if world.size > 1:

@@ -92,6 +92,15 @@ def test_a_channels_last_tensor_is_refused_with_the_permute_that_fixes_it(weight
     assert den(hwc.permute(2, 0, 1)).shape == (3, 24, 40)
 
 
+def test_denoise_files_takes_one_path_as_well_as_a_list(weights: Path, tmp_path: Path) -> None:
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "in" / "a.png", noise_image(24, 24))
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    summary = den.denoise_files(str(tmp_path / "in"), tmp_path / "out")
+    assert (tmp_path / "out" / "a.png").is_file() and summary.count("done") == 1
+
+
 def test_level_settings_reach_a_level_aware_model(level_weights: Path) -> None:
     den = Denoiser.from_pretrained(level_weights, device="cpu")
     assert den.level_aware
