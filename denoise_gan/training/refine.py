@@ -253,6 +253,9 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     if cfg is not None and cfg.generator is not None:
         check_role(cfg.generator, noise_model=False, option="--generator")  # before the output folder is made
     if cfg is not None:
+        if out_dir.resolve() == Path(cfg.run_dir).resolve():
+            raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
+                            f"{Path(cfg.run_dir) / 'refine'})")
         source_data = load_source_config(Path(cfg.run_dir)).data
         refuse_output_inside_inputs(out_dir, {"the run's --clean": source_data.clean_dir, "--val": cfg.val_dir})
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)

@@ -75,6 +75,7 @@ def test_a_run_folder_inside_its_image_folders_is_refused(finished_run: Path, cl
     one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", clean_dir / "run",
                        "--device", "cpu"), "is inside --clean", "choose an output folder outside it")
     one_line_error(cli("refine", finished_run, "-o", clean_dir / "refined"), "is inside the run's --clean")
+    one_line_error(cli("refine", finished_run, "-o", finished_run), "is the train run itself")  # not "--resume"
     assert not (clean_dir / "run").exists() and not (clean_dir / "refined").exists()
 
 
