@@ -18,7 +18,7 @@ from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import init_weights
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import resolve_weights, shipped_part
+from denoise_gan.nets.shipped import resolve_weights, shipped_names, shipped_part
 from denoise_gan.nets.weight_header import read_weight_bytes
 from denoise_gan.nets.weights import (
     list_checkpoints,
@@ -71,6 +71,9 @@ def find_start(text: str) -> StartModel:
     if "/" in text or text.endswith(".safetensors"):
         raise UserError(f"--from {text}: not a folder; give a shipped model's name or a folder holding "
                         "G.safetensors and F.safetensors")
+    if text not in shipped_names() and "-" in text and text.rsplit("-", 1)[0] in shipped_names():
+        raise UserError(f"--from {text}: a companion network of the shipped model; give the model's name, "
+                        f"{text.rsplit('-', 1)[0]!r}, and adapt takes its F and discriminator with it")
     g = resolve_weights(text)
     f = shipped_part(text, "F")
     if not f.is_file():

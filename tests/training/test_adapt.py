@@ -113,6 +113,11 @@ def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: 
     assert all(d["step"] >= 1 for d in done.values())
 
 
+def test_a_shipped_companion_as_start_names_its_model() -> None:
+    with pytest.raises(UserError, match="companion network of the shipped model; give the model's name, 'default'"):
+        find_start("default-F")
+
+
 def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import denoise_gan.nets.shipped as lookup
 
