@@ -23,9 +23,15 @@ def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, wo
                         persistent_workers=workers > 0, timeout=300 if workers > 0 else 0,
                         pin_memory=torch.cuda.is_available(), generator=torch.Generator().manual_seed(seed),
                         worker_init_fn=_leave_stopping_to_the_main_process if workers > 0 else None)
+    batches = iter(loader)
     try:
-        yield from loader
+        yield from batches
     except Exception as exc:  # a worker's error comes back as its own type, "Caught X in DataLoader worker"
+        # the traceback keeps this frame, and with it the persistent workers, alive: stop them now, or the
+        # process waits for them at exit after its one-line error
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
         if "DataLoader worker" in str(exc):
             raise UserError(f"a data-loading worker failed: {str(exc).splitlines()[0]}") from None
         raise

@@ -55,6 +55,20 @@ class RaisesInWorker(torch.utils.data.Dataset):
 def test_an_exception_in_a_data_loader_worker_is_one_line_not_a_traceback_and_hang() -> None:
     with alarm(60), pytest.raises(UserError, match="data-loading worker failed: Caught ValueError"):
         next(batch_iterator(RaisesInWorker(), batch_size=2, start=0, steps=4, world=World(), workers=1, seed=0))
+    # and the process that met it still exits: its persistent worker must not be left for exit to wait on
+    script = ("import torch\n"
+              "from denoise_gan.errors import UserError\n"
+              "from denoise_gan.runtime import World\n"
+              "from denoise_gan.training.batches import batch_iterator\n"
+              "class Raises(torch.utils.data.Dataset):\n"
+              "    def __len__(self): return 100\n"
+              "    def __getitem__(self, i): raise ValueError('bad')\n"
+              "try:\n"
+              "    next(batch_iterator(Raises(), 2, 0, 4, World(), 1, 0))\n"
+              "except UserError as exc:\n"
+              "    print('one line:', exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "one line: a data-loading worker failed" in done.stdout, done.stderr
 
 
 def test_the_step_plan_is_computed_as_drawn_not_held_for_every_step() -> None:
