@@ -202,23 +202,12 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     if problem:
         raise ValueError(problem)
     fmt = WRITE_FORMATS[suffix]
-    if pixels.shape[2] == 2 and fmt == "TIFF":
-        import tifffile
-
-        out = io.BytesIO()
-        tifffile.imwrite(out, pixels, photometric="minisblack", extrasamples=["unassalpha"], iccprofile=icc)
-        return out.getvalue()
+    if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
+        return _tiff_bytes(pixels, icc)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
         return _png_with_icc(_png_gray_alpha16(pixels), icc)
-    if pixels.dtype == np.uint16 and fmt == "TIFF" and icc:
-        import tifffile  # OpenCV writes no ICC profile, and a 16-bit photo is often wide-gamut
-
-        out = io.BytesIO()
-        tifffile.imwrite(out, pixels if pixels.shape[2] > 1 else pixels[..., 0],
-                         photometric="rgb" if pixels.shape[2] > 2 else "minisblack",
-                         extrasamples=["unassalpha"] if pixels.shape[2] == 4 else None,
-                         compression="zlib", iccprofile=icc)
-        return out.getvalue()
+    if pixels.dtype == np.uint16 and fmt == "TIFF" and icc:  # OpenCV writes no ICC profile (16-bit: often wide-gamut)
+        return _tiff_bytes(pixels, icc, compression="zlib")
     if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
         with quiet_stderr():
             ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
@@ -245,6 +234,20 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
         kwargs["icc_profile"] = icc
     out = io.BytesIO()
     img.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, compression: str | None = None) -> bytes:
+    """A TIFF through tifffile, which writes any channel count with its ICC profile: gray or RGB, alpha as an
+    extra (unassociated) sample."""
+    import tifffile
+
+    channels = pixels.shape[2]
+    out = io.BytesIO()
+    tifffile.imwrite(out, pixels if channels > 1 else pixels[..., 0],
+                     photometric="rgb" if channels > 2 else "minisblack",
+                     extrasamples=["unassalpha"] if channels in (2, 4) else None,
+                     compression=compression, iccprofile=icc)
     return out.getvalue()
 
 

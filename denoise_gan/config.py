@@ -31,7 +31,7 @@ def json_object(text: object) -> dict[str, Any]:
 
 
 MAX_WIDTH = 4096  # the widest net a weight file may claim (the loader's bound too); the shipped G is 48
-MAX_STEPS = 10_000_000  # weeks of CPU time; the step plan is built before step 1, so a typo must not fill memory
+MAX_STEPS = 10_000_000  # weeks of CPU time even on a GPU: more is a typo, refused before the run starts
 MAX_SEED = 2**32 - 1  # what every random generator a run seeds accepts
 
 

@@ -247,12 +247,13 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     `steps` on resume extends (or shortens) the run; the lr schedule follows the new total.
     """
     run_dir = Path(run_dir)
-    if cfg is not None:
-        check_config(cfg)  # before the run folder is made
+    if cfg is not None:  # a new run: checked before its folder is made
+        check_config(cfg)
         refuse_output_inside_inputs(run_dir, {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir,
                                               "--val": cfg.val_dir})
     cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps)
-    check_config(cfg)
+    if resume:  # the config read from its checkpoint
+        check_config(cfg)
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
                       (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
 

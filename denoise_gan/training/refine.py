@@ -246,25 +246,32 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
                          estimator_noise=for_estimator)
 
 
+def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
+    """The config's own errors as one line, before the output folder is made: G must be a denoiser, and the
+    output is not the train run it refines."""
+    if cfg.generator is not None:
+        check_role(cfg.generator, noise_model=False, option="--generator")
+    if out_dir.resolve() == Path(cfg.run_dir).resolve():
+        raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
+                        f"{Path(cfg.run_dir) / 'refine'})")
+
+
 def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,
            console: Console | None = None) -> Path:
     """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
     out_dir = Path(out_dir)
-    if cfg is not None and cfg.generator is not None:
-        check_role(cfg.generator, noise_model=False, option="--generator")  # before the output folder is made
-    if cfg is not None:
-        if out_dir.resolve() == Path(cfg.run_dir).resolve():
-            raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
-                            f"{Path(cfg.run_dir) / 'refine'})")
-        source_data = load_source_config(Path(cfg.run_dir)).data
-        refuse_output_inside_inputs(out_dir, {"the run's --clean": source_data.clean_dir, "--val": cfg.val_dir})
+    source = None
+    if cfg is not None:  # a new run: checked before its folder is made
+        check_refine(cfg, out_dir)
+        source = load_source_config(Path(cfg.run_dir))
+        refuse_output_inside_inputs(out_dir, {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir})
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
-    source = load_source_config(Path(cfg.run_dir))
-    if cfg.generator is not None:
-        check_role(cfg.generator, noise_model=False, option="--generator")
-        if cfg.generator.channels != source.model.g.channels:
-            raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
-                            f"{source.model.g.channels}-channel F")
+    if resume:  # the config read from its checkpoint
+        check_refine(cfg, out_dir)
+    source = source or load_source_config(Path(cfg.run_dir))
+    if cfg.generator is not None and cfg.generator.channels != source.model.g.channels:
+        raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
+                        f"{source.model.g.channels}-channel F")
     # one-line errors now, not after the data has loaded: the G the run starts from must fit the run's F and,
     # for the estimator's options, have an estimator
     start_g = None
