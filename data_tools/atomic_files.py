@@ -190,11 +190,11 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
 
 
 def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None]) -> None:
-    """A run's folder inside one of its image folders (``{"--clean": path, ...}``) is refused before any work:
-    its plots and validation grids would be read as training photos by the next run or a ``--resume``."""
+    """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before
+    any work: its plots and validation grids would be read as input images by a rerun or a ``--resume``."""
     where = Path(os.path.abspath(out))
     for option, folder in inputs.items():
         if folder and where.is_relative_to(os.path.abspath(folder)):
-            raise OutputWriteError(f"{out} is inside {option} {folder}: its plots would be read as training "
-                                   "images; choose an output folder outside it")
+            raise OutputWriteError(f"{out} is inside {option} {folder}: its plots would be read as input images "
+                                   "by the next run; choose an output folder outside it")
 

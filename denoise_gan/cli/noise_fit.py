@@ -49,11 +49,12 @@ def noise_fit_command(
     if clean is not None and clean_photos is not None:
         raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
                         "the clean twins")
-    from data_tools.atomic_files import prepare_output_dir
+    from data_tools.atomic_files import prepare_output_dir, refuse_output_inside_inputs
     from denoise_gan.evaluation.noise_fit import blind_fit, load_candidates, paired_fit, write_report
     from denoise_gan.runtime import set_threads
 
     set_threads(threads)
+    refuse_output_inside_inputs(output, {"--noisy": noisy, "--clean": clean, "--clean-photos": clean_photos})
     candidates = load_candidates(model or [], spec or [])
     prepare_output_dir(output, overwrite=overwrite)
     with progress_callback(err_console, "noise-fit") as report_progress:

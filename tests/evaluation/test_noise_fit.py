@@ -218,6 +218,15 @@ def test_cli_bad_options_fail_in_one_line(pairs: Path, tmp_path: Path, extra: li
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("inside", ["noisy", "clean"])
+def test_cli_output_inside_an_input_folder_is_refused(pairs: Path, inside: str) -> None:
+    """Its picture would be read as a noisy (or clean) image by the next run."""
+    out = pairs / inside / "fit"
+    one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out),
+                   f"is inside --{inside}")
+    assert not out.exists()
+
+
 def test_cli_unpaired_names_fail_in_one_line(pairs: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     write_image(other / "unrelated.png", _scene(16, 16))
