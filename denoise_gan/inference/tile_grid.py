@@ -93,10 +93,13 @@ def fitted_tile(length: int, max_tile: int, overlap: int, stride: int) -> int:
     return min(max_tile, round_up(math.ceil((length + (count - 1) * shared) / count), stride))
 
 
-def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int) -> TileGrid:
+def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int, min_side: int = 1) -> TileGrid:
     """The grid for an image; tile 0 is one tile of the whole (stride-padded) image, otherwise tiles of at
-    most ``tile`` pixels a side, fitted to the image so little work is spent on excess overlap."""
-    padded_h, padded_w = round_up(height, stride), round_up(width, stride)
+    most ``tile`` pixels a side, fitted to the image so little work is spent on excess overlap.
+
+    ``min_side`` pads a tiny image further: InstanceNorm cannot normalise the single pixel a 4 px side leaves
+    after two stride-2 steps."""
+    padded_h, padded_w = (max(round_up(side, stride), round_up(min_side, stride)) for side in (height, width))
     if tile == 0:
         tile_h, tile_w = padded_h, padded_w
     else:

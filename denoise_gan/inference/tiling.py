@@ -261,7 +261,8 @@ class TiledDenoiser:
     def _canvas(self, pixels: np.ndarray) -> _Canvas:
         colour_channels = pixels.shape[2] - (1 if pixels.shape[2] in (2, 4) else 0)
         mode = _channel_mode(self.channels, colour_channels)
-        grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride)
+        grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride,
+                         min_side=2 * self.stride if self.backend.instance_norm else 1)
         return _Canvas(pixels, grid, mode)
 
     def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:

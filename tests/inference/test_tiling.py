@@ -109,6 +109,17 @@ def test_grid_pads_to_stride_and_small_images_get_one_tile() -> None:
     assert (grid.tile_h, len(grid.ys)) == (304, 1)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 4, 3), (4, 4, 1), (2, 50, 3)])
+def test_an_instance_norm_generator_denoises_images_a_few_pixels_wide(shape: tuple[int, int, int]) -> None:
+    """Two stride-2 steps leave one pixel of a 4 px side, which InstanceNorm cannot normalise: the image is
+    padded to two strides instead of one."""
+    assert (plan_grid(3, 4, 512, 32, 4, min_side=8).tile_h, plan_grid(3, 4, 512, 32, 4).tile_h) == (8, 4)
+    net = light_unet(channels=3, arch="resnet", width=8, blocks=1)
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out = denoise_array(net, image, InferConfig(device="cpu", precision="fp32"))
+    assert out.shape == image.shape and out.dtype == np.uint8
+
+
 @pytest.mark.parametrize("length", [1024, 4000, 6000, 520, 2056])
 def test_tiles_are_fitted_to_the_image_to_limit_wasted_overlap(length: int) -> None:
     grid = plan_grid(length, length, 512, 32, 8)
