@@ -141,7 +141,10 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
 
 
 def names_one_file(inputs: Sequence[Path | str], out: Path | str) -> bool:
-    """Whether ``-o`` names the output file of a single input file (``-o cat_dn.png``), not a folder."""
+    """Whether ``-o`` names the output file of a single input file (``-o cat_dn.png``), not a folder; a
+    trailing separator (``-o shots.png/``) says "a folder", as it does to the shell."""
+    if isinstance(out, str) and out.endswith(("/", os.sep)):
+        return False
     out = Path(out)
     return (len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in IMAGE_EXTENSIONS
             and not out.is_dir())
@@ -151,11 +154,13 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     """Every (input, output) pair, sorted by output; collisions and writes over inputs are refused here.
 
     ``out_dir`` may name the output file of a single input file (see ``names_one_file``)."""
+    one_file = names_one_file(inputs, out_dir)
+    folder_named = isinstance(out_dir, str) and out_dir.endswith(("/", os.sep))
     out_dir = Path(out_dir)
-    if out_dir.suffix.lower() in UNWRITTEN_IMAGE_SUFFIXES and not out_dir.is_dir():
+    if out_dir.suffix.lower() in UNWRITTEN_IMAGE_SUFFIXES and not out_dir.is_dir() and not folder_named:
         raise UserError(f"-o {out_dir}: cannot write {out_dir.suffix} images; name a .png, .jpg, .tif, .webp or "
-                        ".bmp file, or a folder")
-    if names_one_file(inputs, out_dir):
+                        ".bmp file, or a folder (end it with /)")
+    if one_file:
         return _plan_one_file(Path(inputs[0]), out_dir, opts)
     pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)
     sources = {src.resolve() for src, _ in pairs}

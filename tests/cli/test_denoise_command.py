@@ -131,6 +131,14 @@ def test_bmp_is_an_output_format_and_an_unwritten_format_is_no_folder(tmp_path: 
         assert not (tmp_path / name).exists()
 
 
+def test_a_trailing_slash_makes_an_image_like_name_a_folder(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "a.png", image())
+    for name in ("shots.png", "anim.gif"):
+        result = denoise(tmp_path / "a.png", "-o", f"{tmp_path / name}/", "-c", weights)
+        assert result.exit_code == 0, result.output
+        assert read_image(tmp_path / name / "a.png").pixels.shape == image().shape
+
+
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "one" / "a.png", image())
     write_image(tmp_path / "two" / "a.png", image())
