@@ -81,6 +81,8 @@ def samples_command(
     """Write clean sample images, e.g. to try synth/denoise/evaluate, or to rebuild the training pool."""
     from data_tools.samples import SAMPLES, SETS, write_samples
 
+    if subset not in (*SETS, "photos", "pool"):
+        raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, photos, pool")
     if subset in ("photos", "pool") and not names:
         from data_tools.photos import build_photo_pool, build_training_pool
 
@@ -90,9 +92,8 @@ def samples_command(
         console.print(f"wrote {len(written)} image(s) and sources.json (source, author, licence) to {output}",
                       highlight=False)
         return
-    if subset not in SETS:
-        raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, photos, pool")
-    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else list(SETS[subset])
+    # --names overrides --set; a name given twice is written once
+    chosen = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip())) if names else list(SETS[subset])
     unknown = [n for n in chosen if n not in SAMPLES]
     if unknown or not chosen:
         raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "

@@ -235,6 +235,15 @@ def test_samples_writes_named_images(tmp_path: Path) -> None:
     assert not (tmp_path / "t").exists()
 
 
+@pytest.mark.parametrize("subset", ["photos", "pool", "train"])
+def test_samples_names_override_any_set_and_are_written_once(tmp_path: Path, subset: str) -> None:
+    code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--names", "coins, coins,text", "--set", subset)
+    assert code == 0, stderr
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["coins.png", "text.png"]
+    code, _, stderr = invoke("samples", "-o", tmp_path / "t", "--names", "coins", "--set", "photoz")
+    assert code == 2 and "unknown --set 'photoz'" in stderr and not (tmp_path / "t").exists()
+
+
 def test_version_and_help() -> None:
     code, stdout, _ = invoke("--version")
     assert code == 0 and stdout.strip() == f"denoise-gan {__version__}"
