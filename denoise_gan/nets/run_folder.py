@@ -32,6 +32,18 @@ def graph_beside(weights: Path) -> Path:
     return weights.with_suffix(".onnx")
 
 
+# fields only one command's config.json holds: how a folder of one command is told apart from another's
+_KIND_FIELDS = {"train": ("data", "model"), "refine": ("run_dir", "generator"), "adapt": ("start", "noisy_dir")}
+
+
+def run_kind(config: dict[str, Any]) -> str | None:
+    """Which command wrote this config.json (train, refine or adapt), or None if none of their shapes fits."""
+    for kind, fields in _KIND_FIELDS.items():
+        if all(field in config for field in fields):
+            return kind
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:160] if text else type(exc).__name__
@@ -108,12 +120,16 @@ class RunFolder:
         ``<file>: unreadable <what> config (<why>)``."""
         if not self.config.is_file():
             raise UserError(f"{self.path}: {missing or f'no {CONFIG_FILE}'}")
+        data: Any = None
         try:
             data = json.loads(self.config.read_text())
             if not isinstance(data, dict):
                 raise ValueError(f"a JSON {type(data).__name__}, not an object")
             return data if cls is None else from_dict(cls, data)
         except (OSError, ValueError, TypeError) as exc:
+            kind = run_kind(data) if isinstance(data, dict) else None
+            if kind is not None and kind != what:
+                raise UserError(f"{self.path}: written by `denoise-gan {kind}`, not by `denoise-gan {what}`") from None
             raise UserError(f"{self.config}: unreadable {what} config ({_first_line(exc)})") from None
 
     def write_config(self, cfg: Any) -> None:

@@ -36,7 +36,7 @@ def ship_parts(run_dir: Path | str, dest: Path | str, name: str = "default") -> 
     """Write the run's F and both discriminators as ``dest/<name>-<part>.safetensors``; returns the paths."""
     run, dest = RunFolder(run_dir), Path(dest)
     try:
-        cfg = run.read_config(TrainConfig, missing="not a `denoise-gan train` run (no config.json)")
+        cfg = run.read_config(TrainConfig, what="train", missing="not a `denoise-gan train` run (no config.json)")
     except UserError as exc:
         raise WeightsError(str(exc)) from None
     found = list_checkpoints(run.checkpoints)

@@ -103,7 +103,7 @@ def start_discriminator(start: StartModel, channels: int) -> tuple[nn.Module, Di
         return net, cfg, str(start.d_noisy)
     if start.d_checkpoint is not None:
         try:
-            cfg = RunFolder(start.d_checkpoint.parent.parent).read_config(TrainConfig).model.d
+            cfg = RunFolder(start.d_checkpoint.parent.parent).read_config(TrainConfig, what="train").model.d
             state = load_checkpoint(start.d_checkpoint)["nets"]["D_noisy"]
         except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
             raise WeightsError(f"{start.d_checkpoint}: no usable D_noisy ({str(exc).splitlines()[0][:120]})") from None

@@ -227,7 +227,7 @@ def load_source_config(run_dir: Path) -> TrainConfig:
     run = RunFolder(run_dir)
     if not run.config.is_file() or not run.g.is_file():
         raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
-    return run.read_config(TrainConfig)
+    return run.read_config(TrainConfig, what="train")
 
 
 def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:

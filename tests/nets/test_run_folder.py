@@ -65,6 +65,20 @@ def test_a_corrupt_config_is_a_one_line_error_naming_the_file(tmp_path: Path, te
         RunFolder(tmp_path).read_config(AdaptConfig, what="adapt")
 
 
+def test_another_commands_folder_is_named_as_such(tmp_path: Path) -> None:
+    """`adapt --resume` on a train run said "unknown AdaptConfig field(s): beta1, ..."."""
+    RunFolder(tmp_path).write_config(TrainConfig())
+    assert RunFolder(tmp_path).read_config(TrainConfig, what="train") == TrainConfig()
+    with pytest.raises(UserError) as caught:
+        RunFolder(tmp_path).read_config(AdaptConfig, what="adapt")
+    assert _one_line(caught) == f"{tmp_path}: written by `denoise-gan train`, not by `denoise-gan adapt`"
+    (tmp_path / "config.json").write_text('{"start": "default", "noisy_dir": "n", "stepz": 3}')
+    with pytest.raises(UserError, match="unreadable adapt config .*stepz"):  # its own kind, damaged
+        RunFolder(tmp_path).read_config(AdaptConfig, what="adapt")
+    with pytest.raises(UserError, match="written by `denoise-gan adapt`, not by `denoise-gan train`"):
+        RunFolder(tmp_path).read_config(TrainConfig, what="train")
+
+
 def test_the_finished_marker(tmp_path: Path) -> None:
     phase = RunFolder(tmp_path).phase("noise")
     assert phase.read_finished() is None
