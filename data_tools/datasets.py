@@ -236,19 +236,30 @@ class UnpairedPatches(Dataset):
         return item
 
 
-def build_domains(clean_dir: str, noisy_dir: str,
-                  noise: str) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
+def build_domains(clean_dir: str, noisy_dir: str, noise: str,
+                  patch_size: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
     """The two training domains: two folders, or one clean folder split in halves plus a noise spec.
 
-    Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None).
+    Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None). Real noisy
+    photos smaller than ``patch_size`` are left out with a warning: padding them by mirroring would teach F
+    mirrored noise.
     """
     clean = load_folder(clean_dir)
     if not clean:
         raise ValueError(f"{clean_dir}: no readable images")
     if noisy_dir:
-        noisy = load_folder(noisy_dir)
-        if not noisy:
+        found = read_folder(noisy_dir)
+        if not found:
             raise ValueError(f"{noisy_dir}: no readable images")
+        noisy = [pixels for _, pixels in found if min(pixels.shape[:2]) >= patch_size]
+        small = [f"{path.relative_to(noisy_dir)} ({px.shape[1]}x{px.shape[0]})" for path, px in found
+                 if min(px.shape[:2]) < patch_size]
+        if not noisy:
+            raise ValueError(f"{noisy_dir}: every noisy photo is smaller than the {patch_size} px patch; lower "
+                             "--patch-size or give larger photos")
+        if small:
+            print(f"warning: {len(small)} of {len(found)} photos in {noisy_dir} are smaller than the {patch_size} px "
+                  f"patch and are left out (padding would teach F mirrored noise): {', '.join(small)}")
         return clean, noisy, None
     if not noise:
         raise ValueError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")

@@ -226,7 +226,7 @@ def f_noise_sigma(f: nn.Module, x: torch.Tensor, fake_noisy: torch.Tensor) -> fl
 def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
     d, ch = cfg.data, cfg.model.g.channels
     try:
-        clean, noisy, spec = build_domains(d.clean_dir, d.noisy_dir, d.noise)
+        clean, noisy, spec = build_domains(d.clean_dir, d.noisy_dir, d.noise, d.patch_size)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return UnpairedPatches(PatchSampler(clean, d.patch_size, ch, d.gray_fraction),

@@ -147,6 +147,23 @@ def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Pat
     assert stop.value.code == (0 if fit["passed"] else 1) and set(fit) >= {"real", "fake", "tolerance"}
 
 
+def test_noisy_photos_smaller_than_the_patch_are_left_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Mirrored padding would teach F mirrored noise; adapt leaves such photos out too."""
+    from data_tools.datasets import build_domains
+    from data_tools.images import write_image
+    from data_tools.samples import load_sample
+
+    write_image(tmp_path / "clean" / "a.png", load_sample("astronaut")[:64, :64])
+    write_image(tmp_path / "noisy" / "big.png", load_sample("camera")[:48, :40])
+    write_image(tmp_path / "noisy" / "small.png", load_sample("coffee")[:20, :48])
+    _, noisy, _ = build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=32)
+    assert [im.shape[:2] for im in noisy] == [(48, 40)]
+    warning = capsys.readouterr().out
+    assert "1 of 2 photos" in warning and "small.png (48x20)" in warning and "left out" in warning
+    with pytest.raises(ValueError, match="every noisy photo is smaller than the 64 px patch"):
+        build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=64)
+
+
 def test_refine_init_continues_the_shipped_model(finished_run: Path, tmp_path: Path) -> None:
     from denoise_gan.nets.shipped import resolve_weights
     from denoise_gan.nets.weights import read_generator_file
