@@ -120,9 +120,15 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     t0 = time.monotonic() if began is None else began
     out_dir, out = Path(out_dir), RunFolder(out_dir)
     console = console or Console()
-    cfg = _stored_config(out_dir) if resume else _new_request(cfg, out, t0)
+    if resume:
+        cfg = _stored_config(out_dir)
+        start = find_start(cfg.start)  # G and F are read here, once (D_noisy on first use): all below uses that
+    else:
+        assert cfg is not None, "a new adaptation needs a config"
+        _check_budget(cfg, t0)
+        start = find_start(cfg.start)  # a bad --from is refused before the output folder is made
+        cfg = _new_request(cfg, out)
     started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
-    start = find_start(cfg.start)  # G and F are read here, once (D_noisy on first use): all below uses that
     g_cfg, f_cfg = start.config(start.g), start.config(start.f)
     if g_cfg.channels != f_cfg.channels:
         raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
@@ -145,10 +151,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     return out.g
 
 
-def _new_request(cfg: AdaptConfig | None, out: RunFolder, t0: float) -> AdaptConfig:
+def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:
     """A new adaptation's folder, holding its request (config.json) before anything else."""
-    assert cfg is not None, "a new adaptation needs a config"
-    _check_budget(cfg, t0)
     try:
         prepare_output_dir(out.path, own=not_started(out.path), hint="--resume OUT to continue the adaptation in it")
     except DataError as exc:

@@ -168,6 +168,7 @@ def test_a_denoiser_saved_as_f_is_refused_by_its_architecture(tmp_path: Path, no
         find_start(str(wrong))
     one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "out", "--from", wrong, "--steps", "6"),
                    "F.safetensors", "'level'", "not a noise model")
+    assert not (tmp_path / "out").exists()  # refused before the output folder is made
     backwards = _save_start(tmp_path / "backwards", g=TINY_F)
     with pytest.raises(UserError, match="noise model, not a denoiser"):
         find_start(str(backwards))
