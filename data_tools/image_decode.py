@@ -101,6 +101,20 @@ def open_header(data: bytes) -> Image.Image | None:
         return None
 
 
+def is_lossless_webp(data: bytes) -> bool:
+    """Whether a WebP file holds a lossless (VP8L) image: its chunks are walked, since an extended file (VP8X,
+    with EXIF or ICC) names its codec after them."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return False
+    pos = 12
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if kind in (b"VP8L", b"VP8 "):
+            return kind == b"VP8L"
+        pos += 8 + size + (size & 1)
+    return False
+
+
 def tiff_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) of a TIFF that Pillow cannot open (float RGB, for one) from its first IFD, or None."""
     if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):

@@ -23,6 +23,7 @@ from data_tools.image_decode import (
     decode,
     decode_tiff,
     exif_without_orientation,
+    is_lossless_webp,
     is_tiff,
     metadata,
     open_header,
@@ -44,6 +45,7 @@ class LoadedImage:
     exif: bytes | None = None
     icc: bytes | None = None
     note: str = ""  # what the reader changed that a user should be told (float samples stored as 16-bit)
+    lossless: bool = False  # a lossless WebP: its output is written lossless too
 
     @property
     def has_alpha(self) -> bool:
@@ -165,7 +167,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if pixels.dtype not in (np.uint8, np.uint16):
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
-    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc, note=note)
+    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc, note=note, lossless=is_lossless_webp(data))
 
 
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
@@ -187,14 +189,15 @@ def encode_problem(shape: tuple[int, ...], suffix: str) -> str | None:
 
 
 def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
-                 exif: bytes | None = None, icc: bytes | None = None) -> bytes:
+                 exif: bytes | None = None, icc: bytes | None = None, lossless: bool = False) -> bytes:
     """Encode HxWxC uint8/uint16 pixels for a file suffix.
 
     8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits; the ICC
     profile is added to a PNG after, and a TIFF with one goes through tifffile; EXIF is not kept); gray+alpha
     TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through a plain PNG writer, since neither
     library above can write them. Formats that cannot hold 16 bits (JPEG,
-    WebP, BMP) get a rounded 8-bit copy; formats without alpha get it dropped.
+    WebP, BMP) get a rounded 8-bit copy; formats without alpha get it dropped. ``lossless`` writes a WebP
+    lossless (``quality`` is then the compression effort).
     """
     suffix = suffix.lower()
     pixels = as_hwc(pixels)
@@ -225,6 +228,8 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     kwargs: dict = {}
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = int(quality)
+    if fmt == "WEBP" and lossless:
+        kwargs.update(lossless=True, exact=True)  # exact: transparent pixels keep their colour
     if fmt == "PNG":
         kwargs["compress_level"] = 6
     exif = exif_without_orientation(exif)
@@ -293,7 +298,8 @@ def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[..., 0])
 
 
-def write_image(path: Path | str, pixels: np.ndarray, quality: int = 95,
-                exif: bytes | None = None, icc: bytes | None = None, overwrite: bool = True) -> None:
+def write_image(path: Path | str, pixels: np.ndarray, quality: int = 95, exif: bytes | None = None,
+                icc: bytes | None = None, overwrite: bool = True, lossless: bool = False) -> None:
     path = Path(path)
-    atomic_write_bytes(path, encode_image(pixels, path.suffix, quality=quality, exif=exif, icc=icc), overwrite)
+    atomic_write_bytes(path, encode_image(pixels, path.suffix, quality=quality, exif=exif, icc=icc,
+                                          lossless=lossless), overwrite)

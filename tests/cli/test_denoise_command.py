@@ -139,6 +139,14 @@ def test_a_trailing_slash_makes_an_image_like_name_a_folder(tmp_path: Path, weig
         assert read_image(tmp_path / name / "a.png").pixels.shape == image().shape
 
 
+def test_a_lossless_webp_comes_back_lossless(tmp_path: Path, weights: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(image()).save(tmp_path / "a.webp", lossless=True)
+    assert denoise(tmp_path / "a.webp", "-o", tmp_path / "out", "-c", weights).exit_code == 0
+    assert read_image(tmp_path / "out" / "a.webp").lossless
+
+
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "one" / "a.png", image())
     write_image(tmp_path / "two" / "a.png", image())

@@ -124,6 +124,21 @@ def test_an_animation_is_refused_not_cut_to_its_first_frame(tmp_path: Path, suff
     assert np.array_equal(read_image(tmp_path / f"still{suffix}").pixels, asymmetric())
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path: Path, channels: int) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 30, channels), dtype=np.uint8)
+    icc = b"\0" * 8  # any ICC bytes make Pillow write an extended (VP8X) file, whose codec chunk comes later
+    Image.fromarray(pixels).save(tmp_path / "exact.webp", lossless=True, exact=True, icc_profile=icc)
+    Image.fromarray(pixels).save(tmp_path / "lossy.webp", quality=90)
+    exact, lossy = read_image(tmp_path / "exact.webp"), read_image(tmp_path / "lossy.webp")
+    assert (exact.lossless, lossy.lossless) == (True, False)
+    write_image(tmp_path / "out.webp", exact.pixels, lossless=exact.lossless)
+    assert np.array_equal(read_image(tmp_path / "out.webp").pixels, pixels)
+    write_image(tmp_path / "out_lossy.webp", exact.pixels)
+    assert not read_image(tmp_path / "out_lossy.webp").lossless
+    assert not read_image(tmp_path / "out_lossy.webp").pixels.tolist() == pixels.tolist()
+
+
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_a_16_bit_output_keeps_its_colour_profile(tmp_path: Path, suffix: str, channels: int) -> None:
