@@ -164,13 +164,18 @@ def synth(
                 "seed": seed, "crop": crop, "max_size": max_size}
     if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
         settings["noise_source"] = record
-    prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings))
+    prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings),
+                       hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
+                            "not write are deleted)")
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
     entries = _write_set(sources, clean_dir, out_dir, spec, seed, unpaired, crop, max_size, summary, progress)
     manifest = _manifest(settings, entries, summary)
     atomic_write_bytes(summary.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
     _remove_stale(out_dir, entries)
     return summary
+
+
+SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
 
 
 def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, max_size: int | None) -> list[Path]:
@@ -183,6 +188,11 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
         raise SynthError(f"{out_dir}: the output folder must not be the input folder")
     if clean_dir.resolve().is_relative_to(out_dir.resolve()):
         raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
+    for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into the photos
+        target = (out_dir / sub).resolve()
+        if target.is_relative_to(clean_dir.resolve()) or clean_dir.resolve().is_relative_to(target):
+            raise SynthError(f"{out_dir / sub} leads to {target}, into the input folder {clean_dir}; choose "
+                             "another -o")
     # an output folder inside the input must not feed a rerun with its own files, nor an earlier set its noisy ones
     earlier = _earlier_sets(clean_dir, out_dir)
     if earlier:
@@ -272,12 +282,14 @@ def _same_set(manifest: Path, settings: dict[str, Any]) -> bool:
 
 
 def _remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
-    """Image files under clean/ and noisy/ that the new manifest does not list (an earlier set's)."""
-    kept = {(out_dir / e[k]).resolve() for e in entries for k in ("clean", "noisy") if e.get(k)}
-    for sub in ("clean", "noisy"):
+    """Image files under clean/ and noisy/ that the new manifest does not list (an earlier set's); never a file
+    outside the set's own folder, whatever link leads there."""
+    kept = {(out_dir / e[k]).resolve() for e in entries for k in SET_FOLDERS if e.get(k)}
+    inside = out_dir.resolve()
+    for sub in SET_FOLDERS:
         if (out_dir / sub).is_dir():
             for path in collect_images(out_dir / sub, recursive=True):
-                if path.resolve() not in kept:
+                if path.resolve() not in kept and path.parent.resolve().is_relative_to(inside):
                     path.unlink(missing_ok=True)
 
 

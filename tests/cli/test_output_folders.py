@@ -75,6 +75,21 @@ def test_synth_into_another_set_is_refused_and_overwrite_replaces_the_whole_set(
     assert sorted(p.name for p in (out / "clean").iterdir()) == ["a.png", "b.png"]
 
 
+def test_synth_never_writes_or_deletes_through_a_link_into_the_input(src: Path, tmp_path: Path) -> None:
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    out = tmp_path / "set"
+    out.mkdir()
+    (out / "clean").symlink_to(src)  # a set whose clean/ is the photo library itself
+    one_line_error(cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5", "--overwrite"), "into the input folder")
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+    elsewhere = tmp_path / "elsewhere"  # a link out of the set: its files are written there, never deleted
+    write_image(elsewhere / "mine.png", noise_image(8, 8))
+    (out / "clean").unlink()
+    (out / "clean").symlink_to(elsewhere)
+    assert cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5", "--overwrite").exit_code == 0
+    assert (elsewhere / "mine.png").is_file() and (out / "noisy" / "a.png").is_file()
+
+
 def test_synth_into_a_read_only_folder_is_one_line(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     read_only(monkeypatch, tmp_path / "ro")
     result = cli("synth", src, "-o", tmp_path / "ro", "--noise", "gaussian:sigma=5", "--seed", "0")
