@@ -56,17 +56,19 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
     """Image files under a folder, sorted, by extension (hidden files skipped).
 
     Files under ``exclude`` (a command's output folder inside its input) are left out, so a rerun never takes
-    its own outputs as inputs; an ``exclude`` that is the folder itself excludes nothing.
+    its own outputs as inputs; an ``exclude`` that is the folder itself or holds it excludes nothing. A broken
+    symbolic link is listed, so its reader reports it by name instead of it vanishing.
     """
     pattern = "**/*" if recursive else "*"
     found = sorted(
         p for p in Path(folder).glob(pattern)
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        if (p.is_file() or (p.is_symlink() and not p.exists()))
+        and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
     )
     if exclude is None:
         return found
     skip = Path(exclude).resolve()
-    if skip == Path(folder).resolve():
+    if Path(folder).resolve().is_relative_to(skip):
         return found
     return [p for p in found if not p.resolve().is_relative_to(skip)]
 

@@ -164,11 +164,11 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         return _plan_one_file(Path(inputs[0]), out_dir, opts)
     pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)
     sources = {src.resolve() for src, _ in pairs}
-    inodes = {_inode(src) for src, _ in pairs}
+    inodes = {_inode(src) for src, _ in pairs if src.exists()}
     jobs: dict[Path, Job] = {}
     for source, rel in pairs:
         output = _output_path(out_dir, source, rel, opts)
-        problem = _name_problem(output)
+        problem = _name_problem(output) or _broken_link(source)
         if problem:
             jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
             continue
@@ -226,6 +226,13 @@ def _without_own_outputs(pairs: list[tuple[Path, Path]], out_dir: Path,
     outputs = {os.path.abspath(_output_path(out_dir, src, rel, opts)): src for src, rel in pairs}
     return [(src, rel) for src, rel in pairs
             if outputs.get(os.path.abspath(src)) in (None, src)]
+
+
+def _broken_link(source: Path) -> str:
+    """Why a symbolic link found in a folder cannot be read (its target is gone), or "" for a file."""
+    if source.exists():
+        return ""
+    return f"a broken link: its target {os.readlink(source)} does not exist"
 
 
 def _inode(path: Path) -> tuple[int, int]:

@@ -147,6 +147,23 @@ def test_a_lossless_webp_comes_back_lossless(tmp_path: Path, weights: Path) -> N
     assert read_image(tmp_path / "out" / "a.webp").lossless
 
 
+def test_an_output_folder_holding_the_input_folder_finds_its_images(tmp_path: Path, weights: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    write_image(tmp_path / "photos" / "a.png", image())
+    monkeypatch.chdir(tmp_path)
+    result = denoise("photos", "-o", ".", "-c", weights)  # said "no images found in photos"
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "a.png").pixels.shape == image().shape
+
+
+def test_a_broken_link_is_reported_by_name(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "in" / "a.png", image())
+    (tmp_path / "in" / "b.png").symlink_to(tmp_path / "unmounted" / "b.png")
+    result = denoise(tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 1 and "a broken link" in result.output and "b.png" in result.output
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "one" / "a.png", image())
     write_image(tmp_path / "two" / "a.png", image())
