@@ -20,6 +20,7 @@ from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
 from denoise_gan.evaluation.metrics import paired_files, psnr, read_pair, ssim
 from denoise_gan.evaluation.pictures import labelled_grid
+from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 
 VAL_SIDE = 256  # centre crops keep validation to seconds on a CPU
@@ -67,7 +68,10 @@ class Validator:
         f.eval()
         channels = f.channels if hasattr(f, "channels") else 3
         x = to_tensor(fit_channels(clean[..., :3] if clean.shape[2] > 2 else clean[..., :1], channels))
-        out = f(x[None].to(self.device))[0].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+        h, w = x.shape[1:]
+        stride = int(getattr(f, "stride", 1))  # a crop under VAL_SIDE keeps its size: padded to F's stride here
+        x = x[:, reflect_index(round_up(h, stride), h)][:, :, reflect_index(round_up(w, stride), w)]
+        out = f(x[None].to(self.device))[0, :, :h, :w].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
         f.train(was_training)
         return to_dtype(out * np.iinfo(clean.dtype).max, clean.dtype)
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from data_tools.images import read_image
+from data_tools.images import read_image, write_image
 from denoise_gan.errors import UserError
 from denoise_gan.nets.weights import list_checkpoints
 from denoise_gan.runtime import World
@@ -147,6 +147,16 @@ def test_validation_keeps_a_labelled_grid_per_step_and_an_index(clean_dir: Path,
     assert not re.search(r"(href|src)=['\"]?(https?:)?//", page)
     rows = read_log(run)
     assert all(float(r["val_input_psnr"]) == pytest.approx(20.5, abs=1.0) for r in rows if r["val_psnr"])
+
+
+def test_validation_draws_f_on_an_image_whose_sides_are_not_multiples_of_its_stride(
+        clean_dir: Path, tmp_path: Path) -> None:
+    """A crop under the validation side keeps its size; F's stride-2 steps once failed on an odd side."""
+    write_image(tmp_path / "odd" / "a.png", read_image(next(clean_dir.iterdir())).pixels[:45, :63])
+    assert cli("synth", tmp_path / "odd", "-o", tmp_path / "val", "--noise", "gaussian:sigma=25").exit_code == 0
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir, steps=2, save_every=2, val_dir=str(tmp_path / "val")), run)
+    assert [s for s, _ in grid_steps(run)] == [2]
 
 
 def test_resume_drops_grids_of_steps_it_redoes(clean_dir: Path, val_set: Path, tmp_path: Path) -> None:
