@@ -197,9 +197,9 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits; the ICC
     profile is added to a PNG after, and a TIFF with one goes through tifffile; EXIF is not kept); gray+alpha
     TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through a plain PNG writer, since neither
-    library above can write them. Formats that cannot hold 16 bits (JPEG,
-    WebP, BMP) get a rounded 8-bit copy; formats without alpha get it dropped. ``lossless`` writes a WebP
-    lossless (``quality`` is then the compression effort).
+    library above can write them. Formats that cannot hold 16 bits (JPEG, WebP, BMP) get a rounded 8-bit copy;
+    formats without alpha (JPEG, and BMP beside gray) get it dropped. ``lossless`` writes a WebP lossless
+    (``quality`` is then the compression effort).
     """
     suffix = suffix.lower()
     pixels = as_hwc(pixels)
@@ -222,6 +222,12 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     if pixels.dtype == np.uint16:
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]
+    if fmt == "BMP" and channels == 4:  # Pillow's 32-bit BMP drops alpha; OpenCV's keeps it, and both read it
+        with quiet_stderr():
+            ok, buf = cv2.imencode(".bmp", _rgb_to_bgr(pixels))
+        if not ok:
+            raise ValueError("OpenCV could not encode a BMP with alpha")
+        return buf.tobytes()
     if fmt in ("JPEG", "BMP") and channels in (2, 4):
         pixels = pixels[..., :-1]
         channels -= 1

@@ -38,7 +38,7 @@ OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": 
 UNWRITTEN_IMAGE_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".ico", ".svg", ".pdf",
                             ".dng", ".raw", ".cr2", ".nef", ".arw", ".exr", ".hdr", ".pnm", ".ppm", ".pgm")
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".webp", ".bmp")
-NO_ALPHA_FORMATS = (".jpg", ".jpeg", ".bmp")
+NO_ALPHA_FORMATS = (".jpg", ".jpeg")  # and BMP for gray + alpha (it holds alpha only beside RGB)
 GATHER_TIMEOUT = timedelta(days=7)  # rank 0 waits for the slowest rank's whole share, however long
 NAME_MAX = 255  # bytes in one file name on common file systems (ext4, APFS, NTFS in UTF-16 units)
 
@@ -324,6 +324,8 @@ def _format_note(pixels: np.ndarray, suffix: str) -> str:
         lost.append(f"16-bit written as 8-bit ({suffix} holds 8 bits)")
     if pixels.shape[2] in (2, 4) and suffix in NO_ALPHA_FORMATS:
         lost.append(f"alpha dropped ({suffix} has none)")
+    if pixels.shape[2] == 2 and suffix == ".bmp":
+        lost.append("alpha dropped (.bmp holds alpha only with colour)")
     return "; ".join(lost)
 
 

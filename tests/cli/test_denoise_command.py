@@ -139,6 +139,18 @@ def test_a_trailing_slash_makes_an_image_like_name_a_folder(tmp_path: Path, weig
         assert read_image(tmp_path / name / "a.png").pixels.shape == image().shape
 
 
+def test_a_bmp_keeps_colour_alpha_and_says_when_gray_alpha_is_dropped(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "in" / "rgba.png", image(c=4))
+    write_image(tmp_path / "in" / "la.png", image(c=2))
+    result = denoise(tmp_path / "in", "-o", tmp_path / "out", "--ext", "bmp", "-c", weights)
+    assert result.exit_code == 0, result.output
+    out = read_image(tmp_path / "out" / "rgba.bmp").pixels
+    assert out.shape[2] == 4 and np.array_equal(out[..., 3], image(c=4)[..., 3])
+    assert read_image(tmp_path / "out" / "la.bmp").pixels.shape[2] == 1
+    notes = [line for line in result.output.splitlines() if "alpha dropped" in line]
+    assert notes and all("rgba" not in line for line in notes)  # the gray one's note; the colour one keeps it
+
+
 def test_a_lossless_webp_comes_back_lossless(tmp_path: Path, weights: Path) -> None:
     from PIL import Image
 

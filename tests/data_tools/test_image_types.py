@@ -124,6 +124,15 @@ def test_an_animation_is_refused_not_cut_to_its_first_frame(tmp_path: Path, suff
     assert np.array_equal(read_image(tmp_path / f"still{suffix}").pixels, asymmetric())
 
 
+def test_a_bmp_keeps_alpha_beside_colour(tmp_path: Path) -> None:
+    rgba = asymmetric(channels=4)
+    write_image(tmp_path / "a.bmp", rgba)
+    assert np.array_equal(read_image(tmp_path / "a.bmp").pixels, rgba)
+    assert Image.open(tmp_path / "a.bmp").mode == "RGBA"  # other readers see it too
+    write_image(tmp_path / "la.bmp", asymmetric(channels=2))  # gray + alpha: BMP cannot, the gray is kept
+    assert np.array_equal(read_image(tmp_path / "la.bmp").pixels, asymmetric(channels=2)[..., :1])
+
+
 @pytest.mark.parametrize("channels", [3, 4])
 def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path: Path, channels: int) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (24, 30, channels), dtype=np.uint8)
