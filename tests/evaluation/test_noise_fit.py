@@ -218,6 +218,20 @@ def test_cli_bad_options_fail_in_one_line(pairs: Path, tmp_path: Path, extra: li
     assert not (tmp_path / "o").exists()
 
 
+def test_a_set_with_empty_brightness_bands_draws_its_picture_without_warnings(tmp_path: Path) -> None:
+    import warnings
+
+    for i in range(2):
+        write_image(tmp_path / "src" / f"flat{i}.png", np.full((48, 48, 3), 128, np.uint8))
+    synth(tmp_path / "src", tmp_path / "set", "gaussian:sigma=10", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "no artists with labels" printed its source path
+        result = cli("noise-fit", "--clean", tmp_path / "set" / "clean", "--noisy", tmp_path / "set" / "noisy",
+                     "--spec", "gaussian:sigma=10", "-o", tmp_path / "fit")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "fit" / "noise_fit.png").is_file()
+
+
 @pytest.mark.parametrize("inside", ["noisy", "clean"])
 def test_cli_output_inside_an_input_folder_is_refused(pairs: Path, inside: str) -> None:
     """Its picture would be read as a noisy (or clean) image by the next run."""

@@ -96,10 +96,12 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
         counts = reference[band]
         spread = np.sqrt(np.dot(counts, centres**2) / max(counts.sum(), 1))
         limit = max(8.0, 4.0 * spread)
+        drawn = 0
         for row, hist, colour in zip(report.rows, hists, colours):
             total = hist[band].sum()
             if total == 0:
                 continue
+            drawn += 1
             density = hist[band] / total
             kl = row.values.get("kl_per_band", row.values.get("detail_kl_per_band"))
             tag = "" if kl is None or kl[band] is None else f" (KL {kl[band]:.3f})"
@@ -113,7 +115,11 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
         ax.set_xlabel("levels (0-255 scale)", fontsize=7)
         ax.set_ylabel("share of samples (log)", fontsize=7)
         ax.tick_params(labelsize=6)
-        ax.legend(fontsize=5)
+        if drawn:
+            ax.legend(fontsize=5)
+        else:  # a flat, dark or bright set leaves some brightness bands empty
+            ax.text(0.5, 0.5, "no pixels at this brightness", ha="center", va="center", fontsize=7,
+                    transform=ax.transAxes)
 
 
 def _spectrum_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list[str]) -> None:
