@@ -13,6 +13,7 @@ half-precision NaN are the engine's (``TiledDenoiser``); ``denoise-gan denoise``
 
 from __future__ import annotations
 
+import numbers
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -53,7 +54,7 @@ class Denoiser:
         self.meta = dict(meta or {})  # the weight file's descriptive metadata
         self.weights = weights  # the weight file it came from, if any
         self.settings = InferConfig(tile=_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
-                                    precision=precision, ensemble=bool(ensemble))  # validated: fails at construction
+                                    precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
 
     @classmethod
@@ -161,8 +162,8 @@ def _tile(tile: int | str | None) -> int | None:
         return None
     if isinstance(tile, str) and tile.strip().isdigit():
         return int(tile)
-    if isinstance(tile, int) and not isinstance(tile, bool):
-        return tile
+    if isinstance(tile, numbers.Integral) and not isinstance(tile, bool):
+        return int(tile)
     raise UserError(f"tile must be a size in pixels, 0 (whole image) or 'auto', not {tile!r}")
 
 

@@ -17,6 +17,7 @@ neither: it works where torch is not installed. On out-of-memory the tile is hal
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,16 @@ class InferConfig:
     ensemble: bool = False  # average the eight flips/quarter turns (x8 work; see ``ensemble``)
 
     def __post_init__(self) -> None:
+        for name in ("tile", "overlap", "batch_size"):  # NumPy integers are taken as ints; 1.5 or "32" are not
+            value = getattr(self, name)
+            if value is not None or name != "tile":
+                object.__setattr__(self, name, _whole(value, name.replace("_", " ")))
+        for name in ("strength", "sigma"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+                raise UserError(f"{name} must be a number, not {value!r}")
+        if not isinstance(self.ensemble, (bool, np.bool_)):
+            raise UserError(f"ensemble must be True or False, not {self.ensemble!r}")
         if not (math.isfinite(self.strength) and 0 <= self.strength <= 10):
             raise UserError(f"strength must be between 0 and 10, not {self.strength}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
@@ -76,6 +87,13 @@ class InferConfig:
             raise UserError(f"batch size must be >= 1, not {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+def _whole(value: Any, name: str) -> int:
+    """A whole number of pixels or tiles: an int or a NumPy integer (a bool, float or text is refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise UserError(f"{name} must be a whole number, not {value!r}")
+    return int(value)
 
 
 # ---- the network behind the engine --------------------------------------------------------------

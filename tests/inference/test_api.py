@@ -138,6 +138,25 @@ def test_bad_inputs_are_one_line_errors(weights: Path, tmp_path: Path) -> None:
         Denoiser.from_pretrained("nonexistent")
 
 
+@pytest.mark.parametrize(("settings", "needle"), [
+    ({"overlap": 1.5}, "overlap must be a whole number"), ({"overlap": float("nan")}, "overlap must be"),
+    ({"overlap": "32"}, "overlap must be"), ({"batch_size": "4"}, "batch size must be"),
+    ({"batch_size": 2.5}, "batch size must be"), ({"tile": True}, "tile must be"),
+    ({"ensemble": "no"}, "ensemble must be True or False"),
+])
+def test_wrongly_typed_settings_are_refused_at_construction(weights: Path, settings: dict, needle: str) -> None:
+    """They passed, then failed in the first call as a plain TypeError (or, "no", turned the ensemble on)."""
+    with pytest.raises(UserError, match=needle):
+        Denoiser.from_pretrained(weights, device="cpu", **settings)
+
+
+def test_numpy_integers_are_taken_as_sizes(weights: Path) -> None:
+    den = Denoiser.from_pretrained(weights, device="cpu", tile=np.int64(64), overlap=np.int32(8),
+                                   batch_size=np.uint8(2), ensemble=np.bool_(False))
+    assert (den.settings.tile, den.settings.overlap, den.settings.batch_size) == (64, 8, 2)
+    assert type(den.settings.overlap) is int and den(np.zeros((70, 70, 3), np.uint8)).shape == (70, 70, 3)
+
+
 def test_shipped_default_loads_and_has_metadata() -> None:
     den = Denoiser.from_pretrained()
     assert den.config is not None and den.weights is not None and den.weights.name == "default.safetensors"
