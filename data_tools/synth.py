@@ -190,7 +190,8 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
         raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
     for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into the photos
         target = (out_dir / sub).resolve()
-        if target.is_relative_to(clean_dir.resolve()) or clean_dir.resolve().is_relative_to(target):
+        if target != out_dir.resolve() / sub and (target.is_relative_to(clean_dir.resolve())
+                                                  or clean_dir.resolve().is_relative_to(target)):
             raise SynthError(f"{out_dir / sub} leads to {target}, into the input folder {clean_dir}; choose "
                              "another -o")
     # an output folder inside the input must not feed a rerun with its own files, nor an earlier set its noisy ones
