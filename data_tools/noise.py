@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -265,7 +266,7 @@ def parse_noise_spec(text: str) -> NoiseSpec:
 
 def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
     stages = []
-    for part in chain_text.split("+"):
+    for part in re.split(r"(?<![0-9.][eE])\+", chain_text):  # a '+' after 2.5e is the exponent's sign
         part = part.strip()
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()
