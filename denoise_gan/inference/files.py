@@ -162,6 +162,12 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                         ".bmp file, or a folder (end it with /)")
     if one_file:
         return _plan_one_file(Path(inputs[0]), out_dir, opts)
+    if out_dir.suffix.lower() in IMAGE_EXTENSIONS and not out_dir.is_dir() and not folder_named:
+        many = f"there are {len(inputs)} inputs" if len(inputs) > 1 else \
+            f"{inputs[0]} is a folder" if Path(inputs[0]).is_dir() else ""
+        if many:  # (a missing input is reported as such below)
+            raise UserError(f"-o {out_dir} names one image file, but {many}; give -o a folder (end it with / to "
+                            "keep this name)")
     pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)
     sources = {src.resolve() for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs if src.exists()}

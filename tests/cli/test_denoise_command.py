@@ -133,6 +133,11 @@ def test_bmp_is_an_output_format_and_an_unwritten_format_is_no_folder(tmp_path: 
 
 def test_a_trailing_slash_makes_an_image_like_name_a_folder(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "a.png", image())
+    write_image(tmp_path / "in" / "b.png", image())
+    for inputs in ([tmp_path / "a.png", tmp_path / "in" / "b.png"], [tmp_path / "in"]):  # without it: refused
+        one_line_error(denoise(*inputs, "-o", tmp_path / "result.png", "-c", weights), "names one image file",
+                       "end it with /")
+        assert not (tmp_path / "result.png").exists()
     for name in ("shots.png", "anim.gif"):
         result = denoise(tmp_path / "a.png", "-o", f"{tmp_path / name}/", "-c", weights)
         assert result.exit_code == 0, result.output
