@@ -133,6 +133,8 @@ def _link_exclusive(tmp: str, path: Path) -> None:
 def check_writable(folder: Path | str) -> None:
     """Create the folder if needed and prove a file can be made in it, before any work is done."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=_temp_prefix("write-check"), suffix=".part", dir=folder)

@@ -99,10 +99,16 @@ def friendly_errors(fn: F) -> F:
             err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
+            hint = INTERRUPT_HINTS.get(fn.__name__, "")
+            err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# what finishes a command's interrupted work, where its own message does not say (training commands do)
+INTERRUPT_HINTS = {"denoise_command": "; every output written is whole: the same command with --skip-existing "
+                                      "denoises the rest"}
 
 
 def command(name: str, fn: Callable[..., Any]) -> None:

@@ -57,11 +57,12 @@ def denoise_command(
     Exit code 0 when every file succeeded, 1 when any failed (the others are still written), 2 for bad arguments.
     """
     from denoise_gan.inference.api import Denoiser
-    from denoise_gan.inference.files import OutputOptions
+    from denoise_gan.inference.file_plan import OutputOptions
 
     options = OutputOptions(suffix=suffix, ext=ext, quality=quality, recursive=recursive,
                             skip_existing=skip_existing, overwrite=overwrite)
-    denoiser = Denoiser.from_pretrained(checkpoint or "default", engine=engine.lower(), threads=threads,
+    model = "default" if checkpoint is None else checkpoint  # -c "" is refused, not read as the default
+    denoiser = Denoiser.from_pretrained(model, engine=engine.lower(), threads=threads,
                                         tile=parse_tile(tile), overlap=overlap, batch_size=batch_size,
                                         device=device, precision=precision, ensemble=ensemble)
     summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console)

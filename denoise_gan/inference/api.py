@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     import torch
     from rich.console import Console
 
-    from denoise_gan.inference.files import OutputOptions, Summary
+    from denoise_gan.inference.file_plan import OutputOptions
+    from denoise_gan.inference.files import Summary
 
 
 class Denoiser:
@@ -119,7 +120,8 @@ class Denoiser:
 
         Under torchrun each process runs its own GPU (the weights are loaded again there, on torch).
         """
-        from denoise_gan.inference.files import OutputOptions, denoise_files
+        from denoise_gan.inference.file_plan import OutputOptions
+        from denoise_gan.inference.files import denoise_files
         from denoise_gan.runtime import world_from_env
 
         if isinstance(inputs, (str, Path)):  # one path, not a sequence of its characters

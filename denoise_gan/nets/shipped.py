@@ -45,7 +45,10 @@ def shipped_names() -> list[str]:
 
 def resolve_weights(name_or_path: str | Path | None) -> Path:
     """A file as given, the generator a folder holds, or a shipped model by name (``default`` when None)."""
-    name = str(name_or_path) if name_or_path else DEFAULT_MODEL
+    name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
+    if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
+        raise WeightsError("an empty model name; give a weight file, a folder or a shipped model's name "
+                           f"(e.g. {DEFAULT_MODEL!r})")
     candidate = Path(name)
     if candidate.is_dir():
         return _folder_weights(candidate)

@@ -19,7 +19,7 @@ from data_tools.images import read_image, write_image
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.inference.files import OutputOptions, plan_jobs
+from denoise_gan.inference.file_plan import OutputOptions, plan_jobs
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import shipped_dir
 from denoise_gan.nets.weights import save_generator
@@ -181,6 +181,27 @@ def test_a_broken_link_is_reported_by_name(tmp_path: Path, weights: Path) -> Non
     assert (tmp_path / "out" / "a.png").is_file()
 
 
+def test_ctrl_c_says_how_to_finish_the_rest(tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.inference import api
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api.Denoiser, "denoise_files", stop)
+    write_image(tmp_path / "a.png", image())
+    result = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 130 and "interrupted" in result.output and "--skip-existing" in result.output
+
+
+def test_an_empty_model_name_or_a_file_as_output_folder_is_one_line(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", image())
+    one_line_error(denoise(tmp_path / "a.png", "-o", tmp_path / "out", "-c", ""), "an empty model name")
+    (tmp_path / "notes.txt").write_text("mine")
+    one_line_error(denoise(tmp_path / "a.png", tmp_path / "a.png", "-o", tmp_path / "notes.txt"),
+                   "exists and is not a folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "one" / "a.png", image())
     write_image(tmp_path / "two" / "a.png", image())
@@ -266,7 +287,7 @@ RANK_SCRIPT = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     from denoise_gan import Denoiser
-    from denoise_gan.inference.files import OutputOptions
+    from denoise_gan.inference.file_plan import OutputOptions
     den = Denoiser.from_pretrained(sys.argv[3], engine="torch")
     summary = den.denoise_files([sys.argv[1]], sys.argv[2], OutputOptions(ext="png"))
     json.dump({"results": [[r.source, r.status] for r in summary.results],

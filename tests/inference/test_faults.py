@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from data_tools.images import collect_images, read_image, write_image
-from denoise_gan.inference.files import OutputOptions, denoise_files
+from denoise_gan.inference.file_plan import OutputOptions
+from denoise_gan.inference.files import denoise_files
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, denoise_array, plan_grid
 from denoise_gan.nets.weights import load_generator
 from helpers import _tiny_unet, cli, interrupt_at_random, launch, noise_image, one_line_error, pace, smooth_rgb

@@ -12,7 +12,8 @@ import pytest
 
 from data_tools.images import read_image, write_image
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.inference.files import Job, OutputOptions, denoise_file, denoise_files
+from denoise_gan.inference.file_plan import Job, OutputOptions
+from denoise_gan.inference.files import denoise_file, denoise_files
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import load_generator, save_generator
