@@ -212,4 +212,7 @@ def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,
         out = out[0] if image.ndim == 3 else out
     result = torch.from_numpy(np.ascontiguousarray(out))
     result = result.to(torch.float32).div_(scale) if image.dtype.is_floating_point else result
-    return result.to(device=image.device, dtype=image.dtype)
+    result = result.to(device=image.device, dtype=image.dtype)
+    if image.ndim >= 3 and image.shape[-3] in (2, 4):  # alpha passes through untouched, not rounded to 16 bits
+        result[..., -1, :, :] = image.detach()[..., -1, :, :]
+    return result

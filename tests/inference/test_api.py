@@ -63,6 +63,15 @@ def test_float_out_of_range_is_clipped_and_nan_refused(weights: Path) -> None:
         den(image)
 
 
+@pytest.mark.parametrize("channels", [2, 4])
+def test_a_float_images_alpha_comes_back_exactly(weights: Path, channels: int) -> None:
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    image = np.random.default_rng(0).random((24, 24, channels))  # float64: finer than 16 bits
+    np.testing.assert_array_equal(den(image)[..., -1], image[..., -1])
+    tensor = torch.from_numpy(image).permute(2, 0, 1)
+    assert torch.equal(den(tensor)[-1], tensor[-1]) and torch.equal(den(tensor[None])[:, -1], tensor[None, -1])
+
+
 def test_tensors_keep_type_shape_and_match_arrays(model: Path) -> None:
     den = Denoiser.from_pretrained(model, device="cpu")
     image = noise_image(24, 40)
