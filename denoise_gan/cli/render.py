@@ -85,8 +85,15 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
         table.add_row(row.name, *(fmt(k, getattr(row, k)) for k in result.keys))
     table.add_section()
     table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
+    captions = []
+    if result.identical == len(result.images):
+        captions.append("every prediction equals its clean image (PSNR infinite)")
+    elif result.identical:  # PSNR's mean leaves out the infinite scores, SSIM's (1.0) keeps them: say so
+        captions.append(f"{result.identical} identical pair(s) (PSNR infinite): the PSNR mean is over the other "
+                        f"{len(result.images) - result.identical}, the SSIM mean over all {len(result.images)}")
     if result.missing:  # the mean is over fewer images than the clean set: say so under it
-        table.caption = f"[red]{len(result.missing)} clean image(s) without a prediction, not in the mean[/]"
+        captions.append(f"[red]{len(result.missing)} clean image(s) without a prediction, not in the mean[/]")
+    table.caption = "\n".join(captions) or None
     return table
 
 

@@ -139,6 +139,7 @@ def test_an_identical_pair_leaves_a_finite_mean_and_is_counted(src: Path, tmp_pa
     result = cli("evaluate", "--clean", src, "--pred", pred, "--json", tmp_path / "r.json", "--csv", tmp_path / "r.csv")
     assert result.exit_code == 0, result.output
     assert "inf" not in result.stdout.split("mean", 1)[1].splitlines()[0]
+    assert "PSNR mean is over the other 1, the SSIM mean over all 2" in " ".join(result.stdout.split())
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["mean"]["identical_pairs"] == 1
     assert data["mean"]["psnr_finite"] == pytest.approx(data["images"][1]["psnr"])
