@@ -228,6 +228,23 @@ def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
     return written
 
 
+def holds_only_an_earlier_pool(folder: Path | str) -> bool:
+    """Whether a folder holds nothing but a pool built there before: its sources.json and the images it lists,
+    each with the sha256 recorded (so a user's file of a photo's name is never taken for one)."""
+    folder = Path(folder)
+    try:
+        listed = {f"{e['name']}.png": e["sha256"] for e in json.loads((folder / SOURCES_NAME).read_text())["images"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for path in folder.iterdir():
+        if path.name == SOURCES_NAME or path.name.endswith(".part"):
+            continue
+        if path.name not in listed or not path.is_file() or \
+                hashlib.sha256(path.read_bytes()).hexdigest() != listed[path.name]:
+            return False
+    return True
+
+
 def read_image_bytes(data: bytes, name: str) -> np.ndarray:
     """HxWxC uint8 pixels (alpha dropped) of an encoded image, through the project's reader."""
     with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as fh:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import skimage.data as skd
 
-from data_tools.images import as_hwc, write_image
+from data_tools.images import as_hwc, encode_image, write_image
 
 
 def _motorcycle() -> np.ndarray:
@@ -54,3 +54,20 @@ def write_samples(folder: Path | str, names: tuple[str, ...] | list[str] = HELD_
         write_image(path, load_sample(name), overwrite=overwrite)
         paths.append(path)
     return paths
+
+
+def holds_only_samples(folder: Path | str, names: tuple[str, ...] | list[str]) -> bool:
+    """Whether a folder exists and holds nothing but these samples, byte for byte as ``write_samples`` writes
+    them (a set written there before, which writing again changes in nothing); a user's own file of a
+    sample's name is not one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    wanted = {f"{name}.png": name for name in names}
+    for path in folder.iterdir():
+        if path.name.endswith(".part"):
+            continue
+        name = wanted.get(path.name)
+        if name is None or not path.is_file() or path.read_bytes() != encode_image(load_sample(name), ".png"):
+            return False
+    return True

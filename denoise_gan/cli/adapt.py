@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from denoise_gan.cli.app import console
 from denoise_gan.cli.config_options import build_config, config_command
@@ -54,5 +55,7 @@ def adapt_command(
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began)
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "
-                  f"{out.parent / 'before_after.png'}; denoise with `denoise-gan denoise -c {out}`")
-    console.print(f"[green]done[/]: {out} ({phases_line(out.parent)})")  # what each phase planned and did
+                  f"{out.parent / 'before_after.png'}; denoise your photos with `denoise-gan denoise PHOTOS -o OUT "
+                  f"-c {out}`", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"[green]done[/]: {escape(str(out))} ({phases_line(out.parent)})",  # what each phase did
+                  highlight=False, soft_wrap=True)

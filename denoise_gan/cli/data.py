@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from denoise_gan.cli.app import console, err_console
 from denoise_gan.cli.options import Threads
@@ -56,7 +57,7 @@ def synth_command(
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)
     for path, reason in summary.failures:
-        err_console.print(f"[red]skipped[/] {path}: {reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]skipped[/] {escape(f'{path}: {reason}')}", highlight=False, soft_wrap=True)
     console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({'unpaired' if unpaired else 'paired'}, "
                   f"noise {spec}, seed {seed}); manifest {summary.manifest}", highlight=False, soft_wrap=True)
     if summary.failures:
@@ -78,19 +79,24 @@ def samples_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "
                                             "files of the same names.")] = False,
 ) -> None:
-    """Write clean sample images, e.g. to try synth/denoise/evaluate, or to rebuild the training pool."""
-    from data_tools.samples import SAMPLES, SETS, write_samples
+    """Write clean sample images, e.g. to try synth/denoise/evaluate, or to rebuild the training pool.
+
+    The folder must be new or empty, or hold only files of this very set (then they are written again, the
+    same bytes), or --overwrite is given."""
+    from data_tools.atomic_files import prepare_output_dir
+    from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
 
     if subset not in (*SETS, "photos", "pool"):
         raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, photos, pool")
     if subset in ("photos", "pool") and not names:
-        from data_tools.photos import build_photo_pool, build_training_pool
+        from data_tools.photos import build_photo_pool, build_training_pool, holds_only_an_earlier_pool
 
+        prepare_output_dir(output, overwrite=overwrite, own=holds_only_an_earlier_pool(output))
         build = build_training_pool if subset == "pool" else build_photo_pool
         with progress_callback(err_console, subset) as report:
             written = build(output, debs, report)
         console.print(f"wrote {len(written)} image(s) and sources.json (source, author, licence) to {output}",
-                      highlight=False)
+                      highlight=False, markup=False)
         return
     # --names overrides --set; a name given twice is written once
     chosen = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip())) if names else list(SETS[subset])
@@ -98,8 +104,8 @@ def samples_command(
     if unknown or not chosen:
         raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "
                         f"available: {', '.join(SAMPLES)}")
-    from data_tools.atomic_files import prepare_output_dir
+    again = holds_only_samples(output, chosen)
+    prepare_output_dir(output, overwrite=overwrite, own=again)
+    for path in write_samples(output, chosen, overwrite=overwrite or again):
+        console.print(f"wrote {path}", highlight=False, markup=False)
 
-    prepare_output_dir(output, overwrite=overwrite)
-    for path in write_samples(output, chosen, overwrite=overwrite):
-        console.print(f"wrote {path}", highlight=False)

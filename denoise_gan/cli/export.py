@@ -15,14 +15,15 @@ def export_command(
                                               "a run folder, or a run checkpoint (step_N.pt).",
                                               metavar="CHECKPOINT", show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", help="The .onnx or .safetensors file, or the folder.")],
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx: float32 Nx3xHxW RGB in [0,1] in and out, "
-                                            "any size, blind; folder: config.json + model.safetensors + README.md "
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx: float32 NxCxHxW in [0,1] in and out, "
+                                            "any size (a level-aware model's graph also takes strength and "
+                                            "sigma); folder: config.json + model.safetensors + README.md "
                                             "model card; safetensors: the weights `denoise --checkpoint` loads. "
                                             "Default: from -o's suffix (.onnx, .safetensors), else onnx.",
                                             show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Export a generator for other runtimes and model hubs (ONNX needs the export extra: onnx, onnxruntime)."""
+    """Export a generator for other runtimes and model hubs (needs torch: pip install 'denoise-gan[train]')."""
     from denoise_gan.nets.export import export_format, export_model
 
     chosen = export_format(output, fmt.lower() if fmt else None)

@@ -22,8 +22,9 @@ Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA,
 # the bound of config.MAX_SEED, written out: this module stays light (--help imports no config)
 Seed = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
                                    help="Run seed: the same seed gives the same result.")]
-Threads = Annotated[int, typer.Option("--threads", min=0, help="CPU threads inside each torch operator; 0 = "
-                                      "torch's default (one per core). On a busy machine 1 can be faster.")]
+Threads = Annotated[int, typer.Option("--threads", min=0, help="CPU threads inside each operator (torch or ONNX "
+                                      "Runtime); 0 = the runtime's default (one per core). On a busy machine 1 "
+                                      "can be faster.")]
 
 # ---- tiled inference (denoise, benchmark) ---------------------------------------------------------
 Tile = Annotated[str, typer.Option("--tile", help="Tile size in pixels, 0 for the whole image, or auto.")]

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -56,9 +57,9 @@ def denoise_summary(summary: Summary) -> RenderableType:
             table.add_column(column, overflow="fold")
         for r in problems:
             style = "red" if r.status == "failed" else "yellow"
-            table.add_row(r.source, f"[{style}]{r.status}[/]", r.message)
+            table.add_row(escape(r.source), f"[{style}]{r.status}[/]", escape(r.message))  # names may hold [ ]
         parts.append(table)
-    parts += [f"[yellow]note:[/] {note}" for note in summary.notes]
+    parts += [f"[yellow]note:[/] {escape(note)}" for note in summary.notes]
     totals = Table(title="denoise summary", title_justify="left")
     for column in ("files", "done", "skipped", "failed", "megapixels", "seconds", "MP/s"):
         totals.add_column(column, justify="right")
@@ -82,7 +83,7 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
         return f"{value:.2f}" if key.startswith("psnr") else f"{value:.4f}"
 
     for row in result.images:
-        table.add_row(row.name, *(fmt(k, getattr(row, k)) for k in result.keys))
+        table.add_row(escape(row.name), *(fmt(k, getattr(row, k)) for k in result.keys))
     table.add_section()
     table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
     captions = []
@@ -99,11 +100,11 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
 
 def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
     """Scores before and after denoising, per image and mean."""
-    table = Table(title=f"demo: {noise}, seed {seed} (held-out images, PSNR dB on RGB / SSIM)")
+    table = Table(title=escape(f"demo: {noise}, seed {seed} (held-out images, PSNR dB on RGB / SSIM)"))
     for column in ("image", "noisy PSNR", "noisy SSIM", "denoised PSNR", "denoised SSIM", "seconds"):
         table.add_column(column, justify="left" if column == "image" else "right")
     for r in rows:
-        table.add_row(r.name, f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}",
+        table.add_row(escape(r.name), f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}",
                       f"{r.seconds:.2f}")
     mean = lambda attr: sum(getattr(r, attr) for r in rows) / len(rows)  # noqa: E731
     table.add_row("[bold]mean", f"{mean('noisy_psnr'):.2f}", f"{mean('noisy_ssim'):.4f}", f"[bold]{mean('psnr'):.2f}",
@@ -120,7 +121,7 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
         mine = [s for s in summary if s["noise"] == noise]
         if not mine:
             continue
-        table = Table(title=f"{noise} ({sigma})", title_justify="left")
+        table = Table(title=escape(f"{noise} ({sigma})"), title_justify="left")
         for column in ("method", "PSNR (dB)", "SSIM", "s/image", "MP/s", "images"):
             table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
         best_psnr = max((math.inf if s["psnr"] is None else s["psnr"]) for s in mine)
@@ -129,17 +130,17 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
             value = math.inf if s["psnr"] is None else s["psnr"]
             p = "inf" if s["psnr"] is None else f"{s['psnr']:.2f}"
             q = f"{s['ssim']:.4f}"
-            table.add_row(s["method"], f"[bold green]{p}[/]" if value == best_psnr else p,
+            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if value == best_psnr else p,
                           f"[bold green]{q}[/]" if s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))
         parts.append(table)
     for m in result.data["models"]:
-        parts.append(f"model {m['method']}: loaded in {m['load_seconds']:.2f} s (with one warm-up pass; "
+        parts.append(f"model {escape(m['method'])}: loaded in {m['load_seconds']:.2f} s (with one warm-up pass; "
                      "not in the per-image seconds)")
     for f in result.failures:
         what = f"{f['image']} [{f['noise']}]" + (f" {f['method']}" if f["method"] else "")
-        parts.append(f"[red]failed[/] {what}: {f['reason']}")
-    parts += [f"[yellow]note:[/] {n}" for n in result.notes]
+        parts.append(f"[red]failed[/] {escape(what)}: {escape(f['reason'])}")
+    parts += [f"[yellow]note:[/] {escape(n)}" for n in result.notes]
     parts.append(f"{result.computed} row(s) computed, {result.reused} reused")
     return Group(*parts)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from denoise_gan.cli.app import console
 from denoise_gan.cli.config_options import build_config, config_command, read_config_file
@@ -93,12 +94,15 @@ def train_command(
         return
     base = read_config_file(TrainConfig, config) if config is not None else None
     given = options if config is None else {k: options[k] for k in given_names(ctx, options)}
+    if base is not None and ("noise" in given) != ("noisy" in given):  # the other way to the noisy domain,
+        base = dataclasses.replace(base, data=dataclasses.replace(  # given beside a config, replaces its way
+            base.data, **({"noisy_dir": ""} if "noise" in given else {"noise": ""})))
     cfg = build_config(TrainConfig, given, base)
     check_train_inputs(cfg, output)
     set_threads(threads)
     with reporting(tensorboard=tensorboard):
         out = train(cfg, output, console=console)
-    console.print(f"[green]done[/]: G weights in {out}")
+    console.print(f"[green]done[/]: G weights in {escape(str(out))}", highlight=False, soft_wrap=True)
 
 
 def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
@@ -163,7 +167,8 @@ def refine_command(
     set_threads(threads)
     with reporting(tensorboard=tensorboard):
         result = refine(cfg, out, console=console)
-    console.print(f"[green]done[/]: refined G weights in {result}")
+    console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False,
+                  soft_wrap=True)
 
 
 def _run_channels(run_dir: Path) -> int:

@@ -209,7 +209,8 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
     show = console is not None and world.is_main
     plain = show and not console.is_terminal
     if plain:
-        console.print(f"denoising {len(jobs)} file(s) into {out_dir} on {engine.where}", highlight=False)
+        console.print(f"denoising {len(jobs)} file(s) into {out_dir} on {engine.where}", highlight=False,
+                      markup=False)
     results: list[FileResult] = []
     with _progress(console or Console(quiet=True), disable=not show or plain) as progress:
         files = progress.add_task("files", total=len(jobs), name="")

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
 from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches
@@ -140,8 +141,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         try:
             cfg, deadlines = _prepare(cfg, start, g_cfg, data, out_dir, t0, console, replan=not resume)
         except KeyboardInterrupt:
-            console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume {out_dir}` starts it "
-                          "again (so does the same command)[/]")
+            console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume {escape(str(out_dir))}` "
+                          "starts it again (so does the same command)[/]")
             raise
     _run_phases(cfg, start, g_cfg, data, out, deadlines, resume, console)
     write_before_after(out_dir, start, cfg)
@@ -186,9 +187,9 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
                lambda w, first: data.refine_dataset(cfg, ch, w), cfg.refine_batch_size, resume)
     except KeyboardInterrupt:
         refined = out.phase("refine").finished.is_file() or latest_checkpoint(out.phase("refine").path)
-        console.print(f"[yellow]{out.g} is "
+        console.print(f"[yellow]{escape(str(out.g))} is "
                       f"{'the adaptation so far' if refined else 'still the start model'}; "
-                      f"`denoise-gan adapt --resume {out_dir}` continues[/]")
+                      f"`denoise-gan adapt --resume {escape(str(out_dir))}` continues[/]")
         raise
 
 
@@ -285,7 +286,7 @@ def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadl
         shutil.rmtree(run_dir)
     cfg, start, state = open_run(run_dir, kind, cfg_cls, cfg if not resume else None, resume, None)
     label = "noise model (F, D_noisy)" if kind == "adapt-noise" else "denoiser (G on F's pseudo-pairs)"
-    console.print(f"[bold]{label}[/]: {run_dir}")
+    console.print(f"[bold]{label}[/]: {escape(str(run_dir))}")
     cadence = Cadence(steps, cfg.log_every, cfg.save_every, 0, cfg.keep_checkpoints, deadline=deadline)
 
     def build(device: torch.device, world: World) -> tuple[Any, Iterator[dict[str, torch.Tensor]]]:

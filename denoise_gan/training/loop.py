@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from data_tools.atomic_files import prepare_output_dir
 from data_tools.errors import DataError
@@ -114,7 +115,7 @@ def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
 
 
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
-             steps: int | None, warn: Callable[[str], None] | None = None) -> tuple[C, int, dict[str, Any] | None]:
+             steps: int | None) -> tuple[C, int, dict[str, Any] | None]:
     """(config, start step, checkpoint state), with every input checked before step 1.
 
     A new run takes a folder that is new or empty (the rule every command that writes a folder follows), and
@@ -125,7 +126,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     """
     start, state = 0, None
     if resume:
-        start, path, state = _newest_usable_checkpoint(run_dir, kind, warn or _warn)
+        start, path, state = _newest_usable_checkpoint(run_dir, kind)
         with checkpoint_content(path, kind):
             cfg = from_dict(cfg_cls, state["config"])
         if steps is not None and steps < start:
@@ -168,11 +169,10 @@ def absolute_paths(cfg: C) -> C:
 
 
 def _warn(message: str) -> None:
-    Console(stderr=True).print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def _newest_usable_checkpoint(run_dir: Path, kind: str,
-                              warn: Callable[[str], None]) -> tuple[int, Path, dict[str, Any]]:
+def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict[str, Any]]:
     """The newest checkpoint that loads; damaged newer ones (empty, truncated, not a checkpoint) are reported
     and skipped. One that is refused as unsafe stops the resume: it is never skipped silently past."""
     found = list_checkpoints(RunFolder(run_dir).checkpoints)
@@ -196,7 +196,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str,
             damaged.append(f"{path}: not a {kind} checkpoint")
             continue
         for reason in damaged:
-            warn(f"{reason}; resuming from the previous checkpoint, {path.name}")
+            _warn(f"{reason}; resuming from the previous checkpoint, {path.name}")
         return step, path, state
     raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]})")
 

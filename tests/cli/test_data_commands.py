@@ -244,6 +244,16 @@ def test_samples_names_override_any_set_and_are_written_once(tmp_path: Path, sub
     assert code == 2 and "unknown --set 'photoz'" in stderr and not (tmp_path / "t").exists()
 
 
+def test_samples_written_again_into_their_own_folder_is_a_repeat(tmp_path: Path) -> None:
+    """README sections each start with `samples -o heldout`; the second refused the folder the first filled."""
+    for _ in range(2):
+        code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--names", "coins,text")
+        assert code == 0, stderr
+    (tmp_path / "s" / "mine.txt").write_text("a user's file")
+    code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--names", "coins,text")
+    assert code == 2 and "not empty" in stderr and (tmp_path / "s" / "mine.txt").read_text() == "a user's file"
+
+
 def test_version_and_help() -> None:
     code, stdout, _ = invoke("--version")
     assert code == 0 and stdout.strip() == f"denoise-gan {__version__}"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageCms
+from rich.console import Console
 
 from data_tools.images import read_image, write_image
 from denoise_gan.cli import app
@@ -200,6 +201,23 @@ def test_an_empty_model_name_or_a_file_as_output_folder_is_one_line(tmp_path: Pa
     one_line_error(denoise(tmp_path / "a.png", tmp_path / "a.png", "-o", tmp_path / "notes.txt"),
                    "exists and is not a folder")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_names_and_reasons_with_brackets_are_printed_as_they_are(tmp_path: Path, weights: Path) -> None:
+    """Rich read "[red]" in a file name as markup and dropped it (and "[bench]" from an install hint)."""
+    from denoise_gan.cli.render import denoise_summary
+    from denoise_gan.inference.files import FileResult, Summary
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "img[red].png").write_bytes(b"not a png")
+    result = denoise(tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 1
+    assert "img[red].png" in "".join(line.strip(" │┃") for line in result.output.splitlines())
+    console = Console(record=True, width=200)
+    console.print(denoise_summary(Summary((FileResult("a[b].png", "o", "failed", message="pip install 'x[bench]'"),),
+                                          1.0, notes=("note [i]",))))
+    text = console.export_text()
+    assert "a[b].png" in text and "x[bench]" in text and "note [i]" in text
 
 
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:

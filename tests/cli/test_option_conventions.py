@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,24 @@ def test_train_config_reads_a_runs_config_json_and_options_override_it(finished_
     assert again == {**stored, "steps": 3, "lr": 0.001}
     (tmp_path / "part.json").write_text('{"data": {"clean_dir": "nowhere"}, "stepz": 3}')
     one_line_error(cli("train", "--config", tmp_path / "part.json", "-o", tmp_path / "x"), "stepz")
+
+
+def test_noise_or_noisy_beside_a_config_replaces_the_configs_noisy_domain(finished_run: Path, clean_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    """They are the two ways to a noisy domain: one given beside a config that has the other replaces it."""
+    stored = json.loads((finished_run / "config.json").read_text())
+    assert stored["data"]["noise"] and not stored["data"]["noisy_dir"]
+    shutil.copytree(clean_dir, tmp_path / "noisy")
+    result = cli("train", "--config", finished_run / "config.json", "-o", tmp_path / "real", "--steps", "1",
+                 "--noisy", tmp_path / "noisy", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    real = json.loads((tmp_path / "real" / "config.json").read_text())["data"]
+    assert (real["noise"], real["noisy_dir"]) == ("", str(tmp_path / "noisy"))
+    result = cli("train", "--config", tmp_path / "real" / "config.json", "-o", tmp_path / "synthetic", "--steps",
+                 "1", "--noise", "gaussian:sigma=10", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    synthetic = json.loads((tmp_path / "synthetic" / "config.json").read_text())["data"]
+    assert (synthetic["noise"], synthetic["noisy_dir"]) == ("gaussian:sigma=10", "")
 
 
 def test_cli_defaults_are_the_shipped_recipe(clean_dir: Path, tmp_path: Path) -> None:
