@@ -114,9 +114,12 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
 
 def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
+    from denoise_gan.evaluation.report import shown_psnr
+
     parts: list[RenderableType] = []
     sigma = "oracle σ" if result.data["config"]["oracle_sigma"] else "blind σ"
     summary = result.data["summary"]
+    starred = False
     for noise in result.data["config"]["noises"]:
         mine = [s for s in summary if s["noise"] == noise]
         if not mine:
@@ -124,16 +127,20 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
         table = Table(title=escape(f"{noise} ({sigma})"), title_justify="left")
         for column in ("method", "PSNR (dB)", "SSIM", "s/image", "MP/s", "images"):
             table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
-        best_psnr = max((math.inf if s["psnr"] is None else s["psnr"]) for s in mine)
+        best_psnr = max(shown_psnr(s) for s in mine)
         best_ssim = max(s["ssim"] for s in mine)
         for s in mine:
-            value = math.inf if s["psnr"] is None else s["psnr"]
-            p = "inf" if s["psnr"] is None else f"{s['psnr']:.2f}"
+            value = shown_psnr(s)
+            p = "inf" if math.isinf(value) else f"{value:.2f}" + ("*" if s.get("identical_pairs") else "")
+            starred = starred or p.endswith("*")
             q = f"{s['ssim']:.4f}"
             table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if value == best_psnr else p,
                           f"[bold green]{q}[/]" if s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))
         parts.append(table)
+    if starred:
+        parts.append("* some outputs equal their clean image (PSNR infinite): the PSNR mean is over the others, "
+                     "the SSIM mean over all, as `evaluate` reports them")
     for m in result.data["models"]:
         parts.append(f"model {escape(m['method'])}: loaded in {m['load_seconds']:.2f} s (with one warm-up pass; "
                      "not in the per-image seconds)")

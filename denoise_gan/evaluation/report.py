@@ -153,13 +153,29 @@ def _fmt_psnr(value: float | None) -> str:
     return "∞" if value is None else f"{value:.2f}"
 
 
+def shown_psnr(entry: dict[str, Any]) -> float:
+    """A summary entry's PSNR as tables show and rank it: the mean over the pairs that are not identical
+    (``evaluate``'s rule), infinite only when every pair is identical."""
+    finite = entry.get("psnr_finite", entry["psnr"])
+    return math.inf if finite is None else float(finite)
+
+
+def _fmt_mean_psnr(entry: dict[str, Any]) -> str:
+    """A summary's PSNR: the mean over the pairs that are not identical, starred when some are."""
+    value = shown_psnr(entry)
+    if math.isinf(value):
+        return "∞"
+    identical = entry.get("identical_pairs", 0)
+    return f"{value:.2f}" + (f" <span class='small'>({identical} identical, left out)</span>" if identical else "")
+
+
 def _score(value: float | None) -> float:
     return math.inf if value is None else float(value)
 
 
 def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
     rows = sorted((s for s in summary), key=lambda s: list(methods).index(s["method"]))
-    best_psnr = max((_score(s["psnr"]) for s in rows), default=None)
+    best_psnr = max((shown_psnr(s) for s in rows), default=None)
     best_ssim = max((s["ssim"] for s in rows), default=None)
     timed = [s["seconds"] for s in rows if s["method"] != "noisy"]
     fastest = min(timed) if timed else None
@@ -170,7 +186,7 @@ def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
         speed = "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}"
         out.append(
             f"<tr><td>{_e(s['method'])}</td>"
-            f"<td class='num{' best' if _score(s['psnr']) == best_psnr else ''}'>{_fmt_psnr(s['psnr'])}</td>"
+            f"<td class='num{' best' if shown_psnr(s) == best_psnr else ''}'>{_fmt_mean_psnr(s)}</td>"
             f"<td class='num{' best' if s['ssim'] == best_ssim else ''}'>{s['ssim']:.4f}</td>"
             f"<td class='num{' best' if s['method'] != 'noisy' and s['seconds'] == fastest else ''}'>"
             f"{s['seconds']:.3f}</td>"

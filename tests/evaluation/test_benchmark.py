@@ -276,6 +276,36 @@ def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> N
         assert sigma == pytest.approx(255.0 / 10 ** (noisy[image]["psnr"] / 20), rel=0.02)
 
 
+def test_a_mean_with_identical_pairs_is_reported_as_evaluate_reports_it(tmp_path: Path, clean_dir: Path) -> None:
+    """The noisy baseline of σ 0 is the clean image itself (infinite PSNR) and wavelet denoising changes it a
+    little: the table showed "inf" for any method with one identical pair."""
+    result = bench("--clean", clean_dir, "-o", tmp_path / "b", "--methods", "wavelet", "--noise", "gaussian:sigma=0")
+    assert result.exit_code == 0, result.output
+    summary = {s["method"]: s for s in json.loads((tmp_path / "b" / "results.json").read_text())["summary"]}
+    assert summary["noisy"]["identical_pairs"] == summary["noisy"]["images"] and summary["noisy"]["psnr"] is None
+    assert summary["noisy"]["psnr_finite"] is None
+    wavelet = summary["wavelet"]
+    rows = [r for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"] if r["method"] == "wavelet"]
+    finite = [r["psnr"] for r in rows if r["psnr"] is not None]
+    assert wavelet["identical_pairs"] == len(rows) - len(finite)
+    assert wavelet["psnr_finite"] == pytest.approx(np.mean(finite))
+    line = next(line for line in result.output.splitlines() if line.strip("│ ").startswith("wavelet"))
+    assert f"{wavelet['psnr_finite']:.2f}" in line and "inf" not in line
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from denoise_gan.cli.render import benchmark_summary
+
+    mixed = {"noise": "gaussian:sigma=0", "method": "m", "images": 3, "psnr": None, "identical_pairs": 1,
+             "psnr_finite": 47.5, "ssim": 0.99, "seconds": 0.1, "mp_per_s": 1.0}
+    data = {"config": {"oracle_sigma": False, "noises": ["gaussian:sigma=0"]}, "summary": [mixed], "models": []}
+    console = Console(record=True, width=200)
+    console.print(benchmark_summary(SimpleNamespace(data=data, failures=[], notes=[], computed=3, reused=0)))
+    text = console.export_text()
+    assert "47.50*" in text and "inf" not in text.split("47.50*")[0] and "the PSNR mean is over the others" in text
+
+
 def test_a_broken_image_is_reported_and_skipped(tmp_path: Path, clean_dir: Path) -> None:
     folder = tmp_path / "clean"
     write_image(folder / "good.png", _scene(40, 40, 3))

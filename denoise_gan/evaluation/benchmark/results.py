@@ -110,10 +110,13 @@ def _summary(rows: list[dict[str, Any]], conditions: Sequence[str], methods: Seq
             if not mine:
                 continue
             psnrs = [math.inf if r["psnr"] is None else r["psnr"] for r in mine]
+            finite = [p for p in psnrs if math.isfinite(p)]
             seconds = sum(r["seconds"] for r in mine)
             mp = sum(r["megapixels"] for r in mine)
             out.append({"noise": noise, "method": method, "images": len(mine),
                         "psnr": json_float(float(np.mean(psnrs))),
+                        "identical_pairs": len(psnrs) - len(finite),  # as `evaluate`: the PSNR mean over the
+                        "psnr_finite": float(np.mean(finite)) if finite else None,  # others, SSIM over all
                         "ssim": float(np.mean([r["ssim"] for r in mine])),
                         "seconds": seconds / len(mine),
                         "mp_per_s": json_float(mp / seconds) if seconds > 0 else None})
