@@ -339,6 +339,18 @@ def test_a_method_failing_on_one_image_does_not_stop_the_others(tmp_path: Path, 
 
 # ---- methods and crops ------------------------------------------------------------------------------
 
+def test_ffdnet_without_torch_names_the_extra_that_brings_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from denoise_gan.errors import UserError
+
+    bench_methods._ffdnet_model.cache_clear()
+    monkeypatch.setitem(sys.modules, "torch", None)  # as on a base install (ONNX Runtime only)
+    with pytest.raises(UserError, match=re.escape("needs the 'torch' package: pip install 'denoise-gan[train]'")):
+        bench_methods._ffdnet(np.zeros((8, 8, 3), np.uint8), 10.0)
+    bench_methods._ffdnet_model.cache_clear()
+
+
 @pytest.mark.parametrize(("channels", "dtype"), [(1, np.uint8), (3, np.uint8), (4, np.uint8), (3, np.uint16)])
 def test_classical_methods_keep_shape_dtype_and_alpha(channels: int, dtype: type) -> None:
     clean = _scene(40, 44, channels, dtype)
