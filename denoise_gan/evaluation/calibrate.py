@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.atomic_files import prepare_output_dir
+from data_tools.atomic_files import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import plan
@@ -93,6 +93,7 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     bench = BenchmarkConfig(methods=("model",), clean_dir=cfg.clean_dir, noises=cfg.noises,
                             checkpoints=(str(source),), seed=cfg.seed, model_strengths=scales, engine=cfg.engine,
                             threads=cfg.threads, resume=cfg.resume)
+    refuse_output_inside_inputs(out_dir, {"--clean": cfg.clean_dir})  # its crops would be read as photos
     plan(bench, out_dir / FIT_DIR)  # bad photos or noises fail here, before the folder is made
     prepare_output_dir(out_dir, own=cfg.resume, hint="--resume to continue the calibration whose fit/ it holds")
     fit = run_benchmark(bench, out_dir / FIT_DIR, progress)

@@ -244,6 +244,10 @@ def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:
     missing = bench("--clean", tmp_path / "nope", "--noise", SPECS[0], "--methods", "tv", "-o", out)
     assert missing.exit_code == 2 and "not a folder" in one_line_error(missing)
 
+    inside = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv", "-o", clean_dir / "bench")
+    assert inside.exit_code == 2 and "is inside --clean" in one_line_error(inside)  # its crops read as photos
+    assert not (clean_dir / "bench").exists()
+
     broken_weights = tmp_path / "broken.safetensors"
     broken_weights.write_bytes(b"not weights")
     model = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", broken_weights, "-o", out)

@@ -146,6 +146,9 @@ def test_calibrate_refuses_bad_requests_in_one_line(weights: Path, tmp_path: Pat
     one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "full", "-c", level), "not empty")
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "c", "-c", level, "--noise", "bogus:x=1"))
+    # its crops would be read as calibration photos by the next run on this folder
+    one_line_error(cli("calibrate", "--clean", photos, "-o", photos / "fit1", "-c", level), "is inside --clean")
+    assert not (photos / "fit1").exists()
 
 
 def test_an_interrupted_calibration_resumes_from_its_fit_and_a_finished_one_is_kept(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from skimage.restoration import estimate_sigma
 
+from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.synth import MANIFEST_NAME, printable
@@ -134,8 +135,9 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
         raise UserError(f"{clean_dir}: not a folder")
     if out_dir.resolve() == clean_dir.resolve():
         raise UserError(f"{out_dir}: the output folder must not be the --clean folder")
-    # an output folder inside the clean folder must not feed its own crops back in as test images
-    paths = collect_images(clean_dir, recursive=True, exclude=out_dir)
+    # its crops and plots would be read as clean photos by the next benchmark or calibration of this folder
+    refuse_output_inside_inputs(out_dir, {"--clean": clean_dir})
+    paths = collect_images(clean_dir, recursive=True)
     if not paths:
         raise UserError(f"{clean_dir}: no image files found")
     named: dict[str, Path] = {}
