@@ -80,11 +80,15 @@ class OnnxBackend:
         except Exception as exc:
             raise WeightsError(f"{self.path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
         self.info = GraphInfo(self.path, dict(self.session.get_modelmeta().custom_metadata_map))
-        inputs = {i.name for i in self.session.get_inputs()}
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
         expected = {gc.IMAGE, gc.STRENGTH, gc.SIGMA} if self.info.level_aware else {gc.IMAGE}
-        if inputs != expected:
+        if set(inputs) != expected:
             raise WeightsError(f"{self.path}: graph inputs {sorted(inputs)} do not match its metadata "
                                f"(expected {sorted(expected)})")
+        shape = inputs[gc.IMAGE]  # its channels are fixed in the graph (the other sides are named, dynamic)
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != self.info.channels):
+            raise WeightsError(f"{self.path}: the graph takes images of shape {shape}, but its metadata says "
+                               f"{self.info.channels} channel(s)")
         self.channels = self.info.channels
         self.stride = self.info.stride
         self.level_aware = self.info.level_aware

@@ -123,6 +123,21 @@ def test_a_finished_training_run_carries_its_graph(finished_run: Path) -> None:
     assert psnr(den(image), torch_den(image)) >= 50
 
 
+def test_a_graph_whose_metadata_names_other_channels_than_its_input_is_refused(tmp_path: Path) -> None:
+    """denoise failed every file, and benchmark printed ONNX Runtime's traceback at its warm-up pass."""
+    import onnx
+
+    from denoise_gan.nets import graph_contract as gc
+
+    graph = onnx.load(str(shipped_dir() / "default.onnx"))
+    for prop in graph.metadata_props:
+        if prop.key == gc.CHANNELS_KEY:
+            prop.value = "1"
+    onnx.save(graph, str(tmp_path / "c1.onnx"))
+    with pytest.raises(WeightsError, match=r"shape \['batch', 3, 'height', 'width'\].*says 1 channel"):
+        Denoiser.from_pretrained(tmp_path / "c1.onnx", device="cpu")
+
+
 def test_a_level_aware_graph_from_before_the_brightness_profile_is_not_used_beside_its_weights(
         tmp_path: Path) -> None:
     """Same weights, older graph: it would denoise with the raw level map while torch profiles it, so auto
