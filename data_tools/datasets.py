@@ -244,6 +244,9 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str,
     photos smaller than ``patch_size`` are left out with a warning: padding them by mirroring would teach F
     mirrored noise.
     """
+    for folder in (clean_dir, noisy_dir):  # on --resume: a folder moved or deleted since the run started
+        if folder and not Path(folder).is_dir():
+            raise ValueError(f"{folder}: no such folder (moved or deleted?)")
     clean = load_folder(clean_dir)
     if not clean:
         raise ValueError(f"{clean_dir}: no readable images")

@@ -64,6 +64,9 @@ def resolve_noise_model(source: str | Path | None) -> Path:
             return weights
         raise WeightsError(f"{candidate}: a folder without {FOLDER_NOISE_MODEL} (a train run or an adapt output "
                            "holds one)")
+    if candidate.suffix == ".pt":  # export would write the checkpoint's G, which is no noise model
+        raise WeightsError(f"{candidate}: a run checkpoint; give its run folder (its {FOLDER_NOISE_MODEL} is the "
+                           "run's noise model)")
     if not (candidate.suffix or candidate.exists() or "/" in name):
         part = shipped_part(name, "F")
         if part.is_file():

@@ -34,6 +34,9 @@ def looks_like_pickle(data: bytes) -> bool:
 def not_safetensors(path: Path, start: bytes, what: str) -> WeightsError:
     """The one-line error for a file that is no safetensors file (``start``: its first bytes): a pickle is named
     as one (and refused: pickles can run code), anything else is truncated or corrupt."""
+    if path.suffix.lower() == ".onnx":
+        return WeightsError(f"{path}: an ONNX graph holds no weights to load here; give the .safetensors file it "
+                            "was exported from")
     if looks_like_pickle(start):
         converted = path.with_suffix(".safetensors")
         hint = "" if what != "generator" else (" A run checkpoint converts with `denoise-gan export "

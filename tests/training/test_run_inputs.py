@@ -164,6 +164,18 @@ def test_noisy_photos_smaller_than_the_patch_are_left_out(tmp_path: Path, capsys
         build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=64)
 
 
+def test_refine_init_with_a_graph_and_a_resume_without_its_folder_say_so(finished_run: Path, clean_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    (tmp_path / "g.onnx").write_bytes((finished_run / "G.onnx").read_bytes())
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "r", "--init", tmp_path / "g.onnx", "--steps", "2"),
+                   "an ONNX graph holds no weights", "the .safetensors file it was exported from")
+    moved = tmp_path / "photos"
+    shutil.copytree(clean_dir, moved)
+    train(tiny_train_config(moved), tmp_path / "run")
+    shutil.rmtree(moved)
+    one_line_error(cli("train", "--resume", tmp_path / "run", "--steps", "4"), "no such folder (moved or deleted?)")
+
+
 def test_refine_init_continues_the_shipped_model(finished_run: Path, tmp_path: Path) -> None:
     from denoise_gan.nets.shipped import resolve_weights
     from denoise_gan.nets.weights import read_generator_file
