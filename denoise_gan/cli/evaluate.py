@@ -117,7 +117,7 @@ def benchmark_command(
     cfg = BenchmarkConfig(methods=tuple(methods.split(",")), clean_dir=clean, noises=tuple(noise or ()),
                           noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,
                           oracle_sigma=oracle_sigma, resume=resume, infer=infer,
-                          model_strengths=tuple(model_strength or ()), model_sigma=model_sigma,
+                          model_strengths=tuple(dict.fromkeys(model_strength or ())), model_sigma=model_sigma,
                           engine=engine.lower(), threads=threads)
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)

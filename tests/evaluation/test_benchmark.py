@@ -400,3 +400,19 @@ def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
     names = bench_methods._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"),
                                         Path("x/tv.safetensors")])
     assert names == ["run1/G", "run2/G", "model:tv"]
+    assert bench_methods._model_names([Path("hub/model.safetensors")]) == ["hub"]  # an exported folder, by name
+
+
+def test_model_strength_given_twice_is_one_row_and_a_blind_model_says_it_does_not_apply(
+        tmp_path: Path, clean_dir: Path, weights: Path) -> None:
+    result = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", weights,
+                   "--model-strength", "0.5", "--model-strength", "0.5", "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "b" / "results.json").read_text())["summary"]
+    assert [s["method"] for s in summary] == ["noisy", "tiny"]  # blind: one plain row
+    assert "--model-strength does not apply" in " ".join(result.output.split())
+    result = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", "default",
+                   "--model-strength", "0.5", "--model-strength", "0.5", "-o", tmp_path / "level")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "level" / "results.json").read_text())["summary"]
+    assert [s["method"] for s in summary] == ["noisy", "default@strength=0.5"]  # was two identical rows

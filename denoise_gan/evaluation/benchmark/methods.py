@@ -230,8 +230,9 @@ class LoadedModel:
 
 
 def _model_names(paths: Sequence[Path]) -> list[str]:
-    """Row names from checkpoint stems; parent folders are added where stems collide (run1/G, run2/G)."""
-    names = [p.stem for p in paths]
+    """Row names from checkpoint stems (an exported folder's ``model.safetensors`` by its folder); parent folders
+    are added where stems collide (run1/G, run2/G)."""
+    names = [p.parent.name if p.stem == "model" and p.parent.name else p.stem for p in paths]
     for depth in (1, 2):
         clashes = {n for n in names if names.count(n) > 1}
         names = [("/".join(p.with_suffix("").parts[-1 - depth:]) if n in clashes else n)

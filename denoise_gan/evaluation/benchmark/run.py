@@ -180,6 +180,10 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     if run.stale:
         run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
     run.result.notes += [f"{m.method.name}: {note}" for m in models if m.denoiser for note in m.denoiser.notes]
+    if cfg.model_strengths:
+        run.result.notes += [f"{m.method.name}: a blind model (no level input), so --model-strength does not apply "
+                             "to it; its one row is blind" for m in models
+                             if m.denoiser and not m.denoiser.backend.level_aware]
     run.save()
     atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(run.data).encode())
     report.write_report(out_dir, run.data)
