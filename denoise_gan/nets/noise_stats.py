@@ -240,3 +240,13 @@ class StatisticsBank:
         # a bank saved with other statistics (an older version) is dropped: it refills from real patches in a step
         self.rows = rows if rows is None or rows.shape[1] == len(FEATURES) else None
         self.levels = state.get("levels") if self.rows is not None else None  # absent from older runs: refills
+
+
+def blind_ratios(crops: list[torch.Tensor]) -> tuple[float | None, float]:
+    """The median luma / colour σ ratio and coarse / fine σ ratio of HxWxC->CxHxW crops' noise statistics, as
+    the blind reports print them. The first is over crops with colour only (None if there are none): a gray
+    photo's noise, drawn gray, reads as fully luma (1.0) whatever a model does with colour."""
+    sig = torch.exp(noise_statistics(torch.stack(crops))[:, :5])
+    colour = [i for i, c in enumerate(crops) if c.shape[0] >= 3 and bool((c[:3].amax(0) != c[:3].amin(0)).any())]
+    luma_vs_colour = float((sig[colour, 3] / sig[colour, :3].mean(dim=1)).median()) if colour else None
+    return luma_vs_colour, float((sig[:, 4] / sig[:, 3]).median())

@@ -24,7 +24,7 @@ from denoise_gan.config import (
 from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
 from denoise_gan.evaluation.pictures import figure_png, labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
-from denoise_gan.nets.noise_stats import SUBPATCH, noise_statistics
+from denoise_gan.nets.noise_stats import SUBPATCH, blind_ratios
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import (
     load_denoiser,
@@ -42,6 +42,10 @@ def fit_side(noisy: list[np.ndarray]) -> int:
     return max(SUBPATCH, min(FIT_CROP, smallest // SUBPATCH * SUBPATCH))
 
 
+def _two(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
 def _blind_sigmas(crops: list[np.ndarray]) -> list[float]:
     """Blind σ per crop (skimage's wavelet estimate, 0-255)."""
     return [estimate_noise_sigma(c) for c in crops]
@@ -49,10 +53,7 @@ def _blind_sigmas(crops: list[np.ndarray]) -> list[float]:
 
 def _measure(crops: list[np.ndarray], sigmas: list[float]) -> dict[str, float]:
     """Blind σ p10/median/p90 over crops, and the correlation ratios."""
-    stats = noise_statistics(torch.stack([to_tensor(c) for c in crops]))
-    sig = torch.exp(stats[:, :5])
-    luma_vs_colour = (sig[:, 3] / sig[:, :3].mean(dim=1)).median().item()
-    coarse_vs_fine = (sig[:, 4] / sig[:, 3]).median().item()
+    luma_vs_colour, coarse_vs_fine = blind_ratios([to_tensor(c) for c in crops])
     p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
     return {"blind_sigma_p10": float(p10), "blind_sigma_median": float(p50), "blind_sigma_p90": float(p90),
             "luma_vs_colour": luma_vs_colour, "coarse_vs_fine": coarse_vs_fine}
@@ -112,7 +113,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
     for label, r in rows.items():
         added_text = f"{r['added_std']:.1f}" if "added_std" in r else ""
         lines.append(f"| {label} | {r['blind_sigma_p10']:.2f} | {r['blind_sigma_median']:.2f} | "
-                     f"{r['blind_sigma_p90']:.2f} | {r['luma_vs_colour']:.2f} | {r['coarse_vs_fine']:.2f} | "
+                     f"{r['blind_sigma_p90']:.2f} | {_two(r['luma_vs_colour'])} | {r['coarse_vs_fine']:.2f} | "
                      f"{added_text} |")
     lines += ["", f"F's median blind σ over the folder's: {ratios['F before (start model)']:.2f} before, "
               f"{ratios['F adapted']:.2f} adapted (1.00 = matched). The blind σ reads correlated noise low, the same "

@@ -232,16 +232,16 @@ def _blind_values(crops: Sequence[np.ndarray], hist: np.ndarray, reference: np.n
 
     from data_tools.datasets import to_tensor
     from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
-    from denoise_gan.nets.noise_stats import noise_statistics
+    from denoise_gan.nets.noise_stats import blind_ratios, noise_statistics
 
     sigmas = [estimate_noise_sigma(c) for c in crops]
-    stats = noise_statistics(torch.stack([to_tensor(c) for c in crops]))
-    sig = torch.exp(stats[:, :6])
+    tensors = [to_tensor(c) for c in crops]
+    sig = torch.exp(noise_statistics(torch.stack(tensors))[:, :6])
     p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
+    luma_vs_colour, coarse_vs_fine = blind_ratios(tensors)
     values: dict[str, Any] = {
         "blind_sigma_p10": float(p10), "blind_sigma_median": float(p50), "blind_sigma_p90": float(p90),
-        "luma_vs_colour": float((sig[:, 3] / sig[:, :3].mean(dim=1)).median()),
-        "coarse_vs_fine": float((sig[:, 4] / sig[:, 3]).median()),
+        "luma_vs_colour": luma_vs_colour, "coarse_vs_fine": coarse_vs_fine,
         "sigma_per_octave": [float(sig[:, k].median()) * 255.0 for k in (3, 4, 5)],
         "blind_sigma_per_crop": sigmas,
         "brightness_per_crop": [float(to_255(c).mean()) for c in crops]}
