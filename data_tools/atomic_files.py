@@ -9,6 +9,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from data_tools.errors import DataError
@@ -30,6 +32,7 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 _PART = re.compile(r"\.(\d+)-[A-Za-z0-9_]+\.part$")
+RUN_LOCK = ".run-lock.part"  # held (flock) by the process writing a run folder; a hidden .part, so not content
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
 STALE_PART_SECONDS = 24 * 3600  # a temp file without a writer's pid is stale after this
 
@@ -54,7 +57,7 @@ def remove_stale_parts(folder: Path | str) -> int:
     Returns how many were removed."""
     removed = 0
     try:
-        candidates = [p for p in Path(folder).glob(".*.part") if p.is_file()]
+        candidates = [p for p in Path(folder).glob(".*.part") if p.is_file() and p.name != RUN_LOCK]
     except OSError:
         return 0
     for path in candidates:
@@ -68,6 +71,30 @@ def remove_stale_parts(folder: Path | str) -> int:
         except (OSError, ValueError):
             continue
     return removed
+
+
+@contextmanager
+def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
+    """Hold the folder's lock while writing it, so a second process given the same folder is refused instead of
+    mixing its checkpoints and log into this one. The kernel drops the lock when the process ends, however it
+    ends, so no stale lock outlives a crash. Where the OS has no flock, nothing is held."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end, "
+                                   "or choose another -o") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write_error(path: Path, exc: OSError) -> OutputWriteError:

@@ -28,6 +28,7 @@ import math
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ from denoise_gan.training.adapt_start import (  # noqa: F401 (callers and tests 
 )
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import write_graph
+from denoise_gan.training.distributed import holding_run_folder
+from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, latest_checkpoint, launch, open_run
 from denoise_gan.training.refine import SourceModel
 
@@ -113,43 +116,45 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     """Adapt a model to the noise of cfg.noisy_dir (or resume the adaptation in out_dir); returns OUT/G.safetensors.
 
     A new adaptation takes a new or empty folder, or one whose adaptation never started. A resumed one finishes
-    the phase it was in and the next, to the step counts fixed when it started (without a deadline: the budget
-    belonged to the first session); one that never started is started again. ``began`` (``time.monotonic()``
-    when the command started) makes what ran before this call count against ``--minutes`` too. A phase the
-    deadline left with almost no steps is a UserError after the reports are written, never a silent success.
+    the phase it was in and the next, to the step counts fixed when it started (without a deadline); one that
+    never started is started again. ``began`` (``time.monotonic()`` at the command's start) counts what ran
+    before against ``--minutes``. A phase the deadline left with almost no steps is a UserError after the
+    reports are written, never a silent success.
     """
     t0 = time.monotonic() if began is None else began
     out_dir, out = Path(out_dir), RunFolder(out_dir)
     console = console or Console()
-    if resume:
-        cfg = _stored_config(out_dir)
-        start = find_start(cfg.start)  # G and F are read here, once (D_noisy on first use): all below uses that
-    else:
-        assert cfg is not None, "a new adaptation needs a config"
-        _check_budget(cfg, t0)
-        start = find_start(cfg.start)  # a bad --from is refused before the output folder is made
-        cfg = _new_request(cfg, out)
-    started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
-    g_cfg, f_cfg = start.config(start.g), start.config(start.f)
-    if g_cfg.channels != f_cfg.channels:
-        raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
-    noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
-    data = _Data(clean_pool(cfg.clean_dir, exclude=out_dir, console=console), noisy.images,
-                 noisy.note(cfg.noisy_dir, cfg.patch_size))
-    deadlines: tuple[float | None, float | None] = (None, None)
-    if not started:
-        try:
-            cfg, deadlines = _prepare(cfg, start, g_cfg, data, out_dir, t0, console, replan=not resume)
-        except KeyboardInterrupt:
-            console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume {escape(str(out_dir))}` "
-                          "starts it again (so does the same command)[/]")
-            raise
-    _run_phases(cfg, start, g_cfg, data, out, deadlines, resume, console)
-    write_before_after(out_dir, start, cfg)
-    write_graph(out.g)  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
-    console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
-    _refuse_short_phases(out_dir)
-    return out.g
+    with ExitStack() as held:
+        if resume:
+            cfg = _stored_config(out_dir)
+        else:
+            assert cfg is not None, "a new adaptation needs a config"
+            _check_budget(cfg, t0)
+        start = find_start(cfg.start)  # G and F read once (D_noisy on first use); a bad --from makes no folder
+        held.enter_context(holding_run_folder(out_dir, "adaptation"))  # a second process is refused, not mixed in
+        cfg = cfg if resume else _new_request(cfg, out)
+        note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
+        started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
+        g_cfg, f_cfg = start.config(start.g), start.config(start.f)
+        if g_cfg.channels != f_cfg.channels:
+            raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
+        noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
+        data = _Data(clean_pool(cfg.clean_dir, exclude=out_dir, console=console), noisy.images,
+                     noisy.note(cfg.noisy_dir, cfg.patch_size))
+        deadlines: tuple[float | None, float | None] = (None, None)
+        if not started:
+            try:
+                cfg, deadlines = _prepare(cfg, start, g_cfg, data, out_dir, t0, console, replan=not resume)
+            except KeyboardInterrupt:
+                console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume "
+                              f"{escape(str(out_dir))}` starts it again (so does the same command)[/]")
+                raise
+        _run_phases(cfg, start, g_cfg, data, out, deadlines, resume, console)
+        write_before_after(out_dir, start, cfg)
+        write_graph(out.g)  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
+        console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
+        _refuse_short_phases(out_dir)
+        return out.g
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:

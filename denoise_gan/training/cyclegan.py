@@ -31,7 +31,8 @@ from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision, world_from_env
 from denoise_gan.training.batches import batch_iterator
-from denoise_gan.training.distributed import average_gradients, broadcast_parameters
+from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
+from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch, open_run
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
@@ -262,7 +263,11 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
         return (CycleGANTrainer(cfg, device, world),
                 batch_iterator(dataset, cfg.data.batch_size, start, cfg.steps, world, cfg.data.workers, cfg.seed))
 
-    launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
+    console = console or Console()
+    with holding_run_folder(run_dir):  # a second process given this folder is refused, not mixed in
+        note_inputs(run_dir, {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir, "--val": cfg.val_dir},
+                    resume, console)
+        launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     return write_graph(RunFolder(run_dir).g)
 
 

@@ -6,10 +6,14 @@ because the CycleGAN step runs F twice and backpropagates two losses; the arithm
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from data_tools.atomic_files import holding_folder
 from denoise_gan.runtime import World, world_from_env
 
 
@@ -52,3 +56,8 @@ def barrier(world: World) -> None:
 def shutdown(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def holding_run_folder(run_dir: Path, what: str = "run") -> AbstractContextManager[None]:
+    """The run folder's lock, held by the main process only (under torchrun the other ranks write nothing)."""
+    return holding_folder(run_dir, what) if world_from_env().is_main else nullcontext()

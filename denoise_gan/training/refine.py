@@ -38,7 +38,8 @@ from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, 
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description, write_graph
-from denoise_gan.training.distributed import average_gradients, broadcast_parameters
+from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
+from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch, open_run
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
@@ -292,5 +293,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         return (RefineTrainer(cfg, SourceModel.of_run(source), device, world),
                 batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed))
 
-    launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console or Console())
+    console = console or Console()
+    with holding_run_folder(out_dir, "refinement"):  # a second process given this folder is refused
+        note_inputs(out_dir, {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}, resume, console)
+        launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     return write_graph(RunFolder(out_dir).g)

@@ -126,6 +126,13 @@ def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clea
     assert result.exit_code == 0, result.output
     last = [ln for ln in result.stdout.splitlines() if ln.strip()][-1]
     assert last.startswith("done:") and "noise model 2/2 steps, denoiser 4/4 steps" in last
+    from data_tools.atomic_files import holding_folder
+
+    with holding_folder(tmp_path / "busy"):  # another process adapting into it: refused, nothing written
+        one_line_error(cli("adapt", "--noisy", noisy_dir, "--clean", clean_dir, "--from", start_dir, "-o",
+                           tmp_path / "busy", "--steps", "6", "--patch-size", "32", "--device", "cpu"),
+                       "another process is writing this adaptation now")
+    assert not (tmp_path / "busy" / "config.json").exists()
 
 
 # ---- 2. the output folder inside the photo folders -------------------------------------------------

@@ -176,6 +176,39 @@ def test_refine_init_with_a_graph_and_a_resume_without_its_folder_say_so(finishe
     one_line_error(cli("train", "--resume", tmp_path / "run", "--steps", "4"), "no such folder (moved or deleted?)")
 
 
+def test_a_run_folder_another_process_is_writing_is_refused(clean_dir: Path, tmp_path: Path) -> None:
+    """Two `train -o SAME` started together both ran, mixing their checkpoints and log into one folder."""
+    from data_tools.atomic_files import holding_folder
+
+    run = tmp_path / "run"
+    with holding_folder(run):  # as the first process holds it while it trains
+        one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run,
+                           *TINY_TRAIN_FLAGS, "--steps", "2"), "another process is writing this run now")
+        assert not (run / "config.json").exists()
+    assert cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, *TINY_TRAIN_FLAGS,
+               "--steps", "2").exit_code == 0  # the lock ends with its holder; the folder is still new
+    with holding_folder(run / "refine"):
+        one_line_error(cli("refine", run, "--steps", "2", "--patch-size", "32", "--batch-size", "2", "--workers",
+                           "0"), "another process is writing this refinement now")
+
+
+def test_resume_says_when_the_image_folders_changed_since_the_run_started(clean_dir: Path, tmp_path: Path) -> None:
+    """A resume read the folders again and trained on what they held then, without a word."""
+    photos = tmp_path / "photos"
+    shutil.copytree(clean_dir, photos)
+    run = tmp_path / "run"
+    train(tiny_train_config(photos), run)
+    same = cli("train", "--resume", run, "--steps", "3")
+    assert same.exit_code == 0, same.output
+    assert "changed since the run started" not in same.output
+    shutil.copy(photos / "coffee.png", photos / "extra.png")
+    (photos / "camera.png").unlink()
+    changed = cli("train", "--resume", run, "--steps", "4")
+    assert changed.exit_code == 0, changed.output
+    assert f"--clean {photos} changed since the run started (1 image(s) added, 1 removed, 0 replaced)" in \
+        " ".join(changed.output.split())
+
+
 def test_refine_init_continues_the_shipped_model(finished_run: Path, tmp_path: Path) -> None:
     from denoise_gan.nets.shipped import resolve_weights
     from denoise_gan.nets.weights import read_generator_file

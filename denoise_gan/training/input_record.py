@@ -1,0 +1,69 @@
+"""What a run read from its image folders, so that ``--resume`` says when they changed since the run started.
+
+A resumed run reads its folders again (the stored config names them, not their contents). An image added,
+removed or replaced there changes what the rest of the run trains on, so it no longer continues the run that
+started. Resuming is still allowed (the user may mean it), but never silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from data_tools.atomic_files import atomic_write_bytes
+from data_tools.images import collect_images
+from denoise_gan.runtime import world_from_env
+
+RECORD_FILE = "inputs.json"
+
+
+def _listing(folder: str, exclude: Path) -> dict[str, int]:
+    """Each image's path relative to the folder, with its size in bytes (a replaced photo rarely keeps it)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return {}
+    return {str(p.relative_to(root)): p.stat().st_size for p in collect_images(root, exclude=exclude)
+            if p.exists()}
+
+
+def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
+    """Write what a new run's folders (``{"--clean": path, ...}``; empty paths skipped) hold as it starts."""
+    listing = {option: {"folder": folder, "images": _listing(folder, run_dir)}
+               for option, folder in folders.items() if folder}
+    atomic_write_bytes(run_dir / RECORD_FILE, (json.dumps(listing, indent=1) + "\n").encode())
+
+
+def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:
+    """One line per folder whose images differ from the record a new run wrote (none if it wrote none)."""
+    try:
+        recorded = json.loads((run_dir / RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    lines = []
+    for option, folder in folders.items():
+        before = recorded.get(option, {}).get("images") if folder else None
+        if not isinstance(before, dict):
+            continue
+        now = _listing(folder, run_dir)
+        added = len(now.keys() - before.keys())
+        removed = len(before.keys() - now.keys())
+        changed = sum(now[k] != before[k] for k in now.keys() & before.keys())
+        if added or removed or changed:
+            lines.append(f"{option} {folder} changed since the run started ({added} image(s) added, {removed} "
+                         f"removed, {changed} replaced): the rest of the run trains on what it holds now")
+    return lines
+
+
+def note_inputs(run_dir: Path, folders: Mapping[str, str], resume: bool, console: Console) -> None:
+    """A new run records its folders; a resumed one warns about each that changed. Main process only."""
+    if not world_from_env().is_main:
+        return
+    if not resume:
+        record_inputs(run_dir, folders)
+        return
+    for line in changed_inputs(run_dir, folders):
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
