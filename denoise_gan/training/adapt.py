@@ -67,14 +67,14 @@ from denoise_gan.training.adapt_start import (  # noqa: F401 (callers and tests 
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.distributed import holding_run_folder
-from denoise_gan.training.input_record import note_inputs
+from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, latest_checkpoint, launch, open_run
 from denoise_gan.training.refine import SourceModel
 
 REPORT_SECONDS = 15.0  # kept back from a time budget for the noise-fit report and the before/after strip
 TRIAL_STEPS = 3  # timed steps per phase (after one untimed) to turn minutes into steps
 MIN_PHASE_STEPS = 20  # a --minutes plan gives each phase at least this many steps, or it is refused up front
-START_FILES = frozenset({CONFIG_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
+START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
 
 

@@ -46,7 +46,7 @@ def test_denoise_never_writes_over_an_input(weights: Path, tmp_path: Path) -> No
 def test_sigkill_during_denoise_leaves_whole_outputs_or_none_and_skip_existing_completes(weights: Path,
                                                                                          tmp_path: Path) -> None:
     src, out, logs = tmp_path / "in", tmp_path / "out", tmp_path / "logs"
-    names = [f"img{i}.png" for i in range(8)]
+    names = [f"img{i:02d}.png" for i in range(12)]  # the kill comes within 6 files' time: 4 or more to spare
     for i, name in enumerate(names):
         _, buf = cv2.imencode(".png", np.roll(smooth_rgb(768, 1024), 97 * i, axis=1), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         src.mkdir(exist_ok=True)
@@ -54,12 +54,12 @@ def test_sigkill_during_denoise_leaves_whole_outputs_or_none_and_skip_existing_c
     proc = launch(["denoise", src, "-o", out, "-c", weights, "--device", "cpu"], logs)
     finals = lambda: [p for p in out.iterdir() if not p.name.startswith(".")] if out.exists() else []
     per_file = pace(lambda: len(finals()), proc, logs)
-    delay = interrupt_at_random(proc, signal.SIGKILL, 0.6 * 6 * per_file, logs)  # 6 of 8 files to go
+    delay = interrupt_at_random(proc, signal.SIGKILL, 0.6 * 6 * per_file, logs)
     done = sorted(p.name for p in finals())
     assert 0 < len(done) < len(names), (delay, done)
     assert set(done) <= set(names), done  # no half-written file under a final (or any other) name
     temps = [p.name for p in out.iterdir() if p.name.startswith(".")]
-    assert all(re.fullmatch(r"\.img\d\.png\..+\.part", t) for t in temps), temps
+    assert all(re.fullmatch(r"\.img\d\d\.png\..+\.part", t) for t in temps), temps
     net = load_generator(weights)[0]
     denoiser = TiledDenoiser(net, InferConfig(device="cpu"))
     for name in done:  # each output is the whole, correct image, not a prefix of one
@@ -67,9 +67,9 @@ def test_sigkill_during_denoise_leaves_whole_outputs_or_none_and_skip_existing_c
                                       err_msg=name)
     before = {name: (out / name).stat().st_mtime_ns for name in done}
     # a temp file left by a kill is never taken as an input, and never counts as an existing output
-    (src / ".img0.png.k1ll3d.part").write_bytes(b"\x89PNG half a file")
+    (src / ".img00.png.k1ll3d.part").write_bytes(b"\x89PNG half a file")
     (out / f".{names[-1]}.k1ll3d.part").write_bytes(b"\x89PNG half a file")
-    assert ".img0.png.k1ll3d.part" not in {p.name for p in collect_images(src)}
+    assert ".img00.png.k1ll3d.part" not in {p.name for p in collect_images(src)}
     completed = cli("denoise", src, "-o", out, "-c", weights, "--device", "cpu", "--skip-existing")
     assert completed.exit_code == 0, completed.output
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == names
