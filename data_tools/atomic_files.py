@@ -32,7 +32,6 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 _PART = re.compile(r"\.(\d+)-[A-Za-z0-9_]+\.part$")
-RUN_LOCK = ".run-lock.part"  # held (flock) by the process writing a run folder; a hidden .part, so not content
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
 STALE_PART_SECONDS = 24 * 3600  # a temp file without a writer's pid is stale after this
 
@@ -57,7 +56,7 @@ def remove_stale_parts(folder: Path | str) -> int:
     Returns how many were removed."""
     removed = 0
     try:
-        candidates = [p for p in Path(folder).glob(".*.part") if p.is_file() and p.name != RUN_LOCK]
+        candidates = [p for p in Path(folder).glob(".*.part") if p.is_file()]
     except OSError:
         return 0
     for path in candidates:
@@ -76,16 +75,20 @@ def remove_stale_parts(folder: Path | str) -> int:
 @contextmanager
 def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
     """Hold the folder's lock while writing it, so a second process given the same folder is refused instead of
-    mixing its checkpoints and log into this one. The kernel drops the lock when the process ends, however it
-    ends, so no stale lock outlives a crash. Where the OS has no flock, nothing is held."""
+    mixing its checkpoints and log into this one. The lock is on the folder itself (no lock file to delete or
+    to fail to create in a read-only folder), and the kernel drops it when the process ends, however it ends,
+    so no stale lock outlives a crash. Where the OS has no flock, nothing is held."""
     try:
         import fcntl
     except ImportError:  # not POSIX
         yield
         return
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise OutputWriteError(f"{folder}: cannot open it ({exc.strerror or exc})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -162,6 +165,9 @@ def check_writable(folder: Path | str) -> None:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+    if folder.is_symlink() and not folder.exists():
+        raise OutputWriteError(f"{folder}: a link to {os.readlink(folder)}, which does not exist; create that "
+                               "folder or choose another -o")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=_temp_prefix("write-check"), suffix=".part", dir=folder)
@@ -221,9 +227,9 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
 def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None]) -> None:
     """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before
     any work: its plots and validation grids would be read as input images by a rerun or a ``--resume``."""
-    where = Path(os.path.abspath(out))
+    where = Path(os.path.realpath(out))  # a link to a folder inside an input is inside it
     for option, folder in inputs.items():
-        if folder and where.is_relative_to(os.path.abspath(folder)):
+        if folder and where.is_relative_to(os.path.realpath(folder)):
             raise OutputWriteError(f"{out} is inside {option} {folder}: its plots would be read as input images "
                                    "by the next run; choose an output folder outside it")
 

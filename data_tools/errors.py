@@ -13,3 +13,8 @@ class DenoiseGanError(ValueError):
 class DataError(DenoiseGanError):
     """Bad input data: an unreadable image, a noise spec that does not parse, a folder that cannot be used.
     The message is one line."""
+
+
+class ImageTypeError(DataError, TypeError):
+    """An image or a noise source of a type the call cannot take (a float image for noise drawn in file
+    levels); a TypeError too, so either ``except`` catches it."""

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from data_tools.camera import camera_noise, camera_variance
-from data_tools.errors import DataError
+from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import split_alpha, to_dtype
 
 
@@ -235,7 +235,7 @@ class NoiseSpec:
         (the 4th of RGBA, the 2nd of gray+alpha) is passed through untouched.
         """
         if image.dtype not in (np.uint8, np.uint16):
-            raise TypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
+            raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
         rng = np.random.default_rng(seed)
         chain, drawn = self.draw(rng)
         scale = 255.0 / float(np.iinfo(image.dtype).max)

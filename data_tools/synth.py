@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
-from data_tools.errors import DataError
+from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 
@@ -75,7 +75,8 @@ def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
     if isinstance(noise, str):
         return parse_noise_spec(noise)
     if not isinstance(noise, NoiseSource):
-        raise TypeError(f"expected a noise spec or an object with apply(image, seed), got {type(noise).__name__}")
+        raise ImageTypeError(f"expected a noise spec or an object with apply(image, seed), got "
+                             f"{type(noise).__name__}")
     return noise
 
 

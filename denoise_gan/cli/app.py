@@ -6,6 +6,7 @@ in ``denoise_gan.cli``'s ``__init__``; each parses its options, calls one librar
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import inspect
@@ -96,6 +97,12 @@ def friendly_errors(fn: F) -> F:
             if extra is None:
                 raise
             message = f"this command needs the {exc.name!r} package: pip install 'denoise-gan[{extra}]'"
+            err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:  # a path the file system refuses outright, wherever it is first touched
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            message = f"{exc.filename}: a file or folder name too long for this file system; choose a shorter one"
             err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:

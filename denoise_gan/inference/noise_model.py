@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from data_tools.errors import ImageTypeError
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError
@@ -56,7 +57,10 @@ def shipped_noise_models() -> list[str]:
 def resolve_noise_model(source: str | Path | None) -> Path:
     """An F weight file as given; a folder's ``F.safetensors`` (a train run, an adapt output); a shipped name
     (``default-F``, or ``default`` for the default model's F). One-line ``WeightsError`` otherwise."""
-    name = str(source) if source else DEFAULT_NOISE_MODEL
+    name = DEFAULT_NOISE_MODEL if source is None else str(source)
+    if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
+        raise WeightsError(f"an empty noise model name; give an F file, a run folder or a shipped name "
+                           f"(e.g. {DEFAULT_NOISE_MODEL!r})")
     candidate = Path(name)
     if candidate.is_dir():
         weights = RunFolder(candidate).f
@@ -169,7 +173,8 @@ class NoiseModel:
         """Noisy copy of a uint8/uint16 image (HxW or HxWxC, alpha passed through), same dtype, clipped and
         rounded; and what was drawn: the level quantile ``v`` and the mean noise σ F used (0-255 scale)."""
         if not isinstance(image, np.ndarray) or image.dtype not in (np.uint8, np.uint16):
-            raise TypeError(f"noise needs a uint8 or uint16 image, got {getattr(image, 'dtype', type(image))}")
+            raise ImageTypeError(f"noise needs a uint8 or uint16 image, got "
+                                 f"{getattr(image, 'dtype', type(image))}")
         if image.ndim not in (2, 3) or image.size == 0:
             raise UserError(f"expected an HxW or HxWxC image, got shape {image.shape}")
         colour, alpha = split_alpha(image)

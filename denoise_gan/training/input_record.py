@@ -21,13 +21,14 @@ from denoise_gan.runtime import world_from_env
 RECORD_FILE = "inputs.json"
 
 
-def _listing(folder: str, exclude: Path) -> dict[str, int]:
-    """Each image's path relative to the folder, with its size in bytes (a replaced photo rarely keeps it)."""
+def _listing(folder: str, exclude: Path) -> dict[str, list[int]]:
+    """Each image's path relative to the folder, with its size in bytes and modification time (ns): an image
+    replaced by another of the same size (BMP, same dimensions) still has a new time."""
     root = Path(folder)
     if not root.is_dir():
         return {}
-    return {str(p.relative_to(root)): p.stat().st_size for p in collect_images(root, exclude=exclude)
-            if p.exists()}
+    return {str(p.relative_to(root)): [p.stat().st_size, p.stat().st_mtime_ns]
+            for p in collect_images(root, exclude=exclude) if p.exists()}
 
 
 def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
@@ -38,14 +39,19 @@ def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
 
 
 def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:
-    """One line per folder whose images differ from the record a new run wrote (none if it wrote none)."""
+    """One line per folder whose images differ from the record the run wrote as it started; one line saying so
+    when that record is missing or unreadable (runs from before it was kept have none)."""
     try:
         recorded = json.loads((run_dir / RECORD_FILE).read_text())
     except (OSError, ValueError):
-        return []
+        recorded = None
+    if not isinstance(recorded, dict):
+        return [f"{run_dir / RECORD_FILE} is missing or unreadable: whether the run's image folders changed since "
+                "it started cannot be checked"]
     lines = []
     for option, folder in folders.items():
-        before = recorded.get(option, {}).get("images") if folder else None
+        entry = recorded.get(option)
+        before = entry.get("images") if folder and isinstance(entry, dict) else None
         if not isinstance(before, dict):
             continue
         now = _listing(folder, run_dir)

@@ -189,9 +189,16 @@ def test_gray_and_rgb_channels_get_independent_noise() -> None:
     assert abs(np.corrcoef(noise[..., 0].ravel(), noise[..., 1].ravel())[0, 1]) < 0.05
 
 
-def test_non_integer_image_is_refused() -> None:
+def test_non_integer_image_is_refused_with_the_projects_error() -> None:
+    """A TypeError as before, and the project's error too: one `except DenoiseGanError` catches it, also in an
+    albumentations pipeline that turned the image float first."""
+    from data_tools.datasets import SyntheticNoise
+    from data_tools.errors import DenoiseGanError
+
     with pytest.raises(TypeError):
         parse_noise_spec("gaussian:sigma=5").apply(np.zeros((8, 8, 3), np.float32), 0)
+    with pytest.raises(DenoiseGanError, match="uint8 or uint16"):
+        SyntheticNoise("gaussian:sigma=5")(image=np.zeros((8, 8, 3), np.float32))
 
 
 # ---- composition ----------------------------------------------------------------------------------

@@ -63,10 +63,12 @@ def test_sources_file_folder_and_shipped_name(tiny_f: Path) -> None:
     ("missing.safetensors", "no such weight file"),
     ("no-such-name", "no shipped noise model named 'no-such-name'"),
     ("step_0000004.pt", "a run checkpoint; give its run folder"),  # export would make its G, no noise model
+    ("", "an empty noise model name"),  # not read as the default, as Denoiser.from_pretrained("") is not
 ])
 def test_bad_sources_are_one_line_weights_errors(tmp_path: Path, where: str, needle: str) -> None:
     with pytest.raises(WeightsError, match=needle) as info:
         NoiseModel.from_pretrained(tmp_path / where if where.endswith(("safetensors", ".pt")) else where)
+    assert isinstance(info.value, WeightsError)
     assert "\n" not in str(info.value)
 
 

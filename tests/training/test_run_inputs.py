@@ -209,6 +209,26 @@ def test_resume_says_when_the_image_folders_changed_since_the_run_started(clean_
         " ".join(changed.output.split())
 
 
+def test_a_run_folder_reached_through_a_link_into_clean_is_refused(clean_dir: Path, tmp_path: Path) -> None:
+    """Its plots went into the photo folder, and the next run trained on them."""
+    photos = tmp_path / "photos"
+    shutil.copytree(clean_dir, photos)
+    (photos / "run").mkdir()
+    (tmp_path / "out").symlink_to(photos / "run")
+    one_line_error(cli("train", "--clean", photos, "--noise", "gaussian:sigma=25", "-o", tmp_path / "out",
+                       *TINY_TRAIN_FLAGS, "--steps", "2"), "is inside --clean")
+    assert not any((photos / "run").iterdir())
+
+
+def test_output_names_the_file_system_refuses_are_one_line(clean_dir: Path, tmp_path: Path) -> None:
+    long = tmp_path / ("x" * 300)
+    one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", long, *TINY_TRAIN_FLAGS),
+                   "name too long")
+    one_line_error(cli("demo", "-o", long), "name too long")
+    (tmp_path / "dangling").symlink_to(tmp_path / "unmounted")
+    one_line_error(cli("demo", "-o", tmp_path / "dangling"), "which does not exist")
+
+
 def test_refine_init_continues_the_shipped_model(finished_run: Path, tmp_path: Path) -> None:
     from denoise_gan.nets.shipped import resolve_weights
     from denoise_gan.nets.weights import read_generator_file

@@ -1,0 +1,59 @@
+"""A run's record of its image folders, and the lock it holds on its folder while it writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.atomic_files import holding_folder
+from data_tools.errors import DataError
+from data_tools.images import write_image
+from denoise_gan.training.input_record import RECORD_FILE, changed_inputs, record_inputs
+
+
+def _photos(folder: Path, count: int = 3) -> Path:
+    for i in range(count):
+        write_image(folder / f"im{i}.bmp", np.full((16, 16, 3), 40 * i, np.uint8))
+    return folder
+
+
+def test_a_replaced_image_of_the_same_size_is_seen(tmp_path: Path) -> None:
+    """BMPs of one size have one byte count: the size alone missed a replaced photo."""
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    run.mkdir()
+    record_inputs(run, {"--clean": str(photos), "--noisy": ""})
+    assert changed_inputs(run, {"--clean": str(photos), "--noisy": ""}) == []
+    before = (photos / "im0.bmp").stat().st_size
+    write_image(photos / "im0.bmp", np.zeros((16, 16, 3), np.uint8))
+    os.utime(photos / "im0.bmp", ns=(1, 1))  # whatever the clock's resolution
+    assert (photos / "im0.bmp").stat().st_size == before
+    (line,) = changed_inputs(run, {"--clean": str(photos), "--noisy": ""})
+    assert "(0 image(s) added, 0 removed, 1 replaced)" in line
+
+
+@pytest.mark.parametrize("text", [None, "[]", "null", '{"--clean": 5}', '{"--clean": {"fol'])
+def test_a_missing_or_damaged_record_says_the_check_cannot_be_made(tmp_path: Path, text: str | None) -> None:
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    run.mkdir()
+    if text is not None:
+        (run / RECORD_FILE).write_text(text)
+    lines = changed_inputs(run, {"--clean": str(photos)})
+    if text == '{"--clean": 5}':  # readable, nothing recorded for the folder: nothing to compare
+        assert lines == []
+    else:
+        assert len(lines) == 1 and "missing or unreadable" in lines[0] and "cannot be checked" in lines[0]
+
+
+def test_the_lock_is_on_the_folder_itself_and_refuses_a_second_holder(tmp_path: Path) -> None:
+    """A lock file could be deleted (the second writer then ran) or not be creatable in a read-only folder."""
+    run = tmp_path / "run"
+    with holding_folder(run):
+        assert list(run.iterdir()) == []
+        with pytest.raises(DataError, match="another process is writing this run now"):
+            with holding_folder(run):
+                pass
+    with holding_folder(run):  # released with its holder
+        pass
