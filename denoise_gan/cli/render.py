@@ -106,9 +106,18 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
     for r in rows:
         table.add_row(escape(r.name), f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}",
                       f"{r.seconds:.2f}")
-    mean = lambda attr: sum(getattr(r, attr) for r in rows) / len(rows)  # noqa: E731
-    table.add_row("[bold]mean", f"{mean('noisy_psnr'):.2f}", f"{mean('noisy_ssim'):.4f}", f"[bold]{mean('psnr'):.2f}",
+    def mean(attr: str) -> float:  # PSNR over the finite scores, as `evaluate` means them (identical: infinite)
+        values = [getattr(r, attr) for r in rows]
+        finite = [v for v in values if math.isfinite(v)] or values
+        return sum(finite) / len(finite)
+
+    identical = sum(not math.isfinite(r.psnr) for r in rows)
+    table.add_row("[bold]mean", f"{mean('noisy_psnr'):.2f}", f"{mean('noisy_ssim'):.4f}",
+                  f"[bold]{mean('psnr'):.2f}" + ("*" if 0 < identical < len(rows) else ""),
                   f"[bold]{mean('ssim'):.4f}", f"{mean('seconds'):.2f}")
+    if 0 < identical < len(rows):
+        table.caption = (f"* {identical} image(s) came back unchanged (PSNR infinite): the PSNR mean is over the "
+                         f"other {len(rows) - identical}, the SSIM mean over all")
     return table
 
 

@@ -89,3 +89,18 @@ def test_shipped_model_strength_scales_the_smoothing() -> None:
     change = [np.abs(denoise_array(net, noisy, InferConfig(device="cpu", strength=k)).astype(float) - noisy).mean()
               for k in (0.5, 1.0, 1.5)]
     assert change[0] < change[1] < change[2]
+
+
+def test_the_mean_leaves_out_images_that_came_back_unchanged_and_says_so() -> None:
+    """`demo --noise gaussian:sigma=0` printed an infinite mean when two photos came back bit for bit."""
+    from rich.console import Console
+
+    from denoise_gan.cli.render import demo_table
+    from denoise_gan.evaluation.demo import DemoRow
+
+    rows = [DemoRow("a", 20.0, 0.5, float("inf"), 1.0, 0.1, Path("a")),
+            DemoRow("b", 20.0, 0.5, 40.0, 0.9, 0.1, Path("b")), DemoRow("c", 20.0, 0.5, 44.0, 0.9, 0.1, Path("c"))]
+    console = Console(record=True, width=200)
+    console.print(demo_table(rows, "gaussian:sigma=0", 0))
+    text = " ".join(console.export_text().split())
+    assert "42.00*" in text and "the PSNR mean is over the other 2" in text
