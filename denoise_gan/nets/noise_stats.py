@@ -242,11 +242,16 @@ class StatisticsBank:
         self.levels = state.get("levels") if self.rows is not None else None  # absent from older runs: refills
 
 
-def blind_ratios(crops: list[torch.Tensor]) -> tuple[float | None, float]:
-    """The median luma / colour σ ratio and coarse / fine σ ratio of HxWxC->CxHxW crops' noise statistics, as
-    the blind reports print them. The first is over crops with colour only (None if there are none): a gray
-    photo's noise, drawn gray, reads as fully luma (1.0) whatever a model does with colour."""
-    sig = torch.exp(noise_statistics(torch.stack(crops))[:, :5])
+def noise_sigmas(crops: list[torch.Tensor]) -> torch.Tensor:
+    """Per crop (CxHxW in [0, 1]), the σ of ``noise_statistics``' first six features (R, G, B, luma, luma one
+    scale coarser, two coarser), on the 0-1 scale: what the blind reports are read from."""
+    return torch.exp(noise_statistics(torch.stack(crops))[:, :6])
+
+
+def blind_ratios(sig: torch.Tensor, crops: list[torch.Tensor]) -> tuple[float | None, float]:
+    """The median luma / colour σ ratio and coarse / fine σ ratio of the crops' ``noise_sigmas``, as the blind
+    reports print them. The first is over crops with colour only (None if there are none): a gray photo's
+    noise, drawn gray, reads as fully luma (1.0) whatever a model does with colour."""
     colour = [i for i, c in enumerate(crops) if c.shape[0] >= 3 and bool((c[:3].amax(0) != c[:3].amin(0)).any())]
     luma_vs_colour = float((sig[colour, 3] / sig[colour, :3].mean(dim=1)).median()) if colour else None
     return luma_vs_colour, float((sig[:, 4] / sig[:, 3]).median())

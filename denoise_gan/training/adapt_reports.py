@@ -24,7 +24,7 @@ from denoise_gan.config import (
 from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
 from denoise_gan.evaluation.pictures import figure_png, labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
-from denoise_gan.nets.noise_stats import SUBPATCH, blind_ratios
+from denoise_gan.nets.noise_stats import SUBPATCH, blind_ratios, noise_sigmas
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import (
     load_denoiser,
@@ -53,7 +53,8 @@ def _blind_sigmas(crops: list[np.ndarray]) -> list[float]:
 
 def _measure(crops: list[np.ndarray], sigmas: list[float]) -> dict[str, float]:
     """Blind σ p10/median/p90 over crops, and the correlation ratios."""
-    luma_vs_colour, coarse_vs_fine = blind_ratios([to_tensor(c) for c in crops])
+    tensors = [to_tensor(c) for c in crops]
+    luma_vs_colour, coarse_vs_fine = blind_ratios(noise_sigmas(tensors), tensors)
     p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
     return {"blind_sigma_p10": float(p10), "blind_sigma_median": float(p50), "blind_sigma_p90": float(p90),
             "luma_vs_colour": luma_vs_colour, "coarse_vs_fine": coarse_vs_fine}

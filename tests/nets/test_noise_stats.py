@@ -174,12 +174,12 @@ def test_train_matches_the_compact_set_and_adapt_the_camera_set() -> None:
 
 def test_luma_vs_colour_is_read_on_colour_crops_only() -> None:
     """Gray photos' noise, drawn gray, read as fully luma (1.0) and hid how a model treats colour."""
-    from denoise_gan.nets.noise_stats import blind_ratios
+    from denoise_gan.nets.noise_stats import blind_ratios, noise_sigmas
 
     gen = torch.Generator().manual_seed(0)
     colour = [0.5 + 0.05 * torch.randn(3, 64, 64, generator=gen) for _ in range(3)]  # independent per channel
     gray = [(0.5 + 0.05 * torch.randn(1, 64, 64, generator=gen)).expand(3, 64, 64) for _ in range(5)]
-    alone, _ = blind_ratios(colour)
-    mixed, _ = blind_ratios(colour + gray)
+    alone, _ = blind_ratios(noise_sigmas(colour), colour)
+    mixed, _ = blind_ratios(noise_sigmas(colour + gray), colour + gray)
     assert alone is not None and alone < 0.8 and mixed == pytest.approx(alone)
-    assert blind_ratios(gray)[0] is None
+    assert blind_ratios(noise_sigmas(gray), gray)[0] is None

@@ -228,17 +228,16 @@ def haar_bands(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _blind_values(crops: Sequence[np.ndarray], hist: np.ndarray, reference: np.ndarray | None) -> dict[str, Any]:
     """adapt's blind measures of a set of crops (nets.noise_stats; skimage's blind σ), and the KL of its Haar
     detail histograms per brightness band to the reference's."""
-    import torch
 
     from data_tools.datasets import to_tensor
     from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
-    from denoise_gan.nets.noise_stats import blind_ratios, noise_statistics
+    from denoise_gan.nets.noise_stats import blind_ratios, noise_sigmas
 
     sigmas = [estimate_noise_sigma(c) for c in crops]
     tensors = [to_tensor(c) for c in crops]
-    sig = torch.exp(noise_statistics(torch.stack(tensors))[:, :6])
+    sig = noise_sigmas(tensors)  # once: the ratios and the per-octave σ are read from it
     p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
-    luma_vs_colour, coarse_vs_fine = blind_ratios(tensors)
+    luma_vs_colour, coarse_vs_fine = blind_ratios(sig, tensors)
     values: dict[str, Any] = {
         "blind_sigma_p10": float(p10), "blind_sigma_median": float(p50), "blind_sigma_p90": float(p90),
         "luma_vs_colour": luma_vs_colour, "coarse_vs_fine": coarse_vs_fine,
