@@ -235,6 +235,11 @@ def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
                            cfg.seed, length=cfg.steps * d.batch_size * 1_000_000)
 
 
+def input_folders(cfg: TrainConfig) -> dict[str, str]:
+    """The image folders a run reads, by the option that names them."""
+    return {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir, "--val": cfg.val_dir}
+
+
 def check_config(cfg: TrainConfig) -> None:
     """Every config error as one line, before any image is loaded or network built."""
     check_role(cfg.model.g, noise_model=False, option="--generator")
@@ -250,8 +255,7 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     run_dir = Path(run_dir)
     if cfg is not None:  # a new run: checked before its folder is made
         check_config(cfg)
-        refuse_output_inside_inputs(run_dir, {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir,
-                                              "--val": cfg.val_dir})
+        refuse_output_inside_inputs(run_dir, input_folders(cfg))
     cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps)
     if resume:  # the config read from its checkpoint
         check_config(cfg)
@@ -265,8 +269,7 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
 
     console = console or Console()
     with holding_run_folder(run_dir):  # a second process given this folder is refused, not mixed in
-        note_inputs(run_dir, {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir, "--val": cfg.val_dir},
-                    resume, console)
+        note_inputs(run_dir, input_folders(cfg), resume, console)
         launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     return write_graph(RunFolder(run_dir).g)
 

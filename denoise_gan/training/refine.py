@@ -247,6 +247,11 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
                          estimator_noise=for_estimator)
 
 
+def input_folders(cfg: RefineConfig, source: TrainConfig) -> dict[str, str]:
+    """The image folders a refinement reads, by the option that names them."""
+    return {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}
+
+
 def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
     """The config's own errors as one line, before the output folder is made: G must be a denoiser, and the
     output is not the train run it refines."""
@@ -265,7 +270,7 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     if cfg is not None:  # a new run: checked before its folder is made
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))
-        refuse_output_inside_inputs(out_dir, {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir})
+        refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
     if resume:  # the config read from its checkpoint
         check_refine(cfg, out_dir)
@@ -295,6 +300,6 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
 
     console = console or Console()
     with holding_run_folder(out_dir, "refinement"):  # a second process given this folder is refused
-        note_inputs(out_dir, {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}, resume, console)
+        note_inputs(out_dir, input_folders(cfg, source), resume, console)
         launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     return write_graph(RunFolder(out_dir).g)
