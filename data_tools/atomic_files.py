@@ -184,9 +184,7 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
     user said ``overwrite``; a file in the way is an error. The folder is created, proved writable and
     cleared of temp files that killed writers left, all before any work starts."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
-    if folder.is_dir() and not (own or overwrite):
+    if folder.is_dir() and not (own or overwrite):  # a file in the way is check_writable's to refuse
         try:
             entries = sorted(p.name for p in folder.iterdir() if not p.name.endswith(".part"))
         except OSError as exc:

@@ -84,10 +84,14 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     return list(unique.values())
 
 
+def _says_folder(out: Path | str) -> bool:
+    """A trailing separator (``-o shots.png/``) says "a folder", as it does to the shell."""
+    return isinstance(out, str) and out.endswith(("/", os.sep))
+
+
 def names_one_file(inputs: Sequence[Path | str], out: Path | str) -> bool:
-    """Whether ``-o`` names the output file of a single input file (``-o cat_dn.png``), not a folder; a
-    trailing separator (``-o shots.png/``) says "a folder", as it does to the shell."""
-    if isinstance(out, str) and out.endswith(("/", os.sep)):
+    """Whether ``-o`` names the output file of a single input file (``-o cat_dn.png``), not a folder."""
+    if _says_folder(out):
         return False
     out = Path(out)
     return (len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in IMAGE_EXTENSIONS
@@ -99,7 +103,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
 
     ``out_dir`` may name the output file of a single input file (see ``names_one_file``)."""
     one_file = names_one_file(inputs, out_dir)
-    folder_named = isinstance(out_dir, str) and out_dir.endswith(("/", os.sep))
+    folder_named = _says_folder(out_dir)
     out_dir = Path(out_dir)
     if out_dir.suffix.lower() in UNWRITTEN_IMAGE_SUFFIXES and not out_dir.is_dir() and not folder_named:
         raise UserError(f"-o {out_dir}: cannot write {out_dir.suffix} images; name a .png, .jpg, .tif, .webp or "

@@ -27,8 +27,8 @@ def _listing(folder: str, exclude: Path) -> dict[str, list[int]]:
     root = Path(folder)
     if not root.is_dir():
         return {}
-    return {str(p.relative_to(root)): [p.stat().st_size, p.stat().st_mtime_ns]
-            for p in collect_images(root, exclude=exclude) if p.exists()}
+    stats = {str(p.relative_to(root)): p.stat() for p in collect_images(root, exclude=exclude) if p.exists()}
+    return {name: [st.st_size, st.st_mtime_ns] for name, st in stats.items()}
 
 
 def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
