@@ -236,6 +236,16 @@ class UnpairedPatches(Dataset):
         return item
 
 
+def at_least(found: list[tuple[Path, np.ndarray]], root: Path | str,
+             side: int) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    """The photos at least ``side`` px on their shorter side, and "name (WxH)" of the others: real noise is
+    never padded up to a patch by mirroring, which would teach a noise model mirrored noise."""
+    usable = [pixels for _, pixels in found if min(pixels.shape[:2]) >= side]
+    small = tuple(f"{path.relative_to(root)} ({px.shape[1]}x{px.shape[0]})" for path, px in found
+                  if min(px.shape[:2]) < side)
+    return usable, small
+
+
 def build_domains(clean_dir: str, noisy_dir: str, noise: str,
                   patch_size: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
     """The two training domains: two folders, or one clean folder split in halves plus a noise spec.
@@ -254,9 +264,7 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str,
         found = read_folder(noisy_dir)
         if not found:
             raise ValueError(f"{noisy_dir}: no readable images")
-        noisy = [pixels for _, pixels in found if min(pixels.shape[:2]) >= patch_size]
-        small = [f"{path.relative_to(noisy_dir)} ({px.shape[1]}x{px.shape[0]})" for path, px in found
-                 if min(px.shape[:2]) < patch_size]
+        noisy, small = at_least(found, noisy_dir, patch_size)
         if not noisy:
             raise ValueError(f"{noisy_dir}: every noisy photo is smaller than the {patch_size} px patch; lower "
                              "--patch-size or give larger photos")

@@ -16,6 +16,7 @@ from torch import nn
 
 from data_tools.datasets import (
     PatchSampler,
+    at_least,
     read_folder,
 )
 from data_tools.samples import TRAIN_POOL, load_sample
@@ -98,9 +99,7 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     found = read_photos(noisy_dir, exclude, console)
     if not found:
         raise UserError(f"{noisy_dir}: no readable images")
-    usable = [(p, px) for p, px in found if min(px.shape[:2]) >= patch_size]
-    small = tuple(f"{p.relative_to(noisy_dir)} ({px.shape[1]}x{px.shape[0]})" for p, px in found
-                  if min(px.shape[:2]) < patch_size)
+    usable, small = at_least(found, noisy_dir, patch_size)
     if len(usable) < MIN_NOISY_PHOTOS:
         also = f" ({len(small)} more are smaller than the {patch_size} px patch)" if small else ""
         raise UserError(f"{noisy_dir}: {len(usable)} usable noisy photos{also}; adapt needs at least "
@@ -108,7 +107,7 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     if small:
         _warn(console, f"{len(small)} of {len(found)} photos in {noisy_dir} are smaller than the {patch_size} px "
                        f"patch and are left out (padding would teach F mirrored noise): {', '.join(small)}")
-    return NoisyPhotos([px for _, px in usable], len(found), small)
+    return NoisyPhotos(usable, len(found), small)
 
 
 def _warn(console: Console | None, message: str) -> None:
