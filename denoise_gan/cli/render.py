@@ -89,13 +89,19 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
     captions = []
     if result.identical == len(result.images):
         captions.append("every prediction equals its clean image (PSNR infinite)")
-    elif result.identical:  # PSNR's mean leaves out the infinite scores, SSIM's (1.0) keeps them: say so
-        captions.append(f"{result.identical} identical pair(s) (PSNR infinite): the PSNR mean is over the other "
-                        f"{len(result.images) - result.identical}, the SSIM mean over all {len(result.images)}")
+    elif result.identical:
+        captions.append(identical_caption(result.identical, len(result.images)))
     if result.missing:  # the mean is over fewer images than the clean set: say so under it
         captions.append(f"[red]{len(result.missing)} clean image(s) without a prediction, not in the mean[/]")
     table.caption = "\n".join(captions) or None
     return table
+
+
+def identical_caption(identical: int, total: int) -> str:
+    """Why a mean PSNR is over fewer images than its SSIM: identical pairs (infinite PSNR) are left out of one
+    and kept in the other (SSIM 1.0)."""
+    return (f"{identical} identical pair(s) (PSNR infinite): the PSNR mean is over the other {total - identical}, "
+            f"the SSIM mean over all {total}")
 
 
 def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
@@ -116,8 +122,7 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
                   f"[bold]{mean('psnr'):.2f}" + ("*" if 0 < identical < len(rows) else ""),
                   f"[bold]{mean('ssim'):.4f}", f"{mean('seconds'):.2f}")
     if 0 < identical < len(rows):
-        table.caption = (f"* {identical} image(s) came back unchanged (PSNR infinite): the PSNR mean is over the "
-                         f"other {len(rows) - identical}, the SSIM mean over all")
+        table.caption = "* " + identical_caption(identical, len(rows))
     return table
 
 
