@@ -43,9 +43,10 @@ class SyntheticNoise(A.ImageOnlyTransform):
     def apply(self, img: np.ndarray, noise_seed: int = 0, **params: Any) -> np.ndarray:
         return self.spec.apply(img, noise_seed)[0]
 
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("spec",)
-
+    def get_transform_init_args(self) -> dict[str, Any]:
+        # a spec as its text, so ``A.save`` writes it and ``A.load`` rebuilds the same noise; a learned noise
+        # model is weights, not text, and stays an object (repr shows it, ``A.save`` refuses it as not JSON)
+        return {"spec": str(self.spec) if isinstance(self.spec, NoiseSpec) else self.spec}
 
 def read_folder(folder: Path | str, exclude: Path | None = None,
                 warn: Callable[[str], None] = lambda message: print(f"warning: {message}"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -264,3 +266,19 @@ def test_albumentations_transform_matches_the_spec() -> None:
         assert np.array_equal(out1, out2)
         assert not np.array_equal(out1, out3)
         assert (out1.astype(float) - value).std() == pytest.approx(25 * scale, rel=0.03)
+
+
+def test_albumentations_pipeline_saves_and_loads_the_same_noise(tmp_path: Path) -> None:
+    import albumentations as A
+
+    from data_tools.datasets import SyntheticNoise as transform_cls
+
+    text = "gaussian:sigma=10+jpeg:quality=80-95 | poisson:peak=2.5e+1"
+    pipeline = A.Compose([transform_cls(text, p=0.7)], seed=3)
+    A.save(pipeline, str(tmp_path / "pipeline.json"))
+    loaded = A.load(str(tmp_path / "pipeline.json"))
+    loaded.set_random_seed(3)
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    draws = [(pipeline(image=img)["image"], loaded(image=img)["image"]) for _ in range(6)]
+    assert all(np.array_equal(a, b) for a, b in draws)
+    assert any(not np.array_equal(a, img) for a, _ in draws)

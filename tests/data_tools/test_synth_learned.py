@@ -177,3 +177,10 @@ def test_albumentations_transform_takes_a_learned_model(tiny_f: Path) -> None:
         draws.append(pipeline(image=image)["image"])
     assert np.array_equal(draws[0], draws[1]) and draws[0].dtype == np.uint8
     assert not np.array_equal(draws[0], image)
+
+
+def test_albumentations_pipeline_with_a_learned_model_is_refused_when_saved(tiny_f: Path, tmp_path: Path) -> None:
+    pipeline = A.Compose([SyntheticNoise(NoiseModel.from_pretrained(tiny_f))])
+    assert "noise-model:F.safetensors" in repr(pipeline)
+    with pytest.raises(TypeError, match="NoiseModel is not JSON serializable"):
+        A.save(pipeline, str(tmp_path / "pipeline.json"))
