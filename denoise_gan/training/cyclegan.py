@@ -33,8 +33,9 @@ from denoise_gan.runtime import World, autocast, training_precision, world_from_
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
 from denoise_gan.training.input_record import note_inputs
-from denoise_gan.training.loop import Cadence, launch, open_run
+from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
+from denoise_gan.training.run_open import open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 

@@ -5,14 +5,12 @@ A trainer supplies the step and its state; this module owns everything that make
 interrupt: checkpoints are written atomically every `save_every` steps, on Ctrl-C/SIGTERM (once the step in
 progress is done) and at the end; a resumed run truncates the log to the checkpoint's step so no row is
 repeated. Progress is one live line on a terminal (step, ETA, a few losses, the last validation PSNR, within
-80 columns) and a plain line per logged step otherwise (nohup, Slurm, a pipe). A new run's config stores
-absolute paths, so ``--resume`` works from any directory.
+80 columns) and a plain line per logged step otherwise (nohup, Slurm, a pipe). Opening the folder, new or
+resumed, is ``run_open``'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -20,21 +18,17 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import torch
 from rich.console import Console
-from rich.markup import escape
 
-from data_tools.atomic_files import prepare_output_dir
-from data_tools.errors import DataError
-from denoise_gan.config import from_dict
-from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
-from denoise_gan.runtime import World, rank_device, resolve_device, world_from_env
+from denoise_gan.nets.weights import prune_checkpoints, save_checkpoint
+from denoise_gan.runtime import World, rank_device, resolve_device
 from denoise_gan.training.distributed import barrier, init_world, shutdown
+from denoise_gan.training.run_open import checkpoint_content, latest_checkpoint
 from denoise_gan.training.run_report import (
     LEVEL_FIELDS,
     RunLog,
@@ -47,11 +41,6 @@ from denoise_gan.training.run_report import (
 from denoise_gan.training.step_mode import choose_step_mode, worth_measuring
 from denoise_gan.training.validation import drop_grids_after
 
-C = TypeVar("C")
-
-
-# Log fields on the 0-255 noise-level scale rather than losses (F's added σ, the estimator's level error): plotted
-# on their own linear axis. A trainer may name its own with a ``level_fields`` attribute.
 PROGRESS_FIELDS = 3  # log fields on the progress line when a trainer names none (``progress_fields``)
 
 
@@ -107,126 +96,6 @@ def reporting(**options: Any) -> Iterator[Reporting]:
         yield chosen
     finally:
         _REPORTING.reset(token)
-
-
-def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
-    found = list_checkpoints(RunFolder(run_dir).checkpoints)
-    return found[-1] if found else None
-
-
-def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
-             steps: int | None) -> tuple[C, int, dict[str, Any] | None]:
-    """(config, start step, checkpoint state), with every input checked before step 1.
-
-    A new run takes a folder that is new or empty (the rule every command that writes a folder follows), and
-    its config's folders (every ``*_dir`` field) are made absolute, so the run resumes from any directory. A
-    resumed run takes its config from its newest readable checkpoint (a damaged newest one is skipped with a
-    warning, so a kill mid-write or a truncated copy costs only the steps since the one before), with
-    ``steps`` as the new total when given, which cannot be below the step already reached.
-    """
-    start, state = 0, None
-    if resume:
-        start, path, state = _newest_usable_checkpoint(run_dir, kind)
-        with checkpoint_content(path, kind):
-            cfg = from_dict(cfg_cls, state["config"])
-        if steps is not None and steps < start:
-            raise UserError(f"{run_dir} is at step {start}; --steps is the new total and cannot be {steps}")
-    else:
-        if latest_checkpoint(run_dir):
-            raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
-        if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
-            try:
-                prepare_output_dir(run_dir, hint="--resume RUN_DIR to continue the run in it")
-            except DataError as exc:
-                raise UserError(str(exc)) from None
-    assert cfg is not None, "a new run needs a config"
-    if not resume:
-        cfg = absolute_paths(cfg)
-    if steps is not None:
-        try:
-            cfg = dataclasses.replace(cfg, steps=steps)
-        except ValueError as exc:
-            raise UserError(str(exc).splitlines()[0]) from None
-    val_dir = str(getattr(cfg, "val_dir", "") or "")
-    if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
-        check_val_set(Path(val_dir))
-    return cfg, start, state
-
-
-def absolute_paths(cfg: C) -> C:
-    """``cfg`` with every non-empty folder field (a name ending in ``_dir``, nested configs included) made
-    absolute against the current directory; symlinks are kept as the user named them."""
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            fixed = absolute_paths(value)
-            if fixed != value:
-                changes[f.name] = fixed
-        elif f.name.endswith("_dir") and isinstance(value, str) and value and not os.path.isabs(value):
-            changes[f.name] = os.path.abspath(value)
-    return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[type-var]
-
-
-def _warn(message: str) -> None:
-    Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
-
-
-def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict[str, Any]]:
-    """The newest checkpoint that loads; damaged newer ones (empty, truncated, not a checkpoint) are reported
-    and skipped. One that is refused as unsafe stops the resume: it is never skipped silently past."""
-    found = list_checkpoints(RunFolder(run_dir).checkpoints)
-    if not found:
-        raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
-    damaged: list[str] = []
-    for step, path in reversed(found):
-        try:
-            state = load_checkpoint(path)
-        except WeightsError as exc:
-            if "refused" in str(exc):
-                raise
-            damaged.append(str(exc))
-            continue
-        except Exception as exc:  # noqa: BLE001 - garbage (an empty or text file) fails inside the unpickler
-            damaged.append(f"{path}: unreadable checkpoint ({type(exc).__name__})")
-            continue
-        if not isinstance(state, dict) or state.get("kind") != kind:
-            if not damaged:
-                raise UserError(f"{path}: not a {kind} checkpoint")
-            damaged.append(f"{path}: not a {kind} checkpoint")
-            continue
-        for reason in damaged:
-            _warn(f"{reason}; resuming from the previous checkpoint, {path.name}")
-        return step, path, state
-    raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]})")
-
-
-def check_val_set(folder: Path) -> None:
-    """A --val folder must be a paired set (clean/ and noisy/ with the same names) whose images read."""
-    from denoise_gan.evaluation.metrics import paired_files, read_pair
-
-    if not folder.is_dir():
-        raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
-    try:
-        for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):
-            read_pair(clean, noisy)
-    except DataError as exc:
-        raise UserError(f"--val {folder}: {exc}") from None
-    except UserError as exc:
-        raise UserError(f"--val {folder}: {exc}") from None
-
-
-@contextmanager
-def checkpoint_content(where: Path, kind: str) -> Iterator[None]:
-    """A checkpoint that passed the safe unpickler but whose content does not fit (a missing key, a config of
-    another version, the tensors or optimiser state of another network) is a one-line error, not a traceback."""
-    try:
-        yield
-    except (WeightsError, UserError):
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
-        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise WeightsError(f"{where}: not a usable {kind} checkpoint ({type(exc).__name__}: {detail})") from None
 
 
 def place(device_name: str) -> tuple[torch.device, World]:

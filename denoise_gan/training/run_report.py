@@ -23,6 +23,8 @@ from denoise_gan.extras import require
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.runtime import World
 
+# Log fields on the 0-255 noise-level scale rather than losses (F's added σ, the estimator's level error): plotted
+# on their own linear axis. A trainer may name its own with a ``level_fields`` attribute.
 LEVEL_FIELDS = ("f_sigma", "level")
 
 

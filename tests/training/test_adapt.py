@@ -17,6 +17,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.pictures import CAPTION_H, GAP, HEADER_H, TITLE_H
 from denoise_gan.nets.weights import load_denoiser, load_generator
 from denoise_gan.training import adapt as adapt_module
+from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt import adapt, find_start
 from helpers import cli, one_line_error, save_adapt_start, write_camera_photos
 
@@ -102,7 +103,7 @@ def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path
 
 def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adapt_module, "REPORT_SECONDS", 3.0)
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 3.0)
     cfg = _config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.4, save_every=1000, log_every=50)  # 24 s
     began = time.monotonic()
     adapt(cfg, tmp_path / "timed")

@@ -21,7 +21,7 @@ from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training import adapt as adapt_module
-from denoise_gan.training import adapt_reports
+from denoise_gan.training import adapt_plan, adapt_reports
 from denoise_gan.training.adapt import adapt, find_start, noisy_photos, phase_results
 from helpers import cli, one_line_error, save_adapt_start
 
@@ -63,8 +63,8 @@ def _config(noisy_dir: Path, clean_dir: Path, start_dir: Path, **kw: object) -> 
 
 def test_a_budget_too_small_for_useful_phases_is_refused_naming_the_least_that_works(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adapt_module, "REPORT_SECONDS", 1.0)
-    monkeypatch.setattr(adapt_module, "MIN_PHASE_STEPS", 10**6)  # no budget of a few seconds holds that many
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 1.0)
+    monkeypatch.setattr(adapt_plan, "MIN_PHASE_STEPS", 10**6)  # no budget of a few seconds holds that many
     with pytest.raises(UserError, match="too short") as caught:
         adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.2), tmp_path / "out")
     least = float(re.search(r"at least --minutes ([\d.]+)", str(caught.value)).group(1))
@@ -83,7 +83,7 @@ def test_time_spent_before_the_call_counts_against_the_budget(noisy_dir: Path, c
 
 def test_timing_stops_when_the_budget_is_gone(noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adapt_module, "REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 0.0)
     original = adapt_module.NoiseFitTrainer.step
 
     def slow(self: object, step: int, batch: dict) -> dict:
@@ -99,13 +99,13 @@ def test_timing_stops_when_the_budget_is_gone(noisy_dir: Path, clean_dir: Path, 
 
 def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = adapt_module._plan
+    original = adapt_module.plan_phases
 
     def late(*args: object, **kw: object) -> tuple:
         cfg, _ = original(*args, **kw)
         return cfg, (None, time.monotonic() - 1.0)  # the machine slowed down: the refine phase's time is gone
 
-    monkeypatch.setattr(adapt_module, "_plan", late)
+    monkeypatch.setattr(adapt_module, "plan_phases", late)
     out = tmp_path / "out"
     with pytest.raises(UserError, match=r"denoiser phase completed 0 of its 4 planned steps.*still the start model"
                                         r".*--resume"):
@@ -113,7 +113,7 @@ def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
     assert (out / "before_after.png").is_file() and (out / "noise_fit.md").is_file()  # the reports are written
     assert [(r.completed, r.planned, r.stopped_by) for r in phase_results(out)] == [(2, 2, "steps"),
                                                                                     (0, 4, "deadline")]
-    monkeypatch.setattr(adapt_module, "_plan", original)
+    monkeypatch.setattr(adapt_module, "plan_phases", original)
     adapt(None, out, resume=True)  # the remaining steps, without a deadline
     assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
     assert load_denoiser(out / "G.safetensors")[2]["step"] == 4
@@ -187,18 +187,18 @@ def test_a_denoiser_saved_as_f_is_refused_by_its_architecture(tmp_path: Path, no
 
 def test_a_folder_stopped_while_planning_is_resumable_and_replaceable(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = adapt_module._plan
+    original = adapt_module.plan_phases
 
     def ctrl_c(*args: object, **kw: object) -> tuple:
         raise KeyboardInterrupt  # Ctrl-C while the budget is being timed
 
-    monkeypatch.setattr(adapt_module, "_plan", ctrl_c)
+    monkeypatch.setattr(adapt_module, "plan_phases", ctrl_c)
     cfg = _config(noisy_dir, clean_dir, start_dir)
     for out in (tmp_path / "resumed", tmp_path / "replaced"):
         with pytest.raises(KeyboardInterrupt):
             adapt(cfg, out)
         assert adapt_module.not_started(out)
-    monkeypatch.setattr(adapt_module, "_plan", original)
+    monkeypatch.setattr(adapt_module, "plan_phases", original)
     adapt(None, tmp_path / "resumed", resume=True)  # --resume starts it again
     adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), tmp_path / "replaced")  # a new run replaces it
     for out, seed in ((tmp_path / "resumed", 0), (tmp_path / "replaced", 1)):

@@ -13,6 +13,7 @@ import pytest
 from denoise_gan.config import AdaptConfig
 from denoise_gan.errors import UserError
 from denoise_gan.training import adapt as adapt_module
+from denoise_gan.training import adapt_plan
 from helpers import save_adapt_start, write_camera_photos
 
 _opened: list[Counter[str] | None] = [None]  # the files opened for reading while a count is on, by name
@@ -34,8 +35,8 @@ def test_a_minutes_plan_reads_each_start_file_once(clean_dir: Path, tmp_path: Pa
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     start = save_adapt_start(tmp_path / "start").resolve()
     noisy = write_camera_photos(tmp_path / "noisy", 48, 60)
-    monkeypatch.setattr(adapt_module, "REPORT_SECONDS", 1.0)
-    monkeypatch.setattr(adapt_module, "MIN_PHASE_STEPS", 1)  # any plan will do: the reads are what is counted
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 1.0)
+    monkeypatch.setattr(adapt_plan, "MIN_PHASE_STEPS", 1)  # any plan will do: the reads are what is counted
     cfg = AdaptConfig(noisy_dir=str(noisy), clean_dir=str(clean_dir), start=str(start), steps=0, minutes=0.2,
                       patch_size=32, batch_size=2, refine_batch_size=2, save_every=1000, log_every=1000,
                       device="cpu", workers=0)

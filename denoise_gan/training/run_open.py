@@ -1,0 +1,147 @@
+"""Opening a run folder: a new run's checks and absolute paths, or a resume from its newest usable checkpoint.
+
+Everything here happens before step 1, so a bad folder, a damaged checkpoint or a bad --val is a one-line error
+before any compute is spent, and a damaged newest checkpoint costs only the steps since the one before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.markup import escape
+
+from data_tools.atomic_files import prepare_output_dir
+from data_tools.errors import DataError
+from denoise_gan.config import from_dict
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.nets.weights import list_checkpoints, load_checkpoint
+from denoise_gan.runtime import world_from_env
+
+C = TypeVar("C")
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
+    found = list_checkpoints(RunFolder(run_dir).checkpoints)
+    return found[-1] if found else None
+
+
+def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
+             steps: int | None) -> tuple[C, int, dict[str, Any] | None]:
+    """(config, start step, checkpoint state), with every input checked before step 1.
+
+    A new run takes a folder that is new or empty (the rule every command that writes a folder follows), and
+    its config's folders (every ``*_dir`` field) are made absolute, so the run resumes from any directory. A
+    resumed run takes its config from its newest readable checkpoint (a damaged newest one is skipped with a
+    warning, so a kill mid-write or a truncated copy costs only the steps since the one before), with
+    ``steps`` as the new total when given, which cannot be below the step already reached.
+    """
+    start, state = 0, None
+    if resume:
+        start, path, state = _newest_usable_checkpoint(run_dir, kind)
+        with checkpoint_content(path, kind):
+            cfg = from_dict(cfg_cls, state["config"])
+        if steps is not None and steps < start:
+            raise UserError(f"{run_dir} is at step {start}; --steps is the new total and cannot be {steps}")
+    else:
+        if latest_checkpoint(run_dir):
+            raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
+        if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
+            try:
+                prepare_output_dir(run_dir, hint="--resume RUN_DIR to continue the run in it")
+            except DataError as exc:
+                raise UserError(str(exc)) from None
+    assert cfg is not None, "a new run needs a config"
+    if not resume:
+        cfg = absolute_paths(cfg)
+    if steps is not None:
+        try:
+            cfg = dataclasses.replace(cfg, steps=steps)
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+    val_dir = str(getattr(cfg, "val_dir", "") or "")
+    if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
+        check_val_set(Path(val_dir))
+    return cfg, start, state
+
+
+def absolute_paths(cfg: C) -> C:
+    """``cfg`` with every non-empty folder field (a name ending in ``_dir``, nested configs included) made
+    absolute against the current directory; symlinks are kept as the user named them."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fixed = absolute_paths(value)
+            if fixed != value:
+                changes[f.name] = fixed
+        elif f.name.endswith("_dir") and isinstance(value, str) and value and not os.path.isabs(value):
+            changes[f.name] = os.path.abspath(value)
+    return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[type-var]
+
+
+def _warn(message: str) -> None:
+    Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict[str, Any]]:
+    """The newest checkpoint that loads; damaged newer ones (empty, truncated, not a checkpoint) are reported
+    and skipped. One that is refused as unsafe stops the resume: it is never skipped silently past."""
+    found = list_checkpoints(RunFolder(run_dir).checkpoints)
+    if not found:
+        raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
+    damaged: list[str] = []
+    for step, path in reversed(found):
+        try:
+            state = load_checkpoint(path)
+        except WeightsError as exc:
+            if "refused" in str(exc):
+                raise
+            damaged.append(str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - garbage (an empty or text file) fails inside the unpickler
+            damaged.append(f"{path}: unreadable checkpoint ({type(exc).__name__})")
+            continue
+        if not isinstance(state, dict) or state.get("kind") != kind:
+            if not damaged:
+                raise UserError(f"{path}: not a {kind} checkpoint")
+            damaged.append(f"{path}: not a {kind} checkpoint")
+            continue
+        for reason in damaged:
+            _warn(f"{reason}; resuming from the previous checkpoint, {path.name}")
+        return step, path, state
+    raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]})")
+
+
+def check_val_set(folder: Path) -> None:
+    """A --val folder must be a paired set (clean/ and noisy/ with the same names) whose images read."""
+    from denoise_gan.evaluation.metrics import paired_files, read_pair
+
+    if not folder.is_dir():
+        raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
+    try:
+        for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):
+            read_pair(clean, noisy)
+    except DataError as exc:
+        raise UserError(f"--val {folder}: {exc}") from None
+    except UserError as exc:
+        raise UserError(f"--val {folder}: {exc}") from None
+
+
+@contextmanager
+def checkpoint_content(where: Path, kind: str) -> Iterator[None]:
+    """A checkpoint that passed the safe unpickler but whose content does not fit (a missing key, a config of
+    another version, the tensors or optimiser state of another network) is a one-line error, not a traceback."""
+    try:
+        yield
+    except (WeightsError, UserError):
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise WeightsError(f"{where}: not a usable {kind} checkpoint ({type(exc).__name__}: {detail})") from None
