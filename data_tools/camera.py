@@ -31,6 +31,13 @@ CAMERA_CCM = np.array([[1.6, -0.5, -0.1], [-0.3, 1.6, -0.3], [-0.05, -0.55, 1.6]
 CAMERA_CCM_INV = np.linalg.inv(CAMERA_CCM).astype(np.float32)
 
 
+MIN_MOSAIC_SIDE = 4  # the smallest even side OpenCV demosaics (it returns zeros under 3)
+
+
+def _even_side(side: int) -> int:
+    return max(side + side % 2, MIN_MOSAIC_SIDE)
+
+
 def camera_noise(img: np.ndarray, rng: np.random.Generator, peak: float, read: float) -> np.ndarray:
     # What a small sensor does to a scene, in order: the sRGB image back to linear light and into the camera's
     # own RGB (CAMERA_CCM inverted); an RGGB Bayer mosaic (one colour per photosite); shot noise, Poisson with
@@ -48,8 +55,9 @@ def camera_noise(img: np.ndarray, rng: np.random.Generator, peak: float, read: f
     h, w = signal.shape[:2]
     if gray:
         raw = signal[..., 0]
-    else:  # odd sizes: mosaic a reflected, even-sized copy, cropped back after demosaicing
-        even = np.pad(signal, ((0, h % 2), (0, w % 2), (0, 0)), mode="reflect")
+    else:  # odd sizes: mosaic a reflected, even-sized copy, cropped back after demosaicing; at least 4 x 4, since
+        # OpenCV's demosaicing returns zeros for a side under 3
+        even = np.pad(signal, ((0, _even_side(h) - h), (0, _even_side(w) - w), (0, 0)), mode="reflect")
         raw = np.empty(even.shape[:2], np.float32)
         raw[0::2, 0::2] = even[0::2, 0::2, 0]  # R
         raw[0::2, 1::2] = even[0::2, 1::2, 1]  # G

@@ -41,6 +41,14 @@ def test_the_photo_keeps_its_detail_without_noise() -> None:
     assert 10 * np.log10(255**2 / np.mean(residual**2)) > 55
 
 
+@pytest.mark.parametrize("shape", [(2, 100), (1, 50), (100, 2), (1, 1), (3, 3)])
+def test_thin_colour_images_keep_their_colour(shape: tuple[int, int]) -> None:
+    """OpenCV's demosaicing returns zeros for a side under 3: a thin photo must not come back black."""
+    thin = np.full((*shape, 3), 128, np.uint8)
+    noisy = parse_noise_spec("camera:peak=100000,read=0").apply(thin, 0)[0]
+    assert np.abs(noisy.astype(int) - 128).max() <= 3
+
+
 def test_noise_is_correlated_in_space_and_across_channels() -> None:
     flat = np.full((128, 128, 3), 128, np.uint8)
     camera = _residual("camera:peak=100", flat)
