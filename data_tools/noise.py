@@ -93,19 +93,43 @@ def _jpeg(img: np.ndarray, rng: np.random.Generator, quality: float) -> np.ndarr
 
 def _correlated(img: np.ndarray, rng: np.random.Generator, sigma: float, scale: float) -> np.ndarray:
     # White noise blurred by a Gaussian of std `scale` px, rescaled so each pixel's σ stays `sigma`:
-    # what demosaicing or in-camera denoising leaves behind.
+    # what demosaicing or in-camera denoising leaves behind. The blur's reflected border reuses samples, so
+    # pixels near an edge (all of them on a small image or at a large scale) get more variance than the middle:
+    # each pixel is divided by its own σ, computed from the kernel, not by one measured gain.
     white = rng.standard_normal(img.shape, dtype=np.float32)
     blurred = cv2.GaussianBlur(white, (0, 0), sigmaX=scale, borderType=cv2.BORDER_REFLECT)
     blurred = blurred.reshape(img.shape)
-    gain = _correlated_gain(scale)
-    return img + blurred * np.float32(sigma * gain)
+    h, w = img.shape[:2]
+    spread = np.sqrt(np.outer(_blur_power(h, scale), _blur_power(w, scale))).astype(np.float32)
+    return img + blurred / spread.reshape(h, w, *([1] * (img.ndim - 2))) * np.float32(sigma)
+
+
+def _gaussian_kernel(scale: float) -> np.ndarray:
+    """The 1-D kernel cv2.GaussianBlur uses on float32 images for ``ksize=(0, 0)`` (it spans ±4 σ)."""
+    return cv2.getGaussianKernel(int(round(scale * 8 + 1)) | 1, scale, cv2.CV_32F)[:, 0].astype(np.float64)
+
+
+def _reflect(index: np.ndarray, n: int) -> np.ndarray:
+    """OpenCV's BORDER_REFLECT (fedcba|abcdefgh|hgfedcb), repeated for offsets past the far side."""
+    if n == 1:
+        return np.zeros_like(index)
+    folded = np.mod(index, 2 * n)
+    return np.where(folded < n, folded, 2 * n - 1 - folded)
 
 
 @functools.lru_cache(maxsize=64)
-def _correlated_gain(scale: float) -> float:
-    """1 / std of unit white noise after the Gaussian blur (measured, so the kernel's truncation counts)."""
-    probe = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
-    return float(1.0 / cv2.GaussianBlur(probe, (0, 0), sigmaX=scale, borderType=cv2.BORDER_REFLECT).std())
+def _blur_power(n: int, scale: float) -> np.ndarray:
+    """Per position along a side of ``n`` px, the variance unit white noise has after the 1-D blur with
+    reflected borders: the sum of squared weights, where a sample the border reflects counts once with its
+    weights added."""
+    kernel = _gaussian_kernel(scale)
+    radius = len(kernel) // 2
+    power = np.full(n, np.sum(kernel**2))
+    offsets = np.arange(-radius, radius + 1)
+    for i in sorted(set(range(min(radius, n))) | set(range(max(n - radius, 0), n))):
+        _, source = np.unique(_reflect(i + offsets, n), return_inverse=True)
+        power[i] = np.sum(np.bincount(source, weights=kernel) ** 2)
+    return power
 
 
 def _to_bgr(u8: np.ndarray) -> np.ndarray:

@@ -111,6 +111,28 @@ def test_correlated_keeps_sigma_and_correlates_neighbours() -> None:
     assert abs(neighbour_corr(white_noise)) < 0.03
 
 
+@pytest.mark.parametrize(("side", "scale"), [(16, 5.0), (64, 20.0), (3, 2.0), (1, 1.0)])
+def test_correlated_keeps_sigma_at_every_pixel_of_a_small_image(side: int, scale: float) -> None:
+    # the blur's reflected border reuses samples: without a per-pixel correction a 16 px image at scale 5 had
+    # σ 15 for 10, and its corners more than its middle
+    image = grey(value=32768, dtype=np.uint16, size=side)  # 16 bits: rounding adds nothing measurable
+    spec = f"correlated:sigma=10,scale={scale:g}"
+    draws = np.stack([noise_of(spec, image, seed) / 257.0 for seed in range(1500)])
+    per_pixel = np.sqrt(np.mean(draws**2, axis=0))
+    assert per_pixel.mean() == pytest.approx(10.0, rel=0.05)
+    assert per_pixel[0, 0, 0] == pytest.approx(10.0, rel=0.12)  # a corner, where the reflection counts most
+
+
+def test_correlated_blur_power_is_the_blurs_own() -> None:
+    from data_tools.noise import _blur_power
+
+    for side, scale in ((16, 5.0), (7, 20.0), (64, 1.0), (1, 3.0)):
+        impulses = np.eye(side, dtype=np.float32)
+        response = np.stack([cv2.GaussianBlur(np.ascontiguousarray(impulses[:, [s]]), (0, 0), sigmaX=scale,
+                                              borderType=cv2.BORDER_REFLECT)[:, 0] for s in range(side)], axis=1)
+        assert np.allclose(_blur_power(side, scale), np.sum(response.astype(np.float64) ** 2, axis=1), rtol=1e-5)
+
+
 # ---- ranges, determinism, dtypes, channels --------------------------------------------------------
 
 def test_range_is_drawn_per_image_within_bounds_and_recorded() -> None:
