@@ -114,7 +114,7 @@ def test_correlated_keeps_sigma_and_correlates_neighbours() -> None:
 @pytest.mark.parametrize(("side", "scale"), [(16, 5.0), (64, 20.0), (3, 2.0), (1, 1.0)])
 def test_correlated_keeps_sigma_at_every_pixel_of_a_small_image(side: int, scale: float) -> None:
     # the blur's reflected border reuses samples: without a per-pixel correction a 16 px image at scale 5 had
-    # σ 15 for 10, and its corners more than its middle
+    # σ 16 for 10, and its corners more than its middle
     image = grey(value=32768, dtype=np.uint16, size=side)  # 16 bits: rounding adds nothing measurable
     spec = f"correlated:sigma=10,scale={scale:g}"
     draws = np.stack([noise_of(spec, image, seed) / 257.0 for seed in range(1500)])
