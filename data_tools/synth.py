@@ -165,15 +165,35 @@ def synth(
                 "seed": seed, "crop": crop, "max_size": max_size}
     if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
         settings["noise_source"] = record
+    was_empty = not out_dir.is_dir() or not any(out_dir.iterdir())
     prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings),
                        hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
                             "not write are deleted)")
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
+    # the request first, marked incomplete: a run cut short leaves a set that says so (benchmark refuses it),
+    # and the same command, seeing its own settings, writes it again
+    _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False))
     entries = _write_set(sources, clean_dir, out_dir, spec, seed, unpaired, crop, max_size, summary, progress)
-    manifest = _manifest(settings, entries, summary)
-    atomic_write_bytes(summary.manifest, (json.dumps(manifest, indent=2) + "\n").encode())
+    if not entries and was_empty:  # nothing written (every source failed): no set is left for a rerun to refuse
+        _remove_empty_set(out_dir)
+        return summary
+    _write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     _remove_stale(out_dir, entries)
     return summary
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def _remove_empty_set(out_dir: Path) -> None:
+    """The folders and request manifest of a run that wrote no image, from a folder that was new or empty."""
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    for folder in (*(out_dir / sub for sub in SET_FOLDERS), out_dir):
+        try:
+            folder.rmdir()
+        except OSError:  # not there, or holds something this run did not write: left as it is
+            pass
 
 
 SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
@@ -251,12 +271,14 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
     return entries
 
 
-def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: SynthSummary) -> dict[str, Any]:
+def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: SynthSummary,
+              complete: bool) -> dict[str, Any]:
     unpaired = settings["mode"] == "unpaired"
     return {
         "format": MANIFEST_FORMAT,
         "tool": "denoise-gan",
         "version": tool_version(),
+        "complete": complete,  # false while the set is written, and after a run that was cut short
         "mode": settings["mode"],
         "split_rule": "sources sorted by path; even positions -> clean, odd -> noisy" if unpaired else None,
         "source_dir": settings["source_dir"],

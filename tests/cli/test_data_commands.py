@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from data_tools.errors import DataError
 from data_tools.images import center_crop, read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import SynthError, resize_longest, synth
@@ -151,6 +152,36 @@ def test_image_smaller_than_crop_is_a_failure(src: Path, tmp_path: Path) -> None
     summary = synth(src, tmp_path / "out", "gaussian:sigma=10", 0, crop=22)
     assert [p.name for p, _ in summary.failures] == ["b.png", "c.png"]
     assert summary.written == 2 and not summary.ok
+
+
+def test_a_run_where_every_source_fails_leaves_no_set_for_the_next_run_to_refuse(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = invoke("synth", src, "-o", out, "--noise", "gaussian:sigma=10", "--crop", 1000)
+    assert code == 1 and "4 input(s) failed" in stderr and "wrote no image; no set was made" in stdout
+    assert not out.exists()
+    assert synth(src, out, "gaussian:sigma=10", 0).ok  # a corrected run needs no --overwrite
+
+
+def test_a_cut_short_run_is_marked_incomplete_and_the_same_command_finishes_it(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    def ctrl_c_after_two(done: int, total: int, name: str) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synth(src, out, "gaussian:sigma=10", 3, progress=ctrl_c_after_two)
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+    code, _, stderr = invoke("benchmark", "--noisy", out, "--methods", "nlm", "-o", tmp_path / "bench")
+    assert code == 2 and "an incomplete set" in stderr and "same synth command" in stderr
+    assert synth(src, out, "gaussian:sigma=10", 3).ok  # the same settings: its own set, no --overwrite
+    finished = json.loads((out / "manifest.json").read_text())
+    assert finished["complete"] is True and len(finished["images"]) == 4
+    reference = tmp_path / "reference"
+    synth(src, reference, "gaussian:sigma=10", 3)
+    assert files(out) == files(reference)
+    with pytest.raises(DataError, match="not empty"):  # other settings: still refused
+        synth(src, out, "gaussian:sigma=11", 3)
 
 
 def test_output_inside_input_is_not_read_back(src: Path) -> None:

@@ -162,6 +162,9 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec, list[Source]]:
         entries = list(manifest["images"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{manifest_path}: not a readable synth manifest ({exc})") from None
+    if manifest.get("complete") is False:
+        raise UserError(f"{set_dir}: an incomplete set (its synth run was cut short); run the same synth command "
+                        "again to finish it")
     if manifest.get("mode") != "paired":
         raise UserError(f"{set_dir}: an unpaired set has no clean/noisy pairs; make one with `denoise-gan synth` "
                         "without --unpaired")
