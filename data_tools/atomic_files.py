@@ -198,6 +198,24 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
     return folder
 
 
+@contextmanager
+def removed_if_left_empty(folder: Path | str) -> Iterator[None]:
+    """For a command that makes its output folder before it has read its inputs: when the work fails, a folder
+    this run made and left empty is removed, so a refused run leaves nothing behind (as commands that check
+    everything first do)."""
+    folder = Path(folder)
+    existed = folder.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            try:
+                folder.rmdir()  # only if empty: anything written to it stays
+            except OSError:
+                pass
+        raise
+
+
 def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
                          forbidden_suffixes: tuple[str, ...] = ()) -> None:
     """The rule for report files named by options (``{"--json": path, ...}``), checked before any work: two

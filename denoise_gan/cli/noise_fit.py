@@ -49,19 +49,20 @@ def noise_fit_command(
     if clean is not None and clean_photos is not None:
         raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
                         "the clean twins")
-    from data_tools.atomic_files import prepare_output_dir, refuse_output_inside_inputs
+    from data_tools.atomic_files import prepare_output_dir, refuse_output_inside_inputs, removed_if_left_empty
     from denoise_gan.evaluation.noise_fit import blind_fit, load_candidates, paired_fit, write_report
     from denoise_gan.runtime import set_threads
 
     set_threads(threads)
     refuse_output_inside_inputs(output, {"--noisy": noisy, "--clean": clean, "--clean-photos": clean_photos})
-    candidates = load_candidates(model or [], spec or [])
-    prepare_output_dir(output, overwrite=overwrite)
-    with progress_callback(err_console, "noise-fit") as report_progress:
-        if clean is not None:
-            report = paired_fit(clean, noisy, candidates, seed=seed, progress=report_progress)
-        else:
-            report = blind_fit(noisy, candidates, clean_photos, seed=seed, progress=report_progress)
+    with removed_if_left_empty(output):  # the inputs are read after the folder is made
+        candidates = load_candidates(model or [], spec or [])
+        prepare_output_dir(output, overwrite=overwrite)
+        with progress_callback(err_console, "noise-fit") as report_progress:
+            if clean is not None:
+                report = paired_fit(clean, noisy, candidates, seed=seed, progress=report_progress)
+            else:
+                report = blind_fit(noisy, candidates, clean_photos, seed=seed, progress=report_progress)
     paths = write_report(report, output)
     console.print(_summary_table(report, paired=clean is not None))
     for path in paths:

@@ -218,6 +218,17 @@ def test_cli_bad_options_fail_in_one_line(pairs: Path, tmp_path: Path, extra: li
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("mode", ["paired", "blind"])
+def test_cli_bad_inputs_leave_no_output_folder(pairs: Path, tmp_path: Path, mode: str) -> None:
+    (tmp_path / "empty").mkdir()
+    clean = ["--clean", pairs / "clean"] if mode == "paired" else []
+    one_line_error(cli("noise-fit", *clean, "--noisy", tmp_path / "empty", "-o", tmp_path / "o"), "no image files")
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "kept").mkdir()  # a folder the user made before is theirs: left in place
+    one_line_error(cli("noise-fit", *clean, "--noisy", tmp_path / "empty", "-o", tmp_path / "kept"), "no image files")
+    assert (tmp_path / "kept").is_dir()
+
+
 def test_a_set_with_empty_brightness_bands_draws_its_picture_without_warnings(tmp_path: Path) -> None:
     import warnings
 
