@@ -121,3 +121,11 @@ def test_torch_commands_name_the_extra(tmp_path: Path, command: list[str]) -> No
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "pip install 'denoise-gan[train]'" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_noise_model_given_to_denoise_is_refused_as_one_without_torch(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
+    proc = base("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", "default-F")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "is a noise model" in lines[0] and "pip install" not in lines[0]

@@ -18,6 +18,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
+from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model
 from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present
 
 ENGINES = ("auto", "onnxruntime", "torch")
@@ -67,6 +68,8 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
         if engine == "torch":
             raise UserError(f"{path}: an ONNX graph runs on onnxruntime; give its .safetensors for --engine torch")
         return _onnx(path, device, precision, threads)
+    # what the header says first (no torch): a noise model is refused as one, never sent to install torch
+    refuse_noise_model(path, *read_generator_header(path))
     graph = graph_beside(path)
     if engine == "torch":
         return _torch(path, device, precision, threads)

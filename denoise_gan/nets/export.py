@@ -35,6 +35,7 @@ from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
+from denoise_gan.nets.weight_header import refuse_noise_model
 from denoise_gan.nets.weights import (
     CALIBRATION_KEY,
     LEVEL_SCALE_KEY,
@@ -45,7 +46,6 @@ from denoise_gan.nets.weights import (
     load_generator,
     load_state,
     read_generator_config,
-    refuse_noise_model,
     save_generator,
 )
 

@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 from typing import Any, TypeVar
 
-from denoise_gan.config import from_dict, json_object
+from denoise_gan.config import GeneratorConfig, from_dict, json_object
 from denoise_gan.errors import WeightsError
+from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 
 C = TypeVar("C")
 
+GENERATOR_FORMAT = "denoise-gan-generator/1"
 MAX_HEADER = 100_000_000  # bytes; safetensors refuses a longer header too
 
 
@@ -118,3 +120,18 @@ def config_and_meta(path: Path, meta: dict[str, str], fmt: str, cls: type[C], wh
         return config, json_object(meta.get("meta", "{}"))
     except (ValueError, TypeError) as exc:
         raise WeightsError(f"{path}: bad descriptive metadata ({type(exc).__name__}: {exc})") from None
+
+
+def read_generator_header(path: Path | str) -> tuple[GeneratorConfig, dict]:
+    """A generator file's config and descriptive metadata from its header (no torch; not checked against its
+    tensors, which a load does)."""
+    return config_and_meta(Path(path), read_metadata(path), GENERATOR_FORMAT, GeneratorConfig, "generator")
+
+
+def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> None:
+    """A file used to denoise must be a denoiser: a noise model (F, clean->noisy, by its recorded role or its
+    architecture) would make images noisier, so it is a one-line error."""
+    role = str(meta.get("role", "")) if isinstance(meta, dict) else ""
+    if role.startswith("F") or cfg.arch in NOISE_MODEL_ARCHS:
+        raise WeightsError(f"{path}: is a noise model ({role or 'clean->noisy'}), not a denoiser; use the run's "
+                           "G.safetensors (noisy->clean)")

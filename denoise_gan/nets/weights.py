@@ -28,11 +28,17 @@ from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.discriminators import build_discriminator
-from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import build_generator, plausible_bounds
-from denoise_gan.nets.weight_header import config_and_meta, not_safetensors, read_metadata, read_weight_bytes
+from denoise_gan.nets.weight_header import (
+    GENERATOR_FORMAT,
+    config_and_meta,
+    not_safetensors,
+    read_metadata,
+    read_weight_bytes,
+    refuse_noise_model,
+)
 
-FORMAT = "denoise-gan-generator/1"
+FORMAT = GENERATOR_FORMAT
 
 
 WEIGHTS_LICENSE = "MIT"  # the weights' licence: the project's own
@@ -147,15 +153,6 @@ def level_scale(path: Path | str, net_is_level_aware: bool, meta: dict) -> float
     if value != 1.0 and not net_is_level_aware:
         raise WeightsError(f"{path}: metadata sets a {LEVEL_SCALE_KEY}, but its generator has no level estimator")
     return float(value)
-
-
-def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> None:
-    """A file used to denoise must be a denoiser: a noise model (F, clean->noisy, by its recorded role or its
-    architecture) would make images noisier, so it is a one-line error."""
-    role = str(meta.get("role", "")) if isinstance(meta, dict) else ""
-    if role.startswith("F") or cfg.arch in NOISE_MODEL_ARCHS:
-        raise WeightsError(f"{path}: is a noise model ({role or 'clean->noisy'}), not a denoiser; use the run's "
-                           "G.safetensors (noisy->clean)")
 
 
 def load_denoiser(path: Path | str, device: str | torch.device = "cpu", data: bytes | None = None,
