@@ -23,7 +23,7 @@ def export_command(
                                             show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Export a generator for other runtimes and model hubs (needs torch: pip install 'denoise-gan[train]')."""
+    """Export a generator for other runtimes and model hubs (needs torch: pip install 'denoise-gan\\[train]')."""
     from denoise_gan.nets.export import export_format, export_model
 
     chosen = export_format(output, fmt.lower() if fmt else None)
