@@ -224,6 +224,12 @@ class NoiseStage:
         return f"{self.model}:" + ",".join(f"{k}={v}" for k, v in self.params.items())
 
 
+def _as_used(key: str, value: float) -> float:
+    """A drawn parameter as the model uses it: a JPEG quality is a whole number to the encoder, so the manifest
+    records the rounded value (one that, given back as a spec, makes the same file)."""
+    return int(round(value)) if key == "quality" else value
+
+
 @dataclass(frozen=True)
 class NoiseSpec:
     """A parsed spec: call ``apply`` with an image and a seed.
@@ -250,7 +256,7 @@ class NoiseSpec:
 
     def draw(self, rng: np.random.Generator) -> tuple[tuple[NoiseStage, ...], list[dict[str, float]]]:
         chain = self.chains[int(rng.integers(len(self.chains)))] if len(self.chains) > 1 else self.chains[0]
-        return chain, [{k: r.draw(rng) for k, r in s.params.items()} for s in chain]
+        return chain, [{k: _as_used(k, r.draw(rng)) for k, r in s.params.items()} for s in chain]
 
     def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict]]:
         """Noisy copy of a uint8/uint16 image (HxW or HxWxC), same dtype, clipped and rounded.

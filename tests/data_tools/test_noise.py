@@ -149,6 +149,16 @@ def test_range_is_drawn_per_image_within_bounds_and_recorded() -> None:
     assert len(set(drawn)) == 20
 
 
+def test_a_jpeg_quality_range_records_the_whole_number_the_encoder_used() -> None:
+    image = textured()
+    for seed in range(6):
+        noisy, stages = parse_noise_spec("jpeg:quality=80-90").apply(image, seed)
+        quality = stages[0]["quality"]
+        assert isinstance(quality, int) and 80 <= quality <= 90
+        again, _ = parse_noise_spec(f"jpeg:quality={quality}").apply(image, seed)  # the record makes the same file
+        assert np.array_equal(noisy, again)
+
+
 def test_fixed_value_is_recorded_as_given() -> None:
     _, stages = parse_noise_spec("gaussian:sigma=15+jpeg:quality=80").apply(grey(size=32), 3)
     assert stages == [{"model": "gaussian", "sigma": 15.0}, {"model": "jpeg", "quality": 80.0}]
