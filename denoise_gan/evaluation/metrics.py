@@ -23,7 +23,7 @@ import skimage
 from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_bytes
-from data_tools.images import collect_images, colour_channels, read_image
+from data_tools.images import LoadedImage, collect_images, colour_channels, read_image
 from denoise_gan.errors import UserError
 
 SSIM_SIGMA = 1.5
@@ -295,10 +295,11 @@ def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
 
 def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Both images' pixels, checked to match in dtype and shape (alpha aside)."""
-    a = read_image(clean_path).pixels
-    b = read_image(other_path).pixels
-    if a.dtype != b.dtype:
-        raise UserError(f"{other_path}: dtype {b.dtype} does not match the clean image's {a.dtype} ({clean_path})")
+    clean, other = read_image(clean_path), read_image(other_path)
+    a, b = clean.pixels, other.pixels
+    if a.dtype != b.dtype:  # a float file is read as 16-bit: its note says so, and the message names the file's type
+        raise UserError(f"{other_path}: {_depth(other)} does not match the clean image's {_depth(clean)} "
+                        f"({clean_path})")
     if _color(a).shape != _color(b).shape:
         raise UserError(f"{other_path}: shape {b.shape} does not match the clean image's {a.shape} ({clean_path})")
     return a, b
@@ -344,3 +345,8 @@ def write_results_csv(evaluation: Evaluation, path: Path | str) -> None:
         writer.writerow([s.name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
     writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
     atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def _depth(image: LoadedImage) -> str:
+    """An image's sample type as its file holds it (a float file is read as 16-bit)."""
+    return f"dtype {image.pixels.dtype}" + (f" ({image.note.split(';')[0]})" if image.note else "")

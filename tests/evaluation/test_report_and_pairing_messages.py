@@ -76,6 +76,17 @@ LABELS = ["gaussian:sigma=25", "gaussian_sigma=25", "poisson-gaussian:peak=30,si
           "G@strength=0.75", "refined/G", "refined_G", ".hidden", "x" * 80, "x" * 81, "a-b", "a b", "a:b"]
 
 
+def test_a_float_prediction_against_8_bit_clean_names_its_float_samples(tmp_path: Path) -> None:
+    import tifffile
+
+    clean = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    write_image(tmp_path / "clean" / "a.png", clean)
+    (tmp_path / "pred").mkdir()
+    tifffile.imwrite(tmp_path / "pred" / "a.tif", clean.astype(np.float32) / 255, photometric="rgb")
+    one_line_error(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
+                   "float32 samples", "read as 16-bit", "does not match the clean image's dtype uint8")
+
+
 def test_crop_names_are_readable() -> None:
     path = crop_relpath("gaussian:sigma=25", "astronaut.png", "bm3d")
     assert path == "crops/gaussian_sigma=25/astronaut.png/bm3d.png"
