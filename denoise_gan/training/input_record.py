@@ -31,6 +31,16 @@ def _listing(folder: str, exclude: Path) -> dict[str, list[int]]:
     return {name: [st.st_size, st.st_mtime_ns] for name, st in stats.items()}
 
 
+def is_input_record(path: Path) -> bool:
+    """Whether ``path`` holds a record ``record_inputs`` wrote (each option's folder and images)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and all(isinstance(v, dict) and {"folder", "images"} <= v.keys()
+                                            for v in record.values())
+
+
 def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
     """Write what a new run's folders (``{"--clean": path, ...}``; empty paths skipped) hold as it starts."""
     listing = {option: {"folder": folder, "images": _listing(folder, run_dir)}

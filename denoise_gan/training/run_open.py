@@ -20,11 +20,15 @@ from data_tools.atomic_files import prepare_output_dir
 from data_tools.errors import DataError
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder
 from denoise_gan.nets.weights import list_checkpoints, load_checkpoint
 from denoise_gan.runtime import world_from_env
+from denoise_gan.training.input_record import RECORD_FILE, is_input_record
 
 C = TypeVar("C")
+
+# what a run writes before its first checkpoint: its request, its input record, the log and its plot
+RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png"})
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
@@ -44,6 +48,9 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     """
     start, state = 0, None
     if resume:
+        if stopped_before_first_checkpoint(run_dir):
+            raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
+                            "run the same command without --resume to start it again in this folder")
         start, path, state = _newest_usable_checkpoint(run_dir, kind)
         with checkpoint_content(path, kind):
             cfg = from_dict(cfg_cls, state["config"])
@@ -54,7 +61,8 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
         if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
             try:
-                prepare_output_dir(run_dir, hint="--resume RUN_DIR to continue the run in it")
+                prepare_output_dir(run_dir, own=stopped_before_first_checkpoint(run_dir),
+                                   hint="--resume RUN_DIR to continue the run in it")
             except DataError as exc:
                 raise UserError(str(exc)) from None
     assert cfg is not None, "a new run needs a config"
@@ -69,6 +77,20 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
         check_val_set(Path(val_dir))
     return cfg, start, state
+
+
+def stopped_before_first_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds only what a run writes before its first checkpoint (its data refused, a crash
+    or Ctrl-C before the first save): its input record (the first file a run writes), its request and log, no
+    checkpoint. Nothing in it can be resumed, so a new run may take the folder over (and --resume says why it
+    cannot); a folder of the user's own, without a run's input record, is never taken."""
+    if not run_dir.is_dir() or latest_checkpoint(run_dir):
+        return False
+    names = {p.name for p in run_dir.iterdir() if not p.name.endswith(".part")}
+    checkpoints = run_dir / CHECKPOINTS_DIR
+    if CHECKPOINTS_DIR in names and checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        names.discard(CHECKPOINTS_DIR)
+    return RECORD_FILE in names and names <= RUN_START_FILES and is_input_record(run_dir / RECORD_FILE)
 
 
 def absolute_paths(cfg: C) -> C:

@@ -36,6 +36,22 @@ def test_a_finished_run_without_checkpoints_is_not_overwritten(clean_dir: Path, 
     assert (run / "G.safetensors").read_bytes() == weights
 
 
+def test_a_run_that_stopped_before_its_first_checkpoint_is_started_again_in_its_folder(clean_dir: Path,
+                                                                                       tmp_path: Path) -> None:
+    empty, run = tmp_path / "empty", tmp_path / "run"
+    empty.mkdir()
+    refused = cli("train", "--clean", clean_dir, "--noisy", empty, "-o", run, *TINY_TRAIN_FLAGS, "--steps", "2")
+    one_line_error(refused, "no readable images")
+    assert sorted(p.name for p in run.iterdir()) == ["inputs.json"]  # all it wrote
+    one_line_error(cli("train", "--resume", run), "stopped before its first checkpoint", "without --resume")
+    assert new_run(clean_dir, run, "--steps", "2").exit_code == 0  # no "not empty"
+    assert list_checkpoints(run / "checkpoints")
+    mine = tmp_path / "mine"  # a folder of the user's own that only looks like one is still refused
+    mine.mkdir()
+    (mine / "inputs.json").write_text('{"photos": ["a.png"]}')
+    one_line_error(new_run(clean_dir, mine, "--steps", "2"), "not empty")
+
+
 @pytest.mark.parametrize("flags, needle", [
     (["--steps", "0"], "--steps"),
     (["--generator", "foo"], "unknown generator"),
