@@ -158,8 +158,8 @@ class TrainConfig(ValidatedRunFields):
     def __post_init__(self) -> None:
         check_fields(self)
         m, side = self.model, max(8, 2**self.model.g.depth)
-        require(self.data.patch_size % side == 0, f"--patch-size must be a multiple of {side} (G's stride) and "
-                                                  f"at least 32, not {self.data.patch_size}")
+        require(self.data.patch_size % side == 0, f"--patch-size must be a multiple of {side} (G's stride), not "
+                                                  f"{self.data.patch_size}")
         require_step_size(self.data.batch_size, self.data.patch_size)
         require(m.g.channels == m.f.channels == m.d.channels,
                 f"G, F and the discriminators must have the same channels, not {m.g.channels}, {m.f.channels} "

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from denoise_gan.config_fields import Nested, flag_of, nested_of, option_of
+from denoise_gan.config_fields import ConfigError, Nested, flag_of, nested_of, option_of
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generator_names import generators_help
 
@@ -132,7 +132,39 @@ def build_config(cls: type, options: Mapping[str, Any], base: Any = None, **fixe
         for path in by_name[name].paths:
             _set(data, path, str(value) if isinstance(value, Path) else value)
     data.update(fixed)
-    return from_dict(cls, data)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(_with_prefixed_flag(cls, data, str(exc))) from None
+
+
+def _with_prefixed_flag(cls: type, data: dict[str, Any], message: str) -> str:
+    """A nested config checks itself and names its own flag (F's depth as --depth); on the command line that
+    field is the prefixed option (--f-depth), so the message is given the flag the user typed. The nested
+    configs are tried in the order the check meets them: the first that fails with this message is the one."""
+    from denoise_gan.config import from_dict
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        how = nested_of(f)
+        if how is None or not isinstance(data.get(f.name), dict):
+            continue
+        kind = next(a for a in (hints[f.name], *typing.get_args(hints[f.name])) if dataclasses.is_dataclass(a))
+        try:
+            from_dict(kind, data[f.name])
+            continue
+        except ConfigError as exc:
+            if str(exc) != message:
+                continue
+        if not how.prefix:
+            return _with_prefixed_flag(kind, data[f.name], message)
+        for inner in dataclasses.fields(kind):
+            own = flag_of(inner)
+            if message.startswith(own + " ") and inner.name not in how.shared:
+                flag = how.flags.get(inner.name) or flag_of(inner, how.prefix)
+                return flag.split("/")[0] + message[len(own):]
+        return message
+    return message
 
 
 def read_config_file(cls: type, path: Path) -> Any:

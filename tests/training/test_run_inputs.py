@@ -59,6 +59,9 @@ def test_a_run_that_stopped_before_its_first_checkpoint_is_started_again_in_its_
     (["--width", "0"], "--width"),
     (["--lr", "-1"], "--lr"),
     (["--gray-fraction", "5"], "--gray-fraction"),
+    (["--f-depth", "0"], "error: --f-depth must be at least 1"),  # F's own check names its field --depth
+    (["--d-layers", "0"], "error: --d-layers must be at least 1"),
+    (["--d-width", "0"], "error: --d-width must be between"),
 ])
 def test_bad_train_values_are_one_line(clean_dir: Path, tmp_path: Path, flags: list[str], needle: str) -> None:
     one_line_error(new_run(clean_dir, tmp_path / "run", *flags), needle)
