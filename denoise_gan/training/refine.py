@@ -63,6 +63,12 @@ class SourceModel:
         return cls(run.model.g, run.init_std, run_description(run))
 
 
+def starts_new_g(cfg: RefineConfig, source_g: GeneratorConfig) -> bool:
+    """Whether a refinement without --init builds a new G (rather than fine-tuning the run's): a synthetic
+    noise instead of F, --fresh, or another architecture than the run's G."""
+    return bool(cfg.noise or cfg.fresh or (cfg.generator or source_g) != source_g)
+
+
 class RefineTrainer:
     log_fields = ("loss", "level")
 
@@ -72,7 +78,7 @@ class RefineTrainer:
         self.g_cfg = cfg.generator or source.g
         if cfg.init:
             self.g, self.g_cfg = start_weights(cfg.init, cfg.generator)
-        elif cfg.noise or cfg.fresh or self.g_cfg != source.g:
+        elif starts_new_g(cfg, source.g):
             self.g = build_generator(self.g_cfg)
             init_weights(self.g, source.init_std)
         else:
@@ -263,24 +269,12 @@ def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
                         f"{Path(cfg.run_dir) / 'refine'})")
 
 
-def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,
-           console: Console | None = None) -> Path:
-    """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
-    out_dir = Path(out_dir)
-    source = None
-    if cfg is not None:  # a new run: checked before its folder is made
-        check_refine(cfg, out_dir)
-        source = load_source_config(Path(cfg.run_dir))
-        refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
-    cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
-    if resume:  # the config read from its checkpoint
-        check_refine(cfg, out_dir)
-    source = source or load_source_config(Path(cfg.run_dir))
+def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
+    """One-line errors before anything is written: the G the refinement starts from must fit the run's F
+    and, for the estimator's options, have an estimator (a trained one for --estimator-only)."""
     if cfg.generator is not None and cfg.generator.channels != source.model.g.channels:
         raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
                         f"{source.model.g.channels}-channel F")
-    # one-line errors now, not after the data has loaded: the G the run starts from must fit the run's F and,
-    # for the estimator's options, have an estimator
     start_g = None
     if cfg.init:
         start_g, init_cfg = start_weights(cfg.init, cfg.generator)
@@ -291,6 +285,28 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         g = start_g if start_g is not None else build_generator(cfg.generator or source.model.g)
         if not denoiser_contract(g).level_aware:
             raise UserError("--estimator-only and --estimator-noise need a level-aware G (--generator level)")
+    if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
+        raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "
+                        "new G whose denoiser would stay untrained; give --init G.safetensors (a trained "
+                        "level-aware G), or refine a run whose own G is level-aware")
+
+
+def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,
+           console: Console | None = None) -> Path:
+    """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
+    out_dir = Path(out_dir)
+    source = None
+    if cfg is not None:  # a new run: checked before its folder is made
+        check_refine(cfg, out_dir)
+        source = load_source_config(Path(cfg.run_dir))
+        refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
+        check_start(cfg, source)
+    cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
+    if resume:  # the config read from its checkpoint
+        check_refine(cfg, out_dir)
+    source = source or load_source_config(Path(cfg.run_dir))
+    if resume:
+        check_start(cfg, source)
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
                       (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
 

@@ -34,6 +34,14 @@ def test_refine_refuses_a_bad_estimator_noise_before_writing(finished_run: Path,
     assert not (tmp_path / "out").exists(), line
 
 
+@pytest.mark.parametrize("new_g", [["--generator", "level"], ["--generator", "level", "--fresh"]])
+def test_refine_estimator_only_on_a_new_g_is_refused(finished_run: Path, tmp_path: Path, new_g: list[str]) -> None:
+    """It would freeze an untrained denoiser and ship a G that returns every photo as it came."""
+    line = one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", *new_g, "--estimator-only",
+                              "--device", "cpu"), "--estimator-only", "new G", "--init")
+    assert not (tmp_path / "out").exists(), line
+
+
 def test_train_names_the_option_of_a_bad_noise_spec_before_writing(tmp_path: Path) -> None:
     (tmp_path / "clean").mkdir()
     line = one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gausian:sigma=25", "-o",
