@@ -17,7 +17,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
-from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
+from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, NOISE_MODEL_ARCHS
 
 
 class GraphInfo:
@@ -64,7 +64,6 @@ class OnnxBackend:
     """An exported denoise-gan graph in an ONNX Runtime session: NCHW float32 [0, 1] batches in and out."""
 
     name = "onnxruntime"
-    instance_norm = False  # the exported generators have no per-sample normalisation
 
     def __init__(self, path: Path | str, device: str = "auto", threads: int = 0) -> None:
         ort = require("onnxruntime", "the ONNX Runtime engine")
@@ -90,6 +89,8 @@ class OnnxBackend:
             raise WeightsError(f"{self.path}: the graph takes images of shape {shape}, but its metadata says "
                                f"{self.info.channels} channel(s)")
         self.channels = self.info.channels
+        # the graph keeps the network's InstanceNorm: the tiler pads a tiny image for it as for torch
+        self.instance_norm = self.info.config.get("arch") in INSTANCE_NORM_ARCHS
         self.stride = self.info.stride
         self.level_aware = self.info.level_aware
         self.min_tile = self.info.min_tile

@@ -15,19 +15,21 @@ class GeneratorKind:
     name: str
     help: str
     noise_model: bool = False  # clean -> noisy (an F): never a denoiser, never exported as one
+    instance_norm: bool = False  # per-sample statistics: a tile is normalised on its own, a tiny image is padded
 
 
 GENERATOR_KINDS: tuple[GeneratorKind, ...] = (
     GeneratorKind("level", "level-aware denoiser: residual U-Net conditioned on a noise-level map from a built-in "
                   "blind estimator (the shipped default)"),
     GeneratorKind("unet", "light residual U-Net without normalisation (tiles exactly)"),
-    GeneratorKind("resnet", "the CycleGAN reference ResNet (InstanceNorm)"),
+    GeneratorKind("resnet", "the CycleGAN reference ResNet (InstanceNorm)", instance_norm=True),
     GeneratorKind("noise", "structured stochastic noise model, the default F", noise_model=True),
     GeneratorKind("colour-noise", "F whose noise may be correlated across colour channels (demosaiced camera "
                   "noise, JPEG chroma)", noise_model=True),
 )
 
 NOISE_MODEL_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.noise_model)
+INSTANCE_NORM_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.instance_norm)
 
 
 def generators_help() -> str:

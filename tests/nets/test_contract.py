@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from denoise_gan.config import GeneratorConfig
+from denoise_gan.inference.torch_engine import uses_instance_norm
 from denoise_gan.nets.contract import denoiser_contract
-from denoise_gan.nets.generator_names import GENERATOR_KINDS, NOISE_MODEL_ARCHS
+from denoise_gan.nets.generator_names import GENERATOR_KINDS, INSTANCE_NORM_ARCHS, NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import build_generator
 
 SMALL = {"width": 4, "depth": 1, "blocks": 1}
@@ -30,6 +31,7 @@ def test_a_denoiser_keeps_its_contract(arch: str, channels: int) -> None:
             assert net.estimate(x).shape == x.shape  # a level map per pixel and channel
             torch.testing.assert_close(net(x, sigma=0.0), x)  # level 0: the input back
     assert contract.level_aware == (arch == "level")
+    assert uses_instance_norm(net) == (arch in INSTANCE_NORM_ARCHS)  # the ONNX engine reads the table
 
 
 @pytest.mark.parametrize("arch", sorted(NOISE_MODEL_ARCHS))
