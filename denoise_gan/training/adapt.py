@@ -40,6 +40,7 @@ from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.errors import UserError
+from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
@@ -68,6 +69,7 @@ from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.distributed import holding_run_folder
 from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
+from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
 from denoise_gan.training.run_open import latest_checkpoint, open_run
 
@@ -112,13 +114,15 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             assert cfg is not None, "a new adaptation needs a config"
             check_budget(cfg, t0)
         start = find_start(cfg.start)  # G and F read once (D_noisy on first use); a bad --from makes no folder
+        g_cfg, f_cfg = start.config(start.g), start.config(start.f)
+        if g_cfg.channels != f_cfg.channels:
+            raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
+        refuse_too_deep({f"--from {start.label}'s G": lambda: build_generator(g_cfg),
+                         f"--from {start.label}'s F": lambda: build_generator(f_cfg)}, g_cfg.channels, cfg.patch_size)
         held.enter_context(holding_run_folder(out_dir, "adaptation"))  # a second process is refused, not mixed in
         cfg = cfg if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
-        g_cfg, f_cfg = start.config(start.g), start.config(start.f)
-        if g_cfg.channels != f_cfg.channels:
-            raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
         data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console), noisy.images,
                      noisy.note(cfg.noisy_dir, cfg.patch_size))

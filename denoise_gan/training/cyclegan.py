@@ -35,6 +35,7 @@ from denoise_gan.training.distributed import average_gradients, broadcast_parame
 from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
+from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.run_open import open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
@@ -245,6 +246,11 @@ def check_config(cfg: TrainConfig) -> None:
     """Every config error as one line, before any image is loaded or network built."""
     check_role(cfg.model.g, noise_model=False, option="--generator")
     check_role(cfg.model.f, noise_model=True, option="--noise-model")
+    m = cfg.model
+    refuse_too_deep({f"G (--depth {m.g.depth})": lambda: build_generator(m.g),
+                     f"F (--f-depth {m.f.depth})": lambda: build_generator(m.f),
+                     f"the discriminators (--d-layers {m.d.layers})": lambda: build_discriminator(m.d)},
+                    m.g.channels, cfg.data.patch_size)
 
 
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,

@@ -42,6 +42,7 @@ from denoise_gan.training.distributed import average_gradients, broadcast_parame
 from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
+from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.run_open import open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
@@ -285,6 +286,8 @@ def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
         g = start_g if start_g is not None else build_generator(cfg.generator or source.model.g)
         if not denoiser_contract(g).level_aware:
             raise UserError("--estimator-only and --estimator-noise need a level-aware G (--generator level)")
+    g_cfg = init_cfg if start_g is not None else (cfg.generator or source.model.g)
+    refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
     if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
         raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "
                         "new G whose denoiser would stay untrained; give --init G.safetensors (a trained "

@@ -42,6 +42,36 @@ def test_refine_estimator_only_on_a_new_g_is_refused(finished_run: Path, tmp_pat
     assert not (tmp_path / "out").exists(), line
 
 
+@pytest.mark.parametrize("deep, named", [(["--d-layers", "5"], "the discriminators (--d-layers 5)"),
+                                         (["--f-depth", "6", "--patch-size", "32"], "F (--f-depth 6)")])
+def test_train_refuses_a_network_too_deep_for_its_patch_before_writing(tmp_path: Path, deep: list[str],
+                                                                       named: str) -> None:
+    (tmp_path / "clean").mkdir()
+    line = one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "-o",
+                              tmp_path / "out", *deep, "--device", "cpu"), "is too small for " + named)
+    assert not (tmp_path / "out").exists(), line
+
+
+def test_refine_refuses_a_g_too_deep_for_its_patch_before_writing(finished_run: Path, tmp_path: Path) -> None:
+    line = one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--generator", "level", "--depth", "6",
+                              "--patch-size", "32", "--device", "cpu"),
+                          "--patch-size 32 is too small for G (--depth 6)")
+    assert not (tmp_path / "out").exists(), line
+
+
+def test_adapt_refuses_a_start_g_too_deep_for_its_patch_before_writing(tmp_path: Path) -> None:
+    from denoise_gan.config import GeneratorConfig
+    from helpers import save_adapt_start
+
+    (tmp_path / "start").mkdir()
+    save_adapt_start(tmp_path / "start", g=GeneratorConfig(arch="unet", width=4, depth=6, blocks=1))
+    (tmp_path / "noisy").mkdir()
+    line = one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "--from", tmp_path / "start", "-o",
+                              tmp_path / "out", "--patch-size", "32", "--steps", "4", "--device", "cpu"),
+                          "--patch-size 32 is too small for --from", "'s G")
+    assert not (tmp_path / "out").exists(), line
+
+
 def test_train_names_the_option_of_a_bad_noise_spec_before_writing(tmp_path: Path) -> None:
     (tmp_path / "clean").mkdir()
     line = one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gausian:sigma=25", "-o",
