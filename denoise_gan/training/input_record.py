@@ -1,4 +1,5 @@
-"""What a run read from its image folders, so that ``--resume`` says when they changed since the run started.
+"""What a run read from its image folders (and model files), so that ``--resume`` says when they changed since
+the run started.
 
 A resumed run reads its folders again (the stored config names them, not their contents). An image added,
 removed or replaced there changes what the rest of the run trains on, so it no longer continues the run that
@@ -25,6 +26,9 @@ def _listing(folder: str, exclude: Path) -> dict[str, list[int]]:
     """Each image's path relative to the folder, with its size in bytes and modification time (ns): an image
     replaced by another of the same size (BMP, same dimensions) still has a new time."""
     root = Path(folder)
+    if root.is_file():  # a model file the run reads (refine's F): its own size and time
+        st = root.stat()
+        return {root.name: [st.st_size, st.st_mtime_ns]}
     if not root.is_dir():
         return {}
     stats = {str(p.relative_to(root)): p.stat() for p in collect_images(root, exclude=exclude) if p.exists()}
@@ -68,7 +72,10 @@ def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:
         added = len(now.keys() - before.keys())
         removed = len(before.keys() - now.keys())
         changed = sum(now[k] != before[k] for k in now.keys() & before.keys())
-        if added or removed or changed:
+        if Path(folder).is_file() and (added or removed or changed):
+            lines.append(f"{option} {folder} changed since the run started: the rest of the run trains on it as it "
+                         "is now")
+        elif added or removed or changed:
             lines.append(f"{option} {folder} changed since the run started ({added} image(s) added, {removed} "
                          f"removed, {changed} replaced): the rest of the run trains on what it holds now")
     return lines

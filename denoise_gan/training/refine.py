@@ -256,8 +256,10 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
 
 
 def input_folders(cfg: RefineConfig, source: TrainConfig) -> dict[str, str]:
-    """The image folders a refinement reads, by the option that names them."""
-    return {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}
+    """The image folders a refinement reads, by the option that names them, and the run's F when it draws the
+    pseudo-pairs (a `train --resume` between two refine sessions replaces it)."""
+    folders = {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}
+    return folders if cfg.noise else {**folders, "the run's F": str(RunFolder(cfg.run_dir).f)}
 
 
 def check_refine(cfg: RefineConfig, out_dir: Path) -> None:

@@ -228,6 +228,22 @@ def test_resume_says_when_the_image_folders_changed_since_the_run_started(clean_
         " ".join(changed.output.split())
 
 
+def test_refine_resume_says_when_the_runs_f_changed_since_it_started(clean_dir: Path, tmp_path: Path) -> None:
+    """`train --resume` between two refine sessions replaced F: the refinement went on with the new one silently."""
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir), run)
+    out = tmp_path / "refined"
+    flags = ["--steps", "2", "--save-every", "1", "--patch-size", "32", "--batch-size", "2", "--device", "cpu"]
+    assert cli("refine", run, "-o", out, *flags).exit_code == 0
+    same = cli("refine", run, "-o", out, "--resume", "--steps", "3")
+    assert same.exit_code == 0, same.output
+    assert "changed since the run started" not in same.output
+    assert cli("train", "--resume", run, "--steps", "3").exit_code == 0  # writes a new F
+    changed = cli("refine", run, "-o", out, "--resume", "--steps", "4")
+    assert changed.exit_code == 0, changed.output
+    assert f"the run's F {run / 'F.safetensors'} changed since the run started" in " ".join(changed.output.split())
+
+
 def test_a_run_folder_reached_through_a_link_into_clean_is_refused(clean_dir: Path, tmp_path: Path) -> None:
     """Its plots went into the photo folder, and the next run trained on them."""
     photos = tmp_path / "photos"
