@@ -27,6 +27,8 @@ from denoise_gan.training.input_record import RECORD_FILE, is_input_record
 
 C = TypeVar("C")
 
+# how each kind of run is continued, for the "not empty" message (refine's --resume is a flag on its -o)
+RESUME_HINTS = {"refine": "add --resume to continue the refinement in it"}
 # what a run writes before its first checkpoint: its request, its input record, the log and its plot
 RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png"})
 
@@ -61,8 +63,8 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
         if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
             try:
-                prepare_output_dir(run_dir, own=stopped_before_first_checkpoint(run_dir),
-                                   hint="--resume RUN_DIR to continue the run in it")
+                prepare_output_dir(run_dir, own=stopped_before_first_checkpoint(run_dir), hint=RESUME_HINTS.get(
+                    kind, "--resume RUN_DIR to continue the run in it"))
             except DataError as exc:
                 raise UserError(str(exc)) from None
     assert cfg is not None, "a new run needs a config"

@@ -72,6 +72,14 @@ def test_adapt_refuses_a_start_g_too_deep_for_its_patch_before_writing(tmp_path:
     assert not (tmp_path / "out").exists(), line
 
 
+def test_refine_into_a_used_folder_names_its_own_resume(finished_run: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stray").write_text("")
+    line = one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--device", "cpu"), "not empty",
+                          "add --resume")
+    assert "RUN_DIR" not in line  # refine's --resume is a flag; `--resume RUN_DIR` read RUN_DIR as the run
+
+
 def test_train_names_the_option_of_a_bad_noise_spec_before_writing(tmp_path: Path) -> None:
     (tmp_path / "clean").mkdir()
     line = one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gausian:sigma=25", "-o",
