@@ -195,6 +195,14 @@ class TiledDenoiser:
         self.min_tile = floor
         self.tile = cfg.tile if cfg.tile is not None else max(floor, self.backend.auto_tile(cfg.batch_size))
         self._notes: list[str] = []
+        if self.tile:  # what plan_grid makes of the tile and overlap asked for, said rather than done silently
+            side = max(self.stride, self.tile // self.stride * self.stride)
+            if side != self.tile and cfg.tile is not None:
+                self._notes.append(f"tiles are whole multiples of this model's stride ({self.stride} px): --tile "
+                                   f"{self.tile} runs as {side}")
+            if cfg.overlap > side // 2:
+                self._notes.append(f"--overlap {cfg.overlap} is more than half a {side} px tile: it runs as "
+                                   f"{side // 2}")
         if self.backend.instance_norm and self.tile != 0:
             self._notes.append("this model uses InstanceNorm, so tiles are normalised separately and may "
                                "differ in tone; use --tile 0 if the image fits in memory")

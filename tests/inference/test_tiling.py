@@ -331,3 +331,11 @@ def test_cuda_bf16_tiled_matches_cpu_fp32(photo: np.ndarray) -> None:
 def test_cuda_fp16_runs_and_stays_finite(photo: np.ndarray) -> None:
     out = denoise_array(light_unet(), photo, InferConfig(tile=128, device="cuda", precision="fp16"))
     assert out.shape == photo.shape and out.std() > 10
+
+
+def test_a_tile_or_overlap_the_stride_changes_is_said() -> None:
+    deep = build_generator(GeneratorConfig(arch="unet", width=4, depth=6, blocks=1))  # stride 64
+    notes = TiledDenoiser(deep, InferConfig(tile=32, overlap=80)).notes
+    assert "--tile 32 runs as 64" in notes[0]
+    assert "--overlap 80 is more than half a 64 px tile: it runs as 32" in notes[1]
+    assert TiledDenoiser(deep, InferConfig(tile=128, overlap=32)).notes == []
