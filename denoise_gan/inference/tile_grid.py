@@ -93,6 +93,11 @@ def fitted_tile(length: int, max_tile: int, overlap: int, stride: int) -> int:
     return min(max_tile, round_up(math.ceil((length + (count - 1) * shared) / count), stride))
 
 
+def tile_side(tile: int, stride: int) -> int:
+    """The side of the tiles a ``tile`` asks for: whole multiples of the model's stride, at least one stride."""
+    return max(stride, tile // stride * stride)
+
+
 def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int, min_side: int = 1) -> TileGrid:
     """The grid for an image; tile 0 is one tile of the whole (stride-padded) image, otherwise tiles of at
     most ``tile`` pixels a side, fitted to the image so little work is spent on excess overlap.
@@ -103,7 +108,7 @@ def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int, min
     if tile == 0:
         tile_h, tile_w = padded_h, padded_w
     else:
-        side = max(stride, tile // stride * stride)
+        side = tile_side(tile, stride)
         overlap = min(overlap, side // 2)
         tile_h = fitted_tile(padded_h, side, overlap, stride)
         tile_w = fitted_tile(padded_w, side, overlap, stride)

@@ -43,6 +43,7 @@ from denoise_gan.inference.tile_grid import (  # noqa: F401 (the geometry is rea
     reflect_index,
     round_up,
     tile_positions,
+    tile_side,
 )
 from denoise_gan.runtime import PRECISIONS
 
@@ -196,7 +197,7 @@ class TiledDenoiser:
         self.tile = cfg.tile if cfg.tile is not None else max(floor, self.backend.auto_tile(cfg.batch_size))
         self._notes: list[str] = []
         if self.tile:  # what plan_grid makes of the tile and overlap asked for, said rather than done silently
-            side = max(self.stride, self.tile // self.stride * self.stride)
+            side = tile_side(self.tile, self.stride)
             if side != self.tile and cfg.tile is not None:
                 self._notes.append(f"tiles are whole multiples of this model's stride ({self.stride} px): --tile "
                                    f"{self.tile} runs as {side}")

@@ -122,10 +122,10 @@ def config_and_meta(path: Path, meta: dict[str, str], fmt: str, cls: type[C], wh
         raise WeightsError(f"{path}: bad descriptive metadata ({type(exc).__name__}: {exc})") from None
 
 
-def read_generator_header(path: Path | str) -> tuple[GeneratorConfig, dict]:
+def read_generator_header(path: Path | str, data: bytes | None = None) -> tuple[GeneratorConfig, dict]:
     """A generator file's config and descriptive metadata from its header (no torch; not checked against its
     tensors, which a load does)."""
-    return config_and_meta(Path(path), read_metadata(path), GENERATOR_FORMAT, GeneratorConfig, "generator")
+    return config_and_meta(Path(path), read_metadata(path, data), GENERATOR_FORMAT, GeneratorConfig, "generator")
 
 
 def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> None:

@@ -33,6 +33,7 @@ from denoise_gan.nets.weight_header import (
     GENERATOR_FORMAT,
     config_and_meta,
     not_safetensors,
+    read_generator_header,
     read_metadata,
     read_weight_bytes,
     refuse_noise_model,
@@ -104,9 +105,8 @@ def read_generator_file(path: Path | str,
 def read_generator_config(path: Path | str, data: bytes | None = None) -> tuple[GeneratorConfig, dict]:
     """A generator file's config and metadata from its header alone, checked as a load checks them: for what
     needs only the architecture or the role (a noise model or a denoiser), not the tensors."""
-    path = Path(path)
-    cfg, extra = config_and_meta(path, read_metadata(path, data), FORMAT, GeneratorConfig, "generator")
-    _check_plausible(cfg, path)
+    cfg, extra = read_generator_header(path, data)
+    _check_plausible(cfg, Path(path))
     return cfg, extra
 
 
