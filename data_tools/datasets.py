@@ -48,6 +48,7 @@ class SyntheticNoise(A.ImageOnlyTransform):
         # model is weights, not text, and stays an object (repr shows it, ``A.save`` refuses it as not JSON)
         return {"spec": str(self.spec) if isinstance(self.spec, NoiseSpec) else self.spec}
 
+
 def read_folder(folder: Path | str, exclude: Path | None = None,
                 warn: Callable[[str], None] = lambda message: print(f"warning: {message}"),
                 ) -> list[tuple[Path, np.ndarray]]:

@@ -182,6 +182,9 @@ def synth(
     return summary
 
 
+SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
+
+
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
 
@@ -194,9 +197,6 @@ def _remove_empty_set(out_dir: Path) -> None:
             folder.rmdir()
         except OSError:  # not there, or holds something this run did not write: left as it is
             pass
-
-
-SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
 
 
 def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, max_size: int | None) -> list[Path]:

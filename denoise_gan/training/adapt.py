@@ -125,7 +125,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
         data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console), noisy.images,
-                     noisy.note(cfg.noisy_dir, cfg.patch_size))
+                         noisy.note(cfg.noisy_dir, cfg.patch_size))
         deadlines: tuple[float | None, float | None] = (None, None)
         if not started:
             try:

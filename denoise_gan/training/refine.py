@@ -278,17 +278,16 @@ def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
     if cfg.generator is not None and cfg.generator.channels != source.model.g.channels:
         raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
                         f"{source.model.g.channels}-channel F")
-    start_g = None
+    start_g, g_cfg = None, cfg.generator or source.model.g
     if cfg.init:
-        start_g, init_cfg = start_weights(cfg.init, cfg.generator)
-        if init_cfg.channels != source.model.g.channels:
-            raise UserError(f"--init {cfg.init}: a {init_cfg.channels}-channel G does not match the run's "
+        start_g, g_cfg = start_weights(cfg.init, cfg.generator)
+        if g_cfg.channels != source.model.g.channels:
+            raise UserError(f"--init {cfg.init}: a {g_cfg.channels}-channel G does not match the run's "
                             f"{source.model.g.channels}-channel F")
     if cfg.estimator_only or cfg.estimator_noise:
-        g = start_g if start_g is not None else build_generator(cfg.generator or source.model.g)
+        g = start_g if start_g is not None else build_generator(g_cfg)
         if not denoiser_contract(g).level_aware:
             raise UserError("--estimator-only and --estimator-noise need a level-aware G (--generator level)")
-    g_cfg = init_cfg if start_g is not None else (cfg.generator or source.model.g)
     refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
     if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
         raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "
@@ -307,10 +306,9 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
         check_start(cfg, source)
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
-    if resume:  # the config read from its checkpoint
+    if source is None:  # resumed: the config read from its checkpoint
         check_refine(cfg, out_dir)
-    source = source or load_source_config(Path(cfg.run_dir))
-    if resume:
+        source = load_source_config(Path(cfg.run_dir))
         check_start(cfg, source)
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
                       (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
