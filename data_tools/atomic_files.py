@@ -100,6 +100,26 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
         os.close(fd)
 
 
+def held_by_another_process(folder: Path | str) -> bool:
+    """Whether another process holds ``folder``'s lock now (``holding_folder``): a run still writing it, whose
+    folder may look like one stopped early (no checkpoint yet). False where the OS has no flock."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return False
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock this probe may have taken
+    return False
+
+
 def _write_error(path: Path, exc: OSError) -> OutputWriteError:
     return OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})")
 

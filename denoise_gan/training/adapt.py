@@ -35,7 +35,7 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
+from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refuse_output_inside_inputs
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
@@ -71,7 +71,7 @@ from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
-from denoise_gan.training.run_open import latest_checkpoint, open_run
+from denoise_gan.training.run_open import discarded_if_refused, latest_checkpoint, open_run
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
@@ -113,6 +113,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         else:
             assert cfg is not None, "a new adaptation needs a config"
             check_budget(cfg, t0)
+            held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES))
+        refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
         start = find_start(cfg.start)  # G and F read once (D_noisy on first use); a bad --from makes no folder
         g_cfg, f_cfg = start.config(start.g), start.config(start.f)
         if g_cfg.channels != f_cfg.channels:

@@ -9,6 +9,7 @@ F collapses to adding none; stopped at F's output, F's noise tracks the noisy do
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.patch_fit import refuse_too_deep
-from denoise_gan.training.run_open import open_run
+from denoise_gan.training.run_open import discarded_if_refused, open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -263,6 +264,11 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     if cfg is not None:  # a new run: checked before its folder is made
         check_config(cfg)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
+    with nullcontext() if resume else discarded_if_refused(run_dir):
+        return _train(cfg, run_dir, resume, steps, console)
+
+
+def _train(cfg: TrainConfig | None, run_dir: Path, resume: bool, steps: int | None, console: Console | None) -> Path:
     cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps)
     if resume:  # the config read from its checkpoint
         check_config(cfg)

@@ -16,6 +16,7 @@ still learns from F alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 from denoise_gan.training.patch_fit import refuse_too_deep
-from denoise_gan.training.run_open import open_run
+from denoise_gan.training.run_open import discarded_if_refused, open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -305,6 +306,12 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         source = load_source_config(Path(cfg.run_dir))
         refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
         check_start(cfg, source)
+    with nullcontext() if resume else discarded_if_refused(out_dir):
+        return _refine(cfg, source, out_dir, resume, steps, console)
+
+
+def _refine(cfg: RefineConfig | None, source: TrainConfig | None, out_dir: Path, resume: bool, steps: int | None,
+            console: Console | None) -> Path:
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
     if source is None:  # resumed: the config read from its checkpoint
         check_refine(cfg, out_dir)

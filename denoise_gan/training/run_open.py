@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import prepare_output_dir
-from data_tools.errors import DataError
+from data_tools.atomic_files import held_by_another_process, prepare_output_dir
+from data_tools.errors import DataError, DenoiseGanError
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder
@@ -50,6 +50,8 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     """
     start, state = 0, None
     if resume:
+        if held_by_another_process(run_dir):
+            raise UserError(f"{run_dir}: another process is writing this run now; wait for it to end")
         if stopped_before_first_checkpoint(run_dir):
             raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
                             "run the same command without --resume to start it again in this folder")
@@ -93,6 +95,28 @@ def stopped_before_first_checkpoint(run_dir: Path) -> bool:
     if CHECKPOINTS_DIR in names and checkpoints.is_dir() and not any(checkpoints.iterdir()):
         names.discard(CHECKPOINTS_DIR)
     return RECORD_FILE in names and names <= RUN_START_FILES and is_input_record(run_dir / RECORD_FILE)
+
+
+@contextmanager
+def discarded_if_refused(run_dir: Path, unstarted: Callable[[Path], bool] = stopped_before_first_checkpoint,
+                         start_files: frozenset[str] = RUN_START_FILES) -> Iterator[None]:
+    """Around a new run: refused before its first step (its photos all smaller than the patch, too few of them, a
+    budget too short), it leaves no folder behind, as a command that checks everything first does. Only what the
+    run writes before its first checkpoint is removed, and the folder only when this run made it; an interrupted
+    run (Ctrl-C) keeps its folder, which the same command or --resume starts again."""
+    existed = run_dir.exists()
+    try:
+        yield
+    except DenoiseGanError:
+        if world_from_env().is_main and unstarted(run_dir) and not held_by_another_process(run_dir):
+            for name in start_files:
+                (run_dir / name).unlink(missing_ok=True)
+            for empty in ((run_dir / CHECKPOINTS_DIR,) + (() if existed else (run_dir,))):
+                try:
+                    empty.rmdir()  # only if empty: anything else in it stays
+                except OSError:
+                    pass
+        raise
 
 
 def absolute_paths(cfg: C) -> C:

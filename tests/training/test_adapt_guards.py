@@ -18,7 +18,7 @@ from data_tools.images import read_image, write_image
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import load_sample
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
-from denoise_gan.errors import UserError
+from denoise_gan.errors import DenoiseGanError, UserError
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan, adapt_reports
@@ -69,7 +69,12 @@ def test_a_budget_too_small_for_useful_phases_is_refused_naming_the_least_that_w
         adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.2), tmp_path / "out")
     least = float(re.search(r"at least --minutes ([\d.]+)", str(caught.value)).group(1))
     assert least > 0.2 and "\n" not in str(caught.value)
-    assert not (tmp_path / "out" / "noise").exists()  # no phase ran
+    assert not (tmp_path / "out").exists()  # a refused adaptation leaves no folder that looks like a result
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(UserError, match="too short"):
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.2), mine)
+    assert mine.is_dir() and not any(mine.iterdir())  # the user's own empty folder stays, as empty as it was
 
 
 def test_time_spent_before_the_call_counts_against_the_budget(noisy_dir: Path, clean_dir: Path, start_dir: Path,
@@ -137,23 +142,17 @@ def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clea
 
 # ---- 2. the output folder inside the photo folders -------------------------------------------------
 
-def test_an_output_folder_inside_the_photo_folders_is_never_read_as_photos(
-        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    noisy = tmp_path / "noisy"
+def test_an_output_folder_inside_the_photo_folders_is_refused_before_anything_is_written(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path) -> None:
+    """Its plots (losses.png, before_after.png, ...) would be read as photos by the next run on those folders."""
+    noisy, clean = tmp_path / "noisy", tmp_path / "clean"
     shutil.copytree(noisy_dir, noisy)
-    captions: list[str] = []
-    original = adapt_reports.labelled_grid
-    monkeypatch.setattr(adapt_reports, "labelled_grid",
-                        lambda rows, cols, caps, title: captions.extend(caps) or original(rows, cols, caps, title))
-    out = noisy / "adapted"  # `adapt -o` inside --noisy: its plots (losses.png, ...) land among the photos
-    adapt(_config(noisy, clean_dir, start_dir), out)
-    assert list(out.rglob("*.png"))  # there are pictures of its own in there
-    assert [c.split()[0] for c in captions] == ["coffee.png", "hubble.png", "motorcycle.png", "retina.png"]
-    assert noisy_photos(str(noisy), 32, exclude=out).found == len(PHOTOS)
-    clean = tmp_path / "clean"
     shutil.copytree(clean_dir, clean)
-    shutil.copytree(out, clean / "adapted")
-    assert len(adapt_module.clean_pool(str(clean), exclude=clean / "adapted")) == 4  # the same for --clean
+    for option, out in (("--noisy", noisy / "adapted"), ("--clean", clean / "adapted")):
+        with pytest.raises(DenoiseGanError, match=f"inside {option} .*would be read as input images"):
+            adapt(_config(noisy, clean, start_dir), out)
+        assert not out.exists()
+    assert sorted(p.name for p in noisy.iterdir()) == sorted(p.name for p in noisy_dir.iterdir())
 
 
 # ---- 3. F must be a noise model by its architecture -----------------------------------------------
@@ -222,6 +221,7 @@ def test_fewer_than_five_photos_is_a_one_line_error(tmp_path: Path) -> None:
     few = _write_noisy(tmp_path / "few", PHOTOS[:3])
     one_line_error(cli("adapt", "--noisy", few, "-o", tmp_path / "out", "--steps", "6", "--patch-size", "32"),
                    "3 usable noisy photos", "at least 5")
+    assert not (tmp_path / "out").exists()
 
 
 def test_photos_smaller_than_the_patch_are_left_out_and_the_report_says_so(

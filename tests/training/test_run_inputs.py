@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from data_tools.atomic_files import holding_folder
 from denoise_gan.nets.weights import list_checkpoints
 from denoise_gan.training.cyclegan import train
+from denoise_gan.training.input_record import record_inputs
 from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, tiny_train_config
 
 
@@ -36,14 +38,19 @@ def test_a_finished_run_without_checkpoints_is_not_overwritten(clean_dir: Path, 
     assert (run / "G.safetensors").read_bytes() == weights
 
 
-def test_a_run_that_stopped_before_its_first_checkpoint_is_started_again_in_its_folder(clean_dir: Path,
-                                                                                       tmp_path: Path) -> None:
-    empty, run = tmp_path / "empty", tmp_path / "run"
+def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_its_folder(clean_dir: Path,
+                                                                                           tmp_path: Path) -> None:
+    empty, run, made = tmp_path / "empty", tmp_path / "run", tmp_path / "made"
     empty.mkdir()
-    refused = cli("train", "--clean", clean_dir, "--noisy", empty, "-o", run, *TINY_TRAIN_FLAGS, "--steps", "2")
-    one_line_error(refused, "no readable images")
-    assert sorted(p.name for p in run.iterdir()) == ["inputs.json"]  # all it wrote
+    made.mkdir()
+    for out in (run, made):  # its data refused after the folder was opened
+        refused = cli("train", "--clean", clean_dir, "--noisy", empty, "-o", out, *TINY_TRAIN_FLAGS, "--steps", "2")
+        one_line_error(refused, "no readable images")
+    assert not run.exists() and made.is_dir() and not any(made.iterdir())  # the user's own folder stays, empty
+    record_inputs(run, {"--clean": str(clean_dir)})  # all a run killed before its first checkpoint leaves
     one_line_error(cli("train", "--resume", run), "stopped before its first checkpoint", "without --resume")
+    with holding_folder(run):  # a run still starting, in another process, looks the same from outside
+        one_line_error(cli("train", "--resume", run), "another process is writing this run now")
     assert new_run(clean_dir, run, "--steps", "2").exit_code == 0  # no "not empty"
     assert list_checkpoints(run / "checkpoints")
     mine = tmp_path / "mine"  # a folder of the user's own that only looks like one is still refused
