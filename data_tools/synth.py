@@ -92,6 +92,7 @@ class SynthSummary:
     manifest: Path
     written: int = 0
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # what --overwrite left of an earlier set: not the set's own files
 
     @property
     def ok(self) -> bool:
@@ -166,10 +167,12 @@ def synth(
     if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
         settings["noise_source"] = record
     was_empty = not out_dir.is_dir() or not any(out_dir.iterdir())
-    prepare_output_dir(out_dir, overwrite=overwrite, own=_same_set(out_dir / MANIFEST_NAME, settings),
+    same = _same_set(out_dir / MANIFEST_NAME, settings)
+    prepare_output_dir(out_dir, overwrite=overwrite, own=same,
                        hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
                             "not write are deleted)")
-    summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME)
+    summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME,
+                           kept=[] if was_empty or same else _not_the_sets(out_dir))
     # the request first, marked incomplete: a run cut short leaves a set that says so (benchmark refuses it),
     # and the same command, seeing its own settings, writes it again
     _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False))
@@ -187,6 +190,14 @@ SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def _not_the_sets(out_dir: Path) -> list[str]:
+    """What else a folder holds besides a set's own files (predictions, notes): --overwrite replaces the set and
+    keeps these, which may belong to the set it replaces."""
+    own = {*SET_FOLDERS, MANIFEST_NAME}
+    return sorted(p.name + "/" * p.is_dir() for p in out_dir.iterdir()
+                  if p.name not in own and not p.name.endswith(".part"))
 
 
 def _remove_empty_set(out_dir: Path) -> None:

@@ -30,8 +30,9 @@ def synth_command(
     crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN.")] = None,
     max_size: Annotated[int | None, typer.Option("--max-size", min=1, help="Downscale clean images so the "
                                                  "longest side is at most N (before noise).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the set in a non-empty output folder "
-                                            "(files it does not list are removed).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the set in a non-empty output folder: "
+                                            "images in its clean/ and noisy/ that the new set does not list are "
+                                            "removed; other files there are kept, and named.")] = False,
     threads: Threads = 0,
 ) -> None:
     """Build a synthetic paired (or unpaired) clean/noisy set with a reproducible manifest.
@@ -58,6 +59,12 @@ def synth_command(
                         progress=report, overwrite=overwrite)
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {escape(f'{path}: {reason}')}", highlight=False, soft_wrap=True)
+    if summary.kept:
+        err_console.print(f"[yellow]warning:[/] {escape(str(summary.out_dir))} still holds "
+                          f"{escape(', '.join(summary.kept))} from before; --overwrite replaced only the set "
+                          "(clean/, noisy/, manifest.json), so any predictions there were made for the earlier "
+                          "set's noise",
+                          highlight=False, soft_wrap=True)
     if summary.manifest.is_file():
         console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({'unpaired' if unpaired else 'paired'}"
                       f", noise {spec}, seed {seed}); manifest {summary.manifest}", highlight=False, soft_wrap=True)

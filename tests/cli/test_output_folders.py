@@ -73,6 +73,17 @@ def test_synth_into_another_set_is_refused_and_overwrite_replaces_the_whole_set(
     assert ok.exit_code == 0, ok.output
     assert sorted(p.name for p in (out / "noisy").iterdir()) == ["a.png", "b.png"]  # evaluate sees only these
     assert sorted(p.name for p in (out / "clean").iterdir()) == ["a.png", "b.png"]
+    assert "warning" not in ok.output  # nothing but the set was there
+    (out / "denoised").mkdir()  # predictions for this set's noise, and a note
+    write_image(out / "denoised" / "a.png", noise_image(24, 24))
+    (out / "notes.txt").write_text("sigma 30")
+    again = cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5", "--seed", "0", "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert (out / "denoised" / "a.png").is_file() and (out / "notes.txt").is_file()  # not the set's: kept
+    said = " ".join(again.output.split())
+    assert "still holds denoised/, notes.txt from before" in said and "earlier set's noise" in said, said
+    rerun = cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5", "--seed", "0")  # the same set again
+    assert rerun.exit_code == 0 and "warning" not in rerun.output, rerun.output
 
 
 def test_synth_never_writes_or_deletes_through_a_link_into_the_input(src: Path, tmp_path: Path) -> None:
