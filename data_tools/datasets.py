@@ -45,8 +45,8 @@ class SyntheticNoise(A.ImageOnlyTransform):
 
     def get_transform_init_args(self) -> dict[str, Any]:
         # a spec as its text, so ``A.save`` writes it and ``A.load`` rebuilds the same noise; a learned noise
-        # model is weights, not text, and stays an object (repr shows it, ``A.save`` refuses it as not JSON)
-        return {"spec": str(self.spec) if isinstance(self.spec, NoiseSpec) else self.spec}
+        # model as its description (file name, sha256): saved whole, and ``A.load`` refuses it in one line
+        return {"spec": str(self.spec)}
 
 
 def read_folder(folder: Path | str, exclude: Path | None = None,

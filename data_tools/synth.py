@@ -70,9 +70,16 @@ def source_record(source: NoiseSource) -> dict[str, Any]:
     return {"kind": "spec", "spec": str(source)}
 
 
+LEARNED_PREFIX = "noise-model:"  # how a learned noise model describes itself (its file name and sha256)
+
+
 def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
-    """A spec text parsed, or a noise source as given; anything else is a TypeError naming what is needed."""
+    """A spec text parsed, or a noise source as given; anything else is a TypeError naming what is needed. A
+    learned model's description (written by ``A.save``) is not a spec: its weights are not in the text."""
     if isinstance(noise, str):
+        if noise.startswith(LEARNED_PREFIX):
+            raise DataError(f"{noise!r} describes a learned noise model, whose weights a text cannot hold (a pipeline "
+                            "saved with one): pass NoiseModel.from_pretrained(SRC) instead of the text")
         return parse_noise_spec(noise)
     if not isinstance(noise, NoiseSource):
         raise ImageTypeError(f"expected a noise spec or an object with apply(image, seed), got "

@@ -31,6 +31,7 @@ import numpy as np
 
 from data_tools.errors import ImageTypeError
 from data_tools.images import split_alpha, to_dtype
+from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.engine_choice import installed
@@ -153,7 +154,7 @@ class NoiseModel:
     def __str__(self) -> str:
         source = self.weights.name if self.weights is not None else type(self.net).__name__
         digest = f" sha256:{self.sha256[:16]}" if self.sha256 else ""
-        return f"noise-model:{source}{digest}"
+        return f"{LEARNED_PREFIX}{source}{digest}"
 
     def __repr__(self) -> str:
         arch = f" arch={self.config.arch}" if self.config else ""
