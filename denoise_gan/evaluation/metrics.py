@@ -285,12 +285,15 @@ def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[
 
 
 def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
-    """The one suffix that turns every missing clean name into an unmatched prediction's name, if there is one."""
-    common: set[str] | None = None
-    for stem in missing:
-        endings = {u[len(stem):] for u in unmatched if u.startswith(stem) and len(u) > len(stem)}
-        common = endings if common is None else common & endings
-    return next(iter(common)) if common is not None and len(common) == 1 else ""
+    """The suffix that turns missing clean names into the unmatched predictions' names, when every unmatched
+    prediction that starts with a missing name agrees on one (each read against the longest name it starts
+    with); a few predictions of a larger set are enough to name it."""
+    endings = set()
+    for name in unmatched:
+        stems = [stem for stem in missing if name.startswith(stem) and len(name) > len(stem)]
+        if stems:
+            endings.add(name[len(max(stems, key=len)):])
+    return next(iter(endings)) if len(endings) == 1 else ""
 
 
 def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -63,6 +63,15 @@ def test_some_predictions_under_other_names_still_get_the_suffix_hint(suffixed: 
         evaluate_folders(clean, pred)
 
 
+def test_predictions_for_part_of_the_set_still_get_the_suffix_hint(suffixed: tuple[Path, Path]) -> None:
+    clean, pred = suffixed
+    for name in ("b_denoised.png", "sub/c_denoised.png"):
+        (pred / name).unlink()
+    (pred / "a_denoised.png").rename(pred / "a_dn.png")  # one photo denoised so far, under another suffix
+    with pytest.raises(UserError, match=r"\(found a_dn.png\).*add --pred-suffix _dn$"):
+        evaluate_folders(clean, pred)
+
+
 def test_evaluate_command_hint_is_one_line(suffixed: tuple[Path, Path]) -> None:
     clean, pred = suffixed
     one_line_error(cli("evaluate", "--clean", clean, "--pred", pred), "looked for", "--pred-suffix _denoised")
