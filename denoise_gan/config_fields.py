@@ -13,12 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from denoise_gan.errors import DenoiseGanError
-
-
-class ConfigError(DenoiseGanError):
-    """A config value out of its range (an option on the command line, or a field of a stored config);
-    the message is one line naming the option."""
+from denoise_gan.errors import ConfigError
 
 
 @dataclass(frozen=True)

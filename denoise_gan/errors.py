@@ -1,18 +1,28 @@
 """The project's error types: raised for something the user can fix, never for bugs.
 
 Every one derives from ``DenoiseGanError`` (defined in ``data_tools.errors``, the bottom of the import graph,
-so ``data_tools``'s ``DataError`` and ``config``'s ``ConfigError`` share it), so the CLI turns all of them
-into one red line and exit code 2, and Python callers can catch them in one clause.
+so ``data_tools``'s ``DataError`` shares it), so the CLI turns all of them into one red line and exit code 2,
+and Python callers can catch them in one clause; all five are importable from here.
 """
 
 from data_tools.errors import DataError, DenoiseGanError
 
-__all__ = ["DataError", "DenoiseGanError", "UserError", "WeightsError"]
+__all__ = ["ConfigError", "DataError", "DenoiseGanError", "ReportedInterrupt", "UserError", "WeightsError"]
 
 
 class UserError(DenoiseGanError):
     """Something the user can fix: a bad path, option or file. The message is one line."""
 
 
+class ConfigError(DenoiseGanError):
+    """A config value out of its range (an option on the command line, or a field of a stored config);
+    the message is one line naming the option."""
+
+
 class WeightsError(DenoiseGanError):
     """A weight or checkpoint file that cannot be used; the message is one line and names the file."""
+
+
+class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, not an error)
+    """Ctrl-C (or SIGTERM) whose outcome the command has already told the user (the step saved, how to resume):
+    the CLI exits 130 without a second "interrupted" line."""

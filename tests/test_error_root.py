@@ -17,6 +17,8 @@ def test_every_error_type_shares_the_root() -> None:
     for cls in (DataError, NoiseSpecError, ConfigError, UserError, WeightsError):
         assert issubclass(cls, DenoiseGanError), cls
     assert data_tools.errors.DenoiseGanError is denoise_gan.errors.DenoiseGanError
+    for name in ("ConfigError", "DataError", "DenoiseGanError", "UserError", "WeightsError"):  # all from one module
+        assert getattr(denoise_gan.errors, name) in (DataError, ConfigError, DenoiseGanError, UserError, WeightsError)
 
 
 @pytest.mark.parametrize("fail", [lambda: parse_noise_spec("nonsense:x=1"), lambda: DataConfig(patch_size=4),

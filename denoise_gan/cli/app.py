@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from denoise_gan import __version__
-from denoise_gan.errors import DenoiseGanError
+from denoise_gan.errors import DenoiseGanError, ReportedInterrupt
 from denoise_gan.extras import EXTRAS
 
 
@@ -105,9 +105,10 @@ def friendly_errors(fn: F) -> F:
             message = f"{exc.filename}: a file or folder name too long for this file system; choose a shorter one"
             err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            hint = INTERRUPT_HINTS.get(fn.__name__, "")
-            err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False)
+        except KeyboardInterrupt as exc:
+            if not isinstance(exc, ReportedInterrupt):  # a training command has said where it stopped
+                hint = INTERRUPT_HINTS.get(fn.__name__, "")
+                err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

@@ -39,7 +39,7 @@ from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refu
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
-from denoise_gan.errors import UserError
+from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder
 from denoise_gan.nets.weights import load_denoiser, save_generator
@@ -135,7 +135,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             except KeyboardInterrupt:
                 console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume "
                               f"{escape(str(out_dir))}` starts it again (so does the same command)[/]")
-                raise
+                raise ReportedInterrupt from None
         _run_phases(cfg, start, g_cfg, data, out, deadlines, resume, console)
         write_before_after(out_dir, start, cfg)
         write_graph(out.g)  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import torch
 from rich.console import Console
 
+from denoise_gan.errors import ReportedInterrupt
 from denoise_gan.extras import require
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import prune_checkpoints, save_checkpoint
@@ -170,7 +171,7 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
         last = f"--resume continues from the last checkpoint (step {run.saved})" if run.saved else "no checkpoint yet"
         run.console.print(f"[yellow]stopped at once at step {run.step} by a second interrupt, without saving; "
                           f"{last}[/]")
-        raise
+        raise ReportedInterrupt from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -179,7 +180,7 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
         if close is not None:
             close()  # shuts data-loading workers down now, through their queues, not at interpreter exit
     if interrupted:
-        raise KeyboardInterrupt
+        raise ReportedInterrupt  # finish() said where it stopped and how to continue
     barrier(world)
     return run.step
 

@@ -114,6 +114,7 @@ def test_ctrl_c_during_train_saves_the_step_and_says_resume(clean_dir: Path, tmp
     assert "Traceback" not in text, text[-3000:]
     said = re.search(r"interrupted at step (\d+); checkpoint saved, continue with --resume", text)
     assert said, text[-3000:]
+    assert text.count("interrupted") == 1, text[-3000:]  # said once, by the loop that knows the step
     assert assert_latest_checkpoint_loads(run, "cyclegan") == int(said.group(1))
     resumed = cli("train", "--resume", run)
     assert resumed.exit_code == 0, resumed.output
