@@ -26,7 +26,8 @@ def calibrate_command(
     = None,
     scale: Annotated[list[float] | None, typer.Option("--scale", help="Factor to try; repeatable (default: 0.8 "
                                                       "to 1.3 in steps of 0.05).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthesised noise, as in `synth`.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
+                                      help="Seed of the synthesised noise, as in `synth`.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted calibration in -o: reuse the "
                                          "finished rows of its fit/, compute the rest.")] = False,
     engine: Engine = "auto",

@@ -85,8 +85,8 @@ def benchmark_command(
                                                          "'model' (path or shipped name); repeat to compare "
                                                          "several, one row each (default: shipped 'default').")]
     = None,
-    seed: Annotated[int, typer.Option("--seed", help="Run seed; each image's noise seed derives from it and its "
-                                      "name, as in `synth`.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Run seed; each image's noise seed "
+                                      "derives from it and its name, as in `synth`.")] = 0,
     oracle_sigma: Annotated[bool, typer.Option("--oracle-sigma", help="Give classical methods the true σ "
                                                "(plain Gaussian or correlated specs: their sigma; camera specs: the "
                                                "std of the true residual) instead of a blind estimate.")] = False,

@@ -54,6 +54,16 @@ def test_seed_defaults_to_0_in_every_command() -> None:
     assert all(opt.default == 0 and not opt.required for opt in seeded.values()), seeded
 
 
+@pytest.mark.parametrize("command", ["synth", "benchmark", "calibrate", "demo", "noise-fit", "train", "refine"])
+def test_seed_has_one_range_in_every_command(command: str) -> None:
+    """Every seeded generator takes 0 .. 2**32-1; synth, benchmark and calibrate took any integer."""
+    before = ["RUN_DIR"] if command == "refine" else []
+    for bad in ("-1", str(2**32)):
+        result = runner.invoke(app, [command, *before, "--seed", bad])
+        assert result.exit_code == 2 and "--seed" in result.output, (command, bad, result.output)
+        assert "4294967295" in result.output or "greater than or equal to 0" in result.output, result.output
+
+
 def test_synth_without_seed_is_seed_0(tmp_path: Path) -> None:
     src = tmp_path / "src"
     write_image(src / "a.png", load_sample("coffee")[:32, :32])
