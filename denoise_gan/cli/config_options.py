@@ -24,7 +24,7 @@ import typer
 
 from denoise_gan.config_fields import ConfigError, Nested, flag_of, nested_of, option_of
 from denoise_gan.errors import UserError
-from denoise_gan.nets.generator_names import generators_help
+from denoise_gan.nets.generator_names import denoisers_help
 
 STEPS = "steps"  # None on the command line: a new run's default, or on --resume the run's own total
 
@@ -57,7 +57,7 @@ def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> I
             yield ConfigOption(f.name, ((*path, f.name),), "", "", None, None)  # joined to the parent's option
             continue
         flag = how.flags.get(f.name) or (rule.flag if rule.flag and not how.prefix else flag_of(f, how.prefix))
-        text = how.helps.get(f.name, rule.help).format(net=how.name or "Its", generators=generators_help())
+        text = how.helps.get(f.name, rule.help).format(net=how.name or "Its", generators=denoisers_help())
         name = flag.split("/")[0].removeprefix("--").replace("-", "_")
         yield ConfigOption(f.name if keyword.iskeyword(name) else name, ((*path, f.name),), flag,
                            text[:1].upper() + text[1:], hints[f.name], value)

@@ -40,8 +40,8 @@ Sigma = Annotated[float | None, typer.Option("--sigma", help="Assume this noise 
                                              "instead of estimating it (level-aware models).", show_default=False)]
 
 # ---- training runs (train, refine, adapt): generated from their config fields (cli/config_options.py) ------
-TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also log to RUN_DIR/tensorboard for TensorBoard "
-                                           "(needs the tensorboard extra).")]
+TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also log to tensorboard/ in the output folder, for "
+                                           "TensorBoard (needs the tensorboard extra).")]
 
 
 def parse_tile(text: str | int | None) -> int | None:

@@ -32,6 +32,7 @@ NOISE_MODEL_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.nois
 INSTANCE_NORM_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.instance_norm)
 
 
-def generators_help() -> str:
-    """One line naming every generator, for the CLI's --generator help."""
-    return "; ".join(f"{kind.name}: {kind.help}" for kind in GENERATOR_KINDS)
+def denoisers_help() -> str:
+    """One line naming every denoiser, for the CLI's --generator help (a noise model is refused as G there; F has
+    its own option, --noise-model)."""
+    return "; ".join(f"{kind.name}: {kind.help}" for kind in GENERATOR_KINDS if not kind.noise_model)

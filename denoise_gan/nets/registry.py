@@ -14,7 +14,7 @@ from torch import nn
 
 from denoise_gan.config import MAX_WIDTH, GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.nets.generator_names import GENERATOR_KINDS, NOISE_MODEL_ARCHS, generators_help  # noqa: F401 (the CLI help)
+from denoise_gan.nets.generator_names import GENERATOR_KINDS, NOISE_MODEL_ARCHS, denoisers_help  # noqa: F401 (the CLI help)
 from denoise_gan.nets.generators import ColourNoiseGenerator, NoiseGenerator, ResnetGenerator, UNetGenerator
 from denoise_gan.nets.level import LevelAwareDenoiser
 

@@ -10,7 +10,7 @@ import sys
 from denoise_gan.cli import train as train_cli
 from denoise_gan.nets.generator_names import GENERATOR_KINDS
 from denoise_gan.nets.registry import GENERATORS
-from denoise_gan.nets.registry import generators_help as registry_help
+from denoise_gan.nets.registry import denoisers_help as registry_help
 from helpers import CHILD_ENV
 
 HEAVY = ("torch", "scipy", "skimage", "matplotlib", "denoise_gan.nets", "denoise_gan.training",
@@ -42,3 +42,4 @@ def test_generator_help_is_the_registrys() -> None:
     assert [(k.name, k.help) for k in GENERATOR_KINDS] == [(s.name, s.help) for s in GENERATORS.values()]
     shown = {o.name: o.help for o in train_cli.train_command.config_options}["generator"]
     assert shown == f"G's architecture: {registry_help()}."
+    assert "level:" in shown and "noise:" not in shown and "colour-noise" not in shown  # G's choices, not F's
