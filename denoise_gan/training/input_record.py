@@ -9,6 +9,7 @@ started. Resuming is still allowed (the user may mean it), but never silently.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,22 +18,36 @@ from rich.markup import escape
 
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.images import collect_images
+from denoise_gan.nets.shipped import file_sha256
 from denoise_gan.runtime import world_from_env
 
 RECORD_FILE = "inputs.json"
 
 
-def _listing(folder: str, exclude: Path) -> dict[str, list[int]]:
-    """Each image's path relative to the folder, with its size in bytes and modification time (ns): an image
-    replaced by another of the same size (BMP, same dimensions) still has a new time."""
+def _stats(folder: str, exclude: Path) -> dict[str, tuple[Path, os.stat_result]]:
+    """Each image's path relative to the folder (a model file the run reads, refine's F: its own name), with
+    the file and its stat."""
     root = Path(folder)
-    if root.is_file():  # a model file the run reads (refine's F): its own size and time
-        st = root.stat()
-        return {root.name: [st.st_size, st.st_mtime_ns]}
+    if root.is_file():
+        return {root.name: (root, root.stat())}
     if not root.is_dir():
         return {}
-    stats = {str(p.relative_to(root)): p.stat() for p in collect_images(root, exclude=exclude) if p.exists()}
-    return {name: [st.st_size, st.st_mtime_ns] for name, st in stats.items()}
+    return {str(p.relative_to(root)): (p, p.stat()) for p in collect_images(root, exclude=exclude) if p.exists()}
+
+
+def _listing(folder: str, exclude: Path) -> dict[str, list[int | str]]:
+    """Each image's size in bytes, modification time (ns) and sha256: a file written again with the same bytes
+    (`synth` run again) is the same image; one replaced by another of the same size has other bytes."""
+    stats = _stats(folder, exclude)
+    return {name: [st.st_size, st.st_mtime_ns, file_sha256(path)] for name, (path, st) in stats.items()}
+
+
+def _replaced(path: Path, st: os.stat_result, before: list) -> bool:
+    """Whether the file differs from its record: same size and time is the same file (no reading); otherwise its
+    bytes decide, where the record holds their sha256 (records from before it was kept: size and time only)."""
+    if [st.st_size, st.st_mtime_ns] == before[:2]:
+        return False
+    return len(before) < 3 or st.st_size != before[0] or file_sha256(path) != before[2]
 
 
 def is_input_record(path: Path) -> bool:
@@ -68,10 +83,10 @@ def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:
         before = entry.get("images") if folder and isinstance(entry, dict) else None
         if not isinstance(before, dict):
             continue
-        now = _listing(folder, run_dir)
+        now = _stats(folder, run_dir)
         added = len(now.keys() - before.keys())
         removed = len(before.keys() - now.keys())
-        changed = sum(now[k] != before[k] for k in now.keys() & before.keys())
+        changed = sum(_replaced(*now[k], before[k]) for k in now.keys() & before.keys())
         if Path(folder).is_file() and (added or removed or changed):
             lines.append(f"{option} {folder} changed since the run started: the rest of the run trains on it as it "
                          "is now")

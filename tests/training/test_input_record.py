@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -27,11 +28,29 @@ def test_a_replaced_image_of_the_same_size_is_seen(tmp_path: Path) -> None:
     record_inputs(run, {"--clean": str(photos), "--noisy": ""})
     assert changed_inputs(run, {"--clean": str(photos), "--noisy": ""}) == []
     before = (photos / "im0.bmp").stat().st_size
-    write_image(photos / "im0.bmp", np.zeros((16, 16, 3), np.uint8))
+    write_image(photos / "im0.bmp", np.full((16, 16, 3), 7, np.uint8))  # other pixels, the same byte count
     os.utime(photos / "im0.bmp", ns=(1, 1))  # whatever the clock's resolution
     assert (photos / "im0.bmp").stat().st_size == before
     (line,) = changed_inputs(run, {"--clean": str(photos), "--noisy": ""})
     assert "(0 image(s) added, 0 removed, 1 replaced)" in line
+
+
+def test_an_image_written_again_with_the_same_bytes_is_not_replaced(tmp_path: Path) -> None:
+    """`synth` run again into its own set rewrites every file, byte for byte: a new time, the same image."""
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    run.mkdir()
+    record_inputs(run, {"--val": str(photos)})
+    for path in photos.iterdir():
+        data = path.read_bytes()
+        path.unlink()
+        path.write_bytes(data)
+        os.utime(path, ns=(1, 1))  # a new time, whatever the clock's resolution
+    assert changed_inputs(run, {"--val": str(photos)}) == []
+    legacy = json.loads((run / RECORD_FILE).read_text())  # a record from before the sha256 was kept
+    legacy["--val"]["images"] = {name: entry[:2] for name, entry in legacy["--val"]["images"].items()}
+    (run / RECORD_FILE).write_text(json.dumps(legacy))
+    (line,) = changed_inputs(run, {"--val": str(photos)})
+    assert "(0 image(s) added, 0 removed, 3 replaced)" in line  # size and time were all it could compare
 
 
 @pytest.mark.parametrize("text", [None, "[]", "null", '{"--clean": 5}', '{"--clean": {"fol'])
