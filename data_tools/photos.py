@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.errors import DataError
 from data_tools.images import colour_channels, read_image, write_image
@@ -182,7 +183,7 @@ def build_training_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
     out_dir = Path(out_dir)
     written = build_photo_pool(out_dir, debs_dir, progress)
     extra = write_samples(out_dir, TRAIN_POOL)
-    manifest = json.loads((out_dir / SOURCES_NAME).read_text())
+    manifest = json_text.loads((out_dir / SOURCES_NAME).read_text())
     for path, name in zip(extra, TRAIN_POOL):
         manifest["images"].append({"name": name, "package": "scikit-image",
                                    "path": f"skimage.data.{getattr(SAMPLES[name], '__name__', name)}",
@@ -233,7 +234,8 @@ def holds_only_an_earlier_pool(folder: Path | str) -> bool:
     each with the sha256 recorded (so a user's file of a photo's name is never taken for one)."""
     folder = Path(folder)
     try:
-        listed = {f"{e['name']}.png": e["sha256"] for e in json.loads((folder / SOURCES_NAME).read_text())["images"]}
+        entries = json_text.loads((folder / SOURCES_NAME).read_text())["images"]
+        listed = {f"{e['name']}.png": e["sha256"] for e in entries}
     except (OSError, ValueError, KeyError, TypeError):
         return False
     for path in folder.iterdir():

@@ -32,6 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
@@ -256,7 +257,7 @@ def _earlier_sets(clean_dir: Path, out_dir: Path) -> list[Path]:
         if folder.resolve() == skip or folder.resolve().is_relative_to(skip):
             continue
         try:
-            data = json.loads(manifest.read_text())
+            data = json_text.loads(manifest.read_text())
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and "noise" in data and "images" in data:
@@ -317,7 +318,7 @@ def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: 
 def _same_set(manifest: Path, settings: dict[str, Any]) -> bool:
     """Whether the folder holds a set made with these very settings (so writing it again is a repeat)."""
     try:
-        old = json.loads(manifest.read_text())
+        old = json_text.loads(manifest.read_text())
         return old.get("format") == MANIFEST_FORMAT and all(old.get(k) == v for k, v in settings.items())
     except (OSError, ValueError, AttributeError):
         return False

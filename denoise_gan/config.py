@@ -9,6 +9,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from data_tools import json_text
 from denoise_gan.config_fields import ConfigError, check_fields, nested, opt, require, require_step_size
 
 __all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "GeneratorConfig", "ModelConfig",
@@ -21,10 +22,7 @@ def json_object(text: object) -> dict[str, Any]:
     for the parser, is a ValueError or TypeError the caller turns into its one-line error."""
     if not isinstance(text, str):
         raise TypeError(f"expected a JSON string, got {type(text).__name__}")
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    value = json_text.loads(text)
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
     return value

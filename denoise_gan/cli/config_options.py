@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import json
 import keyword
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -22,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from data_tools import json_text
 from denoise_gan.config_fields import ConfigError, Nested, flag_of, nested_of, option_of
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generator_names import denoisers_help
@@ -172,7 +172,7 @@ def read_config_file(cls: type, path: Path) -> Any:
     from denoise_gan.config import from_dict, to_dict
 
     try:
-        given = json.loads(path.read_text())
+        given = json_text.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: not a readable JSON config ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(given, dict):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.config import from_dict, to_json
 from denoise_gan.errors import UserError
@@ -122,7 +123,7 @@ class RunFolder:
             raise UserError(f"{self.path}: {missing or f'no {CONFIG_FILE}'}")
         data: Any = None
         try:
-            data = json.loads(self.config.read_text())
+            data = json_text.loads(self.config.read_text())
             if not isinstance(data, dict):
                 raise ValueError(f"a JSON {type(data).__name__}, not an object")
             return data if cls is None else from_dict(cls, data)
@@ -143,7 +144,7 @@ class RunFolder:
         if not self.finished.is_file():
             return None
         try:
-            info = json.loads(self.finished.read_text())
+            info = json_text.loads(self.finished.read_text())
             if not isinstance(info, dict) or not isinstance(info.get("step"), int):
                 raise ValueError("no step reached in it")
             return info

@@ -7,10 +7,10 @@ A file's architecture and role (a noise model or a denoiser, its generator confi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, TypeVar
 
+from data_tools import json_text
 from denoise_gan.config import GeneratorConfig, from_dict, json_object
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
@@ -59,7 +59,7 @@ def read_header(path: Path | str, data: bytes | None = None, what: str = "genera
         start, size = data[:8], len(data)
         text = data[8:8 + _header_length(start, size)]
     try:
-        header = json.loads(text) if text else None
+        header = json_text.loads(text) if text else None
     except (ValueError, UnicodeDecodeError):
         header = None
     if not isinstance(header, dict) or _data_end(header) != size - 8 - len(text):

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.images import collect_images
 from denoise_gan.nets.shipped import file_sha256
@@ -53,7 +54,7 @@ def _replaced(path: Path, st: os.stat_result, before: list) -> bool:
 def is_input_record(path: Path) -> bool:
     """Whether ``path`` holds a record ``record_inputs`` wrote (each option's folder and images)."""
     try:
-        record = json.loads(path.read_text())
+        record = json_text.loads(path.read_text())
     except (OSError, ValueError):
         return False
     return isinstance(record, dict) and all(isinstance(v, dict) and {"folder", "images"} <= v.keys()
@@ -71,7 +72,7 @@ def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:
     """One line per folder whose images differ from the record the run wrote as it started; one line saying so
     when that record is missing or unreadable (runs from before it was kept have none)."""
     try:
-        recorded = json.loads((run_dir / RECORD_FILE).read_text())
+        recorded = json_text.loads((run_dir / RECORD_FILE).read_text())
     except (OSError, ValueError):
         recorded = None
     if not isinstance(recorded, dict):

@@ -76,3 +76,18 @@ def test_the_lock_is_on_the_folder_itself_and_refuses_a_second_holder(tmp_path: 
                 pass
     with holding_folder(run):  # released with its holder
         pass
+
+
+def test_json_nested_past_the_parsers_stack_is_malformed_json_not_a_recursion_error(tmp_path: Path) -> None:
+    """Every reader of a file a user can hand over (configs, records, manifests) treats it as unreadable."""
+    from helpers import cli, one_line_error
+
+    deep = "[" * 100_000 + "]" * 100_000
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    run.mkdir()
+    (run / RECORD_FILE).write_text(deep)
+    (line,) = changed_inputs(run, {"--clean": str(photos)})
+    assert "missing or unreadable" in line
+    (tmp_path / "deep.json").write_text(deep)
+    one_line_error(cli("train", "--config", tmp_path / "deep.json", "-o", tmp_path / "out"), "deep.json", "nested")
+    assert not (tmp_path / "out").exists()

@@ -12,7 +12,6 @@ which is how papers report them.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 from skimage.restoration import estimate_sigma
 
+from data_tools import json_text
 from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
@@ -157,7 +157,7 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec, list[Source]]:
     if not manifest_path.is_file():
         raise UserError(f"{set_dir}: no {MANIFEST_NAME}; --noisy takes a paired set made by `denoise-gan synth`")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json_text.loads(manifest_path.read_text())
         noise = str(manifest["noise"])
         entries = list(manifest["images"])
     except (OSError, ValueError, KeyError, TypeError) as exc:

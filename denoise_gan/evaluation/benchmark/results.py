@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import skimage
 
+from data_tools import json_text
 from data_tools.synth import tool_version
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
@@ -69,7 +69,7 @@ def _previous_rows(path: Path, resume: bool) -> dict[tuple[str, str, str], dict[
     if not resume:
         raise UserError(f"{path} already exists; pass --resume to continue that benchmark, or choose another -o")
     try:
-        data = json.loads(path.read_text())
+        data = json_text.loads(path.read_text())
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
         # rows of conditions an earlier run asked for and a later one did not are kept, not reported
