@@ -31,6 +31,9 @@ def json_object(text: object) -> dict[str, Any]:
 MAX_WIDTH = 4096  # the widest net a weight file may claim (the loader's bound too); the shipped G is 48
 MAX_STEPS = 10_000_000  # weeks of CPU time even on a GPU: more is a typo, refused before the run starts
 MAX_SEED = 2**32 - 1  # what every random generator a run seeds accepts
+MAX_DEPTH, MAX_BLOCKS = 8, 64  # far past any useful net (stride 256; the ResNet reference has 9 blocks)
+MAX_LR = 1.0  # an Adam step past this only diverges (and 1e308 overflows inside the optimiser)
+MAX_WORKERS = 64  # each worker is a process holding a copy of the data
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,9 @@ class GeneratorConfig:
     channels: int = opt(3, "3 (colour; gray images are copied) or 1.", at_least=1)
     width: int = opt(16, "{net} base width (the U-Net doubles it per level; the ResNet's ngf).", at_least=1,
                      at_most=MAX_WIDTH)
-    depth: int = opt(3, "{net} levels below its input resolution (U-Net; stride 2**depth).", at_least=1)
-    blocks: int = opt(1, "{net} residual blocks per level (ResNet: in all).", at_least=1)
+    depth: int = opt(3, "{net} levels below its input resolution (U-Net; stride 2**depth).", at_least=1,
+                     at_most=MAX_DEPTH)
+    blocks: int = opt(1, "{net} residual blocks per level (ResNet: in all).", at_least=1, at_most=MAX_BLOCKS)
 
     def __post_init__(self) -> None:
         require(self.channels in (1, 3), f"--channels must be 1 or 3, not {self.channels}")
@@ -85,7 +89,7 @@ class DataConfig:
     batch_size: int = opt(8, "Patches per step.", at_least=1)
     gray_fraction: float = opt(0.25, "Share of patches turned gray, so gray photos are handled natively.",
                                at_least=0.0, at_most=1.0)
-    workers: int = opt(1, "Data-loading worker processes.", at_least=0)
+    workers: int = opt(1, "Data-loading worker processes.", at_least=0, at_most=MAX_WORKERS)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -142,7 +146,7 @@ class TrainConfig(ValidatedRunFields):
     model: ModelConfig = nested(ModelConfig)
     steps: int = opt(2000, STEPS_HELP, at_least=1, at_most=MAX_STEPS)
     decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
-    lr: float = opt(2e-4, LR_HELP, positive=True)
+    lr: float = opt(2e-4, LR_HELP, positive=True, at_most=MAX_LR)
     beta1: float = opt(0.5, "Adam's β1.", at_least=0.0, below=1.0)
     beta2: float = opt(0.999, "Adam's β2.", at_least=0.0, below=1.0)
     lambda_cycle: float = opt(10.0, "Weight of the L1 cycle-consistency losses (both ways).", at_least=0.0)
@@ -207,7 +211,7 @@ class RefineConfig(ValidatedRunFields):
     estimator_noise_fraction: float = opt(0.0, "Share of the estimator's samples taken from --estimator-noise.",
                                           at_least=0.0, at_most=1.0)
     steps: int = opt(4000, STEPS_HELP, at_least=1, at_most=MAX_STEPS)
-    lr: float = opt(2e-4, LR_HELP, positive=True)
+    lr: float = opt(2e-4, LR_HELP, positive=True, at_most=MAX_LR)
     decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
     patch_size: int = opt(64, "Side of the random training crops, in pixels (a multiple of 8).", at_least=32)
     batch_size: int = opt(16, "Patches per step.", at_least=1)
@@ -227,7 +231,7 @@ class RefineConfig(ValidatedRunFields):
     quantize: bool = opt(True, "Clip and round F's output to 8 bits, as the files G will meet, before G sees it.",
                          flag="--quantize/--no-quantize")
     log_every: int = opt(20, LOG_HELP, at_least=1)
-    workers: int = opt(1, WORKERS_HELP, at_least=0)
+    workers: int = opt(1, WORKERS_HELP, at_least=0, at_most=MAX_WORKERS)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -265,9 +269,9 @@ class AdaptConfig(RunFields):
     patch_size: int = opt(64, "Side of the random training crops, in pixels (a multiple of 8).", at_least=32)
     batch_size: int = opt(8, "Patches per step of the noise phase.", at_least=1)
     refine_batch_size: int = opt(16, "Patches per step of the denoiser phase.", at_least=1)
-    lr: float = opt(2e-4, "Adam learning rate of the noise phase (F and D_noisy).", positive=True)
+    lr: float = opt(2e-4, "Adam learning rate of the noise phase (F and D_noisy).", positive=True, at_most=MAX_LR)
     refine_lr: float = opt(1e-4, "Adam learning rate of the denoiser phase (G is fine-tuned, not trained afresh).",
-                           positive=True)
+                           positive=True, at_most=MAX_LR)
     decay_from: float = opt(0.5, DECAY_HELP, at_least=0.0, at_most=1.0)
     lambda_stats: float = opt(1.0, "Weight of F's noise-statistics matching: what sees the noise's amplitude.",
                               at_least=0.0)
@@ -281,7 +285,7 @@ class AdaptConfig(RunFields):
                                     "a photo gray).", at_least=0.0, at_most=1.0)
     save_every: int = opt(100, SAVE_HELP, at_least=1)  # a run of minutes: saved more often, fewer kept
     keep_checkpoints: int = opt(2, KEEP_HELP, at_least=1)
-    workers: int = opt(0, WORKERS_HELP, at_least=0)
+    workers: int = opt(0, WORKERS_HELP, at_least=0, at_most=MAX_WORKERS)
 
     def __post_init__(self) -> None:
         check_fields(self)

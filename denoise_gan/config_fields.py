@@ -110,6 +110,8 @@ def check_field(name: str, rule: Option, value: Any) -> None:
     elif lo is not None:
         wanted = "0 or more" if lo == 0 else f"at least {_number(lo)}"
         require(finite and value >= lo, f"{name} must be {wanted}, not {_number(value)}")
+    elif hi is not None:
+        require(finite and value <= hi, f"{name} must be at most {_number(hi)}, not {_number(value)}")
 
 
 def check_fields(cfg: Any) -> None:

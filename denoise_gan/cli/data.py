@@ -94,7 +94,7 @@ def samples_command(
 
     The folder must be new or empty, or hold only files of this very set (then they are written again, the
     same bytes), or --overwrite is given."""
-    from data_tools.atomic_files import prepare_output_dir
+    from data_tools.atomic_files import prepare_output_dir, removed_if_left_empty
     from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
 
     if subset not in (*SETS, "photos", "pool"):
@@ -102,9 +102,9 @@ def samples_command(
     if subset in ("photos", "pool") and not names:
         from data_tools.photos import build_photo_pool, build_training_pool, holds_only_an_earlier_pool
 
-        prepare_output_dir(output, overwrite=overwrite, own=holds_only_an_earlier_pool(output))
         build = build_training_pool if subset == "pool" else build_photo_pool
-        with progress_callback(err_console, subset) as report:
+        with removed_if_left_empty(output), progress_callback(err_console, subset) as report:  # a bad --debs
+            prepare_output_dir(output, overwrite=overwrite, own=holds_only_an_earlier_pool(output))
             written = build(output, debs, report)
         console.print(f"wrote {len(written)} image(s) and sources.json (source, author, licence) to {output}",
                       highlight=False, markup=False)

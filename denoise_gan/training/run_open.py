@@ -108,12 +108,13 @@ def discarded_if_refused(run_dir: Path, unstarted: Callable[[Path], bool] = stop
     try:
         yield
     except DenoiseGanError:
-        if world_from_env().is_main and unstarted(run_dir) and not held_by_another_process(run_dir):
-            for name in start_files:
-                (run_dir / name).unlink(missing_ok=True)
+        if world_from_env().is_main and not held_by_another_process(run_dir):
+            if unstarted(run_dir):
+                for name in start_files:
+                    (run_dir / name).unlink(missing_ok=True)
             for empty in ((run_dir / CHECKPOINTS_DIR,) + (() if existed else (run_dir,))):
                 try:
-                    empty.rmdir()  # only if empty: anything else in it stays
+                    empty.rmdir()  # only if empty (a bad --val refused once it was made): anything else stays
                 except OSError:
                     pass
         raise

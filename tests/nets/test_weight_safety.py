@@ -247,7 +247,7 @@ def test_hostile_generator_metadata_is_refused_before_allocating(tmp_path: Path,
 
 def test_hostile_generator_metadata_via_the_cli(tmp_path: Path) -> None:
     bad = tmp_path / "bomb.safetensors"
-    bad.write_bytes(forged_generator(TINY_G, asdict(replace(TINY_G, depth=60))))
+    bad.write_bytes(forged_generator(TINY_G, {**asdict(TINY_G), "depth": 60}))
     write_image(tmp_path / "a.png", noise_image(16, 16))
     with memory_ceiling(1 << 30):
         result = cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", bad, "--device", "cpu")

@@ -66,13 +66,17 @@ def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_
     (["--width", "0"], "--width"),
     (["--lr", "-1"], "--lr"),
     (["--gray-fraction", "5"], "--gray-fraction"),
-    (["--f-depth", "0"], "error: --f-depth must be at least 1"),  # F's own check names its field --depth
+    (["--f-depth", "0"], "error: --f-depth must be between 1 and 8"),  # F's own check names its field --depth
     (["--d-layers", "0"], "error: --d-layers must be at least 1"),
     (["--d-width", "0"], "error: --d-width must be between"),
+    (["--lr", "2"], "error: --lr must be at most 1, not 2"),  # 1e308 overflowed inside Adam: a traceback
+    (["--blocks", "100000"], "error: --blocks must be between 1 and 64"),  # built for minutes, without a word
+    (["--depth", "30"], "error: --depth must be between 1 and 8"),  # blamed --patch-size
+    (["--workers", "100000"], "error: --workers must be between 0 and 64"),  # killed for memory
 ])
 def test_bad_train_values_are_one_line(clean_dir: Path, tmp_path: Path, flags: list[str], needle: str) -> None:
     one_line_error(new_run(clean_dir, tmp_path / "run", *flags), needle)
-    assert not list_checkpoints(tmp_path / "run" / "checkpoints")
+    assert not (tmp_path / "run").exists()
 
 
 def test_clean_and_noisy_must_differ(clean_dir: Path, tmp_path: Path) -> None:
@@ -101,7 +105,7 @@ def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path)
     (val / "clean").mkdir(parents=True)
     shutil.copy(next(clean_dir.iterdir()), val / "clean" / "a.png")  # no noisy/ partner
     one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val), "--val")
-    assert not list_checkpoints(tmp_path / "run" / "checkpoints")
+    assert not (tmp_path / "run").exists()  # refused after the folder was made: it is removed again
 
 
 def test_resume_refuses_options_it_cannot_honour(finished_run: Path) -> None:
