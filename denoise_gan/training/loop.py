@@ -11,6 +11,7 @@ resumed, is ``run_open``'s.
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 import torch
 from rich.console import Console
 
-from denoise_gan.errors import ReportedInterrupt
+from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import require
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import prune_checkpoints, save_checkpoint
@@ -233,6 +234,7 @@ class _Run:
                     break
                 raise
             losses = self.trainer.step(self.step, batch)
+            self.refuse_diverged(losses)
             self.step += 1
             since += 1
             final = self.step == cadence.steps
@@ -243,6 +245,16 @@ class _Run:
             self.progress.advance(self.step)
             if self.step % cadence.save_every == 0 and self.step < cadence.steps:
                 self.save(self.step)
+
+    def refuse_diverged(self, losses: dict[str, float]) -> None:
+        """A loss that is no longer a number means the weights are not either: the run stops with a one-line
+        error before saving them (it went on to the end and exported NaN weights as a success)."""
+        bad = next((name for name, value in losses.items() if not math.isfinite(value)), None)
+        if bad is None:
+            return
+        kept = f"checkpoints up to step {self.saved} are kept, none after" if self.saved else "nothing was saved"
+        raise UserError(f"training diverged at step {self.step + 1} ({bad} = {losses[bad]}); {kept}; lower the "
+                        "learning rate (--lr) or the loss weights and start a new run")
 
     def record(self, losses: dict[str, float], it_s: float, validate: bool) -> None:
         """A log.csv row (and a validation, when due) for the step just done."""

@@ -40,6 +40,9 @@ from helpers import (
 )
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job
+# steps of the runs killed at a random moment: the delay is bounded by 3 saves' measured pace after step 6, and
+# the saves left (9 of 2 steps each) keep the kill inside the loop even where later steps run 2-3x faster
+LONG = 24
 
 
 class RaisesInWorker(torch.utils.data.Dataset):
@@ -86,18 +89,18 @@ def test_the_step_plan_is_computed_as_drawn_not_held_for_every_step() -> None:
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_sigkill_during_train_loses_nothing_and_resume_finishes(clean_dir: Path, tmp_path: Path) -> None:
     run, logs = tmp_path / "run", tmp_path / "logs"
-    proc = launch(["train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, "--steps", "16",
+    proc = launch(["train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, "--steps", str(LONG),
                    *TINY_TRAIN_FLAGS], logs)
     per_save = pace(checkpoints_saved(run), proc, logs, after=2)
     delay = interrupt_at_random(proc, signal.SIGKILL, 0.6 * 5 * per_save, logs)  # 5 of 8 saves to go
     step = assert_latest_checkpoint_loads(run, "cyclegan")
-    assert step < 16, delay
+    assert step < LONG, delay
     resumed = cli("train", "--resume", run)
     assert resumed.exit_code == 0, (delay, resumed.output, repr(resumed.exception))
     assert f"resuming at step {step}" in resumed.stdout
-    assert assert_latest_checkpoint_loads(run, "cyclegan") == 16
-    assert_log_is_whole(run, 16, 2)
-    assert load_generator(run / "G.safetensors")[2]["step"] == 16
+    assert assert_latest_checkpoint_loads(run, "cyclegan") == LONG
+    assert_log_is_whole(run, LONG, 2)
+    assert load_generator(run / "G.safetensors")[2]["step"] == LONG
     assert not list((run / "checkpoints").glob(".*.part")), "a save cut short leaves no temp file after resume"
 
 
@@ -105,7 +108,7 @@ def test_sigkill_during_train_loses_nothing_and_resume_finishes(clean_dir: Path,
 def test_ctrl_c_during_train_saves_the_step_and_says_resume(clean_dir: Path, tmp_path: Path) -> None:
     """SIGTERM takes the same path (tested in-process below, at every moment that matters)."""
     run, logs = tmp_path / "run", tmp_path / "logs"
-    proc = launch(["train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, "--steps", "16",
+    proc = launch(["train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, "--steps", str(LONG),
                    *TINY_TRAIN_FLAGS], logs)
     per_save = pace(checkpoints_saved(run), proc, logs, after=2)
     delay = interrupt_at_random(proc, signal.SIGINT, 0.6 * 5 * per_save, logs)
@@ -118,7 +121,7 @@ def test_ctrl_c_during_train_saves_the_step_and_says_resume(clean_dir: Path, tmp
     assert assert_latest_checkpoint_loads(run, "cyclegan") == int(said.group(1))
     resumed = cli("train", "--resume", run)
     assert resumed.exit_code == 0, resumed.output
-    assert_log_is_whole(run, 16, 2)
+    assert_log_is_whole(run, LONG, 2)
 
 
 def _signal_self(sig: int) -> None:
@@ -208,20 +211,47 @@ def test_interrupts_stop_at_a_step_boundary_and_say_what_was_saved(tmp_path: Pat
     assert {sig: signal.getsignal(sig) for sig in (INT, TERM)} == handlers  # restored
 
 
+class _DivergingTrainer(_SignallingTrainer):
+    """Its loss turns NaN at one step, as a learning rate far too high makes it."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__({})
+        self.at = at
+
+    def step(self, step: int, batch: object) -> dict[str, float]:
+        return {"loss": float("nan") if step + 1 >= self.at else 1.0}
+
+
+def test_a_diverged_run_stops_with_one_line_and_saves_nothing_after_its_last_good_checkpoint(tmp_path: Path) -> None:
+    trainer = _DivergingTrainer(at=5)
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(UserError, match=r"^training diverged at step 5 \(loss = nan\); checkpoints up to step 4 are "
+                                        r"kept, none after; lower the learning rate \(--lr\)"):
+        run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), tmp_path, World(), Console(file=io.StringIO()))
+    assert trainer.saved == [2, 4] and [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [2, 4]
+
+
+def test_train_whose_losses_overflow_is_refused_and_leaves_no_folder(clean_dir: Path, tmp_path: Path) -> None:
+    result = cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", tmp_path / "run",
+                 *TINY_TRAIN_FLAGS, "--steps", "4", "--lambda-cycle", "1e308")
+    assert result.exit_code == 2 and "training diverged at step" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_sigkill_during_refine_then_resume_finishes(finished_run: Path, tmp_path: Path) -> None:
     out, logs = tmp_path / "refined", tmp_path / "logs"
-    proc = launch(["refine", finished_run, "-o", out, "--steps", "16", "--batch-size", "2", "--patch-size", "32",
+    proc = launch(["refine", finished_run, "-o", out, "--steps", str(LONG), "--batch-size", "2", "--patch-size", "32",
                    "--save-every", "2", "--log-every", "2", "--workers", "0", "--device", "cpu"], logs)
     per_save = pace(checkpoints_saved(out), proc, logs, after=2)
     delay = interrupt_at_random(proc, signal.SIGKILL, 0.6 * 5 * per_save, logs)
     step = assert_latest_checkpoint_loads(out, "refine")
-    assert step < 16, delay
+    assert step < LONG, delay
     resumed = cli("refine", finished_run, "-o", out, "--resume")
     assert resumed.exit_code == 0, (delay, resumed.output, repr(resumed.exception))
-    assert assert_latest_checkpoint_loads(out, "refine") == 16
-    assert_log_is_whole(out, 16, 2)
-    assert load_generator(out / "G.safetensors")[2]["step"] == 16
+    assert assert_latest_checkpoint_loads(out, "refine") == LONG
+    assert_log_is_whole(out, LONG, 2)
+    assert load_generator(out / "G.safetensors")[2]["step"] == LONG
 
 
 def test_a_save_cut_short_leaves_only_a_hidden_temp_that_resume_ignores_and_removes(tmp_path: Path) -> None:
