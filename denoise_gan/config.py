@@ -7,6 +7,7 @@ import json
 import os
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from data_tools import json_text
@@ -79,6 +80,20 @@ class ModelConfig:
                                     flags={"spectral_norm": "--spectral-norm/--no-spectral-norm"}, shared=("channels",))
 
 
+def refuse_overlapping(clean_dir: str, noisy_dir: str) -> None:
+    """--clean and --noisy must be independent: the same folder, or one inside the other (images are read
+    recursively), would put the same photos in both domains."""
+    if not (clean_dir and noisy_dir):
+        return
+    clean, noisy = Path(os.path.realpath(clean_dir)), Path(os.path.realpath(noisy_dir))
+    require(clean != noisy, f"--clean and --noisy are the same folder ({clean_dir}); the two must be independent")
+    inside = ("--noisy", noisy_dir, "--clean", clean_dir) if noisy.is_relative_to(clean) else \
+        ("--clean", clean_dir, "--noisy", noisy_dir)
+    require(not (noisy.is_relative_to(clean) or clean.is_relative_to(noisy)),
+            "{} {} is inside {} {}, whose images are read with its subfolders: the two must be independent "
+            "folders".format(*inside))
+
+
 @dataclass(frozen=True)
 class DataConfig:
     clean_dir: str = opt("", "Folder of clean images (searched recursively).", flag="--clean")
@@ -93,9 +108,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        require(not (self.clean_dir and self.noisy_dir
-                     and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
-                f"--clean and --noisy are the same folder ({self.clean_dir}); the two domains must be independent")
+        refuse_overlapping(self.clean_dir, self.noisy_dir)
 
 
 # The run-length and reporting fields train, refine and adapt share, with their help and bounds.
@@ -294,9 +307,7 @@ class AdaptConfig(RunFields):
         require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
         require_step_size(self.batch_size, self.patch_size)
         require_step_size(self.refine_batch_size, self.patch_size, "--refine-batch-size")
-        require(not (self.clean_dir and self.noisy_dir
-                     and os.path.realpath(self.clean_dir) == os.path.realpath(self.noisy_dir)),
-                f"--clean and --noisy are the same folder ({self.clean_dir}); the two must be independent")
+        refuse_overlapping(self.clean_dir, self.noisy_dir)
 
 
 def to_dict(cfg: Any) -> dict:

@@ -82,6 +82,13 @@ def test_bad_train_values_are_one_line(clean_dir: Path, tmp_path: Path, flags: l
 def test_clean_and_noisy_must_differ(clean_dir: Path, tmp_path: Path) -> None:
     result = cli("train", "--clean", clean_dir, "--noisy", clean_dir, "-o", tmp_path / "run", *TINY_TRAIN_FLAGS)
     one_line_error(result, "same folder")
+    inner = tmp_path / "photos" / "noisy"  # read recursively, --clean would hold every noisy photo too
+    shutil.copytree(clean_dir, inner)
+    for clean, noisy, said in ((inner.parent, inner, "--noisy"), (inner, inner.parent, "--clean")):
+        result = cli("train", "--clean", clean, "--noisy", noisy, "-o", tmp_path / "run", *TINY_TRAIN_FLAGS)
+        one_line_error(result, f"{said} {inner} is inside", "independent")
+    one_line_error(cli("adapt", "--noisy", inner, "--clean", inner.parent, "-o", tmp_path / "ad", "--steps", "4"),
+                   "is inside", "independent")
 
 
 @pytest.mark.parametrize("flags, needle", [
