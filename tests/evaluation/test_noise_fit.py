@@ -195,6 +195,9 @@ def test_cli_paired_writes_table_and_picture(pairs: Path, tiny_f: Path, tmp_path
     assert read_image(out / "noise_fit.png").pixels.shape[0] > 300
     refused = cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out)
     one_line_error(refused, "not empty", "--overwrite")
+    same = cli("noise-fit", "--clean", pairs / "noisy", "--noisy", pairs / "noisy", "-o", tmp_path / "same")
+    one_line_error(same, "the same folder", "its own clean twin")  # it reported sigma 0.00
+    assert not (tmp_path / "same").exists()
 
 
 def test_cli_blind_mode(pairs: Path, tmp_path: Path) -> None:
