@@ -87,11 +87,10 @@ def refuse_overlapping(clean_dir: str, noisy_dir: str) -> None:
         return
     clean, noisy = Path(os.path.realpath(clean_dir)), Path(os.path.realpath(noisy_dir))
     require(clean != noisy, f"--clean and --noisy are the same folder ({clean_dir}); the two must be independent")
-    inside = ("--noisy", noisy_dir, "--clean", clean_dir) if noisy.is_relative_to(clean) else \
-        ("--clean", clean_dir, "--noisy", noisy_dir)
-    require(not (noisy.is_relative_to(clean) or clean.is_relative_to(noisy)),
-            "{} {} is inside {} {}, whose images are read with its subfolders: the two must be independent "
-            "folders".format(*inside))
+    noisy_side, clean_side = ("--noisy", noisy_dir, noisy), ("--clean", clean_dir, clean)
+    for (inner, inner_dir, path), (outer, outer_dir, folder) in ((noisy_side, clean_side), (clean_side, noisy_side)):
+        require(not path.is_relative_to(folder), f"{inner} {inner_dir} is inside {outer} {outer_dir}, whose images "
+                                                 "are read with its subfolders: the two must be independent folders")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Engine, Threads
+from denoise_gan.cli.options import Engine, Threads, seed_option
 from denoise_gan.cli.render import calibration_table, progress_callback
 
 
@@ -26,8 +26,7 @@ def calibrate_command(
     = None,
     scale: Annotated[list[float] | None, typer.Option("--scale", help="Factor to try; repeatable (default: 0.8 "
                                                       "to 1.3 in steps of 0.05).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
-                                      help="Seed of the synthesised noise, as in `synth`.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the synthesised noise, as in `synth`.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted calibration in -o: reuse the "
                                          "finished rows of its fit/, compute the rest.")] = False,
     engine: Engine = "auto",

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from denoise_gan.cli.app import console, err_console
-from denoise_gan.cli.options import Threads
+from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
 
@@ -24,8 +24,7 @@ def synth_command(
                                                     "model F (an F .safetensors file, a train/adapt output folder "
                                                     "or a shipped name such as default-F), run on the CPU.",
                                                     show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
-                                      help="Run seed; each image's seed derives from it and its name.")] = 0,
+    seed: Annotated[int, seed_option("Run seed; each image's seed derives from it and its name.")] = 0,
     unpaired: Annotated[bool, typer.Option("--unpaired", help="Clean and noisy from two disjoint halves "
                                            "of the inputs.")] = False,
     crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN.")] = None,

@@ -25,6 +25,7 @@ from denoise_gan.cli.options import (
     Tile,
     TileBatch,
     parse_tile,
+    seed_option,
 )
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
 from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
@@ -85,8 +86,8 @@ def benchmark_command(
                                                          "'model' (path or shipped name); repeat to compare "
                                                          "several, one row each (default: shipped 'default').")]
     = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Run seed; each image's noise seed "
-                                      "derives from it and its name, as in `synth`.")] = 0,
+    seed: Annotated[int, seed_option("Run seed; each image's noise seed derives from it and its name, as in "
+                                     "`synth`.")] = 0,
     oracle_sigma: Annotated[bool, typer.Option("--oracle-sigma", help="Give classical methods the true σ "
                                                "(plain Gaussian or correlated specs: their sigma; camera specs: the "
                                                "std of the true residual) instead of a blind estimate.")] = False,

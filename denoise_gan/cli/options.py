@@ -19,9 +19,15 @@ from denoise_gan.errors import UserError
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, fp16 or "
                                                             "bf16 (training: no fp16).")]
-# the bound of config.MAX_SEED, written out: this module stays light (--help imports no config)
-Seed = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
-                                   help="Run seed: the same seed gives the same result.")]
+MAX_SEED = 2**32 - 1  # config.MAX_SEED, written out: this module stays light (--help imports no config)
+
+
+def seed_option(help: str = "Run seed: the same seed gives the same result.") -> Any:
+    """--seed with one range in every command (what every random generator a run seeds accepts)."""
+    return typer.Option("--seed", min=0, max=MAX_SEED, help=help)
+
+
+Seed = Annotated[int, seed_option()]
 Threads = Annotated[int, typer.Option("--threads", min=0, help="CPU threads inside each operator (torch or ONNX "
                                       "Runtime); 0 = the runtime's default (one per core). On a busy machine 1 "
                                       "can be faster.")]
