@@ -120,6 +120,10 @@ def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], d
     modes = candidate_modes(device, precision)
     if len(modes) == 1 or not measure:
         apply_mode(trainer, modes[0])
+        why = (f"--precision {precision}" if precision != "auto" else "the only mode to try here" if len(modes) == 1
+               else f"not timed: a trial pays only on a run of {MEASURE_FROM_STEPS} steps or more, "
+                    "outside adapt's timed budget and torchrun")
+        say(f"step mode: {modes[0].label} ({why})")
         return batches
     first = next(batches)
     timings: dict[StepMode, float] = {}

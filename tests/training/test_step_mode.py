@@ -107,7 +107,14 @@ def test_without_a_trial_fp32_is_taken_and_no_batch_is_consumed(monkeypatch) -> 
     trainer, data = TinyTrainer(), iter(batches(3))
     said: list[str] = []
     assert choose_step_mode(trainer, data, CPU, "auto", False, said.append) is data
-    assert trainer.step_mode == StepMode() and trainer.amp_dtype is None and not said
+    assert trainer.step_mode == StepMode() and trainer.amp_dtype is None
+    assert len(said) == 1 and said[0].startswith("step mode: fp32 (not timed")  # a log still says which ran
+
+
+def test_a_chosen_precision_is_named_in_the_log() -> None:
+    said: list[str] = []
+    choose_step_mode(TinyTrainer(), iter(batches(1)), CPU, "fp32", True, said.append)
+    assert said == ["step mode: fp32 (--precision fp32)"]
 
 
 def test_when_a_trial_is_worth_it() -> None:
