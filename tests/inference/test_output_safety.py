@@ -12,6 +12,7 @@ import pytest
 
 from data_tools.images import read_image, write_image
 from denoise_gan.config import GeneratorConfig
+from denoise_gan.errors import UserError
 from denoise_gan.inference.file_plan import Job, OutputOptions
 from denoise_gan.inference.files import denoise_file, denoise_files
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
@@ -137,3 +138,18 @@ def test_float_input_says_the_output_is_16_bit(tmp_path: Path, weights: Path) ->
     assert result.exit_code == 0, result.output
     assert "16-bit" in result.stdout
     assert not failed_rows(result.stdout)
+
+
+def test_a_photo_named_like_an_output_is_never_overwritten(tmp_path: Path, weights: Path) -> None:
+    """Under --overwrite, or named on the command line, a file bearing another input's output name is an input:
+    the run is refused before anything is written, where it was left out and then replaced."""
+    src = tmp_path / "photos"
+    write_image(src / "a.png", noise_image(16, 16, seed=1))
+    write_image(src / "a_dn.png", noise_image(16, 16, seed=2))  # the user's own photo, not an output
+    before = (src / "a_dn.png").read_bytes()
+    for inputs, opts in (([src], OutputOptions(suffix="_dn", overwrite=True)),
+                         ([src / "a.png", src / "a_dn.png"], OutputOptions(suffix="_dn")),
+                         ([src / "a.png", src / "a_dn.png"], OutputOptions(suffix="_dn", overwrite=True))):
+        with pytest.raises(UserError, match="would overwrite an input file"):
+            denoise_files(inputs, src, engine(weights), opts)
+    assert (src / "a_dn.png").read_bytes() == before and sorted(p.name for p in src.iterdir()) == ["a.png", "a_dn.png"]
