@@ -9,6 +9,7 @@ profile. Arrays are always HxWxC in RGB(A) order.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
     skip = Path(exclude).resolve()
     if Path(folder).resolve().is_relative_to(skip):
         return found
-    return [p for p in found if not p.resolve().is_relative_to(skip)]
+    return [p for p in found if not Path(os.path.realpath(p)).is_relative_to(skip)]  # realpath: a link loop
 
 
 # ---- pixel helpers -------------------------------------------------------------------------------

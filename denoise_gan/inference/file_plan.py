@@ -7,6 +7,7 @@ fails alone and the batch goes on.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             "keep this name)")
     named = {os.path.abspath(p) for p in inputs if Path(p).is_file()}
     pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts, named)
-    sources = {src.resolve() for src, _ in pairs}
+    sources = {_real(src) for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs if src.exists()}
     jobs: dict[Path, Job] = {}
     for source, rel in pairs:
@@ -127,7 +128,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         if problem:
             jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
             continue
-        key = output.resolve()
+        key = _real(output)
         if key in sources or (output.exists() and _inode(output) in inodes):
             earlier = " (an earlier output counts: delete it to redo it)" if opts.suffix and opts.overwrite else ""
             raise UserError(f"{source} -> {output} would overwrite an input file{earlier}; choose another -o or "
@@ -144,7 +145,7 @@ def _collision_hint(first: Path, second: Path, opts: OutputOptions) -> str:
     whose files share names (--recursive mirrors a tree under one input, not across inputs)."""
     if first.suffix.lower() != second.suffix.lower() and opts.ext.lower().lstrip(".") != "same":
         return "--ext same keeps their formats apart"
-    if first.resolve().parent != second.resolve().parent:
+    if _real(first).parent != _real(second).parent:
         return ("denoise them into separate -o folders, or give their common parent folder with --recursive, "
                 "which mirrors its tree")
     return "rename one of them"
@@ -191,7 +192,18 @@ def _broken_link(source: Path) -> str:
     """Why a symbolic link found in a folder cannot be read (its target is gone), or "" for a file."""
     if source.exists():
         return ""
-    return f"a broken link: its target {os.readlink(source)} does not exist"
+    target = os.readlink(source)
+    try:
+        source.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a link loop: its target {target} leads back to itself"
+    return f"a broken link: its target {target} leads to no file"
+
+
+def _real(path: Path) -> Path:
+    """The path with links followed; unlike Path.resolve, a link loop (a file of its own) is no exception here."""
+    return Path(os.path.realpath(path))
 
 
 def _inode(path: Path) -> tuple[int, int]:

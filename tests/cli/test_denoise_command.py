@@ -24,7 +24,7 @@ from denoise_gan.inference.file_plan import OutputOptions, plan_jobs
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import shipped_dir
 from denoise_gan.nets.weights import save_generator
-from helpers import one_line_error, runner
+from helpers import cli, one_line_error, runner
 
 torch.set_num_threads(1)
 
@@ -181,6 +181,18 @@ def test_a_broken_link_is_reported_by_name(tmp_path: Path, weights: Path) -> Non
     assert result.exit_code == 1 and "a broken link" in result.output and "b.png" in result.output
     assert (tmp_path / "out" / "a.png").is_file()
 
+
+
+def test_a_link_loop_fails_its_own_file_and_the_batch_goes_on(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "in" / "a.png", image())
+    (tmp_path / "in" / "self.png").symlink_to("self.png")  # was a RuntimeError traceback from Path.resolve
+    (tmp_path / "in" / "x.png").symlink_to("y.png")
+    (tmp_path / "in" / "y.png").symlink_to("x.png")
+    result = denoise(tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.count("a link loop") >= 3 and (tmp_path / "out" / "a.png").is_file()
+    synth = cli("synth", tmp_path / "in", "-o", tmp_path / "noisy", "--noise", "gaussian:sigma=5")
+    assert synth.exit_code == 1 and "self.png" in synth.output and (tmp_path / "noisy" / "noisy" / "a.png").is_file()
 
 def test_ctrl_c_says_how_to_finish_the_rest(tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from denoise_gan.inference import api
