@@ -170,7 +170,14 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if pixels.dtype not in (np.uint8, np.uint16):
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
-    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc, note=note, lossless=is_lossless_webp(data))
+    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
+                       lossless=is_lossless_webp(data))
+
+
+def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
+    """The ICC profile when it describes RGB or gray samples, else None: a CMYK or Lab file is decoded to RGB,
+    and its profile kept would tell a colour-managed viewer to read those RGB samples as CMYK or Lab."""
+    return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
 
 
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",

@@ -174,3 +174,14 @@ def test_c_library_warnings_do_not_reach_stderr(tmp_path: Path, capfd: pytest.Ca
     assert read_image(tmp_path / "warn.png").pixels.shape == (6, 9, 3)
     assert "libpng" not in capfd.readouterr().err
     assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is not None  # fd 2 restored
+
+
+@pytest.mark.parametrize("space", [b"CMYK", b"Lab "])
+def test_a_profile_for_samples_decoded_away_is_not_passed_on(tmp_path: Path, space: bytes) -> None:
+    """A CMYK or Lab file is decoded to RGB; its profile, written beside RGB samples, misleads colour management."""
+    profile = bytes(16) + space + bytes(108)  # an ICC header naming its data colour space at bytes 16-19
+    Image.new("CMYK", (9, 6), (10, 20, 30, 40)).save(tmp_path / "print.jpg", icc_profile=profile)
+    loaded = read_image(tmp_path / "print.jpg")
+    assert loaded.pixels.shape == (6, 9, 3) and loaded.icc is None
+    write_image(tmp_path / "out.jpg", loaded.pixels, icc=loaded.icc)
+    assert "icc_profile" not in Image.open(tmp_path / "out.jpg").info
