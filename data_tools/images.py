@@ -125,9 +125,9 @@ def center_crop(pixels: np.ndarray, size: int, allow_smaller: bool = False) -> n
 # ---- reading -------------------------------------------------------------------------------------
 
 def animation_frames(header: Image.Image | None) -> int:
-    """Frames of an animated PNG or WebP (1 for a still image): the decoders return the first frame alone, so
+    """Frames of an animated PNG, WebP or GIF (1 for a still image): the decoders return the first frame alone, so
     an animation would come back cut without a word. A JPEG's MPO preview images are not frames of it."""
-    if header is None or header.format not in ("PNG", "WEBP"):
+    if header is None or header.format not in ("PNG", "WEBP", "GIF"):  # a GIF under an image extension
         return 1
     try:
         return int(getattr(header, "n_frames", 1)) if getattr(header, "is_animated", False) else 1

@@ -124,6 +124,15 @@ def test_an_animation_is_refused_not_cut_to_its_first_frame(tmp_path: Path, suff
     assert np.array_equal(read_image(tmp_path / f"still{suffix}").pixels, asymmetric())
 
 
+def test_an_animated_gif_under_an_image_extension_is_refused(tmp_path: Path) -> None:
+    frames = [Image.fromarray(asymmetric() + 40 * i) for i in range(3)]
+    frames[0].save(tmp_path / "clip.png", format="GIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageReadError, match="animation with 3 frames"):  # was the first frame, "done"
+        read_image(tmp_path / "clip.png")
+    frames[0].save(tmp_path / "still.png", format="GIF")  # a still GIF under .png is read
+    assert read_image(tmp_path / "still.png").pixels.shape[:2] == (6, 9)
+
+
 def test_a_bmp_keeps_alpha_beside_colour(tmp_path: Path) -> None:
     rgba = asymmetric(channels=4)
     write_image(tmp_path / "a.bmp", rgba)
