@@ -109,7 +109,8 @@ def as_backend(model: Any, cfg: InferConfig) -> Backend:
 
 
 def _channel_mode(net_channels: int, image_channels: int) -> str:
-    """How image channels map to the net: same, gray copied to colour, or colour planes one by one."""
+    """How image channels map to the net: same, gray copied to colour, or colour planes one by one (a gray image
+    stored as RGB becomes "neutral" in ``TiledDenoiser._canvas``)."""
     if net_channels == image_channels:
         return "same"
     if image_channels == 1:
@@ -117,6 +118,12 @@ def _channel_mode(net_channels: int, image_channels: int) -> str:
     if net_channels == 1:
         return "per_channel"
     raise UserError(f"the model takes {net_channels} channels; cannot denoise a {image_channels}-channel image")
+
+
+def _neutral(pixels: np.ndarray) -> bool:
+    """Whether a colour image is gray stored as RGB (R = G = B everywhere, as a scanned or converted black-and-white
+    photo often is): it is denoised as gray is, the channels' mean written to all three, so it stays gray."""
+    return bool(np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2]))
 
 
 def _items_per_tile(mode: str, image_channels: int) -> int:
@@ -271,7 +278,8 @@ class TiledDenoiser:
             per_batch = max(1, self.batch_size // _items_per_tile(canvas.mode, canvas.colour.shape[2]))
             shape = (canvas.grid.tile_h, canvas.grid.tile_w)
             for y, x, weight in canvas.grid.tiles():
-                if batch.entries and (batch.shape != shape or len(batch.entries) >= per_batch):
+                if batch.entries and (batch.shape != shape or batch.entries[0][0].mode != canvas.mode
+                                      or len(batch.entries) >= per_batch):
                     done += self._flush(batch, strength, sigma)
                     if progress:
                         progress(done, total)
@@ -288,6 +296,8 @@ class TiledDenoiser:
     def _canvas(self, pixels: np.ndarray) -> _Canvas:
         colour_channels = pixels.shape[2] - (1 if pixels.shape[2] in (2, 4) else 0)
         mode = _channel_mode(self.channels, colour_channels)
+        if mode == "same" and colour_channels == 3 and _neutral(pixels):
+            mode = "neutral"
         grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride,
                          min_side=2 * self.stride if self.backend.instance_norm else 1)
         return _Canvas(pixels, grid, mode)
@@ -312,6 +322,8 @@ class TiledDenoiser:
         y = self.backend.run(x, strength, sigma)
         if mode == "gray_to_colour":
             y = y.mean(axis=1, keepdims=True)
+        elif mode == "neutral":
+            y = np.repeat(y.mean(axis=1, keepdims=True), c, axis=1)
         elif mode == "per_channel":
             y = y.reshape(n, c, h, w)
         return y.transpose(0, 2, 3, 1)

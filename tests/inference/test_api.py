@@ -41,6 +41,19 @@ def test_uint_arrays_match_the_engine(model: Path) -> None:
         np.testing.assert_array_equal(out, denoise_array(net, image, InferConfig(tile=tile, device="cpu")))
 
 
+
+def test_a_gray_photo_stored_as_rgb_comes_back_gray(level_weights: Path) -> None:
+    """R = G = B in (a black-and-white photo saved as RGB): denoised as the gray photo is, the same in all three
+    channels (the colour net gave the channels up to 15 levels apart); in one batch with a colour photo too."""
+    den = Denoiser.from_pretrained(level_weights, device="cpu", tile=0, engine="torch")
+    gray = noise_image(70, 90, 1)[..., 0]
+    out = den(np.dstack([gray] * 3))
+    np.testing.assert_array_equal(out, np.dstack([den(gray)] * 3))
+    colour = noise_image(70, 90, 3, seed=5)
+    both = den(torch.from_numpy(np.stack([np.dstack([gray] * 3), colour])).permute(0, 3, 1, 2).contiguous())
+    np.testing.assert_array_equal(both[0].permute(1, 2, 0).numpy(), out)
+    np.testing.assert_array_equal(both[1].permute(1, 2, 0).numpy(), den(colour))
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_float_arrays_keep_type_and_range(weights: Path, dtype: type) -> None:
     den = Denoiser.from_pretrained(weights, device="cpu")
