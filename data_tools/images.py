@@ -219,7 +219,8 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
         return _tiff_bytes(pixels, icc)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
         return _png_with_icc(_png_gray_alpha16(pixels), icc)
-    if pixels.dtype == np.uint16 and fmt == "TIFF" and icc:  # OpenCV writes no ICC profile (16-bit: often wide-gamut)
+    if pixels.dtype == np.uint16 and fmt == "TIFF" and (icc or pixels.shape[2] == 4):
+        # OpenCV writes no ICC profile (16-bit: often wide-gamut), and 16-bit RGBA without the ExtraSamples tag
         return _tiff_bytes(pixels, icc, compression="zlib")
     if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
         with quiet_stderr():

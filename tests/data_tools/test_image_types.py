@@ -194,3 +194,14 @@ def test_a_profile_for_samples_decoded_away_is_not_passed_on(tmp_path: Path, spa
     assert loaded.pixels.shape == (6, 9, 3) and loaded.icc is None
     write_image(tmp_path / "out.jpg", loaded.pixels, icc=loaded.icc)
     assert "icc_profile" not in Image.open(tmp_path / "out.jpg").info
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_an_rgba_tiff_labels_its_alpha(tmp_path: Path, dtype: type) -> None:
+    """The ExtraSamples tag says the fourth sample is alpha; 16-bit RGBA went out without it (libtiff warns,
+    and readers may take the image as four colour samples)."""
+    pixels = asymmetric(channels=4, dtype=dtype)
+    write_image(tmp_path / "a.tif", pixels)
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        assert "ExtraSamples" in tif.pages[0].tags
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tif").pixels, pixels)
