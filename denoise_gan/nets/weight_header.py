@@ -40,9 +40,7 @@ def not_safetensors(path: Path, start: bytes, what: str) -> WeightsError:
         return WeightsError(f"{path}: an ONNX graph holds no weights to load here; give the .safetensors file it "
                             "was exported from")
     if looks_like_pickle(start):
-        converted = path.with_suffix(".safetensors")
-        hint = "" if what != "generator" else (" A run checkpoint converts with `denoise-gan export "
-                                               f"{path} -o {converted} --format safetensors`.")
+        hint = "" if what != "generator" else " " + _conversion_hint(path)
         return WeightsError(f"{path}: is a pickle/torch file, not a safetensors {what}; refusing to load "
                             f"it (pickles can run code).{hint}")
     return WeightsError(f"{path}: not a valid safetensors file (truncated or corrupt)")
@@ -135,3 +133,14 @@ def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> No
     if role.startswith("F") or cfg.arch in NOISE_MODEL_ARCHS:
         raise WeightsError(f"{path}: is a noise model ({role or 'clean->noisy'}), not a denoiser; use the run's "
                            "G.safetensors (noisy->clean)")
+
+
+def _conversion_hint(path: Path) -> str:
+    """How a run checkpoint becomes weights: export reads one by its .pt/.pth/.ckpt name, so a pickle under
+    another name is renamed first (the command given for a .safetensors name wrote over the file itself)."""
+    converted = path.with_suffix(".safetensors")
+    if path.suffix in (".pt", ".pth", ".ckpt"):
+        return f"A run checkpoint converts with `denoise-gan export {path} -o {converted} --format safetensors`."
+    named = path.with_suffix(".pt")
+    return (f"If it is a run checkpoint, name it {named.name} and convert it with `denoise-gan export {named} -o "
+            f"{converted} --format safetensors`.")
