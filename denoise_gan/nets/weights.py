@@ -170,7 +170,8 @@ def load_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> No
 
 
 def check_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
-    """Raise a one-line WeightsError unless `state` has exactly the network's tensors, with the same shapes."""
+    """Raise a one-line WeightsError unless `state` has exactly the network's tensors, with the same shapes and
+    kinds (floating point where the network's are), every value finite."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{where}: weights are not a mapping of names to tensors")
     own = net.state_dict()
@@ -184,6 +185,11 @@ def check_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> N
         if tuple(expected.shape) != tuple(state[key].shape):
             raise WeightsError(f"{where}: {key} has shape {tuple(state[key].shape)}, the architecture "
                                f"expects {tuple(expected.shape)} (wrong width or channels?)")
+        if expected.is_floating_point() != state[key].is_floating_point():  # int or bool weights cast silently
+            raise WeightsError(f"{where}: {key} holds {str(state[key].dtype).removeprefix('torch.')} values, the "
+                               f"architecture expects {str(expected.dtype).removeprefix('torch.')}")
+        if expected.is_floating_point() and not bool(torch.isfinite(state[key]).all()):
+            raise WeightsError(f"{where}: {key} holds NaN or infinite values (a diverged or damaged file)")
 
 
 # ---- discriminators (shipped beside G and F, so `adapt` can fine-tune the noise model) -----------

@@ -219,6 +219,22 @@ def test_safetensors_for_another_architecture_names_the_mismatch(tmp_path: Path,
                    str(bad), *needles)
 
 
+@pytest.mark.parametrize("spoil, needles", [
+    (lambda t: t.to(torch.int8), ["holds int8 values", "expects float32"]),  # was cast, and "denoised" to a copy
+    (lambda t: t.bool(), ["holds bool values"]),
+    (lambda t: torch.full_like(t, float("nan")), ["NaN or infinite"]),  # export wrote a graph of NaN
+])
+def test_weights_of_the_wrong_kind_are_refused_by_denoise_and_export(tmp_path: Path, spoil: object,
+                                                                     needles: list[str]) -> None:
+    state = {k: v.contiguous() for k, v in build_generator(TINY_G).state_dict().items()}
+    state = {k: spoil(v) if v.is_floating_point() else v for k, v in state.items()}
+    bad = tmp_path / "spoilt.safetensors"
+    bad.write_bytes(st_save(state, metadata={"format": FORMAT, "config": json.dumps(asdict(TINY_G)), "meta": "{}"}))
+    write_image(tmp_path / "a.png", noise_image(16, 16))
+    one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out.png", "-c", bad), str(bad), *needles)
+    one_line_error(cli("export", bad, "-o", tmp_path / "g.onnx"), str(bad), *needles)
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "g.onnx").exists()
+
 def test_safetensors_without_our_metadata_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "plain.safetensors"
     bad.write_bytes(st_save({"w": torch.zeros(3)}))
