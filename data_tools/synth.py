@@ -21,7 +21,6 @@ PNG holds exactly the pixels the noise was applied to (after EXIF orientation, r
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
+from data_tools.names import printable
 from data_tools.noise import image_seed, parse_noise_spec
 
 MANIFEST_NAME = "manifest.json"
@@ -132,12 +132,6 @@ def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
         out = np.stack([cv2.resize(pixels[..., c], size, interpolation=cv2.INTER_AREA)
                         for c in range(channels)], axis=-1)
     return out.reshape(size[1], size[0], channels)
-
-
-def printable(name: str) -> str:
-    """A file name as text that can be printed and hashed: bytes that are not UTF-8 (kept by Python as lone
-    surrogates) become backslash escapes; a UTF-8 name is returned unchanged."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _stem(path: Path, root: Path) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from data_tools.names import shown
 from denoise_gan.cli.app import console, err_console
 from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
@@ -58,7 +59,7 @@ def synth_command(
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)
     for path, reason in summary.failures:
-        err_console.print(f"[red]skipped[/] {escape(f'{path}: {reason}')}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]skipped[/] {escape(shown(f'{path}: {reason}'))}", highlight=False, soft_wrap=True)
     if summary.kept:
         err_console.print(f"[yellow]warning:[/] {escape(str(summary.out_dir))} still holds "
                           f"{escape(', '.join(summary.kept))} from before; --overwrite replaced only the set "

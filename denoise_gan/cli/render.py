@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from data_tools.names import shown
+
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
     from denoise_gan.evaluation.benchmark import BenchmarkResult
     from denoise_gan.evaluation.calibrate import Calibration
@@ -57,7 +59,7 @@ def denoise_summary(summary: Summary) -> RenderableType:
             table.add_column(column, overflow="fold")
         for r in problems:
             style = "red" if r.status == "failed" else "yellow"
-            table.add_row(escape(r.source), f"[{style}]{r.status}[/]", escape(r.message))  # names may hold [ ]
+            table.add_row(escape(shown(r.source)), f"[{style}]{r.status}[/]", escape(shown(r.message)))  # [ ] too
         parts.append(table)
     parts += [f"[yellow]note:[/] {escape(note)}" for note in summary.notes]
     totals = Table(title="denoise summary", title_justify="left")
@@ -83,7 +85,7 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
         return f"{value:.2f}" if key.startswith("psnr") else f"{value:.4f}"
 
     for row in result.images:
-        table.add_row(escape(row.name), *(fmt(k, getattr(row, k)) for k in result.keys))
+        table.add_row(escape(shown(row.name)), *(fmt(k, getattr(row, k)) for k in result.keys))
     table.add_section()
     table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
     captions = []
@@ -110,8 +112,8 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
     for column in ("image", "noisy PSNR", "noisy SSIM", "denoised PSNR", "denoised SSIM", "seconds"):
         table.add_column(column, justify="left" if column == "image" else "right")
     for r in rows:
-        table.add_row(escape(r.name), f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}", f"{r.ssim:.4f}",
-                      f"{r.seconds:.2f}")
+        table.add_row(escape(shown(r.name)), f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}",
+                      f"{r.ssim:.4f}", f"{r.seconds:.2f}")
     def mean(attr: str) -> float:  # PSNR over the finite scores, as `evaluate` means them (identical: infinite)
         values = [getattr(r, attr) for r in rows]
         finite = [v for v in values if math.isfinite(v)] or values

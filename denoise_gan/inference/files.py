@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from data_tools.atomic_files import check_writable, remove_stale_parts
 from data_tools.images import encode_problem, read_image, write_image
+from data_tools.names import shown
 from denoise_gan.errors import UserError
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
@@ -216,8 +217,8 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
         files = progress.add_task("files", total=len(jobs), name="")
         bars = _Bars(progress, files)
         for i, job in enumerate(jobs, 1):
-            progress.update(files, name=job.source.name)
-            callback = bars.tile_callback(job.source.name) if show and not plain else None
+            progress.update(files, name=shown(job.source.name))
+            callback = bars.tile_callback(shown(job.source.name)) if show and not plain else None
             results.append(denoise_file(job, engine, options, callback, strength, sigma))
             bars.file_done()
             if plain:
@@ -229,4 +230,4 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
 def _plain_line(index: int, total: int, result: FileResult) -> str:
     """One line per file for logs (nohup, Slurm, a pipe): where it went, how it ended, how long it took."""
     detail = f" ({result.message})" if result.message else ""
-    return f"[{index}/{total}] {result.status}: {result.source} -> {result.output} {result.seconds:.1f}s{detail}"
+    return shown(f"[{index}/{total}] {result.status}: {result.source} -> {result.output} {result.seconds:.1f}s{detail}")

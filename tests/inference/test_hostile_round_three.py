@@ -231,3 +231,15 @@ def test_an_adapt_checkpoint_exports_with_the_adapt_folders_g(tmp_path: Path) ->
     save_checkpoint(noise_ckpt, {"kind": "adapt-noise", "step": 2})
     one_line_error(cli("export", noise_ckpt, "-o", tmp_path / "f.safetensors", "--format", "safetensors"),
                    "noise model F")
+
+
+def test_control_characters_in_names_are_shown_escaped(weights: Path, tmp_path: Path) -> None:
+    """An escape sequence in a file name reached the terminal raw (recolouring it), a newline split the
+    one-line-per-file log; both come out as backslash escapes, the files themselves named as they are."""
+    for i, name in enumerate(("esc\x1b[31mred.png", "new\nline.png")):
+        write_image(tmp_path / "in" / name, noise_image(16, 16, seed=i))
+    result = cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 0 and "\x1b" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("[")]
+    assert len(lines) == 2 and "esc\\x1b[31mred.png" in lines[0] and "new\\nline.png" in lines[1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["esc\x1b[31mred.png", "new\nline.png"]

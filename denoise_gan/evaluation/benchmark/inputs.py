@@ -24,8 +24,9 @@ from skimage.restoration import estimate_sigma
 from data_tools import json_text
 from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.images import collect_images, colour_channels, read_image
+from data_tools.names import printable
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
-from data_tools.synth import MANIFEST_NAME, printable
+from data_tools.synth import MANIFEST_NAME
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, parse_methods
 from denoise_gan.inference.tiling import InferConfig

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from data_tools.images import colour_channels, haar_quads, to_255
+from data_tools.names import printable
 from data_tools.noise import image_seed, parse_noise_spec
-from data_tools.synth import NoiseSource, printable
+from data_tools.synth import NoiseSource
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
