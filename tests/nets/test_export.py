@@ -97,6 +97,17 @@ def test_the_shipped_default_exports_with_defaults_for_old_metadata(tmp_path: Pa
     assert "---\nlicense: mit\n" in (tmp_path / "d" / "README.md").read_text()
 
 
+def test_a_folder_whose_model_is_a_graph_beside_its_weights_exports_from_the_weights(level_weights: Path,
+                                                                                       tmp_path: Path) -> None:
+    """As the shipped checkpoints folder is (default.safetensors and default.onnx): `denoise -c FOLDER` runs the
+    graph, and export read the graph too and refused it ("holds no weights")."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "m.safetensors").write_bytes(level_weights.read_bytes())
+    export_model(folder / "m.safetensors", folder / "m.onnx")
+    assert cli("export", folder, "-o", tmp_path / "again.onnx").exit_code == 0
+    assert (tmp_path / "again.onnx").read_bytes() == (folder / "m.onnx").read_bytes()
+
 def test_a_run_checkpoint_becomes_inference_weights(finished_run: Path, tmp_path: Path) -> None:
     step, ckpt = list_checkpoints(finished_run / "checkpoints")[-1]
     write_image(tmp_path / "in" / "a.png", np.zeros((16, 16, 3), np.uint8))
