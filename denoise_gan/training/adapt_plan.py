@@ -66,7 +66,8 @@ def check_budget(cfg: AdaptConfig, t0: float) -> None:
     left = cfg.minutes * 60.0 - (time.monotonic() - t0) - REPORT_SECONDS
     if left <= 0:
         raise UserError(f"--minutes {cfg.minutes:g} is too short: {REPORT_SECONDS:.0f} s of it are kept for the "
-                        "reports alone; give several minutes (the plan says how many it needs), or --steps N")
+                        f"reports alone; give a few minutes (a budget over {REPORT_SECONDS:.0f} s is timed on this "
+                        "machine, and if still short refused with the least that works here), or --steps N")
 
 
 def least_minutes(spent: float, per_noise: float, per_refine: float, share: float) -> float:
