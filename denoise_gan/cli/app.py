@@ -64,6 +64,25 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _fold_help_tables() -> None:
+    """At 80 columns rich cut the longest option names of `train --help` and `refine --help` to
+    ``--estimator-nois…``, which also reads as another option; folded, every name is whole. Typer builds its
+    help tables from ``typer.rich_utils.Table``; where a Typer has none, its own layout stays."""
+    rich_utils = importlib.import_module("typer.rich_utils")
+    base = getattr(rich_utils, "Table", None)
+    if base is None:
+        return
+
+    class FoldingTable(base):  # type: ignore[misc,valid-type]
+        def add_row(self, *cells: Any, **kwargs: Any) -> None:
+            super().add_row(*cells, **kwargs)
+            for column in self.columns:
+                column.overflow = "fold"
+
+    rich_utils.Table = FoldingTable
+
+
+_fold_help_tables()
 app = typer.Typer(
     cls=OneLineUsageErrors,
     name="denoise-gan",

@@ -78,3 +78,14 @@ def test_demo_passes_c_to_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
     result = runner.invoke(app, ["demo", "-o", str(tmp_path / "out"), "-c", "mine.safetensors"])
     assert result.exit_code == 0, result.output
     assert seen["checkpoint"] == "mine.safetensors"
+
+
+@pytest.mark.parametrize("command", ["train", "refine"])
+def test_option_names_are_whole_in_an_80_column_terminal(command: str) -> None:
+    """Rich cut the longest names (``--estimator-nois…``, which reads as the separate ``--estimator-noise``);
+    folded over two lines, each name's characters are all there."""
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0 and "…" not in result.output, result.output
+    firsts = "".join(line[2:20] for line in result.output.splitlines() if line.startswith("│ "))
+    names = [opt for param in COMMANDS[command].params for opt in param.opts if opt.startswith("--")]
+    assert all(name.replace("-", "") in firsts.replace(" ", "").replace("-", "") for name in names)
