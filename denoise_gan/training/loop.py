@@ -130,7 +130,8 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
             console.print(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
-        batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, console.print)
+        say = console.print if world.is_main else (lambda _: None)  # one line per run, not per torchrun rank
+        batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say)
         run_loop(trainer, batches, start, cadence, run_dir, world, console)
     finally:
         shutdown(world)

@@ -123,7 +123,7 @@ def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], d
         why = (f"--precision {precision}" if precision != "auto" else "the only mode to try here" if len(modes) == 1
                else f"not timed: a trial pays only on a run of {MEASURE_FROM_STEPS} steps or more, "
                     "outside adapt's timed budget and torchrun")
-        say(f"step mode: {modes[0].label} ({why})")
+        say(f"compute mode: {modes[0].label} ({why})")
         return batches
     first = next(batches)
     timings: dict[StepMode, float] = {}
@@ -131,10 +131,10 @@ def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], d
         try:
             timings[mode] = seconds_per_step(trainer, mode, first)
         except Exception as exc:  # a mode this machine cannot run (a compiler error, an op without bf16)
-            say(f"step mode {mode.label}: not usable here ({type(exc).__name__})")
+            say(f"compute mode {mode.label}: not usable here ({type(exc).__name__})")
     best = min(timings, key=timings.__getitem__) if timings else modes[0]
     apply_mode(trainer, best)
-    say("step mode: " + best.label + " (measured " +
+    say("compute mode: " + best.label + " (measured " +
         ", ".join(f"{m.label} {s:.3f} s" for m, s in timings.items()) + " per step)")
     return _PutBack(first, batches)
 

@@ -55,7 +55,7 @@ def test_the_trial_leaves_weights_random_state_and_batches_as_they_were(monkeypa
     assert all(torch.equal(v, before[k]) for k, v in trainer.net.state_dict().items())
     assert trainer.steps_run == 0
     assert [b["clean"][0, 0, 0, 0].item() for b in out] == [b["clean"][0, 0, 0, 0].item() for b in data]
-    assert len(said) == 1 and said[0].startswith("step mode: ") and "fp32" in said[0] and "bf16" in said[0]
+    assert len(said) == 1 and said[0].startswith("compute mode: ") and "fp32" in said[0] and "bf16" in said[0]
     assert trainer.step_mode in (StepMode(), StepMode("bf16", channels_last=True))
 
 
@@ -108,13 +108,13 @@ def test_without_a_trial_fp32_is_taken_and_no_batch_is_consumed(monkeypatch) -> 
     said: list[str] = []
     assert choose_step_mode(trainer, data, CPU, "auto", False, said.append) is data
     assert trainer.step_mode == StepMode() and trainer.amp_dtype is None
-    assert len(said) == 1 and said[0].startswith("step mode: fp32 (not timed")  # a log still says which ran
+    assert len(said) == 1 and said[0].startswith("compute mode: fp32 (not timed")  # a log still says which ran
 
 
 def test_a_chosen_precision_is_named_in_the_log() -> None:
     said: list[str] = []
     choose_step_mode(TinyTrainer(), iter(batches(1)), CPU, "fp32", True, said.append)
-    assert said == ["step mode: fp32 (--precision fp32)"]
+    assert said == ["compute mode: fp32 (--precision fp32)"]
 
 
 def test_when_a_trial_is_worth_it() -> None:
