@@ -117,8 +117,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         if many:  # (a missing input is reported as such below)
             raise UserError(f"-o {out_dir} names one image file, but {many}; give -o a folder (end it with / to "
                             "keep this name)")
-    named = {os.path.abspath(p) for p in inputs if Path(p).is_file()}
-    pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts, named)
+    pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)
     sources = {_real(src) for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs if src.exists()}
     jobs: dict[Path, Job] = {}
@@ -130,9 +129,10 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             continue
         key = _real(output)
         if key in sources or (output.exists() and _inode(output) in inodes):
-            earlier = " (an earlier output counts: delete it to redo it)" if opts.suffix and opts.overwrite else ""
-            raise UserError(f"{source} -> {output} would overwrite an input file{earlier}; choose another -o or "
-                            "a --suffix")
+            if opts.suffix and opts.overwrite:
+                raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
+                                "output counts as one: delete it to redo it); choose another -o or --suffix")
+            raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
                             f"{_collision_hint(jobs[key].source, source, opts)}")
@@ -175,17 +175,17 @@ def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) ->
     return out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
 
 
-def _without_own_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, opts: OutputOptions,
-                         named: set[str]) -> list[tuple[Path, Path]]:
-    """Files found in a folder that are this run's own outputs of other inputs (an in-place run with --suffix,
-    run again to finish with --skip-existing) are left out: they are results, not photos to denoise again.
-    Nothing tells an earlier output from a photo that happens to bear its name, so under --overwrite, and for a
-    file named on the command line, such a file stays an input, and planning refuses to write over it."""
+def _without_own_outputs(pairs: list[tuple[Path, Path]], out_dir: Path,
+                         opts: OutputOptions) -> list[tuple[Path, Path]]:
+    """Inputs that are this run's own outputs of other inputs (an in-place run with --suffix, run again to
+    finish with --skip-existing, from a folder or a shell glob) are left out: they are results, not photos to
+    denoise again, and nothing writes over them. Nothing tells an earlier output from a photo that happens to
+    bear its name, so under --overwrite such a file stays an input, and planning refuses to write over it."""
     if not opts.suffix or opts.overwrite:
         return pairs
     outputs = {os.path.abspath(_output_path(out_dir, src, rel, opts)): src for src, rel in pairs}
     return [(src, rel) for src, rel in pairs
-            if os.path.abspath(src) in named or outputs.get(os.path.abspath(src)) in (None, src)]
+            if outputs.get(os.path.abspath(src)) in (None, src)]
 
 
 def _broken_link(source: Path) -> str:

@@ -141,15 +141,18 @@ def test_float_input_says_the_output_is_16_bit(tmp_path: Path, weights: Path) ->
 
 
 def test_a_photo_named_like_an_output_is_never_overwritten(tmp_path: Path, weights: Path) -> None:
-    """Under --overwrite, or named on the command line, a file bearing another input's output name is an input:
-    the run is refused before anything is written, where it was left out and then replaced."""
+    """Under --overwrite a file bearing another input's output name is an input: the run is refused before
+    anything is written, where it was left out and then replaced. Without it, it is left out as an earlier
+    output (a shell glob finishes an in-place batch as a folder does), and nothing writes over it."""
     src = tmp_path / "photos"
     write_image(src / "a.png", noise_image(16, 16, seed=1))
-    write_image(src / "a_dn.png", noise_image(16, 16, seed=2))  # the user's own photo, not an output
+    write_image(src / "a_dn.png", noise_image(16, 16, seed=2))  # the user's own photo, or an earlier output
     before = (src / "a_dn.png").read_bytes()
-    for inputs, opts in (([src], OutputOptions(suffix="_dn", overwrite=True)),
-                         ([src / "a.png", src / "a_dn.png"], OutputOptions(suffix="_dn")),
-                         ([src / "a.png", src / "a_dn.png"], OutputOptions(suffix="_dn", overwrite=True))):
-        with pytest.raises(UserError, match="would overwrite an input file"):
-            denoise_files(inputs, src, engine(weights), opts)
+    for inputs in ([src], [src / "a.png", src / "a_dn.png"]):
+        with pytest.raises(UserError, match="would overwrite an input file .under --overwrite"):
+            denoise_files(inputs, src, engine(weights), OutputOptions(suffix="_dn", overwrite=True))
+        for opts in (OutputOptions(suffix="_dn"), OutputOptions(suffix="_dn", skip_existing=True)):
+            summary = denoise_files(inputs, src, engine(weights), opts)
+            assert [(Path(r.source).name, r.status) for r in summary.results] == [
+                ("a.png", "skipped" if opts.skip_existing else "failed")]
     assert (src / "a_dn.png").read_bytes() == before and sorted(p.name for p in src.iterdir()) == ["a.png", "a_dn.png"]
