@@ -188,7 +188,8 @@ def check_state(net: nn.Module, state: dict[str, torch.Tensor], where: str) -> N
         if expected.is_floating_point() != state[key].is_floating_point():  # int or bool weights cast silently
             raise WeightsError(f"{where}: {key} holds {str(state[key].dtype).removeprefix('torch.')} values, the "
                                f"architecture expects {str(expected.dtype).removeprefix('torch.')}")
-        if expected.is_floating_point() and not bool(torch.isfinite(state[key]).all()):
+        # .float(): float8 has no isfinite of its own
+        if expected.is_floating_point() and not bool(torch.isfinite(state[key].float()).all()):
             raise WeightsError(f"{where}: {key} holds NaN or infinite values (a diverged or damaged file)")
 
 

@@ -235,6 +235,15 @@ def test_weights_of_the_wrong_kind_are_refused_by_denoise_and_export(tmp_path: P
     one_line_error(cli("export", bad, "-o", tmp_path / "g.onnx"), str(bad), *needles)
     assert not (tmp_path / "out.png").exists() and not (tmp_path / "g.onnx").exists()
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float8_e4m3fn])
+def test_weights_in_any_float_type_still_load(tmp_path: Path, dtype: torch.dtype) -> None:
+    """The finiteness check reads every float type (float8 has no isfinite of its own: it raised a traceback)."""
+    state = {k: v.to(dtype).contiguous() for k, v in build_generator(TINY_G).state_dict().items()}
+    path = tmp_path / "small.safetensors"
+    path.write_bytes(st_save(state, metadata={"format": FORMAT, "config": json.dumps(asdict(TINY_G)), "meta": "{}"}))
+    net = load_generator(path)[0]
+    assert all(p.dtype == torch.float32 and bool(torch.isfinite(p).all()) for p in net.parameters())
+
 def test_safetensors_without_our_metadata_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "plain.safetensors"
     bad.write_bytes(st_save({"w": torch.zeros(3)}))
