@@ -278,8 +278,9 @@ class TiledDenoiser:
             per_batch = max(1, self.batch_size // _items_per_tile(canvas.mode, canvas.colour.shape[2]))
             shape = (canvas.grid.tile_h, canvas.grid.tile_w)
             for y, x, weight in canvas.grid.tiles():
-                if batch.entries and (batch.shape != shape or batch.entries[0][0].mode != canvas.mode
-                                      or len(batch.entries) >= per_batch):
+                first = batch.entries[0][0] if batch.entries else canvas  # one mode and dtype per batch
+                if batch.entries and (batch.shape != shape or (first.mode, first.colour.dtype) != (
+                        canvas.mode, canvas.colour.dtype) or len(batch.entries) >= per_batch):
                     done += self._flush(batch, strength, sigma)
                     if progress:
                         progress(done, total)

@@ -215,6 +215,19 @@ def test_tiles_of_different_images_share_batches() -> None:
         np.testing.assert_array_equal(out, img)
 
 
+def test_images_of_another_depth_or_channel_mode_get_their_own_batch() -> None:
+    """np.stack made a uint16 batch of a uint8 image's tiles, then scaled them by 65535 (a mean of 27 for 144);
+    a gray image stored as RGB beside a colour one must not take the colour one's mode either."""
+    net = Identity()
+    rng = np.random.default_rng(4)
+    gray = rng.integers(0, 256, size=(40, 40, 1), dtype=np.uint8)
+    images = [rng.integers(0, 65536, size=(40, 40, 3), dtype=np.uint16),
+              rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8), np.repeat(gray, 3, axis=2)]
+    outs = denoise_arrays(net, images, InferConfig(tile=256, batch_size=4))
+    assert len(net.calls) == 3
+    for out, img in zip(outs, images):
+        np.testing.assert_array_equal(out, img)
+
 # ---- failure paths: OOM, NaN, devices --------------------------------------------------------------
 
 class OutOfMemoryAbove(nn.Module):
