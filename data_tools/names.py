@@ -12,8 +12,13 @@ def printable(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
+# right-to-left marks, embeddings, overrides and isolates: they reorder the text shown around a name
+BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def shown(text: object) -> str:
     """Text, usually holding a file name, as a terminal or log line can show it: ``printable``, and control
-    characters (an escape sequence, a newline in a name) as backslash escapes, so a name cannot recolour the
-    terminal or split a one-line-per-file log."""
-    return "".join(c if unicodedata.category(c) != "Cc" else repr(c)[1:-1] for c in printable(str(text)))
+    characters (an escape sequence, a newline or line separator in a name, a bidi override) as backslash
+    escapes, so a name cannot recolour the terminal, split a one-line-per-file log or reorder a line."""
+    return "".join(f"\\u{ord(c):04x}" if c in BIDI_CONTROLS or unicodedata.category(c) in ("Zl", "Zp")
+                   else repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in printable(str(text)))

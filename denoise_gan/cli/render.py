@@ -33,7 +33,7 @@ def progress_bar(console: Console) -> Progress:
     """A rich progress bar (description, bar, done/total, time left, current name) on ``console``; disabled
     when it is not a terminal, so logs and pipes get no stray lines."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    TextColumn("{task.fields[name]}"), console=console, transient=True,
+                    TextColumn("{task.fields[name]}", markup=False), console=console, transient=True,
                     disable=not console.is_terminal)
 
 
@@ -44,7 +44,7 @@ def progress_callback(console: Console, what: str) -> Iterator[ProgressFn]:
         task = bar.add_task(what, total=None, name="")
 
         def report(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, name=name)
+            bar.update(task, completed=done, total=total, name=shown(name))
 
         yield report
 

@@ -187,7 +187,7 @@ class _Bars:
 
 def _progress(console: Console, disable: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    TextColumn("{task.fields[name]}"), console=console, transient=True, disable=disable)
+                    TextColumn("{task.fields[name]}", markup=False), console=console, transient=True, disable=disable)
 
 
 def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: TiledDenoiser,

@@ -1,0 +1,43 @@
+"""File names shown on a terminal or in a log: controls escaped, everything a name may hold otherwise kept."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from data_tools.images import write_image
+from data_tools.names import printable, shown
+from denoise_gan.inference.files import denoise_files
+from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from helpers import noise_image
+
+
+def test_controls_are_escaped_and_the_rest_kept() -> None:
+    assert shown("esc\x1b[31m.png") == "esc\\x1b[31m.png"
+    assert shown("new\nline\u2028.png") == "new\\nline\\u2028.png"  # a log line stays one line
+    assert shown("\u202egnp.exe") == "\\u202egnp.exe"  # a right-to-left override would reorder the line
+    assert shown("café 日本 👩\u200d💻 [b].png") == "café 日本 👩\u200d💻 [b].png"  # a joiner is no control
+    assert shown(printable("x\udcff.png")) == shown("x\udcff.png") == "x\\xff.png"
+
+
+def test_a_name_that_reads_as_markup_is_drawn_as_it_is_in_the_progress_bars(tmp_path: Path) -> None:
+    """The bars' name column took rich markup: "x [bold].png" was drawn as a bold "x .png"."""
+    from denoise_gan.cli.render import progress_bar
+    from denoise_gan.nets.registry import build_generator
+    from helpers import TINY_G
+
+    def terminal() -> tuple[Console, io.StringIO]:
+        out = io.StringIO()
+        return Console(file=out, force_terminal=True, width=120, color_system=None), out
+
+    console, out = terminal()
+    with progress_bar(console) as bar:
+        bar.add_task("synth", total=2, name="x [bold].png")
+    assert "x [bold].png" in out.getvalue()
+    write_image(tmp_path / "in" / "x [bold].png", noise_image(16, 16))
+    console, out = terminal()
+    engine = TiledDenoiser(build_generator(TINY_G).eval(), InferConfig(device="cpu"))
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out", engine, console=console)
+    assert [r.status for r in summary.results] == ["done"] and "x [bold].png" in out.getvalue()
