@@ -79,18 +79,10 @@ def load_exportable(source: str | Path) -> Exportable:
     path = Path(source)
     if path.suffix in (".pt", ".pth", ".ckpt") and not path.is_dir():
         return _from_run_checkpoint(path)
-    path = _weights_to_export(source)
+    path = resolve_weights(source)
     net, cfg, meta = load_generator(path)
     refuse_noise_model(path, cfg, meta)  # an exported F would be a "denoiser" that adds noise
     return Exportable(net, cfg, describe(cfg, _without_relative_paths(meta)), path)
-
-
-def _weights_to_export(source: str | Path) -> Path:
-    """``resolve_weights``, but where a folder's model is an ONNX graph with its weight file beside it (the shipped
-    checkpoints folder), the weight file: a graph holds no weights to export from."""
-    path = resolve_weights(source)
-    beside = path.with_suffix(".safetensors")
-    return beside if path.suffix == ".onnx" and Path(source).is_dir() and beside.is_file() else path
 
 
 def _from_run_checkpoint(path: Path) -> Exportable:
@@ -307,7 +299,7 @@ def _source_file(source: str | Path) -> Path | None:
     if path.suffix in (".pt", ".pth", ".ckpt") and path.is_file():
         return path
     try:
-        return _weights_to_export(source)
+        return resolve_weights(source)
     except DenoiseGanError:
         return None
 

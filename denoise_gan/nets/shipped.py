@@ -63,14 +63,17 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
 
 
 def _folder_weights(folder: Path) -> Path:
-    """An exported folder's model, a run's denoiser (its refined G once `refine` has made one), or the one ONNX
-    graph a folder holds when it holds nothing else."""
+    """An exported folder's model, a run's denoiser (its refined G once `refine` has made one), or else the one
+    ONNX graph a folder holds: its weight file when one is beside it (``default.onnx`` beside
+    ``default.safetensors``, as in the shipped checkpoints folder), so the graph is checked against its weights
+    and export has weights to read, or the graph alone."""
     for path in (folder / "model.safetensors", RunFolder(folder).denoiser):
         if path.is_file():
             return path
     graphs = sorted(p for p in folder.glob("*.onnx") if p.is_file())
     if len(graphs) == 1:
-        return graphs[0]
+        weights = graphs[0].with_suffix(".safetensors")
+        return weights if weights.is_file() else graphs[0]
     raise WeightsError(f"{folder}: a folder without {' or '.join(FOLDER_WEIGHTS)}"
                        + (f" (and {len(graphs)} .onnx graphs: name the one to use)" if graphs else ""))
 

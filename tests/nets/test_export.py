@@ -99,14 +99,17 @@ def test_the_shipped_default_exports_with_defaults_for_old_metadata(tmp_path: Pa
 
 def test_a_folder_whose_model_is_a_graph_beside_its_weights_exports_from_the_weights(level_weights: Path,
                                                                                        tmp_path: Path) -> None:
-    """As the shipped checkpoints folder is (default.safetensors and default.onnx): `denoise -c FOLDER` runs the
-    graph, and export read the graph too and refused it ("holds no weights")."""
+    """As the shipped checkpoints folder is (default.safetensors and default.onnx): the folder stands for the
+    weights, whose graph is then checked against them (a stale one was run unchecked), and export reads them
+    (it read the graph and refused it: "holds no weights")."""
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "m.safetensors").write_bytes(level_weights.read_bytes())
     export_model(folder / "m.safetensors", folder / "m.onnx")
     assert cli("export", folder, "-o", tmp_path / "again.onnx").exit_code == 0
     assert (tmp_path / "again.onnx").read_bytes() == (folder / "m.onnx").read_bytes()
+    den = Denoiser.from_pretrained(folder, device="cpu")
+    assert den.weights == folder / "m.safetensors" and den.engine_name == "onnxruntime"
 
 def test_a_run_checkpoint_becomes_inference_weights(finished_run: Path, tmp_path: Path) -> None:
     step, ckpt = list_checkpoints(finished_run / "checkpoints")[-1]
