@@ -45,6 +45,9 @@ class OneLineUsageErrors(typer.core.TyperGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        given = sys.argv[1:] if args is None else list(args)
+        if not given or "--help" in given:  # only help draws Typer's tables: other calls skip importing them
+            _fold_help_tables()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -70,10 +73,12 @@ def _fold_help_tables() -> None:
     help tables from ``typer.rich_utils.Table``; where a Typer has none, its own layout stays."""
     rich_utils = importlib.import_module("typer.rich_utils")
     base = getattr(rich_utils, "Table", None)
-    if base is None:
+    if base is None or getattr(base, "folds_cells", False):  # no table to fold, or folding already
         return
 
     class FoldingTable(base):  # type: ignore[misc,valid-type]
+        folds_cells = True
+
         def add_row(self, *cells: Any, **kwargs: Any) -> None:
             super().add_row(*cells, **kwargs)
             for column in self.columns:
@@ -82,7 +87,6 @@ def _fold_help_tables() -> None:
     rich_utils.Table = FoldingTable
 
 
-_fold_help_tables()
 app = typer.Typer(
     cls=OneLineUsageErrors,
     name="denoise-gan",

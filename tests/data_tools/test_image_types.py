@@ -198,8 +198,8 @@ def test_a_profile_for_samples_decoded_away_is_not_passed_on(tmp_path: Path, spa
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_an_rgba_tiff_labels_its_alpha(tmp_path: Path, dtype: type) -> None:
-    """The ExtraSamples tag says the fourth sample is alpha; 16-bit RGBA went out without it (libtiff warns,
-    and readers may take the image as four colour samples)."""
+    """The ExtraSamples tag says the fourth sample is alpha; 16-bit RGBA went out without it (libtiff warns, and
+    readers may take the image as four colour samples). 8-bit had it already: kept here as a guard."""
     pixels = asymmetric(channels=4, dtype=dtype)
     write_image(tmp_path / "a.tif", pixels)
     with tifffile.TiffFile(tmp_path / "a.tif") as tif:
