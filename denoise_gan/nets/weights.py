@@ -13,7 +13,6 @@ import json
 import pickle
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -251,8 +250,11 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         first = lines[0].split(" was not")[0] if lines else "unsafe content"
         raise WeightsError(f"{path}: refused, the checkpoint holds objects that are not plain weights "
                            f"(loading it could run code): {first[:160]}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:160]})") from None
+    except Exception as exc:  # noqa: BLE001 - garbage (a text or empty file) fails anywhere inside the unpickler
+        message = (str(exc).splitlines() or [""])[0][:160]  # an EOFError may say nothing, a KeyError only a number
+        reason = message if isinstance(exc, (RuntimeError, OSError, ValueError)) and message else \
+            f"{type(exc).__name__}{': ' + message if message else ''}"
+        raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None
 
 
 CKPT_PATTERN = re.compile(r"^step_(\d+)\.pt$")

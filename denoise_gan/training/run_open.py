@@ -154,9 +154,6 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
                 raise
             damaged.append(str(exc))
             continue
-        except Exception as exc:  # noqa: BLE001 - garbage (an empty or text file) fails inside the unpickler
-            damaged.append(f"{path}: unreadable checkpoint ({type(exc).__name__})")
-            continue
         if not isinstance(state, dict) or state.get("kind") != kind:
             if not damaged:
                 raise UserError(f"{path}: not a {kind} checkpoint")

@@ -83,6 +83,15 @@ def test_the_conversion_the_refusal_names_is_one_export_runs(tmp_path: Path, nam
     assert source.suffix == ".pt" and target.suffix == ".safetensors" and source != target
     assert source == ckpt or f"name it {source.name}" in line
 
+@pytest.mark.parametrize("content", [b"junk\n", b""], ids=["text", "empty"])
+def test_a_garbage_run_checkpoint_given_to_export_is_a_one_line_error(tmp_path: Path, content: bytes) -> None:
+    """A text file failed inside the unpickler with a KeyError, an empty one with an EOFError whose message is
+    empty: both were tracebacks from export (train --resume had its own catch-all)."""
+    ckpt = tmp_path / "step_0000005.pt"
+    ckpt.write_bytes(content)
+    one_line_error(cli("export", ckpt, "-o", tmp_path / "g.onnx"), str(ckpt), "unreadable checkpoint")
+    assert not (tmp_path / "g.onnx").exists()
+
 @pytest.mark.parametrize("kind", MALICIOUS)
 def test_pickled_checkpoint_given_to_train_resume_is_refused_unrun(tmp_path: Path, kind: str) -> None:
     marker = tmp_path / "ran"
