@@ -182,6 +182,7 @@ def synth(
     if not entries and was_empty:  # nothing written (every source failed): no set is left for a rerun to refuse
         _remove_empty_set(out_dir)
         return summary
+    _refuse_one_sided(entries, out_dir, was_empty, summary)
     _write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     _remove_stale(out_dir, entries)
     return summary
@@ -200,6 +201,23 @@ def _not_the_sets(out_dir: Path) -> list[str]:
     own = {*SET_FOLDERS, MANIFEST_NAME}
     return sorted(p.name + "/" * p.is_dir() for p in out_dir.iterdir()
                   if p.name not in own and not p.name.endswith(".part"))
+
+
+def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: bool, summary: SynthSummary) -> None:
+    """An unpaired set whose failures left one side empty is no training set: what this run wrote goes again
+    (from a folder that was new or empty; otherwise the request manifest marks the set incomplete)."""
+    missing = [side for side in SET_FOLDERS if not any(e.get(side) for e in entries)]
+    if not missing or not summary.failures:  # (a paired set has both in every entry)
+        return
+    if was_empty:
+        for entry in entries:
+            for side in SET_FOLDERS:
+                if entry.get(side):
+                    (out_dir / entry[side]).unlink(missing_ok=True)
+        _remove_empty_set(out_dir)
+    path, reason = summary.failures[0]
+    raise SynthError(f"no unpaired set: with {len(summary.failures)} source(s) failing (first {printable(str(path))}: "
+                     f"{reason}), none is left for its {missing[0]} side; fix or remove them")
 
 
 def _remove_empty_set(out_dir: Path) -> None:

@@ -134,6 +134,16 @@ def test_unpaired_needs_two_images(tmp_path: Path) -> None:
         synth(tmp_path / "one", tmp_path / "out", "gaussian:sigma=5", 0, unpaired=True)
 
 
+
+def test_an_unpaired_set_left_one_sided_by_failures_is_no_set(tmp_path: Path) -> None:
+    """The split is by position before reading: a failing odd source left a set with no noisy side, marked
+    complete. It is refused now, and nothing of it stays in a folder that was new."""
+    write_image(tmp_path / "in" / "a.png", texture((40, 40, 3), np.uint8, 0))
+    write_image(tmp_path / "in" / "b.png", texture((16, 16, 3), np.uint8, 1))  # smaller than the crop
+    with pytest.raises(SynthError, match="none is left for its noisy side"):
+        synth(tmp_path / "in", tmp_path / "out", "gaussian:sigma=5", 0, unpaired=True, crop=32)
+    assert not (tmp_path / "out").exists()
+
 # ---- failures ----------------------------------------------------------------------------------
 
 def test_corrupt_input_is_skipped_reported_and_exits_1(src: Path, tmp_path: Path) -> None:
