@@ -169,6 +169,22 @@ def test_noisy_inputs_match_synth_and_a_synth_set_can_be_benchmarked(tmp_path: P
     assert row["psnr"] == pytest.approx(metrics.psnr(clean, noisy), abs=1e-12)
 
 
+
+def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind(tmp_path: Path, clean_dir: Path) -> None:
+    """Its manifest names the model, not a spec: that was read as an unknown noise model 'noise-model'."""
+    synth(clean_dir, tmp_path / "set", "gaussian:sigma=20", seed=5)
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    learned = "noise-model:F.safetensors sha256:0123456789abcdef"  # as a learned model labels the sets it makes
+    manifest["noise"] = learned
+    for entry in manifest["images"]:
+        entry.pop("stages", None)
+    (tmp_path / "set" / "manifest.json").write_text(json.dumps(manifest))
+    result = bench("--noisy", tmp_path / "set", "--methods", "noisy,tv", "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.stderr
+    assert {r["noise"] for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"]} == {learned}
+    refused = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "c", "--oracle-sigma")
+    assert refused.exit_code == 2 and "a learned noise model records no σ" in refused.stderr
+
 # ---- resume ---------------------------------------------------------------------------------------
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[int, ...]]:

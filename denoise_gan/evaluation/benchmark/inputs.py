@@ -26,7 +26,7 @@ from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.names import printable
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
-from data_tools.synth import MANIFEST_NAME
+from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, parse_methods
 from denoise_gan.inference.tiling import InferConfig
@@ -150,8 +150,9 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     return list(named.items())
 
 
-def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec, list[Source]]:
-    """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records."""
+def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
+    """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records (or the
+    learned noise model it names, which has no spec: such a set is benchmarked blind)."""
     if not set_dir.is_dir():
         raise UserError(f"{set_dir}: not a folder")
     manifest_path = set_dir / MANIFEST_NAME
@@ -169,8 +170,8 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec, list[Source]]:
     if manifest.get("mode") != "paired":
         raise UserError(f"{set_dir}: an unpaired set has no clean/noisy pairs; make one with `denoise-gan synth` "
                         "without --unpaired")
-    spec = parse_noise_spec(noise)
-    label = str(spec)
+    spec = None if noise.startswith(LEARNED_PREFIX) else parse_noise_spec(noise)
+    label = noise if spec is None else str(spec)
     sources = []
     for entry in entries:
         if not isinstance(entry, dict) or not entry.get("clean") or not entry.get("noisy"):
@@ -238,7 +239,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     if cfg.noisy_sets and (cfg.noises or cfg.clean_dir is not None):
         raise UserError("--noisy sets hold their own clean/ and noise; give either --noisy SET... or "
                         "--clean DIR with --noise SPEC...")
-    specs: dict[str, NoiseSpec] = {}
+    specs: dict[str, NoiseSpec | None] = {}
     sources: list[Source] = []
     if cfg.noisy_sets:
         for set_dir in cfg.noisy_sets:
@@ -260,7 +261,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
         sources = [Source(name, label, path, spec=spec) for name, path in named for label, spec in specs.items()]
     if cfg.oracle_sigma:
         for label, spec in specs.items():
-            problem = oracle_problem(spec)
+            problem = "a learned noise model records no σ" if spec is None else oracle_problem(spec)
             if problem:
                 raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none "
                                 f"({problem}); drop --oracle-sigma to estimate σ blind")
