@@ -99,7 +99,7 @@ def samples_command(
 
     if subset not in (*SETS, "photos", "pool"):
         raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, photos, pool")
-    if subset in ("photos", "pool") and not names:
+    if subset in ("photos", "pool") and names is None:
         from data_tools.photos import build_photo_pool, build_training_pool, holds_only_an_earlier_pool
 
         build = build_training_pool if subset == "pool" else build_photo_pool
@@ -110,7 +110,8 @@ def samples_command(
                       highlight=False, markup=False)
         return
     # --names overrides --set; a name given twice is written once
-    chosen = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip())) if names else list(SETS[subset])
+    chosen = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip())) if names is not None \
+        else list(SETS[subset])  # --names "" names none: an error below, not the whole set
     unknown = [n for n in chosen if n not in SAMPLES]
     if unknown or not chosen:
         raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "

@@ -274,6 +274,9 @@ def test_samples_writes_named_images(tmp_path: Path) -> None:
     code, _, stderr = invoke("samples", "-o", tmp_path / "t", "--names", "coins,nope")
     assert code == 2 and "nope" in stderr and "astronaut" in stderr
     assert not (tmp_path / "t").exists()
+    for empty in ("", " , "):  # named none: an error, where the held-out set was written instead
+        code, _, stderr = invoke("samples", "-o", tmp_path / "u", "--names", empty)
+        assert code == 2 and "(none given)" in stderr and not (tmp_path / "u").exists()
 
 
 @pytest.mark.parametrize("subset", ["photos", "pool", "train"])
