@@ -116,3 +116,13 @@ def test_a_non_empty_or_read_only_output_folder_is_refused(clean_dir: Path, tmp_
 
     monkeypatch.setattr("data_tools.atomic_files.tempfile.mkstemp", mkstemp)
     one_line_error(cli("benchmark", *args, "-o", ro), "cannot write")
+
+
+def test_resume_into_a_folder_without_results_says_there_is_nothing_to_resume(clean_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    """It said "or --resume to continue the benchmark whose results.json it holds" to a user who gave --resume."""
+    write_image(tmp_path / "photos" / "a.png", noise_image(16, 16))
+    result = cli("benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy",
+                 "-o", tmp_path / "photos", "--resume")
+    line = one_line_error(result, "holds no results.json: no benchmark to --resume")
+    assert "to continue the benchmark" not in line

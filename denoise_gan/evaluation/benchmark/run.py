@@ -168,8 +168,11 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma, cfg.engine, cfg.threads)
               if "model" in the_plan.methods else [])
     # every argument is good: only now is the folder made (new or empty, or the benchmark being resumed)
-    prepare_output_dir(out_dir, own=cfg.resume and (out_dir / RESULTS_JSON).is_file(),
-                       hint="--resume to continue the benchmark whose results.json it holds")
+    resumable = (out_dir / RESULTS_JSON).is_file()
+    prepare_output_dir(out_dir, own=cfg.resume and resumable,
+                       hint="--resume to continue the benchmark whose results.json it holds" if resumable else
+                       f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
+                       "empty it")
     methods: list[Method] = []
     for name in the_plan.methods:
         methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]
