@@ -173,12 +173,13 @@ def score_pair(clean: np.ndarray, pred: np.ndarray, name: str, y_channel: bool =
         raise UserError(f"{name}: {exc}") from None
 
 
-def _by_stem(folder: Path, suffix: str = "") -> dict[str, Path]:
-    """Relative path without extension (and without ``suffix``) -> file; duplicates are an error."""
+def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None) -> dict[str, Path]:
+    """Relative path without extension (and without ``suffix``) -> file; duplicates are an error. Files under
+    ``exclude`` (the predictions' folder, inside the clean one) are not clean images."""
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     stems: dict[str, Path] = {}
-    for path in collect_images(folder, recursive=True):
+    for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()
         if suffix:
             if not stem.endswith(suffix):
@@ -236,7 +237,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     """(name, clean file, prediction) for every clean file that has a prediction, sorted by name, and the
     names of those that have none. No pair at all, or a prediction without a clean file, is an error."""
     clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
-    clean, pred = _by_stem(clean_dir), _by_stem(pred_dir, pred_suffix)
+    clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix)
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ
@@ -249,7 +250,7 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str
                  role: str = "prediction") -> list[tuple[str, Path, Path]]:
     """(name, clean file, partner file) sorted by name; a file without a partner is an error naming it."""
     clean_dir, other_dir = Path(clean_dir), Path(other_dir)
-    clean, other = _by_stem(clean_dir), _by_stem(other_dir, other_suffix)
+    clean, other = _by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir, other_suffix)
     missing = [stem for stem in clean if stem not in other]
     if missing and role == "prediction":
         raise UserError(_no_prediction(clean, other, missing, other_dir, other_suffix))

@@ -134,3 +134,13 @@ def test_a_resumed_report_still_finds_crops_written_under_the_old_hashed_names(t
     (tmp_path / old).write_bytes(b"\x89PNG\r\n\x1a\n")
     html = report._figure_html(tmp_path, crop_relpath("gaussian:sigma=25", "a.png", "bm3d"), "bm3d", False, old)
     assert "crop missing" not in html and report._data_uri((tmp_path / old).read_bytes()) in html
+
+
+def test_predictions_inside_the_clean_folder_are_not_clean_images(tmp_path: Path) -> None:
+    """`evaluate --clean nest --pred nest/pred` took pred/a.png for a clean image with no prediction."""
+    image = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    write_image(tmp_path / "nest" / "a.png", image)
+    write_image(tmp_path / "nest" / "pred" / "a.png", image)
+    result = evaluate_folders(tmp_path / "nest", tmp_path / "nest" / "pred")
+    assert [row.name for row in result.images] == ["a"] and result.missing == ()
+    assert [row.name for row in evaluate_folders(tmp_path / "nest", tmp_path / "nest").images] == ["a", "pred/a"]
