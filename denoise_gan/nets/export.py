@@ -95,7 +95,8 @@ def _from_run_checkpoint(path: Path) -> Exportable:
         raise WeightsError(f"{path}: an adapt noise-phase checkpoint holds the noise model F, not a denoiser; "
                            "export a checkpoint of its refine/ phase, or the adapt folder's G.safetensors")
     if kind not in ("cyclegan", "refine"):
-        raise WeightsError(f"{path}: not a denoise-gan run checkpoint (no 'kind' of train or refine)")
+        found = f"its kind is {str(kind)[:40]!r}, not 'cyclegan' or 'refine'" if kind else "it records no kind"
+        raise WeightsError(f"{path}: not a checkpoint of `denoise-gan train` or `refine` ({found})")
     try:
         tensors = state["nets"]["G"] if kind == "cyclegan" else state["g"]
     except (KeyError, TypeError):

@@ -92,6 +92,14 @@ def test_a_garbage_run_checkpoint_given_to_export_is_a_one_line_error(tmp_path: 
     one_line_error(cli("export", ckpt, "-o", tmp_path / "g.onnx"), str(ckpt), "unreadable checkpoint")
     assert not (tmp_path / "g.onnx").exists()
 
+@pytest.mark.parametrize("state, said", [({"kind": "train", "nets": {}}, "its kind is 'train'"),
+                                         ({"nets": {}}, "it records no kind")])
+def test_a_checkpoint_of_another_kind_is_named_by_its_kind(tmp_path: Path, state: dict, said: str) -> None:
+    """It said "no 'kind' of train or refine" to a checkpoint whose kind was right there."""
+    ckpt = tmp_path / "step_0000007.pt"
+    torch.save(state, ckpt)
+    one_line_error(cli("export", ckpt, "-o", tmp_path / "g.onnx"), str(ckpt), said)
+
 @pytest.mark.parametrize("kind", MALICIOUS)
 def test_pickled_checkpoint_given_to_train_resume_is_refused_unrun(tmp_path: Path, kind: str) -> None:
     marker = tmp_path / "ran"
