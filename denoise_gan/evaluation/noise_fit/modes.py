@@ -94,13 +94,16 @@ def _jsonable(value: Any) -> Any:
 
 
 def load_candidates(models: Sequence[str] = (), specs: Sequence[str] = (), device: str = "cpu") -> list[Candidate]:
-    """Learned models (weight files, folders, shipped names) and parametric specs, as rows to compare."""
+    """Learned models (weight files, folders, shipped names) and parametric specs, as rows to compare; one given
+    twice (the same name, or specs written differently that mean the same) is one row, as in `benchmark`."""
     out: list[Candidate] = []
     if models:
         from denoise_gan.inference.noise_model import NoiseModel
 
-        out += [Candidate(f"model {m}", "model", NoiseModel.from_pretrained(m, device=device)) for m in models]
-    out += [Candidate(f"spec {parse_noise_spec(s)}", "spec", parse_noise_spec(s)) for s in specs]
+        out += [Candidate(f"model {m}", "model", NoiseModel.from_pretrained(m, device=device))
+                for m in dict.fromkeys(models)]
+    parsed = {str(spec): spec for spec in map(parse_noise_spec, specs)}
+    out += [Candidate(f"spec {label}", "spec", spec) for label, spec in parsed.items()]
     return out
 
 
