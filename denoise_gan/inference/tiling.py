@@ -176,7 +176,7 @@ class _Canvas:
 
 @dataclass
 class _Batch:
-    shape: tuple[int, int] | None = None
+    key: tuple[Any, ...] | None = None  # what its tiles share to be stacked and run as one: size, mode, dtype
     entries: list[tuple[_Canvas, int, int, np.ndarray]] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list)
 
@@ -276,16 +276,14 @@ class TiledDenoiser:
         batch = _Batch()
         for canvas in canvases:
             per_batch = max(1, self.batch_size // _items_per_tile(canvas.mode, canvas.colour.shape[2]))
-            shape = (canvas.grid.tile_h, canvas.grid.tile_w)
+            key = ((canvas.grid.tile_h, canvas.grid.tile_w), canvas.mode, canvas.colour.dtype)
             for y, x, weight in canvas.grid.tiles():
-                first = batch.entries[0][0] if batch.entries else canvas  # one mode and dtype per batch
-                if batch.entries and (batch.shape != shape or (first.mode, first.colour.dtype) != (
-                        canvas.mode, canvas.colour.dtype) or len(batch.entries) >= per_batch):
+                if batch.entries and (batch.key != key or len(batch.entries) >= per_batch):
                     done += self._flush(batch, strength, sigma)
                     if progress:
                         progress(done, total)
                     batch = _Batch()
-                batch.shape = shape
+                batch.key = key
                 batch.entries.append((canvas, y, x, weight))
                 batch.crops.append(canvas.crop(y, x))
         if batch.entries:
