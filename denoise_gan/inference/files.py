@@ -217,8 +217,9 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
         files = progress.add_task("files", total=len(jobs), name="")
         bars = _Bars(progress, files)
         for i, job in enumerate(jobs, 1):
-            progress.update(files, name=shown(job.source.name))
-            callback = bars.tile_callback(shown(job.source.name)) if show and not plain else None
+            name = shown(job.source.name)
+            progress.update(files, name=name)
+            callback = bars.tile_callback(name) if show and not plain else None
             results.append(denoise_file(job, engine, options, callback, strength, sigma))
             bars.file_done()
             if plain:
