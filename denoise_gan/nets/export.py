@@ -44,7 +44,6 @@ from denoise_gan.nets.weights import (
     describe,
     load_checkpoint,
     load_generator,
-    load_state,
     read_generator_config,
     save_generator,
 )
@@ -121,7 +120,7 @@ def _from_run_checkpoint(path: Path) -> Exportable:
         skeleton = build_generator(cfg)
     check_state(skeleton, tensors, str(path))  # shapes checked before anything is allocated
     net = build_generator(cfg)
-    load_state(net, tensors, str(path))
+    net.load_state_dict(tensors)  # checked against the skeleton above
     # a calibration belongs to the run's weight file, not to this checkpoint's tensors (the net runs uncalibrated)
     meta = {**{k: v for k, v in _without_relative_paths(meta).items() if k not in (LEVEL_SCALE_KEY, CALIBRATION_KEY)},
             "step": state.get("step"), "role": "G noisy->clean", "exported_from": str(path.resolve())}

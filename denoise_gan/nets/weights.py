@@ -135,7 +135,7 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu", data: b
     check_state(skeleton, tensors, str(path))
     scale = level_scale(path, denoiser_contract(skeleton).level_aware, meta)
     net = build_generator(cfg)
-    load_state(net, tensors, str(path))
+    net.load_state_dict(tensors)  # checked against the skeleton above: names, shapes, kinds, finite values
     if calibrated and scale != 1.0:
         net.level_scale = scale
     return net.to(device).eval(), cfg, meta
@@ -227,7 +227,7 @@ def load_discriminator(path: Path | str, device: str | torch.device = "cpu",
         skeleton = build_discriminator(cfg)
     check_state(skeleton, tensors, str(path))
     net = build_discriminator(cfg)
-    load_state(net, tensors, str(path))
+    net.load_state_dict(tensors)  # checked against the skeleton above
     return net.to(device), cfg, extra
 
 
