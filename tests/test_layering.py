@@ -23,6 +23,7 @@ LAYERS = {
     "denoise_gan.nets": 2,
     "denoise_gan.config": 1,
     "denoise_gan.runtime": 1,
+    "denoise_gan.progress_bar": 1,
     "denoise_gan.errors": 1,
     "denoise_gan": 1,  # the package itself (__version__)
     "data_tools": 0,

@@ -1,4 +1,4 @@
-"""Everything the CLI draws: the one progress bar builder and the result tables of every command.
+"""Everything the CLI draws: progress callbacks on the shared file bar and the result tables of every command.
 
 The library returns typed results (``Summary``, ``Evaluation``, ``BenchmarkResult``, ``DemoRow``); this module
 turns them into rich renderables, so no table is built in a command or in the library.
@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
 from data_tools.names import shown
+from denoise_gan.progress_bar import file_progress
 
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
     from denoise_gan.evaluation.benchmark import BenchmarkResult
@@ -32,9 +33,7 @@ ProgressFn = Callable[[int, int, str], None]  # (done, total, name)
 def progress_bar(console: Console) -> Progress:
     """A rich progress bar (description, bar, done/total, time left, current name) on ``console``; disabled
     when it is not a terminal, so logs and pipes get no stray lines."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    TextColumn("{task.fields[name]}", markup=False), console=console, transient=True,
-                    disable=not console.is_terminal)
+    return file_progress(console, disable=not console.is_terminal)
 
 
 @contextmanager

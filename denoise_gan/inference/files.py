@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import Progress, TaskID
 
 from data_tools.atomic_files import check_writable, remove_stale_parts
 from data_tools.images import encode_problem, read_image, write_image
@@ -33,6 +33,7 @@ from data_tools.names import shown
 from denoise_gan.errors import UserError
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
+from denoise_gan.progress_bar import file_progress
 from denoise_gan.runtime import World
 
 EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".webp", ".bmp")
@@ -185,11 +186,6 @@ class _Bars:
         self.progress.advance(self.files)
 
 
-def _progress(console: Console, disable: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    TextColumn("{task.fields[name]}", markup=False), console=console, transient=True, disable=disable)
-
-
 def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: TiledDenoiser,
                   options: OutputOptions | None = None, *, strength: float = 1.0, sigma: float | None = None,
                   console: Console | None = None, world: World = World()) -> Summary:
@@ -213,7 +209,7 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
         console.print(f"denoising {len(jobs)} file(s) into {out_dir} on {engine.where}", highlight=False,
                       markup=False)
     results: list[FileResult] = []
-    with _progress(console or Console(quiet=True), disable=not show or plain) as progress:
+    with file_progress(console or Console(quiet=True), disable=not show or plain) as progress:
         files = progress.add_task("files", total=len(jobs), name="")
         bars = _Bars(progress, files)
         for i, job in enumerate(jobs, 1):

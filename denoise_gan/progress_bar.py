@@ -1,0 +1,18 @@
+"""The one progress bar of file-by-file work, shared by the library's ``denoise_files`` and the CLI's callbacks.
+
+A module of its own at the bottom of the package, importing only rich, so the CLI can draw it without loading
+the library and the library without importing the CLI.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def file_progress(console: Console, *, disable: bool) -> Progress:
+    """Description, bar, done/total, time left and the current name (a task field, shown as plain text so a
+    name holding ``[bold]`` is not read as markup); transient, so the finished bar leaves no line behind."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[name]}", markup=False), console=console, transient=True,
+                    disable=disable)
