@@ -126,11 +126,11 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
             RunFolder(run_dir).write_config(cfg)
             print_header(console, cfg, run_dir, f"resuming at step {start}" if state is not None else "new run",
                          trainer.describe(), device, world)
+        say = console.print if world.is_main else (lambda _: None)  # one line per run, not per torchrun rank
         if start >= cadence.steps:
-            console.print(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
+            say(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
-        say = console.print if world.is_main else (lambda _: None)  # one line per run, not per torchrun rank
         batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say)
         run_loop(trainer, batches, start, cadence, run_dir, world, console)
     finally:

@@ -236,3 +236,11 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     assert [r["step"] for r in rows] == ["2", "4"]  # one log, not one per rank
     assert "world: 2" in proc.stdout
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [4]
+    resume = tmp_path / "resume.py"  # the finished run resumed: its "nothing to do" line comes once, not per rank
+    resume.write_text("import sys\nfrom pathlib import Path\nfrom denoise_gan.training.cyclegan import train\n"
+                      "train(None, Path(sys.argv[1]), resume=True)\n")
+    again = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                            "--master-port", "29533", str(resume), str(tmp_path / "run")],
+                           capture_output=True, text=True, env=env, timeout=240)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("already at step 4 of 4") == 1, again.stdout[-3000:]
