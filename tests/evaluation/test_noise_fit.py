@@ -281,3 +281,17 @@ def test_blind_mode_skips_an_unreadable_file_as_training_does(pairs: Path, tmp_p
     (empty / "broken.png").write_bytes(b"not a png")
     with pytest.raises(UserError, match="no image files found"):
         read_folder(empty)
+
+
+def test_blind_mode_skips_a_photo_too_small_to_measure_by_name(pairs: Path, tmp_path: Path) -> None:
+    """One 1x1 file among photos refused the whole folder without naming it; now it is left out, named."""
+    noisy = tmp_path / "noisy"
+    shutil.copytree(pairs / "noisy", noisy)
+    write_image(noisy / "dot.png", np.zeros((1, 1, 3), np.uint8))
+    result = cli("noise-fit", "--noisy", noisy, "--clean-photos", pairs / "clean", "-o", tmp_path / "fit")
+    assert result.exit_code == 0, result.output
+    assert "skipping" in result.output and "dot.png" in result.output
+    only = tmp_path / "only"
+    write_image(only / "dot.png", np.zeros((1, 1, 3), np.uint8))
+    one_line_error(cli("noise-fit", "--noisy", only, "--clean-photos", pairs / "clean", "-o", tmp_path / "o"),
+                   "every image is under")

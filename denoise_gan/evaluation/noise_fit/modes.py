@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from data_tools.images import colour_channels, haar_quads, to_255
-from data_tools.names import printable
+from data_tools.names import printable, shown
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import NoiseSource
 from denoise_gan.errors import UserError
@@ -208,17 +208,24 @@ def _residual_values(stats: ResidualStats, real: ResidualStats) -> dict[str, Any
 
 # ---- blind mode ----------------------------------------------------------------------------------
 
-def read_folder(folder: Path | str) -> list[np.ndarray]:
+def read_folder(folder: Path | str, smallest: int = 1) -> list[np.ndarray]:
     """The colour channels of every readable image under a folder (recursive, sorted), as training reads one:
-    an unreadable file is skipped with a warning; a folder with no readable image is an error."""
+    an unreadable file, or one under ``smallest`` px on a side, is skipped with a warning that names it; a
+    folder with no image left is an error."""
     from data_tools.datasets import read_folder as read_images
 
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
-    images = [colour_channels(pixels) for _, pixels in read_images(folder)]
+    found = read_images(folder)
+    small = [path for path, pixels in found if min(pixels.shape[:2]) < smallest]
+    if small:
+        more = f" and {len(small) - 1} more" if len(small) > 1 else ""
+        print(f"warning: skipping {shown(small[0])}{more}: under {smallest} px on a side, too small to measure")
+    images = [colour_channels(pixels) for _, pixels in found if min(pixels.shape[:2]) >= smallest]
     if not images:
-        raise UserError(f"{folder}: no image files found")
+        raise UserError(f"{folder}: no image files found" if not found else
+                        f"{folder}: every image is under {smallest} px on a side; the statistics need at least that")
     return images
 
 
@@ -271,11 +278,9 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     from data_tools.samples import TRAIN_POOL, load_sample
     from denoise_gan.nets.noise_stats import SUBPATCH
 
-    noisy_images = read_folder(noisy_dir)
-    clean_images = read_folder(clean_dir) if clean_dir else [load_sample(n) for n in TRAIN_POOL]
+    noisy_images = read_folder(noisy_dir, SUBPATCH)
+    clean_images = read_folder(clean_dir, SUBPATCH) if clean_dir else [load_sample(n) for n in TRAIN_POOL]
     smallest = min(min(i.shape[:2]) for i in noisy_images + clean_images)
-    if smallest < SUBPATCH:
-        raise UserError(f"an image is {smallest} px on a side; blind statistics need at least {SUBPATCH}")
     side = max(SUBPATCH, min(BLIND_SIDE, smallest // SUBPATCH * SUBPATCH))
     noisy = random_crops(noisy_images, seed + 1, 3, side, BLIND_CROPS)
     clean = random_crops(clean_images, seed, 3, side, BLIND_CROPS)
