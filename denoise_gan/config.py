@@ -35,6 +35,7 @@ MAX_SEED = 2**32 - 1  # what every random generator a run seeds accepts
 MAX_DEPTH, MAX_BLOCKS = 8, 64  # far past any useful net (stride 256; the ResNet reference has 9 blocks)
 MAX_LR = 1.0  # an Adam step past this only diverges (and 1e308 overflows inside the optimiser)
 MAX_WORKERS = 64  # each worker is a process holding a copy of the data
+MAX_MINUTES = 7 * 24 * 60.0  # a week: a longer budget is a typo (and 1e300 made a step count of 300 digits)
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,8 @@ class AdaptConfig(RunFields):
                              "scikit-image).", flag="--clean")
     start: str = opt("default", "What to start from: a shipped model's name, or a folder with G.safetensors and "
                                 "F.safetensors (a train run, an adapt output).", flag="--from")
-    minutes: float = opt(20.0, "Wall-clock budget for both phases, loading and timing included.", positive=True)
+    minutes: float = opt(20.0, "Wall-clock budget for both phases, loading and timing included.", positive=True,
+                         at_most=MAX_MINUTES)
     steps: int = opt(0, "Total steps of both phases instead of --minutes (at least 2: one per phase).", at_least=0,
                      at_most=MAX_STEPS)
     noise_share: float = opt(0.4, "Share of the budget for learning the noise (F); the rest refines the "
