@@ -12,13 +12,21 @@ def printable(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-# right-to-left marks, embeddings, overrides and isolates: they reorder the text shown around a name
-BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+JOINER = "\u200d"  # zero-width joiner: invisible, but it builds emoji sequences (a name may hold one)
+
+
+def _escaped(c: str) -> str:
+    category = unicodedata.category(c)
+    if category == "Cc":
+        return repr(c)[1:-1]
+    if category in ("Zl", "Zp") or category == "Cf" and c != JOINER:
+        return f"\\U{ord(c):08x}" if ord(c) > 0xFFFF else f"\\u{ord(c):04x}"
+    return c
 
 
 def shown(text: object) -> str:
-    """Text, usually holding a file name, as a terminal or log line can show it: ``printable``, and control
-    characters (an escape sequence, a newline or line separator in a name, a bidi override) as backslash
-    escapes, so a name cannot recolour the terminal, split a one-line-per-file log or reorder a line."""
-    return "".join(f"\\u{ord(c):04x}" if c in BIDI_CONTROLS or unicodedata.category(c) in ("Zl", "Zp")
-                   else repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in printable(str(text)))
+    """Text, usually holding a file name, as a terminal or log line can show it: ``printable``, and control and
+    invisible format characters (an escape sequence, a newline or line separator, a bidi override, a zero-width
+    space) as backslash escapes, so a name cannot recolour the terminal, split a one-line-per-file log, reorder
+    a line or pass for another name."""
+    return "".join(_escaped(c) for c in printable(str(text)))

@@ -20,6 +20,8 @@ def test_controls_are_escaped_and_the_rest_kept() -> None:
     assert shown("\u202egnp.exe") == "\\u202egnp.exe"  # a right-to-left override would reorder the line
     assert shown("café 日本 👩\u200d💻 [b].png") == "café 日本 👩\u200d💻 [b].png"  # a joiner is no control
     assert shown(printable("x\udcff.png")) == shown("x\udcff.png") == "x\\xff.png"
+    assert shown("a\u200bb\ufeff\u00ad.png") == "a\\u200bb\\ufeff\\u00ad.png"  # invisible: passed for "ab.png"
+    assert shown("tag\U000e0041.png") == "tag\\U000e0041.png"
 
 
 def test_a_name_that_reads_as_markup_is_drawn_as_it_is_in_the_progress_bars(tmp_path: Path) -> None:
