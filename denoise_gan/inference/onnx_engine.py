@@ -42,6 +42,7 @@ class GraphInfo:
         if self.config.get("arch") in NOISE_MODEL_ARCHS:
             raise WeightsError(f"{path}: is a noise model ({self.config.get('arch')}), not a denoiser")
         self.source_sha256 = props.get(gc.SOURCE_KEY, "")
+        self.source_digest = props.get(gc.SOURCE_DIGEST_KEY, "")
         # a level-aware graph without the key is from before the blind map was profiled by brightness
         self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
 

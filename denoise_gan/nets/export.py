@@ -35,7 +35,7 @@ from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
-from denoise_gan.nets.weight_header import refuse_noise_model
+from denoise_gan.nets.weight_header import refuse_noise_model, weights_digest
 from denoise_gan.nets.weights import (
     CALIBRATION_KEY,
     LEVEL_SCALE_KEY,
@@ -71,6 +71,10 @@ class Exportable:
         """The weight file's sha256 (a graph records it, so the engine can tell a stale graph); empty for a
         run checkpoint, whose graph belongs to no weight file."""
         return file_sha256(self.source) if self.source.suffix == ".safetensors" else ""
+
+    @property
+    def source_digest(self) -> str:
+        return weights_digest(self.source) if self.source.suffix == ".safetensors" else ""
 
 
 def load_exportable(source: str | Path) -> Exportable:
@@ -206,6 +210,7 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
             gc.LEVEL_AWARE_KEY: "true" if graph.level_aware else "false", gc.STRIDE_KEY: str(graph.stride),
             gc.MIN_TILE_KEY: str(model.contract.min_tile),
             gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256,
+            gc.SOURCE_DIGEST_KEY: model.source_digest,
             **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP} if graph.level_aware else {}), "usage": usage}
 
 

@@ -14,10 +14,12 @@ ESTIMATE = -1.0  # the sigma input's "no fixed σ: estimate the level map"
 
 # metadata keys: GRAPH_FORMAT under "format"; the generator config (JSON) under "config"; descriptive metadata
 # (JSON) under "meta"; "level_aware" ("true"/"false"), "stride", "min_tile" and "channels" as decimal text;
-# "source_sha256", the sha256 of the safetensors file the graph was made from, so a stale graph is noticed
+# "source_sha256", the sha256 of the safetensors file the graph was made from, so a stale graph is noticed, and
+# "source_digest", the sha256 of that file's canonical form (``weight_header.weights_digest``; graphs made before
+# it lack it), so a byte-for-byte different copy of the same weights still owns the graph
 FORMAT_KEY, CONFIG_KEY, META_KEY = "format", "config", "meta"
 LEVEL_AWARE_KEY, STRIDE_KEY, MIN_TILE_KEY, CHANNELS_KEY = "level_aware", "stride", "min_tile", "channels"
-SOURCE_KEY = "source_sha256"
+SOURCE_KEY, SOURCE_DIGEST_KEY = "source_sha256", "source_digest"
 # a level-aware graph's blind map: "brightness-profile" since the map is projected onto a function of
 # brightness (``nets.level_profile``); a graph without the key predates that and is remade before use
 LEVEL_MAP_KEY, LEVEL_MAP = "level_map", "brightness-profile"

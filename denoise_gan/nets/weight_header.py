@@ -7,6 +7,8 @@ A file's architecture and role (a noise model or a denoiser, its generator confi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,6 +94,29 @@ def _data_end(header: dict[str, Any]) -> int:
             return -1
         ends.append(offsets[1])
     return max(ends)
+
+
+def canonical(data: bytes) -> bytes:
+    """A safetensors file's bytes with its metadata keys in sorted order. The safetensors writer keeps them in a
+    hash map, so the same weights saved twice came out in different byte orders (and sha256s); the tensors and
+    their offsets are untouched (offsets count from the end of the header)."""
+    length = _header_length(data[:8], len(data))
+    header = json_text.loads(data[8:8 + length])
+    if isinstance(header.get("__metadata__"), dict):
+        header = {"__metadata__": dict(sorted(header["__metadata__"].items())),
+                  **{k: v for k, v in header.items() if k != "__metadata__"}}
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the tensors start 8-byte aligned, as the writer pads them
+    return len(text).to_bytes(8, "little") + text + data[8 + length:]
+
+
+def weights_digest(path: Path) -> str:
+    """The sha256 of a weight file's canonical form: equal for two files that hold the same tensors and
+    metadata, whatever order their writer put the metadata keys in (a graph records it beside the file's own
+    sha256, so a re-exported copy of the weights still owns the graph made from the original)."""
+    data = read_weight_bytes(path)
+    read_header(path, data)  # a corrupt file is a one-line error, not a JSON traceback
+    return hashlib.sha256(canonical(data)).hexdigest()
 
 
 def header_metadata(header: dict[str, Any]) -> dict[str, str]:

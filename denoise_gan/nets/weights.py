@@ -30,6 +30,7 @@ from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.registry import build_generator, plausible_bounds
 from denoise_gan.nets.weight_header import (
     GENERATOR_FORMAT,
+    canonical,
     config_and_meta,
     not_safetensors,
     read_generator_header,
@@ -77,7 +78,7 @@ def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta:
         meta[LEVEL_SCALE_KEY] = scale
     metadata = {"format": FORMAT, "config": json.dumps(to_dict(cfg)),
                 "meta": json.dumps(describe(cfg, meta), sort_keys=True)}
-    atomic_write_bytes(path, st_save(state, metadata=metadata))
+    atomic_write_bytes(path, canonical(st_save(state, metadata=metadata)))
 
 
 def _open_safetensors(path: Path, what: str, data: bytes | None = None) -> tuple[dict[str, torch.Tensor], dict]:
@@ -209,7 +210,7 @@ def save_discriminator(path: Path | str, net: nn.Module, cfg: DiscriminatorConfi
             described[key] = str(Path(described[key]).resolve())
     metadata = {"format": D_FORMAT, "config": json.dumps(to_dict(cfg)),
                 "meta": json.dumps(described, sort_keys=True)}
-    atomic_write_bytes(path, st_save(state, metadata=metadata))
+    atomic_write_bytes(path, canonical(st_save(state, metadata=metadata)))
 
 
 def load_discriminator(path: Path | str, device: str | torch.device = "cpu",

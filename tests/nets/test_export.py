@@ -179,3 +179,42 @@ def test_every_optional_package_is_in_the_extra_that_the_error_names() -> None:
     for module, extra in EXTRAS.items():
         assert any(req.split(">")[0].split("=")[0].strip() == module for req in optional[extra]), (module, extra)
         assert extra in optional["dev"][0].removeprefix("denoise-gan[").rstrip("]").split(",")  # [dev] has it
+
+
+def _reordered(path: Path, out: Path) -> Path:
+    """The same weights with the header's metadata keys in reverse order, as another writer may leave them."""
+    data = path.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    header = {"__metadata__": dict(reversed(header["__metadata__"].items())),
+              **{k: v for k, v in header.items() if k != "__metadata__"}}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    out.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + length:])
+    return out
+
+
+def test_saving_the_same_weights_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    """The safetensors writer orders metadata keys by a hash map: the same net gave a different sha256 per save."""
+    net = random_level_net()
+    files = []
+    for i in range(6):
+        save_generator(tmp_path / f"g{i}.safetensors", net, TINY_LEVEL, {"noise_family": "x", "training_data": "y"})
+        files.append((tmp_path / f"g{i}.safetensors").read_bytes())
+    assert len(set(files)) == 1
+    assert load_generator(tmp_path / "g0.safetensors")[1] == TINY_LEVEL
+
+
+def test_a_copy_of_the_weights_owns_the_graph_made_from_the_original(level_weights: Path, tmp_path: Path) -> None:
+    """`export X -o d.safetensors` and `export X -o d.onnx`: the graph records X's sha256, which a copy written
+    in another byte order did not have, so the light engine refused d.onnx beside d.safetensors as stale."""
+    original = _reordered(level_weights, tmp_path / "original.safetensors")
+    assert cli("export", original, "-o", tmp_path / "d.safetensors").exit_code == 0
+    assert (tmp_path / "d.safetensors").read_bytes() != original.read_bytes()
+    assert cli("export", original, "-o", tmp_path / "d.onnx").exit_code == 0
+    den = Denoiser.from_pretrained(tmp_path / "d.safetensors", engine="onnxruntime", tile=0)
+    assert den.engine_name == "onnxruntime"
+    other = random_level_net()  # different weights are still told apart
+    save_generator(tmp_path / "d.safetensors", other, TINY_LEVEL)
+    with pytest.raises(Exception, match="stale graph"):
+        Denoiser.from_pretrained(tmp_path / "d.safetensors", engine="onnxruntime", tile=0)
