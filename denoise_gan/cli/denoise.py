@@ -28,7 +28,7 @@ def denoise_command(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders.", show_default=False)],
     output: Annotated[str, typer.Option("-o", "--output", help="Output folder (created if missing); for a single "
                                         "input file, an output file name such as cat_dn.png also works (a "
-                                        "trailing / keeps it a folder).", show_default=False)],
+                                        "trailing / keeps it a folder).", metavar="<path>", show_default=False)],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders recursively and "
                                             "mirror their tree under the output folder.")] = False,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to each output's file stem.")] = "",

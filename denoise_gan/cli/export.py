@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,18 +13,23 @@ def export_command(
     checkpoint: Annotated[str, typer.Argument(help="Generator weights (.safetensors path or shipped model name), "
                                               "a run folder, or a run checkpoint (step_N.pt).",
                                               metavar="CHECKPOINT", show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The .onnx or .safetensors file, or the folder.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="The .onnx or .safetensors file, or the folder "
+                                        "(a name ending in /).", metavar="<path>", show_default=False)],
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx: float32 NxCxHxW in [0,1] in and out, "
                                             "any size (a level-aware model's graph also takes strength and "
                                             "sigma); folder: config.json + model.safetensors + README.md "
                                             "model card; safetensors: the weights `denoise --checkpoint` loads. "
-                                            "Default: from -o's suffix (.onnx, .safetensors), else onnx.",
+                                            "Default: from -o's suffix (.onnx, .safetensors), or folder for a "
+                                            "name ending in / or an existing folder.",
                                             show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
     """Export a generator for other runtimes and model hubs (needs torch: pip install 'denoise-gan\\[train]')."""
-    from denoise_gan.nets.export import export_format, export_model
+    from denoise_gan.nets.export_target import export_format
 
-    chosen = export_format(output, fmt.lower() if fmt else None)
+    chosen = export_format(output, fmt.lower() if fmt else None)  # a bad -o is refused before torch loads
+
+    from denoise_gan.nets.export import export_model
+
     out = export_model(checkpoint, output, chosen, overwrite=overwrite)
     console.print(f"wrote {out} ({chosen})")

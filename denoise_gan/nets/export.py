@@ -32,6 +32,7 @@ from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
+from denoise_gan.nets.export_target import check_target, export_format
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
@@ -48,7 +49,6 @@ from denoise_gan.nets.weights import (
     save_generator,
 )
 
-FORMATS = ("onnx", "folder", "safetensors")
 OPSET = 17  # pixel_unshuffle/pixel_shuffle (DepthToSpace/SpaceToDepth) and bilinear Resize export from 17 on
 CARD_FIELDS = ("license", "noise_family", "input", "training_data")
 
@@ -279,25 +279,6 @@ def model_card(model: Exportable) -> str:
 
 # ---- one entry point ----------------------------------------------------------------------------
 
-FILE_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
-FOLDER_FILES = ("config.json", "model.safetensors", "README.md")  # what --format folder writes
-
-
-def export_format(out: Path, fmt: str | None) -> str:
-    """The format asked for, or the one ``out``'s suffix names (onnx when it names none); a file suffix of the
-    other format is refused, so an ONNX graph is never saved under a weights file's name."""
-    implied = FILE_SUFFIXES.get(out.suffix.lower())
-    if fmt is None:
-        return implied or "onnx"
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if implied is not None and implied != fmt:
-        raise UserError(f"-o {out}: a {out.suffix} name for --format {fmt}; name it {out.with_suffix('').name}"
-                        f"{'.onnx' if fmt == 'onnx' else '.safetensors' if fmt == 'safetensors' else ''} "
-                        f"or drop --format")
-    return fmt
-
-
 def _source_file(source: str | Path) -> Path | None:
     """The file an export reads (weights or a run checkpoint), when there is one to protect."""
     path = Path(source)
@@ -312,22 +293,9 @@ def _source_file(source: str | Path) -> Path | None:
 def export_model(source: str | Path, out: Path | str, fmt: str | None = None, overwrite: bool = False) -> Path:
     """Write ``source``'s generator to ``out`` in ``fmt`` (onnx, folder or safetensors; None: from ``out``'s
     suffix); returns ``out``. The source is never written over, whatever ``overwrite`` says."""
-    out = Path(out)
     fmt = export_format(out, fmt)
-    read = _source_file(source)
-    if read is not None and out.resolve() in (read.resolve(), *((read.resolve().parent,) if fmt == "folder" else ())):
-        raise UserError(f"-o {out} would overwrite the weights being exported ({read}); choose another -o")
-    if fmt == "folder" and out.is_dir():
-        others = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES)
-        if others:
-            raise UserError(f"{out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
-                            "--format folder writes into a new or empty folder, or replaces an exported one")
-    if fmt == "folder" and out.exists() and not out.is_dir():
-        raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
-    if fmt != "folder" and out.is_dir():
-        raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
-    if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
-        raise UserError(f"{out} exists; choose another -o or pass --overwrite")
+    out = Path(out)
+    check_target(out, fmt, overwrite, _source_file(source))
     if fmt == "onnx":
         require("onnx", "export --format onnx")
     model = load_exportable(source)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +98,8 @@ def test_export_folder_over_a_file_or_under_a_file_is_one_line(weights: Path, tm
     one_line_error(cli("export", weights, "-o", tmp_path / "taken", "--format", "folder", "--overwrite"),
                    "is a file")
     one_line_error(cli("export", weights, "-o", tmp_path / "taken" / "inside", "--format", "folder"),
-                   "cannot write")
+                   "taken is a file, not a folder")  # it said "cannot write (File exists)"
+    one_line_error(cli("export", weights, "-o", tmp_path / "taken" / "g.onnx"), "taken is a file, not a folder")
     one_line_error(cli("export", weights, "-o", tmp_path, "--format", "onnx", "--overwrite"), "is a folder")
 
 
@@ -243,3 +246,27 @@ def test_control_characters_in_names_are_shown_escaped(weights: Path, tmp_path: 
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("[")]
     assert len(lines) == 2 and "esc\\x1b[31mred.png" in lines[0] and "new\\nline.png" in lines[1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["esc\x1b[31mred.png", "new\nline.png"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_export_never_replaces_a_pipe_or_device(weights: Path, tmp_path: Path) -> None:
+    """`export -o /dev/null --overwrite` replaced /dev/null with a regular file; without --overwrite a pipe was a
+    NotADirectoryError traceback."""
+    pipe = tmp_path / "pipe.onnx"
+    os.mkfifo(pipe)
+    for extra in ([], ["--overwrite"]):
+        one_line_error(cli("export", weights, "-o", pipe, *extra), "not a regular file or folder")
+        assert stat.S_ISFIFO(pipe.stat().st_mode)
+    os.mkfifo(tmp_path / "plain")
+    one_line_error(cli("export", weights, "-o", tmp_path / "plain", "--format", "onnx"), "not a regular file")
+
+
+def test_export_reads_a_trailing_slash_as_a_folder_and_refuses_a_name_it_could_not_read_back(
+        weights: Path, tmp_path: Path) -> None:
+    """`-o hub/` and `-o model` wrote an ONNX file named hub or model, which denoise then read as a corrupt
+    safetensors file."""
+    assert cli("export", weights, "-o", f"{tmp_path / 'hub'}/").exit_code == 0
+    assert (tmp_path / "hub" / "model.safetensors").is_file()
+    one_line_error(cli("export", weights, "-o", tmp_path / "model"), "model.onnx or model.safetensors")
+    assert not (tmp_path / "model").exists()
+    assert cli("export", weights, "-o", tmp_path / "hub", "--overwrite").exit_code == 0  # an existing folder

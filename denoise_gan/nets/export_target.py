@@ -1,0 +1,75 @@
+"""Where an export goes: the format ``-o`` names, and the checks that keep an export from destroying anything.
+
+Torch-free, so a bad ``-o`` is refused before the model loads. The written file must be one the product reads
+back (``denoise``, ``Denoiser.from_pretrained``), which tell a file's format by its suffix: a name without one
+is refused unless ``--format`` says what to write.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from denoise_gan.errors import UserError
+
+FORMATS = ("onnx", "folder", "safetensors")
+FILE_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
+FOLDER_FILES = ("config.json", "model.safetensors", "README.md")  # what --format folder writes
+
+
+def export_format(out: Path | str, fmt: str | None) -> str:
+    """The format asked for, or the one ``out`` names: its suffix (.onnx, .safetensors), or a model folder for a
+    name ending in ``/`` or an existing folder. A file suffix of the other format is refused, so an ONNX graph
+    is never saved under a weights file's name."""
+    text, path = str(out), Path(out)
+    implied = FILE_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        if implied is not None:
+            return implied
+        if text.endswith(("/", os.sep)) or path.is_dir():
+            return "folder"
+        raise UserError(f"-o {out}: name the file {path.name}.onnx or {path.name}.safetensors (its suffix is how "
+                        "denoise reads it back), end -o with / for a model folder, or pass --format")
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if implied is not None and implied != fmt:
+        raise UserError(f"-o {out}: a {path.suffix} name for --format {fmt}; name it {path.with_suffix('').name}"
+                        f"{'.onnx' if fmt == 'onnx' else '.safetensors' if fmt == 'safetensors' else ''} "
+                        f"or drop --format")
+    return fmt
+
+
+def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> None:
+    """Refuse, before any work, an ``out`` that would destroy something: the weights being exported, a device or
+    a pipe (replaced by a regular file under --overwrite: /dev/null was), another folder's files, an existing
+    output without --overwrite; and one that cannot be written (a file where its folder should be)."""
+    if read is not None and out.resolve() in (read.resolve(), *((read.resolve().parent,) if fmt == "folder" else ())):
+        raise UserError(f"-o {out} would overwrite the weights being exported ({read}); choose another -o")
+    _check_parent(out)
+    try:
+        mode = out.stat().st_mode
+    except OSError:
+        return  # nothing there yet
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UserError(f"{out} exists and is not a regular file or folder (a device, a pipe); choose another -o")
+    if fmt == "folder" and not stat.S_ISDIR(mode):
+        raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
+    if fmt != "folder" and stat.S_ISDIR(mode):
+        raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
+    if fmt == "folder":
+        others = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES)
+        if others:
+            raise UserError(f"{out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+                            "--format folder writes into a new or empty folder, or replaces an exported one")
+    if not overwrite and (stat.S_ISREG(mode) or any(out.iterdir())):
+        raise UserError(f"{out} exists; choose another -o or pass --overwrite")
+
+
+def _check_parent(out: Path) -> None:
+    """The nearest existing folder above ``out`` must be one: a file in its place would fail the write."""
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"-o {out}: {parent} is a file, not a folder")
+            return
