@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +104,9 @@ def as_backend(model: Any, cfg: InferConfig) -> Backend:
     """A backend as given, or a torch module wrapped in one (torch imported only then)."""
     if hasattr(model, "run") and hasattr(model, "auto_tile"):
         return model
+    if isinstance(model, (str, os.PathLike)):  # the easy slip: Denoiser("default")
+        raise UserError(f"Denoiser takes a loaded network; load a name or file with "
+                        f"Denoiser.from_pretrained({str(model)!r})")
     from denoise_gan.inference.torch_engine import TorchBackend
 
     return TorchBackend(model, cfg.device, cfg.precision)

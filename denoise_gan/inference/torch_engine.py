@@ -17,6 +17,7 @@ from torch import nn
 from denoise_gan.errors import UserError
 from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
 from denoise_gan.nets.contract import denoiser_contract
+from denoise_gan.nets.generators import NoiseGenerator
 from denoise_gan.runtime import autocast, precision_name, resolve_device, resolve_precision
 
 PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory
@@ -56,6 +57,10 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, net: nn.Module, device: str = "auto", precision: str = "auto") -> None:
+        if not isinstance(net, nn.Module):
+            raise UserError(f"expected a torch generator (an nn.Module) or a backend, got {type(net).__name__}")
+        if isinstance(net, NoiseGenerator):  # by its architecture, whatever a file said of it
+            raise UserError(f"{type(net).__name__} is a noise model (clean->noisy), not a denoiser")
         self.device = resolve_device(device)
         self.amp_dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, memory_format=torch.channels_last).eval()

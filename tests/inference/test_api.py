@@ -210,3 +210,19 @@ def test_from_pretrained_refuses_a_noise_model(tmp_path: Path) -> None:
     save_generator(tmp_path / "F.safetensors", build_generator(cfg), cfg, {"role": "F clean->noisy"})
     with pytest.raises(WeightsError, match="noise model"):
         Denoiser.from_pretrained(tmp_path / "F.safetensors")
+
+
+def test_the_constructor_refuses_a_name_and_a_noise_model_in_one_line() -> None:
+    """Denoiser("default") was an AttributeError traceback; Denoiser(F) returned noisier images, though the
+    README says a noise model is refused by its architecture."""
+    with pytest.raises(UserError, match=re.escape("Denoiser.from_pretrained('default')")):
+        Denoiser("default")
+    with pytest.raises(UserError, match="Denoiser.from_pretrained"):
+        Denoiser(Path("checkpoints/default.safetensors"))
+    with pytest.raises(UserError, match="got int"):
+        Denoiser(3)
+    from denoise_gan.nets.shipped import shipped_part
+
+    noise_model = load_generator(shipped_part("default", "F"))[0]
+    with pytest.raises(UserError, match="is a noise model"):
+        Denoiser(noise_model, device="cpu")
