@@ -129,3 +129,18 @@ def test_a_noise_model_given_to_denoise_is_refused_as_one_without_torch(tmp_path
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "is a noise model" in lines[0] and "pip install" not in lines[0]
+
+
+def test_benchmark_leaves_out_a_default_method_whose_extra_is_missing(tmp_path: Path) -> None:
+    """Its default methods include bm3d (the [bench] extra): it failed once per image, exit 1; named, it is now
+    refused before any work."""
+    write_image(tmp_path / "clean" / "a.png", smooth_rgb(64, 64))
+    out = ok(base("benchmark", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "-o", tmp_path / "b"))
+    assert "bm3d left out of the default methods" in out and "denoise-gan[bench]" in out
+    rows = json.loads((tmp_path / "b" / "results.json").read_text())["rows"]
+    assert {r["method"] for r in rows} == {"noisy", "default", "nlm", "wavelet", "tv"}
+    proc = base("benchmark", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "--methods", "nlm,bm3d",
+                "-o", tmp_path / "named")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "--methods bm3d needs the 'bm3d' package" in lines[0] and not (tmp_path / "named").exists()

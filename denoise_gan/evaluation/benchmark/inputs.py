@@ -28,7 +28,7 @@ from data_tools.names import printable
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME
 from denoise_gan.errors import UserError
-from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, parse_methods
+from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
 from denoise_gan.inference.tiling import InferConfig
 
 # ---- σ -------------------------------------------------------------------------------------------
@@ -224,11 +224,13 @@ class Plan:
     methods: tuple[str, ...]
     conditions: tuple[str, ...]  # noise labels in run order
     sources: tuple[Source, ...]
+    notes: tuple[str, ...] = ()  # default methods left out (a package missing)
 
 
 def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     """Check every argument and list the inputs; raises UserError (or NoiseSpecError) with one line."""
-    methods = parse_methods(",".join(cfg.methods))
+    methods, left_out = installed_methods(parse_methods(",".join(cfg.methods)),
+                                          asked=cfg.methods != tuple(DEFAULT_METHODS.split(",")))
     for strength in cfg.model_strengths:  # InferConfig states the range, in the words `denoise` uses
         try:
             replace(cfg.infer, strength=strength)
@@ -269,4 +271,4 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
             if source.spec is None and not source.stages:
                 raise UserError(f"{source.noisy_path}: its manifest entry records no noise stages, so "
                                 "--oracle-sigma has no true σ for it")
-    return Plan(methods, tuple(specs), tuple(sources))
+    return Plan(methods, tuple(specs), tuple(sources), tuple(left_out))

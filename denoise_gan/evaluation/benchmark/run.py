@@ -180,6 +180,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     cache = _CleanCache()
     for source in the_plan.sources:
         run.run_source(source, cache)
+    run.result.notes += the_plan.notes
     if run.stale:
         run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
     run.result.notes += [f"{m.method.name}: {note}" for m in models if m.denoiser for note in m.denoiser.notes]
