@@ -63,7 +63,10 @@ WITHOUT_TORCH = textwrap.dedent("""
         pass
     from denoise_gan.cli import app
     try:
-        app(sys.argv[1:], prog_name="denoise-gan")
+        if sys.argv[1] == "--python":  # a snippet of the Python API instead of a command
+            exec(sys.argv[2])
+        else:
+            app(sys.argv[1:], prog_name="denoise-gan")
     finally:
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx"))
         print("LOADED=" + json.dumps(heavy), file=sys.stderr)
@@ -144,3 +147,13 @@ def test_benchmark_leaves_out_a_default_method_whose_extra_is_missing(tmp_path: 
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "--methods bm3d needs the 'bm3d' package" in lines[0] and not (tmp_path / "named").exists()
+
+
+def test_the_python_api_names_the_extra_a_noise_model_needs() -> None:
+    """NoiseModel.from_pretrained raised a bare ModuleNotFoundError for torch; Denoiser names the extra."""
+    proc = base("--python", "from denoise_gan import NoiseModel\n"
+                "from denoise_gan.errors import DenoiseGanError\n"
+                "try:\n    NoiseModel.from_pretrained('default-F')\n"
+                "except DenoiseGanError as exc:\n    print('REFUSED', exc)\n")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "REFUSED NoiseModel" in proc.stdout and "pip install 'denoise-gan[train]'" in proc.stdout

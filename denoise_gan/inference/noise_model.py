@@ -34,6 +34,7 @@ from data_tools.images import split_alpha, to_dtype
 from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.extras import require
 from denoise_gan.inference.engine_choice import installed
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
@@ -137,6 +138,7 @@ class NoiseModel:
         ``F.safetensors``. A missing or unsafe file, or a denoiser G, is a one-line ``WeightsError``.
         ``engine``: auto (ONNX Runtime for the U-Net on the CPU when installed, else torch), torch or
         onnxruntime (CPU only); ``threads`` the CPU threads (0: the runtime's default)."""
+        require("torch", "NoiseModel (a learned noise model runs on torch)")  # one line, not an ImportError
         from denoise_gan.nets.weights import load_generator
         from denoise_gan.runtime import set_threads
 
@@ -325,7 +327,6 @@ def _engine(name: str, device_type: str) -> str:
     if name == "auto":
         return "onnxruntime" if device_type == "cpu" and installed("onnxruntime") else "torch"
     if name == "onnxruntime":
-        from denoise_gan.extras import require
 
         require("onnxruntime", "the onnxruntime engine")
     return name
