@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -136,6 +137,8 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
             raise OutputWriteError(f"{path}: is a folder; give a file path")
+        if _special(path):  # a rename would put a file in place of /dev/null or a reader's pipe
+            raise OutputWriteError(f"{path}: is a device or a pipe, not a file; give a file path")
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".part", dir=path.parent)
     except OSError as exc:
         raise _write_error(path, exc) from None
@@ -158,6 +161,15 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _special(path: Path) -> bool:
+    """Whether something other than a regular file or folder (a device, a pipe, a socket) is at ``path``."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _link_exclusive(tmp: str, path: Path) -> None:

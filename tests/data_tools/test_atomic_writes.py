@@ -21,3 +21,23 @@ def test_atomic_writes_get_the_usual_file_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_device_or_pipe_is_never_replaced_by_a_file(tmp_path: Path) -> None:
+    """`evaluate --json /dev/full --overwrite` run as root replaced the device node with a JSON file; a pipe a
+    reader was waiting on became a regular file."""
+    import stat
+
+    import pytest
+
+    from data_tools.atomic_files import OutputWriteError, atomic_write_bytes
+    from helpers import cli, one_line_error
+
+    pipe = tmp_path / "r.json"
+    os.mkfifo(pipe)
+    with pytest.raises(OutputWriteError, match="is a device or a pipe"):
+        atomic_write_bytes(pipe, b"{}")
+    write_image(tmp_path / "c" / "a.png", np.full((16, 16, 3), 9, np.uint8))
+    one_line_error(cli("evaluate", "--clean", tmp_path / "c", "--pred", tmp_path / "c", "--json", pipe,
+                       "--overwrite"), "is a device or a pipe")
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and not list(tmp_path.glob(".*.part"))
