@@ -170,7 +170,37 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
         arr = arr.astype(np.uint16)  # Pillow's 32-bit "I" mode holding a 16-bit file's values
     if arr.ndim == 2:
         arr = arr[..., None]
+    if arr.shape[2] == 1 and _png_colour_type(data) == 0:
+        arr = _gray_key_as_alpha(arr, data)
     return arr, rotated
+
+
+def _gray_key_as_alpha(gray: np.ndarray, data: bytes) -> np.ndarray:
+    """A gray PNG's transparent value (its tRNS chunk) as an alpha channel, which the decoders drop for gray
+    while they expand it for RGB; the key is scaled as a 1/2/4-bit image's samples are to 8 bits."""
+    key = _png_chunk(data, b"tRNS")
+    if key is None or len(key) < 2:
+        return gray
+    depth = data[24]
+    value = int.from_bytes(key[:2], "big") & ((1 << depth) - 1)
+    if depth < 8:
+        value = value * 255 // ((1 << depth) - 1)
+    peak = np.iinfo(gray.dtype).max if np.issubdtype(gray.dtype, np.integer) else 1
+    alpha = np.where(gray[..., 0] == value, 0, peak).astype(gray.dtype)
+    return np.dstack([gray[..., 0], alpha])
+
+
+def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
+    """The data of a PNG's first chunk of ``kind`` before the image data, or None."""
+    at = 8
+    while at + 8 <= len(data):
+        length, name = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8]
+        if name == kind:
+            return data[at + 8:at + 8 + length]
+        if name in (b"IDAT", b"IEND"):
+            return None
+        at += 12 + length
+    return None
 
 
 def _png_colour_type(data: bytes) -> int | None:

@@ -205,3 +205,23 @@ def test_an_rgba_tiff_labels_its_alpha(tmp_path: Path, dtype: type) -> None:
     with tifffile.TiffFile(tmp_path / "a.tif") as tif:
         assert "ExtraSamples" in tif.pages[0].tags
     np.testing.assert_array_equal(read_image(tmp_path / "a.tif").pixels, pixels)
+
+
+@pytest.mark.parametrize("bits", [1, 8, 16])
+def test_a_gray_png_transparent_colour_key_becomes_alpha(tmp_path: Path, bits: int) -> None:
+    """The RGB tRNS key became alpha, the gray one was dropped: its transparent pixels came back opaque."""
+    ramp = np.arange(48 * 48).reshape(48, 48)
+    if bits == 16:
+        pixels = (ramp * 13 % 65536).astype(np.uint16)
+        key = int(pixels[0, 5])
+        Image.fromarray(pixels).save(tmp_path / "g.png", transparency=key)
+    else:
+        pixels = (ramp % 256).astype(np.uint8) if bits == 8 else (ramp % 2 * 255).astype(np.uint8)
+        key = 0
+        image = Image.fromarray(pixels, "L")
+        (image if bits == 8 else image.convert("1")).save(tmp_path / "g.png", transparency=key)
+    read = read_image(tmp_path / "g.png").pixels
+    assert read.shape == (48, 48, 2)
+    np.testing.assert_array_equal(read[..., 0], pixels)
+    np.testing.assert_array_equal(read[..., 1] == 0, pixels == key)
+    assert read[..., 1].max() == np.iinfo(pixels.dtype).max
