@@ -50,6 +50,8 @@ def decode_tiff(data: bytes, path: Path) -> tuple[np.ndarray, int, str] | None:
                 return None
             orientation_tag = page.tags.get("Orientation")
             orientation = int(orientation_tag.value) if orientation_tag is not None else 1
+            extra = page.tags.get("ExtraSamples")
+            associated = extra is not None and np.ravel(extra.value)[:1].tolist() == [1]
             with quiet_stderr():
                 arr = page.asarray()
             axes = page.axes
@@ -69,7 +71,20 @@ def decode_tiff(data: bytes, path: Path) -> tuple[np.ndarray, int, str] | None:
         raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
                              "(gray, gray+alpha, RGB or RGBA)")
     pixels, note = samples_by_range(arr, path)
+    if associated and channels in (2, 4):
+        pixels = _straight_alpha(pixels)
+        note = "; ".join(filter(None, [note, "premultiplied alpha read as straight alpha (as the output stores it)"]))
     return pixels, orientation, note
+
+
+def _straight_alpha(pixels: np.ndarray) -> np.ndarray:
+    """Colour divided by alpha: a TIFF's associated (premultiplied) alpha, in the straight form every output
+    format here stores, so a viewer does not multiply the colour by alpha a second time."""
+    peak = float(np.iinfo(pixels.dtype).max)
+    alpha = pixels[..., -1:].astype(np.float64)
+    colour = pixels[..., :-1].astype(np.float64) * peak / np.maximum(alpha, 1.0)
+    colour = np.where(alpha > 0, np.clip(np.rint(colour), 0, peak), 0)
+    return np.concatenate([colour.astype(pixels.dtype), pixels[..., -1:]], axis=-1)
 
 
 def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:

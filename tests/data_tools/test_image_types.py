@@ -225,3 +225,21 @@ def test_a_gray_png_transparent_colour_key_becomes_alpha(tmp_path: Path, bits: i
     np.testing.assert_array_equal(read[..., 0], pixels)
     np.testing.assert_array_equal(read[..., 1] == 0, pixels == key)
     assert read[..., 1].max() == np.iinfo(pixels.dtype).max
+
+
+def test_premultiplied_tiff_alpha_is_read_as_straight_alpha(tmp_path: Path) -> None:
+    """A TIFF with associated alpha kept its premultiplied colour under the straight-alpha tag every output has,
+    so a viewer multiplied by alpha twice (a half-transparent column came back 30 levels darker over white)."""
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (32, 32, 3)).astype(np.float64)
+    alpha = np.tile(np.linspace(0, 255, 32), (32, 1))
+    stored = np.dstack([np.rint(colour * alpha[..., None] / 255), alpha]).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "assoc.tif", stored, photometric="rgb", extrasamples=[1])
+    read = read_image(tmp_path / "assoc.tif")
+    assert "premultiplied" in read.note
+    opaque_enough = alpha > 60  # rounding in the file grows as alpha shrinks
+    assert np.abs(read.pixels[..., :3].astype(float) - colour)[opaque_enough].max() <= 5
+    np.testing.assert_array_equal(read.pixels[..., 3], stored[..., 3])
+    assert (read.pixels[..., :3][alpha == 0] == 0).all()
+    tifffile.imwrite(tmp_path / "straight.tif", stored, photometric="rgb", extrasamples=[2])  # unchanged
+    np.testing.assert_array_equal(read_image(tmp_path / "straight.tif").pixels, stored)
