@@ -117,7 +117,10 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         if many:  # (a missing input is reported as such below)
             raise UserError(f"-o {out_dir} names one image file, but {many}; give -o a folder (end it with / to "
                             "keep this name)")
-    pairs = _without_own_outputs(expand_inputs(inputs, opts.recursive, exclude=out_dir), out_dir, opts)
+    pairs = expand_inputs(inputs, opts.recursive, exclude=out_dir)
+    renamed = _renamed_outputs(pairs, out_dir, opts)
+    if not opts.overwrite:
+        pairs = [(src, rel) for src, rel in pairs if os.path.abspath(src) not in renamed]
     sources = {_real(src) for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs if src.exists()}
     jobs: dict[Path, Job] = {}
@@ -129,7 +132,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             continue
         key = _real(output)
         if key in sources or (output.exists() and _inode(output) in inodes):
-            if opts.suffix and opts.overwrite:
+            if opts.overwrite and (os.path.abspath(source) in renamed or key != _real(source)):
                 raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
                                 "output counts as one: delete it to redo it); choose another -o or --suffix")
             raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
@@ -175,17 +178,13 @@ def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) ->
     return out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
 
 
-def _without_own_outputs(pairs: list[tuple[Path, Path]], out_dir: Path,
-                         opts: OutputOptions) -> list[tuple[Path, Path]]:
-    """Inputs that are this run's own outputs of other inputs (an in-place run with --suffix, run again to
-    finish with --skip-existing, from a folder or a shell glob) are left out: they are results, not photos to
-    denoise again, and nothing writes over them. Nothing tells an earlier output from a photo that happens to
-    bear its name, so under --overwrite such a file stays an input, and planning refuses to write over it."""
-    if not opts.suffix or opts.overwrite:
-        return pairs
-    outputs = {os.path.abspath(_output_path(out_dir, src, rel, opts)): src for src, rel in pairs}
-    return [(src, rel) for src, rel in pairs
-            if outputs.get(os.path.abspath(src)) in (None, src)]
+def _renamed_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, opts: OutputOptions) -> set[str]:
+    """Where this run writes inputs under another name (in place with --suffix or another --ext). An input found
+    there is an earlier run's output, left out as a result so a rerun with --skip-existing finishes the batch,
+    from a folder or a shell glob. Nothing tells an earlier output from a photo that happens to bear its name,
+    so under --overwrite such a file stays an input, and planning refuses to write over it."""
+    outputs = ((os.path.abspath(_output_path(out_dir, src, rel, opts)), os.path.abspath(src)) for src, rel in pairs)
+    return {output for output, src in outputs if output != src}
 
 
 def _broken_link(source: Path) -> str:

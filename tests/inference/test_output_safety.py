@@ -93,6 +93,21 @@ def test_an_in_place_suffix_run_resumes_with_skip_existing(tmp_path: Path, weigh
                                                     "p2_dn.png"]
 
 
+def test_an_in_place_run_to_another_format_resumes_with_skip_existing(tmp_path: Path, weights: Path) -> None:
+    """`denoise photos -o photos --ext jpg`, interrupted, said --skip-existing finishes it; the rerun refused
+    "photos/p0.jpg -> photos/p0.jpg would overwrite an input file" and denoised nothing."""
+    src = tmp_path / "photos"
+    for i in range(3):
+        write_image(src / f"p{i}.png", noise_image(16, 16, seed=i))
+    opts = OutputOptions(ext="jpg")
+    denoise_files([src / "p0.png"], src, engine(weights), opts)  # a run killed after one file
+    rest = denoise_files([src], src, engine(weights), OutputOptions(ext="jpg", skip_existing=True))
+    assert sorted((Path(r.source).name, r.status) for r in rest.results) == [
+        ("p0.png", "skipped"), ("p1.png", "done"), ("p2.png", "done")]
+    with pytest.raises(UserError, match="under --overwrite an earlier output counts as one"):
+        denoise_files([src], src, engine(weights), OutputOptions(ext="jpg", overwrite=True))
+
+
 def test_temp_files_of_a_killed_run_are_cleaned_and_a_live_runs_are_kept(tmp_path: Path, weights: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
