@@ -47,12 +47,19 @@ def evaluate_command(
 ) -> None:
     """PSNR/SSIM of predictions against clean images, by the protocol in the results JSON.
 
-    Clean images without a prediction are listed (results JSON: missing) and the others scored; the exit code
-    is then 1 (0 when every clean image was scored, 2 for bad arguments).
+    Clean images without a prediction, and pairs that cannot be scored (unreadable, mismatched, under 11 px),
+    are listed (results JSON: missing, failed) and the others scored; the exit code is then 1 (0 when every
+    clean image was scored, 2 for bad arguments).
     """
     from data_tools.atomic_files import prepare_output_files
     from data_tools.images import IMAGE_EXTENSIONS
-    from denoise_gan.evaluation.metrics import evaluate_folders, missing_text, write_results_csv, write_results_json
+    from denoise_gan.evaluation.metrics import (
+        evaluate_folders,
+        failed_text,
+        missing_text,
+        write_results_csv,
+        write_results_json,
+    )
 
     prepare_output_files({"--json": json_path, "--csv": csv_path}, overwrite=overwrite,
                          forbidden_suffixes=IMAGE_EXTENSIONS)
@@ -65,9 +72,11 @@ def evaluate_command(
     if csv_path is not None:
         write_results_csv(result, csv_path)
         console.print(f"wrote {csv_path}", highlight=False)
-    if result.missing:
-        err_console.print(f"[bold red]error:[/] {escape(missing_text(result, pred, pred_suffix))}", highlight=False,
-                          soft_wrap=True)
+    problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
+    problems += [failed_text(result)] if result.failed else []
+    for line in problems:
+        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if problems:
         raise typer.Exit(1)
 
 

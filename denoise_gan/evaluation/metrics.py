@@ -24,7 +24,7 @@ from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.images import LoadedImage, collect_images, colour_channels, read_image
-from denoise_gan.errors import UserError
+from denoise_gan.errors import DenoiseGanError, UserError
 
 SSIM_SIGMA = 1.5
 # BT.601 luma weights for R, G, B on [0, 1] inputs giving Y on the 16..235 scale (BasicSR/KAIR).
@@ -135,6 +135,7 @@ class Evaluation:
     images: tuple[ImageScore, ...]
     y_channel: bool
     missing: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()  # (name, reason): pairs that could not be read or scored
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -209,13 +210,27 @@ def evaluate_folders(
     ``progress(done, total, name)`` is called after each image.
     """
     pairs, missing = partial_pairs(clean_dir, pred_dir, pred_suffix)
-    rows = []
+    rows, failed = [], []
     for i, (stem, clean_path, pred_path) in enumerate(pairs):
-        a, b = read_pair(clean_path, pred_path)
-        rows.append(score_pair(a, b, stem, y_channel))
+        try:  # one unreadable, mismatched or too small pair is listed; the others are still scored
+            rows.append(score_pair(*read_pair(clean_path, pred_path), stem, y_channel))
+        except DenoiseGanError as exc:
+            failed.append((stem, str(exc)))
         if progress is not None:
             progress(i + 1, len(pairs), stem)
-    return Evaluation(tuple(rows), y_channel, tuple(missing))
+    if failed and not rows:
+        raise UserError(failed[0][1] + (f" (and {len(failed) - 1} more pair(s) could not be scored)"
+                                        if len(failed) > 1 else ""))
+    return Evaluation(tuple(rows), y_channel, tuple(missing), tuple(failed))
+
+
+def failed_text(evaluation: Evaluation) -> str:
+    """One line: how many pairs could not be scored, and why (the first few)."""
+    shown = "; ".join(reason if reason.startswith(name) else f"{name}: {reason}"
+                      for name, reason in evaluation.failed[:MISSING_SHOWN])
+    more = ", ..." if len(evaluation.failed) > MISSING_SHOWN else ""
+    return (f"could not score {len(evaluation.failed)} of {len(evaluation.failed) + len(evaluation.images)} "
+            f"pair(s) ({shown}{more}); the means are over the other {len(evaluation.images)}")
 
 
 MISSING_SHOWN = 5  # names a missing-prediction line lists before it only counts
@@ -325,6 +340,8 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
     }
     if evaluation.missing:  # clean images without a prediction: the means are over the others
         out["missing"] = list(evaluation.missing)
+    if evaluation.failed:  # pairs that could not be scored: the means are over the others
+        out["failed"] = [{"name": name, "reason": reason} for name, reason in evaluation.failed]
     if evaluation.identical:  # the strict PSNR mean is infinite (null): say how many, and the finite mean
         out["mean"]["identical_pairs"] = evaluation.identical
         out["mean"].update({f"{k}_finite": json_float(evaluation.mean[k]) for k in evaluation.keys

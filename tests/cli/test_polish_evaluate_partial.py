@@ -59,3 +59,23 @@ def test_a_complete_folder_still_exits_0(tmp_path: Path) -> None:
     result = cli("evaluate", "--clean", clean, "--pred", pred)
     assert result.exit_code == 0, result.output
     assert not error_lines(result)
+
+
+def test_a_pair_that_cannot_be_scored_is_listed_and_the_others_scored(tmp_path: Path) -> None:
+    """A 7x3000 photo (SSIM needs 11x11) or an empty prediction made evaluate score nothing, exit 2, no JSON."""
+    clean, pred = make_set(tmp_path, ["a", "b", "c"], ["a", "b", "c"])
+    write_image(clean / "thin.png", np.zeros((7, 300, 3), np.uint8))
+    write_image(pred / "thin.png", np.ones((7, 300, 3), np.uint8))
+    (pred / "b.png").write_bytes(b"")
+    result = cli("evaluate", "--clean", clean, "--pred", pred, "--json", tmp_path / "r.json")
+    assert result.exit_code == 1, result.output
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("error: could not score 2 of 4 pair(s)"), lines
+    assert "11x11" in lines[0] and "empty file" in lines[0]
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [row["name"] for row in saved["images"]] == ["a", "c"]
+    assert {row["name"] for row in saved["failed"]} == {"b", "thin"}
+    (pred / "a.png").write_bytes(b"")
+    (pred / "c.png").write_bytes(b"")
+    alone = cli("evaluate", "--clean", clean, "--pred", pred)  # nothing scored at all: a plain one-line error
+    assert alone.exit_code == 2 and "3 more pair(s) could not be scored" in alone.stderr
