@@ -124,6 +124,9 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     src, dst = str(job.source), str(job.output)
     if job.problem:
         return FileResult(src, dst, "failed", message=job.problem)
+    if job.output.is_dir():  # never a finished output, whatever --skip-existing says
+        return FileResult(src, dst, "failed", message="a folder is in the way of the output; move it or choose "
+                          "another -o")
     if job.output.exists() and not opts.overwrite:
         if opts.skip_existing:
             return FileResult(src, dst, "skipped", message="output exists")

@@ -171,3 +171,15 @@ def test_a_photo_named_like_an_output_is_never_overwritten(tmp_path: Path, weigh
             assert [(Path(r.source).name, r.status) for r in summary.results] == [
                 ("a.png", "skipped" if opts.skip_existing else "failed")]
     assert (src / "a_dn.png").read_bytes() == before and sorted(p.name for p in src.iterdir()) == ["a.png", "a_dn.png"]
+
+
+@pytest.mark.parametrize("flag", ["skip_existing", "overwrite", None])
+def test_a_folder_at_the_output_name_is_a_failure_never_a_finished_output(tmp_path: Path, weights: Path,
+                                                                          flag: str | None) -> None:
+    """--skip-existing reported "skipped (output exists)" and exit 0 for a folder at the output's name."""
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    (tmp_path / "out" / "a.png").mkdir(parents=True)
+    opts = OutputOptions(**({flag: True} if flag else {}))
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
+    assert [(r.status, r.message) for r in summary.results] == [
+        ("failed", "a folder is in the way of the output; move it or choose another -o")]
