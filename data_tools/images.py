@@ -180,6 +180,13 @@ def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
     return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
 
 
+def _profile_for(icc: bytes | None, colour: bool) -> bytes | None:
+    """The ICC profile, except a gray one on colour samples (a gray photo written as WebP, which stores RGB):
+    a viewer rejects or misreads it."""
+    return None if not icc or colour and icc[16:20] == b"GRAY" else icc
+
+
+MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
                  ".webp": "WEBP", ".bmp": "BMP"}
 MAX_SIDE = {"WEBP": 16383, "JPEG": 65535}  # the formats' own limits, in pixels per side
@@ -215,6 +222,9 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     if problem:
         raise ValueError(problem)
     fmt = WRITE_FORMATS[suffix]
+    icc = _profile_for(icc, colour=pixels.shape[2] >= 3 or fmt == "WEBP")  # WebP stores gray as RGB
+    if fmt == "JPEG" and exif and len(exif) > MAX_JPEG_EXIF:
+        exif = None  # a JPEG segment holds 64 KB: Pillow refused the whole file, after the work
     if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
         return _tiff_bytes(pixels, icc)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:

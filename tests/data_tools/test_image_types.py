@@ -243,3 +243,23 @@ def test_premultiplied_tiff_alpha_is_read_as_straight_alpha(tmp_path: Path) -> N
     assert (read.pixels[..., :3][alpha == 0] == 0).all()
     tifffile.imwrite(tmp_path / "straight.tif", stored, photometric="rgb", extrasamples=[2])  # unchanged
     np.testing.assert_array_equal(read_image(tmp_path / "straight.tif").pixels, stored)
+
+
+def test_exif_too_long_for_a_jpeg_is_dropped_not_fatal(tmp_path: Path) -> None:
+    """70 KB of EXIF failed the file after it was denoised ("EXIF data is too long"): JPEG holds 64 KB."""
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70_000  # ImageDescription
+    pixels = np.full((16, 16, 3), 100, np.uint8)
+    data = encode_image(pixels, ".jpg", exif=exif.tobytes())
+    assert Image.open(io.BytesIO(data)).size == (16, 16)
+    small = Image.Exif()
+    small[0x010E] = "kept"
+    assert Image.open(io.BytesIO(encode_image(pixels, ".jpg", exif=small.tobytes()))).getexif()[0x010E] == "kept"
+
+
+def test_a_gray_profile_is_not_written_on_colour_samples(tmp_path: Path) -> None:
+    """A gray photo written as WebP (stored as RGB) carried its GRAY profile."""
+    gray_profile = bytes(16) + b"GRAY" + bytes(108)
+    gray = np.tile(np.arange(16, dtype=np.uint8) * 16, (16, 1))[..., None]
+    assert "icc_profile" not in Image.open(io.BytesIO(encode_image(gray, ".webp", icc=gray_profile))).info
+    assert Image.open(io.BytesIO(encode_image(gray, ".png", icc=gray_profile))).info["icc_profile"] == gray_profile
