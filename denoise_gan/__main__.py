@@ -1,5 +1,5 @@
 """`python -m denoise_gan ...` (and `torchrun -m denoise_gan ...`) run the CLI."""
 
-from denoise_gan.cli import app
+from denoise_gan.launch import main
 
-app(prog_name="denoise-gan")
+main()

@@ -35,6 +35,9 @@ PUBLIC_API = {"denoise_gan.inference.api", "denoise_gan.inference.api.Denoiser",
               "denoise_gan.inference.noise_model", "denoise_gan.inference.noise_model.NoiseModel"}
 
 
+ENTRY_POINTS = ("denoise_gan.launch", "denoise_gan.__main__")
+
+
 def layer(module: str) -> tuple[str, int]:
     for prefix in sorted(LAYERS, key=len, reverse=True):
         if module == prefix or module.startswith(prefix + "."):
@@ -71,8 +74,8 @@ def import_graph() -> dict[str, set[str]]:
 def test_every_import_points_down_the_pipeline() -> None:
     wrong = []
     for module, imports in import_graph().items():
-        if module == "denoise_gan.__main__":
-            continue  # `python -m denoise_gan` is the entry point: it runs the CLI
+        if module in ENTRY_POINTS:
+            continue  # the console script and `python -m denoise_gan` start the CLI
         mine, mine_level = layer(module)
         for imported in imports:
             if module == "denoise_gan" and imported in PUBLIC_API:
@@ -91,9 +94,9 @@ def test_data_tools_never_imports_denoise_gan() -> None:
     assert not any(offenders.values()), offenders
 
 
-def test_nothing_but_the_entry_point_imports_the_cli() -> None:
+def test_nothing_but_the_entry_points_import_the_cli() -> None:
     offenders = [m for m, imports in import_graph().items()
-                 if not m.startswith("denoise_gan.cli") and m != "denoise_gan.__main__"
+                 if not m.startswith("denoise_gan.cli") and m not in ENTRY_POINTS
                  and any(i == "denoise_gan.cli" or i.startswith("denoise_gan.cli.") for i in imports)]
     assert not offenders, offenders
 

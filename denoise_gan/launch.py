@@ -1,0 +1,17 @@
+"""The `denoise-gan` console script and `python -m denoise_gan`: the CLI, started so that a Ctrl-C that lands
+while it is still starting (importing its commands, building their options: the first few tenths of a second)
+ends in one line, not a traceback. Once a command runs, the CLI reports an interrupt itself."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    try:
+        from denoise_gan.cli import app
+
+        app(prog_name="denoise-gan")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
