@@ -182,17 +182,23 @@ def build_training_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
 
     out_dir = Path(out_dir)
     written = build_photo_pool(out_dir, debs_dir, progress)
-    extra = write_samples(out_dir, TRAIN_POOL)
     manifest = json_text.loads((out_dir / SOURCES_NAME).read_text())
-    for path, name in zip(extra, TRAIN_POOL):
+    manifest["what"] += "; plus the skimage.data training images (the held-out ones never)"
+    extra = []
+    for name in TRAIN_POOL:  # listed as each is written, so an interrupted build can be run again into its folder
+        path = write_samples(out_dir, [name])[0]
+        extra.append(path)
         manifest["images"].append({"name": name, "package": "scikit-image",
                                    "path": f"skimage.data.{getattr(SAMPLES[name], '__name__', name)}",
                                    "author": "see scikit-image's data/README", "licence": "see skimage.data "
                                    "(public domain, CC0 or BSD, per image)",
                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-    manifest["what"] += "; plus the skimage.data training images (the held-out ones never)"
-    atomic_write_bytes(out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+        _write_manifest(out_dir, manifest)
     return written + extra
+
+
+def _write_manifest(out_dir: Path, manifest: dict) -> None:
+    atomic_write_bytes(out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
@@ -220,13 +226,17 @@ def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
                                 "downscale": f"{factor}x area (cv2.INTER_AREA)",
                                 "size": [int(pixels.shape[1]), int(pixels.shape[0])],
                                 "sha256": hashlib.sha256(target.read_bytes()).hexdigest()})
-                done += 1
+                _write_manifest(out_dir, _photo_manifest(entries))  # each photo listed once written, so an
+                done += 1                                             # interrupted build can be run again there
                 if progress:
                     progress(done, len(PHOTOS), photo.name)
-    manifest = {"what": "clean training photos from Debian wallpaper packages, area-downscaled 2-4x",
-                "images": sorted(entries, key=lambda e: e["name"])}
-    atomic_write_bytes(out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+    _write_manifest(out_dir, _photo_manifest(entries))
     return written
+
+
+def _photo_manifest(entries: list[dict]) -> dict:
+    return {"what": "clean training photos from Debian wallpaper packages, area-downscaled 2-4x",
+            "images": sorted(entries, key=lambda e: e["name"])}
 
 
 def holds_only_an_earlier_pool(folder: Path | str) -> bool:
