@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_tools.images import IMAGE_EXTENSIONS, collect_images
+from data_tools.names import shown
 from denoise_gan.errors import UserError
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
@@ -83,6 +84,28 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
                         + ("" if recursive else " (use --recursive for subfolders)"))
     return list(unique.values())
+
+
+def left_in_output_folder(inputs: Sequence[Path | str], out_dir: Path, opts: OutputOptions,
+                          planned: Sequence[Job]) -> str | None:
+    """A note naming the images a --recursive run leaves out because they sit in its output folder, inside an
+    input folder (never read, so a rerun does not denoise its own outputs), other than this run's outputs:
+    photos of the user's there were skipped without a word."""
+    if not opts.recursive or not out_dir.is_dir():
+        return None
+    out = out_dir.resolve()
+    if not any(Path(p).is_dir() and out.is_relative_to(Path(p).resolve()) and out != Path(p).resolve()
+               for p in inputs):
+        return None
+    outputs = {_real(job.output) for job in planned}
+    left = [p for p in collect_images(out_dir, recursive=True) if _real(p) not in outputs]
+    if not left:
+        return None
+    first = shown(left[0].relative_to(out_dir))
+    more = f" and {len(left) - 1} more" if len(left) > 1 else ""
+    return (f"left out {len(left)} image(s) in the output folder {shown(out_dir)} ({first}{more}): an output "
+            "folder inside the input is not read as input, so a rerun never denoises its outputs; give an -o "
+            "outside the input to denoise them")
 
 
 def _says_folder(out: Path | str) -> bool:

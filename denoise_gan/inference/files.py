@@ -31,7 +31,7 @@ from data_tools.atomic_files import check_writable, remove_stale_parts
 from data_tools.images import encode_problem, read_image, write_image
 from data_tools.names import shown
 from denoise_gan.errors import UserError
-from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
+from denoise_gan.inference.file_plan import Job, OutputOptions, left_in_output_folder, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.progress_bar import file_progress
 from denoise_gan.runtime import World
@@ -223,7 +223,9 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
             bars.file_done()
             if plain:
                 console.print(_plain_line(i, len(jobs), results[-1]), highlight=False, markup=False, soft_wrap=True)
-    local = Summary(tuple(results), time.perf_counter() - start, tuple(engine.notes), world.size, world.rank)
+    left_out = left_in_output_folder(inputs, Path(out_dir), options, planned) if world.is_main else None
+    local = Summary(tuple(results), time.perf_counter() - start, (*engine.notes, *filter(None, [left_out])),
+                    world.size, world.rank)
     return gather_summary(local, world)
 
 

@@ -183,3 +183,18 @@ def test_a_folder_at_the_output_name_is_a_failure_never_a_finished_output(tmp_pa
     summary = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
     assert [(r.status, r.message) for r in summary.results] == [
         ("failed", "a folder is in the way of the output; move it or choose another -o")]
+
+
+def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path: Path, weights: Path) -> None:
+    """`denoise tree -o tree/sub --recursive` denoised 1 of 3 photos without a word about the two in tree/sub."""
+    tree = tmp_path / "tree"
+    for name in ("a.png", "sub/b.png", "sub/deeper/c.png"):
+        write_image(tree / name, noise_image(16, 16))
+    summary = denoise_files([tree], tree / "sub", engine(weights), OutputOptions(recursive=True))
+    assert [Path(r.source).name for r in summary.results] == ["a.png"]
+    assert any(n.startswith("left out 2 image(s) in the output folder") and "(b.png and 1 more)" in n
+               for n in summary.notes), summary.notes
+    again = denoise_files([tree], tree / "sub", engine(weights), OutputOptions(recursive=True, skip_existing=True))
+    assert any("left out 2 image(s)" in n for n in again.notes)  # its own output a.png is not counted
+    elsewhere = denoise_files([tree / "sub"], tmp_path / "out", engine(weights), OutputOptions(recursive=True))
+    assert not any("left out" in n for n in elsewhere.notes)
