@@ -54,7 +54,8 @@ class LoadedImage:
 
 
 def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | str | None = None) -> list[Path]:
-    """Image files under a folder, sorted, by extension (hidden files skipped).
+    """Image files under a folder, sorted, by extension (hidden files and folders below it skipped: a
+    ``.thumbnails`` or ``.git`` folder holds no photos to take).
 
     Files under ``exclude`` (a command's output folder inside its input) are left out, so a rerun never takes
     its own outputs as inputs; an ``exclude`` that is the folder itself or holds it excludes nothing. A broken
@@ -64,7 +65,8 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
     found = sorted(
         p for p in Path(folder).glob(pattern)
         if (p.is_file() or (p.is_symlink() and not p.exists()))
-        and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     if exclude is None:
         return found
@@ -180,10 +182,13 @@ def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
     return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
 
 
-def _profile_for(icc: bytes | None, colour: bool) -> bytes | None:
-    """The ICC profile, except a gray one on colour samples (a gray photo written as WebP, which stores RGB):
-    a viewer rejects or misreads it."""
-    return None if not icc or colour and icc[16:20] == b"GRAY" else icc
+def _metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """The EXIF and ICC profile a file of this format can carry: EXIF past the 64 KB of a JPEG segment is dropped
+    (Pillow refused the whole file, after the work), and so is a gray profile on colour samples (a gray photo
+    written as WebP, which stores RGB), which a viewer rejects or misreads."""
+    colour = channels >= 3 or fmt == "WEBP"
+    return (None if fmt == "JPEG" and exif and len(exif) > MAX_JPEG_EXIF else exif,
+            None if not icc or colour and icc[16:20] == b"GRAY" else icc)
 
 
 MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
@@ -222,9 +227,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     if problem:
         raise ValueError(problem)
     fmt = WRITE_FORMATS[suffix]
-    icc = _profile_for(icc, colour=pixels.shape[2] >= 3 or fmt == "WEBP")  # WebP stores gray as RGB
-    if fmt == "JPEG" and exif and len(exif) > MAX_JPEG_EXIF:
-        exif = None  # a JPEG segment holds 64 KB: Pillow refused the whole file, after the work
+    exif, icc = _metadata_for(fmt, pixels.shape[2], exif, icc)
     if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
         return _tiff_bytes(pixels, icc)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:

@@ -178,7 +178,7 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None) -> dic
     """Relative path without extension (and without ``suffix``) -> file; duplicates are an error. Files under
     ``exclude`` (the predictions' folder, inside the clean one) are not clean images."""
     if not folder.is_dir():
-        raise UserError(f"{folder}: not a folder")
+        raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()

@@ -64,6 +64,8 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     """(file, path relative to the output folder) for every image named or found; a folder's tree is
     kept only with ``recursive``. Missing paths and files that are not images are argument errors.
     Files found under ``exclude`` (the output folder) are left out, so a rerun never denoises its outputs."""
+    if not inputs:
+        raise UserError("no input files or folders given")
     found: list[tuple[Path, Path]] = []
     for raw in inputs:
         path = Path(raw)
@@ -73,6 +75,8 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise UserError(f"{path}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
             found.append((path, Path(path.name)))
+        elif path.exists():
+            raise UserError(f"{path}: not a regular file or folder (a device or a pipe)")
         else:
             raise UserError(f"{path}: no such file or folder")
     unique: dict[Path, tuple[Path, Path]] = {}

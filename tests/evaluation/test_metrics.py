@@ -242,7 +242,7 @@ def test_duplicate_stems_and_empty_folders_are_errors(folders: tuple[Path, Path]
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no image files"):
         evaluate_folders(clean_dir, tmp_path / "empty")
-    with pytest.raises(UserError, match="not a folder"):
+    with pytest.raises(UserError, match="no such folder"):
         evaluate_folders(clean_dir, tmp_path / "missing")
 
 

@@ -198,3 +198,23 @@ def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path
     assert any("left out 2 image(s)" in n for n in again.notes)  # its own output a.png is not counted
     elsewhere = denoise_files([tree / "sub"], tmp_path / "out", engine(weights), OutputOptions(recursive=True))
     assert not any("left out" in n for n in elsewhere.notes)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_odd_inputs_are_named_for_what_they_are(tmp_path: Path, weights: Path) -> None:
+    """A pipe given as input was "no such file or folder"; an empty input list "no images found in  (...)"."""
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(UserError, match="pipe.png: not a regular file or folder"):
+        denoise_files([tmp_path / "pipe.png"], tmp_path / "out", engine(weights))
+    with pytest.raises(UserError, match="^no input files or folders given$"):
+        denoise_files([], tmp_path / "out", engine(weights))
+
+
+def test_hidden_files_and_folders_inside_a_folder_are_skipped_alike(tmp_path: Path, weights: Path) -> None:
+    """A hidden file was skipped but a hidden folder's photos were denoised with --recursive."""
+    for name in ("a.png", ".b.png", ".thumbnails/c.png", "sub/d.png"):
+        write_image(tmp_path / "in" / name, noise_image(16, 16))
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), OutputOptions(recursive=True))
+    assert sorted(Path(r.source).name for r in summary.results) == ["a.png", "d.png"]
+    named = denoise_files([tmp_path / "in" / ".b.png"], tmp_path / "one", engine(weights))  # named: taken
+    assert [r.status for r in named.results] == ["done"]
