@@ -100,7 +100,7 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
             raise ImageReadError(f"{path}: float samples in {lo:g}..{hi:g}; only 0-1 floats are read "
                                  "(HDR or 0-255 floats would be clipped): convert it to 8/16-bit integers")
         pixels = np.rint(arr.astype(np.float64) * 65535.0).astype(np.uint16)
-        return pixels, f"{arr.dtype} samples (0-1) read as 16-bit; the output is 16-bit"
+        return pixels, f"{arr.dtype} samples (0-1) read as 16-bit"
     kind = "signed" if np.issubdtype(arr.dtype, np.signedinteger) else "unsigned"
     raise ImageReadError(f"{path}: {arr.dtype.itemsize * 8}-bit {kind} integer samples, whose "
                          "usable range the file does not state; convert it to 8/16-bit unsigned")
