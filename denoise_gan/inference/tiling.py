@@ -82,7 +82,8 @@ class InferConfig:
         if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
             raise UserError(f"sigma must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
         if self.tile is not None and not (self.tile == 0 or self.tile >= MIN_TILE):
-            raise UserError(f"tile must be 0 (whole image), auto or at least {MIN_TILE} pixels, not {self.tile}")
+            raise UserError(f"tile must be 0 (whole image), auto or at least {MIN_TILE} pixels (the shipped default "
+                            f"model needs 128), not {self.tile}")
         if self.overlap < 0:
             raise UserError(f"overlap must be >= 0, not {self.overlap}")
         if self.batch_size < 1:
