@@ -110,8 +110,8 @@ class Denoiser:
         self._engine.check_level(strength, sigma)  # before any conversion work
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
-        if isinstance(image, np.ndarray):
-            return _denoise_array(self._engine, image, strength, sigma)
+        if isinstance(image, np.ndarray):  # a subclass (np.matrix keeps 2-D under indexing) as a plain array
+            return _denoise_array(self._engine, np.asarray(image), strength, sigma)
         raise UserError(f"expected a NumPy array or a torch tensor, got {type(image).__name__}")
 
     def denoise_files(self, inputs: Sequence[Path | str], out_dir: Path | str, options: OutputOptions | None = None,

@@ -226,3 +226,13 @@ def test_the_constructor_refuses_a_name_and_a_noise_model_in_one_line() -> None:
     noise_model = load_generator(shipped_part("default", "F"))[0]
     with pytest.raises(UserError, match="is a noise model"):
         Denoiser(noise_model, device="cpu")
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # numpy's note that np.matrix is discouraged
+def test_an_array_subclass_is_denoised_as_a_plain_array() -> None:
+    """np.matrix (2-D under any indexing) was a broadcast ValueError traceback."""
+    den = Denoiser(random_level_net(), device="cpu", tile=0)
+    gray = noise_image(24, 24)[..., 0]
+    out = den(np.asmatrix(gray))
+    assert type(out) is np.ndarray and out.shape == gray.shape
+    np.testing.assert_array_equal(out, den(gray))
