@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numbers
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,8 +114,9 @@ class Denoiser:
             return _denoise_array(self._engine, np.asarray(image), strength, sigma)
         raise UserError(f"expected a NumPy array or a torch tensor, got {type(image).__name__}")
 
-    def denoise_files(self, inputs: Sequence[Path | str], out_dir: Path | str, options: OutputOptions | None = None,
-                      *, strength: float = 1.0, sigma: float | None = None, console: Console | None = None) -> Summary:
+    def denoise_files(self, inputs: Iterable[Path | str] | Path | str, out_dir: Path | str,
+                      options: OutputOptions | None = None, *, strength: float = 1.0, sigma: float | None = None,
+                      console: Console | None = None) -> Summary:
         """Files and folders into ``out_dir`` (the ``denoise`` command); see ``inference.files.denoise_files``.
 
         Under torchrun each process runs its own GPU (the weights are loaded again there, on torch).
@@ -124,8 +125,6 @@ class Denoiser:
         from denoise_gan.inference.files import denoise_files
         from denoise_gan.runtime import world_from_env
 
-        if isinstance(inputs, (str, Path)):  # one path, not a sequence of its characters
-            inputs = [inputs]
         world = world_from_env()
         engine = self._engine
         if world.size > 1:

@@ -37,6 +37,11 @@ class OutputOptions:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
+        for name, kind in (("suffix", str), ("ext", str), ("quality", int), ("recursive", bool),
+                           ("skip_existing", bool), ("overwrite", bool)):  # the Python API's slips, in one line
+            value = getattr(self, name)
+            if not isinstance(value, kind) or kind is int and isinstance(value, bool):
+                raise UserError(f"OutputOptions.{name} must be {kind.__name__}, not {value!r}")
         if self.ext.lower().lstrip(".") not in OUTPUT_EXTS:
             raise UserError(f"unknown --ext {self.ext!r}; choose same, png, jpg, tif, webp or bmp")
         if not 1 <= self.quality <= 100:

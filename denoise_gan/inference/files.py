@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -189,7 +189,7 @@ class _Bars:
         self.progress.advance(self.files)
 
 
-def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: TiledDenoiser,
+def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str, engine: TiledDenoiser,
                   options: OutputOptions | None = None, *, strength: float = 1.0, sigma: float | None = None,
                   console: Console | None = None, world: World = World()) -> Summary:
     """Denoise files and folders into ``out_dir`` with ``engine``; returns this run's results (all ranks' on
@@ -200,6 +200,9 @@ def denoise_files(inputs: Sequence[Path | str], out_dir: Path | str, engine: Til
     """
     start = time.perf_counter()
     options = options or OutputOptions()
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # one path, or any iterable
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise UserError(f"out_dir must be a path, not {out_dir!r}")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file
     planned = plan_jobs(inputs, out_dir, options)
     for folder in sorted({job.output.parent for job in planned if not job.problem}):  # a read-only output fails

@@ -236,3 +236,19 @@ def test_an_array_subclass_is_denoised_as_a_plain_array() -> None:
     out = den(np.asmatrix(gray))
     assert type(out) is np.ndarray and out.shape == gray.shape
     np.testing.assert_array_equal(out, den(gray))
+
+
+def test_denoise_files_takes_any_iterable_and_refuses_wrong_types_in_one_line(tmp_path: Path) -> None:
+    """A generator of inputs was TypeError "no len()"; OutputOptions(quality="90") a TypeError deep inside."""
+    from data_tools.images import write_image
+    from denoise_gan.inference.file_plan import OutputOptions
+
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    den = Denoiser(random_level_net(), device="cpu", tile=0)
+    summary = den.denoise_files((p for p in [tmp_path / "in" / "a.png"]), tmp_path / "out")
+    assert [r.status for r in summary.results] == ["done"]
+    with pytest.raises(UserError, match="out_dir must be a path"):
+        den.denoise_files([tmp_path / "in"], None)
+    for bad in ({"quality": "90"}, {"ext": None}, {"suffix": 1}, {"quality": 50.5}, {"overwrite": "yes"}):
+        with pytest.raises(UserError, match="OutputOptions"):
+            OutputOptions(**bad)
