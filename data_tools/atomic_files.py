@@ -137,7 +137,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
             raise OutputWriteError(f"{path}: is a folder; give a file path")
-        if _special(path):  # a rename would put a file in place of /dev/null or a reader's pipe
+        if is_special_file(path):  # a rename would put a file in place of /dev/null or a reader's pipe
             raise OutputWriteError(f"{path}: is a device or a pipe, not a file; give a file path")
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".part", dir=path.parent)
     except OSError as exc:
@@ -163,7 +163,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         raise
 
 
-def _special(path: Path) -> bool:
+def is_special_file(path: Path) -> bool:
     """Whether something other than a regular file or folder (a device, a pipe, a socket) is at ``path``."""
     try:
         mode = path.stat().st_mode

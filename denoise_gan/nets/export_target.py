@@ -8,9 +8,9 @@ is refused unless ``--format`` says what to write.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
+from data_tools.atomic_files import is_special_file
 from denoise_gan.errors import UserError
 
 FORMATS = ("onnx", "folder", "safetensors")
@@ -47,22 +47,20 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     if read is not None and out.resolve() in (read.resolve(), *((read.resolve().parent,) if fmt == "folder" else ())):
         raise UserError(f"-o {out} would overwrite the weights being exported ({read}); choose another -o")
     _check_parent(out)
-    try:
-        mode = out.stat().st_mode
-    except OSError:
-        return  # nothing there yet
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    if not out.exists():
+        return
+    if is_special_file(out):
         raise UserError(f"{out} exists and is not a regular file or folder (a device, a pipe); choose another -o")
-    if fmt == "folder" and not stat.S_ISDIR(mode):
+    if fmt == "folder" and not out.is_dir():
         raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
-    if fmt != "folder" and stat.S_ISDIR(mode):
+    if fmt != "folder" and out.is_dir():
         raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
     if fmt == "folder":
         others = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES)
         if others:
             raise UserError(f"{out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
                             "--format folder writes into a new or empty folder, or replaces an exported one")
-    if not overwrite and (stat.S_ISREG(mode) or any(out.iterdir())):
+    if not overwrite and (out.is_file() or any(out.iterdir())):
         raise UserError(f"{out} exists; choose another -o or pass --overwrite")
 
 
