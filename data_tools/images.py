@@ -61,6 +61,12 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
     its own outputs as inputs; an ``exclude`` that is the folder itself or holds it excludes nothing. A broken
     symbolic link is listed, so its reader reports it by name instead of it vanishing.
     """
+    return collect_images_and_excluded(folder, recursive, exclude)[0]
+
+
+def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
+                                exclude: Path | str | None = None) -> tuple[list[Path], list[Path]]:
+    """``collect_images``, and the images it left out for being under ``exclude`` (so a caller can say so)."""
     pattern = "**/*" if recursive else "*"
     found = sorted(
         p for p in Path(folder).glob(pattern)
@@ -68,12 +74,10 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
         and p.suffix.lower() in IMAGE_EXTENSIONS
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
-    if exclude is None:
-        return found
-    skip = Path(exclude).resolve()
-    if Path(folder).resolve().is_relative_to(skip):
-        return found
-    return [p for p in found if not Path(os.path.realpath(p)).is_relative_to(skip)]  # realpath: a link loop
+    if exclude is None or Path(folder).resolve().is_relative_to(skip := Path(exclude).resolve()):
+        return found, []
+    under = [Path(os.path.realpath(p)).is_relative_to(skip) for p in found]  # realpath: a link loop too
+    return [p for p, u in zip(found, under) if not u], [p for p, u in zip(found, under) if u]
 
 
 # ---- pixel helpers -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.images import IMAGE_EXTENSIONS, collect_images
+from data_tools.images import IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import shown
 from denoise_gan.errors import UserError
 
@@ -65,17 +65,21 @@ class Job:
 # ---- planning ------------------------------------------------------------------------------------
 
 def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
-                  exclude: Path | None = None) -> list[tuple[Path, Path]]:
+                  exclude: Path | None = None) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """(file, path relative to the output folder) for every image named or found; a folder's tree is
     kept only with ``recursive``. Missing paths and files that are not images are argument errors.
-    Files found under ``exclude`` (the output folder) are left out, so a rerun never denoises its outputs."""
+    Files found under ``exclude`` (the output folder) are left out, so a rerun never denoises its outputs; they
+    are returned second."""
     if not inputs:
         raise UserError("no input files or folders given")
     found: list[tuple[Path, Path]] = []
+    excluded: list[Path] = []
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            found += [(p, p.relative_to(path)) for p in collect_images(path, recursive=recursive, exclude=exclude)]
+            kept, left = collect_images_and_excluded(path, recursive=recursive, exclude=exclude)
+            found += [(p, p.relative_to(path)) for p in kept]
+            excluded += left
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise UserError(f"{path}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
@@ -92,29 +96,15 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     if not unique:
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
                         + ("" if recursive else " (use --recursive for subfolders)"))
-    return list(unique.values())
+    return list(unique.values()), excluded
 
 
-def left_in_output_folder(inputs: Sequence[Path | str], out_dir: Path, opts: OutputOptions,
-                          planned: Sequence[Job]) -> str | None:
-    """A note naming the images a --recursive run leaves out because they sit in its output folder, inside an
-    input folder (never read, so a rerun does not denoise its own outputs), other than this run's outputs:
-    photos of the user's there were skipped without a word."""
-    if not opts.recursive or not out_dir.is_dir():
-        return None
-    out = out_dir.resolve()
-    if not any(Path(p).is_dir() and out.is_relative_to(Path(p).resolve()) and out != Path(p).resolve()
-               for p in inputs):
-        return None
-    outputs = {_real(job.output) for job in planned}
-    left = [p for p in collect_images(out_dir, recursive=True) if _real(p) not in outputs]
+def _left_out_note(left: Sequence[Path], why: str) -> list[str]:
+    """One note naming the inputs a plan left out (the first, and how many more), or none."""
     if not left:
-        return None
-    first = shown(left[0].relative_to(out_dir))
+        return []
     more = f" and {len(left) - 1} more" if len(left) > 1 else ""
-    return (f"left out {len(left)} image(s) in the output folder {shown(out_dir)} ({first}{more}): an output "
-            "folder inside the input is not read as input, so a rerun never denoises its outputs; give an -o "
-            "outside the input to denoise them")
+    return [f"left out {len(left)} image(s) ({shown(left[0])}{more}): {why}"]
 
 
 def _says_folder(out: Path | str) -> bool:
@@ -131,8 +121,15 @@ def names_one_file(inputs: Sequence[Path | str], out: Path | str) -> bool:
             and not out.is_dir())
 
 
-def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOptions) -> list[Job]:
-    """Every (input, output) pair, sorted by output; collisions and writes over inputs are refused here.
+@dataclass(frozen=True)
+class FilePlan:
+    jobs: list[Job]  # sorted by output
+    notes: tuple[str, ...] = ()  # the images found but left out, and why
+
+
+def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOptions) -> FilePlan:
+    """Every (input, output) pair; collisions and writes over inputs are refused here, and images left out
+    (in the output folder, or taken for earlier outputs) are named in the notes.
 
     ``out_dir`` may name the output file of a single input file (see ``names_one_file``)."""
     one_file = names_one_file(inputs, out_dir)
@@ -142,17 +139,18 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         raise UserError(f"-o {out_dir}: cannot write {out_dir.suffix} images; name a .png, .jpg, .tif, .webp or "
                         ".bmp file, or a folder (end it with /)")
     if one_file:
-        return _plan_one_file(Path(inputs[0]), out_dir, opts)
+        return FilePlan(_plan_one_file(Path(inputs[0]), out_dir, opts))
     if out_dir.suffix.lower() in IMAGE_EXTENSIONS and not out_dir.is_dir() and not folder_named:
         many = f"there are {len(inputs)} inputs" if len(inputs) > 1 else \
             f"{inputs[0]} is a folder" if Path(inputs[0]).is_dir() else ""
         if many:  # (a missing input is reported as such below)
             raise UserError(f"-o {out_dir} names one image file, but {many}; give -o a folder (end it with / to "
                             "keep this name)")
-    pairs = expand_inputs(inputs, opts.recursive, exclude=out_dir)
+    pairs, in_output = expand_inputs(inputs, opts.recursive, exclude=out_dir)
     renamed = _renamed_outputs(pairs, out_dir, opts)
-    if not opts.overwrite:
-        pairs = [(src, rel) for src, rel in pairs if os.path.abspath(src) not in renamed]
+    earlier = [src for src, _ in pairs if os.path.abspath(src) in renamed] if _leaves_out_earlier(opts) else []
+    left_out = set(earlier)
+    pairs = [(src, rel) for src, rel in pairs if src not in left_out]
     sources = {_real(src) for src, _ in pairs}
     inodes = {_inode(src) for src, _ in pairs if src.exists()}
     jobs: dict[Path, Job] = {}
@@ -164,15 +162,34 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             continue
         key = _real(output)
         if key in sources or (output.exists() and _inode(output) in inodes):
-            if opts.overwrite and (os.path.abspath(source) in renamed or key != _real(source)):
+            earlier_output = os.path.abspath(source) in renamed or key != _real(source)
+            if opts.overwrite and earlier_output:
                 raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
                                 "output counts as one: delete it to redo it); choose another -o or --suffix")
+            if earlier_output:
+                raise UserError(f"{source} -> {output} would overwrite an input file (if it is an earlier output of "
+                                "this command, --skip-existing finishes the run and leaves such files out); "
+                                "choose another -o or a --suffix")
             raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
                             f"{_collision_hint(jobs[key].source, source, opts)}")
         jobs[key] = Job(source, output)
-    return sorted(jobs.values(), key=lambda j: str(j.output))
+    outputs = {_real(job.output) for job in jobs.values()}
+    notes = _left_out_note([p for p in in_output if _real(p) not in outputs],
+                           f"in the output folder {shown(out_dir)}, inside the input, which is not read as input "
+                           "(so a rerun never denoises its outputs); give an -o outside the input to denoise them")
+    notes += _left_out_note(earlier,
+                            "named as another input's output here, so taken for an earlier output of this command; "
+                            "choose another -o to denoise them")
+    return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
+
+
+def _leaves_out_earlier(opts: OutputOptions) -> bool:
+    """Whether inputs named as another input's output are left out as earlier outputs: always with --suffix (a
+    photo rarely bears a suffix), with another --ext only when finishing a run (--skip-existing), since photos
+    named alike in two formats are common; never under --overwrite (they stay inputs and are protected)."""
+    return not opts.overwrite and (bool(opts.suffix) or opts.skip_existing)
 
 
 def _collision_hint(first: Path, second: Path, opts: OutputOptions) -> str:

@@ -31,7 +31,7 @@ from data_tools.atomic_files import check_writable, remove_stale_parts
 from data_tools.images import encode_problem, read_image, write_image
 from data_tools.names import shown
 from denoise_gan.errors import UserError
-from denoise_gan.inference.file_plan import Job, OutputOptions, left_in_output_folder, plan_jobs
+from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.progress_bar import file_progress
 from denoise_gan.runtime import World
@@ -204,7 +204,8 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     if not isinstance(out_dir, (str, os.PathLike)):
         raise UserError(f"out_dir must be a path, not {out_dir!r}")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file
-    planned = plan_jobs(inputs, out_dir, options)
+    plan = plan_jobs(inputs, out_dir, options)
+    planned = plan.jobs
     for folder in sorted({job.output.parent for job in planned if not job.problem}):  # a read-only output fails
         check_writable(folder)                                                       # now, not after the work
         remove_stale_parts(folder)  # temp files of a killed earlier run (a live run's are kept)
@@ -226,9 +227,8 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
             bars.file_done()
             if plain:
                 console.print(_plain_line(i, len(jobs), results[-1]), highlight=False, markup=False, soft_wrap=True)
-    left_out = left_in_output_folder(inputs, Path(out_dir), options, planned) if world.is_main else None
-    local = Summary(tuple(results), time.perf_counter() - start, (*engine.notes, *filter(None, [left_out])),
-                    world.size, world.rank)
+    local = Summary(tuple(results), time.perf_counter() - start,
+                    (*engine.notes, *(plan.notes if world.is_main else ())), world.size, world.rank)
     return gather_summary(local, world)
 
 

@@ -106,6 +106,21 @@ def test_an_in_place_run_to_another_format_resumes_with_skip_existing(tmp_path: 
         ("p0.png", "skipped"), ("p1.png", "done"), ("p2.png", "done")]
     with pytest.raises(UserError, match="under --overwrite an earlier output counts as one"):
         denoise_files([src], src, engine(weights), OutputOptions(ext="jpg", overwrite=True))
+    with pytest.raises(UserError, match="--skip-existing finishes the run"):  # a plain rerun says how to finish
+        denoise_files([src], src, engine(weights), OutputOptions(ext="jpg"))
+
+
+def test_photos_named_alike_in_two_formats_are_never_dropped_without_a_word(tmp_path: Path, weights: Path) -> None:
+    """IMG_1.jpg and IMG_1.png, two photos, in place with --ext png: IMG_1.png must not vanish as an "earlier
+    output"; without --skip-existing the run is refused, with it IMG_1.png is named as left out."""
+    src = tmp_path / "photos"
+    write_image(src / "IMG_1.jpg", noise_image(16, 16, seed=1))
+    write_image(src / "IMG_1.png", noise_image(16, 16, seed=2))
+    with pytest.raises(UserError, match="would overwrite an input file"):
+        denoise_files([src], src, engine(weights), OutputOptions(ext="png"))
+    summary = denoise_files([src], src, engine(weights), OutputOptions(ext="png", skip_existing=True))
+    assert [(Path(r.source).name, r.status) for r in summary.results] == [("IMG_1.jpg", "skipped")]
+    assert any("IMG_1.png" in n and "taken for an earlier output" in n for n in summary.notes), summary.notes
 
 
 def test_temp_files_of_a_killed_run_are_cleaned_and_a_live_runs_are_kept(tmp_path: Path, weights: Path) -> None:
@@ -192,7 +207,7 @@ def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path
         write_image(tree / name, noise_image(16, 16))
     summary = denoise_files([tree], tree / "sub", engine(weights), OutputOptions(recursive=True))
     assert [Path(r.source).name for r in summary.results] == ["a.png"]
-    assert any(n.startswith("left out 2 image(s) in the output folder") and "(b.png and 1 more)" in n
+    assert any(n.startswith("left out 2 image(s) (") and "b.png and 1 more): in the output folder" in n
                for n in summary.notes), summary.notes
     again = denoise_files([tree], tree / "sub", engine(weights), OutputOptions(recursive=True, skip_existing=True))
     assert any("left out 2 image(s)" in n for n in again.notes)  # its own output a.png is not counted
