@@ -30,7 +30,7 @@ import numpy as np
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.errors import DataError
-from data_tools.images import colour_channels, read_image, write_image
+from data_tools.images import colour_channels, encode_image, read_image
 
 SOURCES_NAME = "sources.json"
 TARGET_SIDE = 1280  # longest side after the downscale, at most; the factor is clamped to 2..4
@@ -174,41 +174,69 @@ def deb_version(deb: Path) -> str:
     return parts[1] if len(parts) >= 3 else "unknown"
 
 
+PHOTOS_WHAT = "clean training photos from Debian wallpaper packages, area-downscaled 2-4x"
+POOL_WHAT = PHOTOS_WHAT + "; plus the skimage.data training images (the held-out ones never)"
+
+
+class _Manifest:
+    """sources.json kept current while a pool is written: each image is listed, with the sha256 of the bytes
+    about to be written, before its file is, so a build interrupted at any moment (and however often) leaves
+    a folder ``holds_only_an_earlier_pool`` accepts; entries of an earlier build whose files still match are
+    kept until rewritten."""
+
+    def __init__(self, out_dir: Path, what: str) -> None:
+        self.out_dir, self.what = out_dir, what
+        self.entries = {e["name"]: e for e in _still_matching(out_dir)}
+
+    def add(self, entry: dict, png: bytes) -> Path:
+        self.entries[entry["name"]] = {**entry, "sha256": hashlib.sha256(png).hexdigest()}
+        self.write()
+        target = self.out_dir / f"{entry['name']}.png"
+        atomic_write_bytes(target, png)
+        return target
+
+    def write(self) -> None:
+        manifest = {"what": self.what, "images": [self.entries[k] for k in sorted(self.entries)]}
+        atomic_write_bytes(self.out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def _still_matching(folder: Path) -> list[dict]:
+    """The entries of a folder's sources.json whose files are there with the recorded sha256."""
+    try:
+        entries = json_text.loads((folder / SOURCES_NAME).read_text())["images"]
+        return [e for e in entries if (folder / f"{e['name']}.png").is_file()
+                and hashlib.sha256((folder / f"{e['name']}.png").read_bytes()).hexdigest() == e["sha256"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
 def build_training_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
                         progress: ProgressFn | None = None) -> list[Path]:
     """The shipped model's whole clean pool: the wallpaper photos plus the ``skimage.data`` training images
     (never the held-out ones), all listed in sources.json."""
-    from data_tools.samples import SAMPLES, TRAIN_POOL, write_samples
+    from data_tools.samples import SAMPLES, TRAIN_POOL, load_sample
 
     out_dir = Path(out_dir)
-    written = build_photo_pool(out_dir, debs_dir, progress)
-    manifest = json_text.loads((out_dir / SOURCES_NAME).read_text())
-    manifest["what"] += "; plus the skimage.data training images (the held-out ones never)"
-    extra = []
-    for name in TRAIN_POOL:  # listed as each is written, so an interrupted build can be run again into its folder
-        path = write_samples(out_dir, [name])[0]
-        extra.append(path)
-        manifest["images"].append({"name": name, "package": "scikit-image",
-                                   "path": f"skimage.data.{getattr(SAMPLES[name], '__name__', name)}",
-                                   "author": "see scikit-image's data/README", "licence": "see skimage.data "
-                                   "(public domain, CC0 or BSD, per image)",
-                                   "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-        _write_manifest(out_dir, manifest)
-    return written + extra
-
-
-def _write_manifest(out_dir: Path, manifest: dict) -> None:
-    atomic_write_bytes(out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+    written = build_photo_pool(out_dir, debs_dir, progress, what=POOL_WHAT)
+    manifest = _Manifest(out_dir, POOL_WHAT)
+    for name in TRAIN_POOL:
+        written.append(manifest.add({"name": name, "package": "scikit-image",
+                                     "path": f"skimage.data.{getattr(SAMPLES[name], '__name__', name)}",
+                                     "author": "see scikit-image's data/README", "licence": "see skimage.data "
+                                     "(public domain, CC0 or BSD, per image)"},
+                                    encode_image(load_sample(name), ".png")))
+    return written
 
 
 def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
-                     progress: ProgressFn | None = None) -> list[Path]:
+                     progress: ProgressFn | None = None, what: str = PHOTOS_WHAT) -> list[Path]:
     """Write the pool's photos as PNG into out_dir, with sources.json (source, author, licence, factor, sha256)."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _Manifest(out_dir, what)
     with tempfile.TemporaryDirectory(prefix="denoise-gan-debs-") as tmp:
         debs = find_debs(Path(debs_dir)) if debs_dir is not None else download_packages(Path(tmp))
-        entries, written = [], []
-        done = 0
+        written = []
         for package, deb in debs.items():
             mine = [p for p in PHOTOS if p.package == package]
             members = read_deb_members(deb, {p.path for p in mine})
@@ -218,25 +246,15 @@ def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
                 loaded = read_image_bytes(members[photo.path], photo.path)
                 factor = downscale_factor(*loaded.shape[:2])
                 pixels = area_downscale(loaded, factor)
-                target = out_dir / f"{photo.name}.png"
-                write_image(target, pixels)
-                written.append(target)
-                entries.append({**asdict(photo), "package_version": deb_version(deb),
-                                "original_size": [int(loaded.shape[1]), int(loaded.shape[0])],
-                                "downscale": f"{factor}x area (cv2.INTER_AREA)",
-                                "size": [int(pixels.shape[1]), int(pixels.shape[0])],
-                                "sha256": hashlib.sha256(target.read_bytes()).hexdigest()})
-                _write_manifest(out_dir, _photo_manifest(entries))  # each photo listed once written, so an
-                done += 1                                             # interrupted build can be run again there
+                written.append(manifest.add({**asdict(photo), "package_version": deb_version(deb),
+                                             "original_size": [int(loaded.shape[1]), int(loaded.shape[0])],
+                                             "downscale": f"{factor}x area (cv2.INTER_AREA)",
+                                             "size": [int(pixels.shape[1]), int(pixels.shape[0])]},
+                                            encode_image(pixels, ".png")))
                 if progress:
-                    progress(done, len(PHOTOS), photo.name)
-    _write_manifest(out_dir, _photo_manifest(entries))
+                    progress(len(written), len(PHOTOS), photo.name)
+    manifest.write()
     return written
-
-
-def _photo_manifest(entries: list[dict]) -> dict:
-    return {"what": "clean training photos from Debian wallpaper packages, area-downscaled 2-4x",
-            "images": sorted(entries, key=lambda e: e["name"])}
 
 
 def holds_only_an_earlier_pool(folder: Path | str) -> bool:

@@ -1,5 +1,6 @@
-"""The photo pool's folder after an interrupted build: every photo written so far is listed in sources.json
-with its sha256, so `samples --set photos` run again into that folder is allowed (it refused the folder)."""
+"""The photo pool's folder after an interrupted build: every image written so far (and the one being written)
+is listed in sources.json with its sha256, so `samples --set photos/pool` run again into that folder is
+allowed, however often it was interrupted (it refused the folder)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,54 @@ from data_tools import photos
 from data_tools.images import encode_image
 
 
-def test_an_interrupted_build_leaves_a_folder_it_may_build_again(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fake_debs(monkeypatch: pytest.MonkeyPatch) -> None:
     packages = {p.package for p in photos.PHOTOS}
     monkeypatch.setattr(photos, "find_debs", lambda folder: {p: folder / f"{p}_1_all.deb" for p in packages})
     rng = np.random.default_rng(0)
     picture = encode_image(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), ".png")
     monkeypatch.setattr(photos, "read_deb_members", lambda deb, wanted: {path: picture for path in wanted})
 
-    def stop_after_three(done: int, total: int, name: str) -> None:
-        if done == 3:
-            raise KeyboardInterrupt
 
+def _stop_after(count: int):
+    def progress(done: int, total: int, name: str) -> None:
+        if done == count:
+            raise KeyboardInterrupt
+    return progress
+
+
+def test_a_build_interrupted_twice_leaves_a_folder_it_may_build_again(tmp_path: Path, fake_debs: None) -> None:
     out = tmp_path / "pool"
-    with pytest.raises(KeyboardInterrupt):
-        photos.build_photo_pool(out, tmp_path, stop_after_three)
+    for stop in (3, 1):  # the second run listed only its own first photo, so the third was refused
+        with pytest.raises(KeyboardInterrupt):
+            photos.build_photo_pool(out, tmp_path, _stop_after(stop))
+        assert photos.holds_only_an_earlier_pool(out)
     assert len(list(out.glob("*.png"))) == 3
-    assert photos.holds_only_an_earlier_pool(out)
-    written = photos.build_photo_pool(out, tmp_path)  # run again into it: finished
+    written = photos.build_photo_pool(out, tmp_path)
     assert len(written) == len(photos.PHOTOS) and photos.holds_only_an_earlier_pool(out)
     (out / written[0].name).write_bytes(b"a user's own file of that name")
     assert not photos.holds_only_an_earlier_pool(out)
+
+
+def test_the_training_pool_lists_its_skimage_images_as_it_writes_them(tmp_path: Path, fake_debs: None,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from data_tools import samples
+
+    out = tmp_path / "pool"
+    real = samples.load_sample
+    calls = []
+
+    def interrupted_on_the_second(name: str) -> np.ndarray:
+        calls.append(name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(name)
+
+    monkeypatch.setattr(samples, "load_sample", interrupted_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        photos.build_training_pool(out, tmp_path)
+    assert photos.holds_only_an_earlier_pool(out)
+    monkeypatch.setattr(samples, "load_sample", real)
+    written = photos.build_training_pool(out, tmp_path)
+    assert len(written) == len(photos.PHOTOS) + len(samples.TRAIN_POOL)
+    assert photos.holds_only_an_earlier_pool(out)
