@@ -142,8 +142,8 @@ def test_benchmark_leaves_out_a_default_method_whose_extra_is_missing(tmp_path: 
     assert "bm3d left out of the default methods" in out and "denoise-gan[bench]" in out
     rows = json.loads((tmp_path / "b" / "results.json").read_text())["rows"]
     assert {r["method"] for r in rows} == {"noisy", "default", "nlm", "wavelet", "tv"}
-    proc = base("benchmark", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "--methods", "nlm,bm3d",
-                "-o", tmp_path / "named")
+    proc = base("benchmark", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "--methods",
+                "model,bm3d,nlm,wavelet,tv", "-o", tmp_path / "named")  # named, even as the default list
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "--methods bm3d needs the 'bm3d' package" in lines[0] and not (tmp_path / "named").exists()

@@ -90,7 +90,8 @@ def benchmark_command(
     noisy: Annotated[list[Path] | None, typer.Option("--noisy", help="Instead of --clean/--noise: a paired set "
                                                      "made by `synth` (clean/, noisy/, manifest.json); "
                                                      "repeatable.")] = None,
-    methods: Annotated[str, typer.Option("--methods", help=methods_help())] = DEFAULT_METHODS,
+    methods: Annotated[str | None, typer.Option("--methods", help=methods_help() + f" Default: {DEFAULT_METHODS}.",
+                                                show_default=False)] = None,
     checkpoint: Annotated[list[str] | None, typer.Option("--checkpoint", "-c", help="Generator weights for "
                                                          "'model' (path or shipped name); repeat to compare "
                                                          "several, one row each (default: shipped 'default').")]
@@ -124,7 +125,8 @@ def benchmark_command(
     set_threads(threads)
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                         precision=precision, ensemble=ensemble)
-    cfg = BenchmarkConfig(methods=tuple(methods.split(",")), clean_dir=clean, noises=tuple(noise or ()),
+    cfg = BenchmarkConfig(methods=None if methods is None else tuple(methods.split(",")), clean_dir=clean,
+                          noises=tuple(noise or ()),
                           noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,
                           oracle_sigma=oracle_sigma, resume=resume, infer=infer,
                           model_strengths=tuple(dict.fromkeys(model_strength or ())), model_sigma=model_sigma,

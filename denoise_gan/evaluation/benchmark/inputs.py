@@ -204,7 +204,7 @@ def _inside(set_dir: Path, relative: object, manifest_path: Path) -> Path:
 class BenchmarkConfig:
     """What to compare on what; validated by ``plan`` so bad arguments fail before any work."""
 
-    methods: tuple[str, ...] = tuple(DEFAULT_METHODS.split(","))
+    methods: tuple[str, ...] | None = None  # None: the default methods (those whose packages are installed)
     clean_dir: Path | None = None
     noises: tuple[str, ...] = ()  # specs to synthesise from clean_dir
     noisy_sets: tuple[Path, ...] = ()  # or paired sets made by synth
@@ -229,8 +229,8 @@ class Plan:
 
 def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     """Check every argument and list the inputs; raises UserError (or NoiseSpecError) with one line."""
-    methods, left_out = installed_methods(parse_methods(",".join(cfg.methods)),
-                                          asked=cfg.methods != tuple(DEFAULT_METHODS.split(",")))
+    methods, left_out = installed_methods(parse_methods(",".join(cfg.methods or DEFAULT_METHODS.split(","))),
+                                          asked=cfg.methods is not None)
     for strength in cfg.model_strengths:  # InferConfig states the range, in the words `denoise` uses
         try:
             replace(cfg.infer, strength=strength)
