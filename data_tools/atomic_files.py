@@ -267,6 +267,8 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
                                    "(e.g. results.json)")
         if path.is_dir():
             raise OutputWriteError(f"{option} {path}: is a folder; give a file path")
+        if is_special_file(path):
+            raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
         if path.exists() and not overwrite:
             raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
         check_writable(path.parent)

@@ -27,7 +27,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from data_tools.atomic_files import check_writable, remove_stale_parts
+from data_tools.atomic_files import check_writable, is_special_file, remove_stale_parts
 from data_tools.images import encode_problem, read_image, write_image
 from data_tools.names import shown
 from denoise_gan.errors import UserError
@@ -124,9 +124,9 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     src, dst = str(job.source), str(job.output)
     if job.problem:
         return FileResult(src, dst, "failed", message=job.problem)
-    if job.output.is_dir():  # never a finished output, whatever --skip-existing says
-        return FileResult(src, dst, "failed", message="a folder is in the way of the output; move it or choose "
-                          "another -o")
+    if job.output.is_dir() or is_special_file(job.output):  # never a finished output, whatever the flags say
+        return FileResult(src, dst, "failed", message=f"a {'folder' if job.output.is_dir() else 'device or pipe'}"
+                          " is in the way of the output; move it or choose another -o")
     if job.output.exists() and not opts.overwrite:
         if opts.skip_existing:
             return FileResult(src, dst, "skipped", message="output exists")

@@ -38,6 +38,7 @@ def test_a_device_or_pipe_is_never_replaced_by_a_file(tmp_path: Path) -> None:
     with pytest.raises(OutputWriteError, match="is a device or a pipe"):
         atomic_write_bytes(pipe, b"{}")
     write_image(tmp_path / "c" / "a.png", np.full((16, 16, 3), 9, np.uint8))
-    one_line_error(cli("evaluate", "--clean", tmp_path / "c", "--pred", tmp_path / "c", "--json", pipe,
-                       "--overwrite"), "is a device or a pipe")
+    result = cli("evaluate", "--clean", tmp_path / "c", "--pred", tmp_path / "c", "--json", pipe, "--overwrite")
+    one_line_error(result, "is a device or a pipe")
+    assert "PSNR" not in result.stdout  # refused before any scoring, not after it
     assert stat.S_ISFIFO(pipe.stat().st_mode) and not list(tmp_path.glob(".*.part"))

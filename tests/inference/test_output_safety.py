@@ -198,6 +198,12 @@ def test_a_folder_at_the_output_name_is_a_failure_never_a_finished_output(tmp_pa
     summary = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
     assert [(r.status, r.message) for r in summary.results] == [
         ("failed", "a folder is in the way of the output; move it or choose another -o")]
+    if hasattr(os, "mkfifo"):  # a pipe at the output's name was "skipped (output exists)" too
+        (tmp_path / "out" / "a.png").rmdir()
+        os.mkfifo(tmp_path / "out" / "a.png")
+        again = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
+        assert [r.message for r in again.results] == [
+            "a device or pipe is in the way of the output; move it or choose another -o"]
 
 
 def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path: Path, weights: Path) -> None:
