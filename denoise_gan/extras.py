@@ -21,11 +21,15 @@ EXTRAS = {  # import name -> the extra that installs it
 }
 
 
+def install_hint(module: str) -> str:
+    """The command that installs an optional package: its extra where it has one."""
+    extra = EXTRAS.get(module)
+    return f"pip install 'denoise-gan[{extra}]'" if extra else f"pip install {module}"
+
+
 def require(module: str, purpose: str) -> ModuleType:
     """Import an optional package, or raise a one-line UserError saying which extra installs it."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        extra = EXTRAS.get(module)
-        how = f"pip install 'denoise-gan[{extra}]'" if extra else f"pip install {module}"
-        raise UserError(f"{purpose} needs the {module!r} package: {how}") from None
+        raise UserError(f"{purpose} needs the {module!r} package: {install_hint(module)}") from None

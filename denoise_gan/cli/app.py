@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from denoise_gan import __version__
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt
-from denoise_gan.extras import EXTRAS
+from denoise_gan.extras import EXTRAS, install_hint
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
@@ -116,10 +116,10 @@ def friendly_errors(fn: F) -> F:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ModuleNotFoundError as exc:
-            extra = EXTRAS.get((exc.name or "").split(".")[0])
-            if extra is None:
+            top = (exc.name or "").split(".")[0]
+            if top not in EXTRAS:
                 raise
-            message = f"this command needs the {exc.name!r} package: pip install 'denoise-gan[{extra}]'"
+            message = f"this command needs the {exc.name!r} package: {install_hint(top)}"
             err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched

@@ -7,7 +7,6 @@ image with the same shape and dtype; ``rule`` records how its settings follow fr
 from __future__ import annotations
 
 import functools
-import importlib.util
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,8 +26,8 @@ from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI r
     MODEL,
     methods_help,
 )
-from denoise_gan.extras import EXTRAS, require
-from denoise_gan.inference.engine_choice import load_backend
+from denoise_gan.extras import install_hint, require
+from denoise_gan.inference.engine_choice import installed, load_backend
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
 
@@ -222,15 +221,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
 def missing_packages(name: str) -> tuple[str, ...]:
     """The optional packages a classical method needs that are not installed (none for ``model``)."""
     method = CLASSICAL.get(name)
-    return tuple(p for p in method.needs if not _findable(p)) if method else ()
-
-
-def _findable(package: str) -> bool:
-    """Whether a package is installed, without importing it (bm3d is slow to import)."""
-    try:
-        return importlib.util.find_spec(package) is not None
-    except (ImportError, ValueError):
-        return False
+    return tuple(p for p in method.needs if not installed(p)) if method else ()  # asked, not imported (slow)
 
 
 def installed_methods(names: tuple[str, ...], asked: bool) -> tuple[tuple[str, ...], list[str]]:
@@ -243,7 +234,7 @@ def installed_methods(names: tuple[str, ...], asked: bool) -> tuple[tuple[str, .
         if not missing:
             kept.append(name)
             continue
-        how = f"pip install 'denoise-gan[{EXTRAS[missing[-1]]}]'"
+        how = install_hint(missing[-1])
         if asked:
             raise UserError(f"--methods {name} needs the {missing[-1]!r} package: {how}")
         notes.append(f"{name} left out of the default methods: it needs the {missing[-1]!r} package ({how})")
