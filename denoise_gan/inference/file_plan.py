@@ -8,6 +8,7 @@ fails alone and the batch goes on.
 from __future__ import annotations
 
 import errno
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,11 +38,13 @@ class OutputOptions:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        for name, kind in (("suffix", str), ("ext", str), ("quality", int), ("recursive", bool),
+        for name, kind in (("suffix", str), ("ext", str), ("quality", numbers.Integral), ("recursive", bool),
                            ("skip_existing", bool), ("overwrite", bool)):  # the Python API's slips, in one line
             value = getattr(self, name)
-            if not isinstance(value, kind) or kind is int and isinstance(value, bool):
-                raise UserError(f"OutputOptions.{name} must be {kind.__name__}, not {value!r}")
+            if not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
+                raise UserError(f"OutputOptions.{name} must be {'int' if kind is numbers.Integral else kind.__name__}"
+                                f", not {value!r}")
+        object.__setattr__(self, "quality", int(self.quality))  # a NumPy integer as a plain one
         if self.ext.lower().lstrip(".") not in OUTPUT_EXTS:
             raise UserError(f"unknown --ext {self.ext!r}; choose same, png, jpg, tif, webp or bmp")
         if not 1 <= self.quality <= 100:

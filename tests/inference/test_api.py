@@ -252,3 +252,5 @@ def test_denoise_files_takes_any_iterable_and_refuses_wrong_types_in_one_line(tm
     for bad in ({"quality": "90"}, {"ext": None}, {"suffix": 1}, {"quality": 50.5}, {"overwrite": "yes"}):
         with pytest.raises(UserError, match="OutputOptions"):
             OutputOptions(**bad)
+    quality = OutputOptions(quality=np.int64(90)).quality  # a NumPy integer is a whole number too
+    assert quality == 90 and type(quality) is int
