@@ -212,17 +212,18 @@ def read_folder(folder: Path | str, smallest: int = 1) -> list[np.ndarray]:
     """The colour channels of every readable image under a folder (recursive, sorted), as training reads one:
     an unreadable file, or one under ``smallest`` px on a side, is skipped with a warning that names it; a
     folder with no image left is an error."""
+    from data_tools.datasets import at_least
     from data_tools.datasets import read_folder as read_images
 
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     found = read_images(folder)
-    small = [path for path, pixels in found if min(pixels.shape[:2]) < smallest]
+    usable, small = at_least(found, folder, smallest)
     if small:
         more = f" and {len(small) - 1} more" if len(small) > 1 else ""
         print(f"warning: skipping {shown(small[0])}{more}: under {smallest} px on a side, too small to measure")
-    images = [colour_channels(pixels) for _, pixels in found if min(pixels.shape[:2]) >= smallest]
+    images = [colour_channels(pixels) for pixels in usable]
     if not images:
         raise UserError(f"{folder}: no image files found" if not found else
                         f"{folder}: every image is under {smallest} px on a side; the statistics need at least that")
