@@ -12,14 +12,18 @@ def printable(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-JOINER = "\u200d"  # zero-width joiner: invisible, but it builds emoji sequences (a name may hold one)
+# invisible, but part of how text is written: the joiners build emoji sequences and Persian or Indic words
+JOINERS = frozenset("\u200c\u200d")
+BLACK_FLAG, TAGS = "\U0001f3f4", range(0xE0020, 0xE0080)  # a subdivision flag: the black flag, then tag letters
 
 
-def _escaped(c: str) -> str:
+def _escaped(c: str, after: str) -> str:
+    """``c`` as shown, given the character before it (tag letters are kept only as part of a flag)."""
     category = unicodedata.category(c)
     if category == "Cc":
         return repr(c)[1:-1]
-    if category in ("Zl", "Zp") or category == "Cf" and c != JOINER:
+    in_flag = ord(c) in TAGS and (after == BLACK_FLAG or after and ord(after) in TAGS)
+    if category in ("Zl", "Zp") or category == "Cf" and c not in JOINERS and not in_flag:
         return f"\\U{ord(c):08x}" if ord(c) > 0xFFFF else f"\\u{ord(c):04x}"
     return c
 
@@ -27,6 +31,7 @@ def _escaped(c: str) -> str:
 def shown(text: object) -> str:
     """Text, usually holding a file name, as a terminal or log line can show it: ``printable``, and control and
     invisible format characters (an escape sequence, a newline or line separator, a bidi override, a zero-width
-    space) as backslash escapes, so a name cannot recolour the terminal, split a one-line-per-file log, reorder
-    a line or pass for another name."""
-    return "".join(_escaped(c) for c in printable(str(text)))
+    space, tag letters outside a flag) as backslash escapes, so a name cannot recolour the terminal, split a
+    one-line-per-file log, reorder a line or pass for another name."""
+    text = printable(str(text))
+    return "".join(_escaped(c, text[i - 1] if i else "") for i, c in enumerate(text))

@@ -21,7 +21,11 @@ def test_controls_are_escaped_and_the_rest_kept() -> None:
     assert shown("café 日本 👩\u200d💻 [b].png") == "café 日本 👩\u200d💻 [b].png"  # a joiner is no control
     assert shown(printable("x\udcff.png")) == shown("x\udcff.png") == "x\\xff.png"
     assert shown("a\u200bb\ufeff\u00ad.png") == "a\\u200bb\\ufeff\\u00ad.png"  # invisible: passed for "ab.png"
-    assert shown("tag\U000e0041.png") == "tag\\U000e0041.png"
+    assert shown("tag\U000e0041.png") == "tag\\U000e0041.png"  # tag letters smuggle invisible text
+    flag = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"  # Scotland's flag: kept
+    assert shown(f"{flag}.png") == f"{flag}.png"
+    assert shown("\u0646\u06cc\u0645\u200c\u0641\u0627\u0635\u0644\u0647.png") == \
+        "\u0646\u06cc\u0645\u200c\u0641\u0627\u0635\u0644\u0647.png"  # ZWNJ: a Persian word is written with it
 
 
 def test_a_name_that_reads_as_markup_is_drawn_as_it_is_in_the_progress_bars(tmp_path: Path) -> None:
