@@ -64,8 +64,10 @@ def parse_tile(text: str | int | None) -> int | None:
         raise UserError(f"--tile must be a size in pixels, 0 (whole image) or auto, not {text!r}")
     size = int(value)
     if 0 < size < MIN_TILE:  # the network's own borders and the stride would dominate (a 1 px tile runs as 8 px)
+        from denoise_gan.nets.generator_names import LEVEL_MIN_TILE  # torch-free, but not needed for --help
+
         raise UserError(f"--tile {size} is too small; use at least {MIN_TILE} (the shipped default model needs "
-                        "128), 0 (whole image) or auto")
+                        f"{LEVEL_MIN_TILE}), 0 (whole image) or auto")
     return size
 
 

@@ -46,6 +46,7 @@ from denoise_gan.inference.tile_grid import (  # noqa: F401 (the geometry is rea
     tile_positions,
     tile_side,
 )
+from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
 from denoise_gan.runtime import PRECISIONS
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
@@ -83,7 +84,7 @@ class InferConfig:
             raise UserError(f"sigma must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
         if self.tile is not None and not (self.tile == 0 or self.tile >= MIN_TILE):
             raise UserError(f"tile must be 0 (whole image), auto or at least {MIN_TILE} pixels (the shipped default "
-                            f"model needs 128), not {self.tile}")
+                            f"model needs {LEVEL_MIN_TILE}), not {self.tile}")
         if self.overlap < 0:
             raise UserError(f"overlap must be >= 0, not {self.overlap}")
         if self.batch_size < 1:

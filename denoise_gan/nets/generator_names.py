@@ -28,6 +28,10 @@ GENERATOR_KINDS: tuple[GeneratorKind, ...] = (
                   "noise, JPEG chroma)", noise_model=True),
 )
 
+# the level-aware G's smallest tile: its estimator sees ~130 px, and on smaller tiles the tiled result drifts
+# from the whole image's (the net declares it as ``min_tile``; the tile options' messages name it)
+LEVEL_MIN_TILE = 128
+
 NOISE_MODEL_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.noise_model)
 INSTANCE_NORM_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.instance_norm)
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.nets.blocks import conv3x3
+from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
 from denoise_gan.nets.level_profile import brightness_profile
 
 LEVEL_SCALE = 50.0 / 255.0  # a level of σ = 50 enters G as 1.0
@@ -133,9 +134,7 @@ class LevelAwareDenoiser(nn.Module):
     """
 
     level_aware = True
-    # tiles smaller than this see too little for the estimator (its view is ~130 px), and the tiled result
-    # drifts from the whole image's; the tiling engine refuses smaller tiles for this model
-    min_tile = 128
+    min_tile = LEVEL_MIN_TILE  # the tiling engine refuses smaller tiles for this model
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()

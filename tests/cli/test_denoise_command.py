@@ -356,3 +356,16 @@ def test_torchrun_style_sharding_does_every_file_once(tmp_path: Path, weights: P
     own1 = {Path(s).name for s, _ in rank1["results"]}
     assert 0 < len(own1) < len(names)  # rank 1 did its own share only
     assert sorted(p.name for p in out.iterdir()) == names
+
+
+def test_a_tile_too_small_names_what_the_shipped_model_needs(tmp_path: Path) -> None:
+    """--tile 16 said "use at least 32", and --tile 32 then failed for the shipped model (it needs 128)."""
+    from denoise_gan.nets.contract import denoiser_contract
+    from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
+    from denoise_gan.nets.shipped import resolve_weights
+    from denoise_gan.nets.weights import load_generator
+
+    assert denoiser_contract(load_generator(resolve_weights("default"))[0]).min_tile == LEVEL_MIN_TILE
+    write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
+    one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--tile", "16"),
+                   f"the shipped default model needs {LEVEL_MIN_TILE}")
