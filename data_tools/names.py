@@ -35,3 +35,9 @@ def shown(text: object) -> str:
     one-line-per-file log, reorder a line or pass for another name."""
     text = printable(str(text))
     return "".join(_escaped(c, text[i - 1] if i else "") for i, c in enumerate(text))
+
+
+def says_folder(out: object) -> bool:
+    """Whether an output name given as text ends in a separator (``-o shots.png/``): "a folder", as it says to
+    the shell, though a Path would drop the slash."""
+    return isinstance(out, str) and out.endswith(("/", os.sep))

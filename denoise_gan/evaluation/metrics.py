@@ -226,8 +226,7 @@ def evaluate_folders(
 
 def failed_text(evaluation: Evaluation) -> str:
     """One line: how many pairs could not be scored, and why (the first few)."""
-    shown = "; ".join(reason if reason.startswith(name) else f"{name}: {reason}"
-                      for name, reason in evaluation.failed[:MISSING_SHOWN])
+    shown = "; ".join(reason for _, reason in evaluation.failed[:MISSING_SHOWN])  # each names its file
     more = ", ..." if len(evaluation.failed) > MISSING_SHOWN else ""
     return (f"could not score {len(evaluation.failed)} of {len(evaluation.failed) + len(evaluation.images)} "
             f"pair(s) ({shown}{more}); the means are over the other {len(evaluation.images)}")

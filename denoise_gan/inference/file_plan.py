@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_tools.images import IMAGE_EXTENSIONS, collect_images_and_excluded
-from data_tools.names import shown
+from data_tools.names import says_folder, shown
 from denoise_gan.errors import UserError
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
@@ -110,14 +110,9 @@ def _left_out_note(left: Sequence[Path], why: str) -> list[str]:
     return [f"left out {len(left)} image(s) ({shown(left[0])}{more}): {why}"]
 
 
-def _says_folder(out: Path | str) -> bool:
-    """A trailing separator (``-o shots.png/``) says "a folder", as it does to the shell."""
-    return isinstance(out, str) and out.endswith(("/", os.sep))
-
-
 def names_one_file(inputs: Sequence[Path | str], out: Path | str) -> bool:
     """Whether ``-o`` names the output file of a single input file (``-o cat_dn.png``), not a folder."""
-    if _says_folder(out):
+    if says_folder(out):
         return False
     out = Path(out)
     return (len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in IMAGE_EXTENSIONS
@@ -136,7 +131,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
 
     ``out_dir`` may name the output file of a single input file (see ``names_one_file``)."""
     one_file = names_one_file(inputs, out_dir)
-    folder_named = _says_folder(out_dir)
+    folder_named = says_folder(out_dir)
     out_dir = Path(out_dir)
     if out_dir.suffix.lower() in UNWRITTEN_IMAGE_SUFFIXES and not out_dir.is_dir() and not folder_named:
         raise UserError(f"-o {out_dir}: cannot write {out_dir.suffix} images; name a .png, .jpg, .tif, .webp or "

@@ -7,10 +7,10 @@ is refused unless ``--format`` says what to write.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from data_tools.atomic_files import is_special_file
+from data_tools.names import says_folder
 from denoise_gan.errors import UserError
 
 FORMATS = ("onnx", "folder", "safetensors")
@@ -22,12 +22,15 @@ def export_format(out: Path | str, fmt: str | None) -> str:
     """The format asked for, or the one ``out`` names: its suffix (.onnx, .safetensors), or a model folder for a
     name ending in ``/`` or an existing folder. A file suffix of the other format is refused, so an ONNX graph
     is never saved under a weights file's name."""
-    text, path = str(out), Path(out)
-    implied = FILE_SUFFIXES.get(path.suffix.lower())
+    path, folder_named = Path(out), says_folder(out)
+    implied = None if folder_named else FILE_SUFFIXES.get(path.suffix.lower())
+    if folder_named and fmt not in (None, "folder"):
+        raise UserError(f"-o {out} ends in / (a folder), but --format {fmt} writes one file; drop the / or the "
+                        "--format")
     if fmt is None:
         if implied is not None:
             return implied
-        if text.endswith(("/", os.sep)) or path.is_dir():
+        if folder_named or path.is_dir():
             return "folder"
         raise UserError(f"-o {out}: name the file {path.name}.onnx or {path.name}.safetensors (its suffix is how "
                         "denoise reads it back), end -o with / for a model folder, or pass --format")

@@ -270,3 +270,6 @@ def test_export_reads_a_trailing_slash_as_a_folder_and_refuses_a_name_it_could_n
     one_line_error(cli("export", weights, "-o", tmp_path / "model"), "model.onnx or model.safetensors")
     assert not (tmp_path / "model").exists()
     assert cli("export", weights, "-o", tmp_path / "hub", "--overwrite").exit_code == 0  # an existing folder
+    one_line_error(cli("export", weights, "-o", f"{tmp_path / 'out'}/", "--format", "onnx"), "ends in / (a folder)")
+    assert cli("export", weights, "-o", f"{tmp_path / 'named.onnx'}/").exit_code == 0  # the / keeps it a folder
+    assert (tmp_path / "named.onnx" / "model.safetensors").is_file()
