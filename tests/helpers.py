@@ -274,3 +274,12 @@ def altered_crop_share(photos: list[np.ndarray], **option: float) -> float:
     altered = PatchSampler(photos, 32, 3, 0.0, **option)
     return float(np.mean([not np.array_equal(altered.patch(np.random.default_rng([9, i])),
                                              plain.patch(np.random.default_rng([9, i]))) for i in range(400)]))
+
+
+def free_port() -> int:
+    """A TCP port free now, for a torchrun rendezvous (a fixed one collides with a run still letting go of it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

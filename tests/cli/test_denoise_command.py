@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,7 @@ from denoise_gan.inference.file_plan import OutputOptions, plan_jobs
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import shipped_dir
 from denoise_gan.nets.weights import save_generator
-from helpers import cli, one_line_error, runner
+from helpers import cli, free_port, one_line_error, runner
 
 torch.set_num_threads(1)
 
@@ -323,12 +322,6 @@ RANK_SCRIPT = textwrap.dedent("""
     json.dump({"results": [[r.source, r.status] for r in summary.results],
                "world_size": summary.world_size, "rank": summary.rank}, open(sys.argv[4], "w"))
 """)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'

@@ -15,6 +15,7 @@ import yaml
 
 from data_tools.images import write_image
 from denoise_gan import Denoiser
+from denoise_gan.errors import WeightsError
 from denoise_gan.nets.export import export_model, load_exportable
 from denoise_gan.nets.weights import list_checkpoints, load_generator, read_generator_file, save_generator
 from helpers import TINY_LEVEL, cli, one_line_error, random_level_net
@@ -216,5 +217,5 @@ def test_a_copy_of_the_weights_owns_the_graph_made_from_the_original(level_weigh
     assert den.engine_name == "onnxruntime"
     other = random_level_net()  # different weights are still told apart
     save_generator(tmp_path / "d.safetensors", other, TINY_LEVEL)
-    with pytest.raises(Exception, match="stale graph"):
+    with pytest.raises(WeightsError, match="stale graph"):
         Denoiser.from_pretrained(tmp_path / "d.safetensors", engine="onnxruntime", tile=0)

@@ -33,6 +33,7 @@ from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, load_gen
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import CycleGANTrainer, train
 from denoise_gan.training.refine import refine
+from helpers import free_port
 
 TINY = ModelConfig(g=GeneratorConfig(width=8, depth=1, blocks=1), f=GeneratorConfig(arch="noise", width=4, depth=1),
                    d=DiscriminatorConfig(width=8, layers=2))
@@ -228,8 +229,8 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
                       "from denoise_gan.training.cyclegan import train\n"
                       "train(from_dict(TrainConfig, json.load(open(sys.argv[1]))), sys.argv[2])\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--master-port", "29533", str(script), str(tmp_path / "cfg.json"), str(tmp_path / "run")],
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                           str(free_port()), str(script), str(tmp_path / "cfg.json"), str(tmp_path / "run")],
                           capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_log(tmp_path / "run")
@@ -240,7 +241,7 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     resume.write_text("import sys\nfrom pathlib import Path\nfrom denoise_gan.training.cyclegan import train\n"
                       "train(None, Path(sys.argv[1]), resume=True)\n")
     again = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                            "--master-port", "29533", str(resume), str(tmp_path / "run")],
+                            "--master-port", str(free_port()), str(resume), str(tmp_path / "run")],
                            capture_output=True, text=True, env=env, timeout=240)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("already at step 4 of 4") == 1, again.stdout[-3000:]
