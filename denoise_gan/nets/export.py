@@ -74,6 +74,7 @@ class Exportable:
 
     @property
     def source_digest(self) -> str:
+        """The weight file's content digest (``weights_digest``), which a re-saved copy of it shares."""
         return weights_digest(self.source) if self.source.suffix == ".safetensors" else ""
 
 
