@@ -220,6 +220,10 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
 
 
 def _stored_config(out_dir: Path) -> AdaptConfig:
+    parent = out_dir.absolute().parent
+    if out_dir.name in {folder for folder, _ in PHASES} and RunFolder(parent).config.is_file():
+        raise UserError(f"{out_dir} is a phase of the adaptation in {parent}; resume that: "
+                        f"denoise-gan adapt --resume {parent}")  # it started a whole adaptation inside the phase
     return RunFolder(out_dir).read_config(AdaptConfig, what="adapt", missing="no adaptation to resume (no "
                                           "config.json; it is written before the first step)")
 

@@ -68,6 +68,9 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     assert strip.shape[:2] == (TITLE_H + HEADER_H + 4 * (CAPTION_H + 48 + GAP), max(3 * 60 + 2 * GAP, 480))
     for phase in ("noise", "refine"):
         assert json.loads((tmp_path / "out" / phase / "finished.json").read_text())["stopped_by"] == "steps"
+        # resuming a phase folder started a whole adaptation inside it
+        one_line_error(cli("adapt", "--resume", tmp_path / "out" / phase), "is a phase of the adaptation in")
+        assert not (tmp_path / "out" / phase / phase).exists()
     # G's graph beside it, made from these very weights: `denoise -c OUT` runs on ONNX Runtime
     from denoise_gan import Denoiser
 
