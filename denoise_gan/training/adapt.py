@@ -283,7 +283,8 @@ def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadl
     cfg, start, state = open_run(run_dir, kind, cfg_cls, cfg if not resume else None, resume, None)
     label = "noise model (F, D_noisy)" if kind == "adapt-noise" else "denoiser (G on F's pseudo-pairs)"
     console.print(f"[bold]{label}[/]: {escape(str(run_dir))}")
-    cadence = Cadence(steps, cfg.log_every, cfg.save_every, 0, cfg.keep_checkpoints, deadline=deadline)
+    cadence = Cadence(steps, cfg.log_every, cfg.save_every, 0, cfg.keep_checkpoints, deadline=deadline,
+                      extendable=False)
 
     def build(device: torch.device, world: World) -> tuple[Any, Iterator[dict[str, torch.Tensor]]]:
         trainer = make_trainer(device, world)

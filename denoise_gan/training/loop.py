@@ -72,6 +72,7 @@ class Cadence:
     val_every: int  # 0: never
     keep: int
     deadline: float | None = None  # time.monotonic() after which the run stops at a step boundary, saved as at its end
+    extendable: bool = True  # a resume may pass --steps to go further (adapt's phases are fixed when it starts)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
                          trainer.describe(), device, world)
         say = console.print if world.is_main else (lambda _: None)  # one line per run, not per torchrun rank
         if start >= cadence.steps:
-            say(f"already at step {start} of {cadence.steps}; pass --steps N to go further")
+            say(f"already at step {start} of {cadence.steps}" + ("; pass --steps N to go further" if cadence.extendable
+                                                                   else ""))
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
         batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say)

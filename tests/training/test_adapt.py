@@ -78,6 +78,10 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     # the output is itself a start: G, F and D_noisy side by side
     again = find_start(str(tmp_path / "out"))
     assert again.g == out and again.d_noisy == tmp_path / "out" / "D_noisy.safetensors"
+    (tmp_path / "out" / "refine" / "finished.json").unlink()  # killed after its last checkpoint, before the marker
+    resumed = cli("adapt", "--resume", tmp_path / "out")
+    assert resumed.exit_code == 0 and "already at step 4 of 4" in resumed.stdout, resumed.output
+    assert "--steps" not in resumed.stdout  # adapt refuses --steps on a resume: it was told to pass one
 
 
 def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path,
