@@ -90,7 +90,8 @@ def train_command(
         resume_refuses_options(ctx, ("resume", *RESUMABLE))
         set_threads(threads)
         with reporting(tensorboard=tensorboard):
-            train(None, resume, resume=True, steps=options["steps"], console=console)
+            out = train(None, resume, resume=True, steps=options["steps"], console=console)
+        console.print(f"[green]done[/]: G weights in {escape(str(out))}", highlight=False, soft_wrap=True)
         return
     base = read_config_file(TrainConfig, config) if config is not None else None
     given = options if config is None else {k: options[k] for k in given_names(ctx, options)}

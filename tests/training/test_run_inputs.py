@@ -292,3 +292,12 @@ def test_refine_init_continues_the_shipped_model(finished_run: Path, tmp_path: P
     assert read_generator_file(tmp_path / "ref" / "G.safetensors")[1] == read_generator_file(resolve_weights(None))[1]
     config = json.loads((tmp_path / "ref" / "config.json").read_text())
     assert config["init"] == "default" and config["faint_fraction"] == 0.5 and config["generator"] is None
+
+
+def test_a_resumed_train_run_ends_with_its_done_line(finished_run: Path, tmp_path: Path) -> None:
+    """A fresh run ended with "done: G weights in RUN/G.safetensors"; a resumed one ended on its progress line."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    result = cli("train", "--resume", run)
+    assert result.exit_code == 0, result.output
+    assert f"done: G weights in {run / 'G.safetensors'}" in " ".join(result.stdout.split())
