@@ -155,7 +155,8 @@ def refine_command(
         resume_refuses_options(ctx, ("run_dir", "output", "resume", *RESUMABLE))
         set_threads(threads)
         with reporting(tensorboard=tensorboard):
-            refine(None, out, resume=True, steps=options["steps"], console=console)
+            result = refine(None, out, resume=True, steps=options["steps"], console=console, run_dir=run_dir)
+        console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False, soft_wrap=True)
         return
     refine_refuses_clashes(ctx, options["init"], options["generator"])
     refuse_bad_noise_specs(("--noise", options["noise"]), ("--estimator-noise", options["estimator_noise"]))

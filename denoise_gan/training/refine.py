@@ -15,6 +15,7 @@ still learns from F alone.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -297,8 +298,9 @@ def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
 
 
 def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,
-           console: Console | None = None) -> Path:
-    """Refine (or resume refining) G; the result is out_dir/G.safetensors."""
+           console: Console | None = None, run_dir: Path | None = None) -> Path:
+    """Refine (or resume refining) G; the result is out_dir/G.safetensors. ``run_dir`` on a resume: the train
+    run the user named, checked against the one stored (or taken for it, when the stored one has moved)."""
     out_dir = Path(out_dir)
     source = None
     if cfg is not None:  # a new run: checked before its folder is made
@@ -307,13 +309,27 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
         check_start(cfg, source)
     with nullcontext() if resume else discarded_if_refused(out_dir):
-        return _refine(cfg, source, out_dir, resume, steps, console)
+        return _refine(cfg, source, out_dir, resume, steps, console, run_dir)
+
+
+def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
+    """The stored config, with the train run the user named on the resume: the same folder; or, where the stored
+    one is gone (the run folder was moved, its refinement with it), the named one. Another existing run is
+    refused: the refinement is of the run stored (it went on silently with that one)."""
+    stored = Path(cfg.run_dir)
+    if named.resolve() == stored.resolve():
+        return cfg
+    if stored.exists():
+        raise UserError(f"{out_dir} refines the run in {stored}, not {named}; give that run folder, or another -o "
+                        f"for a refinement of {named}")
+    return dataclasses.replace(cfg, run_dir=str(named.resolve()))
 
 
 def _refine(cfg: RefineConfig | None, source: TrainConfig | None, out_dir: Path, resume: bool, steps: int | None,
-            console: Console | None) -> Path:
+            console: Console | None, run_dir: Path | None = None) -> Path:
     cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
     if source is None:  # resumed: the config read from its checkpoint
+        cfg = cfg if run_dir is None else _named_run(cfg, run_dir, out_dir)
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))
         check_start(cfg, source)

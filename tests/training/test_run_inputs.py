@@ -301,3 +301,21 @@ def test_a_resumed_train_run_ends_with_its_done_line(finished_run: Path, tmp_pat
     result = cli("train", "--resume", run)
     assert result.exit_code == 0, result.output
     assert f"done: G weights in {run / 'G.safetensors'}" in " ".join(result.stdout.split())
+
+
+def test_a_refinement_resumes_after_its_run_folder_moved_and_never_of_another_run(finished_run: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Moved, `refine t6 --resume` failed naming the old path; `refine r2 -o r1/refine --resume` went on refining
+    r1 without a word about r2."""
+    flags = ("--generator", "same", "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--device", "cpu")
+    run = tmp_path / "t5"
+    shutil.copytree(finished_run, run)
+    assert cli("refine", run, "--steps", "2", "--save-every", "1", *flags).exit_code == 0
+    moved = run.rename(tmp_path / "t6")
+    result = cli("refine", moved, "--resume", "--steps", "3")
+    assert result.exit_code == 0, result.output
+    assert json.loads((moved / "refine" / "config.json").read_text())["run_dir"] == str(moved.resolve())
+    other = tmp_path / "other"
+    shutil.copytree(finished_run, other)
+    one_line_error(cli("refine", other, "-o", moved / "refine", "--resume", "--steps", "4"),
+                   f"refines the run in {moved.resolve()}, not {other}")
