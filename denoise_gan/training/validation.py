@@ -40,6 +40,7 @@ class Validator:
         """Mean PSNR/SSIM of G over the set and of the noisy inputs as they are (``input_psnr``, the baseline);
         writes the labelled grid (noisy | G(noisy) | clean [| F(clean)]) for this step."""
         was_training = g.training
+        layouts = [(p, p.stride()) for p in g.parameters()]  # the engine puts G in channels_last in place
         g.eval()
         scores, rows, captions = [], [], []
         try:
@@ -53,6 +54,7 @@ class Validator:
                 captions.append(f"{name}: noisy {scores[-1][2]:.2f} dB -> G {scores[-1][0]:.2f} dB")
         finally:
             g.train(was_training)
+            _restore_layouts(layouts)
         result = {"psnr": _mean(s[0] for s in scores), "ssim": _mean(s[1] for s in scores),
                   "input_psnr": _mean(s[2] for s in scores)}
         columns = ["noisy", "G(noisy)", "clean"] + (["F(clean)"] if noise_model is not None else [])
@@ -74,6 +76,17 @@ class Validator:
         out = f(x[None].to(self.device))[0, :, :h, :w].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
         f.train(was_training)
         return to_dtype(out * np.iinfo(clean.dtype).max, clean.dtype)
+
+
+def _restore_layouts(layouts: list[tuple[nn.Parameter, tuple[int, ...]]]) -> None:
+    """Each parameter back in the memory layout it trained in: a G left in channels_last after a validation
+    takes slightly different steps, so a run resumed from a checkpoint (whose G loads in the standard layout)
+    was not the run it continues."""
+    with torch.no_grad():
+        for param, stride in layouts:
+            if param.stride() != stride:
+                param.data = torch.empty_strided(param.shape, stride, dtype=param.dtype,
+                                                 device=param.device).copy_(param.data)
 
 
 def _mean(values: Iterable[float]) -> float:
