@@ -9,6 +9,7 @@ prefixed as the parent field declares (``--f-width``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -111,31 +112,40 @@ def config_command(cls: type, base: Any = None) -> Callable[[Callable[..., None]
     return wrap
 
 
-def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for key in path[:-1]:
+def _set(data: dict[str, Any], path: tuple[str, ...], value: Any, source: Path | None = None) -> None:
+    for depth, key in enumerate(path[:-1]):
         if data.get(key) is None:
             data[key] = {}
         data = data[key]
+        if not isinstance(data, dict):  # a config file's section that is no JSON object
+            raise UserError(f"{source}: {'.'.join(path[:depth + 1])} must be a JSON object, not {data!r:.40}")
     data[path[-1]] = value
 
 
-def build_config(cls: type, options: Mapping[str, Any], base: Any = None, **fixed: Any) -> Any:
+def build_config(cls: type, options: Mapping[str, Any], base: Any = None, source: Path | None = None,
+                 **fixed: Any) -> Any:
     """The config the options describe (``fixed`` fields set by the command itself win); an option left None
-    keeps the base's value."""
+    keeps the base's value. ``base`` may be a config or the dict ``read_config_file`` read from ``source``."""
     from denoise_gan.config import from_dict, to_dict
 
-    data = to_dict(base if base is not None else cls())
-    by_name = {o.name: o for o in config_options(cls, base, hidden=True)}
+    data = copy.deepcopy(base) if isinstance(base, dict) else to_dict(base if base is not None else cls())
+    by_name = {o.name: o for o in config_options(cls, None, hidden=True)}
     for name, value in options.items():
         if value is None:  # not given: the base's value (steps, folders, specs)
             continue
         for path in by_name[name].paths:
-            _set(data, path, str(value) if isinstance(value, Path) else value)
+            _set(data, path, str(value) if isinstance(value, Path) else value, source)
     data.update(fixed)
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
-        raise ConfigError(_with_prefixed_flag(cls, data, str(exc))) from None
+        raise ConfigError(_with_prefixed_flag(cls, data, str(exc)) + _from_file(source)) from None
+    except (TypeError, ValueError) as exc:  # a field of the wrong type or name, from a config file
+        raise UserError(f"{source or cls.__name__}: {str(exc).splitlines()[0][:160]}") from None
+
+
+def _from_file(source: Path | None) -> str:
+    return "" if source is None else f" (in --config {source}, or an option given beside it)"
 
 
 def _with_prefixed_flag(cls: type, data: dict[str, Any], message: str) -> str:
@@ -167,9 +177,11 @@ def _with_prefixed_flag(cls: type, data: dict[str, Any], message: str) -> str:
     return message
 
 
-def read_config_file(cls: type, path: Path) -> Any:
-    """``--config run.json``: a config as `config.json` holds it; fields it leaves out keep their defaults."""
-    from denoise_gan.config import from_dict, to_dict
+def read_config_file(cls: type, path: Path) -> dict[str, Any]:
+    """``--config run.json``: a config as `config.json` holds it, over the defaults for the fields it leaves
+    out; its values are checked once the options given beside it are set (``build_config``), so a bad value
+    that one of them replaces is no error."""
+    from denoise_gan.config import to_dict
 
     try:
         given = json_text.loads(path.read_text())
@@ -177,11 +189,7 @@ def read_config_file(cls: type, path: Path) -> Any:
         raise UserError(f"{path}: not a readable JSON config ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(given, dict):
         raise UserError(f"{path}: a config is a JSON object, not {type(given).__name__}")
-    merged = _merge(to_dict(cls()), given)
-    try:
-        return from_dict(cls, merged)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{path}: {str(exc).splitlines()[0][:160]}") from None
+    return _merge(to_dict(cls()), given)
 
 
 def _merge(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

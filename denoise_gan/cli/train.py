@@ -95,10 +95,9 @@ def train_command(
         return
     base = read_config_file(TrainConfig, config) if config is not None else None
     given = options if config is None else {k: options[k] for k in given_names(ctx, options)}
-    if base is not None and ("noise" in given) != ("noisy" in given):  # the other way to the noisy domain,
-        base = dataclasses.replace(base, data=dataclasses.replace(  # given beside a config, replaces its way
-            base.data, **({"noisy_dir": ""} if "noise" in given else {"noise": ""})))
-    cfg = build_config(TrainConfig, given, base)
+    if isinstance((base or {}).get("data"), dict) and ("noise" in given) != ("noisy" in given):  # the other way
+        base["data"].update({"noisy_dir": ""} if "noise" in given else {"noise": ""})  # to noise, given, wins
+    cfg = build_config(TrainConfig, given, base, source=config)
     check_train_inputs(cfg, output)
     set_threads(threads)
     with reporting(tensorboard=tensorboard):

@@ -163,7 +163,15 @@ def test_an_option_is_checked_by_its_config_whoever_builds_it(finished_run: Path
     cfg = json.loads((finished_run / "config.json").read_text())
     cfg["steps"] = 0
     (tmp_path / "bad.json").write_text(json.dumps(cfg))
-    one_line_error(cli("train", "--config", tmp_path / "bad.json", "-o", tmp_path / "t"), "--steps")
+    one_line_error(cli("train", "--config", tmp_path / "bad.json", "-o", tmp_path / "t"), "--steps",
+                   "in --config")
+    # a bad value the command line replaces is no error ("options given beside the file override it")
+    result = cli("train", "--config", tmp_path / "bad.json", "-o", tmp_path / "t", "--steps", "1", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    cfg["data"] = 5
+    (tmp_path / "worse.json").write_text(json.dumps(cfg))
+    one_line_error(cli("train", "--config", tmp_path / "worse.json", "-o", tmp_path / "w", "--noise",
+                       "gaussian:sigma=5"), "worse.json")
 
 
 def test_train_config_reads_a_runs_config_json_and_options_override_it(finished_run: Path,
