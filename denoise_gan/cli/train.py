@@ -61,6 +61,9 @@ def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str)
             raise UserError(f"--init {init} continues that G with its own architecture and weights; "
                             f"{', '.join(clash)} cannot change them: drop them, or drop --init to train a new G")
     elif generator == "same":
+        if given_options(ctx, ("noise",)):
+            raise UserError("--noise trains a fresh G on true pairs (a supervised comparison), and --generator same "
+                            "fine-tunes the run's own G: drop one of them")
         clash = given_options(ctx, ("width", "depth", "blocks"))
         if clash:
             raise UserError(f"--generator same fine-tunes the run's own G; {', '.join(clash)} describe a new G: "

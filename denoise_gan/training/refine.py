@@ -31,6 +31,7 @@ from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
+from denoise_gan.config_fields import flag_of, option_of
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
@@ -274,6 +275,12 @@ def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
                         f"{Path(cfg.run_dir) / 'refine'})")
 
 
+def level_only_options(cfg: RefineConfig) -> list[str]:
+    """The options set away from their defaults that only a level-aware G uses (their help says so)."""
+    return [flag_of(f) for f in dataclasses.fields(cfg) if (rule := option_of(f)) is not None
+            and rule.help.startswith("Level-aware G") and getattr(cfg, f.name) != f.default]
+
+
 def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
     """One-line errors before anything is written: the G the refinement starts from must fit the run's F
     and, for the estimator's options, have an estimator (a trained one for --estimator-only)."""
@@ -286,10 +293,12 @@ def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
         if g_cfg.channels != source.model.g.channels:
             raise UserError(f"--init {cfg.init}: a {g_cfg.channels}-channel G does not match the run's "
                             f"{source.model.g.channels}-channel F")
-    if cfg.estimator_only or cfg.estimator_noise:
+    level_only = level_only_options(cfg)
+    if level_only:
         g = start_g if start_g is not None else build_generator(g_cfg)
-        if not denoiser_contract(g).level_aware:
-            raise UserError("--estimator-only and --estimator-noise need a level-aware G (--generator level)")
+        if not denoiser_contract(g).level_aware:  # they were ignored without a word
+            raise UserError(f"{', '.join(level_only)} apply to a level-aware G only, and this refinement's G "
+                            f"({g_cfg.arch}) is blind: drop them, or train --generator level")
     refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
     if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
         raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "

@@ -319,3 +319,16 @@ def test_a_refinement_resumes_after_its_run_folder_moved_and_never_of_another_ru
     shutil.copytree(finished_run, other)
     one_line_error(cli("refine", other, "-o", moved / "refine", "--resume", "--steps", "4"),
                    f"refines the run in {moved.resolve()}, not {other}")
+
+
+def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path: Path) -> None:
+    """--clean-fraction, --lambda-level, --clean-jpeg-fraction ("Level-aware G: ...") with a blind G were
+    ignored without a word; --noise (a fresh G on true pairs) with --generator same contradicted it."""
+    flags = ("--steps", "2", "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--device", "cpu")
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "a", "--generator", "unet", "--clean-fraction", "0.5",
+                       "--lambda-level", "3", *flags), "--clean-fraction, --lambda-level apply to a level-aware G")
+    assert not (tmp_path / "a").exists()
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "b", "--generator", "same", "--noise",
+                       "gaussian:sigma=10", *flags), "--noise trains a fresh G")
+    result = cli("refine", finished_run, "-o", tmp_path / "c", "--generator", "unet", *flags)  # defaults: fine
+    assert result.exit_code == 0, result.output
