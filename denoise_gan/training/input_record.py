@@ -61,6 +61,16 @@ def is_input_record(path: Path) -> bool:
                                             for v in record.values())
 
 
+def recorded_sha256(run_dir: Path, option: str) -> str | None:
+    """The sha256 the record holds for the one file an option names (refine's "the run's F"), or None."""
+    try:
+        images = json_text.loads((run_dir / RECORD_FILE).read_text())[option]["images"]
+        (entry,) = images.values()
+        return str(entry[2])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
 def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
     """Write what a new run's folders (``{"--clean": path, ...}``; empty paths skipped) hold as it starts."""
     listing = {option: {"folder": folder, "images": _listing(folder, run_dir)}

@@ -36,13 +36,13 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description, write_graph
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
-from denoise_gan.training.input_record import note_inputs
+from denoise_gan.training.input_record import note_inputs, recorded_sha256
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 from denoise_gan.training.patch_fit import refuse_too_deep
@@ -258,11 +258,14 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
                          estimator_noise=for_estimator)
 
 
+F_INPUT = "the run's F"  # its entry in the refinement's inputs.json
+
+
 def input_folders(cfg: RefineConfig, source: TrainConfig) -> dict[str, str]:
     """The image folders a refinement reads, by the option that names them, and the run's F when it draws the
     pseudo-pairs (a `train --resume` between two refine sessions replaces it)."""
     folders = {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}
-    return folders if cfg.noise else {**folders, "the run's F": str(RunFolder(cfg.run_dir).f)}
+    return folders if cfg.noise else {**folders, F_INPUT: str(RunFolder(cfg.run_dir).f)}
 
 
 def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
@@ -281,7 +284,7 @@ def level_only_options(cfg: RefineConfig) -> list[str]:
             and rule.help.startswith("Level-aware G") and getattr(cfg, f.name) != f.default]
 
 
-def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
+def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> None:
     """One-line errors before anything is written: the G the refinement starts from must fit the run's F
     and, for the estimator's options, have an estimator (a trained one for --estimator-only)."""
     if cfg.generator is not None and cfg.generator.channels != source.model.g.channels:
@@ -293,11 +296,12 @@ def check_start(cfg: RefineConfig, source: TrainConfig) -> None:
         if g_cfg.channels != source.model.g.channels:
             raise UserError(f"--init {cfg.init}: a {g_cfg.channels}-channel G does not match the run's "
                             f"{source.model.g.channels}-channel F")
-    level_only = level_only_options(cfg)
+    level_only = level_only_options(cfg) if new else []  # a stored run keeps what it was started with
     if level_only:
         g = start_g if start_g is not None else build_generator(g_cfg)
         if not denoiser_contract(g).level_aware:  # they were ignored without a word
-            raise UserError(f"{', '.join(level_only)} apply to a level-aware G only, and this refinement's G "
+            raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
+                            f"level-aware G only, and this refinement's G "
                             f"({g_cfg.arch}) is blind: drop them, or train --generator level")
     refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
     if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
@@ -328,9 +332,14 @@ def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
     stored = Path(cfg.run_dir)
     if named.resolve() == stored.resolve():
         return cfg
+    refused = (f"{out_dir} refines the run in {stored}, not {named}; give that run folder, or another -o for a "
+               f"refinement of {named}")
     if stored.exists():
-        raise UserError(f"{out_dir} refines the run in {stored}, not {named}; give that run folder, or another -o "
-                        f"for a refinement of {named}")
+        raise UserError(refused)
+    f_sha = recorded_sha256(out_dir, F_INPUT)  # moved: the named run must hold the F the refinement recorded
+    f_file = RunFolder(named).f
+    if f_sha is not None and (not f_file.is_file() or file_sha256(f_file) != f_sha):
+        raise UserError(f"{refused} (its F is not the one the refinement recorded)")
     return dataclasses.replace(cfg, run_dir=str(named.resolve()))
 
 
@@ -341,7 +350,7 @@ def _refine(cfg: RefineConfig | None, source: TrainConfig | None, out_dir: Path,
         cfg = cfg if run_dir is None else _named_run(cfg, run_dir, out_dir)
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))
-        check_start(cfg, source)
+        check_start(cfg, source, new=False)
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
                       (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
 

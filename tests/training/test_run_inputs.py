@@ -319,6 +319,10 @@ def test_a_refinement_resumes_after_its_run_folder_moved_and_never_of_another_ru
     shutil.copytree(finished_run, other)
     one_line_error(cli("refine", other, "-o", moved / "refine", "--resume", "--steps", "4"),
                    f"refines the run in {moved.resolve()}, not {other}")
+    gone = moved.rename(tmp_path / "t7")  # with the stored run gone too, another run is still told apart by its F
+    (other / "F.safetensors").write_bytes((other / "F.safetensors").read_bytes() + b" ")
+    one_line_error(cli("refine", other, "-o", gone / "refine", "--resume", "--steps", "4"),
+                   "its F is not the one the refinement recorded")
 
 
 def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path: Path) -> None:
