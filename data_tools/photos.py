@@ -189,9 +189,12 @@ class _Manifest:
         self.entries = {e["name"]: e for e in _still_matching(out_dir)}
 
     def add(self, entry: dict, png: bytes) -> Path:
-        self.entries[entry["name"]] = {**entry, "sha256": hashlib.sha256(png).hexdigest()}
-        self.write()
         target = self.out_dir / f"{entry['name']}.png"
+        sha = hashlib.sha256(png).hexdigest()
+        if target.is_file() and self.entries.get(entry["name"], {}).get("sha256") != sha:
+            target.unlink()  # other bytes of an earlier build: gone before the new ones are listed
+        self.entries[entry["name"]] = {**entry, "sha256": sha}
+        self.write()
         atomic_write_bytes(target, png)
         return target
 
@@ -261,18 +264,11 @@ def holds_only_an_earlier_pool(folder: Path | str) -> bool:
     """Whether a folder holds nothing but a pool built there before: its sources.json and the images it lists,
     each with the sha256 recorded (so a user's file of a photo's name is never taken for one)."""
     folder = Path(folder)
-    try:
-        entries = json_text.loads((folder / SOURCES_NAME).read_text())["images"]
-        listed = {f"{e['name']}.png": e["sha256"] for e in entries}
-    except (OSError, ValueError, KeyError, TypeError):
+    if not (folder / SOURCES_NAME).is_file():
         return False
-    for path in folder.iterdir():
-        if path.name == SOURCES_NAME or path.name.endswith(".part"):
-            continue
-        if path.name not in listed or not path.is_file() or \
-                hashlib.sha256(path.read_bytes()).hexdigest() != listed[path.name]:
-            return False
-    return True
+    listed = {f"{e['name']}.png" for e in _still_matching(folder)}
+    return all(path.name in listed for path in folder.iterdir()
+               if path.name != SOURCES_NAME and not path.name.endswith(".part"))
 
 
 def read_image_bytes(data: bytes, name: str) -> np.ndarray:

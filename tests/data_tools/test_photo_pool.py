@@ -42,25 +42,28 @@ def test_a_build_interrupted_twice_leaves_a_folder_it_may_build_again(tmp_path: 
     assert not photos.holds_only_an_earlier_pool(out)
 
 
-def test_the_training_pool_lists_its_skimage_images_as_it_writes_them(tmp_path: Path, fake_debs: None,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rebuild_interrupted_anywhere_leaves_a_folder_it_may_build_again(tmp_path: Path, fake_debs: None,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full training pool rebuilt with other bytes (a newer package) and killed during its photos, or between
+    a photo's listing and its file: the folder is still one the next build may be run into."""
     from data_tools import samples
 
     out = tmp_path / "pool"
-    real = samples.load_sample
-    calls = []
-
-    def interrupted_on_the_second(name: str) -> np.ndarray:
-        calls.append(name)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(name)
-
-    monkeypatch.setattr(samples, "load_sample", interrupted_on_the_second)
-    with pytest.raises(KeyboardInterrupt):
-        photos.build_training_pool(out, tmp_path)
-    assert photos.holds_only_an_earlier_pool(out)
-    monkeypatch.setattr(samples, "load_sample", real)
     written = photos.build_training_pool(out, tmp_path)
     assert len(written) == len(photos.PHOTOS) + len(samples.TRAIN_POOL)
+    with pytest.raises(KeyboardInterrupt):  # during the photos: the skimage entries must stay listed
+        photos.build_photo_pool(out, tmp_path, _stop_after(2), what=photos.POOL_WHAT)
+    assert photos.holds_only_an_earlier_pool(out)
+    other = encode_image(np.full((40, 48, 3), 7, np.uint8), ".png")
+    monkeypatch.setattr(photos, "read_deb_members", lambda deb, wanted: {path: other for path in wanted})
+    real_write = photos.atomic_write_bytes
+
+    def killed_at_the_png(path: Path, data: bytes, **kwargs: object) -> None:
+        if path.suffix == ".png":
+            raise KeyboardInterrupt  # listed with its new sha256, its file not yet written
+        real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(photos, "atomic_write_bytes", killed_at_the_png)
+    with pytest.raises(KeyboardInterrupt):
+        photos.build_photo_pool(out, tmp_path)
     assert photos.holds_only_an_earlier_pool(out)
