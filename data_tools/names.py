@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 
 
@@ -14,16 +15,16 @@ def printable(name: str) -> str:
 
 # invisible, but part of how text is written: the joiners build emoji sequences and Persian or Indic words
 JOINERS = frozenset("\u200c\u200d")
-BLACK_FLAG, TAGS = "\U0001f3f4", range(0xE0020, 0xE0080)  # a subdivision flag: the black flag, then tag letters
+# a subdivision flag (Scotland's, Wales'): the black flag, 2-6 tag letters or digits, the cancel tag; tag
+# letters anywhere else are invisible text
+FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f")
 
 
-def _escaped(c: str, after: str) -> str:
-    """``c`` as shown, given the character before it (tag letters are kept only as part of a flag)."""
+def _escaped(c: str) -> str:
     category = unicodedata.category(c)
     if category == "Cc":
         return repr(c)[1:-1]
-    in_flag = ord(c) in TAGS and (after == BLACK_FLAG or after and ord(after) in TAGS)
-    if category in ("Zl", "Zp") or category == "Cf" and c not in JOINERS and not in_flag:
+    if category in ("Zl", "Zp") or category == "Cf" and c not in JOINERS:
         return f"\\U{ord(c):08x}" if ord(c) > 0xFFFF else f"\\u{ord(c):04x}"
     return c
 
@@ -33,8 +34,11 @@ def shown(text: object) -> str:
     invisible format characters (an escape sequence, a newline or line separator, a bidi override, a zero-width
     space, tag letters outside a flag) as backslash escapes, so a name cannot recolour the terminal, split a
     one-line-per-file log, reorder a line or pass for another name."""
-    text = printable(str(text))
-    return "".join(_escaped(c, text[i - 1] if i else "") for i, c in enumerate(text))
+    text, out, at = printable(str(text)), [], 0
+    for flag in FLAG.finditer(text):
+        out += [_escaped(c) for c in text[at:flag.start()]] + [flag.group()]
+        at = flag.end()
+    return "".join(out + [_escaped(c) for c in text[at:]])
 
 
 def says_folder(out: object) -> bool:

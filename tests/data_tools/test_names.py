@@ -24,6 +24,8 @@ def test_controls_are_escaped_and_the_rest_kept() -> None:
     assert shown("tag\U000e0041.png") == "tag\\U000e0041.png"  # tag letters smuggle invisible text
     flag = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"  # Scotland's flag: kept
     assert shown(f"{flag}.png") == f"{flag}.png"
+    smuggled = "\U0001f3f4\U000e0072\U000e006d\U000e0020\U000e002d\U000e0072\U000e0066.png"  # "rm -rf" hidden
+    assert shown(smuggled) != smuggled and "\\U000e0072" in shown(smuggled)
     assert shown("\u0646\u06cc\u0645\u200c\u0641\u0627\u0635\u0644\u0647.png") == \
         "\u0646\u06cc\u0645\u200c\u0641\u0627\u0635\u0644\u0647.png"  # ZWNJ: a Persian word is written with it
 
