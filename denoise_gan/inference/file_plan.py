@@ -146,7 +146,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             "keep this name)")
     pairs, in_output = expand_inputs(inputs, opts.recursive, exclude=out_dir)
     renamed = _renamed_outputs(pairs, out_dir, opts)
-    earlier = [src for src, _ in pairs if os.path.abspath(src) in renamed] if _leaves_out_earlier(opts) else []
+    earlier = [src for src, _ in pairs if _real(src) in renamed] if _leaves_out_earlier(opts) else []
     left_out = set(earlier)
     pairs = [(src, rel) for src, rel in pairs if src not in left_out]
     sources = {_real(src) for src, _ in pairs}
@@ -160,11 +160,11 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             continue
         key = _real(output)
         if key in sources or (output.exists() and _inode(output) in inodes):
-            earlier_output = os.path.abspath(source) in renamed or key != _real(source)
+            earlier_output = _real(source) in renamed or key != _real(source)
             if opts.overwrite and earlier_output:
                 raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
                                 "output counts as one: delete it to redo it); choose another -o or --suffix")
-            if earlier_output:
+            if earlier_output and not _leaves_out_earlier(opts):
                 raise UserError(f"{source} -> {output} would overwrite an input file (if it is an earlier output of "
                                 "this command, --skip-existing finishes the run and leaves such files out); "
                                 "choose another -o or a --suffix")
@@ -174,6 +174,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             f"{_collision_hint(jobs[key].source, source, opts)}")
         jobs[key] = Job(source, output)
     outputs = {_real(job.output) for job in jobs.values()}
+    in_output = list({_real(p): p for p in in_output}.values())  # overlapping input folders find a file twice
     notes = _left_out_note([p for p in in_output if _real(p) not in outputs],
                            f"in the output folder {shown(out_dir)}, inside the input, which is not read as input "
                            "(so a rerun never denoises its outputs); give an -o outside the input to denoise them")
@@ -225,12 +226,12 @@ def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) ->
     return out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
 
 
-def _renamed_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, opts: OutputOptions) -> set[str]:
+def _renamed_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, opts: OutputOptions) -> set[Path]:
     """Where this run writes inputs under another name (in place with --suffix or another --ext). An input found
     there is an earlier run's output, left out as a result so a rerun with --skip-existing finishes the batch,
     from a folder or a shell glob. Nothing tells an earlier output from a photo that happens to bear its name,
     so under --overwrite such a file stays an input, and planning refuses to write over it."""
-    outputs = ((os.path.abspath(_output_path(out_dir, src, rel, opts)), os.path.abspath(src)) for src, rel in pairs)
+    outputs = ((_real(_output_path(out_dir, src, rel, opts)), _real(src)) for src, rel in pairs)  # links followed
     return {output for output, src in outputs if output != src}
 
 

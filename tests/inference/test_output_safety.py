@@ -239,3 +239,20 @@ def test_hidden_files_and_folders_inside_a_folder_are_skipped_alike(tmp_path: Pa
     assert sorted(Path(r.source).name for r in summary.results) == ["a.png", "d.png"]
     named = denoise_files([tmp_path / "in" / ".b.png"], tmp_path / "one", engine(weights))  # named: taken
     assert [r.status for r in named.results] == ["done"]
+
+
+def test_a_linked_output_folder_and_overlapping_inputs_are_read_as_they_are(tmp_path: Path, weights: Path) -> None:
+    """-o a link to the input folder: earlier outputs were not recognised, and the refusal advised the very
+    --skip-existing given; overlapping input folders counted each image left in the output folder twice."""
+    src = tmp_path / "photos"
+    for i in range(2):
+        write_image(src / f"p{i}.png", noise_image(16, 16, seed=i))
+    os.symlink(src, tmp_path / "link")
+    denoise_files([src / "p0.png"], tmp_path / "link", engine(weights), OutputOptions(suffix="_dn"))
+    rest = denoise_files([src], tmp_path / "link", engine(weights), OutputOptions(suffix="_dn", skip_existing=True))
+    assert sorted((Path(r.source).name, r.status) for r in rest.results) == [("p0.png", "skipped"), ("p1.png", "done")]
+    tree = tmp_path / "tree"
+    write_image(tree / "sub" / "out" / "x.png", noise_image(16, 16))
+    write_image(tree / "a.png", noise_image(16, 16))
+    summary = denoise_files([tree, tree / "sub"], tree / "sub" / "out", engine(weights), OutputOptions(recursive=True))
+    assert any(n.startswith("left out 1 image(s)") for n in summary.notes), summary.notes
