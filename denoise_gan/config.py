@@ -202,10 +202,10 @@ class RefineConfig(ValidatedRunFields):
     init: str = opt("", "Start G from these weights (a path, or a shipped name such as 'default'), with their "
                         "architecture: continue a model with new settings.")
     clean_fraction: float = opt(0.1, "Level-aware G: share of samples left clean with a zero level map.",
-                                at_least=0.0, below=1.0)
+                                at_least=0.0, below=1.0, level_only=True)
     clean_jpeg_fraction: float = opt(0.0, "Level-aware G: share of the clean samples JPEG-compressed first "
                                           "(quality 70-95), so block edges are not read as noise.",
-                                     at_least=0.0, at_most=1.0)
+                                     at_least=0.0, at_most=1.0, level_only=True)
     faint_fraction: float = opt(0.0, "Share of F's draws whose noise (and level map) is scaled down by a random "
                                      "factor, so G and its estimator learn faint noise too.", at_least=0.0, at_most=1.0)
     correlated_fraction: float = opt(0.0, "Share of F's draws whose noise is blurred and mixed across channels "
@@ -214,13 +214,14 @@ class RefineConfig(ValidatedRunFields):
     white_fraction: float = opt(0.0, "Share of F's draws whose noise is made spatially white (a random sign per "
                                      "pixel, each pixel's size kept), as plain Gaussian noise is.",
                                 at_least=0.0, at_most=1.0)
-    lambda_level: float = opt(1.0, "Level-aware G: weight of the level estimator's loss.", at_least=0.0)
+    lambda_level: float = opt(1.0, "Level-aware G: weight of the level estimator's loss.", at_least=0.0,
+                              level_only=True)
     estimator_only: bool = opt(False, "Level-aware G: train only its level estimator; the denoiser stays as it "
-                                      "is (and each step costs a fraction).", flag="--estimator-only")
+                                      "is (and each step costs a fraction).", flag="--estimator-only", level_only=True)
     estimator_noise: str = opt("", "Level-aware G: a noise spec whose draws the level estimator also learns to "
                                    "read, at the level measured from each pair (e.g. the camera pipeline, whose "
                                    "demosaicing and JPEG leave noise F does not draw). The denoiser never "
-                                   "trains on them.")
+                                   "trains on them.", level_only=True)
     estimator_noise_fraction: float = opt(0.0, "Share of the estimator's samples taken from --estimator-noise.",
                                           at_least=0.0, at_most=1.0)
     steps: int = opt(4000, STEPS_HELP, at_least=1, at_most=MAX_STEPS)

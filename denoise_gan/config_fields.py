@@ -28,6 +28,7 @@ class Option:
     below: float | None = None  # strictly
     positive: bool = False  # a finite number above 0
     choices: tuple[str, ...] = ()
+    level_only: bool = False  # only a level-aware G uses it ("Level-aware G: ..." in its help)
 
 
 @dataclass(frozen=True)

@@ -279,9 +279,9 @@ def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
 
 
 def level_only_options(cfg: RefineConfig) -> list[str]:
-    """The options set away from their defaults that only a level-aware G uses (their help says so)."""
+    """The options set away from their defaults that only a level-aware G uses (declared ``level_only``)."""
     return [flag_of(f) for f in dataclasses.fields(cfg) if (rule := option_of(f)) is not None
-            and rule.help.startswith("Level-aware G") and getattr(cfg, f.name) != f.default]
+            and rule.level_only and getattr(cfg, f.name) != f.default]
 
 
 def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> None:
