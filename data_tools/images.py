@@ -67,12 +67,12 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
 def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
                                 exclude: Path | str | None = None) -> tuple[list[Path], list[Path]]:
     """``collect_images``, and the images it left out for being under ``exclude`` (so a caller can say so)."""
-    pattern = "**/*" if recursive else "*"
+    pattern, depth = "**/*" if recursive else "*", len(Path(folder).parts)  # below it: the parts after depth
     found = sorted(
         p for p in Path(folder).glob(pattern)
         if (p.is_file() or (p.is_symlink() and not p.exists()))
         and p.suffix.lower() in IMAGE_EXTENSIONS
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and not any(part.startswith(".") for part in p.parts[depth:])
     )
     if exclude is None or Path(folder).resolve().is_relative_to(skip := Path(exclude).resolve()):
         return found, []

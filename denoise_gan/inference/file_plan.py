@@ -145,22 +145,21 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             raise UserError(f"-o {out_dir} names one image file, but {many}; give -o a folder (end it with / to "
                             "keep this name)")
     pairs, in_output = expand_inputs(inputs, opts.recursive, exclude=out_dir)
-    renamed = _renamed_outputs(pairs, out_dir, opts)
-    earlier = [src for src, _ in pairs if _real(src) in renamed] if _leaves_out_earlier(opts) else []
-    left_out = set(earlier)
-    pairs = [(src, rel) for src, rel in pairs if src not in left_out]
-    sources = {_real(src) for src, _ in pairs}
-    inodes = {_inode(src) for src, _ in pairs if src.exists()}
+    found = [_Candidate.of(src, rel, out_dir, opts) for src, rel in pairs]
+    renamed = {c.real_output for c in found if c.real_output != c.real_source}  # see _leaves_out_earlier
+    earlier = [c.source for c in found if c.real_source in renamed] if _leaves_out_earlier(opts) else []
+    candidates = [c for c in found if not (earlier and c.real_source in renamed)]
+    sources = {c.real_source for c in candidates}
+    inodes = {_inode(c.source) for c in candidates if c.source.exists()}
     jobs: dict[Path, Job] = {}
-    for source, rel in pairs:
-        output = _output_path(out_dir, source, rel, opts)
+    for c in candidates:
+        source, output, key = c.source, c.output, c.real_output
         problem = _name_problem(output) or _broken_link(source)
         if problem:
             jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
             continue
-        key = _real(output)
         if key in sources or (output.exists() and _inode(output) in inodes):
-            earlier_output = _real(source) in renamed or key != _real(source)
+            earlier_output = c.real_source in renamed or key != c.real_source
             if opts.overwrite and earlier_output:
                 raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
                                 "output counts as one: delete it to redo it); choose another -o or --suffix")
@@ -173,9 +172,9 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
                             f"{_collision_hint(jobs[key].source, source, opts)}")
         jobs[key] = Job(source, output)
-    outputs = {_real(job.output) for job in jobs.values()}
-    in_output = list({_real(p): p for p in in_output}.values())  # overlapping input folders find a file twice
-    notes = _left_out_note([p for p in in_output if _real(p) not in outputs],
+    outputs = {c.real_output for c in candidates}
+    left_in_output = {real: p for p in in_output if (real := _real(p)) not in outputs}  # once, if found twice
+    notes = _left_out_note(list(left_in_output.values()),
                            f"in the output folder {shown(out_dir)}, inside the input, which is not read as input "
                            "(so a rerun never denoises its outputs); give an -o outside the input to denoise them")
     notes += _left_out_note(earlier,
@@ -185,9 +184,12 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
 
 
 def _leaves_out_earlier(opts: OutputOptions) -> bool:
-    """Whether inputs named as another input's output are left out as earlier outputs: always with --suffix (a
-    photo rarely bears a suffix), with another --ext only when finishing a run (--skip-existing), since photos
-    named alike in two formats are common; never under --overwrite (they stay inputs and are protected)."""
+    """Whether inputs found where this run writes another input under a new name (in place with --suffix or
+    another --ext) are left out as earlier outputs, so a rerun with --skip-existing finishes the batch, from a
+    folder or a shell glob: always with --suffix (a photo rarely bears a suffix), with another --ext only when
+    finishing a run (--skip-existing), since photos named alike in two formats are common. Nothing tells an
+    earlier output from a photo that bears its name, so under --overwrite such a file stays an input, and
+    planning refuses to write over it."""
     return not opts.overwrite and (bool(opts.suffix) or opts.skip_existing)
 
 
@@ -226,13 +228,19 @@ def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) ->
     return out_dir / rel.parent / f"{rel.stem}{opts.suffix}{opts.output_suffix(source)}"
 
 
-def _renamed_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, opts: OutputOptions) -> set[Path]:
-    """Where this run writes inputs under another name (in place with --suffix or another --ext). An input found
-    there is an earlier run's output, left out as a result so a rerun with --skip-existing finishes the batch,
-    from a folder or a shell glob. Nothing tells an earlier output from a photo that happens to bear its name,
-    so under --overwrite such a file stays an input, and planning refuses to write over it."""
-    outputs = ((_real(_output_path(out_dir, src, rel, opts)), _real(src)) for src, rel in pairs)  # links followed
-    return {output for output, src in outputs if output != src}
+@dataclass(frozen=True)
+class _Candidate:
+    """An input and its output, each with links followed once (planning compares them several ways)."""
+
+    source: Path
+    output: Path
+    real_source: Path
+    real_output: Path
+
+    @classmethod
+    def of(cls, source: Path, rel: Path, out_dir: Path, opts: OutputOptions) -> _Candidate:
+        output = _output_path(out_dir, source, rel, opts)
+        return cls(source, output, _real(source), _real(output))
 
 
 def _broken_link(source: Path) -> str:
