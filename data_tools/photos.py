@@ -186,7 +186,7 @@ class _Manifest:
 
     def __init__(self, out_dir: Path, what: str) -> None:
         self.out_dir, self.what = out_dir, what
-        self.entries = {e["name"]: e for e in _still_matching(out_dir)}
+        self.entries = {e["name"]: e for e in _still_matching(out_dir) or []}
 
     def add(self, entry: dict, png: bytes) -> Path:
         target = self.out_dir / f"{entry['name']}.png"
@@ -203,14 +203,15 @@ class _Manifest:
         atomic_write_bytes(self.out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
-def _still_matching(folder: Path) -> list[dict]:
-    """The entries of a folder's sources.json whose files are there with the recorded sha256."""
+def _still_matching(folder: Path) -> list[dict] | None:
+    """The entries of a folder's sources.json whose files are there with the recorded sha256; None when it has
+    no readable sources.json."""
     try:
         entries = json_text.loads((folder / SOURCES_NAME).read_text())["images"]
         return [e for e in entries if (folder / f"{e['name']}.png").is_file()
                 and hashlib.sha256((folder / f"{e['name']}.png").read_bytes()).hexdigest() == e["sha256"]]
     except (OSError, ValueError, KeyError, TypeError):
-        return []
+        return None
 
 
 def build_training_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
@@ -263,11 +264,11 @@ def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
 def holds_only_an_earlier_pool(folder: Path | str) -> bool:
     """Whether a folder holds nothing but a pool built there before: its sources.json and the images it lists,
     each with the sha256 recorded (so a user's file of a photo's name is never taken for one)."""
-    folder = Path(folder)
-    if not (folder / SOURCES_NAME).is_file():
+    matching = _still_matching(Path(folder))
+    if matching is None:  # no pool's manifest (or an unreadable one): not a pool
         return False
-    listed = {f"{e['name']}.png" for e in _still_matching(folder)}
-    return all(path.name in listed for path in folder.iterdir()
+    listed = {f"{e['name']}.png" for e in matching}
+    return all(path.name in listed for path in Path(folder).iterdir()
                if path.name != SOURCES_NAME and not path.name.endswith(".part"))
 
 

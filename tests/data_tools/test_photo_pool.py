@@ -67,3 +67,8 @@ def test_a_rebuild_interrupted_anywhere_leaves_a_folder_it_may_build_again(tmp_p
     with pytest.raises(KeyboardInterrupt):
         photos.build_photo_pool(out, tmp_path)
     assert photos.holds_only_an_earlier_pool(out)
+
+
+def test_a_folder_with_an_unreadable_manifest_is_no_pool(tmp_path: Path) -> None:
+    (tmp_path / photos.SOURCES_NAME).write_text("not JSON")
+    assert not photos.holds_only_an_earlier_pool(tmp_path)
