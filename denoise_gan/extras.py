@@ -21,10 +21,12 @@ EXTRAS = {  # import name -> the extra that installs it
 }
 
 
-def install_hint(module: str) -> str:
-    """The command that installs an optional package: its extra where it has one."""
-    extra = EXTRAS.get(module)
-    return f"pip install 'denoise-gan[{extra}]'" if extra else f"pip install {module}"
+def needs_package(purpose: str, module: str) -> str:
+    """The one line that says a missing optional package is needed, and the command that installs it: its
+    extra where it has one."""
+    extra = EXTRAS.get(module.split(".")[0])
+    how = f"pip install 'denoise-gan[{extra}]'" if extra else f"pip install {module}"
+    return f"{purpose} needs the {module!r} package: {how}"
 
 
 def require(module: str, purpose: str) -> ModuleType:
@@ -32,4 +34,4 @@ def require(module: str, purpose: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"{purpose} needs the {module!r} package: {install_hint(module)}") from None
+        raise UserError(needs_package(purpose, module)) from None

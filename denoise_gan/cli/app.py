@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from denoise_gan import __version__
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt
-from denoise_gan.extras import EXTRAS, install_hint
+from denoise_gan.extras import EXTRAS, needs_package
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
@@ -116,10 +116,9 @@ def friendly_errors(fn: F) -> F:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ModuleNotFoundError as exc:
-            top = (exc.name or "").split(".")[0]
-            if top not in EXTRAS:
+            if (exc.name or "").split(".")[0] not in EXTRAS:
                 raise
-            message = f"this command needs the {exc.name!r} package: {install_hint(top)}"
+            message = needs_package("this command", str(exc.name))
             err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched

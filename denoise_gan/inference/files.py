@@ -124,9 +124,10 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     src, dst = str(job.source), str(job.output)
     if job.problem:
         return FileResult(src, dst, "failed", message=job.problem)
-    if job.output.is_dir() or is_special_file(job.output):  # never a finished output, whatever the flags say
-        return FileResult(src, dst, "failed", message=f"a {'folder' if job.output.is_dir() else 'device or pipe'}"
-                          " is in the way of the output; move it or choose another -o")
+    in_the_way = "folder" if job.output.is_dir() else "device or pipe" if is_special_file(job.output) else ""
+    if in_the_way:  # never a finished output, whatever the flags say
+        return FileResult(src, dst, "failed", message=f"a {in_the_way} is in the way of the output; move it or "
+                          "choose another -o")
     if job.output.exists() and not opts.overwrite:
         if opts.skip_existing:
             return FileResult(src, dst, "skipped", message="output exists")

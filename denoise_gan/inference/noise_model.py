@@ -327,7 +327,6 @@ def _engine(name: str, device_type: str) -> str:
     if name == "auto":
         return "onnxruntime" if device_type == "cpu" and installed("onnxruntime") else "torch"
     if name == "onnxruntime":
-
         require("onnxruntime", "the onnxruntime engine")
     return name
 

@@ -26,7 +26,7 @@ from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI r
     MODEL,
     methods_help,
 )
-from denoise_gan.extras import install_hint, require
+from denoise_gan.extras import needs_package, require
 from denoise_gan.inference.engine_choice import installed, load_backend
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
@@ -234,10 +234,9 @@ def installed_methods(names: tuple[str, ...], asked: bool) -> tuple[tuple[str, .
         if not missing:
             kept.append(name)
             continue
-        how = install_hint(missing[-1])
         if asked:
-            raise UserError(f"--methods {name} needs the {missing[-1]!r} package: {how}")
-        notes.append(f"{name} left out of the default methods: it needs the {missing[-1]!r} package ({how})")
+            raise UserError(needs_package(f"--methods {name}", missing[-1]))
+        notes.append(f"{name} left out of the default methods: {needs_package('it', missing[-1])}")
     return tuple(kept), notes
 
 
