@@ -129,7 +129,7 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
 
 def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
-    from denoise_gan.evaluation.report import shown_psnr
+    from denoise_gan.evaluation.report_plots import shown_psnr
 
     parts: list[RenderableType] = []
     sigma = "oracle σ" if result.data["config"]["oracle_sigma"] else "blind σ"

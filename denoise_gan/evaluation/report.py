@@ -28,6 +28,7 @@ from denoise_gan.evaluation.report_plots import (  # noqa: F401 (the plots are r
     noise_families,
     plot_psnr_vs_noise,
     plot_psnr_vs_time,
+    shown_psnr,
 )
 
 CROP = 128
@@ -151,13 +152,6 @@ def _data_uri(png: bytes) -> str:
 
 def _fmt_psnr(value: float | None) -> str:
     return "∞" if value is None else f"{value:.2f}"
-
-
-def shown_psnr(entry: dict[str, Any]) -> float:
-    """A summary entry's PSNR as tables show and rank it: the mean over the pairs that are not identical
-    (``evaluate``'s rule), infinite only when every pair is identical."""
-    finite = entry.get("psnr_finite", entry["psnr"])
-    return math.inf if finite is None else float(finite)
 
 
 def _fmt_mean_psnr(entry: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ without pyplot, and the grouping of noise conditions into one-parameter sweeps t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,19 @@ def noise_families(noises: Sequence[str]) -> list[NoiseFamily]:
     return out
 
 
+def shown_psnr(entry: dict[str, Any]) -> float:
+    """A summary entry's PSNR as tables show and rank it: the mean over the pairs that are not identical
+    (``evaluate``'s rule), infinite only when every pair is identical."""
+    finite = entry.get("psnr_finite", entry["psnr"])
+    return math.inf if finite is None else float(finite)
+
+
+def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries a plot can draw: every one whose shown PSNR is finite (a condition where some outputs equal
+    their clean image keeps its point, at the mean over the others, as the tables show it)."""
+    return [s for s in summary if not math.isinf(shown_psnr(s))]
+
+
 def _figure(width: float, height: float) -> tuple[Any, Any]:
     from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
 
@@ -108,7 +122,7 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
     numeric = len(families) == 1 and families[0].axis != ""
     order = [n for family in families for n in family.labels]  # a family's members side by side
     xs = dict(families[0].members) if numeric else {n: float(i) for i, n in enumerate(order)}
-    psnr = {(s["method"], s["noise"]): s["psnr"] for s in summary if s["psnr"] is not None}
+    psnr = {(s["method"], s["noise"]): shown_psnr(s) for s in _plotted(summary)}
     fig, ax = _figure(6.4, 4.2)
     colours = _colours(methods)
     for method in methods:
@@ -148,14 +162,14 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
     """The figure of ``plot_psnr_vs_time``, or None when no method was timed."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    points = [s for s in summary if s["method"] != "noisy" and s["psnr"] is not None and s["mp_per_s"]]
+    points = [s for s in _plotted(summary) if s["method"] != "noisy" and s["mp_per_s"]]
     if not points:
         return None
     fig, ax = _figure(6.4, 4.2)
     colours = _colours(methods)
     markers = "osD^vP*Xh<>"
     for s in points:
-        ax.scatter(1.0 / s["mp_per_s"], s["psnr"], color=colours[s["method"]],
+        ax.scatter(1.0 / s["mp_per_s"], shown_psnr(s), color=colours[s["method"]],
                    marker=markers[list(noises).index(s["noise"]) % len(markers)], s=42, zorder=3)
     ax.set_xscale("log")
     seconds = [1.0 / s["mp_per_s"] for s in points]

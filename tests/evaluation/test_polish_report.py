@@ -105,6 +105,22 @@ def test_one_gaussian_sweep_keeps_a_numeric_sigma_axis(figure: list[Any]) -> Non
     assert all(list(line.get_xdata()) == [15.0, 25.0, 50.0] for line in ax.get_lines())
 
 
+def test_a_condition_with_an_output_equal_to_its_clean_image_keeps_its_points(figure: list[Any]) -> None:
+    """One identical pair makes the strict mean infinite (null in results.json): both plots still draw the
+    condition, at the mean over the other pairs, as the tables show it."""
+    noises = ["gaussian:sigma=0", "gaussian:sigma=15", "gaussian:sigma=25"]
+    summary = summary_for(noises, METHODS)
+    for s in summary:
+        if s["noise"] == "gaussian:sigma=0" and s["method"] == "model":
+            s.update(psnr=None, psnr_finite=42.5, identical_pairs=1)
+    report.plot_psnr_vs_noise(summary, noises, METHODS)
+    model_line = [line for line in figure[0].axes[0].get_lines() if line.get_label() == "model"][0]
+    assert list(model_line.get_xdata()) == [0.0, 15.0, 25.0]
+    assert model_line.get_ydata()[0] == 42.5
+    offsets = [c.get_offsets() for c in report_plots.psnr_vs_time_figure(summary, noises, METHODS).axes[0].collections]
+    assert any(len(o) and float(o[0][1]) == 42.5 for o in offsets)
+
+
 def test_families_group_a_sweep_and_leave_the_rest_alone() -> None:
     families = report.noise_families(["gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=25+jpeg:quality=80",
                                       "gaussian:sigma=25+jpeg:quality=60", "poisson:peak=30",
