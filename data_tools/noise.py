@@ -224,10 +224,13 @@ class NoiseStage:
         return f"{self.model}:" + ",".join(f"{k}={v}" for k, v in self.params.items())
 
 
-def _as_used(key: str, value: float) -> float:
-    """A drawn parameter as the model uses it: a JPEG quality is a whole number to the encoder, so the manifest
-    records the rounded value (one that, given back as a spec, makes the same file)."""
-    return int(round(value)) if key == "quality" else value
+def _drawn(key: str, value: ParamRange, rng: np.random.Generator) -> float:
+    """A parameter drawn as the model uses it: a JPEG quality is a whole number to the encoder, so a range of
+    qualities draws each whole number in it equally often (rounding a real draw would give its two ends half
+    a share each), and the manifest records a value that, given back as a spec, makes the same file."""
+    if key == "quality":
+        return int(value.lo) if value.lo == value.hi else int(rng.integers(int(value.lo), int(value.hi) + 1))
+    return value.draw(rng)
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ class NoiseSpec:
 
     def draw(self, rng: np.random.Generator) -> tuple[tuple[NoiseStage, ...], list[dict[str, float]]]:
         chain = self.chains[int(rng.integers(len(self.chains)))] if len(self.chains) > 1 else self.chains[0]
-        return chain, [{k: _as_used(k, r.draw(rng)) for k, r in s.params.items()} for s in chain]
+        return chain, [{k: _drawn(k, r, rng) for k, r in s.params.items()} for s in chain]
 
     def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict]]:
         """Noisy copy of a uint8/uint16 image (HxW or HxWxC), same dtype, clipped and rounded.
@@ -349,8 +352,13 @@ def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) ->
 
 
 def image_seed(seed: int, name: str) -> int:
-    """A per-image seed from the run seed and the file's name: independent of order and of other files."""
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    """A per-image seed from the run seed and the file's name: independent of order and of other files. The
+    name's bytes are hashed (a name that is not UTF-8 keeps its own bytes), so no two names share a seed."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")  # os.fsencode's bytes for a file name
+    except UnicodeEncodeError:  # a surrogate no file name holds
+        raw = name.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(f"{seed}:".encode() + raw).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 

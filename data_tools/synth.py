@@ -375,7 +375,7 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
                                       icc=loaded.icc)
     try:
         if split in ("paired", "noisy"):
-            per_image = image_seed(seed, printable(name))
+            per_image = image_seed(seed, name)
             noisy, stages = spec.apply(pixels, per_image)
             entry["noisy"] = f"noisy/{name}.png"
             entry["image_seed"] = per_image

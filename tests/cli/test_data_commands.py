@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,19 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(src: Pat
     assert one == two
     assert all(one[f"clean/{n}.png"] == three[f"clean/{n}.png"] for n in NAMES)
     assert all(one[f"noisy/{n}.png"] != three[f"noisy/{n}.png"] for n in NAMES)
+
+
+def test_names_that_print_alike_get_different_noise(tmp_path: Path) -> None:
+    """A name holding a byte that is not UTF-8 and one spelling its escape print alike; each gets its own noise."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    gray = np.full((32, 32), 128, np.uint8)
+    for name in (b"a\xff.png", b"a\\xff.png"):
+        write_image(Path(os.fsdecode(bytes(folder) + b"/" + name)), gray)
+    result = synth(folder, tmp_path / "out", "gaussian:sigma=25", 1)
+    assert result.ok
+    noisy = [p.read_bytes() for p in sorted((tmp_path / "out" / "noisy").iterdir())]
+    assert len(noisy) == 2 and noisy[0] != noisy[1]
 
 
 def test_spec_ending_in_jpeg_is_stored_losslessly(src: Path, tmp_path: Path) -> None:

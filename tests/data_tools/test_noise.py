@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -159,6 +162,14 @@ def test_a_jpeg_quality_range_records_the_whole_number_the_encoder_used() -> Non
         assert np.array_equal(noisy, again)
 
 
+def test_a_jpeg_quality_range_draws_each_whole_number_equally_often() -> None:
+    """Rounding a real draw would give the range's two ends half a share each."""
+    spec, rng = parse_noise_spec("jpeg:quality=10-12"), np.random.default_rng(0)
+    counts = Counter(spec.draw(rng)[1][0]["quality"] for _ in range(6000))
+    assert sorted(counts) == [10, 11, 12]
+    assert all(1800 < n < 2200 for n in counts.values()), counts  # 2000 each; the ends got ~1500 when rounded
+
+
 def test_fixed_value_is_recorded_as_given() -> None:
     _, stages = parse_noise_spec("gaussian:sigma=15+jpeg:quality=80").apply(grey(size=32), 3)
     assert stages == [{"model": "gaussian", "sigma": 15.0}, {"model": "jpeg", "quality": 80.0}]
@@ -172,6 +183,15 @@ def test_same_seed_same_noise_different_seed_different() -> None:
     c, pc = spec.apply(img, 8)
     assert np.array_equal(a, b) and pa == pb
     assert not np.array_equal(a, c) and pa != pc
+
+
+def test_names_that_print_alike_get_their_own_seeds() -> None:
+    """A name that is not UTF-8 (a raw 0xff byte) and one spelling its escape print the same text; their bytes
+    differ, and so must their noise. A UTF-8 name keeps the seed it always had."""
+    raw = os.fsdecode(b"a\xff")
+    assert image_seed(1, raw) != image_seed(1, "a\\xff")
+    assert image_seed(0, "astronaut") == int.from_bytes(hashlib.sha256(b"0:astronaut").digest()[:8], "little") >> 1
+    assert image_seed(0, "\ud800") != image_seed(0, "\\ud800")  # not a file name's surrogate: still a seed
 
 
 def test_image_seed_depends_on_run_seed_and_name_only() -> None:

@@ -24,7 +24,6 @@ from skimage.restoration import estimate_sigma
 from data_tools import json_text
 from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.images import collect_images, colour_channels, read_image
-from data_tools.names import printable
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME
 from denoise_gan.errors import UserError
@@ -120,7 +119,7 @@ def load_pair(source: Source, seed: int, cache: _CleanCache) -> Pair:
     """The clean and noisy pixels of a source; raises ImageReadError/ValueError for a broken input."""
     clean = cache.read(source.clean_path)
     if source.spec is not None:
-        per_image = image_seed(seed, printable(source.image))  # as synth seeds it
+        per_image = image_seed(seed, source.image)  # as synth seeds it
         noisy, stages = source.spec.apply(clean, per_image)
         return Pair(clean, noisy, per_image, stages)
     assert source.noisy_path is not None

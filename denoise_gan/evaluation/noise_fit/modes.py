@@ -147,7 +147,7 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
         clean = _load_pair(clean_path, noisy_path)[0]
         clean255 = to_255(clean)
-        per_image = image_seed(seed, printable(name))
+        per_image = image_seed(seed, name)
         for stats, cand in zip(generated, rows):
             stats.add(clean255, to_255(cand.source.apply(clean, per_image)[0]) - clean255)
         if progress is not None:
