@@ -21,6 +21,7 @@ PNG holds exactly the pixels the noise was applied to (after EXIF orientation, r
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -240,18 +241,20 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
         raise SynthError(f"{out_dir}: the output folder must not be the input folder")
     if clean_dir.resolve().is_relative_to(out_dir.resolve()):
         raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
+    if Path(os.path.realpath(out_dir)).is_relative_to(os.path.realpath(clean_dir)):
+        raise SynthError(f"{out_dir} is inside the input folder {clean_dir}: its noisy images would be read as clean "
+                         "photos by the next command given that folder; choose an -o outside it")
     for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into the photos
         target = (out_dir / sub).resolve()
         if target != out_dir.resolve() / sub and (target.is_relative_to(clean_dir.resolve())
                                                   or clean_dir.resolve().is_relative_to(target)):
             raise SynthError(f"{out_dir / sub} leads to {target}, into the input folder {clean_dir}; choose "
                              "another -o")
-    # an output folder inside the input must not feed a rerun with its own files, nor an earlier set its noisy ones
-    earlier = _earlier_sets(clean_dir, out_dir)
+    earlier = _earlier_sets(clean_dir)
     if earlier:
         raise SynthError(f"{earlier[0]}: an earlier synth set inside {clean_dir} (its {MANIFEST_NAME}); its noisy "
                          "images would be read as clean photos: move it out, or give a folder without it")
-    sources = collect_images(clean_dir, recursive=True, exclude=out_dir)
+    sources = collect_images(clean_dir, recursive=True)
     if not sources:
         raise SynthError(f"{clean_dir}: no image files found")
     if unpaired and len(sources) < 2:
@@ -259,15 +262,12 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
     return sources
 
 
-def _earlier_sets(clean_dir: Path, out_dir: Path) -> list[Path]:
-    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``, other than ``out_dir``
-    itself (a rerun into the same set is allowed; its files are excluded)."""
+def _earlier_sets(clean_dir: Path) -> list[Path]:
+    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``: moved there by hand,
+    since synth writes none inside its input."""
     found = []
-    skip = out_dir.resolve()
     for manifest in sorted(clean_dir.rglob(MANIFEST_NAME)):
         folder = manifest.parent
-        if folder.resolve() == skip or folder.resolve().is_relative_to(skip):
-            continue
         try:
             data = json_text.loads(manifest.read_text())
         except (OSError, ValueError):

@@ -137,8 +137,15 @@ def friendly_errors(fn: F) -> F:
 
 
 # what finishes a command's interrupted work, where its own message does not say (training commands do)
+_AGAIN = "; the same command finishes it"
+_RERUN = "; run the same command again: it starts over, or tells you to add --resume if a checkpoint was saved"
 INTERRUPT_HINTS = {"denoise_command": "; every output written is whole: the same command with --skip-existing "
-                                      "denoises the rest"}
+                                      "denoises the rest",
+                   "synth_command": "; the set is marked incomplete" + _AGAIN,
+                   "samples_command": "; every file written is whole" + _AGAIN,
+                   "benchmark_command": "; every row written is kept: the same command with --resume continues it",
+                   "calibrate_command": "; the same command with --resume continues it",
+                   "train_command": _RERUN, "refine_command": _RERUN}
 
 
 def command(name: str, fn: Callable[..., Any]) -> None:

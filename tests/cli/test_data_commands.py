@@ -208,22 +208,26 @@ def test_a_cut_short_run_is_marked_incomplete_and_the_same_command_finishes_it(s
         synth(src, out, "gaussian:sigma=11", 3)
 
 
-def test_output_inside_input_is_not_read_back(src: Path) -> None:
-    for _ in range(2):
-        summary = synth(src, src / "synth", "gaussian:sigma=10", 0)
-        assert summary.ok and summary.written == 4
+def test_an_output_inside_the_input_is_refused(src: Path, tmp_path: Path) -> None:
+    """Its noisy images would be read as clean photos by the next benchmark, train or synth of that folder."""
+    with pytest.raises(SynthError, match="inside the input folder"):
+        synth(src, src / "synth", "gaussian:sigma=10", 0)
+    (tmp_path / "link").symlink_to(src / "sub")
+    with pytest.raises(SynthError, match="inside the input folder"):  # a link into the input is inside it
+        synth(src, tmp_path / "link" / "set", "gaussian:sigma=10", 0)
+    assert not (src / "synth").exists() and not (src / "sub" / "set").exists()
     with pytest.raises(SynthError, match="must not be the input"):
         synth(src, src, "gaussian:sigma=10", 0)
     with pytest.raises(SynthError, match="must not contain the input"):  # not "no image files found"
         synth(src, src.parent, "gaussian:sigma=10", 0)
 
 
-def test_an_earlier_set_inside_the_input_is_not_read_as_clean_photos(src: Path) -> None:
-    assert synth(src, src / "first", "gaussian:sigma=10", 0).ok
+def test_an_earlier_set_inside_the_input_is_not_read_as_clean_photos(src: Path, tmp_path: Path) -> None:
+    assert synth(src, tmp_path / "first", "gaussian:sigma=10", 0).ok
+    (tmp_path / "first").rename(src / "first")  # moved there by hand
     with pytest.raises(SynthError, match="an earlier synth set"):  # its noisy/ would be taken as clean photos
-        synth(src, src / "second", "gaussian:sigma=10", 0)
-    assert not (src / "second").exists()
-    assert synth(src, src / "first", "gaussian:sigma=10", 0).ok  # rerunning into that set itself stays allowed
+        synth(src, tmp_path / "second", "gaussian:sigma=10", 0)
+    assert not (tmp_path / "second").exists()
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -319,3 +323,18 @@ def test_version_and_help() -> None:
     assert code == 0 and all(cmd in stdout for cmd in ("synth", "evaluate", "samples"))
     code, stdout, _ = invoke("synth", "--help")
     assert code == 0 and "--noise" in stdout and "--unpaired" in stdout
+
+
+@pytest.mark.parametrize("command, target, said", [
+    ("synth", "data_tools.synth.synth", "the set is marked incomplete; the same command finishes it"),
+    ("benchmark", "denoise_gan.evaluation.benchmark.run_benchmark", "the same command with --resume continues it"),
+])
+def test_an_interrupt_says_what_finishes_the_work(command: str, target: str, said: str, src: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, ctrl_c)
+    options = ["--noise", "gaussian:sigma=10", "-o", tmp_path / "out"]
+    code, _, stderr = invoke(command, *([src] if command == "synth" else ["--clean", src]), *options)
+    assert code == 130 and "interrupted" in stderr and said in " ".join(stderr.split()), stderr
