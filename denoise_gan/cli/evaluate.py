@@ -47,9 +47,9 @@ def evaluate_command(
 ) -> None:
     """PSNR/SSIM of predictions against clean images, by the protocol in the results JSON.
 
-    Clean images without a prediction, and pairs that cannot be scored (unreadable, mismatched, under 11 px),
-    are listed (results JSON: missing, failed) and the others scored; the exit code is then 1 (0 when every
-    clean image was scored, 2 for bad arguments).
+    Clean images without a prediction, predictions without a clean image, and pairs that cannot be scored
+    (unreadable, mismatched, under 11 px) are listed (results JSON: missing, unpaired, failed) and the others
+    scored; the exit code is then 1 (0 when every image given was paired and scored, 2 for bad arguments).
     """
     from data_tools.atomic_files import prepare_output_files
     from data_tools.images import IMAGE_EXTENSIONS
@@ -57,6 +57,7 @@ def evaluate_command(
         evaluate_folders,
         failed_text,
         missing_text,
+        unpaired_text,
         write_results_csv,
         write_results_json,
     )
@@ -74,6 +75,7 @@ def evaluate_command(
         console.print(f"wrote {csv_path}", highlight=False)
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
     problems += [failed_text(result)] if result.failed else []
+    problems += [unpaired_text(result, clean)] if result.unpaired else []
     for line in problems:
         err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if problems:

@@ -35,7 +35,8 @@ PROTOCOL: dict[str, Any] = {
     "inputs": "integer image files (uint8 or uint16) as users have them; noisy test inputs are clipped and "
               "rounded to the file's dtype, outputs rounded (not truncated) to the dtype before scoring",
     "pairing": "clean and predicted files paired by relative path without extension; clean files without a "
-               "prediction are listed under missing and left out of the means",
+               "prediction are listed under missing and left out of the means, predictions without a clean file "
+               "under unpaired",
     "data_range": "from the dtype: 255 for uint8, 65535 for uint16",
     "alpha": "excluded (colour channels only)",
     "border_crop": 0,
@@ -129,13 +130,15 @@ class ImageScore:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Per-image scores and their means, whether the Y-channel scores were computed, and the clean images that
-    had no prediction (not scored, so the means are over fewer images than the clean set)."""
+    """Per-image scores and their means, whether the Y-channel scores were computed, the clean images that had
+    no prediction (not scored, so the means are over fewer images than the clean set), and the predictions that
+    had no clean image (a misnamed output must not pass for scored)."""
 
     images: tuple[ImageScore, ...]
     y_channel: bool
     missing: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()  # (name, reason): pairs that could not be read or scored
+    unpaired: tuple[str, ...] = ()  # predictions (relative path) without a clean image of their name
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -205,11 +208,12 @@ def evaluate_folders(
 
     Clean files without a prediction are scored as far as there are predictions and listed in ``missing``
     (``missing_text`` says it in one line), so a partial output folder is measured, and flagged rather than
-    passed off as complete. No prediction at all, or a prediction without a clean file, is an error.
+    passed off as complete; a prediction without a clean file is listed in ``unpaired``. No pair at all is an
+    error.
     ``pred_suffix`` strips a name suffix the denoiser added (``a_denoised.png`` -> ``a``).
     ``progress(done, total, name)`` is called after each image.
     """
-    pairs, missing = partial_pairs(clean_dir, pred_dir, pred_suffix)
+    pairs, missing, unpaired = partial_pairs(clean_dir, pred_dir, pred_suffix)
     rows, failed = [], []
     for i, (stem, clean_path, pred_path) in enumerate(pairs):
         try:  # one unreadable, mismatched or too small pair is listed; the others are still scored
@@ -221,7 +225,7 @@ def evaluate_folders(
     if failed and not rows:
         raise UserError(failed[0][1] + (f" (and {len(failed) - 1} more pair(s) could not be scored)"
                                         if len(failed) > 1 else ""))
-    return Evaluation(tuple(rows), y_channel, tuple(missing), tuple(failed))
+    return Evaluation(tuple(rows), y_channel, tuple(missing), tuple(failed), tuple(unpaired))
 
 
 def failed_text(evaluation: Evaluation) -> str:
@@ -241,23 +245,34 @@ def missing_text(evaluation: Evaluation, pred_dir: Path | str, pred_suffix: str 
     names = ", ".join(f"{stem}{pred_suffix}.*" for stem in missing[:MISSING_SHOWN])
     if len(missing) > MISSING_SHOWN:
         names = f"first {MISSING_SHOWN}: {names}, ..."
-    total = len(missing) + len(evaluation.images)
+    total = len(missing) + len(evaluation.images) + len(evaluation.failed)
+    scored = f"scored {len(evaluation.images)} of the other {total - len(missing)}" if evaluation.failed \
+        else f"scored the other {len(evaluation.images)}"
     return (f"no prediction for {len(missing)} of {total} clean image(s) in {pred_dir} ({names}); "
-            f"scored the other {len(evaluation.images)}, the means are over those only")
+            f"{scored}, the means are over those only")
+
+
+def unpaired_text(evaluation: Evaluation, clean_dir: Path | str) -> str:
+    """One line: the predictions that no clean image is named like, so none was scored."""
+    unpaired = evaluation.unpaired
+    names = ", ".join(unpaired[:MISSING_SHOWN]) + (", ..." if len(unpaired) > MISSING_SHOWN else "")
+    return (f"{len(unpaired)} prediction(s) without a clean image of the same name in {clean_dir}, not scored "
+            f"({names})")
 
 
 def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str = ""
-                  ) -> tuple[list[tuple[str, Path, Path]], list[str]]:
-    """(name, clean file, prediction) for every clean file that has a prediction, sorted by name, and the
-    names of those that have none. No pair at all, or a prediction without a clean file, is an error."""
+                  ) -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
+    """(name, clean file, prediction) for every clean file that has a prediction, sorted by name, the names of
+    those that have none, and the predictions (relative path) without a clean file. No pair at all, or names
+    that differ by a suffix, is an error."""
     clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
     clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix)
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ
         raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix))
-    _no_stray(clean, pred, clean_dir)
-    return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing
+    unpaired = sorted(pred[stem].relative_to(pred_dir).as_posix() for stem in stray)
+    return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing, unpaired
 
 
 def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str = "",
@@ -302,13 +317,19 @@ def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[
 def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
     """The suffix that turns missing clean names into the unmatched predictions' names, when every unmatched
     prediction that starts with a missing name agrees on one (each read against the longest name it starts
-    with); a few predictions of a larger set are enough to name it."""
-    endings = set()
+    with); a few predictions of a larger set are enough to name it. One prediction alone names a suffix only
+    when it starts with a separator (``_dn``): ``extra`` beside a missing ``e`` is an extra file, not ``e`` with
+    a suffix ``xtra``."""
+    endings, explained = set(), 0
     for name in unmatched:
         stems = [stem for stem in missing if name.startswith(stem) and len(name) > len(stem)]
         if stems:
             endings.add(name[len(max(stems, key=len)):])
-    return next(iter(endings)) if len(endings) == 1 else ""
+            explained += 1
+    if len(endings) != 1:
+        return ""
+    ending = next(iter(endings))
+    return ending if explained > 1 or not ending[0].isalnum() else ""
 
 
 def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -341,6 +362,8 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
         out["missing"] = list(evaluation.missing)
     if evaluation.failed:  # pairs that could not be scored: the means are over the others
         out["failed"] = [{"name": name, "reason": reason} for name, reason in evaluation.failed]
+    if evaluation.unpaired:  # predictions no clean image is named like: not scored
+        out["unpaired"] = list(evaluation.unpaired)
     if evaluation.identical:  # the strict PSNR mean is infinite (null): say how many, and the finite mean
         out["mean"]["identical_pairs"] = evaluation.identical
         out["mean"].update({f"{k}_finite": json_float(evaluation.mean[k]) for k in evaluation.keys

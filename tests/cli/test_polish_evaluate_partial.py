@@ -79,3 +79,17 @@ def test_a_pair_that_cannot_be_scored_is_listed_and_the_others_scored(tmp_path: 
     (pred / "c.png").write_bytes(b"")
     alone = cli("evaluate", "--clean", clean, "--pred", pred)  # nothing scored at all: a plain one-line error
     assert alone.exit_code == 2 and "3 more pair(s) could not be scored" in alone.stderr
+
+
+def test_missing_failed_and_extra_files_are_counted_against_the_whole_set(tmp_path: Path) -> None:
+    """Five clean images: one scored, one of another size, three without a prediction; and one extra file."""
+    clean, pred = make_set(tmp_path, ["a", "b", "c", "d", "e"], ["a"])
+    write_image(pred / "b.png", np.zeros((30, 30, 3), np.uint8))
+    write_image(pred / "extra.png", np.zeros((24, 24, 3), np.uint8))
+    result = cli("evaluate", "--clean", clean, "--pred", pred)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stderr.split())
+    assert "no prediction for 3 of 5 clean image(s)" in text and "scored 1 of the other 2" in text
+    assert "could not score 1 of 2 pair(s)" in text
+    assert "1 prediction(s) without a clean image of the same name" in text and "(extra.png)" in text
+    assert "│ a │" in " ".join(result.stdout.split())

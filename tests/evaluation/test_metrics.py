@@ -23,6 +23,7 @@ from denoise_gan.evaluation.metrics import (
     psnr,
     ssim,
     to_y_channel,
+    unpaired_text,
     write_results_csv,
     write_results_json,
 )
@@ -214,11 +215,15 @@ def test_missing_predictions_in_the_results_json(folders: tuple[Path, Path], tmp
     assert "missing" in data["protocol"]["pairing"]
 
 
-def test_extra_prediction_names_the_file(folders: tuple[Path, Path]) -> None:
+def test_an_extra_prediction_is_listed_and_the_rest_scored(folders: tuple[Path, Path], tmp_path: Path) -> None:
     clean_dir, pred_dir = folders
-    write_image(pred_dir / "stray.png", pattern(size=24))
-    with pytest.raises(UserError, match=r"stray\.png.*no clean image"):
-        evaluate_folders(clean_dir, pred_dir)
+    full = evaluate_folders(clean_dir, pred_dir)
+    write_image(pred_dir / "sub" / "stray.png", pattern(size=24))
+    result = evaluate_folders(clean_dir, pred_dir)
+    assert result.images == full.images and result.unpaired == ("sub/stray.png",)
+    assert "sub/stray.png" in unpaired_text(result, clean_dir)
+    write_results_json(result, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["unpaired"] == ["sub/stray.png"]
 
 
 def test_shape_mismatch_names_the_file(folders: tuple[Path, Path]) -> None:
