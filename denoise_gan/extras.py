@@ -8,6 +8,7 @@ optional-dependencies), imported only where used.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from denoise_gan.errors import UserError
@@ -19,6 +20,14 @@ EXTRAS = {  # import name -> the extra that installs it
     "torch": "train",
     "tensorboard": "tensorboard",
 }
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, asked without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def needs_package(purpose: str, module: str) -> str:

@@ -8,13 +8,13 @@ CPU-only start never pays for importing torch.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.extras import installed
 from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
@@ -33,14 +33,6 @@ class LoadedBackend:
     weights: Path  # the weight file asked for (a graph's own path only when a graph was given)
     config: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-def installed(module: str) -> bool:
-    """Whether ``module`` can be imported, asked without importing it."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def wants_cuda(device: str) -> bool:

@@ -34,8 +34,7 @@ from data_tools.images import split_alpha, to_dtype
 from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.extras import require
-from denoise_gan.inference.engine_choice import installed
+from denoise_gan.extras import installed, require
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS

@@ -29,7 +29,7 @@ from torch import nn
 from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
-from denoise_gan.extras import require
+from denoise_gan.extras import installed, require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
@@ -222,21 +222,28 @@ def metadata_strings(model: Exportable) -> dict[str, str]:
 # ---- model folder -------------------------------------------------------------------------------
 
 def write_folder(model: Exportable, out: Path) -> None:
-    """config.json, model.safetensors and README.md (YAML header, then the card) in ``out``."""
+    """config.json, model.safetensors, its ONNX graph model.onnx (so the folder runs on the install without
+    torch; left out where the exporter's extra is missing, and the card then says torch is needed) and
+    README.md (YAML header, then the card) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    save_generator(out / "model.safetensors", model.net, model.config, model.meta)
+    weights = out / "model.safetensors"
+    save_generator(weights, model.net, model.config, model.meta)
+    if installed("onnx"):  # made from the file just written, so it records that file's sha256
+        atomic_write_bytes(graph_beside(weights), onnx_bytes(load_exportable(weights)))
+    else:
+        graph_beside(weights).unlink(missing_ok=True)  # an earlier export's graph, of other weights
     config = {"library": "denoise-gan", "format": "denoise-gan-generator/1", "generator": to_dict(model.config),
               **{k: model.meta[k] for k in CARD_FIELDS},
               "level_aware": model.contract.level_aware, "stride": model.contract.stride}
     atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
-    atomic_write_bytes(out / "README.md", model_card(model).encode())
+    atomic_write_bytes(out / "README.md", model_card(model, with_graph=installed("onnx")).encode())
 
 
 def _yaml(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
-def model_card(model: Exportable) -> str:
+def model_card(model: Exportable, with_graph: bool = True) -> str:
     meta, cfg = model.meta, model.config
     level = model.contract.level_aware
     params = sum(p.numel() for p in model.net.parameters())
@@ -270,7 +277,11 @@ def model_card(model: Exportable) -> str:
         'den = Denoiser.from_pretrained("model.safetensors")',
         usage,
         "```", "",
-        "Or `denoise-gan denoise photos/ -o out/ --checkpoint model.safetensors`.",
+        "Or `denoise-gan denoise photos/ -o out/ --checkpoint model.safetensors`.", "",
+        "`model.onnx` is the same network for ONNX Runtime, which the base install (`pip install denoise-gan`, "
+        "no torch) runs; it records the sha256 of `model.safetensors`, so keep the two together." if with_graph
+        else "This folder has no ONNX graph, so running it needs torch (`pip install 'denoise-gan[train]'`); "
+        "`denoise-gan export model.safetensors -o model.onnx` adds the graph the base install runs.",
     ]
     if facts:
         lines += ["", "## Recorded with the weights", ""]

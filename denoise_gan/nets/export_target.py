@@ -15,7 +15,7 @@ from denoise_gan.errors import UserError
 
 FORMATS = ("onnx", "folder", "safetensors")
 FILE_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
-FOLDER_FILES = ("config.json", "model.safetensors", "README.md")  # what --format folder writes
+FOLDER_FILES = ("config.json", "model.safetensors", "model.onnx", "README.md")  # what --format folder writes
 
 
 def export_format(out: Path | str, fmt: str | None) -> str:

@@ -16,6 +16,7 @@ import yaml
 from data_tools.images import write_image
 from denoise_gan import Denoiser
 from denoise_gan.errors import WeightsError
+from denoise_gan.nets import export
 from denoise_gan.nets.export import export_model, load_exportable
 from denoise_gan.nets.weights import list_checkpoints, load_generator, read_generator_file, save_generator
 from helpers import TINY_LEVEL, cli, one_line_error, random_level_net
@@ -77,8 +78,9 @@ def test_onnx_carries_the_descriptive_metadata(level_weights: Path, tmp_path: Pa
 def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) -> None:
     out = tmp_path / "hub"
     assert cli("export", level_weights, "-o", out, "--format", "folder").exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.onnx", "model.safetensors"]
     card = (out / "README.md").read_text()
+    assert "`model.onnx` is the same network for ONNX Runtime" in card
     header = yaml.safe_load(card.split("---\n")[1])
     assert header["license"] == "mit" and header["noise_family"] == "gaussian:sigma=5-50"
     assert header["training_data"] == "13 skimage.data photos" and "RGB in [0,1]" in header["input"]
@@ -88,6 +90,17 @@ def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) 
     image = np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)
     np.testing.assert_array_equal(Denoiser.from_pretrained(out / "model.safetensors", device="cpu")(image),
                                   Denoiser.from_pretrained(level_weights, device="cpu")(image))
+    assert Denoiser.from_pretrained(out, device="cpu").engine_name == "onnxruntime"  # runs without torch
+
+
+def test_a_folder_exported_without_the_onnx_package_says_it_needs_torch(level_weights: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "hub"
+    export_model(level_weights, out, "folder")
+    monkeypatch.setattr(export, "installed", lambda module: module != "onnx")
+    export_model(level_weights, out, "folder", overwrite=True)
+    assert not (out / "model.onnx").exists()  # the earlier export's graph is not left beside other weights
+    assert "running it needs torch" in (out / "README.md").read_text()
 
 
 def test_the_shipped_default_exports_with_defaults_for_old_metadata(tmp_path: Path) -> None:
