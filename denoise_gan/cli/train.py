@@ -43,13 +43,18 @@ def given_options(ctx: typer.Context, names: tuple[str, ...] | None = None,
     return [p.opts[0] if p.opts[0].startswith("-") else str(p.name) for p in chosen if p.name in given]
 
 
+def _them(options: list[str]) -> str:
+    return "them" if len(options) > 1 else "it"
+
+
 def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None:
     """A resumed run continues with its stored config: any other option given on the command line cannot be
     honoured, so it is refused rather than silently ignored."""
     given = given_options(ctx, but=allowed)
     if given:
         raise UserError(f"--resume continues the run with its stored config (see its config.json); "
-                        f"{', '.join(given)} cannot change it: drop them, or start a new run in another folder")
+                        f"{', '.join(given)} cannot change it: drop {_them(given)}, or start a new run in another "
+                        "folder")
 
 
 def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str) -> None:
@@ -59,15 +64,17 @@ def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str)
         clash = given_options(ctx, ("generator", "width", "depth", "blocks", "fresh"))
         if clash:
             raise UserError(f"--init {init} continues that G with its own architecture and weights; "
-                            f"{', '.join(clash)} cannot change them: drop them, or drop --init to train a new G")
+                            f"{', '.join(clash)} cannot change them: drop {_them(clash)}, or drop --init to train a "
+                            "new G")
     elif generator == "same":
         if given_options(ctx, ("noise",)):
             raise UserError("--noise trains a fresh G on true pairs (a supervised comparison), and --generator same "
                             "fine-tunes the run's own G: drop one of them")
         clash = given_options(ctx, ("width", "depth", "blocks"))
         if clash:
-            raise UserError(f"--generator same fine-tunes the run's own G; {', '.join(clash)} describe a new G: "
-                            "drop them, or name the new G's architecture with --generator")
+            raise UserError(f"--generator same fine-tunes the run's own G; {', '.join(clash)} "
+                            f"{'describe' if len(clash) > 1 else 'describes'} a new G: drop {_them(clash)}, or name "
+                            "the new G's architecture with --generator")
 
 
 @config_command(TrainConfig)

@@ -55,12 +55,14 @@ def check_generator(cfg: GeneratorConfig) -> None:
         raise UserError(f"unknown generator {cfg.arch!r}; choose one of {', '.join(list_generators())}")
 
 
-def check_role(cfg: GeneratorConfig, noise_model: bool, option: str) -> None:
+def check_role(cfg: GeneratorConfig, noise_model: bool, option: str, also: tuple[str, ...] = ()) -> None:
     """A one-line UserError unless the config names a registered generator of the role asked for: G a denoiser,
-    F a noise model. Checked before a run starts, since the wrong kind trains to the end and is refused then."""
-    check_generator(cfg)
+    F a noise model. Checked before a run starts, since the wrong kind trains to the end and is refused then.
+    An unknown name lists only the role's kinds, and ``also`` (the option's other values, e.g. refine's same)."""
+    kinds = [name for name in list_generators() if (name in NOISE_MODEL_ARCHS) == noise_model]
+    if cfg.arch not in GENERATORS:
+        raise UserError(f"unknown {option} {cfg.arch!r}; choose one of {', '.join([*also, *kinds])}")
     if (cfg.arch in NOISE_MODEL_ARCHS) != noise_model:
-        kinds = [name for name in list_generators() if (name in NOISE_MODEL_ARCHS) == noise_model]
         raise UserError(f"{option} {cfg.arch}: this needs {'a noise model' if noise_model else 'a denoiser'} "
                         f"({', '.join(kinds)})")
 

@@ -272,7 +272,7 @@ def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
     """The config's own errors as one line, before the output folder is made: G must be a denoiser, and the
     output is not the train run it refines."""
     if cfg.generator is not None:
-        check_role(cfg.generator, noise_model=False, option="--generator")
+        check_role(cfg.generator, noise_model=False, option="--generator", also=("same",))
     if out_dir.resolve() == Path(cfg.run_dir).resolve():
         raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
                         f"{Path(cfg.run_dir) / 'refine'})")
@@ -302,7 +302,8 @@ def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> Non
         if not denoiser_contract(g).level_aware:  # they were ignored without a word
             raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
                             f"level-aware G only, and this refinement's G "
-                            f"({g_cfg.arch}) is blind: drop them, or train --generator level")
+                            f"({g_cfg.arch}) is blind: drop {'them' if len(level_only) > 1 else 'it'}, or refine a "
+                            "level-aware G (--generator level, refine's default)")
     refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
     if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
         raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "

@@ -84,7 +84,7 @@ def test_noise_level_map_follows_the_stages() -> None:
 
 
 def test_refine_checks_the_new_generator(finished_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="unknown generator"):
+    with pytest.raises(UserError, match="unknown --generator 'nope'; choose one of same, level, resnet, unet$"):
         refine(_config(finished_run, generator=GeneratorConfig(arch="nope")), tmp_path / "x")
     with pytest.raises(ConfigError, match="clean-fraction"):  # the config checks its own fields
         _config(finished_run, clean_fraction=1.5)

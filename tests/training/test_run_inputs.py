@@ -61,7 +61,7 @@ def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_
 
 @pytest.mark.parametrize("flags, needle", [
     (["--steps", "0"], "--steps"),
-    (["--generator", "foo"], "unknown generator"),
+    (["--generator", "foo"], "unknown --generator 'foo'; choose one of level, resnet, unet"),  # denoisers only
     (["--channels", "2"], "--channels"),
     (["--width", "0"], "--width"),
     (["--lr", "-1"], "--lr"),
@@ -332,6 +332,8 @@ def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path:
     one_line_error(cli("refine", finished_run, "-o", tmp_path / "a", "--generator", "unet", "--clean-fraction", "0.5",
                        "--lambda-level", "3", *flags), "--clean-fraction, --lambda-level apply to a level-aware G")
     assert not (tmp_path / "a").exists()
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "a", "--generator", "unet", "--clean-fraction", "0.5",
+                       *flags), "drop it, or refine a level-aware G (--generator level, refine's default)")
     one_line_error(cli("refine", finished_run, "-o", tmp_path / "b", "--generator", "same", "--noise",
                        "gaussian:sigma=10", *flags), "--noise trains a fresh G")
     result = cli("refine", finished_run, "-o", tmp_path / "c", "--generator", "unet", *flags)  # defaults: fine
