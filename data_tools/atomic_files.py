@@ -10,7 +10,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -210,15 +210,18 @@ def check_writable(folder: Path | str) -> None:
 
 
 def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = False,
-                       hint: str = "pass --overwrite to replace its files") -> Path:
+                       hint: str = "pass --overwrite to replace its files", known: Iterable[str] = ()) -> Path:
     """The one rule for every command that writes a folder of results: a folder that does not exist or is
     empty is used; a non-empty one only when it is this command's own resumable output (``own``) or the
     user said ``overwrite``; a file in the way is an error. The folder is created, proved writable and
-    cleared of temp files that killed writers left, all before any work starts."""
+    cleared of temp files that killed writers left, all before any work starts. A refusal names the entries
+    that are not among ``known`` (what the command writes there) first: the ones that made it refuse."""
     folder = Path(folder)
     if folder.is_dir() and not (own or overwrite):  # a file in the way is check_writable's to refuse
         try:
-            entries = sorted(p.name for p in folder.iterdir() if not p.name.endswith(".part"))
+            mine = set(known)
+            entries = sorted((p.name for p in folder.iterdir() if not p.name.endswith(".part")),
+                             key=lambda name: (name in mine, name))
         except OSError as exc:
             raise OutputWriteError(f"{folder}: cannot list it ({exc.strerror or exc})") from None
         if entries:
@@ -263,8 +266,9 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
             raise OutputWriteError(f"{seen[key]} and {option} both name {path}; give each its own file")
         seen[key] = option
         if path.suffix.lower() in forbidden_suffixes:
+            example = f"results.{option.lstrip('-')}" if option in ("--json", "--csv") else "results.txt"
             raise OutputWriteError(f"{option} {path}: an image file name; give the report its own name "
-                                   "(e.g. results.json)")
+                                   f"(e.g. {example})")
         if path.is_dir():
             raise OutputWriteError(f"{option} {path}: is a folder; give a file path")
         if is_special_file(path):

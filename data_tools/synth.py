@@ -173,7 +173,7 @@ def synth(
     same = _same_set(out_dir / MANIFEST_NAME, settings)
     prepare_output_dir(out_dir, overwrite=overwrite, own=same,
                        hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
-                            "not write are deleted)")
+                            "not write are deleted)", known=(*SET_FOLDERS, MANIFEST_NAME))
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME,
                            kept=[] if was_empty or same else _not_the_sets(out_dir))
     # the request first, marked incomplete: a run cut short leaves a set that says so (benchmark refuses it),

@@ -117,7 +117,7 @@ def samples_command(
         raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "
                         f"available: {', '.join(SAMPLES)}")
     again = holds_only_samples(output, chosen)
-    prepare_output_dir(output, overwrite=overwrite, own=again)
+    prepare_output_dir(output, overwrite=overwrite, own=again, known=[f"{name}.png" for name in chosen])
     for path in write_samples(output, chosen, overwrite=overwrite or again):
         console.print(f"wrote {path}", highlight=False, markup=False)
 

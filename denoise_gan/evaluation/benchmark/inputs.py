@@ -161,7 +161,9 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
         manifest = json_text.loads(manifest_path.read_text())
         noise = str(manifest["noise"])
         entries = list(manifest["images"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except KeyError as exc:
+        raise UserError(f"{manifest_path}: not a synth manifest (it has no {exc.args[0]!r} field)") from None
+    except (OSError, ValueError, TypeError) as exc:
         raise UserError(f"{manifest_path}: not a readable synth manifest ({exc})") from None
     if manifest.get("complete") is False:
         raise UserError(f"{set_dir}: an incomplete set (its synth run was cut short); run the same synth command "
