@@ -264,6 +264,10 @@ def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:
     assert inside.exit_code == 2 and "is inside --clean" in one_line_error(inside)  # its crops read as photos
     assert not (clean_dir / "bench").exists()
 
+    model_options = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv", "--model-sigma",
+                          "--model-strength", "0.5", "-o", out)  # were ignored without a word
+    one_line_error(model_options, "--model-strength, --model-sigma given but 'model' is not in --methods")
+
     broken_weights = tmp_path / "broken.safetensors"
     broken_weights.write_bytes(b"not weights")
     model = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", broken_weights, "-o", out)

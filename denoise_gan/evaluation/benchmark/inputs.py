@@ -237,8 +237,10 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
             replace(cfg.infer, strength=strength)
         except UserError as exc:
             raise UserError(f"--model-strength: {exc}") from None
-    if cfg.checkpoints and "model" not in methods:
-        raise UserError("--checkpoint given but 'model' is not in --methods")
+    model_only = [name for name, given in (("--checkpoint", cfg.checkpoints), ("--model-strength", cfg.model_strengths),
+                                           ("--model-sigma", cfg.model_sigma)) if given]
+    if model_only and "model" not in methods:
+        raise UserError(f"{', '.join(model_only)} given but 'model' is not in --methods")
     if cfg.noisy_sets and (cfg.noises or cfg.clean_dir is not None):
         raise UserError("--noisy sets hold their own clean/ and noise; give either --noisy SET... or "
                         "--clean DIR with --noise SPEC...")
