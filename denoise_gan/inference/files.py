@@ -84,6 +84,18 @@ def shard(jobs: Sequence[Job], rank: World) -> list[Job]:
     return list(jobs[rank.rank::rank.size])
 
 
+def check_launch(rank: World) -> None:
+    """A share of the files is denoised only under a real torchrun launch: a WORLD_SIZE left in the environment
+    without torchrun's rendezvous address is refused before any file is touched (it denoised half the files,
+    then failed)."""
+    if rank.size <= 1:
+        return
+    missing = [var for var in ("MASTER_ADDR", "MASTER_PORT") if var not in os.environ]
+    if missing:
+        raise UserError(f"WORLD_SIZE={rank.size} but {missing[0]} is not set; launch with torchrun, or unset "
+                        "WORLD_SIZE and RANK to denoise every file in this process")
+
+
 def gather_summary(local: Summary, rank: World) -> Summary:
     """Rank 0 gets every rank's results (gloo works on CPU and GPU runs); other ranks keep their own."""
     if rank.size <= 1:
@@ -92,9 +104,6 @@ def gather_summary(local: Summary, rank: World) -> Summary:
 
     created = not dist.is_initialized()
     if created:
-        for var in ("MASTER_ADDR", "MASTER_PORT"):
-            if var not in os.environ:
-                raise UserError(f"WORLD_SIZE={rank.size} but {var} is not set; launch with torchrun")
         dist.init_process_group("gloo", rank=rank.rank, world_size=rank.size, timeout=GATHER_TIMEOUT)
         group = None
     else:
@@ -205,6 +214,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     if not isinstance(out_dir, (str, os.PathLike)):
         raise UserError(f"out_dir must be a path, not {out_dir!r}")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file
+    check_launch(world)
     plan = plan_jobs(inputs, out_dir, options)
     planned = plan.jobs
     for folder in sorted({job.output.parent for job in planned if not job.problem}):  # a read-only output fails

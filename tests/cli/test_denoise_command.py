@@ -362,3 +362,17 @@ def test_a_tile_too_small_names_what_the_shipped_model_needs(tmp_path: Path) -> 
     write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
     one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--tile", "16"),
                    f"the shipped default model needs {LEVEL_MIN_TILE}")
+
+
+def test_a_stray_world_size_without_torchrun_is_refused_before_any_file(tmp_path: Path, weights: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """It denoised this rank's share of the files, then failed for want of torchrun's address."""
+    for i in range(4):
+        write_image(tmp_path / "in" / f"img{i}.png", image(h=24, w=24, seed=i))
+    for var, value in (("WORLD_SIZE", "2"), ("RANK", "0"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(var, value)
+    for var in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    one_line_error(denoise(tmp_path / "in", "-o", tmp_path / "out", "--checkpoint", weights),
+                   "WORLD_SIZE=2 but MASTER_ADDR is not set", "unset WORLD_SIZE and RANK")
+    assert not any((tmp_path / "out").rglob("*.png"))  # nothing denoised
