@@ -133,7 +133,8 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     src, dst = str(job.source), str(job.output)
     if job.problem:
         return FileResult(src, dst, "failed", message=job.problem)
-    in_the_way = "folder" if job.output.is_dir() else "device or pipe" if is_special_file(job.output) else ""
+    in_the_way = "folder" if job.output.is_dir() else "device or pipe" if is_special_file(job.output) \
+        else "link to nothing" if job.output.is_symlink() and not job.output.exists() else ""
     if in_the_way:  # never a finished output, whatever the flags say
         return FileResult(src, dst, "failed", message=f"a {in_the_way} is in the way of the output; move it or "
                           "choose another -o")

@@ -189,7 +189,7 @@ def test_a_photo_named_like_an_output_is_never_overwritten(tmp_path: Path, weigh
 
 
 @pytest.mark.parametrize("flag", ["skip_existing", "overwrite", None])
-def test_a_folder_at_the_output_name_is_a_failure_never_a_finished_output(tmp_path: Path, weights: Path,
+def test_a_folder_pipe_or_dead_link_at_the_output_name_is_a_failure_never_a_finished_output(tmp_path: Path, weights: Path,
                                                                           flag: str | None) -> None:
     """--skip-existing reported "skipped (output exists)" and exit 0 for a folder at the output's name."""
     write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
@@ -204,6 +204,11 @@ def test_a_folder_at_the_output_name_is_a_failure_never_a_finished_output(tmp_pa
         again = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
         assert [r.message for r in again.results] == [
             "a device or pipe is in the way of the output; move it or choose another -o"]
+        (tmp_path / "out" / "a.png").unlink()
+    (tmp_path / "out" / "a.png").symlink_to(tmp_path / "gone.png")  # was denoised, then blamed on another run
+    again = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
+    assert [r.message for r in again.results] == [
+        "a link to nothing is in the way of the output; move it or choose another -o"]
 
 
 def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path: Path, weights: Path) -> None:
