@@ -189,8 +189,8 @@ def test_a_photo_named_like_an_output_is_never_overwritten(tmp_path: Path, weigh
 
 
 @pytest.mark.parametrize("flag", ["skip_existing", "overwrite", None])
-def test_a_folder_pipe_or_dead_link_at_the_output_name_is_a_failure_never_a_finished_output(tmp_path: Path, weights: Path,
-                                                                          flag: str | None) -> None:
+def test_a_folder_pipe_or_dead_link_at_the_output_name_is_a_failure(tmp_path: Path, weights: Path,
+                                                                      flag: str | None) -> None:
     """--skip-existing reported "skipped (output exists)" and exit 0 for a folder at the output's name."""
     write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
     (tmp_path / "out" / "a.png").mkdir(parents=True)
