@@ -214,6 +214,11 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # one path, or any iterable
     if not isinstance(out_dir, (str, os.PathLike)):
         raise UserError(f"out_dir must be a path, not {out_dir!r}")
+    odd = [item for item in inputs if not isinstance(item, (str, os.PathLike))]
+    if odd:
+        raise UserError(f"inputs must be paths (str or Path), not {type(odd[0]).__name__} ({odd[0]!r:.60})")
+    if not isinstance(options, OutputOptions):
+        raise UserError(f"options must be an OutputOptions, not {type(options).__name__}")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file
     check_launch(world)
     plan = plan_jobs(inputs, out_dir, options)

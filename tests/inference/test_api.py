@@ -249,6 +249,11 @@ def test_denoise_files_takes_any_iterable_and_refuses_wrong_types_in_one_line(tm
     assert [r.status for r in summary.results] == ["done"]
     with pytest.raises(UserError, match="out_dir must be a path"):
         den.denoise_files([tmp_path / "in"], None)
+    for inputs in ([b"a.png"], [tmp_path / "in", 5]):  # were TypeErrors from deep inside the planning
+        with pytest.raises(UserError, match="inputs must be paths"):
+            den.denoise_files(inputs, tmp_path / "out2")
+    with pytest.raises(UserError, match="options must be an OutputOptions, not dict"):  # was an AttributeError
+        den.denoise_files([tmp_path / "in"], tmp_path / "out2", {"ext": "png"})
     for bad in ({"quality": "90"}, {"ext": None}, {"suffix": 1}, {"quality": 50.5}, {"overwrite": "yes"}):
         with pytest.raises(UserError, match="OutputOptions"):
             OutputOptions(**bad)
