@@ -9,7 +9,9 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -26,39 +28,91 @@ def is_tiff(data: bytes) -> bool:
     return data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-# TIFF photometric interpretations tifffile decodes as plain samples; others (palette, CMYK, YCbCr/JPEG,
-# min-is-white, bilevel) go through Pillow's well-defined conversions.
-_TIFF_GRAY, _TIFF_RGB = 1, 2
+# TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after); others
+# (palette, CMYK, YCbCr/JPEG, bilevel) go through Pillow's well-defined conversions.
+_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB = 0, 1, 2
+_PREMULTIPLIED_NOTE = "premultiplied alpha read as straight alpha (as the output stores it)"
 
 
-def decode_tiff(data: bytes, path: Path) -> tuple[np.ndarray, int, str] | None:
-    """(pixels HxWxC, orientation, note) of a TIFF, decoded by tifffile, which knows the sample format and does
-    not rotate: OpenCV applies the Orientation tag itself, so it would be applied twice. Planar (separate)
-    samples, gray+alpha at any depth and float samples are handled here; what cannot be represented
-    faithfully (several pages, signed or 32-bit integers, floats outside 0-1) is refused. None: let Pillow
-    decode it (palette, CMYK, YCbCr, bilevel)."""
+@dataclass(frozen=True)
+class TiffLayout:
+    """What decoding a TIFF's image page depends on, read from its tags alone."""
+
+    index: int  # of the page in the file: a reduced-resolution preview may come first
+    photometric: int
+    bits: int
+    channels: int
+    associated: bool  # premultiplied alpha
+    orientation: int
+    compression: str
+
+    @property
+    def alpha(self) -> bool:
+        return self.channels in (2, 4)
+
+    @property
+    def gray(self) -> bool:
+        return self.photometric in (_TIFF_WHITE, _TIFF_GRAY)
+
+
+def full_pages(tif: Any) -> list[tuple[int, Any]]:
+    """(index, page) of each page that is not a reduced-resolution preview (NewSubfileType bit 0), which a
+    DNG-like file may put before its image; every page if all are previews."""
+    pages = list(enumerate(tif.pages))
+    return [(i, p) for i, p in pages if not getattr(p, "is_reduced", False)] or pages[:1]
+
+
+def _layout(index: int, page: Any) -> TiffLayout:
+    tags = page.tags
+    orientation = tags.get("Orientation")
+    extra = tags.get("ExtraSamples")
+    return TiffLayout(index, int(page.photometric), int(page.bitspersample), int(page.samplesperpixel),
+                      extra is not None and np.ravel(extra.value)[:1].tolist() == [1],
+                      int(orientation.value) if orientation is not None else 1,
+                      getattr(page.compression, "name", str(page.compression)))
+
+
+def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> tuple[np.ndarray, int, str] | None:
+    """(pixels HxWxC, orientation, note) of a TIFF's image page, decoded by tifffile, which knows the sample
+    format and does not rotate: OpenCV applies the Orientation tag itself, so it would be applied twice. Planar
+    (separate) samples, gray+alpha at any depth, MinIsWhite and float samples are handled here; what cannot
+    be represented faithfully (several pages, signed or 32-bit integers, floats outside 0-1) is refused.
+    None: let ``decode`` read it (palette, CMYK, YCbCr, bilevel). ``header``: Pillow's view, at the same page."""
     import tifffile  # only TIFFs need it (~20 ms of every start otherwise)
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            pages = [p for p in tif.pages if not getattr(p, "is_reduced", False)]
+            pages = full_pages(tif)
             if len(pages) > 1:
                 raise ImageReadError(f"{path}: a TIFF with {len(pages)} pages (only single-image files are "
                                      "denoised; split it, e.g. with tiffsplit, to keep every page)")
-            page = tif.pages[0]
-            if int(page.photometric) not in (_TIFF_GRAY, _TIFF_RGB) or page.bitspersample not in (8, 16, 32, 64):
-                return None
-            orientation_tag = page.tags.get("Orientation")
-            orientation = int(orientation_tag.value) if orientation_tag is not None else 1
-            extra = page.tags.get("ExtraSamples")
-            associated = extra is not None and np.ravel(extra.value)[:1].tolist() == [1]
-            with quiet_stderr():
-                arr = page.asarray()
-            axes = page.axes
+            layout = _layout(*pages[0])
+            if layout.photometric not in (_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB) or layout.bits not in (8, 16, 32, 64):
+                return _other_tiff(layout, header, path)
+            try:
+                with quiet_stderr():
+                    arr = pages[0][1].asarray()
+            except Exception:  # a codec tifffile lacks: LZW, JPEG, ... need imagecodecs
+                return undecoded_tiff(data, path, header, layout)
+            axes = pages[0][1].axes
     except ImageReadError:
         raise
     except Exception:
         return None
+    return _tiff_samples(arr, axes, layout, path)
+
+
+def _other_tiff(layout: TiffLayout, header: Image.Image | None, path: Path) -> None:
+    """None, for ``decode`` (Pillow) to read a palette, CMYK, YCbCr or bilevel TIFF; refused when its image
+    is not the first page and Pillow cannot open the file, since OpenCV reads only the first."""
+    if layout.index and (header is None or header.tell() != layout.index):
+        raise ImageReadError(f"{path}: a {layout.compression} TIFF whose image follows a preview page, which "
+                             "no available decoder reads; save the image page alone")
+    return None
+
+
+def _tiff_samples(arr: np.ndarray, axes: str, layout: TiffLayout, path: Path) -> tuple[np.ndarray, int, str]:
+    """The decoded samples as HxWxC, straight alpha, black at zero; refused when no output can hold them."""
     if "S" in axes and axes.index("S") < axes.index("Y"):  # planar configuration "separate"
         arr = np.moveaxis(arr, axes.index("S"), -1)
         axes = axes.replace("S", "") + "S"
@@ -66,15 +120,63 @@ def decode_tiff(data: bytes, path: Path) -> tuple[np.ndarray, int, str] | None:
         raise ImageReadError(f"{path}: a TIFF with axes {axes!r} (only single 2-D images are supported)")
     arr = arr[..., None] if arr.ndim == 2 else arr
     channels = arr.shape[2]
-    allowed = (1, 2) if int(page.photometric) == _TIFF_GRAY else (3, 4)
-    if channels not in allowed:
+    if channels not in ((1, 2) if layout.gray else (3, 4)):
         raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
                              "(gray, gray+alpha, RGB or RGBA)")
     pixels, note = samples_by_range(arr, path)
-    if associated and channels in (2, 4):
+    return _as_stored(pixels, layout, note)
+
+
+def _as_stored(pixels: np.ndarray, layout: TiffLayout, note: str) -> tuple[np.ndarray, int, str]:
+    """Raw samples as every output stores them: MinIsWhite gray inverted (0 is black) and premultiplied
+    colour divided by its alpha."""
+    if layout.photometric == _TIFF_WHITE:
+        peak = np.iinfo(pixels.dtype).max
+        pixels = np.concatenate([peak - pixels[..., :1], pixels[..., 1:]], axis=-1)
+    if layout.associated and layout.alpha:
         pixels = _straight_alpha(pixels)
-        note = "; ".join(filter(None, [note, "premultiplied alpha read as straight alpha (as the output stores it)"]))
-    return pixels, orientation, note
+        note = "; ".join(filter(None, [note, _PREMULTIPLIED_NOTE]))
+    return pixels, layout.orientation, note
+
+
+def undecoded_tiff(data: bytes, path: Path, header: Image.Image | None,
+                   layout: TiffLayout) -> tuple[np.ndarray, int, str] | None:
+    """A gray or RGB TIFF tifffile could not decode (LZW and other codecs need imagecodecs, no dependency here),
+    by the decoder that reads its layout right: None leaves 8-bit gray/RGB without alpha to ``decode``'s OpenCV;
+    other 8-bit to Pillow (OpenCV premultiplies 8-bit colour by alpha and drops a gray alpha); deeper samples to
+    OpenCV (Pillow reads 16-bit colour as 8-bit), which reads only the first page. The rest is refused."""
+    if layout.bits == 8 and not layout.alpha and layout.index == 0:
+        return None
+    at_page = header is not None and header.tell() == layout.index
+    if layout.bits == 8 and at_page and not (layout.alpha and layout.photometric == _TIFF_WHITE):
+        pixels, orientation = _pillow_tiff(header, layout)
+        if pixels is not None:  # Pillow inverts MinIsWhite and divides RGBa itself, not La
+            pixels = _straight_alpha(pixels) if header.mode == "La" else pixels
+            return pixels, orientation, _PREMULTIPLIED_NOTE if layout.associated and layout.alpha else ""
+    if layout.bits > 8 and layout.index == 0:
+        with quiet_stderr():
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+        if arr is not None and arr.dtype.itemsize * 8 == layout.bits and _hwc(arr).shape[2] == layout.channels:
+            pixels, note = samples_by_range(_bgr_to_rgb(_hwc(arr)), path)
+            return _as_stored(pixels, replace(layout, orientation=1), note)  # OpenCV applied the orientation
+    kind = f"{layout.bits}-bit {'gray' if layout.gray else 'RGB'}{'+alpha' if layout.alpha else ''}"
+    raise ImageReadError(f"{path}: a {kind} TIFF compressed with {layout.compression}, which cannot be decoded "
+                         "right without the imagecodecs package: pip install imagecodecs, or save it uncompressed")
+
+
+def _pillow_tiff(header: Image.Image, layout: TiffLayout) -> tuple[np.ndarray | None, int]:
+    """Pixels of an 8-bit TIFF by Pillow (an La image's colour still premultiplied: Pillow divides only RGBa),
+    and the orientation left to apply: newer Pillow applies it on loading and then drops the tag."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header.load()
+            arr = _hwc(np.asarray(header))
+    except Exception:
+        return None, 1
+    if header.mode not in ("L", "LA", "La", "RGB", "RGBA") or arr.shape[2] != layout.channels:
+        return None, 1
+    return arr, 1 if 0x0112 not in header.tag_v2 else layout.orientation
 
 
 def _straight_alpha(pixels: np.ndarray) -> np.ndarray:
@@ -106,12 +208,12 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
                          "usable range the file does not state; convert it to 8/16-bit unsigned")
 
 
-def open_header(data: bytes) -> Image.Image | None:
+def open_header(data: bytes | BinaryIO) -> Image.Image | None:
     """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     except Exception:
         return None
 
@@ -130,18 +232,25 @@ def is_lossless_webp(data: bytes) -> bool:
     return False
 
 
-def tiff_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a TIFF that Pillow cannot open (float RGB, for one) from its first IFD, or None."""
-    if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+def tiff_size(data: bytes, header: Image.Image | None = None) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's image (its first full-resolution page: a preview may come first) from its
+    IFD, or None; Pillow's view ``header`` is turned to that page, so its metadata and pixels are the image's."""
+    if not is_tiff(data):
         return None
     import tifffile
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages[0]
-            return int(page.imagewidth), int(page.imagelength)
+            index, page = full_pages(tif)[0]
+            size = int(page.imagewidth), int(page.imagelength)
     except Exception:
         return None
+    if index and header is not None:
+        try:
+            header.seek(index)
+        except Exception:
+            pass  # decode_tiff reads that page itself, or refuses it
+    return size
 
 
 def metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
@@ -158,7 +267,8 @@ def metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
 
 def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:
     """Pixels, and whether the decoder already applied the orientation (OpenCV does for TIFFs, whatever the
-    flags; they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs)."""
+    flags; they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs; newer
+    Pillow does for TIFFs too, and drops the tag)."""
     buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     try:
@@ -170,12 +280,13 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
     if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 and _png_colour_type(data) == 4:
         return arr[..., [0, 3]], False  # gray+alpha PNG: OpenCV expands it to BGRA (Pillow reads 16-bit as 8)
     if arr is not None and header is not None and (header.mode == "CMYK" or header.format != "TIFF"
-                                                   and header.mode in ("P", "PA", "LA", "1", "I", "F", "YCbCr")):
+                                                   and header.mode in ("P", "PA", "LA", "1", "I", "F", "YCbCr")
+                                                   or header.format == "TIFF" and header.tell()):
         arr = None  # OpenCV expands these inconsistently (a CMYK TIFF to BGRA with a made-up alpha); Pillow's
-        # conversions are well defined
+        # conversions are well defined. And OpenCV reads only a TIFF's first page, maybe a preview.
     if arr is None:
-        rotated = False
         arr = _decode_with_pillow(header) if header is not None else None
+        rotated = arr is not None and header.format == "TIFF" and 0x0112 not in header.tag_v2
     else:
         arr = _bgr_to_rgb(arr)
     if arr is None:
@@ -261,6 +372,10 @@ def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:
         return None
 
 
+def _hwc(arr: np.ndarray) -> np.ndarray:
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
 def _bgr_to_rgb(arr: np.ndarray) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 3:
         return arr[..., ::-1]
@@ -275,15 +390,3 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
            7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
     return ops[orientation](pixels) if orientation in ops else pixels
 
-
-def exif_without_orientation(exif: bytes | None) -> bytes | None:
-    """The EXIF block with orientation reset to 1, since the pixels are stored upright now."""
-    if not exif:
-        return None
-    try:
-        parsed = Image.Exif()
-        parsed.load(exif)
-        parsed[0x0112] = 1
-        return parsed.tobytes()
-    except Exception:
-        return None

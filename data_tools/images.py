@@ -23,7 +23,6 @@ from data_tools.image_decode import (
     apply_orientation,
     decode,
     decode_tiff,
-    exif_without_orientation,
     is_lossless_webp,
     is_tiff,
     metadata,
@@ -144,14 +143,9 @@ def animation_frames(header: Image.Image | None) -> int:
 def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode a file into a LoadedImage or raise ImageReadError with a one-line reason."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not data:
-        raise ImageReadError(f"{path}: empty file")
+    data = _image_bytes(path)
     header = open_header(data)
-    size = header.size if header is not None else tiff_size(data)
+    size = tiff_size(data, header) or (header.size if header is not None else None)
     if size is None:
         raise ImageReadError(f"{path}: not a readable image file")
     width, height = size
@@ -164,10 +158,9 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                              "extract the frames, e.g. with ffmpeg, to keep every one)")
     exif, icc, orientation = metadata(header) if header is not None else (None, None, 1)
     note = ""
-    tiff = decode_tiff(data, path) if is_tiff(data) else None
+    tiff = decode_tiff(data, path, header) if is_tiff(data) else None
     if tiff is not None:
-        pixels, tiff_orientation, note = tiff
-        orientation = tiff_orientation if header is None else orientation
+        pixels, orientation, note = tiff
     else:
         pixels, rotated = decode(data, header)
         orientation = 1 if rotated else orientation
@@ -178,6 +171,24 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     pixels = apply_orientation(pixels, orientation)
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
                        lossless=is_lossless_webp(data))
+
+
+def _image_bytes(path: Path) -> bytes:
+    """The file's bytes, once its first bytes show an image format (Pillow's signatures, or a TIFF's), so a
+    huge file that is not an image (a video named .png) is refused at once instead of read whole."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+            fh.seek(0)
+            known = is_tiff(head) or bool(head) and open_header(fh) is not None
+        data = path.read_bytes() if known else head
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageReadError(f"{path}: empty file")
+    if not known:
+        raise ImageReadError(f"{path}: not a readable image file")
+    return data
 
 
 def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
@@ -266,7 +277,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
         kwargs.update(lossless=True, exact=True)  # exact: transparent pixels keep their colour
     if fmt == "PNG":
         kwargs["compress_level"] = 6
-    exif = exif_without_orientation(exif)
+    exif = exif_for_output(exif, fmt)
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["exif"] = exif
     if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
@@ -274,6 +285,29 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     out = io.BytesIO()
     img.save(out, format=fmt, **kwargs)
     return out.getvalue()
+
+
+# TIFF tags that say how pixels are stored: Pillow writes EXIF IFD0 tags over the TIFF's own, so a resized
+# photo's stale ImageWidth/ImageLength (or its camera's strip layout) would describe data that is not there.
+_TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
+                               284, 288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 346,
+                               347, *range(512, 522), 529, 530, 531, 532, 34675})
+
+
+def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
+    """The EXIF block with orientation reset to 1, since the pixels are stored upright now; for a TIFF, whose
+    own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its own)."""
+    if not exif:
+        return None
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        parsed[0x0112] = 1
+        for tag in _TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
+            del parsed[tag]
+        return parsed.tobytes()
+    except Exception:
+        return None
 
 
 def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, compression: str | None = None) -> bytes:

@@ -1,0 +1,155 @@
+"""TIFF and EXIF edge cases read and written as they mean: EXIF layout tags never override a TIFF output's,
+a preview page first is skipped, compressed TIFFs tifffile cannot decode (no imagecodecs) read right or are
+refused, CMYK orientation applied once, MinIsWhite inverted, and a huge non-image refused from its first bytes."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from data_tools.images import ImageReadError, encode_image, read_image
+
+HAS_IMAGECODECS = importlib.util.find_spec("imagecodecs") is not None
+
+
+def asymmetric(h: int = 12, w: int = 10, channels: int = 3, dtype: type = np.uint8) -> np.ndarray:
+    """An image whose every pixel differs, so any flip, rotation or channel mix-up shows."""
+    peak = np.iinfo(dtype).max
+    return (np.arange(h * w * channels).reshape(h, w, channels) * 37 % (peak + 1)).astype(dtype)
+
+
+def tiff_bytes(pixels: np.ndarray, **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, pixels, **kwargs)
+    return buf.getvalue()
+
+
+def lzw(data: bytes) -> bytes:
+    """TIFF LZW without a dictionary: a clear code before every 250 literal 9-bit codes, so the table never
+    grows to 10-bit codes. Valid for every decoder, and enough to make files tifffile needs imagecodecs for."""
+    codes: list[int] = []
+    for i in range(0, len(data), 250):
+        codes += [256, *data[i:i + 250]]
+    bits = "".join(f"{c:09b}" for c in [*codes, 257])
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def lzw_tiff(pixels: np.ndarray, **kwargs: object) -> bytes:
+    """A one-strip LZW TIFF: tifffile writes the encoded strip as if deflated, then the tag is set to LZW."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, iter([lzw(np.ascontiguousarray(pixels).tobytes())]), shape=pixels.shape,
+                     dtype=pixels.dtype, compression="zlib", rowsperstrip=pixels.shape[0], **kwargs)
+    with tifffile.TiffFile(io.BytesIO(buf.getvalue())) as tif:
+        at = tif.pages[0].tags["Compression"].offset + 8  # the entry's value, inline
+    data = bytearray(buf.getvalue())
+    data[at:at + 2] = (5).to_bytes(2, "little" if tif.byteorder == "<" else "big")
+    return bytes(data)
+
+
+# ---- 1. EXIF copied into an 8-bit TIFF ----------------------------------------------------------------
+
+def test_exif_layout_tags_do_not_override_a_tiff_output(tmp_path: Path) -> None:
+    pixels = asymmetric(20, 28)
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif.update({256: 4000, 257: 3000, 258: (8, 8, 8), 259: 6, 278: 16, 0x0112: 6, 0x010F: "Camera"})
+    img.save(tmp_path / "resized.png", exif=exif.tobytes())  # a resized, rotated photo keeping its EXIF
+    loaded = read_image(tmp_path / "resized.png")
+    assert loaded.pixels.shape == (28, 20, 3)  # turned upright
+    out = Image.open(io.BytesIO(encode_image(loaded.pixels, ".tif", exif=loaded.exif)))
+    assert out.size == (20, 28)
+    np.testing.assert_array_equal(np.asarray(out), loaded.pixels)
+    assert out.tag_v2.get(0x010F) == "Camera"  # the rest of the EXIF is kept
+    assert out.getexif().get(0x0112, 1) == 1  # already upright, as in a JPEG or PNG output
+
+
+# ---- 2. a reduced-resolution preview before the image -------------------------------------------------
+
+def test_a_tiff_with_its_preview_first_reads_the_full_image(tmp_path: Path) -> None:
+    full = asymmetric(40, 56)
+    path = tmp_path / "dng_like.tif"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(full[::8, ::8].copy(), photometric="rgb", subfiletype=1)  # NewSubfileType bit 0: reduced
+        tw.write(full, photometric="rgb")
+    np.testing.assert_array_equal(read_image(path).pixels, full)
+    with pytest.raises(ImageReadError, match="over the"):  # the size limit is the image's, not the preview's
+        read_image(path, max_pixels=40 * 56 - 1)
+
+
+# ---- 3. compressed TIFFs with alpha tifffile cannot decode without imagecodecs --------------------------
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_an_lzw_tiff_keeps_straight_alpha_and_gray_alpha(tmp_path: Path, mode: str) -> None:
+    pixels = asymmetric(channels=len(mode))
+    pixels[..., -1] = np.where(np.arange(10) % 2, 100, 255)  # semi-transparent columns
+    Image.fromarray(pixels, mode).save(tmp_path / "a.tif", compression="tiff_lzw")
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tif").pixels, pixels)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_an_lzw_tiff_with_premultiplied_alpha_reads_as_the_uncompressed_one(tmp_path: Path, dtype: type) -> None:
+    peak = np.iinfo(dtype).max
+    pixels = asymmetric(channels=4, dtype=dtype)
+    pixels[..., :3] = (pixels[..., :3].astype(np.float64) * pixels[..., 3:] / peak).astype(dtype)
+    kwargs = {"photometric": "rgb", "extrasamples": ["assocalpha"]}
+    (tmp_path / "raw.tif").write_bytes(tiff_bytes(pixels, **kwargs))
+    (tmp_path / "lzw.tif").write_bytes(lzw_tiff(pixels, **kwargs))
+    want, got = read_image(tmp_path / "raw.tif").pixels, read_image(tmp_path / "lzw.tif").pixels
+    assert got.dtype == dtype and got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1  # Pillow's and our division round apart
+
+
+@pytest.mark.skipif(HAS_IMAGECODECS, reason="tifffile decodes LZW itself with imagecodecs")
+def test_an_lzw_tiff_no_decoder_reads_right_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "la16.tif"  # 16-bit gray+alpha: OpenCV drops the alpha and the depth, Pillow cannot open it
+    path.write_bytes(lzw_tiff(asymmetric(channels=2, dtype=np.uint16), photometric="minisblack",
+                              extrasamples=["unassalpha"]))
+    with pytest.raises(ImageReadError, match=r"la16\.tif: .*imagecodecs") as info:
+        read_image(path)
+    assert "\n" not in str(info.value)
+
+
+# ---- 4. CMYK with an Orientation tag ------------------------------------------------------------------
+
+@pytest.mark.parametrize("compression", [None, "tiff_lzw"])
+@pytest.mark.parametrize("orientation", [3, 6])
+def test_a_cmyk_tiff_orientation_is_applied_once(tmp_path: Path, orientation: int, compression: str | None) -> None:
+    upright = asymmetric(12, 10)
+    stored = np.rot90(upright, 1) if orientation == 6 else upright[::-1, ::-1]  # what a viewer turns upright
+    path = tmp_path / "cmyk.tif"
+    Image.fromarray(np.ascontiguousarray(stored)).convert("CMYK").save(
+        path, compression=compression, tiffinfo={274: orientation})
+    np.testing.assert_array_equal(read_image(path).pixels, upright)  # RGB to CMYK and back is exact for K = 0
+
+
+# ---- 5. MinIsWhite gray -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_min_is_white_tiff_is_read_as_it_shows(tmp_path: Path, dtype: type, compress: bool) -> None:
+    stored = asymmetric(channels=1, dtype=dtype)[..., 0]
+    path = tmp_path / "white.tif"
+    path.write_bytes((lzw_tiff if compress else tiff_bytes)(stored, photometric="miniswhite"))
+    np.testing.assert_array_equal(read_image(path).pixels[..., 0], np.iinfo(dtype).max - stored)
+
+
+# ---- 6. a huge file that is not an image --------------------------------------------------------------
+
+def test_a_huge_non_image_is_refused_from_its_first_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "video.png"
+    with open(path, "wb") as f:
+        f.truncate(2 * 1024**3)  # sparse: no disk used
+    read = []
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or b"")
+    start = time.perf_counter()
+    with pytest.raises(ImageReadError, match=r"video\.png: not a readable image file$"):
+        read_image(path)
+    assert not read and time.perf_counter() - start < 2.0
