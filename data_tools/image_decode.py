@@ -92,8 +92,10 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
             try:
                 with quiet_stderr():
                     arr = pages[0][1].asarray()
-            except Exception:  # a codec tifffile lacks: LZW, JPEG, ... need imagecodecs
-                return undecoded_tiff(data, path, header, layout)
+            except Exception as exc:
+                if "imagecodecs" not in str(exc):  # corrupt data: decode's own one-line error
+                    return None
+                return undecoded_tiff(data, path, header, layout)  # a codec tifffile lacks: LZW, JPEG, ...
             axes = pages[0][1].axes
     except ImageReadError:
         raise

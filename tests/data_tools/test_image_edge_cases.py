@@ -153,3 +153,15 @@ def test_a_huge_non_image_is_refused_from_its_first_bytes(tmp_path: Path, monkey
     with pytest.raises(ImageReadError, match=r"video\.png: not a readable image file$"):
         read_image(path)
     assert not read and time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_truncated_16_bit_tiff_is_called_corrupt_not_a_missing_codec(tmp_path: Path, compression: str | None) -> None:
+    """Only a codec tifffile lacks sends a file to the fallback decoders; broken data is broken data."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.random.default_rng(0).integers(0, 65535, (64, 64, 3), dtype=np.uint16),
+                     compression=compression)
+    (tmp_path / "a.tif").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageReadError, match="truncated or corrupt") as info:
+        read_image(tmp_path / "a.tif")
+    assert "imagecodecs" not in str(info.value)
