@@ -29,7 +29,7 @@ from torch import nn
 from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
-from denoise_gan.extras import installed, require
+from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
@@ -228,15 +228,14 @@ def write_folder(model: Exportable, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "model.safetensors"
     save_generator(weights, model.net, model.config, model.meta)
-    if installed("onnx"):  # made from the file just written, so it records that file's sha256
-        atomic_write_bytes(graph_beside(weights), onnx_bytes(load_exportable(weights)))
-    else:
+    graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256
+    if graph is None:
         graph_beside(weights).unlink(missing_ok=True)  # an earlier export's graph, of other weights
     config = {"library": "denoise-gan", "format": "denoise-gan-generator/1", "generator": to_dict(model.config),
               **{k: model.meta[k] for k in CARD_FIELDS},
               "level_aware": model.contract.level_aware, "stride": model.contract.stride}
     atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
-    atomic_write_bytes(out / "README.md", model_card(model, with_graph=installed("onnx")).encode())
+    atomic_write_bytes(out / "README.md", model_card(model, with_graph=graph is not None).encode())
 
 
 def _yaml(value: Any) -> str:

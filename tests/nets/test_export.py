@@ -15,7 +15,7 @@ import yaml
 
 from data_tools.images import write_image
 from denoise_gan import Denoiser
-from denoise_gan.errors import WeightsError
+from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets import export
 from denoise_gan.nets.export import export_model, load_exportable
 from denoise_gan.nets.weights import list_checkpoints, load_generator, read_generator_file, save_generator
@@ -97,7 +97,10 @@ def test_a_folder_exported_without_the_onnx_package_says_it_needs_torch(level_we
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "hub"
     export_model(level_weights, out, "folder")
-    monkeypatch.setattr(export, "installed", lambda module: module != "onnx")
+    def onnx_missing(module: str, purpose: str) -> None:
+        raise UserError(f"{purpose} needs the {module!r} package")
+
+    monkeypatch.setattr(export, "require", onnx_missing)
     export_model(level_weights, out, "folder", overwrite=True)
     assert not (out / "model.onnx").exists()  # the earlier export's graph is not left beside other weights
     assert "running it needs torch" in (out / "README.md").read_text()
