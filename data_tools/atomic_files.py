@@ -278,12 +278,13 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
         check_writable(path.parent)
 
 
-def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None]) -> None:
+def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None],
+                                why: str = "its plots would be read as input images by the next run") -> None:
     """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before
-    any work: its plots and validation grids would be read as input images by a rerun or a ``--resume``."""
+    any work: its plots and validation grids (``why``: what goes wrong) would be read as input images by a
+    rerun or a ``--resume``."""
     where = Path(os.path.realpath(out))  # a link to a folder inside an input is inside it
     for option, folder in inputs.items():
         if folder and where.is_relative_to(os.path.realpath(folder)):
-            raise OutputWriteError(f"{out} is inside {option} {folder}: its plots would be read as input images "
-                                   "by the next run; choose an output folder outside it")
+            raise OutputWriteError(f"{out} is inside {option} {folder}: {why}; choose an output folder outside it")
 

@@ -1,4 +1,4 @@
-"""File names as text: for seeds and manifests (``printable``) and for a terminal or log (``shown``)."""
+"""File names as text: for manifests and reports (``printable``) and for a terminal or log (``shown``)."""
 
 from __future__ import annotations
 

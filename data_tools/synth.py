@@ -21,7 +21,6 @@ PNG holds exactly the pixels the noise was applied to (after EXIF orientation, r
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ import cv2
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
+from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refuse_output_inside_inputs
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable
@@ -241,9 +240,8 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
         raise SynthError(f"{out_dir}: the output folder must not be the input folder")
     if clean_dir.resolve().is_relative_to(out_dir.resolve()):
         raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
-    if Path(os.path.realpath(out_dir)).is_relative_to(os.path.realpath(clean_dir)):
-        raise SynthError(f"{out_dir} is inside the input folder {clean_dir}: its noisy images would be read as clean "
-                         "photos by the next command given that folder; choose an -o outside it")
+    refuse_output_inside_inputs(out_dir, {"the input folder": clean_dir}, why="its noisy images would be read as "
+                                "clean photos by the next command given that folder")
     for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into the photos
         target = (out_dir / sub).resolve()
         if target != out_dir.resolve() / sub and (target.is_relative_to(clean_dir.resolve())

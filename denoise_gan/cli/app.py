@@ -144,7 +144,8 @@ INTERRUPT_HINTS = {"denoise_command": "; every output written is whole: the same
                    "synth_command": "; the set is marked incomplete" + _AGAIN,
                    "samples_command": "; every file written is whole" + _AGAIN,
                    "benchmark_command": "; every row written is kept: the same command with --resume continues it",
-                   "calibrate_command": "; the same command with --resume continues it",
+                   "calibrate_command": "; the same command continues it, with --resume once its fit/ folder "
+                                        "exists",
                    "train_command": _RERUN, "refine_command": _RERUN}
 
 

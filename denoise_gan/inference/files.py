@@ -17,6 +17,7 @@ Policies, chosen for the failures users report most:
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,9 @@ def check_launch(rank: World) -> None:
     without torchrun's rendezvous address is refused before any file is touched (it denoised half the files,
     then failed)."""
     if rank.size <= 1:
+        return
+    dist = sys.modules.get("torch.distributed")  # a caller's own process group needs no address
+    if dist is not None and dist.is_available() and dist.is_initialized():
         return
     missing = [var for var in ("MASTER_ADDR", "MASTER_PORT") if var not in os.environ]
     if missing:

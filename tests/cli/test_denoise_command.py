@@ -376,3 +376,19 @@ def test_a_stray_world_size_without_torchrun_is_refused_before_any_file(tmp_path
     one_line_error(denoise(tmp_path / "in", "-o", tmp_path / "out", "--checkpoint", weights),
                    "WORLD_SIZE=2 but MASTER_ADDR is not set", "unset WORLD_SIZE and RANK")
     assert not any((tmp_path / "out").rglob("*.png"))  # nothing denoised
+
+
+def test_a_process_group_the_caller_set_up_needs_no_torchrun_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tcp:// or file:// initialised group (no MASTER_ADDR) gathers through that group, as before."""
+    from types import SimpleNamespace
+
+    from denoise_gan.inference.files import check_launch
+    from denoise_gan.runtime import World
+
+    for var in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(UserError, match="MASTER_ADDR is not set"):
+        check_launch(World(rank=0, size=2))
+    group = SimpleNamespace(is_available=lambda: True, is_initialized=lambda: True)
+    monkeypatch.setitem(sys.modules, "torch.distributed", group)
+    check_launch(World(rank=0, size=2))

@@ -204,8 +204,9 @@ def test_a_folder_pipe_or_dead_link_at_the_output_name_is_a_failure(tmp_path: Pa
         again = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
         assert [r.message for r in again.results] == [
             "a device or pipe is in the way of the output; move it or choose another -o"]
-        (tmp_path / "out" / "a.png").unlink()
-    (tmp_path / "out" / "a.png").symlink_to(tmp_path / "gone.png")  # was denoised, then blamed on another run
+    in_the_way = tmp_path / "out" / "a.png"
+    in_the_way.rmdir() if in_the_way.is_dir() else in_the_way.unlink()
+    in_the_way.symlink_to(tmp_path / "gone.png")  # was denoised, then blamed on another run
     again = denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), opts)
     assert [r.message for r in again.results] == [
         "a link to nothing is in the way of the output; move it or choose another -o"]
