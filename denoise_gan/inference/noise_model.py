@@ -177,6 +177,7 @@ class NoiseModel:
         if not isinstance(image, np.ndarray) or image.dtype not in (np.uint8, np.uint16):
             raise ImageTypeError(f"noise needs a uint8 or uint16 image, got "
                                  f"{getattr(image, 'dtype', type(image))}")
+        image = np.asarray(image)  # a subclass (np.matrix) would keep its own rules through the indexing below
         if image.ndim not in (2, 3) or image.size == 0:
             raise UserError(f"expected an HxW or HxWxC image, got shape {image.shape}")
         colour, alpha = split_alpha(image)
@@ -195,6 +196,7 @@ class NoiseModel:
         seed = _seed(seed)
         if not isinstance(image, np.ndarray):
             raise UserError(f"expected a NumPy array, got {type(image).__name__}")
+        image = np.asarray(image)  # an np.matrix in, a plain array out, as Denoiser does
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
             raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}")
         if image.size == 0:
@@ -355,8 +357,12 @@ def receptive_radius(net: Any, config: GeneratorConfig | None) -> int:
     """How far (pixels) a change in the input can move F's output: its U-Net's convolutions at each scale
     (3x3: one pixel of that scale, per conv), the upsampling's nearest-neighbour offset, and the noise kernel.
     An upper bound, so tiles with this margin match one whole-image pass."""
-    depth = int(getattr(config, "depth", 0) or 0) or max(0, int(round(math.log2(max(1, int(net.stride))))))
-    blocks = int(getattr(config, "blocks", 0) or 0) or 2
+    backbone = getattr(net, "backbone", None)  # the U-Net itself says its depth and blocks, config or not
+    if backbone is not None and hasattr(backbone, "downs") and hasattr(backbone, "middle"):
+        depth, blocks = len(backbone.downs), len(backbone.middle)
+    else:
+        depth = int(getattr(config, "depth", 0) or 0) or max(0, int(round(math.log2(max(1, int(net.stride))))))
+        blocks = int(getattr(config, "blocks", 0) or 0) or 2
     radius = 2  # head and tail convs, full resolution
     for level in range(depth):
         scale = 2**level

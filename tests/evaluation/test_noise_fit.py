@@ -275,7 +275,9 @@ def test_blind_mode_skips_an_unreadable_file_as_training_does(pairs: Path, tmp_p
     noisy = tmp_path / "noisy"
     shutil.copytree(pairs / "noisy", noisy)
     (noisy / "broken.png").write_bytes(b"not a png")
-    assert len(read_folder(noisy)) == len(read_folder(pairs / "noisy"))
+    photos = read_folder(noisy)
+    assert len(photos.images) == len(read_folder(pairs / "noisy").images)
+    assert len(photos.left_out) == 1 and "broken.png" in photos.left_out[0]
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "broken.png").write_bytes(b"not a png")
@@ -291,6 +293,10 @@ def test_blind_mode_skips_a_photo_too_small_to_measure_by_name(pairs: Path, tmp_
     result = cli("noise-fit", "--noisy", noisy, "--clean-photos", pairs / "clean", "-o", tmp_path / "fit")
     assert result.exit_code == 0, result.output
     assert "skipping" in result.output and "dot.png" in result.output
+    used = json.loads((tmp_path / "fit" / "noise_fit.json").read_text())["settings"]["noisy_photos"]
+    assert used["left_out"] == ["dot.png (1x1): under 32 px on a side"] and used["used"] >= 1
+    assert f"Photos: {used['used']} of {used['used'] + 1} noisy (left out: dot.png (1x1)" in \
+        (tmp_path / "fit" / "noise_fit.md").read_text()
     only = tmp_path / "only"
     write_image(only / "dot.png", np.zeros((1, 1, 3), np.uint8))
     one_line_error(cli("noise-fit", "--noisy", only, "--clean-photos", pairs / "clean", "-o", tmp_path / "o"),

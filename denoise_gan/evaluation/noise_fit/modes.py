@@ -208,7 +208,19 @@ def _residual_values(stats: ResidualStats, real: ResidualStats) -> dict[str, Any
 
 # ---- blind mode ----------------------------------------------------------------------------------
 
-def read_folder(folder: Path | str, smallest: int = 1) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class FolderPhotos:
+    """The photos a blind fit measures, and "name: why" of those it left out (unreadable, too small): the report
+    says how many it used, as adapt's does."""
+
+    images: list[np.ndarray]
+    left_out: tuple[str, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        return {"used": len(self.images), "left_out": list(self.left_out)}
+
+
+def read_folder(folder: Path | str, smallest: int = 1) -> FolderPhotos:
     """The colour channels of every readable image under a folder (recursive, sorted), as training reads one:
     an unreadable file, or one under ``smallest`` px on a side, is skipped with a warning that names it; a
     folder with no image left is an error."""
@@ -218,7 +230,13 @@ def read_folder(folder: Path | str, smallest: int = 1) -> list[np.ndarray]:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
-    found = read_images(folder)
+    unreadable: list[str] = []
+
+    def warn(message: str) -> None:
+        print(f"warning: {message}")
+        unreadable.append(message.removeprefix("skipping "))
+
+    found = read_images(folder, warn=warn)
     usable, small = at_least(found, folder, smallest)
     if small:
         more = f" and {len(small) - 1} more" if len(small) > 1 else ""
@@ -227,7 +245,8 @@ def read_folder(folder: Path | str, smallest: int = 1) -> list[np.ndarray]:
     if not images:
         raise UserError(f"{folder}: no image files found" if not found else
                         f"{folder}: every image is under {smallest} px on a side; the statistics need at least that")
-    return images
+    too_small = tuple(f"{name}: under {smallest} px on a side" for name in small)
+    return FolderPhotos(images, (*unreadable, *too_small))
 
 
 def haar_bands(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -279,8 +298,10 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     from data_tools.samples import TRAIN_POOL, load_sample
     from denoise_gan.nets.noise_stats import SUBPATCH
 
-    noisy_images = read_folder(noisy_dir, SUBPATCH)
-    clean_images = read_folder(clean_dir, SUBPATCH) if clean_dir else [load_sample(n) for n in TRAIN_POOL]
+    noisy_photos = read_folder(noisy_dir, SUBPATCH)
+    clean_photos = read_folder(clean_dir, SUBPATCH) if clean_dir else None
+    noisy_images = noisy_photos.images
+    clean_images = clean_photos.images if clean_photos else [load_sample(n) for n in TRAIN_POOL]
     smallest = min(min(i.shape[:2]) for i in noisy_images + clean_images)
     side = max(SUBPATCH, min(BLIND_SIDE, smallest // SUBPATCH * SUBPATCH))
     noisy = random_crops(noisy_images, seed + 1, 3, side, BLIND_CROPS)
@@ -303,6 +324,8 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
         progress(len(candidates) + 1, len(candidates) + 1, "statistics")
     settings = {"noisy_dir": str(Path(noisy_dir).resolve()),
                 "clean_dir": str(Path(clean_dir).resolve()) if clean_dir else "bundled skimage.data training images",
+                "noisy_photos": noisy_photos.record(),
+                **({"clean_photos": clean_photos.record()} if clean_photos else {}),
                 "crops": BLIND_CROPS, "crop_size": side, "seed": seed, "bands": band_names(),
                 "sources": {c.label: _record(c.source) for c in candidates}}
     report = NoiseFitReport("blind", rows, settings, BLIND_HOW)

@@ -47,7 +47,7 @@ def markdown(report: NoiseFitReport) -> str:
     else:
         head = (f"# Noise fit (blind): {s['noisy_dir']}\n\nNo clean twins: {s['crops']} random {s['crop_size']}x"
                 f"{s['crop_size']} crops per row, models drawn on clean photos ({s['clean_dir']}), seed {s['seed']}."
-                "\n\n")
+                f"\n\n{_photos_line(s)}")
         cols = ["row", "blind σ p10", "median", "p90", "luma / colour σ", "coarse / fine σ", "σ per octave",
                 "detail KL mean", "σ added"]
         lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
@@ -59,6 +59,19 @@ def markdown(report: NoiseFitReport) -> str:
                 " / ".join(_fmt(x, 2) for x in v["sigma_per_octave"]), _fmt(v.get("detail_kl_mean"), 4),
                 _fmt(v.get("added_std"), 2)]) + " |")
     return head + "\n".join(lines) + f"\n\nHow: {report.how}.\n\n![noise fit](noise_fit.png)\n"
+
+
+def _photos_line(settings: dict[str, Any]) -> str:
+    """Photos: how many of each folder were measured, and which were left out (unreadable, too small)."""
+    parts = []
+    for key, what in (("noisy_photos", "noisy"), ("clean_photos", "clean")):
+        record = settings.get(key)
+        if record is None:
+            continue
+        left = record["left_out"]
+        parts.append(f"{record['used']} of {record['used'] + len(left)} {what}"
+                     + (f" (left out: {'; '.join(left)})" if left else ""))
+    return f"Photos: {', '.join(parts)}.\n\n" if parts else ""
 
 
 def report_json(report: NoiseFitReport) -> str:
