@@ -172,6 +172,7 @@ def test_a_net_given_without_its_config_gets_the_margin_of_its_own_depth_and_blo
     assert NoiseModel(net, tile=16).margin == NoiseModel(net, config=cfg, tile=16).margin
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 def test_an_np_matrix_comes_back_a_plain_array(model: NoiseModel) -> None:
     """numpy corrupted memory indexing a 3-D np.matrix: the process aborted."""
     gray = _image(16, 16, 1)[..., 0]
