@@ -436,3 +436,15 @@ def test_model_strength_given_twice_is_one_row_and_a_blind_model_says_it_does_no
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "level" / "results.json").read_text())["summary"]
     assert [s["method"] for s in summary] == ["noisy", "default@strength=0.5"]  # was two identical rows
+
+
+def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_dir: Path, weights: Path) -> None:
+    rows = {}
+    for name, extra in (("plain", []), ("ensemble", ["--ensemble"])):
+        result = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", weights,
+                       "-o", tmp_path / name, *extra)
+        assert result.exit_code == 0, result.output
+        data = json.loads((tmp_path / name / "results.json").read_text())
+        assert data["config"]["infer"]["ensemble"] is bool(extra) and data["config"]["infer"]["engine"] == "auto"
+        rows[name] = [r["psnr"] for r in data["rows"] if r["method"] == "tiny"]
+    assert rows["plain"] != rows["ensemble"]
