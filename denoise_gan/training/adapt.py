@@ -55,7 +55,7 @@ from denoise_gan.training.adapt_noise import (  # noqa: F401 (callers and tests 
     read_photos,
     training_data,
 )
-from denoise_gan.training.adapt_plan import AdaptData, check_budget, plan_phases
+from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
 from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_reports import write_before_after, write_noise_fit
 from denoise_gan.training.adapt_start import (  # noqa: F401 (callers and tests read these from adapt)
@@ -113,6 +113,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         else:
             assert cfg is not None, "a new adaptation needs a config"
             check_budget(cfg, t0)
+            check_device(cfg)
             held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES))
         refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
         start = find_start(cfg.start)  # G and F read once (D_noisy on first use); a bad --from makes no folder

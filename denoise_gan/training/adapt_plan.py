@@ -21,7 +21,7 @@ from rich.console import Console
 from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches
 from denoise_gan.config import AdaptConfig
 from denoise_gan.errors import UserError
-from denoise_gan.runtime import World, resolve_device
+from denoise_gan.runtime import World, resolve_device, training_precision
 from denoise_gan.training.adapt_noise import NoiseFitTrainer
 from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_start import StartModel
@@ -68,6 +68,12 @@ def check_budget(cfg: AdaptConfig, t0: float) -> None:
         raise UserError(f"--minutes {cfg.minutes:g} is too short: {REPORT_SECONDS:.0f} s of it are kept for the "
                         f"reports alone; give a few minutes (a budget over {REPORT_SECONDS:.0f} s is timed on this "
                         "machine, and if still short refused with the least that works here), or --steps N")
+
+
+def check_device(cfg: AdaptConfig) -> None:
+    """Refuse at once a --device or --precision this machine cannot run, before the folder is written: found
+    at the first step, it left a folder that only looked like a result and could not be resumed."""
+    training_precision(cfg.precision, resolve_device(cfg.device))
 
 
 def least_minutes(spent: float, per_noise: float, per_refine: float, share: float) -> float:

@@ -257,3 +257,16 @@ def test_the_noise_fit_plot_shows_sigma_histograms_before_and_after(noisy_dir: P
                                                                                        "F adapted"]
     strip = read_image(out / "before_after.png").pixels
     assert strip[:20].min() < 100 and np.array_equal(strip[:20].max(axis=(0, 1)), [255, 255, 255])  # a title
+
+
+@pytest.mark.parametrize("setting", [{"device": "cuda"}, {"precision": "fp16"}])
+def test_a_device_or_precision_this_machine_cannot_run_leaves_no_folder(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, setting: dict[str, str]) -> None:
+    """Found at the first step, it left F.safetensors, G.safetensors and noise/ that could not be resumed."""
+    import torch
+
+    if setting.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is here: cuda runs")
+    with pytest.raises(UserError, match="no CUDA GPU" if "device" in setting else "fp16"):
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=4, **setting), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
