@@ -7,6 +7,7 @@ turns them into rich renderables, so no table is built in a command or in the li
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -36,14 +37,27 @@ def progress_bar(console: Console) -> Progress:
     return file_progress(console, disable=not console.is_terminal)
 
 
+PLAIN_EVERY = 10.0  # seconds between the plain progress lines of a log or pipe
+
+
 @contextmanager
 def progress_callback(console: Console, what: str) -> Iterator[ProgressFn]:
-    """A ``progress(done, total, name)`` callback for library functions, drawn as one bar."""
+    """A ``progress(done, total, name)`` callback for library functions, drawn as one bar; in a log or pipe,
+    a plain line every PLAIN_EVERY seconds and a last one at the end (none for work done sooner), so a long
+    benchmark under nohup or Slurm shows it is alive."""
+    start = last = time.monotonic()
     with progress_bar(console) as bar:
         task = bar.add_task(what, total=None, name="")
 
         def report(done: int, total: int, name: str) -> None:
+            nonlocal last
             bar.update(task, completed=done, total=total, name=shown(name))
+            now = time.monotonic()
+            if console.is_terminal or (now - last < PLAIN_EVERY and not (done >= total and last > start)):
+                return
+            last = now
+            console.print(f"{what}: {done}/{total} {shown(name)} ({now - start:.0f} s)", markup=False,
+                          highlight=False, soft_wrap=True)
 
         yield report
 
