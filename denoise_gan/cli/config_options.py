@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from data_tools import json_text
+from denoise_gan.cli.options import lowered
 from denoise_gan.config_fields import ConfigError, Nested, flag_of, nested_of, option_of
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generator_names import denoisers_help
@@ -38,6 +39,7 @@ class ConfigOption:
     help: str
     kind: Any
     default: Any
+    choices: tuple[str, ...] = ()  # a word from a list: read in any case (--precision FP32)
 
 
 def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> Iterator[ConfigOption]:
@@ -61,7 +63,7 @@ def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> I
         text = how.helps.get(f.name, rule.help).format(net=how.name or "Its", generators=denoisers_help())
         name = flag.split("/")[0].removeprefix("--").replace("-", "_")
         yield ConfigOption(f.name if keyword.iskeyword(name) else name, ((*path, f.name),), flag,
-                           text[:1].upper() + text[1:], hints[f.name], value)
+                           text[:1].upper() + text[1:], hints[f.name], value, rule.choices)
 
 
 def config_options(cls: type, base: Any = None, hidden: bool = False) -> list[ConfigOption]:
@@ -86,7 +88,8 @@ def _parameter(o: ConfigOption) -> inspect.Parameter:
         return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                  annotation=Annotated[str | None, info])
     return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default,
-                             annotation=Annotated[o.kind, typer.Option(o.flag, help=o.help)])
+                             annotation=Annotated[o.kind, typer.Option(o.flag, help=o.help,
+                                                                       callback=lowered if o.choices else None)])
 
 
 def config_command(cls: type, base: Any = None) -> Callable[[Callable[..., None]], Callable[..., None]]:

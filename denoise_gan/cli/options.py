@@ -17,8 +17,13 @@ from denoise_gan.errors import UserError
 
 # ---- where and how it runs (train, refine, denoise, benchmark, demo) ------------------------------
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+def lowered(value: str | None) -> str | None:
+    """A word option read in any case, as --device and --engine are: --precision FP32 is fp32."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, fp16 or "
-                                                            "bf16 (training: no fp16).")]
+                                                            "bf16 (training: no fp16).", callback=lowered)]
 MAX_SEED = 2**32 - 1  # config.MAX_SEED, written out: this module stays light (--help imports no config)
 
 

@@ -227,3 +227,14 @@ def test_resume_accepts_threads_and_tensorboard_but_not_the_config(finished_run:
     one_line_error(cli("train", "--resume", finished_run, "--beta1", "0.9"), "--beta1")
     result = cli("train", "--resume", finished_run, "--threads", "1")
     assert result.exit_code == 0, result.output  # already at its last step: nothing to do, and no refusal
+
+
+def test_a_precision_is_read_in_any_case_as_devices_are(tmp_path: Path) -> None:
+    """--device CPU was taken and --precision FP32 refused; train's FP16 gets training's own fp16 refusal."""
+    for name in ("a", "b"):
+        write_image(tmp_path / "clean" / f"{name}.png", load_sample("camera")[:64, :64])
+    one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "-o", tmp_path / "r",
+                       "--device", "cpu", "--precision", "FP16"), "training supports --precision auto, bf16 or fp32")
+    write_image(tmp_path / "a.png", load_sample("camera")[:64, :64])
+    result = cli("denoise", tmp_path / "a.png", "-o", tmp_path / "a_dn.png", "--precision", " FP32")
+    assert result.exit_code == 0, result.output
