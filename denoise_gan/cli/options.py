@@ -22,8 +22,8 @@ def lowered(value: str | None) -> str | None:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, fp16 or "
-                                                            "bf16 (training: no fp16).", callback=lowered)]
+Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, or fp16 or "
+                                                            "bf16 on CUDA.", callback=lowered)]
 MAX_SEED = 2**32 - 1  # config.MAX_SEED, written out: this module stays light (--help imports no config)
 
 
