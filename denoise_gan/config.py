@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from data_tools import json_text
 from denoise_gan.config_fields import ConfigError, check_fields, nested, opt, require, require_step_size
-from denoise_gan.runtime import PRECISIONS  # fp16 is refused for training with its own message
 
 __all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "GeneratorConfig", "ModelConfig",
            "RefineConfig", "TrainConfig", "from_dict", "json_object", "to_dict", "to_json"]
@@ -126,6 +125,7 @@ DEVICE_HELP = "auto, cpu, cuda or cuda:N."
 PRECISION_HELP = ("auto (bf16 on CUDA; on the CPU the fastest of fp32, bf16 and torch.compile, timed on long "
                   "runs), fp32 or bf16.")
 WORKERS_HELP = "Data-loading worker processes."
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")  # fp16 is refused for training with its own message
 STATISTICS_HELP = ("Noise statistics F matches: compact (channels' and luma's σ, luma one scale coarser, brightness; "
                    "for synthetic noise) or camera (also luma's edges and a coarser scale, colour differences, and "
                    "per brightness band; for demosaiced, JPEG'd camera noise).")

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from denoise_gan.config import PRECISIONS
 from denoise_gan.errors import UserError
 
 if TYPE_CHECKING:
     import torch
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 # ---- device and precision ------------------------------------------------------------------------
