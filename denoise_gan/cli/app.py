@@ -19,6 +19,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
+from data_tools.names import shown
 from denoise_gan import __version__
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt
 from denoise_gan.extras import EXTRAS, needs_package
@@ -58,8 +59,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         except _CLICK_ERROR as exc:
             where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
             message = " ".join(exc.format_message().split())
-            err_console.print(f"[bold red]error:[/] {escape(message)}{escape(where)}", markup=True,
-                              highlight=False, soft_wrap=True)
+            say_error(message + where)
             sys.exit(exc.exit_code)
         except _ABORT:
             err_console.print("[yellow]aborted[/]")
@@ -112,20 +112,19 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (DenoiseGanError, FileNotFoundError) as exc:
-            # the message is text, not markup: "pip install 'denoise-gan[export]'" keeps its brackets
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+            say_error(str(exc))
             raise typer.Exit(2) from None
         except ModuleNotFoundError as exc:
             if (exc.name or "").split(".")[0] not in EXTRAS:
                 raise
             message = needs_package("this command", str(exc.name))
-            err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+            say_error(message)
             raise typer.Exit(2) from None
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched
             if exc.errno != errno.ENAMETOOLONG:
                 raise
             message = f"{exc.filename}: a file or folder name too long for this file system; choose a shorter one"
-            err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+            say_error(message)
             raise typer.Exit(2) from None
         except KeyboardInterrupt as exc:
             if not isinstance(exc, ReportedInterrupt):  # a training command has said where it stopped
@@ -134,6 +133,12 @@ def friendly_errors(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def say_error(message: str) -> None:
+    """The one error line: the message is text, not markup ("pip install 'denoise-gan[export]'" keeps its
+    brackets), and a file name's control characters are shown escaped (a newline cannot forge a second line)."""
+    err_console.print(f"[bold red]error:[/] {escape(shown(message))}", markup=True, highlight=False, soft_wrap=True)
 
 
 # what finishes a command's interrupted work, where its own message does not say (training commands do)

@@ -45,7 +45,7 @@ def calibrate_command(
         result = calibrate(cfg, output, progress=report)
     console.print(calibration_table(result, console.width))
     if result.reused:
-        console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", highlight=False)
+        console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", markup=False, highlight=False)
     graph = f" and {result.graph}" if result.graph else ""
     console.print(f"factor {result.best:g} (stored level_scale {result.level_scale:g}); wrote {result.weights}"
-                  f"{graph}", highlight=False, soft_wrap=True)
+                  f"{graph}", markup=False, highlight=False, soft_wrap=True)

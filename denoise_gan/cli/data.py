@@ -68,9 +68,11 @@ def synth_command(
                           highlight=False, soft_wrap=True)
     if summary.manifest.is_file():
         console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({'unpaired' if unpaired else 'paired'}"
-                      f", noise {spec}, seed {seed}); manifest {summary.manifest}", highlight=False, soft_wrap=True)
+                      f", noise {spec}, seed {seed}); manifest {summary.manifest}", markup=False, highlight=False,
+                      soft_wrap=True)
     else:
-        console.print(f"wrote no image; no set was made in {summary.out_dir}", highlight=False, soft_wrap=True)
+        console.print(f"wrote no image; no set was made in {summary.out_dir}", markup=False, highlight=False,
+                      soft_wrap=True)
     if summary.failures:
         err_console.print(f"[bold red]{len(summary.failures)} input(s) failed[/]", highlight=False)
         raise typer.Exit(1)

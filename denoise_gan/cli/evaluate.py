@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.app import console, err_console, say_error
 from denoise_gan.cli.options import (
     Device,
     Engine,
@@ -69,15 +68,15 @@ def evaluate_command(
     console.print(evaluation_table(result, f"{pred} vs {clean}"))
     if json_path is not None:
         write_results_json(result, json_path)
-        console.print(f"wrote {json_path}", highlight=False)
+        console.print(f"wrote {json_path}", markup=False, highlight=False)
     if csv_path is not None:
         write_results_csv(result, csv_path)
-        console.print(f"wrote {csv_path}", highlight=False)
+        console.print(f"wrote {csv_path}", markup=False, highlight=False)
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
     problems += [failed_text(result)] if result.failed else []
     problems += [unpaired_text(result, clean)] if result.unpaired else []
     for line in problems:
-        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        say_error(line)
     if problems:
         raise typer.Exit(1)
 
@@ -137,7 +136,7 @@ def benchmark_command(
         result = run_benchmark(cfg, output, progress=report)
     console.print(benchmark_summary(result))
     console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
-                  highlight=False, soft_wrap=True)
+                  markup=False, highlight=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(1)
 
@@ -162,4 +161,4 @@ def demo_command(
     rows = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
                     overwrite=overwrite, engine=engine.lower(), threads=threads)
     console.print(demo_table(rows, noise, seed))
-    console.print(f"side-by-side images (noisy | denoised | clean) in {output}")
+    console.print(f"side-by-side images (noisy | denoised | clean) in {output}", markup=False, highlight=False)

@@ -32,4 +32,4 @@ def export_command(
     from denoise_gan.nets.export import export_model
 
     out = export_model(checkpoint, output, chosen, overwrite=overwrite)
-    console.print(f"wrote {out} ({chosen})")
+    console.print(f"wrote {out} ({chosen})", markup=False, highlight=False)

@@ -69,7 +69,7 @@ def noise_fit_command(
     paths = write_report(report, output)
     console.print(_summary_table(report, paired=clean is not None))
     for path in paths:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+        console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _summary_table(report: Any, paired: bool) -> Any:

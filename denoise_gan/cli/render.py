@@ -88,7 +88,7 @@ def denoise_summary(summary: Summary) -> RenderableType:
 
 def evaluation_table(result: Evaluation, title: str) -> Table:
     """Per-image PSNR/SSIM (and Y-channel scores when computed), then the mean."""
-    table = Table(title=title)
+    table = Table(title=escape(shown(title)))  # folder names hold [brackets] and control characters too
     table.add_column("image")
     labels = {"psnr": "PSNR (dB)", "ssim": "SSIM", "psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y"}
     for key in result.keys:
@@ -175,7 +175,7 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
                      "not in the per-image seconds)")
     for f in result.failures:
         what = f"{f['image']} [{f['noise']}]" + (f" {f['method']}" if f["method"] else "")
-        parts.append(f"[red]failed[/] {escape(what)}: {escape(f['reason'])}")
+        parts.append(f"[red]failed[/] {escape(shown(what))}: {escape(shown(f['reason']))}")
     parts += [f"[yellow]note:[/] {escape(n)}" for n in result.notes]
     parts.append(f"{result.computed} row(s) computed, {result.reused} reused")
     return Group(*parts)
