@@ -91,6 +91,13 @@ def shown_psnr(entry: dict[str, Any]) -> float:
     return math.inf if finite is None else float(finite)
 
 
+def as_label(text: str) -> str:
+    """A name as matplotlib text: ``$`` would start mathtext (``$\\bad$`` crashed the plot, ``run$1_v$2`` drew
+    maths) and a leading ``_`` hides a legend entry."""
+    text = text.replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text
+
+
 def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The entries a plot can draw: every one whose shown PSNR is finite (a condition where some outputs equal
     their clean image keeps its point, at the mean over the others, as the tables show it)."""
@@ -133,12 +140,12 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
                 continue
             line = ("--" if method == "noisy" else "-") if family.axis else "none"
             ax.plot(*zip(*points), marker="o", color=colours[method], linestyle=line,
-                    label="_" if labelled else method)  # "_": one legend entry per method
+                    label="_" if labelled else as_label(method))  # "_": one legend entry per method
             labelled = True
     if numeric:
         ax.set_xlabel(families[0].axis)
     else:
-        ax.set_xticks(list(xs.values()), [n if len(n) <= 24 else n[:22] + "…" for n in order],
+        ax.set_xticks(list(xs.values()), [as_label(n if len(n) <= 24 else n[:22] + "…") for n in order],
                       rotation=20, ha="right")
         ax.set_xlabel("noise condition (lines join one noise model along its parameter)")
     ax.set_ylabel("mean PSNR (dB)")
@@ -177,9 +184,9 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(_plain_seconds))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    handles = [ax.scatter([], [], color=colours[m], marker="o", label=m) for m in methods if m != "noisy"]
+    handles = [ax.scatter([], [], color=colours[m], marker="o", label=as_label(m)) for m in methods if m != "noisy"]
     if len(noises) > 1:
-        handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=n)
+        handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=as_label(n))
                     for i, n in enumerate(noises)]
     ax.legend(handles=handles, fontsize="small")
     ax.set_xlabel("seconds per megapixel (log scale, lower is faster)")

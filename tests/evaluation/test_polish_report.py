@@ -128,3 +128,15 @@ def test_families_group_a_sweep_and_leave_the_rest_alone() -> None:
     assert [(f.axis, f.labels) for f in families] == [
         ("Gaussian σ (0-255 scale)", ["gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=25+jpeg:quality=80"]),
         ("", ["gaussian:sigma=25+jpeg:quality=60"]), ("", ["poisson:peak=30"]), ("", ["gaussian:sigma=5-50"])]
+
+
+def test_names_are_drawn_as_text_not_mathtext_or_hidden_labels() -> None:
+    """A checkpoint named $\\bad$ crashed the plot step (no report.html); _hidden had no legend entry."""
+    methods = ["noisy", "$\\bad$", "_hidden", "run$1_v$2"]
+    noises = ["gaussian:sigma=15", "gaussian:sigma=25"]
+    summary = summary_for(noises, methods)
+    assert report.plot_psnr_vs_noise(summary, noises, methods).startswith(PNG)
+    fig = report_plots.psnr_vs_time_figure(summary, noises, methods)
+    fig.canvas.draw()
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(legend) == 3 + len(noises) and any(t.endswith("_hidden") for t in legend)
