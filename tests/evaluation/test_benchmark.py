@@ -421,6 +421,7 @@ def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
                                         Path("x/tv.safetensors")])
     assert names == ["run1/G", "run2/G", "model:tv"]
     assert bench_methods._model_names([Path("hub/model.safetensors")]) == ["hub"]  # an exported folder, by name
+    assert bench_methods._model_names([Path("ck/clean.safetensors")]) == ["model:clean"]  # its crop was the reference
 
 
 def test_model_strength_given_twice_is_one_row_and_a_blind_model_says_it_does_not_apply(

@@ -260,7 +260,7 @@ def _model_names(paths: Sequence[Path]) -> list[str]:
         clashes = {n for n in names if names.count(n) > 1}
         names = [("/".join(p.with_suffix("").parts[-1 - depth:]) if n in clashes else n)
                  for n, p in zip(names, paths)]
-    names = [f"model:{n}" if n in METHOD_NAMES else n for n in names]
+    names = [f"model:{n}" if n in (*METHOD_NAMES, "clean") else n for n in names]  # clean: the reference crop
     if len(set(names)) != len(names):
         raise UserError("two --checkpoint files give the same row name; rename one of them")
     return names
