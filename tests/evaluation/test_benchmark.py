@@ -167,6 +167,11 @@ def test_noisy_inputs_match_synth_and_a_synth_set_can_be_benchmarked(tmp_path: P
     clean = read_image(tmp_path / "set" / "clean" / "rgb.png").pixels
     row = next(r for r in b["rows"] if r["image"] == "rgb")
     assert row["psnr"] == pytest.approx(metrics.psnr(clean, noisy), abs=1e-12)
+    write_image(tmp_path / "set" / "clean" / "rgb.png", 255 - clean)  # the reference edited: its row is stale
+    again = bench("--noisy", tmp_path / "set", "--methods", "noisy", "-o", tmp_path / "b", "--resume")
+    assert again.exit_code == 0, again.output
+    row = next(r for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"] if r["image"] == "rgb")
+    assert row["psnr"] == pytest.approx(metrics.psnr(255 - clean, noisy), abs=1e-12)
 
 
 

@@ -108,12 +108,13 @@ class _Run:
                                     "stages": pair.stages, "sigma_estimate": estimate, "sigma_used": sigma,
                                     "shape": list(pair.noisy.shape), "dtype": str(pair.noisy.dtype),
                                     "noisy_sha256": input_sha})
+        pair_sha = f"{input_sha}+{pixels_fingerprint(pair.clean)}"  # a set's clean file edited: its rows are stale
         window = report.crop_window(pair.clean)
         report.save_crop(self.out_dir, source.noise, source.image, "clean", pair.clean, window)
         for method in self.methods:
             key = (source.image, source.noise, method.name)
             used = sigma if method.uses_sigma else None
-            fingerprint = row_fingerprint(input_sha, method, used,
+            fingerprint = row_fingerprint(pair_sha, method, used,
                                           "" if method.name in CLASSICAL else self.inference)
             old = self.rows.get(key)
             if old is not None and old.get("fingerprint") == fingerprint:
