@@ -70,15 +70,20 @@ def crop_window(clean: np.ndarray, size: int = CROP) -> tuple[int, int, int, int
 SAFE_NAME = re.compile(r"[A-Za-z0-9=,+@.-]+")  # file-name safe on every platform, and in a URL after quoting
 
 
+HASHED_END = re.compile(r"-[0-9a-f]{8}$")  # how every hashed slug ends: no plain one may
+
+
 def slug(text: str) -> str:
     """A readable file name for a label: ``gaussian:sigma=25`` -> ``gaussian_sigma=25``, ``astronaut.png`` ->
     ``astronaut.png``, ``model`` -> ``model``.
 
     Collision-free: a label of safe characters and ``:`` (written ``_``) maps one to one; any other (``_``, ``|``,
-    ``/``, spaces, a leading dot, over 60 characters) keeps a readable part and adds 8 hex of its SHA-1.
+    ``/``, spaces, a leading dot, over 60 characters, or one that ends as a hashed name does: ``x-79340245``)
+    keeps a readable part and adds 8 hex of its SHA-1.
     """
     plain = text.replace(":", "_")
-    if text and len(text) <= 60 and not text.startswith(".") and SAFE_NAME.fullmatch(text.replace(":", "")):
+    if (text and len(text) <= 60 and not text.startswith(".") and SAFE_NAME.fullmatch(text.replace(":", ""))
+            and not HASHED_END.search(text)):
         return plain
     readable = re.sub(r"[^A-Za-z0-9=,+@.-]+", "_", text).strip("_.")[:40] or "x"
     return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
