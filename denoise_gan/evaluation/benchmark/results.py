@@ -74,9 +74,25 @@ def _previous_rows(path: Path, resume: bool) -> dict[tuple[str, str, str], dict[
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
         # rows of conditions an earlier run asked for and a later one did not are kept, not reported
         rows = list(data["rows"]) + list(data.get("other_rows", []))
-        return {(r["image"], r["noise"], r["method"]): r for r in rows}
+        return {(r["image"], r["noise"], r["method"]): r for r in rows if _well_formed(r)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{path}: cannot resume from it ({exc}); move it away or choose another -o") from None
+
+
+def _number(value: Any, nullable: bool = False) -> bool:
+    if value is None:
+        return nullable
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _well_formed(row: Any) -> bool:
+    """A stored row fit to reuse: the fields the summary and report read, of their types (a row edited by hand
+    into a string or NaN is computed again, not a traceback when the run saves)."""
+    if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("image", "noise", "method")):
+        return False
+    return (_number(row.get("psnr"), nullable=True) and _number(row.get("ssim")) and _number(row.get("seconds"))
+            and _number(row.get("megapixels")) and _number(row.get("mp_per_s"), nullable=True)
+            and isinstance(row.get("fingerprint"), str))
 
 
 def protocol_dict(oracle: bool) -> dict[str, Any]:
