@@ -111,6 +111,12 @@ def crop_png(pixels: np.ndarray, window: tuple[int, int, int, int], zoom: int = 
     return encode_image(np.ascontiguousarray(part), ".png")
 
 
+def has_crop(out_dir: Path, noise: str, image: str, method: str) -> bool:
+    """Whether a row's crop is on disk, under today's name or an earlier version's: a reused row without one
+    is computed again, as the report would otherwise show "crop missing"."""
+    return any((Path(out_dir) / crop_relpath(noise, image, method, name)).is_file() for name in (slug, legacy_slug))
+
+
 def save_crop(out_dir: Path, noise: str, image: str, method: str, pixels: np.ndarray,
               window: tuple[int, int, int, int]) -> None:
     atomic_write_bytes(Path(out_dir) / crop_relpath(noise, image, method), crop_png(pixels, window))

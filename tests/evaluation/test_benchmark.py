@@ -20,7 +20,7 @@ from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import synth
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.evaluation import metrics
+from denoise_gan.evaluation import metrics, report
 from denoise_gan.evaluation.benchmark import inputs as bench_inputs
 from denoise_gan.evaluation.benchmark import methods as bench_methods
 from denoise_gan.evaluation.benchmark.methods import CLASSICAL
@@ -244,6 +244,12 @@ def test_resume_recomputes_only_missing_rows(tmp_path: Path, clean_dir: Path, mo
     resumed = bench(*args, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert len(calls) == 3 and untimed(json.loads((out / "results.json").read_text())["rows"]) == untimed(first["rows"])
+
+    crop = out / report.crop_relpath(SPECS[0], "rgb", "tv")  # a crop deleted: its row is made again, crop and all
+    crop.unlink()
+    calls.clear()
+    assert bench(*args, "--resume").exit_code == 0
+    assert len(calls) == 1 and crop.is_file()
 
 
 def test_resume_recomputes_rows_made_with_another_sigma(tmp_path: Path, clean_dir: Path,

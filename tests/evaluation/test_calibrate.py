@@ -159,8 +159,7 @@ def test_an_interrupted_calibration_resumes_from_its_fit_and_a_finished_one_is_k
     first = cli("calibrate", "-o", tmp_path / "a", *args)
     assert first.exit_code == 0, first.output
     (tmp_path / "b").mkdir()  # b: stopped after the benchmark, before the weights were written
-    (tmp_path / "b" / "fit").mkdir()
-    (tmp_path / "b" / "fit" / "results.json").write_bytes((tmp_path / "a" / "fit" / "results.json").read_bytes())
+    shutil.copytree(tmp_path / "a" / "fit", tmp_path / "b" / "fit")  # its rows and their crops
     resumed = cli("calibrate", "-o", tmp_path / "b", "--resume", *args)
     assert resumed.exit_code == 0, resumed.output
     assert "6 benchmark row(s) reused" in resumed.output  # 2 photos x (noisy + 2 factors)

@@ -117,7 +117,8 @@ class _Run:
             fingerprint = row_fingerprint(pair_sha, method, used,
                                           "" if method.name in CLASSICAL else self.inference)
             old = self.rows.get(key)
-            if old is not None and old.get("fingerprint") == fingerprint:
+            if (old is not None and old.get("fingerprint") == fingerprint
+                    and report.has_crop(self.out_dir, source.noise, source.image, method.name)):
                 self.result.reused += 1
                 self.step(1, label)
                 continue
