@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,6 +13,9 @@ from denoise_gan.cli.app import console, err_console
 from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
+
+if TYPE_CHECKING:  # the library loads inside the command, so --help stays fast
+    from data_tools.synth import SynthSummary
 
 
 def synth_command(
@@ -58,24 +61,28 @@ def synth_command(
     with progress_callback(err_console, "synth") as report:
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)
+    _report_synth(summary, f"{'unpaired' if unpaired else 'paired'}, noise {spec}, seed {seed}")
+    if summary.failures:
+        err_console.print(f"[bold red]{len(summary.failures)} input(s) failed[/]", highlight=False)
+        raise typer.Exit(1)
+
+
+def _report_synth(summary: SynthSummary, settings: str) -> None:
+    """Each source skipped, what an --overwrite left beside the set, and what was written."""
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {escape(shown(f'{path}: {reason}'))}", highlight=False, soft_wrap=True)
     if summary.kept:
-        err_console.print(f"[yellow]warning:[/] {escape(str(summary.out_dir))} still holds "
-                          f"{escape(', '.join(summary.kept))} from before; --overwrite replaced only the set "
+        err_console.print(f"[yellow]warning:[/] {escape(shown(str(summary.out_dir)))} still holds "
+                          f"{escape(shown(', '.join(summary.kept)))} from before; --overwrite replaced only the set "
                           "(clean/, noisy/, manifest.json), so any predictions there were made for the earlier "
                           "set's noise",
                           highlight=False, soft_wrap=True)
     if summary.manifest.is_file():
-        console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({'unpaired' if unpaired else 'paired'}"
-                      f", noise {spec}, seed {seed}); manifest {summary.manifest}", markup=False, highlight=False,
-                      soft_wrap=True)
+        console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({settings}); manifest "
+                      f"{summary.manifest}", markup=False, highlight=False, soft_wrap=True)
     else:
         console.print(f"wrote no image; no set was made in {summary.out_dir}", markup=False, highlight=False,
                       soft_wrap=True)
-    if summary.failures:
-        err_console.print(f"[bold red]{len(summary.failures)} input(s) failed[/]", highlight=False)
-        raise typer.Exit(1)
 
 
 def samples_command(

@@ -17,8 +17,9 @@ def export_command(
                                         "(a name ending in /).", metavar="<path>", show_default=False)],
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx: float32 NxCxHxW in [0,1] in and out, "
                                             "any size (a level-aware model's graph also takes strength and "
-                                            "sigma); folder: config.json + model.safetensors + README.md "
-                                            "model card; safetensors: the weights `denoise --checkpoint` loads. "
+                                            "sigma); folder: config.json + model.safetensors + model.onnx + "
+                                            "README.md model card; safetensors: the weights `denoise "
+                                            "--checkpoint` loads. "
                                             "Default: from -o's suffix (.onnx, .safetensors), or folder for a "
                                             "name ending in / or an existing folder.",
                                             show_default=False)] = None,

@@ -38,6 +38,7 @@ def progress_bar(console: Console) -> Progress:
 
 
 PLAIN_EVERY = 10.0  # seconds between the plain progress lines of a log or pipe
+clock = time.monotonic  # the progress lines' clock (a test steps its own)
 
 
 @contextmanager
@@ -45,17 +46,20 @@ def progress_callback(console: Console, what: str) -> Iterator[ProgressFn]:
     """A ``progress(done, total, name)`` callback for library functions, drawn as one bar; in a log or pipe,
     a plain line every PLAIN_EVERY seconds and a last one at the end (none for work done sooner), so a long
     benchmark under nohup or Slurm shows it is alive."""
-    start = last = time.monotonic()
+    start = last = clock()
     with progress_bar(console) as bar:
         task = bar.add_task(what, total=None, name="")
 
+        ended = False
+
         def report(done: int, total: int, name: str) -> None:
-            nonlocal last
+            nonlocal last, ended
             bar.update(task, completed=done, total=total, name=shown(name))
-            now = time.monotonic()
-            if console.is_terminal or (now - last < PLAIN_EVERY and not (done >= total and last > start)):
+            now = clock()
+            finished = done >= total and last > start and not ended  # once, and only after a periodic line
+            if console.is_terminal or ended or (now - last < PLAIN_EVERY and not finished):
                 return
-            last = now
+            last, ended = now, done >= total
             console.print(f"{what}: {done}/{total} {shown(name)} ({now - start:.0f} s)", markup=False,
                           highlight=False, soft_wrap=True)
 

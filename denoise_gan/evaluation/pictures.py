@@ -56,6 +56,13 @@ def rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels, dtype=np.uint8)
 
 
+def as_label(text: str) -> str:
+    """A name as matplotlib text: ``$`` would start mathtext (``$\\bad$`` crashed the plot, ``run$1_v$2`` drew
+    maths) and a leading ``_`` hides a legend entry."""
+    text = text.replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text
+
+
 def figure_png(fig: object, dpi: int, tight: bool = False) -> bytes:
     """A matplotlib figure as PNG bytes (``tight`` crops the margins), for an atomic write or an inline image."""
     import io

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_tools.noise import parse_noise_spec
-from denoise_gan.evaluation.pictures import figure_png
+from denoise_gan.evaluation.pictures import as_label, figure_png
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,6 @@ def shown_psnr(entry: dict[str, Any]) -> float:
     (``evaluate``'s rule), infinite only when every pair is identical."""
     finite = entry.get("psnr_finite", entry["psnr"])
     return math.inf if finite is None else float(finite)
-
-
-def as_label(text: str) -> str:
-    """A name as matplotlib text: ``$`` would start mathtext (``$\\bad$`` crashed the plot, ``run$1_v$2`` drew
-    maths) and a leading ``_`` hides a legend entry."""
-    text = text.replace("$", r"\$")
-    return "\u200b" + text if text.startswith("_") else text
 
 
 def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:

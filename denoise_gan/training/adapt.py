@@ -170,7 +170,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
         if not (out_dir / "noise_fit.json").is_file():
             fit_began = time.monotonic()
             write_noise_fit(out_dir, start, data.clean, data.noisy, data.note, cfg)
-            console.print(f"noise fit: {out_dir / 'noise_fit.md'}")
+            console.print(f"noise fit: {out_dir / 'noise_fit.md'}", markup=False, highlight=False)
             if deadlines[1] is not None:  # the report's time comes from REPORT_SECONDS, not the refine phase's
                 deadlines = (None, deadlines[1] + min(time.monotonic() - fit_began, adapt_plan.REPORT_SECONDS / 2))
         rcfg = refine_config(cfg, out_dir)

@@ -12,7 +12,7 @@ from denoise_gan.cli import render
 
 def run(monkeypatch: pytest.MonkeyPatch, seconds_per_step: float, steps: int) -> list[str]:
     clock = iter(seconds_per_step * i for i in range(10 * steps + 10))
-    monkeypatch.setattr(render.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(render, "clock", lambda: next(clock))
     out = io.StringIO()
     with render.progress_callback(Console(file=out, force_terminal=False), "benchmark") as report:
         for done in range(1, steps + 1):
@@ -24,6 +24,16 @@ def test_a_long_run_in_a_pipe_prints_plain_periodic_lines_and_a_last_one(monkeyp
     lines = run(monkeypatch, 4.0, 10)  # 40 s of work: a line about every 10 s, then the last step
     assert lines[0].startswith("benchmark: 3/10 img3 (12 s)") and lines[-1].startswith("benchmark: 10/10 img10")
     assert 3 <= len(lines) <= 5 and not any("\x1b" in line or "\r" in line for line in lines)
+
+
+def test_an_end_reported_twice_is_said_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(15.0 * i for i in range(10))
+    monkeypatch.setattr(render, "clock", lambda: next(clock))
+    out = io.StringIO()
+    with render.progress_callback(Console(file=out, force_terminal=False), "calibrate") as report:
+        for done in (1, 2, 2):
+            report(done, 2, "x")
+    assert [line.split(" (")[0] for line in out.getvalue().splitlines()] == ["calibrate: 1/2 x", "calibrate: 2/2 x"]
 
 
 def test_a_short_run_in_a_pipe_prints_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -237,13 +237,13 @@ def test_resume_recomputes_only_missing_rows(tmp_path: Path, clean_dir: Path, mo
     # rows edited by hand into other types are computed again (they were a traceback when the run saved)
     edited = json.loads((out / "results.json").read_text())
     tv_rows = [r for r in edited["rows"] if r["method"] == "tv"]
-    tv_rows[0]["psnr"], tv_rows[1]["seconds"] = "high", None
+    tv_rows[0]["psnr"], tv_rows[1]["seconds"], tv_rows[3]["sigma_used"] = "high", None, "25"
     del tv_rows[2]["ssim"]
     (out / "results.json").write_text(json.dumps(edited))
     calls.clear()
     resumed = bench(*args, "--resume")
     assert resumed.exit_code == 0, resumed.output
-    assert len(calls) == 3 and untimed(json.loads((out / "results.json").read_text())["rows"]) == untimed(first["rows"])
+    assert len(calls) == 4 and untimed(json.loads((out / "results.json").read_text())["rows"]) == untimed(first["rows"])
 
     crop = out / report.crop_relpath(SPECS[0], "rgb", "tv")  # a crop deleted: its row is made again, crop and all
     crop.unlink()

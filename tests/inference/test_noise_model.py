@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -169,6 +170,8 @@ def test_a_net_given_without_its_config_gets_the_margin_of_its_own_depth_and_blo
     """A margin guessed from the stride (and two blocks) left a six-block F's tiles 19 grey levels off."""
     cfg = GeneratorConfig(arch="noise", channels=3, width=4, depth=3, blocks=6)
     net = build_generator(cfg)
+    bare = SimpleNamespace(stride=net.stride, kernel=net.kernel)  # no backbone: the config's depth and blocks
+    assert receptive_radius(net, None) == receptive_radius(bare, cfg) > receptive_radius(bare, None)
     assert NoiseModel(net, tile=16).margin == NoiseModel(net, config=cfg, tile=16).margin
 
 

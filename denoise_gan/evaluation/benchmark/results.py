@@ -34,7 +34,8 @@ REPORT_HTML = report.REPORT_HTML
 
 
 def row_fingerprint(input_sha: str, method: Method, sigma: float | None, inference: str = "") -> str:
-    """What a row's result depends on: the input pixels, the method and its settings, σ if it uses one, and
+    """What a row's result depends on: the input pixels (a paired set's clean ones too, which are read rather
+    than the source of the noisy ones), the method and its settings, σ if it uses one, and
     for a model the inference settings that change its output (tile, overlap, precision, level)."""
     text = f"{input_sha}|{method.identity}|{'' if sigma is None else repr(round(sigma, 6))}|{inference}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -92,6 +93,7 @@ def _well_formed(row: Any) -> bool:
         return False
     return (_number(row.get("psnr"), nullable=True) and _number(row.get("ssim")) and _number(row.get("seconds"))
             and _number(row.get("megapixels")) and _number(row.get("mp_per_s"), nullable=True)
+            and _number(row.get("sigma_used"), nullable=True)
             and isinstance(row.get("fingerprint"), str))
 
 

@@ -21,7 +21,7 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     WINDOW,
     band_edges,
 )
-from denoise_gan.evaluation.pictures import figure_png
+from denoise_gan.evaluation.pictures import as_label, figure_png
 
 # ---- outputs: JSON, Markdown, PNG ----------------------------------------------------------------
 
@@ -201,7 +201,8 @@ def _crop_panels(fig: Any, cells: Any, report: NoiseFitReport) -> None:
 
 
 def _short(label: str, width: int = 44) -> str:
-    return label if len(label) <= width else label[:width - 1] + "…"
+    """A row's label as figure text: shortened, and drawn as written (a --model path may hold $ or a leading _)."""
+    return as_label(label if len(label) <= width else label[:width - 1] + "…")
 
 
 def write_report(report: NoiseFitReport, out_dir: Path | str) -> list[Path]:
