@@ -146,7 +146,7 @@ _AGAIN = "; the same command finishes it"
 _RERUN = "; run the same command again: it starts over, or tells you to add --resume if a checkpoint was saved"
 INTERRUPT_HINTS = {"denoise_command": "; every output written is whole: the same command with --skip-existing "
                                       "denoises the rest",
-                   "synth_command": "; the set is marked incomplete" + _AGAIN,
+                   "synth_command": "; the same command finishes the set (one cut short is marked incomplete)",
                    "samples_command": "; every file written is whole" + _AGAIN,
                    "benchmark_command": "; every row written is kept: the same command with --resume continues it",
                    "calibrate_command": "; the same command continues it, with --resume once its fit/ folder "

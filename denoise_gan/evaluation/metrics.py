@@ -23,7 +23,7 @@ import skimage
 from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_bytes
-from data_tools.images import LoadedImage, collect_images, colour_channels, read_image
+from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
 from denoise_gan.errors import DenoiseGanError, UserError
 
 SSIM_SIGMA = 1.5
@@ -177,21 +177,32 @@ def score_pair(clean: np.ndarray, pred: np.ndarray, name: str, y_channel: bool =
         raise UserError(f"{name}: {exc}") from None
 
 
-def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None) -> dict[str, Path]:
-    """Relative path without extension (and without ``suffix``) -> file; duplicates are an error. Files under
-    ``exclude`` (the predictions' folder, inside the clean one) are not clean images."""
+def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
+             unsuffixed: list[str] | None = None) -> dict[str, Path]:
+    """Relative path without extension (and without ``suffix``, which may name the extension too:
+    ``_dn.png``) -> file; duplicates are an error. Files under ``exclude`` (the predictions' folder, inside the
+    clean one) are not clean images. A name without the suffix goes to ``unsuffixed`` when given (the caller
+    lists it), else it is an error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    if Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
+        suffix = suffix[: -len(Path(suffix).suffix)]
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()
         if suffix:
+            if not stem.endswith(suffix) and unsuffixed is not None:
+                unsuffixed.append(path.relative_to(folder).as_posix())
+                continue
             if not stem.endswith(suffix):
                 raise UserError(f"{path}: name does not end in the prediction suffix {suffix!r}")
             stem = stem[: -len(suffix)]
         if stem in stems:
             raise UserError(f"{path} and {stems[stem]} have the same name; cannot tell which one to score")
         stems[stem] = path
+    if not stems and unsuffixed:
+        raise UserError(f"{folder}: no image name ends in the prediction suffix {suffix!r} (found "
+                        f"{', '.join(unsuffixed[:3])}{', ...' if len(unsuffixed) > 3 else ''})")
     if not stems:
         raise UserError(f"{folder}: no image files found")
     return stems
@@ -266,12 +277,13 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     those that have none, and the predictions (relative path) without a clean file. No pair at all, or names
     that differ by a suffix, is an error."""
     clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
-    clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix)
+    unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
+    clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ
         raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix))
-    unpaired = sorted(pred[stem].relative_to(pred_dir).as_posix() for stem in stray)
+    unpaired = sorted([*unsuffixed, *(pred[stem].relative_to(pred_dir).as_posix() for stem in stray)])
     return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing, unpaired
 
 

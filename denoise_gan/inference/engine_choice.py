@@ -50,6 +50,7 @@ def wants_cuda(device: str) -> bool:
 def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "auto", precision: str = "auto",
                  threads: int = 0) -> LoadedBackend:
     """The model behind a name, file or folder on the engine asked for (see the module's docstring)."""
+    engine, precision = (v.strip().lower() if isinstance(v, str) else v for v in (engine, precision))  # any case
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if precision not in PRECISIONS:
@@ -74,16 +75,21 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
             raise _stale(loaded, path, why)
         return replace(loaded, weights=path)
     cuda = wants_cuda(device)
+    stale = ""
     if not cuda and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
         loaded = _onnx(graph, device, precision, threads)
         if not (why := _staleness(loaded, path)):
             return replace(loaded, weights=path)
         if not installed("torch"):
             raise _stale(loaded, path, why)  # and no torch to fall back on
+        stale = f"{str(_stale(loaded, path, why))}; ran on torch instead"
     if not installed("torch"):
         raise UserError(f"{path}: running it {'on CUDA ' if cuda else ''}needs torch "
                         f"({TRAIN_EXTRA}){'' if graph.is_file() else ', or an ONNX graph beside it'}")
-    return _torch(path, device, precision, threads)
+    loaded = _torch(path, device, precision, threads)
+    if stale:  # said, so a user who expects the light engine learns why it was not used
+        loaded.backend.notes.append(stale)
+    return loaded
 
 
 def _staleness(loaded: LoadedBackend, weights: Path) -> str:

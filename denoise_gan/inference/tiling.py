@@ -89,6 +89,8 @@ class InferConfig:
             raise UserError(f"overlap must be >= 0, not {self.overlap}")
         if self.batch_size < 1:
             raise UserError(f"batch size must be >= 1, not {self.batch_size}")
+        if isinstance(self.precision, str):  # read in any case, as the command line reads it
+            object.__setattr__(self, "precision", self.precision.strip().lower())
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
 

@@ -326,7 +326,7 @@ def test_version_and_help() -> None:
 
 
 @pytest.mark.parametrize("command, target, said", [
-    ("synth", "data_tools.synth.synth", "the set is marked incomplete; the same command finishes it"),
+    ("synth", "data_tools.synth.synth", "the same command finishes the set (one cut short is marked incomplete)"),
     ("benchmark", "denoise_gan.evaluation.benchmark.run_benchmark", "the same command with --resume continues it"),
 ])
 def test_an_interrupt_says_what_finishes_the_work(command: str, target: str, said: str, src: Path, tmp_path: Path,

@@ -145,3 +145,17 @@ def test_predictions_inside_the_clean_folder_are_not_clean_images(tmp_path: Path
     result = evaluate_folders(tmp_path / "nest", tmp_path / "nest" / "pred")
     assert [row.name for row in result.images] == ["a"] and result.missing == ()
     assert [row.name for row in evaluate_folders(tmp_path / "nest", tmp_path / "nest").images] == ["a", "pred/a"]
+
+
+def test_a_suffix_may_name_the_extension_and_an_unsuffixed_prediction_is_listed(suffixed: tuple[Path, Path]) -> None:
+    """--pred-suffix _denoised.png was refused for names that end in it; one unsuffixed file stopped the run."""
+    clean, pred = suffixed
+    with_ext = evaluate_folders(clean, pred, pred_suffix="_denoised.png")
+    assert [s.name for s in with_ext.images] == ["a", "b", "sub/c"]
+    write_image(pred / "moon.png", np.zeros((24, 24, 3), np.uint8))
+    result = evaluate_folders(clean, pred, pred_suffix="_denoised")
+    assert len(result.images) == 3 and result.unpaired == ("moon.png",)
+    for p in pred.rglob("*_denoised.png"):
+        p.unlink()
+    with pytest.raises(UserError, match="no image name ends in the prediction suffix '_denoised'"):
+        evaluate_folders(clean, pred, pred_suffix="_denoised")

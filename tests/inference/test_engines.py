@@ -97,7 +97,11 @@ def test_auto_takes_a_current_graph_and_passes_over_a_stale_one(unet_with_graph:
     folder.mkdir()
     save_generator(folder / "G.safetensors", random_level_net(), TINY_LEVEL)  # new weights ...
     shutil.copy(unet_with_graph.with_suffix(".onnx"), folder / "G.onnx")  # ... beside an old graph
-    assert Denoiser.from_pretrained(folder, device="cpu").engine_name == "torch"  # a folder names its G
+    passed_over = Denoiser.from_pretrained(folder, device="cpu")
+    assert passed_over.engine_name == "torch"  # a folder names its G
+    assert any("stale graph" in note and "ran on torch instead" in note for note in passed_over.notes)  # said
+    assert Denoiser.from_pretrained(unet_with_graph, engine="ONNXRuntime", precision="FP32").engine_name == \
+        "onnxruntime"  # read in any case, as the command line reads them
     with pytest.raises(WeightsError, match="stale graph"):
         Denoiser.from_pretrained(folder / "G.safetensors", engine="onnxruntime", device="cpu")
     (folder / "G.onnx").unlink()
