@@ -23,8 +23,9 @@ import skimage
 from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_bytes
-from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
+from data_tools.images import colour_channels
 from denoise_gan.errors import DenoiseGanError, UserError
+from denoise_gan.evaluation.pairing import partial_pairs, read_pair
 
 SSIM_SIGMA = 1.5
 # BT.601 luma weights for R, G, B on [0, 1] inputs giving Y on the 16..235 scale (BasicSR/KAIR).
@@ -177,37 +178,6 @@ def score_pair(clean: np.ndarray, pred: np.ndarray, name: str, y_channel: bool =
         raise UserError(f"{name}: {exc}") from None
 
 
-def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
-             unsuffixed: list[str] | None = None) -> dict[str, Path]:
-    """Relative path without extension (and without ``suffix``, which may name the extension too:
-    ``_dn.png``) -> file; duplicates are an error. Files under ``exclude`` (the predictions' folder, inside the
-    clean one) are not clean images. A name without the suffix goes to ``unsuffixed`` when given (the caller
-    lists it), else it is an error."""
-    if not folder.is_dir():
-        raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
-    if Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
-        suffix = suffix[: -len(Path(suffix).suffix)]
-    stems: dict[str, Path] = {}
-    for path in collect_images(folder, recursive=True, exclude=exclude):
-        stem = path.relative_to(folder).with_suffix("").as_posix()
-        if suffix:
-            if not stem.endswith(suffix) and unsuffixed is not None:
-                unsuffixed.append(path.relative_to(folder).as_posix())
-                continue
-            if not stem.endswith(suffix):
-                raise UserError(f"{path}: name does not end in the prediction suffix {suffix!r}")
-            stem = stem[: -len(suffix)]
-        if stem in stems:
-            raise UserError(f"{path} and {stems[stem]} have the same name; cannot tell which one to score")
-        stems[stem] = path
-    if not stems and unsuffixed:
-        raise UserError(f"{folder}: no image name ends in the prediction suffix {suffix!r} (found "
-                        f"{', '.join(unsuffixed[:3])}{', ...' if len(unsuffixed) > 3 else ''})")
-    if not stems:
-        raise UserError(f"{folder}: no image files found")
-    return stems
-
-
 def evaluate_folders(
     clean_dir: Path | str,
     pred_dir: Path | str,
@@ -271,91 +241,6 @@ def unpaired_text(evaluation: Evaluation, clean_dir: Path | str) -> str:
             f"({names})")
 
 
-def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str = ""
-                  ) -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
-    """(name, clean file, prediction) for every clean file that has a prediction, sorted by name, the names of
-    those that have none, and the predictions (relative path) without a clean file. No pair at all, or names
-    that differ by a suffix, is an error."""
-    clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
-    unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
-    clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
-    missing = sorted(stem for stem in clean if stem not in pred)
-    stray = [stem for stem in pred if stem not in clean]
-    if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ
-        raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix))
-    unpaired = sorted([*unsuffixed, *(pred[stem].relative_to(pred_dir).as_posix() for stem in stray)])
-    return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing, unpaired
-
-
-def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str = "",
-                 role: str = "prediction") -> list[tuple[str, Path, Path]]:
-    """(name, clean file, partner file) sorted by name; a file without a partner is an error naming it."""
-    clean_dir, other_dir = Path(clean_dir), Path(other_dir)
-    clean, other = _by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir, other_suffix)
-    missing = [stem for stem in clean if stem not in other]
-    if missing and role == "prediction":
-        raise UserError(_no_prediction(clean, other, missing, other_dir, other_suffix))
-    if missing:
-        raise UserError(f"{clean[missing[0]]}: no {role} named {missing[0]}{other_suffix}.* in {other_dir}")
-    _no_stray(clean, other, clean_dir)
-    return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
-
-
-def _no_stray(clean: dict[str, Path], other: dict[str, Path], clean_dir: Path) -> None:
-    """A partner file without a clean image cannot be scored: an error naming it, not a silent skip."""
-    for stem, path in other.items():
-        if stem not in clean:
-            raise UserError(f"{path}: no clean image named {stem}.* in {clean_dir}")
-
-
-def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[str], pred_dir: Path,
-                   suffix: str) -> str:
-    """What was looked for and not found, with the --pred-suffix that would pair the files when one would."""
-    looked = ", ".join(f"{stem}{suffix}.*" for stem in missing[:3]) + (", ..." if len(missing) > 3 else "")
-    if len(missing) < len(clean):
-        text = f"{clean[missing[0]]}: no prediction named {missing[0]}{suffix}.* in {pred_dir}"
-    else:
-        found = ", ".join(p.relative_to(pred_dir).as_posix() for p in list(pred.values())[:3]) \
-            + (", ..." if len(pred) > 3 else "")
-        text = f"no prediction in {pred_dir} matches a clean image: looked for {looked} (found {found})"
-    guess = _common_suffix(missing, [s for s in pred if s not in clean])
-    if guess:
-        return f"{text}; the predictions' names seem to carry a suffix: add --pred-suffix {suffix}{guess}"
-    if len(missing) < len(clean):
-        return text
-    return text + "; if the predictions' names carry a suffix (a_denoised.png for a.png), give it with --pred-suffix"
-
-
-def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
-    """The suffix that turns missing clean names into the unmatched predictions' names, when every unmatched
-    prediction that starts with a missing name agrees on one (each read against the longest name it starts
-    with); a few predictions of a larger set are enough to name it. One prediction alone names a suffix only
-    when it starts with a separator (``_dn``): ``extra`` beside a missing ``e`` is an extra file, not ``e`` with
-    a suffix ``xtra``."""
-    endings, explained = set(), 0
-    for name in unmatched:
-        stems = [stem for stem in missing if name.startswith(stem) and len(name) > len(stem)]
-        if stems:
-            endings.add(name[len(max(stems, key=len)):])
-            explained += 1
-    if len(endings) != 1:
-        return ""
-    ending = next(iter(endings))
-    return ending if explained > 1 or not ending[0].isalnum() else ""
-
-
-def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Both images' pixels, checked to match in dtype and shape (alpha aside)."""
-    clean, other = read_image(clean_path), read_image(other_path)
-    a, b = clean.pixels, other.pixels
-    if a.dtype != b.dtype:  # a float file is read as 16-bit: its note says so, and the message names the file's type
-        raise UserError(f"{other_path}: {_depth(other)} does not match the clean image's {_depth(clean)} "
-                        f"({clean_path})")
-    if _color(a).shape != _color(b).shape:
-        raise UserError(f"{other_path}: shape {b.shape} does not match the clean image's {a.shape} ({clean_path})")
-    return a, b
-
-
 def json_float(value: float | None) -> float | None:
     """Strict JSON has no Infinity or NaN: an identical pair's PSNR is written as null (see PROTOCOL)."""
     return None if value is None or not math.isfinite(value) else float(value)
@@ -400,8 +285,3 @@ def write_results_csv(evaluation: Evaluation, path: Path | str) -> None:
         writer.writerow([s.name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
     writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
     atomic_write_bytes(path, buf.getvalue().encode())
-
-
-def _depth(image: LoadedImage) -> str:
-    """An image's sample type as its file holds it (a float file is read as 16-bit)."""
-    return f"dtype {image.pixels.dtype}" + (f" ({image.note.split(';')[0]})" if image.note else "")

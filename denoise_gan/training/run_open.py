@@ -167,7 +167,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
 
 def check_val_set(folder: Path) -> None:
     """A --val folder must be a paired set (clean/ and noisy/ with the same names) whose images read."""
-    from denoise_gan.evaluation.metrics import paired_files, read_pair
+    from denoise_gan.evaluation.pairing import paired_files, read_pair
 
     if not folder.is_dir():
         raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")

@@ -18,7 +18,8 @@ from torch import nn
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
-from denoise_gan.evaluation.metrics import paired_files, psnr, read_pair, ssim
+from denoise_gan.evaluation.metrics import psnr, ssim
+from denoise_gan.evaluation.pairing import paired_files, read_pair
 from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.inference.tiling import InferConfig, denoise_array

@@ -111,13 +111,13 @@ def load_candidates(models: Sequence[str] = (), specs: Sequence[str] = (), devic
 
 def read_pairs(clean_dir: Path | str, noisy_dir: Path | str) -> list[tuple[str, Path, Path]]:
     """(name, clean file, noisy file) by relative name, as ``evaluate`` pairs them; unpaired files are errors."""
-    from denoise_gan.evaluation.metrics import paired_files
+    from denoise_gan.evaluation.pairing import paired_files
 
     return paired_files(clean_dir, noisy_dir, role="noisy image")
 
 
 def _load_pair(clean_path: Path, noisy_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    from denoise_gan.evaluation.metrics import read_pair
+    from denoise_gan.evaluation.pairing import read_pair
 
     clean, noisy = read_pair(clean_path, noisy_path)
     return colour_channels(clean), colour_channels(noisy)
