@@ -28,6 +28,7 @@ from denoise_gan.errors import DenoiseGanError, UserError
 from denoise_gan.evaluation.pairing import partial_pairs, read_pair
 
 SSIM_SIGMA = 1.5
+SSIM_MIN_SIDE = 11  # the Gaussian window's size at SSIM_SIGMA: a smaller image has no SSIM
 # BT.601 luma weights for R, G, B on [0, 1] inputs giving Y on the 16..235 scale (BasicSR/KAIR).
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)
 
@@ -107,8 +108,9 @@ def psnr(clean: np.ndarray, pred: np.ndarray, y_channel: bool = False) -> float:
 def ssim(clean: np.ndarray, pred: np.ndarray, y_channel: bool = False) -> float:
     """SSIM as Wang et al. (Gaussian σ=1.5, population covariance), mean over colour channels."""
     a, b, data_range = _prepare(clean, pred, y_channel)
-    if min(a.shape[:2]) < 11:
-        raise ValueError(f"SSIM needs images of at least 11x11 pixels (Gaussian window), got {a.shape[:2]}")
+    if min(a.shape[:2]) < SSIM_MIN_SIDE:
+        raise ValueError(f"SSIM needs images of at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} pixels (Gaussian window), "
+                         f"got {a.shape[:2]}")
     value = structural_similarity(
         a[..., 0] if a.shape[2] == 1 else a,
         b[..., 0] if b.shape[2] == 1 else b,

@@ -167,13 +167,15 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
 
 def check_val_set(folder: Path) -> None:
     """A --val folder must be a paired set (clean/ and noisy/ with the same names) whose images read."""
+    from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
     from denoise_gan.evaluation.pairing import paired_files, read_pair
 
     if not folder.is_dir():
         raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
     try:
         for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):
-            read_pair(clean, noisy)
+            if min(read_pair(clean, noisy)[0].shape[:2]) < SSIM_MIN_SIDE:  # validation scores SSIM on it
+                raise UserError(f"{noisy}: under {SSIM_MIN_SIDE} px a side, too small to score (SSIM)")
     except DataError as exc:
         raise UserError(f"--val {folder}: {exc}") from None
     except UserError as exc:

@@ -8,7 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from data_tools.atomic_files import holding_folder
 from denoise_gan.nets.weights import list_checkpoints
@@ -113,6 +115,18 @@ def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path)
     shutil.copy(next(clean_dir.iterdir()), val / "clean" / "a.png")  # no noisy/ partner
     one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val), "--val")
     assert not (tmp_path / "run").exists()  # refused after the folder was made: it is removed again
+
+
+def test_a_val_image_too_small_to_score_is_refused_before_step_1(clean_dir: Path, finished_run: Path,
+                                                                  tmp_path: Path) -> None:
+    val = tmp_path / "val"  # synth takes a 10x10 photo, but validation's SSIM cannot score it
+    for part in ("clean", "noisy"):
+        (val / part).mkdir(parents=True)
+        Image.fromarray(np.full((10, 10, 3), 99, np.uint8)).save(val / part / "a.png")
+    one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val), "a.png", "too small")
+    refused = cli("refine", finished_run, "-o", tmp_path / "ref", "--device", "cpu", "--workers", "0", "--val", val)
+    one_line_error(refused, "a.png", "too small")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "ref" / "G.safetensors").exists()
 
 
 def test_resume_refuses_options_it_cannot_honour(finished_run: Path) -> None:
