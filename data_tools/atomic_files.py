@@ -9,7 +9,6 @@ import os
 import re
 import stat
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,9 +31,9 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
-_PART = re.compile(r"\.(\d+)-[A-Za-z0-9_]+\.part$")
+# a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
+_PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
-STALE_PART_SECONDS = 24 * 3600  # a temp file without a writer's pid is stale after this
 
 
 def _temp_prefix(name: str) -> str:
@@ -51,21 +50,24 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def is_temp_file(name: str) -> bool:
+    """Whether a file name is one of this package's temp files (a write in progress or cut short), which a
+    folder's emptiness and a set's contents do not count; any other name, hidden or ``.part``, is a user's."""
+    return _PART.match(name) is not None
+
+
 def remove_stale_parts(folder: Path | str) -> int:
-    """Delete hidden ``.part`` temp files left in a folder by writers that were killed mid-write (their
-    process is gone, or, for files that do not name it, a day old); a live writer's are left alone.
+    """Delete the temp files that writers of this package left in a folder when they were killed mid-write
+    (the process their name records is gone); a live writer's, and any file named otherwise, are left alone.
     Returns how many were removed."""
     removed = 0
     try:
-        candidates = [p for p in Path(folder).glob(".*.part") if p.is_file()]
+        candidates = [(p, match) for p in Path(folder).glob(".*.part") if (match := _PART.match(p.name))]
     except OSError:
         return 0
-    for path in candidates:
-        match = _PART.search(path.name)
+    for path, match in candidates:
         try:
-            stale = (not _pid_alive(int(match.group(1))) if match
-                     else time.time() - path.stat().st_mtime > STALE_PART_SECONDS)
-            if stale:
+            if path.is_file() and not _pid_alive(int(match.group(1))):
                 path.unlink()
                 removed += 1
         except (OSError, ValueError):
@@ -220,7 +222,7 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
     if folder.is_dir() and not (own or overwrite):  # a file in the way is check_writable's to refuse
         try:
             mine = set(known)
-            entries = sorted((p.name for p in folder.iterdir() if not p.name.endswith(".part")),
+            entries = sorted((p.name for p in folder.iterdir() if not is_temp_file(p.name)),
                              key=lambda name: (name in mine, name))
         except OSError as exc:
             raise OutputWriteError(f"{folder}: cannot list it ({exc.strerror or exc})") from None

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import skimage.data as skd
 
+from data_tools.atomic_files import is_temp_file
 from data_tools.images import as_hwc, encode_image, write_image
 
 
@@ -65,7 +66,7 @@ def holds_only_samples(folder: Path | str, names: tuple[str, ...] | list[str]) -
         return False
     wanted = {f"{name}.png": name for name in names}
     for path in folder.iterdir():
-        if path.name.endswith(".part"):
+        if is_temp_file(path.name):
             continue
         name = wanted.get(path.name)
         if name is None or not path.is_file() or path.read_bytes() != encode_image(load_sample(name), ".png"):

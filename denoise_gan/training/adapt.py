@@ -35,7 +35,7 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refuse_output_inside_inputs
+from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir, refuse_output_inside_inputs
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
@@ -192,7 +192,7 @@ def not_started(out_dir: Path) -> bool:
     worth keeping, so a new run may replace it."""
     if not out_dir.is_dir():
         return False
-    names = {p.name for p in out_dir.iterdir() if not p.name.endswith(".part")}
+    names = {p.name for p in out_dir.iterdir() if not is_temp_file(p.name)}
     if CONFIG_FILE not in names or not names <= START_FILES:
         return False
     try:

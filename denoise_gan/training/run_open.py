@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import held_by_another_process, prepare_output_dir
+from data_tools.atomic_files import held_by_another_process, is_temp_file, prepare_output_dir
 from data_tools.errors import DataError, DenoiseGanError
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UserError, WeightsError
@@ -90,7 +90,7 @@ def stopped_before_first_checkpoint(run_dir: Path) -> bool:
     cannot); a folder of the user's own, without a run's input record, is never taken."""
     if not run_dir.is_dir() or latest_checkpoint(run_dir):
         return False
-    names = {p.name for p in run_dir.iterdir() if not p.name.endswith(".part")}
+    names = {p.name for p in run_dir.iterdir() if not is_temp_file(p.name)}
     checkpoints = run_dir / CHECKPOINTS_DIR
     if CHECKPOINTS_DIR in names and checkpoints.is_dir() and not any(checkpoints.iterdir()):
         names.discard(CHECKPOINTS_DIR)

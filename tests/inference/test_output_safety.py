@@ -126,13 +126,32 @@ def test_photos_named_alike_in_two_formats_are_never_dropped_without_a_word(tmp_
 def test_temp_files_of_a_killed_run_are_cleaned_and_a_live_runs_are_kept(tmp_path: Path, weights: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    dead = out / ".a.png.999999999-abc123.part"  # no such process
-    live = out / f".b.png.{os.getppid()}-abc123.part"  # a writer that is still running
+    dead = out / ".a.png.999999999-abc123de.part"  # no such process
+    live = out / f".b.png.{os.getppid()}-abc123de.part"  # a writer that is still running
     dead.write_bytes(b"half")
     live.write_bytes(b"half")
     write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
     denoise_files([tmp_path / "in"], out, engine(weights), OutputOptions())
     assert not dead.exists() and live.exists()
+
+
+def test_a_users_own_part_files_are_never_deleted(tmp_path: Path, weights: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    old = out / ".movie.mkv.part"  # a download of the user's, days old: not a temp file of this package
+    like_ours = out / ".backup.999999999-x.part"  # a dead pid, but not the temp name this package writes
+    for path in (old, like_ours):
+        path.write_bytes(b"keep")
+        os.utime(path, (1, 1))
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    denoise_files([tmp_path / "in"], out, engine(weights), OutputOptions())
+    assert old.read_bytes() == like_ours.read_bytes() == b"keep"
+    empty_but_for_a_part = tmp_path / "set"
+    empty_but_for_a_part.mkdir()
+    (empty_but_for_a_part / ".notes.part").write_bytes(b"keep")
+    one_line_error(cli("synth", tmp_path / "in", "-o", empty_but_for_a_part, "--noise", "gaussian:sigma=5"),
+                   "not empty", ".notes.part")
+    assert (empty_but_for_a_part / ".notes.part").read_bytes() == b"keep"
 
 
 def test_names_of_up_to_255_bytes_are_written(tmp_path: Path, weights: Path) -> None:
