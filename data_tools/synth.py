@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refuse_output_inside_inputs
+from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir, refuse_output_inside_inputs
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable
@@ -170,6 +170,8 @@ def synth(
         settings["noise_source"] = record
     was_empty = not out_dir.is_dir() or not any(out_dir.iterdir())
     same = _same_set(out_dir / MANIFEST_NAME, settings)
+    if overwrite and not same:
+        _refuse_photos_of_no_set(out_dir)
     prepare_output_dir(out_dir, overwrite=overwrite, own=same,
                        hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
                             "not write are deleted)", known=(*SET_FOLDERS, MANIFEST_NAME))
@@ -200,7 +202,20 @@ def _not_the_sets(out_dir: Path) -> list[str]:
     keeps these, which may belong to the set it replaces."""
     own = {*SET_FOLDERS, MANIFEST_NAME}
     return sorted(p.name + "/" * p.is_dir() for p in out_dir.iterdir()
-                  if p.name not in own and not p.name.endswith(".part"))
+                  if p.name not in own and not is_temp_file(p.name))
+
+
+def _refuse_photos_of_no_set(out_dir: Path) -> None:
+    """--overwrite replaces an earlier set's images; a clean/ or noisy/ of images without a set's manifest holds
+    the user's own photos, which it would delete."""
+    if (out_dir / MANIFEST_NAME).is_file():
+        return
+    for sub in SET_FOLDERS:
+        found = collect_images(out_dir / sub, recursive=True) if (out_dir / sub).is_dir() else []
+        if found:
+            raise SynthError(f"{out_dir}: not a synth set (no {MANIFEST_NAME}), and its {sub}/ holds {len(found)} "
+                             f"image(s) of yours ({printable(found[0].name)}, ...) that --overwrite would delete; "
+                             "choose another -o")
 
 
 def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: bool, summary: SynthSummary) -> None:
