@@ -18,6 +18,7 @@ from denoise_gan import Denoiser
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.export import export_model
 from denoise_gan.nets.shipped import file_sha256, shipped_dir
+from denoise_gan.nets.weight_header import weights_digest
 from denoise_gan.nets.weights import save_generator
 from helpers import TINY_LEVEL, noise_image, random_level_net
 
@@ -49,6 +50,8 @@ def test_the_shipped_graph_is_current_and_the_default_engine_on_the_cpu() -> Non
     assert den.engine_name == "onnxruntime" and den.level_aware
     assert den.backend.info.source_sha256 == file_sha256(shipped_dir() / "default.safetensors"), \
         f"{graph} is stale: rerun the export line of checkpoints/reproduce.sh"
+    assert den.backend.info.source_digest == weights_digest(shipped_dir() / "default.safetensors"), \
+        f"{graph} records no content digest: a re-saved copy of the default would call it stale; re-export it"
     assert den.config is not None and den.config.arch == "level"
 
 
