@@ -147,10 +147,13 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:
     """A new adaptation's folder, holding its request (config.json) before anything else."""
+    replaced = not_started(out.path)
     try:
-        prepare_output_dir(out.path, own=not_started(out.path), hint="--resume OUT to continue the adaptation in it")
+        prepare_output_dir(out.path, own=replaced, hint="--resume OUT to continue the adaptation in it")
     except DataError as exc:
         raise UserError(str(exc)) from None
+    if replaced and out.phase("noise").path.is_dir():  # the stopped run's, opened under its plan: this one plans anew
+        shutil.rmtree(out.phase("noise").path)
     # the request first: from here on the folder is this adaptation's, which --resume or a new run accepts
     out.write_config(cfg)
     return cfg
@@ -188,11 +191,14 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
 
 def not_started(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds an adaptation stopped before its first step (Ctrl-C while loading or timing):
-    its request (a readable adapt config.json) and copies of the start model, nothing else. Nothing in it is
-    worth keeping, so a new run may replace it."""
+    its request (a readable adapt config.json), copies of the start model and a noise phase that saved nothing,
+    nothing else. Nothing in it is worth keeping, so a new run may replace it."""
     if not out_dir.is_dir():
         return False
     names = {p.name for p in out_dir.iterdir() if not is_temp_file(p.name)}
+    noise = RunFolder(out_dir).phase("noise")
+    if noise.path.is_dir() and latest_checkpoint(noise.path) is None and noise.read_finished() is None:
+        names.discard(noise.path.name)  # opened, then stopped before its first checkpoint
     if CONFIG_FILE not in names or not names <= START_FILES:
         return False
     try:

@@ -205,6 +205,23 @@ def test_a_folder_stopped_while_planning_is_resumable_and_replaceable(
         assert json.loads((out / "config.json").read_text())["seed"] == seed
 
 
+def test_a_folder_stopped_before_the_noise_phases_first_step_is_replaced_by_the_same_command(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = adapt_module.launch
+
+    def ctrl_c(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C once noise/ is open, before its first step
+
+    monkeypatch.setattr(adapt_module, "launch", ctrl_c)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    assert (out / "noise").is_dir() and adapt_module.not_started(out)
+    monkeypatch.setattr(adapt_module, "launch", original)
+    adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), out)  # the same command again: no "not empty"
+    assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
+
+
 def test_a_folder_of_someone_elses_weights_is_still_refused(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                             tmp_path: Path) -> None:
     mine = tmp_path / "mine"
