@@ -122,6 +122,8 @@ class NoiseFitTrainer:
     """F and D_noisy fine-tuned on the user's noisy patches against clean patches."""
 
     log_fields = ("f_adv", "f_stats", "idt", "d_noisy", "f_sigma")
+    diverged_advice = ("the noise phase's --lr is too high: lower it and start a new adaptation in another folder "
+                       "(--resume keeps the rate that diverged)")
 
     def __init__(self, cfg: AdaptConfig, start: StartModel, noisy: PatchSampler, out_dir: Path,
                  device: torch.device, world: World) -> None:

@@ -19,6 +19,9 @@ from denoise_gan.training.refine import RefineTrainer, SourceModel
 class AdaptRefiner(RefineTrainer):
     """`refine`'s trainer on the adapted F, starting from OUT/G.safetensors; it writes OUT/G.safetensors."""
 
+    diverged_advice = ("the denoiser phase's --refine-lr is too high: lower it and start a new adaptation in another "
+                       "folder (this one keeps the noise phase, and --resume keeps the rate that diverged)")
+
     def __init__(self, cfg: RefineConfig, source: SourceModel, adapt_cfg: AdaptConfig, out_dir: Path,
                  device: torch.device, world: World) -> None:
         super().__init__(cfg, source, device, world)

@@ -44,10 +44,12 @@ from denoise_gan.training.step_mode import choose_step_mode, worth_measuring
 from denoise_gan.training.validation import drop_grids_after
 
 PROGRESS_FIELDS = 3  # log fields on the progress line when a trainer names none (``progress_fields``)
+DIVERGED_ADVICE = "lower the learning rate (--lr) or the loss weights and start a new run"  # or ``diverged_advice``
 
 
 class Trainer(Protocol):
-    log_fields: tuple[str, ...]  # optional too: progress_fields (the few on the progress line), level_fields
+    log_fields: tuple[str, ...]  # optional too: progress_fields (the few on the progress line), level_fields,
+    # diverged_advice (what to change when a loss stops being a number)
 
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]: ...
 
@@ -256,8 +258,8 @@ class _Run:
         if bad is None:
             return
         kept = f"checkpoints up to step {self.saved} are kept, none after" if self.saved else "nothing was saved"
-        raise UserError(f"training diverged at step {self.step + 1} ({bad} = {losses[bad]}); {kept}; lower the "
-                        "learning rate (--lr) or the loss weights and start a new run")
+        advice = getattr(self.trainer, "diverged_advice", DIVERGED_ADVICE)  # a phase of adapt names its own rate
+        raise UserError(f"training diverged at step {self.step + 1} ({bad} = {losses[bad]}); {kept}; {advice}")
 
     def record(self, losses: dict[str, float], it_s: float, validate: bool) -> None:
         """A log.csv row (and a validation, when due) for the step just done."""

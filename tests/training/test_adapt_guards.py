@@ -6,6 +6,7 @@ are refused or left out, and the report says so; its pictures are labelled."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import time
@@ -220,6 +221,17 @@ def test_a_folder_stopped_before_the_noise_phases_first_step_is_replaced_by_the_
     monkeypatch.setattr(adapt_module, "launch", original)
     adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), out)  # the same command again: no "not empty"
     assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
+
+
+def test_a_diverged_denoiser_phase_names_its_own_rate(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.training.adapt_refine import AdaptRefiner
+
+    real = AdaptRefiner.step
+    monkeypatch.setattr(AdaptRefiner, "step", lambda self, *a: {**real(self, *a), "loss": math.nan})  # lr too high
+    with pytest.raises(UserError, match=r"training diverged .*the denoiser phase's --refine-lr is too high") as caught:
+        adapt(_config(noisy_dir, clean_dir, start_dir), tmp_path / "out")
+    assert "(--lr)" not in str(caught.value)  # adapt's --lr is the noise phase's, which did not diverge
 
 
 def test_a_folder_of_someone_elses_weights_is_still_refused(noisy_dir: Path, clean_dir: Path, start_dir: Path,
