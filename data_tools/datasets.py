@@ -248,20 +248,23 @@ def at_least(found: list[tuple[Path, np.ndarray]], root: Path | str,
     return usable, small
 
 
-def build_domains(clean_dir: str, noisy_dir: str, noise: str,
-                  patch_size: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
+def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 0,
+                  read_noisy: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
     """The two training domains: two folders, or one clean folder split in halves plus a noise spec.
 
     Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None). Real noisy
     photos smaller than ``patch_size`` are left out with a warning: padding them by mirroring would teach F
-    mirrored noise.
+    mirrored noise. ``read_noisy=False`` (refine, which learns from the clean domain only) leaves a noisy
+    folder unread: its domain comes back empty, and the folder need not exist any more.
     """
-    for folder in (clean_dir, noisy_dir):  # on --resume: a folder moved or deleted since the run started
+    for folder in (clean_dir, noisy_dir if read_noisy else ""):  # on --resume: moved or deleted since the start
         if folder and not Path(folder).is_dir():
             raise ValueError(f"{folder}: no such folder (moved or deleted?)")
     clean = load_folder(clean_dir)
     if not clean:
         raise ValueError(f"{clean_dir}: no readable images")
+    if noisy_dir and not read_noisy:
+        return clean, [], None
     if noisy_dir:
         found = read_folder(noisy_dir)
         if not found:

@@ -46,7 +46,7 @@ from denoise_gan.training.input_record import note_inputs, recorded_sha256
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 from denoise_gan.training.patch_fit import refuse_too_deep
-from denoise_gan.training.run_open import discarded_if_refused, open_run
+from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -246,9 +246,10 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
     """Clean images of the source run's clean domain only: the noisy half stays unseen as clean data."""
     d = source.data
     try:
-        clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise)
-    except ValueError as exc:
-        raise UserError(f"{exc} (paths are relative to where `train` ran)") from None
+        clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise, read_noisy=False)
+    except ValueError as exc:  # runs from before paths were stored absolute name them as typed
+        relative = not Path(d.clean_dir).is_absolute()
+        raise UserError(f"{exc}{' (relative to where `train` ran)' if relative else ''}") from None
     spec = parse_noise_spec(cfg.noise) if cfg.noise else None
     sampler = PatchSampler(clean, cfg.patch_size, source.model.g.channels, cfg.gray_fraction, spec,
                            cfg.detail_fraction, cfg.pattern_fraction, cfg.colour_cast_fraction)
@@ -320,6 +321,7 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     if cfg is not None:  # a new run: checked before its folder is made
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))
+        warn_if_unfinished(Path(cfg.run_dir), source.steps)
         refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
         check_start(cfg, source)
     with nullcontext() if resume else discarded_if_refused(out_dir):

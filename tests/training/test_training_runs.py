@@ -218,6 +218,25 @@ def test_refine_needs_a_finished_run(tmp_path: Path) -> None:
         refine(RefineConfig(run_dir=str(tmp_path), steps=2, device="cpu"), tmp_path / "out")
 
 
+def test_refine_warns_of_a_run_stopped_partway_and_never_reads_its_noisy_photos(
+        clean_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    noisy = tmp_path / "noisy"  # a two-folder run: refine learns from its clean folder only
+    for name in ("a", "b"):
+        write_image(noisy / f"{name}.png", np.full((48, 48, 3), 120, np.uint8))
+    data = DataConfig(clean_dir=str(clean_dir), noisy_dir=str(noisy), patch_size=32, batch_size=2, workers=0)
+    train(tiny_config(clean_dir, data=data, steps=4, save_every=2, keep_checkpoints=5), tmp_path / "run")
+    list_checkpoints(tmp_path / "run" / "checkpoints")[-1][1].unlink()  # as if stopped at step 2 of 4
+    for path in noisy.iterdir():
+        path.unlink()
+    noisy.rmdir()  # moved away after training: refine was refused, naming it
+    capsys.readouterr()
+    refine(RefineConfig(run_dir=str(tmp_path / "run"), steps=2, batch_size=2, patch_size=32, save_every=2,
+                        log_every=2, device="cpu", workers=0), tmp_path / "refined")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "stopped at step 2 of 4" in said and "train --resume" in said, said
+    assert (tmp_path / "refined" / "G.safetensors").is_file()
+
+
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     """The same training command under torchrun (2 CPU processes, gloo): rank 0 alone writes the run."""
