@@ -1,8 +1,8 @@
 """Where an export goes: the format ``-o`` names, and the checks that keep an export from destroying anything.
 
 Torch-free, so a bad ``-o`` is refused before the model loads. The written file must be one the product reads
-back (``denoise``, ``Denoiser.from_pretrained``), which tell a file's format by its suffix: a name without one
-is refused unless ``--format`` says what to write.
+back (``denoise``, ``Denoiser.from_pretrained``), which tell a file's format by its suffix: a file name without
+one is refused, whatever ``--format`` says; without a suffix, only a model folder (``--format folder``) is written.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ def export_format(out: Path | str, fmt: str | None) -> str:
         if folder_named or path.is_dir():
             return "folder"
         raise UserError(f"-o {out}: name the file {path.name}.onnx or {path.name}.safetensors (its suffix is how "
-                        "denoise reads it back), end -o with / for a model folder, or pass --format")
+                        "denoise reads it back), or end -o with / for a model folder")
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt != "folder" and implied is None and not folder_named and not path.is_dir():  # unreadable back
+        raise UserError(f"-o {out}: name the file {path.name}.{fmt} (its suffix is how denoise reads it back)")
     if implied is not None and implied != fmt:
         raise UserError(f"-o {out}: a {path.suffix} name for --format {fmt}; name it {path.with_suffix('').name}"
                         f"{'.onnx' if fmt == 'onnx' else '.safetensors' if fmt == 'safetensors' else ''} "

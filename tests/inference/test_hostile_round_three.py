@@ -258,7 +258,8 @@ def test_export_never_replaces_a_pipe_or_device(weights: Path, tmp_path: Path) -
         one_line_error(cli("export", weights, "-o", pipe, *extra), "not a regular file or folder")
         assert stat.S_ISFIFO(pipe.stat().st_mode)
     os.mkfifo(tmp_path / "plain")
-    one_line_error(cli("export", weights, "-o", tmp_path / "plain", "--format", "onnx"), "not a regular file")
+    one_line_error(cli("export", weights, "-o", tmp_path / "plain", "--format", "folder"), "not a regular file")
+    assert stat.S_ISFIFO((tmp_path / "plain").stat().st_mode)
 
 
 def test_export_reads_a_trailing_slash_as_a_folder_and_refuses_a_name_it_could_not_read_back(
@@ -268,6 +269,8 @@ def test_export_reads_a_trailing_slash_as_a_folder_and_refuses_a_name_it_could_n
     assert cli("export", weights, "-o", f"{tmp_path / 'hub'}/").exit_code == 0
     assert (tmp_path / "hub" / "model.safetensors").is_file()
     one_line_error(cli("export", weights, "-o", tmp_path / "model"), "model.onnx or model.safetensors")
+    for fmt in ("onnx", "safetensors"):  # --format does not make a suffix-less file readable
+        one_line_error(cli("export", weights, "-o", tmp_path / "model", "--format", fmt), f"model.{fmt}")
     assert not (tmp_path / "model").exists()
     assert cli("export", weights, "-o", tmp_path / "hub", "--overwrite").exit_code == 0  # an existing folder
     one_line_error(cli("export", weights, "-o", f"{tmp_path / 'out'}/", "--format", "onnx"), "ends in / (a folder)")
