@@ -260,6 +260,23 @@ def test_a_set_with_empty_brightness_bands_draws_its_picture_without_warnings(tm
     assert (tmp_path / "fit" / "noise_fit.png").is_file()
 
 
+def test_a_set_too_small_for_the_poisson_gaussian_fit_leaves_out_that_row_only(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)  # one 80x80 gray pair: 6400 samples over many fine bands, none with enough
+    clean = (rng.random((80, 80)) * 250).astype(np.uint8)
+    write_image(tmp_path / "c" / "a.png", clean)
+    write_image(tmp_path / "n" / "a.png", np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8))
+    result = cli("noise-fit", "--clean", tmp_path / "c", "--noisy", tmp_path / "n", "--spec", "gaussian:sigma=8",
+                 "-o", tmp_path / "fit")
+    assert result.exit_code in (0, 1), result.output  # 1: the gate's verdict, not a refusal
+    said = " ".join(result.output.split())
+    assert "too few pixels" in said and "its row is left out" in said, said
+    report = json.loads((tmp_path / "fit" / "noise_fit.json").read_text())
+    labels = [row["label"] for row in report["rows"]]
+    assert any(label.startswith("Gaussian fit") for label in labels) and "gaussian:sigma=8" in " ".join(labels)
+    assert not any(label.startswith("Poisson-Gaussian fit") for label in labels)
+    assert report["settings"]["fitted"]["poisson_gaussian"] is None
+
+
 @pytest.mark.parametrize("inside", ["noisy", "clean"])
 def test_cli_output_inside_an_input_folder_is_refused(pairs: Path, inside: str) -> None:
     """Its picture would be read as a noisy (or clean) image by the next run."""

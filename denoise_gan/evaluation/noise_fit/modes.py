@@ -137,12 +137,15 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
             progress(i + 1, total, printable(name))
     if real.moments[0] == 0:
         raise UserError(f"{clean_dir}: no pixels to measure")
-    peak, sigma = fit_poisson_gaussian(real)
+    fitted = fit_poisson_gaussian(real)
     gauss_text = f"gaussian:sigma={min(real.std, 255.0):.3f}"
-    pg_text = f"poisson-gaussian:peak={peak:.3f},sigma={sigma:.3f}"
-    rows = [*candidates,
-            Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text)),
-            Candidate(_pg_label(peak, sigma), "baseline", parse_noise_spec(pg_text))]
+    pg_text = None if fitted is None else f"poisson-gaussian:peak={fitted[0]:.3f},sigma={fitted[1]:.3f}"
+    rows = [*candidates, Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text))]
+    if fitted is None:
+        print(f"warning: too few pixels in {printable(str(clean_dir))} to fit a Poisson-Gaussian model (no brightness "
+              f"band holds {MIN_BAND}); its row is left out")
+    else:
+        rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
     generated = [ResidualStats() for _ in rows]
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
         clean = _load_pair(clean_path, noisy_path)[0]

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from denoise_gan.errors import UserError
-
 BANDS = 5  # brightness bands of the clean intensity for the histograms and their KL
 HIST_HALF = 128  # residual histogram range +-128 levels (0-255 scale), 1-level bins
 FIT_BANDS = 32  # finer bands for the Poisson-Gaussian variance fit
@@ -203,14 +201,14 @@ class ResidualStats:
         return radial_average(self.power / self.windows)
 
 
-def fit_poisson_gaussian(stats: ResidualStats) -> tuple[float, float]:
+def fit_poisson_gaussian(stats: ResidualStats) -> tuple[float, float] | None:
     """(peak, sigma) of the Poisson-Gaussian spec whose variance a * I + b best fits the residual's variance per
     fine brightness band (least squares weighted by the band's samples; a = 255 / peak, b = sigma^2), clamped to
-    the spec's limits (peak 0.01..1e6, sigma 0..255)."""
+    the spec's limits (peak 0.01..1e6, sigma 0..255); None when no band holds MIN_BAND samples (a small set)."""
     n, sum_i, sum_r, sum_rr = stats.fit.T
     used = n >= MIN_BAND
     if used.sum() == 0:
-        raise UserError("too few pixels to fit a Poisson-Gaussian model to the pairs")
+        return None
     n, intensity = n[used], sum_i[used] / n[used]
     var = sum_rr[used] / n - (sum_r[used] / n) ** 2
     if used.sum() >= 2 and np.ptp(intensity) > 0:
