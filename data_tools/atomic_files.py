@@ -87,6 +87,7 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
         yield
         return
     folder = Path(folder)
+    refuse_file_in_the_way(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY)
@@ -194,11 +195,16 @@ def _link_exclusive(tmp: str, path: Path) -> None:
     os.unlink(tmp)
 
 
+def refuse_file_in_the_way(folder: Path) -> None:
+    """An output folder's name taken by a file: the same words from every command."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+
+
 def check_writable(folder: Path | str) -> None:
     """Create the folder if needed and prove a file can be made in it, before any work is done."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+    refuse_file_in_the_way(folder)
     if folder.is_symlink() and not folder.exists():
         raise OutputWriteError(f"{folder}: a link to {os.readlink(folder)}, which does not exist; create that "
                                "folder or choose another -o")

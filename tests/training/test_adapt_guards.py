@@ -19,7 +19,7 @@ from data_tools.images import read_image, write_image
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import load_sample
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
-from denoise_gan.errors import DenoiseGanError, UserError
+from denoise_gan.errors import DataError, DenoiseGanError, UserError
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan, adapt_reports
@@ -232,6 +232,14 @@ def test_a_diverged_denoiser_phase_names_its_own_rate(noisy_dir: Path, clean_dir
     with pytest.raises(UserError, match=r"training diverged .*the denoiser phase's --refine-lr is too high") as caught:
         adapt(_config(noisy_dir, clean_dir, start_dir), tmp_path / "out")
     assert "(--lr)" not in str(caught.value)  # adapt's --lr is the noise phase's, which did not diverge
+
+
+def test_a_file_given_as_the_output_folder_is_named_as_every_command_names_it(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("mine")  # "cannot open it (File exists)" before
+    with pytest.raises(DataError, match="afile: exists and is not a folder; choose another -o"):
+        adapt(_config(noisy_dir, clean_dir, start_dir), tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "mine"
 
 
 def test_a_folder_of_someone_elses_weights_is_still_refused(noisy_dir: Path, clean_dir: Path, start_dir: Path,
