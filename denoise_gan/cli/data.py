@@ -108,6 +108,10 @@ def samples_command(
 
     if subset not in (*SETS, "photos", "pool"):
         raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, photos, pool")
+    if debs is not None and (names is not None or subset not in ("photos", "pool")):
+        raise UserError("--debs is for --set photos or pool only (the other sets are bundled)")
+    if debs is not None and not debs.is_dir():
+        raise UserError(f"--debs {debs}: {'not a folder' if debs.exists() else 'no such folder'}")
     if subset in ("photos", "pool") and names is None:
         from data_tools.photos import build_photo_pool, build_training_pool, holds_only_an_earlier_pool
 

@@ -297,6 +297,17 @@ def test_samples_writes_named_images(tmp_path: Path) -> None:
         assert code == 2 and "(none given)" in stderr and not (tmp_path / "u").exists()
 
 
+def test_samples_refuses_a_debs_folder_it_would_not_read(tmp_path: Path) -> None:
+    (tmp_path / "debs.txt").write_text("x")
+    for args, needle in ((["--set", "held-out", "--debs", tmp_path], "--set photos or pool only"),  # ignored before
+                         (["--names", "coins", "--debs", tmp_path], "--set photos or pool only"),
+                         (["--set", "photos", "--debs", tmp_path / "debs.txt"], "not a folder"),
+                         (["--set", "pool", "--debs", tmp_path / "none"], "no such folder")):
+        code, _, stderr = invoke("samples", "-o", tmp_path / "s", *args)
+        assert code == 2 and needle in stderr, (args, stderr)
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("subset", ["photos", "pool", "train"])
 def test_samples_names_override_any_set_and_are_written_once(tmp_path: Path, subset: str) -> None:
     code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--names", "coins, coins,text", "--set", subset)
