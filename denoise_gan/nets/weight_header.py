@@ -156,7 +156,8 @@ def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> No
     architecture) would make images noisier, so it is a one-line error."""
     role = str(meta.get("role", "")) if isinstance(meta, dict) else ""
     if role.startswith("F") or cfg.arch in NOISE_MODEL_ARCHS:
-        raise WeightsError(f"{path}: is a noise model ({role or 'clean->noisy'}), not a denoiser; use the run's "
+        why = f"architecture {cfg.arch}" if cfg.arch in NOISE_MODEL_ARCHS else f"recorded role {role!r}"  # labels lie
+        raise WeightsError(f"{path}: is a noise model (clean->noisy, by its {why}), not a denoiser; use the run's "
                            "G.safetensors (noisy->clean)")
 
 

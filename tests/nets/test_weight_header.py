@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets import weights as weights_module
-from denoise_gan.nets.weight_header import read_header, read_metadata
+from denoise_gan.nets.weight_header import read_header, read_metadata, refuse_noise_model
 from denoise_gan.nets.weights import load_generator, read_generator_config, read_generator_file
 
 
@@ -54,3 +55,17 @@ def test_a_damaged_file_is_refused_as_a_load_refuses_it(weights: Path, tmp_path:
 def test_a_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match=r"missing.safetensors: cannot read \(No such file or directory\)"):
         read_generator_config(tmp_path / "missing.safetensors")
+
+
+# a noise model is refused by what it is; a label claiming G is never quoted back as the reason
+def test_an_f_labelled_g_is_refused_by_its_architecture() -> None:
+    with pytest.raises(WeightsError, match=r"^f\.safetensors: is a noise model \(clean->noisy, by its architecture "
+                                           r"noise\), not a denoiser") as caught:
+        refuse_noise_model(Path("f.safetensors"), GeneratorConfig(arch="noise"), {"role": "G noisy->clean"})
+    assert "G noisy->clean" not in str(caught.value)
+
+
+def test_a_denoiser_architecture_labelled_f_is_refused_by_its_recorded_role() -> None:
+    with pytest.raises(WeightsError, match=r"by its recorded role 'F clean->noisy'"):
+        refuse_noise_model(Path("x.safetensors"), GeneratorConfig(arch="unet"), {"role": "F clean->noisy"})
+    refuse_noise_model(Path("g.safetensors"), GeneratorConfig(arch="unet"), {"role": "G noisy->clean"})  # a denoiser
