@@ -80,6 +80,8 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     val_dir = str(getattr(cfg, "val_dir", "") or "")
     if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
         check_val_set(Path(val_dir))
+    elif getattr(cfg, "val_every", 0) and not resume:
+        _warn("--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
     return cfg, start, state
 
 

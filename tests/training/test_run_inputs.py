@@ -129,6 +129,13 @@ def test_a_val_image_too_small_to_score_is_refused_before_step_1(clean_dir: Path
     assert not (tmp_path / "run").exists() and not (tmp_path / "ref" / "G.safetensors").exists()
 
 
+def test_val_every_without_val_is_named_as_doing_nothing(clean_dir: Path, tmp_path: Path) -> None:
+    result = new_run(clean_dir, tmp_path / "run", "--steps", "2", "--val-every", "2")
+    assert result.exit_code == 0 and "--val-every has no effect without --val" in result.stderr, result.output
+    quiet = new_run(clean_dir, tmp_path / "plain", "--steps", "2")
+    assert "--val-every" not in quiet.stderr, quiet.stderr
+
+
 def test_resume_refuses_options_it_cannot_honour(finished_run: Path) -> None:
     config = (finished_run / "config.json").read_text()
     one_line_error(cli("train", "--resume", finished_run, "--lr", "1e-3", "--patch-size", "64"),
