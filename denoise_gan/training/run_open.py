@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,7 +95,7 @@ def stopped_before_first_checkpoint(run_dir: Path) -> bool:
         return False
     names = {p.name for p in run_dir.iterdir() if not is_temp_file(p.name)}
     checkpoints = run_dir / CHECKPOINTS_DIR
-    if CHECKPOINTS_DIR in names and checkpoints.is_dir() and not any(checkpoints.iterdir()):
+    if CHECKPOINTS_DIR in names and checkpoints.is_dir() and all(is_temp_file(p.name) for p in checkpoints.iterdir()):
         names.discard(CHECKPOINTS_DIR)
     return RECORD_FILE in names and names <= RUN_START_FILES and is_input_record(run_dir / RECORD_FILE)
 
@@ -112,8 +113,9 @@ def discarded_if_refused(run_dir: Path, unstarted: Callable[[Path], bool] = stop
     except DenoiseGanError:
         if world_from_env().is_main and not held_by_another_process(run_dir):
             if unstarted(run_dir):
-                for name in start_files:
-                    (run_dir / name).unlink(missing_ok=True)
+                for name in start_files:  # a folder among them: a phase opened that saved nothing
+                    path = run_dir / name
+                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
             for empty in ((run_dir / CHECKPOINTS_DIR,) + (() if existed else (run_dir,))):
                 try:
                     empty.rmdir()  # only if empty (a bad --val refused once it was made): anything else stays

@@ -234,6 +234,19 @@ def test_a_diverged_denoiser_phase_names_its_own_rate(noisy_dir: Path, clean_dir
     assert "(--lr)" not in str(caught.value)  # adapt's --lr is the noise phase's, which did not diverge
 
 
+def test_a_noise_phase_diverged_before_its_first_checkpoint_leaves_no_folder(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.training.adapt_noise import NoiseFitTrainer
+
+    real = NoiseFitTrainer.step
+    monkeypatch.setattr(NoiseFitTrainer, "step", lambda self, *a: {**real(self, *a), "f_adv": math.nan})
+    with pytest.raises(UserError, match=r"the noise phase's --lr is too high"):
+        adapt(_config(noisy_dir, clean_dir, start_dir), tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # noise/ was left alone, and the folder refused every command after
+    monkeypatch.setattr(NoiseFitTrainer, "step", real)
+    adapt(_config(noisy_dir, clean_dir, start_dir), tmp_path / "out")
+
+
 def test_a_file_given_as_the_output_folder_is_named_as_every_command_names_it(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("mine")  # "cannot open it (File exists)" before
