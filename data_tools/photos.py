@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes, is_temp_file
 from data_tools.errors import DataError
 from data_tools.images import colour_channels, encode_image, read_image
 
@@ -269,7 +269,7 @@ def holds_only_an_earlier_pool(folder: Path | str) -> bool:
         return False
     listed = {f"{e['name']}.png" for e in matching}
     return all(path.name in listed for path in Path(folder).iterdir()
-               if path.name != SOURCES_NAME and not path.name.endswith(".part"))
+               if path.name != SOURCES_NAME and not is_temp_file(path.name))
 
 
 def read_image_bytes(data: bytes, name: str) -> np.ndarray:

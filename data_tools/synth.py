@@ -32,14 +32,22 @@ import cv2
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir, refuse_output_inside_inputs
+from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refuse_output_inside_inputs
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable
 from data_tools.noise import image_seed, parse_noise_spec
-
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "denoise-gan-synth/1"
+from data_tools.synth_folder import (
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    SET_FOLDERS,
+    SynthError,
+    not_the_sets,
+    refuse_photos_of_no_set,
+    remove_empty_set,
+    remove_stale,
+    same_set,
+)
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -86,10 +94,6 @@ def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
         raise ImageTypeError(f"expected a noise spec or an object with apply(image, seed), got "
                              f"{type(noise).__name__}")
     return noise
-
-
-class SynthError(DataError):
-    """A run that cannot start (no inputs, output inside the input...); the message is one line."""
 
 
 @dataclass
@@ -169,53 +173,31 @@ def synth(
     if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
         settings["noise_source"] = record
     was_empty = not out_dir.is_dir() or not any(out_dir.iterdir())
-    same = _same_set(out_dir / MANIFEST_NAME, settings)
+    same = same_set(out_dir / MANIFEST_NAME, settings)
     if overwrite and not same:
-        _refuse_photos_of_no_set(out_dir)
+        refuse_photos_of_no_set(out_dir)
     prepare_output_dir(out_dir, overwrite=overwrite, own=same,
                        hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
                             "not write are deleted)", known=(*SET_FOLDERS, MANIFEST_NAME))
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME,
-                           kept=[] if was_empty or same else _not_the_sets(out_dir))
+                           kept=[] if was_empty or same else not_the_sets(out_dir))
     # the request first, marked incomplete: a run cut short leaves a set that says so (benchmark refuses it),
     # and the same command, seeing its own settings, writes it again
     _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False))
     entries = _write_set(sources, clean_dir, out_dir, spec, seed, unpaired, crop, max_size, summary, progress)
     if not entries and was_empty:  # nothing written (every source failed): no set is left for a rerun to refuse
-        _remove_empty_set(out_dir)
+        remove_empty_set(out_dir)
         return summary
     _refuse_one_sided(entries, out_dir, was_empty, summary)
     _write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
-    _remove_stale(out_dir, entries)
+    remove_stale(out_dir, entries)
     return summary
 
 
-SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
-
-
-def _not_the_sets(out_dir: Path) -> list[str]:
-    """What else a folder holds besides a set's own files (predictions, notes): --overwrite replaces the set and
-    keeps these, which may belong to the set it replaces."""
-    own = {*SET_FOLDERS, MANIFEST_NAME}
-    return sorted(p.name + "/" * p.is_dir() for p in out_dir.iterdir()
-                  if p.name not in own and not is_temp_file(p.name))
-
-
-def _refuse_photos_of_no_set(out_dir: Path) -> None:
-    """--overwrite replaces an earlier set's images; a clean/ or noisy/ of images without a set's manifest holds
-    the user's own photos, which it would delete."""
-    if (out_dir / MANIFEST_NAME).is_file():
-        return
-    for sub in SET_FOLDERS:
-        found = collect_images(out_dir / sub, recursive=True) if (out_dir / sub).is_dir() else []
-        if found:
-            raise SynthError(f"{out_dir}: not a synth set (no {MANIFEST_NAME}), and its {sub}/ holds {len(found)} "
-                             f"image(s) of yours ({printable(found[0].name)}, ...) that --overwrite would delete; "
-                             "choose another -o")
 
 
 def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: bool, summary: SynthSummary) -> None:
@@ -229,20 +211,10 @@ def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: b
             for side in SET_FOLDERS:
                 if entry.get(side):
                     (out_dir / entry[side]).unlink(missing_ok=True)
-        _remove_empty_set(out_dir)
+        remove_empty_set(out_dir)
     path, reason = summary.failures[0]
     raise SynthError(f"no unpaired set: with {len(summary.failures)} source(s) failing (first {printable(str(path))}: "
                      f"{reason}), none is left for its {missing[0]} side; fix or remove them")
-
-
-def _remove_empty_set(out_dir: Path) -> None:
-    """The folders and request manifest of a run that wrote no image, from a folder that was new or empty."""
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for folder in (*(out_dir / sub for sub in SET_FOLDERS), out_dir):
-        try:
-            folder.rmdir()
-        except OSError:  # not there, or holds something this run did not write: left as it is
-            pass
 
 
 def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, max_size: int | None) -> list[Path]:
@@ -338,27 +310,6 @@ def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: 
         "images": entries,
         "failures": [{"source": str(p), "reason": r} for p, r in summary.failures],
     }
-
-
-def _same_set(manifest: Path, settings: dict[str, Any]) -> bool:
-    """Whether the folder holds a set made with these very settings (so writing it again is a repeat)."""
-    try:
-        old = json_text.loads(manifest.read_text())
-        return old.get("format") == MANIFEST_FORMAT and all(old.get(k) == v for k, v in settings.items())
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
-    """Image files under clean/ and noisy/ that the new manifest does not list (an earlier set's); never a file
-    outside the set's own folder, whatever link leads there."""
-    kept = {(out_dir / e[k]).resolve() for e in entries for k in SET_FOLDERS if e.get(k)}
-    inside = out_dir.resolve()
-    for sub in SET_FOLDERS:
-        if (out_dir / sub).is_dir():
-            for path in collect_images(out_dir / sub, recursive=True):
-                if path.resolve() not in kept and path.parent.resolve().is_relative_to(inside):
-                    path.unlink(missing_ok=True)
 
 
 def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, seed: int,

@@ -139,15 +139,16 @@ def absolute_paths(cfg: C) -> C:
     return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[type-var]
 
 
-def warn_if_unfinished(run_dir: Path, steps: int, what: str = "its F is refined") -> None:
-    """A run stopped partway (or still training) has weights of that moment: using them is allowed (a user may
+def warn_if_unfinished(run_dir: Path, steps: int) -> None:
+    """A run stopped partway (or still training) has an F of that moment: refining from it is allowed (a user may
     want an early F) but never silent, since a half-trained F makes a poor denoiser with no hint of why."""
+    what = "the new G learns from its F as it is"
     if held_by_another_process(run_dir):
-        _warn(f"{run_dir}: another process is training this run now; {what} as it is at this moment")
+        _warn(f"{run_dir}: another process is training this run now; {what} at this moment")
         return
     found = latest_checkpoint(run_dir)
     if found is not None and found[0] < steps:
-        _warn(f"{run_dir}: stopped at step {found[0]} of {steps}; {what} as it is there "
+        _warn(f"{run_dir}: stopped at step {found[0]} of {steps}; {what} there "
               f"(`denoise-gan train --resume {run_dir}` finishes the run first)")
 
 

@@ -28,6 +28,7 @@ from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
+from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
 from denoise_gan.inference.tiling import InferConfig
 
 # ---- σ -------------------------------------------------------------------------------------------
@@ -35,8 +36,9 @@ from denoise_gan.inference.tiling import InferConfig
 def estimate_noise_sigma(noisy: np.ndarray) -> float:
     """Blind σ on the 0-255 scale (whatever the bit depth), from the colour channels, averaged over them."""
     colour = colour_channels(noisy)
-    if min(colour.shape[:2]) < 11:  # the protocol's SSIM window; σ from a few pixels is noise itself
-        raise ValueError(f"{colour.shape[1]}x{colour.shape[0]} is too small to benchmark (at least 11x11)")
+    if min(colour.shape[:2]) < SSIM_MIN_SIDE:  # the protocol's SSIM window; σ from a few pixels is noise itself
+        raise ValueError(f"{colour.shape[1]}x{colour.shape[0]} is too small to benchmark "
+                         f"(at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE})")
     value = float(estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)) * 255.0
     if not math.isfinite(value):
         raise ValueError("cannot estimate σ from this image (a flat or degenerate image)")

@@ -125,7 +125,7 @@ def _load_pair(clean_path: Path, noisy_path: Path) -> tuple[np.ndarray, np.ndarr
 
 def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int = 0,
                progress: Progress | None = None) -> NoiseFitReport:
-    """The paired table: the real residual, each candidate and the two fitted baselines (see the module doc)."""
+    """The paired table: the real residual, each candidate and the fitted baselines (see the package doc)."""
     pairs = read_pairs(clean_dir, noisy_dir)
     total = 2 * len(pairs)
     real = ResidualStats()

@@ -1,0 +1,88 @@
+"""What a synth output folder holds besides the set being written: an earlier set to replace (known by its
+manifest), the user's own files to keep and name, and images that are not the new set's to remove. Kept apart
+from the writing so every rule about deleting lives in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from data_tools import json_text
+from data_tools.atomic_files import is_temp_file
+from data_tools.errors import DataError
+from data_tools.images import collect_images
+from data_tools.names import printable
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "denoise-gan-synth/1"
+SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
+
+
+class SynthError(DataError):
+    """A run that cannot start (no inputs, output inside the input...); the message is one line."""
+
+
+def not_the_sets(out_dir: Path) -> list[str]:
+    """What else a folder holds besides a set's own files (predictions, notes): --overwrite replaces the set and
+    keeps these, which may belong to the set it replaces."""
+    own = {*SET_FOLDERS, MANIFEST_NAME}
+    return sorted(p.name + "/" * p.is_dir() for p in out_dir.iterdir()
+                  if p.name not in own and not is_temp_file(p.name))
+
+
+
+def refuse_photos_of_no_set(out_dir: Path) -> None:
+    """--overwrite replaces an earlier set's images; a clean/ or noisy/ of images without a set's manifest holds
+    the user's own photos, which it would delete (never those behind a link out of the folder)."""
+    for sub in SET_FOLDERS if manifest_of(out_dir / MANIFEST_NAME) is None else ():
+        found = images_inside(out_dir, sub)
+        if found:
+            raise SynthError(f"{out_dir}: not a synth set (no {MANIFEST_NAME} of one), and its {sub}/ holds "
+                             f"{len(found)} image(s) of yours ({printable(found[0].name)}, ...) that --overwrite "
+                             "would delete; choose another -o")
+
+
+
+def remove_empty_set(out_dir: Path) -> None:
+    """The folders and request manifest of a run that wrote no image, from a folder that was new or empty."""
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    for folder in (*(out_dir / sub for sub in SET_FOLDERS), out_dir):
+        try:
+            folder.rmdir()
+        except OSError:  # not there, or holds something this run did not write: left as it is
+            pass
+
+
+
+def manifest_of(manifest: Path) -> dict[str, Any] | None:
+    """The folder's synth manifest, or None where there is none (or another program's file of that name)."""
+    try:
+        old = json_text.loads(manifest.read_text())
+        return old if old.get("format") == MANIFEST_FORMAT else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+
+def same_set(manifest: Path, settings: dict[str, Any]) -> bool:
+    """Whether the folder holds a set made with these very settings (so writing it again is a repeat)."""
+    old = manifest_of(manifest)
+    return old is not None and all(old.get(k) == v for k, v in settings.items())
+
+
+
+def images_inside(out_dir: Path, sub: str) -> list[Path]:
+    """Image files under the set's clean/ or noisy/ that lie inside ``out_dir``: a link out of it is never followed
+    to delete anything."""
+    inside = out_dir.resolve()
+    return [p for p in collect_images(out_dir / sub, recursive=True) if p.parent.resolve().is_relative_to(inside)] \
+        if (out_dir / sub).is_dir() else []
+
+
+
+def remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
+    """Image files under clean/ and noisy/ that the new manifest does not list (an earlier set's)."""
+    kept = {(out_dir / e[k]).resolve() for e in entries for k in SET_FOLDERS if e.get(k)}
+    for path in (p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)):
+        if path.resolve() not in kept:
+            path.unlink(missing_ok=True)
