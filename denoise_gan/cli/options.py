@@ -41,8 +41,9 @@ Threads = Annotated[int, typer.Option("--threads", min=0, help="CPU threads insi
 Tile = Annotated[str, typer.Option("--tile", help="Tile size in pixels, 0 for the whole image, or auto.")]
 Overlap = Annotated[int, typer.Option("--overlap", help="Pixels shared by neighbouring tiles.")]
 TileBatch = Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")]
-Strength = Annotated[float, typer.Option("--strength", help="Scale the model's estimated noise level: below 1 keeps "
-                                         "more detail, above 1 smooths more (level-aware models).")]
+Strength = Annotated[float, typer.Option("--strength", help="Scale the noise level the model is given (its estimate, "
+                                         "or --sigma when given: --strength 0.5 --sigma 25 is --sigma 12.5): below 1 "
+                                         "keeps more detail, above 1 smooths more (level-aware models).")]
 Ensemble = Annotated[bool, typer.Option("--ensemble", help="Average the eight flips and quarter turns of each "
                                         "image: a little cleaner, eight times the work.")]
 Engine = Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its graph, "
