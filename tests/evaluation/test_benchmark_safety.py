@@ -97,6 +97,16 @@ def test_a_manifest_cannot_name_files_outside_its_set(clean_dir: Path, tmp_path:
     one_line_error(cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", tmp_path / "out"), "outside")
 
 
+def test_an_output_inside_a_noisy_sets_image_folders_is_refused(clean_dir: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs"  # its crops were denoised and evaluated as the set's images afterwards
+    synth(clean_dir, pairs, "gaussian:sigma=25", 0)
+    for part in ("clean", "noisy"):
+        result = cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", pairs / part / "bench")
+        one_line_error(result, f"is inside --noisy {pairs}'s {part}/")
+        assert not (pairs / part / "bench").exists()
+    assert cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", pairs / "bench").exit_code == 0
+
+
 def test_a_non_empty_or_read_only_output_folder_is_refused(clean_dir: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     mine = tmp_path / "mine"

@@ -250,6 +250,9 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     sources: list[Source] = []
     if cfg.noisy_sets:
         for set_dir in cfg.noisy_sets:
+            refuse_output_inside_inputs(out_dir, {f"--noisy {set_dir}'s {part}/": Path(set_dir) / part
+                                                  for part in ("clean", "noisy")},
+                                        why="its crops would be read as the set's images by the next command")
             label, spec, set_sources = _synth_set_sources(Path(set_dir))
             if label in specs:
                 raise UserError(f"{set_dir}: another --noisy set has the same noise ({label}); "
