@@ -107,6 +107,16 @@ def test_an_output_inside_a_noisy_sets_image_folders_is_refused(clean_dir: Path,
     assert cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", pairs / "bench").exit_code == 0
 
 
+def test_a_benchmark_stopped_before_its_first_row_is_run_again_or_resumed(clean_dir: Path, tmp_path: Path) -> None:
+    args = ["benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy"]
+    for extra in ([], ["--resume"]):  # Ctrl-C after the first crop, before results.json: both were refused
+        out = tmp_path / f"out{len(extra)}"
+        write_image(out / "crops" / "gaussian_sigma=25" / "a" / "clean.png", noise_image(8, 8))
+        result = cli(*args, "-o", out, *extra)
+        assert result.exit_code == 0, result.output
+        assert (out / "results.json").is_file()
+
+
 def test_a_non_empty_or_read_only_output_folder_is_refused(clean_dir: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     mine = tmp_path / "mine"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir
+from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir
 from data_tools.errors import DenoiseGanError
 from data_tools.images import ImageReadError
 from denoise_gan.evaluation import report
@@ -172,7 +172,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
               if "model" in the_plan.methods else [])
     # every argument is good: only now is the folder made (new or empty, or the benchmark being resumed)
     resumable = (out_dir / RESULTS_JSON).is_file()
-    prepare_output_dir(out_dir, own=cfg.resume and resumable,
+    prepare_output_dir(out_dir, own=cfg.resume and resumable or stopped_before_first_row(out_dir),
                        hint="--resume to continue the benchmark whose results.json it holds" if resumable else
                        f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
                        "empty it")
@@ -195,6 +195,15 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(run.data).encode())
     report.write_report(out_dir, run.data)
     return run.result
+
+
+def stopped_before_first_row(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds only the crops a benchmark writes before its first row is saved (Ctrl-C there):
+    nothing to resume, and nothing a new run or --resume may not write again."""
+    try:
+        return {p.name for p in out_dir.iterdir() if not is_temp_file(p.name)} == {report.CROPS_DIR}
+    except OSError:
+        return False
 
 
 def _one_line(exc: BaseException) -> str:
