@@ -328,4 +328,9 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
             rule = f"{about}; non-blind: a uniform level map of the σ the classical methods get"
             models.append(LoadedModel(Method(f"{name}@sigma", run_sigma, True, rule), str(path), sha, seconds,
                                       cfg, denoiser))
+    rows = [m.method.name for m in models]
+    twice = sorted({row for row in rows if rows.count(row) > 1})
+    if twice:  # one row would overwrite the other's scores, and a resume reuse the wrong one
+        raise UserError(f"two model rows would both be named {twice[0]!r} (--model-strength values alike to 4 digits, "
+                        "or a checkpoint named like another's @sigma row); give distinct values or rename the file")
     return models
