@@ -112,9 +112,11 @@ def test_a_benchmark_stopped_before_its_first_row_is_run_again_or_resumed(clean_
     for extra in ([], ["--resume"]):  # Ctrl-C after the first crop, before results.json: both were refused
         out = tmp_path / f"out{len(extra)}"
         write_image(out / "crops" / "gaussian_sigma=25" / "a" / "clean.png", noise_image(8, 8))
+        temp = out / "crops" / "gaussian_sigma=25" / "a" / ".noisy.png.999999999-abcd1234.part"  # a killed write's
+        temp.write_bytes(b"half")
         result = cli(*args, "-o", out, *extra)
         assert result.exit_code == 0, result.output
-        assert (out / "results.json").is_file()
+        assert (out / "results.json").is_file() and not temp.exists()
 
 
 def test_two_model_rows_of_one_name_are_refused(clean_dir: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir
+from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir, remove_stale_parts
 from data_tools.errors import DenoiseGanError
 from data_tools.images import ImageReadError
 from denoise_gan.evaluation import report
@@ -176,6 +176,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
                        hint="--resume to continue the benchmark whose results.json it holds" if resumable else
                        f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
                        "empty it")
+    for folder in (p for p in (out_dir / report.CROPS_DIR).rglob("*") if p.is_dir()):  # a killed run's crop temps
+        remove_stale_parts(folder)
     methods: list[Method] = []
     for name in the_plan.methods:
         methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]
