@@ -21,9 +21,10 @@ from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import plan
 from denoise_gan.evaluation.benchmark.methods import row_strength, strength_row
+from denoise_gan.extras import installed
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
-from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weights import CALIBRATION_KEY, LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
 
@@ -86,7 +87,8 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     if not cfg.noises:
         raise UserError("give at least one --noise to calibrate on")
     weights = RunFolder(out_dir).g
-    if cfg.resume and weights.exists():
+    graph_owed = weights.exists() and not graph_beside(weights).exists() and installed("onnx")  # stopped between
+    if cfg.resume and weights.exists() and not graph_owed:
         raise UserError(f"{out_dir}: this calibration has finished ({weights.name} is written); choose another -o")
     if cfg.resume and not (out_dir / FIT_DIR).is_dir():
         raise UserError(f"{out_dir}: no calibration to resume here (no {FIT_DIR}/); drop --resume")

@@ -169,6 +169,10 @@ def test_an_interrupted_calibration_resumes_from_its_fit_and_a_finished_one_is_k
     one_line_error(cli("calibrate", "-o", tmp_path / "a", "--resume", *args), "has finished")
     one_line_error(cli("calibrate", "-o", tmp_path / "c", "--resume", *args), "no calibration to resume")
     assert (tmp_path / "a" / "G.safetensors").read_bytes() == before and not (tmp_path / "c").exists()
+    (tmp_path / "a" / "G.onnx").unlink()  # stopped between the weights and their graph: --resume writes it
+    finished = cli("calibrate", "-o", tmp_path / "a", "--resume", *args)
+    assert finished.exit_code == 0 and (tmp_path / "a" / "G.onnx").is_file(), finished.output
+    assert (tmp_path / "a" / "G.safetensors").read_bytes() == before
 
 
 def test_a_graph_or_an_out_of_range_factor_is_refused_before_any_work(tmp_path: Path) -> None:
