@@ -56,13 +56,14 @@ def is_temp_file(name: str) -> bool:
     return _PART.match(name) is not None
 
 
-def remove_stale_parts(folder: Path | str) -> int:
-    """Delete the temp files that writers of this package left in a folder when they were killed mid-write
-    (the process their name records is gone); a live writer's, and any file named otherwise, are left alone.
-    Returns how many were removed."""
+def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
+    """Delete the temp files that writers of this package left in a folder (and, ``recursive``, in the folders
+    under it) when they were killed mid-write (the process their name records is gone); a live writer's, and
+    any file named otherwise, are left alone. Returns how many were removed."""
     removed = 0
     try:
-        candidates = [(p, match) for p in Path(folder).glob(".*.part") if (match := _PART.match(p.name))]
+        found = Path(folder).rglob(".*.part") if recursive else Path(folder).glob(".*.part")
+        candidates = [(p, match) for p in found if (match := _PART.match(p.name))]
     except OSError:
         return 0
     for path, match in candidates:

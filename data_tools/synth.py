@@ -194,8 +194,6 @@ def synth(
     return summary
 
 
-
-
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
 

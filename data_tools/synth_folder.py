@@ -30,7 +30,6 @@ def not_the_sets(out_dir: Path) -> list[str]:
                   if p.name not in own and not is_temp_file(p.name))
 
 
-
 def refuse_photos_of_no_set(out_dir: Path) -> None:
     """--overwrite replaces an earlier set's images; a clean/ or noisy/ of images without a set's manifest holds
     the user's own photos, which it would delete (never those behind a link out of the folder)."""
@@ -40,7 +39,6 @@ def refuse_photos_of_no_set(out_dir: Path) -> None:
             raise SynthError(f"{out_dir}: not a synth set (no {MANIFEST_NAME} of one), and its {sub}/ holds "
                              f"{len(found)} image(s) of yours ({printable(found[0].name)}, ...) that --overwrite "
                              "would delete; choose another -o")
-
 
 
 def remove_empty_set(out_dir: Path) -> None:
@@ -53,7 +51,6 @@ def remove_empty_set(out_dir: Path) -> None:
             pass
 
 
-
 def manifest_of(manifest: Path) -> dict[str, Any] | None:
     """The folder's synth manifest, or None where there is none (or another program's file of that name)."""
     try:
@@ -63,12 +60,10 @@ def manifest_of(manifest: Path) -> dict[str, Any] | None:
         return None
 
 
-
 def same_set(manifest: Path, settings: dict[str, Any]) -> bool:
     """Whether the folder holds a set made with these very settings (so writing it again is a repeat)."""
     old = manifest_of(manifest)
     return old is not None and all(old.get(k) == v for k, v in settings.items())
-
 
 
 def images_inside(out_dir: Path, sub: str) -> list[Path]:
@@ -77,7 +72,6 @@ def images_inside(out_dir: Path, sub: str) -> list[Path]:
     inside = out_dir.resolve()
     return [p for p in collect_images(out_dir / sub, recursive=True) if p.parent.resolve().is_relative_to(inside)] \
         if (out_dir / sub).is_dir() else []
-
 
 
 def remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:

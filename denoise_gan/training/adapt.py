@@ -114,7 +114,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             assert cfg is not None, "a new adaptation needs a config"
             check_budget(cfg, t0)
             check_device(cfg)
-            held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {PHASES[0][0]}))
+            held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {out.phase("noise").path.name}))
         refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
         start = find_start(cfg.start)  # G and F read once (D_noisy on first use); a bad --from makes no folder
         g_cfg, f_cfg = start.config(start.g), start.config(start.f)

@@ -176,8 +176,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
                        hint="--resume to continue the benchmark whose results.json it holds" if resumable else
                        f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
                        "empty it")
-    for folder in (p for p in (out_dir / report.CROPS_DIR).rglob("*") if p.is_dir()):  # a killed run's crop temps
-        remove_stale_parts(folder)
+    remove_stale_parts(out_dir / report.CROPS_DIR, recursive=True)  # a killed run's, in each image's crop folder
     methods: list[Method] = []
     for name in the_plan.methods:
         methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]
