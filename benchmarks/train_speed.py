@@ -55,13 +55,11 @@ def measure(case: Case, device: torch.device, steps: int, warmup: int) -> dict[s
     trainer = CycleGANTrainer(cfg, device, World())
     for i in range(warmup):
         trainer.step(i, batches[i])
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     start = time.perf_counter()
     for i in range(warmup, warmup + steps):
         trainer.step(i, batches[i])
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     seconds = (time.perf_counter() - start) / steps
     pixels = case.batch_size * case.patch_size**2
     return {"s_per_step": seconds, "it_s": 1 / seconds, "mpix_s": pixels / seconds / 1e6,
@@ -71,8 +69,8 @@ def measure(case: Case, device: torch.device, steps: int, warmup: int) -> dict[s
 REFINE_VARIANTS = ("fp32", "fp32 channels_last", "bf16 autocast + channels_last", "fp32 torch.compile")
 
 
-def measure_refine(variant: str, steps: int, warmup: int) -> float:
-    """Seconds per refinement step of the shipped level-aware G (+ estimator), 16x64^2, L1 losses, Adam."""
+def measure_refine(variant: str, steps: int, warmup: int, device: torch.device) -> float:
+    """Seconds per refinement step of a level-aware G (+ estimator), 16x64^2, L1 losses, Adam."""
     import torch.nn.functional as nnf
 
     from denoise_gan.nets.registry import build_generator, init_weights
@@ -80,15 +78,16 @@ def measure_refine(variant: str, steps: int, warmup: int) -> float:
     torch.manual_seed(0)
     g = build_generator(GeneratorConfig(arch="level", width=32, depth=2, blocks=2))
     init_weights(g)
+    g = g.to(device)
     channels_last = "channels_last" in variant
     if channels_last:
         g = g.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(g.parameters(), lr=1e-4)
-    amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant.startswith("bf16"))
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=variant.startswith("bf16"))
     denoiser, estimator = g.denoiser, g.estimator
     if "compile" in variant:
         denoiser, estimator = torch.compile(denoiser), torch.compile(estimator)
-    clean = torch.rand(16, 3, 64, 64)
+    clean = torch.rand(16, 3, 64, 64, device=device)
     level = torch.full_like(clean, 25 / 255)
     noisy = clean + torch.randn_like(clean) * level
     if channels_last:
@@ -103,10 +102,18 @@ def measure_refine(variant: str, steps: int, warmup: int) -> float:
 
     for _ in range(warmup):
         step()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize(device)
     return (time.perf_counter() - start) / steps
+
+
+def synchronize(device: torch.device) -> None:
+    """CUDA runs asynchronously: a timer must wait for the queued kernels."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def main() -> None:
@@ -124,14 +131,15 @@ def main() -> None:
             r = measure(case, device, args.steps, args.warmup)
             print(f"{device.type:6}  {case.name:58} {case.batch_size}x{case.patch_size}^2 {r['g_params_m']:5.2f} "
                   f"{r['s_per_step']:7.3f} {r['it_s']:6.2f} {r['mpix_s']:7.4f}", flush=True)
-    print("\nrefinement step of the level-aware G (1.2 M with its estimator), 16x64^2, CPU:")
-    for variant in REFINE_VARIANTS:
-        try:
-            seconds = measure_refine(variant, args.steps, max(1, args.warmup))
-        except Exception as exc:  # noqa: BLE001 - e.g. torch.compile without a working C++ toolchain
-            print(f"  {variant:34} failed: {str(exc).splitlines()[0][:80]}")
-            continue
-        print(f"  {variant:34} {seconds:7.3f} s/step {1 / seconds:6.2f} it/s", flush=True)
+    for device in devices:
+        print(f"\nrefinement step of the level-aware G (1.2 M with its estimator), 16x64^2, {device.type}:")
+        for variant in REFINE_VARIANTS:
+            try:
+                seconds = measure_refine(variant, args.steps, max(1, args.warmup), device)
+            except Exception as exc:  # noqa: BLE001 - e.g. torch.compile without a working C++ toolchain
+                print(f"  {variant:34} failed: {str(exc).splitlines()[0][:80]}")
+                continue
+            print(f"  {variant:34} {seconds:7.3f} s/step {1 / seconds:6.2f} it/s", flush=True)
 
 
 if __name__ == "__main__":

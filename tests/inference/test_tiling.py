@@ -352,3 +352,25 @@ def test_a_tile_or_overlap_the_stride_changes_is_said() -> None:
     assert "--tile 32 runs as 64" in notes[0]
     assert "--overlap 80 is more than half a 64 px tile: it runs as 32" in notes[1]
     assert TiledDenoiser(deep, InferConfig(tile=128, overlap=32)).notes == []
+
+
+@cuda
+@needs_cuda
+def test_cuda_real_out_of_memory_halves_the_tile(photo: np.ndarray) -> None:
+    """A real CUDA out-of-memory, not an injected one: the allocator capped at 1 GiB (as a GPU that other
+    processes fill leaves little free), a whole-image pass of a 4200x4200 photo fails, the halved tiles fit,
+    and the result is what those tiles give on a GPU with room."""
+    net = light_unet(width=32)
+    big = np.ascontiguousarray(np.tile(photo, (14, 12, 1)))
+    torch.cuda.empty_cache()
+    torch.cuda.set_per_process_memory_fraction(2**30 / torch.cuda.get_device_properties(0).total_memory)
+    try:
+        den = TiledDenoiser(net, InferConfig(tile=0, device="cuda", precision="fp32"))
+        out = den(big)
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
+    assert any("out of memory" in note for note in den.notes), den.notes
+    assert MIN_TILE <= den.tile < 4200
+    ref = denoise_array(net, big, InferConfig(tile=den.tile, device="cuda", precision="fp32"))
+    assert psnr(ref, out) >= 60
