@@ -18,6 +18,7 @@ REFINE_STEPS="${REFINE_STEPS:-8800}"  # the shipped run; more steps train longer
 WIDTH="${WIDTH:-48}"  # the denoiser G's base width, set in stage 2 and kept by the later stages (shipped: 48)
 DEVICE="${DEVICE:-cpu}"  # the shipped run: cpu. With a GPU, a longer run of a wider G, for example:
 #   DEVICE=cuda WIDTH=64 REFINE_STEPS=17600 bash path/to/checkpoints/reproduce.sh
+# (its training stages: 20-25 min on an H200 by the step rates measured there; see README "Speed and memory")
 
 # 1. the clean training pool: 38 wallpaper photos (area-downscaled 2-4x) + 13 skimage.data images
 denoise-gan samples --set pool -o pool
