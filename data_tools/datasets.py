@@ -7,6 +7,7 @@ only: resampling a noisy image would correlate its noise and teach the networks 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,12 +75,26 @@ def split_halves(items: list[Any]) -> tuple[list[Any], list[Any]]:
 
 
 def augment_pipeline(patch_size: int) -> A.Compose:
+    """A new crop-and-orientation pipeline. Training reuses one per patch size (``shared_pipeline``)."""
     return A.Compose([
         A.PadIfNeeded(min_height=patch_size, min_width=patch_size, border_mode=4),  # cv2.BORDER_REFLECT_101
         A.RandomCrop(height=patch_size, width=patch_size),
         A.HorizontalFlip(p=0.5),
         A.RandomRotate90(p=1.0),
     ])
+
+
+_PIPELINES = threading.local()  # per thread: a pipeline is re-seeded before each call, which two threads would race
+
+
+def shared_pipeline(patch_size: int) -> A.Compose:
+    """``augment_pipeline(patch_size)``, built once per thread: building one takes longer than running it
+    (albumentations validates every transform's arguments), and ``set_random_seed`` before each call resets all of
+    its random state, so a reused pipeline draws exactly what a new one would."""
+    built: dict[int, A.Compose] = _PIPELINES.__dict__.setdefault("by_size", {})
+    if patch_size not in built:
+        built[patch_size] = augment_pipeline(patch_size)
+    return built[patch_size]
 
 
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -148,7 +163,7 @@ class PatchSampler:
 
     def one_patch(self, rng: np.random.Generator) -> np.ndarray:
         pixels = self.images[int(rng.integers(len(self.images)))]
-        pipeline = augment_pipeline(self.patch_size)
+        pipeline = shared_pipeline(self.patch_size)
         pipeline.set_random_seed(int(rng.integers(0, 2**31 - 1)))
         patch = pipeline(image=pixels)["image"]
         if patch.ndim == 2:

@@ -1,0 +1,31 @@
+"""Training crops: the crop-and-orientation pipeline is built once per patch size and re-seeded per crop."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from data_tools.datasets import augment_pipeline, shared_pipeline
+
+
+def test_a_reused_pipeline_draws_what_a_new_one_draws() -> None:
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, shape, np.uint8) for shape in ((40, 50, 3), (90, 70, 3), (20, 100, 1))]
+    for i in range(60):  # in turn a photo to crop, one smaller than the patch (padded), a gray one
+        seed = int(rng.integers(0, 2**31 - 1))
+        shared, fresh = shared_pipeline(32), augment_pipeline(32)
+        shared.set_random_seed(seed)
+        fresh.set_random_seed(seed)
+        photo = photos[i % 3]
+        np.testing.assert_array_equal(shared(image=photo)["image"], fresh(image=photo)["image"])
+    assert shared_pipeline(32) is shared_pipeline(32) and shared_pipeline(16) is not shared_pipeline(32)
+
+
+def test_each_thread_has_its_own_pipeline() -> None:
+    """Seeding and calling are two steps: two threads sharing one pipeline could swap each other's seeds."""
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(shared_pipeline(32)))
+    worker.start()
+    worker.join()
+    assert seen[0] is not shared_pipeline(32)
