@@ -49,7 +49,9 @@ Ensemble = Annotated[bool, typer.Option("--ensemble", help="Average the eight fl
 Engine = Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its graph, "
                                     "torch on CUDA or otherwise), onnxruntime or torch.")]
 Sigma = Annotated[float | None, typer.Option("--sigma", help="Assume this noise σ (0-255 scale) everywhere "
-                                             "instead of estimating it (level-aware models).", show_default=False)]
+                                             "instead of estimating it (level-aware models; above 100, the "
+                                             "highest level the model knows, it runs as 100).",
+                                             show_default=False)]
 
 # ---- training runs (train, refine, adapt): generated from their config fields (cli/config_options.py) ------
 TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also log to tensorboard/ in the output folder, for "

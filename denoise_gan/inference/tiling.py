@@ -46,7 +46,7 @@ from denoise_gan.inference.tile_grid import (  # noqa: F401 (the geometry is rea
     tile_positions,
     tile_side,
 )
-from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
+from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MIN_TILE
 from denoise_gan.runtime import PRECISIONS
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
@@ -258,6 +258,9 @@ class TiledDenoiser:
         """The config's range checks on a per-call level, and a blind model's refusal of any."""
         InferConfig(strength=strength, sigma=sigma)
         check_conditioning(self.backend.level_aware, strength, sigma)
+        if sigma is not None and sigma * strength > LEVEL_MAX:
+            self._notes.append(f"σ {sigma * strength:g} is above the highest noise level this model knows; it runs "
+                               f"as σ {LEVEL_MAX:g}")
 
     def _shrink_after_oom(self, shape: tuple[int, int]) -> None:
         """Halve the tile (then the batch) so the retry fits; give up with a clear error at the floor."""

@@ -33,6 +33,8 @@ from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
+from denoise_gan.nets.generator_names import LEVEL_MAX
+from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
@@ -167,7 +169,7 @@ class OnnxGraph(nn.Module):
         if self.level_aware and strength is not None and sigma is not None:
             fixed = (sigma / 255.0).reshape(1, 1, 1, 1).expand_as(padded)
             level = torch.where(sigma.reshape(1, 1, 1, 1) >= 0, fixed, self.net.estimate(padded))
-            out = self.net.denoiser(padded, level * strength.reshape(1, 1, 1, 1))
+            out = self.net.denoiser(padded, scaled_level(level, strength.reshape(1, 1, 1, 1)))
         else:
             out = self.net(padded)
         return out[..., :h, :w].clamp(0.0, 1.0)
@@ -212,7 +214,8 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
             gc.MIN_TILE_KEY: str(model.contract.min_tile),
             gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256,
             gc.SOURCE_DIGEST_KEY: model.source_digest,
-            **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP} if graph.level_aware else {}), "usage": usage}
+            **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP, gc.LEVEL_MAX_KEY: f"{LEVEL_MAX:g}"} if graph.level_aware else {}),
+            "usage": usage}
 
 
 def metadata_strings(model: Exportable) -> dict[str, str]:

@@ -53,6 +53,8 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
         raise UserError(f"-o {out} would overwrite the weights being exported ({read}); choose another -o")
     _check_parent(out)
     if not out.exists():
+        if out.is_symlink():  # writing would replace the link, whatever the flags say, as `denoise` refuses to
+            raise UserError(f"{out} is a link to nothing, in the way of the export; move it or choose another -o")
         return
     if is_special_file(out):
         raise UserError(f"{out} exists and is not a regular file or folder (a device, a pipe); choose another -o")

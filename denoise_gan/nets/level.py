@@ -23,7 +23,7 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.nets.blocks import conv3x3
-from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
+from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MIN_TILE
 from denoise_gan.nets.level_profile import brightness_profile
 
 LEVEL_SCALE = 50.0 / 255.0  # a level of σ = 50 enters G as 1.0
@@ -167,5 +167,11 @@ class LevelAwareDenoiser(nn.Module):
                 level: torch.Tensor | None = None) -> torch.Tensor:
         if level is None:
             level = torch.full_like(noisy, sigma / 255.0) if sigma is not None else self.estimate(noisy)
-            level = level * strength
+            level = scaled_level(level, strength)
         return self.denoiser(noisy, level.to(noisy.dtype))
+
+
+def scaled_level(level: torch.Tensor, strength: float | torch.Tensor) -> torch.Tensor:
+    """The map G is conditioned on: ``level`` times ``strength``, no higher than ``LEVEL_MAX`` (a known map, as in
+    training, is used as given)."""
+    return (level * strength).clamp(max=LEVEL_MAX / 255.0)

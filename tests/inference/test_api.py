@@ -83,6 +83,10 @@ def test_a_float_images_alpha_comes_back_exactly(weights: Path, channels: int) -
     np.testing.assert_array_equal(den(image)[..., -1], image[..., -1])
     tensor = torch.from_numpy(image).permute(2, 0, 1)
     assert torch.equal(den(tensor)[-1], tensor[-1]) and torch.equal(den(tensor[None])[:, -1], tensor[None, -1])
+    image[..., -1] = np.linspace(-0.5, 1.5, 24 * 24).reshape(24, 24)  # out of range: clipped, as colour is
+    np.testing.assert_array_equal(den(image)[..., -1], np.clip(image[..., -1], 0, 1))
+    tensor = torch.from_numpy(image).permute(2, 0, 1)
+    assert torch.equal(den(tensor)[-1], tensor[-1].clamp(0, 1))
 
 
 def test_tensors_keep_type_shape_and_match_arrays(model: Path) -> None:
@@ -251,6 +255,9 @@ def test_denoise_files_takes_any_iterable_and_refuses_wrong_types_in_one_line(tm
         den.denoise_files([tmp_path / "in"], None)
     for inputs in ([b"a.png"], [tmp_path / "in", 5]):  # were TypeErrors from deep inside the planning
         with pytest.raises(UserError, match="inputs must be paths"):
+            den.denoise_files(inputs, tmp_path / "out2")
+    for inputs in (None, 5):  # were TypeErrors: not iterable
+        with pytest.raises(UserError, match=f"inputs must be a path or paths .*not {type(inputs).__name__}"):
             den.denoise_files(inputs, tmp_path / "out2")
     with pytest.raises(UserError, match="options must be an OutputOptions, not dict"):  # was an AttributeError
         den.denoise_files([tmp_path / "in"], tmp_path / "out2", {"ext": "png"})

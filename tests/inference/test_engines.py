@@ -17,6 +17,7 @@ from data_tools.noise import parse_noise_spec
 from denoise_gan import Denoiser
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.export import export_model
+from denoise_gan.nets.generator_names import LEVEL_MAX
 from denoise_gan.nets.shipped import file_sha256, shipped_dir
 from denoise_gan.nets.weight_header import weights_digest
 from denoise_gan.nets.weights import save_generator
@@ -59,10 +60,21 @@ def test_the_shipped_graph_is_current_and_the_default_engine_on_the_cpu() -> Non
 def test_default_model_engines_agree(photo: np.ndarray, tile: int) -> None:
     ort = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu", tile=tile)
     pt = Denoiser.from_pretrained("default", engine="torch", device="cpu", tile=tile)
-    for strength, sigma in ((1.0, None), (0.5, None), (1.0, 15.0)):
+    for strength, sigma in ((1.0, None), (0.5, None), (1.0, 15.0), (10.0, None), (1.0, 255.0)):
         a, b = ort(photo, strength=strength, sigma=sigma), pt(photo, strength=strength, sigma=sigma)
         assert psnr(a, b) >= 50, (tile, strength, sigma, psnr(a, b))
     assert psnr(ort(photo), photo) < 40  # it denoised: not a trivial identity
+
+
+def test_a_level_far_above_training_runs_at_the_highest_the_model_knows(photo: np.ndarray) -> None:
+    """σ 255 (or an estimate times 10) darkened a σ 25 photo by 52 grey levels: G extrapolated."""
+    for engine in ("onnxruntime", "torch"):
+        den = Denoiser.from_pretrained("default", engine=engine, device="cpu")
+        capped = den(photo, sigma=255.0)
+        np.testing.assert_array_equal(capped, den(photo, sigma=LEVEL_MAX))
+        assert any(f"it runs as σ {LEVEL_MAX:g}" in note for note in den.notes)
+        assert not np.array_equal(capped, den(photo, sigma=LEVEL_MAX - 10))  # below the cap, the level counts
+        assert abs(float(den(photo, strength=10.0).mean()) - float(photo.mean())) < 10  # was 52 grey levels
 
 
 @pytest.mark.parametrize("tile", [0, 64])
@@ -162,25 +174,29 @@ def test_a_graph_whose_metadata_names_other_channels_than_its_input_is_refused(t
         Denoiser.from_pretrained(tmp_path / "c1.onnx", device="cpu")
 
 
-def test_a_level_aware_graph_from_before_the_brightness_profile_is_not_used_beside_its_weights(
-        tmp_path: Path) -> None:
-    """Same weights, older graph: it would denoise with the raw level map while torch profiles it, so auto
-    passes over it, --engine onnxruntime says to re-export, and the graph run on its own says what it is."""
+@pytest.mark.parametrize(("key", "said", "noted"), [
+    ("level_map", "before the blind level map was profiled", "raw map"),
+    ("level_max", "before the level map was capped", "runs uncapped"),
+])
+def test_a_level_aware_graph_older_than_todays_level_map_is_not_used_beside_its_weights(
+        tmp_path: Path, key: str, said: str, noted: str) -> None:
+    """Same weights, older graph: it would denoise with the raw level map while torch profiles it, or let a
+    level far above training darken the photo while torch caps it; so auto passes over it, --engine
+    onnxruntime says to re-export, and the graph run on its own says what it is."""
     import onnx
-
-    from denoise_gan.nets import graph_contract as gc
 
     weights = tmp_path / "G.safetensors"
     save_generator(weights, random_level_net(), TINY_LEVEL)
     export_model(weights, tmp_path / "G.onnx", "onnx")
     assert Denoiser.from_pretrained(weights, device="cpu").engine_name == "onnxruntime"
     graph = onnx.load(str(tmp_path / "G.onnx"))
-    kept = [p for p in graph.metadata_props if p.key != gc.LEVEL_MAP_KEY]
+    kept = [p for p in graph.metadata_props if p.key != key]
+    assert len(kept) == len(graph.metadata_props) - 1
     del graph.metadata_props[:]
     graph.metadata_props.extend(kept)
     onnx.save(graph, str(tmp_path / "G.onnx"))
     assert Denoiser.from_pretrained(weights, device="cpu").engine_name == "torch"
-    with pytest.raises(WeightsError, match="before the blind level map was profiled.*--overwrite"):
+    with pytest.raises(WeightsError, match=f"{said}.*--overwrite"):
         Denoiser.from_pretrained(weights, engine="onnxruntime", device="cpu")
     alone = Denoiser.from_pretrained(tmp_path / "G.onnx", device="cpu")
-    assert any("raw map" in note for note in alone.notes)
+    assert any(noted in note for note in alone.notes)

@@ -153,6 +153,10 @@ def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: 
     (tmp_path / "taken.onnx").write_bytes(b"")
     one_line_error(cli("export", weights, "-o", tmp_path / "taken.onnx"), "exists", "--overwrite")
     one_line_error(cli("export", tmp_path / "nothing.safetensors", "-o", tmp_path / "y.onnx"), "no such weight file")
+    (tmp_path / "link.onnx").symlink_to(tmp_path / "gone.onnx")  # was replaced by a file, --overwrite or not
+    for flags in ((), ("--overwrite",)):
+        one_line_error(cli("export", weights, "-o", tmp_path / "link.onnx", *flags), "link to nothing")
+        assert (tmp_path / "link.onnx").is_symlink()
     real_import = builtins.__import__
 
     def no_onnx(name: str, *args: object, **kwargs: object) -> object:
