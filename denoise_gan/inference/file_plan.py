@@ -102,6 +102,16 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     return list(unique.values()), excluded
 
 
+def _below_the_top(inputs: Sequence[Path | str], out_dir: Path) -> list[Path]:
+    """The images in subfolders of the input folders (not in the output folder), which only --recursive reads."""
+    below: list[Path] = []
+    for raw in inputs:
+        folder = Path(raw)
+        if folder.is_dir():
+            below += [p for p in collect_images_and_excluded(folder, True, exclude=out_dir)[0] if p.parent != folder]
+    return below
+
+
 def _left_out_note(left: Sequence[Path], why: str) -> list[str]:
     """One note naming the inputs a plan left out (the first, and how many more), or none."""
     if not left:
@@ -180,6 +190,9 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     notes += _left_out_note(earlier,
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
+    if not opts.recursive:
+        notes += _left_out_note(_below_the_top(inputs, out_dir),
+                                "in a subfolder of an input folder; --recursive denoises them too")
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
 
 

@@ -280,10 +280,12 @@ def model_card(model: Exportable, with_graph: bool = True) -> str:
         usage,
         "```", "",
         "Or `denoise-gan denoise photos/ -o out/ --checkpoint model.safetensors`.", "",
-        "`model.onnx` is the same network for ONNX Runtime, which the base install (`pip install denoise-gan`, "
-        "no torch) runs; it records the sha256 of `model.safetensors`, so keep the two together." if with_graph
-        else "This folder has no ONNX graph, so running it needs torch (`pip install 'denoise-gan[train]'`); "
-        "`denoise-gan export model.safetensors -o model.onnx` adds the graph the base install runs.",
+        "`model.onnx` is the same network for ONNX Runtime, which denoise-gan's base install (`pip install .` in "
+        "a copy of its repository; no torch) runs; it records the sha256 of `model.safetensors`, so keep the two "
+        "together." if with_graph
+        else "This folder has no ONNX graph, so running it needs torch (denoise-gan's `train` extra: `pip install "
+        "'.[train]'` in a copy of its repository); `denoise-gan export model.safetensors -o model.onnx` adds the "
+        "graph the base install runs.",
     ]
     if facts:
         lines += ["", "## Recorded with the weights", ""]

@@ -246,6 +246,19 @@ def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path
     assert not any("left out" in n for n in elsewhere.notes)
 
 
+def test_photos_in_subfolders_left_out_without_recursive_are_named(tmp_path: Path, weights: Path) -> None:
+    """`denoise tree -o out` said "denoising 1 file(s)" and nothing of the photos in tree's subfolders."""
+    tree = tmp_path / "tree"
+    for name in ("a.png", "sub/b.png", "sub/deeper/c.png", "out/a.png", ".hidden/d.png"):
+        write_image(tree / name, noise_image(16, 16))
+    summary = denoise_files([tree], tree / "out", engine(weights), OutputOptions(overwrite=True))
+    assert [Path(r.source).name for r in summary.results] == ["a.png"]
+    assert any(n.startswith("left out 2 image(s) (") and "b.png and 1 more): in a subfolder of an input folder; "
+               "--recursive" in n for n in summary.notes), summary.notes  # not the output folder's, nor hidden
+    recursive = denoise_files([tree], tmp_path / "elsewhere", engine(weights), OutputOptions(recursive=True))
+    assert len(recursive.results) == 4 and not any("subfolder" in n for n in recursive.notes)
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_odd_inputs_are_named_for_what_they_are(tmp_path: Path, weights: Path) -> None:
     """A pipe given as input was "no such file or folder"; an empty input list "no images found in  (...)"."""
