@@ -18,12 +18,6 @@ def _linear_to_srgb(v: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
-def _srgb_slope(linear: np.ndarray) -> np.ndarray:
-    """d sRGB / d linear at a linear value (finite at 0: the curve's linear toe)."""
-    v = np.clip(linear, 0.0, 1.0)
-    return np.where(v <= 0.0031308, 12.92, 1.055 / 2.4 * np.maximum(v, 0.0031308) ** (1 / 2.4 - 1)).astype(np.float32)
-
-
 # A typical small-sensor colour-correction matrix (camera RGB -> linear sRGB; each row sums to 1, so gray stays
 # gray). Its negative terms are why camera noise is colour noise, correlated across channels, and stronger
 # than the sensor's own.
@@ -76,15 +70,26 @@ def camera_noise(img: np.ndarray, rng: np.random.Generator, peak: float, read: f
     return (_linear_to_srgb(noisy) * np.float32(255.0)).reshape(img.shape)
 
 
+# nodes and weights of an expectation over a standard normal (Gauss-Hermite, probabilists' form)
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(16)
+_WEIGHTS = _WEIGHTS / np.sqrt(2.0 * np.pi)
+
+
 def camera_variance(x: np.ndarray, peak: float, read: float, **_: float) -> np.ndarray:
-    """Per photosite before demosaicing, carried to sRGB by the curve's slope: an approximation (the
-    demosaicing's interpolation lowers the σ of the two colours each pixel did not sample) and through the
-    colour matrix, each photosite's noise taken as independent of its neighbours'."""
+    """The mean squared sRGB error (0-255 scale) of each photosite's shot and read noise, carried through the
+    colour matrix and the sRGB curve, clipped as the pipeline clips, photosites taken as independent: an upper
+    estimate, since demosaicing's interpolation lowers the σ of the two colours each pixel did not sample. The
+    curve is followed across the noise's spread, not by its slope: in the shadows the noise is wider than the
+    curve's linear toe, where the slope overstated it up to six times (and past 255)."""
     linear = _srgb_to_linear(np.clip(x, 0, 255) / np.float32(255.0))
     read_var = (read / peak) ** 2
-    if linear.shape[-1] == 3:
+    if linear.ndim == 3 and linear.shape[-1] == 3:  # (an H x W gray image three pixels wide is gray)
         camera_rgb = np.clip(linear @ CAMERA_CCM_INV.T, 0.0, 1.0)  # the Poisson rate, as drawn
         var_linear = (camera_rgb / peak + read_var) @ (CAMERA_CCM ** 2).T
     else:
         var_linear = linear / peak + read_var
-    return (255.0 * _srgb_slope(linear)) ** 2 * var_linear
+    spread, clean = np.sqrt(var_linear).astype(np.float32), _linear_to_srgb(linear)
+    error = np.zeros_like(clean)
+    for node, weight in zip(_NODES, _WEIGHTS):
+        error += np.float32(weight) * (_linear_to_srgb(linear + np.float32(node) * spread) - clean) ** 2
+    return np.float32(255.0**2) * error

@@ -72,11 +72,12 @@ def test_noise_grows_with_iso_and_with_light_in_linear_terms() -> None:
 
 
 def test_level_map_approximates_the_measured_sigma() -> None:
-    """Per photosite before demosaicing: an upper estimate, within a factor of two of what a flat patch shows."""
-    for value in (40, 128, 220):
+    """Per photosite before demosaicing: an upper estimate, within a factor of two of what a flat patch shows,
+    deep shadows too (the curve's slope there put it at 279 where the noise's RMS is 41)."""
+    for value in (5, 40, 128, 220):
         flat = np.full((128, 128, 3), value, np.uint8)
         noisy, stages = parse_noise_spec("camera:peak=150,read=3").apply(flat, 2)
-        measured = (noisy.astype(np.float64) - value).std(axis=(0, 1))
+        measured = np.sqrt(((noisy.astype(np.float64) - value) ** 2).mean(axis=(0, 1)))
         predicted = noise_level_map(flat, stages).mean(axis=(0, 1))
         assert np.all(measured <= 1.05 * predicted) and np.all(measured >= 0.5 * predicted), (value, measured,
                                                                                               predicted)
@@ -91,3 +92,17 @@ def test_the_blind_estimator_reads_camera_noise_far_too_low(peak: int) -> None:
     true = (noisy.astype(np.float64) - photo).std()
     blind = estimate_sigma(noisy, channel_axis=-1, average_sigmas=True)
     assert blind < 0.5 * true, (blind, true)  # about 0.3 measured
+
+
+def test_a_monochrome_sensors_level_map_is_its_noises_rms_at_every_brightness() -> None:
+    """No mosaic, nothing interpolated: the map is the error's RMS itself, shadows and highlights included (the
+    ADC's clip and the sRGB curve's bend followed across the noise's spread), and an H x W gray image three
+    pixels wide is gray, not three colour channels."""
+    for peak, value in ((40, 3), (40, 60), (40, 250), (300, 20), (300, 128)):
+        gray = np.full((300, 300), value, np.uint8)
+        noisy, stages = parse_noise_spec(f"camera:peak={peak},read=2").apply(gray, 7)
+        rms = float(np.sqrt(((noisy.astype(np.float64) - value) ** 2).mean()))
+        assert float(noise_level_map(gray, stages).mean()) == pytest.approx(rms, rel=0.07), (peak, value)
+    narrow = np.full((4000, 3), 128, np.uint8)
+    noisy, stages = parse_noise_spec("camera:peak=40").apply(narrow, 1)
+    assert float(noise_level_map(narrow, stages).mean()) == pytest.approx((noisy - 128.0).std(), rel=0.07)
