@@ -95,9 +95,9 @@ def test_the_blind_estimator_reads_camera_noise_far_too_low(peak: int) -> None:
 
 
 def test_a_monochrome_sensors_level_map_is_its_noises_rms_at_every_brightness() -> None:
-    """No mosaic, nothing interpolated: the map is the error's RMS itself, shadows and highlights included (the
-    ADC's clip and the sRGB curve's bend followed across the noise's spread), and an H x W gray image three
-    pixels wide is gray, not three colour channels."""
+    """No mosaic, nothing interpolated: with read noise the map is the error's RMS itself, shadows and highlights
+    included (the ADC's clip and the sRGB curve's bend followed across the noise's spread), and an H x W gray
+    image three pixels wide is gray, not three colour channels."""
     for peak, value in ((40, 3), (40, 60), (40, 250), (300, 20), (300, 128)):
         gray = np.full((300, 300), value, np.uint8)
         noisy, stages = parse_noise_spec(f"camera:peak={peak},read=2").apply(gray, 7)
