@@ -16,6 +16,7 @@ from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import installed
 from denoise_gan.inference.backend import Backend
+from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
 from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present
@@ -94,12 +95,13 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
 def _staleness(loaded: LoadedBackend, weights: Path) -> str:
     """Why the graph does not stand for these weights today, or "" when it does: it must be made from these
     very weights (it records their sha256) by today's code (a level-aware graph exported before the
-    brightness-profiled map, or before the map's cap, would denoise differently from torch)."""
+    brightness-profiled map would denoise differently from torch; one made before the map's cap differs only
+    above it, so it runs, with a note)."""
     info = loaded.backend.info
     if info.source_sha256 != file_sha256(weights) and not (info.source_digest and
                                                           info.source_digest == weights_digest(weights)):
         return f"was made from other weights than {weights.name}"
-    return info.outdated
+    return gc.PREDATES_LEVEL_PROFILE if info.predates_level_profile else ""  # (one before the cap only notes it)
 
 
 def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:

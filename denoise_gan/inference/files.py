@@ -251,7 +251,8 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
             if plain:
                 console.print(_plain_line(i, len(jobs), results[-1]), highlight=False, markup=False, soft_wrap=True)
     local = Summary(tuple(results), time.perf_counter() - start,
-                    (*engine.notes, *(plan.notes if world.is_main else ())), world.size, world.rank)
+                    (*engine.notes, *engine.level_notes(strength, sigma), *(plan.notes if world.is_main else ())),
+                    world.size, world.rank)
     return gather_summary(local, world)
 
 

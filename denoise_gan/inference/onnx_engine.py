@@ -47,12 +47,6 @@ class GraphInfo:
         self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
         self.predates_level_max = self.level_aware and props.get(gc.LEVEL_MAX_KEY, "") != f"{LEVEL_MAX:g}"
 
-    @property
-    def outdated(self) -> str:
-        """Why today's code would export a different graph from the same weights, or "" when it would not."""
-        if self.predates_level_profile:
-            return gc.PREDATES_LEVEL_PROFILE
-        return gc.PREDATES_LEVEL_MAX if self.predates_level_max else ""
 
 
 def providers_for(device: str, ort: Any) -> list[str]:

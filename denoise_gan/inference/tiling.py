@@ -258,9 +258,14 @@ class TiledDenoiser:
         """The config's range checks on a per-call level, and a blind model's refusal of any."""
         InferConfig(strength=strength, sigma=sigma)
         check_conditioning(self.backend.level_aware, strength, sigma)
-        if sigma is not None and sigma * strength > LEVEL_MAX:
-            self._notes.append(f"σ {sigma * strength:g} is above the highest noise level this model knows; it runs "
-                               f"as σ {LEVEL_MAX:g}")
+
+    @staticmethod
+    def level_notes(strength: float, sigma: float | None) -> list[str]:
+        """What a run at this level should say (the notes of the call that asked for it, not the engine's)."""
+        if sigma is None or sigma * strength <= LEVEL_MAX:
+            return []
+        return [f"σ {sigma * strength:g} is above the highest noise level this model knows; it runs as "
+                f"σ {LEVEL_MAX:g}"]
 
     def _shrink_after_oom(self, shape: tuple[int, int]) -> None:
         """Halve the tile (then the batch) so the retry fits; give up with a clear error at the floor."""

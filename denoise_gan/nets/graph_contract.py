@@ -25,6 +25,7 @@ SOURCE_KEY, SOURCE_DIGEST_KEY = "source_sha256", "source_digest"
 LEVEL_MAP_KEY, LEVEL_MAP = "level_map", "brightness-profile"
 PREDATES_LEVEL_PROFILE = "was exported before the blind level map was profiled by brightness"  # what users read
 # a level-aware graph's cap on the map that conditions G (``generator_names.LEVEL_MAX``, as decimal text); a graph
-# without it, or with another, runs the map uncapped (far above its training levels G darkens a photo)
+# without it runs the map uncapped (far above its training levels G darkens a photo): the same below the cap, so
+# it is used, with a note
 LEVEL_MAX_KEY = "level_max"
 PREDATES_LEVEL_MAX = "was exported before the level map was capped at the highest level the model knows"

@@ -167,11 +167,11 @@ class LevelAwareDenoiser(nn.Module):
                 level: torch.Tensor | None = None) -> torch.Tensor:
         if level is None:
             level = torch.full_like(noisy, sigma / 255.0) if sigma is not None else self.estimate(noisy)
-            level = scaled_level(level, strength)
+            level = level * strength if self.training else scaled_level(level, strength)  # trained uncapped
         return self.denoiser(noisy, level.to(noisy.dtype))
 
 
 def scaled_level(level: torch.Tensor, strength: float | torch.Tensor) -> torch.Tensor:
-    """The map G is conditioned on: ``level`` times ``strength``, no higher than ``LEVEL_MAX`` (a known map, as in
-    training, is used as given)."""
+    """The map G is conditioned on when it denoises: ``level`` times ``strength``, no higher than ``LEVEL_MAX`` (a
+    known map, and any map in training, is used as given)."""
     return (level * strength).clamp(max=LEVEL_MAX / 255.0)

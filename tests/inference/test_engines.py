@@ -66,15 +66,35 @@ def test_default_model_engines_agree(photo: np.ndarray, tile: int) -> None:
     assert psnr(ort(photo), photo) < 40  # it denoised: not a trivial identity
 
 
-def test_a_level_far_above_training_runs_at_the_highest_the_model_knows(photo: np.ndarray) -> None:
-    """σ 255 (or an estimate times 10) darkened a σ 25 photo by 52 grey levels: G extrapolated."""
+def test_a_level_far_above_training_runs_at_the_highest_the_model_knows(photo: np.ndarray, tmp_path: Path) -> None:
+    """σ 255 (or an estimate times 10) darkened a σ 25 photo by 52 grey levels: G extrapolated. A run asked for
+    more says so in its own notes (not in a later run's)."""
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "in" / "p.png", photo)
     for engine in ("onnxruntime", "torch"):
         den = Denoiser.from_pretrained("default", engine=engine, device="cpu")
         capped = den(photo, sigma=255.0)
         np.testing.assert_array_equal(capped, den(photo, sigma=LEVEL_MAX))
-        assert any(f"it runs as σ {LEVEL_MAX:g}" in note for note in den.notes)
         assert not np.array_equal(capped, den(photo, sigma=LEVEL_MAX - 10))  # below the cap, the level counts
         assert abs(float(den(photo, strength=10.0).mean()) - float(photo.mean())) < 10  # was 52 grey levels
+        high = den.denoise_files([tmp_path / "in"], tmp_path / engine / "high", sigma=85.0, strength=2.0)
+        assert f"σ 170 is above the highest noise level this model knows; it runs as σ {LEVEL_MAX:g}" in high.notes
+        low = den.denoise_files([tmp_path / "in"], tmp_path / engine / "low", sigma=25.0)
+        assert not any("highest noise level" in note for note in (*low.notes, *den.notes))
+
+
+def test_training_conditions_on_the_map_uncapped() -> None:
+    """The cap is for denoising: a level-aware G trained blind (its own estimate) learns from the map it made."""
+    import torch
+
+    net = random_level_net()
+    noisy = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        net.train()
+        assert not torch.equal(net(noisy, sigma=255.0), net(noisy, sigma=LEVEL_MAX))
+        net.eval()
+        assert torch.equal(net(noisy, sigma=255.0), net(noisy, sigma=LEVEL_MAX))
 
 
 @pytest.mark.parametrize("tile", [0, 64])
@@ -174,29 +194,46 @@ def test_a_graph_whose_metadata_names_other_channels_than_its_input_is_refused(t
         Denoiser.from_pretrained(tmp_path / "c1.onnx", device="cpu")
 
 
-@pytest.mark.parametrize(("key", "said", "noted"), [
-    ("level_map", "before the blind level map was profiled", "raw map"),
-    ("level_max", "before the level map was capped", "runs uncapped"),
-])
-def test_a_level_aware_graph_older_than_todays_level_map_is_not_used_beside_its_weights(
-        tmp_path: Path, key: str, said: str, noted: str) -> None:
-    """Same weights, older graph: it would denoise with the raw level map while torch profiles it, or let a
-    level far above training darken the photo while torch caps it; so auto passes over it, --engine
-    onnxruntime says to re-export, and the graph run on its own says what it is."""
+def _without(graph_path: Path, key: str) -> None:
+    """The graph as an earlier version exported it: one metadata key missing."""
     import onnx
+
+    graph = onnx.load(str(graph_path))
+    kept = [p for p in graph.metadata_props if p.key != key]
+    assert len(kept) == len(graph.metadata_props) - 1
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    onnx.save(graph, str(graph_path))
+
+
+def test_a_level_aware_graph_from_before_the_brightness_profile_is_not_used_beside_its_weights(
+        tmp_path: Path) -> None:
+    """Same weights, older graph: it would denoise with the raw level map while torch profiles it, so auto
+    passes over it, --engine onnxruntime says to re-export, and the graph run on its own says what it is."""
+    from denoise_gan.nets import graph_contract as gc
 
     weights = tmp_path / "G.safetensors"
     save_generator(weights, random_level_net(), TINY_LEVEL)
     export_model(weights, tmp_path / "G.onnx", "onnx")
     assert Denoiser.from_pretrained(weights, device="cpu").engine_name == "onnxruntime"
-    graph = onnx.load(str(tmp_path / "G.onnx"))
-    kept = [p for p in graph.metadata_props if p.key != key]
-    assert len(kept) == len(graph.metadata_props) - 1
-    del graph.metadata_props[:]
-    graph.metadata_props.extend(kept)
-    onnx.save(graph, str(tmp_path / "G.onnx"))
+    _without(tmp_path / "G.onnx", gc.LEVEL_MAP_KEY)
     assert Denoiser.from_pretrained(weights, device="cpu").engine_name == "torch"
-    with pytest.raises(WeightsError, match=f"{said}.*--overwrite"):
+    with pytest.raises(WeightsError, match="before the blind level map was profiled.*--overwrite"):
         Denoiser.from_pretrained(weights, engine="onnxruntime", device="cpu")
     alone = Denoiser.from_pretrained(tmp_path / "G.onnx", device="cpu")
-    assert any(noted in note for note in alone.notes)
+    assert any("raw map" in note for note in alone.notes)
+
+
+def test_a_graph_from_before_the_level_cap_still_runs_and_says_so(tmp_path: Path) -> None:
+    """It differs from today's only above the cap, so it is used (a torch-less install could not remake it),
+    with a note that a level above the cap runs uncapped there."""
+    from denoise_gan.nets import graph_contract as gc
+
+    weights = tmp_path / "G.safetensors"
+    save_generator(weights, random_level_net(), TINY_LEVEL)
+    export_model(weights, tmp_path / "G.onnx", "onnx")
+    _without(tmp_path / "G.onnx", gc.LEVEL_MAX_KEY)
+    for engine in ("auto", "onnxruntime"):
+        den = Denoiser.from_pretrained(weights, engine=engine, device="cpu")
+        assert den.engine_name == "onnxruntime"
+        assert any("runs uncapped; re-export" in note for note in den.notes), den.notes
