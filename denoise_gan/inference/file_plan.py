@@ -102,14 +102,29 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     return list(unique.values()), excluded
 
 
-def _below_the_top(inputs: Sequence[Path | str], out_dir: Path) -> list[Path]:
-    """The images in subfolders of the input folders (not in the output folder), which only --recursive reads."""
-    below: list[Path] = []
+def _unread_subfolders(inputs: Sequence[Path | str], out_dir: Path) -> list[Path]:
+    """The subfolders of the input folders that only --recursive reads: not hidden, not a link (never followed),
+    not the output folder, not an input of their own. One listing of each input folder, not a walk of its tree."""
+    skip = {Path(os.path.realpath(p)) for p in (*inputs, out_dir)}
+    unread: dict[Path, Path] = {}
     for raw in inputs:
         folder = Path(raw)
-        if folder.is_dir():
-            below += [p for p in collect_images_and_excluded(folder, True, exclude=out_dir)[0] if p.parent != folder]
-    return below
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+                continue
+            if (real := Path(os.path.realpath(entry))) not in skip:
+                unread.setdefault(real, entry)
+    return list(unread.values())
+
+
+def _unread_note(unread: Sequence[Path]) -> list[str]:
+    if not unread:
+        return []
+    more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
+    return [f"not read: {len(unread)} subfolder(s) of the input ({shown(unread[0])}{more}); --recursive denoises "
+            "the photos in them too"]
 
 
 def _left_out_note(left: Sequence[Path], why: str) -> list[str]:
@@ -190,9 +205,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     notes += _left_out_note(earlier,
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
-    if not opts.recursive:
-        notes += _left_out_note(_below_the_top(inputs, out_dir),
-                                "in a subfolder of an input folder; --recursive denoises them too")
+    notes += [] if opts.recursive else _unread_note(_unread_subfolders(inputs, out_dir))
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
 
 

@@ -246,17 +246,25 @@ def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path
     assert not any("left out" in n for n in elsewhere.notes)
 
 
-def test_photos_in_subfolders_left_out_without_recursive_are_named(tmp_path: Path, weights: Path) -> None:
-    """`denoise tree -o out` said "denoising 1 file(s)" and nothing of the photos in tree's subfolders."""
+def test_subfolders_left_unread_without_recursive_are_named(tmp_path: Path, weights: Path) -> None:
+    """`denoise tree -o out` said "denoising 1 file(s)" and nothing of the photos in tree's subfolders. The note
+    names the subfolders, once each, never the output folder, a hidden one, a link or one that is an input too."""
     tree = tmp_path / "tree"
-    for name in ("a.png", "sub/b.png", "sub/deeper/c.png", "out/a.png", ".hidden/d.png"):
+    for name in ("a.png", "sub/b.png", "sub/deeper/c.png", "other/d.png", "out/a.png", ".hidden/e.png"):
         write_image(tree / name, noise_image(16, 16))
-    summary = denoise_files([tree], tree / "out", engine(weights), OutputOptions(overwrite=True))
+    (tree / "link").symlink_to(tree / "sub")
+    summary = denoise_files([tree, f"{tree}/"], tree / "out", engine(weights), OutputOptions(overwrite=True))
     assert [Path(r.source).name for r in summary.results] == ["a.png"]
-    assert any(n.startswith("left out 2 image(s) (") and "b.png and 1 more): in a subfolder of an input folder; "
-               "--recursive" in n for n in summary.notes), summary.notes  # not the output folder's, nor hidden
+    assert [n for n in summary.notes if "subfolder" in n] == [
+        f"not read: 2 subfolder(s) of the input ({tree / 'other'} and 1 more); --recursive denoises the photos in "
+        "them too"]
+    both = denoise_files([tree, tree / "sub"], tmp_path / "o2", engine(weights), OutputOptions())
+    assert [Path(r.source).name for r in both.results] == ["a.png", "b.png"]
+    assert [n for n in both.notes if "subfolder" in n] == [
+        f"not read: 3 subfolder(s) of the input ({tree / 'other'} and 2 more); --recursive denoises the photos in "
+        "them too"]  # other, out (not the output here) and sub/deeper; not sub, an input itself
     recursive = denoise_files([tree], tmp_path / "elsewhere", engine(weights), OutputOptions(recursive=True))
-    assert len(recursive.results) == 4 and not any("subfolder" in n for n in recursive.notes)
+    assert len(recursive.results) == 5 and not any("subfolder" in n for n in recursive.notes)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
