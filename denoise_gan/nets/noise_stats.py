@@ -252,6 +252,8 @@ def blind_ratios(sig: torch.Tensor, crops: list[torch.Tensor]) -> tuple[float | 
     """The median luma / colour σ ratio and coarse / fine σ ratio of the crops' ``noise_sigmas``, as the blind
     reports print them. The first is over crops with colour only (None if there are none): a gray photo's
     noise, drawn gray, reads as fully luma (1.0) whatever a model does with colour."""
-    colour = [i for i, c in enumerate(crops) if c.shape[0] >= 3 and bool((c[:3].amax(0) != c[:3].amin(0)).any())]
+    per_crop = sig.shape[0] // max(len(crops), 1)  # the rows are windows, crop after crop (``_windows``)
+    colour = [i * per_crop + k for i, c in enumerate(crops)
+              if c.shape[0] >= 3 and bool((c[:3].amax(0) != c[:3].amin(0)).any()) for k in range(per_crop)]
     luma_vs_colour = float((sig[colour, 3] / sig[colour, :3].mean(dim=1)).median()) if colour else None
     return luma_vs_colour, float((sig[:, 4] / sig[:, 3]).median())

@@ -183,3 +183,10 @@ def test_luma_vs_colour_is_read_on_colour_crops_only() -> None:
     mixed, _ = blind_ratios(noise_sigmas(colour + gray), colour + gray)
     assert alone is not None and alone < 0.8 and mixed == pytest.approx(alone)
     assert blind_ratios(noise_sigmas(gray), gray)[0] is None
+    # crops of several windows each (128 px: 16 of 32 px), a gray one first: the ratio was read off the first
+    # crops' windows by crop number, so one gray crop first made it 1.0
+    colour = [0.5 + 0.05 * torch.randn(3, 128, 128, generator=gen) for _ in range(3)]
+    gray = [(0.5 + 0.05 * torch.randn(1, 128, 128, generator=gen)).expand(3, 128, 128)]
+    alone, _ = blind_ratios(noise_sigmas(colour), colour)
+    first, _ = blind_ratios(noise_sigmas(gray + colour), gray + colour)
+    assert alone is not None and alone < 0.8 and first == pytest.approx(alone)
