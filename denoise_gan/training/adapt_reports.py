@@ -21,7 +21,7 @@ from data_tools.images import collect_images, encode_image, read_image, split_al
 from denoise_gan.config import (
     AdaptConfig,
 )
-from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma, measurable
 from denoise_gan.evaluation.pictures import figure_png, labelled_grid
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 from denoise_gan.nets.noise_stats import SUBPATCH, blind_ratios, noise_sigmas
@@ -46,18 +46,15 @@ def _two(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _blind_sigmas(crops: list[np.ndarray]) -> list[float]:
-    """Blind σ per crop (skimage's wavelet estimate, 0-255)."""
-    return [estimate_noise_sigma(c) for c in crops]
-
-
-def _measure(crops: list[np.ndarray], sigmas: list[float]) -> dict[str, float]:
-    """Blind σ p10/median/p90 over crops, and the correlation ratios."""
+def _measure(crops: list[np.ndarray]) -> tuple[dict[str, float], list[float]]:
+    """Blind σ p10/median/p90 over the crops that have one (skimage's wavelet estimate, 0-255; a black or flat
+    crop has none), and the correlation ratios over the same crops."""
+    crops, sigmas = measurable(crops)
     tensors = [to_tensor(c) for c in crops]
     luma_vs_colour, coarse_vs_fine = blind_ratios(noise_sigmas(tensors), tensors)
     p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
     return {"blind_sigma_p10": float(p10), "blind_sigma_median": float(p50), "blind_sigma_p90": float(p90),
-            "luma_vs_colour": luma_vs_colour, "coarse_vs_fine": coarse_vs_fine}
+            "luma_vs_colour": luma_vs_colour, "coarse_vs_fine": coarse_vs_fine}, sigmas
 
 
 @torch.no_grad()
@@ -84,15 +81,16 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
     side = fit_side(noisy_photos)
     clean = random_crops(clean_photos, cfg.seed, channels, side, FIT_CROPS)
     noisy = random_crops(noisy_photos, cfg.seed + 1, channels, side, FIT_CROPS)
-    sigmas = {"noisy folder": _blind_sigmas(noisy), "clean photos (no noise)": _blind_sigmas(clean)}
-    rows = {label: _measure(crops, sigmas[label]) for label, crops in (("noisy folder", noisy),
-                                                                       ("clean photos (no noise)", clean))}
+    rows: dict[str, dict[str, float]] = {}
+    sigmas: dict[str, list[float]] = {}  # per crop that has a σ to read
+    for label, crops in (("noisy folder", noisy), ("clean photos (no noise)", clean)):
+        rows[label], sigmas[label] = _measure(crops)
     added: dict[str, list[float]] = {}
     for label, path, data in (("F before (start model)", start.f, start.read(start.f)),
                               ("F adapted", RunFolder(out_dir).f, None)):
         fake, added[label] = _apply_f(path, clean, cfg.seed, data)
-        sigmas[label] = _blind_sigmas(fake)
-        rows[label] = {**_measure(fake, sigmas[label]), "added_std": float(np.median(added[label]))}
+        row, sigmas[label] = _measure(fake)
+        rows[label] = {**row, "added_std": float(np.median(added[label]))}
     real = rows["noisy folder"]["blind_sigma_median"]
     ratios = {label: rows[label]["blind_sigma_median"] / max(real, 1e-6) for label in
               ("F before (start model)", "F adapted")}

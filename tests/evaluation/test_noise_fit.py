@@ -327,3 +327,24 @@ def test_blind_mode_skips_a_photo_too_small_to_measure_by_name(pairs: Path, tmp_
     write_image(only / "dot.png", np.zeros((1, 1, 3), np.uint8))
     one_line_error(cli("noise-fit", "--noisy", only, "--clean-photos", pairs / "clean", "-o", tmp_path / "o"),
                    "every image is under")
+
+
+def test_blind_mode_reads_photos_with_black_areas(pairs: Path, tmp_path: Path) -> None:
+    """A product shot on black (or a black noisy photo) crashed the blind report with a traceback: a black crop
+    has no σ to read. Such crops are left out of the statistics; an all-black set reads σ 0."""
+    clean = tmp_path / "clean"
+    shutil.copytree(pairs / "clean", clean)
+    product = np.zeros((256, 256, 3), np.uint8)
+    product[200:248, 200:248] = 180
+    write_image(clean / "product.png", product)
+    noisy = tmp_path / "noisy"
+    shutil.copytree(pairs / "noisy", noisy)
+    write_image(noisy / "black.png", np.zeros((200, 200, 3), np.uint8))
+    result = cli("noise-fit", "--noisy", noisy, "--clean-photos", clean, "-o", tmp_path / "fit")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "fit" / "noise_fit.json").read_text())["rows"]
+    assert all(math.isfinite(r["blind_sigma_median"]) for r in rows), rows
+    black = tmp_path / "black"
+    write_image(black / "a.png", np.zeros((200, 200, 3), np.uint8))
+    result = cli("noise-fit", "--noisy", black, "--clean-photos", black, "-o", tmp_path / "fit2")
+    assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,3 +163,17 @@ def test_cli_errors_are_one_line(noisy_dir: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "v").exists()
     one_line_error(cli("adapt", "--resume", tmp_path / "z"), "no adaptation to resume")
     one_line_error(cli("adapt", "--noisy", noisy_dir, "--clean", noisy_dir, "-o", tmp_path / "w"), "same folder")
+
+
+def test_the_noise_fit_report_reads_sets_with_black_crops() -> None:
+    """A clean photo with a black background crashed adapt's report after the noise phase had finished, and
+    every --resume after it: a black crop has no σ to read, so it is left out; an all-black set reads σ 0."""
+    from denoise_gan.training.adapt_reports import _measure
+
+    rng = np.random.default_rng(0)
+    noisy = np.clip(128 + rng.normal(0, 10, (64, 64, 3)), 0, 255).astype(np.uint8)
+    black = np.zeros((64, 64, 3), np.uint8)
+    row, sigmas = _measure([black, noisy, black])
+    assert len(sigmas) == 1 and 8 < row["blind_sigma_median"] < 12
+    row, sigmas = _measure([black, black])
+    assert sigmas == [0.0, 0.0] and row["blind_sigma_median"] == 0.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +44,23 @@ def estimate_noise_sigma(noisy: np.ndarray) -> float:
     if not math.isfinite(value):
         raise ValueError("cannot estimate σ from this image (a flat or degenerate image)")
     return value
+
+
+def measurable(crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
+    """The crops with a noise σ to read, and their blind σ: a black background or a flat sky has none, and a
+    set's statistics leave such a crop out rather than fail on it (a set with no such crop at all reads σ 0)."""
+    kept: list[np.ndarray] = []
+    sigmas: list[float] = []
+    for crop in crops:
+        with warnings.catch_warnings():  # skimage's "mean of empty slice" on an all-zero crop
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                sigma = estimate_noise_sigma(crop)
+            except ValueError:
+                continue
+        kept.append(crop)
+        sigmas.append(sigma)
+    return (kept, sigmas) if kept else (list(crops), [0.0] * len(crops))
 
 
 ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly

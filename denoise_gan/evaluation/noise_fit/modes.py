@@ -264,10 +264,10 @@ def _blind_values(crops: Sequence[np.ndarray], hist: np.ndarray, reference: np.n
     detail histograms per brightness band to the reference's."""
 
     from data_tools.datasets import to_tensor
-    from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+    from denoise_gan.evaluation.benchmark.inputs import measurable
     from denoise_gan.nets.noise_stats import blind_ratios, noise_sigmas
 
-    sigmas = [estimate_noise_sigma(c) for c in crops]
+    crops, sigmas = measurable(crops)  # a black or flat crop has no σ to read
     tensors = [to_tensor(c) for c in crops]
     sig = noise_sigmas(tensors)  # once: the ratios and the per-octave σ are read from it
     p10, p50, p90 = np.percentile(sigmas, [10, 50, 90])
