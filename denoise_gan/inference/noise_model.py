@@ -31,6 +31,7 @@ import numpy as np
 
 from data_tools.errors import ImageTypeError
 from data_tools.images import split_alpha, to_dtype
+from data_tools.names import shown
 from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError
@@ -70,8 +71,11 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         raise WeightsError(f"{candidate}: a folder without {FOLDER_NOISE_MODEL} (a train run or an adapt output "
                            "holds one)")
     if candidate.suffix == ".pt":  # export would write the checkpoint's G, which is no noise model
-        raise WeightsError(f"{candidate}: a run checkpoint; give its run folder (its {FOLDER_NOISE_MODEL} is the "
-                           "run's noise model)")
+        up = list(candidate.resolve().parents)[:3]  # RUN/checkpoints/, or adapt's RUN/noise/checkpoints/
+        owner = next((f for f in up if RunFolder(f).f.is_file()), None)
+        where = f"its run folder, {shown(owner)}" if owner else "its run folder"
+        raise WeightsError(f"{candidate}: a run checkpoint; give {where} (its {FOLDER_NOISE_MODEL} is the run's "
+                           "noise model)")
     if not (candidate.suffix or candidate.exists() or "/" in name):
         part = shipped_part(name, "F")
         if part.is_file():

@@ -73,6 +73,21 @@ def test_bad_sources_are_one_line_weights_errors(tmp_path: Path, where: str, nee
     assert "\n" not in str(info.value)
 
 
+def test_an_adapt_checkpoint_is_refused_naming_the_folder_that_works(tmp_path: Path, tiny_f: Path) -> None:
+    """adapt keeps its noise phase's checkpoints in RUN/noise/checkpoints/: "give its run folder" sent users to
+    RUN/noise, which holds no F.safetensors and was refused in turn."""
+    import shutil
+
+    run = tmp_path / "ad"
+    (run / "noise" / "checkpoints").mkdir(parents=True)
+    shutil.copy(tiny_f, run / "F.safetensors")
+    checkpoint = run / "noise" / "checkpoints" / "step_0000012.pt"
+    checkpoint.write_bytes(b"x")
+    with pytest.raises(WeightsError, match=f"give its run folder, {run}"):
+        NoiseModel.from_pretrained(checkpoint)
+    assert NoiseModel.from_pretrained(run).sha256
+
+
 def test_folder_without_f_and_a_denoiser_are_refused(tmp_path: Path, weights: Path) -> None:
     with pytest.raises(WeightsError, match="a folder without F.safetensors"):
         NoiseModel.from_pretrained(tmp_path)
