@@ -233,10 +233,7 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
                                                   or clean_dir.resolve().is_relative_to(target)):
             raise SynthError(f"{out_dir / sub} leads to {target}, into the input folder {clean_dir}; choose "
                              "another -o")
-    earlier = _earlier_sets(clean_dir)
-    if earlier:
-        raise SynthError(f"{earlier[0]}: an earlier synth set inside {clean_dir} (its {MANIFEST_NAME}); its noisy "
-                         "images would be read as clean photos: move it out, or give a folder without it")
+    refuse_synth_sets_inside(clean_dir, SynthError)
     sources = collect_images(clean_dir, recursive=True)
     if not sources:
         raise SynthError(f"{clean_dir}: no image files found")
@@ -245,9 +242,19 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
     return sources
 
 
-def _earlier_sets(clean_dir: Path) -> list[Path]:
-    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``: moved there by hand,
-    since synth writes none inside its input."""
+def refuse_synth_sets_inside(clean_dir: Path | str, error: type[Exception]) -> None:
+    """A folder of clean photos must hold no synth set (the set's own folder given for its clean/, or a set moved
+    in by hand): its noisy images would be read as clean photos."""
+    found = synth_sets_under(Path(clean_dir))
+    if found:
+        hint = f"give its {found[0] / 'clean'} instead" if found[0] == Path(clean_dir) else \
+            "move it out, or give a folder without it"
+        raise error(f"{found[0]}: a synth set inside {clean_dir} (its {MANIFEST_NAME}); its noisy images would be "
+                    f"read as clean photos: {hint}")
+
+
+def synth_sets_under(clean_dir: Path) -> list[Path]:
+    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``, itself included."""
     found = []
     for manifest in sorted(clean_dir.rglob(MANIFEST_NAME)):
         folder = manifest.parent

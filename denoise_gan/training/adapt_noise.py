@@ -20,6 +20,7 @@ from data_tools.datasets import (
     read_folder,
 )
 from data_tools.samples import TRAIN_POOL, load_sample
+from data_tools.synth import refuse_synth_sets_inside
 from denoise_gan.config import (
     AdaptConfig,
     GeneratorConfig,
@@ -66,6 +67,7 @@ def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | N
     the held-out photos)."""
     if not clean_dir:
         return [load_sample(name) for name in TRAIN_POOL]
+    refuse_synth_sets_inside(clean_dir, UserError)
     images = [pixels for _, pixels in read_photos(clean_dir, exclude, console)]
     if not images:
         raise UserError(f"{clean_dir}: no readable images")

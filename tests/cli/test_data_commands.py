@@ -17,7 +17,8 @@ from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import SynthError, resize_longest, synth
 from denoise_gan import __version__
 from denoise_gan.cli import app
-from helpers import texture, write_sources
+from denoise_gan.errors import UserError
+from helpers import cli, one_line_error, texture, write_sources
 
 runner = CliRunner()
 NAMES = ["a", "b", "c", "sub/d"]
@@ -225,9 +226,25 @@ def test_an_output_inside_the_input_is_refused(src: Path, tmp_path: Path) -> Non
 def test_an_earlier_set_inside_the_input_is_not_read_as_clean_photos(src: Path, tmp_path: Path) -> None:
     assert synth(src, tmp_path / "first", "gaussian:sigma=10", 0).ok
     (tmp_path / "first").rename(src / "first")  # moved there by hand
-    with pytest.raises(SynthError, match="an earlier synth set"):  # its noisy/ would be taken as clean photos
+    with pytest.raises(SynthError, match="a synth set inside .*move it out"):  # its noisy/ read as clean photos
         synth(src, tmp_path / "second", "gaussian:sigma=10", 0)
     assert not (tmp_path / "second").exists()
+
+
+def test_a_synth_set_given_as_clean_photos_is_refused_by_every_command(src: Path, tmp_path: Path) -> None:
+    """benchmark --clean, calibrate --clean and adapt --clean read a set's noisy/ images as clean photos."""
+    from denoise_gan.training.adapt_noise import clean_pool
+
+    made = tmp_path / "set"
+    assert synth(src, made, "gaussian:sigma=10", 0).ok
+    hint = f"give its {made / 'clean'} instead"
+    one_line_error(cli("benchmark", "--clean", made, "-o", tmp_path / "b", "--methods", "model", "--noise",
+                       "gaussian:sigma=5"), "a synth set inside", hint)
+    one_line_error(cli("calibrate", "-c", "default", "--clean", made, "-o", tmp_path / "c"), hint)
+    with pytest.raises(UserError, match=f"a synth set inside .*{hint}"):
+        clean_pool(str(made))
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+    assert len(clean_pool(str(made / "clean"))) == len(list((made / "clean").iterdir()))
 
 
 @pytest.mark.parametrize("args, fragment", [

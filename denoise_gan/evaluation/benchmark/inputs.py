@@ -26,7 +26,7 @@ from data_tools import json_text
 from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
-from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME
+from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
 from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
@@ -157,6 +157,7 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
         raise UserError(f"{out_dir}: the output folder must not be the --clean folder")
     # its crops and plots would be read as clean photos by the next benchmark or calibration of this folder
     refuse_output_inside_inputs(out_dir, {"--clean": clean_dir})
+    refuse_synth_sets_inside(clean_dir, UserError)
     paths = collect_images(clean_dir, recursive=True)
     if not paths:
         raise UserError(f"{clean_dir}: no image files found")
