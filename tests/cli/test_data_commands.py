@@ -232,7 +232,8 @@ def test_an_earlier_set_inside_the_input_is_not_read_as_clean_photos(src: Path, 
 
 
 def test_a_synth_set_given_as_clean_photos_is_refused_by_every_command(src: Path, tmp_path: Path) -> None:
-    """benchmark --clean, calibrate --clean and adapt --clean read a set's noisy/ images as clean photos."""
+    """benchmark --clean, calibrate --clean, noise-fit --clean-photos and adapt --clean read a set's noisy/
+    images as clean photos."""
     from denoise_gan.training.adapt_noise import clean_pool
 
     made = tmp_path / "set"
@@ -241,9 +242,10 @@ def test_a_synth_set_given_as_clean_photos_is_refused_by_every_command(src: Path
     one_line_error(cli("benchmark", "--clean", made, "-o", tmp_path / "b", "--methods", "model", "--noise",
                        "gaussian:sigma=5"), "a synth set inside", hint)
     one_line_error(cli("calibrate", "-c", "default", "--clean", made, "-o", tmp_path / "c"), hint)
+    one_line_error(cli("noise-fit", "--noisy", made / "noisy", "--clean-photos", made, "-o", tmp_path / "n"), hint)
     with pytest.raises(UserError, match=f"a synth set inside .*{hint}"):
         clean_pool(str(made))
-    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+    assert not any((tmp_path / name).exists() for name in ("b", "c", "n"))
     assert len(clean_pool(str(made / "clean"))) == len(list((made / "clean").iterdir()))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from data_tools.images import colour_channels, haar_quads, to_255
 from data_tools.names import printable, shown
 from data_tools.noise import image_seed, parse_noise_spec
-from data_tools.synth import NoiseSource
+from data_tools.synth import NoiseSource, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
@@ -301,6 +301,8 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     from data_tools.samples import TRAIN_POOL, load_sample
     from denoise_gan.nets.noise_stats import SUBPATCH
 
+    if clean_dir:
+        refuse_synth_sets_inside(clean_dir, UserError)  # its noisy/ would be read as clean photos
     noisy_photos = read_folder(noisy_dir, SUBPATCH)
     clean_photos = read_folder(clean_dir, SUBPATCH) if clean_dir else None
     noisy_images = noisy_photos.images
