@@ -31,7 +31,6 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refuse_output_inside_inputs
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
@@ -44,6 +43,7 @@ from data_tools.synth_folder import (
     SynthError,
     not_the_sets,
     refuse_photos_of_no_set,
+    refuse_synth_sets_inside,
     remove_empty_set,
     remove_stale,
     same_set,
@@ -240,31 +240,6 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
     if unpaired and len(sources) < 2:
         raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
     return sources
-
-
-def refuse_synth_sets_inside(clean_dir: Path | str, error: type[Exception]) -> None:
-    """A folder of clean photos must hold no synth set (the set's own folder given for its clean/, or a set moved
-    in by hand): its noisy images would be read as clean photos."""
-    found = synth_sets_under(Path(clean_dir))
-    if found:
-        hint = f"give its {found[0] / 'clean'} instead" if found[0] == Path(clean_dir) else \
-            "move it out, or give a folder without it"
-        raise error(f"{found[0]}: a synth set inside {clean_dir} (its {MANIFEST_NAME}); its noisy images would be "
-                    f"read as clean photos: {hint}")
-
-
-def synth_sets_under(clean_dir: Path) -> list[Path]:
-    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``, itself included."""
-    found = []
-    for manifest in sorted(clean_dir.rglob(MANIFEST_NAME)):
-        folder = manifest.parent
-        try:
-            data = json_text.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and "noise" in data and "images" in data:
-            found.append(folder)
-    return found
 
 
 def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, seed: int, unpaired: bool,

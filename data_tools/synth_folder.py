@@ -1,6 +1,7 @@
 """What a synth output folder holds besides the set being written: an earlier set to replace (known by its
-manifest), the user's own files to keep and name, and images that are not the new set's to remove. Kept apart
-from the writing so every rule about deleting lives in one place."""
+manifest), the user's own files to keep and name, and images that are not the new set's to remove; and the sets
+a folder of clean photos must not hold. Kept apart from the writing so every rule about a set's folder lives in
+one place."""
 
 from __future__ import annotations
 
@@ -80,3 +81,28 @@ def remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
     for path in (p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)):
         if path.resolve() not in kept:
             path.unlink(missing_ok=True)
+
+
+def refuse_synth_sets_inside(clean_dir: Path | str, error: type[Exception]) -> None:
+    """A folder of clean photos must hold no synth set (the set's own folder given for its clean/, or a set moved
+    in by hand): its noisy images would be read as clean photos."""
+    found = synth_sets_under(Path(clean_dir))
+    if found:
+        hint = f"give its {found[0] / 'clean'} instead" if found[0] == Path(clean_dir) else \
+            "move it out, or give a folder without it"
+        raise error(f"{found[0]}: a synth set inside {clean_dir} (its {MANIFEST_NAME}); its noisy images would be "
+                    f"read as clean photos: {hint}")
+
+
+def synth_sets_under(clean_dir: Path) -> list[Path]:
+    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``, itself included."""
+    found = []
+    for manifest in sorted(clean_dir.rglob(MANIFEST_NAME)):
+        folder = manifest.parent
+        try:
+            data = json_text.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and "noise" in data and "images" in data:
+            found.append(folder)
+    return found

@@ -17,7 +17,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
-from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, NOISE_MODEL_ARCHS
+from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, NOISE_MODEL_ARCHS
 
 
 class GraphInfo:
@@ -45,8 +45,7 @@ class GraphInfo:
         self.source_digest = props.get(gc.SOURCE_DIGEST_KEY, "")
         # a level-aware graph without the key is from before the blind map was profiled by brightness
         self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
-        self.predates_level_max = self.level_aware and props.get(gc.LEVEL_MAX_KEY, "") != f"{LEVEL_MAX:g}"
-
+        self.predates_level_max = self.level_aware and props.get(gc.LEVEL_MAX_KEY, "") != gc.LEVEL_MAX_TEXT
 
 
 def providers_for(device: str, ort: Any) -> list[str]:
@@ -102,7 +101,7 @@ class OnnxBackend:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
                               "map; re-export it with `denoise-gan export` for today's")
         elif self.info.predates_level_max:
-            self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a level above σ {LEVEL_MAX:g} runs "
+            self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a level above σ {gc.LEVEL_MAX_TEXT} runs "
                               "uncapped; re-export it with `denoise-gan export` for today's")
 
     @property

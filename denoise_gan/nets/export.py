@@ -33,7 +33,6 @@ from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
-from denoise_gan.nets.generator_names import LEVEL_MAX
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
@@ -214,7 +213,7 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
             gc.MIN_TILE_KEY: str(model.contract.min_tile),
             gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256,
             gc.SOURCE_DIGEST_KEY: model.source_digest,
-            **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP, gc.LEVEL_MAX_KEY: f"{LEVEL_MAX:g}"} if graph.level_aware else {}),
+            **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP, gc.LEVEL_MAX_KEY: gc.LEVEL_MAX_TEXT} if graph.level_aware else {}),
             "usage": usage}
 
 

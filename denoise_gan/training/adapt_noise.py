@@ -20,7 +20,7 @@ from data_tools.datasets import (
     read_folder,
 )
 from data_tools.samples import TRAIN_POOL, load_sample
-from data_tools.synth import refuse_synth_sets_inside
+from data_tools.synth_folder import refuse_synth_sets_inside
 from denoise_gan.config import (
     AdaptConfig,
     GeneratorConfig,

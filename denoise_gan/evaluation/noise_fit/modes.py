@@ -13,7 +13,8 @@ import numpy as np
 from data_tools.images import colour_channels, haar_quads, to_255
 from data_tools.names import printable, shown
 from data_tools.noise import image_seed, parse_noise_spec
-from data_tools.synth import NoiseSource, refuse_synth_sets_inside
+from data_tools.synth import NoiseSource
+from data_tools.synth_folder import refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
