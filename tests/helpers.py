@@ -29,7 +29,8 @@ from data_tools.samples import load_sample
 from denoise_gan.cli import app
 from denoise_gan.config import DataConfig, DiscriminatorConfig, GeneratorConfig, ModelConfig, TrainConfig
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.weights import list_checkpoints, load_checkpoint
+from denoise_gan.nets.run_folder import list_checkpoints
+from denoise_gan.nets.weights import load_checkpoint
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job
 

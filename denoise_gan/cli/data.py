@@ -58,6 +58,8 @@ def synth_command(
         from denoise_gan.inference.noise_model import NoiseModel
 
         spec = NoiseModel.from_pretrained(noise_model, device="cpu", threads=threads)
+        for note in spec.notes:
+            err_console.print(f"[yellow]warning:[/] {escape(shown(note))}", highlight=False, soft_wrap=True)
     with progress_callback(err_console, "synth") as report:
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from denoise_gan.cli.app import console
+from data_tools.names import shown
+from denoise_gan.cli.app import console, err_console
 
 
 def export_command(
@@ -31,6 +33,10 @@ def export_command(
     chosen = export_format(output, fmt.lower() if fmt else None)  # a bad -o is refused before torch loads
 
     from denoise_gan.nets.export import export_model
+    from denoise_gan.nets.run_state import unfinished_note
+    from denoise_gan.nets.shipped import resolve_weights
 
     out = export_model(checkpoint, output, chosen, overwrite=overwrite)
     console.print(f"wrote {out} ({chosen})", markup=False, highlight=False)
+    if note := unfinished_note(resolve_weights(checkpoint)):  # exported all the same: an early G may be wanted
+        err_console.print(f"[yellow]warning:[/] {escape(shown(note))}", highlight=False, soft_wrap=True)

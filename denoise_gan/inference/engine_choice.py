@@ -17,6 +17,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import installed
 from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
+from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
 from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present
@@ -49,7 +50,15 @@ def wants_cuda(device: str) -> bool:
 
 def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "auto", precision: str = "auto",
                  threads: int = 0) -> LoadedBackend:
-    """The model behind a name, file or folder on the engine asked for (see the module's docstring)."""
+    """The model behind a name, file or folder on the engine asked for (see the module's docstring); its notes
+    say when a run folder's G is not the run's last (the run is training now, or stopped partway)."""
+    loaded = _load_backend(name_or_path, engine, device, precision, threads)
+    if note := unfinished_note(loaded.weights):
+        loaded.backend.notes.append(note)
+    return loaded
+
+
+def _load_backend(name_or_path: str | Path, engine: str, device: str, precision: str, threads: int) -> LoadedBackend:
     engine, precision = (v.strip().lower() if isinstance(v, str) else v for v in (engine, precision))  # any case
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")

@@ -40,6 +40,7 @@ from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
+from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class NoiseModel:
         self.config = config
         self.meta = dict(meta or {})
         self.weights = weights
+        self.notes: list[str] = []  # what a user should know of this F (a run folder's F of a run not ended)
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.engine = _engine(engine, self.device.type)
@@ -149,7 +151,10 @@ class NoiseModel:
         path = resolve_noise_model(name_or_path)
         net, cfg, meta = load_generator(path)
         refuse_denoiser(path, cfg, meta)
-        return cls(net, config=cfg, meta=meta, weights=path, device=device, tile=tile, engine=engine)
+        model = cls(net, config=cfg, meta=meta, weights=path, device=device, tile=tile, engine=engine)
+        if note := unfinished_note(path):
+            model.notes.append(note)
+        return model
 
     @cached_property
     def sha256(self) -> str | None:

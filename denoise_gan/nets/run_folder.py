@@ -8,6 +8,7 @@ torch is not installed, and ``--help`` imports it for nothing.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -26,6 +27,13 @@ D_NOISY_FILE = "D_noisy.safetensors"
 CONFIG_FILE = "config.json"  # the run's request, written before its first step
 FINISHED_FILE = "finished.json"  # an adapt phase's end: the step reached, the steps planned, what stopped it
 CHECKPOINTS_DIR = "checkpoints"
+CKPT_PATTERN = re.compile(r"^step_(\d+)\.pt$")  # a run checkpoint's name; its step is the number
+
+
+def list_checkpoints(folder: Path | str) -> list[tuple[int, Path]]:
+    """Run checkpoints in a folder as (step, path), oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(folder).glob("step_*.pt") if (m := CKPT_PATTERN.match(p.name))]
+    return sorted(found)
 
 
 def graph_beside(weights: Path) -> Path:

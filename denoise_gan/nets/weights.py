@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import pickle
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from denoise_gan.errors import WeightsError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.registry import build_generator, plausible_bounds
+from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.weight_header import (
     GENERATOR_FORMAT,
     canonical,
@@ -258,14 +258,6 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None
 
 
-CKPT_PATTERN = re.compile(r"^step_(\d+)\.pt$")
-
-
-def list_checkpoints(folder: Path | str) -> list[tuple[int, Path]]:
-    """Run checkpoints in a folder as (step, path), oldest first."""
-    folder = Path(folder)
-    found = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := CKPT_PATTERN.match(p.name))]
-    return sorted(found)
 
 
 def prune_checkpoints(folder: Path | str, keep: int) -> None:

@@ -21,8 +21,9 @@ from data_tools.atomic_files import held_by_another_process, is_temp_file, prepa
 from data_tools.errors import DataError, DenoiseGanError
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder
-from denoise_gan.nets.weights import list_checkpoints, load_checkpoint
+from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, list_checkpoints
+from denoise_gan.nets.run_state import unfinished_note
+from denoise_gan.nets.weights import load_checkpoint
 from denoise_gan.runtime import world_from_env
 from denoise_gan.training.input_record import RECORD_FILE, is_input_record
 
@@ -139,17 +140,11 @@ def absolute_paths(cfg: C) -> C:
     return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[type-var]
 
 
-def warn_if_unfinished(run_dir: Path, steps: int) -> None:
-    """A run stopped partway (or still training) has an F of that moment: refining from it is allowed (a user may
-    want an early F) but never silent, since a half-trained F makes a poor denoiser with no hint of why."""
-    what = "the new G learns from its F as it is"
-    if held_by_another_process(run_dir):
-        _warn(f"{run_dir}: another process is training this run now; {what} at this moment")
-        return
-    found = latest_checkpoint(run_dir)
-    if found is not None and found[0] < steps:
-        _warn(f"{run_dir}: stopped at step {found[0]} of {steps}; {what} there "
-              f"(`denoise-gan train --resume {run_dir}` finishes the run first)")
+def warn_if_unfinished(run_dir: Path) -> None:
+    """Refining from a run stopped partway (or still training) is allowed (a user may want an early F) but never
+    silent: the new G learns from F as it is at that moment."""
+    if note := unfinished_note(RunFolder(run_dir).f):
+        _warn(note)
 
 
 def _warn(message: str) -> None:

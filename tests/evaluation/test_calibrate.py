@@ -22,8 +22,9 @@ from denoise_gan.evaluation.calibrate import Calibration
 from denoise_gan.inference.api import Denoiser
 from denoise_gan.nets.export import load_exportable
 from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.shipped import resolve_weights
-from denoise_gan.nets.weights import list_checkpoints, load_denoiser, load_generator, save_generator
+from denoise_gan.nets.weights import load_denoiser, load_generator, save_generator
 from denoise_gan.training.refine import start_weights
 from helpers import TINY_G, TINY_LEVEL, cli, one_line_error, random_level_net
 

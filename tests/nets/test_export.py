@@ -18,7 +18,8 @@ from denoise_gan import Denoiser
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets import export
 from denoise_gan.nets.export import export_model, load_exportable
-from denoise_gan.nets.weights import list_checkpoints, load_generator, read_generator_file, save_generator
+from denoise_gan.nets.run_folder import list_checkpoints
+from denoise_gan.nets.weights import load_generator, read_generator_file, save_generator
 from helpers import TINY_LEVEL, cli, one_line_error, random_level_net
 
 CARD = ("license", "noise_family", "input", "training_data")

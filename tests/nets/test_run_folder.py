@@ -12,8 +12,7 @@ import pytest
 
 from denoise_gan.config import AdaptConfig, TrainConfig
 from denoise_gan.errors import UserError
-from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.weights import CKPT_PATTERN
+from denoise_gan.nets.run_folder import CKPT_PATTERN, RunFolder
 
 
 def test_the_file_names(tmp_path: Path) -> None:

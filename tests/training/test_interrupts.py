@@ -21,7 +21,8 @@ from rich.console import Console
 
 from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.errors import UserError
-from denoise_gan.nets.weights import list_checkpoints, load_generator, prune_checkpoints
+from denoise_gan.nets.run_folder import list_checkpoints
+from denoise_gan.nets.weights import load_generator, prune_checkpoints
 from denoise_gan.runtime import World
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.loop import Cadence, run_loop

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from data_tools.atomic_files import holding_folder
-from denoise_gan.nets.weights import list_checkpoints
+from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.training.cyclegan import train
 from denoise_gan.training.input_record import record_inputs
 from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, tiny_train_config

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from data_tools.images import read_image, write_image
 from denoise_gan.errors import UserError
-from denoise_gan.nets.weights import list_checkpoints
+from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import train
 from denoise_gan.training.loop import Cadence, reporting, run_loop

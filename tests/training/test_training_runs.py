@@ -29,7 +29,8 @@ from denoise_gan.config import (
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generators import MAX_SHIFT, NoiseGenerator
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.weights import list_checkpoints, load_checkpoint, load_generator
+from denoise_gan.nets.run_folder import list_checkpoints
+from denoise_gan.nets.weights import load_checkpoint, load_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import CycleGANTrainer, train
 from denoise_gan.training.refine import refine

@@ -1,0 +1,58 @@
+"""Whether the network a run folder holds is the run's last one.
+
+A `train`, `refine` or `adapt` folder holds its G and F from its first save on, so a folder still training, or
+one stopped partway, gives the network of that moment: usable (a user may want an early F), but never silently,
+since a half-trained network denoises or draws noise poorly with no hint of why. Light (no torch): the
+inference layer asks before it loads anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from data_tools.atomic_files import held_by_another_process
+from denoise_gan.errors import UserError
+from denoise_gan.nets.run_folder import F_FILE, G_FILE, RunFolder, list_checkpoints, run_kind
+
+_ADAPT_PHASES = {G_FILE: ("refine", "denoiser"), F_FILE: ("noise", "noise model")}
+
+
+def _newest_step(run: RunFolder) -> int | None:
+    found = list_checkpoints(run.checkpoints)
+    return found[-1][0] if found else None
+
+
+def unfinished_note(weights: Path) -> str:
+    """A one-line note when ``weights`` (a G or F file in a run folder) is not its run's last network: the run is
+    training now, or stopped before its planned steps; "" for a finished run or any other file."""
+    weights = Path(weights)
+    run = RunFolder(weights.parent)
+    if weights.name not in _ADAPT_PHASES or not run.config.is_file():
+        return ""
+    try:
+        kind = run_kind(run.read_config())
+    except UserError:
+        return ""  # an unreadable config.json is not this note's business: loading says what is wrong
+    moment = f"{weights.name} is its network of this moment"
+    if kind == "adapt":
+        folder, name = _ADAPT_PHASES[weights.name]
+        phase = run.phase(folder)
+        if held_by_another_process(run.path) or held_by_another_process(phase.path):
+            return f"{run.path}: an adaptation is training in this folder now; {moment}"
+        try:
+            finished = phase.read_finished() is not None
+        except UserError:
+            finished = False
+        if finished or _newest_step(phase) is None:
+            return ""  # ended (by its steps or its deadline), or never started: the start model's, as adapt says
+        return (f"{run.path}: its adaptation stopped partway through the {name} phase; {moment} "
+                f"(`denoise-gan adapt --resume {run.path}` finishes it)")
+    if kind not in ("train", "refine"):
+        return ""
+    if held_by_another_process(run.path):
+        return f"{run.path}: a `{kind}` run is training in this folder now; {moment}"
+    steps, reached = run.read_config().get("steps"), _newest_step(run)
+    if not isinstance(steps, int) or reached is None or reached >= steps:
+        return ""
+    return (f"{run.path}: its `{kind}` run stopped at step {reached} of {steps}; {moment} "
+            f"(`denoise-gan {kind} --resume {run.path}` finishes it)")

@@ -1,0 +1,87 @@
+"""A run folder's G or F is said to be of "this moment" when its run is training now or stopped partway: by the
+denoiser's notes, `synth --noise-model` and `export`; a finished run, an adapt phase ended by its deadline and
+any file outside a run say nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.atomic_files import holding_folder
+from data_tools.images import write_image
+from denoise_gan import Denoiser
+from denoise_gan.config import AdaptConfig, TrainConfig
+from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.nets.run_state import unfinished_note
+from helpers import cli, save_adapt_start
+
+
+def _train_run(folder: Path, steps: int, reached: int) -> RunFolder:
+    run = RunFolder(folder)
+    save_adapt_start(folder)  # real G and F files (and a D_noisy, which a train run also keeps)
+    run.write_config(TrainConfig(steps=steps))
+    run.checkpoints.mkdir()
+    run.checkpoint(reached).write_bytes(b"")  # only its name is read
+    return run
+
+
+def test_a_train_run_stopped_partway_is_named_with_the_command_that_finishes_it(tmp_path: Path) -> None:
+    run = _train_run(tmp_path / "run", steps=4, reached=2)
+    note = unfinished_note(run.f)
+    assert "stopped at step 2 of 4" in note and f"denoise-gan train --resume {run.path}" in note, note
+    assert "F.safetensors" in note and "G.safetensors" in unfinished_note(run.g)
+    assert unfinished_note(_train_run(tmp_path / "done", steps=4, reached=4).g) == ""
+
+
+def test_a_run_training_now_is_named(tmp_path: Path) -> None:
+    run = _train_run(tmp_path / "run", steps=4, reached=4)  # its steps reached, and yet another process holds it
+    with holding_folder(run.path):
+        assert "is training in this folder now" in unfinished_note(run.g)
+    assert unfinished_note(run.g) == ""
+
+
+def test_an_adaptation_is_judged_by_the_phase_that_writes_the_file(tmp_path: Path) -> None:
+    out = RunFolder(save_adapt_start(tmp_path / "adapt"))
+    out.write_config(AdaptConfig(noisy_dir=str(tmp_path), steps=4))
+    noise, refine = out.phase("noise"), out.phase("refine")
+    noise.checkpoints.mkdir(parents=True)
+    noise.checkpoint(1).write_bytes(b"")
+    assert "partway through the noise model phase" in unfinished_note(out.f)
+    assert f"adapt --resume {out.path}" in unfinished_note(out.f)
+    assert unfinished_note(out.g) == ""  # the refine phase not begun: G is the start model's, as adapt says
+    noise.write_finished(1, 2, "deadline")  # ended by the budget: that is the adaptation's F
+    assert unfinished_note(out.f) == ""
+    refine.path.mkdir()
+    with holding_folder(refine.path):
+        assert "an adaptation is training" in unfinished_note(out.g)
+
+
+def test_files_outside_a_run_say_nothing(tmp_path: Path) -> None:
+    save_adapt_start(tmp_path)
+    assert unfinished_note(tmp_path / "G.safetensors") == ""  # no config.json
+    (tmp_path / "config.json").write_text("{not json")
+    assert unfinished_note(tmp_path / "G.safetensors") == ""  # loading, not this note, says what is wrong there
+    (tmp_path / "config.json").write_text(json.dumps({"steps": 9}))  # no command's config
+    assert unfinished_note(tmp_path / "G.safetensors") == ""
+    assert unfinished_note(tmp_path / "D_noisy.safetensors") == ""
+
+
+def test_the_denoiser_synth_and_export_say_it(tmp_path: Path) -> None:
+    run = _train_run(tmp_path / "run", steps=4, reached=2)
+    assert any("stopped at step 2 of 4" in n for n in Denoiser.from_pretrained(run.path, engine="torch").notes)
+    clean = tmp_path / "clean"
+    write_image(clean / "a.png", np.full((24, 24, 3), 128, np.uint8))
+    result = cli("synth", clean, "-o", tmp_path / "set", "--noise-model", run.path)
+    assert result.exit_code == 0 and "stopped at step 2 of 4" in " ".join(result.stderr.split()), result.stderr
+    result = cli("export", run.path, "-o", tmp_path / "g.safetensors")
+    assert result.exit_code == 0 and "stopped at step 2 of 4" in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.parametrize("name", ["default", "default-F"])
+def test_shipped_models_say_nothing(name: str) -> None:
+    from denoise_gan.nets.shipped import shipped_dir
+
+    assert unfinished_note(shipped_dir() / f"{name}.safetensors") == ""
