@@ -277,6 +277,23 @@ def test_a_set_too_small_for_the_poisson_gaussian_fit_leaves_out_that_row_only(t
     assert report["settings"]["fitted"]["poisson_gaussian"] is None
 
 
+def test_noisy_images_equal_to_their_clean_twins_are_refused_or_said(pairs: Path, tmp_path: Path) -> None:
+    """The clean photos given as --noisy too (a copy, not the same folder) measured σ 0 and fitted nothing."""
+    copy = tmp_path / "copy"
+    shutil.copytree(pairs / "clean", copy)
+    one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", copy, "-o", tmp_path / "fit"),
+                   "every noisy image equals its clean twin")
+    assert not (tmp_path / "fit").exists()
+    mixed = tmp_path / "mixed"
+    shutil.copytree(pairs / "noisy", mixed)
+    first = sorted(p for p in mixed.rglob("*") if p.is_file())[0]
+    shutil.copy(pairs / "clean" / first.relative_to(mixed), first)
+    result = cli("noise-fit", "--clean", pairs / "clean", "--noisy", mixed, "-o", tmp_path / "fit2")
+    assert result.exit_code in (0, 1), result.output  # 1: the gate's verdict, not a refusal
+    assert f"1 of {len(list(mixed.rglob('*.png')))} noisy images equal their clean twins" in \
+        " ".join(result.output.split()), result.output
+
+
 @pytest.mark.parametrize("inside", ["noisy", "clean"])
 def test_cli_output_inside_an_input_folder_is_refused(pairs: Path, inside: str) -> None:
     """Its picture would be read as a noisy (or clean) image by the next run."""

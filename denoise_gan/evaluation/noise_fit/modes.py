@@ -129,15 +129,18 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     """The paired table: the real residual, each candidate and the fitted baselines (see the package doc)."""
     pairs = read_pairs(clean_dir, noisy_dir)
     total = 2 * len(pairs)
-    real = ResidualStats()
+    real, same = ResidualStats(), []
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
         clean, noisy = _load_pair(clean_path, noisy_path)
         clean255 = to_255(clean)
         real.add(clean255, to_255(noisy) - clean255)
+        if np.array_equal(clean, noisy):
+            same.append(name)
         if progress is not None:
             progress(i + 1, total, printable(name))
     if real.moments[0] == 0:
         raise UserError(f"{clean_dir}: no pixels to measure")
+    _check_noise_present(same, len(pairs), noisy_dir)
     fitted = fit_poisson_gaussian(real)
     gauss_text = f"gaussian:sigma={min(real.std, 255.0):.3f}"
     pg_text = None if fitted is None else f"poisson-gaussian:peak={fitted[0]:.3f},sigma={fitted[1]:.3f}"
@@ -165,6 +168,17 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     report = NoiseFitReport("paired", table, settings, PAIRED_HOW)
     report.picture = {"bands": band_names()}
     return report
+
+
+def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> None:
+    """A noisy image equal to its clean twin has no noise to fit: every pair so is a mistake in the folders (the
+    clean photos given twice), a few are said, since they pull every fitted level towards zero."""
+    if len(same) == pairs:
+        raise UserError(f"{noisy_dir}: every noisy image equals its clean twin, so there is no noise to fit; "
+                        "--noisy must hold the noisy versions of the --clean photos")
+    if same:
+        print(f"warning: {len(same)} of {pairs} noisy images equal their clean twins (no noise), e.g. "
+              f"{printable(same[0])}; they count as noise-free in every row")
 
 
 def _pg_label(peak: float, sigma: float) -> str:
