@@ -105,6 +105,18 @@ def test_poisson_gaussian_fit_recovers_peak_and_sigma() -> None:
     assert fitted_sigma == pytest.approx(sigma, rel=0.25)
 
 
+@pytest.mark.parametrize(("peak", "sigma"), [(30.0, 5.0), (10.0, 0.0)])
+def test_the_fit_sees_through_clipping_at_both_ends(peak: float, sigma: float) -> None:
+    """A file holds 0..255: the clipped ends had less variance and pulled this fit to peak 54, σ 17 (for 30, 5)
+    and 26, 32 (for 10, 0). A faint σ beside strong shot noise stays loosely fitted."""
+    rng = np.random.default_rng(0)  # its own draws, whichever tests ran before
+    ramp = np.tile(np.linspace(0, 255, 512, dtype=np.float32)[None, :, None], (256, 1, 3))
+    noisy = np.clip(rng.poisson(ramp * peak / 255) * (255 / peak) + rng.normal(0, sigma, ramp.shape), 0, 255)
+    fitted_peak, fitted_sigma = fit_poisson_gaussian(_stats(ramp, noisy - ramp))
+    assert fitted_peak == pytest.approx(peak, rel=0.15)
+    assert fitted_sigma <= sigma + 12
+
+
 def test_pure_gaussian_noise_fits_no_shot_term() -> None:
     ramp = np.tile(np.linspace(20, 235, 256, dtype=np.float32)[None, :, None], (128, 1, 3))
     peak, sigma = fit_poisson_gaussian(_stats(ramp, RNG.normal(0, 8, ramp.shape)))

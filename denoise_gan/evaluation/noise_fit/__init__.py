@@ -15,8 +15,9 @@ measured the same way:
 * the radially averaged power spectrum of r (Hann-windowed ``WINDOW`` px periodograms; flat for white noise).
 
 Two baselines are fitted to the pairs: Gaussian with the real residual's std, and Poisson-Gaussian from a
-least-squares fit of var(r) = a * I + b over ``FIT_BANDS`` brightness bands (peak = 255 / a, σ = sqrt(b); left
-out with a warning when no band holds ``MIN_BAND`` samples); a learned model earns its place where it beats them.
+least-squares fit of var(r) = a * I + b over ``FIT_BANDS`` brightness bands (peak = 255 / a, σ = sqrt(b); bands
+that clipping at 0 or 255 shifted are left out of it; the row is left out with a warning when no band holds
+``MIN_BAND`` samples); a learned model earns its place where it beats them.
 
 Blind mode (noisy photos only, ``adapt``'s situation): no residual exists, so the rows are measured without
 ground truth, as ``adapt``'s noise_fit report does: blind σ per crop (p10/median/p90; skimage's wavelet
