@@ -17,7 +17,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
-from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, NOISE_MODEL_ARCHS
+from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, NOISE_MODEL_ARCHS
 
 
 class GraphInfo:
@@ -101,8 +101,8 @@ class OnnxBackend:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
                               "map; re-export it with `denoise-gan export` for today's")
         elif self.info.predates_level_max:
-            self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a level above σ {gc.LEVEL_MAX_TEXT} runs "
-                              "uncapped; re-export it with `denoise-gan export` for today's")
+            self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a blind map above σ {gc.LEVEL_MAX_TEXT} "
+                              "runs uncapped; re-export it with `denoise-gan export` for today's")
 
     @property
     def where(self) -> str:
@@ -116,6 +116,8 @@ class OnnxBackend:
     def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
         feed = {gc.IMAGE: np.ascontiguousarray(batch, dtype=np.float32)}
         if self.level_aware:
+            if self.info.predates_level_max and sigma is not None and sigma * strength > LEVEL_MAX:
+                sigma = LEVEL_MAX / strength  # a fixed level is capped here as today's graph caps it inside
             feed[gc.STRENGTH] = np.array([strength], np.float32)
             feed[gc.SIGMA] = np.array([gc.ESTIMATE if sigma is None else sigma], np.float32)
         (out,) = self.session.run([gc.OUTPUT], feed)

@@ -236,4 +236,23 @@ def test_a_graph_from_before_the_level_cap_still_runs_and_says_so(tmp_path: Path
     for engine in ("auto", "onnxruntime"):
         den = Denoiser.from_pretrained(weights, engine=engine, device="cpu")
         assert den.engine_name == "onnxruntime"
-        assert any("runs uncapped; re-export" in note for note in den.notes), den.notes
+        assert any("blind map above σ 100 runs uncapped; re-export" in note for note in den.notes), den.notes
+
+
+def test_a_graph_from_before_the_level_cap_is_given_a_fixed_level_capped(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed σ × strength above the cap runs as σ LEVEL_MAX on it too, as the run's note says (it ran uncapped,
+    under that note); only a blind map, known inside the graph, stays uncapped there (the engine's note)."""
+    from denoise_gan.nets import export as export_module
+    from denoise_gan.nets import graph_contract as gc
+
+    weights = tmp_path / "G.safetensors"
+    save_generator(weights, random_level_net(), TINY_LEVEL)
+    export_model(weights, tmp_path / "today.onnx", "onnx")
+    monkeypatch.setattr(export_module, "scaled_level", lambda level, strength: level * strength)  # the old graph
+    export_model(weights, tmp_path / "old.onnx", "onnx")
+    _without(tmp_path / "old.onnx", gc.LEVEL_MAX_KEY)
+    image = noise_image(32, 32)
+    today, old = (Denoiser.from_pretrained(tmp_path / name, device="cpu") for name in ("today.onnx", "old.onnx"))
+    for sigma, strength in ((2 * LEVEL_MAX, 1.0), (LEVEL_MAX, 2.5)):
+        assert np.array_equal(old(image, sigma=sigma, strength=strength), today(image, sigma=sigma, strength=strength))
