@@ -167,6 +167,12 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         raise
 
 
+def atomic_write_text(path: Path | str, text: str, overwrite: bool = True) -> None:
+    """``atomic_write_bytes`` of text as UTF-8; a file name that is not UTF-8 (Linux allows any bytes) is written
+    as its own bytes (``surrogateescape``), as the file system holds it, instead of failing the whole report."""
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"), overwrite)
+
+
 def is_special_file(path: Path) -> bool:
     """Whether something other than a regular file or folder (a device, a pipe, a socket) is at ``path``."""
     try:

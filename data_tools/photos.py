@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, is_temp_file
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, is_temp_file
 from data_tools.errors import DataError
 from data_tools.images import colour_channels, encode_image, read_image
 
@@ -200,7 +200,7 @@ class _Manifest:
 
     def write(self) -> None:
         manifest = {"what": self.what, "images": [self.entries[k] for k in sorted(self.entries)]}
-        atomic_write_bytes(self.out_dir / SOURCES_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+        atomic_write_text(self.out_dir / SOURCES_NAME, json.dumps(manifest, indent=2) + "\n")
 
 
 def _still_matching(folder: Path) -> list[dict] | None:

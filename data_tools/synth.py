@@ -31,7 +31,11 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from data_tools.atomic_files import atomic_write_bytes, prepare_output_dir, refuse_output_inside_inputs
+from data_tools.atomic_files import (
+    atomic_write_text,
+    prepare_output_dir,
+    refuse_output_inside_inputs,
+)
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable
@@ -195,7 +199,7 @@ def synth(
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
 
 
 def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: bool, summary: SynthSummary) -> None:

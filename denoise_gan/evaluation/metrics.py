@@ -22,7 +22,7 @@ import numpy as np
 import skimage
 from skimage.metrics import structural_similarity
 
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_text
 from data_tools.images import colour_channels
 from denoise_gan.errors import DenoiseGanError, UserError
 from denoise_gan.evaluation.pairing import partial_pairs, read_pair
@@ -275,7 +275,7 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
 def write_results_json(evaluation: Evaluation, path: Path | str, extra: dict[str, Any] | None = None) -> None:
     """Write the results JSON atomically (strict JSON: no NaN/Infinity tokens)."""
     text = json.dumps(results_dict(evaluation, extra), indent=2, allow_nan=False) + "\n"
-    atomic_write_bytes(path, text.encode())
+    atomic_write_text(path, text)
 
 
 def write_results_csv(evaluation: Evaluation, path: Path | str) -> None:
@@ -286,4 +286,4 @@ def write_results_csv(evaluation: Evaluation, path: Path | str) -> None:
     for s in evaluation.images:
         writer.writerow([s.name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
     writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
-    atomic_write_bytes(path, buf.getvalue().encode())
+    atomic_write_text(path, buf.getvalue())

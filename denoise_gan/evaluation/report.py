@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import colour_channels, encode_image, to_dtype
 from denoise_gan.evaluation.report_plots import (  # noqa: F401 (the plots are read from here too)
     NoiseFamily,
@@ -86,13 +86,18 @@ def slug(text: str) -> str:
             and not HASHED_END.search(text)):
         return plain
     readable = re.sub(r"[^A-Za-z0-9=,+@.-]+", "_", text).strip("_.")[:40] or "x"
-    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+    return f"{readable}-{_sha1_hex(text)}"
+
+
+def _sha1_hex(text: str) -> str:
+    """8 hex of the text's SHA-1; a name that is not UTF-8 hashes as its own bytes."""
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 def legacy_slug(text: str) -> str:
     """The hashed names of earlier versions, so a resumed benchmark's reused crops are still found."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:40] or "x"
-    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+    return f"{readable}-{_sha1_hex(text)}"
 
 
 def crop_relpath(noise: str, image: str, method: str, name: Callable[[str], str] = slug) -> str:
@@ -341,5 +346,5 @@ def write_report(out_dir: Path | str, data: dict[str, Any]) -> Path:
             atomic_write_bytes(out_dir / PLOTS_DIR / name, png)
             plots[title] = png
     page = out_dir / REPORT_HTML
-    atomic_write_bytes(page, render_html(out_dir, data, plots).encode())
+    atomic_write_text(page, render_html(out_dir, data, plots))
     return page

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
 from denoise_gan.extras import require
@@ -236,8 +236,8 @@ def write_folder(model: Exportable, out: Path) -> None:
     config = {"library": "denoise-gan", "format": "denoise-gan-generator/1", "generator": to_dict(model.config),
               **{k: model.meta[k] for k in CARD_FIELDS},
               "level_aware": model.contract.level_aware, "stride": model.contract.stride}
-    atomic_write_bytes(out / "config.json", (json.dumps(config, indent=2) + "\n").encode())
-    atomic_write_bytes(out / "README.md", model_card(model, with_graph=graph is not None).encode())
+    atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out / "README.md", model_card(model, with_graph=graph is not None))
 
 
 def _yaml(value: Any) -> str:

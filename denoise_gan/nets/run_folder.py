@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_text
 from denoise_gan.config import from_dict, to_json
 from denoise_gan.errors import UserError
 
@@ -143,7 +143,7 @@ class RunFolder:
 
     def write_config(self, cfg: Any) -> None:
         """The config as JSON, atomically (a kill mid-write leaves the previous one)."""
-        atomic_write_bytes(self.config, to_json(cfg).encode())
+        atomic_write_text(self.config, to_json(cfg))
 
     # ---- the finished marker ---------------------------------------------------------------------------
 
@@ -161,7 +161,7 @@ class RunFolder:
 
     def write_finished(self, step: int, steps: int, stopped_by: str) -> None:
         """Mark the phase finished at ``step`` of its ``steps`` (``stopped_by``: steps or deadline)."""
-        atomic_write_bytes(self.finished, json.dumps({"step": step, "steps": steps, "stopped_by": stopped_by}).encode())
+        atomic_write_text(self.finished, json.dumps({"step": step, "steps": steps, "stopped_by": stopped_by}))
 
     def clear_finished(self) -> None:
         self.finished.unlink(missing_ok=True)

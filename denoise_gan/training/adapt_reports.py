@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import (
     fit_channels,
     random_crops,
@@ -101,7 +101,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
                      "coarse_vs_fine: medians over 32x32 windows of the finest-wavelet sigma ratios (luma to the "
                      "channels' mean; one scale coarser to the finest): higher = noise more correlated across "
                      "channels / in space; added_std: the std F adds (what the blind estimate reads low)"}
-    atomic_write_bytes(out_dir / "noise_fit.json", json.dumps(report, indent=2).encode())
+    atomic_write_text(out_dir / "noise_fit.json", json.dumps(report, indent=2))
     atomic_write_bytes(out_dir / "noise_fit.png", figure_png(noise_fit_figure(sigmas, added, side), dpi=90))
     lines = [f"# Noise fit: F(clean) against {report['noisy_dir']}", "",
              f"Photos: {note}", "",
@@ -119,7 +119,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
               "way on every row, so the rows compare even where the absolute value does not.", "",
               "![Histograms of the blind σ per crop (your photos, clean photos, F before and after) and of the σ F "
               "adds](noise_fit.png)", ""]
-    atomic_write_bytes(out_dir / "noise_fit.md", "\n".join(lines).encode())
+    atomic_write_text(out_dir / "noise_fit.md", "\n".join(lines))
     return report
 
 

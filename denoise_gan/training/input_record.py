@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_text
 from data_tools.images import collect_images
 from denoise_gan.nets.shipped import file_sha256
 from denoise_gan.runtime import world_from_env
@@ -75,7 +75,7 @@ def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
     """Write what a new run's folders (``{"--clean": path, ...}``; empty paths skipped) hold as it starts."""
     listing = {option: {"folder": folder, "images": _listing(folder, run_dir)}
                for option, folder in folders.items() if folder}
-    atomic_write_bytes(run_dir / RECORD_FILE, (json.dumps(listing, indent=1) + "\n").encode())
+    atomic_write_text(run_dir / RECORD_FILE, json.dumps(listing, indent=1) + "\n")
 
 
 def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:

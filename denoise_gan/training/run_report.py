@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Column
 
-from data_tools.atomic_files import OutputWriteError, atomic_write_bytes
+from data_tools.atomic_files import OutputWriteError, atomic_write_bytes, atomic_write_text
 from denoise_gan.config import to_json
 from denoise_gan.evaluation.pictures import figure_png
 from denoise_gan.extras import require
@@ -45,7 +45,7 @@ class RunLog:
         writer = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(kept)
-        atomic_write_bytes(self.path, buf.getvalue().encode())
+        atomic_write_text(self.path, buf.getvalue())
         return kept
 
     def append(self, row: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
 from denoise_gan.evaluation.metrics import psnr, ssim
@@ -131,7 +131,7 @@ def write_index(run_dir: Path) -> None:
         parts.append(f"<h2 id='step-{step}'>step {step}</h2><img src='{html.escape(path.name)}' "
                      f"alt='validation grid at step {step}'>")
     parts.append("</body></html>\n")
-    atomic_write_bytes(Path(run_dir) / GRIDS_DIR / "index.html", "\n".join(parts).encode())
+    atomic_write_text(Path(run_dir) / GRIDS_DIR / "index.html", "\n".join(parts))
 
 
 def drop_grids_after(run_dir: Path, step: int) -> None:

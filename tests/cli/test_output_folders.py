@@ -167,3 +167,22 @@ def test_an_identical_pair_leaves_a_finite_mean_and_is_counted(src: Path, tmp_pa
     assert data["mean"]["psnr_finite"] == pytest.approx(data["images"][1]["psnr"])
     mean_row = (tmp_path / "r.csv").read_text().splitlines()[-1]
     assert "inf" not in mean_row
+
+
+def test_reports_name_files_that_are_not_utf8_as_their_own_bytes(tmp_path: Path) -> None:
+    """evaluate --csv, benchmark and noise-fit crashed with a traceback (UnicodeEncodeError) writing such a name."""
+    clean = tmp_path / "clean"
+    write_image(clean / "ok.png", noise_image(32, 32))
+    (clean / "ok.png").rename(os.fsdecode(os.fsencode(clean) + b"/caf\xe9.png"))
+    write_image(clean / "ok.png", noise_image(32, 32, seed=3))
+    assert cli("synth", clean, "-o", tmp_path / "set", "--noise", "gaussian:sigma=10").exit_code == 0
+    result = cli("evaluate", "--clean", tmp_path / "set" / "clean", "--pred", tmp_path / "set" / "noisy", "--csv",
+                 tmp_path / "e.csv")
+    assert result.exit_code == 0, result.output
+    assert b"\ncaf\xe9," in (tmp_path / "e.csv").read_bytes()  # the name as the file system holds it
+    result = cli("noise-fit", "--clean", tmp_path / "set" / "clean", "--noisy", tmp_path / "set" / "noisy", "-o",
+                 tmp_path / "fit")
+    assert result.exit_code in (0, 1) and (tmp_path / "fit" / "noise_fit.md").is_file(), result.output
+    result = cli("benchmark", "--clean", clean, "--noise", "gaussian:sigma=10", "--methods", "noisy,tv", "-o",
+                 tmp_path / "bench")
+    assert result.exit_code == 0 and (tmp_path / "bench" / "report.html").is_file(), result.output

@@ -38,7 +38,7 @@ def row_fingerprint(input_sha: str, method: Method, sigma: float | None, inferen
     than the source of the noisy ones), the method and its settings, σ if it uses one, and
     for a model the inference settings that change its output (tile, overlap, precision, level)."""
     text = f"{input_sha}|{method.identity}|{'' if sigma is None else repr(round(sigma, 6))}|{inference}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 @dataclass

@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir, remove_stale_parts
+from data_tools.atomic_files import (
+    atomic_write_text,
+    is_temp_file,
+    prepare_output_dir,
+    remove_stale_parts,
+)
 from data_tools.errors import DenoiseGanError
 from data_tools.images import ImageReadError
 from denoise_gan.evaluation import report
@@ -82,7 +87,7 @@ class _Run:
         self.data["summary"] = _summary(self.data["rows"], self.plan.conditions, [m.name for m in self.methods])
         self.data["other_rows"] = self.other_rows
         text = json.dumps(self.data, indent=2, allow_nan=False) + "\n"
-        atomic_write_bytes(self.out_dir / RESULTS_JSON, text.encode())
+        atomic_write_text(self.out_dir / RESULTS_JSON, text)
 
     def step(self, count: int, what: str) -> None:
         self.done += count
@@ -193,7 +198,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
                              "to it; its one row is blind" for m in models
                              if m.denoiser and not m.denoiser.backend.level_aware]
     run.save()
-    atomic_write_bytes(out_dir / RESULTS_CSV, csv_text(run.data).encode())
+    atomic_write_text(out_dir / RESULTS_CSV, csv_text(run.data))
     report.write_report(out_dir, run.data)
     return run.result
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.atomic_files import atomic_write_bytes
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import to_255
 from denoise_gan.evaluation.noise_fit.modes import (
     NoiseFitReport,
@@ -209,8 +209,8 @@ def write_report(report: NoiseFitReport, out_dir: Path | str) -> list[Path]:
     """noise_fit.json, noise_fit.md and noise_fit.png in ``out_dir`` (prepared by the caller)."""
     out_dir = Path(out_dir)
     paths = [out_dir / "noise_fit.json", out_dir / "noise_fit.md", out_dir / "noise_fit.png"]
-    atomic_write_bytes(paths[0], report_json(report).encode())
-    atomic_write_bytes(paths[1], markdown(report).encode())
+    atomic_write_text(paths[0], report_json(report))
+    atomic_write_text(paths[1], markdown(report))
     atomic_write_bytes(paths[2], figure_png(figure(report), dpi=80))
     return paths
 
