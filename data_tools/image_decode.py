@@ -5,10 +5,7 @@ colour), EXIF orientation applied and the ICC profile kept. ``images.read_image`
 from __future__ import annotations
 
 import io
-import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from data_tools.errors import DataError
+from data_tools.library_output import quiet_stderr
 
 
 class ImageReadError(DataError):
@@ -267,6 +265,9 @@ def metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
     return header.info.get("exif"), header.info.get("icc_profile"), orientation
 
 
+JPEG_CUT_OFF = "premature end of data segment"  # libjpeg's warning for a JPEG whose data stops early
+
+
 def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:
     """Pixels, and whether the decoder already applied the orientation (OpenCV does for TIFFs, whatever the
     flags; they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs; newer
@@ -274,10 +275,12 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
     buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     try:
-        with quiet_stderr():
+        with quiet_stderr() as said:
             arr = cv2.imdecode(buf, flags)
     except cv2.error:
         arr = None
+    if arr is not None and data[:2] == b"\xff\xd8" and JPEG_CUT_OFF in said():
+        return None, False  # libjpeg filled the missing part with gray and said only this (Pillow does the same)
     rotated = arr is not None and is_tiff(data)
     if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 and _png_colour_type(data) == 4:
         return arr[..., [0, 3]], False  # gray+alpha PNG: OpenCV expands it to BGRA (Pillow reads 16-bit as 8)
@@ -336,24 +339,6 @@ def _png_colour_type(data: bytes) -> int | None:
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26 or data[12:16] != b"IHDR":
         return None
     return data[25]
-
-
-@contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Silence what C libraries (libpng, libtiff, libjpeg through OpenCV) print straight to file descriptor 2:
-    their warnings are about ancillary data we do not use, and a failure is reported by the return value."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:

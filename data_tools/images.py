@@ -27,10 +27,10 @@ from data_tools.image_decode import (
     is_tiff,
     metadata,
     open_header,
-    quiet_stderr,
     samples_by_range,
     tiff_size,
 )
+from data_tools.library_output import quiet_stderr
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim

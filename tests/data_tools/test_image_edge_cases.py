@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
 import tifffile
 from PIL import Image
 
@@ -165,3 +166,16 @@ def test_a_truncated_16_bit_tiff_is_called_corrupt_not_a_missing_codec(tmp_path:
     with pytest.raises(ImageReadError, match="truncated or corrupt") as info:
         read_image(tmp_path / "a.tif")
     assert "imagecodecs" not in str(info.value)
+
+
+def test_a_jpeg_cut_off_mid_data_is_refused_not_filled_with_gray(tmp_path: Path) -> None:
+    """libjpeg fills what is missing with gray and only warns; with an end marker appended the file was
+    denoised and reported done (without one it was already refused)."""
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    (tmp_path / "whole.jpg").write_bytes(data)
+    assert read_image(tmp_path / "whole.jpg").pixels.shape == (512, 512, 3)
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    with pytest.raises(ImageReadError, match="truncated or corrupt"):
+        read_image(tmp_path / "cut.jpg")

@@ -1,0 +1,38 @@
+"""What C libraries print straight to file descriptor 2, kept off the terminal and read back.
+
+libpng, libtiff and libjpeg (through OpenCV) write warnings to stderr themselves, past Python's ``sys.stderr``:
+most are about ancillary data the reader does not use, but one (libjpeg's for a file cut off mid-data) is the
+only sign that part of an image was made up.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[Callable[[], str]]:
+    """Silence what C libraries (libpng, libtiff, libjpeg through OpenCV) print straight to file descriptor 2:
+    their warnings are about ancillary data we do not use, and a failure is reported by the return value. What
+    they printed is kept: the context yields a function that returns it (libjpeg's only sign of a cut-off
+    file is such a warning)."""
+    said = b""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield lambda: ""
+        return
+    try:
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                yield lambda: said.decode("utf-8", "replace")
+            finally:
+                os.dup2(saved, 2)
+                caught.seek(0)
+                said = caught.read(4096)
+    finally:
+        os.close(saved)
