@@ -102,29 +102,56 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     return list(unique.values()), excluded
 
 
-def _unread_subfolders(inputs: Sequence[Path | str], out_dir: Path) -> list[Path]:
-    """The subfolders of the input folders that only --recursive reads: not hidden, not a link (never followed),
-    not the output folder, not an input of their own. One listing of each input folder, not a walk of its tree."""
+def _folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
+    """(subfolders only --recursive reads, linked folders no run follows) under the input folders that hold
+    photos: without --recursive, each input's own subfolders; with it, every linked folder of its tree. Never
+    a hidden one, the output folder or one that is an input of its own; each once (a link to a folder that is
+    read, or named as unread, is not named again)."""
     skip = {Path(os.path.realpath(p)) for p in (*inputs, out_dir)}
     unread: dict[Path, Path] = {}
+    linked: dict[Path, Path] = {}
     for raw in inputs:
-        folder = Path(raw)
-        if not folder.is_dir():
+        if not Path(raw).is_dir():
             continue
-        for entry in sorted(folder.iterdir()):
-            if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
-                continue
-            if (real := Path(os.path.realpath(entry))) not in skip:
-                unread.setdefault(real, entry)
-    return list(unread.values())
+        for top, dirs, _ in os.walk(raw):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in dirs:
+                entry = Path(top) / name
+                real = Path(os.path.realpath(entry))
+                if real not in skip and (entry.is_symlink() or not recursive) and _holds_photos(real, out_dir):
+                    (linked if entry.is_symlink() else unread).setdefault(real, entry)
+            if not recursive:
+                break
+    read = [Path(os.path.realpath(p)) for p in inputs if recursive and Path(p).is_dir()]  # trees walked whole
+    linked = {r: e for r, e in linked.items() if r not in unread and not any(r.is_relative_to(t) for t in read)}
+    return list(unread.values()), list(linked.values())
 
 
-def _unread_note(unread: Sequence[Path]) -> list[str]:
-    if not unread:
-        return []
-    more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
-    return [f"not read: {len(unread)} subfolder(s) of the input ({shown(unread[0])}{more}); --recursive denoises "
-            "the photos in them too"]
+def _holds_photos(folder: Path, out_dir: Path) -> bool:
+    """Whether an image file lies anywhere below ``folder`` outside the output folder (links not followed,
+    hidden folders skipped); stops at the first."""
+    out = Path(os.path.realpath(out_dir))
+    for top, dirs, files in os.walk(folder):
+        if Path(top).is_relative_to(out):
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".") for f in files):
+            return True
+    return False
+
+
+def _not_read_notes(unread: Sequence[Path], linked: Sequence[Path]) -> list[str]:
+    notes = []
+    if unread:
+        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
+        notes.append(f"not read: {len(unread)} subfolder(s) of the input ({shown(unread[0])}{more}); --recursive "
+                     "denoises the photos in them too")
+    if linked:
+        more = f" and {len(linked) - 1} more" if len(linked) > 1 else ""
+        notes.append(f"not read: {len(linked)} linked folder(s) ({shown(linked[0])}{more}), since links to folders "
+                     "are never followed; give one as an input to denoise its photos")
+    return notes
 
 
 def _left_out_note(left: Sequence[Path], why: str) -> list[str]:
@@ -205,7 +232,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     notes += _left_out_note(earlier,
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
-    notes += [] if opts.recursive else _unread_note(_unread_subfolders(inputs, out_dir))
+    notes += _not_read_notes(*_folders_not_read(inputs, out_dir, opts.recursive))
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
 
 

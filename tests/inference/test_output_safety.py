@@ -267,6 +267,31 @@ def test_subfolders_left_unread_without_recursive_are_named(tmp_path: Path, weig
     assert len(recursive.results) == 5 and not any("subfolder" in n for n in recursive.notes)
 
 
+def test_only_subfolders_with_photos_are_named_and_linked_folders_are(tmp_path: Path, weights: Path) -> None:
+    """The note counted a subfolder holding no photo, or only the output folder; a linked folder of photos was
+    skipped without a word, with --recursive too (links to folders are never followed)."""
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    for name in ("a.png", "notes/readme.txt", "results/run1/a.png"):
+        path = photos / name
+        if path.suffix == ".png":
+            write_image(path, noise_image(16, 16))
+        else:
+            path.parent.mkdir(parents=True)
+            path.write_text("no photo here")
+    write_image(elsewhere / "e.png", noise_image(16, 16))
+    (photos / "linked").symlink_to(elsewhere)
+    for recursive in (False, True):
+        summary = denoise_files([photos], photos / "results" / "run1", engine(weights),
+                                OutputOptions(recursive=recursive, overwrite=True))
+        assert [Path(r.source).name for r in summary.results] == ["a.png"]
+        assert not any("subfolder(s) of the input" in n for n in summary.notes), summary.notes  # none in notes/, results/
+        assert [n for n in summary.notes if "linked" in n] == [
+            f"not read: 1 linked folder(s) ({photos / 'linked'}), since links to folders are never followed; give "
+            "one as an input to denoise its photos"]
+    given = denoise_files([photos, photos / "linked"], tmp_path / "out", engine(weights), OutputOptions())
+    assert not any("linked folder" in n for n in given.notes)  # an input of its own
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_odd_inputs_are_named_for_what_they_are(tmp_path: Path, weights: Path) -> None:
     """A pipe given as input was "no such file or folder"; an empty input list "no images found in  (...)"."""
