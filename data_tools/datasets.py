@@ -23,6 +23,7 @@ from data_tools.images import ImageReadError, collect_images, haar_quads, read_i
 from data_tools.noise import NoiseSpec, measured_level_map, noise_level_map, parse_noise_spec
 from data_tools.patterns import overlay_pattern
 from data_tools.synth import NoiseSource, as_noise_source
+from data_tools.synth_folder import refuse_synth_sets_inside
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
@@ -275,6 +276,9 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     for folder in (clean_dir, noisy_dir if read_noisy else ""):  # on --resume: moved or deleted since the start
         if folder and not Path(folder).is_dir():
             raise ValueError(f"{folder}: no such folder (moved or deleted?)")
+    refuse_synth_sets_inside(clean_dir, ValueError)
+    if noisy_dir and read_noisy:
+        refuse_synth_sets_inside(noisy_dir, ValueError, "noisy")
     clean = load_folder(clean_dir)
     if not clean:
         raise ValueError(f"{clean_dir}: no readable images")

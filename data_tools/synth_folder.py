@@ -83,26 +83,29 @@ def remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
             path.unlink(missing_ok=True)
 
 
-def refuse_synth_sets_inside(clean_dir: Path | str, error: type[Exception]) -> None:
-    """A folder of clean photos must hold no synth set (the set's own folder given for its clean/, or a set moved
-    in by hand): its noisy images would be read as clean photos."""
-    found = synth_sets_under(Path(clean_dir))
+def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: str = "clean") -> None:
+    """A folder of clean (or of noisy) photos must hold no synth set (the set's own folder given for one of its
+    halves, or a set moved in by hand): its other half would be read as photos of this kind."""
+    found = synth_sets_under(Path(folder))
     if found:
-        hint = f"give its {found[0] / 'clean'} instead" if found[0] == Path(clean_dir) else \
+        other = "noisy" if role == "clean" else "clean"
+        hint = f"give its {found[0] / role} instead" if found[0] == Path(folder) else \
             "move it out, or give a folder without it"
-        raise error(f"{found[0]}: a synth set inside {clean_dir} (its {MANIFEST_NAME}); its noisy images would be "
-                    f"read as clean photos: {hint}")
+        raise error(f"{found[0]}: a synth set inside {folder} (its {MANIFEST_NAME}); its {other} images would be "
+                    f"read as {role} photos: {hint}")
 
 
-def synth_sets_under(clean_dir: Path) -> list[Path]:
-    """Synth sets (a folder with a manifest that lists noisy images) under ``clean_dir``, itself included."""
+def synth_sets_under(folder: Path) -> list[Path]:
+    """Synth sets (a folder with a manifest that lists noisy images) under ``folder``, itself included; not in a
+    hidden folder, which no command reads photos from."""
     found = []
-    for manifest in sorted(clean_dir.rglob(MANIFEST_NAME)):
-        folder = manifest.parent
+    for manifest in sorted(folder.rglob(MANIFEST_NAME)):
+        if any(part.startswith(".") for part in manifest.relative_to(folder).parts[:-1]):
+            continue
         try:
             data = json_text.loads(manifest.read_text())
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and "noise" in data and "images" in data:
-            found.append(folder)
+            found.append(manifest.parent)
     return found

@@ -98,6 +98,7 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     than MIN_NOISY_PHOTOS is a one-line error. Photos inside ``exclude`` (the output folder) are not read."""
     if not Path(noisy_dir).is_dir():
         raise UserError(f"{noisy_dir}: --noisy must be a folder of your noisy photos")
+    refuse_synth_sets_inside(noisy_dir, UserError, "noisy")
     found = read_photos(noisy_dir, exclude, console)
     if not found:
         raise UserError(f"{noisy_dir}: no readable images")

@@ -318,6 +318,7 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
 
     if clean_dir:
         refuse_synth_sets_inside(clean_dir, UserError)  # its noisy/ would be read as clean photos
+    refuse_synth_sets_inside(noisy_dir, UserError, "noisy")  # and its clean/ as noisy ones
     noisy_photos = read_folder(noisy_dir, SUBPATCH)
     clean_photos = read_folder(clean_dir, SUBPATCH) if clean_dir else None
     noisy_images = noisy_photos.images
