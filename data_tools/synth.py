@@ -259,8 +259,8 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
             try:
                 if name in seen:
                     raise ValueError(f"same name as {seen[name]}; rename one of them")
-                seen[name] = source
                 entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir, writer))
+                seen[name] = source  # once written: a file that failed to read takes no name from the next
                 summary.written += 1
             except (ImageReadError, ValueError) as exc:
                 reason = str(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +250,33 @@ def test_a_synth_set_given_as_clean_photos_is_refused_by_every_command(src: Path
     assert len(clean_pool(str(made / "clean"))) == len(list((made / "clean").iterdir()))
 
 
+def test_a_synth_set_given_as_training_photos_is_refused(src: Path, tmp_path: Path) -> None:
+    """train/refine --clean read a set's noisy/ as clean photos, and train --noisy, adapt --noisy and noise-fit
+    --noisy its clean/ as noisy ones; a set in a hidden folder, which none of them reads, is no matter."""
+    from data_tools.datasets import build_domains
+    from denoise_gan.training.adapt_noise import noisy_photos
+
+    made = tmp_path / "set"
+    assert synth(src, made, "gaussian:sigma=10", 0).ok
+    with pytest.raises(ValueError, match=f"its noisy images would be read as clean photos: give its {made / 'clean'}"):
+        build_domains(str(made), "", "gaussian:sigma=10")
+    noisy_hint = f"its clean images would be read as noisy photos: give its {made / 'noisy'} instead"
+    with pytest.raises(ValueError, match=noisy_hint):
+        build_domains(str(made / "clean"), str(made), "")
+    with pytest.raises(UserError, match=noisy_hint):
+        noisy_photos(str(made))
+    one_line_error(cli("noise-fit", "--noisy", made, "-o", tmp_path / "n"), noisy_hint)
+    one_line_error(cli("train", "--clean", made, "--noise", "gaussian:sigma=10", "-o", tmp_path / "t",
+                       "--steps", "1"), "a synth set inside")
+    assert not (tmp_path / "n").exists() and not (tmp_path / "t").exists()
+    hidden = tmp_path / "photos"
+    shutil.copytree(src, hidden)
+    (hidden / ".old").mkdir()
+    made.rename(hidden / ".old" / "set")
+    clean, noisy, _ = build_domains(str(hidden), "", "gaussian:sigma=10")
+    assert len(clean) + len(noisy) == len(list(src.rglob("*.png")))
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--noise", "gaussain:sigma=10", "--seed", "0"], "unknown noise model 'gaussain'"),
     (["--noise", "gaussian:sigma=999", "--seed", "0"], "outside 0..255"),
@@ -368,3 +396,17 @@ def test_an_interrupt_says_what_finishes_the_work(command: str, target: str, sai
     options = ["--noise", "gaussian:sigma=10", "-o", tmp_path / "out"]
     code, _, stderr = invoke(command, *([src] if command == "synth" else ["--clean", src]), *options)
     assert code == 130 and "interrupted" in stderr and said in " ".join(stderr.split()), stderr
+
+
+def test_a_file_that_fails_to_read_takes_no_name_from_another(tmp_path: Path) -> None:
+    """A corrupt a.jpg failed, and the good a.png beside it was then skipped as "same name as a.jpg"."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    write_image(src / "a.png", texture((24, 24, 3), np.uint8, 0))
+    summary = synth(src, tmp_path / "set", "gaussian:sigma=5", 0)
+    assert summary.written == 1 and [p.name for p, _ in summary.failures] == ["a.jpg"], summary.failures
+    assert (tmp_path / "set" / "noisy" / "a.png").is_file()
+    write_image(src / "a.jpg", texture((24, 24, 3), np.uint8, 1))  # two readable files of one name: one refused
+    summary = synth(src, tmp_path / "set2", "gaussian:sigma=5", 0)
+    assert summary.written == 1 and "same name as" in summary.failures[0][1], summary.failures
