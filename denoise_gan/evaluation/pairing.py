@@ -123,7 +123,10 @@ def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarra
         raise UserError(f"{other_path}: {_depth(other)} does not match the clean image's {_depth(clean)} "
                         f"({clean_path})")
     if colour_channels(a).shape != colour_channels(b).shape:
-        raise UserError(f"{other_path}: shape {b.shape} does not match the clean image's {a.shape} ({clean_path})")
+        gray_as_colour = colour_channels(a).shape[2:] == (1,) and other_path.suffix.lower() == ".webp"
+        raise UserError(f"{other_path}: shape {b.shape} does not match the clean image's {a.shape} ({clean_path})"
+                        + ("; .webp holds no gray, so a gray photo comes back colour: write .png to score it"
+                           if gray_as_colour else ""))
     return a, b
 
 

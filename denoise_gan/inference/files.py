@@ -180,6 +180,8 @@ def _format_note(pixels: np.ndarray, suffix: str) -> str:
         lost.append(f"alpha dropped ({suffix} has none)")
     if pixels.shape[2] == 2 and suffix == ".bmp":
         lost.append("alpha dropped (.bmp holds alpha only with colour)")
+    if pixels.shape[2] in (1, 2) and suffix == ".webp":
+        lost.append("gray written as colour (.webp holds no gray)")
     return "; ".join(lost)
 
 

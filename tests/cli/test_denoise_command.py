@@ -156,6 +156,17 @@ def test_a_bmp_keeps_colour_alpha_and_says_when_gray_alpha_is_dropped(tmp_path: 
     assert notes and all("rgba" not in line for line in notes)  # the gray one's note; the colour one keeps it
 
 
+def test_a_gray_photo_written_as_webp_says_it_comes_back_colour(tmp_path: Path, weights: Path) -> None:
+    """.webp holds no gray: the file came back RGB without a note, and evaluate refused it with no reason."""
+    write_image(tmp_path / "in" / "g.png", image(c=1)[..., 0])
+    result = denoise(tmp_path / "in", "-o", tmp_path / "out", "--ext", "webp", "-c", weights)
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "out" / "g.webp").pixels.shape[2] == 3
+    assert "gray written as colour (.webp holds no gray)" in " ".join(result.output.split())
+    scored = cli("evaluate", "--clean", tmp_path / "in", "--pred", tmp_path / "out")
+    assert "write .png to score it" in " ".join(scored.output.split()), scored.output
+
+
 def test_a_lossless_webp_comes_back_lossless(tmp_path: Path, weights: Path) -> None:
     from PIL import Image
 
