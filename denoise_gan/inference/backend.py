@@ -30,6 +30,7 @@ class Backend(Protocol):
     stride: int  # input sides must be multiples of this
     level_aware: bool  # takes strength/sigma
     min_tile: int  # smallest tile that gives the whole-image result within the tested tolerance
+    level_max: float  # a level-aware model's cap on the level that conditions it (0-255 scale)
     instance_norm: bool  # per-tile statistics: tiles may differ in tone
     notes: list[str]
 

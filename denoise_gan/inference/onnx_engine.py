@@ -17,7 +17,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
-from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, NOISE_MODEL_ARCHS
+from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
 
 
 class GraphInfo:
@@ -34,18 +34,21 @@ class GraphInfo:
             self.stride = int(props[gc.STRIDE_KEY])
             self.min_tile = int(props.get(gc.MIN_TILE_KEY, MIN_TILE))
             self.channels = int(props[gc.CHANNELS_KEY])
+            # a level-aware graph without the key is from before the map was capped: taken as the default's cap
+            self.predates_level_max = self.level_aware and gc.LEVEL_MAX_KEY not in props
+            self.level_max = float(props.get(gc.LEVEL_MAX_KEY, LEVEL_MAX))
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: bad denoise-gan graph metadata ({type(exc).__name__}: {exc})") from None
-        if not (1 <= self.stride <= 1024 and 1 <= self.channels <= 4 and 1 <= self.min_tile <= 4096):
+        if not (1 <= self.stride <= 1024 and 1 <= self.channels <= 4 and 1 <= self.min_tile <= 4096
+                and LEVEL_MAX_BOUNDS[0] <= self.level_max <= LEVEL_MAX_BOUNDS[1]):
             raise WeightsError(f"{path}: implausible graph metadata (stride {self.stride}, channels "
-                               f"{self.channels}, min_tile {self.min_tile})")
+                               f"{self.channels}, min_tile {self.min_tile}, level_max {self.level_max:g})")
         if self.config.get("arch") in NOISE_MODEL_ARCHS:
             raise WeightsError(f"{path}: is a noise model ({self.config.get('arch')}), not a denoiser")
         self.source_sha256 = props.get(gc.SOURCE_KEY, "")
         self.source_digest = props.get(gc.SOURCE_DIGEST_KEY, "")
         # a level-aware graph without the key is from before the blind map was profiled by brightness
         self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
-        self.predates_level_max = self.level_aware and props.get(gc.LEVEL_MAX_KEY, "") != gc.LEVEL_MAX_TEXT
 
 
 def providers_for(device: str, ort: Any) -> list[str]:
@@ -96,12 +99,13 @@ class OnnxBackend:
         self.stride = self.info.stride
         self.level_aware = self.info.level_aware
         self.min_tile = self.info.min_tile
+        self.level_max = self.info.level_max
         self.notes: list[str] = []
         if self.info.predates_level_profile:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
                               "map; re-export it with `denoise-gan export` for today's")
         elif self.info.predates_level_max:
-            self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a blind map above σ {gc.LEVEL_MAX_TEXT} "
+            self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a blind map above σ {LEVEL_MAX:g} "
                               "runs uncapped; re-export it with `denoise-gan export` for today's")
 
     @property
@@ -116,8 +120,8 @@ class OnnxBackend:
     def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
         feed = {gc.IMAGE: np.ascontiguousarray(batch, dtype=np.float32)}
         if self.level_aware:
-            if self.info.predates_level_max and sigma is not None and sigma * strength > LEVEL_MAX:
-                sigma = LEVEL_MAX / strength  # a fixed level is capped here as today's graph caps it inside
+            if self.info.predates_level_max and sigma is not None and sigma * strength > self.level_max:
+                sigma = self.level_max / strength  # a fixed level is capped here as today's graph caps it inside
             feed[gc.STRENGTH] = np.array([strength], np.float32)
             feed[gc.SIGMA] = np.array([gc.ESTIMATE if sigma is None else sigma], np.float32)
         (out,) = self.session.run([gc.OUTPUT], feed)

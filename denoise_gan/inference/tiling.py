@@ -46,7 +46,7 @@ from denoise_gan.inference.tile_grid import (  # noqa: F401 (the geometry is rea
     tile_positions,
     tile_side,
 )
-from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MIN_TILE
+from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
 from denoise_gan.runtime import PRECISIONS
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
@@ -259,13 +259,12 @@ class TiledDenoiser:
         InferConfig(strength=strength, sigma=sigma)
         check_conditioning(self.backend.level_aware, strength, sigma)
 
-    @staticmethod
-    def level_notes(strength: float, sigma: float | None) -> list[str]:
+    def level_notes(self, strength: float, sigma: float | None) -> list[str]:
         """What a run at this level should say (the notes of the call that asked for it, not the engine's)."""
-        if sigma is None or sigma * strength <= LEVEL_MAX:
+        cap = self.backend.level_max
+        if sigma is None or sigma * strength <= cap:
             return []
-        return [f"σ {sigma * strength:g} is above the highest noise level this model knows; it runs as "
-                f"σ {LEVEL_MAX:g}"]
+        return [f"σ {sigma * strength:g} is above the highest noise level this model knows; it runs as σ {cap:g}"]
 
     def _shrink_after_oom(self, shape: tuple[int, int]) -> None:
         """Halve the tile (then the batch) so the retry fits; give up with a clear error at the floor."""

@@ -69,6 +69,7 @@ class TorchBackend:
         self.stride = contract.stride
         self.level_aware = contract.level_aware
         self.min_tile = max(MIN_TILE, contract.min_tile)
+        self.level_max = contract.level_max
         self.instance_norm = uses_instance_norm(net)
         self.fp32_redos = 0
         self.notes: list[str] = []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from denoise_gan.errors import UserError
+from denoise_gan.nets.generator_names import LEVEL_MAX
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,15 @@ class DenoiserContract:
     stride: int  # input sides must be multiples of this
     min_tile: int  # the smallest tile whose result matches the whole image's within the tested tolerance
     channels: int  # colour channels it takes
+    level_max: float = LEVEL_MAX  # a level-aware one's cap on the map that conditions it (0-255 scale)
 
 
 def denoiser_contract(net: nn.Module) -> DenoiserContract:
     return DenoiserContract(level_aware=bool(getattr(net, "level_aware", False)),
                             stride=max(1, int(getattr(net, "stride", 1))),
                             min_tile=max(1, int(getattr(net, "min_tile", 1))),
-                            channels=_input_channels(net))
+                            channels=_input_channels(net),
+                            level_max=float(getattr(net, "level_max", LEVEL_MAX)))
 
 
 def _input_channels(net: nn.Module) -> int:

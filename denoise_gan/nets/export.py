@@ -33,6 +33,7 @@ from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
+from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder
@@ -40,6 +41,7 @@ from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weight_header import refuse_noise_model, weights_digest
 from denoise_gan.nets.weights import (
     CALIBRATION_KEY,
+    LEVEL_MAX_KEY,
     LEVEL_SCALE_KEY,
     PATH_KEYS,
     check_state,
@@ -127,8 +129,13 @@ def _from_run_checkpoint(path: Path) -> Exportable:
     check_state(skeleton, tensors, str(path))  # shapes checked before anything is allocated
     net = build_generator(cfg)
     net.load_state_dict(tensors)  # checked against the skeleton above
+    cap = state.get("level_max")  # a refine checkpoint's: the levels trained on by its step
+    if denoiser_contract(net).level_aware and isinstance(cap, (int, float)) and not isinstance(cap, bool) \
+            and LEVEL_MAX_BOUNDS[0] <= cap <= LEVEL_MAX_BOUNDS[1]:
+        net.level_max = float(cap)
     # a calibration belongs to the run's weight file, not to this checkpoint's tensors (the net runs uncalibrated)
-    meta = {**{k: v for k, v in _without_relative_paths(meta).items() if k not in (LEVEL_SCALE_KEY, CALIBRATION_KEY)},
+    meta = {**{k: v for k, v in _without_relative_paths(meta).items()
+               if k not in (LEVEL_SCALE_KEY, CALIBRATION_KEY, LEVEL_MAX_KEY)},
             "step": state.get("step"), "role": "G noisy->clean", "exported_from": str(path.resolve())}
     return Exportable(net.eval(), cfg, describe(cfg, meta), path)
 
@@ -159,6 +166,7 @@ class OnnxGraph(nn.Module):
         contract = denoiser_contract(net)
         self.stride = contract.stride
         self.level_aware = contract.level_aware
+        self.level_max = contract.level_max
 
     def forward(self, image: torch.Tensor, strength: torch.Tensor | None = None,
                 sigma: torch.Tensor | None = None) -> torch.Tensor:
@@ -168,7 +176,7 @@ class OnnxGraph(nn.Module):
         if self.level_aware and strength is not None and sigma is not None:
             fixed = (sigma / 255.0).reshape(1, 1, 1, 1).expand_as(padded)
             level = torch.where(sigma.reshape(1, 1, 1, 1) >= 0, fixed, self.net.estimate(padded))
-            out = self.net.denoiser(padded, scaled_level(level, strength.reshape(1, 1, 1, 1)))
+            out = self.net.denoiser(padded, scaled_level(level, strength.reshape(1, 1, 1, 1), self.level_max))
         else:
             out = self.net(padded)
         return out[..., :h, :w].clamp(0.0, 1.0)
@@ -213,7 +221,7 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
             gc.MIN_TILE_KEY: str(model.contract.min_tile),
             gc.CHANNELS_KEY: str(model.config.channels), gc.SOURCE_KEY: model.source_sha256,
             gc.SOURCE_DIGEST_KEY: model.source_digest,
-            **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP, gc.LEVEL_MAX_KEY: gc.LEVEL_MAX_TEXT} if graph.level_aware else {}),
+            **({gc.LEVEL_MAP_KEY: gc.LEVEL_MAP, gc.LEVEL_MAX_KEY: f"{graph.level_max:g}"} if graph.level_aware else {}),
             "usage": usage}
 
 

@@ -31,10 +31,12 @@ GENERATOR_KINDS: tuple[GeneratorKind, ...] = (
 # the level-aware G's smallest tile: its estimator sees ~130 px, and on smaller tiles the tiled result drifts
 # from the whole image's (the net declares it as ``min_tile``; the tile options' messages name it)
 LEVEL_MIN_TILE = 128
-# the highest noise level (0-255 scale) a level map conditions the level-aware G with: its training maps reach
+# the highest noise level (0-255 scale) a level map conditions the level-aware G with, unless its training maps
+# went higher (refine records their highest level in the weight file, ``level_max``): the shipped default's reach
 # about 85 (a camera at peak 15), and far beyond them G's output darkens (at 255, 30 grey levels off a mid-grey
-# photo); a higher --sigma, or an estimate scaled up by --strength, runs at this level
+# photo); a higher --sigma, or an estimate scaled up by --strength, runs at the cap
 LEVEL_MAX = 100.0
+LEVEL_MAX_BOUNDS = (1.0, 1000.0)  # a recorded cap outside these is a damaged or hostile file
 
 NOISE_MODEL_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.noise_model)
 INSTANCE_NORM_ARCHS = frozenset(kind.name for kind in GENERATOR_KINDS if kind.instance_norm)

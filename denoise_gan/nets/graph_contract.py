@@ -8,8 +8,6 @@ The metadata (``metadata_props``) says what the graph is, so the engine never gu
 
 from __future__ import annotations
 
-from denoise_gan.nets.generator_names import LEVEL_MAX
-
 GRAPH_FORMAT = "denoise-gan-onnx/1"
 IMAGE, STRENGTH, SIGMA, OUTPUT = "image", "strength", "sigma", "denoised"
 ESTIMATE = -1.0  # the sigma input's "no fixed σ: estimate the level map"
@@ -26,8 +24,8 @@ SOURCE_KEY, SOURCE_DIGEST_KEY = "source_sha256", "source_digest"
 # brightness (``nets.level_profile``); a graph without the key predates that and is remade before use
 LEVEL_MAP_KEY, LEVEL_MAP = "level_map", "brightness-profile"
 PREDATES_LEVEL_PROFILE = "was exported before the blind level map was profiled by brightness"  # what users read
-# a level-aware graph's cap on the map that conditions G (``generator_names.LEVEL_MAX``, as decimal text); a graph
-# without it runs the map uncapped (far above its training levels G darkens a photo): the same below the cap, so
-# it is used, with a note
-LEVEL_MAX_KEY, LEVEL_MAX_TEXT = "level_max", f"{LEVEL_MAX:g}"
+# a level-aware graph's cap on the map that conditions G (the model's ``level_max``, ``generator_names.LEVEL_MAX``
+# unless its training went higher, as decimal text); a graph without it runs the map uncapped (far above its
+# training levels G darkens a photo): the same below the cap, so it is used, with a note
+LEVEL_MAX_KEY = "level_max"
 PREDATES_LEVEL_MAX = "was exported before the level map was capped at the highest level the model knows"

@@ -142,6 +142,9 @@ class LevelAwareDenoiser(nn.Module):
         # on clean photos and stores it in the weight file's metadata (a plain float: traced into an exported
         # graph as a constant, and no tensor, so files written before it still load)
         self.level_scale = 1.0
+        # the cap on the map that conditions G when it denoises: LEVEL_MAX, or the highest level of its training
+        # maps where they went higher (refine raises it as it trains; the weight file records it)
+        self.level_max = LEVEL_MAX
         self.channels = cfg.channels
         self.in_channels = cfg.channels
         self.denoiser = LevelUNet(cfg.channels, cfg.width, cfg.depth, cfg.blocks)
@@ -167,11 +170,11 @@ class LevelAwareDenoiser(nn.Module):
                 level: torch.Tensor | None = None) -> torch.Tensor:
         if level is None:
             level = torch.full_like(noisy, sigma / 255.0) if sigma is not None else self.estimate(noisy)
-            level = level * strength if self.training else scaled_level(level, strength)  # trained uncapped
+            level = level * strength if self.training else scaled_level(level, strength, self.level_max)
         return self.denoiser(noisy, level.to(noisy.dtype))
 
 
-def scaled_level(level: torch.Tensor, strength: float | torch.Tensor) -> torch.Tensor:
-    """The map G is conditioned on when it denoises: ``level`` times ``strength``, no higher than ``LEVEL_MAX`` (a
-    known map, and any map in training, is used as given)."""
-    return (level * strength).clamp(max=LEVEL_MAX / 255.0)
+def scaled_level(level: torch.Tensor, strength: float | torch.Tensor, level_max: float = LEVEL_MAX) -> torch.Tensor:
+    """The map G is conditioned on when it denoises: ``level`` times ``strength``, no higher than ``level_max``
+    (0-255 scale; a known map, and any map in training, is used as given)."""
+    return (level * strength).clamp(max=level_max / 255.0)

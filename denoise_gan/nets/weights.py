@@ -26,6 +26,7 @@ from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.discriminators import build_discriminator
+from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MAX_BOUNDS
 from denoise_gan.nets.registry import build_generator, plausible_bounds
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.weight_header import (
@@ -48,6 +49,7 @@ PATH_KEYS = ("source_run",)  # metadata values that name a folder: stored absolu
 LEVEL_SCALE_KEY = "level_scale"  # metadata: the calibration factor on a level-aware G's estimated map
 CALIBRATION_KEY = "calibration"  # metadata: what that factor was fitted on (written by `calibrate`)
 LEVEL_SCALE_BOUNDS = (0.25, 4.0)
+LEVEL_MAX_KEY = "level_max"  # metadata: a level-aware G's cap on its level map, where its training went past LEVEL_MAX
 
 
 def input_convention(cfg: GeneratorConfig) -> str:
@@ -70,12 +72,15 @@ def describe(cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> dict[s
 
 def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> None:
     """Weights plus config and descriptive metadata (see ``describe``) in one safetensors file, atomically. The
-    net's own ``level_scale`` is what the file records, whatever ``meta`` says (it is a property of the net)."""
+    net's own ``level_scale`` and ``level_max`` are what the file records, whatever ``meta`` says (they are
+    properties of the net)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
-    scale = getattr(net, "level_scale", 1.0)
-    meta = {k: v for k, v in (meta or {}).items() if k != LEVEL_SCALE_KEY}
+    scale, cap = getattr(net, "level_scale", 1.0), getattr(net, "level_max", LEVEL_MAX)
+    meta = {k: v for k, v in (meta or {}).items() if k not in (LEVEL_SCALE_KEY, LEVEL_MAX_KEY)}
     if scale != 1.0:
         meta[LEVEL_SCALE_KEY] = scale
+    if cap != LEVEL_MAX:
+        meta[LEVEL_MAX_KEY] = cap
     metadata = {"format": FORMAT, "config": json.dumps(to_dict(cfg)),
                 "meta": json.dumps(describe(cfg, meta), sort_keys=True)}
     atomic_write_bytes(path, canonical(st_save(state, metadata=metadata)))
@@ -134,11 +139,14 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu", data: b
     except (ValueError, TypeError, RuntimeError) as exc:
         raise WeightsError(f"{path}: cannot build the generator its metadata describes ({exc})") from None
     check_state(skeleton, tensors, str(path))
-    scale = level_scale(path, denoiser_contract(skeleton).level_aware, meta)
+    level_aware = denoiser_contract(skeleton).level_aware
+    scale, cap = level_scale(path, level_aware, meta), _level_max(path, level_aware, meta)
     net = build_generator(cfg)
     net.load_state_dict(tensors)  # checked against the skeleton above: names, shapes, kinds, finite values
     if calibrated and scale != 1.0:
         net.level_scale = scale
+    if cap != LEVEL_MAX:  # not a calibration: the levels these very weights were trained on
+        net.level_max = cap
     return net.to(device).eval(), cfg, meta
 
 
@@ -152,6 +160,18 @@ def level_scale(path: Path | str, net_is_level_aware: bool, meta: dict) -> float
                            f"in {lo:g}..{hi:g})")
     if value != 1.0 and not net_is_level_aware:
         raise WeightsError(f"{path}: metadata sets a {LEVEL_SCALE_KEY}, but its generator has no level estimator")
+    return float(value)
+
+
+def _level_max(path: Path | str, net_is_level_aware: bool, meta: dict) -> float:
+    """The cap a weight file records for its level map (LEVEL_MAX when absent), checked like ``level_scale``."""
+    value = meta.get(LEVEL_MAX_KEY, LEVEL_MAX)
+    lo, hi = LEVEL_MAX_BOUNDS
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise WeightsError(f"{path}: implausible {LEVEL_MAX_KEY} in metadata ({value!r}, expected a number "
+                           f"in {lo:g}..{hi:g})")
+    if value != LEVEL_MAX and not net_is_level_aware:
+        raise WeightsError(f"{path}: metadata sets a {LEVEL_MAX_KEY}, but its generator takes no level map")
     return float(value)
 
 

@@ -16,6 +16,7 @@ still learns from F alone.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -181,6 +182,7 @@ class RefineTrainer:
                 else:
                     loss = self.reconstruction(self.g.denoiser(noisy, level), target)
                     total = loss + self.cfg.lambda_level * level_loss
+                    self.record_level_max(level)
             else:
                 loss = total = self.reconstruction(self.g(noisy), clean)
         self.opt.zero_grad(set_to_none=True)
@@ -189,6 +191,13 @@ class RefineTrainer:
         self.opt.step()
         self.sched.step()
         return {"loss": loss.item(), **out}
+
+    def record_level_max(self, level: torch.Tensor) -> None:
+        """Raise G's cap on its level map to the highest level it has been trained on (0-255 scale, rounded up
+        to a tenth), where that passes LEVEL_MAX: denoising caps the map there, and no lower."""
+        seen = math.ceil(float(level.detach().max()) * 2550.0 - 1e-3) / 10.0  # (float error is not a level)
+        if seen > self.g.level_max:
+            self.g.level_max = seen
 
     def lr(self) -> float:
         return self.opt.param_groups[0]["lr"]
@@ -205,10 +214,13 @@ class RefineTrainer:
 
     def state(self, step: int) -> dict[str, Any]:
         return {"kind": "refine", "step": step, "config": to_dict(self.cfg), "g": self.g.state_dict(),
-                "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state()}
+                "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(),
+                **({"level_max": self.g.level_max} if self.level_aware else {})}
 
     def load(self, state: dict[str, Any], where: str) -> None:
         load_state(self.g, state["g"], f"{where} (G)")
+        if self.level_aware and isinstance(state.get("level_max"), (int, float)):  # older checkpoints: none
+            self.g.level_max = max(self.g.level_max, float(state["level_max"]))
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
         set_rng_state(state["rng"])

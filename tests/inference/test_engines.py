@@ -97,6 +97,34 @@ def test_training_conditions_on_the_map_uncapped() -> None:
         assert torch.equal(net(noisy, sigma=255.0), net(noisy, sigma=LEVEL_MAX))
 
 
+def test_a_model_trained_past_the_default_cap_is_capped_at_its_own(tmp_path: Path) -> None:
+    """Its weight file records its cap (refine writes it); torch, its exported graph and the run's note use it,
+    and a file claiming an implausible cap is refused in one line."""
+    from denoise_gan.nets.weights import LEVEL_MAX_KEY, read_generator_config
+
+    net = random_level_net()
+    net.level_max = 150.0
+    weights = tmp_path / "G.safetensors"
+    save_generator(weights, net, TINY_LEVEL)
+    assert read_generator_config(weights)[1][LEVEL_MAX_KEY] == 150.0
+    export_model(weights, tmp_path / "G.onnx", "onnx")
+    from data_tools.images import write_image
+
+    image = noise_image(32, 32)
+    write_image(tmp_path / "in" / "a.png", image)
+    for engine in ("torch", "onnxruntime"):
+        den = Denoiser.from_pretrained(weights, engine=engine, device="cpu")
+        assert not np.array_equal(den(image, sigma=150.0), den(image, sigma=LEVEL_MAX))  # past 100, it counts
+        np.testing.assert_array_equal(den(image, sigma=200.0), den(image, sigma=150.0))
+        run = den.denoise_files([tmp_path / "in"], tmp_path / engine, sigma=200.0)
+        assert "σ 200 is above the highest noise level this model knows; it runs as σ 150" in run.notes
+    bad = random_level_net()
+    bad.level_max = 1e9
+    save_generator(tmp_path / "bad.safetensors", bad, TINY_LEVEL)
+    with pytest.raises(WeightsError, match="implausible level_max"):
+        Denoiser.from_pretrained(tmp_path / "bad.safetensors", engine="torch", device="cpu")
+
+
 @pytest.mark.parametrize("tile", [0, 64])
 def test_blind_unet_engines_agree(unet_with_graph: Path, tile: int) -> None:
     image = noise_image(150, 170, seed=3)
@@ -249,7 +277,7 @@ def test_a_graph_from_before_the_level_cap_is_given_a_fixed_level_capped(tmp_pat
     weights = tmp_path / "G.safetensors"
     save_generator(weights, random_level_net(), TINY_LEVEL)
     export_model(weights, tmp_path / "today.onnx", "onnx")
-    monkeypatch.setattr(export_module, "scaled_level", lambda level, strength: level * strength)  # the old graph
+    monkeypatch.setattr(export_module, "scaled_level", lambda level, strength, _cap: level * strength)  # old graph
     export_model(weights, tmp_path / "old.onnx", "onnx")
     _without(tmp_path / "old.onnx", gc.LEVEL_MAX_KEY)
     image = noise_image(32, 32)

@@ -203,3 +203,21 @@ def test_estimator_options_are_checked(finished_run: Path, tmp_path: Path, monke
     with pytest.raises(UserError, match="level-aware"):
         refine(_config(finished_run, generator=None, init=str(blind), estimator_only=True), tmp_path / "from-init")
     assert not (tmp_path / "from-init").exists()
+
+
+def test_a_refinement_on_levels_above_the_default_cap_records_its_own(finished_run: Path, tmp_path: Path) -> None:
+    """Every level-aware G was capped at σ 100 when denoising, whatever it was trained on: one trained at σ 150
+    under-denoised exactly its own noise. Refine records the highest level of its training maps, and that cap
+    travels with the weights (a resumed run keeps it; a G trained below 100 keeps 100)."""
+    from denoise_gan.nets.generator_names import LEVEL_MAX
+    from denoise_gan.nets.weights import LEVEL_MAX_KEY, read_generator_config
+
+    out = refine(_config(finished_run, noise="gaussian:sigma=150", fresh=True, steps=4, save_every=2),
+                 tmp_path / "heavy")
+    net, _, meta = load_generator(out)
+    assert net.level_max == 150.0 and meta[LEVEL_MAX_KEY] == 150.0
+    resumed = refine(None, tmp_path / "heavy", resume=True, steps=6)
+    assert load_generator(resumed)[0].level_max == 150.0  # restored from the checkpoint, not lowered
+    light = refine(_config(finished_run, noise="gaussian:sigma=30", fresh=True, steps=2), tmp_path / "light")
+    assert load_generator(light)[0].level_max == LEVEL_MAX
+    assert LEVEL_MAX_KEY not in read_generator_config(light)[1]
