@@ -31,6 +31,7 @@ from data_tools.image_decode import (
     tiff_size,
 )
 from data_tools.library_output import quiet_stderr
+from data_tools.png_chunks import png_gray_alpha16, png_with_chunks
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim
@@ -46,6 +47,7 @@ class LoadedImage:
     icc: bytes | None = None
     note: str = ""  # what the reader changed that a user should be told (float samples stored as 16-bit)
     lossless: bool = False  # a lossless WebP: its output is written lossless too
+    dpi: tuple[float, float] | None = None  # the resolution the file records (x, y as stored upright), if any
 
     @property
     def has_alpha(self) -> bool:
@@ -169,8 +171,18 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if pixels.dtype not in (np.uint8, np.uint16):
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
+    dpi = _resolution(header, turned=orientation in (5, 6, 7, 8))
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
-                       lossless=is_lossless_webp(data))
+                       lossless=is_lossless_webp(data), dpi=dpi)
+
+
+def _resolution(header: Image.Image | None, turned: bool) -> tuple[float, float] | None:
+    """The file's resolution in dots per inch (x, y of the upright image), or None where it records none."""
+    try:
+        x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return _plausible_dpi((y, x) if turned else (x, y))
 
 
 def _image_bytes(path: Path) -> bytes:
@@ -225,8 +237,8 @@ def encode_problem(shape: tuple[int, ...], suffix: str) -> str | None:
     return None
 
 
-def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
-                 exif: bytes | None = None, icc: bytes | None = None, lossless: bool = False) -> bytes:
+def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95, exif: bytes | None = None,
+                 icc: bytes | None = None, lossless: bool = False, dpi: tuple[float, float] | None = None) -> bytes:
     """Encode HxWxC uint8/uint16 pixels for a file suffix.
 
     8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits; the ICC
@@ -234,7 +246,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
     TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through a plain PNG writer, since neither
     library above can write them. Formats that cannot hold 16 bits (JPEG, WebP, BMP) get a rounded 8-bit copy;
     formats without alpha (JPEG, and BMP beside gray) get it dropped. ``lossless`` writes a WebP lossless
-    (``quality`` is then the compression effort).
+    (``quality`` is then the compression effort). ``dpi`` (x, y): the resolution, kept where the format holds one.
     """
     suffix = suffix.lower()
     pixels = as_hwc(pixels)
@@ -243,19 +255,21 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
         raise ValueError(problem)
     fmt = WRITE_FORMATS[suffix]
     exif, icc = _metadata_for(fmt, pixels.shape[2], exif, icc)
+    dpi = _plausible_dpi(dpi)
     if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
-        return _tiff_bytes(pixels, icc)
+        return _tiff_bytes(pixels, icc, dpi)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
-        return _png_with_icc(_png_gray_alpha16(pixels), icc)
-    if pixels.dtype == np.uint16 and fmt == "TIFF" and (icc or pixels.shape[2] == 4):
-        # OpenCV writes no ICC profile (16-bit: often wide-gamut), and 16-bit RGBA without the ExtraSamples tag
-        return _tiff_bytes(pixels, icc, compression="zlib")
+        return png_with_chunks(png_gray_alpha16(pixels), icc, dpi)
+    if pixels.dtype == np.uint16 and fmt == "TIFF" and (icc or dpi or pixels.shape[2] == 4):
+        # OpenCV writes no ICC profile (16-bit: often wide-gamut) or resolution, and 16-bit RGBA without the
+        # ExtraSamples tag
+        return _tiff_bytes(pixels, icc, dpi, compression="zlib")
     if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
         with quiet_stderr():
             ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
         if not ok:
             raise ValueError(f"OpenCV could not encode a 16-bit {fmt}")
-        return _png_with_icc(buf.tobytes(), icc) if fmt == "PNG" else buf.tobytes()
+        return png_with_chunks(buf.tobytes(), icc, dpi) if fmt == "PNG" else buf.tobytes()
     if pixels.dtype == np.uint16:
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]
@@ -282,6 +296,8 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95,
         kwargs["exif"] = exif
     if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["icc_profile"] = icc
+    if dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):  # WebP has no resolution field
+        kwargs["dpi"] = dpi
     out = io.BytesIO()
     img.save(out, format=fmt, **kwargs)
     return out.getvalue()
@@ -310,7 +326,15 @@ def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
         return None
 
 
-def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, compression: str | None = None) -> bytes:
+def _plausible_dpi(dpi: tuple[float, float] | None) -> tuple[float, float] | None:
+    """A resolution worth writing: two positive, finite numbers (a file's 0 or NaN says "unknown")."""
+    if dpi is None or len(dpi) != 2 or not all(isinstance(d, (int, float)) and 0 < d < 1e6 for d in dpi):
+        return None
+    return float(dpi[0]), float(dpi[1])
+
+
+def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, dpi: tuple[float, float] | None = None,
+                compression: str | None = None) -> bytes:
     """A TIFF through tifffile, which writes any channel count with its ICC profile: gray or RGB, alpha as an
     extra (unassociated) sample."""
     import tifffile
@@ -320,39 +344,9 @@ def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, compression: str | None =
     tifffile.imwrite(out, pixels if channels > 1 else pixels[..., 0],
                      photometric="rgb" if channels > 2 else "minisblack",
                      extrasamples=["unassalpha"] if channels in (2, 4) else None,
-                     compression=compression, iccprofile=icc)
+                     compression=compression, iccprofile=icc,
+                     **({"resolution": dpi, "resolutionunit": "INCH"} if dpi else {}))
     return out.getvalue()
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    import struct
-    import zlib
-
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-
-def _png_with_icc(data: bytes, icc: bytes | None) -> bytes:
-    """A PNG with an ICC profile chunk (iCCP) right after its header, where the format puts it."""
-    if not icc:
-        return data
-    import zlib
-
-    ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR's length and type, its 13 bytes and CRC
-    return data[:ihdr_end] + _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc)) + data[ihdr_end:]
-
-
-def _png_gray_alpha16(pixels: np.ndarray) -> bytes:
-    """A 16-bit gray+alpha PNG (colour type 4): OpenCV writes two channels as BGRA and Pillow only as 8-bit."""
-    import struct
-    import zlib
-
-    height, width = pixels.shape[:2]
-    rows = np.ascontiguousarray(pixels, dtype=">u2").view(np.uint8).reshape(height, width * 4)  # 2 samples x 2 B
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 before each row
-
-    header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-            + _png_chunk(b"IEND", b""))
 
 
 def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
@@ -367,7 +361,8 @@ def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: Path | str, pixels: np.ndarray, quality: int = 95, exif: bytes | None = None,
-                icc: bytes | None = None, overwrite: bool = True, lossless: bool = False) -> None:
+                icc: bytes | None = None, overwrite: bool = True, lossless: bool = False,
+                dpi: tuple[float, float] | None = None) -> None:
     path = Path(path)
     atomic_write_bytes(path, encode_image(pixels, path.suffix, quality=quality, exif=exif, icc=icc,
-                                          lossless=lossless), overwrite)
+                                          lossless=lossless, dpi=dpi), overwrite)

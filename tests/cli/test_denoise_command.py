@@ -403,3 +403,11 @@ def test_a_process_group_the_caller_set_up_needs_no_torchrun_address(monkeypatch
     group = SimpleNamespace(is_available=lambda: True, is_initialized=lambda: True)
     monkeypatch.setitem(sys.modules, "torch.distributed", group)
     check_launch(World(rank=0, size=2))
+
+
+def test_denoise_keeps_the_photos_resolution(tmp_path: Path, weights: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(image()).save(tmp_path / "scan.png", dpi=(300, 300))
+    assert denoise(tmp_path / "scan.png", "-o", tmp_path / "out", "-c", weights).exit_code == 0
+    assert read_image(tmp_path / "out" / "scan.png").dpi == (300.0, 300.0)

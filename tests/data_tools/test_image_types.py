@@ -263,3 +263,25 @@ def test_a_gray_profile_is_not_written_on_colour_samples(tmp_path: Path) -> None
     gray = np.tile(np.arange(16, dtype=np.uint8) * 16, (16, 1))[..., None]
     assert "icc_profile" not in Image.open(io.BytesIO(encode_image(gray, ".webp", icc=gray_profile))).info
     assert Image.open(io.BytesIO(encode_image(gray, ".png", icc=gray_profile))).info["icc_profile"] == gray_profile
+
+
+@pytest.mark.parametrize("source", ["jpg", "png", "tif"])
+def test_a_photos_resolution_is_kept_where_the_output_holds_one(tmp_path: Path, source: str) -> None:
+    """Every output was written without the photo's dpi (a 300-dpi scan came back with none: 72 to most
+    programs); 8- and 16-bit, turned upright by its EXIF orientation (x and y swap)."""
+    from PIL import Image
+
+    from data_tools.images import encode_image
+
+    pixels = (np.random.default_rng(0).random((24, 40, 3)) * 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the upright image is 40 high, 24 wide
+    Image.fromarray(pixels).save(tmp_path / f"in.{source}", dpi=(300, 150), exif=exif.tobytes())
+    loaded = read_image(tmp_path / f"in.{source}")
+    assert loaded.pixels.shape[:2] == (40, 24) and loaded.dpi == (150.0, 300.0)
+    for out in ("png", "jpg", "tif", "bmp"):
+        for image in (loaded.pixels, loaded.pixels.astype(np.uint16) * 257):
+            (tmp_path / f"out.{out}").write_bytes(encode_image(image, f".{out}", dpi=loaded.dpi))
+            assert read_image(tmp_path / f"out.{out}").dpi == (150.0, 300.0), (out, image.dtype)
+    (tmp_path / "out.webp").write_bytes(encode_image(loaded.pixels, ".webp", dpi=loaded.dpi))  # holds none
+    assert read_image(tmp_path / "out.webp").dpi is None
