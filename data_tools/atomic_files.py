@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -164,6 +165,33 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         raise _write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def built_aside(folder: Path | str) -> Iterator[Path]:
+    """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
+    succeeds, removed when it fails, so a crash or a full disk never leaves half a folder. A folder that exists
+    already (``--overwrite``) is written in place, each file atomically."""
+    folder = Path(folder)
+    if folder.exists():
+        yield folder
+        return
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(folder.name), suffix=".part", dir=folder.parent))
+        os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes it 0700; outputs get the usual permissions
+    except OSError as exc:
+        raise _write_error(folder, exc) from None
+    try:
+        yield temp
+        try:
+            os.rename(temp, folder)  # onto nothing, or an empty folder made meanwhile; never over files
+        except OSError as exc:
+            raise OutputExistsError(f"{folder}: another process wrote it meanwhile; nothing was replaced") \
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else _write_error(folder, exc) from None
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
         raise
 
 

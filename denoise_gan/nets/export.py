@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
 from denoise_gan.extras import require
@@ -234,18 +234,19 @@ def metadata_strings(model: Exportable) -> dict[str, str]:
 def write_folder(model: Exportable, out: Path) -> None:
     """config.json, model.safetensors, its ONNX graph model.onnx (so the folder runs on the install without
     torch; left out where the exporter's extra is missing, and the card then says torch is needed) and
-    README.md (YAML header, then the card) in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    weights = out / "model.safetensors"
-    save_generator(weights, model.net, model.config, model.meta)
-    graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256
-    if graph is None:
-        graph_beside(weights).unlink(missing_ok=True)  # an earlier export's graph, of other weights
-    config = {"library": "denoise-gan", "format": "denoise-gan-generator/1", "generator": to_dict(model.config),
-              **{k: model.meta[k] for k in CARD_FIELDS},
-              "level_aware": model.contract.level_aware, "stride": model.contract.stride}
-    atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
-    atomic_write_text(out / "README.md", model_card(model, with_graph=graph is not None))
+    README.md (YAML header, then the card) in ``out``; a new folder is built aside and renamed into place, so a
+    failed export (a full disk) leaves none."""
+    with built_aside(out) as folder:
+        weights = folder / "model.safetensors"
+        save_generator(weights, model.net, model.config, model.meta)
+        graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256
+        if graph is None:
+            graph_beside(weights).unlink(missing_ok=True)  # an earlier export's graph, of other weights
+        config = {"library": "denoise-gan", "format": "denoise-gan-generator/1",
+                  "generator": to_dict(model.config), **{k: model.meta[k] for k in CARD_FIELDS},
+                  "level_aware": model.contract.level_aware, "stride": model.contract.stride}
+        atomic_write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
+        atomic_write_text(folder / "README.md", model_card(model, with_graph=graph is not None))
 
 
 def _yaml(value: Any) -> str:

@@ -94,6 +94,25 @@ def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) 
     assert Denoiser.from_pretrained(out, device="cpu").engine_name == "onnxruntime"  # runs without torch
 
 
+def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk at the card left a folder with weights and no card; an existing folder keeps its files."""
+    from data_tools.atomic_files import OutputWriteError
+    from denoise_gan.nets import export as export_module
+
+    def full(path: Path, text: str) -> None:
+        raise OutputWriteError(f"{path}: cannot write (No space left on device)")
+
+    monkeypatch.setattr(export_module, "atomic_write_text", full)
+    result = cli("export", level_weights, "-o", tmp_path / "hub", "--format", "folder")
+    assert result.exit_code != 0 and "No space left" in result.output
+    assert list(tmp_path.iterdir()) == []  # no folder, and no temp folder beside it
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "notes.txt").write_text("mine")
+    assert cli("export", level_weights, "-o", tmp_path / "old", "--format", "folder", "--overwrite").exit_code != 0
+    assert (tmp_path / "old" / "notes.txt").read_text() == "mine"
+
+
 def test_a_folder_exported_without_the_onnx_package_says_it_needs_torch(level_weights: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "hub"
