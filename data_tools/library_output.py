@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+_REDIRECTING = threading.RLock()  # held while fd 2 is redirected (re-entrant: a nested use in one thread is fine)
 
 
 @contextmanager
@@ -18,21 +21,26 @@ def quiet_stderr() -> Iterator[Callable[[], str]]:
     """Silence what C libraries (libpng, libtiff, libjpeg through OpenCV) print straight to file descriptor 2:
     their warnings are about ancillary data we do not use, and a failure is reported by the return value. What
     they printed is kept: the context yields a function that returns it (libjpeg's only sign of a cut-off
-    file is such a warning)."""
+    file is such a warning).
+
+    File descriptor 2 is the whole process's: one thread at a time holds it redirected (``synth`` encodes on a
+    writer thread while it decodes the next image), or one thread's restore would leave stderr pointing at the
+    other's temp file, and each would read the other's warnings."""
     said = b""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield lambda: ""
-        return
-    try:
-        with tempfile.TemporaryFile() as caught:
-            os.dup2(caught.fileno(), 2)
-            try:
-                yield lambda: said.decode("utf-8", "replace")
-            finally:
-                os.dup2(saved, 2)
-                caught.seek(0)
-                said = caught.read(4096)
-    finally:
-        os.close(saved)
+    with _REDIRECTING:
+        try:
+            saved = os.dup(2)
+        except OSError:
+            yield lambda: ""
+            return
+        try:
+            with tempfile.TemporaryFile() as caught:
+                os.dup2(caught.fileno(), 2)
+                try:
+                    yield lambda: said.decode("utf-8", "replace")
+                finally:
+                    os.dup2(saved, 2)
+                    caught.seek(0)
+                    said = caught.read(4096)
+        finally:
+            os.close(saved)

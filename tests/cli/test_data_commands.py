@@ -410,3 +410,16 @@ def test_a_file_that_fails_to_read_takes_no_name_from_another(tmp_path: Path) ->
     write_image(src / "a.jpg", texture((24, 24, 3), np.uint8, 1))  # two readable files of one name: one refused
     summary = synth(src, tmp_path / "set2", "gaussian:sigma=5", 0)
     assert summary.written == 1 and "same name as" in summary.failures[0][1], summary.failures
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd/2").exists(), reason="reads where fd 2 points through /proc")
+def test_synth_leaves_stderr_where_it_was(tmp_path: Path) -> None:
+    """synth encodes on a writer thread while it decodes the next image, both with the C libraries' stderr
+    redirected: one thread's restore left fd 2 on the other's deleted temp file, and every later line (its
+    'skipped' and 'input(s) failed') was lost."""
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        write_image(tmp_path / "src" / f"{i}.png", (rng.random((48, 48, 3)) * 65535).astype(np.uint16))
+    before = os.readlink("/proc/self/fd/2")
+    assert synth(tmp_path / "src", tmp_path / "out", "gaussian:sigma=25", 0).written == 12
+    assert os.readlink("/proc/self/fd/2") == before
