@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +132,8 @@ def _from_run_checkpoint(path: Path) -> Exportable:
     net.load_state_dict(tensors)  # checked against the skeleton above
     cap = state.get("level_max")  # a refine checkpoint's: the levels trained on by its step
     if denoiser_contract(net).level_aware and isinstance(cap, (int, float)) and not isinstance(cap, bool) \
-            and LEVEL_MAX_BOUNDS[0] <= cap <= LEVEL_MAX_BOUNDS[1]:
-        net.level_max = float(cap)
+            and math.isfinite(cap):
+        net.level_max = float(min(max(cap, LEVEL_MAX_BOUNDS[0]), LEVEL_MAX_BOUNDS[1]))
     # a calibration belongs to the run's weight file, not to this checkpoint's tensors (the net runs uncalibrated)
     meta = {**{k: v for k, v in _without_relative_paths(meta).items()
                if k not in (LEVEL_SCALE_KEY, CALIBRATION_KEY, LEVEL_MAX_KEY)},

@@ -28,6 +28,7 @@ class AdaptRefiner(RefineTrainer):
         self.adapt_cfg, self.out_dir = adapt_cfg, out_dir
 
     def export(self, run_dir: Path, step: int) -> None:
+        self.settle_level_max()
         save_generator(RunFolder(self.out_dir).g, self.g, self.g_cfg,
                        {"step": step, "role": "G noisy->clean", "trained_by": "denoise-gan adapt (pseudo-pairs "
                         "from the adapted F)", "source_run": str(self.out_dir),

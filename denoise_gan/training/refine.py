@@ -35,6 +35,7 @@ from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_di
 from denoise_gan.config_fields import flag_of, option_of
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
+from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
@@ -89,6 +90,7 @@ class RefineTrainer:
         else:
             self.g = load_generator(run.g, calibrated=False)[0]
         self.level_aware = denoiser_contract(self.g).level_aware
+        self.level_peak: torch.Tensor | None = None  # the highest level G was trained on since the last save
         trained = self.g.estimator if cfg.estimator_only else self.g
         if cfg.estimator_only:
             self.g.denoiser.requires_grad_(False)
@@ -193,11 +195,19 @@ class RefineTrainer:
         return {"loss": loss.item(), **out}
 
     def record_level_max(self, level: torch.Tensor) -> None:
+        """Keep the highest level G is trained on, on its device (no sync per step); ``settle_level_max`` makes
+        it G's cap."""
+        peak = level.detach().amax()
+        self.level_peak = peak if self.level_peak is None else torch.maximum(self.level_peak, peak)
+
+    def settle_level_max(self) -> None:
         """Raise G's cap on its level map to the highest level it has been trained on (0-255 scale, rounded up
-        to a tenth), where that passes LEVEL_MAX: denoising caps the map there, and no lower."""
-        seen = math.ceil(float(level.detach().max()) * 2550.0 - 1e-3) / 10.0  # (float error is not a level)
-        if seen > self.g.level_max:
-            self.g.level_max = seen
+        to a tenth, within LEVEL_MAX_BOUNDS), where that passes LEVEL_MAX: denoising caps the map there, and no
+        lower. (Under torchrun, the main process's batches: every rank draws from the same family.)"""
+        if self.level_peak is None:
+            return
+        seen = math.ceil(float(self.level_peak) * 2550.0 - 1e-3) / 10.0  # (float error is not a level)
+        self.g.level_max = max(self.g.level_max, min(seen, LEVEL_MAX_BOUNDS[1]))
 
     def lr(self) -> float:
         return self.opt.param_groups[0]["lr"]
@@ -213,6 +223,7 @@ class RefineTrainer:
         return f"G ({kind}): {count_parameters(self.g) / 1e6:.2f} M  pairs: {pairs}"
 
     def state(self, step: int) -> dict[str, Any]:
+        self.settle_level_max()
         return {"kind": "refine", "step": step, "config": to_dict(self.cfg), "g": self.g.state_dict(),
                 "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(),
                 **({"level_max": self.g.level_max} if self.level_aware else {})}
@@ -226,6 +237,7 @@ class RefineTrainer:
         set_rng_state(state["rng"])
 
     def export(self, run_dir: Path, step: int) -> None:
+        self.settle_level_max()
         how = f"supervised on {self.cfg.noise}" if self.cfg.noise else "pseudo-pairs from F"
         save_generator(RunFolder(run_dir).g, self.g, self.g_cfg,
                        {"step": step, "role": "G noisy->clean", "trained_by": f"denoise-gan refine ({how})",

@@ -209,7 +209,7 @@ def test_a_refinement_on_levels_above_the_default_cap_records_its_own(finished_r
     """Every level-aware G was capped at σ 100 when denoising, whatever it was trained on: one trained at σ 150
     under-denoised exactly its own noise. Refine records the highest level of its training maps, and that cap
     travels with the weights (a resumed run keeps it; a G trained below 100 keeps 100)."""
-    from denoise_gan.nets.generator_names import LEVEL_MAX
+    from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MAX_BOUNDS
     from denoise_gan.nets.weights import LEVEL_MAX_KEY, read_generator_config
 
     out = refine(_config(finished_run, noise="gaussian:sigma=150", fresh=True, steps=4, save_every=2),
@@ -221,3 +221,5 @@ def test_a_refinement_on_levels_above_the_default_cap_records_its_own(finished_r
     light = refine(_config(finished_run, noise="gaussian:sigma=30", fresh=True, steps=2), tmp_path / "light")
     assert load_generator(light)[0].level_max == LEVEL_MAX
     assert LEVEL_MAX_KEY not in read_generator_config(light)[1]
+    wild = refine(_config(finished_run, noise="speckle:sigma=5", fresh=True, steps=2), tmp_path / "wild")
+    assert load_generator(wild)[0].level_max == LEVEL_MAX_BOUNDS[1]  # maps past 1000: kept loadable
