@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
+from data_tools.names import shown
 from denoise_gan.cli.app import console, err_console
 from denoise_gan.cli.options import Seed, Threads
 from denoise_gan.cli.render import progress_callback
@@ -60,6 +62,8 @@ def noise_fit_command(
     refuse_output_inside_inputs(output, {"--noisy": noisy, "--clean": clean, "--clean-photos": clean_photos})
     with removed_if_left_empty(output):  # the inputs are read after the folder is made
         candidates = load_candidates(model or [], spec or [])
+        for note in dict.fromkeys(n for c in candidates for n in getattr(c.source, "notes", ())):
+            err_console.print(f"[yellow]warning:[/] {escape(shown(note))}", highlight=False, soft_wrap=True)
         prepare_output_dir(output, overwrite=overwrite)
         with progress_callback(err_console, "noise-fit") as report_progress:
             if clean is not None:

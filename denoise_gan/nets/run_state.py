@@ -26,6 +26,8 @@ def unfinished_note(weights: Path) -> str:
     """A one-line note when ``weights`` (a G or F file in a run folder) is not its run's last network: the run is
     training now, or stopped before its planned steps; "" for a finished run or any other file."""
     weights = Path(weights)
+    if weights.suffix.lower() == ".onnx":  # a run's G.onnx is its G.safetensors's graph
+        weights = weights.with_suffix(".safetensors")
     run = RunFolder(weights.parent)
     if weights.name not in _ADAPT_PHASES or not run.config.is_file():
         return ""
@@ -37,22 +39,34 @@ def unfinished_note(weights: Path) -> str:
     if kind == "adapt":
         folder, name = _ADAPT_PHASES[weights.name]
         phase = run.phase(folder)
+        try:
+            if phase.read_finished() is not None:
+                return ""  # ended (by its steps or its deadline): the file no longer changes
+        except UserError:
+            pass
         if held_by_another_process(run.path) or held_by_another_process(phase.path):
             return f"{run.path}: an adaptation is training in this folder now; {moment}"
-        try:
-            finished = phase.read_finished() is not None
-        except UserError:
-            finished = False
-        if finished or _newest_step(phase) is None:
-            return ""  # ended (by its steps or its deadline), or never started: the start model's, as adapt says
+        if _newest_step(phase) is None:
+            return ""  # never started: the start model's, as adapt says
         return (f"{run.path}: its adaptation stopped partway through the {name} phase; {moment} "
                 f"(`denoise-gan adapt --resume {run.path}` finishes it)")
     if kind not in ("train", "refine"):
         return ""
     if held_by_another_process(run.path):
         return f"{run.path}: a `{kind}` run is training in this folder now; {moment}"
-    steps, reached = run.read_config().get("steps"), _newest_step(run)
+    config = run.read_config()
+    steps, reached = config.get("steps"), _newest_step(run)
     if not isinstance(steps, int) or reached is None or reached >= steps:
         return ""
     return (f"{run.path}: its `{kind}` run stopped at step {reached} of {steps}; {moment} "
-            f"(`denoise-gan {kind} --resume {run.path}` finishes it)")
+            f"(`{_resume_command(kind, run.path, config)}` finishes it)")
+
+
+def _resume_command(kind: str, folder: Path, config: dict) -> str:
+    """The command that resumes the run in ``folder``: refine's names the train run it refines (its argument)
+    and its output folder unless it is that run's own ``refine/``."""
+    if kind == "train":
+        return f"denoise-gan train --resume {folder}"
+    source = Path(str(config.get("run_dir", "RUN")))
+    out = "" if folder.absolute() == (source / "refine").absolute() else f" -o {folder}"
+    return f"denoise-gan refine {source}{out} --resume"

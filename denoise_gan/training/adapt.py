@@ -71,7 +71,7 @@ from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
-from denoise_gan.training.run_open import discarded_if_refused, latest_checkpoint, open_run
+from denoise_gan.training.run_open import discarded_if_refused, latest_checkpoint, open_run, warn_if_unfinished
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
@@ -117,6 +117,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {out.phase("noise").path.name}))
         refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
         start = find_start(cfg.start)  # G and F read once (D_noisy on first use); a bad --from makes no folder
+        warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg, f_cfg = start.config(start.g), start.config(start.f)
         if g_cfg.channels != f_cfg.channels:
             raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")

@@ -348,7 +348,7 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
         check_start(cfg, source)
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
-            warn_if_unfinished(Path(cfg.run_dir))
+            warn_if_unfinished(RunFolder(cfg.run_dir).f)
     with nullcontext() if resume else discarded_if_refused(out_dir):
         return _refine(cfg, source, out_dir, resume, steps, console, run_dir)
 

@@ -140,11 +140,13 @@ def absolute_paths(cfg: C) -> C:
     return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[type-var]
 
 
-def warn_if_unfinished(run_dir: Path) -> None:
-    """Refining from a run stopped partway (or still training) is allowed (a user may want an early F) but never
-    silent: the new G learns from F as it is at that moment."""
-    if note := unfinished_note(RunFolder(run_dir).f):
-        _warn(note)
+def warn_if_unfinished(*weights: Path) -> None:
+    """Starting from a run stopped partway (or still training) is allowed (a user may want an early F) but never
+    silent: the new G (refine) or adaptation (adapt --from) learns from the networks as they are at that moment.
+    Each note once (a run's G and F share one)."""
+    for note in dict.fromkeys(unfinished_note(w) for w in weights):
+        if note:
+            _warn(note)
 
 
 def _warn(message: str) -> None:

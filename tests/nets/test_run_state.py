@@ -13,7 +13,7 @@ import pytest
 from data_tools.atomic_files import holding_folder
 from data_tools.images import write_image
 from denoise_gan import Denoiser
-from denoise_gan.config import AdaptConfig, TrainConfig
+from denoise_gan.config import AdaptConfig, RefineConfig, TrainConfig
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.run_state import unfinished_note
 from helpers import cli, save_adapt_start
@@ -36,6 +36,21 @@ def test_a_train_run_stopped_partway_is_named_with_the_command_that_finishes_it(
     assert unfinished_note(_train_run(tmp_path / "done", steps=4, reached=4).g) == ""
 
 
+def test_a_refinement_stopped_partway_names_refines_own_resume(tmp_path: Path) -> None:
+    """`refine --resume` takes the train run as its argument (and -o for a folder of its own): the note said
+    `refine --resume FOLDER`, which fails."""
+    train_run = _train_run(tmp_path / "run", steps=4, reached=4)
+    for folder, command in ((train_run.path / "refine", f"denoise-gan refine {train_run.path} --resume"),
+                            (tmp_path / "mine", f"denoise-gan refine {train_run.path} -o {tmp_path / 'mine'} --resume")):
+        run = RunFolder(folder)
+        save_adapt_start(folder)
+        run.write_config(RefineConfig(run_dir=str(train_run.path), steps=6))
+        run.checkpoints.mkdir()
+        run.checkpoint(3).write_bytes(b"")
+        assert f"stopped at step 3 of 6; G.safetensors is its network of this moment (`{command}`" in \
+            unfinished_note(run.g)
+
+
 def test_a_run_training_now_is_named(tmp_path: Path) -> None:
     run = _train_run(tmp_path / "run", steps=4, reached=4)  # its steps reached, and yet another process holds it
     with holding_folder(run.path):
@@ -54,6 +69,8 @@ def test_an_adaptation_is_judged_by_the_phase_that_writes_the_file(tmp_path: Pat
     assert unfinished_note(out.g) == ""  # the refine phase not begun: G is the start model's, as adapt says
     noise.write_finished(1, 2, "deadline")  # ended by the budget: that is the adaptation's F
     assert unfinished_note(out.f) == ""
+    with holding_folder(out.path):  # the refine phase running: F no longer changes
+        assert unfinished_note(out.f) == ""
     refine.path.mkdir()
     with holding_folder(refine.path):
         assert "an adaptation is training" in unfinished_note(out.g)
@@ -72,12 +89,16 @@ def test_files_outside_a_run_say_nothing(tmp_path: Path) -> None:
 def test_the_denoiser_synth_and_export_say_it(tmp_path: Path) -> None:
     run = _train_run(tmp_path / "run", steps=4, reached=2)
     assert any("stopped at step 2 of 4" in n for n in Denoiser.from_pretrained(run.path, engine="torch").notes)
+    assert "stopped at step 2 of 4" in unfinished_note(run.path / "G.onnx")  # the graph of that G
     clean = tmp_path / "clean"
     write_image(clean / "a.png", np.full((24, 24, 3), 128, np.uint8))
     result = cli("synth", clean, "-o", tmp_path / "set", "--noise-model", run.path)
     assert result.exit_code == 0 and "stopped at step 2 of 4" in " ".join(result.stderr.split()), result.stderr
     result = cli("export", run.path, "-o", tmp_path / "g.safetensors")
     assert result.exit_code == 0 and "stopped at step 2 of 4" in " ".join(result.stderr.split()), result.stderr
+    result = cli("noise-fit", "--noisy", tmp_path / "set" / "noisy", "--clean", tmp_path / "set" / "clean", "--model",
+                 run.path, "-o", tmp_path / "fit")
+    assert "stopped at step 2 of 4" in " ".join(result.stderr.split()), result.stderr
 
 
 @pytest.mark.parametrize("name", ["default", "default-F"])

@@ -141,6 +141,25 @@ def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clea
     assert not (tmp_path / "busy" / "config.json").exists()
 
 
+def test_a_start_run_stopped_partway_is_said(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                             tmp_path: Path) -> None:
+    """adapt --from a train run stopped at step 2 of 4 began from its half-trained G and F without a word."""
+    import shutil
+
+    from denoise_gan.config import TrainConfig
+    from denoise_gan.nets.run_folder import RunFolder
+
+    run = RunFolder(shutil.copytree(start_dir, tmp_path / "run"))
+    run.write_config(TrainConfig(steps=4))
+    run.checkpoints.mkdir()
+    run.checkpoint(2).write_bytes(b"")
+    result = cli("adapt", "--noisy", noisy_dir, "--clean", clean_dir, "--from", run.path, "-o", tmp_path / "out",
+                 "--steps", "2", "--patch-size", "32", "--device", "cpu", "--save-every", "100")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "stopped at step 2 of 4" in said and f"train --resume {run.path}" in said, said
+
+
 # ---- 2. the output folder inside the photo folders -------------------------------------------------
 
 def test_an_output_folder_inside_the_photo_folders_is_refused_before_anything_is_written(
