@@ -8,7 +8,10 @@ covers it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def loads(text: str | bytes) -> Any:
@@ -16,3 +19,11 @@ def loads(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply to read") from None
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` with non-ASCII text kept readable (σ, a photo's accented name), but a lone surrogate (a
+    file name that is not UTF-8, as Python reads it) written as its ``\\u`` escape, so the file stays valid
+    UTF-8 JSON (and a valid YAML double-quoted scalar)."""
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
@@ -251,7 +252,7 @@ def write_folder(model: Exportable, out: Path) -> None:
 
 
 def _yaml(value: Any) -> str:
-    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid YAML scalar
+    return json_text.dumps(str(value))  # a JSON string is a valid YAML scalar
 
 
 def model_card(model: Exportable, with_graph: bool = True) -> str:

@@ -180,9 +180,11 @@ def test_reports_name_files_that_are_not_utf8_as_their_own_bytes(tmp_path: Path)
                  tmp_path / "e.csv")
     assert result.exit_code == 0, result.output
     assert b"\ncaf\xe9," in (tmp_path / "e.csv").read_bytes()  # the name as the file system holds it
-    result = cli("noise-fit", "--clean", tmp_path / "set" / "clean", "--noisy", tmp_path / "set" / "noisy", "-o",
-                 tmp_path / "fit")
+    named = Path(os.fsdecode(os.fsencode(tmp_path) + b"/s\xe9t"))  # the folders are in the report's settings
+    (tmp_path / "set").rename(named)
+    result = cli("noise-fit", "--clean", named / "clean", "--noisy", named / "noisy", "-o", tmp_path / "fit")
     assert result.exit_code in (0, 1) and (tmp_path / "fit" / "noise_fit.md").is_file(), result.output
+    json.loads((tmp_path / "fit" / "noise_fit.json").read_bytes().decode("utf-8"))  # valid UTF-8 JSON still
     result = cli("benchmark", "--clean", clean, "--noise", "gaussian:sigma=10", "--methods", "noisy,tv", "-o",
                  tmp_path / "bench")
     assert result.exit_code == 0 and (tmp_path / "bench" / "report.html").is_file(), result.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import to_255
 from denoise_gan.evaluation.noise_fit.modes import (
@@ -75,7 +75,7 @@ def _photos_line(settings: dict[str, Any]) -> str:
 
 
 def report_json(report: NoiseFitReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json_text.dumps(report.to_dict(), indent=2) + "\n"
 
 
 def figure(report: NoiseFitReport) -> Any:
