@@ -284,7 +284,8 @@ def test_only_subfolders_with_photos_are_named_and_linked_folders_are(tmp_path: 
         summary = denoise_files([photos], photos / "results" / "run1", engine(weights),
                                 OutputOptions(recursive=recursive, overwrite=True))
         assert [Path(r.source).name for r in summary.results] == ["a.png"]
-        assert not any("subfolder(s) of the input" in n for n in summary.notes), summary.notes  # none in notes/, results/
+        # notes/ holds no photo, results/ only the output
+        assert not any("subfolder(s) of the input" in n for n in summary.notes), summary.notes
         assert [n for n in summary.notes if "linked" in n] == [
             f"not read: 1 linked folder(s) ({photos / 'linked'}), since links to folders are never followed; give "
             "one as an input to denoise its photos"]

@@ -40,8 +40,9 @@ def test_a_refinement_stopped_partway_names_refines_own_resume(tmp_path: Path) -
     """`refine --resume` takes the train run as its argument (and -o for a folder of its own): the note said
     `refine --resume FOLDER`, which fails."""
     train_run = _train_run(tmp_path / "run", steps=4, reached=4)
+    mine = tmp_path / "mine"
     for folder, command in ((train_run.path / "refine", f"denoise-gan refine {train_run.path} --resume"),
-                            (tmp_path / "mine", f"denoise-gan refine {train_run.path} -o {tmp_path / 'mine'} --resume")):
+                            (mine, f"denoise-gan refine {train_run.path} -o {mine} --resume")):
         run = RunFolder(folder)
         save_adapt_start(folder)
         run.write_config(RefineConfig(run_dir=str(train_run.path), steps=6))

@@ -141,7 +141,8 @@ class ResidualStats:
     """Everything a row reports, summed over images so no residual is kept (only the picture's crop)."""
 
     hist: np.ndarray = field(default_factory=lambda: np.zeros((BANDS, len(histogram_bins()) - 1), np.int64))
-    fit: np.ndarray = field(default_factory=lambda: np.zeros((FIT_BANDS, 4)))  # n, sum I, sum r, sum r^2
+    # per fine band: n, sum I, sum r, sum r^2, and how many noisy samples sit at 0 or 255 (clipped there)
+    fit: np.ndarray = field(default_factory=lambda: np.zeros((FIT_BANDS, 5)))
     moments: np.ndarray = field(default_factory=lambda: np.zeros(3))  # n, sum r, sum r^2
     lag: np.ndarray = field(default_factory=lambda: np.zeros(6))
     rg: np.ndarray = field(default_factory=lambda: np.zeros(3))
@@ -154,7 +155,9 @@ class ResidualStats:
         self.hist += banded_histograms(residual, band_index(clean))
         fine = band_index(clean, FIT_BANDS).ravel()
         r = residual.ravel().astype(np.float64)
-        for column, weights in enumerate((None, clean.ravel().astype(np.float64), r, r * r)):
+        noisy = clean.ravel() + r
+        at_end = ((noisy <= 0.5) | (noisy >= 254.5)).astype(np.float64)
+        for column, weights in enumerate((None, clean.ravel().astype(np.float64), r, r * r, at_end)):
             self.fit[:, column] += np.bincount(fine, weights=weights, minlength=FIT_BANDS)
         self.moments += (r.size, r.sum(), np.dot(r, r))
         self.lag += lag1_sums(residual)
@@ -201,7 +204,7 @@ class ResidualStats:
         return radial_average(self.power / self.windows)
 
 
-UNCLIPPED_MEAN = 0.01  # |mean residual| / std of a band taken as unclipped (beyond its sampling error)
+CLIPPED_SHARES = (0.005, 0.02, 0.05)  # a band with more of its noisy samples at 0 or 255 is left out of the fit
 
 
 def fit_poisson_gaussian(stats: ResidualStats) -> tuple[float, float] | None:
@@ -209,22 +212,34 @@ def fit_poisson_gaussian(stats: ResidualStats) -> tuple[float, float] | None:
     fine brightness band (least squares weighted by the band's samples; a = 255 / peak, b = sigma^2), clamped to
     the spec's limits (peak 0.01..1e6, sigma 0..255); None when no band holds MIN_BAND samples (a small set).
 
-    Clipping at 0 and 255 shrinks the variance of the bands near the ends (peak 30, σ 5 fitted as 40.5 / 12.9) and
-    moves their residual's mean off zero, so the fit uses the bands whose mean stays within UNCLIPPED_MEAN of
-    their std, beyond three standard errors (all bands, where fewer than two do): measured on the held-out
-    samples (`samples` then `synth`), peak 30, σ 5 then fits as 31.1 / 6.7 and Poisson peak 10 as 10.5 / 6.2
-    (18.0 / 25.6 before); Gaussian σ 25 and 50 as σ 24.9 and 48.4."""
-    n, sum_i, sum_r, sum_rr = stats.fit.T
+    Clipping at 0 and 255 shrinks the variance of the bands near the ends (peak 30, σ 5 fitted as 40.5 / 12.9),
+    so the fit uses the bands with the fewest noisy samples at 0 or 255: at most 0.5 % of them, or 2 % or 5 %
+    where the stricter share leaves under half the brightness range (heavy noise reaches the ends from every
+    band), or else all bands. Counted, not inferred from a band's mean residual, which a clean/noisy pair a
+    little apart in gain moves everywhere. Measured on the held-out samples (`samples` then `synth`): peak 30,
+    σ 5 fits as 30.5 / 6.0, Poisson peak 10 as 12.1 / 20.1 (18.0 / 25.6 before), Gaussian σ 25 and 50 as
+    σ 25.0 and 49.0 with no shot term, peak 200, σ 2 as 200.1 / 2.0.
+    """
+    n, sum_i, sum_r, sum_rr, at_end = stats.fit.T
     used = n >= MIN_BAND
     if used.sum() == 0:
         return None
     safe = np.where(used, n, 1)
     intensity, mean = sum_i / safe, sum_r / safe
     var = np.maximum(sum_rr / safe - mean**2, 0.0)
-    unclipped = used & (np.abs(mean) <= (UNCLIPPED_MEAN + 3.0 / np.sqrt(safe)) * np.sqrt(var))
-    keep = unclipped if unclipped.sum() >= 2 and np.ptp(intensity[unclipped]) > 0 else used
+    for share in CLIPPED_SHARES:  # the strictest that leaves half the brightness range (heavy noise clips all)
+        keep = used & (at_end / safe <= share)
+        if _span(intensity, keep) >= 0.5 * _span(intensity, used):
+            break
+    if _span(intensity, keep) == 0:
+        keep = used
     a, b = _variance_line(n[keep], intensity[keep], var[keep])
     return 255.0 / a, min(math.sqrt(b), 255.0)
+
+
+def _span(intensity: np.ndarray, bands: np.ndarray) -> float:
+    """The brightness range the chosen bands cover (0 for fewer than two)."""
+    return float(np.ptp(intensity[bands])) if bands.sum() >= 2 else 0.0
 
 
 def _variance_line(n: np.ndarray, intensity: np.ndarray, var: np.ndarray) -> tuple[float, float]:
