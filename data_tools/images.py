@@ -159,10 +159,11 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         raise ImageReadError(f"{path}: an animation with {frames} frames (only still images are denoised; "
                              "extract the frames, e.g. with ffmpeg, to keep every one)")
     exif, icc, orientation = metadata(header) if header is not None else (None, None, 1)
-    note = ""
+    recorded, note = orientation, ""  # the file's orientation, whichever decoder applies it
     tiff = decode_tiff(data, path, header) if is_tiff(data) else None
     if tiff is not None:
         pixels, orientation, note = tiff
+        recorded = orientation if orientation != 1 else recorded
     else:
         pixels, rotated = decode(data, header)
         orientation = 1 if rotated else orientation
@@ -171,7 +172,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if pixels.dtype not in (np.uint8, np.uint16):
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
-    dpi = _resolution(header, turned=orientation in (5, 6, 7, 8))
+    dpi = _resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)
 

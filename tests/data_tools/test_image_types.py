@@ -285,3 +285,16 @@ def test_a_photos_resolution_is_kept_where_the_output_holds_one(tmp_path: Path, 
             assert read_image(tmp_path / f"out.{out}").dpi == (150.0, 300.0), (out, image.dtype)
     (tmp_path / "out.webp").write_bytes(encode_image(loaded.pixels, ".webp", dpi=loaded.dpi))  # holds none
     assert read_image(tmp_path / "out.webp").dpi is None
+
+
+@pytest.mark.parametrize("compression", [None, "tiff_lzw"])
+def test_a_tiff_turned_by_its_decoder_swaps_its_resolution_too(tmp_path: Path, compression: str | None) -> None:
+    """An LZW TIFF is turned upright by the decoder itself, and its x and y resolution were not swapped."""
+    from PIL import Image, TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[274] = 6  # rotated: 80 wide as stored, 80 high upright
+    Image.fromarray(np.zeros((40, 80, 3), np.uint8)).save(tmp_path / "t.tif", compression=compression,
+                                                           tiffinfo=tags, dpi=(300, 600))
+    loaded = read_image(tmp_path / "t.tif")
+    assert loaded.pixels.shape[:2] == (80, 40) and loaded.dpi == (600.0, 300.0)
