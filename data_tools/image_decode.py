@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from data_tools.errors import DataError
+from data_tools.jpeg_check import cut_off, is_jpeg
 from data_tools.library_output import quiet_stderr
 
 
@@ -265,9 +266,6 @@ def metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
     return header.info.get("exif"), header.info.get("icc_profile"), orientation
 
 
-JPEG_CUT_OFF = "premature end of data segment"  # libjpeg's warning for a JPEG whose data stops early
-
-
 def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:
     """Pixels, and whether the decoder already applied the orientation (OpenCV does for TIFFs, whatever the
     flags; they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs; newer
@@ -279,7 +277,7 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
             arr = cv2.imdecode(buf, flags)
     except cv2.error:
         arr = None
-    if arr is not None and data[:2] == b"\xff\xd8" and JPEG_CUT_OFF in said():
+    if arr is not None and is_jpeg(data) and cut_off(data, said(), lambda other: _libjpeg_says(other, flags)):
         return None, False  # libjpeg filled the missing part with gray and said only this (Pillow does the same)
     rotated = arr is not None and is_tiff(data)
     if arr is not None and arr.ndim == 3 and arr.shape[2] == 4 and _png_colour_type(data) == 4:
@@ -339,6 +337,16 @@ def _png_colour_type(data: bytes) -> int | None:
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26 or data[12:16] != b"IHDR":
         return None
     return data[25]
+
+
+def _libjpeg_says(data: bytes, flags: int) -> str:
+    """What libjpeg prints while OpenCV decodes ``data`` (the pixels are not needed)."""
+    try:
+        with quiet_stderr() as said:
+            cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        pass
+    return said()
 
 
 def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:

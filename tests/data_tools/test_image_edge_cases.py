@@ -179,3 +179,23 @@ def test_a_jpeg_cut_off_mid_data_is_refused_not_filled_with_gray(tmp_path: Path)
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2] + b"\xff\xd9")
     with pytest.raises(ImageReadError, match="truncated or corrupt"):
         read_image(tmp_path / "cut.jpg")
+
+
+def test_a_cut_off_jpeg_with_stray_header_bytes_is_refused_and_a_whole_one_read(tmp_path: Path) -> None:
+    """libjpeg prints only a decode's first warning: two stray bytes before a header segment (a camera quirk)
+    hid the cut-off warning, and the gray-filled file was read."""
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    at = data.find(b"\xff\xdb")  # the first quantisation table
+    stray = data[:at] + b"\x00\x00" + data[at:]
+    (tmp_path / "whole.jpg").write_bytes(stray)
+    np.testing.assert_array_equal(read_image(tmp_path / "whole.jpg").pixels, read_image_bytes(data, tmp_path))
+    (tmp_path / "cut.jpg").write_bytes(stray[: len(stray) // 2] + b"\xff\xd9")
+    with pytest.raises(ImageReadError, match="truncated or corrupt"):
+        read_image(tmp_path / "cut.jpg")
+
+
+def read_image_bytes(data: bytes, folder: Path) -> np.ndarray:
+    (folder / "plain.jpg").write_bytes(data)
+    return read_image(folder / "plain.jpg").pixels
