@@ -47,7 +47,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         given = sys.argv[1:] if args is None else list(args)
-        if not given or "--help" in given:  # only help draws Typer's tables: other calls skip importing them
+        if not given or "--help" in given or "-h" in given:  # only help draws Typer's tables: others skip them
             _fold_help_tables()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -68,23 +68,35 @@ class OneLineUsageErrors(typer.core.TyperGroup):
 
 
 def _fold_help_tables() -> None:
-    """At 80 columns rich cut the longest option names of `train --help` and `refine --help` to
-    ``--estimator-nois…``, which also reads as another option; folded, every name is whole. Typer builds its
-    help tables from ``typer.rich_utils.Table``; where a Typer has none, its own layout stays."""
+    """Typer lays an option out over six columns (name, short name, negative name, its short name, type, help);
+    at 80 columns (any piped help) rich then split names mid-word (``--clean-jpeg-frac`` / ``tion``) and left
+    the help about 17 characters wide. Here an option's names and type share one column, a line each, as wide
+    as the longest name, and the help takes the rest. Typer builds its help tables from
+    ``typer.rich_utils.Table``; where a Typer has none, its own layout stays."""
     rich_utils = importlib.import_module("typer.rich_utils")
     base = getattr(rich_utils, "Table", None)
-    if base is None or getattr(base, "folds_cells", False):  # no table to fold, or folding already
+    if base is None or getattr(base, "stacks_names", False):  # no table to change, or changed already
         return
+    from rich.text import Text
 
-    class FoldingTable(base):  # type: ignore[misc,valid-type]
-        folds_cells = True
+    class StackedNamesTable(base):  # type: ignore[misc,valid-type]
+        stacks_names = True
 
         def add_row(self, *cells: Any, **kwargs: Any) -> None:
-            super().add_row(*cells, **kwargs)
-            for column in self.columns:
-                column.overflow = "fold"
+            if len(cells) not in (6, 7):  # a commands table (name, help): as it is
+                super().add_row(*cells, **kwargs)
+                return
+            lead, (long, short, negative, negative_short, kind, help_text) = cells[:-6], cells[-6:]
+            lines = [Text(", ").join(t for t in (long, short) if t.plain),
+                     Text(", ").join(t for t in (negative, negative_short) if t.plain), kind]
+            names = Text("\n").join(line for line in lines if line.plain)
+            super().add_row(*lead, names, help_text, **kwargs)
+            column = self.columns[len(lead)]
+            column.no_wrap = True
+            column.min_width = max(column.min_width or 0, *(len(line) for line in names.plain.split("\n")))
+            self.columns[-1].overflow = "fold"
 
-    rich_utils.Table = FoldingTable
+    rich_utils.Table = StackedNamesTable
 
 
 app = typer.Typer(
@@ -94,6 +106,7 @@ app = typer.Typer(
          "train, evaluate and benchmark.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=False)
