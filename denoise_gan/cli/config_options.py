@@ -62,8 +62,11 @@ def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> I
         flag = how.flags.get(f.name) or (rule.flag if rule.flag and not how.prefix else flag_of(f, how.prefix))
         text = how.helps.get(f.name, rule.help).format(net=how.name or "Its", generators=denoisers_help())
         name = flag.split("/")[0].removeprefix("--").replace("-", "_")
+        first = text.split(maxsplit=1)[0].strip(",.;:") if text else ""
+        as_value = first in (*(rule.choices or ()), str(value))  # "auto, cpu or cuda": starts with a value
+        shown_help = text if as_value else text[:1].upper() + text[1:]
         yield ConfigOption(f.name if keyword.iskeyword(name) else name, ((*path, f.name),), flag,
-                           text[:1].upper() + text[1:], hints[f.name], value, rule.choices)
+                           shown_help, hints[f.name], value, rule.choices)
 
 
 def config_options(cls: type, base: Any = None, hidden: bool = False) -> list[ConfigOption]:

@@ -102,3 +102,10 @@ def test_option_names_are_whole_in_an_80_column_terminal(command: str) -> None:
 def test_h_is_help_too(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and "Usage: " in result.output, result.output
+
+
+def test_a_help_that_starts_with_a_value_keeps_its_case() -> None:
+    """"Auto, cpu, cuda or cuda:N" and "L1 or l2": the first value was capitalised as if it were a word."""
+    text = " ".join(runner.invoke(app, ["refine", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "auto, cpu, cuda or cuda:N" in text and "l1 or l2" in text and "Auto, cpu" not in text
+    assert "Folder for the refined G" in text  # a sentence still starts with a capital
