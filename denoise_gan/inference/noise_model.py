@@ -82,8 +82,8 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         if part.is_file():
             return part
         if not (shipped_dir() / f"{name}.safetensors").is_file():
-            raise WeightsError(f"no shipped noise model named {name!r} (available: "
-                               f"{', '.join(shipped_noise_models()) or 'none'})")
+            raise WeightsError(f"{name}: no such file or folder, and no shipped noise model of that name "
+                               f"(available: {', '.join(shipped_noise_models()) or 'none'})")
     return resolve_weights(name)
 
 

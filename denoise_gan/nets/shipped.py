@@ -58,7 +58,8 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
         return candidate
     shipped = shipped_dir() / f"{name}.safetensors"
     if not shipped.is_file():
-        raise WeightsError(f"no shipped model named {name!r} (available: {', '.join(shipped_names()) or 'none'})")
+        raise WeightsError(f"{name}: no such file or folder, and no shipped model of that name (available: "
+                           f"{', '.join(shipped_names()) or 'none'})")
     return shipped
 
 

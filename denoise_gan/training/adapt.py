@@ -228,6 +228,8 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
 
 
 def _stored_config(out_dir: Path) -> AdaptConfig:
+    if not out_dir.is_dir():
+        raise UserError(f"{out_dir}: no such folder (nothing to resume)")
     parent = out_dir.absolute().parent
     if out_dir.name in {folder for folder, _ in PHASES} and RunFolder(parent).config.is_file():
         raise UserError(f"{out_dir} is a phase of the adaptation in {parent}; resume that: "

@@ -52,6 +52,8 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     """
     start, state = 0, None
     if resume:
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: no such folder (nothing to resume)")
         if held_by_another_process(run_dir):
             raise UserError(f"{run_dir}: another process is writing this run now; wait for it to end")
         if stopped_before_first_checkpoint(run_dir):

@@ -158,7 +158,7 @@ def test_cli_noise_model_is_reproducible_and_takes_a_run_folder(src: Path, tmp_p
 @pytest.mark.parametrize("args, needle", [
     ([], "exactly one of --noise SPEC and --noise-model SRC"),
     (["--noise", "gaussian:sigma=5", "--noise-model", "default-F"], "exclusive"),
-    (["--noise-model", "no-such-model"], "no shipped noise model named 'no-such-model'"),
+    (["--noise-model", "no-such-model"], "no-such-model: no such file or folder, and no shipped noise model"),
 ])
 def test_cli_noise_options_fail_in_one_line(src: Path, tmp_path: Path, args: list[str], needle: str) -> None:
     one_line_error(cli("synth", src, "-o", tmp_path / "out", *args), needle)

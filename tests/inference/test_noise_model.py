@@ -62,7 +62,7 @@ def test_sources_file_folder_and_shipped_name(tiny_f: Path) -> None:
 
 @pytest.mark.parametrize("where, needle", [
     ("missing.safetensors", "no such weight file"),
-    ("no-such-name", "no shipped noise model named 'no-such-name'"),
+    ("no-such-name", "no-such-name: no such file or folder, and no shipped noise model of that name"),
     ("step_0000004.pt", "a run checkpoint; give its run folder"),  # export would make its G, no noise model
     ("", "an empty noise model name"),  # not read as the default, as Denoiser.from_pretrained("") is not
 ])

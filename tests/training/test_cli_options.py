@@ -144,3 +144,18 @@ def test_adapt_threads_reaches_torch(tmp_path: Path, monkeypatch: pytest.MonkeyP
     one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--threads", "2"), "stub")
     one_line_error(cli("adapt", "--resume", tmp_path / "out", "--threads", "3"), "stub")  # a resume may change it
     assert seen == [2, 3]
+
+
+def test_a_mistyped_folder_is_named_as_missing(tmp_path: Path) -> None:
+    """train/adapt --resume, refine and -c of a mistyped path said "no checkpoint to resume from", "not a
+    finished run", "no adaptation to resume" or "no shipped model named ...", not that the path is not there."""
+    missing = tmp_path / "nosuch"
+    one_line_error(cli("train", "--resume", missing), f"{missing}: no such folder")
+    one_line_error(cli("refine", missing, "--steps", "3"), f"{missing}: no such folder")
+    one_line_error(cli("adapt", "--resume", missing), f"{missing}: no such folder")
+    from data_tools.images import write_image
+    from helpers import noise_image
+
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    one_line_error(cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", "my_camer"),
+                   "my_camer: no such file or folder, and no shipped model of that name")
