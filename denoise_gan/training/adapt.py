@@ -110,6 +110,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     with ExitStack() as held:
         if resume:
             cfg = _stored_config(out_dir)
+            _refuse_short_phases(out_dir, only="noise")  # a resume completes a starved denoiser phase, not this
         else:
             assert cfg is not None, "a new adaptation needs a config"
             check_budget(cfg, t0)
@@ -260,10 +261,11 @@ def phases_line(out_dir: Path) -> str:
     return ", ".join(str(r) for r in phase_results(out_dir))
 
 
-def _refuse_short_phases(out_dir: Path) -> None:
+def _refuse_short_phases(out_dir: Path, only: str = "") -> None:
     """A phase the deadline stopped with fewer than MIN_PHASE_STEPS steps (or its plan, when that was smaller)
-    did nearly nothing: the run must not end as a success, whatever files it wrote."""
-    results = phase_results(out_dir)
+    did nearly nothing: the run must not end as a success, whatever files it wrote (``only``: that phase's
+    folder, as a resume checks the noise phase before it trains anything)."""
+    results = [r for r in phase_results(out_dir) if not only or (r.folder == only and r.stopped_by == "deadline")]
     short = [r for r in results if r.completed < min(r.planned, adapt_plan.MIN_PHASE_STEPS)]
     if not short:
         return

@@ -125,6 +125,27 @@ def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
     assert load_denoiser(out / "G.safetensors")[2]["step"] == 4
 
 
+def test_a_resume_of_a_starved_noise_phase_is_refused_before_training(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README said --resume completes a starved phase: for the noise phase it trained the denoiser on the
+    F it then rejected, and failed again with the same message."""
+    original = adapt_module.plan_phases
+
+    def late(*args: object, **kw: object) -> tuple:
+        cfg, _ = original(*args, **kw)
+        return cfg, (time.monotonic() - 1.0, time.monotonic() - 1.0)  # the whole budget is gone
+
+    monkeypatch.setattr(adapt_module, "plan_phases", late)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="noise model phase completed 0 of its 2"):
+        adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    trained = [r.completed for r in phase_results(out)]
+    monkeypatch.setattr(adapt_module, "plan_phases", original)
+    with pytest.raises(UserError, match="noise model phase completed 0 of its 2.*into a new folder"):
+        adapt(None, out, resume=True)
+    assert [r.completed for r in phase_results(out)] == trained  # nothing more was trained
+
+
 def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                            tmp_path: Path) -> None:
     result = cli("adapt", "--noisy", noisy_dir, "--clean", clean_dir, "--from", start_dir, "-o", tmp_path / "out",
