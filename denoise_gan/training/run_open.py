@@ -186,8 +186,11 @@ def check_val_set(folder: Path) -> None:
     from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
     from denoise_gan.evaluation.pairing import paired_files, read_pair
 
-    if not folder.is_dir():
-        raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)")
+    if not (folder / "clean").is_dir() or not (folder / "noisy").is_dir():
+        inside = " (this is one of its halves: give the folder above it)" if folder.name in ("clean", "noisy") \
+            and (folder.parent / "clean").is_dir() and (folder.parent / "noisy").is_dir() else ""
+        raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)"
+                        f"{inside}")
     try:
         for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):
             if min(read_pair(clean, noisy)[0].shape[:2]) < SSIM_MIN_SIDE:  # validation scores SSIM on it

@@ -115,6 +115,9 @@ def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path)
     shutil.copy(next(clean_dir.iterdir()), val / "clean" / "a.png")  # no noisy/ partner
     one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val), "--val")
     assert not (tmp_path / "run").exists()  # refused after the folder was made: it is removed again
+    (val / "noisy").mkdir()  # a set's half given for the set: it said ".../clean/clean: no such folder"
+    one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val / "noisy"),
+                   "--val must be a folder made by `denoise-gan synth`", "give the folder above it")
 
 
 def test_a_val_image_too_small_to_score_is_refused_before_step_1(clean_dir: Path, finished_run: Path,
