@@ -304,6 +304,9 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()
         model = MODELS.get(name)
+        if not part:
+            raise NoiseSpecError(f"an empty stage in {text!r} (a '+' or '|' with no model beside it); valid "
+                                 f"models: {valid_models_text()}")
         if model is None:
             raise NoiseSpecError(f"unknown noise model {name!r} in {text!r}; valid models: {valid_models_text()}")
         values: dict[str, ParamRange] = {}

@@ -284,7 +284,7 @@ def test_spec_round_trips_through_str() -> None:
     ("blur:sigma=3", "unknown noise model 'blur'"),
     ("", "empty noise spec"),
     ("gaussian", "gaussian needs sigma"),
-    ("gaussian:sigma=5+", "unknown noise model ''"),
+    ("gaussian:sigma=5+", "an empty stage"),
     ("gaussian:level=5", "bad parameter"),
     ("gaussian:sigma=abc", "not a number"),
     ("gaussian:sigma=50-5", "low <= high"),

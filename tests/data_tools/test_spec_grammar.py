@@ -12,6 +12,9 @@ from data_tools.noise import NoiseSpecError, parse_noise_spec
     ("poisson-gaussian:peak=30,sigma=5,peak=10", "given twice"),
     ("jpeg:quality=1.4", "whole number"),  # an encoder setting
     ("jpeg:quality=60.5-90", "whole number"),
+    ("gaussian:sigma=25+", "an empty stage"),  # was: "unknown noise model ''"
+    ("gaussian:sigma=25++jpeg:quality=80", "an empty stage"),
+    ("gaussian:sigma=25|", "an empty stage"),
 ])
 def test_ambiguous_specs_are_refused(text: str, needle: str) -> None:
     with pytest.raises(NoiseSpecError, match=needle):
