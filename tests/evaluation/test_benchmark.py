@@ -441,8 +441,11 @@ def test_crops_are_8bit_colour_enlarged_by_pixel_repetition(tmp_path: Path) -> N
 def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
     names = bench_methods._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"),
                                         Path("x/tv.safetensors")])
-    assert names == ["run1/G", "run2/G", "model:tv"]
+    assert names == ["run1", "run2", "model:tv"]  # a run's (or an adaptation's) G by its folder: it said "G"
     assert bench_methods._model_names([Path("hub/model.safetensors")]) == ["hub"]  # an exported folder, by name
+    assert bench_methods._model_names([Path("run1/refine/G.safetensors"), Path("my_camera/G.safetensors")]) == \
+        ["run1/refine", "my_camera"]
+    assert bench_methods._model_names([Path("a/x/G.safetensors"), Path("b/x/G.safetensors")]) == ["a/x/G", "b/x/G"]
     assert bench_methods._model_names([Path("ck/clean.safetensors")]) == ["model:clean"]  # its crop was the reference
 
 

@@ -253,9 +253,10 @@ class LoadedModel:
 
 
 def _model_names(paths: Sequence[Path]) -> list[str]:
-    """Row names from checkpoint stems (an exported folder's ``model.safetensors`` by its folder); parent folders
-    are added where stems collide (run1/G, run2/G)."""
-    names = [p.parent.name if p.stem == "model" and p.parent.name else p.stem for p in paths]
+    """Row names from checkpoint stems; a file whose name says nothing (an exported folder's ``model``, a run's or
+    an adaptation's ``G``) by its folder (``my_camera``; a run's refinement ``run1/refine``); parent folders are
+    added where names collide."""
+    names = [_folder_name(p) if p.stem in ("model", "G") and p.parent.name else p.stem for p in paths]
     for depth in (1, 2):
         clashes = {n for n in names if names.count(n) > 1}
         names = [("/".join(p.with_suffix("").parts[-1 - depth:]) if n in clashes else n)
@@ -264,6 +265,11 @@ def _model_names(paths: Sequence[Path]) -> list[str]:
     if len(set(names)) != len(names):
         raise UserError("two --checkpoint files give the same row name; rename one of them")
     return names
+
+
+def _folder_name(path: Path) -> str:
+    folder = path.absolute().parent
+    return f"{folder.parent.name}/{folder.name}" if folder.name == "refine" and folder.parent.name else folder.name
 
 
 STRENGTH_MARK = "@strength="  # a level-aware model's row at a given strength: NAME@strength=K
