@@ -46,7 +46,8 @@ def noise_fit_command(
     With --clean and --noisy (pairs matched by relative name, as `evaluate`): KL of the residual's histogram per
     brightness band, its std, lag-1 spatial and R-G correlations and power spectrum, for the real noise, each
     --model/--spec drawn on the same clean images (seeded as `synth`), and a Gaussian and a Poisson-Gaussian
-    fitted to the pairs. With --noisy alone: blind statistics, as `adapt`'s noise_fit report.
+    fitted to the pairs. With --noisy alone: blind statistics, as `adapt`'s noise_fit report (needs torch: the
+    \\[train] extra).
     """
     if clean is not None and clean_photos is not None:
         raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
