@@ -283,6 +283,13 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95, exif: bytes
     if fmt in ("JPEG", "BMP") and channels in (2, 4):
         pixels = pixels[..., :-1]
         channels -= 1
+    return _pillow_bytes(pixels, fmt, quality, exif, icc, lossless, dpi)
+
+
+def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None, icc: bytes | None,
+                  lossless: bool, dpi: tuple[float, float] | None) -> bytes:
+    """An 8-bit image through Pillow, with the metadata the format holds."""
+    channels = pixels.shape[2]
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
     img = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode=mode)
     kwargs: dict = {}

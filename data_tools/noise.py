@@ -303,12 +303,9 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
         part = part.strip()
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()
-        model = MODELS.get(name)
-        if not part:
-            raise NoiseSpecError(f"an empty stage in {text!r} (a '+' or '|' with no model beside it); valid "
-                                 f"models: {valid_models_text()}")
-        if model is None:
-            raise NoiseSpecError(f"unknown noise model {name!r} in {text!r}; valid models: {valid_models_text()}")
+        if (model := MODELS.get(name)) is None:
+            what = f"unknown noise model {name!r}" if part else "an empty stage (a '+' or '|' with no model beside it)"
+            raise NoiseSpecError(f"{what} in {text!r}; valid models: {valid_models_text()}")
         values: dict[str, ParamRange] = {}
         for item in filter(None, (a.strip() for a in arg_text.split(","))):
             key, eq, raw = item.partition("=")

@@ -161,6 +161,8 @@ def test_cli_errors_are_one_line(noisy_dir: Path, tmp_path: Path) -> None:
     one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "v", "--minutes", "1e300"),
                    "--minutes must be at most 10080")  # a week; 1e300 was planned as a 300-digit step count
     assert not (tmp_path / "v").exists()
+    one_line_error(cli("adapt", "--resume", tmp_path / "z"), "no such folder")
+    (tmp_path / "z").mkdir()
     one_line_error(cli("adapt", "--resume", tmp_path / "z"), "no adaptation to resume")
     one_line_error(cli("adapt", "--noisy", noisy_dir, "--clean", noisy_dir, "-o", tmp_path / "w"), "same folder")
 

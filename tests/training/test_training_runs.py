@@ -132,6 +132,9 @@ def test_existing_run_needs_resume(clean_dir: Path, tmp_path: Path) -> None:
     train(cfg, tmp_path / "run")
     with pytest.raises(UserError, match="--resume"):
         train(cfg, tmp_path / "run")
+    with pytest.raises(UserError, match="no such folder"):
+        train(None, tmp_path / "missing", resume=True)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no checkpoint"):
         train(None, tmp_path / "empty", resume=True)
 
