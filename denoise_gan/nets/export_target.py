@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from data_tools import json_text
 from data_tools.atomic_files import is_special_file
 from data_tools.names import says_folder
 from denoise_gan.errors import UserError
@@ -63,12 +64,24 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     if fmt != "folder" and out.is_dir():
         raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
     if fmt == "folder":
-        others = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES)
+        others = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES or not p.is_file())
         if others:
             raise UserError(f"{out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
                             "--format folder writes into a new or empty folder, or replaces an exported one")
+        if any(out.iterdir()) and not _exported_folder(out):  # a user's README.md and config.json, say
+            raise UserError(f"{out} is not a folder `denoise-gan export` made (its config.json does not say so); "
+                            "--format folder writes into a new or empty folder, or replaces an exported one")
     if not overwrite and (out.is_file() or any(out.iterdir())):
         raise UserError(f"{out} exists; choose another -o or pass --overwrite")
+
+
+def _exported_folder(out: Path) -> bool:
+    """Whether a folder's config.json is the one an export writes (``"library": "denoise-gan"``)."""
+    try:
+        config = json_text.loads((out / "config.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(config, dict) and config.get("library") == "denoise-gan"
 
 
 def _check_parent(out: Path) -> None:

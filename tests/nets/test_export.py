@@ -113,6 +113,26 @@ def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path
     assert (tmp_path / "old" / "notes.txt").read_text() == "mine"
 
 
+def test_a_folder_export_never_replaces_a_users_files_of_the_same_names(level_weights: Path, tmp_path: Path) -> None:
+    """--overwrite replaced a user's README.md and config.json (the names an export writes) without a word; a
+    README.md that is a folder left a half-written export."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.md").write_text("my notes")
+    (notes / "config.json").write_text('{"mine": true}')
+    one_line_error(cli("export", level_weights, "-o", notes, "--format", "folder", "--overwrite"),
+                   "is not a folder `denoise-gan export` made")
+    assert (notes / "README.md").read_text() == "my notes" and sorted(p.name for p in notes.iterdir()) == [
+        "README.md", "config.json"]
+    odd = tmp_path / "odd"
+    (odd / "README.md").mkdir(parents=True)
+    one_line_error(cli("export", level_weights, "-o", odd, "--format", "folder", "--overwrite"), "other files")
+    assert [p.name for p in odd.iterdir()] == ["README.md"]
+    hub = tmp_path / "hub"
+    assert cli("export", level_weights, "-o", hub, "--format", "folder").exit_code == 0
+    assert cli("export", level_weights, "-o", hub, "--format", "folder", "--overwrite").exit_code == 0  # its own
+
+
 def test_a_folder_exported_without_the_onnx_package_says_it_needs_torch(level_weights: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "hub"
