@@ -38,7 +38,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if text == "cuda" or text.startswith("cuda:"):
         index_text = text.partition(":")[2]
-        if index_text and not index_text.isdigit():
+        if index_text and not (index_text.isascii() and index_text.isdigit()):
             raise UserError(f"bad device {name!r}; use auto, cpu, cuda or cuda:N")
         if not torch.cuda.is_available():
             raise UserError(f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)")

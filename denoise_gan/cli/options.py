@@ -68,7 +68,7 @@ def parse_tile(text: str | int | None) -> int | None:
     value = text.strip().lower()
     if value == "auto":
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise UserError(f"--tile must be a size in pixels, 0 (whole image) or auto, not {text!r}")
     size = int(value)
     if 0 < size < MIN_TILE:  # the network's own borders and the stride would dominate (a 1 px tile runs as 8 px)

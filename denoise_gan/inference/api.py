@@ -162,7 +162,7 @@ def _is_tensor(image: Any) -> bool:
 def _tile(tile: int | str | None) -> int | None:
     if tile is None or (isinstance(tile, str) and tile.strip().lower() == "auto"):
         return None
-    if isinstance(tile, str) and tile.strip().isdigit():
+    if isinstance(tile, str) and tile.strip().isascii() and tile.strip().isdigit():
         return int(tile)
     if isinstance(tile, numbers.Integral) and not isinstance(tile, bool):
         return int(tile)

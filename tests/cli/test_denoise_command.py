@@ -412,3 +412,15 @@ def test_denoise_keeps_the_photos_resolution(tmp_path: Path, weights: Path) -> N
     Image.fromarray(image()).save(tmp_path / "scan.png", dpi=(300, 300))
     assert denoise(tmp_path / "scan.png", "-o", tmp_path / "out", "-c", weights).exit_code == 0
     assert read_image(tmp_path / "out" / "scan.png").dpi == (300.0, 300.0)
+
+
+@pytest.mark.parametrize("tile", ["²", "①", "٣"])  # digits to str.isdigit, not to int()
+def test_a_tile_of_non_ascii_digits_is_one_line(tmp_path: Path, tile: str) -> None:
+    """--tile ² printed a ValueError traceback (exit 1), and Denoiser.from_pretrained(tile="²") raised it."""
+    from denoise_gan import Denoiser
+    from denoise_gan.errors import UserError
+
+    write_image(tmp_path / "a.png", image())
+    one_line_error(denoise(tmp_path / "a.png", "-o", tmp_path / "out", "--tile", tile), "--tile must be a size")
+    with pytest.raises(UserError, match="tile must be a size"):
+        Denoiser.from_pretrained("default", tile=tile)
