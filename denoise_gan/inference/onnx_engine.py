@@ -71,19 +71,11 @@ class OnnxBackend:
     name = "onnxruntime"
 
     def __init__(self, path: Path | str, device: str = "auto", threads: int = 0) -> None:
-        ort = require("onnxruntime", "the ONNX Runtime engine")
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
-        self.providers = providers_for(device, ort)
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=self.providers)
-        except Exception as exc:
-            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
-        self.info = GraphInfo(self.path, dict(self.session.get_modelmeta().custom_metadata_map))
+        self.path, self._threads = Path(path), threads
+        self.providers = providers_for(device, require("onnxruntime", "the ONNX Runtime engine"))
+        self.session = self._open()
+        self._props = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.info = GraphInfo(self.path, self._props)
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         expected = {gc.IMAGE, gc.STRENGTH, gc.SIGMA} if self.info.level_aware else {gc.IMAGE}
         if set(inputs) != expected:
@@ -107,6 +99,31 @@ class OnnxBackend:
         elif self.info.predates_level_max:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a blind map above σ {LEVEL_MAX:g} "
                               "runs uncapped; re-export it with `denoise-gan export` for today's")
+
+    def _open(self) -> Any:
+        ort = require("onnxruntime", "the ONNX Runtime engine")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self._threads:
+            options.intra_op_num_threads = int(self._threads)
+        options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+        try:
+            return ort.InferenceSession(str(self.path), options, providers=self.providers)
+        except Exception as exc:
+            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a ``multiprocessing`` pool, ``copy.deepcopy``): the session is opened again from the graph
+        file, which must still be the same graph."""
+        state = dict(self.__dict__)
+        state.pop("session", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.session = self._open()
+        if dict(self.session.get_modelmeta().custom_metadata_map) != self._props:
+            raise WeightsError(f"{self.path}: the graph file changed since this model was loaded; load it again")
 
     @property
     def where(self) -> str:

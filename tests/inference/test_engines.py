@@ -284,3 +284,16 @@ def test_a_graph_from_before_the_level_cap_is_given_a_fixed_level_capped(tmp_pat
     today, old = (Denoiser.from_pretrained(tmp_path / name, device="cpu") for name in ("today.onnx", "old.onnx"))
     for sigma, strength in ((2 * LEVEL_MAX, 1.0), (LEVEL_MAX, 2.5)):
         assert np.array_equal(old(image, sigma=sigma, strength=strength), today(image, sigma=sigma, strength=strength))
+
+
+def test_a_denoiser_on_onnx_runtime_can_be_pickled_and_copied() -> None:
+    """The CPU default (ONNX Runtime) failed `pickle` and `copy.deepcopy` (its session), so a multiprocessing
+    pool could not take it; the torch one could."""
+    import copy
+    import pickle
+
+    den = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu")
+    image = noise_image(64, 64)
+    for twin in (pickle.loads(pickle.dumps(den)), copy.deepcopy(den)):
+        assert twin.engine_name == "onnxruntime"
+        np.testing.assert_array_equal(twin(image), den(image))
