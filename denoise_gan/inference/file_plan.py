@@ -53,6 +53,8 @@ class OutputOptions:
             raise UserError("--skip-existing and --overwrite contradict each other; give one")
         if any(sep in self.suffix for sep in ("/", "\\")) or self.suffix in (".", ".."):
             raise UserError(f"--suffix {self.suffix!r} must not contain a path separator")
+        if "\0" in self.suffix:
+            raise UserError(f"--suffix {self.suffix!r} holds a NUL character, which no file name can")
 
     def output_suffix(self, source: Path) -> str:
         return OUTPUT_EXTS[self.ext.lower().lstrip(".")] or source.suffix

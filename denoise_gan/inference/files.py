@@ -227,6 +227,10 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
         raise UserError(f"inputs must be paths (str or Path), not {type(odd[0]).__name__} ({odd[0]!r:.60})")
     if not isinstance(options, OutputOptions):
         raise UserError(f"options must be an OutputOptions, not {type(options).__name__}")
+    if console is not None and not isinstance(console, Console):
+        raise UserError(f"console must be a rich Console (or None), not {type(console).__name__}")
+    if "\0" in str(os.fspath(out_dir)):
+        raise UserError(f"out_dir {out_dir!r:.80} holds a NUL character, which no file name can")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file
     check_launch(world)
     plan = plan_jobs(inputs, out_dir, options)

@@ -328,3 +328,18 @@ def test_a_linked_output_folder_and_overlapping_inputs_are_read_as_they_are(tmp_
     write_image(tree / "a.png", noise_image(16, 16))
     summary = denoise_files([tree, tree / "sub"], tree / "sub" / "out", engine(weights), OutputOptions(recursive=True))
     assert any(n.startswith("left out 1 image(s)") for n in summary.notes), summary.notes
+
+
+def test_odd_out_dir_suffix_and_console_are_one_line_before_any_folder(tmp_path: Path, weights: Path) -> None:
+    """A NUL in out_dir or the suffix raised "embedded null byte" from deep in the plan; a console that is not
+    a rich Console failed with an AttributeError after the output folder was made."""
+    import sys
+
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    with pytest.raises(UserError, match="holds a NUL character"):
+        denoise_files([tmp_path / "in"], f"{tmp_path}/o\0ut", engine(weights))
+    with pytest.raises(UserError, match="holds a NUL character"):
+        OutputOptions(suffix="_dn\0")
+    with pytest.raises(UserError, match="console must be a rich Console"):
+        denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), console=sys.stderr)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
