@@ -97,6 +97,9 @@ class TorchBackend:
             del x
             torch.cuda.empty_cache()
             raise OutOfMemory from None
+        if tuple(y.shape) != tuple(x.shape):  # a user's module: the tiler would blend the wrong pixels
+            raise UserError(f"the network returned shape {tuple(y.shape)} for input {tuple(x.shape)}; a denoiser "
+                            "must return its input's shape")
         if redone:
             self.fp32_redos += 1
             if self.fp32_redos == 1:

@@ -27,10 +27,17 @@ class DenoiserContract:
 
 def denoiser_contract(net: nn.Module) -> DenoiserContract:
     return DenoiserContract(level_aware=bool(getattr(net, "level_aware", False)),
-                            stride=max(1, int(getattr(net, "stride", 1))),
-                            min_tile=max(1, int(getattr(net, "min_tile", 1))),
+                            stride=max(1, _declared(net, "stride")),
+                            min_tile=max(1, _declared(net, "min_tile")),
                             channels=_input_channels(net),
                             level_max=float(getattr(net, "level_max", LEVEL_MAX)))
+
+
+def _declared(net: nn.Module, name: str) -> int:
+    """A whole number the network declares, or 1: a bare layer's own ``stride`` is a tuple of its kernel's steps,
+    not a promise about the inputs it takes."""
+    value = getattr(net, name, 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def _input_channels(net: nn.Module) -> int:

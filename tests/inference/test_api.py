@@ -266,3 +266,15 @@ def test_denoise_files_takes_any_iterable_and_refuses_wrong_types_in_one_line(tm
             OutputOptions(**bad)
     quality = OutputOptions(quality=np.int64(90)).quality  # a NumPy integer is a whole number too
     assert quality == 90 and type(quality) is int
+
+
+def test_a_users_module_that_changes_the_shape_is_refused_in_one_line() -> None:
+    """A bare Conv2d's tuple stride was read as the network's (TypeError); a module returning one channel for RGB
+    was silently copied to all three, and one returning a smaller image failed in a numpy broadcast."""
+    from torch import nn
+
+    image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    assert Denoiser(nn.Conv2d(3, 3, 3, padding=1))(image).shape == image.shape
+    for module in (nn.Conv2d(3, 1, 3, padding=1), nn.Conv2d(3, 3, 3)):
+        with pytest.raises(UserError, match="a denoiser must return its input's shape"):
+            Denoiser(module)(image)
