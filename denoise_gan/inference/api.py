@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from denoise_gan.inference.files import Summary
 
 
+SETTINGS = frozenset({"device", "tile", "overlap", "batch_size", "precision", "ensemble"})  # the inference keywords
+
+
 class Denoiser:
     """A model on an engine with its inference settings; call it on images.
 
@@ -67,6 +70,10 @@ class Denoiser:
         keywords. ``engine`` is auto (ONNX Runtime on the CPU where the model has a current graph, torch on
         CUDA or otherwise), onnxruntime or torch; ``threads`` the CPU threads (0: the runtime's default).
         A missing, unsafe or mismatched file is a one-line ``WeightsError``."""
+        unknown = sorted(set(settings) - SETTINGS)
+        if unknown:  # before the model loads, and one line (a TypeError after it, with config= or meta= too)
+            raise UserError(f"unknown setting(s) {', '.join(map(repr, unknown))}; from_pretrained takes engine, "
+                            f"threads and {', '.join(sorted(SETTINGS))}")
         device = str(settings.get("device", "auto"))
         loaded = load_backend(name_or_path, engine, device, str(settings.get("precision", "auto")), threads)
         config = from_dict(GeneratorConfig, loaded.config) if loaded.config else None

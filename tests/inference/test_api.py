@@ -278,3 +278,18 @@ def test_a_users_module_that_changes_the_shape_is_refused_in_one_line() -> None:
     for module in (nn.Conv2d(3, 1, 3, padding=1), nn.Conv2d(3, 3, 3)):
         with pytest.raises(UserError, match="a denoiser must return its input's shape"):
             Denoiser(module)(image)
+
+
+def test_from_pretrained_refuses_an_unknown_setting_before_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tiles=128 (or config=...) raised a plain TypeError after the model had loaded."""
+    import inspect
+
+    from denoise_gan.inference import api
+
+    loaded = []
+    monkeypatch.setattr(api, "load_backend", lambda *a, **k: loaded.append(a))
+    with pytest.raises(UserError, match="unknown setting.*'tiles'"):
+        Denoiser.from_pretrained("default", tiles=128)
+    assert not loaded
+    keywords = {p.name for p in inspect.signature(Denoiser).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    assert api.SETTINGS == keywords - {"config", "meta", "weights"}  # every inference keyword, and only those
