@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.atomic_files import prepare_output_dir, refuse_output_inside_inputs
+from data_tools.atomic_files import holding_folder, prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import plan
@@ -90,6 +90,8 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     graph_owed = weights.exists() and not graph_beside(weights).exists() and installed("onnx")  # stopped between
     if cfg.resume and weights.exists() and not graph_owed:
         raise UserError(f"{out_dir}: this calibration has finished ({weights.name} is written); choose another -o")
+    if weights.resolve() == source.resolve():  # `-c OUT -o OUT`: the calibrated file would replace its source
+        raise UserError(f"-o {out_dir} would overwrite the weights being calibrated ({source}); choose another -o")
     if cfg.resume and not (out_dir / FIT_DIR).is_dir():
         raise UserError(f"{out_dir}: no calibration to resume here (no {FIT_DIR}/); drop --resume")
     bench = BenchmarkConfig(methods=("model",), clean_dir=cfg.clean_dir, noises=cfg.noises,
@@ -98,26 +100,27 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     refuse_output_inside_inputs(out_dir, {"--clean": cfg.clean_dir})  # its crops would be read as photos
     plan(bench, out_dir / FIT_DIR)  # bad photos or noises fail here, before the folder is made
     prepare_output_dir(out_dir, own=cfg.resume, hint="--resume to continue the calibration whose fit/ it holds")
-    fit = run_benchmark(bench, out_dir / FIT_DIR, progress)
-    if fit.failed:
-        first = fit.failures[0]
-        raise UserError(f"calibration stopped: {fit.failed} benchmark row(s) failed, e.g. {first['image']} under "
-                        f"{first['noise']}: {first['reason']}; fix or remove that photo and rerun with --resume "
-                        f"(see {out_dir / FIT_DIR / 'results.json'})")
-    conditions = tuple(fit.data["config"]["noises"])  # the labels the rows carry, in the order asked
-    psnr = _mean_psnr(fit.rows, scales)
-    best = max(scales, key=lambda k: (round(_mean_over_noises(psnr[k]), 6), -abs(k - 1.0)))
-    images = len({r["image"] for r in fit.rows})
-    net.level_scale = round(net.level_scale * best, 4)
-    save_generator(weights, net, g_cfg, {
-        **meta, CALIBRATION_KEY: {
-            "source": str(source.resolve()), "source_sha256": file_sha256(source),
-            "photos": str(Path(cfg.clean_dir).resolve()), "images": images,
-            "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
-            "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
-                         "protocol"}})
-    return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
-                       net.level_scale, images, fit.reused)
+    with holding_folder(out_dir, "calibration"):  # a second calibration into it would mix two fits
+        fit = run_benchmark(bench, out_dir / FIT_DIR, progress)
+        if fit.failed:
+            first = fit.failures[0]
+            raise UserError(f"calibration stopped: {fit.failed} benchmark row(s) failed, e.g. {first['image']} under "
+                            f"{first['noise']}: {first['reason']}; fix or remove that photo and rerun with --resume "
+                            f"(see {out_dir / FIT_DIR / 'results.json'})")
+        conditions = tuple(fit.data["config"]["noises"])  # the labels the rows carry, in the order asked
+        psnr = _mean_psnr(fit.rows, scales)
+        best = max(scales, key=lambda k: (round(_mean_over_noises(psnr[k]), 6), -abs(k - 1.0)))
+        images = len({r["image"] for r in fit.rows})
+        net.level_scale = round(net.level_scale * best, 4)
+        save_generator(weights, net, g_cfg, {
+            **meta, CALIBRATION_KEY: {
+                "source": str(source.resolve()), "source_sha256": file_sha256(source),
+                "photos": str(Path(cfg.clean_dir).resolve()), "images": images,
+                "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
+                "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
+                             "protocol"}})
+        return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
+                           net.level_scale, images, fit.reused)
 
 
 def _mean_over_noises(per_noise: dict[str, float]) -> float:

@@ -474,3 +474,15 @@ def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_d
         assert data["config"]["infer"]["ensemble"] is bool(extra) and data["config"]["infer"]["engine"] == "auto"
         rows[name] = [r["psnr"] for r in data["rows"] if r["method"] == "tiny"]
     assert rows["plain"] != rows["ensemble"]
+
+
+def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clean_dir: Path) -> None:
+    """Two --resume runs into one -o both wrote results.json: the rows of one were lost, and the report and the
+    JSON told different stories."""
+    from data_tools.atomic_files import holding_folder
+
+    out = tmp_path / "b"
+    args = ("--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy", "-o", out)
+    assert bench(*args).exit_code == 0
+    with holding_folder(out):  # another benchmark running in it
+        one_line_error(bench(*args, "--resume"), "another process is writing this benchmark")

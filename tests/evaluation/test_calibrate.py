@@ -152,6 +152,26 @@ def test_calibrate_refuses_bad_requests_in_one_line(weights: Path, tmp_path: Pat
     assert not (photos / "fit1").exists()
 
 
+def test_calibrate_never_writes_over_its_source_or_beside_another_calibration(tmp_path: Path) -> None:
+    """`-c OUT -o OUT --resume` replaced the source G.safetensors in place; two calibrations into one folder
+    mixed their fits."""
+    from data_tools.atomic_files import holding_folder
+
+    photos = _photos(tmp_path / "photos")
+    (tmp_path / "out" / "fit").mkdir(parents=True)
+    source = _saved(tmp_path / "out" / "G.safetensors", 1.0)
+    before = source.read_bytes()
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "out", "-c", tmp_path / "out", "--resume",
+                       "--noise", "gaussian:sigma=25", "--scale", "1"), "would overwrite the weights being calibrated")
+    assert source.read_bytes() == before
+    level = _saved(tmp_path / "g.safetensors", 1.0)
+    (tmp_path / "busy").mkdir()
+    with holding_folder(tmp_path / "busy"):
+        one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "busy", "-c", level, "--noise",
+                           "gaussian:sigma=25", "--scale", "1"), "another process is writing this calibration")
+    assert not (tmp_path / "busy" / "G.safetensors").exists()
+
+
 def test_an_interrupted_calibration_resumes_from_its_fit_and_a_finished_one_is_kept(tmp_path: Path) -> None:
     source = _saved(tmp_path / "g.safetensors", 1.0)
     photos = _photos(tmp_path / "photos")

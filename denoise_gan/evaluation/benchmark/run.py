@@ -18,6 +18,7 @@ import numpy as np
 
 from data_tools.atomic_files import (
     atomic_write_text,
+    holding_folder,
     is_temp_file,
     prepare_output_dir,
     remove_stale_parts,
@@ -37,7 +38,7 @@ from denoise_gan.evaluation.benchmark.inputs import (
     pixels_fingerprint,
     plan,
 )
-from denoise_gan.evaluation.benchmark.methods import CLASSICAL, Method, load_models
+from denoise_gan.evaluation.benchmark.methods import CLASSICAL, LoadedModel, Method, load_models
 from denoise_gan.evaluation.benchmark.results import (
     RESULTS_CSV,
     RESULTS_JSON,
@@ -182,6 +183,12 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
                        f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
                        "empty it")
     remove_stale_parts(out_dir / report.CROPS_DIR, recursive=True)  # a killed run's, in each image's crop folder
+    with holding_folder(out_dir, "benchmark"):  # a second run into it (two --resume) would lose rows
+        return _run_rows(cfg, the_plan, models, out_dir, previous, progress)
+
+
+def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], out_dir: Path,
+              previous: dict[tuple[str, str, str], dict[str, Any]], progress: Progress | None) -> BenchmarkResult:
     methods: list[Method] = []
     for name in the_plan.methods:
         methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]
