@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from data_tools.names import printable
+
 TITLE_H, HEADER_H, CAPTION_H, GAP = 26, 20, 18, 4  # label bands of the grid, in pixels
 BACKGROUND, INK = 255, (20, 20, 20)
 
@@ -58,8 +60,9 @@ def rgb8(image: np.ndarray) -> np.ndarray:
 
 def as_label(text: str) -> str:
     """A name as matplotlib text: ``$`` would start mathtext (``$\\bad$`` crashed the plot, ``run$1_v$2`` drew
-    maths) and a leading ``_`` hides a legend entry."""
-    text = text.replace("$", r"\$")
+    maths), a leading ``_`` hides a legend entry, and a name that is not UTF-8 (lone surrogates) crashed it:
+    such bytes are shown as backslash escapes, as on the terminal."""
+    text = printable(text).replace("$", r"\$")
     return "\u200b" + text if text.startswith("_") else text
 
 

@@ -188,3 +188,6 @@ def test_reports_name_files_that_are_not_utf8_as_their_own_bytes(tmp_path: Path)
     result = cli("benchmark", "--clean", clean, "--noise", "gaussian:sigma=10", "--methods", "noisy,tv", "-o",
                  tmp_path / "bench")
     assert result.exit_code == 0 and (tmp_path / "bench" / "report.html").is_file(), result.output
+    from denoise_gan.evaluation.pictures import as_label
+
+    assert as_label("run\udce9") == "run\\xe9"  # a checkpoint's name in a plot (matplotlib refused it)
