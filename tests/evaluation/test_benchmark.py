@@ -486,3 +486,17 @@ def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clea
     assert bench(*args).exit_code == 0
     with holding_folder(out):  # another benchmark running in it
         one_line_error(bench(*args, "--resume"), "another process is writing this benchmark")
+
+
+def test_an_all_black_photo_is_benchmarked_not_failed(tmp_path: Path, weights: Path) -> None:
+    """Its blind σ has nothing to read: every row of it failed ('cannot estimate σ'), rows that need no σ too,
+    and a calibration with one black photo stopped after all its work. It reads σ 0, as a flat gray one does."""
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "photos" / "black.png", np.zeros((48, 48, 3), np.uint8))
+    out = tmp_path / "b"
+    result = bench("--clean", tmp_path / "photos", "--noise", "poisson:peak=30", "--methods", "noisy,tv", "-o", out)
+    assert result.exit_code == 0, result.stderr + result.stdout
+    data = json.loads((out / "results.json").read_text())
+    assert not data["failures"] and {r["method"] for r in data["rows"]} == {"noisy", "tv"}
+    assert data["inputs"][0]["sigma_estimate"] == 0.0

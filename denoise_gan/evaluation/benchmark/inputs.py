@@ -35,14 +35,20 @@ from denoise_gan.inference.tiling import InferConfig
 
 # ---- σ -------------------------------------------------------------------------------------------
 
-def estimate_noise_sigma(noisy: np.ndarray) -> float:
-    """Blind σ on the 0-255 scale (whatever the bit depth), from the colour channels, averaged over them."""
+def estimate_noise_sigma(noisy: np.ndarray, flat_as_zero: bool = False) -> float:
+    """Blind σ on the 0-255 scale (whatever the bit depth), from the colour channels, averaged over them. An
+    image with nothing to read it from (all black) is a ValueError, or σ 0 with ``flat_as_zero`` (a benchmark
+    input: its rows still run, as a flat gray one's do)."""
     colour = colour_channels(noisy)
     if min(colour.shape[:2]) < SSIM_MIN_SIDE:  # the protocol's SSIM window; σ from a few pixels is noise itself
         raise ValueError(f"{colour.shape[1]}x{colour.shape[0]} is too small to benchmark "
                          f"(at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE})")
-    value = float(estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)) * 255.0
+    with warnings.catch_warnings():  # skimage's "mean of empty slice" on an all-zero image
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = float(estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)) * 255.0
     if not math.isfinite(value):
+        if flat_as_zero:
+            return 0.0
         raise ValueError("cannot estimate σ from this image (a flat or degenerate image)")
     return value
 
@@ -53,12 +59,10 @@ def measurable(crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[floa
     kept: list[np.ndarray] = []
     sigmas: list[float] = []
     for crop in crops:
-        with warnings.catch_warnings():  # skimage's "mean of empty slice" on an all-zero crop
-            warnings.simplefilter("ignore", RuntimeWarning)
-            try:
-                sigma = estimate_noise_sigma(crop)
-            except ValueError:
-                continue
+        try:
+            sigma = estimate_noise_sigma(crop)
+        except ValueError:
+            continue
         kept.append(crop)
         sigmas.append(sigma)
     return (kept, sigmas) if kept else (list(crops), [0.0] * len(crops))

@@ -104,7 +104,7 @@ class _Run:
             return
         input_sha = pixels_fingerprint(pair.noisy)
         try:
-            estimate = estimate_noise_sigma(pair.noisy)
+            estimate = estimate_noise_sigma(pair.noisy, flat_as_zero=True)
         except ValueError as exc:  # an image too small to estimate σ (or to score) fails alone
             self.fail_source(source, exc, label)
             return
