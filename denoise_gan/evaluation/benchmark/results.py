@@ -107,10 +107,12 @@ def protocol_dict(oracle: bool) -> dict[str, Any]:
         "noise": "synthesised per image with data_tools.noise from the clean file, per-image seed "
                  "image_seed(seed, image) as `denoise-gan synth --seed` uses (so synth writes the identical "
                  "noisy file), clipped and rounded to the file's dtype; or read from a paired synth set",
-        "sigma": ("oracle: the σ drawn for the image by its Gaussian noise stage" if oracle else
+        "sigma": ("oracle: the σ of the image's Gaussian or correlated noise stage (its parameter, as drawn), "
+                  "or for a camera chain the std of the residual noisy - clean" if oracle else
                   "blind: skimage.restoration.estimate_sigma(noisy in [0, 1], channel_axis=-1, "
                   "average_sigmas=True) x 255, colour channels only")
-                 + "; on the 0-255 scale for any bit depth; only classical methods use it",
+                 + "; on the 0-255 scale for any bit depth; the classical methods that take a σ use it, and a "
+                   "model's @sigma row with --model-sigma",
         "timing": "wall-clock seconds of one method call on one image (conversions included); the model's "
                   "includes tiling, transfer and forward passes, while loading it and one warm-up pass are "
                   "reported once per model as load_seconds; each classical method is first called once, untimed, "
