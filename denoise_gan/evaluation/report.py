@@ -157,6 +157,13 @@ dl { font-size: 13px; } dt { font-weight: 600; margin-top: 6px; } dd { margin-le
 """
 
 
+def _seed_text(cfg: dict[str, Any]) -> str:
+    """The noise seed a report states: --seed for noise drawn here, a synth set's own for the noisy files read."""
+    if cfg.get("seed") is None:
+        return "noisy files read from synth sets (their manifests' seeds)"
+    return f"seed {cfg['seed']}" + (" (synth sets: their manifests' seeds)" if cfg.get("noisy_sets") else "")
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -289,7 +296,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
         f"<title>denoise-gan benchmark</title><style>{STYLE}</style></head><body>",
         "<h1>denoise-gan benchmark</h1>",
         f"<p class='meta'>{len(images_all)} image(s) × {len(noises)} noise condition(s) × {len(methods)} method(s); "
-        f"{_e(source)}; seed {_e(cfg['seed'])}; classical methods get {_e(sigma_mode)}. "
+        f"{_e(source)}; {_e(_seed_text(cfg))}; classical methods get {_e(sigma_mode)}. "
         f"denoise-gan {_e(data['version'])}. Scores: PSNR (dB) / SSIM on integer images, outputs rounded to the "
         f"image dtype (protocol {_e(data['protocol']['name'])}, below).</p>",
     ]

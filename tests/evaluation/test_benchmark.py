@@ -163,6 +163,8 @@ def test_noisy_inputs_match_synth_and_a_synth_set_can_be_benchmarked(tmp_path: P
     a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("a", "b"))
     assert [i["noisy_sha256"] for i in a["inputs"]] == [i["noisy_sha256"] for i in b["inputs"]]
     assert b["config"]["noises"] == [spec] and {r["noise"] for r in b["rows"]} == {spec}
+    assert b["config"]["seed"] is None  # it recorded --seed's default 0: the set's own seeds made the files
+    assert "noisy files read from synth sets" in (tmp_path / "b" / "report.html").read_text()
     noisy = read_image(tmp_path / "set" / "noisy" / "rgb.png").pixels
     clean = read_image(tmp_path / "set" / "clean" / "rgb.png").pixels
     row = next(r for r in b["rows"] if r["image"] == "rgb")

@@ -156,7 +156,7 @@ def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
             "noisy_sets": [str(p) for p in cfg.noisy_sets],
             "noises": list(the_plan.conditions),
             "methods": [m.name for m in methods],
-            "seed": cfg.seed,
+            "seed": cfg.seed if cfg.clean_dir is not None else None,  # a --noisy set's files carry their own
             "oracle_sigma": cfg.oracle_sigma,
             "infer": {"tile": cfg.infer.tile, "overlap": cfg.infer.overlap, "batch_size": cfg.infer.batch_size,
                       "device": cfg.infer.device, "precision": cfg.infer.precision, "ensemble": cfg.infer.ensemble,
