@@ -502,3 +502,20 @@ def test_an_all_black_photo_is_benchmarked_not_failed(tmp_path: Path, weights: P
     data = json.loads((out / "results.json").read_text())
     assert not data["failures"] and {r["method"] for r in data["rows"]} == {"noisy", "tv"}
     assert data["inputs"][0]["sigma_estimate"] == 0.0
+
+
+def test_a_hand_edited_manifest_fails_its_input_or_the_set_in_one_line(tmp_path: Path, clean_dir: Path) -> None:
+    """--oracle-sigma on a stage without its sigma raised KeyError; a name listed twice overwrote one pair's score
+    with the other's."""
+    synth(clean_dir, tmp_path / "set", "gaussian:sigma=20", seed=5)
+    path = tmp_path / "set" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["images"][0]["stages"] = [{"model": "gaussian"}]
+    path.write_text(json.dumps(manifest))
+    result = bench("--noisy", tmp_path / "set", "--methods", "noisy", "--oracle-sigma", "-o", tmp_path / "a")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    failures = json.loads((tmp_path / "a" / "results.json").read_text())["failures"]
+    assert [f["image"] for f in failures] == [manifest["images"][0]["name"]] and "sigma" in failures[0]["reason"]
+    manifest["images"][1]["name"] = manifest["images"][0]["name"]
+    path.write_text(json.dumps(manifest))
+    one_line_error(bench("--noisy", tmp_path / "set", "--methods", "noisy", "-o", tmp_path / "b"), "twice")

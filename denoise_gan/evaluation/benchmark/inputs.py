@@ -89,7 +89,10 @@ def oracle_sigma(stages: Sequence[dict[str, Any]], clean: np.ndarray, noisy: np.
     a camera the std of the true residual noisy - clean on the 0-255 scale (what "σ tuned to the truth" means
     for signal-dependent noise)."""
     if stages[0]["model"] in ORACLE_MODELS:
-        return float(stages[0]["sigma"])
+        sigma = float(stages[0]["sigma"])  # a manifest's: a bad value is the caller's ValueError for this input
+        if not 0 <= sigma <= 255:
+            raise ValueError(f"the recorded σ {sigma:g} is outside 0..255")
+        return sigma
     scale = 255.0 / float(np.iinfo(clean.dtype).max)
     residual = colour_channels(noisy).astype(np.float64) - colour_channels(clean).astype(np.float64)
     return float(residual.std() * scale)
@@ -211,6 +214,11 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
                               stages=tuple(stages) if stages is not None else None))
     if not sources:
         raise UserError(f"{set_dir}: the manifest lists no clean/noisy pairs")
+    names = [source.image for source in sources]
+    if len(set(names)) != len(names):  # one row per name: a second pair would overwrite the first's score
+        twice = next(n for n in names if names.count(n) > 1)
+        raise UserError(f"{manifest_path}: lists {twice!r} twice (a hand-merged manifest?); each pair needs its "
+                        "own name")
     return label, spec, sources
 
 

@@ -105,11 +105,12 @@ class _Run:
         input_sha = pixels_fingerprint(pair.noisy)
         try:
             estimate = estimate_noise_sigma(pair.noisy, flat_as_zero=True)
-        except ValueError as exc:  # an image too small to estimate σ (or to score) fails alone
-            self.fail_source(source, exc, label)
+            sigma = (oracle_sigma(pair.stages, pair.clean, pair.noisy) if self.cfg.oracle_sigma and pair.stages
+                     else estimate)
+        except (ValueError, KeyError, TypeError) as exc:  # too small to score, or a set's stages unreadable
+            self.fail_source(source, ValueError(f"{exc}" if not isinstance(exc, KeyError) else
+                                                f"its recorded noise stage has no {exc}"), label)
             return
-        sigma = (oracle_sigma(pair.stages, pair.clean, pair.noisy) if self.cfg.oracle_sigma and pair.stages
-                 else estimate)
         self.data["inputs"].append({"image": source.image, "noise": source.noise, "image_seed": pair.image_seed,
                                     "stages": pair.stages, "sigma_estimate": estimate, "sigma_used": sigma,
                                     "shape": list(pair.noisy.shape), "dtype": str(pair.noisy.dtype),
