@@ -191,8 +191,12 @@ def calibration_table(cal: Calibration, width: int | None = None) -> RenderableT
     Noise specs head their columns when the table fits in ``width`` (a console's width); otherwise the columns
     are numbered and a legend under the table names each spec on a line of its own, so a narrow terminal never
     folds a spec into fragments."""
+    from denoise_gan.evaluation.calibrate import PSNR_CAP
+
     table = Table(title=f"calibration: mean PSNR (dB) over {cal.images} photo(s), blind, per factor on the "
-                        "estimated level", title_justify="left")
+                        "estimated level", title_justify="left",
+                  caption=f"{cal.capped} row(s) came back exactly (infinite PSNR) and count as "
+                          f"{PSNR_CAP:g} dB in these means" if cal.capped else None, caption_justify="left")
     # each column: its text, one space of padding either side and one border; plus the outer border
     needed = 1 + (6 + 3) + sum(max(len(n), 5) + 3 for n in cal.noises) + (6 + 3)
     numbered = width is not None and needed > width

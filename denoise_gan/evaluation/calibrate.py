@@ -65,6 +65,7 @@ class Calibration:
     level_scale: float
     images: int
     reused: int = 0  # benchmark rows a resumed calibration took from its fit/
+    capped: int = 0  # rows whose photo came back exactly (infinite PSNR), counted as PSNR_CAP in the means
 
     def mean(self, scale: float) -> float:
         return _mean_over_noises(self.psnr[scale])
@@ -119,8 +120,10 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                 "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
                 "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
                              "protocol"}})
+        capped = sum(1 for r in fit.rows if row_strength(r["method"]) is not None
+                     and (r["psnr"] is None or float(r["psnr"]) >= PSNR_CAP))
         return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
-                           net.level_scale, images, fit.reused)
+                           net.level_scale, images, fit.reused, capped)
 
 
 def _mean_over_noises(per_noise: dict[str, float]) -> float:

@@ -152,6 +152,18 @@ def test_calibrate_refuses_bad_requests_in_one_line(weights: Path, tmp_path: Pat
     assert not (photos / "fit1").exists()
 
 
+def test_a_photo_returned_exactly_is_said_to_count_as_the_cap(tmp_path: Path) -> None:
+    """Under σ 0 every cell printed 100.00 as if measured; the means hold the cap for infinite PSNR."""
+    from data_tools.images import write_image
+
+    for name, value in (("a", 90), ("b", 160)):  # flat: the default reads level 0 and returns them exactly
+        write_image(tmp_path / "photos" / f"{name}.png", np.full((48, 48, 3), value, np.uint8))
+    result = cli("calibrate", "--clean", tmp_path / "photos", "-o", tmp_path / "cal", "-c", "default",
+                 "--noise", "gaussian:sigma=0", "--scale", "1", "--scale", "1.2", "--engine", "torch")
+    assert result.exit_code == 0, result.output
+    assert "came back exactly (infinite PSNR) and count as 100 dB" in " ".join(result.output.split())
+
+
 def test_calibrate_never_writes_over_its_source_or_beside_another_calibration(tmp_path: Path) -> None:
     """`-c OUT -o OUT --resume` replaced the source G.safetensors in place; two calibrations into one folder
     mixed their fits."""
