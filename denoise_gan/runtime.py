@@ -11,6 +11,7 @@ precision is refused on the CPU (slow there, and the cause of the "black image" 
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import sys
 from dataclasses import dataclass
@@ -129,8 +130,9 @@ def check_threads(n: int | None) -> int:
     """``--threads`` as a count both runtimes can use: 0 (or None) for their default, else at most one per CPU
     of this machine. More threads than CPUs only wait for each other (1000 made a one-second photo take a
     minute), so that is refused rather than run."""
-    if isinstance(n, bool) or not isinstance(n, int | None) or (n is not None and n < 0):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral | None) or (n is not None and n < 0):
         raise UserError(f"--threads must be a whole number of threads, 0 for the runtime's default, not {n!r}")
+    n = None if n is None else int(n)  # a NumPy integer as a plain one
     cpus = os.cpu_count() or 1
     if n is not None and n > cpus:
         raise UserError(f"--threads {n}: this machine has {cpus} CPU(s); give at most {cpus}, or 0 for the "

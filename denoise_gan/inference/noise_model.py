@@ -23,6 +23,7 @@ the noise's composition stay F's own torch code. It is also a
 from __future__ import annotations
 
 import math
+import numbers
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,8 +110,10 @@ class NoiseModel:
 
         from denoise_gan.runtime import resolve_device
 
-        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
+        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 0:
             raise UserError(f"tile must be 0 (whole image) or a size in pixels, not {tile!r}")
+        tile = int(tile)  # a NumPy integer as a plain one, as Denoiser takes it
+        engine = engine.strip().lower() if isinstance(engine, str) else engine  # any case, as Denoiser's
         if engine not in ENGINES:
             raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         self.config = config

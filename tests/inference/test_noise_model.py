@@ -230,3 +230,13 @@ def test_a_model_pickles_and_draws_the_same_after(model: NoiseModel) -> None:
     image = _image(24, 24)
     copy = pickle.loads(pickle.dumps(model))
     assert copy.engine == model.engine and np.array_equal(copy(image, seed=8), model(image, seed=8))
+
+
+def test_numpy_integers_and_any_case_are_taken_as_denoiser_takes_them() -> None:
+    """threads=np.int64(1), NoiseModel(tile=np.int64(...)) and engine="ONNXRUNTIME" were refused, where the
+    Denoiser's settings took them."""
+    from denoise_gan.runtime import check_threads
+
+    assert check_threads(np.int64(1)) == 1 and type(check_threads(np.int64(1))) is int
+    model = NoiseModel.from_pretrained("default-F", tile=np.int64(512), engine="ONNXRUNTIME", threads=np.int64(1))
+    assert model.tile == 512 and type(model.tile) is int and model.engine == "onnxruntime"
