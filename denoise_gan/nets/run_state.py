@@ -32,9 +32,10 @@ def unfinished_note(weights: Path) -> str:
     if weights.name not in _ADAPT_PHASES or not run.config.is_file():
         return ""
     try:
-        kind = run_kind(run.read_config())
+        config = run.read_config()
     except UserError:
         return ""  # an unreadable config.json is not this note's business: loading says what is wrong
+    kind = run_kind(config)
     moment = f"{weights.name} is its network of this moment"
     if kind == "adapt":
         folder, name = _ADAPT_PHASES[weights.name]
@@ -54,7 +55,6 @@ def unfinished_note(weights: Path) -> str:
         return ""
     if held_by_another_process(run.path):
         return f"{run.path}: a `{kind}` run is training in this folder now; {moment}"
-    config = run.read_config()
     steps, reached = config.get("steps"), _newest_step(run)
     if not isinstance(steps, int) or reached is None or reached >= steps:
         return ""
