@@ -37,6 +37,7 @@ from data_tools.atomic_files import (
     refuse_output_inside_inputs,
 )
 from data_tools.errors import DataError, ImageTypeError
+from data_tools.folder_scan import folders_not_read
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable
 from data_tools.noise import image_seed, parse_noise_spec
@@ -109,6 +110,7 @@ class SynthSummary:
     written: int = 0
     failures: list[tuple[Path, str]] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # what --overwrite left of an earlier set: not the set's own files
+    linked: list[Path] = field(default_factory=list)  # linked folders of photos under the source, never followed
 
     @property
     def ok(self) -> bool:
@@ -184,7 +186,8 @@ def synth(
                        hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
                             "not write are deleted)", known=(*SET_FOLDERS, MANIFEST_NAME))
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME,
-                           kept=[] if was_empty or same else not_the_sets(out_dir))
+                           kept=[] if was_empty or same else not_the_sets(out_dir),
+                           linked=folders_not_read([clean_dir], out_dir, recursive=True)[1])
     # the request first, marked incomplete: a run cut short leaves a set that says so (benchmark refuses it),
     # and the same command, seeing its own settings, writes it again
     _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False))

@@ -73,6 +73,11 @@ def _report_synth(summary: SynthSummary, settings: str) -> None:
     """Each source skipped, what an --overwrite left beside the set, and what was written."""
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {escape(shown(f'{path}: {reason}'))}", highlight=False, soft_wrap=True)
+    if summary.linked:
+        more = f" and {len(summary.linked) - 1} more" if len(summary.linked) > 1 else ""
+        err_console.print(f"[yellow]warning:[/] not read: {len(summary.linked)} linked folder(s) of photos "
+                          f"({escape(shown(summary.linked[0]))}{more}), since links to folders are never followed; "
+                          "give one as the source to use its photos", highlight=False, soft_wrap=True)
     if summary.kept:
         err_console.print(f"[yellow]warning:[/] {escape(shown(str(summary.out_dir)))} still holds "
                           f"{escape(shown(', '.join(summary.kept)))} from before; --overwrite replaced only the set "

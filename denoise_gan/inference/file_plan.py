@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_tools.folder_scan import folders_not_read
 from data_tools.images import IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import says_folder, shown
 from denoise_gan.errors import UserError
@@ -102,45 +103,6 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
                         + ("" if recursive else " (use --recursive for subfolders)"))
     return list(unique.values()), excluded
-
-
-def _folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
-    """(subfolders only --recursive reads, linked folders no run follows) under the input folders that hold
-    photos: without --recursive, each input's own subfolders; with it, every linked folder of its tree. Never
-    a hidden one, the output folder or one that is an input of its own; each once (a link to a folder that is
-    read, or named as unread, is not named again)."""
-    skip = {Path(os.path.realpath(p)) for p in (*inputs, out_dir)}
-    unread: dict[Path, Path] = {}
-    linked: dict[Path, Path] = {}
-    for raw in inputs:
-        if not Path(raw).is_dir():
-            continue
-        for top, dirs, _ in os.walk(raw):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in dirs:
-                entry = Path(top) / name
-                real = Path(os.path.realpath(entry))
-                if real not in skip and (entry.is_symlink() or not recursive) and _holds_photos(real, out_dir):
-                    (linked if entry.is_symlink() else unread).setdefault(real, entry)
-            if not recursive:
-                break
-    read = [Path(os.path.realpath(p)) for p in inputs if recursive and Path(p).is_dir()]  # trees walked whole
-    linked = {r: e for r, e in linked.items() if r not in unread and not any(r.is_relative_to(t) for t in read)}
-    return list(unread.values()), list(linked.values())
-
-
-def _holds_photos(folder: Path, out_dir: Path) -> bool:
-    """Whether an image file lies anywhere below ``folder`` outside the output folder (links not followed,
-    hidden folders skipped); stops at the first."""
-    out = Path(os.path.realpath(out_dir))
-    for top, dirs, files in os.walk(folder):
-        if Path(top).is_relative_to(out):
-            dirs[:] = []
-            continue
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".") for f in files):
-            return True
-    return False
 
 
 def _not_read_notes(unread: Sequence[Path], linked: Sequence[Path]) -> list[str]:
@@ -234,7 +196,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     notes += _left_out_note(earlier,
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
-    notes += _not_read_notes(*_folders_not_read(inputs, out_dir, opts.recursive))
+    notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive))
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
 
 

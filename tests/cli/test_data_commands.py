@@ -423,3 +423,16 @@ def test_synth_leaves_stderr_where_it_was(tmp_path: Path) -> None:
     before = os.readlink("/proc/self/fd/2")
     assert synth(tmp_path / "src", tmp_path / "out", "gaussian:sigma=25", 0).written == 12
     assert os.readlink("/proc/self/fd/2") == before
+
+
+def test_synth_names_a_linked_folder_of_photos_it_does_not_follow(tmp_path: Path) -> None:
+    """A linked folder under the source was left out of the set without a word (denoise names them)."""
+    src, elsewhere = tmp_path / "src", tmp_path / "elsewhere"
+    write_image(src / "a.png", texture((24, 24, 3), np.uint8, 0))
+    write_image(elsewhere / "b.png", texture((24, 24, 3), np.uint8, 1))
+    (src / "linked").symlink_to(elsewhere)
+    summary = synth(src, tmp_path / "set", "gaussian:sigma=5", 0)
+    assert summary.written == 1 and summary.linked == [src / "linked"]
+    result = cli("synth", src, "-o", tmp_path / "set2", "--noise", "gaussian:sigma=5")
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 0 and f"not read: 1 linked folder(s) of photos ({src / 'linked'})" in said, said

@@ -1,0 +1,50 @@
+"""Folders of photos that a command's walk of its input leaves out: subfolders (read only with --recursive) and
+linked folders (never followed, so a link loop cannot make a walk endless), so a command can name them instead of
+leaving them out without a word."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from data_tools.images import IMAGE_EXTENSIONS
+
+
+def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
+    """(subfolders only --recursive reads, linked folders no run follows) under the input folders that hold
+    photos: without --recursive, each input's own subfolders; with it, every linked folder of its tree. Never
+    a hidden one, the output folder or one that is an input of its own; each once (a link to a folder that is
+    read, or named as unread, is not named again)."""
+    skip = {Path(os.path.realpath(p)) for p in (*inputs, out_dir)}
+    unread: dict[Path, Path] = {}
+    linked: dict[Path, Path] = {}
+    for raw in inputs:
+        if not Path(raw).is_dir():
+            continue
+        for top, dirs, _ in os.walk(raw):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in dirs:
+                entry = Path(top) / name
+                real = Path(os.path.realpath(entry))
+                if real not in skip and (entry.is_symlink() or not recursive) and holds_photos(real, out_dir):
+                    (linked if entry.is_symlink() else unread).setdefault(real, entry)
+            if not recursive:
+                break
+    read = [Path(os.path.realpath(p)) for p in inputs if recursive and Path(p).is_dir()]  # trees walked whole
+    linked = {r: e for r, e in linked.items() if r not in unread and not any(r.is_relative_to(t) for t in read)}
+    return list(unread.values()), list(linked.values())
+
+
+def holds_photos(folder: Path, out_dir: Path) -> bool:
+    """Whether an image file lies anywhere below ``folder`` outside the output folder (links not followed,
+    hidden folders skipped); stops at the first."""
+    out = Path(os.path.realpath(out_dir))
+    for top, dirs, files in os.walk(folder):
+        if Path(top).is_relative_to(out):
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".") for f in files):
+            return True
+    return False
