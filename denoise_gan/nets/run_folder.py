@@ -36,6 +36,12 @@ def list_checkpoints(folder: Path | str) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def latest_checkpoint(run_dir: Path | str) -> tuple[int, Path] | None:
+    """The newest checkpoint of a run folder as (step, path), or None when it has saved none."""
+    found = list_checkpoints(RunFolder(run_dir).checkpoints)
+    return found[-1] if found else None
+
+
 def graph_beside(weights: Path) -> Path:
     """Where the ONNX graph of a generator file is kept: the same name with ``.onnx``."""
     return weights.with_suffix(".onnx")

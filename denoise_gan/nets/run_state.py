@@ -12,14 +12,9 @@ from pathlib import Path
 
 from data_tools.atomic_files import held_by_another_process
 from denoise_gan.errors import UserError
-from denoise_gan.nets.run_folder import F_FILE, G_FILE, RunFolder, list_checkpoints, run_kind
+from denoise_gan.nets.run_folder import F_FILE, G_FILE, RunFolder, latest_checkpoint, run_kind
 
 _ADAPT_PHASES = {G_FILE: ("refine", "denoiser"), F_FILE: ("noise", "noise model")}
-
-
-def _newest_step(run: RunFolder) -> int | None:
-    found = list_checkpoints(run.checkpoints)
-    return found[-1][0] if found else None
 
 
 def unfinished_note(weights: Path) -> str:
@@ -47,7 +42,7 @@ def unfinished_note(weights: Path) -> str:
             pass
         if held_by_another_process(run.path) or held_by_another_process(phase.path):
             return f"{run.path}: an adaptation is training in this folder now; {moment}"
-        if _newest_step(phase) is None:
+        if latest_checkpoint(phase.path) is None:
             return ""  # never started: the start model's, as adapt says
         return (f"{run.path}: its adaptation stopped partway through the {name} phase; {moment} "
                 f"(`denoise-gan adapt --resume {run.path}` finishes it)")
@@ -55,7 +50,8 @@ def unfinished_note(weights: Path) -> str:
         return ""
     if held_by_another_process(run.path):
         return f"{run.path}: a `{kind}` run is training in this folder now; {moment}"
-    steps, reached = config.get("steps"), _newest_step(run)
+    steps, found = config.get("steps"), latest_checkpoint(run.path)
+    reached = found[0] if found else None
     if not isinstance(steps, int) or reached is None or reached >= steps:
         return ""
     return (f"{run.path}: its `{kind}` run stopped at step {reached} of {steps}; {moment} "

@@ -41,7 +41,7 @@ from data_tools.errors import DataError
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder
+from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, latest_checkpoint
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
@@ -71,7 +71,7 @@ from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
-from denoise_gan.training.run_open import discarded_if_refused, latest_checkpoint, open_run, warn_if_unfinished
+from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages

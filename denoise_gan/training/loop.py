@@ -26,11 +26,11 @@ from rich.console import Console
 
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import require
-from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.nets.run_folder import RunFolder, latest_checkpoint
 from denoise_gan.nets.weights import prune_checkpoints, save_checkpoint
 from denoise_gan.runtime import World, rank_device, resolve_device
 from denoise_gan.training.distributed import barrier, init_world, shutdown
-from denoise_gan.training.run_open import checkpoint_content, latest_checkpoint
+from denoise_gan.training.run_open import checkpoint_content
 from denoise_gan.training.run_report import (
     LEVEL_FIELDS,
     RunLog,

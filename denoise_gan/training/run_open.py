@@ -21,7 +21,7 @@ from data_tools.atomic_files import held_by_another_process, is_temp_file, prepa
 from data_tools.errors import DataError, DenoiseGanError
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, list_checkpoints
+from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, latest_checkpoint, list_checkpoints
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.weights import load_checkpoint
 from denoise_gan.runtime import world_from_env
@@ -33,11 +33,6 @@ C = TypeVar("C")
 RESUME_HINTS = {"refine": "add --resume to continue the refinement in it"}
 # what a run writes before its first checkpoint: its request, its input record, the log and its plot
 RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png"})
-
-
-def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
-    found = list_checkpoints(RunFolder(run_dir).checkpoints)
-    return found[-1] if found else None
 
 
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
