@@ -153,25 +153,27 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu", data: b
 def level_scale(path: Path | str, net_is_level_aware: bool, meta: dict) -> float:
     """The factor a weight file's metadata sets on its estimated level map (written by `calibrate`; 1 when
     absent), checked: a number within LEVEL_SCALE_BOUNDS, on a level-aware generator only."""
-    value = meta.get(LEVEL_SCALE_KEY, 1.0)
-    lo, hi = LEVEL_SCALE_BOUNDS
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise WeightsError(f"{path}: implausible {LEVEL_SCALE_KEY} in metadata ({value!r}, expected a number "
-                           f"in {lo:g}..{hi:g})")
-    if value != 1.0 and not net_is_level_aware:
-        raise WeightsError(f"{path}: metadata sets a {LEVEL_SCALE_KEY}, but its generator has no level estimator")
-    return float(value)
+    return _recorded_number(path, meta, LEVEL_SCALE_KEY, 1.0, LEVEL_SCALE_BOUNDS, net_is_level_aware,
+                            "has no level estimator")
 
 
 def _level_max(path: Path | str, net_is_level_aware: bool, meta: dict) -> float:
     """The cap a weight file records for its level map (LEVEL_MAX when absent), checked like ``level_scale``."""
-    value = meta.get(LEVEL_MAX_KEY, LEVEL_MAX)
-    lo, hi = LEVEL_MAX_BOUNDS
+    return _recorded_number(path, meta, LEVEL_MAX_KEY, LEVEL_MAX, LEVEL_MAX_BOUNDS, net_is_level_aware,
+                            "takes no level map")
+
+
+def _recorded_number(path: Path | str, meta: dict, key: str, default: float, bounds: tuple[float, float],
+                     net_is_level_aware: bool, lacks: str) -> float:
+    """A level-aware generator's number from its metadata (``default`` when absent): one-line WeightsErrors for
+    a value that is not a number within ``bounds``, or one set on a generator that ``lacks`` what it acts on."""
+    value = meta.get(key, default)
+    lo, hi = bounds
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise WeightsError(f"{path}: implausible {LEVEL_MAX_KEY} in metadata ({value!r}, expected a number "
+        raise WeightsError(f"{path}: implausible {key} in metadata ({value!r}, expected a number "
                            f"in {lo:g}..{hi:g})")
-    if value != LEVEL_MAX and not net_is_level_aware:
-        raise WeightsError(f"{path}: metadata sets a {LEVEL_MAX_KEY}, but its generator takes no level map")
+    if value != default and not net_is_level_aware:
+        raise WeightsError(f"{path}: metadata sets a {key}, but its generator {lacks}")
     return float(value)
 
 
@@ -276,8 +278,6 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         reason = message if isinstance(exc, (RuntimeError, OSError, ValueError)) and message else \
             f"{type(exc).__name__}{': ' + message if message else ''}"
         raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None
-
-
 
 
 def prune_checkpoints(folder: Path | str, keep: int) -> None:
