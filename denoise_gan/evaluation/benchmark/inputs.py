@@ -88,8 +88,11 @@ def oracle_sigma(stages: Sequence[dict[str, Any]], clean: np.ndarray, noisy: np.
     correlated stage (for `correlated` noise the per-pixel σ, which a blind estimate reads far lower), or for
     a camera the std of the true residual noisy - clean on the 0-255 scale (what "σ tuned to the truth" means
     for signal-dependent noise)."""
-    if stages[0]["model"] in ORACLE_MODELS:
-        sigma = float(stages[0]["sigma"])  # a manifest's: a bad value is the caller's ValueError for this input
+    try:  # a manifest's record: a hand-edited one fails this input with a ValueError, as a bad image does
+        sigma = float(stages[0]["sigma"]) if stages[0]["model"] in ORACLE_MODELS else None
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(f"its recorded noise stage is unreadable ({type(exc).__name__}: {exc})") from None
+    if sigma is not None:
         if not 0 <= sigma <= 255:
             raise ValueError(f"the recorded σ {sigma:g} is outside 0..255")
         return sigma

@@ -107,9 +107,8 @@ class _Run:
             estimate = estimate_noise_sigma(pair.noisy, flat_as_zero=True)
             sigma = (oracle_sigma(pair.stages, pair.clean, pair.noisy) if self.cfg.oracle_sigma and pair.stages
                      else estimate)
-        except (ValueError, KeyError, TypeError) as exc:  # too small to score, or a set's stages unreadable
-            self.fail_source(source, ValueError(f"{exc}" if not isinstance(exc, KeyError) else
-                                                f"its recorded noise stage has no {exc}"), label)
+        except ValueError as exc:  # too small to score, or a set's recorded σ unreadable: fails alone
+            self.fail_source(source, exc, label)
             return
         self.data["inputs"].append({"image": source.image, "noise": source.noise, "image_seed": pair.image_seed,
                                     "stages": pair.stages, "sigma_estimate": estimate, "sigma_used": sigma,
