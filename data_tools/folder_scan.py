@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data_tools.images import IMAGE_EXTENSIONS
+from data_tools.names import shown
 
 
 def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
@@ -48,3 +49,18 @@ def holds_photos(folder: Path, out_dir: Path) -> bool:
         if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".") for f in files):
             return True
     return False
+
+
+def unread_note(unread: Sequence[Path]) -> str:
+    """The line that names the subfolders only --recursive reads (the first, and how many more)."""
+    return (f"not read: {len(unread)} subfolder(s) of the input ({_first(unread)}); --recursive denoises the photos "
+            "in them too")
+
+
+def linked_note(linked: Sequence[Path], advice: str, what: str = "linked folder(s)") -> str:
+    """The line that names the linked folders of photos a walk did not follow, and what to do (``advice``)."""
+    return f"not read: {len(linked)} {what} ({_first(linked)}), since links to folders are never followed; {advice}"
+
+
+def _first(folders: Sequence[Path]) -> str:
+    return shown(folders[0]) + (f" and {len(folders) - 1} more" if len(folders) > 1 else "")

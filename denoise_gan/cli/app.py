@@ -148,6 +148,11 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def say_warning(message: str) -> None:
+    """A warning line, written as ``say_error`` writes an error: text, not markup, control characters escaped."""
+    err_console.print(f"[yellow]warning:[/] {escape(shown(message))}", highlight=False, soft_wrap=True)
+
+
 def say_error(message: str) -> None:
     """The one error line: the message is text, not markup ("pip install 'denoise-gan[export]'" keeps its
     brackets), and a file name's control characters are shown escaped (a newline cannot forge a second line)."""

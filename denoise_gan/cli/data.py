@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from data_tools.names import shown
-from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.app import console, err_console, say_warning
 from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
@@ -59,7 +59,7 @@ def synth_command(
 
         spec = NoiseModel.from_pretrained(noise_model, device="cpu", threads=threads)
         for note in spec.notes:
-            err_console.print(f"[yellow]warning:[/] {escape(shown(note))}", highlight=False, soft_wrap=True)
+            say_warning(note)
     with progress_callback(err_console, "synth") as report:
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)
@@ -74,16 +74,14 @@ def _report_synth(summary: SynthSummary, settings: str) -> None:
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {escape(shown(f'{path}: {reason}'))}", highlight=False, soft_wrap=True)
     if summary.linked:
-        more = f" and {len(summary.linked) - 1} more" if len(summary.linked) > 1 else ""
-        err_console.print(f"[yellow]warning:[/] not read: {len(summary.linked)} linked folder(s) of photos "
-                          f"({escape(shown(summary.linked[0]))}{more}), since links to folders are never followed; "
-                          "give one as the source to use its photos", highlight=False, soft_wrap=True)
+        from data_tools.folder_scan import linked_note
+
+        say_warning(linked_note(summary.linked, "give one as the source to use its photos",
+                                "linked folder(s) of photos"))
     if summary.kept:
-        err_console.print(f"[yellow]warning:[/] {escape(shown(str(summary.out_dir)))} still holds "
-                          f"{escape(shown(', '.join(summary.kept)))} from before; --overwrite replaced only the set "
-                          "(clean/, noisy/, manifest.json), so any predictions there were made for the earlier "
-                          "set's noise",
-                          highlight=False, soft_wrap=True)
+        say_warning(f"{summary.out_dir} still holds {', '.join(summary.kept)} from before; --overwrite replaced "
+                    "only the set (clean/, noisy/, manifest.json), so any predictions there were made for the "
+                    "earlier set's noise")
     if summary.manifest.is_file():
         console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({settings}); manifest "
                       f"{summary.manifest}", markup=False, highlight=False, soft_wrap=True)

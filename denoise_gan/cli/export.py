@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from data_tools.names import shown
-from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.app import console, say_warning
 
 
 def export_command(
@@ -39,4 +37,4 @@ def export_command(
     out = export_model(checkpoint, output, chosen, overwrite=overwrite)
     console.print(f"wrote {out} ({chosen})", markup=False, highlight=False)
     if note := unfinished_note(resolve_weights(checkpoint)):  # exported all the same: an early G may be wanted
-        err_console.print(f"[yellow]warning:[/] {escape(shown(note))}", highlight=False, soft_wrap=True)
+        say_warning(note)

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from data_tools.names import shown
-from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.app import console, err_console, say_warning
 from denoise_gan.cli.options import Seed, Threads
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
@@ -64,7 +62,7 @@ def noise_fit_command(
     with removed_if_left_empty(output):  # the inputs are read after the folder is made
         candidates = load_candidates(model or [], spec or [])
         for note in dict.fromkeys(n for c in candidates for n in getattr(c.source, "notes", ())):
-            err_console.print(f"[yellow]warning:[/] {escape(shown(note))}", highlight=False, soft_wrap=True)
+            say_warning(note)
         prepare_output_dir(output, overwrite=overwrite)
         with progress_callback(err_console, "noise-fit") as report_progress:
             if clean is not None:

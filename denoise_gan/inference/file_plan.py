@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.folder_scan import folders_not_read
+from data_tools.folder_scan import folders_not_read, linked_note, unread_note
 from data_tools.images import IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import says_folder, shown
 from denoise_gan.errors import UserError
@@ -106,16 +106,8 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
 
 
 def _not_read_notes(unread: Sequence[Path], linked: Sequence[Path]) -> list[str]:
-    notes = []
-    if unread:
-        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
-        notes.append(f"not read: {len(unread)} subfolder(s) of the input ({shown(unread[0])}{more}); --recursive "
-                     "denoises the photos in them too")
-    if linked:
-        more = f" and {len(linked) - 1} more" if len(linked) > 1 else ""
-        notes.append(f"not read: {len(linked)} linked folder(s) ({shown(linked[0])}{more}), since links to folders "
-                     "are never followed; give one as an input to denoise its photos")
-    return notes
+    return ([unread_note(unread)] if unread else []) + \
+        ([linked_note(linked, "give one as an input to denoise its photos")] if linked else [])
 
 
 def _left_out_note(left: Sequence[Path], why: str) -> list[str]:
