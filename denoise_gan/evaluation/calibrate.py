@@ -109,7 +109,7 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                             f"{first['noise']}: {first['reason']}; fix or remove that photo and rerun with --resume "
                             f"(see {out_dir / FIT_DIR / 'results.json'})")
         conditions = tuple(fit.data["config"]["noises"])  # the labels the rows carry, in the order asked
-        psnr = _mean_psnr(fit.rows, scales)
+        psnr, capped = _mean_psnr(fit.rows, scales)
         best = max(scales, key=lambda k: (round(_mean_over_noises(psnr[k]), 6), -abs(k - 1.0)))
         images = len({r["image"] for r in fit.rows})
         net.level_scale = round(net.level_scale * best, 4)
@@ -120,8 +120,6 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                 "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
                 "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
                              "protocol"}})
-        capped = sum(1 for r in fit.rows if row_strength(r["method"]) is not None
-                     and (r["psnr"] is None or float(r["psnr"]) >= PSNR_CAP))
         return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
                            net.level_scale, images, fit.reused, capped)
 
@@ -144,13 +142,16 @@ def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, .
     return tuple(sorted({row_strength(strength_row("", k)) for k in scales}))
 
 
-def _mean_psnr(rows: list[dict], scales: tuple[float, ...]) -> dict[float, dict[str, float]]:
-    """Factor -> noise -> mean PSNR over the photos, from the benchmark's ``NAME@strength=K`` rows."""
+def _mean_psnr(rows: list[dict], scales: tuple[float, ...]) -> tuple[dict[float, dict[str, float]], int]:
+    """Factor -> noise -> mean PSNR over the photos, from the benchmark's ``NAME@strength=K`` rows; and how many
+    of those rows were capped (an image returned exactly: infinite PSNR, counted as PSNR_CAP)."""
     by_scale: dict[float, dict[str, list[float]]] = {k: {} for k in scales}
+    capped = 0
     for row in rows:
         scale = row_strength(row["method"])
         if scale is None:
             continue  # the noisy input's own row
         value = PSNR_CAP if row["psnr"] is None else min(float(row["psnr"]), PSNR_CAP)
+        capped += value == PSNR_CAP
         by_scale[scale].setdefault(row["noise"], []).append(value)
-    return {k: {noise: float(np.mean(v)) for noise, v in noises.items()} for k, noises in by_scale.items()}
+    return {k: {noise: float(np.mean(v)) for noise, v in noises.items()} for k, noises in by_scale.items()}, capped
