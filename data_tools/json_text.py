@@ -25,5 +25,10 @@ def dumps(value: Any, **kwargs: Any) -> str:
     """``json.dumps`` with non-ASCII text kept readable (σ, a photo's accented name), but a lone surrogate (a
     file name that is not UTF-8, as Python reads it) written as its ``\\u`` escape, so the file stays valid
     UTF-8 JSON (and a valid YAML double-quoted scalar)."""
-    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    return escaped_surrogates(json.dumps(value, ensure_ascii=False, **kwargs))
+
+
+def escaped_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate (a byte of a file name that is not UTF-8, as Python reads it) written as
+    its ``\\u`` escape: text that must be valid UTF-8 (JSON, YAML, ONNX metadata) cannot hold the byte itself."""
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

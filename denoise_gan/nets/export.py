@@ -228,7 +228,9 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
 
 
 def metadata_strings(model: Exportable) -> dict[str, str]:
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in model.meta.items() if v is not None}
+    """The weight file's metadata as ONNX's UTF-8 strings (a folder name that is not UTF-8 kept as escapes)."""
+    return {k: json_text.escaped_surrogates(v) if isinstance(v, str) else json.dumps(v)
+            for k, v in model.meta.items() if v is not None}
 
 
 # ---- model folder -------------------------------------------------------------------------------

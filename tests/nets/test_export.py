@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,14 @@ def test_onnx_carries_the_descriptive_metadata(level_weights: Path, tmp_path: Pa
     assert props["license"] == "MIT" and props["noise_family"] == "gaussian:sigma=5-50"
     assert props["training_data"] == "13 skimage.data photos" and "RGB in [0,1]" in props["input"]
     assert json.loads(props["config"])["arch"] == "level"
+
+
+def test_a_folder_name_that_is_not_utf8_in_the_metadata_is_kept_as_its_escape(tmp_path: Path) -> None:
+    weights = tmp_path / "w.safetensors"  # train, refine and calibrate record folders the user named
+    odd = os.fsdecode(b"/data/caf\xe9")
+    save_generator(weights, random_level_net(), TINY_LEVEL, {"noise_family": f"the photos in {odd}"})
+    session = ort.InferenceSession(str(export_model(weights, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map["noise_family"] == "the photos in /data/caf\\udce9"
 
 
 def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) -> None:
