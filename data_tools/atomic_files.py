@@ -58,9 +58,10 @@ def is_temp_file(name: str) -> bool:
 
 
 def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
-    """Delete the temp files that writers of this package left in a folder (and, ``recursive``, in the folders
-    under it) when they were killed mid-write (the process their name records is gone); a live writer's, and
-    any file named otherwise, are left alone. Returns how many were removed."""
+    """Delete the temp files and temp folders (``built_aside``'s) that writers of this package left in a folder
+    (and, ``recursive``, in the folders under it) when they were killed mid-write (the process their name
+    records is gone); a live writer's, and anything named otherwise, are left alone. Returns how many were
+    removed."""
     removed = 0
     try:
         found = Path(folder).rglob(".*.part") if recursive else Path(folder).glob(".*.part")
@@ -69,9 +70,15 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
         return 0
     for path, match in candidates:
         try:
-            if path.is_file() and not _pid_alive(int(match.group(1))):
+            if _pid_alive(int(match.group(1))) or path.is_symlink():
+                continue
+            if path.is_file():
                 path.unlink()
-                removed += 1
+            elif path.is_dir():
+                shutil.rmtree(path)
+            else:
+                continue
+            removed += 1
         except (OSError, ValueError):
             continue
     return removed
@@ -171,14 +178,16 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
 @contextmanager
 def built_aside(folder: Path | str) -> Iterator[Path]:
     """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
-    succeeds, removed when it fails, so a crash or a full disk never leaves half a folder. A folder that exists
-    already (``--overwrite``) is written in place, each file atomically."""
+    succeeds (onto nothing, or onto an empty folder), removed when it fails, so a crash or a full disk never
+    leaves half a folder; one a killed process left is removed by the next build beside it. A folder holding
+    files already (``--overwrite``) is written in place, each file atomically."""
     folder = Path(folder)
-    if folder.exists():
+    if folder.exists() and (folder.is_symlink() or not folder.is_dir() or any(folder.iterdir())):
         yield folder
         return
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(folder.parent)
         temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(folder.name), suffix=".part", dir=folder.parent))
         os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes it 0700; outputs get the usual permissions
     except OSError as exc:

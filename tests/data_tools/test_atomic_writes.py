@@ -42,3 +42,22 @@ def test_a_device_or_pipe_is_never_replaced_by_a_file(tmp_path: Path) -> None:
     one_line_error(result, "is a device or a pipe")
     assert "PSNR" not in result.stdout  # refused before any scoring, not after it
     assert stat.S_ISFIFO(pipe.stat().st_mode) and not list(tmp_path.glob(".*.part"))
+
+
+def test_a_folder_a_killed_build_left_is_removed_by_the_next_build(tmp_path: Path) -> None:
+    """A killed export left its hidden temp folder beside the output for good: only temp files were cleaned."""
+    import subprocess
+
+    from data_tools.atomic_files import built_aside
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = tmp_path / f".hub.{gone.pid}-abcdefgh.part"
+    (left / "sub").mkdir(parents=True)
+    (left / "model.safetensors").write_bytes(b"half")
+    live = tmp_path / f".other.{os.getpid()}-abcdefgh.part"  # a writer still running: kept
+    live.mkdir()
+    with built_aside(tmp_path / "hub") as folder:
+        (folder / "a.txt").write_text("done")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "hub"]
+    assert (tmp_path / "hub" / "a.txt").read_text() == "done"

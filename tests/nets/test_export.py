@@ -116,6 +116,9 @@ def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path
     result = cli("export", level_weights, "-o", tmp_path / "hub", "--format", "folder")
     assert result.exit_code != 0 and "No space left" in result.output
     assert list(tmp_path.iterdir()) == []  # no folder, and no temp folder beside it
+    (tmp_path / "empty").mkdir()  # one the user made for it: built aside too, so the retry is not refused
+    assert cli("export", level_weights, "-o", tmp_path / "empty", "--format", "folder").exit_code != 0
+    assert list((tmp_path / "empty").iterdir()) == []
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "notes.txt").write_text("mine")
     assert cli("export", level_weights, "-o", tmp_path / "old", "--format", "folder", "--overwrite").exit_code != 0
