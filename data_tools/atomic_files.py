@@ -10,6 +10,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +92,7 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
     to fail to create in a read-only folder), and the kernel drops it when the process ends, however it ends,
     so no stale lock outlives a crash. Where the OS has no flock, nothing is held."""
     try:
-        import fcntl
+        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
     except ImportError:  # not POSIX
         yield
         return
@@ -103,14 +104,32 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
     except OSError as exc:
         raise OutputWriteError(f"{folder}: cannot open it ({exc.strerror or exc})") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _flock_within(fd, _PROBE_WAIT_S):
             raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end, "
-                                   "or choose another -o") from None
+                                   "or choose another -o")
         yield
     finally:
         os.close(fd)
+
+
+# ``held_by_another_process`` takes the lock for an instant to test it, so a run starting at that instant waits
+# this long before it calls the folder taken (a `denoise -c RUN` beside a resuming `train` would refuse it)
+_PROBE_WAIT_S = 0.5
+
+
+def _flock_within(fd: int, seconds: float) -> bool:
+    """Take ``fd``'s exclusive lock, trying again for up to ``seconds``; False when another process keeps it."""
+    import fcntl
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
 
 def held_by_another_process(folder: Path | str) -> bool:

@@ -61,3 +61,18 @@ def test_a_folder_a_killed_build_left_is_removed_by_the_next_build(tmp_path: Pat
         (folder / "a.txt").write_text("done")
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "hub"]
     assert (tmp_path / "hub" / "a.txt").read_text() == "done"
+
+
+def test_a_run_starting_while_a_reader_tests_its_lock_is_not_refused(tmp_path: Path) -> None:
+    """`denoise -c RUN` tests whether a run is training by taking its folder's lock for an instant; a `train
+    --resume RUN` starting in that instant was refused as if another run were writing the folder."""
+    import fcntl
+    import threading
+
+    from data_tools.atomic_files import holding_folder
+
+    probe = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    threading.Timer(0.1, os.close, (probe,)).start()  # the reader lets go
+    with holding_folder(tmp_path):
+        pass
