@@ -49,8 +49,9 @@ Ensemble = Annotated[bool, typer.Option("--ensemble", help="Average the eight fl
 Engine = Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its graph, "
                                     "torch on CUDA or otherwise), onnxruntime or torch.")]
 Sigma = Annotated[float | None, typer.Option("--sigma", help="Assume this noise σ (0-255 scale) everywhere "
-                                             "instead of estimating it (level-aware models; above 100, the "
-                                             "highest level the model knows, it runs as 100).",
+                                             "instead of estimating it (level-aware models; above the model's "
+                                             "cap, σ 100 for the default, higher for one trained higher, it runs "
+                                             "as the cap).",
                                              show_default=False)]
 
 # ---- training runs (train, refine, adapt): generated from their config fields (cli/config_options.py) ------

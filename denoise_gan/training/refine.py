@@ -245,6 +245,7 @@ class RefineTrainer:
                         **({"noise_family": self.cfg.noise} if self.cfg.noise else {})})
 
     def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+        self.settle_level_max()  # G validated under the cap its file of this step records
         return self.validator(self.g, run_dir, step, noise_model=self.f)
 
 

@@ -18,6 +18,7 @@ from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_generator, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.refine import RefineTrainer, SourceModel, load_source_config, refine
+from helpers import cli
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 
@@ -205,19 +206,30 @@ def test_estimator_options_are_checked(finished_run: Path, tmp_path: Path, monke
     assert not (tmp_path / "from-init").exists()
 
 
-def test_a_refinement_on_levels_above_the_default_cap_records_its_own(finished_run: Path, tmp_path: Path) -> None:
+def test_a_refinement_on_levels_above_the_default_cap_records_its_own(
+        finished_run: Path, clean_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every level-aware G was capped at σ 100 when denoising, whatever it was trained on: one trained at σ 150
     under-denoised exactly its own noise. Refine records the highest level of its training maps, and that cap
-    travels with the weights (a resumed run keeps it; a G trained below 100 keeps 100)."""
+    travels with the weights (a resumed run keeps it; a G trained below 100 keeps 100); its validation runs G
+    under the cap of the step it scores (the first ran under 100)."""
     from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MAX_BOUNDS
     from denoise_gan.nets.weights import LEVEL_MAX_KEY, read_generator_config
+    from denoise_gan.training.validation import Validator
 
-    out = refine(_config(finished_run, noise="gaussian:sigma=150", fresh=True, steps=4, save_every=2),
-                 tmp_path / "heavy")
+    validated: list[tuple[int, float]] = []
+    monkeypatch.setattr(Validator, "run", lambda self, g, run_dir, step, noise_model=None:
+                        validated.append((step, g.level_max)) or {})
+    val = tmp_path / "val"
+    assert cli("synth", clean_dir, "-o", val, "--noise", "gaussian:sigma=150").exit_code == 0
+    out = refine(_config(finished_run, noise="gaussian:sigma=150", fresh=True, steps=4, save_every=2,
+                         val_dir=str(val), val_every=2), tmp_path / "heavy")
     net, _, meta = load_generator(out)
     assert net.level_max == 150.0 and meta[LEVEL_MAX_KEY] == 150.0
+    assert validated == [(2, 150.0), (4, 150.0)]
+    monkeypatch.setattr(RefineTrainer, "record_level_max", lambda self, level: None)  # resumed steps record none
     resumed = refine(None, tmp_path / "heavy", resume=True, steps=6)
     assert load_generator(resumed)[0].level_max == 150.0  # restored from the checkpoint, not lowered
+    monkeypatch.undo()
     light = refine(_config(finished_run, noise="gaussian:sigma=30", fresh=True, steps=2), tmp_path / "light")
     assert load_generator(light)[0].level_max == LEVEL_MAX
     assert LEVEL_MAX_KEY not in read_generator_config(light)[1]

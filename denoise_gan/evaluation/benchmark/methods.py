@@ -331,7 +331,8 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
             def run_sigma(noisy: np.ndarray, sigma: float, _denoiser: TiledDenoiser = denoiser) -> np.ndarray:
                 return _denoiser(noisy, strength=1.0, sigma=float(sigma))
 
-            rule = f"{about}; non-blind: a uniform level map of the σ the classical methods get (at most σ 100)"
+            rule = (f"{about}; non-blind: a uniform level map of the σ the classical methods get (at most σ "
+                    f"{denoiser.backend.level_max:g}, this model's cap)")
             models.append(LoadedModel(Method(f"{name}@sigma", run_sigma, True, rule), str(path), sha, seconds,
                                       cfg, denoiser))
     rows = [m.method.name for m in models]
