@@ -92,8 +92,8 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
                 with quiet_stderr():
                     arr = pages[0][1].asarray()
             except Exception as exc:
-                if "imagecodecs" not in str(exc):  # corrupt data: decode's own one-line error
-                    return None
+                if "imagecodecs" not in str(exc):  # corrupt data, which OpenCV would read on, garbage and all
+                    raise ImageReadError(f"{path}: truncated or corrupt image data") from None
                 return undecoded_tiff(data, path, header, layout)  # a codec tifffile lacks: LZW, JPEG, ...
             axes = pages[0][1].axes
     except ImageReadError:
@@ -254,9 +254,14 @@ def tiff_size(data: bytes, header: Image.Image | None = None) -> tuple[int, int]
     return size
 
 
-def metadata(header: Image.Image) -> tuple[bytes | None, bytes | None, int]:
+def metadata(data: bytes) -> tuple[bytes | None, bytes | None, int]:
     """EXIF, ICC and EXIF orientation; read only after the size check, since for some formats (PNG) Pillow
-    decodes the whole image to find EXIF. Unreadable metadata is treated as absent, not as a broken image."""
+    decodes the whole image to find EXIF. Unreadable metadata is treated as absent, not as a broken image.
+    Read from a view of the file of its own: that decode of a corrupt PNG leaves its view half-loaded, and a
+    decoder given the same view would take the half-decoded pixels as the image."""
+    header = open_header(data)
+    if header is None:
+        return None, None, 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

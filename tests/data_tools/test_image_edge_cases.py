@@ -199,3 +199,30 @@ def test_a_cut_off_jpeg_with_stray_header_bytes_is_refused_and_a_whole_one_read(
 def read_image_bytes(data: bytes, folder: Path) -> np.ndarray:
     (folder / "plain.jpg").write_bytes(data)
     return read_image(folder / "plain.jpg").pixels
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "LA", "RGBA"])
+def test_a_png_with_damaged_image_data_is_refused_not_read_half_decoded(tmp_path: Path, mode: str) -> None:
+    """Pillow's EXIF lookup decodes a whole PNG; on damaged data it stopped partway, and the decode after it took
+    that half-filled image (mostly black rows) as the photo, denoised and reported done."""
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()[:256, :256]).convert(mode).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    at = data.index(b"IDAT")
+    data[at + 8 + (len(data) - at - 20) // 5] ^= 0x55  # one flipped byte a fifth of the way into the data
+    (tmp_path / "a.png").write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="truncated or corrupt"):
+        read_image(tmp_path / "a.png")
+
+
+def test_a_tiff_with_a_damaged_strip_is_refused_not_read_on_by_opencv(tmp_path: Path) -> None:
+    """tifffile refused the strip, and OpenCV, the fallback, read the file with that strip garbled."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, skimage.data.astronaut()[:256, :256], photometric="rgb", compression="zlib",
+                     rowsperstrip=16)
+    data = bytearray(buf.getvalue())
+    page = tifffile.TiffFile(io.BytesIO(bytes(data))).pages[0]
+    data[page.dataoffsets[11] + page.databytecounts[11] // 2] ^= 0x55
+    (tmp_path / "a.tif").write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="truncated or corrupt"):
+        read_image(tmp_path / "a.tif")
