@@ -33,8 +33,11 @@ import numpy as np
 
 from data_tools.atomic_files import (
     atomic_write_text,
+    holding_folder,
+    is_temp_file,
     prepare_output_dir,
     refuse_output_inside_inputs,
+    remove_stale_parts,
 )
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.folder_scan import folders_not_read
@@ -46,12 +49,15 @@ from data_tools.synth_folder import (
     MANIFEST_NAME,
     SET_FOLDERS,
     SynthError,
+    manifest_of,
     not_the_sets,
     refuse_photos_of_no_set,
     refuse_synth_sets_inside,
     remove_empty_set,
     remove_stale,
+    restore_manifest,
     same_set,
+    set_files,
 )
 
 ProgressFn = Callable[[int, int, str], None]
@@ -167,37 +173,55 @@ def synth(
     and skipped; the rest still run. ``progress(done, total, name)`` is called after each source.
     Same inputs and seed give byte-identical files. The output folder follows the rule of every command that
     writes one: new or empty, or this same set (a manifest with the same source, noise, seed and options: the
-    run is repeated), or anything with ``overwrite``. Image files of an earlier set that this run did not
-    write are removed, so the folder holds exactly what the new manifest lists.
+    run is repeated), or anything with ``overwrite``. Once the new images are in, the earlier set's that this
+    run did not write are removed (with ``overwrite``, every other image under clean/ and noisy/ too; a repeat
+    keeps the user's files there, such as denoised copies in a subfolder).
     """
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)
     sources = _sources(clean_dir, out_dir, unpaired, crop, max_size)
     record = source_record(spec)
-    settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(clean_dir), "noise": str(spec),
-                "seed": seed, "crop": crop, "max_size": max_size}
+    settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(clean_dir.resolve()),
+                "noise": str(spec), "seed": seed, "crop": crop, "max_size": max_size}
     if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
         settings["noise_source"] = record
-    was_empty = not out_dir.is_dir() or not any(out_dir.iterdir())
+    with holding_folder(out_dir, "set"):  # a second synth into it would mix two sets under one manifest
+        return _write_folder(sources, clean_dir, out_dir, spec, settings, overwrite, progress)
+
+
+def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, settings: dict[str, Any],
+                  overwrite: bool, progress: ProgressFn | None) -> SynthSummary:
+    """The set written into its folder (held by this run): checked, the request recorded, the images, then the
+    earlier set's other images removed and the set marked complete."""
+    was_empty = not any(p for p in out_dir.iterdir() if not is_temp_file(p.name))
     same = same_set(out_dir / MANIFEST_NAME, settings)
     if overwrite and not same:
         refuse_photos_of_no_set(out_dir)
     prepare_output_dir(out_dir, overwrite=overwrite, own=same,
                        hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
-                            "not write are deleted)", known=(*SET_FOLDERS, MANIFEST_NAME))
+                            "not write are deleted)",
+                       known=(*SET_FOLDERS, MANIFEST_NAME))
+    for sub in SET_FOLDERS:  # a killed run's temp files, in any folder of its images
+        remove_stale_parts(out_dir / sub, recursive=True)
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME,
                            kept=[] if was_empty or same else not_the_sets(out_dir),
                            linked=folders_not_read([clean_dir], out_dir, recursive=True)[1])
-    # the request first, marked incomplete: a run cut short leaves a set that says so (benchmark refuses it),
-    # and the same command, seeing its own settings, writes it again
-    _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False))
-    entries = _write_set(sources, clean_dir, out_dir, spec, seed, unpaired, crop, max_size, summary, progress)
-    if not entries and was_empty:  # nothing written (every source failed): no set is left for a rerun to refuse
-        remove_empty_set(out_dir)
+    earlier = manifest_of(summary.manifest)
+    # the request first, marked incomplete and naming the earlier set's images still there: a run cut short
+    # leaves a set that says so (benchmark refuses it), and the same command, seeing its own settings, writes it
+    # again and still knows which images were the earlier set's
+    replacing = set_files(earlier)
+    _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
+    entries = _write_set(sources, clean_dir, out_dir, spec, settings, summary, progress)
+    if not entries:  # every source failed: the folder is left as it was
+        if was_empty:
+            remove_empty_set(out_dir)
+        else:
+            restore_manifest(summary.manifest, earlier)
         return summary
     _refuse_one_sided(entries, out_dir, was_empty, summary)
+    remove_stale(out_dir, replacing, entries, every_image=overwrite)
     _write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
-    remove_stale(out_dir, entries)
     return summary
 
 
@@ -234,12 +258,15 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
         raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
     refuse_output_inside_inputs(out_dir, {"the input folder": clean_dir}, why="its noisy images would be read as "
                                 "clean photos by the next command given that folder")
-    for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into the photos
+    for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into others' photos
         target = (out_dir / sub).resolve()
-        if target != out_dir.resolve() / sub and (target.is_relative_to(clean_dir.resolve())
-                                                  or clean_dir.resolve().is_relative_to(target)):
-            raise SynthError(f"{out_dir / sub} leads to {target}, into the input folder {clean_dir}; choose "
-                             "another -o")
+        if target != out_dir.resolve() / sub:
+            photos = clean_dir.resolve()
+            into = f"into the input folder {clean_dir}" if target.is_relative_to(photos) or \
+                photos.is_relative_to(target) else "out of the output folder"
+            raise SynthError(f"{out_dir / sub} leads to {target}, {into}; choose another -o")
+        if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
+            raise SynthError(f"{out_dir / sub} is a file, where the set's {sub} images go; choose another -o")
     refuse_synth_sets_inside(clean_dir, SynthError)
     sources = collect_images(clean_dir, recursive=True)
     if not sources:
@@ -249,10 +276,11 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
     return sources
 
 
-def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, seed: int, unpaired: bool,
-               crop: int | None, max_size: int | None, summary: SynthSummary,
-               progress: ProgressFn | None) -> list[dict[str, Any]]:
+def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, settings: dict[str, Any],
+               summary: SynthSummary, progress: ProgressFn | None) -> list[dict[str, Any]]:
     """Every source's clean and/or noisy file; a source that fails is recorded in the summary, the rest go on."""
+    seed, crop, max_size = settings["seed"], settings["crop"], settings["max_size"]
+    unpaired = settings["mode"] == "unpaired"
     entries: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:
@@ -275,7 +303,7 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
 
 
 def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: SynthSummary,
-              complete: bool) -> dict[str, Any]:
+              complete: bool, replacing: list[str] | None = None) -> dict[str, Any]:
     unpaired = settings["mode"] == "unpaired"
     return {
         "format": MANIFEST_FORMAT,
@@ -296,6 +324,7 @@ def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: 
         "storage": "lossless PNG; noisy pixels clipped and rounded to the source dtype",
         "images": entries,
         "failures": [{"source": str(p), "reason": r} for p, r in summary.failures],
+        **({"replacing": replacing} if replacing else {}),  # while written: the earlier set's images still there
     }
 
 
@@ -334,5 +363,10 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
             write_image(out_dir / entry["noisy"], noisy, exif=loaded.exif, icc=loaded.icc)
     finally:
         if clean_written is not None:
-            clean_written.result()  # its error, if any, is this source's
+            try:
+                clean_written.result()  # its error, if any, is this source's
+            except BaseException:
+                if entry["noisy"]:  # no noisy file without its clean twin
+                    (out_dir / entry["noisy"]).unlink(missing_ok=True)
+                raise
     return entry

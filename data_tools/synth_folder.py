@@ -5,11 +5,12 @@ one place."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from data_tools import json_text
-from data_tools.atomic_files import is_temp_file
+from data_tools.atomic_files import atomic_write_text, is_temp_file
 from data_tools.errors import DataError
 from data_tools.images import collect_images
 from data_tools.names import printable
@@ -75,12 +76,42 @@ def images_inside(out_dir: Path, sub: str) -> list[Path]:
         if (out_dir / sub).is_dir() else []
 
 
-def remove_stale(out_dir: Path, entries: list[dict[str, Any]]) -> None:
-    """Image files under clean/ and noisy/ that the new manifest does not list (an earlier set's)."""
-    kept = {(out_dir / e[k]).resolve() for e in entries for k in SET_FOLDERS if e.get(k)}
-    for path in (p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)):
-        if path.resolve() not in kept:
+def set_files(manifest: dict[str, Any] | None) -> list[str]:
+    """The image files a set's manifest names (its own, and while it was written, those of the set it replaced),
+    as paths under its folder: what replacing it may delete. Anything else there is the user's."""
+    if manifest is None:
+        return []
+    entries = manifest.get("images") if isinstance(manifest.get("images"), list) else []
+    named = [e.get(side) for e in entries if isinstance(e, dict) for side in SET_FOLDERS]
+    earlier = manifest.get("replacing") if isinstance(manifest.get("replacing"), list) else []
+    return sorted({p for p in [*named, *earlier] if isinstance(p, str) and _in_set_folder(p)})
+
+
+def _in_set_folder(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return len(parts) >= 2 and parts[0] in SET_FOLDERS and ".." not in parts
+
+
+def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, Any]], every_image: bool) -> None:
+    """The image files under clean/ and noisy/ that the new set does not list: the earlier set's (``replacing``,
+    from its manifest), and with ``every_image`` (--overwrite, whose refusal says so) any other image there;
+    never a file behind a link out of the folder. A repeat of the same set keeps the user's files there."""
+    kept = {e[side] for e in entries for side in SET_FOLDERS if e.get(side)}
+    inside = out_dir.resolve()
+    named = [out_dir / name for name in replacing if name not in kept]
+    others = [p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)
+              if p.relative_to(out_dir).as_posix() not in kept] if every_image else []
+    for path in (*named, *others):
+        if path.is_file() and path.parent.resolve().is_relative_to(inside):
             path.unlink(missing_ok=True)
+
+
+def restore_manifest(path: Path, earlier: dict[str, Any] | None) -> None:
+    """Put back the manifest a run that wrote nothing replaced with its request (none where there was none)."""
+    if earlier is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write_text(path, json.dumps(earlier, indent=2) + "\n")
 
 
 def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: str = "clean") -> None:

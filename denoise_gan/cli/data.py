@@ -82,7 +82,10 @@ def _report_synth(summary: SynthSummary, settings: str) -> None:
         say_warning(f"{summary.out_dir} still holds {', '.join(summary.kept)} from before; --overwrite replaced "
                     "only the set (clean/, noisy/, manifest.json), so any predictions there were made for the "
                     "earlier set's noise")
-    if summary.manifest.is_file():
+    if not summary.written and summary.manifest.is_file():
+        console.print(f"wrote no image; {summary.out_dir} is left as it was", markup=False, highlight=False,
+                      soft_wrap=True)
+    elif summary.manifest.is_file():
         console.print(f"wrote {summary.written} image(s) to {summary.out_dir} ({settings}); manifest "
                       f"{summary.manifest}", markup=False, highlight=False, soft_wrap=True)
     else:

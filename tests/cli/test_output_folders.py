@@ -93,12 +93,14 @@ def test_synth_never_writes_or_deletes_through_a_link_into_the_input(src: Path, 
     (out / "clean").symlink_to(src)  # a set whose clean/ is the photo library itself
     one_line_error(cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5", "--overwrite"), "into the input folder")
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
-    elsewhere = tmp_path / "elsewhere"  # a link out of the set: its files are written there, never deleted
-    write_image(elsewhere / "mine.png", noise_image(8, 8))
+    elsewhere = tmp_path / "elsewhere"  # a link out of the set: refused too (it replaced a user's a.png there)
+    write_image(elsewhere / "a.png", noise_image(8, 8))
+    mine = (elsewhere / "a.png").read_bytes()
     (out / "clean").unlink()
     (out / "clean").symlink_to(elsewhere)
-    assert cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5", "--overwrite").exit_code == 0
-    assert (elsewhere / "mine.png").is_file() and (out / "noisy" / "a.png").is_file()
+    one_line_error(cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5", "--overwrite"),
+                   "out of the output folder")
+    assert (elsewhere / "a.png").read_bytes() == mine and not (out / "noisy").exists()
 
 
 def test_synth_overwrite_never_deletes_photos_in_a_folder_that_is_no_set(src: Path, tmp_path: Path) -> None:
@@ -191,3 +193,91 @@ def test_reports_name_files_that_are_not_utf8_as_their_own_bytes(tmp_path: Path)
     from denoise_gan.evaluation.pictures import as_label
 
     assert as_label("run\udce9") == "run\\xe9"  # a checkpoint's name in a plot (matplotlib refused it)
+
+
+def test_a_synth_into_a_folder_another_synth_writes_is_refused(src: Path, tmp_path: Path) -> None:
+    """Two synth runs into one new folder at once mixed their noises under one manifest marked complete."""
+    from data_tools.atomic_files import OutputWriteError, holding_folder
+
+    with holding_folder(tmp_path / "set", "set"), pytest.raises(OutputWriteError, match="another process"):
+        synth(src, tmp_path / "set", "gaussian:sigma=5", 0)
+    assert list((tmp_path / "set").iterdir()) == []
+
+
+def test_a_repeated_synth_keeps_the_users_files_beside_its_images(src: Path, tmp_path: Path) -> None:
+    """The same command again (no --overwrite needed) deleted the denoised copies a user kept in noisy/dn/."""
+    out = tmp_path / "set"
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    write_image(out / "noisy" / "dn" / "a.png", noise_image(24, 24))
+    assert cli("synth", src, "-o", out, "--noise", "gaussian:sigma=10", "--seed", "0").exit_code == 0
+    assert (out / "noisy" / "dn" / "a.png").is_file()
+
+
+def test_a_set_from_another_folder_of_the_same_name_is_another_set(tmp_path: Path) -> None:
+    """The manifest recorded the source as typed ("photos"), so the same -o from another working folder counted
+    as a repeat and replaced the set without --overwrite."""
+    for where, name in (("A", "a"), ("B", "b")):
+        write_image(tmp_path / where / "photos" / f"{name}.png", noise_image(24, 24))
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path / "A")
+        assert synth("photos", "../set", "gaussian:sigma=10", 0).ok
+        os.chdir(tmp_path / "B")
+        result = cli("synth", "photos", "-o", "../set", "--noise", "gaussian:sigma=10", "--seed", "0")
+    finally:
+        os.chdir(cwd)
+    one_line_error(result, "not empty", "--overwrite")
+    assert (tmp_path / "set" / "noisy" / "a.png").is_file()
+
+
+def test_a_set_is_marked_complete_only_once_the_earlier_sets_images_are_gone(src: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "set"
+    write_image(src / "c.png", noise_image(24, 24))
+    assert synth(src, out, "gaussian:sigma=50", 0).ok
+    (src / "c.png").unlink()
+    import data_tools.synth as synth_module
+
+    real = synth_module.remove_stale
+    seen: list[bool] = []
+
+    def remove_stale(*args: object, **kwargs: object) -> None:  # a kill here left a "complete" set with c.png
+        seen.append(json.loads((out / "manifest.json").read_text())["complete"])
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(synth_module, "remove_stale", remove_stale)
+    assert synth(src, out, "gaussian:sigma=5", 0, overwrite=True).ok
+    assert seen == [False] and not (out / "noisy" / "c.png").exists()
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
+
+
+def test_a_synth_whose_every_source_fails_leaves_the_earlier_set_as_it_was(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    manifest = json.loads((out / "manifest.json").read_text())
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"not a png")
+    result = cli("synth", bad, "-o", out, "--noise", "gaussian:sigma=30", "--overwrite")
+    assert result.exit_code == 1 and "skipped" in result.stderr and "unpaired" not in result.output
+    assert "left as it was" in result.stdout
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert sorted(p.name for p in (out / "noisy").iterdir()) == ["a.png", "b.png"]
+
+
+def test_synth_cleans_a_killed_runs_temp_files_and_refuses_a_file_in_place_of_a_set_folder(src: Path,
+                                                                                          tmp_path: Path) -> None:
+    import subprocess
+
+    out = tmp_path / "set"
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = out / "noisy" / f".a.png.{gone.pid}-abcdefgh.part"
+    left.write_bytes(b"half")
+    assert synth(src, out, "gaussian:sigma=10", 0).ok and not left.exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "clean").write_text("x")
+    one_line_error(cli("synth", src, "-o", tmp_path / "other", "--noise", "gaussian:sigma=5", "--overwrite"),
+                   "is a file")
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["clean"]
