@@ -519,3 +519,10 @@ def test_a_hand_edited_manifest_fails_its_input_or_the_set_in_one_line(tmp_path:
     manifest["images"][1]["name"] = manifest["images"][0]["name"]
     path.write_text(json.dumps(manifest))
     one_line_error(bench("--noisy", tmp_path / "set", "--methods", "noisy", "-o", tmp_path / "b"), "twice")
+    for key, value in (("name", None), ("stages", 3)):  # a traceback (KeyError, TypeError)
+        edited = json.loads(json.dumps(manifest))
+        edited["images"][1]["name"] = "other"
+        edited["images"][0].pop(key) if value is None else edited["images"][0].update({key: value})
+        path.write_text(json.dumps(edited))
+        one_line_error(bench("--noisy", tmp_path / "set", "--methods", "noisy", "-o", tmp_path / "c"),
+                       "no name or no list of stages")

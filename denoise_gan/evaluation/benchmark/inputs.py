@@ -210,7 +210,11 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
         if not isinstance(entry, dict) or not entry.get("clean") or not entry.get("noisy"):
             continue
         stages = entry.get("stages")
-        sources.append(Source(image=str(entry["name"]), noise=label,
+        if not isinstance(entry.get("name"), str) or not entry["name"] or \
+                stages is not None and not isinstance(stages, list):
+            raise UserError(f"{manifest_path}: its entry for {entry['noisy']!r} has no name or no list of stages "
+                            "(a hand-edited manifest?); run its synth command again")
+        sources.append(Source(image=entry["name"], noise=label,
                               clean_path=_inside(set_dir, entry["clean"], manifest_path),
                               noisy_path=_inside(set_dir, entry["noisy"], manifest_path),
                               image_seed=entry.get("image_seed"),
