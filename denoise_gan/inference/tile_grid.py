@@ -78,11 +78,13 @@ class TileGrid:
                 yield y, x, np.outer(wy[i], wx[j])
 
 
-def fitted_tile(length: int, max_tile: int, overlap: int, stride: int) -> int:
-    """The smallest stride-multiple tile that covers ``length`` with as few tiles as ``max_tile`` needs.
+def fitted_tile(length: int, max_tile: int, overlap: int, stride: int, min_tile: int = 0) -> int:
+    """The smallest stride-multiple tile, of at least ``min_tile`` (what the model must see), that covers
+    ``length`` with as few tiles as ``max_tile`` needs.
 
     A fixed 512 tile on a 1024 image needs 3 tiles per axis (2 cannot overlap) and computes 2.25x the
-    pixels; three 368 tiles cover it with the same overlap at 1.2x.
+    pixels; three 368 tiles cover it with the same overlap at 1.2x. Two tiles of 128 on 136 px would shrink to
+    88, narrower than a model that needs 128 sees well: they stay 128 (the same count, more overlap).
     """
     if max_tile >= length:
         return length
@@ -90,7 +92,8 @@ def fitted_tile(length: int, max_tile: int, overlap: int, stride: int) -> int:
     if max_tile - shared < stride:
         return max_tile
     count = math.ceil((length - shared) / (max_tile - shared))
-    return min(max_tile, round_up(math.ceil((length + (count - 1) * shared) / count), stride))
+    fitted = round_up(math.ceil((length + (count - 1) * shared) / count), stride)
+    return min(max_tile, max(fitted, round_up(min_tile, stride)))
 
 
 def tile_side(tile: int, stride: int) -> int:
@@ -98,9 +101,11 @@ def tile_side(tile: int, stride: int) -> int:
     return max(stride, tile // stride * stride)
 
 
-def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int, min_side: int = 1) -> TileGrid:
+def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int, min_side: int = 1,
+              min_tile: int = 0) -> TileGrid:
     """The grid for an image; tile 0 is one tile of the whole (stride-padded) image, otherwise tiles of at
-    most ``tile`` pixels a side, fitted to the image so little work is spent on excess overlap.
+    most ``tile`` pixels a side (and of at least ``min_tile``, where the image is that large), fitted to the
+    image so little work is spent on excess overlap.
 
     ``min_side`` pads a tiny image further: InstanceNorm cannot normalise the single pixel a 4 px side leaves
     after two stride-2 steps."""
@@ -110,8 +115,8 @@ def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int, min
     else:
         side = tile_side(tile, stride)
         overlap = min(overlap, side // 2)
-        tile_h = fitted_tile(padded_h, side, overlap, stride)
-        tile_w = fitted_tile(padded_w, side, overlap, stride)
+        tile_h = fitted_tile(padded_h, side, overlap, stride, min_tile)
+        tile_w = fitted_tile(padded_w, side, overlap, stride, min_tile)
     overlap = min(overlap, min(tile_h, tile_w) // 2)
     return TileGrid(height, width, tile_h, tile_w,
                     tuple(tile_positions(padded_h, tile_h, overlap, stride)),

@@ -313,7 +313,7 @@ class TiledDenoiser:
         if mode == "same" and colour_channels == 3 and _neutral(pixels):
             mode = "neutral"
         grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride,
-                         min_side=2 * self.stride if self.backend.instance_norm else 1)
+                         min_side=2 * self.stride if self.backend.instance_norm else 1, min_tile=self.min_tile)
         return _Canvas(pixels, grid, mode)
 
     def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:
