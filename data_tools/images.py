@@ -286,6 +286,9 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95, exif: bytes
     return _pillow_bytes(pixels, fmt, quality, exif, icc, lossless, dpi)
 
 
+FULL_CHROMA_QUALITY = 90  # JPEG outputs at this quality or above keep full colour resolution (4:4:4)
+
+
 def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None, icc: bytes | None,
                   lossless: bool, dpi: tuple[float, float] | None) -> bytes:
     """An 8-bit image through Pillow, with the metadata the format holds."""
@@ -295,6 +298,8 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
     kwargs: dict = {}
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = int(quality)
+    if fmt == "JPEG" and quality >= FULL_CHROMA_QUALITY:
+        kwargs["subsampling"] = 0  # 4:4:4: Pillow's 4:2:0 moved sharp colour edges by up to 175 levels
     if fmt == "WEBP" and lossless:
         kwargs.update(lossless=True, exact=True)  # exact: transparent pixels keep their colour
     if fmt == "PNG":

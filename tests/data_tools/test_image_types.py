@@ -298,3 +298,16 @@ def test_a_tiff_turned_by_its_decoder_swaps_its_resolution_too(tmp_path: Path, c
                                                            tiffinfo=tags, dpi=(300, 600))
     loaded = read_image(tmp_path / "t.tif")
     assert loaded.pixels.shape[:2] == (80, 40) and loaded.dpi == (600.0, 300.0)
+
+
+def test_a_high_quality_jpeg_output_keeps_full_colour_resolution(tmp_path: Path) -> None:
+    """Every JPEG output was 4:2:0: a photo passed through unchanged (--sigma 0) lost its sharp colour edges."""
+    from PIL import JpegImagePlugin
+
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[:, ::2, 0] = 255  # red and black stripes one pixel wide: chroma at full resolution
+    write_image(tmp_path / "hi.jpg", pixels, quality=95)
+    write_image(tmp_path / "lo.jpg", pixels, quality=80)
+    with Image.open(tmp_path / "hi.jpg") as hi, Image.open(tmp_path / "lo.jpg") as lo:
+        assert JpegImagePlugin.get_sampling(hi) == 0 and JpegImagePlugin.get_sampling(lo) == 2
+    assert np.abs(read_image(tmp_path / "hi.jpg").pixels.astype(int) - pixels).max() < 40
