@@ -142,6 +142,8 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     if in_the_way:  # never a finished output, whatever the flags say
         return FileResult(src, dst, "failed", message=f"a {in_the_way} is in the way of the output; move it or "
                           "choose another -o")
+    if _empty_file(job.output) and not opts.overwrite:  # no image: a run killed as it filled a reserved name
+        job.output.unlink(missing_ok=True)  # (where the disk has no hard links), which --skip-existing redoes
     if job.output.exists() and not opts.overwrite:
         if opts.skip_existing:
             return FileResult(src, dst, "skipped", message="output exists")
@@ -160,6 +162,13 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
     notes = [n for n in (image.note, _format_note(image.pixels, job.output.suffix.lower())) if n]
     return FileResult(src, dst, "done", megapixels, time.perf_counter() - start, "; ".join(notes))
+
+
+def _empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def _reason(exc: Exception, job: Job) -> str:

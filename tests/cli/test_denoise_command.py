@@ -283,6 +283,9 @@ def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path)
     assert replaced.exit_code == 0 and read_image(out / "a.png").pixels.shape == (40, 48, 3)
     both = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite", "--skip-existing")
     assert both.exit_code == 2 and "contradict" in one_line_error(both)
+    (out / "a.png").write_bytes(b"")  # a name reserved by a run killed before it was filled (no hard links)
+    resumed = denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing")
+    assert resumed.exit_code == 0 and read_image(out / "a.png").pixels.shape == (40, 48, 3)
 
 
 @pytest.mark.parametrize("args, message", [
