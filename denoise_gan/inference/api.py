@@ -157,7 +157,10 @@ def _number(value: Any, name: str) -> float:
     """A real number for strength/sigma; text such as '0.5' is a user error, not a silent conversion."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise UserError(f"{name} must be a number, not {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int past float's range
+        raise UserError(f"{name} is too large to be a number the model can use") from None
 
 
 def _is_tensor(image: Any) -> bool:

@@ -78,6 +78,8 @@ def test_byte_order_and_number_types_of_the_api() -> None:
             den(image, strength=bad)
     with pytest.raises(UserError, match="sigma must be a number"):
         den(image, sigma="25")
+    with pytest.raises(UserError, match="strength is too large"):  # an OverflowError from float()
+        den(image, strength=10**400)
     assert den(image, strength=np.float32(0.5)).shape == image.shape
 
 
