@@ -214,7 +214,9 @@ def _collision_hint(first: Path, second: Path, opts: OutputOptions) -> str:
 
 
 def _plan_one_file(source: Path, output: Path, opts: OutputOptions) -> list[Job]:
-    if opts.suffix or opts.recursive or opts.ext.lower().lstrip(".") not in ("same", output.suffix.lower().lstrip(".")):
+    ext = opts.ext.lower().lstrip(".")
+    if opts.suffix or opts.recursive or ext != "same" and OUTPUT_EXTS.get(ext) != OUTPUT_EXTS.get(
+            output.suffix.lower().lstrip(".")):  # --ext jpg with -o x.jpeg asks for the format -o names
         raise UserError(f"-o {output} names an output file; --suffix, --ext and --recursive apply to an output "
                         "folder (give -o a folder, or drop them)")
     if source.suffix.lower() not in IMAGE_EXTENSIONS:

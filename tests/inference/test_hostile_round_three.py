@@ -145,6 +145,11 @@ def test_o_naming_a_file_writes_that_file(weights: Path, tmp_path: Path) -> None
                    "overwrite the input")
     one_line_error(cli("denoise", tmp_path / "cat.png", "-o", tmp_path / "x.png", "-c", weights, "--suffix", "_a"),
                    "names an output file")
+    one_line_error(cli("denoise", tmp_path / "cat.png", "-o", tmp_path / "x.png", "-c", weights, "--ext", "jpg"),
+                   "names an output file")
+    for name, ext in (("x.jpeg", "jpg"), ("x.tiff", "tif")):  # the format -o names, in its other spelling
+        assert cli("denoise", tmp_path / "cat.png", "-o", tmp_path / name, "-c", weights, "--ext", ext).exit_code == 0
+        assert (tmp_path / name).is_file()
 
 
 def test_piped_denoise_prints_a_line_per_file_and_names_the_folder(weights: Path, tmp_path: Path) -> None:
