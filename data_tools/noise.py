@@ -333,7 +333,7 @@ def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) ->
 
     # a number (1e-1 and 5e+2 included; no parameter accepts a negative one), or two joined by '-'
     number = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)"
-    match = re.fullmatch(rf"\s*({number})\s*(?:-\s*({number})\s*)?", raw, flags=re.IGNORECASE)
+    match = re.fullmatch(rf"\s*({number})\s*(?:-\s*({number})\s*)?", raw, flags=re.IGNORECASE | re.ASCII)
     if match is None:
         raise NoiseSpecError(f"{model}: {key}={raw!r} is not a number or a range like 5-50"
                              f" (valid models: {valid_models_text()})")

@@ -15,6 +15,7 @@ from data_tools.noise import NoiseSpecError, parse_noise_spec
     ("gaussian:sigma=25+", "an empty stage"),  # was: "unknown noise model ''"
     ("gaussian:sigma=25++jpeg:quality=80", "an empty stage"),
     ("gaussian:sigma=25|", "an empty stage"),
+    ("gaussian:sigma=\u0662\u0665", "not a number"),  # Arabic-Indic digits were read as 25
 ])
 def test_ambiguous_specs_are_refused(text: str, needle: str) -> None:
     with pytest.raises(NoiseSpecError, match=needle):
