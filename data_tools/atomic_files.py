@@ -130,6 +130,8 @@ def _flock_within(fd: int, seconds: float) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
+        except OSError:  # a file system without locks (NFS without its lock daemon, Lustre): nothing is held
+            return True
 
 
 def held_by_another_process(folder: Path | str) -> bool:
@@ -147,6 +149,8 @@ def held_by_another_process(folder: Path | str) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    except OSError:  # no locks on this file system: none to find
+        return False
     finally:
         os.close(fd)  # closing drops the lock this probe may have taken
     return False
@@ -197,12 +201,23 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
 @contextmanager
 def built_aside(folder: Path | str) -> Iterator[Path]:
     """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
-    succeeds (onto nothing, or onto an empty folder), removed when it fails, so a crash or a full disk never
-    leaves half a folder; one a killed process left is removed by the next build beside it. A folder holding
-    files already (``--overwrite``) is written in place, each file atomically."""
+    succeeds, removed when it fails, so a crash or a full disk never leaves half a folder; one a killed process
+    left is removed by the next build beside it. A folder that exists is written in place, each file
+    atomically (it may be a mount point, the working folder, or hold its own owner and mode), and one that was
+    empty is emptied again when the work fails, so the retry is not refused."""
     folder = Path(folder)
-    if folder.exists() and (folder.is_symlink() or not folder.is_dir() or any(folder.iterdir())):
-        yield folder
+    if folder.exists():
+        was_empty = folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+        try:
+            yield folder
+        except BaseException:
+            if was_empty:
+                for made in folder.iterdir():
+                    if made.is_dir() and not made.is_symlink():
+                        shutil.rmtree(made, ignore_errors=True)
+                    else:
+                        made.unlink(missing_ok=True)
+            raise
         return
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)

@@ -76,3 +76,40 @@ def test_a_run_starting_while_a_reader_tests_its_lock_is_not_refused(tmp_path: P
     threading.Timer(0.1, os.close, (probe,)).start()  # the reader lets go
     with holding_folder(tmp_path):
         pass
+
+
+def test_an_existing_empty_folder_is_written_in_place_and_emptied_again_on_failure(tmp_path: Path) -> None:
+    """Swapping a new folder in for an empty one failed on a mount point and on `-o .`, and dropped the folder's
+    owner and mode; in place, a failure leaves it empty, so the retry is not refused."""
+    import pytest
+
+    from data_tools.atomic_files import built_aside
+
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(out, 0o2770)
+    inode = out.stat().st_ino
+    with pytest.raises(OSError), built_aside(out) as folder:
+        (folder / "model.safetensors").write_bytes(b"weights")
+        (folder / "sub").mkdir()
+        raise OSError(28, "No space left on device")
+    assert list(out.iterdir()) == []
+    with built_aside(out) as folder:
+        (folder / "model.safetensors").write_bytes(b"weights")
+    assert out.stat().st_ino == inode and out.stat().st_mode & 0o7777 == 0o2770
+    assert (out / "model.safetensors").read_bytes() == b"weights"
+
+
+def test_a_file_system_without_locks_runs_unlocked(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """NFS without its lock daemon answers flock with ENOLCK: a traceback, where the OS without flock ran."""
+    import errno
+    import fcntl
+
+    from data_tools.atomic_files import held_by_another_process, holding_folder
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with holding_folder(tmp_path / "run"):
+        assert not held_by_another_process(tmp_path / "run")
