@@ -207,13 +207,14 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
                            kept=[] if was_empty or same else not_the_sets(out_dir),
                            linked=folders_not_read([clean_dir], out_dir, recursive=True)[1])
     earlier = manifest_of(summary.manifest)
-    # the request first, marked incomplete and naming the earlier set's images still there: a run cut short
-    # leaves a set that says so (benchmark refuses it), and the same command, seeing its own settings, writes it
-    # again and still knows which images were the earlier set's
-    replacing = set_files(earlier)
+    # the request first, marked incomplete and naming the earlier set's images and the ones this run plans: a
+    # run cut short leaves a set that says so (benchmark refuses it), and the same command, seeing its own
+    # settings, writes it again and still knows which images it may remove (a source that fails leaves none)
+    replacing = sorted({*set_files(out_dir, earlier), *_planned_files(sources, clean_dir, settings)})
     _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
     entries = _write_set(sources, clean_dir, out_dir, spec, settings, summary, progress)
     if not entries:  # every source failed: the folder is left as it was
+        summary.kept = []
         if was_empty:
             remove_empty_set(out_dir)
         else:
@@ -223,6 +224,14 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     remove_stale(out_dir, replacing, entries, every_image=overwrite)
     _write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     return summary
+
+
+def _planned_files(sources: list[Path], clean_dir: Path, settings: dict[str, Any]) -> list[str]:
+    """The image files the set will hold, as its manifest names them (``_write_set`` makes them)."""
+    unpaired = settings["mode"] == "unpaired"
+    sides = [(("clean",) if index % 2 == 0 else ("noisy",)) if unpaired else SET_FOLDERS
+             for index in range(len(sources))]
+    return [f"{side}/{_stem(source, clean_dir)}.png" for source, own in zip(sources, sides) for side in own]
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -262,9 +271,11 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
         target = (out_dir / sub).resolve()
         if target != out_dir.resolve() / sub:
             photos = clean_dir.resolve()
-            into = f"into the input folder {clean_dir}" if target.is_relative_to(photos) or \
-                photos.is_relative_to(target) else "out of the output folder"
-            raise SynthError(f"{out_dir / sub} leads to {target}, {into}; choose another -o")
+            into = f", into the input folder {clean_dir}" if target.is_relative_to(photos) or \
+                photos.is_relative_to(target) else "" if target.is_relative_to(out_dir.resolve()) \
+                else ", out of the output folder"
+            raise SynthError(f"{out_dir / sub} is a link to {target}{into}; a set's {sub}/ must be its own "
+                             "folder: choose another -o")
         if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
             raise SynthError(f"{out_dir / sub} is a file, where the set's {sub} images go; choose another -o")
     refuse_synth_sets_inside(clean_dir, SynthError)

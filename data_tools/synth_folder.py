@@ -63,9 +63,15 @@ def manifest_of(manifest: Path) -> dict[str, Any] | None:
 
 
 def same_set(manifest: Path, settings: dict[str, Any]) -> bool:
-    """Whether the folder holds a set made with these very settings (so writing it again is a repeat)."""
+    """Whether the folder holds a set made with these very settings (so writing it again is a repeat). Sets
+    made before the source was recorded absolute name it as typed, read from the working folder."""
     old = manifest_of(manifest)
-    return old is not None and all(old.get(k) == v for k, v in settings.items())
+    if old is None:
+        return False
+    typed = old.get("source_dir")
+    if isinstance(typed, str) and typed and not Path(typed).is_absolute():
+        old = {**old, "source_dir": str(Path(typed).resolve())}
+    return all(old.get(k) == v for k, v in settings.items())
 
 
 def images_inside(out_dir: Path, sub: str) -> list[Path]:
@@ -76,11 +82,14 @@ def images_inside(out_dir: Path, sub: str) -> list[Path]:
         if (out_dir / sub).is_dir() else []
 
 
-def set_files(manifest: dict[str, Any] | None) -> list[str]:
-    """The image files a set's manifest names (its own, and while it was written, those of the set it replaced),
-    as paths under its folder: what replacing it may delete. Anything else there is the user's."""
+def set_files(out_dir: Path, manifest: dict[str, Any] | None) -> list[str]:
+    """The image files a set's manifest names (its own, and while it was written, those it planned and those of
+    the set it replaced), as paths under its folder: what replacing it may delete. Anything else there is the
+    user's; but a request cut short by an earlier version named none, so all its images count."""
     if manifest is None:
         return []
+    if manifest.get("complete") is False and "replacing" not in manifest:
+        return sorted(p.relative_to(out_dir).as_posix() for sub in SET_FOLDERS for p in images_inside(out_dir, sub))
     entries = manifest.get("images") if isinstance(manifest.get("images"), list) else []
     named = [e.get(side) for e in entries if isinstance(e, dict) for side in SET_FOLDERS]
     earlier = manifest.get("replacing") if isinstance(manifest.get("replacing"), list) else []

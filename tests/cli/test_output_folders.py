@@ -281,3 +281,71 @@ def test_synth_cleans_a_killed_runs_temp_files_and_refuses_a_file_in_place_of_a_
     one_line_error(cli("synth", src, "-o", tmp_path / "other", "--noise", "gaussian:sigma=5", "--overwrite"),
                    "is a file")
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["clean"]
+
+
+def test_a_set_recorded_with_a_relative_source_is_still_repeated(src: Path, tmp_path: Path) -> None:
+    """Sets made before the source was recorded absolute name it as typed: their same command is a repeat."""
+    out = tmp_path / "set"
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "source_dir": "src"}))
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        result = cli("synth", "src", "-o", "set", "--noise", "gaussian:sigma=10", "--seed", "0")
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_cut_short_set_rerun_removes_every_image_it_no_longer_makes(src: Path, tmp_path: Path) -> None:
+    """A run cut short listed no image; rerun from fewer photos (or after an earlier version's request, which
+    names none) it left the images the set no longer holds, of another noise, for `train --noisy` to read."""
+    out = tmp_path / "set"
+    write_image(src / "c.png", noise_image(24, 24, seed=3))
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    request = json.loads((out / "manifest.json").read_text())
+    request.update(complete=False, images=[])  # an earlier version's request: no "replacing"
+    (out / "manifest.json").write_text(json.dumps(request))
+    (src / "c.png").unlink()
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    assert sorted(p.name for p in (out / "noisy").iterdir()) == ["a.png", "b.png"]
+    write_image(src / "c.png", noise_image(24, 24, seed=3))  # today's request names what it planned
+    assert synth(src, out, "gaussian:sigma=30", 0, overwrite=True).ok
+    request = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**request, "complete": False, "images": [],
+                                                   "replacing": ["clean/c.png", "noisy/c.png"]}))
+    (src / "c.png").unlink()
+    assert synth(src, out, "gaussian:sigma=30", 0).ok
+    assert sorted(p.name for p in (out / "clean").iterdir()) == ["a.png", "b.png"]
+
+
+def test_a_source_whose_noise_fails_leaves_no_clean_image(src: Path, tmp_path: Path) -> None:
+    from data_tools.noise import parse_noise_spec
+
+    spec = parse_noise_spec("gaussian:sigma=10")
+
+    class Fussy:
+        def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list]:
+            if image[0, 0, 0] == FIRST_PIXEL_OF_B:
+                raise ValueError("this one cannot be noised")
+            return spec.apply(image, seed)
+
+        def __str__(self) -> str:
+            return str(spec)
+
+    FIRST_PIXEL_OF_B = int(noise_image(24, 24, seed=ord("b"))[0, 0, 0])
+    summary = synth(src, tmp_path / "set", Fussy(), 0)
+    assert [reason for _, reason in summary.failures] == ["this one cannot be noised"]
+    assert sorted(p.name for p in (tmp_path / "set" / "clean").iterdir()) == ["a.png"]
+
+
+def test_a_synth_whose_every_source_fails_names_nothing_as_kept(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    (out / "notes.txt").write_text("mine")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"not a png")
+    result = cli("synth", bad, "-o", out, "--noise", "gaussian:sigma=30", "--overwrite")
+    assert result.exit_code == 1 and "still holds" not in result.output and "left as it was" in result.stdout
