@@ -23,6 +23,10 @@ class WeightsError(DenoiseGanError):
     """A weight or checkpoint file that cannot be used; the message is one line and names the file."""
 
 
+class UnsafeCheckpointError(WeightsError):
+    """A checkpoint holding objects that are not plain weights: never loaded, and never skipped past."""
+
+
 class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, not an error)
     """Ctrl-C (or SIGTERM) whose outcome the command has already told the user (the step saved, how to resume):
     the CLI exits 130 without a second "interrupted" line."""

@@ -20,7 +20,7 @@ from rich.markup import escape
 from data_tools.atomic_files import held_by_another_process, is_temp_file, prepare_output_dir
 from data_tools.errors import DataError, DenoiseGanError
 from denoise_gan.config import from_dict
-from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError
 from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, latest_checkpoint, list_checkpoints
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.weights import load_checkpoint
@@ -160,9 +160,9 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
     for step, path in reversed(found):
         try:
             state = load_checkpoint(path)
+        except UnsafeCheckpointError:
+            raise
         except WeightsError as exc:
-            if "refused" in str(exc):
-                raise
             damaged.append(str(exc))
             continue
         if not isinstance(state, dict) or state.get("kind") != kind:

@@ -158,7 +158,7 @@ def test_resume_cannot_go_back_below_its_step(clean_dir: Path, tmp_path: Path) -
 @pytest.mark.parametrize("damage", [b"", b"this is text, not a checkpoint\n"])
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(clean_dir: Path, tmp_path: Path,
                                                                      damage: bytes) -> None:
-    run = tmp_path / "run"
+    run = tmp_path / "refused_run"  # the word in the path made every damaged checkpoint "unsafe"
     train(tiny_train_config(clean_dir, steps=4, save_every=2, keep_checkpoints=2), run)
     (run / "checkpoints" / "step_0000004.pt").write_bytes(damage)
     result = cli("train", "--resume", run, "--steps", "6")
