@@ -36,6 +36,7 @@ from denoise_gan.training.run_report import (
     RunLog,
     RunProgress,
     TensorBoardWriter,
+    logged_value,
     open_tensorboard,
     plot_log,
     print_header,
@@ -206,7 +207,8 @@ class _Run:
         self.step = self.saved = start
         fields = tuple(getattr(trainer, "progress_fields", None) or trainer.log_fields[:PROGRESS_FIELDS])
         self.progress = RunProgress(console, cadence.steps, start, fields, enabled=world.is_main)
-        self.progress.val_psnr = next((float(r["val_psnr"]) for r in reversed(kept) if r.get("val_psnr")), None)
+        scores = [logged_value(r.get("val_psnr")) for r in kept]
+        self.progress.val_psnr = next((v for v in reversed(scores) if math.isfinite(v)), None)
         self.board: TensorBoardWriter | None = None
 
     def open_board(self) -> None:

@@ -57,8 +57,22 @@ class RunLog:
             raise OutputWriteError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def rows(self) -> list[dict[str, str]]:
-        with self.path.open(newline="") as fh:
-            return list(csv.DictReader(fh))
+        """The log's rows with a whole step number; a log re-saved by a spreadsheet (a byte-order mark) reads
+        too, and a row a hand edit broke is left out rather than stopping the run."""
+        with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+            return [row for row in csv.DictReader(fh) if _whole(row.get("step"))]
+
+
+def _whole(text: str | None) -> bool:
+    return text is not None and text.strip().isascii() and text.strip().isdigit()
+
+
+def logged_value(text: str | None) -> float:
+    """A logged number, or NaN for an empty cell or one a hand edit made no number (it leaves a gap)."""
+    try:
+        return float(text) if text else math.nan
+    except ValueError:
+        return math.nan
 
 
 def plot_log(log: RunLog, png: Path, fields: tuple[str, ...], level_fields: tuple[str, ...] = LEVEL_FIELDS) -> None:
@@ -76,10 +90,10 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
     from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
 
     def series(field: str) -> list[float]:
-        return [float(r[field]) if r.get(field) else math.nan for r in rows]
+        return [logged_value(r.get(field)) for r in rows]
 
     def logged(field: str) -> bool:
-        return any(r.get(field) for r in rows)
+        return any(math.isfinite(v) for v in series(field))
 
     steps = [int(r["step"]) for r in rows]
     losses = [f for f in fields if f not in level_fields and logged(f)]
@@ -101,9 +115,9 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
         ax.set_title("noise levels")
     if has_val:
         ax = axes.pop(0)
-        val = [(int(r["step"]), float(r["val_psnr"])) for r in rows if r.get("val_psnr")]
+        val = [(int(r["step"]), v) for r in rows if math.isfinite(v := logged_value(r.get("val_psnr")))]
         ax.plot(*zip(*val), marker="o", label="G(noisy)")
-        baseline = [float(r["val_input_psnr"]) for r in rows if r.get("val_input_psnr")]
+        baseline = [v for r in rows if math.isfinite(v := logged_value(r.get("val_input_psnr")))]
         if baseline:
             ax.axhline(baseline[-1], color="gray", linestyle="--", label=f"noisy input ({baseline[-1]:.2f} dB)")
         ax.set_ylabel("PSNR (dB)")

@@ -362,3 +362,21 @@ def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path:
                        "gaussian:sigma=10", *flags), "--noise trains a fresh G")
     result = cli("refine", finished_run, "-o", tmp_path / "c", "--generator", "unet", *flags)  # defaults: fine
     assert result.exit_code == 0, result.output
+
+
+def test_a_log_resaved_by_a_spreadsheet_or_with_a_broken_cell_still_resumes(clean_dir: Path, tmp_path: Path) -> None:
+    """A byte-order mark (KeyError 'step') or one cell that is no number (ValueError) ended --resume in a
+    traceback after the steps had run."""
+    for damage in ("bom", "cell"):
+        run = tmp_path / damage
+        train(tiny_train_config(clean_dir, steps=2, save_every=2, log_every=1), run)
+        lines = (run / "log.csv").read_text().splitlines(keepends=True)
+        if damage == "bom":
+            (run / "log.csv").write_bytes(b"\xef\xbb\xbf" + "".join(lines).encode())
+        else:
+            cells = lines[1].split(",")
+            (run / "log.csv").write_text(lines[0] + ",".join([cells[0], "abc", *cells[2:]]) + "".join(lines[2:]))
+        result = cli("train", "--resume", run, "--steps", "4")
+        assert result.exit_code == 0, result.output
+        steps = [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()[1:]]
+        assert steps == ["1", "2", "3", "4"], steps
