@@ -31,8 +31,9 @@ C = TypeVar("C")
 
 # how each kind of run is continued, for the "not empty" message (refine's --resume is a flag on its -o)
 RESUME_HINTS = {"refine": "add --resume to continue the refinement in it"}
-# what a run writes before its first checkpoint: its request, its input record, the log and its plot
-RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png"})
+# what a run writes before its first checkpoint: its request, its input record, the log and its plot, and
+# (with --val, --tensorboard) its validation grids and event files
+RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png", "val", "val_grid.png", "tensorboard"})
 
 
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,

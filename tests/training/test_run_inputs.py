@@ -50,6 +50,9 @@ def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_
         one_line_error(refused, "no readable images")
     assert not run.exists() and made.is_dir() and not any(made.iterdir())  # the user's own folder stays, empty
     record_inputs(run, {"--clean": str(clean_dir)})  # all a run killed before its first checkpoint leaves
+    (run / "val").mkdir()  # with its first validation (--val) and event files (--tensorboard)
+    (run / "val_grid.png").write_bytes(b"grid")
+    (run / "tensorboard").mkdir()
     one_line_error(cli("train", "--resume", run), "stopped before its first checkpoint", "without --resume")
     with holding_folder(run):  # a run still starting, in another process, looks the same from outside
         one_line_error(cli("train", "--resume", run), "another process is writing this run now")
