@@ -220,13 +220,16 @@ class _Run:
             self.board.close()
 
     def save(self, at: int) -> None:
-        self.saved = at
         if self.world.is_main:
+            state = self.trainer.state(at)
+            self.refuse_nonfinite(state)
+            self.saved = at
             folder = RunFolder(self.run_dir)
-            save_checkpoint(folder.checkpoint(at), self.trainer.state(at))
+            save_checkpoint(folder.checkpoint(at), state)
             prune_checkpoints(folder.checkpoints, self.cadence.keep)
             self.trainer.export(self.run_dir, at)
             plot_log(self.log, self.run_dir / "losses.png", self.trainer.log_fields, self.level_fields)
+        self.saved = at
         if self.on_save:
             self.on_save(at)
 
@@ -257,16 +260,26 @@ class _Run:
         """A loss that is no longer a number means the weights are not either: the run stops with a one-line
         error before saving them (it went on to the end and exported NaN weights as a success)."""
         bad = next((name for name, value in losses.items() if not math.isfinite(value)), None)
-        if bad is None:
-            return
+        if bad is not None:
+            self.diverged(f"at step {self.step + 1} ({bad} = {losses[bad]})")
+
+    def refuse_nonfinite(self, state: Any) -> None:
+        """Weights the last update made NaN or infinite (its losses, computed before it, were still numbers)
+        are neither validated nor saved: the checkpoint said to be kept held nothing but NaN."""
+        if any(not bool(torch.isfinite(t).all()) for t in _float_tensors(state)):
+            self.diverged(f"by step {self.step} (its weights are no longer finite numbers)")
+
+    def diverged(self, where: str) -> None:
         kept = f"checkpoints up to step {self.saved} are kept, none after" if self.saved else "nothing was saved"
         advice = getattr(self.trainer, "diverged_advice", DIVERGED_ADVICE)  # a phase of adapt names its own rate
-        raise UserError(f"training diverged at step {self.step + 1} ({bad} = {losses[bad]}); {kept}; {advice}")
+        raise UserError(f"training diverged {where}; {kept}; {advice}")
 
     def record(self, losses: dict[str, float], it_s: float, validate: bool) -> None:
         """A log.csv row (and a validation, when due) for the step just done."""
         row: dict[str, Any] = {"step": self.step, **losses, "lr": self.trainer.lr(), "it_s": it_s}
         if validate:
+            if self.world.is_main:
+                self.refuse_nonfinite(self.trainer.state(self.step))
             row.update({f"val_{k}": v for k, v in self.trainer.validate(self.run_dir, self.step).items()})
         if self.world.is_main:
             self.log.append(row)
@@ -287,3 +300,16 @@ class _Run:
             self.save(self.step)
 
 
+
+
+def _float_tensors(value: Any) -> Iterator[torch.Tensor]:
+    """Every floating-point tensor in a checkpoint's nested dicts and lists (weights, optimiser moments)."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point():
+            yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _float_tensors(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _float_tensors(item)

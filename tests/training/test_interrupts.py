@@ -232,6 +232,32 @@ def test_a_diverged_run_stops_with_one_line_and_saves_nothing_after_its_last_goo
     assert trainer.saved == [2, 4] and [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [2, 4]
 
 
+class _NaNWeightsTrainer(_SignallingTrainer):
+    """Its update at one step makes the weights NaN, while that step's losses (computed before it) are numbers."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__({})
+        self.at, self.weight = at, torch.ones(3)
+
+    def step(self, step: int, batch: object) -> dict[str, float]:
+        if step + 1 >= self.at:
+            self.weight = self.weight * float("nan")
+        return {"loss": 1.0}
+
+    def state(self, step: int) -> dict:
+        return {**super().state(step), "nets": {"G": {"w": self.weight}}}
+
+
+def test_weights_an_update_made_nan_are_never_saved(tmp_path: Path) -> None:
+    """The checkpoint the divergence message called kept held nothing but NaN, and was exported as G."""
+    trainer = _NaNWeightsTrainer(at=4)
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(UserError, match=r"^training diverged by step 4 \(its weights are no longer finite numbers\); "
+                                        r"checkpoints up to step 2 are kept"):
+        run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), tmp_path, World(), Console(file=io.StringIO()))
+    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [2]
+
+
 def test_train_whose_losses_overflow_is_refused_and_leaves_no_folder(clean_dir: Path, tmp_path: Path) -> None:
     result = cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", tmp_path / "run",
                  *TINY_TRAIN_FLAGS, "--steps", "4", "--lambda-cycle", "1e308")
