@@ -123,9 +123,13 @@ def discarded_if_refused(run_dir: Path, unstarted: Callable[[Path], bool] = stop
         raise
 
 
+# fields naming a weight file, or a shipped model by name ("default"): a file there is made absolute too
+WEIGHT_FIELDS = ("init",)
+
+
 def absolute_paths(cfg: C) -> C:
-    """``cfg`` with every non-empty folder field (a name ending in ``_dir``, nested configs included) made
-    absolute against the current directory; symlinks are kept as the user named them."""
+    """``cfg`` with every non-empty folder field (a name ending in ``_dir``, nested configs included) and every
+    weight file it names made absolute against the current directory; symlinks are kept as the user named them."""
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
         value = getattr(cfg, f.name)
@@ -133,7 +137,8 @@ def absolute_paths(cfg: C) -> C:
             fixed = absolute_paths(value)
             if fixed != value:
                 changes[f.name] = fixed
-        elif f.name.endswith("_dir") and isinstance(value, str) and value and not os.path.isabs(value):
+        elif isinstance(value, str) and value and not os.path.isabs(value) and (
+                f.name.endswith("_dir") or f.name in WEIGHT_FIELDS and os.path.exists(value)):
             changes[f.name] = os.path.abspath(value)
     return dataclasses.replace(cfg, **changes) if changes else cfg  # type: ignore[type-var]
 

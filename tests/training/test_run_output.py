@@ -192,6 +192,12 @@ def test_config_stores_absolute_paths_and_resume_works_from_another_directory(
                  "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--device", "cpu")
     assert refine.exit_code == 0, refine.output
     assert json.loads((elsewhere / "refined" / "config.json").read_text())["run_dir"] == str(work / "run")
+    (elsewhere / "init.safetensors").write_bytes((work / "run" / "G.safetensors").read_bytes())
+    refine = cli("refine", work / "run", "-o", "from_init", "--steps", "2", "--init", "init.safetensors",
+                 "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--device", "cpu")
+    assert refine.exit_code == 0, refine.output  # --init named relative to here: resumed from another folder
+    assert json.loads((elsewhere / "from_init" / "config.json").read_text())["init"] == str(elsewhere /
+                                                                                            "init.safetensors")
 
 
 def test_cli_run_prints_plain_progress_lines_when_piped(clean_dir: Path, tmp_path: Path) -> None:
