@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import held_by_another_process, is_temp_file, prepare_output_dir
+from data_tools.atomic_files import held_by_another_process, is_temp_file, prepare_output_dir, remove_stale_parts
 from data_tools.errors import DataError, DenoiseGanError
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError
@@ -52,6 +52,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
             raise UserError(f"{run_dir}: no such folder (nothing to resume)")
         if held_by_another_process(run_dir):
             raise UserError(f"{run_dir}: another process is writing this run now; wait for it to end")
+        remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
         if stopped_before_first_checkpoint(run_dir):
             raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
                             "run the same command without --resume to start it again in this folder")

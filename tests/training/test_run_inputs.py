@@ -164,8 +164,15 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(clean_dir: P
     run = tmp_path / "refused_run"  # the word in the path made every damaged checkpoint "unsafe"
     train(tiny_train_config(clean_dir, steps=4, save_every=2, keep_checkpoints=2), run)
     (run / "checkpoints" / "step_0000004.pt").write_bytes(damage)
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    half = run / f".G.safetensors.{gone.pid}-abcdefgh.part"  # the G a kill cut short: the resume removes it
+    half.write_bytes(b"half")
     result = cli("train", "--resume", run, "--steps", "6")
     assert result.exit_code == 0, result.output
+    assert not half.exists()
     assert "step_0000004.pt" in result.stderr and "step_0000002.pt" in result.stderr  # said, not silent
     assert [s for s, _ in list_checkpoints(run / "checkpoints")][-1] == 6
 
