@@ -59,8 +59,12 @@ class RunLog:
     def rows(self) -> list[dict[str, str]]:
         """The log's rows with a whole step number; a log re-saved by a spreadsheet (a byte-order mark) reads
         too, and a row a hand edit broke is left out rather than stopping the run."""
-        with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
-            return [row for row in csv.DictReader(fh) if _whole(row.get("step"))]
+        try:
+            with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+                return [row for row in csv.DictReader(fh) if _whole(row.get("step"))]
+        except OSError as exc:  # a folder in its place, a file that cannot be read
+            raise OutputWriteError(f"{self.path}: cannot read the run's log ({exc.strerror or exc}); move it "
+                                   "aside to start a new one") from None
 
 
 def _whole(text: str | None) -> bool:

@@ -390,3 +390,6 @@ def test_a_log_resaved_by_a_spreadsheet_or_with_a_broken_cell_still_resumes(clea
         assert result.exit_code == 0, result.output
         steps = [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()[1:]]
         assert steps == ["1", "2", "3", "4"], steps
+    (run / "log.csv").unlink()
+    (run / "log.csv").mkdir()  # IsADirectoryError traceback
+    one_line_error(cli("train", "--resume", run, "--steps", "6"), "cannot read the run's log")
