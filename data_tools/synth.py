@@ -20,7 +20,6 @@ PNG holds exactly the pixels the noise was applied to (after EXIF orientation, r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ import cv2
 import numpy as np
 
 from data_tools.atomic_files import (
-    atomic_write_text,
     holding_folder,
     is_temp_file,
     prepare_output_dir,
@@ -58,6 +56,7 @@ from data_tools.synth_folder import (
     restore_manifest,
     same_set,
     set_files,
+    write_manifest,
 )
 
 ProgressFn = Callable[[int, int, str], None]
@@ -211,7 +210,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     # run cut short leaves a set that says so (benchmark refuses it), and the same command, seeing its own
     # settings, writes it again and still knows which images it may remove (a source that fails leaves none)
     replacing = sorted({*set_files(out_dir, earlier), *_planned_files(sources, clean_dir, settings)})
-    _write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
+    write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
     entries = _write_set(sources, clean_dir, out_dir, spec, settings, summary, progress)
     if not entries:  # every source failed: the folder is left as it was
         summary.kept = []
@@ -222,20 +221,24 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
         return summary
     _refuse_one_sided(entries, out_dir, was_empty, summary)
     remove_stale(out_dir, replacing, entries, every_image=overwrite)
-    _write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
+    write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     return summary
+
+
+def _split(index: int, unpaired: bool) -> str:
+    """Which side a source goes to: both (paired), or by the manifest's ``split_rule`` (unpaired)."""
+    return ("clean" if index % 2 == 0 else "noisy") if unpaired else "paired"
+
+
+def _set_file(side: str, name: str) -> str:
+    return f"{side}/{name}.png"
 
 
 def _planned_files(sources: list[Path], clean_dir: Path, settings: dict[str, Any]) -> list[str]:
     """The image files the set will hold, as its manifest names them (``_write_set`` makes them)."""
     unpaired = settings["mode"] == "unpaired"
-    sides = [(("clean",) if index % 2 == 0 else ("noisy",)) if unpaired else SET_FOLDERS
-             for index in range(len(sources))]
-    return [f"{side}/{_stem(source, clean_dir)}.png" for source, own in zip(sources, sides) for side in own]
-
-
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+    return [_set_file(side, _stem(source, clean_dir)) for index, source in enumerate(sources)
+            for side in SET_FOLDERS if _split(index, unpaired) in ("paired", side)]
 
 
 def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: bool, summary: SynthSummary) -> None:
@@ -297,7 +300,7 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:
         for index, source in enumerate(sources):
             name = _stem(source, clean_dir)
-            split = ("clean" if index % 2 == 0 else "noisy") if unpaired else "paired"
+            split = _split(index, unpaired)
             try:
                 if name in seen:
                     raise ValueError(f"same name as {seen[name]}; rename one of them")
@@ -361,14 +364,14 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
     }
     clean_written: Future[None] | None = None
     if split in ("paired", "clean"):
-        entry["clean"] = f"clean/{name}.png"
+        entry["clean"] = _set_file("clean", name)
         clean_written = writer.submit(write_image, out_dir / entry["clean"], pixels, exif=loaded.exif,
                                       icc=loaded.icc)
     try:
         if split in ("paired", "noisy"):
             per_image = image_seed(seed, name)
             noisy, stages = spec.apply(pixels, per_image)
-            entry["noisy"] = f"noisy/{name}.png"
+            entry["noisy"] = _set_file("noisy", name)
             entry["image_seed"] = per_image
             entry["stages"] = stages
             write_image(out_dir / entry["noisy"], noisy, exif=loaded.exif, icc=loaded.icc)

@@ -115,12 +115,16 @@ def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, An
             path.unlink(missing_ok=True)
 
 
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+
+
 def restore_manifest(path: Path, earlier: dict[str, Any] | None) -> None:
     """Put back the manifest a run that wrote nothing replaced with its request (none where there was none)."""
     if earlier is None:
         path.unlink(missing_ok=True)
     else:
-        atomic_write_text(path, json.dumps(earlier, indent=2) + "\n")
+        write_manifest(path, earlier)
 
 
 def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: str = "clean") -> None:
