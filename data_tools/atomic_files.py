@@ -198,6 +198,14 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         raise
 
 
+def remove_entry(path: Path) -> None:
+    """A file, a link (never what it leads to) or a whole folder; nothing when it is gone already."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextmanager
 def built_aside(folder: Path | str) -> Iterator[Path]:
     """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
@@ -213,10 +221,7 @@ def built_aside(folder: Path | str) -> Iterator[Path]:
         except BaseException:
             if was_empty:
                 for made in folder.iterdir():
-                    if made.is_dir() and not made.is_symlink():
-                        shutil.rmtree(made, ignore_errors=True)
-                    else:
-                        made.unlink(missing_ok=True)
+                    remove_entry(made)
             raise
         return
     try:

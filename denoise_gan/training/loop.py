@@ -222,8 +222,7 @@ class _Run:
     def save(self, at: int) -> None:
         if self.world.is_main:
             state = self.trainer.state(at)
-            self.refuse_nonfinite(state)
-            self.saved = at
+            self.refuse_nonfinite(state)  # the message names the checkpoints kept before this one
             folder = RunFolder(self.run_dir)
             save_checkpoint(folder.checkpoint(at), state)
             prune_checkpoints(folder.checkpoints, self.cadence.keep)

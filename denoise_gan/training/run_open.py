@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,13 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import held_by_another_process, is_temp_file, prepare_output_dir, remove_stale_parts
+from data_tools.atomic_files import (
+    held_by_another_process,
+    is_temp_file,
+    prepare_output_dir,
+    remove_entry,
+    remove_stale_parts,
+)
 from data_tools.errors import DataError, DenoiseGanError
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError
@@ -115,7 +120,7 @@ def discarded_if_refused(run_dir: Path, unstarted: Callable[[Path], bool] = stop
             if unstarted(run_dir):
                 for name in start_files:  # a folder among them: a phase opened that saved nothing
                     path = run_dir / name
-                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
+                    remove_entry(path)
             for empty in ((run_dir / CHECKPOINTS_DIR,) + (() if existed else (run_dir,))):
                 try:
                     empty.rmdir()  # only if empty (a bad --val refused once it was made): anything else stays
