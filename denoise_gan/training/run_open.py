@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,9 @@ RESUME_HINTS = {"refine": "add --resume to continue the refinement in it"}
 # what a run writes before its first checkpoint: its request, its input record, the log and its plot, and
 # (with --val, --tensorboard) its validation grids and event files
 RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png", "val", "val_grid.png", "tensorboard"})
+# what a run writes inside the folders among them: a folder of that name holding anything else is the user's
+RUN_FOLDER_FILES = {"val": re.compile(r"step_\d+\.png|index\.html"),
+                    "tensorboard": re.compile(r"events\.out\.tfevents\..+")}
 
 
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
@@ -70,11 +74,14 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
         if latest_checkpoint(run_dir):
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
         if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
+            own = stopped_before_first_checkpoint(run_dir)
             try:
-                prepare_output_dir(run_dir, own=stopped_before_first_checkpoint(run_dir), hint=RESUME_HINTS.get(
+                prepare_output_dir(run_dir, own=own, hint=RESUME_HINTS.get(
                     kind, "--resume RUN_DIR to continue the run in it"))
             except DataError as exc:
                 raise UserError(str(exc)) from None
+            if own and not held_by_another_process(run_dir):  # its grids and events would mix with this run's
+                remove_start_files(run_dir, RUN_START_FILES)
     assert cfg is not None, "a new run needs a config"
     if not resume:
         cfg = absolute_paths(cfg)
@@ -102,7 +109,18 @@ def stopped_before_first_checkpoint(run_dir: Path) -> bool:
     checkpoints = run_dir / CHECKPOINTS_DIR
     if CHECKPOINTS_DIR in names and checkpoints.is_dir() and all(is_temp_file(p.name) for p in checkpoints.iterdir()):
         names.discard(CHECKPOINTS_DIR)
-    return RECORD_FILE in names and names <= RUN_START_FILES and is_input_record(run_dir / RECORD_FILE)
+    return (RECORD_FILE in names and names <= RUN_START_FILES and is_input_record(run_dir / RECORD_FILE)
+            and all(_written_by_a_run(run_dir / name) for name in names))
+
+
+def _written_by_a_run(path: Path) -> bool:
+    """Whether ``path`` (a start file's name) can be what a run wrote: a file, or one of its folders holding only
+    the files the run writes there (a --val set the user made inside the folder is theirs, and is never removed)."""
+    pattern = RUN_FOLDER_FILES.get(path.name)
+    if pattern is None:
+        return not path.is_dir()
+    return path.is_dir() and not path.is_symlink() and all(
+        pattern.fullmatch(p.name) or is_temp_file(p.name) for p in path.iterdir())
 
 
 @contextmanager
@@ -118,15 +136,19 @@ def discarded_if_refused(run_dir: Path, unstarted: Callable[[Path], bool] = stop
     except DenoiseGanError:
         if world_from_env().is_main and not held_by_another_process(run_dir):
             if unstarted(run_dir):
-                for name in start_files:  # a folder among them: a phase opened that saved nothing
-                    path = run_dir / name
-                    remove_entry(path)
+                remove_start_files(run_dir, start_files)
             for empty in ((run_dir / CHECKPOINTS_DIR,) + (() if existed else (run_dir,))):
                 try:
                     empty.rmdir()  # only if empty (a bad --val refused once it was made): anything else stays
                 except OSError:
                     pass
         raise
+
+
+def remove_start_files(run_dir: Path, start_files: frozenset[str]) -> None:
+    """What a run that saved nothing wrote (a folder among them: a phase opened that saved nothing)."""
+    for name in start_files:
+        remove_entry(run_dir / name)
 
 
 # fields naming a weight file, or a shipped model by name ("default"): a file there is made absolute too

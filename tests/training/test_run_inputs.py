@@ -51,17 +51,26 @@ def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_
     assert not run.exists() and made.is_dir() and not any(made.iterdir())  # the user's own folder stays, empty
     record_inputs(run, {"--clean": str(clean_dir)})  # all a run killed before its first checkpoint leaves
     (run / "val").mkdir()  # with its first validation (--val) and event files (--tensorboard)
+    (run / "val" / "step_0000001.png").write_bytes(b"grid")
     (run / "val_grid.png").write_bytes(b"grid")
     (run / "tensorboard").mkdir()
+    (run / "tensorboard" / "events.out.tfevents.1.host.1.0").write_bytes(b"events")
     one_line_error(cli("train", "--resume", run), "stopped before its first checkpoint", "without --resume")
     with holding_folder(run):  # a run still starting, in another process, looks the same from outside
         one_line_error(cli("train", "--resume", run), "another process is writing this run now")
     assert new_run(clean_dir, run, "--steps", "2").exit_code == 0  # no "not empty"
     assert list_checkpoints(run / "checkpoints")
+    for killed_runs in ("val", "val_grid.png", "tensorboard"):  # never mixed into the new run's plots and grids
+        assert not (run / killed_runs).exists()
     mine = tmp_path / "mine"  # a folder of the user's own that only looks like one is still refused
     mine.mkdir()
     (mine / "inputs.json").write_text('{"photos": ["a.png"]}')
     one_line_error(new_run(clean_dir, mine, "--steps", "2"), "not empty")
+    own_val = tmp_path / "own_val"  # a killed run's folder that the user then put a --val set in: never taken
+    record_inputs(own_val, {"--clean": str(clean_dir)})
+    assert cli("synth", clean_dir, "-o", own_val / "val", "--noise", "gaussian:sigma=25").exit_code == 0
+    one_line_error(new_run(clean_dir, own_val, "--steps", "2", "--val", own_val / "val"), "not empty")
+    assert sorted(p.name for p in (own_val / "val").iterdir()) == ["clean", "manifest.json", "noisy"]
 
 
 @pytest.mark.parametrize("flags, needle", [
