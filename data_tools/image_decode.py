@@ -254,14 +254,19 @@ def tiff_size(data: bytes, header: Image.Image | None = None) -> tuple[int, int]
     return size
 
 
-def metadata(data: bytes) -> tuple[bytes | None, bytes | None, int]:
-    """EXIF, ICC and EXIF orientation; read only after the size check, since for some formats (PNG) Pillow
-    decodes the whole image to find EXIF. Unreadable metadata is treated as absent, not as a broken image.
-    Read from a view of the file of its own: that decode of a corrupt PNG leaves its view half-loaded, and a
-    decoder given the same view would take the half-decoded pixels as the image."""
+def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, int]:
+    """EXIF, ICC and EXIF orientation of the image on ``page`` (a TIFF's preview may come first); read only after
+    the size check, since for some formats (PNG) Pillow decodes the whole image to find EXIF. Unreadable metadata
+    is treated as absent, not as a broken image. Read from a view of the file of its own: that decode of a corrupt
+    PNG leaves its view half-loaded, and a decoder given the same view would take the half-decoded pixels as the
+    image."""
     header = open_header(data)
     if header is None:
         return None, None, 1
+    try:
+        header.seek(page)
+    except Exception:
+        return None, None, 1  # a page Pillow cannot reach: none of the preview's metadata is the image's
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

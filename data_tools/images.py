@@ -158,7 +158,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if frames > 1:
         raise ImageReadError(f"{path}: an animation with {frames} frames (only still images are denoised; "
                              "extract the frames, e.g. with ffmpeg, to keep every one)")
-    exif, icc, orientation = metadata(data)
+    exif, icc, orientation = metadata(data, header.tell() if header is not None else 0)  # tiff_size's page
     recorded, note = orientation, ""  # the file's orientation, whichever decoder applies it
     tiff = decode_tiff(data, path, header) if is_tiff(data) else None
     if tiff is not None:

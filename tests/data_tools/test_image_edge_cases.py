@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import skimage.data
 import tifffile
-from PIL import Image
+from PIL import Image, ImageCms
 
 from data_tools.images import ImageReadError, encode_image, read_image
 
@@ -77,10 +77,13 @@ def test_exif_layout_tags_do_not_override_a_tiff_output(tmp_path: Path) -> None:
 def test_a_tiff_with_its_preview_first_reads_the_full_image(tmp_path: Path) -> None:
     full = asymmetric(40, 56)
     path = tmp_path / "dng_like.tif"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     with tifffile.TiffWriter(path) as tw:
         tw.write(full[::8, ::8].copy(), photometric="rgb", subfiletype=1)  # NewSubfileType bit 0: reduced
-        tw.write(full, photometric="rgb")
-    np.testing.assert_array_equal(read_image(path).pixels, full)
+        tw.write(full, photometric="rgb", extratags=[(34675, 7, len(icc), icc, True)])  # the image's ICC profile
+    loaded = read_image(path)
+    np.testing.assert_array_equal(loaded.pixels, full)
+    assert loaded.icc == icc  # the metadata is the image's page's too, not the preview's
     with pytest.raises(ImageReadError, match="over the"):  # the size limit is the image's, not the preview's
         read_image(path, max_pixels=40 * 56 - 1)
 
