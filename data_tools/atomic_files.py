@@ -135,10 +135,11 @@ def _flock_within(fd: int, seconds: float) -> bool:
 
 
 def held_by_another_process(folder: Path | str) -> bool:
-    """Whether another process holds ``folder``'s lock now (``holding_folder``): a run still writing it, whose
-    folder may look like one stopped early (no checkpoint yet). False where the OS has no flock."""
+    """Whether another process holds ``folder``'s lock (``holding_folder``): a run still writing it, whose folder
+    may look like one stopped early (no checkpoint yet). A lock held only for a moment (another command's probe)
+    is waited out, as ``holding_folder`` does. False where the OS or the file system has no flock."""
     try:
-        import fcntl
+        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
     except ImportError:  # not POSIX
         return False
     try:
@@ -146,14 +147,9 @@ def held_by_another_process(folder: Path | str) -> bool:
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:  # no locks on this file system: none to find
-        return False
+        return not _flock_within(fd, _PROBE_WAIT_S)
     finally:
         os.close(fd)  # closing drops the lock this probe may have taken
-    return False
 
 
 def _write_error(path: Path, exc: OSError) -> OutputWriteError:

@@ -69,12 +69,17 @@ def test_a_run_starting_while_a_reader_tests_its_lock_is_not_refused(tmp_path: P
     import fcntl
     import threading
 
-    from data_tools.atomic_files import holding_folder
+    from data_tools.atomic_files import held_by_another_process, holding_folder
 
-    probe = os.open(tmp_path, os.O_RDONLY)
-    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    threading.Timer(0.1, os.close, (probe,)).start()  # the reader lets go
-    with holding_folder(tmp_path):
+    def reader_testing_the_lock() -> None:
+        probe = os.open(tmp_path, os.O_RDONLY)
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        threading.Timer(0.1, os.close, (probe,)).start()  # the reader lets go
+
+    reader_testing_the_lock()
+    assert not held_by_another_process(tmp_path)  # --resume's first check
+    reader_testing_the_lock()
+    with holding_folder(tmp_path):  # the run's own lock
         pass
 
 
