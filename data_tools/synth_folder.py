@@ -64,12 +64,13 @@ def manifest_of(manifest: Path) -> dict[str, Any] | None:
 
 def same_set(manifest: Path, settings: dict[str, Any]) -> bool:
     """Whether the folder holds a set made with these very settings (so writing it again is a repeat). Sets
-    made before the source was recorded absolute name it as typed, read from the working folder."""
+    made before the source was recorded resolved name it as typed (relative, or through a link), resolved here
+    from the working folder."""
     old = manifest_of(manifest)
     if old is None:
         return False
     typed = old.get("source_dir")
-    if isinstance(typed, str) and typed and not Path(typed).is_absolute():
+    if isinstance(typed, str) and typed:
         old = {**old, "source_dir": str(Path(typed).resolve())}
     return all(old.get(k) == v for k, v in settings.items())
 

@@ -283,19 +283,22 @@ def test_synth_cleans_a_killed_runs_temp_files_and_refuses_a_file_in_place_of_a_
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["clean"]
 
 
-def test_a_set_recorded_with_a_relative_source_is_still_repeated(src: Path, tmp_path: Path) -> None:
-    """Sets made before the source was recorded absolute name it as typed: their same command is a repeat."""
+def test_a_set_recorded_with_a_relative_or_linked_source_is_still_repeated(src: Path, tmp_path: Path) -> None:
+    """Sets made before the source was recorded resolved name it as typed, relative or through a link (macOS's
+    /tmp): their same command is a repeat."""
     out = tmp_path / "set"
     assert synth(src, out, "gaussian:sigma=10", 0).ok
     manifest = json.loads((out / "manifest.json").read_text())
-    (out / "manifest.json").write_text(json.dumps({**manifest, "source_dir": "src"}))
-    cwd = os.getcwd()
-    try:
-        os.chdir(tmp_path)
-        result = cli("synth", "src", "-o", "set", "--noise", "gaussian:sigma=10", "--seed", "0")
-    finally:
-        os.chdir(cwd)
-    assert result.exit_code == 0, result.output
+    (tmp_path / "link").symlink_to(src)
+    for typed in ("src", str(tmp_path / "link")):
+        (out / "manifest.json").write_text(json.dumps({**manifest, "source_dir": typed}))
+        cwd = os.getcwd()
+        try:
+            os.chdir(tmp_path)
+            result = cli("synth", typed, "-o", "set", "--noise", "gaussian:sigma=10", "--seed", "0")
+        finally:
+            os.chdir(cwd)
+        assert result.exit_code == 0, result.output
 
 
 def test_a_cut_short_set_rerun_removes_every_image_it_no_longer_makes(src: Path, tmp_path: Path) -> None:
