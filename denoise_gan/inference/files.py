@@ -142,8 +142,8 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     if in_the_way:  # never a finished output, whatever the flags say
         return FileResult(src, dst, "failed", message=f"a {in_the_way} is in the way of the output; move it or "
                           "choose another -o")
-    if _empty_file(job.output) and not opts.overwrite:  # no image: a run killed as it filled a reserved name
-        job.output.unlink(missing_ok=True)  # (where the disk has no hard links), which --skip-existing redoes
+    if _killed_reservation(job.output) and not opts.overwrite:  # no image: a run killed as it filled a name
+        job.output.unlink(missing_ok=True)  # it reserved (where the disk has no hard links): --skip-existing redoes it
     if job.output.exists() and not opts.overwrite:
         if opts.skip_existing:
             return FileResult(src, dst, "skipped", message="output exists")
@@ -164,9 +164,15 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     return FileResult(src, dst, "done", megapixels, time.perf_counter() - start, "; ".join(notes))
 
 
-def _empty_file(path: Path) -> bool:
+# a live run fills the name it reserved within moments (its image is encoded before): older and still empty, the
+# run that reserved it was killed; younger, another run may be filling it now
+RESERVATION_GRACE_S = 60.0
+
+
+def _killed_reservation(path: Path) -> bool:
     try:
-        return path.is_file() and path.stat().st_size == 0
+        info = path.stat()
+        return path.is_file() and info.st_size == 0 and time.time() - info.st_mtime > RESERVATION_GRACE_S
     except OSError:
         return False
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -283,7 +284,10 @@ def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path)
     assert replaced.exit_code == 0 and read_image(out / "a.png").pixels.shape == (40, 48, 3)
     both = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite", "--skip-existing")
     assert both.exit_code == 2 and "contradict" in one_line_error(both)
-    (out / "a.png").write_bytes(b"")  # a name reserved by a run killed before it was filled (no hard links)
+    (out / "a.png").write_bytes(b"")  # a name another run reserved a moment ago (no hard links): it fills it
+    assert "skipped" in denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing").output
+    assert (out / "a.png").read_bytes() == b""
+    os.utime(out / "a.png", (time.time() - 120, time.time() - 120))  # still empty a while later: its run was killed
     resumed = denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing")
     assert resumed.exit_code == 0 and read_image(out / "a.png").pixels.shape == (40, 48, 3)
 
