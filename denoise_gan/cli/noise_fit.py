@@ -53,6 +53,9 @@ def noise_fit_command(
     if clean is not None and clean.resolve() == noisy.resolve():
         raise UserError(f"--clean and --noisy are the same folder ({clean}): each photo would be its own clean twin "
                         "and the noise would read as none; give the clean twins' folder, or --noisy alone")
+    if clean_photos is not None and clean_photos.resolve() == noisy.resolve():
+        raise UserError(f"--clean-photos and --noisy are the same folder ({clean_photos}): the models would be drawn "
+                        "on noisy photos; give photos without noise, or leave --clean-photos out for the bundled ones")
     from data_tools.atomic_files import prepare_output_dir, refuse_output_inside_inputs, removed_if_left_empty
     from denoise_gan.evaluation.noise_fit import blind_fit, load_candidates, paired_fit, write_report
     from denoise_gan.runtime import set_threads

@@ -358,7 +358,7 @@ def test_blind_mode_skips_a_photo_too_small_to_measure_by_name(pairs: Path, tmp_
     write_image(noisy / "dot.png", np.zeros((1, 1, 3), np.uint8))
     result = cli("noise-fit", "--noisy", noisy, "--clean-photos", pairs / "clean", "-o", tmp_path / "fit")
     assert result.exit_code == 0, result.output
-    assert "skipping" in result.output and "dot.png" in result.output
+    assert "skipping" in result.stderr and "dot.png" in result.stderr
     used = json.loads((tmp_path / "fit" / "noise_fit.json").read_text())["settings"]["noisy_photos"]
     assert used["left_out"] == ["dot.png (1x1): under 32 px on a side"] and used["used"] >= 1
     assert f"Photos: {used['used']} of {used['used'] + 1} noisy (left out: dot.png (1x1)" in \
@@ -386,5 +386,55 @@ def test_blind_mode_reads_photos_with_black_areas(pairs: Path, tmp_path: Path) -
     assert all(math.isfinite(r["blind_sigma_median"]) for r in rows), rows
     black = tmp_path / "black"
     write_image(black / "a.png", np.zeros((200, 200, 3), np.uint8))
-    result = cli("noise-fit", "--noisy", black, "--clean-photos", black, "-o", tmp_path / "fit2")
+    result = cli("noise-fit", "--noisy", black, "--clean-photos", clean, "-o", tmp_path / "fit2")
     assert result.exit_code == 0, result.output
+
+
+def test_blind_mode_draws_gray_noise_on_gray_photos_as_synth_does(tmp_path: Path) -> None:
+    """The candidates were drawn on gray crops copied to three channels, so the very noise that made a gray set
+    read about 0.7 of its σ (three independent channels averaged into the luma)."""
+    for i in range(2):
+        write_image(tmp_path / "src" / f"g{i}.png", _scene(96, 96, seed=i)[..., :1])
+    synth(tmp_path / "src", tmp_path / "set", "gaussian:sigma=25", 0)
+    report = blind_fit(tmp_path / "set" / "noisy", load_candidates(specs=["gaussian:sigma=25"]),
+                       clean_dir=tmp_path / "set" / "clean", seed=3)
+    rows = {r.label: r.values for r in report.rows}
+    folder, spec = rows[BLIND_REFERENCE]["sigma_per_octave"][0], rows["spec gaussian:sigma=25"]["sigma_per_octave"][0]
+    assert spec == pytest.approx(folder, rel=0.1)
+
+
+def test_a_model_named_twice_is_one_row_and_the_same_folder_twice_is_refused(pairs: Path, tiny_f: Path,
+                                                                              tmp_path: Path) -> None:
+    (tmp_path / "link.safetensors").symlink_to(tiny_f)
+    assert len(load_candidates(models=[str(tiny_f), str(tmp_path / "link.safetensors")])) == 1
+    one_line_error(cli("noise-fit", "--noisy", pairs / "noisy", "--clean-photos", pairs / "noisy", "-o",
+                       tmp_path / "o"), "the same folder")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_spec_drawn_with_the_sets_own_seed_is_said_and_warnings_go_to_stderr(pairs: Path, tmp_path: Path) -> None:
+    """`pairs` was made with seed 1: noise-fit --seed 1 draws its very noise, a KL of 0 that measures nothing."""
+    same = cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "--spec", "gaussian:sigma=10",
+               "--seed", "1", "-o", tmp_path / "same")
+    assert same.exit_code == 0 and "the seed" in same.stderr and "warning" not in same.stdout
+    other = cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "--spec", "gaussian:sigma=10",
+                "--seed", "2", "-o", tmp_path / "other")
+    assert other.exit_code == 0 and "warning" not in other.output
+
+
+def test_an_interrupt_while_the_report_is_drawn_leaves_the_earlier_report_whole(pairs: Path, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoise_gan.evaluation.noise_fit.output as output
+
+    out = tmp_path / "fit"
+    assert cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args: object, **kwargs: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(output, "figure_png", interrupted)
+    again = cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "--spec", "gaussian:sigma=50",
+                "-o", out, "--overwrite")
+    assert again.exit_code != 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

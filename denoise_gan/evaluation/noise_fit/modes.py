@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,8 +102,11 @@ def load_candidates(models: Sequence[str] = (), specs: Sequence[str] = (), devic
     if models:
         from denoise_gan.inference.noise_model import NoiseModel
 
-        out += [Candidate(f"model {m}", "model", NoiseModel.from_pretrained(m, device=device))
-                for m in dict.fromkeys(models)]
+        loaded = {}  # by file: `--model default --model default-F` name one file
+        for m in dict.fromkeys(models):
+            model = NoiseModel.from_pretrained(m, device=device)
+            loaded.setdefault((model.weights.resolve() if model.weights else m, model.sha256), (m, model))
+        out += [Candidate(f"model {m}", "model", model) for m, model in loaded.values()]
     parsed = {str(spec): spec for spec in map(parse_noise_spec, specs)}
     out += [Candidate(f"spec {label}", "spec", spec) for label, spec in parsed.items()]
     return out
@@ -141,12 +145,13 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     if real.moments[0] == 0:
         raise UserError(f"{clean_dir}: no pixels to measure")
     _check_noise_present(same, len(pairs), noisy_dir)
+    _check_same_draws(noisy_dir, seed, candidates)
     fitted = fit_poisson_gaussian(real)
     gauss_text = f"gaussian:sigma={min(real.std, 255.0):.3f}"
     pg_text = None if fitted is None else f"poisson-gaussian:peak={fitted[0]:.3f},sigma={fitted[1]:.3f}"
     rows = [*candidates, Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text))]
     if fitted is None:
-        print(f"warning: too few pixels in {printable(str(clean_dir))} to fit a Poisson-Gaussian model (no brightness "
+        _warn(f"too few pixels in {printable(str(clean_dir))} to fit a Poisson-Gaussian model (no brightness "
               f"band holds {MIN_BAND}); its row is left out")
     else:
         rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
@@ -170,6 +175,22 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     return report
 
 
+def _warn(message: str) -> None:
+    """A warning on stderr, apart from the table on stdout."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _check_same_draws(noisy_dir: Path | str, seed: int, candidates: Sequence[Candidate]) -> None:
+    """A spec drawn with the seed that made a synth set repeats that set's very noise: its KL of 0 would be the
+    seeds' match, not a fit."""
+    from data_tools.synth_folder import manifest_of
+
+    made = manifest_of(Path(noisy_dir).parent / "manifest.json")
+    if made is not None and made.get("seed") == seed and any(c.kind == "spec" for c in candidates):
+        _warn(f"--seed {seed} is the seed {shown(str(noisy_dir))} was made with (its synth manifest): a spec of the "
+              "same noise draws that very noise (KL 0); pass another --seed to measure a fit")
+
+
 def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> None:
     """A noisy image equal to its clean twin has no noise to fit: every pair so is a mistake in the folders (the
     clean photos given twice), a few are said, since they pull every fitted level towards zero."""
@@ -177,7 +198,7 @@ def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> 
         raise UserError(f"{noisy_dir}: every noisy image equals its clean twin, so there is no noise to fit; "
                         "--noisy must hold the noisy versions of the --clean photos")
     if same:
-        print(f"warning: {len(same)} of {pairs} noisy images equal their clean twins (no noise), e.g. "
+        _warn(f"{len(same)} of {pairs} noisy images equal their clean twins (no noise), e.g. "
               f"{printable(same[0])}; they count as noise-free in every row")
 
 
@@ -251,14 +272,14 @@ def read_folder(folder: Path | str, smallest: int = 1) -> FolderPhotos:
     unreadable: list[str] = []
 
     def warn(message: str) -> None:
-        print(f"warning: {message}")
+        _warn(message)
         unreadable.append(message.removeprefix("skipping "))
 
     found = read_images(folder, warn=warn)
     usable, small = at_least(found, folder, smallest)
-    if small:
+    if small and usable:  # none usable: the error below says why
         more = f" and {len(small) - 1} more" if len(small) > 1 else ""
-        print(f"warning: skipping {shown(small[0])}{more}: under {smallest} px on a side, too small to measure")
+        _warn(f"skipping {shown(small[0])}{more}: under {smallest} px on a side, too small to measure")
     images = [colour_channels(pixels) for pixels in usable]
     if not images:
         raise UserError(f"{folder}: no image files found" if not found else
@@ -312,7 +333,7 @@ def _detail_histograms(crops: Sequence[np.ndarray]) -> np.ndarray:
 def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir: Path | str | None = None,
               seed: int = 0, progress: Progress | None = None) -> NoiseFitReport:
     """The blind table: the noisy folder's crops, clean photos' crops and each candidate drawn on them."""
-    from data_tools.datasets import random_crops  # torch, as the candidates need it anyway
+    from data_tools.datasets import fit_channels, random_crops  # torch, as the candidates need it anyway
     from data_tools.samples import TRAIN_POOL, load_sample
     from denoise_gan.nets.noise_stats import SUBPATCH
 
@@ -326,11 +347,12 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     smallest = min(min(i.shape[:2]) for i in noisy_images + clean_images)
     side = max(SUBPATCH, min(BLIND_SIDE, smallest // SUBPATCH * SUBPATCH))
     noisy = random_crops(noisy_images, seed + 1, 3, side, BLIND_CROPS)
-    clean = random_crops(clean_images, seed, 3, side, BLIND_CROPS)
+    own = random_crops(clean_images, seed, None, side, BLIND_CROPS)  # a model draws gray noise on a gray photo,
+    clean = [fit_channels(c, 3) for c in own]  # as synth does; every row is then measured in colour alike
     sets: list[tuple[str, str, list[np.ndarray], dict[str, Any]]] = [
         (BLIND_REFERENCE, "reference", noisy, {}), (BLIND_CLEAN, "clean", clean, {})]
     for k, cand in enumerate(candidates):
-        fake = [cand.source.apply(c, image_seed(seed, f"crop-{i}"))[0] for i, c in enumerate(clean)]
+        fake = [fit_channels(cand.source.apply(c, image_seed(seed, f"crop-{i}"))[0], 3) for i, c in enumerate(own)]
         added = [float(np.std(to_255(f) - to_255(c))) for f, c in zip(fake, clean)]
         sets.append((cand.label, cand.kind, fake, {"source": str(cand.source), "added_std": float(np.median(added))}))
         if progress is not None:

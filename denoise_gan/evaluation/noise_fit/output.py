@@ -206,12 +206,15 @@ def _short(label: str, width: int = 44) -> str:
 
 
 def write_report(report: NoiseFitReport, out_dir: Path | str) -> list[Path]:
-    """noise_fit.json, noise_fit.md and noise_fit.png in ``out_dir`` (prepared by the caller)."""
+    """noise_fit.json, noise_fit.md and noise_fit.png in ``out_dir`` (prepared by the caller). All three are made
+    before the first is written (drawing takes seconds): an interrupt then leaves the folder as it was, not a
+    report whose files disagree."""
     out_dir = Path(out_dir)
     paths = [out_dir / "noise_fit.json", out_dir / "noise_fit.md", out_dir / "noise_fit.png"]
-    atomic_write_text(paths[0], report_json(report))
-    atomic_write_text(paths[1], markdown(report))
-    atomic_write_bytes(paths[2], figure_png(figure(report), dpi=80))
+    picture, table, record = figure_png(figure(report), dpi=80), markdown(report), report_json(report)
+    atomic_write_bytes(paths[2], picture)
+    atomic_write_text(paths[1], table)
+    atomic_write_text(paths[0], record)
     return paths
 
 
