@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.app import console, err_console, say_warning
 from denoise_gan.cli.options import Engine, Threads, seed_option
 from denoise_gan.cli.render import calibration_table, progress_callback
 
@@ -46,6 +46,10 @@ def calibrate_command(
     console.print(calibration_table(result, console.width))
     if result.reused:
         console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", markup=False, highlight=False)
+    edge = result.at_the_edge()
+    if edge:
+        say_warning(f"the best factor, {result.best:g}, is the {edge} one tried: one past it may do better; "
+                    "try --scale values beyond it")
     graph = f" and {result.graph}" if result.graph else ""
     console.print(f"factor {result.best:g} (stored level_scale {result.level_scale:g}); wrote {result.weights}"
                   f"{graph}", markup=False, highlight=False, soft_wrap=True)

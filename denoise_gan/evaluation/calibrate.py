@@ -19,7 +19,7 @@ import numpy as np
 from data_tools.atomic_files import holding_folder, prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from denoise_gan.evaluation.benchmark.inputs import plan
+from denoise_gan.evaluation.benchmark.inputs import Plan, plan
 from denoise_gan.evaluation.benchmark.methods import row_strength, strength_row
 from denoise_gan.extras import installed
 from denoise_gan.nets.contract import denoiser_contract
@@ -70,6 +70,13 @@ class Calibration:
     def mean(self, scale: float) -> float:
         return _mean_over_noises(self.psnr[scale])
 
+    def at_the_edge(self) -> str:
+        """"lowest" or "highest" where the best factor is the end of the factors tried (a factor past it may
+        do better), else ""."""
+        if len(self.scales) < 2 or self.best not in (self.scales[0], self.scales[-1]):
+            return ""
+        return "lowest" if self.best == self.scales[0] else "highest"
+
 
 def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
               progress: Callable[[int, int, str], None] | None = None) -> Calibration:
@@ -99,7 +106,7 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                             checkpoints=(str(source),), seed=cfg.seed, model_strengths=scales, engine=cfg.engine,
                             threads=cfg.threads, resume=cfg.resume)
     refuse_output_inside_inputs(out_dir, {"--clean": cfg.clean_dir})  # its crops would be read as photos
-    plan(bench, out_dir / FIT_DIR)  # bad photos or noises fail here, before the folder is made
+    _check_photos(plan(bench, out_dir / FIT_DIR))  # bad photos or noises fail here, before the folder is made
     prepare_output_dir(out_dir, own=cfg.resume, hint="--resume to continue the calibration whose fit/ it holds")
     with holding_folder(out_dir, "calibration"):  # a second calibration into it would mix two fits
         fit = run_benchmark(bench, out_dir / FIT_DIR, progress)
@@ -124,6 +131,22 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                            net.level_scale, images, fit.reused, capped)
 
 
+def _check_photos(inputs: Plan) -> None:
+    """Every photo read once before the work: one that cannot be benchmarked (unreadable, under the SSIM window)
+    would otherwise stop the calibration only after every factor had been run on the others."""
+    from data_tools.images import ImageReadError, read_image
+    from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
+
+    for path in dict.fromkeys(source.clean_path for source in inputs.sources):
+        try:
+            height, width = read_image(path).pixels.shape[:2]
+        except ImageReadError as exc:
+            raise UserError(f"{exc}; remove it from --clean to calibrate on the others") from None
+        if min(height, width) < SSIM_MIN_SIDE:
+            raise UserError(f"{path}: {width}x{height} is too small to benchmark (at least {SSIM_MIN_SIDE}x"
+                            f"{SSIM_MIN_SIDE}); remove it from --clean to calibrate on the others")
+
+
 def _mean_over_noises(per_noise: dict[str, float]) -> float:
     """The criterion: each noise weighs the same, whatever its PSNR range."""
     return float(np.mean(list(per_noise.values())))
@@ -136,9 +159,11 @@ def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, .
     if not scales:
         raise UserError("give at least one --scale to try")
     for k in scales:
-        if not (lo <= k <= hi and lo <= k * current <= hi):
-            raise UserError(f"--scale {k:g}: the factor and the stored factor it makes ({k * current:g}) must "
-                            f"both be within {lo:g}..{hi:g}")
+        if not (lo <= k <= hi and lo <= k * current <= hi):  # (the default factors too, on a calibrated file)
+            usable = f"{max(lo, lo / current):.3g}..{min(hi, hi / current):.3g}"
+            raise UserError(f"--scale {k:g} (a factor to try): the factor and the stored factor it makes "
+                            f"({current:g} × {k:g} = {k * current:g}) must both be within {lo:g}..{hi:g}; "
+                            f"give --scale values within {usable}")
     return tuple(sorted({row_strength(strength_row("", k)) for k in scales}))
 
 

@@ -111,6 +111,7 @@ def test_calibrate_restores_an_estimator_that_reads_half_the_noise(tmp_path: Pat
                  "--noise", "gaussian:sigma=25", "--scale", "1", "--scale", "2", "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert "factor 2 (stored level_scale 1)" in result.output
+    assert "the highest one tried" in result.stderr  # a factor past the grid may do better still
     calibrated, _, cal_meta = load_generator(out / "G.safetensors")
     assert calibrated.level_scale == 1.0 and "level_scale" not in cal_meta  # 0.5 x 2: back to the plain default
     assert cal_meta["calibration"]["chosen"] == 2.0 and cal_meta["calibration"]["images"] == 2
@@ -216,7 +217,16 @@ def test_a_graph_or_an_out_of_range_factor_is_refused_before_any_work(tmp_path: 
     one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "b", "-c", source, "--scale", "8"),
                    "--scale 8")
     one_line_error(cli("calibrate", "--clean", tmp_path / "nowhere", "-o", tmp_path / "c", "-c", source))
-    assert not any((tmp_path / name).exists() for name in ("a", "b", "c"))  # no folder left behind
+    calibrated = _saved(tmp_path / "cal.safetensors", 0.25)  # the default factors 0.8... would store under 0.25
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "d", "-c", calibrated),
+                   "(a factor to try)", "give --scale values within 1..")
+    (photos / "zz_broken.png").write_text("x")  # found only after every factor had been run on the others
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "e", "-c", source), "zz_broken.png",
+                   "remove it from --clean")
+    (photos / "zz_broken.png").unlink()
+    write_image(photos / "dot.png", np.zeros((8, 8, 3), np.uint8))
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "f", "-c", source), "dot.png", "too small")
+    assert not any((tmp_path / name).exists() for name in "abcdef")  # no folder left behind
 
 
 def test_a_run_checkpoint_exports_without_its_run_files_calibration(finished_run: Path, tmp_path: Path) -> None:
