@@ -140,15 +140,22 @@ def find_debs(folder: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, P
 
 
 def read_deb_members(deb: Path, wanted: set[str]) -> dict[str, bytes]:
-    """Files from a .deb's data archive, by path, without dpkg: an ar archive holding data.tar.{xz,gz,bz2}."""
-    data = deb.read_bytes()
+    """Files from a .deb's data archive, by path, without dpkg: an ar archive holding data.tar.{xz,gz,bz2}. A
+    damaged file (a download cut short, a folder of that name) is a one-line PhotoPoolError."""
+    try:
+        data = deb.read_bytes()
+    except OSError as exc:
+        raise PhotoPoolError(f"{deb}: cannot read it ({exc.strerror or exc})") from None
     if not data.startswith(b"!<arch>\n"):
         raise PhotoPoolError(f"{deb}: not a Debian package (no ar header)")
     pos, payload = 8, None
     while pos + 60 <= len(data):
         header = data[pos:pos + 60]
         name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-        size = int(header[48:58].decode("ascii").strip())
+        try:
+            size = int(header[48:58].decode("ascii").strip())
+        except ValueError:
+            raise PhotoPoolError(f"{deb}: not a readable Debian package (a damaged archive header)") from None
         if name.startswith("data.tar"):
             payload = data[pos + 60:pos + 60 + size]
             break
@@ -164,8 +171,9 @@ def read_deb_members(deb: Path, wanted: set[str]) -> dict[str, bytes]:
                     fh = tar.extractfile(member)
                     if fh is not None:
                         out[path] = fh.read()
-    except tarfile.TarError as exc:
-        raise PhotoPoolError(f"{deb}: cannot read its data archive ({exc})") from None
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # (lzma/gzip/bz2 of a file cut short)
+        raise PhotoPoolError(f"{deb}: cannot read its data archive, truncated or damaged ({exc}); download it "
+                             "again") from None
     return out
 
 

@@ -72,3 +72,34 @@ def test_a_rebuild_interrupted_anywhere_leaves_a_folder_it_may_build_again(tmp_p
 def test_a_folder_with_an_unreadable_manifest_is_no_pool(tmp_path: Path) -> None:
     (tmp_path / photos.SOURCES_NAME).write_text("not JSON")
     assert not photos.holds_only_an_earlier_pool(tmp_path)
+
+
+def _deb(files: dict[str, bytes]) -> bytes:
+    """A .deb as Debian lays it out: an ar archive whose data.tar.xz holds the package's files."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(f"./{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    payload = buffer.getvalue()
+    header = f"{'data.tar.xz/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(payload):<10}`\n".encode("ascii")
+    return b"!<arch>\n" + header + payload + b"\n" * (len(payload) % 2)
+
+
+def test_a_damaged_deb_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """A download cut short, a damaged header or a folder of that name raised EOFError, ValueError or
+    IsADirectoryError through `samples --set photos --debs`."""
+    whole = _deb({"usr/share/backgrounds/a.png": bytes(range(256)) * 400})
+    (tmp_path / "whole.deb").write_bytes(whole)
+    assert photos.read_deb_members(tmp_path / "whole.deb", {"usr/share/backgrounds/a.png"})
+    (tmp_path / "cut.deb").write_bytes(whole[:len(whole) // 2])
+    (tmp_path / "junk.deb").write_bytes(b"!<arch>\n" + b"x" * 80)
+    (tmp_path / "folder.deb").mkdir()
+    for name, needle in (("cut.deb", "truncated or damaged"), ("junk.deb", "damaged archive header"),
+                         ("folder.deb", "cannot read it")):
+        with pytest.raises(photos.PhotoPoolError, match=needle):
+            photos.read_deb_members(tmp_path / name, {"usr/share/backgrounds/a.png"})
