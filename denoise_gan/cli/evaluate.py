@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from denoise_gan.cli.app import console, err_console, say_error
 from denoise_gan.cli.options import (
@@ -158,7 +159,9 @@ def demo_command(
     from denoise_gan.evaluation.demo import run_demo
     from denoise_gan.inference.tiling import InferConfig
 
-    rows = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
-                    overwrite=overwrite, engine=engine.lower(), threads=threads)
-    console.print(demo_table(rows, noise, seed))
+    result = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
+                      overwrite=overwrite, engine=engine.lower(), threads=threads)
+    console.print(demo_table(result.rows, noise, seed))
+    for note in result.notes:  # as `denoise` says them of the same weights
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}", markup=False, highlight=False)

@@ -31,9 +31,18 @@ class DemoRow:
     path: Path
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """The scores per image, and what a user should know of the model (a run stopped partway, a graph made from
+    other weights), as `denoise` says it."""
+
+    rows: list[DemoRow]
+    notes: tuple[str, ...] = ()
+
+
 def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: str | None = None,
              names: tuple[str, ...] = HELD_OUT, infer: InferConfig = InferConfig(),
-             overwrite: bool = False, engine: str = "auto", threads: int = 0) -> list[DemoRow]:
+             overwrite: bool = False, engine: str = "auto", threads: int = 0) -> DemoResult:
     """Noisy | denoised | clean strips in out_dir, one per image, and the scores before and after.
 
     The images are the project's held-out set: the shipped model never saw them in training. The folder must
@@ -56,7 +65,7 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
                       seconds, path)
         write_image(path, demo_strip(row, noisy, denoised, clean, noise, seed), overwrite=overwrite)
         rows.append(row)
-    return rows
+    return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))
 
 
 def demo_strip(row: DemoRow, noisy: np.ndarray, denoised: np.ndarray, clean: np.ndarray, noise: str,

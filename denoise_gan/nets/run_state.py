@@ -42,10 +42,11 @@ def unfinished_note(weights: Path) -> str:
             pass
         if held_by_another_process(run.path) or held_by_another_process(phase.path):
             return f"{run.path}: an adaptation is training in this folder now; {moment}"
-        if latest_checkpoint(phase.path) is None:
-            return ""  # never started: the start model's, as adapt says
-        return (f"{run.path}: its adaptation stopped partway through the {name} phase; {moment} "
-                f"(`denoise-gan adapt --resume {run.path}` finishes it)")
+        finish = f"`denoise-gan adapt --resume {run.path}` finishes it"
+        if latest_checkpoint(phase.path) is None:  # (every phase runs at least one step)
+            return (f"{run.path}: its adaptation stopped before its {name} phase began; {weights.name} is still "
+                    f"the start model's, not adapted ({finish})")
+        return f"{run.path}: its adaptation stopped partway through the {name} phase; {moment} ({finish})"
     if kind not in ("train", "refine"):
         return ""
     if held_by_another_process(run.path):

@@ -71,7 +71,9 @@ def test_demo_passes_c_to_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
 
     def fake_demo(output, **kwargs):  # noqa: ANN001, ANN003, ANN202 - stands in for run_demo
         seen.update(kwargs)
-        return []
+        return DemoResult([])
+
+    from denoise_gan.evaluation.demo import DemoResult
 
     monkeypatch.setattr("denoise_gan.evaluation.demo.run_demo", fake_demo)
     monkeypatch.setattr("denoise_gan.cli.evaluate.demo_table", lambda rows, noise, seed: "")

@@ -67,7 +67,7 @@ def test_an_adaptation_is_judged_by_the_phase_that_writes_the_file(tmp_path: Pat
     noise.checkpoint(1).write_bytes(b"")
     assert "partway through the noise model phase" in unfinished_note(out.f)
     assert f"adapt --resume {out.path}" in unfinished_note(out.f)
-    assert unfinished_note(out.g) == ""  # the refine phase not begun: G is the start model's, as adapt says
+    assert "before its denoiser phase began; G.safetensors is still the start model's" in unfinished_note(out.g)
     noise.write_finished(1, 2, "deadline")  # ended by the budget: that is the adaptation's F
     assert unfinished_note(out.f) == ""
     with holding_folder(out.path):  # the refine phase running: F no longer changes
@@ -107,3 +107,14 @@ def test_shipped_models_say_nothing(name: str) -> None:
     from denoise_gan.nets.shipped import shipped_dir
 
     assert unfinished_note(shipped_dir() / f"{name}.safetensors") == ""
+
+
+def test_demo_says_what_denoise_says_of_a_run_stopped_partway(tmp_path: Path) -> None:
+    """`demo -c RUN` printed its scores without a word where `denoise -c RUN` noted that G was not finished."""
+    out = RunFolder(save_adapt_start(tmp_path / "adapt"))
+    out.write_config(AdaptConfig(noisy_dir=str(tmp_path), steps=4))
+    out.phase("noise").checkpoints.mkdir(parents=True)
+    out.phase("noise").checkpoint(1).write_bytes(b"")
+    result = cli("demo", "-o", tmp_path / "demo", "-c", out.path, "--engine", "torch")
+    assert result.exit_code == 0, result.output
+    assert "note:" in result.output and "still the start model's" in result.output
