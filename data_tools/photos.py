@@ -269,11 +269,18 @@ def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
     return written
 
 
-def holds_only_an_earlier_pool(folder: Path | str) -> bool:
-    """Whether a folder holds nothing but a pool built there before: its sources.json and the images it lists,
-    each with the sha256 recorded (so a user's file of a photo's name is never taken for one)."""
+def holds_only_an_earlier_pool(folder: Path | str, whole_pool: bool = False) -> bool:
+    """Whether a folder holds nothing but a build of this set there before (the photos, or with ``whole_pool``
+    the photos and the skimage.data training images): its sources.json and the images it lists, each with the
+    sha256 recorded (so a user's file of a photo's name is never taken for one), and none the set does not write
+    (the photos built into a whole pool's folder would keep its skimage.data images under the photos' label)."""
+    from data_tools.samples import TRAIN_POOL
+
     matching = _still_matching(Path(folder))
     if matching is None:  # no pool's manifest (or an unreadable one): not a pool
+        return False
+    names = {p.name for p in PHOTOS} | (set(TRAIN_POOL) if whole_pool else set())
+    if any(e["name"] not in names for e in matching):
         return False
     listed = {f"{e['name']}.png" for e in matching}
     return all(path.name in listed for path in Path(folder).iterdir()

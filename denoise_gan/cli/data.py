@@ -125,7 +125,7 @@ def samples_command(
 
         build = build_training_pool if subset == "pool" else build_photo_pool
         with removed_if_left_empty(output), progress_callback(err_console, subset) as report:  # a bad --debs
-            prepare_output_dir(output, overwrite=overwrite, own=holds_only_an_earlier_pool(output))
+            prepare_output_dir(output, overwrite=overwrite, own=holds_only_an_earlier_pool(output, subset == "pool"))
             written = build(output, debs, report)
         console.print(f"wrote {len(written)} image(s) and sources.json (source, author, licence) to {output}",
                       highlight=False, markup=False)

@@ -53,7 +53,8 @@ def test_a_rebuild_interrupted_anywhere_leaves_a_folder_it_may_build_again(tmp_p
     assert len(written) == len(photos.PHOTOS) + len(samples.TRAIN_POOL)
     with pytest.raises(KeyboardInterrupt):  # during the photos: the skimage entries must stay listed
         photos.build_photo_pool(out, tmp_path, _stop_after(2), what=photos.POOL_WHAT)
-    assert photos.holds_only_an_earlier_pool(out)
+    assert photos.holds_only_an_earlier_pool(out, whole_pool=True)
+    assert not photos.holds_only_an_earlier_pool(out)  # not the photos alone: its skimage.data images would stay
     other = encode_image(np.full((40, 48, 3), 7, np.uint8), ".png")
     monkeypatch.setattr(photos, "read_deb_members", lambda deb, wanted: {path: other for path in wanted})
     real_write = photos.atomic_write_bytes
@@ -66,7 +67,7 @@ def test_a_rebuild_interrupted_anywhere_leaves_a_folder_it_may_build_again(tmp_p
     monkeypatch.setattr(photos, "atomic_write_bytes", killed_at_the_png)
     with pytest.raises(KeyboardInterrupt):
         photos.build_photo_pool(out, tmp_path)
-    assert photos.holds_only_an_earlier_pool(out)
+    assert photos.holds_only_an_earlier_pool(out, whole_pool=True)
 
 
 def test_a_folder_with_an_unreadable_manifest_is_no_pool(tmp_path: Path) -> None:
