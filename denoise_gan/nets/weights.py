@@ -269,6 +269,10 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported operand" in str(exc):  # garbage, or a pickle protocol the safe loader does not read:
+            raise UnsafeCheckpointError(  # from outside the two look alike, so it is refused, never skipped past
+                f"{path}: refused, not a checkpoint of plain weights (a damaged or foreign file, or a pickle "
+                "whose loading could run code)") from None
         lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
         first = lines[0].split(" was not")[0] if lines else "unsafe content"
         raise UnsafeCheckpointError(f"{path}: refused, the checkpoint holds objects that are not plain weights "

@@ -91,6 +91,8 @@ def test_a_garbage_run_checkpoint_given_to_export_is_a_one_line_error(tmp_path: 
     ckpt.write_bytes(content)
     one_line_error(cli("export", ckpt, "-o", tmp_path / "g.onnx"), str(ckpt), "unreadable checkpoint")
     assert not (tmp_path / "g.onnx").exists()
+    ckpt.write_bytes(b"garbage")  # an opcode the safe loader does not read: it said only "could run code"
+    one_line_error(cli("export", ckpt, "-o", tmp_path / "g.onnx"), "refused", "a damaged or foreign file")
 
 @pytest.mark.parametrize("state, said", [({"kind": "train", "nets": {}}, "its kind is 'train'"),
                                          ({"nets": {}}, "it records no kind")])
