@@ -71,7 +71,7 @@ from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
-from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
+from denoise_gan.training.run_open import discarded_if_refused, open_run, require_run_folder, warn_if_unfinished
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
@@ -129,8 +129,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
-        data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console), noisy.images,
-                         noisy.note(cfg.noisy_dir, cfg.patch_size))
+        data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console, patch_size=cfg.patch_size),
+                         noisy.images, noisy.note(cfg.noisy_dir, cfg.patch_size))
         deadlines: tuple[float | None, float | None] = (None, None)
         if not started:
             try:
@@ -229,8 +229,7 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
 
 
 def _stored_config(out_dir: Path) -> AdaptConfig:
-    if not out_dir.is_dir():
-        raise UserError(f"{out_dir}: no such folder (nothing to resume)")
+    require_run_folder(out_dir)
     parent = out_dir.absolute().parent
     if out_dir.name in {folder for folder, _ in PHASES} and RunFolder(parent).config.is_file():
         raise UserError(f"{out_dir} is a phase of the adaptation in {parent}; resume that: "

@@ -62,15 +62,24 @@ def read_photos(folder: str, exclude: Path | None, console: Console | None = Non
     return read_folder(folder, exclude, lambda message: _warn(console, message))
 
 
-def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | None = None) -> list[np.ndarray]:
+def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | None = None,
+               patch_size: int = 0) -> list[np.ndarray]:
     """The clean photos: a folder (without the output folder inside it), or the bundled training pool (never
-    the held-out photos)."""
+    the held-out photos). Photos smaller than the patch are left out with a warning, as noisy ones are: padded
+    by mirroring, they would show F and the noise-fit report mirrored crops."""
     if not clean_dir:
         return [load_sample(name) for name in TRAIN_POOL]
     refuse_synth_sets_inside(clean_dir, UserError)
-    images = [pixels for _, pixels in read_photos(clean_dir, exclude, console)]
-    if not images:
+    found = read_photos(clean_dir, exclude, console)
+    if not found:
         raise UserError(f"{clean_dir}: no readable images")
+    images, small = at_least(found, clean_dir, patch_size)
+    if not images:
+        raise UserError(f"{clean_dir}: every clean photo is smaller than the {patch_size} px patch; give larger "
+                        "ones, or a smaller --patch-size")
+    if small:
+        _warn(console, f"{len(small)} of {len(found)} photos in {clean_dir} are smaller than the {patch_size} px "
+                       f"patch and are left out: {', '.join(small)}")
     return images
 
 

@@ -57,8 +57,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     """
     start, state = 0, None
     if resume:
-        if not run_dir.is_dir():
-            raise UserError(f"{run_dir}: no such folder (nothing to resume)")
+        require_run_folder(run_dir)
         if held_by_another_process(run_dir):
             raise UserError(f"{run_dir}: another process is writing this run now; wait for it to end")
         remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
@@ -96,6 +95,13 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     elif getattr(cfg, "val_every", 0) and not resume:
         _warn("--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
     return cfg, start, state
+
+
+def require_run_folder(run_dir: Path) -> None:
+    """--resume needs the run's folder: nothing there, or a file of that name, is said as such."""
+    if not run_dir.is_dir():
+        what = "not a folder (a run's folder holds its checkpoints)" if run_dir.exists() else "no such folder"
+        raise UserError(f"{run_dir}: {what}; nothing to resume")
 
 
 def stopped_before_first_checkpoint(run_dir: Path) -> bool:

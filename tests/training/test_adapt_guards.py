@@ -329,6 +329,26 @@ def test_photos_smaller_than_the_patch_are_left_out_and_the_report_says_so(
     assert fit["crop_size"] == 32  # the report's crops are not padded either: 48x60 photos give 32 px crops
 
 
+def test_clean_photos_smaller_than_the_patch_are_left_out_and_steps_0_is_refused(tmp_path: Path,
+                                                                                  noisy_dir: Path) -> None:
+    """They were padded by mirroring without a word, and the report called its crops "never resized";
+    `--steps 0` (the config's "by --minutes") started a 20-minute run."""
+    from rich.console import Console
+
+    from denoise_gan.training.adapt_noise import clean_pool
+
+    write_image(tmp_path / "clean" / "big.png", load_sample("coffee")[:64, :64])
+    write_image(tmp_path / "clean" / "thumb.png", load_sample("coffee")[:20, :24])
+    console = Console(record=True, width=200)
+    assert [p.shape for p in clean_pool(str(tmp_path / "clean"), console=console, patch_size=32)] == [(64, 64, 3)]
+    assert "thumb.png (24x20)" in console.export_text()
+    with pytest.raises(UserError, match="every clean photo is smaller than the 128 px patch"):
+        clean_pool(str(tmp_path / "clean"), patch_size=128)
+    one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "out", "--steps", "0"),
+                   "--steps must be at least 2")
+    assert not (tmp_path / "out").exists()
+
+
 # ---- 8. labelled pictures ---------------------------------------------------------------------------
 
 def test_the_noise_fit_plot_shows_sigma_histograms_before_and_after(noisy_dir: Path, clean_dir: Path,

@@ -153,6 +153,9 @@ def test_a_mistyped_folder_is_named_as_missing(tmp_path: Path) -> None:
     one_line_error(cli("train", "--resume", missing), f"{missing}: no such folder")
     one_line_error(cli("refine", missing, "--steps", "3"), f"{missing}: no such folder")
     one_line_error(cli("adapt", "--resume", missing), f"{missing}: no such folder")
+    (tmp_path / "afile").write_text("x")  # it said "no such folder" of a file that is there
+    for command in ("train", "adapt"):
+        one_line_error(cli(command, "--resume", tmp_path / "afile"), "afile: not a folder")
     from data_tools.images import write_image
     from helpers import noise_image
 
