@@ -68,10 +68,10 @@ def evaluate_command(
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
     console.print(evaluation_table(result, f"{pred} vs {clean}"))
     if json_path is not None:
-        write_results_json(result, json_path)
+        write_results_json(result, json_path, overwrite=overwrite)
         console.print(f"wrote {json_path}", markup=False, highlight=False)
     if csv_path is not None:
-        write_results_csv(result, csv_path)
+        write_results_csv(result, csv_path, overwrite=overwrite)
         console.print(f"wrote {csv_path}", markup=False, highlight=False)
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
     problems += [failed_text(result)] if result.failed else []

@@ -272,18 +272,21 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
     return out
 
 
-def write_results_json(evaluation: Evaluation, path: Path | str, extra: dict[str, Any] | None = None) -> None:
-    """Write the results JSON atomically (strict JSON: no NaN/Infinity tokens)."""
+def write_results_json(evaluation: Evaluation, path: Path | str, extra: dict[str, Any] | None = None,
+                       overwrite: bool = True) -> None:
+    """Write the results JSON atomically (strict JSON: no NaN/Infinity tokens); without ``overwrite`` a file that
+    appeared meanwhile (another run's) is kept: OutputExistsError."""
     text = json.dumps(results_dict(evaluation, extra), indent=2, allow_nan=False) + "\n"
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, overwrite)
 
 
-def write_results_csv(evaluation: Evaluation, path: Path | str) -> None:
-    """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row, atomically."""
+def write_results_csv(evaluation: Evaluation, path: Path | str, overwrite: bool = True) -> None:
+    """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row, atomically (``overwrite`` as in
+    ``write_results_json``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", *evaluation.keys])
     for s in evaluation.images:
         writer.writerow([s.name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
     writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), overwrite)

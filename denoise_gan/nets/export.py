@@ -328,12 +328,12 @@ def export_model(source: str | Path, out: Path | str, fmt: str | None = None, ov
         require("onnx", "export --format onnx")
     model = load_exportable(source)
     try:
-        if fmt == "onnx":
-            atomic_write_bytes(out, onnx_bytes(model))
+        if fmt == "onnx":  # without overwrite, a file that appeared since the check is kept (another export's)
+            atomic_write_bytes(out, onnx_bytes(model), overwrite)
         elif fmt == "folder":
             write_folder(model, out)
         else:
-            save_generator(out, model.net, model.config, model.meta)
+            save_generator(out, model.net, model.config, model.meta, overwrite)
     except OSError as exc:
         raise UserError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return out

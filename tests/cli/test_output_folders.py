@@ -352,3 +352,26 @@ def test_a_synth_whose_every_source_fails_names_nothing_as_kept(src: Path, tmp_p
     (bad / "x.png").write_bytes(b"not a png")
     result = cli("synth", bad, "-o", out, "--noise", "gaussian:sigma=30", "--overwrite")
     assert result.exit_code == 1 and "still holds" not in result.output and "left as it was" in result.stdout
+
+
+def test_a_report_or_an_export_file_that_appears_during_the_run_is_kept(src: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "exists" check ran only at the start: another run's report or graph written meanwhile was replaced,
+    and both runs said "wrote"."""
+    import denoise_gan.evaluation.metrics as metrics
+    import denoise_gan.nets.export as export
+
+    report, graph = tmp_path / "r.json", tmp_path / "m.onnx"
+    real_evaluate, real_graph = metrics.evaluate_folders, export.onnx_bytes
+
+    def meanwhile(path: Path, real):  # noqa: ANN001, ANN202 - another run writes the same name mid-run
+        def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            path.write_text("another run's")
+            return real(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(metrics, "evaluate_folders", meanwhile(report, real_evaluate))
+    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", report), "appeared while")
+    monkeypatch.setattr(export, "onnx_bytes", meanwhile(graph, real_graph))
+    one_line_error(cli("export", "default", "-o", graph), "appeared while")
+    assert report.read_text() == graph.read_text() == "another run's"
