@@ -141,7 +141,8 @@ def friendly_errors(fn: F) -> F:
             raise typer.Exit(2) from None
         except KeyboardInterrupt as exc:
             if not isinstance(exc, ReportedInterrupt):  # a training command has said where it stopped
-                hint = INTERRUPT_HINTS.get(fn.__name__, "")
+                hints = OVERWRITE_HINTS if kwargs.get("overwrite") else INTERRUPT_HINTS
+                hint = hints.get(fn.__name__, INTERRUPT_HINTS.get(fn.__name__, ""))
                 err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False)
             raise typer.Exit(130) from None
 
@@ -170,6 +171,9 @@ INTERRUPT_HINTS = {"denoise_command": "; every output written is whole: the same
                    "calibrate_command": "; the same command continues it, with --resume once its fit/ folder "
                                         "exists",
                    "train_command": _RERUN, "refine_command": _RERUN}
+# with --overwrite, --skip-existing would keep the earlier outputs not yet replaced (and the two flags contradict)
+OVERWRITE_HINTS = {"denoise_command": "; every output written is whole, but those not reached are still the "
+                                      "earlier ones: the same command replaces them all"}
 
 
 def command(name: str, fn: Callable[..., Any]) -> None:

@@ -215,6 +215,9 @@ def test_ctrl_c_says_how_to_finish_the_rest(tmp_path: Path, weights: Path, monke
     write_image(tmp_path / "a.png", image())
     result = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "-c", weights)
     assert result.exit_code == 130 and "interrupted" in result.output and "--skip-existing" in result.output
+    again = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "-c", weights, "--overwrite")  # --skip-existing
+    assert again.exit_code == 130 and "--skip-existing" not in again.output  # would keep the earlier outputs
+    assert "the same command replaces them all" in " ".join(again.output.split())
 
 
 def test_an_empty_model_name_or_a_file_as_output_folder_is_one_line(tmp_path: Path) -> None:
