@@ -130,6 +130,11 @@ def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path)
     (val / "noisy").mkdir()  # a set's half given for the set: it said ".../clean/clean: no such folder"
     one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val / "noisy"),
                    "--val must be a folder made by `denoise-gan synth`", "give the folder above it")
+    cut = tmp_path / "cut"  # a synth run killed partway: its few pairs were scored as the set, without a word
+    assert cli("synth", clean_dir, "-o", cut, "--noise", "gaussian:sigma=25").exit_code == 0
+    manifest = json.loads((cut / "manifest.json").read_text())
+    (cut / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", cut), "an incomplete set")
 
 
 def test_a_val_image_too_small_to_score_is_refused_before_step_1(clean_dir: Path, finished_run: Path,
