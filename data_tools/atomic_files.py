@@ -43,13 +43,20 @@ def _temp_prefix(name: str) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the process that named a temp file still runs: a killed one its parent has not yet reaped (a
+    zombie, for seconds, or for good under a container's init that never reaps) answers a signal but writes
+    nothing more."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS), or it has just ended
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]  # the state follows the command name in parentheses
 
 
 def is_temp_file(name: str) -> bool:

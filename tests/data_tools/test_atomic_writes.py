@@ -118,3 +118,33 @@ def test_a_file_system_without_locks_runs_unlocked(tmp_path: Path, monkeypatch) 
     monkeypatch.setattr(fcntl, "flock", no_locks)
     with holding_folder(tmp_path / "run"):
         assert not held_by_another_process(tmp_path / "run")
+
+
+def test_a_killed_writer_not_yet_reaped_leaves_no_temp_file_behind(tmp_path: Path) -> None:
+    """A killed process answers kill(pid, 0) until its parent reaps it (`timeout -s KILL` lingers ~2 s; an init
+    that never reaps, for good), so the next run kept its half-written file."""
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    from data_tools.atomic_files import remove_stale_parts
+
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("no /proc here: a zombie cannot be told from a live writer")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    for _ in range(200):  # ended, but not waited for: a zombie
+        if Path(f"/proc/{gone.pid}/stat").is_file() and \
+                Path(f"/proc/{gone.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
+            break
+        time.sleep(0.02)
+    half = tmp_path / f".a.png.{gone.pid}-abcdefgh.part"
+    half.write_bytes(b"half")
+    live = tmp_path / f".b.png.{os.getpid()}-abcdefgh.part"
+    live.write_bytes(b"being written")
+    try:
+        assert remove_stale_parts(tmp_path) == 1
+        assert not half.exists() and live.exists()
+    finally:
+        gone.wait()
