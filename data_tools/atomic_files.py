@@ -213,27 +213,30 @@ def remove_entry(path: Path) -> None:
 def built_aside(folder: Path | str) -> Iterator[Path]:
     """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
     succeeds, removed when it fails, so a crash or a full disk never leaves half a folder; one a killed process
-    left is removed by the next build beside it. A folder that exists is written in place, each file
-    atomically (it may be a mount point, the working folder, or hold its own owner and mode), and one that was
-    empty is emptied again when the work fails, so the retry is not refused."""
+    left is removed by the next build beside it. A folder that exists stays (it may be a mount point, the
+    working folder, or hold its own owner and mode): the new files are built in a hidden temp folder inside it
+    and moved into place only once all are made, so a kill while they are made (seconds) leaves the earlier
+    files as they were, not half replaced."""
     folder = Path(folder)
     if folder.exists():
-        was_empty = folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+        inside = folder.is_dir() and not folder.is_symlink()
+        temp = _temp_folder(folder, folder) if inside else folder  # a file in the way: its writers say so
         try:
-            yield folder
+            yield temp
+            if inside:
+                for made in sorted(temp.iterdir()):
+                    os.replace(made, folder / made.name)
+                temp.rmdir()
         except BaseException:
-            if was_empty:
-                for made in folder.iterdir():
-                    remove_entry(made)
+            if inside:
+                shutil.rmtree(temp, ignore_errors=True)
             raise
         return
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_parts(folder.parent)
-        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(folder.name), suffix=".part", dir=folder.parent))
-        os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes it 0700; outputs get the usual permissions
     except OSError as exc:
         raise _write_error(folder, exc) from None
+    temp = _temp_folder(folder, folder.parent)
     try:
         yield temp
         try:
@@ -244,6 +247,17 @@ def built_aside(folder: Path | str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+def _temp_folder(folder: Path, where: Path) -> Path:
+    """A hidden temp folder for ``folder``'s new files in ``where``, after removing those killed builds left."""
+    try:
+        remove_stale_parts(where)
+        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(folder.name), suffix=".part", dir=where))
+        os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes it 0700; outputs get the usual permissions
+    except OSError as exc:
+        raise _write_error(folder, exc) from None
+    return temp
 
 
 def atomic_write_text(path: Path | str, text: str, overwrite: bool = True) -> None:

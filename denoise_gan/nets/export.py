@@ -238,19 +238,19 @@ def metadata_strings(model: Exportable) -> dict[str, str]:
 def write_folder(model: Exportable, out: Path) -> None:
     """config.json, model.safetensors, its ONNX graph model.onnx (so the folder runs on the install without
     torch; left out where the exporter's extra is missing, and the card then says torch is needed) and
-    README.md (YAML header, then the card) in ``out``; a new folder is built aside and renamed into place, so a
-    failed export (a full disk) leaves none."""
+    README.md (YAML header, then the card) in ``out``; built aside and moved into place once all are made, so a
+    failed or killed export (a full disk, Ctrl-C) leaves no new folder, and an earlier export's files whole."""
     with built_aside(out) as folder:
         weights = folder / "model.safetensors"
         save_generator(weights, model.net, model.config, model.meta)
         graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256
-        if graph is None:
-            graph_beside(weights).unlink(missing_ok=True)  # an earlier export's graph, of other weights
         config = {"library": "denoise-gan", "format": "denoise-gan-generator/1",
                   "generator": to_dict(model.config), **{k: model.meta[k] for k in CARD_FIELDS},
                   "level_aware": model.contract.level_aware, "stride": model.contract.stride}
         atomic_write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
         atomic_write_text(folder / "README.md", model_card(model, with_graph=graph is not None))
+    if graph is None:
+        graph_beside(out / weights.name).unlink(missing_ok=True)  # an earlier export's graph, of other weights
 
 
 def _yaml(value: Any) -> str:

@@ -103,11 +103,16 @@ def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) 
     assert Denoiser.from_pretrained(out, device="cpu").engine_name == "onnxruntime"  # runs without torch
 
 
-def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path, tmp_path: Path,
+def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path, weights: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """A full disk at the card left a folder with weights and no card; an existing folder keeps its files."""
+    """A full disk at the card left a folder with weights and no card; an existing folder keeps its files, and an
+    earlier export's are not half replaced (new weights beside the old graph, config and card)."""
     from data_tools.atomic_files import OutputWriteError
     from denoise_gan.nets import export as export_module
+
+    earlier = tmp_path / "earlier"
+    assert cli("export", weights, "-o", earlier, "--format", "folder").exit_code == 0
+    before = {p.name: p.read_bytes() for p in earlier.iterdir()}
 
     def full(path: Path, text: str) -> None:
         raise OutputWriteError(f"{path}: cannot write (No space left on device)")
@@ -115,7 +120,7 @@ def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path
     monkeypatch.setattr(export_module, "atomic_write_text", full)
     result = cli("export", level_weights, "-o", tmp_path / "hub", "--format", "folder")
     assert result.exit_code != 0 and "No space left" in result.output
-    assert list(tmp_path.iterdir()) == []  # no folder, and no temp folder beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]  # no folder, and no temp folder beside it
     (tmp_path / "empty").mkdir()  # one the user made for it: built aside too, so the retry is not refused
     assert cli("export", level_weights, "-o", tmp_path / "empty", "--format", "folder").exit_code != 0
     assert list((tmp_path / "empty").iterdir()) == []
@@ -123,6 +128,8 @@ def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path
     (tmp_path / "old" / "notes.txt").write_text("mine")
     assert cli("export", level_weights, "-o", tmp_path / "old", "--format", "folder", "--overwrite").exit_code != 0
     assert (tmp_path / "old" / "notes.txt").read_text() == "mine"
+    assert cli("export", level_weights, "-o", earlier, "--format", "folder", "--overwrite").exit_code != 0
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before  # no temp folder left in it either
 
 
 def test_a_folder_export_never_replaces_a_users_files_of_the_same_names(level_weights: Path, tmp_path: Path) -> None:
