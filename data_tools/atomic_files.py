@@ -219,7 +219,7 @@ def built_aside(folder: Path | str) -> Iterator[Path]:
     files as they were, not half replaced."""
     folder = Path(folder)
     if folder.exists():
-        inside = folder.is_dir() and not folder.is_symlink()
+        inside = folder.is_dir()  # (a link to a folder too: only the temp folder is ever removed)
         temp = _temp_folder(folder, folder) if inside else folder  # a file in the way: its writers say so
         try:
             yield temp
@@ -253,7 +253,8 @@ def _temp_folder(folder: Path, where: Path) -> Path:
     """A hidden temp folder for ``folder``'s new files in ``where``, after removing those killed builds left."""
     try:
         remove_stale_parts(where)
-        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(folder.name), suffix=".part", dir=where))
+        name = folder.absolute().name or "folder"  # `-o .` has no name of its own: its temp folder still has one
+        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".part", dir=where))
         os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes it 0700; outputs get the usual permissions
     except OSError as exc:
         raise _write_error(folder, exc) from None

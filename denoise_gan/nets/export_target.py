@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_tools import json_text
-from data_tools.atomic_files import is_special_file
+from data_tools.atomic_files import is_special_file, is_temp_file, remove_stale_parts
 from data_tools.names import says_folder
 from denoise_gan.errors import UserError
 
@@ -63,15 +63,18 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
         raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
     if fmt != "folder" and out.is_dir():
         raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
+    entries = []
     if fmt == "folder":
-        others = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES or not p.is_file())
+        remove_stale_parts(out)  # a killed export's temp folder inside it
+        entries = [p for p in out.iterdir() if not is_temp_file(p.name)]  # (a live export's temp folder: not)
+        others = sorted(p.name for p in entries if p.name not in FOLDER_FILES or not p.is_file())
         if others:
             raise UserError(f"{out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
                             "--format folder writes into a new or empty folder, or replaces an exported one")
-        if any(out.iterdir()) and not _exported_folder(out):  # a user's README.md and config.json, say
+        if entries and not _exported_folder(out):  # a user's README.md and config.json, say
             raise UserError(f"{out} is not a folder `denoise-gan export` made (its config.json does not say so); "
                             "--format folder writes into a new or empty folder, or replaces an exported one")
-    if not overwrite and (out.is_file() or any(out.iterdir())):
+    if not overwrite and (out.is_file() or entries):
         raise UserError(f"{out} exists; choose another -o or pass --overwrite")
 
 

@@ -130,6 +130,23 @@ def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path
     assert (tmp_path / "old" / "notes.txt").read_text() == "mine"
     assert cli("export", level_weights, "-o", earlier, "--format", "folder", "--overwrite").exit_code != 0
     assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before  # no temp folder left in it either
+    monkeypatch.undo()
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = earlier / f".earlier.{gone.stdout.strip()}-abcdefgh.part"  # what a killed export leaves inside it
+    killed.mkdir()
+    (killed / "model.safetensors").write_bytes(b"half")
+    assert cli("export", level_weights, "-o", earlier, "--format", "folder", "--overwrite").exit_code == 0
+    assert not killed.exists() and (earlier / "model.safetensors").read_bytes() != before["model.safetensors"]
+    monkeypatch.chdir(earlier)  # `-o .`: its temp folder is named as one too (it was "..PID-...part")
+    from data_tools.atomic_files import built_aside, is_temp_file
+
+    (tmp_path / "link").symlink_to(earlier)  # a link to the folder: built aside inside it too (it was in place)
+    for out in (Path("."), tmp_path / "link"):
+        with built_aside(out) as folder:
+            assert is_temp_file(folder.name) and folder.parent.resolve() == earlier.resolve()
 
 
 def test_a_folder_export_never_replaces_a_users_files_of_the_same_names(level_weights: Path, tmp_path: Path) -> None:
