@@ -188,15 +188,12 @@ class PatchSampler:
         return to_tensor(fit_channels(patch, self.channels))
 
 
-def random_crops(images: Sequence[np.ndarray], seed: int, channels: int | None, side: int,
-                 count: int) -> list[np.ndarray]:
+def random_crops(images: Sequence[np.ndarray], seed: int, channels: int, side: int, count: int) -> list[np.ndarray]:
     """``count`` seeded random crops of ``side`` px (flips and quarter turns only, never resized), HxWx``channels``
-    (gray copied), or with ``None`` each its photo's own channels (a noise model draws gray noise on a gray photo):
-    the same crops for the same seed, so reports before and after training compare alike."""
-    sampler = PatchSampler(list(images), side, channels or 3, 0.0)
+    (gray copied): the same crops for the same seed, so reports before and after training compare alike."""
+    sampler = PatchSampler(list(images), side, channels, 0.0)
     rng = np.random.default_rng([seed, 29])
-    crops = [sampler.patch(rng) for _ in range(count)]
-    return crops if channels is None else [fit_channels(c, channels) for c in crops]
+    return [fit_channels(sampler.patch(rng), channels) for _ in range(count)]
 
 
 class PairedPatches(Dataset):

@@ -401,6 +401,13 @@ def test_blind_mode_draws_gray_noise_on_gray_photos_as_synth_does(tmp_path: Path
     rows = {r.label: r.values for r in report.rows}
     folder, spec = rows[BLIND_REFERENCE]["sigma_per_octave"][0], rows["spec gaussian:sigma=25"]["sigma_per_octave"][0]
     assert spec == pytest.approx(folder, rel=0.1)
+    for i in range(2):  # a colour folder: colour noise, even where the clean photos (the bundled pool) are gray
+        write_image(tmp_path / "colour" / f"c{i}.png", _scene(96, 96, seed=i))
+    synth(tmp_path / "colour", tmp_path / "colour_set", "gaussian:sigma=25", 0)
+    report = blind_fit(tmp_path / "colour_set" / "noisy", load_candidates(specs=["gaussian:sigma=25"]), seed=3)
+    rows = {r.label: r.values for r in report.rows}
+    folder, spec = rows[BLIND_REFERENCE]["sigma_per_octave"][0], rows["spec gaussian:sigma=25"]["sigma_per_octave"][0]
+    assert spec == pytest.approx(folder, rel=0.1)
 
 
 def test_a_model_named_twice_is_one_row_and_the_same_folder_twice_is_refused(pairs: Path, tiny_f: Path,

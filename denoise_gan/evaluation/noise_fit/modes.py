@@ -347,8 +347,11 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     smallest = min(min(i.shape[:2]) for i in noisy_images + clean_images)
     side = max(SUBPATCH, min(BLIND_SIDE, smallest // SUBPATCH * SUBPATCH))
     noisy = random_crops(noisy_images, seed + 1, 3, side, BLIND_CROPS)
-    own = random_crops(clean_images, seed, None, side, BLIND_CROPS)  # a model draws gray noise on a gray photo,
-    clean = [fit_channels(c, 3) for c in own]  # as synth does; every row is then measured in colour alike
+    # a gray folder's noise is gray (synth draws it so on gray photos): the models draw theirs on gray crops there,
+    # and on colour crops (gray ones copied) otherwise; every row is then measured in colour alike
+    gray = all(image.shape[2] == 1 for image in noisy_images)
+    own = random_crops(clean_images, seed, 1 if gray else 3, side, BLIND_CROPS)
+    clean = [fit_channels(c, 3) for c in own]
     sets: list[tuple[str, str, list[np.ndarray], dict[str, Any]]] = [
         (BLIND_REFERENCE, "reference", noisy, {}), (BLIND_CLEAN, "clean", clean, {})]
     for k, cand in enumerate(candidates):
