@@ -145,6 +145,9 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     if _killed_reservation(job.output) and not opts.overwrite:  # no image: a run killed as it filled a name
         job.output.unlink(missing_ok=True)  # it reserved (where the disk has no hard links): --skip-existing redoes it
     if job.output.exists() and not opts.overwrite:
+        if _empty_file(job.output):  # another run's reservation, or a run killed a moment ago: no image to skip
+            return FileResult(src, dst, "failed", message="an empty file is at the output's name (another run "
+                              "writing it, or one killed less than a minute ago); run again in a minute")
         if opts.skip_existing:
             return FileResult(src, dst, "skipped", message="output exists")
         return FileResult(src, dst, "failed", message="output exists (use --skip-existing or --overwrite)")
@@ -171,8 +174,14 @@ RESERVATION_GRACE_S = 60.0
 
 def _killed_reservation(path: Path) -> bool:
     try:
-        info = path.stat()
-        return path.is_file() and info.st_size == 0 and time.time() - info.st_mtime > RESERVATION_GRACE_S
+        return _empty_file(path) and time.time() - path.stat().st_mtime > RESERVATION_GRACE_S
+    except OSError:
+        return False
+
+
+def _empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == 0
     except OSError:
         return False
 

@@ -288,7 +288,8 @@ def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path)
     both = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite", "--skip-existing")
     assert both.exit_code == 2 and "contradict" in one_line_error(both)
     (out / "a.png").write_bytes(b"")  # a name another run reserved a moment ago (no hard links): it fills it
-    assert "skipped" in denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing").output
+    young = denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing")
+    assert young.exit_code == 1 and "an empty file" in young.output  # not "skipped", which reads as done
     assert (out / "a.png").read_bytes() == b""
     os.utime(out / "a.png", (time.time() - 120, time.time() - 120))  # still empty a while later: its run was killed
     resumed = denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing")
