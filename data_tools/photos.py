@@ -155,7 +155,9 @@ def read_deb_members(deb: Path, wanted: set[str]) -> dict[str, bytes]:
         try:
             size = int(header[48:58].decode("ascii").strip())
         except ValueError:
-            raise PhotoPoolError(f"{deb}: not a readable Debian package (a damaged archive header)") from None
+            size = -1
+        if size < 0:  # (a negative size would loop here for ever)
+            raise PhotoPoolError(f"{deb}: not a readable Debian package (a damaged archive header)")
         if name.startswith("data.tar"):
             payload = data[pos + 60:pos + 60 + size]
             break

@@ -99,8 +99,10 @@ def test_a_damaged_deb_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert photos.read_deb_members(tmp_path / "whole.deb", {"usr/share/backgrounds/a.png"})
     (tmp_path / "cut.deb").write_bytes(whole[:len(whole) // 2])
     (tmp_path / "junk.deb").write_bytes(b"!<arch>\n" + b"x" * 80)
+    (tmp_path / "negative.deb").write_bytes(b"!<arch>\n" + f"{'debian-binary':<16}{0:<32}{-60:<10}`\n".encode() * 2)
     (tmp_path / "folder.deb").mkdir()
     for name, needle in (("cut.deb", "truncated or damaged"), ("junk.deb", "damaged archive header"),
+                         ("negative.deb", "damaged archive header"),  # it looped for ever
                          ("folder.deb", "cannot read it")):
         with pytest.raises(photos.PhotoPoolError, match=needle):
             photos.read_deb_members(tmp_path / name, {"usr/share/backgrounds/a.png"})
