@@ -10,6 +10,7 @@ not evaluate on: a factor chosen on the evaluation photos flatters them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,7 +161,8 @@ def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, .
         raise UserError("give at least one --scale to try")
     for k in scales:
         if not (lo <= k <= hi and lo <= k * current <= hi):  # (the default factors too, on a calibrated file)
-            usable = f"{max(lo, lo / current):.3g}..{min(hi, hi / current):.3g}"
+            least = math.ceil(max(lo, lo / current) * 1000) / 1000  # rounded inwards: both ends are accepted
+            usable = f"{least:g}..{math.floor(min(hi, hi / current) * 1000) / 1000:g}"
             raise UserError(f"--scale {k:g} (a factor to try): the factor and the stored factor it makes "
                             f"({current:g} × {k:g} = {k * current:g}) must both be within {lo:g}..{hi:g}; "
                             f"give --scale values within {usable}")

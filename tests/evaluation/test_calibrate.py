@@ -220,6 +220,9 @@ def test_a_graph_or_an_out_of_range_factor_is_refused_before_any_work(tmp_path: 
     calibrated = _saved(tmp_path / "cal.safetensors", 0.25)  # the default factors 0.8... would store under 0.25
     one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "d", "-c", calibrated),
                    "(a factor to try)", "give --scale values within 1..")
+    low = _saved(tmp_path / "low.safetensors", 0.3)  # 0.25 / 0.3 = 0.8333...: 0.833 would store 0.2499, refused
+    one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "d", "-c", low, "--scale", "0.5"),
+                   "within 0.834..")
     (photos / "zz_broken.png").write_text("x")  # found only after every factor had been run on the others
     one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "e", "-c", source), "zz_broken.png",
                    "remove it from --clean")
