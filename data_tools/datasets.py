@@ -22,33 +22,9 @@ from data_tools.colour_cast import colour_cast
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.noise import NoiseSpec, measured_level_map, noise_level_map, parse_noise_spec
 from data_tools.patterns import overlay_pattern
-from data_tools.synth import NoiseSource, as_noise_source
 from data_tools.synth_folder import refuse_synth_sets_inside
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
-
-
-class SyntheticNoise(A.ImageOnlyTransform):
-    """A noise model as an albumentations transform (uint8/uint16 in, same dtype out), seeded by the pipeline.
-
-    ``spec`` is a spec text, a parsed ``NoiseSpec`` or any ``NoiseSource`` (an object with ``apply(image, seed)``,
-    such as a learned ``denoise_gan.NoiseModel``).
-    """
-
-    def __init__(self, spec: str | NoiseSource, p: float = 1.0) -> None:
-        super().__init__(p=p)
-        self.spec = as_noise_source(spec)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"noise_seed": int(self.random_generator.integers(0, 2**63 - 1))}
-
-    def apply(self, img: np.ndarray, noise_seed: int = 0, **params: Any) -> np.ndarray:
-        return self.spec.apply(img, noise_seed)[0]
-
-    def get_transform_init_args(self) -> dict[str, Any]:
-        # a spec as its text, so ``A.save`` writes it and ``A.load`` rebuilds the same noise; a learned noise
-        # model as its description (file name, sha256): saved whole, and ``A.load`` refuses it in one line
-        return {"spec": str(self.spec)}
 
 
 def read_folder(folder: Path | str, exclude: Path | None = None,

@@ -108,6 +108,15 @@ def test_everyday_commands_run_without_torch(tmp_path: Path) -> None:
     assert len(list((tmp_path / "samples").glob("*.png"))) == 5
 
 
+def test_the_noise_transform_runs_without_torch() -> None:
+    """The README's albumentations transform lived beside the training datasets, which import torch."""
+    ok(base("--python", "import numpy as np, albumentations as A\n"
+                        "from data_tools.noise_transform import SyntheticNoise\n"
+                        "out = A.Compose([SyntheticNoise('gaussian:sigma=5')], seed=0)(image=np.zeros((8, 8, 3), "
+                        "np.uint8))['image']\n"
+                        "assert out.shape == (8, 8, 3) and out.any()"))
+
+
 def test_demo_runs_without_torch(tmp_path: Path) -> None:
     out = ok(base("demo", "-o", tmp_path / "demo"))
     assert "mean" in out and len(list((tmp_path / "demo").glob("*.png"))) >= 5

@@ -246,8 +246,8 @@ def test_gray_and_rgb_channels_get_independent_noise() -> None:
 def test_non_integer_image_is_refused_with_the_projects_error() -> None:
     """A TypeError as before, and the project's error too: one `except DenoiseGanError` catches it, also in an
     albumentations pipeline that turned the image float first."""
-    from data_tools.datasets import SyntheticNoise
     from data_tools.errors import DenoiseGanError
+    from data_tools.noise_transform import SyntheticNoise
 
     with pytest.raises(TypeError):
         parse_noise_spec("gaussian:sigma=5").apply(np.zeros((8, 8, 3), np.float32), 0)
@@ -307,7 +307,7 @@ def test_bad_specs_raise_one_line_listing_valid_models(spec: str, fragment: str)
 def test_albumentations_transform_matches_the_spec() -> None:
     import albumentations as A
 
-    from data_tools.datasets import SyntheticNoise as transform_cls
+    from data_tools.noise_transform import SyntheticNoise as transform_cls
 
     for dtype, value, scale in ((np.uint8, 128, 1), (np.uint16, 32768, 257)):
         img = np.full((128, 128, 3), value, dtype)
@@ -323,7 +323,7 @@ def test_albumentations_transform_matches_the_spec() -> None:
 def test_albumentations_pipeline_saves_and_loads_the_same_noise(tmp_path: Path) -> None:
     import albumentations as A
 
-    from data_tools.datasets import SyntheticNoise as transform_cls
+    from data_tools.noise_transform import SyntheticNoise as transform_cls
 
     text = "gaussian:sigma=10+jpeg:quality=80-95 | poisson:peak=2.5e+1"
     pipeline = A.Compose([transform_cls(text, p=0.7)], seed=3)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from data_tools.datasets import SyntheticNoise
 from data_tools.errors import DenoiseGanError
 from data_tools.images import read_image
 from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.noise_transform import SyntheticNoise
 from data_tools.synth import DescribedNoiseSource, NoiseSource, synth
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.inference.noise_model import NoiseModel

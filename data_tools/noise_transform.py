@@ -1,0 +1,42 @@
+"""The noise models as an albumentations transform, for a user's own augmentation pipeline.
+
+Kept apart from the training datasets (which need torch), so the base install runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import albumentations as A
+import numpy as np
+
+from data_tools.synth import NoiseSource, as_noise_source
+
+
+class SyntheticNoise(A.ImageOnlyTransform):
+    """A noise model as an albumentations transform (uint8/uint16 in, same dtype out), seeded by the pipeline.
+
+    ``spec`` is a spec text, a parsed ``NoiseSpec`` or any ``NoiseSource`` (an object with ``apply(image, seed)``,
+    such as a learned ``denoise_gan.NoiseModel``).
+    """
+
+    def __init__(self, spec: str | NoiseSource, p: float = 1.0) -> None:
+        super().__init__(p=p)
+        self.spec = as_noise_source(spec)
+
+    @classmethod
+    def get_class_fullname(cls) -> str:
+        """The name ``A.save`` records and ``A.load`` looks up: the one pipelines were saved under when the class
+        lived beside the datasets, so they still load."""
+        return "data_tools.datasets.SyntheticNoise"
+
+    def get_params(self) -> dict[str, Any]:
+        return {"noise_seed": int(self.random_generator.integers(0, 2**63 - 1))}
+
+    def apply(self, img: np.ndarray, noise_seed: int = 0, **params: Any) -> np.ndarray:
+        return self.spec.apply(img, noise_seed)[0]
+
+    def get_transform_init_args(self) -> dict[str, Any]:
+        # a spec as its text, so ``A.save`` writes it and ``A.load`` rebuilds the same noise; a learned noise
+        # model as its description (file name, sha256): saved whole, and ``A.load`` refuses it in one line
+        return {"spec": str(self.spec)}
