@@ -135,6 +135,15 @@ def test_torch_commands_name_the_extra(tmp_path: Path, command: list[str]) -> No
     assert "pip install 'denoise-gan[train]'" in lines[0] and "Traceback" not in proc.stderr
 
 
+def test_half_precision_on_the_cpu_is_refused_without_sending_to_install_torch(tmp_path: Path) -> None:
+    """It said "running it needs torch (pip install ...[train])", and torch refuses bf16 on the CPU as well."""
+    write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
+    proc = base("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--precision", "bf16")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "needs a CUDA GPU" in lines[0] and "pip install" not in lines[0]
+
+
 def test_a_noise_model_given_to_denoise_is_refused_as_one_without_torch(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
     proc = base("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", "default-F")

@@ -93,6 +93,9 @@ def _load_backend(name_or_path: str | Path, engine: str, device: str, precision:
             raise _stale(loaded, path, why)  # and no torch to fall back on
         stale = f"{str(_stale(loaded, path, why))}; ran on torch instead"
     if not installed("torch"):
+        if not cuda and precision in ("bf16", "fp16"):  # torch would refuse it too: never send to install it
+            raise UserError(f"--precision {precision} needs a CUDA GPU; on the CPU only fp32 runs (leave out "
+                            "--precision)")
         raise UserError(f"{path}: running it {'on CUDA ' if cuda else ''}needs torch "
                         f"({TRAIN_EXTRA}){'' if graph.is_file() else ', or an ONNX graph beside it'}")
     loaded = _torch(path, device, precision, threads)
