@@ -30,7 +30,7 @@ def is_tiff(data: bytes) -> bool:
 # TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after); others
 # (palette, CMYK, YCbCr/JPEG, bilevel) go through Pillow's well-defined conversions.
 _TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB = 0, 1, 2
-_PREMULTIPLIED_NOTE = "premultiplied alpha read as straight alpha (as the output stores it)"
+_PREMULTIPLIED_NOTE = "premultiplied alpha turned straight (the colour divided by it, as the output stores it)"
 
 
 @dataclass(frozen=True)

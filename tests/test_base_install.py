@@ -126,6 +126,7 @@ def test_demo_runs_without_torch(tmp_path: Path) -> None:
     ["train", "--clean", "{d}", "--noise", "gaussian:sigma=25", "-o", "{d}/run"],
     ["export", "default", "-o", "{d}/m.onnx"],
     ["denoise", "{d}/a.png", "-o", "{d}/out", "--engine", "torch"],
+    ["synth", "{d}", "-o", "{d}/set", "--noise-model", "default-F"],  # it named a Python class: "NoiseModel (..."
 ])
 def test_torch_commands_name_the_extra(tmp_path: Path, command: list[str]) -> None:
     write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
@@ -133,6 +134,7 @@ def test_torch_commands_name_the_extra(tmp_path: Path, command: list[str]) -> No
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "pip install 'denoise-gan[train]'" in lines[0] and "Traceback" not in proc.stderr
+    assert "--noise-model" not in command or "synth --noise-model" in lines[0]  # the option the user typed
 
 
 def test_half_precision_on_the_cpu_is_refused_without_sending_to_install_torch(tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ class NoiseModel:
         ``F.safetensors``. A missing or unsafe file, or a denoiser G, is a one-line ``WeightsError``.
         ``engine``: auto (ONNX Runtime for the U-Net on the CPU when installed, else torch), torch or
         onnxruntime (CPU only); ``threads`` the CPU threads (0: the runtime's default)."""
-        require("torch", "NoiseModel (a learned noise model runs on torch)")  # one line, not an ImportError
+        # one line, not an ImportError, in the words of the command line and of the API
+        require("torch", "a learned noise model (synth --noise-model, noise-fit --model, NoiseModel)")
         from denoise_gan.nets.weights import load_generator
         from denoise_gan.runtime import set_threads
 
