@@ -176,4 +176,5 @@ def test_the_python_api_names_the_extra_a_noise_model_needs() -> None:
                 "try:\n    NoiseModel.from_pretrained('default-F')\n"
                 "except DenoiseGanError as exc:\n    print('REFUSED', exc)\n")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert "REFUSED NoiseModel" in proc.stdout and "pip install 'denoise-gan[train]'" in proc.stdout
+    assert "REFUSED a learned noise model" in proc.stdout and "NoiseModel)" in proc.stdout
+    assert "pip install 'denoise-gan[train]'" in proc.stdout
