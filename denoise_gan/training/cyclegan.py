@@ -281,7 +281,7 @@ def _train(cfg: TrainConfig | None, run_dir: Path, resume: bool, steps: int | No
                 batch_iterator(dataset, cfg.data.batch_size, start, cfg.steps, world, cfg.data.workers, cfg.seed))
 
     console = console or Console()
-    with holding_run_folder(run_dir):  # a second process given this folder is refused, not mixed in
+    with holding_run_folder(run_dir, new=not resume):  # a second process given it is refused, not mixed in
         note_inputs(run_dir, input_folders(cfg), resume, console)
         launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     return write_graph(RunFolder(run_dir).g)

@@ -6,14 +6,16 @@ because the CycleGAN step runs F twice and backpropagates two losses; the arithm
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from data_tools.atomic_files import holding_folder
+from data_tools.atomic_files import holding_folder, is_temp_file
+from denoise_gan.errors import UserError
 from denoise_gan.runtime import World, world_from_env
 
 
@@ -58,6 +60,18 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
-def holding_run_folder(run_dir: Path, what: str = "run") -> AbstractContextManager[None]:
-    """The run folder's lock, held by the main process only (under torchrun the other ranks write nothing)."""
-    return holding_folder(run_dir, what) if world_from_env().is_main else nullcontext()
+def holding_run_folder(run_dir: Path, what: str = "run", new: bool = False) -> AbstractContextManager[None]:
+    """The run folder's lock, held by the main process only (under torchrun the other ranks write nothing). A
+    ``new`` run's folder, checked empty before the lock, must still be so once it holds it: a second run given
+    the same folder waits out a short first one, which may have filled it meanwhile."""
+    return _holding_new(run_dir, what) if new and world_from_env().is_main else \
+        holding_folder(run_dir, what) if world_from_env().is_main else nullcontext()
+
+
+@contextmanager
+def _holding_new(run_dir: Path, what: str) -> Iterator[None]:
+    with holding_folder(run_dir, what):
+        if any(not is_temp_file(p.name) for p in run_dir.iterdir()):
+            raise UserError(f"{run_dir}: another {what} wrote into this folder while this one started; choose "
+                            "another -o")
+        yield

@@ -391,7 +391,7 @@ def _refine(cfg: RefineConfig | None, source: TrainConfig | None, out_dir: Path,
                 batch_iterator(dataset, cfg.batch_size, start, cfg.steps, world, cfg.workers, cfg.seed))
 
     console = console or Console()
-    with holding_run_folder(out_dir, "refinement"):  # a second process given this folder is refused
+    with holding_run_folder(out_dir, "refinement", new=not resume):  # a second process is refused
         note_inputs(out_dir, input_folders(cfg, source), resume, console)
         launch(out_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     return write_graph(RunFolder(out_dir).g)

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from data_tools.atomic_files import holding_folder
+from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.training.cyclegan import train
 from denoise_gan.training.input_record import record_inputs
@@ -407,3 +408,21 @@ def test_a_log_resaved_by_a_spreadsheet_or_with_a_broken_cell_still_resumes(clea
     (run / "log.csv").unlink()
     (run / "log.csv").mkdir()  # IsADirectoryError traceback
     one_line_error(cli("train", "--resume", run, "--steps", "6"), "cannot read the run's log")
+
+
+def test_a_new_run_whose_folder_another_run_filled_while_it_waited_is_refused(clean_dir: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two short runs given one new folder: the second checked it empty, waited for the lock while the first ran
+    to its end, then trained into it too; both said done, over one folder of mixed checkpoints."""
+    from denoise_gan.training import cyclegan
+    from denoise_gan.training.run_open import open_run
+
+    def first_run_meanwhile(run_dir: Path, *args: object) -> object:
+        opened = open_run(run_dir, *args)
+        (run_dir / "config.json").write_text('{"the other run": true}')
+        return opened
+
+    monkeypatch.setattr(cyclegan, "open_run", first_run_meanwhile)
+    with pytest.raises(UserError, match="another run wrote into this folder"):
+        train(tiny_train_config(clean_dir), tmp_path / "run")
+    assert (tmp_path / "run" / "config.json").read_text() == '{"the other run": true}'
