@@ -111,7 +111,7 @@ def samples_command(
 
     The folder must be new or empty, or hold only files of this very set (then they are written again, the
     same bytes), or --overwrite is given."""
-    from data_tools.atomic_files import prepare_output_dir, removed_if_left_empty
+    from data_tools.atomic_files import holding_folder, prepare_output_dir, removed_if_left_empty
     from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
 
     if subset not in (*SETS, "photos", "pool"):
@@ -124,7 +124,9 @@ def samples_command(
         from data_tools.photos import build_photo_pool, build_training_pool, holds_only_an_earlier_pool
 
         build = build_training_pool if subset == "pool" else build_photo_pool
-        with removed_if_left_empty(output), progress_callback(err_console, subset) as report:  # a bad --debs
+        with removed_if_left_empty(output), holding_folder(output, "photo set"), \
+                progress_callback(err_console, subset) as report:  # (a bad --debs leaves no folder)
+            # checked once the lock is held: a second build into the folder waits, then finds the first's photos
             prepare_output_dir(output, overwrite=overwrite, own=holds_only_an_earlier_pool(output, subset == "pool"))
             written = build(output, debs, report)
         console.print(f"wrote {len(written)} image(s) and sources.json (source, author, licence) to {output}",

@@ -56,7 +56,12 @@ def noise_fit_command(
     if clean_photos is not None and clean_photos.resolve() == noisy.resolve():
         raise UserError(f"--clean-photos and --noisy are the same folder ({clean_photos}): the models would be drawn "
                         "on noisy photos; give photos without noise, or leave --clean-photos out for the bundled ones")
-    from data_tools.atomic_files import prepare_output_dir, refuse_output_inside_inputs, removed_if_left_empty
+    from data_tools.atomic_files import (
+        holding_folder,
+        prepare_output_dir,
+        refuse_output_inside_inputs,
+        removed_if_left_empty,
+    )
     from denoise_gan.evaluation.noise_fit import blind_fit, load_candidates, paired_fit, write_report
     from denoise_gan.runtime import set_threads
 
@@ -66,13 +71,13 @@ def noise_fit_command(
         candidates = load_candidates(model or [], spec or [])
         for note in dict.fromkeys(n for c in candidates for n in getattr(c.source, "notes", ())):
             say_warning(note)
-        prepare_output_dir(output, overwrite=overwrite)
-        with progress_callback(err_console, "noise-fit") as report_progress:
+        with holding_folder(output, "noise fit"), progress_callback(err_console, "noise-fit") as report_progress:
+            prepare_output_dir(output, overwrite=overwrite)  # checked once the lock is held: never two reports
             if clean is not None:
                 report = paired_fit(clean, noisy, candidates, seed=seed, progress=report_progress)
             else:
                 report = blind_fit(noisy, candidates, clean_photos, seed=seed, progress=report_progress)
-    paths = write_report(report, output)
+            paths = write_report(report, output)
     console.print(_summary_table(report, paired=clean is not None))
     for path in paths:
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)

@@ -445,3 +445,16 @@ def test_an_interrupt_while_the_report_is_drawn_leaves_the_earlier_report_whole(
                 "-o", out, "--overwrite")
     assert again.exit_code != 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_report_folder_another_run_is_writing_is_refused(pairs: Path, tmp_path: Path) -> None:
+    """Two noise-fits into one folder both said "wrote", one report silently replacing the other; so did two
+    `samples --set photos` builds, whose sources.json then listed a part of the photos."""
+    from data_tools.atomic_files import holding_folder
+
+    out = tmp_path / "fit"
+    with holding_folder(out):
+        one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out),
+                       "another process is writing")
+        one_line_error(cli("samples", "--set", "photos", "--debs", tmp_path, "-o", out), "another process is writing")
+    assert list(out.iterdir()) == []
