@@ -210,13 +210,13 @@ def remove_entry(path: Path) -> None:
 
 
 @contextmanager
-def built_aside(folder: Path | str) -> Iterator[Path]:
+def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
     """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
     succeeds, removed when it fails, so a crash or a full disk never leaves half a folder; one a killed process
     left is removed by the next build beside it. A folder that exists stays (it may be a mount point, the
     working folder, or hold its own owner and mode): the new files are built in a hidden temp folder inside it
     and moved into place only once all are made, so a kill while they are made (seconds) leaves the earlier
-    files as they were, not half replaced."""
+    files whole; without ``overwrite`` a file that appeared meanwhile is kept (OutputExistsError)."""
     folder = Path(folder)
     if folder.exists():
         inside = folder.is_dir()  # (a link to a folder too: only the temp folder is ever removed)
@@ -224,8 +224,9 @@ def built_aside(folder: Path | str) -> Iterator[Path]:
         try:
             yield temp
             if inside:
+                move = os.replace if overwrite else _link_exclusive  # without overwrite: never over another's file
                 for made in sorted(temp.iterdir()):
-                    os.replace(made, folder / made.name)
+                    move(str(made), folder / made.name)
                 temp.rmdir()
         except BaseException:
             if inside:

@@ -235,12 +235,12 @@ def metadata_strings(model: Exportable) -> dict[str, str]:
 
 # ---- model folder -------------------------------------------------------------------------------
 
-def write_folder(model: Exportable, out: Path) -> None:
+def write_folder(model: Exportable, out: Path, overwrite: bool = True) -> None:
     """config.json, model.safetensors, its ONNX graph model.onnx (so the folder runs on the install without
     torch; left out where the exporter's extra is missing, and the card then says torch is needed) and
     README.md (YAML header, then the card) in ``out``; built aside and moved into place once all are made, so a
     failed or killed export (a full disk, Ctrl-C) leaves no new folder, and an earlier export's files whole."""
-    with built_aside(out) as folder:
+    with built_aside(out, overwrite) as folder:  # without overwrite, another export's files are never replaced
         weights = folder / "model.safetensors"
         save_generator(weights, model.net, model.config, model.meta)
         graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256
@@ -331,7 +331,7 @@ def export_model(source: str | Path, out: Path | str, fmt: str | None = None, ov
         if fmt == "onnx":  # without overwrite, a file that appeared since the check is kept (another export's)
             atomic_write_bytes(out, onnx_bytes(model), overwrite)
         elif fmt == "folder":
-            write_folder(model, out)
+            write_folder(model, out, overwrite)
         else:
             save_generator(out, model.net, model.config, model.meta, overwrite)
     except OSError as exc:

@@ -315,3 +315,20 @@ def test_a_copy_of_the_weights_owns_the_graph_made_from_the_original(level_weigh
     save_generator(tmp_path / "d.safetensors", other, TINY_LEVEL)
     with pytest.raises(WeightsError, match="stale graph"):
         Denoiser.from_pretrained(tmp_path / "d.safetensors", engine="onnxruntime", tile=0)
+
+
+def test_a_folder_export_keeps_a_file_that_appeared_in_the_folder_meanwhile(level_weights: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two exports into one empty folder both said wrote, one model replacing the other; a README.md the user
+    wrote there meanwhile was replaced too. Without --overwrite, the one that finishes second is refused."""
+    out = tmp_path / "hub"
+    out.mkdir()
+    real_card = export.model_card
+
+    def meanwhile(*args: object, **kwargs: object) -> str:
+        (out / "README.md").write_text("my notes")
+        return real_card(*args, **kwargs)
+
+    monkeypatch.setattr(export, "model_card", meanwhile)
+    one_line_error(cli("export", level_weights, "-o", out, "--format", "folder"), "appeared while")
+    assert (out / "README.md").read_text() == "my notes"
