@@ -47,15 +47,7 @@ def noise_fit_command(
     fitted to the pairs. With --noisy alone: blind statistics, as `adapt`'s noise_fit report (needs torch: the
     \\[train] extra).
     """
-    if clean is not None and clean_photos is not None:
-        raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
-                        "the clean twins")
-    if clean is not None and clean.resolve() == noisy.resolve():
-        raise UserError(f"--clean and --noisy are the same folder ({clean}): each photo would be its own clean twin "
-                        "and the noise would read as none; give the clean twins' folder, or --noisy alone")
-    if clean_photos is not None and clean_photos.resolve() == noisy.resolve():
-        raise UserError(f"--clean-photos and --noisy are the same folder ({clean_photos}): the models would be drawn "
-                        "on noisy photos; give photos without noise, or leave --clean-photos out for the bundled ones")
+    _check_folders(noisy, clean, clean_photos)
     from data_tools.atomic_files import (
         holding_folder,
         prepare_output_dir,
@@ -81,6 +73,19 @@ def noise_fit_command(
     console.print(_summary_table(report, paired=clean is not None))
     for path in paths:
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _check_folders(noisy: Path, clean: Path | None, clean_photos: Path | None) -> None:
+    """The folder options that contradict each other, or name one folder twice, before any work."""
+    if clean is not None and clean_photos is not None:
+        raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
+                        "the clean twins")
+    if clean is not None and clean.resolve() == noisy.resolve():
+        raise UserError(f"--clean and --noisy are the same folder ({clean}): each photo would be its own clean twin "
+                        "and the noise would read as none; give the clean twins' folder, or --noisy alone")
+    if clean_photos is not None and clean_photos.resolve() == noisy.resolve():
+        raise UserError(f"--clean-photos and --noisy are the same folder ({clean_photos}): the models would be drawn "
+                        "on noisy photos; give photos without noise, or leave --clean-photos out for the bundled ones")
 
 
 def _summary_table(report: Any, paired: bool) -> Any:
