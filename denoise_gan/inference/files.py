@@ -16,8 +16,10 @@ Policies, chosen for the failures users report most:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -145,7 +147,8 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     if _killed_reservation(job.output) and not opts.overwrite:  # no image: a run killed as it filled a name
         job.output.unlink(missing_ok=True)  # it reserved (where the disk has no hard links): --skip-existing redoes it
     if job.output.exists() and not opts.overwrite:
-        if _empty_file(job.output):  # another run's reservation, or a run killed a moment ago: no image to skip
+        if _empty_file(job.output) and not hard_links_work(job.output.parent):  # another run's reservation, or
+            # a run killed a moment ago (older ones were removed above): no image to skip
             return FileResult(src, dst, "failed", message="an empty file is at the output's name (another run "
                               "writing it, or one killed less than a minute ago); run again in a minute")
         if opts.skip_existing:
@@ -174,9 +177,29 @@ RESERVATION_GRACE_S = 60.0
 
 def _killed_reservation(path: Path) -> bool:
     try:
-        return _empty_file(path) and time.time() - path.stat().st_mtime > RESERVATION_GRACE_S
+        old = _empty_file(path) and time.time() - path.stat().st_mtime > RESERVATION_GRACE_S
     except OSError:
         return False
+    return old and not hard_links_work(path.parent)  # where they work no name is reserved: a user's empty file
+
+
+@functools.lru_cache(maxsize=64)
+def hard_links_work(folder: Path) -> bool:
+    """Whether ``folder``'s file system makes hard links (where it does, an output is linked into place and never
+    leaves an empty reserved name behind)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".links.{os.getpid()}-", suffix=".part", dir=folder)  # a temp's name
+        os.close(fd)
+    except OSError:
+        return True  # cannot tell: an empty file is then the user's, kept
+    try:
+        os.link(name, name.replace(".links.", ".linkb."))
+        os.unlink(name.replace(".links.", ".linkb."))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.unlink(name)
 
 
 def _empty_file(path: Path) -> bool:

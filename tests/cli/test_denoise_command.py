@@ -273,7 +273,8 @@ def test_corrupt_file_is_skipped_and_exit_code_is_one(tmp_path: Path, weights: P
     assert not (tmp_path / "out" / "broken.png").exists()
 
 
-def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path) -> None:
+def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     write_image(tmp_path / "in" / "a.png", image())
     out = tmp_path / "out"
     assert denoise(tmp_path / "in", "-o", out, "-c", weights).exit_code == 0
@@ -287,7 +288,14 @@ def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path)
     assert replaced.exit_code == 0 and read_image(out / "a.png").pixels.shape == (40, 48, 3)
     both = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite", "--skip-existing")
     assert both.exit_code == 2 and "contradict" in one_line_error(both)
-    (out / "a.png").write_bytes(b"")  # a name another run reserved a moment ago (no hard links): it fills it
+    (out / "a.png").write_bytes(b"")
+    os.utime(out / "a.png", (time.time() - 120, time.time() - 120))  # where hard links work, a user's file: kept
+    assert "skipped" in denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing").output
+    assert (out / "a.png").read_bytes() == b""
+    from denoise_gan.inference import files
+
+    monkeypatch.setattr(files, "hard_links_work", lambda folder: False)  # a FAT disk: outputs reserve their name
+    (out / "a.png").write_bytes(b"")  # a name another run reserved a moment ago: it fills it
     young = denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing")
     assert young.exit_code == 1 and "an empty file" in young.output  # not "skipped", which reads as done
     assert (out / "a.png").read_bytes() == b""
