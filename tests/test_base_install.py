@@ -87,6 +87,13 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout
 
 
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one error line of a refused command (exit 2, no traceback)."""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
 def test_everyday_commands_run_without_torch(tmp_path: Path) -> None:
     clean = tmp_path / "clean"
     photo = smooth_rgb(192, 256)
@@ -130,28 +137,22 @@ def test_demo_runs_without_torch(tmp_path: Path) -> None:
 ])
 def test_torch_commands_name_the_extra(tmp_path: Path, command: list[str]) -> None:
     write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
-    proc = base(*[part.format(d=tmp_path) for part in command])
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "pip install 'denoise-gan[train]'" in lines[0] and "Traceback" not in proc.stderr
-    assert "--noise-model" not in command or "synth --noise-model" in lines[0]  # the option the user typed
+    line = error_line(base(*[part.format(d=tmp_path) for part in command]))
+    assert "pip install 'denoise-gan[train]'" in line
+    assert "--noise-model" not in command or "synth --noise-model" in line  # the option the user typed
 
 
 def test_half_precision_on_the_cpu_is_refused_without_sending_to_install_torch(tmp_path: Path) -> None:
     """It said "running it needs torch (pip install ...[train])", and torch refuses bf16 on the CPU as well."""
     write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
-    proc = base("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--precision", "bf16")
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "needs a CUDA GPU" in lines[0] and "pip install" not in lines[0]
+    line = error_line(base("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--precision", "bf16"))
+    assert "needs a CUDA GPU" in line and "pip install" not in line
 
 
 def test_a_noise_model_given_to_denoise_is_refused_as_one_without_torch(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
-    proc = base("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", "default-F")
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "is a noise model" in lines[0] and "pip install" not in lines[0]
+    line = error_line(base("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", "default-F"))
+    assert "is a noise model" in line and "pip install" not in line
 
 
 def test_benchmark_leaves_out_a_default_method_whose_extra_is_missing(tmp_path: Path) -> None:
@@ -162,11 +163,9 @@ def test_benchmark_leaves_out_a_default_method_whose_extra_is_missing(tmp_path: 
     assert "bm3d left out of the default methods" in out and "denoise-gan[bench]" in out
     rows = json.loads((tmp_path / "b" / "results.json").read_text())["rows"]
     assert {r["method"] for r in rows} == {"noisy", "default", "nlm", "wavelet", "tv"}
-    proc = base("benchmark", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "--methods",
-                "model,bm3d,nlm,wavelet,tv", "-o", tmp_path / "named")  # named, even as the default list
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("LOADED=")]
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "--methods bm3d needs the 'bm3d' package" in lines[0] and not (tmp_path / "named").exists()
+    line = error_line(base("benchmark", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "--methods",
+                           "model,bm3d,nlm,wavelet,tv", "-o", tmp_path / "named"))  # named, even as the default list
+    assert "--methods bm3d needs the 'bm3d' package" in line and not (tmp_path / "named").exists()
 
 
 def test_the_python_api_names_the_extra_a_noise_model_needs() -> None:
