@@ -64,8 +64,9 @@ def holding_run_folder(run_dir: Path, what: str = "run", new: bool = False) -> A
     """The run folder's lock, held by the main process only (under torchrun the other ranks write nothing). A
     ``new`` run's folder, checked empty before the lock, must still be so once it holds it: a second run given
     the same folder waits out a short first one, which may have filled it meanwhile."""
-    return _holding_new(run_dir, what) if new and world_from_env().is_main else \
-        holding_folder(run_dir, what) if world_from_env().is_main else nullcontext()
+    if not world_from_env().is_main:
+        return nullcontext()
+    return _holding_new(run_dir, what) if new else holding_folder(run_dir, what)
 
 
 @contextmanager
