@@ -50,6 +50,12 @@ def resolve_device(name: str) -> torch.device:
     raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 
+def refuse_half_on_cpu(name: str) -> None:
+    """Half precision for inference on the CPU is refused in one line (torch not needed to say so)."""
+    if name in ("fp16", "bf16"):
+        raise UserError(f"precision {name} needs a CUDA GPU; on the CPU only fp32 runs (use --precision auto or fp32)")
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
     so a user who asked for it learns it does not exist there instead of getting a silent fp32 run."""
@@ -58,9 +64,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if name not in PRECISIONS:
         raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
     if device.type != "cuda":
-        if name in ("fp16", "bf16"):
-            raise UserError(f"precision {name} needs a CUDA GPU; on the CPU only fp32 runs "
-                            "(use --precision auto or fp32)")
+        refuse_half_on_cpu(name)
         return None
     bf16_ok = torch.cuda.is_bf16_supported()
     if name == "fp32":

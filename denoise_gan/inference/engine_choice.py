@@ -20,7 +20,7 @@ from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
-from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present
+from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present, refuse_half_on_cpu
 
 ENGINES = ("auto", "onnxruntime", "torch")
 TRAIN_EXTRA = "pip install 'denoise-gan[train]'"
@@ -93,9 +93,8 @@ def _load_backend(name_or_path: str | Path, engine: str, device: str, precision:
             raise _stale(loaded, path, why)  # and no torch to fall back on
         stale = f"{str(_stale(loaded, path, why))}; ran on torch instead"
     if not installed("torch"):
-        if not cuda and precision in ("bf16", "fp16"):  # torch would refuse it too: never send to install it
-            raise UserError(f"--precision {precision} needs a CUDA GPU; on the CPU only fp32 runs (leave out "
-                            "--precision)")
+        if not cuda:  # torch would refuse half precision here too: never send the user to install it for that
+            refuse_half_on_cpu(precision)
         raise UserError(f"{path}: running it {'on CUDA ' if cuda else ''}needs torch "
                         f"({TRAIN_EXTRA}){'' if graph.is_file() else ', or an ONNX graph beside it'}")
     loaded = _torch(path, device, precision, threads)
