@@ -128,6 +128,14 @@ def restore_manifest(path: Path, earlier: dict[str, Any] | None) -> None:
         write_manifest(path, earlier)
 
 
+def refuse_incomplete_set(manifest: dict[str, Any], set_dir: Path | str, error: type[Exception],
+                          label: str = "") -> None:
+    """A set whose synth run was cut short holds a few of its pairs: scored, they would pass for the set."""
+    if manifest.get("complete") is False:
+        raise error(f"{label}{set_dir}: an incomplete set (its synth run was cut short); run the same synth command "
+                    "again to finish it")
+
+
 def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: str = "clean") -> None:
     """A folder of clean (or of noisy) photos must hold no synth set (the set's own folder given for one of its
     halves, or a set moved in by hand): its other half would be read as photos of this kind."""

@@ -218,7 +218,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
 
 def check_val_set(folder: Path) -> None:
     """A --val folder must be a paired set (clean/ and noisy/ with the same names) whose images read."""
-    from data_tools.synth_folder import manifest_of
+    from data_tools.synth_folder import manifest_of, refuse_incomplete_set
     from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
     from denoise_gan.evaluation.pairing import paired_files, read_pair
 
@@ -227,10 +227,7 @@ def check_val_set(folder: Path) -> None:
             and (folder.parent / "clean").is_dir() and (folder.parent / "noisy").is_dir() else ""
         raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)"
                         f"{inside}")
-    made = manifest_of(folder / "manifest.json")
-    if made is not None and made.get("complete") is False:  # a few pairs would be scored as if they were the set
-        raise UserError(f"--val {folder}: an incomplete set (its synth run was cut short); run the same synth "
-                        "command again to finish it")
+    refuse_incomplete_set(manifest_of(folder / "manifest.json") or {}, folder, UserError, "--val ")
     try:
         for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):
             if min(read_pair(clean, noisy)[0].shape[:2]) < SSIM_MIN_SIDE:  # validation scores SSIM on it

@@ -27,7 +27,7 @@ from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME
-from data_tools.synth_folder import refuse_synth_sets_inside
+from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
 from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
@@ -197,9 +197,7 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
         raise UserError(f"{manifest_path}: not a synth manifest (it has no {exc.args[0]!r} field)") from None
     except (OSError, ValueError, TypeError) as exc:
         raise UserError(f"{manifest_path}: not a readable synth manifest ({exc})") from None
-    if manifest.get("complete") is False:
-        raise UserError(f"{set_dir}: an incomplete set (its synth run was cut short); run the same synth command "
-                        "again to finish it")
+    refuse_incomplete_set(manifest, set_dir, UserError)
     if manifest.get("mode") != "paired":
         raise UserError(f"{set_dir}: an unpaired set has no clean/noisy pairs; make one with `denoise-gan synth` "
                         "without --unpaired")
