@@ -20,7 +20,7 @@ import numpy as np
 from data_tools.atomic_files import holding_folder, prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from denoise_gan.evaluation.benchmark.inputs import Plan, plan
+from denoise_gan.evaluation.benchmark.inputs import Plan, plan, too_small_to_benchmark
 from denoise_gan.evaluation.benchmark.methods import row_strength, strength_row
 from denoise_gan.extras import installed
 from denoise_gan.nets.contract import denoiser_contract
@@ -136,16 +136,14 @@ def _check_photos(inputs: Plan) -> None:
     """Every photo read once before the work: one that cannot be benchmarked (unreadable, under the SSIM window)
     would otherwise stop the calibration only after every factor had been run on the others."""
     from data_tools.images import ImageReadError, read_image
-    from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
 
     for path in dict.fromkeys(source.clean_path for source in inputs.sources):
         try:
             height, width = read_image(path).pixels.shape[:2]
         except ImageReadError as exc:
             raise UserError(f"{exc}; remove it from --clean to calibrate on the others") from None
-        if min(height, width) < SSIM_MIN_SIDE:
-            raise UserError(f"{path}: {width}x{height} is too small to benchmark (at least {SSIM_MIN_SIDE}x"
-                            f"{SSIM_MIN_SIDE}); remove it from --clean to calibrate on the others")
+        if problem := too_small_to_benchmark(height, width):
+            raise UserError(f"{path}: {problem}; remove it from --clean to calibrate on the others")
 
 
 def _mean_over_noises(per_noise: dict[str, float]) -> float:

@@ -35,14 +35,21 @@ from denoise_gan.inference.tiling import InferConfig
 
 # ---- σ -------------------------------------------------------------------------------------------
 
+def too_small_to_benchmark(height: int, width: int) -> str:
+    """Why an image under the protocol's SSIM window cannot be benchmarked (σ from a few pixels is noise itself),
+    or ""."""
+    if min(height, width) >= SSIM_MIN_SIDE:
+        return ""
+    return f"{width}x{height} is too small to benchmark (at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE})"
+
+
 def estimate_noise_sigma(noisy: np.ndarray, flat_as_zero: bool = False) -> float:
     """Blind σ on the 0-255 scale (whatever the bit depth), from the colour channels, averaged over them. An
     image with nothing to read it from (all black) is a ValueError, or σ 0 with ``flat_as_zero`` (a benchmark
     input: its rows still run, as a flat gray one's do)."""
     colour = colour_channels(noisy)
-    if min(colour.shape[:2]) < SSIM_MIN_SIDE:  # the protocol's SSIM window; σ from a few pixels is noise itself
-        raise ValueError(f"{colour.shape[1]}x{colour.shape[0]} is too small to benchmark "
-                         f"(at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE})")
+    if problem := too_small_to_benchmark(*colour.shape[:2]):
+        raise ValueError(problem)
     with warnings.catch_warnings():  # skimage's "mean of empty slice" on an all-zero image
         warnings.simplefilter("ignore", RuntimeWarning)
         value = float(estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)) * 255.0
