@@ -223,13 +223,21 @@ class _DivergingTrainer(_SignallingTrainer):
         return {"loss": float("nan") if step + 1 >= self.at else 1.0}
 
 
+def _kept_after_divergence(trainer: _SignallingTrainer, run_dir: Path, message: str) -> list[int]:
+    """Run the loop (10 steps, a checkpoint every 2) to the divergence ``message``; the steps of the checkpoints
+    it kept."""
+    (run_dir / "checkpoints").mkdir()
+    with pytest.raises(UserError, match=message):
+        run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), run_dir, World(), Console(file=io.StringIO()))
+    return [s for s, _ in list_checkpoints(run_dir / "checkpoints")]
+
+
 def test_a_diverged_run_stops_with_one_line_and_saves_nothing_after_its_last_good_checkpoint(tmp_path: Path) -> None:
     trainer = _DivergingTrainer(at=5)
-    (tmp_path / "checkpoints").mkdir()
-    with pytest.raises(UserError, match=r"^training diverged at step 5 \(loss = nan\); checkpoints up to step 4 are "
-                                        r"kept, none after; lower the learning rate \(--lr\)"):
-        run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), tmp_path, World(), Console(file=io.StringIO()))
-    assert trainer.saved == [2, 4] and [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [2, 4]
+    kept = _kept_after_divergence(trainer, tmp_path, r"^training diverged at step 5 \(loss = nan\); checkpoints "
+                                                     r"up to step 4 are kept, none after; lower the learning rate "
+                                                     r"\(--lr\)")
+    assert trainer.saved == [2, 4] and kept == [2, 4]
 
 
 class _NaNWeightsTrainer(_SignallingTrainer):
@@ -250,12 +258,9 @@ class _NaNWeightsTrainer(_SignallingTrainer):
 
 def test_weights_an_update_made_nan_are_never_saved(tmp_path: Path) -> None:
     """The checkpoint the divergence message called kept held nothing but NaN, and was exported as G."""
-    trainer = _NaNWeightsTrainer(at=4)
-    (tmp_path / "checkpoints").mkdir()
-    with pytest.raises(UserError, match=r"^training diverged by step 4 \(its weights are no longer finite numbers\); "
-                                        r"checkpoints up to step 2 are kept"):
-        run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), tmp_path, World(), Console(file=io.StringIO()))
-    assert [s for s, _ in list_checkpoints(tmp_path / "checkpoints")] == [2]
+    kept = _kept_after_divergence(_NaNWeightsTrainer(at=4), tmp_path, r"^training diverged by step 4 \(its weights "
+                                  r"are no longer finite numbers\); checkpoints up to step 2 are kept")
+    assert kept == [2]
 
 
 def test_train_whose_losses_overflow_is_refused_and_leaves_no_folder(clean_dir: Path, tmp_path: Path) -> None:
