@@ -152,12 +152,10 @@ def read_deb_members(deb: Path, wanted: set[str]) -> dict[str, bytes]:
     while pos + 60 <= len(data):
         header = data[pos:pos + 60]
         name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-        try:
-            size = int(header[48:58].decode("ascii").strip())
-        except ValueError:
-            size = -1
-        if size < 0:  # (a negative size would loop here for ever)
+        size_text = header[48:58].decode("ascii", "replace").strip()
+        if not (size_text.isascii() and size_text.isdigit()):  # (a negative size would loop here for ever)
             raise PhotoPoolError(f"{deb}: not a readable Debian package (a damaged archive header)")
+        size = int(size_text)
         if name.startswith("data.tar"):
             payload = data[pos + 60:pos + 60 + size]
             break
