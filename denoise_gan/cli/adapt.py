@@ -40,7 +40,7 @@ def adapt_command(
         set_threads(threads)
         out = adapt(None, resume, resume=True, console=console, began=began)
     else:
-        noisy, clean, start = options["noisy"], options["clean"], options["start"]
+        noisy, clean = options["noisy"], options["clean"]
         if not noisy or output is None:
             raise UserError("a new adaptation needs --noisy DIR and -o OUT (or --resume OUT)")
         if options["steps"] == 0:  # (0 in a config means "by --minutes"; typed, it would start a 20-minute run)
@@ -51,9 +51,7 @@ def adapt_command(
         for folder in (noisy, clean):
             if folder and not Path(folder).is_dir():
                 raise UserError(f"{folder}: not a folder")
-        cfg = build_config(AdaptConfig, {**options, "noisy": str(Path(noisy).resolve()),
-                                         "clean": str(Path(clean).resolve()) if clean else "",
-                                         "start": str(Path(start).resolve()) if Path(start).is_dir() else start})
+        cfg = build_config(AdaptConfig, options)
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began)
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "

@@ -71,7 +71,13 @@ from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
-from denoise_gan.training.run_open import discarded_if_refused, open_run, require_run_folder, warn_if_unfinished
+from denoise_gan.training.run_open import (
+    absolute_paths,
+    discarded_if_refused,
+    open_run,
+    require_run_folder,
+    warn_if_unfinished,
+)
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
@@ -113,6 +119,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             _refuse_short_phases(out_dir, only="noise")  # a resume completes a starved denoiser phase, not this
         else:
             assert cfg is not None, "a new adaptation needs a config"
+            cfg = absolute_paths(cfg)  # stored in config.json: --resume from another directory reads the same folders
             check_budget(cfg, t0)
             check_device(cfg)
             held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {out.phase("noise").path.name}))

@@ -157,8 +157,9 @@ def remove_start_files(run_dir: Path, start_files: frozenset[str]) -> None:
         remove_entry(run_dir / name)
 
 
-# fields naming a weight file, or a shipped model by name ("default"): a file there is made absolute too
-WEIGHT_FIELDS = ("init",)
+# fields naming a weight file or a start folder, or a shipped model by name ("default"): an existing path is made
+# absolute too
+WEIGHT_FIELDS = ("init", "start")
 
 
 def absolute_paths(cfg: C) -> C:

@@ -109,6 +109,24 @@ def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path
         assert all(torch.equal(whole[k], cut[k]) for k in whole), name
 
 
+def test_relative_folders_from_python_are_stored_absolute(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.json names the folders a resume reads again: relative ones would name other folders (or none) when
+    the resume runs from another directory, as the CLI's own paths never do."""
+    monkeypatch.chdir(tmp_path)
+    rel = {key: os.path.relpath(folder) for key, folder in
+           (("noisy_dir", noisy_dir), ("clean_dir", clean_dir), ("start", start_dir))}
+    cfg = _config(Path(rel["noisy_dir"]), Path(rel["clean_dir"]), Path(rel["start"]), steps=2)
+    with pytest.raises(KeyboardInterrupt):  # stopped after the noise phase
+        with monkeypatch.context() as patched:
+            patched.setattr(adapt_module.AdaptRefiner, "step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+            adapt(cfg, Path("out"))
+    stored = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert [stored[key] for key in rel] == [str(noisy_dir), str(clean_dir), str(start_dir)]
+    monkeypatch.chdir(start_dir)  # where none of the relative names exist
+    assert adapt(None, tmp_path / "out", resume=True) == tmp_path / "out" / "G.safetensors"
+
+
 def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 3.0)
