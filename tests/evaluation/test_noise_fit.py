@@ -292,12 +292,25 @@ def test_a_set_too_small_for_the_poisson_gaussian_fit_leaves_out_that_row_only(t
                  "-o", tmp_path / "fit")
     assert result.exit_code in (0, 1), result.output  # 1: the gate's verdict, not a refusal
     said = " ".join(result.output.split())
-    assert "too few pixels" in said and "its row is left out" in said, said
+    assert "too few pixels" in said and "its row is left out" in said and "KL column" not in said, said
     report = json.loads((tmp_path / "fit" / "noise_fit.json").read_text())
     labels = [row["label"] for row in report["rows"]]
     assert any(label.startswith("Gaussian fit") for label in labels) and "gaussian:sigma=8" in " ".join(labels)
     assert not any(label.startswith("Poisson-Gaussian fit") for label in labels)
     assert report["settings"]["fitted"]["poisson_gaussian"] is None
+
+
+def test_a_pair_too_small_for_the_kl_says_so(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)  # a 6x6 pair: 36 samples, a KL needs 500 in a band
+    clean = (rng.random((6, 6)) * 250).astype(np.uint8)
+    write_image(tmp_path / "c" / "a.png", clean)
+    write_image(tmp_path / "n" / "a.png", np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8))
+    result = cli("noise-fit", "--clean", tmp_path / "c", "--noisy", tmp_path / "n", "--spec", "gaussian:sigma=8",
+                 "-o", tmp_path / "fit")
+    said = " ".join(result.output.split())
+    assert "for the KL column" in said and "36 in all" in said, said
+    report = json.loads((tmp_path / "fit" / "noise_fit.json").read_text())
+    assert all(row["kl_mean"] is None for row in report["rows"]), report["rows"]
 
 
 def test_noisy_images_equal_to_their_clean_twins_are_refused_or_said(pairs: Path, tmp_path: Path) -> None:

@@ -150,6 +150,10 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     gauss_text = f"gaussian:sigma={min(real.std, 255.0):.3f}"
     pg_text = None if fitted is None else f"poisson-gaussian:peak={fitted[0]:.3f},sigma={fitted[1]:.3f}"
     rows = [*candidates, Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text))]
+    if real.hist.sum(axis=1).max() < MIN_BAND:  # the KL column would be a dash with no reason given
+        _warn(f"too few pixels in {printable(str(clean_dir))} for the KL column (no brightness band holds "
+              f"{MIN_BAND} residual samples; {int(real.moments[0])} in all): it is left out, and σ and the "
+              "correlations rest on those few samples")
     if fitted is None:
         _warn(f"too few pixels in {printable(str(clean_dir))} to fit a Poisson-Gaussian model (no brightness "
               f"band holds {MIN_BAND}); its row is left out")
