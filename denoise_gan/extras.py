@@ -39,8 +39,28 @@ def needs_package(purpose: str, module: str) -> str:
 
 
 def require(module: str, purpose: str) -> ModuleType:
-    """Import an optional package, or raise a one-line UserError saying which extra installs it."""
+    """Import an optional package, or raise a one-line UserError saying which extra installs it.
+
+    An installed package that fails to import is said to be broken, not missing (installing it again would not
+    help); one whose import a Ctrl-C cut short (a compiled module reports that as a failed initialisation, with
+    the interrupt as its cause) is an interrupt, not an error."""
     try:
         return importlib.import_module(module)
-    except ImportError:
+    except ImportError as exc:
+        if _interrupted(exc):
+            raise KeyboardInterrupt from None
+        if installed(module):
+            raise UserError(f"{purpose}: the {module!r} package is installed but does not import ({exc}); "
+                            "reinstall it, or check that its version suits this Python") from None
         raise UserError(needs_package(purpose, module)) from None
+
+
+def _interrupted(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
