@@ -8,6 +8,9 @@ import sys
 
 
 def main() -> None:
+    from denoise_gan.interrupts import watch_ctrl_c
+
+    watch_ctrl_c()
     try:
         from denoise_gan.cli import app
 

@@ -25,6 +25,7 @@ LAYERS = {
     "denoise_gan.runtime": 1,
     "denoise_gan.progress_bar": 1,
     "denoise_gan.errors": 1,
+    "denoise_gan.interrupts": 1,
     "denoise_gan": 1,  # the package itself (__version__)
     "data_tools": 0,
 }

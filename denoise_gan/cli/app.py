@@ -23,6 +23,7 @@ from data_tools.names import shown
 from denoise_gan import __version__
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt
 from denoise_gan.extras import EXTRAS, needs_package
+from denoise_gan.interrupts import ctrl_c_seen
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
@@ -40,6 +41,14 @@ def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
 _NO_ARGS, _CLICK_ERROR, _ABORT = (_click_exceptions(n) for n in ("NoArgsIsHelpError", "ClickException", "Abort"))
 
 
+class _InterruptNotice:
+    """Whether the running command said where a Ctrl-C left it. Typer turns an interrupt outside a command's body
+    (while it parses and converts the options) into exit 130 without a word, the same code a command's own
+    notice ends with: this tells the two apart."""
+
+    said = False
+
+
 class OneLineUsageErrors(typer.core.TyperGroup):
     """Usage errors (a misspelt option, a value of the wrong type, a missing argument) as one red line and exit
     code 2, like every other error, instead of a framed usage box; bare ``denoise-gan`` still prints the help."""
@@ -51,6 +60,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
             _fold_help_tables()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        _InterruptNotice.said = False
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _NO_ARGS as exc:  # bare `denoise-gan`: the help, as before
@@ -64,6 +74,8 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         except _ABORT:
             err_console.print("[yellow]aborted[/]")
             sys.exit(1)
+        if code == 130 and not _InterruptNotice.said:
+            err_console.print("[yellow]interrupted[/]", highlight=False)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -140,13 +152,24 @@ def friendly_errors(fn: F) -> F:
             say_error(message)
             raise typer.Exit(2) from None
         except KeyboardInterrupt as exc:
-            if not isinstance(exc, ReportedInterrupt):  # a training command has said where it stopped
-                hints = OVERWRITE_HINTS if kwargs.get("overwrite") else INTERRUPT_HINTS
-                hint = hints.get(fn.__name__, INTERRUPT_HINTS.get(fn.__name__, ""))
-                err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False)
+            _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
+            raise typer.Exit(130) from None
+        except Exception:
+            if not ctrl_c_seen():
+                raise
+            _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))  # a module the interrupt left half made
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _say_interrupted(command: str, overwrite: bool, said: bool = False) -> None:
+    """The interrupt's line, with what finishes the command's work (unless the command said where it stopped)."""
+    _InterruptNotice.said = True
+    if not said:
+        hints = OVERWRITE_HINTS if overwrite else INTERRUPT_HINTS
+        hint = hints.get(command, INTERRUPT_HINTS.get(command, ""))
+        err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False)
 
 
 def say_warning(message: str) -> None:

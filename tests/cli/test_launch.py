@@ -29,3 +29,47 @@ def test_a_ctrl_c_while_starting_is_one_line(monkeypatch: pytest.MonkeyPatch, ca
         main()
     assert stopped.value.code == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_ctrl_c_while_options_are_parsed_says_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typer turns it into exit 130 without a word (a command's own notice ends with the same code)."""
+    import typer.core
+
+    from helpers import cli
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(typer.core.TyperCommand, "parse_args", interrupted)
+    result = cli("denoise", "a.png", "-o", "out")
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted", (result.exit_code, result.output)
+
+
+def test_an_error_that_follows_a_ctrl_c_is_the_interrupt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An interrupt inside an import can leave a module half made, whose next use fails in its own words (onnx's
+    import ended in a RecursionError from numpy): that is reported as the interrupt, not as a traceback."""
+    import os
+    import signal
+
+    from denoise_gan import interrupts
+    from denoise_gan.nets import export
+    from helpers import cli
+
+    def half_made(*_: object, **__: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(export, "export_model", half_made)
+    failed = cli("export", "default", "-o", tmp_path / "g.onnx")
+    assert isinstance(failed.exception, RecursionError)  # no Ctrl-C: a bug stays a bug, never hidden
+    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        interrupts.watch_ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert interrupts.ctrl_c_seen()
+    result = cli("export", "default", "-o", tmp_path / "g.onnx")
+    assert result.exit_code == 130 and result.stderr.startswith("interrupted"), (result.exit_code, result.output)
+    assert "Traceback" not in result.output
