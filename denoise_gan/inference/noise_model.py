@@ -253,9 +253,12 @@ class NoiseModel:
         """F.sample over stride-padded NCHW tensors, whole or in tiles with margins (cores pasted, no blend)."""
         import torch
 
+        from denoise_gan.nets.generators import is_gray
+
         n, c, hp, wp = x.shape
         noisy = torch.empty_like(x)
         level = torch.empty_like(x)
+        gray = is_gray(x).to(self.device)  # the photo's, not each tile's
         # channels_last on the CPU: torch's convolutions there (the noise kernel's depthwise one above all, 6x) are
         # faster; ONNX Runtime gets a plain copy of x
         fmt = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
@@ -266,7 +269,7 @@ class NoiseModel:
                 xt = x[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
                 zt = z[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
                 maps = self._scale_shift(xt) if self.engine == "onnxruntime" else None
-                out, lev = self.net.sample(xt, zt, v.to(self.device), maps=maps)
+                out, lev = self.net.sample(xt, zt, v.to(self.device), maps=maps, gray=gray)
                 noisy[:, :, y0:y1, x0:x1] = out[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
                 level[:, :, y0:y1, x0:x1] = lev[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
         return noisy, level

@@ -133,9 +133,12 @@ class NoiseGenerator(nn.Module):
         return nnf.conv2d(z, k.to(z.dtype), padding=k.shape[-1] // 2, groups=self.channels)
 
     def sample(self, x: torch.Tensor, z: torch.Tensor | None = None, v: torch.Tensor | None = None,
-               maps: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               maps: tuple[torch.Tensor, torch.Tensor] | None = None,
+               gray: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(F(x), the per-pixel noise level it used), both NCHW on the [0, 1] scale. ``maps`` are
-        ``scale_and_shift(x)`` computed elsewhere (another runtime), so the noise is still composed here."""
+        ``scale_and_shift(x)`` computed elsewhere (another runtime), so the noise is still composed here. ``gray``
+        (N,1,1,1 bool) says which images are gray photos when x holds tiles of them: a neutral tile of a colour
+        photo would otherwise get gray noise, unlike the rest of its photo."""
         scale, shift = self.scale_and_shift(x) if maps is None else maps
         if z is None:
             z = torch.randn_like(x)
@@ -146,7 +149,8 @@ class NoiseGenerator(nn.Module):
         if self.channels > 1:
             # a gray photo copied into three channels has the same noise in each: keep it gray (no `if` on the
             # mask: a data-dependent branch breaks torch.compile's graph, with a warning on the user's terminal)
-            gray = ((x - x[:, :1]).abs().amax(dim=(1, 2, 3)) == 0)[:, None, None, None]
+            if gray is None:
+                gray = is_gray(x)
             noise = torch.where(gray, noise[:, :1].expand_as(noise), noise)
             level = torch.where(gray, level.mean(1, keepdim=True).expand_as(level), level)
             shift = torch.where(gray, shift.mean(1, keepdim=True).expand_as(shift), shift)
@@ -154,6 +158,11 @@ class NoiseGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
         return self.sample(x, z, v)[0]
+
+
+def is_gray(x: torch.Tensor) -> torch.Tensor:
+    """(N,1,1,1) bool: which NCHW images hold the same values in every channel (a gray photo copied to colour)."""
+    return ((x - x[:, :1]).abs().amax(dim=(1, 2, 3)) == 0)[:, None, None, None]
 
 
 class ColourNoiseGenerator(NoiseGenerator):

@@ -181,6 +181,20 @@ def test_tiles_match_one_whole_image_pass(tmp_path: Path, cfg: GeneratorConfig) 
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
+
+def test_a_neutral_tile_of_a_colour_photo_gets_the_photos_colour_noise(tmp_path: Path) -> None:
+    """F's gray rule (a gray photo gets the same noise in every channel) was decided per tile: a tile inside a
+    white border or a gray half of a colour photo got gray noise, one pass colour noise (seams, 123 levels off)."""
+    path = _save(tmp_path / "f.safetensors", TINY_F, seed=3)
+    colour = _image(48, 40, 3, np.uint8, seed=4)
+    image = np.concatenate([np.repeat(colour[..., 1:2], 3, axis=2), colour], axis=1)  # left half R=G=B
+    whole = NoiseModel.from_pretrained(path, tile=0)(image, seed=7)
+    tiled = NoiseModel.from_pretrained(path, tile=16)(image, seed=7)
+    assert np.abs(whole.astype(np.int64) - tiled).max() <= 1
+    left = tiled[:, :40].astype(np.int64)
+    assert (left[..., 0] != left[..., 1]).mean() > 0.5  # colour noise on the neutral half too
+
+
 def test_a_net_given_without_its_config_gets_the_margin_of_its_own_depth_and_blocks() -> None:
     """A margin guessed from the stride (and two blocks) left a six-block F's tiles 19 grey levels off."""
     cfg = GeneratorConfig(arch="noise", channels=3, width=4, depth=3, blocks=6)
