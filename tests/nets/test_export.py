@@ -242,6 +242,9 @@ def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(builtins, "__import__", no_onnx)
     monkeypatch.delitem(__import__("sys").modules, "onnx", raising=False)
+    from denoise_gan import extras
+
+    monkeypatch.setattr(extras, "installed", lambda module: module != "onnx")  # not found either: not installed
     one_line_error(cli("export", weights, "-o", tmp_path / "z.onnx"), "pip install 'denoise-gan[train]'")
 
 
