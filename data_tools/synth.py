@@ -153,6 +153,16 @@ def _stem(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
 
+def _whole(value: Any, name: str, least: int) -> Any:
+    """A whole number of at least ``least`` (below 2**64; None stays None), as a plain int: it goes into the
+    manifest, which a NumPy integer cannot, and a bool or 16.5 would be recorded as given."""
+    if value is None and name != "seed":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not least <= int(value) < 2**64:
+        raise DataError(f"{name} must be a whole number from {least} to 2**64 - 1, not {value!r}")
+    return int(value)
+
+
 def synth(
     clean_dir: Path | str,
     out_dir: Path | str,
@@ -176,6 +186,9 @@ def synth(
     run did not write are removed (with ``overwrite``, every other image under clean/ and noisy/ too; a repeat
     keeps the user's files there, such as denoised copies in a subfolder).
     """
+    if "" in (clean_dir, out_dir):  # a Path of "" is the current folder: an unset variable, not a request for it
+        raise DataError("an empty folder path; give '.' for the current folder")
+    seed, crop, max_size = _whole(seed, "seed", 0), _whole(crop, "crop", 1), _whole(max_size, "max_size", 1)
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)
     sources = _sources(clean_dir, out_dir, unpaired, crop, max_size)
