@@ -40,17 +40,13 @@ def adapt_command(
         set_threads(threads)
         out = adapt(None, resume, resume=True, console=console, began=began)
     else:
-        noisy, clean = options["noisy"], options["clean"]
-        if not noisy or output is None:
+        if not options["noisy"] or output is None:
             raise UserError("a new adaptation needs --noisy DIR and -o OUT (or --resume OUT)")
         if options["steps"] == 0:  # (0 in a config means "by --minutes"; typed, it would start a 20-minute run)
             raise UserError("--steps must be at least 2 (one per phase); leave it out to train for --minutes")
         if options["steps"] is not None and given_options(ctx, ("minutes",)):
             raise UserError(f"give --minutes (a time budget) or --steps (a step count), not both: --steps "
                             f"{options['steps']} would ignore --minutes {options['minutes']:g}")
-        for folder in (noisy, clean):
-            if folder and not Path(folder).is_dir():
-                raise UserError(f"{folder}: not a folder")
         cfg = build_config(AdaptConfig, options)
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began)

@@ -2,13 +2,15 @@
 
 Each alias is an ``Annotated`` type: a command declares ``device: Device = "auto"`` and gets the flag, its
 help and its parsing. Defaults stay with the command (``train`` and ``refine`` differ in some). Importing this
-module also makes every command's ``--help`` read as click's conventions have it (``readable_help``).
+module also makes every command's ``--help`` read as click's conventions have it (``readable_help``), and
+every command refuse an empty path (``refuse_empty_paths``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -143,3 +145,37 @@ def readable_help() -> None:
 
 
 readable_help()
+
+
+# ---- values every command refuses ---------------------------------------------------------------------
+
+def _names_a_path(param: Any) -> bool:
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    return annotation in (Path, list[Path]) or param.metavar == "<path>"
+
+
+def _refusing_empty_paths(original: Callable[..., Any]) -> Callable[..., Any]:
+    def process_value(self: Any, ctx: Any, value: Any) -> Any:
+        given = value if isinstance(value, (list, tuple)) else [value]
+        if _names_a_path(self) and any(v == "" for v in given):
+            raise typer.BadParameter("an empty path (an unset variable?); give '.' for the current folder",
+                                     ctx=ctx, param=self)
+        return original(self, ctx, value)
+
+    return process_value
+
+
+def refuse_empty_paths() -> None:
+    """An empty path given on the command line ("$DIR" with DIR unset) is refused: as a Path it is the current
+    folder, so `benchmark --clean ""` scored whatever photos were there and `denoise a.png -o ""` wrote into it.
+    Applied once to every command's parameters (typer 0.2x's own classes; an older typer is left as it is)."""
+    from typer import core
+
+    for cls in (getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)):
+        if cls is None or not hasattr(cls, "process_value") or getattr(cls, "_denoise_gan_paths", False):
+            continue
+        cls.process_value = _refusing_empty_paths(cls.process_value)
+        cls._denoise_gan_paths = True
+
+
+refuse_empty_paths()

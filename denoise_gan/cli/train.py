@@ -117,15 +117,12 @@ def train_command(
 
 def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
     """What a new run needs that its config's own checks cannot see: an output folder and existing inputs."""
-    data = cfg.data
-    if output is None or not data.clean_dir:
+    from denoise_gan.training.cyclegan import check_inputs
+
+    if output is None or not cfg.data.clean_dir:
         raise UserError("a new run needs --clean DIR and -o RUN_DIR (or --resume RUN_DIR)")
-    if bool(data.noisy_dir) == bool(data.noise):
-        raise UserError("give exactly one of --noisy DIR or --noise SPEC")
-    refuse_bad_noise_specs(("--noise", data.noise))
-    for folder in (data.clean_dir, data.noisy_dir):
-        if folder and not Path(folder).is_dir():
-            raise UserError(f"{folder}: not a folder")
+    refuse_bad_noise_specs(("--noise", cfg.data.noise))
+    check_inputs(cfg)
 
 
 def refuse_bad_noise_specs(*given: tuple[str, str | None]) -> None:

@@ -47,7 +47,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     """(name, clean file, prediction) for every clean file that has a prediction, sorted by name, the names of
     those that have none, and the predictions (relative path) without a clean file. No pair at all, or names
     that differ by a suffix, is an error."""
-    clean_dir, pred_dir = Path(clean_dir), Path(pred_dir)
+    clean_dir, pred_dir = _folders(clean_dir, pred_dir)
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
     clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
     missing = sorted(stem for stem in clean if stem not in pred)
@@ -61,7 +61,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
 def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str = "",
                  role: str = "prediction") -> list[tuple[str, Path, Path]]:
     """(name, clean file, partner file) sorted by name; a file without a partner is an error naming it."""
-    clean_dir, other_dir = Path(clean_dir), Path(other_dir)
+    clean_dir, other_dir = _folders(clean_dir, other_dir)
     clean, other = _by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir, other_suffix)
     missing = [stem for stem in clean if stem not in other]
     if missing and role == "prediction":
@@ -70,6 +70,13 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str
         raise UserError(f"{clean[missing[0]]}: no {role} named {missing[0]}{other_suffix}.* in {other_dir}")
     _no_stray(clean, other, clean_dir)
     return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
+
+
+def _folders(*given: Path | str) -> list[Path]:
+    """"" is a field or variable left unset, not the current folder (which a Path of "" is)."""
+    if "" in given:
+        raise UserError("an empty folder path; give '.' for the current folder")
+    return [Path(folder) for folder in given]
 
 
 def _no_stray(clean: dict[str, Path], other: dict[str, Path], clean_dir: Path) -> None:

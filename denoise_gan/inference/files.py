@@ -276,6 +276,8 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
         raise UserError(f"options must be an OutputOptions, not {type(options).__name__}")
     if console is not None and not isinstance(console, Console):
         raise UserError(f"console must be a rich Console (or None), not {type(console).__name__}")
+    if "" in (out_dir, *inputs):  # a Path of "" is the current folder: an unset variable, not a request for it
+        raise UserError("an empty path among inputs/out_dir; give '.' for the current folder")
     if "\0" in str(os.fspath(out_dir)):
         raise UserError(f"out_dir {out_dir!r:.80} holds a NUL character, which no file name can")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file

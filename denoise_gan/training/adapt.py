@@ -119,6 +119,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             _refuse_short_phases(out_dir, only="noise")  # a resume completes a starved denoiser phase, not this
         else:
             assert cfg is not None, "a new adaptation needs a config"
+            _check_folders(cfg)
             cfg = absolute_paths(cfg)  # stored in config.json: --resume from another directory reads the same folders
             check_budget(cfg, t0)
             check_device(cfg)
@@ -152,6 +153,16 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
         _refuse_short_phases(out_dir)
         return out.g
+
+
+def _check_folders(cfg: AdaptConfig) -> None:
+    """"" is never the current directory (from Python it is a field left unset); clean_dir's means the bundled
+    clean photos."""
+    if not cfg.noisy_dir:
+        raise UserError("a new adaptation needs a folder of noisy photos (--noisy DIR, AdaptConfig.noisy_dir)")
+    for folder in (cfg.noisy_dir, cfg.clean_dir):
+        if folder and not Path(folder).is_dir():
+            raise UserError(f"{folder}: not a folder")
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:

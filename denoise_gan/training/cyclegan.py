@@ -254,6 +254,19 @@ def check_config(cfg: TrainConfig) -> None:
                     m.g.channels, cfg.data.patch_size)
 
 
+def check_inputs(cfg: TrainConfig) -> None:
+    """A new run's photos: clean ones, and noisy ones or a noise spec, in folders that exist ("" is never the
+    current directory: from Python it is a field left unset)."""
+    data = cfg.data
+    if not data.clean_dir:
+        raise UserError("a new run needs a folder of clean photos (--clean DIR, DataConfig.clean_dir)")
+    if bool(data.noisy_dir) == bool(data.noise):
+        raise UserError("give exactly one of --noisy DIR or --noise SPEC (DataConfig.noisy_dir or noise)")
+    for folder in (data.clean_dir, data.noisy_dir):
+        if folder and not Path(folder).is_dir():
+            raise UserError(f"{folder}: not a folder")
+
+
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,
           console: Console | None = None) -> Path:
     """Train a new CycleGAN run (cfg) or resume the one in run_dir; returns the exported G weights.
@@ -262,6 +275,7 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     """
     run_dir = Path(run_dir)
     if cfg is not None:  # a new run: checked before its folder is made
+        check_inputs(cfg)
         check_config(cfg)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
     with nullcontext() if resume else discarded_if_refused(run_dir):
