@@ -22,16 +22,15 @@ from data_tools.image_decode import (
     ImageReadError,
     apply_orientation,
     decode,
-    decode_tiff,
     is_lossless_webp,
     is_tiff,
     metadata,
     open_header,
     samples_by_range,
-    tiff_size,
 )
 from data_tools.library_output import quiet_stderr
 from data_tools.png_chunks import png_gray_alpha16, png_with_chunks
+from data_tools.tiff_decode import decode_tiff, tiff_size
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim

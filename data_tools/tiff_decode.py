@@ -1,0 +1,202 @@
+"""Decoding a TIFF's image page: tifffile reads the samples as stored (any depth, planar, gray+alpha, MinIsWhite,
+premultiplied alpha, a preview page first), where OpenCV applies the Orientation tag itself and reads only the
+first page; what tifffile cannot decode goes to the decoder that reads its layout right, or is refused.
+``image_decode.decode`` reads every other file, and ``images.read_image`` is the public entry."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from data_tools.image_decode import ImageReadError, bgr_to_rgb, hwc, is_tiff, samples_by_range
+from data_tools.library_output import quiet_stderr
+
+# TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after); others
+# (palette, CMYK, YCbCr/JPEG, bilevel) go through Pillow's well-defined conversions.
+_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB = 0, 1, 2
+_PREMULTIPLIED_NOTE = "premultiplied alpha turned straight (the colour divided by it, as the output stores it)"
+
+
+@dataclass(frozen=True)
+class TiffLayout:
+    """What decoding a TIFF's image page depends on, read from its tags alone."""
+
+    index: int  # of the page in the file: a reduced-resolution preview may come first
+    photometric: int
+    bits: int
+    channels: int
+    associated: bool  # premultiplied alpha
+    orientation: int
+    compression: str
+
+    @property
+    def alpha(self) -> bool:
+        return self.channels in (2, 4)
+
+    @property
+    def gray(self) -> bool:
+        return self.photometric in (_TIFF_WHITE, _TIFF_GRAY)
+
+
+def full_pages(tif: Any) -> list[tuple[int, Any]]:
+    """(index, page) of each page that is not a reduced-resolution preview (NewSubfileType bit 0), which a
+    DNG-like file may put before its image; every page if all are previews."""
+    pages = list(enumerate(tif.pages))
+    return [(i, p) for i, p in pages if not getattr(p, "is_reduced", False)] or pages[:1]
+
+
+def _layout(index: int, page: Any) -> TiffLayout:
+    tags = page.tags
+    orientation = tags.get("Orientation")
+    extra = tags.get("ExtraSamples")
+    return TiffLayout(index, int(page.photometric), int(page.bitspersample), int(page.samplesperpixel),
+                      extra is not None and np.ravel(extra.value)[:1].tolist() == [1],
+                      int(orientation.value) if orientation is not None else 1,
+                      getattr(page.compression, "name", str(page.compression)))
+
+
+def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> tuple[np.ndarray, int, str] | None:
+    """(pixels HxWxC, orientation, note) of a TIFF's image page, decoded by tifffile, which knows the sample
+    format and does not rotate: OpenCV applies the Orientation tag itself, so it would be applied twice. Planar
+    (separate) samples, gray+alpha at any depth, MinIsWhite and float samples are handled here; what cannot
+    be represented faithfully (several pages, signed or 32-bit integers, floats outside 0-1) is refused.
+    None: let ``decode`` read it (palette, CMYK, YCbCr, bilevel). ``header``: Pillow's view, at the same page."""
+    import tifffile  # only TIFFs need it (~20 ms of every start otherwise)
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            pages = full_pages(tif)
+            if len(pages) > 1:
+                raise ImageReadError(f"{path}: a TIFF with {len(pages)} pages (only single-image files are "
+                                     "denoised; split it, e.g. with tiffsplit, to keep every page)")
+            layout = _layout(*pages[0])
+            if layout.photometric not in (_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB) or layout.bits not in (8, 16, 32, 64):
+                return _other_tiff(layout, header, path)
+            try:
+                with quiet_stderr():
+                    arr = pages[0][1].asarray()
+            except Exception as exc:
+                if "imagecodecs" not in str(exc):  # corrupt data, which OpenCV would read on, garbage and all
+                    raise ImageReadError(f"{path}: truncated or corrupt image data") from None
+                return undecoded_tiff(data, path, header, layout)  # a codec tifffile lacks: LZW, JPEG, ...
+            axes = pages[0][1].axes
+    except ImageReadError:
+        raise
+    except Exception:
+        return None
+    return _tiff_samples(arr, axes, layout, path)
+
+
+def _other_tiff(layout: TiffLayout, header: Image.Image | None, path: Path) -> None:
+    """None, for ``decode`` (Pillow) to read a palette, CMYK, YCbCr or bilevel TIFF; refused when its image
+    is not the first page and Pillow cannot open the file, since OpenCV reads only the first."""
+    if layout.index and (header is None or header.tell() != layout.index):
+        raise ImageReadError(f"{path}: a {layout.compression} TIFF whose image follows a preview page, which "
+                             "no available decoder reads; save the image page alone")
+    return None
+
+
+def _tiff_samples(arr: np.ndarray, axes: str, layout: TiffLayout, path: Path) -> tuple[np.ndarray, int, str]:
+    """The decoded samples as HxWxC, straight alpha, black at zero; refused when no output can hold them."""
+    if "S" in axes and axes.index("S") < axes.index("Y"):  # planar configuration "separate"
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    if axes not in ("YX", "YXS"):
+        raise ImageReadError(f"{path}: a TIFF with axes {axes!r} (only single 2-D images are supported)")
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    channels = arr.shape[2]
+    if channels not in ((1, 2) if layout.gray else (3, 4)):
+        raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
+                             "(gray, gray+alpha, RGB or RGBA)")
+    pixels, note = samples_by_range(arr, path)
+    return _as_stored(pixels, layout, note)
+
+
+def _as_stored(pixels: np.ndarray, layout: TiffLayout, note: str) -> tuple[np.ndarray, int, str]:
+    """Raw samples as every output stores them: MinIsWhite gray inverted (0 is black) and premultiplied
+    colour divided by its alpha."""
+    if layout.photometric == _TIFF_WHITE:
+        peak = np.iinfo(pixels.dtype).max
+        pixels = np.concatenate([peak - pixels[..., :1], pixels[..., 1:]], axis=-1)
+    if layout.associated and layout.alpha:
+        pixels = _straight_alpha(pixels)
+        note = "; ".join(filter(None, [note, _PREMULTIPLIED_NOTE]))
+    return pixels, layout.orientation, note
+
+
+def undecoded_tiff(data: bytes, path: Path, header: Image.Image | None,
+                   layout: TiffLayout) -> tuple[np.ndarray, int, str] | None:
+    """A gray or RGB TIFF tifffile could not decode (LZW and other codecs need imagecodecs, no dependency here),
+    by the decoder that reads its layout right: None leaves 8-bit gray/RGB without alpha to ``decode``'s OpenCV;
+    other 8-bit to Pillow (OpenCV premultiplies 8-bit colour by alpha and drops a gray alpha); deeper samples to
+    OpenCV (Pillow reads 16-bit colour as 8-bit), which reads only the first page. The rest is refused."""
+    if layout.bits == 8 and not layout.alpha and layout.index == 0:
+        return None
+    at_page = header is not None and header.tell() == layout.index
+    if layout.bits == 8 and at_page and not (layout.alpha and layout.photometric == _TIFF_WHITE):
+        pixels, orientation = _pillow_tiff(header, layout)
+        if pixels is not None:  # Pillow inverts MinIsWhite and divides RGBa itself, not La
+            pixels = _straight_alpha(pixels) if header.mode == "La" else pixels
+            return pixels, orientation, _PREMULTIPLIED_NOTE if layout.associated and layout.alpha else ""
+    if layout.bits > 8 and layout.index == 0:
+        with quiet_stderr():
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+        if arr is not None and arr.dtype.itemsize * 8 == layout.bits and hwc(arr).shape[2] == layout.channels:
+            pixels, note = samples_by_range(bgr_to_rgb(hwc(arr)), path)
+            return _as_stored(pixels, replace(layout, orientation=1), note)  # OpenCV applied the orientation
+    kind = f"{layout.bits}-bit {'gray' if layout.gray else 'RGB'}{'+alpha' if layout.alpha else ''}"
+    raise ImageReadError(f"{path}: a {kind} TIFF compressed with {layout.compression}, which cannot be decoded "
+                         "right without the imagecodecs package: pip install imagecodecs, or save it uncompressed")
+
+
+def _pillow_tiff(header: Image.Image, layout: TiffLayout) -> tuple[np.ndarray | None, int]:
+    """Pixels of an 8-bit TIFF by Pillow (an La image's colour still premultiplied: Pillow divides only RGBa),
+    and the orientation left to apply: newer Pillow applies it on loading and then drops the tag."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header.load()
+            arr = hwc(np.asarray(header))
+    except Exception:
+        return None, 1
+    if header.mode not in ("L", "LA", "La", "RGB", "RGBA") or arr.shape[2] != layout.channels:
+        return None, 1
+    return arr, 1 if 0x0112 not in header.tag_v2 else layout.orientation
+
+
+def _straight_alpha(pixels: np.ndarray) -> np.ndarray:
+    """Colour divided by alpha: a TIFF's associated (premultiplied) alpha, in the straight form every output
+    format here stores, so a viewer does not multiply the colour by alpha a second time."""
+    peak = float(np.iinfo(pixels.dtype).max)
+    alpha = pixels[..., -1:].astype(np.float64)
+    colour = pixels[..., :-1].astype(np.float64) * peak / np.maximum(alpha, 1.0)
+    colour = np.where(alpha > 0, np.clip(np.rint(colour), 0, peak), 0)
+    return np.concatenate([colour.astype(pixels.dtype), pixels[..., -1:]], axis=-1)
+
+
+def tiff_size(data: bytes, header: Image.Image | None = None) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's image (its first full-resolution page: a preview may come first) from its
+    IFD, or None; Pillow's view ``header`` is turned to that page, so its metadata and pixels are the image's."""
+    if not is_tiff(data):
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            index, page = full_pages(tif)[0]
+            size = int(page.imagewidth), int(page.imagelength)
+    except Exception:
+        return None
+    if index and header is not None:
+        try:
+            header.seek(index)
+        except Exception:
+            pass  # decode_tiff reads that page itself, or refuses it
+    return size
