@@ -18,9 +18,11 @@ from PIL import Image
 from data_tools.image_decode import ImageReadError, bgr_to_rgb, hwc, is_tiff, samples_by_range
 from data_tools.library_output import quiet_stderr
 
-# TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after); others
-# (palette, CMYK, YCbCr/JPEG, bilevel) go through Pillow's well-defined conversions.
-_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB = 0, 1, 2
+# TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after), and those
+# converted here to RGB at their own depth (Lab: OpenCV's libtiff gave neutral gray a warm cast; 16-bit CMYK:
+# Pillow reads it as 8-bit); the others (palette, 8-bit CMYK, YCbCr/JPEG, bilevel) go through Pillow's
+# well-defined conversions.
+_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB, _TIFF_CMYK, _TIFF_CIELAB, _TIFF_ICCLAB = 0, 1, 2, 5, 8, 9
 _PREMULTIPLIED_NOTE = "premultiplied alpha turned straight (the colour divided by it, as the output stores it)"
 
 
@@ -77,7 +79,8 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
                 raise ImageReadError(f"{path}: a TIFF with {len(pages)} pages (only single-image files are "
                                      "denoised; split it, e.g. with tiffsplit, to keep every page)")
             layout = _layout(*pages[0])
-            if layout.photometric not in (_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB) or layout.bits not in (8, 16, 32, 64):
+            plain = layout.photometric in (_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB) and layout.bits in (8, 16, 32, 64)
+            if not (plain or _converted_here(layout)):
                 return _other_tiff(layout, header, path)
             try:
                 with quiet_stderr():
@@ -85,13 +88,62 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
             except Exception as exc:
                 if "imagecodecs" not in str(exc):  # corrupt data, which OpenCV would read on, garbage and all
                     raise ImageReadError(f"{path}: truncated or corrupt image data") from None
+                if not plain:
+                    return _other_tiff(layout, header, path)
                 return undecoded_tiff(data, path, header, layout)  # a codec tifffile lacks: LZW, JPEG, ...
             axes = pages[0][1].axes
     except ImageReadError:
         raise
     except Exception:
         return None
+    if not plain:
+        return _as_rgb(_planes_last(arr, axes, path), layout)
     return _tiff_samples(arr, axes, layout, path)
+
+
+def _converted_here(layout: TiffLayout) -> bool:
+    """Lab (CIE or ICC encoding) at 8 or 16 bits, and 16-bit CMYK, each with or without a straight alpha."""
+    if layout.associated:
+        return False
+    if layout.photometric in (_TIFF_CIELAB, _TIFF_ICCLAB):
+        return layout.bits in (8, 16) and layout.channels in (3, 4)
+    return layout.photometric == _TIFF_CMYK and layout.bits == 16 and layout.channels in (4, 5)
+
+
+def _as_rgb(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, int, str]:
+    """Lab or CMYK samples as RGB of the same depth, alpha kept. Lab is read relative to the sRGB white (neutral
+    stays neutral); CMYK as Pillow converts 8-bit CMYK, (1 - C)(1 - K) for red and so on."""
+    if np.issubdtype(arr.dtype, np.signedinteger):  # a file that calls its samples signed: the same bits
+        arr = arr.view(np.dtype(arr.dtype.str.replace("i", "u")))
+    peak = float(np.iinfo(arr.dtype).max)
+    colour = 3 if layout.photometric != _TIFF_CMYK else 4
+    unit = arr[..., :colour].astype(np.float64)
+    if layout.photometric == _TIFF_CMYK:
+        unit = unit / peak
+        rgb = (1.0 - unit[..., :3]) * (1.0 - unit[..., 3:])
+    else:
+        from skimage.color import lab2rgb
+
+        half = (peak + 1) / 2
+        if layout.photometric == _TIFF_CIELAB:  # a*, b* signed (two's complement), /256 at 16 bits
+            ab = np.where(unit[..., 1:] >= half, unit[..., 1:] - 2 * half, unit[..., 1:]) / (half / 128)
+        else:  # ICC encoding: offset by 128, 16-bit scaled by 257
+            ab = unit[..., 1:] * (255.0 / peak) - 128.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # colours outside sRGB's gamut are clipped, as any conversion does
+            rgb = lab2rgb(np.dstack([unit[..., :1] * (100.0 / peak), ab]))
+    pixels = np.clip(np.rint(rgb * peak), 0, peak).astype(arr.dtype)
+    return np.concatenate([pixels, arr[..., colour:]], axis=-1), layout.orientation, ""
+
+
+def _planes_last(arr: np.ndarray, axes: str, path: Path) -> np.ndarray:
+    """The samples as HxWxC, whether the file stores them by pixel or by plane."""
+    if "S" in axes and axes.index("S") < axes.index("Y"):  # planar configuration "separate"
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+        axes = axes.replace("S", "") + "S"
+    if axes not in ("YX", "YXS"):
+        raise ImageReadError(f"{path}: a TIFF with axes {axes!r} (only single 2-D images are supported)")
+    return arr[..., None] if arr.ndim == 2 else arr
 
 
 def _other_tiff(layout: TiffLayout, header: Image.Image | None, path: Path) -> None:
@@ -105,12 +157,7 @@ def _other_tiff(layout: TiffLayout, header: Image.Image | None, path: Path) -> N
 
 def _tiff_samples(arr: np.ndarray, axes: str, layout: TiffLayout, path: Path) -> tuple[np.ndarray, int, str]:
     """The decoded samples as HxWxC, straight alpha, black at zero; refused when no output can hold them."""
-    if "S" in axes and axes.index("S") < axes.index("Y"):  # planar configuration "separate"
-        arr = np.moveaxis(arr, axes.index("S"), -1)
-        axes = axes.replace("S", "") + "S"
-    if axes not in ("YX", "YXS"):
-        raise ImageReadError(f"{path}: a TIFF with axes {axes!r} (only single 2-D images are supported)")
-    arr = arr[..., None] if arr.ndim == 2 else arr
+    arr = _planes_last(arr, axes, path)
     channels = arr.shape[2]
     if channels not in ((1, 2) if layout.gray else (3, 4)):
         raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "

@@ -311,3 +311,35 @@ def test_a_high_quality_jpeg_output_keeps_full_colour_resolution(tmp_path: Path)
     with Image.open(tmp_path / "hi.jpg") as hi, Image.open(tmp_path / "lo.jpg") as lo:
         assert JpegImagePlugin.get_sampling(hi) == 0 and JpegImagePlugin.get_sampling(lo) == 2
     assert np.abs(read_image(tmp_path / "hi.jpg").pixels.astype(int) - pixels).max() < 40
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_a_lab_tiff_is_read_as_its_rgb_colours_at_its_depth(tmp_path: Path, bits: int) -> None:
+    """OpenCV's libtiff turned Lab white into (255, 252, 222) and 16-bit Lab into 8-bit RGB."""
+    from skimage import color, data
+
+    rgb = data.astronaut()[::8, ::8]
+    lab = color.rgb2lab(rgb)
+    peak = 2**bits - 1
+    signed, unsigned = (np.int8, np.uint8) if bits == 8 else (np.int16, np.uint16)
+    lightness = np.rint(lab[..., 0] * peak / 100).astype(unsigned)
+    ab = np.rint(lab[..., 1:] * (1 if bits == 8 else 256)).astype(signed).view(unsigned)
+    tifffile.imwrite(tmp_path / "lab.tif", np.dstack([lightness, ab]), photometric="cielab")
+    white = np.zeros((4, 4, 3), unsigned)
+    white[..., 0] = peak  # L* 100, a* = b* = 0
+    tifffile.imwrite(tmp_path / "white.tif", white, photometric="cielab")
+    pixels = read_image(tmp_path / "lab.tif").pixels
+    assert pixels.dtype == unsigned and pixels.shape == rgb.shape
+    assert np.abs(pixels / (peak / 255) - rgb).max() <= 2.5
+    assert (read_image(tmp_path / "white.tif").pixels == peak).all()
+
+
+def test_a_16_bit_cmyk_tiff_keeps_its_depth_and_converts_as_8_bit_cmyk_does(tmp_path: Path) -> None:
+    cmyk = np.zeros((4, 6, 4), np.uint16)
+    cmyk[..., 0], cmyk[..., 3] = 30000, 10000
+    tifffile.imwrite(tmp_path / "c16.tif", cmyk, photometric="separated")
+    tifffile.imwrite(tmp_path / "c8.tif", (cmyk // 257).astype(np.uint8), photometric="separated")
+    deep, shallow = read_image(tmp_path / "c16.tif").pixels, read_image(tmp_path / "c8.tif").pixels
+    assert deep.dtype == np.uint16 and deep.shape == (4, 6, 3)
+    assert deep[0, 0].tolist() == [round(35535 * 55535 / 65535), 55535, 55535]
+    assert np.abs(deep / 257.0 - shallow).max() <= 1.5
