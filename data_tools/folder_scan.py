@@ -1,6 +1,6 @@
-"""Folders of photos that a command's walk of its input leaves out: subfolders (read only with --recursive) and
-linked folders (never followed, so a link loop cannot make a walk endless), so a command can name them instead of
-leaving them out without a word."""
+"""What a command's walk of its input leaves out: subfolders (read only with --recursive), linked folders (never
+followed, so a link loop cannot make a walk endless) and images in formats no command here reads, so a command
+can name them instead of leaving them out without a word."""
 
 from __future__ import annotations
 
@@ -60,6 +60,34 @@ def unread_note(unread: Sequence[Path]) -> str:
 def linked_note(linked: Sequence[Path], advice: str, what: str = "linked folder(s)") -> str:
     """The line that names the linked folders of photos a walk did not follow, and what to do (``advice``)."""
     return f"not read: {len(linked)} {what} ({_first(linked)}), since links to folders are never followed; {advice}"
+
+
+# image files of formats no command reads (GIF, HEIF/AVIF, JPEG 2000/XL, camera RAW, ...): named when left out
+OTHER_IMAGE_SUFFIXES = frozenset({".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".psd", ".ico", ".tga",
+                                  ".pbm", ".pgm", ".ppm", ".pnm", ".exr", ".hdr", ".dng", ".raw", ".cr2", ".cr3",
+                                  ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef", ".srw"})
+
+
+def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
+    """The image files of other formats in the input folders (their subfolders too with ``recursive``; hidden
+    ones skipped, links to folders not followed, as the walk that reads the photos)."""
+    found: list[Path] = []
+    for raw in inputs:
+        if not Path(raw).is_dir():
+            continue
+        for top, dirs, files in os.walk(raw):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(top) / f for f in sorted(files)
+                      if not f.startswith(".") and Path(f).suffix.lower() in OTHER_IMAGE_SUFFIXES]
+            if not recursive:
+                break
+    return found
+
+
+def other_formats_note(files: Sequence[Path]) -> str:
+    """The line that names the images of other formats left out, and what to do with them."""
+    return (f"not read: {len(files)} image(s) in a format this tool does not read ({_first(files)}); convert "
+            f"them to PNG or TIFF ({', '.join(IMAGE_EXTENSIONS)} are read; camera RAW files: develop them first)")
 
 
 def _first(folders: Sequence[Path]) -> str:

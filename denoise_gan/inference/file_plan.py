@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.folder_scan import folders_not_read, linked_note, unread_note
+from data_tools.folder_scan import folders_not_read, linked_note, other_formats, other_formats_note, unread_note
 from data_tools.images import IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import says_folder, shown
 from denoise_gan.errors import UserError
@@ -100,8 +100,10 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         # name, even when it points at another input (each name gets its output)
         unique.setdefault(Path(os.path.abspath(source)), (source, rel))
     if not unique:
+        other = other_formats(inputs, recursive)
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
-                        + ("" if recursive else " (use --recursive for subfolders)"))
+                        + (f"; {other_formats_note(other)}" if other else
+                           "" if recursive else " (use --recursive for subfolders)"))
     return list(unique.values()), excluded
 
 
@@ -189,6 +191,8 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
     notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive))
+    if other := other_formats(inputs, opts.recursive):
+        notes.append(other_formats_note(other))
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
 
 

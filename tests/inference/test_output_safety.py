@@ -343,3 +343,26 @@ def test_odd_out_dir_suffix_and_console_are_one_line_before_any_folder(tmp_path:
     with pytest.raises(UserError, match="console must be a rich Console"):
         denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), console=sys.stderr)  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
+
+
+def test_images_in_formats_not_read_are_named_not_passed_over(tmp_path: Path, weights: Path) -> None:
+    """A folder's GIFs (or HEIC, RAW files) were left out without a word, and a folder of them alone was "no
+    images found ... (use --recursive for subfolders)"."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    write_image(photos / "a.png", noise_image(16, 16))
+    for name in ("b.gif", "sub/c.gif"):
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(noise_image(16, 16)).save(photos / name)
+    (photos / "d.CR2").write_bytes(b"raw")
+    summary = denoise_files([photos], tmp_path / "out", engine(weights), OutputOptions())
+    assert [Path(r.source).name for r in summary.results] == ["a.png"]
+    said = [n for n in summary.notes if "format" in n]
+    assert len(said) == 1 and said[0].startswith("not read: 2 image(s) in a format this tool does not read ("
+                                                 f"{photos / 'b.gif'} and 1 more); convert them to PNG or TIFF"), said
+    recursive = denoise_files([photos], tmp_path / "out2", engine(weights), OutputOptions(recursive=True))
+    assert [n for n in recursive.notes if "format" in n][0].startswith("not read: 3 image(s)")
+    (photos / "a.png").unlink()
+    one_line_error(cli("denoise", photos, "-o", tmp_path / "out3", "-c", weights),
+                   f"no images found in {photos}; not read: 2 image(s) in a format")
