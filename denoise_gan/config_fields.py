@@ -8,7 +8,11 @@ it: the command line, the Python API or a resumed run's config.json.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import numbers
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,8 +119,64 @@ def check_field(name: str, rule: Option, value: Any) -> None:
         require(finite and value <= hi, f"{name} must be at most {_number(hi)}, not {_number(value)}")
 
 
+_WRONG = object()
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _typed(value: Any, wanted: Any) -> Any:
+    """``value`` as the declared type (a NumPy number as the Python one; an int where a float belongs as a float),
+    or _WRONG."""
+    if isinstance(wanted, types.UnionType):
+        return next((v for t in typing.get_args(wanted) if (v := _typed(value, t)) is not _WRONG), _WRONG)
+    if wanted is type(None):
+        return None if value is None else _WRONG
+    if wanted is bool:
+        return bool(value) if _is_bool(value) else _WRONG
+    if _is_bool(value):
+        return _WRONG  # True is an int to Python, never a count or a size here
+    if wanted is int:
+        return int(value) if isinstance(value, numbers.Integral) else _WRONG
+    if wanted is float:
+        return float(value) if isinstance(value, numbers.Real) else _WRONG
+    return value if isinstance(value, wanted) else _WRONG
+
+
+def _is_bool(value: Any) -> bool:
+    """A Python or NumPy bool, told without importing NumPy (this module loads without it)."""
+    return isinstance(value, bool) or type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+
+
+def _described(wanted: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "text", bool: "True or False", type(None): "None"}
+    if isinstance(wanted, types.UnionType):
+        return " or ".join(_described(t) for t in typing.get_args(wanted))
+    return names.get(wanted, f"a {getattr(wanted, '__name__', wanted)}")
+
+
+def check_types(cfg: Any) -> None:
+    """Each field holds its declared type, so a config built in Python with a wrong one (width=16.5, a str for a
+    nested config) is one line here, not a foreign error deep in a run; a NumPy number becomes the Python one
+    (config.json holds it)."""
+    hints = _field_types(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        fixed = _typed(value, hints[f.name])
+        if fixed is _WRONG:
+            rule = option_of(f)
+            name = flag_of(f) if rule is not None and rule.cli else f.name
+            raise ConfigError(f"{name} must be {_described(hints[f.name])}, not {value!r:.60}")
+        if fixed is not value and not (type(fixed) is type(value) and fixed == value):
+            object.__setattr__(cfg, f.name, fixed)  # (frozen: this is its construction)
+
+
 def check_fields(cfg: Any) -> None:
-    """Every declared field of a config against its bounds (called by each config's ``__post_init__``)."""
+    """Every declared field of a config against its type and bounds (called by each config's
+    ``__post_init__``)."""
+    check_types(cfg)
     for f in dataclasses.fields(cfg):
         rule = option_of(f)
         if rule is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,15 @@ import typer.main
 from data_tools.images import write_image
 from data_tools.samples import load_sample
 from denoise_gan.cli import app
-from denoise_gan.config import AdaptConfig, ConfigError, RefineConfig, TrainConfig
+from denoise_gan.config import (
+    AdaptConfig,
+    ConfigError,
+    GeneratorConfig,
+    ModelConfig,
+    RefineConfig,
+    TrainConfig,
+    to_dict,
+)
 from denoise_gan.config_fields import option_of
 from denoise_gan.errors import UserError
 from denoise_gan.inference.api import Denoiser
@@ -172,6 +181,32 @@ def test_an_option_is_checked_by_its_config_whoever_builds_it(finished_run: Path
     (tmp_path / "worse.json").write_text(json.dumps(cfg))
     one_line_error(cli("train", "--config", tmp_path / "worse.json", "-o", tmp_path / "w", "--noise",
                        "gaussian:sigma=5"), "worse.json")
+
+
+@pytest.mark.parametrize(("build", "needle"), [
+    (lambda: GeneratorConfig(width=16.5), "--width must be a whole number, not 16.5"),
+    (lambda: GeneratorConfig(width="16"), "--width must be a whole number, not '16'"),
+    (lambda: TrainConfig(steps=5.0), "--steps must be a whole number"),
+    (lambda: TrainConfig(seed=True), "--seed must be a whole number, not True"),
+    (lambda: TrainConfig(model="x"), "model must be a ModelConfig, not 'x'"),
+    (lambda: AdaptConfig(noisy_dir=Path("photos")), "--noisy must be text"),
+    (lambda: RefineConfig(lr="fast"), "--lr must be a number"),
+])
+def test_a_config_built_in_python_with_a_wrong_type_is_one_line(build: object, needle: str) -> None:
+    """width=16.5 failed inside torch ("out_channels must be divisible by groups"), "16" as a string-formatting
+    TypeError, model="x" as an AttributeError in __post_init__; steps=5.0 and seed=True were taken."""
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        build()
+
+
+def test_numpy_numbers_in_a_config_become_python_ones() -> None:
+    """config.json holds them: a NumPy integer cannot be written there."""
+    import numpy as np
+
+    cfg = TrainConfig(steps=np.int64(7), lr=np.float32(0.5), model=ModelConfig(g=GeneratorConfig(width=np.int32(8))))
+    assert (type(cfg.steps), type(cfg.lr), type(cfg.model.g.width)) == (int, float, int)
+    assert json.loads(json.dumps(to_dict(cfg)))["steps"] == 7
+    assert type(RefineConfig(lr=1).lr) is float  # an int where a number belongs is that number
 
 
 def test_train_config_reads_a_runs_config_json_and_options_override_it(finished_run: Path,
