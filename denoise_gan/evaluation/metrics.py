@@ -65,14 +65,15 @@ def data_range_for(dtype: np.dtype | type) -> int:
     """255 for uint8, 65535 for uint16: the protocol never infers the range from the pixel values."""
     dtype = np.dtype(dtype)
     if dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"scoring needs uint8 or uint16 images, got {dtype}")
+        raise UserError(f"scoring needs uint8 or uint16 images, got {dtype} (a float image is on no stated scale: "
+                        "convert it as the file would hold it)")
     return int(np.iinfo(dtype).max)
 
 
 def _color(image: np.ndarray) -> np.ndarray:
     """HxWxC colour channels of an HxW or HxWxC image, alpha dropped."""
     if image.ndim not in (2, 3):
-        raise ValueError(f"expected an HxW or HxWxC image, got shape {image.shape}")
+        raise UserError(f"expected an HxW or HxWxC image, got shape {image.shape}")
     return colour_channels(image)
 
 
@@ -88,11 +89,13 @@ def to_y_channel(image: np.ndarray) -> np.ndarray:
 
 def _prepare(clean: np.ndarray, pred: np.ndarray, y_channel: bool) -> tuple[np.ndarray, np.ndarray, int]:
     if clean.dtype != pred.dtype:
-        raise ValueError(f"dtype mismatch: clean is {clean.dtype}, prediction is {pred.dtype}")
+        raise UserError(f"dtype mismatch: clean is {clean.dtype}, prediction is {pred.dtype}")
     data_range = data_range_for(clean.dtype)
     a, b = _color(clean), _color(pred)
     if a.shape != b.shape:
-        raise ValueError(f"shape mismatch: clean is {a.shape}, prediction is {b.shape} (colour channels)")
+        raise UserError(f"shape mismatch: clean is {a.shape}, prediction is {b.shape} (colour channels)")
+    if a.size == 0:
+        raise UserError(f"an empty image (shape {a.shape}) has no pixels to score")
     if y_channel:
         return to_y_channel(clean), to_y_channel(pred), data_range
     return a.astype(np.float64), b.astype(np.float64), data_range
@@ -109,7 +112,7 @@ def ssim(clean: np.ndarray, pred: np.ndarray, y_channel: bool = False) -> float:
     """SSIM as Wang et al. (Gaussian σ=1.5, population covariance), mean over colour channels."""
     a, b, data_range = _prepare(clean, pred, y_channel)
     if min(a.shape[:2]) < SSIM_MIN_SIDE:
-        raise ValueError(f"SSIM needs images of at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} pixels (Gaussian window), "
+        raise UserError(f"SSIM needs images of at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} pixels (Gaussian window), "
                          f"got {a.shape[:2]}")
     value = structural_similarity(
         a[..., 0] if a.shape[2] == 1 else a,

@@ -84,14 +84,17 @@ def test_alpha_is_not_scored() -> None:
 
 
 def test_mismatches_and_float_inputs_are_refused() -> None:
-    with pytest.raises(ValueError, match="dtype"):
+    """As the package's own one-line error (they were a bare TypeError or ValueError, and an empty pair nan)."""
+    with pytest.raises(UserError, match="dtype"):
         psnr(np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint16))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(UserError, match="shape"):
         psnr(np.zeros((16, 16), np.uint8), np.zeros((16, 17), np.uint8))
-    with pytest.raises(TypeError):
+    with pytest.raises(UserError, match="uint8 or uint16"):
         psnr(np.zeros((16, 16), np.float32), np.zeros((16, 16), np.float32))
-    with pytest.raises(ValueError, match="11x11"):
+    with pytest.raises(UserError, match="11x11"):
         ssim(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
+    with pytest.raises(UserError, match="no pixels"):
+        psnr(np.zeros((0, 5), np.uint8), np.zeros((0, 5), np.uint8))
 
 
 # ---- SSIM ---------------------------------------------------------------------------------------
