@@ -44,7 +44,8 @@ SETTINGS = frozenset({"device", "tile", "overlap", "batch_size", "precision", "e
 class Denoiser:
     """A model on an engine with its inference settings; call it on images.
 
-    ``model`` is a torch generator or a backend (``OnnxBackend``, ``TorchBackend``). ``device`` is auto, cpu,
+    ``model`` is a torch generator (moved to the device and put in eval mode in place) or a backend
+    (``OnnxBackend``, ``TorchBackend``). ``device`` is auto, cpu,
     cuda or cuda:N; ``tile`` the largest tile side in pixels, 0 for the whole image in one pass, or "auto";
     ``overlap`` the pixels neighbouring tiles share; ``batch_size`` tiles per forward pass; ``precision``
     auto (bf16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16 (torch only); ``ensemble`` averages the
@@ -61,6 +62,7 @@ class Denoiser:
         self.settings = InferConfig(tile=_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
+        self._call_notes: dict[str, None] = {}  # a direct call's level notes, once each (not denoise_files')
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, *, engine: str = "auto", threads: int = 0,
@@ -68,7 +70,8 @@ class Denoiser:
         """A shipped model by name (``"default"``), a generator ``.safetensors`` file, its ``.onnx`` graph or
         a folder holding one (an exported model folder, a run's output); ``settings`` are the constructor's
         keywords. ``engine`` is auto (ONNX Runtime on the CPU where the model has a current graph, torch on
-        CUDA or otherwise), onnxruntime or torch; ``threads`` the CPU threads (0: the runtime's default).
+        CUDA or otherwise), onnxruntime or torch; ``threads`` the CPU threads (0: the runtime's default; torch's
+        is a setting of the whole process).
         A missing, unsafe or mismatched file is a one-line ``WeightsError``."""
         unknown = sorted(set(settings) - SETTINGS)
         if unknown:  # before the model loads, and one line (a TypeError after it, with config= or meta= too)
@@ -100,8 +103,9 @@ class Denoiser:
 
     @property
     def notes(self) -> list[str]:
-        """What the user should know about past calls (tile shrunk after out-of-memory, fp32 redos)."""
-        return self._engine.notes
+        """What the user should know about past calls (tile shrunk after out-of-memory, fp32 redos, a σ above the
+        model's range run at its highest)."""
+        return [*self._engine.notes, *self._call_notes]
 
     @property
     def engine(self) -> TiledDenoiser:
@@ -116,6 +120,7 @@ class Denoiser:
         """
         strength, sigma = _number(strength, "strength"), None if sigma is None else _number(sigma, "sigma")
         self._engine.check_level(strength, sigma)  # before any conversion work
+        self._call_notes.update(dict.fromkeys(self._engine.level_notes(strength, sigma)))
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
         if isinstance(image, np.ndarray):  # a subclass (np.matrix keeps 2-D under indexing) as a plain array
