@@ -53,10 +53,10 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        proc_stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:  # no /proc (macOS), or it has just ended
         return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]  # the state follows the command name in parentheses
+    return proc_stat.rpartition(")")[2].split()[:1] != ["Z"]  # the state follows the command name in parentheses
 
 
 def is_temp_file(name: str) -> bool:

@@ -48,10 +48,6 @@ class LoadedImage:
     lossless: bool = False  # a lossless WebP: its output is written lossless too
     dpi: tuple[float, float] | None = None  # the resolution the file records (x, y as stored upright), if any
 
-    @property
-    def has_alpha(self) -> bool:
-        return self.pixels.shape[2] in (2, 4)
-
 
 def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | str | None = None) -> list[Path]:
     """Image files under a folder, sorted, by extension (hidden files and folders below it skipped: a

@@ -180,7 +180,6 @@ class NoiseModel:
     fn: Callable[..., np.ndarray]
     doc: str
     variance: Callable[..., np.ndarray] = _no_random_var  # per-pixel σ² it adds, given the clean image (0-255)
-    works_on_alpha: bool = False
 
 
 MODELS: dict[str, NoiseModel] = {
@@ -252,10 +251,6 @@ class NoiseSpec:
         if len(self.chains) != 1:
             raise ValueError("a mixture spec has several chains; use .chains")
         return self.chains[0]
-
-    @property
-    def ends_in_jpeg(self) -> bool:
-        return all(chain[-1].model == "jpeg" for chain in self.chains)
 
     def draw(self, rng: np.random.Generator) -> tuple[tuple[NoiseStage, ...], list[dict[str, float]]]:
         chain = self.chains[int(rng.integers(len(self.chains)))] if len(self.chains) > 1 else self.chains[0]
@@ -329,8 +324,6 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
 
 
 def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) -> ParamRange:
-    import re
-
     # a number (1e-1 and 5e+2 included; no parameter accepts a negative one), or two joined by '-'
     number = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)"
     match = re.fullmatch(rf"\s*({number})\s*(?:-\s*({number})\s*)?", raw, flags=re.IGNORECASE | re.ASCII)

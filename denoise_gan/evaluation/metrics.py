@@ -251,7 +251,7 @@ def json_float(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def results_dict(evaluation: Evaluation) -> dict[str, Any]:
     """The results JSON: the protocol it was measured by, per-image scores and means."""
     protocol = {**PROTOCOL, "y_channel_scored": evaluation.y_channel, "skimage_version": skimage.__version__}
     out: dict[str, Any] = {
@@ -270,16 +270,13 @@ def results_dict(evaluation: Evaluation, extra: dict[str, Any] | None = None) ->
         out["mean"]["identical_pairs"] = evaluation.identical
         out["mean"].update({f"{k}_finite": json_float(evaluation.mean[k]) for k in evaluation.keys
                             if k.startswith("psnr")})
-    if extra:
-        out.update(extra)
     return out
 
 
-def write_results_json(evaluation: Evaluation, path: Path | str, extra: dict[str, Any] | None = None,
-                       overwrite: bool = True) -> None:
+def write_results_json(evaluation: Evaluation, path: Path | str, overwrite: bool = True) -> None:
     """Write the results JSON atomically (strict JSON: no NaN/Infinity tokens); without ``overwrite`` a file that
     appeared meanwhile (another run's) is kept: OutputExistsError."""
-    text = json.dumps(results_dict(evaluation, extra), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(results_dict(evaluation), indent=2, allow_nan=False) + "\n"
     atomic_write_text(path, text, overwrite)
 
 

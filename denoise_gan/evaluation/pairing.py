@@ -58,16 +58,14 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing, unpaired
 
 
-def paired_files(clean_dir: Path | str, other_dir: Path | str, other_suffix: str = "",
-                 role: str = "prediction") -> list[tuple[str, Path, Path]]:
-    """(name, clean file, partner file) sorted by name; a file without a partner is an error naming it."""
+def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> list[tuple[str, Path, Path]]:
+    """(name, clean file, partner file: its ``role`` in messages) sorted by name; a file without a partner is an
+    error naming it."""
     clean_dir, other_dir = _folders(clean_dir, other_dir)
-    clean, other = _by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir, other_suffix)
+    clean, other = _by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir)
     missing = [stem for stem in clean if stem not in other]
-    if missing and role == "prediction":
-        raise UserError(_no_prediction(clean, other, missing, other_dir, other_suffix))
     if missing:
-        raise UserError(f"{clean[missing[0]]}: no {role} named {missing[0]}{other_suffix}.* in {other_dir}")
+        raise UserError(f"{clean[missing[0]]}: no {role} named {missing[0]}.* in {other_dir}")
     _no_stray(clean, other, clean_dir)
     return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
 

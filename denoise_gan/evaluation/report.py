@@ -23,13 +23,7 @@ import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import colour_channels, encode_image, to_dtype
-from denoise_gan.evaluation.report_plots import (  # noqa: F401 (the plots are read from here too)
-    NoiseFamily,
-    noise_families,
-    plot_psnr_vs_noise,
-    plot_psnr_vs_time,
-    shown_psnr,
-)
+from denoise_gan.evaluation.report_plots import plot_psnr_vs_noise, plot_psnr_vs_time, shown_psnr
 
 CROP = 128
 ZOOM = 2

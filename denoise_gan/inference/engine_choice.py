@@ -17,8 +17,9 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import installed
 from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
+from denoise_gan.nets.run_folder import graph_beside
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
+from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
 from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present, refuse_half_on_cpu
 

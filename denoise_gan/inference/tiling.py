@@ -27,25 +27,15 @@ import numpy as np
 
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.errors import UserError
-from denoise_gan.inference.backend import (  # noqa: F401 (the tile limits are read from here too)
+from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from here too)
     CPU_TILE,
-    MAX_AUTO_TILE,
     MIN_TILE,
     Backend,
     OutOfMemory,
     check_conditioning,
 )
 from denoise_gan.inference.ensemble import ensembled
-from denoise_gan.inference.tile_grid import (  # noqa: F401 (the geometry is read from here too)
-    TileGrid,
-    fitted_tile,
-    plan_grid,
-    ramp_weights,
-    reflect_index,
-    round_up,
-    tile_positions,
-    tile_side,
-)
+from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
 from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
 from denoise_gan.runtime import PRECISIONS
 
@@ -367,9 +357,3 @@ def denoise_array(model: Any, pixels: np.ndarray, cfg: InferConfig = InferConfig
     Build a TiledDenoiser instead to keep the resolved tile across many images.
     """
     return TiledDenoiser(model, cfg)(pixels, progress)
-
-
-def denoise_arrays(model: Any, images: Sequence[np.ndarray], cfg: InferConfig = InferConfig(),
-                   progress: Progress | None = None) -> list[np.ndarray]:
-    """Denoise several images whose same-size tiles share batches (e.g. many small images on a GPU)."""
-    return TiledDenoiser(model, cfg).denoise_many(images, progress)

@@ -38,8 +38,8 @@ from denoise_gan.nets.export_target import check_target, export_format
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import file_sha256, graph_beside, resolve_weights
+from denoise_gan.nets.run_folder import RunFolder, graph_beside
+from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weight_header import refuse_noise_model, weights_digest
 from denoise_gan.nets.weights import (
     CALIBRATION_KEY,

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from denoise_gan.errors import WeightsError
-from denoise_gan.nets.run_folder import G_FILE, RunFolder, graph_beside  # noqa: F401 (graph_beside is read from here too)
+from denoise_gan.nets.run_folder import G_FILE, RunFolder
 
 DEFAULT_MODEL = "default"
 

@@ -45,25 +45,11 @@ from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, 
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
-from denoise_gan.training.adapt_noise import (  # noqa: F401 (callers and tests read these from adapt)
-    MIN_NOISY_PHOTOS,
-    NoiseFitTrainer,
-    NoisyPhotos,
-    clean_pool,
-    colour_noise_f,
-    noisy_photos,
-    read_photos,
-    training_data,
-)
+from denoise_gan.training.adapt_noise import NoiseFitTrainer, clean_pool, noisy_photos
 from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
 from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_reports import write_before_after, write_noise_fit
-from denoise_gan.training.adapt_start import (  # noqa: F401 (callers and tests read these from adapt)
-    StartModel,
-    check_roles,
-    find_start,
-    start_discriminator,
-)
+from denoise_gan.training.adapt_start import StartModel, find_start
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.distributed import holding_run_folder

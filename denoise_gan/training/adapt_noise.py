@@ -186,7 +186,7 @@ class NoiseFitTrainer:
             sched.step()
         return {"f_adv": terms["f_adv"].item(), "f_stats": float(terms["f_stats"].detach()),
                 "idt": terms["idt_f"].item(), "d_noisy": d_loss.item(),
-                "f_sigma": f_noise_sigma(self.f, x, fake)}
+                "f_sigma": f_noise_sigma(x, fake)}
 
     def lr(self) -> float:
         return self.opt_f.param_groups[0]["lr"]

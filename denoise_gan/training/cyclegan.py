@@ -181,7 +181,7 @@ class CycleGANTrainer:
         return {"g_adv": g_adv.item(), "f_adv": f_terms["f_adv"].item(), "f_stats": f_terms["f_stats"].item(),
                 "cycle_clean": cycle_clean.item(),
                 "cycle_noisy": cycle_noisy.item(), "idt": idt.item(), "d_clean": d_clean.item(),
-                "d_noisy": d_noisy.item(), "f_sigma": f_noise_sigma(n.f, x, fake_noisy)}
+                "d_noisy": d_noisy.item(), "f_sigma": f_noise_sigma(x, fake_noisy)}
 
     def lr(self) -> float:
         return self.opts["G"].param_groups[0]["lr"]
@@ -222,7 +222,7 @@ class CycleGANTrainer:
         return self.validator(self.nets.g, run_dir, step, noise_model=self.nets.f)
 
 
-def f_noise_sigma(f: nn.Module, x: torch.Tensor, fake_noisy: torch.Tensor) -> float:
+def f_noise_sigma(x: torch.Tensor, fake_noisy: torch.Tensor) -> float:
     """Std of what F added, on the 0-255 scale: the quickest read of whether F models the noise level."""
     return float((fake_noisy.detach().float() - x.float()).std().item() * 255.0)
 

@@ -158,14 +158,13 @@ class _StopRequest:
 
 
 def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start: int, cadence: Cadence,
-             run_dir: Path, world: World, console: Console | None = None,
-             on_save: Callable[[int], None] | None = None) -> int:
+             run_dir: Path, world: World, console: Console | None = None) -> int:
     """Run steps start+1..cadence.steps; return the last completed step (a checkpoint exists for it).
 
     On Ctrl-C or SIGTERM the step in progress finishes, a checkpoint is saved for it and KeyboardInterrupt is
     raised for the caller to exit with. What is reported besides log.csv follows ``reporting(...)``.
     """
-    run = _Run(trainer, start, cadence, run_dir, world, console or Console(), on_save)
+    run = _Run(trainer, start, cadence, run_dir, world, console or Console())
     stop = _StopRequest()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -196,9 +195,9 @@ class _Run:
     """One pass of the loop: its step counters, log, progress line, TensorBoard writer and checkpoints."""
 
     def __init__(self, trainer: Trainer, start: int, cadence: Cadence, run_dir: Path, world: World,
-                 console: Console, on_save: Callable[[int], None] | None) -> None:
+                 console: Console) -> None:
         self.trainer, self.start, self.cadence, self.run_dir, self.world = trainer, start, cadence, run_dir, world
-        self.console, self.on_save = console, on_save
+        self.console = console
         self.log = RunLog(run_dir / "log.csv", trainer.log_fields)
         self.level_fields = tuple(getattr(trainer, "level_fields", LEVEL_FIELDS))
         kept = self.log.start(start) if world.is_main else []
@@ -229,8 +228,6 @@ class _Run:
             self.trainer.export(self.run_dir, at)
             plot_log(self.log, self.run_dir / "losses.png", self.trainer.log_fields, self.level_fields)
         self.saved = at
-        if self.on_save:
-            self.on_save(at)
 
     def steps(self, batches: Iterator[dict[str, torch.Tensor]], stop: _StopRequest) -> None:
         cadence, tick, since = self.cadence, time.perf_counter(), 0

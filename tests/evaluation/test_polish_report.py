@@ -122,7 +122,7 @@ def test_a_condition_with_an_output_equal_to_its_clean_image_keeps_its_points(fi
 
 
 def test_families_group_a_sweep_and_leave_the_rest_alone() -> None:
-    families = report.noise_families(["gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=25+jpeg:quality=80",
+    families = report_plots.noise_families(["gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=25+jpeg:quality=80",
                                       "gaussian:sigma=25+jpeg:quality=60", "poisson:peak=30",
                                       "gaussian:sigma=5-50"])
     assert [(f.axis, f.labels) for f in families] == [

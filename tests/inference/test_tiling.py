@@ -10,15 +10,13 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
+from denoise_gan.inference.tile_grid import ramp_weights, tile_positions
 from denoise_gan.inference.tiling import (
     MIN_TILE,
     InferConfig,
     TiledDenoiser,
     denoise_array,
-    denoise_arrays,
     plan_grid,
-    ramp_weights,
-    tile_positions,
 )
 from denoise_gan.inference.torch_engine import forward_checked
 from denoise_gan.nets.registry import build_generator
@@ -209,7 +207,7 @@ def test_tiles_of_different_images_share_batches() -> None:
     net = Identity()
     rng = np.random.default_rng(3)
     images = [rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8) for _ in range(3)]
-    outs = denoise_arrays(net, images, InferConfig(tile=256, batch_size=4))
+    outs = TiledDenoiser(net, InferConfig(tile=256, batch_size=4)).denoise_many(images)
     assert net.calls == [(3, 3, 40, 40)]
     for out, img in zip(outs, images):
         np.testing.assert_array_equal(out, img)
@@ -223,7 +221,7 @@ def test_images_of_another_depth_or_channel_mode_get_their_own_batch() -> None:
     gray = rng.integers(0, 256, size=(40, 40, 1), dtype=np.uint8)
     images = [rng.integers(0, 65536, size=(40, 40, 3), dtype=np.uint16),
               rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8), np.repeat(gray, 3, axis=2)]
-    outs = denoise_arrays(net, images, InferConfig(tile=256, batch_size=4))
+    outs = TiledDenoiser(net, InferConfig(tile=256, batch_size=4)).denoise_many(images)
     assert len(net.calls) == 3
     for out, img in zip(outs, images):
         np.testing.assert_array_equal(out, img)

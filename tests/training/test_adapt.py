@@ -20,6 +20,7 @@ from denoise_gan.nets.weights import load_denoiser, load_generator
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt import adapt, find_start
+from denoise_gan.training.adapt_start import start_discriminator
 from helpers import cli, one_line_error, save_adapt_start, write_camera_photos
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
@@ -167,7 +168,7 @@ def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch:
 def test_a_train_run_folder_is_a_start(finished_run: Path) -> None:
     start = find_start(str(finished_run))
     assert start.g == finished_run / "G.safetensors" and start.d_checkpoint is not None
-    net, cfg, source = adapt_module.start_discriminator(start, 3)
+    net, cfg, source = start_discriminator(start, 3)
     assert "checkpoints" in source and cfg.width == 8
 
 
