@@ -1,17 +1,18 @@
-"""Files written atomically (a temporary file in the same folder, then a rename), output folders checked before
-a run starts, and the temporary files an interrupted writer left behind cleaned up: an output is either
-complete or absent, and an existing file is never half-replaced."""
+"""Files written atomically (a temporary file in the same folder, then a rename or an exclusive link), and the
+temporary files an interrupted writer left behind cleaned up: an output is either complete or absent, and an
+existing file is never half-replaced. Output folders are checked in ``output_folders``, and held by one process
+at a time in ``folder_lock``."""
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import shutil
 import stat
 import tempfile
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,7 +39,7 @@ _PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
 
 
-def _temp_prefix(name: str) -> str:
+def temp_prefix(name: str) -> str:
     return "." + os.fsdecode(os.fsencode(name)[:_PART_NAME_BYTES]) + f".{os.getpid()}-"
 
 
@@ -92,73 +93,6 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
     return removed
 
 
-@contextmanager
-def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
-    """Hold the folder's lock while writing it, so a second process given the same folder is refused instead of
-    mixing its checkpoints and log into this one. The lock is on the folder itself (no lock file to delete or
-    to fail to create in a read-only folder), and the kernel drops it when the process ends, however it ends,
-    so no stale lock outlives a crash. Where the OS has no flock, nothing is held."""
-    try:
-        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
-    except ImportError:  # not POSIX
-        yield
-        return
-    folder = Path(folder)
-    refuse_file_in_the_way(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError as exc:
-        raise OutputWriteError(f"{folder}: cannot open it ({exc.strerror or exc})") from None
-    try:
-        if not _flock_within(fd, _PROBE_WAIT_S):
-            raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end, "
-                                   "or choose another -o")
-        yield
-    finally:
-        os.close(fd)
-
-
-# ``held_by_another_process`` takes the lock for an instant to test it, so a run starting at that instant waits
-# this long before it calls the folder taken (a `denoise -c RUN` beside a resuming `train` would refuse it)
-_PROBE_WAIT_S = 0.5
-
-
-def _flock_within(fd: int, seconds: float) -> bool:
-    """Take ``fd``'s exclusive lock, trying again for up to ``seconds``; False when another process keeps it."""
-    import fcntl
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-        except OSError:  # a file system without locks (NFS without its lock daemon, Lustre): nothing is held
-            return True
-
-
-def held_by_another_process(folder: Path | str) -> bool:
-    """Whether another process holds ``folder``'s lock (``holding_folder``): a run still writing it, whose folder
-    may look like one stopped early (no checkpoint yet). A lock held only for a moment (another command's probe)
-    is waited out, as ``holding_folder`` does. False where the OS or the file system has no flock."""
-    try:
-        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
-    except ImportError:  # not POSIX
-        return False
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return not _flock_within(fd, _PROBE_WAIT_S)
-    finally:
-        os.close(fd)  # closing drops the lock this probe may have taken
-
-
 def _write_error(path: Path, exc: OSError) -> OutputWriteError:
     return OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})")
 
@@ -177,7 +111,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
             raise OutputWriteError(f"{path}: is a folder; give a file path")
         if is_special_file(path):  # a rename would put a file in place of /dev/null or a reader's pipe
             raise OutputWriteError(f"{path}: is a device or a pipe, not a file; give a file path")
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".part", dir=path.parent)
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:
@@ -255,7 +189,7 @@ def _temp_folder(folder: Path, where: Path) -> Path:
     try:
         remove_stale_parts(where)
         name = folder.absolute().name or "folder"  # `-o .` has no name of its own: its temp folder still has one
-        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".part", dir=where))
+        temp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), suffix=".part", dir=where))
         os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes it 0700; outputs get the usual permissions
     except OSError as exc:
         raise _write_error(folder, exc) from None
@@ -297,104 +231,20 @@ def _link_exclusive(tmp: str, path: Path) -> None:
     os.unlink(tmp)
 
 
-def refuse_file_in_the_way(folder: Path) -> None:
-    """An output folder's name taken by a file: the same words from every command."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
-
-
-def check_writable(folder: Path | str) -> None:
-    """Create the folder if needed and prove a file can be made in it, before any work is done."""
-    folder = Path(folder)
-    refuse_file_in_the_way(folder)
-    if folder.is_symlink() and not folder.exists():
-        raise OutputWriteError(f"{folder}: a link to {os.readlink(folder)}, which does not exist; create that "
-                               "folder or choose another -o")
+@functools.lru_cache(maxsize=64)
+def hard_links_work(folder: Path) -> bool:
+    """Whether ``folder``'s file system makes hard links (where it does, an output is linked into place and never
+    leaves an empty reserved name behind)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=_temp_prefix("write-check"), suffix=".part", dir=folder)
+        fd, name = tempfile.mkstemp(prefix=f".links.{os.getpid()}-", suffix=".part", dir=folder)  # a temp's name
         os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputWriteError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
-
-
-def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = False,
-                       hint: str = "pass --overwrite to replace its files", known: Iterable[str] = ()) -> Path:
-    """The one rule for every command that writes a folder of results: a folder that does not exist or is
-    empty is used; a non-empty one only when it is this command's own resumable output (``own``) or the
-    user said ``overwrite``; a file in the way is an error. The folder is created, proved writable and
-    cleared of temp files that killed writers left, all before any work starts. A refusal names the entries
-    that are not among ``known`` (what the command writes there) first: the ones that made it refuse."""
-    folder = Path(folder)
-    if folder.is_dir() and not (own or overwrite):  # a file in the way is check_writable's to refuse
-        try:
-            mine = set(known)
-            entries = sorted((p.name for p in folder.iterdir() if not is_temp_file(p.name)),
-                             key=lambda name: (name in mine, name))
-        except OSError as exc:
-            raise OutputWriteError(f"{folder}: cannot list it ({exc.strerror or exc})") from None
-        if entries:
-            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-            raise OutputWriteError(f"{folder}: not empty ({len(entries)} entries: {shown}); choose a new or empty "
-                                   f"folder, or {hint}")
-    check_writable(folder)
-    remove_stale_parts(folder)
-    return folder
-
-
-@contextmanager
-def removed_if_left_empty(folder: Path | str) -> Iterator[None]:
-    """For a command that makes its output folder before it has read its inputs: when the work fails, a folder
-    this run made and left empty is removed, so a refused run leaves nothing behind (as commands that check
-    everything first do)."""
-    folder = Path(folder)
-    existed = folder.exists()
+    except OSError:
+        return True  # cannot tell: an empty file is then the user's, kept
     try:
-        yield
-    except BaseException:
-        if not existed:
-            try:
-                folder.rmdir()  # only if empty: anything written to it stays
-            except OSError:
-                pass
-        raise
-
-
-def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
-                         forbidden_suffixes: tuple[str, ...] = ()) -> None:
-    """The rule for report files named by options (``{"--json": path, ...}``), checked before any work: two
-    options never name one file, a name with a forbidden suffix (an image's, for a text report that could
-    otherwise replace a photo) is refused, and an existing file is replaced only when the user said
-    ``overwrite``. Each folder is created and proved writable."""
-    seen: dict[Path, str] = {}
-    for option, path in paths.items():
-        if path is None:
-            continue
-        key = Path(os.path.abspath(path))
-        if key in seen:
-            raise OutputWriteError(f"{seen[key]} and {option} both name {path}; give each its own file")
-        seen[key] = option
-        if path.suffix.lower() in forbidden_suffixes:
-            example = f"results.{option.lstrip('-')}" if option in ("--json", "--csv") else "results.txt"
-            raise OutputWriteError(f"{option} {path}: an image file name; give the report its own name "
-                                   f"(e.g. {example})")
-        if path.is_dir():
-            raise OutputWriteError(f"{option} {path}: is a folder; give a file path")
-        if is_special_file(path):
-            raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
-        if path.exists() and not overwrite:
-            raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
-        check_writable(path.parent)
-
-
-def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None],
-                                why: str = "its plots would be read as input images by the next run") -> None:
-    """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before
-    any work: its plots and validation grids (``why``: what goes wrong) would be read as input images by a
-    rerun or a ``--resume``."""
-    where = Path(os.path.realpath(out))  # a link to a folder inside an input is inside it
-    for option, folder in inputs.items():
-        if folder and where.is_relative_to(os.path.realpath(folder)):
-            raise OutputWriteError(f"{out} is inside {option} {folder}: {why}; choose an output folder outside it")
-
+        os.link(name, name.replace(".links.", ".linkb."))
+        os.unlink(name.replace(".links.", ".linkb."))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.unlink(name)

@@ -30,18 +30,14 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from data_tools.atomic_files import (
-    holding_folder,
-    is_temp_file,
-    prepare_output_dir,
-    refuse_output_inside_inputs,
-    remove_stale_parts,
-)
+from data_tools.atomic_files import is_temp_file, remove_stale_parts
 from data_tools.errors import DataError, ImageTypeError
+from data_tools.folder_lock import holding_folder
 from data_tools.folder_scan import folders_not_read
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable
 from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.synth_folder import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,

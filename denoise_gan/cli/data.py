@@ -111,7 +111,8 @@ def samples_command(
 
     The folder must be new or empty, or hold only files of this very set (then they are written again, the
     same bytes), or --overwrite is given."""
-    from data_tools.atomic_files import holding_folder, prepare_output_dir, removed_if_left_empty
+    from data_tools.folder_lock import holding_folder
+    from data_tools.output_folders import prepare_output_dir, removed_if_left_empty
     from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
 
     if subset not in (*SETS, "photos", "pool"):

@@ -51,8 +51,8 @@ def evaluate_command(
     (unreadable, mismatched, under 11 px) are listed (results JSON: missing, unpaired, failed) and the others
     scored; the exit code is then 1 (0 when every image given was paired and scored, 2 for bad arguments).
     """
-    from data_tools.atomic_files import prepare_output_files
     from data_tools.images import IMAGE_EXTENSIONS
+    from data_tools.output_folders import prepare_output_files
     from denoise_gan.evaluation.metrics import (
         evaluate_folders,
         failed_text,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.atomic_files import holding_folder, prepare_output_dir, refuse_output_inside_inputs
+from data_tools.folder_lock import holding_folder
+from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import Plan, plan, too_small_to_benchmark

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.atomic_files import prepare_output_dir
 from data_tools.images import write_image
 from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.output_folders import prepare_output_dir
 from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.evaluation.metrics import psnr, ssim
 from denoise_gan.evaluation.pictures import labelled_grid

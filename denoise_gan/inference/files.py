@@ -16,10 +16,8 @@ Policies, chosen for the failures users report most:
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +28,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from data_tools.atomic_files import check_writable, is_special_file, remove_stale_parts
+from data_tools.atomic_files import hard_links_work, is_special_file, remove_stale_parts
 from data_tools.images import encode_problem, read_image, write_image
 from data_tools.names import shown
+from data_tools.output_folders import check_writable
 from denoise_gan.errors import UserError
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
@@ -181,25 +180,6 @@ def _killed_reservation(path: Path) -> bool:
     except OSError:
         return False
     return old and not hard_links_work(path.parent)  # where they work no name is reserved: a user's empty file
-
-
-@functools.lru_cache(maxsize=64)
-def hard_links_work(folder: Path) -> bool:
-    """Whether ``folder``'s file system makes hard links (where it does, an output is linked into place and never
-    leaves an empty reserved name behind)."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".links.{os.getpid()}-", suffix=".part", dir=folder)  # a temp's name
-        os.close(fd)
-    except OSError:
-        return True  # cannot tell: an empty file is then the user's, kept
-    try:
-        os.link(name, name.replace(".links.", ".linkb."))
-        os.unlink(name.replace(".links.", ".linkb."))
-        return True
-    except OSError:
-        return False
-    finally:
-        os.unlink(name)
 
 
 def _empty_file(path: Path) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_tools.atomic_files import held_by_another_process
+from data_tools.folder_lock import held_by_another_process
 from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import F_FILE, G_FILE, RunFolder, latest_checkpoint, run_kind
 

@@ -35,9 +35,10 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import atomic_write_bytes, is_temp_file, prepare_output_dir, refuse_output_inside_inputs
+from data_tools.atomic_files import atomic_write_bytes, is_temp_file
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
+from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.nets.registry import build_generator

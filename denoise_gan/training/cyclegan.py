@@ -19,8 +19,8 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
+from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.nets import losses

@@ -14,7 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from data_tools.atomic_files import holding_folder, is_temp_file
+from data_tools.atomic_files import is_temp_file
+from data_tools.folder_lock import holding_folder
 from denoise_gan.errors import UserError
 from denoise_gan.runtime import World, world_from_env
 

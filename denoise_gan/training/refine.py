@@ -28,9 +28,9 @@ import torch.nn.functional as nnf
 from rich.console import Console
 from torch import nn
 
-from data_tools.atomic_files import refuse_output_inside_inputs
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
+from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
 from denoise_gan.config_fields import flag_of, option_of
 from denoise_gan.errors import UserError

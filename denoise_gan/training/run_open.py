@@ -17,14 +17,10 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import (
-    held_by_another_process,
-    is_temp_file,
-    prepare_output_dir,
-    remove_entry,
-    remove_stale_parts,
-)
+from data_tools.atomic_files import is_temp_file, remove_entry, remove_stale_parts
 from data_tools.errors import DataError, DenoiseGanError
+from data_tools.folder_lock import held_by_another_process
+from data_tools.output_folders import prepare_output_dir
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError
 from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, latest_checkpoint, list_checkpoints

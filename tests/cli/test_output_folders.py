@@ -197,7 +197,8 @@ def test_reports_name_files_that_are_not_utf8_as_their_own_bytes(tmp_path: Path)
 
 def test_a_synth_into_a_folder_another_synth_writes_is_refused(src: Path, tmp_path: Path) -> None:
     """Two synth runs into one new folder at once mixed their noises under one manifest marked complete."""
-    from data_tools.atomic_files import OutputWriteError, holding_folder
+    from data_tools.atomic_files import OutputWriteError
+    from data_tools.folder_lock import holding_folder
 
     with holding_folder(tmp_path / "set", "set"), pytest.raises(OutputWriteError, match="another process"):
         synth(src, tmp_path / "set", "gaussian:sigma=5", 0)

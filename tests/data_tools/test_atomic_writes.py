@@ -69,7 +69,7 @@ def test_a_run_starting_while_a_reader_tests_its_lock_is_not_refused(tmp_path: P
     import fcntl
     import threading
 
-    from data_tools.atomic_files import held_by_another_process, holding_folder
+    from data_tools.folder_lock import held_by_another_process, holding_folder
 
     def reader_testing_the_lock() -> None:
         probe = os.open(tmp_path, os.O_RDONLY)
@@ -110,7 +110,7 @@ def test_a_file_system_without_locks_runs_unlocked(tmp_path: Path, monkeypatch) 
     import errno
     import fcntl
 
-    from data_tools.atomic_files import held_by_another_process, holding_folder
+    from data_tools.folder_lock import held_by_another_process, holding_folder
 
     def no_locks(fd: int, op: int) -> None:
         raise OSError(errno.ENOLCK, "No locks available")

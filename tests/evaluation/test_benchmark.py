@@ -481,7 +481,7 @@ def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_d
 def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clean_dir: Path) -> None:
     """Two --resume runs into one -o both wrote results.json: the rows of one were lost, and the report and the
     JSON told different stories."""
-    from data_tools.atomic_files import holding_folder
+    from data_tools.folder_lock import holding_folder
 
     out = tmp_path / "b"
     args = ("--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy", "-o", out)

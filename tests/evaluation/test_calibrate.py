@@ -168,7 +168,7 @@ def test_a_photo_returned_exactly_is_said_to_count_as_the_cap(tmp_path: Path) ->
 def test_calibrate_never_writes_over_its_source_or_beside_another_calibration(tmp_path: Path) -> None:
     """`-c OUT -o OUT --resume` replaced the source G.safetensors in place; two calibrations into one folder
     mixed their fits."""
-    from data_tools.atomic_files import holding_folder
+    from data_tools.folder_lock import holding_folder
 
     photos = _photos(tmp_path / "photos")
     (tmp_path / "out" / "fit").mkdir(parents=True)

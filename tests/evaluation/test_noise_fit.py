@@ -463,7 +463,7 @@ def test_an_interrupt_while_the_report_is_drawn_leaves_the_earlier_report_whole(
 def test_a_report_folder_another_run_is_writing_is_refused(pairs: Path, tmp_path: Path) -> None:
     """Two noise-fits into one folder both said "wrote", one report silently replacing the other; so did two
     `samples --set photos` builds, whose sources.json then listed a part of the photos."""
-    from data_tools.atomic_files import holding_folder
+    from data_tools.folder_lock import holding_folder
 
     out = tmp_path / "fit"
     with holding_folder(out):

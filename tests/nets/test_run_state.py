@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_tools.atomic_files import holding_folder
+from data_tools.folder_lock import holding_folder
 from data_tools.images import write_image
 from denoise_gan import Denoiser
 from denoise_gan.config import AdaptConfig, RefineConfig, TrainConfig

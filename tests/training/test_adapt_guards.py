@@ -153,7 +153,7 @@ def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clea
     assert result.exit_code == 0, result.output
     last = [ln for ln in result.stdout.splitlines() if ln.strip()][-1]
     assert last.startswith("done:") and "noise model 2/2 steps, denoiser 4/4 steps" in last
-    from data_tools.atomic_files import holding_folder
+    from data_tools.folder_lock import holding_folder
 
     with holding_folder(tmp_path / "busy"):  # another process adapting into it: refused, nothing written
         one_line_error(cli("adapt", "--noisy", noisy_dir, "--clean", clean_dir, "--from", start_dir, "-o",

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_tools.atomic_files import holding_folder
 from data_tools.errors import DataError
+from data_tools.folder_lock import holding_folder
 from data_tools.images import write_image
 from denoise_gan.training.input_record import RECORD_FILE, changed_inputs, record_inputs
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_tools.atomic_files import holding_folder
+from data_tools.folder_lock import holding_folder
 from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.training.cyclegan import train
@@ -264,7 +264,7 @@ def test_refine_init_with_a_graph_and_a_resume_without_its_folder_say_so(finishe
 
 def test_a_run_folder_another_process_is_writing_is_refused(clean_dir: Path, tmp_path: Path) -> None:
     """Two `train -o SAME` started together both ran, mixing their checkpoints and log into one folder."""
-    from data_tools.atomic_files import holding_folder
+    from data_tools.folder_lock import holding_folder
 
     run = tmp_path / "run"
     with holding_folder(run):  # as the first process holds it while it trains

@@ -16,15 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.atomic_files import (
-    atomic_write_text,
-    holding_folder,
-    is_temp_file,
-    prepare_output_dir,
-    remove_stale_parts,
-)
+from data_tools.atomic_files import atomic_write_text, is_temp_file, remove_stale_parts
 from data_tools.errors import DenoiseGanError
+from data_tools.folder_lock import holding_folder
 from data_tools.images import ImageReadError
+from data_tools.output_folders import prepare_output_dir
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import (
     BenchmarkConfig,

@@ -1,0 +1,80 @@
+"""A folder held by one process at a time: a second run given a folder that a run is writing is refused, not
+mixed in; a lock the kernel drops when its process ends, however it ends."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from data_tools.atomic_files import OutputWriteError
+from data_tools.output_folders import refuse_file_in_the_way
+
+
+@contextmanager
+def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
+    """Hold the folder's lock while writing it, so a second process given the same folder is refused instead of
+    mixing its checkpoints and log into this one. The lock is on the folder itself (no lock file to delete or
+    to fail to create in a read-only folder), and the kernel drops it when the process ends, however it ends,
+    so no stale lock outlives a crash. Where the OS has no flock, nothing is held."""
+    try:
+        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
+    except ImportError:  # not POSIX
+        yield
+        return
+    folder = Path(folder)
+    refuse_file_in_the_way(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise OutputWriteError(f"{folder}: cannot open it ({exc.strerror or exc})") from None
+    try:
+        if not _flock_within(fd, _PROBE_WAIT_S):
+            raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end, "
+                                   "or choose another -o")
+        yield
+    finally:
+        os.close(fd)
+
+
+# ``held_by_another_process`` takes the lock for an instant to test it, so a run starting at that instant waits
+# this long before it calls the folder taken (a `denoise -c RUN` beside a resuming `train` would refuse it)
+_PROBE_WAIT_S = 0.5
+
+
+def _flock_within(fd: int, seconds: float) -> bool:
+    """Take ``fd``'s exclusive lock, trying again for up to ``seconds``; False when another process keeps it."""
+    import fcntl
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        except OSError:  # a file system without locks (NFS without its lock daemon, Lustre): nothing is held
+            return True
+
+
+def held_by_another_process(folder: Path | str) -> bool:
+    """Whether another process holds ``folder``'s lock (``holding_folder``): a run still writing it, whose folder
+    may look like one stopped early (no checkpoint yet). A lock held only for a moment (another command's probe)
+    is waited out, as ``holding_folder`` does. False where the OS or the file system has no flock."""
+    try:
+        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
+    except ImportError:  # not POSIX
+        return False
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return not _flock_within(fd, _PROBE_WAIT_S)
+    finally:
+        os.close(fd)  # closing drops the lock this probe may have taken

@@ -1,0 +1,114 @@
+"""Output folders and report files checked before a run starts: one rule for what may be written where (new or
+empty, the command's own, or --overwrite), proved writable, never inside the run's own inputs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from data_tools.atomic_files import OutputWriteError, is_special_file, is_temp_file, remove_stale_parts, temp_prefix
+
+
+def refuse_file_in_the_way(folder: Path) -> None:
+    """An output folder's name taken by a file: the same words from every command."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+
+
+def check_writable(folder: Path | str) -> None:
+    """Create the folder if needed and prove a file can be made in it, before any work is done."""
+    folder = Path(folder)
+    refuse_file_in_the_way(folder)
+    if folder.is_symlink() and not folder.exists():
+        raise OutputWriteError(f"{folder}: a link to {os.readlink(folder)}, which does not exist; create that "
+                               "folder or choose another -o")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=temp_prefix("write-check"), suffix=".part", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputWriteError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+
+
+def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = False,
+                       hint: str = "pass --overwrite to replace its files", known: Iterable[str] = ()) -> Path:
+    """The one rule for every command that writes a folder of results: a folder that does not exist or is
+    empty is used; a non-empty one only when it is this command's own resumable output (``own``) or the
+    user said ``overwrite``; a file in the way is an error. The folder is created, proved writable and
+    cleared of temp files that killed writers left, all before any work starts. A refusal names the entries
+    that are not among ``known`` (what the command writes there) first: the ones that made it refuse."""
+    folder = Path(folder)
+    if folder.is_dir() and not (own or overwrite):  # a file in the way is check_writable's to refuse
+        try:
+            mine = set(known)
+            entries = sorted((p.name for p in folder.iterdir() if not is_temp_file(p.name)),
+                             key=lambda name: (name in mine, name))
+        except OSError as exc:
+            raise OutputWriteError(f"{folder}: cannot list it ({exc.strerror or exc})") from None
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise OutputWriteError(f"{folder}: not empty ({len(entries)} entries: {shown}); choose a new or empty "
+                                   f"folder, or {hint}")
+    check_writable(folder)
+    remove_stale_parts(folder)
+    return folder
+
+
+@contextmanager
+def removed_if_left_empty(folder: Path | str) -> Iterator[None]:
+    """For a command that makes its output folder before it has read its inputs: when the work fails, a folder
+    this run made and left empty is removed, so a refused run leaves nothing behind (as commands that check
+    everything first do)."""
+    folder = Path(folder)
+    existed = folder.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            try:
+                folder.rmdir()  # only if empty: anything written to it stays
+            except OSError:
+                pass
+        raise
+
+
+def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
+                         forbidden_suffixes: tuple[str, ...] = ()) -> None:
+    """The rule for report files named by options (``{"--json": path, ...}``), checked before any work: two
+    options never name one file, a name with a forbidden suffix (an image's, for a text report that could
+    otherwise replace a photo) is refused, and an existing file is replaced only when the user said
+    ``overwrite``. Each folder is created and proved writable."""
+    seen: dict[Path, str] = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        key = Path(os.path.abspath(path))
+        if key in seen:
+            raise OutputWriteError(f"{seen[key]} and {option} both name {path}; give each its own file")
+        seen[key] = option
+        if path.suffix.lower() in forbidden_suffixes:
+            example = f"results.{option.lstrip('-')}" if option in ("--json", "--csv") else "results.txt"
+            raise OutputWriteError(f"{option} {path}: an image file name; give the report its own name "
+                                   f"(e.g. {example})")
+        if path.is_dir():
+            raise OutputWriteError(f"{option} {path}: is a folder; give a file path")
+        if is_special_file(path):
+            raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
+        if path.exists() and not overwrite:
+            raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
+        check_writable(path.parent)
+
+
+def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None],
+                                why: str = "its plots would be read as input images by the next run") -> None:
+    """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before
+    any work: its plots and validation grids (``why``: what goes wrong) would be read as input images by a
+    rerun or a ``--resume``."""
+    where = Path(os.path.realpath(out))  # a link to a folder inside an input is inside it
+    for option, folder in inputs.items():
+        if folder and where.is_relative_to(os.path.realpath(folder)):
+            raise OutputWriteError(f"{out} is inside {option} {folder}: {why}; choose an output folder outside it")
