@@ -56,13 +56,18 @@ def refuse_half_on_cpu(name: str) -> None:
         raise UserError(f"precision {name} needs a CUDA GPU; on the CPU only fp32 runs (use --precision auto or fp32)")
 
 
+def check_precision(name: str) -> None:
+    """A precision's name is one of PRECISIONS: the one message for it from every entry point."""
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
     so a user who asked for it learns it does not exist there instead of getting a silent fp32 run."""
     import torch
 
-    if name not in PRECISIONS:
-        raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
+    check_precision(name)
     if device.type != "cuda":
         refuse_half_on_cpu(name)
         return None

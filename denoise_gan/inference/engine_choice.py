@@ -21,9 +21,18 @@ from denoise_gan.nets.run_folder import graph_beside
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
-from denoise_gan.runtime import PRECISIONS, check_threads, cuda_may_be_present, refuse_half_on_cpu
+from denoise_gan.runtime import check_precision, check_threads, cuda_may_be_present, refuse_half_on_cpu
 
 ENGINES = ("auto", "onnxruntime", "torch")
+
+
+def check_engine(engine: Any) -> str:
+    """An engine's name in any case, as the command line reads it; one message for an unknown one (a denoiser's
+    or a noise model's)."""
+    engine = engine.strip().lower() if isinstance(engine, str) else engine
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    return engine
 TRAIN_EXTRA = "pip install 'denoise-gan[train]'"
 
 
@@ -61,10 +70,8 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
 
 def _load_backend(name_or_path: str | Path, engine: str, device: str, precision: str, threads: int) -> LoadedBackend:
     engine, precision = (v.strip().lower() if isinstance(v, str) else v for v in (engine, precision))  # any case
-    if engine not in ENGINES:
-        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    engine = check_engine(engine)
+    check_precision(precision)
     check_threads(threads)
     path = resolve_weights(name_or_path)
     if path.suffix.lower() == ".onnx":

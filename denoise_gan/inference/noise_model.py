@@ -37,12 +37,14 @@ from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import installed, require
+from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
+from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES
 
 if TYPE_CHECKING:
     import torch
@@ -72,7 +74,7 @@ def resolve_noise_model(source: str | Path | None) -> Path:
             return weights
         raise WeightsError(f"{candidate}: a folder without {FOLDER_NOISE_MODEL} (a train run or an adapt output "
                            "holds one)")
-    if candidate.suffix == ".pt":  # export would write the checkpoint's G, which is no noise model
+    if candidate.suffix in CHECKPOINT_SUFFIXES:  # export would write the checkpoint's G, which is no noise model
         up = list(candidate.resolve().parents)[:3]  # RUN/checkpoints/, or adapt's RUN/noise/checkpoints/
         owner = next((f for f in up if RunFolder(f).f.is_file()), None)
         where = f"its run folder, {shown(owner)}" if owner else "its run folder"
@@ -113,9 +115,7 @@ class NoiseModel:
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 0:
             raise UserError(f"tile must be 0 (whole image) or a size in pixels, not {tile!r}")
         tile = int(tile)  # a NumPy integer as a plain one, as Denoiser takes it
-        engine = engine.strip().lower() if isinstance(engine, str) else engine  # any case, as Denoiser's
-        if engine not in ENGINES:
-            raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        engine = check_engine(engine)
         self.config = config
         self.meta = dict(meta or {})
         self.weights = weights
@@ -332,9 +332,6 @@ class _OnnxScaleShift:
 
         scale, shift = self.session.run(None, {"x": x.detach().cpu().contiguous().numpy()})
         return torch.from_numpy(scale), torch.from_numpy(shift)
-
-
-ENGINES = ("auto", "torch", "onnxruntime")
 
 
 def _engine(name: str, device_type: str) -> str:

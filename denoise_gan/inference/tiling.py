@@ -37,7 +37,7 @@ from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from
 from denoise_gan.inference.ensemble import ensembled
 from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
 from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
-from denoise_gan.runtime import PRECISIONS
+from denoise_gan.runtime import check_precision
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
 
@@ -81,8 +81,7 @@ class InferConfig:
             raise UserError(f"batch size must be >= 1, not {self.batch_size}")
         if isinstance(self.precision, str):  # read in any case, as the command line reads it
             object.__setattr__(self, "precision", self.precision.strip().lower())
-        if self.precision not in PRECISIONS:
-            raise UserError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
 
 
 def _whole(value: Any, name: str) -> int:

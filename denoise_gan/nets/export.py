@@ -40,7 +40,7 @@ from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
-from denoise_gan.nets.weight_header import refuse_noise_model, weights_digest
+from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, refuse_noise_model, weights_digest
 from denoise_gan.nets.weights import (
     CALIBRATION_KEY,
     LEVEL_MAX_KEY,
@@ -49,7 +49,7 @@ from denoise_gan.nets.weights import (
     check_state,
     describe,
     load_checkpoint,
-    load_generator,
+    load_denoiser,
     read_generator_config,
     save_generator,
 )
@@ -86,11 +86,10 @@ class Exportable:
 def load_exportable(source: str | Path) -> Exportable:
     """The generator behind a weight file, shipped model name, run folder or run checkpoint."""
     path = Path(source)
-    if path.suffix in (".pt", ".pth", ".ckpt") and not path.is_dir():
+    if path.suffix in CHECKPOINT_SUFFIXES and not path.is_dir():
         return _from_run_checkpoint(path)
     path = resolve_weights(source)
-    net, cfg, meta = load_generator(path)
-    refuse_noise_model(path, cfg, meta)  # an exported F would be a "denoiser" that adds noise
+    net, cfg, meta = load_denoiser(path)  # an exported F would be a "denoiser" that adds noise
     return Exportable(net, cfg, describe(cfg, _without_relative_paths(meta)), path)
 
 
@@ -310,7 +309,7 @@ def model_card(model: Exportable, with_graph: bool = True) -> str:
 def _source_file(source: str | Path) -> Path | None:
     """The file an export reads (weights or a run checkpoint), when there is one to protect."""
     path = Path(source)
-    if path.suffix in (".pt", ".pth", ".ckpt") and path.is_file():
+    if path.suffix in CHECKPOINT_SUFFIXES and path.is_file():
         return path
     try:
         return resolve_weights(source)

@@ -161,11 +161,14 @@ def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> No
                            "G.safetensors (noisy->clean)")
 
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")  # a run checkpoint's names, which export reads (never unpickling code)
+
+
 def _conversion_hint(path: Path) -> str:
     """How a run checkpoint becomes weights: export reads one by its .pt/.pth/.ckpt name, so a pickle under
     another name is renamed first (the command given for a .safetensors name wrote over the file itself)."""
     converted = path.with_suffix(".safetensors")
-    if path.suffix in (".pt", ".pth", ".ckpt"):
+    if path.suffix in CHECKPOINT_SUFFIXES:
         return f"A run checkpoint converts with `denoise-gan export {path} -o {converted} --format safetensors`."
     named = path.with_suffix(".pt")
     return (f"If it is a run checkpoint, name it {named.name} and convert it with `denoise-gan export {named} -o "
