@@ -30,3 +30,16 @@ class UnsafeCheckpointError(WeightsError):
 class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, not an error)
     """Ctrl-C (or SIGTERM) whose outcome the command has already told the user (the step saved, how to resume):
     the CLI exits 130 without a second "interrupted" line."""
+
+
+def first_line(exc: BaseException, limit: int | None = 160) -> str:
+    """An exception's message as one line of at most ``limit`` characters, for a one-line error; its type's name
+    when it says nothing (an EOFError, a bare KeyError: an empty message failed as an IndexError)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def typed_line(exc: BaseException, limit: int | None = 160) -> str:
+    """``first_line`` after the exception's type (``KeyError: 'nets'``), where the message alone says too little."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {first_line(exc, limit)}" if text else type(exc).__name__

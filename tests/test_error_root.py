@@ -26,3 +26,14 @@ def test_every_error_type_shares_the_root() -> None:
 def test_one_clause_catches_data_config_and_user_errors(fail: object) -> None:
     with pytest.raises(DenoiseGanError):
         fail()
+
+
+def test_an_exception_that_says_nothing_still_makes_a_one_line_error() -> None:
+    """``str(exc).splitlines()[0]``, written in a dozen places, was an IndexError for an empty message."""
+    from denoise_gan.errors import first_line, typed_line
+
+    assert first_line(EOFError()) == "EOFError" and typed_line(EOFError()) == "EOFError"
+    assert first_line(ValueError("\n")) == "ValueError"
+    assert first_line(ValueError("bad value\nsecond line")) == "bad value"
+    assert first_line(ValueError("x" * 300)) == "x" * 160 and len(first_line(ValueError("x" * 300), None)) == 300
+    assert typed_line(KeyError("nets")) == "KeyError: 'nets'"

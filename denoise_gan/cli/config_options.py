@@ -25,7 +25,7 @@ import typer
 from data_tools import json_text
 from denoise_gan.cli.options import lowered
 from denoise_gan.config_fields import ConfigError, Nested, flag_of, nested_of, option_of
-from denoise_gan.errors import UserError
+from denoise_gan.errors import UserError, first_line
 from denoise_gan.nets.generator_names import denoisers_help
 
 STEPS = "steps"  # None on the command line: a new run's default, or on --resume the run's own total
@@ -147,7 +147,7 @@ def build_config(cls: type, options: Mapping[str, Any], base: Any = None, source
     except ConfigError as exc:
         raise ConfigError(_with_prefixed_flag(cls, data, str(exc)) + _from_file(source)) from None
     except (TypeError, ValueError) as exc:  # a field of the wrong type or name, from a config file
-        raise UserError(f"{source or cls.__name__}: {str(exc).splitlines()[0][:160]}") from None
+        raise UserError(f"{source or cls.__name__}: {first_line(exc)}") from None
 
 
 def _from_file(source: Path | None) -> str:
@@ -192,7 +192,7 @@ def read_config_file(cls: type, path: Path) -> dict[str, Any]:
     try:
         given = json_text.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable JSON config ({str(exc).splitlines()[0][:120]})") from None
+        raise UserError(f"{path}: not a readable JSON config ({first_line(exc, 120)})") from None
     if not isinstance(given, dict):
         raise UserError(f"{path}: a config is a JSON object, not {type(given).__name__}")
     return _merge(to_dict(cls()), given)

@@ -35,7 +35,7 @@ from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
-from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.errors import UserError, WeightsError, typed_line
 from denoise_gan.extras import installed, require
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.pixels import through_file_dtype
@@ -128,8 +128,8 @@ class NoiseModel:
                 self._scale_shift = _OnnxScaleShift(self.net)
             except Exception as exc:  # noqa: BLE001 - auto falls back to torch; an explicit choice says why not
                 if engine != "auto":
-                    raise UserError(f"cannot run the noise model on ONNX Runtime ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); use engine torch") \
+                    raise UserError(f"cannot run the noise model on ONNX Runtime ({typed_line(exc)}); use engine "
+                                    "torch") \
                         from None
                 self.engine = "torch"
         if self.engine == "torch" and self.device.type == "cpu":

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from denoise_gan.config import json_object
-from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.errors import UserError, WeightsError, first_line
 from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
@@ -110,7 +110,7 @@ class OnnxBackend:
         try:
             return ort.InferenceSession(str(self.path), options, providers=self.providers)
         except Exception as exc:
-            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
+            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc)})") from None
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (a ``multiprocessing`` pool, ``copy.deepcopy``): the session is opened again from the graph

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text
 from denoise_gan.config import from_dict, to_json
-from denoise_gan.errors import UserError
+from denoise_gan.errors import UserError, first_line
 
 C = TypeVar("C")
 
@@ -57,11 +57,6 @@ def run_kind(config: dict[str, Any]) -> str | None:
         if all(field in config for field in fields):
             return kind
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -145,7 +140,7 @@ class RunFolder:
             kind = run_kind(data) if isinstance(data, dict) else None
             if kind is not None and kind != what:
                 raise UserError(f"{self.path}: written by `denoise-gan {kind}`, not by `denoise-gan {what}`") from None
-            raise UserError(f"{self.config}: unreadable {what} config ({_first_line(exc)})") from None
+            raise UserError(f"{self.config}: unreadable {what} config ({first_line(exc)})") from None
 
     def write_config(self, cfg: Any) -> None:
         """The config as JSON, atomically (a kill mid-write leaves the previous one)."""
@@ -163,7 +158,7 @@ class RunFolder:
                 raise ValueError("no step reached in it")
             return info
         except (OSError, ValueError) as exc:
-            raise UserError(f"{self.finished}: unreadable finished marker ({_first_line(exc)})") from None
+            raise UserError(f"{self.finished}: unreadable finished marker ({first_line(exc)})") from None
 
     def write_finished(self, step: int, steps: int, stopped_by: str) -> None:
         """Mark the phase finished at ``step`` of its ``steps`` (``stopped_by``: steps or deadline)."""

@@ -23,7 +23,7 @@ from torch import nn
 
 from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
-from denoise_gan.errors import UnsafeCheckpointError, WeightsError
+from denoise_gan.errors import UnsafeCheckpointError, WeightsError, first_line, typed_line
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MAX_BOUNDS
@@ -279,9 +279,8 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise UnsafeCheckpointError(f"{path}: refused, the checkpoint holds objects that are not plain weights "
                            f"(loading it could run code): {first[:160]}") from None
     except Exception as exc:  # noqa: BLE001 - garbage (a text or empty file) fails anywhere inside the unpickler
-        message = (str(exc).splitlines() or [""])[0][:160]  # an EOFError may say nothing, a KeyError only a number
-        reason = message if isinstance(exc, (RuntimeError, OSError, ValueError)) and message else \
-            f"{type(exc).__name__}{': ' + message if message else ''}"
+        # an EOFError may say nothing, a KeyError only a number: their type says what went wrong
+        reason = first_line(exc) if isinstance(exc, (RuntimeError, OSError, ValueError)) else typed_line(exc)
         raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None
 
 

@@ -13,7 +13,7 @@ from denoise_gan.config import (
     GeneratorConfig,
     TrainConfig,
 )
-from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.errors import UserError, WeightsError, first_line
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import init_weights
@@ -106,7 +106,7 @@ def start_discriminator(start: StartModel, channels: int) -> tuple[nn.Module, Di
             cfg = RunFolder(start.d_checkpoint.parent.parent).read_config(TrainConfig, what="train").model.d
             state = load_checkpoint(start.d_checkpoint)["nets"]["D_noisy"]
         except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
-            raise WeightsError(f"{start.d_checkpoint}: no usable D_noisy ({str(exc).splitlines()[0][:120]})") from None
+            raise WeightsError(f"{start.d_checkpoint}: no usable D_noisy ({first_line(exc, 120)})") from None
         net = build_discriminator(cfg)
         load_state(net, state, f"{start.d_checkpoint} (D_noisy)")
         return net, cfg, str(start.d_checkpoint)

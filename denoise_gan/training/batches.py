@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from denoise_gan.errors import UserError
+from denoise_gan.errors import UserError, first_line
 from denoise_gan.runtime import World
 
 
@@ -33,7 +33,7 @@ def batch_iterator(dataset: Dataset, batch_size: int, start: int, steps: int, wo
         if shutdown is not None:
             shutdown()
         if "DataLoader worker" in str(exc):
-            raise UserError(f"a data-loading worker failed: {str(exc).splitlines()[0]}") from None
+            raise UserError(f"a data-loading worker failed: {first_line(exc, None)}") from None
         raise
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from denoise_gan.errors import UserError
+from denoise_gan.errors import UserError, first_line
 
 
 def refuse_too_deep(networks: Mapping[str, Callable[[], nn.Module]], channels: int, patch_size: int) -> None:
@@ -25,6 +25,6 @@ def refuse_too_deep(networks: Mapping[str, Callable[[], nn.Module]], channels: i
             try:
                 net(torch.empty(2, channels, patch_size, patch_size))
             except (RuntimeError, ValueError) as exc:
-                reason = str(exc).splitlines()[0][:140] if str(exc) else type(exc).__name__
+                reason = first_line(exc, 140)
                 raise UserError(f"--patch-size {patch_size} is too small for {name} ({reason}); use a larger "
                                 "--patch-size or a shallower network") from None

@@ -22,7 +22,7 @@ from data_tools.errors import DataError, DenoiseGanError
 from data_tools.folder_lock import held_by_another_process
 from data_tools.output_folders import prepare_output_dir
 from denoise_gan.config import from_dict
-from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError
+from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError, first_line, typed_line
 from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, latest_checkpoint, list_checkpoints
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.weights import load_checkpoint
@@ -84,7 +84,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
         try:
             cfg = dataclasses.replace(cfg, steps=steps)
         except ValueError as exc:
-            raise UserError(str(exc).splitlines()[0]) from None
+            raise UserError(first_line(exc, None)) from None
     val_dir = str(getattr(cfg, "val_dir", "") or "")
     if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
         check_val_set(Path(val_dir))
@@ -244,5 +244,4 @@ def checkpoint_content(where: Path, kind: str) -> Iterator[None]:
     except (WeightsError, UserError):
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
-        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise WeightsError(f"{where}: not a usable {kind} checkpoint ({type(exc).__name__}: {detail})") from None
+        raise WeightsError(f"{where}: not a usable {kind} checkpoint ({typed_line(exc)})") from None
