@@ -15,8 +15,6 @@ from typing import Annotated, Any
 
 import typer
 
-from denoise_gan.errors import UserError
-
 # ---- where and how it runs (train, refine, denoise, benchmark, demo) ------------------------------
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 def lowered(value: str | None) -> str | None:
@@ -62,24 +60,10 @@ TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also log to te
 
 
 def parse_tile(text: str | int | None) -> int | None:
-    """``auto`` (None), ``0`` (whole image) or a positive size, from the command line; the smallest size is the
-    engine's (``inference.backend.MIN_TILE``), worded for the flag."""
-    from denoise_gan.inference.backend import MIN_TILE
+    """``--tile``: auto (None), 0 (whole image) or a size, by the engine's own rule, worded for the flag."""
+    from denoise_gan.inference.tiling import tile_size  # not needed for --help
 
-    if text is None or isinstance(text, int):
-        return text
-    value = text.strip().lower()
-    if value == "auto":
-        return None
-    if not (value.isascii() and value.isdigit()):
-        raise UserError(f"--tile must be a size in pixels, 0 (whole image) or auto, not {text!r}")
-    size = int(value)
-    if 0 < size < MIN_TILE:  # the network's own borders and the stride would dominate (a 1 px tile runs as 8 px)
-        from denoise_gan.nets.generator_names import LEVEL_MIN_TILE  # torch-free, but not needed for --help
-
-        raise UserError(f"--tile {size} is too small; use at least {MIN_TILE} (the shipped default model needs "
-                        f"{LEVEL_MIN_TILE}), 0 (whole image) or auto")
-    return size
+    return tile_size(text, "--tile")
 
 
 # ---- how --help shows parameters (every command) ----------------------------------------------------

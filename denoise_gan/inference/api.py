@@ -14,7 +14,6 @@ object.
 
 from __future__ import annotations
 
-import numbers
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
@@ -59,7 +58,7 @@ class Denoiser:
         self.config = config  # the generator's config, when loaded from a weight file
         self.meta = dict(meta or {})  # the weight file's descriptive metadata
         self.weights = weights  # the weight file it came from, if any
-        self.settings = InferConfig(tile=_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
+        self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
         self._call_notes: dict[str, None] = {}  # a direct call's level notes, once each (not denoise_files')
@@ -172,16 +171,6 @@ def _is_tensor(image: Any) -> bool:
     """A torch tensor, asked without importing torch (if torch was never imported, it cannot be one)."""
     torch_module = sys.modules.get("torch")
     return torch_module is not None and isinstance(image, torch_module.Tensor)
-
-
-def _tile(tile: int | str | None) -> int | None:
-    if tile is None or (isinstance(tile, str) and tile.strip().lower() == "auto"):
-        return None
-    if isinstance(tile, str) and tile.strip().isascii() and tile.strip().isdigit():
-        return int(tile)
-    if isinstance(tile, numbers.Integral) and not isinstance(tile, bool):
-        return int(tile)
-    raise UserError(f"tile must be a size in pixels, 0 (whole image) or 'auto', not {tile!r}")
 
 
 def _denoise_array(engine: TiledDenoiser, image: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:

@@ -58,10 +58,9 @@ class InferConfig:
     ensemble: bool = False  # average the eight flips/quarter turns (x8 work; see ``ensemble``)
 
     def __post_init__(self) -> None:
-        for name in ("tile", "overlap", "batch_size"):  # NumPy integers are taken as ints; 1.5 or "32" are not
-            value = getattr(self, name)
-            if value is not None or name != "tile":
-                object.__setattr__(self, name, _whole(value, name.replace("_", " ")))
+        object.__setattr__(self, "tile", tile_size(self.tile))
+        for name in ("overlap", "batch_size"):  # NumPy integers are taken as ints; 1.5 or "32" are not
+            object.__setattr__(self, name, _whole(getattr(self, name), name.replace("_", " ")))
         for name in ("strength", "sigma"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
@@ -72,9 +71,6 @@ class InferConfig:
             raise UserError(f"strength must be between 0 and 10, not {self.strength}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
             raise UserError(f"sigma must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
-        if self.tile is not None and not (self.tile == 0 or self.tile >= MIN_TILE):
-            raise UserError(f"tile must be 0 (whole image), auto or at least {MIN_TILE} pixels (the shipped default "
-                            f"model needs {LEVEL_MIN_TILE}), not {self.tile}")
         if self.overlap < 0:
             raise UserError(f"overlap must be >= 0, not {self.overlap}")
         if self.batch_size < 1:
@@ -82,6 +78,21 @@ class InferConfig:
         if isinstance(self.precision, str):  # read in any case, as the command line reads it
             object.__setattr__(self, "precision", self.precision.strip().lower())
         check_precision(self.precision)
+
+
+def tile_size(value: Any, name: str = "tile") -> int | None:
+    """A tile setting as the engine takes it: None for auto, 0 for the whole image, or a size of at least
+    MIN_TILE, from a number or text ("auto", "256"); the one rule and message for ``--tile`` and ``tile=``."""
+    if value is None or isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²": int() fails
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise UserError(f"{name} must be a size in pixels, 0 (whole image) or auto, not {value!r}")
+    if value != 0 and value < MIN_TILE:  # the network's borders and the stride would dominate
+        raise UserError(f"{name} {value} is too small; use at least {MIN_TILE} (the shipped default model needs "
+                        f"{LEVEL_MIN_TILE}), 0 (whole image) or auto")
+    return int(value)
 
 
 def _whole(value: Any, name: str) -> int:
