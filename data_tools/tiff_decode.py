@@ -124,14 +124,16 @@ def _as_rgb(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, int, str]:
     else:
         from skimage.color import lab2rgb
 
-        half = (peak + 1) / 2
-        if layout.photometric == _TIFF_CIELAB:  # a*, b* signed (two's complement), /256 at 16 bits
-            ab = np.where(unit[..., 1:] >= half, unit[..., 1:] - 2 * half, unit[..., 1:]) / (half / 128)
-        else:  # ICC encoding: offset by 128, 16-bit scaled by 257
-            ab = unit[..., 1:] * (255.0 / peak) - 128.0
+        step = (peak + 1) / 256  # 1 at 8 bits, 256 at 16: a* and b* come in steps of 1/step in both encodings
+        if layout.photometric == _TIFF_CIELAB:  # L* over the full range, a* b* signed (two's complement)
+            lightness = unit[..., :1] * (100.0 / peak)
+            ab = np.where(unit[..., 1:] >= (peak + 1) / 2, unit[..., 1:] - (peak + 1), unit[..., 1:]) / step
+        else:  # ICC encoding (Adobe's TIFF notes): L* 100 at 255 * step, a* b* offset by 128
+            lightness = unit[..., :1] * (100.0 / (255 * step))
+            ab = unit[..., 1:] / step - 128.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # colours outside sRGB's gamut are clipped, as any conversion does
-            rgb = lab2rgb(np.dstack([unit[..., :1] * (100.0 / peak), ab]))
+            rgb = lab2rgb(np.dstack([lightness, ab]))
     pixels = np.clip(np.rint(rgb * peak), 0, peak).astype(arr.dtype)
     return np.concatenate([pixels, arr[..., colour:]], axis=-1), layout.orientation, ""
 

@@ -314,20 +314,27 @@ def test_a_high_quality_jpeg_output_keeps_full_colour_resolution(tmp_path: Path)
 
 
 @pytest.mark.parametrize("bits", [8, 16])
-def test_a_lab_tiff_is_read_as_its_rgb_colours_at_its_depth(tmp_path: Path, bits: int) -> None:
-    """OpenCV's libtiff turned Lab white into (255, 252, 222) and 16-bit Lab into 8-bit RGB."""
+@pytest.mark.parametrize("encoding", ["cielab", "icclab"])
+def test_a_lab_tiff_is_read_as_its_rgb_colours_at_its_depth(tmp_path: Path, bits: int, encoding: str) -> None:
+    """OpenCV's libtiff turned Lab white into (255, 252, 222) and 16-bit Lab into 8-bit RGB. The ICC encoding
+    (Adobe's TIFF notes): L* 100 at 255 (8-bit) or 65280 (16-bit), a* and b* offset by 128 (times 256)."""
     from skimage import color, data
 
     rgb = data.astronaut()[::8, ::8]
     lab = color.rgb2lab(rgb)
-    peak = 2**bits - 1
+    peak, step = 2**bits - 1, 1 if bits == 8 else 256
     signed, unsigned = (np.int8, np.uint8) if bits == 8 else (np.int16, np.uint16)
-    lightness = np.rint(lab[..., 0] * peak / 100).astype(unsigned)
-    ab = np.rint(lab[..., 1:] * (1 if bits == 8 else 256)).astype(signed).view(unsigned)
-    tifffile.imwrite(tmp_path / "lab.tif", np.dstack([lightness, ab]), photometric="cielab")
-    white = np.zeros((4, 4, 3), unsigned)
-    white[..., 0] = peak  # L* 100, a* = b* = 0
-    tifffile.imwrite(tmp_path / "white.tif", white, photometric="cielab")
+    if encoding == "cielab":
+        lightness = np.rint(lab[..., 0] * peak / 100).astype(unsigned)
+        ab = np.rint(lab[..., 1:] * step).astype(signed).view(unsigned)
+        white = [peak, 0, 0]
+    else:
+        lightness = np.rint(lab[..., 0] * 255 * step / 100).astype(unsigned)
+        ab = np.rint((lab[..., 1:] + 128) * step).astype(unsigned)
+        white = [255 * step, 128 * step, 128 * step]
+    photometric = 8 if encoding == "cielab" else 9
+    tifffile.imwrite(tmp_path / "lab.tif", np.dstack([lightness, ab]), photometric=photometric)
+    tifffile.imwrite(tmp_path / "white.tif", np.full((4, 4, 3), white, unsigned), photometric=photometric)
     pixels = read_image(tmp_path / "lab.tif").pixels
     assert pixels.dtype == unsigned and pixels.shape == rgb.shape
     assert np.abs(pixels / (peak / 255) - rgb).max() <= 2.5
