@@ -30,7 +30,7 @@ def photo_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("args", [
-    ("denoise", "here.png", "-o", ""),
+    ("samples", "-o", ""),
     ("denoise", "", "-o", "out"),
     ("evaluate", "--clean", "", "--pred", "."),
     ("benchmark", "--clean", "", "-o", "bench", "--methods", "noisy", "--noise", "gaussian:sigma=5"),
@@ -56,6 +56,10 @@ def test_python_calls_refuse_an_empty_folder(photo_here: Path) -> None:
             den.denoise_files(inputs, out)
     with pytest.raises(UserError, match="an empty folder path"):
         evaluate_folders("", photo_here)
+    from denoise_gan.nets.export import export_model
+
+    with pytest.raises(UserError, match="an empty output path"):
+        export_model("default", "", "folder")
     with pytest.raises(DataError, match="an empty folder path"):
         synth("", "set", "gaussian:sigma=5", 0)
     with pytest.raises(UserError, match="a new run needs a folder of clean photos"):

@@ -127,6 +127,11 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# how a module that a Ctrl-C cut short while it imported fails on its next use (onnx's import, cut inside
+# numpy's, ended in a RecursionError): after a Ctrl-C these are the interrupt's, any other error stays itself
+HALF_MADE_MODULE = (ImportError, AttributeError, NameError, RecursionError)
+
+
 def friendly_errors(fn: F) -> F:
     """Expected failures (bad input, bad files, bad options) become one red line and exit code 2: every
     ``DenoiseGanError`` (the root of the data, config, user and weights errors; their subclasses name what went
@@ -139,8 +144,11 @@ def friendly_errors(fn: F) -> F:
         except (DenoiseGanError, FileNotFoundError) as exc:
             say_error(str(exc))
             raise typer.Exit(2) from None
-        except ModuleNotFoundError as exc:
-            if (exc.name or "").split(".")[0] not in EXTRAS:
+        except HALF_MADE_MODULE as exc:
+            if ctrl_c_seen():  # a module the interrupt left half made fails in its own words on its next use
+                _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
+                raise typer.Exit(130) from None
+            if not isinstance(exc, ModuleNotFoundError) or (exc.name or "").split(".")[0] not in EXTRAS:
                 raise
             message = needs_package("this command", str(exc.name))
             say_error(message)
@@ -153,11 +161,6 @@ def friendly_errors(fn: F) -> F:
             raise typer.Exit(2) from None
         except KeyboardInterrupt as exc:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
-            raise typer.Exit(130) from None
-        except Exception:
-            if not ctrl_c_seen():
-                raise
-            _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))  # a module the interrupt left half made
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

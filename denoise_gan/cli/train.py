@@ -119,8 +119,8 @@ def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
     """What a new run needs that its config's own checks cannot see: an output folder and existing inputs."""
     from denoise_gan.training.cyclegan import check_inputs
 
-    if output is None or not cfg.data.clean_dir:
-        raise UserError("a new run needs --clean DIR and -o RUN_DIR (or --resume RUN_DIR)")
+    if output is None:
+        raise UserError("a new run needs -o RUN_DIR (or --resume RUN_DIR)")
     refuse_bad_noise_specs(("--noise", cfg.data.noise))
     check_inputs(cfg)
 

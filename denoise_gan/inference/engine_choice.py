@@ -69,8 +69,8 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
 
 
 def _load_backend(name_or_path: str | Path, engine: str, device: str, precision: str, threads: int) -> LoadedBackend:
-    engine, precision = (v.strip().lower() if isinstance(v, str) else v for v in (engine, precision))  # any case
     engine = check_engine(engine)
+    precision = precision.strip().lower() if isinstance(precision, str) else precision  # any case, as engine
     check_precision(precision)
     check_threads(threads)
     path = resolve_weights(name_or_path)

@@ -253,12 +253,12 @@ class NoiseModel:
         """F.sample over stride-padded NCHW tensors, whole or in tiles with margins (cores pasted, no blend)."""
         import torch
 
-        from denoise_gan.nets.generators import is_gray
-
         n, c, hp, wp = x.shape
         noisy = torch.empty_like(x)
         level = torch.empty_like(x)
-        gray = is_gray(x).to(self.device)  # the photo's, not each tile's
+        # the photo's gray rule, not each tile's; compared plane by plane (no copy of a large photo)
+        gray = torch.tensor([all(torch.equal(x[i, 0], x[i, k]) for k in range(1, c)) for i in range(n)],
+                            device=self.device).view(n, 1, 1, 1)
         # channels_last on the CPU: torch's convolutions there (the noise kernel's depthwise one above all, 6x) are
         # faster; ONNX Runtime gets a plain copy of x
         fmt = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format

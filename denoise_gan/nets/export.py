@@ -320,6 +320,8 @@ def _source_file(source: str | Path) -> Path | None:
 def export_model(source: str | Path, out: Path | str, fmt: str | None = None, overwrite: bool = False) -> Path:
     """Write ``source``'s generator to ``out`` in ``fmt`` (onnx, folder or safetensors; None: from ``out``'s
     suffix); returns ``out``. The source is never written over, whatever ``overwrite`` says."""
+    if out == "":  # a Path of "" is the current folder: an unset variable, not a request for it
+        raise UserError("an empty output path; give '.' for the current folder")
     fmt = export_format(out, fmt)
     out = Path(out)
     check_target(out, fmt, overwrite, _source_file(source))

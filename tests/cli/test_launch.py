@@ -73,3 +73,9 @@ def test_an_error_that_follows_a_ctrl_c_is_the_interrupt(monkeypatch: pytest.Mon
     result = cli("export", "default", "-o", tmp_path / "g.onnx")
     assert result.exit_code == 130 and result.stderr.startswith("interrupted"), (result.exit_code, result.output)
     assert "Traceback" not in result.output
+
+    def a_bug(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("a real bug")
+
+    monkeypatch.setattr(export, "export_model", a_bug)  # not how a half-made module fails: never hidden
+    assert isinstance(cli("export", "default", "-o", tmp_path / "g.onnx").exception, ZeroDivisionError)
