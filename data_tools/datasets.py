@@ -1,4 +1,4 @@
-"""Unpaired patch datasets for training, and the noise spec as an albumentations transform.
+"""Unpaired patch datasets for training (the noise spec as an albumentations transform is in ``noise_transform``).
 
 Every sample is a pure function of (seed, index): the loader can run in worker processes and a resumed
 run sees exactly the batches an uninterrupted one would have. Augmentation is crop, flip and 90° rotation

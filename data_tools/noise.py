@@ -172,7 +172,10 @@ def _no_random_var(x: np.ndarray, **_: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class NoiseModel:
+class SpecModel:
+    """One model of the spec grammar (its parameters, limits, draw and variance); the learned noise model is
+    ``denoise_gan.NoiseModel``, a different thing."""
+
     name: str
     params: tuple[str, ...]
     defaults: dict[str, float]
@@ -182,24 +185,24 @@ class NoiseModel:
     variance: Callable[..., np.ndarray] = _no_random_var  # per-pixel σ² it adds, given the clean image (0-255)
 
 
-MODELS: dict[str, NoiseModel] = {
+MODELS: dict[str, SpecModel] = {
     m.name: m
     for m in [
-        NoiseModel("gaussian", ("sigma",), {}, {"sigma": (0, 255)}, _gaussian,
+        SpecModel("gaussian", ("sigma",), {}, {"sigma": (0, 255)}, _gaussian,
                    "additive white Gaussian, sigma on the 0-255 scale", _gaussian_var),
-        NoiseModel("poisson", ("peak",), {}, {"peak": (0.01, 1e6)}, _poisson,
+        SpecModel("poisson", ("peak",), {}, {"peak": (0.01, 1e6)}, _poisson,
                    "shot noise, peak = photons at full white", _poisson_var),
-        NoiseModel("poisson-gaussian", ("peak", "sigma"), {}, {"peak": (0.01, 1e6), "sigma": (0, 255)},
+        SpecModel("poisson-gaussian", ("peak", "sigma"), {}, {"peak": (0.01, 1e6), "sigma": (0, 255)},
                    _poisson_gaussian, "shot noise then read noise", _poisson_gaussian_var),
-        NoiseModel("speckle", ("sigma",), {}, {"sigma": (0, 10)}, _speckle,
+        SpecModel("speckle", ("sigma",), {}, {"sigma": (0, 10)}, _speckle,
                    "multiplicative, sigma relative to intensity", _speckle_var),
-        NoiseModel("salt-pepper", ("amount", "salt"), {"salt": 0.5}, {"amount": (0, 1), "salt": (0, 1)},
+        SpecModel("salt-pepper", ("amount", "salt"), {"salt": 0.5}, {"amount": (0, 1), "salt": (0, 1)},
                    _salt_pepper, "amount = fraction of pixels hit, salt = share of white", _salt_pepper_var),
-        NoiseModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg, "JPEG compression at quality"),
-        NoiseModel("correlated", ("sigma", "scale"), {"scale": 1.0}, {"sigma": (0, 255), "scale": (0.3, 20)},
+        SpecModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg, "JPEG compression at quality"),
+        SpecModel("correlated", ("sigma", "scale"), {"scale": 1.0}, {"sigma": (0, 255), "scale": (0.3, 20)},
                    _correlated, "Gaussian noise blurred by a Gaussian of std scale px, per-pixel sigma kept",
                    _gaussian_var),
-        NoiseModel("camera", ("peak", "read"), {"read": 2.0}, {"peak": (1, 1e6), "read": (0, 1000)}, camera_noise,
+        SpecModel("camera", ("peak", "read"), {"read": 2.0}, {"peak": (1, 1e6), "read": (0, 1000)}, camera_noise,
                    "a camera: linear light, Bayer mosaic, shot noise (peak = photo-electrons at full white) and "
                    "read noise (read = its std in electrons) per photosite, demosaicing, colour matrix, sRGB",
                    camera_variance),
@@ -358,7 +361,7 @@ def image_seed(seed: int, name: str) -> int:
 def noise_level_map(clean: np.ndarray, stages: list[dict]) -> np.ndarray:
     """The per-pixel noise σ (0-255 scale, float32, the image's shape) that a drawn chain adds to a clean image.
 
-    Independent stages add their variances, each model stating its own (``NoiseModel.variance``): shot noise
+    Independent stages add their variances, each model stating its own (``SpecModel.variance``): shot noise
     follows the clean intensity; a JPEG stage adds no random noise (its error is deterministic given the
     image) and salt-and-pepper counts as its pixel-error variance. Only for supervised comparisons and tests:
     the product's G learns levels from F, never from a spec (its estimator may also read a spec's draws, at

@@ -36,7 +36,7 @@ REPORT_HTML = "report.html"
 
 # ---- crops ---------------------------------------------------------------------------------------
 
-def _luma(pixels: np.ndarray) -> np.ndarray:
+def _channel_mean(pixels: np.ndarray) -> np.ndarray:
     return colour_channels(pixels).astype(np.float64).mean(axis=2)
 
 
@@ -46,12 +46,12 @@ def crop_window(clean: np.ndarray, size: int = CROP) -> tuple[int, int, int, int
     Texture is where denoisers differ (flat areas all look fine), and the clean image decides, so the window
     is the same for every method and noise level. Ties go to the top-left-most window.
     """
-    luma = _luma(clean)
-    h, w = luma.shape
+    brightness = _channel_mean(clean)
+    h, w = brightness.shape
     ch, cw = min(size, h), min(size, w)
-    energy = np.zeros_like(luma)
-    energy[:, 1:] += np.abs(np.diff(luma, axis=1))
-    energy[1:, :] += np.abs(np.diff(luma, axis=0))
+    energy = np.zeros_like(brightness)
+    energy[:, 1:] += np.abs(np.diff(brightness, axis=1))
+    energy[1:, :] += np.abs(np.diff(brightness, axis=0))
     integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     tops = np.unique(np.r_[np.arange(0, h - ch + 1, CROP_STEP), h - ch])
     lefts = np.unique(np.r_[np.arange(0, w - cw + 1, CROP_STEP), w - cw])

@@ -219,7 +219,7 @@ class NoiseFitTrainer:
     def export(self, run_dir: Path, step: int) -> None:
         meta = {"step": step, "trained_by": "denoise-gan adapt (noise model)", "source_run": str(self.out_dir),
                 "noise_family": f"the photos in {Path(self.cfg.noisy_dir).resolve()}",
-                "training_data": training_data(self.cfg)}
+                "training_data": training_data_text(self.cfg)}
         out = RunFolder(self.out_dir)
         save_generator(out.f, self.f, self.f_cfg, {**meta, "role": "F clean->noisy"})
         save_discriminator(out.d_noisy, self.d, self.d_cfg, {**meta, "role": "D_noisy"})
@@ -244,6 +244,6 @@ def colour_noise_f(f: nn.Module, f_cfg: GeneratorConfig) -> tuple[nn.Module, Gen
     return net.to(next(f.parameters()).device).train(f.training), cfg
 
 
-def training_data(cfg: AdaptConfig) -> str:
+def training_data_text(cfg: AdaptConfig) -> str:
     clean = str(Path(cfg.clean_dir).resolve()) if cfg.clean_dir else "skimage.data training pool"
     return f"unpaired: clean {clean}; noisy {Path(cfg.noisy_dir).resolve()}"

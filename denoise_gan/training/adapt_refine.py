@@ -12,7 +12,7 @@ from denoise_gan.config import AdaptConfig, RefineConfig, RunFields
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import save_generator
 from denoise_gan.runtime import World
-from denoise_gan.training.adapt_noise import training_data
+from denoise_gan.training.adapt_noise import training_data_text
 from denoise_gan.training.refine import RefineTrainer, SourceModel
 
 
@@ -33,7 +33,7 @@ class AdaptRefiner(RefineTrainer):
                        {"step": step, "role": "G noisy->clean", "trained_by": "denoise-gan adapt (pseudo-pairs "
                         "from the adapted F)", "source_run": str(self.out_dir),
                         "noise_family": f"the photos in {Path(self.adapt_cfg.noisy_dir).resolve()}",
-                        "training_data": training_data(self.adapt_cfg)})
+                        "training_data": training_data_text(self.adapt_cfg)})
 
 
 def refine_config(cfg: AdaptConfig, out_dir: Path) -> RefineConfig:
