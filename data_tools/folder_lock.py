@@ -28,7 +28,7 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
     refuse_file_in_the_way(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise OutputWriteError(f"{folder}: cannot open it ({exc.strerror or exc})") from None
     try:
@@ -70,8 +70,8 @@ def held_by_another_process(folder: Path | str) -> bool:
         import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
     except ImportError:  # not POSIX
         return False
-    try:
-        fd = os.open(folder, os.O_RDONLY)
+    try:  # a folder only: opening a FIFO to read would wait for a writer for ever
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return False
     try:

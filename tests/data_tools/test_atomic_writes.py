@@ -148,3 +148,17 @@ def test_a_killed_writer_not_yet_reaped_leaves_no_temp_file_behind(tmp_path: Pat
         assert not half.exists() and live.exists()
     finally:
         gone.wait()
+
+
+def test_a_pipe_named_as_a_run_folder_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """`train -o FIFO` hung for ever: the lock probe opened the pipe to read, which waits for a writer."""
+    import threading
+
+    from data_tools.folder_lock import held_by_another_process
+
+    os.mkfifo(tmp_path / "pipe")
+    answer: list[bool] = []
+    probe = threading.Thread(target=lambda: answer.append(held_by_another_process(tmp_path / "pipe")), daemon=True)
+    probe.start()
+    probe.join(5)
+    assert answer == [False], "the probe waited on the pipe"  # (then the run refuses it: not a folder)
