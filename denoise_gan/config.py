@@ -57,7 +57,7 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     channels: int = opt(3, "3 or 1, as the generators.")
     width: int = opt(32, "Discriminator width.", at_least=1, at_most=MAX_WIDTH)
-    layers: int = opt(3, "Discriminator depth (3 = 70x70 PatchGAN).", at_least=1)
+    layers: int = opt(3, "Discriminator depth (3 = 70x70 PatchGAN).", at_least=1, at_most=MAX_DEPTH)
     spectral_norm: bool = opt(False, "Spectral norm in the discriminators (the shipped recipe).",
                               flag="--spectral-norm/--no-spectral-norm")
 
@@ -168,7 +168,7 @@ class TrainConfig(ValidatedRunFields):
                                    "0 = adversarial only.", at_least=0.0)
     noise_statistics: str = opt("compact", STATISTICS_HELP, choices=NOISE_STATISTICS)
     pool_size: int = opt(50, "Generated images in the discriminators' history pool; 0 = none.", at_least=0)
-    init_std: float = opt(0.02, "Std of the N(0, std) weight initialisation.", positive=True)
+    init_std: float = opt(0.02, "Std of the N(0, std) weight initialisation.", positive=True, at_most=1.0)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -305,7 +305,8 @@ class AdaptConfig(RunFields):
     def __post_init__(self) -> None:
         check_fields(self)
         require(self.steps == 0 or self.steps >= 2, "--steps must be at least 2 (one per phase)")
-        require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1, not {self.noise_share}")
+        require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1 (both excluded: each phase "
+                                              f"needs a share), not {self.noise_share:g}")
         require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
         require_step_size(self.batch_size, self.patch_size)
         require_step_size(self.refine_batch_size, self.patch_size, "--refine-batch-size")

@@ -21,6 +21,7 @@ from denoise_gan.cli import app
 from denoise_gan.config import (
     AdaptConfig,
     ConfigError,
+    DiscriminatorConfig,
     GeneratorConfig,
     ModelConfig,
     RefineConfig,
@@ -191,6 +192,10 @@ def test_an_option_is_checked_by_its_config_whoever_builds_it(finished_run: Path
     (lambda: TrainConfig(model="x"), "model must be a ModelConfig, not 'x'"),
     (lambda: AdaptConfig(noisy_dir=Path("photos")), "--noisy must be text"),
     (lambda: RefineConfig(lr="fast"), "--lr must be a number"),
+    # unbounded before: 100000 layers hung building the discriminator, a std of 1e308 "diverged" blaming --lr
+    (lambda: TrainConfig(model=ModelConfig(d=DiscriminatorConfig(layers=100000))), "--layers must be between 1 and 8"),
+    (lambda: TrainConfig(init_std=1e308), "--init-std must be at most 1"),
+    (lambda: AdaptConfig(noise_share=0.0), "between 0 and 1 (both excluded"),
 ])
 def test_a_config_built_in_python_with_a_wrong_type_is_one_line(build: object, needle: str) -> None:
     """width=16.5 failed inside torch ("out_channels must be divisible by groups"), "16" as a string-formatting
