@@ -28,26 +28,32 @@ if TYPE_CHECKING:
 
 # ---- device and precision ------------------------------------------------------------------------
 
+def check_device_name(name: str) -> str:
+    """A device's name in any case, lower-cased: auto, cpu, cuda or cuda:N. Its form is checked without torch
+    (benchmark's classic methods and the ONNX engine need none); whether that GPU exists is resolve_device's."""
+    text = (name or "auto").strip().lower()
+    index = text.partition(":")[2] if text.startswith("cuda:") else None
+    if text not in ("auto", "cpu", "cuda") and not (index and index.isascii() and index.isdigit()):
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    return text
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; asking for an absent GPU is a one-line error, not a traceback."""
     import torch
 
-    text = (name or "auto").strip().lower()
+    text = check_device_name(name)
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if text == "cpu":
         return torch.device("cpu")
-    if text == "cuda" or text.startswith("cuda:"):
-        index_text = text.partition(":")[2]
-        if index_text and not (index_text.isascii() and index_text.isdigit()):
-            raise UserError(f"bad device {name!r}; use auto, cpu, cuda or cuda:N")
-        if not torch.cuda.is_available():
-            raise UserError(f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)")
-        index = int(index_text) if index_text else torch.cuda.current_device()
-        if index >= torch.cuda.device_count():
-            raise UserError(f"device {name!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist")
-        return torch.device("cuda", index)
-    raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)")
+    index_text = text.partition(":")[2]
+    index = int(index_text) if index_text else torch.cuda.current_device()
+    if index >= torch.cuda.device_count():
+        raise UserError(f"device {name!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist")
+    return torch.device("cuda", index)
 
 
 def refuse_half_on_cpu(name: str) -> None:

@@ -18,6 +18,7 @@ from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
+from denoise_gan.runtime import check_device_name
 
 
 class GraphInfo:
@@ -53,16 +54,12 @@ class GraphInfo:
 
 def providers_for(device: str, ort: Any) -> list[str]:
     """ONNX Runtime's execution providers for --device: the CPU's, or CUDA's where that build has it."""
-    text = (device or "auto").strip().lower()
-    available = ort.get_available_providers()
-    if text in ("auto", "cpu"):
+    if check_device_name(device) in ("auto", "cpu"):
         return ["CPUExecutionProvider"]
-    if text == "cuda" or text.startswith("cuda:"):
-        if "CUDAExecutionProvider" not in available:
-            raise UserError("this onnxruntime has no CUDA provider (install onnxruntime-gpu), or use "
-                            "--engine torch for CUDA")
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise UserError("this onnxruntime has no CUDA provider (install onnxruntime-gpu), or use "
+                        "--engine torch for CUDA")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 class OnnxBackend:

@@ -292,6 +292,11 @@ def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:
                           "--model-strength", "0.5", "-o", out)  # were ignored without a word
     one_line_error(model_options, "--model-strength, --model-sigma given but 'model' is not in --methods")
 
+    for option, value, needle in (("--device", "bogus", "unknown device 'bogus'"), ("--device", "cuda:", "'cuda:'"),
+                                  ("--engine", "bogus", "unknown engine 'bogus'")):  # ran, and went into results.json
+        one_line_error(bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv", option, value, "-o", out),
+                       needle)
+
     broken_weights = tmp_path / "broken.safetensors"
     broken_weights.write_bytes(b"not weights")
     model = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", broken_weights, "-o", out)

@@ -31,7 +31,9 @@ from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_ins
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
 from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
+from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.tiling import InferConfig
+from denoise_gan.runtime import check_device_name
 
 # ---- σ -------------------------------------------------------------------------------------------
 
@@ -278,6 +280,8 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     """Check every argument and list the inputs; raises UserError (or NoiseSpecError) with one line."""
     methods, left_out = installed_methods(parse_methods(",".join(cfg.methods or DEFAULT_METHODS.split(","))),
                                           asked=cfg.methods is not None)
+    check_device_name(cfg.infer.device)  # checked whichever methods run: results.json records both
+    check_engine(cfg.engine)
     for strength in cfg.model_strengths:  # InferConfig states the range, in the words `denoise` uses
         try:
             replace(cfg.infer, strength=strength)
