@@ -145,7 +145,6 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     if real.moments[0] == 0:
         raise UserError(f"{clean_dir}: no pixels to measure")
     _check_noise_present(same, len(pairs), noisy_dir)
-    _check_same_draws(noisy_dir, seed, candidates)
     fitted = fit_poisson_gaussian(real)
     gauss_text = f"gaussian:sigma={min(real.std, 255.0):.3f}"
     pg_text = None if fitted is None else f"poisson-gaussian:peak={fitted[0]:.3f},sigma={fitted[1]:.3f}"
@@ -159,6 +158,7 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
               f"band holds {MIN_BAND}); its row is left out")
     else:
         rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
+    _check_same_draws(noisy_dir, seed, rows)
     generated = [ResidualStats() for _ in rows]
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
         clean = _load_pair(clean_path, noisy_path)[0]
@@ -185,14 +185,15 @@ def _warn(message: str) -> None:
 
 
 def _check_same_draws(noisy_dir: Path | str, seed: int, candidates: Sequence[Candidate]) -> None:
-    """A spec drawn with the seed that made a synth set repeats that set's very noise: its KL of 0 would be the
-    seeds' match, not a fit."""
+    """A spec (or a fitted baseline, always drawn) with the seed that made a synth set repeats that set's very
+    noise: its KL of 0 would be the seeds' match, not a fit."""
     from data_tools.synth_folder import manifest_of
 
     made = manifest_of(Path(noisy_dir).parent / "manifest.json")
-    if made is not None and made.get("seed") == seed and any(c.kind == "spec" for c in candidates):
-        _warn(f"--seed {seed} is the seed {shown(str(noisy_dir))} was made with (its synth manifest): a spec of the "
-              "same noise draws that very noise (KL 0); pass another --seed to measure a fit")
+    if made is not None and made.get("seed") == seed and any(c.kind in ("spec", "baseline") for c in candidates):
+        _warn(f"--seed {seed} is the seed {shown(str(noisy_dir))} was made with (its synth manifest): a spec or "
+              "fitted baseline of the same noise draws that very noise (KL near 0); pass another --seed to measure "
+              "a fit")
 
 
 def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> None:
