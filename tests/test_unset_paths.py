@@ -35,6 +35,10 @@ def photo_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ("evaluate", "--clean", "", "--pred", "."),
     ("benchmark", "--clean", "", "-o", "bench", "--methods", "noisy", "--noise", "gaussian:sigma=5"),
     ("export", "default", "-o", ""),
+    # text options whose "" a config reads as "not given": validation turned off, a fresh G, the bundled photos
+    ("train", "--clean", ".", "--noise", "gaussian:sigma=5", "-o", "run", "--val", ""),
+    ("adapt", "--noisy", ".", "--clean", "", "-o", "adapted"),
+    ("adapt", "--noisy", ".", "--from", "", "-o", "adapted"),
 ])
 def test_the_cli_refuses_an_empty_path(photo_here: Path, args: tuple[str, ...]) -> None:
     one_line_error(cli(*args), "an empty path", "give '.' for the current folder")

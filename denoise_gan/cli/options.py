@@ -133,9 +133,13 @@ readable_help()
 
 # ---- values every command refuses ---------------------------------------------------------------------
 
+# options typed as text that name a folder or a run (a config field: its "" means "not given", never a value)
+PATH_OPTIONS = frozenset({"clean", "noisy", "val", "init", "start"})
+
+
 def _names_a_path(param: Any) -> bool:
     annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
-    return annotation in (Path, list[Path]) or param.metavar == "<path>"
+    return annotation in (Path, list[Path]) or param.metavar == "<path>" or param.name in PATH_OPTIONS
 
 
 def _refusing_empty_paths(original: Callable[..., Any]) -> Callable[..., Any]:
