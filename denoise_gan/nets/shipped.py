@@ -53,6 +53,8 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
     if candidate.is_dir():
         return _folder_weights(candidate)
     if candidate.suffix or candidate.exists() or "/" in name:
+        if candidate.exists() and not candidate.is_file():  # a device or a pipe: there, but no file to read
+            raise WeightsError(f"{candidate}: not a regular file (a device or a pipe); give a weight file")
         if not candidate.is_file():
             raise WeightsError(f"{candidate}: no such weight file")
         return candidate

@@ -263,7 +263,8 @@ def load_source_config(run_dir: Path) -> TrainConfig:
     """The CycleGAN run's config (its data split and G's architecture)."""
     run = RunFolder(run_dir)
     if not run.path.is_dir():
-        raise UserError(f"{run_dir}: no such folder (give a `denoise-gan train` run folder)")
+        what = "not a folder" if run.path.exists() else "no such folder"
+        raise UserError(f"{run_dir}: {what} (give a `denoise-gan train` run folder)")
     if not run.config.is_file() or not run.g.is_file():
         raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
     return run.read_config(TrainConfig, what="train")

@@ -3,6 +3,7 @@ routed to level-aware models and refused by blind ones, and the README's example
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -160,6 +161,9 @@ def test_bad_inputs_are_one_line_errors(weights: Path, tmp_path: Path) -> None:
         Denoiser.from_pretrained(weights, tile="big")
     with pytest.raises(WeightsError, match="no such weight file"):
         Denoiser.from_pretrained(tmp_path / "missing.safetensors")
+    os.mkfifo(tmp_path / "pipe.safetensors")  # there, but no file: it was "no such weight file"
+    with pytest.raises(WeightsError, match="not a regular file"):
+        Denoiser.from_pretrained(tmp_path / "pipe.safetensors")
     with pytest.raises(WeightsError, match="no shipped model"):
         Denoiser.from_pretrained("nonexistent")
 
