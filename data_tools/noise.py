@@ -308,6 +308,9 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
         for item in filter(None, (a.strip() for a in arg_text.split(","))):
             key, eq, raw = item.partition("=")
             key = key.strip().lower()
+            if not eq and key in model.params:  # "gaussian:sigma" was told that gaussian takes sigma
+                raise NoiseSpecError(f"{name}: {key} has no value in {text!r}; write {key}=VALUE (valid models: "
+                                     f"{valid_models_text()})")
             if not eq or key not in model.params:
                 raise NoiseSpecError(
                     f"bad parameter {item!r} for {name}; it takes {', '.join(model.params)}"

@@ -286,6 +286,7 @@ def test_spec_round_trips_through_str() -> None:
     ("gaussian", "gaussian needs sigma"),
     ("gaussian:sigma=5+", "an empty stage"),
     ("gaussian:level=5", "bad parameter"),
+    ("gaussian:sigma", "sigma has no value in 'gaussian:sigma'; write sigma=VALUE"),
     ("gaussian:sigma=abc", "not a number"),
     ("gaussian:sigma=50-5", "low <= high"),
     ("gaussian:sigma=nan", "finite"),
