@@ -53,7 +53,8 @@ class OutputOptions:
         if self.skip_existing and self.overwrite:
             raise UserError("--skip-existing and --overwrite contradict each other; give one")
         if any(sep in self.suffix for sep in ("/", "\\")) or self.suffix in (".", ".."):
-            raise UserError(f"--suffix {self.suffix!r} must not contain a path separator")
+            raise UserError(f"--suffix {self.suffix!r}: a suffix holds no path separator and is not '.' or '..' "
+                            "(e.g. _dn)")
         if "\0" in self.suffix:
             raise UserError(f"--suffix {self.suffix!r} holds a NUL character, which no file name can")
 

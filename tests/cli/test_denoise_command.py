@@ -312,6 +312,8 @@ def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path,
     (["--quality", "0"], "--quality"),
     (["--precision", "fp8"], "unknown precision"),
     (["--device", "tpu"], "unknown device"),
+    (["--device", "cuda:"], "unknown device 'cuda:'"),  # was blamed on a missing GPU
+    (["--suffix", "."], "is not '.' or '..'"),  # was "must not contain a path separator"
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, weights: Path, args: list[str], message: str) -> None:
     write_image(tmp_path / "a.png", image())
