@@ -82,7 +82,7 @@ def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_
     (["--lr", "-1"], "--lr"),
     (["--gray-fraction", "5"], "--gray-fraction"),
     (["--f-depth", "0"], "error: --f-depth must be between 1 and 8"),  # F's own check names its field --depth
-    (["--d-layers", "0"], "error: --d-layers must be at least 1"),
+    (["--d-layers", "0"], "error: --d-layers must be between 1 and 8, not 0"),
     (["--d-width", "0"], "error: --d-width must be between"),
     (["--lr", "2"], "error: --lr must be at most 1, not 2"),  # 1e308 overflowed inside Adam: a traceback
     (["--blocks", "100000"], "error: --blocks must be between 1 and 64"),  # built for minutes, without a word
