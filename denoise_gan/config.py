@@ -51,6 +51,7 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         require(self.channels in (1, 3), f"--channels must be 1 or 3, not {self.channels}")
         check_fields(self)
+        object.__setattr__(self, "arch", self.arch.strip().lower())  # --generator UNET, as --loss L1 is read
 
 
 @dataclass(frozen=True)

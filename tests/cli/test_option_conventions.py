@@ -212,6 +212,7 @@ def test_numpy_numbers_in_a_config_become_python_ones() -> None:
     assert (type(cfg.steps), type(cfg.lr), type(cfg.model.g.width)) == (int, float, int)
     assert json.loads(json.dumps(to_dict(cfg)))["steps"] == 7
     assert type(RefineConfig(lr=1).lr) is float  # an int where a number belongs is that number
+    assert GeneratorConfig(arch=" UNet ").arch == "unet"  # --generator UNET was refused, --loss L1 read
 
 
 def test_train_config_reads_a_runs_config_json_and_options_override_it(finished_run: Path,
