@@ -37,6 +37,11 @@ def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: boo
     return list(unread.values()), list(linked.values())
 
 
+def not_a_folder(path: Path) -> str:
+    """Why ``path`` is no input folder, in the words every command uses: nothing there, or something else."""
+    return "not a folder" if path.exists() else "no such folder"
+
+
 def holds_photos(folder: Path, out_dir: Path) -> bool:
     """Whether an image file lies anywhere below ``folder`` outside the output folder (links not followed,
     hidden folders skipped); stops at the first."""

@@ -33,7 +33,7 @@ import numpy as np
 from data_tools.atomic_files import is_temp_file, remove_stale_parts
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.folder_lock import holding_folder
-from data_tools.folder_scan import folders_not_read
+from data_tools.folder_scan import folders_not_read, not_a_folder
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable
 from data_tools.noise import image_seed, parse_noise_spec
@@ -270,7 +270,7 @@ def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: b
 def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, max_size: int | None) -> list[Path]:
     """The clean images to use, after the checks that must fail before anything is written."""
     if not clean_dir.is_dir():
-        raise SynthError(f"{clean_dir}: not a folder")
+        raise SynthError(f"{clean_dir}: {not_a_folder(clean_dir)}")
     if crop is not None and crop < 1 or max_size is not None and max_size < 1:
         raise SynthError("crop and max_size must be positive")
     if out_dir.resolve() == clean_dir.resolve():

@@ -112,6 +112,7 @@ def samples_command(
     The folder must be new or empty, or hold only files of this very set (then they are written again, the
     same bytes), or --overwrite is given."""
     from data_tools.folder_lock import holding_folder
+    from data_tools.folder_scan import not_a_folder
     from data_tools.output_folders import prepare_output_dir, removed_if_left_empty
     from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
 
@@ -120,7 +121,7 @@ def samples_command(
     if debs is not None and (names is not None or subset not in ("photos", "pool")):
         raise UserError("--debs is for --set photos or pool only (the other sets are bundled)")
     if debs is not None and not debs.is_dir():
-        raise UserError(f"--debs {debs}: {'not a folder' if debs.exists() else 'no such folder'}")
+        raise UserError(f"--debs {debs}: {not_a_folder(debs)}")
     if subset in ("photos", "pool") and names is None:
         from data_tools.photos import build_photo_pool, build_training_pool, holds_only_an_earlier_pool
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_tools.folder_scan import not_a_folder
 from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
 from denoise_gan.errors import UserError
 
@@ -18,7 +19,7 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
     clean one) are not clean images. A name without the suffix goes to ``unsuffixed`` when given (the caller
     lists it), else it is an error."""
     if not folder.is_dir():
-        raise UserError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+        raise UserError(f"{folder}: {not_a_folder(folder)}")
     if Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
         suffix = suffix[: -len(Path(suffix).suffix)]
     stems: dict[str, Path] = {}

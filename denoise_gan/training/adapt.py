@@ -38,6 +38,7 @@ from rich.markup import escape
 from data_tools.atomic_files import atomic_write_bytes, is_temp_file
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
+from data_tools.folder_scan import not_a_folder
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
@@ -149,7 +150,7 @@ def _check_folders(cfg: AdaptConfig) -> None:
         raise UserError("a new adaptation needs a folder of noisy photos (--noisy DIR, AdaptConfig.noisy_dir)")
     for folder in (cfg.noisy_dir, cfg.clean_dir):
         if folder and not Path(folder).is_dir():
-            raise UserError(f"{folder}: not a folder")
+            raise UserError(f"{folder}: {not_a_folder(Path(folder))}")
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:

@@ -20,6 +20,7 @@ from rich.console import Console
 from torch import nn
 
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
+from data_tools.folder_scan import not_a_folder
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import UserError
@@ -264,7 +265,7 @@ def check_inputs(cfg: TrainConfig) -> None:
         raise UserError("give exactly one of --noisy DIR or --noise SPEC (DataConfig.noisy_dir or noise)")
     for folder in (data.clean_dir, data.noisy_dir):
         if folder and not Path(folder).is_dir():
-            raise UserError(f"{folder}: not a folder")
+            raise UserError(f"{folder}: {not_a_folder(Path(folder))}")
 
 
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,

@@ -29,6 +29,7 @@ from rich.console import Console
 from torch import nn
 
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
+from data_tools.folder_scan import not_a_folder
 from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
@@ -263,8 +264,7 @@ def load_source_config(run_dir: Path) -> TrainConfig:
     """The CycleGAN run's config (its data split and G's architecture)."""
     run = RunFolder(run_dir)
     if not run.path.is_dir():
-        what = "not a folder" if run.path.exists() else "no such folder"
-        raise UserError(f"{run_dir}: {what} (give a `denoise-gan train` run folder)")
+        raise UserError(f"{run_dir}: {not_a_folder(run.path)} (give a `denoise-gan train` run folder)")
     if not run.config.is_file() or not run.g.is_file():
         raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
     return run.read_config(TrainConfig, what="train")

@@ -292,7 +292,7 @@ def test_bad_spec_is_one_line_and_exit_2(src: Path, tmp_path: Path, args: list[s
 def test_missing_input_folder_is_exit_2(tmp_path: Path) -> None:
     code, _, stderr = invoke("synth", tmp_path / "nope", "-o", tmp_path / "out", "--noise", "gaussian:sigma=5",
                              "--seed", 0)
-    assert code == 2 and "not a folder" in stderr and len(stderr.strip().splitlines()) == 1
+    assert code == 2 and "nope: no such folder" in stderr and len(stderr.strip().splitlines()) == 1
 
 
 # ---- evaluate ----------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:
     assert bad_spec.exit_code == 2 and "unknown noise model" in one_line_error(bad_spec)
 
     missing = bench("--clean", tmp_path / "nope", "--noise", SPECS[0], "--methods", "tv", "-o", out)
-    assert missing.exit_code == 2 and "not a folder" in one_line_error(missing)
+    assert missing.exit_code == 2 and "nope: no such folder" in one_line_error(missing)  # as evaluate says it
 
     inside = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv", "-o", clean_dir / "bench")
     assert inside.exit_code == 2 and "is inside --clean" in one_line_error(inside)  # its crops read as photos

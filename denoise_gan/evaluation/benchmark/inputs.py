@@ -23,6 +23,7 @@ import numpy as np
 from skimage.restoration import estimate_sigma
 
 from data_tools import json_text
+from data_tools.folder_scan import not_a_folder
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
@@ -172,7 +173,7 @@ def load_pair(source: Source, seed: int, cache: _CleanCache) -> Pair:
 
 def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     if not clean_dir.is_dir():
-        raise UserError(f"{clean_dir}: not a folder")
+        raise UserError(f"{clean_dir}: {not_a_folder(clean_dir)}")
     if out_dir.resolve() == clean_dir.resolve():
         raise UserError(f"{out_dir}: the output folder must not be the --clean folder")
     # its crops and plots would be read as clean photos by the next benchmark or calibration of this folder
@@ -194,7 +195,7 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
     """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records (or the
     learned noise model it names, which has no spec: such a set is benchmarked blind)."""
     if not set_dir.is_dir():
-        raise UserError(f"{set_dir}: not a folder")
+        raise UserError(f"{set_dir}: {not_a_folder(set_dir)}")
     manifest_path = set_dir / MANIFEST_NAME
     if not manifest_path.is_file():
         raise UserError(f"{set_dir}: no {MANIFEST_NAME}; --noisy takes a paired set made by `denoise-gan synth`")

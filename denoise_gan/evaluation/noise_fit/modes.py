@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from data_tools.folder_scan import not_a_folder
 from data_tools.images import colour_channels, haar_quads, to_255
 from data_tools.names import printable, shown
 from data_tools.noise import image_seed, parse_noise_spec
@@ -273,7 +274,7 @@ def read_folder(folder: Path | str, smallest: int = 1) -> FolderPhotos:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"{folder}: not a folder")
+        raise UserError(f"{folder}: {not_a_folder(folder)}")
     unreadable: list[str] = []
 
     def warn(message: str) -> None:
