@@ -20,7 +20,9 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
     lists it), else it is an error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
-    if Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
+    if suffix.lower() in IMAGE_EXTENSIONS:  # an extension alone (".png": a dotfile's name to Path) names none
+        suffix = ""
+    elif Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
         suffix = suffix[: -len(Path(suffix).suffix)]
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):

@@ -190,6 +190,9 @@ def test_folder_evaluation_with_a_prediction_suffix(folders: tuple[Path, Path], 
     plain = evaluate_folders(clean_dir, pred_dir)
     suffixed = evaluate_folders(clean_dir, renamed, pred_suffix="_denoised")
     assert plain.images == suffixed.images
+    # the suffix with its extension, or an extension alone ("no name ends in '.png'", of names that all did)
+    assert evaluate_folders(clean_dir, renamed, pred_suffix="_denoised.jpg").images == plain.images
+    assert evaluate_folders(clean_dir, pred_dir, pred_suffix=".png").images == plain.images
 
 
 def test_missing_prediction_is_listed_and_the_rest_scored(folders: tuple[Path, Path]) -> None:
