@@ -164,6 +164,7 @@ def refine_command(
             result = refine(None, out, resume=True, steps=options["steps"], console=console, run_dir=run_dir)
         console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False, soft_wrap=True)
         return
+    options["generator"] = options["generator"].strip().lower()  # any case, as the config reads it ("SAME")
     refine_refuses_clashes(ctx, options["init"], options["generator"])
     refuse_bad_noise_specs(("--noise", options["noise"]), ("--estimator-noise", options["estimator_noise"]))
     same = options["generator"] == "same" or bool(options["init"])

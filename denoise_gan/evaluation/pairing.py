@@ -20,9 +20,7 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
     lists it), else it is an error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
-    if suffix.lower() in IMAGE_EXTENSIONS:  # an extension alone (".png": a dotfile's name to Path) names none
-        suffix = ""
-    elif Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
+    if Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
         suffix = suffix[: -len(Path(suffix).suffix)]
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
@@ -37,6 +35,8 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
         if stem in stems:
             raise UserError(f"{path} and {stems[stem]} have the same name; cannot tell which one to score")
         stems[stem] = path
+    if not stems and unsuffixed and suffix.lower() in IMAGE_EXTENSIONS:  # ".png" (a dotfile's name to Path): the
+        return _by_stem(folder, "", exclude)  # suffix of a.png.png, else no suffix but the extension itself
     if not stems and unsuffixed:
         raise UserError(f"{folder}: no image name ends in the prediction suffix {suffix!r} (found "
                         f"{', '.join(unsuffixed[:3])}{', ...' if len(unsuffixed) > 3 else ''})")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
+from data_tools.folder_scan import not_a_folder
 from denoise_gan.config import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -69,7 +70,7 @@ def find_start(text: str) -> StartModel:
         return check_roles(StartModel(str(folder), g, f, d if d.is_file() else None,
                                       found[-1][1] if found and not d.is_file() else None))
     if "/" in text or text.endswith(".safetensors"):
-        raise UserError(f"--from {text}: not a folder; give a shipped model's name or a folder holding "
+        raise UserError(f"--from {text}: {not_a_folder(Path(text))}; give a shipped model's name or a folder holding "
                         "G.safetensors and F.safetensors")
     if text not in shipped_names() and "-" in text and text.rsplit("-", 1)[0] in shipped_names():
         raise UserError(f"--from {text}: a companion network of the shipped model; give the model's name, "

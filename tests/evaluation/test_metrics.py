@@ -193,6 +193,12 @@ def test_folder_evaluation_with_a_prediction_suffix(folders: tuple[Path, Path], 
     # the suffix with its extension, or an extension alone ("no name ends in '.png'", of names that all did)
     assert evaluate_folders(clean_dir, renamed, pred_suffix="_denoised.jpg").images == plain.images
     assert evaluate_folders(clean_dir, pred_dir, pred_suffix=".png").images == plain.images
+    doubled = tmp_path / "doubled"  # `denoise --suffix .png` writes a.png.png: the suffix names it as given
+    for path in pred_dir.rglob("*.png"):
+        target = doubled / path.relative_to(pred_dir).with_name(f"{path.name}.png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    assert evaluate_folders(clean_dir, doubled, pred_suffix=".png").images == plain.images
 
 
 def test_missing_prediction_is_listed_and_the_rest_scored(folders: tuple[Path, Path]) -> None:

@@ -20,8 +20,9 @@ def test_refine_init_refuses_options_that_describe_another_g(finished_run: Path,
     assert not (tmp_path / "out").exists(), line  # refused before anything is written
 
 
-def test_refine_generator_same_refuses_a_new_gs_shape(finished_run: Path, tmp_path: Path) -> None:
-    one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--generator", "same", "--width", "8",
+@pytest.mark.parametrize("same", ["same", "SAME"])  # any case: "SAME" was "unknown --generator 'same'"
+def test_refine_generator_same_refuses_a_new_gs_shape(finished_run: Path, tmp_path: Path, same: str) -> None:
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--generator", same, "--width", "8",
                        "--device", "cpu"), "--generator same", "--width")
 
 
