@@ -135,6 +135,7 @@ readable_help()
 
 # options typed as text that name a folder or a run (a config field: its "" means "not given", never a value)
 PATH_OPTIONS = frozenset({"clean", "noisy", "val", "init", "start"})
+MODEL_OPTIONS = frozenset({"init", "start"})  # these name a model too: a shipped one by its name
 
 
 def _names_a_path(param: Any) -> bool:
@@ -146,8 +147,9 @@ def _refusing_empty_paths(original: Callable[..., Any]) -> Callable[..., Any]:
     def process_value(self: Any, ctx: Any, value: Any) -> Any:
         given = value if isinstance(value, (list, tuple)) else [value]
         if _names_a_path(self) and any(v == "" for v in given):
-            raise typer.BadParameter("an empty path (an unset variable?); give '.' for the current folder",
-                                     ctx=ctx, param=self)
+            what = "a weight file, a run folder or a shipped model's name" if self.name in MODEL_OPTIONS else \
+                "'.' for the current folder"
+            raise typer.BadParameter(f"an empty path (an unset variable?); give {what}", ctx=ctx, param=self)
         return original(self, ctx, value)
 
     return process_value
