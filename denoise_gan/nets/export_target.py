@@ -19,11 +19,17 @@ FILE_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
 FOLDER_FILES = ("config.json", "model.safetensors", "model.onnx", "README.md")  # what --format folder writes
 
 
+def _refuse_special(out: Path) -> None:
+    if is_special_file(out):
+        raise UserError(f"{out} exists and is not a regular file or folder (a device, a pipe); choose another -o")
+
+
 def export_format(out: Path | str, fmt: str | None) -> str:
     """The format asked for, or the one ``out`` names: its suffix (.onnx, .safetensors), or a model folder for a
     name ending in ``/`` or an existing folder. A file suffix of the other format is refused, so an ONNX graph
     is never saved under a weights file's name."""
     path, folder_named = Path(out), says_folder(out)
+    _refuse_special(path)  # /dev/null was told to be named null.onnx
     implied = None if folder_named else FILE_SUFFIXES.get(path.suffix.lower())
     if folder_named and fmt not in (None, "folder"):
         raise UserError(f"-o {out} ends in / (a folder), but --format {fmt} writes one file; drop the / or the "
@@ -57,8 +63,7 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
         if out.is_symlink():  # writing would replace the link, whatever the flags say, as `denoise` refuses to
             raise UserError(f"{out} is a link to nothing, in the way of the export; move it or choose another -o")
         return
-    if is_special_file(out):
-        raise UserError(f"{out} exists and is not a regular file or folder (a device, a pipe); choose another -o")
+    _refuse_special(out)
     if fmt == "folder" and not out.is_dir():
         raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
     if fmt != "folder" and out.is_dir():

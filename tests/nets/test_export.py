@@ -335,3 +335,16 @@ def test_a_folder_export_keeps_a_file_that_appeared_in_the_folder_meanwhile(leve
     monkeypatch.setattr(export, "model_card", meanwhile)
     one_line_error(cli("export", level_weights, "-o", out, "--format", "folder"), "appeared while")
     assert (out / "README.md").read_text() == "my notes"
+
+
+def test_a_device_or_pipe_as_the_output_is_said_to_be_one(tmp_path: Path) -> None:
+    """`export default -o /dev/null` was told to name the file null.onnx."""
+    os.mkfifo(tmp_path / "pipe")
+    for flags in ((), ("--format", "onnx")):
+        one_line_error(cli("export", "default", "-o", tmp_path / "pipe", *flags), "not a regular file or folder")
+
+
+def test_a_strength_of_minus_zero_names_its_row_zero() -> None:
+    from denoise_gan.evaluation.benchmark.methods import strength_row
+
+    assert strength_row("default", -0.0) == strength_row("default", 0.0) == "default@strength=0"

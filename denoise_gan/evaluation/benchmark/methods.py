@@ -276,7 +276,7 @@ STRENGTH_MARK = "@strength="  # a level-aware model's row at a given strength: N
 
 
 def strength_row(name: str, strength: float) -> str:
-    return f"{name}{STRENGTH_MARK}{strength:g}"
+    return f"{name}{STRENGTH_MARK}{strength + 0.0:g}"  # (+ 0.0: -0 is 0, not a row named "@strength=-0")
 
 
 def row_strength(method: str) -> float | None:
