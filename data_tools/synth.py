@@ -271,8 +271,6 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
     """The clean images to use, after the checks that must fail before anything is written."""
     if not clean_dir.is_dir():
         raise SynthError(f"{clean_dir}: {not_a_folder(clean_dir)}")
-    if crop is not None and crop < 1 or max_size is not None and max_size < 1:
-        raise SynthError("crop and max_size must be positive")
     if out_dir.resolve() == clean_dir.resolve():
         raise SynthError(f"{out_dir}: the output folder must not be the input folder")
     if clean_dir.resolve().is_relative_to(out_dir.resolve()):
