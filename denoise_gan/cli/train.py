@@ -116,13 +116,11 @@ def train_command(
 
 
 def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
-    """What a new run needs that its config's own checks cannot see: an output folder and existing inputs."""
-    from denoise_gan.training.cyclegan import check_inputs
-
+    """What a new run needs that its config's own checks cannot see: an output folder and a readable --noise
+    (the folders are train()'s own first check)."""
     if output is None:
         raise UserError("a new run needs -o RUN_DIR (or --resume RUN_DIR)")
     refuse_bad_noise_specs(("--noise", cfg.data.noise))
-    check_inputs(cfg)
 
 
 def refuse_bad_noise_specs(*given: tuple[str, str | None]) -> None:

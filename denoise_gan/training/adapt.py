@@ -38,7 +38,6 @@ from rich.markup import escape
 from data_tools.atomic_files import atomic_write_bytes, is_temp_file
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
-from data_tools.folder_scan import not_a_folder
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
@@ -63,6 +62,7 @@ from denoise_gan.training.run_open import (
     absolute_paths,
     discarded_if_refused,
     open_run,
+    require_folders,
     require_run_folder,
     warn_if_unfinished,
 )
@@ -148,9 +148,7 @@ def _check_folders(cfg: AdaptConfig) -> None:
     clean photos."""
     if not cfg.noisy_dir:
         raise UserError("a new adaptation needs a folder of noisy photos (--noisy DIR, AdaptConfig.noisy_dir)")
-    for folder in (cfg.noisy_dir, cfg.clean_dir):
-        if folder and not Path(folder).is_dir():
-            raise UserError(f"{folder}: {not_a_folder(Path(folder))}")
+    require_folders(cfg.noisy_dir, cfg.clean_dir)
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:

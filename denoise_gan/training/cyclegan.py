@@ -20,7 +20,6 @@ from rich.console import Console
 from torch import nn
 
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
-from data_tools.folder_scan import not_a_folder
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import UserError
@@ -38,7 +37,7 @@ from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.patch_fit import refuse_too_deep
-from denoise_gan.training.run_open import discarded_if_refused, open_run
+from denoise_gan.training.run_open import discarded_if_refused, open_run, require_folders
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -263,9 +262,7 @@ def check_inputs(cfg: TrainConfig) -> None:
         raise UserError("a new run needs a folder of clean photos (--clean DIR, DataConfig.clean_dir)")
     if bool(data.noisy_dir) == bool(data.noise):
         raise UserError("give exactly one of --noisy DIR or --noise SPEC (DataConfig.noisy_dir or noise)")
-    for folder in (data.clean_dir, data.noisy_dir):
-        if folder and not Path(folder).is_dir():
-            raise UserError(f"{folder}: {not_a_folder(Path(folder))}")
+    require_folders(data.clean_dir, data.noisy_dir)
 
 
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,
