@@ -1,10 +1,13 @@
-"""File names as text: for manifests and reports (``printable``) and for a terminal or log (``shown``)."""
+"""File names as text: for manifests and reports (``printable``) and for a terminal or log (``shown``); and the
+empty name, which is no path at all (``refuse_empty_paths``)."""
 
 from __future__ import annotations
 
 import os
 import re
 import unicodedata
+
+from data_tools.errors import DataError
 
 
 def printable(name: str) -> str:
@@ -45,3 +48,10 @@ def says_folder(out: object) -> bool:
     """Whether an output name given as text ends in a separator (``-o shots.png/``): "a folder", as it says to
     the shell, though a Path would drop the slash."""
     return isinstance(out, str) and out.endswith(("/", os.sep))
+
+
+def refuse_empty_paths(*paths: object, what: str = "folder path", error: type[Exception] = DataError) -> None:
+    """"" is a variable or field left unset, never a request for the current folder, which a Path of "" is: a run
+    would read or write wherever it was started."""
+    if "" in paths:
+        raise error(f"an empty {what}; give '.' for the current folder")

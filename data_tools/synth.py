@@ -35,7 +35,7 @@ from data_tools.errors import DataError, ImageTypeError
 from data_tools.folder_lock import holding_folder
 from data_tools.folder_scan import folders_not_read, not_a_folder
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
-from data_tools.names import printable
+from data_tools.names import printable, refuse_empty_paths
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.synth_folder import (
@@ -182,8 +182,7 @@ def synth(
     run did not write are removed (with ``overwrite``, every other image under clean/ and noisy/ too; a repeat
     keeps the user's files there, such as denoised copies in a subfolder).
     """
-    if "" in (clean_dir, out_dir):  # a Path of "" is the current folder: an unset variable, not a request for it
-        raise DataError("an empty folder path; give '.' for the current folder")
+    refuse_empty_paths(clean_dir, out_dir)
     seed, crop, max_size = _whole(seed, "seed", 0), _whole(crop, "crop", 1), _whole(max_size, "max_size", 1)
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)

@@ -9,6 +9,7 @@ import numpy as np
 
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
+from data_tools.names import refuse_empty_paths
 from denoise_gan.errors import UserError
 
 
@@ -74,9 +75,7 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> lis
 
 
 def _folders(*given: Path | str) -> list[Path]:
-    """"" is a field or variable left unset, not the current folder (which a Path of "" is)."""
-    if "" in given:
-        raise UserError("an empty folder path; give '.' for the current folder")
+    refuse_empty_paths(*given, error=UserError)
     return [Path(folder) for folder in given]
 
 

@@ -30,7 +30,7 @@ from rich.progress import Progress, TaskID
 
 from data_tools.atomic_files import hard_links_work, is_special_file, remove_stale_parts
 from data_tools.images import encode_problem, read_image, write_image
-from data_tools.names import shown
+from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
 from denoise_gan.errors import UserError, first_line
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
@@ -256,8 +256,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
         raise UserError(f"options must be an OutputOptions, not {type(options).__name__}")
     if console is not None and not isinstance(console, Console):
         raise UserError(f"console must be a rich Console (or None), not {type(console).__name__}")
-    if "" in (out_dir, *inputs):  # a Path of "" is the current folder: an unset variable, not a request for it
-        raise UserError("an empty path among inputs/out_dir; give '.' for the current folder")
+    refuse_empty_paths(out_dir, *inputs, what="path among inputs/out_dir", error=UserError)
     if "\0" in str(os.fspath(out_dir)):
         raise UserError(f"out_dir {out_dir!r:.80} holds a NUL character, which no file name can")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file

@@ -29,6 +29,7 @@ from torch import nn
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside
+from data_tools.names import refuse_empty_paths
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
 from denoise_gan.extras import require
@@ -320,8 +321,7 @@ def _source_file(source: str | Path) -> Path | None:
 def export_model(source: str | Path, out: Path | str, fmt: str | None = None, overwrite: bool = False) -> Path:
     """Write ``source``'s generator to ``out`` in ``fmt`` (onnx, folder or safetensors; None: from ``out``'s
     suffix); returns ``out``. The source is never written over, whatever ``overwrite`` says."""
-    if out == "":  # a Path of "" is the current folder: an unset variable, not a request for it
-        raise UserError("an empty output path; give '.' for the current folder")
+    refuse_empty_paths(out, what="output path", error=UserError)
     fmt = export_format(out, fmt)
     out = Path(out)
     check_target(out, fmt, overwrite, _source_file(source))
