@@ -1,7 +1,7 @@
 """Whether a Ctrl-C has reached this process. An interrupt that lands inside an import (a compiled module's
 initialisation, a package's own ``__getattr__``) can leave a module half made, and the next use of it then fails
-in its own words (a RecursionError, an ImportError) instead of as a KeyboardInterrupt: the CLI reports an
-unexpected error that follows a Ctrl-C as the interrupt, not as a traceback."""
+in its own words (a RecursionError, an ImportError) instead of as a KeyboardInterrupt: after a Ctrl-C the CLI
+reports those errors (``cli.app.HALF_MADE_MODULE``) as the interrupt, not as a traceback; any other stays itself."""
 
 from __future__ import annotations
 
