@@ -149,13 +149,11 @@ def _stem(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
 
-def _whole(value: Any, name: str, least: int) -> Any:
-    """A whole number of at least ``least`` (below 2**64; None stays None), as a plain int: it goes into the
-    manifest, which a NumPy integer cannot, and a bool or 16.5 would be recorded as given."""
-    if value is None and name != "seed":
-        return None
+def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] = DataError) -> int:
+    """A whole number from ``least`` to 2**64 - 1 (what the generators a seed feeds take) as a plain int: a
+    manifest holds no NumPy integer, and a bool or 16.5 would be recorded as given."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not least <= int(value) < 2**64:
-        raise DataError(f"{name} must be a whole number from {least} to 2**64 - 1, not {value!r}")
+        raise error(f"{name} must be a whole number from {least} to 2**64 - 1, not {value!r}")
     return int(value)
 
 
@@ -183,7 +181,9 @@ def synth(
     keeps the user's files there, such as denoised copies in a subfolder).
     """
     refuse_empty_paths(clean_dir, out_dir)
-    seed, crop, max_size = _whole(seed, "seed", 0), _whole(crop, "crop", 1), _whole(max_size, "max_size", 1)
+    seed = whole_number(seed, "seed")
+    crop, max_size = (None if v is None else whole_number(v, name, 1) for v, name in ((crop, "crop"),
+                                                                                     (max_size, "max_size")))
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)
     sources = _sources(clean_dir, out_dir, unpaired, crop, max_size)

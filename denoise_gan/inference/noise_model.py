@@ -33,7 +33,7 @@ import numpy as np
 from data_tools.errors import ImageTypeError
 from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
-from data_tools.synth import LEARNED_PREFIX
+from data_tools.synth import LEARNED_PREFIX, whole_number
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError, typed_line
 from denoise_gan.extras import installed, require
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 DEFAULT_NOISE_MODEL = f"{DEFAULT_MODEL}-F"
 FOLDER_NOISE_MODEL = F_FILE  # what a `train` run or an `adapt` output holds
 TILE = 1024  # the largest side F sees in one pass; beyond it, tiles (memory stays bounded)
-SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
 
 
 def shipped_noise_models() -> list[str]:
@@ -206,7 +205,7 @@ class NoiseModel:
 
     def __call__(self, image: Any, seed: int = 0) -> np.ndarray:
         """The noisy image, with the input's type, shape and dtype (see the module doc)."""
-        seed = _seed(seed)
+        seed = whole_number(seed, "seed", error=UserError)
         if not isinstance(image, np.ndarray):
             raise UserError(f"expected a NumPy array, got {type(image).__name__}")
         image = np.asarray(image)  # an np.matrix in, a plain array out, as Denoiser does
@@ -223,7 +222,7 @@ class NoiseModel:
         used (both HxWxC float32, [0, 1] scale), v the level quantile drawn."""
         import torch
 
-        seed = _seed(seed)
+        seed = whole_number(seed, "seed", error=UserError)
         if planes.ndim != 3:
             raise UserError(f"expected an HxWxC float image, got shape {planes.shape}")
         h, w, c = planes.shape
@@ -343,12 +342,6 @@ def _engine(name: str, device_type: str) -> str:
     if name == "onnxruntime":
         require("onnxruntime", "the onnxruntime engine")
     return name
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) < SEED_LIMIT:
-        raise UserError(f"seed must be a whole number from 0 to 2**64 - 1, not {seed!r}")
-    return int(seed)
 
 
 def _spans(length: int, tile: int, margin: int, stride: int) -> list[tuple[int, int, int, int]]:
