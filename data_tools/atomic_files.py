@@ -236,13 +236,14 @@ def hard_links_work(folder: Path) -> bool:
     """Whether ``folder``'s file system makes hard links (where it does, an output is linked into place and never
     leaves an empty reserved name behind)."""
     try:
-        fd, name = tempfile.mkstemp(prefix=f".links.{os.getpid()}-", suffix=".part", dir=folder)  # a temp's name
+        fd, name = tempfile.mkstemp(prefix=temp_prefix("links"), suffix=".part", dir=folder)  # a temp's name
         os.close(fd)
     except OSError:
         return True  # cannot tell: an empty file is then the user's, kept
+    link = Path(name).with_name(Path(name).name.replace(".links.", ".linkb.", 1))  # (the folder's name untouched)
     try:
-        os.link(name, name.replace(".links.", ".linkb."))
-        os.unlink(name.replace(".links.", ".linkb."))
+        os.link(name, link)
+        os.unlink(link)
         return True
     except OSError:
         return False
