@@ -74,8 +74,11 @@ def test_noise_grows_with_iso_and_with_light_in_linear_terms() -> None:
 def test_level_map_approximates_the_measured_sigma() -> None:
     """Per photosite before demosaicing: an upper estimate, within a factor of two of what a flat patch shows,
     deep shadows too (the curve's slope there put it at 279 where the noise's RMS is 41)."""
-    for value in (5, 40, 128, 220):
-        flat = np.full((128, 128, 3), value, np.uint8)
+    flats = [np.full((128, 128, 3), value, np.uint8) for value in (5, 40, 128, 220)]
+    # coloured flats: each photosite's colour is sampled where its own channel says (swapped, blue read red's σ)
+    flats += [np.zeros((128, 128, 3), np.uint8) + np.array(c, np.uint8) for c in ((220, 40, 40), (40, 40, 220))]
+    for flat in flats:
+        value = flat[0, 0]
         noisy, stages = parse_noise_spec("camera:peak=150,read=3").apply(flat, 2)
         measured = np.sqrt(((noisy.astype(np.float64) - value) ** 2).mean(axis=(0, 1)))
         predicted = noise_level_map(flat, stages).mean(axis=(0, 1))
@@ -106,3 +109,20 @@ def test_a_monochrome_sensors_level_map_is_its_noises_rms_at_every_brightness() 
     narrow = np.full((4000, 3), 128, np.uint8)
     noisy, stages = parse_noise_spec("camera:peak=40").apply(narrow, 1)
     assert float(noise_level_map(narrow, stages).mean()) == pytest.approx((noisy - 128.0).std(), rel=0.07)
+
+
+def test_no_photosite_reads_above_full_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ADC clips: at full white and a few photo-electrons, a photosite's noise is never positive (unclipped,
+    it wrapped around the demosaicing's 16-bit offset into dark specks)."""
+    import data_tools.camera as camera
+
+    seen: list[int] = []
+    real = camera.cv2.cvtColor
+
+    def spy(src: np.ndarray, code: int) -> np.ndarray:
+        seen.append(int(src.max()))
+        return real(src, code)
+
+    monkeypatch.setattr(camera.cv2, "cvtColor", spy)
+    parse_noise_spec("camera:peak=1,read=0").apply(np.full((64, 64, 3), 255, np.uint8), 0)
+    assert seen and max(seen) <= 32768

@@ -126,6 +126,14 @@ def test_correlated_keeps_sigma_at_every_pixel_of_a_small_image(side: int, scale
     assert per_pixel[0, 0, 0] == pytest.approx(10.0, rel=0.12)  # a corner, where the reflection counts most
 
 
+def test_correlated_keeps_sigma_at_every_pixel_of_a_non_square_image() -> None:
+    # rows and columns get their own border correction: swapped, a 12×96 image ranged σ 7–14 for 10
+    image = np.full((12, 96, 1), 32768, dtype=np.uint16)
+    draws = np.stack([noise_of("correlated:sigma=10,scale=4", image, seed) / 257.0 for seed in range(800)])
+    per_pixel = np.sqrt(np.mean(draws**2, axis=0))
+    assert np.all(np.abs(per_pixel - 10.0) < 1.2), (per_pixel.min(), per_pixel.max())
+
+
 def test_correlated_blur_power_is_the_blurs_own() -> None:
     from data_tools.noise import _blur_power
 
@@ -137,6 +145,29 @@ def test_correlated_blur_power_is_the_blurs_own() -> None:
 
 
 # ---- ranges, determinism, dtypes, channels --------------------------------------------------------
+
+def test_a_range_is_drawn_uniformly_over_its_whole_span() -> None:
+    spec = parse_noise_spec("gaussian:sigma=5-50")
+    rng = np.random.default_rng(0)
+    sigmas = np.array([spec.draw(rng)[1][0]["sigma"] for _ in range(2000)])
+    assert sigmas.mean() == pytest.approx(27.5, abs=1.5)
+    assert sigmas.min() < 7 and sigmas.max() > 48
+
+
+def test_every_alternative_of_a_mixture_is_drawn_about_equally() -> None:
+    spec = parse_noise_spec("gaussian:sigma=5 | poisson:peak=30 | speckle:sigma=0.1")
+    rng = np.random.default_rng(0)
+    models = [spec.draw(rng)[0][0].model for _ in range(600)]
+    assert {m: models.count(m) for m in set(models)} == pytest.approx(
+        {"gaussian": 200, "poisson": 200, "speckle": 200}, abs=40)
+
+
+def test_shot_noise_after_gaussian_noise_takes_dark_pixels_below_zero() -> None:
+    # the Gaussian stage pushes dark pixels negative; the shot noise after it must not ask for a negative rate
+    dark = grey(value=5, channels=3, size=32)
+    noisy, _ = parse_noise_spec("gaussian:sigma=20+poisson:peak=30").apply(dark, 0)
+    assert noisy.shape == dark.shape and noisy.dtype == np.uint8
+
 
 def test_range_is_drawn_per_image_within_bounds_and_recorded() -> None:
     spec = parse_noise_spec("gaussian:sigma=5-50")
