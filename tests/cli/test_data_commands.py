@@ -125,6 +125,13 @@ def test_resize_and_crop_helpers() -> None:
         center_crop(img, 35)
 
 
+def test_downscaling_averages_instead_of_aliasing() -> None:
+    # a one-pixel checkerboard shrunk threefold is mid-gray, not a coarser checkerboard
+    board = (np.indices((48, 48)).sum(axis=0) % 2 * 255).astype(np.uint8)[..., None]
+    small = resize_longest(board, 16)
+    assert small.shape == (16, 16, 1) and small.std() < 20 and abs(small.mean() - 127.5) < 3
+
+
 # ---- unpaired ----------------------------------------------------------------------------------
 
 def test_unpaired_uses_two_disjoint_halves(src: Path, tmp_path: Path) -> None:

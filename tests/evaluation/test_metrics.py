@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from data_tools.images import write_image
+from data_tools.images import read_image, write_image
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.metrics import (
     PROTOCOL,
@@ -93,6 +93,10 @@ def test_mismatches_and_float_inputs_are_refused() -> None:
         psnr(np.zeros((16, 16), np.float32), np.zeros((16, 16), np.float32))
     with pytest.raises(UserError, match="11x11"):
         ssim(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
+    with pytest.raises(UserError, match="11x11"):
+        ssim(np.zeros((10, 40), np.uint8), np.zeros((10, 40), np.uint8))
+    smallest = np.arange(11 * 11, dtype=np.uint8).reshape(11, 11)  # one whole window: scored
+    assert ssim(smallest, smallest) == pytest.approx(1.0)
     with pytest.raises(UserError, match="no pixels"):
         psnr(np.zeros((0, 5), np.uint8), np.zeros((0, 5), np.uint8))
 
@@ -175,6 +179,11 @@ def test_folder_evaluation_pairs_by_relative_stem(folders: tuple[Path, Path]) ->
     assert [r.name for r in result.images] == ["a", "b", "sub/c"]
     assert result.images[1].psnr == math.inf
     assert all(r.psnr_y is not None and r.ssim_y is not None for r in result.images)
+    for name, score in (("a", result.images[0]), ("sub/c", result.images[2])):  # Y scores are the Y channel's
+        clean = read_image(clean_dir / f"{name}.png").pixels
+        pred = read_image(pred_dir / f"{name}.png").pixels
+        assert score.psnr_y == psnr(clean, pred, y_channel=True) != score.psnr
+        assert score.ssim_y == ssim(clean, pred, y_channel=True) != score.ssim
     finite = evaluate_folders(clean_dir, pred_dir).images[0]
     assert 25 < finite.psnr < 35 and finite.psnr_y is None
 
