@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -174,6 +175,22 @@ def test_auto_takes_a_current_graph_and_passes_over_a_stale_one(unet_with_graph:
     (folder / "G.onnx").unlink()
     with pytest.raises(UserError, match="no ONNX graph beside it"):
         Denoiser.from_pretrained(folder / "G.safetensors", engine="onnxruntime")
+
+
+def test_auto_runs_torch_where_cuda_is_wanted(unet_with_graph: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ONNX Runtime here is the CPU build: a current graph must not pull a GPU run onto the CPU
+    from denoise_gan.inference import engine_choice
+
+    picked: list[str] = []
+
+    def torch_engine(weights: Path, device: str, *_: object) -> SimpleNamespace:
+        picked.append(device)
+        return SimpleNamespace(weights=weights, backend=SimpleNamespace(notes=[]))
+
+    monkeypatch.setattr(engine_choice, "wants_cuda", lambda device: True)
+    monkeypatch.setattr(engine_choice, "_torch", torch_engine)
+    assert engine_choice.load_backend(unet_with_graph, device="auto").weights == unet_with_graph
+    assert picked == ["auto"]
 
 
 def test_engine_options_are_checked(unet_with_graph: Path) -> None:

@@ -169,6 +169,24 @@ def test_gray_stays_gray_with_a_colour_model(photo: np.ndarray) -> None:
     np.testing.assert_array_equal(out_la[..., :1], out)
 
 
+@pytest.mark.parametrize("equal", [(0, 1), (1, 2), (0, 2)])
+def test_a_colour_photo_with_two_equal_planes_is_not_taken_for_gray(equal: tuple[int, int]) -> None:
+    # only R = G = B is gray stored as RGB: a blue sky with R = G must come back blue, not the planes' mean
+    rng = np.random.default_rng(3)
+    img = np.empty((40, 40, 3), np.uint8)
+    img[..., equal[0]] = img[..., equal[1]] = rng.integers(60, 120, (40, 40))
+    img[..., 3 - sum(equal)] = rng.integers(180, 255, (40, 40))
+    np.testing.assert_array_equal(denoise_array(Identity(), img, InferConfig(tile=0)), img)
+
+
+def test_float_pixels_are_rounded_to_the_nearest_16_bit_level() -> None:
+    from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16
+
+    x = np.random.default_rng(0).random(10_000)
+    assert float_to_uint16(np.array([0.5]))[0] == 32768
+    assert np.abs(float_to_uint16(x) / FLOAT_LEVELS - x).max() <= 0.5 / FLOAT_LEVELS + 1e-12
+
+
 def test_gray_model_denoises_colour_channel_by_channel(photo: np.ndarray) -> None:
     net = light_unet(channels=1, width=4, depth=2)
     cfg = InferConfig(tile=128)
