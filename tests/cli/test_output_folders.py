@@ -144,6 +144,8 @@ def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, 
     for option in ("--json", "--csv"):  # an input image named as the report: refused, even with --overwrite
         one_line_error(cli("evaluate", "--clean", src, "--pred", src, option, src / "a.png", "--overwrite"),
                        "an image file name")
+    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path / "shot.PNG"),
+                   "an image file name")  # a camera's upper-case extension too
     one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path / "r.out", "--csv",
                        tmp_path / "r.out"), "both name")
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before

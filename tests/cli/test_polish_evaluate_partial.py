@@ -93,3 +93,14 @@ def test_missing_failed_and_extra_files_are_counted_against_the_whole_set(tmp_pa
     assert "could not score 1 of 2 pair(s)" in text
     assert "1 prediction(s) without a clean image of the same name" in text and "(extra.png)" in text
     assert "│ a │" in " ".join(result.stdout.split())
+
+
+def test_a_prediction_without_a_clean_image_alone_fails_the_run(tmp_path: Path) -> None:
+    """Every clean image scored, one stray prediction (a misnamed output): still exit 1, with the line naming it."""
+    clean, pred = make_set(tmp_path, ["a", "b"], ["a", "b"])
+    write_image(pred / "stray.png", np.zeros((24, 24, 3), np.uint8))
+    result = cli("evaluate", "--clean", clean, "--pred", pred)
+    assert result.exit_code == 1, result.output
+    lines = error_lines(result)
+    assert len(lines) == 1 and "without a clean image" in lines[0], lines
+    assert "(stray.png)" in " ".join(result.stderr.split())

@@ -162,3 +162,20 @@ def test_a_pipe_named_as_a_run_folder_is_refused_not_waited_on(tmp_path: Path) -
     probe.start()
     probe.join(5)
     assert answer == [False], "the probe waited on the pipe"  # (then the run refuses it: not a folder)
+
+
+def test_a_full_disk_mid_write_leaves_no_temp_file(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import errno
+
+    import pytest
+
+    from data_tools import atomic_files
+    from data_tools.atomic_files import OutputWriteError
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic_files.os, "fsync", full)
+    with pytest.raises(OutputWriteError, match="No space left"):
+        atomic_files.atomic_write_bytes(tmp_path / "results.json", b"{}")
+    assert list(tmp_path.iterdir()) == []
