@@ -113,6 +113,18 @@ def test_rows_are_scored_by_the_protocol_on_the_seeded_inputs(full_run: Path, cl
     assert data["models"][0]["method"] == "tiny" and data["models"][0]["load_seconds"] > 0
 
 
+def test_each_summary_row_is_the_mean_of_its_own_noise_and_method(full_run: Path) -> None:
+    data = json.loads((full_run / "results.json").read_text())
+    assert len(data["summary"]) == len(SPECS) * 5
+    for entry in data["summary"]:
+        mine = [r for r in data["rows"] if (r["noise"], r["method"]) == (entry["noise"], entry["method"])]
+        assert entry["images"] == len(mine) == 2
+        assert entry["psnr"] == pytest.approx(np.mean([r["psnr"] for r in mine]))
+        assert entry["ssim"] == pytest.approx(np.mean([r["ssim"] for r in mine]))
+    noisy = [e["psnr"] for e in data["summary"] if e["method"] == "noisy"]
+    assert abs(noisy[0] - noisy[1]) > 1  # the two noises differ, so pooling them could not pass
+
+
 def test_csv_matches_json(full_run: Path) -> None:
     data = json.loads((full_run / "results.json").read_text())
     table = list(csv.DictReader(io.StringIO((full_run / "results.csv").read_text())))
