@@ -334,6 +334,10 @@ class TiledDenoiser:
         elif mode == "per_channel":
             x = x.reshape(n * c, 1, h, w)
         y = self.backend.run(x, strength, sigma)
+        if self.backend.instance_norm:  # InstanceNorm of a flat tile divides round-off by its epsilon: garbage, a
+            # different one per engine (a clipped sky, a white page); a flat tile has no noise, so it comes back
+            flat = np.ptp(x.reshape(len(x), x.shape[1], -1), axis=2).max(axis=1) == 0
+            y[flat] = x[flat]
         if mode == "gray_to_colour":
             y = y.mean(axis=1, keepdims=True)
         elif mode == "neutral":
