@@ -13,12 +13,18 @@ import numpy as np
 from denoise_gan.errors import UserError
 
 FLOAT_LEVELS = 65535
+FLOAT_SPAN = (-0.5, 1.5)  # a float image's overshoot clipped to 0-1; past it, another scale
 
 
 def float_to_uint16(array: np.ndarray) -> np.ndarray:
-    """A float image in [0, 1] as uint16; out-of-range values are clipped (as a file would hold them)."""
+    """A float image in [0, 1] as uint16; a filter's overshoot is clipped (as a file would hold it), but an image on
+    another scale (0-255, -1..1) is refused: clipped, it came back mostly white or black without a word."""
     if array.size and not np.isfinite(array).all():
         raise UserError("the image holds NaN or Inf values")
+    lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 1.0)
+    if lo < FLOAT_SPAN[0] or hi > FLOAT_SPAN[1]:
+        raise UserError(f"a float image is read as 0-1, and this one spans {lo:g}..{hi:g}: scale it to 0-1 "
+                        "(divide a 0-255 image by 255) or pass uint8/uint16")
     wide = np.clip(array, 0.0, 1.0, dtype=np.float64 if array.dtype == np.float64 else np.float32)
     return np.rint(wide * FLOAT_LEVELS).astype(np.uint16)
 

@@ -75,6 +75,13 @@ def test_float_out_of_range_is_clipped_and_nan_refused(weights: Path) -> None:
     image[0, 0, 0] = np.nan
     with pytest.raises(UserError, match="NaN"):
         den(image)
+    photo = noise_image(24, 24).astype(np.float32)  # 0-255 floats: clipped, they came back mostly white
+    with pytest.raises(UserError, match=r"spans 0\.\.255.*divide a 0-255 image by 255"):
+        den(photo)
+    with pytest.raises(UserError, match="spans -1"):
+        den(photo / 127.5 - 1.0)  # a -1..1 tensor's scale
+    with pytest.raises(UserError, match="spans"):
+        den(torch.from_numpy(photo).permute(2, 0, 1))
 
 
 @pytest.mark.parametrize("channels", [2, 4])
