@@ -1,6 +1,6 @@
 """Start-up and throughput of the two inference engines, side by side in one run, as ratios.
 
-    python benchmarks/engine_speed.py [--repeats 5] [--side 1024]
+    python benchmarks/engine_speed.py [--repeats 5] [--side 1024] [--checkpoint default]
 
 Measures, on this machine, with the full install (both engines present):
 * ``python -c "import torch"`` (the floor of any torch-based start),
@@ -54,12 +54,12 @@ def noisy_photo(side: int) -> np.ndarray:
     return parse_noise_spec("gaussian:sigma=25").apply(big, 0)[0]
 
 
-def throughput(side: int, repeats: int) -> dict[str, float]:
+def throughput(checkpoint: str, side: int, repeats: int) -> dict[str, float]:
     """MP/s of each engine on one whole image, alternating runs (one untimed warm-up each)."""
     from denoise_gan import Denoiser
 
     image = noisy_photo(side)
-    engines = {name: Denoiser.from_pretrained("default", engine=name, device="cpu", tile=0)
+    engines = {name: Denoiser.from_pretrained(checkpoint, engine=name, device="cpu", tile=0)
                for name in ("onnxruntime", "torch")}
     for den in engines.values():
         den(image[:256, :256])
@@ -76,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--side", type=int, default=1024, help="side of the throughput image")
+    parser.add_argument("--checkpoint", default="default", help="weights (an ONNX graph beside them) or shipped name")
     args = parser.parse_args()
     cli = cli_command()
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,10 +85,10 @@ def main() -> None:
         out = Path(tmp) / "out"
         torch_import = wall([sys.executable, "-c", "import torch"], args.repeats)
         help_time = wall([*cli, "--help"], args.repeats)
-        denoise_ort = wall([*cli, "denoise", str(photo), "-o", str(out), "--overwrite"], args.repeats)
-        denoise_torch = wall([*cli, "denoise", str(photo), "-o", str(out), "--overwrite", "--engine", "torch"],
-                             args.repeats)
-    rates = throughput(args.side, args.repeats)
+        denoise = [*cli, "denoise", str(photo), "-o", str(out), "--overwrite", "-c", args.checkpoint]
+        denoise_ort = wall(denoise, args.repeats)
+        denoise_torch = wall([*denoise, "--engine", "torch"], args.repeats)
+    rates = throughput(args.checkpoint, args.side, args.repeats)
     print(f"median of {args.repeats} runs; {sys.platform}, python {sys.version.split()[0]}")
     print(f"| measurement | seconds | ratio to `import torch` ({torch_import:.2f} s) |")
     print("| --- | --- | --- |")
