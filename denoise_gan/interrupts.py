@@ -1,7 +1,9 @@
-"""Whether a Ctrl-C has reached this process. An interrupt that lands inside an import (a compiled module's
-initialisation, a package's own ``__getattr__``) can leave a module half made, and the next use of it then fails
-in its own words (a RecursionError, an ImportError) instead of as a KeyboardInterrupt: after a Ctrl-C the CLI
-reports those errors (``cli.app.HALF_MADE_MODULE``) as the interrupt, not as a traceback; any other stays itself."""
+"""Whether a Ctrl-C (or a SIGTERM: a scheduler's stop, `timeout`, `kill`) has reached this process. An interrupt
+that lands inside an import (a compiled module's initialisation, a package's own ``__getattr__``) can leave a
+module half made, and the next use of it then fails in its own words (a RecursionError, an ImportError) instead of
+as a KeyboardInterrupt: after an interrupt the CLI reports those errors (``cli.app.HALF_MADE_MODULE``) as the
+interrupt, not as a traceback; any other stays itself. A SIGTERM is taken as a Ctrl-C is (temp files removed,
+the line that says how to finish the work), so a killed batch job's log says where it stopped; it exits 143."""
 
 from __future__ import annotations
 
@@ -11,19 +13,28 @@ from types import FrameType
 
 class _Seen:
     ctrl_c = False
+    signum = 0
 
 
 def watch_ctrl_c() -> None:
-    """Note each SIGINT, then raise KeyboardInterrupt as Python's own handler does (only where that handler is
-    still the one in place: a command that installs its own keeps it)."""
+    """Note each SIGINT and SIGTERM, then raise KeyboardInterrupt as Python's own SIGINT handler does (only where
+    Python's default is still the one in place: a command that installs its own keeps it)."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _noted)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _noted)
 
 
 def _noted(signum: int, frame: FrameType | None) -> None:
     _Seen.ctrl_c = True
+    _Seen.signum = signum
     signal.default_int_handler(signum, frame)
 
 
 def ctrl_c_seen() -> bool:
     return _Seen.ctrl_c
+
+
+def interrupt_exit_code() -> int:
+    """The shell's code for the signal that interrupted the run: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + (_Seen.signum or signal.SIGINT)

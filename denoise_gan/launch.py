@@ -8,7 +8,7 @@ import sys
 
 
 def main() -> None:
-    from denoise_gan.interrupts import watch_ctrl_c
+    from denoise_gan.interrupts import interrupt_exit_code, watch_ctrl_c
 
     watch_ctrl_c()
     try:
@@ -17,4 +17,8 @@ def main() -> None:
         app(prog_name="denoise-gan")
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        raise SystemExit(130) from None
+        raise SystemExit(interrupt_exit_code()) from None
+    except SystemExit as exc:  # the CLI ends any interrupt with 130; a SIGTERM's is 143
+        if exc.code == 130:
+            raise SystemExit(interrupt_exit_code()) from None
+        raise

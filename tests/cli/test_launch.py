@@ -13,6 +13,17 @@ import pytest
 from denoise_gan.launch import main
 
 
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored() -> object:
+    """main() installs the CLI's SIGINT/SIGTERM handlers: the test process gets its own back."""
+    import signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
 def test_the_console_script_is_the_launcher() -> None:
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["denoise-gan"] == "denoise_gan.launch:main"
@@ -79,3 +90,31 @@ def test_an_error_that_follows_a_ctrl_c_is_the_interrupt(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(export, "export_model", a_bug)  # not how a half-made module fails: never hidden
     assert isinstance(cli("export", "default", "-o", tmp_path / "g.onnx").exception, ZeroDivisionError)
+
+
+def test_a_sigterm_is_taken_as_a_ctrl_c_and_exits_143(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """A scheduler's stop or `timeout` killed a batch at once: a temp file left, no line saying how to finish."""
+    import signal
+
+    from denoise_gan import interrupts
+
+    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    monkeypatch.setattr(interrupts._Seen, "signum", 0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    interrupts.watch_ctrl_c()
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):  # called as Python would on SIGTERM (no real signal: none can stray)
+        handler(signal.SIGTERM, None)
+    assert interrupts.ctrl_c_seen() and interrupts.interrupt_exit_code() == 143
+
+    def interrupted_in_a_command(**_: object) -> None:
+        raise SystemExit(130)  # how the CLI ends any interrupt it reported
+
+    fake = types.ModuleType("denoise_gan.cli")
+    fake.app = interrupted_in_a_command  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
+    monkeypatch.setattr(interrupts, "watch_ctrl_c", lambda: None)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 143
