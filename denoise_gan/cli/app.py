@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from data_tools.names import shown
 from denoise_gan import __version__
-from denoise_gan.errors import DenoiseGanError, ReportedInterrupt
+from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line
 from denoise_gan.extras import EXTRAS, needs_package
 from denoise_gan.interrupts import ctrl_c_seen
 
@@ -135,7 +135,8 @@ HALF_MADE_MODULE = (ImportError, AttributeError, NameError, RecursionError)
 def friendly_errors(fn: F) -> F:
     """Expected failures (bad input, bad files, bad options) become one red line and exit code 2: every
     ``DenoiseGanError`` (the root of the data, config, user and weights errors; their subclasses name what went
-    wrong), a missing file, and a missing optional package (the line names the extra that installs it)."""
+    wrong), a missing file, and a missing optional package (the line names the extra that installs it). Running
+    out of memory is one line too, with exit code 1 (a ``ulimit -v`` on a shared machine is not a bug)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -159,6 +160,9 @@ def friendly_errors(fn: F) -> F:
             message = f"{exc.filename}: a file or folder name too long for this file system; choose a shorter one"
             say_error(message)
             raise typer.Exit(2) from None
+        except MemoryError as exc:  # numpy's "Unable to allocate 275. MiB for an array ..." says how much
+            say_error(f"out of memory ({first_line(exc)}); free memory or give smaller images")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt as exc:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
             raise typer.Exit(130) from None

@@ -378,3 +378,17 @@ def test_a_report_or_an_export_file_that_appears_during_the_run_is_kept(src: Pat
     monkeypatch.setattr(export, "onnx_bytes", meanwhile(graph, real_graph))
     one_line_error(cli("export", "default", "-o", graph), "appeared while")
     assert report.read_text() == graph.read_text() == "another run's"
+
+
+def test_running_out_of_memory_is_one_line(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a `ulimit -v`, evaluate and synth ended in numpy's traceback (denoise fails the file in one line)."""
+    from denoise_gan.evaluation import metrics
+
+    def too_big(*_: object, **__: object) -> None:
+        raise MemoryError("Unable to allocate 275. MiB for an array with shape (3000, 4000, 3) and data type float64")
+
+    monkeypatch.setattr(metrics, "_prepare", too_big)
+    result = cli("evaluate", "--clean", src, "--pred", src)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: out of memory (Unable to allocate 275. MiB"), lines
