@@ -17,6 +17,7 @@ from PIL import Image
 from data_tools.errors import DataError
 from data_tools.jpeg_check import cut_off, is_jpeg
 from data_tools.library_output import quiet_stderr
+from data_tools.png_chunks import PNG_SIGNATURE
 
 
 class ImageReadError(DataError):
@@ -160,7 +161,7 @@ def _png_chunk(data: bytes, kind: bytes) -> bytes | None:
 
 def _png_colour_type(data: bytes) -> int | None:
     """The PNG IHDR colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA), or None for other files."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26 or data[12:16] != b"IHDR":
+    if data[:8] != PNG_SIGNATURE or len(data) < 26 or data[12:16] != b"IHDR":
         return None
     return data[25]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.image_decode import (
@@ -29,7 +29,7 @@ from data_tools.image_decode import (
     samples_by_range,
 )
 from data_tools.library_output import quiet_stderr
-from data_tools.png_chunks import png_gray_alpha16, png_with_chunks
+from data_tools.png_chunks import PNG_SIGNATURE, png_gray_alpha16, png_with_chunks, png_without_large_chunks
 from data_tools.tiff_decode import decode_tiff, tiff_size
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -142,6 +142,10 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     path = Path(path)
     data = _image_bytes(path)
     header = open_header(data)
+    dropped: list[str] = []
+    if header is None:  # a metadata chunk past Pillow's limit fails the whole PNG: read it without the chunk
+        data, dropped = png_without_large_chunks(data, PngImagePlugin.MAX_TEXT_CHUNK)
+        header = open_header(data) if dropped else None
     size = tiff_size(data, header) or (header.size if header is not None else None)
     if size is None:
         raise ImageReadError(f"{path}: not a readable image file")
@@ -167,6 +171,9 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if pixels.dtype not in (np.uint8, np.uint16):
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
+    if dropped:
+        note = "; ".join(filter(None, [note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past "
+                                            f"Pillow's {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit"]))
     dpi = _resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)
@@ -188,7 +195,7 @@ def _image_bytes(path: Path) -> bytes:
         with open(path, "rb") as fh:
             head = fh.read(16)
             fh.seek(0)
-            known = is_tiff(head) or bool(head) and open_header(fh) is not None
+            known = is_tiff(head) or head[:8] == PNG_SIGNATURE or bool(head) and open_header(fh) is not None
         data = path.read_bytes() if known else head
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None

@@ -1,6 +1,6 @@
 """PNG files written chunk by chunk, where neither OpenCV nor Pillow writes what a photo needs: a 16-bit PNG's ICC
 profile and resolution (OpenCV writes 16-bit PNGs without them), and 16-bit gray+alpha (OpenCV writes two
-channels as BGRA, Pillow only 8-bit)."""
+channels as BGRA, Pillow only 8-bit); and read past the metadata chunk Pillow refuses a whole file over."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 
 INCH = 0.0254  # metres
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -32,5 +33,44 @@ def png_gray_alpha16(pixels: np.ndarray) -> bytes:
     rows = np.ascontiguousarray(pixels, dtype=">u2").view(np.uint8).reshape(height, width * 4)  # 2 samples x 2 B
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 before each row
     header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+    return (PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
             + png_chunk(b"IEND", b""))
+
+
+_COMPRESSED_TEXT = {b"iCCP": 1, b"zTXt": 1, b"iTXt": 2}  # after the keyword's NUL: bytes before the method byte
+
+
+def png_without_large_chunks(data: bytes, limit: int) -> tuple[bytes, list[str]]:
+    """The PNG without the compressed metadata chunks (ICC profile, compressed text) that inflate past ``limit``
+    bytes, and the names of those dropped: Pillow refuses the whole file over one of them (a printer's ICC profile
+    can be larger than its 1 MB), though the pixels are fine. Anything that is not a well-formed PNG comes back
+    as it is."""
+    if data[:8] != PNG_SIGNATURE:
+        return data, []
+    kept, dropped, pos = [data[:8]], [], 8
+    while pos + 12 <= len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            return data, []
+        if kind in _COMPRESSED_TEXT and _inflates_past(data[pos + 8:end - 4], _COMPRESSED_TEXT[kind], limit):
+            dropped.append(kind.decode("ascii"))
+        else:
+            kept.append(data[pos:end])
+        pos = end
+    return (b"".join(kept) + data[pos:], dropped) if dropped else (data, [])
+
+
+def _inflates_past(body: bytes, flags: int, limit: int) -> bool:
+    """Whether a chunk's compressed payload inflates past ``limit`` bytes (an uncompressed iTXt never does)."""
+    start = body.find(b"\x00") + 1
+    if start == 0 or (flags == 2 and body[start:start + 1] != b"\x01"):
+        return False
+    payload = body[start + flags:]
+    if flags == 2:  # iTXt: compression flag, method, then a language tag and a translated keyword, each NUL-ended
+        rest = payload.split(b"\x00", 2)
+        payload = rest[2] if len(rest) == 3 else b""
+    try:
+        return len(zlib.decompressobj().decompress(payload, limit + 1)) > limit
+    except zlib.error:
+        return False

@@ -229,3 +229,29 @@ def test_a_tiff_with_a_damaged_strip_is_refused_not_read_on_by_opencv(tmp_path: 
     (tmp_path / "a.tif").write_bytes(bytes(data))
     with pytest.raises(ImageReadError, match="truncated or corrupt"):
         read_image(tmp_path / "a.tif")
+
+
+def test_a_png_whose_metadata_inflates_past_pillows_limit_is_read_without_it(tmp_path: Path) -> None:
+    """A printer's 1.2 MB ICC profile, or a compressed text chunk that is a zip bomb, made Pillow refuse the whole
+    PNG ("not a readable image file"), though its pixels are fine: they are read and the note names the chunk."""
+    import zlib
+
+    from data_tools.png_chunks import png_chunk, png_with_chunks
+
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    plain = encode_image(pixels, ".png")
+    big_profile = b"\x00" * 16 + b"RGB " + np.random.default_rng(1).bytes(1_200_000)  # incompressible
+    ihdr_end = 8 + 8 + 13 + 4
+    bomb = png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"\x00" * 200_000_000))  # 200 MB inflated
+    for name, data in (("icc", png_with_chunks(plain, big_profile)),
+                       ("bomb", plain[:ihdr_end] + bomb + plain[ihdr_end:])):
+        (tmp_path / f"{name}.png").write_bytes(data)
+        image = read_image(tmp_path / f"{name}.png")
+        assert np.array_equal(image.pixels, pixels) and image.icc is None
+        assert ("iCCP" if name == "icc" else "zTXt") in image.note and "chunk dropped" in image.note
+    fine = png_with_chunks(plain, big_profile[:500_000])  # under the limit: kept byte for byte
+    (tmp_path / "fine.png").write_bytes(fine)
+    assert read_image(tmp_path / "fine.png").icc == big_profile[:500_000]
+    (tmp_path / "cut.png").write_bytes(fine[:-24])  # a damaged file stays refused
+    with pytest.raises(ImageReadError):
+        read_image(tmp_path / "cut.png")
