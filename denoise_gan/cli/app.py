@@ -130,6 +130,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # how a module that a Ctrl-C cut short while it imported fails on its next use (onnx's import, cut inside
 # numpy's, ended in a RecursionError): after a Ctrl-C these are the interrupt's, any other error stays itself
 HALF_MADE_MODULE = (ImportError, AttributeError, NameError, RecursionError)
+NO_ROOM_TO_LOAD = "failed to map segment from shared object"  # the loader's words when memory is capped
 
 
 def friendly_errors(fn: F) -> F:
@@ -149,6 +150,8 @@ def friendly_errors(fn: F) -> F:
             if ctrl_c_seen():  # a module the interrupt left half made fails in its own words on its next use
                 _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
                 raise typer.Exit(130) from None
+            if isinstance(exc, ImportError) and NO_ROOM_TO_LOAD in str(exc):  # a library under a `ulimit -v`
+                _say_out_of_memory(exc)
             if not isinstance(exc, ModuleNotFoundError) or (exc.name or "").split(".")[0] not in EXTRAS:
                 raise
             message = needs_package("this command", str(exc.name))
@@ -161,13 +164,17 @@ def friendly_errors(fn: F) -> F:
             say_error(message)
             raise typer.Exit(2) from None
         except MemoryError as exc:  # numpy's "Unable to allocate 275. MiB for an array ..." says how much
-            say_error(f"out of memory ({first_line(exc)}); free memory or give smaller images")
-            raise typer.Exit(1) from None
+            _say_out_of_memory(exc)
         except KeyboardInterrupt as exc:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _say_out_of_memory(exc: BaseException) -> None:
+    say_error(f"out of memory ({first_line(exc)}); free memory or give smaller images")
+    raise typer.Exit(1) from None
 
 
 def _say_interrupted(command: str, overwrite: bool, said: bool = False) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from denoise_gan.config import json_object
 from denoise_gan.errors import UserError, WeightsError, first_line
 from denoise_gan.extras import require
-from denoise_gan.inference.backend import CPU_TILE, MIN_TILE
+from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory, is_out_of_memory
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
 from denoise_gan.runtime import check_device_name
@@ -103,7 +103,8 @@ class OnnxBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self._threads:
             options.intra_op_num_threads = int(self._threads)
-        options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+        options.log_severity_level = 4  # its warnings (unused initialisers) and error logs (an allocation that
+        # failed) are not the user's business: an error reaches them as the exception, in one line
         try:
             return ort.InferenceSession(str(self.path), options, providers=self.providers)
         except Exception as exc:
@@ -138,7 +139,12 @@ class OnnxBackend:
                 sigma = self.level_max / strength  # a fixed level is capped here as today's graph caps it inside
             feed[gc.STRENGTH] = np.array([strength], np.float32)
             feed[gc.SIGMA] = np.array([gc.ESTIMATE if sigma is None else sigma], np.float32)
-        (out,) = self.session.run([gc.OUTPUT], feed)
+        try:
+            (out,) = self.session.run([gc.OUTPUT], feed)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise OutOfMemory from None
         if not np.isfinite(out).all():
             raise UserError("the model produced NaN/Inf values (broken or incompatible graph)")
         return out

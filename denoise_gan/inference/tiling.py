@@ -278,8 +278,9 @@ class TiledDenoiser:
                                f"{self.batch_size // 2}")
             self.batch_size //= 2
         else:
-            raise UserError(f"out of GPU memory even with a {current}px tile and batch size 1; "
-                            "free the GPU or use --device cpu")
+            on_gpu = self.backend.where.startswith("cuda")
+            raise UserError(f"out of {'GPU ' if on_gpu else ''}memory even with a {current}px tile and batch size 1; "
+                            + ("free the GPU or use --device cpu" if on_gpu else "free memory"))
 
     def _run(self, images: list[np.ndarray], progress: Progress | None, strength: float,
              sigma: float | None) -> list[np.ndarray]:

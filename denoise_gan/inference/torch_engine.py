@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from denoise_gan.errors import UserError
-from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
+from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory, is_out_of_memory
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generators import NoiseGenerator
 from denoise_gan.runtime import autocast, precision_name, resolve_device, resolve_precision
@@ -96,6 +96,10 @@ class TorchBackend:
         except torch.cuda.OutOfMemoryError:
             del x
             torch.cuda.empty_cache()
+            raise OutOfMemory from None
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
             raise OutOfMemory from None
         if tuple(y.shape) != tuple(x.shape):  # a user's module: the tiler would blend the wrong pixels
             raise UserError(f"the network returned shape {tuple(y.shape)} for input {tuple(x.shape)}; a denoiser "

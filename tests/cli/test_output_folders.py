@@ -392,3 +392,10 @@ def test_running_out_of_memory_is_one_line(src: Path, tmp_path: Path, monkeypatc
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: out of memory (Unable to allocate 275. MiB"), lines
+
+    def no_room_to_load(*_: object, **__: object) -> None:  # `import torch` under the same limit
+        raise ImportError("libtorch_cpu.so: failed to map segment from shared object")
+
+    monkeypatch.setattr(metrics, "_prepare", no_room_to_load)
+    result = cli("evaluate", "--clean", src, "--pred", src)
+    assert result.exit_code == 1 and result.stderr.startswith("error: out of memory (libtorch_cpu.so"), result.output

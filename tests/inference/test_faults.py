@@ -92,6 +92,36 @@ class OutOfMemoryFirst(nn.Module):
         return self.inner(x)
 
 
+def test_onnx_runtime_out_of_memory_on_the_cpu_shrinks_the_tile_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a `ulimit -v`, ONNX Runtime's failed allocation failed the file with a 400-character reason, after its
+    own log line on the terminal; the tile now halves as on a GPU."""
+    from denoise_gan import Denoiser
+
+    den = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu", tile=512)
+    session, run = den.backend.session, den.backend.session.run
+    sides: list[int] = []
+
+    class Session:
+        def __getattr__(self, name: str) -> object:
+            return getattr(session, name)
+
+        def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+            sides.append(max(next(iter(feed.values())).shape[-2:]))
+            if sides[-1] > 256:
+                raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned "
+                                   "while running Conv node. Failed to allocate memory for requested buffer of "
+                                   "size 1207959552")
+            return run(names, feed)
+
+    monkeypatch.setattr(den.backend, "session", Session())
+    image = noise_image(300, 300, seed=1)
+    out = den(image)
+    assert sides[0] > 256 and max(sides[1:]) <= 256
+    assert any("out of memory with a" in note for note in den.notes), den.notes
+    fits = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu", tile=256)
+    np.testing.assert_array_equal(out, fits(image))
+
+
 def test_out_of_memory_shrinks_the_tile_retries_and_keeps_the_smaller_tile(weights: Path, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the whole `denoise` path: every file is done, each equals a run at the tile that fits, the

@@ -247,33 +247,47 @@ def test_images_of_another_depth_or_channel_mode_get_their_own_batch() -> None:
 # ---- failure paths: OOM, NaN, devices --------------------------------------------------------------
 
 class OutOfMemoryAbove(nn.Module):
-    """Wraps a net and raises CUDA's OOM error for tiles larger than a limit, as a small GPU would."""
+    """Wraps a net and raises an out-of-memory error for tiles larger than a limit, as a small GPU (or a CPU under a
+    `ulimit -v`) would."""
 
-    def __init__(self, inner: nn.Module, max_side: int) -> None:
+    def __init__(self, inner: nn.Module, max_side: int, error: Exception | None = None) -> None:
         super().__init__()
         self.inner = inner
         self.stride = getattr(inner, "stride", 1)
         self.max_side = max_side
+        self.error = error or torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if max(x.shape[-2:]) > self.max_side:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+            raise self.error
         return self.inner(x)
 
 
-def test_out_of_memory_halves_the_tile_and_retries(photo: np.ndarray) -> None:
+CPU_ALLOCATOR = RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: "
+                             "you tried to allocate 1207959552 bytes. Error code 12 (Cannot allocate memory)")
+
+
+@pytest.mark.parametrize("error", [None, CPU_ALLOCATOR, MemoryError()], ids=["cuda", "cpu", "numpy"])
+def test_out_of_memory_halves_the_tile_and_retries(photo: np.ndarray, error: Exception | None) -> None:
     inner = light_unet(width=4, depth=2)
-    den = TiledDenoiser(OutOfMemoryAbove(inner, max_side=128), InferConfig(tile=256))
+    den = TiledDenoiser(OutOfMemoryAbove(inner, max_side=128, error=error), InferConfig(tile=256))
     out = den(photo)
     assert den.tile == 128
     assert any("out of memory" in note for note in den.notes)
     np.testing.assert_array_equal(out, denoise_array(inner, photo, InferConfig(tile=128)))
 
 
+def test_another_runtime_error_is_not_taken_for_out_of_memory(photo: np.ndarray) -> None:
+    den = TiledDenoiser(OutOfMemoryAbove(light_unet(width=4, depth=1), max_side=0, error=RuntimeError("a bug")),
+                        InferConfig(tile=128))
+    with pytest.raises(RuntimeError, match="a bug"):
+        den(photo)
+
+
 def test_out_of_memory_at_the_smallest_tile_is_a_clear_error() -> None:
     den = TiledDenoiser(OutOfMemoryAbove(light_unet(width=4, depth=1), max_side=0),
                         InferConfig(tile=MIN_TILE, batch_size=2))
-    with pytest.raises(UserError, match="out of GPU memory"):
+    with pytest.raises(UserError, match="out of memory even with a 32px tile and batch size 1; free memory"):
         den(np.zeros((200, 200, 3), np.uint8))
     assert den.batch_size == 1  # the batch was halved before giving up
 
