@@ -42,6 +42,12 @@ from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
 
+def loss_weights(cfg: TrainConfig) -> tuple[float, float]:
+    """The cycle weight λ and the identity weight, which is a share of λ (the reference's 0.5 × 10 = 5): raising λ
+    keeps identity in proportion, so colours stay anchored as the cycle tightens."""
+    return cfg.lambda_cycle, cfg.lambda_cycle * cfg.lambda_identity
+
+
 class ImagePool:
     """The reference's history of generated images: D sees old fakes too, which damps oscillation."""
 
@@ -136,7 +142,7 @@ class CycleGANTrainer:
         cfg, n = self.cfg, self.nets
         x = batch["clean"].to(self.device, non_blocking=True)  # clean domain
         y = batch["noisy"].to(self.device, non_blocking=True)  # noisy domain
-        lam, lam_id = cfg.lambda_cycle, cfg.lambda_cycle * cfg.lambda_identity
+        lam, lam_id = loss_weights(cfg)
         amp = autocast(self.device, self.amp_dtype)
 
         # 1. generators, discriminators frozen
