@@ -215,12 +215,12 @@ def test_interrupts_stop_at_a_step_boundary_and_say_what_was_saved(tmp_path: Pat
 class _DivergingTrainer(_SignallingTrainer):
     """Its loss turns NaN at one step, as a learning rate far too high makes it."""
 
-    def __init__(self, at: int) -> None:
+    def __init__(self, at: int, value: float = float("nan")) -> None:
         super().__init__({})
-        self.at = at
+        self.at, self.value = at, value
 
     def step(self, step: int, batch: object) -> dict[str, float]:
-        return {"loss": float("nan") if step + 1 >= self.at else 1.0}
+        return {"loss": self.value if step + 1 >= self.at else 1.0}
 
 
 def _kept_after_divergence(trainer: _SignallingTrainer, run_dir: Path, message: str) -> list[int]:
@@ -237,6 +237,12 @@ def test_a_diverged_run_stops_with_one_line_and_saves_nothing_after_its_last_goo
     kept = _kept_after_divergence(trainer, tmp_path, r"^training diverged at step 5 \(loss = nan\); checkpoints "
                                                      r"up to step 4 are kept, none after; lower the learning rate "
                                                      r"\(--lr\)")
+    assert trainer.saved == [2, 4] and kept == [2, 4]
+
+
+def test_an_infinite_loss_is_a_divergence_too(tmp_path: Path) -> None:
+    trainer = _DivergingTrainer(at=5, value=float("inf"))
+    kept = _kept_after_divergence(trainer, tmp_path, r"^training diverged at step 5 \(loss = inf\)")
     assert trainer.saved == [2, 4] and kept == [2, 4]
 
 
