@@ -29,3 +29,28 @@ def test_each_thread_has_its_own_pipeline() -> None:
     worker.start()
     worker.join()
     assert seen[0] is not shared_pipeline(32)
+
+
+def test_one_clean_folder_splits_into_two_disjoint_domains(tmp_path) -> None:  # noqa: ANN001
+    """The mission's rule: no image in both domains; and every image used in one of them."""
+    from data_tools.datasets import build_domains
+    from data_tools.images import write_image
+
+    for i in range(5):
+        write_image(tmp_path / f"{i}.png", np.full((8, 8, 3), 40 * i, np.uint8))
+    clean, noisy, spec = build_domains(str(tmp_path), "", "gaussian:sigma=10")
+    clean_ids, noisy_ids = ({int(p[0, 0, 0]) // 40 for p in half} for half in (clean, noisy))
+    assert spec is not None and not clean_ids & noisy_ids and clean_ids | noisy_ids == set(range(5))
+    assert (len(clean), len(noisy)) == (3, 2)
+
+
+def test_every_crop_orientation_is_drawn() -> None:
+    """Flips and quarter turns: the eight orientations of a patch each come up (a turn never drawn left the net
+    seeing only half of them)."""
+    photo = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32, 1)
+    pipeline = augment_pipeline(32)
+    seen = set()
+    for seed in range(200):
+        pipeline.set_random_seed(seed)
+        seen.add(pipeline(image=photo)["image"].tobytes())
+    assert len(seen) == 8
