@@ -255,3 +255,28 @@ def test_a_png_whose_metadata_inflates_past_pillows_limit_is_read_without_it(tmp
     (tmp_path / "cut.png").write_bytes(fine[:-24])  # a damaged file stays refused
     with pytest.raises(ImageReadError):
         read_image(tmp_path / "cut.png")
+
+
+def test_16_bit_pixels_written_to_an_8_bit_format_round_to_the_nearest_level(tmp_path: Path) -> None:
+    levels = np.arange(256, dtype=np.uint16).reshape(16, 16, 1).repeat(3, axis=2)
+    (tmp_path / "a.bmp").write_bytes(encode_image(levels * 257, ".bmp"))  # 257 k is exactly level k
+    np.testing.assert_array_equal(read_image(tmp_path / "a.bmp").pixels, levels.astype(np.uint8))
+
+
+@pytest.mark.parametrize(("quality", "sampling"), [(89, 2), (90, 0), (95, 0)])
+def test_a_jpeg_from_quality_90_keeps_full_colour_resolution(quality: int, sampling: int) -> None:
+    from PIL import JpegImagePlugin
+
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    written = Image.open(io.BytesIO(encode_image(pixels, ".jpg", quality=quality)))
+    assert JpegImagePlugin.get_sampling(written) == sampling  # 0 = 4:4:4, 2 = 4:2:0
+
+
+def test_a_gray_profile_is_not_written_onto_colour_samples(tmp_path: Path) -> None:
+    gray_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # its colour space set to gray
+    gray_profile = gray_profile[:16] + b"GRAY" + gray_profile[20:]
+    colour = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    (tmp_path / "c.png").write_bytes(encode_image(colour, ".png", icc=gray_profile))
+    assert read_image(tmp_path / "c.png").icc is None  # a viewer would misread or reject it
+    (tmp_path / "g.png").write_bytes(encode_image(colour[..., :1], ".png", icc=gray_profile))
+    assert read_image(tmp_path / "g.png").icc == gray_profile
