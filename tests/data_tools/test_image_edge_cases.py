@@ -280,3 +280,9 @@ def test_a_gray_profile_is_not_written_onto_colour_samples(tmp_path: Path) -> No
     assert read_image(tmp_path / "c.png").icc is None  # a viewer would misread or reject it
     (tmp_path / "g.png").write_bytes(encode_image(colour[..., :1], ".png", icc=gray_profile))
     assert read_image(tmp_path / "g.png").icc == gray_profile
+
+
+def test_a_float_tiff_with_negative_samples_is_refused_not_clipped(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "f.tif", np.linspace(-0.25, 0.75, 64, dtype=np.float32).reshape(8, 8))
+    with pytest.raises(ImageReadError, match=r"float samples in -0\.25\.\.0\.75"):
+        read_image(tmp_path / "f.tif")

@@ -155,6 +155,8 @@ def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path: Pat
     write_image(tmp_path / "out_lossy.webp", exact.pixels)
     assert not read_image(tmp_path / "out_lossy.webp").lossless
     assert not read_image(tmp_path / "out_lossy.webp").pixels.tolist() == pixels.tolist()
+    Image.fromarray(pixels).save(tmp_path / "odd.webp", lossless=True, exact=True, icc_profile=b"\0" * 7)
+    assert read_image(tmp_path / "odd.webp").lossless  # an odd-sized chunk before the codec's is padded to even
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
@@ -217,9 +219,9 @@ def test_a_gray_png_transparent_colour_key_becomes_alpha(tmp_path: Path, bits: i
         Image.fromarray(pixels).save(tmp_path / "g.png", transparency=key)
     else:
         pixels = (ramp % 256).astype(np.uint8) if bits == 8 else (ramp % 2 * 255).astype(np.uint8)
-        key = 0
+        key = 0 if bits == 8 else 255  # a 1-bit file's key is 1: white, scaled to 8 bits as its samples are
         image = Image.fromarray(pixels, "L")
-        (image if bits == 8 else image.convert("1")).save(tmp_path / "g.png", transparency=key)
+        (image if bits == 8 else image.convert("1")).save(tmp_path / "g.png", transparency=key if bits == 8 else 1)
     read = read_image(tmp_path / "g.png").pixels
     assert read.shape == (48, 48, 2)
     np.testing.assert_array_equal(read[..., 0], pixels)
