@@ -82,6 +82,15 @@ def test_identity_net_reproduces_input_exactly(shape: tuple[int, int, int], dtyp
     np.testing.assert_array_equal(out, img)
 
 
+def test_padding_mirrors_without_repeating_the_edge() -> None:
+    from denoise_gan.inference.tile_grid import reflect_index
+
+    for length, padded in ((4, 8), (5, 16), (2, 9), (7, 7), (3, 20)):  # past one period too: numpy reflects again
+        expected = np.pad(np.arange(length), (0, padded - length), mode="reflect")
+        np.testing.assert_array_equal(reflect_index(padded, length), expected)
+    np.testing.assert_array_equal(reflect_index(5, 1), np.zeros(5))
+
+
 def test_tile_positions_are_aligned_cover_and_overlap() -> None:
     for length in (8, 64, 100 * 8, 1001 * 8):
         for tile, overlap, stride in ((64, 16, 8), (512, 32, 8), (128, 32, 4), (96, 0, 1)):
