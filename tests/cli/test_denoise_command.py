@@ -127,6 +127,10 @@ def test_bmp_is_an_output_format_and_an_unwritten_format_is_no_folder(tmp_path: 
     result = denoise(tmp_path / "a.png", "-o", tmp_path / "out", "--ext", "bmp", "-c", weights)
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "out" / "a.bmp").pixels.shape == image().shape
+    for ext in ("jpeg", "tiff"):  # the other spellings write the usual suffix
+        assert denoise(tmp_path / "a.png", "-o", tmp_path / ext, "--ext", ext, "-c", weights).exit_code == 0
+    assert [p.name for p in (tmp_path / "jpeg").iterdir()] == ["a.jpg"]
+    assert [p.name for p in (tmp_path / "tiff").iterdir()] == ["a.tif"]
     for name in ("x.gif", "x.heic"):  # a file name in a format not written: refused, no folder made
         one_line_error(denoise(tmp_path / "a.png", "-o", tmp_path / name, "-c", weights), "cannot write")
         assert not (tmp_path / name).exists()
