@@ -25,4 +25,17 @@ def test_level_model_variants_and_ffdnet(weights: Path, tmp_path: Path) -> None:
     assert {"level@strength=0.5", "level@strength=1", "level@sigma", "tiny", "ffdnet", "noisy"} == set(methods)
     assert methods["level@sigma"]["sigma_used"] == methods["ffdnet"]["sigma_used"] > 0
     assert methods["level@strength=0.5"]["psnr"] != methods["level@strength=1"]["psnr"]
+    assert methods["level@sigma"]["psnr"] != methods["level@strength=1"]["psnr"]  # fed the σ, not run blind
     assert methods["ffdnet"]["psnr"] > methods["noisy"]["psnr"] + 3  # the pretrained FFDNet really denoises
+
+
+def test_the_oracle_sigma_of_a_16_bit_camera_image_is_on_the_0_255_scale() -> None:
+    import numpy as np
+
+    from denoise_gan.evaluation.benchmark.inputs import oracle_sigma
+
+    rng = np.random.default_rng(0)
+    clean = np.full((64, 64, 3), 30000, np.uint16)
+    noisy = (clean + rng.normal(0, 2570, clean.shape)).astype(np.uint16)  # σ 10 on the 0-255 scale
+    sigma = oracle_sigma([{"model": "camera", "peak": 40.0, "read": 2.0}], clean, noisy)
+    assert abs(sigma - 10.0) < 0.2
