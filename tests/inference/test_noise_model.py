@@ -221,6 +221,13 @@ def test_the_level_it_reports_is_the_noise_it_adds(model: NoiseModel) -> None:
     assert added.std() == pytest.approx(stages[0]["sigma_mean"], rel=0.15)
 
 
+def test_the_level_quantile_is_drawn_over_its_whole_range(model: NoiseModel) -> None:
+    """v picks each image's level from the learned mixture: drawn short of 1, the noisiest images never come."""
+    image = np.full((8, 8, 3), 128, np.uint8)
+    drawn = np.array([model.apply(image, seed)[1][0]["v"] for seed in range(120)])
+    assert drawn.min() < 0.1 and drawn.max() > 0.9 and 0.4 < drawn.mean() < 0.6
+
+
 def test_both_engines_draw_the_same_noise(tiny_f: Path) -> None:
     """ONNX Runtime runs F's U-Net on the CPU (auto); the draws and F's composition stay torch's, so the two
     engines agree to float rounding: a rare pixel one level apart."""
