@@ -324,6 +324,12 @@ def test_a_cut_short_set_rerun_removes_every_image_it_no_longer_makes(src: Path,
     (src / "c.png").unlink()
     assert synth(src, out, "gaussian:sigma=30", 0).ok
     assert sorted(p.name for p in (out / "clean").iterdir()) == ["a.png", "b.png"]
+    write_image(tmp_path / "mine.png", noise_image(8, 8))  # a hand-edited manifest never reaches out of the set
+    request = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**request, "complete": False, "images": [],
+                                                   "replacing": ["clean/../../mine.png", "noisy/../../mine.png"]}))
+    assert synth(src, out, "gaussian:sigma=30", 0).ok
+    assert (tmp_path / "mine.png").is_file()
 
 
 def test_a_source_whose_noise_fails_leaves_no_clean_image(src: Path, tmp_path: Path) -> None:
