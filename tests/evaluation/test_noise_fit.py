@@ -475,3 +475,17 @@ def test_a_report_folder_another_run_is_writing_is_refused(pairs: Path, tmp_path
                        "another process is writing")
         one_line_error(cli("samples", "--set", "photos", "--debs", tmp_path, "-o", out), "another process is writing")
     assert list(out.iterdir()) == []
+
+
+def test_lag_one_correlation_is_read_along_rows_and_down_columns_apart() -> None:
+    """Stripes: noise that varies across a row but not down a column (a sensor's column noise) is uncorrelated
+    between horizontal neighbours and fully correlated between vertical ones, and the two sums tell them apart."""
+    from denoise_gan.evaluation.noise_fit import lag1_sums
+    from denoise_gan.evaluation.noise_fit.statistics import correlation
+
+    columns = np.random.default_rng(0).normal(0, 5, (1, 4000, 1))
+    sums = lag1_sums(np.repeat(columns, 20, axis=0))
+    assert abs(correlation(sums[:3])) < 0.1 and correlation(sums[3:]) == pytest.approx(1.0)
+    rows = np.random.default_rng(1).normal(0, 5, (4000, 1, 1))
+    sums = lag1_sums(np.repeat(rows, 20, axis=1))
+    assert correlation(sums[:3]) == pytest.approx(1.0) and abs(correlation(sums[3:])) < 0.1
