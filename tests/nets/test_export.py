@@ -18,7 +18,9 @@ from data_tools.images import write_image
 from denoise_gan import Denoiser
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets import export
+from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.export import export_model, load_exportable
+from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.weights import load_generator, read_generator_file, save_generator
 from helpers import TINY_LEVEL, cli, one_line_error, random_level_net
@@ -75,6 +77,9 @@ def test_onnx_carries_the_descriptive_metadata(level_weights: Path, tmp_path: Pa
     assert props["license"] == "MIT" and props["noise_family"] == "gaussian:sigma=5-50"
     assert props["training_data"] == "13 skimage.data photos" and "RGB in [0,1]" in props["input"]
     assert json.loads(props["config"])["arch"] == "level"
+    assert props[gc.MIN_TILE_KEY] == str(LEVEL_MIN_TILE)  # its noise estimate's reach, not the stride
+    with pytest.raises(UserError, match=f"tiles of at least {LEVEL_MIN_TILE}"):
+        Denoiser.from_pretrained(tmp_path / "m.onnx", tile=64)
 
 
 def test_a_folder_name_that_is_not_utf8_in_the_metadata_is_kept_as_its_escape(tmp_path: Path) -> None:

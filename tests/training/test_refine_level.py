@@ -226,6 +226,11 @@ def test_a_refinement_on_levels_above_the_default_cap_records_its_own(
     net, _, meta = load_generator(out)
     assert net.level_max == 150.0 and meta[LEVEL_MAX_KEY] == 150.0
     assert validated == [(2, 150.0), (4, 150.0)]
+    from denoise_gan.nets.export import load_exportable
+    from denoise_gan.nets.run_folder import list_checkpoints
+
+    checkpoint = list_checkpoints(tmp_path / "heavy" / "checkpoints")[-1][1]  # exported as weights: its cap too
+    assert load_exportable(checkpoint).net.level_max == 150.0
     monkeypatch.setattr(RefineTrainer, "record_level_max", lambda self, level: None)  # resumed steps record none
     resumed = refine(None, tmp_path / "heavy", resume=True, steps=6)
     assert load_generator(resumed)[0].level_max == 150.0  # restored from the checkpoint, not lowered
