@@ -242,10 +242,11 @@ def test_noisy_photos_smaller_than_the_patch_are_left_out(tmp_path: Path, capsys
     write_image(tmp_path / "clean" / "a.png", load_sample("astronaut")[:64, :64])
     write_image(tmp_path / "noisy" / "big.png", load_sample("camera")[:48, :40])
     write_image(tmp_path / "noisy" / "small.png", load_sample("coffee")[:20, :48])
+    write_image(tmp_path / "noisy" / "exact.png", load_sample("coffee")[:32, :50])  # as tall as a patch: kept
     _, noisy, _ = build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=32)
-    assert [im.shape[:2] for im in noisy] == [(48, 40)]
+    assert sorted(im.shape[:2] for im in noisy) == [(32, 50), (48, 40)]
     warning = capsys.readouterr().out
-    assert "1 of 2 photos" in warning and "small.png (48x20)" in warning and "left out" in warning
+    assert "1 of 3 photos" in warning and "small.png (48x20)" in warning and "left out" in warning
     with pytest.raises(ValueError, match="every noisy photo is smaller than the 64 px patch"):
         build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=64)
 
