@@ -18,7 +18,7 @@ from data_tools.images import write_image
 from data_tools.samples import load_sample
 from denoise_gan.cli.render import calibration_table
 from denoise_gan.errors import WeightsError
-from denoise_gan.evaluation.calibrate import Calibration
+from denoise_gan.evaluation.calibrate import Calibration, best_factor
 from denoise_gan.inference.api import Denoiser
 from denoise_gan.nets.export import load_exportable
 from denoise_gan.nets.registry import build_generator
@@ -263,3 +263,10 @@ def test_calibration_table_numbers_long_specs_on_a_narrow_terminal() -> None:
     two = ("gaussian:sigma=25", "camera:peak=40,read=2+jpeg:quality=90")  # the table is 79 columns wide
     assert any(two[1] in line and "(2)" not in line for line in shown(two, 79))  # fits exactly: a header
     assert any(line.strip() == f"(2) {two[1]}" for line in shown(two, 78))  # one short: the legend, whole
+
+
+def test_the_best_factor_wins_and_a_tie_keeps_the_estimator_as_trained() -> None:
+    assert best_factor({0.9: 30.0, 1.0: 30.0, 1.1: 30.0}) == 1.0
+    assert best_factor({1.1: 30.0, 1.3: 30.0}) == 1.1  # the nearest to 1
+    assert best_factor({0.9: 30.2, 1.0: 30.0, 1.1: 30.1}) == 0.9
+    assert best_factor({1.0: 30.0, 1.05: 30.0000001}) == 1.0  # below a millionth of a dB: a tie
