@@ -219,6 +219,10 @@ def test_the_level_it_reports_is_the_noise_it_adds(model: NoiseModel) -> None:
     assert stages[0]["model"] == "noise-model"
     # the shift d(x) is bounded by 10 levels and constant on a flat image: the std is the random part
     assert added.std() == pytest.approx(stages[0]["sigma_mean"], rel=0.15)
+    ramp = np.repeat(np.tile(np.linspace(0, 255, 96), (96, 1)).astype(np.uint8)[..., None], 3, axis=2)
+    level = model.sample(ramp.astype(np.float32) / 255.0, 4)[1] * 255.0  # σ per pixel: it varies with brightness
+    assert level.max() > 1.02 * level.mean()
+    assert model.apply(ramp, 4)[1][0]["sigma_mean"] == pytest.approx(float(level.mean()), rel=1e-4)  # the mean
 
 
 def test_the_level_quantile_is_drawn_over_its_whole_range(model: NoiseModel) -> None:
