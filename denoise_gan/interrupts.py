@@ -26,9 +26,14 @@ def watch_ctrl_c() -> None:
 
 
 def _noted(signum: int, frame: FrameType | None) -> None:
+    note_interrupt(signum)
+    signal.default_int_handler(signum, frame)
+
+
+def note_interrupt(signum: int) -> None:
+    """Record an interrupt that a handler of its own took (training's, which stops at the step's end)."""
     _Seen.ctrl_c = True
     _Seen.signum = signum
-    signal.default_int_handler(signum, frame)
 
 
 def ctrl_c_seen() -> bool:

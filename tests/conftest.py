@@ -18,6 +18,16 @@ from denoise_gan.training.cyclegan import train
 from helpers import TINY_G, tiny_train_config
 
 
+@pytest.fixture(autouse=True)
+def _no_interrupt_carried_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupt a test delivers (a handler called in-process) is recorded process-wide, and the CLI reads it:
+    each test starts, and leaves the next, with none seen."""
+    from denoise_gan import interrupts
+
+    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    monkeypatch.setattr(interrupts._Seen, "signum", 0)
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random colour U-Net saved the way `train` saves G."""

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import require
+from denoise_gan.interrupts import note_interrupt
 from denoise_gan.nets.run_folder import RunFolder, latest_checkpoint
 from denoise_gan.nets.weights import prune_checkpoints, save_checkpoint
 from denoise_gan.runtime import World, rank_device, resolve_device
@@ -152,6 +153,7 @@ class _StopRequest:
         self.signum = 0
 
     def __call__(self, signum: int, frame: Any) -> None:
+        note_interrupt(signum)  # the exit code names it: 130 for Ctrl-C, 143 for SIGTERM
         if self.signum:
             raise KeyboardInterrupt
         self.signum = signum

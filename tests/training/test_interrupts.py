@@ -366,7 +366,7 @@ def test_signal_to_the_whole_process_group_with_loader_workers_saves_and_resumes
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail(f"did not stop within 60 s:\n{output_of(logs)[-3000:]}")
     text = output_of(logs)
-    assert proc.returncode == 130, text[-3000:]
+    assert proc.returncode == 143, text[-3000:]  # SIGTERM's code, as the shell gives it
     assert "Traceback" not in text, text[-3000:]
     said = re.search(r"interrupted at step (\d+); checkpoint saved", text)
     assert said, text[-3000:]
