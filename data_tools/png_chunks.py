@@ -37,7 +37,7 @@ def png_gray_alpha16(pixels: np.ndarray) -> bytes:
             + png_chunk(b"IEND", b""))
 
 
-_COMPRESSED_TEXT = {b"iCCP": 1, b"zTXt": 1, b"iTXt": 2}  # after the keyword's NUL: bytes before the method byte
+COMPRESSED_METADATA = (b"iCCP", b"zTXt", b"iTXt")  # an ICC profile, compressed text, international text
 
 
 def png_without_large_chunks(data: bytes, limit: int) -> tuple[bytes, list[str]]:
@@ -53,7 +53,7 @@ def png_without_large_chunks(data: bytes, limit: int) -> tuple[bytes, list[str]]
         end = pos + 12 + length
         if end > len(data):
             return data, []
-        if kind in _COMPRESSED_TEXT and _inflates_past(data[pos + 8:end - 4], _COMPRESSED_TEXT[kind], limit):
+        if kind in COMPRESSED_METADATA and _inflates_past(kind, data[pos + 8:end - 4], limit):
             dropped.append(kind.decode("ascii"))
         else:
             kept.append(data[pos:end])
@@ -61,14 +61,19 @@ def png_without_large_chunks(data: bytes, limit: int) -> tuple[bytes, list[str]]
     return (b"".join(kept) + data[pos:], dropped) if dropped else (data, [])
 
 
-def _inflates_past(body: bytes, flags: int, limit: int) -> bool:
-    """Whether a chunk's compressed payload inflates past ``limit`` bytes (an uncompressed iTXt never does)."""
+def _inflates_past(kind: bytes, body: bytes, limit: int) -> bool:
+    """Whether a chunk's compressed payload inflates past ``limit`` bytes (an uncompressed iTXt never does). After
+    the keyword's NUL: the compression method, then the payload; in an iTXt a compression flag before the method,
+    and a language tag and a translated keyword (each NUL-ended) after it."""
     start = body.find(b"\x00") + 1
-    if start == 0 or (flags == 2 and body[start:start + 1] != b"\x01"):
+    if start == 0:
         return False
-    payload = body[start + flags:]
-    if flags == 2:  # iTXt: compression flag, method, then a language tag and a translated keyword, each NUL-ended
-        rest = payload.split(b"\x00", 2)
+    if kind != b"iTXt":
+        payload = body[start + 1:]
+    elif body[start:start + 1] != b"\x01":
+        return False
+    else:
+        rest = body[start + 2:].split(b"\x00", 2)
         payload = rest[2] if len(rest) == 3 else b""
     try:
         return len(zlib.decompressobj().decompress(payload, limit + 1)) > limit
