@@ -163,3 +163,25 @@ def test_a_mistyped_folder_is_named_as_missing(tmp_path: Path) -> None:
     write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
     one_line_error(cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", "my_camer"),
                    "my_camer: no such file or folder, and no shipped model of that name")
+
+
+def test_config_values_out_of_range_are_refused() -> None:
+    """An infinite weight trained to NaN at its first step; a noise share of 1 left no steps to refine G; a clean
+    folder inside the noisy one put the same photos in both domains."""
+    import math
+
+    from denoise_gan.config import AdaptConfig, DataConfig, TrainConfig, refuse_overlapping
+    from denoise_gan.config_fields import ConfigError
+
+    for field in ("lambda_cycle", "lambda_identity"):
+        with pytest.raises(ConfigError, match=field.replace("_", "[-_]")):
+            TrainConfig(**{field: math.inf})
+    for share in (0.0, 1.0):
+        with pytest.raises(ConfigError, match="--noise-share must be between 0 and 1"):
+            AdaptConfig(noise_share=share)
+    assert AdaptConfig(noise_share=0.99).noise_share == 0.99
+    for clean, noisy in (("photos/clean", "photos"), ("photos", "photos/noisy")):
+        with pytest.raises(ConfigError, match="is inside"):
+            refuse_overlapping(clean, noisy)
+    refuse_overlapping("photos/clean", "photos/noisy")  # siblings are independent
+    assert DataConfig(clean_dir="photos/clean", noisy_dir="photos/noisy").noisy_dir == "photos/noisy"
