@@ -279,3 +279,16 @@ def test_a_precision_is_read_in_any_case_as_devices_are(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", load_sample("camera")[:64, :64])
     result = cli("denoise", tmp_path / "a.png", "-o", tmp_path / "a_dn.png", "--precision", " FP32")
     assert result.exit_code == 0, result.output
+
+
+def test_a_config_file_with_part_of_a_section_keeps_the_rest_of_its_defaults(tmp_path: Path) -> None:
+    """`{"data": {"patch_size": 64}}` set the patch and left every other data field at its default; merged flat,
+    the section lost them (no noise spec, no batch size)."""
+    from denoise_gan.cli.config_options import read_config_file
+    from denoise_gan.config import TrainConfig, to_dict
+
+    (tmp_path / "part.json").write_text('{"data": {"patch_size": 64}, "steps": 7}')
+    merged = read_config_file(TrainConfig, tmp_path / "part.json")
+    expected = to_dict(TrainConfig())
+    expected["data"]["patch_size"], expected["steps"] = 64, 7
+    assert merged == expected
