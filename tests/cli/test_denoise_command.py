@@ -449,3 +449,16 @@ def test_a_tile_of_non_ascii_digits_is_one_line(tmp_path: Path, tile: str) -> No
     one_line_error(denoise(tmp_path / "a.png", "-o", tmp_path / "out", "--tile", tile), "--tile must be a size")
     with pytest.raises(UserError, match="tile must be a size"):
         Denoiser.from_pretrained("default", tile=tile)
+
+
+def test_a_done_file_with_a_note_is_listed_for_attention(tmp_path: Path, weights: Path) -> None:
+    """A 16-bit photo written as an 8-bit JPEG is done, but the user should know what it lost."""
+    write_image(tmp_path / "deep.png", image(dtype=np.uint16))
+    write_image(tmp_path / "plain.png", image())
+    result = denoise(tmp_path / "deep.png", tmp_path / "plain.png", "-o", tmp_path / "out", "--ext", "jpg",
+                     "-c", weights)
+    assert result.exit_code == 0, result.output
+    assert "files needing attention" in result.stdout
+    rows = [[c.strip() for c in line.strip().strip("│").split("│")] for line in result.stdout.splitlines()]
+    noted = [cells for cells in rows if len(cells) == 3 and cells[1] == "done"]  # (a long path folds its cell)
+    assert len(noted) == 1 and "16-bit written as 8-bit" in noted[0][2]  # the 8-bit photo lost nothing
