@@ -106,3 +106,12 @@ def test_a_damaged_deb_is_one_line_not_a_traceback(tmp_path: Path) -> None:
                          ("folder.deb", "cannot read it")):
         with pytest.raises(photos.PhotoPoolError, match=needle):
             photos.read_deb_members(tmp_path / name, {"usr/share/backgrounds/a.png"})
+
+
+def test_the_training_pool_never_holds_a_held_out_image() -> None:
+    """The held-out scores are honest only if no held-out photo is ever a training image."""
+    from data_tools import samples
+
+    assert not set(samples.TRAIN_POOL) & set(samples.HELD_OUT)
+    assert set(samples.TRAIN_POOL) | set(samples.HELD_OUT) == set(samples.SAMPLES)
+    assert samples.SETS["train"] == samples.TRAIN_POOL and samples.SETS["held-out"] == samples.HELD_OUT
