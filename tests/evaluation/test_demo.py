@@ -36,6 +36,8 @@ def test_demo_writes_strips_and_scores(tmp_path: Path) -> None:
         top = TITLE_H + HEADER_H + CAPTION_H  # the title, the column names and the row's caption above
         assert strip.shape == (top + h + GAP, 3 * w + 2 * GAP, 3)  # noisy | denoised | clean
         assert np.array_equal(strip[top:top + h, 2 * (w + GAP):], clean)
+        noisy = parse_noise_spec("gaussian:sigma=25").apply(load_sample(name), image_seed(0, name))[0]
+        assert np.array_equal(strip[top:top + h, :w], rgb8(noisy))  # each photo's own seeded noise
         labels = strip[:top]
         assert (labels < 128).any() and (labels[:, :w] < 128).any()  # text in the label bands
     assert "mean" in result.output and "denoised PSNR" in result.output
