@@ -292,6 +292,8 @@ def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path,
     assert replaced.exit_code == 0 and read_image(out / "a.png").pixels.shape == (40, 48, 3)
     both = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite", "--skip-existing")
     assert both.exit_code == 2 and "contradict" in one_line_error(both)
+    tree = denoise(tmp_path / "in", "-o", out, "-c", weights, "--overwrite", "--skip-existing", "--recursive")
+    assert tree.exit_code == 2 and "contradict" in one_line_error(tree)
     (out / "a.png").write_bytes(b"")
     os.utime(out / "a.png", (time.time() - 120, time.time() - 120))  # where hard links work, a user's file: kept
     assert "skipped" in denoise(tmp_path / "in", "-o", out, "-c", weights, "--skip-existing").output
@@ -462,3 +464,10 @@ def test_a_done_file_with_a_note_is_listed_for_attention(tmp_path: Path, weights
     rows = [[c.strip() for c in line.strip().strip("│").split("│")] for line in result.stdout.splitlines()]
     noted = [cells for cells in rows if len(cells) == 3 and cells[1] == "done"]  # (a long path folds its cell)
     assert len(noted) == 1 and "16-bit written as 8-bit" in noted[0][2]  # the 8-bit photo lost nothing
+
+
+def test_a_16_bit_photo_written_as_8_bit_webp_or_bmp_says_so(tmp_path: Path, weights: Path) -> None:
+    write_image(tmp_path / "deep.png", image(dtype=np.uint16))
+    for ext in ("webp", "bmp"):
+        result = denoise(tmp_path / "deep.png", "-o", tmp_path / ext, "--ext", ext, "-c", weights)
+        assert result.exit_code == 0 and "16-bit written as 8-bit" in result.stdout, result.output
