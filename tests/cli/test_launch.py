@@ -74,6 +74,7 @@ def test_an_error_that_follows_a_ctrl_c_is_the_interrupt(monkeypatch: pytest.Mon
     monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
     previous = signal.getsignal(signal.SIGINT)
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job starts with SIGINT ignored
         interrupts.watch_ctrl_c()
         handler = signal.getsignal(signal.SIGINT)
     finally:

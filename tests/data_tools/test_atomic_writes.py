@@ -179,3 +179,20 @@ def test_a_full_disk_mid_write_leaves_no_temp_file(tmp_path: Path, monkeypatch) 
     with pytest.raises(OutputWriteError, match="No space left"):
         atomic_files.atomic_write_bytes(tmp_path / "results.json", b"{}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_holding_only_a_killed_writers_temp_file_counts_as_empty(tmp_path: Path) -> None:
+    """A photo's temp file that a killed run left made the folder "not empty" for the next run; it is cleared."""
+    import pytest
+
+    from data_tools.atomic_files import OutputWriteError
+    from data_tools.output_folders import prepare_output_dir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".camera.png.999999-abcd1234.part").write_bytes(b"half a file")  # no process 999999 is alive
+    prepare_output_dir(out)
+    assert list(out.iterdir()) == []
+    (out / "mine.part").write_bytes(b"a user's file")  # not one of ours: the folder is not empty
+    with pytest.raises(OutputWriteError, match="not empty"):
+        prepare_output_dir(out)

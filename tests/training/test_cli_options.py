@@ -185,3 +185,34 @@ def test_config_values_out_of_range_are_refused() -> None:
             refuse_overlapping(clean, noisy)
     refuse_overlapping("photos/clean", "photos/noisy")  # siblings are independent
     assert DataConfig(clean_dir="photos/clean", noisy_dir="photos/noisy").noisy_dir == "photos/noisy"
+
+
+def test_configs_are_frozen_and_refine_patches_are_multiples_of_8() -> None:
+    """A config changed after its checks (a width past the cap, a G too deep for its patch) would skip them."""
+    import dataclasses
+
+    from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig
+    from denoise_gan.config_fields import ConfigError
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        GeneratorConfig().width = 100_000  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainConfig().model.g.depth = 6  # type: ignore[misc]
+    assert hash(GeneratorConfig()) == hash(GeneratorConfig())
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        RefineConfig(patch_size=36)
+
+
+@pytest.mark.parametrize(("steps", "share", "split"), [(2, 0.9, (1, 1)), (2, 0.1, (1, 1)), (10, 0.4, (4, 6))])
+def test_adapt_steps_leave_each_phase_at_least_one(steps: int, share: float, split: tuple[int, int]) -> None:
+    import io
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from denoise_gan.config import AdaptConfig
+    from denoise_gan.training.adapt_plan import plan_phases
+
+    cfg, _ = plan_phases(AdaptConfig(steps=steps, noise_share=share), None, None, Path("."), 0.0,  # type: ignore[arg-type]
+                         Console(file=io.StringIO()))
+    assert (cfg.noise_steps, cfg.refine_steps) == split
