@@ -35,8 +35,9 @@ from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.synth import LEARNED_PREFIX, whole_number
 from denoise_gan.config import GeneratorConfig, to_dict
-from denoise_gan.errors import UserError, WeightsError, typed_line
+from denoise_gan.errors import UserError, WeightsError, first_line, typed_line
 from denoise_gan.extras import installed, require
+from denoise_gan.inference.backend import is_out_of_memory
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
@@ -261,18 +262,22 @@ class NoiseModel:
         # channels_last on the CPU: torch's convolutions there (the noise kernel's depthwise one above all, 6x) are
         # faster; ONNX Runtime gets a plain copy of x
         fmt = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        with torch.inference_mode():
-            for (y0, y1, ty0, ty1), (x0, x1, tx0, tx1) in ((a, b) for a in _spans(hp, self.tile, self.margin,
-                                                                                      self.stride)
-                                                           for b in _spans(wp, self.tile, self.margin, self.stride)):
-                xt = x[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
-                zt = z[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
-                maps = self._scale_shift(xt) if self.engine == "onnxruntime" else None
-                out, lev = self.net.sample(xt, zt, v.to(self.device), maps=maps, gray=gray)
-                noisy[:, :, y0:y1, x0:x1] = out[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
-                level[:, :, y0:y1, x0:x1] = lev[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
+        rows, cols = _spans(hp, self.tile, self.margin, self.stride), _spans(wp, self.tile, self.margin, self.stride)
+        try:
+            with torch.inference_mode():
+                for (y0, y1, ty0, ty1), (x0, x1, tx0, tx1) in ((a, b) for a in rows for b in cols):
+                    xt = x[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
+                    zt = z[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
+                    maps = self._scale_shift(xt) if self.engine == "onnxruntime" else None
+                    out, lev = self.net.sample(xt, zt, v.to(self.device), maps=maps, gray=gray)
+                    noisy[:, :, y0:y1, x0:x1] = out[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
+                    level[:, :, y0:y1, x0:x1] = lev[:, :, y0 - ty0:y1 - ty0, x0 - tx0:x1 - tx0].float().cpu()
+        except Exception as exc:  # the CPU's memory ran out (a `ulimit -v`): a tile that fits would change
+            # the bytes a seed gives, so it is the user's one-line out-of-memory error, not a retry
+            if isinstance(exc, MemoryError) or not is_out_of_memory(exc):
+                raise
+            raise MemoryError(first_line(exc)) from None
         return noisy, level
-
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (a DataLoader worker started by spawn gets a copy): the ONNX Runtime session is made again."""
@@ -309,9 +314,9 @@ class _OnnxScaleShift:
         import io
         import warnings
 
-        import onnxruntime as ort
         import torch
 
+        from denoise_gan.inference.onnx_engine import open_session
         from denoise_gan.nets.export import OPSET
 
         buf = io.BytesIO()
@@ -321,10 +326,7 @@ class _OnnxScaleShift:
             warnings.simplefilter("ignore")  # the exporter's notes about its own future
             torch.onnx.export(_maps_module(net.cpu()), (example,), buf, dynamo=False, opset_version=OPSET,
                               input_names=["x"], output_names=["scale", "shift"], dynamic_axes=dynamic)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(buf.getvalue(), ["CPUExecutionProvider"], torch.get_num_threads())
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         import torch

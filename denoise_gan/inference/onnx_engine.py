@@ -62,6 +62,19 @@ def providers_for(device: str, ort: Any) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> Any:
+    """An ONNX Runtime session for a graph file or an in-memory graph (the noise model's), with every graph
+    optimisation. Its own log stays quiet: its warnings (unused initialisers) and error logs (an allocation that
+    failed) are not the user's business; an error reaches them as the exception, in one line."""
+    ort = require("onnxruntime", "the ONNX Runtime engine")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.log_severity_level = 4
+    return ort.InferenceSession(model, options, providers=providers)
+
+
 class OnnxBackend:
     """An exported denoise-gan graph in an ONNX Runtime session: NCHW float32 [0, 1] batches in and out."""
 
@@ -98,15 +111,8 @@ class OnnxBackend:
                               "runs uncapped; re-export it with `denoise-gan export` for today's")
 
     def _open(self) -> Any:
-        ort = require("onnxruntime", "the ONNX Runtime engine")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self._threads:
-            options.intra_op_num_threads = int(self._threads)
-        options.log_severity_level = 4  # its warnings (unused initialisers) and error logs (an allocation that
-        # failed) are not the user's business: an error reaches them as the exception, in one line
         try:
-            return ort.InferenceSession(str(self.path), options, providers=self.providers)
+            return open_session(str(self.path), self.providers, self._threads)
         except Exception as exc:
             raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc)})") from None
 

@@ -155,6 +155,24 @@ def test_cli_noise_model_is_reproducible_and_takes_a_run_folder(src: Path, tmp_p
     assert manifest["noise_source"]["sha256"] == hashlib.sha256(tiny_f.read_bytes()).hexdigest()
 
 
+def test_cli_noise_model_out_of_memory_is_one_line(src: Path, tmp_path: Path, tiny_f: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONNX Runtime's failed allocation under a `ulimit -v` ended synth in a traceback; now one line, exit 1, and
+    no half-written image left."""
+    from denoise_gan.inference import noise_model
+
+    def no_room(*_: object, **__: object) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while "
+                           "running Conv node. Failed to allocate memory for requested buffer of size 1207959552")
+
+    monkeypatch.setattr(noise_model._OnnxScaleShift, "__call__", no_room)
+    result = cli("synth", src, "-o", tmp_path / "out", "--noise-model", tiny_f)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: out of memory ([ONNXRuntimeError]"), lines
+    assert not list((tmp_path / "out").rglob("*.part")) and not list((tmp_path / "out" / "noisy").rglob("*.png"))
+
+
 @pytest.mark.parametrize("args, needle", [
     ([], "exactly one of --noise SPEC and --noise-model SRC"),
     (["--noise", "gaussian:sigma=5", "--noise-model", "default-F"], "exclusive"),

@@ -265,3 +265,35 @@ def test_numpy_integers_and_any_case_are_taken_as_denoiser_takes_them() -> None:
     assert check_threads(np.int64(1)) == 1 and type(check_threads(np.int64(1))) is int
     model = NoiseModel.from_pretrained("default-F", tile=np.int64(512), engine="ONNXRUNTIME", threads=np.int64(1))
     assert model.tile == 512 and type(model.tile) is int and model.engine == "onnxruntime"
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+def test_the_cpu_running_out_of_memory_is_a_memory_error(tiny_f: Path, engine: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a `ulimit -v`, ONNX Runtime's failed allocation (or torch's) ended `synth --noise-model` in a traceback
+    after the runtime's own log line; it is now a MemoryError, which the CLI says in one line (a smaller tile would
+    change the bytes a seed gives, so there is no retry)."""
+    f = NoiseModel.from_pretrained(tiny_f, engine=engine)
+    reason = ("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv node. "
+              "Failed to allocate memory for requested buffer of size 1207959552" if engine == "onnxruntime" else
+              "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+              "allocate 1207959552 bytes")
+
+    def no_room(*_: object, **__: object) -> None:
+        raise RuntimeError(reason)
+
+    if engine == "onnxruntime":
+        assert f._scale_shift.session.get_session_options().log_severity_level == 4  # its log stays quiet
+        monkeypatch.setattr(f._scale_shift, "session", SimpleNamespace(run=no_room))
+    else:
+        monkeypatch.setattr(f.net, "sample", no_room)
+    with pytest.raises(MemoryError, match="allocate memory"):
+        f(_image(24, 24), seed=1)
+
+    def other(*_: object, **__: object) -> None:
+        raise RuntimeError("a shape mismatch")
+
+    monkeypatch.setattr(*((f._scale_shift, "session", SimpleNamespace(run=other)) if engine == "onnxruntime"
+                          else (f.net, "sample", other)))
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # any other failure stays itself
+        f(_image(24, 24), seed=1)
