@@ -146,6 +146,51 @@ def test_a_resume_of_a_starved_noise_phase_is_refused_before_training(
     assert [r.completed for r in phase_results(out)] == trained  # nothing more was trained
 
 
+def test_a_resume_that_continues_the_noise_phase_redoes_its_noise_fit_report(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The noise phase stopped by the deadline after 1 of its 2 steps, its report written, then a Ctrl-C before the
+    denoiser phase began: the resume trains F's last step, so the report made from the older F must be redone."""
+    original_plan, original_step = adapt_module.plan_phases, adapt_module.NoiseFitTrainer.step
+
+    deadline: list[float] = []
+
+    def soon(*args: object, **kw: object) -> tuple:
+        cfg, _ = original_plan(*args, **kw)
+        deadline.append(time.monotonic() + 3.0)  # ample for loading: the deadline is checked before each step
+        return cfg, (deadline[0], None)
+
+    def slow(self: object, step: int, batch: dict) -> dict:  # the noise phase's time ends during its first step
+        time.sleep(max(0.0, deadline[0] - time.monotonic()) + 0.01)
+        return original_step(self, step, batch)
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_plan, "MIN_PHASE_STEPS", 1)
+    monkeypatch.setattr(adapt_module, "plan_phases", soon)
+    monkeypatch.setattr(adapt_module.NoiseFitTrainer, "step", slow)
+    monkeypatch.setattr(adapt_module, "refine_config", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    assert [(r.completed, r.planned, r.stopped_by) for r in phase_results(out)] == [(1, 2, "deadline"),
+                                                                                    (0, 4, "not started")]
+    assert (out / "noise_fit.json").is_file()
+    monkeypatch.undo()
+    monkeypatch.setattr(adapt_plan, "MIN_PHASE_STEPS", 1)
+    reports: list[int] = []
+    write = adapt_module.write_noise_fit
+
+    def counted(*args: object, **kw: object) -> None:
+        reports.append(1)
+        write(*args, **kw)
+
+    monkeypatch.setattr(adapt_module, "write_noise_fit", counted)
+    adapt(None, out, resume=True)
+    assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
+    assert reports == [1]  # F changed, so its report is made again from the F the folder now holds
+
+
 def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                            tmp_path: Path) -> None:
     result = cli("adapt", "--noisy", noisy_dir, "--clean", clean_dir, "--from", start_dir, "-o", tmp_path / "out",
