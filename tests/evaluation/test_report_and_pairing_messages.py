@@ -159,3 +159,31 @@ def test_a_suffix_may_name_the_extension_and_an_unsuffixed_prediction_is_listed(
         p.unlink()
     with pytest.raises(UserError, match="no image name ends in the prediction suffix '_denoised'"):
         evaluate_folders(clean, pred, pred_suffix="_denoised")
+
+
+def test_a_noisy_set_pairs_file_by_file_or_names_the_one_that_does_not(tmp_path: Path) -> None:
+    """noise-fit's pairs and a --val set: one clean image without its noisy partner was a KeyError traceback if
+    only the first missing one were named, and a noisy file without a clean one must not be skipped silently."""
+    from denoise_gan.evaluation.pairing import paired_files
+
+    clean, noisy = tmp_path / "clean", tmp_path / "noisy"
+    img = np.zeros((16, 16, 3), np.uint8)
+    for name in ("a", "b", "c"):
+        write_image(clean / f"{name}.png", img)
+        write_image(noisy / f"{name}.png", img)
+    assert [name for name, _, _ in paired_files(clean, noisy, "noisy image")] == ["a", "b", "c"]
+    (noisy / "b.png").unlink()
+    with pytest.raises(UserError, match=r"b\.png: no noisy image named b\.\* in"):
+        paired_files(clean, noisy, "noisy image")
+    write_image(noisy / "b.png", img)
+    write_image(noisy / "extra.png", img)
+    with pytest.raises(UserError, match=r"extra\.png: no clean image named extra\.\* in"):
+        paired_files(clean, noisy, "noisy image")
+
+
+def test_a_gray_prediction_of_a_colour_image_is_refused_naming_both_shapes(tmp_path: Path) -> None:
+    """Same height and width is not the same image: a gray file scored against a colour one is an error."""
+    write_image(tmp_path / "clean" / "a.png", np.zeros((24, 24, 3), np.uint8))
+    write_image(tmp_path / "pred" / "a.png", np.zeros((24, 24), np.uint8))
+    one_line_error(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
+                   "shape (24, 24, 1) does not match the clean image's (24, 24, 3)")
