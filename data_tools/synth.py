@@ -45,6 +45,7 @@ from data_tools.synth_folder import (
     SynthError,
     manifest_of,
     not_the_sets,
+    refuse_linked_folders,
     refuse_photos_of_no_set,
     refuse_synth_sets_inside,
     remove_empty_set,
@@ -287,6 +288,7 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
                              "folder: choose another -o")
         if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
             raise SynthError(f"{out_dir / sub} is a file, where the set's {sub} images go; choose another -o")
+    refuse_linked_folders(out_dir)
     refuse_synth_sets_inside(clean_dir, SynthError)
     sources = collect_images(clean_dir, recursive=True)
     if not sources:

@@ -6,6 +6,7 @@ one place."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -51,6 +52,19 @@ def remove_empty_set(out_dir: Path) -> None:
             folder.rmdir()
         except OSError:  # not there, or holds something this run did not write: left as it is
             pass
+
+
+def refuse_linked_folders(out_dir: Path) -> None:
+    """A link to a folder inside a set's clean/ or noisy/ would have the set's images (a repeat of the same set
+    writes them without --overwrite) written through it, over the photos of the folder it points to."""
+    for sub in SET_FOLDERS:
+        for top, dirs, _ in os.walk(out_dir / sub):  # links are listed, not followed
+            for name in sorted(dirs):
+                if (Path(top) / name).is_symlink():
+                    link = Path(top) / name
+                    raise SynthError(f"{link} is a link to {link.resolve()}; a set's {sub}/ must hold its own "
+                                     "folders, or its images would be written through it: remove the link or "
+                                     "choose another -o")
 
 
 def manifest_of(manifest: Path) -> dict[str, Any] | None:

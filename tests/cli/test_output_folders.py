@@ -103,6 +103,29 @@ def test_synth_never_writes_or_deletes_through_a_link_into_the_input(src: Path, 
     assert (elsewhere / "a.png").read_bytes() == mine and not (out / "noisy").exists()
 
 
+def test_synth_never_writes_through_a_linked_folder_inside_its_set(tmp_path: Path) -> None:
+    """A subfolder of a set's clean/ replaced by a link to another folder: the same synth command again (a repeat,
+    which rewrites the set without --overwrite) wrote the source's photo over the user's file of that name there."""
+    src, out, elsewhere = tmp_path / "src", tmp_path / "set", tmp_path / "elsewhere"
+    write_image(src / "a.png", noise_image(16, 16, seed=1))
+    write_image(src / "trip" / "b.png", noise_image(16, 16, seed=2))
+    write_image(elsewhere / "b.png", noise_image(16, 16, seed=3))
+    mine = (elsewhere / "b.png").read_bytes()
+    args = ("synth", src, "-o", out, "--noise", "gaussian:sigma=5")
+    assert cli(*args).exit_code == 0
+    for sub in ("clean", "noisy"):
+        for entry in (out / sub / "trip").iterdir():
+            entry.unlink()
+        (out / sub / "trip").rmdir()
+        (out / sub / "trip").symlink_to(elsewhere)
+        for extra in ((), ("--overwrite",)):
+            one_line_error(cli(*args, *extra), f"set/{sub}/trip is a link to", "remove the link or choose another -o")
+            assert (elsewhere / "b.png").read_bytes() == mine
+            assert sorted(p.name for p in elsewhere.iterdir()) == ["b.png"]
+        (out / sub / "trip").unlink()
+        (out / sub / "trip").mkdir()
+
+
 def test_synth_overwrite_never_deletes_photos_in_a_folder_that_is_no_set(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "mine"  # clean/ and noisy/ of the user's own photos, no manifest: no earlier set
     write_image(out / "clean" / "photo.png", noise_image(24, 24))
