@@ -126,6 +126,34 @@ def test_synth_never_writes_through_a_linked_folder_inside_its_set(tmp_path: Pat
         (out / sub / "trip").mkdir()
 
 
+def test_a_clean_image_that_fails_to_write_takes_its_noisy_twin_with_it(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clean copy is written on another thread while the noise is drawn: when it fails (a disk error), the
+    source is a failure and its noisy image goes at once, so a set cut short later holds no noisy image without
+    its clean twin (the end of a whole run would tidy it; a Ctrl-C never reaches that end)."""
+    import data_tools.synth as synth_module
+    from data_tools.atomic_files import OutputWriteError
+
+    src = tmp_path / "src"
+    for name in ("a", "b", "c"):
+        write_image(src / f"{name}.png", noise_image(16, 16, seed=ord(name)))
+    real = synth_module.write_image
+
+    def failing(path: Path, *args: object, **kw: object) -> None:
+        if Path(path).parent.name == "clean" and Path(path).stem == "b":
+            raise OutputWriteError(f"{path}: cannot write (Input/output error)")
+        if Path(path).parent.name == "noisy" and Path(path).stem == "c":
+            raise KeyboardInterrupt  # the run cut short before its end tidies the set
+        real(path, *args, **kw)
+
+    monkeypatch.setattr(synth_module, "write_image", failing)
+    with pytest.raises(KeyboardInterrupt):
+        synth(src, tmp_path / "set", "gaussian:sigma=5", 0)
+    assert sorted(p.name for p in (tmp_path / "set" / "noisy").iterdir()) == ["a.png"]
+    monkeypatch.undo()
+    assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).written == 3  # the same command finishes it
+
+
 def test_synth_overwrite_never_deletes_photos_in_a_folder_that_is_no_set(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "mine"  # clean/ and noisy/ of the user's own photos, no manifest: no earlier set
     write_image(out / "clean" / "photo.png", noise_image(24, 24))
