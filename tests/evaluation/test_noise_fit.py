@@ -489,3 +489,27 @@ def test_lag_one_correlation_is_read_along_rows_and_down_columns_apart() -> None
     rows = np.random.default_rng(1).normal(0, 5, (4000, 1, 1))
     sums = lag1_sums(np.repeat(rows, 20, axis=1))
     assert correlation(sums[:3]) == pytest.approx(1.0) and abs(correlation(sums[3:])) < 0.1
+
+
+def test_residual_statistics_read_known_noise() -> None:
+    """The report's numbers on noise whose truth is known: a biased residual's std is its spread alone, white
+    noise's spectrum is flat at its variance with no leak from the bias or DC into the lowest bands, and noise
+    correlated only down the columns (row to row) reads as correlated, not white."""
+    from denoise_gan.evaluation.noise_fit.statistics import ResidualStats, radial_average
+
+    rng = np.random.default_rng(0)
+    clean = np.full((256, 256, 3), 128.0)
+    white = ResidualStats()
+    white.add(clean, 5.0 + rng.normal(0.0, 2.0, clean.shape))
+    assert white.std == pytest.approx(2.0, abs=0.05)
+    assert white.lag1 == pytest.approx(0.0, abs=0.02)
+    power = white.spectrum()[1]
+    assert np.all(np.abs(power[1:] / 4.0 - 1.0) < 0.06), power  # flat at σ² = 4
+    assert 3.2 < power[0] < 4.2, power  # each window's own mean removed takes a little of the lowest band, no more
+    flat = np.ones((64, 64))
+    flat[0, 0] = 1e6  # DC is not a frequency of the noise
+    assert radial_average(flat)[1][0] == 1.0
+    x = rng.normal(0.0, 1.0, (257, 256, 3))
+    rows = ResidualStats()
+    rows.add(clean, x[1:] + x[:-1])  # each value shares a term with the one below it: lag-1 ρ 0.5 vertically
+    assert rows.lag1 == pytest.approx(0.25, abs=0.03)  # the mean of horizontal (0) and vertical (0.5)
