@@ -270,3 +270,23 @@ def test_the_best_factor_wins_and_a_tie_keeps_the_estimator_as_trained() -> None
     assert best_factor({1.1: 30.0, 1.3: 30.0}) == 1.1  # the nearest to 1
     assert best_factor({0.9: 30.2, 1.0: 30.0, 1.1: 30.1}) == 0.9
     assert best_factor({1.0: 30.0, 1.05: 30.0000001}) == 1.0  # below a millionth of a dB: a tie
+
+
+def test_the_criterion_is_each_noises_mean_over_photos_then_the_plain_mean_over_noises() -> None:
+    """Every noise weighs the same, by its mean: a factor far better on one noise and a little worse on the other
+    two wins when its mean over the noises is higher (the median would pick the other), and an exact image (None:
+    infinite PSNR) counts as PSNR_CAP."""
+    from denoise_gan.evaluation.benchmark.methods import strength_row
+    from denoise_gan.evaluation.calibrate import PSNR_CAP, _mean_over_noises, _mean_psnr
+
+    table = {0.9: {"a": (30.0, 30.0), "b": (30.0, 30.0), "c": (40.0, 40.0)},
+             1.1: {"a": (31.0, 31.0), "b": (31.0, 31.0), "c": (31.0, 31.0)}}
+    rows = [{"method": strength_row("model", k), "noise": noise, "image": f"p{i}", "psnr": value}
+            for k, noises in table.items() for noise, values in noises.items() for i, value in enumerate(values)]
+    rows.append({"method": "noisy", "noise": "a", "image": "p0", "psnr": 20.0})  # the input's row: no factor
+    psnr, capped = _mean_psnr(rows, (0.9, 1.1))
+    assert capped == 0 and psnr[0.9] == {"a": 30.0, "b": 30.0, "c": 40.0}
+    assert best_factor({k: _mean_over_noises(psnr[k]) for k in (0.9, 1.1)}) == 0.9  # 33.3 against 31
+    rows[0]["psnr"] = None
+    psnr, capped = _mean_psnr(rows, (0.9, 1.1))
+    assert capped == 1 and psnr[0.9]["a"] == (PSNR_CAP + 30.0) / 2
