@@ -140,3 +140,21 @@ def test_names_are_drawn_as_text_not_mathtext_or_hidden_labels() -> None:
     fig.canvas.draw()
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert len(legend) == 3 + len(noises) and any(t.endswith("_hidden") for t in legend)
+
+
+def test_names_are_escaped_everywhere_and_unequal_image_counts_are_said(tmp_path: Path) -> None:
+    """A photo's name is text on the page, never markup (a name like `a<b>.png` broke the page, and the report
+    promises no script); and means over different numbers of images carry the warning that they are not
+    comparable."""
+    name = "x<script>&.png"
+    data = results(["gaussian:sigma=15"])
+    for entry in (*data["rows"], *data["inputs"]):
+        entry["image"] = name
+    data["summary"][1]["images"] = 2  # bm3d finished one more image than the others (a failure elsewhere)
+    data["failures"] = [{"image": name, "noise": "gaussian:sigma=15", "method": "model", "reason": "<b>broke</b>"}]
+    page = report.render_html(tmp_path, data, {})
+    assert "<script>" not in page and "<b>" not in page
+    assert page.count("x&lt;script&gt;&amp;.png") >= 3  # the per-image table, the crops' caption, the failure
+    assert "different numbers of images" in page
+    data["summary"][1]["images"] = 1
+    assert "different numbers of images" not in report.render_html(tmp_path, data, {})
