@@ -103,6 +103,37 @@ def test_timing_stops_when_the_budget_is_gone(noisy_dir: Path, clean_dir: Path, 
     assert time.monotonic() - began < 1.2 + 2 * 1.5 + 3  # not the 8 timed steps of both phases
 
 
+def test_a_minutes_budget_is_split_by_the_noise_share_at_each_phases_speed(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--minutes 1 --noise-share 0.25 at 0.01 s per noise-model step and 0.02 s per denoiser step: a quarter of
+    what is left goes to the noise phase, whose deadline lets it overrun its share by a quarter, and the denoiser
+    phase ends with the budget; the least --minutes a refusal names follows the same split."""
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(adapt_plan, "_time_steps", lambda trainer, *_: 0.01 if isinstance(
+        trainer, adapt_module.NoiseFitTrainer) else 0.02)
+    planned: list[tuple] = []
+    original = adapt_module.plan_phases
+
+    def stop_after_planning(*args: object, **kw: object) -> tuple:
+        planned.append((*original(*args, **kw), time.monotonic()))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_module, "plan_phases", stop_after_planning)
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=1, noise_share=0.25), tmp_path / "out",
+              began=t0)
+    cfg, (noise_deadline, refine_deadline), now = planned[0]
+    left = t0 + 60.0 - now
+    assert cfg.noise_steps == pytest.approx(0.25 * left / 0.01, rel=0.02)
+    assert cfg.refine_steps == pytest.approx(0.75 * left / 0.02, rel=0.02)
+    assert noise_deadline - now == pytest.approx(1.25 * 0.25 * left, rel=0.02)
+    assert refine_deadline == pytest.approx(t0 + 60.0, abs=0.01)
+    need = adapt_plan.MIN_PHASE_STEPS * 4.0  # 1 s / 0.25 and 3 s / 0.75 per share-second: both 4 s a step
+    assert adapt_plan.least_minutes(0.0, 1.0, 3.0, 0.25) == math.ceil(need / 6.0) / 10.0
+    assert adapt_plan.least_minutes(0.0, 3.0, 1.0, 0.75) == math.ceil(need / 6.0) / 10.0
+
+
 def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = adapt_module.plan_phases
