@@ -269,3 +269,14 @@ def test_tensorboard_missing_is_one_line_naming_the_extra(clean_dir: Path, tmp_p
     assert line and not (tmp_path / "run").exists()  # refused before the run folder is made
     with pytest.raises(UserError, match=r"\[tensorboard\]"), reporting(tensorboard=True):
         pass
+
+
+def test_refine_validates_every_val_every_steps_not_only_at_its_checkpoints(finished_run: Path, val_set: Path,
+                                                                             tmp_path: Path) -> None:
+    from denoise_gan.config import RefineConfig
+    from denoise_gan.training.refine import refine
+
+    out = tmp_path / "refined"
+    refine(RefineConfig(run_dir=str(finished_run), steps=4, save_every=4, val_every=2, val_dir=str(val_set),
+                        batch_size=2, patch_size=32, workers=0, device="cpu"), out)
+    assert [s for s, _ in grid_steps(out)] == [2, 4]
