@@ -280,3 +280,12 @@ def test_refine_validates_every_val_every_steps_not_only_at_its_checkpoints(fini
     refine(RefineConfig(run_dir=str(finished_run), steps=4, save_every=4, val_every=2, val_dir=str(val_set),
                         batch_size=2, patch_size=32, workers=0, device="cpu"), out)
     assert [s for s, _ in grid_steps(out)] == [2, 4]
+
+
+def test_a_validation_pair_returned_exactly_does_not_make_the_mean_infinite() -> None:
+    """A --val pair whose noisy image equals its clean one (σ 0 in a sweep) scores PSNR ∞: the logged mean is over
+    the finite scores, as evaluate's is; only a set of such pairs is ∞."""
+    from denoise_gan.training.validation import _mean
+
+    assert _mean([float("inf"), 20.0, 30.0]) == 25.0
+    assert _mean([float("inf")]) == float("inf")
