@@ -471,3 +471,23 @@ def test_a_16_bit_photo_written_as_8_bit_webp_or_bmp_says_so(tmp_path: Path, wei
     for ext in ("webp", "bmp"):
         result = denoise(tmp_path / "deep.png", "-o", tmp_path / ext, "--ext", ext, "-c", weights)
         assert result.exit_code == 0 and "16-bit written as 8-bit" in result.stdout, result.output
+
+
+def test_every_loss_an_output_format_makes_is_noted_and_nothing_else() -> None:
+    """What each format cannot keep, for every channel count and depth: gray+alpha to JPEG lost its alpha without
+    the note if the rule read colour+alpha only."""
+    from denoise_gan.inference.files import _format_note
+
+    eight, alpha = "16-bit written as 8-bit ({} holds 8 bits)", "alpha dropped (.jpg has none)"
+    gray_webp = "gray written as colour (.webp holds no gray)"
+    bmp_alpha = "alpha dropped (.bmp holds alpha only with colour)"
+    expected = {(1, 8, ".webp"): [gray_webp], (2, 8, ".jpg"): [alpha], (2, 8, ".webp"): [gray_webp],
+                (2, 8, ".bmp"): [bmp_alpha], (4, 8, ".jpg"): [alpha]}
+    for channels in (1, 2, 3, 4):
+        for suffix in (".jpg", ".webp", ".bmp"):
+            expected[(channels, 16, suffix)] = [eight.format(suffix), *expected.get((channels, 8, suffix), [])]
+    for channels in (1, 2, 3, 4):
+        for bits, dtype in ((8, np.uint8), (16, np.uint16)):
+            for suffix in (".png", ".jpg", ".tif", ".webp", ".bmp"):
+                note = _format_note(np.zeros((2, 2, channels), dtype), suffix)
+                assert note == "; ".join(expected.get((channels, bits, suffix), [])), (channels, bits, suffix)
