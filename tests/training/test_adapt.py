@@ -172,6 +172,28 @@ def test_a_train_run_folder_is_a_start(finished_run: Path) -> None:
     assert "checkpoints" in source and cfg.width == 8
 
 
+def test_the_start_discriminator_is_the_newest_checkpoints_or_the_starts_own_file(finished_run: Path, start_dir: Path,
+                                                                                  tmp_path: Path) -> None:
+    """D_noisy from a train run is its last checkpoint's (not an older one kept beside it), and a start with a
+    D_noisy file of its own fine-tunes that one, not a new random discriminator."""
+    import shutil
+
+    from denoise_gan.nets.run_folder import list_checkpoints
+    from denoise_gan.nets.weights import load_discriminator
+
+    run = Path(shutil.copytree(finished_run, tmp_path / "run"))
+    (run / "D_noisy.safetensors").unlink(missing_ok=True)
+    newest = list_checkpoints(run / "checkpoints")[-1][1]
+    shutil.copy(newest, run / "checkpoints" / "step_0000001.pt")  # an older checkpoint kept beside it
+    assert len(list_checkpoints(run / "checkpoints")) >= 2
+    assert find_start(str(run)).d_checkpoint == newest
+    own = find_start(str(start_dir))
+    net, _, source = start_discriminator(own, 3)
+    assert source == str(start_dir / "D_noisy.safetensors")
+    saved = load_discriminator(start_dir / "D_noisy.safetensors")[0].state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
+
+
 def test_cli_errors_are_one_line(noisy_dir: Path, tmp_path: Path) -> None:
     one_line_error(cli("adapt", "-o", tmp_path / "x"), "--noisy")
     one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "y", "--from", tmp_path / "missing/G"),
