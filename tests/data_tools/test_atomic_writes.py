@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from data_tools.images import write_image
@@ -196,3 +197,17 @@ def test_a_folder_holding_only_a_killed_writers_temp_file_counts_as_empty(tmp_pa
     (out / "mine.part").write_bytes(b"a user's file")  # not one of ours: the folder is not empty
     with pytest.raises(OutputWriteError, match="not empty"):
         prepare_output_dir(out)
+
+
+def test_a_not_empty_refusal_names_the_users_files_before_the_commands_own(tmp_path: Path) -> None:
+    """The entries that made it refuse come first: a folder of a set's clean/, noisy/ and manifest.json plus one
+    file of the user's named the set's three and hid the user's behind "..."."""
+    from data_tools.atomic_files import OutputWriteError
+    from data_tools.output_folders import prepare_output_dir
+
+    for name in ("clean", "noisy"):
+        (tmp_path / name).mkdir()
+    for name in ("manifest.json", "zz_notes.txt"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(OutputWriteError, match=r"not empty \(4 entries: zz_notes\.txt, clean, manifest\.json"):
+        prepare_output_dir(tmp_path, known=("clean", "noisy", "manifest.json"))
