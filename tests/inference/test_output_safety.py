@@ -271,9 +271,9 @@ def test_only_subfolders_with_photos_are_named_and_linked_folders_are(tmp_path: 
     """The note counted a subfolder holding no photo, or only the output folder; a linked folder of photos was
     skipped without a word, with --recursive too (links to folders are never followed)."""
     photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
-    for name in ("a.png", "notes/readme.txt", "results/run1/a.png"):
+    for name in ("a.png", "notes/readme.txt", "results/run1/a.png", "mac/._a.png"):  # ._a.png: macOS metadata
         path = photos / name
-        if path.suffix == ".png":
+        if path.suffix == ".png" and not path.name.startswith("."):
             write_image(path, noise_image(16, 16))
         else:
             path.parent.mkdir(parents=True)
@@ -284,7 +284,7 @@ def test_only_subfolders_with_photos_are_named_and_linked_folders_are(tmp_path: 
         summary = denoise_files([photos], photos / "results" / "run1", engine(weights),
                                 OutputOptions(recursive=recursive, overwrite=True))
         assert [Path(r.source).name for r in summary.results] == ["a.png"]
-        # notes/ holds no photo, results/ only the output
+        # notes/ holds no photo, mac/ only a hidden file, results/ only the output
         assert not any("subfolder(s) of the input" in n for n in summary.notes), summary.notes
         assert [n for n in summary.notes if "linked" in n] == [
             f"not read: 1 linked folder(s) ({photos / 'linked'}), since links to folders are never followed; give "
