@@ -290,3 +290,15 @@ def test_the_criterion_is_each_noises_mean_over_photos_then_the_plain_mean_over_
     rows[0]["psnr"] = None
     psnr, capped = _mean_psnr(rows, (0.9, 1.1))
     assert capped == 1 and psnr[0.9]["a"] == (PSNR_CAP + 30.0) / 2
+
+
+def test_the_edge_warning_is_for_a_best_factor_at_an_end_of_several_tried(tmp_path: Path) -> None:
+    """One --scale tried is no grid: it has no edge to warn about (it said "lowest" before)."""
+    def calibration(scales: tuple[float, ...], best: float) -> Calibration:
+        return Calibration(source=tmp_path, weights=tmp_path, graph=None, scales=scales, noises=("n",),
+                           psnr={k: {"n": 30.0} for k in scales}, best=best, level_scale=best, images=1)
+
+    assert calibration((1.0,), 1.0).at_the_edge() == ""
+    assert calibration((0.9, 1.0, 1.1), 1.0).at_the_edge() == ""
+    assert calibration((0.9, 1.0, 1.1), 0.9).at_the_edge() == "lowest"
+    assert calibration((0.9, 1.0, 1.1), 1.1).at_the_edge() == "highest"
