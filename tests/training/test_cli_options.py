@@ -203,7 +203,8 @@ def test_configs_are_frozen_and_refine_patches_are_multiples_of_8() -> None:
         RefineConfig(patch_size=36)
 
 
-@pytest.mark.parametrize(("steps", "share", "split"), [(2, 0.9, (1, 1)), (2, 0.1, (1, 1)), (10, 0.4, (4, 6))])
+@pytest.mark.parametrize(("steps", "share", "split"), [(2, 0.9, (1, 1)), (2, 0.1, (1, 1)), (10, 0.4, (4, 6)),
+                                                   (10, 0.38, (4, 6))])  # 3.8 noise steps round to 4
 def test_adapt_steps_leave_each_phase_at_least_one(steps: int, share: float, split: tuple[int, int]) -> None:
     import io
     from pathlib import Path
