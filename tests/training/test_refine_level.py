@@ -240,3 +240,20 @@ def test_a_refinement_on_levels_above_the_default_cap_records_its_own(
     assert LEVEL_MAX_KEY not in read_generator_config(light)[1]
     wild = refine(_config(finished_run, noise="speckle:sigma=5", fresh=True, steps=2), tmp_path / "wild")
     assert load_generator(wild)[0].level_max == LEVEL_MAX_BOUNDS[1]  # maps past 1000: kept loadable
+
+
+def test_the_cap_is_the_highest_level_trained_on_rounded_up_to_a_tenth() -> None:
+    """Rounded to the nearest tenth, a run that saw σ 130.04 capped its map at 130.0, just below a level it was
+    trained on; a level that is a tenth already is not pushed up by float error, and the bound still holds."""
+    from types import SimpleNamespace
+
+    from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MAX_BOUNDS
+
+    def cap(peak: float, current: float = LEVEL_MAX) -> float:
+        trainer = SimpleNamespace(level_peak=torch.tensor(peak / 255.0), g=SimpleNamespace(level_max=current))
+        RefineTrainer.settle_level_max(trainer)  # type: ignore[arg-type]
+        return trainer.g.level_max
+
+    assert cap(130.04) == 130.1 and cap(130.0) == 130.0
+    assert cap(LEVEL_MAX - 20.0) == LEVEL_MAX  # never below the default's cap
+    assert cap(10.0 * LEVEL_MAX_BOUNDS[1]) == LEVEL_MAX_BOUNDS[1]
