@@ -491,3 +491,25 @@ def test_every_loss_an_output_format_makes_is_noted_and_nothing_else() -> None:
             for suffix in (".png", ".jpg", ".tif", ".webp", ".bmp"):
                 note = _format_note(np.zeros((2, 2, channels), dtype), suffix)
                 assert note == "; ".join(expected.get((channels, bits, suffix), [])), (channels, bits, suffix)
+
+
+def test_rank_0_gathers_every_ranks_files_and_times_the_run_by_its_slowest_rank(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ranks run side by side: the run took as long as its slowest rank (summing them understated MP/s)."""
+    import torch.distributed as dist
+
+    from denoise_gan.inference.files import FileResult, Summary, gather_summary
+    from denoise_gan.runtime import World
+
+    mine = Summary((FileResult("b.png", "out/b.png", "done"),), 3.0, ("a note",))
+    other = Summary((FileResult("a.png", "out/a.png", "done"),), 5.0, ("a note", "another"))
+
+    def gather(local: Summary, parts: list, dst: int = 0, group: object = None) -> None:
+        parts[:] = [local, other]
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "new_group", lambda **_: None)
+    monkeypatch.setattr(dist, "gather_object", gather)
+    summary = gather_summary(mine, World(rank=0, size=2))
+    assert summary.seconds == 5.0 and (summary.world_size, summary.rank) == (2, 0)
+    assert [r.source for r in summary.results] == ["a.png", "b.png"] and summary.notes == ("a note", "another")
