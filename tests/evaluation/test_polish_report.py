@@ -158,3 +158,31 @@ def test_names_are_escaped_everywhere_and_unequal_image_counts_are_said(tmp_path
     assert "different numbers of images" in page
     data["summary"][1]["images"] = 1
     assert "different numbers of images" not in report.render_html(tmp_path, data, {})
+
+
+def test_the_report_marks_the_best_of_the_methods_and_the_fastest_that_takes_time(tmp_path: Path) -> None:
+    """Highlights a reader trusts: the fastest method (the noisy input takes no time, so it is no candidate), the
+    best crop (never the noisy input, even on a tie), an image returned exactly (∞) as the best; and the note on
+    crops shown for only the first images appears only past the limit."""
+    summary = summary_for(["n"], METHODS)  # noisy 0.1 s, bm3d 0.2 s, model 0.3 s
+    assert "<td class='num best'>0.200</td>" in report._mean_table(summary, METHODS)
+    rows = [{"image": "a.png", "method": "noisy", "psnr": 30.0, "ssim": 0.5},
+            {"image": "a.png", "method": "bm3d", "psnr": 30.0, "ssim": 0.5},
+            {"image": "a.png", "method": "model", "psnr": None, "ssim": 1.0}]
+    table = report._per_image_table(rows, ["a.png"], METHODS)
+    assert table.count("num best") == 1 and "<td class='num best'>∞" in table
+    rows[2]["psnr"] = 29.0  # now the noisy input ties bm3d for the best
+    crops = report._crops_html(tmp_path, "n", rows, ["a.png"], METHODS)
+    assert crops.count("<figcaption class=best>") == 1 and "<figcaption class=best>bm3d" in crops
+    many = [f"p{i}.png" for i in range(report.MAX_CROP_IMAGES + 1)]
+    every = [{**r, "image": image} for image in many for r in rows]
+    assert "Crops shown for the first" not in report._crops_html(tmp_path, "n", every, many[:-1], METHODS)
+    assert "Crops shown for the first" in report._crops_html(tmp_path, "n", every, many, METHODS)
+
+
+def test_the_crop_window_may_lie_against_the_bottom_right_edge() -> None:
+    """Candidate windows start every 8 px and at the far edge: texture in the last rows and columns of a photo
+    whose side is off that grid is framed whole, not cut by a window that stops short of it."""
+    image = np.full((203, 205, 3), 128, np.uint8)
+    image[-40:, -40:] = np.indices((40, 40)).sum(axis=0)[..., None] % 2 * 255
+    assert report.crop_window(image) == (203 - report.CROP, 205 - report.CROP, report.CROP, report.CROP)
