@@ -456,3 +456,23 @@ def test_a_device_or_precision_this_machine_cannot_run_leaves_no_folder(
     with pytest.raises(UserError, match="no CUDA GPU" if "device" in setting else "fp16"):
         adapt(_config(noisy_dir, clean_dir, start_dir, steps=4, **setting), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_timed_seconds_per_step_leave_out_the_first_step() -> None:
+    """The first step pays for warm-up (allocations, a compiled graph): counted, it made a --minutes plan use
+    less of the budget than it had."""
+    import torch
+
+    class Data(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+            return {"x": torch.zeros(1)}
+
+    class Trainer:
+        def step(self, step: int, batch: dict) -> dict:
+            time.sleep(0.6 if step == 0 else 0.01)
+            return {}
+
+    assert adapt_plan._time_steps(Trainer(), Data(), 1) < 0.1
