@@ -119,3 +119,21 @@ def test_a_sigterm_is_taken_as_a_ctrl_c_and_exits_143(monkeypatch: pytest.Monkey
     with pytest.raises(SystemExit) as stopped:
         main()
     assert stopped.value.code == 143
+
+
+def test_a_signal_the_process_was_started_ignoring_stays_ignored() -> None:
+    """`nohup` (SIGINT, SIGHUP) and a background job of a script (SIGINT) start with the signal ignored, as the
+    user asked: the CLI's handlers take only signals still at Python's defaults."""
+    import signal
+
+    from denoise_gan import interrupts
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for s in saved:
+            signal.signal(s, signal.SIG_IGN)
+        interrupts.watch_ctrl_c()
+        assert all(signal.getsignal(s) == signal.SIG_IGN for s in saved)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)

@@ -187,3 +187,7 @@ def test_a_gray_prediction_of_a_colour_image_is_refused_naming_both_shapes(tmp_p
     write_image(tmp_path / "pred" / "a.png", np.zeros((24, 24), np.uint8))
     one_line_error(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
                    "shape (24, 24, 1) does not match the clean image's (24, 24, 3)")
+    write_image(tmp_path / "gray" / "a.png", np.zeros((24, 24), np.uint8))  # a gray photo denoised to .webp
+    write_image(tmp_path / "webp" / "a.webp", np.zeros((24, 24, 3), np.uint8))
+    one_line_error(cli("evaluate", "--clean", tmp_path / "gray", "--pred", tmp_path / "webp"),
+                   "a.webp: shape (24, 24, 3) does not match", ".webp holds no gray", "write .png to score it")
