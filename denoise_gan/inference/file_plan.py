@@ -165,7 +165,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     jobs: dict[Path, Job] = {}
     for c in candidates:
         source, output, key = c.source, c.output, c.real_output
-        problem = _name_problem(output) or _broken_link(source)
+        problem = _name_problem(output) or _broken_link(source) or _through_link(out_dir, output)
         if problem:
             jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
             continue
@@ -270,6 +270,19 @@ def _broken_link(source: Path) -> str:
         if exc.errno == errno.ELOOP:
             return f"a link loop: its target {target} leads back to itself"
     return f"a broken link: its target {target} leads to no file"
+
+
+def _through_link(out_dir: Path, output: Path) -> str:
+    """Why an output cannot go where --recursive mirrors it: a link to a folder inside the output folder would have
+    it written through the link, over a file of that name wherever the link points (a folder link is never
+    followed, to read or to write)."""
+    folder = out_dir
+    for part in output.relative_to(out_dir).parent.parts:
+        folder = folder / part
+        if folder.is_symlink():
+            return (f"{shown(folder)} is a link to a folder ({shown(_real(folder))}); outputs are never written "
+                    "through one: remove the link or choose another -o")
+    return ""
 
 
 def _real(path: Path) -> Path:

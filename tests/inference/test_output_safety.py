@@ -366,3 +366,27 @@ def test_images_in_formats_not_read_are_named_not_passed_over(tmp_path: Path, we
     (photos / "a.png").unlink()
     one_line_error(cli("denoise", photos, "-o", tmp_path / "out3", "-c", weights),
                    f"no images found in {photos}; not read: 2 image(s) in a format")
+
+
+def test_an_output_is_never_written_through_a_linked_folder_inside_the_output(tmp_path: Path, weights: Path) -> None:
+    """--recursive mirrored photos/sub/b.png to out/sub/b.png where out/sub was a link to another folder: with
+    --overwrite it replaced the user's file of that name there. That file fails, saying why; the rest is done."""
+    photos, out, elsewhere = tmp_path / "photos", tmp_path / "out", tmp_path / "elsewhere"
+    write_image(photos / "a.png", noise_image(16, 16, seed=1))
+    write_image(photos / "sub" / "b.png", noise_image(16, 16, seed=2))
+    write_image(elsewhere / "b.png", noise_image(16, 16, seed=3))
+    mine = (elsewhere / "b.png").read_bytes()
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    for opts in (OutputOptions(recursive=True), OutputOptions(recursive=True, overwrite=True)):
+        summary = denoise_files([photos], out, engine(weights), opts)
+        status = {Path(r.source).name: (r.status, r.message) for r in summary.results}
+        assert status["a.png"][0] == "done" and status["b.png"][0] == "failed", status
+        assert f"{out / 'sub'} is a link to a folder" in status["b.png"][1]
+        assert (elsewhere / "b.png").read_bytes() == mine and sorted(p.name for p in elsewhere.iterdir()) == ["b.png"]
+    linked_out = tmp_path / "linked_out"  # -o itself a link (a folder on another disk) is the user's choice
+    linked_out.symlink_to(tmp_path / "real_out", target_is_directory=True)
+    (tmp_path / "real_out").mkdir()
+    summary = denoise_files([photos], linked_out, engine(weights), OutputOptions(recursive=True))
+    assert [r.status for r in summary.results] == ["done", "done"]
+    assert (tmp_path / "real_out" / "sub" / "b.png").is_file()
