@@ -171,6 +171,9 @@ def test_a_folder_export_never_replaces_a_users_files_of_the_same_names(level_we
     assert [p.name for p in odd.iterdir()] == ["README.md"]
     hub = tmp_path / "hub"
     assert cli("export", level_weights, "-o", hub, "--format", "folder").exit_code == 0
+    before = {p.name: p.stat().st_mtime_ns for p in hub.iterdir()}
+    one_line_error(cli("export", level_weights, "-o", hub, "--format", "folder"), "exists", "--overwrite")
+    assert {p.name: p.stat().st_mtime_ns for p in hub.iterdir()} == before  # an earlier export: kept unless asked
     assert cli("export", level_weights, "-o", hub, "--format", "folder", "--overwrite").exit_code == 0  # its own
 
 
