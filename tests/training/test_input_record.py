@@ -35,6 +35,19 @@ def test_a_replaced_image_of_the_same_size_is_seen(tmp_path: Path) -> None:
     assert "(0 image(s) added, 0 removed, 1 replaced)" in line
 
 
+def test_added_and_removed_images_are_counted_apart(tmp_path: Path) -> None:
+    photos, run = _photos(tmp_path / "photos", count=4), tmp_path / "run"
+    run.mkdir()
+    record_inputs(run, {"--clean": str(photos)})
+    for i in range(3):
+        (photos / f"im{i}.bmp").unlink()
+    (line,) = changed_inputs(run, {"--clean": str(photos)})
+    assert "(0 image(s) added, 3 removed, 0 replaced)" in line
+    _photos(tmp_path / "photos", count=5)  # the three back unchanged, and one more
+    (line,) = changed_inputs(run, {"--clean": str(photos)})
+    assert "(1 image(s) added, 0 removed, 0 replaced)" in line
+
+
 def test_an_image_written_again_with_the_same_bytes_is_not_replaced(tmp_path: Path) -> None:
     """`synth` run again into its own set rewrites every file, byte for byte: a new time, the same image."""
     photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
