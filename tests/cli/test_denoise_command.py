@@ -401,6 +401,12 @@ def test_a_tile_too_small_names_what_the_shipped_model_needs(tmp_path: Path) -> 
     write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
     one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "--tile", "16"),
                    f"the shipped default model needs {LEVEL_MIN_TILE}")
+    from denoise_gan import Denoiser
+
+    for engine in ("onnxruntime", "torch"):  # the graph's metadata and the network's contract say the same
+        with pytest.raises(UserError, match=f"needs tiles of at least {LEVEL_MIN_TILE} px"):
+            Denoiser.from_pretrained("default", engine=engine, tile=64)
+        assert Denoiser.from_pretrained("default", engine=engine).backend.min_tile == LEVEL_MIN_TILE
 
 
 def test_a_stray_world_size_without_torchrun_is_refused_before_any_file(tmp_path: Path, weights: Path,
