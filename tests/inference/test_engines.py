@@ -338,3 +338,27 @@ def test_a_denoiser_on_onnx_runtime_can_be_pickled_and_copied() -> None:
     for twin in (pickle.loads(pickle.dumps(den)), copy.deepcopy(den)):
         assert twin.engine_name == "onnxruntime"
         np.testing.assert_array_equal(twin(image), den(image))
+
+
+def test_the_graph_runs_for_a_resaved_copy_and_for_an_explicit_fp32(tmp_path: Path) -> None:
+    """A copy of the default whose writer put its metadata keys in another order (another sha256, the same
+    content) still owns the graph made from the original; and --precision fp32, which the graph runs, keeps the
+    light engine rather than sending the CPU run to torch."""
+    import json
+    import struct
+
+    from denoise_gan.inference.engine_choice import load_backend
+
+    data = (shipped_dir() / "default.safetensors").read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + size])
+    header["__metadata__"] = dict(reversed(list(header["__metadata__"].items())))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (size - len(text))  # the same length: the tensors' offsets stand
+    copy = tmp_path / "default.safetensors"
+    copy.write_bytes(data[:8] + text + data[8 + size:])
+    shutil.copy(shipped_dir() / "default.onnx", tmp_path / "default.onnx")
+    assert file_sha256(copy) != file_sha256(shipped_dir() / "default.safetensors")
+    loaded = load_backend(copy, device="cpu")
+    assert loaded.backend.name == "onnxruntime" and not loaded.backend.notes
+    assert load_backend("default", device="cpu", precision="fp32").backend.name == "onnxruntime"
