@@ -311,3 +311,17 @@ def test_hostile_generator_metadata_via_the_cli(tmp_path: Path) -> None:
     one_line_error(result, str(bad))
 
 
+
+
+def test_an_unsafe_newest_checkpoint_stops_the_resume_rather_than_being_skipped(finished_run: Path,
+                                                                                tmp_path: Path) -> None:
+    """A damaged newest checkpoint is skipped with a warning; one refused as unsafe is not a damaged file: the
+    resume stops on it (naming it), never quietly continuing from the one before."""
+    import shutil
+
+    run = Path(shutil.copytree(finished_run, tmp_path / "run"))
+    marker = tmp_path / "ran"
+    newest = run / "checkpoints" / "step_9999999.pt"
+    newest.write_bytes(malicious_bytes(MALICIOUS[0], marker))
+    one_line_error(cli("train", "--resume", run), "step_9999999.pt", "refused")
+    assert not marker.exists()
