@@ -212,6 +212,20 @@ def test_interrupts_stop_at_a_step_boundary_and_say_what_was_saved(tmp_path: Pat
     assert {sig: signal.getsignal(sig) for sig in (INT, TERM)} == handlers  # restored
 
 
+def test_an_interrupt_during_the_last_step_ends_a_finished_run_as_finished(tmp_path: Path) -> None:
+    """The step in progress finishes before the loop looks at the signal: if it was the last, the run is complete,
+    so it ends as one (its last checkpoint saved, no "interrupted ... --resume" line, no interrupt raised)."""
+    trainer = _SignallingTrainer({9: [TERM]})
+    console = Console(file=io.StringIO(), width=300)
+    (tmp_path / "checkpoints").mkdir()
+    try:
+        assert run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), tmp_path, World(), console) == 10
+    except KeyboardInterrupt:  # (caught here: one reaching pytest would stop the whole session)
+        pytest.fail("a run whose last step completed was reported as interrupted")
+    assert list_checkpoints(tmp_path / "checkpoints")[-1][0] == 10
+    assert "interrupted" not in console.file.getvalue()
+
+
 class _DivergingTrainer(_SignallingTrainer):
     """Its loss turns NaN at one step, as a learning rate far too high makes it."""
 
