@@ -283,6 +283,23 @@ def test_weights_an_update_made_nan_are_never_saved(tmp_path: Path) -> None:
     assert kept == [2]
 
 
+def test_weights_gone_nan_at_a_validation_step_say_the_run_diverged(tmp_path: Path) -> None:
+    """Validation between checkpoints ran the NaN network and failed with the engine's "the model produced NaN"
+    (or logged NaN scores); the weights are checked first, so the user reads that the run diverged."""
+    class Validated(_NaNWeightsTrainer):
+        validated: list[int] = []
+
+        def validate(self, run_dir: Path, step: int) -> dict[str, float]:
+            self.validated.append(step)
+            return {}
+
+    trainer = Validated(at=3)
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(UserError, match=r"^training diverged by step 3 \(its weights are no longer finite"):
+        run_loop(trainer, _batches(), 0, Cadence(10, 1, 100, 3, 3), tmp_path, World(), Console(file=io.StringIO()))
+    assert trainer.validated == []
+
+
 def test_train_whose_losses_overflow_is_refused_and_leaves_no_folder(clean_dir: Path, tmp_path: Path) -> None:
     result = cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", tmp_path / "run",
                  *TINY_TRAIN_FLAGS, "--steps", "4", "--lambda-cycle", "1e308")
