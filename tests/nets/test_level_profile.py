@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from denoise_gan.config import GeneratorConfig
@@ -65,3 +66,30 @@ def test_the_blind_denoiser_conditions_on_the_projected_map() -> None:
         # training still teaches the per-cell map: the raw estimator is not the projection
         raw = net.estimator(noisy)
         assert raw.shape == noisy.shape and not torch.equal(raw, projected)
+
+
+def test_the_profile_matches_a_plain_reference_cell_by_cell() -> None:
+    """Each bin's lower median (even-sized bins), a brightness of exactly 1.0 in the top bin, each cell weighting
+    the usable bins by its distance to their centres: a loop written from the module's rule, on random maps."""
+    import math
+
+    from denoise_gan.nets.level_profile import BANDWIDTH, MIN_CELLS, PROFILE_BINS
+
+    generator = torch.Generator().manual_seed(3)
+    cells = torch.rand(2, 2, 16, 16, generator=generator, dtype=torch.float64)
+    brightness = torch.rand(2, 2, 16, 16, generator=generator, dtype=torch.float64) ** 2
+    brightness[..., :2, :] = 1.0  # 32 cells at exactly full brightness: the top bin's
+    got = brightness_profile(cells, brightness)
+    for i in range(2):
+        for ch in range(2):
+            levels, value = cells[i, ch].flatten().tolist(), brightness[i, ch].flatten().tolist()
+            members = [[lv for lv, b in zip(levels, value) if min(math.floor(b * PROFILE_BINS), PROFILE_BINS - 1) == k]
+                       for k in range(PROFILE_BINS)]
+            medians = {k: sorted(m)[(len(m) - 1) // 2] for k, m in enumerate(members) if len(m) >= MIN_CELLS}
+            assert PROFILE_BINS - 1 in medians and any(len(m) % 2 == 0 and len(m) >= MIN_CELLS for m in members)
+            for j, b in enumerate(value):
+                logits = {k: -0.5 * ((b - (k + 0.5) / PROFILE_BINS) * PROFILE_BINS / BANDWIDTH) ** 2 for k in medians}
+                top = max(logits.values())
+                weights = {k: math.exp(v - top) for k, v in logits.items()}
+                expected = sum(weights[k] * medians[k] for k in medians) / sum(weights.values())
+                assert got[i, ch].flatten()[j].item() == pytest.approx(expected, abs=1e-9)
