@@ -111,6 +111,19 @@ def test_an_lzw_tiff_with_premultiplied_alpha_reads_as_the_uncompressed_one(tmp_
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1  # Pillow's and our division round apart
 
 
+@pytest.mark.parametrize("orientation", [3, 6])
+def test_a_16_bit_lzw_tiff_is_turned_upright_once_as_the_uncompressed_one(tmp_path: Path, orientation: int) -> None:
+    """Without imagecodecs a 16-bit LZW TIFF is decoded by OpenCV: its Orientation must be applied once (a portrait
+    scan came back turned twice if the tag were kept after OpenCV applied it)."""
+    pixels = asymmetric(12, 10, dtype=np.uint16)
+    tag = {"photometric": "rgb", "extratags": [(274, "H", 1, orientation, True)]}
+    (tmp_path / "raw.tif").write_bytes(tiff_bytes(pixels, **tag))
+    (tmp_path / "lzw.tif").write_bytes(lzw_tiff(pixels, **tag))
+    want = read_image(tmp_path / "raw.tif").pixels
+    assert want.shape[:2] == ((10, 12) if orientation == 6 else (12, 10))  # turned upright
+    np.testing.assert_array_equal(read_image(tmp_path / "lzw.tif").pixels, want)
+
+
 @pytest.mark.skipif(HAS_IMAGECODECS, reason="tifffile decodes LZW itself with imagecodecs")
 def test_an_lzw_tiff_no_decoder_reads_right_is_refused_naming_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "la16.tif"  # 16-bit gray+alpha: OpenCV drops the alpha and the depth, Pillow cannot open it
