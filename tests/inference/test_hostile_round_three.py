@@ -76,8 +76,9 @@ def test_byte_order_and_number_types_of_the_api() -> None:
     for bad in ("abc", "0.5", None, [1.0]):
         with pytest.raises(UserError, match="strength must be a number"):
             den(image, strength=bad)
-    with pytest.raises(UserError, match="sigma must be a number"):
-        den(image, sigma="25")
+    for bad in ("25", True):  # a bool is no level (True would run as σ 1)
+        with pytest.raises(UserError, match="sigma must be a number"):
+            den(image, sigma=bad)
     with pytest.raises(UserError, match="strength is too large"):  # an OverflowError from float()
         den(image, strength=10**400)
     assert den(image, strength=np.float32(0.5)).shape == image.shape
