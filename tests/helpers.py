@@ -70,6 +70,12 @@ def failed_rows(stdout: str) -> dict[str, str]:
     return rows
 
 
+# What each runtime says when an allocation fails (a `ulimit -v` on the CPU), as tests inject it.
+ORT_NO_MEMORY = ("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv "
+                 "node. Failed to allocate memory for requested buffer of size 1207959552")
+TORCH_NO_MEMORY = ("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you "
+                   "tried to allocate 1207959552 bytes. Error code 12 (Cannot allocate memory)")
+
 @contextmanager
 def memory_ceiling(extra_bytes: int) -> Iterator[None]:
     """Cap this process's address space at its current size plus `extra_bytes`, so a loader that tries to

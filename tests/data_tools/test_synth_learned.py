@@ -22,7 +22,7 @@ from denoise_gan.config import GeneratorConfig
 from denoise_gan.inference.noise_model import NoiseModel
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
-from helpers import cli, one_line_error, texture, write_sources
+from helpers import ORT_NO_MEMORY, cli, one_line_error, texture, write_sources
 
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1, blocks=1)
 
@@ -162,8 +162,7 @@ def test_cli_noise_model_out_of_memory_is_one_line(src: Path, tmp_path: Path, ti
     from denoise_gan.inference import noise_model
 
     def no_room(*_: object, **__: object) -> None:
-        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while "
-                           "running Conv node. Failed to allocate memory for requested buffer of size 1207959552")
+        raise RuntimeError(ORT_NO_MEMORY)
 
     monkeypatch.setattr(noise_model._OnnxScaleShift, "__call__", no_room)
     result = cli("synth", src, "-o", tmp_path / "out", "--noise-model", tiny_f)

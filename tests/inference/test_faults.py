@@ -20,7 +20,17 @@ from denoise_gan.inference.file_plan import OutputOptions
 from denoise_gan.inference.files import denoise_files
 from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, denoise_array, plan_grid
 from denoise_gan.nets.weights import load_generator
-from helpers import _tiny_unet, cli, interrupt_at_random, launch, noise_image, one_line_error, pace, smooth_rgb
+from helpers import (
+    ORT_NO_MEMORY,
+    _tiny_unet,
+    cli,
+    interrupt_at_random,
+    launch,
+    noise_image,
+    one_line_error,
+    pace,
+    smooth_rgb,
+)
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job
 
@@ -108,9 +118,7 @@ def test_onnx_runtime_out_of_memory_on_the_cpu_shrinks_the_tile_too(monkeypatch:
         def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
             sides.append(max(next(iter(feed.values())).shape[-2:]))
             if sides[-1] > 256:
-                raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned "
-                                   "while running Conv node. Failed to allocate memory for requested buffer of "
-                                   "size 1207959552")
+                raise RuntimeError(ORT_NO_MEMORY)
             return run(names, feed)
 
     monkeypatch.setattr(den.backend, "session", Session())

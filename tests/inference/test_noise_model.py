@@ -15,6 +15,7 @@ from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.noise_model import NoiseModel, receptive_radius, resolve_noise_model
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
+from helpers import ORT_NO_MEMORY, TORCH_NO_MEMORY
 
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1, blocks=1)
 DEEP_F = GeneratorConfig(arch="colour-noise", width=4, depth=2, blocks=2)
@@ -274,10 +275,7 @@ def test_the_cpu_running_out_of_memory_is_a_memory_error(tiny_f: Path, engine: s
     after the runtime's own log line; it is now a MemoryError, which the CLI says in one line (a smaller tile would
     change the bytes a seed gives, so there is no retry)."""
     f = NoiseModel.from_pretrained(tiny_f, engine=engine)
-    reason = ("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Conv node. "
-              "Failed to allocate memory for requested buffer of size 1207959552" if engine == "onnxruntime" else
-              "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
-              "allocate 1207959552 bytes")
+    reason = ORT_NO_MEMORY if engine == "onnxruntime" else TORCH_NO_MEMORY
 
     def no_room(*_: object, **__: object) -> None:
         raise RuntimeError(reason)

@@ -21,6 +21,7 @@ from denoise_gan.inference.tiling import (
 from denoise_gan.inference.torch_engine import forward_checked
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.runtime import resolve_device, resolve_precision
+from helpers import TORCH_NO_MEMORY
 
 torch.set_num_threads(1)  # tests share two cores with a training job; small inputs need no more
 
@@ -272,8 +273,7 @@ class OutOfMemoryAbove(nn.Module):
         return self.inner(x)
 
 
-CPU_ALLOCATOR = RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: "
-                             "you tried to allocate 1207959552 bytes. Error code 12 (Cannot allocate memory)")
+CPU_ALLOCATOR = RuntimeError(TORCH_NO_MEMORY)
 
 
 @pytest.mark.parametrize("error", [None, CPU_ALLOCATOR, MemoryError()], ids=["cuda", "cpu", "numpy"])
