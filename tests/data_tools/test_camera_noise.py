@@ -111,6 +111,18 @@ def test_a_monochrome_sensors_level_map_is_its_noises_rms_at_every_brightness() 
     assert float(noise_level_map(narrow, stages).mean()) == pytest.approx((noisy - 128.0).std(), rel=0.07)
 
 
+def test_the_level_map_carries_each_photosites_variance_through_the_colour_matrix_by_row() -> None:
+    """Output channel c is sum_j CCM[c, j] * camera channel j, so its variance is sum_j CCM[c, j]^2 var_j; on a
+    grey flat every camera channel has the same rate, so the channels' variances go as the matrix rows' sums of
+    squares (the columns' would put green 14 % high and red and blue 6-7 % low)."""
+    from data_tools.camera import CAMERA_CCM
+
+    flat = np.full((8, 8, 3), 128, np.uint8)
+    variance = noise_level_map(flat, parse_noise_spec("camera:peak=20000,read=0").apply(flat, 0)[1])[0, 0] ** 2
+    rows = (CAMERA_CCM.astype(np.float64) ** 2).sum(axis=1)
+    np.testing.assert_allclose(variance / variance[0], rows / rows[0], rtol=0.01)
+
+
 def test_no_photosite_reads_above_full_scale(monkeypatch: pytest.MonkeyPatch) -> None:
     """The ADC clips: at full white and a few photo-electrons, a photosite's noise is never positive (unclipped,
     it wrapped around the demosaicing's 16-bit offset into dark specks)."""

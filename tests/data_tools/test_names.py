@@ -16,7 +16,7 @@ from helpers import noise_image
 
 def test_controls_are_escaped_and_the_rest_kept() -> None:
     assert shown("esc\x1b[31m.png") == "esc\\x1b[31m.png"
-    assert shown("new\nline\u2028.png") == "new\\nline\\u2028.png"  # a log line stays one line
+    assert shown("new\nline\u2028\u2029.png") == "new\\nline\\u2028\\u2029.png"  # a log line stays one line
     assert shown("\u202egnp.exe") == "\\u202egnp.exe"  # a right-to-left override would reorder the line
     assert shown("café 日本 👩\u200d💻 [b].png") == "café 日本 👩\u200d💻 [b].png"  # a joiner is no control
     assert shown(printable("x\udcff.png")) == shown("x\udcff.png") == "x\\xff.png"
@@ -24,6 +24,7 @@ def test_controls_are_escaped_and_the_rest_kept() -> None:
     assert shown("tag\U000e0041.png") == "tag\\U000e0041.png"  # tag letters smuggle invisible text
     flag = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"  # Scotland's flag: kept
     assert shown(f"{flag}.png") == f"{flag}.png"
+    assert shown(f"ab{flag}c{flag}d.png") == f"ab{flag}c{flag}d.png"  # the text around flags kept whole
     smuggled = "\U0001f3f4\U000e0072\U000e006d\U000e0020\U000e002d\U000e0072\U000e0066.png"  # "rm -rf" hidden
     assert shown(smuggled) != smuggled and "\\U000e0072" in shown(smuggled)
     assert shown("\u0646\u06cc\u0645\u200c\u0641\u0627\u0635\u0644\u0647.png") == \

@@ -59,6 +59,17 @@ def test_overlay_never_wraps_at_black_or_white() -> None:
             assert not np.any(np.abs(shaded.astype(int) - value) == 255)
 
 
+def test_stripes_darken_some_patches_and_lighten_others() -> None:
+    """Blinds shade a photo, print on a light ground lightens it: both are drawn, each alike over the patch."""
+    patch = np.full((32, 32, 3), 128, np.uint8)
+    ways = set()
+    for seed in range(20):
+        shaded = overlay_pattern(patch, np.random.default_rng(seed)).astype(int)
+        assert shaded.max() <= 128 or shaded.min() >= 128  # one way per patch
+        ways.add("darker" if shaded.min() < 128 else "lighter")
+    assert ways == {"darker", "lighter"}
+
+
 def test_striped_crops_are_drawn_as_often_as_asked() -> None:
     photos = _photos()
     assert altered_crop_share(photos, pattern_fraction=0.0) == 0.0
