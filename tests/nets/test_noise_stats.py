@@ -190,3 +190,92 @@ def test_luma_vs_colour_is_read_on_colour_crops_only() -> None:
     alone, _ = blind_ratios(noise_sigmas(colour), colour)
     first, _ = blind_ratios(noise_sigmas(gray + colour), gray + colour)
     assert alone is not None and alone < 0.8 and first == pytest.approx(alone)
+
+
+def test_the_distance_does_not_depend_on_a_statistics_units() -> None:
+    """Each statistic is standardised by the bank's spread: mean luma (0-1) and log σ (around -4) weigh alike,
+    whatever their units; one column in other units (x100) leaves the distance as it was."""
+    real = torch.cat([noise_statistics(_flat_noisy(20.0, seed=seed)) for seed in range(4)])
+    fake = noise_statistics(_flat_noisy(14.0, seed=9))
+    before, after = StatisticsBank(size=256), StatisticsBank(size=256)
+    before.add(real)
+    unit = torch.ones(len(FEATURES))
+    unit[FEATURES.index("luma")] = 100.0
+    after.add(real * unit)
+    assert float(after.distance(fake * unit)) == pytest.approx(float(before.distance(fake)), rel=1e-4)
+
+
+def test_the_bank_keeps_the_most_recent_real_statistics() -> None:
+    """The target is the noisy domain as sampled lately (a resumed or adapted run's): the oldest rows go first."""
+    bank = StatisticsBank(size=64)
+    old, new = noise_statistics(_flat_noisy(5.0, seed=1)), noise_statistics(_flat_noisy(40.0, seed=2))
+    for stats in (old, old, new, new):
+        bank.add(stats)
+    assert bank.rows is not None and torch.equal(bank.rows, torch.cat([new, new]))
+
+
+def test_white_noise_reads_half_as_strong_one_scale_coarser() -> None:
+    """The coarse / fine σ ratio the blind reports print: 0.5 for white noise, which halves at each scale."""
+    from denoise_gan.nets.noise_stats import blind_ratios, noise_sigmas
+
+    crops = list(_flat_noisy(20.0, n=6, seed=4))
+    assert blind_ratios(noise_sigmas(crops), crops)[1] == pytest.approx(0.5, abs=0.06)
+
+
+def test_luma_weighs_red_green_and_blue_as_rec_601_does() -> None:
+    """Noise in one channel alone reads in luma at that channel's weight (0.299 red, 0.587 green)."""
+    z = torch.randn(8, 1, 64, 64, generator=torch.Generator().manual_seed(5)) * 40.0 / 255.0
+    luma = FEATURES.index("log_sigma_luma")
+    for channel, weight in ((0, 0.299), (1, 0.587)):
+        x = torch.full((8, 3, 64, 64), 0.5)
+        x[:, channel:channel + 1] += z
+        sigma = float(noise_statistics(x)[:, luma].exp().median()) * 255.0
+        assert sigma == pytest.approx(40.0 * weight, rel=0.12), (channel, sigma)
+
+
+class _ConstantD(torch.nn.Module):
+    """A discriminator that calls everything `value` (1: real, 0: fake)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], 1, 4, 4), self.value) + 0.0 * x.mean()
+
+
+def test_fs_loss_fools_d_noisy_matches_the_real_banked_statistics_and_keeps_noisy_photos() -> None:
+    """F's objective, term by term: the adversarial term is 0 when D_noisy calls F's draws real and 1 when it
+    calls them fake; the bank fills with the real noisy patches' statistics (F's own would make the term compare
+    F with itself); the level term reads each draw's quantile; identity is in the sum."""
+    from denoise_gan.config import GeneratorConfig
+    from denoise_gan.nets.registry import build_generator
+    from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
+
+    torch.manual_seed(0)
+    f = build_generator(GeneratorConfig(arch="noise", width=4, depth=1, blocks=1))
+    with torch.no_grad():  # a trained F, whose deterministic part changes a photo (a new one leaves it as it is)
+        for weight in f.parameters():
+            weight += 0.05 * torch.randn_like(weight)
+    clean = 0.5 + 0.1 * torch.rand(8, 3, 64, 64)
+    noisy = _flat_noisy(25.0, seed=3)
+    fake, quantiles = draw_noisy(f, clean)
+    assert quantiles is not None
+    fresh = StatisticsBank(size=512)
+    fake = fake.detach()
+
+    def loss_of(d: torch.nn.Module, bank: StatisticsBank, lambda_stats: float) -> tuple[float, dict[str, float]]:
+        loss, terms = noise_model_loss(f, d, bank, fake, noisy, lambda_stats, 5.0, quantiles)
+        return float(loss.detach()), {name: float(term.detach()) for name, term in terms.items()}
+
+    _, terms = loss_of(_ConstantD(1.0), fresh, 1.0)
+    assert terms["f_adv"] == 0.0 and fresh.rows is not None
+    assert torch.equal(fresh.rows, noise_statistics(noisy))
+    bank = _spread_bank()
+    loss, terms = loss_of(_ConstantD(0.0), bank, 2.0)
+    assert terms["f_adv"] == pytest.approx(1.0)
+    stats = noise_statistics(fake)
+    assert terms["f_stats"] == pytest.approx(float(bank.distance(stats, quantiles)))
+    assert terms["f_stats"] > float(bank.distance(stats)) + 1e-3  # the level term is in
+    assert terms["idt_f"] > 0
+    assert loss == pytest.approx(terms["f_adv"] + 2.0 * terms["f_stats"] + 5.0 * terms["idt_f"])
