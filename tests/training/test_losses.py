@@ -3,6 +3,8 @@ weights of the reference (λ = 10, identity 0.5 λ)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -30,3 +32,56 @@ def test_cycle_and_identity_weights_are_the_references() -> None:
     assert loss_weights(TrainConfig(lambda_identity=0.0))[1] == 0.0
     x, y = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.2)
     assert losses.cycle(x, y).item() == pytest.approx(0.2) and losses.identity(y, x).item() == pytest.approx(0.2)
+
+
+def test_one_step_trains_each_network_on_the_papers_terms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One CycleGAN step, term by term: G and F are pushed to be called real by D_clean and D_noisy; G's loss is
+    its adversarial term, both cycles at λ and its identity at the identity weight; D_clean's real images are
+    the clean batch and D_noisy's the noisy one; the logged σ of F's noise is on the 0-255 scale."""
+    from denoise_gan.runtime import World
+    from denoise_gan.training.cyclegan import CycleGANTrainer
+    from helpers import tiny_train_config
+
+    cfg = tiny_train_config(tmp_path, lambda_cycle=7.0, lambda_identity=0.3)
+    torch.manual_seed(0)
+    trainer = CycleGANTrainer(cfg, torch.device("cpu"), World())
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    judged: dict[int, tuple[str, torch.Tensor]] = {}  # a D output's id -> (which D, what it judged)
+    for name, net in (("d_clean", trainer.nets.d_clean), ("d_noisy", trainer.nets.d_noisy)):
+        def judge(image: torch.Tensor, name: str = name, forward: object = net.forward) -> torch.Tensor:
+            out = forward(image)
+            judged[id(out)] = (name, image.detach().clone())
+            return out
+        monkeypatch.setattr(net, "forward", judge)
+    calls: dict[str, list[tuple]] = {"lsgan": [], "identity": [], "discriminator_loss": []}
+    inside: list[str] = []  # the discriminator loss's own LSGAN terms are not the generators'
+    for fn in calls:
+        def recorded(*args: torch.Tensor, fn: str = fn, real: object = getattr(losses, fn)) -> torch.Tensor:
+            inside.append(fn)
+            out = real(*args)
+            inside.pop()
+            if not inside:
+                calls[fn].append((*args, out))
+            return out
+        monkeypatch.setattr(losses, fn, recorded)
+    backward = torch.Tensor.backward
+    minimised: list[float] = []
+
+    def recorded_backward(self: torch.Tensor, *args: object, **kwargs: object) -> None:
+        minimised.append(float(self.detach()))
+        backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", recorded_backward)
+    log = trainer.step(0, {"clean": x, "noisy": y})
+
+    adversarial = {judged[id(pred)][0]: target for pred, target, _ in calls["lsgan"]}
+    assert adversarial == {"d_clean": True, "d_noisy": True}
+    for (real, fake, _), (name, batch) in zip(calls["discriminator_loss"], (("d_clean", x), ("d_noisy", y))):
+        assert judged[id(real)][0] == name and torch.equal(judged[id(real)][1], batch)
+        assert judged[id(fake)][0] == name
+    idt_g = next(float(out.detach()) for _, target, out in calls["identity"] if torch.equal(target, x))
+    lam, lam_id = loss_weights(cfg)
+    loss_g = log["g_adv"] + lam * (log["cycle_clean"] + log["cycle_noisy"]) + lam_id * idt_g
+    assert minimised[0] == pytest.approx(loss_g, rel=1e-5)
+    drawn = next(image for name, image in judged.values() if name == "d_noisy")  # F's draw, judged first
+    assert log["f_sigma"] == pytest.approx(255.0 * float((drawn - x).std()), rel=1e-4)
