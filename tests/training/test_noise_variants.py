@@ -71,3 +71,17 @@ def test_faint_draws_scale_noise_and_level_map_by_one_factor_per_sample() -> Non
     assert 0 <= factor.min() and factor.max() < 1 and factor.std() > 0.2
     same, same_level = fade_some(noise, level, 0.0)
     assert torch.equal(same, noise) and torch.equal(same_level, level)
+
+
+def test_the_blur_spreads_a_point_by_its_width() -> None:
+    """A width is the Gaussian's std in pixels: a single photosite's noise spreads that far, and no farther."""
+    from denoise_gan.training.noise_variants import _blur
+
+    point = torch.zeros(2, 1, 15, 15)
+    point[:, :, 7, 7] = 1.0
+    spread = _blur(point, torch.tensor([0.8, 1.2]))[:, 0]
+    offsets = torch.arange(15, dtype=torch.float32) - 7
+    for response, width in zip(spread, (0.8, 1.2)):
+        assert float(response.sum()) == pytest.approx(1.0, abs=1e-5)
+        along_x = float((response.sum(dim=0) * offsets**2).sum())
+        assert along_x == pytest.approx(width**2, rel=0.05), width
