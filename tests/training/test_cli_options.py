@@ -44,7 +44,10 @@ def test_refine_estimator_only_on_a_new_g_is_refused(finished_run: Path, tmp_pat
 
 
 @pytest.mark.parametrize("deep, named", [(["--d-layers", "5"], "the discriminators (--d-layers 5)"),
-                                         (["--f-depth", "6", "--patch-size", "32"], "F (--f-depth 6)")])
+                                         (["--f-depth", "6", "--patch-size", "32"], "F (--f-depth 6)"),
+                                         # instance norm on a 1x1 map: a ValueError, not a shape error
+                                         (["--no-spectral-norm", "--d-layers", "4", "--patch-size", "32"],
+                                          "the discriminators (--d-layers 4)")])
 def test_train_refuses_a_network_too_deep_for_its_patch_before_writing(tmp_path: Path, deep: list[str],
                                                                        named: str) -> None:
     (tmp_path / "clean").mkdir()
