@@ -242,6 +242,35 @@ def test_refine_warns_of_a_run_stopped_partway_and_never_reads_its_noisy_photos(
 
 
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
+def test_ranks_start_from_rank_0s_weights_and_step_on_the_mean_gradient(tmp_path: Path) -> None:
+    """Under torchrun each rank sees its own slice of the data: without the all-reduce every rank would train
+    on its slice alone (and rank 0's weights, the ones saved, on 1/N of the data)."""
+    script = tmp_path / "ranks.py"
+    script.write_text("import json, sys, torch\n"
+                      "from denoise_gan.training.distributed import average_gradients, broadcast_parameters, "
+                      "init_world, shutdown\n"
+                      "world = init_world('cpu')\n"
+                      "torch.manual_seed(world.rank)\n"
+                      "net = torch.nn.Linear(3, 2)\n"
+                      "broadcast_parameters(net, world)\n"
+                      "for p in net.parameters():\n"
+                      "    p.grad = torch.full_like(p, float(world.rank + 1))\n"
+                      "average_gradients(net, world)\n"
+                      "with open(f'{sys.argv[1]}/rank{world.rank}.json', 'w') as fh:\n"
+                      "    json.dump({'weight': net.weight.tolist(), "
+                      "'grads': [p.grad.tolist() for p in net.parameters()]}, fh)\n"
+                      "shutdown(world)\n")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                           str(free_port()), str(script), str(tmp_path)], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    torch.manual_seed(0)
+    assert ranks[0]["weight"] == ranks[1]["weight"] == torch.nn.Linear(3, 2).weight.tolist()
+    for r in ranks:
+        assert np.allclose(np.concatenate([np.ravel(g) for g in r["grads"]]), 1.5)  # the mean of 1 and 2
+
+
 def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     """The same training command under torchrun (2 CPU processes, gloo): rank 0 alone writes the run."""
     cfg = tiny_config(clean_dir, steps=4, save_every=4, log_every=2)
