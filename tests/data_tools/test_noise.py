@@ -363,6 +363,25 @@ def test_albumentations_pipeline_saves_and_loads_the_same_noise(tmp_path: Path) 
     loaded = A.load(str(tmp_path / "pipeline.json"))
     loaded.set_random_seed(3)
     img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    draws = [(pipeline(image=img)["image"], loaded(image=img)["image"]) for _ in range(6)]
+    draws = [(pipeline(image=img)["image"], loaded(image=img)["image"]) for _ in range(20)]
     assert all(np.array_equal(a, b) for a, b in draws)
     assert any(not np.array_equal(a, img) for a, _ in draws)
+    assert any(np.array_equal(a, img) for a, _ in draws)  # p = 0.7: some images pass as they came
+    assert loaded.transforms[0].p == 0.7
+    assert transform_cls("gaussian:sigma=5", p=0.0)(image=img)["image"] is img
+
+
+def test_an_albumentations_pipeline_saved_by_an_earlier_version_loads(tmp_path: Path) -> None:
+    """Pipelines were saved when the transform lived beside the datasets, under that module's name."""
+    import json
+
+    import albumentations as A
+
+    from data_tools.noise_transform import SyntheticNoise as transform_cls
+
+    pipeline = A.Compose([transform_cls("gaussian:sigma=10")], seed=3)
+    A.save(pipeline, str(tmp_path / "pipeline.json"))
+    saved = json.loads((tmp_path / "pipeline.json").read_text())
+    assert saved["transform"]["transforms"][0]["__class_fullname__"] == "data_tools.datasets.SyntheticNoise"
+    loaded = A.load(str(tmp_path / "pipeline.json"))
+    assert isinstance(loaded.transforms[0], transform_cls) and str(loaded.transforms[0].spec) == "gaussian:sigma=10"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_tools.patterns import PERIODS, overlay_pattern, stripes
+from data_tools.patterns import CONTRASTS, PERIODS, overlay_pattern, stripes
 from denoise_gan.config import RefineConfig
 from helpers import altered_crop_share
 
@@ -43,6 +43,7 @@ def test_overlay_keeps_the_patch_a_photo_of_its_kind(dtype: type, channels: int)
     shaded = overlay_pattern(patch, np.random.default_rng(4))
     assert shaded.shape == patch.shape and shaded.dtype == patch.dtype
     assert not np.array_equal(shaded, patch)
+    assert shaded.min() >= (1 - CONTRASTS[1]) * (top // 2) - 1  # shaded on its own scale, 16-bit too
     # alike in every channel: luminance stripes, no colour added
     assert all(np.array_equal(shaded[..., 0], shaded[..., c]) for c in range(channels))
     again = overlay_pattern(patch, np.random.default_rng(4))
