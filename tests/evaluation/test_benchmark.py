@@ -432,6 +432,33 @@ def test_classical_methods_keep_shape_dtype_and_alpha(channels: int, dtype: type
             assert np.array_equal(out[..., 3], noisy[..., 3]), name
 
 
+def test_classical_methods_at_a_faint_sigma_leave_a_colour_photo_as_it_came() -> None:
+    """σ reaches each library on its own scale and colours stay in their channels: at σ 1 every method all but
+    returns a textured colour photo (a σ 255 times too large smooths it to about 20 dB; OpenCV's colour NLM fed
+    RGB as BGR swaps red and blue)."""
+    from data_tools.samples import load_sample
+
+    photo = load_sample("astronaut")[100:164, 200:264].copy()
+    for name, method in CLASSICAL.items():
+        if method.uses_sigma and not bench_methods.missing_packages(name):
+            assert metrics.psnr(photo, method.run(photo, 1.0)) > 40.0, name
+    gray16 = np.full((16, 16, 1), 200 * 257, np.uint16)  # 16-bit NLM goes through an 8-bit copy and back exactly
+    assert np.array_equal(CLASSICAL["nlm"].run(gray16, 0.5), gray16)
+
+
+def test_a_method_named_without_its_package_is_refused_and_a_default_one_left_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Named with --methods, a method whose package is missing stops the run before any work; among the
+    defaults it is left out with a note (a base install has no bm3d)."""
+    from denoise_gan.errors import UserError
+
+    monkeypatch.setattr(bench_methods, "installed", lambda package: package != "bm3d")
+    with pytest.raises(UserError, match=r"--methods bm3d needs the 'bm3d' package: pip install"):
+        bench_methods.installed_methods(("noisy", "bm3d", "tv"), asked=True)
+    kept, notes = bench_methods.installed_methods(("noisy", "bm3d", "tv"), asked=False)
+    assert kept == ("noisy", "tv") and len(notes) == 1 and notes[0].startswith("bm3d left out of the default")
+
+
 def test_bm3d_runs_on_a_small_gray_image() -> None:
     clean = _scene(32, 32, 1)
     noisy, _ = parse_noise_spec("gaussian:sigma=25").apply(clean, 2)
