@@ -341,6 +341,25 @@ def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> N
         assert sigma == pytest.approx(255.0 / 10 ** (noisy[image]["psnr"] / 20), rel=0.02)
 
 
+def test_which_noise_has_one_true_sigma_per_image() -> None:
+    """--oracle-sigma needs one true σ per image: a plain Gaussian or correlated stage, or a camera with or without
+    its JPEG; a mixture, a JPEG before the camera or a noise without a σ has none."""
+    has_one = ("gaussian:sigma=25", "correlated:sigma=20", "camera:peak=40", "camera:peak=40+jpeg:quality=90")
+    for text in has_one:
+        assert bench_inputs.oracle_problem(parse_noise_spec(text)) is None, text
+    for text in ("jpeg:quality=90+camera:peak=40", "gaussian:sigma=5 | gaussian:sigma=25", "poisson:peak=30",
+                 "gaussian:sigma=25+jpeg:quality=90"):
+        assert bench_inputs.oracle_problem(parse_noise_spec(text)) is not None, text
+
+
+def test_the_smallest_image_benchmarked_is_the_ssim_window() -> None:
+    from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
+
+    assert bench_inputs.too_small_to_benchmark(SSIM_MIN_SIDE, 40) == ""
+    assert "too small" in bench_inputs.too_small_to_benchmark(SSIM_MIN_SIDE - 1, 40)
+    assert "too small" in bench_inputs.too_small_to_benchmark(40, SSIM_MIN_SIDE - 1)
+
+
 def test_a_mean_with_identical_pairs_is_reported_as_evaluate_reports_it(tmp_path: Path, clean_dir: Path) -> None:
     """The noisy baseline of σ 0 is the clean image itself (infinite PSNR) and wavelet denoising changes it a
     little: the table showed "inf" for any method with one identical pair."""
