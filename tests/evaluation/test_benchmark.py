@@ -121,8 +121,32 @@ def test_each_summary_row_is_the_mean_of_its_own_noise_and_method(full_run: Path
         assert entry["images"] == len(mine) == 2
         assert entry["psnr"] == pytest.approx(np.mean([r["psnr"] for r in mine]))
         assert entry["ssim"] == pytest.approx(np.mean([r["ssim"] for r in mine]))
+        seconds = sum(r["seconds"] for r in mine)  # per image, and megapixels per second of all of them
+        assert entry["seconds"] == pytest.approx(seconds / len(mine))
+        assert entry["mp_per_s"] == (None if seconds == 0 else pytest.approx(sum(r["megapixels"] for r in mine)
+                                                                           / seconds))
     noisy = [e["psnr"] for e in data["summary"] if e["method"] == "noisy"]
     assert abs(noisy[0] - noisy[1]) > 1  # the two noises differ, so pooling them could not pass
+
+
+def test_a_summary_with_an_identical_pair_has_no_finite_mean_psnr() -> None:
+    """As `evaluate`: one output equal to its clean image makes the PSNR mean infinite (null in JSON); the
+    finite mean and the count stand beside it."""
+    from denoise_gan.evaluation.benchmark.results import _summary
+
+    rows = [{"noise": "n", "method": "m", "psnr": psnr, "ssim": 0.9, "seconds": 1.0, "megapixels": 0.5}
+            for psnr in (None, 40.0, 42.0)]
+    entry = _summary(rows, ["n"], ["m"])[0]
+    assert entry["psnr"] is None and entry["psnr_finite"] == 41.0 and entry["identical_pairs"] == 1
+
+
+def test_a_row_made_with_another_sigma_is_another_row() -> None:
+    """A resume from blind σ 24.8 to --oracle-sigma 25 must not reuse the blind rows."""
+    from denoise_gan.evaluation.benchmark.results import row_fingerprint
+
+    tv = CLASSICAL["tv"]
+    assert row_fingerprint("abc", tv, 25.0) == row_fingerprint("abc", tv, 25.0)
+    assert len({row_fingerprint("abc", tv, s) for s in (24.8, 25.0, 25.1, 25.0001, None)}) == 5
 
 
 def test_csv_matches_json(full_run: Path) -> None:
