@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from data_tools.images import read_image
@@ -41,6 +42,36 @@ def test_demo_writes_strips_and_scores(tmp_path: Path) -> None:
         labels = strip[:top]
         assert (labels < 128).any() and (labels[:, :w] < 128).any()  # text in the label bands
     assert "mean" in result.output and "denoised PSNR" in result.output
+
+
+def test_demo_scores_before_and_after_are_the_strips_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row and the strip's labels say the noisy image's scores under "noisy" and the denoised one's under
+    "denoised", both against the clean image, and the seconds the denoising took."""
+    import time
+
+    from denoise_gan.evaluation import demo
+    from denoise_gan.evaluation.metrics import ssim
+
+    weights = tmp_path / "tiny.safetensors"
+    cfg = GeneratorConfig(width=4, depth=1)
+    save_generator(weights, build_generator(cfg), cfg)
+    labels: list[list[str]] = []
+    drawn = demo.labelled_grid
+    monkeypatch.setattr(demo, "labelled_grid", lambda rows, columns, *a: labels.append(columns) or drawn(rows,
+                                                                                                     columns, *a))
+    began = time.perf_counter()
+    row = demo.run_demo(tmp_path / "out", checkpoint=str(weights), names=("coffee",)).rows[0]
+    took = time.perf_counter() - began
+    clean = load_sample("coffee")
+    noisy = parse_noise_spec("gaussian:sigma=25").apply(clean, image_seed(0, "coffee"))[0]
+    h, w = clean.shape[:2]
+    top = TITLE_H + HEADER_H + CAPTION_H
+    denoised = read_image(row.path).pixels[top:top + h, w + GAP:2 * w + GAP]
+    assert (row.noisy_psnr, row.noisy_ssim) == (psnr(clean, noisy), ssim(clean, noisy))
+    assert (row.psnr, row.ssim) == (psnr(clean, denoised), ssim(clean, denoised))
+    assert row.psnr != row.noisy_psnr and 0 < row.seconds < took
+    assert labels[0][0].startswith(f"noisy  {row.noisy_psnr:.2f} dB / {row.noisy_ssim:.3f}")
+    assert labels[0][1].startswith(f"denoised  {row.psnr:.2f} dB / {row.ssim:.3f}")
 
 
 def test_demo_bad_checkpoint_is_one_line_error(tmp_path: Path) -> None:
