@@ -424,6 +424,19 @@ def test_a_broken_image_is_reported_and_skipped(tmp_path: Path, clean_dir: Path)
     assert [(f["image"], f["method"]) for f in data["failures"]] == [("broken", None)]
     assert {r["image"] for r in data["rows"]} == {"good"} and len(data["rows"]) == 2
     assert "broken" in (tmp_path / "out" / "report.html").read_text()
+    (folder / "good.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken since")  # a resume: its old rows go with it
+    result = bench("--clean", folder, "--noise", SPECS[0], "--methods", "tv", "-o", tmp_path / "out", "--resume")
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert result.exit_code == 1 and data["rows"] == [] and data["summary"] == []
+    assert sorted(f["image"] for f in data["failures"]) == ["broken", "good"]
+
+
+def test_a_wide_images_megapixels_are_its_width_times_its_height(tmp_path: Path) -> None:
+    write_image(tmp_path / "clean" / "wide.png", _scene(40, 64, 3))
+    result = bench("--clean", tmp_path / "clean", "--noise", SPECS[0], "--methods", "tv", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    assert {r["megapixels"] for r in rows} == {40 * 64 / 1e6}
 
 
 def test_a_method_failing_on_one_image_does_not_stop_the_others(tmp_path: Path, clean_dir: Path,
