@@ -215,6 +215,18 @@ def test_slow_steps_show_seconds_per_step_when_piped() -> None:
     assert "1.47 it/s" in progress.plain_line({"step": 2, "it_s": 1.47})
 
 
+def test_a_resumed_runs_plain_line_counts_from_the_run_and_times_from_the_resume(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resumed at step 600 of 1000 and at 800 after 65 minutes: 80 % done, and the 200 steps left at this
+    session's pace (200 steps in 65 min) take another 65 minutes."""
+    from denoise_gan.training import run_report
+
+    progress = RunProgress(Console(file=io.StringIO(), force_terminal=False), 1000, 600, ("loss",))
+    monkeypatch.setattr(run_report.time, "perf_counter", lambda: progress.began + 3900.0)
+    line = progress.plain_line({"step": 800, "it_s": 0.05})
+    assert line.startswith("step 800/1000 80%  elapsed 1:05:00  ETA 1:05:00"), line
+
+
 def test_terminal_header_is_a_short_summary_within_80_columns(clean_dir: Path, tmp_path: Path) -> None:
     out = io.StringIO()
     train(tiny_train_config(clean_dir), tmp_path / "run",
