@@ -63,11 +63,28 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
                                                      _tensors(tmp_path / "out" / "F.safetensors").values()))
     fit = json.loads((tmp_path / "out" / "noise_fit.json").read_text())
     assert set(fit["rows"]) == {"noisy folder", "clean photos (no noise)", "F before (start model)", "F adapted"}
-    assert fit["rows"]["F adapted"]["added_std"] > 0 and "F adapted" in fit["level_ratio_to_folder"]
+    assert fit["rows"]["F adapted"]["added_std"] > 1  # on the 0-255 scale
+    added = fit["added_std_per_crop"]
+    assert added["F adapted"] != added["F before (start model)"]  # each row measures its own F
+    for label, row in fit["rows"].items():
+        crops = fit["blind_sigma_per_crop"][label]
+        assert row["blind_sigma_median"] == pytest.approx(np.median(crops)), label
+        assert row["blind_sigma_p10"] <= row["blind_sigma_median"] <= row["blind_sigma_p90"], label
+    folder = fit["rows"]["noisy folder"]["blind_sigma_median"]
+    assert fit["level_ratio_to_folder"] == {label: pytest.approx(fit["rows"][label]["blind_sigma_median"] / folder)
+                                           for label in ("F before (start model)", "F adapted")}
     assert "| noisy folder |" in (tmp_path / "out" / "noise_fit.md").read_text()
     strip = read_image(tmp_path / "out" / "before_after.png").pixels
     # 4 photos of 48x60 (noisy | start | adapted) under a title and column names, each row under its caption
     assert strip.shape[:2] == (TITLE_H + HEADER_H + 4 * (CAPTION_H + 48 + GAP), max(3 * 60 + 2 * GAP, 480))
+    from data_tools.images import collect_images
+    from denoise_gan.inference.tiling import InferConfig, denoise_array
+
+    first = read_image(collect_images(noisy_dir)[0]).pixels
+    top = TITLE_H + HEADER_H + CAPTION_H
+    for column, g in ((1, start_dir / "G.safetensors"), (2, out)):  # each column denoised by its own G
+        shown = strip[top:top + 48, column * (60 + GAP):column * (60 + GAP) + 60]
+        assert np.array_equal(shown, denoise_array(load_denoiser(g)[0], first, InferConfig(tile=0, device="cpu")))
     for phase in ("noise", "refine"):
         assert json.loads((tmp_path / "out" / phase / "finished.json").read_text())["stopped_by"] == "steps"
         # resuming a phase folder started a whole adaptation inside it
