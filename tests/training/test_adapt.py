@@ -55,6 +55,7 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     assert out == tmp_path / "out" / "G.safetensors"
     g, cfg, meta = load_denoiser(out)
     assert cfg == TINY_LEVEL and "adapt" in meta["trained_by"] and meta["step"] == 4
+    assert meta["noise_family"] == f"the photos in {noisy_dir.resolve()}"
     stored = json.loads((tmp_path / "out" / "config.json").read_text())
     assert (stored["noise_steps"], stored["refine_steps"]) == (2, 4)  # 40 % of 6 steps learn the noise
     f_meta = load_generator(tmp_path / "out" / "F.safetensors")[2]
@@ -223,6 +224,39 @@ def test_cli_errors_are_one_line(noisy_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "z").mkdir()
     one_line_error(cli("adapt", "--resume", tmp_path / "z"), "no adaptation to resume")
     one_line_error(cli("adapt", "--noisy", noisy_dir, "--clean", noisy_dir, "-o", tmp_path / "w"), "same folder")
+
+
+def test_the_denoiser_phase_runs_with_the_adaptations_own_settings(tmp_path: Path) -> None:
+    """Each refine-phase option of `adapt` reaches the refine phase (the two phases' batch sizes, rates and the
+    rest differ; a mapping that swapped or dropped one would ignore a flag silently)."""
+    from denoise_gan.training.adapt_refine import refine_config
+
+    cfg = AdaptConfig(noisy_dir="n", clean_dir="c", start="s", seed=7, log_every=3, save_every=9, keep_checkpoints=4,
+                      device="cpu", precision="fp32", refine_steps=11, patch_size=48, batch_size=2,
+                      refine_batch_size=5, lr=1e-4, refine_lr=3e-5, decay_from=0.7, clean_fraction=0.2,
+                      lambda_level=0.3, gray_fraction=0.25, workers=1)
+    rcfg = refine_config(cfg, tmp_path)
+    assert (rcfg.run_dir, rcfg.generator, rcfg.fresh) == (str(tmp_path), None, False)
+    assert (rcfg.steps, rcfg.lr, rcfg.decay_from, rcfg.patch_size, rcfg.batch_size) == (11, 3e-5, 0.7, 48, 5)
+    assert (rcfg.clean_fraction, rcfg.lambda_level, rcfg.gray_fraction, rcfg.workers) == (0.2, 0.3, 0.25, 1)
+    assert (rcfg.seed, rcfg.log_every, rcfg.save_every, rcfg.keep_checkpoints, rcfg.device, rcfg.precision) == (
+        7, 3, 9, 4, "cpu", "fp32")
+
+
+def test_the_adapted_g_is_capped_at_the_highest_level_it_was_trained_on(tmp_path: Path) -> None:
+    """As `refine`: a folder noisier than the default cap gives a G whose level map is capped no lower."""
+    from types import SimpleNamespace
+
+    from denoise_gan.nets.registry import build_generator
+    from denoise_gan.training.adapt_refine import AdaptRefiner
+    from denoise_gan.training.refine import RefineTrainer
+
+    trainer = SimpleNamespace(level_peak=torch.tensor(150.0 / 255.0), g=build_generator(TINY_LEVEL),
+                              g_cfg=TINY_LEVEL, out_dir=tmp_path,
+                              adapt_cfg=AdaptConfig(noisy_dir=str(tmp_path), clean_dir="c", start="s"))
+    trainer.settle_level_max = lambda: RefineTrainer.settle_level_max(trainer)
+    AdaptRefiner.export(trainer, tmp_path, 3)
+    assert load_generator(tmp_path / "G.safetensors")[0].level_max == 150.0
 
 
 def test_the_noise_fit_report_reads_sets_with_black_crops() -> None:
