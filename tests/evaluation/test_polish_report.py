@@ -142,6 +142,43 @@ def test_names_are_drawn_as_text_not_mathtext_or_hidden_labels() -> None:
     assert len(legend) == 3 + len(noises) and any(t.endswith("_hidden") for t in legend)
 
 
+def test_each_timed_point_sits_at_its_seconds_per_megapixel_in_its_noises_marker() -> None:
+    """x is 1 / (megapixels per second): the faster method lies left; each noise condition has its own marker,
+    the one its legend entry shows."""
+    noises = ["gaussian:sigma=15", "gaussian:sigma=25"]
+    summary = summary_for(noises, METHODS)  # bm3d at 1 MP/s, the model at 2
+    fig = report_plots.psnr_vs_time_figure(summary, noises, METHODS)
+    ax = fig.axes[0]
+    points = [c for c in ax.collections if len(c.get_offsets())]
+    timed = [s for s in summary if s["method"] != "noisy"]
+    assert len(points) == len(timed)
+    for collection, s in zip(points, timed):
+        x, y = collection.get_offsets()[0]
+        assert (x, y) == (pytest.approx(1.0 / s["mp_per_s"]), pytest.approx(s["psnr"]))
+    legend = {text.get_text(): handle for text, handle in zip(ax.get_legend().get_texts(),
+                                                              ax.get_legend().legend_handles)}
+    for collection, s in zip(points, timed):
+        assert np.array_equal(collection.get_paths()[0].vertices, legend[s["noise"]].get_paths()[0].vertices)
+    first, last = (legend[n].get_paths()[0].vertices for n in noises)
+    assert first.shape != last.shape or not np.allclose(first, last)  # two noises, two shapes
+
+
+def test_pictures_draw_every_image_kind_as_8_bit_rgb() -> None:
+    """Demo strips, validation grids and adapt's before/after: 16-bit highlights stay white (not wrapped to
+    black), an RGBA image is drawn from its colours, a gray one (with or without alpha) as gray."""
+    from denoise_gan.evaluation.pictures import as_label, rgb8
+
+    ramp = np.arange(256, dtype=np.uint16)[None, :, None] * np.uint16(257)
+    assert np.array_equal(rgb8(np.repeat(ramp, 3, axis=2)), np.repeat(np.arange(256, dtype=np.uint8)[None, :, None],
+                                                                      3, axis=2))
+    rgba = np.random.default_rng(0).integers(0, 256, (4, 5, 4), dtype=np.uint8)
+    assert np.array_equal(rgb8(rgba), rgba[..., :3])
+    gray_alpha = rgba[..., :2]
+    assert np.array_equal(rgb8(gray_alpha), np.repeat(rgba[..., :1], 3, axis=2))
+    assert np.array_equal(rgb8(rgba[..., 0]), np.repeat(rgba[..., :1], 3, axis=2))
+    assert as_label("_hidden") == "\u200b_hidden" and as_label("a$b") == "a\\$b"
+
+
 def test_names_are_escaped_everywhere_and_unequal_image_counts_are_said(tmp_path: Path) -> None:
     """A photo's name is text on the page, never markup (a name like `a<b>.png` broke the page, and the report
     promises no script); and means over different numbers of images carry the warning that they are not
