@@ -368,6 +368,8 @@ def test_albumentations_pipeline_saves_and_loads_the_same_noise(tmp_path: Path) 
     assert any(not np.array_equal(a, img) for a, _ in draws)
     assert any(np.array_equal(a, img) for a, _ in draws)  # p = 0.7: some images pass as they came
     assert loaded.transforms[0].p == 0.7
+    always = A.Compose([transform_cls("gaussian:sigma=10")], seed=3)
+    assert len({always(image=img)["image"].tobytes() for _ in range(300)}) == 300  # a new draw every call
     assert transform_cls("gaussian:sigma=5", p=0.0)(image=img)["image"] is img
 
 

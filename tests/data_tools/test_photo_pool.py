@@ -146,6 +146,16 @@ def test_a_newer_version_of_a_package_is_the_one_found(tmp_path: Path) -> None:
     assert photos.find_debs(tmp_path, ("pkg",)) == {"pkg": tmp_path / "pkg_2.0_all.deb"}
 
 
+def test_writing_samples_without_overwrite_keeps_a_users_file(tmp_path: Path) -> None:
+    from data_tools.atomic_files import OutputExistsError
+    from data_tools.samples import write_samples
+
+    (tmp_path / "camera.png").write_bytes(b"a user's own photo")
+    with pytest.raises(OutputExistsError):
+        write_samples(tmp_path, ["camera"], overwrite=False)
+    assert (tmp_path / "camera.png").read_bytes() == b"a user's own photo"
+
+
 def test_the_training_pool_never_holds_a_held_out_image() -> None:
     """The held-out scores are honest only if no held-out photo is ever a training image; the held-out five are
     the ones the README and the model card score, so a name moved out of them is a changed protocol."""

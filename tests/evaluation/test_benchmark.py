@@ -376,6 +376,15 @@ def test_which_noise_has_one_true_sigma_per_image() -> None:
         assert bench_inputs.oracle_problem(parse_noise_spec(text)) is not None, text
 
 
+def test_a_recorded_sigma_outside_the_scale_is_refused() -> None:
+    """A hand-edited manifest's σ feeds --oracle-sigma: 300 or -5 fails that input, it is not used."""
+    image = np.zeros((16, 16, 3), np.uint8)
+    for sigma in (300, -5):
+        with pytest.raises(ValueError, match="outside 0..255"):
+            bench_inputs.oracle_sigma([{"model": "gaussian", "sigma": sigma}], image, image)
+    assert bench_inputs.oracle_sigma([{"model": "gaussian", "sigma": 255}], image, image) == 255.0
+
+
 def test_the_smallest_image_benchmarked_is_the_ssim_window() -> None:
     from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
 
