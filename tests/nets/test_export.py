@@ -54,7 +54,8 @@ def test_onnx_matches_torch_at_any_size(which: str, weights: Path, level_weights
     net = load_generator(source)[0]
     den = Denoiser(net, device="cpu", tile=0)
     rng = np.random.default_rng(0)
-    settings = [(1.0, None)] if which == "unet" else [(1.0, None), (0.5, None), (1.0, 25.0)]
+    # σ 0 is a level like any other (no noise: the photo back as it came), not "estimate" as a negative σ is
+    settings = [(1.0, None)] if which == "unet" else [(1.0, None), (1.0, 0.0), (0.5, None), (1.0, 25.0)]
     for shape in [(1, 3, 64, 64), (2, 3, 37, 53), (1, 3, 19, 90), (1, 3, 1, 1), (1, 3, 3, 4)]:
         x = rng.random(shape, dtype=np.float32)
         for strength, sigma in settings:
