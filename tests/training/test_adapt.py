@@ -83,9 +83,10 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
 
     first = read_image(collect_images(noisy_dir)[0]).pixels
     top = TITLE_H + HEADER_H + CAPTION_H
-    for column, g in ((1, start_dir / "G.safetensors"), (2, out)):  # each column denoised by its own G
+    for column, weights in ((1, start_dir / "G.safetensors"), (2, out)):  # each column denoised by its own G
         shown = strip[top:top + 48, column * (60 + GAP):column * (60 + GAP) + 60]
-        assert np.array_equal(shown, denoise_array(load_denoiser(g)[0], first, InferConfig(tile=0, device="cpu")))
+        denoised = denoise_array(load_denoiser(weights)[0], first, InferConfig(tile=0, device="cpu"))
+        assert np.array_equal(shown, denoised)
     for phase in ("noise", "refine"):
         assert json.loads((tmp_path / "out" / phase / "finished.json").read_text())["stopped_by"] == "steps"
         # resuming a phase folder started a whole adaptation inside it
@@ -95,6 +96,14 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     from denoise_gan import Denoiser
 
     assert Denoiser.from_pretrained(tmp_path / "out", device="cpu").engine_name == "onnxruntime"
+    # a refine-phase checkpoint exports, G's config read from the adapt folder's G.safetensors above it
+    from denoise_gan.nets.export import export_model
+    from denoise_gan.nets.run_folder import list_checkpoints
+
+    _, checkpoint = list_checkpoints(tmp_path / "out" / "refine" / "checkpoints")[-1]
+    exported = load_denoiser(export_model(checkpoint, tmp_path / "step.safetensors"))
+    assert exported[1] == TINY_LEVEL and all(torch.equal(a, b) for a, b in zip(exported[0].state_dict().values(),
+                                                                               g.state_dict().values()))
     # the output is itself a start: G, F and D_noisy side by side
     again = find_start(str(tmp_path / "out"))
     assert again.g == out and again.d_noisy == tmp_path / "out" / "D_noisy.safetensors"
