@@ -123,6 +123,32 @@ def test_the_level_map_carries_each_photosites_variance_through_the_colour_matri
     np.testing.assert_allclose(variance / variance[0], rows / rows[0], rtol=0.01)
 
 
+def test_each_photosite_counts_the_light_of_its_own_colour() -> None:
+    """RGGB: both green sites of a 2x2 cell take green's rate, red and blue theirs (on a coloured patch a green
+    site taking blue's rate gives half the greens the wrong shot noise, which a gray test cannot see)."""
+    from data_tools.camera import CAMERA_CCM_INV, _srgb_to_linear, camera_noise
+
+    class Spy:
+        def __init__(self) -> None:
+            self.rng, self.rate = np.random.default_rng(0), None
+
+        def poisson(self, rate: np.ndarray) -> np.ndarray:
+            self.rate = rate
+            return self.rng.poisson(rate)
+
+        def standard_normal(self, *args: object, **kwargs: object) -> np.ndarray:
+            return self.rng.standard_normal(*args, **kwargs)
+
+    colour = np.array([200, 120, 40], np.uint8)
+    spy = Spy()
+    camera_noise(np.zeros((6, 6, 3), np.uint8) + colour, spy, peak=100.0, read=1.0)
+    expected = np.clip(_srgb_to_linear(colour / np.float32(255.0)) @ CAMERA_CCM_INV.T, 0, 1) * 100.0
+    rate = spy.rate
+    assert rate is not None
+    for sites, channel in (((0, 0), 0), ((0, 1), 1), ((1, 0), 1), ((1, 1), 2)):
+        np.testing.assert_allclose(rate[sites[0]::2, sites[1]::2], expected[channel], rtol=1e-5)
+
+
 def test_no_photosite_reads_above_full_scale(monkeypatch: pytest.MonkeyPatch) -> None:
     """The ADC clips: at full white and a few photo-electrons, a photosite's noise is never positive (unclipped,
     it wrapped around the demosaicing's 16-bit offset into dark specks)."""
