@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from denoise_gan.config import GeneratorConfig
@@ -34,3 +35,21 @@ def test_both_noise_models_trace_as_one_graph_so_compiling_them_prints_no_graph_
         x[1] = x[1, :1]  # one gray photo in the batch
         explained = torch._dynamo.explain(f)(x, torch.randn_like(x), torch.rand(2, 1, 1, 1))
         assert explained.graph_break_count == 0, (arch, explained.break_reasons)
+
+
+def test_any_colour_mix_keeps_each_channels_noise_at_unit_variance() -> None:
+    """The level map F reports is the noise it adds only while each channel's mixed noise has unit variance."""
+    colour = build_generator(GeneratorConfig(arch="colour-noise", width=4, depth=1))
+    with torch.no_grad():
+        colour.colour_mix.copy_(torch.tensor([[1.0, 0.5, 0.0], [0.2, 1.0, 0.9], [0.0, 0.3, 2.0]]))
+        mixed = colour.shaped_noise(torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
+    assert mixed.transpose(0, 1).flatten(1).std(dim=1).tolist() == pytest.approx([1.0, 1.0, 1.0], abs=0.02)
+
+
+def test_only_an_image_equal_in_every_channel_is_drawn_gray() -> None:
+    from denoise_gan.nets.generators import is_gray
+
+    gray = torch.full((1, 3, 8, 8), 0.5)
+    near = gray.clone()
+    near[0, 2, 3, 3] += 1 / 255  # one level off in one pixel: a colour photo
+    assert is_gray(torch.cat([gray, near])).flatten().tolist() == [True, False]

@@ -30,6 +30,9 @@ def test_a_denoiser_keeps_its_contract(arch: str, channels: int) -> None:
             assert net(x, strength=0.5).shape == x.shape and net(x, sigma=25.0).shape == x.shape
             assert net.estimate(x).shape == x.shape  # a level map per pixel and channel
             torch.testing.assert_close(net(x, sigma=0.0), x)  # level 0: the input back
+        if arch == "resnet":  # it draws the image itself (a sigmoid), not a correction to subtract
+            out = net(4 * x - 2)
+            assert 0 <= float(out.min()) and float(out.max()) <= 1
     assert contract.level_aware == (arch == "level")
     assert uses_instance_norm(net) == (arch in INSTANCE_NORM_ARCHS)  # the ONNX engine reads the table
 

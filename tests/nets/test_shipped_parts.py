@@ -54,3 +54,67 @@ def test_ship_writes_f_and_both_discriminators(finished_run: Path, tmp_path: Pat
     for path in written[1:]:
         d, cfg, d_meta = load_discriminator(path)
         assert cfg.width == 8 and d_meta["step"] == 2 and d_meta["noise_family"] == "gaussian:sigma=25"
+
+
+def _coffee_crop() -> torch.Tensor:
+    from data_tools.samples import load_sample
+
+    return torch.from_numpy(load_sample("coffee")[100:164, 100:164].astype("float32") / 255).permute(2, 0, 1)[None]
+
+
+def test_the_shipped_networks_compute_what_they_were_trained_to() -> None:
+    """The weight files hold tensors only: a change to a block, an activation, an offset or a stride that keeps
+    the shapes would load them fine and compute something else. Pinned here on one held-out crop, as measured
+    with the code they were trained with: the σ default-F adds at its median level for a fixed draw, and what
+    each shipped discriminator says of a clean photo (D_clean: real; D_noisy: not noisy)."""
+    from denoise_gan.nets.shipped import resolve_weights
+
+    crop = _coffee_crop()
+    f = load_generator(resolve_weights("default-F"))[0]
+    z = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        drawn, level = f.sample(crop, z=z, v=torch.full((1, 1, 1, 1), 0.5))
+    added = (drawn - crop)[0].flatten(1) * 255.0
+    assert added.std(dim=1).tolist() == pytest.approx([19.484, 20.598, 21.896], abs=0.01)
+    assert added.mean(dim=1).tolist() == pytest.approx([-0.232, 2.464, -0.142], abs=0.01)
+    assert float(level.mean()) * 255.0 == pytest.approx(20.598, abs=0.01)
+    with torch.no_grad():  # its maps' spatial detail too (an upsampling mode moves the std by 0.003)
+        scale, shift = (m * 255.0 for m in f.scale_and_shift(crop))
+    assert [float(scale.std()), float(shift.std())] == pytest.approx([0.68137, 1.31220], abs=5e-4)
+    for role, mean, std in (("default-D_clean", 0.84806, 0.03447), ("default-D_noisy", 0.08501, 0.02299)):
+        d = load_discriminator(resolve_weights(role))[0].eval()
+        with torch.no_grad():
+            scores = d(crop)
+        assert scores.shape == (1, 1, 6, 6), role  # a 64 px crop under the 70 px PatchGAN of 3 layers
+        assert (float(scores.mean()), float(scores.std())) == (pytest.approx(mean, abs=1e-4),
+                                                               pytest.approx(std, abs=1e-4)), role
+
+
+def test_the_shipped_denoiser_removes_faint_noise_as_trained() -> None:
+    """The default G on σ 5 (the torch engine: the ONNX graph bakes G's code in at export), as measured with the
+    code it was trained with; its gate on faint levels and its blocks are part of that function."""
+    from data_tools.noise import parse_noise_spec
+    from data_tools.samples import load_sample
+    from denoise_gan import Denoiser
+    from denoise_gan.evaluation.metrics import psnr
+
+    den = Denoiser.from_pretrained("default", device="cpu", engine="torch")
+    for name, expected in (("coffee", 37.91), ("camera", 37.62)):
+        clean = load_sample(name)[100:228, 100:228]
+        noisy = parse_noise_spec("gaussian:sigma=5").apply(clean, 1)[0]
+        assert psnr(clean, den(noisy)) == pytest.approx(expected, abs=0.02), name
+
+
+def test_the_patchgan_is_the_references() -> None:
+    """70x70 receptive fields, a 30x30 score map for a 256 px image, instance norm only without spectral norm (the
+    shipped discriminators use spectral norm)."""
+    for spectral in (True, False):
+        d = build_discriminator(DiscriminatorConfig(width=8, layers=3, spectral_norm=spectral))
+        x = torch.rand(1, 3, 256, 256, requires_grad=True)
+        scores = d(x)
+        assert scores.shape == (1, 1, 30, 30)
+        assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in d.modules()) is not spectral
+        if spectral:  # (instance norm's statistics reach over the whole image)
+            scores[0, 0, 15, 15].backward()
+            rows, cols = torch.nonzero(x.grad[0].abs().sum(0), as_tuple=True)
+            assert (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1) == (70, 70)
