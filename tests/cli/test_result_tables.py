@@ -1,0 +1,93 @@
+"""The result tables every command prints: each number in its own column, formatted as its metric is, the best
+row marked, and names drawn as text."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+from rich.console import Console
+from rich.table import Table
+
+from denoise_gan.cli import render
+from denoise_gan.evaluation.calibrate import Calibration
+from denoise_gan.evaluation.demo import DemoRow
+from denoise_gan.evaluation.metrics import Evaluation, ImageScore
+from denoise_gan.inference.files import FileResult, Summary
+
+
+def _text(renderable: object) -> str:
+    console = Console(record=True, width=250)
+    console.print(renderable)
+    return console.export_text()
+
+
+def _rows(table: Table) -> list[dict[str, str]]:
+    """Each row as {column header: cell text (markup as given)}."""
+    return [{str(c.header): str(list(c.cells)[i]) for c in table.columns} for i in range(table.row_count)]
+
+
+def test_the_denoise_totals_count_each_status_and_megapixels_apart() -> None:
+    results = (FileResult("a.png", "o/a.png", "done", megapixels=1.5), FileResult("b.png", "o/b.png", "done",
+                                                                              megapixels=0.5),
+               FileResult("c.png", "o/c.png", "skipped"), FileResult("d.png", "", "failed", message="broken"))
+    group = render.denoise_summary(Summary(results, seconds=4.0))
+    totals = _rows(group.renderables[-1])[0]
+    assert totals == {"files": "4", "done": "2", "skipped": "1", "failed": "[red]1[/]", "megapixels": "2.00",
+                      "seconds": "4.0", "MP/s": "0.500"}
+
+
+def test_the_evaluation_table_shows_psnr_to_a_hundredth_and_ssim_to_four_places() -> None:
+    scores = (ImageScore("a.png", 31.234567, 0.987654), ImageScore("b.png", math.inf, 1.0),
+              ImageScore("c.png", 29.0, 0.9))
+    table = render.evaluation_table(Evaluation(scores, y_channel=False), "scores")
+    rows = _rows(table)
+    assert (rows[0]["PSNR (dB)"], rows[0]["SSIM"]) == ("31.23", "0.9877")
+    assert (rows[-1]["PSNR (dB)"], rows[-1]["SSIM"]) == ("[bold]30.12[/]", "[bold]0.9626[/]")  # PSNR: finite ones
+    assert table.caption == ("1 identical pair(s) (PSNR infinite): the PSNR mean is over the other 2, the SSIM "
+                             "mean over all 3")
+
+
+def test_the_demo_table_shows_before_and_after_and_the_mean_time() -> None:
+    rows = [DemoRow("a", 20.0, 0.3, 30.0, 0.8, 0.1, Path("a.png")), DemoRow("b", 22.0, 0.5, 32.0, 0.9, 0.3,
+                                                                          Path("b.png"))]
+    table = _rows(render.demo_table(rows, "gaussian:sigma=25", 0))
+    assert table[0] == {"image": "a", "noisy PSNR": "20.00", "noisy SSIM": "0.3000", "denoised PSNR": "30.00",
+                        "denoised SSIM": "0.8000", "seconds": "0.10"}
+    assert table[-1] == {"image": "[bold]mean", "noisy PSNR": "21.00", "noisy SSIM": "0.4000",
+                         "denoised PSNR": "[bold]31.00", "denoised SSIM": "[bold]0.8500", "seconds": "0.20"}
+
+
+def _benchmark(oracle: bool, failures: list[dict[str, object]] | None = None) -> SimpleNamespace:
+    summary = [{"noise": "gaussian:sigma=25", "method": name, "images": 3, "psnr": psnr, "identical_pairs": 0,
+                "psnr_finite": psnr, "ssim": ssim, "seconds": 0.5, "mp_per_s": 2.0}
+               for name, psnr, ssim in (("bm3d", 30.0, 0.8), ("nlm", 29.0, 0.9))]
+    data = {"config": {"oracle_sigma": oracle, "noises": ["gaussian:sigma=25"]}, "summary": summary, "models": []}
+    return SimpleNamespace(data=data, failures=failures or [], notes=[], computed=6, reused=0)
+
+
+def test_the_benchmark_table_marks_each_metrics_best_and_says_how_sigma_was_set() -> None:
+    for oracle, said in ((True, "(oracle σ)"), (False, "(blind σ)")):
+        table = render.benchmark_summary(_benchmark(oracle)).renderables[0]
+        assert str(table.title).endswith(said)
+    rows = _rows(render.benchmark_summary(_benchmark(False)).renderables[0])
+    assert rows[0] == {"method": "bm3d", "PSNR (dB)": "[bold green]30.00[/]", "SSIM": "0.8000", "s/image": "0.500",
+                       "MP/s": "2", "images": "3"}
+    assert (rows[1]["PSNR (dB)"], rows[1]["SSIM"]) == ("29.00", "[bold green]0.9000[/]")
+
+
+def test_a_benchmark_failure_names_its_noise_in_brackets_as_text() -> None:
+    failure = {"image": "broken", "noise": "gaussian:sigma=25", "method": None, "reason": "bad [x] header"}
+    text = _text(render.benchmark_summary(_benchmark(False, [failure])))
+    assert "failed broken [gaussian:sigma=25]: bad [x] header" in text
+
+
+def test_the_calibration_table_marks_the_chosen_factor_and_means_over_the_noises() -> None:
+    cal = Calibration(source=Path("s"), weights=Path("w"), graph=None, scales=(1.0, 1.1), noises=("n1", "n2"),
+                      psnr={1.0: {"n1": 30.0, "n2": 33.0}, 1.1: {"n1": 31.0, "n2": 34.0}}, best=1.1,
+                      level_scale=1.1, images=2)
+    rows = _rows(render.calibration_table(cal))
+    assert rows[0] == {"factor": "1", "n1": "30.00", "n2": "33.00", "mean": "31.500"}
+    assert rows[1] == {"factor": "1.1", "n1": "[bold green]31.00[/]", "n2": "[bold green]34.00[/]",
+                       "mean": "[bold green]32.500[/]"}
