@@ -52,3 +52,19 @@ def test_a_noise_model_samples_with_its_level_map(arch: str) -> None:
 def test_a_foreign_module_gets_the_blind_defaults() -> None:
     contract = denoiser_contract(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1)))
     assert (contract.level_aware, contract.stride, contract.min_tile, contract.channels) == (False, 1, 1, 1)
+
+
+@pytest.mark.parametrize("arch", sorted(NOISE_MODEL_ARCHS))
+def test_initialised_weights_follow_the_reference_and_f_starts_adding_nothing_fixed(arch: str) -> None:
+    """N(0, std) convolutions as the reference, then F's output layer reset: its deterministic part is the
+    identity, so a new F leaves a photo's colours alone and adds only its mild noise."""
+    from denoise_gan.nets.registry import init_weights
+
+    torch.manual_seed(0)
+    f = build_generator(GeneratorConfig(arch=arch, channels=3, width=16, depth=1, blocks=1))
+    init_weights(f, 0.05)
+    wide = [m.weight.detach() for m in f.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.numel() > 2000]
+    assert wide and all(abs(float(w.std()) - 0.05) < 0.005 for w in wide)
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(f.deterministic(x), x)
