@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -266,6 +267,39 @@ def test_the_adapted_g_is_capped_at_the_highest_level_it_was_trained_on(tmp_path
     trainer.settle_level_max = lambda: RefineTrainer.settle_level_max(trainer)
     AdaptRefiner.export(trainer, tmp_path, 3)
     assert load_generator(tmp_path / "G.safetensors")[0].level_max == 150.0
+
+
+def test_the_noise_fit_applies_f_to_the_clean_photos(tmp_path: Path) -> None:
+    """Each F row is F(clean crops): an F that adds nothing reads exactly as the clean photos do, and one with a
+    known noise level adds that σ."""
+    from data_tools.samples import load_sample
+    from denoise_gan.nets.registry import build_generator, init_weights
+    from denoise_gan.nets.weights import save_generator
+    from denoise_gan.training.adapt_reports import write_noise_fit
+    from denoise_gan.training.adapt_start import StartModel
+
+    f = build_generator(TINY_F)
+    init_weights(f)
+    with torch.no_grad():
+        f.backbone.tail.bias[:3] = -60.0  # softplus(-63): no noise at all
+    save_generator(tmp_path / "quiet-F.safetensors", f, TINY_F)
+    with torch.no_grad():  # a flat level of σ 20 at every pixel (the level knots' median at 0)
+        f.backbone.tail.bias[:3] = math.log(math.expm1(20.0 / 255.0)) + 3.0
+        f.level_start.zero_()
+        f.level_steps.fill_(-30.0)
+    out = tmp_path / "out"
+    out.mkdir()
+    save_generator(out / "F.safetensors", f, TINY_F)
+    clean = [load_sample(name) for name in ("rocket", "motorcycle")]
+    noisy = [np.clip(c.astype(float) + np.random.default_rng(0).normal(0, 30, c.shape), 0, 255).astype(np.uint8)
+             for c in clean]
+    start = StartModel("test", tmp_path / "G.safetensors", tmp_path / "quiet-F.safetensors")
+    fit = write_noise_fit(out, start, clean, noisy, "two photos", AdaptConfig(noisy_dir=str(tmp_path),
+                                                                              clean_dir="c", start="s"))
+    assert fit["blind_sigma_per_crop"]["F before (start model)"] == fit["blind_sigma_per_crop"][
+        "clean photos (no noise)"]
+    assert fit["rows"]["F before (start model)"]["added_std"] < 0.5
+    assert fit["rows"]["F adapted"]["added_std"] == pytest.approx(20.0, rel=0.1)
 
 
 def test_the_noise_fit_report_reads_sets_with_black_crops() -> None:
