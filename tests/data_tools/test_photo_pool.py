@@ -70,6 +70,18 @@ def test_a_rebuild_interrupted_anywhere_leaves_a_folder_it_may_build_again(tmp_p
     assert photos.holds_only_an_earlier_pool(out, whole_pool=True)
 
 
+def test_the_pool_set_holds_the_photos_and_the_training_samples(tmp_path: Path, fake_debs: None) -> None:
+    from data_tools import samples
+    from helpers import cli
+
+    for subset in ("pool", "photos"):
+        result = cli("samples", "--set", subset, "--debs", tmp_path, "-o", tmp_path / subset)
+        assert result.exit_code == 0, result.output
+    pool, photos_only = ({p.stem for p in (tmp_path / s).glob("*.png")} for s in ("pool", "photos"))
+    assert set(samples.TRAIN_POOL) <= pool and len(pool) == len(photos.PHOTOS) + len(samples.TRAIN_POOL)
+    assert not set(samples.TRAIN_POOL) & photos_only and len(photos_only) == len(photos.PHOTOS)
+
+
 def test_a_folder_with_an_unreadable_manifest_is_no_pool(tmp_path: Path) -> None:
     (tmp_path / photos.SOURCES_NAME).write_text("not JSON")
     assert not photos.holds_only_an_earlier_pool(tmp_path)

@@ -1,0 +1,77 @@
+"""Each command's options reach the library call that uses them: a flag the CLI accepts and then drops would
+run with its default while the output says otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from data_tools.images import write_image
+from helpers import cli
+
+
+class Called(Exception):
+    """Stops a command at the library call, once its arguments are recorded."""
+
+
+def _recorder(seen: dict[str, Any]):
+    def record(*args: object, **kwargs: object) -> None:
+        seen.update(kwargs, args=args)
+        raise Called
+
+    return record
+
+
+def test_demo_passes_its_seed_noise_device_engine_and_threads(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.evaluation import demo
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(demo, "run_demo", _recorder(seen))
+    cli("demo", "-o", tmp_path / "out", "--seed", "7", "--noise", "poisson:peak=30", "--device", "cpu",
+        "--engine", "torch", "--threads", "1", "-c", "mine.safetensors", "--overwrite")
+    assert (seen["seed"], seen["noise"], seen["infer"].device, seen["engine"], seen["threads"]) == (
+        7, "poisson:peak=30", "cpu", "torch", 1)
+    assert (seen["checkpoint"], seen["overwrite"]) == ("mine.safetensors", True)
+
+
+def test_benchmark_passes_its_inference_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.evaluation import benchmark
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(benchmark, "run_benchmark", _recorder(seen))
+    cli("benchmark", "--clean", tmp_path, "--noise", "gaussian:sigma=25", "-o", tmp_path / "out", "--tile", "64",
+        "--overlap", "8", "--batch-size", "2", "--device", "cpu", "--seed", "5")
+    cfg = seen["args"][0]
+    assert (cfg.infer.tile, cfg.infer.overlap, cfg.infer.batch_size, cfg.infer.device, cfg.seed) == (
+        64, 8, 2, "cpu", 5)
+
+
+def test_synth_opens_a_noise_model_with_its_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.inference import noise_model
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(noise_model.NoiseModel, "from_pretrained", _recorder(seen))
+    cli("synth", tmp_path, "-o", tmp_path / "out", "--noise-model", "default-F", "--threads", "1")
+    assert seen["args"] == ("default-F",) and seen["threads"] == 1 and seen["device"] == "cpu"
+
+
+def test_evaluate_pairs_predictions_by_their_suffix(tmp_path: Path) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    write_image(tmp_path / "clean" / "a.png", image)
+    write_image(tmp_path / "pred" / "a_denoised.png", image // 2)
+    result = cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred", "--pred-suffix",
+                 "_denoised")
+    assert result.exit_code == 0, result.output
+    assert any(line.strip("│ ").startswith("a ") for line in result.output.splitlines())
+
+
+def test_synth_names_a_skipped_source_as_it_is_spelt(tmp_path: Path) -> None:
+    """A corrupt `x[red].png` was reported as "x.png" (its brackets read as a colour)."""
+    write_image(tmp_path / "src" / "good.png", np.zeros((16, 16, 3), np.uint8))
+    (tmp_path / "src" / "x[red].png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    result = cli("synth", tmp_path / "src", "-o", tmp_path / "out", "--noise", "gaussian:sigma=5")
+    assert result.exit_code == 1 and "x[red].png" in result.stderr
