@@ -1,0 +1,103 @@
+"""What the CLI says when a value is refused or a run stops: the option the user typed, the name as spelt, its
+bounds included, one line."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.images import write_image
+from denoise_gan.config import AdaptConfig, ConfigError, RefineConfig, TrainConfig
+from denoise_gan.config_fields import check_field, nested_of, option_of, require_step_size
+from helpers import cli, one_line_error
+
+
+def _rules(cls: type, prefix: str = "") -> list[tuple[str, object]]:
+    found = []
+    for f in dataclasses.fields(cls):
+        if nested_of(f) is not None:
+            found += _rules(type(getattr(cls(), f.name)), prefix + f.name + ".")
+        elif (rule := option_of(f)) is not None:
+            found.append((prefix + f.name, rule))
+    return found
+
+
+@pytest.mark.parametrize("cls", [TrainConfig, RefineConfig, AdaptConfig])
+def test_every_bound_a_field_declares_is_itself_allowed(cls: type) -> None:
+    """`--steps` at its documented maximum, `--width 4096`: the ends of a range are in it."""
+    checked = 0
+    for name, rule in _rules(cls):
+        for end in (rule.at_least, rule.at_most):
+            if end is not None:
+                check_field(name, rule, end)
+                checked += 1
+        if rule.at_most is not None:
+            with pytest.raises(ConfigError, match="must be"):
+                check_field(name, rule, rule.at_most * 1.5 + 1)
+    assert checked > 5
+
+
+def test_a_value_outside_a_fields_choices_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--loss must be one of l1, l2"):
+        RefineConfig(loss="l3")
+    with pytest.raises(ConfigError, match="--precision must be one of"):
+        TrainConfig(precision="fp64")
+
+
+def test_the_largest_step_allowed_is_allowed() -> None:
+    require_step_size(64, 512)  # exactly 2**24 pixels
+    with pytest.raises(ConfigError, match="M pixels a step"):
+        require_step_size(65, 512)
+
+
+@pytest.mark.parametrize("flag", ["--f-width", "--d-width"])
+def test_a_companion_networks_bad_value_names_its_own_option(tmp_path: Path, flag: str) -> None:
+    """F's and the discriminators' options share G's checks: the error must name the flag the user typed."""
+    (tmp_path / "clean").mkdir()
+    line = one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "-o",
+                              tmp_path / "out", flag, "0"), f"{flag} must be between")
+    assert not (tmp_path / "out").exists(), line
+
+
+def test_a_config_file_that_is_not_an_object_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "list.json").write_text("[1, 2]")
+    one_line_error(cli("train", "--config", tmp_path / "list.json", "-o", tmp_path / "out"),
+                   "list.json: a config is a JSON object, not list")
+
+
+def test_an_empty_path_among_given_ones_is_refused(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    one_line_error(cli("denoise", tmp_path / "a.png", "", "-o", tmp_path / "out"), "an empty path")
+
+
+def test_errors_and_warnings_keep_the_brackets_of_a_name(tmp_path: Path) -> None:
+    """A name like `x[red]` is text: as markup its brackets vanished from the one line that names it."""
+    line = one_line_error(cli("evaluate", "--clean", tmp_path / "x[red]", "--pred", tmp_path), "x[red]")
+    assert line.startswith("error:")
+    write_image(tmp_path / "src" / "a.png", np.zeros((16, 16, 3), np.uint8))
+    assert cli("synth", tmp_path / "src", "-o", tmp_path / "set", "--noise", "gaussian:sigma=5").exit_code == 0
+    (tmp_path / "set" / "notes[red].txt").write_text("mine")
+    again = cli("synth", tmp_path / "src", "-o", tmp_path / "set", "--noise", "gaussian:sigma=9", "--overwrite")
+    assert again.exit_code == 0 and "warning:" in again.stderr and "notes[red].txt" in again.stderr
+
+
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / ("x" * 300 + ".png")), "too long")
+
+
+def test_an_interrupt_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command says it was interrupted and how to finish; the CLI must not say "interrupted" again."""
+    from denoise_gan.inference import files
+
+    write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files, "denoise_files", interrupted)
+    result = cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out")
+    assert result.exit_code == 130 and result.output.count("interrupted") == 1, result.output
