@@ -75,3 +75,44 @@ def test_synth_names_a_skipped_source_as_it_is_spelt(tmp_path: Path) -> None:
     (tmp_path / "src" / "x[red].png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     result = cli("synth", tmp_path / "src", "-o", tmp_path / "out", "--noise", "gaussian:sigma=5")
     assert result.exit_code == 1 and "x[red].png" in result.stderr
+
+
+def test_calibrate_passes_its_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.evaluation import calibrate
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(calibrate, "calibrate", _recorder(seen))
+    cli("calibrate", "--clean", tmp_path, "-o", tmp_path / "out", "--seed", "3", "--scale", "0.9", "--scale", "1.1")
+    assert seen["args"][0].seed == 3 and seen["args"][0].scales == (0.9, 1.1)
+
+
+def test_export_reads_its_format_in_any_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.nets import export
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(export, "export_model", _recorder(seen))
+    cli("export", "default", "-o", tmp_path / "g.onnx", "--format", "ONNX")
+    assert seen["args"][2] == "onnx"
+
+
+def test_noise_fit_refuses_an_output_inside_its_clean_photos_and_too_many_threads(tmp_path: Path) -> None:
+    from helpers import one_line_error
+
+    for folder in ("noisy", "photos"):
+        write_image(tmp_path / folder / "a.png", np.zeros((40, 40, 3), np.uint8))
+    one_line_error(cli("noise-fit", "--noisy", tmp_path / "noisy", "--clean-photos", tmp_path / "photos", "-o",
+                       tmp_path / "photos" / "fit"), "--clean-photos")
+    assert not (tmp_path / "photos" / "fit").exists()
+    one_line_error(cli("noise-fit", "--noisy", tmp_path / "noisy", "-o", tmp_path / "fit", "--threads", "9999"),
+                   "CPU")
+
+
+def test_a_file_gone_during_a_command_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.evaluation import metrics
+    from helpers import one_line_error
+
+    def vanished(*_: object, **__: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", "x.png")
+
+    monkeypatch.setattr(metrics, "evaluate_folders", vanished)
+    one_line_error(cli("evaluate", "--clean", tmp_path, "--pred", tmp_path), "x.png")

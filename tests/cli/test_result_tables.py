@@ -91,3 +91,18 @@ def test_the_calibration_table_marks_the_chosen_factor_and_means_over_the_noises
     assert rows[0] == {"factor": "1", "n1": "30.00", "n2": "33.00", "mean": "31.500"}
     assert rows[1] == {"factor": "1.1", "n1": "[bold green]31.00[/]", "n2": "[bold green]34.00[/]",
                        "mean": "[bold green]32.500[/]"}
+
+
+def test_names_in_the_tables_are_text() -> None:
+    """An image "a[red].png" or a checkpoint "cam[v2]" was drawn as "a.png" and "cam"."""
+    evaluation = Evaluation((ImageScore("a[red].png", 30.0, 0.9),), y_channel=False)
+    assert "a[red].png" in _text(render.evaluation_table(evaluation, "scores"))
+    bench = _benchmark(False)
+    bench.data["summary"][0]["method"] = "cam[red]"
+    assert "cam[red]" in _text(render.benchmark_summary(bench))
+
+
+def test_json_files_keep_sigma_and_accents_readable() -> None:
+    from data_tools import json_text
+
+    assert json_text.dumps({"noise": "σ café"}) == '{"noise": "σ café"}'

