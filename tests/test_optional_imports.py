@@ -40,3 +40,9 @@ def test_an_import_cut_short_by_ctrl_c_is_an_interrupt(tmp_path: Path, monkeypat
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(KeyboardInterrupt):
         require("interrupted_pkg_for_test", "the test")
+    # or with the interrupt as its context only (an ImportError raised while handling it)
+    _package(tmp_path, "implicitly_interrupted_pkg_for_test",
+             "try:\n    raise KeyboardInterrupt\nexcept KeyboardInterrupt:\n"
+             "    raise ImportError('initialization failed')\n")
+    with pytest.raises(KeyboardInterrupt):
+        require("implicitly_interrupted_pkg_for_test", "the test")

@@ -216,6 +216,7 @@ def test_cli_paired_writes_table_and_picture(pairs: Path, tiny_f: Path, tmp_path
                  "--spec", "gaussian:sigma=10", "-o", out)
     assert result.exit_code == 0, result.output
     assert "real noise (reference)" in result.stdout and "Poisson-Gaussian fit" in result.stdout
+    assert "noise fit (paired: KL of the residual" in result.stdout
     data = json.loads((out / "noise_fit.json").read_text())
     labels = [r["label"] for r in data["rows"]]
     assert labels[0] == REFERENCE and labels[1] == f"model {tiny_f}" and labels[2] == "spec gaussian:sigma=10"
@@ -243,6 +244,7 @@ def test_cli_blind_mode(pairs: Path, tmp_path: Path) -> None:
                  "gaussian:sigma=10", "-o", out)
     assert result.exit_code == 0, result.output
     assert "noisy folder (reference)" in result.stdout
+    assert "noise fit (blind: no clean twins)" in result.stdout and "paired" not in result.stdout
     assert json.loads((out / "noise_fit.json").read_text())["mode"] == "blind"
     assert (out / "noise_fit.png").is_file() and "blind σ" in (out / "noise_fit.md").read_text()
 
