@@ -279,3 +279,21 @@ def test_fs_loss_fools_d_noisy_matches_the_real_banked_statistics_and_keeps_nois
     assert terms["f_stats"] > float(bank.distance(stats)) + 1e-3  # the level term is in
     assert terms["idt_f"] > 0
     assert loss == pytest.approx(terms["f_adv"] + 2.0 * terms["f_stats"] + 5.0 * terms["idt_f"])
+
+
+def test_the_level_term_is_in_units_of_the_real_levels_spread() -> None:
+    """A folder whose levels span twice as wide (in log σ) counts the same miss, twice as wide, the same: the
+    term weighs alike on a narrow and a wide noisy set."""
+    def fake(levels: list[float]) -> torch.Tensor:
+        rows = torch.zeros(len(levels) * 4, len(FEATURES))
+        rows[:, :3] = torch.tensor(levels).repeat_interleave(4)[:, None]  # 4 windows an image
+        return rows
+
+    quantiles = torch.tensor([0.25, 0.75])
+    distances = []
+    for spread in (1.0, 2.0):
+        bank = StatisticsBank()
+        bank.levels = -4.0 + spread * torch.linspace(-1.0, 1.0, 64)
+        target = torch.quantile(bank.levels, quantiles)
+        distances.append(float(bank.level_distance(fake((target + 0.3 * spread).tolist()), quantiles)))
+    assert distances[0] == pytest.approx(distances[1], rel=1e-4) and distances[0] > 0
