@@ -115,3 +115,19 @@ def test_a_runs_weights_name_the_noise_they_learned() -> None:
     unpaired = run_description(TrainConfig(data=DataConfig(clean_dir="/c", noisy_dir="/n")))
     assert unpaired["noise_family"] == "the real noise of the photos in /n"
     assert unpaired["training_data"] == "clean: /c; noisy: /n (unpaired)"
+
+
+def test_the_history_pool_shows_the_discriminators_older_fakes_too() -> None:
+    """The reference's pool: once full, about half of a batch's fakes are swapped for older ones (which damps
+    the discriminator's oscillation); the pool never grows past its size."""
+    from denoise_gan.training.cyclegan import ImagePool
+
+    pool = ImagePool(size=4, seed=0)
+    older = 0
+    for step in range(40):
+        batch = torch.full((2, 1, 2, 2), float(step))
+        out = pool.query(batch)
+        assert out.shape == batch.shape and len(pool.images) <= 4
+        older += int((out[:, 0, 0, 0] < step).sum())
+    assert 20 < older < 60  # of 76 images queried once the pool was full, about half
+    assert ImagePool(size=0, seed=0).query(batch) is batch
