@@ -56,6 +56,41 @@ def test_ship_writes_f_and_both_discriminators(finished_run: Path, tmp_path: Pat
         assert cfg.width == 8 and d_meta["step"] == 2 and d_meta["noise_family"] == "gaussian:sigma=25"
 
 
+def test_ship_takes_each_part_from_the_runs_newest_state_with_the_models_card(finished_run: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """F is the run's F, each discriminator its own role's weights from the newest checkpoint, and the card of the
+    G they ship beside (licence, noise family, data) is copied into each; `--name` names all three."""
+    import shutil
+    import sys
+
+    from denoise_gan.nets import ship
+    from denoise_gan.nets.run_folder import RunFolder, list_checkpoints
+    from denoise_gan.nets.weights import load_checkpoint, save_generator
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    step, newest = list_checkpoints(run / "checkpoints")[-1]
+    older = torch.load(newest, weights_only=True)
+    older["nets"]["D_noisy"] = {k: torch.zeros_like(v) for k, v in older["nets"]["D_noisy"].items()}
+    torch.save(older, run / "checkpoints" / f"step_{step - 1}.pt")
+    state = load_checkpoint(newest)
+    g, g_cfg, _ = load_generator(RunFolder(run).g)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    save_generator(dest / "mine.safetensors", g, g_cfg, {"license": "CC0", "noise_family": "fam", "training_data": "d"})
+    monkeypatch.setattr(sys, "argv", ["ship", str(run), "--name", "mine", "--dest", str(dest)])
+    ship.main()
+    f = load_generator(dest / "mine-F.safetensors")[0]
+    assert all(torch.equal(a, b) for a, b in zip(f.state_dict().values(),
+                                                 load_generator(RunFolder(run).f)[0].state_dict().values()))
+    for part in ("D_noisy", "D_clean"):
+        d, _, meta = load_discriminator(dest / f"mine-{part}.safetensors")
+        assert meta["role"].startswith(part) and (meta["license"], meta["noise_family"]) == ("CC0", "fam")
+        saved = state["nets"][part]
+        assert all(torch.equal(d.state_dict()[k], saved[k]) for k in saved), part
+    assert load_generator(dest / "mine-F.safetensors")[2]["training_data"] == "d"
+
+
 def _coffee_crop() -> torch.Tensor:
     from data_tools.samples import load_sample
 
