@@ -362,3 +362,25 @@ def test_the_graph_runs_for_a_resaved_copy_and_for_an_explicit_fp32(tmp_path: Pa
     loaded = load_backend(copy, device="cpu")
     assert loaded.backend.name == "onnxruntime" and not loaded.backend.notes
     assert load_backend("default", device="cpu", precision="fp32").backend.name == "onnxruntime"
+
+
+def test_onnx_runtime_runs_on_the_device_and_threads_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--device cuda puts CUDA's provider first (a CPU-first list would run on the CPU without a word, and
+    `where` says which); --threads reaches the session."""
+    from denoise_gan.inference import onnx_engine
+
+    with_cuda = SimpleNamespace(get_available_providers=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert onnx_engine.providers_for("cuda", with_cuda) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert onnx_engine.providers_for("cpu", with_cuda) == ["CPUExecutionProvider"]
+    with pytest.raises(UserError, match="no CUDA provider"):
+        onnx_engine.providers_for("cuda", SimpleNamespace(get_available_providers=lambda: ["CPUExecutionProvider"]))
+    opened: list[tuple[list[str], int]] = []
+    real = onnx_engine.open_session
+    monkeypatch.setattr(onnx_engine, "open_session",
+                        lambda model, providers, threads=0: opened.append((providers, threads)) or real(model,
+                                                                                                     providers,
+                                                                                                     threads))
+    den = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu", threads=1)
+    assert opened == [(["CPUExecutionProvider"], 1)] and den.backend.where.startswith("cpu (onnxruntime")
+    den.backend.providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # as a CUDA session reports it
+    assert den.backend.where.startswith("cuda (onnxruntime")

@@ -150,6 +150,55 @@ def test_adapt_threads_reaches_torch(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert seen == [2, 3]
 
 
+def test_train_and_refine_threads_and_tensorboard_reach_the_run(tmp_path: Path, finished_run: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """New or resumed, `train` and `refine` set the threads asked and keep --tensorboard."""
+    from denoise_gan.training import loop
+
+    threads: list[int] = []
+    boards: list[bool] = []
+    monkeypatch.setattr("denoise_gan.runtime.set_threads", lambda n: threads.append(n) or n)
+    monkeypatch.setattr(loop, "reporting", lambda tensorboard: boards.append(tensorboard) or _stopping())
+    (tmp_path / "clean").mkdir()
+    cli("train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "-o", tmp_path / "out", "--threads",
+        "2", "--tensorboard")
+    cli("train", "--resume", tmp_path / "out", "--threads", "3", "--tensorboard")
+    cli("refine", finished_run, "-o", tmp_path / "r", "--threads", "1")
+    cli("refine", finished_run, "-o", tmp_path / "r", "--resume", "--threads", "2", "--tensorboard")
+    assert threads == [2, 3, 1, 2] and boards == [True, True, False, True]
+
+
+def _stopping() -> object:
+    from contextlib import contextmanager
+
+    @contextmanager
+    def stop() -> object:
+        raise UserError("stub run: stopped after the options were read")
+        yield
+
+    return stop()
+
+
+def test_refine_on_synthetic_noise_trains_a_fresh_g_with_the_runs_channels(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`refine RUN --noise SPEC` learns a known noise from scratch (F's G would carry F's noise family); a new G
+    has the run's channels, so a gray run refines without a --channels it never gave."""
+    from dataclasses import replace
+
+    from denoise_gan.config import TrainConfig
+    from denoise_gan.training import refine as refine_module
+
+    seen: list[object] = []
+    monkeypatch.setattr(refine_module, "refine", lambda cfg, *a, **kw: seen.append(cfg) or _stop())
+    model = TrainConfig().model
+    gray = replace(model, g=replace(model.g, channels=1), f=replace(model.f, channels=1),
+                   d=replace(model.d, channels=1))
+    monkeypatch.setattr(refine_module, "load_source_config", lambda run: TrainConfig(model=gray))
+    (tmp_path / "run").mkdir()
+    cli("refine", tmp_path / "run", "-o", tmp_path / "r", "--noise", "gaussian:sigma=25")
+    assert seen and seen[0].fresh and seen[0].generator.channels == 1
+
+
 def test_a_mistyped_folder_is_named_as_missing(tmp_path: Path) -> None:
     """train/adapt --resume, refine and -c of a mistyped path said "no checkpoint to resume from", "not a
     finished run", "no adaptation to resume" or "no shipped model named ...", not that the path is not there."""
