@@ -183,6 +183,83 @@ def test_generated_rows_are_seeded(pairs: Path) -> None:
     assert run(3) == run(3) and run(3) != run(4)
 
 
+def test_a_spec_drawn_with_the_sets_seed_reproduces_its_noise_and_kl_reads_real_against_the_row(
+        pairs: Path) -> None:
+    """Rows draw each image's noise as synth does (image_seed(seed, name)): the set's own spec and seed give back
+    its residual exactly (KL 0, the same σ). KL is KL(real ‖ row), per band, as the report says."""
+    report = paired_fit(pairs / "clean", pairs / "noisy", load_candidates(specs=["gaussian:sigma=10",
+                                                                                  "gaussian:sigma=30"]), seed=1)
+    reference, same, loud = report.rows[:3]
+    assert same.values["kl_mean"] == 0.0 and same.values["std"] == reference.values["std"]
+    for band, kl in enumerate(loud.values["kl_per_band"]):
+        if kl is not None:
+            assert kl == pytest.approx(kl_divergence(reference.hist[band], loud.hist[band]))
+            assert kl != pytest.approx(kl_divergence(loud.hist[band], reference.hist[band]))
+
+
+def test_the_tables_put_each_figure_under_its_own_heading(pairs: Path) -> None:
+    """The terminal table and the Markdown name σ, lag-1, R-G, the blind median by their columns."""
+    from denoise_gan.evaluation.noise_fit import iter_rows, markdown, table_columns
+
+    paired = paired_fit(pairs / "clean", pairs / "noisy", load_candidates(specs=["correlated:sigma=10,scale=2"]))
+    blind = blind_fit(pairs / "noisy", load_candidates(specs=["gaussian:sigma=10"]), seed=0)
+    for report, expected in ((paired, {"σ": ("std", 2), "lag-1 corr": ("lag1", 3), "R-G corr": ("rg_corr", 3)}),
+                             (blind, {"blind σ median": ("blind_sigma_median", 2)})):
+        values = {r.label: r.values for r in report.rows}
+        for label, cells in iter_rows(report):
+            shown = dict(zip(table_columns(report), cells))
+            for column, (key, digits) in expected.items():
+                assert shown[column] == f"{values[label][key]:.{digits}f}", (label, column)
+    text = markdown(paired).splitlines()
+    head = next(line for line in text if line.startswith("| row |"))
+    columns = [c.strip() for c in head.strip("|").split("|")]
+    for r in paired.rows:
+        line = next(line for line in text if line.startswith(f"| {r.label} |"))
+        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|"))))
+        assert (cells["σ"], cells["lag-1 corr"], cells["R-G corr"]) == (
+            f"{r.values['std']:.2f}", f"{r.values['lag1']:.3f}", f"{r.values['rg_corr']:.3f}")
+    text = markdown(blind).splitlines()
+    head = next(line for line in text if line.startswith("| row |"))
+    columns = [c.strip() for c in head.strip("|").split("|")]
+    for r in blind.rows:
+        line = next(line for line in text if line.startswith(f"| {r.label} |"))
+        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|"))))
+        assert (cells["blind σ p10"], cells["median"], cells["p90"]) == tuple(
+            f"{r.values[k]:.2f}" for k in ("blind_sigma_p10", "blind_sigma_median", "blind_sigma_p90"))
+
+
+def test_stripes_read_as_correlated_down_columns_not_along_rows(tmp_path: Path) -> None:
+    """A per-column offset (sensor stripes) is the same all the way down a column: vertical lag-1 near 1,
+    horizontal near 0."""
+    clean = _scene(64, 80, seed=3)
+    offsets = np.random.default_rng(1).normal(0, 8, (1, 80, 1))
+    write_image(tmp_path / "clean" / "a.png", clean)
+    write_image(tmp_path / "noisy" / "a.png", np.clip(np.rint(clean + offsets), 0, 255).astype(np.uint8))
+    reference = paired_fit(tmp_path / "clean", tmp_path / "noisy", []).rows[0].values
+    assert reference["lag1_vertical"] > 0.9 and abs(reference["lag1_horizontal"]) < 0.2
+
+
+def test_the_blind_figures_are_on_the_0_255_scale_and_draw_colour_noise_on_colour_photos(pairs: Path) -> None:
+    """σ per octave reads luma's σ on the σ 10 set at its finest octave; each crop's brightness is on 0-255; a
+    folder of colour photos with one gray photo gets colour noise from a spec (gray only on the gray photo)."""
+    report = blind_fit(pairs / "noisy", load_candidates(specs=["gaussian:sigma=10"]), seed=0)
+    rows = {r.label: r.values for r in report.rows}
+    folder, spec = rows[BLIND_REFERENCE], rows["spec gaussian:sigma=10"]
+    assert folder["sigma_per_octave"][0] == pytest.approx(10 * 0.67, rel=0.25)  # luma's: 0.67 of each channel's
+    assert all(30 < b < 230 for b in folder["brightness_per_crop"])
+    assert spec["luma_vs_colour"] == pytest.approx(folder["luma_vs_colour"], rel=0.2)
+
+
+def test_the_poisson_gaussian_fit_row_draws_the_noise_it_names(tmp_path: Path) -> None:
+    for i in range(3):
+        write_image(tmp_path / "src" / f"img{i}.png", _scene(96, 96, seed=i))
+    synth(tmp_path / "src", tmp_path / "set", "poisson-gaussian:peak=30,sigma=5", 2)
+    report = paired_fit(tmp_path / "set" / "clean", tmp_path / "set" / "noisy", [])
+    reference = report.rows[0].values
+    fitted = next(r for r in report.rows if r.label.startswith("Poisson-Gaussian fit")).values
+    assert fitted["std"] == pytest.approx(reference["std"], rel=0.1)
+
+
 def test_blind_report_reads_the_folder_and_the_models(pairs: Path, tiny_f: Path) -> None:
     candidates = load_candidates(models=[str(tiny_f)], specs=["gaussian:sigma=10"])
     report = blind_fit(pairs / "noisy", candidates, clean_dir=pairs / "clean", seed=0)
