@@ -116,3 +116,20 @@ def test_a_file_gone_during_a_command_is_one_line(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(metrics, "evaluate_folders", vanished)
     one_line_error(cli("evaluate", "--clean", tmp_path, "--pred", tmp_path), "x.png")
+
+
+def test_denoise_opens_the_model_with_every_inference_option(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoise_gan.inference.api import Denoiser
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(Denoiser, "from_pretrained", _recorder(seen))
+    write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", "-c", "mine", "--engine", "Torch", "--threads", "1",
+        "--tile", "256", "--overlap", "16", "--batch-size", "2", "--device", "cpu", "--precision", "fp32",
+        "--ensemble")
+    assert seen["args"] == ("mine",)
+    assert {k: seen[k] for k in ("engine", "threads", "tile", "overlap", "batch_size", "device", "precision",
+                                 "ensemble")} == {"engine": "torch", "threads": 1, "tile": 256, "overlap": 16,
+                                                  "batch_size": 2, "device": "cpu", "precision": "fp32",
+                                                  "ensemble": True}

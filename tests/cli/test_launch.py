@@ -42,6 +42,35 @@ def test_a_ctrl_c_while_starting_is_one_line(monkeypatch: pytest.MonkeyPatch, ca
     assert capsys.readouterr().err == "interrupted\n"
 
 
+def test_a_sigterm_while_starting_exits_as_a_sigterm_and_the_handlers_are_in_place(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A scheduler's stop (SIGTERM) during the start exits 143, not a Ctrl-C's 130; and the launcher installs the
+    handlers that turn a SIGTERM into the command's own "interrupted" line (without them it killed the process
+    outright: no line, temp files left)."""
+    import signal
+
+    from denoise_gan import interrupts
+
+    def terminated_while_building(**_: object) -> None:
+        try:
+            interrupts._noted(signal.SIGTERM, None)  # as the handler does when the signal lands
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt from None
+
+    monkeypatch.setattr(signal, "getsignal", lambda sig: signal.SIG_DFL if sig == signal.SIGTERM else
+                        signal.default_int_handler)  # as a fresh process starts
+    fake = types.ModuleType("denoise_gan.cli")
+    fake.app = terminated_while_building  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
+    monkeypatch.setattr(interrupts._Seen, "signum", 0)
+    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 143 and capsys.readouterr().err == "interrupted\n"
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGTERM) is interrupts._noted
+
+
 def test_a_ctrl_c_while_options_are_parsed_says_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Typer turns it into exit 130 without a word (a command's own notice ends with the same code)."""
     import typer.core

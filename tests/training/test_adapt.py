@@ -57,6 +57,7 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     g, cfg, meta = load_denoiser(out)
     assert cfg == TINY_LEVEL and "adapt" in meta["trained_by"] and meta["step"] == 4
     assert meta["noise_family"] == f"the photos in {noisy_dir.resolve()}"
+    assert meta["training_data"] == f"unpaired: clean {clean_dir.resolve()}; noisy {noisy_dir.resolve()}"
     stored = json.loads((tmp_path / "out" / "config.json").read_text())
     assert (stored["noise_steps"], stored["refine_steps"]) == (2, 4)  # 40 % of 6 steps learn the noise
     f_meta = load_generator(tmp_path / "out" / "F.safetensors")[2]
@@ -193,11 +194,66 @@ def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch:
         lookup.resolve_weights("nope")
 
 
-def test_a_train_run_folder_is_a_start(finished_run: Path) -> None:
+def test_a_train_run_folder_is_a_start(finished_run: Path, tmp_path: Path) -> None:
+    """Its G (the refined one once `refine` wrote it), its F, and D_noisy with the newest checkpoint's weights;
+    a start with no discriminator gets a new spectral-norm one of F's channels."""
+    import shutil
+
+    from denoise_gan.nets.weights import load_checkpoint
+    from denoise_gan.training.adapt_start import StartModel
+
     start = find_start(str(finished_run))
     assert start.g == finished_run / "G.safetensors" and start.d_checkpoint is not None
     net, cfg, source = start_discriminator(start, 3)
     assert "checkpoints" in source and cfg.width == 8
+    saved = load_checkpoint(start.d_checkpoint)["nets"]["D_noisy"]
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in saved.items())
+    run = Path(shutil.copytree(finished_run, tmp_path / "run"))
+    (run / "refine").mkdir()
+    shutil.copy(run / "G.safetensors", run / "refine" / "G.safetensors")
+    assert find_start(str(run)).g == run / "refine" / "G.safetensors"
+    bare = StartModel("bare", start.g, start.f)
+    _, new_cfg, new_source = start_discriminator(bare, 1)
+    assert (new_cfg.channels, new_cfg.spectral_norm, new_source) == (1, True, "new (the start has no D_noisy)")
+
+
+def test_the_noise_phase_step_trains_f_and_d_noisy_on_their_own_terms(start_dir: Path, noisy_dir: Path,
+                                                                      tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """--lambda-stats and --lambda-identity weigh their own terms; D_noisy's real images are the noisy batch; the
+    logged σ is what F added; the rate decays to 0 over the noise phase's steps, not the whole adaptation's."""
+    from data_tools.datasets import PatchSampler
+    from denoise_gan.nets import losses
+    from denoise_gan.runtime import World
+    from denoise_gan.training import adapt_noise
+
+    cfg = AdaptConfig(noisy_dir=str(noisy_dir), clean_dir="c", start=str(start_dir), steps=10, noise_steps=4,
+                      lambda_stats=7.0, lambda_identity=3.0, patch_size=32, device="cpu")
+    photos = adapt_noise.noisy_photos(str(noisy_dir), 32).images
+    torch.manual_seed(0)
+    trainer = adapt_noise.NoiseFitTrainer(cfg, find_start(str(start_dir)), PatchSampler(photos, 32, 3, 0.0), tmp_path,
+                                          torch.device("cpu"), World())
+    weights, drawn, real = [], [], []
+    objective = adapt_noise.noise_model_loss
+    monkeypatch.setattr(adapt_noise, "noise_model_loss", lambda *a: weights.append(a[5:7]) or drawn.append(
+        a[3].detach()) or objective(*a))
+    judged: dict[int, torch.Tensor] = {}  # a D output's id -> the images it judged
+    forward = trainer.d.forward
+
+    def judge(image: torch.Tensor) -> torch.Tensor:
+        out = forward(image)
+        judged[id(out)] = image.detach()
+        return out
+
+    monkeypatch.setattr(trainer.d, "forward", judge)
+    d_loss = losses.discriminator_loss
+    monkeypatch.setattr(losses, "discriminator_loss", lambda r, f: real.append(judged[id(r)]) or d_loss(r, f))
+    batch = {"clean": torch.rand(2, 3, 32, 32), "noisy": torch.rand(2, 3, 32, 32)}
+    for step in range(4):
+        log = trainer.step(step, batch)
+    assert weights[0] == (7.0, 3.0) and all(torch.equal(r, batch["noisy"]) for r in real)
+    assert log["f_sigma"] == pytest.approx(255.0 * float((drawn[-1] - batch["clean"]).std()), rel=1e-4)
+    assert trainer.lr() == 0.0
 
 
 def test_the_start_discriminator_is_the_newest_checkpoints_or_the_starts_own_file(finished_run: Path, start_dir: Path,
