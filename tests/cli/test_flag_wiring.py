@@ -133,3 +133,11 @@ def test_denoise_opens_the_model_with_every_inference_option(tmp_path: Path,
                                  "ensemble")} == {"engine": "torch", "threads": 1, "tile": 256, "overlap": 16,
                                                   "batch_size": 2, "device": "cpu", "precision": "fp32",
                                                   "ensemble": True}
+
+
+def test_denoise_reports_each_file_on_stderr_and_only_the_summary_on_stdout(tmp_path: Path) -> None:
+    """`denoise ... > summary.txt` keeps the table; the per-file lines and the device line go to the terminal."""
+    write_image(tmp_path / "a.png", np.zeros((16, 16, 3), np.uint8))
+    result = cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out")
+    assert result.exit_code == 0 and "[1/1] done:" in result.stderr and "on cpu (" in result.stderr
+    assert result.stdout.lstrip().startswith("denoise summary") and "[1/1]" not in result.stdout

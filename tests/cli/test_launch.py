@@ -71,6 +71,20 @@ def test_a_sigterm_while_starting_exits_as_a_sigterm_and_the_handlers_are_in_pla
     assert signal.getsignal(signal.SIGTERM) is interrupts._noted
 
 
+@pytest.mark.parametrize("code", [0, 1, 2])
+def test_the_launcher_exits_with_the_commands_own_code(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    """A refused command (2) or a batch with a failed file (1) must not exit 0 through the console script."""
+    def finished(**_: object) -> None:
+        raise SystemExit(code)
+
+    fake = types.ModuleType("denoise_gan.cli")
+    fake.app = finished  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == code
+
+
 def test_a_ctrl_c_while_options_are_parsed_says_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Typer turns it into exit 130 without a word (a command's own notice ends with the same code)."""
     import typer.core

@@ -130,6 +130,31 @@ def test_onnx_runtime_out_of_memory_on_the_cpu_shrinks_the_tile_too(monkeypatch:
     np.testing.assert_array_equal(out, fits(image))
 
 
+@pytest.mark.parametrize("fault", ["invalid", "nan"])
+def test_an_onnx_runtime_failure_that_is_not_memory_is_said_as_it_is(monkeypatch: pytest.MonkeyPatch,
+                                                                      fault: str) -> None:
+    """A graph that fails for another reason keeps its own error (no tile halving, no "out of memory"), and one
+    whose output holds NaN never becomes a picture."""
+    from denoise_gan import Denoiser
+    from denoise_gan.errors import UserError
+
+    den = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu", tile=512)
+    calls: list[int] = []
+
+    class Session:
+        def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+            calls.append(1)
+            if fault == "invalid":
+                raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions")
+            return [np.full_like(feed["image"], np.nan)]
+
+    monkeypatch.setattr(den.backend, "session", Session())
+    expected = (RuntimeError, "INVALID_ARGUMENT") if fault == "invalid" else (UserError, "NaN")
+    with pytest.raises(expected[0], match=expected[1]):
+        den(noise_image(40, 40, seed=2))
+    assert len(calls) == 1 and not any("out of memory" in note for note in den.notes)
+
+
 def test_out_of_memory_shrinks_the_tile_retries_and_keeps_the_smaller_tile(weights: Path, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the whole `denoise` path: every file is done, each equals a run at the tile that fits, the
