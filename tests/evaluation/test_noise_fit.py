@@ -210,20 +210,19 @@ def test_the_tables_put_each_figure_under_its_own_heading(pairs: Path) -> None:
             shown = dict(zip(table_columns(report), cells))
             for column, (key, digits) in expected.items():
                 assert shown[column] == f"{values[label][key]:.{digits}f}", (label, column)
-    text = markdown(paired).splitlines()
-    head = next(line for line in text if line.startswith("| row |"))
-    columns = [c.strip() for c in head.strip("|").split("|")]
+
+    def markdown_rows(report: object) -> dict[str, dict[str, str]]:
+        text = markdown(report).splitlines()
+        columns = [c.strip() for c in next(line for line in text if line.startswith("| row |")).strip("|").split("|")]
+        return {r.label: dict(zip(columns, (c.strip() for c in next(
+            line for line in text if line.startswith(f"| {r.label} |")).strip("|").split("|")))) for r in report.rows}
+
     for r in paired.rows:
-        line = next(line for line in text if line.startswith(f"| {r.label} |"))
-        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|"))))
+        cells = markdown_rows(paired)[r.label]
         assert (cells["σ"], cells["lag-1 corr"], cells["R-G corr"]) == (
             f"{r.values['std']:.2f}", f"{r.values['lag1']:.3f}", f"{r.values['rg_corr']:.3f}")
-    text = markdown(blind).splitlines()
-    head = next(line for line in text if line.startswith("| row |"))
-    columns = [c.strip() for c in head.strip("|").split("|")]
     for r in blind.rows:
-        line = next(line for line in text if line.startswith(f"| {r.label} |"))
-        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|"))))
+        cells = markdown_rows(blind)[r.label]
         assert (cells["blind σ p10"], cells["median"], cells["p90"]) == tuple(
             f"{r.values[k]:.2f}" for k in ("blind_sigma_p10", "blind_sigma_median", "blind_sigma_p90"))
 
