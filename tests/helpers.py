@@ -5,6 +5,7 @@ runner, one-line-error checks, memory ceilings, hypothesis strategies and real-p
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 import resource
@@ -75,6 +76,21 @@ ORT_NO_MEMORY = ("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status c
                  "node. Failed to allocate memory for requested buffer of size 1207959552")
 TORCH_NO_MEMORY = ("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you "
                    "tried to allocate 1207959552 bytes. Error code 12 (Cannot allocate memory)")
+
+
+def reordered_metadata(path: Path, out: Path) -> Path:
+    """The same weights with the header's metadata keys in reverse order, as another writer may leave them (the
+    same content, another sha256)."""
+    data = path.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    header = {"__metadata__": dict(reversed(header["__metadata__"].items())),
+              **{k: v for k, v in header.items() if k != "__metadata__"}}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    out.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + length:])
+    return out
+
 
 @contextmanager
 def memory_ceiling(extra_bytes: int) -> Iterator[None]:

@@ -22,7 +22,7 @@ from denoise_gan.nets.generator_names import LEVEL_MAX
 from denoise_gan.nets.shipped import file_sha256, shipped_dir
 from denoise_gan.nets.weight_header import weights_digest
 from denoise_gan.nets.weights import save_generator
-from helpers import TINY_LEVEL, noise_image, random_level_net
+from helpers import TINY_LEVEL, noise_image, random_level_net, reordered_metadata
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -344,19 +344,9 @@ def test_the_graph_runs_for_a_resaved_copy_and_for_an_explicit_fp32(tmp_path: Pa
     """A copy of the default whose writer put its metadata keys in another order (another sha256, the same
     content) still owns the graph made from the original; and --precision fp32, which the graph runs, keeps the
     light engine rather than sending the CPU run to torch."""
-    import json
-    import struct
-
     from denoise_gan.inference.engine_choice import load_backend
 
-    data = (shipped_dir() / "default.safetensors").read_bytes()
-    (size,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + size])
-    header["__metadata__"] = dict(reversed(list(header["__metadata__"].items())))
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (size - len(text))  # the same length: the tensors' offsets stand
-    copy = tmp_path / "default.safetensors"
-    copy.write_bytes(data[:8] + text + data[8 + size:])
+    copy = reordered_metadata(shipped_dir() / "default.safetensors", tmp_path / "default.safetensors")
     shutil.copy(shipped_dir() / "default.onnx", tmp_path / "default.onnx")
     assert file_sha256(copy) != file_sha256(shipped_dir() / "default.safetensors")
     loaded = load_backend(copy, device="cpu")

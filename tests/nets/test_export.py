@@ -23,7 +23,7 @@ from denoise_gan.nets.export import export_model, load_exportable
 from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.weights import load_generator, read_generator_file, save_generator
-from helpers import TINY_LEVEL, cli, one_line_error, random_level_net
+from helpers import TINY_LEVEL, cli, one_line_error, random_level_net, reordered_metadata
 
 CARD = ("license", "noise_family", "input", "training_data")
 
@@ -307,19 +307,6 @@ def test_every_package_required_on_use_installs_with_the_base_or_is_named_with_i
     assert not {m for m in required if m not in base and m not in EXTRAS}
 
 
-def _reordered(path: Path, out: Path) -> Path:
-    """The same weights with the header's metadata keys in reverse order, as another writer may leave them."""
-    data = path.read_bytes()
-    length = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + length])
-    header = {"__metadata__": dict(reversed(header["__metadata__"].items())),
-              **{k: v for k, v in header.items() if k != "__metadata__"}}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    out.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + length:])
-    return out
-
-
 def test_saving_the_same_weights_twice_gives_the_same_bytes(tmp_path: Path) -> None:
     """The safetensors writer orders metadata keys by a hash map: the same net gave a different sha256 per save."""
     net = random_level_net()
@@ -334,7 +321,7 @@ def test_saving_the_same_weights_twice_gives_the_same_bytes(tmp_path: Path) -> N
 def test_a_copy_of_the_weights_owns_the_graph_made_from_the_original(level_weights: Path, tmp_path: Path) -> None:
     """`export X -o d.safetensors` and `export X -o d.onnx`: the graph records X's sha256, which a copy written
     in another byte order did not have, so the light engine refused d.onnx beside d.safetensors as stale."""
-    original = _reordered(level_weights, tmp_path / "original.safetensors")
+    original = reordered_metadata(level_weights, tmp_path / "original.safetensors")
     assert cli("export", original, "-o", tmp_path / "d.safetensors").exit_code == 0
     assert (tmp_path / "d.safetensors").read_bytes() != original.read_bytes()
     assert cli("export", original, "-o", tmp_path / "d.onnx").exit_code == 0
