@@ -24,6 +24,16 @@ def _signal_handlers_restored() -> object:
         signal.signal(sig, handler)
 
 
+def _exit_code_of_main(monkeypatch: pytest.MonkeyPatch, app: object) -> object:
+    """The code the console script exits with when the CLI it starts is ``app``."""
+    fake = types.ModuleType("denoise_gan.cli")
+    fake.app = app  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return stopped.value.code
+
+
 def test_the_console_script_is_the_launcher() -> None:
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["denoise-gan"] == "denoise_gan.launch:main"
@@ -33,12 +43,7 @@ def test_a_ctrl_c_while_starting_is_one_line(monkeypatch: pytest.MonkeyPatch, ca
     def interrupted_while_building(**_: object) -> None:
         raise KeyboardInterrupt
 
-    fake = types.ModuleType("denoise_gan.cli")
-    fake.app = interrupted_while_building  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code == 130
+    assert _exit_code_of_main(monkeypatch, interrupted_while_building) == 130
     assert capsys.readouterr().err == "interrupted\n"
 
 
@@ -52,21 +57,14 @@ def test_a_sigterm_while_starting_exits_as_a_sigterm_and_the_handlers_are_in_pla
     from denoise_gan import interrupts
 
     def terminated_while_building(**_: object) -> None:
-        try:
-            interrupts._noted(signal.SIGTERM, None)  # as the handler does when the signal lands
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt from None
+        interrupts._noted(signal.SIGTERM, None)  # as the handler does when the signal lands: KeyboardInterrupt
 
     monkeypatch.setattr(signal, "getsignal", lambda sig: signal.SIG_DFL if sig == signal.SIGTERM else
                         signal.default_int_handler)  # as a fresh process starts
-    fake = types.ModuleType("denoise_gan.cli")
-    fake.app = terminated_while_building  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
     monkeypatch.setattr(interrupts._Seen, "signum", 0)
     monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code == 143 and capsys.readouterr().err == "interrupted\n"
+    assert _exit_code_of_main(monkeypatch, terminated_while_building) == 143
+    assert capsys.readouterr().err == "interrupted\n"
     monkeypatch.undo()
     assert signal.getsignal(signal.SIGTERM) is interrupts._noted
 
@@ -77,12 +75,7 @@ def test_the_launcher_exits_with_the_commands_own_code(monkeypatch: pytest.Monke
     def finished(**_: object) -> None:
         raise SystemExit(code)
 
-    fake = types.ModuleType("denoise_gan.cli")
-    fake.app = finished  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code == code
+    assert _exit_code_of_main(monkeypatch, finished) == code
 
 
 def test_a_ctrl_c_while_options_are_parsed_says_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,13 +148,8 @@ def test_a_sigterm_is_taken_as_a_ctrl_c_and_exits_143(monkeypatch: pytest.Monkey
     def interrupted_in_a_command(**_: object) -> None:
         raise SystemExit(130)  # how the CLI ends any interrupt it reported
 
-    fake = types.ModuleType("denoise_gan.cli")
-    fake.app = interrupted_in_a_command  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "denoise_gan.cli", fake)
     monkeypatch.setattr(interrupts, "watch_ctrl_c", lambda: None)
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code == 143
+    assert _exit_code_of_main(monkeypatch, interrupted_in_a_command) == 143
 
 
 def test_a_signal_the_process_was_started_ignoring_stays_ignored() -> None:
