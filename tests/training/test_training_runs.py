@@ -241,6 +241,13 @@ def test_refine_warns_of_a_run_stopped_partway_and_never_reads_its_noisy_photos(
     assert (tmp_path / "refined" / "G.safetensors").is_file()
 
 
+def _torchrun(script: Path, *args: object) -> subprocess.CompletedProcess:
+    """``script`` run as two CPU processes under torchrun (gloo), one thread each."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                           str(free_port()), str(script), *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240)
+
+
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_ranks_start_from_rank_0s_weights_and_step_on_the_mean_gradient(tmp_path: Path) -> None:
     """Under torchrun each rank sees its own slice of the data: without the all-reduce every rank would train
@@ -260,9 +267,7 @@ def test_ranks_start_from_rank_0s_weights_and_step_on_the_mean_gradient(tmp_path
                       "    json.dump({'weight': net.weight.tolist(), "
                       "'grads': [p.grad.tolist() for p in net.parameters()]}, fh)\n"
                       "shutdown(world)\n")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                           str(free_port()), str(script), str(tmp_path)], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=240)
+    proc = _torchrun(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     torch.manual_seed(0)
@@ -271,6 +276,7 @@ def test_ranks_start_from_rank_0s_weights_and_step_on_the_mean_gradient(tmp_path
         assert np.allclose(np.concatenate([np.ravel(g) for g in r["grads"]]), 1.5)  # the mean of 1 and 2
 
 
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     """The same training command under torchrun (2 CPU processes, gloo): rank 0 alone writes the run."""
     cfg = tiny_config(clean_dir, steps=4, save_every=4, log_every=2)
@@ -280,10 +286,7 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
                       "from denoise_gan.config import TrainConfig, from_dict\n"
                       "from denoise_gan.training.cyclegan import train\n"
                       "train(from_dict(TrainConfig, json.load(open(sys.argv[1]))), sys.argv[2])\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                           str(free_port()), str(script), str(tmp_path / "cfg.json"), str(tmp_path / "run")],
-                          capture_output=True, text=True, env=env, timeout=240)
+    proc = _torchrun(script, tmp_path / "cfg.json", tmp_path / "run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_log(tmp_path / "run")
     assert [r["step"] for r in rows] == ["2", "4"]  # one log, not one per rank
@@ -292,8 +295,6 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     resume = tmp_path / "resume.py"  # the finished run resumed: its "nothing to do" line comes once, not per rank
     resume.write_text("import sys\nfrom pathlib import Path\nfrom denoise_gan.training.cyclegan import train\n"
                       "train(None, Path(sys.argv[1]), resume=True)\n")
-    again = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                            "--master-port", str(free_port()), str(resume), str(tmp_path / "run")],
-                           capture_output=True, text=True, env=env, timeout=240)
+    again = _torchrun(resume, tmp_path / "run")
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("already at step 4 of 4") == 1, again.stdout[-3000:]
