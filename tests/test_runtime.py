@@ -9,14 +9,22 @@ from denoise_gan.errors import UserError
 from denoise_gan.runtime import resolve_device, training_precision, world_from_env
 
 
+def _gpus(monkeypatch: pytest.MonkeyPatch, count: int, bf16: bool) -> None:
+    """A machine with `count` GPUs, none needed to ask (torch only reports what the driver says)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: bf16)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Tesla T4" if not bf16 else "H100")
+
+
 def test_a_device_is_read_in_any_case() -> None:
     assert resolve_device(" CPU ") == torch.device("cpu")
     assert resolve_device("Auto").type in ("cpu", "cuda")
 
 
 def test_a_gpu_index_past_the_last_gpu_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # one GPU, cuda:0 (none needed to ask)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    _gpus(monkeypatch, 1, bf16=True)  # one GPU, cuda:0
     assert resolve_device("cuda:0") == torch.device("cuda", 0)
     with pytest.raises(UserError, match="only 1 GPU"):
         resolve_device("cuda:1")
@@ -38,15 +46,6 @@ def test_a_torchrun_environment_out_of_range_is_refused(monkeypatch: pytest.Monk
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert (world_from_env().rank, world_from_env().size) == (1, 2)
-
-
-def _gpus(monkeypatch: pytest.MonkeyPatch, count: int, bf16: bool) -> None:
-    """A machine with `count` GPUs, none needed to ask (torch only reports what the driver says)."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: bf16)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Tesla T4" if not bf16 else "H100")
 
 
 def test_auto_precision_on_a_gpu_is_bf16_where_it_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
