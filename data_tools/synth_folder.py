@@ -59,9 +59,8 @@ def refuse_linked_folders(out_dir: Path) -> None:
     writes them without --overwrite) written through it, over the photos of the folder it points to."""
     for sub in SET_FOLDERS:
         for top, dirs, _ in os.walk(out_dir / sub):  # links are listed, not followed
-            for name in sorted(dirs):
-                if (Path(top) / name).is_symlink():
-                    link = Path(top) / name
+            for link in (Path(top) / name for name in sorted(dirs)):
+                if link.is_symlink():
                     raise SynthError(f"{link} is a link to {link.resolve()}; a set's {sub}/ must hold its own "
                                      "folders, or its images would be written through it: remove the link or "
                                      "choose another -o")
