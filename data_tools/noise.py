@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from data_tools.camera import camera_noise, camera_variance
-from data_tools.errors import DataError, ImageTypeError
+from data_tools.checks import noise_image, whole_number
+from data_tools.errors import DataError
 from data_tools.images import split_alpha, to_dtype
 
 
@@ -265,17 +266,16 @@ class NoiseSpec:
         Returns the image and the parameters drawn for each stage, for the manifest. An alpha channel
         (the 4th of RGBA, the 2nd of gray+alpha) is passed through untouched.
         """
-        if image.dtype not in (np.uint8, np.uint16):
-            raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
-        rng = np.random.default_rng(seed)
+        pixels = noise_image(image)
+        rng = np.random.default_rng(whole_number(seed, "seed"))
         chain, drawn = self.draw(rng)
-        scale = 255.0 / float(np.iinfo(image.dtype).max)
-        color, alpha = split_alpha(image)
+        scale = 255.0 / float(np.iinfo(pixels.dtype).max)
+        color, alpha = split_alpha(pixels)
         x = _run_chain(chain, color.astype(np.float32) * np.float32(scale), rng, drawn)
-        out = to_dtype(x / np.float32(scale), image.dtype)
+        out = to_dtype(x / np.float32(scale), pixels.dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=-1)
-        return out, [{"model": s.model, **p} for s, p in zip(chain, drawn)]
+        return out.astype(image.dtype, copy=False), [{"model": s.model, **p} for s, p in zip(chain, drawn)]
 
 
 def _run_chain(chain: tuple[NoiseStage, ...], x: np.ndarray, rng: np.random.Generator,

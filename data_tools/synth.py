@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from data_tools.atomic_files import is_temp_file, remove_stale_parts
+from data_tools.checks import whole_number
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.folder_lock import holding_folder
 from data_tools.folder_scan import folders_not_read, not_a_folder
@@ -148,14 +149,6 @@ def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
 
 def _stem(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
-
-
-def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] = DataError) -> int:
-    """A whole number from ``least`` to 2**64 - 1 (what the generators a seed feeds take) as a plain int: a
-    manifest holds no NumPy integer, and a bool or 16.5 would be recorded as given."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not least <= int(value) < 2**64:
-        raise error(f"{name} must be a whole number from {least} to 2**64 - 1, not {value!r}")
-    return int(value)
 
 
 def synth(

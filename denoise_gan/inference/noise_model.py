@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from data_tools.errors import ImageTypeError
+from data_tools.checks import noise_image, whole_number
 from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
-from data_tools.synth import LEARNED_PREFIX, whole_number
+from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError, first_line, typed_line
 from denoise_gan.extras import installed, require
@@ -187,20 +187,16 @@ class NoiseModel:
     def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Noisy copy of a uint8/uint16 image (HxW or HxWxC, alpha passed through), same dtype, clipped and
         rounded; and what was drawn: the level quantile ``v`` and the mean noise σ F used (0-255 scale)."""
-        if not isinstance(image, np.ndarray) or image.dtype not in (np.uint8, np.uint16):
-            raise ImageTypeError(f"noise needs a uint8 or uint16 image, got "
-                                 f"{getattr(image, 'dtype', type(image))}")
-        image = np.asarray(image)  # a subclass (np.matrix) would keep its own rules through the indexing below
-        if image.ndim not in (2, 3) or image.size == 0:
-            raise UserError(f"expected an HxW or HxWxC image, got shape {image.shape}")
-        colour, alpha = split_alpha(image)
+        pixels = noise_image(image)
+        colour, alpha = split_alpha(pixels)
         planes = colour if colour.ndim == 3 else colour[..., None]
-        maxval = float(np.iinfo(image.dtype).max)
+        maxval = float(np.iinfo(pixels.dtype).max)
         noisy, level, v = self.sample(planes.astype(np.float32) / np.float32(maxval), seed)
-        out = to_dtype(noisy * np.float32(maxval), image.dtype).reshape(colour.shape)
+        out = to_dtype(noisy * np.float32(maxval), pixels.dtype).reshape(colour.shape)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=-1)
-        return out, [{"model": "noise-model", "v": v, "sigma_mean": float(level.mean()) * 255.0}]
+        return out.astype(image.dtype, copy=False), [{"model": "noise-model", "v": v,
+                                                      "sigma_mean": float(level.mean()) * 255.0}]
 
     # ---- the Denoiser-like call ---------------------------------------------------------------------
 

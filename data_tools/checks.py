@@ -1,0 +1,38 @@
+"""Checks on what a caller hands the noise sources: a seed and an image.
+
+One place, so the synthetic noise of a spec and a learned noise model refuse the same inputs with the same
+one-line words, instead of failing deep inside OpenCV or NumPy, and so a seed is always a seed: ``None``
+would draw fresh entropy, and noise that cannot be drawn again is worth nothing to a test set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from data_tools.errors import DataError, ImageTypeError
+
+
+def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] = DataError) -> int:
+    """A whole number from ``least`` to 2**64 - 1 (what the generators a seed feeds take) as a plain int: a
+    manifest holds no NumPy integer, and a bool or 16.5 would be recorded as given."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not least <= int(value) < 2**64:
+        raise error(f"{name} must be a whole number from {least} to 2**64 - 1, not {value!r}")
+    return int(value)
+
+
+def noise_image(image: Any) -> np.ndarray:
+    """The image noise can be drawn on: a uint8/uint16 HxW or HxWxC (C 1-4) array, not empty, returned as a
+    plain array in the machine's byte order (a big-endian 16-bit TIFF is still a 16-bit image)."""
+    if not isinstance(image, np.ndarray):
+        raise ImageTypeError(f"noise needs a uint8 or uint16 image array, got {type(image).__name__}")
+    native = image.dtype.newbyteorder("=")
+    if native not in (np.uint8, np.uint16):
+        raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
+    image = np.asarray(image, dtype=native)  # a subclass (np.matrix) keeps its own indexing rules
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise DataError(f"noise needs an HxW or HxWxC image (C 1-4), got shape {image.shape}")
+    if image.size == 0:
+        raise DataError(f"noise needs an image with pixels, got shape {image.shape}")
+    return image
