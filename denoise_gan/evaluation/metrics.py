@@ -64,9 +64,10 @@ PROTOCOL: dict[str, Any] = {
 def data_range_for(dtype: np.dtype | type) -> int:
     """255 for uint8, 65535 for uint16: the protocol never infers the range from the pixel values."""
     dtype = np.dtype(dtype)
-    if dtype not in (np.uint8, np.uint16):
-        raise UserError(f"scoring needs uint8 or uint16 images, got {dtype} (a float image is on no stated scale: "
-                        "convert it as the file would hold it)")
+    if dtype.newbyteorder("=") not in (np.uint8, np.uint16):  # a big-endian 16-bit TIFF is still 16-bit
+        why = " (a float image is on no stated scale: convert it as the file would hold it)"
+        why = why if dtype.kind == "f" else ""
+        raise UserError(f"scoring needs uint8 or uint16 images, got {dtype}{why}")
     return int(np.iinfo(dtype).max)
 
 
@@ -88,7 +89,10 @@ def to_y_channel(image: np.ndarray) -> np.ndarray:
 
 
 def _prepare(clean: np.ndarray, pred: np.ndarray, y_channel: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    if clean.dtype != pred.dtype:
+    for what, image in (("clean", clean), ("prediction", pred)):
+        if not isinstance(image, np.ndarray):
+            raise UserError(f"scoring needs image arrays; the {what} is a {type(image).__name__}")
+    if clean.dtype.newbyteorder("=") != pred.dtype.newbyteorder("="):
         raise UserError(f"dtype mismatch: clean is {clean.dtype}, prediction is {pred.dtype}")
     data_range = data_range_for(clean.dtype)
     a, b = _color(clean), _color(pred)

@@ -101,6 +101,28 @@ def test_mismatches_and_float_inputs_are_refused() -> None:
         psnr(np.zeros((0, 5), np.uint8), np.zeros((0, 5), np.uint8))
 
 
+
+def test_a_big_endian_16_bit_pair_scores_as_its_native_twin() -> None:
+    """The byte order a TIFF was written in is not a bit depth: scored at 65535 like the native array."""
+    clean = (np.random.default_rng(0).random((24, 24, 3)) * 65535).astype(np.uint16)
+    pred = clean // 2
+    big_clean, big_pred = clean.astype(">u2"), pred.astype(">u2")
+    assert psnr(big_clean, big_pred) == psnr(clean, pred)
+    assert psnr(clean, big_pred) == psnr(clean, pred)
+    assert ssim(big_clean, big_pred) == ssim(clean, pred)
+    assert psnr(big_clean, big_pred, y_channel=True) == psnr(clean, pred, y_channel=True)
+
+
+def test_only_a_float_image_is_told_it_is_on_no_scale_and_a_list_is_one_line() -> None:
+    with pytest.raises(UserError, match="scale"):
+        psnr(np.zeros((16, 16), np.float64), np.zeros((16, 16), np.float64))
+    for dtype in (np.int32, np.bool_):
+        with pytest.raises(UserError, match="uint8 or uint16 images, got") as caught:
+            psnr(np.zeros((16, 16), dtype), np.zeros((16, 16), dtype))
+        assert "float" not in str(caught.value)
+    with pytest.raises(UserError, match="the prediction is a list"):
+        psnr(np.zeros((16, 16), np.uint8), [[0] * 16] * 16)
+
 # ---- SSIM ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("channels", [1, 3])
