@@ -19,6 +19,15 @@ from data_tools.jpeg_check import cut_off, is_jpeg
 from data_tools.library_output import quiet_stderr
 from data_tools.png_chunks import PNG_SIGNATURE
 
+# a TIFF's own tags for how its pixels are stored (size, samples, strips, tiles, compression, colour map, the
+# ICC profile): in its EXIF they would describe the input's layout, not the output's
+TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
+                              284, 288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 346,
+                              347, *range(512, 522), 529, 530, 531, 532, 34675})
+# a TIFF's other tags that are not its EXIF: the resolution (an output's own, from the dpi it keeps, which the
+# orientation may have swapped), and what is not carried over: XMP, IPTC, Photoshop's resources and layers
+_TIFF_NOT_EXIF = frozenset({282, 283, 296, 700, 33723, 34377, 37724})
+
 
 class ImageReadError(DataError):
     """An input that cannot be used as an image; the message names the file."""
@@ -84,13 +93,25 @@ def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, in
         header.seek(page)
     except Exception:
         return None, None, 1  # a page Pillow cannot reach: none of the preview's metadata is the image's
+    exif = header.info.get("exif")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            orientation = header.getexif().get(0x0112, 1)
+            tags = header.getexif()
+            orientation = tags.get(0x0112, 1)
+            if exif is None and header.format == "TIFF":
+                exif = _tiff_exif(tags)
     except Exception:
         orientation = 1
-    return header.info.get("exif"), header.info.get("icc_profile"), orientation
+    return exif, header.info.get("icc_profile"), orientation
+
+
+def _tiff_exif(tags: Image.Exif) -> bytes | None:
+    """A TIFF keeps its EXIF in its own tags (Make, Model, the Exif and GPS sub-IFDs), not in a block Pillow
+    hands over as ``info["exif"]``: the descriptive ones, as a block any output format can carry."""
+    for tag in TIFF_LAYOUT_TAGS.union(_TIFF_NOT_EXIF).intersection(tags):
+        del tags[tag]
+    return tags.tobytes() if len(tags) else None
 
 
 def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:

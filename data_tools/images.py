@@ -19,6 +19,7 @@ from PIL import Image, PngImagePlugin
 
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.image_decode import (
+    TIFF_LAYOUT_TAGS,
     ImageReadError,
     apply_orientation,
     decode,
@@ -320,11 +321,6 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
 
 # TIFF tags that say how pixels are stored: Pillow writes EXIF IFD0 tags over the TIFF's own, so a resized
 # photo's stale ImageWidth/ImageLength (or its camera's strip layout) would describe data that is not there.
-_TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
-                               284, 288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 346,
-                               347, *range(512, 522), 529, 530, 531, 532, 34675})
-
-
 def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
     """The EXIF block with orientation reset to 1, since the pixels are stored upright now; for a TIFF, whose
     own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its own)."""
@@ -334,7 +330,7 @@ def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
         parsed = Image.Exif()
         parsed.load(exif)
         parsed[0x0112] = 1
-        for tag in _TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
+        for tag in TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
             del parsed[tag]
         return parsed.tobytes()
     except Exception:

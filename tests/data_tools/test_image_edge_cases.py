@@ -72,6 +72,25 @@ def test_exif_layout_tags_do_not_override_a_tiff_output(tmp_path: Path) -> None:
     assert out.getexif().get(0x0112, 1) == 1  # already upright, as in a JPEG or PNG output
 
 
+
+def test_a_tiffs_own_exif_tags_travel_to_other_formats_without_its_layout(tmp_path: Path) -> None:
+    """A TIFF keeps its EXIF in its own tags, which Pillow does not hand over as a block: they were dropped."""
+    pixels = asymmetric(20, 28)
+    exif = Image.Exif()
+    exif.update({0x010F: "Camera", 0x0110: "Model X", 0x0112: 6, 700: b"<x:xmpmeta/>"})
+    exif.get_ifd(0x8769).update({0x9003: "2020:01:02 03:04:05", 0x829A: (1, 100)})
+    Image.fromarray(pixels).save(tmp_path / "shot.tif", exif=exif.tobytes(), dpi=(300, 150))
+    loaded = read_image(tmp_path / "shot.tif")
+    assert loaded.pixels.shape == (28, 20, 3)  # turned upright
+    for suffix in (".jpg", ".png", ".tif"):
+        out = Image.open(io.BytesIO(encode_image(loaded.pixels, suffix, exif=loaded.exif, dpi=(150, 300))))
+        tags = out.getexif()
+        assert tags.get(0x010F) == "Camera" and tags.get(0x0110) == "Model X", suffix
+        assert tags.get_ifd(0x8769).get(0x9003) == "2020:01:02 03:04:05", suffix
+        assert tags.get(0x0112, 1) == 1 and 700 not in tags, suffix  # upright now; XMP is not carried over
+        if suffix != ".tif":  # the input's strips, size and resolution describe the input, not this file
+            assert not {256, 257, 273, 279, 282, 283}.intersection(tags), suffix
+
 # ---- 2. a reduced-resolution preview before the image -------------------------------------------------
 
 def test_a_tiff_with_its_preview_first_reads_the_full_image(tmp_path: Path) -> None:
