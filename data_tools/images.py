@@ -322,19 +322,34 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
 # TIFF tags that say how pixels are stored: Pillow writes EXIF IFD0 tags over the TIFF's own, so a resized
 # photo's stale ImageWidth/ImageLength (or its camera's strip layout) would describe data that is not there.
 def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
-    """The EXIF block with orientation reset to 1, since the pixels are stored upright now; for a TIFF, whose
-    own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its own)."""
+    """The EXIF block with orientation reset to 1, since the pixels are stored upright now (a quarter turn also
+    swaps its width and height and its x and y resolution, so the block describes the file it is in); for a
+    TIFF, whose own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its
+    own)."""
     if not exif:
         return None
     try:
         parsed = Image.Exif()
         parsed.load(exif)
+        if parsed.get(0x0112, 1) in (5, 6, 7, 8):
+            _swap(parsed, 0x011A, 0x011B)  # X/YResolution
+            if 0x8769 in parsed:
+                _swap(parsed.get_ifd(0x8769), 0xA002, 0xA003)  # PixelX/YDimension
         parsed[0x0112] = 1
         for tag in TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
             del parsed[tag]
         return parsed.tobytes()
     except Exception:
         return None
+
+
+def _swap(tags: Image.Exif | dict, a: int, b: int) -> None:
+    values = tags.get(a), tags.get(b)
+    for tag, value in zip((a, b), reversed(values)):
+        if value is None:
+            tags.pop(tag, None)
+        else:
+            tags[tag] = value
 
 
 def _plausible_dpi(dpi: tuple[float, float] | None) -> tuple[float, float] | None:

@@ -14,7 +14,7 @@ import pytest
 import tifffile
 from PIL import Image, ImageOps
 
-from data_tools.images import ImageReadError, encode_image, read_image, write_image
+from data_tools.images import ImageReadError, encode_image, exif_for_output, read_image, write_image
 
 
 def asymmetric(h: int = 6, w: int = 9, channels: int = 3, dtype: type = np.uint8) -> np.ndarray:
@@ -40,6 +40,26 @@ def test_every_exif_orientation_is_applied_as_pillow_does(tmp_path: Path, orient
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
     np.testing.assert_array_equal(read_image(path).pixels, expected)
 
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_carried_exif_describes_the_upright_image(orientation: int) -> None:
+    """A quarter turn (5-8) swaps the EXIF's pixel size and x/y resolution with the pixels; the others keep them."""
+    exif = Image.Exif()
+    exif.update({0x0112: orientation, 0x011A: 300.0, 0x011B: 150.0, 0x010F: "Camera"})
+    exif.get_ifd(0x8769).update({0xA002: 12, 0xA003: 10})
+    for fmt in ("JPEG", "PNG"):
+        out = Image.Exif()
+        out.load(exif_for_output(exif.tobytes(), fmt))
+        turned = orientation >= 5
+        assert (out[0x011A], out[0x011B]) == ((150.0, 300.0) if turned else (300.0, 150.0))
+        sizes = out.get_ifd(0x8769)
+        assert (sizes[0xA002], sizes[0xA003]) == ((10, 12) if turned else (12, 10))
+        assert out[0x0112] == 1 and out[0x010F] == "Camera"
+    bare = Image.Exif()
+    bare.update({0x0112: orientation})
+    out = Image.Exif()
+    out.load(exif_for_output(bare.tobytes(), "JPEG"))
+    assert dict(out) == {0x0112: 1}  # nothing added: no empty Exif sub-IFD, no resolution
 
 @pytest.mark.parametrize("orientation", [3, 6, 7, 8])
 def test_a_tiff_orientation_tag_is_applied_once(tmp_path: Path, orientation: int) -> None:
