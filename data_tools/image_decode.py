@@ -106,6 +106,13 @@ def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, in
     return exif, header.info.get("icc_profile"), orientation
 
 
+def _bmp_bits(data: bytes) -> int:
+    """Bits per pixel of a BMP with an info header (40 bytes or more), else 0."""
+    if data[:2] != b"BM" or len(data) < 30 or int.from_bytes(data[14:18], "little") < 40:
+        return 0
+    return int.from_bytes(data[28:30], "little")
+
+
 def _tiff_exif(tags: Image.Exif) -> bytes | None:
     """A TIFF keeps its EXIF in its own tags (Make, Model, the Exif and GPS sub-IFDs), not in a block Pillow
     hands over as ``info["exif"]``: the descriptive ones, as a block any output format can carry."""
@@ -132,9 +139,11 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
         return arr[..., [0, 3]], False  # gray+alpha PNG: OpenCV expands it to BGRA (Pillow reads 16-bit as 8)
     if arr is not None and header is not None and (header.mode == "CMYK" or header.format != "TIFF"
                                                    and header.mode in ("P", "PA", "LA", "1", "I", "F", "YCbCr")
-                                                   or header.format == "TIFF" and header.tell()):
-        arr = None  # OpenCV expands these inconsistently (a CMYK TIFF to BGRA with a made-up alpha); Pillow's
-        # conversions are well defined. And OpenCV reads only a TIFF's first page, maybe a preview.
+                                                   or header.format == "TIFF" and header.tell()
+                                                   or _bmp_bits(data) == 16):
+        arr = None  # OpenCV expands these inconsistently (a CMYK TIFF to BGRA with a made-up alpha, a 16-bit
+        # BMP's 5-bit levels by a shift, so white is 248); Pillow's conversions are well defined. And OpenCV
+        # reads only a TIFF's first page, maybe a preview.
     if arr is None:
         arr = _decode_with_pillow(header) if header is not None else None
         rotated = arr is not None and header.format == "TIFF" and 0x0112 not in header.tag_v2

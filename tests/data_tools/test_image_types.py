@@ -374,3 +374,22 @@ def test_a_16_bit_cmyk_tiff_keeps_its_depth_and_converts_as_8_bit_cmyk_does(tmp_
     assert deep.dtype == np.uint16 and deep.shape == (4, 6, 3)
     assert deep[0, 0].tolist() == [round(35535 * 55535 / 65535), 55535, 55535]
     assert np.abs(deep / 257.0 - shallow).max() <= 1.5
+
+
+@pytest.mark.parametrize("masks", [None, (0xF800, 0x07E0, 0x001F)])  # RGB555, RGB565
+def test_a_16_bit_bmp_reads_its_full_range(tmp_path: Path, masks: tuple[int, int, int] | None) -> None:
+    """OpenCV widens 5- and 6-bit levels by a shift (white read as 248, gray given a tint); Pillow scales them."""
+    h, w = 6, 8
+    words = (np.arange(h * w, dtype=np.uint32) * 1361 % 65536).astype("<u2")
+    if masks is None:
+        words &= 0x7FFF
+    words[0] = 0x7FFF if masks is None else 0xFFFF  # white in the bottom row's first pixel (BMPs run bottom-up)
+    rows = words.tobytes()
+    header = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 16, 0 if masks is None else 3, len(rows), 2835, 2835, 0, 0)
+    header += struct.pack("<III", *masks) if masks else b""
+    start = 14 + len(header)
+    path = tmp_path / "shallow.bmp"
+    path.write_bytes(b"BM" + struct.pack("<IHHI", start + len(rows), 0, 0, start) + header + rows)
+    pixels = read_image(path).pixels
+    np.testing.assert_array_equal(pixels, np.asarray(Image.open(path).convert("RGB")))
+    assert pixels[-1, 0].tolist() == [255, 255, 255]
