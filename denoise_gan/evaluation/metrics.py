@@ -25,7 +25,7 @@ from skimage.metrics import structural_similarity
 from data_tools.atomic_files import atomic_write_text
 from data_tools.images import colour_channels
 from denoise_gan.errors import DenoiseGanError, UserError
-from denoise_gan.evaluation.pairing import partial_pairs, read_pair
+from denoise_gan.evaluation.pairing import partial_pairs, read_pair, suffix_stem
 
 SSIM_SIGMA = 1.5
 SSIM_MIN_SIDE = 11  # the Gaussian window's size at SSIM_SIGMA: a smaller image has no SSIM
@@ -232,7 +232,7 @@ MISSING_SHOWN = 5  # names a missing-prediction line lists before it only counts
 def missing_text(evaluation: Evaluation, pred_dir: Path | str, pred_suffix: str = "") -> str:
     """One line: how many clean images had no prediction, and which (all, or the first few)."""
     missing = evaluation.missing
-    names = ", ".join(f"{stem}{pred_suffix}.*" for stem in missing[:MISSING_SHOWN])
+    names = ", ".join(f"{stem}{suffix_stem(pred_suffix)}.*" for stem in missing[:MISSING_SHOWN])
     if len(missing) > MISSING_SHOWN:
         names = f"first {MISSING_SHOWN}: {names}, ..."
     total = len(missing) + len(evaluation.images) + len(evaluation.failed)

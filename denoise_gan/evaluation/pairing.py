@@ -13,6 +13,12 @@ from data_tools.names import refuse_empty_paths
 from denoise_gan.errors import UserError
 
 
+def suffix_stem(suffix: str) -> str:
+    """A prediction suffix without the image extension it may name (``_dn.png`` pairs ``a_dn.tif`` too)."""
+    extension = Path(suffix).suffix
+    return suffix[: -len(extension)] if extension.lower() in IMAGE_EXTENSIONS else suffix
+
+
 def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
              unsuffixed: list[str] | None = None) -> dict[str, Path]:
     """Relative path without extension (and without ``suffix``, which may name the extension too:
@@ -21,8 +27,7 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
     lists it), else it is an error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
-    if Path(suffix).suffix.lower() in IMAGE_EXTENSIONS:
-        suffix = suffix[: -len(Path(suffix).suffix)]
+    suffix = suffix_stem(suffix)
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()
@@ -89,6 +94,7 @@ def _no_stray(clean: dict[str, Path], other: dict[str, Path], clean_dir: Path) -
 def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[str], pred_dir: Path,
                    suffix: str) -> str:
     """What was looked for and not found, with the --pred-suffix that would pair the files when one would."""
+    suffix = suffix_stem(suffix)
     looked = ", ".join(f"{stem}{suffix}.*" for stem in missing[:3]) + (", ..." if len(missing) > 3 else "")
     if len(missing) < len(clean):
         text = f"{clean[missing[0]]}: no prediction named {missing[0]}{suffix}.* in {pred_dir}"
@@ -98,7 +104,7 @@ def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[
         text = f"no prediction in {pred_dir} matches a clean image: looked for {looked} (found {found})"
     guess = _common_suffix(missing, [s for s in pred if s not in clean])
     if guess:
-        return f"{text}; the predictions' names seem to carry a suffix: add --pred-suffix {suffix}{guess}"
+        return f"{text}; the predictions' names seem to carry a suffix: add --pred-suffix {guess}{suffix}"
     if len(missing) < len(clean):
         return text
     return text + "; if the predictions' names carry a suffix (a_denoised.png for a.png), give it with --pred-suffix"

@@ -72,6 +72,21 @@ def test_predictions_for_part_of_the_set_still_get_the_suffix_hint(suffixed: tup
         evaluate_folders(clean, pred)
 
 
+def test_a_suffix_naming_the_extension_is_looked_for_as_matched(suffixed: tuple[Path, Path]) -> None:
+    """With --pred-suffix _denoised.png the messages asked for b_denoised.png.*, a name that is never paired."""
+    clean, pred = suffixed
+    (pred / "b_denoised.png").unlink()
+    result = evaluate_folders(clean, pred, pred_suffix="_denoised.png")
+    assert "(b_denoised.*)" in missing_text(result, pred, "_denoised.png")
+    for name in ("a_denoised.png", "sub/c_denoised.png"):  # a second run's files: a_v2_denoised.png
+        (pred / name).rename(pred / name.replace("_denoised", "_v2_denoised"))
+    with pytest.raises(UserError) as info:
+        evaluate_folders(clean, pred, pred_suffix="_denoised.png")
+    assert "looked for a_denoised.*, b_denoised.*" in str(info.value)
+    # the hint is the suffix the names carry (it read _denoised.png_v2, the guess after the suffix given)
+    assert str(info.value).endswith("add --pred-suffix _v2_denoised")
+    assert len(evaluate_folders(clean, pred, pred_suffix="_v2_denoised").images) == 2
+
 def test_evaluate_command_hint_is_one_line(suffixed: tuple[Path, Path]) -> None:
     clean, pred = suffixed
     one_line_error(cli("evaluate", "--clean", clean, "--pred", pred), "looked for", "--pred-suffix _denoised")
