@@ -37,13 +37,21 @@ def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | No
     """
     if amp_dtype is not None:
         with autocast(x.device, amp_dtype):
-            y = net(x, **conditioning)
+            y = _one_tensor(net(x, **conditioning), net)
         if bool(torch.isfinite(y).all()):
             return y.float(), False
-    y = net(x, **conditioning).float()
+    y = _one_tensor(net(x, **conditioning), net).float()
     if not bool(torch.isfinite(y).all()):
         raise UserError("the model produced NaN/Inf values in fp32 (broken or incompatible weights)")
     return y, amp_dtype is not None
+
+
+def _one_tensor(y: object, net: nn.Module) -> torch.Tensor:
+    """A denoiser returns the denoised batch itself; a tuple (output, extras) is a module of another kind."""
+    if not isinstance(y, torch.Tensor):
+        raise UserError(f"{type(net).__name__} returned a {type(y).__name__}; a denoiser must return one tensor, "
+                        "the denoised batch")
+    return y
 
 
 class TorchBackend:
@@ -63,7 +71,8 @@ class TorchBackend:
             raise UserError(f"{type(net).__name__} is a noise model (clean->noisy), not a denoiser")
         self.device = resolve_device(device)
         self.amp_dtype = resolve_precision(precision, self.device)
-        self.net = net.to(self.device, memory_format=torch.channels_last).eval()
+        # float32 weights, whatever the module was cast to (net.half()): precision is autocast's (``precision``)
+        self.net = net.to(self.device, dtype=torch.float32, memory_format=torch.channels_last).eval()
         contract = denoiser_contract(net)
         self.channels = contract.channels
         self.stride = contract.stride

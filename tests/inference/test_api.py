@@ -291,6 +291,33 @@ def test_a_users_module_that_changes_the_shape_is_refused_in_one_line() -> None:
             Denoiser(module)(image)
 
 
+def test_a_users_half_or_double_module_denoises_as_its_float_twin_and_a_tuple_output_is_one_line() -> None:
+    """net.half() (a common try at saving memory) failed at the first image with torch's dtype RuntimeError."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    torch.manual_seed(0)
+    net = nn.Conv2d(3, 3, 3, padding=1)
+    expected = Denoiser(copy.deepcopy(net))(image)
+    np.testing.assert_array_equal(Denoiser(copy.deepcopy(net).double())(image), expected)
+    half = Denoiser(copy.deepcopy(net).half())(image)  # its weights rounded to fp16, then run in fp32
+    assert np.abs(half.astype(int) - expected).max() <= 1
+
+    class WithExtras(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            y = self.conv(x)
+            return y, y.mean()
+
+    with pytest.raises(UserError, match="WithExtras returned a tuple; a denoiser must return one tensor"):
+        Denoiser(WithExtras())(image)
+
 def test_from_pretrained_refuses_an_unknown_setting_before_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     """tiles=128 (or config=...) raised a plain TypeError after the model had loaded."""
     import inspect
