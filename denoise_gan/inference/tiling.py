@@ -130,8 +130,14 @@ def _channel_mode(net_channels: int, image_channels: int) -> str:
 
 def _neutral(pixels: np.ndarray) -> bool:
     """Whether a colour image is gray stored as RGB (R = G = B everywhere, as a scanned or converted black-and-white
-    photo often is): it is denoised as gray is, the channels' mean written to all three, so it stays gray."""
-    return bool(np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2]))
+    photo often is, or within one 8-bit level of it, as a lossy WebP or a Lab TIFF decodes one): it is denoised as
+    gray is, the channels' mean correction given to all three, so it stays as gray as it came (the colour net
+    turned those one-level differences into colour speckle of 12 levels)."""
+    if np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2]):
+        return True
+    level = int(np.iinfo(pixels.dtype).max) // 255
+    green = pixels[..., 1].astype(np.int32)
+    return all(int(np.abs(pixels[..., c].astype(np.int32) - green).max()) <= level for c in (0, 2))
 
 
 def _items_per_tile(mode: str, image_channels: int) -> int:
@@ -341,8 +347,10 @@ class TiledDenoiser:
             y[flat] = x[flat]
         if mode == "gray_to_colour":
             y = y.mean(axis=1, keepdims=True)
-        elif mode == "neutral":
-            y = np.repeat(y.mean(axis=1, keepdims=True), c, axis=1)
+        elif mode == "neutral":  # each pixel's own channel offsets kept (none where R = G = B: exactly gray)
+            mean = x.mean(axis=1, keepdims=True)
+            offsets = np.where((x == x[:, 1:2]).all(axis=1, keepdims=True), np.float32(0), x - mean)
+            y = y.mean(axis=1, keepdims=True) + offsets
         elif mode == "per_channel":
             y = y.reshape(n, c, h, w)
         return y.transpose(0, 2, 3, 1)

@@ -189,6 +189,34 @@ def test_a_colour_photo_with_two_equal_planes_is_not_taken_for_gray(equal: tuple
     np.testing.assert_array_equal(denoise_array(Identity(), img, InferConfig(tile=0)), img)
 
 
+class Tint(nn.Module):
+    """A colour net that shifts R up and G down by 10 levels: what it does to a gray photo shows which path ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3)[..., None, None])
+            self.conv.bias.copy_(torch.tensor([10.0, -10.0, 0.0]) / 255)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_gray_photo_one_level_off_gray_is_denoised_as_gray(dtype: type) -> None:
+    """A lossy WebP decodes a black-and-white photo with R, G, B one level apart here and there: the colour path
+    turned that into colour speckle; as gray, the mean correction reaches all three and the offsets stay."""
+    level = np.iinfo(dtype).max // 255
+    rng = np.random.default_rng(4)
+    gray = (rng.integers(20, 230, (40, 40)) * level).astype(dtype)
+    img = np.repeat(gray[..., None], 3, axis=2)
+    img[rng.random((40, 40)) < 0.05, 0] += dtype(level)  # R one 8-bit level up on 5 % of the pixels
+    np.testing.assert_array_equal(denoise_array(Tint(), img, InferConfig(tile=0)), img)  # mean shift 0
+    img[0, 0, 2] += dtype(2 * level)  # two levels apart: a colour photo after all, the tint shows
+    out = denoise_array(Tint(), img, InferConfig(tile=0)).astype(np.int64)
+    assert np.all(out[..., 0] - img[..., 0] == 10 * level)
+
 def test_float_pixels_are_rounded_to_the_nearest_16_bit_level() -> None:
     from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16
 
