@@ -110,8 +110,12 @@ class NoiseModel:
                  weights: Path | None = None, device: str = "cpu", tile: int = TILE, engine: str = "auto") -> None:
         import torch
 
+        from denoise_gan.nets.generators import NoiseGenerator
         from denoise_gan.runtime import resolve_device
 
+        if not isinstance(net, NoiseGenerator):  # a denoiser G would fail at the first image, inside its sampling
+            raise UserError(f"expected a noise model F (a NoiseGenerator: clean->noisy), got {type(net).__name__}; "
+                            "NoiseModel.from_pretrained loads one from a file")
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 0:
             raise UserError(f"tile must be 0 (whole image) or a size in pixels, not {tile!r}")
         tile = int(tile)  # a NumPy integer as a plain one, as Denoiser takes it

@@ -98,6 +98,15 @@ def test_folder_without_f_and_a_denoiser_are_refused(tmp_path: Path, weights: Pa
         NoiseModel.from_pretrained("checkpoints/default.safetensors")
 
 
+
+def test_the_constructor_refuses_a_module_that_is_not_a_noise_model() -> None:
+    """NoiseModel(G) was taken and failed at the first image with an AttributeError from inside its sampling."""
+    from denoise_gan.nets.weights import load_generator
+
+    for net in (load_generator("checkpoints/default.safetensors")[0], torch.nn.Conv2d(3, 3, 3)):
+        with pytest.raises(UserError, match=f"expected a noise model F .*got {type(net).__name__}"):
+            NoiseModel(net)
+
 @pytest.mark.parametrize("shape, dtype", [
     ((20, 28), np.uint8), ((20, 28, 1), np.uint8), ((20, 28, 3), np.uint8), ((21, 27, 3), np.uint16),
     ((20, 28, 4), np.uint8), ((19, 29, 2), np.uint16), ((1, 1, 3), np.uint8), ((1, 7), np.uint16),
