@@ -191,6 +191,8 @@ def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,
         raise UserError(f"expected an HxW, CxHxW or NxCxHxW tensor, got shape {tuple(image.shape)}")
     if image.device.type == "meta":
         raise UserError("the tensor is on the 'meta' device (it has a shape but no values)")
+    if image.layout != torch.strided:
+        raise UserError(f"expected a dense tensor, got layout {image.layout}: pass .to_dense()")
     if image.numel() == 0:
         raise UserError(f"the tensor is empty (shape {tuple(image.shape)})")
     if image.ndim >= 3 and image.shape[-3] not in (1, 2, 3, 4):

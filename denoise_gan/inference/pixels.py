@@ -26,7 +26,7 @@ def float_to_uint16(array: np.ndarray) -> np.ndarray:
         raise UserError(f"a float image is read as 0-1, and this one spans {lo:g}..{hi:g}: scale it to 0-1 "
                         "(divide a 0-255 image by 255) or pass uint8/uint16")
     wide = np.clip(array, 0.0, 1.0, dtype=np.float64 if array.dtype == np.float64 else np.float32)
-    return np.rint(wide * FLOAT_LEVELS).astype(np.uint16)
+    return np.asarray(np.rint(wide * FLOAT_LEVELS), dtype=np.uint16)  # an array even for a 0-d one (not a scalar)
 
 
 def through_file_dtype(image: np.ndarray, run: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

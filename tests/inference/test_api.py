@@ -164,6 +164,11 @@ def test_bad_inputs_are_one_line_errors(weights: Path, tmp_path: Path) -> None:
     for bad in ([[1, 2]], np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4), np.int32), torch.zeros(4, dtype=torch.int64)):
         with pytest.raises(UserError):
             den(bad)
+    # a 0-d float array was "expected a uint8 or uint16 image array, got uint16"; a sparse tensor a TypeError
+    for bad, needle in ((np.array(0.5), "got shape ()"), (torch.rand(3, 8, 8).to_sparse(), "pass .to_dense()")):
+        with pytest.raises(UserError) as caught:
+            den(bad)
+        assert needle in str(caught.value)
     with pytest.raises(UserError, match="tile"):
         Denoiser.from_pretrained(weights, tile="big")
     with pytest.raises(WeightsError, match="no such weight file"):
