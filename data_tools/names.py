@@ -52,6 +52,10 @@ def says_folder(out: object) -> bool:
 
 def refuse_empty_paths(*paths: object, what: str = "folder path", error: type[Exception] = DataError) -> None:
     """"" is a variable or field left unset, never a request for the current folder, which a Path of "" is: a run
-    would read or write wherever it was started."""
+    would read or write wherever it was started. None (or bytes, a number) is no path either: it was a TypeError
+    from deep inside pathlib."""
     if "" in paths:
         raise error(f"an empty {what}; give '.' for the current folder")
+    for path in paths:
+        if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+            raise error(f"the {what} must be a str or Path, not {type(path).__name__} ({path!r:.60})")

@@ -289,6 +289,8 @@ def _run_chain(chain: tuple[NoiseStage, ...], x: np.ndarray, rng: np.random.Gene
 
 def parse_noise_spec(text: str) -> NoiseSpec:
     """Parse ``model:key=value,...[+model:...][ | ...]``; raise NoiseSpecError with a one-line message."""
+    if text is not None and not isinstance(text, str):
+        raise NoiseSpecError(f"a noise spec is text such as 'gaussian:sigma=25', not {type(text).__name__}")
     text = (text or "").strip()
     if not text:
         raise NoiseSpecError(f"empty noise spec; valid models: {valid_models_text()}")

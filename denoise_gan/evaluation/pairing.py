@@ -57,6 +57,8 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     those that have none, and the predictions (relative path) without a clean file. No pair at all, or names
     that differ by a suffix, is an error."""
     clean_dir, pred_dir = _folders(clean_dir, pred_dir)
+    if not isinstance(pred_suffix, str):
+        raise UserError(f"the prediction suffix must be text such as '_denoised', not {type(pred_suffix).__name__}")
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
     clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
     missing = sorted(stem for stem in clean if stem not in pred)

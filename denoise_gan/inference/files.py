@@ -244,7 +244,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     """
     start = time.perf_counter()
     options = options or OutputOptions()
-    if not isinstance(inputs, (str, os.PathLike, Iterable)):
+    if isinstance(inputs, bytes | bytearray) or not isinstance(inputs, (str, os.PathLike, Iterable)):
         raise UserError(f"inputs must be a path or paths (str or Path), not {type(inputs).__name__} ({inputs!r:.60})")
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # one path, or any iterable
     if not isinstance(out_dir, (str, os.PathLike)):

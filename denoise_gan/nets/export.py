@@ -321,6 +321,7 @@ def _source_file(source: str | Path) -> Path | None:
 def export_model(source: str | Path, out: Path | str, fmt: str | None = None, overwrite: bool = False) -> Path:
     """Write ``source``'s generator to ``out`` in ``fmt`` (onnx, folder or safetensors; None: from ``out``'s
     suffix); returns ``out``. The source is never written over, whatever ``overwrite`` says."""
+    refuse_empty_paths(source, what="model to export", error=UserError)
     refuse_empty_paths(out, what="output path", error=UserError)
     fmt = export_format(out, fmt)
     out = Path(out)

@@ -28,6 +28,7 @@ def export_format(out: Path | str, fmt: str | None) -> str:
     """The format asked for, or the one ``out`` names: its suffix (.onnx, .safetensors), or a model folder for a
     name ending in ``/`` or an existing folder. A file suffix of the other format is refused, so an ONNX graph
     is never saved under a weights file's name."""
+    fmt = fmt.lower() if isinstance(fmt, str) else fmt  # --format ONNX is taken, so is fmt="ONNX"
     path, folder_named = Path(out), says_folder(out)
     _refuse_special(path)  # /dev/null was told to be named null.onnx
     implied = None if folder_named else FILE_SUFFIXES.get(path.suffix.lower())

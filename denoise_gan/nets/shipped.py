@@ -73,7 +73,7 @@ def _folder_weights(folder: Path) -> Path:
     for path in (folder / "model.safetensors", RunFolder(folder).denoiser):
         if path.is_file():
             return path
-    graphs = sorted(p for p in folder.glob("*.onnx") if p.is_file())
+    graphs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".onnx" and p.is_file())  # M.ONNX too
     if len(graphs) == 1:
         weights = graphs[0].with_suffix(".safetensors")
         return weights if weights.is_file() else graphs[0]

@@ -1,0 +1,58 @@
+"""The Python helpers take their documented argument types and refuse others in one line of the package's own
+error, not a TypeError or AttributeError from deep inside pathlib or str methods."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_tools.images import write_image
+from data_tools.noise import NoiseSpecError, parse_noise_spec
+from denoise_gan import Denoiser
+from denoise_gan.errors import DenoiseGanError
+from denoise_gan.evaluation.metrics import evaluate_folders
+from denoise_gan.nets.export import export_model
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16, 3), np.uint8))
+    return tmp_path / "in"
+
+
+def test_paths_that_are_not_paths_are_one_line(folder: Path, tmp_path: Path) -> None:
+    den = Denoiser.from_pretrained("default")
+    calls = {
+        "inputs must be a path or paths (str or Path), not bytes": lambda: den.denoise_files(
+            str(folder / "a.png").encode(), tmp_path / "out"),  # it was iterated: "not int (47)"
+        "the output path must be a str or Path, not NoneType": lambda: export_model("default", None),
+        "the model to export must be a str or Path, not NoneType": lambda: export_model(None, tmp_path / "f.onnx"),
+        "the folder path must be a str or Path, not NoneType": lambda: evaluate_folders(None, folder),
+        "the prediction suffix must be text": lambda: evaluate_folders(folder, folder, pred_suffix=None),
+    }
+    for needle, call in calls.items():
+        with pytest.raises(DenoiseGanError) as caught:
+            call()
+        assert needle in str(caught.value)
+
+
+@pytest.mark.parametrize("spec", [123, b"gaussian:sigma=5", ["gaussian:sigma=5"]])
+def test_a_noise_spec_that_is_not_text_is_one_line(spec: object) -> None:
+    with pytest.raises(NoiseSpecError, match="a noise spec is text"):
+        parse_noise_spec(spec)
+
+
+def test_the_export_format_is_taken_in_any_case_as_the_command_takes_it(tmp_path: Path) -> None:
+    assert export_model("default", tmp_path / "m.onnx", fmt="ONNX").is_file()
+
+
+def test_a_folder_whose_one_graph_has_an_upper_case_suffix_loads(tmp_path: Path) -> None:
+    """M.ONNX loaded when named, but its folder was "a folder without model.safetensors or G.safetensors"."""
+    shutil.copy(Path(__file__).resolve().parents[1] / "checkpoints" / "default.onnx", tmp_path / "M.ONNX")
+    den = Denoiser.from_pretrained(tmp_path)
+    assert den.engine_name == "onnxruntime"
+    image = (np.random.default_rng(0).random((24, 24, 3)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(den(image), Denoiser.from_pretrained(tmp_path / "M.ONNX")(image))
