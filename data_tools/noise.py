@@ -299,7 +299,7 @@ def parse_noise_spec(text: str) -> NoiseSpec:
 
 def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
     stages = []
-    for part in re.split(r"(?<![0-9.][eE])\+", chain_text):  # a '+' after 2.5e is the exponent's sign
+    for part in re.split(r"(?<![0-9.][eE])(?<![=-])\+", chain_text):  # a '+' after 2.5e, = or - is a sign
         part = part.strip()
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()
