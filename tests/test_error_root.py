@@ -37,3 +37,17 @@ def test_an_exception_that_says_nothing_still_makes_a_one_line_error() -> None:
     assert first_line(ValueError("bad value\nsecond line")) == "bad value"
     assert first_line(ValueError("x" * 300)) == "x" * 160 and len(first_line(ValueError("x" * 300), None)) == 300
     assert typed_line(KeyError("nets")) == "KeyError: 'nets'"
+
+
+def test_the_roots_are_the_builtin_kinds_callers_catch() -> None:
+    """Library paths catch ValueError (a set's unreadable σ fails that input alone in a benchmark) and TypeError:
+    the project's errors must stay those kinds."""
+    from data_tools.errors import ImageTypeError
+
+    assert issubclass(DenoiseGanError, ValueError) and issubclass(ImageTypeError, TypeError)
+
+
+def test_a_typed_line_is_capped_at_160_characters_of_message() -> None:
+    from denoise_gan.errors import typed_line
+
+    assert typed_line(KeyError("k" * 300)) == "KeyError: '" + "k" * 159

@@ -14,3 +14,11 @@ def test_names_defaults_and_help_match_the_registry() -> None:
     assert method_names.DEFAULT_METHODS == methods.DEFAULT_METHODS
     assert method_names.methods_help() == methods.methods_help()
     assert methods.parse_methods(method_names.DEFAULT_METHODS)  # the CLI's default parses
+
+
+def test_a_benchmark_without_methods_scores_the_model_beside_the_classical_defaults() -> None:
+    """The registry's defaults are re-exported, so only numbers in words pin what a user gets without --methods
+    (a checkpoint given with -c must get its row) and what --help lists."""
+    assert method_names.DEFAULT_METHODS == "model,bm3d,nlm,wavelet,tv"
+    assert method_names.methods_help() == ("Comma-separated: model, bm3d, nlm, skimage-nlm, wavelet, ffdnet, tv "
+                                           "(noisy is always included).")

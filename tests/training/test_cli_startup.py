@@ -43,3 +43,6 @@ def test_generator_help_is_the_registrys() -> None:
     shown = {o.name: o.help for o in train_cli.train_command.config_options}["generator"]
     assert shown == f"G's architecture: {registry_help()}."
     assert "level:" in shown and "noise:" not in shown and "colour-noise" not in shown  # G's choices, not F's
+    # the registry is built from the same list, so only words pin the order (the shipped default first) and the
+    # separators a reader needs between entries whose texts hold commas
+    assert [entry.split(":")[0] for entry in registry_help().split("; ")] == ["level", "unet", "resnet"]

@@ -257,3 +257,4 @@ def test_the_cap_is_the_highest_level_trained_on_rounded_up_to_a_tenth() -> None
     assert cap(130.04) == 130.1 and cap(130.0) == 130.0
     assert cap(LEVEL_MAX - 20.0) == LEVEL_MAX  # never below the default's cap
     assert cap(10.0 * LEVEL_MAX_BOUNDS[1]) == LEVEL_MAX_BOUNDS[1]
+    assert cap(999.0) == 999.0 and cap(5000.0) == 1000.0  # the bound itself, in numbers: σ 1000 on 0-255
