@@ -184,6 +184,9 @@ def _resolution(header: Image.Image | None, turned: bool) -> tuple[float, float]
     """The file's resolution in dots per inch (x, y of the upright image), or None where it records none."""
     try:
         x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
+        if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2) \
+                and 0x011A not in header.getexif():  # type: ignore[union-attr]
+            return None  # Pillow's stand-in 72 dpi for a JPEG whose EXIF records no resolution
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     return _plausible_dpi((y, x) if turned else (x, y))

@@ -311,6 +311,20 @@ def test_a_photos_resolution_is_kept_where_the_output_holds_one(tmp_path: Path, 
     assert read_image(tmp_path / "out.webp").dpi is None
 
 
+def test_a_jpeg_records_a_resolution_only_where_its_jfif_or_exif_gives_one(tmp_path: Path) -> None:
+    """Pillow fills in 72 dpi for a JPEG with EXIF but no resolution: that is not the file's, nothing is written."""
+    pixels = asymmetric()
+    camera = Image.Exif()
+    camera[0x010F] = "Camera"
+    Image.fromarray(pixels).save(tmp_path / "none.jpg", exif=camera.tobytes())
+    assert read_image(tmp_path / "none.jpg").dpi is None
+    Image.fromarray(pixels).save(tmp_path / "jfif.jpg", exif=camera.tobytes(), dpi=(300, 150))
+    assert read_image(tmp_path / "jfif.jpg").dpi == (300.0, 150.0)
+    recorded = Image.Exif()
+    recorded.update({0x011A: 240.0, 0x011B: 240.0, 0x0128: 2})  # in the EXIF only (JFIF aspect ratio 1:1)
+    Image.fromarray(pixels).save(tmp_path / "exif.jpg", exif=recorded.tobytes())
+    assert read_image(tmp_path / "exif.jpg").dpi == (240.0, 240.0)
+
 @pytest.mark.parametrize("compression", [None, "tiff_lzw"])
 def test_a_tiff_turned_by_its_decoder_swaps_its_resolution_too(tmp_path: Path, compression: str | None) -> None:
     """An LZW TIFF is turned upright by the decoder itself, and its x and y resolution were not swapped."""
