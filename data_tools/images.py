@@ -19,7 +19,6 @@ from PIL import Image, PngImagePlugin
 
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.image_decode import (
-    TIFF_LAYOUT_TAGS,
     ImageReadError,
     apply_orientation,
     decode,
@@ -28,6 +27,14 @@ from data_tools.image_decode import (
     metadata,
     open_header,
     samples_by_range,
+)
+from data_tools.image_metadata import (
+    bmp_with_dpi,
+    exif_for_output,
+    file_resolution,
+    metadata_for,
+    plausible_dpi,
+    rgb_or_gray_profile,
 )
 from data_tools.library_output import quiet_stderr
 from data_tools.png_chunks import PNG_SIGNATURE, png_gray_alpha16, png_with_chunks, png_without_large_chunks
@@ -175,21 +182,9 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if dropped:
         note = "; ".join(filter(None, [note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past "
                                             f"Pillow's {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit"]))
-    dpi = _resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
+    dpi = file_resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)
-
-
-def _resolution(header: Image.Image | None, turned: bool) -> tuple[float, float] | None:
-    """The file's resolution in dots per inch (x, y of the upright image), or None where it records none."""
-    try:
-        x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
-        if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2) \
-                and 0x011A not in header.getexif():  # type: ignore[union-attr]
-            return None  # Pillow's stand-in 72 dpi for a JPEG whose EXIF records no resolution
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
-    return _plausible_dpi((y, x) if turned else (x, y))
 
 
 def _image_bytes(path: Path) -> bytes:
@@ -210,22 +205,6 @@ def _image_bytes(path: Path) -> bytes:
     return data
 
 
-def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
-    """The ICC profile when it describes RGB or gray samples, else None: a CMYK or Lab file is decoded to RGB,
-    and its profile kept would tell a colour-managed viewer to read those RGB samples as CMYK or Lab."""
-    return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
-
-
-def _metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None) -> tuple[bytes | None, bytes | None]:
-    """The EXIF and ICC profile a file of this format can carry: EXIF past the 64 KB of a JPEG segment is dropped
-    (Pillow refused the whole file, after the work), and so is a gray profile on colour samples (a gray photo
-    written as WebP, which stores RGB), which a viewer rejects or misreads."""
-    colour = channels >= 3 or fmt == "WEBP"
-    return (None if fmt == "JPEG" and exif and len(exif) > MAX_JPEG_EXIF else exif,
-            None if not icc or colour and icc[16:20] == b"GRAY" else icc)
-
-
-MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
                  ".webp": "WEBP", ".bmp": "BMP"}
 MAX_SIDE = {"WEBP": 16383, "JPEG": 65535}  # the formats' own limits, in pixels per side
@@ -261,8 +240,8 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95, exif: bytes
     if problem:
         raise ValueError(problem)
     fmt = WRITE_FORMATS[suffix]
-    exif, icc = _metadata_for(fmt, pixels.shape[2], exif, icc)
-    dpi = _plausible_dpi(dpi)
+    exif, icc = metadata_for(fmt, pixels.shape[2], exif, icc)
+    dpi = plausible_dpi(dpi)
     if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
         return _tiff_bytes(pixels, icc, dpi)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
@@ -285,7 +264,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95, exif: bytes
             ok, buf = cv2.imencode(".bmp", _rgb_to_bgr(pixels))
         if not ok:
             raise ValueError("OpenCV could not encode a BMP with alpha")
-        return buf.tobytes()
+        return bmp_with_dpi(buf.tobytes(), dpi)
     if fmt in ("JPEG", "BMP") and channels in (2, 4):
         pixels = pixels[..., :-1]
         channels -= 1
@@ -324,44 +303,6 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
 
 # TIFF tags that say how pixels are stored: Pillow writes EXIF IFD0 tags over the TIFF's own, so a resized
 # photo's stale ImageWidth/ImageLength (or its camera's strip layout) would describe data that is not there.
-def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
-    """The EXIF block with orientation reset to 1, since the pixels are stored upright now (a quarter turn also
-    swaps its width and height and its x and y resolution, so the block describes the file it is in); for a
-    TIFF, whose own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its
-    own)."""
-    if not exif:
-        return None
-    try:
-        parsed = Image.Exif()
-        parsed.load(exif)
-        if parsed.get(0x0112, 1) in (5, 6, 7, 8):
-            _swap(parsed, 0x011A, 0x011B)  # X/YResolution
-            if 0x8769 in parsed:
-                _swap(parsed.get_ifd(0x8769), 0xA002, 0xA003)  # PixelX/YDimension
-        parsed[0x0112] = 1
-        for tag in TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
-            del parsed[tag]
-        return parsed.tobytes()
-    except Exception:
-        return None
-
-
-def _swap(tags: Image.Exif | dict, a: int, b: int) -> None:
-    values = tags.get(a), tags.get(b)
-    for tag, value in zip((a, b), reversed(values)):
-        if value is None:
-            tags.pop(tag, None)
-        else:
-            tags[tag] = value
-
-
-def _plausible_dpi(dpi: tuple[float, float] | None) -> tuple[float, float] | None:
-    """A resolution worth writing: two positive, finite numbers (a file's 0 or NaN says "unknown")."""
-    if dpi is None or len(dpi) != 2 or not all(isinstance(d, (int, float)) and 0 < d < 1e6 for d in dpi):
-        return None
-    return float(dpi[0]), float(dpi[1])
-
-
 def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, dpi: tuple[float, float] | None = None,
                 compression: str | None = None) -> bytes:
     """A TIFF through tifffile, which writes any channel count with its ICC profile: gray or RGB, alpha as an

@@ -407,3 +407,15 @@ def test_a_16_bit_bmp_reads_its_full_range(tmp_path: Path, masks: tuple[int, int
     pixels = read_image(path).pixels
     np.testing.assert_array_equal(pixels, np.asarray(Image.open(path).convert("RGB")))
     assert pixels[-1, 0].tolist() == [255, 255, 255]
+
+
+def test_a_bmp_with_alpha_keeps_the_resolution_too(tmp_path: Path) -> None:
+    """OpenCV writes the 32-bit BMP (Pillow's drops alpha) and leaves its resolution at 0: an RGB BMP kept the
+    dpi, an RGBA one lost it."""
+    rgba = asymmetric(channels=4)
+    (tmp_path / "a.bmp").write_bytes(encode_image(rgba, ".bmp", dpi=(150.0, 300.0)))
+    loaded = read_image(tmp_path / "a.bmp")
+    assert loaded.dpi == (150.0, 300.0)
+    np.testing.assert_array_equal(loaded.pixels, rgba)
+    (tmp_path / "none.bmp").write_bytes(encode_image(rgba, ".bmp"))
+    assert read_image(tmp_path / "none.bmp").dpi is None

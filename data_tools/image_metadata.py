@@ -1,0 +1,84 @@
+"""What metadata an output file carries, and the resolution an input records: EXIF made true of the upright
+pixels, the ICC profile where the format and samples take it, the dpi where it is the file's own."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from data_tools.image_decode import TIFF_LAYOUT_TAGS
+
+MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
+
+
+def file_resolution(header: Image.Image | None, turned: bool) -> tuple[float, float] | None:
+    """The file's resolution in dots per inch (x, y of the upright image), or None where it records none."""
+    try:
+        x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
+        if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2) \
+                and 0x011A not in header.getexif():  # type: ignore[union-attr]
+            return None  # Pillow's stand-in 72 dpi for a JPEG whose EXIF records no resolution
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return plausible_dpi((y, x) if turned else (x, y))
+
+
+def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
+    """The ICC profile when it describes RGB or gray samples, else None: a CMYK or Lab file is decoded to RGB,
+    and its profile kept would tell a colour-managed viewer to read those RGB samples as CMYK or Lab."""
+    return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
+
+
+def metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """The EXIF and ICC profile a file of this format can carry: EXIF past the 64 KB of a JPEG segment is dropped
+    (Pillow refused the whole file, after the work), and so is a gray profile on colour samples (a gray photo
+    written as WebP, which stores RGB), which a viewer rejects or misreads."""
+    colour = channels >= 3 or fmt == "WEBP"
+    return (None if fmt == "JPEG" and exif and len(exif) > MAX_JPEG_EXIF else exif,
+            None if not icc or colour and icc[16:20] == b"GRAY" else icc)
+
+
+def bmp_with_dpi(data: bytes, dpi: tuple[float, float] | None) -> bytes:
+    """OpenCV's BMP with the resolution it leaves at 0 set in its info header (pixels per metre, x then y)."""
+    if dpi is None:
+        return data
+    out = bytearray(data)
+    out[38:46] = b"".join(round(d / 0.0254).to_bytes(4, "little", signed=True) for d in dpi)
+    return bytes(out)
+
+
+def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
+    """The EXIF block with orientation reset to 1, since the pixels are stored upright now (a quarter turn also
+    swaps its width and height and its x and y resolution, so the block describes the file it is in); for a
+    TIFF, whose own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its
+    own)."""
+    if not exif:
+        return None
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        if parsed.get(0x0112, 1) in (5, 6, 7, 8):
+            _swap(parsed, 0x011A, 0x011B)  # X/YResolution
+            if 0x8769 in parsed:
+                _swap(parsed.get_ifd(0x8769), 0xA002, 0xA003)  # PixelX/YDimension
+        parsed[0x0112] = 1
+        for tag in TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
+            del parsed[tag]
+        return parsed.tobytes()
+    except Exception:
+        return None
+
+
+def _swap(tags: Image.Exif | dict, a: int, b: int) -> None:
+    values = tags.get(a), tags.get(b)
+    for tag, value in zip((a, b), reversed(values)):
+        if value is None:
+            tags.pop(tag, None)
+        else:
+            tags[tag] = value
+
+
+def plausible_dpi(dpi: tuple[float, float] | None) -> tuple[float, float] | None:
+    """A resolution worth writing: two positive, finite numbers (a file's 0 or NaN says "unknown")."""
+    if dpi is None or len(dpi) != 2 or not all(isinstance(d, (int, float)) and 0 < d < 1e6 for d in dpi):
+        return None
+    return float(dpi[0]), float(dpi[1])
