@@ -360,18 +360,22 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
 def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
     """The stored config, with the train run the user named on the resume: the same folder; or, where the stored
     one is gone (the run folder was moved, its refinement with it), the named one. Another existing run is
-    refused: the refinement is of the run stored (it went on silently with that one)."""
+    refused: the refinement is of the run stored (it went on silently with that one). A refinement inside the
+    named run moved with it, whatever its F holds now (a `train --resume` replaces F, and in place that is a
+    warning); one elsewhere must find the F it recorded there."""
     stored = Path(cfg.run_dir)
     if named.resolve() == stored.resolve():
         return cfg
-    refused = (f"{out_dir} refines the run in {stored}, not {named}; give that run folder, or another -o for a "
-               f"refinement of {named}")
     if stored.exists():
-        raise UserError(refused)
+        raise UserError(f"{out_dir} refines the run in {stored}, not {named}; give that run folder, or another -o "
+                        f"for a refinement of {named}")
     f_sha = recorded_sha256(out_dir, F_INPUT)  # moved: the named run must hold the F the refinement recorded
     f_file = RunFolder(named).f
-    if f_sha is not None and (not f_file.is_file() or file_sha256(f_file) != f_sha):
-        raise UserError(f"{refused} (its F is not the one the refinement recorded)")
+    inside = out_dir.resolve().is_relative_to(named.resolve())
+    if not inside and f_sha is not None and (not f_file.is_file() or file_sha256(f_file) != f_sha):
+        raise UserError(f"{out_dir} refines the run that was in {stored}, not {named} (its F is not the one the "
+                        f"refinement recorded); give the folder that run moved to, or another -o for a refinement "
+                        f"of {named}")
     return dataclasses.replace(cfg, run_dir=str(named.resolve()))
 
 

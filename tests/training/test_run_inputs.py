@@ -17,7 +17,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.training.cyclegan import train
 from denoise_gan.training.input_record import record_inputs
-from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, tiny_train_config
+from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, reordered_metadata, tiny_train_config
 
 
 def new_run(clean_dir: Path, out: Path, *extra: object) -> object:
@@ -373,6 +373,12 @@ def test_a_refinement_resumes_after_its_run_folder_moved_and_never_of_another_ru
     (other / "F.safetensors").write_bytes((other / "F.safetensors").read_bytes() + b" ")
     one_line_error(cli("refine", other, "-o", gone / "refine", "--resume", "--steps", "4"),
                    "its F is not the one the refinement recorded")
+    # a `train --resume` between two sessions replaces F (in place only a warning): a refinement that moved with
+    # its run still resumes there (it was refused, told to give the folder that no longer exists)
+    reordered_metadata(gone / "F.safetensors", gone / "F.tmp").replace(gone / "F.safetensors")
+    result = cli("refine", gone, "--resume", "--steps", "4")
+    assert result.exit_code == 0, result.output
+    assert "changed since the run started" in " ".join(result.output.split())
 
 
 def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path: Path) -> None:
