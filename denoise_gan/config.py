@@ -327,12 +327,22 @@ def from_dict(cls: type[T], data: dict) -> T:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(map(str, unknown)))}")
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(map(str, unknown)))}"
+                         + _nested_hint(hints, unknown))
     kwargs = {}
     for key, value in data.items():
         ftype = _optional_dataclass(hints[key]) if value is not None else hints[key]
         kwargs[key] = from_dict(ftype, value) if dataclasses.is_dataclass(ftype) else _checked(cls, key, ftype, value)
     return cls(**kwargs)
+
+
+def _nested_hint(hints: dict[str, Any], unknown: set) -> str:
+    """Where a field given at the top level lives (``batch_size`` is ``data.batch_size``, as a run's config.json
+    holds it)."""
+    homes = [f"{key} is {name}.{key}" for key in sorted(map(str, unknown)) for name, hint in hints.items()
+             if dataclasses.is_dataclass(section := _optional_dataclass(hint))
+             and key in {f.name for f in dataclasses.fields(section)}]
+    return f" ({'; '.join(homes)}, as a run's config.json holds it)" if homes else ""
 
 
 def _optional_dataclass(ftype: Any) -> Any:

@@ -64,6 +64,13 @@ def test_a_corrupt_config_is_a_one_line_error_naming_the_file(tmp_path: Path, te
         RunFolder(tmp_path).read_config(AdaptConfig, what="adapt")
 
 
+def test_a_field_given_at_the_top_level_is_told_where_it_lives(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"batch_size": 2}')  # adapt's own field; a train run's data.batch_size
+    with pytest.raises(UserError) as caught:
+        RunFolder(tmp_path).read_config(TrainConfig)
+    assert "unknown TrainConfig field(s): batch_size (batch_size is data.batch_size, as a run's" in _one_line(caught)
+
+
 def test_another_commands_folder_is_named_as_such(tmp_path: Path) -> None:
     """`adapt --resume` on a train run said "unknown AdaptConfig field(s): beta1, ..."."""
     RunFolder(tmp_path).write_config(TrainConfig())
