@@ -1,0 +1,60 @@
+"""What each frozen config refuses on its own, before any folder is made: the guards a --config file or a stored
+checkpoint config passes through too, which the command line alone cannot reach."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from denoise_gan.config import (
+    AdaptConfig,
+    ConfigError,
+    DataConfig,
+    DiscriminatorConfig,
+    ModelConfig,
+    RefineConfig,
+    TrainConfig,
+    from_dict,
+    refuse_overlapping,
+    to_dict,
+)
+
+
+def test_one_relative_folder_with_the_other_unset_is_not_taken_for_the_working_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unset folder ("") is no folder: read as the working folder, every relative --clean or --noisy inside it
+    would be refused as inside the other."""
+    monkeypatch.chdir(tmp_path)
+    refuse_overlapping("photos", "")
+    DataConfig(clean_dir="photos/clean", noise="gaussian:sigma=25")
+    AdaptConfig(noisy_dir="photos")  # adapt's --clean defaults to the bundled photos
+
+
+def test_a_link_to_the_other_folder_is_the_same_folder(tmp_path: Path) -> None:
+    """Through a link the same photos would land in both domains and G would learn close to nothing."""
+    (tmp_path / "clean").mkdir()
+    os.symlink(tmp_path / "clean", tmp_path / "noisy")
+    with pytest.raises(ConfigError, match="the same folder"):
+        DataConfig(clean_dir=str(tmp_path / "clean"), noisy_dir=str(tmp_path / "noisy"))
+
+
+def test_the_patch_size_floor_and_the_discriminators_channels() -> None:
+    with pytest.raises(ConfigError, match="patch-size"):
+        DataConfig(patch_size=16)  # a multiple of 8, under the floor of 32
+    with pytest.raises(ConfigError, match="same channels"):  # only a config file can give D its own channels
+        TrainConfig(model=ModelConfig(d=DiscriminatorConfig(channels=1)))
+
+
+def test_refine_and_adapt_refuse_settings_that_would_run_something_else() -> None:
+    with pytest.raises(ConfigError, match="--init and --noise do not go together"):
+        RefineConfig(run_dir="r", init="default", noise="gaussian:sigma=25")  # the comparison starts fresh
+    with pytest.raises(ConfigError, match="at least 2"):
+        AdaptConfig(noisy_dir="photos", steps=1)  # one phase would get no step
+
+
+def test_a_refinement_of_the_runs_own_g_reads_back_from_its_stored_config() -> None:
+    """`refine --generator same` stores "generator": null, which a --resume reads back."""
+    stored = RefineConfig(run_dir="r", generator=None)
+    assert from_dict(RefineConfig, to_dict(stored)) == stored
