@@ -137,6 +137,36 @@ def test_tiles_are_fitted_to_the_image_to_limit_wasted_overlap(length: int) -> N
     assert n * t / length < 1.25, f"{n} tiles of {t} for {length}"  # a fixed 512 tile on 1024 would be 1.5
 
 
+def test_an_overlap_off_the_stride_is_counted_as_the_tiles_share_it() -> None:
+    """Overlap 20 is shared as 24 (the stride's multiple): counted as 20, a 1016 px side took 4 tiles, not 3."""
+    grid = plan_grid(1016, 1016, 512, 20, 8)
+    assert (len(grid.ys), grid.tile_h) == (3, 360)
+
+
+def test_the_blend_weights_of_a_grid_sum_to_one() -> None:
+    """Each overlap blended over all of its width: half of it weighted hard still passed a 45 dB seam test."""
+    grid = plan_grid(224, 224, 128, 32, 8)
+    assert (grid.ys, grid.overlap) == ((0, 96), 32)
+    total = np.zeros((224, 224))
+    for y, x, weight in grid.tiles():
+        total[y:y + grid.tile_h, x:x + grid.tile_w] += weight
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_an_overlap_of_exactly_half_a_tile_is_not_said_to_be_cut() -> None:
+    assert not any("--overlap" in note for note in TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=32)).notes)
+    assert any("--overlap 40" in note for note in TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=40)).notes)
+
+
+def test_an_instance_norm_tile_with_one_constant_channel_is_still_denoised() -> None:
+    """Only a tile flat in every channel comes back as it was; one saturated channel (a clipped sky) is common."""
+    net = light_unet(channels=3, arch="resnet", width=8, blocks=1)
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    image[..., 0] = 255
+    out = denoise_array(net, image, InferConfig(tile=0, device="cpu", precision="fp32"))
+    assert not np.array_equal(out[..., 1:], image[..., 1:])
+
+
 # ---- channels, alpha and dtypes ------------------------------------------------------------------
 
 def test_alpha_is_passed_through_untouched(photo: np.ndarray) -> None:
