@@ -38,3 +38,19 @@ def test_an_end_reported_twice_is_said_once(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_short_run_in_a_pipe_prints_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run(monkeypatch, 0.5, 10) == []
+
+
+def test_on_a_terminal_the_bar_counts_files_and_leaves_no_line_behind() -> None:
+    """Done/total is drawn while it runs; a finished bar is erased, so the summary table follows the command."""
+    from denoise_gan.progress_bar import file_progress
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    with file_progress(console, disable=False) as bar:
+        task = bar.add_task("files", total=2, name="a.png")
+        bar.update(task, advance=1)
+        bar.refresh()
+        assert "1/2" in out.getvalue()
+    assert bar.live.transient
+    console.print("summary")
+    assert out.getvalue().rstrip().endswith("summary") and "2/2" not in out.getvalue().split("summary")[-1]

@@ -111,3 +111,8 @@ def test_a_help_that_starts_with_a_value_keeps_its_case() -> None:
     text = " ".join(runner.invoke(app, ["refine", "--help"], env={"COLUMNS": "200"}).output.split())
     assert "auto, cpu, cuda or cuda:N" in text and "l1 or l2" in text and "Auto, cpu" not in text
     assert "Folder for the refined G" in text  # a sentence still starts with a capital
+
+
+def test_help_lists_every_command_the_everyday_job_first() -> None:
+    assert list(COMMANDS) == ["denoise", "demo", "evaluate", "benchmark", "synth", "samples", "noise-fit", "train",
+                              "refine", "adapt", "calibrate", "export"]

@@ -313,3 +313,23 @@ def test_results_json_and_csv(folders: tuple[Path, Path], tmp_path: Path) -> Non
     assert [r[0] for r in rows[1:]] == ["a", "b", "sub/c", "mean"]
     assert float(rows[1][1]) == pytest.approx(result.images[0].psnr, abs=1e-6)
     assert rows[2][1] == "inf"
+
+
+def test_a_pair_too_small_for_ssim_is_named_and_the_csv_mean_is_finite(tmp_path: Path) -> None:
+    """The failed pair's reason names its image (evaluate's line lists reasons only); the CSV's mean row is the
+    mean over finite scores, as the tables show, not inf from one identical pair."""
+    from denoise_gan.evaluation.metrics import Evaluation, ImageScore, score_pair, write_results_csv
+
+    with pytest.raises(UserError, match=r"^tiny: SSIM needs"):
+        score_pair(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8, 3), np.uint8), "tiny")
+    both = Evaluation((ImageScore("a", math.inf, 1.0), ImageScore("b", 30.0, 0.9)), False)
+    write_results_csv(both, tmp_path / "scores.csv")
+    assert (tmp_path / "scores.csv").read_text().splitlines()[-1] == "mean,30.000000,0.950000"
+
+
+def test_five_missing_predictions_are_all_named_without_a_first_five(tmp_path: Path) -> None:
+    from denoise_gan.evaluation.metrics import Evaluation, ImageScore
+
+    missing = ("a", "b", "c", "d", "e")
+    text = missing_text(Evaluation((ImageScore("f", 30.0, 0.9),), False, missing=missing), tmp_path)
+    assert "(a.*, b.*, c.*, d.*, e.*)" in text and "first" not in text
