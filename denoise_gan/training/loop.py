@@ -42,7 +42,7 @@ from denoise_gan.training.run_report import (
     plot_log,
     print_header,
 )
-from denoise_gan.training.step_mode import choose_step_mode, worth_measuring
+from denoise_gan.training.step_mode import choose_step_mode, mode_record, recorded_mode, worth_measuring
 from denoise_gan.training.validation import drop_grids_after
 
 PROGRESS_FIELDS = 3  # log fields on the progress line when a trainer names none (``progress_fields``)
@@ -137,7 +137,7 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
                                                                    else ""))
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
-        batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say)
+        batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say, recorded_mode(state))
         run_loop(trainer, batches, start, cadence, run_dir, world, console)
     finally:
         shutdown(world)
@@ -223,6 +223,9 @@ class _Run:
     def save(self, at: int) -> None:
         if self.world.is_main:
             state = self.trainer.state(at)
+            mode = getattr(self.trainer, "step_mode", None)
+            if mode is not None:  # what the run trains in, so a resume goes on in it
+                state["step_mode"] = mode_record(mode)
             self.refuse_nonfinite(state)  # the message names the checkpoints kept before this one
             folder = RunFolder(self.run_dir)
             save_checkpoint(folder.checkpoint(at), state)

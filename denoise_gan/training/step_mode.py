@@ -112,12 +112,38 @@ def worth_measuring(steps_left: int, world: World, deadline: float | None) -> bo
     return steps_left >= MEASURE_FROM_STEPS and world.size == 1 and deadline is None
 
 
+def mode_record(mode: StepMode) -> dict[str, Any]:
+    """The mode as a checkpoint holds it, so a resumed run takes the same one."""
+    return {"precision": mode.precision, "channels_last": mode.channels_last, "compiled": mode.compiled}
+
+
+def recorded_mode(state: dict[str, Any] | None) -> StepMode | None:
+    """The mode a checkpoint's run trained in (None for a checkpoint written before modes were recorded)."""
+    record = state.get("step_mode") if isinstance(state, dict) else None
+    if not isinstance(record, dict):
+        return None
+    try:
+        return StepMode(str(record["precision"]), bool(record["channels_last"]), bool(record["compiled"]))
+    except KeyError:
+        return None
+
+
 def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], device: torch.device,
-                     precision: str, measure: bool,
-                     say: Callable[[str], None]) -> Iterator[dict[str, torch.Tensor]]:
+                     precision: str, measure: bool, say: Callable[[str], None],
+                     resumed: StepMode | None = None) -> Iterator[dict[str, torch.Tensor]]:
     """Put the trainer in its fastest mode and return the batches unchanged (the batch used for timing is put
-    back at their front). Without ``measure`` the first candidate (fp32 on the CPU) is taken."""
+    back at their front). Without ``measure`` the first candidate (fp32 on the CPU) is taken. A resumed run
+    keeps the mode it trained in where this machine offers it: a step in another mode rounds differently, so
+    the run would not go on as it would have uninterrupted (it chose again from the steps left, and fewer
+    than a trial's worth went on in fp32 after torch.compile)."""
     modes = candidate_modes(device, precision)
+    if resumed is not None and resumed in modes:
+        apply_mode(trainer, resumed)
+        say(f"compute mode: {resumed.label} (the run's own, as it trained before the resume)")
+        return batches
+    if resumed is not None:
+        say(f"compute mode: the run trained in {resumed.label}, which this machine cannot run; it goes on in "
+            "another, so not exactly as it would have")
     if len(modes) == 1 or not measure:
         apply_mode(trainer, modes[0])
         why = (f"--precision {precision}" if precision != "auto" else "the only mode to try here" if len(modes) == 1

@@ -152,3 +152,35 @@ def test_cuda_keeps_the_precision_auto_resolves_to(monkeypatch) -> None:
     trainer = TinyTrainer()
     apply_mode(trainer, mode)
     assert trainer.amp_dtype == torch.float16
+
+
+def test_a_resumed_run_keeps_the_mode_it_trained_in(monkeypatch) -> None:
+    """It chose again from the steps left: a run that trained compiled went on in fp32 after a resume (fewer than
+    a trial's worth left), so it did not go on as it would have uninterrupted."""
+    bf16 = StepMode("bf16", channels_last=True)
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (StepMode(), bf16))
+    trainer, data, said = TinyTrainer(), iter(batches(2)), []
+    assert choose_step_mode(trainer, data, CPU, "auto", False, said.append, resumed=bf16) is data  # no trial
+    assert trainer.step_mode == bf16 and said == ["compute mode: bf16 autocast + channels_last (the run's own, as "
+                                                  "it trained before the resume)"]
+    elsewhere, said = TinyTrainer(), []  # resumed on a machine without a compiler: said, then chosen as usual
+    choose_step_mode(elsewhere, iter(batches(2)), CPU, "auto", False, said.append, resumed=StepMode(compiled=True))
+    assert elsewhere.step_mode == StepMode() and "which this machine cannot run" in said[0]
+
+
+def test_the_mode_travels_in_the_checkpoint(monkeypatch, clean_dir, tmp_path) -> None:
+    from denoise_gan.nets.run_folder import list_checkpoints
+    from denoise_gan.nets.weights import load_checkpoint
+    from denoise_gan.training.cyclegan import train
+    from helpers import tiny_train_config
+
+    bf16 = StepMode("bf16", channels_last=True)
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (bf16, StepMode()))  # a new run: bf16
+    train(tiny_train_config(clean_dir, steps=2, save_every=2), tmp_path / "run")
+    newest = list_checkpoints(tmp_path / "run" / "checkpoints")[-1][1]
+    state = load_checkpoint(newest)
+    assert step_mode.recorded_mode(state) == bf16
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (StepMode(), bf16))  # fp32 would come first now
+    train(None, tmp_path / "run", resume=True, steps=4)
+    assert step_mode.recorded_mode(load_checkpoint(list_checkpoints(tmp_path / "run" / "checkpoints")[-1][1])) == bf16
+    assert step_mode.recorded_mode({"step": 2}) is None  # a checkpoint from before modes were recorded
