@@ -41,11 +41,6 @@ def read_folder(folder: Path | str, exclude: Path | None = None,
     return found
 
 
-def load_folder(folder: Path | str) -> list[np.ndarray]:
-    """All images under a folder (recursive), alpha dropped; unreadable files are skipped with a warning."""
-    return [pixels for _, pixels in read_folder(folder)]
-
-
 def split_halves(items: list[Any]) -> tuple[list[Any], list[Any]]:
     """Two disjoint halves (alternating, so both get a spread of the sorted list)."""
     return items[0::2], items[1::2]
@@ -240,14 +235,30 @@ def at_least(found: list[tuple[Path, np.ndarray]], root: Path | str,
     return usable, small
 
 
+def _patch_sized(folder: str, patch_size: int, kind: str, why: str) -> list[np.ndarray]:
+    """The folder's photos that hold a whole patch; the others are said, and none at all is an error."""
+    found = read_folder(folder)
+    if not found:
+        raise ValueError(f"{folder}: no readable images")
+    usable, small = at_least(found, folder, patch_size)
+    if not usable:
+        raise ValueError(f"{folder}: every {kind} photo is smaller than the {patch_size} px patch; lower "
+                         "--patch-size or give larger photos")
+    if small:
+        print(f"warning: {len(small)} of {len(found)} photos in {folder} are smaller than the {patch_size} px "
+              f"patch and are left out ({why}): {', '.join(small)}")
+    return usable
+
+
 def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 0,
                   read_noisy: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
     """The two training domains: two folders, or one clean folder split in halves plus a noise spec.
 
-    Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None). Real noisy
-    photos smaller than ``patch_size`` are left out with a warning: padding them by mirroring would teach F
-    mirrored noise. ``read_noisy=False`` (refine, which learns from the clean domain only) leaves a noisy
-    folder unread: its domain comes back empty, and the folder need not exist any more.
+    Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None). Photos
+    smaller than ``patch_size`` are left out with a warning: padded by mirroring, a noisy one would teach F
+    mirrored noise and a clean one would show the discriminator mirrored seams as clean photos.
+    ``read_noisy=False`` (refine, which learns from the clean domain only) leaves a noisy folder unread: its
+    domain comes back empty, and the folder need not exist any more.
     """
     for folder in (clean_dir, noisy_dir if read_noisy else ""):  # on --resume: moved or deleted since the start
         if folder and not Path(folder).is_dir():
@@ -255,23 +266,11 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     refuse_synth_sets_inside(clean_dir, ValueError)
     if noisy_dir and read_noisy:
         refuse_synth_sets_inside(noisy_dir, ValueError, "noisy")
-    clean = load_folder(clean_dir)
-    if not clean:
-        raise ValueError(f"{clean_dir}: no readable images")
+    clean = _patch_sized(clean_dir, patch_size, "clean", "padding would show mirrored seams as clean photos")
     if noisy_dir and not read_noisy:
         return clean, [], None
     if noisy_dir:
-        found = read_folder(noisy_dir)
-        if not found:
-            raise ValueError(f"{noisy_dir}: no readable images")
-        noisy, small = at_least(found, noisy_dir, patch_size)
-        if not noisy:
-            raise ValueError(f"{noisy_dir}: every noisy photo is smaller than the {patch_size} px patch; lower "
-                             "--patch-size or give larger photos")
-        if small:
-            print(f"warning: {len(small)} of {len(found)} photos in {noisy_dir} are smaller than the {patch_size} px "
-                  f"patch and are left out (padding would teach F mirrored noise): {', '.join(small)}")
-        return clean, noisy, None
+        return clean, _patch_sized(noisy_dir, patch_size, "noisy", "padding would teach F mirrored noise"), None
     if not noise:
         raise ValueError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")
     if len(clean) < 2:
