@@ -33,10 +33,17 @@ class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, 
 
 
 def first_line(exc: BaseException, limit: int | None = 160) -> str:
-    """An exception's message as one line of at most ``limit`` characters, for a one-line error; its type's name
-    when it says nothing (an EOFError, a bare KeyError: an empty message failed as an IndexError)."""
+    """An exception's message as one line of at most ``limit`` characters, for a one-line error, ending at a
+    sentence's end where one falls in its second half (torch's zip error was cut at "there is a high"); its
+    type's name when it says nothing (an EOFError, a bare KeyError: an empty message failed as an IndexError)."""
     text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    line = text.splitlines()[0]
+    if limit is None or len(line) <= limit:
+        return line
+    end = line.rfind(". ", 0, limit)
+    return line[:end + 1] if end >= limit // 2 else line[:limit]
 
 
 def typed_line(exc: BaseException, limit: int | None = 160) -> str:

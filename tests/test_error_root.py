@@ -51,3 +51,12 @@ def test_a_typed_line_is_capped_at_160_characters_of_message() -> None:
     from denoise_gan.errors import typed_line
 
     assert typed_line(KeyError("k" * 300)) == "KeyError: '" + "k" * 159
+
+
+def test_a_long_message_ends_at_a_sentence_where_one_is_near_the_cap() -> None:
+    from denoise_gan.errors import first_line
+
+    torch_zip = ("PytorchStreamReader failed reading zip archive: failed finding central directory. This is an "
+                 "internal miniz error. If you are seeing this error, there is a high chance that your file is corrupt")
+    assert first_line(RuntimeError(torch_zip)).endswith("This is an internal miniz error.")
+    assert first_line(RuntimeError("short. " + "x" * 300)) == ("short. " + "x" * 300)[:160]  # none late enough

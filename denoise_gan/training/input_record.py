@@ -92,7 +92,7 @@ def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:
     for option, folder in folders.items():
         entry = recorded.get(option)
         before = entry.get("images") if folder and isinstance(entry, dict) else None
-        if not isinstance(before, dict):
+        if not isinstance(before, dict) or not Path(folder).exists():  # gone: the run's own check says so, once
             continue
         now = _stats(folder, run_dir)
         added = len(now.keys() - before.keys())

@@ -35,6 +35,15 @@ def test_a_replaced_image_of_the_same_size_is_seen(tmp_path: Path) -> None:
     assert "(0 image(s) added, 0 removed, 1 replaced)" in line
 
 
+def test_a_folder_gone_since_the_start_is_left_to_the_error_that_names_it(tmp_path: Path) -> None:
+    """A moved folder was first "changed (... 3 removed): the rest of the run trains on what it holds now", and
+    then the resume failed with "no such folder"."""
+    photos, run = _photos(tmp_path / "photos"), tmp_path / "run"
+    run.mkdir()
+    record_inputs(run, {"--clean": str(photos)})
+    photos.rename(tmp_path / "moved")
+    assert changed_inputs(run, {"--clean": str(photos)}) == []
+
 def test_added_and_removed_images_are_counted_apart(tmp_path: Path) -> None:
     photos, run = _photos(tmp_path / "photos", count=4), tmp_path / "run"
     run.mkdir()
