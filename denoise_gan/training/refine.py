@@ -1,9 +1,8 @@
 """Pseudo-pair refinement: train G on (F(clean), clean) with a plain L1 loss.
 
-This is the step that makes an unpaired denoiser competitive (GCBD, C2N, LUD-VAE all do it): after
-CycleGAN training, F is a sampler of realistic noise, so every step can draw fresh noisy versions of
-fresh clean crops and G learns a supervised mapping without any real pair. The plain CycleGAN G is
-trained only to fool D_clean and satisfy the cycle, which lets it hallucinate.
+This is the step that makes an unpaired denoiser competitive (GCBD, C2N, LUD-VAE all do it): after CycleGAN
+training, F is a sampler of realistic noise, so every step can draw fresh noisy versions of fresh clean crops and
+G learns a supervised mapping without any real pair. The plain CycleGAN G only fools D_clean and keeps the cycle.
 
 A level-aware G learns more from F than pairs: F reports the per-pixel noise level it drew, so G learns to
 denoise given that map and its estimator learns to read the map off the noisy image, with no pair and no
@@ -359,10 +358,9 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
 
 def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
     """The stored config, with the train run the user named on the resume: the same folder; or, where the stored
-    one is gone (the run folder was moved, its refinement with it), the named one. Another existing run is
-    refused: the refinement is of the run stored (it went on silently with that one). A refinement inside the
-    named run moved with it, whatever its F holds now (a `train --resume` replaces F, and in place that is a
-    warning); one elsewhere must find the F it recorded there."""
+    one is gone, the named one: a refinement inside it moved with it, whatever its F holds now (a `train
+    --resume` replaces F; in place, a warning), one elsewhere must find the F it recorded there. Another
+    existing run is refused: the refinement is of the run stored (it went on silently with that one)."""
     stored = Path(cfg.run_dir)
     if named.resolve() == stored.resolve():
         return cfg
@@ -371,8 +369,8 @@ def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
                         f"for a refinement of {named}")
     f_sha = recorded_sha256(out_dir, F_INPUT)  # moved: the named run must hold the F the refinement recorded
     f_file = RunFolder(named).f
-    inside = out_dir.resolve().is_relative_to(named.resolve())
-    if not inside and f_sha is not None and (not f_file.is_file() or file_sha256(f_file) != f_sha):
+    if not out_dir.resolve().is_relative_to(named.resolve()) and f_sha is not None and (
+            not f_file.is_file() or file_sha256(f_file) != f_sha):
         raise UserError(f"{out_dir} refines the run that was in {stored}, not {named} (its F is not the one the "
                         f"refinement recorded); give the folder that run moved to, or another -o for a refinement "
                         f"of {named}")
