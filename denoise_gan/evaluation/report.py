@@ -310,7 +310,8 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
         parts.append(_mean_table([s for s in summary if s["noise"] == noise], methods))
         parts.append("<h3>Per image: PSNR (dB) / SSIM</h3>")
         parts.append(_per_image_table(mine, images, methods))
-        parts.append(f"<h3>Crops (most textured {CROP}×{CROP} window of the clean image, ×{ZOOM} nearest)</h3>")
+        parts.append(f"<h3>Crops (most textured window of the clean image, up to {CROP}×{CROP}, ×{ZOOM} nearest; "
+                     "the PSNR under each is the whole image's)</h3>")
         parts.append(_crops_html(out_dir, noise, mine, images, methods))
     parts.append("<h2>Methods</h2><table><tr><th>method</th><th>settings</th><th>uses σ</th></tr>")
     parts += [f"<tr><td>{_e(m['name'])}</td><td class='rule'>{_e(m['rule'])}</td>"

@@ -172,6 +172,8 @@ def test_report_is_offline_and_its_images_exist(full_run: Path) -> None:
     assert "crop missing" not in page
     crop = cv2.imdecode(np.frombuffer(pngs[-1], np.uint8), cv2.IMREAD_UNCHANGED)
     assert crop.shape[0] == 2 * 48 or crop.shape[0] == 2 * 56  # whole small image, enlarged x2
+    # so the heading does not promise a 128x128 window, and says the caption's PSNR is the whole image's
+    assert "up to 128×128" in page and "the PSNR under each is the whole image's" in page
 
 
 def test_same_seed_same_numbers_other_seed_other_noise(tmp_path: Path, clean_dir: Path, full_run: Path) -> None:
