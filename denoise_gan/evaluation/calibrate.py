@@ -122,13 +122,15 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
         best = best_factor({k: _mean_over_noises(psnr[k]) for k in scales})
         images = len({r["image"] for r in fit.rows})
         net.level_scale = round(net.level_scale * best, 4)
+        history = {"trained_by": f"{meta['trained_by']}; then denoise-gan calibrate (factor {best:g}, "
+                                 f"level_scale {net.level_scale:g})"} if meta.get("trained_by") else {}
         save_generator(weights, net, g_cfg, {
-            **meta, CALIBRATION_KEY: {
+            **meta, **history, CALIBRATION_KEY: {
                 "source": str(source.resolve()), "source_sha256": file_sha256(source),
                 "photos": str(Path(cfg.clean_dir).resolve()), "images": images,
                 "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
                 "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
-                             "protocol"}})
+                             "protocol", **({"previous": meta[CALIBRATION_KEY]} if CALIBRATION_KEY in meta else {})}})
         return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
                            net.level_scale, images, fit.reused, capped)
 

@@ -118,6 +118,13 @@ def test_calibrate_restores_an_estimator_that_reads_half_the_noise(tmp_path: Pat
     rows = json.loads((out / "fit" / "results.json").read_text())["summary"]
     means = {r["method"].rsplit("=", 1)[1]: r["psnr"] for r in rows if "@strength=" in r["method"]}
     assert means["2"] > means["1"] + 1.0  # the benchmark the choice rests on, as written
+    # the history says this calibration after the earlier one (the default's own ended "(level_scale 1)", which
+    # then stood beside a stored 1.2), and the earlier record is kept
+    assert cal_meta["trained_by"] == meta["trained_by"] + "; then denoise-gan calibrate (factor 2, level_scale 1)"
+    assert cal_meta["calibration"]["previous"] == meta["calibration"]
+    rule = next(m["rule"] for m in json.loads((out / "fit" / "results.json").read_text())["methods"]
+                if m["name"].startswith("low"))
+    assert "(on top of its calibration, level_scale 0.5)" in rule  # the map is read x 0.5 x each factor
 
 
 def test_calibrated_weights_denoise_as_the_source_at_that_strength(tmp_path: Path) -> None:

@@ -252,6 +252,12 @@ class LoadedModel:
     denoiser: TiledDenoiser | None = field(default=None, hash=False, compare=False)  # its notes go in the report
 
 
+def _calibrated(meta: dict[str, Any]) -> str:
+    """The factor a calibrated file applies on its own, under the rule's: two files calibrated apart read alike."""
+    scale = meta.get("level_scale")
+    return f" (on top of its calibration, level_scale {scale:g})" if isinstance(scale, int | float) else ""
+
+
 def _model_names(paths: Sequence[Path]) -> list[str]:
     """Row names from checkpoint stems; a file whose name says nothing (an exported folder's ``model``, a run's or
     an adaptation's ``G``) by its folder (``my_camera``; a run's refinement ``run1/refine``); parent folders are
@@ -322,7 +328,8 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
                 del sigma  # blind: the model estimates the level itself
                 return _denoiser(noisy, strength=_strength)
 
-            how = f"blind, level map estimated x {strength:g}" if level_aware else "blind (no σ input)"
+            how = f"blind, level map estimated x {strength:g}{_calibrated(loaded.meta)}" if level_aware \
+                else "blind (no σ input)"
             how += "; x8 self-ensemble" if infer.ensemble else ""
             models.append(LoadedModel(Method(row, run, False, f"{about}; {how}"), str(path), sha, seconds, cfg,
                                       denoiser))
