@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import re
@@ -187,6 +188,10 @@ def test_same_seed_same_numbers_other_seed_other_noise(tmp_path: Path, clean_dir
     assert scores[0] == scores[1]
     assert [i["noisy_sha256"] for i in a["inputs"]] == [i["noisy_sha256"] for i in b["inputs"]]
     assert [i["noisy_sha256"] for i in a["inputs"]] != [i["noisy_sha256"] for i in c["inputs"]]
+    from denoise_gan.evaluation.benchmark.inputs import pixels_fingerprint
+
+    assert "not of a file" in a["protocol"]["noise"]  # what the name alone would not say
+    assert pixels_fingerprint(np.zeros((2, 3, 1), np.uint8)) == hashlib.sha256(b"|u1(2, 3, 1)" + bytes(6)).hexdigest()
     full = json.loads((full_run / "results.json").read_text())
     same = {(r["image"], r["psnr"]) for r in full["rows"] if r["method"] == "tv" and r["noise"] == SPECS[0]}
     assert {(r["image"], r["psnr"]) for r in a["rows"] if r["method"] == "tv"} == same  # other methods don't matter

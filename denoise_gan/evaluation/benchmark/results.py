@@ -106,7 +106,9 @@ def protocol_dict(oracle: bool) -> dict[str, Any]:
                    "same name; every method is scored against that clean image",
         "noise": "synthesised per image with data_tools.noise from the clean file, per-image seed "
                  "image_seed(seed, image) as `denoise-gan synth --seed` uses (so synth writes the identical "
-                 "noisy file), clipped and rounded to the file's dtype; or read from a paired synth set",
+                 "noisy file), clipped and rounded to the file's dtype; or read from a paired synth set; "
+                 "inputs[].noisy_sha256 is the sha256 of the noisy pixels (dtype, shape, then the bytes of the "
+                 "HxWxC array), not of a file: the same input has it however it was stored",
         "sigma": ("oracle: the σ of the image's Gaussian or correlated noise stage (its parameter, as drawn), "
                   "or for a camera chain the std of the residual noisy - clean" if oracle else
                   "blind: skimage.restoration.estimate_sigma(noisy in [0, 1], channel_axis=-1, "
