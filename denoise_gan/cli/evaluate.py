@@ -161,7 +161,7 @@ def demo_command(
 
     result = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
                       overwrite=overwrite, engine=engine.lower(), threads=threads)
-    console.print(demo_table(result.rows, noise, seed))
+    console.print(demo_table(result.rows, noise, seed, checkpoint or "default"))
     for note in result.notes:  # as `denoise` says them of the same weights
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}", markup=False, highlight=False)

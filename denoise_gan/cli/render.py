@@ -123,9 +123,11 @@ def identical_caption(identical: int, total: int) -> str:
             f"the SSIM mean over all {total}")
 
 
-def demo_table(rows: Sequence[DemoRow], noise: str, seed: int) -> Table:
-    """Scores before and after denoising, per image and mean."""
-    table = Table(title=escape(f"demo: {noise}, seed {seed} (held-out images, PSNR dB on RGB / SSIM)"))
+def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "default") -> Table:
+    """Scores before and after denoising, per image and mean; the title names the model, so two demos of two
+    checkpoints are told apart."""
+    table = Table(title=escape(f"demo: {shown(model)}, {noise}, seed {seed} (held-out images, PSNR dB over the "
+                               "image's channels / SSIM)"))
     for column in ("image", "noisy PSNR", "noisy SSIM", "denoised PSNR", "denoised SSIM", "seconds"):
         table.add_column(column, justify="left" if column == "image" else "right")
     for r in rows:

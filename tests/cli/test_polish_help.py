@@ -71,15 +71,18 @@ def test_demo_passes_c_to_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
 
     def fake_demo(output, **kwargs):  # noqa: ANN001, ANN003, ANN202 - stands in for run_demo
         seen.update(kwargs)
-        return DemoResult([])
+        return DemoResult([DemoRow("a", 20.0, 0.3, 30.0, 0.8, 0.1, output / "a.png")])
 
-    from denoise_gan.evaluation.demo import DemoResult
+    from denoise_gan.evaluation.demo import DemoResult, DemoRow
 
     monkeypatch.setattr("denoise_gan.evaluation.demo.run_demo", fake_demo)
-    monkeypatch.setattr("denoise_gan.cli.evaluate.demo_table", lambda rows, noise, seed: "")
-    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "out"), "-c", "mine.safetensors"])
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "out"), "-c", "mine.safetensors"],
+                           env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert seen["checkpoint"] == "mine.safetensors"
+    assert "demo: mine.safetensors, gaussian:sigma=25, seed 0" in result.output  # two demos told apart
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "out2")], env={"COLUMNS": "200"})
+    assert "demo: default, gaussian:sigma=25" in result.output
 
 
 @pytest.mark.parametrize("command", ["train", "refine"])
