@@ -297,8 +297,9 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
     if plots:
         parts.append("<h2>Overview</h2><div class='plots'>")
         parts += [f"<img src='{_data_uri(png)}' alt='{_e(t)}'>" for t, png in plots.items()]
-        parts.append("</div><p class='small'>The noisy input is not in the time plot (it takes no time). Times are "
-                     "per image, without model loading (see Methods).</p>")
+        parts.append("</div><p class='small'>The noisy input is not in the time plot (it takes no time). Its times "
+                     "are seconds per megapixel over the condition's images, without model loading (see Methods)."
+                     "</p>")
     for noise in noises:
         mine = [r for r in rows if r["noise"] == noise]
         images = [i for i in images_all if any(r["image"] == i for r in mine)]
@@ -347,6 +348,8 @@ def write_report(out_dir: Path | str, data: dict[str, Any]) -> Path:
         if png is not None:
             atomic_write_bytes(out_dir / PLOTS_DIR / name, png)
             plots[title] = png
+        else:  # not made this time (one condition): an earlier run's would pass for this one's
+            (out_dir / PLOTS_DIR / name).unlink(missing_ok=True)
     page = out_dir / REPORT_HTML
     atomic_write_text(page, render_html(out_dir, data, plots))
     return page

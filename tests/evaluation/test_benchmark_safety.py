@@ -34,10 +34,11 @@ def test_resume_with_fewer_noises_keeps_the_other_rows(clean_dir: Path, tmp_path
     both = BenchmarkConfig(methods=("noisy", "tv"), clean_dir=clean_dir,
                            noises=("gaussian:sigma=15", "gaussian:sigma=25"))
     run_benchmark(both, out)
-    assert len(rows(out)) == 8
+    assert len(rows(out)) == 8 and (out / "plots" / "psnr_vs_noise.png").is_file()
     one = run_benchmark(BenchmarkConfig(methods=("noisy", "tv"), clean_dir=clean_dir,
                                         noises=("gaussian:sigma=25",), resume=True), out)
     assert {r["noise"] for r in one.rows} == {"gaussian:sigma=25"}  # reported: what was asked
+    assert not (out / "plots" / "psnr_vs_noise.png").exists()  # one condition draws none: the first run's went
     again = run_benchmark(dataclasses_replace(both, resume=True), out)  # the earlier condition comes back
     assert again.computed == 0 and again.reused == 8
 
