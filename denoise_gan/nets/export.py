@@ -246,7 +246,10 @@ def write_folder(model: Exportable, out: Path, overwrite: bool = True) -> None:
         graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256
         config = {"library": "denoise-gan", "format": "denoise-gan-generator/1",
                   "generator": to_dict(model.config), **{k: model.meta[k] for k in CARD_FIELDS},
-                  "level_aware": model.contract.level_aware, "stride": model.contract.stride}
+                  "level_aware": model.contract.level_aware, "stride": model.contract.stride,
+                  # what changes its output beyond the architecture: the calibration and the level cap
+                  **({"level_scale": model.net.level_scale, "level_max": model.net.level_max}
+                     if model.contract.level_aware else {})}
         atomic_write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
         atomic_write_text(folder / "README.md", model_card(model, with_graph=graph is not None))
     if graph is None:

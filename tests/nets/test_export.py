@@ -109,6 +109,18 @@ def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) 
     assert Denoiser.from_pretrained(out, device="cpu").engine_name == "onnxruntime"  # runs without torch
 
 
+def test_a_folders_config_records_what_changes_a_level_aware_models_output(level_weights: Path, weights: Path,
+                                                                            tmp_path: Path) -> None:
+    """The calibration factor and the level cap change what the model does; config.json left both out."""
+    net, cfg, meta = load_generator(level_weights)
+    net.level_scale = 1.2
+    save_generator(tmp_path / "cal.safetensors", net, cfg, meta)
+    assert cli("export", tmp_path / "cal.safetensors", "-o", tmp_path / "hub", "--format", "folder").exit_code == 0
+    config = json.loads((tmp_path / "hub" / "config.json").read_text())
+    assert (config["level_scale"], config["level_max"]) == (1.2, 100.0)
+    assert cli("export", weights, "-o", tmp_path / "blind", "--format", "folder").exit_code == 0
+    assert "level_scale" not in json.loads((tmp_path / "blind" / "config.json").read_text())  # no level map
+
 def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path, weights: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A full disk at the card left a folder with weights and no card; an existing folder keeps its files, and an
