@@ -235,9 +235,14 @@ def at_least(found: list[tuple[Path, np.ndarray]], root: Path | str,
     return usable, small
 
 
-def _patch_sized(folder: str, patch_size: int, kind: str, why: str) -> list[np.ndarray]:
-    """The folder's photos that hold a whole patch; the others are said, and none at all is an error."""
-    found = read_folder(folder)
+SEAMS = "padding would show mirrored seams as clean photos"
+
+
+def _patch_sized(folder: str, patch_size: int, kind: str, why: str = SEAMS,
+                 found: list[tuple[Path, np.ndarray]] | None = None) -> list[np.ndarray]:
+    """The photos (the folder's, or ``found`` of it) that hold a whole patch; the others are said, and none at all
+    is an error."""
+    found = read_folder(folder) if found is None else found
     if not found:
         raise ValueError(f"{folder}: no readable images")
     usable, small = at_least(found, folder, patch_size)
@@ -266,14 +271,18 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     refuse_synth_sets_inside(clean_dir, ValueError)
     if noisy_dir and read_noisy:
         refuse_synth_sets_inside(noisy_dir, ValueError, "noisy")
-    clean = _patch_sized(clean_dir, patch_size, "clean", "padding would show mirrored seams as clean photos")
-    if noisy_dir and not read_noisy:
-        return clean, [], None
     if noisy_dir:
+        clean = _patch_sized(clean_dir, patch_size, "clean")
+        if not read_noisy:
+            return clean, [], None
         return clean, _patch_sized(noisy_dir, patch_size, "noisy", "padding would teach F mirrored noise"), None
     if not noise:
         raise ValueError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")
-    if len(clean) < 2:
+    found = read_folder(clean_dir)
+    if len(found) < 2:
         raise ValueError(f"{clean_dir}: need at least 2 images to split into two disjoint domains")
-    clean_half, noisy_half = split_halves(clean)
-    return clean_half, noisy_half, parse_noise_spec(noise)
+    # split first: the halves must not depend on the patch size (refine's differs from train's, and its clean
+    # half must stay the one train used as clean)
+    clean_half, noisy_half = split_halves(found)
+    return (_patch_sized(clean_dir, patch_size, "clean", found=clean_half),
+            _patch_sized(clean_dir, patch_size, "noisy-domain", found=noisy_half), parse_noise_spec(noise))

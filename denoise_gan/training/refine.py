@@ -273,7 +273,7 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
     """Clean images of the source run's clean domain only: the noisy half stays unseen as clean data."""
     d = source.data
     try:
-        clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise, read_noisy=False)
+        clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise, cfg.patch_size, read_noisy=False)
     except ValueError as exc:  # runs from before paths were stored absolute name them as typed
         relative = not Path(d.clean_dir).is_absolute()
         raise UserError(f"{exc}{' (relative to where `train` ran)' if relative else ''}") from None

@@ -266,10 +266,24 @@ def test_clean_photos_smaller_than_the_patch_are_left_out_too(tmp_path: Path,
     assert [im.shape[:2] for im in clean] == [(64, 64)]
     warning = capsys.readouterr().out
     assert "1 of 2 photos" in warning and "small.png (48x20)" in warning and "mirrored seams" in warning
-    clean, _, _ = build_domains(str(tmp_path / "clean"), "", "gaussian:sigma=10", patch_size=16)  # --noise: both
-    assert len(clean) == 1
     with pytest.raises(ValueError, match="every clean photo is smaller than the 128 px patch"):
         build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=128, read_noisy=False)
+
+
+def test_a_noise_runs_halves_do_not_depend_on_the_patch_size(tmp_path: Path) -> None:
+    """Small photos left out before the split shifted it: refine (another patch size) then took photos train had
+    used as its noisy domain for clean ones."""
+    from data_tools.datasets import build_domains
+    from data_tools.images import write_image
+
+    folder = tmp_path / "pool"
+    for i, side in enumerate((64, 20, 64, 64, 64)):  # b is smaller than a 32 px patch
+        write_image(folder / f"{'abcde'[i]}.png", np.full((side, 40 + i, 3), 10 * i, np.uint8))
+    widths = {40 + i: "abcde"[i] for i in range(5)}  # each photo told by its width
+    named = lambda images: sorted(widths[im.shape[1]] for im in images)  # noqa: E731
+    clean, noisy, _ = build_domains(str(folder), "", "gaussian:sigma=10", patch_size=32)  # train
+    refined, _, _ = build_domains(str(folder), "", "gaussian:sigma=10", patch_size=16, read_noisy=False)  # refine
+    assert (named(clean), named(noisy), named(refined)) == (["a", "c", "e"], ["d"], ["a", "c", "e"])
 
 def test_refine_init_with_a_graph_and_a_resume_without_its_folder_say_so(finished_run: Path, clean_dir: Path,
                                                                           tmp_path: Path) -> None:
