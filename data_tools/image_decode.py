@@ -20,13 +20,16 @@ from data_tools.library_output import quiet_stderr
 from data_tools.png_chunks import PNG_SIGNATURE
 
 # a TIFF's own tags for how its pixels are stored (size, samples, strips, tiles, compression, colour map, the
-# ICC profile): in its EXIF they would describe the input's layout, not the output's
+# ICC profile; Pillow writes EXIF IFD0 tags over a TIFF output's own): in its EXIF they would describe the
+# input's layout, not the output's
 TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
                               284, 288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 346,
                               347, *range(512, 522), 529, 530, 531, 532, 34675})
-# a TIFF's other tags that are not its EXIF: the resolution (an output's own, from the dpi it keeps, which the
-# orientation may have swapped), and what is not carried over: XMP, IPTC, Photoshop's resources and layers
-_TIFF_NOT_EXIF = frozenset({282, 283, 296, 700, 33723, 34377, 37724})
+# the tags of a TIFF that are its EXIF: who made the photo and when (Make, Model, Orientation, DateTime, Artist,
+# Copyright) and the Exif and GPS sub-IFDs; the rest describe the file (a writer's description and name, the
+# resolution, which an output writes from the dpi it keeps) or are not carried over (XMP, IPTC, a scientific
+# format's private tags)
+_TIFF_EXIF_TAGS = frozenset({271, 272, 274, 306, 315, 33432, 34665, 34853})
 
 
 class ImageReadError(DataError):
@@ -116,7 +119,7 @@ def _bmp_bits(data: bytes) -> int:
 def _tiff_exif(tags: Image.Exif) -> bytes | None:
     """A TIFF keeps its EXIF in its own tags (Make, Model, the Exif and GPS sub-IFDs), not in a block Pillow
     hands over as ``info["exif"]``: the descriptive ones, as a block any output format can carry."""
-    for tag in TIFF_LAYOUT_TAGS.union(_TIFF_NOT_EXIF).intersection(tags):
+    for tag in set(tags) - _TIFF_EXIF_TAGS:
         del tags[tag]
     return tags.tobytes() if len(tags) else None
 

@@ -301,8 +301,6 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
     return out.getvalue()
 
 
-# TIFF tags that say how pixels are stored: Pillow writes EXIF IFD0 tags over the TIFF's own, so a resized
-# photo's stale ImageWidth/ImageLength (or its camera's strip layout) would describe data that is not there.
 def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, dpi: tuple[float, float] | None = None,
                 compression: str | None = None) -> bytes:
     """A TIFF through tifffile, which writes any channel count with its ICC profile: gray or RGB, alpha as an

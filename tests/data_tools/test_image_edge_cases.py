@@ -90,6 +90,11 @@ def test_a_tiffs_own_exif_tags_travel_to_other_formats_without_its_layout(tmp_pa
         assert tags.get(0x0112, 1) == 1 and 700 not in tags, suffix  # upright now; XMP is not carried over
         if suffix != ".tif":  # the input's strips, size and resolution describe the input, not this file
             assert not {256, 257, 273, 279, 282, 283}.intersection(tags), suffix
+    # a writer's own description and name (tifffile's JSON shape, its name) describe the file, not the photo
+    (tmp_path / "tf.tif").write_bytes(tiff_bytes(pixels, photometric="rgb", extratags=[(271, "s", 0, "Cam", True)]))
+    loaded = read_image(tmp_path / "tf.tif")
+    tags = Image.open(io.BytesIO(encode_image(loaded.pixels, ".jpg", exif=loaded.exif))).getexif()
+    assert tags.get(0x010F) == "Cam" and 270 not in tags and 305 not in tags
 
 # ---- 2. a reduced-resolution preview before the image -------------------------------------------------
 
