@@ -22,9 +22,10 @@ def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] =
     return int(value)
 
 
-def noise_image(image: Any) -> np.ndarray:
+def noise_image(image: Any, error: type[Exception] = DataError) -> np.ndarray:
     """The image noise can be drawn on: a uint8/uint16 HxW or HxWxC (C 1-4) array, not empty, returned as a
-    plain array in the machine's byte order (a big-endian 16-bit TIFF is still a 16-bit image)."""
+    plain array in the machine's byte order (a big-endian 16-bit TIFF is still a 16-bit image). A wrong shape
+    raises ``error`` (the learned model's callers catch UserError, as its other refusals)."""
     if not isinstance(image, np.ndarray):
         raise ImageTypeError(f"noise needs a uint8 or uint16 image array, got {type(image).__name__}")
     native = image.dtype.newbyteorder("=")
@@ -32,7 +33,7 @@ def noise_image(image: Any) -> np.ndarray:
         raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
     image = np.asarray(image, dtype=native)  # a subclass (np.matrix) keeps its own indexing rules
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-        raise DataError(f"noise needs an HxW or HxWxC image (C 1-4), got shape {image.shape}")
+        raise error(f"noise needs an HxW or HxWxC image (C 1-4), got shape {image.shape}")
     if image.size == 0:
-        raise DataError(f"noise needs an image with pixels, got shape {image.shape}")
+        raise error(f"noise needs an image with pixels, got shape {image.shape}")
     return image

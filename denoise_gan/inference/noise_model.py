@@ -113,7 +113,8 @@ class NoiseModel:
         from denoise_gan.nets.generators import NoiseGenerator
         from denoise_gan.runtime import resolve_device
 
-        if not isinstance(net, NoiseGenerator):  # a denoiser G would fail at the first image, inside its sampling
+        if not isinstance(getattr(net, "_orig_mod", net), NoiseGenerator):  # torch.compile(F) wraps an F
+            # a denoiser G would fail at the first image, inside its sampling
             raise UserError(f"expected a noise model F (a NoiseGenerator: clean->noisy), got {type(net).__name__}; "
                             "NoiseModel.from_pretrained loads one from a file")
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 0:
@@ -191,7 +192,7 @@ class NoiseModel:
     def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Noisy copy of a uint8/uint16 image (HxW or HxWxC, alpha passed through), same dtype, clipped and
         rounded; and what was drawn: the level quantile ``v`` and the mean noise σ F used (0-255 scale)."""
-        pixels = noise_image(image)
+        pixels = noise_image(image, UserError)
         colour, alpha = split_alpha(pixels)
         planes = colour if colour.ndim == 3 else colour[..., None]
         maxval = float(np.iinfo(pixels.dtype).max)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from data_tools.errors import DataError, ImageTypeError
+from data_tools.errors import DataError, DenoiseGanError, ImageTypeError
 from data_tools.noise import parse_noise_spec
 from denoise_gan import NoiseModel
 
@@ -29,8 +29,8 @@ def learned() -> NoiseModel:
 ])
 def test_an_image_of_the_wrong_shape_is_one_line_for_every_source(image: np.ndarray, needle: str,
                                                                  learned: NoiseModel) -> None:
-    for source in [*map(parse_noise_spec, SPECS), learned]:
-        with pytest.raises(DataError, match="noise needs") as caught:
+    for source in [*map(parse_noise_spec, SPECS), learned]:  # the project's root: a spec's DataError, F's UserError
+        with pytest.raises(DenoiseGanError, match="noise needs") as caught:
             source.apply(image, 0)
         assert needle in str(caught.value), source
 

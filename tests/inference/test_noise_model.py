@@ -106,6 +106,10 @@ def test_the_constructor_refuses_a_module_that_is_not_a_noise_model() -> None:
     for net in (load_generator("checkpoints/default.safetensors")[0], torch.nn.Conv2d(3, 3, 3)):
         with pytest.raises(UserError, match=f"expected a noise model F .*got {type(net).__name__}"):
             NoiseModel(net)
+    f = load_generator("checkpoints/default-F.safetensors")[0]
+    assert NoiseModel(torch.compile(f), engine="torch").net is not None  # a compiled F is still an F (lazily)
+    with pytest.raises(UserError, match="noise needs an HxW or HxWxC image"):  # the model's refusals: UserError
+        NoiseModel(f).apply(np.zeros((4, 4, 5), np.uint8), 0)
 
 @pytest.mark.parametrize("shape, dtype", [
     ((20, 28), np.uint8), ((20, 28, 1), np.uint8), ((20, 28, 3), np.uint8), ((21, 27, 3), np.uint16),
