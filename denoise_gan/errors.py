@@ -33,17 +33,14 @@ class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, 
 
 
 def first_line(exc: BaseException, limit: int | None = 160) -> str:
-    """An exception's message as one line of at most ``limit`` characters, for a one-line error, ending at a
-    sentence's end where one falls in its second half (torch's zip error was cut at "there is a high"); its
-    type's name when it says nothing (an EOFError, a bare KeyError: an empty message failed as an IndexError)."""
+    """An exception's message as one line of at most ``limit`` characters, for a one-line error, a cut one ending
+    in "…" (torch's zip error stopped at "there is a high" as if that were all); its type's name when it says
+    nothing (an EOFError, a bare KeyError: an empty message failed as an IndexError)."""
     text = str(exc).strip()
     if not text:
         return type(exc).__name__
     line = text.splitlines()[0]
-    if limit is None or len(line) <= limit:
-        return line
-    end = line.rfind(". ", 0, limit)
-    return line[:end + 1] if end >= limit // 2 else line[:limit]
+    return line if limit is None or len(line) <= limit else line[:limit - 1] + "…"
 
 
 def typed_line(exc: BaseException, limit: int | None = 160) -> str:

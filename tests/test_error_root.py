@@ -35,7 +35,7 @@ def test_an_exception_that_says_nothing_still_makes_a_one_line_error() -> None:
     assert first_line(EOFError()) == "EOFError" and typed_line(EOFError()) == "EOFError"
     assert first_line(ValueError("\n")) == "ValueError"
     assert first_line(ValueError("bad value\nsecond line")) == "bad value"
-    assert first_line(ValueError("x" * 300)) == "x" * 160 and len(first_line(ValueError("x" * 300), None)) == 300
+    assert first_line(ValueError("x" * 300)) == "x" * 159 + "…" and len(first_line(ValueError("x" * 300), None)) == 300
     assert typed_line(KeyError("nets")) == "KeyError: 'nets'"
 
 
@@ -50,13 +50,15 @@ def test_the_roots_are_the_builtin_kinds_callers_catch() -> None:
 def test_a_typed_line_is_capped_at_160_characters_of_message() -> None:
     from denoise_gan.errors import typed_line
 
-    assert typed_line(KeyError("k" * 300)) == "KeyError: '" + "k" * 159
+    assert typed_line(KeyError("k" * 300)) == "KeyError: '" + "k" * 158 + "…"
 
 
-def test_a_long_message_ends_at_a_sentence_where_one_is_near_the_cap() -> None:
+def test_a_cut_message_says_it_was_cut() -> None:
+    """Torch's zip error stopped at "there is a high" as if that were all it said."""
     from denoise_gan.errors import first_line
 
     torch_zip = ("PytorchStreamReader failed reading zip archive: failed finding central directory. This is an "
                  "internal miniz error. If you are seeing this error, there is a high chance that your file is corrupt")
-    assert first_line(RuntimeError(torch_zip)).endswith("This is an internal miniz error.")
-    assert first_line(RuntimeError("short. " + "x" * 300)) == ("short. " + "x" * 300)[:160]  # none late enough
+    cut = first_line(RuntimeError(torch_zip))
+    assert len(cut) == 160 and cut.endswith("…") and torch_zip.startswith(cut[:-1])
+    assert first_line(RuntimeError("x" * 160)) == "x" * 160  # at the cap: whole, no mark
