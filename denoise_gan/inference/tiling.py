@@ -133,11 +133,12 @@ def _neutral(pixels: np.ndarray) -> bool:
     photo often is, or within one 8-bit level of it, as a lossy WebP or a Lab TIFF decodes one): it is denoised as
     gray is, the channels' mean correction given to all three, so it stays as gray as it came (the colour net
     turned those one-level differences into colour speckle of 12 levels)."""
-    if np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 0], pixels[..., 2]):
-        return True
     level = int(np.iinfo(pixels.dtype).max) // 255
-    green = pixels[..., 1].astype(np.int32)
-    return all(int(np.abs(pixels[..., c].astype(np.int32) - green).max()) <= level for c in (0, 2))
+    for top in range(0, pixels.shape[0], 64):  # a band at a time: a colour photo is told by its first band
+        band = pixels[top:top + 64, :, :3].astype(np.int32)
+        if int(np.abs(band - band[..., 1:2]).max()) > level:
+            return False
+    return True
 
 
 def _items_per_tile(mode: str, image_channels: int) -> int:
@@ -348,9 +349,10 @@ class TiledDenoiser:
         if mode == "gray_to_colour":
             y = y.mean(axis=1, keepdims=True)
         elif mode == "neutral":  # each pixel's own channel offsets kept (none where R = G = B: exactly gray)
-            mean = x.mean(axis=1, keepdims=True)
-            offsets = np.where((x == x[:, 1:2]).all(axis=1, keepdims=True), np.float32(0), x - mean)
-            y = y.mean(axis=1, keepdims=True) + offsets
+            gray = y.mean(axis=1, keepdims=True)
+            equal = (x == x[:, 1:2]).all(axis=1, keepdims=True)
+            y = np.repeat(gray, c, axis=1) if equal.all() else \
+                gray + np.where(equal, np.float32(0), x - x.mean(axis=1, keepdims=True))
         elif mode == "per_channel":
             y = y.reshape(n, c, h, w)
         return y.transpose(0, 2, 3, 1)
