@@ -1,11 +1,10 @@
 """Seeded, composable synthetic noise models and the text spec grammar every command shares.
 
-A spec is one or more stages joined by ``+`` and applied left to right, each ``model:key=value,...``.
-A value is a number or a range ``lo-hi`` sampled uniformly per image, e.g.
-``gaussian:sigma=5-50+jpeg:quality=60-95``. Alternatives joined by ``|`` form a mixture: each image
-gets one of them, drawn with equal probability (``gaussian:sigma=5-50 | poisson:peak=10-100``).
-Intensities (σ) are on the 0–255 scale whatever the
-file's bit depth, so one spec means the same visual noise on 8-bit and 16-bit images.
+A spec is one or more stages joined by ``+`` and applied left to right, each ``model:key=value,...``. A value
+is a number or a range ``lo-hi`` sampled uniformly per image, e.g. ``gaussian:sigma=5-50+jpeg:quality=60-95``.
+Alternatives joined by ``|`` form a mixture: each image gets one of them, drawn with equal probability
+(``gaussian:sigma=5-50 | poisson:peak=10-100``). Intensities (σ) are on the 0–255 scale whatever the file's bit
+depth, so one spec means the same visual noise on 8-bit and 16-bit images.
 """
 
 from __future__ import annotations
@@ -299,7 +298,7 @@ def parse_noise_spec(text: str) -> NoiseSpec:
 
 def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
     stages = []
-    for part in re.split(r"(?<![0-9.][eE])(?<![=-])\+", chain_text):  # a '+' after 2.5e, = or - is a sign
+    for part in re.split(r"(?<![0-9.][eE])(?<![=-])(?<![=-] )\+", chain_text):  # a + after 2.5e, = or - is a sign
         part = part.strip()
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()
@@ -367,11 +366,10 @@ def noise_level_map(clean: np.ndarray, stages: list[dict]) -> np.ndarray:
     """The per-pixel noise σ (0-255 scale, float32, the image's shape) that a drawn chain adds to a clean image.
 
     Independent stages add their variances, each model stating its own (``SpecModel.variance``): shot noise
-    follows the clean intensity; a JPEG stage adds no random noise (its error is deterministic given the
-    image) and salt-and-pepper counts as its pixel-error variance. Only for supervised comparisons and tests:
-    the product's G learns levels from F, never from a spec (its estimator may also read a spec's draws, at
-    the level ``measured_level_map`` gives them).
-    """
+    follows the clean intensity; a JPEG stage adds no random noise (its error is deterministic given the image)
+    and salt-and-pepper counts as its pixel-error variance. Only for supervised comparisons and tests: the
+    product's G learns levels from F, never from a spec (its estimator may also read a spec's draws, at the
+    level ``measured_level_map`` gives them)."""
     scale = 255.0 / float(np.iinfo(clean.dtype).max)
     colour, _ = split_alpha(clean)
     x = colour.astype(np.float32) * np.float32(scale)

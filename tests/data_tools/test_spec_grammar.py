@@ -31,6 +31,7 @@ def test_ambiguous_specs_are_refused(text: str, needle: str) -> None:
     ("gaussian:sigma=1E+1-5e+1+jpeg:quality=8e+1", "gaussian:sigma=10-50+jpeg:quality=80"),
     ("gaussian:sigma=+5", "gaussian:sigma=5"),  # a sign after = or - was a stage break: "sigma=''"
     ("gaussian:sigma=5-+50+jpeg:quality=+80", "gaussian:sigma=5-50+jpeg:quality=80"),
+    ("gaussian:sigma= +5 + jpeg:quality=80", "gaussian:sigma=5+jpeg:quality=80"),  # spaces around either
 ])
 def test_numbers_with_exponents_parse(text: str, expected: str) -> None:
     assert str(parse_noise_spec(text)) == expected
