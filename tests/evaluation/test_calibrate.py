@@ -279,6 +279,7 @@ def test_the_best_factor_wins_and_a_tie_keeps_the_estimator_as_trained() -> None
     assert best_factor({1.0: 30.0, 1.05: 30.0000001}) == 1.0  # below a millionth of a dB: a tie
     assert best_factor({0.8: 19.234959, 1.0: 19.234884}) == 1.0  # both shown as 19.235: a tie, as the table says
     assert best_factor({0.8: 19.236, 1.0: 19.235}) == 0.8  # a thousandth apart, as shown: a win
+    assert best_factor({0.8: 19.23451, 1.0: 19.23449}) == 1.0  # rounded apart (19.235, 19.234) yet 0.00002 dB
 
 
 def test_the_criterion_is_each_noises_mean_over_photos_then_the_plain_mean_over_noises() -> None:
