@@ -254,7 +254,7 @@ class LoadedModel:
 
 def _calibrated(meta: dict[str, Any]) -> str:
     """The factor a calibrated file applies on its own, under the rule's: two files calibrated apart read alike."""
-    scale = meta.get("level_scale")
+    scale = meta.get("level_scale")  # nets.weights.LEVEL_SCALE_KEY, whose module needs torch (absent in base)
     return f" (on top of its calibration, level_scale {scale:g})" if isinstance(scale, int | float) else ""
 
 
