@@ -156,3 +156,7 @@ def test_resume_into_a_folder_without_results_says_there_is_nothing_to_resume(cl
                  "-o", tmp_path / "photos", "--resume")
     line = one_line_error(result, "holds no results.json: no benchmark to --resume")
     assert "to continue the benchmark" not in line
+    missing = tmp_path / "mistyped"  # a new benchmark started there without a word, as other commands refuse
+    one_line_error(cli("benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy",
+                       "-o", missing, "--resume"), "no such folder, so no benchmark to --resume")
+    assert not missing.exists()

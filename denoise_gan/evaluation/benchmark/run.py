@@ -21,6 +21,7 @@ from data_tools.errors import DenoiseGanError
 from data_tools.folder_lock import holding_folder
 from data_tools.images import ImageReadError
 from data_tools.output_folders import prepare_output_dir
+from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import (
     BenchmarkConfig,
@@ -169,6 +170,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     """
     out_dir = Path(out_dir)
     the_plan = plan(cfg, out_dir)
+    if cfg.resume and not out_dir.exists():  # a mistyped -o would start over in a new folder without a word
+        raise UserError(f"{out_dir}: no such folder, so no benchmark to --resume; drop --resume to start one")
     previous = _previous_rows(out_dir / RESULTS_JSON, cfg.resume)
     models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma, cfg.engine, cfg.threads)
               if "model" in the_plan.methods else [])
