@@ -49,6 +49,15 @@ class _InterruptNotice:
     said = False
 
 
+def _command_path(exc: Any, given: list[str], prog_name: str | None, commands: Any) -> str:
+    """The command whose --help answers the error: its context's, or, for an option missing its value (which the
+    parser raises before any context), the first word that names a command."""
+    if getattr(exc, "ctx", None):
+        return exc.ctx.command_path
+    command = next((word for word in given if word in commands), None)
+    return " ".join(filter(None, (prog_name or "denoise-gan", command)))
+
+
 class OneLineUsageErrors(typer.core.TyperGroup):
     """Usage errors (a misspelt option, a value of the wrong type, a missing argument) as one red line and exit
     code 2, like every other error, instead of a framed usage box; bare ``denoise-gan`` still prints the help."""
@@ -67,7 +76,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
             console.print(exc.ctx.get_help() if exc.ctx else exc.format_message(), markup=False, highlight=False)
             sys.exit(exc.exit_code)
         except _CLICK_ERROR as exc:
-            where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+            where = f" (see '{_command_path(exc, given, prog_name, self.commands)} --help')"
             message = " ".join(exc.format_message().split())
             say_error(message + where)
             sys.exit(exc.exit_code)

@@ -49,6 +49,7 @@ def test_a_missing_argument_names_its_metavar() -> None:
     (["denoise", "a.png", "--bogus"], "No such option: --bogus"),
     (["denoise", "-o", "out"], "Missing argument 'INPUTS'"),
     (["bogus"], "No such command 'bogus'"),
+    (["denoise", "a.png", "-o"], "Option '-o' requires an argument. (see 'denoise-gan denoise --help')"),  # no ctx
 ])
 def test_usage_errors_are_one_line_naming_the_help(args: list[str], needle: str) -> None:
     line = one_line_error(runner.invoke(app, args, env={"COLUMNS": "200"}), needle)
