@@ -575,6 +575,9 @@ def test_model_strength_given_twice_is_one_row_and_a_blind_model_says_it_does_no
     summary = json.loads((tmp_path / "b" / "results.json").read_text())["summary"]
     assert [s["method"] for s in summary] == ["noisy", "tiny"]  # blind: one plain row
     assert "--model-strength does not apply" in " ".join(result.output.split())
+    result = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", weights, "--model-sigma",
+                   "-o", tmp_path / "sigma")  # a row with the true σ: none for a blind model, and that is said
+    assert result.exit_code == 0 and "--model-sigma does not apply" in " ".join(result.output.split())
     result = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", "default",
                    "--model-strength", "0.5", "--model-strength", "0.5", "-o", tmp_path / "level")
     assert result.exit_code == 0, result.output

@@ -199,10 +199,11 @@ def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], o
     if run.stale:
         run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
     run.result.notes += [f"{m.method.name}: {note}" for m in models if m.denoiser for note in m.denoiser.notes]
-    if cfg.model_strengths:
-        run.result.notes += [f"{m.method.name}: a blind model (no level input), so --model-strength does not apply "
-                             "to it; its one row is blind" for m in models
-                             if m.denoiser and not m.denoiser.backend.level_aware]
+    given = [flag for flag, on in (("--model-strength", cfg.model_strengths), ("--model-sigma", cfg.model_sigma)) if on]
+    if given:  # a blind model has no level to scale or give: said, not skipped in silence
+        run.result.notes += [f"{m.method.name}: a blind model (no level input), so {' and '.join(given)} "
+                             f"{'do' if len(given) > 1 else 'does'} not apply to it; its one row is blind"
+                             for m in models if m.denoiser and not m.denoiser.backend.level_aware]
     run.save()
     atomic_write_text(out_dir / RESULTS_CSV, csv_text(run.data))
     report.write_report(out_dir, run.data)
