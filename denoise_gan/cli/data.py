@@ -45,10 +45,12 @@ def synth_command(
     each image's seed (and a model file's sha256), and the same seed gives byte-identical files.
     """
     from data_tools.synth import NoiseSource, synth
+    from denoise_gan.runtime import check_threads
 
     if (noise is None) == (noise_model is None):
         raise UserError("give exactly one of --noise SPEC and --noise-model SRC" if noise is None else
                         "--noise and --noise-model are exclusive: give one of them")
+    check_threads(threads)  # checked as every command checks it, though only a learned model runs threads
     spec: NoiseSource
     if noise is not None:
         from data_tools.noise import parse_noise_spec

@@ -105,6 +105,10 @@ def test_noise_fit_refuses_an_output_inside_its_clean_photos_and_too_many_thread
     assert not (tmp_path / "photos" / "fit").exists()
     one_line_error(cli("noise-fit", "--noisy", tmp_path / "noisy", "-o", tmp_path / "fit", "--threads", "9999"),
                    "CPU")
+    # synth with a spec runs no threads, but was the one command to take any count without a word
+    one_line_error(cli("synth", tmp_path / "photos", "-o", tmp_path / "set", "--noise", "gaussian:sigma=5",
+                       "--threads", "9999"), "CPU")
+    assert not (tmp_path / "set").exists()
 
 
 def test_a_file_gone_during_a_command_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
