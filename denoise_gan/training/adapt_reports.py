@@ -115,8 +115,11 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
                      f"{r['blind_sigma_p90']:.2f} | {_two(r['luma_vs_colour'])} | {r['coarse_vs_fine']:.2f} | "
                      f"{added_text} |")
     lines += ["", f"F's median blind σ over the folder's: {ratios['F before (start model)']:.2f} before, "
-              f"{ratios['F adapted']:.2f} adapted (1.00 = matched). The blind σ reads correlated noise low, the same "
-              "way on every row, so the rows compare even where the absolute value does not.", "",
+              f"{ratios['F adapted']:.2f} adapted (1.00 = the same reading). The blind σ reads correlated noise low "
+              "(a camera's demosaiced, compressed noise at about a third of its std, white noise nearly in full), "
+              "so the ratio means a matched level only where the coarse / fine and luma / colour columns agree "
+              "too: where F's noise is whiter than the folder's (a lower coarse / fine), a ratio above 1 can still "
+              "be an F weaker than the camera.", "",
               "![Histograms of the blind σ per crop (your photos, clean photos, F before and after) and of the σ F "
               "adds](noise_fit.png)", ""]
     atomic_write_text(out_dir / "noise_fit.md", "\n".join(lines))
