@@ -133,7 +133,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
                 cfg, deadlines = _prepare(cfg, start, g_cfg, data, out_dir, t0, console, replan=not resume)
             except KeyboardInterrupt:
                 console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume "
-                              f"{escape(str(out_dir))}` starts it again (so does the same command)[/]")
+                              f"{escape(str(out_dir))}` starts it again (so does the same command)[/]", soft_wrap=True)
                 raise ReportedInterrupt from None
         _run_phases(cfg, start, g_cfg, data, out, deadlines, resume, console)
         write_before_after(out_dir, start, cfg)
@@ -191,7 +191,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
         refined = out.phase("refine").finished.is_file() or latest_checkpoint(out.phase("refine").path)
         console.print(f"[yellow]{escape(str(out.g))} is "
                       f"{'the adaptation so far' if refined else 'still the start model'}; "
-                      f"`denoise-gan adapt --resume {escape(str(out_dir))}` continues[/]")
+                      f"`denoise-gan adapt --resume {escape(str(out_dir))}` continues[/]", soft_wrap=True)
         raise
 
 

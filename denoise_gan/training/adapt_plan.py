@@ -128,7 +128,7 @@ def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: P
     cfg = dataclasses.replace(cfg, noise_steps=noise_steps, refine_steps=refine_steps)
     console.print(f"plan ({cfg.minutes:g} min, {spent:.0f} s of it spent loading and timing): noise model "
                   f"{cfg.noise_steps} steps (~{noise_s / 60:.1f} min, {per_noise:.2f} s/step), then denoiser "
-                  f"{cfg.refine_steps} steps (~{refine_s / 60:.1f} min, {per_refine:.2f} s/step)")
+                  f"{cfg.refine_steps} steps (~{refine_s / 60:.1f} min, {per_refine:.2f} s/step)", soft_wrap=True)
     # deadlines are a safety net for a machine that slows down: the noise phase may overrun its share by a
     # quarter; the refine phase ends with the budget, whatever the noise phase took
     return cfg, (now + 1.25 * noise_s, budget_end)

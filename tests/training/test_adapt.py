@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 from data_tools.images import read_image
 from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
@@ -166,8 +168,11 @@ def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: 
     monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 3.0)
     cfg = _config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.4, save_every=1000, log_every=50)  # 24 s
     began = time.monotonic()
-    adapt(cfg, tmp_path / "timed")
+    out = io.StringIO()
+    adapt(cfg, tmp_path / "timed", console=Console(file=out, width=60))
     assert time.monotonic() - began < 24 + 15  # the budget, and the reports' seconds kept back from it (and slack)
+    plan = next(line for line in out.getvalue().splitlines() if line.startswith("plan ("))
+    assert plan.endswith("s/step)")  # one line in a log, whatever its width (it was wrapped at 80 columns)
     stored = json.loads((tmp_path / "timed" / "config.json").read_text())
     assert stored["noise_steps"] >= 1 and stored["refine_steps"] >= 1
     done = {p: json.loads((tmp_path / "timed" / p / "finished.json").read_text()) for p in ("noise", "refine")}
