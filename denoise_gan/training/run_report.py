@@ -109,7 +109,8 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
     ax = axes.pop(0)
     for field in losses:
         ax.plot(steps, series(field), label=field, linewidth=1)
-    ax.set_yscale("log")
+    if any(v > 0 for field in losses for v in series(field) if math.isfinite(v)):  # a log axis needs one value > 0
+        ax.set_yscale("log")
     ax.set_title("losses")
     if levels:
         ax = axes.pop(0)

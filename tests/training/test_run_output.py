@@ -122,6 +122,17 @@ def test_losses_png_keeps_noise_levels_off_the_loss_axis_and_draws_the_noisy_bas
     assert (tmp_path / "run" / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+
+def test_losses_of_zero_are_drawn_on_a_linear_axis_without_a_warning() -> None:
+    """A log axis of values that are all 0 made matplotlib warn on stderr ("cannot be log-scaled")."""
+    import warnings
+
+    rows = [{"step": str(step), "g_adv": "0", "cycle_clean": "0"} for step in (1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = log_figure(rows, ("g_adv", "cycle_clean"))
+    assert fig.axes[0].get_yscale() == "linear"
+
 # ---- whole runs ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
