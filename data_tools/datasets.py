@@ -238,20 +238,21 @@ def at_least(found: list[tuple[Path, np.ndarray]], root: Path | str,
 SEAMS = "padding would show mirrored seams as clean photos"
 
 
-def _patch_sized(folder: str, patch_size: int, kind: str, why: str = SEAMS,
-                 found: list[tuple[Path, np.ndarray]] | None = None) -> list[np.ndarray]:
+def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS,
+                found: list[tuple[Path, np.ndarray]] | None = None, error: type[Exception] = ValueError,
+                warn: Callable[[str], None] = lambda message: print(f"warning: {message}")) -> list[np.ndarray]:
     """The photos (the folder's, or ``found`` of it) that hold a whole patch; the others are said, and none at all
-    is an error."""
+    is an error: train, refine and adapt leave small photos out by one rule."""
     found = read_folder(folder) if found is None else found
     if not found:
-        raise ValueError(f"{folder}: no readable images")
+        raise error(f"{folder}: no readable images")
     usable, small = at_least(found, folder, patch_size)
     if not usable:
-        raise ValueError(f"{folder}: every {kind} photo is smaller than the {patch_size} px patch; lower "
-                         "--patch-size or give larger photos")
+        raise error(f"{folder}: every {kind} photo is smaller than the {patch_size} px patch; lower --patch-size or "
+                    "give larger photos")
     if small:
-        print(f"warning: {len(small)} of {len(found)} photos in {folder} are smaller than the {patch_size} px "
-              f"patch and are left out ({why}): {', '.join(small)}")
+        warn(f"{len(small)} of {len(found)} photos in {folder} are smaller than the {patch_size} px patch and are "
+             f"left out ({why}): {', '.join(small)}")
     return usable
 
 
@@ -272,10 +273,10 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     if noisy_dir and read_noisy:
         refuse_synth_sets_inside(noisy_dir, ValueError, "noisy")
     if noisy_dir:
-        clean = _patch_sized(clean_dir, patch_size, "clean")
+        clean = patch_sized(clean_dir, patch_size, "clean")
         if not read_noisy:
             return clean, [], None
-        return clean, _patch_sized(noisy_dir, patch_size, "noisy", "padding would teach F mirrored noise"), None
+        return clean, patch_sized(noisy_dir, patch_size, "noisy", "padding would teach F mirrored noise"), None
     if not noise:
         raise ValueError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")
     found = read_folder(clean_dir)
@@ -284,5 +285,5 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     # split first: the halves must not depend on the patch size (refine's differs from train's, and its clean
     # half must stay the one train used as clean)
     clean_half, noisy_half = split_halves(found)
-    return (_patch_sized(clean_dir, patch_size, "clean", found=clean_half),
-            _patch_sized(clean_dir, patch_size, "noisy-domain", found=noisy_half), parse_noise_spec(noise))
+    return (patch_sized(clean_dir, patch_size, "clean", found=clean_half),
+            patch_sized(clean_dir, patch_size, "noisy-domain", found=noisy_half), parse_noise_spec(noise))

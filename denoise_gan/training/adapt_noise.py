@@ -17,6 +17,7 @@ from torch import nn
 from data_tools.datasets import (
     PatchSampler,
     at_least,
+    patch_sized,
     read_folder,
 )
 from data_tools.samples import TRAIN_POOL, load_sample
@@ -70,17 +71,8 @@ def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | N
     if not clean_dir:
         return [load_sample(name) for name in TRAIN_POOL]
     refuse_synth_sets_inside(clean_dir, UserError)
-    found = read_photos(clean_dir, exclude, console)
-    if not found:
-        raise UserError(f"{clean_dir}: no readable images")
-    images, small = at_least(found, clean_dir, patch_size)
-    if not images:
-        raise UserError(f"{clean_dir}: every clean photo is smaller than the {patch_size} px patch; give larger "
-                        "ones, or a smaller --patch-size")
-    if small:
-        _warn(console, f"{len(small)} of {len(found)} photos in {clean_dir} are smaller than the {patch_size} px "
-                       f"patch and are left out: {', '.join(small)}")
-    return images
+    return patch_sized(clean_dir, patch_size, "clean", "padding would show F mirrored crops",
+                       read_photos(clean_dir, exclude, console), UserError, lambda message: _warn(console, message))
 
 
 @dataclass(frozen=True)
