@@ -227,7 +227,13 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
     atomic_write_bytes(out.f, start.read(start.f))  # the start's F until the first save
     if not replan and cfg.noise_steps and cfg.refine_steps:
         return cfg, (None, None)  # planned, then stopped before the first step: the plan stands, as on any resume
-    cfg, deadlines = plan_phases(cfg, start, data, out_dir, t0, console)
+    try:
+        cfg, deadlines = plan_phases(cfg, start, data, out_dir, t0, console)
+    except UserError as exc:  # a --resume keeps its stored budget, so its "give more --minutes" cannot be followed
+        if replan:
+            raise
+        raise UserError(f"{exc}; a --resume keeps the budget in {out.config}: run the adapt command again with "
+                        "more (a new run replaces this unstarted one)") from None
     out.write_config(cfg)
     return cfg, deadlines
 

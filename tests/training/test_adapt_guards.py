@@ -78,6 +78,27 @@ def test_a_budget_too_small_for_useful_phases_is_refused_naming_the_least_that_w
     assert mine.is_dir() and not any(mine.iterdir())  # the user's own empty folder stays, as empty as it was
 
 
+def test_a_resume_refused_as_too_short_says_how_to_go_on(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped before its first step and resumed on a busy machine, it was told to give more --minutes, which a
+    --resume refuses: the user had no way on."""
+    from denoise_gan.errors import ReportedInterrupt
+    from denoise_gan.training import adapt as adapt_module
+
+    def stopped(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 1.0)
+    planned = adapt_module.plan_phases
+    monkeypatch.setattr(adapt_module, "plan_phases", stopped)
+    with pytest.raises(ReportedInterrupt):
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.2), tmp_path / "out")
+    monkeypatch.setattr(adapt_module, "plan_phases", planned)
+    monkeypatch.setattr(adapt_plan, "MIN_PHASE_STEPS", 10**6)
+    with pytest.raises(UserError, match="too short.*a --resume keeps the budget in .*run the adapt command again"):
+        adapt(None, tmp_path / "out", resume=True)
+
+
 def test_time_spent_before_the_call_counts_against_the_budget(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                               tmp_path: Path) -> None:
     began = time.monotonic()
