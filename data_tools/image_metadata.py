@@ -14,12 +14,18 @@ def file_resolution(header: Image.Image | None, turned: bool) -> tuple[float, fl
     """The file's resolution in dots per inch (x, y of the upright image), or None where it records none."""
     try:
         x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
-        if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2) \
-                and 0x011A not in header.getexif():  # type: ignore[union-attr]
-            return None  # Pillow's stand-in 72 dpi for a JPEG whose EXIF records no resolution
+        if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2):  # the EXIF's, else none
+            x, y = _exif_dpi(header.getexif())  # type: ignore[union-attr]  # (Pillow's stand-in is 72)
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     return plausible_dpi((y, x) if turned else (x, y))
+
+
+def _exif_dpi(tags: Image.Exif) -> tuple[float, float]:
+    """X/YResolution in dots per inch by their ResolutionUnit, which EXIF defaults to inches (Pillow read 72 dpi
+    for a 300 with no unit); KeyError where it records no resolution, or none in a unit (1)."""
+    per_inch = {2: 1.0, 3: 2.54}[int(tags.get(0x0128, 2))]
+    return round(float(tags[0x011A]) * per_inch, 1), round(float(tags[0x011B]) * per_inch, 1)
 
 
 def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:

@@ -324,6 +324,11 @@ def test_a_jpeg_records_a_resolution_only_where_its_jfif_or_exif_gives_one(tmp_p
     recorded.update({0x011A: 240.0, 0x011B: 240.0, 0x0128: 2})  # in the EXIF only (JFIF aspect ratio 1:1)
     Image.fromarray(pixels).save(tmp_path / "exif.jpg", exif=recorded.tobytes())
     assert read_image(tmp_path / "exif.jpg").dpi == (240.0, 240.0)
+    for unit, expected in ((None, (300.0, 300.0)), (3, (762.0, 762.0)), (1, None)):  # inches by default; cm; none
+        tags = Image.Exif()
+        tags.update({0x011A: 300.0, 0x011B: 300.0, **({0x0128: unit} if unit else {})})
+        Image.fromarray(pixels).save(tmp_path / "unit.jpg", exif=tags.tobytes())
+        assert read_image(tmp_path / "unit.jpg").dpi == expected, unit  # Pillow read 72 without a unit tag
 
 @pytest.mark.parametrize("compression", [None, "tiff_lzw"])
 def test_a_tiff_turned_by_its_decoder_swaps_its_resolution_too(tmp_path: Path, compression: str | None) -> None:
