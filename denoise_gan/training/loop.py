@@ -207,7 +207,8 @@ class _Run:
             drop_grids_after(run_dir, start)  # grids of steps the resumed run will redo
         self.step = self.saved = start
         fields = tuple(getattr(trainer, "progress_fields", None) or trainer.log_fields[:PROGRESS_FIELDS])
-        self.progress = RunProgress(console, cadence.steps, start, fields, enabled=world.is_main)
+        self.progress = RunProgress(console, cadence.steps, start, fields, enabled=world.is_main,
+                                    deadline=cadence.deadline)
         scores = [logged_value(r.get("val_psnr")) for r in kept]
         self.progress.val_psnr = next((v for v in reversed(scores) if math.isfinite(v)), None)
         self.board: TensorBoardWriter | None = None

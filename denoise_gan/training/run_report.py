@@ -193,8 +193,10 @@ class RunProgress:
     shows the run as it goes instead of one line at the end. Disabled on torchrun ranks other than 0.
     """
 
-    def __init__(self, console: Console, total: int, start: int, fields: tuple[str, ...], enabled: bool = True) -> None:
+    def __init__(self, console: Console, total: int, start: int, fields: tuple[str, ...], enabled: bool = True,
+                 deadline: float | None = None) -> None:
         self.console, self.total, self.start, self.fields = console, total, start, fields
+        self.deadline = deadline  # time.monotonic() where the run stops whatever its steps: no ETA past it
         self.live = enabled and console.is_terminal
         self.plain = enabled and not console.is_terminal
         self.val_psnr: float | None = None
@@ -237,6 +239,8 @@ class RunProgress:
         elapsed = time.perf_counter() - self.began
         done = step - self.start
         eta = elapsed / done * (self.total - step) if done > 0 else math.nan
+        if self.deadline is not None:
+            eta = min(eta, max(self.deadline - time.monotonic(), 0.0)) if math.isfinite(eta) else eta
         percent = int(100 * step / self.total) if self.total else 100
         head = (f"step {step}/{self.total} {percent}%  elapsed {_clock(elapsed)}  ETA {_clock(eta)}  "
                 f"{_rate(row.get('it_s', math.nan))}")

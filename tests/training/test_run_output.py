@@ -236,6 +236,10 @@ def test_a_resumed_runs_plain_line_counts_from_the_run_and_times_from_the_resume
     monkeypatch.setattr(run_report.time, "perf_counter", lambda: progress.began + 3900.0)
     line = progress.plain_line({"step": 800, "it_s": 0.05})
     assert line.startswith("step 800/1000 80%  elapsed 1:05:00  ETA 1:05:00"), line
+    # under adapt's deadline the run stops there whatever its steps: the ETA said 23 min one line before an 8-min
+    # budget ended
+    progress.deadline = run_report.time.monotonic() + 600.0
+    assert "ETA 0:10:00" in progress.plain_line({"step": 800, "it_s": 0.05})  # (_clock rounds to the second)
 
 
 def test_terminal_header_is_a_short_summary_within_80_columns(clean_dir: Path, tmp_path: Path) -> None:
