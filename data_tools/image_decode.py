@@ -19,12 +19,6 @@ from data_tools.jpeg_check import cut_off, is_jpeg
 from data_tools.library_output import quiet_stderr
 from data_tools.png_chunks import PNG_SIGNATURE
 
-# a TIFF's own tags for how its pixels are stored (size, samples, strips, tiles, compression, colour map, the
-# ICC profile; Pillow writes EXIF IFD0 tags over a TIFF output's own): in its EXIF they would describe the
-# input's layout, not the output's
-TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
-                              284, 288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 346,
-                              347, *range(512, 522), 529, 530, 531, 532, 34675})
 # the tags of a TIFF that are its EXIF: who made the photo and when (Make, Model, Orientation, DateTime, Artist,
 # Copyright) and the Exif and GPS sub-IFDs; the rest describe the file (a writer's description and name, the
 # resolution, which an output writes from the dpi it keeps) or are not carried over (XMP, IPTC, a scientific

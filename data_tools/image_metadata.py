@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from PIL import Image
 
-from data_tools.image_decode import TIFF_LAYOUT_TAGS
-
 MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
+# a TIFF's own tags for how its pixels are stored (size, samples, strips, tiles, compression, colour map, the
+# ICC profile; Pillow writes EXIF IFD0 tags over a TIFF output's own): in its EXIF they would describe the
+# input's layout, not the output's
+_TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
+                               284, 288, 289, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 346,
+                               347, *range(512, 522), 529, 530, 531, 532, 34675})
 
 
 def file_resolution(header: Image.Image | None, turned: bool) -> tuple[float, float] | None:
@@ -67,7 +71,7 @@ def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
             if 0x8769 in parsed:
                 _swap(parsed.get_ifd(0x8769), 0xA002, 0xA003)  # PixelX/YDimension
         parsed[0x0112] = 1
-        for tag in TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
+        for tag in _TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
             del parsed[tag]
         return parsed.tobytes()
     except Exception:
