@@ -17,9 +17,10 @@ _TIFF_LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 264, 265,
 def file_resolution(header: Image.Image | None, turned: bool) -> tuple[float, float] | None:
     """The file's resolution in dots per inch (x, y of the upright image), or None where it records none."""
     try:
-        x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
-        if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2):  # the EXIF's, else none
-            x, y = _exif_dpi(header.getexif())  # type: ignore[union-attr]  # (Pillow's stand-in is 72)
+        if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2):  # type: ignore[union-attr]
+            x, y = _exif_dpi(header.getexif())  # type: ignore[union-attr]  # the EXIF's, else none (Pillow says 72)
+        else:
+            x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     return plausible_dpi((y, x) if turned else (x, y))
