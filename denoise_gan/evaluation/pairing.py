@@ -21,13 +21,12 @@ def suffix_stem(suffix: str) -> str:
 
 def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
              unsuffixed: list[str] | None = None) -> dict[str, Path]:
-    """Relative path without extension (and without ``suffix``, which may name the extension too:
-    ``_dn.png``) -> file; duplicates are an error. Files under ``exclude`` (the predictions' folder, inside the
-    clean one) are not clean images. A name without the suffix goes to ``unsuffixed`` when given (the caller
-    lists it), else it is an error."""
+    """Relative path without extension (and without ``suffix``, as ``suffix_stem`` leaves it) -> file;
+    duplicates are an error. Files under ``exclude`` (the predictions' folder, inside the clean one) are not clean
+    images. A name without the suffix goes to ``unsuffixed`` when given (the caller lists it), else it is an
+    error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
-    suffix = suffix_stem(suffix)
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()
@@ -59,6 +58,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     clean_dir, pred_dir = _folders(clean_dir, pred_dir)
     if not isinstance(pred_suffix, str):
         raise UserError(f"the prediction suffix must be text such as '_denoised', not {type(pred_suffix).__name__}")
+    pred_suffix = suffix_stem(pred_suffix)  # `_dn.png` pairs `a_dn.tif` too, and messages name `a_dn.*`
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
     clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
     missing = sorted(stem for stem in clean if stem not in pred)
@@ -96,7 +96,6 @@ def _no_stray(clean: dict[str, Path], other: dict[str, Path], clean_dir: Path) -
 def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[str], pred_dir: Path,
                    suffix: str) -> str:
     """What was looked for and not found, with the --pred-suffix that would pair the files when one would."""
-    suffix = suffix_stem(suffix)
     looked = ", ".join(f"{stem}{suffix}.*" for stem in missing[:3]) + (", ..." if len(missing) > 3 else "")
     if len(missing) < len(clean):
         text = f"{clean[missing[0]]}: no prediction named {missing[0]}{suffix}.* in {pred_dir}"
