@@ -149,6 +149,9 @@ def _check_photos(inputs: Plan) -> None:
             raise UserError(f"{path}: {problem}; remove it from --clean to calibrate on the others")
 
 
+TIE_DB = 0.0005  # dB: factors this close to the best tie (the table shows thousandths)
+
+
 def best_factor(mean_psnr: dict[float, float]) -> float:
     """The factor with the highest mean PSNR; one within half a thousandth of a dB of it (the table shows
     thousandths) ties, and a tie goes to the one nearest 1, the estimator as it was trained, so a calibration
@@ -156,9 +159,6 @@ def best_factor(mean_psnr: dict[float, float]) -> float:
     edge of the range)."""
     top = max(mean_psnr.values())
     return min((k for k, v in mean_psnr.items() if v >= top - TIE_DB), key=lambda k: (abs(k - 1.0), -mean_psnr[k]))
-
-
-TIE_DB = 0.0005
 
 
 def _mean_over_noises(per_noise: dict[str, float]) -> float:

@@ -18,7 +18,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def worth_measuring(steps_left: int, world: World, deadline: float | None) -> bo
 
 def mode_record(mode: StepMode) -> dict[str, Any]:
     """The mode as a checkpoint holds it, so a resumed run takes the same one."""
-    return {"precision": mode.precision, "channels_last": mode.channels_last, "compiled": mode.compiled}
+    return asdict(mode)
 
 
 def recorded_mode(state: dict[str, Any] | None) -> StepMode | None:
