@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -139,6 +140,16 @@ def test_a_summary_with_an_identical_pair_has_no_finite_mean_psnr() -> None:
             for psnr in (None, 40.0, 42.0)]
     entry = _summary(rows, ["n"], ["m"])[0]
     assert entry["psnr"] is None and entry["psnr_finite"] == 41.0 and entry["identical_pairs"] == 1
+
+
+def test_csv_writes_an_identical_pair_as_inf_as_evaluate_does() -> None:
+    """One reader takes both CSV files: an empty cell read as missing data hid the perfect score."""
+    from denoise_gan.evaluation.benchmark.results import csv_text
+
+    row = {"image": "a", "noise": "n", "method": "m", "psnr": None, "ssim": 1.0, "seconds": 0.5, "mp_per_s": 2.0,
+           "sigma_used": None}
+    line = next(csv.DictReader(io.StringIO(csv_text({"rows": [row]}))))
+    assert line["psnr"] == "inf" and float(line["psnr"]) == math.inf
 
 
 def test_a_row_made_with_another_sigma_is_another_row() -> None:

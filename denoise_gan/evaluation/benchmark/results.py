@@ -175,14 +175,15 @@ def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
 
 
 def csv_text(data: dict[str, Any]) -> str:
-    """The rows as CSV, one per (image, noise, method); empty psnr means identical images (infinite)."""
+    """The rows as CSV, one per (image, noise, method); identical images score psnr ``inf``, as in `evaluate`'s
+    CSV, so one reader takes both files."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     fields = ["image", "noise", "method", "psnr", "ssim", "seconds", "mp_per_s", "sigma_used"]
     writer.writerow(fields)
     for r in data["rows"]:
         writer.writerow([r["image"], r["noise"], r["method"],
-                         "" if r["psnr"] is None else f"{r['psnr']:.6f}", f"{r['ssim']:.6f}",
+                         f"{math.inf if r['psnr'] is None else r['psnr']:.6f}", f"{r['ssim']:.6f}",
                          f"{r['seconds']:.6f}", "" if r["mp_per_s"] is None else f"{r['mp_per_s']:.6f}",
                          "" if r["sigma_used"] is None else f"{r['sigma_used']:.6f}"])
     return buf.getvalue()
