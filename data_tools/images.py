@@ -223,7 +223,10 @@ def encode_problem(shape: tuple[int, ...], suffix: str) -> str | None:
     return None
 
 
-def encode_image(pixels: np.ndarray, suffix: str, quality: int = 95, exif: bytes | None = None,
+DEFAULT_QUALITY = 95  # JPEG/WebP quality when none is given
+
+
+def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY, exif: bytes | None = None,
                  icc: bytes | None = None, lossless: bool = False, dpi: tuple[float, float] | None = None) -> bytes:
     """Encode HxWxC uint8/uint16 pixels for a file suffix.
 
@@ -328,7 +331,7 @@ def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[..., 0])
 
 
-def write_image(path: Path | str, pixels: np.ndarray, quality: int = 95, exif: bytes | None = None,
+def write_image(path: Path | str, pixels: np.ndarray, quality: int = DEFAULT_QUALITY, exif: bytes | None = None,
                 icc: bytes | None = None, overwrite: bool = True, lossless: bool = False,
                 dpi: tuple[float, float] | None = None) -> None:
     path = Path(path)

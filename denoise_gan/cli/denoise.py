@@ -33,8 +33,9 @@ def denoise_command(
                                             "mirror their tree under the output folder.")] = False,
     suffix: Annotated[str, typer.Option("--suffix", help="Added to each output's file stem.")] = "",
     ext: Annotated[str, typer.Option("--ext", help="Output format: same, png, jpg, tif, webp or bmp.")] = "same",
-    quality: Annotated[int, typer.Option("--quality", help="JPEG/WebP quality, 1-100 (a JPEG at 90 or more "
-                                         "keeps full colour resolution, 4:4:4; below, 4:2:0).")] = 95,
+    quality: Annotated[int | None, typer.Option("--quality", help="JPEG/WebP quality, 1-100, default 95 (a "
+                                                "JPEG at 90 or more keeps full colour resolution, 4:4:4; below, "
+                                                "4:2:0).", show_default=False)] = None,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave outputs that already exist.")]
     = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_tools.folder_scan import folders_not_read, linked_note, other_formats, other_formats_note, unread_note
-from data_tools.images import IMAGE_EXTENSIONS, collect_images_and_excluded
+from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import says_folder, shown
 from denoise_gan.errors import UserError
 
@@ -24,6 +24,7 @@ OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": 
 # image formats this tool does not write: `-o photo.gif` is a mistaken file name, not a folder to create
 UNWRITTEN_IMAGE_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".ico", ".svg", ".pdf",
                             ".dng", ".raw", ".cr2", ".nef", ".arw", ".exr", ".hdr", ".pnm", ".ppm", ".pgm")
+QUALITY_SUFFIXES = (".jpg", ".jpeg", ".webp")  # the outputs --quality sets (a lossless WebP: its effort)
 NAME_MAX = 255  # bytes in one file name on common file systems (ext4, APFS, NTFS in UTF-16 units)
 
 
@@ -33,7 +34,7 @@ class OutputOptions:
 
     suffix: str = ""  # added to the file stem: photo.jpg -> photo<suffix>.jpg
     ext: str = "same"  # same | png | jpg | tif | webp
-    quality: int = 95  # JPEG/WebP quality
+    quality: int | None = None  # JPEG/WebP quality; None: 95, without the note that PNG/TIFF/BMP ignore it
     recursive: bool = False
     skip_existing: bool = False
     overwrite: bool = False
@@ -42,13 +43,16 @@ class OutputOptions:
         for name, kind in (("suffix", str), ("ext", str), ("quality", numbers.Integral), ("recursive", bool),
                            ("skip_existing", bool), ("overwrite", bool)):  # the Python API's slips, in one line
             value = getattr(self, name)
+            if name == "quality" and value is None:
+                continue
             if not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
                 raise UserError(f"OutputOptions.{name} must be {'int' if kind is numbers.Integral else kind.__name__}"
                                 f", not {value!r}")
-        object.__setattr__(self, "quality", int(self.quality))  # a NumPy integer as a plain one
+        if self.quality is not None:
+            object.__setattr__(self, "quality", int(self.quality))  # a NumPy integer as a plain one
         if self.ext.lower().lstrip(".") not in OUTPUT_EXTS:
             raise UserError(f"unknown --ext {self.ext!r}; choose same, png, jpg, tif, webp or bmp")
-        if not 1 <= self.quality <= 100:
+        if self.quality is not None and not 1 <= self.quality <= 100:
             raise UserError(f"--quality must be 1-100, not {self.quality}")
         if self.skip_existing and self.overwrite:
             raise UserError("--skip-existing and --overwrite contradict each other; give one")
@@ -57,6 +61,10 @@ class OutputOptions:
                             "(e.g. _dn)")
         if "\0" in self.suffix:
             raise UserError(f"--suffix {self.suffix!r} holds a NUL character, which no file name can")
+
+    @property
+    def encoder_quality(self) -> int:
+        return DEFAULT_QUALITY if self.quality is None else self.quality
 
     def output_suffix(self, source: Path) -> str:
         return OUTPUT_EXTS[self.ext.lower().lstrip(".")] or source.suffix
@@ -194,7 +202,17 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive))
     if other := other_formats(inputs, opts.recursive):
         notes.append(other_formats_note(other))
+    notes += _quality_unused_note(list(jobs.values()), opts)
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
+
+
+def _quality_unused_note(jobs: Sequence[Job], opts: OutputOptions) -> list[str]:
+    """A --quality given for outputs that are all PNG, TIFF or BMP would change nothing: say so, not nothing."""
+    if opts.quality is None or not jobs or any(j.output.suffix.lower() in QUALITY_SUFFIXES for j in jobs):
+        return []
+    kinds = sorted({j.output.suffix.lower().lstrip(".") for j in jobs})
+    return [f"--quality {opts.quality} is not used: it sets JPEG and WebP outputs, and these are "
+            f"{', '.join(kinds)} (choose --ext jpg or webp to use it)"]
 
 
 def _leaves_out_earlier(opts: OutputOptions) -> bool:

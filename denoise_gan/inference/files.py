@@ -160,7 +160,7 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
             raise ValueError(problem)
         pixels = denoiser(image.pixels, progress, strength=strength, sigma=sigma)
         # without --overwrite the output is created exclusively: a file another run wrote meanwhile stays
-        write_image(job.output, pixels, quality=opts.quality, exif=image.exif, icc=image.icc,
+        write_image(job.output, pixels, quality=opts.encoder_quality, exif=image.exif, icc=image.icc,
                     overwrite=opts.overwrite, lossless=image.lossless, dpi=image.dpi)
     except Exception as exc:  # one broken file never stops the batch
         return FileResult(src, dst, "failed", seconds=time.perf_counter() - start, message=_reason(exc, job))

@@ -112,6 +112,21 @@ def test_never_writes_over_an_input(tmp_path: Path, weights: Path) -> None:
     assert (tmp_path / "a_dn.png").is_file()
 
 
+def test_a_quality_that_no_output_uses_is_noted(tmp_path: Path) -> None:
+    """--quality 80 on PNG outputs changed nothing without a word; given for JPEG or WebP, or not given, no note."""
+    write_image(tmp_path / "a.png", image())
+    write_image(tmp_path / "b.tif", image())
+
+    def notes(**given: object) -> list[str]:
+        return [n for n in plan_jobs([tmp_path / "a.png", tmp_path / "b.tif"], tmp_path / "out",
+                                     OutputOptions(suffix="", **given)).notes if "--quality" in n]
+
+    assert notes(quality=80) == ["--quality 80 is not used: it sets JPEG and WebP outputs, and these are png, tif "
+                                 "(choose --ext jpg or webp to use it)"]
+    assert notes() == [] and notes(quality=80, ext="jpg") == [] and notes(quality=80, ext="webp") == []
+    assert OutputOptions().encoder_quality == 95 and OutputOptions(quality=80).encoder_quality == 80
+
+
 def test_rerun_into_a_subfolder_of_the_input_never_takes_outputs_as_inputs(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "a.png", image())
     write_image(tmp_path / "sub" / "b.png", image())
