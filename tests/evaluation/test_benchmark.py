@@ -320,6 +320,20 @@ def test_resume_recomputes_rows_made_with_another_sigma(tmp_path: Path, clean_di
     assert {r["sigma_used"] for r in rows if r["method"] == "tv"} == {15.0}
 
 
+def test_resume_with_other_threads_times_the_model_rows_again(tmp_path: Path, clean_dir: Path,
+                                                                weights: Path) -> None:
+    """Rows timed with --threads 1 were reused beside rows timed with 2, so seconds and MP/s mixed two
+    settings; a classical method outside torch does not run on those threads and is still reused."""
+    out = tmp_path / "out"
+    args = ["--clean", clean_dir, "--noise", SPECS[0], "--methods", "model,tv", "-c", weights, "-o", out]
+    assert bench(*args, "--threads", "1").exit_code == 0
+    assert json.loads((out / "results.json").read_text())["config"]["infer"]["threads"] == 1
+    for more in (["--threads", "2"], ["--threads", "2", "--batch-size", "2"]):
+        resumed = bench(*args, *more, "--resume")
+        assert resumed.exit_code == 0, resumed.output
+        assert "2 row(s) computed, 4 reused" in resumed.stdout  # the model's two rows; tv's and noisy's reused
+
+
 # ---- errors and failures ----------------------------------------------------------------------------
 
 def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:

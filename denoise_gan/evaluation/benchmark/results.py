@@ -36,7 +36,8 @@ REPORT_HTML = report.REPORT_HTML
 def row_fingerprint(input_sha: str, method: Method, sigma: float | None, inference: str = "") -> str:
     """What a row's result depends on: the input pixels (a paired set's clean ones too, which are read rather
     than the source of the noisy ones), the method and its settings, σ if it uses one, and
-    for a model the inference settings that change its output (tile, overlap, precision, level)."""
+    for a model the inference settings that change its output (tile, overlap, precision, level) or its time
+    (threads, tile batch, device), and for a method in torch the threads."""
     text = f"{input_sha}|{method.identity}|{'' if sigma is None else repr(round(sigma, 6))}|{inference}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
@@ -162,7 +163,7 @@ def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
             "oracle_sigma": cfg.oracle_sigma,
             "infer": {"tile": cfg.infer.tile, "overlap": cfg.infer.overlap, "batch_size": cfg.infer.batch_size,
                       "device": cfg.infer.device, "precision": cfg.infer.precision, "ensemble": cfg.infer.ensemble,
-                      "engine": cfg.engine},
+                      "engine": cfg.engine, "threads": cfg.threads},
         },
         "methods": [{"name": m.name, "rule": m.rule, "uses_sigma": m.uses_sigma} for m in methods],
         "models": [{"method": m.method.name, "checkpoint": m.checkpoint, "sha256": m.sha256,

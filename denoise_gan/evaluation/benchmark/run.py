@@ -70,9 +70,13 @@ class _Run:
             self.result.notes.append(f"{len(self.other_rows)} stored row(s) outside this run (other images, noises "
                                      "or methods) are kept in results.json (other_rows) but not reported")
         infer = cfg.infer
+        # what a model row's output depends on, and then what its time does too: a row timed with other
+        # --threads/--batch-size/--device is timed again, not reused beside rows it cannot be compared with
         self.inference = (f"tile={infer.tile}|overlap={infer.overlap}|precision={infer.precision}|"
                           f"strength={infer.strength}|sigma={infer.sigma}|engine={cfg.engine}"
-                          + ("|ensemble" if infer.ensemble else ""))
+                          + ("|ensemble" if infer.ensemble else "")
+                          + f"|threads={cfg.threads}|batch_size={infer.batch_size}|device={infer.device}")
+        self.torch_timing = f"threads={cfg.threads}"  # a classical method in torch (FFDNet) runs on those threads
         self.total, self.done, self.stale = len(keys), 0, 0
         self.warmed: set[str] = set()
 
@@ -118,8 +122,8 @@ class _Run:
         for method in self.methods:
             key = (source.image, source.noise, method.name)
             used = sigma if method.uses_sigma else None
-            fingerprint = row_fingerprint(pair_sha, method, used,
-                                          "" if method.name in CLASSICAL else self.inference)
+            fingerprint = row_fingerprint(pair_sha, method, used, self.inference if method.name not in CLASSICAL
+                                          else self.torch_timing if "torch" in method.needs else "")
             old = self.rows.get(key)
             if (old is not None and old.get("fingerprint") == fingerprint
                     and report.has_crop(self.out_dir, source.noise, source.image, method.name)):
