@@ -1,8 +1,7 @@
 """The `denoise-gan` command: parse, call one library function, print. No logic lives here.
 
-A new command is a function in the module of its group (``data``, ``evaluate``, ``train``, ``denoise``, or a
-new one) and one ``command(...)`` line below; shared options come from ``options``, tables and progress
-bars from ``render``.
+A new command is a function in the module of its group (or a new one) and one ``command(...)`` line
+below; shared options come from ``options``, tables and progress bars from ``render``.
 """
 
 from denoise_gan.cli import adapt, calibrate, data, denoise, evaluate, export, noise_fit, train

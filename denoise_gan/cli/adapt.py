@@ -14,8 +14,8 @@ from rich.markup import escape
 
 from denoise_gan.cli.app import console
 from denoise_gan.cli.config_options import build_config, config_command
+from denoise_gan.cli.given import given_options, resume_refuses_options
 from denoise_gan.cli.options import Threads
-from denoise_gan.cli.train import given_options, resume_refuses_options
 from denoise_gan.config import AdaptConfig
 from denoise_gan.errors import UserError
 

@@ -1,7 +1,7 @@
 """The Typer app: one-line errors for everything a user can fix, the version flag, the consoles.
 
-Commands live in one module per group (``data``, ``evaluate``, ``train``, ``denoise``) and are registered
-in ``denoise_gan.cli``'s ``__init__``; each parses its options, calls one library function and prints.
+Commands live in one module per command group and are registered in ``denoise_gan.cli``'s ``__init__``;
+each parses its options, calls one library function and prints.
 """
 
 from __future__ import annotations

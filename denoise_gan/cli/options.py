@@ -24,7 +24,9 @@ def lowered(value: str | None) -> str | None:
 
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, or fp16 or "
                                                             "bf16 on CUDA.", callback=lowered)]
-MAX_SEED = 2**32 - 1  # config.MAX_SEED, written out: this module stays light (--help imports no config)
+
+
+MAX_SEED = 2**32 - 1  # config.MAX_SEED, written out: the option modules import only light ones (a test holds both)
 
 
 def seed_option(help: str = "Run seed: the same seed gives the same result.") -> Any:

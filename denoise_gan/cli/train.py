@@ -7,7 +7,6 @@ argument errors answer at once; each command imports what it runs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,45 +15,13 @@ from rich.markup import escape
 
 from denoise_gan.cli.app import console
 from denoise_gan.cli.config_options import build_config, config_command, read_config_file
+from denoise_gan.cli.given import given_names, given_options, resume_refuses_options, them
 from denoise_gan.cli.options import TensorBoard, Threads
 from denoise_gan.config import RefineConfig, TrainConfig
 from denoise_gan.errors import UserError
 
 # options a resumed run honours besides --steps: they change how it runs and reports, not what it computes
 RESUMABLE = ("steps", "threads", "tensorboard")
-
-
-
-def given_names(ctx: typer.Context, names: Iterable[str]) -> list[str]:
-    """The parameters among ``names`` the user gave on the command line (not defaulted)."""
-    def from_user(name: str) -> bool:  # by name: typer may ship its own copy of click's ParameterSource
-        source = ctx.get_parameter_source(name)
-        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
-
-    return [name for name in names if from_user(name)]
-
-
-def given_options(ctx: typer.Context, names: tuple[str, ...] | None = None,
-                  but: tuple[str, ...] = ()) -> list[str]:
-    """The flags (``--width``) of the options among ``names`` (default: all) that the user gave, not defaulted:
-    what a command must refuse when it cannot honour them."""
-    chosen = [p for p in ctx.command.params if p.name and (names is None or p.name in names) and p.name not in but]
-    given = set(given_names(ctx, [str(p.name) for p in chosen]))
-    return [p.opts[0] if p.opts[0].startswith("-") else str(p.name) for p in chosen if p.name in given]
-
-
-def _them(options: list[str]) -> str:
-    return "them" if len(options) > 1 else "it"
-
-
-def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None:
-    """A resumed run continues with its stored config: any other option given on the command line cannot be
-    honoured, so it is refused rather than silently ignored."""
-    given = given_options(ctx, but=allowed)
-    if given:
-        raise UserError(f"--resume continues the run with its stored config (see its config.json); "
-                        f"{', '.join(given)} cannot change it: drop {_them(given)}, or start a new run in another "
-                        "folder")
 
 
 def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str) -> None:
@@ -64,7 +31,7 @@ def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str)
         clash = given_options(ctx, ("generator", "width", "depth", "blocks", "fresh"))
         if clash:
             raise UserError(f"--init {init} continues that G with its own architecture and weights; "
-                            f"{', '.join(clash)} cannot change them: drop {_them(clash)}, or drop --init to train a "
+                            f"{', '.join(clash)} cannot change them: drop {them(clash)}, or drop --init to train a "
                             "new G")
     elif generator == "same":
         if given_options(ctx, ("noise",)):
@@ -73,7 +40,7 @@ def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str)
         clash = given_options(ctx, ("width", "depth", "blocks"))
         if clash:
             raise UserError(f"--generator same fine-tunes the run's own G; {', '.join(clash)} "
-                            f"{'describe' if len(clash) > 1 else 'describes'} a new G: drop {_them(clash)}, or name "
+                            f"{'describe' if len(clash) > 1 else 'describes'} a new G: drop {them(clash)}, or name "
                             "the new G's architecture with --generator")
 
 

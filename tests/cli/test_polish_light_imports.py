@@ -67,3 +67,11 @@ def test_help_and_version_of_the_whole_cli_load_no_heavy_library() -> None:
     assert out.returncode == 0, out.stderr
     loaded = set(out.stdout.split())
     assert "denoise-gan" in out.stdout and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_seed_option_and_the_config_take_the_same_seeds() -> None:
+    """The option module writes the bound out to stay light; the two copies must not drift."""
+    from denoise_gan.cli.options import MAX_SEED as OPTION_MAX
+    from denoise_gan.config import MAX_SEED
+
+    assert OPTION_MAX == MAX_SEED

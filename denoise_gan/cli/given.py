@@ -1,0 +1,41 @@
+"""Which options the user typed, as against defaulted: what a command refuses when it cannot honour them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import typer
+
+from denoise_gan.errors import UserError
+
+
+def given_names(ctx: typer.Context, names: Iterable[str]) -> list[str]:
+    """The parameters among ``names`` the user gave on the command line (not defaulted)."""
+    def from_user(name: str) -> bool:  # by name: typer may ship its own copy of click's ParameterSource
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+
+    return [name for name in names if from_user(name)]
+
+
+def given_options(ctx: typer.Context, names: tuple[str, ...] | None = None,
+                  but: tuple[str, ...] = ()) -> list[str]:
+    """The flags (``--width``) of the options among ``names`` (default: all) that the user gave, not defaulted:
+    what a command must refuse when it cannot honour them."""
+    chosen = [p for p in ctx.command.params if p.name and (names is None or p.name in names) and p.name not in but]
+    given = set(given_names(ctx, [str(p.name) for p in chosen]))
+    return [p.opts[0] if p.opts[0].startswith("-") else str(p.name) for p in chosen if p.name in given]
+
+
+def them(options: list[str]) -> str:
+    return "them" if len(options) > 1 else "it"
+
+
+def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None:
+    """A resumed run continues with its stored config: any other option given on the command line cannot be
+    honoured, so it is refused rather than silently ignored."""
+    given = given_options(ctx, but=allowed)
+    if given:
+        raise UserError(f"--resume continues the run with its stored config (see its config.json); "
+                        f"{', '.join(given)} cannot change it: drop {them(given)}, or start a new run in another "
+                        "folder")
