@@ -66,7 +66,8 @@ def evaluate_command(
                          forbidden_suffixes=IMAGE_EXTENSIONS)
     with progress_callback(err_console, "evaluate") as report:
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
-    console.print(evaluation_table(result, f"{pred} vs {clean}"))
+    if result.images:  # every pair failed: no table of nothing; the JSON and the error line say why
+        console.print(evaluation_table(result, f"{pred} vs {clean}"))
     if json_path is not None:
         write_results_json(result, json_path, overwrite=overwrite)
         console.print(f"wrote {json_path}", markup=False, highlight=False)

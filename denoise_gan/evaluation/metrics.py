@@ -162,13 +162,15 @@ class Evaluation:
         out = {}
         for k in self.keys:
             values = [v for v in (getattr(s, k) for s in self.images) if v is not None and math.isfinite(v)]
-            out[k] = float(np.mean(values)) if values else math.inf
+            out[k] = float(np.mean(values)) if values else math.inf if self.images else math.nan
         return out
 
     @property
     def strict_mean(self) -> dict[str, float]:
-        """The plain arithmetic mean of every score: infinite PSNR when any pair is identical."""
-        return {k: float(np.mean([getattr(s, k) for s in self.images])) for k in self.keys}
+        """The plain arithmetic mean of every score: infinite PSNR when any pair is identical (NaN, null in
+        JSON, when no pair was scored)."""
+        return {k: float(np.mean([getattr(s, k) for s in self.images])) if self.images else math.nan
+                for k in self.keys}
 
     @property
     def identical(self) -> int:
@@ -199,7 +201,7 @@ def evaluate_folders(
     Clean files without a prediction are scored as far as there are predictions and listed in ``missing``
     (``missing_text`` says it in one line), so a partial output folder is measured, and flagged rather than
     passed off as complete; a prediction without a clean file is listed in ``unpaired``. No pair at all is an
-    error.
+    error; pairs that all fail to score give no images, and ``failed`` says why.
     ``pred_suffix`` strips a name suffix the denoiser added (``a_denoised.png`` -> ``a``).
     ``progress(done, total, name)`` is called after each image.
     """
@@ -212,9 +214,6 @@ def evaluate_folders(
             failed.append((stem, str(exc)))
         if progress is not None:
             progress(i + 1, len(pairs), stem)
-    if failed and not rows:
-        raise UserError(failed[0][1] + (f" (and {len(failed) - 1} more pair(s) could not be scored)"
-                                        if len(failed) > 1 else ""))
     return Evaluation(tuple(rows), y_channel, tuple(missing), tuple(failed), tuple(unpaired))
 
 
@@ -223,7 +222,8 @@ def failed_text(evaluation: Evaluation) -> str:
     shown = "; ".join(reason for _, reason in evaluation.failed[:MISSING_SHOWN])  # each names its file
     more = ", ..." if len(evaluation.failed) > MISSING_SHOWN else ""
     return (f"could not score {len(evaluation.failed)} of {len(evaluation.failed) + len(evaluation.images)} "
-            f"pair(s) ({shown}{more}); the means are over the other {len(evaluation.images)}")
+            f"pair(s) ({shown}{more}); "
+            + (f"the means are over the other {len(evaluation.images)}" if evaluation.images else "nothing was scored"))
 
 
 MISSING_SHOWN = 5  # names a missing-prediction line lists before it only counts
@@ -285,12 +285,13 @@ def write_results_json(evaluation: Evaluation, path: Path | str, overwrite: bool
 
 
 def write_results_csv(evaluation: Evaluation, path: Path | str, overwrite: bool = True) -> None:
-    """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row, atomically (``overwrite`` as in
-    ``write_results_json``)."""
+    """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row (none when nothing was scored),
+    atomically (``overwrite`` as in ``write_results_json``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", *evaluation.keys])
     for s in evaluation.images:
         writer.writerow([s.name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
-    writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
+    if evaluation.images:
+        writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
     atomic_write_text(path, buf.getvalue(), overwrite)

@@ -20,16 +20,18 @@ def suffix_stem(suffix: str) -> str:
 
 
 def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
-             unsuffixed: list[str] | None = None) -> dict[str, Path]:
+             unsuffixed: list[str] | None = None, others: str = "") -> dict[str, Path]:
     """Relative path without extension (and without ``suffix``, as ``suffix_stem`` leaves it) -> file;
     duplicates are an error. Files under ``exclude`` (the predictions' folder, inside the clean one) are not clean
-    images. A name without the suffix goes to ``unsuffixed`` when given (the caller lists it), else it is an
-    error."""
+    images, nor are names ending in ``others`` (the predictions' suffix, where they sit beside the clean images).
+    A name without the suffix goes to ``unsuffixed`` when given (the caller lists it), else it is an error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()
+        if others and stem.endswith(others):
+            continue
         if suffix:
             if not stem.endswith(suffix) and unsuffixed is not None:
                 unsuffixed.append(path.relative_to(folder).as_posix())
@@ -60,7 +62,12 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
         raise UserError(f"the prediction suffix must be text such as '_denoised', not {type(pred_suffix).__name__}")
     pred_suffix = suffix_stem(pred_suffix)  # `_dn.png` pairs `a_dn.tif` too, and messages name `a_dn.*`
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
-    clean, pred = _by_stem(clean_dir, exclude=pred_dir), _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
+    # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: there the suffix tells them apart
+    beside = bool(pred_suffix) and clean_dir.resolve() == pred_dir.resolve()
+    clean = _by_stem(clean_dir, exclude=None if beside else pred_dir, others=pred_suffix if beside else "")
+    pred = _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
+    if beside:
+        unsuffixed = []  # the clean images themselves
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ

@@ -77,8 +77,16 @@ def test_a_pair_that_cannot_be_scored_is_listed_and_the_others_scored(tmp_path: 
     assert {row["name"] for row in saved["failed"]} == {"b", "thin"}
     (pred / "a.png").write_bytes(b"")
     (pred / "c.png").write_bytes(b"")
-    alone = cli("evaluate", "--clean", clean, "--pred", pred)  # nothing scored at all: a plain one-line error
-    assert alone.exit_code == 2 and "3 more pair(s) could not be scored" in alone.stderr
+    # nothing scored at all: exit 1 (2 is for bad arguments), the failures still listed in the JSON and CSV
+    alone = cli("evaluate", "--clean", clean, "--pred", pred, "--json", tmp_path / "none.json",
+                "--csv", tmp_path / "none.csv")
+    assert alone.exit_code == 1, alone.output
+    lines = error_lines(alone)
+    assert len(lines) == 1 and lines[0].startswith("error: could not score 4 of 4 pair(s)"), lines
+    assert lines[0].endswith("nothing was scored") and "│" not in alone.stdout
+    saved = json.loads((tmp_path / "none.json").read_text())
+    assert saved["images"] == [] and saved["mean"] == {"psnr": None, "ssim": None} and len(saved["failed"]) == 4
+    assert (tmp_path / "none.csv").read_text() == "name,psnr,ssim\n"
 
 
 def test_missing_failed_and_extra_files_are_counted_against_the_whole_set(tmp_path: Path) -> None:

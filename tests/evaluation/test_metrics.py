@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -230,6 +231,20 @@ def test_folder_evaluation_with_a_prediction_suffix(folders: tuple[Path, Path], 
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
     assert evaluate_folders(clean_dir, doubled, pred_suffix=".png").images == plain.images
+
+
+def test_predictions_beside_their_clean_images_pair_by_the_suffix(folders: tuple[Path, Path],
+                                                                 tmp_path: Path) -> None:
+    """`denoise X -o X --suffix _dn` writes a_dn.png beside a.png; evaluated in place, each a_dn was also taken
+    for a clean image without a prediction and each a for an unpaired prediction (exit 1)."""
+    clean_dir, pred_dir = folders
+    both = tmp_path / "both"
+    shutil.copytree(clean_dir, both)
+    for path in pred_dir.rglob("*.png"):
+        shutil.copy(path, both / path.relative_to(pred_dir).with_name(f"{path.stem}_dn.png"))
+    result = evaluate_folders(both, both, pred_suffix="_dn")
+    assert result.images == evaluate_folders(clean_dir, pred_dir).images
+    assert result.missing == () and result.unpaired == ()
 
 
 def test_missing_prediction_is_listed_and_the_rest_scored(folders: tuple[Path, Path]) -> None:
