@@ -149,7 +149,7 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
 
 def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
-    from denoise_gan.evaluation.report_plots import shown_psnr
+    from denoise_gan.evaluation.report_plots import contenders, shown_psnr
 
     parts: list[RenderableType] = []
     sigma = "oracle σ" if result.data["config"]["oracle_sigma"] else "blind σ"
@@ -162,15 +162,16 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
         table = Table(title=escape(f"{noise} ({sigma})"), title_justify="left")
         for column in ("method", "PSNR (dB)", "SSIM", "s/image", "MP/s", "images"):
             table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
-        best_psnr = max(shown_psnr(s) for s in mine)
-        best_ssim = max(s["ssim"] for s in mine)
+        best_psnr = max((shown_psnr(s) for s in contenders(mine)), default=None)
+        best_ssim = max((s["ssim"] for s in contenders(mine)), default=None)
         for s in mine:
             value = shown_psnr(s)
             p = "inf" if math.isinf(value) else f"{value:.2f}" + ("*" if s.get("identical_pairs") else "")
             starred = starred or p.endswith("*")
             q = f"{s['ssim']:.4f}"
-            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if value == best_psnr else p,
-                          f"[bold green]{q}[/]" if s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
+            marked = s["method"] != "noisy"
+            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and value == best_psnr else p,
+                          f"[bold green]{q}[/]" if marked and s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))
         parts.append(table)
     if starred:

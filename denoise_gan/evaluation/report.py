@@ -23,7 +23,7 @@ import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import colour_channels, encode_image, to_dtype
-from denoise_gan.evaluation.report_plots import plot_psnr_vs_noise, plot_psnr_vs_time, shown_psnr
+from denoise_gan.evaluation.report_plots import contenders, plot_psnr_vs_noise, plot_psnr_vs_time, shown_psnr
 
 CROP = 128
 ZOOM = 2
@@ -186,20 +186,21 @@ def _score(value: float | None) -> float:
 
 def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
     rows = sorted((s for s in summary), key=lambda s: list(methods).index(s["method"]))
-    best_psnr = max((shown_psnr(s) for s in rows), default=None)
-    best_ssim = max((s["ssim"] for s in rows), default=None)
-    timed = [s["seconds"] for s in rows if s["method"] != "noisy"]
+    best_psnr = max((shown_psnr(s) for s in contenders(rows)), default=None)
+    best_ssim = max((s["ssim"] for s in contenders(rows)), default=None)
+    timed = [s["seconds"] for s in contenders(rows)]
     fastest = min(timed) if timed else None
     counts = {s["images"] for s in rows}
     out = ["<table><tr><th>method</th><th>PSNR (dB)</th><th>SSIM</th><th>seconds / image</th><th>MP/s</th>"
            "<th>images</th></tr>"]
     for s in rows:
         speed = "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}"
+        marked = s["method"] != "noisy"
         out.append(
             f"<tr><td>{_e(s['method'])}</td>"
-            f"<td class='num{' best' if shown_psnr(s) == best_psnr else ''}'>{_fmt_mean_psnr(s)}</td>"
-            f"<td class='num{' best' if s['ssim'] == best_ssim else ''}'>{s['ssim']:.4f}</td>"
-            f"<td class='num{' best' if s['method'] != 'noisy' and s['seconds'] == fastest else ''}'>"
+            f"<td class='num{' best' if marked and shown_psnr(s) == best_psnr else ''}'>{_fmt_mean_psnr(s)}</td>"
+            f"<td class='num{' best' if marked and s['ssim'] == best_ssim else ''}'>{s['ssim']:.4f}</td>"
+            f"<td class='num{' best' if marked and s['seconds'] == fastest else ''}'>"
             f"{s['seconds']:.3f}</td>"
             f"<td class='num'>{speed}</td>"
             f"<td class='num'>{s['images']}</td></tr>")
@@ -215,14 +216,14 @@ def _per_image_table(rows: list[dict[str, Any]], images: Sequence[str], methods:
     out = ["<table><tr><th>image</th>" + "".join(f"<th>{_e(m)}</th>" for m in methods) + "</tr>"]
     for image in images:
         present = [by_key[(image, m)] for m in methods if (image, m) in by_key]
-        best = max((_score(r["psnr"]) for r in present), default=None)
+        best = max((_score(r["psnr"]) for r in contenders(present)), default=None)
         cells = []
         for m in methods:
             r = by_key.get((image, m))
             if r is None:
                 cells.append("<td class='num small'>failed</td>")
                 continue
-            cls = "num best" if _score(r["psnr"]) == best else "num"
+            cls = "num best" if m != "noisy" and _score(r["psnr"]) == best else "num"
             cells.append(f"<td class='{cls}'>{_fmt_psnr(r['psnr'])} <span class='small'>/ {r['ssim']:.4f}</span></td>")
         out.append(f"<tr><td>{_e(image)}</td>{''.join(cells)}</tr>")
     out.append("</table>")
@@ -247,7 +248,7 @@ def _crops_html(out_dir: Path, noise: str, rows: list[dict[str, Any]], images: S
         present = [by_key[(image, m)] for m in methods if (image, m) in by_key]
         if not present:
             continue
-        best = max(_score(r["psnr"]) for r in present)
+        best = max((_score(r["psnr"]) for r in contenders(present)), default=None)
         figures = []
         for m in methods:
             r = by_key.get((image, m))

@@ -91,6 +91,12 @@ def shown_psnr(entry: dict[str, Any]) -> float:
     return math.inf if finite is None else float(finite)
 
 
+def contenders(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries that may be marked best: the methods, not the noisy input they start from (on a clean photo it
+    scores infinite and would be marked best of all)."""
+    return [e for e in entries if e["method"] != "noisy"]
+
+
 def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The entries a plot can draw: every one whose shown PSNR is finite (a condition where some outputs equal
     their clean image keeps its point, at the mean over the others, as the tables show it)."""

@@ -77,6 +77,16 @@ def test_the_benchmark_table_marks_each_metrics_best_and_says_how_sigma_was_set(
     assert (rows[1]["PSNR (dB)"], rows[1]["SSIM"]) == ("29.00", "[bold green]0.9000[/]")
 
 
+def test_the_noisy_input_is_never_marked_best_even_when_it_is_the_clean_photo() -> None:
+    """On a clean-photo run (`gaussian:sigma=0`) the noisy input scores ∞ / 1.0 and was marked best of all."""
+    bench = _benchmark(False)
+    bench.data["summary"].insert(0, {**bench.data["summary"][0], "method": "noisy", "psnr": None,
+                                     "psnr_finite": None, "identical_pairs": 3, "ssim": 1.0, "seconds": 0.0})
+    rows = _rows(render.benchmark_summary(bench).renderables[0])
+    assert (rows[0]["PSNR (dB)"], rows[0]["SSIM"]) == ("inf", "1.0000")
+    assert rows[1]["PSNR (dB)"] == "[bold green]30.00[/]" and rows[2]["SSIM"] == "[bold green]0.9000[/]"
+
+
 def test_a_benchmark_failure_names_its_noise_in_brackets_as_text() -> None:
     failure = {"image": "broken", "noise": "gaussian:sigma=25", "method": None, "reason": "bad [x] header"}
     text = _text(render.benchmark_summary(_benchmark(False, [failure])))

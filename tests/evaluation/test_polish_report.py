@@ -211,6 +211,14 @@ def test_the_report_marks_the_best_of_the_methods_and_the_fastest_that_takes_tim
     rows[2]["psnr"] = 29.0  # now the noisy input ties bm3d for the best
     crops = report._crops_html(tmp_path, "n", rows, ["a.png"], METHODS)
     assert crops.count("<figcaption class=best>") == 1 and "<figcaption class=best>bm3d" in crops
+    clean_in = [{**r, "psnr": None, "ssim": 1.0} if r["method"] == "noisy" else r for r in rows]  # sigma=0
+    table = report._per_image_table(clean_in, ["a.png"], METHODS)
+    assert table.count("num best") == 1 and "<td class='num best'>30.00" in table
+    crops = report._crops_html(tmp_path, "n", clean_in, ["a.png"], METHODS)
+    assert "<figcaption class=best>bm3d" in crops  # no crop at all was marked
+    perfect = [{**e, "psnr": None, "psnr_finite": None, "ssim": 1.0} if e["method"] == "noisy" else e
+               for e in summary]
+    assert "<td class='num best'>∞" not in report._mean_table(perfect, METHODS)
     many = [f"p{i}.png" for i in range(report.MAX_CROP_IMAGES + 1)]
     every = [{**r, "image": image} for image in many for r in rows]
     assert "Crops shown for the first" not in report._crops_html(tmp_path, "n", every, many[:-1], METHODS)
