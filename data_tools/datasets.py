@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from data_tools.colour_cast import colour_cast
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
+from data_tools.names import warn as warn_on_stderr
 from data_tools.noise import NoiseSpec, measured_level_map, noise_level_map, parse_noise_spec
 from data_tools.patterns import overlay_pattern
 from data_tools.synth_folder import refuse_synth_sets_inside
@@ -28,7 +29,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
 
 def read_folder(folder: Path | str, exclude: Path | None = None,
-                warn: Callable[[str], None] = lambda message: print(f"warning: {message}"),
+                warn: Callable[[str], None] = warn_on_stderr,
                 ) -> list[tuple[Path, np.ndarray]]:
     """(path, colour pixels) of every image under a folder (recursive), leaving out those under ``exclude`` (an
     output folder inside it); unreadable files are skipped with a warning."""
@@ -240,7 +241,7 @@ SEAMS = "padding would show mirrored seams as clean photos"
 
 def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS,
                 found: list[tuple[Path, np.ndarray]] | None = None, error: type[Exception] = ValueError,
-                warn: Callable[[str], None] = lambda message: print(f"warning: {message}")) -> list[np.ndarray]:
+                warn: Callable[[str], None] = warn_on_stderr) -> list[np.ndarray]:
     """The photos (the folder's, or ``found`` of it) that hold a whole patch; the others are said, and none at all
     is an error: train, refine and adapt leave small photos out by one rule."""
     found = read_folder(folder) if found is None else found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import unicodedata
 
 from data_tools.errors import DataError
@@ -42,6 +43,12 @@ def shown(text: object) -> str:
         out += [_escaped(c) for c in text[at:flag.start()]] + [flag.group()]
         at = flag.end()
     return "".join(out + [_escaped(c) for c in text[at:]])
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr, apart from results on stdout, its file names ``shown``: the default of the
+    library's ``warn`` callbacks (a command passes its own, coloured, console's)."""
+    print(f"warning: {shown(message)}", file=sys.stderr)
 
 
 def says_folder(out: object) -> bool:

@@ -245,7 +245,8 @@ def test_noisy_photos_smaller_than_the_patch_are_left_out(tmp_path: Path, capsys
     write_image(tmp_path / "noisy" / "exact.png", load_sample("coffee")[:32, :50])  # as tall as a patch: kept
     _, noisy, _ = build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=32)
     assert sorted(im.shape[:2] for im in noisy) == [(32, 50), (48, 40)]
-    warning = capsys.readouterr().out
+    out, warning = capsys.readouterr()
+    assert out == "" and warning.startswith("warning: ")  # on stderr, apart from results, as adapt's
     assert "1 of 3 photos" in warning and "small.png (48x20)" in warning and "left out" in warning
     with pytest.raises(ValueError, match="every noisy photo is smaller than the 64 px patch"):
         build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=64)
@@ -264,10 +265,20 @@ def test_clean_photos_smaller_than_the_patch_are_left_out_too(tmp_path: Path,
     write_image(tmp_path / "noisy" / "n.png", load_sample("camera")[:64, :64])
     clean, _, _ = build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=32)
     assert [im.shape[:2] for im in clean] == [(64, 64)]
-    warning = capsys.readouterr().out
+    warning = capsys.readouterr().err
     assert "1 of 2 photos" in warning and "small.png (48x20)" in warning and "mirrored seams" in warning
     with pytest.raises(ValueError, match="every clean photo is smaller than the 128 px patch"):
         build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=128, read_noisy=False)
+
+
+def test_a_skipped_photos_name_cannot_drive_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file name with an escape sequence reached the training warnings raw (adapt's were escaped)."""
+    from data_tools.datasets import read_folder
+
+    (tmp_path / "bad\x1b[31m.png").write_bytes(b"not an image")
+    assert read_folder(tmp_path) == []
+    warning = capsys.readouterr().err
+    assert "\x1b" not in warning and "bad\\x1b[31m.png" in warning
 
 
 def test_a_noise_runs_halves_do_not_depend_on_the_patch_size(tmp_path: Path) -> None:

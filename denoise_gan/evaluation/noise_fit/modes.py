@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import colour_channels, haar_quads, to_255
-from data_tools.names import printable, shown
+from data_tools.names import printable, shown, warn
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import NoiseSource
 from data_tools.synth_folder import refuse_synth_sets_inside
@@ -151,11 +150,11 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     pg_text = None if fitted is None else f"poisson-gaussian:peak={fitted[0]:.3f},sigma={fitted[1]:.3f}"
     rows = [*candidates, Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text))]
     if real.hist.sum(axis=1).max() < MIN_BAND:  # the KL column would be a dash with no reason given
-        _warn(f"too few pixels in {printable(str(clean_dir))} for the KL column (no brightness band holds "
+        warn(f"too few pixels in {printable(str(clean_dir))} for the KL column (no brightness band holds "
               f"{MIN_BAND} residual samples; {int(real.moments[0])} in all): it is left out, and σ and the "
               "correlations rest on those few samples")
     if fitted is None:
-        _warn(f"too few pixels in {printable(str(clean_dir))} to fit a Poisson-Gaussian model (no brightness "
+        warn(f"too few pixels in {printable(str(clean_dir))} to fit a Poisson-Gaussian model (no brightness "
               f"band holds {MIN_BAND}); its row is left out")
     else:
         rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
@@ -180,11 +179,6 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     return report
 
 
-def _warn(message: str) -> None:
-    """A warning on stderr, apart from the table on stdout."""
-    print(f"warning: {message}", file=sys.stderr)
-
-
 def _check_same_draws(noisy_dir: Path | str, seed: int, candidates: Sequence[Candidate]) -> None:
     """A spec of the same noise drawn with the seed that made a synth set repeats that set's very noise: its KL
     of 0 would be the seeds' match, not a fit. The fitted baselines are not said: drawn at fitted levels, the
@@ -193,7 +187,7 @@ def _check_same_draws(noisy_dir: Path | str, seed: int, candidates: Sequence[Can
 
     made = manifest_of(Path(noisy_dir).parent / "manifest.json")
     if made is not None and made.get("seed") == seed and any(c.kind == "spec" for c in candidates):
-        _warn(f"--seed {seed} is the seed {shown(str(noisy_dir))} was made with (its synth manifest): a spec of "
+        warn(f"--seed {seed} is the seed {shown(str(noisy_dir))} was made with (its synth manifest): a spec of "
               "the same noise draws that very noise (KL near 0); pass another --seed to measure a fit")
 
 
@@ -204,7 +198,7 @@ def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> 
         raise UserError(f"{noisy_dir}: every noisy image equals its clean twin, so there is no noise to fit; "
                         "--noisy must hold the noisy versions of the --clean photos")
     if same:
-        _warn(f"{len(same)} of {pairs} noisy images equal their clean twins (no noise), e.g. "
+        warn(f"{len(same)} of {pairs} noisy images equal their clean twins (no noise), e.g. "
               f"{printable(same[0])}; they count as noise-free in every row")
 
 
@@ -277,15 +271,15 @@ def read_folder(folder: Path | str, smallest: int = 1) -> FolderPhotos:
         raise UserError(f"{folder}: {not_a_folder(folder)}")
     unreadable: list[str] = []
 
-    def warn(message: str) -> None:
-        _warn(message)
+    def warn_and_keep(message: str) -> None:
+        warn(message)
         unreadable.append(message.removeprefix("skipping "))
 
-    found = read_images(folder, warn=warn)
+    found = read_images(folder, warn=warn_and_keep)
     usable, small = at_least(found, folder, smallest)
     if small and usable:  # none usable: the error below says why
         more = f" and {len(small) - 1} more" if len(small) > 1 else ""
-        _warn(f"skipping {shown(small[0])}{more}: under {smallest} px on a side, too small to measure")
+        warn(f"skipping {shown(small[0])}{more}: under {smallest} px on a side, too small to measure")
     images = [colour_channels(pixels) for pixels in usable]
     if not images:
         raise UserError(f"{folder}: no image files found" if not found else
