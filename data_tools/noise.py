@@ -331,8 +331,9 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
 
 
 def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) -> ParamRange:
-    # a number (1e-1 and 5e+2 included; no parameter accepts a negative one), or two joined by '-'
-    number = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)"
+    # a number (1e-1 and 5e+2 included; no parameter accepts a negative one), or two joined by '-'; each
+    # run of digits matches one way only (`\d+\.?\d*` split a long one every way: minutes to refuse 2,000 digits)
+    number = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)"
     match = re.fullmatch(rf"\s*({number})\s*(?:-\s*({number})\s*)?", raw, flags=re.IGNORECASE | re.ASCII)
     if match is None:
         raise NoiseSpecError(f"{model}: {key}={raw!r} is not a number or a range like 5-50"

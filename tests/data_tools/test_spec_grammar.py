@@ -35,3 +35,21 @@ def test_ambiguous_specs_are_refused(text: str, needle: str) -> None:
 ])
 def test_numbers_with_exponents_parse(text: str, expected: str) -> None:
     assert str(parse_noise_spec(text)) == expected
+
+
+def test_a_long_malformed_number_is_refused_at_once() -> None:
+    """`\\d+\\.?\\d*` matched a run of digits every way it could be split: 1,200 digits took 16 s to refuse and
+    4,000 some minutes. The alarm turns a hang back into a failure."""
+    import signal
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("the spec parser backtracked for over 5 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        with pytest.raises(NoiseSpecError, match="is not a number or a range"):
+            parse_noise_spec("gaussian:sigma=" + "1" * 4000 + "-" + "1" * 4000 + "x")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
