@@ -177,8 +177,25 @@ def friendly_errors(fn: F) -> F:
         except KeyboardInterrupt as exc:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
             raise typer.Exit(130) from None
+        except Exception as exc:  # Python wraps an interrupt raised inside __set_name__ (pydantic's, while
+            if not _raised_by_interrupt(exc):  # albumentations imports) in a RuntimeError: it is the interrupt
+                raise
+            _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _raised_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is the direct cause of ``exc`` or of one of its causes."""
+    seen: set[int] = set()
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return False
 
 
 def _say_out_of_memory(exc: BaseException) -> None:
@@ -192,7 +209,7 @@ def _say_interrupted(command: str, overwrite: bool, said: bool = False) -> None:
     if not said:
         hints = OVERWRITE_HINTS if overwrite else INTERRUPT_HINTS
         hint = hints.get(command, INTERRUPT_HINTS.get(command, ""))
-        err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False)
+        err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True)
 
 
 def say_warning(message: str) -> None:

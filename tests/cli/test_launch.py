@@ -129,6 +129,34 @@ def test_an_error_that_follows_a_ctrl_c_is_the_interrupt(monkeypatch: pytest.Mon
     assert isinstance(cli("export", "default", "-o", tmp_path / "g.onnx").exception, ZeroDivisionError)
 
 
+def test_an_error_raised_by_an_interrupt_is_the_interrupt_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C inside pydantic's __set_name__ (albumentations' import) reaches the command as a RuntimeError
+    whose cause is the KeyboardInterrupt: it was a 70-line traceback, exit 1. The interrupt's line, with its
+    hint, was also wrapped at 80 columns in a log."""
+    from denoise_gan.evaluation import benchmark
+    from helpers import cli
+
+    def cut_short(*_: object, **__: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'PydanticDescriptorProxy' instance") from exc
+
+    monkeypatch.setattr(benchmark, "run_benchmark", cut_short)
+    result = cli("benchmark", "--methods", "tv", "-o", "out")
+    assert result.exit_code == 130 and "Traceback" not in result.output, (result.exit_code, result.output)
+    assert result.stderr.startswith("interrupted; every row written is kept") and result.stderr.count("\n") == 1
+
+    def a_bug(*_: object, **__: object) -> None:
+        try:
+            raise ValueError("inner")
+        except ValueError as exc:
+            raise RuntimeError("a real bug") from exc
+
+    monkeypatch.setattr(benchmark, "run_benchmark", a_bug)
+    assert isinstance(cli("benchmark", "--methods", "tv", "-o", "out").exception, RuntimeError)
+
+
 def test_a_sigterm_is_taken_as_a_ctrl_c_and_exits_143(monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture) -> None:
     """A scheduler's stop or `timeout` killed a batch at once: a temp file left, no line saying how to finish."""
