@@ -229,7 +229,9 @@ class NoiseStage:
 def _drawn(key: str, value: ParamRange, rng: np.random.Generator) -> float:
     """A parameter drawn as the model uses it: a JPEG quality is a whole number to the encoder, so a range of
     qualities draws each whole number in it equally often (rounding a real draw would give its two ends half
-    a share each), and the manifest records a value that, given back as a spec, makes the same file."""
+    a share each), and the manifest records the whole number the encoder used. (The recorded stages name the
+    values drawn; it is the run's spec with the image's seed that makes the file again: with the same seed a
+    fixed spec draws no parameters, so its noise comes from another point of the random stream.)"""
     if key == "quality":
         return int(value.lo) if value.lo == value.hi else int(rng.integers(int(value.lo), int(value.hi) + 1))
     return value.draw(rng)
