@@ -158,12 +158,12 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
               f"band holds {MIN_BAND}); its row is left out")
     else:
         rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
-    _check_same_draws(noisy_dir, seed, rows)
+    replays = made_with_seed(noisy_dir, seed)
     generated = [ResidualStats() for _ in rows]
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
         clean = _load_pair(clean_path, noisy_path)[0]
         clean255 = to_255(clean)
-        per_image = image_seed(seed, name)
+        per_image = fit_seed(seed, name) if replays else image_seed(seed, name)
         for stats, cand in zip(generated, rows):
             stats.add(clean255, to_255(cand.source.apply(clean, per_image)[0]) - clean255)
         if progress is not None:
@@ -179,16 +179,20 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     return report
 
 
-def _check_same_draws(noisy_dir: Path | str, seed: int, candidates: Sequence[Candidate]) -> None:
-    """A spec of the same noise drawn with the seed that made a synth set repeats that set's very noise: its KL
-    of 0 would be the seeds' match, not a fit. The fitted baselines are not said: drawn at fitted levels, the
-    seed moves their KL by less than a draw's spread (σ 25 set: 0.0037 at its own seed, 0.0039 at another)."""
+def made_with_seed(noisy_dir: Path | str, seed: int) -> bool:
+    """Whether synth made the set with this very seed (its manifest says so): then the rows, drawn as synth draws
+    (``image_seed(seed, name)``), would repeat its draws: a spec of its noise gave KL 0, and a Gaussian fit the
+    set's standard normals scaled (KL 0.0006 on unclipped images against 0.0040 at another seed)."""
     from data_tools.synth_folder import manifest_of
 
     made = manifest_of(Path(noisy_dir).parent / "manifest.json")
-    if made is not None and made.get("seed") == seed and any(c.kind == "spec" for c in candidates):
-        warn(f"--seed {seed} is the seed {shown(str(noisy_dir))} was made with (its synth manifest): a spec of "
-              "the same noise draws that very noise (KL near 0); pass another --seed to measure a fit")
+    return made is not None and made.get("seed") == seed
+
+
+def fit_seed(seed: int, name: str) -> int:
+    """An image's seed for the rows on a set made with the same seed: never the one synth drew its noise with
+    (a NUL is in no file name)."""
+    return image_seed(seed, f"\0noise-fit:{name}")
 
 
 def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> None:
@@ -209,8 +213,10 @@ def _pg_label(peak: float, sigma: float) -> str:
 
 
 PAIRED_HOW = ("residual r = noisy - clean on the 0-255 scale (16-bit scaled, alpha dropped); generated rows draw "
-              "their noise on the same clean images (seed image_seed(seed, name), as synth), clipped and rounded "
-              "to the file's dtype; bands: the clean intensity of each pixel and channel in equal bands; KL(real "
+              "their noise on the same clean images (seed image_seed(seed, name), as synth; on a set synth made "
+              "with this seed image_seed(seed, NUL + 'noise-fit:' + name), so no row repeats its draws), clipped "
+              "and rounded to the file's dtype; bands: the clean intensity of each pixel and channel in equal "
+              "bands; KL(real "
               f"|| row) of 1-level histograms over +-{HIST_HALF} smoothed by {KL_EPS:g} per bin, mean over bands "
               f"with >= {MIN_BAND} samples; lag1: Pearson correlation of adjacent residuals (per-image, "
               "per-channel mean removed), mean of horizontal and vertical; rg: Pearson correlation of the R and G "
