@@ -95,6 +95,15 @@ class OnnxBackend:
         if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != self.info.channels):
             raise WeightsError(f"{self.path}: the graph takes images of shape {shape}, but its metadata says "
                                f"{self.info.channels} channel(s)")
+        fixed = [f"{side} {size}" for side, size in zip(("batch", "height", "width"), (shape[0], *shape[2:]))
+                 if isinstance(size, int)]
+        if fixed:  # a tile of another size would fail in every file, in onnxruntime's words
+            raise WeightsError(f"{self.path}: the graph fixes its image's {', '.join(fixed)}; a denoise-gan graph "
+                               "takes any size (export it again with `denoise-gan export`)")
+        outputs = [o.name for o in self.session.get_outputs()]
+        if gc.OUTPUT not in outputs:
+            raise WeightsError(f"{self.path}: the graph has no output named {gc.OUTPUT!r} (it has "
+                               f"{', '.join(map(repr, outputs))}); export it again with `denoise-gan export`")
         self.channels = self.info.channels
         # the graph keeps the network's InstanceNorm: the tiler pads a tiny image for it as for torch
         self.instance_norm = self.info.config.get("arch") in INSTANCE_NORM_ARCHS
@@ -148,9 +157,10 @@ class OnnxBackend:
         try:
             (out,) = self.session.run([gc.OUTPUT], feed)
         except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            raise OutOfMemory from None
+            if is_out_of_memory(exc):
+                raise OutOfMemory from None
+            raise WeightsError(f"{self.path}: the graph failed on a batch of shape {batch.shape} "
+                               f"({first_line(exc)})") from None
         if not np.isfinite(out).all():
             raise UserError("the model produced NaN/Inf values (broken or incompatible graph)")
         return out

@@ -263,6 +263,29 @@ def test_a_graph_whose_metadata_names_other_channels_than_its_input_is_refused(t
         Denoiser.from_pretrained(tmp_path / "c1.onnx", device="cpu")
 
 
+def test_a_graph_with_another_output_or_fixed_sides_is_refused_on_loading(tmp_path: Path) -> None:
+    """Both loaded without a word, then failed every file in ONNX Runtime's words (a raw InvalidArgument from
+    the Python API, not the one error class a caller catches)."""
+    import onnx
+
+    from denoise_gan.nets import graph_contract as gc
+
+    graph = onnx.load(str(shipped_dir() / "default.onnx"))
+    graph.graph.output[0].name = "out"
+    for node in graph.graph.node:
+        node.output[:] = ["out" if name == gc.OUTPUT else name for name in node.output]
+    onnx.save(graph, str(tmp_path / "renamed.onnx"))
+    with pytest.raises(WeightsError, match="no output named 'denoised' \\(it has 'out'\\)"):
+        Denoiser.from_pretrained(tmp_path / "renamed.onnx", device="cpu")
+    graph = onnx.load(str(shipped_dir() / "default.onnx"))
+    image = next(i for i in graph.graph.input if i.name == gc.IMAGE)
+    for dim, size in zip(image.type.tensor_type.shape.dim, (1, 3, 64, 64)):
+        dim.dim_value = size
+    onnx.save(graph, str(tmp_path / "fixed.onnx"))
+    with pytest.raises(WeightsError, match="fixes its image's batch 1, height 64, width 64"):
+        Denoiser.from_pretrained(tmp_path / "fixed.onnx", device="cpu")
+
+
 def _without(graph_path: Path, key: str) -> None:
     """The graph as an earlier version exported it: one metadata key missing."""
     import onnx
