@@ -38,6 +38,10 @@ def check_device_name(name: str) -> str:
     return text
 
 
+def no_gpu_text(name: str) -> str:
+    return f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)"
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; asking for an absent GPU is a one-line error, not a traceback."""
     import torch
@@ -48,7 +52,7 @@ def resolve_device(name: str) -> torch.device:
     if text == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but no CUDA GPU is available (use --device cpu)")
+        raise UserError(no_gpu_text(name))
     index_text = text.partition(":")[2]
     index = int(index_text) if index_text else torch.cuda.current_device()
     if index >= torch.cuda.device_count():

@@ -34,6 +34,7 @@ def check_engine(engine: Any) -> str:
         raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return engine
 TRAIN_EXTRA = "pip install 'denoise-gan[train]'"
+GRAPH_ALONE = "give the model's .safetensors with --engine torch"  # how torch runs a model given as a graph alone
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _load_backend(name_or_path: str | Path, engine: str, device: str, precision:
     if path.suffix.lower() == ".onnx":
         if engine == "torch":
             raise UserError(f"{path}: an ONNX graph runs on onnxruntime; give its .safetensors for --engine torch")
-        return _onnx(path, device, precision, threads)
+        return _onnx(path, device, precision, threads, GRAPH_ALONE)
     # what the header says first (no torch): a noise model is refused as one, never sent to install torch
     refuse_noise_model(path, *read_generator_header(path))
     graph = graph_beside(path)
@@ -128,12 +129,15 @@ def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:
                         f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
 
 
-def _onnx(graph: Path, device: str, precision: str, threads: int) -> LoadedBackend:
+def _onnx(graph: Path, device: str, precision: str, threads: int,
+          torch_way: str = "use --engine torch") -> LoadedBackend:
     from denoise_gan.inference.onnx_engine import OnnxBackend
 
     if precision not in ("auto", "fp32"):
-        raise UserError(f"the onnxruntime engine runs fp32; use --engine torch for --precision {precision}")
-    backend = OnnxBackend(graph, device, threads)
+        if not wants_cuda(device):  # torch would refuse half precision here too: say what runs
+            refuse_half_on_cpu(precision)
+        raise UserError(f"the onnxruntime engine runs fp32; {torch_way} for --precision {precision}")
+    backend = OnnxBackend(graph, device, threads, torch_way)
     return LoadedBackend(backend, graph, backend.info.config, backend.info.meta)
 
 

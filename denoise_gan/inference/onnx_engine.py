@@ -18,7 +18,7 @@ from denoise_gan.extras import require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory, is_out_of_memory
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
-from denoise_gan.runtime import check_device_name
+from denoise_gan.runtime import check_device_name, cuda_may_be_present, no_gpu_text
 
 
 class GraphInfo:
@@ -52,13 +52,16 @@ class GraphInfo:
         self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
 
 
-def providers_for(device: str, ort: Any) -> list[str]:
-    """ONNX Runtime's execution providers for --device: the CPU's, or CUDA's where that build has it."""
+def providers_for(device: str, ort: Any, torch_way: str = "use --engine torch") -> list[str]:
+    """ONNX Runtime's execution providers for --device: the CPU's, or CUDA's where that build has it. Without
+    it, the advice is what works here: no GPU at all is said as such (torch would refuse it too), and
+    ``torch_way`` says how torch would run the model (a graph alone needs its weights)."""
     if check_device_name(device) in ("auto", "cpu"):
         return ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise UserError("this onnxruntime has no CUDA provider (install onnxruntime-gpu), or use "
-                        "--engine torch for CUDA")
+        if not cuda_may_be_present():
+            raise UserError(no_gpu_text(device))
+        raise UserError(f"this onnxruntime has no CUDA provider (install onnxruntime-gpu), or {torch_way} for CUDA")
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
@@ -80,9 +83,10 @@ class OnnxBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path | str, device: str = "auto", threads: int = 0) -> None:
+    def __init__(self, path: Path | str, device: str = "auto", threads: int = 0,
+                 torch_way: str = "use --engine torch") -> None:
         self.path, self._threads = Path(path), threads
-        self.providers = providers_for(device, require("onnxruntime", "the ONNX Runtime engine"))
+        self.providers = providers_for(device, require("onnxruntime", "the ONNX Runtime engine"), torch_way)
         self.session = self._open()
         self._props = dict(self.session.get_modelmeta().custom_metadata_map)
         self.info = GraphInfo(self.path, self._props)

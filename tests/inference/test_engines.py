@@ -213,11 +213,21 @@ def test_auto_runs_torch_where_cuda_is_wanted(unet_with_graph: Path, monkeypatch
     assert picked == ["auto"]
 
 
-def test_engine_options_are_checked(unet_with_graph: Path) -> None:
+def test_engine_options_are_checked(unet_with_graph: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each refusal's advice works where it is given: on the CPU, half precision is refused as such (it said
+    "use --engine torch", which then refused it too), and a graph alone is not sent to --engine torch."""
+    from denoise_gan.inference import engine_choice
+
     with pytest.raises(UserError, match="unknown engine"):
         Denoiser.from_pretrained("default", engine="tensorrt")
-    with pytest.raises(UserError, match="runs fp32"):
+    with pytest.raises(UserError, match="bf16 needs a CUDA GPU; on the CPU only fp32 runs"):
         Denoiser.from_pretrained("default", engine="onnxruntime", precision="bf16")
+    monkeypatch.setattr(engine_choice, "wants_cuda", lambda device: True)  # as on a machine with a GPU
+    with pytest.raises(UserError, match="runs fp32; use --engine torch for --precision bf16"):
+        Denoiser.from_pretrained("default", engine="onnxruntime", precision="bf16")
+    with pytest.raises(UserError, match="runs fp32; give the model's .safetensors with --engine torch for"):
+        Denoiser.from_pretrained(unet_with_graph.with_suffix(".onnx"), precision="fp16")
+    monkeypatch.undo()
     with pytest.raises(UserError, match="give its .safetensors"):
         Denoiser.from_pretrained(unet_with_graph.with_suffix(".onnx"), engine="torch")
 
@@ -385,8 +395,15 @@ def test_onnx_runtime_runs_on_the_device_and_threads_asked(monkeypatch: pytest.M
     with_cuda = SimpleNamespace(get_available_providers=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert onnx_engine.providers_for("cuda", with_cuda) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert onnx_engine.providers_for("cpu", with_cuda) == ["CPUExecutionProvider"]
-    with pytest.raises(UserError, match="no CUDA provider"):
-        onnx_engine.providers_for("cuda", SimpleNamespace(get_available_providers=lambda: ["CPUExecutionProvider"]))
+    cpu_only = SimpleNamespace(get_available_providers=lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(onnx_engine, "cuda_may_be_present", lambda: False)  # no GPU at all: said so, as torch would
+    with pytest.raises(UserError, match="no CUDA GPU is available \\(use --device cpu\\)"):
+        onnx_engine.providers_for("cuda", cpu_only)
+    monkeypatch.setattr(onnx_engine, "cuda_may_be_present", lambda: True)
+    with pytest.raises(UserError, match="no CUDA provider .* or use --engine torch for CUDA"):
+        onnx_engine.providers_for("cuda", cpu_only)
+    with pytest.raises(UserError, match="or give the model's .safetensors with --engine torch for CUDA"):
+        onnx_engine.providers_for("cuda", cpu_only, "give the model's .safetensors with --engine torch")
     opened: list[tuple[list[str], int]] = []
     real = onnx_engine.open_session
     monkeypatch.setattr(onnx_engine, "open_session",
