@@ -118,14 +118,18 @@ def _staleness(loaded: LoadedBackend, weights: Path) -> str:
     brightness-profiled map would denoise differently from torch; one made before the map's cap differs only
     above it, so it runs, with a note)."""
     info = loaded.backend.info
+    if not info.source_sha256 and not info.source_digest:  # exported from a run checkpoint, not a weight file
+        return f"records no weight file it was made from, so it cannot be matched to {weights.name} " \
+            "(unmatched graph)"
     if info.source_sha256 != file_sha256(weights) and not (info.source_digest and
                                                           info.source_digest == weights_digest(weights)):
-        return f"was made from other weights than {weights.name}"
-    return gc.PREDATES_LEVEL_PROFILE if info.predates_level_profile else ""  # (one before the cap only notes it)
+        return f"was made from other weights than {weights.name} (stale graph)"
+    # (one made before the cap only notes it)
+    return f"{gc.PREDATES_LEVEL_PROFILE} (stale graph)" if info.predates_level_profile else ""
 
 
 def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:
-    return WeightsError(f"{loaded.backend.path}: {why} (stale graph); "
+    return WeightsError(f"{loaded.backend.path}: {why}; "
                         f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
 
 

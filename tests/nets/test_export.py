@@ -245,6 +245,16 @@ def test_a_run_checkpoint_becomes_inference_weights(finished_run: Path, tmp_path
         exported.unlink(missing_ok=True)
 
 
+def test_a_graph_made_from_a_checkpoint_is_not_called_stale(finished_run: Path, tmp_path: Path) -> None:
+    """Exported from the same step_N.pt as the weights beside it, the graph records no weight file: it was said
+    to be "made from other weights", a stale graph."""
+    ckpt = list_checkpoints(finished_run / "checkpoints")[-1][1]
+    for suffix in (".safetensors", ".onnx"):
+        assert cli("export", ckpt, "-o", tmp_path / f"g{suffix}").exit_code == 0
+    with pytest.raises(WeightsError, match="records no weight file it was made from.*unmatched graph.*export"):
+        Denoiser.from_pretrained(tmp_path / "g.safetensors", engine="onnxruntime", device="cpu")
+
+
 def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one_line_error(cli("export", weights, "-o", tmp_path / "x", "--format", "tflite"), "unknown export format")
     (tmp_path / "taken.onnx").write_bytes(b"")
