@@ -36,7 +36,7 @@ from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
-from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
+from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX_BOUNDS
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
@@ -150,30 +150,39 @@ def _without_relative_paths(meta: dict[str, Any]) -> dict[str, Any]:
 
 # ---- ONNX ---------------------------------------------------------------------------------------
 
-def reflect_index(length: torch.Tensor, stride: int) -> torch.Tensor:
-    """Source rows (or columns) of a length padded up to the stride: mirrored without repeating the edge, and
-    all 0 for a length of 1 (the tiling engine's ``reflect_index``, as graph ops with a dynamic length)."""
+def reflect_index(length: torch.Tensor, stride: int, min_side: int = 1) -> torch.Tensor:
+    """Source rows (or columns) of a length padded up to the stride, and to at least ``min_side`` rounded up
+    to it: mirrored without repeating the edge, and all 0 for a length of 1 (the tiling engine's
+    ``reflect_index`` and ``plan_grid``'s sides, as graph ops with a dynamic length)."""
     padded = (length + stride - 1) // stride * stride
+    if min_side > stride:  # (only then: every other graph stays node for node as it was)
+        padded = torch.clamp(padded, min=(min_side + stride - 1) // stride * stride)
     period = torch.clamp(2 * length - 2, min=1)
     pos = torch.arange(padded) % period
     return torch.where(pos < length, pos, period - pos)
 
 
 class OnnxGraph(nn.Module):
-    """What the exported graph computes: pad to the stride (reflect), the net, crop, clip to [0, 1]."""
+    """What the exported graph computes: pad to the stride (reflect), the net, crop, clip to [0, 1]. An
+    InstanceNorm net's sides are padded to two strides at least, as the tiler pads them: a 4 px side leaves one
+    pixel after two stride-2 steps, which InstanceNorm normalises to 0 (a flat gray image). And as in the tiler,
+    an image flat in every channel (a 1x1 one too) comes back as it is: InstanceNorm of a constant is
+    round-off divided by its epsilon."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, instance_norm: bool = False) -> None:
         super().__init__()
         self.net = net
         contract = denoiser_contract(net)
         self.stride = contract.stride
+        self.instance_norm = instance_norm
+        self.min_side = 2 * self.stride if instance_norm else 1
         self.level_aware = contract.level_aware
         self.level_max = contract.level_max
 
     def forward(self, image: torch.Tensor, strength: torch.Tensor | None = None,
                 sigma: torch.Tensor | None = None) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
-        rows, cols = reflect_index(torch.as_tensor(h), self.stride), reflect_index(torch.as_tensor(w), self.stride)
+        rows, cols = (reflect_index(torch.as_tensor(side), self.stride, self.min_side) for side in (h, w))
         padded = image.index_select(2, rows).index_select(3, cols)
         if self.level_aware and strength is not None and sigma is not None:
             fixed = (sigma / 255.0).reshape(1, 1, 1, 1).expand_as(padded)
@@ -181,13 +190,16 @@ class OnnxGraph(nn.Module):
             out = self.net.denoiser(padded, scaled_level(level, strength.reshape(1, 1, 1, 1), self.level_max))
         else:
             out = self.net(padded)
+        if self.instance_norm:
+            flat = (padded.amax(dim=(2, 3)) == padded.amin(dim=(2, 3))).all(dim=1).reshape(-1, 1, 1, 1)
+            out = torch.where(flat, padded, out)
         return out[..., :h, :w].clamp(0.0, 1.0)
 
 
 def onnx_bytes(model: Exportable) -> bytes:
     """The ONNX graph of the model (see ``OnnxGraph``), with what it is in its metadata (``graph_contract``)."""
     onnx = require("onnx", "export --format onnx")
-    graph = OnnxGraph(model.net.float().eval())
+    graph = OnnxGraph(model.net.float().eval(), model.config.arch in INSTANCE_NORM_ARCHS)
     channels = model.config.channels
     example = (torch.rand(1, channels, 2 * graph.stride + 3, 2 * graph.stride + 5),)
     names = [gc.IMAGE]
