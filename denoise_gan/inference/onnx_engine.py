@@ -124,8 +124,10 @@ class OnnxBackend:
                               "runs uncapped; re-export it with `denoise-gan export` for today's")
 
     def _open(self) -> Any:
-        try:
-            return open_session(str(self.path), self.providers, self._threads)
+        try:  # the file's bytes, not its name: onnxruntime cannot open a path that is not valid UTF-8
+            return open_session(self.path.read_bytes(), self.providers, self._threads)
+        except OSError:
+            raise
         except Exception as exc:
             raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc)})") from None
 

@@ -306,6 +306,18 @@ def test_a_graph_with_another_output_or_fixed_sides_is_refused_on_loading(tmp_pa
         Denoiser.from_pretrained(tmp_path / "fixed.onnx", device="cpu")
 
 
+def test_a_graph_under_a_name_that_is_not_utf8_runs_on_onnx_runtime(tmp_path: Path) -> None:
+    """ONNX Runtime refused the path ("incompatible constructor arguments"), reported as a graph it cannot load."""
+    import os
+    import shutil
+
+    folder = tmp_path / os.fsdecode(b"caf\xe9")  # Latin-1 bytes, as an old archive unpacks
+    folder.mkdir()
+    shutil.copy(shipped_dir() / "default.onnx", folder / "m.onnx")
+    den = Denoiser.from_pretrained(folder / "m.onnx", device="cpu")
+    assert den.engine_name == "onnxruntime" and den(np.zeros((40, 40, 3), np.uint8)).shape == (40, 40, 3)
+
+
 def _without(graph_path: Path, key: str) -> None:
     """The graph as an earlier version exported it: one metadata key missing."""
     import onnx
