@@ -19,13 +19,14 @@ import torch
 from torch.utils.data import Dataset
 
 from data_tools.colour_cast import colour_cast
+from data_tools.images import LUMA as BT601_LUMA
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.names import warn as warn_on_stderr
 from data_tools.noise import NoiseSpec, measured_level_map, noise_level_map, parse_noise_spec
 from data_tools.patterns import overlay_pattern
 from data_tools.synth_folder import refuse_synth_sets_inside
 
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
+LUMA = np.array(BT601_LUMA, dtype=np.float32)
 
 
 def read_folder(folder: Path | str, exclude: Path | None = None,

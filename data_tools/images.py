@@ -109,6 +109,9 @@ def to_255(pixels: np.ndarray) -> np.ndarray:
     return colour.astype(np.float32) * np.float32(255.0 / np.iinfo(colour.dtype).max)
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights of R, G, B
+
+
 def haar_quads(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The four pixels of every 2x2 block (top-left, top-right, bottom-left, bottom-right; an odd last row or
     column dropped): what the finest Haar bands are made of."""

@@ -42,9 +42,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as nnf
 
+from data_tools.images import LUMA
+
 MAD_TO_SIGMA = 1.0 / 0.6745
 SUBPATCH = 32  # statistics per 32x32 window: 4 samples from a 64x64 training patch
-LUMA = (0.299, 0.587, 0.114)
 FEATURES = ("log_sigma_r", "log_sigma_g", "log_sigma_b", "log_sigma_luma", "log_sigma_luma_coarse",
             "log_sigma_luma_coarser", "log_sigma_luma_edge", "log_sigma_luma_edge_coarse",
             "log_sigma_luma_edge_coarser", "log_sigma_r_minus_g", "log_sigma_b_minus_g", "log_sigma_r_minus_g_coarse",
