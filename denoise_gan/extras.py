@@ -38,6 +38,9 @@ def needs_package(purpose: str, module: str) -> str:
     return f"{purpose} needs the {module!r} package: {how}"
 
 
+NO_ROOM_TO_LOAD = "failed to map segment from shared object"  # the loader's words when memory is capped
+
+
 def require(module: str, purpose: str) -> ModuleType:
     """Import an optional package, or raise a one-line UserError saying which extra installs it.
 
@@ -47,15 +50,19 @@ def require(module: str, purpose: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        if _interrupted(exc):
+        if caused_by_interrupt(exc):
             raise KeyboardInterrupt from None
+        if NO_ROOM_TO_LOAD in str(exc):  # the loader under a `ulimit -v`: out of memory, not a broken install
+            raise MemoryError(str(exc)) from None
         if installed(module):
             raise UserError(f"{purpose}: the {module!r} package is installed but does not import ({exc}); "
                             "reinstall it, or check that its version suits this Python") from None
         raise UserError(needs_package(purpose, module)) from None
 
 
-def _interrupted(exc: BaseException) -> bool:
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is behind ``exc``: its cause, or raised while one was handled (a compiled
+    module's failed initialisation; Python's RuntimeError from a ``__set_name__`` the interrupt cut short)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:

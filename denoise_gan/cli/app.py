@@ -22,7 +22,7 @@ from rich.markup import escape
 from data_tools.names import shown
 from denoise_gan import __version__
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line
-from denoise_gan.extras import EXTRAS, needs_package
+from denoise_gan.extras import EXTRAS, NO_ROOM_TO_LOAD, caused_by_interrupt, needs_package
 from denoise_gan.interrupts import ctrl_c_seen
 
 
@@ -139,7 +139,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # how a module that a Ctrl-C cut short while it imported fails on its next use (onnx's import, cut inside
 # numpy's, ended in a RecursionError): after a Ctrl-C these are the interrupt's, any other error stays itself
 HALF_MADE_MODULE = (ImportError, AttributeError, NameError, RecursionError)
-NO_ROOM_TO_LOAD = "failed to map segment from shared object"  # the loader's words when memory is capped
 
 
 def friendly_errors(fn: F) -> F:
@@ -178,7 +177,7 @@ def friendly_errors(fn: F) -> F:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
             raise typer.Exit(130) from None
         except Exception as exc:  # Python wraps an interrupt raised inside __set_name__ (pydantic's, while
-            if not _raised_by_interrupt(exc):  # albumentations imports) in a RuntimeError: it is the interrupt
+            if not caused_by_interrupt(exc):  # albumentations imports) in a RuntimeError: it is the interrupt
                 raise
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
             raise typer.Exit(130) from None
@@ -186,20 +185,12 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _raised_by_interrupt(exc: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is the direct cause of ``exc`` or of one of its causes."""
-    seen: set[int] = set()
-    cause = exc.__cause__
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__
-    return False
-
-
 def _say_out_of_memory(exc: BaseException) -> None:
-    say_error(f"out of memory ({first_line(exc)}); free memory or give smaller images")
+    message = f"out of memory ({first_line(exc)}); free memory or give smaller images"
+    try:
+        say_error(message)
+    except MemoryError:  # rich itself may need memory to print (its emoji table): the line, plainly
+        sys.stderr.write(f"error: {shown(message)}\n")
     raise typer.Exit(1) from None
 
 

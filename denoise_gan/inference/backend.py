@@ -23,7 +23,7 @@ class OutOfMemory(Exception):
 
 # how each runtime says that the CPU's memory ran out (torch's allocator; ONNX Runtime's arena): a process under a
 # `ulimit -v`, or a whole-image tile on a big photo, gets a smaller tile as a GPU does, not a 400-character reason
-CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory")
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

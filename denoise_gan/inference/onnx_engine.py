@@ -129,6 +129,8 @@ class OnnxBackend:
         except OSError:
             raise
         except Exception as exc:
+            if is_out_of_memory(exc):  # std::bad_alloc while the session is built: the graph is fine
+                raise MemoryError(first_line(exc)) from None
             raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc)})") from None
 
     def __getstate__(self) -> dict[str, Any]:

@@ -456,3 +456,50 @@ def test_running_out_of_memory_is_one_line(src: Path, tmp_path: Path, monkeypatc
     monkeypatch.setattr(metrics, "_prepare", no_room_to_load)
     result = cli("evaluate", "--clean", src, "--pred", src)
     assert result.exit_code == 1 and result.stderr.startswith("error: out of memory (libtorch_cpu.so"), result.output
+
+
+def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a `ulimit -v` the shipped graph was "not a loadable ONNX graph" (bad_alloc), onnxruntime "installed
+    but does not import" (its library could not be mapped), or a traceback when printing the line itself ran
+    out of memory: each is the one out-of-memory line, exit 1."""
+    import importlib
+    import sys
+
+    from denoise_gan.inference import onnx_engine
+
+    app = sys.modules["denoise_gan.cli.app"]  # the module (the package's `app` is the Typer app)
+
+    write_image(tmp_path / "a.png", np.zeros((40, 40, 3), np.uint8))
+    args = ("denoise", tmp_path / "a.png", "-o", tmp_path / "out/", "--engine", "onnxruntime")
+
+    def bad_alloc(*_: object, **__: object) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Exception during initialization: "
+                           "std::bad_alloc")
+
+    monkeypatch.setattr(onnx_engine, "open_session", bad_alloc)
+    result = cli(*args)
+    assert result.exit_code == 1 and result.stderr.startswith("error: out of memory ([ONNXRuntimeError]"), \
+        result.output
+    monkeypatch.undo()
+    real_import = importlib.import_module
+
+    def unmappable(name: str, *rest: object) -> object:
+        if name == "onnxruntime":
+            raise ImportError("onnxruntime_pybind11_state.so: failed to map segment from shared object")
+        return real_import(name, *rest)
+
+    monkeypatch.setattr(importlib, "import_module", unmappable)
+    result = cli(*args)
+    assert result.exit_code == 1 and result.stderr.startswith("error: out of memory (onnxruntime_pybind11"), \
+        result.output
+    monkeypatch.undo()
+
+    def no_room_to_print(*_: object, **__: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(onnx_engine, "open_session", bad_alloc)
+    monkeypatch.setattr(app, "say_error", no_room_to_print)
+    result = cli(*args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith("error: out of memory ("), result.output
