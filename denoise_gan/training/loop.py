@@ -147,16 +147,33 @@ class _StopRequest:
     """Ctrl-C and SIGTERM ask the loop to stop at the next step boundary. A step cut in half would leave G and F
     updated and the discriminators not (or an optimiser half-stepped), so its checkpoint would not resume
     exactly; and an exception raised at an arbitrary point can be swallowed or replaced by library code (an
-    import, a plot). A second Ctrl-C stops at once, without saving."""
+    import, a plot). A second Ctrl-C stops at once, without saving; one that comes while a checkpoint is being
+    saved stops as soon as it is written (raised inside the save, it could land in a garbage collector's
+    callback, which prints it as "Exception ignored" and drops it)."""
 
     def __init__(self) -> None:
         self.signum = 0
+        self.holding = self.again = False
 
     def __call__(self, signum: int, frame: Any) -> None:
         note_interrupt(signum)  # the exit code names it: 130 for Ctrl-C, 143 for SIGTERM
-        if self.signum:
+        if not self.signum:
+            self.signum = signum
+        elif self.holding:
+            self.again = True
+        else:
             raise KeyboardInterrupt
-        self.signum = signum
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A second interrupt waits for the end of this block."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.again:
+            raise KeyboardInterrupt
 
 
 def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start: int, cadence: Cadence,
@@ -166,8 +183,8 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
     On Ctrl-C or SIGTERM the step in progress finishes, a checkpoint is saved for it and KeyboardInterrupt is
     raised for the caller to exit with. What is reported besides log.csv follows ``reporting(...)``.
     """
-    run = _Run(trainer, start, cadence, run_dir, world, console or Console())
     stop = _StopRequest()
+    run = _Run(trainer, start, cadence, run_dir, world, console or Console(), stop)
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         run.open_board()
@@ -177,8 +194,8 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
         run.finish(interrupted)
     except KeyboardInterrupt:
         last = f"--resume continues from the last checkpoint (step {run.saved})" if run.saved else "no checkpoint yet"
-        run.console.print(f"[yellow]stopped at once at step {run.step} by a second interrupt, without saving; "
-                          f"{last}[/]")
+        how = "once its checkpoint was saved" if run.saved == run.step and run.saved else "at once, without saving"
+        run.console.print(f"[yellow]stopped at step {run.step} by a second interrupt, {how}; {last}[/]")
         raise ReportedInterrupt from None
     finally:
         for sig, handler in previous.items():
@@ -197,9 +214,9 @@ class _Run:
     """One pass of the loop: its step counters, log, progress line, TensorBoard writer and checkpoints."""
 
     def __init__(self, trainer: Trainer, start: int, cadence: Cadence, run_dir: Path, world: World,
-                 console: Console) -> None:
+                 console: Console, stop: _StopRequest) -> None:
         self.trainer, self.start, self.cadence, self.run_dir, self.world = trainer, start, cadence, run_dir, world
-        self.console = console
+        self.console, self.stop = console, stop
         self.log = RunLog(run_dir / "log.csv", trainer.log_fields)
         self.level_fields = tuple(getattr(trainer, "level_fields", LEVEL_FIELDS))
         kept = self.log.start(start) if world.is_main else []
@@ -222,18 +239,20 @@ class _Run:
             self.board.close()
 
     def save(self, at: int) -> None:
-        if self.world.is_main:
-            state = self.trainer.state(at)
-            mode = getattr(self.trainer, "step_mode", None)
-            if mode is not None:  # what the run trains in, so a resume goes on in it
-                state["step_mode"] = mode_record(mode)
-            self.refuse_nonfinite(state)  # the message names the checkpoints kept before this one
-            folder = RunFolder(self.run_dir)
-            save_checkpoint(folder.checkpoint(at), state)
-            prune_checkpoints(folder.checkpoints, self.cadence.keep)
-            self.trainer.export(self.run_dir, at)
-            plot_log(self.log, self.run_dir / "losses.png", self.trainer.log_fields, self.level_fields)
-        self.saved = at
+        with self.stop.held():
+            if self.world.is_main:
+                state = self.trainer.state(at)
+                mode = getattr(self.trainer, "step_mode", None)
+                if mode is not None:  # what the run trains in, so a resume goes on in it
+                    state["step_mode"] = mode_record(mode)
+                self.refuse_nonfinite(state)  # the message names the checkpoints kept before this one
+                folder = RunFolder(self.run_dir)
+                save_checkpoint(folder.checkpoint(at), state)
+                self.saved = at  # what --resume continues from, whatever stops the rest of the save
+                prune_checkpoints(folder.checkpoints, self.cadence.keep)
+                self.trainer.export(self.run_dir, at)
+                plot_log(self.log, self.run_dir / "losses.png", self.trainer.log_fields, self.level_fields)
+            self.saved = at
 
     def steps(self, batches: Iterator[dict[str, torch.Tensor]], stop: _StopRequest) -> None:
         cadence, tick, since = self.cadence, time.perf_counter(), 0

@@ -192,7 +192,10 @@ INT, TERM = signal.SIGINT, signal.SIGTERM
                  id="sigint-kills-loader-before-first-step"),
     # a second Ctrl-C stops at once, mid-step, and saves nothing half-done
     pytest.param(0, {3: [INT, INT]}, None, False, [2],
-                 "stopped at once at step 3 by a second interrupt, without saving", id="second-sigint"),
+                 "stopped at step 3 by a second interrupt, at once, without saving", id="second-sigint"),
+    # one during a save waits for it (raised inside, it could land in a garbage collector's callback and be lost)
+    pytest.param(0, {("save", 2): [INT, INT]}, None, False, [2], "stopped at step 2 by a second interrupt, once its "
+                 "checkpoint was saved; --resume continues from the last checkpoint (step 2)", id="second-during-save"),
 ])
 def test_interrupts_stop_at_a_step_boundary_and_say_what_was_saved(tmp_path: Path, start: int, during: dict,
                                                                     first: int | None, fail: bool, saved: list[int],
