@@ -10,8 +10,10 @@ import functools
 import os
 import re
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,6 +146,26 @@ def remove_entry(path: Path) -> None:
 
 
 @contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait for the end of the block (microseconds of renames), then arrive as usual: noted
+    meanwhile and raised again to their own handlers (a signal mask would not do: another thread, torch's or
+    ONNX Runtime's, takes the signal and the main thread still runs the handler at once)."""
+    wanted = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if sig is not None]
+    if threading.current_thread() is not threading.main_thread() or any(signal.getsignal(s) is None for s in wanted):
+        yield  # (a handler set outside Python could not be put back)
+        return
+    arrived: list[int] = []
+    before = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum)) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(arrived):
+            signal.raise_signal(sig)
+
+
+@contextmanager
 def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
     """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
     succeeds, removed when it fails, so a crash or a full disk never leaves half a folder; one a killed process
@@ -159,8 +181,9 @@ def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
             yield temp
             if inside:
                 move = os.replace if overwrite else _link_exclusive  # without overwrite: never over another's file
-                for made in sorted(temp.iterdir()):
-                    move(str(made), folder / made.name)
+                with _interrupts_held():  # one between two moves left the earlier files beside the new ones
+                    for made in sorted(temp.iterdir()):
+                        move(str(made), folder / made.name)
                 temp.rmdir()
         except BaseException:
             if inside:

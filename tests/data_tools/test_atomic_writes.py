@@ -106,6 +106,38 @@ def test_an_existing_empty_folder_is_written_in_place_and_emptied_again_on_failu
     assert (out / "model.safetensors").read_bytes() == b"weights"
 
 
+def test_an_interrupt_while_the_files_move_in_waits_for_all_of_them(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """`export --overwrite` into a model folder, interrupted between two renames, left the new README, config and
+    graph beside the earlier weights; the interrupt now arrives once every file is in."""
+    import signal
+
+    import pytest
+
+    from data_tools import atomic_files
+    from data_tools.atomic_files import built_aside
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("README.md", "model.onnx", "model.safetensors"):
+        (out / name).write_text("old")
+    real = os.replace
+    moved: list[str] = []
+
+    def replace_then_interrupt(src: str, dst: Path) -> None:
+        real(src, dst)
+        moved.append(Path(dst).name)
+        if len(moved) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C right after the first rename
+
+    monkeypatch.setattr(atomic_files.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt), built_aside(out) as folder:
+        for name in ("README.md", "model.onnx", "model.safetensors"):
+            (folder / name).write_text("new")
+    assert moved == ["README.md", "model.onnx", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "model.onnx", "model.safetensors"]
+    assert {(out / n).read_text() for n in moved} == {"new"}
+
+
 def test_a_file_system_without_locks_runs_unlocked(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """NFS without its lock daemon answers flock with ENOLCK: a traceback, where the OS without flock ran."""
     import errno
