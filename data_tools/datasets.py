@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from data_tools.colour_cast import colour_cast
+from data_tools.errors import DataError
 from data_tools.images import LUMA as BT601_LUMA
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.names import warn as warn_on_stderr
@@ -241,7 +242,7 @@ SEAMS = "padding would show mirrored seams as clean photos"
 
 
 def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS,
-                found: list[tuple[Path, np.ndarray]] | None = None, error: type[Exception] = ValueError,
+                found: list[tuple[Path, np.ndarray]] | None = None, error: type[Exception] = DataError,
                 warn: Callable[[str], None] = warn_on_stderr) -> list[np.ndarray]:
     """The photos (the folder's, or ``found`` of it) that hold a whole patch; the others are said, and none at all
     is an error: train, refine and adapt leave small photos out by one rule."""
@@ -270,20 +271,20 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     """
     for folder in (clean_dir, noisy_dir if read_noisy else ""):  # on --resume: moved or deleted since the start
         if folder and not Path(folder).is_dir():
-            raise ValueError(f"{folder}: no such folder (moved or deleted?)")
-    refuse_synth_sets_inside(clean_dir, ValueError)
+            raise DataError(f"{folder}: no such folder (moved or deleted?)")
+    refuse_synth_sets_inside(clean_dir, DataError)
     if noisy_dir and read_noisy:
-        refuse_synth_sets_inside(noisy_dir, ValueError, "noisy")
+        refuse_synth_sets_inside(noisy_dir, DataError, "noisy")
     if noisy_dir:
         clean = patch_sized(clean_dir, patch_size, "clean")
         if not read_noisy:
             return clean, [], None
         return clean, patch_sized(noisy_dir, patch_size, "noisy", "padding would teach F mirrored noise"), None
     if not noise:
-        raise ValueError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")
+        raise DataError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")
     found = read_folder(clean_dir)
     if len(found) < 2:
-        raise ValueError(f"{clean_dir}: need at least 2 images to split into two disjoint domains")
+        raise DataError(f"{clean_dir}: need at least 2 images to split into two disjoint domains")
     # split first: the halves must not depend on the patch size (refine's differs from train's, and its clean
     # half must stay the one train used as clean)
     clean_half, noisy_half = split_halves(found)

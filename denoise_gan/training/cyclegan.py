@@ -22,7 +22,7 @@ from torch import nn
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import TrainConfig, to_dict
-from denoise_gan.errors import UserError
+from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.export import write_graph_beside
@@ -237,7 +237,7 @@ def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
     d, ch = cfg.data, cfg.model.g.channels
     try:
         clean, noisy, spec = build_domains(d.clean_dir, d.noisy_dir, d.noise, d.patch_size)
-    except ValueError as exc:
+    except DataError as exc:  # what the folders hold; any other ValueError is a bug, shown as one
         raise UserError(str(exc)) from None
     return UnpairedPatches(PatchSampler(clean, d.patch_size, ch, d.gray_fraction),
                            PatchSampler(noisy, d.patch_size, ch, d.gray_fraction, spec),

@@ -33,7 +33,7 @@ from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
 from denoise_gan.config_fields import flag_of, option_of
-from denoise_gan.errors import UserError
+from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
@@ -274,7 +274,7 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
     d = source.data
     try:
         clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise, cfg.patch_size, read_noisy=False)
-    except ValueError as exc:  # runs from before paths were stored absolute name them as typed
+    except DataError as exc:  # runs from before paths were stored absolute name them as typed
         relative = not Path(d.clean_dir).is_absolute()
         raise UserError(f"{exc}{' (relative to where `train` ran)' if relative else ''}") from None
     spec = parse_noise_spec(cfg.noise) if cfg.noise else None

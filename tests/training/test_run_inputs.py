@@ -478,3 +478,26 @@ def test_a_new_run_whose_folder_another_run_filled_while_it_waited_is_refused(cl
     with pytest.raises(UserError, match="another run wrote into this folder"):
         train(tiny_train_config(clean_dir), tmp_path / "run")
     assert (tmp_path / "run" / "config.json").read_text() == '{"the other run": true}'
+
+
+def test_a_bug_while_the_folders_are_read_is_not_passed_off_as_the_users_mistake(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_domains raised plain ValueErrors, so train and refine caught every ValueError, a NumPy or OpenCV
+    bug's too, and showed it as a one-line input error; now only what the folders hold is said that way."""
+    import data_tools.datasets as datasets
+    from denoise_gan.config import DataConfig, TrainConfig
+    from denoise_gan.errors import UserError
+    from denoise_gan.training.cyclegan import make_dataset
+
+    cfg = TrainConfig(data=DataConfig(clean_dir=str(tmp_path / "gone"), noise="gaussian:sigma=25"))
+    with pytest.raises(UserError, match="no such folder"):
+        make_dataset(cfg)
+    (tmp_path / "gone").mkdir()
+
+    def broken(*_: object, **__: object) -> None:
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(datasets, "read_folder", broken)
+    with pytest.raises(ValueError, match="broadcast") as raised:
+        make_dataset(cfg)
+    assert not isinstance(raised.value, UserError)
