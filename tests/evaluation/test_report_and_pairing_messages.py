@@ -107,8 +107,17 @@ def test_a_float_prediction_against_8_bit_clean_names_its_float_samples(tmp_path
     write_image(tmp_path / "clean" / "a.png", clean)
     (tmp_path / "pred").mkdir()
     tifffile.imwrite(tmp_path / "pred" / "a.tif", clean.astype(np.float32) / 255, photometric="rgb")
-    one_line_error(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
-                   "float32 samples", "read as 16-bit", "does not match the clean image's dtype uint8")
+    scored_none(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
+                "float32 samples", "read as 16-bit", "does not match the clean image's dtype uint8")
+
+
+def scored_none(result: object, *needles: str) -> None:
+    """A lone pair that cannot be scored: exit 1 (2 is for bad arguments), its reason in one error line."""
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert lines[0].startswith("error: could not score 1 of 1 pair(s)") and lines[0].endswith("nothing was scored")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
 
 
 def test_crop_names_are_readable() -> None:
@@ -200,9 +209,9 @@ def test_a_gray_prediction_of_a_colour_image_is_refused_naming_both_shapes(tmp_p
     """Same height and width is not the same image: a gray file scored against a colour one is an error."""
     write_image(tmp_path / "clean" / "a.png", np.zeros((24, 24, 3), np.uint8))
     write_image(tmp_path / "pred" / "a.png", np.zeros((24, 24), np.uint8))
-    one_line_error(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
-                   "shape (24, 24, 1) does not match the clean image's (24, 24, 3)")
+    scored_none(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
+                "shape (24, 24, 1) does not match the clean image's (24, 24, 3)")
     write_image(tmp_path / "gray" / "a.png", np.zeros((24, 24), np.uint8))  # a gray photo denoised to .webp
     write_image(tmp_path / "webp" / "a.webp", np.zeros((24, 24, 3), np.uint8))
-    one_line_error(cli("evaluate", "--clean", tmp_path / "gray", "--pred", tmp_path / "webp"),
-                   "a.webp: shape (24, 24, 3) does not match", ".webp holds no gray", "write .png to score it")
+    scored_none(cli("evaluate", "--clean", tmp_path / "gray", "--pred", tmp_path / "webp"),
+                "a.webp: shape (24, 24, 3) does not match", ".webp holds no gray", "write .png to score it")
