@@ -7,6 +7,7 @@ A graph never runs Python code, so loading one is as safe as loading safetensors
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,14 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
     return ort.InferenceSession(model, options, providers=providers)
 
 
+def _utf8(path: Path) -> bool:
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class OnnxBackend:
     """An exported denoise-gan graph in an ONNX Runtime session: NCHW float32 [0, 1] batches in and out."""
 
@@ -124,10 +133,9 @@ class OnnxBackend:
                               "runs uncapped; re-export it with `denoise-gan export` for today's")
 
     def _open(self) -> Any:
-        try:  # the file's bytes, not its name: onnxruntime cannot open a path that is not valid UTF-8
-            return open_session(self.path.read_bytes(), self.providers, self._threads)
-        except OSError:
-            raise
+        try:  # by name (a graph with external data needs it), but onnxruntime takes only a UTF-8 one
+            model = str(self.path) if _utf8(self.path) else self.path.read_bytes()
+            return open_session(model, self.providers, self._threads)
         except Exception as exc:
             if is_out_of_memory(exc):  # std::bad_alloc while the session is built: the graph is fine
                 raise MemoryError(first_line(exc)) from None

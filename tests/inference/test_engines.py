@@ -318,6 +318,32 @@ def test_a_graph_under_a_name_that_is_not_utf8_runs_on_onnx_runtime(tmp_path: Pa
     assert den.engine_name == "onnxruntime" and den(np.zeros((40, 40, 3), np.uint8)).shape == (40, 40, 3)
 
 
+def test_a_graph_with_external_data_loads_and_an_unreadable_one_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened from its bytes, a graph whose weights sit in a data file beside it lost them; an unreadable graph
+    is the one-line refusal, not a traceback."""
+    import os
+
+    import onnx
+
+    graph = onnx.load(str(shipped_dir() / "default.onnx"))
+    onnx.save(graph, str(tmp_path / "g.onnx"), save_as_external_data=True, location="g.onnx.data",
+              size_threshold=0)
+    assert (tmp_path / "g.onnx.data").stat().st_size > (tmp_path / "g.onnx").stat().st_size
+    den = Denoiser.from_pretrained(tmp_path / "g.onnx", device="cpu")
+    assert den(np.zeros((40, 40, 3), np.uint8)).shape == (40, 40, 3)
+    folder = tmp_path / os.fsdecode(b"caf\xe9")
+    folder.mkdir()
+    (folder / "m.onnx").write_bytes((shipped_dir() / "default.onnx").read_bytes())
+
+    def unreadable(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    with pytest.raises(WeightsError, match="not a loadable ONNX graph .*Permission denied"):
+        Denoiser.from_pretrained(folder / "m.onnx", device="cpu")
+
+
 def _without(graph_path: Path, key: str) -> None:
     """The graph as an earlier version exported it: one metadata key missing."""
     import onnx
