@@ -194,7 +194,7 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
         run.finish(interrupted)
     except KeyboardInterrupt:
         last = f"--resume continues from the last checkpoint (step {run.saved})" if run.saved else "no checkpoint yet"
-        how = "once its checkpoint was saved" if run.saved == run.step and run.saved else "at once, without saving"
+        how = "once its checkpoint was saved" if stop.again else "at once, without saving"
         run.console.print(f"[yellow]stopped at step {run.step} by a second interrupt, {how}; {last}[/]")
         raise ReportedInterrupt from None
     finally:
@@ -240,19 +240,20 @@ class _Run:
 
     def save(self, at: int) -> None:
         with self.stop.held():
-            if self.world.is_main:
-                state = self.trainer.state(at)
-                mode = getattr(self.trainer, "step_mode", None)
-                if mode is not None:  # what the run trains in, so a resume goes on in it
-                    state["step_mode"] = mode_record(mode)
-                self.refuse_nonfinite(state)  # the message names the checkpoints kept before this one
-                folder = RunFolder(self.run_dir)
-                save_checkpoint(folder.checkpoint(at), state)
-                self.saved = at  # what --resume continues from, whatever stops the rest of the save
-                prune_checkpoints(folder.checkpoints, self.cadence.keep)
-                self.trainer.export(self.run_dir, at)
-                plot_log(self.log, self.run_dir / "losses.png", self.trainer.log_fields, self.level_fields)
-            self.saved = at
+            if not self.world.is_main:  # (rank 0 writes; the others only keep count)
+                self.saved = at
+                return
+            state = self.trainer.state(at)
+            mode = getattr(self.trainer, "step_mode", None)
+            if mode is not None:  # what the run trains in, so a resume goes on in it
+                state["step_mode"] = mode_record(mode)
+            self.refuse_nonfinite(state)  # the message names the checkpoints kept before this one
+            folder = RunFolder(self.run_dir)
+            save_checkpoint(folder.checkpoint(at), state)
+            self.saved = at  # what --resume continues from, whatever stops the rest of the save
+            prune_checkpoints(folder.checkpoints, self.cadence.keep)
+            self.trainer.export(self.run_dir, at)
+            plot_log(self.log, self.run_dir / "losses.png", self.trainer.log_fields, self.level_fields)
 
     def steps(self, batches: Iterator[dict[str, torch.Tensor]], stop: _StopRequest) -> None:
         cadence, tick, since = self.cadence, time.perf_counter(), 0

@@ -193,6 +193,9 @@ INT, TERM = signal.SIGINT, signal.SIGTERM
     # a second Ctrl-C stops at once, mid-step, and saves nothing half-done
     pytest.param(0, {3: [INT, INT]}, None, False, [2],
                  "stopped at step 3 by a second interrupt, at once, without saving", id="second-sigint"),
+    # two in the step after a save stop at once: the saved checkpoint is the step before
+    pytest.param(0, {2: [INT, INT]}, None, False, [2], "stopped at step 2 by a second interrupt, at once, without "
+                 "saving; --resume continues from the last checkpoint (step 2)", id="second-right-after-a-save"),
     # one during a save waits for it (raised inside, it could land in a garbage collector's callback and be lost)
     pytest.param(0, {("save", 2): [INT, INT]}, None, False, [2], "stopped at step 2 by a second interrupt, once its "
                  "checkpoint was saved; --resume continues from the last checkpoint (step 2)", id="second-during-save"),
