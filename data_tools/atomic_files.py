@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from data_tools.errors import DataError
 
@@ -155,14 +156,26 @@ def _interrupts_held() -> Iterator[None]:
         yield  # (a handler set outside Python could not be put back)
         return
     arrived: list[int] = []
-    before = {sig: signal.signal(sig, lambda signum, frame: arrived.append(signum)) for sig in wanted}
-    try:
+    before: dict[int, Any] = {}
+    try:  # installed inside the try: an interrupt between two installs still has the first put back
+        for sig in wanted:
+            before[sig] = signal.signal(sig, lambda signum, frame: arrived.append(signum))
         yield
     finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-        for sig in dict.fromkeys(arrived):
-            signal.raise_signal(sig)
+        try:
+            _put_back(list(before.items()))
+        finally:  # never lost, whatever ended the block
+            for sig in dict.fromkeys(arrived):
+                signal.raise_signal(sig)
+
+
+def _put_back(handlers: list[tuple[int, Any]]) -> None:
+    """Every handler back, even when one put back raises at once (its signal came meanwhile)."""
+    if handlers:
+        try:
+            signal.signal(*handlers[0])
+        finally:
+            _put_back(handlers[1:])
 
 
 @contextmanager

@@ -138,6 +138,35 @@ def test_an_interrupt_while_the_files_move_in_waits_for_all_of_them(tmp_path: Pa
     assert {(out / n).read_text() for n in moved} == {"new"}
 
 
+def test_a_ctrl_c_while_the_handlers_are_put_back_leaves_none_behind(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Put back one at a time, a Ctrl-C after the first left SIGTERM on the temporary handler, which from then on
+    swallowed every SIGTERM."""
+    import signal
+
+    import pytest
+
+    from data_tools import atomic_files
+    from data_tools.atomic_files import built_aside
+
+    originals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    real = signal.signal
+    calls: list[int] = []
+
+    def then_ctrl_c(sig: int, handler: object) -> object:
+        previous = real(sig, handler)
+        calls.append(sig)
+        if len(calls) == 3:  # two installed, the first put back: a Ctrl-C arrives now
+            raise KeyboardInterrupt
+        return previous
+
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(atomic_files.signal, "signal", then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt), built_aside(tmp_path / "out") as folder:
+        (folder / "a.txt").write_text("new")
+    monkeypatch.undo()
+    assert {sig: signal.getsignal(sig) for sig in originals} == originals
+
+
 def test_a_file_system_without_locks_runs_unlocked(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """NFS without its lock daemon answers flock with ENOLCK: a traceback, where the OS without flock ran."""
     import errno
