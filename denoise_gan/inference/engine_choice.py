@@ -21,7 +21,13 @@ from denoise_gan.nets.run_folder import graph_beside
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
-from denoise_gan.runtime import check_precision, check_threads, cuda_may_be_present, refuse_half_on_cpu
+from denoise_gan.runtime import (
+    check_precision,
+    check_threads,
+    cuda_may_be_present,
+    no_gpu_text,
+    refuse_half_on_cpu,
+)
 
 ENGINES = ("auto", "onnxruntime", "torch")
 
@@ -140,6 +146,8 @@ def _onnx(graph: Path, device: str, precision: str, threads: int,
     if precision not in ("auto", "fp32"):
         if not wants_cuda(device):  # torch would refuse half precision here too: say what runs
             refuse_half_on_cpu(precision)
+        if not cuda_may_be_present():  # --device cuda with no GPU at all: torch would refuse that too
+            raise UserError(no_gpu_text(device))
         raise UserError(f"the onnxruntime engine runs fp32; {torch_way} for --precision {precision}")
     backend = OnnxBackend(graph, device, threads, torch_way)
     return LoadedBackend(backend, graph, backend.info.config, backend.info.meta)

@@ -232,7 +232,10 @@ def test_engine_options_are_checked(unet_with_graph: Path, monkeypatch: pytest.M
         Denoiser.from_pretrained("default", engine="tensorrt")
     with pytest.raises(UserError, match="bf16 needs a CUDA GPU; on the CPU only fp32 runs"):
         Denoiser.from_pretrained("default", engine="onnxruntime", precision="bf16")
+    with pytest.raises(UserError, match="no CUDA GPU is available"):  # no GPU: not sent to torch, which says so
+        Denoiser.from_pretrained("default", engine="onnxruntime", device="cuda", precision="bf16")
     monkeypatch.setattr(engine_choice, "wants_cuda", lambda device: True)  # as on a machine with a GPU
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: True)
     with pytest.raises(UserError, match="runs fp32; use --engine torch for --precision bf16"):
         Denoiser.from_pretrained("default", engine="onnxruntime", precision="bf16")
     with pytest.raises(UserError, match="runs fp32; give the model's .safetensors with --engine torch for"):
