@@ -38,7 +38,8 @@ PROTOCOL: dict[str, Any] = {
               "rounded to the file's dtype, outputs rounded (not truncated) to the dtype before scoring",
     "pairing": "clean and predicted files paired by relative path without extension; clean files without a "
                "prediction are listed under missing and left out of the means, predictions without a clean file "
-               "under unpaired",
+               "under unpaired; in one folder with a prediction suffix, a prediction is a name that is another's "
+               "plus the suffix, and the other names are the clean files",
     "data_range": "from the dtype: 255 for uint8, 65535 for uint16",
     "alpha": "excluded (colour channels only)",
     "border_crop": 0,

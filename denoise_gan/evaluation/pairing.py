@@ -3,6 +3,7 @@ extension, so a misnamed, missing or extra file is named rather than scored agai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +21,18 @@ def suffix_stem(suffix: str) -> str:
 
 
 def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
-             unsuffixed: list[str] | None = None, others: str = "") -> dict[str, Path]:
+             unsuffixed: list[str] | None = None, taken: Callable[[str], bool] | None = None) -> dict[str, Path]:
     """Relative path without extension (and without ``suffix``, as ``suffix_stem`` leaves it) -> file;
     duplicates are an error. Files under ``exclude`` (the predictions' folder, inside the clean one) are not clean
-    images, nor are names ending in ``others`` (the predictions' suffix, where they sit beside the clean images).
-    A name without the suffix goes to ``unsuffixed`` when given (the caller lists it), else it is an error."""
+    images; with ``taken``, only the names it takes are read (the clean images or the predictions where both sit
+    in one folder). A name without the suffix goes to ``unsuffixed`` when given (the caller lists it), else it
+    is an error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
     stems: dict[str, Path] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()
-        if others and stem.endswith(others):
+        if taken is not None and not taken(stem):
             continue
         if suffix:
             if not stem.endswith(suffix) and unsuffixed is not None:
@@ -62,18 +64,26 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
         raise UserError(f"the prediction suffix must be text such as '_denoised', not {type(pred_suffix).__name__}")
     pred_suffix = suffix_stem(pred_suffix)  # `_dn.png` pairs `a_dn.tif` too, and messages name `a_dn.*`
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
-    # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: there the suffix tells them apart
+    # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: a prediction is a name that
+    # is another's plus the suffix (so c_dn.png without a c.png is a clean image, and c_dn_dn.png its prediction)
     beside = bool(pred_suffix) and clean_dir.resolve() == pred_dir.resolve()
-    clean = _by_stem(clean_dir, exclude=None if beside else pred_dir, others=pred_suffix if beside else "")
-    pred = _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed)
-    if beside:
-        unsuffixed = []  # the clean images themselves
+    predicted = _predictions_beside(clean_dir, pred_suffix) if beside else set()
+    clean = _by_stem(clean_dir, exclude=None if beside else pred_dir,
+                     taken=(lambda stem: stem not in predicted) if beside else None)
+    pred = _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,
+                    taken=(lambda stem: stem in predicted) if beside else None)
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ
         raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix))
     unpaired = sorted([*unsuffixed, *(pred[stem].relative_to(pred_dir).as_posix() for stem in stray)])
     return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing, unpaired
+
+
+def _predictions_beside(folder: Path, suffix: str) -> set[str]:
+    """The names (relative, without extension) in a folder that are another name there plus ``suffix``."""
+    stems = {p.relative_to(folder).with_suffix("").as_posix() for p in collect_images(folder, recursive=True)}
+    return {stem for stem in stems if stem.endswith(suffix) and stem[: -len(suffix)] in stems}
 
 
 def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> list[tuple[str, Path, Path]]:

@@ -245,6 +245,12 @@ def test_predictions_beside_their_clean_images_pair_by_the_suffix(folders: tuple
     result = evaluate_folders(both, both, pred_suffix="_dn")
     assert result.images == evaluate_folders(clean_dir, pred_dir).images
     assert result.missing == () and result.unpaired == ()
+    # a photo whose own name ends in the suffix is a clean image when no photo is named without it
+    shutil.copy(both / "a.png", both / "c_dn.png")
+    shutil.copy(both / "a_dn.png", both / "c_dn_dn.png")
+    again = evaluate_folders(both, both, pred_suffix="_dn")
+    assert sorted(s.name for s in again.images) == sorted([*(s.name for s in result.images), "c_dn"])
+    assert again.missing == () and again.unpaired == ()
 
 
 def test_missing_prediction_is_listed_and_the_rest_scored(folders: tuple[Path, Path]) -> None:
