@@ -43,9 +43,9 @@ def noise_fit_command(
 
     With --clean and --noisy (pairs matched by relative name, as `evaluate`): KL of the residual's histogram per
     brightness band, its std, lag-1 spatial and R-G correlations and power spectrum, for the real noise, each
-    --model/--spec drawn on the same clean images (seeded as `synth`), and a Gaussian and a Poisson-Gaussian
-    fitted to the pairs. With --noisy alone: blind statistics, as `adapt`'s noise_fit report (needs torch: the
-    \\[train] extra).
+    --model/--spec drawn on the same clean images (seeded as `synth`, but never with a set's own draws), and a
+    Gaussian and a Poisson-Gaussian fitted to the pairs. With --noisy alone: blind statistics, as `adapt`'s
+    noise_fit report (needs torch: the \\[train] extra).
     """
     _check_folders(noisy, clean, clean_photos)
     from data_tools.folder_lock import holding_folder

@@ -4,7 +4,8 @@ parametric fits a user could make (GUIDE section 6).
 Paired mode (clean and noisy files of the same relative names, as ``evaluate`` pairs them): the residual
 r = noisy - clean on the 0-255 scale (16-bit files scaled, alpha dropped) of the real pairs is the reference.
 Each noise model (a learned F, a spec) is drawn on the same clean images, seeded as ``synth`` seeds
-(``image_seed(seed, name)``), clipped and rounded to the file's dtype as the real file was, and its residual is
+(``image_seed(seed, name)``; on a set synth made with this very seed, seeds of its own, so no row repeats the
+set's draws), clipped and rounded to the file's dtype as the real file was, and its residual is
 measured the same way:
 
 * KL(real || model) of r's histogram per brightness band (the clean intensity of each pixel and channel in
