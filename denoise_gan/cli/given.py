@@ -28,6 +28,7 @@ def given_options(ctx: typer.Context, names: tuple[str, ...] | None = None,
 
 
 def them(options: list[str]) -> str:
+    """The pronoun for the options a message tells the user to drop."""
     return "them" if len(options) > 1 else "it"
 
 

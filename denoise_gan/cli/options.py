@@ -17,6 +17,8 @@ import typer
 
 # ---- where and how it runs (train, refine, denoise, benchmark, demo) ------------------------------
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+
+
 def lowered(value: str | None) -> str | None:
     """A word option read in any case, as --device and --engine are: --precision FP32 is fp32."""
     return value.strip().lower() if isinstance(value, str) else value
@@ -24,8 +26,6 @@ def lowered(value: str | None) -> str | None:
 
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, or fp16 or "
                                                             "bf16 on CUDA.", callback=lowered)]
-
-
 MAX_SEED = 2**32 - 1  # config.MAX_SEED, written out: the option modules import only light ones (a test holds both)
 
 

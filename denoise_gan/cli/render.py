@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from data_tools.names import shown
+from denoise_gan.evaluation.method_names import BASELINE
 from denoise_gan.progress_bar import file_progress
 
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
@@ -169,7 +170,7 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
             p = "inf" if math.isinf(value) else f"{value:.2f}" + ("*" if s.get("identical_pairs") else "")
             starred = starred or p.endswith("*")
             q = f"{s['ssim']:.4f}"
-            marked = s["method"] != "noisy"
+            marked = s["method"] != BASELINE
             table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and value == best_psnr else p,
                           f"[bold green]{q}[/]" if marked and s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))

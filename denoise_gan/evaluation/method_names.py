@@ -8,14 +8,15 @@ names equal to the registry's, entry by entry, so the two cannot drift apart.
 from __future__ import annotations
 
 MODEL = "model"  # one row per --checkpoint
+BASELINE = "noisy"  # the noisy input itself: scored, never timed, never marked best
 # the registry's classical methods in its order, and the ones run when --methods is not given
-CLASSICAL_NAMES = ("noisy", "bm3d", "nlm", "skimage-nlm", "wavelet", "ffdnet", "tv")
+CLASSICAL_NAMES = (BASELINE, "bm3d", "nlm", "skimage-nlm", "wavelet", "ffdnet", "tv")
 CLASSICAL_DEFAULTS = ("bm3d", "nlm", "wavelet", "tv")
 
-METHOD_NAMES = ("noisy", MODEL, *(name for name in CLASSICAL_NAMES if name != "noisy"))
+METHOD_NAMES = (BASELINE, MODEL, *(name for name in CLASSICAL_NAMES if name != BASELINE))
 DEFAULT_METHODS = ",".join([MODEL, *CLASSICAL_DEFAULTS])
 
 
 def methods_help() -> str:
     """The --methods help: every selectable name, and that the noisy baseline is always reported."""
-    return f"Comma-separated: {', '.join(n for n in METHOD_NAMES if n != 'noisy')} (noisy is always included)."
+    return f"Comma-separated: {', '.join(n for n in METHOD_NAMES if n != BASELINE)} ({BASELINE} is always included)."

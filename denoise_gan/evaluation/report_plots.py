@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_tools.noise import parse_noise_spec
+from denoise_gan.evaluation.method_names import BASELINE
 from denoise_gan.evaluation.pictures import as_label, figure_png
 
 
@@ -94,7 +95,7 @@ def shown_psnr(entry: dict[str, Any]) -> float:
 def contenders(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The entries that may be marked best: the methods, not the noisy input they start from (on a clean photo it
     scores infinite and would be marked best of all)."""
-    return [e for e in entries if e["method"] != "noisy"]
+    return [e for e in entries if e["method"] != BASELINE]
 
 
 def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -137,7 +138,7 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
             points = [(xs[n], psnr[(method, n)]) for n in family.labels if (method, n) in psnr]
             if not points:
                 continue
-            line = ("--" if method == "noisy" else "-") if family.axis else "none"
+            line = ("--" if method == BASELINE else "-") if family.axis else "none"
             ax.plot(*zip(*points), marker="o", color=colours[method], linestyle=line,
                     label="_" if labelled else as_label(method))  # "_": one legend entry per method
             labelled = True
@@ -168,7 +169,7 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
     """The figure of ``plot_psnr_vs_time``, or None when no method was timed."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    points = [s for s in _plotted(summary) if s["method"] != "noisy" and s["mp_per_s"]]
+    points = [s for s in _plotted(summary) if s["method"] != BASELINE and s["mp_per_s"]]
     if not points:
         return None
     fig, ax = _figure(6.4, 4.2)
@@ -183,7 +184,7 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(_plain_seconds))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    handles = [ax.scatter([], [], color=colours[m], marker="o", label=as_label(m)) for m in methods if m != "noisy"]
+    handles = [ax.scatter([], [], color=colours[m], marker="o", label=as_label(m)) for m in methods if m != BASELINE]
     if len(noises) > 1:
         handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=as_label(n))
                     for i, n in enumerate(noises)]
