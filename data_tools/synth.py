@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from data_tools.atomic_files import is_temp_file, remove_stale_parts
+from data_tools.atomic_files import OutputWriteError, is_temp_file, remove_stale_parts
 from data_tools.checks import whole_number
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.folder_lock import holding_folder
@@ -112,6 +112,7 @@ class SynthSummary:
     manifest: Path
     written: int = 0
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    unwritten: int = 0  # of the failures, outputs that could not be written (a full disk): the set is cut short
     kept: list[str] = field(default_factory=list)  # what --overwrite left of an earlier set: not the set's own files
     linked: list[Path] = field(default_factory=list)  # linked folders of photos under the source, never followed
 
@@ -222,6 +223,8 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
             restore_manifest(summary.manifest, earlier)
         return summary
     _refuse_one_sided(entries, out_dir, was_empty, summary)
+    if summary.unwritten:  # the output's fault, not a source's: the request manifest stays, marked incomplete,
+        return summary  # so benchmark refuses the few pairs and the same command, with room, finishes the set
     remove_stale(out_dir, replacing, entries, every_image=overwrite)
     write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     return summary
@@ -309,6 +312,7 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
                 seen[name] = source  # once written: a file that failed to read takes no name from the next
                 summary.written += 1
             except (ImageReadError, ValueError) as exc:
+                summary.unwritten += isinstance(exc, OutputWriteError)
                 reason = str(exc)
                 prefix = f"{source}: "
                 summary.failures.append((source, reason[len(prefix):] if reason.startswith(prefix) else reason))

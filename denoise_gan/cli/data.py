@@ -66,8 +66,14 @@ def synth_command(
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)
     _report_synth(summary, f"{'unpaired' if unpaired else 'paired'}, noise {spec}, seed {seed}")
+    if summary.unwritten:
+        err_console.print(f"[bold red]{summary.unwritten} output(s) could not be written: the set is marked "
+                          "incomplete; make room and run the same command to finish it[/]", highlight=False,
+                          soft_wrap=True)
     if summary.failures:
-        err_console.print(f"[bold red]{len(summary.failures)} input(s) failed[/]", highlight=False)
+        if len(summary.failures) > summary.unwritten:
+            err_console.print(f"[bold red]{len(summary.failures) - summary.unwritten} input(s) failed[/]",
+                              highlight=False)
         raise typer.Exit(1)
 
 

@@ -154,6 +154,35 @@ def test_a_clean_image_that_fails_to_write_takes_its_noisy_twin_with_it(tmp_path
     assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).written == 3  # the same command finishes it
 
 
+def test_a_set_cut_short_by_a_full_disk_is_marked_incomplete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five of twenty pairs written on a full disk was marked complete: benchmark then scored the five as the
+    set. An output that cannot be written is the run cut short, not a bad source."""
+    import data_tools.synth as synth_module
+    from data_tools.atomic_files import OutputWriteError
+
+    src = tmp_path / "src"
+    for name in ("a", "b", "c"):
+        write_image(src / f"{name}.png", noise_image(16, 16, seed=ord(name)))
+    (src / "broken.png").write_bytes(b"not a png")  # a bad source: a failure that leaves the set complete
+    real = synth_module.write_image
+
+    def disk_full(path: Path, *args: object, **kw: object) -> None:
+        if Path(path).stem in ("b", "c"):
+            raise OutputWriteError(f"{path}: cannot write (No space left on device)")
+        real(path, *args, **kw)
+
+    monkeypatch.setattr(synth_module, "write_image", disk_full)
+    result = cli("synth", src, "-o", tmp_path / "set", "--noise", "gaussian:sigma=5")
+    assert result.exit_code == 1 and "2 output(s) could not be written: the set is marked incomplete" in \
+        " ".join(result.stderr.split()) and "1 input(s) failed" in result.stderr, result.output
+    assert json.loads((tmp_path / "set" / "manifest.json").read_text())["complete"] is False
+    refused = cli("benchmark", "--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "b")
+    one_line_error(refused, "an incomplete set")
+    monkeypatch.undo()
+    assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).written == 3  # with room, the same command finishes
+    assert json.loads((tmp_path / "set" / "manifest.json").read_text())["complete"] is True
+
+
 def test_synth_overwrite_never_deletes_photos_in_a_folder_that_is_no_set(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "mine"  # clean/ and noisy/ of the user's own photos, no manifest: no earlier set
     write_image(out / "clean" / "photo.png", noise_image(24, 24))
