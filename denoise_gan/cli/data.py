@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -119,38 +120,15 @@ def samples_command(
 
     The folder must be new or empty, or hold only files of this very set (then they are written again, the
     same bytes), or --overwrite is given."""
-    from data_tools.folder_lock import holding_folder
-    from data_tools.folder_scan import not_a_folder
-    from data_tools.output_folders import prepare_output_dir, removed_if_left_empty
-    from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
+    from data_tools.sample_sets import POOLS, write_sample_set
 
-    if subset not in (*SETS, "photos", "pool"):
-        raise UserError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, photos, pool")
-    if debs is not None and (names is not None or subset not in ("photos", "pool")):
-        raise UserError("--debs is for --set photos or pool only (the other sets are bundled)")
-    if debs is not None and not debs.is_dir():
-        raise UserError(f"--debs {debs}: {not_a_folder(debs)}")
-    if subset in ("photos", "pool") and names is None:
-        from data_tools.photos import build_photo_pool, build_training_pool, holds_only_an_earlier_pool
-
-        build = build_training_pool if subset == "pool" else build_photo_pool
-        with removed_if_left_empty(output), holding_folder(output, "photo set"), \
-                progress_callback(err_console, subset) as report:  # (a bad --debs leaves no folder)
-            # checked once the lock is held: a second build into the folder waits, then finds the first's photos
-            prepare_output_dir(output, overwrite=overwrite, own=holds_only_an_earlier_pool(output, subset == "pool"))
-            written = build(output, debs, report)
-        console.print(f"wrote {len(written)} image(s) and sources.json (source, author, licence) to {output}",
+    building = subset in POOLS and names is None
+    with progress_callback(err_console, subset) if building else contextlib.nullcontext() as report:
+        written = write_sample_set(output, subset, names, debs, overwrite, report)
+    if written.pool:
+        console.print(f"wrote {len(written.paths)} image(s) and sources.json (source, author, licence) to {output}",
                       highlight=False, markup=False)
         return
-    # --names overrides --set; a name given twice is written once
-    chosen = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip())) if names is not None \
-        else list(SETS[subset])  # --names "" names none: an error below, not the whole set
-    unknown = [n for n in chosen if n not in SAMPLES]
-    if unknown or not chosen:
-        raise UserError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "
-                        f"available: {', '.join(SAMPLES)}")
-    again = holds_only_samples(output, chosen)
-    prepare_output_dir(output, overwrite=overwrite, own=again, known=[f"{name}.png" for name in chosen])
-    for path in write_samples(output, chosen, overwrite=overwrite or again):
+    for path in written.paths:
         console.print(f"wrote {path}", highlight=False, markup=False)
 
