@@ -431,19 +431,19 @@ def test_cli_unpaired_names_fail_in_one_line(pairs: Path, tmp_path: Path) -> Non
 def test_blind_mode_skips_an_unreadable_file_as_training_does(pairs: Path, tmp_path: Path) -> None:
     """One broken file in a folder of photos is skipped with a warning (as `train` and `adapt` read folders);
     a folder with nothing readable is a one-line error."""
-    from denoise_gan.evaluation.noise_fit import read_folder
+    from denoise_gan.evaluation.noise_fit import folder_photos
 
     noisy = tmp_path / "noisy"
     shutil.copytree(pairs / "noisy", noisy)
     (noisy / "broken.png").write_bytes(b"not a png")
-    photos = read_folder(noisy)
-    assert len(photos.images) == len(read_folder(pairs / "noisy").images)
+    photos = folder_photos(noisy)
+    assert len(photos.images) == len(folder_photos(pairs / "noisy").images)
     assert len(photos.left_out) == 1 and "broken.png" in photos.left_out[0]
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "broken.png").write_bytes(b"not a png")
     with pytest.raises(UserError, match="no image files found"):
-        read_folder(empty)
+        folder_photos(empty)
 
 
 def test_blind_mode_skips_a_photo_too_small_to_measure_by_name(pairs: Path, tmp_path: Path) -> None:

@@ -37,10 +37,10 @@ from denoise_gan.evaluation.noise_fit.modes import (
     FitRow,
     NoiseFitReport,
     blind_fit,
+    folder_photos,
     haar_bands,
     load_candidates,
     paired_fit,
-    read_folder,
     read_pairs,
 )
 from denoise_gan.evaluation.noise_fit.output import (
@@ -125,7 +125,7 @@ __all__ = [
     "paired_fit",
     "periodograms",
     "radial_average",
-    "read_folder",
+    "folder_photos",
     "read_pairs",
     "report_json",
     "table_columns",

@@ -265,12 +265,11 @@ class FolderPhotos:
         return {"used": len(self.images), "left_out": list(self.left_out)}
 
 
-def read_folder(folder: Path | str, smallest: int = 1) -> FolderPhotos:
+def folder_photos(folder: Path | str, smallest: int = 1) -> FolderPhotos:
     """The colour channels of every readable image under a folder (recursive, sorted), as training reads one:
     an unreadable file, or one under ``smallest`` px on a side, is skipped with a warning that names it; a
     folder with no image left is an error."""
-    from data_tools.datasets import at_least
-    from data_tools.datasets import read_folder as read_images
+    from data_tools.datasets import at_least, read_folder
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -281,7 +280,7 @@ def read_folder(folder: Path | str, smallest: int = 1) -> FolderPhotos:
         warn(message)
         unreadable.append(message.removeprefix("skipping "))
 
-    found = read_images(folder, warn=warn_and_keep)
+    found = read_folder(folder, warn=warn_and_keep)
     usable, small = at_least(found, folder, smallest)
     if small and usable:  # none usable: the error below says why
         more = f" and {len(small) - 1} more" if len(small) > 1 else ""
@@ -346,8 +345,8 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     if clean_dir:
         refuse_synth_sets_inside(clean_dir, UserError)  # its noisy/ would be read as clean photos
     refuse_synth_sets_inside(noisy_dir, UserError, "noisy")  # and its clean/ as noisy ones
-    noisy_photos = read_folder(noisy_dir, SUBPATCH)
-    clean_photos = read_folder(clean_dir, SUBPATCH) if clean_dir else None
+    noisy_photos = folder_photos(noisy_dir, SUBPATCH)
+    clean_photos = folder_photos(clean_dir, SUBPATCH) if clean_dir else None
     noisy_images = noisy_photos.images
     clean_images = clean_photos.images if clean_photos else [load_sample(n) for n in TRAIN_POOL]
     smallest = min(min(i.shape[:2]) for i in noisy_images + clean_images)
