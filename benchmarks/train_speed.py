@@ -49,7 +49,7 @@ def measure(case: Case, device: torch.device, steps: int, warmup: int) -> dict[s
     images = [load_sample(n) for n in TRAIN_POOL[:4]]
     spec = parse_noise_spec("gaussian:sigma=25")
     data = UnpairedPatches(PatchSampler(images, case.patch_size, 3, 0.0),
-                           PatchSampler(images, case.patch_size, 3, 0.0, spec), seed=0, length=10**9)
+                           PatchSampler(images, case.patch_size, 3, 0.0, spec), seed=0)
     batches = [torch.utils.data.default_collate([data[i * case.batch_size + b] for b in range(case.batch_size)])
                for i in range(steps + warmup)]
     trainer = CycleGANTrainer(cfg, device, World())

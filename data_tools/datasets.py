@@ -178,13 +178,10 @@ class PairedPatches(Dataset):
     ``estimator_noise`` it also holds the patch under that noise and the level measured from the pair
     (``measured_level_map``), as ``estimator_noisy`` and ``estimator_level``: draws only a level estimator reads."""
 
-    def __init__(self, sampler: PatchSampler, seed: int, length: int, clean_variant: NoiseSpec | None = None,
+    def __init__(self, sampler: PatchSampler, seed: int, clean_variant: NoiseSpec | None = None,
                  estimator_noise: NoiseSpec | None = None) -> None:
-        self.sampler, self.seed, self.length, self.clean_variant = sampler, seed, length, clean_variant
+        self.sampler, self.seed, self.clean_variant = sampler, seed, clean_variant
         self.estimator_noise = estimator_noise
-
-    def __len__(self) -> int:
-        return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
@@ -214,11 +211,8 @@ def _level_tensor(level: np.ndarray, channels: int) -> torch.Tensor:
 class UnpairedPatches(Dataset):
     """Item i: a clean patch and an unrelated noisy patch, both a pure function of (seed, i)."""
 
-    def __init__(self, clean: PatchSampler, noisy: PatchSampler | None, seed: int, length: int) -> None:
-        self.clean, self.noisy, self.seed, self.length = clean, noisy, seed, length
-
-    def __len__(self) -> int:
-        return self.length
+    def __init__(self, clean: PatchSampler, noisy: PatchSampler | None, seed: int) -> None:
+        self.clean, self.noisy, self.seed = clean, noisy, seed
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])

@@ -174,7 +174,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
         if _phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
                   lambda device, w: NoiseFitTrainer(cfg, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0),
                                                     out_dir, device, w),
-                  lambda w, first: data.noise_dataset(cfg, ch, w), cfg.batch_size, continue_noise):
+                  lambda w, first: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
         if not (out_dir / "noise_fit.json").is_file():
             fit_began = time.monotonic()
@@ -186,7 +186,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
         source = SourceModel(g_cfg)
         _phase(out.phase("refine"), "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
                lambda device, w: AdaptRefiner(rcfg, source, cfg, out_dir, device, w),
-               lambda w, first: data.refine_dataset(cfg, ch, w), cfg.refine_batch_size, resume)
+               lambda w, first: data.refine_dataset(cfg, ch), cfg.refine_batch_size, resume)
     except KeyboardInterrupt:
         refined = out.phase("refine").finished.is_file() or latest_checkpoint(out.phase("refine").path)
         console.print(f"[yellow]{escape(str(out.g))} is "

@@ -41,14 +41,12 @@ class AdaptData:
     noisy: list[np.ndarray]
     note: str = ""  # which noisy photos were used (and which left out), for the report
 
-    def noise_dataset(self, cfg: AdaptConfig, channels: int, world: World) -> UnpairedPatches:
+    def noise_dataset(self, cfg: AdaptConfig, channels: int) -> UnpairedPatches:
         return UnpairedPatches(PatchSampler(self.clean, cfg.patch_size, channels, 0.0),
-                               PatchSampler(self.noisy, cfg.patch_size, channels, 0.0), cfg.seed,
-                               length=(cfg.noise_steps + 1) * cfg.batch_size * world.size)
+                               PatchSampler(self.noisy, cfg.patch_size, channels, 0.0), cfg.seed)
 
-    def refine_dataset(self, cfg: AdaptConfig, channels: int, world: World) -> PairedPatches:
-        return PairedPatches(PatchSampler(self.clean, cfg.patch_size, channels, cfg.gray_fraction), cfg.seed,
-                             length=(cfg.refine_steps + 1) * cfg.refine_batch_size * world.size)
+    def refine_dataset(self, cfg: AdaptConfig, channels: int) -> PairedPatches:
+        return PairedPatches(PatchSampler(self.clean, cfg.patch_size, channels, cfg.gray_fraction), cfg.seed)
 
 
 class _OverBudget(Exception):
@@ -103,10 +101,10 @@ def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: P
     try:
         noise_trainer = NoiseFitTrainer(probe, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0), out_dir,
                                         device, world)
-        per_noise = _time_steps(noise_trainer, data.noise_dataset(probe, ch, world), probe.batch_size, budget_end)
+        per_noise = _time_steps(noise_trainer, data.noise_dataset(probe, ch), probe.batch_size, budget_end)
         source = SourceModel(start.config(start.g))
         refiner = AdaptRefiner(refine_config(probe, out_dir), source, probe, out_dir, device, world)
-        per_refine = _time_steps(refiner, data.refine_dataset(probe, ch, world), probe.refine_batch_size, budget_end)
+        per_refine = _time_steps(refiner, data.refine_dataset(probe, ch), probe.refine_batch_size, budget_end)
     except _OverBudget as over:
         per_noise, per_refine = (per_noise, over.per_step) if per_noise else (over.per_step, per_refine)
         spent = time.monotonic() - t0

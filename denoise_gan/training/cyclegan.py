@@ -241,7 +241,7 @@ def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
         raise UserError(str(exc)) from None
     return UnpairedPatches(PatchSampler(clean, d.patch_size, ch, d.gray_fraction),
                            PatchSampler(noisy, d.patch_size, ch, d.gray_fraction, spec),
-                           cfg.seed, length=cfg.steps * d.batch_size * 1_000_000)
+                           cfg.seed)
 
 
 def input_folders(cfg: TrainConfig) -> dict[str, str]:

@@ -282,7 +282,7 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
                            cfg.detail_fraction, cfg.pattern_fraction, cfg.colour_cast_fraction)
     variant = parse_noise_spec(CLEAN_JPEG) if cfg.clean_jpeg_fraction > 0 else None
     for_estimator = parse_noise_spec(cfg.estimator_noise) if cfg.estimator_noise else None
-    return PairedPatches(sampler, cfg.seed, length=cfg.steps * cfg.batch_size * 1_000_000, clean_variant=variant,
+    return PairedPatches(sampler, cfg.seed, clean_variant=variant,
                          estimator_noise=for_estimator)
 
 

@@ -66,7 +66,7 @@ def test_supervised_refinement_uses_the_specs_true_levels(finished_run: Path, cl
     init_weights(fresh)
     # fresh supervised pairs of the same spec: the trained estimator is much nearer the true level
     images = [read_image(p).pixels for p in sorted(clean_dir.glob("*.png"))]
-    pairs = PairedPatches(PatchSampler(images, 32, 3, 0.0, parse_noise_spec("gaussian:sigma=30")), 99, 16)
+    pairs = PairedPatches(PatchSampler(images, 32, 3, 0.0, parse_noise_spec("gaussian:sigma=30")), 99)
     batch = {k: torch.stack([pairs[i][k] for i in range(16)]) for k in ("noisy", "level")}
     assert torch.allclose(batch["level"], torch.full_like(batch["level"], 30 / 255))
     with torch.no_grad():
@@ -114,7 +114,7 @@ def test_clean_samples_can_be_jpeg_photos_kept_as_they_are(finished_run: Path, t
     rng = np.random.default_rng(0)
     photo = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
     sampler = PatchSampler([photo], 32, 3, 0.0)
-    item = PairedPatches(sampler, 0, 4, clean_variant=parse_noise_spec("jpeg:quality=70-95"))[0]
+    item = PairedPatches(sampler, 0, clean_variant=parse_noise_spec("jpeg:quality=70-95"))[0]
     assert item["clean_variant"].shape == item["clean"].shape
     assert 0 < (item["clean_variant"] - item["clean"]).abs().mean() < 0.2
 
@@ -169,7 +169,7 @@ def test_estimator_noise_reaches_the_estimator_and_never_the_denoiser(finished_r
     rng = np.random.default_rng(0)
     photo = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
     spec = parse_noise_spec(cfg.estimator_noise)
-    pairs = PairedPatches(PatchSampler([photo], 32, 3, 0.0), 0, 4, estimator_noise=spec)
+    pairs = PairedPatches(PatchSampler([photo], 32, 3, 0.0), 0, estimator_noise=spec)
     batch = {k: torch.stack([pairs[i][k] for i in range(4)]) for k in ("clean", "estimator_noisy", "estimator_level")}
     assert batch["estimator_level"].mean() * 255 == pytest.approx(40.0, rel=0.15)  # clipping takes a little
     seen: dict[str, torch.Tensor] = {}
