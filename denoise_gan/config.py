@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from data_tools import json_text
-from denoise_gan.config_fields import ConfigError, check_fields, nested, opt, require, require_step_size
+from denoise_gan.config_fields import (
+    ConfigError,
+    check_fields,
+    nested,
+    opt,
+    optional_dataclass,
+    require,
+    require_step_size,
+)
 
 __all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "GeneratorConfig", "ModelConfig",
            "RefineConfig", "TrainConfig", "from_dict", "json_object", "to_dict", "to_json"]
@@ -331,7 +339,7 @@ def from_dict(cls: type[T], data: dict) -> T:
                          + _nested_hint(hints, unknown))
     kwargs = {}
     for key, value in data.items():
-        ftype = _optional_dataclass(hints[key]) if value is not None else hints[key]
+        ftype = optional_dataclass(hints[key]) if value is not None else hints[key]
         kwargs[key] = from_dict(ftype, value) if dataclasses.is_dataclass(ftype) else _checked(cls, key, ftype, value)
     return cls(**kwargs)
 
@@ -340,17 +348,9 @@ def _nested_hint(hints: dict[str, Any], unknown: set) -> str:
     """Where a field given at the top level lives (``batch_size`` is ``data.batch_size``, as a run's config.json
     holds it)."""
     homes = [f"{key} is {name}.{key}" for key in sorted(map(str, unknown)) for name, hint in hints.items()
-             if dataclasses.is_dataclass(section := _optional_dataclass(hint))
+             if dataclasses.is_dataclass(section := optional_dataclass(hint))
              and key in {f.name for f in dataclasses.fields(section)}]
     return f" ({'; '.join(homes)}, as a run's config.json holds it)" if homes else ""
-
-
-def _optional_dataclass(ftype: Any) -> Any:
-    """The dataclass of an ``X | None`` hint (a nested config that may be absent), else the hint itself."""
-    args = [a for a in typing.get_args(ftype) if a is not type(None)]
-    if type(None) in typing.get_args(ftype) and len(args) == 1 and dataclasses.is_dataclass(args[0]):
-        return args[0]
-    return ftype
 
 
 def _checked(cls: type, key: str, ftype: Any, value: Any) -> Any:

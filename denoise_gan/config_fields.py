@@ -181,3 +181,11 @@ def check_fields(cfg: Any) -> None:
         rule = option_of(f)
         if rule is not None:
             check_field(flag_of(f) if rule.cli else f.name, rule, getattr(cfg, f.name))
+
+
+def optional_dataclass(ftype: Any) -> Any:
+    """The dataclass of an ``X | None`` hint (a nested config that may be absent), else the hint itself."""
+    args = [a for a in typing.get_args(ftype) if a is not type(None)]
+    if type(None) in typing.get_args(ftype) and len(args) == 1 and dataclasses.is_dataclass(args[0]):
+        return args[0]
+    return ftype

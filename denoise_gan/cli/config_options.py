@@ -24,7 +24,7 @@ import typer
 
 from data_tools import json_text
 from denoise_gan.cli.options import lowered
-from denoise_gan.config_fields import ConfigError, Nested, flag_of, nested_of, option_of
+from denoise_gan.config_fields import ConfigError, Nested, flag_of, nested_of, option_of, optional_dataclass
 from denoise_gan.errors import UserError, first_line
 from denoise_gan.nets.generator_names import denoisers_help
 
@@ -50,7 +50,7 @@ def _leaf_options(cls: type, base: Any, path: tuple[str, ...], how: Nested) -> I
         inner = nested_of(f)
         value = getattr(base, f.name)
         if inner is not None:
-            kind = next(a for a in (hints[f.name], *typing.get_args(hints[f.name])) if dataclasses.is_dataclass(a))
+            kind = optional_dataclass(hints[f.name])
             yield from _leaf_options(kind, value if value is not None else kind(), (*path, f.name), inner)
             continue
         rule = option_of(f)
@@ -165,7 +165,7 @@ def _with_prefixed_flag(cls: type, data: dict[str, Any], message: str) -> str:
         how = nested_of(f)
         if how is None or not isinstance(data.get(f.name), dict):
             continue
-        kind = next(a for a in (hints[f.name], *typing.get_args(hints[f.name])) if dataclasses.is_dataclass(a))
+        kind = optional_dataclass(hints[f.name])
         try:
             from_dict(kind, data[f.name])
             continue
