@@ -38,6 +38,11 @@ def needs_package(purpose: str, module: str) -> str:
     return f"{purpose} needs the {module!r} package: {how}"
 
 
+def export_note() -> str:
+    """What a hint to run `denoise-gan export` adds where torch is missing (export runs on it), else nothing."""
+    return "" if installed("torch") else f" (export needs torch: pip install 'denoise-gan[{EXTRAS['torch']}]')"
+
+
 NO_ROOM_TO_LOAD = "failed to map segment from shared object"  # the loader's words when memory is capped
 
 

@@ -177,3 +177,24 @@ def test_the_python_api_names_the_extra_a_noise_model_needs() -> None:
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "REFUSED a learned noise model" in proc.stdout and "NoiseModel)" in proc.stdout
     assert "pip install 'denoise-gan[train]'" in proc.stdout
+
+
+def test_a_fix_that_needs_torch_says_so_and_the_api_refuses_a_non_network(tmp_path: Path) -> None:
+    """On the base install three refusals sent the user to `denoise-gan export`, which then asked for torch; and
+    Denoiser(None) raised torch's own ModuleNotFoundError."""
+    from denoise_gan.nets.shipped import shipped_dir
+
+    weights = tmp_path / "w.safetensors"  # the shipped weights without their graph
+    weights.write_bytes((shipped_dir() / "default.safetensors").read_bytes())
+    line = error_line(base("denoise", tmp_path / "x.png", "-o", tmp_path / "o", "-c", weights, "--engine",
+                           "onnxruntime"))
+    assert "make one with `denoise-gan export" in line and "(export needs torch: pip install" in line, line
+    (tmp_path / "g.pt").write_bytes(b"\x80\x02}q\x00.")  # a pickle
+    line = error_line(base("denoise", tmp_path / "x.png", "-o", tmp_path / "o", "-c", tmp_path / "g.pt"))
+    assert "denoise-gan export" in line and "(export needs torch" in line, line
+    proc = base("--python", "from denoise_gan import Denoiser\n"
+                "from denoise_gan.errors import DenoiseGanError\n"
+                "try:\n    Denoiser(None)\n"
+                "except DenoiseGanError as exc:\n    print('REFUSED', exc)\n")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "REFUSED Denoiser takes a loaded network, not a NoneType" in proc.stdout

@@ -14,7 +14,7 @@ from typing import Any
 
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.extras import installed
+from denoise_gan.extras import export_note, installed
 from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.run_folder import graph_beside
@@ -93,7 +93,7 @@ def _load_backend(name_or_path: str | Path, engine: str, device: str, precision:
     if engine == "onnxruntime":
         if not graph.is_file():
             raise UserError(f"{path}: has no ONNX graph beside it ({graph.name}); make one with "
-                            f"`denoise-gan export {path} -o {graph}` or use --engine torch")
+                            f"`denoise-gan export {path} -o {graph}`{export_note()} or use --engine torch")
         loaded = _onnx(graph, device, precision, threads)
         if why := _staleness(loaded, path):
             raise _stale(loaded, path, why)
@@ -135,8 +135,8 @@ def _staleness(loaded: LoadedBackend, weights: Path) -> str:
 
 
 def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:
-    return WeightsError(f"{loaded.backend.path}: {why}; "
-                        f"remake it with `denoise-gan export {weights} -o {loaded.backend.path} --overwrite`")
+    return WeightsError(f"{loaded.backend.path}: {why}; remake it with "
+                        f"`denoise-gan export {weights} -o {loaded.backend.path} --overwrite`{export_note()}")
 
 
 def _onnx(graph: Path, device: str, precision: str, threads: int,

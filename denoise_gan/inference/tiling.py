@@ -27,6 +27,7 @@ import numpy as np
 
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.errors import UserError
+from denoise_gan.extras import installed
 from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from here too)
     CPU_TILE,
     MIN_TILE,
@@ -111,6 +112,9 @@ def as_backend(model: Any, cfg: InferConfig) -> Backend:
     if isinstance(model, (str, os.PathLike)):  # the easy slip: Denoiser("default")
         raise UserError(f"Denoiser takes a loaded network; load a name or file with "
                         f"Denoiser.from_pretrained({str(model)!r})")
+    if not installed("torch"):  # then it is no torch module either: said, not torch's ModuleNotFoundError
+        raise UserError(f"Denoiser takes a loaded network, not a {type(model).__name__}; load a model with "
+                        "Denoiser.from_pretrained(...)")
     from denoise_gan.inference.torch_engine import TorchBackend
 
     return TorchBackend(model, cfg.device, cfg.precision)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from data_tools import json_text
 from denoise_gan.config import GeneratorConfig, from_dict, json_object
 from denoise_gan.errors import WeightsError
+from denoise_gan.extras import export_note
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 
 C = TypeVar("C")
@@ -169,7 +170,8 @@ def _conversion_hint(path: Path) -> str:
     another name is renamed first (the command given for a .safetensors name wrote over the file itself)."""
     converted = path.with_suffix(".safetensors")
     if path.suffix in CHECKPOINT_SUFFIXES:
-        return f"A run checkpoint converts with `denoise-gan export {path} -o {converted} --format safetensors`."
+        return (f"A run checkpoint converts with `denoise-gan export {path} -o {converted} --format "
+                f"safetensors`{export_note()}.")
     named = path.with_suffix(".pt")
     return (f"If it is a run checkpoint, name it {named.name} and convert it with `denoise-gan export {named} -o "
-            f"{converted} --format safetensors`.")
+            f"{converted} --format safetensors`{export_note()}.")
