@@ -74,7 +74,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
                     taken=(lambda stem: stem in predicted) if beside else None)
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
-    if len(missing) == len(clean) or missing and _common_suffix(missing, stray):  # nothing pairs, or names differ
+    if len(missing) == len(clean) or _mostly_suffixed(missing, stray, len(clean) - len(missing)):
         raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix))
     unpaired = sorted([*unsuffixed, *(pred[stem].relative_to(pred_dir).as_posix() for stem in stray)])
     return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing, unpaired
@@ -126,6 +126,13 @@ def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[
     if len(missing) < len(clean):
         return text
     return text + "; if the predictions' names carry a suffix (a_denoised.png for a.png), give it with --pred-suffix"
+
+
+def _mostly_suffixed(missing: list[str], stray: list[str], paired: int) -> bool:
+    """Whether the predictions' names carry a suffix: as many of them are a missing name plus one suffix as pair
+    by their plain names (a stray coffee_x.png beside plainly named ones is listed, not taken for the rule)."""
+    guess = _common_suffix(missing, stray) if missing else ""
+    return bool(guess) and sum(stem + guess in stray for stem in missing) >= paired
 
 
 def _common_suffix(missing: list[str], unmatched: list[str]) -> str:

@@ -63,6 +63,17 @@ def test_some_predictions_under_other_names_still_get_the_suffix_hint(suffixed: 
         evaluate_folders(clean, pred)
 
 
+def test_one_stray_suffixed_file_beside_plainly_named_predictions_is_listed(suffixed: tuple[Path, Path]) -> None:
+    """a.png and c.png pair, b_x.png does not: the run was refused with "add --pred-suffix _x", which un-paired
+    the two good predictions. Now they are scored, b is missing and b_x.png unpaired."""
+    clean, pred = suffixed
+    for p in pred.rglob("*_denoised.png"):
+        p.rename(p.with_name(p.name.replace("_denoised", "_x" if p.stem.startswith("b") else "")))
+    result = evaluate_folders(clean, pred)
+    assert [s.name for s in result.images] == ["a", "sub/c"] and result.missing == ("b",)
+    assert result.unpaired == ("b_x.png",)
+
+
 def test_predictions_for_part_of_the_set_still_get_the_suffix_hint(suffixed: tuple[Path, Path]) -> None:
     clean, pred = suffixed
     for name in ("b_denoised.png", "sub/c_denoised.png"):
