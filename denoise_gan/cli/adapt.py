@@ -30,7 +30,8 @@ def adapt_command(
     *,
     options: dict[str, Any],
 ) -> None:
-    """Learn the noise of your own noisy photos (no clean twin needed) and a denoiser for it."""
+    """Learn the noise of your own noisy photos (no clean twin needed) and a denoiser for it (needs torch: pip
+    install 'denoise-gan\\[train]')."""
     began = time.monotonic()  # the --minutes budget starts here: loading torch and the models counts against it
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.adapt import adapt, phases_line

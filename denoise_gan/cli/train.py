@@ -58,7 +58,8 @@ def train_command(
     *,
     options: dict[str, Any],
 ) -> None:
-    """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders."""
+    """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders (needs torch: pip install
+    'denoise-gan\\[train]')."""
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.cyclegan import train
     from denoise_gan.training.loop import reporting
@@ -116,7 +117,7 @@ def refine_command(
     options: dict[str, Any],
 ) -> None:
     """Train G on pseudo-pairs (F(clean), clean), by default a level-aware G that also learns F's level maps:
-    where an unpaired denoiser's quality comes from."""
+    where an unpaired denoiser's quality comes from (needs torch: pip install 'denoise-gan\\[train]')."""
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
