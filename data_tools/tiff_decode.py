@@ -6,7 +6,10 @@ first page; what tifffile cannot decode goes to the decoder that reads its layou
 from __future__ import annotations
 
 import io
+import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,7 +76,7 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
     import tifffile  # only TIFFs need it (~20 ms of every start otherwise)
 
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with _tifffile_quiet(), tifffile.TiffFile(io.BytesIO(data)) as tif:
             pages = full_pages(tif)
             if len(pages) > 1:
                 raise ImageReadError(f"{path}: a TIFF with {len(pages)} pages (only single-image files are "
@@ -230,6 +233,19 @@ def _straight_alpha(pixels: np.ndarray) -> np.ndarray:
     return np.concatenate([colour.astype(pixels.dtype), pixels[..., -1:]], axis=-1)
 
 
+@contextmanager
+def _tifffile_quiet() -> Iterator[None]:
+    """tifffile logs what it finds wrong in a file ("invalid offset to first page") on the terminal; the file's
+    own result line says it failed, so its log waits at CRITICAL meanwhile (and is put back as it was)."""
+    logger = logging.getLogger("tifffile")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def tiff_size(data: bytes, header: Image.Image | None = None) -> tuple[int, int] | None:
     """(width, height) of a TIFF's image (its first full-resolution page: a preview may come first) from its
     IFD, or None; Pillow's view ``header`` is turned to that page, so its metadata and pixels are the image's."""
@@ -238,7 +254,7 @@ def tiff_size(data: bytes, header: Image.Image | None = None) -> tuple[int, int]
     import tifffile
 
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        with _tifffile_quiet(), tifffile.TiffFile(io.BytesIO(data)) as tif:
             index, page = full_pages(tif)[0]
             size = int(page.imagewidth), int(page.imagelength)
     except Exception:

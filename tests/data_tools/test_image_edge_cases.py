@@ -326,3 +326,19 @@ def test_a_float_tiff_with_negative_samples_is_refused_not_clipped(tmp_path: Pat
     tifffile.imwrite(tmp_path / "f.tif", np.linspace(-0.25, 0.75, 64, dtype=np.float32).reshape(8, 8))
     with pytest.raises(ImageReadError, match=r"float samples in -0\.25\.\.0\.75"):
         read_image(tmp_path / "f.tif")
+
+
+def test_a_broken_tiff_is_refused_without_tifffiles_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """"<tifffile.TiffPages @8> invalid offset to first page 8" reached the terminal before the file's own line;
+    tifffile's log level is put back afterwards."""
+    import logging
+
+    from data_tools.image_decode import ImageReadError
+    from data_tools.images import read_image
+
+    (tmp_path / "hdr.tif").write_bytes(b"II*\x00\x08\x00\x00\x00")
+    before = logging.getLogger("tifffile").level
+    with pytest.raises(ImageReadError):
+        read_image(tmp_path / "hdr.tif")
+    assert not [r for r in caplog.records if r.name.startswith("tifffile")]  # (a terminal shows what is logged)
+    assert logging.getLogger("tifffile").level == before
