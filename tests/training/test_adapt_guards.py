@@ -124,6 +124,25 @@ def test_timing_stops_when_the_budget_is_gone(noisy_dir: Path, clean_dir: Path, 
     assert time.monotonic() - began < 1.2 + 2 * 1.5 + 3  # not the 8 timed steps of both phases
 
 
+def test_a_budget_gone_in_the_noise_phase_names_enough_for_the_untimed_denoiser_phase(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The least --minutes left the untimed denoiser phase out (3.5 named, then 5.1 asked once both were timed,
+    the denoiser step being 3x slower): it now counts one at UNTIMED_REFINE_RATIO times a noise-model step."""
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 0.0)
+
+    def over(*_: object) -> float:
+        raise adapt_plan._OverBudget(2.0)
+
+    monkeypatch.setattr(adapt_plan, "_time_steps", over)
+    with pytest.raises(UserError, match=r"at least --minutes ([0-9.]+)") as refused:
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.05), tmp_path / "out",
+              began=time.monotonic())
+    named = float(re.search(r"at least --minutes ([0-9.]+)", str(refused.value)).group(1))
+    share = _config(noisy_dir, clean_dir, start_dir).noise_share
+    denoiser_phase = adapt_plan.MIN_PHASE_STEPS * adapt_plan.UNTIMED_REFINE_RATIO * 2.0 / (1.0 - share)
+    assert named * 60 >= denoiser_phase + (adapt_plan.TRIAL_STEPS + 1) * adapt_plan.UNTIMED_REFINE_RATIO * 2.0
+
+
 def test_a_minutes_budget_is_split_by_the_noise_share_at_each_phases_speed(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--minutes 1 --noise-share 0.25 at 0.01 s per noise-model step and 0.02 s per denoiser step: a quarter of
