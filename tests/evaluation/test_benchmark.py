@@ -670,3 +670,13 @@ def test_a_hand_edited_manifest_fails_its_input_or_the_set_in_one_line(tmp_path:
         path.write_text(json.dumps(edited))
         one_line_error(bench("--noisy", tmp_path / "set", "--methods", "noisy", "-o", tmp_path / "c"),
                        "no name or no list of stages")
+
+
+def test_a_models_note_that_names_its_folder_is_not_named_twice() -> None:
+    """`benchmark -c ri` on a stopped adaptation said "note: ri: ri: its adaptation stopped partway"."""
+    from denoise_gan.evaluation.benchmark.run import _model_note
+
+    assert _model_note("ri", "ri: its adaptation stopped partway") == "ri: its adaptation stopped partway"
+    assert _model_note("ri", "/runs/ri: a `train` run is training in this folder now") == \
+        "/runs/ri: a `train` run is training in this folder now"
+    assert _model_note("default", "tiles are whole multiples of 8 px") == "default: tiles are whole multiples of 8 px"

@@ -202,7 +202,7 @@ def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], o
     run.result.notes += the_plan.notes
     if run.stale:
         run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
-    run.result.notes += [f"{m.method.name}: {note}" for m in models if m.denoiser for note in m.denoiser.notes]
+    run.result.notes += [_model_note(m.method.name, note) for m in models if m.denoiser for note in m.denoiser.notes]
     given = [flag for flag, on in (("--model-strength", cfg.model_strengths), ("--model-sigma", cfg.model_sigma)) if on]
     if given:  # a blind model has no level to scale or give: said, not skipped in silence
         run.result.notes += [f"{m.method.name}: a blind model (no level input), so {' and '.join(given)} "
@@ -212,6 +212,12 @@ def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], o
     atomic_write_text(out_dir / RESULTS_CSV, csv_text(run.data))
     report.write_report(out_dir, run.data)
     return run.result
+
+
+def _model_note(method: str, note: str) -> str:
+    """A model's note under its method name, unless it already begins with it (a run folder's note names the
+    folder: "ri: ri: its adaptation stopped partway")."""
+    return note if method in note.split(": ", 1)[0] else f"{method}: {note}"
 
 
 def stopped_before_first_row(out_dir: Path) -> bool:
