@@ -165,8 +165,16 @@ def _interrupts_held() -> Iterator[None]:
         try:
             _put_back(list(before.items()))
         finally:  # never lost, whatever ended the block
-            for sig in dict.fromkeys(arrived):
-                signal.raise_signal(sig)
+            _raise_again(list(dict.fromkeys(arrived)))
+
+
+def _raise_again(signals: list[int]) -> None:
+    """Each held signal to its own handler, even when one before it raised (a Ctrl-C and a SIGTERM: both noted)."""
+    if signals:
+        try:
+            signal.raise_signal(signals[0])
+        finally:
+            _raise_again(signals[1:])
 
 
 def _put_back(handlers: list[tuple[int, Any]]) -> None:

@@ -178,7 +178,7 @@ class PairedPatches(Dataset):
     ``estimator_noise`` it also holds the patch under that noise and the level measured from the pair
     (``measured_level_map``), as ``estimator_noisy`` and ``estimator_level``: draws only a level estimator reads."""
 
-    def __init__(self, sampler: PatchSampler, seed: int, clean_variant: NoiseSpec | None = None,
+    def __init__(self, sampler: PatchSampler, seed: int, *, clean_variant: NoiseSpec | None = None,
                  estimator_noise: NoiseSpec | None = None) -> None:
         self.sampler, self.seed, self.clean_variant = sampler, seed, clean_variant
         self.estimator_noise = estimator_noise

@@ -68,9 +68,10 @@ def synth_command(
                         progress=report, overwrite=overwrite)
     _report_synth(summary, f"{'unpaired' if unpaired else 'paired'}, noise {spec}, seed {seed}")
     if summary.unwritten:
-        err_console.print(f"[bold red]{summary.unwritten} output(s) could not be written: the set is marked "
-                          "incomplete; make room and run the same command to finish it[/]", highlight=False,
-                          soft_wrap=True)
+        left = "the set is marked incomplete; make room and run the same command to finish it" if summary.written \
+            else "no set was made (the folder is as it was)"
+        err_console.print(f"[bold red]{summary.unwritten} output(s) could not be written: {left}[/]",
+                          highlight=False, soft_wrap=True)
     if summary.failures:
         if len(summary.failures) > summary.unwritten:
             err_console.print(f"[bold red]{len(summary.failures) - summary.unwritten} input(s) failed[/]",

@@ -68,6 +68,9 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     # is another's plus the suffix (so c_dn.png without a c.png is a clean image, and c_dn_dn.png its prediction)
     beside = bool(pred_suffix) and clean_dir.resolve() == pred_dir.resolve()
     predicted = _predictions_beside(clean_dir, pred_suffix) if beside else set()
+    if beside and not predicted:
+        raise UserError(f"{pred_dir}: no image there is another's name plus the prediction suffix {pred_suffix!r} "
+                        f"(as `denoise -o` the same folder `--suffix {pred_suffix}` names them)")
     clean = _by_stem(clean_dir, exclude=None if beside else pred_dir,
                      taken=(lambda stem: stem not in predicted) if beside else None)
     pred = _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,

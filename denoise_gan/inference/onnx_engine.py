@@ -15,7 +15,7 @@ import numpy as np
 
 from denoise_gan.config import json_object
 from denoise_gan.errors import UserError, WeightsError, first_line
-from denoise_gan.extras import require
+from denoise_gan.extras import export_note, require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory, is_out_of_memory
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
@@ -28,7 +28,7 @@ class GraphInfo:
     def __init__(self, path: Path, props: dict[str, str]) -> None:
         if props.get(gc.FORMAT_KEY) != gc.GRAPH_FORMAT:
             raise WeightsError(f"{path}: not a denoise-gan ONNX graph (format {props.get(gc.FORMAT_KEY)!r}, "
-                               f"expected {gc.GRAPH_FORMAT!r}); re-export it with `denoise-gan export`")
+                               f"expected {gc.GRAPH_FORMAT!r}); re-export it with `denoise-gan export`{export_note()}")
         try:
             self.config: dict[str, Any] = json_object(props[gc.CONFIG_KEY])
             self.meta: dict[str, Any] = json_object(props.get(gc.META_KEY, "{}"))
@@ -80,6 +80,7 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
 
 
 def _utf8(path: Path) -> bool:
+    """Whether ONNX Runtime can take the path as a name (it takes only UTF-8 ones)."""
     try:
         os.fsencode(path).decode("utf-8")
     except UnicodeDecodeError:
@@ -127,10 +128,10 @@ class OnnxBackend:
         self.notes: list[str] = []
         if self.info.predates_level_profile:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
-                              "map; re-export it with `denoise-gan export` for today's")
+                              f"map; re-export it with `denoise-gan export` for today's{export_note()}")
         elif self.info.predates_level_max:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a blind map above σ {LEVEL_MAX:g} "
-                              "runs uncapped; re-export it with `denoise-gan export` for today's")
+                              f"runs uncapped; re-export it with `denoise-gan export` for today's{export_note()}")
 
     def _open(self) -> Any:
         try:  # by name (a graph with external data needs it), but onnxruntime takes only a UTF-8 one

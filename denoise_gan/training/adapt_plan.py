@@ -114,11 +114,11 @@ def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: P
         untimed = not per_noise  # the budget ran out in the noise phase: the denoiser phase was never timed
         per_noise, per_refine = (per_noise, over.per_step) if per_noise else \
             (over.per_step, UNTIMED_REFINE_RATIO * over.per_step)
-        # and its timing, still to come on a rerun, counts against the budget that rerun needs
-        spent = time.monotonic() - t0 + ((TRIAL_STEPS + 1) * per_refine if untimed else 0.0)
+        spent = time.monotonic() - t0
+        to_come = (TRIAL_STEPS + 1) * per_refine if untimed else 0.0  # its timing, which a rerun spends too
+        least = least_minutes(spent + to_come, per_noise, per_refine, cfg.noise_share)
         raise UserError(f"--minutes {cfg.minutes:g} is too short: loading and timing alone took {spent:.0f} s here; "
-                        f"give at least --minutes {least_minutes(spent, per_noise, per_refine, cfg.noise_share):g}, "
-                        "or --steps N") from None
+                        f"give at least --minutes {least:g}, or --steps N") from None
     finally:
         torch.set_rng_state(rng_before)
     now = time.monotonic()

@@ -182,6 +182,14 @@ def test_a_set_cut_short_by_a_full_disk_is_marked_incomplete(tmp_path: Path, mon
     assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).written == 3  # with room, the same command finishes
     assert json.loads((tmp_path / "set" / "manifest.json").read_text())["complete"] is True
 
+    def nothing_fits(path: Path, *args: object, **kw: object) -> None:
+        raise OutputWriteError(f"{path}: cannot write (No space left on device)")
+
+    monkeypatch.setattr(synth_module, "write_image", nothing_fits)  # no pair at all: no set, not "incomplete"
+    result = cli("synth", src, "-o", tmp_path / "none", "--noise", "gaussian:sigma=5")
+    assert result.exit_code == 1 and "no set was made" in " ".join(result.stderr.split()), result.output
+    assert not (tmp_path / "none").exists()
+
 
 def test_synth_overwrite_never_deletes_photos_in_a_folder_that_is_no_set(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "mine"  # clean/ and noisy/ of the user's own photos, no manifest: no earlier set

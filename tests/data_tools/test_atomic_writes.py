@@ -138,6 +138,42 @@ def test_an_interrupt_while_the_files_move_in_waits_for_all_of_them(tmp_path: Pa
     assert {(out / n).read_text() for n in moved} == {"new"}
 
 
+def test_a_ctrl_c_and_a_sigterm_held_together_both_reach_their_handlers(tmp_path: Path,
+                                                                        monkeypatch) -> None:  # noqa: ANN001
+    """Raised again one after the other, the Ctrl-C's KeyboardInterrupt stopped the loop: SIGTERM's handler
+    never ran (its exit code, 143, was lost)."""
+    import signal
+
+    import pytest
+
+    from data_tools import atomic_files
+    from data_tools.atomic_files import built_aside
+
+    seen: list[int] = []
+
+    def noted(signum: int, frame: object) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    real = os.replace
+
+    def replace_then_both(src: str, dst: Path) -> None:
+        real(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)  # both arrive while the files move in
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = {sig: signal.signal(sig, noted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        (tmp_path / "out").mkdir()
+        monkeypatch.setattr(atomic_files.os, "replace", replace_then_both)
+        with pytest.raises(KeyboardInterrupt), built_aside(tmp_path / "out") as folder:
+            (folder / "a.txt").write_text("new")
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    assert seen == [signal.SIGINT, signal.SIGTERM]
+
+
 def test_a_ctrl_c_while_the_handlers_are_put_back_leaves_none_behind(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """Put back one at a time, a Ctrl-C after the first left SIGTERM on the temporary handler, which from then on
     swallowed every SIGTERM."""

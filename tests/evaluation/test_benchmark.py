@@ -680,3 +680,4 @@ def test_a_models_note_that_names_its_folder_is_not_named_twice() -> None:
     assert _model_note("ri", "/runs/ri: a `train` run is training in this folder now") == \
         "/runs/ri: a `train` run is training in this folder now"
     assert _model_note("default", "tiles are whole multiples of 8 px") == "default: tiles are whole multiples of 8 px"
+    assert _model_note("ri", "tiles are whole multiples of this model's stride (8 px)").startswith("ri: tiles")

@@ -248,6 +248,8 @@ def test_predictions_beside_their_clean_images_pair_by_the_suffix(folders: tuple
     # a photo whose own name ends in the suffix is a clean image when no photo is named without it
     shutil.copy(both / "a.png", both / "c_dn.png")
     shutil.copy(both / "a_dn.png", both / "c_dn_dn.png")
+    with pytest.raises(UserError, match="no image there is another's name plus the prediction suffix '_zz'"):
+        evaluate_folders(both, both, pred_suffix="_zz")  # ("no image files found", of a folder full of them)
     again = evaluate_folders(both, both, pred_suffix="_dn")
     assert sorted(s.name for s in again.images) == sorted([*(s.name for s in result.images), "c_dn"])
     assert again.missing == () and again.unpaired == ()

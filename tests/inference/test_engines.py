@@ -232,6 +232,7 @@ def test_engine_options_are_checked(unet_with_graph: Path, monkeypatch: pytest.M
         Denoiser.from_pretrained("default", engine="tensorrt")
     with pytest.raises(UserError, match="bf16 needs a CUDA GPU; on the CPU only fp32 runs"):
         Denoiser.from_pretrained("default", engine="onnxruntime", precision="bf16")
+    monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: False)  # no NVIDIA driver, as here
     with pytest.raises(UserError, match="no CUDA GPU is available"):  # no GPU: not sent to torch, which says so
         Denoiser.from_pretrained("default", engine="onnxruntime", device="cuda", precision="bf16")
     monkeypatch.setattr(engine_choice, "wants_cuda", lambda device: True)  # as on a machine with a GPU
@@ -245,7 +246,7 @@ def test_engine_options_are_checked(unet_with_graph: Path, monkeypatch: pytest.M
         Denoiser.from_pretrained(unet_with_graph.with_suffix(".onnx"), engine="torch")
 
 
-def test_a_graph_that_is_not_ours_is_refused(tmp_path: Path) -> None:
+def test_a_graph_that_is_not_ours_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     onnx = pytest.importorskip("onnx")
     helper = onnx.helper
     node = helper.make_node("Identity", ["image"], ["denoised"])
@@ -254,8 +255,14 @@ def test_a_graph_that_is_not_ours_is_refused(tmp_path: Path) -> None:
                               [value("denoised", onnx.TensorProto.FLOAT, [1, 3, None, None])])
     path = tmp_path / "other.onnx"
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
-    with pytest.raises(WeightsError, match="not a denoise-gan ONNX graph"):
+    with pytest.raises(WeightsError, match="not a denoise-gan ONNX graph.*export`\\)?$"):
         Denoiser.from_pretrained(path)
+    from denoise_gan import extras  # on the base install the re-export hint says export needs torch
+
+    monkeypatch.setattr(extras, "installed", lambda module: module != "torch")
+    with pytest.raises(WeightsError, match=r"re-export it with `denoise-gan export` \(export needs torch: pip"):
+        Denoiser.from_pretrained(path, engine="onnxruntime")
+    monkeypatch.undo()
     path.write_bytes(b"not a graph at all")
     with pytest.raises(WeightsError, match="not a loadable ONNX graph"):
         Denoiser.from_pretrained(path)

@@ -138,6 +138,7 @@ def test_a_budget_gone_in_the_noise_phase_names_enough_for_the_untimed_denoiser_
         adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.05), tmp_path / "out",
               began=time.monotonic())
     named = float(re.search(r"at least --minutes ([0-9.]+)", str(refused.value)).group(1))
+    assert int(re.search(r"timing alone took (\d+) s", str(refused.value)).group(1)) < 30  # spent, not estimated
     share = _config(noisy_dir, clean_dir, start_dir).noise_share
     denoiser_phase = adapt_plan.MIN_PHASE_STEPS * adapt_plan.UNTIMED_REFINE_RATIO * 2.0 / (1.0 - share)
     assert named * 60 >= denoiser_phase + (adapt_plan.TRIAL_STEPS + 1) * adapt_plan.UNTIMED_REFINE_RATIO * 2.0

@@ -21,6 +21,7 @@ from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_
 from data_tools.images import as_hwc, split_alpha, to_dtype
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI reads without this module)
+    BASELINE,
     DEFAULT_METHODS,
     METHOD_NAMES,
     MODEL,
@@ -179,7 +180,7 @@ def _version(package: str) -> str:
 CLASSICAL: dict[str, Method] = {
     m.name: m
     for m in [
-        Method("noisy", _noisy, False, "the noisy input itself (the baseline every method should beat); not timed",
+        Method(BASELINE, _noisy, False, "the noisy input itself (the baseline every method should beat); not timed",
                baseline=True),
         Method("bm3d", _on_colour(_bm3d), True, default=True, needs=("bm3d",), rule=
                f"bm3d {_version('bm3d')} profile 'np': bm3d_rgb (opponent colour space) on RGB, bm3d on gray; "
@@ -215,7 +216,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
         raise UserError(f"unknown method(s) {', '.join(map(repr, unknown))}; valid: {valid_methods_text()}")
     if not names:
         raise UserError(f"no methods given; valid: {valid_methods_text()}")
-    return tuple(dict.fromkeys(["noisy", *names]))
+    return tuple(dict.fromkeys([BASELINE, *names]))
 
 
 def missing_packages(name: str) -> tuple[str, ...]:

@@ -215,9 +215,10 @@ def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], o
 
 
 def _model_note(method: str, note: str) -> str:
-    """A model's note under its method name, unless it already begins with it (a run folder's note names the
-    folder: "ri: ri: its adaptation stopped partway")."""
-    return note if method in note.split(": ", 1)[0] else f"{method}: {note}"
+    """A model's note under its method name, unless it already begins with the model's folder or file (a run
+    folder's note names the folder: "ri: ri: its adaptation stopped partway")."""
+    head = Path(note.split(": ", 1)[0])
+    return note if method in (head.name, head.stem) else f"{method}: {note}"
 
 
 def stopped_before_first_row(out_dir: Path) -> bool:
