@@ -85,6 +85,8 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
 
 def _predictions_beside(folder: Path, suffix: str) -> set[str]:
     """The names (relative, without extension) in a folder that are another name there plus ``suffix``."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: {not_a_folder(folder)}")
     stems = {p.relative_to(folder).with_suffix("").as_posix() for p in collect_images(folder, recursive=True)}
     return {stem for stem in stems if stem.endswith(suffix) and stem[: -len(suffix)] in stems}
 

@@ -250,6 +250,8 @@ def test_predictions_beside_their_clean_images_pair_by_the_suffix(folders: tuple
     shutil.copy(both / "a_dn.png", both / "c_dn_dn.png")
     with pytest.raises(UserError, match="no image there is another's name plus the prediction suffix '_zz'"):
         evaluate_folders(both, both, pred_suffix="_zz")  # ("no image files found", of a folder full of them)
+    with pytest.raises(UserError, match="no such folder"):
+        evaluate_folders(tmp_path / "gone", tmp_path / "gone", pred_suffix="_dn")
     again = evaluate_folders(both, both, pred_suffix="_dn")
     assert sorted(s.name for s in again.images) == sorted([*(s.name for s in result.images), "c_dn"])
     assert again.missing == () and again.unpaired == ()
