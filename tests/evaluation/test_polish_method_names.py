@@ -21,4 +21,4 @@ def test_a_benchmark_without_methods_scores_the_model_beside_the_classical_defau
     (a checkpoint given with -c must get its row) and what --help lists."""
     assert method_names.DEFAULT_METHODS == "model,bm3d,nlm,wavelet,tv"
     assert method_names.methods_help() == ("Comma-separated: model, bm3d, nlm, skimage-nlm, wavelet, ffdnet, tv "
-                                           "(noisy is always included).")
+                                           "(noisy is always included; bm3d and ffdnet need the \\[bench] extra).")
