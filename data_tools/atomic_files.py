@@ -14,7 +14,7 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,28 +162,19 @@ def _interrupts_held() -> Iterator[None]:
             before[sig] = signal.signal(sig, lambda signum, frame: arrived.append(signum))
         yield
     finally:
-        try:
-            _put_back(list(before.items()))
-        finally:  # never lost, whatever ended the block
-            _raise_again(list(dict.fromkeys(arrived)))
+        try:  # every handler back, even when one put back raises at once (its signal came meanwhile)
+            _each(lambda handler: signal.signal(*handler), list(before.items()))
+        finally:  # never lost, whatever ended the block: a Ctrl-C and a SIGTERM both reach their handlers
+            _each(signal.raise_signal, list(dict.fromkeys(arrived)))
 
 
-def _raise_again(signals: list[int]) -> None:
-    """Each held signal to its own handler, even when one before it raised (a Ctrl-C and a SIGTERM: both noted)."""
-    if signals:
+def _each(action: Callable[[Any], object], items: list[Any]) -> None:
+    """``action`` on every item, even when one before it raises (the last exception is the one raised)."""
+    if items:
         try:
-            signal.raise_signal(signals[0])
+            action(items[0])
         finally:
-            _raise_again(signals[1:])
-
-
-def _put_back(handlers: list[tuple[int, Any]]) -> None:
-    """Every handler back, even when one put back raises at once (its signal came meanwhile)."""
-    if handlers:
-        try:
-            signal.signal(*handlers[0])
-        finally:
-            _put_back(handlers[1:])
+            _each(action, items[1:])
 
 
 @contextmanager
