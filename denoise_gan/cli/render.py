@@ -19,7 +19,6 @@ from rich.table import Table
 from rich.text import Text
 
 from data_tools.names import shown
-from denoise_gan.evaluation.method_names import BASELINE
 from denoise_gan.progress_bar import file_progress
 
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
@@ -150,7 +149,7 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
 
 def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
-    from denoise_gan.evaluation.report_plots import contenders, shown_psnr
+    from denoise_gan.evaluation.report_plots import contender, contenders, shown_psnr
 
     parts: list[RenderableType] = []
     sigma = "oracle σ" if result.data["config"]["oracle_sigma"] else "blind σ"
@@ -170,7 +169,7 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
             p = "inf" if math.isinf(value) else f"{value:.2f}" + ("*" if s.get("identical_pairs") else "")
             starred = starred or p.endswith("*")
             q = f"{s['ssim']:.4f}"
-            marked = s["method"] != BASELINE
+            marked = contender(s)
             table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and value == best_psnr else p,
                           f"[bold green]{q}[/]" if marked and s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))

@@ -23,8 +23,13 @@ import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import colour_channels, encode_image, to_dtype
-from denoise_gan.evaluation.method_names import BASELINE
-from denoise_gan.evaluation.report_plots import contenders, plot_psnr_vs_noise, plot_psnr_vs_time, shown_psnr
+from denoise_gan.evaluation.report_plots import (
+    contender,
+    contenders,
+    plot_psnr_vs_noise,
+    plot_psnr_vs_time,
+    shown_psnr,
+)
 
 CROP = 128
 ZOOM = 2
@@ -196,7 +201,7 @@ def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
            "<th>images</th></tr>"]
     for s in rows:
         speed = "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}"
-        marked = s["method"] != BASELINE
+        marked = contender(s)
         out.append(
             f"<tr><td>{_e(s['method'])}</td>"
             f"<td class='num{' best' if marked and shown_psnr(s) == best_psnr else ''}'>{_fmt_mean_psnr(s)}</td>"
@@ -224,7 +229,7 @@ def _per_image_table(rows: list[dict[str, Any]], images: Sequence[str], methods:
             if r is None:
                 cells.append("<td class='num small'>failed</td>")
                 continue
-            cls = "num best" if m != BASELINE and _score(r["psnr"]) == best else "num"
+            cls = "num best" if contender(r) and _score(r["psnr"]) == best else "num"
             cells.append(f"<td class='{cls}'>{_fmt_psnr(r['psnr'])} <span class='small'>/ {r['ssim']:.4f}</span></td>")
         out.append(f"<tr><td>{_e(image)}</td>{''.join(cells)}</tr>")
     out.append("</table>")
@@ -255,7 +260,7 @@ def _crops_html(out_dir: Path, noise: str, rows: list[dict[str, Any]], images: S
             r = by_key.get((image, m))
             if r is None:
                 continue
-            is_best = _score(r["psnr"]) == best and m != BASELINE
+            is_best = contender(r) and _score(r["psnr"]) == best
             figures.append(_figure_html(out_dir, crop_relpath(noise, image, m), f"{m} · {_fmt_psnr(r['psnr'])} dB",
                                         is_best, crop_relpath(noise, image, m, legacy_slug)))
         figures.append(_figure_html(out_dir, crop_relpath(noise, image, "clean"), "clean (reference)", False))

@@ -92,10 +92,15 @@ def shown_psnr(entry: dict[str, Any]) -> float:
     return math.inf if finite is None else float(finite)
 
 
+def contender(entry: dict[str, Any]) -> bool:
+    """Whether a row or summary entry may be marked best: a method's, not the noisy input it starts from (on a
+    clean photo that scores infinite and would be marked best of all)."""
+    return entry["method"] != BASELINE
+
+
 def contenders(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The entries that may be marked best: the methods, not the noisy input they start from (on a clean photo it
-    scores infinite and would be marked best of all)."""
-    return [e for e in entries if e["method"] != BASELINE]
+    """The entries that may be marked best (``contender``)."""
+    return [e for e in entries if contender(e)]
 
 
 def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
