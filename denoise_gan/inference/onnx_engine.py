@@ -28,7 +28,7 @@ class GraphInfo:
     def __init__(self, path: Path, props: dict[str, str]) -> None:
         if props.get(gc.FORMAT_KEY) != gc.GRAPH_FORMAT:
             raise WeightsError(f"{path}: not a denoise-gan ONNX graph (format {props.get(gc.FORMAT_KEY)!r}, "
-                               f"expected {gc.GRAPH_FORMAT!r}); re-export it with `denoise-gan export`{export_note()}")
+                               f"expected {gc.GRAPH_FORMAT!r}); {_reexport()}")
         try:
             self.config: dict[str, Any] = json_object(props[gc.CONFIG_KEY])
             self.meta: dict[str, Any] = json_object(props.get(gc.META_KEY, "{}"))
@@ -51,6 +51,11 @@ class GraphInfo:
         self.source_digest = props.get(gc.SOURCE_DIGEST_KEY, "")
         # a level-aware graph without the key is from before the blind map was profiled by brightness
         self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
+
+
+def _reexport(tail: str = "") -> str:
+    """The one hint for a graph to make again, and that export needs torch where it is missing."""
+    return f"re-export it with `denoise-gan export`{tail}{export_note()}"
 
 
 def providers_for(device: str, ort: Any, torch_way: str = "use --engine torch") -> list[str]:
@@ -113,11 +118,11 @@ class OnnxBackend:
                  if isinstance(size, int)]
         if fixed:  # a tile of another size would fail in every file, in onnxruntime's words
             raise WeightsError(f"{self.path}: the graph fixes its image's {', '.join(fixed)}; a denoise-gan graph "
-                               "takes any size (export it again with `denoise-gan export`)")
+                               f"takes any size ({_reexport()})")
         outputs = [o.name for o in self.session.get_outputs()]
         if gc.OUTPUT not in outputs:
             raise WeightsError(f"{self.path}: the graph has no output named {gc.OUTPUT!r} (it has "
-                               f"{', '.join(map(repr, outputs))}); export it again with `denoise-gan export`")
+                               f"{', '.join(map(repr, outputs))}); {_reexport()}")
         self.channels = self.info.channels
         # the graph keeps the network's InstanceNorm: the tiler pads a tiny image for it as for torch
         self.instance_norm = self.info.config.get("arch") in INSTANCE_NORM_ARCHS
@@ -128,10 +133,10 @@ class OnnxBackend:
         self.notes: list[str] = []
         if self.info.predates_level_profile:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
-                              f"map; re-export it with `denoise-gan export` for today's{export_note()}")
+                              "map; " + _reexport(" for today's"))
         elif self.info.predates_level_max:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a blind map above σ {LEVEL_MAX:g} "
-                              f"runs uncapped; re-export it with `denoise-gan export` for today's{export_note()}")
+                              "runs uncapped; " + _reexport(" for today's"))
 
     def _open(self) -> Any:
         try:  # by name (a graph with external data needs it), but onnxruntime takes only a UTF-8 one
