@@ -151,11 +151,11 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     rows = [*candidates, Candidate(f"Gaussian fit (σ {real.std:.2f})", "baseline", parse_noise_spec(gauss_text))]
     if real.hist.sum(axis=1).max() < MIN_BAND:  # the KL column would be a dash with no reason given
         warn(f"too few pixels in {printable(str(clean_dir))} for the KL column (no brightness band holds "
-              f"{MIN_BAND} residual samples; {int(real.moments[0])} in all): it is left out, and σ and the "
-              "correlations rest on those few samples")
+             f"{MIN_BAND} residual samples; {int(real.moments[0])} in all): it is left out, and σ and the "
+             "correlations rest on those few samples")
     if fitted is None:
         warn(f"too few pixels in {printable(str(clean_dir))} to fit a Poisson-Gaussian model (no brightness "
-              f"band holds {MIN_BAND}); its row is left out")
+             f"band holds {MIN_BAND}); its row is left out")
     else:
         rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
     replays = made_with_seed(noisy_dir, seed)
@@ -203,7 +203,7 @@ def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> 
                         "--noisy must hold the noisy versions of the --clean photos")
     if same:
         warn(f"{len(same)} of {pairs} noisy images equal their clean twins (no noise), e.g. "
-              f"{printable(same[0])}; they count as noise-free in every row")
+             f"{printable(same[0])}; they count as noise-free in every row")
 
 
 def _pg_label(peak: float, sigma: float) -> str:
