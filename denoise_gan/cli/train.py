@@ -149,7 +149,7 @@ def refine_command(
 def _run_channels(run_dir: Path) -> int:
     """The channel count of a CycleGAN run (a new G must match its F); 3 when the run cannot be read, so the
     library reports what is wrong with the run folder."""
-    from denoise_gan.training.refine import load_source_config
+    from denoise_gan.training.refine_start import load_source_config
 
     try:
         return load_source_config(run_dir).model.g.channels

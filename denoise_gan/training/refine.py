@@ -28,18 +28,16 @@ from rich.console import Console
 from torch import nn
 
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
-from data_tools.folder_scan import not_a_folder
 from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
-from denoise_gan.config_fields import flag_of, option_of
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
-from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
+from denoise_gan.nets.registry import build_generator, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import file_sha256, resolve_weights
-from denoise_gan.nets.weights import load_denoiser, load_generator, load_state, save_generator
+from denoise_gan.nets.shipped import file_sha256
+from denoise_gan.nets.weights import load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description, write_graph
@@ -47,7 +45,7 @@ from denoise_gan.training.distributed import average_gradients, broadcast_parame
 from denoise_gan.training.input_record import note_inputs, recorded_sha256
 from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
-from denoise_gan.training.patch_fit import refuse_too_deep
+from denoise_gan.training.refine_start import check_refine, check_start, load_source_config, start_weights, starts_new_g
 from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
@@ -67,12 +65,6 @@ class SourceModel:
     @classmethod
     def of_run(cls, run: TrainConfig) -> SourceModel:
         return cls(run.model.g, run.init_std, run_description(run))
-
-
-def starts_new_g(cfg: RefineConfig, source_g: GeneratorConfig) -> bool:
-    """Whether a refinement without --init builds a new G (rather than fine-tuning the run's): a synthetic
-    noise instead of F, --fresh, or another architecture than the run's G."""
-    return bool(cfg.noise or cfg.fresh or (cfg.generator or source_g) != source_g)
 
 
 class RefineTrainer:
@@ -249,26 +241,6 @@ class RefineTrainer:
         return self.validator(self.g, run_dir, step, noise_model=self.f)
 
 
-def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module, GeneratorConfig]:
-    """G from ``--init`` weights, which must be a denoiser of the architecture asked for (if one was); without
-    their calibration, which was fitted to the estimator this run goes on training."""
-    g, g_cfg, _ = load_denoiser(resolve_weights(init), calibrated=False)
-    if wanted is not None and wanted != g_cfg:
-        raise UserError(f"--init {init}: its generator ({g_cfg.arch}, width {g_cfg.width}, depth {g_cfg.depth}, "
-                        f"blocks {g_cfg.blocks}) is not the one asked for; drop --generator/--width/... or match them")
-    return g, g_cfg
-
-
-def load_source_config(run_dir: Path) -> TrainConfig:
-    """The CycleGAN run's config (its data split and G's architecture)."""
-    run = RunFolder(run_dir)
-    if not run.path.is_dir():
-        raise UserError(f"{run_dir}: {not_a_folder(run.path)} (give a `denoise-gan train` run folder)")
-    if not run.config.is_file() or not run.g.is_file():
-        raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
-    return run.read_config(TrainConfig, what="train")
-
-
 def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
     """Clean images of the source run's clean domain only: the noisy half stays unseen as clean data."""
     d = source.data
@@ -294,49 +266,6 @@ def input_folders(cfg: RefineConfig, source: TrainConfig) -> dict[str, str]:
     pseudo-pairs (a `train --resume` between two refine sessions replaces it)."""
     folders = {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}
     return folders if cfg.noise else {**folders, F_INPUT: str(RunFolder(cfg.run_dir).f)}
-
-
-def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
-    """The config's own errors as one line, before the output folder is made: G must be a denoiser, and the
-    output is not the train run it refines."""
-    if cfg.generator is not None:
-        check_role(cfg.generator, noise_model=False, option="--generator", also=("same",))
-    if out_dir.resolve() == Path(cfg.run_dir).resolve():
-        raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
-                        f"{Path(cfg.run_dir) / 'refine'})")
-
-
-def level_only_options(cfg: RefineConfig) -> list[str]:
-    """The options set away from their defaults that only a level-aware G uses (declared ``level_only``)."""
-    return [flag_of(f) for f in dataclasses.fields(cfg) if (rule := option_of(f)) is not None
-            and rule.level_only and getattr(cfg, f.name) != f.default]
-
-
-def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> None:
-    """One-line errors before anything is written: the G the refinement starts from must fit the run's F
-    and, for the estimator's options, have an estimator (a trained one for --estimator-only)."""
-    if cfg.generator is not None and cfg.generator.channels != source.model.g.channels:
-        raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
-                        f"{source.model.g.channels}-channel F")
-    start_g, g_cfg = None, cfg.generator or source.model.g
-    if cfg.init:
-        start_g, g_cfg = start_weights(cfg.init, cfg.generator)
-        if g_cfg.channels != source.model.g.channels:
-            raise UserError(f"--init {cfg.init}: a {g_cfg.channels}-channel G does not match the run's "
-                            f"{source.model.g.channels}-channel F")
-    level_only = level_only_options(cfg) if new else []  # a stored run keeps what it was started with
-    if level_only:
-        g = start_g if start_g is not None else build_generator(g_cfg)
-        if not denoiser_contract(g).level_aware:  # they were ignored without a word
-            raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
-                            f"level-aware G only, and this refinement's G "
-                            f"({g_cfg.arch}) is blind: drop {'them' if len(level_only) > 1 else 'it'}, or refine a "
-                            "level-aware G (--generator level, refine's default)")
-    refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
-    if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
-        raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "
-                        "new G whose denoiser would stay untrained; give --init G.safetensors (a trained "
-                        "level-aware G), or refine a run whose own G is level-aware")
 
 
 def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,

@@ -25,7 +25,7 @@ from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_denoiser, load_generator, save_generator
-from denoise_gan.training.refine import start_weights
+from denoise_gan.training.refine_start import start_weights
 from helpers import TINY_G, TINY_LEVEL, cli, one_line_error, random_level_net
 
 

@@ -1,0 +1,88 @@
+"""What a refinement starts from, checked before its output folder is made: the train run it refines, the G it
+starts (a new one, the run's own, or ``--init`` weights), and the options that only a level-aware G uses; each
+refusal is one line."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from torch import nn
+
+from data_tools.folder_scan import not_a_folder
+from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig
+from denoise_gan.config_fields import flag_of, option_of
+from denoise_gan.errors import UserError
+from denoise_gan.nets.contract import denoiser_contract
+from denoise_gan.nets.registry import build_generator, check_role
+from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.weights import load_denoiser
+from denoise_gan.training.patch_fit import refuse_too_deep
+
+
+def starts_new_g(cfg: RefineConfig, source_g: GeneratorConfig) -> bool:
+    """Whether a refinement without --init builds a new G (rather than fine-tuning the run's): a synthetic
+    noise instead of F, --fresh, or another architecture than the run's G."""
+    return bool(cfg.noise or cfg.fresh or (cfg.generator or source_g) != source_g)
+
+def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module, GeneratorConfig]:
+    """G from ``--init`` weights, which must be a denoiser of the architecture asked for (if one was); without
+    their calibration, which was fitted to the estimator this run goes on training."""
+    g, g_cfg, _ = load_denoiser(resolve_weights(init), calibrated=False)
+    if wanted is not None and wanted != g_cfg:
+        raise UserError(f"--init {init}: its generator ({g_cfg.arch}, width {g_cfg.width}, depth {g_cfg.depth}, "
+                        f"blocks {g_cfg.blocks}) is not the one asked for; drop --generator/--width/... or match them")
+    return g, g_cfg
+
+
+def load_source_config(run_dir: Path) -> TrainConfig:
+    """The CycleGAN run's config (its data split and G's architecture)."""
+    run = RunFolder(run_dir)
+    if not run.path.is_dir():
+        raise UserError(f"{run_dir}: {not_a_folder(run.path)} (give a `denoise-gan train` run folder)")
+    if not run.config.is_file() or not run.g.is_file():
+        raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
+    return run.read_config(TrainConfig, what="train")
+
+def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
+    """The config's own errors as one line, before the output folder is made: G must be a denoiser, and the
+    output is not the train run it refines."""
+    if cfg.generator is not None:
+        check_role(cfg.generator, noise_model=False, option="--generator", also=("same",))
+    if out_dir.resolve() == Path(cfg.run_dir).resolve():
+        raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
+                        f"{Path(cfg.run_dir) / 'refine'})")
+
+
+def level_only_options(cfg: RefineConfig) -> list[str]:
+    """The options set away from their defaults that only a level-aware G uses (declared ``level_only``)."""
+    return [flag_of(f) for f in dataclasses.fields(cfg) if (rule := option_of(f)) is not None
+            and rule.level_only and getattr(cfg, f.name) != f.default]
+
+
+def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> None:
+    """One-line errors before anything is written: the G the refinement starts from must fit the run's F
+    and, for the estimator's options, have an estimator (a trained one for --estimator-only)."""
+    if cfg.generator is not None and cfg.generator.channels != source.model.g.channels:
+        raise UserError(f"--channels {cfg.generator.channels} does not match the run's "
+                        f"{source.model.g.channels}-channel F")
+    start_g, g_cfg = None, cfg.generator or source.model.g
+    if cfg.init:
+        start_g, g_cfg = start_weights(cfg.init, cfg.generator)
+        if g_cfg.channels != source.model.g.channels:
+            raise UserError(f"--init {cfg.init}: a {g_cfg.channels}-channel G does not match the run's "
+                            f"{source.model.g.channels}-channel F")
+    level_only = level_only_options(cfg) if new else []  # a stored run keeps what it was started with
+    if level_only:
+        g = start_g if start_g is not None else build_generator(g_cfg)
+        if not denoiser_contract(g).level_aware:  # they were ignored without a word
+            raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
+                            f"level-aware G only, and this refinement's G "
+                            f"({g_cfg.arch}) is blind: drop {'them' if len(level_only) > 1 else 'it'}, or refine a "
+                            "level-aware G (--generator level, refine's default)")
+    refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
+    if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
+        raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "
+                        "new G whose denoiser would stay untrained; give --init G.safetensors (a trained "
+                        "level-aware G), or refine a run whose own G is level-aware")
