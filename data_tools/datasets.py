@@ -23,7 +23,8 @@ from data_tools.errors import DataError
 from data_tools.images import LUMA as BT601_LUMA
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.names import warn as warn_on_stderr
-from data_tools.noise import NoiseSpec, measured_level_map, noise_level_map, parse_noise_spec
+from data_tools.noise import NoiseSpec, parse_noise_spec
+from data_tools.noise_levels import measured_level_map, noise_level_map
 from data_tools.patterns import overlay_pattern
 from data_tools.synth_folder import refuse_synth_sets_inside
 

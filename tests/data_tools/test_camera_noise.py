@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from skimage.restoration import estimate_sigma
 
-from data_tools.noise import noise_level_map, parse_noise_spec
+from data_tools.noise import parse_noise_spec
+from data_tools.noise_levels import noise_level_map
 from data_tools.samples import load_sample
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_tools.noise import MODELS, measured_level_map, noise_level_map, parse_noise_spec
+from data_tools.noise import MODELS, parse_noise_spec
+from data_tools.noise_levels import measured_level_map, noise_level_map
 
 SPECS = {
     "gaussian": "gaussian:sigma=12",

@@ -11,7 +11,8 @@ import torch
 
 from data_tools.datasets import PairedPatches, PatchSampler
 from data_tools.images import read_image
-from data_tools.noise import noise_level_map, parse_noise_spec
+from data_tools.noise import parse_noise_spec
+from data_tools.noise_levels import noise_level_map
 from denoise_gan.config import ConfigError, GeneratorConfig, RefineConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator, init_weights
