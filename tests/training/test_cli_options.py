@@ -187,13 +187,14 @@ def test_refine_on_synthetic_noise_trains_a_fresh_g_with_the_runs_channels(tmp_p
 
     from denoise_gan.config import TrainConfig
     from denoise_gan.training import refine as refine_module
+    from denoise_gan.training import refine_start
 
     seen: list[object] = []
     monkeypatch.setattr(refine_module, "refine", lambda cfg, *a, **kw: seen.append(cfg) or _stop())
     model = TrainConfig().model
     gray = replace(model, g=replace(model.g, channels=1), f=replace(model.f, channels=1),
                    d=replace(model.d, channels=1))
-    monkeypatch.setattr(refine_module, "load_source_config", lambda run: TrainConfig(model=gray))
+    monkeypatch.setattr(refine_start, "load_source_config", lambda run: TrainConfig(model=gray))
     (tmp_path / "run").mkdir()
     cli("refine", tmp_path / "run", "-o", tmp_path / "r", "--noise", "gaussian:sigma=25")
     assert seen and seen[0].fresh and seen[0].generator.channels == 1
