@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Rebuilds checkpoints/default.safetensors from the photo pool (Debian wallpaper photos + skimage.data training
-# images), then the held-out comparison tables in README.md. The shipped default and its companions are what this
-# script built, at its default seed (0), on the 2-core AVX-512 machine of the model card; another machine builds
-# the same recipe, not the same bits (each stage times fp32, bf16 and torch.compile and takes the fastest).
+# images) and its companions (default-F and the discriminators), then the held-out comparison tables in README.md.
+# The shipped files are, tensor for tensor, what this script built at commit 3ad34b1 at its default seed (0) on the
+# 2-core AVX-512 machine of the model card: stages 1-5 ran end to end, stage 6 and the calibration from their
+# outputs (model card, "reproduce"). Today's code draws JPEG qualities slightly differently and another machine
+# times fp32, bf16 and torch.compile for itself, so either builds the same recipe, not the same bits.
 # Run from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere pass
 # --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
@@ -33,35 +35,38 @@ denoise-gan refine cyclegan -o refined --generator level --width "$WIDTH" --dept
 # 4. stage 3: the same G continued with a share of faint draws of F, so faint noise is read and removed
 denoise-gan refine cyclegan -o faint --init refined/G.safetensors --faint-fraction 0.3 --lr 1e-4 --steps 1500 \
     --batch-size 16 --patch-size 64 --device "$DEVICE"
-# 5. continued once more with more clean samples, a share of them JPEG-compressed (quality 70-95), so clean photos
-#    and their block edges are read as level 0 and left as they are
+# 5. stage 4: continued once more with more clean samples, a share of them JPEG-compressed (quality 70-95), so
+#    clean photos and their block edges are read as level 0 and left as they are
 denoise-gan refine cyclegan -o clean --init faint/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device "$DEVICE"
-# 6. the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px); three
-#    tenths of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise; half
-#    the crops the most detailed of four, so dense texture is seen clean and under noise as often as flat areas;
-#    three tenths of F's draws made spatially white (a random sign per pixel, each pixel's size kept)
+# 6. stage 5: the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px);
+#    three tenths of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise;
+#    half the crops the most detailed of four, so dense texture is seen clean and under noise as often as flat
+#    areas; three tenths of F's draws made spatially white (a random sign per pixel, each pixel's size kept)
 denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --detail-fraction 0.5 --white-fraction 0.3 --lr 1e-4 \
     --steps 2000 --batch-size 8 --patch-size 128 --device "$DEVICE"
-# 7. the level estimator alone (the denoiser frozen) continued with three tenths of its samples drawn from the
-#    `camera` pipeline, high to base ISO, with and without the camera's JPEG, each read at the level measured from
-#    its pair: F never draws demosaiced noise, and the estimator read it at a half of its size or less; three tenths
-#    of the crops given a strong colour cast, so a saturated colour under any noise is read at that noise's level
-#    (without them the estimator learnt that a saturated colour means strong noise, as a camera's often is)
+# 7. stage 6: the level estimator alone (the denoiser frozen) continued with three tenths of its samples drawn
+#    from the `camera` pipeline, high to base ISO, with and without the camera's JPEG, each read at the level
+#    measured from its pair: F never draws demosaiced noise, and the estimator read it at a half of its size or
+#    less; three tenths of the crops given a strong colour cast, so a saturated colour under any noise is read at
+#    that noise's level (without them the estimator learnt that a saturated colour means strong noise, as a
+#    camera's often is)
 CAMERA="camera:peak=15-60,read=0.5-4 | camera:peak=60-300,read=0.5-4 | camera:peak=300-3000,read=0.5-4"
 CAMERA="$CAMERA | ${CAMERA// |/+jpeg:quality=70-95 |}+jpeg:quality=70-95"
 denoise-gan refine cyclegan -o camera --init wide/G.safetensors --estimator-only --estimator-noise "$CAMERA" \
     --estimator-noise-fraction 0.3 --colour-cast-fraction 0.3 --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --detail-fraction 0.5 --white-fraction 0.3 --lr 1e-4 \
     --steps 3000 --batch-size 16 --patch-size 128 --device "$DEVICE"
-# 8. calibration: the factor on the estimated level map that denoises every third pool photo best (training
-#    photos; the held-out and independent photos below are never used to choose it)
+# 8. calibration (after stage 6): the factor on the estimated level map that denoises every third pool photo best
+#    (training photos; the held-out and independent photos below are never used to choose it)
 mkdir -p poolcal && ls pool/*.png | awk 'NR % 3 == 1' | xargs cp -t poolcal
 denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated
 cp calibrated/G.safetensors "$here/default.safetensors"
 # its ONNX graph, which the light engine runs on the CPU (it records the sha256 of the weights above)
 denoise-gan export "$here/default.safetensors" -o "$here/default.onnx" --overwrite
+# its companions, which `adapt` starts from: stage 1's F and the discriminators of its last checkpoint
+python -m denoise_gan.nets.ship cyclegan --dest "$here"
 # 9. the held-out tables (README "Results"): bundled held-out photos and the independent photos of other packages
 denoise-gan samples --set held-out -o heldout
 python "$here/../benchmarks/independent_photos.py" -o indep
