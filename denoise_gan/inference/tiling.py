@@ -38,6 +38,7 @@ from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from
 from denoise_gan.inference.ensemble import ensembled
 from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
 from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
+from denoise_gan.nets.small_images import smallest_side
 from denoise_gan.runtime import check_precision
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
@@ -324,8 +325,10 @@ class TiledDenoiser:
         mode = _channel_mode(self.channels, colour_channels)
         if mode == "same" and colour_channels == 3 and _neutral(pixels):
             mode = "neutral"
+        least = smallest_side(self.stride, instance_norm=self.backend.instance_norm,
+                              level_aware=self.backend.level_aware, min_tile=self.backend.min_tile)
         grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride,
-                         min_side=2 * self.stride if self.backend.instance_norm else 1, min_tile=self.min_tile)
+                         min_side=least, min_tile=self.min_tile)
         return _Canvas(pixels, grid, mode)
 
     def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:

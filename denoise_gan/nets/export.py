@@ -41,6 +41,7 @@ from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
+from denoise_gan.nets.small_images import smallest_side
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, refuse_noise_model, weights_digest
 from denoise_gan.nets.weights import (
     CALIBRATION_KEY,
@@ -163,11 +164,11 @@ def reflect_index(length: torch.Tensor, stride: int, min_side: int = 1) -> torch
 
 
 class OnnxGraph(nn.Module):
-    """What the exported graph computes: pad to the stride (reflect), the net, crop, clip to [0, 1]. An
-    InstanceNorm net's sides are padded to two strides at least, as the tiler pads them: a 4 px side leaves one
-    pixel after two stride-2 steps, which InstanceNorm normalises to 0 (a flat gray image). And as in the tiler,
-    an image flat in every channel (a 1x1 one too) comes back as it is: InstanceNorm of a constant is
-    round-off divided by its epsilon."""
+    """What the exported graph computes: pad to the stride (reflect), the net, crop, clip to [0, 1]. A small
+    image is padded further, as the tiler pads it (``small_images.smallest_side``): an InstanceNorm net's sides to
+    two strides, a level-aware net's to its smallest tile. And as in the tiler, an InstanceNorm net gives back an
+    image flat in every channel (a 1x1 one too) as it is: InstanceNorm of a constant is round-off divided by its
+    epsilon."""
 
     def __init__(self, net: nn.Module, instance_norm: bool = False) -> None:
         super().__init__()
@@ -175,7 +176,8 @@ class OnnxGraph(nn.Module):
         contract = denoiser_contract(net)
         self.stride = contract.stride
         self.instance_norm = instance_norm
-        self.min_side = 2 * self.stride if instance_norm else 1
+        self.min_side = smallest_side(self.stride, instance_norm=instance_norm, level_aware=contract.level_aware,
+                                      min_tile=contract.min_tile)
         self.level_aware = contract.level_aware
         self.level_max = contract.level_max
 
