@@ -67,7 +67,8 @@ def denoise_command(
     denoiser = Denoiser.from_pretrained(model, engine=engine.lower(), threads=threads,
                                         tile=parse_tile(tile), overlap=overlap, batch_size=batch_size,
                                         device=device, precision=precision, ensemble=ensemble)
-    summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console)
+    summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console,
+                                     shard=True)
     if summary.rank == 0:
         console.print(denoise_summary(summary))
     if summary.failed:

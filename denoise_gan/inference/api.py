@@ -128,16 +128,18 @@ class Denoiser:
 
     def denoise_files(self, inputs: Iterable[Path | str] | Path | str, out_dir: Path | str,
                       options: OutputOptions | None = None, *, strength: float = 1.0, sigma: float | None = None,
-                      console: Console | None = None) -> Summary:
+                      console: Console | None = None, shard: bool = False) -> Summary:
         """Files and folders into ``out_dir`` (the ``denoise`` command); see ``inference.files.denoise_files``.
 
-        Under torchrun each process runs its own GPU (the weights are loaded again there, on torch).
+        ``shard``: under torchrun, share the files among the launch's processes, each on its own GPU (the weights
+        are loaded again there, on torch), as the command does. Off by default: a script that calls this from one
+        of its ranks (``if rank == 0``) wrote that rank's share of the files, then waited for the others.
         """
         from denoise_gan.inference.file_plan import OutputOptions
         from denoise_gan.inference.files import denoise_files
-        from denoise_gan.runtime import world_from_env
+        from denoise_gan.runtime import World, world_from_env
 
-        world = world_from_env()
+        world = world_from_env() if shard else World()
         engine = self._engine
         if world.size > 1:
             if self.weights is None:
@@ -168,9 +170,10 @@ def _number(value: Any, name: str) -> float:
 
 
 def _is_tensor(image: Any) -> bool:
-    """A torch tensor, asked without importing torch (if torch was never imported, it cannot be one)."""
-    torch_module = sys.modules.get("torch")
-    return torch_module is not None and isinstance(image, torch_module.Tensor)
+    """A torch tensor, asked without importing torch (if torch was never imported, it cannot be one; while another
+    thread imports it, ``sys.modules`` holds it before it defines ``Tensor``, and no tensor exists yet either)."""
+    tensor_class = getattr(sys.modules.get("torch"), "Tensor", None)
+    return tensor_class is not None and isinstance(image, tensor_class)
 
 
 def _denoise_array(engine: TiledDenoiser, image: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:

@@ -372,7 +372,7 @@ RANK_SCRIPT = textwrap.dedent("""
     from denoise_gan import Denoiser
     from denoise_gan.inference.file_plan import OutputOptions
     den = Denoiser.from_pretrained(sys.argv[3], engine="torch")
-    summary = den.denoise_files([sys.argv[1]], sys.argv[2], OutputOptions(ext="png"))
+    summary = den.denoise_files([sys.argv[1]], sys.argv[2], OutputOptions(ext="png"), shard=True)
     json.dump({"results": [[r.source, r.status] for r in summary.results],
                "world_size": summary.world_size, "rank": summary.rank}, open(sys.argv[4], "w"))
 """)

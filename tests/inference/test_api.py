@@ -336,3 +336,32 @@ def test_from_pretrained_refuses_an_unknown_setting_before_loading(monkeypatch: 
     assert not loaded
     keywords = {p.name for p in inspect.signature(Denoiser).parameters.values() if p.kind is p.KEYWORD_ONLY}
     assert api.SETTINGS == keywords - {"config", "meta", "weights"}  # every inference keyword, and only those
+
+
+def test_an_array_is_denoised_while_another_thread_is_still_importing_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sys.modules`` holds torch from the start of its import, before it defines ``Tensor``: an ONNX Runtime
+    call made then (a server that loads a torch model in another thread) raised AttributeError."""
+    import sys
+    import types
+
+    den = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu")
+    image = noise_image(40, 40)
+    expected = den(image)
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))  # half made: no Tensor yet
+    assert np.array_equal(den(image), expected)
+
+
+def test_denoise_files_denoises_every_file_unless_asked_to_shard(weights: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script launched by torchrun that calls it from one rank (``if rank == 0``) got that rank's share of the
+    files, then waited for ranks that never came (here, with no rendezvous address, it refused instead)."""
+    from data_tools.images import write_image
+
+    for i in range(4):
+        write_image(tmp_path / "in" / f"a{i}.png", noise_image(24, 24, seed=i))
+    for var, value in (("WORLD_SIZE", "2"), ("RANK", "0"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(var, value)
+    summary = Denoiser.from_pretrained(weights, device="cpu").denoise_files(tmp_path / "in", tmp_path / "out")
+    assert summary.count("done") == 4 and len(list((tmp_path / "out").iterdir())) == 4
+    with pytest.raises(UserError, match="MASTER_ADDR is not set"):  # the command's sharding, asked for
+        Denoiser.from_pretrained(weights, device="cpu").denoise_files(tmp_path / "in", tmp_path / "o2", shard=True)
