@@ -120,11 +120,14 @@ def precision_name(amp_dtype: torch.dtype | None) -> str:
 
 
 def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """Autocast to the half dtype, or nothing for fp32 (autocast rejects float32 as a CUDA target)."""
+    """Autocast to the half dtype; for fp32 autocast turned off, so a caller's own (a training loop that denoises
+    or draws noise under ``torch.autocast``) does not reach in and change the pixels (autocast rejects float32 as
+    a CUDA target)."""
     import torch
 
     if amp_dtype is None:
-        return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, enabled=False) if device.type in ("cpu", "cuda") \
+            else contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
 

@@ -39,6 +39,7 @@ from denoise_gan.errors import UserError, WeightsError, first_line, typed_line
 from denoise_gan.extras import installed, require
 from denoise_gan.inference.backend import is_out_of_memory
 from denoise_gan.inference.engine_choice import check_engine
+from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
@@ -46,6 +47,7 @@ from denoise_gan.nets.run_folder import F_FILE, RunFolder
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES
+from denoise_gan.runtime import autocast
 
 if TYPE_CHECKING:
     import torch
@@ -126,11 +128,11 @@ class NoiseModel:
         self.weights = weights
         self.notes: list[str] = []  # what a user should know of this F (a run folder's F of a run not ended)
         self.device = resolve_device(device)
-        self.net = net.to(self.device).eval()
+        self.net = net.to(self.device, dtype=torch.float32).eval()  # whatever torch's default dtype was
         self.engine = _engine(engine, self.device.type)
         if self.engine == "onnxruntime":
             try:
-                self._scale_shift = _OnnxScaleShift(self.net)
+                self._scale_shift = OnnxScaleShift(self.net)
             except Exception as exc:  # noqa: BLE001 - auto falls back to torch; an explicit choice says why not
                 if engine != "auto":
                     raise UserError(f"cannot run the noise model on ONNX Runtime ({typed_line(exc)}); use engine "
@@ -231,7 +233,7 @@ class NoiseModel:
         if c not in (1, 3):
             raise UserError(f"the noise model takes gray or RGB images, not {c} colour channels")
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        v = torch.rand((), generator=generator)
+        v = torch.rand((), generator=generator, dtype=torch.float32)  # the stream a seed names, any default dtype
         x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1), dtype=np.float32))[None]  # 1, C, H, W
         gray = c == 1 and self.channels > 1
         if gray:  # F's own rule: a gray photo copied to colour gets the same noise in every channel
@@ -240,7 +242,7 @@ class NoiseModel:
             x = x.transpose(0, 1)  # C, 1, H, W
         hp, wp = round_up(h, self.stride), round_up(w, self.stride)
         x = x[:, :, reflect_index(hp, h)][:, :, :, reflect_index(wp, w)]
-        z = torch.randn(x.shape, generator=generator)
+        z = torch.randn(x.shape, generator=generator, dtype=torch.float32)
         noisy, level = self._run(x, z, v.expand(x.shape[0], 1, 1, 1))
         noisy, level = noisy[:, :, :h, :w], level[:, :, :h, :w]
         if gray:
@@ -265,7 +267,7 @@ class NoiseModel:
         fmt = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         rows, cols = _spans(hp, self.tile, self.margin, self.stride), _spans(wp, self.tile, self.margin, self.stride)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(self.device, None):  # fp32 under a caller's autocast too
                 for (y0, y1, ty0, ty1), (x0, x1, tx0, tx1) in ((a, b) for a in rows for b in cols):
                     xt = x[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
                     zt = z[:, :, ty0:ty1, tx0:tx1].to(self.device).contiguous(memory_format=fmt)
@@ -289,51 +291,7 @@ class NoiseModel:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if self.engine == "onnxruntime":
-            self._scale_shift = _OnnxScaleShift(self.net)
-
-
-def _maps_module(net: nn.Module) -> nn.Module:
-    """The module ONNX export traces: F's ``scale_and_shift``."""
-    from torch import nn
-
-    class Maps(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return self.net.scale_and_shift(x)
-
-    return Maps().eval()
-
-
-class _OnnxScaleShift:
-    """F's scale and shift maps on ONNX Runtime: the graph is made in memory from the loaded network (a fraction
-    of a second) and run with torch's thread count."""
-
-    def __init__(self, net: nn.Module) -> None:
-        import io
-        import warnings
-
-        import torch
-
-        from denoise_gan.inference.onnx_engine import open_session
-        from denoise_gan.nets.export import OPSET
-
-        buf = io.BytesIO()
-        example = torch.rand(1, int(net.in_channels), 2 * int(net.stride), 2 * int(net.stride))
-        dynamic = {"x": {0: "n", 2: "h", 3: "w"}, "scale": {0: "n", 2: "h", 3: "w"}, "shift": {0: "n", 2: "h", 3: "w"}}
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the exporter's notes about its own future
-            torch.onnx.export(_maps_module(net.cpu()), (example,), buf, dynamo=False, opset_version=OPSET,
-                              input_names=["x"], output_names=["scale", "shift"], dynamic_axes=dynamic)
-        self.session = open_session(buf.getvalue(), ["CPUExecutionProvider"], torch.get_num_threads())
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
-
-        scale, shift = self.session.run(None, {"x": x.detach().cpu().contiguous().numpy()})
-        return torch.from_numpy(scale), torch.from_numpy(shift)
+            self._scale_shift = OnnxScaleShift(self.net)
 
 
 def _engine(name: str, device_type: str) -> str:

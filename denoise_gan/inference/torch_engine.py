@@ -40,7 +40,8 @@ def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | No
             y = _one_tensor(net(x, **conditioning), net)
         if bool(torch.isfinite(y).all()):
             return y.float(), False
-    y = _one_tensor(net(x, **conditioning), net).float()
+    with autocast(x.device, None):  # fp32 even inside a caller's own autocast
+        y = _one_tensor(net(x, **conditioning), net).float()
     if not bool(torch.isfinite(y).all()):
         raise UserError("the model produced NaN/Inf values in fp32 (broken or incompatible weights)")
     return y, amp_dtype is not None

@@ -159,12 +159,12 @@ def test_cli_noise_model_out_of_memory_is_one_line(src: Path, tmp_path: Path, ti
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """ONNX Runtime's failed allocation under a `ulimit -v` ended synth in a traceback; now one line, exit 1, and
     no half-written image left."""
-    from denoise_gan.inference import noise_model
+    from denoise_gan.inference import noise_model_onnx
 
     def no_room(*_: object, **__: object) -> None:
         raise RuntimeError(ORT_NO_MEMORY)
 
-    monkeypatch.setattr(noise_model._OnnxScaleShift, "__call__", no_room)
+    monkeypatch.setattr(noise_model_onnx.OnnxScaleShift, "__call__", no_room)
     result = cli("synth", src, "-o", tmp_path / "out", "--noise-model", tiny_f)
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -365,3 +365,12 @@ def test_denoise_files_denoises_every_file_unless_asked_to_shard(weights: Path, 
     assert summary.count("done") == 4 and len(list((tmp_path / "out").iterdir())) == 4
     with pytest.raises(UserError, match="MASTER_ADDR is not set"):  # the command's sharding, asked for
         Denoiser.from_pretrained(weights, device="cpu").denoise_files(tmp_path / "in", tmp_path / "o2", shard=True)
+
+
+def test_a_callers_autocast_does_not_reach_the_torch_engine(level_weights: Path) -> None:
+    """Inside a training loop's bf16 autocast, an fp32 torch engine ran in bf16: a third of the pixels changed."""
+    den = Denoiser.from_pretrained(level_weights, engine="torch", device="cpu")
+    image = noise_image(64, 64)
+    expected = den(image)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert np.array_equal(den(image), expected)

@@ -1,0 +1,78 @@
+"""A noise model F's scale and shift maps on ONNX Runtime (its U-Net, most of its work; the seeded draws stay in
+torch). The graph is made in memory from the loaded network, under a lock: torch's exporter keeps its state for the
+whole process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from denoise_gan.runtime import autocast
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def _maps_module(net: nn.Module) -> nn.Module:
+    """The module ONNX export traces: F's ``scale_and_shift``."""
+    from torch import nn
+
+    class Maps(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.net.scale_and_shift(x)
+
+    return Maps().eval()
+
+
+_EXPORTING = threading.Lock()
+
+
+@contextmanager
+def _float32_default() -> Iterator[None]:
+    """torch's default dtype float32 for the block, as F was trained (a notebook may have set float64)."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+class OnnxScaleShift:
+    """F's scale and shift maps on ONNX Runtime: the graph is made in memory from the loaded network (a fraction
+    of a second) and run with torch's thread count."""
+
+    def __init__(self, net: nn.Module) -> None:
+        import io
+        import warnings
+
+        import torch
+
+        from denoise_gan.inference.onnx_engine import open_session
+        from denoise_gan.nets.export import OPSET
+
+        buf = io.BytesIO()
+        example = torch.rand(1, int(net.in_channels), 2 * int(net.stride), 2 * int(net.stride), dtype=torch.float32)
+        dynamic = {"x": {0: "n", 2: "h", 3: "w"}, "scale": {0: "n", 2: "h", 3: "w"}, "shift": {0: "n", 2: "h", 3: "w"}}
+        # the exporter's state is the process's: two threads exporting at once failed all but one
+        with _EXPORTING, warnings.catch_warnings(), torch.no_grad(), autocast(torch.device("cpu"), None), \
+                _float32_default():  # a caller's float64 default made the graph's constants double
+            warnings.simplefilter("ignore")  # the exporter's notes about its own future
+            torch.onnx.export(_maps_module(net.cpu()), (example,), buf, dynamo=False, opset_version=OPSET,
+                              input_names=["x"], output_names=["scale", "shift"], dynamic_axes=dynamic)
+        self.session = open_session(buf.getvalue(), ["CPUExecutionProvider"], torch.get_num_threads())
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        scale, shift = self.session.run(None, {"x": x.detach().cpu().contiguous().numpy()})
+        return torch.from_numpy(scale), torch.from_numpy(shift)
