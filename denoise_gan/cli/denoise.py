@@ -63,8 +63,7 @@ def denoise_command(
 
     options = OutputOptions(suffix=suffix, ext=ext, quality=quality, recursive=recursive,
                             skip_existing=skip_existing, overwrite=overwrite)
-    model = "default" if checkpoint is None else checkpoint  # -c "" is refused, not read as the default
-    denoiser = Denoiser.from_pretrained(model, engine=engine.lower(), threads=threads,
+    denoiser = Denoiser.from_pretrained(checkpoint, engine=engine.lower(), threads=threads,
                                         tile=parse_tile(tile), overlap=overlap, batch_size=batch_size,
                                         device=device, precision=precision, ensemble=ensemble)
     summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console,

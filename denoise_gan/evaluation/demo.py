@@ -49,7 +49,7 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
     be new or empty unless ``overwrite`` (then files of the same names are replaced).
     """
     spec = parse_noise_spec(noise)
-    model = load_backend("default" if checkpoint is None else checkpoint, engine, infer.device, infer.precision,
+    model = load_backend(checkpoint, engine, infer.device, infer.precision,
                          threads)
     denoiser = TiledDenoiser(model.backend, infer)
     prepare_output_dir(out_dir, overwrite=overwrite)

@@ -27,7 +27,6 @@ from denoise_gan.errors import UserError
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, through_file_dtype
 from denoise_gan.inference.tiling import Backend, InferConfig, TiledDenoiser
-from denoise_gan.nets.shipped import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     import torch
@@ -64,10 +63,11 @@ class Denoiser:
         self._call_notes: dict[str, None] = {}  # a direct call's level notes, once each (not denoise_files')
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = DEFAULT_MODEL, *, engine: str = "auto", threads: int = 0,
+    def from_pretrained(cls, name_or_path: str | Path | None = None, *, engine: str = "auto", threads: int = 0,
                         **settings: Any) -> Denoiser:
-        """A shipped model by name (``"default"``), a generator ``.safetensors`` file, its ``.onnx`` graph or
-        a folder holding one (an exported model folder, a run's output); ``settings`` are the constructor's
+        """A shipped model by name (``"default"``; None, the shipped default whatever the working folder holds), a
+        generator ``.safetensors`` file, its ``.onnx`` graph or a folder holding one (an exported model folder, a
+        run's output); ``settings`` are the constructor's
         keywords. ``engine`` is auto (ONNX Runtime on the CPU where the model has a current graph, torch on
         CUDA or otherwise), onnxruntime or torch; ``threads`` the CPU threads (0: the runtime's default; torch's
         is a setting of the whole process).

@@ -65,7 +65,7 @@ def wants_cuda(device: str) -> bool:
     return bool(torch.cuda.is_available())
 
 
-def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "auto", precision: str = "auto",
+def load_backend(name_or_path: str | Path | None, engine: str = "auto", device: str = "auto", precision: str = "auto",
                  threads: int = 0) -> LoadedBackend:
     """The model behind a name, file or folder on the engine asked for (see the module's docstring); its notes
     say when a run folder's G is not the run's last (the run is training now, or stopped partway)."""
@@ -75,7 +75,8 @@ def load_backend(name_or_path: str | Path, engine: str = "auto", device: str = "
     return loaded
 
 
-def _load_backend(name_or_path: str | Path, engine: str, device: str, precision: str, threads: int) -> LoadedBackend:
+def _load_backend(name_or_path: str | Path | None, engine: str, device: str, precision: str,
+                  threads: int) -> LoadedBackend:
     engine = check_engine(engine)
     precision = precision.strip().lower() if isinstance(precision, str) else precision  # any case, as engine
     check_precision(precision)

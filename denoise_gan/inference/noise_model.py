@@ -65,7 +65,9 @@ def shipped_noise_models() -> list[str]:
 def resolve_noise_model(source: str | Path | None) -> Path:
     """An F weight file as given; a folder's ``F.safetensors`` (a train run, an adapt output); a shipped name
     (``default-F``, or ``default`` for the default model's F). One-line ``WeightsError`` otherwise."""
-    name = DEFAULT_NOISE_MODEL if source is None else str(source)
+    if source is None:  # the shipped one itself, whatever the working folder holds
+        return shipped_part(DEFAULT_MODEL, "F")
+    name = str(source)
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError(f"an empty noise model name; give an F file, a run folder or a shipped name "
                            f"(e.g. {DEFAULT_NOISE_MODEL!r})")
@@ -147,9 +149,9 @@ class NoiseModel:
         self.margin = round_up(receptive_radius(net, config) + self.stride, self.stride)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = DEFAULT_NOISE_MODEL, *, device: str = "cpu",
+    def from_pretrained(cls, name_or_path: str | Path | None = None, *, device: str = "cpu",
                         threads: int = 0, tile: int = TILE, engine: str = "auto") -> NoiseModel:
-        """A shipped noise model by name (``default-F``), an F ``.safetensors`` file or a folder holding
+        """A shipped noise model by name (``default-F``; None, that one), an F ``.safetensors`` file or a folder holding
         ``F.safetensors``. A missing or unsafe file, or a denoiser G, is a one-line ``WeightsError``.
         ``engine``: auto (ONNX Runtime for the U-Net on the CPU when installed, else torch), torch or
         onnxruntime (CPU only); ``threads`` the CPU threads (0: the runtime's default)."""

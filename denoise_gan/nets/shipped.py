@@ -44,8 +44,12 @@ def shipped_names() -> list[str]:
 
 
 def resolve_weights(name_or_path: str | Path | None) -> Path:
-    """A file as given, the generator a folder holds, or a shipped model by name (``default`` when None)."""
-    name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
+    """A file as given, the generator a folder holds, or a shipped model by name. None is the shipped default
+    itself: a file or folder named ``default`` where the program runs is not what a user who named no model
+    meant (it failed to load, or loaded instead)."""
+    if name_or_path is None:
+        return shipped_dir() / f"{DEFAULT_MODEL}.safetensors"
+    name = str(name_or_path)
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError("an empty model name; give a weight file, a folder or a shipped model's name "
                            f"(e.g. {DEFAULT_MODEL!r})")

@@ -374,3 +374,25 @@ def test_a_callers_autocast_does_not_reach_the_torch_engine(level_weights: Path)
     expected = den(image)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert np.array_equal(den(image), expected)
+
+
+def test_no_model_named_means_the_shipped_default_whatever_the_working_folder_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `default` folder (or file) where the program ran stood in for the shipped model: `from_pretrained()` and
+    `denoise` without -c failed on it, or loaded whatever weights it held."""
+    from denoise_gan import NoiseModel
+    from denoise_gan.cli.app import app
+    from typer.testing import CliRunner
+
+    from data_tools.images import write_image
+
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default-F").write_bytes(b"not weights")
+    write_image(tmp_path / "a.png", noise_image(40, 40))
+    monkeypatch.chdir(tmp_path)
+    assert Denoiser.from_pretrained().level_aware
+    assert NoiseModel.from_pretrained()(noise_image(24, 24), seed=1).shape == (24, 24, 3)
+    result = CliRunner().invoke(app, ["denoise", "a.png", "-o", "out"])
+    assert result.exit_code == 0 and (tmp_path / "out" / "a.png").is_file(), result.output
+    with pytest.raises(WeightsError, match="default: a folder without"):  # named, it is the folder
+        Denoiser.from_pretrained("default")
