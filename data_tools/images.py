@@ -43,8 +43,6 @@ from data_tools.tiff_decode import decode_tiff, tiff_size
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim
 
-# Pillow's own bomb check would raise mid-run with its own message; ours runs first and names the file.
-Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass(frozen=True)

@@ -380,11 +380,11 @@ def test_no_model_named_means_the_shipped_default_whatever_the_working_folder_ho
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A `default` folder (or file) where the program ran stood in for the shipped model: `from_pretrained()` and
     `denoise` without -c failed on it, or loaded whatever weights it held."""
-    from denoise_gan import NoiseModel
-    from denoise_gan.cli.app import app
     from typer.testing import CliRunner
 
     from data_tools.images import write_image
+    from denoise_gan import NoiseModel
+    from denoise_gan.cli.app import app
 
     (tmp_path / "default").mkdir()
     (tmp_path / "default-F").write_bytes(b"not weights")
