@@ -31,12 +31,19 @@ class OutputExistsError(OutputWriteError):
 
 
 def _current_umask() -> int:
+    """The process's umask now (a service may tighten it after import). Linux states it in /proc; elsewhere it
+    is read by setting it, which for that instant leaves another thread's new file unmasked."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
-
-_UMASK = _current_umask()
 # a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
 _PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
@@ -118,7 +125,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
+        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -225,7 +232,7 @@ def _temp_folder(folder: Path, where: Path) -> Path:
         remove_stale_parts(where)
         name = folder.absolute().name or "folder"  # `-o .` has no name of its own: its temp folder still has one
         temp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), suffix=".part", dir=where))
-        os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes it 0700; outputs get the usual permissions
+        os.chmod(temp, 0o777 & ~_current_umask())  # mkdtemp makes it 0700; outputs get the usual permissions
     except OSError as exc:
         raise _write_error(folder, exc) from None
     return temp

@@ -24,6 +24,22 @@ def test_atomic_writes_get_the_usual_file_permissions(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_outputs_follow_the_umask_of_their_time_not_of_the_import(tmp_path: Path) -> None:
+    """A service that imports the package, then makes its files private (umask 077), got world-readable outputs:
+    the umask was read once, at import."""
+    from data_tools.atomic_files import built_aside
+
+    before = os.umask(0o077)
+    try:
+        write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
+        with built_aside(tmp_path / "folder") as folder:
+            (folder / "x.txt").write_text("x")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o700
+
+
 def test_a_device_or_pipe_is_never_replaced_by_a_file(tmp_path: Path) -> None:
     """`evaluate --json /dev/full --overwrite` run as root replaced the device node with a JSON file; a pipe a
     reader was waiting on became a regular file."""
