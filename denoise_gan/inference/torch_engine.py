@@ -101,6 +101,8 @@ class TorchBackend:
     def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
         conditioning = {"strength": strength, "sigma": sigma} if self.level_aware else {}
         x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        training = self.net.training  # a caller's net.train() since: it ran in training mode, its BatchNorm
+        self.net.eval()  # statistics updated by the denoising; the caller's mode is put back after
         try:
             y, redone = forward_checked(self.net, x, self.amp_dtype, **conditioning)
         except torch.cuda.OutOfMemoryError:
@@ -111,6 +113,8 @@ class TorchBackend:
             if not is_out_of_memory(exc):
                 raise
             raise OutOfMemory from None
+        finally:
+            self.net.train(training)
         if tuple(y.shape) != tuple(x.shape):  # a user's module: the tiler would blend the wrong pixels
             raise UserError(f"the network returned shape {tuple(y.shape)} for input {tuple(x.shape)}; a denoiser "
                             "must return its input's shape")

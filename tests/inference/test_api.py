@@ -396,3 +396,19 @@ def test_no_model_named_means_the_shipped_default_whatever_the_working_folder_ho
     assert result.exit_code == 0 and (tmp_path / "out" / "a.png").is_file(), result.output
     with pytest.raises(WeightsError, match="default: a folder without"):  # named, it is the folder
         Denoiser.from_pretrained("default")
+
+
+def test_a_wrapped_net_put_back_in_training_mode_is_still_run_for_inference() -> None:
+    """README: call `net.train()` before training it further; a validation call made then ran the net in training
+    mode (other pixels, its BatchNorm statistics updated by the denoising). Its mode is kept as the caller set it."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Conv2d(8, 3, 3, padding=1))
+    den = Denoiser(net, device="cpu", tile=0)
+    image = noise_image(32, 32)
+    expected = den(image)
+    net.train()
+    stats = net[1].running_mean.clone()
+    assert np.array_equal(den(image), expected)
+    assert torch.equal(net[1].running_mean, stats) and net.training
