@@ -60,7 +60,8 @@ class Denoiser:
         self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
-        self._call_notes: dict[str, None] = {}  # a direct call's level notes, once each (not denoise_files')
+        self._call_notes: dict[str, None] = {}  # the last capped call's level note (not denoise_files'): one per
+        # distinct σ grew without end in a server taking users' σ
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path | None = None, *, engine: str = "auto", threads: int = 0,
@@ -119,7 +120,8 @@ class Denoiser:
         """
         strength, sigma = _number(strength, "strength"), None if sigma is None else _number(sigma, "sigma")
         self._engine.check_level(strength, sigma)  # before any conversion work
-        self._call_notes.update(dict.fromkeys(self._engine.level_notes(strength, sigma)))
+        if notes := self._engine.level_notes(strength, sigma):
+            self._call_notes = dict.fromkeys(notes)
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
         if isinstance(image, np.ndarray):  # a subclass (np.matrix keeps 2-D under indexing) as a plain array

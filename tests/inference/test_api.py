@@ -412,3 +412,12 @@ def test_a_wrapped_net_put_back_in_training_mode_is_still_run_for_inference() ->
     stats = net[1].running_mean.clone()
     assert np.array_equal(den(image), expected)
     assert torch.equal(net[1].running_mean, stats) and net.training
+
+
+def test_a_long_lived_denoisers_notes_stay_bounded(level_weights: Path) -> None:
+    """A server passing users' σ kept one note per distinct σ above the cap, for ever."""
+    den = Denoiser.from_pretrained(level_weights, device="cpu")
+    image = noise_image(16, 16)
+    for sigma in range(101, 131):
+        den(image, sigma=float(sigma))
+    assert len(den.notes) == 1 and "σ 130 is above" in den.notes[0], den.notes
