@@ -154,7 +154,8 @@ class NoiseModel:
         """A shipped noise model by name (``default-F``; None, that one), an F ``.safetensors`` file or a folder holding
         ``F.safetensors``. A missing or unsafe file, or a denoiser G, is a one-line ``WeightsError``.
         ``engine``: auto (ONNX Runtime for the U-Net on the CPU when installed, else torch), torch or
-        onnxruntime (CPU only); ``threads`` the CPU threads (0: the runtime's default)."""
+        onnxruntime (CPU only); ``threads`` the CPU threads (0: the runtime's default), torch's setting for the
+        whole process on either engine (F's seeded draws run on torch)."""
         # one line, not an ImportError, in the words of the command line and of the API
         require("torch", "a learned noise model (synth --noise-model, noise-fit --model, NoiseModel)")
         from denoise_gan.nets.weights import load_generator
