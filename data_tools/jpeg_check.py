@@ -21,9 +21,11 @@ def is_jpeg(data: bytes) -> bool:
 
 def cut_off(data: bytes, said: str, decode_again: Callable[[bytes], str]) -> bool:
     """Whether a JPEG that decoded is cut off, from what libjpeg ``said`` while decoding it; ``decode_again``
-    decodes other bytes and returns what libjpeg said then."""
+    decodes bytes and returns what libjpeg said then. A cut-off warning is heard twice before it counts: stderr
+    is the whole process's, and another thread's libjpeg (an app's own decoder beside the Python API) once had
+    intact files refused as cut off."""
     if CUT_OFF in said:
-        return True
+        return CUT_OFF in decode_again(data)
     if STRAY_BYTES in said and (cleaned := without_stray_bytes(data)) is not None:
         return CUT_OFF in decode_again(cleaned)
     return False

@@ -236,6 +236,29 @@ def test_a_cut_off_jpeg_with_stray_header_bytes_is_refused_and_a_whole_one_read(
         read_image(tmp_path / "cut.jpg")
 
 
+def test_another_threads_libjpeg_warning_does_not_refuse_an_intact_jpeg(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """stderr is the whole process's: an app's own decoder warning about its own cut-off file, in the moment this
+    package listened, got intact files refused as "truncated or corrupt". A cut-off warning must be heard twice."""
+    import os
+
+    import cv2
+
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(buf, "JPEG", quality=90)
+    (tmp_path / "whole.jpg").write_bytes(buf.getvalue())
+    decode, calls = cv2.imdecode, []
+
+    def others_warning_first(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:  # the app's thread, in the moment of the first decode
+            os.write(2, b"Corrupt JPEG data: premature end of data segment\n")
+        return decode(*args)
+
+    monkeypatch.setattr(cv2, "imdecode", others_warning_first)
+    assert read_image(tmp_path / "whole.jpg").pixels.shape == (512, 512, 3)
+
+
 def read_image_bytes(data: bytes, folder: Path) -> np.ndarray:
     (folder / "plain.jpg").write_bytes(data)
     return read_image(folder / "plain.jpg").pixels
