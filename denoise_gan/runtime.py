@@ -131,17 +131,6 @@ def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
 
-def callers_rng_kept() -> contextlib.AbstractContextManager:
-    """torch's global random state as the caller left it, for a block that builds networks (their random
-    initialisation, overwritten by the loaded weights, drew from it: a pipeline seeded with ``torch.manual_seed``
-    drew other numbers after loading a model). Without torch imported yet there is no caller's state to keep,
-    and torch is not imported for it."""
-    torch = sys.modules.get("torch")
-    if getattr(torch, "random", None) is None:
-        return contextlib.nullcontext()
-    return torch.random.fork_rng(devices=[])
-
-
 def cuda_may_be_present() -> bool:
     """Whether an NVIDIA driver is installed, asked without importing torch (seconds) or any GPU library.
 

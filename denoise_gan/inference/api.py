@@ -27,7 +27,6 @@ from denoise_gan.errors import UserError
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, through_file_dtype
 from denoise_gan.inference.tiling import Backend, InferConfig, TiledDenoiser
-from denoise_gan.runtime import callers_rng_kept
 
 if TYPE_CHECKING:
     import torch
@@ -79,8 +78,7 @@ class Denoiser:
             raise UserError(f"unknown setting(s) {', '.join(map(repr, unknown))}; from_pretrained takes engine, "
                             f"threads and {', '.join(sorted(SETTINGS))}")
         device = str(settings.get("device", "auto"))
-        with callers_rng_kept():
-            loaded = load_backend(name_or_path, engine, device, str(settings.get("precision", "auto")), threads)
+        loaded = load_backend(name_or_path, engine, device, str(settings.get("precision", "auto")), threads)
         config = from_dict(GeneratorConfig, loaded.config) if loaded.config else None
         return cls(loaded.backend, config=config, meta=loaded.meta, weights=loaded.weights, **settings)
 

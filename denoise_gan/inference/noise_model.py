@@ -159,14 +159,13 @@ class NoiseModel:
         # one line, not an ImportError, in the words of the command line and of the API
         require("torch", "a learned noise model (synth --noise-model, noise-fit --model, NoiseModel)")
         from denoise_gan.nets.weights import load_generator
-        from denoise_gan.runtime import callers_rng_kept, set_threads
+        from denoise_gan.runtime import set_threads
 
         set_threads(threads)
         path = resolve_noise_model(name_or_path)
-        with callers_rng_kept():  # building F and its ONNX graph drew from it
-            net, cfg, meta = load_generator(path)
-            refuse_denoiser(path, cfg, meta)
-            model = cls(net, config=cfg, meta=meta, weights=path, device=device, tile=tile, engine=engine)
+        net, cfg, meta = load_generator(path)
+        refuse_denoiser(path, cfg, meta)
+        model = cls(net, config=cfg, meta=meta, weights=path, device=device, tile=tile, engine=engine)
         if note := unfinished_note(path):
             model.notes.append(note)
         return model
