@@ -8,8 +8,6 @@ from __future__ import annotations
 import io
 import threading
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,38 +56,35 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
 
 def open_header(data: bytes | BinaryIO) -> Image.Image | None:
     """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
+    start = 0 if isinstance(data, bytes) else data.tell()
     try:
-        with warnings.catch_warnings(), _pillow_size_check_off():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except Image.DecompressionBombError:  # over twice Pillow's limit, and over ours: opened so ours names the size
+        return _past_pillows_limit(data, start)
     except Exception:
         return None
 
 
-class _PillowCheck:
-    lock = threading.Lock()
-    readers = 0
-    callers: int | None = None
+_PILLOW_LIMIT = threading.Lock()
 
 
-@contextmanager
-def _pillow_size_check_off() -> Iterator[None]:
-    """Pillow's own bomb check off while a header is opened here: it would raise mid-run in its own words, and
-    ours runs on that header and names the file. Only meanwhile: turned off at import, it was off for every image
-    the caller's own code opened (the formats read here check at open only). Threads opening headers at once
-    share one pause; the last one out puts the caller's setting back."""
-    with _PillowCheck.lock:
-        if _PillowCheck.readers == 0:
-            _PillowCheck.callers = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-        _PillowCheck.readers += 1
-    try:
-        yield
-    finally:
-        with _PillowCheck.lock:
-            _PillowCheck.readers -= 1
-            if _PillowCheck.readers == 0:
-                Image.MAX_IMAGE_PIXELS = _PillowCheck.callers
+def _past_pillows_limit(data: bytes | BinaryIO, start: int) -> Image.Image | None:
+    """The header of a file that claims more pixels than Pillow opens. Its limit is lifted for that moment only
+    (the claim is refused by ours right after), and only for such a file."""
+    if not isinstance(data, bytes):
+        data.seek(start)
+    with _PILLOW_LIMIT:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        except Exception:
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
 
 
 def is_lossless_webp(data: bytes) -> bool:

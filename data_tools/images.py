@@ -43,6 +43,13 @@ from data_tools.tiff_decode import decode_tiff, tiff_size
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim
 
+# Pillow refuses an image over twice its MAX_IMAGE_PIXELS (179 MP as it ships), at opening and again as a TIFF's
+# pixels load, in its own words, where ours (above) names the file: its limit is raised just far enough that ours
+# is met first, once and for the whole process, and never lowered or turned off (turned off, an app embedding the
+# API lost the check for every image its own code opened; turned off and on around each read, other threads met it
+# off and a TIFF's load met it on).
+if Image.MAX_IMAGE_PIXELS is not None and 2 * Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 
 
 @dataclass(frozen=True)
