@@ -101,8 +101,10 @@ class TorchBackend:
     def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
         conditioning = {"strength": strength, "sigma": sigma} if self.level_aware else {}
         x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        training = self.net.training  # a caller's net.train() since: it ran in training mode, its BatchNorm
-        self.net.eval()  # statistics updated by the denoising; the caller's mode is put back after
+        # a caller's net.train() since: it ran in training mode, its BatchNorm statistics updated by the denoising;
+        # each module's mode is put back after, as the caller left it (a BatchNorm frozen inside stays frozen)
+        modes = [(module, module.training) for module in self.net.modules()]
+        self.net.eval()
         try:
             y, redone = forward_checked(self.net, x, self.amp_dtype, **conditioning)
         except torch.cuda.OutOfMemoryError:
@@ -114,7 +116,8 @@ class TorchBackend:
                 raise
             raise OutOfMemory from None
         finally:
-            self.net.train(training)
+            for module, training in modes:
+                module.training = training
         if tuple(y.shape) != tuple(x.shape):  # a user's module: the tiler would blend the wrong pixels
             raise UserError(f"the network returned shape {tuple(y.shape)} for input {tuple(x.shape)}; a denoiser "
                             "must return its input's shape")

@@ -412,6 +412,9 @@ def test_a_wrapped_net_put_back_in_training_mode_is_still_run_for_inference() ->
     stats = net[1].running_mean.clone()
     assert np.array_equal(den(image), expected)
     assert torch.equal(net[1].running_mean, stats) and net.training
+    net[1].eval()  # a BatchNorm the caller froze inside a net in training stays frozen (a reset by net.train(True))
+    den(image)
+    assert net.training and not net[1].training and net[0].training
 
 
 def test_a_long_lived_denoisers_notes_stay_bounded(level_weights: Path) -> None:
