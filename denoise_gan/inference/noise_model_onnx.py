@@ -4,9 +4,6 @@ whole process."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from denoise_gan.runtime import autocast
@@ -31,22 +28,6 @@ def _maps_module(net: nn.Module) -> nn.Module:
     return Maps().eval()
 
 
-_EXPORTING = threading.Lock()
-
-
-@contextmanager
-def _float32_default() -> Iterator[None]:
-    """torch's default dtype float32 for the block, as F was trained (a notebook may have set float64)."""
-    import torch
-
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
-
-
 class OnnxScaleShift:
     """F's scale and shift maps on ONNX Runtime: the graph is made in memory from the loaded network (a fraction
     of a second) and run with torch's thread count."""
@@ -58,14 +39,17 @@ class OnnxScaleShift:
         import torch
 
         from denoise_gan.inference.onnx_engine import open_session
-        from denoise_gan.nets.export import OPSET
+        from denoise_gan.nets.export import EXPORTING, OPSET
 
+        if torch.get_default_dtype() != torch.float32:  # the graph's constants would be of it, which ORT refuses;
+            # setting it back for the export would change it under the caller's other threads
+            raise RuntimeError(f"torch's default dtype is {torch.get_default_dtype()}, and the graph is made in "
+                               "float32")
         buf = io.BytesIO()
         example = torch.rand(1, int(net.in_channels), 2 * int(net.stride), 2 * int(net.stride), dtype=torch.float32)
         dynamic = {"x": {0: "n", 2: "h", 3: "w"}, "scale": {0: "n", 2: "h", 3: "w"}, "shift": {0: "n", 2: "h", 3: "w"}}
         # the exporter's state is the process's: two threads exporting at once failed all but one
-        with _EXPORTING, warnings.catch_warnings(), torch.no_grad(), autocast(torch.device("cpu"), None), \
-                _float32_default():  # a caller's float64 default made the graph's constants double
+        with EXPORTING, warnings.catch_warnings(), torch.no_grad(), autocast(torch.device("cpu"), None):
             warnings.simplefilter("ignore")  # the exporter's notes about its own future
             torch.onnx.export(_maps_module(net.cpu()), (example,), buf, dynamo=False, opset_version=OPSET,
                               input_names=["x"], output_names=["scale", "shift"], dynamic_axes=dynamic)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ from denoise_gan.nets.weights import (
     save_generator,
 )
 
+EXPORTING = threading.Lock()  # torch's ONNX exporter keeps its state for the whole process: one at a time
 OPSET = 17  # pixel_unshuffle/pixel_shuffle (DepthToSpace/SpaceToDepth) and bilinear Resize export from 17 on
 CARD_FIELDS = ("license", "noise_family", "input", "training_data")
 
@@ -210,7 +212,7 @@ def onnx_bytes(model: Exportable) -> bytes:
         example += (torch.ones(1), torch.full((1,), gc.ESTIMATE))
         names += [gc.STRENGTH, gc.SIGMA]
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with EXPORTING, warnings.catch_warnings():
         # the TorchScript-based exporter: offline, no extra packages, and it handles the dynamic pad; torch
         # calls it legacy and warns on every export
         warnings.simplefilter("ignore")
