@@ -50,7 +50,7 @@ def adapt_command(
                             f"{options['steps']} would ignore --minutes {options['minutes']:g}")
         cfg = build_config(AdaptConfig, options)
         set_threads(threads)
-        out = adapt(cfg, output, console=console, began=began)
+        out = adapt(cfg, output, console=console, began=began, start_named=bool(given_options(ctx, ("start",))))
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "
                   f"{out.parent / 'before_after.png'}; denoise your photos with `denoise-gan denoise PHOTOS -o OUT "
                   f"-c {out}`", markup=False, highlight=False, soft_wrap=True)

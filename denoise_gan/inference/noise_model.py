@@ -65,8 +65,11 @@ def shipped_noise_models() -> list[str]:
 def resolve_noise_model(source: str | Path | None) -> Path:
     """An F weight file as given; a folder's ``F.safetensors`` (a train run, an adapt output); a shipped name
     (``default-F``, or ``default`` for the default model's F). One-line ``WeightsError`` otherwise."""
-    if source is None:  # the shipped one itself, whatever the working folder holds
-        return shipped_part(DEFAULT_MODEL, "F")
+    if source is None and (shipped := shipped_part(DEFAULT_MODEL, "F")).is_file():  # itself, whatever the
+        return shipped  # working folder holds
+    if source is None:
+        raise WeightsError(f"{DEFAULT_NOISE_MODEL}: no shipped noise model of that name (available: "
+                           f"{', '.join(shipped_noise_models()) or 'none'})")
     name = str(source)
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError(f"an empty noise model name; give an F file, a run folder or a shipped name "

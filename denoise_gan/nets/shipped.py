@@ -48,7 +48,7 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
     itself: a file or folder named ``default`` where the program runs is not what a user who named no model
     meant (it failed to load, or loaded instead)."""
     if name_or_path is None:
-        return shipped_dir() / f"{DEFAULT_MODEL}.safetensors"
+        return shipped_model(DEFAULT_MODEL)
     name = str(name_or_path)
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError("an empty model name; give a weight file, a folder or a shipped model's name "
@@ -62,9 +62,14 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
         if not candidate.is_file():
             raise WeightsError(f"{candidate}: no such weight file")
         return candidate
+    return shipped_model(name, f"{name}: no such file or folder, and no shipped model of that name")
+
+
+def shipped_model(name: str, missing: str = "") -> Path:
+    """A shipped model's weight file, by its name alone (no file or folder of that name is looked for)."""
     shipped = shipped_dir() / f"{name}.safetensors"
     if not shipped.is_file():
-        raise WeightsError(f"{name}: no such file or folder, and no shipped model of that name (available: "
+        raise WeightsError(f"{missing or f'{name}: no shipped model of that name'} (available: "
                            f"{', '.join(shipped_names()) or 'none'})")
     return shipped
 

@@ -23,6 +23,7 @@ A folder whose adaptation stopped before its first step (Ctrl-C while loading or
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Iterator
@@ -89,14 +90,15 @@ class PhaseResult:
 
 
 def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console: Console | None = None,
-          began: float | None = None) -> Path:
+          began: float | None = None, start_named: bool = True) -> Path:
     """Adapt a model to the noise of cfg.noisy_dir (or resume the adaptation in out_dir); returns OUT/G.safetensors.
 
     A new adaptation takes a new or empty folder, or one whose adaptation never started. A resumed one finishes
     the phase it was in and the next, to the step counts fixed when it started (without a deadline); one that
     never started is started again. ``began`` (``time.monotonic()`` at the command's start) counts what ran
     before against ``--minutes``. A phase the deadline left with almost no steps is a UserError after the
-    reports are written, never a silent success.
+    reports are written, never a silent success. ``start_named`` False: the config's start is its default, not
+    one the user gave (a folder of that name where adapt runs is not read for it).
     """
     t0 = time.monotonic() if began is None else began
     out_dir, out = Path(out_dir), RunFolder(out_dir)
@@ -108,12 +110,16 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         else:
             assert cfg is not None, "a new adaptation needs a config"
             _check_folders(cfg)
+            default_start = cfg.start
             cfg = absolute_paths(cfg)  # stored in config.json: --resume from another directory reads the same folders
+            if not start_named:  # the shipped model of that name, not a folder of it here
+                cfg = dataclasses.replace(cfg, start=default_start)
             check_budget(cfg, t0)
             check_device(cfg)
             held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {out.phase("noise").path.name}))
         refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
-        start = find_start(cfg.start)  # G and F read once (D_noisy on first use); a bad --from makes no folder
+        # G and F read once (D_noisy on first use); a bad --from makes no folder
+        start = find_start(cfg.start, named=start_named or resume)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg, f_cfg = start.config(start.g), start.config(start.f)
         if g_cfg.channels != f_cfg.channels:

@@ -19,7 +19,7 @@ from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import init_weights
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import resolve_weights, shipped_names, shipped_part
+from denoise_gan.nets.shipped import resolve_weights, shipped_model, shipped_names, shipped_part
 from denoise_gan.nets.weight_header import read_weight_bytes
 from denoise_gan.nets.weights import (
     list_checkpoints,
@@ -54,11 +54,12 @@ class StartModel:
         return read_generator_config(path, self.read(path))[0]
 
 
-def find_start(text: str) -> StartModel:
+def find_start(text: str, named: bool = True) -> StartModel:
     """A shipped model's name (G, with ``<name>-F`` and ``<name>-D_noisy`` beside it) or a folder: a `train` run
-    (its refined G when ``refine/G.safetensors`` exists), or a previous adapt output."""
+    (its refined G when ``refine/G.safetensors`` exists), or a previous adapt output. A name the user did not give
+    (``named`` False: --from left out) is the shipped model, whatever a folder of that name where adapt runs holds."""
     folder, run = Path(text), RunFolder(text)
-    if folder.is_dir():
+    if named and folder.is_dir():
         g = run.denoiser
         f = run.f
         for needed in (g, f):
@@ -75,7 +76,7 @@ def find_start(text: str) -> StartModel:
     if text not in shipped_names() and "-" in text and text.rsplit("-", 1)[0] in shipped_names():
         raise UserError(f"--from {text}: a companion network of the shipped model; give the model's name, "
                         f"{text.rsplit('-', 1)[0]!r}, and adapt takes its F and discriminator with it")
-    g = resolve_weights(text)
+    g = resolve_weights(text) if named else shipped_model(text)
     f = shipped_part(text, "F")
     if not f.is_file():
         raise UserError(f"the shipped model {text!r} has no noise model beside it ({f.name}); pass --from a "

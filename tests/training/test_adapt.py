@@ -184,6 +184,19 @@ def test_a_shipped_companion_as_start_names_its_model() -> None:
         find_start("default-F")
 
 
+def test_adapt_without_from_starts_from_the_shipped_default_whatever_the_working_folder_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `default` folder where adapt ran was taken for --from when --from was left out (and refused: no G there)."""
+    from denoise_gan.nets.shipped import shipped_dir
+
+    (tmp_path / "default").mkdir()
+    monkeypatch.chdir(tmp_path)
+    start = find_start("default", named=False)
+    assert start.g == shipped_dir() / "default.safetensors" and start.f == shipped_dir() / "default-F.safetensors"
+    with pytest.raises(UserError, match="no G.safetensors there"):  # --from default, typed: the folder
+        find_start("default")
+
+
 def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import denoise_gan.nets.shipped as lookup
 
