@@ -30,9 +30,20 @@ class OutputExistsError(OutputWriteError):
     """The output appeared while it was being made (another run writing the same name): nothing replaced."""
 
 
+def _umask_by_setting() -> int:
+    """The umask, read the only portable way: by setting it, which for that instant leaves a file another thread
+    makes unmasked. So it is done once, at import."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK_AT_IMPORT = _umask_by_setting()
+
+
 def _current_umask() -> int:
-    """The process's umask now (a service may tighten it after import). Linux states it in /proc; elsewhere it
-    is read by setting it, which for that instant leaves another thread's new file unmasked."""
+    """The process's umask now (a service may tighten it after import), where Linux states it in /proc; else the
+    one of import time."""
     try:
         with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
             for line in fh:
@@ -40,9 +51,7 @@ def _current_umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return _UMASK_AT_IMPORT
 
 # a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
 _PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
