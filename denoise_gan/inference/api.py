@@ -141,7 +141,8 @@ class Denoiser:
         from denoise_gan.inference.files import denoise_files
         from denoise_gan.runtime import World, world_from_env
 
-        world = world_from_env() if shard else World()
+        launch = world_from_env()
+        world = launch if shard else World()
         engine = self._engine
         if world.size > 1:
             if self.weights is None:
@@ -151,8 +152,12 @@ class Denoiser:
             device = str(rank_device(self.settings.device, world))
             rank_model = load_backend(self.weights, "torch", device, self.settings.precision, 0).backend
             engine = TiledDenoiser(rank_model, replace(self.settings, device=device))
-        return denoise_files(inputs, out_dir, engine, options or OutputOptions(), strength=strength, sigma=sigma,
-                             console=console, world=world)
+        summary = denoise_files(inputs, out_dir, engine, options or OutputOptions(), strength=strength, sigma=sigma,
+                                console=console, world=world)
+        if launch.size > 1 and not shard:  # before, such a call shared the files out by itself
+            summary = replace(summary, notes=(*summary.notes, f"this process is one of a torchrun launch's "
+                                              f"{launch.size} and denoised every file; shard=True shares them out"))
+        return summary
 
     def __repr__(self) -> str:
         source = self.weights.name if self.weights else type(self.backend).__name__

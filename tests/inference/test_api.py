@@ -363,6 +363,7 @@ def test_denoise_files_denoises_every_file_unless_asked_to_shard(weights: Path, 
         monkeypatch.setenv(var, value)
     summary = Denoiser.from_pretrained(weights, device="cpu").denoise_files(tmp_path / "in", tmp_path / "out")
     assert summary.count("done") == 4 and len(list((tmp_path / "out").iterdir())) == 4
+    assert any("one of a torchrun launch's 2 and denoised every file; shard=True" in n for n in summary.notes)
     with pytest.raises(UserError, match="MASTER_ADDR is not set"):  # the command's sharding, asked for
         Denoiser.from_pretrained(weights, device="cpu").denoise_files(tmp_path / "in", tmp_path / "o2", shard=True)
 
