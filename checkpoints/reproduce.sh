@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Rebuilds checkpoints/default.safetensors from the photo pool (Debian wallpaper photos + skimage.data training
 # images) and its companions (default-F and the discriminators), then the held-out comparison tables in README.md.
-# The shipped files are, tensor for tensor, what this script built at commit 3ad34b1 at its default seed (0) on the
-# 2-core AVX-512 machine of the model card: stages 1-5 ran end to end, stage 6 and the calibration from their
-# outputs (model card, "reproduce"). Today's code draws JPEG qualities slightly differently and another machine
-# times fp32, bf16 and torch.compile for itself, so either builds the same recipe, not the same bits.
+# The shipped weights are, tensor for tensor, what this recipe built at commit 3ad34b1 at its default seed (0) on
+# the 2-core AVX-512 machine of the model card: stages 1-5 ran end to end, stage 6 and the calibration from their
+# outputs (model card, "reproduce"); the companions are its stage 1's, placed by the `ship` line below (added
+# since), and default.onnx is the weights' export by the current code. Today's code draws JPEG qualities slightly
+# differently and another machine times fp32, bf16 and torch.compile for itself, so either builds the same
+# recipe, not the same bits.
 # Run from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere pass
 # --debs DIR to `samples`):
 #   bash path/to/checkpoints/reproduce.sh
