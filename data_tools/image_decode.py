@@ -6,7 +6,6 @@ colour), EXIF orientation applied and the ICC profile kept. A TIFF's samples are
 from __future__ import annotations
 
 import io
-import threading
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -56,35 +55,12 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
 
 def open_header(data: bytes | BinaryIO) -> Image.Image | None:
     """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
-    start = 0 if isinstance(data, bytes) else data.tell()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-    except Image.DecompressionBombError:  # over twice Pillow's limit, and over ours: opened so ours names the size
-        return _past_pillows_limit(data, start)
-    except Exception:
+    except Exception:  # a file claiming more pixels than Pillow opens too: ``claimed_size`` reads its size
         return None
-
-
-_PILLOW_LIMIT = threading.Lock()
-
-
-def _past_pillows_limit(data: bytes | BinaryIO, start: int) -> Image.Image | None:
-    """The header of a file that claims more pixels than Pillow opens. Its limit is lifted for that moment only
-    (the claim is refused by ours right after), and only for such a file."""
-    if not isinstance(data, bytes):
-        data.seek(start)
-    with _PILLOW_LIMIT:
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-        except Exception:
-            return None
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
 
 
 def is_lossless_webp(data: bytes) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from data_tools.atomic_files import atomic_write_bytes
+from data_tools.claimed_size import claimed_size
 from data_tools.image_decode import (
     ImageReadError,
     apply_orientation,
@@ -42,13 +43,15 @@ from data_tools.tiff_decode import decode_tiff, tiff_size
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim
+PILLOWS_OWN_LIMIT = 1024 * 1024 * 1024 // 4 // 3  # Image.MAX_IMAGE_PIXELS as Pillow sets it
 
 # Pillow refuses an image over twice its MAX_IMAGE_PIXELS (179 MP as it ships), at opening and again as a TIFF's
-# pixels load, in its own words, where ours (above) names the file: its limit is raised just far enough that ours
-# is met first, once and for the whole process, and never lowered or turned off (turned off, an app embedding the
-# API lost the check for every image its own code opened; turned off and on around each read, other threads met it
-# off and a TIFF's load met it on).
-if Image.MAX_IMAGE_PIXELS is not None and 2 * Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+# pixels load, in its own words, where ours (above) names the file. Where it is still Pillow's own, it is raised
+# just far enough that ours is met first, once for the whole process, never lowered or turned off (turned off, an
+# app embedding the API lost the check for every image its own code opened; turned off and on around each read,
+# other threads met it off and a TIFF's load met it on). An app's own stricter limit, set before, is kept. A file
+# claiming more than both is sized from its header bytes (``claimed_size``), with Pillow's check left as it is.
+if Image.MAX_IMAGE_PIXELS == PILLOWS_OWN_LIMIT and 2 * Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 
 
@@ -162,7 +165,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if header is None:  # a metadata chunk past Pillow's limit fails the whole PNG: read it without the chunk
         data, dropped = png_without_large_chunks(data, PngImagePlugin.MAX_TEXT_CHUNK)
         header = open_header(data) if dropped else None
-    size = tiff_size(data, header) or (header.size if header is not None else None)
+    size = tiff_size(data, header) or (header.size if header is not None else claimed_size(data))
     if size is None:
         raise ImageReadError(f"{path}: not a readable image file")
     width, height = size
@@ -200,9 +203,10 @@ def _image_bytes(path: Path) -> bytes:
     huge file that is not an image (a video named .png) is refused at once instead of read whole."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(16)
+            head = fh.read(64 << 10)  # (a JPEG's frame header comes after its EXIF)
             fh.seek(0)
-            known = is_tiff(head) or head[:8] == PNG_SIGNATURE or bool(head) and open_header(fh) is not None
+            known = (is_tiff(head) or head[:8] == PNG_SIGNATURE or claimed_size(head) is not None
+                     or bool(head) and open_header(fh) is not None)
         data = path.read_bytes() if known else head
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None

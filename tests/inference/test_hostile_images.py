@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import resource
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -158,9 +160,23 @@ def test_a_decompression_bomb_is_refused_before_any_pixel_is_allocated(tmp_path:
         read_image(bomb, max_pixels=10_000)
 
 
+def webp_claiming(width: int, height: int) -> bytes:
+    """A WebP whose extended (VP8X) header claims width x height over a small real image."""
+    body = encoded(noise_image(16, 16), "WEBP", exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00")
+    assert body[12:16] == b"VP8X"
+    return body[:24] + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little") + body[30:]
+
+
+def bmp_claiming(width: int, height: int) -> bytes:
+    body = encoded(noise_image(16, 16), "BMP")
+    return body[:18] + struct.pack("<ii", width, height) + body[26:]
+
+
 @pytest.mark.parametrize("name, data", [
     pytest.param("claims.png", png_claiming(60000, 60000), id="png"),
     pytest.param("claims.jpg", jpeg_claiming(65000, 65000), id="jpeg"),
+    pytest.param("claims.webp", webp_claiming(60000, 60000), id="webp"),
+    pytest.param("claims.bmp", bmp_claiming(60000, 60000), id="bmp"),
 ])
 def test_header_only_bombs_are_refused_quickly(tmp_path: Path, name: str, data: bytes) -> None:
     path = tmp_path / name
@@ -175,7 +191,8 @@ def test_header_only_bombs_are_refused_quickly(tmp_path: Path, name: str, data: 
 
 
 
-def test_pillows_own_bomb_check_stays_on_for_the_caller_and_never_refuses_first() -> None:
+def test_pillows_own_bomb_check_stays_on_for_the_caller_and_never_refuses_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Importing the package turned Pillow's decompression-bomb check off for the whole process, so an app that
     embeds the API lost it for every image its own code opened. Its limit is now only raised to ours, so that a
     photo this package takes (up to 200 MP) is never refused by Pillow in its own words, at opening or as a
@@ -187,3 +204,14 @@ def test_pillows_own_bomb_check_stays_on_for_the_caller_and_never_refuses_first(
     assert Image.MAX_IMAGE_PIXELS is not None and 2 * Image.MAX_IMAGE_PIXELS >= MAX_PIXELS
     with pytest.raises(Image.DecompressionBombError):  # the caller's own Image.open keeps the check
         Image.open(io.BytesIO(png_claiming(16000, 16000)))  # 256 MP: over ours too
+    limits: list[int | None] = []  # a bomb is sized from its header bytes, Pillow's check never lifted for it
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: limits.append(Image.MAX_IMAGE_PIXELS) or real_open(*a, **k))
+    (tmp_path / "claims.png").write_bytes(png_claiming(60000, 60000))
+    with pytest.raises(ImageReadError, match="60000x60000 pixels is over the 200 MP limit"):
+        read_image(tmp_path / "claims.png")
+    assert limits and None not in limits, limits
+    stricter = "from PIL import Image; Image.MAX_IMAGE_PIXELS = 5_000_000; import data_tools.images; " \
+               "print(Image.MAX_IMAGE_PIXELS)"  # an app's own limit, set before the import, is kept
+    assert subprocess.run([sys.executable, "-c", stricter], capture_output=True, text=True,
+                          check=True).stdout.strip() == "5000000"
