@@ -197,6 +197,26 @@ def test_adapt_without_from_starts_from_the_shipped_default_whatever_the_working
         find_start("default")
 
 
+def test_a_resumed_adaptation_started_without_from_keeps_the_shipped_model(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its config stores the shipped model's name; a folder of that name where the resume ran was read for it."""
+    import denoise_gan.nets.shipped as lookup
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for part, name in (("", "G"), ("-F", "F"), ("-D_noisy", "D_noisy")):
+        (shipped / f"mine{part}.safetensors").write_bytes((start_dir / f"{name}.safetensors").read_bytes())
+    monkeypatch.setattr(lookup, "shipped_dir", lambda: shipped)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()  # the user's own folder, of the shipped model's name
+    with pytest.raises(KeyboardInterrupt):  # stopped after the noise phase
+        with monkeypatch.context() as patched:
+            patched.setattr(adapt_module.AdaptRefiner, "step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+            adapt(_config(noisy_dir, clean_dir, start_dir, start="mine", steps=2), tmp_path / "out",
+                  start_named=False)
+    assert adapt(None, tmp_path / "out", resume=True).is_file()
+
+
 def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import denoise_gan.nets.shipped as lookup
 
