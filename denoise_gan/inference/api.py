@@ -141,7 +141,12 @@ class Denoiser:
         from denoise_gan.inference.files import denoise_files
         from denoise_gan.runtime import World, world_from_env
 
-        launch = world_from_env()
+        try:
+            launch = world_from_env()
+        except UserError:  # a malformed WORLD_SIZE matters only to a call asked to share the files out
+            if shard:
+                raise
+            launch = World()
         world = launch if shard else World()
         engine = self._engine
         if world.size > 1:

@@ -425,3 +425,16 @@ def test_a_long_lived_denoisers_notes_stay_bounded(level_weights: Path) -> None:
     for sigma in range(101, 131):
         den(image, sigma=float(sigma))
     assert len(den.notes) == 1 and "σ 130 is above" in den.notes[0], den.notes
+
+
+def test_an_unsharded_denoise_files_ignores_a_malformed_world_size(weights: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchrun's variables matter only to a call asked to share the files out."""
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "in" / "a.png", noise_image(24, 24))
+    monkeypatch.setenv("WORLD_SIZE", "")
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    assert den.denoise_files(tmp_path / "in", tmp_path / "out").count("done") == 1
+    with pytest.raises(UserError):
+        den.denoise_files(tmp_path / "in", tmp_path / "o2", shard=True)
