@@ -324,3 +324,18 @@ def test_a_not_empty_refusal_names_the_users_files_before_the_commands_own(tmp_p
         (tmp_path / name).write_text("x")
     with pytest.raises(OutputWriteError, match=r"not empty \(4 entries: zz_notes\.txt, clean, manifest\.json"):
         prepare_output_dir(tmp_path, known=("clean", "noisy", "manifest.json"))
+
+
+def test_without_proc_outputs_take_the_umask_of_import_and_never_set_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where /proc states no umask (macOS, sandboxes), reading it means setting it, which leaves another thread's
+    new files unmasked for that instant: it is read once, at import, not before every write."""
+    from data_tools import atomic_files
+
+    def no_proc(*_: object, **__: object) -> None:
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(atomic_files, "open", no_proc, raising=False)
+    monkeypatch.setattr(atomic_files.os, "umask", lambda *_: pytest.fail("the umask was set to read it"))
+    write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~atomic_files._UMASK_AT_IMPORT
