@@ -54,7 +54,7 @@ def noisy_photo(side: int) -> np.ndarray:
     return parse_noise_spec("gaussian:sigma=25").apply(big, 0)[0]
 
 
-def throughput(checkpoint: str, side: int, repeats: int) -> dict[str, float]:
+def throughput(checkpoint: str | None, side: int, repeats: int) -> dict[str, float]:
     """MP/s of each engine on one whole image, alternating runs (one untimed warm-up each)."""
     from denoise_gan import Denoiser
 
@@ -76,7 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--side", type=int, default=1024, help="side of the throughput image")
-    parser.add_argument("--checkpoint", default="default", help="weights (an ONNX graph beside them) or shipped name")
+    parser.add_argument("--checkpoint", default=None,
+                        help="weights (an ONNX graph beside them) or shipped name (default: the shipped default)")
     args = parser.parse_args()
     cli = cli_command()
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +86,8 @@ def main() -> None:
         out = Path(tmp) / "out"
         torch_import = wall([sys.executable, "-c", "import torch"], args.repeats)
         help_time = wall([*cli, "--help"], args.repeats)
-        denoise = [*cli, "denoise", str(photo), "-o", str(out), "--overwrite", "-c", args.checkpoint]
+        model = [] if args.checkpoint is None else ["-c", args.checkpoint]
+        denoise = [*cli, "denoise", str(photo), "-o", str(out), "--overwrite", *model]
         denoise_ort = wall(denoise, args.repeats)
         denoise_torch = wall([*denoise, "--engine", "torch"], args.repeats)
     rates = throughput(args.checkpoint, args.side, args.repeats)
