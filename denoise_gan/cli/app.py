@@ -23,6 +23,7 @@ from data_tools.names import shown
 from denoise_gan import __version__
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line
 from denoise_gan.extras import EXTRAS, NO_ROOM_TO_LOAD, caused_by_interrupt, needs_package
+from denoise_gan.inference.api_words import command_line
 from denoise_gan.interrupts import ctrl_c_seen
 
 
@@ -64,6 +65,11 @@ class OneLineUsageErrors(typer.core.TyperGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        with command_line():  # the API's checks it runs keep their flags
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+
+    def _main(self, args: Any, prog_name: str | None, complete_var: str | None, standalone_mode: bool,
+              **extra: Any) -> Any:
         given = sys.argv[1:] if args is None else list(args)
         if not given or "--help" in given or "-h" in given:  # only help draws Typer's tables: others skip them
             _fold_help_tables()

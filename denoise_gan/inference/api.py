@@ -24,6 +24,7 @@ import numpy as np
 
 from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
+from denoise_gan.inference.api_words import python_terms, worded
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, through_file_dtype
 from denoise_gan.inference.tiling import Backend, InferConfig, TiledDenoiser
@@ -50,6 +51,7 @@ class Denoiser:
     eight flips and quarter turns of each image (eight times the work).
     """
 
+    @worded
     def __init__(self, model: Any, *, device: str = "auto", tile: int | str | None = "auto", overlap: int = 32,
                  batch_size: int = 4, precision: str = "auto", ensemble: bool = False,
                  config: GeneratorConfig | None = None,
@@ -64,6 +66,7 @@ class Denoiser:
         # distinct σ grew without end in a server taking users' σ
 
     @classmethod
+    @worded
     def from_pretrained(cls, name_or_path: str | Path | None = None, *, engine: str = "auto", threads: int = 0,
                         **settings: Any) -> Denoiser:
         """A shipped model by name (``"default"``; None, the shipped default whatever the working folder holds), a
@@ -112,6 +115,7 @@ class Denoiser:
         """The tiling engine (it holds the resolved tile)."""
         return self._engine
 
+    @worded
     def __call__(self, image: Any, strength: float = 1.0, sigma: float | None = None) -> Any:
         """The denoised image, with the input's type, shape, dtype (and device, for a tensor).
 
@@ -128,6 +132,7 @@ class Denoiser:
             return _denoise_array(self._engine, np.asarray(image), strength, sigma)
         raise UserError(f"expected a NumPy array or a torch tensor, got {type(image).__name__}")
 
+    @worded
     def denoise_files(self, inputs: Iterable[Path | str] | Path | str, out_dir: Path | str,
                       options: OutputOptions | None = None, *, strength: float = 1.0, sigma: float | None = None,
                       console: Console | None = None, shard: bool = False) -> Summary:
@@ -162,7 +167,8 @@ class Denoiser:
         if launch.size > 1 and not shard:  # before, such a call shared the files out by itself
             summary = replace(summary, notes=(*summary.notes, f"this process is one of a torchrun launch's "
                                               f"{launch.size} and denoised every file; shard=True shares them out"))
-        return summary
+        return replace(summary, notes=tuple(map(python_terms, summary.notes)),  # (the command's: its own words)
+                       results=tuple(replace(r, message=python_terms(r.message)) for r in summary.results))
 
     def __repr__(self) -> str:
         source = self.weights.name if self.weights else type(self.backend).__name__

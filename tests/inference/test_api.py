@@ -438,3 +438,28 @@ def test_an_unsharded_denoise_files_ignores_a_malformed_world_size(weights: Path
     assert den.denoise_files(tmp_path / "in", tmp_path / "out").count("done") == 1
     with pytest.raises(UserError):
         den.denoise_files(tmp_path / "in", tmp_path / "o2", shard=True)
+
+
+def test_the_apis_errors_name_its_keywords_and_the_commands_keep_their_flags(tmp_path: Path) -> None:
+    """Python callers were told to `use --tile 128` and `--skip-existing or --overwrite`; the command line, which
+    runs through the same checks, still names its flags."""
+    from typer.testing import CliRunner
+
+    from data_tools.images import write_image
+    from denoise_gan.cli.app import app
+
+    with pytest.raises(UserError, match=r"use tile=128 or more, 0 or auto$"):
+        Denoiser.from_pretrained("default", tile=64)
+    with pytest.raises(UserError, match=r"^threads must be"):
+        Denoiser.from_pretrained("default", threads=-1)
+    write_image(tmp_path / "in" / "a.png", noise_image(24, 24))
+    den = Denoiser.from_pretrained("default")
+    den.denoise_files(tmp_path / "in", tmp_path / "out")
+    again = den.denoise_files(tmp_path / "in", tmp_path / "out")
+    assert again.results[0].message == "output exists (use skip_existing=True or overwrite=True)"
+    with pytest.raises(UserError, match="choose another out_dir or a suffix"):
+        den.denoise_files(tmp_path / "in", tmp_path / "in")
+    result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--tile", "64"])
+    assert result.exit_code == 2 and "use --tile 128 or more" in result.output, result.output
+    result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
+    assert "use --skip-existing or --overwrite" in result.output, result.output

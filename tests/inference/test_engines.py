@@ -252,9 +252,9 @@ def test_engine_options_are_checked(unet_with_graph: Path, monkeypatch: pytest.M
         Denoiser.from_pretrained("default", engine="onnxruntime", device="cuda", precision="bf16")
     monkeypatch.setattr(engine_choice, "wants_cuda", lambda device: True)  # as on a machine with a GPU
     monkeypatch.setattr(engine_choice, "cuda_may_be_present", lambda: True)
-    with pytest.raises(UserError, match="runs fp32; use --engine torch for --precision bf16"):
+    with pytest.raises(UserError, match="runs fp32; use engine=torch for precision=bf16"):
         Denoiser.from_pretrained("default", engine="onnxruntime", precision="bf16")
-    with pytest.raises(UserError, match="runs fp32; give the model's .safetensors with --engine torch for"):
+    with pytest.raises(UserError, match="runs fp32; give the model's .safetensors with engine=torch for"):
         Denoiser.from_pretrained(unet_with_graph.with_suffix(".onnx"), precision="fp16")
     monkeypatch.undo()
     with pytest.raises(UserError, match="give its .safetensors"):
