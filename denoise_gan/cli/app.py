@@ -21,9 +21,9 @@ from rich.markup import escape
 
 from data_tools.names import shown
 from denoise_gan import __version__
+from denoise_gan.command_line import command_line
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line
 from denoise_gan.extras import EXTRAS, NO_ROOM_TO_LOAD, caused_by_interrupt, needs_package
-from denoise_gan.inference.api_words import command_line
 from denoise_gan.interrupts import ctrl_c_seen
 
 

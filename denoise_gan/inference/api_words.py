@@ -1,6 +1,6 @@
 """The Python API's errors in its own words. The checks it shares with the command line name their options as
 flags (``use --tile 128 or more``); a caller of ``Denoiser`` reads them as its keywords (``tile=128``), and the
-command line, which runs through the same API, keeps its flags (``command_line``)."""
+command line, which runs through the same API, keeps its flags (``denoise_gan.command_line``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
+from denoise_gan.command_line import command_line_running
 from denoise_gan.errors import DenoiseGanError
 
 P = ParamSpec("P")
@@ -22,22 +22,11 @@ _OPTION = re.compile(r"(?<![\w.\-])--(tile|overlap|batch-size|threads|precision|
                      r"(?: (\d[\d.]*|auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime|'[^']*'))?")
 _OUTPUT = re.compile(r"(?<![\w.\-])-o(?= )")
 _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
-_COMMAND_LINE: ContextVar[bool] = ContextVar("denoise_gan_command_line", default=False)
-
-
-@contextmanager
-def command_line() -> Iterator[None]:
-    """While the command line runs: its messages keep their flags."""
-    token = _COMMAND_LINE.set(True)
-    try:
-        yield
-    finally:
-        _COMMAND_LINE.reset(token)
 
 
 def python_terms(text: str) -> str:
     """``--tile 128`` as ``tile=128``, ``--skip-existing`` as ``skip_existing``, ``-o`` as ``out_dir``."""
-    if _COMMAND_LINE.get():
+    if command_line_running():  # its messages keep their flags
         return text
     parts = text.split("`")  # a command quoted in backticks (`denoise-gan export ... --overwrite`) stays as it is
     return "`".join(part if i % 2 else _keywords(part) for i, part in enumerate(parts))

@@ -1,0 +1,25 @@
+"""Whether the command line is running: its messages name options as flags (``--tile 128``), where the Python API,
+which it runs through, names them as keywords (``tile=128``; ``inference/api_words.py``). Light: the CLI sets it
+before anything heavy is imported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_RUNNING: ContextVar[bool] = ContextVar("denoise_gan_command_line", default=False)
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """While the command line runs."""
+    token = _RUNNING.set(True)
+    try:
+        yield
+    finally:
+        _RUNNING.reset(token)
+
+
+def command_line_running() -> bool:
+    return _RUNNING.get()
