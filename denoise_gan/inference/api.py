@@ -71,11 +71,10 @@ class Denoiser:
                         **settings: Any) -> Denoiser:
         """A shipped model by name (``"default"``; None, the shipped default whatever the working folder holds), a
         generator ``.safetensors`` file, its ``.onnx`` graph or a folder holding one (an exported model folder, a
-        run's output); ``settings`` are the constructor's
-        keywords. ``engine`` is auto (ONNX Runtime on the CPU where the model has a current graph, torch on
-        CUDA or otherwise), onnxruntime or torch; ``threads`` the CPU threads (0: the runtime's default; torch's
-        is a setting of the whole process).
-        A missing, unsafe or mismatched file is a one-line ``WeightsError``."""
+        run's output); ``settings`` are the constructor's keywords. ``engine`` is auto (ONNX Runtime on the CPU
+        where the model has a current graph, torch on CUDA or otherwise), onnxruntime or torch; ``threads`` the CPU
+        threads (0: the runtime's default; torch's is a setting of the whole process). A missing, unsafe or
+        mismatched file is a one-line ``WeightsError``."""
         unknown = sorted(set(settings) - SETTINGS)
         if unknown:  # before the model loads, and one line (a TypeError after it, with config= or meta= too)
             raise UserError(f"unknown setting(s) {', '.join(map(repr, unknown))}; from_pretrained takes engine, "
