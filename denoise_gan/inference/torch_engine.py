@@ -23,10 +23,6 @@ from denoise_gan.runtime import autocast, precision_name, resolve_device, resolv
 PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory
 
 
-def uses_instance_norm(net: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.instancenorm._InstanceNorm) for m in net.modules())
-
-
 @torch.inference_mode()
 def forward_checked(net: nn.Module, x: torch.Tensor, amp_dtype: torch.dtype | None,
                     **conditioning: object) -> tuple[torch.Tensor, bool]:
@@ -80,7 +76,7 @@ class TorchBackend:
         self.level_aware = contract.level_aware
         self.min_tile = max(MIN_TILE, contract.min_tile)
         self.level_max = contract.level_max
-        self.instance_norm = uses_instance_norm(net)
+        self.instance_norm = contract.instance_norm
         self.fp32_redos = 0
         self.notes: list[str] = []
 

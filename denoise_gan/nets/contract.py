@@ -23,6 +23,7 @@ class DenoiserContract:
     min_tile: int  # the smallest tile whose result matches the whole image's within the tested tolerance
     channels: int  # colour channels it takes
     level_max: float = LEVEL_MAX  # a level-aware one's cap on the map that conditions it (0-255 scale)
+    instance_norm: bool = False  # per-tile statistics: a tiny or flat tile needs care, tiles may differ in tone
 
 
 def denoiser_contract(net: nn.Module) -> DenoiserContract:
@@ -30,7 +31,9 @@ def denoiser_contract(net: nn.Module) -> DenoiserContract:
                             stride=max(1, _declared(net, "stride")),
                             min_tile=max(1, _declared(net, "min_tile")),
                             channels=_input_channels(net),
-                            level_max=float(getattr(net, "level_max", LEVEL_MAX)))
+                            level_max=float(getattr(net, "level_max", LEVEL_MAX)),
+                            instance_norm=any(isinstance(m, nn.modules.instancenorm._InstanceNorm)
+                                              for m in net.modules()))
 
 
 def _declared(net: nn.Module, name: str) -> int:

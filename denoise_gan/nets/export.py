@@ -37,7 +37,7 @@ from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
-from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX_BOUNDS
+from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
@@ -172,14 +172,14 @@ class OnnxGraph(nn.Module):
     image flat in every channel (a 1x1 one too) as it is: InstanceNorm of a constant is round-off divided by its
     epsilon."""
 
-    def __init__(self, net: nn.Module, instance_norm: bool = False) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
         contract = denoiser_contract(net)
         self.stride = contract.stride
-        self.instance_norm = instance_norm
-        self.min_side = smallest_side(self.stride, instance_norm=instance_norm, level_aware=contract.level_aware,
-                                      min_tile=contract.min_tile)
+        self.instance_norm = contract.instance_norm
+        self.min_side = smallest_side(self.stride, instance_norm=contract.instance_norm,
+                                      level_aware=contract.level_aware, min_tile=contract.min_tile)
         self.level_aware = contract.level_aware
         self.level_max = contract.level_max
 
@@ -203,7 +203,7 @@ class OnnxGraph(nn.Module):
 def onnx_bytes(model: Exportable) -> bytes:
     """The ONNX graph of the model (see ``OnnxGraph``), with what it is in its metadata (``graph_contract``)."""
     onnx = require("onnx", "export --format onnx")
-    graph = OnnxGraph(model.net.float().eval(), model.config.arch in INSTANCE_NORM_ARCHS)
+    graph = OnnxGraph(model.net.float().eval())
     channels = model.config.channels
     example = (torch.rand(1, channels, 2 * graph.stride + 3, 2 * graph.stride + 5),)
     names = [gc.IMAGE]

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.inference.torch_engine import uses_instance_norm
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generator_names import GENERATOR_KINDS, INSTANCE_NORM_ARCHS, NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import build_generator
@@ -34,7 +33,7 @@ def test_a_denoiser_keeps_its_contract(arch: str, channels: int) -> None:
             out = net(4 * x - 2)
             assert 0 <= float(out.min()) and float(out.max()) <= 1
     assert contract.level_aware == (arch == "level")
-    assert uses_instance_norm(net) == (arch in INSTANCE_NORM_ARCHS)  # the ONNX engine reads the table
+    assert contract.instance_norm == (arch in INSTANCE_NORM_ARCHS)  # the ONNX engine reads the table
 
 
 @pytest.mark.parametrize("arch", sorted(NOISE_MODEL_ARCHS))
