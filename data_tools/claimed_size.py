@@ -4,15 +4,18 @@ check, which is the whole process's. TIFFs have their own reader (``tiff_decode.
 
 from __future__ import annotations
 
+from data_tools.jpeg_check import SOS, is_jpeg
+from data_tools.png_chunks import PNG_SIGNATURE
+
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # JPEG frame headers (not DHT, JPG, DAC)
 
 
 def claimed_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, JPEG, WebP or BMP header, or None (another format, or a header cut short)."""
     try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR":
             return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        if data[:2] == b"\xff\xd8":
+        if is_jpeg(data):
             return _jpeg_size(data)
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return _webp_size(data)
@@ -37,7 +40,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             continue
         if marker in SOF_MARKERS:
             return int.from_bytes(data[at + 7:at + 9], "big"), int.from_bytes(data[at + 5:at + 7], "big")
-        if marker in (0xD9, 0xDA):  # the end, or the scan, before any frame header
+        if marker in (0xD9, SOS):  # the end, or the scan, before any frame header
             return None
         at += 2 if 0xD0 <= marker <= 0xD7 or marker == 0x01 else 2 + int.from_bytes(data[at + 2:at + 4], "big")
     return None
