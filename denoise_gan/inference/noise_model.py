@@ -65,11 +65,10 @@ def shipped_noise_models() -> list[str]:
 def resolve_noise_model(source: str | Path | None) -> Path:
     """An F weight file as given; a folder's ``F.safetensors`` (a train run, an adapt output); a shipped name
     (``default-F``, or ``default`` for the default model's F). One-line ``WeightsError`` otherwise."""
-    if source is None and (shipped := shipped_part(DEFAULT_MODEL, "F")).is_file():  # itself, whatever the
-        return shipped  # working folder holds
-    if source is None:
-        raise WeightsError(f"{DEFAULT_NOISE_MODEL}: no shipped noise model of that name (available: "
-                           f"{', '.join(shipped_noise_models()) or 'none'})")
+    if source is None:  # the shipped one itself, whatever the working folder holds
+        if (shipped := shipped_part(DEFAULT_MODEL, "F")).is_file():
+            return shipped
+        raise _unshipped(f"{DEFAULT_NOISE_MODEL}: no shipped noise model of that name")
     name = str(source)
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError(f"an empty noise model name; give an F file, a run folder or a shipped name "
@@ -92,9 +91,12 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         if part.is_file():
             return part
         if not (shipped_dir() / f"{name}.safetensors").is_file():
-            raise WeightsError(f"{name}: no such file or folder, and no shipped noise model of that name "
-                               f"(available: {', '.join(shipped_noise_models()) or 'none'})")
+            raise _unshipped(f"{name}: no such file or folder, and no shipped noise model of that name")
     return resolve_weights(name)
+
+
+def _unshipped(missing: str) -> WeightsError:
+    return WeightsError(f"{missing} (available: {', '.join(shipped_noise_models()) or 'none'})")
 
 
 def refuse_denoiser(path: Path | str, cfg: GeneratorConfig, meta: dict[str, Any]) -> None:
