@@ -119,9 +119,9 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             check_device(cfg)
             held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {out.phase("noise").path.name}))
         refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
-        # G and F read once (D_noisy on first use); a bad --from makes no folder
-        start = find_start(cfg.start, named=os.path.isabs(cfg.start) if resume else start_named)  # (a named folder
-        # is stored absolute; a resumed run that named none stored the shipped model's name)
+        # G and F read once (D_noisy on first use); a bad --from makes no folder. A folder it named is stored
+        # absolute, so a resumed run's relative start is the shipped model's name
+        start = find_start(cfg.start, named=os.path.isabs(cfg.start) if resume else start_named)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg, f_cfg = start.config(start.g), start.config(start.f)
         if g_cfg.channels != f_cfg.channels:
