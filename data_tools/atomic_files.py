@@ -53,6 +53,7 @@ def _current_umask() -> int:
         pass
     return _UMASK_AT_IMPORT
 
+
 # a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
 _PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room

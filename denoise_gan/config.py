@@ -26,6 +26,7 @@ __all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "G
 
 T = TypeVar("T")
 
+
 def json_object(text: object) -> dict[str, Any]:
     """A JSON object from a stored string (weight-file and graph metadata): anything else, or nesting too deep
     for the parser, is a ValueError or TypeError the caller turns into its one-line error."""

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import torch
 
 
-
 # ---- device and precision ------------------------------------------------------------------------
 
 def check_device_name(name: str) -> str:

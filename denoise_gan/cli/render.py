@@ -133,6 +133,7 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
     for r in rows:
         table.add_row(escape(shown(r.name)), f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}",
                       f"{r.ssim:.4f}", f"{r.seconds:.2f}")
+
     def mean(attr: str) -> float:  # PSNR over the finite scores, as `evaluate` means them (identical: infinite)
         values = [getattr(r, attr) for r in rows]
         finite = [v for v in values if math.isfinite(v)] or values

@@ -39,6 +39,8 @@ def check_engine(engine: Any) -> str:
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return engine
+
+
 TRAIN_EXTRA = "pip install 'denoise-gan[train]'"
 GRAPH_ALONE = "give the model's .safetensors with --engine torch"  # how torch runs a model given as a graph alone
 

@@ -322,8 +322,6 @@ class _Run:
             self.save(self.step)
 
 
-
-
 def _float_tensors(value: Any) -> Iterator[torch.Tensor]:
     """Every floating-point tensor in a checkpoint's nested dicts and lists (weights, optimiser moments)."""
     if isinstance(value, torch.Tensor):

@@ -26,6 +26,7 @@ def starts_new_g(cfg: RefineConfig, source_g: GeneratorConfig) -> bool:
     noise instead of F, --fresh, or another architecture than the run's G."""
     return bool(cfg.noise or cfg.fresh or (cfg.generator or source_g) != source_g)
 
+
 def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module, GeneratorConfig]:
     """G from ``--init`` weights, which must be a denoiser of the architecture asked for (if one was); without
     their calibration, which was fitted to the estimator this run goes on training."""
@@ -44,6 +45,7 @@ def load_source_config(run_dir: Path) -> TrainConfig:
     if not run.config.is_file() or not run.g.is_file():
         raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
     return run.read_config(TrainConfig, what="train")
+
 
 def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
     """The config's own errors as one line, before the output folder is made: G must be a denoiser, and the

@@ -48,7 +48,6 @@ def denoise(*args: str | Path) -> object:
     return runner.invoke(app, ["denoise", *map(str, args)])
 
 
-
 # ---- formats -------------------------------------------------------------------------------------
 
 def test_folder_tree_is_mirrored_and_formats_are_kept(tmp_path: Path, weights: Path) -> None:
@@ -212,7 +211,6 @@ def test_a_broken_link_is_reported_by_name(tmp_path: Path, weights: Path) -> Non
     assert (tmp_path / "out" / "a.png").is_file()
 
 
-
 def test_a_link_loop_fails_its_own_file_and_the_batch_goes_on(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "in" / "a.png", image())
     (tmp_path / "in" / "self.png").symlink_to("self.png")  # was a RuntimeError traceback from Path.resolve
@@ -223,6 +221,7 @@ def test_a_link_loop_fails_its_own_file_and_the_batch_goes_on(tmp_path: Path, we
     assert result.output.count("a link loop") >= 3 and (tmp_path / "out" / "a.png").is_file()
     synth = cli("synth", tmp_path / "in", "-o", tmp_path / "noisy", "--noise", "gaussian:sigma=5")
     assert synth.exit_code == 1 and "self.png" in synth.output and (tmp_path / "noisy" / "noisy" / "a.png").is_file()
+
 
 def test_ctrl_c_says_how_to_finish_the_rest(tmp_path: Path, weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from denoise_gan.inference import api

@@ -72,7 +72,6 @@ def test_exif_layout_tags_do_not_override_a_tiff_output(tmp_path: Path) -> None:
     assert out.getexif().get(0x0112, 1) == 1  # already upright, as in a JPEG or PNG output
 
 
-
 def test_a_tiffs_own_exif_tags_travel_to_other_formats_without_its_layout(tmp_path: Path) -> None:
     """A TIFF keeps its EXIF in its own tags, which Pillow does not hand over as a block: they were dropped."""
     pixels = asymmetric(20, 28)
@@ -97,6 +96,7 @@ def test_a_tiffs_own_exif_tags_travel_to_other_formats_without_its_layout(tmp_pa
     assert tags.get(0x010F) == "Cam" and 270 not in tags and 305 not in tags
 
 # ---- 2. a reduced-resolution preview before the image -------------------------------------------------
+
 
 def test_a_tiff_with_its_preview_first_reads_the_full_image(tmp_path: Path) -> None:
     full = asymmetric(40, 56)

@@ -73,7 +73,6 @@ def noise_args(specs: tuple[str, ...] = SPECS) -> list[str]:
     return [a for spec in specs for a in ("--noise", spec)]
 
 
-
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory, clean_dir: Path, weights: Path) -> Path:
     out = tmp_path_factory.mktemp("bench") / "out"
@@ -230,7 +229,6 @@ def test_noisy_inputs_match_synth_and_a_synth_set_can_be_benchmarked(tmp_path: P
     assert row["psnr"] == pytest.approx(metrics.psnr(255 - clean, noisy), abs=1e-12)
 
 
-
 def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind(tmp_path: Path, clean_dir: Path) -> None:
     """Its manifest names the model, not a spec: that was read as an unknown noise model 'noise-model'."""
     synth(clean_dir, tmp_path / "set", "gaussian:sigma=20", seed=5)
@@ -247,6 +245,7 @@ def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind(tmp_path: Pa
     assert refused.exit_code == 2 and "a learned noise model records no σ" in refused.stderr
 
 # ---- resume ---------------------------------------------------------------------------------------
+
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[int, ...]]:
     """Replace a method by a wrapper that records the shape of every full-size (non warm-up) call."""

@@ -102,7 +102,6 @@ def test_mismatches_and_float_inputs_are_refused() -> None:
         psnr(np.zeros((0, 5), np.uint8), np.zeros((0, 5), np.uint8))
 
 
-
 def test_a_big_endian_16_bit_pair_scores_as_its_native_twin() -> None:
     """The byte order a TIFF was written in is not a bit depth: scored at 65535 like the native array."""
     clean = (np.random.default_rng(0).random((24, 24, 3)) * 65535).astype(np.uint16)
@@ -125,6 +124,7 @@ def test_only_a_float_image_is_told_it_is_on_no_scale_and_a_list_is_one_line() -
         psnr(np.zeros((16, 16), np.uint8), [[0] * 16] * 16)
 
 # ---- SSIM ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_ssim_matches_skimage_with_the_protocol_parameters(channels: int) -> None:

@@ -161,6 +161,7 @@ def test_a_spec_given_twice_is_one_row() -> None:
     rows = load_candidates(specs=["gaussian:sigma=5", "gaussian:sigma=5", "gaussian:sigma=7"])
     assert [c.label for c in rows] == ["spec gaussian:sigma=5", "spec gaussian:sigma=7"]
 
+
 def test_paired_report_ranks_the_true_model_first(pairs: Path) -> None:
     candidates = load_candidates(specs=["gaussian:sigma=10", "gaussian:sigma=30", "correlated:sigma=10,scale=2"])
     report = paired_fit(pairs / "clean", pairs / "noisy", candidates, seed=5)

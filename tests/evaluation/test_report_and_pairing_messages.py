@@ -98,6 +98,7 @@ def test_a_suffix_naming_the_extension_is_looked_for_as_matched(suffixed: tuple[
     assert str(info.value).endswith("add --pred-suffix _v2_denoised")
     assert len(evaluate_folders(clean, pred, pred_suffix="_v2_denoised").images) == 2
 
+
 def test_evaluate_command_hint_is_one_line(suffixed: tuple[Path, Path]) -> None:
     clean, pred = suffixed
     one_line_error(cli("evaluate", "--clean", clean, "--pred", pred), "looked for", "--pred-suffix _denoised")

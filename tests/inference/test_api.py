@@ -42,7 +42,6 @@ def test_uint_arrays_match_the_engine(model: Path) -> None:
         np.testing.assert_array_equal(out, denoise_array(net, image, InferConfig(tile=tile, device="cpu")))
 
 
-
 def test_a_gray_photo_stored_as_rgb_comes_back_gray(level_weights: Path) -> None:
     """R = G = B in (a black-and-white photo saved as RGB): denoised as the gray photo is, the same in all three
     channels (the colour net gave the channels up to 15 levels apart); in one batch with a colour photo too."""
@@ -54,6 +53,7 @@ def test_a_gray_photo_stored_as_rgb_comes_back_gray(level_weights: Path) -> None
     both = den(torch.from_numpy(np.stack([np.dstack([gray] * 3), colour])).permute(0, 3, 1, 2).contiguous())
     np.testing.assert_array_equal(both[0].permute(1, 2, 0).numpy(), out)
     np.testing.assert_array_equal(both[1].permute(1, 2, 0).numpy(), den(colour))
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_float_arrays_keep_type_and_range(weights: Path, dtype: type) -> None:
@@ -322,6 +322,7 @@ def test_a_users_half_or_double_module_denoises_as_its_float_twin_and_a_tuple_ou
 
     with pytest.raises(UserError, match="WithExtras returned a tuple; a denoiser must return one tensor"):
         Denoiser(WithExtras())(image)
+
 
 def test_from_pretrained_refuses_an_unknown_setting_before_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     """tiles=128 (or config=...) raised a plain TypeError after the model had loaded."""

@@ -189,8 +189,6 @@ def test_header_only_bombs_are_refused_quickly(tmp_path: Path, name: str, data: 
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 50_000  # KiB: no big allocation
 
 
-
-
 def test_pillows_own_bomb_check_stays_on_for_the_caller_and_never_refuses_first(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Importing the package turned Pillow's decompression-bomb check off for the whole process, so an app that

@@ -98,7 +98,6 @@ def test_folder_without_f_and_a_denoiser_are_refused(tmp_path: Path, weights: Pa
         NoiseModel.from_pretrained("checkpoints/default.safetensors")
 
 
-
 def test_the_constructor_refuses_a_module_that_is_not_a_noise_model() -> None:
     """NoiseModel(G) was taken and failed at the first image with an AttributeError from inside its sampling."""
     from denoise_gan.nets.weights import load_generator
@@ -110,6 +109,7 @@ def test_the_constructor_refuses_a_module_that_is_not_a_noise_model() -> None:
     assert NoiseModel(torch.compile(f), engine="torch").net is not None  # a compiled F is still an F (lazily)
     with pytest.raises(UserError, match="noise needs an HxW or HxWxC image"):  # the model's refusals: UserError
         NoiseModel(f).apply(np.zeros((4, 4, 5), np.uint8), 0)
+
 
 @pytest.mark.parametrize("shape, dtype", [
     ((20, 28), np.uint8), ((20, 28, 1), np.uint8), ((20, 28, 3), np.uint8), ((21, 27, 3), np.uint16),
@@ -193,7 +193,6 @@ def test_tiles_match_one_whole_image_pass(tmp_path: Path, cfg: GeneratorConfig) 
     # float rounding (another conv size) may flip the 16-bit rounding of a rare pixel, by one level at most
     diff = np.abs(whole(image, seed=9).astype(np.int64) - tiled(image, seed=9))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
-
 
 
 def test_a_neutral_tile_of_a_colour_photo_gets_the_photos_colour_noise(tmp_path: Path) -> None:

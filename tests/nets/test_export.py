@@ -121,6 +121,7 @@ def test_a_folders_config_records_what_changes_a_level_aware_models_output(level
     assert cli("export", weights, "-o", tmp_path / "blind", "--format", "folder").exit_code == 0
     assert "level_scale" not in json.loads((tmp_path / "blind" / "config.json").read_text())  # no level map
 
+
 def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path, weights: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A full disk at the card left a folder with weights and no card; an existing folder keeps its files, and an
@@ -194,6 +195,7 @@ def test_a_folder_exported_without_the_onnx_package_says_it_needs_torch(level_we
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "hub"
     export_model(level_weights, out, "folder")
+
     def onnx_missing(module: str, purpose: str) -> None:
         raise UserError(f"{purpose} needs the {module!r} package")
 
@@ -224,6 +226,7 @@ def test_a_folder_whose_model_is_a_graph_beside_its_weights_exports_from_the_wei
     assert (tmp_path / "again.onnx").read_bytes() == (folder / "m.onnx").read_bytes()
     den = Denoiser.from_pretrained(folder, device="cpu")
     assert den.weights == folder / "m.safetensors" and den.engine_name == "onnxruntime"
+
 
 def test_a_run_checkpoint_becomes_inference_weights(finished_run: Path, tmp_path: Path) -> None:
     step, ckpt = list_checkpoints(finished_run / "checkpoints")[-1]

@@ -220,7 +220,6 @@ def test_a_resumed_adaptation_started_without_from_keeps_the_shipped_model(
 def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import denoise_gan.nets.shipped as lookup
 
-
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     (shipped / "mine.safetensors").write_bytes((start_dir / "G.safetensors").read_bytes())

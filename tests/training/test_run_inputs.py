@@ -296,6 +296,7 @@ def test_a_noise_runs_halves_do_not_depend_on_the_patch_size(tmp_path: Path) -> 
     refined, _, _ = build_domains(str(folder), "", "gaussian:sigma=10", patch_size=16, read_noisy=False)  # refine
     assert (named(clean), named(noisy), named(refined)) == (["a", "c", "e"], ["d"], ["a", "c", "e"])
 
+
 def test_refine_init_with_a_graph_and_a_resume_without_its_folder_say_so(finished_run: Path, clean_dir: Path,
                                                                           tmp_path: Path) -> None:
     (tmp_path / "g.onnx").write_bytes((finished_run / "G.onnx").read_bytes())

@@ -41,6 +41,7 @@ NLM_H_COLOUR = 0.6  # OpenCV colour NLM works in its 8-bit Lab, where RGB noise 
 SKIMAGE_NLM_H = 0.6  # skimage's documented rule for fast_mode with sigma given; beat 0.8σ from σ = 25 up
 TV_WEIGHT = 1.0  # Chambolle weight = σ on the [0, 1] scale; best or within 0.4 dB of 0.5-3x at σ 15-50
 
+
 @dataclass(frozen=True)
 class Method:
     """One benchmark row: ``run(noisy, sigma)`` takes the integer noisy image and σ on the 0-255 scale and

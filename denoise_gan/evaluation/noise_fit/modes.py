@@ -42,6 +42,7 @@ from denoise_gan.evaluation.noise_fit.statistics import (
 
 # ---- the report ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Candidate:
     """A noise model under test: its row label, kind (model, spec, baseline) and the source that draws it."""
