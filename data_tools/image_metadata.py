@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PIL import Image
 
+_TIFF_X_RESOLUTION = 282
 MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
 # a TIFF's own tags for how its pixels are stored (size, samples, strips, tiles, compression, colour map, the
 # ICC profile; Pillow writes EXIF IFD0 tags over a TIFF output's own): in its EXIF they would describe the
@@ -19,6 +20,8 @@ def file_resolution(header: Image.Image | None, turned: bool) -> tuple[float, fl
     try:
         if header.format == "JPEG" and header.info.get("jfif_unit") not in (1, 2):  # type: ignore[union-attr]
             x, y = _exif_dpi(header.getexif())  # type: ignore[union-attr]  # the EXIF's, else none (Pillow says 72)
+        elif header.format == "TIFF" and _TIFF_X_RESOLUTION not in header.tag_v2:  # type: ignore[union-attr]
+            return None  # Pillow says 1 dpi, the tag's default, for a TIFF that records no resolution
         else:
             x, y = (round(float(v), 1) for v in header.info["dpi"])  # type: ignore[union-attr]  # (PNG: per metre)
     except (AttributeError, KeyError, TypeError, ValueError):

@@ -330,6 +330,17 @@ def test_a_jpeg_records_a_resolution_only_where_its_jfif_or_exif_gives_one(tmp_p
         Image.fromarray(pixels).save(tmp_path / "unit.jpg", exif=tags.tobytes())
         assert read_image(tmp_path / "unit.jpg").dpi == expected, unit  # Pillow read 72 without a unit tag
 
+
+def test_a_tiff_without_resolution_tags_records_none(tmp_path: Path) -> None:
+    """Pillow fills in 1 dpi for a TIFF with no resolution tags: written on, a photo printed 300 inches wide."""
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "bare.tif"), asymmetric())  # OpenCV writes no resolution tags
+    assert read_image(tmp_path / "bare.tif").dpi is None
+    Image.fromarray(asymmetric()).save(tmp_path / "set.tif", dpi=(300, 150))
+    assert read_image(tmp_path / "set.tif").dpi == (300.0, 150.0)
+
+
 @pytest.mark.parametrize("compression", [None, "tiff_lzw"])
 def test_a_tiff_turned_by_its_decoder_swaps_its_resolution_too(tmp_path: Path, compression: str | None) -> None:
     """An LZW TIFF is turned upright by the decoder itself, and its x and y resolution were not swapped."""
