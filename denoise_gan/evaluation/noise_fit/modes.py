@@ -186,7 +186,7 @@ def made_with_seed(noisy_dir: Path | str, seed: int) -> bool:
     set's standard normals scaled (KL 0.0006 on unclipped images against 0.0040 at another seed)."""
     from data_tools.synth_folder import manifest_of
 
-    made = manifest_of(Path(noisy_dir).parent / "manifest.json")
+    made = manifest_of(Path(noisy_dir).resolve().parent / "manifest.json")  # `.` and a link to it too
     return made is not None and made.get("seed") == seed
 
 
