@@ -202,6 +202,35 @@ def test_no_row_repeats_the_sets_own_draws_and_kl_reads_real_against_the_row(pai
             assert kl != pytest.approx(kl_divergence(loud.hist[band], reference.hist[band]))
 
 
+def test_the_set_is_known_as_synths_however_its_noisy_folder_is_named(pairs: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifest was looked for beside the path as typed: `--noisy .` and a link to the noisy folder missed
+    it, and a spec of the set's noise gave back its very draws (KL exactly 0, the row equal to the reference)."""
+    from denoise_gan.evaluation.noise_fit.modes import made_with_seed
+
+    (tmp_path / "link").symlink_to(pairs / "noisy", target_is_directory=True)
+    monkeypatch.chdir(pairs / "noisy")
+    for noisy in (Path("."), tmp_path / "link", pairs / "noisy"):
+        assert made_with_seed(noisy, 1) and not made_with_seed(noisy, 2), noisy
+        report = paired_fit(pairs / "clean", noisy, load_candidates(specs=["gaussian:sigma=10"]), seed=1)
+        reference, row = report.rows[:2]
+        assert row.values["kl_mean"] > 0 and row.values["lag1"] != reference.values["lag1"], noisy
+
+
+def test_a_mixture_spec_row_is_one_markdown_cell(pairs: Path) -> None:
+    """A mixture's `|` split its label, and every figure of the row sat one column right of its heading."""
+    import re
+
+    from denoise_gan.evaluation.noise_fit import markdown
+
+    mixture = "gaussian:sigma=10 | poisson:peak=30"
+    for report in (paired_fit(pairs / "clean", pairs / "noisy", load_candidates(specs=[mixture])),
+                   blind_fit(pairs / "noisy", load_candidates(specs=[mixture]), seed=0)):
+        table = [line for line in markdown(report).splitlines() if line.startswith("|")]
+        widths = {len(re.split(r"(?<!\\)\|", line)) for line in table}
+        assert len(widths) == 1 and any("poisson:peak=30" in line for line in table)
+
+
 def test_the_tables_put_each_figure_under_its_own_heading(pairs: Path) -> None:
     """The terminal table and the Markdown name σ, lag-1, R-G, the blind median by their columns."""
     from denoise_gan.evaluation.noise_fit import iter_rows, markdown, table_columns

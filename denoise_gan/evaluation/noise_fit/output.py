@@ -31,6 +31,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _cell(label: str) -> str:
+    """A row label as one Markdown cell: a mixture spec's `|` (or a model file named with one) split it, and put
+    every figure of the row under the heading to its right."""
+    return label.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def markdown(report: NoiseFitReport) -> str:
     """The table as Markdown, with the settings and the method in words."""
     s = report.settings
@@ -42,7 +48,8 @@ def markdown(report: NoiseFitReport) -> str:
         lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
         for r in report.rows:
             v = r.values
-            lines.append("| " + " | ".join([r.label, _fmt(v["kl_mean"], 4), *[_fmt(k, 4) for k in v["kl_per_band"]],
+            lines.append("| " + " | ".join([_cell(r.label), _fmt(v["kl_mean"], 4),
+                                            *[_fmt(k, 4) for k in v["kl_per_band"]],
                                             _fmt(v["std"], 2), _fmt(v["lag1"]), _fmt(v["rg_corr"])]) + " |")
     else:
         head = (f"# Noise fit (blind): {s['noisy_dir']}\n\nNo clean twins: {s['crops']} random {s['crop_size']}x"
@@ -54,8 +61,8 @@ def markdown(report: NoiseFitReport) -> str:
         for r in report.rows:
             v = r.values
             lines.append("| " + " | ".join([
-                r.label, _fmt(v["blind_sigma_p10"], 2), _fmt(v["blind_sigma_median"], 2), _fmt(v["blind_sigma_p90"], 2),
-                _fmt(v["luma_vs_colour"], 2), _fmt(v["coarse_vs_fine"], 2),
+                _cell(r.label), _fmt(v["blind_sigma_p10"], 2), _fmt(v["blind_sigma_median"], 2),
+                _fmt(v["blind_sigma_p90"], 2), _fmt(v["luma_vs_colour"], 2), _fmt(v["coarse_vs_fine"], 2),
                 " / ".join(_fmt(x, 2) for x in v["sigma_per_octave"]), _fmt(v.get("detail_kl_mean"), 4),
                 _fmt(v.get("added_std"), 2)]) + " |")
     return head + "\n".join(lines) + f"\n\nHow: {report.how}.\n\n![noise fit](noise_fit.png)\n"
