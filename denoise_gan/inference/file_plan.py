@@ -170,6 +170,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     candidates = [c for c in found if not (earlier and c.real_source in renamed)]
     sources = {c.real_source for c in candidates}
     inodes = {_inode(c.source) for c in candidates if c.source.exists()}
+    found_in_output = {_real(p) for p in in_output}
     jobs: dict[Path, Job] = {}
     for c in candidates:
         source, output, key = c.source, c.output, c.real_output
@@ -177,16 +178,8 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         if problem:
             jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
             continue
-        if key in sources or (output.exists() and _inode(output) in inodes):
-            earlier_output = c.real_source in renamed or key != c.real_source
-            if opts.overwrite and earlier_output:
-                raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
-                                "output counts as one: delete it to redo it); choose another -o or --suffix")
-            if earlier_output and not _leaves_out_earlier(opts):
-                raise UserError(f"{source} -> {output} would overwrite an input file (if it is an earlier output of "
-                                "this command, --skip-existing finishes the run and leaves such files out); "
-                                "choose another -o or a --suffix")
-            raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
+        _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes),
+                           opts.overwrite and key in found_in_output, opts)
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
                             f"{_collision_hint(jobs[key].source, source, opts)}")
@@ -204,6 +197,31 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         notes.append(other_formats_note(other))
     notes += _quality_unused_note(list(jobs.values()), opts)
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
+
+
+def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]]) -> bool:
+    """Whether the output is an input: by its real path, or the same file under another name (a hard link)."""
+    return c.real_output in sources or (c.output.exists() and _inode(c.output) in inodes)
+
+
+def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, over_found: bool, opts: OutputOptions) -> None:
+    """An output may not land on an input, nor (under --overwrite) on an image that --recursive found in the output
+    folder inside the input: nothing tells an earlier output there from a photo of the user's that bears its name."""
+    source, output = c.source, c.output
+    if over_input:
+        earlier_output = renamed or c.real_output != c.real_source
+        if opts.overwrite and earlier_output:
+            raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
+                            "output counts as one: delete it to redo it); choose another -o or --suffix")
+        if earlier_output and not _leaves_out_earlier(opts):
+            raise UserError(f"{source} -> {output} would overwrite an input file (if it is an earlier output of "
+                            "this command, --skip-existing finishes the run and leaves such files out); "
+                            "choose another -o or a --suffix")
+        raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
+    if over_found:
+        raise UserError(f"{source} -> {output} would overwrite an image found under the input (under --overwrite "
+                        "an earlier output inside the input counts as a photo: delete it to redo it); choose an -o "
+                        "outside the input")
 
 
 def _quality_unused_note(jobs: Sequence[Job], opts: OutputOptions) -> list[str]:

@@ -246,6 +246,24 @@ def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path
     assert not any("left out" in n for n in elsewhere.notes)
 
 
+def test_overwrite_never_replaces_a_photo_found_in_an_output_folder_inside_the_input(tmp_path: Path,
+                                                                                      weights: Path) -> None:
+    """`denoise photos -o photos/sub -r --overwrite` replaced the user's photos/sub/a.png with photos/a.png
+    denoised: inside the input, nothing tells an earlier output from a photo that bears its name."""
+    photos = tmp_path / "photos"
+    write_image(photos / "a.png", noise_image(16, 16, seed=1))
+    write_image(photos / "sub" / "a.png", noise_image(16, 16, seed=2))
+    mine = (photos / "sub" / "a.png").read_bytes()
+    with pytest.raises(UserError, match="would overwrite an image found under the input .* delete it to redo it"):
+        denoise_files([photos], photos / "sub", engine(weights), OutputOptions(recursive=True, overwrite=True))
+    assert (photos / "sub" / "a.png").read_bytes() == mine
+    kept = denoise_files([photos], photos / "sub", engine(weights), OutputOptions(recursive=True, skip_existing=True))
+    assert [r.status for r in kept.results] == ["skipped"] and (photos / "sub" / "a.png").read_bytes() == mine
+    (photos / "sub" / "a.png").unlink()  # deleted, the output is written, and a rerun that is not recursive
+    for opts in (OutputOptions(recursive=True), OutputOptions(overwrite=True)):  # (which never finds it) redoes it
+        assert [r.status for r in denoise_files([photos], photos / "sub", engine(weights), opts).results] == ["done"]
+
+
 def test_subfolders_left_unread_without_recursive_are_named(tmp_path: Path, weights: Path) -> None:
     """`denoise tree -o out` said "denoising 1 file(s)" and nothing of the photos in tree's subfolders. The note
     names the subfolders, once each, never the output folder, a hidden one, a link or one that is an input too."""
@@ -282,7 +300,7 @@ def test_only_subfolders_with_photos_are_named_and_linked_folders_are(tmp_path: 
     (photos / "linked").symlink_to(elsewhere)
     for recursive in (False, True):
         summary = denoise_files([photos], photos / "results" / "run1", engine(weights),
-                                OutputOptions(recursive=recursive, overwrite=True))
+                                OutputOptions(recursive=recursive, skip_existing=True))
         assert [Path(r.source).name for r in summary.results] == ["a.png"]
         # notes/ holds no photo, mac/ only a hidden file, results/ only the output
         assert not any("subfolder(s) of the input" in n for n in summary.notes), summary.notes
