@@ -264,6 +264,21 @@ def test_overwrite_never_replaces_a_photo_found_in_an_output_folder_inside_the_i
         assert [r.status for r in denoise_files([photos], photos / "sub", engine(weights), opts).results] == ["done"]
 
 
+def test_a_path_through_a_link_and_up_names_the_file_the_system_opens(tmp_path: Path, weights: Path) -> None:
+    """`dd/a.png dd/lnk/../a.png`, with lnk a link to dd/real/sub, named two files (the second is dd/real/a.png),
+    but `..` was taken off by the text: one was denoised and the other dropped without a word."""
+    write_image(tmp_path / "a.png", noise_image(16, 16, seed=1))
+    write_image(tmp_path / "real" / "a.png", noise_image(16, 16, seed=2))
+    (tmp_path / "real" / "sub").mkdir()
+    (tmp_path / "lnk").symlink_to(tmp_path / "real" / "sub", target_is_directory=True)
+    with pytest.raises(UserError, match="would both be written to"):
+        denoise_files([tmp_path / "a.png", tmp_path / "lnk" / ".." / "a.png"], tmp_path / "out", engine(weights),
+                      OutputOptions())
+    twice = denoise_files([tmp_path / "real" / "a.png", tmp_path / "lnk" / ".." / "a.png", tmp_path / "real"],
+                          tmp_path / "o2", engine(weights), OutputOptions())
+    assert [r.status for r in twice.results] == ["done"]  # one file, however it is named
+
+
 def test_subfolders_left_unread_without_recursive_are_named(tmp_path: Path, weights: Path) -> None:
     """`denoise tree -o out` said "denoising 1 file(s)" and nothing of the photos in tree's subfolders. The note
     names the subfolders, once each, never the output folder, a hidden one, a link or one that is an input too."""
