@@ -95,6 +95,8 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
                     return _other_tiff(layout, header, path)
                 return undecoded_tiff(data, path, header, layout)  # a codec tifffile lacks: LZW, JPEG, ...
             axes = pages[0][1].axes
+            if arr.size == 0:  # a height or width tag read as 0 (a damaged header)
+                raise ImageReadError(f"{path}: truncated or corrupt image data")
     except ImageReadError:
         raise
     except Exception:

@@ -208,6 +208,20 @@ def test_a_truncated_16_bit_tiff_is_called_corrupt_not_a_missing_codec(tmp_path:
     assert "imagecodecs" not in str(info.value)
 
 
+@pytest.mark.parametrize(("tag", "photometric"), [(257, "rgb"), (256, "rgb"), (256, "cielab")])
+def test_a_tiff_whose_header_says_zero_rows_or_columns_is_corrupt(tmp_path: Path, tag: int, photometric: str) -> None:
+    """An ImageLength or ImageWidth damaged to 0 escaped as an IndexError (a Lab one as skimage's ValueError),
+    which stopped synth, evaluate and benchmark with a traceback where the next file waited."""
+    data = bytearray(tiff_bytes(asymmetric(24, 31), photometric=photometric))
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        field = tif.pages[0].tags[tag]
+        offset, width = field.valueoffset, 2 if field.dtype == 3 else 4  # a SHORT or a LONG
+    data[offset:offset + width] = bytes(width)
+    (tmp_path / "zero.tif").write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="zero.tif: truncated or corrupt image data"):
+        read_image(tmp_path / "zero.tif")
+
+
 def test_a_jpeg_cut_off_mid_data_is_refused_not_filled_with_gray(tmp_path: Path) -> None:
     """libjpeg fills what is missing with gray and only warns; with an end marker appended the file was
     denoised and reported done (without one it was already refused)."""
