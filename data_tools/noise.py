@@ -81,11 +81,17 @@ def _salt_pepper(img: np.ndarray, rng: np.random.Generator, amount: float, salt:
     return out
 
 
+JPEG_STAGE_MAX_SIDE = 65500  # OpenCV's encoder refuses larger sides (the format allows 65535)
+
+
 def _jpeg(img: np.ndarray, rng: np.random.Generator, quality: float) -> np.ndarray:
     del rng  # deterministic given the quality
+    if max(img.shape[:2]) > JPEG_STAGE_MAX_SIDE:
+        raise ValueError(f"{img.shape[1]}x{img.shape[0]} is too large for the jpeg noise stage (at most "
+                         f"{JPEG_STAGE_MAX_SIDE} px a side, OpenCV's JPEG limit)")
     u8 = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", _to_bgr(u8), [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
-    if not ok:  # pragma: no cover - OpenCV always encodes a valid uint8 array
+    if not ok:  # pragma: no cover - OpenCV encodes every uint8 array within its side limit
         raise RuntimeError("JPEG encoding failed")
     decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     return _from_bgr(decoded, img.shape).astype(np.float32)

@@ -182,6 +182,23 @@ def test_corrupt_input_is_skipped_reported_and_exits_1(src: Path, tmp_path: Path
     assert len(manifest["failures"]) == 1 and manifest["failures"][0]["source"].endswith("broken.png")
 
 
+def test_a_photo_too_wide_for_the_jpeg_stage_fails_alone_in_every_command(src: Path, tmp_path: Path) -> None:
+    """OpenCV's JPEG encoder refuses a side over 65500 px (a 2x65501 strip is 0.13 MP): the jpeg stage raised a
+    RuntimeError that synth, benchmark and noise-fit let through as a traceback, with the other photos unwritten."""
+    write_image(src / "strip.png", np.full((2, 65501, 3), 128, np.uint8))
+    code, stdout, stderr = invoke("synth", src, "-o", tmp_path / "set", "--noise", "gaussian:sigma=5+jpeg:quality=80")
+    assert code == 1 and "strip.png: 65501x2 is too large for the jpeg noise stage (at most 65500 px" in stderr
+    assert "wrote 4 image(s)" in stdout
+    bench = cli("benchmark", "--clean", src, "--noise", "jpeg:quality=80", "--methods", "tv", "-o", tmp_path / "b")
+    assert bench.exit_code == 1 and "too large for the jpeg noise stage" in bench.output, bench.output
+    pairs = tmp_path / "pairs"
+    for side in ("clean", "noisy"):
+        write_image(pairs / side / "strip.png", np.full((2, 65501, 3), 100 if side == "clean" else 104, np.uint8))
+    fit = cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "--spec", "jpeg:quality=50",
+              "-o", tmp_path / "fit")
+    one_line_error(fit, "strip.png: 65501x2 is too large for the jpeg noise stage")
+
+
 def test_image_smaller_than_crop_is_a_failure(src: Path, tmp_path: Path) -> None:
     summary = synth(src, tmp_path / "out", "gaussian:sigma=10", 0, crop=22)
     assert [p.name for p, _ in summary.failures] == ["b.png", "c.png"]

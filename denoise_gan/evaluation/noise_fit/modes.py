@@ -166,7 +166,10 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
         clean255 = to_255(clean)
         per_image = fit_seed(seed, name) if replays else image_seed(seed, name)
         for stats, cand in zip(generated, rows):
-            stats.add(clean255, to_255(cand.source.apply(clean, per_image)[0]) - clean255)
+            try:
+                stats.add(clean255, to_255(cand.source.apply(clean, per_image)[0]) - clean255)
+            except ValueError as exc:  # a noise stage's own limit (jpeg: 65500 px a side)
+                raise UserError(f"{clean_path}: {exc}; leave this photo out to fit the others") from None
         if progress is not None:
             progress(len(pairs) + i + 1, total, printable(name))
     table = [_residual_row(REFERENCE, "reference", real, real)]
