@@ -32,6 +32,16 @@ class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, 
     the CLI exits 130 without a second "interrupted" line."""
 
 
+# how each runtime says that memory ran out (torch's CPU allocator and CUDA's, ONNX Runtime's arena), in a
+# RuntimeError: a process under a `ulimit -v`, or a whole-image tile on a big photo, gets a smaller tile, and a
+# command one line, not a 400-character reason
+OUT_OF_MEMORY_TEXTS = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc", "CUDA out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or any(text in str(exc) for text in OUT_OF_MEMORY_TEXTS)
+
+
 def first_line(exc: BaseException, limit: int | None = 160) -> str:
     """An exception's message as one line of at most ``limit`` characters, for a one-line error, a cut one ending
     in "…" (torch's zip error stopped at "there is a high" as if that were all); its type's name when it says

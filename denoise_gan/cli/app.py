@@ -22,7 +22,7 @@ from rich.markup import escape
 from data_tools.names import shown
 from denoise_gan import __version__
 from denoise_gan.command_line import command_line
-from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line
+from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line, is_out_of_memory
 from denoise_gan.extras import EXTRAS, NO_ROOM_TO_LOAD, caused_by_interrupt, needs_package
 from denoise_gan.interrupts import ctrl_c_seen
 
@@ -151,7 +151,8 @@ def friendly_errors(fn: F) -> F:
     """Expected failures (bad input, bad files, bad options) become one red line and exit code 2: every
     ``DenoiseGanError`` (the root of the data, config, user and weights errors; their subclasses name what went
     wrong), a missing file, and a missing optional package (the line names the extra that installs it). Running
-    out of memory is one line too, with exit code 1 (a ``ulimit -v`` on a shared machine is not a bug)."""
+    out of memory (numpy's MemoryError, torch's RuntimeError) is one line too, with exit code 1 (a ``ulimit -v`` on
+    a shared machine is not a bug)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -183,7 +184,9 @@ def friendly_errors(fn: F) -> F:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
             raise typer.Exit(130) from None
         except Exception as exc:  # Python wraps an interrupt raised inside __set_name__ (pydantic's, while
-            if not caused_by_interrupt(exc):  # albumentations imports) in a RuntimeError: it is the interrupt
+            if is_out_of_memory(exc):  # albumentations imports) in a RuntimeError: it is the interrupt; torch's
+                _say_out_of_memory(exc)  # allocators say "out of memory" in a RuntimeError, not a MemoryError
+            if not caused_by_interrupt(exc):
                 raise
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
             raise typer.Exit(130) from None

@@ -21,15 +21,6 @@ class OutOfMemory(Exception):
     """A backend ran out of device memory on a batch; the engine shrinks the tile and retries."""
 
 
-# how each runtime says that the CPU's memory ran out (torch's allocator; ONNX Runtime's arena): a process under a
-# `ulimit -v`, or a whole-image tile on a big photo, gets a smaller tile as a GPU does, not a 400-character reason
-CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc")
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or any(text in str(exc) for text in CPU_OUT_OF_MEMORY)
-
-
 class Backend(Protocol):
     """What runs the network: NCHW float32 batches in [0, 1] in, the same shape out (see ``torch_engine``
     and ``onnx_engine``). ``notes`` collects what the user should know (fp32 redos, providers)."""

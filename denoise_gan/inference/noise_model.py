@@ -35,9 +35,8 @@ from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.synth import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
-from denoise_gan.errors import UserError, WeightsError, first_line, typed_line
+from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.extras import installed, require
-from denoise_gan.inference.backend import is_out_of_memory
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
 from denoise_gan.inference.pixels import through_file_dtype

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from denoise_gan.config import json_object
-from denoise_gan.errors import UserError, WeightsError, first_line
+from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory
 from denoise_gan.extras import export_note, require
-from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory, is_out_of_memory
+from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
 from denoise_gan.runtime import check_device_name, cuda_may_be_present, no_gpu_text

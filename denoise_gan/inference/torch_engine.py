@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoise_gan.errors import UserError
-from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory, is_out_of_memory
+from denoise_gan.errors import UserError, is_out_of_memory
+from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generators import NoiseGenerator
 from denoise_gan.runtime import autocast, precision_name, resolve_device, resolve_precision

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -493,6 +494,24 @@ def test_running_out_of_memory_is_one_line(src: Path, tmp_path: Path, monkeypatc
     monkeypatch.setattr(metrics, "_prepare", no_room_to_load)
     result = cli("evaluate", "--clean", src, "--pred", src)
     assert result.exit_code == 1 and result.stderr.startswith("error: out of memory (libtorch_cpu.so"), result.output
+
+
+def test_torch_running_out_of_memory_in_training_is_one_line(src: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's CPU allocator says it in a RuntimeError, not a MemoryError: `train` under a `ulimit -v` ended in
+    a traceback."""
+    from denoise_gan.training import cyclegan
+
+    def no_room(*_: object, **__: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 150994944 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(cyclegan, "train", no_room)
+    shutil.copytree(src, tmp_path / "noisy")
+    result = cli("train", "--clean", src, "--noisy", tmp_path / "noisy", "-o", tmp_path / "run", "--steps", "1")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: out of memory ([enforce fail"), lines
 
 
 def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: Path,
