@@ -10,7 +10,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from data_tools.synth import NoiseSource, as_noise_source
+from data_tools.noise_source import NoiseSource, as_noise_source
 
 
 class SyntheticNoise(A.ImageOnlyTransform):

@@ -20,24 +20,25 @@ PNG holds exactly the pixels the noise was applied to (after EXIF orientation, r
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import cv2
 import numpy as np
 
 from data_tools.atomic_files import OutputWriteError, is_temp_file, remove_stale_parts
 from data_tools.checks import whole_number
-from data_tools.errors import DataError, ImageTypeError
 from data_tools.folder_lock import holding_folder
 from data_tools.folder_scan import folders_not_read, not_a_folder
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable, refuse_empty_paths
-from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.noise import image_seed
+from data_tools.noise_source import NoiseSource, as_noise_source, source_record
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.synth_folder import (
     MANIFEST_FORMAT,
@@ -58,50 +59,6 @@ from data_tools.synth_folder import (
 )
 
 ProgressFn = Callable[[int, int, str], None]
-
-
-@runtime_checkable
-class NoiseSource(Protocol):
-    """What ``synth`` (and the ``SyntheticNoise`` transform) needs of a noise model.
-
-    ``apply`` takes a uint8/uint16 image (HxW or HxWxC, alpha passed through) and a per-image seed and returns
-    the noisy image (same shape and dtype, clipped and rounded) and what was drawn for it, as JSON-ready dicts
-    (one per stage; each names its ``model``). The same image and seed give the same bytes. ``str(source)`` is
-    the text the manifest records as ``noise``.
-    """
-
-    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]: ...
-
-
-@runtime_checkable
-class DescribedNoiseSource(NoiseSource, Protocol):
-    """A noise source that adds its own record to the manifest (a learned model: its file, sha256, config)."""
-
-    def manifest(self) -> dict[str, Any]: ...
-
-
-def source_record(source: NoiseSource) -> dict[str, Any]:
-    """The manifest's ``noise_source``: the source's own record, or a spec's text."""
-    if isinstance(source, DescribedNoiseSource):
-        return source.manifest()
-    return {"kind": "spec", "spec": str(source)}
-
-
-LEARNED_PREFIX = "noise-model:"  # how a learned noise model describes itself (its file name and sha256)
-
-
-def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
-    """A spec text parsed, or a noise source as given; anything else is a TypeError naming what is needed. A
-    learned model's description (written by ``A.save``) is not a spec: its weights are not in the text."""
-    if isinstance(noise, str):
-        if noise.startswith(LEARNED_PREFIX):
-            raise DataError(f"{noise!r} describes a learned noise model, whose weights a text cannot hold (a pipeline "
-                            "saved with one): pass NoiseModel.from_pretrained(SRC) instead of the text")
-        return parse_noise_spec(noise)
-    if not isinstance(noise, NoiseSource):
-        raise ImageTypeError(f"expected a noise spec or an object with apply(image, seed), got "
-                             f"{type(noise).__name__}")
-    return noise
 
 
 @dataclass
@@ -301,6 +258,7 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
     unpaired = settings["mode"] == "unpaired"
     entries: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
+    folders: dict[str, Path] = {}  # each written name's folders (``a/b`` for ``a/b/c``), to the source that made it
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:
         for index, source in enumerate(sources):
             name = _stem(source, clean_dir)
@@ -308,8 +266,11 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
             try:
                 if name in seen:
                     raise ValueError(f"same name as {seen[name]}; rename one of them")
+                if other := _file_and_folder(name, seen, folders):
+                    raise ValueError(f"its output and {other}'s would be a file and a folder of one name; rename one")
                 entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir, writer))
                 seen[name] = source  # once written: a file that failed to read takes no name from the next
+                folders.update({"/".join(name.split("/")[:i]): source for i in range(1, name.count("/") + 1)})
                 summary.written += 1
             except (ImageReadError, ValueError) as exc:
                 summary.unwritten += isinstance(exc, OutputWriteError)
@@ -319,6 +280,17 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
             if progress is not None:
                 progress(index + 1, len(sources), printable(name))
     return entries
+
+
+def _file_and_folder(name: str, seen: dict[str, Path], folders: dict[str, Path]) -> Path | None:
+    """The source written before whose output is a file where this one's needs a folder, or the reverse: x.jpg is
+    written as clean/x.png, and x.png/a.png needs clean/x.png/ as a folder."""
+    parts = name.split("/")
+    for i in range(1, len(parts)):
+        folder = "/".join(parts[:i])
+        if folder.endswith(".png") and folder[:-4] in seen:
+            return seen[folder[:-4]]
+    return folders.get(f"{name}.png")
 
 
 def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: SynthSummary,
@@ -386,6 +358,7 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
                 clean_written.result()  # its error, if any, is this source's
             except BaseException:
                 if entry["noisy"]:  # no noisy file without its clean twin
-                    (out_dir / entry["noisy"]).unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):  # its own error (a folder in the way) is the clean file's
+                        (out_dir / entry["noisy"]).unlink(missing_ok=True)
                 raise
     return entry

@@ -45,7 +45,8 @@ def synth_command(
     The noise is a spec (--noise) or a learned noise model (--noise-model); the manifest records either, with
     each image's seed (and a model file's sha256), and the same seed gives byte-identical files.
     """
-    from data_tools.synth import NoiseSource, synth
+    from data_tools.noise_source import NoiseSource
+    from data_tools.synth import synth
     from denoise_gan.runtime import check_threads
 
     if (noise is None) == (noise_model is None):

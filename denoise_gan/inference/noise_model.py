@@ -16,7 +16,7 @@ network's receptive field (each tile sees the same z and v, so the result matche
 On the CPU, F's deterministic part (its U-Net: the scale and shift maps, nearly all the work) runs on ONNX
 Runtime when it is installed (``engine="auto"``), measured about twice as fast as torch there; the draws and
 the noise's composition stay F's own torch code. It is also a
-``data_tools.synth.NoiseSource``: ``apply(pixels, seed)`` returns the noisy image and what was drawn, and
+``data_tools.noise_source.NoiseSource``: ``apply(pixels, seed)`` returns the noisy image and what was drawn, and
 ``manifest()`` records the weight file and its sha256, so ``synth --noise-model`` writes a reproducible set.
 """
 
@@ -33,7 +33,7 @@ import numpy as np
 from data_tools.checks import noise_image, whole_number
 from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
-from data_tools.synth import LEARNED_PREFIX
+from data_tools.noise_source import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.extras import installed, require

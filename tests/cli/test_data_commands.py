@@ -199,6 +199,19 @@ def test_a_photo_too_wide_for_the_jpeg_stage_fails_alone_in_every_command(src: P
     one_line_error(fit, "strip.png: 65501x2 is too large for the jpeg noise stage")
 
 
+@pytest.mark.parametrize(("file", "fails"), [("x.jpg", "x.png/a.png"), ("x.tif", "x.tif")])  # before, after
+def test_a_source_whose_set_file_is_another_sources_folder_fails_alone(tmp_path: Path, file: str, fails: str) -> None:
+    """x.jpg is written as clean/x.png, and x.png/a.png needed clean/x.png/ as a folder: the clean write failed
+    as a full disk would ("make room"), and removing its noisy twin raised NotADirectoryError, a traceback."""
+    src = tmp_path / "src"
+    for name in ("x.png/a.png", file, "z.png"):
+        write_image(src / name, texture((24, 24, 3), np.uint8, seed=len(name)))
+    summary = synth(src, tmp_path / "set", "gaussian:sigma=5", 0)
+    assert [p.relative_to(src).as_posix() for p, _ in summary.failures] == [fails]
+    assert "a file and a folder of one name" in summary.failures[0][1]
+    assert summary.unwritten == 0 and summary.written == 2
+
+
 def test_image_smaller_than_crop_is_a_failure(src: Path, tmp_path: Path) -> None:
     summary = synth(src, tmp_path / "out", "gaussian:sigma=10", 0, crop=22)
     assert [p.name for p, _ in summary.failures] == ["b.png", "c.png"]

@@ -16,8 +16,9 @@ import torch
 from data_tools.errors import DenoiseGanError
 from data_tools.images import read_image
 from data_tools.noise import image_seed, parse_noise_spec
+from data_tools.noise_source import DescribedNoiseSource, NoiseSource
 from data_tools.noise_transform import SyntheticNoise
-from data_tools.synth import DescribedNoiseSource, NoiseSource, synth
+from data_tools.synth import synth
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.inference.noise_model import NoiseModel
 from denoise_gan.nets.registry import build_generator

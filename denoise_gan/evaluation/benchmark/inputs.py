@@ -26,8 +26,9 @@ from data_tools import json_text
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
+from data_tools.noise_source import LEARNED_PREFIX
 from data_tools.output_folders import refuse_output_inside_inputs
-from data_tools.synth import LEARNED_PREFIX, MANIFEST_NAME
+from data_tools.synth import MANIFEST_NAME
 from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods

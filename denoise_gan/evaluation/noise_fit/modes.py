@@ -14,7 +14,7 @@ from data_tools.folder_scan import not_a_folder
 from data_tools.images import colour_channels, haar_quads, to_255
 from data_tools.names import printable, shown, warn
 from data_tools.noise import image_seed, parse_noise_spec
-from data_tools.synth import NoiseSource
+from data_tools.noise_source import NoiseSource
 from data_tools.synth_folder import refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.statistics import (
@@ -230,7 +230,7 @@ PAIRED_HOW = ("residual r = noisy - clean on the 0-255 scale (16-bit scaled, alp
 
 
 def _record(source: NoiseSource) -> dict[str, Any]:
-    from data_tools.synth import source_record
+    from data_tools.noise_source import source_record
 
     return source_record(source)
 
