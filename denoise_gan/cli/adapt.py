@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from denoise_gan.cli.app import console
+from denoise_gan.cli.app import console, say_other_formats
 from denoise_gan.cli.config_options import build_config, config_command
 from denoise_gan.cli.given import given_options, resume_refuses_options
 from denoise_gan.cli.options import Threads
@@ -49,6 +49,7 @@ def adapt_command(
             raise UserError(f"give --minutes (a time budget) or --steps (a step count), not both: --steps "
                             f"{options['steps']} would ignore --minutes {options['minutes']:g}")
         cfg = build_config(AdaptConfig, options)
+        say_other_formats(cfg.noisy_dir)
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began, start_named=bool(given_options(ctx, ("start",))))
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "

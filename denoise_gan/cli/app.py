@@ -12,6 +12,7 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -215,6 +216,16 @@ def _say_interrupted(command: str, overwrite: bool, said: bool = False) -> None:
 def say_warning(message: str) -> None:
     """A warning line, written as ``say_error`` writes an error: text, not markup, control characters escaped."""
     err_console.print(f"[yellow]warning:[/] {escape(shown(message))}", highlight=False, soft_wrap=True)
+
+
+def say_other_formats(*folders: Path | None) -> None:
+    """A note naming the images in formats no command reads under the folders a command read (searched as it
+    searches them): a set, a score or a fit made from part of a folder is not made without a word."""
+    from data_tools.folder_scan import other_formats, other_formats_note
+
+    if found := other_formats([f for f in folders if f is not None], recursive=True):
+        err_console.print(f"[yellow]note:[/] {escape(shown(other_formats_note(found)))}", highlight=False,
+                          soft_wrap=True)
 
 
 def say_error(message: str) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from data_tools.names import shown
-from denoise_gan.cli.app import console, err_console, say_warning
+from denoise_gan.cli.app import console, err_console, say_other_formats, say_warning
 from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
@@ -68,6 +68,7 @@ def synth_command(
         summary = synth(clean_dir, output, spec, seed, unpaired=unpaired, crop=crop, max_size=max_size,
                         progress=report, overwrite=overwrite)
     _report_synth(summary, f"{'unpaired' if unpaired else 'paired'}, noise {spec}, seed {seed}")
+    say_other_formats(clean_dir)
     if summary.unwritten:
         left = "the set is marked incomplete; make room and run the same command to finish it" if summary.written \
             else "no set was made (the folder is as it was)"

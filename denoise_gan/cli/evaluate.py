@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from denoise_gan.cli.app import console, err_console, say_error
+from denoise_gan.cli.app import console, err_console, say_error, say_other_formats
 from denoise_gan.cli.options import (
     Device,
     Engine,
@@ -74,6 +74,7 @@ def evaluate_command(
     if csv_path is not None:
         write_results_csv(result, csv_path, overwrite=overwrite)
         console.print(f"wrote {csv_path}", markup=False, highlight=False)
+    say_other_formats(clean, pred)
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
     problems += [failed_text(result)] if result.failed else []
     problems += [unpaired_text(result, clean)] if result.unpaired else []
@@ -137,6 +138,7 @@ def benchmark_command(
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)
     console.print(benchmark_summary(result))
+    say_other_formats(clean)
     console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
                   markup=False, highlight=False, soft_wrap=True)
     if result.failed:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from denoise_gan.cli.app import console
+from denoise_gan.cli.app import console, say_other_formats
 from denoise_gan.cli.config_options import build_config, config_command, read_config_file
 from denoise_gan.cli.given import given_names, given_options, resume_refuses_options, them
 from denoise_gan.cli.options import TensorBoard, Threads
@@ -77,6 +77,7 @@ def train_command(
         base["data"].update({"noisy_dir": ""} if "noise" in given else {"noise": ""})  # to noise, given, wins
     cfg = build_config(TrainConfig, given, base, source=config)
     check_train_inputs(cfg, output)
+    say_other_formats(cfg.data.clean_dir or None, cfg.data.noisy_dir or None)
     set_threads(threads)
     with reporting(tensorboard=tensorboard):
         out = train(cfg, output, console=console)

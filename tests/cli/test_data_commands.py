@@ -212,6 +212,25 @@ def test_a_source_whose_set_file_is_another_sources_folder_fails_alone(tmp_path:
     assert summary.unwritten == 0 and summary.written == 2
 
 
+def test_every_command_that_reads_a_folder_names_the_images_it_cannot_read(src: Path, tmp_path: Path) -> None:
+    """Only denoise said so: synth, evaluate, benchmark and noise-fit made a set, a score or a fit from part of
+    the folder, passing over its GIF and HEIC files without a word."""
+    (src / "anim.gif").write_bytes(b"GIF89a")
+    (src / "sub" / "photo.heic").write_bytes(b"")
+    said = "not read: 2 image(s) in a format this tool does not read ("
+    code, _, stderr = invoke("synth", src, "-o", tmp_path / "set", "--noise", "gaussian:sigma=5")
+    assert code == 0 and said in stderr, stderr
+    assert said in cli("evaluate", "--clean", src, "--pred", tmp_path / "set" / "clean").stderr
+    assert said in cli("benchmark", "--clean", src, "--noise", "gaussian:sigma=5", "--methods", "tv",
+                       "-o", tmp_path / "b").stderr
+    (tmp_path / "set" / "noisy" / "x.gif").write_bytes(b"GIF89a")
+    fit = cli("noise-fit", "--clean", tmp_path / "set" / "clean", "--noisy", tmp_path / "set" / "noisy", "-o",
+              tmp_path / "fit")
+    assert fit.exit_code == 0 and "not read: 1 image(s) in a format" in fit.stderr, fit.output
+    code, _, stderr = invoke("synth", tmp_path / "set" / "clean", "-o", tmp_path / "again", "--noise", "jpeg:quality=8")
+    assert code == 0 and "format" not in stderr  # none there, nothing said
+
+
 def test_image_smaller_than_crop_is_a_failure(src: Path, tmp_path: Path) -> None:
     summary = synth(src, tmp_path / "out", "gaussian:sigma=10", 0, crop=22)
     assert [p.name for p, _ in summary.failures] == ["b.png", "c.png"]

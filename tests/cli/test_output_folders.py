@@ -514,6 +514,20 @@ def test_torch_running_out_of_memory_in_training_is_one_line(src: Path, tmp_path
     assert len(lines) == 1 and lines[0].startswith("error: out of memory ([enforce fail"), lines
 
 
+def test_training_names_the_images_it_cannot_read(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """train and adapt read their folders recursively and passed over GIF and HEIC files without a word."""
+    from denoise_gan.training import adapt, cyclegan
+
+    monkeypatch.setattr(cyclegan, "train", lambda *_, **__: tmp_path / "G.safetensors")
+    monkeypatch.setattr(adapt, "adapt", lambda *_, **__: tmp_path / "run" / "G.safetensors")
+    shutil.copytree(src, tmp_path / "noisy")
+    (tmp_path / "noisy" / "photo.heic").write_bytes(b"")
+    result = cli("train", "--clean", src, "--noisy", tmp_path / "noisy", "-o", tmp_path / "run", "--steps", "1")
+    assert result.exit_code == 0 and "not read: 1 image(s) in a format this tool does not read" in result.stderr
+    result = cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "ad", "--steps", "2")
+    assert "not read: 1 image(s) in a format this tool does not read" in result.stderr, result.output
+
+
 def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Under a `ulimit -v` the shipped graph was "not a loadable ONNX graph" (bad_alloc), onnxruntime "installed
