@@ -40,10 +40,11 @@ class TiffLayout:
     associated: bool  # premultiplied alpha
     orientation: int
     compression: str
+    unspecified_extra: bool = False  # ExtraSamples 0: a last sample that is data (a mask, near infrared), not alpha
 
     @property
     def alpha(self) -> bool:
-        return self.channels in (2, 4)
+        return self.channels in (2, 4) and not self.unspecified_extra
 
     @property
     def gray(self) -> bool:
@@ -61,10 +62,10 @@ def _layout(index: int, page: Any) -> TiffLayout:
     tags = page.tags
     orientation = tags.get("Orientation")
     extra = tags.get("ExtraSamples")
+    first_extra = np.ravel(extra.value)[:1].tolist() if extra is not None else []
     return TiffLayout(index, int(page.photometric), int(page.bitspersample), int(page.samplesperpixel),
-                      extra is not None and np.ravel(extra.value)[:1].tolist() == [1],
-                      int(orientation.value) if orientation is not None else 1,
-                      getattr(page.compression, "name", str(page.compression)))
+                      first_extra == [1], int(orientation.value) if orientation is not None else 1,
+                      getattr(page.compression, "name", str(page.compression)), first_extra == [0])
 
 
 def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> tuple[np.ndarray, int, str] | None:
@@ -169,8 +170,11 @@ def _tiff_samples(arr: np.ndarray, axes: str, layout: TiffLayout, path: Path) ->
     if channels not in ((1, 2) if layout.gray else (3, 4)):
         raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
                              "(gray, gray+alpha, RGB or RGBA)")
+    dropped = ""
+    if layout.unspecified_extra and channels in (2, 4):  # written as alpha, a mask of 0 made the photo invisible
+        arr, dropped = arr[..., :-1], "its extra sample, which the file calls unspecified data (not alpha), is left out"
     pixels, note = samples_by_range(arr, path)
-    return _as_stored(pixels, layout, note)
+    return _as_stored(pixels, layout, "; ".join(n for n in (note, dropped) if n))
 
 
 def _as_stored(pixels: np.ndarray, layout: TiffLayout, note: str) -> tuple[np.ndarray, int, str]:

@@ -222,6 +222,21 @@ def test_a_tiff_whose_header_says_zero_rows_or_columns_is_corrupt(tmp_path: Path
         read_image(tmp_path / "zero.tif")
 
 
+@pytest.mark.parametrize(("channels", "photometric"), [(4, "rgb"), (2, "minisblack")])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_tiffs_unspecified_extra_sample_is_not_taken_for_alpha(tmp_path: Path, channels: int, photometric: str,
+                                                                 dtype: type) -> None:
+    """ExtraSamples 0 says "unspecified data" (a mask, near infrared), not alpha: passed through as alpha, a
+    sample of zeros turned the denoised photo fully transparent. It is left out, and the note says so."""
+    pixels = asymmetric(12, 10, channels, dtype)
+    pixels[..., -1] = 0
+    (tmp_path / "x.tif").write_bytes(tiff_bytes(pixels, photometric=photometric, extrasamples=["unspecified"]))
+    loaded = read_image(tmp_path / "x.tif")
+    assert np.array_equal(loaded.pixels, pixels[..., :-1]) and "unspecified data (not alpha)" in loaded.note
+    (tmp_path / "a.tif").write_bytes(tiff_bytes(pixels, photometric=photometric, extrasamples=["unassalpha"]))
+    assert read_image(tmp_path / "a.tif").pixels.shape[2] == channels  # true alpha is still alpha
+
+
 def test_a_jpeg_cut_off_mid_data_is_refused_not_filled_with_gray(tmp_path: Path) -> None:
     """libjpeg fills what is missing with gray and only warns; with an end marker appended the file was
     denoised and reported done (without one it was already refused)."""
