@@ -157,7 +157,8 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         raise UserError(f"-o {out_dir}: cannot write {out_dir.suffix} images; name a .png, .jpg, .tif, .webp or "
                         ".bmp file, or a folder (end it with /)")
     if one_file:
-        return FilePlan(_plan_one_file(Path(inputs[0]), out_dir, opts))
+        jobs = _plan_one_file(Path(inputs[0]), out_dir, opts)
+        return FilePlan(jobs, tuple(_quality_unused_note(jobs, opts, "name a .jpg or .webp file with -o to use it")))
     if out_dir.suffix.lower() in IMAGE_EXTENSIONS and not out_dir.is_dir() and not folder_named:
         many = f"there are {len(inputs)} inputs" if len(inputs) > 1 else \
             f"{inputs[0]} is a folder" if Path(inputs[0]).is_dir() else ""
@@ -225,13 +226,14 @@ def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, over_foun
                         "outside the input")
 
 
-def _quality_unused_note(jobs: Sequence[Job], opts: OutputOptions) -> list[str]:
+def _quality_unused_note(jobs: Sequence[Job], opts: OutputOptions,
+                         advice: str = "choose --ext jpg or webp to use it") -> list[str]:
     """A --quality given for outputs that are all PNG, TIFF or BMP would change nothing: say so, not nothing."""
     if opts.quality is None or not jobs or any(j.output.suffix.lower() in QUALITY_SUFFIXES for j in jobs):
         return []
     kinds = sorted({j.output.suffix.lower().lstrip(".") for j in jobs})
     return [f"--quality {opts.quality} is not used: it sets JPEG and WebP outputs, and these are "
-            f"{', '.join(kinds)} (choose --ext jpg or webp to use it)"]
+            f"{', '.join(kinds)} ({advice})"]
 
 
 def _leaves_out_earlier(opts: OutputOptions) -> bool:

@@ -124,6 +124,10 @@ def test_a_quality_that_no_output_uses_is_noted(tmp_path: Path) -> None:
                                  "(choose --ext jpg or webp to use it)"]
     assert notes() == [] and notes(quality=80, ext="jpg") == [] and notes(quality=80, ext="webp") == []
     assert OutputOptions().encoder_quality == 95 and OutputOptions(quality=80).encoder_quality == 80
+    named = plan_jobs([tmp_path / "a.png"], tmp_path / "a_dn.tif", OutputOptions(quality=80)).notes  # one file:
+    assert named == ("--quality 80 is not used: it sets JPEG and WebP outputs, and these are tif (name a .jpg or "
+                     ".webp file with -o to use it)",)  # it said nothing
+    assert plan_jobs([tmp_path / "a.png"], tmp_path / "a_dn.jpg", OutputOptions(quality=80)).notes == ()
 
 
 def test_rerun_into_a_subfolder_of_the_input_never_takes_outputs_as_inputs(tmp_path: Path, weights: Path) -> None:
