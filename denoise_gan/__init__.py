@@ -1,7 +1,7 @@
 """denoise-gan: a CycleGAN denoiser trained from unpaired clean and noisy image sets.
 
 The Python entry points are ``Denoiser`` (noisy -> clean) and ``NoiseModel`` (a learned noise model F,
-clean -> noisy, seeded)::
+clean -> noisy, seeded); ``OutputOptions`` are ``Denoiser.denoise_files``' output settings::
 
     from denoise_gan import Denoiser, NoiseModel
 
@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Denoiser", "NoiseModel", "__version__"]
+__all__ = ["Denoiser", "NoiseModel", "OutputOptions", "__version__"]
 
 if TYPE_CHECKING:
     from denoise_gan.inference.api import Denoiser
+    from denoise_gan.inference.file_plan import OutputOptions
     from denoise_gan.inference.noise_model import NoiseModel
 
 
@@ -33,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from denoise_gan.inference.noise_model import NoiseModel
 
         return NoiseModel
+    if name == "OutputOptions":  # how Denoiser.denoise_files names, places and keeps its outputs
+        from denoise_gan.inference.file_plan import OutputOptions
+
+        return OutputOptions
     raise AttributeError(f"module 'denoise_gan' has no attribute {name!r}")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from denoise_gan.command_line import command_line_running
 from denoise_gan.errors import ConfigError
 
 
@@ -167,7 +168,7 @@ def check_types(cfg: Any) -> None:
         fixed = _typed(value, hints[f.name])
         if fixed is _WRONG:
             rule = option_of(f)
-            name = flag_of(f) if rule is not None and rule.cli else f.name
+            name = flag_of(f) if rule is not None and rule.cli and command_line_running() else f.name
             raise ConfigError(f"{name} must be {_described(hints[f.name])}, not {value!r:.60}")
         if fixed is not value and not (type(fixed) is type(value) and fixed == value):
             object.__setattr__(cfg, f.name, fixed)  # (frozen: this is its construction)
@@ -180,7 +181,7 @@ def check_fields(cfg: Any) -> None:
     for f in dataclasses.fields(cfg):
         rule = option_of(f)
         if rule is not None:
-            check_field(flag_of(f) if rule.cli else f.name, rule, getattr(cfg, f.name))
+            check_field(flag_of(f) if rule.cli and command_line_running() else f.name, rule, getattr(cfg, f.name))
 
 
 def optional_dataclass(ftype: Any) -> Any:

@@ -19,9 +19,11 @@ R = TypeVar("R")
 # the command's options that are the API's keywords (denoise_files' OutputOptions among them), and their values
 _OPTION = re.compile(r"(?<![\w.\-])--(tile|overlap|batch-size|threads|precision|device|engine|ensemble|strength|sigma"
                      r"|skip-existing|overwrite|recursive|suffix|quality|ext)\b"
-                     r"(?: (\d[\d.]*|auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime|'[^']*'))?")
+                     r"(?: (\d[\d.]*|auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime|'[^']*'"
+                     r"|same|png|jpe?g|tiff?|webp|bmp)\b)?")
 _OUTPUT = re.compile(r"(?<![\w.\-])-o(?= )")
 _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
+_OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
 
 
 def python_terms(text: str) -> str:
@@ -33,9 +35,19 @@ def python_terms(text: str) -> str:
 
 
 def _keywords(text: str) -> str:
-    text = _OPTION.sub(lambda m: m[1].replace("-", "_") + (f"={m[2]}" if m[2] else "=True" if m[1] in _SWITCHES
-                                                               else ""), text)
-    return _OUTPUT.sub("out_dir", text)
+    return _OUTPUT.sub("out_dir", _OPTION.sub(_keyword, text.replace(" a --suffix", " --suffix")))
+
+
+def _keyword(flag: re.Match[str]) -> str:
+    """One flag as the keyword that sets it: ``OutputOptions(skip_existing=True)`` for denoise_files' options
+    (its own keywords would be a TypeError), ``tile=128`` for the rest."""
+    name, value = flag[1], flag[2]
+    if value and name == "ext":
+        value = repr(value)
+    keyword = name.replace("-", "_") + (f"={value}" if value else "=True" if name in _SWITCHES else "")
+    if name not in _OUTPUT_OPTIONS:
+        return keyword
+    return f"OutputOptions({keyword})" if "=" in keyword else f"OutputOptions's {keyword}"
 
 
 @contextmanager

@@ -41,9 +41,15 @@ def test_every_bound_a_field_declares_is_itself_allowed(cls: type) -> None:
 
 
 def test_a_value_outside_a_fields_choices_is_refused() -> None:
-    with pytest.raises(ConfigError, match="--loss must be one of l1, l2"):
+    """Built in Python, a config names its fields as the keywords they are (`--width` was not a keyword of
+    GeneratorConfig); the command line, building the same config, names its flags."""
+    from denoise_gan.command_line import command_line
+
+    with pytest.raises(ConfigError, match="^loss must be one of l1, l2"):
         RefineConfig(loss="l3")
-    with pytest.raises(ConfigError, match="--precision must be one of"):
+    with pytest.raises(ConfigError, match="^precision must be one of"):
+        TrainConfig(precision="fp64")
+    with command_line(), pytest.raises(ConfigError, match="^--precision must be one of"):
         TrainConfig(precision="fp64")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from denoise_gan import Denoiser
+from denoise_gan import Denoiser, OutputOptions
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.inference.tiling import InferConfig, denoise_array
 from denoise_gan.nets.weights import load_generator, save_generator
@@ -457,8 +457,10 @@ def test_the_apis_errors_name_its_keywords_and_the_commands_keep_their_flags(tmp
     den = Denoiser.from_pretrained("default")
     den.denoise_files(tmp_path / "in", tmp_path / "out")
     again = den.denoise_files(tmp_path / "in", tmp_path / "out")
-    assert again.results[0].message == "output exists (use skip_existing=True or overwrite=True)"
-    with pytest.raises(UserError, match="choose another out_dir or a suffix"):
+    assert again.results[0].message == ("output exists (use OutputOptions(skip_existing=True) or "
+                                        "OutputOptions(overwrite=True))")  # `skip_existing=True` was a TypeError
+    assert den.denoise_files(tmp_path / "in", tmp_path / "out", OutputOptions(skip_existing=True)).count("skipped") == 1
+    with pytest.raises(UserError, match="choose another out_dir or OutputOptions's suffix"):
         den.denoise_files(tmp_path / "in", tmp_path / "in")
     result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--tile", "64"])
     assert result.exit_code == 2 and "use --tile 128 or more" in result.output, result.output

@@ -41,7 +41,7 @@ def test_a_link_to_the_other_folder_is_the_same_folder(tmp_path: Path) -> None:
 
 
 def test_the_patch_size_floor_and_the_discriminators_channels() -> None:
-    with pytest.raises(ConfigError, match="patch-size"):
+    with pytest.raises(ConfigError, match="^patch_size must be at least"):
         DataConfig(patch_size=16)  # a multiple of 8, under the floor of 32
     with pytest.raises(ConfigError, match="same channels"):  # only a config file can give D its own channels
         TrainConfig(model=ModelConfig(d=DiscriminatorConfig(channels=1)))
