@@ -229,20 +229,21 @@ def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tm
 
 
 def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, tmp_path: Path) -> None:
+    pred = shutil.copytree(src, src.parent / "pred")  # the same folder as --pred is refused
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     for option in ("--json", "--csv"):  # an input image named as the report: refused, even with --overwrite
-        one_line_error(cli("evaluate", "--clean", src, "--pred", src, option, src / "a.png", "--overwrite"),
+        one_line_error(cli("evaluate", "--clean", src, "--pred", pred, option, src / "a.png", "--overwrite"),
                        "an image file name")
-    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path / "shot.PNG"),
+    one_line_error(cli("evaluate", "--clean", src, "--pred", pred, "--json", tmp_path / "shot.PNG"),
                    "an image file name")  # a camera's upper-case extension too
-    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path / "r.out", "--csv",
+    one_line_error(cli("evaluate", "--clean", src, "--pred", pred, "--json", tmp_path / "r.out", "--csv",
                        tmp_path / "r.out"), "both name")
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
     report = tmp_path / "r.json"
     report.write_text("keep")
-    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", report), "pass --overwrite")
+    one_line_error(cli("evaluate", "--clean", src, "--pred", pred, "--json", report), "pass --overwrite")
     assert report.read_text() == "keep"
-    result = cli("evaluate", "--clean", src, "--pred", src, "--json", report, "--overwrite")
+    result = cli("evaluate", "--clean", src, "--pred", pred, "--json", report, "--overwrite")
     assert result.exit_code == 0, result.output
     assert json.loads(report.read_text())["images"]
 
@@ -456,6 +457,7 @@ def test_a_report_or_an_export_file_that_appears_during_the_run_is_kept(src: Pat
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The "exists" check ran only at the start: another run's report or graph written meanwhile was replaced,
     and both runs said "wrote"."""
+    pred = shutil.copytree(src, src.parent / "pred")  # the same folder as --pred is refused
     import denoise_gan.evaluation.metrics as metrics
     import denoise_gan.nets.export as export
 
@@ -469,7 +471,7 @@ def test_a_report_or_an_export_file_that_appears_during_the_run_is_kept(src: Pat
         return run
 
     monkeypatch.setattr(metrics, "evaluate_folders", meanwhile(report, real_evaluate))
-    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", report), "appeared while")
+    one_line_error(cli("evaluate", "--clean", src, "--pred", pred, "--json", report), "appeared while")
     monkeypatch.setattr(export, "onnx_bytes", meanwhile(graph, real_graph))
     one_line_error(cli("export", "default", "-o", graph), "appeared while")
     assert report.read_text() == graph.read_text() == "another run's"
@@ -477,13 +479,14 @@ def test_a_report_or_an_export_file_that_appears_during_the_run_is_kept(src: Pat
 
 def test_running_out_of_memory_is_one_line(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under a `ulimit -v`, evaluate and synth ended in numpy's traceback (denoise fails the file in one line)."""
+    pred = shutil.copytree(src, src.parent / "pred")  # the same folder as --pred is refused
     from denoise_gan.evaluation import metrics
 
     def too_big(*_: object, **__: object) -> None:
         raise MemoryError("Unable to allocate 275. MiB for an array with shape (3000, 4000, 3) and data type float64")
 
     monkeypatch.setattr(metrics, "_prepare", too_big)
-    result = cli("evaluate", "--clean", src, "--pred", src)
+    result = cli("evaluate", "--clean", src, "--pred", pred)
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: out of memory (Unable to allocate 275. MiB"), lines
@@ -492,7 +495,7 @@ def test_running_out_of_memory_is_one_line(src: Path, tmp_path: Path, monkeypatc
         raise ImportError("libtorch_cpu.so: failed to map segment from shared object")
 
     monkeypatch.setattr(metrics, "_prepare", no_room_to_load)
-    result = cli("evaluate", "--clean", src, "--pred", src)
+    result = cli("evaluate", "--clean", src, "--pred", pred)
     assert result.exit_code == 1 and result.stderr.startswith("error: out of memory (libtorch_cpu.so"), result.output
 
 

@@ -180,7 +180,11 @@ def test_predictions_inside_the_clean_folder_are_not_clean_images(tmp_path: Path
     write_image(tmp_path / "nest" / "pred" / "a.png", image)
     result = evaluate_folders(tmp_path / "nest", tmp_path / "nest" / "pred")
     assert [row.name for row in result.images] == ["a"] and result.missing == ()
-    assert [row.name for row in evaluate_folders(tmp_path / "nest", tmp_path / "nest").images] == ["a", "pred/a"]
+    with pytest.raises(UserError, match="are the same folder .*: every image would be scored against itself"):
+        evaluate_folders(tmp_path / "nest", tmp_path / "nest")  # it scored each image against itself: a perfect run
+    (tmp_path / "link").symlink_to(tmp_path / "nest", target_is_directory=True)
+    with pytest.raises(UserError, match="are the same folder"):
+        evaluate_folders(tmp_path / "nest", tmp_path / "link")
 
 
 def test_a_suffix_may_name_the_extension_and_an_unsuffixed_prediction_is_listed(suffixed: tuple[Path, Path]) -> None:
