@@ -152,20 +152,24 @@ def refuse_incomplete_set(manifest: dict[str, Any], set_dir: Path | str, error: 
 def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: str = "clean") -> None:
     """A folder of clean (or of noisy) photos must hold no synth set (the set's own folder given for one of its
     halves, or a set moved in by hand): its other half would be read as photos of this kind."""
+    other = "noisy" if role == "clean" else "clean"
+    real = Path(folder).resolve()
+    if real.name == other and synth_sets_under(real.parent, deep=False):  # the set's other half itself
+        raise error(f"{folder}: the {other} images of the synth set {real.parent} (its {MANIFEST_NAME}), given as "
+                    f"{role} photos: give {real.parent / role} instead")
     found = synth_sets_under(Path(folder))
     if found:
-        other = "noisy" if role == "clean" else "clean"
         hint = f"give its {found[0] / role} instead" if found[0] == Path(folder) else \
             "move it out, or give a folder without it"
         raise error(f"{found[0]}: a synth set inside {folder} (its {MANIFEST_NAME}); its {other} images would be "
                     f"read as {role} photos: {hint}")
 
 
-def synth_sets_under(folder: Path) -> list[Path]:
-    """Synth sets (a folder with a manifest that lists noisy images) under ``folder``, itself included; not in a
-    hidden folder, which no command reads photos from."""
+def synth_sets_under(folder: Path, deep: bool = True) -> list[Path]:
+    """Synth sets (a folder with a manifest that lists noisy images) under ``folder``, itself included (only it,
+    without ``deep``); not in a hidden folder, which no command reads photos from."""
     found = []
-    for manifest in sorted(folder.rglob(MANIFEST_NAME)):
+    for manifest in sorted(folder.rglob(MANIFEST_NAME) if deep else folder.glob(MANIFEST_NAME)):
         if any(part.startswith(".") for part in manifest.relative_to(folder).parts[:-1]):
             continue
         try:

@@ -305,6 +305,15 @@ def test_a_synth_set_given_as_clean_photos_is_refused_by_every_command(src: Path
         clean_pool(str(made))
     assert not any((tmp_path / name).exists() for name in ("b", "c", "n"))
     assert len(clean_pool(str(made / "clean"))) == len(list((made / "clean").iterdir()))
+    # the set's noisy half itself, given as clean photos (or its clean half as noisy ones): taken without a word
+    half = f"the noisy images of the synth set {made}"
+    one_line_error(cli("synth", made / "noisy", "-o", tmp_path / "s2", "--noise", "gaussian:sigma=5"), half,
+                   f"give {made / 'clean'} instead")
+    one_line_error(cli("benchmark", "--clean", made / "noisy", "-o", tmp_path / "b2", "--methods", "tv", "--noise",
+                       "gaussian:sigma=5"), half)
+    one_line_error(cli("noise-fit", "--noisy", made / "clean", "-o", tmp_path / "n2"),
+                   f"the clean images of the synth set {made}", f"give {made / 'noisy'} instead")
+    assert not any((tmp_path / name).exists() for name in ("s2", "b2", "n2"))
 
 
 def test_a_synth_set_given_as_training_photos_is_refused(src: Path, tmp_path: Path) -> None:
