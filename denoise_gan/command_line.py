@@ -23,3 +23,8 @@ def command_line() -> Iterator[None]:
 
 def command_line_running() -> bool:
     return _RUNNING.get()
+
+
+def named(keyword: str) -> str:
+    """An option as the caller typed it: ``--batch-size`` on the command line, ``batch_size`` in Python."""
+    return "--" + keyword.replace("_", "-") if command_line_running() else keyword

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from data_tools.images import split_alpha, to_dtype
+from denoise_gan.command_line import named
 from denoise_gan.errors import UserError
 from denoise_gan.extras import installed
 from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from here too)
@@ -62,21 +63,21 @@ class InferConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tile", tile_size(self.tile))
         for name in ("overlap", "batch_size"):  # NumPy integers are taken as ints; 1.5 or "32" are not
-            object.__setattr__(self, name, _whole(getattr(self, name), name.replace("_", " ")))
+            object.__setattr__(self, name, _whole(getattr(self, name), named(name)))
         for name in ("strength", "sigma"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-                raise UserError(f"{name} must be a number, not {value!r}")
+                raise UserError(f"{named(name)} must be a number, not {value!r}")
         if not isinstance(self.ensemble, (bool, np.bool_)):
-            raise UserError(f"ensemble must be True or False, not {self.ensemble!r}")
+            raise UserError(f"{named('ensemble')} must be True or False, not {self.ensemble!r}")
         if not (math.isfinite(self.strength) and 0 <= self.strength <= 10):
-            raise UserError(f"strength must be between 0 and 10, not {self.strength}")
+            raise UserError(f"{named('strength')} must be between 0 and 10, not {self.strength}")
         if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
-            raise UserError(f"sigma must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
+            raise UserError(f"{named('sigma')} must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
         if self.overlap < 0:
-            raise UserError(f"overlap must be >= 0, not {self.overlap}")
+            raise UserError(f"{named('overlap')} must be >= 0, not {self.overlap}")
         if self.batch_size < 1:
-            raise UserError(f"batch size must be >= 1, not {self.batch_size}")
+            raise UserError(f"{named('batch_size')} must be >= 1, not {self.batch_size}")
         if isinstance(self.precision, str):  # read in any case, as the command line reads it
             object.__setattr__(self, "precision", self.precision.strip().lower())
         check_precision(self.precision)

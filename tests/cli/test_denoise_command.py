@@ -330,8 +330,8 @@ def test_existing_outputs_error_skip_or_overwrite(tmp_path: Path, weights: Path,
 
 @pytest.mark.parametrize("args, message", [
     (["--tile", "big"], "--tile must be"),
-    (["--overlap", "-1"], "overlap must be"),
-    (["--batch-size", "0"], "batch size"),
+    (["--overlap", "-1"], "--overlap must be"),  # the flag, as the others name theirs
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--ext", "gif"], "unknown --ext"),
     (["--quality", "0"], "--quality"),
     (["--precision", "fp8"], "unknown precision"),

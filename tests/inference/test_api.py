@@ -182,8 +182,8 @@ def test_bad_inputs_are_one_line_errors(weights: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("settings", "needle"), [
     ({"overlap": 1.5}, "overlap must be a whole number"), ({"overlap": float("nan")}, "overlap must be"),
-    ({"overlap": "32"}, "overlap must be"), ({"batch_size": "4"}, "batch size must be"),
-    ({"batch_size": 2.5}, "batch size must be"), ({"tile": True}, "tile must be"),
+    ({"overlap": "32"}, "overlap must be"), ({"batch_size": "4"}, "^batch_size must be"),
+    ({"batch_size": 2.5}, "^batch_size must be"), ({"tile": True}, "tile must be"),
     ({"ensemble": "no"}, "ensemble must be True or False"),
 ])
 def test_wrongly_typed_settings_are_refused_at_construction(weights: Path, settings: dict, needle: str) -> None:
