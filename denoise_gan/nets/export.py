@@ -16,6 +16,8 @@ checkpoint, which is loaded with ``weights_only`` (never unpickling code).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import math
@@ -51,6 +53,7 @@ from denoise_gan.nets.weights import (
     PATH_KEYS,
     check_state,
     describe,
+    generator_bytes,
     load_checkpoint,
     load_denoiser,
     read_generator_config,
@@ -75,16 +78,20 @@ class Exportable:
     def contract(self) -> DenoiserContract:
         return denoiser_contract(self.net)
 
-    @property
+    @functools.cached_property
     def source_sha256(self) -> str:
-        """The weight file's sha256 (a graph records it, so the engine can tell a stale graph); empty for a
-        run checkpoint, whose graph belongs to no weight file."""
-        return file_sha256(self.source) if self.source.suffix == ".safetensors" else ""
+        """The weight file's sha256 (a graph records it, so the engine can tell a stale graph); for a run
+        checkpoint, that of the file its safetensors export writes (the same bytes for the same weights)."""
+        if self.source.suffix == ".safetensors":
+            return file_sha256(self.source)
+        return hashlib.sha256(generator_bytes(self.net, self.config, self.meta)).hexdigest()
 
-    @property
+    @functools.cached_property
     def source_digest(self) -> str:
         """The weight file's content digest (``weights_digest``), which a re-saved copy of it shares."""
-        return weights_digest(self.source) if self.source.suffix == ".safetensors" else ""
+        if self.source.suffix == ".safetensors":
+            return weights_digest(self.source)
+        return self.source_sha256  # the export's bytes are canonical already: their sha256 is their digest
 
 
 def load_exportable(source: str | Path) -> Exportable:

@@ -73,8 +73,14 @@ def describe(cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> dict[s
 def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta: dict[str, Any] | None = None,
                    overwrite: bool = True) -> None:
     """Weights plus config and descriptive metadata (see ``describe``) in one safetensors file, atomically (with
-    ``overwrite=False`` a file that appeared meanwhile is kept: OutputExistsError). The net's own ``level_scale``
-    and ``level_max`` are what the file records, whatever ``meta`` says (they are properties of the net)."""
+    ``overwrite=False`` a file that appeared meanwhile is kept: OutputExistsError)."""
+    atomic_write_bytes(path, generator_bytes(net, cfg, meta), overwrite)
+
+
+def generator_bytes(net: nn.Module, cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> bytes:
+    """The bytes ``save_generator`` writes: the same for the same weights, config and metadata (so a graph made
+    from a run checkpoint can name the file that checkpoint exports to). The net's own ``level_scale`` and
+    ``level_max`` are what the file records, whatever ``meta`` says (they are properties of the net)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
     scale, cap = getattr(net, "level_scale", 1.0), getattr(net, "level_max", LEVEL_MAX)
     meta = {k: v for k, v in (meta or {}).items() if k not in (LEVEL_SCALE_KEY, LEVEL_MAX_KEY)}
@@ -84,7 +90,7 @@ def save_generator(path: Path | str, net: nn.Module, cfg: GeneratorConfig, meta:
         meta[LEVEL_MAX_KEY] = cap
     metadata = {"format": FORMAT, "config": json.dumps(to_dict(cfg)),
                 "meta": json.dumps(describe(cfg, meta), sort_keys=True)}
-    atomic_write_bytes(path, canonical(st_save(state, metadata=metadata)), overwrite)
+    return canonical(st_save(state, metadata=metadata))
 
 
 def _open_safetensors(path: Path, what: str, data: bytes | None = None) -> tuple[dict[str, torch.Tensor], dict]:

@@ -248,13 +248,22 @@ def test_a_run_checkpoint_becomes_inference_weights(finished_run: Path, tmp_path
         exported.unlink(missing_ok=True)
 
 
-def test_a_graph_made_from_a_checkpoint_is_not_called_stale(finished_run: Path, tmp_path: Path) -> None:
-    """Exported from the same step_N.pt as the weights beside it, the graph records no weight file: it was said
-    to be "made from other weights", a stale graph."""
+def test_a_graph_made_from_a_checkpoint_owns_the_weights_exported_from_it(finished_run: Path, tmp_path: Path) -> None:
+    """Exported from the same step_N.pt as the weights beside it, the graph recorded no weight file: it was
+    refused as an unmatched graph, and the install without torch could not run the pair. It now records the
+    file the checkpoint's safetensors export writes, byte for byte; another step's weights still do not match."""
+    from denoise_gan.nets.shipped import file_sha256
+
     ckpt = list_checkpoints(finished_run / "checkpoints")[-1][1]
     for suffix in (".safetensors", ".onnx"):
         assert cli("export", ckpt, "-o", tmp_path / f"g{suffix}").exit_code == 0
-    with pytest.raises(WeightsError, match="records no weight file it was made from.*unmatched graph.*export"):
+    den = Denoiser.from_pretrained(tmp_path / "g.safetensors", engine="onnxruntime", device="cpu")
+    assert den.backend.info.source_sha256 == file_sha256(tmp_path / "g.safetensors")
+    net, cfg, meta = load_generator(tmp_path / "g.safetensors")
+    with torch.no_grad():
+        next(net.parameters()).add_(0.01)  # other weights beside that graph: still not matched
+    save_generator(tmp_path / "g.safetensors", net, cfg, meta)
+    with pytest.raises(WeightsError, match="other weights"):
         Denoiser.from_pretrained(tmp_path / "g.safetensors", engine="onnxruntime", device="cpu")
 
 
