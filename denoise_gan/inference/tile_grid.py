@@ -63,7 +63,8 @@ class TileGrid:
     tile_w: int
     ys: tuple[int, ...]
     xs: tuple[int, ...]
-    overlap: int
+    overlap_y: int  # each axis its own: a thin strip's one row of tiles left its columns a ramp of half its height
+    overlap_x: int
 
     @property
     def count(self) -> int:
@@ -71,8 +72,8 @@ class TileGrid:
 
     def tiles(self) -> Iterator[tuple[int, int, np.ndarray]]:
         """(top, left, blend weight) per tile, row by row."""
-        wy = [ramp_weights(self.tile_h, self.overlap, i > 0, i < len(self.ys) - 1) for i in range(len(self.ys))]
-        wx = [ramp_weights(self.tile_w, self.overlap, j > 0, j < len(self.xs) - 1) for j in range(len(self.xs))]
+        wy = [ramp_weights(self.tile_h, self.overlap_y, i > 0, i < len(self.ys) - 1) for i in range(len(self.ys))]
+        wx = [ramp_weights(self.tile_w, self.overlap_x, j > 0, j < len(self.xs) - 1) for j in range(len(self.xs))]
         for i, y in enumerate(self.ys):
             for j, x in enumerate(self.xs):
                 yield y, x, np.outer(wy[i], wx[j])
@@ -117,9 +118,9 @@ def plan_grid(height: int, width: int, tile: int, overlap: int, stride: int, min
         overlap = min(overlap, side // 2)
         tile_h = fitted_tile(padded_h, side, overlap, stride, min_tile)
         tile_w = fitted_tile(padded_w, side, overlap, stride, min_tile)
-    overlap = min(overlap, min(tile_h, tile_w) // 2)
+    overlap_y, overlap_x = min(overlap, tile_h // 2), min(overlap, tile_w // 2)
     return TileGrid(height, width, tile_h, tile_w,
-                    tuple(tile_positions(padded_h, tile_h, overlap, stride)),
-                    tuple(tile_positions(padded_w, tile_w, overlap, stride)), overlap)
+                    tuple(tile_positions(padded_h, tile_h, overlap_y, stride)),
+                    tuple(tile_positions(padded_w, tile_w, overlap_x, stride)), overlap_y, overlap_x)
 
 
