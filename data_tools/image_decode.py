@@ -96,6 +96,8 @@ def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, in
             warnings.simplefilter("ignore")
             tags = header.getexif()
             orientation = tags.get(0x0112, 1)
+            if exif is None:  # a PNG's eXIf chunk after its image data is in ``info`` only once getexif loaded it
+                exif = header.info.get("exif")
             if exif is None and header.format == "TIFF":
                 exif = _tiff_exif(tags)
     except Exception:

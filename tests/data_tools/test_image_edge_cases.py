@@ -72,6 +72,24 @@ def test_exif_layout_tags_do_not_override_a_tiff_output(tmp_path: Path) -> None:
     assert out.getexif().get(0x0112, 1) == 1  # already upright, as in a JPEG or PNG output
 
 
+def test_a_pngs_exif_after_its_image_data_is_kept_as_well_as_its_orientation(tmp_path: Path) -> None:
+    """Pillow reads an eXIf chunk after IDAT only once the image loads: the orientation was applied and the rest
+    of the EXIF (camera, dates) dropped from the output without a word."""
+    from data_tools.png_chunks import png_chunk
+
+    tags = Image.Exif()
+    tags.update({0x0112: 6, 0x010F: "AfterIDAT"})
+    buf = io.BytesIO()
+    Image.fromarray(asymmetric(12, 10)).save(buf, "PNG")
+    data = buf.getvalue()
+    end = data.rindex(b"IEND") - 4  # the IEND chunk's length field
+    (tmp_path / "after.png").write_bytes(data[:end] + png_chunk(b"eXIf", tags.tobytes()[6:]) + data[end:])
+    loaded = read_image(tmp_path / "after.png")
+    assert loaded.pixels.shape[:2] == (10, 12) and loaded.exif is not None  # turned upright, EXIF kept
+    out = Image.open(io.BytesIO(encode_image(loaded.pixels, ".png", exif=loaded.exif)))
+    assert out.getexif().get(0x010F) == "AfterIDAT" and out.getexif().get(0x0112, 1) == 1
+
+
 def test_a_tiffs_own_exif_tags_travel_to_other_formats_without_its_layout(tmp_path: Path) -> None:
     """A TIFF keeps its EXIF in its own tags, which Pillow does not hand over as a block: they were dropped."""
     pixels = asymmetric(20, 28)
