@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -56,7 +57,8 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
 def open_header(data: bytes | BinaryIO) -> Image.Image | None:
     """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
     try:
-        with warnings.catch_warnings():
+        # Pillow's libtiff prints its complaints ("More samples per pixel than can be decoded") to stderr itself
+        with warnings.catch_warnings(), quiet_stderr() if isinstance(data, bytes) and is_tiff(data) else nullcontext():
             warnings.simplefilter("ignore")
             return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     except Exception:  # a file claiming more pixels than Pillow opens too: ``claimed_size`` reads its size

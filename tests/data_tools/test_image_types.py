@@ -209,6 +209,20 @@ def test_c_library_warnings_do_not_reach_stderr(tmp_path: Path, capfd: pytest.Ca
     assert "said after" in capfd.readouterr().err
 
 
+def test_libtiffs_complaint_while_pillow_opens_a_header_does_not_reach_stderr(tmp_path: Path) -> None:
+    """Pillow's libtiff printed "More samples per pixel than can be decoded: 11" twice, in a buffer written out
+    later (so a process of its own shows it), before the one-line refusal."""
+    import subprocess
+    import sys
+
+    (tmp_path / "many.tif").write_bytes(tiff_bytes(np.zeros((2, 9, 11), np.uint8), photometric="minisblack",
+                                                    planarconfig="contig"))
+    run = subprocess.run([sys.executable, "-c", "import sys; from data_tools.images import read_image\n"
+                          "try: read_image(sys.argv[1])\nexcept Exception as exc: print(exc)", tmp_path / "many.tif"],
+                         capture_output=True, text=True, timeout=120)
+    assert "11 samples per pixel is not supported" in run.stdout and run.stderr == "", run.stderr
+
+
 @pytest.mark.parametrize("space", [b"CMYK", b"Lab "])
 def test_a_profile_for_samples_decoded_away_is_not_passed_on(tmp_path: Path, space: bytes) -> None:
     """A CMYK or Lab file is decoded to RGB; its profile, written beside RGB samples, misleads colour management."""
