@@ -135,6 +135,8 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         if start >= cadence.steps:
             say(f"already at step {start} of {cadence.steps}" + ("; pass --steps N to go further" if cadence.extendable
                                                                    else ""))
+            if state is not None and world.is_main:  # a kill between the last checkpoint and its export left the
+                trainer.export(run_dir, start)  # weights of the save before: written again from the checkpoint
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
         batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say, recorded_mode(state))

@@ -30,7 +30,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.generators import MAX_SHIFT, NoiseGenerator
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import list_checkpoints
-from denoise_gan.nets.weights import load_checkpoint, load_generator
+from denoise_gan.nets.weights import load_checkpoint, load_generator, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import CycleGANTrainer, train
 from denoise_gan.training.refine import refine
@@ -125,6 +125,25 @@ def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
     for a, b in zip(full, resumed):
         for key in ("g_adv", "f_adv", "cycle_clean", "cycle_noisy", "d_clean", "d_noisy"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=1e-7), (a["step"], key)
+
+
+def test_a_kill_between_the_last_checkpoint_and_its_export_is_mended_by_resume(finished_run: Path,
+                                                                                  tmp_path: Path) -> None:
+    """The final checkpoint written and the process killed before G and F were: `--resume` said "already at
+    step N" and left the previous save's weights in the run folder for good."""
+    import shutil
+
+    run = Path(shutil.copytree(finished_run, tmp_path / "run"))
+    final = {name: (run / name).read_bytes() for name in ("G.safetensors", "F.safetensors")}
+    for name in final:
+        net, cfg, meta = load_generator(run / name)
+        with torch.no_grad():
+            next(net.parameters()).add_(1.0)  # the weights of an earlier save
+        save_generator(run / name, net, cfg, meta)
+    train(None, run, resume=True)
+    assert {name: (run / name).read_bytes() for name in final} == final
+    assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [s for s, _ in list_checkpoints(
+        finished_run / "checkpoints")]  # no step ran
 
 
 def test_existing_run_needs_resume(clean_dir: Path, tmp_path: Path) -> None:
