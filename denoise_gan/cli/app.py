@@ -174,6 +174,8 @@ def friendly_errors(fn: F) -> F:
             say_error(message)
             raise typer.Exit(2) from None
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched
+            if exc.errno == errno.ENOSPC and exc.filename is None:  # the terminal's log (stdout) on a full disk
+                _say_log_unwritten(exc)
             if exc.errno != errno.ENAMETOOLONG:
                 raise
             message = f"{exc.filename}: a file or folder name too long for this file system; choose a shorter one"
@@ -193,6 +195,15 @@ def friendly_errors(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _say_log_unwritten(exc: OSError) -> None:
+    """A log redirected to a full disk: one line where stderr still takes it (a files' own write names its file)."""
+    try:
+        say_error(f"the command's output could not be written ({exc.strerror}); make room where it is redirected")
+    except OSError:  # stderr is on the full disk too: the exit code is all that is left to say it
+        pass
+    raise typer.Exit(1) from None
 
 
 def _say_out_of_memory(exc: BaseException) -> None:

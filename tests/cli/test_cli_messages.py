@@ -95,6 +95,20 @@ def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path: Path) -> None
     one_line_error(cli("denoise", tmp_path / "a.png", "-o", tmp_path / ("x" * 300 + ".png")), "too long")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_log_redirected_to_a_full_disk_is_one_line(tmp_path: Path) -> None:
+    """`denoise ... > log` on a full disk did the work, then ended in a 40-line traceback from rich."""
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", "samples", "-o", tmp_path / "s", "--set",
+                              "held-out"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == ("error: the command's output could not be written (No space left "
+                                                   "on device); make room where it is redirected")
+
+
 def test_an_interrupt_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command says it was interrupted and how to finish; the CLI must not say "interrupted" again."""
     from denoise_gan.inference import files
