@@ -81,7 +81,7 @@ def test_a_model_strength_out_of_range_is_refused_before_any_work(clean_dir: Pat
                                                                    strength: str) -> None:
     result = cli("benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy,model",
                  "--model-strength", "1", "--model-strength", strength, "-o", tmp_path / "out")
-    one_line_error(result, "--model-strength: strength must be between 0 and 10")
+    one_line_error(result, "--model-strength must be between 0 and 10")
     assert not (tmp_path / "out").exists()
 
 

@@ -288,7 +288,8 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
         try:
             replace(cfg.infer, strength=strength)
         except UserError as exc:
-            raise UserError(f"--model-strength: {exc}") from None
+            said = str(exc).removeprefix("--strength ").removeprefix("strength ")  # named as typed here, once
+            raise UserError(f"--model-strength {said}") from None
     model_only = [name for name, given in (("--checkpoint", cfg.checkpoints), ("--model-strength", cfg.model_strengths),
                                            ("--model-sigma", cfg.model_sigma)) if given]
     if model_only and "model" not in methods:
