@@ -35,9 +35,29 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
         if not _flock_within(fd, _PROBE_WAIT_S):
             raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end, "
                                    "or choose another -o")
+        _HELD.add(fd)
         yield
     finally:
+        _HELD.discard(fd)
         os.close(fd)
+
+
+# the lock's descriptors this process holds open: a forked child (a data-loading worker) closes its copies, or
+# the lock, which belongs to the open file and not to a process, outlived a killed run in its orphaned workers
+_HELD: set[int] = set()
+
+
+def _close_held_in_child() -> None:
+    for fd in _HELD:
+        try:
+            os.close(fd)  # (not unlocked: that would drop the parent's lock too)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 # ``held_by_another_process`` takes the lock for an instant to test it, so a run starting at that instant waits

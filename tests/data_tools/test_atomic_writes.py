@@ -234,6 +234,26 @@ def test_a_file_system_without_locks_runs_unlocked(tmp_path: Path, monkeypatch) 
         assert not held_by_another_process(tmp_path / "run")
 
 
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs fork")
+def test_a_forked_worker_does_not_keep_the_runs_lock(tmp_path: Path) -> None:
+    """A data-loading worker forked while the run held its folder kept the lock (it belongs to the open file, which
+    the fork shares): a run killed with SIGKILL could not be resumed until its orphaned workers died."""
+    import multiprocessing
+    import time
+
+    from data_tools.folder_lock import held_by_another_process, holding_folder
+
+    with holding_folder(tmp_path / "run"):
+        worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(3,))
+        worker.start()
+    try:
+        assert not held_by_another_process(tmp_path / "run")  # the run's end freed it, the worker still lives
+        assert worker.is_alive()
+    finally:
+        worker.terminate()
+        worker.join()
+
+
 def test_a_killed_writer_not_yet_reaped_leaves_no_temp_file_behind(tmp_path: Path) -> None:
     """A killed process answers kill(pid, 0) until its parent reaps it (`timeout -s KILL` lingers ~2 s; an init
     that never reaps, for good), so the next run kept its half-written file."""
