@@ -33,7 +33,8 @@ LAYERS = {
 # the package's public names, imported lazily on first use by the package's own __init__ (``from denoise_gan
 # import Denoiser``): a facade over the pipeline, not a layer of it
 PUBLIC_API = {"denoise_gan.inference.api", "denoise_gan.inference.api.Denoiser",
-              "denoise_gan.inference.noise_model", "denoise_gan.inference.noise_model.NoiseModel"}
+              "denoise_gan.inference.noise_model", "denoise_gan.inference.noise_model.NoiseModel",
+              "denoise_gan.inference.file_plan", "denoise_gan.inference.file_plan.OutputOptions"}
 
 
 ENTRY_POINTS = ("denoise_gan.launch", "denoise_gan.__main__")

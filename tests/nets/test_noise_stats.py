@@ -168,7 +168,7 @@ def test_train_matches_the_compact_set_and_adapt_the_camera_set() -> None:
 
     assert NOISE_STATISTICS == tuple(STATISTICS_SETS)
     assert TrainConfig().noise_statistics == "compact" and AdaptConfig().noise_statistics == "camera"
-    with pytest.raises(ConfigError, match="--noise-statistics must be one of compact, camera"):
+    with pytest.raises(ConfigError, match="^noise_statistics must be one of compact, camera"):
         TrainConfig(noise_statistics="full")
 
 

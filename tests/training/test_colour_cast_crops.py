@@ -56,7 +56,7 @@ def test_cast_crops_are_drawn_as_often_as_asked() -> None:
 
 
 def test_the_share_must_be_a_fraction() -> None:
-    with pytest.raises(ValueError, match="colour-cast-fraction"):
+    with pytest.raises(ValueError, match="colour_cast_fraction"):
         RefineConfig(run_dir="run", colour_cast_fraction=1.5)
 
 

@@ -51,5 +51,5 @@ def test_without_detail_crops_the_draws_are_unchanged_and_seeded() -> None:
 
 
 def test_the_share_must_be_a_fraction() -> None:
-    with pytest.raises(ValueError, match="detail-fraction"):
+    with pytest.raises(ValueError, match="detail_fraction"):
         RefineConfig(run_dir="run", detail_fraction=1.5)

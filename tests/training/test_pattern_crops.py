@@ -79,5 +79,5 @@ def test_striped_crops_are_drawn_as_often_as_asked() -> None:
 
 
 def test_the_share_must_be_a_fraction() -> None:
-    with pytest.raises(ValueError, match="pattern-fraction"):
+    with pytest.raises(ValueError, match="pattern_fraction"):
         RefineConfig(run_dir="run", pattern_fraction=-0.1)

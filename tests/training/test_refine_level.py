@@ -89,7 +89,7 @@ def test_noise_level_map_follows_the_stages() -> None:
 def test_refine_checks_the_new_generator(finished_run: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown --generator 'nope'; choose one of same, level, resnet, unet$"):
         refine(_config(finished_run, generator=GeneratorConfig(arch="nope")), tmp_path / "x")
-    with pytest.raises(ConfigError, match="clean-fraction"):  # the config checks its own fields
+    with pytest.raises(ConfigError, match="clean_fraction"):  # the config checks its own fields
         _config(finished_run, clean_fraction=1.5)
 
 
@@ -106,7 +106,7 @@ def test_refine_can_start_from_given_weights(finished_run: Path, tmp_path: Path)
     with pytest.raises(UserError, match="not the one asked for"):
         refine(_config(finished_run, init=str(first), generator=GeneratorConfig(arch="level", width=16, depth=1,
                                                                                  blocks=1)), tmp_path / "z")
-    with pytest.raises(ConfigError, match="faint-fraction"):
+    with pytest.raises(ConfigError, match="faint_fraction"):
         _config(finished_run, faint_fraction=2.0)
 
 
@@ -129,7 +129,7 @@ def test_clean_samples_can_be_jpeg_photos_kept_as_they_are(finished_run: Path, t
     assert torch.equal(given, compressed) and torch.equal(target, compressed) and not zero.any()
     given, target, _ = trainer.leave_some_clean(clean, noisy, level, None)
     assert torch.equal(given, clean) and torch.equal(target, clean)
-    with pytest.raises(ValueError, match="clean-jpeg-fraction"):
+    with pytest.raises(ValueError, match="clean_jpeg_fraction"):
         _config(finished_run, clean_jpeg_fraction=1.5)
     refine(_config(finished_run, clean_jpeg_fraction=0.5, steps=20, save_every=20), tmp_path / "jpeg")
     assert (tmp_path / "jpeg" / "G.safetensors").is_file()
