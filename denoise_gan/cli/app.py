@@ -186,9 +186,11 @@ def friendly_errors(fn: F) -> F:
         except KeyboardInterrupt as exc:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
             raise typer.Exit(130) from None
-        except Exception as exc:  # Python wraps an interrupt raised inside __set_name__ (pydantic's, while
-            if is_out_of_memory(exc):  # albumentations imports) in a RuntimeError: it is the interrupt; torch's
-                _say_out_of_memory(exc)  # allocators say "out of memory" in a RuntimeError, not a MemoryError
+        except Exception as exc:
+            if is_out_of_memory(exc):  # torch's allocators say it in a RuntimeError, not a MemoryError
+                _say_out_of_memory(exc)
+            # Python wraps an interrupt raised inside __set_name__ (pydantic's, while albumentations imports) in a
+            # RuntimeError: it is the interrupt
             if not caused_by_interrupt(exc):
                 raise
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
