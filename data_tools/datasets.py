@@ -7,6 +7,7 @@ only: resampling a noisy image would correlate its noise and teach the networks 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -254,6 +255,25 @@ def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS
     return usable
 
 
+def refuse_shared_files(clean_dir: str, noisy_dir: str) -> None:
+    """The two domains hold no file in common (hard links to one file, a folder of links): the folders differ,
+    but such a photo is in both domains, and F would learn its noise from the very photo G learns is clean."""
+    def files(folder: str) -> dict[tuple[int, int], Path]:
+        found: dict[tuple[int, int], Path] = {}
+        for path in collect_images(Path(folder)):
+            with contextlib.suppress(OSError):  # a broken link: its reader names it
+                stat = path.stat()
+                found.setdefault((stat.st_dev, stat.st_ino), path)
+        return found
+
+    clean = files(clean_dir)
+    shared = [(path, clean[key]) for key, path in files(noisy_dir).items() if key in clean]
+    if shared:
+        noisy, twin = shared[0]
+        raise DataError(f"{noisy}: the same file as {twin} in --clean ({len(shared)} such in --noisy); the two "
+                        "domains must hold different photos")
+
+
 def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 0,
                   read_noisy: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], NoiseSpec | None]:
     """The two training domains: two folders, or one clean folder split in halves plus a noise spec.
@@ -270,6 +290,7 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     refuse_synth_sets_inside(clean_dir, DataError)
     if noisy_dir and read_noisy:
         refuse_synth_sets_inside(noisy_dir, DataError, "noisy")
+        refuse_shared_files(clean_dir, noisy_dir)
     if noisy_dir:
         clean = patch_sized(clean_dir, patch_size, "clean")
         if not read_noisy:

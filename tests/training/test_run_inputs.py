@@ -252,6 +252,27 @@ def test_noisy_photos_smaller_than_the_patch_are_left_out(tmp_path: Path, capsys
         build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=64)
 
 
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_a_photo_in_both_domains_under_two_names_is_refused(tmp_path: Path, link: str) -> None:
+    """Only the folders were compared: a --noisy folder of links to the --clean photos trained F on the very
+    photos G was shown as clean."""
+    import os
+
+    from data_tools.datasets import build_domains
+    from data_tools.errors import DataError
+    from data_tools.images import write_image
+    from data_tools.samples import load_sample
+
+    write_image(tmp_path / "clean" / "a.png", load_sample("astronaut")[:64, :64])
+    write_image(tmp_path / "clean" / "b.png", load_sample("coffee")[:64, :64])
+    write_image(tmp_path / "noisy" / "n.png", load_sample("camera")[:64, :64])
+    (os.link if link == "hard" else os.symlink)(tmp_path / "clean" / "b.png", tmp_path / "noisy" / "b_copy.png")
+    with pytest.raises(DataError, match=r"b_copy.png: the same file as .*b.png in --clean \(1 such in --noisy\)"):
+        build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=32)
+    (tmp_path / "noisy" / "b_copy.png").unlink()
+    assert len(build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=32)[1]) == 1
+
+
 def test_clean_photos_smaller_than_the_patch_are_left_out_too(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """train padded them by mirroring without a word (the discriminator saw mirrored seams as clean photos);
