@@ -170,11 +170,20 @@ def _tiff_samples(arr: np.ndarray, axes: str, layout: TiffLayout, path: Path) ->
     if channels not in ((1, 2) if layout.gray else (3, 4)):
         raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
                              "(gray, gray+alpha, RGB or RGBA)")
-    dropped = ""
-    if layout.unspecified_extra and channels in (2, 4):  # written as alpha, a mask of 0 made the photo invisible
-        arr, dropped = arr[..., :-1], "its extra sample, which the file calls unspecified data (not alpha), is left out"
+    arr, dropped = _without_unspecified(arr, layout)
     pixels, note = samples_by_range(arr, path)
     return _as_stored(pixels, layout, "; ".join(n for n in (note, dropped) if n))
+
+
+_UNSPECIFIED_NOTE = "its extra sample, which the file calls unspecified data (not alpha), is left out"
+
+
+def _without_unspecified(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, str]:
+    """The samples without a last one that the file calls unspecified data, and the note saying so: passed
+    through as alpha, a mask of zeros made the denoised photo invisible."""
+    if not (layout.unspecified_extra and layout.channels in (2, 4)):
+        return arr, ""
+    return (arr[..., :-1] if arr.shape[2] == layout.channels else arr), _UNSPECIFIED_NOTE  # (Pillow: left out)
 
 
 def _as_stored(pixels: np.ndarray, layout: TiffLayout, note: str) -> tuple[np.ndarray, int, str]:
@@ -195,20 +204,23 @@ def undecoded_tiff(data: bytes, path: Path, header: Image.Image | None,
     by the decoder that reads its layout right: None leaves 8-bit gray/RGB without alpha to ``decode``'s OpenCV;
     other 8-bit to Pillow (OpenCV premultiplies 8-bit colour by alpha and drops a gray alpha); deeper samples to
     OpenCV (Pillow reads 16-bit colour as 8-bit), which reads only the first page. The rest is refused."""
-    if layout.bits == 8 and not layout.alpha and layout.index == 0:
+    if layout.bits == 8 and not layout.alpha and not layout.unspecified_extra and layout.index == 0:
         return None
     at_page = header is not None and header.tell() == layout.index
     if layout.bits == 8 and at_page and not (layout.alpha and layout.photometric == _TIFF_WHITE):
         pixels, orientation = _pillow_tiff(header, layout)
         if pixels is not None:  # Pillow inverts MinIsWhite and divides RGBa itself, not La
             pixels = _straight_alpha(pixels) if header.mode == "La" else pixels
-            return pixels, orientation, _PREMULTIPLIED_NOTE if layout.associated and layout.alpha else ""
+            pixels, dropped = _without_unspecified(pixels, layout)
+            return pixels, orientation, _PREMULTIPLIED_NOTE if layout.associated and layout.alpha else dropped
     if layout.bits > 8 and layout.index == 0:
         with quiet_stderr():
             arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
         if arr is not None and arr.dtype.itemsize * 8 == layout.bits and hwc(arr).shape[2] == layout.channels:
-            pixels, note = samples_by_range(bgr_to_rgb(hwc(arr)), path)
-            return _as_stored(pixels, replace(layout, orientation=1), note)  # OpenCV applied the orientation
+            kept, dropped = _without_unspecified(bgr_to_rgb(hwc(arr)), layout)
+            pixels, note = samples_by_range(kept, path)
+            return _as_stored(pixels, replace(layout, orientation=1),  # OpenCV applied the orientation
+                              "; ".join(n for n in (note, dropped) if n))
     kind = f"{layout.bits}-bit {'gray' if layout.gray else 'RGB'}{'+alpha' if layout.alpha else ''}"
     raise ImageReadError(f"{path}: a {kind} TIFF compressed with {layout.compression}, which cannot be decoded "
                          "right without the imagecodecs package: pip install imagecodecs, or save it uncompressed")
@@ -224,7 +236,8 @@ def _pillow_tiff(header: Image.Image, layout: TiffLayout) -> tuple[np.ndarray | 
             arr = hwc(np.asarray(header))
     except Exception:
         return None, 1
-    if header.mode not in ("L", "LA", "La", "RGB", "RGBA") or arr.shape[2] != layout.channels:
+    if header.mode not in ("L", "LA", "La", "RGB", "RGBA") or arr.shape[2] not in (
+            layout.channels, layout.channels - layout.unspecified_extra):  # Pillow reads RGBX as RGB
         return None, 1
     return arr, 1 if 0x0112 not in header.tag_v2 else layout.orientation
 

@@ -255,6 +255,17 @@ def test_a_tiffs_unspecified_extra_sample_is_not_taken_for_alpha(tmp_path: Path,
     assert read_image(tmp_path / "a.tif").pixels.shape[2] == channels  # true alpha is still alpha
 
 
+@pytest.mark.parametrize("compression", [None, "tiff_lzw", "tiff_adobe_deflate", "packbits"])
+def test_pillows_rgbx_tiff_is_rgb_whichever_decoder_reads_it(tmp_path: Path, compression: str | None) -> None:
+    """Pillow writes RGBX with ExtraSamples 0; compressed with LZW (which tifffile leaves to other decoders
+    without imagecodecs), OpenCV read the fourth sample as alpha: all zeros, a fully transparent photo."""
+    pixels = asymmetric(12, 10, 4)
+    pixels[..., 3] = 0
+    Image.frombytes("RGBX", (10, 12), pixels.tobytes()).save(tmp_path / "x.tif", compression=compression)
+    loaded = read_image(tmp_path / "x.tif")
+    assert np.array_equal(loaded.pixels, pixels[..., :3]) and "unspecified data (not alpha)" in loaded.note
+
+
 def test_a_jpeg_cut_off_mid_data_is_refused_not_filled_with_gray(tmp_path: Path) -> None:
     """libjpeg fills what is missing with gray and only warns; with an end marker appended the file was
     denoised and reported done (without one it was already refused)."""
