@@ -47,6 +47,11 @@ class TiffLayout:
         return self.channels in (2, 4) and not self.unspecified_extra
 
     @property
+    def colour_samples(self) -> int:
+        """Samples a pixel's colour takes: 1 gray, 3 RGB or Lab, 4 CMYK; one more is an extra sample."""
+        return 1 if self.gray else 4 if self.photometric == _TIFF_CMYK else 3
+
+    @property
     def gray(self) -> bool:
         return self.photometric in (_TIFF_WHITE, _TIFF_GRAY)
 
@@ -103,7 +108,9 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
     except Exception:
         return None
     if not plain:
-        return _as_rgb(_planes_last(arr, axes, path), layout)
+        kept, dropped = _without_unspecified(_planes_last(arr, axes, path), layout)
+        pixels, orientation, note = _as_rgb(kept, layout)
+        return pixels, orientation, "; ".join(n for n in (note, dropped) if n)
     return _tiff_samples(arr, axes, layout, path)
 
 
@@ -181,7 +188,7 @@ _UNSPECIFIED_NOTE = "its extra sample, which the file calls unspecified data (no
 def _without_unspecified(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, str]:
     """The samples without a last one that the file calls unspecified data, and the note saying so: passed
     through as alpha, a mask of zeros made the denoised photo invisible."""
-    if not (layout.unspecified_extra and layout.channels in (2, 4)):
+    if not (layout.unspecified_extra and layout.channels == layout.colour_samples + 1):
         return arr, ""
     return (arr[..., :-1] if arr.shape[2] == layout.channels else arr), _UNSPECIFIED_NOTE  # (Pillow: left out)
 

@@ -255,6 +255,16 @@ def test_a_tiffs_unspecified_extra_sample_is_not_taken_for_alpha(tmp_path: Path,
     assert read_image(tmp_path / "a.tif").pixels.shape[2] == channels  # true alpha is still alpha
 
 
+@pytest.mark.parametrize(("photometric", "channels", "dtype"), [("cielab", 4, np.uint8), ("separated", 5, np.uint16)])
+def test_a_lab_or_cmyk_tiffs_unspecified_extra_sample_is_not_alpha_either(tmp_path: Path, photometric: str,
+                                                                          channels: int, dtype: type) -> None:
+    """Converted to RGB here, a Lab or 16-bit CMYK TIFF kept whatever followed its colour as alpha."""
+    pixels = np.zeros((12, 10, channels), dtype)
+    (tmp_path / "x.tif").write_bytes(tiff_bytes(pixels, photometric=photometric, extrasamples=["unspecified"]))
+    loaded = read_image(tmp_path / "x.tif")
+    assert loaded.pixels.shape == (12, 10, 3) and "unspecified data (not alpha)" in loaded.note
+
+
 @pytest.mark.parametrize("compression", [None, "tiff_lzw", "tiff_adobe_deflate", "packbits"])
 def test_pillows_rgbx_tiff_is_rgb_whichever_decoder_reads_it(tmp_path: Path, compression: str | None) -> None:
     """Pillow writes RGBX with ExtraSamples 0; compressed with LZW (which tifffile leaves to other decoders
