@@ -49,7 +49,7 @@ def adapt_command(
             raise UserError(f"give --minutes (a time budget) or --steps (a step count), not both: --steps "
                             f"{options['steps']} would ignore --minutes {options['minutes']:g}")
         cfg = build_config(AdaptConfig, options)
-        say_other_formats(cfg.noisy_dir)
+        say_other_formats(cfg.noisy_dir, cfg.clean_dir or None)
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began, start_named=bool(given_options(ctx, ("start",))))
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "

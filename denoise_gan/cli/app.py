@@ -236,9 +236,12 @@ def say_other_formats(*folders: Path | None) -> None:
     searches them): a set, a score or a fit made from part of a folder is not made without a word."""
     from data_tools.folder_scan import other_formats, other_formats_note
 
-    if found := other_formats([f for f in folders if f is not None], recursive=True):
-        err_console.print(f"[yellow]note:[/] {escape(shown(other_formats_note(found)))}", highlight=False,
-                          soft_wrap=True)
+    found: dict[Path, Path] = {}  # each file once: a --pred inside --clean is walked twice
+    for path in other_formats([f for f in folders if f is not None], recursive=True):
+        found.setdefault(path.resolve(), path)
+    if found:
+        err_console.print(f"[yellow]note:[/] {escape(shown(other_formats_note(list(found.values()))))}",
+                          highlight=False, soft_wrap=True)
 
 
 def say_error(message: str) -> None:

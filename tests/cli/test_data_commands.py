@@ -221,6 +221,11 @@ def test_every_command_that_reads_a_folder_names_the_images_it_cannot_read(src: 
     code, _, stderr = invoke("synth", src, "-o", tmp_path / "set", "--noise", "gaussian:sigma=5")
     assert code == 0 and said in stderr, stderr
     assert said in cli("evaluate", "--clean", src, "--pred", tmp_path / "set" / "clean").stderr
+    shutil.copytree(tmp_path / "set" / "clean", src / "sub" / "pred")  # a --pred inside --clean: walked twice,
+    (src / "sub" / "pred" / "x.gif").write_bytes(b"GIF89a")  # its GIF was counted twice
+    assert "not read: 3 image(s) in a format" in cli("evaluate", "--clean", src, "--pred", src / "sub" / "pred").stderr
+    (src / "sub" / "pred" / "x.gif").unlink()
+    shutil.rmtree(src / "sub" / "pred")
     assert said in cli("benchmark", "--clean", src, "--noise", "gaussian:sigma=5", "--methods", "tv",
                        "-o", tmp_path / "b").stderr
     (tmp_path / "set" / "noisy" / "x.gif").write_bytes(b"GIF89a")

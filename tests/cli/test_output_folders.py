@@ -529,6 +529,12 @@ def test_training_names_the_images_it_cannot_read(src: Path, tmp_path: Path, mon
     assert result.exit_code == 0 and "not read: 1 image(s) in a format this tool does not read" in result.stderr
     result = cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "ad", "--steps", "2")
     assert "not read: 1 image(s) in a format this tool does not read" in result.stderr, result.output
+    (tmp_path / "noisy" / "photo.heic").rename(tmp_path / "photo.heic")  # in adapt's --clean photos instead
+    shutil.copytree(src, tmp_path / "clean")
+    (tmp_path / "photo.heic").rename(tmp_path / "clean" / "photo.heic")
+    result = cli("adapt", "--noisy", tmp_path / "noisy", "--clean", tmp_path / "clean", "-o", tmp_path / "ad2",
+                 "--steps", "2")
+    assert "not read: 1 image(s) in a format this tool does not read" in result.stderr, result.output
 
 
 def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: Path,
