@@ -172,7 +172,11 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     candidates = [c for c in found if not (earlier and c.real_source in renamed)]
     sources = {c.real_source for c in candidates}
     inodes = {_inode(c.source) for c in candidates if c.source.exists()}
-    found_in_output = {_real(p) for p in in_output}
+    outputs = {c.real_output for c in candidates}
+    left_in_output = {real: p for p in in_output if (real := _real(p)) not in outputs}  # once, if found twice
+    # every image in an -o inside the input is one of this run's outputs: an earlier run's, which --overwrite
+    # redoes; one that is not tells a folder of the user's photos, where none is written over
+    mixed = {_real(p) for p in in_output} if opts.overwrite and left_in_output else set()
     jobs: dict[Path, Job] = {}
     for c in candidates:
         source, output, key = c.source, c.output, c.real_output
@@ -180,14 +184,11 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         if problem:
             jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
             continue
-        _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes),
-                           opts.overwrite and key in found_in_output, opts)
+        _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), key in mixed, opts)
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
                             f"{_collision_hint(jobs[key].source, source, opts)}")
         jobs[key] = Job(source, output)
-    outputs = {c.real_output for c in candidates}
-    left_in_output = {real: p for p in in_output if (real := _real(p)) not in outputs}  # once, if found twice
     notes = _left_out_note(list(left_in_output.values()),
                            f"in the output folder {shown(out_dir)}, inside the input, which is not read as input "
                            "(so a rerun never denoises its outputs); give an -o outside the input to denoise them")
@@ -221,9 +222,9 @@ def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, over_foun
                             "choose another -o or a --suffix")
         raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
     if over_found:
-        raise UserError(f"{source} -> {output} would overwrite an image found under the input (under --overwrite "
-                        "an earlier output inside the input counts as a photo: delete it to redo it); choose an -o "
-                        "outside the input")
+        raise UserError(f"{source} -> {output} would overwrite an image found under the input: the output folder "
+                        "inside it holds images that are no output of this run, so it may hold photos (delete the "
+                        "earlier outputs to redo them); choose an -o outside the input")
 
 
 def _quality_unused_note(jobs: Sequence[Job], opts: OutputOptions,

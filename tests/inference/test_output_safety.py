@@ -249,19 +249,23 @@ def test_photos_left_out_in_an_output_folder_inside_the_input_are_named(tmp_path
 def test_overwrite_never_replaces_a_photo_found_in_an_output_folder_inside_the_input(tmp_path: Path,
                                                                                       weights: Path) -> None:
     """`denoise photos -o photos/sub -r --overwrite` replaced the user's photos/sub/a.png with photos/a.png
-    denoised: inside the input, nothing tells an earlier output from a photo that bears its name."""
+    denoised. An -o inside the input that holds an image which is no output of the run is a folder of photos:
+    nothing there is written over. One that holds only this run's outputs is an earlier run's, which
+    --overwrite redoes."""
     photos = tmp_path / "photos"
     write_image(photos / "a.png", noise_image(16, 16, seed=1))
     write_image(photos / "sub" / "a.png", noise_image(16, 16, seed=2))
+    write_image(photos / "sub" / "b.png", noise_image(16, 16, seed=3))  # no input's output: a photo
     mine = (photos / "sub" / "a.png").read_bytes()
-    with pytest.raises(UserError, match="would overwrite an image found under the input .* delete it to redo it"):
+    with pytest.raises(UserError, match="would overwrite an image found under the input: .* may hold photos"):
         denoise_files([photos], photos / "sub", engine(weights), OutputOptions(recursive=True, overwrite=True))
     assert (photos / "sub" / "a.png").read_bytes() == mine
     kept = denoise_files([photos], photos / "sub", engine(weights), OutputOptions(recursive=True, skip_existing=True))
     assert [r.status for r in kept.results] == ["skipped"] and (photos / "sub" / "a.png").read_bytes() == mine
-    (photos / "sub" / "a.png").unlink()  # deleted, the output is written, and a rerun that is not recursive
-    for opts in (OutputOptions(recursive=True), OutputOptions(overwrite=True)):  # (which never finds it) redoes it
-        assert [r.status for r in denoise_files([photos], photos / "sub", engine(weights), opts).results] == ["done"]
+    for _ in range(2):  # a results folder of this run's own outputs: the rerun under --overwrite redoes them
+        redo = denoise_files([photos], photos / "denoised", engine(weights),
+                             OutputOptions(recursive=True, overwrite=True))
+        assert sorted(r.status for r in redo.results) == ["done"] * 3
 
 
 def test_a_path_through_a_link_and_up_names_the_file_the_system_opens(tmp_path: Path, weights: Path) -> None:
@@ -315,7 +319,7 @@ def test_only_subfolders_with_photos_are_named_and_linked_folders_are(tmp_path: 
     (photos / "linked").symlink_to(elsewhere)
     for recursive in (False, True):
         summary = denoise_files([photos], photos / "results" / "run1", engine(weights),
-                                OutputOptions(recursive=recursive, skip_existing=True))
+                                OutputOptions(recursive=recursive, overwrite=True))
         assert [Path(r.source).name for r in summary.results] == ["a.png"]
         # notes/ holds no photo, mac/ only a hidden file, results/ only the output
         assert not any("subfolder(s) of the input" in n for n in summary.notes), summary.notes
