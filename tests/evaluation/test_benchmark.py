@@ -319,6 +319,22 @@ def test_resume_recomputes_rows_made_with_another_sigma(tmp_path: Path, clean_di
     assert {r["sigma_used"] for r in rows if r["method"] == "tv"} == {15.0}
 
 
+def test_resume_recomputes_rows_whose_clean_photo_changed_under_the_same_noisy_input(tmp_path: Path) -> None:
+    """Rows of --clean photos were known by their noisy input alone: salt-pepper:amount=1 draws the same noisy
+    image from any photo, and a photo replaced under its name kept the scores measured against the old one."""
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "photos" / "p.png", np.full((32, 32, 3), 60, np.uint8))
+    args = ["--clean", tmp_path / "photos", "--noise", "salt-pepper:amount=1", "--methods", "tv", "-o", tmp_path / "o"]
+    assert bench(*args).exit_code == 0
+    before = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
+    write_image(tmp_path / "photos" / "p.png", np.full((32, 32, 3), 200, np.uint8))
+    resumed = bench(*args, "--resume")
+    assert resumed.exit_code == 0 and "0 reused" in resumed.stdout, resumed.stdout
+    after = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
+    assert [r["psnr"] for r in after] != [r["psnr"] for r in before]
+
+
 def test_resume_with_other_threads_times_the_model_rows_again(tmp_path: Path, clean_dir: Path,
                                                                 weights: Path) -> None:
     """Rows timed with --threads 1 were reused beside rows timed with 2, so seconds and MP/s mixed two

@@ -115,8 +115,9 @@ class _Run:
                                     "stages": pair.stages, "sigma_estimate": estimate, "sigma_used": sigma,
                                     "shape": list(pair.noisy.shape), "dtype": str(pair.noisy.dtype),
                                     "noisy_sha256": input_sha})
-        # a paired set's clean file is read, not the source of its noisy one: edited, its rows are stale
-        pair_sha = input_sha if source.spec is not None else f"{input_sha}+{pixels_fingerprint(pair.clean)}"
+        # both images: a paired set's clean file is read, not the source of its noisy one, and a spec may draw the
+        # same noisy image from another clean photo (salt-pepper:amount=1): edited, either's rows are stale
+        pair_sha = f"{input_sha}+{pixels_fingerprint(pair.clean)}"
         window = report.crop_window(pair.clean)
         report.save_crop(self.out_dir, source.noise, source.image, "clean", pair.clean, window)
         for method in self.methods:
