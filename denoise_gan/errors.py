@@ -32,14 +32,17 @@ class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, 
     the CLI exits 130 without a second "interrupted" line."""
 
 
-# how each runtime says that memory ran out (torch's CPU allocator and CUDA's, ONNX Runtime's arena), in a
+# how each runtime says that the CPU's memory ran out (torch's allocator, ONNX Runtime's arena), in a
 # RuntimeError: a process under a `ulimit -v`, or a whole-image tile on a big photo, gets a smaller tile, and a
 # command one line, not a 400-character reason
-OUT_OF_MEMORY_TEXTS = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc", "CUDA out of memory")
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc")
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or any(text in str(exc) for text in OUT_OF_MEMORY_TEXTS)
+def is_out_of_memory(exc: BaseException, cuda: bool = False) -> bool:
+    """Whether ``exc`` says memory ran out; with ``cuda``, the GPU's too (the engines handle CUDA's own error
+    type apart, and a Python caller still catches it as ``torch.cuda.OutOfMemoryError``)."""
+    return (isinstance(exc, MemoryError) or any(text in str(exc) for text in CPU_OUT_OF_MEMORY)
+            or cuda and "CUDA out of memory" in str(exc))
 
 
 def first_line(exc: BaseException, limit: int | None = 160) -> str:

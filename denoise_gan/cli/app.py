@@ -187,7 +187,7 @@ def friendly_errors(fn: F) -> F:
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")), said=isinstance(exc, ReportedInterrupt))
             raise typer.Exit(130) from None
         except Exception as exc:
-            if is_out_of_memory(exc):  # torch's allocators say it in a RuntimeError, not a MemoryError
+            if is_out_of_memory(exc, cuda=True):  # torch's allocators say it in a RuntimeError, not a MemoryError
                 _say_out_of_memory(exc)
             # Python wraps an interrupt raised inside __set_name__ (pydantic's, while albumentations imports) in a
             # RuntimeError: it is the interrupt

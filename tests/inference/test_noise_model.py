@@ -308,6 +308,14 @@ def test_the_cpu_running_out_of_memory_is_a_memory_error(tiny_f: Path, engine: s
     with pytest.raises(RuntimeError, match="shape mismatch"):  # any other failure stays itself
         f(_image(24, 24), seed=1)
 
+    def gpu_full(*_: object, **__: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+
+    monkeypatch.setattr(*((f._scale_shift, "session", SimpleNamespace(run=gpu_full)) if engine == "onnxruntime"
+                          else (f.net, "sample", gpu_full)))
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # the GPU's, as torch names it, for a caller that catches it
+        f(_image(24, 24), seed=1)
+
 
 @pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
 def test_a_callers_autocast_or_default_dtype_leaves_the_noise_of_a_seed_alone(tiny_f: Path, engine: str) -> None:
