@@ -258,7 +258,8 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
     unpaired = settings["mode"] == "unpaired"
     entries: list[dict[str, Any]] = []
     seen: dict[str, Path] = {}
-    folders: dict[str, Path] = {}  # each written name's folders (``a/b`` for ``a/b/c``), to the source that made it
+    written: dict[str, Path] = {}  # each set file written (clean/a.png), and each folder it needs, to its source
+    folders: dict[str, Path] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:
         for index, source in enumerate(sources):
             name = _stem(source, clean_dir)
@@ -266,11 +267,13 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
             try:
                 if name in seen:
                     raise ValueError(f"same name as {seen[name]}; rename one of them")
-                if other := _file_and_folder(name, seen, folders):
+                files = [_set_file(side, name) for side in (("clean", "noisy") if split == "paired" else (split,))]
+                if other := _file_and_folder(files, written, folders):
                     raise ValueError(f"its output and {other}'s would be a file and a folder of one name; rename one")
                 entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir, writer))
                 seen[name] = source  # once written: a file that failed to read takes no name from the next
-                folders.update({"/".join(name.split("/")[:i]): source for i in range(1, name.count("/") + 1)})
+                written.update(dict.fromkeys(files, source))
+                folders.update({"/".join(f.split("/")[:i]): source for f in files for i in range(2, f.count("/") + 1)})
                 summary.written += 1
             except (ImageReadError, ValueError) as exc:
                 summary.unwritten += isinstance(exc, OutputWriteError)
@@ -282,15 +285,17 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
     return entries
 
 
-def _file_and_folder(name: str, seen: dict[str, Path], folders: dict[str, Path]) -> Path | None:
-    """The source written before whose output is a file where this one's needs a folder, or the reverse: x.jpg is
-    written as clean/x.png, and x.png/a.png needs clean/x.png/ as a folder."""
-    parts = name.split("/")
-    for i in range(1, len(parts)):
-        folder = "/".join(parts[:i])
-        if folder.endswith(".png") and folder[:-4] in seen:
-            return seen[folder[:-4]]
-    return folders.get(f"{name}.png")
+def _file_and_folder(files: list[str], written: dict[str, Path], folders: dict[str, Path]) -> Path | None:
+    """The source written before whose set file is a folder one of ``files`` needs, or the reverse: x.jpg is
+    written as clean/x.png, and x.png/a.png needs clean/x.png/ as a folder (in one half of the set)."""
+    for file in files:
+        parts = file.split("/")
+        for i in range(2, len(parts)):  # (the first part is the half, clean or noisy)
+            if (folder := "/".join(parts[:i])) in written:
+                return written[folder]
+        if file in folders:
+            return folders[file]
+    return None
 
 
 def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: SynthSummary,

@@ -210,6 +210,9 @@ def test_a_source_whose_set_file_is_another_sources_folder_fails_alone(tmp_path:
     assert [p.relative_to(src).as_posix() for p, _ in summary.failures] == [fails]
     assert "a file and a folder of one name" in summary.failures[0][1]
     assert summary.unwritten == 0 and summary.written == 2
+    (src / "z.png").unlink()  # unpaired, the two go to two halves (clean/x.png, noisy/x.png/a.png): no clash
+    halves = synth(src, tmp_path / "halves", "gaussian:sigma=5", 0, unpaired=True)
+    assert halves.ok and halves.written == 2
 
 
 def test_every_command_that_reads_a_folder_names_the_images_it_cannot_read(src: Path, tmp_path: Path) -> None:
