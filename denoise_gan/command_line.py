@@ -25,6 +25,9 @@ def command_line_running() -> bool:
     return _RUNNING.get()
 
 
-def named(keyword: str) -> str:
-    """An option as the caller typed it: ``--batch-size`` on the command line, ``batch_size`` in Python."""
-    return "--" + keyword.replace("_", "-") if command_line_running() else keyword
+def named(keyword: str, owner: str = "") -> str:
+    """An option as the caller typed it: ``--batch-size`` on the command line, ``batch_size`` in Python (or
+    ``OutputOptions.quality``, a field of the ``owner`` object the caller built)."""
+    if command_line_running():
+        return "--" + keyword.replace("_", "-")
+    return f"{owner}.{keyword}" if owner else keyword

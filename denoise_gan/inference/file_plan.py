@@ -17,6 +17,7 @@ from pathlib import Path
 from data_tools.folder_scan import folders_not_read, linked_note, other_formats, other_formats_note, unread_note
 from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import says_folder, shown
+from denoise_gan.command_line import named
 from denoise_gan.errors import UserError
 
 OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
@@ -51,16 +52,16 @@ class OutputOptions:
         if self.quality is not None:
             object.__setattr__(self, "quality", int(self.quality))  # a NumPy integer as a plain one
         if self.ext.lower().lstrip(".") not in OUTPUT_EXTS:
-            raise UserError(f"unknown --ext {self.ext!r}; choose same, png, jpg, tif, webp or bmp")
+            raise UserError(f"unknown {_named('ext')} {self.ext!r}; choose same, png, jpg, tif, webp or bmp")
         if self.quality is not None and not 1 <= self.quality <= 100:
-            raise UserError(f"--quality must be 1-100, not {self.quality}")
+            raise UserError(f"{_named('quality')} must be 1-100, not {self.quality}")
         if self.skip_existing and self.overwrite:
-            raise UserError("--skip-existing and --overwrite contradict each other; give one")
+            raise UserError(f"{_named('skip_existing')} and {_named('overwrite')} contradict each other; give one")
         if any(sep in self.suffix for sep in ("/", "\\")) or self.suffix in (".", ".."):
-            raise UserError(f"--suffix {self.suffix!r}: a suffix holds no path separator and is not '.' or '..' "
-                            "(e.g. _dn)")
+            raise UserError(f"{_named('suffix')} {self.suffix!r}: a suffix holds no path separator and is not '.' "
+                            "or '..' (e.g. _dn)")
         if "\0" in self.suffix:
-            raise UserError(f"--suffix {self.suffix!r} holds a NUL character, which no file name can")
+            raise UserError(f"{_named('suffix')} {self.suffix!r} holds a NUL character, which no file name can")
 
     @property
     def encoder_quality(self) -> int:
@@ -78,6 +79,10 @@ class Job:
 
 
 # ---- planning ------------------------------------------------------------------------------------
+
+def _named(field: str) -> str:
+    return named(field, owner="OutputOptions")
+
 
 def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
                   exclude: Path | None = None) -> tuple[list[tuple[Path, Path]], list[Path]]:

@@ -462,6 +462,15 @@ def test_the_apis_errors_name_its_keywords_and_the_commands_keep_their_flags(tmp
     assert den.denoise_files(tmp_path / "in", tmp_path / "out", OutputOptions(skip_existing=True)).count("skipped") == 1
     with pytest.raises(UserError, match="choose another out_dir or OutputOptions's suffix"):
         den.denoise_files(tmp_path / "in", tmp_path / "in")
+    for given, said in (({"quality": 0}, "OutputOptions.quality must be 1-100"),  # the fields, where the
+                        ({"ext": "gif"}, "unknown OutputOptions.ext 'gif'"),  # command's flags were named
+                        ({"skip_existing": True, "overwrite": True}, "OutputOptions.skip_existing and "
+                                                                     "OutputOptions.overwrite contradict")):
+        with pytest.raises(UserError, match=f"^{re.escape(said)}"):
+            OutputOptions(**given)
+    from denoise_gan.inference.api_words import python_terms
+
+    assert python_terms("--suffix '_dn' is taken") == "OutputOptions(suffix='_dn') is taken"  # a quoted value
     result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--tile", "64"])
     assert result.exit_code == 2 and "use --tile 128 or more" in result.output, result.output
     result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
