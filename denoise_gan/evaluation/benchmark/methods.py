@@ -74,7 +74,10 @@ def _to_unit(colour: np.ndarray) -> np.ndarray:
 
 
 def _from_unit(x: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """A float [0, 1] result back to the input's shape and dtype, rounded and clipped like a file."""
+    """A float [0, 1] result back to the input's shape and dtype, rounded and clipped like a file; a result that is
+    not finite fails its row (cast, a NaN became black and was scored as the method's output)."""
+    if not np.isfinite(x).all():
+        raise ValueError("the method returned values that are not finite (NaN or infinity)")
     return to_dtype(np.reshape(x, like.shape) * _peak(like.dtype), like.dtype)
 
 
@@ -102,7 +105,10 @@ def _bm3d(colour: np.ndarray, sigma: float) -> np.ndarray:
     bm3d = require("bm3d", "the bm3d benchmark method")  # imported on use: slow to import, an optional extra
 
     z = _to_unit(colour)
-    out = bm3d.bm3d_rgb(z, sigma / 255.0) if colour.shape[2] == 3 else bm3d.bm3d(z[..., 0], sigma / 255.0)
+    if colour.shape[2] == 3 and (colour == colour[..., :1]).all():  # gray stored as RGB: CBM3D's colour transform
+        out = np.repeat(bm3d.bm3d(z[..., 0], sigma / 255.0)[..., None], 3, axis=-1)  # divides by 0 (NaN, black)
+    else:
+        out = bm3d.bm3d_rgb(z, sigma / 255.0) if colour.shape[2] == 3 else bm3d.bm3d(z[..., 0], sigma / 255.0)
     return _from_unit(out, colour)
 
 
