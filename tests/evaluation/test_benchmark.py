@@ -558,6 +558,17 @@ def test_bm3d_denoises_a_gray_photo_stored_as_rgb_and_a_nan_never_scores_as_blac
         bench_methods._from_unit(np.full((4, 4, 3), np.nan), np.zeros((4, 4, 3), np.uint8))
 
 
+def test_a_flat_image_reads_sigma_zero_and_every_method_leaves_it_as_it_came() -> None:
+    """A flat gray or white image read σ 1e-31 (a black one exactly 0), so the methods ran on a perfect input and
+    changed it (FFDNet 62-67 dB, NLM 48 dB of it)."""
+    for value in (0, 128, 255):
+        flat = np.full((64, 64, 3), value, np.uint8)
+        assert bench_inputs.estimate_noise_sigma(flat, flat_as_zero=True) == 0.0
+        for name, method in CLASSICAL.items():
+            if method.uses_sigma and not bench_methods.missing_packages(name):
+                assert np.array_equal(method.run(flat, 0.0), flat), (name, value)
+
+
 def test_classical_methods_at_a_faint_sigma_leave_a_colour_photo_as_it_came() -> None:
     """σ reaches each library on its own scale and colours stay in their channels: at σ 1 every method all but
     returns a textured colour photo (a σ 255 times too large smooths it to about 20 dB; OpenCV's colour NLM fed

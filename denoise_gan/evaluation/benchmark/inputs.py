@@ -61,7 +61,10 @@ def estimate_noise_sigma(noisy: np.ndarray, flat_as_zero: bool = False) -> float
         if flat_as_zero:
             return 0.0
         raise ValueError("cannot estimate σ from this image (a flat or degenerate image)")
-    return value
+    return value if value >= ROUND_OFF_SIGMA else 0.0
+
+
+ROUND_OFF_SIGMA = 1e-6  # a flat gray or white image reads 1e-31, not 0: below this σ there is nothing to remove
 
 
 def measurable(crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
