@@ -37,6 +37,7 @@ from data_tools.noise_source import LEARNED_PREFIX
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.extras import installed, require
+from denoise_gan.inference.api_words import worded
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
 from denoise_gan.inference.pixels import through_file_dtype
@@ -153,6 +154,7 @@ class NoiseModel:
         self.margin = round_up(receptive_radius(net, config) + self.stride, self.stride)
 
     @classmethod
+    @worded
     def from_pretrained(cls, name_or_path: str | Path | None = None, *, device: str = "cpu",
                         threads: int = 0, tile: int = TILE, engine: str = "auto") -> NoiseModel:
         """A shipped noise model by name (``default-F``; None, that one), an F ``.safetensors`` file or a folder holding
@@ -214,6 +216,7 @@ class NoiseModel:
 
     # ---- the Denoiser-like call ---------------------------------------------------------------------
 
+    @worded
     def __call__(self, image: Any, seed: int = 0) -> np.ndarray:
         """The noisy image, with the input's type, shape and dtype (see the module doc)."""
         seed = whole_number(seed, "seed", error=UserError)
