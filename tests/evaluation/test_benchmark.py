@@ -307,6 +307,40 @@ def test_resume_recomputes_only_missing_rows(tmp_path: Path, clean_dir: Path, mo
     assert len(calls) == 1 and crop.is_file()
 
 
+def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_once(
+        tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seed-3 benchmark resumed with --seed 4 and interrupted: results.json said seed 4 over rows mostly of
+    seed 3, and results.csv and report.html still showed the seed-3 run. A stored row is reported once this run
+    has checked it; the others wait in other_rows, and the CSV and report are written when the run ends."""
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    args = ["--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv"]
+    assert bench(*args, "-o", out, "--seed", "3").exit_code == 0
+    seed3 = {r["fingerprint"] for r in json.loads((out / "results.json").read_text())["rows"]}
+    original, calls = CLASSICAL["tv"], []
+
+    def stopped_at_the_second(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        if noisy.shape[0] > 32:
+            calls.append(noisy.shape)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+        return original.run(noisy, sigma)
+
+    monkeypatch.setitem(CLASSICAL, "tv", dataclasses.replace(original, run=stopped_at_the_second))
+    assert bench(*args, "-o", out, "--seed", "4", "--resume").exit_code == 130
+    cut = json.loads((out / "results.json").read_text())
+    assert cut["rows"] and not {r["fingerprint"] for r in cut["rows"]} & seed3  # only seed 4's rows reported
+    assert {r["fingerprint"] for r in cut["other_rows"]} <= seed3 and cut["other_rows"]
+    assert not (out / "results.csv").exists() and not (out / "report.html").exists()
+    monkeypatch.setitem(CLASSICAL, "tv", original)
+    assert bench(*args, "-o", out, "--seed", "4", "--resume").exit_code == 0
+    assert bench(*args, "-o", fresh, "--seed", "4").exit_code == 0
+
+    def scores(folder: Path) -> list[tuple]:
+        return [(r["image"], r["method"], r["psnr"]) for r in json.loads((folder / "results.json").read_text())["rows"]]
+
+    assert scores(out) == scores(fresh) and (out / "results.csv").is_file() and (out / "report.html").is_file()
+
+
 def test_resume_recomputes_rows_made_with_another_sigma(tmp_path: Path, clean_dir: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"

@@ -79,17 +79,24 @@ class _Run:
         self.torch_timing = f"threads={cfg.threads}"  # a classical method in torch (FFDNet) runs on those threads
         self.total, self.done, self.stale = len(keys), 0, 0
         self.warmed: set[str] = set()
+        self.checked: set[tuple[str, str, str]] = set()  # rows this run reused or made: a stored row not yet
+        # checked against this run's inputs and settings is not reported (an interrupt would mix two runs)
 
     @property
     def data(self) -> dict[str, Any]:
         return self.result.data
 
     def save(self) -> None:
-        self.data["rows"] = sorted(self.rows.values(), key=lambda r: self.order[(r["image"], r["noise"], r["method"])])
+        """results.json as far as this run got; the CSV and the report of the run before are removed at the first
+        save, and written anew at the end, so the three never describe two runs."""
+        checked = [r for k, r in self.rows.items() if k in self.checked]
+        self.data["rows"] = sorted(checked, key=lambda r: self.order[(r["image"], r["noise"], r["method"])])
         self.data["summary"] = _summary(self.data["rows"], self.plan.conditions, [m.name for m in self.methods])
-        self.data["other_rows"] = self.other_rows
+        self.data["other_rows"] = self.other_rows + [r for k, r in self.rows.items() if k not in self.checked]
         text = json.dumps(self.data, indent=2, allow_nan=False) + "\n"
         atomic_write_text(self.out_dir / RESULTS_JSON, text)
+        for stale in (RESULTS_CSV, report.REPORT_HTML):
+            (self.out_dir / stale).unlink(missing_ok=True)
 
     def step(self, count: int, what: str) -> None:
         self.done += count
@@ -126,6 +133,7 @@ class _Run:
             fingerprint = row_fingerprint(pair_sha, method, used, self.inference if method.name not in CLASSICAL
                                           else self.torch_timing if "torch" in method.needs else "")
             old = self.rows.get(key)
+            self.checked.add(key)
             if (old is not None and old.get("fingerprint") == fingerprint
                     and report.has_crop(self.out_dir, source.noise, source.image, method.name)):
                 self.result.reused += 1
