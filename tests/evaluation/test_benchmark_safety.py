@@ -123,7 +123,7 @@ def test_a_benchmark_stopped_before_its_first_row_is_run_again_or_resumed(clean_
 def test_two_model_rows_of_one_name_are_refused(clean_dir: Path, tmp_path: Path) -> None:
     result = cli("benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "model", "-o",
                  tmp_path / "out", "--model-strength", "0.5", "--model-strength", "0.5000001")
-    one_line_error(result, "would both be named 'default@strength=0.5'")
+    one_line_error(result, "would both be named 'default@strength=0.5'", "alike to 6 digits")  # as rows name them
     assert not (tmp_path / "out").exists()
 
 

@@ -353,6 +353,6 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
     rows = [m.method.name for m in models]
     twice = sorted({row for row in rows if rows.count(row) > 1})
     if twice:  # one row would overwrite the other's scores, and a resume reuse the wrong one
-        raise UserError(f"two model rows would both be named {twice[0]!r} (--model-strength values alike to 4 digits, "
+        raise UserError(f"two model rows would both be named {twice[0]!r} (--model-strength values alike to 6 digits, "
                         "or a checkpoint named like another's @sigma row); give distinct values or rename the file")
     return models
