@@ -70,8 +70,7 @@ class InferConfig:
                 raise UserError(f"{named(name)} must be a number, not {value!r}")
         if not isinstance(self.ensemble, (bool, np.bool_)):
             raise UserError(f"{named('ensemble')} must be True or False, not {self.ensemble!r}")
-        if not (math.isfinite(self.strength) and 0 <= self.strength <= 10):
-            raise UserError(f"{named('strength')} must be between 0 and 10, not {self.strength}")
+        check_strength(self.strength, named("strength"))
         if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
             raise UserError(f"{named('sigma')} must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
         if self.overlap < 0:
@@ -81,6 +80,15 @@ class InferConfig:
         if isinstance(self.precision, str):  # read in any case, as the command line reads it
             object.__setattr__(self, "precision", self.precision.strip().lower())
         check_precision(self.precision)
+
+
+def check_strength(value: Any, option: str) -> None:
+    """A strength as every option that takes one reads it (``--strength``, benchmark's ``--model-strength``): a
+    number from 0 to 10; ``option`` names it in the error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise UserError(f"{option} must be a number, not {value!r}")
+    if not (math.isfinite(value) and 0 <= value <= 10):
+        raise UserError(f"{option} must be between 0 and 10, not {value}")
 
 
 def tile_size(value: Any, name: str = "tile") -> int | None:

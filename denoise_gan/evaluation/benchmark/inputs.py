@@ -15,7 +15,7 @@ import hashlib
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
 from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
 from denoise_gan.inference.engine_choice import check_engine
-from denoise_gan.inference.tiling import InferConfig
+from denoise_gan.inference.tiling import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
 
 # ---- σ -------------------------------------------------------------------------------------------
@@ -287,12 +287,8 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
                                           asked=cfg.methods is not None)
     check_device_name(cfg.infer.device)  # checked whichever methods run: results.json records both
     check_engine(cfg.engine)
-    for strength in cfg.model_strengths:  # InferConfig states the range, in the words `denoise` uses
-        try:
-            replace(cfg.infer, strength=strength)
-        except UserError as exc:
-            said = str(exc).removeprefix("--strength ").removeprefix("strength ")  # named as typed here, once
-            raise UserError(f"--model-strength {said}") from None
+    for strength in cfg.model_strengths:  # the range `denoise --strength` takes
+        check_strength(strength, "--model-strength")
     model_only = [name for name, given in (("--checkpoint", cfg.checkpoints), ("--model-strength", cfg.model_strengths),
                                            ("--model-sigma", cfg.model_sigma)) if given]
     if model_only and "model" not in methods:
