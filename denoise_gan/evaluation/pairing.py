@@ -66,11 +66,12 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
     # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: a prediction is a name that
     # is another's plus the suffix (so c_dn.png without a c.png is a clean image, and c_dn_dn.png its prediction)
-    if not pred_suffix and clean_dir.resolve() == pred_dir.resolve():  # a mistyped --pred scored a perfect run
+    one_folder = clean_dir.resolve() == pred_dir.resolve()
+    if one_folder and not pred_suffix:  # a mistyped --pred scored a perfect run
         raise UserError(f"--clean and --pred are the same folder ({clean_dir}): every image would be scored against "
                         "itself; give the predictions' folder (or --pred-suffix, for predictions written beside "
                         "the clean images)")
-    beside = bool(pred_suffix) and clean_dir.resolve() == pred_dir.resolve()
+    beside = one_folder and bool(pred_suffix)
     predicted = _predictions_beside(clean_dir, pred_suffix) if beside else set()
     if beside and not predicted:
         raise UserError(f"{pred_dir}: no image there is another's name plus the prediction suffix {pred_suffix!r} "
