@@ -54,6 +54,11 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
                          "usable range the file does not state; convert it to 8/16-bit unsigned")
 
 
+def joined_notes(*notes: str) -> str:
+    """What a reader changed, each part said once, the empty ones left out."""
+    return "; ".join(note for note in notes if note)
+
+
 def open_header(data: bytes | BinaryIO) -> Image.Image | None:
     """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
     try:

@@ -25,6 +25,7 @@ from data_tools.image_decode import (
     decode,
     is_lossless_webp,
     is_tiff,
+    joined_notes,
     metadata,
     open_header,
     samples_by_range,
@@ -191,8 +192,8 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
     if dropped:
-        note = "; ".join(filter(None, [note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past "
-                                            f"Pillow's {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit"]))
+        note = joined_notes(note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past Pillow's "
+                                  f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit")
     dpi = file_resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)

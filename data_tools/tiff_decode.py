@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from data_tools.image_decode import ImageReadError, bgr_to_rgb, hwc, is_tiff, samples_by_range
+from data_tools.image_decode import ImageReadError, bgr_to_rgb, hwc, is_tiff, joined_notes, samples_by_range
 from data_tools.library_output import quiet_stderr
 
 # TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after), and those
@@ -110,7 +110,7 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
     if not plain:
         kept, dropped = _without_unspecified(_planes_last(arr, axes, path), layout)
         pixels, orientation, note = _as_rgb(kept, layout)
-        return pixels, orientation, "; ".join(n for n in (note, dropped) if n)
+        return pixels, orientation, joined_notes(note, dropped)
     return _tiff_samples(arr, axes, layout, path)
 
 
@@ -179,7 +179,7 @@ def _tiff_samples(arr: np.ndarray, axes: str, layout: TiffLayout, path: Path) ->
                              "(gray, gray+alpha, RGB or RGBA)")
     arr, dropped = _without_unspecified(arr, layout)
     pixels, note = samples_by_range(arr, path)
-    return _as_stored(pixels, layout, "; ".join(n for n in (note, dropped) if n))
+    return _as_stored(pixels, layout, joined_notes(note, dropped))
 
 
 _UNSPECIFIED_NOTE = "its extra sample, which the file calls unspecified data (not alpha), is left out"
@@ -201,7 +201,7 @@ def _as_stored(pixels: np.ndarray, layout: TiffLayout, note: str) -> tuple[np.nd
         pixels = np.concatenate([peak - pixels[..., :1], pixels[..., 1:]], axis=-1)
     if layout.associated and layout.alpha:
         pixels = _straight_alpha(pixels)
-        note = "; ".join(filter(None, [note, _PREMULTIPLIED_NOTE]))
+        note = joined_notes(note, _PREMULTIPLIED_NOTE)
     return pixels, layout.orientation, note
 
 
@@ -227,7 +227,7 @@ def undecoded_tiff(data: bytes, path: Path, header: Image.Image | None,
             kept, dropped = _without_unspecified(bgr_to_rgb(hwc(arr)), layout)
             pixels, note = samples_by_range(kept, path)
             return _as_stored(pixels, replace(layout, orientation=1),  # OpenCV applied the orientation
-                              "; ".join(n for n in (note, dropped) if n))
+                              joined_notes(note, dropped))
     kind = f"{layout.bits}-bit {'gray' if layout.gray else 'RGB'}{'+alpha' if layout.alpha else ''}"
     raise ImageReadError(f"{path}: a {kind} TIFF compressed with {layout.compression}, which cannot be decoded "
                          "right without the imagecodecs package: pip install imagecodecs, or save it uncompressed")
