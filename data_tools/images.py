@@ -39,6 +39,7 @@ from data_tools.image_metadata import (
     rgb_or_gray_profile,
 )
 from data_tools.library_output import quiet_stderr
+from data_tools.paths import real_path
 from data_tools.png_chunks import PNG_SIGNATURE, png_gray_alpha16, png_with_chunks, png_without_large_chunks
 from data_tools.tiff_decode import decode_tiff, tiff_size
 
@@ -87,7 +88,7 @@ def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
         and p.suffix.lower() in IMAGE_EXTENSIONS
         and not any(part.startswith(".") for part in p.parts[depth:])
     )
-    if exclude is None or Path(folder).resolve().is_relative_to(skip := Path(exclude).resolve()):
+    if exclude is None or real_path(folder).is_relative_to(skip := real_path(exclude)):
         return found, []
     under = [Path(os.path.realpath(p)).is_relative_to(skip) for p in found]  # realpath: a link loop too
     return [p for p, u in zip(found, under) if not u], [p for p, u in zip(found, under) if u]

@@ -13,18 +13,19 @@ from data_tools.atomic_files import OutputWriteError, is_special_file, is_temp_f
 
 
 def refuse_file_in_the_way(folder: Path) -> None:
-    """An output folder's name taken by a file: the same words from every command."""
+    """An output folder's name taken by a file, or by a link that leads nowhere (a loop included): the same
+    words from every command."""
     if folder.exists() and not folder.is_dir():
         raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+    if folder.is_symlink() and not folder.exists():
+        raise OutputWriteError(f"{folder}: a link to {os.readlink(folder)}, which does not exist; create that "
+                               "folder or choose another -o")
 
 
 def check_writable(folder: Path | str) -> None:
     """Create the folder if needed and prove a file can be made in it, before any work is done."""
     folder = Path(folder)
     refuse_file_in_the_way(folder)
-    if folder.is_symlink() and not folder.exists():
-        raise OutputWriteError(f"{folder}: a link to {os.readlink(folder)}, which does not exist; create that "
-                               "folder or choose another -o")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=temp_prefix("write-check"), suffix=".part", dir=folder)

@@ -40,6 +40,7 @@ from data_tools.names import printable, refuse_empty_paths
 from data_tools.noise import image_seed
 from data_tools.noise_source import NoiseSource, as_noise_source, source_record
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
+from data_tools.paths import real_path
 from data_tools.synth_folder import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
@@ -140,7 +141,7 @@ def synth(
     spec = as_noise_source(spec)
     sources = _sources(clean_dir, out_dir, unpaired, crop, max_size)
     record = source_record(spec)
-    settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(clean_dir.resolve()),
+    settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(real_path(clean_dir)),
                 "noise": str(spec), "seed": seed, "crop": crop, "max_size": max_size}
     if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
         settings["noise_source"] = record
@@ -224,18 +225,18 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, m
     """The clean images to use, after the checks that must fail before anything is written."""
     if not clean_dir.is_dir():
         raise SynthError(f"{clean_dir}: {not_a_folder(clean_dir)}")
-    if out_dir.resolve() == clean_dir.resolve():
+    if real_path(out_dir) == real_path(clean_dir):
         raise SynthError(f"{out_dir}: the output folder must not be the input folder")
-    if clean_dir.resolve().is_relative_to(out_dir.resolve()):
+    if real_path(clean_dir).is_relative_to(real_path(out_dir)):
         raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
     refuse_output_inside_inputs(out_dir, {"the input folder": clean_dir}, why="its noisy images would be read as "
                                 "clean photos by the next command given that folder")
     for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into others' photos
-        target = (out_dir / sub).resolve()
-        if target != out_dir.resolve() / sub:
-            photos = clean_dir.resolve()
+        target = real_path(out_dir / sub)
+        if target != real_path(out_dir) / sub:
+            photos = real_path(clean_dir)
             into = f", into the input folder {clean_dir}" if target.is_relative_to(photos) or \
-                photos.is_relative_to(target) else "" if target.is_relative_to(out_dir.resolve()) \
+                photos.is_relative_to(target) else "" if target.is_relative_to(real_path(out_dir)) \
                 else ", out of the output folder"
             raise SynthError(f"{out_dir / sub} is a link to {target}{into}; a set's {sub}/ must be its own "
                              "folder: choose another -o")

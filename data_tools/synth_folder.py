@@ -15,6 +15,7 @@ from data_tools.atomic_files import atomic_write_text, is_temp_file
 from data_tools.errors import DataError
 from data_tools.images import collect_images
 from data_tools.names import printable
+from data_tools.paths import real_path
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "denoise-gan-synth/1"
@@ -61,7 +62,7 @@ def refuse_linked_folders(out_dir: Path) -> None:
         for top, dirs, _ in os.walk(out_dir / sub):  # links are listed, not followed
             for link in (Path(top) / name for name in sorted(dirs)):
                 if link.is_symlink():
-                    raise SynthError(f"{link} is a link to {link.resolve()}; a set's {sub}/ must hold its own "
+                    raise SynthError(f"{link} is a link to {real_path(link)}; a set's {sub}/ must hold its own "
                                      "folders, or its images would be written through it: remove the link or "
                                      "choose another -o")
 
@@ -84,15 +85,15 @@ def same_set(manifest: Path, settings: dict[str, Any]) -> bool:
         return False
     typed = old.get("source_dir")
     if isinstance(typed, str) and typed:
-        old = {**old, "source_dir": str(Path(typed).resolve())}
+        old = {**old, "source_dir": str(real_path(typed))}
     return all(old.get(k) == v for k, v in settings.items())
 
 
 def images_inside(out_dir: Path, sub: str) -> list[Path]:
     """Image files under the set's clean/ or noisy/ that lie inside ``out_dir``: a link out of it is never followed
     to delete anything."""
-    inside = out_dir.resolve()
-    return [p for p in collect_images(out_dir / sub, recursive=True) if p.parent.resolve().is_relative_to(inside)] \
+    inside = real_path(out_dir)
+    return [p for p in collect_images(out_dir / sub, recursive=True) if real_path(p.parent).is_relative_to(inside)] \
         if (out_dir / sub).is_dir() else []
 
 
@@ -120,12 +121,12 @@ def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, An
     from its manifest), and with ``every_image`` (--overwrite, whose refusal says so) any other image there;
     never a file behind a link out of the folder. A repeat of the same set keeps the user's files there."""
     kept = {e[side] for e in entries for side in SET_FOLDERS if e.get(side)}
-    inside = out_dir.resolve()
+    inside = real_path(out_dir)
     named = [out_dir / name for name in replacing if name not in kept]
     others = [p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)
               if p.relative_to(out_dir).as_posix() not in kept] if every_image else []
     for path in (*named, *others):
-        if path.is_file() and path.parent.resolve().is_relative_to(inside):
+        if path.is_file() and real_path(path.parent).is_relative_to(inside):
             path.unlink(missing_ok=True)
 
 
@@ -153,7 +154,7 @@ def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: s
     """A folder of clean (or of noisy) photos must hold no synth set (the set's own folder given for one of its
     halves, or a set moved in by hand): its other half would be read as photos of this kind."""
     other = "noisy" if role == "clean" else "clean"
-    real = Path(folder).resolve()
+    real = real_path(folder)
     if real.name == other and synth_sets_under(real.parent, deep=False):  # the set's other half itself
         raise error(f"{folder}: the {other} images of the synth set {real.parent} (its {MANIFEST_NAME}), given as "
                     f"{role} photos: give {real.parent / role} instead")

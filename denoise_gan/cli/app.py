@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from data_tools.names import shown
+from data_tools.paths import real_path
 from denoise_gan import __version__
 from denoise_gan.command_line import command_line
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line, is_out_of_memory
@@ -238,7 +239,7 @@ def say_other_formats(*folders: Path | None) -> None:
 
     found: dict[Path, Path] = {}  # each file once: a --pred inside --clean is walked twice
     for path in other_formats([f for f in folders if f is not None], recursive=True):
-        found.setdefault(path.resolve(), path)
+        found.setdefault(real_path(path), path)
     if found:
         err_console.print(f"[yellow]note:[/] {escape(shown(other_formats_note(list(found.values()))))}",
                           highlight=False, soft_wrap=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from data_tools.paths import real_path
 from denoise_gan.cli.app import console, err_console, say_other_formats, say_warning
 from denoise_gan.cli.options import Seed, Threads
 from denoise_gan.cli.render import progress_callback
@@ -77,10 +78,10 @@ def _check_folders(noisy: Path, clean: Path | None, clean_photos: Path | None) -
     if clean is not None and clean_photos is not None:
         raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
                         "the clean twins")
-    if clean is not None and clean.resolve() == noisy.resolve():
+    if clean is not None and real_path(clean) == real_path(noisy):
         raise UserError(f"--clean and --noisy are the same folder ({clean}): each photo would be its own clean twin "
                         "and the noise would read as none; give the clean twins' folder, or --noisy alone")
-    if clean_photos is not None and clean_photos.resolve() == noisy.resolve():
+    if clean_photos is not None and real_path(clean_photos) == real_path(noisy):
         raise UserError(f"--clean-photos and --noisy are the same folder ({clean_photos}): the models would be drawn "
                         "on noisy photos; give photos without noise, or leave --clean-photos out for the bundled ones")
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from data_tools.folder_lock import holding_folder
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
+from data_tools.paths import real_path
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import Plan, plan, too_small_to_benchmark
@@ -100,7 +101,7 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     graph_owed = weights.exists() and not graph_beside(weights).exists() and installed("onnx")  # stopped between
     if cfg.resume and weights.exists() and not graph_owed:
         raise UserError(f"{out_dir}: this calibration has finished ({weights.name} is written); choose another -o")
-    if weights.resolve() == source.resolve():  # `-c OUT -o OUT`: the calibrated file would replace its source
+    if real_path(weights) == real_path(source):  # `-c OUT -o OUT`: the calibrated file would replace its source
         raise UserError(f"-o {out_dir} would overwrite the weights being calibrated ({source}); choose another -o")
     if cfg.resume and not (out_dir / FIT_DIR).is_dir():
         raise UserError(f"{out_dir}: no calibration to resume here (no {FIT_DIR}/); drop --resume")
@@ -126,8 +127,8 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                                  f"level_scale {net.level_scale:g})"} if meta.get("trained_by") else {}
         save_generator(weights, net, g_cfg, {
             **meta, **history, CALIBRATION_KEY: {
-                "source": str(source.resolve()), "source_sha256": file_sha256(source),
-                "photos": str(Path(cfg.clean_dir).resolve()), "images": images,
+                "source": str(real_path(source)), "source_sha256": file_sha256(source),
+                "photos": str(real_path(cfg.clean_dir)), "images": images,
                 "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
                 "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
                              "protocol", **({"previous": meta[CALIBRATION_KEY]} if CALIBRATION_KEY in meta else {})}})

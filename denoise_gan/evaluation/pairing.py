@@ -11,6 +11,7 @@ import numpy as np
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
 from data_tools.names import refuse_empty_paths
+from data_tools.paths import real_path
 from denoise_gan.errors import UserError
 
 
@@ -66,7 +67,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
     # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: a prediction is a name that
     # is another's plus the suffix (so c_dn.png without a c.png is a clean image, and c_dn_dn.png its prediction)
-    one_folder = clean_dir.resolve() == pred_dir.resolve()
+    one_folder = real_path(clean_dir) == real_path(pred_dir)
     if one_folder and not pred_suffix:  # a mistyped --pred scored a perfect run
         raise UserError(f"--clean and --pred are the same folder ({clean_dir}): every image would be scored against "
                         "itself; give the predictions' folder (or --pred-suffix, for predictions written beside "

@@ -17,6 +17,7 @@ from pathlib import Path
 from data_tools.folder_scan import folders_not_read, linked_note, other_formats, other_formats_note, unread_note
 from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import says_folder, shown
+from data_tools.paths import real_path
 from denoise_gan.command_line import named
 from denoise_gan.errors import UserError
 
@@ -178,10 +179,10 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     sources = {c.real_source for c in candidates}
     inodes = {_inode(c.source) for c in candidates if c.source.exists()}
     outputs = {c.real_output for c in candidates}
-    left_in_output = {real: p for p in in_output if (real := _real(p)) not in outputs}  # once, if found twice
+    left_in_output = {real: p for p in in_output if (real := real_path(p)) not in outputs}  # once, if found twice
     # every image in an -o inside the input is one of this run's outputs: an earlier run's, which --overwrite
     # redoes; one that is not tells a folder of the user's photos, where none is written over
-    mixed = {_real(p) for p in in_output} if opts.overwrite and left_in_output else set()
+    mixed = {real_path(p) for p in in_output} if opts.overwrite and left_in_output else set()
     jobs: dict[Path, Job] = {}
     for c in candidates:
         source, output, key = c.source, c.output, c.real_output
@@ -257,7 +258,7 @@ def _collision_hint(first: Path, second: Path, opts: OutputOptions) -> str:
     whose files share names (--recursive mirrors a tree under one input, not across inputs)."""
     if first.suffix.lower() != second.suffix.lower() and opts.ext.lower().lstrip(".") != "same":
         return "--ext same keeps their formats apart"
-    if _real(first).parent != _real(second).parent:
+    if real_path(first).parent != real_path(second).parent:
         return ("denoise them into separate -o folders, or give their common parent folder with --recursive, "
                 "which mirrors its tree")
     return "rename one of them"
@@ -301,7 +302,7 @@ class _Candidate:
     @classmethod
     def of(cls, source: Path, rel: Path, out_dir: Path, opts: OutputOptions) -> _Candidate:
         output = _output_path(out_dir, source, rel, opts)
-        return cls(source, output, _real(source), _real(output))
+        return cls(source, output, real_path(source), real_path(output))
 
 
 def _broken_link(source: Path) -> str:
@@ -325,14 +326,9 @@ def _through_link(out_dir: Path, output: Path) -> str:
     for part in output.relative_to(out_dir).parent.parts:
         folder = folder / part
         if folder.is_symlink():
-            return (f"{shown(folder)} is a link to a folder ({shown(_real(folder))}); outputs are never written "
+            return (f"{shown(folder)} is a link to a folder ({shown(real_path(folder))}); outputs are never written "
                     "through one: remove the link or choose another -o")
     return ""
-
-
-def _real(path: Path) -> Path:
-    """The path with links followed; unlike Path.resolve, a link loop (a file of its own) is no exception here."""
-    return Path(os.path.realpath(path))
 
 
 def _inode(path: Path) -> tuple[int, int]:

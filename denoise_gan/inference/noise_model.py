@@ -34,6 +34,7 @@ from data_tools.checks import noise_image, whole_number
 from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.noise_source import LEARNED_PREFIX
+from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.extras import installed, require
@@ -81,7 +82,7 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         raise WeightsError(f"{candidate}: a folder without {FOLDER_NOISE_MODEL} (a train run or an adapt output "
                            "holds one)")
     if candidate.suffix in CHECKPOINT_SUFFIXES:  # export would write the checkpoint's G, which is no noise model
-        up = list(candidate.resolve().parents)[:3]  # RUN/checkpoints/, or adapt's RUN/noise/checkpoints/
+        up = list(real_path(candidate).parents)[:3]  # RUN/checkpoints/, or adapt's RUN/noise/checkpoints/
         owner = next((f for f in up if RunFolder(f).f.is_file()), None)
         where = f"its run folder, {shown(owner)}" if owner else "its run folder"
         raise WeightsError(f"{candidate}: a run checkpoint; give {where} (its {FOLDER_NOISE_MODEL} is the run's "
@@ -192,7 +193,7 @@ class NoiseModel:
 
     def manifest(self) -> dict[str, Any]:
         """What a synthetic set's manifest records of this model, so the set can be made again."""
-        return {"kind": "learned", "file": str(self.weights.resolve()) if self.weights else None,
+        return {"kind": "learned", "file": str(real_path(self.weights)) if self.weights else None,
                 "sha256": self.sha256, "config": to_dict(self.config) if self.config else None,
                 "role": self.meta.get("role"), "device": str(self.device), "engine": self.engine,
                 "draws": "per image: v = torch.rand(1) then z = torch.randn(stride-padded shape) from "

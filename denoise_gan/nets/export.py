@@ -33,6 +33,7 @@ from torch import nn
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside
 from data_tools.names import refuse_empty_paths
+from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
 from denoise_gan.extras import require
@@ -148,7 +149,7 @@ def _from_run_checkpoint(path: Path) -> Exportable:
     # a calibration belongs to the run's weight file, not to this checkpoint's tensors (the net runs uncalibrated)
     meta = {**{k: v for k, v in _without_relative_paths(meta).items()
                if k not in (LEVEL_SCALE_KEY, CALIBRATION_KEY, LEVEL_MAX_KEY)},
-            "step": state.get("step"), "role": "G noisy->clean", "exported_from": str(path.resolve())}
+            "step": state.get("step"), "role": "G noisy->clean", "exported_from": str(real_path(path))}
     return Exportable(net.eval(), cfg, describe(cfg, meta), path)
 
 

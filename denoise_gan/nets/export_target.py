@@ -12,6 +12,7 @@ from pathlib import Path
 from data_tools import json_text
 from data_tools.atomic_files import is_special_file, is_temp_file, remove_stale_parts
 from data_tools.names import says_folder
+from data_tools.paths import real_path
 from denoise_gan.errors import UserError
 
 FORMATS = ("onnx", "folder", "safetensors")
@@ -57,7 +58,8 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     """Refuse, before any work, an ``out`` that would destroy something: the weights being exported, a device or
     a pipe (replaced by a regular file under --overwrite: /dev/null was), another folder's files, an existing
     output without --overwrite; and one that cannot be written (a file where its folder should be)."""
-    if read is not None and out.resolve() in (read.resolve(), *((read.resolve().parent,) if fmt == "folder" else ())):
+    source = real_path(read) if read is not None else None
+    if source is not None and real_path(out) in (source, *((source.parent,) if fmt == "folder" else ())):
         raise UserError(f"-o {out} would overwrite the weights being exported ({read}); choose another -o")
     _check_parent(out)
     if not out.exists():

@@ -22,6 +22,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from data_tools.atomic_files import atomic_write_bytes
+from data_tools.paths import real_path
 from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
 from denoise_gan.errors import UnsafeCheckpointError, WeightsError, first_line, typed_line
 from denoise_gan.nets.contract import denoiser_contract
@@ -65,7 +66,7 @@ def describe(cfg: GeneratorConfig, meta: dict[str, Any] | None = None) -> dict[s
     meta = dict(meta or {})
     for key in PATH_KEYS:
         if isinstance(meta.get(key), str) and meta[key]:
-            meta[key] = str(Path(meta[key]).resolve())
+            meta[key] = str(real_path(meta[key]))
     return {"license": WEIGHTS_LICENSE, "noise_family": NOT_RECORDED, "training_data": NOT_RECORDED,
             "input": input_convention(cfg), **meta}
 
@@ -236,7 +237,7 @@ def save_discriminator(path: Path | str, net: nn.Module, cfg: DiscriminatorConfi
                  **(meta or {})}
     for key in PATH_KEYS:
         if isinstance(described.get(key), str) and described[key]:
-            described[key] = str(Path(described[key]).resolve())
+            described[key] = str(real_path(described[key]))
     metadata = {"format": D_FORMAT, "config": json.dumps(to_dict(cfg)),
                 "meta": json.dumps(described, sort_keys=True)}
     atomic_write_bytes(path, canonical(st_save(state, metadata=metadata)))

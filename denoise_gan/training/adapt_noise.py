@@ -20,6 +20,7 @@ from data_tools.datasets import (
     patch_sized,
     read_folder,
 )
+from data_tools.paths import real_path
 from data_tools.samples import TRAIN_POOL, load_sample
 from data_tools.synth_folder import refuse_synth_sets_inside
 from denoise_gan.config import (
@@ -210,7 +211,7 @@ class NoiseFitTrainer:
 
     def export(self, run_dir: Path, step: int) -> None:
         meta = {"step": step, "trained_by": "denoise-gan adapt (noise model)", "source_run": str(self.out_dir),
-                "noise_family": f"the photos in {Path(self.cfg.noisy_dir).resolve()}",
+                "noise_family": f"the photos in {real_path(self.cfg.noisy_dir)}",
                 "training_data": training_data_text(self.cfg)}
         out = RunFolder(self.out_dir)
         save_generator(out.f, self.f, self.f_cfg, {**meta, "role": "F clean->noisy"})
@@ -237,5 +238,5 @@ def colour_noise_f(f: nn.Module, f_cfg: GeneratorConfig) -> tuple[nn.Module, Gen
 
 
 def training_data_text(cfg: AdaptConfig) -> str:
-    clean = str(Path(cfg.clean_dir).resolve()) if cfg.clean_dir else "skimage.data training pool"
-    return f"unpaired: clean {clean}; noisy {Path(cfg.noisy_dir).resolve()}"
+    clean = str(real_path(cfg.clean_dir)) if cfg.clean_dir else "skimage.data training pool"
+    return f"unpaired: clean {clean}; noisy {real_path(cfg.noisy_dir)}"

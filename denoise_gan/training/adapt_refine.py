@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from data_tools.paths import real_path
 from denoise_gan.config import AdaptConfig, RefineConfig, RunFields
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import save_generator
@@ -32,7 +33,7 @@ class AdaptRefiner(RefineTrainer):
         save_generator(RunFolder(self.out_dir).g, self.g, self.g_cfg,
                        {"step": step, "role": "G noisy->clean", "trained_by": "denoise-gan adapt (pseudo-pairs "
                         "from the adapted F)", "source_run": str(self.out_dir),
-                        "noise_family": f"the photos in {Path(self.adapt_cfg.noisy_dir).resolve()}",
+                        "noise_family": f"the photos in {real_path(self.adapt_cfg.noisy_dir)}",
                         "training_data": training_data_text(self.adapt_cfg)})
 
 

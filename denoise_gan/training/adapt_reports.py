@@ -18,6 +18,7 @@ from data_tools.datasets import (
 )
 from data_tools.errors import DataError
 from data_tools.images import collect_images, encode_image, read_image, split_alpha, to_dtype
+from data_tools.paths import real_path
 from denoise_gan.config import (
     AdaptConfig,
 )
@@ -94,7 +95,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
     real = rows["noisy folder"]["blind_sigma_median"]
     ratios = {label: rows[label]["blind_sigma_median"] / max(real, 1e-6) for label in
               ("F before (start model)", "F adapted")}
-    report = {"crops": FIT_CROPS, "crop_size": side, "noisy_dir": str(Path(cfg.noisy_dir).resolve()),
+    report = {"crops": FIT_CROPS, "crop_size": side, "noisy_dir": str(real_path(cfg.noisy_dir)),
               "photos": note, "rows": rows, "level_ratio_to_folder": ratios,
               "blind_sigma_per_crop": sigmas, "added_std_per_crop": added,
               "how": "blind sigma: skimage.restoration.estimate_sigma on each crop (0-255); luma_vs_colour and "

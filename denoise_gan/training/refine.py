@@ -30,6 +30,7 @@ from torch import nn
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
+from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets.contract import denoiser_contract
@@ -291,19 +292,19 @@ def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
     --resume` replaces F; in place, a warning), one elsewhere must find the F it recorded there. Another
     existing run is refused: the refinement is of the run stored (it went on silently with that one)."""
     stored = Path(cfg.run_dir)
-    if named.resolve() == stored.resolve():
+    if real_path(named) == real_path(stored):
         return cfg
     if stored.exists():
         raise UserError(f"{out_dir} refines the run in {stored}, not {named}; give that run folder, or another -o "
                         f"for a refinement of {named}")
     f_sha = recorded_sha256(out_dir, F_INPUT)  # moved: the named run must hold the F the refinement recorded
     f_file = RunFolder(named).f
-    if not out_dir.resolve().is_relative_to(named.resolve()) and f_sha is not None and (
+    if not real_path(out_dir).is_relative_to(real_path(named)) and f_sha is not None and (
             not f_file.is_file() or file_sha256(f_file) != f_sha):
         raise UserError(f"{out_dir} refines the run that was in {stored}, not {named} (its F is not the one the "
                         f"refinement recorded); give the folder that run moved to, or another -o for a refinement "
                         f"of {named}")
-    return dataclasses.replace(cfg, run_dir=str(named.resolve()))
+    return dataclasses.replace(cfg, run_dir=str(real_path(named)))
 
 
 def _refine(cfg: RefineConfig | None, source: TrainConfig | None, out_dir: Path, resume: bool, steps: int | None,

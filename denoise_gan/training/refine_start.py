@@ -10,6 +10,7 @@ from pathlib import Path
 from torch import nn
 
 from data_tools.folder_scan import not_a_folder
+from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig
 from denoise_gan.config_fields import flag_of, option_of
 from denoise_gan.errors import UserError
@@ -52,7 +53,7 @@ def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
     output is not the train run it refines."""
     if cfg.generator is not None:
         check_role(cfg.generator, noise_model=False, option="--generator", also=("same",))
-    if out_dir.resolve() == Path(cfg.run_dir).resolve():
+    if real_path(out_dir) == real_path(cfg.run_dir):
         raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
                         f"{Path(cfg.run_dir) / 'refine'})")
 

@@ -18,6 +18,7 @@ from torch import nn
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
+from data_tools.paths import real_path
 from denoise_gan.evaluation.metrics import psnr, ssim
 from denoise_gan.evaluation.pairing import paired_files, read_pair
 from denoise_gan.evaluation.pictures import labelled_grid
@@ -121,7 +122,7 @@ def write_index(run_dir: Path) -> None:
     """val/index.html: every kept grid, newest first (a self-contained page: inline CSS, relative images)."""
     grids = grid_steps(run_dir)
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-             f"<title>validation: {html.escape(Path(run_dir).resolve().name)}</title>",
+             f"<title>validation: {html.escape(real_path(run_dir).name)}</title>",
              "<style>body{font-family:system-ui,sans-serif;margin:20px} img{max-width:100%;border:1px solid #ccc}"
              "h2{margin:24px 0 6px;font-size:16px}</style></head><body>",
              f"<h1>validation grids ({len(grids)})</h1>",

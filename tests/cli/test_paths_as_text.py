@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.images import write_image
-from helpers import cli
+from helpers import cli, one_line_error
 
 
 def test_bracketed_paths_are_printed_as_given(tmp_path: Path) -> None:
@@ -33,3 +33,21 @@ def test_a_control_character_in_a_name_cannot_forge_an_error_line(tmp_path: Path
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "\\nFAKE" in lines[0] and "\x1b" not in result.stderr, lines
+
+
+def test_a_link_that_leads_to_itself_is_one_line_for_every_command(tmp_path: Path) -> None:
+    """`ln -s loop loop` given as an output or a folder to compare crashed synth, denoise, evaluate and benchmark
+    with a traceback (Path.resolve raises on a link loop on Python 3.11 and 3.12)."""
+    photos, loop = tmp_path / "photos", tmp_path / "loop"
+    write_image(photos / "a.png", np.full((24, 24), 100, np.uint8))
+    loop.symlink_to("loop")
+    for args in (("synth", photos, "-o", loop, "--noise", "gaussian:sigma=5"),
+                 ("denoise", photos, "-o", loop),
+                 ("evaluate", "--clean", photos, "--pred", loop),
+                 ("evaluate", "--clean", loop, "--pred", photos),
+                 ("benchmark", "--clean", photos, "-o", loop, "--methods", "nlm", "--noise", "gaussian:sigma=5"),
+                 ("train", "--clean", photos, "--noise", "gaussian:sigma=5", "-o", loop, "--steps", "1")):
+        result = cli(*args)
+        line = one_line_error(result, "loop")
+        assert "Symlink loop" not in line, (args, line)
+    assert loop.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["loop", "photos"]

@@ -28,6 +28,7 @@ from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.noise_source import LEARNED_PREFIX
 from data_tools.output_folders import refuse_output_inside_inputs
+from data_tools.paths import real_path
 from data_tools.synth import MANIFEST_NAME
 from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
@@ -178,7 +179,7 @@ def load_pair(source: Source, seed: int, cache: _CleanCache) -> Pair:
 def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     if not clean_dir.is_dir():
         raise UserError(f"{clean_dir}: {not_a_folder(clean_dir)}")
-    if out_dir.resolve() == clean_dir.resolve():
+    if real_path(out_dir) == real_path(clean_dir):
         raise UserError(f"{out_dir}: the output folder must not be the --clean folder")
     # its crops and plots would be read as clean photos by the next benchmark or calibration of this folder
     refuse_output_inside_inputs(out_dir, {"--clean": clean_dir})
@@ -246,7 +247,7 @@ def _inside(set_dir: Path, relative: object, manifest_path: Path) -> Path:
     the benchmark read ``../`` or absolute paths."""
     text = str(relative)
     path = Path(text)
-    if path.is_absolute() or ".." in path.parts or not (set_dir / path).resolve().is_relative_to(set_dir.resolve()):
+    if path.is_absolute() or ".." in path.parts or not real_path(set_dir / path).is_relative_to(real_path(set_dir)):
         raise UserError(f"{manifest_path}: names {text!r}, outside its set; entries must be relative paths "
                         "inside the set folder")
     return set_dir / path

@@ -19,6 +19,7 @@ import skimage
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
 
 from data_tools.images import as_hwc, split_alpha, to_dtype
+from data_tools.paths import real_path
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI reads without this module)
     BASELINE,
@@ -313,7 +314,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
         if checkpoints:
             raise
         raise UserError(f"{exc}; pass --checkpoint PATH, or drop 'model' from --methods") from None
-    if len(set(p.resolve() for p in paths)) != len(paths):
+    if len(set(real_path(p) for p in paths)) != len(paths):
         raise UserError("the same checkpoint is given twice")
     models = []
     for path, name in zip(paths, _model_names(paths)):

@@ -15,6 +15,7 @@ from data_tools.images import colour_channels, haar_quads, to_255
 from data_tools.names import printable, shown, warn
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.noise_source import NoiseSource
+from data_tools.paths import real_path
 from data_tools.synth_folder import refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.statistics import (
@@ -106,7 +107,7 @@ def load_candidates(models: Sequence[str] = (), specs: Sequence[str] = (), devic
         loaded = {}  # by file: `--model default --model default-F` name one file
         for m in dict.fromkeys(models):
             model = NoiseModel.from_pretrained(m, device=device)
-            loaded.setdefault((model.weights.resolve() if model.weights else m, model.sha256), (m, model))
+            loaded.setdefault((real_path(model.weights) if model.weights else m, model.sha256), (m, model))
         out += [Candidate(f"model {m}", "model", model) for m, model in loaded.values()]
     parsed = {str(spec): spec for spec in map(parse_noise_spec, specs)}
     out += [Candidate(f"spec {label}", "spec", spec) for label, spec in parsed.items()]
@@ -174,7 +175,7 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
             progress(len(pairs) + i + 1, total, printable(name))
     table = [_residual_row(REFERENCE, "reference", real, real)]
     table += [_residual_row(c.label, c.kind, s, real, {"source": str(c.source)}) for c, s in zip(rows, generated)]
-    settings = {"clean_dir": str(Path(clean_dir).resolve()), "noisy_dir": str(Path(noisy_dir).resolve()),
+    settings = {"clean_dir": str(real_path(clean_dir)), "noisy_dir": str(real_path(noisy_dir)),
                 "pairs": len(pairs), "seed": seed, "bands": band_names(),
                 "fitted": {"gaussian": gauss_text, "poisson_gaussian": pg_text},
                 "sources": {c.label: _record(c.source) for c in candidates}}
@@ -189,7 +190,7 @@ def made_with_seed(noisy_dir: Path | str, seed: int) -> bool:
     set's standard normals scaled (KL 0.0006 on unclipped images against 0.0040 at another seed)."""
     from data_tools.synth_folder import manifest_of
 
-    made = manifest_of(Path(noisy_dir).resolve().parent / "manifest.json")  # `.` and a link to it too
+    made = manifest_of(real_path(noisy_dir).parent / "manifest.json")  # `.` and a link to it too
     return made is not None and made.get("seed") == seed
 
 
@@ -377,8 +378,8 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
         rows.append(FitRow(label, kind, values, hist, crops[0]))
     if progress is not None:
         progress(len(candidates) + 1, len(candidates) + 1, "statistics")
-    settings = {"noisy_dir": str(Path(noisy_dir).resolve()),
-                "clean_dir": str(Path(clean_dir).resolve()) if clean_dir else "bundled skimage.data training images",
+    settings = {"noisy_dir": str(real_path(noisy_dir)),
+                "clean_dir": str(real_path(clean_dir)) if clean_dir else "bundled skimage.data training images",
                 "noisy_photos": noisy_photos.record(),
                 **({"clean_photos": clean_photos.record()} if clean_photos else {}),
                 "crops": BLIND_CROPS, "crop_size": side, "seed": seed, "bands": band_names(),
