@@ -22,6 +22,7 @@ the noise's composition stay F's own torch code. It is also a
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 from functools import cached_property
@@ -47,7 +48,7 @@ from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
-from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES
+from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, read_weight_bytes
 from denoise_gan.runtime import autocast
 
 if TYPE_CHECKING:
@@ -170,16 +171,19 @@ class NoiseModel:
 
         set_threads(threads)
         path = resolve_noise_model(name_or_path)
-        net, cfg, meta = load_generator(path)
+        data = read_weight_bytes(path)  # read once: the sha256 a manifest records is of the weights loaded
+        net, cfg, meta = load_generator(path, data=data)
         refuse_denoiser(path, cfg, meta)
         model = cls(net, config=cfg, meta=meta, weights=path, device=device, tile=tile, engine=engine)
+        model.__dict__["sha256"] = hashlib.sha256(data).hexdigest()  # fills the cached property below
         if note := unfinished_note(path):
             model.notes.append(note)
         return model
 
     @cached_property
     def sha256(self) -> str | None:
-        """The weight file's sha256 (None for a network given directly)."""
+        """The weight file's sha256 (None for a network given directly): of the bytes loaded, for a model that
+        ``from_pretrained`` read, so a file replaced since (a run still writing it) is not recorded for them."""
         return file_sha256(self.weights) if self.weights is not None else None
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -356,3 +357,14 @@ def test_noise_models_made_in_several_threads_at_once_all_get_their_engine(tiny_
     for thread in threads:
         thread.join()
     assert engines == ["onnxruntime"] * 4
+
+
+def test_the_recorded_sha256_is_of_the_weights_loaded_not_of_the_file_now(tmp_path: Path) -> None:
+    """The digest was read from the file when first asked for, so a run replacing F.safetensors after the load
+    put the new file's sha256 in a set's manifest beside noise drawn by the old weights."""
+    path = _save(tmp_path / "F.safetensors", TINY_F, seed=0)
+    loaded = NoiseModel.from_pretrained(path)
+    first = hashlib.sha256(path.read_bytes()).hexdigest()
+    _save(path, TINY_F, seed=1)  # the file replaced after the load
+    assert hashlib.sha256(path.read_bytes()).hexdigest() != first
+    assert loaded.sha256 == first and loaded.manifest()["sha256"] == first and first[:16] in str(loaded)
