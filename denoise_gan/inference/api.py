@@ -106,8 +106,8 @@ class Denoiser:
     @property
     def notes(self) -> list[str]:
         """What the user should know about past calls (tile shrunk after out-of-memory, fp32 redos, a σ above the
-        model's range run at its highest)."""
-        return [*self._engine.notes, *self._call_notes]
+        model's range run at its highest), in the words of the caller: keywords from Python, flags from the command."""
+        return [python_terms(note) for note in (*self._engine.notes, *self._call_notes)]
 
     @property
     def engine(self) -> TiledDenoiser:

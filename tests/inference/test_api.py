@@ -428,6 +428,15 @@ def test_a_long_lived_denoisers_notes_stay_bounded(level_weights: Path) -> None:
     assert len(den.notes) == 1 and "σ 130 is above" in den.notes[0], den.notes
 
 
+def test_a_denoisers_notes_name_its_keywords_not_the_commands_flags(weights: Path) -> None:
+    """Denoiser(overlap=150) was told of `--overlap 150`, a flag it has no use for; denoise_files' notes were
+    already reworded."""
+    den = Denoiser.from_pretrained(weights, device="cpu", tile=256, overlap=150)
+    den(noise_image(300, 300))
+    assert any(note.startswith("overlap=150 is more than half a 256 px tile") for note in den.notes), den.notes
+    assert not any("--" in note for note in den.notes), den.notes
+
+
 def test_an_unsharded_denoise_files_ignores_a_malformed_world_size(weights: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """torchrun's variables matter only to a call asked to share the files out."""
