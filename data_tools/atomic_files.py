@@ -135,8 +135,8 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except OSError as exc:
         raise _write_error(path, exc) from None
     try:
-        os.fchmod(fd, 0o666 & ~_current_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails
+            os.fchmod(fh.fileno(), 0o666 & ~_current_umask())  # mkstemp makes 0600: outputs get the usual mode
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -278,7 +278,11 @@ def _link_exclusive(tmp: str, path: Path) -> None:
         except FileExistsError:
             raise OutputExistsError(f"{path}: appeared while this run was writing it (another run writing the "
                                     "same folder?); left as it is") from None
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:  # the reserved name would pass for a finished output (--skip-existing)
+            path.unlink(missing_ok=True)
+            raise
         return
     os.unlink(tmp)
 

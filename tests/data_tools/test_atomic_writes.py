@@ -359,3 +359,45 @@ def test_without_proc_outputs_take_the_umask_of_import_and_never_set_it(tmp_path
     monkeypatch.setattr(atomic_files.os, "umask", lambda *_: pytest.fail("the umask was set to read it"))
     write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~atomic_files._UMASK_AT_IMPORT
+
+
+def test_a_write_that_fails_before_its_first_byte_closes_its_temp_file(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing fchmod (a file system that refuses modes) left the temp file's descriptor open: one per output
+    of a batch, until the process ran out of them."""
+    import errno
+
+    from data_tools import atomic_files
+    from data_tools.atomic_files import OutputWriteError
+
+    def refused(fd: int, mode: int) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(atomic_files.os, "fchmod", refused)
+    before = len(os.listdir("/proc/self/fd"))
+    for n in range(5):
+        with pytest.raises(OutputWriteError):
+            atomic_files.atomic_write_bytes(tmp_path / f"{n}.json", b"{}")
+    assert len(os.listdir("/proc/self/fd")) == before and list(tmp_path.iterdir()) == []
+
+
+def test_without_hard_links_a_failed_move_leaves_no_empty_output(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where hard links are refused (FAT, some shares) the output's name is reserved with an empty file before the
+    move; a move that then failed left that empty file, which --skip-existing took for a finished output."""
+    import errno
+
+    from data_tools import atomic_files
+    from data_tools.atomic_files import OutputWriteError
+
+    def no_links(src: str, dst: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    def failed_move(src: str, dst: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(atomic_files.os, "link", no_links)
+    monkeypatch.setattr(atomic_files.os, "replace", failed_move)
+    with pytest.raises(OutputWriteError):
+        atomic_files.atomic_write_bytes(tmp_path / "a.png", b"png", overwrite=False)
+    assert list(tmp_path.iterdir()) == []
