@@ -7,6 +7,8 @@ A graph never runs Python code, so loading one is as safe as loading safetensors
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -81,7 +83,23 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
     if threads:
         options.intra_op_num_threads = int(threads)
     options.log_severity_level = 4
-    return ort.InferenceSession(model, options, providers=providers)
+    banner = io.StringIO()
+    with contextlib.redirect_stdout(banner):  # its "EP Error ... Falling back" banner is printed, not logged
+        session = ort.InferenceSession(model, options, providers=providers)
+    if "EP Error" in banner.getvalue():  # CUDA's provider failed and it fell back to the CPU: not what was asked
+        reason = next((ln for ln in banner.getvalue().splitlines() if ln.startswith("EP Error ")), "")
+        raise UserError(f"ONNX Runtime cannot use {providers[0]} here ({reason.removeprefix('EP Error ')}); run "
+                        "on the CPU, or use --engine torch for CUDA")
+    return session
+
+
+def graph_metadata(session: Any, path: Path) -> dict[str, str]:
+    """The graph's metadata as text; bytes that are not UTF-8 there (a damaged file) are a one-line error."""
+    try:
+        return dict(session.get_modelmeta().custom_metadata_map)
+    except UnicodeDecodeError:
+        raise WeightsError(f"{path}: not a loadable ONNX graph (its metadata is not UTF-8 text: a damaged "
+                           "file?)") from None
 
 
 def _utf8(path: Path) -> bool:
@@ -103,7 +121,7 @@ class OnnxBackend:
         self.path, self._threads = Path(path), threads
         self.providers = providers_for(device, require("onnxruntime", "the ONNX Runtime engine"), torch_way)
         self.session = self._open()
-        self._props = dict(self.session.get_modelmeta().custom_metadata_map)
+        self._props = graph_metadata(self.session, self.path)
         self.info = GraphInfo(self.path, self._props)
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         expected = {gc.IMAGE, gc.STRENGTH, gc.SIGMA} if self.info.level_aware else {gc.IMAGE}
@@ -142,6 +160,8 @@ class OnnxBackend:
         try:  # by name (a graph with external data needs it), but onnxruntime takes only a UTF-8 one
             model = str(self.path) if _utf8(self.path) else self.path.read_bytes()
             return open_session(model, self.providers, self._threads)
+        except UserError:  # the provider's, not the graph's
+            raise
         except Exception as exc:
             if is_out_of_memory(exc):  # std::bad_alloc while the session is built: the graph is fine
                 raise MemoryError(first_line(exc)) from None
@@ -157,7 +177,7 @@ class OnnxBackend:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.session = self._open()
-        if dict(self.session.get_modelmeta().custom_metadata_map) != self._props:
+        if graph_metadata(self.session, self.path) != self._props:
             raise WeightsError(f"{self.path}: the graph file changed since this model was loaded; load it again")
 
     @property

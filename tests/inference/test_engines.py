@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from data_tools.images import write_image
 from data_tools.noise import parse_noise_spec
 from denoise_gan import Denoiser
 from denoise_gan.errors import UserError, WeightsError
@@ -22,7 +23,7 @@ from denoise_gan.nets.generator_names import LEVEL_MAX
 from denoise_gan.nets.shipped import file_sha256, shipped_dir
 from denoise_gan.nets.weight_header import weights_digest
 from denoise_gan.nets.weights import save_generator
-from helpers import TINY_LEVEL, noise_image, random_level_net, reordered_metadata
+from helpers import TINY_LEVEL, cli, noise_image, one_line_error, random_level_net, reordered_metadata
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -487,3 +488,42 @@ def test_onnx_runtime_runs_on_the_device_and_threads_asked(monkeypatch: pytest.M
     assert opened == [(["CPUExecutionProvider"], 1)] and den.backend.where.startswith("cpu (onnxruntime")
     den.backend.providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # as a CUDA session reports it
     assert den.backend.where.startswith("cuda (onnxruntime")
+
+
+def test_a_graph_damaged_in_its_metadata_is_one_line(unet_with_graph: Path, tmp_path: Path) -> None:
+    """A byte of the graph's metadata that is not UTF-8 any more printed a UnicodeDecodeError traceback."""
+    data = bytearray((unet_with_graph.parent / "G.onnx").read_bytes())
+    data[-1] = 0xFF  # the metadata is serialised last: its final character, now no UTF-8 at all
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(bytes(data))
+    write_image(tmp_path / "in" / "a.png", noise_image(40, 48))
+    line = one_line_error(cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", damaged), "damaged.onnx")
+    assert "not a loadable ONNX graph" in line and "UTF-8" in line
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_onnx_runtimes_fallback_banner_never_reaches_the_terminal(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged graph printed ONNX Runtime's four-line "EP Error ... Falling back" banner before the one-line
+    error; a CUDA provider that failed fell back to the CPU with only that banner to say so."""
+    import onnxruntime
+
+    from denoise_gan.inference import onnx_engine
+
+    def session(fails: bool) -> type:
+        class Session:
+            def __init__(self, *args: object, **kwargs: object) -> None:
+                print("*************** EP Error ***************")
+                print("EP Error bad bytes when using ['CPUExecutionProvider']")
+                print("Falling back to ['CPUExecutionProvider'] and retrying.")
+                if fails:
+                    raise RuntimeError("bad bytes")
+        return Session
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session(fails=True))
+    with pytest.raises(RuntimeError, match="bad bytes"):
+        onnx_engine.open_session(b"graph", ["CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session(fails=False))
+    with pytest.raises(UserError, match=r"cannot use CUDAExecutionProvider here \(bad bytes when"):
+        onnx_engine.open_session(b"graph", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert capsys.readouterr().out == ""
