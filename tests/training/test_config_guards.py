@@ -54,6 +54,18 @@ def test_refine_and_adapt_refuse_settings_that_would_run_something_else() -> Non
         AdaptConfig(noisy_dir="photos", steps=1)  # one phase would get no step
 
 
+@pytest.mark.parametrize(("setting", "flag"), [({"faint_fraction": 0.3}, "--faint-fraction"),
+                                               ({"correlated_fraction": 0.3}, "--correlated-fraction"),
+                                               ({"white_fraction": 0.3}, "--white-fraction"),
+                                               ({"quantize": False}, "--no-quantize")])
+def test_settings_of_fs_draws_are_refused_where_the_pairs_are_a_specs(setting: dict, flag: str) -> None:
+    """With --noise the pairs come from the spec and F never draws: these were recorded in the run's config as in
+    effect and trained a G bit for bit equal to one without them."""
+    with pytest.raises(ConfigError, match=f"^{flag}: F's draws only, and with --noise"):
+        RefineConfig(run_dir="r", noise="gaussian:sigma=25", fresh=True, **setting)
+    RefineConfig(run_dir="r", **setting)  # F's pairs: taken
+
+
 def test_a_refinement_of_the_runs_own_g_reads_back_from_its_stored_config() -> None:
     """`refine --generator same` stores "generator": null, which a --resume reads back."""
     stored = RefineConfig(run_dir="r", generator=None)
