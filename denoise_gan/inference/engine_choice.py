@@ -104,12 +104,18 @@ def _load_backend(name_or_path: str | Path | None, engine: str, device: str, pre
     cuda = wants_cuda(device)
     stale = ""
     if not cuda and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
-        loaded = _onnx(graph, device, precision, threads)
-        if not (why := _staleness(loaded, path)):
-            return replace(loaded, weights=path)
-        if not installed("torch"):
-            raise _stale(loaded, path, why)  # and no torch to fall back on
-        stale = f"{str(_stale(loaded, path, why))}; ran on torch instead"
+        try:
+            loaded = _onnx(graph, device, precision, threads)
+        except WeightsError as exc:  # a damaged graph beside good weights: they run on torch, where it is
+            if not installed("torch"):
+                raise
+            stale = f"{exc}; ran {path.name} on torch instead"
+        else:
+            if not (why := _staleness(loaded, path)):
+                return replace(loaded, weights=path)
+            if not installed("torch"):
+                raise _stale(loaded, path, why)  # and no torch to fall back on
+            stale = f"{str(_stale(loaded, path, why))}; ran on torch instead"
     if not installed("torch"):
         if not cuda:  # torch would refuse half precision here too: never send the user to install it for that
             refuse_half_on_cpu(precision)

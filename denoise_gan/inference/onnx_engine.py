@@ -21,6 +21,7 @@ from denoise_gan.extras import export_note, require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
+from denoise_gan.nets.graph_digest import content_digest, has_external_data
 from denoise_gan.runtime import check_device_name, cuda_may_be_present, no_gpu_text
 
 
@@ -149,6 +150,7 @@ class OnnxBackend:
         self.min_tile = self.info.min_tile
         self.level_max = self.info.level_max
         self.notes: list[str] = []
+        self._check_content()
         if self.info.predates_level_profile:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
                               "map; " + _reexport(" for today's"))
@@ -166,6 +168,21 @@ class OnnxBackend:
             if is_out_of_memory(exc):  # std::bad_alloc while the session is built: the graph is fine
                 raise MemoryError(first_line(exc)) from None
             raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc)})") from None
+
+    def _check_content(self) -> None:
+        """The graph is the one exported: its digest of its own content holds (a graph exported before the
+        digest has none, and one whose weights other tools moved to a file beside it cannot keep it: both run
+        unchecked)."""
+        recorded = self._props.get(gc.GRAPH_DIGEST_KEY)
+        if recorded is None:
+            return
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise WeightsError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        if content_digest(data) != recorded and not has_external_data(data):
+            raise WeightsError(f"{self.path}: the graph is not the one exported (its content does not match the "
+                               f"digest it records: a damaged or altered file); {_reexport()}")
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (a ``multiprocessing`` pool, ``copy.deepcopy``): the session is opened again from the graph

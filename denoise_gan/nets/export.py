@@ -41,6 +41,7 @@ from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
+from denoise_gan.nets.graph_digest import content_digest
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
@@ -233,7 +234,8 @@ def onnx_bytes(model: Exportable) -> bytes:
     kind = "level-aware" if graph.level_aware else "blind"
     proto.doc_string = f"denoise-gan {kind} denoiser ({model.config.arch}): noisy image in, denoised image out"
     onnx.checker.check_model(proto)
-    return proto.SerializeToString()
+    onnx.helper.set_model_props(proto, {**info, gc.GRAPH_DIGEST_KEY: content_digest(proto.SerializeToString())})
+    return proto.SerializeToString()  # the same bytes but the metadata: the digest holds
 
 
 def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:

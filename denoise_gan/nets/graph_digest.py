@@ -1,0 +1,76 @@
+"""A digest of an ONNX graph file's own content, which the file carries in its metadata: a graph damaged or
+altered after export (a flipped bit in its weights runs and gives a wrong image, silently) is told from the one
+exported. Read from the protobuf wire format directly, so the light install (no ``onnx`` package) checks it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+METADATA_FIELD = 14  # ModelProto.metadata_props, where the digest itself is kept: left out of what it covers
+GRAPH_FIELD, INITIALIZER_FIELD = 7, 5  # ModelProto.graph, GraphProto.initializer
+DATA_LOCATION_FIELD, EXTERNAL = 14, 1  # TensorProto.data_location, DataLocation.EXTERNAL
+_FIXED_SIZES = {1: 8, 5: 4}  # wire types 1 (64-bit) and 5 (32-bit)
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at, shift = at + 1, shift + 7
+        if not byte & 0x80:
+            return value, at
+
+
+def _fields(data: bytes) -> list[tuple[int, int, int, int]]:
+    """(field number, start of the record, start of its payload, end) of each top-level field of a protobuf
+    message; ValueError where the bytes are none."""
+    fields, at = [], 0
+    while at < len(data):
+        start = at
+        key, at = _varint(data, at)
+        wire, payload = key & 7, at
+        if wire == 0:
+            _, at = _varint(data, at)
+        elif wire == 2:
+            size, payload = _varint(data, at)
+            at = payload + size
+        elif wire in _FIXED_SIZES:
+            at += _FIXED_SIZES[wire]
+        else:
+            raise ValueError(f"wire type {wire}")
+        if at > len(data):
+            raise ValueError("truncated field")
+        fields.append((key >> 3, start, payload, at))
+    return fields
+
+
+def has_external_data(data: bytes) -> bool:
+    """Whether an initialiser of the graph keeps its bytes in a file beside it (``onnx.save(...,
+    save_as_external_data=True)``): such a graph was written again by other tools, and its digest cannot hold."""
+    try:
+        for graph in (data[p:e] for n, _, p, e in _fields(data) if n == GRAPH_FIELD):
+            for tensor in (graph[p:e] for n, _, p, e in _fields(graph) if n == INITIALIZER_FIELD):
+                if any(n == DATA_LOCATION_FIELD and _varint(tensor, p)[0] == EXTERNAL
+                       for n, _, p, _ in _fields(tensor)):
+                    return True
+    except ValueError:
+        return False
+    return False
+
+
+def content_digest(data: bytes) -> str | None:
+    """The sha256 of every top-level field of the serialised model but its metadata, in file order; None where the
+    bytes are no protobuf message at all (a damaged file)."""
+    try:
+        fields = _fields(data)
+    except ValueError:
+        return None
+    digest = hashlib.sha256()
+    for number, start, _, end in fields:
+        if number != METADATA_FIELD:
+            digest.update(data[start:end])
+    return digest.hexdigest()
