@@ -230,8 +230,9 @@ def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:
         return None
 
 
-def hwc(arr: np.ndarray) -> np.ndarray:
-    return arr[..., None] if arr.ndim == 2 else arr
+def as_hwc(pixels: np.ndarray) -> np.ndarray:
+    """An HxW image as HxWx1; an HxWxC image as it is."""
+    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def bgr_to_rgb(arr: np.ndarray) -> np.ndarray:

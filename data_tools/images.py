@@ -22,6 +22,7 @@ from data_tools.claimed_size import claimed_size
 from data_tools.image_decode import (
     ImageReadError,
     apply_orientation,
+    as_hwc,
     decode,
     is_lossless_webp,
     is_tiff,
@@ -95,11 +96,6 @@ def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
 
 
 # ---- pixel helpers -------------------------------------------------------------------------------
-
-def as_hwc(pixels: np.ndarray) -> np.ndarray:
-    """An HxW image as HxWx1; an HxWxC image as it is."""
-    return pixels[..., None] if pixels.ndim == 2 else pixels
-
 
 def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Colour channels and the alpha channel (None when there is none) of an HxW or HxWxC image."""
@@ -348,6 +344,8 @@ def _rgb_to_bgr(arr: np.ndarray) -> np.ndarray:
 def write_image(path: Path | str, pixels: np.ndarray, quality: int = DEFAULT_QUALITY, exif: bytes | None = None,
                 icc: bytes | None = None, overwrite: bool = True, lossless: bool = False,
                 dpi: tuple[float, float] | None = None) -> None:
+    """Encode by the path's suffix and write atomically (``atomic_write_bytes``: ``overwrite=False`` never
+    replaces a file that appeared meanwhile)."""
     path = Path(path)
     atomic_write_bytes(path, encode_image(pixels, path.suffix, quality=quality, exif=exif, icc=icc,
                                           lossless=lossless, dpi=dpi), overwrite)

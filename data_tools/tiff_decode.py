@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from data_tools.image_decode import ImageReadError, bgr_to_rgb, hwc, is_tiff, joined_notes, samples_by_range
+from data_tools.image_decode import ImageReadError, as_hwc, bgr_to_rgb, is_tiff, joined_notes, samples_by_range
 from data_tools.library_output import quiet_stderr
 
 # TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after), and those
@@ -223,8 +223,8 @@ def undecoded_tiff(data: bytes, path: Path, header: Image.Image | None,
     if layout.bits > 8 and layout.index == 0:
         with quiet_stderr():
             arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
-        if arr is not None and arr.dtype.itemsize * 8 == layout.bits and hwc(arr).shape[2] == layout.channels:
-            kept, dropped = _without_unspecified(bgr_to_rgb(hwc(arr)), layout)
+        if arr is not None and arr.dtype.itemsize * 8 == layout.bits and as_hwc(arr).shape[2] == layout.channels:
+            kept, dropped = _without_unspecified(bgr_to_rgb(as_hwc(arr)), layout)
             pixels, note = samples_by_range(kept, path)
             return _as_stored(pixels, replace(layout, orientation=1),  # OpenCV applied the orientation
                               joined_notes(note, dropped))
@@ -240,7 +240,7 @@ def _pillow_tiff(header: Image.Image, layout: TiffLayout) -> tuple[np.ndarray | 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             header.load()
-            arr = hwc(np.asarray(header))
+            arr = as_hwc(np.asarray(header))
     except Exception:
         return None, 1
     if header.mode not in ("L", "LA", "La", "RGB", "RGBA") or arr.shape[2] not in (

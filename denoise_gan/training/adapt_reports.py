@@ -17,7 +17,7 @@ from data_tools.datasets import (
     to_tensor,
 )
 from data_tools.errors import DataError
-from data_tools.images import collect_images, encode_image, read_image, split_alpha, to_dtype
+from data_tools.images import collect_images, read_image, split_alpha, to_dtype, write_image
 from data_tools.paths import real_path
 from denoise_gan.config import (
     AdaptConfig,
@@ -198,5 +198,5 @@ def write_before_after(out_dir: Path, start: StartModel, cfg: AdaptConfig, count
     if rows:
         grid = labelled_grid(rows, ["noisy", "start model", "adapted"], captions,
                              "before / after adapt (no clean twin, so no PSNR: blind sigma, 0-255)")
-        atomic_write_bytes(target, encode_image(grid, ".png"))
+        write_image(target, grid)
     return target
