@@ -165,12 +165,12 @@ def set_threads(n: int | None) -> int:
     """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
     (one per core). Returns the number in force. On a loaded machine one thread can beat two: threads that wait
     for a busy core stall the operator that needs them all. Without torch installed there is nothing to set."""
-    check_threads(n)
+    n = check_threads(n)  # a NumPy integer as a plain one: torch takes no other
     try:
         import torch
     except ImportError:
-        return n or 0
-    if n is None or n == 0:
+        return n
+    if n == 0:
         return torch.get_num_threads()
     torch.set_num_threads(n)
     return torch.get_num_threads()
