@@ -10,7 +10,7 @@ from data_tools.errors import DataError
 from data_tools.noise import NoiseSpecError, parse_noise_spec
 from denoise_gan.config import ConfigError, DataConfig
 from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
-from denoise_gan.inference.tiling import InferConfig
+from denoise_gan.inference.infer_config import InferConfig
 
 
 def test_every_error_type_shares_the_root() -> None:

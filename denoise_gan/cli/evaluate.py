@@ -123,7 +123,7 @@ def benchmark_command(
 ) -> None:
     """Compare the model with classical denoisers (BM3D, FFDNet, NLM, wavelet, TV) on the same noisy inputs."""
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
-    from denoise_gan.inference.tiling import InferConfig
+    from denoise_gan.inference.infer_config import InferConfig
     from denoise_gan.runtime import set_threads
 
     set_threads(threads)
@@ -160,7 +160,7 @@ def demo_command(
 ) -> None:
     """Denoise bundled held-out photos with seeded noise and print PSNR/SSIM before and after."""
     from denoise_gan.evaluation.demo import run_demo
-    from denoise_gan.inference.tiling import InferConfig
+    from denoise_gan.inference.infer_config import InferConfig
 
     result = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
                       overwrite=overwrite, engine=engine.lower(), threads=threads)

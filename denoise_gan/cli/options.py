@@ -63,7 +63,7 @@ TensorBoard = Annotated[bool, typer.Option("--tensorboard", help="Also log to te
 
 def parse_tile(text: str | int | None) -> int | None:
     """``--tile``: auto (None), 0 (whole image) or a size, by the engine's own rule, worded for the flag."""
-    from denoise_gan.inference.tiling import tile_size  # not needed for --help
+    from denoise_gan.inference.infer_config import tile_size  # not needed for --help
 
     return tile_size(text, "--tile")
 

@@ -15,7 +15,8 @@ from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.evaluation.metrics import psnr, ssim
 from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.engine_choice import load_backend
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import TiledDenoiser
 
 DEMO_NOISE = "gaussian:sigma=25"
 

@@ -26,8 +26,9 @@ from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
 from denoise_gan.inference.api_words import python_terms, worded
 from denoise_gan.inference.engine_choice import load_backend
+from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, through_file_dtype
-from denoise_gan.inference.tiling import Backend, InferConfig, TiledDenoiser
+from denoise_gan.inference.tiling import Backend, TiledDenoiser
 
 if TYPE_CHECKING:
     import torch

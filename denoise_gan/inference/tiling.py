@@ -16,8 +16,6 @@ neither: it works where torch is not installed. On out-of-memory the tile is hal
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from data_tools.images import split_alpha, to_dtype
-from denoise_gan.command_line import named
 from denoise_gan.errors import UserError
 from denoise_gan.extras import installed
 from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from here too)
@@ -37,80 +34,13 @@ from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from
     check_conditioning,
 )
 from denoise_gan.inference.ensemble import ensembled
+from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
-from denoise_gan.nets.generator_names import LEVEL_MIN_TILE
 from denoise_gan.nets.small_images import smallest_side
-from denoise_gan.runtime import check_precision
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
 
 FINISH_ROWS = 256  # rows converted to the output dtype at a time, so no full-size float temporaries
-
-
-@dataclass(frozen=True)
-class InferConfig:
-    """How to run a generator over images; validated here so every caller gets the same one-line errors."""
-
-    tile: int | None = None  # None = auto (free CUDA memory, or CPU_TILE), 0 = whole image in one pass
-    overlap: int = 32
-    batch_size: int = 4
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto | fp32 | fp16 | bf16
-    strength: float = 1.0  # level-aware models: the estimated noise-level map is scaled by this
-    sigma: float | None = None  # level-aware models: a fixed noise σ (0-255 scale) instead of the estimate
-    ensemble: bool = False  # average the eight flips/quarter turns (x8 work; see ``ensemble``)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tile", tile_size(self.tile))
-        for name in ("overlap", "batch_size"):  # NumPy integers are taken as ints; 1.5 or "32" are not
-            object.__setattr__(self, name, _whole(getattr(self, name), named(name)))
-        for name in ("strength", "sigma"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-                raise UserError(f"{named(name)} must be a number, not {value!r}")
-        if not isinstance(self.ensemble, (bool, np.bool_)):
-            raise UserError(f"{named('ensemble')} must be True or False, not {self.ensemble!r}")
-        check_strength(self.strength, named("strength"))
-        if self.sigma is not None and not (math.isfinite(self.sigma) and 0 <= self.sigma <= 255):
-            raise UserError(f"{named('sigma')} must be between 0 and 255 (the 0-255 scale), not {self.sigma}")
-        if self.overlap < 0:
-            raise UserError(f"{named('overlap')} must be >= 0, not {self.overlap}")
-        if self.batch_size < 1:
-            raise UserError(f"{named('batch_size')} must be >= 1, not {self.batch_size}")
-        if isinstance(self.precision, str):  # read in any case, as the command line reads it
-            object.__setattr__(self, "precision", self.precision.strip().lower())
-        check_precision(self.precision)
-
-
-def check_strength(value: Any, option: str) -> None:
-    """A strength as every option that takes one reads it (``--strength``, benchmark's ``--model-strength``): a
-    number from 0 to 10; ``option`` names it in the error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise UserError(f"{option} must be a number, not {value!r}")
-    if not (math.isfinite(value) and 0 <= value <= 10):
-        raise UserError(f"{option} must be between 0 and 10, not {value}")
-
-
-def tile_size(value: Any, name: str = "tile") -> int | None:
-    """A tile setting as the engine takes it: None for auto, 0 for the whole image, or a size of at least
-    MIN_TILE, from a number or text ("auto", "256"); the one rule and message for ``--tile`` and ``tile=``."""
-    if value is None or isinstance(value, str) and value.strip().lower() == "auto":
-        return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²": int() fails
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise UserError(f"{name} must be a size in pixels, 0 (whole image) or auto, not {value!r}")
-    if value != 0 and value < MIN_TILE:  # the network's borders and the stride would dominate
-        raise UserError(f"{name} {value} is too small; use at least {MIN_TILE} (the shipped default model needs "
-                        f"{LEVEL_MIN_TILE}), 0 (whole image) or auto")
-    return int(value)
-
-
-def _whole(value: Any, name: str) -> int:
-    """A whole number of pixels or tiles: an int or a NumPy integer (a bool, float or text is refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise UserError(f"{name} must be a whole number, not {value!r}")
-    return int(value)
 
 
 # ---- the network behind the engine --------------------------------------------------------------

@@ -24,7 +24,8 @@ from denoise_gan.config import (
 )
 from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma, measurable
 from denoise_gan.evaluation.pictures import figure_png, labelled_grid
-from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import denoise_array
 from denoise_gan.nets.noise_stats import SUBPATCH, blind_ratios, noise_sigmas
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import (

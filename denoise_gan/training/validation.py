@@ -22,8 +22,9 @@ from data_tools.paths import real_path
 from denoise_gan.evaluation.metrics import psnr, ssim
 from denoise_gan.evaluation.pairing import paired_files, read_pair
 from denoise_gan.evaluation.pictures import labelled_grid
+from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tile_grid import reflect_index, round_up
-from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.inference.tiling import denoise_array
 
 VAL_SIDE = 256  # centre crops keep validation to seconds on a CPU
 GRIDS_DIR = "val"

@@ -10,7 +10,8 @@ from rich.console import Console
 from data_tools.images import write_image
 from data_tools.names import printable, shown
 from denoise_gan.inference.files import denoise_files
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import TiledDenoiser
 from helpers import noise_image
 
 

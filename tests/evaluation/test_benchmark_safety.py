@@ -13,7 +13,7 @@ import pytest
 from data_tools.images import write_image
 from data_tools.synth import synth
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from denoise_gan.inference.tiling import InferConfig
+from denoise_gan.inference.infer_config import InferConfig
 from helpers import cli, noise_image, one_line_error
 
 

@@ -15,7 +15,8 @@ from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.evaluation.metrics import psnr
 from denoise_gan.evaluation.pictures import CAPTION_H, GAP, HEADER_H, TITLE_H, rgb8
-from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import denoise_array
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_generator, save_generator

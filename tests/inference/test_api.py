@@ -13,7 +13,8 @@ import torch
 
 from denoise_gan import Denoiser, OutputOptions
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import denoise_array
 from denoise_gan.nets.weights import load_generator, save_generator
 from helpers import TINY_LEVEL, noise_image, random_level_net
 

@@ -10,7 +10,8 @@ import pytest
 from data_tools.images import read_image, write_image
 from denoise_gan import Denoiser
 from denoise_gan.inference.ensemble import TRANSFORMS, dihedral, undo_dihedral
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import TiledDenoiser
 from helpers import cli, noise_image
 
 

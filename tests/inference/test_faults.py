@@ -18,7 +18,8 @@ from torch import nn
 from data_tools.images import collect_images, read_image, write_image
 from denoise_gan.inference.file_plan import OutputOptions
 from denoise_gan.inference.files import denoise_files
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser, denoise_array, plan_grid
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import TiledDenoiser, denoise_array, plan_grid
 from denoise_gan.nets.weights import load_generator
 from helpers import (
     ORT_NO_MEMORY,

@@ -15,7 +15,8 @@ from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.inference.file_plan import Job, OutputOptions
 from denoise_gan.inference.files import denoise_file, denoise_files
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import load_generator, save_generator
 from helpers import cli, failed_rows, noise_image, one_line_error

@@ -10,14 +10,9 @@ from torch import nn
 
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
+from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tile_grid import ramp_weights, tile_positions
-from denoise_gan.inference.tiling import (
-    MIN_TILE,
-    InferConfig,
-    TiledDenoiser,
-    denoise_array,
-    plan_grid,
-)
+from denoise_gan.inference.tiling import MIN_TILE, TiledDenoiser, denoise_array, plan_grid
 from denoise_gan.inference.torch_engine import forward_checked
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.runtime import resolve_device, resolve_precision

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from denoise_gan.inference.tiling import InferConfig, denoise_array
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import denoise_array
 from helpers import PROPERTY, _tiny_unet, images
 
 torch.set_num_threads(1)  # the suite shares two cores with a training job

@@ -87,7 +87,8 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     # 4 photos of 48x60 (noisy | start | adapted) under a title and column names, each row under its caption
     assert strip.shape[:2] == (TITLE_H + HEADER_H + 4 * (CAPTION_H + 48 + GAP), max(3 * 60 + 2 * GAP, 480))
     from data_tools.images import collect_images
-    from denoise_gan.inference.tiling import InferConfig, denoise_array
+    from denoise_gan.inference.infer_config import InferConfig
+    from denoise_gan.inference.tiling import denoise_array
 
     first = read_image(collect_images(noisy_dir)[0]).pixels
     top = TITLE_H + HEADER_H + CAPTION_H

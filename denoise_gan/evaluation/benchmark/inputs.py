@@ -35,7 +35,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
 from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
 from denoise_gan.inference.engine_choice import check_engine
-from denoise_gan.inference.tiling import InferConfig, check_strength
+from denoise_gan.inference.infer_config import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
 
 # ---- σ -------------------------------------------------------------------------------------------

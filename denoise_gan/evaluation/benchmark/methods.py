@@ -30,7 +30,8 @@ from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI r
 )
 from denoise_gan.extras import installed, needs_package, require
 from denoise_gan.inference.engine_choice import load_backend
-from denoise_gan.inference.tiling import InferConfig, TiledDenoiser
+from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
 
 DenoiseFn = Callable[[np.ndarray, float], np.ndarray]
