@@ -45,6 +45,13 @@ def is_out_of_memory(exc: BaseException, cuda: bool = False) -> bool:
             or cuda and "CUDA out of memory" in str(exc))
 
 
+def out_of_memory_text(exc: BaseException) -> str:
+    """What a user reads when memory ran out, a whole run's error or one file's reason: the allocation that
+    failed where the error names it (a bare MemoryError names none), and what to do."""
+    said = str(exc).strip()
+    return f"out of memory{f' ({first_line(exc)})' if said else ''}; free memory or give smaller images"
+
+
 def first_line(exc: BaseException, limit: int | None = 160) -> str:
     """An exception's message as one line of at most ``limit`` characters, for a one-line error, a cut one ending
     in "…" (torch's zip error stopped at "there is a high" as if that were all); its type's name when it says

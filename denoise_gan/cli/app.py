@@ -24,7 +24,7 @@ from data_tools.names import shown
 from data_tools.paths import real_path
 from denoise_gan import __version__
 from denoise_gan.command_line import command_line
-from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, first_line, is_out_of_memory
+from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, is_out_of_memory, out_of_memory_text
 from denoise_gan.extras import EXTRAS, NO_ROOM_TO_LOAD, caused_by_interrupt, needs_package
 from denoise_gan.interrupts import ctrl_c_seen
 
@@ -210,7 +210,7 @@ def _say_log_unwritten(exc: OSError) -> None:
 
 
 def _say_out_of_memory(exc: BaseException) -> None:
-    message = f"out of memory ({first_line(exc)}); free memory or give smaller images"
+    message = out_of_memory_text(exc)
     try:
         say_error(message)
     except MemoryError:  # rich itself may need memory to print (its emoji table): the line, plainly

@@ -32,7 +32,7 @@ from data_tools.atomic_files import hard_links_work, is_special_file, remove_sta
 from data_tools.images import encode_problem, read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
-from denoise_gan.errors import UserError, first_line
+from denoise_gan.errors import UserError, first_line, is_out_of_memory, out_of_memory_text
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.progress_bar import file_progress
@@ -190,6 +190,8 @@ def _empty_file(path: Path) -> bool:
 
 
 def _reason(exc: Exception, job: Job) -> str:
+    if is_out_of_memory(exc):
+        return out_of_memory_text(exc)
     text = first_line(exc, None)
     for prefix in (f"{job.source}: ", f"{job.output}: "):
         text = text.removeprefix(prefix)

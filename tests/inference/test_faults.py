@@ -224,3 +224,20 @@ def test_nan_in_fp32_fails_that_file_and_writes_nothing(weights: Path, tmp_path:
     assert [(r.status, "NaN" in r.message) for r in summary.results] == [("failed", True)]
     assert not (tmp_path / "out" / "a.png").exists()  # never a black image
 
+
+
+def test_a_file_that_runs_out_of_memory_says_so_in_its_reason(weights: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a `ulimit -v` a file failed with the reason "MemoryError: MemoryError", which says nothing a user
+    can act on; a whole run out of memory already read `out of memory (...)`."""
+    from denoise_gan.inference import files
+
+    write_image(tmp_path / "in" / "a.png", noise_image(40, 40))
+
+    def no_memory(path: object) -> object:
+        raise MemoryError()
+
+    monkeypatch.setattr(files, "read_image", no_memory)
+    den = TiledDenoiser(load_generator(weights)[0], InferConfig(device="cpu"))
+    summary = denoise_files([tmp_path / "in"], tmp_path / "out", den, OutputOptions())
+    assert [r.message for r in summary.results] == ["out of memory; free memory or give smaller images"]
