@@ -12,6 +12,7 @@ import io
 import json
 import pickle
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +272,11 @@ def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """A run checkpoint's state, of plain weights only (never unpickled code). Its archive's checksums are
+    checked first: torch reads a damaged tensor's bytes as they are, and a resume or an export would carry
+    them on as weights."""
     path = Path(path)
+    _check_archive(path)
     try:
         with warnings.catch_warnings():  # torch's pickle-protocol warnings would add lines to our one-line error
             warnings.simplefilter("ignore")
@@ -289,6 +294,18 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         # an EOFError may say nothing, a KeyError only a number: their type says what went wrong
         reason = first_line(exc) if isinstance(exc, (RuntimeError, OSError, ValueError)) else typed_line(exc)
         raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None
+
+
+def _check_archive(path: Path) -> None:
+    """A damaged entry of the checkpoint's zip archive is a one-line WeightsError naming it; what is no zip at all
+    is left to torch.load (a legacy or foreign file: refused there)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return
+    if bad is not None:
+        raise WeightsError(f"{path}: damaged checkpoint ({bad} does not match its checksum)")
 
 
 def prune_checkpoints(folder: Path | str, keep: int) -> None:

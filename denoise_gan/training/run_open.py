@@ -196,7 +196,8 @@ def _warn(message: str) -> None:
 
 
 def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict[str, Any]]:
-    """The newest checkpoint that loads; damaged newer ones (empty, truncated, not a checkpoint) are reported
+    """The newest checkpoint that loads; damaged newer ones (empty, truncated, failing their checksums, not a
+    checkpoint) are reported
     and skipped. One that is refused as unsafe stops the resume: it is never skipped silently past."""
     found = list_checkpoints(RunFolder(run_dir).checkpoints)
     if not found:

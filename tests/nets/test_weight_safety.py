@@ -325,3 +325,22 @@ def test_an_unsafe_newest_checkpoint_stops_the_resume_rather_than_being_skipped(
     newest.write_bytes(malicious_bytes(MALICIOUS[0], marker))
     one_line_error(cli("train", "--resume", run), "step_9999999.pt", "refused")
     assert not marker.exists()
+
+
+def test_a_checkpoint_whose_tensor_bytes_changed_is_refused_by_its_checksums(tmp_path: Path) -> None:
+    """One flipped byte inside a tensor of a run checkpoint loaded without a word: `export step_N.pt` wrote a
+    weight of 9e-22 where 0.0168 was, and a resume would have trained on from it."""
+    import zipfile
+
+    path = tmp_path / "step_0000010.pt"
+    torch.save({"kind": "cyclegan", "step": 10, "G": {"w": torch.linspace(0, 1, 4096)}}, path)
+    assert load_checkpoint(path)["step"] == 10
+    with zipfile.ZipFile(path) as archive:
+        entry = max(archive.infolist(), key=lambda info: info.file_size)
+    data = bytearray(path.read_bytes())
+    data[entry.header_offset + 30 + len(entry.filename) + len(entry.extra) + entry.file_size // 2] ^= 0x55
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=f"damaged checkpoint \\({entry.filename} does not match its checksum"):
+        load_checkpoint(path)
+    one_line_error(cli("export", path, "-o", tmp_path / "g.safetensors"), "damaged checkpoint")
+    assert not (tmp_path / "g.safetensors").exists()
