@@ -197,8 +197,8 @@ def _warn(message: str) -> None:
 
 def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict[str, Any]]:
     """The newest checkpoint that loads; damaged newer ones (empty, truncated, failing their checksums, not a
-    checkpoint) are reported
-    and skipped. One that is refused as unsafe stops the resume: it is never skipped silently past."""
+    checkpoint) are reported and skipped. One that is refused as unsafe stops the resume: it is never skipped
+    silently past."""
     found = list_checkpoints(RunFolder(run_dir).checkpoints)
     if not found:
         raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt)")
