@@ -46,7 +46,19 @@ def not_safetensors(path: Path, start: bytes, what: str) -> WeightsError:
         hint = "" if what != "generator" else " " + _conversion_hint(path)
         return WeightsError(f"{path}: is a pickle/torch file, not a safetensors {what}; refusing to load "
                             f"it (pickles can run code).{hint}")
+    if kind := _image_kind(start):  # `-c photo.png`: the easy slip, not a damaged file
+        return WeightsError(f"{path}: is a {kind} image, not model weights; give a .safetensors or .onnx file, a "
+                            "folder holding one, or a shipped model's name")
     return WeightsError(f"{path}: not a valid safetensors file (truncated or corrupt)")
+
+
+IMAGE_SIGNATURES = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+                    b"BM": "BMP", b"GIF8": "GIF"}
+
+
+def _image_kind(start: bytes) -> str:
+    """The image format a file's first bytes announce, or ""."""
+    return next((kind for magic, kind in IMAGE_SIGNATURES.items() if start.startswith(magic)), "")
 
 
 def read_header(path: Path | str, data: bytes | None = None, what: str = "generator") -> dict[str, Any]:

@@ -41,6 +41,9 @@ def test_only_the_header_is_read(weights: Path, tmp_path: Path) -> None:
     (lambda data: data[:5], "not a valid safetensors file (truncated or corrupt)"),
     (lambda data: b"\x80\x04" + data[2:], "is a pickle/torch file"),
     (lambda data: b"", "not a valid safetensors file (truncated or corrupt)"),
+    # `-c photo.png` is the easy slip: a healthy image is named as one, not called a damaged model file
+    (lambda data: b"\x89PNG\r\n\x1a\n" + data[8:], "is a PNG image, not model weights; give a .safetensors"),
+    (lambda data: b"\xff\xd8\xff\xe0" + data[4:], "is a JPEG image, not model weights"),
 ])
 def test_a_damaged_file_is_refused_as_a_load_refuses_it(weights: Path, tmp_path: Path, damage: object,
                                                         message: str) -> None:
