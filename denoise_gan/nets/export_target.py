@@ -74,7 +74,9 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     entries = []
     if fmt == "folder":
         remove_stale_parts(out)  # a killed export's temp folder inside it
-        entries = [p for p in out.iterdir() if not is_temp_file(p.name)]  # (a live export's temp folder: not)
+        # a live export's temp folder is not an entry, nor is what a hub's clone keeps beside the model (.git,
+        # .gitattributes) or a file manager's .DS_Store: hidden entries are left as they are
+        entries = [p for p in out.iterdir() if not is_temp_file(p.name) and not p.name.startswith(".")]
         others = sorted(p.name for p in entries if p.name not in FOLDER_FILES or not p.is_file())
         if others:
             raise UserError(f"{out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "

@@ -191,6 +191,20 @@ def test_a_folder_export_never_replaces_a_users_files_of_the_same_names(level_we
     assert cli("export", level_weights, "-o", hub, "--format", "folder", "--overwrite").exit_code == 0  # its own
 
 
+def test_a_model_hubs_clone_is_exported_into_and_its_hidden_files_kept(level_weights: Path, tmp_path: Path) -> None:
+    """Re-exporting into a hub's git clone was refused for its .git and .gitattributes (and a .DS_Store), "other
+    files", so a model could not be updated where the README says the layout is the hubs'."""
+    clone = tmp_path / "clone"
+    (clone / ".git").mkdir(parents=True)
+    (clone / ".gitattributes").write_text("*.onnx filter=lfs\n")
+    assert cli("export", level_weights, "-o", clone, "--format", "folder").exit_code == 0  # a fresh clone
+    (clone / ".DS_Store").write_bytes(b"finder")
+    one_line_error(cli("export", level_weights, "-o", clone, "--format", "folder"), "exists", "--overwrite")
+    assert cli("export", level_weights, "-o", clone, "--format", "folder", "--overwrite").exit_code == 0
+    assert (clone / ".gitattributes").read_text() == "*.onnx filter=lfs\n" and (clone / ".git").is_dir()
+    assert (clone / ".DS_Store").read_bytes() == b"finder" and (clone / "model.safetensors").is_file()
+
+
 def test_a_folder_exported_without_the_onnx_package_says_it_needs_torch(level_weights: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "hub"
