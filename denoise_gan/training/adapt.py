@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from data_tools.atomic_files import atomic_write_bytes, is_temp_file
-from data_tools.datasets import PatchSampler
+from data_tools.datasets import PatchSampler, refuse_shared_files
 from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
@@ -157,6 +157,8 @@ def _check_folders(cfg: AdaptConfig) -> None:
     if not cfg.noisy_dir:
         raise UserError("a new adaptation needs a folder of noisy photos (--noisy DIR, AdaptConfig.noisy_dir)")
     require_folders(cfg.noisy_dir, cfg.clean_dir)
+    if cfg.clean_dir:  # a photo in both (a link): F would learn its noise from a photo D is shown as clean
+        refuse_shared_files(cfg.clean_dir, cfg.noisy_dir)
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:

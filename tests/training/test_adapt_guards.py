@@ -313,6 +313,21 @@ def test_an_output_folder_inside_the_photo_folders_is_refused_before_anything_is
     assert sorted(p.name for p in noisy.iterdir()) == sorted(p.name for p in noisy_dir.iterdir())
 
 
+
+def test_a_photo_in_both_folders_under_two_names_is_refused_as_train_refuses_it(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path) -> None:
+    """A link in --noisy to a photo of --clean put that photo in both domains: train refused it, adapt ran."""
+    noisy = tmp_path / "noisy"
+    shutil.copytree(noisy_dir, noisy)
+    twin = sorted(clean_dir.glob("*.png"))[0]
+    for link, make in (("sym.png", lambda path: path.symlink_to(twin)),
+                       ("hard.png", lambda path: path.hardlink_to(twin))):
+        make(noisy / link)
+        with pytest.raises(DenoiseGanError, match=f"{link}: the same file as {re.escape(str(twin))} in --clean"):
+            adapt(_config(noisy, clean_dir, start_dir), tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+        (noisy / link).unlink()
+
 # ---- 3. F must be a noise model by its architecture -----------------------------------------------
 
 def test_the_registrys_noise_models() -> None:
