@@ -20,7 +20,7 @@ class GeneratorKind:
 
 GENERATOR_KINDS: tuple[GeneratorKind, ...] = (
     GeneratorKind("level", "level-aware denoiser: residual U-Net conditioned on a noise-level map from a built-in "
-                  "blind estimator (the shipped default)"),
+                  "blind estimator (the shipped model's)"),
     GeneratorKind("unet", "light residual U-Net without normalisation (tiles exactly)"),
     GeneratorKind("resnet", "the CycleGAN reference ResNet (InstanceNorm)", instance_norm=True),
     GeneratorKind("noise", "structured stochastic noise model, the default F", noise_model=True),
