@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from data_tools.atomic_files import OutputWriteError, is_special_file, is_temp_file, remove_stale_parts, temp_prefix
+from data_tools.paths import real_path
 
 
 def refuse_file_in_the_way(folder: Path) -> None:
@@ -109,7 +110,7 @@ def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | 
     """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before
     any work: its plots and validation grids (``why``: what goes wrong) would be read as input images by a
     rerun or a ``--resume``."""
-    where = Path(os.path.realpath(out))  # a link to a folder inside an input is inside it
+    where = real_path(out)  # a link to a folder inside an input is inside it
     for option, folder in inputs.items():
-        if folder and where.is_relative_to(os.path.realpath(folder)):
+        if folder and where.is_relative_to(real_path(folder)):
             raise OutputWriteError(f"{out} is inside {option} {folder}: {why}; choose an output folder outside it")

@@ -263,9 +263,11 @@ F_INPUT = "the run's F"  # its entry in the refinement's inputs.json
 
 
 def input_folders(cfg: RefineConfig, source: TrainConfig) -> dict[str, str]:
-    """The image folders a refinement reads, by the option that names them, and the run's F when it draws the
-    pseudo-pairs (a `train --resume` between two refine sessions replaces it)."""
-    folders = {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}
+    """The image folders a refinement reads, by the option that names them, the run's --noisy (which it does
+    not read, but a `train --resume` of the run would read its plots as noisy photos), and the run's F when it
+    draws the pseudo-pairs (a `train --resume` between two refine sessions replaces it)."""
+    folders = {"the run's --clean": source.data.clean_dir, "the run's --noisy": source.data.noisy_dir,
+               "--val": cfg.val_dir}
     return folders if cfg.noise else {**folders, F_INPUT: str(RunFolder(cfg.run_dir).f)}
 
 

@@ -129,6 +129,24 @@ def test_a_run_folder_inside_its_image_folders_is_refused(finished_run: Path, cl
     assert not (clean_dir / "run").exists() and not (clean_dir / "refined").exists()
 
 
+def test_a_refinement_inside_the_runs_noisy_folder_is_refused(clean_dir: Path, tmp_path: Path) -> None:
+    """refine never reads the run's --noisy, so an -o inside it was taken: its losses.png was then read as a noisy
+    photo by the run's next `train --resume`."""
+    from dataclasses import replace
+
+    from data_tools.images import write_image
+    from denoise_gan.training.cyclegan import train
+    from helpers import noise_image, tiny_train_config
+
+    noisy = tmp_path / "noisy"
+    for i in range(2):
+        write_image(noisy / f"{i}.png", noise_image(40, 40, seed=i))
+    cfg = tiny_train_config(clean_dir)
+    train(replace(cfg, data=replace(cfg.data, noise="", noisy_dir=str(noisy))), tmp_path / "run")
+    one_line_error(cli("refine", tmp_path / "run", "-o", noisy / "refined"), "is inside the run's --noisy")
+    assert sorted(p.name for p in noisy.iterdir()) == ["0.png", "1.png"]
+
+
 def test_adapt_refuses_steps_and_minutes_together(tmp_path: Path) -> None:
     (tmp_path / "noisy").mkdir()
     one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--steps", "6",
