@@ -22,6 +22,7 @@ from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
 from denoise_gan.runtime import (
+    check_device_name,
     check_precision,
     check_threads,
     cuda_may_be_present,
@@ -57,7 +58,7 @@ class LoadedBackend:
 
 def wants_cuda(device: str) -> bool:
     """Whether ``device`` means a GPU: asked for by name, or ``auto`` with a working CUDA torch."""
-    text = (device or "auto").strip().lower()
+    text = check_device_name(device)  # a typo (cuda:abc) is said as one, never sent to install torch for CUDA
     if text.startswith("cuda"):
         return True
     if text != "auto" or not cuda_may_be_present() or not installed("torch"):

@@ -569,3 +569,14 @@ def test_the_content_digest_reads_only_whole_protobuf_fields() -> None:
     assert content_digest(b"\x08\x01\x72\x02ab") == content_digest(b"\x08\x01\x72\x02cd")  # field 14 left out
     assert content_digest(b"\x08\x01") != content_digest(b"\x08\x02")
     assert not has_external_data((shipped_dir() / "default.onnx").read_bytes())
+
+
+def test_a_misspelt_device_is_said_as_one_where_torch_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the base install `--device cuda:abc` was answered "running it on CUDA needs torch": a typo sent the
+    user to install 4 GB; with torch the same typo was "unknown device"."""
+    from denoise_gan.inference import engine_choice
+
+    monkeypatch.setattr(engine_choice, "installed", lambda module: module != "torch")
+    for device in ("cuda:abc", "gpu"):
+        with pytest.raises(UserError, match=f"unknown device '{device}'; use auto, cpu, cuda or cuda:N"):
+            engine_choice.load_backend("default", device=device)
