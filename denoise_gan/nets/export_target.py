@@ -70,7 +70,8 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     if fmt == "folder" and not out.is_dir():
         raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
     if fmt != "folder" and out.is_dir():
-        raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
+        raise UserError(f"{out} is a folder, and the {fmt} format writes one file; choose a file name for -o, or "
+                        f"end it with / (or give --format folder) for a model folder")
     entries = []
     if fmt == "folder":
         remove_stale_parts(out)  # a killed export's temp folder inside it

@@ -191,6 +191,16 @@ def test_a_folder_export_never_replaces_a_users_files_of_the_same_names(level_we
     assert cli("export", level_weights, "-o", hub, "--format", "folder", "--overwrite").exit_code == 0  # its own
 
 
+def test_an_existing_folder_named_like_a_file_says_how_to_get_a_model_folder(level_weights: Path,
+                                                                            tmp_path: Path) -> None:
+    """`-o x.onnx` naming an existing folder spoke of a --format onnx the user never gave, and not of the
+    trailing / that makes it a model folder."""
+    folder = tmp_path / "named.onnx"
+    folder.mkdir()
+    one_line_error(cli("export", level_weights, "-o", folder), "the onnx format writes one file", "end it with /")
+    assert cli("export", level_weights, "-o", f"{folder}/").exit_code == 0 and (folder / "model.onnx").is_file()
+
+
 def test_a_model_hubs_clone_is_exported_into_and_its_hidden_files_kept(level_weights: Path, tmp_path: Path) -> None:
     """Re-exporting into a hub's git clone was refused for its .git and .gitattributes (and a .DS_Store), "other
     files", so a model could not be updated where the README says the layout is the hubs'."""
