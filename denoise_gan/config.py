@@ -263,12 +263,6 @@ class RefineConfig(ValidatedRunFields):
         require_step_size(self.batch_size, self.patch_size)
         require(not (self.init and self.noise),
                 "--init and --noise do not go together: the supervised comparison starts fresh")
-        f_only = [flag for flag, used in (("--faint-fraction", self.faint_fraction > 0),
-                                          ("--correlated-fraction", self.correlated_fraction > 0),
-                                          ("--white-fraction", self.white_fraction > 0),
-                                          ("--no-quantize", not self.quantize)) if used]
-        require(not (self.noise and f_only), f"{', '.join(f_only)}: F's draws only, and with --noise the pairs "
-                                             "are the spec's (F draws none); leave it out with --noise")
         require((self.estimator_noise_fraction > 0) == bool(self.estimator_noise),
                 "--estimator-noise and --estimator-noise-fraction go together: give both, or neither")
 

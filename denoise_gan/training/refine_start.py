@@ -49,13 +49,20 @@ def load_source_config(run_dir: Path) -> TrainConfig:
 
 
 def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
-    """The config's own errors as one line, before the output folder is made: G must be a denoiser, and the
-    output is not the train run it refines."""
+    """The config's own errors as one line, before the output folder is made: G must be a denoiser, the output
+    is not the train run it refines, and nothing shapes F's draws where --noise replaces them."""
     if cfg.generator is not None:
         check_role(cfg.generator, noise_model=False, option="--generator", also=("same",))
     if real_path(out_dir) == real_path(cfg.run_dir):
         raise UserError(f"-o {out_dir} is the train run itself; refine writes its own folder (by default "
                         f"{Path(cfg.run_dir) / 'refine'})")
+    f_only = [flag for flag, used in (("--faint-fraction", cfg.faint_fraction > 0),
+                                      ("--correlated-fraction", cfg.correlated_fraction > 0),
+                                      ("--white-fraction", cfg.white_fraction > 0),
+                                      ("--no-quantize", not cfg.quantize)) if used]
+    if cfg.noise and f_only:  # (a new run's: a stored config from before this check still resumes)
+        raise UserError(f"{', '.join(f_only)}: F's draws only, and with --noise the pairs are the spec's (F draws "
+                        "none); leave it out with --noise")
 
 
 def level_only_options(cfg: RefineConfig) -> list[str]:

@@ -20,6 +20,7 @@ from denoise_gan.config import (
     refuse_overlapping,
     to_dict,
 )
+from denoise_gan.errors import UserError
 
 
 def test_one_relative_folder_with_the_other_unset_is_not_taken_for_the_working_folder(
@@ -61,9 +62,13 @@ def test_refine_and_adapt_refuse_settings_that_would_run_something_else() -> Non
 def test_settings_of_fs_draws_are_refused_where_the_pairs_are_a_specs(setting: dict, flag: str) -> None:
     """With --noise the pairs come from the spec and F never draws: these were recorded in the run's config as in
     effect and trained a G bit for bit equal to one without them."""
-    with pytest.raises(ConfigError, match=f"^{flag}: F's draws only, and with --noise"):
-        RefineConfig(run_dir="r", noise="gaussian:sigma=25", fresh=True, **setting)
-    RefineConfig(run_dir="r", **setting)  # F's pairs: taken
+    from denoise_gan.training.refine_start import check_refine
+
+    with pytest.raises(UserError, match=f"^{flag}: F's draws only, and with --noise"):
+        check_refine(RefineConfig(run_dir="r", noise="gaussian:sigma=25", fresh=True, **setting), Path("out"))
+    check_refine(RefineConfig(run_dir="r", **setting), Path("out"))  # F's pairs: taken
+    # a stored config from before the check still loads, so such a run still resumes
+    RefineConfig(run_dir="r", noise="gaussian:sigma=25", fresh=True, **setting)
 
 
 def test_a_refinement_of_the_runs_own_g_reads_back_from_its_stored_config() -> None:
