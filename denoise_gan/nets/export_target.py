@@ -37,6 +37,9 @@ def export_format(out: Path | str, fmt: str | None) -> str:
         raise UserError(f"-o {out} ends in / (a folder), but --format {fmt} writes one file; drop the / or the "
                         "--format")
     if fmt is None:
+        if implied is not None and path.is_dir():  # `-o x.onnx` naming a folder: the suffix says one file
+            raise UserError(f"-o {out} is a folder, and its {path.suffix} name says one {implied} file; choose a "
+                            "file name, or end -o with / for a model folder")
         if implied is not None:
             return implied
         if folder_named or path.is_dir():
@@ -70,8 +73,7 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     if fmt == "folder" and not out.is_dir():
         raise UserError(f"{out} is a file; --format folder writes a folder (choose another -o)")
     if fmt != "folder" and out.is_dir():
-        raise UserError(f"{out} is a folder, and the {fmt} format writes one file; choose a file name for -o, or "
-                        f"end it with / (or give --format folder) for a model folder")
+        raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
     entries = []
     if fmt == "folder":
         remove_stale_parts(out)  # a killed export's temp folder inside it

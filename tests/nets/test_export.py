@@ -197,7 +197,9 @@ def test_an_existing_folder_named_like_a_file_says_how_to_get_a_model_folder(lev
     trailing / that makes it a model folder."""
     folder = tmp_path / "named.onnx"
     folder.mkdir()
-    one_line_error(cli("export", level_weights, "-o", folder), "the onnx format writes one file", "end it with /")
+    one_line_error(cli("export", level_weights, "-o", folder), "is a folder, and its .onnx name says one onnx file",
+                   "end -o with /")
+    one_line_error(cli("export", level_weights, "-o", folder, "--format", "onnx"), "--format onnx writes one file")
     assert cli("export", level_weights, "-o", f"{folder}/").exit_code == 0 and (folder / "model.onnx").is_file()
 
 
