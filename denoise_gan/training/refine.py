@@ -263,11 +263,9 @@ F_INPUT = "the run's F"  # its entry in the refinement's inputs.json
 
 
 def input_folders(cfg: RefineConfig, source: TrainConfig) -> dict[str, str]:
-    """The image folders a refinement reads, by the option that names them, the run's --noisy (which it does
-    not read, but a `train --resume` of the run would read its plots as noisy photos), and the run's F when it
-    draws the pseudo-pairs (a `train --resume` between two refine sessions replaces it)."""
-    folders = {"the run's --clean": source.data.clean_dir, "the run's --noisy": source.data.noisy_dir,
-               "--val": cfg.val_dir}
+    """The image folders a refinement reads, by the option that names them, and the run's F when it draws the
+    pseudo-pairs (a `train --resume` between two refine sessions replaces it)."""
+    folders = {"the run's --clean": source.data.clean_dir, "--val": cfg.val_dir}
     return folders if cfg.noise else {**folders, F_INPUT: str(RunFolder(cfg.run_dir).f)}
 
 
@@ -280,7 +278,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     if cfg is not None:  # a new run: checked before its folder is made
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))
-        refuse_output_inside_inputs(out_dir, input_folders(cfg, source))
+        # and not inside the run's --noisy, which refine never reads but the run's `train --resume` does
+        refuse_output_inside_inputs(out_dir, {**input_folders(cfg, source), "the run's --noisy": source.data.noisy_dir})
         check_start(cfg, source)
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
