@@ -518,6 +518,9 @@ def test_onnx_runtimes_fallback_banner_never_reaches_the_terminal(monkeypatch: p
                 print("Falling back to ['CPUExecutionProvider'] and retrying.")
                 if fails:
                     raise RuntimeError("bad bytes")
+
+            def get_providers(self) -> list[str]:
+                return ["CPUExecutionProvider"]
         return Session
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", session(fails=True))
@@ -580,3 +583,35 @@ def test_a_misspelt_device_is_said_as_one_where_torch_is_missing(monkeypatch: py
     for device in ("cuda:abc", "gpu"):
         with pytest.raises(UserError, match=f"unknown device '{device}'; use auto, cpu, cuda or cuda:N"):
             engine_choice.load_backend("default", device=device)
+
+
+def test_graphs_opened_in_several_threads_at_once_leave_stdout_as_it_was(monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Keeping ONNX Runtime's banner off stdout swapped sys.stdout; two sessions opened at once put one's buffer
+    back in its place, and everything printed after was lost."""
+    import sys
+    import threading
+    import time
+
+    import onnxruntime
+
+    from denoise_gan.inference import onnx_engine
+
+    class Session:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            print("EP Error slow when using ['CPUExecutionProvider']")
+            time.sleep(0.01)
+
+        def get_providers(self) -> list[str]:
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    real = sys.stdout
+    threads = [threading.Thread(target=onnx_engine.open_session, args=(b"g", ["CPUExecutionProvider"]))
+               for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print("still here")
+    assert sys.stdout is real and capsys.readouterr().out == "still here\n"
