@@ -218,6 +218,7 @@ class OnnxBackend:
         self.session = self._open()
         if graph_metadata(self.session, self.path) != self._props:
             raise WeightsError(f"{self.path}: the graph file changed since this model was loaded; load it again")
+        self._check_content()
 
     @property
     def where(self) -> str:

@@ -235,7 +235,7 @@ def onnx_bytes(model: Exportable) -> bytes:
     proto.doc_string = f"denoise-gan {kind} denoiser ({model.config.arch}): noisy image in, denoised image out"
     onnx.checker.check_model(proto)
     onnx.helper.set_model_props(proto, {**info, gc.GRAPH_DIGEST_KEY: content_digest(proto.SerializeToString())})
-    return proto.SerializeToString()  # the same bytes but the metadata: the digest holds
+    return proto.SerializeToString()  # the same bytes and one metadata entry more, which the digest leaves out
 
 
 def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:

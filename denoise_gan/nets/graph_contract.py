@@ -20,7 +20,7 @@ ESTIMATE = -1.0  # the sigma input's "no fixed σ: estimate the level map"
 FORMAT_KEY, CONFIG_KEY, META_KEY = "format", "config", "meta"
 LEVEL_AWARE_KEY, STRIDE_KEY, MIN_TILE_KEY, CHANNELS_KEY = "level_aware", "stride", "min_tile", "channels"
 SOURCE_KEY, SOURCE_DIGEST_KEY = "source_sha256", "source_digest"
-# the sha256 of the graph file's own content but its metadata (``graph_digest.content_digest``): a graph damaged or
+# the sha256 of the graph file's own content but this entry (``graph_digest.content_digest``): a graph damaged or
 # altered since its export is refused; graphs exported before it lack it, and are run unchecked
 GRAPH_DIGEST_KEY = "graph_sha256"
 # a level-aware graph's blind map: "brightness-profile" since the map is projected onto a function of

@@ -1,13 +1,15 @@
 """A digest of an ONNX graph file's own content, which the file carries in its metadata: a graph damaged or
-altered after export (a flipped bit in its weights runs and gives a wrong image, silently) is told from the one
-exported. Read from the protobuf wire format directly, so the light install (no ``onnx`` package) checks it too.
+altered after export (a flipped bit in its weights, or in the metadata that gives its stride, runs and gives a
+wrong image, silently) is told from the one exported. Read from the protobuf wire format directly, so the light
+install (no ``onnx`` package) checks it too.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-METADATA_FIELD = 14  # ModelProto.metadata_props, where the digest itself is kept: left out of what it covers
+METADATA_FIELD = 14  # ModelProto.metadata_props: its entry under DIGEST_KEY is left out of what the digest covers
+DIGEST_KEY = b"graph_sha256"  # graph_contract.GRAPH_DIGEST_KEY, as the bytes of the file
 GRAPH_FIELD, INITIALIZER_FIELD = 7, 5  # ModelProto.graph, GraphProto.initializer
 DATA_LOCATION_FIELD, EXTERNAL = 14, 1  # TensorProto.data_location, DataLocation.EXTERNAL
 _FIXED_SIZES = {1: 8, 5: 4}  # wire types 1 (64-bit) and 5 (32-bit)
@@ -63,14 +65,20 @@ def has_external_data(data: bytes) -> bool:
 
 
 def content_digest(data: bytes) -> str | None:
-    """The sha256 of every top-level field of the serialised model but its metadata, in file order; None where the
-    bytes are no protobuf message at all (a damaged file)."""
+    """The sha256 of the serialised model, every top-level field in file order but the metadata entry that keeps
+    the digest itself (the rest of the metadata, which says what the graph is, counts); None where the bytes are
+    no protobuf message at all (a damaged file)."""
     try:
         fields = _fields(data)
+        digest = hashlib.sha256()
+        for number, start, payload, end in fields:
+            if number != METADATA_FIELD or _entry_key(data[payload:end]) != DIGEST_KEY:
+                digest.update(data[start:end])
     except ValueError:
         return None
-    digest = hashlib.sha256()
-    for number, start, _, end in fields:
-        if number != METADATA_FIELD:
-            digest.update(data[start:end])
     return digest.hexdigest()
+
+
+def _entry_key(entry: bytes) -> bytes:
+    """A metadata entry's key (StringStringEntryProto.key, field 1), as bytes."""
+    return next((entry[p:e] for n, _, p, e in _fields(entry) if n == 1), b"")

@@ -300,10 +300,14 @@ def _check_archive(path: Path) -> None:
     """A damaged entry of the checkpoint's zip archive is a one-line WeightsError naming it; what is no zip at all
     is left to torch.load (a legacy or foreign file: refused there)."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
+        archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         return
+    try:
+        with archive:
+            bad = archive.testzip()
+    except Exception as exc:  # noqa: BLE001 - a damaged entry fails anywhere in zipfile (a method, zlib, a size)
+        raise WeightsError(f"{path}: damaged checkpoint ({typed_line(exc)})") from None
     if bad is not None:
         raise WeightsError(f"{path}: damaged checkpoint ({bad} does not match its checksum)")
 

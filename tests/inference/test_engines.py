@@ -569,7 +569,14 @@ def test_the_content_digest_reads_only_whole_protobuf_fields() -> None:
     assert content_digest(b"") is not None
     assert content_digest(b"\x3a\x05ab") is None  # a field of 5 bytes with 2 left: a cut file
     assert content_digest(b"\x0b") is None  # a group (wire type 3): no ONNX field is one
-    assert content_digest(b"\x08\x01\x72\x02ab") == content_digest(b"\x08\x01\x72\x02cd")  # field 14 left out
+    def entry(key: bytes, value: bytes) -> bytes:  # a metadata entry, ModelProto field 14
+        body = b"\x0a" + bytes([len(key)]) + key + b"\x12" + bytes([len(value)]) + value
+        return b"\x72" + bytes([len(body)]) + body
+
+    stride = b"\x08\x01" + entry(b"stride", b"8")
+    assert content_digest(stride + entry(b"graph_sha256", b"ab")) == content_digest(stride + entry(b"graph_sha256",
+                                                                                                   b"cd"))
+    assert content_digest(stride) != content_digest(b"\x08\x01" + entry(b"stride", b"9")) is not None
     assert content_digest(b"\x08\x01") != content_digest(b"\x08\x02")
     assert not has_external_data((shipped_dir() / "default.onnx").read_bytes())
 
@@ -615,3 +622,30 @@ def test_graphs_opened_in_several_threads_at_once_leave_stdout_as_it_was(monkeyp
         thread.join()
     print("still here")
     assert sys.stdout is real and capsys.readouterr().out == "still here\n"
+
+
+def test_a_graph_whose_metadata_or_file_changed_is_refused_fresh_and_unpickled(unet_with_graph: Path,
+                                                                              tmp_path: Path) -> None:
+    """The digest left the metadata out, so a stride flipped from 8 to 9 ran and changed the image; a pickled
+    Denoiser reopened a graph damaged since without checking it."""
+    import pickle
+
+    import onnx
+
+    from denoise_gan.nets import graph_contract as gc
+
+    graph = onnx.load(str(unet_with_graph.parent / "G.onnx"))
+    for prop in graph.metadata_props:
+        if prop.key == gc.STRIDE_KEY:
+            prop.value = str(int(prop.value) + 1)
+    onnx.save(graph, str(tmp_path / "stride.onnx"))
+    with pytest.raises(WeightsError, match="not the one exported"):
+        Denoiser.from_pretrained(tmp_path / "stride.onnx")
+    path = tmp_path / "g.onnx"
+    shutil.copy(unet_with_graph.parent / "G.onnx", path)
+    pickled = pickle.dumps(Denoiser.from_pretrained(path))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="not the one exported"):
+        pickle.loads(pickled)

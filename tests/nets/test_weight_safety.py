@@ -344,3 +344,15 @@ def test_a_checkpoint_whose_tensor_bytes_changed_is_refused_by_its_checksums(tmp
         load_checkpoint(path)
     one_line_error(cli("export", path, "-o", tmp_path / "g.safetensors"), "damaged checkpoint")
     assert not (tmp_path / "g.safetensors").exists()
+
+
+def test_a_checkpoint_whose_archive_is_damaged_elsewhere_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    """A damaged compression method in the archive's directory raised NotImplementedError from the checksum
+    check, outside the loader's error handling: a resume died instead of falling back to the checkpoint before."""
+    path = tmp_path / "step_0000010.pt"
+    torch.save({"kind": "cyclegan", "step": 10, "G": {"w": torch.ones(64)}}, path)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"PK\x01\x02") + 10] = 99  # the directory's compression method of one entry: none known
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="damaged checkpoint"):
+        load_checkpoint(path)
