@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.folder_lock import holding_folder
+from data_tools.names import warn
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.paths import real_path
 from denoise_gan.errors import UserError
@@ -28,6 +29,7 @@ from denoise_gan.extras import installed
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
+from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weights import CALIBRATION_KEY, LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
 
@@ -91,6 +93,8 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
         raise UserError(f"{source}: a graph holds no weights to calibrate; give the .safetensors file it was "
                         "exported from")
     net, g_cfg, meta = load_denoiser(source)
+    if not cfg.resume and (note := unfinished_note(source)):  # its calibrated copy is of that G as it is now
+        warn(note)
     if not denoiser_contract(net).level_aware:
         raise UserError(f"{source}: its generator has no level estimator to calibrate (a level-aware model, "
                         "such as the shipped default, has one)")

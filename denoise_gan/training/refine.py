@@ -37,7 +37,7 @@ from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.registry import build_generator, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import file_sha256
+from denoise_gan.nets.shipped import file_sha256, resolve_weights
 from denoise_gan.nets.weights import load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
@@ -283,6 +283,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         check_start(cfg, source)
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
+        if cfg.init:  # the G it starts from, as that run left it
+            warn_if_unfinished(resolve_weights(cfg.init))
     with nullcontext() if resume else discarded_if_refused(out_dir):
         return _refine(cfg, source, out_dir, resume, steps, console, run_dir)
 

@@ -118,3 +118,22 @@ def test_demo_says_what_denoise_says_of_a_run_stopped_partway(tmp_path: Path) ->
     result = cli("demo", "-o", tmp_path / "demo", "-c", out.path, "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert "note:" in result.output and "still the start model's" in result.output
+
+
+def test_calibrate_and_refine_init_say_it_of_the_g_they_start_from(tmp_path: Path, finished_run: Path,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`calibrate -c RUN` wrote a calibrated copy of a G stopped at step 2 of 4, and `refine --init RUN`
+    continued it, without a word, where denoise, demo, synth, export and adapt --from all say so."""
+    from denoise_gan.errors import DenoiseGanError
+    from denoise_gan.evaluation.calibrate import CalibrateConfig, calibrate
+    from denoise_gan.training import refine as refine_module
+
+    run = _train_run(tmp_path / "run", steps=4, reached=2)
+    with pytest.raises(DenoiseGanError):  # no photos: refused after the model is read
+        calibrate(CalibrateConfig(clean_dir=tmp_path / "none", checkpoint=str(run.path)), tmp_path / "cal")
+    assert "stopped at step 2 of 4" in " ".join(capsys.readouterr().err.split())
+    monkeypatch.setattr(refine_module, "_refine", lambda *args: tmp_path / "refined")  # only the checks before it
+    refine_module.refine(RefineConfig(run_dir=str(finished_run), init=str(run.path), generator=None),
+                         tmp_path / "refined")
+    assert "stopped at step 2 of 4" in " ".join(capsys.readouterr().err.split())
