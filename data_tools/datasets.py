@@ -239,9 +239,10 @@ SEAMS = "padding would show mirrored seams as clean photos"
 
 def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS,
                 found: list[tuple[Path, np.ndarray]] | None = None, error: type[Exception] = DataError,
-                warn: Callable[[str], None] = warn_on_stderr) -> list[np.ndarray]:
-    """The photos (the folder's, or ``found`` of it) that hold a whole patch; the others are said, and none at all
-    is an error: train, refine and adapt leave small photos out by one rule."""
+                warn: Callable[[str], None] = warn_on_stderr, part: str = "") -> list[np.ndarray]:
+    """The photos (the folder's, or ``found`` of it: its ``part``, such as "the clean half of") that hold a whole
+    patch; the others are said, and none at all is an error: train, refine and adapt leave small photos out by
+    one rule."""
     found = read_folder(folder) if found is None else found
     if not found:
         raise error(f"{folder}: no readable images")
@@ -250,8 +251,8 @@ def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS
         raise error(f"{folder}: every {kind} photo is smaller than the {patch_size} px patch; lower --patch-size or "
                     "give larger photos")
     if small:
-        warn(f"{len(small)} of {len(found)} photos in {folder} are smaller than the {patch_size} px patch and are "
-             f"left out ({why}): {', '.join(small)}")
+        warn(f"{len(small)} of {len(found)} photos in {part + ' ' if part else ''}{folder} are smaller than the "
+             f"{patch_size} px patch and are left out ({why}): {', '.join(small)}")
     return usable
 
 
@@ -304,5 +305,6 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     # split first: the halves must not depend on the patch size (refine's differs from train's, and its clean
     # half must stay the one train used as clean)
     clean_half, noisy_half = split_halves(found)
-    return (patch_sized(clean_dir, patch_size, "clean", found=clean_half),
-            patch_sized(clean_dir, patch_size, "noisy-domain", found=noisy_half), parse_noise_spec(noise))
+    return (patch_sized(clean_dir, patch_size, "clean", found=clean_half, part="the clean half of"),
+            patch_sized(clean_dir, patch_size, "noisy-domain", found=noisy_half, part="the noisy-domain half of"),
+            parse_noise_spec(noise))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -290,6 +291,21 @@ def test_clean_photos_smaller_than_the_patch_are_left_out_too(tmp_path: Path,
     assert "1 of 2 photos" in warning and "small.png (48x20)" in warning and "mirrored seams" in warning
     with pytest.raises(ValueError, match="every clean photo is smaller than the 128 px patch"):
         build_domains(str(tmp_path / "clean"), str(tmp_path / "noisy"), "", patch_size=128, read_noisy=False)
+
+
+def test_a_split_folders_small_photos_are_counted_against_their_half(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """With --noise the folder is split in two: "1 of 3 photos in FOLDER" was said of a folder of 6."""
+    from data_tools.datasets import build_domains
+    from data_tools.images import write_image
+
+    for i in range(5):
+        write_image(tmp_path / "clean" / f"{i}.png", np.full((40, 40, 3), 30 * i, np.uint8))
+    write_image(tmp_path / "clean" / "small.png", np.full((24, 24, 3), 200, np.uint8))
+    build_domains(str(tmp_path / "clean"), "", "gaussian:sigma=25", patch_size=32)
+    warning = " ".join(capsys.readouterr().err.split())
+    assert re.search(f"1 of 3 photos in the (clean|noisy-domain) half of {re.escape(str(tmp_path / 'clean'))} are "
+                     "smaller than the 32 px patch", warning), warning
 
 
 def test_a_skipped_photos_name_cannot_drive_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
