@@ -71,6 +71,8 @@ def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | N
     by mirroring, they would show F and the noise-fit report mirrored crops."""
     if not clean_dir:
         return [load_sample(name) for name in TRAIN_POOL]
+    if not Path(clean_dir).is_dir():  # on --resume: moved or deleted since the start, as train says it
+        raise UserError(f"{clean_dir}: no such folder (moved or deleted?)")
     refuse_synth_sets_inside(clean_dir, UserError)
     return patch_sized(clean_dir, patch_size, "clean", "padding would show F mirrored crops",
                        read_photos(clean_dir, exclude, console), UserError, lambda message: _warn(console, message))

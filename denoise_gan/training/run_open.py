@@ -219,7 +219,8 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
         for reason in damaged:
             _warn(f"{reason}; resuming from the previous checkpoint, {path.name}")
         return step, path, state
-    raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]})")
+    more = f"; {len(damaged) - 1} older one(s) damaged too" if len(damaged) > 1 else ""
+    raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]}{more})")
 
 
 def check_val_set(folder: Path) -> None:

@@ -539,3 +539,19 @@ def test_a_bug_while_the_folders_are_read_is_not_passed_off_as_the_users_mistake
     with pytest.raises(ValueError, match="broadcast") as raised:
         make_dataset(cfg)
     assert not isinstance(raised.value, UserError)
+
+
+def test_a_moved_clean_folder_and_a_run_of_damaged_checkpoints_are_said_as_such(tmp_path: Path) -> None:
+    """adapt --resume with its --clean moved away said "no readable images"; a resume whose every checkpoint was
+    damaged named one of three."""
+    from denoise_gan.errors import WeightsError
+    from denoise_gan.training.adapt_noise import clean_pool
+    from denoise_gan.training.run_open import _newest_usable_checkpoint
+
+    with pytest.raises(UserError, match="moved: no such folder \\(moved or deleted\\?\\)"):
+        clean_pool(str(tmp_path / "moved"))
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    for step in (2, 4, 6):
+        (tmp_path / "run" / "checkpoints" / f"step_{step:07d}.pt").write_bytes(b"")
+    with pytest.raises(WeightsError, match="step_0000006.pt: .*; 2 older one\\(s\\) damaged too\\)$"):
+        _newest_usable_checkpoint(tmp_path / "run", "cyclegan")
