@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 def check_device_name(name: str) -> str:
     """A device's name in any case, lower-cased: auto, cpu, cuda or cuda:N. Its form is checked without torch
     (benchmark's classic methods and the ONNX engine need none); whether that GPU exists is resolve_device's."""
+    if isinstance(name, str) and not name.strip():  # `--device "$DEV"` with DEV unset: never taken as auto
+        raise UserError(f"an empty device name {name!r} (an unset variable?); use auto, cpu, cuda or cuda:N")
     text = (name or "auto").strip().lower()
     index = text.partition(":")[2] if text.startswith("cuda:") else None
     if text not in ("auto", "cpu", "cuda") and not (index and index.isascii() and index.isdigit()):

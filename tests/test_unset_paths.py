@@ -96,3 +96,13 @@ def test_synth_takes_a_numpy_seed_as_the_same_seed(photo_here: Path) -> None:
     assert a.written == b.written
     assert (photo_here.parent / "a" / "noisy" / "here.png").read_bytes() == \
         (photo_here.parent / "b" / "noisy" / "here.png").read_bytes()
+
+
+@pytest.mark.parametrize("args", [("denoise", "here.png", "-o", "out"), ("demo", "-o", "out"),
+                                  ("benchmark", "--clean", ".", "-o", "out", "--methods", "nlm", "--noise",
+                                   "gaussian:sigma=5")])
+def test_an_empty_device_is_refused_not_taken_for_auto(photo_here: Path, args: tuple[str, ...]) -> None:
+    """`--device "$DEV"` with DEV unset ran as auto (on a GPU where there is one), where an empty --engine or path
+    was refused."""
+    one_line_error(cli(*args, "--device", ""), "an empty device name", "unset variable")
+    assert not (photo_here / "out").exists()
