@@ -206,7 +206,7 @@ def test_the_set_is_known_as_synths_however_its_noisy_folder_is_named(pairs: Pat
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The manifest was looked for beside the path as typed: `--noisy .` and a link to the noisy folder missed
     it, and a spec of the set's noise gave back its very draws (KL exactly 0, the row equal to the reference)."""
-    from denoise_gan.evaluation.noise_fit.modes import made_with_seed
+    from denoise_gan.evaluation.noise_fit.seeds import made_with_seed
 
     (tmp_path / "link").symlink_to(pairs / "noisy", target_is_directory=True)
     monkeypatch.chdir(pairs / "noisy")
@@ -215,6 +215,21 @@ def test_the_set_is_known_as_synths_however_its_noisy_folder_is_named(pairs: Pat
         report = paired_fit(pairs / "clean", noisy, load_candidates(specs=["gaussian:sigma=10"]), seed=1)
         reference, row = report.rows[:2]
         assert row.values["kl_mean"] > 0 and row.values["lag1"] != reference.values["lag1"], noisy
+
+
+def test_a_sets_noisy_images_copied_away_from_its_manifest_are_still_not_replayed(pairs: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Copied anywhere without the set's manifest beside them, the noisy images were drawn again as synth drew
+    them: a spec of their noise measured KL 0.0000 and the reference's very σ, lag-1 and R-G, without a word."""
+    import shutil
+
+    shutil.copytree(pairs / "noisy", tmp_path / "copied")
+    report = paired_fit(pairs / "clean", tmp_path / "copied", load_candidates(specs=["gaussian:sigma=10"]), seed=1)
+    reference, row, fit = report.rows[:3]
+    for drawn in (row, fit):
+        assert drawn.values["kl_mean"] > 0 and drawn.values["lag1"] != reference.values["lag1"]
+    other = paired_fit(pairs / "clean", tmp_path / "copied", load_candidates(specs=["gaussian:sigma=10"]), seed=2)
+    assert other.rows[1].values["kl_mean"] > 0  # at another seed the rows were fresh draws all along
 
 
 def test_a_mixture_spec_row_is_one_markdown_cell(pairs: Path) -> None:

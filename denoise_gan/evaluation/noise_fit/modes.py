@@ -18,6 +18,7 @@ from data_tools.noise_source import NoiseSource
 from data_tools.paths import real_path
 from data_tools.synth_folder import refuse_synth_sets_inside
 from denoise_gan.errors import UserError
+from denoise_gan.evaluation.noise_fit.seeds import fit_seed, made_with_seed, replays_draws
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
     BLIND_CLEAN,
@@ -160,7 +161,8 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
              f"band holds {MIN_BAND}); its row is left out")
     else:
         rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
-    replays = made_with_seed(noisy_dir, seed)
+    first, *_ = pairs  # a set copied away from its manifest is known by its first image
+    replays = made_with_seed(noisy_dir, seed) or replays_draws(first[0], *_load_pair(*first[1:]), rows, seed)
     generated = [ResidualStats() for _ in rows]
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
         clean = _load_pair(clean_path, noisy_path)[0]
@@ -184,22 +186,6 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
     return report
 
 
-def made_with_seed(noisy_dir: Path | str, seed: int) -> bool:
-    """Whether synth made the set with this very seed (its manifest says so): then the rows, drawn as synth draws
-    (``image_seed(seed, name)``), would repeat its draws: a spec of its noise gave KL 0, and a Gaussian fit the
-    set's standard normals scaled (KL 0.0006 on unclipped images against 0.0040 at another seed)."""
-    from data_tools.synth_folder import manifest_of
-
-    made = manifest_of(real_path(noisy_dir).parent / "manifest.json")  # `.` and a link to it too
-    return made is not None and made.get("seed") == seed
-
-
-def fit_seed(seed: int, name: str) -> int:
-    """An image's seed for the rows on a set made with the same seed: never the one synth drew its noise with
-    (a NUL is in no file name)."""
-    return image_seed(seed, f"\0noise-fit:{name}")
-
-
 def _check_noise_present(same: list[str], pairs: int, noisy_dir: Path | str) -> None:
     """A noisy image equal to its clean twin has no noise to fit: every pair so is a mistake in the folders (the
     clean photos given twice), a few are said, since they pull every fitted level towards zero."""
@@ -219,7 +205,8 @@ def _pg_label(peak: float, sigma: float) -> str:
 
 PAIRED_HOW = ("residual r = noisy - clean on the 0-255 scale (16-bit scaled, alpha dropped); generated rows draw "
               "their noise on the same clean images (seed image_seed(seed, name), as synth; on a set synth made "
-              "with this seed image_seed(seed, NUL + 'noise-fit:' + name), so no row repeats its draws), clipped "
+              "with this seed, known by its manifest or by a row whose draw follows its first image's noise, "
+              "image_seed(seed, NUL + 'noise-fit:' + name), so no row repeats its draws), clipped "
               "and rounded to the file's dtype; bands: the clean intensity of each pixel and channel in equal "
               "bands; KL(real "
               f"|| row) of 1-level histograms over +-{HIST_HALF} smoothed by {KL_EPS:g} per bin, mean over bands "
