@@ -72,6 +72,7 @@ class SynthSummary:
     failures: list[tuple[Path, str]] = field(default_factory=list)
     unwritten: int = 0  # of the failures, outputs that could not be written (a full disk): the set is cut short
     kept: list[str] = field(default_factory=list)  # what --overwrite left of an earlier set: not the set's own files
+    removed: list[str] = field(default_factory=list)  # images under clean/ and noisy/ no manifest listed, removed
     linked: list[Path] = field(default_factory=list)  # linked folders of photos under the source, never followed
 
     @property
@@ -183,7 +184,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     _refuse_one_sided(entries, out_dir, was_empty, summary)
     if summary.unwritten:  # the output's fault, not a source's: the request manifest stays, marked incomplete,
         return summary  # so benchmark refuses the few pairs and the same command, with room, finishes the set
-    remove_stale(out_dir, replacing, entries, every_image=overwrite)
+    summary.removed = remove_stale(out_dir, replacing, entries, every_image=overwrite)
     write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     return summary
 

@@ -30,8 +30,11 @@ def not_the_sets(out_dir: Path) -> list[str]:
     """What else a folder holds besides a set's own files (predictions, notes): --overwrite replaces the set and
     keeps these, which may belong to the set it replaces."""
     own = {*SET_FOLDERS, MANIFEST_NAME}
+    images = {p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)}  # the set's, or removed and named
+    inside = [p.relative_to(out_dir).as_posix() + "/" * p.is_dir() for sub in SET_FOLDERS if (out_dir / sub).is_dir()
+              for p in sorted((out_dir / sub).iterdir()) if p not in images and not is_temp_file(p.name)]
     return sorted(p.name + "/" * p.is_dir() for p in out_dir.iterdir()
-                  if p.name not in own and not is_temp_file(p.name))
+                  if p.name not in own and not is_temp_file(p.name)) + inside
 
 
 def refuse_photos_of_no_set(out_dir: Path) -> None:
@@ -116,18 +119,23 @@ def _in_set_folder(path: str) -> bool:
     return len(parts) >= 2 and parts[0] in SET_FOLDERS and ".." not in parts
 
 
-def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, Any]], every_image: bool) -> None:
+def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, Any]], every_image: bool) -> list[str]:
     """The image files under clean/ and noisy/ that the new set does not list: the earlier set's (``replacing``,
     from its manifest), and with ``every_image`` (--overwrite, whose refusal says so) any other image there;
-    never a file behind a link out of the folder. A repeat of the same set keeps the user's files there."""
+    never a file behind a link out of the folder. A repeat of the same set keeps the user's files there.
+    Returns the images removed that no manifest listed (a user's, maybe): the run names them."""
     kept = {e[side] for e in entries for side in SET_FOLDERS if e.get(side)}
     inside = real_path(out_dir)
     named = [out_dir / name for name in replacing if name not in kept]
     others = [p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)
-              if p.relative_to(out_dir).as_posix() not in kept] if every_image else []
+              if p.relative_to(out_dir).as_posix() not in kept and p.relative_to(out_dir).as_posix()
+              not in replacing] if every_image else []
+    removed = []
     for path in (*named, *others):
         if path.is_file() and real_path(path.parent).is_relative_to(inside):
             path.unlink(missing_ok=True)
+            removed += [path.relative_to(out_dir).as_posix()] if path in others else []
+    return sorted(removed)
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

@@ -90,6 +90,9 @@ def _report_synth(summary: SynthSummary, settings: str) -> None:
 
         say_warning(linked_note(summary.linked, "give one as the source to use its photos",
                                 "linked folder(s) of photos"))
+    if summary.removed:
+        say_warning(f"--overwrite removed {len(summary.removed)} image(s) under {summary.out_dir} that no set's "
+                    f"manifest listed: {', '.join(summary.removed[:3])}{', ...' if len(summary.removed) > 3 else ''}")
     if summary.kept:
         say_warning(f"{summary.out_dir} still holds {', '.join(summary.kept)} from before; --overwrite replaced "
                     "only the set (clean/, noisy/, manifest.json), so any predictions there were made for the "

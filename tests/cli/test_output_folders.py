@@ -66,7 +66,7 @@ def test_demo_refuses_a_non_empty_folder_and_a_file(tmp_path: Path, weights: Pat
 def test_synth_into_another_set_is_refused_and_overwrite_replaces_the_whole_set(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "set"
     assert synth(src, out, "gaussian:sigma=10", 0).ok
-    write_image(out / "clean" / "old.png", noise_image(24, 24))  # an earlier set's file
+    write_image(out / "clean" / "old.png", noise_image(24, 24))  # images no manifest lists: removed, and named
     write_image(out / "noisy" / "old.png", noise_image(24, 24))
     result = cli("synth", src, "-o", out, "--noise", "gaussian:sigma=30", "--seed", "0")
     one_line_error(result, "not empty", "--overwrite")
@@ -74,7 +74,8 @@ def test_synth_into_another_set_is_refused_and_overwrite_replaces_the_whole_set(
     assert ok.exit_code == 0, ok.output
     assert sorted(p.name for p in (out / "noisy").iterdir()) == ["a.png", "b.png"]  # evaluate sees only these
     assert sorted(p.name for p in (out / "clean").iterdir()) == ["a.png", "b.png"]
-    assert "warning" not in ok.output  # nothing but the set was there
+    said = " ".join(ok.stderr.split())
+    assert "removed 2 image(s)" in said and "clean/old.png, noisy/old.png" in said and "still holds" not in said
     (out / "denoised").mkdir()  # predictions for this set's noise, and a note
     write_image(out / "denoised" / "a.png", noise_image(24, 24))
     (out / "notes.txt").write_text("sigma 30")
@@ -587,3 +588,18 @@ def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: P
     result = cli(*args)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith("error: out of memory ("), result.output
+
+
+def test_synth_overwrite_names_the_unlisted_images_it_removes_and_the_files_it_keeps(src: Path,
+                                                                                    tmp_path: Path) -> None:
+    """--overwrite removed an image of the user's under clean/ without a word, and kept a note under noisy/
+    without naming it, where it names what it keeps beside the set."""
+    out = tmp_path / "set"
+    assert cli("synth", src, "-o", out, "--noise", "gaussian:sigma=5").exit_code == 0
+    write_image(out / "clean" / "extra.png", noise_image(24, 24, seed=9))
+    (out / "noisy" / "notes.txt").write_text("mine")
+    result = cli("synth", src, "-o", out, "--noise", "gaussian:sigma=7", "--overwrite")
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 0 and "removed 1 image(s)" in said and "clean/extra.png" in said, said
+    assert "still holds noisy/notes.txt" in said and (out / "noisy" / "notes.txt").read_text() == "mine"
+    assert not (out / "clean" / "extra.png").exists()
