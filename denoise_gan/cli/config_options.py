@@ -195,12 +195,15 @@ def read_config_file(cls: type, path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a readable JSON config ({first_line(exc, 120)})") from None
     if not isinstance(given, dict):
         raise UserError(f"{path}: a config is a JSON object, not {type(given).__name__}")
-    return _merge(to_dict(cls()), given)
+    return _merge(to_dict(cls()), given, path)
 
 
-def _merge(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def _merge(defaults: dict[str, Any], given: dict[str, Any], source: Path, where: str = "") -> dict[str, Any]:
     out = dict(defaults)
     for key, value in given.items():
-        out[key] = _merge(defaults[key], value) if isinstance(value, dict) and isinstance(
+        if value is None and isinstance(defaults.get(key), dict):  # a section's null: built from the wrong defaults
+            raise UserError(f"{source}: {where}{key} is null where a section belongs; leave it out for its "
+                            "defaults, or give its fields")
+        out[key] = _merge(defaults[key], value, source, f"{where}{key}.") if isinstance(value, dict) and isinstance(
             defaults.get(key), dict) else value
     return out

@@ -74,6 +74,20 @@ def test_a_config_file_that_is_not_an_object_is_one_line(tmp_path: Path) -> None
                    "list.json: a config is a JSON object, not list")
 
 
+@pytest.mark.parametrize(("content", "where"), [('{"model": {"d": null}}', "model.d"), ('{"model": null}', "model"),
+                                               ('{"model": {"f": null}}', "model.f")])
+def test_a_config_files_null_section_is_refused_not_built_from_the_wrong_defaults(tmp_path: Path, content: str,
+                                                                                  where: str) -> None:
+    """`{"model": {"d": null}}` beside --d-width built D from DiscriminatorConfig()'s defaults (no spectral norm,
+    which the recipe and --help have on), and a null F from G's (width 16, depth 3), without a word."""
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "c.json").write_text(content)
+    one_line_error(cli("train", "--config", tmp_path / "c.json", "--clean", tmp_path / "clean", "--noise",
+                       "gaussian:sigma=25", "-o", tmp_path / "out", "--d-width", "8"),
+                   f"c.json: {where} is null where a section belongs")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_empty_path_among_given_ones_is_refused(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
     one_line_error(cli("denoise", tmp_path / "a.png", "", "-o", tmp_path / "out"), "an empty path")
