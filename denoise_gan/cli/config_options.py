@@ -195,7 +195,22 @@ def read_config_file(cls: type, path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a readable JSON config ({first_line(exc, 120)})") from None
     if not isinstance(given, dict):
         raise UserError(f"{path}: a config is a JSON object, not {type(given).__name__}")
+    if _depth(given) > MAX_CONFIG_DEPTH:  # copying it would pass Python's recursion limit: a traceback
+        raise UserError(f"{path}: nested {MAX_CONFIG_DEPTH}+ levels deep; a config's sections are at most 3 deep")
     return _merge(to_dict(cls()), given, path)
+
+
+MAX_CONFIG_DEPTH = 16  # a run's config.json is 3 deep (model.g.width)
+
+
+def _depth(value: Any) -> int:
+    """How deeply dicts and lists nest in ``value``, looked at no further than MAX_CONFIG_DEPTH + 1 levels."""
+    level, layer = 0, [value]
+    while layer and level <= MAX_CONFIG_DEPTH:
+        layer = [v for item in layer for v in (item.values() if isinstance(item, dict) else
+                                                item if isinstance(item, list) else ())]
+        level += 1
+    return level if layer else level - 1
 
 
 def _merge(defaults: dict[str, Any], given: dict[str, Any], source: Path, where: str = "") -> dict[str, Any]:

@@ -88,6 +88,15 @@ def test_a_config_files_null_section_is_refused_not_built_from_the_wrong_default
     assert not (tmp_path / "out").exists()
 
 
+def test_a_config_file_nested_past_python_s_recursion_is_one_line(tmp_path: Path) -> None:
+    """A config 500 levels deep (parseable) crashed with a RecursionError traceback when it was copied."""
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "deep.json").write_text('{"model": {"g": ' + '{"x": ' * 500 + "1" + "}" * 500 + "}}")
+    one_line_error(cli("train", "--config", tmp_path / "deep.json", "--clean", tmp_path / "clean", "--noise",
+                       "gaussian:sigma=25", "-o", tmp_path / "out"), "deep.json: nested 16+ levels deep")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_empty_path_among_given_ones_is_refused(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
     one_line_error(cli("denoise", tmp_path / "a.png", "", "-o", tmp_path / "out"), "an empty path")
