@@ -97,6 +97,19 @@ def test_a_config_file_nested_past_python_s_recursion_is_one_line(tmp_path: Path
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("content", "flag"), [('{"model": {"f": {"depth": "3"}}}', "--f-depth"),
+                                              ('{"model": {"g": {"depth": "3"}}}', "--depth"),
+                                              ('{"seed": "5"}', "--seed")])
+def test_a_config_files_value_of_the_wrong_type_names_the_option(tmp_path: Path, content: str, flag: str) -> None:
+    """A wrong type in a config file was "GeneratorConfig.depth must be int", the same words for G's and F's, where
+    a value out of range named the option the user would type."""
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "c.json").write_text(content)
+    one_line_error(cli("train", "--config", tmp_path / "c.json", "--clean", tmp_path / "clean", "--noise",
+                       "gaussian:sigma=25", "-o", tmp_path / "out"), f"error: {flag} must be a whole number",
+                   "(in --config")
+
+
 def test_an_empty_path_among_given_ones_is_refused(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
     one_line_error(cli("denoise", tmp_path / "a.png", "", "-o", tmp_path / "out"), "an empty path")
