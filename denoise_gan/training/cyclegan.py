@@ -19,7 +19,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
+from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains, refuse_val_from_training
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
@@ -269,6 +269,8 @@ def check_inputs(cfg: TrainConfig) -> None:
     if bool(data.noisy_dir) == bool(data.noise):
         raise UserError("give exactly one of --noisy DIR or --noise SPEC (DataConfig.noisy_dir or noise)")
     require_folders(data.clean_dir, data.noisy_dir)
+    if cfg.val_dir:
+        refuse_val_from_training(cfg.val_dir, {"--clean": data.clean_dir, "--noisy": data.noisy_dir})
 
 
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,

@@ -27,7 +27,7 @@ import torch.nn.functional as nnf
 from rich.console import Console
 from torch import nn
 
-from data_tools.datasets import PairedPatches, PatchSampler, build_domains
+from data_tools.datasets import PairedPatches, PatchSampler, build_domains, refuse_val_from_training
 from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
@@ -281,6 +281,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         # and not inside the run's --noisy, which refine never reads but the run's `train --resume` does
         refuse_output_inside_inputs(out_dir, {**input_folders(cfg, source), "the run's --noisy": source.data.noisy_dir})
         check_start(cfg, source)
+        if cfg.val_dir:  # G trains on the run's clean photos (and never reads its noisy ones)
+            refuse_val_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir})
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
         if cfg.init:  # the G it starts from, as that run left it

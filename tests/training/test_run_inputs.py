@@ -555,3 +555,25 @@ def test_a_moved_clean_folder_and_a_run_of_damaged_checkpoints_are_said_as_such(
         (tmp_path / "run" / "checkpoints" / f"step_{step:07d}.pt").write_bytes(b"")
     with pytest.raises(WeightsError, match="step_0000006.pt: .*; 2 older one\\(s\\) damaged too\\)$"):
         _newest_usable_checkpoint(tmp_path / "run", "cyclegan")
+
+
+def test_a_val_set_made_of_training_photos_is_refused(tmp_path: Path) -> None:
+    """--val takes pairs of photos not in training; a val set inside --clean, or one whose clean image is a
+    training photo under another name, ran and reported its PSNR as held out."""
+    from data_tools.datasets import refuse_val_from_training
+    from data_tools.errors import DataError
+    from data_tools.images import write_image
+
+    clean, val = tmp_path / "clean", tmp_path / "val"
+    write_image(clean / "a.png", np.full((40, 40, 3), 90, np.uint8))
+    write_image(val / "noisy" / "b.png", np.full((40, 40, 3), 80, np.uint8))
+    (val / "clean").mkdir()
+    refuse_val_from_training(str(val), {"--clean": str(clean), "--noisy": ""})  # independent: taken
+    with pytest.raises(DataError, match="overlap: its pairs would be training photos"):
+        refuse_val_from_training(str(clean / "val"), {"--clean": str(clean)})
+    (val / "clean" / "b.png").hardlink_to(clean / "a.png")
+    with pytest.raises(DataError, match="b.png: the same file as .*a.png in --clean; --val takes pairs"):
+        refuse_val_from_training(str(val), {"--clean": str(clean), "--noisy": ""})
+    one_line_error(cli("train", "--clean", clean, "--noise", "gaussian:sigma=25", "--val", val, "-o", tmp_path / "run",
+                       *TINY_TRAIN_FLAGS), "the same file as")
+    assert not (tmp_path / "run").exists()
