@@ -110,6 +110,18 @@ def test_a_config_files_value_of_the_wrong_type_names_the_option(tmp_path: Path,
                    "(in --config")
 
 
+@pytest.mark.parametrize(("content", "needle"), [
+    ('{"model": {"width": 8}}', "unknown ModelConfig field(s) in model: width (width is model.g.width;"),
+    ('{"model": {"d": 3}}', "model.d must be a mapping, not int")])
+def test_a_config_files_misplaced_key_is_named_by_its_path_in_the_file(tmp_path: Path, content: str,
+                                                                       needle: str) -> None:
+    """A width put in `model` was hinted as `g.width`, which no config.json holds (it is `model.g.width`)."""
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "c.json").write_text(content)
+    one_line_error(cli("train", "--config", tmp_path / "c.json", "--clean", tmp_path / "clean", "--noise",
+                       "gaussian:sigma=25", "-o", tmp_path / "out"), needle)
+
+
 def test_an_empty_path_among_given_ones_is_refused(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
     one_line_error(cli("denoise", tmp_path / "a.png", "", "-o", tmp_path / "out"), "an empty path")
