@@ -10,6 +10,7 @@ from pathlib import Path
 
 from data_tools.images import IMAGE_EXTENSIONS
 from data_tools.names import shown
+from data_tools.paths import real_path
 
 
 def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
@@ -17,7 +18,7 @@ def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: boo
     photos: without --recursive, each input's own subfolders; with it, every linked folder of its tree. Never
     a hidden one, the output folder or one that is an input of its own; each once (a link to a folder that is
     read, or named as unread, is not named again)."""
-    skip = {Path(os.path.realpath(p)) for p in (*inputs, out_dir)}
+    skip = {real_path(p) for p in (*inputs, out_dir)}
     unread: dict[Path, Path] = {}
     linked: dict[Path, Path] = {}
     for raw in inputs:
@@ -27,12 +28,12 @@ def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: boo
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in dirs:
                 entry = Path(top) / name
-                real = Path(os.path.realpath(entry))
+                real = real_path(entry)
                 if real not in skip and (entry.is_symlink() or not recursive) and holds_photos(real, out_dir):
                     (linked if entry.is_symlink() else unread).setdefault(real, entry)
             if not recursive:
                 break
-    read = [Path(os.path.realpath(p)) for p in inputs if recursive and Path(p).is_dir()]  # trees walked whole
+    read = [real_path(p) for p in inputs if recursive and Path(p).is_dir()]  # trees walked whole
     linked = {r: e for r, e in linked.items() if r not in unread and not any(r.is_relative_to(t) for t in read)}
     return list(unread.values()), list(linked.values())
 
@@ -45,7 +46,7 @@ def not_a_folder(path: Path) -> str:
 def holds_photos(folder: Path, out_dir: Path) -> bool:
     """Whether an image file lies anywhere below ``folder`` outside the output folder (links not followed,
     hidden folders skipped); stops at the first."""
-    out = Path(os.path.realpath(out_dir))
+    out = real_path(out_dir)
     for top, dirs, files in os.walk(folder):
         if Path(top).is_relative_to(out):
             dirs[:] = []

@@ -9,7 +9,6 @@ profile. Arrays are always HxWxC in RGB(A) order.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
     )
     if exclude is None or real_path(folder).is_relative_to(skip := real_path(exclude)):
         return found, []
-    under = [Path(os.path.realpath(p)).is_relative_to(skip) for p in found]  # realpath: a link loop too
+    under = [real_path(p).is_relative_to(skip) for p in found]  # (a link loop too)
     return [p for p, u in zip(found, under) if not u], [p for p, u in zip(found, under) if u]
 
 

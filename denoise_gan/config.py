@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from data_tools import json_text
+from data_tools.paths import real_path
 from denoise_gan.config_fields import (
     ConfigError,
     check_fields,
@@ -96,7 +95,7 @@ def refuse_overlapping(clean_dir: str, noisy_dir: str) -> None:
     recursively), would put the same photos in both domains."""
     if not (clean_dir and noisy_dir):
         return
-    clean, noisy = Path(os.path.realpath(clean_dir)), Path(os.path.realpath(noisy_dir))
+    clean, noisy = real_path(clean_dir), real_path(noisy_dir)
     require(clean != noisy, f"--clean and --noisy are the same folder ({clean_dir}); the two must be independent")
     noisy_side, clean_side = ("--noisy", noisy_dir, noisy), ("--clean", clean_dir, clean)
     for (inner, inner_dir, path), (outer, outer_dir, folder) in ((noisy_side, clean_side), (clean_side, noisy_side)):

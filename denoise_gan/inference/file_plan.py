@@ -114,7 +114,7 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         # a file named twice (a folder and the file in it) is one input; a symlink is an input of its own
         # name, even when it points at another input (each name gets its output); its folder is resolved, as the
         # file system does (`link/../a.png` is a.png beside the link's target, not beside the link)
-        unique.setdefault(Path(os.path.realpath(source.parent)) / source.name, (source, rel))
+        unique.setdefault(real_path(source.parent) / source.name, (source, rel))
     if not unique:
         other = other_formats(inputs, recursive)
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
