@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 
+from denoise_gan.nets.graph_contract import GRAPH_DIGEST_KEY
+
 METADATA_FIELD = 14  # ModelProto.metadata_props: its entry under DIGEST_KEY is left out of what the digest covers
-DIGEST_KEY = b"graph_sha256"  # graph_contract.GRAPH_DIGEST_KEY, as the bytes of the file
+DIGEST_KEY = GRAPH_DIGEST_KEY.encode()  # as the file's bytes hold the key
 GRAPH_FIELD, INITIALIZER_FIELD = 7, 5  # ModelProto.graph, GraphProto.initializer
 DATA_LOCATION_FIELD, EXTERNAL = 14, 1  # TensorProto.data_location, DataLocation.EXTERNAL
 _FIXED_SIZES = {1: 8, 5: 4}  # wire types 1 (64-bit) and 5 (32-bit)
