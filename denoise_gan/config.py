@@ -330,13 +330,14 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     """Rebuild a (nested) frozen config; unknown keys are an error so a typo never passes silently, and so is a
     value of the wrong type, which the config's own check refuses (configs come back from checkpoints and weight
     files, which are untrusted). ``where``: the section's path in the file (``model.``), for the messages."""
+    section = where.rstrip(".")
     if not isinstance(data, dict):
-        raise ValueError(f"{where.rstrip('.') or cls.__name__} must be a mapping, not {type(data).__name__}")
+        raise ValueError(f"{section or cls.__name__} must be a mapping, not {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s){f' in {where.rstrip(chr(46))}' if where else ''}: "
+        raise ValueError(f"unknown {cls.__name__} field(s){f' in {section}' if section else ''}: "
                          f"{', '.join(sorted(map(str, unknown)))}" + _nested_hint(hints, unknown, where))
     kwargs = {}
     for key, value in data.items():
