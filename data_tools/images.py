@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from data_tools.atomic_files import atomic_write_bytes
+from data_tools.channels import has_alpha
 from data_tools.claimed_size import claimed_size
 from data_tools.image_decode import (
     ImageReadError,
@@ -98,7 +99,7 @@ def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
 
 def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Colour channels and the alpha channel (None when there is none) of an HxW or HxWxC image."""
-    if image.ndim == 3 and image.shape[2] in (2, 4):
+    if image.ndim == 3 and has_alpha(image.shape[2]):
         return image[..., :-1], image[..., -1:]
     return image, None
 
@@ -277,7 +278,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
         if not ok:
             raise ValueError("OpenCV could not encode a BMP with alpha")
         return bmp_with_dpi(buf.tobytes(), dpi)
-    if fmt in ("JPEG", "BMP") and channels in (2, 4):
+    if fmt in ("JPEG", "BMP") and has_alpha(channels):
         pixels = pixels[..., :-1]
         channels -= 1
     return _pillow_bytes(pixels, fmt, quality, exif, icc, lossless, dpi)
@@ -323,7 +324,7 @@ def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, dpi: tuple[float, float] 
     out = io.BytesIO()
     tifffile.imwrite(out, pixels if channels > 1 else pixels[..., 0],
                      photometric="rgb" if channels > 2 else "minisblack",
-                     extrasamples=["unassalpha"] if channels in (2, 4) else None,
+                     extrasamples=["unassalpha"] if has_alpha(channels) else None,
                      compression=compression, iccprofile=icc,
                      **({"resolution": dpi, "resolutionunit": "INCH"} if dpi else {}))
     return out.getvalue()

@@ -24,7 +24,6 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ from data_tools.synth_folder import (
     set_files,
     write_manifest,
 )
+from data_tools.versions import tool_version
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -78,14 +78,6 @@ class SynthSummary:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-def tool_version() -> str:
-    """The installed package version, read from metadata (data_tools never imports denoise_gan)."""
-    try:
-        return metadata.version("denoise-gan")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:

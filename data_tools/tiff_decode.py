@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from data_tools.channels import has_alpha
 from data_tools.image_decode import ImageReadError, as_hwc, bgr_to_rgb, is_tiff, joined_notes, samples_by_range
 from data_tools.library_output import quiet_stderr
 
@@ -44,7 +45,7 @@ class TiffLayout:
 
     @property
     def alpha(self) -> bool:
-        return self.channels in (2, 4) and not self.unspecified_extra
+        return has_alpha(self.channels) and not self.unspecified_extra
 
     @property
     def colour_samples(self) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from data_tools.channels import has_alpha
 from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
 from denoise_gan.inference.api_words import python_terms, worded
@@ -240,7 +241,7 @@ def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,
     result = torch.from_numpy(np.ascontiguousarray(out))
     result = result.to(torch.float32).div_(scale) if image.dtype.is_floating_point else result
     result = result.to(device=image.device, dtype=image.dtype)
-    if image.ndim >= 3 and image.shape[-3] in (2, 4):  # alpha passes through, not rounded to 16 bits; a float
+    if image.ndim >= 3 and has_alpha(image.shape[-3]):  # alpha passes through, not rounded to 16 bits; a float
         alpha = image.detach()[..., -1, :, :]  # one is clipped to [0, 1] as colour is
         result[..., -1, :, :] = alpha.clamp(0, 1) if image.dtype.is_floating_point else alpha
     return result

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from data_tools.atomic_files import hard_links_work, is_special_file, remove_stale_parts
+from data_tools.channels import has_alpha
 from data_tools.images import encode_problem, read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
@@ -205,7 +206,7 @@ def _format_note(pixels: np.ndarray, suffix: str) -> str:
     lost = []
     if pixels.dtype == np.uint16 and suffix in EIGHT_BIT_FORMATS:
         lost.append(f"16-bit written as 8-bit ({suffix} holds 8 bits)")
-    if pixels.shape[2] in (2, 4) and suffix in NO_ALPHA_FORMATS:
+    if has_alpha(pixels.shape[2]) and suffix in NO_ALPHA_FORMATS:
         lost.append(f"alpha dropped ({suffix} has none)")
     if pixels.shape[2] == 2 and suffix == ".bmp":
         lost.append("alpha dropped (.bmp holds alpha only with colour)")

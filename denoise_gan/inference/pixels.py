@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from data_tools.channels import has_alpha
 from denoise_gan.errors import UserError
 
 FLOAT_LEVELS = 65535
@@ -38,6 +39,6 @@ def through_file_dtype(image: np.ndarray, run: Callable[[np.ndarray], np.ndarray
     if not np.issubdtype(native, np.floating):
         raise UserError(f"expected a uint8, uint16 or float image array, got {image.dtype}")
     out = (run(float_to_uint16(image)).astype(np.float32) / FLOAT_LEVELS).astype(image.dtype, copy=False)
-    if image.ndim == 3 and image.shape[2] in (2, 4):  # alpha passes through, not rounded to 16 bits; clipped as
+    if image.ndim == 3 and has_alpha(image.shape[2]):  # alpha passes through, not rounded to 16 bits; clipped as
         out[..., -1] = np.clip(image[..., -1], 0, 1)  # colour is, so the whole image is in [0, 1]
     return out

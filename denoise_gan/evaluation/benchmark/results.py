@@ -20,7 +20,7 @@ import numpy as np
 import skimage
 
 from data_tools import json_text
-from data_tools.synth import tool_version
+from data_tools.versions import tool_version
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import BenchmarkConfig, Plan
