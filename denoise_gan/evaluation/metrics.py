@@ -285,14 +285,19 @@ def write_results_json(evaluation: Evaluation, path: Path | str, overwrite: bool
     atomic_write_text(path, text, overwrite)
 
 
+MEAN_ROW = "mean"  # the CSV's summary row's name
+
+
 def write_results_csv(evaluation: Evaluation, path: Path | str, overwrite: bool = True) -> None:
     """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row (none when nothing was scored),
-    atomically (``overwrite`` as in ``write_results_json``)."""
+    atomically (``overwrite`` as in ``write_results_json``). An image named ``mean`` is written ``./mean``, the
+    same file, so no image's row reads as the summary."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", *evaluation.keys])
     for s in evaluation.images:
-        writer.writerow([s.name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
+        name = f"./{s.name}" if s.name == MEAN_ROW else s.name
+        writer.writerow([name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
     if evaluation.images:
-        writer.writerow(["mean", *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
+        writer.writerow([MEAN_ROW, *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
     atomic_write_text(path, buf.getvalue(), overwrite)

@@ -319,6 +319,18 @@ def test_duplicate_stems_and_empty_folders_are_errors(folders: tuple[Path, Path]
         evaluate_folders(clean_dir, tmp_path / "missing")
 
 
+def test_an_image_named_mean_is_not_read_as_the_csv_summary_row(tmp_path: Path) -> None:
+    img = pattern()
+    for name in ("mean", "b"):
+        write_image(tmp_path / "clean" / f"{name}.png", img)
+        write_image(tmp_path / "pred" / f"{name}.png", noisy_copy(img, 10 if name == "mean" else 30))
+    result = evaluate_folders(tmp_path / "clean", tmp_path / "pred")
+    write_results_csv(result, tmp_path / "r.csv")
+    rows = list(csv.reader((tmp_path / "r.csv").open()))
+    assert [r[0] for r in rows[1:]] == ["b", "./mean", "mean"]
+    assert float(rows[3][1]) == pytest.approx(result.mean["psnr"], abs=1e-6) != float(rows[2][1])
+
+
 def test_results_json_and_csv(folders: tuple[Path, Path], tmp_path: Path) -> None:
     clean_dir, pred_dir = folders
     result = evaluate_folders(clean_dir, pred_dir)
