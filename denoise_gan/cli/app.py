@@ -23,6 +23,7 @@ from rich.markup import escape
 from data_tools.names import shown
 from data_tools.paths import real_path
 from denoise_gan import __version__
+from denoise_gan.cli.repeated_options import repeated_option
 from denoise_gan.command_line import command_line
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, is_out_of_memory, out_of_memory_text
 from denoise_gan.extras import EXTRAS, NO_ROOM_TO_LOAD, caused_by_interrupt, needs_package
@@ -41,7 +42,8 @@ def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-_NO_ARGS, _CLICK_ERROR, _ABORT = (_click_exceptions(n) for n in ("NoArgsIsHelpError", "ClickException", "Abort"))
+_NO_ARGS, _CLICK_ERROR, _ABORT, _USAGE_ERROR = (
+    _click_exceptions(n) for n in ("NoArgsIsHelpError", "ClickException", "Abort", "UsageError"))
 
 
 class _InterruptNotice:
@@ -64,6 +66,14 @@ def _command_path(exc: Any, given: list[str], prog_name: str | None, commands: A
 class OneLineUsageErrors(typer.core.TyperGroup):
     """Usage errors (a misspelt option, a value of the wrong type, a missing argument) as one red line and exit
     code 2, like every other error, instead of a framed usage box; bare ``denoise-gan`` still prints the help."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not {"--help", "-h"} & set(rest):
+            problem = repeated_option(command.params, rest)
+            if problem:
+                raise _USAGE_ERROR[0](problem, ctx=None)
+        return name, command, rest
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
