@@ -312,8 +312,10 @@ class AdaptConfig(RunFields):
     workers: int = opt(0, WORKERS_HELP, at_least=0, at_most=MAX_WORKERS)
 
     def __post_init__(self) -> None:
+        if type(self.steps) is int:  # 0 is "by --minutes"; any other count needs a step per phase
+            require(self.steps == 0 or 2 <= self.steps <= MAX_STEPS,
+                    f"--steps must be between 2 and {MAX_STEPS} (one step per phase at least), not {self.steps}")
         check_fields(self)
-        require(self.steps == 0 or self.steps >= 2, "--steps must be at least 2 (one per phase)")
         require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1 (both excluded: each phase "
                                               f"needs a share), not {self.noise_share:g}")
         require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")

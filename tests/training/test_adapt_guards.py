@@ -478,6 +478,9 @@ def test_clean_photos_smaller_than_the_patch_are_left_out_and_steps_0_is_refused
         clean_pool(str(tmp_path / "clean"), patch_size=128)
     one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "out", "--steps", "0"),
                    "--steps must be at least 2")
+    for steps in ("1", "-1", "100000000"):  # one range, whichever side is missed (it said "between 0 and ...")
+        one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "out", "--steps", steps),
+                       f"--steps must be between 2 and 10000000 (one step per phase at least), not {steps}")
     assert not (tmp_path / "out").exists()
 
 
