@@ -285,8 +285,10 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
             refuse_val_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir})
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
-        if cfg.init:  # the G it starts from, as that run left it
-            warn_if_unfinished(resolve_weights(cfg.init))
+        if cfg.init:  # the G it starts from, as that run left it; a folder is recorded as the file it holds
+            weights = resolve_weights(cfg.init)
+            warn_if_unfinished(weights)
+            cfg = dataclasses.replace(cfg, init=str(weights)) if Path(cfg.init).is_dir() else cfg
     with nullcontext() if resume else discarded_if_refused(out_dir):
         return _refine(cfg, source, out_dir, resume, steps, console, run_dir)
 

@@ -209,6 +209,11 @@ def test_config_stores_absolute_paths_and_resume_works_from_another_directory(
     assert refine.exit_code == 0, refine.output  # --init named relative to here: resumed from another folder
     assert json.loads((elsewhere / "from_init" / "config.json").read_text())["init"] == str(elsewhere /
                                                                                             "init.safetensors")
+    refine = cli("refine", work / "run", "-o", "from_folder", "--steps", "2", "--init", work / "run",
+                 "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--device", "cpu")
+    assert refine.exit_code == 0, refine.output  # a folder is recorded as the weight file it held
+    assert json.loads((elsewhere / "from_folder" / "config.json").read_text())["init"] == str(work / "run" /
+                                                                                              "G.safetensors")
 
 
 def test_cli_run_prints_plain_progress_lines_when_piped(clean_dir: Path, tmp_path: Path) -> None:
