@@ -15,7 +15,7 @@ import functools
 import inspect
 import keyword
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,12 +142,22 @@ def build_config(cls: type, options: Mapping[str, Any], base: Any = None, source
         for path in by_name[name].paths:
             _set(data, path, str(value) if isinstance(value, Path) else value, source)
     data.update(fixed)
+    _lower_choices(data, by_name.values())
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
         raise ConfigError(_with_prefixed_flag(cls, data, str(exc)) + _from_file(source)) from None
     except (TypeError, ValueError) as exc:  # a field of the wrong type or name, from a config file
         raise UserError(f"{source or cls.__name__}: {first_line(exc)}") from None
+
+
+def _lower_choices(data: dict[str, Any], options: Iterable[ConfigOption]) -> None:
+    """A word from a list is read in any case in a config file, as on the command line (``"FP32"``)."""
+    for o in options:
+        for path in o.paths if o.choices else ():
+            section = functools.reduce(lambda d, k: d.get(k) if isinstance(d, dict) else None, path[:-1], data)
+            if isinstance(section, dict) and isinstance(section.get(path[-1]), str):
+                section[path[-1]] = lowered(section[path[-1]])
 
 
 def _from_file(source: Path | None) -> str:
@@ -190,7 +200,7 @@ def read_config_file(cls: type, path: Path) -> dict[str, Any]:
     from denoise_gan.config import to_dict
 
     try:
-        given = json_text.loads(path.read_text())
+        given = json_text.loads(path.read_text(encoding="utf-8-sig"))  # as an editor on Windows saves it too
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: not a readable JSON config ({first_line(exc, 120)})") from None
     if not isinstance(given, dict):

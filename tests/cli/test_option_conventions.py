@@ -292,3 +292,14 @@ def test_a_config_file_with_part_of_a_section_keeps_the_rest_of_its_defaults(tmp
     expected = to_dict(TrainConfig())
     expected["data"]["patch_size"], expected["steps"] = 64, 7
     assert merged == expected
+
+
+def test_a_config_file_saved_with_a_bom_and_words_in_capitals_reads_as_the_command_line_does(tmp_path: Path) -> None:
+    """A UTF-8 BOM (Notepad's) was refused in Python's words, and "FP32" in a file was refused where --precision
+    FP32 is taken."""
+    from denoise_gan.cli.config_options import build_config, read_config_file
+    from denoise_gan.config import TrainConfig
+
+    (tmp_path / "c.json").write_bytes(b'\xef\xbb\xbf{"precision": "FP32", "noise_statistics": " Compact", "steps": 7}')
+    cfg = build_config(TrainConfig, {}, read_config_file(TrainConfig, tmp_path / "c.json"), tmp_path / "c.json")
+    assert (cfg.precision, cfg.noise_statistics, cfg.steps) == ("fp32", "compact", 7)
