@@ -7,7 +7,6 @@ only: resampling a noisy image would correlate its noise and teach the networks 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,9 +25,9 @@ from data_tools.images import ImageReadError, collect_images, haar_quads, read_i
 from data_tools.names import warn as warn_on_stderr
 from data_tools.noise import NoiseSpec, parse_noise_spec
 from data_tools.noise_levels import measured_level_map, noise_level_map
-from data_tools.paths import real_path
 from data_tools.patterns import overlay_pattern
 from data_tools.synth_folder import refuse_synth_sets_inside
+from data_tools.training_folders import refuse_shared_files
 
 LUMA = np.array(BT601_LUMA, dtype=np.float32)
 
@@ -255,45 +254,6 @@ def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS
         warn(f"{len(small)} of {len(found)} photos in {part + ' ' if part else ''}{folder} are smaller than the "
              f"{patch_size} px patch and are left out ({why}): {', '.join(small)}")
     return usable
-
-
-def _file_ids(folder: str) -> dict[tuple[int, int], Path]:
-    """A folder's images by the file they are on disk (a hard or symbolic link is the file it leads to)."""
-    found: dict[tuple[int, int], Path] = {}
-    for path in collect_images(Path(folder)):
-        with contextlib.suppress(OSError):  # a broken link: its reader names it
-            stat = path.stat()
-            found.setdefault((stat.st_dev, stat.st_ino), path)
-    return found
-
-
-def refuse_val_from_training(val_dir: str, training: dict[str, str]) -> None:
-    """--val scores photos that are not in training: a val folder that is, holds or lies inside a training folder
-    (``{"--clean": path, ...}``), or a val image that is a training photo under another name (a link), would
-    score the training photos as held out."""
-    val = real_path(val_dir)
-    for option, folder in ((o, f) for o, f in training.items() if f):
-        where = real_path(folder)
-        if val == where or val.is_relative_to(where) or where.is_relative_to(val):
-            raise DataError(f"--val {val_dir} and {option} {folder} overlap: its pairs would be training photos; "
-                            "--val takes pairs of photos not in training")
-    held_out = _file_ids(val_dir) if Path(val_dir).is_dir() else {}  # a missing one: the val reader says so
-    for option, folder in ((o, f) for o, f in training.items() if f and Path(f).is_dir()):
-        shared = [(held_out[key], path) for key, path in _file_ids(folder).items() if key in held_out]
-        if shared:
-            raise DataError(f"{shared[0][0]}: the same file as {shared[0][1]} in {option}; --val takes pairs of "
-                            "photos not in training")
-
-
-def refuse_shared_files(clean_dir: str, noisy_dir: str) -> None:
-    """The two domains hold no file in common (hard links to one file, a folder of links): the folders differ,
-    but such a photo is in both domains, and F would learn its noise from the very photo G learns is clean."""
-    clean = _file_ids(clean_dir)
-    shared = [(path, clean[key]) for key, path in _file_ids(noisy_dir).items() if key in clean]
-    if shared:
-        noisy, twin = shared[0]
-        raise DataError(f"{noisy}: the same file as {twin} in --clean ({len(shared)} such in --noisy); the two "
-                        "domains must hold different photos")
 
 
 def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 0,

@@ -44,6 +44,14 @@ TINY_TRAIN_FLAGS = ["--generator", "unet", "--width", "4", "--depth", "1", "--d-
                     "--workers", "0", "--device", "cpu"]
 
 
+def tiny_train_flags(*extra: object) -> list[object]:
+    """TINY_TRAIN_FLAGS (option-value pairs) with the options ``extra`` names replaced by its own, then ``extra``:
+    a command names each option once, as a user's must (an option given twice is refused)."""
+    named = {str(word) for word in extra if str(word).startswith("-")}
+    pairs = zip(TINY_TRAIN_FLAGS[::2], TINY_TRAIN_FLAGS[1::2])
+    return [word for name, value in pairs if name not in named for word in (name, value)] + list(extra)
+
+
 # ---- shared helpers ------------------------------------------------------------------------------
 
 def cli(*args: object) -> object:

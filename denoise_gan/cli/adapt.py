@@ -34,10 +34,12 @@ def adapt_command(
     install 'denoise-gan\\[train]')."""
     began = time.monotonic()  # the --minutes budget starts here: loading torch and the models counts against it
     from denoise_gan.runtime import set_threads
-    from denoise_gan.training.adapt import adapt, phases_line
+    from denoise_gan.training.new_run_inputs import check_adapt_folders
 
     if resume is not None:
         resume_refuses_options(ctx, ("resume", "threads"))
+        from denoise_gan.training.adapt import adapt
+
         set_threads(threads)
         out = adapt(None, resume, resume=True, console=console, began=began)
     else:
@@ -49,9 +51,14 @@ def adapt_command(
             raise UserError(f"give --minutes (a time budget) or --steps (a step count), not both: --steps "
                             f"{options['steps']} would ignore --minutes {options['minutes']:g}")
         cfg = build_config(AdaptConfig, options)
+        check_adapt_folders(cfg)  # before torch is imported: adapt() checks the same for Python callers
         say_other_formats(cfg.noisy_dir, cfg.clean_dir or None)
+        from denoise_gan.training.adapt import adapt
+
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began, start_named=bool(given_options(ctx, ("start",))))
+    from denoise_gan.training.adapt import phases_line
+
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "
                   f"{out.parent / 'before_after.png'}; denoise your photos with `denoise-gan denoise PHOTOS -o OUT "
                   f"-c {out}`", markup=False, highlight=False, soft_wrap=True)

@@ -61,11 +61,12 @@ def train_command(
     """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders (needs torch: pip install
     'denoise-gan\\[train]')."""
     from denoise_gan.runtime import set_threads
-    from denoise_gan.training.cyclegan import train
-    from denoise_gan.training.loop import reporting
 
     if resume is not None:
         resume_refuses_options(ctx, ("resume", *RESUMABLE))
+        from denoise_gan.training.cyclegan import train
+        from denoise_gan.training.loop import reporting
+
         set_threads(threads)
         with reporting(tensorboard=tensorboard):
             out = train(None, resume, resume=True, steps=options["steps"], console=console)
@@ -78,6 +79,9 @@ def train_command(
     cfg = build_config(TrainConfig, given, base, source=config)
     check_train_inputs(cfg, output)
     say_other_formats(cfg.data.clean_dir or None, cfg.data.noisy_dir or None)
+    from denoise_gan.training.cyclegan import train  # torch and albumentations: after the options' own checks
+    from denoise_gan.training.loop import reporting
+
     set_threads(threads)
     with reporting(tensorboard=tensorboard):
         out = train(cfg, output, console=console)
@@ -85,11 +89,14 @@ def train_command(
 
 
 def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
-    """What a new run needs that its config's own checks cannot see: an output folder and a readable --noise
-    (the folders are train()'s own first check)."""
+    """What a new run needs that its config's own checks cannot see: an output folder, a readable --noise and its
+    photo folders (train() checks them too, for Python callers), before torch is imported."""
+    from denoise_gan.training.new_run_inputs import check_train_folders
+
     if output is None:
         raise UserError("a new run needs -o RUN_DIR (or --resume RUN_DIR)")
     refuse_bad_noise_specs(("--noise", cfg.data.noise))
+    check_train_folders(cfg)
 
 
 def refuse_bad_noise_specs(*given: tuple[str, str | None]) -> None:

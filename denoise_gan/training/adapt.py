@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from data_tools.atomic_files import atomic_write_bytes, is_temp_file
-from data_tools.datasets import PatchSampler, refuse_shared_files
+from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
@@ -58,13 +58,13 @@ from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.distributed import holding_run_folder
 from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
+from denoise_gan.training.new_run_inputs import check_adapt_folders
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
 from denoise_gan.training.run_open import (
     absolute_paths,
     discarded_if_refused,
     open_run,
-    require_folders,
     require_run_folder,
     warn_if_unfinished,
 )
@@ -110,7 +110,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             _refuse_short_phases(out_dir, only="noise")  # a resume completes a starved denoiser phase, not this
         else:
             assert cfg is not None, "a new adaptation needs a config"
-            _check_folders(cfg)
+            check_adapt_folders(cfg)
             default_start = cfg.start
             cfg = absolute_paths(cfg)  # stored in config.json: --resume from another directory reads the same folders
             if not start_named:  # the shipped model of that name, not a folder of it here
@@ -149,16 +149,6 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
         _refuse_short_phases(out_dir)
         return out.g
-
-
-def _check_folders(cfg: AdaptConfig) -> None:
-    """"" is never the current directory (from Python it is a field left unset); clean_dir's means the bundled
-    clean photos."""
-    if not cfg.noisy_dir:
-        raise UserError("a new adaptation needs a folder of noisy photos (--noisy DIR, AdaptConfig.noisy_dir)")
-    require_folders(cfg.noisy_dir, cfg.clean_dir)
-    if cfg.clean_dir:  # a photo in both (a link): F would learn its noise from a photo D is shown as clean
-        refuse_shared_files(cfg.clean_dir, cfg.noisy_dir)
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:

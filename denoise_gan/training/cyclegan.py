@@ -19,7 +19,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains, refuse_val_from_training
+from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from data_tools.output_folders import refuse_output_inside_inputs
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
@@ -35,9 +35,10 @@ from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
 from denoise_gan.training.input_record import note_inputs
 from denoise_gan.training.loop import Cadence, launch
+from denoise_gan.training.new_run_inputs import check_train_folders
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.patch_fit import refuse_too_deep
-from denoise_gan.training.run_open import discarded_if_refused, open_run, require_folders
+from denoise_gan.training.run_open import discarded_if_refused, open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 
@@ -260,19 +261,6 @@ def check_config(cfg: TrainConfig) -> None:
                     m.g.channels, cfg.data.patch_size)
 
 
-def check_inputs(cfg: TrainConfig) -> None:
-    """A new run's photos: clean ones, and noisy ones or a noise spec, in folders that exist ("" is never the
-    current directory: from Python it is a field left unset)."""
-    data = cfg.data
-    if not data.clean_dir:
-        raise UserError("a new run needs a folder of clean photos (--clean DIR, DataConfig.clean_dir)")
-    if bool(data.noisy_dir) == bool(data.noise):
-        raise UserError("give exactly one of --noisy DIR or --noise SPEC (DataConfig.noisy_dir or noise)")
-    require_folders(data.clean_dir, data.noisy_dir)
-    if cfg.val_dir:
-        refuse_val_from_training(cfg.val_dir, {"--clean": data.clean_dir, "--noisy": data.noisy_dir})
-
-
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,
           console: Console | None = None) -> Path:
     """Train a new CycleGAN run (cfg) or resume the one in run_dir; returns the exported G weights.
@@ -281,7 +269,7 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     """
     run_dir = Path(run_dir)
     if cfg is not None:  # a new run: checked before its folder is made
-        check_inputs(cfg)
+        check_train_folders(cfg)
         check_config(cfg)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
     with nullcontext() if resume else discarded_if_refused(run_dir):

@@ -27,10 +27,11 @@ import torch.nn.functional as nnf
 from rich.console import Console
 from torch import nn
 
-from data_tools.datasets import PairedPatches, PatchSampler, build_domains, refuse_val_from_training
+from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
+from data_tools.training_folders import refuse_val_from_training
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets.contract import denoiser_contract

@@ -20,7 +20,6 @@ from rich.markup import escape
 from data_tools.atomic_files import is_temp_file, remove_entry, remove_stale_parts
 from data_tools.errors import DataError, DenoiseGanError
 from data_tools.folder_lock import held_by_another_process
-from data_tools.folder_scan import not_a_folder
 from data_tools.output_folders import prepare_output_dir
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError, first_line, typed_line
@@ -99,13 +98,6 @@ def require_run_folder(run_dir: Path) -> None:
     if not run_dir.is_dir():
         what = "not a folder (a run's folder holds its checkpoints)" if run_dir.exists() else "no such folder"
         raise UserError(f"{run_dir}: {what}; nothing to resume")
-
-
-def require_folders(*folders: str) -> None:
-    """A new run's image folders (the empty ones are fields not given) exist as folders, before anything is made."""
-    for folder in filter(None, folders):
-        if not Path(folder).is_dir():
-            raise UserError(f"{folder}: {not_a_folder(Path(folder))}")
 
 
 def stopped_before_first_checkpoint(run_dir: Path) -> bool:

@@ -18,11 +18,11 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.training.cyclegan import train
 from denoise_gan.training.input_record import record_inputs
-from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, reordered_metadata, tiny_train_config
+from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, reordered_metadata, tiny_train_config, tiny_train_flags
 
 
 def new_run(clean_dir: Path, out: Path, *extra: object) -> object:
-    return cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", out, *TINY_TRAIN_FLAGS, *extra)
+    return cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", out, *tiny_train_flags(*extra))
 
 
 def test_a_folder_that_is_not_a_run_is_refused(clean_dir: Path, tmp_path: Path) -> None:
@@ -560,9 +560,9 @@ def test_a_moved_clean_folder_and_a_run_of_damaged_checkpoints_are_said_as_such(
 def test_a_val_set_made_of_training_photos_is_refused(tmp_path: Path) -> None:
     """--val takes pairs of photos not in training; a val set inside --clean, or one whose clean image is a
     training photo under another name, ran and reported its PSNR as held out."""
-    from data_tools.datasets import refuse_val_from_training
     from data_tools.errors import DataError
     from data_tools.images import write_image
+    from data_tools.training_folders import refuse_val_from_training
 
     clean, val = tmp_path / "clean", tmp_path / "val"
     write_image(clean / "a.png", np.full((40, 40, 3), 90, np.uint8))

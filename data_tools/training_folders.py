@@ -1,0 +1,61 @@
+"""The folders a training run reads, checked before anything heavy is imported or any folder is made.
+
+A training command's argument errors (a missing folder, a --val made of training photos, one photo in both
+domains) answer at once: this module needs the file system only, not torch or albumentations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from data_tools.errors import DataError
+from data_tools.folder_scan import not_a_folder
+from data_tools.images import collect_images
+from data_tools.paths import real_path
+
+
+def require_folders(*folders: str) -> None:
+    """A new run's image folders (the empty ones are fields not given) exist as folders, before anything is made."""
+    for folder in filter(None, folders):
+        if not Path(folder).is_dir():
+            raise DataError(f"{folder}: {not_a_folder(Path(folder))}")
+
+
+def file_ids(folder: str) -> dict[tuple[int, int], Path]:
+    """A folder's images by the file they are on disk (a hard or symbolic link is the file it leads to)."""
+    found: dict[tuple[int, int], Path] = {}
+    for path in collect_images(Path(folder)):
+        with contextlib.suppress(OSError):  # a broken link: its reader names it
+            stat = path.stat()
+            found.setdefault((stat.st_dev, stat.st_ino), path)
+    return found
+
+
+def refuse_val_from_training(val_dir: str, training: dict[str, str]) -> None:
+    """--val scores photos that are not in training: a val folder that is, holds or lies inside a training folder
+    (``{"--clean": path, ...}``), or a val image that is a training photo under another name (a link), would
+    score the training photos as held out."""
+    val = real_path(val_dir)
+    for option, folder in ((o, f) for o, f in training.items() if f):
+        where = real_path(folder)
+        if val == where or val.is_relative_to(where) or where.is_relative_to(val):
+            raise DataError(f"--val {val_dir} and {option} {folder} overlap: its pairs would be training photos; "
+                            "--val takes pairs of photos not in training")
+    held_out = file_ids(val_dir) if Path(val_dir).is_dir() else {}  # a missing one: the val reader says so
+    for option, folder in ((o, f) for o, f in training.items() if f and Path(f).is_dir()):
+        shared = [(held_out[key], path) for key, path in file_ids(folder).items() if key in held_out]
+        if shared:
+            raise DataError(f"{shared[0][0]}: the same file as {shared[0][1]} in {option}; --val takes pairs of "
+                            "photos not in training")
+
+
+def refuse_shared_files(clean_dir: str, noisy_dir: str) -> None:
+    """The two domains hold no file in common (hard links to one file, a folder of links): the folders differ,
+    but such a photo is in both domains, and F would learn its noise from the very photo G learns is clean."""
+    clean = file_ids(clean_dir)
+    shared = [(path, clean[key]) for key, path in file_ids(noisy_dir).items() if key in clean]
+    if shared:
+        noisy, twin = shared[0]
+        raise DataError(f"{noisy}: the same file as {twin} in --clean ({len(shared)} such in --noisy); the two "
+                        "domains must hold different photos")

@@ -1,0 +1,31 @@
+"""A new training or adaptation run's inputs, checked before torch is imported: the commands' argument errors
+answer at once, and the library checks the same way for Python callers."""
+
+from __future__ import annotations
+
+from data_tools.training_folders import refuse_shared_files, refuse_val_from_training, require_folders
+from denoise_gan.config import AdaptConfig, TrainConfig
+from denoise_gan.errors import UserError
+
+
+def check_train_folders(cfg: TrainConfig) -> None:
+    """A new run's photos: clean ones, and noisy ones or a noise spec, in folders that exist ("" is never the
+    current directory: from Python it is a field left unset)."""
+    data = cfg.data
+    if not data.clean_dir:
+        raise UserError("a new run needs a folder of clean photos (--clean DIR, DataConfig.clean_dir)")
+    if bool(data.noisy_dir) == bool(data.noise):
+        raise UserError("give exactly one of --noisy DIR or --noise SPEC (DataConfig.noisy_dir or noise)")
+    require_folders(data.clean_dir, data.noisy_dir)
+    if cfg.val_dir:
+        refuse_val_from_training(cfg.val_dir, {"--clean": data.clean_dir, "--noisy": data.noisy_dir})
+
+
+def check_adapt_folders(cfg: AdaptConfig) -> None:
+    """"" is never the current directory (from Python it is a field left unset); clean_dir's means the bundled
+    clean photos."""
+    if not cfg.noisy_dir:
+        raise UserError("a new adaptation needs a folder of noisy photos (--noisy DIR, AdaptConfig.noisy_dir)")
+    require_folders(cfg.noisy_dir, cfg.clean_dir)
+    if cfg.clean_dir:  # a photo in both (a link): F would learn its noise from a photo D is shown as clean
+        refuse_shared_files(cfg.clean_dir, cfg.noisy_dir)
