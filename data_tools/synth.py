@@ -174,11 +174,25 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
             restore_manifest(summary.manifest, earlier)
         return summary
     _refuse_one_sided(entries, out_dir, was_empty, summary)
+    _note_vanished(entries, out_dir, summary)
     if summary.unwritten:  # the output's fault, not a source's: the request manifest stays, marked incomplete,
+        if not summary.manifest.is_file():  # removed with its folder: the same command must know the set again
+            with contextlib.suppress(OSError, ValueError):
+                write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
         return summary  # so benchmark refuses the few pairs and the same command, with room, finishes the set
     summary.removed = remove_stale(out_dir, replacing, entries, every_image=overwrite)
     write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     return summary
+
+
+def _note_vanished(entries: list[dict[str, Any]], out_dir: Path, summary: SynthSummary) -> None:
+    """Files this run wrote that are gone by its end (the output folder removed, or a mount under it taken away,
+    while it ran: each write makes its folder again) are outputs not written: the set is not marked complete."""
+    gone = [e[side] for e in entries for side in SET_FOLDERS if e.get(side) and not (out_dir / e[side]).is_file()]
+    if gone:
+        summary.unwritten += len(gone)
+        summary.failures.extend((out_dir / file, "written, then gone from the output folder (removed while the "
+                                                 "run went on?)") for file in gone)
 
 
 def _split(index: int, unpaired: bool) -> str:
@@ -351,6 +365,11 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
             entry["image_seed"] = per_image
             entry["stages"] = stages
             write_image(out_dir / entry["noisy"], noisy, exif=loaded.exif, icc=loaded.icc)
+    except BaseException:  # no clean file without its noisy twin either (a disk with room for one of them)
+        if clean_written is not None and clean_written.exception() is None:
+            with contextlib.suppress(OSError):
+                (out_dir / entry["clean"]).unlink(missing_ok=True)
+        raise
     finally:
         if clean_written is not None:
             try:

@@ -193,6 +193,59 @@ def test_a_set_cut_short_by_a_full_disk_is_marked_incomplete(tmp_path: Path, mon
     assert not (tmp_path / "none").exists()
 
 
+def test_a_disk_with_room_for_one_clean_file_leaves_no_half_pair_and_a_folder_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clean file of the first pair fitted, its noisy twin did not: the clean file stayed, the run said "the
+    folder is as it was", and the folder was then refused as the user's photos, even with --overwrite."""
+    import data_tools.synth as synth_module
+    from data_tools.atomic_files import OutputWriteError
+
+    src = tmp_path / "src"
+    for name in ("a", "b"):
+        write_image(src / f"{name}.png", noise_image(16, 16, seed=ord(name)))
+    real = synth_module.write_image
+
+    def one_clean_fits(path: Path, *args: object, **kw: object) -> None:
+        if Path(path).parent.name == "noisy" or Path(path).stem == "b":
+            raise OutputWriteError(f"{path}: cannot write (No space left on device)")
+        real(path, *args, **kw)
+
+    monkeypatch.setattr(synth_module, "write_image", one_clean_fits)
+    result = cli("synth", src, "-o", tmp_path / "set", "--noise", "gaussian:sigma=5")
+    assert result.exit_code == 1 and "no set was made" in " ".join(result.stderr.split()), result.output
+    assert not (tmp_path / "set").exists()
+    monkeypatch.undo()
+    assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).written == 2
+
+
+def test_a_set_whose_folder_is_removed_mid_run_is_not_marked_complete(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each write makes its folder again, so a set removed (or unmounted) while synth ran came back with the later
+    pairs only and a manifest marked complete: benchmark took it and failed pair by pair."""
+    import shutil
+
+    import data_tools.synth as synth_module
+
+    src = tmp_path / "src"
+    for name in ("a", "b", "c"):
+        write_image(src / f"{name}.png", noise_image(16, 16, seed=ord(name)))
+    real = synth_module._one
+
+    def removed_before_c(source: Path, *args: object, **kw: object) -> dict:
+        if source.stem == "c":  # between two sources: no write of the run is under way
+            shutil.rmtree(tmp_path / "set")
+        return real(source, *args, **kw)
+
+    monkeypatch.setattr(synth_module, "_one", removed_before_c)
+    result = cli("synth", src, "-o", tmp_path / "set", "--noise", "gaussian:sigma=5")
+    assert result.exit_code == 1 and "4 output(s) could not be written" in " ".join(result.stderr.split())
+    assert "written, then gone from the output folder" in " ".join(result.stderr.split())
+    assert json.loads((tmp_path / "set" / "manifest.json").read_text())["complete"] is False
+    monkeypatch.undo()
+    assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).written == 3  # the same command finishes it
+    assert json.loads((tmp_path / "set" / "manifest.json").read_text())["complete"] is True
+
+
 def test_synth_overwrite_never_deletes_photos_in_a_folder_that_is_no_set(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "mine"  # clean/ and noisy/ of the user's own photos, no manifest: no earlier set
     write_image(out / "clean" / "photo.png", noise_image(24, 24))
