@@ -26,6 +26,11 @@ class OutputWriteError(DataError):
     """An output that cannot be written (a read-only or full disk, a folder in the way); one line."""
 
 
+class NoRoomError(OutputWriteError):
+    """An output the disk had no room for (full, or over a quota): the machine's state, not a bad argument, so a
+    command ends it with exit code 1, as a file that failed, not 2."""
+
+
 class OutputExistsError(OutputWriteError):
     """The output appeared while it was being made (another run writing the same name): nothing replaced."""
 
@@ -113,8 +118,10 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
     return removed
 
 
-def _write_error(path: Path, exc: OSError) -> OutputWriteError:
-    return OutputWriteError(f"{path}: cannot write ({exc.strerror or exc})")
+def write_error(path: Path | str, exc: OSError) -> OutputWriteError:
+    """The one-line error of an output the file system refused; a full disk is a NoRoomError."""
+    no_room = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return (NoRoomError if no_room else OutputWriteError)(f"{path}: cannot write ({exc.strerror or exc})")
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) -> None:
@@ -133,7 +140,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
             raise OutputWriteError(f"{path}: is a device or a pipe, not a file; give a file path")
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".part", dir=path.parent)
     except OSError as exc:
-        raise _write_error(path, exc) from None
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails
             os.fchmod(fh.fileno(), 0o666 & ~_current_umask())  # mkstemp makes 0600: outputs get the usual mode
@@ -149,7 +156,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         raise
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise _write_error(path, exc) from None
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -222,7 +229,7 @@ def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _write_error(folder, exc) from None
+        raise write_error(folder, exc) from None
     temp = _temp_folder(folder, folder.parent)
     try:
         yield temp
@@ -230,7 +237,7 @@ def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
             os.rename(temp, folder)  # onto nothing, or an empty folder made meanwhile; never over files
         except OSError as exc:
             raise OutputExistsError(f"{folder}: another process wrote it meanwhile; nothing was replaced") \
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else _write_error(folder, exc) from None
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else write_error(folder, exc) from None
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
@@ -244,7 +251,7 @@ def _temp_folder(folder: Path, where: Path) -> Path:
         temp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), suffix=".part", dir=where))
         os.chmod(temp, 0o777 & ~_current_umask())  # mkdtemp makes it 0700; outputs get the usual permissions
     except OSError as exc:
-        raise _write_error(folder, exc) from None
+        raise write_error(folder, exc) from None
     return temp
 
 

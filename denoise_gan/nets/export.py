@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, write_error
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
@@ -366,7 +366,7 @@ def export_model(source: str | Path, out: Path | str, fmt: str | None = None, ov
         else:
             save_generator(out, model.net, model.config, model.meta, overwrite)
     except OSError as exc:
-        raise UserError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        raise write_error(out, exc) from None
     return out
 
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Column
 
-from data_tools.atomic_files import OutputWriteError, atomic_write_bytes, atomic_write_text
+from data_tools.atomic_files import OutputWriteError, atomic_write_bytes, atomic_write_text, write_error
 from denoise_gan.config import to_json
 from denoise_gan.evaluation.pictures import figure_png
 from denoise_gan.extras import require
@@ -54,7 +54,7 @@ class RunLog:
                 csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore").writerow(
                     {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
         except OSError as exc:  # a full or read-only disk: one line, and the last checkpoint still resumes
-            raise OutputWriteError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+            raise write_error(self.path, exc) from None
 
     def rows(self) -> list[dict[str, str]]:
         """The log's rows with a whole step number; a log re-saved by a spreadsheet (a byte-order mark) reads

@@ -157,6 +157,32 @@ def test_a_log_redirected_to_a_full_disk_is_one_line(tmp_path: Path) -> None:
                                                    "on device); make room where it is redirected")
 
 
+def test_a_full_disk_is_exit_1_as_a_failed_file_is_not_2_as_a_bad_argument(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """evaluate, benchmark, export and a training run's checkpoint ended a full disk with exit 2, the code for bad
+    arguments (denoise and synth said 1): a script that retries on a full disk and gives up on a typo could not
+    tell them apart."""
+    import errno
+    import os
+
+    from data_tools import atomic_files
+
+    for name in ("a", "b"):
+        write_image(tmp_path / "clean" / f"{name}.png", np.full((16, 16, 3), 100, np.uint8))
+        write_image(tmp_path / "pred" / f"{name}.png", np.full((16, 16, 3), 103, np.uint8))
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic_files.os, "fsync", full)
+    result = cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred", "--json", tmp_path / "r.json")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "No space left" in result.stderr
+    read_only = cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred", "--json",
+                    tmp_path / "clean")  # a bad argument is still 2
+    assert read_only.exit_code == 2
+
+
 def test_an_interrupt_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command says it was interrupted and how to finish; the CLI must not say "interrupted" again."""
     from denoise_gan.inference import files
