@@ -309,9 +309,10 @@ def test_resume_recomputes_only_missing_rows(tmp_path: Path, clean_dir: Path, mo
 
 def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_once(
         tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A seed-3 benchmark resumed with --seed 4 and interrupted: results.json said seed 4 over rows mostly of
-    seed 3, and results.csv and report.html still showed the seed-3 run. A stored row is reported once this run
-    has checked it; the others wait in other_rows, and the CSV and report are written when the run ends."""
+    """A seed-3 benchmark resumed with other settings (then --seed 4, now refused; here --oracle-sigma) and
+    interrupted: results.json described the new settings over rows mostly of the old, and results.csv and
+    report.html still showed the old run. A stored row is reported once this run has checked it; the others wait
+    in other_rows, and the CSV and report are written when the run ends."""
     out, fresh = tmp_path / "out", tmp_path / "fresh"
     args = ["--clean", clean_dir, "--noise", SPECS[0], "--methods", "tv"]
     assert bench(*args, "-o", out, "--seed", "3").exit_code == 0
@@ -326,19 +327,41 @@ def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_onc
         return original.run(noisy, sigma)
 
     monkeypatch.setitem(CLASSICAL, "tv", dataclasses.replace(original, run=stopped_at_the_second))
-    assert bench(*args, "-o", out, "--seed", "4", "--resume").exit_code == 130
+    assert bench(*args, "-o", out, "--seed", "3", "--oracle-sigma", "--resume").exit_code == 130
     cut = json.loads((out / "results.json").read_text())
-    assert cut["rows"] and not {r["fingerprint"] for r in cut["rows"]} & seed3  # only seed 4's rows reported
+    tv_rows = {r["fingerprint"] for r in cut["rows"] if r["method"] == "tv"}
+    assert tv_rows and not tv_rows & seed3  # only the new settings' rows reported (the noisy input's are the same)
     assert {r["fingerprint"] for r in cut["other_rows"]} <= seed3 and cut["other_rows"]
     assert not (out / "results.csv").exists() and not (out / "report.html").exists()
     monkeypatch.setitem(CLASSICAL, "tv", original)
-    assert bench(*args, "-o", out, "--seed", "4", "--resume").exit_code == 0
-    assert bench(*args, "-o", fresh, "--seed", "4").exit_code == 0
+    assert bench(*args, "-o", out, "--seed", "3", "--oracle-sigma", "--resume").exit_code == 0
+    assert bench(*args, "-o", fresh, "--seed", "3", "--oracle-sigma").exit_code == 0
 
     def scores(folder: Path) -> list[tuple]:
         return [(r["image"], r["method"], r["psnr"]) for r in json.loads((folder / "results.json").read_text())["rows"]]
 
     assert scores(out) == scores(fresh) and (out / "results.csv").is_file() and (out / "report.html").is_file()
+
+
+def test_resume_with_other_photos_or_another_seed_is_refused_and_a_moved_folder_resumes(
+        tmp_path: Path, clean_dir: Path) -> None:
+    """--resume with another --clean (or --seed) threw the stored rows away and wrote the new ones in their place:
+    an overwrite without --overwrite. It continues the benchmark it finds, or is refused."""
+    import shutil
+
+    out, photos, other = tmp_path / "out", tmp_path / "photos", tmp_path / "other"
+    shutil.copytree(clean_dir, photos)
+    shutil.copytree(clean_dir, other)
+    args = ["--noise", SPECS[0], "--methods", "tv", "-o", out]
+    assert bench("--clean", photos, *args, "--seed", "3").exit_code == 0
+    stored = (out / "results.json").read_bytes()
+    one_line_error(bench("--clean", other, *args, "--seed", "3", "--resume"), f"--clean {other} where it has "
+                   f"{photos}: its rows would be replaced")
+    one_line_error(bench("--clean", photos, *args, "--seed", "4", "--resume"), "--seed 4 where it has 3")
+    assert (out / "results.json").read_bytes() == stored
+    photos.rename(tmp_path / "moved")  # the stored folder is gone: moved, and its rows are checked image by image
+    resumed = bench("--clean", tmp_path / "moved", *args, "--seed", "3", "--resume")
+    assert resumed.exit_code == 0 and "0 row(s) computed" in resumed.stdout, resumed.output
 
 
 def test_resume_recomputes_rows_made_with_another_sigma(tmp_path: Path, clean_dir: Path,

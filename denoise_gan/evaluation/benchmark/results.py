@@ -20,6 +20,7 @@ import numpy as np
 import skimage
 
 from data_tools import json_text
+from data_tools.paths import real_path
 from data_tools.versions import tool_version
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
@@ -65,7 +66,8 @@ class BenchmarkResult:
         return len(self.failures)
 
 
-def _previous_rows(path: Path, resume: bool) -> dict[tuple[str, str, str], dict[str, Any]]:
+def _previous_rows(path: Path, resume: bool, cfg: BenchmarkConfig | None = None,
+                   ) -> dict[tuple[str, str, str], dict[str, Any]]:
     if not path.exists():
         return {}
     if not resume:
@@ -76,9 +78,35 @@ def _previous_rows(path: Path, resume: bool) -> dict[tuple[str, str, str], dict[
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
         # rows of conditions an earlier run asked for and a later one did not are kept, not reported
         rows = list(data["rows"]) + list(data.get("other_rows", []))
-        return {(r["image"], r["noise"], r["method"]): r for r in rows if _well_formed(r)}
+        previous = {(r["image"], r["noise"], r["method"]): r for r in rows if _well_formed(r)}
+        stored = data.get("config") if isinstance(data.get("config"), dict) else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{path}: cannot resume from it ({exc}); move it away or choose another -o") from None
+    if cfg is not None:
+        _refuse_other_inputs(stored, cfg, path.parent)
+    return previous
+
+
+def _refuse_other_inputs(stored: dict[str, Any], cfg: BenchmarkConfig, out_dir: Path) -> None:
+    """A --resume continues the benchmark it finds: other photos or another seed would replace its rows, which
+    only a new -o may do. A stored folder that is gone was moved (its rows are checked image by image)."""
+    def moved_or_same(was: Any, now: Path | None) -> bool:
+        return was is None and now is None or isinstance(was, str) and (
+            not Path(was).exists() or now is not None and real_path(was) == real_path(now))
+
+    given = []
+    if not moved_or_same(stored.get("clean_dir"), cfg.clean_dir):
+        given.append(("--clean", stored.get("clean_dir"), cfg.clean_dir))
+    was_sets = stored.get("noisy_sets") if isinstance(stored.get("noisy_sets"), list) else []
+    if len(was_sets) != len(cfg.noisy_sets) or not all(moved_or_same(w, n) for w, n in zip(was_sets, cfg.noisy_sets)):
+        given.append(("--noisy", ", ".join(map(str, was_sets)) or None, ", ".join(map(str, cfg.noisy_sets)) or None))
+    if cfg.clean_dir is not None and stored.get("seed") not in (None, cfg.seed):
+        given.append(("--seed", stored.get("seed"), cfg.seed))
+    if given:
+        said = "; ".join(f"{flag} {'(none)' if now is None else now} where it has {'(none)' if was is None else was}"
+                         for flag, was, now in given)
+        raise UserError(f"{out_dir}: --resume continues the benchmark stored there, and this run's {said}: its rows "
+                        "would be replaced; give the same, or choose another -o")
 
 
 def _number(value: Any, nullable: bool = False) -> bool:
