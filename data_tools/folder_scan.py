@@ -69,9 +69,10 @@ def linked_note(linked: Sequence[Path], advice: str, what: str = "linked folder(
 
 
 # image files of formats no command reads (GIF, HEIF/AVIF, JPEG 2000/XL, camera RAW, ...): named when left out
-OTHER_IMAGE_SUFFIXES = frozenset({".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".psd", ".ico", ".tga",
-                                  ".pbm", ".pgm", ".ppm", ".pnm", ".exr", ".hdr", ".dng", ".raw", ".cr2", ".cr3",
-                                  ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".pef", ".srw"})
+OTHER_IMAGE_SUFFIXES = frozenset({".gif", ".apng", ".pcx", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".psd",
+                                  ".ico", ".tga", ".pbm", ".pgm", ".ppm", ".pnm", ".exr", ".hdr", ".dng", ".raw",
+                                  ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
+                                  ".pef", ".srw"})
 
 
 def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
@@ -88,6 +89,14 @@ def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
             if not recursive:
                 break
     return found
+
+
+def not_an_image_file(path: Path) -> str:
+    """Why a file named as an input is not read: an image in another format (what to do then), or no image."""
+    if path.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        return (f"{shown(path)}: a {path.suffix.lower()} image, a format this tool does not read; convert it to PNG "
+                f"or TIFF ({', '.join(IMAGE_EXTENSIONS)} are read)")
+    return f"{shown(path)}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})"
 
 
 def other_formats_note(files: Sequence[Path]) -> str:

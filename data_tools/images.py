@@ -44,7 +44,8 @@ from data_tools.paths import real_path
 from data_tools.png_chunks import PNG_SIGNATURE, png_gray_alpha16, png_with_chunks, png_without_large_chunks
 from data_tools.tiff_decode import decode_tiff, tiff_size
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jif", ".jfif")  # the names a JPEG file goes by (cameras, browsers)
+IMAGE_EXTENSIONS = (".png", *JPEG_SUFFIXES, ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 200_000_000  # 200 MP: far above any camera file, far below a bomb's claim
 PILLOWS_OWN_LIMIT = 1024 * 1024 * 1024 // 4 // 3  # Image.MAX_IMAGE_PIXELS as Pillow sets it
 
@@ -215,7 +216,7 @@ def _image_bytes(path: Path) -> bytes:
     return data
 
 
-WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
+WRITE_FORMATS = {".png": "PNG", **dict.fromkeys(JPEG_SUFFIXES, "JPEG"), ".tif": "TIFF", ".tiff": "TIFF",
                  ".webp": "WEBP", ".bmp": "BMP"}
 MAX_SIDE = {"WEBP": 16383, "JPEG": 65535}  # the formats' own limits, in pixels per side
 

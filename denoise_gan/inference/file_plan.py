@@ -14,8 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_tools.folder_scan import folders_not_read, linked_note, other_formats, other_formats_note, unread_note
-from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, collect_images_and_excluded
+from data_tools.folder_scan import (
+    folders_not_read,
+    linked_note,
+    not_an_image_file,
+    other_formats,
+    other_formats_note,
+    unread_note,
+)
+from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, JPEG_SUFFIXES, collect_images_and_excluded
 from data_tools.names import says_folder, shown
 from data_tools.paths import real_path
 from denoise_gan.command_line import named
@@ -26,7 +33,7 @@ OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": 
 # image formats this tool does not write: `-o photo.gif` is a mistaken file name, not a folder to create
 UNWRITTEN_IMAGE_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".ico", ".svg", ".pdf",
                             ".dng", ".raw", ".cr2", ".nef", ".arw", ".exr", ".hdr", ".pnm", ".ppm", ".pgm")
-QUALITY_SUFFIXES = (".jpg", ".jpeg", ".webp")  # the outputs --quality sets (a lossless WebP: its effort)
+QUALITY_SUFFIXES = (*JPEG_SUFFIXES, ".webp")  # the outputs --quality sets (a lossless WebP: its effort)
 NAME_MAX = 255  # bytes in one file name on common file systems (ext4, APFS, NTFS in UTF-16 units)
 
 
@@ -103,7 +110,7 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
             excluded += left
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise UserError(f"{path}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
+                raise UserError(not_an_image_file(path))
             found.append((path, Path(path.name)))
         elif path.exists():
             raise UserError(f"{path}: not a regular file or folder (a device or a pipe)")
@@ -271,7 +278,7 @@ def _plan_one_file(source: Path, output: Path, opts: OutputOptions) -> list[Job]
         raise UserError(f"-o {output} names an output file; --suffix, --ext and --recursive apply to an output "
                         "folder (give -o a folder, or drop them)")
     if source.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise UserError(f"{source}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(not_an_image_file(source))
     if os.path.abspath(output) == os.path.abspath(source) or (output.exists() and _inode(output) == _inode(source)):
         raise UserError(f"{source} -> {output} would overwrite the input file; choose another -o")
     return [Job(source, output, _name_problem(output))]

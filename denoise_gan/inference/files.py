@@ -30,7 +30,7 @@ from rich.progress import Progress, TaskID
 
 from data_tools.atomic_files import hard_links_work, is_special_file, remove_stale_parts
 from data_tools.channels import has_alpha
-from data_tools.images import encode_problem, read_image, write_image
+from data_tools.images import JPEG_SUFFIXES, encode_problem, read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
 from denoise_gan.errors import UserError, first_line, is_out_of_memory, out_of_memory_text
@@ -39,8 +39,8 @@ from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.progress_bar import file_progress
 from denoise_gan.runtime import World
 
-EIGHT_BIT_FORMATS = (".jpg", ".jpeg", ".webp", ".bmp")
-NO_ALPHA_FORMATS = (".jpg", ".jpeg")  # and BMP for gray + alpha (it holds alpha only beside RGB)
+EIGHT_BIT_FORMATS = (*JPEG_SUFFIXES, ".webp", ".bmp")
+NO_ALPHA_FORMATS = JPEG_SUFFIXES  # and BMP for gray + alpha (it holds alpha only beside RGB)
 GATHER_TIMEOUT = timedelta(days=7)  # rank 0 waits for the slowest rank's whole share, however long
 
 

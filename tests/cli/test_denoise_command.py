@@ -537,3 +537,21 @@ def test_rank_0_gathers_every_ranks_files_and_times_the_run_by_its_slowest_rank(
     summary = gather_summary(mine, World(rank=0, size=2))
     assert summary.seconds == 5.0 and (summary.world_size, summary.rank) == (2, 0)
     assert [r.source for r in summary.results] == ["a.png", "b.png"] and summary.notes == ("a note", "another")
+
+
+def test_jpeg_files_named_jfif_jpe_or_jif_are_read_and_written_as_jpeg(tmp_path: Path, weights: Path) -> None:
+    """A folder of .jfif and .jpe files (a browser's and an old camera's JPEG names) was passed over without a word;
+    a GIF named as an input was "not an image file extension"."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "in").mkdir()
+    for name in ("a.jfif", "b.jpe", "c.jif", "d.png"):
+        pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "in" / name, format="PNG" if name.endswith(".png") else "JPEG")
+    result = denoise(tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jfif", "b.jpe", "c.jif", "d.png"]
+    assert Image.open(tmp_path / "out" / "a.jfif").format == "JPEG"
+    Image.new("RGB", (8, 8)).save(tmp_path / "anim.gif")
+    one_line_error(denoise(tmp_path / "anim.gif", "-o", tmp_path / "g", "-c", weights),
+                   "anim.gif: a .gif image, a format this tool does not read; convert it to PNG or TIFF")
+
