@@ -79,7 +79,15 @@ class OneLineUsageErrors(typer.core.TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         with command_line():  # the API's checks it runs keep their flags
-            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+            try:
+                return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+            except OSError as exc:  # --help, --version or the bare help into a full disk's file (a command's own
+                if exc.errno != errno.ENOSPC or exc.filename is not None:  # output is taken in friendly_errors)
+                    raise
+                try:
+                    _say_log_unwritten(exc)
+                except typer.Exit as done:
+                    sys.exit(done.exit_code)
 
     def _main(self, args: Any, prog_name: str | None, complete_var: str | None, standalone_mode: bool,
               **extra: Any) -> Any:

@@ -157,6 +157,21 @@ def test_a_log_redirected_to_a_full_disk_is_one_line(tmp_path: Path) -> None:
                                                    "on device); make room where it is redirected")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["denoise", "--help"]])
+def test_help_or_the_version_redirected_to_a_full_disk_is_one_line(args: list[str]) -> None:
+    """`denoise-gan --help > file` on a full disk ended in a 40-line traceback from rich."""
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", *args], stdout=full, stderr=subprocess.PIPE,
+                             text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr.strip().splitlines() == [
+        "error: the command's output could not be written (No space left on device); make room where it is "
+        "redirected"], run.stderr
+
+
 def test_a_full_disk_is_exit_1_as_a_failed_file_is_not_2_as_a_bad_argument(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """evaluate, benchmark, export and a training run's checkpoint ended a full disk with exit 2, the code for bad
