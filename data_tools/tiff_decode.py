@@ -57,11 +57,19 @@ class TiffLayout:
         return self.photometric in (_TIFF_WHITE, _TIFF_GRAY)
 
 
+SUB_PAGE = -1  # the index of an image in a preview's SubIFD: no page number Pillow or OpenCV could turn to
+
+
 def full_pages(tif: Any) -> list[tuple[int, Any]]:
     """(index, page) of each page that is not a reduced-resolution preview (NewSubfileType bit 0), which a
-    DNG-like file may put before its image; every page if all are previews."""
+    DNG-like file may put before its image, or holds the image in a SubIFD of (then read by tifffile alone);
+    every page if all are previews."""
     pages = list(enumerate(tif.pages))
-    return [(i, p) for i, p in pages if not getattr(p, "is_reduced", False)] or pages[:1]
+    full = [(i, p) for i, p in pages if not getattr(p, "is_reduced", False)]
+    if not full:
+        full = [(SUB_PAGE, s) for _, p in pages for s in (getattr(p, "pages", None) or ())
+                if not getattr(s, "is_reduced", False)]
+    return full or pages[:1]
 
 
 def _layout(index: int, page: Any) -> TiffLayout:

@@ -130,6 +130,18 @@ def test_a_tiff_with_its_preview_first_reads_the_full_image(tmp_path: Path) -> N
         read_image(path, max_pixels=40 * 56 - 1)
 
 
+def test_a_tiff_whose_image_is_in_its_previews_subifd_reads_the_full_image(tmp_path: Path) -> None:
+    """The preview in IFD 0 and the image in its SubIFD: the 7x5 preview was denoised and written, exit 0."""
+    full = asymmetric(40, 56)
+    path = tmp_path / "subifd.tif"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(full[::8, ::8].copy(), photometric="rgb", subfiletype=1, subifds=1)
+        tw.write(full, photometric="rgb")
+    np.testing.assert_array_equal(read_image(path).pixels, full)
+    with pytest.raises(ImageReadError, match="over the"):
+        read_image(path, max_pixels=40 * 56 - 1)
+
+
 # ---- 3. compressed TIFFs with alpha tifffile cannot decode without imagecodecs --------------------------
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
