@@ -28,12 +28,13 @@ class WrittenSet:
     pool: bool
 
 
-def write_sample_set(output: Path | str, subset: str = "held-out", names: str | None = None,
+def write_sample_set(output: Path | str, subset: str | None = None, names: str | None = None,
                      debs: Path | str | None = None, overwrite: bool = False,
                      progress: Callable[[int, int, str], None] | None = None) -> WrittenSet:
-    """Write ``subset`` (or the comma-separated ``names``, which override it) into ``output``; ``debs`` is a
-    folder of the wallpaper .deb files for a pool built without apt-get."""
+    """Write ``subset`` (default held-out), or the comma-separated ``names`` (of that subset, when one is given),
+    into ``output``; ``debs`` is a folder of the wallpaper .deb files for a pool built without apt-get."""
     output = Path(output)
+    named_set, subset = subset is not None, subset if subset is not None else "held-out"
     if subset not in (*SETS, *POOLS):
         raise DataError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, {', '.join(POOLS)}")
     if debs is not None and (names is not None or subset not in POOLS):
@@ -49,6 +50,11 @@ def write_sample_set(output: Path | str, subset: str = "held-out", names: str | 
     if unknown or not chosen:
         raise DataError(f"unknown sample name(s) {', '.join(unknown) or '(none given)'}; "
                         f"available: {', '.join(SAMPLES)}")
+    members = SETS.get(subset, SETS["train"] if subset == "pool" else ())
+    if named_set and (outside := [n for n in chosen if n not in members]):  # a held-out photo in a training set
+        raise DataError(f"--names {', '.join(outside)}: not in --set {subset} "
+                        f"({'its samples: ' + ', '.join(members) if members else 'it holds no skimage sample'}); "
+                        "drop --set to write any named sample")
     again = holds_only_samples(output, chosen)
     prepare_output_dir(output, overwrite=overwrite, own=again, known=[f"{name}.png" for name in chosen])
     return WrittenSet(write_samples(output, chosen, overwrite=overwrite or again), pool=False)

@@ -110,13 +110,14 @@ def _report_synth(summary: SynthSummary, settings: str) -> None:
 
 def samples_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the PNG files into.")],
-    names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names (overrides --set).")] \
-        = None,
-    subset: Annotated[str, typer.Option("--set", help="held-out (never used to train the shipped model), "
+    names: Annotated[str | None, typer.Option("--names", help="Comma-separated sample names (of --set, when it is "
+                                              "given).")] = None,
+    subset: Annotated[str | None, typer.Option("--set", help="held-out (never used to train the shipped model), "
                                                       "train (its skimage.data training images), all, photos "
                                                       "(clean photos from Debian's wallpaper packages, fetched "
                                                       "with apt-get) or pool (photos + train: the shipped "
-                                                      "model's whole training pool).")] = "held-out",
+                                                      "model's whole training pool).",
+                                        show_default="held-out")] = None,
     debs: Annotated[Path | None, typer.Option("--debs", help="For --set photos/pool without apt-get: a folder "
                                               "holding the wallpaper packages' .deb files.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "

@@ -429,11 +429,23 @@ def test_samples_refuses_a_debs_folder_it_would_not_read(tmp_path: Path) -> None
     assert not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize("subset", ["photos", "pool", "train"])
-def test_samples_names_override_any_set_and_are_written_once(tmp_path: Path, subset: str) -> None:
-    code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--names", "coins, coins,text", "--set", subset)
+@pytest.mark.parametrize("subset", [None, "pool", "train", "all"])
+def test_samples_names_of_the_set_are_written_once(tmp_path: Path, subset: str | None) -> None:
+    code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--names", "coins, coins,text",
+                             *(["--set", subset] if subset else []))
     assert code == 0, stderr
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["coins.png", "text.png"]
+
+
+@pytest.mark.parametrize("subset, names, needle", [
+    ("train", "coins,astronaut", "--names astronaut: not in --set train (its samples: "),
+    ("held-out", "coins", "--names coins: not in --set held-out"),
+    ("photos", "coins", "--names coins: not in --set photos (it holds no skimage sample)"),
+])
+def test_samples_names_outside_the_set_given_are_refused(tmp_path: Path, subset: str, names: str, needle: str) -> None:
+    """`--set train --names astronaut` wrote a held-out photo into a folder meant for training, without a word."""
+    code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--names", names, "--set", subset)
+    assert code == 2 and needle in stderr and not (tmp_path / "s").exists(), stderr
     code, _, stderr = invoke("samples", "-o", tmp_path / "t", "--names", "coins", "--set", "photoz")
     assert code == 2 and "unknown --set 'photoz'" in stderr and not (tmp_path / "t").exists()
 
