@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from denoise_gan.cli.app import console, err_console, say_error, say_other_formats
+from denoise_gan.cli.given import given_options
 from denoise_gan.cli.options import (
     Device,
     Engine,
@@ -28,6 +29,7 @@ from denoise_gan.cli.options import (
     seed_option,
 )
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
+from denoise_gan.errors import UserError
 from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
 
 
@@ -85,6 +87,7 @@ def evaluate_command(
 
 
 def benchmark_command(
+    ctx: typer.Context,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for results.json, results.csv, "
                                          "report.html, crops/ and plots/.")],
     clean: Annotated[Path | None, typer.Option("--clean", help="Folder of clean held-out images (recursive); "
@@ -126,6 +129,9 @@ def benchmark_command(
     from denoise_gan.inference.infer_config import InferConfig
     from denoise_gan.runtime import set_threads
 
+    if noisy and given_options(ctx, ("seed",)):  # it was recorded as none, without a word
+        raise UserError("--seed draws the noise on --clean photos; a --noisy set's images carry their own (its "
+                        "manifest records the seed synth drew them with): drop --seed")
     set_threads(threads)
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                         precision=precision, ensemble=ensemble)

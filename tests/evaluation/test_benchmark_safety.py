@@ -160,3 +160,13 @@ def test_resume_into_a_folder_without_results_says_there_is_nothing_to_resume(cl
     one_line_error(cli("benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy",
                        "-o", missing, "--resume"), "no such folder, so no benchmark to --resume")
     assert not missing.exists()
+
+
+def test_a_seed_given_with_only_noisy_sets_is_refused(clean_dir: Path, tmp_path: Path) -> None:
+    """`benchmark --noisy SET --seed 3` recorded the seed as none and drew nothing with it, without a word."""
+    pairs = tmp_path / "pairs"
+    synth(clean_dir, pairs, "gaussian:sigma=25", 0)
+    one_line_error(cli("benchmark", "--noisy", pairs, "--methods", "tv", "--seed", "3", "-o", tmp_path / "b"),
+                   "--seed draws the noise on --clean photos", "drop --seed")
+    assert not (tmp_path / "b").exists()
+    assert cli("benchmark", "--noisy", pairs, "--methods", "tv", "-o", tmp_path / "b").exit_code == 0
