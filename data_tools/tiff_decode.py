@@ -132,9 +132,16 @@ def _converted_here(layout: TiffLayout) -> bool:
     return layout.photometric == _TIFF_CMYK and layout.bits == 16 and layout.channels in (4, 5)
 
 
+# Bradford chromatic adaptation from the D50 white (Lab's, in ICC and TIFF files) to sRGB's D65, on XYZ
+_BRADFORD_D50_TO_D65 = np.array([[0.9555766, -0.0230393, 0.0631636],
+                                 [-0.0282895, 1.0099416, 0.0210077],
+                                 [0.0122982, -0.0204830, 1.3299098]])
+
+
 def _as_rgb(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, int, str]:
-    """Lab or CMYK samples as RGB of the same depth, alpha kept. Lab is read relative to the sRGB white (neutral
-    stays neutral); CMYK as Pillow converts 8-bit CMYK, (1 - C)(1 - K) for red and so on."""
+    """Lab or CMYK samples as RGB of the same depth, alpha kept. Lab is D50-relative, as ICC profiles and libtiff
+    read it (Adobe's TIFF notes), adapted to sRGB's D65 white by Bradford's transform (neutral stays neutral);
+    CMYK as Pillow converts 8-bit CMYK, (1 - C)(1 - K) for red and so on."""
     if np.issubdtype(arr.dtype, np.signedinteger):  # a file that calls its samples signed: the same bits
         arr = arr.view(np.dtype(arr.dtype.str.replace("i", "u")))
     peak = float(np.iinfo(arr.dtype).max)
@@ -144,7 +151,7 @@ def _as_rgb(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, int, str]:
         unit = unit / peak
         rgb = (1.0 - unit[..., :3]) * (1.0 - unit[..., 3:])
     else:
-        from skimage.color import lab2rgb
+        from skimage.color import lab2xyz, xyz2rgb
 
         step = (peak + 1) / 256  # 1 at 8 bits, 256 at 16: a* and b* come in steps of 1/step in both encodings
         if layout.photometric == _TIFF_CIELAB:  # L* over the full range, a* b* signed (two's complement)
@@ -155,7 +162,8 @@ def _as_rgb(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, int, str]:
             ab = unit[..., 1:] / step - 128.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # colours outside sRGB's gamut are clipped, as any conversion does
-            rgb = lab2rgb(np.dstack([lightness, ab]))
+            rgb = np.clip(xyz2rgb(lab2xyz(np.dstack([lightness, ab]), illuminant="D50") @ _BRADFORD_D50_TO_D65.T),
+                          0.0, 1.0)
     pixels = np.clip(np.rint(rgb * peak), 0, peak).astype(arr.dtype)
     return np.concatenate([pixels, arr[..., colour:]], axis=-1), layout.orientation, ""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from data_tools.images import ImageReadError, encode_image, exif_for_output, read_image, write_image
 
@@ -385,11 +385,14 @@ def test_a_high_quality_jpeg_output_keeps_full_colour_resolution(tmp_path: Path)
 @pytest.mark.parametrize("encoding", ["cielab", "icclab"])
 def test_a_lab_tiff_is_read_as_its_rgb_colours_at_its_depth(tmp_path: Path, bits: int, encoding: str) -> None:
     """OpenCV's libtiff turned Lab white into (255, 252, 222) and 16-bit Lab into 8-bit RGB. The ICC encoding
-    (Adobe's TIFF notes): L* 100 at 255 (8-bit) or 65280 (16-bit), a* and b* offset by 128 (times 256)."""
+    (Adobe's TIFF notes): L* 100 at 255 (8-bit) or 65280 (16-bit), a* and b* offset by 128 (times 256). Lab is
+    D50-relative, as ICC profiles and libtiff take it: sRGB's XYZ adapted to D50 (Bradford) here."""
     from skimage import color, data
 
+    from data_tools.tiff_decode import _BRADFORD_D50_TO_D65
+
     rgb = data.astronaut()[::8, ::8]
-    lab = color.rgb2lab(rgb)
+    lab = color.xyz2lab(color.rgb2xyz(rgb) @ np.linalg.inv(_BRADFORD_D50_TO_D65).T, illuminant="D50")
     peak, step = 2**bits - 1, 1 if bits == 8 else 256
     signed, unsigned = (np.int8, np.uint8) if bits == 8 else (np.int16, np.uint16)
     if encoding == "cielab":
@@ -407,6 +410,19 @@ def test_a_lab_tiff_is_read_as_its_rgb_colours_at_its_depth(tmp_path: Path, bits
     assert pixels.dtype == unsigned and pixels.shape == rgb.shape
     assert np.abs(pixels / (peak / 255) - rgb).max() <= 2.5
     assert (read_image(tmp_path / "white.tif").pixels == peak).all()
+
+
+def test_a_lab_tiff_from_littlecms_reads_back_as_its_srgb_colours(tmp_path: Path) -> None:
+    """A Lab TIFF as Photoshop and LittleCMS write it (D50 Lab) was read as D65 Lab: saturated colours moved by
+    up to 47 levels (24.9 dB against the photo; neutral stayed neutral)."""
+    from skimage import data
+
+    rgb = data.astronaut()[::4, ::4]
+    to_lab = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+    lab = np.asarray(ImageCms.applyTransform(Image.fromarray(rgb), to_lab))
+    tifffile.imwrite(tmp_path / "lab.tif", lab, photometric="cielab")
+    error = read_image(tmp_path / "lab.tif").pixels.astype(float) - rgb
+    assert 10 * np.log10(255**2 / np.mean(error**2)) > 40
 
 
 def test_a_16_bit_cmyk_tiff_keeps_its_depth_and_converts_as_8_bit_cmyk_does(tmp_path: Path) -> None:
