@@ -42,6 +42,21 @@ def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
     return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
 
 
+def metadata_lost(fmt: str, pixels_dtype: str, channels: int, exif: bytes | None, icc: bytes | None) -> list[str]:
+    """What of the EXIF and ICC profile an output of this format will not carry, in words for the file's line
+    (the rules of ``metadata_for`` and ``encode_image``: a BMP holds neither, a 16-bit TIFF no EXIF)."""
+    kept_exif, kept_icc = metadata_for(fmt, channels, exif, icc)
+    lost = []
+    if exif and (fmt == "BMP" or fmt == "TIFF" and pixels_dtype == "uint16" or not kept_exif):
+        lost.append("EXIF dropped (" + ("a BMP holds none" if fmt == "BMP" else
+                                        "a 16-bit TIFF is written without it" if fmt == "TIFF" else
+                                        "over the 64 KB a JPEG holds") + ")")
+    if icc and (fmt == "BMP" or not kept_icc):
+        lost.append("ICC profile dropped (" + ("a BMP holds none" if fmt == "BMP" else
+                                               "a gray profile, where the file stores RGB") + ")")
+    return lost
+
+
 def metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None) -> tuple[bytes | None, bytes | None]:
     """The EXIF and ICC profile a file of this format can carry: EXIF past the 64 KB of a JPEG segment is dropped
     (Pillow refused the whole file, after the work), and so is a gray profile on colour samples (a gray photo

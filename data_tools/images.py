@@ -193,6 +193,8 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         note = joined_notes(note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past Pillow's "
                                   f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit")
     dpi = file_resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
+    if icc and rgb_or_gray_profile(icc) is None:
+        note = joined_notes(note, "ICC profile dropped (a CMYK or Lab profile; the pixels are RGB now)")
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)
 
@@ -242,7 +244,8 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
     """Encode HxWxC uint8/uint16 pixels for a file suffix.
 
     8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits; the ICC
-    profile is added to a PNG after, and a TIFF with one goes through tifffile; EXIF is not kept); gray+alpha
+    profile and EXIF are added to a PNG after, and a TIFF with a profile goes through tifffile; a 16-bit TIFF
+    keeps no EXIF); gray+alpha
     TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through a plain PNG writer, since neither
     library above can write them. Formats that cannot hold 16 bits (JPEG, WebP, BMP) get a rounded 8-bit copy;
     formats without alpha (JPEG, and BMP beside gray) get it dropped. ``lossless`` writes a WebP lossless
@@ -259,7 +262,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
     if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
         return _tiff_bytes(pixels, icc, dpi)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
-        return png_with_chunks(png_gray_alpha16(pixels), icc, dpi)
+        return png_with_chunks(png_gray_alpha16(pixels), icc, dpi, exif_for_output(exif, fmt))
     if pixels.dtype == np.uint16 and fmt == "TIFF" and (icc or dpi or pixels.shape[2] == 4):
         # OpenCV writes no ICC profile (16-bit: often wide-gamut) or resolution, and 16-bit RGBA without the
         # ExtraSamples tag
@@ -269,7 +272,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
             ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
         if not ok:
             raise ValueError(f"OpenCV could not encode a 16-bit {fmt}")
-        return png_with_chunks(buf.tobytes(), icc, dpi) if fmt == "PNG" else buf.tobytes()
+        return png_with_chunks(buf.tobytes(), icc, dpi, exif_for_output(exif, fmt)) if fmt == "PNG" else buf.tobytes()
     if pixels.dtype == np.uint16:
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]

@@ -17,12 +17,15 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
-def png_with_chunks(data: bytes, icc: bytes | None, dpi: tuple[float, float] | None = None) -> bytes:
-    """A PNG with an ICC profile (iCCP) and a resolution in dots per inch (pHYs, stored per metre) right after
-    its header, where the format puts them."""
+def png_with_chunks(data: bytes, icc: bytes | None, dpi: tuple[float, float] | None = None,
+                    exif: bytes | None = None) -> bytes:
+    """A PNG with an ICC profile (iCCP), a resolution in dots per inch (pHYs, stored per metre) and EXIF (eXIf,
+    its TIFF-format block without a JPEG's "Exif" prefix) right after its header, before the image data."""
     extra = png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc)) if icc else b""
     if dpi:
         extra += png_chunk(b"pHYs", struct.pack(">IIB", *(max(1, round(d / INCH)) for d in dpi), 1))
+    if exif:
+        extra += png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
     ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR's length and type, its 13 bytes and CRC
     return data[:ihdr_end] + extra + data[ihdr_end:]
 

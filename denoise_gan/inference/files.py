@@ -30,7 +30,8 @@ from rich.progress import Progress, TaskID
 
 from data_tools.atomic_files import hard_links_work, is_special_file, remove_stale_parts
 from data_tools.channels import has_alpha
-from data_tools.images import JPEG_SUFFIXES, encode_problem, read_image, write_image
+from data_tools.image_metadata import metadata_lost
+from data_tools.images import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem, read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
 from denoise_gan.errors import UserError, first_line, is_out_of_memory, out_of_memory_text
@@ -166,7 +167,9 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
     except Exception as exc:  # one broken file never stops the batch
         return FileResult(src, dst, "failed", seconds=time.perf_counter() - start, message=_reason(exc, job))
     megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
-    notes = [n for n in (image.note, _format_note(image.pixels, job.output.suffix.lower())) if n]
+    notes = [n for n in (image.note, _format_note(image.pixels, job.output.suffix.lower()),
+                         *metadata_lost(WRITE_FORMATS[job.output.suffix.lower()], str(image.pixels.dtype),
+                                        image.pixels.shape[2], image.exif, image.icc)) if n]
     return FileResult(src, dst, "done", megapixels, time.perf_counter() - start, "; ".join(notes))
 
 

@@ -94,6 +94,30 @@ def test_exif_orientation_applied_and_metadata_kept(tmp_path: Path, weights: Pat
     assert kept[0x010F] == "TestCam" and kept.get(0x0112, 1) == 1
 
 
+def test_a_16_bit_png_keeps_its_exif_and_every_metadata_drop_is_said(tmp_path: Path, weights: Path) -> None:
+    """Every 16-bit PNG/TIFF output dropped EXIF (camera, date, GPS) without a word, as a BMP dropped EXIF and ICC,
+    a JPEG an EXIF over 64 KB and a CMYK file its profile: the README promised the file's line says so."""
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "TestCam"
+    write_image(tmp_path / "in" / "deep.png", (image(h=24, w=40).astype(np.uint16) * 257), exif=exif.tobytes())
+    result = denoise(tmp_path / "in", "-o", tmp_path / "png", "-c", weights, "--tile", "0")
+    assert result.exit_code == 0 and "dropped" not in result.output, result.output
+    written = read_image(tmp_path / "png" / "deep.png")
+    kept = Image.Exif()
+    kept.load(written.exif)
+    assert written.pixels.dtype == np.uint16 and written.pixels.shape == (24, 40, 3)
+    assert kept[0x010F] == "TestCam" and kept.get(0x0112, 1) == 1
+    for ext, said in (("tif", "EXIF dropped (a 16-bit TIFF is written without it)"),
+                      ("bmp", "EXIF dropped (a BMP holds none)")):
+        result = denoise(tmp_path / "in", "-o", tmp_path / ext, "-c", weights, "--tile", "0", "--ext", ext)
+        assert result.exit_code == 0 and said in " ".join(result.output.split()), result.output
+    cmyk_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    cmyk_profile = cmyk_profile[:16] + b"CMYK" + cmyk_profile[20:]  # its colour space field says CMYK
+    Image.fromarray(image(h=24, w=40)).convert("CMYK").save(tmp_path / "c.jpg", icc_profile=cmyk_profile)
+    result = denoise(tmp_path / "c.jpg", "-o", tmp_path / "c.png", "-c", weights, "--tile", "0")
+    assert result.exit_code == 0 and "ICC profile dropped (a CMYK or Lab profile" in " ".join(result.output.split())
+
+
 # ---- policies ------------------------------------------------------------------------------------
 
 def test_never_writes_over_an_input(tmp_path: Path, weights: Path) -> None:
