@@ -97,6 +97,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         _InterruptNotice.said = False
+        _LOG.lost = False
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _NO_ARGS as exc:  # bare `denoise-gan`: the help, as before
@@ -157,8 +158,36 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
+class _LogStream:
+    """stderr, as the progress and notes see it: a log redirected to a full disk loses the log, not the work
+    (`denoise ... 2> log` wrote no image when the first progress line did not fit). Anything else is stderr's."""
+
+    lost = False
+
+    def write(self, text: str) -> int:
+        return self._kept(lambda: sys.stderr.write(text), len(text))
+
+    def flush(self) -> None:
+        self._kept(sys.stderr.flush, None)
+
+    def _kept(self, call: Callable[[], Any], instead: Any) -> Any:
+        if self.lost:
+            return instead
+        try:
+            return call()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            self.lost = True  # (until the next command: ``OneLineUsageErrors`` resets it)
+            return instead
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stderr, name)
+
+
+_LOG = _LogStream()
 console = Console(stderr=False)
-err_console = Console(stderr=True)
+err_console = Console(file=_LOG)  # type: ignore[arg-type]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

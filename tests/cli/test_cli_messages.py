@@ -158,6 +158,20 @@ def test_a_log_redirected_to_a_full_disk_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_progress_log_on_a_full_disk_loses_the_log_not_the_work(tmp_path: Path) -> None:
+    """`denoise photos -o out 2> log` on a full disk wrote no image and exited 1: its first progress line failed."""
+    import subprocess
+    import sys
+
+    write_image(tmp_path / "in" / "a.png", np.full((32, 32, 3), 100, np.uint8))
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", "denoise", tmp_path / "in", "-o", tmp_path / "out"],
+                             stdout=subprocess.PIPE, stderr=full, text=True, timeout=300)
+    assert run.returncode == 0 and (tmp_path / "out" / "a.png").is_file(), run.stdout
+    assert "denoise summary" in run.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["denoise", "--help"]])
 def test_help_or_the_version_redirected_to_a_full_disk_is_one_line(args: list[str]) -> None:
     """`denoise-gan --help > file` on a full disk ended in a 40-line traceback from rich."""
