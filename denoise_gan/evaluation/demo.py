@@ -64,16 +64,20 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
         path = Path(out_dir) / f"{name}.png"
         row = DemoRow(name, psnr(clean, noisy), ssim(clean, noisy), psnr(clean, denoised), ssim(clean, denoised),
                       seconds, path)
-        write_image(path, demo_strip(row, noisy, denoised, clean, noise, seed), overwrite=overwrite)
+        write_image(path, demo_strip(row, noisy, denoised, clean, noise, seed, checkpoint or "default"),
+                    overwrite=overwrite)
         rows.append(row)
     return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))
 
 
 def demo_strip(row: DemoRow, noisy: np.ndarray, denoised: np.ndarray, clean: np.ndarray, noise: str,
-               seed: int) -> np.ndarray:
-    """noisy | denoised | clean side by side, the columns named with their PSNR/SSIM and the noise in the title."""
+               seed: int, model: str = "default") -> np.ndarray:
+    """noisy | denoised | clean side by side, the columns named with their PSNR/SSIM, the model and the noise in the
+    title (two demos of two checkpoints are told apart)."""
     columns = [f"noisy  {row.noisy_psnr:.2f} dB / {row.noisy_ssim:.3f}",
                f"denoised  {row.psnr:.2f} dB / {row.ssim:.3f}", "clean (reference)"]
-    caption = f"{row.name}: PSNR (RGB, data range 255) / SSIM against the clean image; {row.seconds:.2f} s"
-    return labelled_grid([[noisy, denoised, clean]], columns, [caption], f"denoise-gan demo: {noise}, seed {seed}")
+    over = "gray" if clean.ndim == 2 or clean.shape[2] == 1 else "RGB"
+    caption = f"{row.name}: PSNR ({over}, data range 255) / SSIM against the clean image; {row.seconds:.2f} s"
+    return labelled_grid([[noisy, denoised, clean]], columns, [caption],
+                         f"denoise-gan demo: {Path(model).name}, {noise}, seed {seed}")
 

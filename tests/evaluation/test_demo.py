@@ -75,6 +75,24 @@ def test_demo_scores_before_and_after_are_the_strips_own(tmp_path: Path, monkeyp
     assert labels[0][1].startswith(f"denoised  {row.psnr:.2f} dB / {row.ssim:.3f}")
 
 
+def test_a_demo_strip_names_its_model_and_a_gray_photo_is_scored_as_gray(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strips of two checkpoints bore one title, and a gray photo's caption said "PSNR (RGB ...)"."""
+    from denoise_gan.evaluation import demo
+
+    weights = tmp_path / "tiny.safetensors"
+    cfg = GeneratorConfig(width=4, depth=1)
+    save_generator(weights, build_generator(cfg), cfg)
+    drawn: list[tuple[list[str], str]] = []
+    grid = demo.labelled_grid
+    monkeypatch.setattr(demo, "labelled_grid", lambda rows, columns, captions, title: drawn.append(
+        (captions, title)) or grid(rows, columns, captions, title))
+    demo.run_demo(tmp_path / "out", checkpoint=str(weights), names=("coffee", "camera"))
+    (coffee, coffee_title), (camera, _) = drawn
+    assert coffee_title.startswith("denoise-gan demo: tiny.safetensors, gaussian:sigma=25")
+    assert "PSNR (RGB," in coffee[0] and "PSNR (gray," in camera[0]
+
+
 def test_demo_bad_checkpoint_is_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "-o", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "none.st")])
     assert result.exit_code == 2
