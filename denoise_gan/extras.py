@@ -38,6 +38,26 @@ def needs_package(purpose: str, module: str) -> str:
     return f"{purpose} needs the {module!r} package: {how}"
 
 
+def broken_package(exc: BaseException) -> str | None:
+    """The optional package whose own import raised ``exc`` (a torch whose CUDA libraries are missing, a wheel for
+    another Python): the package a frame of the traceback runs in, or None when no frame is such a package's."""
+    tb = exc.__traceback__
+    while tb is not None:
+        package = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if package in EXTRAS:
+            return package
+        tb = tb.tb_next
+    return None
+
+
+def broken_package_text(package: str, exc: BaseException, purpose: str = "") -> str:
+    """The one line for a package that is installed but does not import (installing it again as if missing
+    would not help)."""
+    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    return (f"{purpose + ': ' if purpose else ''}the {package!r} package is installed but does not import "
+            f"({reason}); reinstall it, or check that its version suits this Python")
+
+
 def export_note() -> str:
     """What a hint to run `denoise-gan export` adds where torch is missing (export runs on it), else nothing."""
     return "" if installed("torch") else f" (export needs torch: pip install 'denoise-gan[{EXTRAS['torch']}]')"
@@ -60,8 +80,7 @@ def require(module: str, purpose: str) -> ModuleType:
         if NO_ROOM_TO_LOAD in str(exc):  # the loader under a `ulimit -v`: out of memory, not a broken install
             raise MemoryError(str(exc)) from None
         if installed(module):
-            raise UserError(f"{purpose}: the {module!r} package is installed but does not import ({exc}); "
-                            "reinstall it, or check that its version suits this Python") from None
+            raise UserError(broken_package_text(module, exc, purpose)) from None
         raise UserError(needs_package(purpose, module)) from None
 
 

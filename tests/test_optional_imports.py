@@ -46,3 +46,29 @@ def test_an_import_cut_short_by_ctrl_c_is_an_interrupt(tmp_path: Path, monkeypat
              "    raise ImportError('initialization failed')\n")
     with pytest.raises(KeyboardInterrupt):
         require("implicitly_interrupted_pkg_for_test", "the test")
+
+
+@pytest.mark.parametrize("failure", ["ImportError('libtorch_cuda.so: cannot open shared object file')",
+                                     "OSError('libcudnn.so.9: cannot open shared object file')"])
+def test_a_torch_that_is_installed_but_does_not_load_is_one_line_in_every_command(tmp_path: Path,
+                                                                                  failure: str) -> None:
+    """A torch whose CUDA libraries are missing ended train, export and the rest in a Python traceback (only a
+    torch that is not installed at all was one line)."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from data_tools.images import write_image
+
+    _package(tmp_path, "torch", f"raise {failure}\n")
+    write_image(tmp_path / "clean" / "a.png", np.full((64, 64, 3), 90, np.uint8))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    for args in (["train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=5", "-o", tmp_path / "run"],
+                 ["export", "default", "-o", tmp_path / "g.onnx"]):
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", *map(str, args)], capture_output=True, text=True,
+                             env=env, timeout=300)
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and len(lines) == 1, run.stderr
+        assert "the 'torch' package is installed but does not import (" in lines[0] and "cannot open" in lines[0]

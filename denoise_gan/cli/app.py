@@ -27,7 +27,14 @@ from denoise_gan import __version__
 from denoise_gan.cli.repeated_options import repeated_option
 from denoise_gan.command_line import command_line
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, is_out_of_memory, out_of_memory_text
-from denoise_gan.extras import EXTRAS, NO_ROOM_TO_LOAD, caused_by_interrupt, needs_package
+from denoise_gan.extras import (
+    EXTRAS,
+    NO_ROOM_TO_LOAD,
+    broken_package,
+    broken_package_text,
+    caused_by_interrupt,
+    needs_package,
+)
 from denoise_gan.interrupts import ctrl_c_seen
 
 
@@ -220,6 +227,9 @@ def friendly_errors(fn: F) -> F:
                 raise typer.Exit(130) from None
             if isinstance(exc, ImportError) and NO_ROOM_TO_LOAD in str(exc):  # a library under a `ulimit -v`
                 _say_out_of_memory(exc)
+            if isinstance(exc, ImportError) and (package := broken_package(exc)):  # installed, but it fails to load
+                say_error(broken_package_text(package, exc))
+                raise typer.Exit(2) from None
             if not isinstance(exc, ModuleNotFoundError) or (exc.name or "").split(".")[0] not in EXTRAS:
                 raise
             message = needs_package("this command", str(exc.name))
@@ -228,6 +238,9 @@ def friendly_errors(fn: F) -> F:
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched
             if exc.errno == errno.ENOSPC and exc.filename is None:  # the terminal's log (stdout) on a full disk
                 _say_log_unwritten(exc)
+            if exc.filename is None and (package := broken_package(exc)):  # a shared library it loads is missing
+                say_error(broken_package_text(package, exc))
+                raise typer.Exit(2) from None
             if exc.errno != errno.ENAMETOOLONG:
                 raise
             message = f"{exc.filename}: a file or folder name too long for this file system; choose a shorter one"
