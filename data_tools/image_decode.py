@@ -35,6 +35,9 @@ def is_tiff(data: bytes) -> bool:
     return data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
+FLOAT_OVERSHOOT = 0.01  # how far past 0-1 a float image's samples may stray (a resampling's ringing) and be clipped
+
+
 def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     """8/16-bit unsigned samples as they are; float samples in 0-1 as 16-bit (said in the note); anything
     whose true range a 16-bit file cannot hold, or that the file does not state, is refused."""
@@ -44,11 +47,12 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
         if not np.isfinite(arr).all():
             raise ImageReadError(f"{path}: float samples with NaN or infinite values")
         lo, hi = float(arr.min()), float(arr.max())
-        if lo < 0.0 or hi > 1.0:
+        if lo < -FLOAT_OVERSHOOT or hi > 1.0 + FLOAT_OVERSHOOT:
             raise ImageReadError(f"{path}: float samples in {lo:g}..{hi:g}; only 0-1 floats are read "
                                  "(HDR or 0-255 floats would be clipped): convert it to 8/16-bit integers")
-        pixels = np.rint(arr.astype(np.float64) * 65535.0).astype(np.uint16)
-        return pixels, f"{arr.dtype} samples (0-1) read as 16-bit"
+        pixels = np.rint(np.clip(arr.astype(np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
+        clipped = f", the few outside it ({lo:g}..{hi:g}) clipped" if lo < 0.0 or hi > 1.0 else ""
+        return pixels, f"{arr.dtype} samples (0-1{clipped}) read as 16-bit"
     kind = "signed" if np.issubdtype(arr.dtype, np.signedinteger) else "unsigned"
     raise ImageReadError(f"{path}: {arr.dtype.itemsize * 8}-bit {kind} integer samples, whose "
                          "usable range the file does not state; convert it to 8/16-bit unsigned")

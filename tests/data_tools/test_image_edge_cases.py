@@ -431,6 +431,16 @@ def test_a_float_tiff_with_negative_samples_is_refused_not_clipped(tmp_path: Pat
         read_image(tmp_path / "f.tif")
 
 
+def test_a_float_tiff_a_hair_outside_0_1_is_clipped_and_said(tmp_path: Path) -> None:
+    """One sample at 1.0001 (a resampling's ringing) refused the whole photo as HDR or 0-255 data."""
+    samples = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(8, 8)
+    samples[0, 0], samples[-1, -1] = -0.0001, 1.0001
+    tifffile.imwrite(tmp_path / "f.tif", samples)
+    loaded = read_image(tmp_path / "f.tif")
+    assert loaded.pixels.dtype == np.uint16 and loaded.pixels[0, 0, 0] == 0 and loaded.pixels[-1, -1, 0] == 65535
+    assert "the few outside it (-0.0001..1.0001) clipped" in loaded.note
+
+
 def test_a_broken_tiff_is_refused_without_tifffiles_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """"<tifffile.TiffPages @8> invalid offset to first page 8" reached the terminal before the file's own line;
     tifffile's log level is put back afterwards."""
