@@ -76,8 +76,9 @@ OTHER_IMAGE_SUFFIXES = frozenset({".gif", ".apng", ".pcx", ".heic", ".heif", ".a
 
 
 def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
-    """The image files of other formats in the input folders (their subfolders too with ``recursive``; hidden
-    ones skipped, links to folders not followed, as the walk that reads the photos)."""
+    """The image files of other formats in the input folders, and entries named as images that are no regular
+    file (a pipe, a socket, a device, a link to one), which no reader opens (their subfolders too with
+    ``recursive``; hidden ones skipped, links to folders not followed, as the walk that reads the photos)."""
     found: list[Path] = []
     for raw in inputs:
         if not Path(raw).is_dir():
@@ -85,7 +86,7 @@ def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
         for top, dirs, files in os.walk(raw):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found += [Path(top) / f for f in sorted(files)
-                      if not f.startswith(".") and Path(f).suffix.lower() in OTHER_IMAGE_SUFFIXES]
+                      if not f.startswith(".") and (Path(f).suffix.lower() in OTHER_IMAGE_SUFFIXES or _special(top, f))]
             if not recursive:
                 break
     return found
@@ -99,10 +100,23 @@ def not_an_image_file(path: Path) -> str:
     return f"{shown(path)}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})"
 
 
+def _special(top: str, name: str) -> bool:
+    """An entry with an image's name that exists but is no regular file (a broken link is the reader's to name)."""
+    path = os.path.join(top, name)
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS and os.path.exists(path) and not os.path.isfile(path)
+
+
 def other_formats_note(files: Sequence[Path]) -> str:
-    """The line that names the images of other formats left out, and what to do with them."""
-    return (f"not read: {len(files)} image(s) in a format this tool does not read ({_first(files)}); convert "
-            f"them to PNG or TIFF ({', '.join(IMAGE_EXTENSIONS)} are read; camera RAW files: develop them first)")
+    """The line that names the images of other formats left out, and what to do with them (and the entries named
+    as images that are no file)."""
+    special = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
+    other = [f for f in files if f.suffix.lower() not in IMAGE_EXTENSIONS]
+    said = [f"{len(other)} image(s) in a format this tool does not read ({_first(other)}); convert them to PNG or "
+            f"TIFF ({', '.join(IMAGE_EXTENSIONS)} are read; camera RAW files: develop them first)"] if other else []
+    if special:
+        said.append(f"{len(special)} entry(ies) named as images that are no regular file (a pipe, socket or device: "
+                    f"{_first(special)})")
+    return "not read: " + "; ".join(said)
 
 
 def _first(folders: Sequence[Path]) -> str:

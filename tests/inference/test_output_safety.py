@@ -406,6 +406,21 @@ def test_images_in_formats_not_read_are_named_not_passed_over(tmp_path: Path, we
                    f"no images found in {photos}; not read: 2 image(s) in a format")
 
 
+def test_entries_named_as_images_that_are_no_file_are_named_not_passed_over(tmp_path: Path, weights: Path) -> None:
+    """A pipe, and a link to /dev/zero, named *.png in a folder were passed over without a word."""
+    import os
+
+    photos = tmp_path / "photos"
+    write_image(photos / "a.png", noise_image(16, 16))
+    os.mkfifo(photos / "pipe.png")
+    (photos / "zero.png").symlink_to("/dev/zero")
+    summary = denoise_files([photos], tmp_path / "out", engine(weights), OutputOptions())
+    assert [Path(r.source).name for r in summary.results] == ["a.png"]
+    said = [n for n in summary.notes if "no regular file" in n]
+    assert said == [f"not read: 2 entry(ies) named as images that are no regular file (a pipe, socket or device: "
+                    f"{photos / 'pipe.png'} and 1 more)"], summary.notes
+
+
 def test_an_output_is_never_written_through_a_linked_folder_inside_the_output(tmp_path: Path, weights: Path) -> None:
     """--recursive mirrored photos/sub/b.png to out/sub/b.png where out/sub was a link to another folder: with
     --overwrite it replaced the user's file of that name there. That file fails, saying why; the rest is done."""
