@@ -193,6 +193,8 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         note = joined_notes(note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past Pillow's "
                                   f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit")
     dpi = file_resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
+    if header is not None and header.mode == "1":  # a scan's black and white: the output has gray levels
+        note = joined_notes(note, "1-bit (black and white) read as 8-bit gray")
     if icc and rgb_or_gray_profile(icc) is None:
         note = joined_notes(note, "ICC profile dropped (a CMYK or Lab profile; the pixels are RGB now)")
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,

@@ -431,6 +431,15 @@ def test_a_float_tiff_with_negative_samples_is_refused_not_clipped(tmp_path: Pat
         read_image(tmp_path / "f.tif")
 
 
+@pytest.mark.parametrize("name", ["b.png", "b.tif", "b.bmp"])
+def test_a_1_bit_image_is_read_as_8_bit_gray_and_said(tmp_path: Path, name: str) -> None:
+    """A dithered 1-bit scan came back as gray levels (8 dB from its input) without a word."""
+    Image.fromarray(np.random.default_rng(0).random((16, 16)) > 0.5).convert("1").save(tmp_path / name)
+    loaded = read_image(tmp_path / name)
+    assert loaded.pixels.dtype == np.uint8 and set(np.unique(loaded.pixels)) == {0, 255}
+    assert loaded.note == "1-bit (black and white) read as 8-bit gray"
+
+
 def test_a_float_tiff_a_hair_outside_0_1_is_clipped_and_said(tmp_path: Path) -> None:
     """One sample at 1.0001 (a resampling's ringing) refused the whole photo as HDR or 0-255 data."""
     samples = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(8, 8)
