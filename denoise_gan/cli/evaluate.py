@@ -8,7 +8,7 @@ Nothing heavy is imported at module level (the library is imported inside each c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -31,6 +31,9 @@ from denoise_gan.cli.options import (
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
+
+if TYPE_CHECKING:
+    from denoise_gan.evaluation.benchmark.results import BenchmarkResult
 
 
 def evaluate_command(
@@ -129,9 +132,7 @@ def benchmark_command(
     from denoise_gan.inference.infer_config import InferConfig
     from denoise_gan.runtime import set_threads
 
-    if noisy and given_options(ctx, ("seed",)):  # it was recorded as none, without a word
-        raise UserError("--seed draws the noise on --clean photos; a --noisy set's images carry their own (its "
-                        "manifest records the seed synth drew them with): drop --seed")
+    _refuse_seed_for_sets(ctx, noisy)
     set_threads(threads)
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                         precision=precision, ensemble=ensemble)
@@ -143,12 +144,23 @@ def benchmark_command(
                           engine=engine.lower(), threads=threads)
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)
+    _say_benchmark_written(result, output, clean)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _refuse_seed_for_sets(ctx: typer.Context, noisy: list[Path] | None) -> None:
+    """--seed draws noise on --clean photos; beside --noisy sets it was recorded as none, without a word."""
+    if noisy and given_options(ctx, ("seed",)):
+        raise UserError("--seed draws the noise on --clean photos; a --noisy set's images carry their own (its "
+                        "manifest records the seed synth drew them with): drop --seed")
+
+
+def _say_benchmark_written(result: BenchmarkResult, output: Path, clean: Path | None) -> None:
     console.print(benchmark_summary(result))
     say_other_formats(clean)
     console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
                   markup=False, highlight=False, soft_wrap=True)
-    if result.failed:
-        raise typer.Exit(1)
 
 
 def demo_command(

@@ -204,8 +204,10 @@ def test_a_full_disk_is_one_line(clean_dir: Path, tmp_path: Path, monkeypatch: p
         return real(*args, **kwargs)
 
     monkeypatch.setattr("data_tools.atomic_files.tempfile.mkstemp", full_for_checkpoints)
-    line = one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "2"), "No space left on device")
-    assert "step_" in line
+    result = new_run(clean_dir, tmp_path / "run", "--steps", "2")
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert result.exit_code == 1 and "Traceback" not in result.output  # a full disk, not a bad argument: 1
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "step_" in lines[0], result.stderr
 
 
 def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
