@@ -118,10 +118,10 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
     return removed
 
 
-def write_error(path: Path | str, exc: OSError) -> OutputWriteError:
-    """The one-line error of an output the file system refused; a full disk is a NoRoomError."""
+def write_error(path: Path | str, exc: OSError, saying: str = "cannot write") -> OutputWriteError:
+    """The one-line error of an output the file system refused; a full disk (or quota) is a NoRoomError."""
     no_room = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return (NoRoomError if no_room else OutputWriteError)(f"{path}: cannot write ({exc.strerror or exc})")
+    return (NoRoomError if no_room else OutputWriteError)(f"{path}: {saying} ({exc.strerror or exc})")
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from data_tools.atomic_files import OutputWriteError
+from data_tools.atomic_files import OutputWriteError, write_error
 from data_tools.output_folders import refuse_file_in_the_way
 
 
@@ -30,7 +30,7 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise OutputWriteError(f"{folder}: cannot open it ({exc.strerror or exc})") from None
+        raise write_error(folder, exc, "cannot open it") from None
     try:
         if not _flock_within(fd, _PROBE_WAIT_S):
             raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end, "

@@ -9,7 +9,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from data_tools.atomic_files import OutputWriteError, is_special_file, is_temp_file, remove_stale_parts, temp_prefix
+from data_tools.atomic_files import (
+    OutputWriteError,
+    is_special_file,
+    is_temp_file,
+    remove_stale_parts,
+    temp_prefix,
+    write_error,
+)
 from data_tools.paths import real_path
 
 
@@ -33,7 +40,7 @@ def check_writable(folder: Path | str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise OutputWriteError(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+        raise write_error(folder, exc, "cannot write there") from None
 
 
 def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = False,

@@ -40,11 +40,12 @@ def needs_package(purpose: str, module: str) -> str:
 
 def broken_package(exc: BaseException) -> str | None:
     """The optional package whose own import raised ``exc`` (a torch whose CUDA libraries are missing, a wheel for
-    another Python): the package a frame of the traceback runs in, or None when no frame is such a package's."""
+    another Python): the package whose module body (its import, not a call into it: a DataLoader worker's error,
+    a forward pass) a frame of the traceback runs, or None when no frame does."""
     tb = exc.__traceback__
     while tb is not None:
         package = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
-        if package in EXTRAS:
+        if package in EXTRAS and tb.tb_frame.f_code.co_name == "<module>":
             return package
         tb = tb.tb_next
     return None

@@ -72,3 +72,19 @@ def test_a_torch_that_is_installed_but_does_not_load_is_one_line_in_every_comman
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2 and len(lines) == 1, run.stderr
         assert "the 'torch' package is installed but does not import (" in lines[0] and "cannot open" in lines[0]
+
+
+def test_an_error_raised_under_a_torch_call_is_not_blamed_on_torch() -> None:
+    """A forward pass (or a DataLoader worker) that fails runs under torch's frames; only an error raised while a
+    package's module body runs (its import) is the package's."""
+    import torch
+
+    from denoise_gan.extras import broken_package
+
+    class Failing(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise OSError("Too many open files")
+
+    with pytest.raises(OSError) as raised:
+        Failing()(torch.zeros(1))
+    assert broken_package(raised.value) is None

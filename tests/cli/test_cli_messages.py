@@ -210,6 +210,14 @@ def test_a_full_disk_is_exit_1_as_a_failed_file_is_not_2_as_a_bad_argument(tmp_p
     read_only = cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred", "--json",
                     tmp_path / "clean")  # a bad argument is still 2
     assert read_only.exit_code == 2
+    monkeypatch.undo()
+
+    def no_inode(*args: object, **kwargs: object) -> None:  # a disk full before the first write: the up-front check
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("data_tools.output_folders.tempfile.mkstemp", no_inode)
+    early = cli("denoise", tmp_path / "clean", "-o", tmp_path / "out", "--sigma", "5")
+    assert early.exit_code == 1 and "cannot write there (No space left on device)" in early.stderr, early.output
 
 
 def test_an_interrupt_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
