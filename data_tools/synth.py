@@ -174,7 +174,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
             restore_manifest(summary.manifest, earlier)
         return summary
     _refuse_one_sided(entries, out_dir, was_empty, summary)
-    _note_vanished(entries, out_dir, summary)
+    _note_vanished(entries, clean_dir, out_dir, summary)
     if summary.unwritten:  # the output's fault, not a source's: the request manifest stays, marked incomplete,
         if not summary.manifest.is_file():  # removed with its folder: the same command must know the set again
             with contextlib.suppress(OSError, ValueError):
@@ -185,14 +185,16 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     return summary
 
 
-def _note_vanished(entries: list[dict[str, Any]], out_dir: Path, summary: SynthSummary) -> None:
-    """Files this run wrote that are gone by its end (the output folder removed, or a mount under it taken away,
-    while it ran: each write makes its folder again) are outputs not written: the set is not marked complete."""
-    gone = [e[side] for e in entries for side in SET_FOLDERS if e.get(side) and not (out_dir / e[side]).is_file()]
-    if gone:
-        summary.unwritten += len(gone)
-        summary.failures.extend((out_dir / file, "written, then gone from the output folder (removed while the "
-                                                 "run went on?)") for file in gone)
+def _note_vanished(entries: list[dict[str, Any]], clean_dir: Path, out_dir: Path, summary: SynthSummary) -> None:
+    """Sources whose files this run wrote are gone by its end (the output folder removed, or a mount under it taken
+    away, while it ran: each write makes its folder again): their outputs count as not written, one per source,
+    and the set is not marked complete."""
+    for entry in entries:
+        gone = [entry[side] for side in SET_FOLDERS if entry.get(side) and not (out_dir / entry[side]).is_file()]
+        if gone:
+            summary.unwritten += 1
+            summary.failures.append((clean_dir / entry["source"], f"{' and '.join(gone)} written, then gone from "
+                                                                  "the output folder (removed while the run went on?)"))
 
 
 def _split(index: int, unpaired: bool) -> str:
@@ -353,8 +355,10 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
         "noisy": None,
     }
     clean_written: Future[None] | None = None
+    made_clean = False  # whether this call makes the clean file (a rerun rewrites an earlier set's, which stays)
     if split in ("paired", "clean"):
         entry["clean"] = _set_file("clean", name)
+        made_clean = not (out_dir / entry["clean"]).exists()
         clean_written = writer.submit(write_image, out_dir / entry["clean"], pixels, exif=loaded.exif,
                                       icc=loaded.icc)
     try:
@@ -366,7 +370,7 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
             entry["stages"] = stages
             write_image(out_dir / entry["noisy"], noisy, exif=loaded.exif, icc=loaded.icc)
     except BaseException:  # no clean file without its noisy twin either (a disk with room for one of them)
-        if clean_written is not None and clean_written.exception() is None:
+        if made_clean and clean_written is not None and clean_written.exception() is None:
             with contextlib.suppress(OSError):
                 (out_dir / entry["clean"]).unlink(missing_ok=True)
         raise

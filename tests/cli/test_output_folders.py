@@ -216,6 +216,17 @@ def test_a_disk_with_room_for_one_clean_file_leaves_no_half_pair_and_a_folder_as
     assert not (tmp_path / "set").exists()
     monkeypatch.undo()
     assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).written == 2
+    before = {p.relative_to(tmp_path / "set"): p.read_bytes() for p in (tmp_path / "set").rglob("*.png")}
+
+    def no_noisy_fits(path: Path, *args: object, **kw: object) -> None:
+        if Path(path).parent.name == "noisy":
+            raise OutputWriteError(f"{path}: cannot write (No space left on device)")
+        real(path, *args, **kw)
+
+    monkeypatch.setattr(synth_module, "write_image", no_noisy_fits)
+    assert synth(src, tmp_path / "set", "gaussian:sigma=5", 0).unwritten == 2  # the same command, the disk full again
+    after = {p.relative_to(tmp_path / "set"): p.read_bytes() for p in (tmp_path / "set").rglob("*.png")}
+    assert after == before  # the earlier set's pairs stay whole: its clean files were not this run's to remove
 
 
 def test_a_set_whose_folder_is_removed_mid_run_is_not_marked_complete(tmp_path: Path,
@@ -238,7 +249,7 @@ def test_a_set_whose_folder_is_removed_mid_run_is_not_marked_complete(tmp_path: 
 
     monkeypatch.setattr(synth_module, "_one", removed_before_c)
     result = cli("synth", src, "-o", tmp_path / "set", "--noise", "gaussian:sigma=5")
-    assert result.exit_code == 1 and "4 output(s) could not be written" in " ".join(result.stderr.split())
+    assert result.exit_code == 1 and "2 output(s) could not be written" in " ".join(result.stderr.split())
     assert "written, then gone from the output folder" in " ".join(result.stderr.split())
     assert json.loads((tmp_path / "set" / "manifest.json").read_text())["complete"] is False
     monkeypatch.undo()
