@@ -344,7 +344,7 @@ def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_onc
 
 
 def test_resume_with_other_photos_or_another_seed_is_refused_and_a_moved_folder_resumes(
-        tmp_path: Path, clean_dir: Path) -> None:
+        tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--resume with another --clean (or --seed) threw the stored rows away and wrote the new ones in their place:
     an overwrite without --overwrite. It continues the benchmark it finds, or is refused."""
     import shutil
@@ -353,12 +353,18 @@ def test_resume_with_other_photos_or_another_seed_is_refused_and_a_moved_folder_
     shutil.copytree(clean_dir, photos)
     shutil.copytree(clean_dir, other)
     args = ["--noise", SPECS[0], "--methods", "tv", "-o", out]
-    assert bench("--clean", photos, *args, "--seed", "3").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    assert bench("--clean", "photos", *args, "--seed", "3").exit_code == 0  # a relative path, stored
     stored = (out / "results.json").read_bytes()
     one_line_error(bench("--clean", other, *args, "--seed", "3", "--resume"), f"--clean {other} where it has "
                    f"{photos}: its rows would be replaced")
     one_line_error(bench("--clean", photos, *args, "--seed", "4", "--resume"), "--seed 4 where it has 3")
+    shutil.copytree(clean_dir, other / "photos")
+    monkeypatch.chdir(other)  # "photos" from another folder is another folder
+    one_line_error(bench("--clean", "photos", *args, "--seed", "3", "--resume"), "its rows would be replaced")
     assert (out / "results.json").read_bytes() == stored
+    same = bench("--clean", "../photos", *args, "--seed", "3", "--resume")  # the same folder, spelt from elsewhere
+    assert same.exit_code == 0 and "0 row(s) computed" in same.stdout, same.output
     photos.rename(tmp_path / "moved")  # the stored folder is gone: moved, and its rows are checked image by image
     resumed = bench("--clean", tmp_path / "moved", *args, "--seed", "3", "--resume")
     assert resumed.exit_code == 0 and "0 row(s) computed" in resumed.stdout, resumed.output

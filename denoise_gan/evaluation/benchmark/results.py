@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,7 @@ def _refuse_other_inputs(stored: dict[str, Any], cfg: BenchmarkConfig, out_dir: 
     """A --resume continues the benchmark it finds: other photos or another seed would replace its rows, which
     only a new -o may do. A stored folder that is gone was moved (its rows are checked image by image)."""
     def moved_or_same(was: Any, now: Path | None) -> bool:
+        """The stored folder is the one given, or gone (moved: its rows are checked image by image)."""
         return was is None and now is None or isinstance(was, str) and (
             not Path(was).exists() or now is not None and real_path(was) == real_path(now))
 
@@ -98,7 +100,9 @@ def _refuse_other_inputs(stored: dict[str, Any], cfg: BenchmarkConfig, out_dir: 
     if not moved_or_same(stored.get("clean_dir"), cfg.clean_dir):
         given.append(("--clean", stored.get("clean_dir"), cfg.clean_dir))
     was_sets = stored.get("noisy_sets") if isinstance(stored.get("noisy_sets"), list) else []
-    if len(was_sets) != len(cfg.noisy_sets) or not all(moved_or_same(w, n) for w, n in zip(was_sets, cfg.noisy_sets)):
+    now_sets = sorted(cfg.noisy_sets, key=lambda p: str(real_path(p)))  # (in any order: rows are known by name)
+    was_sorted = sorted(was_sets, key=lambda p: str(real_path(p)) if isinstance(p, str) else "")
+    if len(was_sets) != len(now_sets) or not all(moved_or_same(w, n) for w, n in zip(was_sorted, now_sets)):
         given.append(("--noisy", ", ".join(map(str, was_sets)) or None, ", ".join(map(str, cfg.noisy_sets)) or None))
     if cfg.clean_dir is not None and stored.get("seed") not in (None, cfg.seed):
         given.append(("--seed", stored.get("seed"), cfg.seed))
@@ -183,8 +187,9 @@ def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
         "version": tool_version(),
         "protocol": protocol_dict(cfg.oracle_sigma),
         "config": {
-            "clean_dir": None if cfg.clean_dir is None else str(cfg.clean_dir),
-            "noisy_sets": [str(p) for p in cfg.noisy_sets],
+            # absolute (links kept), so a --resume from another folder compares the folder, not its spelling
+            "clean_dir": None if cfg.clean_dir is None else os.path.abspath(cfg.clean_dir),
+            "noisy_sets": [os.path.abspath(p) for p in cfg.noisy_sets],
             "noises": list(the_plan.conditions),
             "methods": [m.name for m in methods],
             "seed": cfg.seed if cfg.clean_dir is not None else None,  # a --noisy set's files carry their own
