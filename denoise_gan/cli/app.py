@@ -24,6 +24,7 @@ from data_tools.atomic_files import NoRoomError
 from data_tools.names import shown
 from data_tools.paths import real_path
 from denoise_gan import __version__
+from denoise_gan.cli.log_stream import log_kept_from_full_disk
 from denoise_gan.cli.repeated_options import repeated_option
 from denoise_gan.command_line import command_line
 from denoise_gan.errors import DenoiseGanError, ReportedInterrupt, is_out_of_memory, out_of_memory_text
@@ -85,7 +86,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
-        with command_line():  # the API's checks it runs keep their flags
+        with command_line(), log_kept_from_full_disk():  # the API's checks it runs keep their flags
             try:
                 return self._main(args, prog_name, complete_var, standalone_mode, **extra)
             except OSError as exc:  # --help, --version or the bare help into a full disk's file (a command's own
@@ -104,7 +105,6 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         _InterruptNotice.said = False
-        _LOG.lost = False
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _NO_ARGS as exc:  # bare `denoise-gan`: the help, as before
@@ -165,36 +165,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-class _LogStream:
-    """stderr, as the progress and notes see it: a log redirected to a full disk loses the log, not the work
-    (`denoise ... 2> log` wrote no image when the first progress line did not fit). Anything else is stderr's."""
-
-    lost = False
-
-    def write(self, text: str) -> int:
-        return self._kept(lambda: sys.stderr.write(text), len(text))
-
-    def flush(self) -> None:
-        self._kept(sys.stderr.flush, None)
-
-    def _kept(self, call: Callable[[], Any], instead: Any) -> Any:
-        if self.lost:
-            return instead
-        try:
-            return call()
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
-            self.lost = True  # (until the next command: ``OneLineUsageErrors`` resets it)
-            return instead
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(sys.stderr, name)
 
 
-_LOG = _LogStream()
 console = Console(stderr=False)
-err_console = Console(file=_LOG)  # type: ignore[arg-type]
+err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

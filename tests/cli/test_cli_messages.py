@@ -169,6 +169,18 @@ def test_a_progress_log_on_a_full_disk_loses_the_log_not_the_work(tmp_path: Path
                              stdout=subprocess.PIPE, stderr=full, text=True, timeout=300)
     assert run.returncode == 0 and (tmp_path / "out" / "a.png").is_file(), run.stdout
     assert "denoise summary" in run.stdout
+    # a warning printed by plain print(file=sys.stderr), not by the CLI's console: a photo train skips
+    from data_tools.samples import load_sample
+    from helpers import TINY_TRAIN_FLAGS
+
+    for name in ("coffee", "camera"):
+        write_image(tmp_path / "clean" / f"{name}.png", load_sample(name)[:64, :64])
+    (tmp_path / "clean" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", "train", "--clean", tmp_path / "clean", "--noise",
+                              "gaussian:sigma=25", "-o", tmp_path / "run", "--steps", "2", *TINY_TRAIN_FLAGS],
+                             stdout=subprocess.PIPE, stderr=full, text=True, timeout=300)
+    assert run.returncode == 0 and (tmp_path / "run" / "G.safetensors").is_file(), run.stdout
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
