@@ -92,11 +92,13 @@ def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
     return found
 
 
+_READ = f"PNG or TIFF ({', '.join(IMAGE_EXTENSIONS)} are read)"  # what to convert an unread image to
+
+
 def not_an_image_file(path: Path) -> str:
     """Why a file named as an input is not read: an image in another format (what to do then), or no image."""
     if path.suffix.lower() in OTHER_IMAGE_SUFFIXES:
-        return (f"{shown(path)}: a {path.suffix.lower()} image, a format this tool does not read; convert it to PNG "
-                f"or TIFF ({', '.join(IMAGE_EXTENSIONS)} are read)")
+        return f"{shown(path)}: a {path.suffix.lower()} image, a format this tool does not read; convert it to {_READ}"
     return f"{shown(path)}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})"
 
 
@@ -111,8 +113,8 @@ def other_formats_note(files: Sequence[Path]) -> str:
     as images that are no file)."""
     special = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
     other = [f for f in files if f.suffix.lower() not in IMAGE_EXTENSIONS]
-    said = [f"{len(other)} image(s) in a format this tool does not read ({_first(other)}); convert them to PNG or "
-            f"TIFF ({', '.join(IMAGE_EXTENSIONS)} are read; camera RAW files: develop them first)"] if other else []
+    said = [f"{len(other)} image(s) in a format this tool does not read ({_first(other)}); convert them to "
+            f"{_READ[:-1]}; camera RAW files: develop them first)"] if other else []
     if special:
         said.append(f"{len(special)} entry(ies) named as images that are no regular file (a pipe, socket or device: "
                     f"{_first(special)})")

@@ -44,12 +44,14 @@ def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
 
 def metadata_lost(fmt: str, pixels_dtype: str, channels: int, exif: bytes | None, icc: bytes | None) -> list[str]:
     """What of the EXIF and ICC profile an output of this format will not carry, in words for the file's line
-    (the rules of ``metadata_for`` and ``encode_image``: a BMP holds neither, a 16-bit TIFF no EXIF)."""
+    (the rules of ``metadata_for`` and ``encode_image``: a BMP holds neither; a 16-bit or gray+alpha TIFF, which
+    tifffile or OpenCV writes, no EXIF)."""
     kept_exif, kept_icc = metadata_for(fmt, channels, exif, icc)
+    tiff_without = fmt == "TIFF" and (pixels_dtype == "uint16" or channels == 2)
     lost = []
-    if exif and (fmt == "BMP" or fmt == "TIFF" and pixels_dtype == "uint16" or not kept_exif):
+    if exif and (fmt == "BMP" or tiff_without or not kept_exif):
         lost.append("EXIF dropped (" + ("a BMP holds none" if fmt == "BMP" else
-                                        "a 16-bit TIFF is written without it" if fmt == "TIFF" else
+                                        "a 16-bit or gray+alpha TIFF is written without it" if tiff_without else
                                         "over the 64 KB a JPEG holds") + ")")
     if icc and (fmt == "BMP" or not kept_icc):
         lost.append("ICC profile dropped (" + ("a BMP holds none" if fmt == "BMP" else

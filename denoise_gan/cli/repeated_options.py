@@ -24,34 +24,42 @@ def repeated_option(params: Sequence[Any], args: Sequence[str]) -> str | None:
         word, i = args[i], i + 1
         if word == "--":
             break
-        name, value = _split(word, names)
-        if name is None:
-            continue
-        param = names[name]
-        if not param.is_flag and value is None:
-            value = " ".join(args[i:i + param.nargs])
-            i += param.nargs
-        first = seen.get(param.name)
-        if first is None:
-            seen[param.name] = (name, value)
-        elif not (param.is_flag and first[0] == name):
-            return _message(first, (name, value))
+        for name, value in _split(word, names):
+            param = names[name]
+            if not param.is_flag and value is None:
+                if i + param.nargs > len(args):  # its value is missing: the parser says so
+                    return None
+                value = " ".join(args[i:i + param.nargs])
+                i += param.nargs
+            first = seen.get(param.name)
+            if first is None:
+                seen[param.name] = (name, value)
+            elif not (param.is_flag and first[0] == name):
+                return _message(first, (name, value))
     return None
 
 
-def _split(word: str, names: dict[str, Any]) -> tuple[str | None, str | None]:
-    """An option's name and its attached value (``--seed=3``, ``-o``-style ``-oout``), or (None, None)."""
+def _split(word: str, names: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The options a word gives, each with its attached value: ``--seed=3``, ``-oout``, or a cluster of short
+    flags that may end in a short option and its value (``-ro OUT``, ``-rOUT``)."""
     if word in names:
-        return word, None
-    if word.startswith("--") and "=" in word:
+        return [(word, None)]
+    if word.startswith("--"):
         name = word.split("=", 1)[0]
-        return (name, word.split("=", 1)[1]) if name in names else (None, None)
-    if len(word) > 2 and word[0] == "-" and word[1] != "-" and word[:2] in names and not names[word[:2]].is_flag:
-        return word[:2], word[2:]
-    return None, None
+        return [(name, word.split("=", 1)[1])] if "=" in word and name in names else []
+    found: list[tuple[str, str | None]] = []
+    for at in range(1, len(word) if word.startswith("-") and len(word) > 2 else 1):
+        name = "-" + word[at]
+        if name not in names:
+            return []  # not a cluster of this command's options (a negative number, a value)
+        if not names[name].is_flag:
+            return [*found, (name, word[at + 1:] or None)]
+        found.append((name, None))
+    return found
 
 
 def _message(first: tuple[str, str | None], again: tuple[str, str | None]) -> str:
+    """The refusal: the option and both values (a flag in both its forms has none)."""
     (name1, value1), (name2, value2) = first, again
     if value1 is None or value2 is None:  # a flag in both of its forms
         return f"{name1} and {name2} both given; give one"

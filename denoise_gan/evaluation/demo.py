@@ -79,5 +79,5 @@ def demo_strip(row: DemoRow, noisy: np.ndarray, denoised: np.ndarray, clean: np.
     over = "gray" if clean.ndim == 2 or clean.shape[2] == 1 else "RGB"
     caption = f"{row.name}: PSNR ({over}, data range 255) / SSIM against the clean image; {row.seconds:.2f} s"
     return labelled_grid([[noisy, denoised, clean]], columns, [caption],
-                         f"denoise-gan demo: {Path(model).name}, {noise}, seed {seed}")
+                         f"denoise-gan demo: {model}, {noise}, seed {seed}")  # as given: runs/a/G.safetensors
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_tools.folder_scan import (
+    OTHER_IMAGE_SUFFIXES,
     folders_not_read,
     linked_note,
     not_an_image_file,
@@ -28,11 +29,10 @@ from data_tools.paths import real_path
 from denoise_gan.command_line import named
 from denoise_gan.errors import UserError
 
-OUTPUT_EXTS = {"same": "", "png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif",
-               "webp": ".webp", "bmp": ".bmp"}
+OUTPUT_EXTS = {"same": "", "png": ".png", **{s.lstrip("."): ".jpg" for s in JPEG_SUFFIXES}, "tif": ".tif",
+               "tiff": ".tif", "webp": ".webp", "bmp": ".bmp"}
 # image formats this tool does not write: `-o photo.gif` is a mistaken file name, not a folder to create
-UNWRITTEN_IMAGE_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".ico", ".svg", ".pdf",
-                            ".dng", ".raw", ".cr2", ".nef", ".arw", ".exr", ".hdr", ".pnm", ".ppm", ".pgm")
+UNWRITTEN_IMAGE_SUFFIXES = (*sorted(OTHER_IMAGE_SUFFIXES), ".svg", ".pdf")
 QUALITY_SUFFIXES = (*JPEG_SUFFIXES, ".webp")  # the outputs --quality sets (a lossless WebP: its effort)
 NAME_MAX = 255  # bytes in one file name on common file systems (ext4, APFS, NTFS in UTF-16 units)
 

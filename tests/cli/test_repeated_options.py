@@ -16,6 +16,7 @@ from helpers import cli, one_line_error
     (("synth", "IN", "-o", "OUT", "--noise=gaussian:sigma=5", "--noise", "poisson:peak=3"), "--noise given twice"),
     (("denoise", "IN", "-o", "OUT", "--sigma", "10", "--output", "OTHER"), "-o given twice ("),
     (("denoise", "IN", "-oOUT", "-o", "OTHER"), "-o given twice ("),
+    (("denoise", "IN", "-ro", "OUT", "-o", "OTHER"), "-o given twice ("),  # -o inside a cluster of short options
 ])
 def test_an_option_given_twice_is_refused_before_anything_runs(tmp_path: Path, args: tuple[str, ...],
                                                                  needle: str) -> None:
@@ -23,6 +24,10 @@ def test_an_option_given_twice_is_refused_before_anything_runs(tmp_path: Path, a
     result = cli(*(str(tmp_path / a) if a in ("IN", "OUT", "OTHER") else a for a in args))
     one_line_error(result, needle)
     assert not (tmp_path / "OUT").exists() and not (tmp_path / "OTHER").exists()
+
+
+def test_an_option_missing_its_value_at_the_end_is_the_parsers_to_name(tmp_path: Path) -> None:
+    one_line_error(cli("denoise", tmp_path, "-o", tmp_path / "a", "-o"), "Option '-o' requires an argument")
 
 
 def test_a_flag_in_both_of_its_forms_is_refused_and_one_given_twice_is_taken() -> None:

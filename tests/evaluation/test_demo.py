@@ -89,7 +89,7 @@ def test_a_demo_strip_names_its_model_and_a_gray_photo_is_scored_as_gray(tmp_pat
         (captions, title)) or grid(rows, columns, captions, title))
     demo.run_demo(tmp_path / "out", checkpoint=str(weights), names=("coffee", "camera"))
     (coffee, coffee_title), (camera, _) = drawn
-    assert coffee_title.startswith("denoise-gan demo: tiny.safetensors, gaussian:sigma=25")
+    assert coffee_title.startswith(f"denoise-gan demo: {weights}, gaussian:sigma=25")  # as given, folder and all
     assert "PSNR (RGB," in coffee[0] and "PSNR (gray," in camera[0]
 
 
