@@ -1,9 +1,9 @@
 """An option given twice is refused, where the parser would keep the last value without a word.
 
 ``synth --noise A --noise B`` made only B's set, and ``denoise --sigma 10 ... --sigma 25`` denoised at 25: a
-user who meant two noises, or who edited one end of a long command line, could not tell. Options that take
-several values (``--methods``) and a flag given twice in the same form stay as they are; a flag given in both
-its forms (``--ema --no-ema``) contradicts itself and is refused too.
+user who meant two noises, or who edited one end of a long command line, could not tell. Repeatable options
+(``benchmark --noise``) and a flag given twice in the same form stay as they are; a flag given in both its forms
+(``--ema --no-ema``) contradicts itself and is refused too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def repeated_option(params: Sequence[Any], args: Sequence[str]) -> str | None:
     """What to tell the user when ``args`` give a single-valued option twice; None when none is."""
     names: dict[str, Any] = {}
     for param in params:
-        if getattr(param, "param_type_name", "") == "option" and not param.multiple and not param.count:
+        if getattr(param, "param_type_name", "") == "option":  # (repeatable ones too: their values are skipped)
             names.update({name: param for name in (*param.opts, *param.secondary_opts)})
     seen: dict[str, tuple[str, str | None]] = {}  # param name -> (the name it was first given as, its value)
     i = 0
@@ -32,6 +32,8 @@ def repeated_option(params: Sequence[Any], args: Sequence[str]) -> str | None:
                 value = " ".join(args[i:i + param.nargs])
                 i += param.nargs
             first = seen.get(param.name)
+            if param.multiple or param.count:
+                continue
             if first is None:
                 seen[param.name] = (name, value)
             elif not (param.is_flag and first[0] == name):
