@@ -99,6 +99,8 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
         if key in seen:
             raise OutputWriteError(f"{seen[key]} and {option} both name {path}; give each its own file")
         seen[key] = option
+        if str(path) == "-":  # the shell's "standard output", which these options do not mean: a file named "-"
+            raise OutputWriteError(f"{option} -: give a file path (the table is on standard output already)")
         if path.suffix.lower() in forbidden_suffixes:
             example = f"results.{option.lstrip('-')}" if option in ("--json", "--csv") else "results.txt"
             raise OutputWriteError(f"{option} {path}: an image file name; give the report its own name "

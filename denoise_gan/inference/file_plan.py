@@ -70,6 +70,9 @@ class OutputOptions:
                             "or '..' (e.g. _dn)")
         if "\0" in self.suffix:
             raise UserError(f"{_named('suffix')} {self.suffix!r} holds a NUL character, which no file name can")
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.suffix):  # a newline from a quoting slip: every output
+            raise UserError(f"{_named('suffix')} {self.suffix!r} holds a control character (a newline, a tab); "
+                            "give a plain suffix (e.g. _dn)")  # name would break the next script's ls | while read
 
     @property
     def encoder_quality(self) -> int:

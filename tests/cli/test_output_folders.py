@@ -293,7 +293,8 @@ def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tm
                    "cannot write")
 
 
-def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, tmp_path: Path) -> None:
+def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     pred = shutil.copytree(src, src.parent / "pred")  # the same folder as --pred is refused
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     for option in ("--json", "--csv"):  # an input image named as the report: refused, even with --overwrite
@@ -303,6 +304,10 @@ def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, 
                    "an image file name")  # a camera's upper-case extension too
     one_line_error(cli("evaluate", "--clean", src, "--pred", pred, "--json", tmp_path / "r.out", "--csv",
                        tmp_path / "r.out"), "both name")
+    monkeypatch.chdir(tmp_path)
+    dash = cli("evaluate", "--clean", src, "--pred", pred, "--json", "-")  # no standard output here: a file named "-"
+    one_line_error(dash, "--json -: give a file path")
+    assert not (tmp_path / "-").exists()
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
     report = tmp_path / "r.json"
     report.write_text("keep")

@@ -378,6 +378,9 @@ def test_odd_out_dir_suffix_and_console_are_one_line_before_any_folder(tmp_path:
         denoise_files([tmp_path / "in"], f"{tmp_path}/o\0ut", engine(weights))
     with pytest.raises(UserError, match="holds a NUL character"):
         OutputOptions(suffix="_dn\0")
+    for control in ("a\nb", "_dn\t"):  # a quoting slip: names that break the next script's `ls | while read`
+        with pytest.raises(UserError, match="holds a control character"):
+            OutputOptions(suffix=control)
     with pytest.raises(UserError, match="console must be a rich Console"):
         denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), console=sys.stderr)  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
