@@ -42,30 +42,41 @@ def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
     return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
 
 
-def metadata_lost(fmt: str, pixels_dtype: str, channels: int, exif: bytes | None, icc: bytes | None) -> list[str]:
-    """What of the EXIF and ICC profile an output of this format will not carry, in words for the file's line
-    (the rules of ``metadata_for`` and ``encode_image``: a BMP holds neither; a 16-bit or gray+alpha TIFF, which
-    tifffile or OpenCV writes, no EXIF)."""
-    kept_exif, kept_icc = metadata_for(fmt, channels, exif, icc)
-    tiff_without = fmt == "TIFF" and (pixels_dtype == "uint16" or channels == 2)
-    lost = []
-    if exif and (fmt == "BMP" or tiff_without or not kept_exif):
-        lost.append("EXIF dropped (" + ("a BMP holds none" if fmt == "BMP" else
-                                        "a 16-bit or gray+alpha TIFF is written without it" if tiff_without else
-                                        "over the 64 KB a JPEG holds") + ")")
-    if icc and (fmt == "BMP" or not kept_icc):
-        lost.append("ICC profile dropped (" + ("a BMP holds none" if fmt == "BMP" else
-                                               "a gray profile, where the file stores RGB") + ")")
-    return lost
+def metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None,
+                 deep: bool = False) -> tuple[bytes | None, bytes | None]:
+    """The EXIF and ICC profile a file of this format can carry (``deep``: 16-bit samples), the rest left out by
+    the rules of ``metadata_lost``; the encoder writes what this keeps, and a file's line says what it does not."""
+    return (None if _exif_loss(fmt, channels, exif, deep) else exif, None if _icc_loss(fmt, channels, icc) else icc)
 
 
-def metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None) -> tuple[bytes | None, bytes | None]:
-    """The EXIF and ICC profile a file of this format can carry: EXIF past the 64 KB of a JPEG segment is dropped
-    (Pillow refused the whole file, after the work), and so is a gray profile on colour samples (a gray photo
-    written as WebP, which stores RGB), which a viewer rejects or misreads."""
+def metadata_lost(fmt: str, channels: int, exif: bytes | None, icc: bytes | None, deep: bool = False) -> list[str]:
+    """What of the EXIF and ICC profile an output of this format will not carry, in words for the file's line."""
+    return ([f"EXIF dropped ({why})" for why in (_exif_loss(fmt, channels, exif, deep),) if why]
+            + [f"ICC profile dropped ({why})" for why in (_icc_loss(fmt, channels, icc),) if why])
+
+
+def _exif_loss(fmt: str, channels: int, exif: bytes | None, deep: bool) -> str:
+    """Why an output of this format carries no EXIF, or "": a BMP holds none; a 16-bit or gray+alpha TIFF is
+    written by OpenCV or tifffile, which write none; past the 64 KB of a JPEG segment Pillow refused the whole
+    file, after the work."""
+    if not exif:
+        return ""
+    if fmt == "BMP":
+        return "a BMP holds none"
+    if fmt == "TIFF" and (deep or channels == 2):
+        return "a 16-bit or gray+alpha TIFF is written without it"
+    return "over the 64 KB a JPEG holds" if fmt == "JPEG" and len(exif) > MAX_JPEG_EXIF else ""
+
+
+def _icc_loss(fmt: str, channels: int, icc: bytes | None) -> str:
+    """Why an output of this format carries no ICC profile, or "": a BMP holds none, and a gray profile on colour
+    samples (a gray photo written as WebP, which stores RGB) a viewer rejects or misreads."""
+    if not icc:
+        return ""
+    if fmt == "BMP":
+        return "a BMP holds none"
     colour = channels >= 3 or fmt == "WEBP"
-    return (None if fmt == "JPEG" and exif and len(exif) > MAX_JPEG_EXIF else exif,
-            None if not icc or colour and icc[16:20] == b"GRAY" else icc)
+    return "a gray profile, where the file stores RGB" if colour and icc[16:20] == b"GRAY" else ""
 
 
 def bmp_with_dpi(data: bytes, dpi: tuple[float, float] | None) -> bytes:

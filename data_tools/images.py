@@ -195,9 +195,10 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     dpi = file_resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
     if header is not None and header.mode == "1":  # a scan's black and white: the output has gray levels
         note = joined_notes(note, "1-bit (black and white) read as 8-bit gray")
-    if icc and rgb_or_gray_profile(icc) is None:
+    kept_icc = rgb_or_gray_profile(icc)
+    if icc and kept_icc is None:
         note = joined_notes(note, "ICC profile dropped (a CMYK or Lab profile; the pixels are RGB now)")
-    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=rgb_or_gray_profile(icc), note=note,
+    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=kept_icc, note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)
 
 
@@ -259,7 +260,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
     if problem:
         raise ValueError(problem)
     fmt = WRITE_FORMATS[suffix]
-    exif, icc = metadata_for(fmt, pixels.shape[2], exif, icc)
+    exif, icc = metadata_for(fmt, pixels.shape[2], exif, icc, deep=pixels.dtype == np.uint16)
     dpi = plausible_dpi(dpi)
     if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
         return _tiff_bytes(pixels, icc, dpi)
