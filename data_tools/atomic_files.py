@@ -118,10 +118,12 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
     return removed
 
 
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # the errors of a disk that is full, or of a quota used up
+
+
 def write_error(path: Path | str, exc: OSError, saying: str = "cannot write") -> OutputWriteError:
     """The one-line error of an output the file system refused; a full disk (or quota) is a NoRoomError."""
-    no_room = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return (NoRoomError if no_room else OutputWriteError)(f"{path}: {saying} ({exc.strerror or exc})")
+    return (NoRoomError if exc.errno in NO_ROOM else OutputWriteError)(f"{path}: {saying} ({exc.strerror or exc})")
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) -> None:

@@ -92,14 +92,15 @@ def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
     return found
 
 
-_READ = f"PNG or TIFF ({', '.join(IMAGE_EXTENSIONS)} are read)"  # what to convert an unread image to
+_READ = ", ".join(IMAGE_EXTENSIONS)  # the suffixes read, as the messages list them
 
 
 def not_an_image_file(path: Path) -> str:
     """Why a file named as an input is not read: an image in another format (what to do then), or no image."""
     if path.suffix.lower() in OTHER_IMAGE_SUFFIXES:
-        return f"{shown(path)}: a {path.suffix.lower()} image, a format this tool does not read; convert it to {_READ}"
-    return f"{shown(path)}: not an image file extension ({', '.join(IMAGE_EXTENSIONS)})"
+        return (f"{shown(path)}: a {path.suffix.lower()} image, a format this tool does not read; convert it to PNG "
+                f"or TIFF ({_READ} are read)")
+    return f"{shown(path)}: not an image file extension ({_READ})"
 
 
 def _special(top: str, name: str) -> bool:
@@ -114,7 +115,7 @@ def other_formats_note(files: Sequence[Path]) -> str:
     special = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
     other = [f for f in files if f.suffix.lower() not in IMAGE_EXTENSIONS]
     said = [f"{len(other)} image(s) in a format this tool does not read ({_first(other)}); convert them to "
-            f"{_READ[:-1]}; camera RAW files: develop them first)"] if other else []
+            f"PNG or TIFF ({_READ} are read; camera RAW files: develop them first)"] if other else []
     if special:
         said.append(f"{len(special)} entry(ies) named as images that are no regular file (a pipe, socket or device: "
                     f"{_first(special)})")

@@ -92,10 +92,8 @@ class OneLineUsageErrors(typer.core.TyperGroup):
             except OSError as exc:  # --help, --version or the bare help into a full disk's file (a command's own
                 if exc.errno != errno.ENOSPC or exc.filename is not None:  # output is taken in friendly_errors)
                     raise
-                try:
-                    _say_log_unwritten(exc)
-                except typer.Exit as done:
-                    sys.exit(done.exit_code)
+                _say_log_unwritten(exc)
+                sys.exit(1)
 
     def _main(self, args: Any, prog_name: str | None, complete_var: str | None, standalone_mode: bool,
               **extra: Any) -> Any:
@@ -212,6 +210,7 @@ def friendly_errors(fn: F) -> F:
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched
             if exc.errno == errno.ENOSPC and exc.filename is None:  # the terminal's log (stdout) on a full disk
                 _say_log_unwritten(exc)
+                raise typer.Exit(1) from None
             if exc.filename is None and (package := broken_package(exc)):  # a shared library it loads is missing
                 say_error(broken_package_text(package, exc))
                 raise typer.Exit(2) from None
@@ -239,12 +238,12 @@ def friendly_errors(fn: F) -> F:
 
 
 def _say_log_unwritten(exc: OSError) -> None:
-    """A log redirected to a full disk: one line where stderr still takes it (a files' own write names its file)."""
+    """A log redirected to a full disk: one line where stderr still takes it (a files' own write names its file);
+    the caller ends with exit code 1."""
     try:
         say_error(f"the command's output could not be written ({exc.strerror}); make room where it is redirected")
     except OSError:  # stderr is on the full disk too: the exit code is all that is left to say it
         pass
-    raise typer.Exit(1) from None
 
 
 def _say_out_of_memory(exc: BaseException) -> None:

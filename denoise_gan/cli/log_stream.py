@@ -7,13 +7,12 @@ this stream while a command runs; anything but a full disk is stderr's own error
 
 from __future__ import annotations
 
-import errno
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
+from data_tools.atomic_files import NO_ROOM
 
 
 class LogStream:

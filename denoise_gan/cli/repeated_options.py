@@ -31,9 +31,9 @@ def repeated_option(params: Sequence[Any], args: Sequence[str]) -> str | None:
                     return None
                 value = " ".join(args[i:i + param.nargs])
                 i += param.nargs
-            first = seen.get(param.name)
             if param.multiple or param.count:
                 continue
+            first = seen.get(param.name)
             if first is None:
                 seen[param.name] = (name, value)
             elif not (param.is_flag and first[0] == name):

@@ -67,11 +67,10 @@ class BenchmarkResult:
         return len(self.failures)
 
 
-def _previous_rows(path: Path, resume: bool, cfg: BenchmarkConfig | None = None,
-                   ) -> dict[tuple[str, str, str], dict[str, Any]]:
+def _previous_rows(path: Path, cfg: BenchmarkConfig) -> dict[tuple[str, str, str], dict[str, Any]]:
     if not path.exists():
         return {}
-    if not resume:
+    if not cfg.resume:
         raise UserError(f"{path} already exists; pass --resume to continue that benchmark, or choose another -o")
     try:
         data = json_text.loads(path.read_text())
@@ -83,14 +82,13 @@ def _previous_rows(path: Path, resume: bool, cfg: BenchmarkConfig | None = None,
         stored = data.get("config") if isinstance(data.get("config"), dict) else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{path}: cannot resume from it ({exc}); move it away or choose another -o") from None
-    if cfg is not None:
-        _refuse_other_inputs(stored, cfg, path.parent)
+    _refuse_other_inputs(stored, cfg, path.parent)
     return previous
 
 
 def _refuse_other_inputs(stored: dict[str, Any], cfg: BenchmarkConfig, out_dir: Path) -> None:
     """A --resume continues the benchmark it finds: other photos or another seed would replace its rows, which
-    only a new -o may do. A stored folder that is gone was moved (its rows are checked image by image)."""
+    only a new -o may do."""
     def moved_or_same(was: Any, now: Path | None) -> bool:
         """The stored folder is the one given, or gone (moved: its rows are checked image by image)."""
         return was is None and now is None or isinstance(was, str) and (

@@ -185,7 +185,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     the_plan = plan(cfg, out_dir)
     if cfg.resume and not out_dir.exists():  # a mistyped -o would start over in a new folder without a word
         raise UserError(f"{out_dir}: no such folder, so no benchmark to --resume; drop --resume to start one")
-    previous = _previous_rows(out_dir / RESULTS_JSON, cfg.resume, cfg)
+    previous = _previous_rows(out_dir / RESULTS_JSON, cfg)
     models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma, cfg.engine, cfg.threads)
               if "model" in the_plan.methods else [])
     # every argument is good: only now is the folder made (new or empty, or the benchmark being resumed)
