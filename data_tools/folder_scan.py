@@ -5,6 +5,7 @@ can name them instead of leaving them out without a word."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,8 +106,12 @@ def not_an_image_file(path: Path) -> str:
 
 def _special(top: str, name: str) -> bool:
     """An entry with an image's name that exists but is no regular file (a broken link is the reader's to name)."""
-    path = os.path.join(top, name)
-    return Path(name).suffix.lower() in IMAGE_EXTENSIONS and os.path.exists(path) and not os.path.isfile(path)
+    if Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+        return False
+    try:
+        return not stat.S_ISREG(os.stat(os.path.join(top, name)).st_mode)  # one stat per image of the folder
+    except OSError:
+        return False
 
 
 def other_formats_note(files: Sequence[Path]) -> str:
