@@ -1,0 +1,31 @@
+"""benchmarks/memory_per_pixel.py: its test photos have the size asked for, and a command's peak memory is its own
+process's, read where it ends."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "memory_per_pixel.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("memory_per_pixel", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_test_photo_has_the_megapixels_asked_for_in_3_to_2(script) -> None:
+    image = script.make_image(0.06, seed=0)
+    height, width = image.shape[:2]
+    assert abs(width * height - 60_000) < 600 and abs(width / height - 1.5) < 0.01 and image.std() > 10
+
+
+def test_a_commands_peak_is_measured_and_a_failure_is_said(script) -> None:
+    assert 10 < script.peak_rss_mib(["--version"]) < 4000  # a Python process with the CLI loaded
+    with pytest.raises(SystemExit, match="failed"):
+        script.peak_rss_mib(["evaluate", "--clean", "/no/such/folder", "--pred", "/no/such/folder"])
