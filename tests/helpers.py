@@ -5,6 +5,7 @@ runner, one-line-error checks, memory ceilings, hypothesis strategies and real-p
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import random
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -53,6 +55,17 @@ def tiny_train_flags(*extra: object) -> list[object]:
 
 
 # ---- shared helpers ------------------------------------------------------------------------------
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_script(name: str) -> ModuleType:
+    """A script of benchmarks/ (no package: loaded from its file) as a module, to test its parts."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 def cli(*args: object) -> object:
     return runner.invoke(app, [str(a) for a in args], env=WIDE)

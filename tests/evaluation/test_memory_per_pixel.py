@@ -3,20 +3,14 @@ process's, read where it ends."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "memory_per_pixel.py"
+from helpers import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("memory_per_pixel", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("memory_per_pixel")
 
 
 def test_the_test_photo_has_the_megapixels_asked_for_in_3_to_2(script) -> None:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from data_tools.images import write_image
+from helpers import BENCHMARKS, benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "noise_level_prior.py"
+SCRIPT = BENCHMARKS / "noise_level_prior.py"
 
 
 @pytest.fixture(scope="module")
 def prior():
-    spec = importlib.util.spec_from_file_location("noise_level_prior", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("noise_level_prior")
 
 
 def _textured(side: int = 160) -> np.ndarray:
