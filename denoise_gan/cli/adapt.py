@@ -34,10 +34,11 @@ def adapt_command(
     install 'denoise-gan\\[train]')."""
     began = time.monotonic()  # the --minutes budget starts here: loading torch and the models counts against it
     from denoise_gan.runtime import set_threads
-    from denoise_gan.training.new_run_inputs import check_adapt_folders
+    from denoise_gan.training.new_run_inputs import check_adapt_folders, require_run_folder
 
     if resume is not None:
         resume_refuses_options(ctx, ("resume", "threads"))
+        require_run_folder(resume)  # before torch loads
         from denoise_gan.training.adapt import adapt
 
         set_threads(threads)

@@ -26,15 +26,19 @@ def export_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
     """Export a generator for other runtimes and model hubs (needs torch: pip install 'denoise-gan\\[train]')."""
-    from denoise_gan.nets.export_target import export_format
+    from pathlib import Path
 
-    chosen = export_format(output, fmt.lower() if fmt else None)  # a bad -o is refused before torch loads
+    from denoise_gan.nets.export_target import check_target, export_format, export_source
+
+    # a bad -o, a missing model or an output in the way is refused before torch loads
+    chosen = export_format(output, fmt.lower() if fmt else None)
+    source = export_source(checkpoint)
+    check_target(Path(output), chosen, overwrite, source)
 
     from denoise_gan.nets.export import export_model
     from denoise_gan.nets.run_state import unfinished_note
-    from denoise_gan.nets.shipped import resolve_weights
 
     out = export_model(checkpoint, output, chosen, overwrite=overwrite)
     console.print(f"wrote {out} ({chosen})", markup=False, highlight=False)
-    if note := unfinished_note(resolve_weights(checkpoint)):  # exported all the same: an early G may be wanted
+    if note := unfinished_note(source):  # exported all the same: an early G may be wanted
         say_warning(note)

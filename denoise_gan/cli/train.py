@@ -64,6 +64,9 @@ def train_command(
 
     if resume is not None:
         resume_refuses_options(ctx, ("resume", *RESUMABLE))
+        from denoise_gan.training.new_run_inputs import require_run_folder
+
+        require_run_folder(resume)  # before torch loads
         from denoise_gan.training.cyclegan import train
         from denoise_gan.training.loop import reporting
 
@@ -126,13 +129,16 @@ def refine_command(
 ) -> None:
     """Train G on pseudo-pairs (F(clean), clean), by default a level-aware G that also learns F's level maps:
     where an unpaired denoiser's quality comes from (needs torch: pip install 'denoise-gan\\[train]')."""
-    from denoise_gan.runtime import set_threads
-    from denoise_gan.training.loop import reporting
-    from denoise_gan.training.refine import refine
-
     out = output or run_dir / "refine"
     if resume:
         resume_refuses_options(ctx, ("run_dir", "output", "resume", *RESUMABLE))
+        from denoise_gan.training.new_run_inputs import require_run_folder
+
+        require_run_folder(out)  # before torch loads
+        from denoise_gan.runtime import set_threads
+        from denoise_gan.training.loop import reporting
+        from denoise_gan.training.refine import refine
+
         set_threads(threads)
         with reporting(tensorboard=tensorboard):
             result = refine(None, out, resume=True, steps=options["steps"], console=console, run_dir=run_dir)
@@ -142,11 +148,19 @@ def refine_command(
     refine_refuses_clashes(ctx, options["init"], options["generator"])
     refuse_bad_noise_specs(("--noise", options["noise"]), ("--estimator-noise", options["estimator_noise"]))
     same = options["generator"] == "same" or bool(options["init"])
+    from denoise_gan.training.new_run_inputs import load_source_config
+
+    channels = load_source_config(run_dir).model.g.channels  # a new G must match the run's F; before torch loads
     cfg = build_config(RefineConfig, {**options, "generator": "level" if same else options["generator"],
-                                      "channels": _run_channels(run_dir)},
+                                      "channels": channels},
                        run_dir=str(run_dir), fresh=options["fresh"] or bool(options["noise"]))
     if same:
         cfg = dataclasses.replace(cfg, generator=None)
+
+    from denoise_gan.runtime import set_threads
+    from denoise_gan.training.loop import reporting
+    from denoise_gan.training.refine import refine
+
     set_threads(threads)
     with reporting(tensorboard=tensorboard):
         result = refine(cfg, out, console=console)
@@ -154,12 +168,3 @@ def refine_command(
                   soft_wrap=True)
 
 
-def _run_channels(run_dir: Path) -> int:
-    """The channel count of a CycleGAN run (a new G must match its F); 3 when the run cannot be read, so the
-    library reports what is wrong with the run folder."""
-    from denoise_gan.training.refine_start import load_source_config
-
-    try:
-        return load_source_config(run_dir).model.g.channels
-    except UserError:
-        return 3

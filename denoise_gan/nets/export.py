@@ -35,11 +35,11 @@ from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
-from denoise_gan.errors import DenoiseGanError, UserError, WeightsError
+from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
-from denoise_gan.nets.export_target import check_target, export_format
+from denoise_gan.nets.export_target import check_target, export_format, export_source
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.graph_digest import content_digest
 from denoise_gan.nets.level import scaled_level
@@ -336,17 +336,6 @@ def model_card(model: Exportable, with_graph: bool = True) -> str:
 
 # ---- one entry point ----------------------------------------------------------------------------
 
-def _source_file(source: str | Path) -> Path | None:
-    """The file an export reads (weights or a run checkpoint), when there is one to protect."""
-    path = Path(source)
-    if path.suffix in CHECKPOINT_SUFFIXES and path.is_file():
-        return path
-    try:
-        return resolve_weights(source)
-    except DenoiseGanError:
-        return None
-
-
 def export_model(source: str | Path, out: Path | str, fmt: str | None = None, overwrite: bool = False) -> Path:
     """Write ``source``'s generator to ``out`` in ``fmt`` (onnx, folder or safetensors; None: from ``out``'s
     suffix); returns ``out``. The source is never written over, whatever ``overwrite`` says."""
@@ -354,7 +343,7 @@ def export_model(source: str | Path, out: Path | str, fmt: str | None = None, ov
     refuse_empty_paths(out, what="output path", error=UserError)
     fmt = export_format(out, fmt)
     out = Path(out)
-    check_target(out, fmt, overwrite, _source_file(source))
+    check_target(out, fmt, overwrite, export_source(source))
     if fmt == "onnx":
         require("onnx", "export --format onnx")
     model = load_exportable(source)

@@ -13,7 +13,9 @@ from data_tools import json_text
 from data_tools.atomic_files import is_special_file, is_temp_file, remove_stale_parts
 from data_tools.names import says_folder
 from data_tools.paths import real_path
-from denoise_gan.errors import UserError
+from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES
 
 FORMATS = ("onnx", "folder", "safetensors")
 FILE_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
@@ -55,6 +57,17 @@ def export_format(out: Path | str, fmt: str | None) -> str:
                         f"{'.onnx' if fmt == 'onnx' else '.safetensors' if fmt == 'safetensors' else ''} "
                         f"or drop --format")
     return fmt
+
+
+def export_source(source: str | Path) -> Path:
+    """The file an export reads: a run checkpoint as named, or the weights a file, folder or shipped name stands
+    for. Its absence is one line before torch loads, and the file is what the output may never replace."""
+    path = Path(source)
+    if path.suffix in CHECKPOINT_SUFFIXES and not path.is_dir():
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such checkpoint file")
+        return path
+    return resolve_weights(source)
 
 
 def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> None:

@@ -58,14 +58,13 @@ from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.distributed import holding_run_folder
 from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
-from denoise_gan.training.new_run_inputs import check_adapt_folders
+from denoise_gan.training.new_run_inputs import check_adapt_folders, require_run_folder
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
 from denoise_gan.training.run_open import (
     absolute_paths,
     discarded_if_refused,
     open_run,
-    require_run_folder,
     warn_if_unfinished,
 )
 

@@ -1,11 +1,15 @@
-"""A new training or adaptation run's inputs, checked before torch is imported: the commands' argument errors
-answer at once, and the library checks the same way for Python callers."""
+"""A training or adaptation run's inputs, and the folder a resume continues, checked before torch is imported:
+the commands' argument errors answer at once, and the library checks the same way for Python callers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from data_tools.folder_scan import not_a_folder
 from data_tools.training_folders import refuse_shared_files, refuse_val_from_training, require_folders
 from denoise_gan.config import AdaptConfig, TrainConfig
 from denoise_gan.errors import UserError
+from denoise_gan.nets.run_folder import RunFolder
 
 
 def check_train_folders(cfg: TrainConfig) -> None:
@@ -29,3 +33,20 @@ def check_adapt_folders(cfg: AdaptConfig) -> None:
     require_folders(cfg.noisy_dir, cfg.clean_dir)
     if cfg.clean_dir:  # a photo in both (a link): F would learn its noise from a photo D is shown as clean
         refuse_shared_files(cfg.clean_dir, cfg.noisy_dir)
+
+
+def load_source_config(run_dir: Path) -> TrainConfig:
+    """The CycleGAN run's config (its data split and G's architecture)."""
+    run = RunFolder(run_dir)
+    if not run.path.is_dir():
+        raise UserError(f"{run_dir}: {not_a_folder(run.path)} (give a `denoise-gan train` run folder)")
+    if not run.config.is_file() or not run.g.is_file():
+        raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
+    return run.read_config(TrainConfig, what="train")
+
+
+def require_run_folder(run_dir: Path) -> None:
+    """--resume needs the run's folder: nothing there, or a file of that name, is said as such."""
+    if not run_dir.is_dir():
+        what = "not a folder (a run's folder holds its checkpoints)" if run_dir.exists() else "no such folder"
+        raise UserError(f"{run_dir}: {what}; nothing to resume")

@@ -46,8 +46,9 @@ from denoise_gan.training.cyclegan import run_description, write_graph
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
 from denoise_gan.training.input_record import note_inputs, recorded_sha256
 from denoise_gan.training.loop import Cadence, launch
+from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
-from denoise_gan.training.refine_start import check_refine, check_start, load_source_config, start_weights, starts_new_g
+from denoise_gan.training.refine_start import check_refine, check_start, start_weights, starts_new_g
 from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator

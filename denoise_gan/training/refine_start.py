@@ -9,14 +9,12 @@ from pathlib import Path
 
 from torch import nn
 
-from data_tools.folder_scan import not_a_folder
 from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig
 from denoise_gan.config_fields import flag_of, option_of
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_role
-from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training.patch_fit import refuse_too_deep
@@ -36,16 +34,6 @@ def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module,
         raise UserError(f"--init {init}: its generator ({g_cfg.arch}, width {g_cfg.width}, depth {g_cfg.depth}, "
                         f"blocks {g_cfg.blocks}) is not the one asked for; drop --generator/--width/... or match them")
     return g, g_cfg
-
-
-def load_source_config(run_dir: Path) -> TrainConfig:
-    """The CycleGAN run's config (its data split and G's architecture)."""
-    run = RunFolder(run_dir)
-    if not run.path.is_dir():
-        raise UserError(f"{run_dir}: {not_a_folder(run.path)} (give a `denoise-gan train` run folder)")
-    if not run.config.is_file() or not run.g.is_file():
-        raise UserError(f"{run_dir}: not a finished `denoise-gan train` run (needs config.json and G.safetensors)")
-    return run.read_config(TrainConfig, what="train")
 
 
 def check_refine(cfg: RefineConfig, out_dir: Path) -> None:

@@ -28,6 +28,7 @@ from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.weights import load_checkpoint
 from denoise_gan.runtime import world_from_env
 from denoise_gan.training.input_record import RECORD_FILE, is_input_record
+from denoise_gan.training.new_run_inputs import require_run_folder
 
 C = TypeVar("C")
 
@@ -91,13 +92,6 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     elif getattr(cfg, "val_every", 0) and not resume:
         _warn("--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
     return cfg, start, state
-
-
-def require_run_folder(run_dir: Path) -> None:
-    """--resume needs the run's folder: nothing there, or a file of that name, is said as such."""
-    if not run_dir.is_dir():
-        what = "not a folder (a run's folder holds its checkpoints)" if run_dir.exists() else "no such folder"
-        raise UserError(f"{run_dir}: {what}; nothing to resume")
 
 
 def stopped_before_first_checkpoint(run_dir: Path) -> bool:

@@ -164,6 +164,7 @@ def test_adapt_threads_reaches_torch(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("denoise_gan.training.adapt.adapt", _stop)
     (tmp_path / "noisy").mkdir()
     one_line_error(cli("adapt", "--noisy", tmp_path / "noisy", "-o", tmp_path / "out", "--threads", "2"), "stub")
+    (tmp_path / "out").mkdir()  # the stub made none, and a resume's folder is checked before torch loads
     one_line_error(cli("adapt", "--resume", tmp_path / "out", "--threads", "3"), "stub")  # a resume may change it
     assert seen == [2, 3]
 
@@ -180,6 +181,8 @@ def test_train_and_refine_threads_and_tensorboard_reach_the_run(tmp_path: Path, 
     (tmp_path / "clean").mkdir()
     cli("train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "-o", tmp_path / "out", "--threads",
         "2", "--tensorboard")
+    for stubbed in ("out", "r"):  # the stubs made none, and a resume's folder is checked before torch loads
+        (tmp_path / stubbed).mkdir(exist_ok=True)
     cli("train", "--resume", tmp_path / "out", "--threads", "3", "--tensorboard")
     cli("refine", finished_run, "-o", tmp_path / "r", "--threads", "1")
     cli("refine", finished_run, "-o", tmp_path / "r", "--resume", "--threads", "2", "--tensorboard")
@@ -204,15 +207,15 @@ def test_refine_on_synthetic_noise_trains_a_fresh_g_with_the_runs_channels(tmp_p
     from dataclasses import replace
 
     from denoise_gan.config import TrainConfig
+    from denoise_gan.training import new_run_inputs
     from denoise_gan.training import refine as refine_module
-    from denoise_gan.training import refine_start
 
     seen: list[object] = []
     monkeypatch.setattr(refine_module, "refine", lambda cfg, *a, **kw: seen.append(cfg) or _stop())
     model = TrainConfig().model
     gray = replace(model, g=replace(model.g, channels=1), f=replace(model.f, channels=1),
                    d=replace(model.d, channels=1))
-    monkeypatch.setattr(refine_start, "load_source_config", lambda run: TrainConfig(model=gray))
+    monkeypatch.setattr(new_run_inputs, "load_source_config", lambda run: TrainConfig(model=gray))
     (tmp_path / "run").mkdir()
     cli("refine", tmp_path / "run", "-o", tmp_path / "r", "--noise", "gaussian:sigma=25")
     assert seen and seen[0].fresh and seen[0].generator.channels == 1

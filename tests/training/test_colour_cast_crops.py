@@ -9,8 +9,8 @@ import pytest
 
 from data_tools.colour_cast import WEAKEST_GAIN, colour_cast, colour_gains
 from denoise_gan.config import RefineConfig
+from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.refine import make_dataset
-from denoise_gan.training.refine_start import load_source_config
 from helpers import altered_crop_share
 
 

@@ -18,8 +18,8 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_generator, save_generator
 from denoise_gan.runtime import World
+from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.refine import RefineTrainer, SourceModel, refine
-from denoise_gan.training.refine_start import load_source_config
 from helpers import cli
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
