@@ -21,7 +21,7 @@ _OPTION = re.compile(r"(?<![\w.\-])--(tile|overlap|batch-size|threads|precision|
                      r"|skip-existing|overwrite|recursive|suffix|quality|ext)\b"
                      r"(?: (\d[\d.]*|'[^']*'|(?:auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime"
                      r"|same|png|jpe?g|tiff?|webp|bmp)\b))?")
-_OUTPUT = re.compile(r"(?<![\w.\-])-o(?= )")
+_OUTPUT = re.compile(r"(?<![\w.\-])-o(?![\w\-])")  # also at a sentence's end ("choose another -o")
 _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
 _OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
 

@@ -486,6 +486,10 @@ def test_the_apis_errors_name_its_keywords_and_the_commands_keep_their_flags(tmp
     from denoise_gan.inference.api_words import python_terms
 
     assert python_terms("--suffix '_dn' is taken") == "OutputOptions(suffix='_dn') is taken"  # a quoted value
+    with pytest.raises(UserError) as refused:  # a flag that ends the sentence is the keyword too
+        Denoiser.from_pretrained("default").denoise_files(tmp_path / "in" / "a.png", tmp_path / "in" / "a.png",
+                                                          OutputOptions(overwrite=True))
+    assert str(refused.value).endswith("would overwrite the input file; choose another out_dir")
     result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--tile", "64"])
     assert result.exit_code == 2 and "use --tile 128 or more" in result.output, result.output
     result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
