@@ -142,6 +142,7 @@ class OnnxBackend:
     def __init__(self, path: Path | str, device: str = "auto", threads: int = 0,
                  torch_way: str = "use --engine torch") -> None:
         self.path, self._threads = Path(path), threads
+        self._file = self.path.absolute()  # a copy reopens it from another working directory (a pool's worker)
         self.providers = providers_for(device, require("onnxruntime", "the ONNX Runtime engine"), torch_way)
         self.session = self._open()
         self._props = graph_metadata(self.session, self.path)
@@ -182,7 +183,7 @@ class OnnxBackend:
 
     def _open(self) -> Any:
         try:  # by name (a graph with external data needs it), but onnxruntime takes only a UTF-8 one
-            model = str(self.path) if _utf8(self.path) else self.path.read_bytes()
+            model = str(self._file) if _utf8(self._file) else self._file.read_bytes()
             return open_session(model, self.providers, self._threads)
         except UserError:  # the provider's, not the graph's
             raise
@@ -199,7 +200,7 @@ class OnnxBackend:
         if recorded is None:
             return
         try:
-            data = self.path.read_bytes()
+            data = self._file.read_bytes()
         except OSError as exc:
             raise WeightsError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
         if content_digest(data) != recorded and not has_external_data(data):
@@ -215,6 +216,9 @@ class OnnxBackend:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if not self._file.is_file():  # onnxruntime would call it "not a loadable ONNX graph"
+            raise WeightsError(f"{self.path}: the graph file this model was loaded from is gone (a copy reopens it); "
+                               "load the model again from where it is now")
         self.session = self._open()
         if graph_metadata(self.session, self.path) != self._props:
             raise WeightsError(f"{self.path}: the graph file changed since this model was loaded; load it again")

@@ -450,6 +450,26 @@ def test_a_denoiser_on_onnx_runtime_can_be_pickled_and_copied() -> None:
         np.testing.assert_array_equal(twin(image), den(image))
 
 
+def test_a_copy_of_an_onnx_runtime_denoiser_reopens_its_graph_from_another_directory_or_says_it_is_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model loaded by a relative path could not be copied after a chdir (a pool's worker elsewhere), and a
+    removed graph file was "not a loadable ONNX graph"."""
+    import copy
+
+    for name in ("default.safetensors", "default.onnx"):
+        shutil.copy(shipped_dir() / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    den = Denoiser.from_pretrained("./default.safetensors", engine="onnxruntime", device="cpu")
+    image = noise_image(32, 32)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    np.testing.assert_array_equal(copy.deepcopy(den)(image), den(image))
+    (tmp_path / "default.onnx").unlink()
+    with pytest.raises(WeightsError, match=r"^default\.onnx: the graph file this model was loaded from is gone"):
+        copy.deepcopy(den)
+    np.testing.assert_array_equal(den(image), den(image))  # the loaded one runs on: its session is in memory
+
+
 def test_the_graph_runs_for_a_resaved_copy_and_for_an_explicit_fp32(tmp_path: Path) -> None:
     """A copy of the default whose writer put its metadata keys in another order (another sha256, the same
     content) still owns the graph made from the original; and --precision fp32, which the graph runs, keeps the
