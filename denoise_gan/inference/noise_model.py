@@ -10,7 +10,8 @@ HxWx1, HxWx3 or HxWx4; alpha is passed through, gray gets gray noise (the same i
 for a gray photo copied to colour). The result is clipped and rounded to the input's dtype, as a file holds it.
 
 Reproducible: the per-image level v and the Gaussian field z are drawn from a CPU ``torch.Generator`` seeded by
-``seed``, so a seed gives the same bytes on every run (on the same device and engine). The image is
+``seed``, so a seed gives the same bytes on every run (on the same device and engine). That generator keeps a seed's
+low 32 bits: kept, since a 64-bit draw would change every set and figure made so far (see the README). The image is
 reflect-padded to the network's stride and cropped back; a large image runs in tiles whose margins cover the
 network's receptive field (each tile sees the same z and v, so the result matches one pass to float rounding).
 On the CPU, F's deterministic part (its U-Net: the scale and shift maps, nearly all the work) runs on ONNX
