@@ -18,6 +18,7 @@ from denoise_gan.config_fields import (
     optional_dataclass,
     require,
     require_step_size,
+    said_name,
 )
 
 __all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "GeneratorConfig", "ModelConfig",
@@ -57,8 +58,8 @@ class GeneratorConfig:
     blocks: int = opt(1, "{net} residual blocks per level (ResNet: in all).", at_least=1, at_most=MAX_BLOCKS)
 
     def __post_init__(self) -> None:
-        require(self.channels in (1, 3), f"--channels must be 1 or 3, not {self.channels}")
-        check_fields(self)
+        check_fields(self)  # its types first: a channels='3' is not 3
+        require(self.channels in (1, 3), f"{said_name('channels', self)} must be 1 or 3, not {self.channels}")
         object.__setattr__(self, "arch", self.arch.strip().lower())  # --generator UNET, as --loss L1 is read
 
 

@@ -167,9 +167,7 @@ def check_types(cfg: Any) -> None:
         value = getattr(cfg, f.name)
         fixed = _typed(value, hints[f.name])
         if fixed is _WRONG:
-            rule = option_of(f)
-            name = flag_of(f) if rule is not None and rule.cli and command_line_running() else f.name
-            raise ConfigError(f"{name} must be {_described(hints[f.name])}, not {value!r:.60}")
+            raise ConfigError(f"{said_name(f)} must be {_described(hints[f.name])}, not {value!r:.60}")
         if fixed is not value and not (type(fixed) is type(value) and fixed == value):
             object.__setattr__(cfg, f.name, fixed)  # (frozen: this is its construction)
 
@@ -181,7 +179,16 @@ def check_fields(cfg: Any) -> None:
     for f in dataclasses.fields(cfg):
         rule = option_of(f)
         if rule is not None:
-            check_field(flag_of(f) if rule.cli and command_line_running() else f.name, rule, getattr(cfg, f.name))
+            check_field(said_name(f), rule, getattr(cfg, f.name))
+
+
+def said_name(f: dataclasses.Field | str, cfg: Any = None) -> str:
+    """A field (or ``cfg``'s field of that name) as a message names it: its flag on the command line, its
+    keyword in Python."""
+    if isinstance(f, str):
+        f = next(field for field in dataclasses.fields(cfg) if field.name == f)
+    rule = option_of(f)
+    return flag_of(f) if rule is not None and rule.cli and command_line_running() else f.name
 
 
 def optional_dataclass(ftype: Any) -> Any:

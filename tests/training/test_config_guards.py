@@ -13,6 +13,7 @@ from denoise_gan.config import (
     ConfigError,
     DataConfig,
     DiscriminatorConfig,
+    GeneratorConfig,
     ModelConfig,
     RefineConfig,
     TrainConfig,
@@ -46,6 +47,14 @@ def test_the_patch_size_floor_and_the_discriminators_channels() -> None:
         DataConfig(patch_size=16)  # a multiple of 8, under the floor of 32
     with pytest.raises(ConfigError, match="same channels"):  # only a config file can give D its own channels
         TrainConfig(model=ModelConfig(d=DiscriminatorConfig(channels=1)))
+
+
+def test_a_generators_channels_are_named_as_the_keyword_and_typed_first() -> None:
+    """It said "--channels must be 1 or 3, not 3" of channels='3' (a str), in the command's words."""
+    with pytest.raises(ConfigError, match="^channels must be 1 or 3, not 5$"):
+        GeneratorConfig(channels=5)
+    with pytest.raises(ConfigError, match="^channels must be a whole number, not '3'$"):
+        GeneratorConfig(channels="3")
 
 
 def test_refine_and_adapt_refuse_settings_that_would_run_something_else() -> None:
