@@ -87,7 +87,7 @@ JPEG_STAGE_MAX_SIDE = 65500  # OpenCV's encoder refuses larger sides (the format
 def _jpeg(img: np.ndarray, rng: np.random.Generator, quality: float) -> np.ndarray:
     del rng  # deterministic given the quality
     if max(img.shape[:2]) > JPEG_STAGE_MAX_SIDE:
-        raise ValueError(f"{img.shape[1]}x{img.shape[0]} is too large for the jpeg noise stage (at most "
+        raise DataError(f"{img.shape[1]}x{img.shape[0]} is too large for the jpeg noise stage (at most "
                          f"{JPEG_STAGE_MAX_SIDE} px a side, OpenCV's JPEG limit)")
     u8 = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", _to_bgr(u8), [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])

@@ -13,6 +13,7 @@ import numpy as np
 import skimage.data as skd
 
 from data_tools.atomic_files import is_temp_file
+from data_tools.errors import DataError
 from data_tools.images import as_hwc, encode_image, write_image
 
 
@@ -39,15 +40,17 @@ SETS: dict[str, tuple[str, ...]] = {"held-out": HELD_OUT, "train": TRAIN_POOL, "
 def load_sample(name: str) -> np.ndarray:
     """An HxWxC uint8 sample image by name."""
     if name not in SAMPLES:
-        raise KeyError(f"unknown sample {name!r}; available: {', '.join(SAMPLES)}")
+        raise DataError(f"unknown sample {name!r}; available: {', '.join(SAMPLES)}")
     img = np.asarray(SAMPLES[name]())
     return as_hwc(img)
 
 
-def write_samples(folder: Path | str, names: tuple[str, ...] | list[str] = HELD_OUT,
+def write_samples(folder: Path | str, names: str | tuple[str, ...] | list[str] = HELD_OUT,
                   overwrite: bool = True) -> list[Path]:
     """Write samples as PNG files into a folder (created), for the CLI, demos and tests. With
     ``overwrite=False`` a file of the same name is never replaced (OutputExistsError)."""
+    if isinstance(names, str):  # a str is a sequence of one-letter names: "unknown sample 'a'"
+        names = (names,)
     folder = Path(folder)
     paths = []
     for name in names:

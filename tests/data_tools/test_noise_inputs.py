@@ -66,3 +66,18 @@ def test_the_learned_model_takes_a_big_endian_16_bit_image_too(learned: NoiseMod
     noisy = learned.apply(native.astype(">u2"), 2)[0]
     assert noisy.dtype == np.dtype(">u2")
     assert np.array_equal(noisy.astype(np.uint16), learned.apply(native, 2)[0])
+
+
+def test_an_image_too_wide_for_the_jpeg_stage_is_a_data_error() -> None:
+    """It was a bare ValueError, outside the one class a caller catches."""
+    with pytest.raises(DataError, match="too large for the jpeg noise stage"):
+        parse_noise_spec("jpeg:quality=80").apply(np.zeros((2, 65501, 3), np.uint8), 0)
+
+
+def test_the_sample_helpers_refuse_an_unknown_name_as_data_and_take_one_name_as_a_string(tmp_path) -> None:
+    """An unknown name was a KeyError; a single name as a str was read letter by letter ("unknown sample 'a'")."""
+    from data_tools.samples import load_sample, write_samples
+
+    with pytest.raises(DataError, match="^unknown sample 'nope'; available: "):
+        load_sample("nope")
+    assert [p.name for p in write_samples(tmp_path, "astronaut")] == ["astronaut.png"]
