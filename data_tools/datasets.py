@@ -25,6 +25,7 @@ from data_tools.images import ImageReadError, collect_images, haar_quads, read_i
 from data_tools.names import warn as warn_on_stderr
 from data_tools.noise import NoiseSpec, parse_noise_spec
 from data_tools.noise_levels import measured_level_map, noise_level_map
+from data_tools.noise_transform import SyntheticNoise  # noqa: F401  its old home: scripts import it from here
 from data_tools.patterns import overlay_pattern
 from data_tools.synth_folder import refuse_synth_sets_inside
 from data_tools.training_folders import refuse_shared_files

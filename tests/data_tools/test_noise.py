@@ -387,3 +387,22 @@ def test_an_albumentations_pipeline_saved_by_an_earlier_version_loads(tmp_path: 
     assert saved["transform"]["transforms"][0]["__class_fullname__"] == "data_tools.datasets.SyntheticNoise"
     loaded = A.load(str(tmp_path / "pipeline.json"))
     assert isinstance(loaded.transforms[0], transform_cls) and str(loaded.transforms[0].spec) == "gaussian:sigma=10"
+
+
+def test_the_transforms_old_home_still_names_it_and_registers_it_for_a_load(tmp_path: Path) -> None:
+    """A saved pipeline names `data_tools.datasets.SyntheticNoise`; importing that module (a fresh process, as an
+    old script does) left A.load with a KeyError, and the name itself was an ImportError."""
+    import subprocess
+    import sys
+
+    import albumentations as A
+
+    from data_tools.noise_transform import SyntheticNoise as transform_cls
+    from helpers import CHILD_ENV
+
+    A.save(A.Compose([transform_cls("gaussian:sigma=10")], seed=3), str(tmp_path / "pipeline.json"))
+    script = ("import sys, albumentations as A\nfrom data_tools.datasets import SyntheticNoise\n"
+              "print(type(A.load(sys.argv[1]).transforms[0]) is SyntheticNoise)")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "pipeline.json")], env=CHILD_ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
