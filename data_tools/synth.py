@@ -81,7 +81,8 @@ class SynthSummary:
 
 
 def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
-    """Downscale (never upscale) so the longest side is ``max_size``, with INTER_AREA to avoid aliasing.
+    """Downscale (never upscale) an HxW or HxWxC image (C 1-4) so the longest side is ``max_size``, with INTER_AREA
+    to avoid aliasing.
 
     Only for clean images: resampling a noisy image would correlate its noise.
     """
@@ -90,13 +91,8 @@ def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
         return pixels
     scale = max_size / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    channels = pixels.shape[2]
-    if channels <= 4:
-        out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    else:  # pragma: no cover - read_image never returns more than 4 channels
-        out = np.stack([cv2.resize(pixels[..., c], size, interpolation=cv2.INTER_AREA)
-                        for c in range(channels)], axis=-1)
-    return out.reshape(size[1], size[0], channels)
+    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)  # (OpenCV drops a single channel's axis)
+    return out.reshape(size[1], size[0], *pixels.shape[2:])
 
 
 def _stem(path: Path, root: Path) -> str:

@@ -120,6 +120,7 @@ def test_resize_and_crop_helpers() -> None:
     assert resize_longest(img, 20).shape == (20, 15, 3) and resize_longest(img, 20).dtype == np.uint16
     assert resize_longest(img, 50) is img  # never upscaled
     assert resize_longest(img[..., :1], 20).shape == (20, 15, 1)
+    assert resize_longest(img[..., 0], 20).shape == (20, 15)  # an HxW array was an IndexError
     assert resize_longest(np.zeros((101, 77, 3), np.uint8), 64).shape == (64, 49, 3)  # 48.8 rounds, not cut
     assert np.array_equal(center_crop(img, 10), img[15:25, 10:20])
     with pytest.raises(ValueError, match="smaller"):
