@@ -737,6 +737,33 @@ def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clea
         one_line_error(bench(*args, "--resume"), "another process is writing this benchmark")
 
 
+def test_a_resume_keeps_the_rows_a_run_stored_until_it_let_go_of_the_folder(
+        tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --resume read results.json before it took the folder's lock: a run that ended in between lost the rows it
+    had stored since, replaced by that earlier snapshot, without a word."""
+    import shutil
+    from contextlib import contextmanager
+
+    from denoise_gan.evaluation.benchmark import run as run_module
+
+    out, other = tmp_path / "b", tmp_path / "other"
+    args = ("--clean", clean_dir, "--noise", "gaussian:sigma=25")
+    assert bench(*args, "--methods", "noisy", "-o", out).exit_code == 0
+    assert bench(*args, "--methods", "noisy,wavelet", "-o", other).exit_code == 0  # what that run stored at its end
+    held = run_module.holding_folder
+
+    @contextmanager
+    def taken_as_the_other_run_ends(folder: Path, what: str = "run"):
+        shutil.copy(other / "results.json", out / "results.json")
+        with held(folder, what):
+            yield
+
+    monkeypatch.setattr(run_module, "holding_folder", taken_as_the_other_run_ends)
+    assert bench(*args, "--methods", "noisy", "-o", out, "--resume").exit_code == 0
+    data = json.loads((out / "results.json").read_text())
+    assert "wavelet" in {row["method"] for row in data["rows"] + data.get("other_rows", [])}
+
+
 def test_an_all_black_photo_is_benchmarked_not_failed(tmp_path: Path, weights: Path) -> None:
     """Its blind σ has nothing to read: every row of it failed ('cannot estimate σ'), rows that need no σ too,
     and a calibration with one black photo stopped after all its work. It reads σ 0, as a flat gray one does."""

@@ -185,7 +185,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     the_plan = plan(cfg, out_dir)
     if cfg.resume and not out_dir.exists():  # a mistyped -o would start over in a new folder without a word
         raise UserError(f"{out_dir}: no such folder, so no benchmark to --resume; drop --resume to start one")
-    previous = _previous_rows(out_dir / RESULTS_JSON, cfg)
+    _previous_rows(out_dir / RESULTS_JSON, cfg)  # a bad --resume is refused before the models load
     models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma, cfg.engine, cfg.threads)
               if "model" in the_plan.methods else [])
     # every argument is good: only now is the folder made (new or empty, or the benchmark being resumed)
@@ -196,7 +196,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
                        "empty it")
     remove_stale_parts(out_dir / report.CROPS_DIR, recursive=True)  # a killed run's, in each image's crop folder
     with holding_folder(out_dir, "benchmark"):  # a second run into it (two --resume) would lose rows
-        return _run_rows(cfg, the_plan, models, out_dir, previous, progress)
+        # read again under the lock: a run that held it until now may have stored rows since the check above
+        return _run_rows(cfg, the_plan, models, out_dir, _previous_rows(out_dir / RESULTS_JSON, cfg), progress)
 
 
 def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], out_dir: Path,
