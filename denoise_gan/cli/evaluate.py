@@ -98,8 +98,9 @@ def benchmark_command(
     noise: Annotated[list[str] | None, typer.Option("--noise", help="Noise spec to synthesise, e.g. "
                                                     "'gaussian:sigma=25'; repeat for several conditions.")] = None,
     noisy: Annotated[list[Path] | None, typer.Option("--noisy", help="Instead of --clean/--noise: a paired set "
-                                                     "made by `synth` (clean/, noisy/, manifest.json); "
-                                                     "repeatable.")] = None,
+                                                     "made by `synth` (clean/, noisy/, manifest.json), or your "
+                                                     "own pairs (clean/ and noisy/, matched by name: benchmarked "
+                                                     "blind); repeatable.")] = None,
     methods: Annotated[str | None, typer.Option("--methods", help=methods_help() + f" Default: {DEFAULT_METHODS}.",
                                                 show_default=False)] = None,
     checkpoint: Annotated[list[str] | None, typer.Option("--checkpoint", "-c", help="Generator weights for "

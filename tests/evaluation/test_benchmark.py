@@ -244,6 +244,32 @@ def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind(tmp_path: Pa
     refused = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "c", "--oracle-sigma")
     assert refused.exit_code == 2 and "a learned noise model records no σ" in refused.stderr
 
+
+def test_a_folder_of_the_users_own_pairs_is_benchmarked_blind(tmp_path: Path, clean_dir: Path) -> None:
+    """Real clean/noisy pairs (no manifest: no spec, no seeds) were refused as "no manifest.json", so no command
+    compared the model with BM3D or NLM on a user's own photos."""
+    import shutil
+
+    synth(clean_dir, tmp_path / "set", "gaussian:sigma=20", seed=5)
+    for part in ("clean", "noisy"):
+        shutil.copytree(tmp_path / "set" / part, tmp_path / "mine" / part)
+    scored = {}
+    for name in ("set", "mine"):
+        result = bench("--noisy", tmp_path / name, "--methods", "noisy,tv", "-o", tmp_path / f"b_{name}")
+        assert result.exit_code == 0, result.stderr
+        rows = json.loads((tmp_path / f"b_{name}" / "results.json").read_text())["rows"]
+        scored[name] = {(r["image"], r["method"], r["psnr"], r["sigma_used"]) for r in rows}
+        if name == "mine":
+            assert {r["noise"] for r in rows} == {f"pairs:{(tmp_path / 'mine').as_posix()}"}
+    assert scored["mine"] == scored["set"]  # blind σ either way: the same rows
+    refused = bench("--noisy", tmp_path / "mine", "--methods", "tv", "-o", tmp_path / "c", "--oracle-sigma")
+    assert refused.exit_code == 2 and "real pairs record no σ" in refused.stderr
+    (tmp_path / "mine" / "noisy" / "rgb.png").unlink()
+    one_line_error(bench("--noisy", tmp_path / "mine", "-o", tmp_path / "d"), "no noisy twin named rgb.*")
+    (tmp_path / "half" / "clean").mkdir(parents=True)
+    one_line_error(bench("--noisy", tmp_path / "half", "-o", tmp_path / "e"), "nor a folder of your own pairs")
+
+
 # ---- resume ---------------------------------------------------------------------------------------
 
 

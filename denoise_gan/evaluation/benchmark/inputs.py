@@ -34,6 +34,7 @@ from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_ins
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
 from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
+from denoise_gan.evaluation.pairing import paired_files
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
@@ -84,6 +85,7 @@ def measurable(crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[floa
 
 
 ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
+REAL_PAIRS = "pairs:"  # the noise label of a folder of the user's own pairs (its path follows)
 CAMERA_CHAIN = ("camera", "jpeg")  # a camera, optionally with its JPEG: σ is the residual's (it has no parameter)
 
 
@@ -198,12 +200,16 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
 
 def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
     """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records (or the
-    learned noise model it names, which has no spec: such a set is benchmarked blind)."""
+    learned noise model it names, which has no spec: such a set is benchmarked blind); or, in a folder without a
+    manifest, the user's own clean/ and noisy/ pairs."""
     if not set_dir.is_dir():
         raise UserError(f"{set_dir}: {not_a_folder(set_dir)}")
     manifest_path = set_dir / MANIFEST_NAME
     if not manifest_path.is_file():
-        raise UserError(f"{set_dir}: no {MANIFEST_NAME}; --noisy takes a paired set made by `denoise-gan synth`")
+        if (set_dir / "clean").is_dir() and (set_dir / "noisy").is_dir():
+            return _real_pair_sources(set_dir)
+        raise UserError(f"{set_dir}: neither a paired set made by `denoise-gan synth` (no {MANIFEST_NAME}) nor a "
+                        "folder of your own pairs (clean/ and noisy/, matched by name)")
     try:
         manifest = json_text.loads(manifest_path.read_text())
         noise = str(manifest["noise"])
@@ -240,6 +246,17 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
         raise UserError(f"{manifest_path}: lists {twice!r} twice (a hand-merged manifest?); each pair needs its "
                         "own name")
     return label, spec, sources
+
+
+def _real_pair_sources(set_dir: Path) -> tuple[str, None, list[Source]]:
+    """Pairs the user made (real photos: a tripod's long and short exposures, say), matched by relative name as
+    `evaluate` matches them; no spec and no σ is known, so every method runs blind on them."""
+    label = f"{REAL_PAIRS}{set_dir.as_posix()}"
+    pairs = paired_files(set_dir / "clean", set_dir / "noisy", "noisy twin")
+    if not pairs:
+        raise UserError(f"{set_dir}: its clean/ holds no images")
+    return label, None, [Source(image=name, noise=label, clean_path=clean, noisy_path=noisy)
+                         for name, clean, noisy in pairs]
 
 
 def _inside(set_dir: Path, relative: object, manifest_path: Path) -> Path:
@@ -313,7 +330,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     else:
         if cfg.clean_dir is None or not cfg.noises:
             raise UserError("give --clean DIR with one or more --noise SPEC, or --noisy SET (a paired set made by "
-                            "`denoise-gan synth`)")
+                            "`denoise-gan synth`, or a folder with your own clean/ and noisy/ pairs)")
         for text in cfg.noises:
             spec = parse_noise_spec(text)
             specs.setdefault(str(spec), spec)
@@ -322,7 +339,8 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
         sources = [Source(name, label, path, spec=spec) for name, path in named for label, spec in specs.items()]
     if cfg.oracle_sigma:
         for label, spec in specs.items():
-            problem = "a learned noise model records no σ" if spec is None else oracle_problem(spec)
+            problem = oracle_problem(spec) if spec is not None else "real pairs record no σ" if label.startswith(
+                REAL_PAIRS) else "a learned noise model records no σ"
             if problem:
                 raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none "
                                 f"({problem}); drop --oracle-sigma to estimate σ blind")
