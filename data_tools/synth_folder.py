@@ -158,6 +158,14 @@ def refuse_incomplete_set(manifest: dict[str, Any], set_dir: Path | str, error: 
                     "again to finish it")
 
 
+def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: str = "") -> None:
+    """A set's clean/ or noisy/ given as a folder of pairs: after a cut-short run it holds a few pairs, and after a
+    cut-short --overwrite a blend of the old noise and the new."""
+    real = real_path(folder)
+    if real.name in SET_FOLDERS:
+        refuse_incomplete_set(manifest_of(real.parent / MANIFEST_NAME) or {}, real.parent, error, label)
+
+
 def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: str = "clean") -> None:
     """A folder of clean (or of noisy) photos must hold no synth set (the set's own folder given for one of its
     halves, or a set moved in by hand): its other half would be read as photos of this kind."""

@@ -217,6 +217,19 @@ def test_the_set_is_known_as_synths_however_its_noisy_folder_is_named(pairs: Pat
         assert row.values["kl_mean"] > 0 and row.values["lag1"] != reference.values["lag1"], noisy
 
 
+def test_an_incomplete_set_is_refused_as_benchmark_refuses_it(pairs: Path, tmp_path: Path) -> None:
+    """A set whose synth run was cut short (an --overwrite: a blend of the old noise and the new) was fitted as one
+    noise, exit 0, without a word."""
+    shutil.copytree(pairs, tmp_path / "set")
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    (tmp_path / "set" / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    one_line_error(cli("noise-fit", "--clean", tmp_path / "set" / "clean", "--noisy", tmp_path / "set" / "noisy",
+                       "-o", tmp_path / "fit"), "an incomplete set (its synth run was cut short)")
+    with pytest.raises(UserError, match="^--noisy .*set: an incomplete set"):
+        blind_fit(tmp_path / "set" / "noisy", [])
+    assert not (tmp_path / "fit").exists()
+
+
 def test_a_sets_noisy_images_copied_away_from_its_manifest_are_still_not_replayed(pairs: Path,
                                                                                    tmp_path: Path) -> None:
     """Copied anywhere without the set's manifest beside them, the noisy images were drawn again as synth drew

@@ -16,7 +16,7 @@ from data_tools.names import printable, shown, warn
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.noise_source import NoiseSource
 from data_tools.paths import real_path
-from data_tools.synth_folder import refuse_synth_sets_inside
+from data_tools.synth_folder import refuse_incomplete_half, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.seeds import fit_seed, made_with_seed, replays_draws
 from denoise_gan.evaluation.noise_fit.statistics import (
@@ -134,6 +134,7 @@ def _load_pair(clean_path: Path, noisy_path: Path) -> tuple[np.ndarray, np.ndarr
 def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int = 0,
                progress: Progress | None = None) -> NoiseFitReport:
     """The paired table: the real residual, each candidate and the fitted baselines (see the package doc)."""
+    refuse_incomplete_half(noisy_dir, UserError, "--noisy ")
     pairs = read_pairs(clean_dir, noisy_dir)
     total = 2 * len(pairs)
     real, same = ResidualStats(), []
@@ -337,6 +338,7 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
     if clean_dir:
         refuse_synth_sets_inside(clean_dir, UserError)  # its noisy/ would be read as clean photos
     refuse_synth_sets_inside(noisy_dir, UserError, "noisy")  # and its clean/ as noisy ones
+    refuse_incomplete_half(noisy_dir, UserError, "--noisy ")
     noisy_photos = folder_photos(noisy_dir, SUBPATCH)
     clean_photos = folder_photos(clean_dir, SUBPATCH) if clean_dir else None
     noisy_images = noisy_photos.images
