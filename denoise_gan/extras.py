@@ -30,11 +30,18 @@ def installed(module: str) -> bool:
         return False
 
 
+def extra_install(extra: str) -> str:
+    """The command that adds an extra. The package is installed from its repository, not a registry (there,
+    ``pip install 'denoise-gan[train]'`` would fetch another project or nothing); ``-e`` keeps a developer's
+    editable install editable and works for the others too."""
+    return f"pip install -e '.[{extra}]' in the denoise-gan clone"
+
+
 def needs_package(purpose: str, module: str) -> str:
     """The one line that says a missing optional package is needed, and the command that installs it: its
     extra where it has one."""
     extra = EXTRAS.get(module.split(".")[0])
-    how = f"pip install 'denoise-gan[{extra}]'" if extra else f"pip install {module}"
+    how = extra_install(extra) if extra else f"pip install {module}"
     return f"{purpose} needs the {module!r} package: {how}"
 
 
@@ -61,7 +68,7 @@ def broken_package_text(package: str, exc: BaseException, purpose: str = "") -> 
 
 def export_note() -> str:
     """What a hint to run `denoise-gan export` adds where torch is missing (export runs on it), else nothing."""
-    return "" if installed("torch") else f" (export needs torch: pip install 'denoise-gan[{EXTRAS['torch']}]')"
+    return "" if installed("torch") else f" (export needs torch: {extra_install(EXTRAS['torch'])})"
 
 
 NO_ROOM_TO_LOAD = "failed to map segment from shared object"  # the loader's words when memory is capped

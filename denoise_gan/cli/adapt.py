@@ -30,8 +30,8 @@ def adapt_command(
     *,
     options: dict[str, Any],
 ) -> None:
-    """Learn the noise of your own noisy photos (no clean twin needed) and a denoiser for it (needs torch: pip
-    install 'denoise-gan\\[train]')."""
+    """Learn the noise of your own noisy photos (no clean twin needed) and a denoiser for it (needs torch: the
+    \\[train] extra)."""
     began = time.monotonic()  # the --minutes budget starts here: loading torch and the models counts against it
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.new_run_inputs import check_adapt_folders, require_run_folder

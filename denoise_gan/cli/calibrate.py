@@ -34,7 +34,7 @@ def calibrate_command(
 ) -> None:
     """Calibrate a level-aware model's noise estimator: benchmark it blind at several factors on its estimated
     level, and write a copy of the weights that applies the best factor (`denoise -c OUT` then uses it; needs
-    torch: pip install 'denoise-gan\\[train]')."""
+    torch: the \\[train] extra)."""
     from denoise_gan.evaluation.calibrate import DEFAULT_NOISES, DEFAULT_SCALES, CalibrateConfig, calibrate
     from denoise_gan.runtime import set_threads
 

@@ -25,7 +25,7 @@ def export_command(
                                             show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Export a generator for other runtimes and model hubs (needs torch: pip install 'denoise-gan\\[train]')."""
+    """Export a generator for other runtimes and model hubs (needs torch: the \\[train] extra)."""
     from pathlib import Path
 
     from denoise_gan.nets.export_target import check_target, export_format, export_source

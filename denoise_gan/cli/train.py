@@ -58,8 +58,8 @@ def train_command(
     *,
     options: dict[str, Any],
 ) -> None:
-    """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders (needs torch: pip install
-    'denoise-gan\\[train]')."""
+    """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders (needs torch: the
+    \\[train] extra)."""
     from denoise_gan.runtime import set_threads
 
     if resume is not None:
@@ -128,7 +128,7 @@ def refine_command(
     options: dict[str, Any],
 ) -> None:
     """Train G on pseudo-pairs (F(clean), clean), by default a level-aware G that also learns F's level maps:
-    where an unpaired denoiser's quality comes from (needs torch: pip install 'denoise-gan\\[train]')."""
+    where an unpaired denoiser's quality comes from (needs torch: the \\[train] extra)."""
     out = output or run_dir / "refine"
     if resume:
         resume_refuses_options(ctx, ("run_dir", "output", "resume", *RESUMABLE))

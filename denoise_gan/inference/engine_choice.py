@@ -14,7 +14,7 @@ from typing import Any
 
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.extras import export_note, installed
+from denoise_gan.extras import export_note, extra_install, installed
 from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.run_folder import graph_beside
@@ -42,7 +42,7 @@ def check_engine(engine: Any) -> str:
     return engine
 
 
-TRAIN_EXTRA = "pip install 'denoise-gan[train]'"
+TRAIN_EXTRA = extra_install("train")
 GRAPH_ALONE = "give the model's .safetensors with --engine torch"  # how torch runs a model given as a graph alone
 
 

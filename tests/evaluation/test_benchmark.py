@@ -612,7 +612,8 @@ def test_ffdnet_without_torch_names_the_extra_that_brings_it(monkeypatch: pytest
 
     bench_methods._ffdnet_model.cache_clear()
     monkeypatch.setitem(sys.modules, "torch", None)  # as on a base install (ONNX Runtime only)
-    with pytest.raises(UserError, match=re.escape("needs the 'torch' package: pip install 'denoise-gan[train]'")):
+    with pytest.raises(UserError, match=re.escape("needs the 'torch' package: pip install -e '.[train]' in the "
+                                                  "denoise-gan clone")):
         bench_methods._ffdnet(np.zeros((8, 8, 3), np.uint8), 10.0)
     bench_methods._ffdnet_model.cache_clear()
 

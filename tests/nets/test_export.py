@@ -314,7 +314,8 @@ def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: 
     from denoise_gan import extras
 
     monkeypatch.setattr(extras, "installed", lambda module: module != "onnx")  # not found either: not installed
-    one_line_error(cli("export", weights, "-o", tmp_path / "z.onnx"), "pip install 'denoise-gan[train]'")
+    one_line_error(cli("export", weights, "-o", tmp_path / "z.onnx"), "pip install -e '.[train]' in the denoise-gan "
+                   "clone")
 
 
 def test_weight_files_describe_themselves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -297,7 +297,7 @@ def test_tensorboard_missing_is_one_line_naming_the_extra(clean_dir: Path, tmp_p
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # import fails as if not installed
     line = one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o",
                               tmp_path / "run", "--steps", "2", "--tensorboard", *TINY_TRAIN_FLAGS),
-                          "--tensorboard", "denoise-gan[tensorboard]")
+                          "--tensorboard", "pip install -e '.[tensorboard]'")
     assert line and not (tmp_path / "run").exists()  # refused before the run folder is made
     with pytest.raises(UserError, match=r"\[tensorboard\]"), reporting(tensorboard=True):
         pass
