@@ -71,9 +71,10 @@ def cli(*args: object) -> object:
     return runner.invoke(app, [str(a) for a in args], env=WIDE)
 
 
-def one_line_error(result: object, *needles: str) -> str:
-    """Exit 2, no traceback, exactly one `error:` line on stderr containing every needle."""
-    assert result.exit_code == 2, (result.exit_code, result.output, repr(result.exception))
+def one_line_error(result: object, *needles: str, code: int = 2) -> str:
+    """Exit 2 (or ``code``: 1 where the work failed, not the arguments), no traceback, exactly one `error:` line on
+    stderr containing every needle."""
+    assert result.exit_code == code, (result.exit_code, result.output, repr(result.exception))
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     assert "Traceback" not in result.output

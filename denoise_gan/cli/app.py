@@ -20,7 +20,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import NoRoomError
+from data_tools.atomic_files import NoRoomError, OutputExistsError
 from data_tools.names import shown
 from data_tools.paths import real_path
 from denoise_gan import __version__
@@ -187,7 +187,8 @@ def friendly_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except NoRoomError as exc:  # a full disk: the work failed, the arguments were fine
+        except (NoRoomError, OutputExistsError) as exc:  # a full disk, another run's file: the work failed, the
+            # arguments were fine
             say_error(str(exc))
             raise typer.Exit(1) from None
         except (DenoiseGanError, FileNotFoundError) as exc:

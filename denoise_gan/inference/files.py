@@ -28,7 +28,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from data_tools.atomic_files import hard_links_work, is_special_file, remove_stale_parts
+from data_tools.atomic_files import OutputExistsError, hard_links_work, is_special_file, remove_stale_parts
 from data_tools.channels import has_alpha
 from data_tools.image_metadata import metadata_lost
 from data_tools.images import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem, read_image, write_image
@@ -165,7 +165,10 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
         write_image(job.output, pixels, quality=opts.encoder_quality, exif=image.exif, icc=image.icc,
                     overwrite=opts.overwrite, lossless=image.lossless, dpi=image.dpi)
     except Exception as exc:  # one broken file never stops the batch
-        return FileResult(src, dst, "failed", seconds=time.perf_counter() - start, message=_reason(exc, job))
+        # another run wrote the output meanwhile: what --skip-existing asked to leave as it is
+        skip = isinstance(exc, OutputExistsError) and opts.skip_existing
+        return FileResult(src, dst, "skipped" if skip else "failed", seconds=time.perf_counter() - start,
+                          message="output written meanwhile by another run" if skip else _reason(exc, job))
     megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
     notes = [n for n in (image.note, _format_note(image.pixels, job.output.suffix.lower()),
                          *metadata_lost(WRITE_FORMATS[job.output.suffix.lower()], image.pixels.shape[2], image.exif,

@@ -41,6 +41,12 @@ def test_a_file_written_meanwhile_by_another_run_is_not_replaced(tmp_path: Path)
     assert result.status == "failed" and "another run" in result.message
     np.testing.assert_array_equal(read_image(target).pixels, theirs)  # the first result is kept
     assert [p.name for p in target.parent.iterdir()] == ["a.png"]  # and no temp file is left
+    # asked to leave existing outputs, the run leaves this one too: skipped, not failed (exit 1 for a finished file)
+    target.unlink()
+    result = denoise_file(Job(tmp_path / "in" / "a.png", target), other_run_finishes_first,
+                          OutputOptions(skip_existing=True))
+    assert result.status == "skipped" and "written meanwhile by another run" in result.message
+    np.testing.assert_array_equal(read_image(target).pixels, theirs)
 
 
 def test_a_format_limit_fails_before_the_image_is_denoised(tmp_path: Path) -> None:

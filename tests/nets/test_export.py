@@ -407,7 +407,7 @@ def test_a_folder_export_keeps_a_file_that_appeared_in_the_folder_meanwhile(leve
         return real_card(*args, **kwargs)
 
     monkeypatch.setattr(export, "model_card", meanwhile)
-    one_line_error(cli("export", level_weights, "-o", out, "--format", "folder"), "appeared while")
+    one_line_error(cli("export", level_weights, "-o", out, "--format", "folder"), "appeared while", code=1)
     assert (out / "README.md").read_text() == "my notes"
 
 
