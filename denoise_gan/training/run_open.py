@@ -67,6 +67,9 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
         if steps is not None and steps < start:
             raise UserError(f"{run_dir} is at step {start}; --steps is the new total and cannot be {steps}")
     else:
+        if run_dir.is_dir() and held_by_another_process(run_dir):  # not "use --resume", which would be refused too
+            raise UserError(f"{run_dir}: another process is writing this run now; wait for it to end, or choose "
+                            "another -o")
         if latest_checkpoint(run_dir):
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
         if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
