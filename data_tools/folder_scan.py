@@ -119,8 +119,10 @@ def other_formats_note(files: Sequence[Path]) -> str:
     as images that are no file)."""
     special = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
     other = [f for f in files if f.suffix.lower() not in IMAGE_EXTENSIONS]
+    heif = any(f.suffix.lower() in (".heic", ".heif") for f in other)  # a phone's default: how to convert is asked
     said = [f"{len(other)} image(s) in a format this tool does not read ({_first(other)}); convert them to "
-            f"PNG or TIFF ({_READ} are read; camera RAW files: develop them first)"] if other else []
+            f"PNG or TIFF ({_READ} are read; camera RAW files: develop them first"
+            f"{'; HEIC: heif-convert from libheif, or set the phone to save JPEG' if heif else ''})"] if other else []
     if special:
         said.append(f"{len(special)} entry(ies) named as images that are no regular file (a pipe, socket or device: "
                     f"{_first(special)})")

@@ -410,6 +410,12 @@ def test_images_in_formats_not_read_are_named_not_passed_over(tmp_path: Path, we
                                                  f"{photos / 'b.gif'} and 1 more); convert them to PNG or TIFF"), said
     recursive = denoise_files([photos], tmp_path / "out2", engine(weights), OutputOptions(recursive=True))
     assert [n for n in recursive.notes if "format" in n][0].startswith("not read: 3 image(s)")
+    assert "HEIC" not in said[0]
+    (photos / "IMG_0002.HEIC").write_bytes(b"heic")  # a phone's default format: the note says how to convert it
+    heic = denoise_files([photos], tmp_path / "out4", engine(weights), OutputOptions())
+    note = next(n for n in heic.notes if "format" in n)
+    assert "HEIC: heif-convert from libheif, or set the phone to save JPEG" in note
+    (photos / "IMG_0002.HEIC").unlink()
     (photos / "a.png").unlink()
     one_line_error(cli("denoise", photos, "-o", tmp_path / "out3", "-c", weights),
                    f"no images found in {photos}; not read: 2 image(s) in a format")
