@@ -23,6 +23,7 @@ import json
 import math
 import threading
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from torch import nn
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, write_error
+from data_tools.folder_lock import holding_folder
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
@@ -266,7 +268,10 @@ def write_folder(model: Exportable, out: Path, overwrite: bool = True) -> None:
     torch; left out where the exporter's extra is missing, and the card then says torch is needed) and
     README.md (YAML header, then the card) in ``out``; built aside and moved into place once all are made, so a
     failed or killed export (a full disk, Ctrl-C) leaves no new folder, and an earlier export's files whole."""
-    with built_aside(out, overwrite) as folder:  # without overwrite, another export's files are never replaced
+    # an existing folder is held while its files are replaced one by one: two exports into it at once left one
+    # model's weights beside the other's card (a new folder is renamed into place whole)
+    with holding_folder(out, "export") if out.is_dir() else nullcontext(), \
+            built_aside(out, overwrite) as folder:  # without overwrite, another export's files are never replaced
         weights = folder / "model.safetensors"
         save_generator(weights, model.net, model.config, model.meta)
         graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256

@@ -411,6 +411,21 @@ def test_a_folder_export_keeps_a_file_that_appeared_in_the_folder_meanwhile(leve
     assert (out / "README.md").read_text() == "my notes"
 
 
+def test_a_folder_export_over_one_another_export_is_writing_is_refused(level_weights: Path,
+                                                                      tmp_path: Path) -> None:
+    """Two exports replacing one folder's files moved them in one by one, interleaved: one model's weights beside
+    the other's card, both exits 0."""
+    from data_tools.folder_lock import holding_folder
+
+    out = tmp_path / "hub"
+    assert cli("export", level_weights, "-o", out, "--format", "folder").exit_code == 0
+    card = (out / "README.md").read_text()
+    with holding_folder(out):  # the other export, moving its files in
+        one_line_error(cli("export", level_weights, "-o", out, "--format", "folder", "--overwrite"),
+                       "another process is writing this export now")
+    assert (out / "README.md").read_text() == card
+
+
 def test_a_device_or_pipe_as_the_output_is_said_to_be_one(tmp_path: Path) -> None:
     """`export default -o /dev/null` was told to name the file null.onnx."""
     os.mkfifo(tmp_path / "pipe")
