@@ -146,8 +146,11 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     same = same_set(out_dir / MANIFEST_NAME, settings)
     if overwrite and not same:
         refuse_photos_of_no_set(out_dir)
+    unfinished = (manifest_of(out_dir / MANIFEST_NAME) or {}).get("complete") is False
     prepare_output_dir(out_dir, overwrite=overwrite, own=same,
-                       hint="pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
+                       hint=("run the command that made its unfinished set (its manifest.json records it) to "
+                             "finish it, or " if unfinished else "") +
+                            "pass --overwrite to replace it (images in its clean/ and noisy/ that this set does "
                             "not write are deleted)",
                        known=(*SET_FOLDERS, MANIFEST_NAME))
     for sub in SET_FOLDERS:  # a killed run's temp files, in any folder of its images

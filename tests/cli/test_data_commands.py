@@ -264,6 +264,9 @@ def test_a_cut_short_run_is_marked_incomplete_and_the_same_command_finishes_it(s
     with pytest.raises(KeyboardInterrupt):
         synth(src, out, "gaussian:sigma=10", 3, progress=ctrl_c_after_two)
     assert json.loads((out / "manifest.json").read_text())["complete"] is False
+    with pytest.raises(DataError, match="run the command that made its unfinished set .* to finish it, or pass "
+                                        "--overwrite"):  # another command: told the set is unfinished
+        synth(src, out, "gaussian:sigma=11", 3)
     code, _, stderr = invoke("benchmark", "--noisy", out, "--methods", "nlm", "-o", tmp_path / "bench")
     assert code == 2 and "an incomplete set" in stderr and "same synth command" in stderr
     assert synth(src, out, "gaussian:sigma=10", 3).ok  # the same settings: its own set, no --overwrite
