@@ -168,12 +168,9 @@ class TiledDenoiser:
             if side != self.tile and cfg.tile is not None:
                 self._notes.append(f"tiles are whole multiples of this model's stride ({self.stride} px): --tile "
                                    f"{self.tile} runs as {side}")
-            if cfg.overlap > side // 2:
-                self._notes.append(f"--overlap {cfg.overlap} is more than half a {side} px tile: it runs as "
+            if cfg.overlap > side // 2:  # (the default overlap too: "--overlap 32" named a flag never given)
+                self._notes.append(f"an overlap of {cfg.overlap} px is more than half a {side} px tile: it runs as "
                                    f"{side // 2}")
-        if self.backend.instance_norm and self.tile != 0:
-            self._notes.append("this model uses InstanceNorm, so tiles are normalised separately and may "
-                               "differ in tone; use --tile 0 if the image fits in memory")
 
     @property
     def notes(self) -> list[str]:
@@ -269,6 +266,9 @@ class TiledDenoiser:
                               level_aware=self.backend.level_aware, min_tile=self.backend.min_tile)
         grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride,
                          min_side=least, min_tile=self.min_tile)
+        if self.backend.instance_norm and len(grid.ys) * len(grid.xs) > 1:  # said only of an image it split
+            self._notes.append("this model uses InstanceNorm, so tiles are normalised separately and may differ in "
+                               "tone; use --tile 0 if the image fits in memory")
         return _Canvas(pixels, grid, mode)
 
     def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:

@@ -434,7 +434,7 @@ def test_a_denoisers_notes_name_its_keywords_not_the_commands_flags(weights: Pat
     already reworded."""
     den = Denoiser.from_pretrained(weights, device="cpu", tile=256, overlap=150)
     den(noise_image(300, 300))
-    assert any(note.startswith("overlap=150 is more than half a 256 px tile") for note in den.notes), den.notes
+    assert any(note.startswith("an overlap of 150 px is more than half a 256 px tile") for note in den.notes), den.notes
     assert not any("--" in note for note in den.notes), den.notes
 
 

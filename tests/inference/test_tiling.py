@@ -16,7 +16,7 @@ from denoise_gan.inference.tiling import MIN_TILE, TiledDenoiser, denoise_array,
 from denoise_gan.inference.torch_engine import forward_checked
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.runtime import resolve_device, resolve_precision
-from helpers import TORCH_NO_MEMORY
+from helpers import TORCH_NO_MEMORY, noise_image
 
 torch.set_num_threads(1)  # tests share two cores with a training job; small inputs need no more
 
@@ -162,8 +162,9 @@ def test_the_blend_weights_of_a_grid_sum_to_one() -> None:
 
 
 def test_an_overlap_of_exactly_half_a_tile_is_not_said_to_be_cut() -> None:
-    assert not any("--overlap" in note for note in TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=32)).notes)
-    assert any("--overlap 40" in note for note in TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=40)).notes)
+    assert not any("overlap" in note for note in TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=32)).notes)
+    notes = TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=40)).notes
+    assert any("an overlap of 40 px" in note for note in notes)
 
 
 def test_an_instance_norm_tile_with_one_constant_channel_is_still_denoised() -> None:
@@ -455,7 +456,7 @@ def test_a_tile_or_overlap_the_stride_changes_is_said() -> None:
     deep = build_generator(GeneratorConfig(arch="unet", width=4, depth=6, blocks=1))  # stride 64
     notes = TiledDenoiser(deep, InferConfig(tile=32, overlap=80)).notes
     assert "--tile 32 runs as 64" in notes[0]
-    assert "--overlap 80 is more than half a 64 px tile: it runs as 32" in notes[1]
+    assert "an overlap of 80 px is more than half a 64 px tile: it runs as 32" in notes[1]
     assert TiledDenoiser(deep, InferConfig(tile=128, overlap=32)).notes == []
 
 
@@ -479,3 +480,12 @@ def test_cuda_real_out_of_memory_halves_the_tile(photo: np.ndarray) -> None:
     assert MIN_TILE <= den.tile < 4200
     ref = denoise_array(net, big, InferConfig(tile=den.tile, device="cuda", precision="fp32"))
     assert psnr(ref, out) >= 60
+
+
+def test_the_instance_norm_note_is_said_of_an_image_split_into_tiles_only() -> None:
+    """It was said on every run with a tile size, also where every image fit in one tile (as --tile 0 runs)."""
+    den = TiledDenoiser(build_generator(GeneratorConfig(arch="resnet", width=4, blocks=1)), InferConfig(tile=128))
+    den(np.zeros((64, 80, 3), np.uint8) + 100)
+    assert not any("InstanceNorm" in note for note in den.notes), den.notes
+    den(noise_image(300, 200))
+    assert any("tiles are normalised separately" in note for note in den.notes), den.notes
