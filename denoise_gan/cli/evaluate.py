@@ -165,7 +165,8 @@ def _say_benchmark_written(result: BenchmarkResult, output: Path, clean: Path | 
 
 
 def demo_command(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the noisy | denoised | clean strips.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the noisy | denoised | clean strips "
+                                        "and demo.json (new, empty, or an earlier demo's).")],
     noise: Annotated[str, typer.Option("--noise", help="Noise spec added to the bundled photos.")] \
         = "gaussian:sigma=25",
     seed: Seed = 0,
@@ -186,4 +187,5 @@ def demo_command(
     console.print(demo_table(result.rows, noise, seed, checkpoint or "default"))
     for note in result.notes:  # as `denoise` says them of the same weights
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
-    console.print(f"side-by-side images (noisy | denoised | clean) in {output}", markup=False, highlight=False)
+    console.print(f"side-by-side images (noisy | denoised | clean) in {output}, the scores in {output / 'demo.json'}",
+                  markup=False, highlight=False)

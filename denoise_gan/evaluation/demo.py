@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from data_tools import json_text
+from data_tools.atomic_files import atomic_write_text, is_temp_file
 from data_tools.images import write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.output_folders import prepare_output_dir
@@ -19,6 +22,7 @@ from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import TiledDenoiser
 
 DEMO_NOISE = "gaussian:sigma=25"
+RECORD = "demo.json"  # what a demo wrote there, and the scores: a rerun replaces its own strips
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,15 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
     """Noisy | denoised | clean strips in out_dir, one per image, and the scores before and after.
 
     The images are the project's held-out set: the shipped model never saw them in training. The folder must
-    be new or empty unless ``overwrite`` (then files of the same names are replaced).
+    be new or empty unless ``overwrite`` (then files of the same names are replaced), or hold an earlier demo's
+    strips alone (its demo.json says which), which a rerun replaces.
     """
     spec = parse_noise_spec(noise)
     model = load_backend(checkpoint, engine, infer.device, infer.precision,
                          threads)
     denoiser = TiledDenoiser(model.backend, infer)
-    prepare_output_dir(out_dir, overwrite=overwrite)
+    overwrite = overwrite or _holds_only_a_demo(Path(out_dir))
+    prepare_output_dir(out_dir, overwrite=overwrite, known=(RECORD, *(f"{name}.png" for name in names)))
     rows = []
     for name in names:
         clean = load_sample(name)
@@ -67,7 +73,23 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
         write_image(path, demo_strip(row, noisy, denoised, clean, noise, seed, checkpoint or "default"),
                     overwrite=overwrite)
         rows.append(row)
+    record = {"tool": "denoise-gan demo", "noise": noise, "seed": seed, "model": checkpoint or "default",
+              "images": [{"name": r.name, "file": r.path.name, "noisy_psnr": r.noisy_psnr, "noisy_ssim": r.noisy_ssim,
+                          "psnr": r.psnr, "ssim": r.ssim} for r in rows]}
+    atomic_write_text(Path(out_dir) / RECORD, json.dumps(record, indent=2) + "\n")
     return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))
+
+
+def _holds_only_a_demo(out_dir: Path) -> bool:
+    """Whether the folder holds nothing but what an earlier demo wrote (the strips its demo.json names)."""
+    try:
+        record = json_text.loads((out_dir / RECORD).read_text())
+        written = {RECORD, *(entry["file"] for entry in record["images"])} if record.get("tool") == \
+            "denoise-gan demo" else set()
+        present = {p.name for p in out_dir.iterdir() if not is_temp_file(p.name)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return bool(written) and present <= written and all((out_dir / name).is_file() for name in present)
 
 
 def demo_strip(row: DemoRow, noisy: np.ndarray, denoised: np.ndarray, clean: np.ndarray, noise: str,

@@ -58,6 +58,14 @@ def test_demo_refuses_a_non_empty_folder_and_a_file(tmp_path: Path, weights: Pat
     mine = (out / "chelsea.png").read_bytes()
     one_line_error(cli("demo", "-o", out, "--checkpoint", weights, "--device", "cpu"), "not empty")
     assert (out / "chelsea.png").read_bytes() == mine
+    again = tmp_path / "again"  # the README's first command, run twice: it replaces its own strips
+    for _ in range(2):
+        assert cli("demo", "-o", again, "--checkpoint", weights, "--device", "cpu").exit_code == 0
+    record = json.loads((again / "demo.json").read_text())
+    assert sorted(p.name for p in again.iterdir()) == sorted(["demo.json", *(i["file"] for i in record["images"])])
+    (again / "notes.txt").write_text("mine")  # anything else there: refused, named first
+    line = one_line_error(cli("demo", "-o", again, "--checkpoint", weights, "--device", "cpu"), "not empty")
+    assert "(7 entries: notes.txt," in line and (again / "notes.txt").read_text() == "mine"
     (tmp_path / "file").write_text("x")
     one_line_error(cli("demo", "-o", tmp_path / "file", "--checkpoint", weights, "--device", "cpu"),
                    "not a folder")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,10 @@ def test_demo_writes_strips_and_scores(tmp_path: Path) -> None:
         labels = strip[:top]
         assert (labels < 128).any() and (labels[:, :w] < 128).any()  # text in the label bands
     assert "mean" in result.output and "denoised PSNR" in result.output
+    record = json.loads((tmp_path / "out" / "demo.json").read_text())  # the scores, for a script
+    assert [i["name"] for i in record["images"]] == list(HELD_OUT) and record["noise"] == "gaussian:sigma=25"
+    noisy = [i["noisy_psnr"] for i in record["images"]]
+    assert f"{np.mean(noisy):.2f}" in result.output  # the printed mean is the record's
 
 
 def test_demo_scores_before_and_after_are_the_strips_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
