@@ -118,7 +118,8 @@ def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: P
         to_come = (TRIAL_STEPS + 1) * per_refine if untimed else 0.0  # its timing, which a rerun spends too
         least = least_minutes(spent + to_come, per_noise, per_refine, cfg.noise_share)
         raise UserError(f"--minutes {cfg.minutes:g} is too short: loading and timing alone took {spent:.0f} s here; "
-                        f"give at least --minutes {least:g}, or --steps N") from None
+                        f"give at least --minutes {least:g} (estimated from the steps timed so far: the load of the "
+                        "machine moves it), or --steps N for a trial of that many steps") from None
     finally:
         torch.set_rng_state(rng_before)
     now = time.monotonic()
