@@ -43,8 +43,9 @@ from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
+from denoise_gan.extras import installed
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, latest_checkpoint
+from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
@@ -131,6 +132,10 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         cfg = cfg if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
+        if resume and _complete(out):  # a resume of it redid its reports and said "done" as if it had trained
+            console.print(f"{out_dir}: the adaptation is complete ({phases_line(out_dir)}); nothing to resume",
+                          markup=False, highlight=False)
+            return out.g
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
         data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console, patch_size=cfg.patch_size),
                          noisy.images, noisy.note(cfg.noisy_dir, cfg.patch_size))
@@ -267,6 +272,14 @@ def phase_results(out_dir: Path) -> list[PhaseResult]:
 def phases_line(out_dir: Path) -> str:
     """``noise model 120/120 steps, denoiser 57/300 steps (deadline)``: planned and completed, per phase."""
     return ", ".join(str(r) for r in phase_results(out_dir))
+
+
+def _complete(out: RunFolder) -> bool:
+    """Whether both phases finished their planned steps and every file the end of a run writes is there."""
+    noise, refine = phase_results(out.path)
+    return noise.stopped_by in ("steps", "deadline") and refine.stopped_by == "steps" and all(
+        path.is_file() for path in (out.g, out.f, out.path / "noise_fit.json", out.path / "before_after.png",
+                                    *((graph_beside(out.g),) if installed("onnx") else ())))
 
 
 def _refuse_short_phases(out_dir: Path, only: str = "") -> None:

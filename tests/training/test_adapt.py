@@ -144,6 +144,14 @@ def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path
         whole, cut = _tensors(tmp_path / "whole" / f"{name}.safetensors"), _tensors(tmp_path / "cut" /
                                                                                      f"{name}.safetensors")
         assert all(torch.equal(whole[k], cut[k]) for k in whole), name
+    # a resume of a finished adaptation: it redid its reports and graph and said "done" as if it had trained
+    written = {p: p.stat().st_mtime_ns for p in (tmp_path / "cut").iterdir() if p.is_file()}
+    said = io.StringIO()
+    assert adapt(None, tmp_path / "cut", resume=True, console=Console(file=said, width=200)) == \
+        tmp_path / "cut" / "G.safetensors"
+    assert "the adaptation is complete (noise model 3/3 steps, denoiser 5/5 steps); nothing to resume" in \
+        said.getvalue(), said.getvalue()
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cut").iterdir() if p.is_file()} == written
 
 
 def test_relative_folders_from_python_are_stored_absolute(noisy_dir: Path, clean_dir: Path, start_dir: Path,
