@@ -150,12 +150,12 @@ def refine_command(
     same = options["generator"] == "same" or bool(options["init"])
     from denoise_gan.training.new_run_inputs import load_source_config
 
-    channels = load_source_config(run_dir).model.g.channels  # a new G must match the run's F; before torch loads
     cfg = build_config(RefineConfig, {**options, "generator": "level" if same else options["generator"],
-                                      "channels": channels},
+                                      "channels": _run_channels(run_dir)},
                        run_dir=str(run_dir), fresh=options["fresh"] or bool(options["noise"]))
     if same:
         cfg = dataclasses.replace(cfg, generator=None)
+    load_source_config(run_dir)  # the options' own errors first, then the run folder's, before torch loads
 
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting
@@ -168,3 +168,12 @@ def refine_command(
                   soft_wrap=True)
 
 
+def _run_channels(run_dir: Path) -> int:
+    """The channel count of a CycleGAN run (a new G must match its F); 3 when the run cannot be read, whose
+    error is said once the options' own are checked."""
+    from denoise_gan.training.new_run_inputs import load_source_config
+
+    try:
+        return load_source_config(run_dir).model.g.channels
+    except UserError:
+        return 3
