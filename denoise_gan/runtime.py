@@ -167,15 +167,20 @@ def set_threads(n: int | None) -> int:
     """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
     (one per core). Returns the number in force. On a loaded machine one thread can beat two: threads that wait
     for a busy core stall the operator that needs them all. Without torch installed there is nothing to set."""
+    global _TORCH_DEFAULT_THREADS
     n = check_threads(n)  # a NumPy integer as a plain one: torch takes no other
     try:
         import torch
     except ImportError:
         return n
-    if n == 0:
-        return torch.get_num_threads()
-    torch.set_num_threads(n)
+    if _TORCH_DEFAULT_THREADS is None:
+        _TORCH_DEFAULT_THREADS = torch.get_num_threads()
+    # 0 is the default again after an earlier call set another number (it kept that one)
+    torch.set_num_threads(n or _TORCH_DEFAULT_THREADS)
     return torch.get_num_threads()
+
+
+_TORCH_DEFAULT_THREADS: int | None = None  # torch's own count, as the first call found it
 
 
 # ---- torchrun ------------------------------------------------------------------------------------

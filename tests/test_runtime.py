@@ -89,3 +89,19 @@ def test_no_visible_gpu_means_no_cuda_without_importing_torch(monkeypatch: pytes
     assert runtime.cuda_may_be_present() is True
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
     assert runtime.cuda_may_be_present() is False
+
+
+def test_threads_0_is_torchs_default_again_after_another_count() -> None:
+    """A Denoiser loaded with threads=1, then one with threads=0 ("the runtime's default"), ran on one thread."""
+    import subprocess
+    import sys
+
+    from helpers import CHILD_ENV
+
+    probe = ("import torch\nfrom denoise_gan.runtime import set_threads\nbefore = torch.get_num_threads()\n"
+             "set_threads(1)\nprint(before, set_threads(0), torch.get_num_threads())")
+    done = subprocess.run([sys.executable, "-c", probe], env={**CHILD_ENV, "OMP_NUM_THREADS": "2"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, returned, now = map(int, done.stdout.split())
+    assert before == 2 and returned == now == 2
