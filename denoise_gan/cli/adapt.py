@@ -39,8 +39,10 @@ def adapt_command(
     if resume is not None:
         resume_refuses_options(ctx, ("resume", "threads"))
         require_run_folder(resume)  # before torch loads
-        from denoise_gan.training.adapt import adapt
+        from denoise_gan.training.adapt import adapt, said_complete
 
+        if said_complete(resume, console):  # nothing trained: no "done" lines
+            return
         set_threads(threads)
         out = adapt(None, resume, resume=True, console=console, began=began)
     else:

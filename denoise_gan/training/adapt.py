@@ -102,8 +102,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     one the user gave (a folder of that name where adapt runs is not read for it).
     """
     t0 = time.monotonic() if began is None else began
-    out_dir, out = Path(out_dir), RunFolder(out_dir)
-    console = console or Console()
+    out_dir, out, console = Path(out_dir), RunFolder(out_dir), console or Console()
     with ExitStack() as held:
         if resume:
             cfg = _stored_config(out_dir)
@@ -132,9 +131,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         cfg = cfg if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
-        if resume and _complete(out):  # a resume of it redid its reports and said "done" as if it had trained
-            console.print(f"{out_dir}: the adaptation is complete ({phases_line(out_dir)}); nothing to resume",
-                          markup=False, highlight=False)
+        if resume and said_complete(out_dir, console):  # it redid its reports and said "done" as if it trained
             return out.g
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
         data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console, patch_size=cfg.patch_size),
@@ -274,12 +271,18 @@ def phases_line(out_dir: Path) -> str:
     return ", ".join(str(r) for r in phase_results(out_dir))
 
 
-def _complete(out: RunFolder) -> bool:
-    """Whether both phases finished their planned steps and every file the end of a run writes is there."""
+def said_complete(out_dir: Path, console: Console) -> bool:
+    """Whether both phases finished their planned steps and every file the end of a run writes is there (a resume
+    then has nothing to do, and says so)."""
+    out = RunFolder(out_dir)
     noise, refine = phase_results(out.path)
-    return noise.stopped_by in ("steps", "deadline") and refine.stopped_by == "steps" and all(
+    complete = noise.stopped_by in ("steps", "deadline") and refine.stopped_by == "steps" and all(
         path.is_file() for path in (out.g, out.f, out.path / "noise_fit.json", out.path / "before_after.png",
                                     *((graph_beside(out.g),) if installed("onnx") else ())))
+    if complete:
+        console.print(f"{out_dir}: the adaptation is complete ({phases_line(out_dir)}); nothing to resume",
+                      markup=False, highlight=False)
+    return complete
 
 
 def _refuse_short_phases(out_dir: Path, only: str = "") -> None:

@@ -34,6 +34,7 @@ C = TypeVar("C")
 
 # how each kind of run is continued, for the "not empty" message (refine's --resume is a flag on its -o)
 RESUME_HINTS = {"refine": "add --resume to continue the refinement in it"}
+RUN_WORDS = {"refine": "refinement"}  # a run of each kind in messages (a train run is "run")
 # what a run writes before its first checkpoint: its request, its input record, the log and its plot, and
 # (with --val, --tensorboard) its validation grids and event files
 RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png", "val", "val_grid.png", "tensorboard"})
@@ -53,11 +54,13 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     ``steps`` as the new total when given, which cannot be below the step already reached.
     """
     start, state = 0, None
+    # the lock is probed by rank 0 alone: a torchrun rank that comes later finds rank 0 holding it
+    main, what = world_from_env().is_main, RUN_WORDS.get(kind, "run")
     if resume:
         require_run_folder(run_dir)
-        if held_by_another_process(run_dir):
-            raise UserError(f"{run_dir}: another process is writing this run now; wait for it to end")
-        if kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # its G learns from this F
+        if main and held_by_another_process(run_dir):
+            raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end")
+        if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # its G learns from this F
             raise UserError(f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}), on the "
                             "F a resume would replace; wait for it to end")
         remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
@@ -70,12 +73,12 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
         if steps is not None and steps < start:
             raise UserError(f"{run_dir} is at step {start}; --steps is the new total and cannot be {steps}")
     else:
-        if run_dir.is_dir() and held_by_another_process(run_dir):  # not "use --resume", which would be refused too
-            raise UserError(f"{run_dir}: another process is writing this run now; wait for it to end, or choose "
+        if main and run_dir.is_dir() and held_by_another_process(run_dir):  # not "use --resume": refused too
+            raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end, or choose "
                             "another -o")
         if latest_checkpoint(run_dir):
             raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
-        if world_from_env().is_main:  # other torchrun ranks would see rank 0's first files
+        if main:  # other torchrun ranks would see rank 0's first files
             own = stopped_before_first_checkpoint(run_dir)
             try:
                 prepare_output_dir(run_dir, own=own, hint=RESUME_HINTS.get(

@@ -152,6 +152,8 @@ def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path
     assert "the adaptation is complete (noise model 3/3 steps, denoiser 5/5 steps); nothing to resume" in \
         said.getvalue(), said.getvalue()
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cut").iterdir() if p.is_file()} == written
+    command = cli("adapt", "--resume", tmp_path / "cut")  # the command ends there too: no "done" after it
+    assert command.exit_code == 0 and "nothing to resume" in command.output and "done" not in command.output
 
 
 def test_relative_folders_from_python_are_stored_absolute(noisy_dir: Path, clean_dir: Path, start_dir: Path,

@@ -583,3 +583,23 @@ def test_a_val_set_made_of_training_photos_is_refused(tmp_path: Path) -> None:
     one_line_error(cli("train", "--clean", clean, "--noise", "gaussian:sigma=25", "--val", val, "-o", tmp_path / "run",
                        *TINY_TRAIN_FLAGS), "the same file as")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_later_torchrun_rank_does_not_take_rank_0s_lock_for_another_process(
+        clean_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rank probed the folder's lock: one that came after rank 0 had taken it refused, and torchrun ended
+    the whole launch, new or --resume."""
+    from denoise_gan.config import TrainConfig
+    from denoise_gan.runtime import World
+    from denoise_gan.training import run_open
+
+    run = tmp_path / "run"
+    assert cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, *TINY_TRAIN_FLAGS,
+               "--steps", "2").exit_code == 0
+    monkeypatch.setattr(run_open, "world_from_env", lambda: World(rank=1, size=2, local_rank=1))
+    with holding_folder(run):  # rank 0, a moment ahead
+        run_open.open_run(run, "cyclegan", TrainConfig, None, resume=True, steps=3)
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        with holding_folder(fresh):
+            run_open.open_run(fresh, "cyclegan", TrainConfig, tiny_train_config(clean_dir), resume=False, steps=None)
