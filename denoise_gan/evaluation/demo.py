@@ -15,7 +15,7 @@ from data_tools.images import write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.output_folders import prepare_output_dir
 from data_tools.samples import HELD_OUT, load_sample
-from denoise_gan.evaluation.metrics import psnr, ssim
+from denoise_gan.evaluation.metrics import json_float, psnr, ssim
 from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
@@ -74,9 +74,10 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
                     overwrite=overwrite)
         rows.append(row)
     record = {"tool": "denoise-gan demo", "noise": noise, "seed": seed, "model": checkpoint or "default",
-              "images": [{"name": r.name, "file": r.path.name, "noisy_psnr": r.noisy_psnr, "noisy_ssim": r.noisy_ssim,
-                          "psnr": r.psnr, "ssim": r.ssim} for r in rows]}
-    atomic_write_text(Path(out_dir) / RECORD, json.dumps(record, indent=2) + "\n")
+              "images": [{"name": r.name, "file": r.path.name, "noisy_psnr": json_float(r.noisy_psnr),
+                          "noisy_ssim": r.noisy_ssim, "psnr": json_float(r.psnr), "ssim": r.ssim} for r in rows]}
+    # strict JSON, as evaluate's: an identical pair's infinite PSNR is null
+    atomic_write_text(Path(out_dir) / RECORD, json.dumps(record, indent=2, allow_nan=False) + "\n")
     return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))
 
 

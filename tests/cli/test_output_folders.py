@@ -63,6 +63,10 @@ def test_demo_refuses_a_non_empty_folder_and_a_file(tmp_path: Path, weights: Pat
         assert cli("demo", "-o", again, "--checkpoint", weights, "--device", "cpu").exit_code == 0
     record = json.loads((again / "demo.json").read_text())
     assert sorted(p.name for p in again.iterdir()) == sorted(["demo.json", *(i["file"] for i in record["images"])])
+    clean = tmp_path / "clean_demo"  # no noise: an infinite PSNR, written as null (strict JSON)
+    assert cli("demo", "-o", clean, "--noise", "gaussian:sigma=0", "-c", weights, "--device", "cpu").exit_code == 0
+    assert json.loads((clean / "demo.json").read_text(), parse_constant=lambda c: 1 / 0)["images"][0]["noisy_psnr"] \
+        is None
     (again / "notes.txt").write_text("mine")  # anything else there: refused, named first
     line = one_line_error(cli("demo", "-o", again, "--checkpoint", weights, "--device", "cpu"), "not empty")
     assert "(7 entries: notes.txt," in line and (again / "notes.txt").read_text() == "mine"
