@@ -260,8 +260,11 @@ def test_a_folder_of_the_users_own_pairs_is_benchmarked_blind(tmp_path: Path, cl
         rows = json.loads((tmp_path / f"b_{name}" / "results.json").read_text())["rows"]
         scored[name] = {(r["image"], r["method"], r["psnr"], r["sigma_used"]) for r in rows}
         if name == "mine":
-            assert {r["noise"] for r in rows} == {f"pairs:{(tmp_path / 'mine').as_posix()}"}
+            assert {r["noise"] for r in rows} == {"pairs:mine"}
     assert scored["mine"] == scored["set"]  # blind σ either way: the same rows
+    again = bench("--noisy", tmp_path / "set" / ".." / "mine", "--methods", "noisy,tv", "-o", tmp_path / "b_mine",
+                  "--resume")  # the folder spelt another way: its rows are the same rows
+    assert again.exit_code == 0 and "0 row(s) computed" in again.output, again.output
     refused = bench("--noisy", tmp_path / "mine", "--methods", "tv", "-o", tmp_path / "c", "--oracle-sigma")
     assert refused.exit_code == 2 and "real pairs record no σ" in refused.stderr
     (tmp_path / "mine" / "noisy" / "rgb.png").unlink()

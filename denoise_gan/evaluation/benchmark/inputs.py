@@ -251,7 +251,7 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
 def _real_pair_sources(set_dir: Path) -> tuple[str, None, list[Source]]:
     """Pairs the user made (real photos: a tripod's long and short exposures, say), matched by relative name as
     `evaluate` matches them; no spec and no σ is known, so every method runs blind on them."""
-    label = f"{REAL_PAIRS}{set_dir.as_posix()}"
+    label = f"{REAL_PAIRS}{real_path(set_dir).name}"  # however the folder is spelt: a resume's rows match
     pairs = paired_files(set_dir / "clean", set_dir / "noisy", "noisy twin")
     if not pairs:
         raise UserError(f"{set_dir}: its clean/ holds no images")

@@ -134,10 +134,12 @@ def protocol_dict(oracle: bool) -> dict[str, Any]:
         **PROTOCOL,
         "skimage_version": skimage.__version__,
         "pairing": "each noisy input is made from, or paired by a synth manifest with, the clean image of the "
-                   "same name; every method is scored against that clean image",
+                   "same name, or in a folder of the user's own pairs (clean/, noisy/) matched to it by relative "
+                   "name; every method is scored against that clean image",
         "noise": "synthesised per image with data_tools.noise from the clean file, per-image seed "
                  "image_seed(seed, image) as `denoise-gan synth --seed` uses (so synth writes the identical "
-                 "noisy file), clipped and rounded to the file's dtype; or read from a paired synth set; "
+                 "noisy file), clipped and rounded to the file's dtype; or read from a paired synth set, or "
+                 "from the user's own pairs (noise pairs:FOLDER, its σ unknown); "
                  "inputs[].noisy_sha256 is the sha256 of the noisy pixels (dtype, shape, then the bytes of the "
                  "HxWxC array), not of a file: the same input has it however it was stored",
         "sigma": ("oracle: the σ of the image's Gaussian or correlated noise stage (its parameter, as drawn), "
