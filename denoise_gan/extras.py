@@ -30,11 +30,15 @@ def installed(module: str) -> bool:
         return False
 
 
+def extra_command(extra: str) -> str:
+    """The command that adds an extra, run in the clone. The package is installed from its repository, not a
+    registry (there, ``pip install 'denoise-gan[train]'`` would fetch another project or nothing); ``-e`` keeps a
+    developer's editable install editable and works for the others too."""
+    return f"pip install -e '.[{extra}]'"
+
+
 def extra_install(extra: str) -> str:
-    """The command that adds an extra. The package is installed from its repository, not a registry (there,
-    ``pip install 'denoise-gan[train]'`` would fetch another project or nothing); ``-e`` keeps a developer's
-    editable install editable and works for the others too."""
-    return f"pip install -e '.[{extra}]' in the denoise-gan clone"
+    return f"{extra_command(extra)} in the denoise-gan clone"
 
 
 def needs_package(purpose: str, module: str) -> str:

@@ -284,7 +284,7 @@ def say_other_formats(*folders: Path | None) -> None:
 
 
 def say_error(message: str) -> None:
-    """The one error line: the message is text, not markup ("pip install 'denoise-gan[export]'" keeps its
+    """The one error line: the message is text, not markup ("pip install -e '.[train]'" keeps its
     brackets), and a file name's control characters are shown escaped (a newline cannot forge a second line)."""
     err_console.print(f"[bold red]error:[/] {escape(shown(message))}", markup=True, highlight=False, soft_wrap=True)
 

@@ -38,7 +38,7 @@ from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.extras import require
+from denoise_gan.extras import extra_command, require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format, export_source
@@ -329,9 +329,9 @@ def model_card(model: Exportable, with_graph: bool = True) -> str:
         "`model.onnx` is the same network for ONNX Runtime, which denoise-gan's base install (`pip install .` in "
         "a copy of its repository; no torch) runs; it records the sha256 of `model.safetensors`, so keep the two "
         "together." if with_graph
-        else "This folder has no ONNX graph, so running it needs torch (denoise-gan's `train` extra: `pip install "
-        "'.[train]'` in a copy of its repository); `denoise-gan export model.safetensors -o model.onnx` adds the "
-        "graph the base install runs.",
+        else "This folder has no ONNX graph, so running it needs torch (denoise-gan's `train` extra: "
+        f"`{extra_command('train')}` in a copy of its repository); `denoise-gan export model.safetensors -o "
+        "model.onnx` adds the graph the base install runs.",
     ]
     if facts:
         lines += ["", "## Recorded with the weights", ""]
