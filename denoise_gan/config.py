@@ -47,6 +47,11 @@ MAX_WORKERS = 64  # each worker is a process holding a copy of the data
 MAX_MINUTES = 7 * 24 * 60.0  # a week: a longer budget is a typo (and 1e300 made a step count of 300 digits)
 
 
+def require_patch_multiple(cfg: Any) -> None:
+    """A config's patch size, a multiple of 8 (the shipped nets' stride), named as its user named it."""
+    require(cfg.patch_size % 8 == 0, f"{said_name('patch_size', cfg)} must be a multiple of 8, not {cfg.patch_size}")
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     arch: str = opt("unet", "{net} architecture: {generators}.", flag="--generator")
@@ -183,8 +188,9 @@ class TrainConfig(ValidatedRunFields):
     def __post_init__(self) -> None:
         check_fields(self)
         m, side = self.model, max(8, 2**self.model.g.depth)
-        require(self.data.patch_size % side == 0, f"--patch-size must be a multiple of {side} (G's stride), not "
-                                                  f"{self.data.patch_size}")
+        require(self.data.patch_size % side == 0,
+                f"{said_name('patch_size', self.data)} must be a multiple of {side} (G's stride), not "
+                f"{self.data.patch_size}")
         require_step_size(self.data.batch_size, self.data.patch_size)
         require(m.g.channels == m.f.channels == m.d.channels,
                 f"G, F and the discriminators must have the same channels, not {m.g.channels}, {m.f.channels} "
@@ -259,7 +265,7 @@ class RefineConfig(ValidatedRunFields):
 
     def __post_init__(self) -> None:
         check_fields(self)
-        require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
+        require_patch_multiple(self)
         require_step_size(self.batch_size, self.patch_size)
         require(not (self.init and self.noise),
                 "--init and --noise do not go together: the supervised comparison starts fresh")
@@ -315,11 +321,12 @@ class AdaptConfig(RunFields):
     def __post_init__(self) -> None:
         if type(self.steps) is int:  # 0 is "by --minutes"; any other count needs a step per phase
             require(self.steps == 0 or 2 <= self.steps <= MAX_STEPS,
-                    f"--steps must be between 2 and {MAX_STEPS} (one step per phase at least), not {self.steps}")
+                    f"{said_name('steps', self)} must be between 2 and {MAX_STEPS} (one step per phase at least), "
+                    f"not {self.steps}")
         check_fields(self)
-        require(0.0 < self.noise_share < 1.0, f"--noise-share must be between 0 and 1 (both excluded: each phase "
-                                              f"needs a share), not {self.noise_share:g}")
-        require(self.patch_size % 8 == 0, f"--patch-size must be a multiple of 8, not {self.patch_size}")
+        require(0.0 < self.noise_share < 1.0, f"{said_name('noise_share', self)} must be between 0 and 1 (both "
+                                              f"excluded: each phase needs a share), not {self.noise_share:g}")
+        require_patch_multiple(self)
         require_step_size(self.batch_size, self.patch_size)
         require_step_size(self.refine_batch_size, self.patch_size, "--refine-batch-size")
         refuse_overlapping(self.clean_dir, self.noisy_dir)

@@ -275,7 +275,10 @@ def said_complete(out_dir: Path, console: Console) -> bool:
     """Whether both phases finished their planned steps and every file the end of a run writes is there (a resume
     then has nothing to do, and says so)."""
     out = RunFolder(out_dir)
-    noise, refine = phase_results(out.path)
+    try:
+        noise, refine = phase_results(out.path)
+    except UserError:  # no adaptation there: the resume itself says what is wrong
+        return False
     complete = noise.stopped_by in ("steps", "deadline") and refine.stopped_by == "steps" and all(
         path.is_file() for path in (out.g, out.f, out.path / "noise_fit.json", out.path / "before_after.png",
                                     *((graph_beside(out.g),) if installed("onnx") else ())))

@@ -251,7 +251,7 @@ def test_config_values_out_of_range_are_refused() -> None:
         with pytest.raises(ConfigError, match=field.replace("_", "[-_]")):
             TrainConfig(**{field: math.inf})
     for share in (0.0, 1.0):
-        with pytest.raises(ConfigError, match="--noise-share must be between 0 and 1"):
+        with pytest.raises(ConfigError, match="^noise_share must be between 0 and 1"):
             AdaptConfig(noise_share=share)
     assert AdaptConfig(noise_share=0.99).noise_share == 0.99
     for clean, noisy in (("photos/clean", "photos"), ("photos", "photos/noisy")):
