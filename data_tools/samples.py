@@ -60,13 +60,14 @@ def write_samples(folder: Path | str, names: str | tuple[str, ...] | list[str] =
     return paths
 
 
-def holds_only_samples(folder: Path | str, names: tuple[str, ...] | list[str]) -> bool:
+def holds_only_samples(folder: Path | str, names: str | tuple[str, ...] | list[str]) -> bool:
     """Whether a folder exists and holds nothing but these samples, byte for byte as ``write_samples`` writes
     them (a set written there before, which writing again changes in nothing); a user's own file of a
     sample's name is not one."""
     folder = Path(folder)
     if not folder.is_dir():
         return False
+    names = (names,) if isinstance(names, str) else names  # one name, not its letters
     wanted = {f"{name}.png": name for name in names}
     for path in folder.iterdir():
         if is_temp_file(path.name):

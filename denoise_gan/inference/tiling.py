@@ -141,6 +141,10 @@ class _Batch:
     crops: list[np.ndarray] = field(default_factory=list)
 
 
+INSTANCE_NORM_NOTE = ("this model uses InstanceNorm, so tiles are normalised separately and may differ in tone; use "
+                      "--tile 0 if the image fits in memory")
+
+
 class TiledDenoiser:
     """A backend (or a torch generator, wrapped) with a resolved tile size, denoising arrays.
 
@@ -266,9 +270,8 @@ class TiledDenoiser:
                               level_aware=self.backend.level_aware, min_tile=self.backend.min_tile)
         grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride,
                          min_side=least, min_tile=self.min_tile)
-        if self.backend.instance_norm and len(grid.ys) * len(grid.xs) > 1:  # said only of an image it split
-            self._notes.append("this model uses InstanceNorm, so tiles are normalised separately and may differ in "
-                               "tone; use --tile 0 if the image fits in memory")
+        if self.backend.instance_norm and len(grid.ys) * len(grid.xs) > 1 and INSTANCE_NORM_NOTE not in self._notes:
+            self._notes.append(INSTANCE_NORM_NOTE)  # said only of an image it split, and once
         return _Canvas(pixels, grid, mode)
 
     def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:

@@ -65,7 +65,8 @@ def export_source(source: str | Path) -> Path:
     path = Path(source)
     if path.suffix in CHECKPOINT_SUFFIXES and not path.is_dir():
         if not path.is_file():
-            raise WeightsError(f"{path}: no such checkpoint file")
+            raise WeightsError(f"{path}: not a regular file (a device or a pipe); give a checkpoint file" if
+                               path.exists() else f"{path}: no such checkpoint file")
         return path
     return resolve_weights(source)
 
