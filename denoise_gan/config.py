@@ -112,7 +112,7 @@ def refuse_overlapping(clean_dir: str, noisy_dir: str) -> None:
 @dataclass(frozen=True)
 class DataConfig:
     clean_dir: str = opt("", "Folder of clean images (searched recursively).", flag="--clean")
-    noisy_dir: str = opt("", "Folder of noisy images, independent of --clean.", flag="--noisy")
+    noisy_dir: str = opt("", "Folder of noisy images, independent of --clean (searched recursively).", flag="--noisy")
     noise: str = opt("", "Instead of --noisy: synthesise the noisy domain from a disjoint half of --clean with "
                          "this noise spec.")
     patch_size: int = opt(64, "Side of the random training crops, in pixels.", at_least=32)
@@ -283,9 +283,10 @@ class AdaptConfig(RunFields):
     counts by timing a few steps of each phase) or `steps`; `noise_share` of it goes to the noise phase.
     """
 
-    noisy_dir: str = opt("", "Folder of your noisy photos (5 or more, one camera; never resized).", flag="--noisy")
-    clean_dir: str = opt("", "Folder of clean photos, unrelated to --noisy (default: the clean photos bundled with "
-                             "scikit-image).", flag="--clean")
+    noisy_dir: str = opt("", "Folder of your noisy photos (5 or more, one camera; never resized; searched "
+                             "recursively).", flag="--noisy")
+    clean_dir: str = opt("", "Folder of clean photos, unrelated to --noisy (searched recursively; default: the "
+                             "clean photos bundled with scikit-image).", flag="--clean")
     start: str = opt("default", "What to start from: a shipped model's name, or a folder with G.safetensors and "
                                 "F.safetensors (a train run, an adapt output).", flag="--from")
     minutes: float = opt(20.0, "Wall-clock budget for both phases, loading and timing included.", positive=True,
