@@ -205,7 +205,8 @@ class TiledDenoiser:
                                      progress) if self.cfg.ensemble else self._run(pixels, progress, strength, sigma))
                 return [out[..., 0] if flat else out for out, (_, flat) in zip(outputs, images)]
             except OutOfMemory:
-                self._shrink_after_oom(images[0][0].shape[:2] if images else (0, 0))
+                # the largest side of any image: a small first one left the tile at "0" (whole images)
+                self._shrink_after_oom(max((img.shape[:2] for img, _ in images), key=max, default=(0, 0)))
 
     def check_level(self, strength: float, sigma: float | None) -> None:
         """The config's range checks on a per-call level, and a blind model's refusal of any."""

@@ -353,6 +353,16 @@ def test_out_of_memory_halves_the_tile_and_retries(photo: np.ndarray, error: Exc
     np.testing.assert_array_equal(out, denoise_array(inner, photo, InferConfig(tile=128)))
 
 
+def test_out_of_memory_on_a_later_larger_image_shrinks_the_tile_from_that_image(photo: np.ndarray) -> None:
+    """Whole images (tile 0) sized the retry's tile by the first image: a small one first left it whole, and the
+    call gave up naming a tile never used."""
+    inner = light_unet(width=4, depth=2)
+    den = TiledDenoiser(OutOfMemoryAbove(inner, max_side=160), InferConfig(tile=0))
+    small = photo[:20, :20]  # under twice the smallest tile: halving it gives nothing smaller
+    outs = den.denoise_many([small, photo])
+    assert 0 < den.tile <= 160 and outs[1].shape == photo.shape
+
+
 def test_another_runtime_error_is_not_taken_for_out_of_memory(photo: np.ndarray) -> None:
     den = TiledDenoiser(OutOfMemoryAbove(light_unet(width=4, depth=1), max_side=0, error=RuntimeError("a bug")),
                         InferConfig(tile=128))
