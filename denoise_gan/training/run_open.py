@@ -60,9 +60,10 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
         require_run_folder(run_dir)
         if main and held_by_another_process(run_dir):
             raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end")
-        if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # its G learns from this F
-            raise UserError(f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}), on the "
-                            "F a resume would replace; wait for it to end")
+        if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # said, as refine says
+            # of a run that trains on: each keeps the networks it loaded
+            _warn(f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from the F this "
+                  "resume will replace; it keeps the F it loaded, and a later `refine --resume` of it says so")
         remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
         if stopped_before_first_checkpoint(run_dir):
             raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
