@@ -172,6 +172,8 @@ class TiledDenoiser:
             if side != self.tile and cfg.tile is not None:
                 self._notes.append(f"tiles are whole multiples of this model's stride ({self.stride} px): --tile "
                                    f"{self.tile} runs as {side}")
+            if cfg.overlap == 0:  # each tile's own level map meets the next one's edge to edge
+                self._notes.append("an overlap of 0 px: tile edges are not blended and may show as seams")
             if cfg.overlap > side // 2:  # (the default overlap too: "--overlap 32" named a flag never given)
                 self._notes.append(f"an overlap of {cfg.overlap} px is more than half a {side} px tile: it runs as "
                                    f"{side // 2}")

@@ -468,6 +468,8 @@ def test_a_tile_or_overlap_the_stride_changes_is_said() -> None:
     assert "--tile 32 runs as 64" in notes[0]
     assert "an overlap of 80 px is more than half a 64 px tile: it runs as 32" in notes[1]
     assert TiledDenoiser(deep, InferConfig(tile=128, overlap=32)).notes == []
+    assert "tile edges are not blended" in TiledDenoiser(deep, InferConfig(tile=128, overlap=0)).notes[0]
+    assert TiledDenoiser(deep, InferConfig(tile=0, overlap=0)).notes == []  # whole images: no tile edges
 
 
 @cuda
