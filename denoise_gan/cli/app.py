@@ -20,7 +20,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import NoRoomError, OutputExistsError
+from data_tools.atomic_files import NO_ROOM, NoRoomError, OutputExistsError
 from data_tools.names import shown
 from data_tools.paths import real_path
 from denoise_gan import __version__
@@ -90,7 +90,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
             try:
                 return self._main(args, prog_name, complete_var, standalone_mode, **extra)
             except OSError as exc:  # --help, --version or the bare help into a full disk's file (a command's own
-                if exc.errno != errno.ENOSPC or exc.filename is not None:  # output is taken in friendly_errors)
+                if exc.errno not in NO_ROOM or exc.filename is not None:  # output is taken in friendly_errors)
                     raise
                 _say_log_unwritten(exc)
                 sys.exit(1)
@@ -209,7 +209,7 @@ def friendly_errors(fn: F) -> F:
             say_error(message)
             raise typer.Exit(2) from None
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched
-            if exc.errno == errno.ENOSPC and exc.filename is None:  # the terminal's log (stdout) on a full disk
+            if exc.errno in NO_ROOM and exc.filename is None:  # the terminal's log (stdout) on a full disk or quota
                 _say_log_unwritten(exc)
                 raise typer.Exit(1) from None
             if exc.filename is None and (package := broken_package(exc)):  # a shared library it loads is missing

@@ -198,6 +198,23 @@ def test_help_or_the_version_redirected_to_a_full_disk_is_one_line(args: list[st
         "redirected"], run.stderr
 
 
+def test_the_commands_own_output_refused_by_a_quota_is_said_as_a_full_disk_is(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log on a full disk was one line, but the same write refused by a used-up quota (EDQUOT, which every
+    file write already counts as no room) was a traceback."""
+    import errno
+    import os
+
+    def quota(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))  # no file name: the command's own output stream
+
+    monkeypatch.setattr("data_tools.sample_sets.write_sample_set", quota)
+    result = cli("samples", "-o", tmp_path / "s")
+    assert result.exit_code == 1 and "Traceback" not in result.output, (result.output, repr(result.exception))
+    assert result.stderr.strip().splitlines() == [f"error: the command's output could not be written "
+                                                  f"({os.strerror(errno.EDQUOT)}); make room where it is redirected"]
+
+
 def test_a_full_disk_is_exit_1_as_a_failed_file_is_not_2_as_a_bad_argument(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """evaluate, benchmark, export and a training run's checkpoint ended a full disk with exit 2, the code for bad
