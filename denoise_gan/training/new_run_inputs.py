@@ -48,5 +48,5 @@ def load_source_config(run_dir: Path) -> TrainConfig:
 def require_run_folder(run_dir: Path) -> None:
     """--resume needs the run's folder: nothing there, or a file of that name, is said as such."""
     if not run_dir.is_dir():
-        what = "not a folder (a run's folder holds its checkpoints)" if run_dir.exists() else "no such folder"
-        raise UserError(f"{run_dir}: {what}; nothing to resume")
+        why = " (a run's folder holds its checkpoints)" if run_dir.exists() else ""
+        raise UserError(f"{run_dir}: {not_a_folder(run_dir)}{why}; nothing to resume")
