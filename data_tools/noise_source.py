@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from data_tools.errors import DataError, ImageTypeError
-from data_tools.noise import parse_noise_spec
+from data_tools.noise import NoiseSpec, parse_noise_spec
 
 
 @runtime_checkable
@@ -19,7 +19,9 @@ class NoiseSource(Protocol):
     ``apply`` takes a uint8/uint16 image (HxW or HxWxC, alpha passed through) and a per-image seed and returns
     the noisy image (same shape and dtype, clipped and rounded) and what was drawn for it, as JSON-ready dicts
     (one per stage; each names its ``model``). The same image and seed give the same bytes. ``str(source)`` is
-    the text the manifest records as ``noise``.
+    the text the manifest records as ``noise``, and how a rerun of ``synth`` knows its own set: give a source
+    of your own a ``__str__`` that names its parameters (without one, its class's name is recorded, and a rerun
+    into its folder is refused as for another set).
     """
 
     def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]: ...
@@ -32,14 +34,43 @@ class DescribedNoiseSource(NoiseSource, Protocol):
     def manifest(self) -> dict[str, Any]: ...
 
 
+LEARNED_PREFIX = "noise-model:"  # how a learned noise model describes itself (its file name and sha256)
+CUSTOM_PREFIX = "custom:"  # how a source that does not name itself is recorded: by its class
+
+
+def names_itself(source: NoiseSource) -> bool:
+    """Whether the source's class gives it a text of its own: object's default carries a memory address, which
+    differs in every process, so it says nothing a rerun or a reader could use."""
+    kind = type(source)
+    return kind.__str__ is not object.__str__ or kind.__repr__ is not object.__repr__
+
+
+def noise_text(source: NoiseSource) -> str:
+    """The ``noise`` a manifest or a saved pipeline records: the source's text, or its class's name."""
+    if names_itself(source):
+        return str(source)
+    return f"{CUSTOM_PREFIX}{type(source).__module__}.{type(source).__qualname__}"
+
+
 def source_record(source: NoiseSource) -> dict[str, Any]:
-    """The manifest's ``noise_source``: the source's own record, or a spec's text."""
+    """The manifest's ``noise_source``: the source's own record, a spec's text, or what is known of a source of
+    the user's own (its class, and whether its text names it), so no reader parses that text as a spec."""
     if isinstance(source, DescribedNoiseSource):
         return source.manifest()
-    return {"kind": "spec", "spec": str(source)}
+    if isinstance(source, NoiseSpec):
+        return {"kind": "spec", "spec": str(source)}
+    kind = type(source)
+    return {"kind": "custom", "class": f"{kind.__module__}.{kind.__qualname__}", "named": names_itself(source)}
 
 
-LEARNED_PREFIX = "noise-model:"  # how a learned noise model describes itself (its file name and sha256)
+def is_spec_record(manifest: dict[str, Any]) -> bool:
+    """Whether a synth manifest's ``noise`` is a spec's text (which parses back), not a learned model's or a
+    custom source's description. Sets from before ``noise_source`` was recorded name a learned model by its
+    prefix."""
+    record = manifest.get("noise_source")
+    if isinstance(record, dict) and record.get("kind") not in (None, "spec"):
+        return False
+    return not str(manifest.get("noise", "")).startswith(LEARNED_PREFIX)
 
 
 def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
@@ -49,6 +80,9 @@ def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
         if noise.startswith(LEARNED_PREFIX):
             raise DataError(f"{noise!r} describes a learned noise model, whose weights a text cannot hold (a pipeline "
                             "saved with one): pass NoiseModel.from_pretrained(SRC) instead of the text")
+        if noise.startswith(CUSTOM_PREFIX):
+            raise DataError(f"{noise!r} names a noise source of your own by its class (a pipeline saved with one): "
+                            "pass the object itself instead of the text")
         return parse_noise_spec(noise)
     if not isinstance(noise, NoiseSource):
         raise ImageTypeError(f"expected a noise spec or an object with apply(image, seed), got "

@@ -10,7 +10,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from data_tools.noise_source import NoiseSource, as_noise_source
+from data_tools.noise_source import NoiseSource, as_noise_source, noise_text
 
 
 class SyntheticNoise(A.ImageOnlyTransform):
@@ -38,5 +38,6 @@ class SyntheticNoise(A.ImageOnlyTransform):
 
     def get_transform_init_args(self) -> dict[str, Any]:
         # a spec as its text, so ``A.save`` writes it and ``A.load`` rebuilds the same noise; a learned noise
-        # model as its description (file name, sha256): saved whole, and ``A.load`` refuses it in one line
-        return {"spec": str(self.spec)}
+        # model as its description (file name, sha256) and a source of the user's own as its text or class name:
+        # saved whole, and ``A.load`` refuses either in one line
+        return {"spec": noise_text(self.spec)}

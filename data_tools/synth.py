@@ -37,7 +37,7 @@ from data_tools.folder_scan import folders_not_read, not_a_folder
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable, refuse_empty_paths
 from data_tools.noise import image_seed
-from data_tools.noise_source import NoiseSource, as_noise_source, source_record
+from data_tools.noise_source import NoiseSource, as_noise_source, noise_text, source_record
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.paths import real_path
 from data_tools.synth_folder import (
@@ -131,7 +131,7 @@ def synth(
     sources = _sources(clean_dir, out_dir, unpaired, crop, max_size)
     record = source_record(spec)
     settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(real_path(clean_dir)),
-                "noise": str(spec), "seed": seed, "crop": crop, "max_size": max_size}
+                "noise": noise_text(spec), "seed": seed, "crop": crop, "max_size": max_size}
     if record.get("kind") != "spec":  # a learned model: the same file name with other weights is another set
         settings["noise_source"] = record
     with holding_folder(out_dir, "set"):  # a second synth into it would mix two sets under one manifest

@@ -82,9 +82,11 @@ def manifest_of(manifest: Path) -> dict[str, Any] | None:
 def same_set(manifest: Path, settings: dict[str, Any]) -> bool:
     """Whether the folder holds a set made with these very settings (so writing it again is a repeat). Sets
     made before the source was recorded resolved name it as typed (relative, or through a link), resolved here
-    from the working folder."""
+    from the working folder. A source that does not name itself (a custom class without ``__str__``) is never
+    known to be the same: its parameters are recorded nowhere."""
     old = manifest_of(manifest)
-    if old is None:
+    record = settings.get("noise_source")
+    if old is None or isinstance(record, dict) and record.get("named") is False:
         return False
     typed = old.get("source_dir")
     if isinstance(typed, str) and typed:

@@ -26,7 +26,7 @@ from data_tools import json_text
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import collect_images, colour_channels, read_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
-from data_tools.noise_source import LEARNED_PREFIX
+from data_tools.noise_source import is_spec_record
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
 from data_tools.synth import MANIFEST_NAME
@@ -200,8 +200,8 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
 
 def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
     """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records (or the
-    learned noise model it names, which has no spec: such a set is benchmarked blind); or, in a folder without a
-    manifest, the user's own clean/ and noisy/ pairs."""
+    learned noise model or the source of your own it names, which have no spec: such a set is benchmarked
+    blind); or, in a folder without a manifest, the user's own clean/ and noisy/ pairs."""
     if not set_dir.is_dir():
         raise UserError(f"{set_dir}: {not_a_folder(set_dir)}")
     manifest_path = set_dir / MANIFEST_NAME
@@ -222,7 +222,7 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
     if manifest.get("mode") != "paired":
         raise UserError(f"{set_dir}: an unpaired set has no clean/noisy pairs; make one with `denoise-gan synth` "
                         "without --unpaired")
-    spec = None if noise.startswith(LEARNED_PREFIX) else parse_noise_spec(noise)
+    spec = parse_noise_spec(noise) if is_spec_record(manifest) else None
     label = noise if spec is None else str(spec)
     sources = []
     for entry in entries:
@@ -340,7 +340,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     if cfg.oracle_sigma:
         for label, spec in specs.items():
             problem = oracle_problem(spec) if spec is not None else "real pairs record no σ" if label.startswith(
-                REAL_PAIRS) else "a learned noise model records no σ"
+                REAL_PAIRS) else "a learned or custom noise source records no σ"
             if problem:
                 raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none "
                                 f"({problem}); drop --oracle-sigma to estimate σ blind")

@@ -1,0 +1,80 @@
+"""A noise source of the user's own (any object with apply(image, seed)) through synth, a saved pipeline and
+benchmark: recorded by what it says of itself, never by a memory address, and never parsed as a spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import pytest
+
+from data_tools.atomic_files import OutputWriteError
+from data_tools.errors import DataError
+from data_tools.noise_source import is_spec_record, noise_text
+from data_tools.noise_transform import SyntheticNoise
+from data_tools.samples import write_samples
+from data_tools.synth import synth
+from denoise_gan.errors import UserError
+from denoise_gan.evaluation.benchmark.inputs import BenchmarkConfig, plan
+
+
+class Unnamed:
+    """Gaussian noise whose parameters are set in code and said nowhere."""
+
+    def __init__(self, sigma: float = 10.0) -> None:
+        self.sigma = sigma
+
+    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        rng = np.random.default_rng(seed)
+        noisy = np.clip(image + rng.normal(0.0, self.sigma, image.shape), 0, 255).round().astype(image.dtype)
+        return noisy, [{"model": "mine", "sigma": self.sigma}]
+
+
+class Named(Unnamed):
+    def __str__(self) -> str:
+        return f"mine:sigma={self.sigma:g}"
+
+
+@pytest.fixture()
+def clean(tmp_path: Path) -> Path:
+    write_samples(tmp_path / "clean", "camera")
+    return tmp_path / "clean"
+
+
+def test_a_source_without_a_text_of_its_own_is_recorded_by_its_class(clean: Path, tmp_path: Path) -> None:
+    manifest = json.loads(synth(clean, tmp_path / "set", Unnamed(), 1, crop=48).manifest.read_text())
+    assert manifest["noise"] == f"custom:{__name__}.Unnamed"  # no " at 0x7f...", which differs every process
+    assert manifest["noise_source"] == {"kind": "custom", "class": f"{__name__}.Unnamed", "named": False}
+    assert not is_spec_record(manifest)
+
+
+def test_a_rerun_knows_its_set_by_the_sources_text_and_refuses_one_without(clean: Path, tmp_path: Path) -> None:
+    synth(clean, tmp_path / "named", Named(5), 1, crop=48)
+    synth(clean, tmp_path / "named", Named(5), 1, crop=48)  # the same set: written again, no overwrite needed
+    with pytest.raises(OutputWriteError, match="not empty"):
+        synth(clean, tmp_path / "named", Named(9), 1, crop=48)  # other parameters, said in its text
+    synth(clean, tmp_path / "unnamed", Unnamed(5), 1, crop=48)
+    with pytest.raises(OutputWriteError, match="not empty"):  # its parameters are recorded nowhere
+        synth(clean, tmp_path / "unnamed", Unnamed(9), 1, crop=48)
+
+
+def test_a_set_from_a_source_of_ones_own_is_benchmarked_blind(clean: Path, tmp_path: Path) -> None:
+    for name, source in (("named", Named(5)), ("unnamed", Unnamed(5))):
+        synth(clean, tmp_path / name, source, 1, crop=48)
+        chosen = plan(BenchmarkConfig(methods=("noisy",), noisy_sets=(tmp_path / name,)), tmp_path / f"{name}_out")
+        assert [s.spec for s in chosen.sources] == [None]  # its text is not a spec: it was parsed as one
+        with pytest.raises(UserError, match="oracle-sigma.*custom noise source records no σ"):
+            plan(BenchmarkConfig(methods=("noisy",), noisy_sets=(tmp_path / name,), oracle_sigma=True),
+                 tmp_path / f"{name}_out")
+
+
+def test_a_saved_pipeline_names_the_source_and_loading_it_says_to_pass_the_object(tmp_path: Path) -> None:
+    assert noise_text(Named(3)) == "mine:sigma=3"
+    pipeline = A.Compose([SyntheticNoise(Unnamed())])
+    A.save(pipeline, str(tmp_path / "pipe.json"))
+    assert f"custom:{__name__}.Unnamed" in (tmp_path / "pipe.json").read_text()
+    with pytest.raises(DataError, match="pass the object itself"):
+        A.load(str(tmp_path / "pipe.json"))
