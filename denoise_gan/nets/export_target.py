@@ -14,6 +14,7 @@ from data_tools.atomic_files import is_special_file, is_temp_file, remove_stale_
 from data_tools.names import says_folder
 from data_tools.paths import real_path
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets.run_folder import folder_run_kind, graph_beside, run_own_files
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES
 
@@ -72,12 +73,17 @@ def export_source(source: str | Path) -> Path:
 
 
 def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> None:
-    """Refuse, before any work, an ``out`` that would destroy something: the weights being exported, a device or
-    a pipe (replaced by a regular file under --overwrite: /dev/null was), another folder's files, an existing
+    """Refuse, before any work, an ``out`` that would destroy something: the weights being exported, a run
+    folder's own files (but for the graph beside the weights exported, which is what the run keeps there), a
+    device or a pipe (replaced by a regular file under --overwrite: /dev/null was), another folder's files, an existing
     output without --overwrite; and one that cannot be written (a file where its folder should be)."""
     source = real_path(read) if read is not None else None
     if source is not None and real_path(out) in (source, *((source.parent,) if fmt == "folder" else ())):
         raise UserError(f"-o {out} would overwrite the weights being exported ({read}); choose another -o")
+    own_graph = source is not None and real_path(out) == real_path(graph_beside(source))  # what training writes
+    if out.name in run_own_files() and not own_graph and (kind := folder_run_kind(out.parent)) is not None:
+        raise UserError(f"-o {out} is a file of the {kind} run {out.parent}, which its training writes and "
+                        "refine, --resume and adapt read back; choose another -o")
     _check_parent(out)
     if not out.exists():
         if out.is_symlink():  # writing would replace the link, whatever the flags say, as `denoise` refuses to

@@ -59,6 +59,23 @@ def run_kind(config: dict[str, Any]) -> str | None:
     return None
 
 
+def folder_run_kind(folder: Path) -> str | None:
+    """Which command's run folder this is, by its config.json; None for any other folder (or an unreadable
+    config)."""
+    try:
+        config = json_text.loads((Path(folder) / CONFIG_FILE).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return run_kind(config) if isinstance(config, dict) else None
+
+
+def run_own_files() -> tuple[str, ...]:
+    """The files a run's training writes and `refine`, ``--resume`` and `adapt` read back: nothing else may
+    replace them."""
+    weights = (G_FILE, F_FILE, D_CLEAN_FILE, D_NOISY_FILE)
+    return (*weights, *(graph_beside(Path(name)).name for name in weights), CONFIG_FILE, FINISHED_FILE)
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """The files of one run folder (or of one phase folder inside an adapt output)."""

@@ -293,6 +293,17 @@ def test_a_graph_made_from_a_checkpoint_owns_the_weights_exported_from_it(finish
         Denoiser.from_pretrained(tmp_path / "g.safetensors", engine="onnxruntime", device="cpu")
 
 
+def test_an_export_never_replaces_a_runs_own_files(finished_run: Path) -> None:
+    """Exporting a run's checkpoint (or its folder, whose refined G is another file) over the run's F, G, graph
+    or config.json replaced what refine, --resume and adapt read back, --overwrite being all it asked."""
+    ckpt = list_checkpoints(finished_run / "checkpoints")[-1][1]
+    before = {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file()}
+    for target in ("F.safetensors", "D_clean.safetensors", "G.onnx"):
+        one_line_error(cli("export", ckpt, "-o", finished_run / target, "--overwrite"), "is a file of the train run",
+                       "choose another -o")
+    assert {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file()} == before
+
+
 def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one_line_error(cli("export", weights, "-o", tmp_path / "x", "--format", "tflite"), "unknown export format")
     (tmp_path / "taken.onnx").write_bytes(b"")
