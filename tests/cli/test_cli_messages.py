@@ -183,6 +183,26 @@ def test_a_progress_log_on_a_full_disk_loses_the_log_not_the_work(tmp_path: Path
     assert run.returncode == 0 and (tmp_path / "run" / "G.safetensors").is_file(), run.stdout
 
 
+def test_a_progress_log_whose_reader_has_gone_loses_the_log_not_the_work(tmp_path: Path) -> None:
+    """`denoise photos -o out 2>&1 | head -1` stopped the batch at its second log line, exit 1 and no word:
+    rich ends the process on a broken pipe."""
+    import os
+    import subprocess
+    import sys
+
+    for i in range(3):
+        write_image(tmp_path / "in" / f"{i}.png", np.full((32, 32, 3), 50 * i, np.uint8))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", "denoise", tmp_path / "in", "-o", tmp_path / "out"],
+                             stdout=subprocess.PIPE, stderr=write_end, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert run.returncode == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
+    assert "denoise summary" in run.stdout
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["denoise", "--help"]])
 def test_help_or_the_version_redirected_to_a_full_disk_is_one_line(args: list[str]) -> None:
