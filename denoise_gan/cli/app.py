@@ -17,8 +17,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import typer.core
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 
 from data_tools.atomic_files import NO_ROOM, NoRoomError, OutputExistsError
 from data_tools.names import shown
@@ -167,6 +168,7 @@ app = typer.Typer(
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
+MEASURE_UP_TO = 10_000  # columns: how wide a result may be measured (its own need, not the terminal's width)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -263,6 +265,22 @@ def _say_interrupted(command: str, overwrite: bool, said: bool = False) -> None:
         hints = OVERWRITE_HINTS if overwrite else INTERRUPT_HINTS
         hint = hints.get(command, INTERRUPT_HINTS.get(command, ""))
         err_console.print(f"[yellow]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True)
+
+
+def print_whole(result: RenderableType) -> None:
+    """A result (a table of scores) printed no narrower than it needs to cut no word: below that, rich cuts
+    cells to ``…`` (a 45-column pane showed ``0.…`` for every score, a 20-column one blank columns). A narrow
+    terminal wraps the wider lines instead, and every figure stays whole."""
+    need = Measurement.get(console, console.options.update_width(MEASURE_UP_TO), result).minimum
+    width = console.width
+    if need <= width:
+        console.print(result)
+        return
+    console.width = need
+    try:
+        console.print(result)
+    finally:
+        console.width = width
 
 
 def say_warning(message: str) -> None:

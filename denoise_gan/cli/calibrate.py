@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from denoise_gan.cli.app import console, err_console, say_warning
+from denoise_gan.cli.app import console, err_console, print_whole, say_warning
 from denoise_gan.cli.options import Engine, Threads, seed_option
 from denoise_gan.cli.render import calibration_table, progress_callback
 
@@ -44,7 +44,7 @@ def calibrate_command(
                           resume=resume)
     with progress_callback(err_console, "calibrate") as report:
         result = calibrate(cfg, output, progress=report)
-    console.print(calibration_table(result, console.width))
+    print_whole(calibration_table(result, console.width))
     if result.reused:
         console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", markup=False, highlight=False)
     edge = result.at_the_edge()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from denoise_gan.cli.app import console, err_console
+from denoise_gan.cli.app import err_console, print_whole
 from denoise_gan.cli.options import (
     Device,
     Engine,
@@ -69,6 +69,6 @@ def denoise_command(
     summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console,
                                      shard=True)
     if summary.rank == 0:
-        console.print(denoise_summary(summary))
+        print_whole(denoise_summary(summary))
     if summary.failed:
         raise typer.Exit(1)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from denoise_gan.cli.app import console, err_console, say_error, say_other_formats
+from denoise_gan.cli.app import console, err_console, print_whole, say_error, say_other_formats
 from denoise_gan.cli.given import given_options
 from denoise_gan.cli.options import (
     Device,
@@ -72,7 +72,7 @@ def evaluate_command(
     with progress_callback(err_console, "evaluate") as report:
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
     if result.images:  # every pair failed: no table of nothing; the JSON and the error line say why
-        console.print(evaluation_table(result, f"{pred} vs {clean}"))
+        print_whole(evaluation_table(result, f"{pred} vs {clean}"))
     if json_path is not None:
         write_results_json(result, json_path, overwrite=overwrite)
         console.print(f"wrote {json_path}", markup=False, highlight=False)
@@ -158,7 +158,7 @@ def _refuse_seed_for_sets(ctx: typer.Context, noisy: list[Path] | None) -> None:
 
 
 def _say_benchmark_written(result: BenchmarkResult, output: Path, clean: Path | None) -> None:
-    console.print(benchmark_summary(result))
+    print_whole(benchmark_summary(result))
     say_other_formats(clean)
     console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
                   markup=False, highlight=False, soft_wrap=True)
@@ -184,7 +184,7 @@ def demo_command(
 
     result = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
                       overwrite=overwrite, engine=engine.lower(), threads=threads)
-    console.print(demo_table(result.rows, noise, seed, checkpoint or "default"))
+    print_whole(demo_table(result.rows, noise, seed, checkpoint or "default"))
     for note in result.notes:  # as `denoise` says them of the same weights
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}, the scores in {output / 'demo.json'}",

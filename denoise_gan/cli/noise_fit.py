@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from data_tools.paths import real_path
-from denoise_gan.cli.app import console, err_console, say_other_formats, say_warning
+from denoise_gan.cli.app import console, err_console, print_whole, say_other_formats, say_warning
 from denoise_gan.cli.options import Seed, Threads
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
@@ -67,7 +67,7 @@ def noise_fit_command(
             else:
                 report = blind_fit(noisy, candidates, clean_photos, seed=seed, progress=report_progress)
             paths = write_report(report, output)
-    console.print(_summary_table(report, paired=clean is not None))
+    print_whole(_summary_table(report, paired=clean is not None))
     say_other_formats(noisy, clean, clean_photos)
     for path in paths:
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)

@@ -203,6 +203,23 @@ def test_a_progress_log_whose_reader_has_gone_loses_the_log_not_the_work(tmp_pat
     assert "denoise summary" in run.stdout
 
 
+@pytest.mark.parametrize("columns", ["20", "45"])
+def test_a_narrow_terminal_never_cuts_a_score(tmp_path: Path, columns: str) -> None:
+    """At 45 columns the denoise summary showed `0.…` for its figures, and at 20 blank columns: rich cuts cells
+    to fit. A result table is printed as wide as it needs, and the terminal wraps it."""
+    import os
+    import subprocess
+    import sys
+
+    write_image(tmp_path / "in" / "a.png", np.full((32, 32, 3), 90, np.uint8))
+    run = subprocess.run([sys.executable, "-m", "denoise_gan", "denoise", tmp_path / "in", "-o", tmp_path / "out"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": columns})
+    assert run.returncode == 0, run.stderr
+    header = next(line for line in run.stdout.splitlines() if "files" in line)
+    assert all(name in header for name in ("done", "skipped", "failed", "megapixels", "seconds", "MP/s"))
+    assert "…" not in run.stdout and "0.00" in run.stdout  # 0.00 megapixels, whole
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["denoise", "--help"]])
 def test_help_or_the_version_redirected_to_a_full_disk_is_one_line(args: list[str]) -> None:
