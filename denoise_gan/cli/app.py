@@ -38,6 +38,7 @@ from denoise_gan.extras import (
     needs_package,
 )
 from denoise_gan.interrupts import ctrl_c_seen
+from denoise_gan.warning_line import say_warning_on
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
@@ -285,7 +286,7 @@ def print_whole(result: RenderableType) -> None:
 
 def say_warning(message: str) -> None:
     """A warning line, written as ``say_error`` writes an error: text, not markup, control characters escaped."""
-    err_console.print(f"[yellow]warning:[/] {escape(shown(message))}", highlight=False, soft_wrap=True)
+    say_warning_on(err_console, message)
 
 
 def say_other_formats(*folders: Path | None) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.markup import escape
 from torch import nn
 
 from data_tools.datasets import (
@@ -50,6 +50,7 @@ from denoise_gan.training.cyclegan import (
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.warning_line import say_warning_on
 
 BANK_PREFILL = 256  # noisy patches whose statistics fill the bank before step 1 (4 windows each at 64 px)
 MIN_NOISY_PHOTOS = 5  # fewer cannot show a camera's noise (its levels vary with ISO and scene); as the README says
@@ -61,7 +62,7 @@ def read_photos(folder: str, exclude: Path | None, console: Console | None = Non
     """(path, colour pixels) of the images under a folder, leaving out those under ``exclude`` (the adaptation's
     own output folder, when it lies inside: its plots are not photos); unreadable files are skipped with a
     warning on the console."""
-    return read_folder(folder, exclude, lambda message: _warn(console, message))
+    return read_folder(folder, exclude, lambda message: say_warning_on(console, message))
 
 
 def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | None = None,
@@ -75,7 +76,7 @@ def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | N
         raise UserError(f"{clean_dir}: no such folder (moved or deleted?)")
     refuse_synth_sets_inside(clean_dir, UserError)
     return patch_sized(clean_dir, patch_size, "clean", "padding would show F mirrored crops",
-                       read_photos(clean_dir, exclude, console), UserError, lambda message: _warn(console, message))
+                       read_photos(clean_dir, exclude, console), UserError, partial(say_warning_on, console))
 
 
 @dataclass(frozen=True)
@@ -112,15 +113,10 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
         raise UserError(f"{noisy_dir}: {len(usable)} usable noisy photos{also}; adapt needs at least "
                         f"{MIN_NOISY_PHOTOS} from one camera, each at least {patch_size} px on its shorter side")
     if small:
-        _warn(console, f"{len(small)} of {len(found)} photos in {noisy_dir} are smaller than the {patch_size} px "
-                       f"patch and are left out (padding would teach F mirrored noise): {', '.join(small)}")
+        say_warning_on(console, f"{len(small)} of {len(found)} photos in {noisy_dir} are smaller than the "
+                                f"{patch_size} px patch and are left out (padding would teach F mirrored noise): "
+                                f"{', '.join(small)}")
     return NoisyPhotos(usable, len(found), small)
-
-
-def _warn(console: Console | None, message: str) -> None:
-    """A yellow warning line; the message is text, never markup (file names may hold brackets)."""
-    (console or Console(stderr=True)).print(f"[yellow]warning:[/] {escape(message)}", highlight=False,
-                                            soft_wrap=True)
 
 
 # ---- phase 1: the noise model ----------------------------------------------------------------------

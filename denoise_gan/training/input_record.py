@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text
 from data_tools.images import collect_images
 from denoise_gan.nets.shipped import file_sha256
 from denoise_gan.runtime import world_from_env
+from denoise_gan.warning_line import say_warning_on
 
 RECORD_FILE = "inputs.json"
 
@@ -115,4 +115,4 @@ def note_inputs(run_dir: Path, folders: Mapping[str, str], resume: bool, console
         record_inputs(run_dir, folders)
         return
     for line in changed_inputs(run_dir, folders):
-        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        say_warning_on(console, line)

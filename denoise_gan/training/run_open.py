@@ -14,9 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rich.console import Console
-from rich.markup import escape
-
 from data_tools.atomic_files import is_temp_file, remove_entry, remove_stale_parts
 from data_tools.errors import DataError, DenoiseGanError
 from data_tools.folder_lock import held_by_another_process
@@ -29,6 +26,7 @@ from denoise_gan.nets.weights import load_checkpoint
 from denoise_gan.runtime import world_from_env
 from denoise_gan.training.input_record import RECORD_FILE, is_input_record
 from denoise_gan.training.new_run_inputs import require_run_folder
+from denoise_gan.warning_line import say_warning_on
 
 C = TypeVar("C")
 
@@ -62,8 +60,9 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
             raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end")
         if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # said, as refine says
             # of a run that trains on: each keeps the networks it loaded
-            _warn(f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from the F this "
-                  "resume will replace; it keeps the F it loaded, and a later `refine --resume` of it says so")
+            say_warning_on(None, f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from "
+                                 "the F this resume will replace; it keeps the F it loaded, and a later "
+                                 "`refine --resume` of it says so")
         remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
         if stopped_before_first_checkpoint(run_dir):
             raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
@@ -100,7 +99,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
         check_val_set(Path(val_dir))
     elif getattr(cfg, "val_every", 0) and not resume:
-        _warn("--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
+        say_warning_on(None, "--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
     return cfg, start, state
 
 
@@ -184,11 +183,7 @@ def warn_if_unfinished(*weights: Path) -> None:
     Each note once (a run's G and F share one)."""
     for note in dict.fromkeys(unfinished_note(w) for w in weights):
         if note:
-            _warn(note)
-
-
-def _warn(message: str) -> None:
-    Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            say_warning_on(None, note)
 
 
 def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict[str, Any]]:
@@ -213,7 +208,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
             damaged.append(f"{path}: not a {kind} checkpoint")
             continue
         for reason in damaged:
-            _warn(f"{reason}; resuming from the previous checkpoint, {path.name}")
+            say_warning_on(None, f"{reason}; resuming from the previous checkpoint, {path.name}")
         return step, path, state
     more = f"; {len(damaged) - 1} older one(s) damaged too" if len(damaged) > 1 else ""
     raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]}{more})")
