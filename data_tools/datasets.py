@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from data_tools.colour_cast import colour_cast
 from data_tools.errors import DataError
+from data_tools.folder_scan import no_longer_a_folder
 from data_tools.images import LUMA as BT601_LUMA
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.names import warn as warn_on_stderr
@@ -269,7 +270,7 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     """
     for folder in (clean_dir, noisy_dir if read_noisy else ""):  # on --resume: moved or deleted since the start
         if folder and not Path(folder).is_dir():
-            raise DataError(f"{folder}: no such folder (moved or deleted?)")
+            raise DataError(f"{folder}: {no_longer_a_folder(Path(folder))}")
     refuse_synth_sets_inside(clean_dir, DataError)
     if noisy_dir and read_noisy:
         refuse_synth_sets_inside(noisy_dir, DataError, "noisy")

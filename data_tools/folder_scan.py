@@ -44,6 +44,11 @@ def not_a_folder(path: Path) -> str:
     return "not a folder" if path.exists() else "no such folder"
 
 
+def no_longer_a_folder(path: Path) -> str:
+    """Why a folder a run began with is gone on its resume: ``not_a_folder``, with what likely happened."""
+    return "not a folder (replaced by a file?)" if path.exists() else "no such folder (moved or deleted?)"
+
+
 def holds_photos(folder: Path, out_dir: Path) -> bool:
     """Whether an image file lies anywhere below ``folder`` outside the output folder (links not followed,
     hidden folders skipped); stops at the first."""

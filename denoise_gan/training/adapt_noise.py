@@ -20,6 +20,7 @@ from data_tools.datasets import (
     patch_sized,
     read_folder,
 )
+from data_tools.folder_scan import no_longer_a_folder
 from data_tools.paths import real_path
 from data_tools.samples import TRAIN_POOL, load_sample
 from data_tools.synth_folder import refuse_synth_sets_inside
@@ -73,7 +74,7 @@ def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | N
     if not clean_dir:
         return [load_sample(name) for name in TRAIN_POOL]
     if not Path(clean_dir).is_dir():  # on --resume: moved or deleted since the start, as train says it
-        raise UserError(f"{clean_dir}: no such folder (moved or deleted?)")
+        raise UserError(f"{clean_dir}: {no_longer_a_folder(Path(clean_dir))}")
     refuse_synth_sets_inside(clean_dir, UserError)
     return patch_sized(clean_dir, patch_size, "clean", "padding would show F mirrored crops",
                        read_photos(clean_dir, exclude, console), UserError, partial(say_warning_on, console))

@@ -351,6 +351,12 @@ def test_refine_init_with_a_graph_and_a_resume_without_its_folder_say_so(finishe
     train(tiny_train_config(moved), tmp_path / "run")
     shutil.rmtree(moved)
     one_line_error(cli("train", "--resume", tmp_path / "run", "--steps", "4"), "no such folder (moved or deleted?)")
+    moved.write_bytes(b"")  # a file where the folder was: it is there, but no folder
+    one_line_error(cli("train", "--resume", tmp_path / "run", "--steps", "4"), "not a folder (replaced by a file?)")
+    from denoise_gan.training.adapt_noise import clean_pool
+
+    with pytest.raises(UserError, match="photos: not a folder \\(replaced by a file\\?\\)"):
+        clean_pool(str(moved))  # an adaptation's --clean, on its resume
 
 
 def test_a_run_folder_another_process_is_writing_is_refused(clean_dir: Path, tmp_path: Path) -> None:
