@@ -29,7 +29,7 @@ from denoise_gan.evaluation.benchmark.methods import CLASSICAL
 from denoise_gan.evaluation.report import crop_png, crop_window
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
-from helpers import one_line_error, runner
+from helpers import cli, one_line_error, runner
 
 torch.set_num_threads(1)
 SPECS = ("gaussian:sigma=15", "gaussian:sigma=25")
@@ -242,7 +242,29 @@ def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind(tmp_path: Pa
     assert result.exit_code == 0, result.stderr
     assert {r["noise"] for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"]} == {learned}
     refused = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "c", "--oracle-sigma")
-    assert refused.exit_code == 2 and "a learned noise model records no σ" in refused.stderr
+    assert refused.exit_code == 2 and "a learned or custom noise source records no σ" in refused.stderr
+
+
+def test_own_pairs_whose_alpha_differs_are_scored_as_evaluate_scores_them(tmp_path: Path) -> None:
+    """An editor's opaque RGBA clean PNG beside a noisy RGB file (and gray+alpha beside gray) failed in benchmark
+    ("is (64, 64, 3), its clean file (64, 64, 4)") and left the means, though evaluate scored the pair: alpha is
+    never scored."""
+    rng = np.random.default_rng(3)
+    for name, channels in (("rgba", 3), ("graya", 1)):
+        clean = rng.integers(40, 200, (64, 64, channels), np.uint8)
+        noisy = np.clip(clean + rng.normal(0, 12, clean.shape), 0, 255).astype(np.uint8)
+        alpha = np.full((64, 64, 1), 255, np.uint8)
+        write_image(tmp_path / "mine" / "clean" / f"{name}.png", np.concatenate([clean, alpha], axis=2))
+        write_image(tmp_path / "mine" / "noisy" / f"{name}.png", noisy if channels == 3 else noisy[..., 0])
+    result = bench("--noisy", tmp_path / "mine", "--methods", "noisy", "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["image"]: r["psnr"] for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"]}
+    scored = cli("evaluate", "--clean", tmp_path / "mine" / "clean", "--pred", tmp_path / "mine" / "noisy",
+                 "--json", tmp_path / "e.json")
+    assert scored.exit_code == 0, scored.stderr
+    evaluated = {r["name"]: r["psnr"] for r in json.loads((tmp_path / "e.json").read_text())["images"]}
+    assert set(rows) == {"rgba", "graya"} and all(abs(rows[n] - evaluated[n]) < 1e-6 for n in rows), \
+        (rows, evaluated)
 
 
 def test_a_folder_of_the_users_own_pairs_is_benchmarked_blind(tmp_path: Path, clean_dir: Path) -> None:

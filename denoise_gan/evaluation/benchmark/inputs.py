@@ -24,7 +24,7 @@ from skimage.restoration import estimate_sigma
 
 from data_tools import json_text
 from data_tools.folder_scan import not_a_folder
-from data_tools.images import collect_images, colour_channels, read_image
+from data_tools.images import collect_images, colour_channels, read_image, split_alpha
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.noise_source import is_spec_record
 from data_tools.output_folders import refuse_output_inside_inputs
@@ -172,10 +172,18 @@ def load_pair(source: Source, seed: int, cache: _CleanCache) -> Pair:
         return Pair(clean, noisy, per_image, stages)
     assert source.noisy_path is not None
     noisy = read_image(source.noisy_path).pixels
+    if noisy.shape != clean.shape and colour_channels(noisy).shape == colour_channels(clean).shape:
+        clean, noisy = _without_alpha(clean), _without_alpha(noisy)  # alpha in one only: never scored, as evaluate
     if noisy.dtype != clean.dtype or noisy.shape != clean.shape:
         raise ValueError(f"noisy file {source.noisy_path} is {noisy.shape} {noisy.dtype}, "
                          f"its clean file {clean.shape} {clean.dtype}")
     return Pair(clean, noisy, source.image_seed, list(source.stages) if source.stages is not None else None)
+
+
+def _without_alpha(pixels: np.ndarray) -> np.ndarray:
+    """The image as read, its alpha channel dropped (gray+alpha becomes HxW gray, as a gray file is read)."""
+    colour = split_alpha(pixels)[0]
+    return colour[..., 0] if colour.ndim == 3 and colour.shape[2] == 1 else colour
 
 
 def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
