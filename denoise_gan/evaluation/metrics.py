@@ -24,6 +24,7 @@ from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_text
 from data_tools.images import colour_channels
+from data_tools.synth_folder import refuse_incomplete_half
 from denoise_gan.errors import DenoiseGanError, UserError
 from denoise_gan.evaluation.pairing import partial_pairs, read_pair, suffix_stem
 
@@ -204,9 +205,12 @@ def evaluate_folders(
     passed off as complete; a prediction without a clean file is listed in ``unpaired``. No pair at all is an
     error; pairs that all fail to score give no images, and ``failed`` says why.
     ``pred_suffix`` strips a name suffix the denoiser added (``a_denoised.png`` -> ``a``).
-    ``progress(done, total, name)`` is called after each image.
+    ``progress(done, total, name)`` is called after each image. A half of a set whose synth run was cut short is
+    refused, as benchmark refuses the set: after a cut-short ``--overwrite`` it holds the old noise and the new.
     """
     pairs, missing, unpaired = partial_pairs(clean_dir, pred_dir, pred_suffix)
+    refuse_incomplete_half(clean_dir, UserError, "--clean ")
+    refuse_incomplete_half(pred_dir, UserError, "--pred ")
     rows, failed = [], []
     for i, (stem, clean_path, pred_path) in enumerate(pairs):
         try:  # one unreadable, mismatched or too small pair is listed; the others are still scored

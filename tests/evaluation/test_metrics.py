@@ -370,3 +370,23 @@ def test_five_missing_predictions_are_all_named_without_a_first_five(tmp_path: P
     missing = ("a", "b", "c", "d", "e")
     text = missing_text(Evaluation((ImageScore("f", 30.0, 0.9),), False, missing=missing), tmp_path)
     assert "(a.*, b.*, c.*, d.*, e.*)" in text and "first" not in text
+
+
+def test_a_half_of_an_unfinished_set_is_refused_as_benchmark_refuses_the_set(tmp_path: Path) -> None:
+    """A synth --overwrite cut short leaves old noise beside new: evaluate scored the blend, exit 0, and gave its
+    mean as the set's."""
+    from data_tools.synth import synth
+    from helpers import cli, one_line_error
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_image(tmp_path / "photos" / f"{i}.png", rng.integers(0, 256, (24, 24, 3), np.uint8))
+    synth(tmp_path / "photos", tmp_path / "set", "gaussian:sigma=10", 1)
+    assert cli("evaluate", "--clean", tmp_path / "set" / "clean", "--pred", tmp_path / "set" / "noisy").exit_code == 0
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    (tmp_path / "set" / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    one_line_error(cli("evaluate", "--clean", tmp_path / "set" / "clean", "--pred", tmp_path / "set" / "noisy"),
+                   "--clean", "an incomplete set (its synth run was cut short)")
+    shutil.copytree(tmp_path / "set" / "clean", tmp_path / "mine")
+    with pytest.raises(UserError, match="^--pred .*set: an incomplete set"):
+        evaluate_folders(tmp_path / "mine", tmp_path / "set" / "noisy")
