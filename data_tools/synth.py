@@ -180,8 +180,14 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
                 write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
         return summary  # so benchmark refuses the few pairs and the same command, with room, finishes the set
     summary.removed = remove_stale(out_dir, replacing, entries, every_image=overwrite)
+    summary.kept = [k for k in summary.kept if _holds_anything(out_dir / k)]  # a folder of predictions just emptied
     write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     return summary
+
+
+def _holds_anything(path: Path) -> bool:
+    """A file, or a folder with a file somewhere below it."""
+    return path.is_file() or path.is_dir() and any(p.is_file() for p in path.rglob("*"))
 
 
 def _note_vanished(entries: list[dict[str, Any]], clean_dir: Path, out_dir: Path, summary: SynthSummary) -> None:
