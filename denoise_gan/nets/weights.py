@@ -305,11 +305,25 @@ def _check_archive(path: Path) -> None:
         return
     try:
         with archive:
+            _refuse_inflation(path, archive)
             bad = archive.testzip()
+    except WeightsError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged entry fails anywhere in zipfile (a method, zlib, a size)
         raise WeightsError(f"{path}: damaged checkpoint ({typed_line(exc)})") from None
     if bad is not None:
         raise WeightsError(f"{path}: damaged checkpoint ({bad} does not match its checksum)")
+
+
+def _refuse_inflation(path: Path, archive: zipfile.ZipFile) -> None:
+    """torch.save stores a checkpoint's entries uncompressed, so they unpack to no more than the file holds; a
+    file whose entries claim more (a few MB of compressed zeros that inflate to gigabytes) is refused before
+    anything is unpacked, as a weight file's header is, so no checkpoint makes the loader allocate more than the
+    file holds."""
+    claimed, size = sum(info.file_size for info in archive.infolist()), path.stat().st_size
+    if claimed > size:
+        raise WeightsError(f"{path}: not a checkpoint this program wrote (its entries unpack to {claimed:,} bytes, "
+                           f"more than the file's {size:,}); refusing to unpack it")
 
 
 def prune_checkpoints(folder: Path | str, keep: int) -> None:

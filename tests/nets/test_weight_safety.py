@@ -356,3 +356,30 @@ def test_a_checkpoint_whose_archive_is_damaged_elsewhere_is_refused_not_a_traceb
     path.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="damaged checkpoint"):
         load_checkpoint(path)
+
+
+def test_a_checkpoint_whose_entries_inflate_past_the_file_is_refused_before_unpacking(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5.8 MB checkpoint whose tensor entry was 6 GB of deflated zeros made export allocate 6.4 GB before its
+    one-line error: torch.save stores entries uncompressed, so no entry of ours unpacks to more than the file."""
+    import zipfile
+
+    path = tmp_path / "step_0000010.pt"
+    torch.save({"kind": "cyclegan", "step": 10, "G": {"w": torch.ones(64)}}, path)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(bomb, "w") as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/data/0"):
+                data = bytes(64 * 2**20)  # 64 MiB of zeros: about 64 KB deflated
+            out.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 2**20
+    unpacked: list[str] = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, name, *a, **k: unpacked.append(str(name)) or
+                        real_open(self, name, *a, **k))
+    with pytest.raises(WeightsError, match="not a checkpoint this program wrote .*unpack to 67,"):
+        load_checkpoint(bomb)
+    assert not unpacked  # refused from the archive's directory alone
+    monkeypatch.undo()
+    one_line_error(cli("export", bomb, "-o", tmp_path / "g.safetensors"), "more than the file's")
