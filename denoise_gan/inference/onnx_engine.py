@@ -247,6 +247,11 @@ class OnnxBackend:
                 raise OutOfMemory from None
             raise WeightsError(f"{self.path}: the graph failed on a batch of shape {batch.shape} "
                                f"({first_line(exc)})") from None
+        if not isinstance(out, np.ndarray) or out.shape != batch.shape or not np.issubdtype(out.dtype, np.floating):
+            # a foreign graph's output of another shape was broadcast into a garbage image, or cropped, exit 0
+            raise WeightsError(f"{self.path}: the graph returned {getattr(out, 'dtype', type(out).__name__)} of shape "
+                               f"{getattr(out, 'shape', '?')} for a batch of shape {batch.shape}; a denoiser's "
+                               "output is float32 of its input's shape")
         if not np.isfinite(out).all():
             raise UserError("the model produced NaN/Inf values (broken or incompatible graph)")
         return out

@@ -332,6 +332,28 @@ def test_a_graph_with_another_output_or_fixed_sides_is_refused_on_loading(tmp_pa
         Denoiser.from_pretrained(tmp_path / "fixed.onnx", device="cpu")
 
 
+def test_a_graph_whose_output_is_not_its_inputs_shape_fails_in_one_line(tmp_path: Path) -> None:
+    """A foreign graph (no digest) returning one channel for three was broadcast into a gray image, exit 0, and
+    others were cropped or pasted one tile over all: the output's shape was never checked."""
+    import onnx
+    from onnx import helper
+
+    from denoise_gan.nets import graph_contract as gc
+
+    graph = onnx.load(str(shipped_dir() / "default.onnx"))
+    for node in graph.graph.node:
+        node.output[:] = ["pre" if name == gc.OUTPUT else name for name in node.output]
+    graph.graph.node.append(helper.make_node("ReduceMean", ["pre"], [gc.OUTPUT], axes=[1], keepdims=1))
+    kept = [p for p in graph.metadata_props if p.key != gc.GRAPH_DIGEST_KEY]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    onnx.save(graph, str(tmp_path / "gray_out.onnx"))
+    den = Denoiser.from_pretrained(tmp_path / "gray_out.onnx", engine="onnxruntime", device="cpu")
+    with pytest.raises(WeightsError, match=r"returned float32 of shape \(1, 1, (\d+), \1\) for a batch of shape "
+                                           r"\(1, 3, \1, \1\)"):
+        den(np.full((64, 64, 3), 120, np.uint8))
+
+
 def test_a_graph_under_a_name_that_is_not_utf8_runs_on_onnx_runtime(tmp_path: Path) -> None:
     """ONNX Runtime refused the path ("incompatible constructor arguments"), reported as a graph it cannot load."""
     import os
