@@ -46,6 +46,19 @@ def test_the_cli_refuses_an_empty_path(photo_here: Path, args: tuple[str, ...]) 
     assert sorted(p.name for p in photo_here.iterdir()) == ["here.png"]
 
 
+@pytest.mark.parametrize("args", [
+    ("denoise", "here.png", "-o", "-"),
+    ("samples", "-o", "-"),
+    ("synth", ".", "-o", "-", "--noise", "gaussian:sigma=5"),
+    ("export", "default", "-o", "-"),
+])
+def test_the_cli_refuses_standard_output_as_an_output_path(photo_here: Path, args: tuple[str, ...]) -> None:
+    """`denoise a.png -o -` made a folder named "-" and wrote into it, where a Unix user meant standard output."""
+    one_line_error(cli(*args), "- (standard output): every command writes files")
+    assert sorted(p.name for p in photo_here.iterdir()) == ["here.png"]
+    assert cli("denoise", "here.png", "-o", "./-").exit_code == 0  # a folder named "-", spelt as a path, is taken
+
+
 def test_an_empty_suffix_is_still_a_value(photo_here: Path) -> None:
     result = cli("denoise", "here.png", "-o", "out", "--suffix", "", "-c", "default")
     assert result.exit_code == 0, result.output

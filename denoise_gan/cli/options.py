@@ -153,6 +153,10 @@ def _refusing_empty_paths(original: Callable[..., Any]) -> Callable[..., Any]:
             what = "a weight file, a run folder or a shipped model's name" if self.name in MODEL_OPTIONS else \
                 "'.' for the current folder"
             raise typer.BadParameter(f"an empty path (an unset variable?); give {what}", ctx=ctx, param=self)
+        if "-o" in getattr(self, "opts", ()) and any(str(v) == "-" for v in given if v is not None):
+            # the shell's "standard output": taken as a path, it made a folder named "-" and wrote into it
+            raise typer.BadParameter("- (standard output): every command writes files; give a file or folder path",
+                                     ctx=ctx, param=self)
         return original(self, ctx, value)
 
     return process_value
@@ -161,6 +165,7 @@ def _refusing_empty_paths(original: Callable[..., Any]) -> Callable[..., Any]:
 def refuse_empty_paths() -> None:
     """An empty path given on the command line ("$DIR" with DIR unset) is refused: as a Path it is the current
     folder, so `benchmark --clean ""` scored whatever photos were there and `denoise a.png -o ""` wrote into it.
+    So is ``-o -``, which no command writes to standard output.
     Applied once to every command's parameters (typer 0.2x's own classes; an older typer is left as it is)."""
     from typer import core
 
