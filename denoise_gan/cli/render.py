@@ -107,7 +107,8 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
     table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
     captions = []
     if result.identical == len(result.images):
-        captions.append("every prediction equals its clean image (PSNR infinite)")
+        captions.append(f"every {'scored ' if result.failed else ''}prediction equals its clean image (PSNR "
+                        "infinite)")
     elif result.identical:
         captions.append(identical_caption(result.identical, len(result.images)))
     if result.missing:  # the mean is over fewer images than the clean set: say so under it

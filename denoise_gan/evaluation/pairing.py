@@ -68,7 +68,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: a prediction is a name that
     # is another's plus the suffix (so c_dn.png without a c.png is a clean image, and c_dn_dn.png its prediction)
     one_folder = real_path(clean_dir) == real_path(pred_dir)
-    if one_folder and not pred_suffix:  # a mistyped --pred scored a perfect run
+    if one_folder and not pred_suffix and Path(clean_dir).is_dir():  # a mistyped --pred scored a perfect run
         raise UserError(f"--clean and --pred are the same folder ({clean_dir}): every image would be scored against "
                         "itself; give the predictions' folder (or --pred-suffix, for predictions written beside "
                         "the clean images)")
@@ -79,7 +79,8 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
                         f"(as `denoise -o` the same folder `--suffix {pred_suffix}` names them)")
     clean = _by_stem(clean_dir, exclude=None if beside else pred_dir,
                      taken=(lambda stem: stem not in predicted) if beside else None)
-    pred = _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,
+    clean_inside = not beside and real_path(clean_dir).is_relative_to(real_path(pred_dir))  # --pred X --clean X/clean
+    pred = _by_stem(pred_dir, pred_suffix, exclude=clean_dir if clean_inside else None, unsuffixed=unsuffixed,
                     taken=(lambda stem: stem in predicted) if beside else None)
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]

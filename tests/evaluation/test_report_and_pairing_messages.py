@@ -173,7 +173,7 @@ def test_a_resumed_report_still_finds_crops_written_under_the_old_hashed_names(t
     assert "crop missing" not in html and report._data_uri((tmp_path / old).read_bytes()) in html
 
 
-def test_predictions_inside_the_clean_folder_are_not_clean_images(tmp_path: Path) -> None:
+def test_predictions_inside_the_clean_folder_are_not_clean_images_nor_the_other_way_round(tmp_path: Path) -> None:
     """`evaluate --clean nest --pred nest/pred` took pred/a.png for a clean image with no prediction."""
     image = np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8)
     write_image(tmp_path / "nest" / "a.png", image)
@@ -185,6 +185,24 @@ def test_predictions_inside_the_clean_folder_are_not_clean_images(tmp_path: Path
     (tmp_path / "link").symlink_to(tmp_path / "nest", target_is_directory=True)
     with pytest.raises(UserError, match="are the same folder"):
         evaluate_folders(tmp_path / "nest", tmp_path / "link")
+    write_image(tmp_path / "outer" / "a.png", image)  # the other way round: the clean images inside the predictions'
+    write_image(tmp_path / "outer" / "clean" / "a.png", image)
+    result = evaluate_folders(tmp_path / "outer" / "clean", tmp_path / "outer")
+    assert [row.name for row in result.images] == ["a"] and result.unpaired == ()  # was clean/a.png, exit 1
+    with pytest.raises(UserError, match="a.png: not a folder"):  # was "the same folder", of a file
+        evaluate_folders(tmp_path / "nest" / "a.png", tmp_path / "nest" / "a.png")
+
+
+def test_the_all_identical_caption_says_scored_when_a_pair_failed(tmp_path: Path) -> None:
+    """"every prediction equals its clean image" stood above "could not score 1 of 2 pair(s)"."""
+    image = np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    for folder in ("clean", "pred"):
+        write_image(tmp_path / folder / "a.png", image)
+    write_image(tmp_path / "clean" / "b.png", image)
+    write_image(tmp_path / "pred" / "b.png", image[:20])
+    result = cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "every scored prediction equals its clean image" in said, said
 
 
 def test_a_suffix_may_name_the_extension_and_an_unsuffixed_prediction_is_listed(suffixed: tuple[Path, Path]) -> None:
