@@ -128,7 +128,7 @@ def synth(
                                                                                      (max_size, "max_size")))
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)
-    sources = _sources(clean_dir, out_dir, unpaired, crop, max_size)
+    sources = _sources(clean_dir, out_dir, unpaired)
     record = source_record(spec)
     settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(real_path(clean_dir)),
                 "noise": noise_text(spec), "seed": seed, "crop": crop, "max_size": max_size}
@@ -235,7 +235,7 @@ def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: b
                      f"{reason}), none is left for its {missing[0]} side; fix or remove them")
 
 
-def _sources(clean_dir: Path, out_dir: Path, unpaired: bool, crop: int | None, max_size: int | None) -> list[Path]:
+def _sources(clean_dir: Path, out_dir: Path, unpaired: bool) -> list[Path]:
     """The clean images to use, after the checks that must fail before anything is written."""
     if not clean_dir.is_dir():
         raise SynthError(f"{clean_dir}: {not_a_folder(clean_dir)}")

@@ -71,13 +71,15 @@ class Validator:
         """One draw of F(clean), stored as a file would be (clipped, rounded)."""
         was_training = f.training
         f.eval()
-        channels = f.channels if hasattr(f, "channels") else 3
-        x = to_tensor(fit_channels(clean[..., :3] if clean.shape[2] > 2 else clean[..., :1], channels))
-        h, w = x.shape[1:]
-        stride = int(getattr(f, "stride", 1))  # a crop under VAL_SIDE keeps its size: padded to F's stride here
-        x = x[:, reflect_index(round_up(h, stride), h)][:, :, reflect_index(round_up(w, stride), w)]
-        out = f(x[None].to(self.device))[0, :, :h, :w].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
-        f.train(was_training)
+        try:  # F back in its mode whatever happens, as run() restores G
+            channels = f.channels if hasattr(f, "channels") else 3
+            x = to_tensor(fit_channels(clean[..., :3] if clean.shape[2] > 2 else clean[..., :1], channels))
+            h, w = x.shape[1:]
+            stride = int(getattr(f, "stride", 1))  # a crop under VAL_SIDE keeps its size: padded to F's stride here
+            x = x[:, reflect_index(round_up(h, stride), h)][:, :, reflect_index(round_up(w, stride), w)]
+            out = f(x[None].to(self.device))[0, :, :h, :w].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+        finally:
+            f.train(was_training)
         return to_dtype(out * np.iinfo(clean.dtype).max, clean.dtype)
 
 
