@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,7 @@ from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_me
 from denoise_gan.extras import installed, require
 from denoise_gan.inference.api_words import worded
 from denoise_gan.inference.engine_choice import check_engine
+from denoise_gan.inference.infer_config import tile_size
 from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
 from denoise_gan.inference.pixels import through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
@@ -115,11 +115,12 @@ class NoiseModel:
     """A noise generator F on a device; call it on clean images with a seed (see the module doc).
 
     ``net`` is a ``NoiseGenerator`` (``sample(x, z, v) -> (noisy, level)``, ``channels``, ``stride``); ``tile``
-    the largest side one pass sees (0: always the whole image).
+    the largest side one pass sees (0: always the whole image; ``"auto"``: the default), as ``Denoiser`` takes it.
     """
 
     def __init__(self, net: nn.Module, *, config: GeneratorConfig | None = None, meta: dict[str, Any] | None = None,
-                 weights: Path | None = None, device: str = "cpu", tile: int = TILE, engine: str = "auto") -> None:
+                 weights: Path | None = None, device: str = "cpu", tile: int | str = TILE,
+                 engine: str = "auto") -> None:
         import torch
 
         from denoise_gan.nets.generators import NoiseGenerator
@@ -129,9 +130,8 @@ class NoiseModel:
             # a denoiser G would fail at the first image, inside its sampling
             raise UserError(f"expected a noise model F (a NoiseGenerator: clean->noisy), got {type(net).__name__}; "
                             "NoiseModel.from_pretrained loads one from a file")
-        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 0:
-            raise UserError(f"tile must be 0 (whole image) or a size in pixels, not {tile!r}")
-        tile = int(tile)  # a NumPy integer as a plain one, as Denoiser takes it
+        size = tile_size(tile)  # Denoiser's rule: a tile of 8 px spent 40 times the work on margins
+        tile = TILE if size is None else size
         engine = check_engine(engine)
         self.config = config
         self.meta = dict(meta or {})
@@ -159,7 +159,7 @@ class NoiseModel:
     @classmethod
     @worded
     def from_pretrained(cls, name_or_path: str | Path | None = None, *, device: str = "cpu",
-                        threads: int = 0, tile: int = TILE, engine: str = "auto") -> NoiseModel:
+                        threads: int = 0, tile: int | str = TILE, engine: str = "auto") -> NoiseModel:
         """A shipped noise model by name (``default-F``; None, that one), an F ``.safetensors`` file or a folder holding
         ``F.safetensors``. A missing or unsafe file, or a denoiser G, is a one-line ``WeightsError``.
         ``engine``: auto (ONNX Runtime for the U-Net on the CPU when installed, else torch), torch or
