@@ -151,16 +151,23 @@ def cuda_may_be_present() -> bool:
 
 def check_threads(n: int | None) -> int:
     """``--threads`` as a count both runtimes can use: 0 (or None) for their default, else at most one per CPU
-    of this machine. More threads than CPUs only wait for each other (1000 made a one-second photo take a
+    this process may use. More threads than CPUs only wait for each other (1000 made a one-second photo take a
     minute), so that is refused rather than run."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral | None) or (n is not None and n < 0):
         raise UserError(f"--threads must be a whole number of threads, 0 for the runtime's default, not {n!r}")
     n = None if n is None else int(n)  # a NumPy integer as a plain one
-    cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     if n is not None and n > cpus:
-        raise UserError(f"--threads {n}: this machine has {cpus} CPU(s); give at most {cpus}, or 0 for the "
+        raise UserError(f"--threads {n}: this process may use {cpus} CPU(s); give at most {cpus}, or 0 for the "
                         "runtime's default")
     return n or 0
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: a container's or ``taskset``'s share, not the machine's count, which
+    let a 2-CPU container take 32 threads that only waited for each other."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def set_threads(n: int | None) -> int:

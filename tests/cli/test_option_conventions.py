@@ -102,10 +102,23 @@ def test_set_threads_sets_torchs_intra_op_threads() -> None:
         torch.set_num_threads(before)
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this system")
+def test_threads_are_capped_by_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a container (or under taskset) limited to 2 of 64 CPUs, --threads 32 was taken: it counted the
+    machine's CPUs."""
+    from denoise_gan.runtime import check_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert check_threads(2) == 2
+    with pytest.raises(UserError, match="--threads 3: this process may use 2 CPU"):
+        check_threads(3)
+
+
 def test_more_threads_than_cpus_is_refused_by_every_engine_before_loading(tmp_path: Path) -> None:
     too_many = (os.cpu_count() or 1) + 1
     for engine in ("onnxruntime", "torch"):
-        with pytest.raises(UserError, match=f"threads={too_many}: this machine has"):
+        with pytest.raises(UserError, match=f"threads={too_many}: this process may use"):
             Denoiser.from_pretrained("default", engine=engine, threads=too_many)
         with pytest.raises(UserError, match="^threads must be"):  # the API's keyword, not the flag
             Denoiser.from_pretrained("default", engine=engine, threads=-1)
