@@ -30,6 +30,7 @@ import numpy as np
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, is_temp_file
 from data_tools.errors import DataError
+from data_tools.file_digest import file_sha256
 from data_tools.images import colour_channels, encode_image, read_image
 
 SOURCES_NAME = "sources.json"
@@ -217,7 +218,7 @@ def _still_matching(folder: Path) -> list[dict] | None:
     try:
         entries = json_text.loads((folder / SOURCES_NAME).read_text())["images"]
         return [e for e in entries if (folder / f"{e['name']}.png").is_file()
-                and hashlib.sha256((folder / f"{e['name']}.png").read_bytes()).hexdigest() == e["sha256"]]
+                and file_sha256(folder / f"{e['name']}.png") == e["sha256"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

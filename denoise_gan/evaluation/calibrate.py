@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_tools.file_digest import file_sha256
 from data_tools.folder_lock import holding_folder
 from data_tools.names import warn
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
@@ -30,7 +31,7 @@ from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import file_sha256, resolve_weights
+from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import CALIBRATION_KEY, LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
 
 # the README's synthetic conditions, weak to strong, and the camera pipeline: one factor must serve them all

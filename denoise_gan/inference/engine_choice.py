@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from data_tools.file_digest import file_sha256
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import export_note, extra_install, installed
@@ -19,7 +20,7 @@ from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.run_folder import graph_beside
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import file_sha256, resolve_weights
+from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
 from denoise_gan.runtime import (
     check_device_name,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from data_tools.checks import noise_image, whole_number
+from data_tools.file_digest import file_sha256
 from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.noise_source import LEARNED_PREFIX
@@ -48,7 +49,7 @@ from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import DEFAULT_MODEL, file_sha256, resolve_weights, shipped_dir, shipped_part
+from denoise_gan.nets.shipped import DEFAULT_MODEL, resolve_weights, shipped_dir, shipped_part
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, read_weight_bytes
 from denoise_gan.runtime import autocast
 

@@ -33,6 +33,7 @@ from torch import nn
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, write_error
+from data_tools.file_digest import file_sha256
 from data_tools.folder_lock import holding_folder
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
@@ -47,7 +48,7 @@ from denoise_gan.nets.graph_digest import content_digest
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
-from denoise_gan.nets.shipped import file_sha256, resolve_weights
+from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.small_images import smallest_side
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, refuse_noise_model, weights_digest
 from denoise_gan.nets.weights import (

@@ -6,7 +6,6 @@ installed, and ``--help`` never pays for it.
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -88,11 +87,3 @@ def _folder_weights(folder: Path) -> Path:
         return weights if weights.is_file() else graphs[0]
     raise WeightsError(f"{folder}: a folder without {' or '.join(FOLDER_WEIGHTS)}"
                        + (f" (and {len(graphs)} .onnx graphs: name the one to use)" if graphs else ""))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -17,8 +17,8 @@ from rich.console import Console
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text
+from data_tools.file_digest import file_sha256
 from data_tools.images import collect_images
-from denoise_gan.nets.shipped import file_sha256
 from denoise_gan.runtime import world_from_env
 from denoise_gan.warning_line import say_warning_on
 

@@ -28,6 +28,7 @@ from rich.console import Console
 from torch import nn
 
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
+from data_tools.file_digest import file_sha256
 from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
@@ -38,7 +39,7 @@ from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.registry import build_generator, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import file_sha256, resolve_weights
+from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import skimage.data
 
+from data_tools.file_digest import file_sha256
 from data_tools.images import write_image
 from data_tools.noise import parse_noise_spec
 from denoise_gan import Denoiser
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.export import export_model
 from denoise_gan.nets.generator_names import LEVEL_MAX
-from denoise_gan.nets.shipped import file_sha256, shipped_dir
+from denoise_gan.nets.shipped import shipped_dir
 from denoise_gan.nets.weight_header import weights_digest
 from denoise_gan.nets.weights import save_generator
 from helpers import TINY_LEVEL, cli, noise_image, one_line_error, random_level_net, reordered_metadata

@@ -278,7 +278,7 @@ def test_a_graph_made_from_a_checkpoint_owns_the_weights_exported_from_it(finish
     """Exported from the same step_N.pt as the weights beside it, the graph recorded no weight file: it was
     refused as an unmatched graph, and the install without torch could not run the pair. It now records the
     file the checkpoint's safetensors export writes, byte for byte; another step's weights still do not match."""
-    from denoise_gan.nets.shipped import file_sha256
+    from data_tools.file_digest import file_sha256
 
     ckpt = list_checkpoints(finished_run / "checkpoints")[-1][1]
     for suffix in (".safetensors", ".onnx"):

@@ -18,6 +18,7 @@ import numpy as np
 import skimage
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet
 
+from data_tools.file_digest import file_sha256
 from data_tools.images import as_hwc, split_alpha, to_dtype
 from data_tools.paths import real_path
 from data_tools.versions import installed_version
@@ -33,7 +34,7 @@ from denoise_gan.extras import installed, needs_package, require
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import TiledDenoiser
-from denoise_gan.nets.shipped import file_sha256, resolve_weights
+from denoise_gan.nets.shipped import resolve_weights
 
 DenoiseFn = Callable[[np.ndarray, float], np.ndarray]
 
