@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
 from denoise_gan.evaluation.benchmark.methods import CLASSICAL
 from denoise_gan.evaluation.metrics import psnr
+from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import CPU_TILE, TiledDenoiser
 from denoise_gan.nets.registry import build_generator, count_parameters

@@ -25,7 +25,7 @@ from scipy.stats import gamma
 
 from data_tools.images import collect_images, read_image, to_255
 from data_tools.noise import image_seed, parse_noise_spec
-from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma
 
 PATCH = 7
 CONFIDENCE = 0.99  # the gamma quantile of pure noise's gradient energy a weak-texture patch stays under

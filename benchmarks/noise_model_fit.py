@@ -27,7 +27,7 @@ import torch
 
 from data_tools.datasets import PatchSampler, build_domains, fit_channels, to_tensor
 from data_tools.images import to_dtype
-from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma
+from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma
 from denoise_gan.nets.noise_stats import noise_statistics
 from denoise_gan.nets.weights import load_generator
 

@@ -24,8 +24,9 @@ from data_tools.output_folders import prepare_output_dir, refuse_output_inside_i
 from data_tools.paths import real_path
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
-from denoise_gan.evaluation.benchmark.inputs import Plan, plan, too_small_to_benchmark
+from denoise_gan.evaluation.benchmark.inputs import Plan, plan
 from denoise_gan.evaluation.benchmark.methods import row_strength, strength_row
+from denoise_gan.evaluation.noise_sigma import too_small_to_benchmark
 from denoise_gan.extras import installed
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside

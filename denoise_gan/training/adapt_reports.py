@@ -22,7 +22,7 @@ from data_tools.paths import real_path
 from denoise_gan.config import (
     AdaptConfig,
 )
-from denoise_gan.evaluation.benchmark.inputs import estimate_noise_sigma, measurable
+from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma, measurable
 from denoise_gan.evaluation.pictures import figure_png, labelled_grid
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import denoise_array

@@ -22,7 +22,7 @@ from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import synth
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.evaluation import metrics, report
+from denoise_gan.evaluation import metrics, noise_sigma, report
 from denoise_gan.evaluation.benchmark import inputs as bench_inputs
 from denoise_gan.evaluation.benchmark import methods as bench_methods
 from denoise_gan.evaluation.benchmark.methods import CLASSICAL
@@ -549,9 +549,9 @@ def test_a_recorded_sigma_outside_the_scale_is_refused() -> None:
 def test_the_smallest_image_benchmarked_is_the_ssim_window() -> None:
     from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
 
-    assert bench_inputs.too_small_to_benchmark(SSIM_MIN_SIDE, 40) == ""
-    assert "too small" in bench_inputs.too_small_to_benchmark(SSIM_MIN_SIDE - 1, 40)
-    assert "too small" in bench_inputs.too_small_to_benchmark(40, SSIM_MIN_SIDE - 1)
+    assert noise_sigma.too_small_to_benchmark(SSIM_MIN_SIDE, 40) == ""
+    assert "too small" in noise_sigma.too_small_to_benchmark(SSIM_MIN_SIDE - 1, 40)
+    assert "too small" in noise_sigma.too_small_to_benchmark(40, SSIM_MIN_SIDE - 1)
 
 
 def test_a_mean_with_identical_pairs_is_reported_as_evaluate_reports_it(tmp_path: Path, clean_dir: Path) -> None:
@@ -649,7 +649,7 @@ def test_classical_methods_keep_shape_dtype_and_alpha(channels: int, dtype: type
     if channels == 4:
         clean[..., 3] = np.arange(44, dtype=dtype)[None, :]
     noisy, _ = parse_noise_spec("gaussian:sigma=20").apply(clean, 1)
-    sigma = bench_inputs.estimate_noise_sigma(noisy)
+    sigma = noise_sigma.estimate_noise_sigma(noisy)
     assert 15 < sigma < 25  # blind estimate on the 0-255 scale whatever the bit depth
     for name in ("nlm", "skimage-nlm", "wavelet", "tv"):
         out = CLASSICAL[name].run(noisy, sigma)
@@ -678,7 +678,7 @@ def test_a_flat_image_reads_sigma_zero_and_every_method_leaves_it_as_it_came() -
     changed it (FFDNet 62-67 dB, NLM 48 dB of it)."""
     for value in (0, 128, 255):
         flat = np.full((64, 64, 3), value, np.uint8)
-        assert bench_inputs.estimate_noise_sigma(flat, flat_as_zero=True) == 0.0
+        assert noise_sigma.estimate_noise_sigma(flat, flat_as_zero=True) == 0.0
         for name, method in CLASSICAL.items():
             if method.uses_sigma and not bench_methods.missing_packages(name):
                 assert np.array_equal(method.run(flat, 0.0), flat), (name, value)

@@ -12,15 +12,12 @@ which is how papers report them.
 from __future__ import annotations
 
 import hashlib
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from skimage.restoration import estimate_sigma
 
 from data_tools import json_text
 from data_tools.folder_scan import not_a_folder
@@ -32,57 +29,11 @@ from data_tools.paths import real_path
 from data_tools.synth import MANIFEST_NAME
 from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
-from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, _to_unit, installed_methods, parse_methods
-from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
+from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, installed_methods, parse_methods
 from denoise_gan.evaluation.pairing import paired_files
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
-
-# ---- σ -------------------------------------------------------------------------------------------
-
-def too_small_to_benchmark(height: int, width: int) -> str:
-    """Why an image under the protocol's SSIM window cannot be benchmarked (σ from a few pixels is noise itself),
-    or ""."""
-    if min(height, width) >= SSIM_MIN_SIDE:
-        return ""
-    return f"{width}x{height} is too small to benchmark (at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE})"
-
-
-def estimate_noise_sigma(noisy: np.ndarray, flat_as_zero: bool = False) -> float:
-    """Blind σ on the 0-255 scale (whatever the bit depth), from the colour channels, averaged over them. An
-    image with nothing to read it from (all black) is a ValueError, or σ 0 with ``flat_as_zero`` (a benchmark
-    input: its rows still run, as a flat gray one's do)."""
-    colour = colour_channels(noisy)
-    if problem := too_small_to_benchmark(*colour.shape[:2]):
-        raise ValueError(problem)
-    with warnings.catch_warnings():  # skimage's "mean of empty slice" on an all-zero image
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = float(estimate_sigma(_to_unit(colour), channel_axis=-1, average_sigmas=True)) * 255.0
-    if not math.isfinite(value):
-        if flat_as_zero:
-            return 0.0
-        raise ValueError("cannot estimate σ from this image (a flat or degenerate image)")
-    return value if value >= ROUND_OFF_SIGMA else 0.0
-
-
-ROUND_OFF_SIGMA = 1e-6  # a flat gray or white image reads 1e-31, not 0: below this σ there is nothing to remove
-
-
-def measurable(crops: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
-    """The crops with a noise σ to read, and their blind σ: a black background or a flat sky has none, and a
-    set's statistics leave such a crop out rather than fail on it (a set with no such crop at all reads σ 0)."""
-    kept: list[np.ndarray] = []
-    sigmas: list[float] = []
-    for crop in crops:
-        try:
-            sigma = estimate_noise_sigma(crop)
-        except ValueError:
-            continue
-        kept.append(crop)
-        sigmas.append(sigma)
-    return (kept, sigmas) if kept else (list(crops), [0.0] * len(crops))
-
 
 ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
 REAL_PAIRS = "pairs:"  # the noise label of a folder of the user's own pairs (its path follows)

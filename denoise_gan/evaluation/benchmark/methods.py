@@ -30,6 +30,7 @@ from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI r
     MODEL,
     methods_help,
 )
+from denoise_gan.evaluation.noise_sigma import to_unit
 from denoise_gan.extras import installed, needs_package, require
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
@@ -73,10 +74,6 @@ def _peak(dtype: np.dtype) -> float:
     return float(np.iinfo(dtype).max)
 
 
-def _to_unit(colour: np.ndarray) -> np.ndarray:
-    return colour.astype(np.float64) / _peak(colour.dtype)
-
-
 def _from_unit(x: np.ndarray, like: np.ndarray) -> np.ndarray:
     """A float [0, 1] result back to the input's shape and dtype, rounded and clipped like a file; a result that is
     not finite fails its row (cast, a NaN became black and was scored as the method's output)."""
@@ -108,7 +105,7 @@ def _noisy(noisy: np.ndarray, sigma: float) -> np.ndarray:
 def _bm3d(colour: np.ndarray, sigma: float) -> np.ndarray:
     bm3d = require("bm3d", "the bm3d benchmark method")  # imported on use: slow to import, an optional extra
 
-    z = _to_unit(colour)
+    z = to_unit(colour)
     if colour.shape[2] == 3 and (colour == colour[..., :1]).all():  # gray stored as RGB: CBM3D's colour transform
         out = np.repeat(bm3d.bm3d(z[..., 0], sigma / 255.0)[..., None], 3, axis=-1)  # divides by 0 (NaN, black)
     else:
@@ -132,7 +129,7 @@ def _ffdnet(colour: np.ndarray, sigma: float) -> np.ndarray:
     net = _ffdnet_model(colour.shape[2])  # first: it says which extra brings torch when it is missing
     import torch
 
-    x = torch.from_numpy(_to_unit(colour)).float().permute(2, 0, 1)[None]
+    x = torch.from_numpy(to_unit(colour)).float().permute(2, 0, 1)[None]
     with torch.inference_mode():
         out = net(x, torch.tensor([sigma / 255.0], dtype=torch.float32))
     return _from_unit(out[0].permute(1, 2, 0).numpy(), colour)
@@ -154,7 +151,7 @@ def _nlm(colour: np.ndarray, sigma: float) -> np.ndarray:
 def _skimage_nlm(colour: np.ndarray, sigma: float) -> np.ndarray:
     s = sigma / 255.0
     rgb = colour.shape[2] == 3
-    z = _to_unit(colour)
+    z = to_unit(colour)
     out = denoise_nl_means(z if rgb else z[..., 0], h=SKIMAGE_NLM_H * s, sigma=s, fast_mode=True, patch_size=5,
                            patch_distance=6, channel_axis=-1 if rgb else None)
     return _from_unit(out, colour)
@@ -162,7 +159,7 @@ def _skimage_nlm(colour: np.ndarray, sigma: float) -> np.ndarray:
 
 def _wavelet(colour: np.ndarray, sigma: float) -> np.ndarray:
     rgb = colour.shape[2] == 3
-    z = _to_unit(colour)
+    z = to_unit(colour)
     out = denoise_wavelet(z if rgb else z[..., 0], sigma=sigma / 255.0, wavelet="db1", mode="soft",
                           method="BayesShrink", rescale_sigma=True, convert2ycbcr=rgb,
                           channel_axis=-1 if rgb else None)
@@ -171,7 +168,7 @@ def _wavelet(colour: np.ndarray, sigma: float) -> np.ndarray:
 
 def _tv(colour: np.ndarray, sigma: float) -> np.ndarray:
     rgb = colour.shape[2] == 3
-    z = _to_unit(colour)
+    z = to_unit(colour)
     out = denoise_tv_chambolle(z if rgb else z[..., 0], weight=TV_WEIGHT * sigma / 255.0,
                                channel_axis=-1 if rgb else None)
     return _from_unit(out, colour)

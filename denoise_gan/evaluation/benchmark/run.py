@@ -29,7 +29,6 @@ from denoise_gan.evaluation.benchmark.inputs import (
     Plan,
     Source,
     _CleanCache,
-    estimate_noise_sigma,
     load_pair,
     oracle_sigma,
     pixels_fingerprint,
@@ -47,6 +46,7 @@ from denoise_gan.evaluation.benchmark.results import (
     row_fingerprint,
 )
 from denoise_gan.evaluation.metrics import json_float, psnr, ssim
+from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma
 
 Progress = Callable[[int, int, str], None]  # (steps done, steps total, what is running)
 

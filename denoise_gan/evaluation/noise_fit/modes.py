@@ -298,7 +298,7 @@ def _blind_values(crops: Sequence[np.ndarray], hist: np.ndarray, reference: np.n
     detail histograms per brightness band to the reference's."""
 
     from data_tools.datasets import to_tensor
-    from denoise_gan.evaluation.benchmark.inputs import measurable
+    from denoise_gan.evaluation.noise_sigma import measurable
     from denoise_gan.nets.noise_stats import blind_ratios, noise_sigmas
 
     crops, sigmas = measurable(crops)  # a black or flat crop has no σ to read
