@@ -135,15 +135,13 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
         table.add_row(escape(shown(r.name)), f"{r.noisy_psnr:.2f}", f"{r.noisy_ssim:.4f}", f"{r.psnr:.2f}",
                       f"{r.ssim:.4f}", f"{r.seconds:.2f}")
 
-    def mean(attr: str) -> float:  # PSNR over the finite scores, as `evaluate` means them (identical: infinite)
-        values = [getattr(r, attr) for r in rows]
-        finite = [v for v in values if math.isfinite(v)] or values
-        return sum(finite) / len(finite)
+    from denoise_gan.evaluation.demo import demo_means
 
+    mean = demo_means(rows)
     identical = sum(not math.isfinite(r.psnr) for r in rows)
-    table.add_row("[bold]mean", f"{mean('noisy_psnr'):.2f}", f"{mean('noisy_ssim'):.4f}",
-                  f"[bold]{mean('psnr'):.2f}" + ("*" if 0 < identical < len(rows) else ""),
-                  f"[bold]{mean('ssim'):.4f}", f"{mean('seconds'):.2f}")
+    table.add_row("[bold]mean", f"{mean['noisy_psnr']:.2f}", f"{mean['noisy_ssim']:.4f}",
+                  f"[bold]{mean['psnr']:.2f}" + ("*" if 0 < identical < len(rows) else ""),
+                  f"[bold]{mean['ssim']:.4f}", f"{mean['seconds']:.2f}")
     if 0 < identical < len(rows):
         table.caption = "* " + identical_caption(identical, len(rows))
     return table

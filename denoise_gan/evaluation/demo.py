@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from data_tools.images import write_image
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.output_folders import prepare_output_dir
 from data_tools.samples import HELD_OUT, load_sample
-from denoise_gan.evaluation.metrics import json_float, psnr, ssim
+from denoise_gan.evaluation.metrics import finite_mean, json_float, psnr, ssim
 from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
@@ -43,6 +44,19 @@ class DemoResult:
 
     rows: list[DemoRow]
     notes: tuple[str, ...] = ()
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return demo_means(self.rows)
+
+
+def demo_means(rows: Sequence[DemoRow]) -> dict[str, float]:
+    """Each score's mean over the images, the PSNRs over their finite values as `evaluate` takes them (an
+    identical pair's is infinite), and the mean seconds."""
+    return {key: finite_mean(getattr(r, key) for r in rows) for key in MEAN_KEYS}
+
+
+MEAN_KEYS = ("noisy_psnr", "noisy_ssim", "psnr", "ssim", "seconds")
 
 
 def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: str | None = None,
@@ -75,7 +89,8 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
         rows.append(row)
     record = {"tool": "denoise-gan demo", "noise": noise, "seed": seed, "model": checkpoint or "default",
               "images": [{"name": r.name, "file": r.path.name, "noisy_psnr": json_float(r.noisy_psnr),
-                          "noisy_ssim": r.noisy_ssim, "psnr": json_float(r.psnr), "ssim": r.ssim} for r in rows]}
+                          "noisy_ssim": r.noisy_ssim, "psnr": json_float(r.psnr), "ssim": r.ssim} for r in rows],
+              "mean": {key: json_float(value) for key, value in demo_means(rows).items()}}
     # strict JSON, as evaluate's: an identical pair's infinite PSNR is null
     atomic_write_text(Path(out_dir) / RECORD, json.dumps(record, indent=2, allow_nan=False) + "\n")
     return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))

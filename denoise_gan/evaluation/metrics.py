@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,11 +161,7 @@ class Evaluation:
     def mean(self) -> dict[str, float]:
         """Mean of each score over the images where it is finite: a pair of identical images (PSNR infinite)
         is counted in ``identical``, not allowed to make the mean infinite."""
-        out = {}
-        for k in self.keys:
-            values = [v for v in (getattr(s, k) for s in self.images) if v is not None and math.isfinite(v)]
-            out[k] = float(np.mean(values)) if values else math.inf if self.images else math.nan
-        return out
+        return {k: finite_mean(getattr(s, k) for s in self.images) for k in self.keys}
 
     @property
     def strict_mean(self) -> dict[str, float]:
@@ -253,6 +249,15 @@ def unpaired_text(evaluation: Evaluation, clean_dir: Path | str) -> str:
     names = ", ".join(unpaired[:MISSING_SHOWN]) + (", ..." if len(unpaired) > MISSING_SHOWN else "")
     return (f"{len(unpaired)} prediction(s) without a clean image of the same name in {clean_dir}, not scored "
             f"({names})")
+
+
+def finite_mean(values: Iterable[float | None]) -> float:
+    """The mean of the finite scores, as every mean this tool reports is taken: an identical pair's infinite
+    PSNR would make it meaningless (such pairs are counted apart). Infinite when every score is, NaN when there
+    are none."""
+    given = list(values)
+    finite = [v for v in given if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.inf if given else math.nan
 
 
 def json_float(value: float | None) -> float | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
 from data_tools.paths import real_path
-from denoise_gan.evaluation.metrics import psnr, ssim
+from denoise_gan.evaluation.metrics import finite_mean, psnr, ssim
 from denoise_gan.evaluation.pairing import paired_files, read_pair
 from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.infer_config import InferConfig
@@ -58,8 +57,8 @@ class Validator:
         finally:
             g.train(was_training)
             _restore_layouts(layouts)
-        result = {"psnr": _mean(s[0] for s in scores), "ssim": _mean(s[1] for s in scores),
-                  "input_psnr": _mean(s[2] for s in scores)}
+        result = {"psnr": finite_mean(s[0] for s in scores), "ssim": finite_mean(s[1] for s in scores),
+                  "input_psnr": finite_mean(s[2] for s in scores)}
         columns = ["noisy", "G(noisy)", "clean"] + (["F(clean)"] if noise_model is not None else [])
         title = (f"step {step}   G: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}   "
                  f"noisy input: {result['input_psnr']:.2f} dB")
@@ -92,12 +91,6 @@ def _restore_layouts(layouts: list[tuple[nn.Parameter, tuple[int, ...]]]) -> Non
             if param.stride() != stride:
                 param.data = torch.empty_strided(param.shape, stride, dtype=param.dtype,
                                                  device=param.device).copy_(param.data)
-
-
-def _mean(values: Iterable[float]) -> float:
-    """Mean over finite scores (an identical pair's infinite PSNR would make the mean meaningless)."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("inf")
 
 
 def _display(image: np.ndarray) -> np.ndarray:

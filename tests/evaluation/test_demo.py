@@ -48,6 +48,9 @@ def test_demo_writes_strips_and_scores(tmp_path: Path) -> None:
     assert [i["name"] for i in record["images"]] == list(HELD_OUT) and record["noise"] == "gaussian:sigma=25"
     noisy = [i["noisy_psnr"] for i in record["images"]]
     assert f"{np.mean(noisy):.2f}" in result.output  # the printed mean is the record's
+    mean = record["mean"]  # the means the table prints, for a script that reads no table
+    assert mean["noisy_psnr"] == pytest.approx(np.mean(noisy)) and f"{mean['psnr']:.2f}" in result.output
+    assert mean["ssim"] == pytest.approx(np.mean([i["ssim"] for i in record["images"]]))
 
 
 def test_demo_scores_before_and_after_are_the_strips_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
