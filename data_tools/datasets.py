@@ -35,16 +35,19 @@ LUMA = np.array(BT601_LUMA, dtype=np.float32)
 
 
 def read_folder(folder: Path | str, exclude: Path | None = None,
-                warn: Callable[[str], None] = warn_on_stderr,
+                warn: Callable[[str], None] = warn_on_stderr, skipped: list[str] | None = None,
                 ) -> list[tuple[Path, np.ndarray]]:
     """(path, colour pixels) of every image under a folder (recursive), leaving out those under ``exclude`` (an
-    output folder inside it); unreadable files are skipped with a warning."""
+    output folder inside it); unreadable files are skipped with a warning, and their reasons (each naming its
+    file) appended to ``skipped`` when given."""
     found = []
     for path in collect_images(Path(folder), exclude=exclude):
         try:
             found.append((path, split_alpha(read_image(path).pixels)[0]))
         except ImageReadError as exc:
             warn(f"skipping {exc}")
+            if skipped is not None:
+                skipped.append(str(exc))
     return found
 
 

@@ -268,12 +268,7 @@ def folder_photos(folder: Path | str, smallest: int = 1) -> FolderPhotos:
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
     unreadable: list[str] = []
-
-    def warn_and_keep(message: str) -> None:
-        warn(message)
-        unreadable.append(message.removeprefix("skipping "))
-
-    found = read_folder(folder, warn=warn_and_keep)
+    found = read_folder(folder, warn=warn, skipped=unreadable)
     usable, small = at_least(found, folder, smallest)
     if small and usable:  # none usable: the error below says why
         more = f" and {len(small) - 1} more" if len(small) > 1 else ""
