@@ -1,15 +1,18 @@
-"""stderr for the length of a command, where a log redirected to a full disk, or piped to a reader that has
-gone (``2>&1 | head``, a closed ssh session's log), loses the log, not the work.
+"""stderr and stdout for the length of a command, where output whose reader has gone (``| head``, a closed ssh
+session's log) or, for the progress log, a full disk under it loses that output, not the work.
 
 `denoise ... 2> log` on a full disk wrote no image: its first progress line failed, and so would any warning a
-library prints; piped to ``head -1``, the batch stopped at its second line with exit 1 and no word. Every
-writer of stderr (rich's consoles, ``print(file=sys.stderr)``, warnings) goes through this stream while a
-command runs; anything else is stderr's own error.
+library prints; piped to ``head -1``, the batch stopped at its second line with exit 1 and no word (rich ends
+the process on a broken pipe), and `train ... | head` lost the steps since its last checkpoint. Every writer of
+the two streams (rich's consoles, ``print``, warnings) goes through these while a command runs. A full disk
+under stdout stays an error, said once the work is done: the results it should have held are gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,14 +20,15 @@ from typing import Any, TextIO
 
 from data_tools.atomic_files import NO_ROOM
 
-GONE = (*NO_ROOM, errno.EPIPE)  # what a log may lose itself to: its disk full, its reader gone
+LOG_GONE = (*NO_ROOM, errno.EPIPE)  # what the progress log may lose itself to: its disk full, its reader gone
+READER_GONE = (errno.EPIPE,)  # what the results may lose themselves to: nobody reads them any more
 
 
 class LogStream:
-    """``stream``, with its writes dropped from the first one a full disk or a closed pipe refuses."""
+    """``stream``, with its writes dropped from the first one refused for one of ``gone``'s reasons."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream, self.lost = stream, False
+    def __init__(self, stream: TextIO, gone: tuple[int, ...] = LOG_GONE) -> None:
+        self.stream, self.gone, self.lost = stream, gone, False
 
     def write(self, text: str) -> int:
         return self._kept(lambda: self.stream.write(text), len(text))
@@ -38,21 +42,33 @@ class LogStream:
         try:
             return call()
         except OSError as exc:
-            if exc.errno not in GONE:
+            if exc.errno not in self.gone:
                 raise
             self.lost = True
+            if exc.errno == errno.EPIPE:
+                _to_devnull(self.stream)
             return instead
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
 
+def _to_devnull(stream: TextIO) -> None:
+    """The stream's descriptor pointed at /dev/null, so what its buffer still holds is flushed there at exit
+    instead of raising again (Python's own advice for a broken pipe)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
 @contextmanager
 def log_kept_from_full_disk() -> Iterator[None]:
-    """sys.stderr as a LogStream while the block runs (a command), then as it was."""
-    real = sys.stderr
-    sys.stderr = LogStream(real)  # type: ignore[assignment]
+    """sys.stderr and sys.stdout as LogStreams while the block runs (a command), then as they were."""
+    real_err, real_out = sys.stderr, sys.stdout
+    sys.stderr = LogStream(real_err)  # type: ignore[assignment]
+    sys.stdout = LogStream(real_out, READER_GONE)  # type: ignore[assignment]
     try:
         yield
     finally:
-        sys.stderr = real
+        sys.stderr, sys.stdout = real_err, real_out

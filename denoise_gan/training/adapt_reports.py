@@ -12,18 +12,17 @@ import torch
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import (
-    fit_channels,
     random_crops,
     to_tensor,
 )
 from data_tools.errors import DataError
-from data_tools.images import collect_images, read_image, split_alpha, to_dtype, write_image
+from data_tools.images import center_crop, collect_images, read_image, split_alpha, to_dtype, write_image
 from data_tools.paths import real_path
 from denoise_gan.config import (
     AdaptConfig,
 )
 from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma, measurable
-from denoise_gan.evaluation.pictures import figure_png, labelled_grid
+from denoise_gan.evaluation.pictures import figure_png, labelled_grid, rgb8
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import denoise_array
 from denoise_gan.nets.noise_stats import SUBPATCH, blind_ratios, noise_sigmas
@@ -159,16 +158,6 @@ def noise_fit_figure(sigmas: dict[str, list[float]], added: dict[str, list[float
     return fig
 
 
-def _display_crop(pixels: np.ndarray, side: int) -> np.ndarray:
-    """The centre crop of a photo as 8-bit RGB (16-bit scaled and rounded, gray copied to three channels)."""
-    if pixels.dtype != np.uint8:
-        pixels = to_dtype(pixels.astype(np.float32) * (255.0 / np.iinfo(pixels.dtype).max), np.uint8)
-    pixels = fit_channels(pixels, 3)
-    h, w = pixels.shape[:2]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return np.ascontiguousarray(pixels[top:top + side, left:left + side])
-
-
 def _sigma_text(image: np.ndarray) -> str:
     try:
         return f"{estimate_noise_sigma(image):.1f}"
@@ -187,7 +176,7 @@ def write_before_after(out_dir: Path, start: StartModel, cfg: AdaptConfig, count
     rows, captions = [], []
     for path in paths:
         try:
-            crop = _display_crop(split_alpha(read_image(path).pixels)[0], side)
+            crop = rgb8(center_crop(split_alpha(read_image(path).pixels)[0], side, allow_smaller=True))
         except DataError:
             continue
         row = [crop, denoise_array(before, crop, infer), denoise_array(after, crop, infer)]

@@ -52,7 +52,7 @@ class Validator:
                 row = [noisy, pred, clean]
                 if noise_model is not None:
                     row.append(self._synthesise(noise_model, clean))
-                rows.append([_display(a) for a in row])
+                rows.append(row)  # labelled_grid shows each as 8-bit RGB
                 captions.append(f"{name}: noisy {scores[-1][2]:.2f} dB -> G {scores[-1][0]:.2f} dB")
         finally:
             g.train(was_training)
@@ -91,12 +91,6 @@ def _restore_layouts(layouts: list[tuple[nn.Parameter, tuple[int, ...]]]) -> Non
             if param.stride() != stride:
                 param.data = torch.empty_strided(param.shape, stride, dtype=param.dtype,
                                                  device=param.device).copy_(param.data)
-
-
-def _display(image: np.ndarray) -> np.ndarray:
-    """8-bit RGB for the grid: colour channels only, gray copied to three, 16-bit rounded."""
-    rgb = fit_channels(image[..., :3] if image.shape[2] > 2 else image[..., :1], 3)
-    return rgb if rgb.dtype == np.uint8 else to_dtype(rgb / 257.0, np.uint8)
 
 
 def write_grid(run_dir: Path, step: int, grid: np.ndarray) -> None:

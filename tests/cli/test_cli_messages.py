@@ -183,9 +183,11 @@ def test_a_progress_log_on_a_full_disk_loses_the_log_not_the_work(tmp_path: Path
     assert run.returncode == 0 and (tmp_path / "run" / "G.safetensors").is_file(), run.stdout
 
 
-def test_a_progress_log_whose_reader_has_gone_loses_the_log_not_the_work(tmp_path: Path) -> None:
-    """`denoise photos -o out 2>&1 | head -1` stopped the batch at its second log line, exit 1 and no word:
-    rich ends the process on a broken pipe."""
+@pytest.mark.parametrize("stream", ["stderr", "stdout"])
+def test_output_whose_reader_has_gone_loses_the_output_not_the_work(tmp_path: Path, stream: str) -> None:
+    """`denoise photos -o out 2>&1 | head -1` stopped the batch at its second log line, exit 1 and no word (rich
+    ends the process on a broken pipe); `train ... | head` lost the steps since its last checkpoint and
+    `benchmark ... | true` its last rows and its report."""
     import os
     import subprocess
     import sys
@@ -194,13 +196,15 @@ def test_a_progress_log_whose_reader_has_gone_loses_the_log_not_the_work(tmp_pat
         write_image(tmp_path / "in" / f"{i}.png", np.full((32, 32, 3), 50 * i, np.uint8))
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line
+    closed = {stream: write_end, "stderr" if stream == "stdout" else "stdout": subprocess.PIPE}
     try:
         run = subprocess.run([sys.executable, "-m", "denoise_gan", "denoise", tmp_path / "in", "-o", tmp_path / "out"],
-                             stdout=subprocess.PIPE, stderr=write_end, text=True, timeout=300)
+                             text=True, timeout=300, **closed)
     finally:
         os.close(write_end)
     assert run.returncode == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
-    assert "denoise summary" in run.stdout
+    said = run.stdout if stream == "stderr" else run.stderr
+    assert ("denoise summary" if stream == "stderr" else "[3/3] done") in said and "Traceback" not in said, said
 
 
 @pytest.mark.parametrize("columns", ["20", "45"])

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data_tools.images import center_crop
+
 BANDS = 5  # brightness bands of the clean intensity for the histograms and their KL
 HIST_HALF = 128  # residual histogram range +-128 levels (0-255 scale), 1-level bins
 FIT_BANDS = 32  # finer bands for the Poisson-Gaussian variance fit
@@ -167,9 +169,7 @@ class ResidualStats:
         self.power += power
         self.windows += count
         if self.crop is None:
-            h, w = residual.shape[:2]
-            top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
-            self.crop = residual[top:top + CROP, left:left + CROP].copy()
+            self.crop = center_crop(residual, CROP, allow_smaller=True).copy()  # the residual is not kept
 
     @property
     def std(self) -> float:
