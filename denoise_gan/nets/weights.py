@@ -25,7 +25,7 @@ from torch import nn
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.paths import real_path
 from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
-from denoise_gan.errors import UnsafeCheckpointError, WeightsError, first_line, typed_line
+from denoise_gan.errors import UnsafeCheckpointError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import LEVEL_MAX, LEVEL_MAX_BOUNDS
@@ -291,6 +291,8 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise UnsafeCheckpointError(f"{path}: refused, the checkpoint holds objects that are not plain weights "
                            f"(loading it could run code): {first[:160]}") from None
     except Exception as exc:  # noqa: BLE001 - garbage (a text or empty file) fails anywhere inside the unpickler
+        if is_out_of_memory(exc):  # a whole checkpoint that did not fit is not damaged: a resume must not pass it by
+            raise
         # an EOFError may say nothing, a KeyError only a number: their type says what went wrong
         reason = first_line(exc) if isinstance(exc, (RuntimeError, OSError, ValueError)) else typed_line(exc)
         raise WeightsError(f"{path}: unreadable checkpoint ({reason})") from None

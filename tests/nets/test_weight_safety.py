@@ -20,6 +20,7 @@ from torch import nn
 from data_tools.images import write_image
 from denoise_gan.config import GeneratorConfig, RefineConfig, to_dict
 from denoise_gan.nets.registry import build_generator
+from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.weights import FORMAT, WeightsError, load_checkpoint, load_generator
 from helpers import TINY_G, cli, memory_ceiling, noise_image, one_line_error, tiny_train_config
 
@@ -383,3 +384,24 @@ def test_a_checkpoint_whose_entries_inflate_past_the_file_is_refused_before_unpa
     assert not unpacked  # refused from the archive's directory alone
     monkeypatch.undo()
     one_line_error(cli("export", bomb, "-o", tmp_path / "g.safetensors"), "more than the file's")
+
+
+def test_a_checkpoint_too_big_for_the_memory_left_is_out_of_memory_not_damaged(
+        finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a `ulimit -v`, a whole checkpoint that did not fit was called "unreadable", exit 2, and a resume passed
+    it by as damaged to train on from the one before, its steps since lost."""
+    import shutil
+
+    run = Path(shutil.copytree(finished_run, tmp_path / "run"))
+    newest = list_checkpoints(run / "checkpoints")[-1][1]
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 6000000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(torch, "load", no_memory)
+    with pytest.raises(RuntimeError, match="can't allocate memory"):
+        load_checkpoint(newest)
+    result = cli("train", "--resume", run, "--steps", "4")
+    assert result.exit_code == 1 and "out of memory" in result.stderr and "damaged" not in result.stderr, \
+        result.stderr
