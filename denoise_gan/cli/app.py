@@ -20,6 +20,7 @@ import typer.core
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.measure import Measurement
+from rich.segment import Segment, Segments
 
 from data_tools.atomic_files import NO_ROOM, NoRoomError, OutputExistsError
 from data_tools.names import shown
@@ -269,19 +270,15 @@ def _say_interrupted(command: str, overwrite: bool, said: bool = False) -> None:
 
 
 def print_whole(result: RenderableType) -> None:
-    """A result (a table of scores) printed no narrower than it needs to cut no word: below that, rich cuts
-    cells to ``…`` (a 45-column pane showed ``0.…`` for every score, a 20-column one blank columns). A narrow
-    terminal wraps the wider lines instead, and every figure stays whole."""
-    need = Measurement.get(console, console.options.update_width(MEASURE_UP_TO), result).minimum
-    width = console.width
-    if need <= width:
+    """A result (a table of scores) printed whole: where it does not fit the terminal, it is laid out at its own
+    width and the terminal wraps the lines. Fitted to a narrower width, rich cut cells to ``…`` (a 45-column pane
+    showed ``0.…`` for every score, a 20-column one blank columns)."""
+    measured = Measurement.get(console, console.options.update_width(MEASURE_UP_TO), result)
+    if measured.minimum <= console.width:
         console.print(result)
         return
-    console.width = need
-    try:
-        console.print(result)
-    finally:
-        console.width = width
+    lines = console.render_lines(result, console.options.update_width(measured.maximum), pad=False)
+    console.print(Segments([part for line in lines for part in (*line, Segment.line())]), soft_wrap=True, end="")
 
 
 def say_warning(message: str) -> None:
