@@ -24,6 +24,12 @@ FOLDER_WEIGHTS = ("model.safetensors", G_FILE)
 
 
 def shipped_dir() -> Path:
+    """The shipped weights: the checkpoints/ folder of the source tree this code runs from (a clone run through
+    PYTHONPATH found none, a traceback, or another checkout's where that one was installed editable), else the
+    installed package's."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "checkpoints").is_dir():
+        return root / "checkpoints"
     return Path(str(resources.files("denoise_gan.checkpoints")))
 
 
