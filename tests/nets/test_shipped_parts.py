@@ -153,3 +153,15 @@ def test_the_patchgan_is_the_references() -> None:
             scores[0, 0, 15, 15].backward()
             rows, cols = torch.nonzero(x.grad[0].abs().sum(0), as_tuple=True)
             assert (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1) == (70, 70)
+
+
+def test_the_shipped_weights_are_the_ones_beside_the_code_that_runs() -> None:
+    """A clone run through PYTHONPATH found no `denoise_gan.checkpoints` (a traceback), or, with another checkout
+    installed editable, that checkout's weights."""
+    import denoise_gan
+    from denoise_gan.nets.shipped import shipped_dir
+
+    root = Path(denoise_gan.__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").is_file():
+        pytest.skip("an installed package, not a source tree: its weights are package data")
+    assert shipped_dir() == root / "checkpoints" and (shipped_dir() / "default.safetensors").is_file()
