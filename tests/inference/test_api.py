@@ -465,7 +465,8 @@ def test_the_apis_errors_name_its_keywords_and_the_commands_keep_their_flags(tmp
         Denoiser.from_pretrained("default", threads=-1)
     from denoise_gan import NoiseModel
 
-    for bad, said in (({"threads": -1}, r"^threads must be"), ({"threads": 10_000}, r"^threads=10000: this process may use")):
+    for bad, said in (({"threads": -1}, r"^threads must be"),
+                      ({"threads": 10_000}, r"^threads=10000: this process may use")):
         with pytest.raises(UserError, match=said):  # NoiseModel's too ("--threads 10000: this process may use ...")
             NoiseModel.from_pretrained("default-F", **bad)
     write_image(tmp_path / "in" / "a.png", noise_image(24, 24))
