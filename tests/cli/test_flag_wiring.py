@@ -145,3 +145,19 @@ def test_denoise_reports_each_file_on_stderr_and_only_the_summary_on_stdout(tmp_
     result = cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out")
     assert result.exit_code == 0 and "[1/1] done:" in result.stderr and "on cpu (" in result.stderr
     assert result.stdout.lstrip().startswith("denoise summary") and "[1/1]" not in result.stdout
+
+
+def test_a_log_hears_of_a_large_images_tiles_while_it_is_denoised(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped or logged, one large image was "denoising 1 file(s)" and then silence until it was done (a minute
+    for 50 MP); now a line on its tiles every PLAIN_TILES_EVERY seconds (here every tile)."""
+    from denoise_gan.inference import files
+
+    monkeypatch.setattr(files, "PLAIN_TILES_EVERY", 0.0)
+    write_image(tmp_path / "big.png", np.full((300, 300, 3), 90, np.uint8))
+    result = cli("denoise", tmp_path / "big.png", "-o", tmp_path / "out.png", "--tile", "128")
+    lines = [line.strip() for line in result.stderr.splitlines() if ": tile " in line]
+    assert result.exit_code == 0 and lines and "[1/1] done:" in result.stderr, result.stderr
+    for line in lines:  # "big.png: tile 4/9 (0 s)": tiles run in batches, and the last is the file's own line
+        done, total = map(int, line.removeprefix("big.png: tile ").split(" ")[0].split("/"))
+        assert 0 < done < total == 9 and line.endswith(" s)"), line
