@@ -17,10 +17,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import typer.core
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.segment import Segment, Segments
+from rich.table import Table
 
 from data_tools.atomic_files import NO_ROOM, NoRoomError, OutputExistsError
 from data_tools.names import shown
@@ -270,15 +271,34 @@ def _say_interrupted(command: str, overwrite: bool, said: bool = False) -> None:
 
 
 def print_whole(result: RenderableType) -> None:
-    """A result (a table of scores) printed whole: where it does not fit the terminal, it is laid out at its own
-    width and the terminal wraps the lines. Fitted to a narrower width, rich cut cells to ``…`` (a 45-column pane
-    showed ``0.…`` for every score, a 20-column one blank columns)."""
-    measured = Measurement.get(console, console.options.update_width(MEASURE_UP_TO), result)
-    if measured.minimum <= console.width:
+    """A result (a table of scores) printed whole: where it does not fit the terminal, it is laid out at the
+    narrowest width that cuts no word, and the terminal wraps the lines. Fitted to a narrower width, rich cut
+    cells to ``…`` (a 45-column pane showed ``0.…`` for every score, a 20-column one blank columns)."""
+    need = _uncut_width(result)
+    if need <= console.width:
         console.print(result)
         return
-    lines = console.render_lines(result, console.options.update_width(measured.maximum), pad=False)
+    lines = console.render_lines(result, console.options.update_width(need), pad=False)
     console.print(Segments([part for line in lines for part in (*line, Segment.line())]), soft_wrap=True, end="")
+
+
+FOLDED_COLUMN = 12  # columns: what a column that folds its text (a file name, a reason) needs to be read
+
+
+def _uncut_width(result: RenderableType) -> int:
+    """The narrowest width at which no cell is cut: every word of a column that cuts whole, and a column that
+    folds its text (so cuts nothing) at most FOLDED_COLUMN wide."""
+    parts = list(result.renderables) if isinstance(result, Group) else [result]
+    folding = [column for part in parts if isinstance(part, Table) for column in part.columns
+               if column.overflow == "fold"]
+    widths = [column.max_width for column in folding]
+    for column in folding:
+        column.max_width = min(column.max_width or FOLDED_COLUMN, FOLDED_COLUMN)
+    try:
+        return Measurement.get(console, console.options.update_width(MEASURE_UP_TO), result).minimum
+    finally:
+        for column, width in zip(folding, widths):
+            column.max_width = width
 
 
 def say_warning(message: str) -> None:

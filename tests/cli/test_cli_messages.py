@@ -224,6 +224,25 @@ def test_a_narrow_terminal_never_cuts_a_score(tmp_path: Path, columns: str) -> N
     assert "…" not in run.stdout and "0.00" in run.stdout  # 0.00 megapixels, whole
 
 
+def test_a_long_file_name_still_folds_into_the_terminal(tmp_path: Path) -> None:
+    """Printed whole, the files-needing-attention table took its width from a 66-character file name (90 columns
+    at 80): a column that folds its text cuts nothing, so it folds as before."""
+    import os
+    import subprocess
+    import sys
+
+    name = "broken_file_with_a_long_name_that_will_fail_to_read_2026_12_06.png"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / name).write_bytes(b"x")
+    write_image(tmp_path / "in" / "a.png", np.full((32, 32, 3), 90, np.uint8))
+    run = subprocess.run([sys.executable, "-m", "denoise_gan", "denoise", tmp_path / "in", "-o", tmp_path / "out"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "80"})
+    assert run.returncode == 1 and "files needing attention" in run.stdout, run.stdout
+    assert max(len(line) for line in run.stdout.splitlines()) <= 80, run.stdout
+    first_column = "".join(line.split("│")[1].strip() for line in run.stdout.splitlines() if line.startswith("│"))
+    assert name in first_column and "…" not in run.stdout  # folded over two lines, whole
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["--help"], ["--version"], [], ["denoise", "--help"]])
 def test_help_or_the_version_redirected_to_a_full_disk_is_one_line(args: list[str]) -> None:
