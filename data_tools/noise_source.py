@@ -68,8 +68,8 @@ def is_spec_record(manifest: dict[str, Any]) -> bool:
     custom source's description. Sets from before ``noise_source`` was recorded name a learned model by its
     prefix."""
     record = manifest.get("noise_source")
-    if isinstance(record, dict) and record.get("kind") not in (None, "spec"):
-        return False
+    if isinstance(record, dict):  # synth records one only for a source that is no spec (its own, or a model's)
+        return record.get("kind") == "spec"
     return not str(manifest.get("noise", "")).startswith(LEARNED_PREFIX)
 
 

@@ -38,6 +38,13 @@ class Named(Unnamed):
         return f"mine:sigma={self.sigma:g}"
 
 
+class Described(Named):
+    """A source that writes its own manifest record, without a kind."""
+
+    def manifest(self) -> dict[str, Any]:
+        return {"sigma": self.sigma}
+
+
 @pytest.fixture()
 def clean(tmp_path: Path) -> Path:
     write_samples(tmp_path / "clean", "camera")
@@ -62,7 +69,7 @@ def test_a_rerun_knows_its_set_by_the_sources_text_and_refuses_one_without(clean
 
 
 def test_a_set_from_a_source_of_ones_own_is_benchmarked_blind(clean: Path, tmp_path: Path) -> None:
-    for name, source in (("named", Named(5)), ("unnamed", Unnamed(5))):
+    for name, source in (("named", Named(5)), ("unnamed", Unnamed(5)), ("described", Described(5))):
         synth(clean, tmp_path / name, source, 1, crop=48)
         chosen = plan(BenchmarkConfig(methods=("noisy",), noisy_sets=(tmp_path / name,)), tmp_path / f"{name}_out")
         assert [s.spec for s in chosen.sources] == [None]  # its text is not a spec: it was parsed as one
