@@ -164,8 +164,9 @@ def check_threads(n: int | None) -> int:
 
 
 def usable_cpus() -> int:
-    """The CPUs this process may run on: a container's or ``taskset``'s share, not the machine's count, which
-    let a 2-CPU container take 32 threads that only waited for each other."""
+    """The CPUs this process may run on (its affinity: ``taskset``, a cpuset), not the machine's count, which let
+    a process pinned to 2 CPUs take 32 threads that only waited for each other. A CPU quota (Docker's
+    ``--cpus``) is not an affinity and is not seen."""
     affinity = getattr(os, "sched_getaffinity", None)
     return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 

@@ -5,7 +5,8 @@ session's log) or, for the progress log, a full disk under it loses that output,
 library prints; piped to ``head -1``, the batch stopped at its second line with exit 1 and no word (rich ends
 the process on a broken pipe), and `train ... | head` lost the steps since its last checkpoint. Every writer of
 the two streams (rich's consoles, ``print``, warnings) goes through these while a command runs. A full disk
-under stdout stays an error, said once the work is done: the results it should have held are gone.
+under stdout stays an error, said in one line: the results it should have held are gone (and the training
+commands, whose progress is on stdout, stop at it).
 """
 
 from __future__ import annotations

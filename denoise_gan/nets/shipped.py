@@ -6,6 +6,8 @@ installed, and ``--help`` never pays for it.
 
 from __future__ import annotations
 
+import functools
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -23,14 +25,23 @@ SHIPPED_PARTS = ("F", "D_noisy", "D_clean")
 FOLDER_WEIGHTS = ("model.safetensors", G_FILE)
 
 
+@functools.cache
 def shipped_dir() -> Path:
-    """The shipped weights: the checkpoints/ folder of the source tree this code runs from (a clone run through
-    PYTHONPATH found none, a traceback, or another checkout's where that one was installed editable), else the
-    installed package's."""
+    """The shipped weights: the checkpoints/ folder of the denoise-gan source tree this code runs from (a clone
+    run through PYTHONPATH found none, a traceback, or another checkout's where that one was installed
+    editable), else the installed package's."""
     root = Path(__file__).resolve().parents[2]
-    if (root / "pyproject.toml").is_file() and (root / "checkpoints").is_dir():
+    if (root / "checkpoints" / f"{DEFAULT_MODEL}.safetensors").is_file() and _is_our_project(root / "pyproject.toml"):
         return root / "checkpoints"
     return Path(str(resources.files("denoise_gan.checkpoints")))
+
+
+def _is_our_project(pyproject: Path) -> bool:
+    """Whether a pyproject.toml is this project's (not a project a wheel was installed into with --target)."""
+    try:
+        return tomllib.loads(pyproject.read_text()).get("project", {}).get("name") == "denoise-gan"
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
 
 
 def shipped_part(name: str, part: str) -> Path:
