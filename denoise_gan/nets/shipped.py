@@ -11,6 +11,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from data_tools.paths import real_path
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.run_folder import G_FILE, RunFolder
 
@@ -30,7 +31,7 @@ def shipped_dir() -> Path:
     """The shipped weights: the checkpoints/ folder of the denoise-gan source tree this code runs from (a clone
     run through PYTHONPATH found none, a traceback, or another checkout's where that one was installed
     editable), else the installed package's."""
-    root = Path(__file__).resolve().parents[2]
+    root = real_path(__file__).parents[2]
     if (root / "checkpoints" / f"{DEFAULT_MODEL}.safetensors").is_file() and _is_our_project(root / "pyproject.toml"):
         return root / "checkpoints"
     return Path(str(resources.files("denoise_gan.checkpoints")))
