@@ -95,6 +95,9 @@ class ModelConfig:
     d: DiscriminatorConfig = nested(lambda: DiscriminatorConfig(spectral_norm=True), prefix="d-",
                                     flags={"spectral_norm": "--spectral-norm/--no-spectral-norm"}, shared=("channels",))
 
+    def __post_init__(self) -> None:
+        check_fields(self)  # ModelConfig(g="unet") failed later as an AttributeError deep in TrainConfig
+
 
 def refuse_overlapping(clean_dir: str, noisy_dir: str) -> None:
     """--clean and --noisy must be independent: the same folder, or one inside the other (images are read
@@ -191,6 +194,12 @@ class TrainConfig(ValidatedRunFields):
         require(self.data.patch_size % side == 0,
                 f"{said_name('patch_size', self.data)} must be a multiple of {side} (G's stride), not "
                 f"{self.data.patch_size}")
+        # F's U-Net backbone has a stride too: a patch it does not divide failed as "too small for F" in torch's words
+        f_side, f_depth = 2**m.f.depth, said_name("depth", m.f)
+        f_depth = f_depth.replace("--", "--f-", 1) if f_depth.startswith("--") else "model.f.depth"
+        require(self.data.patch_size % f_side == 0,
+                f"{said_name('patch_size', self.data)} must be a multiple of {f_side} (F's stride, 2 to the power "
+                f"of {f_depth}), not {self.data.patch_size}")
         require_step_size(self.data.batch_size, self.data.patch_size)
         require(m.g.channels == m.f.channels == m.d.channels,
                 f"G, F and the discriminators must have the same channels, not {m.g.channels}, {m.f.channels} "
@@ -214,7 +223,8 @@ class RefineConfig(ValidatedRunFields):
         lambda: GeneratorConfig(arch="level", width=32, depth=2, blocks=2), name="The new G's",
         helps={"arch": "What to train: 'same' fine-tunes the run's own G; or a new one: {generators}."},
         shared=("channels",))
-    fresh: bool = opt(False, "Train a newly initialised G instead of fine-tuning.", flag="--fresh")
+    fresh: bool = opt(False, "With --generator same: train the run's architecture newly initialised instead of "
+                             "fine-tuning its G (a new --generator starts new anyway).", flag="--fresh")
     init: str = opt("", "Start G from these weights (a path, or a shipped name such as 'default'), with their "
                         "architecture: continue a model with new settings.")
     clean_fraction: float = opt(0.1, "Level-aware G: share of samples left clean with a zero level map.",

@@ -145,7 +145,8 @@ def benchmark_command(
                           engine=engine.lower(), threads=threads)
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)
-    _say_benchmark_written(result, output, clean)
+    _say_benchmark_written(result, output, clean, *(Path(folder) / half for folder in noisy or ()
+                                                     for half in ("clean", "noisy")))
     if result.failed:
         raise typer.Exit(1)
 
@@ -157,9 +158,9 @@ def _refuse_seed_for_sets(ctx: typer.Context, noisy: list[Path] | None) -> None:
                         "manifest records the seed synth drew them with): drop --seed")
 
 
-def _say_benchmark_written(result: BenchmarkResult, output: Path, clean: Path | None) -> None:
+def _say_benchmark_written(result: BenchmarkResult, output: Path, *read: Path | None) -> None:
     print_whole(benchmark_summary(result))
-    say_other_formats(clean)
+    say_other_formats(*read)  # --clean, or each --noisy set's halves
     console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
                   markup=False, highlight=False, soft_wrap=True)
 

@@ -24,6 +24,11 @@ from denoise_gan.errors import UserError
 RESUMABLE = ("steps", "threads", "tensorboard")
 
 
+def val_halves(val_dir: str) -> tuple[Path, ...]:
+    """The folders a --val set's pairs are read from (none without one)."""
+    return tuple(Path(val_dir) / half for half in ("clean", "noisy")) if val_dir else ()
+
+
 def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str) -> None:
     """--init continues a G with its own architecture, and --generator same fine-tunes the run's own G: options
     that describe a new G cannot be honoured then, so they are refused rather than silently ignored."""
@@ -42,6 +47,9 @@ def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str)
             raise UserError(f"--generator same fine-tunes the run's own G; {', '.join(clash)} "
                             f"{'describe' if len(clash) > 1 else 'describes'} a new G: drop {them(clash)}, or name "
                             "the new G's architecture with --generator")
+    elif given_options(ctx, ("fresh",)):  # it did nothing: a G of another architecture starts new anyway
+        raise UserError(f"--generator {generator} trains a new G, newly initialised already; --fresh starts the run's "
+                        "own G afresh with --generator same: drop --fresh, or add --generator same")
 
 
 @config_command(TrainConfig)
@@ -81,7 +89,8 @@ def train_command(
         base["data"].update({"noisy_dir": ""} if "noise" in given else {"noise": ""})  # to noise, given, wins
     cfg = build_config(TrainConfig, given, base, source=config)
     check_train_inputs(cfg, output)
-    say_other_formats(cfg.data.clean_dir or None, cfg.data.noisy_dir or None)
+    say_other_formats(cfg.data.clean_dir or None, cfg.data.noisy_dir or None,
+                      *val_halves(cfg.val_dir))
     from denoise_gan.training.cyclegan import train  # torch and albumentations: after the options' own checks
     from denoise_gan.training.loop import reporting
 
@@ -156,6 +165,7 @@ def refine_command(
     if same:
         cfg = dataclasses.replace(cfg, generator=None)
     load_source_config(run_dir)  # the options' own errors first, then the run folder's, before torch loads
+    say_other_formats(*val_halves(cfg.val_dir))
 
     from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting

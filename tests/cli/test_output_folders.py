@@ -625,6 +625,25 @@ def test_training_names_the_images_it_cannot_read(src: Path, tmp_path: Path, mon
     assert "not read: 1 image(s) in a format this tool does not read" in result.stderr, result.output
 
 
+def test_a_validation_set_and_benchmarked_pairs_name_the_images_they_cannot_read(
+        src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """train --val and benchmark --noisy read a set's clean/ and noisy/ and passed over a GIF in them without a
+    word, where every other command that reads a folder names it."""
+    from data_tools.synth import synth
+    from denoise_gan.training import cyclegan
+
+    monkeypatch.setattr(cyclegan, "train", lambda *_, **__: tmp_path / "G.safetensors")
+    synth(src, tmp_path / "val", "gaussian:sigma=10", 1)
+    (tmp_path / "val" / "noisy" / "extra.gif").write_bytes(b"GIF89a")
+    result = cli("train", "--clean", src, "--noise", "gaussian:sigma=10", "--val", tmp_path / "val", "-o",
+                 tmp_path / "run", "--steps", "1")
+    assert result.exit_code == 0 and "not read: 1 image(s) in a format this tool does not read" in result.stderr, \
+        result.output
+    result = cli("benchmark", "--noisy", tmp_path / "val", "--methods", "noisy", "-o", tmp_path / "bench")
+    assert result.exit_code == 0 and "not read: 1 image(s) in a format this tool does not read" in result.stderr, \
+        result.output
+
+
 def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Under a `ulimit -v` the shipped graph was "not a loadable ONNX graph" (bad_alloc), onnxruntime "installed

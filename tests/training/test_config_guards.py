@@ -84,3 +84,16 @@ def test_a_refinement_of_the_runs_own_g_reads_back_from_its_stored_config() -> N
     """`refine --generator same` stores "generator": null, which a --resume reads back."""
     stored = RefineConfig(run_dir="r", generator=None)
     assert from_dict(RefineConfig, to_dict(stored)) == stored
+
+
+def test_a_model_config_of_wrong_parts_and_a_patch_f_cannot_stride_are_one_line() -> None:
+    """ModelConfig(g="unet") was taken and failed as an AttributeError inside TrainConfig; a patch of 56 with F's
+    stride 16 was "too small for F" in torch's broadcasting words, and 72 failed the same way."""
+    with pytest.raises(ConfigError, match="^g must be a GeneratorConfig, not 'unet'"):
+        ModelConfig(g="unet")  # type: ignore[arg-type]
+    deep_f = ModelConfig(f=GeneratorConfig(arch="noise", depth=4))
+    for patch in (56, 72):
+        with pytest.raises(ConfigError, match=f"multiple of 16 \\(F's stride, 2 to the power of model.f.depth\\), "
+                                              f"not {patch}"):
+            TrainConfig(model=deep_f, data=DataConfig(patch_size=patch))
+    assert TrainConfig(model=deep_f, data=DataConfig(patch_size=64)).data.patch_size == 64

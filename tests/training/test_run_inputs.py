@@ -488,6 +488,10 @@ def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path:
                        *flags), "drop it, or refine a level-aware G (--generator level, refine's default)")
     one_line_error(cli("refine", finished_run, "-o", tmp_path / "b", "--generator", "same", "--noise",
                        "gaussian:sigma=10", *flags), "--noise trains a fresh G")
+    for generator in ("level", "unet"):  # --fresh did nothing there: a new G is new
+        one_line_error(cli("refine", finished_run, "-o", tmp_path / "f", "--generator", generator, "--fresh", *flags),
+                       f"--generator {generator} trains a new G", "--fresh starts the run's own G afresh")
+    assert not (tmp_path / "f").exists()
     result = cli("refine", finished_run, "-o", tmp_path / "c", "--generator", "unet", *flags)  # defaults: fine
     assert result.exit_code == 0, result.output
 
