@@ -67,6 +67,15 @@ class GeneratorConfig:
         require(self.channels in (1, 3), f"{said_name('channels', self)} must be 1 or 3, not {self.channels}")
         object.__setattr__(self, "arch", self.arch.strip().lower())  # --generator UNET, as --loss L1 is read
 
+    @property
+    def stride(self) -> int:
+        """What every input side must be a multiple of, as the built network declares it (a test holds the two
+        together): the ResNet's 4 whatever its depth, the level-aware G's 2**(depth + 1) (it unshuffles first)
+        and at least its level estimator's 8, another U-Net's 2**depth."""
+        if self.arch == "resnet":
+            return 4
+        return max(8, 2 ** (self.depth + 1)) if self.arch == "level" else 2**self.depth
+
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
@@ -91,7 +100,9 @@ class ModelConfig:
     g: GeneratorConfig = nested(GeneratorConfig, name="G's")
     f: GeneratorConfig = nested(lambda: GeneratorConfig(arch="noise", width=8, depth=2, blocks=1), prefix="f-",
                                 name="F's (the noise model's)", flags={"arch": "--noise-model"},
-                                helps={"arch": NOISE_MODEL_HELP}, shared=("channels",))
+                                helps={"arch": NOISE_MODEL_HELP,  # F is a U-Net: G's ResNet clauses do not apply
+                                       "width": "{net} base width (its U-Net doubles it per level).",
+                                       "blocks": "{net} residual blocks per level."}, shared=("channels",))
     d: DiscriminatorConfig = nested(lambda: DiscriminatorConfig(spectral_norm=True), prefix="d-",
                                     flags={"spectral_norm": "--spectral-norm/--no-spectral-norm"}, shared=("channels",))
 
@@ -190,12 +201,12 @@ class TrainConfig(ValidatedRunFields):
 
     def __post_init__(self) -> None:
         check_fields(self)
-        m, side = self.model, max(8, 2**self.model.g.depth)
+        m, side = self.model, max(8, self.model.g.stride)
         require(self.data.patch_size % side == 0,
                 f"{said_name('patch_size', self.data)} must be a multiple of {side} (G's stride), not "
                 f"{self.data.patch_size}")
         # F's U-Net backbone has a stride too: a patch it does not divide failed as "too small for F" in torch's words
-        f_side, f_depth = 2**m.f.depth, said_name("depth", m.f)
+        f_side, f_depth = m.f.stride, said_name("depth", m.f)
         f_depth = f_depth.replace("--", "--f-", 1) if f_depth.startswith("--") else "model.f.depth"
         require(self.data.patch_size % f_side == 0,
                 f"{said_name('patch_size', self.data)} must be a multiple of {f_side} (F's stride, 2 to the power "
@@ -276,6 +287,10 @@ class RefineConfig(ValidatedRunFields):
     def __post_init__(self) -> None:
         check_fields(self)
         require_patch_multiple(self)
+        side = self.generator.stride if self.generator is not None else 8  # the run's own G: its stride is checked
+        require(self.patch_size % side == 0,                                # when it loads
+                f"{said_name('patch_size', self)} must be a multiple of {side} (the new G's stride), not "
+                f"{self.patch_size}")
         require_step_size(self.batch_size, self.patch_size)
         require(not (self.init and self.noise),
                 "--init and --noise do not go together: the supervised comparison starts fresh")

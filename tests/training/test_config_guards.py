@@ -97,3 +97,19 @@ def test_a_model_config_of_wrong_parts_and_a_patch_f_cannot_stride_are_one_line(
                                               f"not {patch}"):
             TrainConfig(model=deep_f, data=DataConfig(patch_size=patch))
     assert TrainConfig(model=deep_f, data=DataConfig(patch_size=64)).data.patch_size == 64
+
+
+def test_a_configs_stride_is_the_built_networks() -> None:
+    """The patch rules use GeneratorConfig.stride: a ResNet of --depth 4 was held to 16 (its stride is 4), and a
+    new refine G of --depth 4 took a patch of 40 and failed as "too small for G" in torch's words."""
+    from denoise_gan.nets.generator_names import GENERATOR_KINDS
+    from denoise_gan.nets.registry import build_generator
+
+    for kind in GENERATOR_KINDS:
+        for depth in (1, 2, 3, 4):
+            cfg = GeneratorConfig(arch=kind.name, width=4, depth=depth, blocks=1)
+            assert cfg.stride == build_generator(cfg).stride, (kind.name, depth)
+    resnet = ModelConfig(g=GeneratorConfig(arch="resnet", depth=4))
+    assert TrainConfig(model=resnet, data=DataConfig(patch_size=40)).data.patch_size == 40
+    with pytest.raises(ConfigError, match="multiple of 32 \\(the new G's stride\\), not 40"):
+        RefineConfig(generator=GeneratorConfig(arch="level", depth=4), patch_size=40)
