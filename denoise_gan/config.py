@@ -336,8 +336,9 @@ class AdaptConfig(RunFields):
     lambda_identity: float = opt(5.0, "Weight of F's identity L1 on the noisy photos.", at_least=0.0)
     pool_size: int = opt(50, "Generated images in D_noisy's history pool; 0 = none.", at_least=0)
     clean_fraction: float = opt(0.1, "Denoiser phase, level-aware G: share of samples left clean.",
-                                at_least=0.0, below=1.0)
-    lambda_level: float = opt(1.0, "Denoiser phase: weight of the level estimator's loss.", at_least=0.0)
+                                at_least=0.0, below=1.0, level_only=True)
+    lambda_level: float = opt(1.0, "Denoiser phase, level-aware G: weight of the level estimator's loss.",
+                              at_least=0.0, level_only=True)
     gray_fraction: float = opt(0.1, "Denoiser phase: share of patches turned gray (the noise phase never turns "
                                     "a photo gray).", at_least=0.0, at_most=1.0)
     save_every: int = opt(100, SAVE_HELP, at_least=1)  # a run of minutes: saved more often, fewer kept

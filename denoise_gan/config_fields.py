@@ -197,3 +197,10 @@ def optional_dataclass(ftype: Any) -> Any:
     if type(None) in typing.get_args(ftype) and len(args) == 1 and dataclasses.is_dataclass(args[0]):
         return args[0]
     return ftype
+
+
+def level_only_options(cfg: Any) -> list[str]:
+    """The options of a refine or adapt config set away from their defaults that only a level-aware G uses
+    (declared ``level_only``): with a blind G they would be ignored without a word."""
+    return [flag_of(f) for f in dataclasses.fields(cfg) if (rule := option_of(f)) is not None
+            and rule.level_only and getattr(cfg, f.name) != f.default]

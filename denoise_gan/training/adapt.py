@@ -42,6 +42,7 @@ from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
+from denoise_gan.config_fields import level_only_options
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import installed
 from denoise_gan.nets.registry import build_generator
@@ -127,6 +128,10 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
         refuse_too_deep({f"--from {start.label}'s G": lambda: build_generator(g_cfg),
                          f"--from {start.label}'s F": lambda: build_generator(f_cfg)}, g_cfg.channels, cfg.patch_size)
+        if not resume and g_cfg.arch != "level" and (level_only := level_only_options(cfg)):  # ignored before
+            raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
+                            f"level-aware G only, and --from {start.label}'s G ({g_cfg.arch}) is blind: drop "
+                            f"{'them' if len(level_only) > 1 else 'it'}")
         held.enter_context(holding_run_folder(out_dir, "adaptation"))  # a second process is refused, not mixed in
         cfg = cfg if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)

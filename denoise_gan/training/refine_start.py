@@ -4,14 +4,13 @@ refusal is one line."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from torch import nn
 
 from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig
-from denoise_gan.config_fields import flag_of, option_of
+from denoise_gan.config_fields import level_only_options
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_role
@@ -51,12 +50,6 @@ def check_refine(cfg: RefineConfig, out_dir: Path) -> None:
     if cfg.noise and f_only:  # (a new run's: a stored config from before this check still resumes)
         raise UserError(f"{', '.join(f_only)}: F's draws only, and with --noise the pairs are the spec's (F draws "
                         "none); leave it out with --noise")
-
-
-def level_only_options(cfg: RefineConfig) -> list[str]:
-    """The options set away from their defaults that only a level-aware G uses (declared ``level_only``)."""
-    return [flag_of(f) for f in dataclasses.fields(cfg) if (rule := option_of(f)) is not None
-            and rule.level_only and getattr(cfg, f.name) != f.default]
 
 
 def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> None:

@@ -535,3 +535,14 @@ def test_the_timed_seconds_per_step_leave_out_the_first_step() -> None:
             return {}
 
     assert adapt_plan._time_steps(Trainer(), Data(), 1) < 0.1
+
+
+def test_level_aware_options_with_a_blind_start_g_are_refused(noisy_dir: Path, tmp_path: Path) -> None:
+    """--clean-fraction and --lambda-level with a blind G were taken and ignored without a word; refine refuses
+    them."""
+    save_adapt_start(tmp_path / "blind", g=GeneratorConfig(arch="unet", width=4, depth=1, blocks=1))
+    both = ["--clean-fraction", "0.3", "--lambda-level", "2"]
+    for flags, named in ((both[:2], "--clean-fraction applies"), (both, "--clean-fraction, --lambda-level apply")):
+        one_line_error(cli("adapt", "--noisy", noisy_dir, "--from", tmp_path / "blind", "-o", tmp_path / "out",
+                           "--steps", "2", *flags), named, "is blind: drop")
+        assert not (tmp_path / "out").exists()
