@@ -275,7 +275,7 @@ class RefineConfig(ValidatedRunFields):
                                        "regular texture (blinds, fabric, text) is seen clean and under noise and "
                                        "is not read as noise.", at_least=0.0, at_most=1.0)
     colour_cast_fraction: float = opt(0.0, "Share of crops given a strong colour cast (one channel kept, the "
-                                           "others scaled down to 8%), so saturated colours are seen under every "
+                                           "others scaled by 8% to 100%), so saturated colours are seen under every "
                                            "noise at its true level and colour alone does not predict the level.",
                                       at_least=0.0, at_most=1.0)
     loss: str = opt("l1", "l1 or l2.", choices=("l1", "l2"))

@@ -25,7 +25,8 @@ def calibrate_command(
                                                     "peak 30, camera peak 40 + JPEG 90).", show_default=False)]
     = None,
     scale: Annotated[list[float] | None, typer.Option("--scale", help="Factor to try; repeatable (default: 0.8 "
-                                                      "to 1.3 in steps of 0.05).", show_default=False)] = None,
+                                                      "to 1.3 in steps of 0.05; each, times the model's stored "
+                                                      "factor, within 0.25..4).", show_default=False)] = None,
     seed: Annotated[int, seed_option("Seed of the synthesised noise, as in `synth`.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted calibration in -o: reuse the "
                                          "finished rows of its fit/, compute the rest.")] = False,

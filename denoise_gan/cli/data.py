@@ -32,7 +32,8 @@ def synth_command(
     seed: Annotated[int, seed_option("Run seed; each image's seed derives from it and its name.")] = 0,
     unpaired: Annotated[bool, typer.Option("--unpaired", help="Clean and noisy from two disjoint halves "
                                            "of the inputs.")] = False,
-    crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN.")] = None,
+    crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN (one "
+                                                          "smaller than that is skipped and named).")] = None,
     max_size: Annotated[int | None, typer.Option("--max-size", min=1, help="Downscale clean images so the "
                                                  "longest side is at most N (before noise).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the set in a non-empty output folder: "
@@ -129,6 +130,7 @@ def samples_command(
     same bytes), or --overwrite is given."""
     from data_tools.sample_sets import POOLS, write_sample_set
 
+    subset = subset.strip().lower() if subset else subset  # --set HELD-OUT, as every word option is read
     building = subset in POOLS and names is None
     with progress_callback(err_console, subset) if building else contextlib.nullcontext() as report:
         written = write_sample_set(output, subset, names, debs, overwrite, report)

@@ -115,8 +115,8 @@ def benchmark_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the benchmark in -o: reuse finished rows, "
                                          "compute the missing ones.")] = False,
     model_strength: Annotated[list[float] | None, typer.Option("--model-strength", help="Level-aware models: "
-                                                               "one row per strength (repeatable), e.g. 0.75 "
-                                                               "and 1.")] = None,
+                                                               "one row per strength (repeatable, 0 to 10), "
+                                                               "e.g. 0.75 and 1.")] = None,
     model_sigma: Annotated[bool, typer.Option("--model-sigma", help="Level-aware models: also a row fed the σ "
                                               "the classical methods get (non-blind).")] = False,
     tile: Tile = "auto",
@@ -171,7 +171,8 @@ def demo_command(
     noise: Annotated[str, typer.Option("--noise", help="Noise spec added to the bundled photos.")] \
         = "gaussian:sigma=25",
     seed: Seed = 0,
-    checkpoint: Annotated[str | None, typer.Option("--checkpoint", "-c", help="Weights file or shipped model name.",
+    checkpoint: Annotated[str | None, typer.Option("--checkpoint", "-c", help="Weights (.safetensors or .onnx), a "
+                                                   "model or run folder, or a shipped model's name.",
                                                    show_default="default")] = None,
     device: Device = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "

@@ -45,8 +45,8 @@ Overlap = Annotated[int, typer.Option("--overlap", help="Pixels shared by neighb
 TileBatch = Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")]
 Strength = Annotated[float, typer.Option("--strength", help="Scale the noise level the model is given (its estimate, "
                                          "or --sigma when given: --strength 0.5 --sigma 25 is --sigma 12.5): below 1 "
-                                         "keeps more detail, above 1 smooths more (level-aware models; the level is "
-                                         "capped at the model's highest, σ 100 for the default).")]
+                                         "keeps more detail, above 1 smooths more (0 to 10; level-aware models; the "
+                                         "level is capped at the model's highest, σ 100 for the default).")]
 Ensemble = Annotated[bool, typer.Option("--ensemble", help="Average the eight flips and quarter turns of each "
                                         "image: a little cleaner, eight times the work.")]
 Engine = Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its graph, "

@@ -79,10 +79,15 @@ class Calibration:
 
     def at_the_edge(self) -> str:
         """"lowest" or "highest" where the best factor is the end of the factors tried (a factor past it may
-        do better), else ""."""
+        do better), else "": also where it is the end of the factors allowed, past which none can be tried."""
         if len(self.scales) < 2 or self.best not in (self.scales[0], self.scales[-1]):
             return ""
-        return "lowest" if self.best == self.scales[0] else "highest"
+        lo, hi = LEVEL_SCALE_BOUNDS
+        lowest = self.best == self.scales[0]
+        if lowest and min(self.best, self.level_scale) <= lo * 1.001 or \
+                not lowest and max(self.best, self.level_scale) >= hi * 0.999:
+            return ""  # "try --scale values beyond it" would be refused
+        return "lowest" if lowest else "highest"
 
 
 def calibrate(cfg: CalibrateConfig, out_dir: Path | str,

@@ -526,3 +526,9 @@ def test_synth_names_a_linked_folder_of_photos_it_does_not_follow(tmp_path: Path
     result = cli("synth", src, "-o", tmp_path / "set2", "--noise", "gaussian:sigma=5")
     said = " ".join(result.stderr.split())
     assert result.exit_code == 0 and f"not read: 1 linked folder(s) of photos ({src / 'linked'})" in said, said
+
+
+def test_samples_reads_its_set_in_any_case(tmp_path: Path) -> None:
+    """--set was the one word option read case-sensitively: HELD-OUT was "unknown"."""
+    result = cli("samples", "-o", tmp_path / "s", "--set", "HELD-OUT", "--names", "camera")
+    assert result.exit_code == 0 and (tmp_path / "s" / "camera.png").is_file(), result.output

@@ -312,3 +312,5 @@ def test_the_edge_warning_is_for_a_best_factor_at_an_end_of_several_tried(tmp_pa
     assert calibration((0.9, 1.0, 1.1), 1.0).at_the_edge() == ""
     assert calibration((0.9, 1.0, 1.1), 0.9).at_the_edge() == "lowest"
     assert calibration((0.9, 1.0, 1.1), 1.1).at_the_edge() == "highest"
+    # at the end of the factors allowed (0.25..4) there is nothing beyond to try: "try beyond it" was refused
+    assert calibration((0.25, 0.5), 0.25).at_the_edge() == "" and calibration((2.0, 4.0), 4.0).at_the_edge() == ""
