@@ -174,13 +174,14 @@ def usable_cpus() -> int:
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
     (one per core). Returns the number in force. On a loaded machine one thread can beat two: threads that wait
-    for a busy core stall the operator that needs them all. Without torch installed there is nothing to set."""
+    for a busy core stall the operator that needs them all. Without torch (or with one that does not import)
+    there is nothing to set."""
     global _TORCH_DEFAULT_THREADS
     n = check_threads(n)  # a NumPy integer as a plain one: torch takes no other
     try:
         import torch
-    except ImportError:
-        return n
+    except (ImportError, OSError):  # absent, or installed but broken (its CUDA libraries missing): a command that
+        return n                    # needs torch says so when it imports it; one that does not runs on
     if _TORCH_DEFAULT_THREADS is None:
         _TORCH_DEFAULT_THREADS = torch.get_num_threads()
     # 0 is the default again after an earlier call set another number (it kept that one)

@@ -72,6 +72,11 @@ def test_a_torch_that_is_installed_but_does_not_load_is_one_line_in_every_comman
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2 and len(lines) == 1, run.stderr
         assert "the 'torch' package is installed but does not import (" in lines[0] and "cannot open" in lines[0]
+    # the classical methods need no torch: they ran with it absent, and stopped at a broken one (--threads' setter)
+    run = subprocess.run([sys.executable, "-m", "denoise_gan", "benchmark", "--clean", str(tmp_path / "clean"),
+                          "--noise", "gaussian:sigma=5", "--methods", "tv", "-o", str(tmp_path / "bench")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0 and (tmp_path / "bench" / "results.json").is_file(), run.stderr
 
 
 def test_an_error_raised_under_a_torch_call_is_not_blamed_on_torch() -> None:
