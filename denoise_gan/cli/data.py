@@ -32,8 +32,7 @@ def synth_command(
     seed: Annotated[int, seed_option("Run seed; each image's seed derives from it and its name.")] = 0,
     unpaired: Annotated[bool, typer.Option("--unpaired", help="Clean and noisy from two disjoint halves "
                                            "of the inputs.")] = False,
-    crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop every image to NxN (one "
-                                                          "smaller than that is skipped and named).")] = None,
+    crop: Annotated[int | None, typer.Option("--crop", min=1, help="Center-crop to NxN (smaller: skipped).")] = None,
     max_size: Annotated[int | None, typer.Option("--max-size", min=1, help="Downscale clean images so the "
                                                  "longest side is at most N (before noise).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the set in a non-empty output folder: "

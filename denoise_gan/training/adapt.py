@@ -123,15 +123,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         # absolute, so a resumed run's relative start is the shipped model's name
         start = find_start(cfg.start, named=os.path.isabs(cfg.start) if resume else start_named)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
-        g_cfg, f_cfg = start.config(start.g), start.config(start.f)
-        if g_cfg.channels != f_cfg.channels:
-            raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
-        refuse_too_deep({f"--from {start.label}'s G": lambda: build_generator(g_cfg),
-                         f"--from {start.label}'s F": lambda: build_generator(f_cfg)}, g_cfg.channels, cfg.patch_size)
-        if not resume and g_cfg.arch != "level" and (level_only := level_only_options(cfg)):  # ignored before
-            raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
-                            f"level-aware G only, and --from {start.label}'s G ({g_cfg.arch}) is blind: drop "
-                            f"{'them' if len(level_only) > 1 else 'it'}")
+        g_cfg = _check_start(start, cfg, resume)
         held.enter_context(holding_run_folder(out_dir, "adaptation"))  # a second process is refused, not mixed in
         cfg = cfg if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
@@ -252,6 +244,21 @@ def _stored_config(out_dir: Path) -> AdaptConfig:
                         f"denoise-gan adapt --resume {parent}")  # it started a whole adaptation inside the phase
     return RunFolder(out_dir).read_config(AdaptConfig, what="adapt", missing="no adaptation to resume (no "
                                           "config.json; it is written before the first step)")
+
+
+def _check_start(start: StartModel, cfg: AdaptConfig, resume: bool) -> GeneratorConfig:
+    """The start's G config, once G and F fit each other and the patch, and the options fit G: a blind G ignored
+    the level-aware ones without a word."""
+    g_cfg, f_cfg = start.config(start.g), start.config(start.f)
+    if g_cfg.channels != f_cfg.channels:
+        raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
+    refuse_too_deep({f"--from {start.label}'s G": lambda: build_generator(g_cfg),
+                     f"--from {start.label}'s F": lambda: build_generator(f_cfg)}, g_cfg.channels, cfg.patch_size)
+    if not resume and g_cfg.arch != "level" and (level_only := level_only_options(cfg)):
+        raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
+                        f"level-aware G only, and --from {start.label}'s G ({g_cfg.arch}) is blind: drop "
+                        f"{'them' if len(level_only) > 1 else 'it'}")
+    return g_cfg
 
 
 def phase_results(out_dir: Path) -> list[PhaseResult]:
