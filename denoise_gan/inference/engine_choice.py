@@ -20,7 +20,7 @@ from denoise_gan.inference.backend import Backend
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.run_folder import graph_beside
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.shipped import resolve_weights, shadowed_note
 from denoise_gan.nets.weight_header import read_generator_header, refuse_noise_model, weights_digest
 from denoise_gan.runtime import (
     check_device_name,
@@ -72,10 +72,12 @@ def wants_cuda(device: str) -> bool:
 def load_backend(name_or_path: str | Path | None, engine: str = "auto", device: str = "auto", precision: str = "auto",
                  threads: int = 0) -> LoadedBackend:
     """The model behind a name, file or folder on the engine asked for (see the module's docstring); its notes
-    say when a run folder's G is not the run's last (the run is training now, or stopped partway)."""
+    say when a run folder's G is not the run's last (the run is training now, or stopped partway), and when a
+    shipped model's name was taken as the file or folder of that name here."""
     loaded = _load_backend(name_or_path, engine, device, precision, threads)
-    if note := unfinished_note(loaded.weights):
-        loaded.backend.notes.append(note)
+    for note in (shadowed_note(name_or_path), unfinished_note(loaded.weights)):
+        if note:
+            loaded.backend.notes.append(note)
     return loaded
 
 

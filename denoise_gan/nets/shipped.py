@@ -60,6 +60,16 @@ def shipped_names() -> list[str]:
     return sorted(p.stem for p in shipped_dir().glob("*.safetensors") if not _is_part(p.stem))
 
 
+def shadowed_note(name_or_path: str | Path | None) -> str:
+    """Where a name given is both a file or folder here and a shipped model's, which of the two was taken (the
+    file or folder, as ``resolve_weights`` takes it), and the path that names the other; else ""."""
+    if not isinstance(name_or_path, str) or name_or_path not in shipped_names() or not Path(name_or_path).exists():
+        return ""
+    kind = "folder" if Path(name_or_path).is_dir() else "file"
+    return (f"{name_or_path!r} is the {kind} of that name in the working folder, not the shipped model; give "
+            f"{shipped_model(name_or_path)} for the shipped one")
+
+
 def resolve_weights(name_or_path: str | Path | None) -> Path:
     """A file as given, the generator a folder holds, or a shipped model by name. None is the shipped default
     itself: a file or folder named ``default`` where the program runs is not what a user who named no model

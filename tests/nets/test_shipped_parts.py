@@ -165,3 +165,20 @@ def test_the_shipped_weights_are_the_ones_beside_the_code_that_runs() -> None:
     if not (root / "pyproject.toml").is_file():
         pytest.skip("an installed package, not a source tree: its weights are package data")
     assert shipped_dir() == root / "checkpoints" and (shipped_dir() / "default.safetensors").is_file()
+
+
+def test_a_shipped_name_taken_as_a_folder_here_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """-c default took a `default` folder in the working folder (as documented) without a word, and an error
+    about it then pointed the user at "the shipped default", which they believed they had asked for."""
+    import shutil
+
+    from denoise_gan.inference.engine_choice import load_backend
+    from denoise_gan.nets.shipped import shipped_dir
+
+    (tmp_path / "default").mkdir()
+    shutil.copy(shipped_dir() / "default.safetensors", tmp_path / "default" / "model.safetensors")
+    monkeypatch.chdir(tmp_path)
+    notes = load_backend("default", engine="torch", device="cpu").backend.notes
+    assert any("'default' is the folder of that name in the working folder, not the shipped model; give "
+               f"{shipped_dir() / 'default.safetensors'}" in note for note in notes), notes
+    assert not any("working folder" in note for note in load_backend(None, engine="torch", device="cpu").backend.notes)
