@@ -10,7 +10,6 @@ import contextlib
 from pathlib import Path
 
 from data_tools.errors import DataError
-from data_tools.file_digest import file_sha256
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import collect_images
 from data_tools.paths import real_path
@@ -35,8 +34,8 @@ def file_ids(folder: str) -> dict[tuple[int, int], Path]:
 
 def refuse_val_from_training(val_dir: str, training: dict[str, str]) -> None:
     """--val scores photos that are not in training: a val folder that is, holds or lies inside a training folder
-    (``{"--clean": path, ...}``), or a val image that is a training photo under another name (a link, or a copy
-    of its bytes), would score the training photos as held out."""
+    (``{"--clean": path, ...}``), or a val image that is a training photo under another name (a link), would
+    score the training photos as held out."""
     val = real_path(val_dir)
     for option, folder in ((o, f) for o, f in training.items() if f):
         where = real_path(folder)
@@ -49,32 +48,6 @@ def refuse_val_from_training(val_dir: str, training: dict[str, str]) -> None:
         if shared:
             raise DataError(f"{shared[0][0]}: the same file as {shared[0][1]} in {option}; --val takes pairs of "
                             "photos not in training")
-        copy = _a_copy(list(held_out.values()), list(file_ids(folder).values()))
-        if copy is not None:
-            raise DataError(f"{copy[0]}: a copy of {copy[1]} in {option} (the same bytes); --val takes pairs of "
-                            "photos not in training")
-
-
-def _a_copy(val: list[Path], training: list[Path]) -> tuple[Path, Path] | None:
-    """A val image with the very bytes of a training one, and that one: only files of equal size are read, so a
-    large training folder costs a listing, not a read."""
-    by_size: dict[int, list[Path]] = {}
-    for path in training:
-        with contextlib.suppress(OSError):
-            by_size.setdefault(path.stat().st_size, []).append(path)
-    digests: dict[Path, str] = {}
-
-    def digest(path: Path) -> str:
-        if path not in digests:
-            digests[path] = file_sha256(path)
-        return digests[path]
-
-    for path in val:
-        with contextlib.suppress(OSError):  # an unreadable one: the val reader names it
-            for twin in by_size.get(path.stat().st_size, []):
-                if digest(path) == digest(twin):
-                    return path, twin
-    return None
 
 
 def refuse_shared_files(clean_dir: str, noisy_dir: str) -> None:
