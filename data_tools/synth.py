@@ -143,10 +143,11 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     """The set written into its folder (held by this run): checked, the request recorded, the images, then the
     earlier set's other images removed and the set marked complete."""
     was_empty = not any(p for p in out_dir.iterdir() if not is_temp_file(p.name))
-    same = same_set(out_dir / MANIFEST_NAME, settings)
+    earlier = manifest_of(out_dir / MANIFEST_NAME)  # read once: nothing below changes it before the request
+    same = same_set(earlier, settings)
     if overwrite and not same:
-        refuse_photos_of_no_set(out_dir)
-    unfinished = (manifest_of(out_dir / MANIFEST_NAME) or {}).get("complete") is False
+        refuse_photos_of_no_set(out_dir, earlier)
+    unfinished = (earlier or {}).get("complete") is False
     prepare_output_dir(out_dir, overwrite=overwrite, own=same,
                        hint=("run the command that made its unfinished set (its manifest.json records it) to "
                              "finish it, or " if unfinished else "") +
@@ -158,7 +159,6 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     summary = SynthSummary(out_dir=out_dir, manifest=out_dir / MANIFEST_NAME,
                            kept=[] if was_empty or same else not_the_sets(out_dir),
                            linked=folders_not_read([clean_dir], out_dir, recursive=True)[1])
-    earlier = manifest_of(summary.manifest)
     # the request first, marked incomplete and naming the earlier set's images and the ones this run plans: a
     # run cut short leaves a set that says so (benchmark refuses it), and the same command, seeing its own
     # settings, writes it again and still knows which images it may remove (a source that fails leaves none)

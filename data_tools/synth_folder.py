@@ -37,10 +37,11 @@ def not_the_sets(out_dir: Path) -> list[str]:
                   if p.name not in own and not is_temp_file(p.name)) + inside
 
 
-def refuse_photos_of_no_set(out_dir: Path) -> None:
-    """--overwrite replaces an earlier set's images; a clean/ or noisy/ of images without a set's manifest holds
-    the user's own photos, which it would delete (never those behind a link out of the folder)."""
-    for sub in SET_FOLDERS if manifest_of(out_dir / MANIFEST_NAME) is None else ():
+def refuse_photos_of_no_set(out_dir: Path, manifest: dict[str, Any] | None) -> None:
+    """--overwrite replaces an earlier set's images; a clean/ or noisy/ of images without a set's manifest (the
+    folder's, as ``manifest_of`` reads it) holds the user's own photos, which it would delete (never those behind a
+    link out of the folder)."""
+    for sub in SET_FOLDERS if manifest is None else ():
         found = images_inside(out_dir, sub)
         if found:
             raise SynthError(f"{out_dir}: not a synth set (no {MANIFEST_NAME} of one), and its {sub}/ holds "
@@ -79,12 +80,12 @@ def manifest_of(manifest: Path) -> dict[str, Any] | None:
         return None
 
 
-def same_set(manifest: Path, settings: dict[str, Any]) -> bool:
-    """Whether the folder holds a set made with these very settings (so writing it again is a repeat). Sets
-    made before the source was recorded resolved name it as typed (relative, or through a link), resolved here
-    from the working folder. A source that does not name itself (a custom class without ``__str__``) is never
-    known to be the same: its parameters are recorded nowhere."""
-    old = manifest_of(manifest)
+def same_set(old: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
+    """Whether the folder's manifest (``manifest_of``'s, None without one) is of a set made with these very
+    settings (so writing it again is a repeat). Sets made before the source was recorded resolved name it as
+    typed (relative, or through a link), resolved here from the working folder. A source that does not name
+    itself (a custom class without ``__str__``) is never known to be the same: its parameters are recorded
+    nowhere."""
     record = settings.get("noise_source")
     if old is None or isinstance(record, dict) and record.get("named") is False:
         return False
