@@ -305,14 +305,12 @@ def _check_archive(path: Path) -> None:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         return
-    try:
-        with archive:
-            _refuse_inflation(path, archive)
+    with archive:
+        _refuse_inflation(path, archive)  # from the directory alone, before any entry is unpacked
+        try:
             bad = archive.testzip()
-    except WeightsError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged entry fails anywhere in zipfile (a method, zlib, a size)
-        raise WeightsError(f"{path}: damaged checkpoint ({typed_line(exc)})") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged entry fails anywhere in zipfile (a method, zlib, a size)
+            raise WeightsError(f"{path}: damaged checkpoint ({typed_line(exc)})") from None
     if bad is not None:
         raise WeightsError(f"{path}: damaged checkpoint ({bad} does not match its checksum)")
 
