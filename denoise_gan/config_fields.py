@@ -204,3 +204,10 @@ def level_only_options(cfg: Any) -> list[str]:
     (declared ``level_only``): with a blind G they would be ignored without a word."""
     return [flag_of(f) for f in dataclasses.fields(cfg) if (rule := option_of(f)) is not None
             and rule.level_only and getattr(cfg, f.name) != f.default]
+
+
+def level_only_refusal(level_only: list[str], whose: str) -> str:
+    """The line refusing ``level_only_options`` given for a blind G (``whose``: "this refinement's G (unet)")."""
+    many = len(level_only) > 1
+    return (f"{', '.join(level_only)} {'apply' if many else 'applies'} to a level-aware G only, and {whose} is "
+            f"blind: drop {'them' if many else 'it'}")

@@ -42,7 +42,7 @@ from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
-from denoise_gan.config_fields import level_only_options
+from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import installed
 from denoise_gan.nets.registry import build_generator
@@ -255,9 +255,7 @@ def _check_start(start: StartModel, cfg: AdaptConfig, resume: bool) -> Generator
     refuse_too_deep({f"--from {start.label}'s G": lambda: build_generator(g_cfg),
                      f"--from {start.label}'s F": lambda: build_generator(f_cfg)}, g_cfg.channels, cfg.patch_size)
     if not resume and g_cfg.arch != "level" and (level_only := level_only_options(cfg)):
-        raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
-                        f"level-aware G only, and --from {start.label}'s G ({g_cfg.arch}) is blind: drop "
-                        f"{'them' if len(level_only) > 1 else 'it'}")
+        raise UserError(level_only_refusal(level_only, f"--from {start.label}'s G ({g_cfg.arch})"))
     return g_cfg
 
 

@@ -63,7 +63,7 @@ def read_photos(folder: str, exclude: Path | None, console: Console | None = Non
     """(path, colour pixels) of the images under a folder, leaving out those under ``exclude`` (the adaptation's
     own output folder, when it lies inside: its plots are not photos); unreadable files are skipped with a
     warning on the console."""
-    return read_folder(folder, exclude, lambda message: say_warning_on(console, message))
+    return read_folder(folder, exclude, partial(say_warning_on, console))
 
 
 def clean_pool(clean_dir: str, exclude: Path | None = None, console: Console | None = None,

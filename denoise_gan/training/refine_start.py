@@ -10,7 +10,7 @@ from torch import nn
 
 from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig
-from denoise_gan.config_fields import level_only_options
+from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_role
@@ -68,9 +68,7 @@ def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> Non
     if level_only:
         g = start_g if start_g is not None else build_generator(g_cfg)
         if not denoiser_contract(g).level_aware:  # they were ignored without a word
-            raise UserError(f"{', '.join(level_only)} {'apply' if len(level_only) > 1 else 'applies'} to a "
-                            f"level-aware G only, and this refinement's G "
-                            f"({g_cfg.arch}) is blind: drop {'them' if len(level_only) > 1 else 'it'}, or refine a "
+            raise UserError(level_only_refusal(level_only, f"this refinement's G ({g_cfg.arch})") + ", or refine a "
                             "level-aware G (--generator level, refine's default)")
     refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
     if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
