@@ -287,10 +287,10 @@ class RefineConfig(ValidatedRunFields):
     def __post_init__(self) -> None:
         check_fields(self)
         require_patch_multiple(self)
-        side = self.generator.stride if self.generator is not None else 8  # the run's own G: its stride is checked
-        require(self.patch_size % side == 0,                                # when it loads
-                f"{said_name('patch_size', self)} must be a multiple of {side} (the new G's stride), not "
-                f"{self.patch_size}")
+        if self.generator is not None:  # a new G (the run's own is checked against the patch when it loads)
+            require(self.patch_size % self.generator.stride == 0,
+                    f"{said_name('patch_size', self)} must be a multiple of {self.generator.stride} (the new G's "
+                    f"stride), not {self.patch_size}")
         require_step_size(self.batch_size, self.patch_size)
         require(not (self.init and self.noise),
                 "--init and --noise do not go together: the supervised comparison starts fresh")

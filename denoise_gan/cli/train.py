@@ -159,12 +159,17 @@ def refine_command(
     same = options["generator"] == "same" or bool(options["init"])
     from denoise_gan.training.new_run_inputs import load_source_config
 
+    try:  # read once; a run that cannot be read is said after the options' own errors, before torch loads
+        source, unreadable = load_source_config(run_dir), None
+    except UserError as exc:
+        source, unreadable = None, exc
     cfg = build_config(RefineConfig, {**options, "generator": "level" if same else options["generator"],
-                                      "channels": _run_channels(run_dir)},
+                                      "channels": source.model.g.channels if source else 3},  # a new G fits F
                        run_dir=str(run_dir), fresh=options["fresh"] or bool(options["noise"]))
     if same:
         cfg = dataclasses.replace(cfg, generator=None)
-    load_source_config(run_dir)  # the options' own errors first, then the run folder's, before torch loads
+    if unreadable is not None:
+        raise unreadable
     say_other_formats(*val_halves(cfg.val_dir))
 
     from denoise_gan.runtime import set_threads
@@ -176,14 +181,3 @@ def refine_command(
         result = refine(cfg, out, console=console)
     console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False,
                   soft_wrap=True)
-
-
-def _run_channels(run_dir: Path) -> int:
-    """The channel count of a CycleGAN run (a new G must match its F); 3 when the run cannot be read, whose
-    error is said once the options' own are checked."""
-    from denoise_gan.training.new_run_inputs import load_source_config
-
-    try:
-        return load_source_config(run_dir).model.g.channels
-    except UserError:
-        return 3
