@@ -45,11 +45,14 @@ def names_itself(source: NoiseSource) -> bool:
     return kind.__str__ is not object.__str__ or kind.__repr__ is not object.__repr__
 
 
+def class_name(source: NoiseSource) -> str:
+    """The source's class as a reader finds it (``module.Qualname``)."""
+    return f"{type(source).__module__}.{type(source).__qualname__}"
+
+
 def noise_text(source: NoiseSource) -> str:
     """The ``noise`` a manifest or a saved pipeline records: the source's text, or its class's name."""
-    if names_itself(source):
-        return str(source)
-    return f"{CUSTOM_PREFIX}{type(source).__module__}.{type(source).__qualname__}"
+    return str(source) if names_itself(source) else f"{CUSTOM_PREFIX}{class_name(source)}"
 
 
 def source_record(source: NoiseSource) -> dict[str, Any]:
@@ -59,8 +62,7 @@ def source_record(source: NoiseSource) -> dict[str, Any]:
         return source.manifest()
     if isinstance(source, NoiseSpec):
         return {"kind": "spec", "spec": str(source)}
-    kind = type(source)
-    return {"kind": "custom", "class": f"{kind.__module__}.{kind.__qualname__}", "named": names_itself(source)}
+    return {"kind": "custom", "class": class_name(source), "named": names_itself(source)}
 
 
 def is_spec_record(manifest: dict[str, Any]) -> bool:
