@@ -306,8 +306,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
         for i, job in enumerate(jobs, 1):
             name = shown(job.source.name)
             progress.update(files, name=name)
-            callback = bars.tile_callback(name) if show and not plain else _plain_tiles(console, name) if plain \
-                else None
+            callback = _plain_tiles(console, name) if plain else bars.tile_callback(name) if show else None
             results.append(denoise_file(job, engine, options, callback, strength, sigma))
             bars.file_done()
             if plain:
