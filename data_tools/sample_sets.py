@@ -18,6 +18,7 @@ from data_tools.output_folders import prepare_output_dir, removed_if_left_empty
 from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
 
 POOLS = ("photos", "pool")  # built from the wallpaper packages, with their sources.json
+SET_SPELLINGS = {"heldout": "held-out", "held_out": "held-out"}  # the README's folder is named heldout
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ def write_sample_set(output: Path | str, subset: str | None = None, names: str |
     into ``output``; ``debs`` is a folder of the wallpaper .deb files for a pool built without apt-get."""
     output = Path(output)
     named_set, subset = subset is not None, subset if subset is not None else "held-out"
+    subset = SET_SPELLINGS.get(subset, subset)
     if subset not in (*SETS, *POOLS):
         raise DataError(f"unknown --set {subset!r}; choose one of {', '.join(SETS)}, {', '.join(POOLS)}")
     if debs is not None and (names is not None or subset not in POOLS):

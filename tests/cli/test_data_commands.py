@@ -454,6 +454,16 @@ def test_samples_names_outside_the_set_given_are_refused(tmp_path: Path, subset:
     assert code == 2 and "unknown --set 'photoz'" in stderr and not (tmp_path / "t").exists()
 
 
+@pytest.mark.parametrize("spelling", ["heldout", "Held_Out"])
+def test_samples_set_takes_the_readme_folders_spelling(tmp_path: Path, spelling: str) -> None:
+    """The README names the held-out folder `heldout`; `--set heldout` was refused as an unknown set."""
+    code, _, stderr = invoke("samples", "-o", tmp_path / "s", "--set", spelling, "--names", "camera")
+    assert code == 0, stderr
+    assert [p.name for p in (tmp_path / "s").iterdir()] == ["camera.png"]
+    code, _, stderr = invoke("samples", "-o", tmp_path / "t", "--set", spelling, "--names", "coins")
+    assert code == 2 and "not in --set held-out" in stderr, stderr
+
+
 def test_samples_written_again_into_their_own_folder_is_a_repeat(tmp_path: Path) -> None:
     """README sections each start with `samples -o heldout`; the second refused the folder the first filled."""
     for _ in range(2):
