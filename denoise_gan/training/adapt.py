@@ -47,6 +47,7 @@ from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import installed
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
+from denoise_gan.nets.shipped import shadowed_note
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
@@ -69,6 +70,7 @@ from denoise_gan.training.run_open import (
     open_run,
     warn_if_unfinished,
 )
+from denoise_gan.warning_line import say_warning_on
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
@@ -122,6 +124,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         # G and F read once (D_noisy on first use); a bad --from makes no folder. A folder it named is stored
         # absolute, so a resumed run's relative start is the shipped model's name
         start = find_start(cfg.start, named=os.path.isabs(cfg.start) if resume else start_named)
+        if not resume and start_named and (note := shadowed_note(default_start)):
+            say_warning_on(console, note)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg = _check_start(start, cfg, resume)
         held.enter_context(holding_run_folder(out_dir, "adaptation"))  # a second process is refused, not mixed in

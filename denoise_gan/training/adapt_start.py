@@ -19,7 +19,7 @@ from denoise_gan.nets.discriminators import build_discriminator
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.registry import init_weights
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.shipped import resolve_weights, shipped_model, shipped_names, shipped_part
+from denoise_gan.nets.shipped import resolve_weights, shadowed_note, shipped_model, shipped_names, shipped_part
 from denoise_gan.nets.weight_header import read_weight_bytes
 from denoise_gan.nets.weights import (
     list_checkpoints,
@@ -64,8 +64,9 @@ def find_start(text: str, named: bool = True) -> StartModel:
         f = run.f
         for needed in (g, f):
             if not needed.is_file():
-                raise UserError(f"--from {folder}: no {needed.name} there; give a `train` run folder, an adapt "
-                                "output folder, or a shipped model's name")
+                note = shadowed_note(text)
+                raise UserError(f"--from {folder}: no {needed.name} there; " + (
+                    note or "give a `train` run folder, an adapt output folder, or a shipped model's name"))
         d = run.d_noisy
         found = list_checkpoints(run.checkpoints)
         return check_roles(StartModel(str(folder), g, f, d if d.is_file() else None,

@@ -228,6 +228,31 @@ def test_a_resumed_adaptation_started_without_from_keeps_the_shipped_model(
     assert adapt(None, tmp_path / "out", resume=True).is_file()
 
 
+def test_from_a_folder_named_as_a_shipped_model_says_which_was_taken(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--from default` with a `default` folder here read the folder without a word (denoise -c says which)."""
+    import denoise_gan.nets.shipped as lookup
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for part, name in (("", "G"), ("-F", "F"), ("-D_noisy", "D_noisy")):
+        (shipped / f"mine{part}.safetensors").write_bytes((start_dir / f"{name}.safetensors").read_bytes())
+    monkeypatch.setattr(lookup, "shipped_dir", lambda: shipped)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(UserError, match="no G.safetensors there; 'mine' is the folder of that name in the working "
+                                        "folder, not the shipped model; give .*mine.safetensors for the shipped one"):
+        find_start("mine")
+    for name in ("G", "F"):
+        (tmp_path / "mine" / f"{name}.safetensors").write_bytes((start_dir / f"{name}.safetensors").read_bytes())
+    out = io.StringIO()
+    with pytest.raises(KeyboardInterrupt), monkeypatch.context() as patched:
+        patched.setattr(adapt_module.NoiseFitTrainer, "step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        adapt(_config(noisy_dir, clean_dir, start_dir, start="mine", steps=2), tmp_path / "out",
+              console=Console(file=out, width=200))
+    assert "warning: 'mine' is the folder of that name in the working folder, not the shipped model" in out.getvalue()
+
+
 def test_start_from_a_shipped_name(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import denoise_gan.nets.shipped as lookup
 
