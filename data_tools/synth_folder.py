@@ -80,14 +80,20 @@ def manifest_of(manifest: Path) -> dict[str, Any] | None:
         return None
 
 
+def knowable(settings: dict[str, Any]) -> bool:
+    """Whether a set made with these settings (or a manifest's) can be known again by a rerun: not one from a
+    source of the user's own that says nothing of itself (a custom class without ``__str__``)."""
+    record = settings.get("noise_source")
+    return not (isinstance(record, dict) and record.get("named") is False)
+
+
 def same_set(old: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
     """Whether the folder's manifest (``manifest_of``'s, None without one) is of a set made with these very
     settings (so writing it again is a repeat). Sets made before the source was recorded resolved name it as
     typed (relative, or through a link), resolved here from the working folder. A source that does not name
     itself (a custom class without ``__str__``) is never known to be the same: its parameters are recorded
     nowhere."""
-    record = settings.get("noise_source")
-    if old is None or isinstance(record, dict) and record.get("named") is False:
+    if old is None or not knowable(settings):
         return False
     typed = old.get("source_dir")
     if isinstance(typed, str) and typed:
@@ -157,8 +163,9 @@ def refuse_incomplete_set(manifest: dict[str, Any], set_dir: Path | str, error: 
                           label: str = "") -> None:
     """A set whose synth run was cut short holds a few of its pairs: scored, they would pass for the set."""
     if manifest.get("complete") is False:
-        raise error(f"{label}{set_dir}: an incomplete set (its synth run was cut short); run the same synth command "
-                    "again to finish it")
+        finish = "run the same synth command again to finish it" if knowable(manifest) else \
+            "its noise source says nothing of itself, so no run can finish it: make it again with overwrite"
+        raise error(f"{label}{set_dir}: an incomplete set (its synth run was cut short); {finish}")
 
 
 def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: str = "") -> None:

@@ -68,6 +68,27 @@ def test_a_rerun_knows_its_set_by_the_sources_text_and_refuses_one_without(clean
         synth(clean, tmp_path / "unnamed", Unnamed(9), 1, crop=48)
 
 
+def test_an_unfinished_set_from_a_source_that_says_nothing_is_not_to_be_finished_by_a_rerun(
+        clean: Path, tmp_path: Path) -> None:
+    """Its refusals said to rerun the command that made it, which a rerun of it then refused as another set."""
+    write_samples(clean, "coins")
+
+    def ctrl_c_after_one(done: int, total: int, name: str) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synth(clean, tmp_path / "set", Unnamed(5), 1, crop=48, progress=ctrl_c_after_one)
+    with pytest.raises(OutputWriteError, match="a class of your own that says nothing of itself.*; pass --overwrite") \
+            as refused:
+        synth(clean, tmp_path / "set", Unnamed(5), 1, crop=48)
+    assert "run the command that made" not in str(refused.value)
+    with pytest.raises(UserError, match="an incomplete set .*; its noise source says nothing of itself, so no run "
+                                        "can finish it: make it again with overwrite"):
+        plan(BenchmarkConfig(methods=("noisy",), noisy_sets=(tmp_path / "set",)), tmp_path / "bench")
+    assert synth(clean, tmp_path / "set", Unnamed(5), 1, crop=48, overwrite=True).ok
+
+
 def test_a_set_from_a_source_of_ones_own_is_benchmarked_blind(clean: Path, tmp_path: Path) -> None:
     for name, source in (("named", Named(5)), ("unnamed", Unnamed(5)), ("described", Described(5))):
         synth(clean, tmp_path / name, source, 1, crop=48)
