@@ -5,6 +5,7 @@ Kept apart from the training datasets (which need torch), so the base install ru
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import albumentations as A
@@ -29,6 +30,15 @@ class SyntheticNoise(A.ImageOnlyTransform):
         """The name ``A.save`` records and ``A.load`` looks up: the one pipelines were saved under when the class
         lived beside the datasets, so they still load."""
         return "data_tools.datasets.SyntheticNoise"
+
+    def set_random_seed(self, seed: int | None) -> None:
+        """A seeded Compose gives each of its transforms the same seed: salted with the noise's own text, two
+        SyntheticNoise of different noise draw independent fields, not one field twice (stack one noise on
+        another in one spec, ``a+b``, which draws each stage from its own stream)."""
+        super().set_random_seed(seed)
+        if seed is not None:
+            salt = int.from_bytes(hashlib.sha256(noise_text(self.spec).encode()).digest()[:8], "little")
+            self.random_generator = np.random.default_rng([int(seed), salt])
 
     def get_params(self) -> dict[str, Any]:
         return {"noise_seed": int(self.random_generator.integers(0, 2**63 - 1))}

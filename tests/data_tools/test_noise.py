@@ -373,6 +373,23 @@ def test_albumentations_pipeline_saves_and_loads_the_same_noise(tmp_path: Path) 
     assert transform_cls("gaussian:sigma=5", p=0.0)(image=img)["image"] is img
 
 
+def test_two_noises_in_one_seeded_pipeline_draw_independent_fields() -> None:
+    """A seeded Compose gives every transform the same seed: two SyntheticNoise drew one field twice (σ 25 and σ 20
+    stacked to σ 45, not 32)."""
+    import albumentations as A
+
+    from data_tools.noise_transform import SyntheticNoise as transform_cls
+
+    flat = np.full((128, 128), 128, np.uint8)
+    pipeline = A.Compose([transform_cls("gaussian:sigma=25"), transform_cls("gaussian:sigma=20")], seed=5)
+    seeds = [t.get_params()["noise_seed"] for t in pipeline.transforms]
+    assert seeds[0] != seeds[1]
+    std = (pipeline(image=flat)["image"].astype(np.float64) - 128).std()
+    assert abs(std - np.hypot(25, 20)) < 1.5, std
+    again = A.Compose([transform_cls("gaussian:sigma=25"), transform_cls("gaussian:sigma=20")], seed=5)
+    assert np.array_equal(again(image=flat)["image"], A.Compose(pipeline.transforms, seed=5)(image=flat)["image"])
+
+
 def test_an_albumentations_pipeline_saved_by_an_earlier_version_loads(tmp_path: Path) -> None:
     """Pipelines were saved when the transform lived beside the datasets, under that module's name."""
     import json
