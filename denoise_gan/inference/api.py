@@ -25,7 +25,7 @@ import numpy as np
 from data_tools.channels import has_alpha
 from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
-from denoise_gan.inference.api_words import python_terms, worded
+from denoise_gan.inference.api_words import given_paths, python_terms, worded
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, through_file_dtype
@@ -168,8 +168,9 @@ class Denoiser:
         if launch.size > 1 and not shard:  # before, such a call shared the files out by itself
             summary = replace(summary, notes=(*summary.notes, f"this process is one of a torchrun launch's "
                                               f"{launch.size} and denoised every file; shard=True shares them out"))
-        return replace(summary, notes=tuple(map(python_terms, summary.notes)),  # (the command's: its own words)
-                       results=tuple(replace(r, message=python_terms(r.message)) for r in summary.results))
+        keep = given_paths((out_dir, *(p for r in summary.results for p in (r.source, r.output))))
+        return replace(summary, notes=tuple(python_terms(n, keep) for n in summary.notes),  # the command: its words
+                       results=tuple(replace(r, message=python_terms(r.message, keep)) for r in summary.results))
 
     def __repr__(self) -> str:
         source = self.weights.name if self.weights else type(self.backend).__name__

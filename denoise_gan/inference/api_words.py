@@ -5,9 +5,11 @@ command line, which runs through the same API, keeps its flags (``denoise_gan.co
 from __future__ import annotations
 
 import functools
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from denoise_gan.command_line import command_line_running
@@ -17,21 +19,28 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # the command's options that are the API's keywords (denoise_files' OutputOptions among them), and their values
-_OPTION = re.compile(r"(?<![\w.\-])--(tile|overlap|batch-size|threads|precision|device|engine|ensemble|strength|sigma"
-                     r"|skip-existing|overwrite|recursive|suffix|quality|ext)\b"
+_OPTION = re.compile(r"(?<![\w.\-/\\])--(tile|overlap|batch-size|threads|precision|device|engine|ensemble"
+                     r"|strength|sigma|skip-existing|overwrite|recursive|suffix|quality|ext)\b"
                      r"(?: (\d[\d.]*|'[^']*'|(?:auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime"
                      r"|same|png|jpe?g|tiff?|webp|bmp)\b))?")
-_OUTPUT = re.compile(r"(?<![\w.\-])-o(?![\w\-])")  # also at a sentence's end ("choose another -o")
+_OUTPUT = re.compile(r"(?<![\w.\-/\\])-o(?![\w\-/\\])")  # also at a sentence's end ("choose another -o")
 _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
 _OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
 
 
-def python_terms(text: str) -> str:
-    """``--tile 128`` as ``tile=128``, ``--skip-existing`` as ``skip_existing``, ``-o`` as ``out_dir``."""
+def python_terms(text: str, keep: Iterable[str] = ()) -> str:
+    """``--tile 128`` as ``tile=128``, ``--skip-existing`` as ``skip_existing``, ``-o`` as ``out_dir``; the texts
+    in ``keep`` (the paths a caller gave, which a message quotes) as they are, whatever they hold."""
     if command_line_running():  # its messages keep their flags
         return text
+    kept = sorted({k for k in keep if k and k in text}, key=len, reverse=True)
+    for i, path in enumerate(kept):  # a mark no flag's pattern reaches into, put back after
+        text = text.replace(path, f"\0{i}\0")
     parts = text.split("`")  # a command quoted in backticks (`denoise-gan export ... --overwrite`) stays as it is
-    return "`".join(part if i % 2 else _keywords(part) for i, part in enumerate(parts))
+    text = "`".join(part if i % 2 else _keywords(part) for i, part in enumerate(parts))
+    for i, path in enumerate(kept):
+        text = text.replace(f"\0{i}\0", path)
+    return text
 
 
 def _keywords(text: str) -> str:
@@ -51,21 +60,35 @@ def _keyword(flag: re.Match[str]) -> str:
 
 
 @contextmanager
-def in_python_terms() -> Iterator[None]:
-    """An error raised inside, reworded (the same exception, its class and traceback kept)."""
+def in_python_terms(keep: Iterable[str] = ()) -> Iterator[None]:
+    """An error raised inside, reworded (the same exception, its class and traceback kept); ``keep`` as in
+    ``python_terms``."""
     try:
         yield
     except DenoiseGanError as exc:
         if exc.args and isinstance(exc.args[0], str):
-            exc.args = (python_terms(exc.args[0]), *exc.args[1:])
+            exc.args = (python_terms(exc.args[0], keep), *exc.args[1:])
         raise
 
 
+def given_paths(values: Iterable[object]) -> set[str]:
+    """The texts a message may quote for the paths among a call's arguments (as given, and as ``Path`` prints
+    them), one level into lists and tuples (``denoise_files``' inputs)."""
+    found: set[str] = set()
+    for value in values:
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, str | os.PathLike) and not isinstance(item, bytes):
+                text = os.fspath(item)
+                if isinstance(text, str):
+                    found.update((text, str(Path(text))) if text else ())
+    return found
+
+
 def worded(method: Callable[P, R]) -> Callable[P, R]:
-    """A public method of the API whose errors are reworded (``in_python_terms``)."""
+    """A public method of the API whose errors are reworded (``in_python_terms``), the paths it was given kept."""
     @functools.wraps(method)
     def reworded(*args: P.args, **kwargs: P.kwargs) -> R:
-        with in_python_terms():
+        with in_python_terms(given_paths((*args, *kwargs.values()))):
             return method(*args, **kwargs)
 
     return reworded

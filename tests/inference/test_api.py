@@ -495,3 +495,30 @@ def test_the_apis_errors_name_its_keywords_and_the_commands_keep_their_flags(tmp
     assert result.exit_code == 2 and "use --tile 128 or more" in result.output, result.output
     result = CliRunner().invoke(app, ["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
     assert "use --skip-existing or --overwrite" in result.output, result.output
+
+
+def test_the_paths_an_api_error_quotes_are_not_reworded(tmp_path: Path) -> None:
+    """Rewording the command's flags as keywords reached into the paths a message quotes: a missing
+    `w/--overwrite.png` was said to be `w/OutputOptions(overwrite=True).png`, `x -o/a.png` `x out_dir/a.png`."""
+    from denoise_gan.inference.api_words import python_terms
+
+    den = Denoiser.from_pretrained("default")
+    for name in ("--overwrite.png", "x -o/a.png", "--tile 64.png"):
+        missing = tmp_path / "w" / name
+        with pytest.raises(UserError) as refused:
+            den.denoise_files(missing, tmp_path / "out")
+        assert str(refused.value).startswith(f"{missing}: no such file"), str(refused.value)
+        with pytest.raises(UserError) as refused:
+            den.denoise_files([str(missing)], tmp_path / "out")
+        assert str(refused.value).startswith(f"{missing}: no such file"), str(refused.value)
+    with pytest.raises(WeightsError) as refused:
+        Denoiser.from_pretrained(str(tmp_path / "--tile 64.safetensors"))
+    assert f"{tmp_path}/--tile 64.safetensors: no such weight file" in str(refused.value)
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "in" / "--overwrite.png", noise_image(24, 24))
+    den.denoise_files(tmp_path / "in", tmp_path / "out -o")
+    again = den.denoise_files(tmp_path / "in", tmp_path / "out -o")
+    assert again.results[0].output == str(tmp_path / "out -o" / "--overwrite.png")
+    assert "OutputOptions(overwrite=True)" in again.results[0].message  # the message's own flags still are
+    assert python_terms("a/--tile 64 and --tile 64") == "a/--tile 64 and tile=64"
