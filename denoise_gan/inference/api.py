@@ -14,8 +14,9 @@ object.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,9 +59,15 @@ class Denoiser:
                  batch_size: int = 4, precision: str = "auto", ensemble: bool = False,
                  config: GeneratorConfig | None = None,
                  meta: dict[str, Any] | None = None, weights: Path | None = None) -> None:
+        if config is not None and not isinstance(config, GeneratorConfig):
+            raise UserError(f"config must be a GeneratorConfig (or None), not {type(config).__name__}")
+        if meta is not None and not isinstance(meta, Mapping):
+            raise UserError(f"meta must be a dict of the weight file's metadata (or None), not {type(meta).__name__}")
+        if weights is not None and not isinstance(weights, str | os.PathLike):
+            raise UserError(f"weights must be the path of the weight file (or None), not {type(weights).__name__}")
         self.config = config  # the generator's config, when loaded from a weight file
         self.meta = dict(meta or {})  # the weight file's descriptive metadata
-        self.weights = weights  # the weight file it came from, if any
+        self.weights = None if weights is None else Path(weights)  # the weight file it came from, if any
         self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)

@@ -522,3 +522,17 @@ def test_the_paths_an_api_error_quotes_are_not_reworded(tmp_path: Path) -> None:
     assert again.results[0].output == str(tmp_path / "out -o" / "--overwrite.png")
     assert "OutputOptions(overwrite=True)" in again.results[0].message  # the message's own flags still are
     assert python_terms("a/--tile 64 and --tile 64") == "a/--tile 64 and tile=64"
+
+
+def test_a_denoisers_provenance_keywords_are_checked_where_given(tmp_path: Path) -> None:
+    """A str weights path, a dict config or a list meta were stored and broke repr() later (an AttributeError in
+    a notebook's echo), or the constructor with a TypeError of dict()'s."""
+    net = torch.nn.Conv2d(3, 3, 3, padding=1)
+    for given, said in (({"config": {"arch": "level"}}, "config must be a GeneratorConfig (or None), not dict"),
+                        ({"meta": [1, 2]}, "meta must be a dict of the weight file's metadata (or None), not list"),
+                        ({"meta": "abc"}, "meta must be a dict"),
+                        ({"weights": 3}, "weights must be the path of the weight file (or None), not int")):
+        with pytest.raises(UserError, match=f"^{re.escape(said)}"):
+            Denoiser(net, **given)
+    den = Denoiser(net, weights=str(tmp_path / "x.safetensors"), meta={"a": "b"})
+    assert den.weights == tmp_path / "x.safetensors" and "Denoiser(x.safetensors" in repr(den)
