@@ -43,9 +43,10 @@ from data_tools.paths import real_path
 from data_tools.synth_folder import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
+    REPLACE_HINT,
     SET_FOLDERS,
     SynthError,
-    knowable,
+    finish_hint,
     manifest_of,
     not_the_sets,
     refuse_linked_folders,
@@ -139,18 +140,6 @@ def synth(
         return _write_folder(sources, clean_dir, out_dir, spec, settings, overwrite, progress)
 
 
-REPLACE_HINT = ("pass --overwrite to replace it (images in its clean/ and noisy/ that this set does not write are "
-                "deleted)")
-
-
-def _finish_hint(earlier: dict[str, Any]) -> str:
-    """How an unfinished set in the folder is finished, where a rerun can know it as its own."""
-    if knowable(earlier):
-        return "run the command that made its unfinished set (its manifest.json records it) to finish it, or "
-    return ("its unfinished set's noise source is a class of your own that says nothing of itself (no __str__), so "
-            "no run can know it as its own; ")
-
-
 def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, settings: dict[str, Any],
                   overwrite: bool, progress: ProgressFn | None) -> SynthSummary:
     """The set written into its folder (held by this run): checked, the request recorded, the images, then the
@@ -162,7 +151,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
         refuse_photos_of_no_set(out_dir, earlier)
     unfinished = (earlier or {}).get("complete") is False
     prepare_output_dir(out_dir, overwrite=overwrite, own=same,
-                       hint=(_finish_hint(earlier) if unfinished else "") + REPLACE_HINT,
+                       hint=(finish_hint(earlier) if unfinished else "") + REPLACE_HINT,
                        known=(*SET_FOLDERS, MANIFEST_NAME))
     for sub in SET_FOLDERS:  # a killed run's temp files, in any folder of its images
         remove_stale_parts(out_dir / sub, recursive=True)

@@ -87,6 +87,18 @@ def knowable(settings: dict[str, Any]) -> bool:
     return not (isinstance(record, dict) and record.get("named") is False)
 
 
+REPLACE_HINT = ("pass --overwrite to replace it (images in its clean/ and noisy/ that this set does not write are "
+                "deleted)")
+
+
+def finish_hint(earlier: dict[str, Any]) -> str:
+    """How an unfinished set in the folder is finished, where a rerun can know it as its own."""
+    if knowable(earlier):
+        return "run the command that made its unfinished set (its manifest.json records it) to finish it, or "
+    return ("its unfinished set's noise source is a class of your own that says nothing of itself (no __str__), so "
+            "no run can know it as its own; ")
+
+
 def same_set(old: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
     """Whether the folder's manifest (``manifest_of``'s, None without one) is of a set made with these very
     settings (so writing it again is a repeat). Sets made before the source was recorded resolved name it as
