@@ -4,6 +4,7 @@ name the protocol without the folder writer."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -90,3 +91,25 @@ def as_noise_source(noise: NoiseSource | str) -> NoiseSource:
         raise ImageTypeError(f"expected a noise spec or an object with apply(image, seed), got "
                              f"{type(noise).__name__}")
     return noise
+
+
+def drawn_noise(source: NoiseSource, pixels: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``source.apply(pixels, seed)``, held to what a set file and its manifest entry need: the image's shape and
+    dtype (a 16-bit photo's noisy twin written as 8-bit, or a crop of it, would pass for its pair) and a list of
+    JSON-ready dicts. A source that breaks that is a ValueError naming it, which fails the one image."""
+    result = source.apply(pixels, seed)
+    who = f"the noise source {noise_text(source)}"
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise ValueError(f"{who} returned {type(result).__name__}, not (noisy image, list of stage dicts)")
+    noisy, stages = result
+    if not isinstance(noisy, np.ndarray) or noisy.shape != pixels.shape or noisy.dtype != pixels.dtype:
+        got = f"{noisy.dtype} {noisy.shape}" if isinstance(noisy, np.ndarray) else type(noisy).__name__
+        raise ValueError(f"{who} returned {got} for a {pixels.dtype} {pixels.shape} image; it must keep the "
+                         "image's shape and dtype")
+    if not isinstance(stages, list) or not all(isinstance(stage, dict) for stage in stages):
+        raise ValueError(f"{who} returned stages as {type(stages).__name__}, not a list of dicts")
+    try:
+        json.dumps(stages, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{who} returned stages a manifest cannot record ({exc})") from None
+    return noisy, stages

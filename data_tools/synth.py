@@ -37,7 +37,7 @@ from data_tools.folder_scan import folders_not_read, not_a_folder
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable, refuse_empty_paths
 from data_tools.noise import image_seed
-from data_tools.noise_source import NoiseSource, as_noise_source, noise_text, source_record
+from data_tools.noise_source import NoiseSource, as_noise_source, drawn_noise, noise_text, source_record
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.paths import real_path
 from data_tools.synth_folder import (
@@ -368,7 +368,7 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
     try:
         if split in ("paired", "noisy"):
             per_image = image_seed(seed, name)
-            noisy, stages = spec.apply(pixels, per_image)
+            noisy, stages = drawn_noise(spec, pixels, per_image)
             entry["noisy"] = _set_file("noisy", name)
             entry["image_seed"] = per_image
             entry["stages"] = stages

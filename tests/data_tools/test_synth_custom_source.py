@@ -106,3 +106,55 @@ def test_a_saved_pipeline_names_the_source_and_loading_it_says_to_pass_the_objec
     assert f"custom:{__name__}.Unnamed" in (tmp_path / "pipe.json").read_text()
     with pytest.raises(DataError, match="pass the object itself"):
         A.load(str(tmp_path / "pipe.json"))
+
+
+class EightBit(Named):
+    """Forgets the 16-bit case."""
+
+    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        return (image // 257).astype(np.uint8) if image.dtype == np.uint16 else image, []
+
+
+class Cropped(Named):
+    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        return image[:10, :10], []
+
+
+class Floating(Named):
+    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        return image.astype(np.float32) + 5, []
+
+
+class BadStages(Named):
+    def apply(self, image: np.ndarray, seed: int) -> Any:
+        return image, "gaussian"
+
+
+class NotJson(Named):
+    def apply(self, image: np.ndarray, seed: int) -> Any:
+        return image, [{"sigma": np.float32(3)}]
+
+
+class Bare(Named):
+    def apply(self, image: np.ndarray, seed: int) -> Any:
+        return image
+
+
+@pytest.mark.parametrize("source, said", [
+    (EightBit(), "returned uint8 (48, 48, 1) for a uint16 (48, 48, 1) image; it must keep the image's shape and dtype"),
+    (Cropped(), "returned uint16 (10, 10, 1) for a uint16 (48, 48, 1) image"),
+    (Floating(), "returned float32 (48, 48, 1) for a uint16 (48, 48, 1) image"),
+    (BadStages(), "returned stages as str, not a list of dicts"),
+    (NotJson(), "returned stages a manifest cannot record"),
+    (Bare(), "returned ndarray, not (noisy image, list of stage dicts)"),
+])
+def test_what_a_source_of_ones_own_returns_is_held_to_its_image(tmp_path: Path, source: Named, said: str) -> None:
+    """An 8-bit noisy twin of a 16-bit photo, or a crop, was written as its pair (the manifest still said uint16
+    and the set complete); a float one was PIL's TypeError, leaving a half-made folder."""
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "clean" / "deep.png", (np.arange(48 * 48).reshape(48, 48) * 28).astype(np.uint16))
+    summary = synth(tmp_path / "clean", tmp_path / "set", source, 1)
+    assert summary.written == 0 and len(summary.failures) == 1, summary.failures
+    assert summary.failures[0][1].startswith(f"the noise source mine:sigma=10 {said}"), summary.failures
+    assert not (tmp_path / "set").exists()  # every source failed: no folder is left
