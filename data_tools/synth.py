@@ -49,6 +49,7 @@ from data_tools.synth_folder import (
     finish_hint,
     manifest_of,
     not_the_sets,
+    refuse_incomplete_half,
     refuse_linked_folders,
     refuse_photos_of_no_set,
     refuse_synth_sets_inside,
@@ -257,6 +258,7 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool) -> list[Path]:
             raise SynthError(f"{out_dir / sub} is a file, where the set's {sub} images go; choose another -o")
     refuse_linked_folders(out_dir)
     refuse_synth_sets_inside(clean_dir, SynthError)
+    refuse_incomplete_half(clean_dir, SynthError)  # a cut-short set's clean/ holds a few of its photos
     sources = collect_images(clean_dir, recursive=True)
     if not sources:
         raise SynthError(f"{clean_dir}: no image files found")

@@ -269,6 +269,9 @@ def test_a_cut_short_run_is_marked_incomplete_and_the_same_command_finishes_it(s
         synth(src, out, "gaussian:sigma=11", 3)
     code, _, stderr = invoke("benchmark", "--noisy", out, "--methods", "nlm", "-o", tmp_path / "bench")
     assert code == 2 and "an incomplete set" in stderr and "same synth command" in stderr
+    with pytest.raises(SynthError, match="an incomplete set .*run the same synth command again"):
+        synth(out / "clean", tmp_path / "from_half", "gaussian:sigma=5", 3)  # its clean/ as a photo folder
+    assert not (tmp_path / "from_half").exists()
     assert synth(src, out, "gaussian:sigma=10", 3).ok  # the same settings: its own set, no --overwrite
     finished = json.loads((out / "manifest.json").read_text())
     assert finished["complete"] is True and len(finished["images"]) == 4
