@@ -67,6 +67,12 @@ def shipped_noise_models() -> list[str]:
     return sorted(p.stem for p in shipped_dir().glob("*-F.safetensors"))
 
 
+def _shipped_noise_model(name: str) -> Path | None:
+    """The shipped noise model a bare name means (``default-F``, or ``default`` for its F), if one is shipped."""
+    path = shipped_dir() / f"{name}.safetensors" if name.endswith("-F") else shipped_part(name, "F")
+    return path if path.is_file() else None
+
+
 def resolve_noise_model(source: str | Path | None) -> Path:
     """An F weight file as given; a folder's ``F.safetensors`` (a train run, an adapt output); a shipped name
     (``default-F``, or ``default`` for the default model's F). One-line ``WeightsError`` otherwise."""
@@ -83,8 +89,11 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         weights = RunFolder(candidate).f
         if weights.is_file():
             return weights
+        shipped = _shipped_noise_model(name)
+        elsewhere = f"; {name!r} is the folder of that name in the working folder, not the shipped noise model; " \
+                    f"give {shipped} for the shipped one" if shipped and "/" not in name else ""
         raise WeightsError(f"{candidate}: a folder without {FOLDER_NOISE_MODEL} (a train run or an adapt output "
-                           "holds one)")
+                           f"holds one){elsewhere}")
     if candidate.suffix in CHECKPOINT_SUFFIXES:  # export would write the checkpoint's G, which is no noise model
         up = list(real_path(candidate).parents)[:3]  # RUN/checkpoints/, or adapt's RUN/noise/checkpoints/
         owner = next((f for f in up if RunFolder(f).f.is_file()), None)

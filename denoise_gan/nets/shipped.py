@@ -82,7 +82,11 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
                            f"(e.g. {DEFAULT_MODEL!r})")
     candidate = Path(name)
     if candidate.is_dir():
-        return _folder_weights(candidate)
+        try:
+            return _folder_weights(candidate)
+        except WeightsError as exc:  # a photo folder named `default` where the program runs
+            note = shadowed_note(name_or_path)
+            raise WeightsError(f"{exc}; {note}" if note else str(exc)) from None
     if candidate.suffix or candidate.exists() or "/" in name:
         if candidate.exists() and not candidate.is_file():  # a device or a pipe: there, but no file to read
             raise WeightsError(f"{candidate}: not a regular file (a device or a pipe); give a weight file")

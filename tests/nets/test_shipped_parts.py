@@ -182,3 +182,21 @@ def test_a_shipped_name_taken_as_a_folder_here_is_said(tmp_path: Path, monkeypat
     assert any("'default' is the folder of that name in the working folder, not the shipped model; give "
                f"{shipped_dir() / 'default.safetensors'}" in note for note in notes), notes
     assert not any("working folder" in note for note in load_backend(None, engine="torch", device="cpu").backend.notes)
+
+
+def test_a_folder_of_a_shipped_name_without_a_model_says_the_shipped_one_is_elsewhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A photo folder named `default` where a script ran made from_pretrained("default") an error about that
+    folder alone, never saying that a shipped model has the name, nor how to reach it."""
+    from denoise_gan import Denoiser, NoiseModel
+    from denoise_gan.errors import WeightsError
+    from denoise_gan.nets.shipped import shipped_dir
+
+    for name in ("default", "default-F"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)
+    for load, name in ((Denoiser.from_pretrained, "default"), (NoiseModel.from_pretrained, "default-F")):
+        with pytest.raises(WeightsError, match=f"^{name}: a folder without .*; '{name}' is the folder of that name in "
+                                               "the working folder, not the shipped (noise )?model; "
+                                               f"give {shipped_dir() / name}.safetensors for the shipped one"):
+            load(name)
