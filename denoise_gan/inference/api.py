@@ -29,7 +29,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.inference.api_words import given_paths, python_terms, worded
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
-from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, through_file_dtype
+from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, refuse_masked, through_file_dtype
 from denoise_gan.inference.tiling import Backend, TiledDenoiser
 
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ class Denoiser:
             self._call_notes = dict.fromkeys(notes)
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
+        refuse_masked(image)
         if isinstance(image, np.ndarray):  # a subclass (np.matrix keeps 2-D under indexing) as a plain array
             return _denoise_array(self._engine, np.asarray(image), strength, sigma)
         raise UserError(f"expected a NumPy array or a torch tensor, got {type(image).__name__}")

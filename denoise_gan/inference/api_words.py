@@ -5,6 +5,7 @@ command line, which runs through the same API, keeps its flags (``denoise_gan.co
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -84,11 +85,21 @@ def given_paths(values: Iterable[object]) -> set[str]:
     return found
 
 
+PATH_PARAMETERS = frozenset({"name_or_path", "inputs", "out_dir"})  # what the API's worded methods take as paths
+
+
 def worded(method: Callable[P, R]) -> Callable[P, R]:
-    """A public method of the API whose errors are reworded (``in_python_terms``), the paths it was given kept."""
+    """A public method of the API whose errors are reworded (``in_python_terms``), the paths it was given kept
+    (its parameters in PATH_PARAMETERS: a keyword's value, such as ``"bf16"``, is reworded with its flag)."""
+    signature = inspect.signature(method)
+
     @functools.wraps(method)
     def reworded(*args: P.args, **kwargs: P.kwargs) -> R:
-        with in_python_terms(given_paths((*args, *kwargs.values()))):
+        try:
+            given = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # the call itself raises its TypeError below
+            given = {}
+        with in_python_terms(given_paths(v for k, v in given.items() if k in PATH_PARAMETERS)):
             return method(*args, **kwargs)
 
     return reworded

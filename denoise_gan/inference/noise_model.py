@@ -44,7 +44,7 @@ from denoise_gan.inference.api_words import worded
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import tile_size
 from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
-from denoise_gan.inference.pixels import through_file_dtype
+from denoise_gan.inference.pixels import refuse_masked, through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
@@ -243,6 +243,7 @@ class NoiseModel:
                             f"keeps a seed's low 32 bits), not {seed}")
         if not isinstance(image, np.ndarray):
             raise UserError(f"expected a NumPy array, got {type(image).__name__}")
+        refuse_masked(image)
         image = np.asarray(image)  # an np.matrix in, a plain array out, as Denoiser does
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
             raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}")
@@ -260,6 +261,11 @@ class NoiseModel:
         seed = whole_number(seed, "seed", error=UserError)
         if planes.ndim != 3:
             raise UserError(f"expected an HxWxC float image, got shape {planes.shape}")
+        if not np.issubdtype(planes.dtype, np.floating):
+            raise UserError(f"sample takes a float image in [0, 1], not {planes.dtype}; call the model itself on a "
+                            "uint8/uint16 image")
+        if planes.size and not (np.isfinite(planes).all() and planes.min() >= 0.0 and planes.max() <= 1.0):
+            raise UserError("sample takes a float image in [0, 1]; this one holds values outside it (or NaN/Inf)")
         h, w, c = planes.shape
         if c not in (1, 3):
             raise UserError(f"the noise model takes gray or RGB images, not {c} colour channels")

@@ -17,6 +17,13 @@ FLOAT_LEVELS = 65535
 FLOAT_SPAN = (-0.5, 1.5)  # a float image's overshoot clipped to 0-1; past it, another scale
 
 
+def refuse_masked(image: object) -> None:
+    """A masked array's mask would be dropped, and what lies under it denoised (or noised) into its neighbours."""
+    if isinstance(image, np.ma.MaskedArray):
+        raise UserError("a masked array: its mask would be ignored and the values under it mixed into their "
+                        "neighbours; pass image.filled(value), or the plain array")
+
+
 def float_to_uint16(array: np.ndarray) -> np.ndarray:
     """A float image in [0, 1] as uint16; a filter's overshoot is clipped (as a file would hold it), but an image on
     another scale (0-255, -1..1) is refused: clipped, it came back mostly white or black without a word."""

@@ -384,3 +384,24 @@ def test_the_recorded_sha256_is_of_the_weights_loaded_not_of_the_file_now(tmp_pa
     _save(path, TINY_F, seed=1)  # the file replaced after the load
     assert hashlib.sha256(path.read_bytes()).hexdigest() != first
     assert loaded.sha256 == first and loaded.manifest()["sha256"] == first and first[:16] in str(loaded)
+
+
+def test_sample_takes_floats_in_0_1_only(model: NoiseModel) -> None:
+    """A uint8 image given to sample() came back as noise of −634..819 around it, without a word."""
+    image = _image(16, 16)
+    for bad, said in ((image, "sample takes a float image in \\[0, 1\\], not uint8"),
+                      (image.astype(np.float32), "holds values outside it"),
+                      (np.full((16, 16, 3), np.nan, np.float32), "outside it \\(or NaN/Inf\\)")):
+        with pytest.raises(UserError, match=said):
+            model.sample(bad, 1)
+    noisy, level, _ = model.sample(image.astype(np.float32) / 255, 1)
+    assert noisy.shape == level.shape == image.shape
+
+
+def test_a_masked_array_is_refused_not_its_mask_dropped(model: NoiseModel) -> None:
+    from denoise_gan import Denoiser
+
+    image = np.ma.masked_array(_image(16, 16), mask=np.zeros((16, 16, 3), bool))
+    for call in (model, Denoiser.from_pretrained("default")):
+        with pytest.raises(UserError, match="a masked array: its mask would be ignored .*image.filled\\(value\\)"):
+            call(image)
