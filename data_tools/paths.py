@@ -11,3 +11,11 @@ def real_path(path: str | os.PathLike[str]) -> Path:
     to itself (``ln -s loop loop``) is no exception here: it stays as named, and opening it is the one-line
     error any missing or unreadable path gets."""
     return Path(os.path.realpath(path))
+
+
+def home_expanded(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """A path that starts with ``~`` with the user's home put in, as a shell would have (Python's file functions
+    take ``~`` as a folder's name, so ``"~/out"`` became a folder named ``~`` where the script ran); any other
+    path as given."""
+    text = os.fspath(path)
+    return os.path.expanduser(text) if isinstance(text, str) and text.startswith("~") else path

@@ -34,6 +34,7 @@ from data_tools.image_metadata import metadata_lost
 from data_tools.images import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem, read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
+from data_tools.paths import home_expanded
 from denoise_gan.errors import UserError, first_line, is_out_of_memory, out_of_memory_text
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
@@ -284,6 +285,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     if console is not None and not isinstance(console, Console):
         raise UserError(f"console must be a rich Console (or None), not {type(console).__name__}")
     refuse_empty_paths(out_dir, *inputs, what="path among inputs/out_dir", error=UserError)
+    inputs, out_dir = [home_expanded(p) for p in inputs], home_expanded(out_dir)
     if "\0" in str(os.fspath(out_dir)):
         raise UserError(f"out_dir {out_dir!r:.80} holds a NUL character, which no file name can")
     engine.check_level(strength, sigma)  # bad options fail before any file, not once per file

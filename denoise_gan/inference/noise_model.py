@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ from data_tools.file_digest import file_sha256
 from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.noise_source import LEARNED_PREFIX
-from data_tools.paths import real_path
+from data_tools.paths import home_expanded, real_path
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.extras import installed, require
@@ -80,7 +81,10 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         if (shipped := shipped_part(DEFAULT_MODEL, "F")).is_file():
             return shipped
         raise _unshipped(f"{DEFAULT_NOISE_MODEL}: no shipped noise model of that name")
-    name = str(source)
+    if not isinstance(source, str | os.PathLike) or isinstance(os.fspath(source), bytes):
+        raise WeightsError(f"a noise model is named by a str or a Path (a shipped name, an F file or a folder), not "
+                           f"{type(source).__name__} ({source!r:.60})")
+    name = str(home_expanded(source))
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError(f"an empty noise model name; give an F file, a run folder or a shipped name "
                            f"(e.g. {DEFAULT_NOISE_MODEL!r})")

@@ -7,11 +7,12 @@ installed, and ``--help`` never pays for it.
 from __future__ import annotations
 
 import functools
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
 
-from data_tools.paths import real_path
+from data_tools.paths import home_expanded, real_path
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.run_folder import G_FILE, RunFolder
 
@@ -76,7 +77,10 @@ def resolve_weights(name_or_path: str | Path | None) -> Path:
     meant (it failed to load, or loaded instead)."""
     if name_or_path is None:
         return shipped_model(DEFAULT_MODEL)
-    name = str(name_or_path)
+    if not isinstance(name_or_path, str | os.PathLike) or isinstance(os.fspath(name_or_path), bytes):
+        raise WeightsError(f"a model is named by a str or a Path (a shipped name, a file or a folder), not "
+                           f"{type(name_or_path).__name__} ({name_or_path!r:.60})")
+    name = str(home_expanded(name_or_path))
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError("an empty model name; give a weight file, a folder or a shipped model's name "
                            f"(e.g. {DEFAULT_MODEL!r})")

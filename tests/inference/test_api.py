@@ -536,3 +536,28 @@ def test_a_denoisers_provenance_keywords_are_checked_where_given(tmp_path: Path)
             Denoiser(net, **given)
     den = Denoiser(net, weights=str(tmp_path / "x.safetensors"), meta={"a": "b"})
     assert den.weights == tmp_path / "x.safetensors" and "Denoiser(x.safetensors" in repr(den)
+
+
+def test_a_home_relative_path_is_the_home_folder_and_a_name_of_another_type_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """denoise_files("photo.png", "~/dn_out") wrote into a folder named `~` where the script ran (a later
+    `rm -rf ~` is the known disaster); from_pretrained(b"m.onnx") or (5) said "no such weight file"."""
+    from data_tools.images import write_image
+    from denoise_gan import NoiseModel
+    from denoise_gan.nets.shipped import shipped_dir
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    (home / "models").mkdir(parents=True)
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    write_image(home / "a.png", noise_image(24, 24))
+    (home / "models" / "default.safetensors").write_bytes((shipped_dir() / "default.safetensors").read_bytes())
+    den = Denoiser.from_pretrained("~/models/default.safetensors")
+    assert den.weights == home / "models" / "default.safetensors"
+    assert den.denoise_files("~/a.png", "~/dn_out").count("done") == 1
+    assert (home / "dn_out" / "a.png").is_file() and not (work / "~").exists()
+    for bad in (b"default.onnx", 5, ["default"]):
+        for load in (Denoiser.from_pretrained, NoiseModel.from_pretrained):
+            with pytest.raises(WeightsError, match=f"is named by a str or a Path .*, not {type(bad).__name__}"):
+                load(bad)
