@@ -59,18 +59,21 @@ def check_strength(value: Any, option: str) -> None:
         raise UserError(f"{option} must be between 0 and 10, not {value}")
 
 
-def tile_size(value: Any, name: str = "tile") -> int | None:
+def tile_size(value: Any, name: str = "tile", denoiser: bool = True) -> int | None:
     """A tile setting as the engine takes it: None for auto, 0 for the whole image, or a size of at least
-    MIN_TILE, from a number or text ("auto", "256"); the one rule and message for ``--tile`` and ``tile=``."""
+    MIN_TILE, from a number or text ("auto", "256"); the one rule and message for ``--tile`` and ``tile=``
+    (``denoiser`` False: a noise model's, whose refusal does not speak of the denoiser's larger floor)."""
     if value is None or isinstance(value, str) and value.strip().lower() == "auto":
         return None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²": int() fails
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise UserError(f"{name} must be a size in pixels, 0 (whole image) or auto, not {value!r}")
+    floor = f"at least {MIN_TILE}" + (f" (the shipped default model needs {LEVEL_MIN_TILE})" if denoiser else "")
+    if value < 0:
+        raise UserError(f"{name} must be a size in pixels ({floor}), 0 (whole image) or auto, not {value}")
     if value != 0 and value < MIN_TILE:  # the network's borders and the stride would dominate
-        raise UserError(f"{name} {value} is too small; use at least {MIN_TILE} (the shipped default model needs "
-                        f"{LEVEL_MIN_TILE}), 0 (whole image) or auto")
+        raise UserError(f"{name} {value} is too small; use {floor}, 0 (whole image) or auto")
     return int(value)
 
 

@@ -145,7 +145,7 @@ class NoiseModel:
             # a denoiser G would fail at the first image, inside its sampling
             raise UserError(f"expected a noise model F (a NoiseGenerator: clean->noisy), got {type(net).__name__}; "
                             "NoiseModel.from_pretrained loads one from a file")
-        size = tile_size(tile)  # Denoiser's rule: a tile of 8 px spent 40 times the work on margins
+        size = tile_size(tile, denoiser=False)  # Denoiser's rule: a tile of 8 px spent 40 times the work on margins
         tile = TILE if size is None else size
         engine = check_engine(engine)
         self.config = config

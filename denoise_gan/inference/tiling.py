@@ -70,7 +70,10 @@ def _channel_mode(net_channels: int, image_channels: int) -> str:
         return "gray_to_colour"
     if net_channels == 1:
         return "per_channel"
-    raise UserError(f"the model takes {net_channels} channels; cannot denoise a {image_channels}-channel image")
+    alpha = " (an image's 4th channel is read as alpha and passed through)" \
+        if image_channels == 3 and net_channels == 4 else ""
+    raise UserError(f"the model takes {net_channels} channels; cannot denoise a {image_channels}-channel "
+                    f"image{alpha}")
 
 
 def _neutral(pixels: np.ndarray) -> bool:

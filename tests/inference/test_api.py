@@ -561,3 +561,11 @@ def test_a_home_relative_path_is_the_home_folder_and_a_name_of_another_type_is_r
         for load in (Denoiser.from_pretrained, NoiseModel.from_pretrained):
             with pytest.raises(WeightsError, match=f"is named by a str or a Path .*, not {type(bad).__name__}"):
                 load(bad)
+
+
+def test_a_four_channel_models_refusal_of_an_rgba_image_says_its_4th_channel_is_alpha() -> None:
+    """It said "cannot denoise a 3-channel image" of the 4-channel array the user passed."""
+    den = Denoiser(torch.nn.Conv2d(4, 4, 3, padding=1))
+    with pytest.raises(UserError, match=r"^the model takes 4 channels; cannot denoise a 3-channel image \(an image's "
+                                        r"4th channel is read as alpha and passed through\)$"):
+        den(np.zeros((40, 40, 4), np.uint8))

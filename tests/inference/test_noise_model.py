@@ -207,8 +207,15 @@ def test_a_noise_models_tile_follows_the_denoisers_rule(tmp_path: Path) -> None:
     """NoiseModel(tile=8) was taken (its margins then 40 times the work of its cores), where Denoiser refuses
     it, and tile="auto" was refused, where Denoiser takes it."""
     path = _save(tmp_path / "f.safetensors", TINY_F, seed=3)
-    with pytest.raises(UserError, match="tile 8 is too small; use at least 32"):
+    with pytest.raises(UserError, match="^tile 8 is too small; use at least 32, 0 "):  # not the denoiser's 128
         NoiseModel.from_pretrained(path, tile=8)
+    with pytest.raises(UserError, match=r"^tile must be a size in pixels \(at least 32\), 0 \(whole image\) or auto, "
+                                        "not -5"):
+        NoiseModel.from_pretrained(path, tile=-5)
+    from denoise_gan import Denoiser
+
+    with pytest.raises(UserError, match=r"^tile must be a size .*default model needs 128.*, not -5"):
+        Denoiser.from_pretrained("default", tile=-5)
     assert NoiseModel.from_pretrained(path, tile="auto").tile == NoiseModel.from_pretrained(path).tile > 0
 
 
