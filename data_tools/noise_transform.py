@@ -6,6 +6,7 @@ Kept apart from the training datasets (which need torch), so the base install ru
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Any
 
 import albumentations as A
@@ -41,7 +42,11 @@ class SyntheticNoise(A.ImageOnlyTransform):
             self.random_generator = np.random.default_rng([int(seed), salt])
 
     def get_params(self) -> dict[str, Any]:
-        return {"noise_seed": int(self.random_generator.integers(0, 2**63 - 1))}
+        draw = int(self.random_generator.integers(0, 2**63 - 1))
+        worker = _loader_worker_seed()
+        if worker is not None:  # every DataLoader worker holds a copy of this generator: the same draws in each
+            draw = int(np.random.default_rng([draw, worker]).integers(0, 2**63 - 1))
+        return {"noise_seed": draw}
 
     def apply(self, img: np.ndarray, noise_seed: int = 0, **params: Any) -> np.ndarray:
         return self.spec.apply(img, noise_seed)[0]
@@ -51,3 +56,12 @@ class SyntheticNoise(A.ImageOnlyTransform):
         # model as its description (file name, sha256) and a source of the user's own as its text or class name:
         # saved whole, and ``A.load`` refuses either in one line
         return {"spec": noise_text(self.spec)}
+
+
+def _loader_worker_seed() -> int | None:
+    """The seed torch gave this DataLoader worker (its base seed, new each epoch, plus its index); None outside
+    one. torch is looked up, never imported: the base install has none."""
+    torch = sys.modules.get("torch")
+    data = getattr(getattr(torch, "utils", None), "data", None)
+    info = data.get_worker_info() if data is not None else None
+    return None if info is None else int(info.seed)

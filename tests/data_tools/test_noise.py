@@ -390,6 +390,37 @@ def test_two_noises_in_one_seeded_pipeline_draw_independent_fields() -> None:
     assert np.array_equal(again(image=flat)["image"], A.Compose(pipeline.transforms, seed=5)(image=flat)["image"])
 
 
+class _NoisyFlat:
+    """A map-style dataset of one flat image through a seeded SyntheticNoise pipeline."""
+
+    def __init__(self) -> None:
+        import albumentations as A
+
+        from data_tools.noise_transform import SyntheticNoise as transform_cls
+
+        self.pipeline = A.Compose([transform_cls("gaussian:sigma=25")], seed=5)
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.pipeline(image=np.full((16, 16), 128, np.uint8))["image"]
+
+
+def test_data_loader_workers_draw_their_own_noise_and_a_torch_seed_repeats_it() -> None:
+    """Each worker holds a copy of the transform's generator: two workers gave byte-identical noise."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    def batches() -> list[bytes]:
+        torch.manual_seed(0)
+        return [b.numpy().tobytes() for b in DataLoader(_NoisyFlat(), batch_size=1, num_workers=2)]
+
+    first = batches()
+    assert len(set(first)) == 4, "workers drew the same noise"
+    assert batches() == first
+
+
 def test_an_albumentations_pipeline_saved_by_an_earlier_version_loads(tmp_path: Path) -> None:
     """Pipelines were saved when the transform lived beside the datasets, under that module's name."""
     import json
