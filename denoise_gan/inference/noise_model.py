@@ -250,7 +250,9 @@ class NoiseModel:
         refuse_masked(image)
         image = np.asarray(image)  # an np.matrix in, a plain array out, as Denoiser does
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-            raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}")
+            hint = "; it looks CxHxW: pass .transpose(1, 2, 0)" if image.ndim == 3 and image.shape[0] in (1, 2, 3, 4) \
+                else ""
+            raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}{hint}")
         if image.size == 0:
             raise UserError(f"the image is empty (shape {image.shape})")
         return through_file_dtype(image, lambda pixels: self.apply(pixels, seed)[0])

@@ -325,8 +325,10 @@ def _as_hwc(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
     else:
         flat = False
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or min(pixels.shape[:2]) < 1:
+        hint = "; it looks CxHxW: pass .transpose(1, 2, 0)" if pixels.ndim == 3 and pixels.shape[0] in (1, 2, 3, 4) \
+            and pixels.shape[2] > 4 else ""
         raise UserError(f"expected an HxW or HxWxC image of at least 1x1 pixel with 1-4 channels, "
-                        f"got shape {pixels.shape[:-1] if flat else pixels.shape}")
+                        f"got shape {pixels.shape[:-1] if flat else pixels.shape}{hint}")
     return pixels, flat
 
 

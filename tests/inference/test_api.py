@@ -569,3 +569,14 @@ def test_a_four_channel_models_refusal_of_an_rgba_image_says_its_4th_channel_is_
     with pytest.raises(UserError, match=r"^the model takes 4 channels; cannot denoise a 3-channel image \(an image's "
                                         r"4th channel is read as alpha and passed through\)$"):
         den(np.zeros((40, 40, 4), np.uint8))
+
+
+def test_a_channels_first_array_is_told_how_to_turn_it() -> None:
+    """The tensor path said `pass .permute(...)`; a CxHxW NumPy array got no hint."""
+    from denoise_gan import NoiseModel
+
+    chw = np.zeros((3, 40, 50), np.uint8)
+    with pytest.raises(UserError, match=r"got shape \(3, 40, 50\); it looks CxHxW: pass \.transpose\(1, 2, 0\)$"):
+        Denoiser.from_pretrained("default")(chw)
+    with pytest.raises(UserError, match=r"got shape \(3, 40, 50\); it looks CxHxW: pass \.transpose\(1, 2, 0\)$"):
+        NoiseModel.from_pretrained("default-F")(chw)
