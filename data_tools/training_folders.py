@@ -13,6 +13,7 @@ from data_tools.errors import DataError
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import collect_images
 from data_tools.paths import real_path
+from data_tools.synth_folder import MANIFEST_NAME, manifest_of
 
 
 def require_folders(*folders: str) -> None:
@@ -48,6 +49,23 @@ def refuse_val_from_training(val_dir: str, training: dict[str, str]) -> None:
         if shared:
             raise DataError(f"{shared[0][0]}: the same file as {shared[0][1]} in {option}; --val takes pairs of "
                             "photos not in training")
+
+
+def val_drawn_from_training(val_dir: str, training: dict[str, str]) -> str:
+    """A warning when the paired --val set was made by synth from a training folder's photos (its manifest's
+    source folder is, holds or lies inside one): copied and cropped, they are new files, so the checks above pass,
+    yet its scores are of photos the run trains on. "" otherwise."""
+    manifest = manifest_of(Path(val_dir) / MANIFEST_NAME) or {}
+    source = manifest.get("source_dir")
+    if not isinstance(source, str) or not source:
+        return ""
+    made_from = real_path(source)
+    for option, folder in ((o, f) for o, f in training.items() if f):
+        where = real_path(folder)
+        if made_from == where or made_from.is_relative_to(where) or where.is_relative_to(made_from):
+            return (f"--val {val_dir} was made by synth from {source}, photos of {option} {folder}: its PSNR/SSIM "
+                    "will be of photos the run trains on, not held-out ones")
+    return ""
 
 
 def refuse_shared_files(clean_dir: str, noisy_dir: str) -> None:

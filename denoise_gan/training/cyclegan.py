@@ -21,6 +21,7 @@ from torch import nn
 
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from data_tools.output_folders import refuse_output_inside_inputs
+from data_tools.training_folders import val_drawn_from_training
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets import losses
@@ -41,6 +42,7 @@ from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.run_open import discarded_if_refused, open_run
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
+from denoise_gan.warning_line import say_warning_on
 
 
 def loss_weights(cfg: TrainConfig) -> tuple[float, float]:
@@ -271,6 +273,8 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     if cfg is not None:  # a new run: checked before its folder is made
         check_train_folders(cfg)
         check_config(cfg)
+        if cfg.val_dir and (note := val_drawn_from_training(cfg.val_dir, {"--clean": cfg.data.clean_dir})):
+            say_warning_on(console, note)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
     with nullcontext() if resume else discarded_if_refused(run_dir):
         return _train(cfg, run_dir, resume, steps, console)

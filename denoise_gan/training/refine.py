@@ -32,7 +32,7 @@ from data_tools.file_digest import file_sha256
 from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
-from data_tools.training_folders import refuse_val_from_training
+from data_tools.training_folders import refuse_val_from_training, val_drawn_from_training
 from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets.contract import denoiser_contract
@@ -53,6 +53,7 @@ from denoise_gan.training.refine_start import check_refine, check_start, start_w
 from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
+from denoise_gan.warning_line import say_warning_on
 
 CLEAN_JPEG = "jpeg:quality=70-95"  # what a camera or a photo site leaves on a clean photo
 
@@ -286,6 +287,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         check_start(cfg, source)
         if cfg.val_dir:  # G trains on the run's clean photos (and never reads its noisy ones)
             refuse_val_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir})
+            if note := val_drawn_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir}):
+                say_warning_on(console, note)
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
         if cfg.init:  # the G it starts from, as that run left it; a folder is recorded as the file it holds

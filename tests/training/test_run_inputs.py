@@ -596,6 +596,31 @@ def test_a_val_set_made_of_training_photos_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_a_val_set_synth_made_from_the_training_photos_is_warned_of(tmp_path: Path) -> None:
+    """A set made by `synth CLEAN -o val --crop 32` holds new files (crops, PNG copies), so no link check sees it,
+    yet every pair in it is a training photo: its PSNR read as held out without a word."""
+    from data_tools.images import write_image
+    from data_tools.synth import synth
+
+    clean, other = tmp_path / "clean", tmp_path / "other"
+    for folder, value in ((clean, 90), (other, 60)):
+        for name in ("a", "b"):
+            write_image(folder / f"{name}.png", np.random.default_rng(value).integers(0, 256, (64, 64, 3), np.uint8))
+    synth(clean, tmp_path / "val", "gaussian:sigma=10", 1, crop=32)
+    synth(other, tmp_path / "held_out", "gaussian:sigma=10", 1, crop=32)
+    result = cli("train", "--clean", clean, "--noise", "gaussian:sigma=25", "--val", tmp_path / "val", "-o",
+                 tmp_path / "run", *TINY_TRAIN_FLAGS, "--steps", "1")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: --val {tmp_path / 'val'} was made by synth from {clean}, photos of --clean {clean}: its "
+            "PSNR/SSIM will be of photos the run trains on, not held-out ones") in " ".join(result.output.split())
+    result = cli("train", "--clean", clean, "--noise", "gaussian:sigma=25", "--val", tmp_path / "held_out", "-o",
+                 tmp_path / "run2", *TINY_TRAIN_FLAGS, "--steps", "1")
+    assert result.exit_code == 0 and "was made by synth from" not in result.output, result.output
+    result = cli("refine", tmp_path / "run", "--val", tmp_path / "val", "--steps", "1", "--patch-size", "32",
+                 "--batch-size", "2", "--threads", "1", "--workers", "0")
+    assert "photos of the run's --clean" in " ".join(result.output.split()), result.output
+
+
 def test_a_later_torchrun_rank_does_not_take_rank_0s_lock_for_another_process(
         clean_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every rank probed the folder's lock: one that came after rank 0 had taken it refused, and torchrun ended
