@@ -115,11 +115,14 @@ def _load_backend(name_or_path: str | Path | None, engine: str, device: str, pre
                 raise
             stale = f"{exc}; ran {path.name} on torch instead"
         else:
-            if not (why := _staleness(loaded, path)):
-                return replace(loaded, weights=path)
-            if not installed("torch"):
+            why = _staleness(loaded, path)
+            if not why and (loaded.backend.content_checked or not installed("torch")):
+                return replace(loaded, weights=path)  # (one that cannot be checked has its engine's note)
+            if why and not installed("torch"):
                 raise _stale(loaded, path, why)  # and no torch to fall back on
-            stale = f"{str(_stale(loaded, path, why))}; ran on torch instead"
+            # an altered copy of the graph would pass for the weights' own: torch runs the weights themselves
+            stale = f"{str(_stale(loaded, path, why))}; ran on torch instead" if why else \
+                f"{loaded.backend.path} {gc.UNCHECKED_GRAPH}; ran {path.name} on torch instead"
     if not installed("torch"):
         if not cuda:  # torch would refuse half precision here too: never send the user to install it for that
             refuse_half_on_cpu(precision)

@@ -174,6 +174,8 @@ class OnnxBackend:
         self.level_max = self.info.level_max
         self.notes: list[str] = []
         self._check_content()
+        if not self.content_checked:
+            self.notes.append(f"{self.path.name} {gc.UNCHECKED_GRAPH}; " + _reexport(" for one that can be"))
         if self.info.predates_level_profile:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
                               "map; " + _reexport(" for today's"))
@@ -193,19 +195,23 @@ class OnnxBackend:
             raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc)})") from None
 
     def _check_content(self) -> None:
-        """The graph is the one exported: its digest of its own content holds (a graph exported before the
-        digest has none, and one whose weights other tools moved to a file beside it cannot keep it: both run
-        unchecked)."""
+        """The graph is the one exported: its digest of its own content holds. A graph exported before the digest
+        has none, and one whose weights other tools moved to a file beside it cannot keep it: alone, both run
+        unchecked (``content_checked`` False), and beside weights the engine choice runs those instead."""
         recorded = self._props.get(gc.GRAPH_DIGEST_KEY)
+        self.content_checked = False  # what the engine choice asks of a graph beside weights torch could run
         if recorded is None:
             return
         try:
             data = self._file.read_bytes()
         except OSError as exc:
             raise WeightsError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
-        if content_digest(data) != recorded and not has_external_data(data):
+        if has_external_data(data):
+            return
+        if content_digest(data) != recorded:
             raise WeightsError(f"{self.path}: the graph is not the one exported (its content does not match the "
                                f"digest it records: a damaged or altered file); {_reexport()}")
+        self.content_checked = True
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (a ``multiprocessing`` pool, ``copy.deepcopy``): the session is opened again from the graph

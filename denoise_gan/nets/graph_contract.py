@@ -27,6 +27,10 @@ GRAPH_DIGEST_KEY = "graph_sha256"
 # brightness (``nets.level_profile``); a graph without the key predates that and is remade before use
 LEVEL_MAP_KEY, LEVEL_MAP = "level_map", "brightness-profile"
 PREDATES_LEVEL_PROFILE = "was exported before the blind level map was profiled by brightness"  # what users read
+# a graph whose content its own digest cannot vouch for: one exported before the digest, or one whose weights
+# other tools moved to a file beside it (a changed byte there would pass); beside weights, torch runs those
+UNCHECKED_GRAPH = ("cannot be checked for damage or alteration (it records no digest of its own content, or keeps "
+                   "its weights in a file beside it)")
 # a level-aware graph's cap on the map that conditions G (the model's ``level_max``, ``generator_names.LEVEL_MAX``
 # unless its training went higher, as decimal text); a graph without it runs the map uncapped (far above its
 # training levels G darkens a photo): the same below the cap, so it is used, with a note

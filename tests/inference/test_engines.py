@@ -434,11 +434,14 @@ def test_a_graph_from_before_the_level_cap_still_runs_and_says_so(tmp_path: Path
     weights = tmp_path / "G.safetensors"
     save_generator(weights, random_level_net(), TINY_LEVEL)
     export_model(weights, tmp_path / "G.onnx", "onnx")
-    _without(tmp_path / "G.onnx", gc.LEVEL_MAX_KEY)
-    for engine in ("auto", "onnxruntime"):
-        den = Denoiser.from_pretrained(weights, engine=engine, device="cpu")
-        assert den.engine_name == "onnxruntime"
-        assert any("blind map above σ 100 runs uncapped; re-export" in note for note in den.notes), den.notes
+    _without(tmp_path / "G.onnx", gc.LEVEL_MAX_KEY)  # (and the digest, which came later)
+    den = Denoiser.from_pretrained(weights, engine="onnxruntime", device="cpu")
+    assert den.engine_name == "onnxruntime"
+    assert any("blind map above σ 100 runs uncapped; re-export" in note for note in den.notes), den.notes
+    assert any(f"G.onnx {gc.UNCHECKED_GRAPH}; re-export" in note for note in den.notes), den.notes
+    den = Denoiser.from_pretrained(weights, device="cpu")  # auto: a graph no digest vouches for is not run
+    assert den.engine_name == "torch"                      # beside weights torch can run
+    assert any(f"G.onnx {gc.UNCHECKED_GRAPH}; ran G.safetensors on torch instead" in note for note in den.notes)
 
 
 def test_a_graph_from_before_the_level_cap_is_given_a_fixed_level_capped(tmp_path: Path,
@@ -625,6 +628,43 @@ def test_the_content_digest_reads_only_whole_protobuf_fields() -> None:
     assert content_digest(stride) != content_digest(b"\x08\x01" + entry(b"stride", b"9")) is not None
     assert content_digest(b"\x08\x01") != content_digest(b"\x08\x02")
     assert not has_external_data((shipped_dir() / "default.onnx").read_bytes())
+
+
+@pytest.mark.parametrize("how", ["external data changed", "digest dropped"])
+def test_an_altered_graph_its_digest_cannot_vouch_for_is_not_run_in_place_of_its_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Weights moved to a file beside the graph (which other tools do), or the digest entry removed, and then
+    a changed byte: `auto` ran the altered graph in place of the weights, without a word (15.6 dB from torch)."""
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+
+    from denoise_gan.inference import engine_choice
+    from denoise_gan.nets import graph_contract as gc
+
+    shutil.copy(shipped_dir() / "default.safetensors", tmp_path / "G.safetensors")
+    graph = onnx.load(str(shipped_dir() / "default.onnx"))
+    if how == "digest dropped":
+        tensor = max((t for t in graph.graph.initializer if t.data_type == 1), key=lambda t: int(np.prod(t.dims)))
+        tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * 3, tensor.name))
+        kept = [p for p in graph.metadata_props if p.key != gc.GRAPH_DIGEST_KEY]
+        del graph.metadata_props[:]
+        graph.metadata_props.extend(kept)
+        onnx.save(graph, str(tmp_path / "G.onnx"))
+    else:
+        onnx.save(graph, str(tmp_path / "G.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location="G.onnx.data", size_threshold=0)
+        data = np.fromfile(tmp_path / "G.onnx.data", np.float32)
+        data[-30000:] *= 3
+        data.tofile(tmp_path / "G.onnx.data")
+    den = Denoiser.from_pretrained(tmp_path / "G.safetensors", device="cpu")
+    assert den.engine_name == "torch"
+    assert den.notes == [f"{tmp_path / 'G.onnx'} {gc.UNCHECKED_GRAPH}; ran G.safetensors on torch instead"]
+    monkeypatch.setattr(engine_choice, "installed", lambda module: module != "torch")  # the base install
+    den = Denoiser.from_pretrained(tmp_path / "G.safetensors", device="cpu")
+    assert den.engine_name == "onnxruntime"  # all it can run, with the note
+    assert any(note.startswith(f"G.onnx {gc.UNCHECKED_GRAPH}; re-export it") for note in den.notes), den.notes
 
 
 def test_a_misspelt_device_is_said_as_one_where_torch_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
