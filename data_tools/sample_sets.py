@@ -57,9 +57,10 @@ def write_sample_set(output: Path | str, subset: str | None = None, names: str |
         raise DataError(f"--names {', '.join(outside)}: not in --set {subset} "
                         f"({'its samples: ' + ', '.join(members) if members else 'it holds no skimage sample'}); "
                         "drop --set to write any named sample")
-    again = holds_only_samples(output, chosen)
-    prepare_output_dir(output, overwrite=overwrite, own=again, known=[f"{name}.png" for name in chosen])
-    return WrittenSet(write_samples(output, chosen, overwrite=overwrite or again), pool=False)
+    with removed_if_left_empty(output), holding_folder(output, "sample set"):  # two sets at once: one refused
+        again = holds_only_samples(output, chosen)  # (under the lock: the other's files are there by now)
+        prepare_output_dir(output, overwrite=overwrite, own=again, known=[f"{name}.png" for name in chosen])
+        return WrittenSet(write_samples(output, chosen, overwrite=overwrite or again), pool=False)
 
 
 def _build_pool(output: Path, whole: bool, debs: Path | str | None, overwrite: bool,

@@ -12,9 +12,10 @@ import numpy as np
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text, is_temp_file
+from data_tools.folder_lock import holding_folder
 from data_tools.images import write_image
-from data_tools.noise import image_seed, parse_noise_spec
-from data_tools.output_folders import prepare_output_dir
+from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
+from data_tools.output_folders import prepare_output_dir, removed_if_left_empty
 from data_tools.samples import HELD_OUT, load_sample
 from denoise_gan.evaluation.metrics import finite_mean, json_float, psnr, ssim
 from denoise_gan.evaluation.pictures import labelled_grid
@@ -72,8 +73,21 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
     model = load_backend(checkpoint, engine, infer.device, infer.precision,
                          threads)
     denoiser = TiledDenoiser(model.backend, infer)
-    overwrite = overwrite or _holds_only_a_demo(Path(out_dir))
+    with removed_if_left_empty(out_dir), holding_folder(out_dir, "demo"):  # a second demo there is refused
+        rows = _write_demo(Path(out_dir), spec, noise, seed, checkpoint, names, denoiser, overwrite)
+    return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))
+
+
+def _write_demo(out_dir: Path, spec: NoiseSpec, noise: str, seed: int, checkpoint: str | None,
+                names: tuple[str, ...], denoiser: TiledDenoiser, overwrite: bool) -> list[DemoRow]:
+    """The strips and the record, in a folder this run holds. The record is written first, marked incomplete
+    and naming the strips planned: a run cut short leaves a folder its rerun knows as a demo's (and finishes),
+    never one run's strips beside another's scores."""
+    overwrite = overwrite or _holds_only_a_demo(out_dir)
     prepare_output_dir(out_dir, overwrite=overwrite, known=(RECORD, *(f"{name}.png" for name in names)))
+    request = {"tool": "denoise-gan demo", "complete": False, "noise": noise, "seed": seed,
+               "model": checkpoint or "default", "images": [{"name": n, "file": f"{n}.png"} for n in names]}
+    atomic_write_text(out_dir / RECORD, json.dumps(request, indent=2) + "\n")
     rows = []
     for name in names:
         clean = load_sample(name)
@@ -81,19 +95,19 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
         start = time.perf_counter()
         denoised = denoiser(noisy)
         seconds = time.perf_counter() - start
-        path = Path(out_dir) / f"{name}.png"
+        path = out_dir / f"{name}.png"
         row = DemoRow(name, psnr(clean, noisy), ssim(clean, noisy), psnr(clean, denoised), ssim(clean, denoised),
                       seconds, path)
         write_image(path, demo_strip(row, noisy, denoised, clean, noise, seed, checkpoint or "default"),
-                    overwrite=overwrite)
+                    overwrite=True)  # (the folder was checked above: a strip there is this demo's, or replaced)
         rows.append(row)
-    record = {"tool": "denoise-gan demo", "noise": noise, "seed": seed, "model": checkpoint or "default",
+    record = {**request, "complete": True,
               "images": [{"name": r.name, "file": r.path.name, "noisy_psnr": json_float(r.noisy_psnr),
                           "noisy_ssim": r.noisy_ssim, "psnr": json_float(r.psnr), "ssim": r.ssim} for r in rows],
               "mean": {key: json_float(value) for key, value in demo_means(rows).items()}}
     # strict JSON, as evaluate's: an identical pair's infinite PSNR is null
-    atomic_write_text(Path(out_dir) / RECORD, json.dumps(record, indent=2, allow_nan=False) + "\n")
-    return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))
+    atomic_write_text(out_dir / RECORD, json.dumps(record, indent=2, allow_nan=False) + "\n")
+    return rows
 
 
 def _holds_only_a_demo(out_dir: Path) -> bool:

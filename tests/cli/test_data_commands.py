@@ -467,6 +467,22 @@ def test_samples_set_takes_the_readme_folders_spelling(tmp_path: Path, spelling:
     assert code == 2 and "not in --set held-out" in stderr, stderr
 
 
+def test_a_second_sample_set_written_into_a_folder_at_once_is_refused(tmp_path: Path) -> None:
+    """`samples -o s & samples -o s --set train`: both checked the folder empty, both wrote, and the held-out
+    photos sat among the training ones, both runs saying done."""
+    import subprocess
+    import sys
+
+    from data_tools.folder_lock import holding_folder
+    from helpers import CHILD_ENV
+
+    with holding_folder(tmp_path / "s", "sample set"):  # the first run, still writing
+        done = subprocess.run([sys.executable, "-m", "denoise_gan", "samples", "-o", str(tmp_path / "s"), "--set",
+                               "train"], env=CHILD_ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "another process is writing this sample set now" in done.stderr, done.stderr
+    assert not any((tmp_path / "s").iterdir())
+
+
 def test_samples_written_again_into_their_own_folder_is_a_repeat(tmp_path: Path) -> None:
     """README sections each start with `samples -o heldout`; the second refused the folder the first filled."""
     for _ in range(2):

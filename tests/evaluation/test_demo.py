@@ -164,3 +164,57 @@ def test_the_mean_leaves_out_images_that_came_back_unchanged_and_says_so() -> No
     console.print(demo_table(rows, "gaussian:sigma=0", 0))
     text = " ".join(console.export_text().split())
     assert "42.00*" in text and "the PSNR mean is over the other 2" in text
+
+
+def _tiny_weights(tmp_path: Path) -> Path:
+    weights = tmp_path / "tiny.safetensors"
+    cfg = GeneratorConfig(width=4, depth=1)
+    save_generator(weights, build_generator(cfg), cfg)
+    return weights
+
+
+def test_a_demo_cut_short_leaves_no_other_runs_scores_and_its_rerun_finishes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut short over an earlier demo, the folder held two runs' strips and the earlier run's demo.json with its
+    scores for all five; cut short in a new folder, the same command was refused (not empty)."""
+    from denoise_gan.evaluation import demo as demo_module
+
+    weights, out = _tiny_weights(tmp_path), tmp_path / "out"
+    assert runner.invoke(app, ["demo", "-o", str(out), "-c", str(weights)]).exit_code == 0
+    real_strip, made = demo_module.demo_strip, []
+
+    def second_strip_interrupted(*args: object, **kwargs: object) -> np.ndarray:
+        made.append(1)
+        if len(made) == 2:
+            raise KeyboardInterrupt
+        return real_strip(*args, **kwargs)
+
+    monkeypatch.setattr(demo_module, "demo_strip", second_strip_interrupted)
+    result = runner.invoke(app, ["demo", "-o", str(out), "-c", str(weights), "--seed", "3"])
+    assert result.exit_code == 130 and "the same command finishes it" in result.output, result.output
+    record = json.loads((out / "demo.json").read_text())
+    assert record["complete"] is False and record["seed"] == 3 and "mean" not in record
+    assert all("psnr" not in image for image in record["images"])  # no scores for strips it did not make
+    monkeypatch.setattr(demo_module, "demo_strip", real_strip)
+    result = runner.invoke(app, ["demo", "-o", str(out), "-c", str(weights), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "demo.json").read_text())
+    assert record["complete"] is True and record["seed"] == 3 and len(record["images"]) == len(HELD_OUT)
+
+
+def test_a_second_demo_into_a_folder_a_demo_is_writing_is_refused(tmp_path: Path) -> None:
+    """Two demos into one folder both exited 0, the folder holding one's strips beside the other's."""
+    from data_tools.folder_lock import holding_folder
+
+    out = tmp_path / "out"
+    with holding_folder(out, "demo"):  # (the lock is the process's, so the check runs in a child)
+        import subprocess
+        import sys
+
+        from helpers import CHILD_ENV
+
+        done = subprocess.run([sys.executable, "-m", "denoise_gan", "demo", "-o", str(out), "-c",
+                               str(_tiny_weights(tmp_path))], env=CHILD_ENV, capture_output=True, text=True,
+                              timeout=300)
+    assert done.returncode == 2 and "another process is writing this demo now" in done.stderr, done.stderr
+    assert not any(out.iterdir())
