@@ -50,7 +50,7 @@ from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.small_images import smallest_side
-from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, refuse_noise_model, weights_digest
+from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, read_weight_bytes, refuse_noise_model, weights_digest
 from denoise_gan.nets.weights import (
     CALIBRATION_KEY,
     LEVEL_MAX_KEY,
@@ -78,6 +78,7 @@ class Exportable:
     config: GeneratorConfig
     meta: dict[str, Any]
     source: Path
+    data: bytes | None = None  # the weight file's bytes the net was loaded from: what the graph records is of them
 
     @property
     def contract(self) -> DenoiserContract:
@@ -87,6 +88,8 @@ class Exportable:
     def source_sha256(self) -> str:
         """The weight file's sha256 (a graph records it, so the engine can tell a stale graph); for a run
         checkpoint, that of the file its safetensors export writes (the same bytes for the same weights)."""
+        if self.data is not None:  # not the file again: a run saving meanwhile would name other weights
+            return hashlib.sha256(self.data).hexdigest()
         if self.source.suffix == ".safetensors":
             return file_sha256(self.source)
         return hashlib.sha256(generator_bytes(self.net, self.config, self.meta)).hexdigest()
@@ -95,7 +98,7 @@ class Exportable:
     def source_digest(self) -> str:
         """The weight file's content digest (``weights_digest``), which a re-saved copy of it shares."""
         if self.source.suffix == ".safetensors":
-            return weights_digest(self.source)
+            return weights_digest(self.source, self.data)
         return self.source_sha256  # the export's bytes are canonical already: their sha256 is their digest
 
 
@@ -105,8 +108,9 @@ def load_exportable(source: str | Path) -> Exportable:
     if path.suffix in CHECKPOINT_SUFFIXES and not path.is_dir():
         return _from_run_checkpoint(path)
     path = resolve_weights(source)
-    net, cfg, meta = load_denoiser(path)  # an exported F would be a "denoiser" that adds noise
-    return Exportable(net, cfg, describe(cfg, _without_relative_paths(meta)), path)
+    data = read_weight_bytes(path)  # read once: the graph records the sha256 of the weights it holds
+    net, cfg, meta = load_denoiser(path, data=data)  # an exported F would be a "denoiser" that adds noise
+    return Exportable(net, cfg, describe(cfg, _without_relative_paths(meta)), path, data)
 
 
 def _from_run_checkpoint(path: Path) -> Exportable:

@@ -123,11 +123,12 @@ def canonical(data: bytes) -> bytes:
     return len(text).to_bytes(8, "little") + text + data[8 + length:]
 
 
-def weights_digest(path: Path) -> str:
+def weights_digest(path: Path, data: bytes | None = None) -> str:
     """The sha256 of a weight file's canonical form: equal for two files that hold the same tensors and
     metadata, whatever order their writer put the metadata keys in (a graph records it beside the file's own
-    sha256, so a re-exported copy of the weights still owns the graph made from the original)."""
-    data = read_weight_bytes(path)
+    sha256, so a re-exported copy of the weights still owns the graph made from the original). ``data``: the
+    file's bytes, when already read."""
+    data = read_weight_bytes(path) if data is None else data
     read_header(path, data)  # a corrupt file is a one-line error, not a JSON traceback
     return hashlib.sha256(canonical(data)).hexdigest()
 

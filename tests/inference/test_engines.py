@@ -735,3 +735,33 @@ def test_a_graph_whose_metadata_or_file_changed_is_refused_fresh_and_unpickled(u
     path.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="not the one exported"):
         pickle.loads(pickled)
+
+
+def test_a_graph_exported_while_its_weights_are_replaced_names_the_weights_it_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights were read, then hashed again after the graph was made: a run saving meanwhile gave a graph of
+    step N's weights that named step N+1's file, and `auto` ran it in place of them, without a word."""
+    from denoise_gan.nets import export as export_module
+
+    weights = tmp_path / "G.safetensors"
+    save_generator(weights, random_level_net(seed=1), TINY_LEVEL)
+    first = weights.read_bytes()
+    real_load = export_module.load_exportable
+
+    def load_then_a_save_lands(source: str | Path) -> export_module.Exportable:
+        model = real_load(source)
+        save_generator(weights, random_level_net(seed=2), TINY_LEVEL)  # the run's next save, mid-export
+        return model
+
+    monkeypatch.setattr(export_module, "load_exportable", load_then_a_save_lands)
+    export_model(weights, tmp_path / "G.onnx", "onnx")
+    graph = Denoiser.from_pretrained(tmp_path / "G.onnx", device="cpu")
+    assert graph.backend.info.source_sha256 == file_sha256_of(first)
+    den = Denoiser.from_pretrained(weights, device="cpu")  # the newer weights: the graph is not theirs
+    assert den.engine_name == "torch" and any("stale graph" in note for note in den.notes), den.notes
+
+
+def file_sha256_of(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
