@@ -45,6 +45,8 @@ class GraphInfo:
             # a level-aware graph without the key is from before the map was capped: taken as the default's cap
             self.predates_level_max = self.level_aware and gc.LEVEL_MAX_KEY not in props
             self.level_max = float(props.get(gc.LEVEL_MAX_KEY, LEVEL_MAX))
+            if not isinstance(self.config.get("arch", ""), str):
+                raise TypeError(f"its config's arch is {type(self.config['arch']).__name__}, not a name")
         except (KeyError, ValueError, TypeError) as exc:
             raise WeightsError(f"{path}: bad denoise-gan graph metadata ({type(exc).__name__}: {exc})") from None
         if not (1 <= self.stride <= 1024 and 1 <= self.channels <= 4 and 1 <= self.min_tile <= 4096
@@ -192,7 +194,8 @@ class OnnxBackend:
         except Exception as exc:
             if is_out_of_memory(exc):  # std::bad_alloc while the session is built: the graph is fine
                 raise MemoryError(first_line(exc)) from None
-            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc)})") from None
+            # whole: ONNX Runtime's reason (a missing external data file) comes after a long preamble
+            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc, 800)})") from None
 
     def _check_content(self) -> None:
         """The graph is the one exported: its digest of its own content holds. A graph exported before the digest

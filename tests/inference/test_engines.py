@@ -765,3 +765,30 @@ def file_sha256_of(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_a_graph_with_odd_metadata_or_missing_external_data_is_one_whole_line(tmp_path: Path) -> None:
+    """An arch that is a list was a TypeError traceback (and `auto` did not fall back to torch); a graph whose
+    external data file is missing was cut at 160 characters, before ONNX Runtime's reason."""
+    import json
+
+    import onnx
+
+    from denoise_gan.nets import graph_contract as gc
+
+    graph = onnx.load(str(shipped_dir() / "default.onnx"))
+    props = {p.key: p.value for p in graph.metadata_props}
+    props[gc.CONFIG_KEY] = json.dumps({**json.loads(props[gc.CONFIG_KEY]), "arch": ["level"]})
+    onnx.helper.set_model_props(graph, props)
+    onnx.save(graph, str(tmp_path / "odd.onnx"))
+    with pytest.raises(WeightsError, match=r"bad denoise-gan graph metadata \(TypeError: its config's arch is list, "
+                                           r"not a name\)"):
+        Denoiser.from_pretrained(tmp_path / "odd.onnx", device="cpu")
+    (tmp_path / "ext").mkdir()
+    onnx.save(onnx.load(str(shipped_dir() / "default.onnx")), str(tmp_path / "ext" / "G.onnx"),
+              save_as_external_data=True, all_tensors_to_one_file=True, location="G.onnx.data", size_threshold=0)
+    (tmp_path / "ext" / "G.onnx.data").unlink()
+    with pytest.raises(WeightsError) as refused:
+        Denoiser.from_pretrained(tmp_path / "ext" / "G.onnx", device="cpu")
+    assert "not a loadable ONNX graph" in str(refused.value) and "G.onnx.data" in str(refused.value).split(
+        "not a loadable ONNX graph", 1)[1], str(refused.value)
