@@ -14,6 +14,7 @@ from data_tools.atomic_files import is_special_file, is_temp_file, remove_stale_
 from data_tools.names import says_folder
 from data_tools.paths import real_path
 from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.nets import shipped as shipped_models
 from denoise_gan.nets.run_folder import folder_run_kind, graph_beside, run_own_files
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES
@@ -72,6 +73,14 @@ def export_source(source: str | Path) -> Path:
     return resolve_weights(source)
 
 
+def _shipped_file(out: Path) -> bool:
+    """Whether ``out`` is one of the shipped models' files (a new one there is a model added), or their folder."""
+    shipped = real_path(shipped_models.shipped_dir())  # looked up when asked (a test's own folder)
+    where = real_path(out)
+    return where == shipped or (where.parent == shipped and where.is_file()
+                                and where.suffix.lower() in (".safetensors", ".onnx"))
+
+
 def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> None:
     """Refuse, before any work, an ``out`` that would destroy something: the weights being exported, a run
     folder's own files (but for the graph beside the weights exported, which is what the run keeps there), a
@@ -84,6 +93,8 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     if out.name in run_own_files() and not own_graph and (kind := folder_run_kind(out.parent)) is not None:
         raise UserError(f"-o {out} is a file of the {kind} run {out.parent}, which its training writes and "
                         "refine, --resume and adapt read back; choose another -o")
+    if not own_graph and _shipped_file(out):  # `denoise`, `demo` and `adapt` read it, with no -c at all
+        raise UserError(f"-o {out} is a shipped model's file, which denoise, demo and adapt read; choose another -o")
     _check_parent(out)
     if not out.exists():
         if out.is_symlink():  # writing would replace the link, whatever the flags say, as `denoise` refuses to

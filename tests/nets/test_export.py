@@ -304,6 +304,29 @@ def test_an_export_never_replaces_a_runs_own_files(finished_run: Path) -> None:
     assert {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file()} == before
 
 
+def test_an_export_never_replaces_a_shipped_models_file_but_the_defaults_own_graph(
+        weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`export X -o checkpoints/default-F.safetensors --overwrite` replaced the shipped noise model (then a
+    "denoiser"), and so for default.safetensors and default.onnx: what every command without -c reads."""
+    import shutil
+
+    import denoise_gan.nets.shipped as lookup
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("default.safetensors", "default-F.safetensors", "default.onnx"):
+        shutil.copy(lookup.shipped_dir() / name, shipped / name)
+    monkeypatch.setattr(lookup, "shipped_dir", lambda: shipped)
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    for target in ("default-F.safetensors", "default.safetensors", "default.onnx"):
+        one_line_error(cli("export", weights, "-o", shipped / target, "--overwrite"), "is a shipped model's file",
+                       "choose another -o")
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+    result = cli("export", shipped / "default.safetensors", "-o", shipped / "default.onnx", "--overwrite")
+    assert result.exit_code == 0, result.output  # how the default's graph is made again (reproduce.sh)
+    assert cli("export", weights, "-o", shipped / "mine.safetensors").exit_code == 0  # a model added
+
+
 def test_export_errors_are_one_line(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one_line_error(cli("export", weights, "-o", tmp_path / "x", "--format", "tflite"), "unknown export format")
     (tmp_path / "taken.onnx").write_bytes(b"")
