@@ -33,13 +33,52 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
         raise write_error(folder, exc, "cannot open it") from None
     try:
         if not _flock_within(fd, _PROBE_WAIT_S):
-            raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end, "
+            doing = "reading" if _only_readers(fd) else "writing"
+            raise OutputWriteError(f"{folder}: another process is {doing} this {what} now; wait for it to end, "
                                    "or choose another -o")
         _HELD.add(fd)
         yield
     finally:
         _HELD.discard(fd)
         os.close(fd)
+
+
+@contextmanager
+def reading_folder(folder: Path | str, what: str = "set") -> Iterator[None]:
+    """Hold a shared lock on a folder while reading it (a benchmark reading a synth set): a writer, which holds
+    the folder whole (``holding_folder``), is refused meanwhile, and one writing it now makes this a one-line
+    refusal (its images are half the old set, half the new). A folder that cannot be opened is read unlocked:
+    the reader's own checks say what is wrong with it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield
+        return
+    try:
+        if not _flock_within(fd, _PROBE_WAIT_S, fcntl.LOCK_SH):
+            raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end")
+        _HELD.add(fd)
+        yield
+    finally:
+        _HELD.discard(fd)
+        os.close(fd)
+
+
+def _only_readers(fd: int) -> bool:
+    """Whether the lock another process keeps on ``fd``'s folder is shared (readers'), not a writer's."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
 
 
 # the lock's descriptors this process holds open: a forked child (a data-loading worker) closes its copies, or
@@ -65,14 +104,15 @@ if hasattr(os, "register_at_fork"):
 _PROBE_WAIT_S = 0.5
 
 
-def _flock_within(fd: int, seconds: float) -> bool:
-    """Take ``fd``'s exclusive lock, trying again for up to ``seconds``; False when another process keeps it."""
+def _flock_within(fd: int, seconds: float, mode: int | None = None) -> bool:
+    """Take ``fd``'s lock (exclusive unless ``mode`` says LOCK_SH), trying again for up to ``seconds``; False
+    when another process keeps it."""
     import fcntl
 
     deadline = time.monotonic() + seconds
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_EX if mode is None else mode) | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
             if time.monotonic() >= deadline:

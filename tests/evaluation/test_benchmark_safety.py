@@ -170,3 +170,29 @@ def test_a_seed_given_with_only_noisy_sets_is_refused(clean_dir: Path, tmp_path:
                    "--seed draws the noise on --clean photos", "drop --seed")
     assert not (tmp_path / "b").exists()
     assert cli("benchmark", "--noisy", pairs, "--methods", "tv", "-o", tmp_path / "b").exit_code == 0
+
+
+def test_a_set_is_not_benchmarked_while_synth_writes_it_nor_rewritten_while_benchmarked(
+        clean_dir: Path, tmp_path: Path) -> None:
+    """`synth --overwrite` into a set a benchmark was reading went on: 39 of 40 rows scored the new noise under
+    the old noise's name, both runs exit 0."""
+    import subprocess
+    import sys
+
+    from data_tools.folder_lock import holding_folder, reading_folder
+    from helpers import CHILD_ENV
+
+    synth(clean_dir, tmp_path / "set", "gaussian:sigma=25", 1)
+    benchmark = [sys.executable, "-m", "denoise_gan", "benchmark", "--noisy", str(tmp_path / "set"), "--methods",
+                 "noisy", "-o", str(tmp_path / "b")]
+    with holding_folder(tmp_path / "set", "set"):  # a synth writing it now
+        done = subprocess.run(benchmark, env=CHILD_ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "another process is writing this set now" in done.stderr, done.stderr
+    assert not (tmp_path / "b").exists()
+    with reading_folder(tmp_path / "set"):  # a benchmark reading it now
+        done = subprocess.run([sys.executable, "-m", "denoise_gan", "synth", str(clean_dir), "-o",
+                               str(tmp_path / "set"), "--noise", "gaussian:sigma=50", "--overwrite"],
+                              env=CHILD_ENV, capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "another process is reading this set now" in done.stderr, done.stderr
+    assert json.loads((tmp_path / "set" / "manifest.json").read_text())["noise"] == "gaussian:sigma=25"
+    assert subprocess.run(benchmark, env=CHILD_ENV, capture_output=True, timeout=120).returncode == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from data_tools.atomic_files import atomic_write_text, is_temp_file, remove_stale_parts
 from data_tools.errors import DenoiseGanError
-from data_tools.folder_lock import holding_folder
+from data_tools.folder_lock import holding_folder, reading_folder
 from data_tools.images import ImageReadError
 from data_tools.output_folders import prepare_output_dir
 from denoise_gan.errors import UserError
@@ -181,7 +182,13 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
     Bad arguments raise before any work; a broken input or a method that fails on one image is recorded in
     ``failures`` and the rest still run. Results are saved after every row.
     """
-    out_dir = Path(out_dir)
+    with ExitStack() as reading:  # the sets are read whole: `synth --overwrite` into one meanwhile is refused
+        for set_dir in cfg.noisy_sets:
+            reading.enter_context(reading_folder(set_dir))
+        return _benchmark(cfg, Path(out_dir), progress)
+
+
+def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: Progress | None) -> BenchmarkResult:
     the_plan = plan(cfg, out_dir)
     if cfg.resume and not out_dir.exists():  # a mistyped -o would start over in a new folder without a word
         raise UserError(f"{out_dir}: no such folder, so no benchmark to --resume; drop --resume to start one")
