@@ -118,6 +118,10 @@ def test_a_benchmark_stopped_before_its_first_row_is_run_again_or_resumed(clean_
         result = cli(*args, "-o", out, *extra)
         assert result.exit_code == 0, result.output
         assert (out / "results.json").is_file() and not temp.exists()
+    (out / "plots").mkdir(exist_ok=True)
+    plot_temp = out / "plots" / ".img00.png.999999999-abcd1234.part"  # a write killed beside the plots
+    plot_temp.write_bytes(b"half")
+    assert cli(*args, "-o", out, "--resume").exit_code == 0 and not plot_temp.exists()
 
 
 def test_two_model_rows_of_one_name_are_refused(clean_dir: Path, tmp_path: Path) -> None:

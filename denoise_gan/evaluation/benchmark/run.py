@@ -202,6 +202,7 @@ def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: Progress | None) -
                        f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
                        "empty it")
     remove_stale_parts(out_dir / report.CROPS_DIR, recursive=True)  # a killed run's, in each image's crop folder
+    remove_stale_parts(out_dir / report.PLOTS_DIR)  # and beside its plots
     with holding_folder(out_dir, "benchmark"):  # a second run into it (two --resume) would lose rows
         # read again under the lock: a run that held it until now may have stored rows since the check above
         return _run_rows(cfg, the_plan, models, out_dir, _previous_rows(out_dir / RESULTS_JSON, cfg), progress)
