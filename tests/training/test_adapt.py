@@ -208,9 +208,8 @@ def test_adapt_without_from_starts_from_the_shipped_default_whatever_the_working
         find_start("default")
 
 
-def test_a_resumed_adaptation_started_without_from_keeps_the_shipped_model(
-        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its config stores the shipped model's name; a folder of that name where the resume ran was read for it."""
+def _ship_as_mine(start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start model's G, F and D_noisy shipped as the model `mine`, and adapt run from tmp_path."""
     import denoise_gan.nets.shipped as lookup
 
     shipped = tmp_path / "shipped"
@@ -219,6 +218,12 @@ def test_a_resumed_adaptation_started_without_from_keeps_the_shipped_model(
         (shipped / f"mine{part}.safetensors").write_bytes((start_dir / f"{name}.safetensors").read_bytes())
     monkeypatch.setattr(lookup, "shipped_dir", lambda: shipped)
     monkeypatch.chdir(tmp_path)
+
+
+def test_a_resumed_adaptation_started_without_from_keeps_the_shipped_model(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its config stores the shipped model's name; a folder of that name where the resume ran was read for it."""
+    _ship_as_mine(start_dir, tmp_path, monkeypatch)
     (tmp_path / "mine").mkdir()  # the user's own folder, of the shipped model's name
     with pytest.raises(KeyboardInterrupt):  # stopped after the noise phase
         with monkeypatch.context() as patched:
@@ -231,14 +236,7 @@ def test_a_resumed_adaptation_started_without_from_keeps_the_shipped_model(
 def test_from_a_folder_named_as_a_shipped_model_says_which_was_taken(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--from default` with a `default` folder here read the folder without a word (denoise -c says which)."""
-    import denoise_gan.nets.shipped as lookup
-
-    shipped = tmp_path / "shipped"
-    shipped.mkdir()
-    for part, name in (("", "G"), ("-F", "F"), ("-D_noisy", "D_noisy")):
-        (shipped / f"mine{part}.safetensors").write_bytes((start_dir / f"{name}.safetensors").read_bytes())
-    monkeypatch.setattr(lookup, "shipped_dir", lambda: shipped)
-    monkeypatch.chdir(tmp_path)
+    _ship_as_mine(start_dir, tmp_path, monkeypatch)
     (tmp_path / "mine").mkdir()
     with pytest.raises(UserError, match="no G.safetensors there; 'mine' is the folder of that name in the working "
                                         "folder, not the shipped model; give .*mine.safetensors for the shipped one"):
