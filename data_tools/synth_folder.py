@@ -188,6 +188,15 @@ def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: st
         refuse_incomplete_set(manifest_of(real.parent / MANIFEST_NAME) or {}, real.parent, error, label)
 
 
+def incomplete_half_note(folder: Path | str) -> str:
+    """For a command that reads any photos (``denoise``): the refusal above as a note, "" where it does not apply."""
+    try:
+        refuse_incomplete_half(folder, SynthError)
+    except SynthError as exc:
+        return f"{exc} (this folder is one of its halves)"
+    return ""
+
+
 def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: str = "clean") -> None:
     """A folder of clean (or of noisy) photos must hold no synth set (the set's own folder given for one of its
     halves, or a set moved in by hand): its other half would be read as photos of this kind."""

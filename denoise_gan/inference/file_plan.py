@@ -26,6 +26,7 @@ from data_tools.folder_scan import (
 from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, JPEG_SUFFIXES, collect_images_and_excluded
 from data_tools.names import says_folder, shown
 from data_tools.paths import real_path
+from data_tools.synth_folder import incomplete_half_note
 from denoise_gan.command_line import named
 from denoise_gan.errors import UserError
 
@@ -212,6 +213,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
     notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive))
+    notes += [note for p in inputs if Path(p).is_dir() and (note := incomplete_half_note(p))]
     if other := other_formats(inputs, opts.recursive):
         notes.append(other_formats_note(other))
     notes += _quality_unused_note(list(jobs.values()), opts)

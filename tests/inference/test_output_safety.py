@@ -458,3 +458,21 @@ def test_an_output_is_never_written_through_a_linked_folder_inside_the_output(tm
     summary = denoise_files([photos], linked_out, engine(weights), OutputOptions(recursive=True))
     assert [r.status for r in summary.results] == ["done", "done"]
     assert (tmp_path / "real_out" / "sub" / "b.png").is_file()
+
+
+def test_denoising_a_half_of_a_synth_set_cut_short_says_so(tmp_path: Path) -> None:
+    """`evaluate` and `benchmark` refuse such a set; `denoise set/noisy` denoised its blend of two noises (after a
+    cut-short --overwrite) without a word."""
+    import json
+
+    from data_tools.synth import synth
+    from denoise_gan.inference.file_plan import plan_jobs
+
+    write_image(tmp_path / "photos" / "a.png", noise_image(24, 24))
+    synth(tmp_path / "photos", tmp_path / "set", "gaussian:sigma=10", 1)
+    assert plan_jobs([tmp_path / "set" / "noisy"], tmp_path / "out", OutputOptions()).notes == ()
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    (tmp_path / "set" / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))  # as cut short
+    notes = plan_jobs([tmp_path / "set" / "noisy"], tmp_path / "out", OutputOptions()).notes
+    assert notes == (f"{tmp_path / 'set'}: an incomplete set (its synth run was cut short); run the same synth command "
+                     "again to finish it (this folder is one of its halves)",)
