@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from data_tools.folder_scan import (
     OTHER_IMAGE_SUFFIXES,
     folders_not_read,
@@ -55,6 +57,8 @@ class OutputOptions:
             value = getattr(self, name)
             if name == "quality" and value is None:
                 continue
+            if kind is bool and isinstance(value, np.bool_):  # as Denoiser's ensemble takes one
+                object.__setattr__(self, name, value := bool(value))
             if not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
                 raise UserError(f"OutputOptions.{name} must be {'int' if kind is numbers.Integral else kind.__name__}"
                                 f", not {value!r}")

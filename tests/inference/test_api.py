@@ -580,3 +580,11 @@ def test_a_channels_first_array_is_told_how_to_turn_it() -> None:
         Denoiser.from_pretrained("default")(chw)
     with pytest.raises(UserError, match=r"got shape \(3, 40, 50\); it looks CxHxW: pass \.transpose\(1, 2, 0\)$"):
         NoiseModel.from_pretrained("default-F")(chw)
+
+
+def test_output_options_take_a_numpy_bool_as_denoisers_ensemble_does() -> None:
+    """`OutputOptions(overwrite=np.True_)` was refused where `Denoiser(..., ensemble=np.True_)` is taken."""
+    options = OutputOptions(overwrite=np.True_, recursive=np.False_)
+    assert options.overwrite is True and options.recursive is False
+    with pytest.raises(UserError, match="OutputOptions.overwrite must be bool, not 1"):
+        OutputOptions(overwrite=1)
