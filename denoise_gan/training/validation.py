@@ -44,6 +44,15 @@ class Validator:
         was_training = g.training
         layouts = [(p, p.stride()) for p in g.parameters()]  # the engine puts G in channels_last in place
         g.eval()
+        # the training's random state left as it was (F's draws took from it, so --val changed the model
+        # trained), and F's draws here a function of the step alone
+        cuda = [torch.device(self.device).index or 0] if torch.device(self.device).type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(step)
+            return self._score(g, run_dir, step, noise_model, was_training, layouts)
+
+    def _score(self, g: nn.Module, run_dir: Path, step: int, noise_model: nn.Module | None, was_training: bool,
+               layouts: list[tuple[nn.Parameter, tuple[int, ...]]]) -> dict[str, float]:
         scores, rows, captions = [], [], []
         try:
             for name, clean, noisy in self.pairs:

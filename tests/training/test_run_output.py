@@ -143,6 +143,18 @@ def val_set(clean_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_validating_changes_nothing_the_run_trains(clean_dir: Path, val_set: Path, tmp_path: Path) -> None:
+    """F's draws for the grid took from the training's random state: the same seed with --val trained another
+    model (the losses differed from the first validation on), and its grid's F column changed with the run."""
+    from safetensors.torch import load_file
+
+    train(tiny_train_config(clean_dir, steps=4, save_every=2), tmp_path / "plain")
+    train(tiny_train_config(clean_dir, steps=4, save_every=2, val_dir=str(val_set), val_every=1), tmp_path / "val")
+    for name in ("G", "F"):
+        plain, validated = (load_file(tmp_path / run / f"{name}.safetensors") for run in ("plain", "val"))
+        assert all(torch.equal(plain[k], validated[k]) for k in plain), name
+
+
 def test_validation_keeps_a_labelled_grid_per_step_and_an_index(clean_dir: Path, val_set: Path,
                                                                   tmp_path: Path) -> None:
     run = tmp_path / "run"
