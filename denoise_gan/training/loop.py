@@ -136,6 +136,7 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
             say(f"already at step {start} of {cadence.steps}" + ("; pass --steps N to go further" if cadence.extendable
                                                                    else ""))
             if state is not None and world.is_main:  # a kill between the last checkpoint and its export left the
+                _record_new_total(trainer, state, run_dir, start, cadence.steps)
                 trainer.export(run_dir, start)  # weights of the save before: written again from the checkpoint
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
@@ -143,6 +144,18 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         run_loop(trainer, batches, start, cadence, run_dir, world, console)
     finally:
         shutdown(world)
+
+
+def _record_new_total(trainer: Trainer, state: dict[str, Any], run_dir: Path, step: int, total: int) -> None:
+    """``--resume --steps N`` at step N ends the run where it is: its checkpoint is saved again with that total,
+    so a later resume does not go on to the old one (only config.json said N) and the run reads as finished."""
+    stored = state.get("config")
+    if not isinstance(stored, dict) or stored.get("steps") in (None, total):
+        return
+    again = trainer.state(step)
+    if "step_mode" in state:
+        again["step_mode"] = state["step_mode"]
+    save_checkpoint(RunFolder(run_dir).checkpoint(step), again)
 
 
 class _StopRequest:

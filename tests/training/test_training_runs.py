@@ -317,3 +317,18 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     again = _torchrun(resume, tmp_path / "run")
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("already at step 4 of 4") == 1, again.stdout[-3000:]
+
+
+def test_resume_with_steps_at_the_step_reached_ends_the_run_there(clean_dir: Path, tmp_path: Path) -> None:
+    """`train --resume RUN --steps 2` at step 2 of 4 said done but changed config.json alone: the checkpoint still
+    said 4, so a later `--resume` went on to step 4 without a word."""
+    from denoise_gan.training.cyclegan import train
+
+    run = tmp_path / "run"
+    train(tiny_config(clean_dir, steps=4, save_every=2, log_every=2), run)
+    (run / "checkpoints" / "step_0000004.pt").unlink()  # as if stopped after the save of step 2
+    train(None, run, resume=True, steps=2)
+    assert load_checkpoint(run / "checkpoints" / "step_0000002.pt")["config"]["steps"] == 2
+    assert json.loads((run / "config.json").read_text())["steps"] == 2
+    train(None, run, resume=True)  # nothing to do: the run ended at 2
+    assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [2]
