@@ -44,6 +44,7 @@ from denoise_gan.training.run_report import (
 )
 from denoise_gan.training.step_mode import choose_step_mode, mode_record, recorded_mode, worth_measuring
 from denoise_gan.training.validation import drop_grids_after
+from denoise_gan.warning_line import say_warning_on
 
 PROGRESS_FIELDS = 3  # log fields on the progress line when a trainer names none (``progress_fields``)
 DIVERGED_ADVICE = "lower the learning rate (--lr) or the loss weights and start a new run"  # or ``diverged_advice``
@@ -235,6 +236,8 @@ class _Run:
         self.log = RunLog(run_dir / "log.csv", trainer.log_fields)
         self.level_fields = tuple(getattr(trainer, "level_fields", LEVEL_FIELDS))
         kept = self.log.start(start) if world.is_main else []
+        if world.is_main and self.log.lost:  # the weights resume exactly; the history shown is shorter
+            say_warning_on(console, self.log.lost)
         if world.is_main and start:
             drop_grids_after(run_dir, start)  # grids of steps the resumed run will redo
         self.step = self.saved = start

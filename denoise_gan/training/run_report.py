@@ -36,10 +36,17 @@ class RunLog:
     def __init__(self, path: Path, fields: tuple[str, ...]) -> None:
         self.path = path
         self.fields = ("step", *fields, "lr", "it_s", "val_psnr", "val_ssim", "val_input_psnr")
+        self.lost = ""
 
     def start(self, from_step: int) -> list[dict[str, str]]:
-        """Start the log at ``from_step``; returns the rows kept (those of steps up to it)."""
+        """Start the log at ``from_step``; returns the rows kept (those of steps up to it). ``lost`` says what a
+        resumed run's log no longer held (gone, or rows a damage made unreadable), for a warning."""
         rows = self.rows() if from_step > 0 and self.path.exists() else []
+        self.lost = ""
+        if from_step > 0 and not self.path.exists():
+            self.lost = f"{self.path} was gone: the rows of steps up to {from_step} are lost, the log goes on from it"
+        elif (dropped := self._data_lines(from_step) - len(rows)) > 0:
+            self.lost = f"{self.path}: {dropped} damaged row(s) could not be read and are dropped"
         kept = [r for r in rows if int(r["step"]) <= from_step]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
@@ -55,6 +62,16 @@ class RunLog:
                     {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
         except OSError as exc:  # a full or read-only disk: one line, and the last checkpoint still resumes
             raise write_error(self.path, exc) from None
+
+    def _data_lines(self, from_step: int) -> int:
+        """The log's lines past its header, as its rows would be counted whole (0 for a new run)."""
+        if from_step <= 0:
+            return 0
+        try:
+            lines = [line for line in self.path.read_bytes().splitlines() if line.strip()]
+        except OSError:
+            return 0
+        return max(len(lines) - 1, 0)
 
     def rows(self) -> list[dict[str, str]]:
         """The log's rows with a whole step number; a log re-saved by a spreadsheet (a byte-order mark) reads

@@ -332,3 +332,29 @@ def test_resume_with_steps_at_the_step_reached_ends_the_run_there(clean_dir: Pat
     assert json.loads((run / "config.json").read_text())["steps"] == 2
     train(None, run, resume=True)  # nothing to do: the run ended at 2
     assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [2]
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "none"])
+def test_a_resume_whose_log_was_lost_or_damaged_says_so(clean_dir: Path, tmp_path: Path, damage: str) -> None:
+    """The weights resumed exactly, but log.csv (and losses.png) began again at the checkpoint without a word."""
+    import io
+
+    from rich.console import Console
+
+    from denoise_gan.training.cyclegan import train
+
+    run = tmp_path / "run"
+    train(tiny_config(clean_dir, steps=4, save_every=2, log_every=1), run)
+    if damage == "deleted":
+        (run / "log.csv").unlink()
+    elif damage == "garbage":
+        (run / "log.csv").write_bytes((run / "log.csv").read_bytes() + b"garbage\n\x00\x01\n")
+    out = io.StringIO()
+    train(None, run, resume=True, steps=6, console=Console(file=out, width=300))
+    said = " ".join(out.getvalue().split())
+    if damage == "none":
+        assert "warning" not in said, said
+        return
+    expected = ("was gone: the rows of steps up to 4 are lost" if damage == "deleted"
+                else "2 damaged row(s) could not be read and are dropped")
+    assert f"warning: {run / 'log.csv'}" in said and expected in said, said
