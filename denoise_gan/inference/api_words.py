@@ -20,11 +20,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # the command's options that are the API's keywords (denoise_files' OutputOptions among them), and their values
-_OPTION = re.compile(r"(?<![\w.\-/\\])--(tile|overlap|batch-size|threads|precision|device|engine|ensemble"
+_OPTION = re.compile(r"(?<![\w.\-])--(tile|overlap|batch-size|threads|precision|device|engine|ensemble"
                      r"|strength|sigma|skip-existing|overwrite|recursive|suffix|quality|ext)\b"
                      r"(?: (\d[\d.]*|'[^']*'|(?:auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime"
                      r"|same|png|jpe?g|tiff?|webp|bmp)\b))?")
-_OUTPUT = re.compile(r"(?<![\w.\-/\\])-o(?![\w\-/\\])")  # also at a sentence's end ("choose another -o")
+_OUTPUT = re.compile(r"(?<![\w.\-])-o(?![\w\-])")  # also at a sentence's end ("choose another -o")
 _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
 _OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
 
@@ -34,14 +34,18 @@ def python_terms(text: str, keep: Iterable[str] = ()) -> str:
     in ``keep`` (the paths a caller gave, which a message quotes) as they are, whatever they hold."""
     if command_line_running():  # its messages keep their flags
         return text
-    kept = sorted({k for k in keep if k and k in text}, key=len, reverse=True)
-    for i, path in enumerate(kept):  # a mark no flag's pattern reaches into, put back after
-        text = text.replace(path, f"\0{i}\0")
-    parts = text.split("`")  # a command quoted in backticks (`denoise-gan export ... --overwrite`) stays as it is
-    text = "`".join(part if i % 2 else _keywords(part) for i, part in enumerate(parts))
-    for i, path in enumerate(kept):
-        text = text.replace(f"\0{i}\0", path)
-    return text
+    # only a path the rewording would change needs keeping ("." or "tile" kept would shield the message's own words)
+    kept = sorted({k for k in keep if k and k in text and _keywords(k) != k}, key=len, reverse=True)
+    pieces = re.split(f"({'|'.join(map(re.escape, kept))})", text) if kept else [text]
+    out, quoted = [], False  # a command quoted in backticks (`denoise-gan export ... --overwrite`) stays as it is
+    for i, piece in enumerate(pieces):
+        if i % 2:  # a kept path
+            out.append(piece)
+            continue
+        parts = piece.split("`")
+        out.append("`".join(part if (j % 2 == 0) == quoted else _keywords(part) for j, part in enumerate(parts)))
+        quoted ^= len(parts) % 2 == 0
+    return "".join(out)
 
 
 def _keywords(text: str) -> str:

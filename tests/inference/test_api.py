@@ -521,7 +521,13 @@ def test_the_paths_an_api_error_quotes_are_not_reworded(tmp_path: Path) -> None:
     again = den.denoise_files(tmp_path / "in", tmp_path / "out -o")
     assert again.results[0].output == str(tmp_path / "out -o" / "--overwrite.png")
     assert "OutputOptions(overwrite=True)" in again.results[0].message  # the message's own flags still are
-    assert python_terms("a/--tile 64 and --tile 64") == "a/--tile 64 and tile=64"
+    assert python_terms("a/--tile 64 and --tile 64", ["a/--tile 64"]) == "a/--tile 64 and tile=64"
+    assert python_terms("so --strength/--sigma cannot apply") == "so strength/sigma cannot apply"  # no path there
+    said = "in/--tile.png: missing; 0: cannot"
+    assert python_terms(said, ["in/--tile.png", "0"]) == said
+    assert python_terms("out: use --tile 128", ["tile", "."]) == "out: use tile=128"  # not paths a flag is in
+    assert python_terms("`x /a/--tile.st --overwrite` then --overwrite", ["/a/--tile.st"]) == \
+        "`x /a/--tile.st --overwrite` then OutputOptions(overwrite=True)"
 
 
 def test_a_denoisers_provenance_keywords_are_checked_where_given(tmp_path: Path) -> None:
