@@ -14,11 +14,13 @@ import numpy as np
 from data_tools.errors import DataError, ImageTypeError
 
 
-def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] = DataError) -> int:
-    """A whole number from ``least`` to 2**64 - 1 (what the generators a seed feeds take) as a plain int: a
-    manifest holds no NumPy integer, and a bool or 16.5 would be recorded as given."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not least <= int(value) < 2**64:
-        raise error(f"{name} must be a whole number from {least} to 2**64 - 1, not {value!r}")
+def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] = DataError, bits: int = 64,
+                 why: str = "") -> int:
+    """A whole number from ``least`` to 2**bits - 1 (2**64 - 1: what the generators a seed feeds take) as a plain
+    int: a manifest holds no NumPy integer, and a bool or 16.5 would be recorded as given. ``why`` follows the
+    range in the refusal."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not least <= int(value) < 2**bits:
+        raise error(f"{name} must be a whole number from {least} to 2**{bits} - 1{why}, not {value!r:.60}")
     return int(value)
 
 

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_NOISE_MODEL = f"{DEFAULT_MODEL}-F"
-MAX_CALL_SEED = 2**32 - 1  # torch's CPU generator keeps a seed's low 32 bits
+CALL_SEED_BITS = 32  # torch's CPU generator keeps a seed's low 32 bits
 FOLDER_NOISE_MODEL = F_FILE  # what a `train` run or an `adapt` output holds
 TILE = 1024  # the largest side F sees in one pass; beyond it, tiles (memory stays bounded)
 
@@ -241,10 +241,8 @@ class NoiseModel:
     def __call__(self, image: Any, seed: int = 0) -> np.ndarray:
         """The noisy image, with the input's type, shape and dtype (see the module doc). ``seed`` runs to 2**32 - 1:
         F's generator keeps a seed's low 32 bits, so a larger one would draw a smaller one's noise unsaid."""
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= MAX_CALL_SEED:
-            raise UserError(f"seed must be a whole number from 0 to 2**32 - 1 (a learned noise model's generator "
-                            f"keeps a seed's low 32 bits), not {seed!r:.60}")
-        seed = int(seed)
+        seed = whole_number(seed, "seed", error=UserError, bits=CALL_SEED_BITS,
+                            why=" (a learned noise model's generator keeps a seed's low 32 bits)")
         if not isinstance(image, np.ndarray):
             raise UserError(f"expected a NumPy array, got {type(image).__name__}")
         refuse_masked(image)
