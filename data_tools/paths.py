@@ -14,8 +14,10 @@ def real_path(path: str | os.PathLike[str]) -> Path:
 
 
 def home_expanded(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
-    """A path that starts with ``~`` with the user's home put in, as a shell would have (Python's file functions
-    take ``~`` as a folder's name, so ``"~/out"`` became a folder named ``~`` where the script ran); any other
-    path as given."""
+    """``~`` or a path that starts ``~/`` with the user's home put in, as a shell would have (Python's file
+    functions take ``~`` as a folder's name, so ``"~/out"`` became a folder named ``~`` where the script ran); any
+    other path as given: ``~name`` is a file's name here (``~$report.png``), not another user's home."""
     text = os.fspath(path)
-    return os.path.expanduser(text) if isinstance(text, str) and text.startswith("~") else path
+    if not isinstance(text, str) or not (text == "~" or text.startswith(("~/", "~" + os.sep))):
+        return path
+    return os.path.expanduser(text)

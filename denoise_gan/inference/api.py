@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from data_tools.channels import has_alpha
+from data_tools.paths import home_expanded
 from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
 from denoise_gan.inference.api_words import given_paths, python_terms, worded
@@ -67,7 +68,7 @@ class Denoiser:
             raise UserError(f"weights must be the path of the weight file (or None), not {type(weights).__name__}")
         self.config = config  # the generator's config, when loaded from a weight file
         self.meta = dict(meta or {})  # the weight file's descriptive metadata
-        self.weights = None if weights is None else Path(weights)  # the weight file it came from, if any
+        self.weights = None if weights is None else Path(home_expanded(weights))  # the weight file it came from
         self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)

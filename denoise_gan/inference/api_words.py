@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from data_tools.paths import home_expanded
 from denoise_gan.command_line import command_line_running
 from denoise_gan.errors import DenoiseGanError
 
@@ -84,8 +85,8 @@ def given_paths(values: Iterable[object]) -> set[str]:
         for item in value if isinstance(value, list | tuple) else (value,):
             if isinstance(item, str | os.PathLike) and not isinstance(item, bytes):
                 text = os.fspath(item)
-                if isinstance(text, str):
-                    found.update((text, str(Path(text))) if text else ())
+                if isinstance(text, str) and text:  # as given, as Path prints it, and with its ~ put in
+                    found.update((text, str(Path(text)), str(Path(home_expanded(text)))))
     return found
 
 

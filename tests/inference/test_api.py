@@ -563,6 +563,9 @@ def test_a_home_relative_path_is_the_home_folder_and_a_name_of_another_type_is_r
     assert den.weights == home / "models" / "default.safetensors"
     assert den.denoise_files("~/a.png", "~/dn_out").count("done") == 1
     assert (home / "dn_out" / "a.png").is_file() and not (work / "~").exists()
+    write_image(work / "~a.png", noise_image(24, 24))  # a file's name that starts with ~, not a user's home
+    assert den.denoise_files("~a.png", "out").count("done") == 1 and (work / "out" / "~a.png").is_file()
+    assert Denoiser(den.net, weights="~/models/default.safetensors").weights == home / "models" / "default.safetensors"
     for bad in (b"default.onnx", 5, ["default"]):
         for load in (Denoiser.from_pretrained, NoiseModel.from_pretrained):
             with pytest.raises(WeightsError, match=f"is named by a str or a Path .*, not {type(bad).__name__}"):
