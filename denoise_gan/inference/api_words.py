@@ -22,10 +22,10 @@ R = TypeVar("R")
 
 # the command's options that are the API's keywords (denoise_files' OutputOptions among them), and their values
 _OPTION = re.compile(r"(?<![\w.\-])--(tile|overlap|batch-size|threads|precision|device|engine|ensemble"
-                     r"|strength|sigma|skip-existing|overwrite|recursive|suffix|quality|ext)\b"
+                     r"|strength|sigma|skip-existing|overwrite|recursive|suffix|quality|ext)\b(?!\.\w)"  # not a file's
                      r"(?: (\d[\d.]*|'[^']*'|(?:auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime"
                      r"|same|png|jpe?g|tiff?|webp|bmp)\b))?")
-_OUTPUT = re.compile(r"(?<![\w.\-])-o(?![\w\-])")  # also at a sentence's end ("choose another -o")
+_OUTPUT = re.compile(r"(?<![\w.\-])-o(?![\w\-/\\])")  # also at a sentence's end ("choose another -o"), not a folder's
 _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
 _OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
 

@@ -523,6 +523,8 @@ def test_the_paths_an_api_error_quotes_are_not_reworded(tmp_path: Path) -> None:
     assert "OutputOptions(overwrite=True)" in again.results[0].message  # the message's own flags still are
     assert python_terms("a/--tile 64 and --tile 64", ["a/--tile 64"]) == "a/--tile 64 and tile=64"
     assert python_terms("so --strength/--sigma cannot apply") == "so strength/sigma cannot apply"  # no path there
+    assert python_terms("in/--overwrite.png and x -o/a.png: use --overwrite.") == \
+        "in/--overwrite.png and x -o/a.png: use OutputOptions(overwrite=True)."  # files found in a folder given
     said = "in/--tile.png: missing; 0: cannot"
     assert python_terms(said, ["in/--tile.png", "0"]) == said
     assert python_terms("out: use --tile 128", ["tile", "."]) == "out: use tile=128"  # not paths a flag is in
