@@ -273,8 +273,9 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     if cfg is not None:  # a new run: checked before its folder is made
         check_train_folders(cfg)
         check_config(cfg)
-        if cfg.val_dir and (note := val_drawn_from_training(cfg.val_dir, {"--clean": cfg.data.clean_dir})):
-            say_warning_on(console, note)
+        training = {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir}  # as check_train_folders has it
+        if cfg.val_dir and world_from_env().is_main and (note := val_drawn_from_training(cfg.val_dir, training)):
+            say_warning_on(console, note)  # (once, not once per torchrun rank)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
     with nullcontext() if resume else discarded_if_refused(run_dir):
         return _train(cfg, run_dir, resume, steps, console)

@@ -41,7 +41,7 @@ from denoise_gan.nets.registry import build_generator, count_parameters, init_we
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_generator, load_state, save_generator
-from denoise_gan.runtime import World, autocast, training_precision
+from denoise_gan.runtime import World, autocast, training_precision, world_from_env
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.cyclegan import run_description, write_graph
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
@@ -287,8 +287,9 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         check_start(cfg, source)
         if cfg.val_dir:  # G trains on the run's clean photos (and never reads its noisy ones)
             refuse_val_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir})
-            if note := val_drawn_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir}):
-                say_warning_on(console, note)
+            note = val_drawn_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir})
+            if note and world_from_env().is_main:
+                say_warning_on(console, note)  # (once, not once per torchrun rank)
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
         if cfg.init:  # the G it starts from, as that run left it; a folder is recorded as the file it holds

@@ -616,6 +616,10 @@ def test_a_val_set_synth_made_from_the_training_photos_is_warned_of(tmp_path: Pa
     result = cli("train", "--clean", clean, "--noise", "gaussian:sigma=25", "--val", tmp_path / "held_out", "-o",
                  tmp_path / "run2", *TINY_TRAIN_FLAGS, "--steps", "1")
     assert result.exit_code == 0 and "was made by synth from" not in result.output, result.output
+    from data_tools.training_folders import val_drawn_from_training
+
+    assert f"photos of --noisy {other}" in val_drawn_from_training(str(tmp_path / "held_out"), {
+        "--clean": str(clean), "--noisy": str(other)})  # G's inputs are training photos too
     result = cli("refine", tmp_path / "run", "--val", tmp_path / "val", "--steps", "1", "--patch-size", "32",
                  "--batch-size", "2", "--threads", "1", "--workers", "0")
     assert "photos of the run's --clean" in " ".join(result.output.split()), result.output
