@@ -332,8 +332,7 @@ INTERRUPT_HINTS = {"denoise_command": "; every output written is whole: the same
                                       "denoises the rest",
                    "synth_command": "; the same command finishes the set (one cut short is marked incomplete)",
                    "samples_command": "; every file written is whole" + _AGAIN,
-                   "demo_command": "; every strip written is whole, and its demo.json says the demo is unfinished"
-                                   + _AGAIN,
+                   "demo_command": "; every strip written is whole" + _AGAIN,
                    "benchmark_command": "; every row written is kept: the same command with --resume continues it "
                                         "(stopped before its folder was made, the same command starts it)",
                    "calibrate_command": "; the same command continues it, with --resume once its fit/ folder "

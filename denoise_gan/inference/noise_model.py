@@ -50,7 +50,7 @@ from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import DEFAULT_MODEL, resolve_weights, shipped_dir, shipped_part
+from denoise_gan.nets.shipped import DEFAULT_MODEL, resolve_weights, shadowed_note, shipped_dir, shipped_part
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, read_weight_bytes
 from denoise_gan.runtime import autocast
 
@@ -94,8 +94,7 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         if weights.is_file():
             return weights
         shipped = _shipped_noise_model(name)
-        elsewhere = f"; {name!r} is the folder of that name in the working folder, not the shipped noise model; " \
-                    f"give {shipped} for the shipped one" if shipped and "/" not in name else ""
+        elsewhere = f"; {shadowed_note(name, shipped, 'noise model')}" if shipped else ""
         raise WeightsError(f"{candidate}: a folder without {FOLDER_NOISE_MODEL} (a train run or an adapt output "
                            f"holds one){elsewhere}")
     if candidate.suffix in CHECKPOINT_SUFFIXES:  # export would write the checkpoint's G, which is no noise model

@@ -61,14 +61,19 @@ def shipped_names() -> list[str]:
     return sorted(p.stem for p in shipped_dir().glob("*.safetensors") if not _is_part(p.stem))
 
 
-def shadowed_note(name_or_path: str | Path | None) -> str:
+def shadowed_note(name_or_path: str | Path | None, shipped: Path | None = None, what: str = "model") -> str:
     """Where a name given is both a file or folder here and a shipped model's, which of the two was taken (the
-    file or folder, as ``resolve_weights`` takes it), and the path that names the other; else ""."""
-    if not isinstance(name_or_path, str) or name_or_path not in shipped_names() or not Path(name_or_path).exists():
+    file or folder, as ``resolve_weights`` takes it), and the path that names the other; else "". ``shipped``:
+    the shipped file the name means, where it is no model of ``shipped_names`` (a noise model's)."""
+    if not isinstance(name_or_path, str) or not Path(name_or_path).exists():
         return ""
+    if shipped is None:
+        if name_or_path not in shipped_names():
+            return ""
+        shipped = shipped_model(name_or_path)
     kind = "folder" if Path(name_or_path).is_dir() else "file"
-    return (f"{name_or_path!r} is the {kind} of that name in the working folder, not the shipped model; give "
-            f"{shipped_model(name_or_path)} for the shipped one")
+    return (f"{name_or_path!r} is the {kind} of that name in the working folder, not the shipped {what}; give "
+            f"{shipped} for the shipped one")
 
 
 def resolve_weights(name_or_path: str | Path | None) -> Path:
