@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text, is_temp_file
 from data_tools.errors import DataError
+from data_tools.folder_lock import reading_folder
 from data_tools.images import collect_images
 from data_tools.names import printable
 from data_tools.paths import real_path
@@ -186,6 +189,19 @@ def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: st
     real = real_path(folder)
     if real.name in SET_FOLDERS:
         refuse_incomplete_set(manifest_of(real.parent / MANIFEST_NAME) or {}, real.parent, error, label)
+
+
+@contextmanager
+def reading_set_half(folder: Path | str) -> Iterator[None]:
+    """While a set's clean/ or noisy/ half is read (``evaluate``, ``noise-fit``): its set held shared, as
+    ``benchmark`` holds the sets it reads, so a ``synth --overwrite`` into it meanwhile is refused (and one
+    writing it now refuses this). Any other folder is read as it is."""
+    real = real_path(folder)
+    if real.name in SET_FOLDERS and (real.parent / MANIFEST_NAME).is_file():
+        with reading_folder(real.parent):
+            yield
+    else:
+        yield
 
 
 def incomplete_half_note(folder: Path | str) -> str:

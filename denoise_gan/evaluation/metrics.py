@@ -24,7 +24,7 @@ from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_text
 from data_tools.images import colour_channels
-from data_tools.synth_folder import refuse_incomplete_half
+from data_tools.synth_folder import reading_set_half, refuse_incomplete_half
 from denoise_gan.errors import DenoiseGanError, UserError
 from denoise_gan.evaluation.pairing import partial_pairs, read_pair, suffix_stem
 
@@ -204,6 +204,12 @@ def evaluate_folders(
     ``progress(done, total, name)`` is called after each image. A half of a set whose synth run was cut short is
     refused, as benchmark refuses the set: after a cut-short ``--overwrite`` it holds the old noise and the new.
     """
+    with reading_set_half(clean_dir), reading_set_half(pred_dir):  # a synth into either meanwhile is refused
+        return _evaluate_folders(clean_dir, pred_dir, y_channel, pred_suffix, progress)
+
+
+def _evaluate_folders(clean_dir: Path | str, pred_dir: Path | str, y_channel: bool, pred_suffix: str,
+                      progress: Callable[[int, int, str], None] | None) -> Evaluation:
     pairs, missing, unpaired = partial_pairs(clean_dir, pred_dir, pred_suffix)
     refuse_incomplete_half(clean_dir, UserError, "--clean ")
     refuse_incomplete_half(pred_dir, UserError, "--pred ")

@@ -200,3 +200,31 @@ def test_a_set_is_not_benchmarked_while_synth_writes_it_nor_rewritten_while_benc
         assert done.returncode != 0 and "another process is reading this set now" in done.stderr, done.stderr
     assert json.loads((tmp_path / "set" / "manifest.json").read_text())["noise"] == "gaussian:sigma=25"
     assert subprocess.run(benchmark, env=CHILD_ENV, capture_output=True, timeout=120).returncode == 0
+
+
+def test_evaluate_and_noise_fit_hold_the_set_whose_halves_they_read(clean_dir: Path, tmp_path: Path) -> None:
+    """Only benchmark held the sets it read: evaluate or noise-fit of a set's halves scored a set that a
+    `synth --overwrite` was rewriting meanwhile."""
+    import subprocess
+    import sys
+
+    from data_tools.folder_lock import holding_folder
+    from data_tools.synth_folder import reading_set_half
+    from helpers import CHILD_ENV
+
+    synth(clean_dir, tmp_path / "set", "gaussian:sigma=25", 1)
+    halves = ["--clean", str(tmp_path / "set" / "clean")]
+    for command in (["evaluate", *halves, "--pred", str(tmp_path / "set" / "noisy")],
+                    ["noise-fit", *halves, "--noisy", str(tmp_path / "set" / "noisy"), "--spec", "gaussian:sigma=25",
+                     "-o", str(tmp_path / "fit")]):
+        with holding_folder(tmp_path / "set", "set"):  # a synth writing it now
+            done = subprocess.run([sys.executable, "-m", "denoise_gan", *command], env=CHILD_ENV, capture_output=True,
+                                  text=True, timeout=300)
+        assert done.returncode != 0 and "another process is writing this set now" in done.stderr, done.stderr
+    with reading_set_half(tmp_path / "set" / "noisy"):
+        done = subprocess.run([sys.executable, "-m", "denoise_gan", "synth", str(clean_dir), "-o",
+                               str(tmp_path / "set"), "--noise", "gaussian:sigma=50", "--overwrite"],
+                              env=CHILD_ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "another process is reading this set now" in done.stderr, done.stderr
+    with reading_set_half(clean_dir):  # a folder of photos, no set: nothing held
+        assert synth(clean_dir, tmp_path / "other", "gaussian:sigma=5", 1).ok

@@ -16,7 +16,7 @@ from data_tools.names import printable, shown, warn
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.noise_source import NoiseSource
 from data_tools.paths import real_path
-from data_tools.synth_folder import refuse_incomplete_half, refuse_synth_sets_inside
+from data_tools.synth_folder import reading_set_half, refuse_incomplete_half, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.seeds import fit_seed, made_with_seed, replays_draws
 from denoise_gan.evaluation.noise_fit.statistics import (
@@ -133,7 +133,14 @@ def _load_pair(clean_path: Path, noisy_path: Path) -> tuple[np.ndarray, np.ndarr
 
 def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int = 0,
                progress: Progress | None = None) -> NoiseFitReport:
-    """The paired table: the real residual, each candidate and the fitted baselines (see the package doc)."""
+    """The paired table: the real residual, each candidate and the fitted baselines (see the package doc). The
+    set a half belongs to is held while it is read: a synth into it meanwhile is refused."""
+    with reading_set_half(noisy_dir), reading_set_half(clean_dir):
+        return _paired_fit(clean_dir, noisy_dir, candidates, seed, progress)
+
+
+def _paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int,
+                progress: Progress | None) -> NoiseFitReport:
     refuse_incomplete_half(noisy_dir, UserError, "--noisy ")
     pairs = read_pairs(clean_dir, noisy_dir)
     total = 2 * len(pairs)
@@ -325,7 +332,14 @@ def _detail_histograms(crops: Sequence[np.ndarray]) -> np.ndarray:
 
 def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir: Path | str | None = None,
               seed: int = 0, progress: Progress | None = None) -> NoiseFitReport:
-    """The blind table: the noisy folder's crops, clean photos' crops and each candidate drawn on them."""
+    """The blind table: the noisy folder's crops, clean photos' crops and each candidate drawn on them (a set's
+    half held while it is read, as ``paired_fit`` holds it)."""
+    with reading_set_half(noisy_dir):
+        return _blind_fit(noisy_dir, candidates, clean_dir, seed, progress)
+
+
+def _blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir: Path | str | None, seed: int,
+               progress: Progress | None) -> NoiseFitReport:
     from data_tools.datasets import fit_channels, random_crops  # torch, as the candidates need it anyway
     from data_tools.samples import TRAIN_POOL, load_sample
     from denoise_gan.nets.noise_stats import SUBPATCH
