@@ -195,9 +195,10 @@ def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: st
 def reading_set_half(folder: Path | str) -> Iterator[None]:
     """While a set's clean/ or noisy/ half is read (``evaluate``, ``noise-fit``): its set held shared, as
     ``benchmark`` holds the sets it reads, so a ``synth --overwrite`` into it meanwhile is refused (and one
-    writing it now refuses this). Any other folder is read as it is."""
-    real = real_path(folder)
-    if real.name in SET_FOLDERS and (real.parent / MANIFEST_NAME).is_file():
+    writing it now refuses this). Any other folder is read as it is, and what is no path is left to the
+    reader's own checks to refuse."""
+    real = real_path(folder) if isinstance(folder, str | os.PathLike) and str(folder) else None
+    if real is not None and real.name in SET_FOLDERS and (real.parent / MANIFEST_NAME).is_file():
         with reading_folder(real.parent):
             yield
     else:
