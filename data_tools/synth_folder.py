@@ -186,9 +186,17 @@ def refuse_incomplete_set(manifest: dict[str, Any], set_dir: Path | str, error: 
 def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: str = "") -> None:
     """A set's clean/ or noisy/ given as a folder of pairs: after a cut-short run it holds a few pairs, and after a
     cut-short --overwrite a blend of the old noise and the new."""
+    if (set_dir := set_of_half(folder)) is not None:
+        refuse_incomplete_set(manifest_of(set_dir / MANIFEST_NAME) or {}, set_dir, error, label)
+
+
+def set_of_half(folder: Path | str) -> Path | None:
+    """The set folder whose clean/ or noisy/ ``folder`` really is (by name: its manifest may be gone), or None;
+    None too for what is no path, which the reader's own checks refuse."""
+    if not isinstance(folder, str | os.PathLike) or not str(folder):
+        return None
     real = real_path(folder)
-    if real.name in SET_FOLDERS:
-        refuse_incomplete_set(manifest_of(real.parent / MANIFEST_NAME) or {}, real.parent, error, label)
+    return real.parent if real.name in SET_FOLDERS else None
 
 
 @contextmanager
@@ -197,9 +205,9 @@ def reading_set_half(folder: Path | str) -> Iterator[None]:
     ``benchmark`` holds the sets it reads, so a ``synth --overwrite`` into it meanwhile is refused (and one
     writing it now refuses this). Any other folder is read as it is, and what is no path is left to the
     reader's own checks to refuse."""
-    real = real_path(folder) if isinstance(folder, str | os.PathLike) and str(folder) else None
-    if real is not None and real.name in SET_FOLDERS and (real.parent / MANIFEST_NAME).is_file():
-        with reading_folder(real.parent):
+    set_dir = set_of_half(folder)
+    if set_dir is not None and (set_dir / MANIFEST_NAME).is_file():
+        with reading_folder(set_dir):
             yield
     else:
         yield

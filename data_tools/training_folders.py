@@ -40,7 +40,7 @@ def refuse_val_from_training(val_dir: str, training: dict[str, str]) -> None:
     val = real_path(val_dir)
     for option, folder in ((o, f) for o, f in training.items() if f):
         where = real_path(folder)
-        if val == where or val.is_relative_to(where) or where.is_relative_to(val):
+        if _overlap(val, where):
             raise DataError(f"--val {val_dir} and {option} {folder} overlap: its pairs would be training photos; "
                             "--val takes pairs of photos not in training")
     held_out = file_ids(val_dir) if Path(val_dir).is_dir() else {}  # a missing one: the val reader says so
@@ -49,6 +49,11 @@ def refuse_val_from_training(val_dir: str, training: dict[str, str]) -> None:
         if shared:
             raise DataError(f"{shared[0][0]}: the same file as {shared[0][1]} in {option}; --val takes pairs of "
                             "photos not in training")
+
+
+def _overlap(one: Path, other: Path) -> bool:
+    """Whether two real folders are one, or one lies inside the other (images are read with their subfolders)."""
+    return one.is_relative_to(other) or other.is_relative_to(one)
 
 
 def val_drawn_from_training(val_dir: str, training: dict[str, str]) -> str:
@@ -62,7 +67,7 @@ def val_drawn_from_training(val_dir: str, training: dict[str, str]) -> str:
     made_from = real_path(source)
     for option, folder in ((o, f) for o, f in training.items() if f):
         where = real_path(folder)
-        if made_from == where or made_from.is_relative_to(where) or where.is_relative_to(made_from):
+        if _overlap(made_from, where):
             return (f"--val {val_dir} was made by synth from {source}, photos of {option} {folder}: its PSNR/SSIM "
                     "will be of photos the run trains on, not held-out ones")
     return ""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from data_tools.file_digest import file_sha256
 from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.noise_source import LEARNED_PREFIX
-from data_tools.paths import home_expanded, real_path
+from data_tools.paths import real_path
 from denoise_gan.config import GeneratorConfig, to_dict
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.extras import installed, require
@@ -45,12 +44,19 @@ from denoise_gan.inference.api_words import worded
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import tile_size
 from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
-from denoise_gan.inference.pixels import refuse_masked, through_file_dtype
+from denoise_gan.inference.pixels import channels_first_hint, refuse_masked, through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import DEFAULT_MODEL, resolve_weights, shadowed_note, shipped_dir, shipped_part
+from denoise_gan.nets.shipped import (
+    DEFAULT_MODEL,
+    given_name,
+    resolve_weights,
+    shadowed_note,
+    shipped_dir,
+    shipped_part,
+)
 from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, read_weight_bytes
 from denoise_gan.runtime import autocast
 
@@ -81,10 +87,7 @@ def resolve_noise_model(source: str | Path | None) -> Path:
         if (shipped := shipped_part(DEFAULT_MODEL, "F")).is_file():
             return shipped
         raise _unshipped(f"{DEFAULT_NOISE_MODEL}: no shipped noise model of that name")
-    if not isinstance(source, str | os.PathLike) or isinstance(os.fspath(source), bytes):
-        raise WeightsError(f"a noise model is named by a str or a Path (a shipped name, an F file or a folder), not "
-                           f"{type(source).__name__} ({source!r:.60})")
-    name = str(home_expanded(source))
+    name = given_name(source, "a noise model", "an F file")
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError(f"an empty noise model name; give an F file, a run folder or a shipped name "
                            f"(e.g. {DEFAULT_NOISE_MODEL!r})")
@@ -247,9 +250,8 @@ class NoiseModel:
         refuse_masked(image)
         image = np.asarray(image)  # an np.matrix in, a plain array out, as Denoiser does
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-            hint = "; it looks CxHxW: pass .transpose(1, 2, 0)" if image.ndim == 3 and image.shape[0] in (1, 2, 3, 4) \
-                else ""
-            raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}{hint}")
+            raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}"
+                            f"{channels_first_hint(image.shape)}")
         if image.size == 0:
             raise UserError(f"the image is empty (shape {image.shape})")
         return through_file_dtype(image, lambda pixels: self.apply(pixels, seed)[0])

@@ -24,6 +24,12 @@ def refuse_masked(image: object) -> None:
                         "neighbours; pass image.filled(value), or the plain array")
 
 
+def channels_first_hint(shape: tuple[int, ...]) -> str:
+    """For an image refused for its shape: the turn that makes a CxHxW array HxWxC, where it looks like one."""
+    return "; it looks CxHxW: pass .transpose(1, 2, 0)" if len(shape) == 3 and shape[0] in (1, 2, 3, 4) \
+        and shape[2] > 4 else ""
+
+
 def float_to_uint16(array: np.ndarray) -> np.ndarray:
     """A float image in [0, 1] as uint16; a filter's overshoot is clipped (as a file would hold it), but an image on
     another scale (0-255, -1..1) is refused: clipped, it came back mostly white or black without a word."""

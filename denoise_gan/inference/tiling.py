@@ -36,6 +36,7 @@ from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from
 )
 from denoise_gan.inference.ensemble import ensembled
 from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.pixels import channels_first_hint
 from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
 from denoise_gan.nets.small_images import smallest_side
 
@@ -325,10 +326,8 @@ def _as_hwc(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
     else:
         flat = False
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or min(pixels.shape[:2]) < 1:
-        hint = "; it looks CxHxW: pass .transpose(1, 2, 0)" if pixels.ndim == 3 and pixels.shape[0] in (1, 2, 3, 4) \
-            and pixels.shape[2] > 4 else ""
         raise UserError(f"expected an HxW or HxWxC image of at least 1x1 pixel with 1-4 channels, "
-                        f"got shape {pixels.shape[:-1] if flat else pixels.shape}{hint}")
+                        f"got shape {pixels.shape[:-1] if flat else pixels.shape}{channels_first_hint(pixels.shape)}")
     return pixels, flat
 
 

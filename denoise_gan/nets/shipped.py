@@ -76,16 +76,22 @@ def shadowed_note(name_or_path: str | Path | None, shipped: Path | None = None, 
             f"{shipped} for the shipped one")
 
 
+def given_name(name_or_path: object, what: str, file: str) -> str:
+    """A model's name or path as text, ``~/`` put in; anything but a str or a Path (bytes, a number, a list) is a
+    one-line WeightsError naming ``what`` it is asked for and the ``file`` it may be."""
+    if not isinstance(name_or_path, str | os.PathLike) or isinstance(os.fspath(name_or_path), bytes):
+        raise WeightsError(f"{what} is named by a str or a Path (a shipped name, {file} or a folder), not "
+                           f"{type(name_or_path).__name__} ({name_or_path!r:.60})")
+    return str(home_expanded(name_or_path))
+
+
 def resolve_weights(name_or_path: str | Path | None) -> Path:
     """A file as given, the generator a folder holds, or a shipped model by name. None is the shipped default
     itself: a file or folder named ``default`` where the program runs is not what a user who named no model
     meant (it failed to load, or loaded instead)."""
     if name_or_path is None:
         return shipped_model(DEFAULT_MODEL)
-    if not isinstance(name_or_path, str | os.PathLike) or isinstance(os.fspath(name_or_path), bytes):
-        raise WeightsError(f"a model is named by a str or a Path (a shipped name, a file or a folder), not "
-                           f"{type(name_or_path).__name__} ({name_or_path!r:.60})")
-    name = str(home_expanded(name_or_path))
+    name = given_name(name_or_path, "a model", "a file")
     if not name.strip():  # "" is a mistake (an unset variable), not a request for the default
         raise WeightsError("an empty model name; give a weight file, a folder or a shipped model's name "
                            f"(e.g. {DEFAULT_MODEL!r})")

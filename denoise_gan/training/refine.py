@@ -286,8 +286,9 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         refuse_output_inside_inputs(out_dir, {**input_folders(cfg, source), "the run's --noisy": source.data.noisy_dir})
         check_start(cfg, source)
         if cfg.val_dir:  # G trains on the run's clean photos (and never reads its noisy ones)
-            refuse_val_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir})
-            note = val_drawn_from_training(cfg.val_dir, {"the run's --clean": source.data.clean_dir})
+            training = {"the run's --clean": source.data.clean_dir}
+            refuse_val_from_training(cfg.val_dir, training)
+            note = val_drawn_from_training(cfg.val_dir, training)
             if note and world_from_env().is_main:
                 say_warning_on(console, note)  # (once, not once per torchrun rank)
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)

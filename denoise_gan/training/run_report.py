@@ -41,11 +41,11 @@ class RunLog:
     def start(self, from_step: int) -> list[dict[str, str]]:
         """Start the log at ``from_step``; returns the rows kept (those of steps up to it). ``lost`` says what a
         resumed run's log no longer held (gone, or rows a damage made unreadable), for a warning."""
-        rows = self.rows() if from_step > 0 and self.path.exists() else []
+        rows, lines = self._read() if from_step > 0 and self.path.exists() else ([], 0)
         self.lost = ""
         if from_step > 0 and not self.path.exists():
             self.lost = f"{self.path} was gone: the rows of steps up to {from_step} are lost, the log goes on from it"
-        elif (dropped := self._data_lines(from_step) - len(rows)) > 0:
+        elif (dropped := lines - len(rows)) > 0:
             self.lost = f"{self.path}: {dropped} damaged row(s) could not be read and are dropped"
         kept = [r for r in rows if int(r["step"]) <= from_step]
         buf = io.StringIO()
@@ -63,25 +63,22 @@ class RunLog:
         except OSError as exc:  # a full or read-only disk: one line, and the last checkpoint still resumes
             raise write_error(self.path, exc) from None
 
-    def _data_lines(self, from_step: int) -> int:
-        """The log's lines past its header, as its rows would be counted whole (0 for a new run)."""
-        if from_step <= 0:
-            return 0
-        try:
-            lines = [line for line in self.path.read_bytes().splitlines() if line.strip()]
-        except OSError:
-            return 0
-        return max(len(lines) - 1, 0)
-
     def rows(self) -> list[dict[str, str]]:
         """The log's rows with a whole step number; a log re-saved by a spreadsheet (a byte-order mark) reads
         too, and a row a hand edit broke is left out rather than stopping the run."""
+        return self._read()[0]
+
+    def _read(self) -> tuple[list[dict[str, str]], int]:
+        """``rows``, and the lines past the header they were read from (those it left out are damaged), from
+        one read of the file."""
         try:
-            with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
-                return [row for row in csv.DictReader(fh) if _whole(row.get("step"))]
+            text = self.path.read_text(encoding="utf-8-sig", errors="replace")
         except OSError as exc:  # a folder in its place, a file that cannot be read
             raise OutputWriteError(f"{self.path}: cannot read the run's log ({exc.strerror or exc}); move it "
                                    "aside to start a new one") from None
+        rows = [row for row in csv.DictReader(io.StringIO(text)) if _whole(row.get("step"))]
+        lines = sum(1 for line in text.split("\n") if line.strip())
+        return rows, max(lines - 1, 0)
 
 
 def _whole(text: str | None) -> bool:

@@ -41,18 +41,17 @@ class Validator:
     def run(self, g: nn.Module, run_dir: Path, step: int, noise_model: nn.Module | None = None) -> dict[str, float]:
         """Mean PSNR/SSIM of G over the set and of the noisy inputs as they are (``input_psnr``, the baseline);
         writes the labelled grid (noisy | G(noisy) | clean [| F(clean)]) for this step."""
-        was_training = g.training
-        layouts = [(p, p.stride()) for p in g.parameters()]  # the engine puts G in channels_last in place
-        g.eval()
         # the training's random state left as it was (F's draws took from it, so --val changed the model
         # trained), and F's draws here a function of the step alone
         cuda = [torch.device(self.device).index or 0] if torch.device(self.device).type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(step)
-            return self._score(g, run_dir, step, noise_model, was_training, layouts)
+            return self._score(g, run_dir, step, noise_model)
 
-    def _score(self, g: nn.Module, run_dir: Path, step: int, noise_model: nn.Module | None, was_training: bool,
-               layouts: list[tuple[nn.Parameter, tuple[int, ...]]]) -> dict[str, float]:
+    def _score(self, g: nn.Module, run_dir: Path, step: int, noise_model: nn.Module | None) -> dict[str, float]:
+        was_training = g.training
+        layouts = [(p, p.stride()) for p in g.parameters()]  # the engine puts G in channels_last in place
+        g.eval()
         scores, rows, captions = [], [], []
         try:
             for name, clean, noisy in self.pairs:
