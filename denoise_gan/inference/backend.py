@@ -32,6 +32,7 @@ class Backend(Protocol):
     min_tile: int  # smallest tile that gives the whole-image result within the tested tolerance
     level_max: float  # a level-aware model's cap on the level that conditions it (0-255 scale)
     instance_norm: bool  # per-tile statistics: tiles may differ in tone
+    content_checked: bool  # runs the weights it names (a graph: its recorded digest held); else say it ran unchecked
     notes: list[str]
 
     @property

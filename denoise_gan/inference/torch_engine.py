@@ -60,6 +60,7 @@ class TorchBackend:
     """
 
     name = "torch"
+    content_checked = True  # it runs the loaded weights themselves
 
     def __init__(self, net: nn.Module, device: str = "auto", precision: str = "auto") -> None:
         if not isinstance(net, nn.Module):
