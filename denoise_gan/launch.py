@@ -22,3 +22,7 @@ def main() -> None:
         if exc.code == 130:
             raise SystemExit(interrupt_exit_code()) from None
         raise
+
+
+if __name__ == "__main__":  # `python -m denoise_gan.launch` runs the CLI too, rather than nothing
+    main()
