@@ -20,20 +20,20 @@ from data_tools.atomic_files import (
 from data_tools.paths import real_path
 
 
-def refuse_file_in_the_way(folder: Path) -> None:
+def refuse_file_in_the_way(folder: Path, option: str = "-o") -> None:
     """An output folder's name taken by a file, or by a link that leads nowhere (a loop included): the same
-    words from every command."""
+    words from every command, naming the option that gave the folder."""
     if folder.exists() and not folder.is_dir():
-        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another -o")
+        raise OutputWriteError(f"{folder}: exists and is not a folder; choose another {option}")
     if folder.is_symlink() and not folder.exists():
         raise OutputWriteError(f"{folder}: a link to {os.readlink(folder)}, which does not exist; create that "
-                               "folder or choose another -o")
+                               f"folder or choose another {option}")
 
 
-def check_writable(folder: Path | str) -> None:
+def check_writable(folder: Path | str, option: str = "-o") -> None:
     """Create the folder if needed and prove a file can be made in it, before any work is done."""
     folder = Path(folder)
-    refuse_file_in_the_way(folder)
+    refuse_file_in_the_way(folder, option)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=temp_prefix("write-check"), suffix=".part", dir=folder)
@@ -111,7 +111,7 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
             raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
         if path.exists() and not overwrite:
             raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
-        check_writable(path.parent)
+        check_writable(path.parent, option)
 
 
 def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None],

@@ -303,6 +303,9 @@ def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tm
     read_only(monkeypatch, tmp_path / "ro")
     one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--csv", tmp_path / "ro" / "r.csv"),
                    "cannot write")
+    (tmp_path / "afile").write_text("")  # the advice names the option that gave the folder, not an -o it lacks
+    one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path / "afile" / "r.json"),
+                   "afile: exists and is not a folder; choose another --json")
 
 
 def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, tmp_path: Path,
