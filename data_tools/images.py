@@ -235,7 +235,7 @@ def encode_problem(shape: tuple[int, ...], suffix: str) -> str | None:
     limit = MAX_SIDE.get(fmt)
     if limit is not None and max(shape[:2]) > limit:
         return (f"{shape[1]}x{shape[0]} is too large for {fmt} (at most {limit} px a side); "
-                "choose another --ext, e.g. png")
+                "write it as .png or .tif (--ext, or the suffix of the file -o names)")
     return None
 
 

@@ -57,6 +57,7 @@ def test_a_format_limit_fails_before_the_image_is_denoised(tmp_path: Path) -> No
 
     result = denoise_file(Job(tmp_path / "wide.png", tmp_path / "out" / "wide.webp"), never, OutputOptions())
     assert result.status == "failed" and "too large for WEBP" in result.message
+    assert "write it as .png or .tif" in result.message  # --ext is refused where -o names the file: not only it
 
 
 def test_a_read_only_output_folder_fails_before_any_file_is_denoised(tmp_path: Path, weights: Path,
