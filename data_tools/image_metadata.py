@@ -39,7 +39,21 @@ def _exif_dpi(tags: Image.Exif) -> tuple[float, float]:
 def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
     """The ICC profile when it describes RGB or gray samples, else None: a CMYK or Lab file is decoded to RGB,
     and its profile kept would tell a colour-managed viewer to read those RGB samples as CMYK or Lab."""
-    return icc if icc and icc[16:20] in (b"RGB ", b"GRAY") else None
+    return icc if icc and not profile_unkept(icc) else None
+
+
+def profile_unkept(icc: bytes) -> str:
+    """Why a file's ICC profile is not carried to its output, or "": one that is not a whole ICC profile (its
+    signature missing, or shorter than the size its header records) would mislead a viewer as much as a CMYK
+    one read over RGB samples."""
+    if len(icc) < 128 or icc[36:40] != b"acsp":
+        return "not a valid ICC profile"
+    if int.from_bytes(icc[:4], "big") > len(icc):
+        return "a damaged ICC profile, cut short"
+    space = icc[16:20]
+    if space not in (b"RGB ", b"GRAY"):
+        return f"a {space.decode('latin-1').strip() or 'non-RGB'} profile; the pixels are RGB now"
+    return ""
 
 
 def metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None,

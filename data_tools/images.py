@@ -37,6 +37,7 @@ from data_tools.image_metadata import (
     file_resolution,
     metadata_for,
     plausible_dpi,
+    profile_unkept,
     rgb_or_gray_profile,
 )
 from data_tools.library_output import quiet_stderr
@@ -197,7 +198,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         note = joined_notes(note, "1-bit (black and white) read as 8-bit gray")
     kept_icc = rgb_or_gray_profile(icc)
     if icc and kept_icc is None:
-        note = joined_notes(note, "ICC profile dropped (a CMYK or Lab profile; the pixels are RGB now)")
+        note = joined_notes(note, f"ICC profile dropped ({profile_unkept(icc)})")
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=kept_icc, note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)
 

@@ -380,7 +380,11 @@ def test_a_png_whose_metadata_inflates_past_pillows_limit_is_read_without_it(tmp
 
     pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
     plain = encode_image(pixels, ".png")
-    big_profile = b"\x00" * 16 + b"RGB " + np.random.default_rng(1).bytes(1_200_000)  # incompressible
+    def rgb_profile(size: int) -> bytes:  # an ICC header (its size, RGB samples, the signature), then noise
+        header = size.to_bytes(4, "big") + bytes(12) + b"RGB " + bytes(16) + b"acsp"
+        return header + np.random.default_rng(1).bytes(size - len(header))  # incompressible
+
+    big_profile = rgb_profile(1_200_000)
     ihdr_end = 8 + 8 + 13 + 4
     inflated = zlib.compress(b"\x00" * 200_000_000)  # 200 MB
     bomb = png_chunk(b"zTXt", b"Comment\x00\x00" + inflated)
@@ -392,9 +396,9 @@ def test_a_png_whose_metadata_inflates_past_pillows_limit_is_read_without_it(tmp
         image = read_image(tmp_path / f"{kind}.png")
         assert np.array_equal(image.pixels, pixels) and image.icc is None
         assert image.note == f"{kind} chunk dropped: it inflates past Pillow's 1 MB limit"
-    fine = png_with_chunks(plain, big_profile[:500_000])  # under the limit: kept byte for byte
+    fine = png_with_chunks(plain, rgb_profile(500_000))  # under the limit: kept byte for byte
     (tmp_path / "fine.png").write_bytes(fine)
-    assert read_image(tmp_path / "fine.png").icc == big_profile[:500_000]
+    assert read_image(tmp_path / "fine.png").icc == rgb_profile(500_000)
     (tmp_path / "cut.png").write_bytes(fine[:-24])  # a damaged file stays refused
     with pytest.raises(ImageReadError):
         read_image(tmp_path / "cut.png")

@@ -226,10 +226,25 @@ def test_libtiffs_complaint_while_pillow_opens_a_header_does_not_reach_stderr(tm
 @pytest.mark.parametrize("space", [b"CMYK", b"Lab "])
 def test_a_profile_for_samples_decoded_away_is_not_passed_on(tmp_path: Path, space: bytes) -> None:
     """A CMYK or Lab file is decoded to RGB; its profile, written beside RGB samples, misleads colour management."""
-    profile = bytes(16) + space + bytes(108)  # an ICC header naming its data colour space at bytes 16-19
-    Image.new("CMYK", (9, 6), (10, 20, 30, 40)).save(tmp_path / "print.jpg", icc_profile=profile)
+    profile = (132).to_bytes(4, "big") + bytes(12) + space + bytes(16) + b"acsp" + bytes(92)  # its colour space
+    Image.new("CMYK", (9, 6), (10, 20, 30, 40)).save(tmp_path / "print.jpg", icc_profile=profile)  # at 16-19
     loaded = read_image(tmp_path / "print.jpg")
     assert loaded.pixels.shape == (6, 9, 3) and loaded.icc is None
+    assert f"ICC profile dropped (a {space.decode().strip()} profile; the pixels are RGB now)" in loaded.note
+
+
+def test_a_profile_that_is_not_a_whole_icc_profile_is_dropped_for_what_it_is(tmp_path: Path) -> None:
+    """Bytes that are no ICC profile were said to be "a CMYK or Lab profile"; one cut short was copied on."""
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, profile, why in (("junk", b"notaprofile" * 20, "not a valid ICC profile"),
+                               ("cut", srgb[:200], "a damaged ICC profile, cut short")):
+        Image.fromarray(asymmetric()).save(tmp_path / f"{name}.jpg", icc_profile=profile)
+        loaded = read_image(tmp_path / f"{name}.jpg")
+        assert loaded.icc is None and f"ICC profile dropped ({why})" in loaded.note, loaded.note
+    Image.fromarray(asymmetric()).save(tmp_path / "whole.jpg", icc_profile=srgb)
+    assert read_image(tmp_path / "whole.jpg").icc == srgb
     write_image(tmp_path / "out.jpg", loaded.pixels, icc=loaded.icc)
     assert "icc_profile" not in Image.open(tmp_path / "out.jpg").info
 
