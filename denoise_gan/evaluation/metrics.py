@@ -59,7 +59,8 @@ PROTOCOL: dict[str, Any] = {
                  "grayscale images score their single channel",
     "mean": "arithmetic mean of the per-image scores (null when a pair is identical: infinite PSNR); then "
             "mean.identical_pairs counts those pairs and mean.psnr_finite is the mean over the others, "
-            "which tables and CSV files show",
+            "which tables and CSV files show; likewise mean.identical_y_pairs and mean.psnr_y_finite for pairs "
+            "equal in Y (which RGB pairs that differ can be)",
 }
 
 
@@ -175,6 +176,12 @@ class Evaluation:
         """Pairs whose prediction equals the clean image exactly (infinite PSNR), left out of the PSNR means."""
         return sum(not math.isfinite(s.psnr) for s in self.images)
 
+    @property
+    def identical_y(self) -> int:
+        """Pairs equal in Y (infinite PSNR-Y), left out of the PSNR-Y mean: all identical pairs, and pairs whose
+        colours differ where their luma does not."""
+        return sum(not math.isfinite(s.psnr_y) for s in self.images) if self.y_channel else 0
+
 
 def score_pair(clean: np.ndarray, pred: np.ndarray, name: str, y_channel: bool = False) -> ImageScore:
     """Score one pair, turning a mismatch into a UserError that names the image."""
@@ -288,8 +295,10 @@ def results_dict(evaluation: Evaluation) -> dict[str, Any]:
         out["unpaired"] = list(evaluation.unpaired)
     if evaluation.identical:  # the strict PSNR mean is infinite (null): say how many, and the finite mean
         out["mean"]["identical_pairs"] = evaluation.identical
-        out["mean"].update({f"{k}_finite": json_float(evaluation.mean[k]) for k in evaluation.keys
-                            if k.startswith("psnr")})
+        out["mean"]["psnr_finite"] = json_float(evaluation.mean["psnr"])
+    if evaluation.identical_y:
+        out["mean"]["identical_y_pairs"] = evaluation.identical_y
+        out["mean"]["psnr_y_finite"] = json_float(evaluation.mean["psnr_y"])
     return out
 
 

@@ -348,6 +348,24 @@ def test_an_identical_pair_leaves_a_finite_mean_and_is_counted(src: Path, tmp_pa
     assert "inf" not in mean_row
 
 
+def test_a_pair_equal_only_in_luma_is_counted_apart_from_the_psnr_y_mean(tmp_path: Path) -> None:
+    """Its PSNR-Y is infinite where its PSNR is not: the JSON's PSNR-Y mean was null with no finite mean beside
+    it, and the table's was over fewer images than it said."""
+    clean, pred = tmp_path / "clean", tmp_path / "pred"
+    write_image(clean / "a.png", np.full((16, 16, 3), (254, 0, 0), np.uint8))
+    write_image(pred / "a.png", np.full((16, 16, 3), (0, 122, 38), np.uint8))  # 65.481 dR + 128.553 dG + 24.966 dB = 0
+    write_image(clean / "b.png", noise_image(16, 16))
+    write_image(pred / "b.png", np.clip(noise_image(16, 16).astype(int) + 3, 0, 255).astype(np.uint8))
+    result = cli("evaluate", "--clean", clean, "--pred", pred, "--y-channel", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "1 pair(s) equal in Y (PSNR-Y infinite): the PSNR-Y mean is over the other 1" in " ".join(
+        result.stdout.split())
+    data = json.loads((tmp_path / "r.json").read_text())
+    mean = data["mean"]
+    assert "identical_pairs" not in mean and mean["psnr"] is not None and mean["psnr_y"] is None
+    assert mean["identical_y_pairs"] == 1 and mean["psnr_y_finite"] == pytest.approx(data["images"][1]["psnr_y"])
+
+
 def test_reports_name_files_that_are_not_utf8_as_their_own_bytes(tmp_path: Path) -> None:
     """evaluate --csv, benchmark and noise-fit crashed with a traceback (UnicodeEncodeError) writing such a name."""
     clean = tmp_path / "clean"
