@@ -152,7 +152,7 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
 
 def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
-    from denoise_gan.evaluation.report_plots import contender, contenders, shown_psnr
+    from denoise_gan.evaluation.report_plots import best_psnr, contender, contenders, shown_psnr
 
     parts: list[RenderableType] = []
     sigma = "oracle σ" if result.data["config"]["oracle_sigma"] else "blind σ"
@@ -165,7 +165,7 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
         table = Table(title=escape(f"{noise} ({sigma})"), title_justify="left")
         for column in ("method", "PSNR (dB)", "SSIM", "s/image", "MP/s", "images"):
             table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
-        best_psnr = max((shown_psnr(s) for s in contenders(mine)), default=None)
+        best = best_psnr(mine)
         best_ssim = max((s["ssim"] for s in contenders(mine)), default=None)
         for s in mine:
             value = shown_psnr(s)
@@ -173,13 +173,14 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
             starred = starred or p.endswith("*")
             q = f"{s['ssim']:.4f}"
             marked = contender(s)
-            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and value == best_psnr else p,
+            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and value == best else p,
                           f"[bold green]{q}[/]" if marked and s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))
         parts.append(table)
     if starred:
         parts.append("* some outputs equal their clean image (PSNR infinite): the PSNR mean is over the others, "
-                     "the SSIM mean over all, as `evaluate` reports them")
+                     "the SSIM mean over all, as `evaluate` reports them; where methods leave out different "
+                     "photos, no PSNR is marked best")
     for m in result.data["models"]:
         parts.append(f"model {escape(m['method'])}: loaded in {m['load_seconds']:.2f} s (with one warm-up pass; "
                      "not in the per-image seconds)")

@@ -24,6 +24,7 @@ import numpy as np
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import colour_channels, encode_image, to_dtype
 from denoise_gan.evaluation.report_plots import (
+    best_psnr,
     contender,
     contenders,
     plot_psnr_vs_noise,
@@ -192,7 +193,7 @@ def _score(value: float | None) -> float:
 
 def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
     rows = sorted((s for s in summary), key=lambda s: list(methods).index(s["method"]))
-    best_psnr = max((shown_psnr(s) for s in contenders(rows)), default=None)
+    best = best_psnr(rows)
     best_ssim = max((s["ssim"] for s in contenders(rows)), default=None)
     timed = [s["seconds"] for s in contenders(rows)]
     fastest = min(timed) if timed else None
@@ -204,7 +205,7 @@ def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
         marked = contender(s)
         out.append(
             f"<tr><td>{_e(s['method'])}</td>"
-            f"<td class='num{' best' if marked and shown_psnr(s) == best_psnr else ''}'>{_fmt_mean_psnr(s)}</td>"
+            f"<td class='num{' best' if marked and shown_psnr(s) == best else ''}'>{_fmt_mean_psnr(s)}</td>"
             f"<td class='num{' best' if marked and s['ssim'] == best_ssim else ''}'>{s['ssim']:.4f}</td>"
             f"<td class='num{' best' if marked and s['seconds'] == fastest else ''}'>"
             f"{s['seconds']:.3f}</td>"

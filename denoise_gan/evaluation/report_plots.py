@@ -103,6 +103,16 @@ def contenders(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if contender(e)]
 
 
+def best_psnr(entries: list[dict[str, Any]]) -> float | None:
+    """The PSNR to mark best among the contenders, or None when their means are over different photos: one that
+    returns some photos bit for bit has them left out of its mean, so it can be ranked below a method that is
+    worse on every photo."""
+    mine = contenders(entries)
+    if len({e.get("identical_pairs", 0) for e in mine}) > 1:
+        return None
+    return max((shown_psnr(e) for e in mine), default=None)
+
+
 def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The entries a plot can draw: every one whose shown PSNR is finite (a condition where some outputs equal
     their clean image keeps its point, at the mean over the others, as the tables show it)."""

@@ -87,6 +87,18 @@ def test_the_noisy_input_is_never_marked_best_even_when_it_is_the_clean_photo() 
     assert rows[1]["PSNR (dB)"] == "[bold green]30.00[/]" and rows[2]["SSIM"] == "[bold green]0.9000[/]"
 
 
+def test_no_psnr_is_marked_best_where_methods_leave_out_different_photos() -> None:
+    """A method that returns 4 of 5 clean photos bit for bit is ranked on its fifth alone (35 dB) and lost to one
+    at 40 dB on all five: means over different photos are not ranked."""
+    bench = _benchmark(False)
+    bench.data["summary"][0].update(psnr=None, psnr_finite=35.0, identical_pairs=2)
+    bench.data["summary"][1].update(psnr=40.0, psnr_finite=40.0)
+    rows = _rows(render.benchmark_summary(bench).renderables[0])
+    assert (rows[0]["PSNR (dB)"], rows[1]["PSNR (dB)"]) == ("35.00*", "40.00")
+    assert rows[1]["SSIM"] == "[bold green]0.9000[/]"  # SSIM is over every photo: still ranked
+    assert "no PSNR is marked best" in _text(render.benchmark_summary(bench))
+
+
 def test_a_benchmark_failure_names_its_noise_in_brackets_as_text() -> None:
     failure = {"image": "broken", "noise": "gaussian:sigma=25", "method": None, "reason": "bad [x] header"}
     text = _text(render.benchmark_summary(_benchmark(False, [failure])))
