@@ -130,11 +130,11 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         # name, even when it points at another input (each name gets its output); its folder is resolved, as the
         # file system does (`link/../a.png` is a.png beside the link's target, not beside the link)
         unique.setdefault(real_path(source.parent) / source.name, (source, rel))
-    if not unique:
-        other = other_formats(inputs, recursive)
-        raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}"
-                        + (f"; {other_formats_note(other)}" if other else
-                           "" if recursive else " (use --recursive for subfolders)"))
+    if not unique:  # why: photos in subfolders (--recursive), in linked folders (never followed), or of formats
+        other = other_formats(inputs, recursive)  # no command reads
+        why = _not_read_notes(*folders_not_read(inputs, exclude or Path(os.devnull), recursive))
+        why += [other_formats_note(other)] if other else []
+        raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}" + "".join(f"; {w}" for w in why))
     return list(unique.values()), excluded
 
 

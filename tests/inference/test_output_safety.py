@@ -422,6 +422,19 @@ def test_images_in_formats_not_read_are_named_not_passed_over(tmp_path: Path, we
                    f"no images found in {photos}; not read: 2 image(s) in a format")
 
 
+def test_a_folder_whose_photos_lie_only_behind_a_link_or_in_subfolders_says_so(tmp_path: Path, weights: Path) -> None:
+    """It said "no images found (use --recursive for subfolders)", and with --recursive gave no reason at all."""
+    write_image(tmp_path / "real" / "a.png", noise_image(16, 16))
+    (tmp_path / "only_link").mkdir()
+    (tmp_path / "only_link" / "photos").symlink_to(tmp_path / "real")
+    for flags in ((), ("--recursive",)):
+        one_line_error(cli("denoise", tmp_path / "only_link", "-o", tmp_path / "out", "-c", weights, *flags),
+                       "not read: 1 linked folder(s) (")
+    write_image(tmp_path / "nested" / "sub" / "a.png", noise_image(16, 16))
+    one_line_error(cli("denoise", tmp_path / "nested", "-o", tmp_path / "out", "-c", weights),
+                   "not read: 1 subfolder(s) of the input (")
+
+
 def test_entries_named_as_images_that_are_no_file_are_named_not_passed_over(tmp_path: Path, weights: Path) -> None:
     """A pipe, and a link to /dev/zero, named *.png in a folder were passed over without a word."""
     import os
