@@ -306,6 +306,12 @@ def say_warning(message: str) -> None:
     say_warning_on(err_console, message)
 
 
+def say_note(message: str) -> None:
+    """A note on how a result was made (files left out, an option unused): on stderr beside the warnings, so
+    standard output holds the results alone; one line however narrow the terminal or a log's 80 columns."""
+    err_console.print(f"[yellow]note:[/] {escape(shown(message))}", highlight=False, soft_wrap=True)
+
+
 def say_other_formats(*folders: Path | None) -> None:
     """A note naming the images in formats no command reads under the folders a command read (searched as it
     searches them): a set, a score or a fit made from part of a folder is not made without a word."""
@@ -315,8 +321,7 @@ def say_other_formats(*folders: Path | None) -> None:
     for path in other_formats([f for f in folders if f is not None], recursive=True):
         found.setdefault(real_path(path), path)
     if found:
-        err_console.print(f"[yellow]note:[/] {escape(shown(other_formats_note(list(found.values()))))}",
-                          highlight=False, soft_wrap=True)
+        say_note(other_formats_note(list(found.values())))
 
 
 def say_error(message: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from denoise_gan.cli.app import err_console, print_whole
+from denoise_gan.cli.app import err_console, print_whole, say_note
 from denoise_gan.cli.options import (
     Device,
     Engine,
@@ -70,5 +70,7 @@ def denoise_command(
                                      shard=True)
     if summary.rank == 0:
         print_whole(denoise_summary(summary))
+        for note in summary.notes:
+            say_note(note)
     if summary.failed:
         raise typer.Exit(1)

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from denoise_gan.cli.app import console, err_console, print_whole, say_error, say_other_formats
+from denoise_gan.cli.app import console, err_console, print_whole, say_error, say_note, say_other_formats
 from denoise_gan.cli.given import given_options
 from denoise_gan.cli.options import (
     Device,
@@ -160,6 +159,8 @@ def _refuse_seed_for_sets(ctx: typer.Context, noisy: list[Path] | None) -> None:
 
 def _say_benchmark_written(result: BenchmarkResult, output: Path, *read: Path | None) -> None:
     print_whole(benchmark_summary(result))
+    for note in result.notes:
+        say_note(note)
     say_other_formats(*read)  # --clean, or each --noisy set's halves
     console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
                   markup=False, highlight=False, soft_wrap=True)
@@ -188,6 +189,6 @@ def demo_command(
                       overwrite=overwrite, engine=engine.lower(), threads=threads)
     print_whole(demo_table(result.rows, noise, seed, checkpoint or "default"))
     for note in result.notes:  # as `denoise` says them of the same weights
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+        say_note(note)
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}, the scores in {output / 'demo.json'}",
                   markup=False, highlight=False)

@@ -78,7 +78,6 @@ def denoise_summary(summary: Summary) -> RenderableType:
             style = "red" if r.status == "failed" else "yellow"
             table.add_row(escape(shown(r.source)), f"[{style}]{r.status}[/]", escape(shown(r.message)))  # [ ] too
         parts.append(table)
-    parts += [f"[yellow]note:[/] {escape(note)}" for note in summary.notes]
     totals = Table(title="denoise summary", title_justify="left")
     for column in ("files", "done", "skipped", "failed", "megapixels", "seconds", "MP/s"):
         totals.add_column(column, justify="right")
@@ -187,7 +186,6 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     for f in result.failures:
         what = f"{f['image']} [{f['noise']}]" + (f" {f['method']}" if f["method"] else "")
         parts.append(f"[red]failed[/] {escape(shown(what))}: {escape(shown(f['reason']))}")
-    parts += [f"[yellow]note:[/] {escape(n)}" for n in result.notes]
     parts.append(f"{result.computed} row(s) computed, {result.reused} reused")
     return Group(*parts)
 

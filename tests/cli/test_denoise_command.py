@@ -275,8 +275,10 @@ def test_an_empty_model_name_or_a_file_as_output_folder_is_one_line(tmp_path: Pa
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_names_and_reasons_with_brackets_are_printed_as_they_are(tmp_path: Path, weights: Path) -> None:
+def test_names_and_reasons_with_brackets_are_printed_as_they_are(tmp_path: Path, weights: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Rich read "[red]" in a file name as markup and dropped it (and "[bench]" from an install hint)."""
+    from denoise_gan.cli.app import say_note
     from denoise_gan.cli.render import denoise_summary
     from denoise_gan.inference.files import FileResult, Summary
 
@@ -287,9 +289,11 @@ def test_names_and_reasons_with_brackets_are_printed_as_they_are(tmp_path: Path,
     assert "img[red].png" in "".join(line.strip(" │┃") for line in result.output.splitlines())
     console = Console(record=True, width=200)
     console.print(denoise_summary(Summary((FileResult("a[b].png", "o", "failed", message="pip install 'x[bench]'"),),
-                                          1.0, notes=("note [i]",))))
+                                          1.0)))
     text = console.export_text()
-    assert "a[b].png" in text and "x[bench]" in text and "note [i]" in text
+    assert "a[b].png" in text and "x[bench]" in text
+    say_note("note [i]")
+    assert "note: note [i]" in capsys.readouterr().err
 
 
 def test_name_collisions_are_refused_before_any_work(tmp_path: Path, weights: Path) -> None:
