@@ -72,8 +72,8 @@ class Denoiser:
         self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
-        self._call_notes: dict[str, None] = {}  # the last capped call's level note (not denoise_files'): one per
-        # distinct σ grew without end in a server taking users' σ
+        self._call_notes: dict[str, None] = {}  # the last call's level note (not denoise_files'): one per distinct
+        # σ grew without end in a server taking users' σ, and a capped call's note outlived it
 
     @classmethod
     @worded
@@ -133,8 +133,7 @@ class Denoiser:
         """
         strength, sigma = _number(strength, "strength"), None if sigma is None else _number(sigma, "sigma")
         self._engine.check_level(strength, sigma)  # before any conversion work
-        if notes := self._engine.level_notes(strength, sigma):
-            self._call_notes = dict.fromkeys(notes)
+        self._call_notes = dict.fromkeys(self._engine.level_notes(strength, sigma))  # this call's: none clears it
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
         refuse_masked(image)

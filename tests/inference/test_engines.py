@@ -100,9 +100,13 @@ def test_a_level_far_above_training_runs_at_the_highest_the_model_knows(photo: n
         assert f"σ 170 is above the highest noise level this model knows; it runs as σ {LEVEL_MAX:g}" in high.notes
         low = den.denoise_files([tmp_path / "in"], tmp_path / engine / "low", sigma=25.0)
         assert not any("highest noise level" in note for note in low.notes)
-        # a direct call's notes are the Denoiser's, once each (the image is all the call returns)
+        # a direct call's notes are the Denoiser's, once each (the image is all the call returns), until the next
+        den(photo, sigma=255.0)
+        den(photo, sigma=255.0)
         assert den.notes.count(f"σ 255 is above the highest noise level this model knows; it runs as σ "
                                f"{LEVEL_MAX:g}") == 1
+        den(photo, sigma=25.0)  # a call under the cap: the earlier call's note no longer stands
+        assert not any("highest noise level" in note for note in den.notes)
         assert not any("highest" in note for note in Denoiser.from_pretrained("default", engine=engine).notes)
 
 
