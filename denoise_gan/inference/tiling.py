@@ -171,16 +171,17 @@ class TiledDenoiser:
         self.min_tile = floor
         self.tile = cfg.tile if cfg.tile is not None else max(floor, self.backend.auto_tile(cfg.batch_size))
         self._notes: list[str] = []
+        self._tiling_notes: list[str] = []  # said once an image is split: of one tile, they would not be true
         if self.tile:  # what plan_grid makes of the tile and overlap asked for, said rather than done silently
             side = tile_side(self.tile, self.stride)
             if side != self.tile and cfg.tile is not None:
-                self._notes.append(f"tiles are whole multiples of this model's stride ({self.stride} px): --tile "
-                                   f"{self.tile} runs as {side}")
+                self._tiling_notes.append(f"tiles are whole multiples of this model's stride ({self.stride} px): "
+                                          f"--tile {self.tile} runs as {side}")
             if cfg.overlap == 0:  # each tile's own level map meets the next one's edge to edge
-                self._notes.append("an overlap of 0 px: tile edges are not blended and may show as seams")
+                self._tiling_notes.append("an overlap of 0 px: tile edges are not blended and may show as seams")
             if cfg.overlap > side // 2:  # (the default overlap too: "--overlap 32" named a flag never given)
-                self._notes.append(f"an overlap of {cfg.overlap} px is more than half a {side} px tile: it runs as "
-                                   f"{side // 2}")
+                self._tiling_notes.append(f"an overlap of {cfg.overlap} px is more than half a {side} px tile: "
+                                          "it runs as half of each tile")
 
     @property
     def notes(self) -> list[str]:
@@ -277,8 +278,9 @@ class TiledDenoiser:
                               level_aware=self.backend.level_aware, min_tile=self.backend.min_tile)
         grid = plan_grid(pixels.shape[0], pixels.shape[1], self.tile, self.cfg.overlap, self.stride,
                          min_side=least, min_tile=self.min_tile)
-        if self.backend.instance_norm and len(grid.ys) * len(grid.xs) > 1 and INSTANCE_NORM_NOTE not in self._notes:
-            self._notes.append(INSTANCE_NORM_NOTE)  # said only of an image it split, and once
+        if len(grid.ys) * len(grid.xs) > 1:  # said only of an image it split, and once
+            said = self._tiling_notes + ([INSTANCE_NORM_NOTE] if self.backend.instance_norm else [])
+            self._notes += [note for note in said if note not in self._notes]
         return _Canvas(pixels, grid, mode)
 
     def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:

@@ -162,8 +162,9 @@ def test_the_blend_weights_of_a_grid_sum_to_one() -> None:
 
 
 def test_an_overlap_of_exactly_half_a_tile_is_not_said_to_be_cut() -> None:
-    assert not any("overlap" in note for note in TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=32)).notes)
-    notes = TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=40)).notes
+    half = TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=32))
+    assert not any("overlap" in note for note in _notes_after(half, (64, 200)))
+    notes = _notes_after(TiledDenoiser(light_unet(), InferConfig(tile=64, overlap=40)), (64, 200))
     assert any("an overlap of 40 px" in note for note in notes)
 
 
@@ -462,14 +463,26 @@ def test_cuda_fp16_runs_and_stays_finite(photo: np.ndarray) -> None:
     assert out.shape == photo.shape and out.std() > 10
 
 
-def test_a_tile_or_overlap_the_stride_changes_is_said() -> None:
+def _notes_after(den: TiledDenoiser, *shapes: tuple[int, int]) -> list[str]:
+    for shape in shapes:
+        den(np.zeros((*shape, 3), np.uint8))
+    return den.notes
+
+
+def test_a_tile_or_overlap_the_stride_changes_is_said_once_an_image_is_split() -> None:
+    """Said of an image of one tile too, where there are no tile edges; and the overlap was said to run as half
+    the tile asked for, where half of each tile as fitted to the image runs."""
     deep = build_generator(GeneratorConfig(arch="unet", width=4, depth=6, blocks=1))  # stride 64
-    notes = TiledDenoiser(deep, InferConfig(tile=32, overlap=80)).notes
+    split = TiledDenoiser(deep, InferConfig(tile=32, overlap=80))
+    assert _notes_after(split, (64, 64)) == []  # one tile: nothing to say
+    notes = _notes_after(split, (64, 200))
     assert "--tile 32 runs as 64" in notes[0]
-    assert "an overlap of 80 px is more than half a 64 px tile: it runs as 32" in notes[1]
-    assert TiledDenoiser(deep, InferConfig(tile=128, overlap=32)).notes == []
-    assert "tile edges are not blended" in TiledDenoiser(deep, InferConfig(tile=128, overlap=0)).notes[0]
-    assert TiledDenoiser(deep, InferConfig(tile=0, overlap=0)).notes == []  # whole images: no tile edges
+    assert "an overlap of 80 px is more than half a 64 px tile: it runs as half of each tile" in notes[1]
+    assert _notes_after(TiledDenoiser(deep, InferConfig(tile=128, overlap=32)), (64, 300)) == []
+    seams = TiledDenoiser(deep, InferConfig(tile=128, overlap=0))
+    assert _notes_after(seams, (64, 64)) == []
+    assert "tile edges are not blended" in _notes_after(seams, (64, 300))[0]
+    assert _notes_after(TiledDenoiser(deep, InferConfig(tile=0, overlap=0)), (64, 300)) == []  # whole images
 
 
 @cuda
