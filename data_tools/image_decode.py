@@ -58,6 +58,22 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
                          "usable range the file does not state; convert it to 8/16-bit unsigned")
 
 
+NARROW_16BIT = 4095  # the largest 12-bit sample: a 16-bit file whose colour stays under it likely holds 10-12 bits
+
+
+def narrow_range_note(pixels: np.ndarray) -> str:
+    """A 16-bit file is read on the 0-65535 scale; one that holds a 12-bit camera's or scanner's samples as
+    they came (0-4095) is a sixteenth as bright there, its noise too, so a blind denoiser sees almost none."""
+    if pixels.dtype != np.uint16:
+        return ""
+    colour = pixels[..., : 3 if pixels.shape[-1] >= 3 else 1] if pixels.ndim == 3 else pixels
+    top = int(colour.max(initial=0))
+    if not 0 < top <= NARROW_16BIT:
+        return ""
+    return (f"16-bit samples all at most {top} of 65535 (10-12-bit data stored as it came?): read on the full "
+            "16-bit scale, where its noise reads 16x weaker; scale such data to the full range first")
+
+
 def joined_notes(*notes: str) -> str:
     """What a reader changed, each part said once, the empty ones left out."""
     return "; ".join(note for note in notes if note)

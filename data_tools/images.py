@@ -28,6 +28,7 @@ from data_tools.image_decode import (
     is_tiff,
     joined_notes,
     metadata,
+    narrow_range_note,
     open_header,
     samples_by_range,
 )
@@ -190,6 +191,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if pixels.dtype not in (np.uint8, np.uint16):
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
+    note = joined_notes(note, narrow_range_note(pixels))
     if dropped:
         note = joined_notes(note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past Pillow's "
                                   f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit")
