@@ -269,16 +269,16 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
         return _tiff_bytes(pixels, icc, dpi)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
         return png_with_chunks(png_gray_alpha16(pixels), icc, dpi, exif_for_output(exif, fmt))
-    if pixels.dtype == np.uint16 and fmt == "TIFF" and (icc or dpi or pixels.shape[2] == 4):
-        # OpenCV writes no ICC profile (16-bit: often wide-gamut) or resolution, and 16-bit RGBA without the
-        # ExtraSamples tag
+    if pixels.dtype == np.uint16 and fmt == "TIFF":
+        # not OpenCV's: it writes no ICC profile (16-bit: often wide-gamut) or resolution, 16-bit RGBA without the
+        # ExtraSamples tag, and LZW, which tifffile (a base dependency) reads only with imagecodecs installed
         return _tiff_bytes(pixels, icc, dpi, compression="zlib")
-    if pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF"):
+    if pixels.dtype == np.uint16 and fmt == "PNG":
         with quiet_stderr():
             ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
         if not ok:
-            raise ValueError(f"OpenCV could not encode a 16-bit {fmt}")
-        return png_with_chunks(buf.tobytes(), icc, dpi, exif_for_output(exif, fmt)) if fmt == "PNG" else buf.tobytes()
+            raise ValueError("OpenCV could not encode a 16-bit PNG")
+        return png_with_chunks(buf.tobytes(), icc, dpi, exif_for_output(exif, fmt))
     if pixels.dtype == np.uint16:
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]
