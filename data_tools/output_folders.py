@@ -60,8 +60,8 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
             raise OutputWriteError(f"{folder}: cannot list it ({exc.strerror or exc})") from None
         if entries:
             shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-            raise OutputWriteError(f"{folder}: not empty ({len(entries)} entries: {shown}); choose a new or empty "
-                                   f"folder, or {hint}")
+            count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+            raise OutputWriteError(f"{folder}: not empty ({count}: {shown}); choose a new or empty folder, or {hint}")
     check_writable(folder)
     remove_stale_parts(folder)
     return folder

@@ -117,7 +117,7 @@ def samples_command(
                                                       "(clean photos from Debian's wallpaper packages, fetched "
                                                       "with apt-get) or pool (photos + train: the shipped "
                                                       "model's whole training pool).",
-                                        show_default="held-out")] = None,
+                                        show_default="held-out; with --names, all")] = None,
     debs: Annotated[Path | None, typer.Option("--debs", help="For --set photos/pool without apt-get: a folder "
                                               "holding the wallpaper packages' .deb files.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing "

@@ -42,3 +42,9 @@ def test_a_report_given_an_image_name_is_shown_a_name_of_its_own_kind(tmp_path: 
     write_image(clean / "a.png", np.zeros((16, 16), np.uint8))
     one_line_error(cli("evaluate", "--clean", clean, "--pred", clean, "--csv", tmp_path / "a.png"),
                    "(e.g. results.csv)")
+
+
+def test_a_folder_holding_one_entry_is_said_to_hold_one_entry(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "rocket.png").write_bytes(b"x")
+    one_line_error(cli("samples", "-o", tmp_path / "out", "--names", "camera"), "not empty (1 entry: rocket.png)")
