@@ -185,8 +185,9 @@ def demo_command(
     from denoise_gan.evaluation.demo import run_demo
     from denoise_gan.inference.infer_config import InferConfig
 
-    result = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
-                      overwrite=overwrite, engine=engine.lower(), threads=threads)
+    with progress_callback(err_console, "demo") as report:
+        result = run_demo(output, noise=noise, seed=seed, checkpoint=checkpoint, infer=InferConfig(device=device),
+                          overwrite=overwrite, engine=engine.lower(), threads=threads, progress=report)
     print_whole(demo_table(result.rows, noise, seed, checkpoint or "default"))
     for note in result.notes:  # as `denoise` says them of the same weights
         say_note(note)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,24 +62,27 @@ MEAN_KEYS = ("noisy_psnr", "noisy_ssim", "psnr", "ssim", "seconds")
 
 def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: str | None = None,
              names: tuple[str, ...] = HELD_OUT, infer: InferConfig = InferConfig(),
-             overwrite: bool = False, engine: str = "auto", threads: int = 0) -> DemoResult:
+             overwrite: bool = False, engine: str = "auto", threads: int = 0,
+             progress: Callable[[int, int, str], None] | None = None) -> DemoResult:
     """Noisy | denoised | clean strips in out_dir, one per image, and the scores before and after.
 
     The images are the project's held-out set: the shipped model never saw them in training. The folder must
     be new or empty unless ``overwrite`` (then files of the same names are replaced), or hold an earlier demo's
-    strips alone (its demo.json says which), which a rerun replaces.
+    strips alone (its demo.json says which), which a rerun replaces. ``progress(done, total, name)`` is called
+    as each photo is done.
     """
     spec = parse_noise_spec(noise)
     model = load_backend(checkpoint, engine, infer.device, infer.precision,
                          threads)
     denoiser = TiledDenoiser(model.backend, infer)
     with removed_if_left_empty(out_dir), holding_folder(out_dir, "demo"):  # a second demo there is refused
-        rows = _write_demo(Path(out_dir), spec, noise, seed, checkpoint, names, denoiser, overwrite)
+        rows = _write_demo(Path(out_dir), spec, noise, seed, checkpoint, names, denoiser, overwrite, progress)
     return DemoResult(rows, tuple(dict.fromkeys(model.backend.notes)))
 
 
 def _write_demo(out_dir: Path, spec: NoiseSpec, noise: str, seed: int, checkpoint: str | None,
-                names: tuple[str, ...], denoiser: TiledDenoiser, overwrite: bool) -> list[DemoRow]:
+                names: tuple[str, ...], denoiser: TiledDenoiser, overwrite: bool,
+                progress: Callable[[int, int, str], None] | None) -> list[DemoRow]:
     """The strips and the record, in a folder this run holds. The record is written first, marked incomplete
     and naming the strips planned: a run cut short leaves a folder its rerun knows as a demo's (and finishes),
     never one run's strips beside another's scores."""
@@ -101,6 +104,8 @@ def _write_demo(out_dir: Path, spec: NoiseSpec, noise: str, seed: int, checkpoin
         write_image(path, demo_strip(row, noisy, denoised, clean, noise, seed, checkpoint or "default"),
                     overwrite=True)  # (the folder was checked above: a strip there is this demo's, or replaced)
         rows.append(row)
+        if progress is not None:
+            progress(len(rows), len(names), name)
     record = {**request, "complete": True,
               "images": [{"name": r.name, "file": r.path.name, "noisy_psnr": json_float(r.noisy_psnr),
                           "noisy_ssim": r.noisy_ssim, "psnr": json_float(r.psnr), "ssim": r.ssim} for r in rows],

@@ -95,7 +95,10 @@ def test_a_demo_strip_names_its_model_and_a_gray_photo_is_scored_as_gray(tmp_pat
     grid = demo.labelled_grid
     monkeypatch.setattr(demo, "labelled_grid", lambda rows, columns, captions, title: drawn.append(
         (captions, title)) or grid(rows, columns, captions, title))
-    demo.run_demo(tmp_path / "out", checkpoint=str(weights), names=("coffee", "camera"))
+    reported: list[tuple[int, int, str]] = []  # each photo as it is done (the demo showed nothing until the end)
+    demo.run_demo(tmp_path / "out", checkpoint=str(weights), names=("coffee", "camera"),
+                  progress=lambda *args: reported.append(args))
+    assert reported == [(1, 2, "coffee"), (2, 2, "camera")]
     (coffee, coffee_title), (camera, _) = drawn
     assert coffee_title.startswith(f"denoise-gan demo: {weights}, gaussian:sigma=25")  # as given, folder and all
     assert "PSNR (RGB," in coffee[0] and "PSNR (gray," in camera[0]
