@@ -37,7 +37,8 @@ PROTOCOL: dict[str, Any] = {
     "name": "denoise-gan-eval/1",
     "inputs": "integer image files (uint8 or uint16) as users have them; noisy test inputs are clipped and "
               "rounded to the file's dtype, outputs rounded (not truncated) to the dtype before scoring",
-    "pairing": "clean and predicted files paired by relative path without extension; clean files without a "
+    "pairing": "clean and predicted files paired by relative path without extension (with it where two files of "
+               "one folder share that name: a.png pairs a.png, a.jpg pairs a.jpg); clean files without a "
                "prediction are listed under missing and left out of the means, predictions without a clean file "
                "under unpaired; in one folder with a prediction suffix, a prediction is a name that is another's "
                "plus the suffix, and the other names are the clean files",

@@ -22,15 +22,15 @@ def suffix_stem(suffix: str) -> str:
 
 
 def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
-             unsuffixed: list[str] | None = None, taken: Callable[[str], bool] | None = None) -> dict[str, Path]:
-    """Relative path without extension (and without ``suffix``, as ``suffix_stem`` leaves it) -> file;
-    duplicates are an error. Files under ``exclude`` (the predictions' folder, inside the clean one) are not clean
-    images; with ``taken``, only the names it takes are read (the clean images or the predictions where both sit
-    in one folder). A name without the suffix goes to ``unsuffixed`` when given (the caller lists it), else it
-    is an error."""
+             unsuffixed: list[str] | None = None, taken: Callable[[str], bool] | None = None) -> dict[str, list[Path]]:
+    """Relative path without extension (and without ``suffix``, as ``suffix_stem`` leaves it) -> the files of
+    that name (a.png and a.jpg share one: ``keyed`` tells them apart). Files under ``exclude`` (the predictions'
+    folder, inside the clean one) are not clean images; with ``taken``, only the names it takes are read (the
+    clean images or the predictions where both sit in one folder). A name without the suffix goes to
+    ``unsuffixed`` when given (the caller lists it), else it is an error."""
     if not folder.is_dir():
         raise UserError(f"{folder}: {not_a_folder(folder)}")
-    stems: dict[str, Path] = {}
+    stems: dict[str, list[Path]] = {}
     for path in collect_images(folder, recursive=True, exclude=exclude):
         stem = path.relative_to(folder).with_suffix("").as_posix()
         if taken is not None and not taken(stem):
@@ -42,9 +42,7 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
             if not stem.endswith(suffix):
                 raise UserError(f"{path}: name does not end in the prediction suffix {suffix!r}")
             stem = stem[: -len(suffix)]
-        if stem in stems:
-            raise UserError(f"{path} and {stems[stem]} have the same name; cannot tell which one to score")
-        stems[stem] = path
+        stems.setdefault(stem, []).append(path)
     if not stems and unsuffixed and suffix.lower() in IMAGE_EXTENSIONS:  # ".png" (a dotfile's name to Path): the
         return _by_stem(folder, "", exclude)  # suffix of a.png.png, else no suffix but the extension itself
     if not stems and unsuffixed:
@@ -53,6 +51,17 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
     if not stems:
         raise UserError(f"{folder}: no image files found")
     return stems
+
+
+def keyed(first: dict[str, list[Path]], second: dict[str, list[Path]]) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Both folders' files by name without extension; a name two files share in either folder (a.png and a.jpg,
+    as `denoise` writes them back) is taken whole in both, so a.png pairs with a.png and a.jpg with a.jpg."""
+    shared = {stem for stems in (first, second) for stem, paths in stems.items() if len(paths) > 1}
+
+    def by_key(stems: dict[str, list[Path]]) -> dict[str, Path]:
+        return {stem + path.suffix if stem in shared else stem: path for stem, paths in stems.items() for path in paths}
+
+    return by_key(first), by_key(second)
 
 
 def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str = ""
@@ -77,11 +86,12 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     if beside and not predicted:
         raise UserError(f"{pred_dir}: no image there is another's name plus the prediction suffix {pred_suffix!r} "
                         f"(as `denoise -o` the same folder `--suffix {pred_suffix}` names them)")
-    clean = _by_stem(clean_dir, exclude=None if beside else pred_dir,
-                     taken=(lambda stem: stem not in predicted) if beside else None)
+    clean_stems = _by_stem(clean_dir, exclude=None if beside else pred_dir,
+                           taken=(lambda stem: stem not in predicted) if beside else None)
     clean_inside = not beside and real_path(clean_dir).is_relative_to(real_path(pred_dir))  # --pred X --clean X/clean
-    pred = _by_stem(pred_dir, pred_suffix, exclude=clean_dir if clean_inside else None, unsuffixed=unsuffixed,
-                    taken=(lambda stem: stem in predicted) if beside else None)
+    clean, pred = keyed(clean_stems, _by_stem(pred_dir, pred_suffix, exclude=clean_dir if clean_inside else None,
+                                              unsuffixed=unsuffixed,
+                                              taken=(lambda stem: stem in predicted) if beside else None))
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or _mostly_suffixed(missing, stray, len(clean) - len(missing)):
@@ -102,7 +112,7 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> lis
     """(name, clean file, partner file: its ``role`` in messages) sorted by name; a file without a partner is an
     error naming it."""
     clean_dir, other_dir = _folders(clean_dir, other_dir)
-    clean, other = _by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir)
+    clean, other = keyed(_by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir))
     missing = [stem for stem in clean if stem not in other]
     if missing:
         raise UserError(f"{clean[missing[0]]}: no {role} named {missing[0]}.* in {other_dir}")

@@ -307,11 +307,11 @@ def test_dtype_mismatch_names_the_file(folders: tuple[Path, Path]) -> None:
     assert re.search(r"b\.png: dtype uint16", dict(evaluate_folders(clean_dir, pred_dir).failed)["b"])
 
 
-def test_duplicate_stems_and_empty_folders_are_errors(folders: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_shared_name_pairs_whole_and_empty_folders_are_errors(folders: tuple[Path, Path], tmp_path: Path) -> None:
     clean_dir, pred_dir = folders
-    write_image(pred_dir / "a.tif", pattern(size=24))
-    with pytest.raises(UserError, match="same name"):
-        evaluate_folders(clean_dir, pred_dir)
+    write_image(pred_dir / "a.tif", pattern(size=24))  # beside a.png: a.png pairs a.png, a.tif nothing
+    result = evaluate_folders(clean_dir, pred_dir)
+    assert "a.png" in [s.name for s in result.images] and "a.tif" in result.unpaired
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no image files"):
         evaluate_folders(clean_dir, tmp_path / "empty")

@@ -4,6 +4,7 @@ the benchmark report's crop file names (readable, still collision-free) and its 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +250,25 @@ def test_a_gray_prediction_of_a_colour_image_is_refused_naming_both_shapes(tmp_p
     write_image(tmp_path / "webp" / "a.webp", np.zeros((24, 24, 3), np.uint8))
     scored_none(cli("evaluate", "--clean", tmp_path / "gray", "--pred", tmp_path / "webp"),
                 "a.webp: shape (24, 24, 3) does not match", ".webp holds no gray", "write .png to score it")
+
+
+def test_two_photos_sharing_a_name_pair_by_their_whole_names(tmp_path: Path) -> None:
+    """a.png and a.jpg in one folder (as `denoise` writes them back) refused the whole evaluation, and the whole
+    benchmark: each now pairs by its whole name, and the rest of the folder is scored."""
+    clean, pred = tmp_path / "clean", tmp_path / "pred"
+    rng = np.random.default_rng(0)
+    photos = {name: rng.integers(0, 256, (24, 24, 3), dtype=np.uint8) for name in ("a.png", "a.jpg", "b.png")}
+    for name, img in photos.items():
+        write_image(clean / name, img, quality=100)
+        write_image(pred / ("a.png" if name == "a.jpg" else "a.jpg" if name == "a.png" else name), img, quality=100)
+    scored = {s.name: s.psnr for s in evaluate_folders(clean, pred).images}
+    assert set(scored) == {"a.png", "a.jpg", "b"}
+    assert scored["b"] == float("inf") and scored["a.png"] < 20  # a.png against a.png, not against a.jpg's twin
+    (pred / "a.jpg").unlink()  # one of the two predictions missing: listed, the others scored
+    partial = evaluate_folders(clean, pred)
+    assert [s.name for s in partial.images] == ["a.png", "b"] and list(partial.missing) == ["a.jpg"]
+    bench = cli("benchmark", "--clean", clean, "-o", tmp_path / "bench", "--noise", "gaussian:sigma=5",
+                "--methods", "noisy")
+    assert bench.exit_code == 0, bench.output
+    rows = json.loads((tmp_path / "bench" / "results.json").read_text())["rows"]
+    assert sorted(r["image"] for r in rows) == ["a.jpg", "a.png", "b"]

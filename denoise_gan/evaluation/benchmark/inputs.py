@@ -148,13 +148,11 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     paths = collect_images(clean_dir, recursive=True)
     if not paths:
         raise UserError(f"{clean_dir}: no image files found")
-    named: dict[str, Path] = {}
+    stems: dict[str, list[Path]] = {}
     for path in paths:
-        name = path.relative_to(clean_dir).with_suffix("").as_posix()
-        if name in named:
-            raise UserError(f"{path} and {named[name]} have the same name; rename one of them")
-        named[name] = path
-    return list(named.items())
+        stems.setdefault(path.relative_to(clean_dir).with_suffix("").as_posix(), []).append(path)
+    # a name two photos share (a.png, a.jpg) is taken whole for both, as evaluate pairs them
+    return [(stem + path.suffix if len(group) > 1 else stem, path) for stem, group in stems.items() for path in group]
 
 
 def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
