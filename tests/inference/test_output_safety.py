@@ -490,3 +490,16 @@ def test_denoising_a_half_of_a_synth_set_cut_short_says_so(tmp_path: Path) -> No
     notes = plan_jobs([tmp_path / "set" / "noisy"], tmp_path / "out", OutputOptions()).notes
     assert notes == (f"{tmp_path / 'set'}: an incomplete set (its synth run was cut short); run the same synth command "
                      "again to finish it (this folder is one of its halves)",)
+
+
+def test_a_mistyped_output_file_name_is_said_to_be_taken_as_a_folder(tmp_path: Path, weights: Path) -> None:
+    """-o q.jpeg2 for one photo quietly made a folder of that name."""
+    write_image(tmp_path / "a.png", noise_image(16, 16))
+    summary = denoise_files([tmp_path / "a.png"], tmp_path / "q.jpeg2", engine(weights), OutputOptions())
+    assert (tmp_path / "q.jpeg2" / "a.png").is_file()
+    assert any(note.startswith(f"-o {tmp_path / 'q.jpeg2'} is taken as a new folder (.jpeg2 is no image format")
+               for note in summary.notes), summary.notes
+    again = denoise_files([tmp_path / "a.png"], tmp_path / "q.jpeg2", engine(weights), OutputOptions(overwrite=True))
+    assert not any("taken as a new folder" in note for note in again.notes)  # the folder is there now
+    plain = denoise_files([tmp_path / "a.png"], tmp_path / "out", engine(weights), OutputOptions())
+    assert not any("taken as a new folder" in note for note in plain.notes)
