@@ -57,7 +57,6 @@ from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_reports import write_before_after, write_noise_fit
 from denoise_gan.training.adapt_start import StartModel, find_start
 from denoise_gan.training.batches import batch_iterator
-from denoise_gan.training.cyclegan import write_graph
 from denoise_gan.training.distributed import holding_run_folder
 from denoise_gan.training.input_record import RECORD_FILE, note_inputs
 from denoise_gan.training.loop import Cadence, launch
@@ -70,6 +69,7 @@ from denoise_gan.training.run_open import (
     open_run,
     warn_if_unfinished,
 )
+from denoise_gan.training.run_weights import write_graph
 from denoise_gan.warning_line import say_warning_on
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds

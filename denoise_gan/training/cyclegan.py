@@ -26,7 +26,6 @@ from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator
-from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.noise_stats import STATISTICS_SETS, StatisticsBank
 from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
@@ -40,6 +39,7 @@ from denoise_gan.training.new_run_inputs import check_train_folders
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.run_open import discarded_if_refused, open_run
+from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 from denoise_gan.warning_line import say_warning_on
@@ -298,22 +298,3 @@ def _train(cfg: TrainConfig | None, run_dir: Path, resume: bool, steps: int | No
         note_inputs(run_dir, input_folders(cfg), resume, console)
         launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     return write_graph(RunFolder(run_dir).g)
-
-
-def write_graph(weights: Path) -> Path:
-    """G's ONNX graph beside its weights (``G.onnx``), so `denoise` runs it without torch; only the main
-    process writes it, only where the exporter is installed. Returns the weights' path."""
-    if world_from_env().is_main and weights.is_file():
-        write_graph_beside(weights)
-    return weights
-
-
-def run_description(cfg: TrainConfig) -> dict[str, str]:
-    """What a run's weights record about their data: the noise family and the training images (absolute)."""
-    d = cfg.data
-    if d.noisy_dir:
-        return {"noise_family": f"the real noise of the photos in {d.noisy_dir}",
-                "training_data": f"clean: {d.clean_dir}; noisy: {d.noisy_dir} (unpaired)"}
-    return {"noise_family": d.noise,
-            "training_data": f"{d.clean_dir}, split into two disjoint halves (clean domain; noisy domain "
-                             "synthesised from the other half)"}

@@ -43,7 +43,6 @@ from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_generator, load_state, save_generator
 from denoise_gan.runtime import World, autocast, training_precision, world_from_env
 from denoise_gan.training.batches import batch_iterator
-from denoise_gan.training.cyclegan import run_description, write_graph
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
 from denoise_gan.training.input_record import note_inputs, recorded_sha256
 from denoise_gan.training.loop import Cadence, launch
@@ -51,6 +50,7 @@ from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 from denoise_gan.training.refine_start import check_refine, check_start, start_weights, starts_new_g
 from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
+from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
 from denoise_gan.warning_line import say_warning_on

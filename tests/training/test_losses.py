@@ -108,7 +108,7 @@ def test_the_backward_cycle_trains_g_through_f(tmp_path: Path, monkeypatch: pyte
 def test_a_runs_weights_name_the_noise_they_learned() -> None:
     """The model card's noise family: the spec of a synthetic run, the noisy folder of an unpaired one."""
     from denoise_gan.config import DataConfig, TrainConfig
-    from denoise_gan.training.cyclegan import run_description
+    from denoise_gan.training.run_weights import run_description
 
     synthetic = run_description(TrainConfig(data=DataConfig(clean_dir="/c", noise="gaussian:sigma=25")))
     assert synthetic["noise_family"] == "gaussian:sigma=25" and synthetic["training_data"].startswith("/c, split")
