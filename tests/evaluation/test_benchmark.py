@@ -428,7 +428,7 @@ def test_resume_recomputes_rows_made_with_another_sigma(tmp_path: Path, clean_di
     assert bench(*args).exit_code == 0
     calls = _count_calls(monkeypatch, "tv")
     resumed = bench(*args, "--resume", "--oracle-sigma")
-    assert resumed.exit_code == 0 and len(calls) == 2 and "recomputed" in resumed.stdout
+    assert resumed.exit_code == 0 and len(calls) == 2 and "recomputed" in resumed.stderr
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert {r["sigma_used"] for r in rows if r["method"] == "tv"} == {15.0}
 
