@@ -4,6 +4,7 @@ level (no torch, SciPy, scikit-image, matplotlib, OpenCV, ONNX Runtime); the lib
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,18 @@ def test_the_seed_option_and_the_config_take_the_same_seeds() -> None:
     from denoise_gan.config import MAX_SEED
 
     assert OPTION_MAX == MAX_SEED
+
+
+@pytest.mark.parametrize("args", [["benchmark", "-o", "b", "--clean", "nonexist", "--noise", "gaussian:sigma=5"],
+                                  ["noise-fit", "-o", "n", "--clean", "c", "--noisy", "n", "--spec", "bogus"]])
+def test_an_argument_error_of_a_command_that_runs_on_onnx_runtime_loads_no_torch(args: list[str],
+                                                                              tmp_path: Path) -> None:
+    """Setting the default thread count imported torch (seconds) before a missing folder or a bad spec was said."""
+    for folder in ("c", "n"):
+        (tmp_path / folder).mkdir()
+    probe = ("import sys\nfrom denoise_gan.cli import app\n"
+             f"try:\n    app({args!r})\nexcept SystemExit:\n    pass\n"
+             "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "error:" in out.stderr and out.stdout.strip().endswith("False"), (out.stdout, out.stderr)
