@@ -7,6 +7,7 @@ from pathlib import Path
 
 from data_tools.folder_scan import not_a_folder
 from data_tools.training_folders import refuse_shared_files, refuse_val_from_training, require_folders
+from denoise_gan.command_line import command_line_running
 from denoise_gan.config import AdaptConfig, TrainConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import RunFolder
@@ -16,10 +17,13 @@ def check_train_folders(cfg: TrainConfig) -> None:
     """A new run's photos: clean ones, and noisy ones or a noise spec, in folders that exist ("" is never the
     current directory: from Python it is a field left unset)."""
     data = cfg.data
+    cli = command_line_running()  # the options as the caller gave them
     if not data.clean_dir:
-        raise UserError("a new run needs a folder of clean photos (--clean DIR, DataConfig.clean_dir)")
+        raise UserError("a new run needs a folder of clean photos (" + ("--clean DIR" if cli else
+                                                                       "DataConfig.clean_dir") + ")")
     if bool(data.noisy_dir) == bool(data.noise):
-        raise UserError("give exactly one of --noisy DIR or --noise SPEC (DataConfig.noisy_dir or noise)")
+        raise UserError("give exactly one of " + ("--noisy DIR or --noise SPEC" if cli else
+                                                  "DataConfig.noisy_dir or DataConfig.noise"))
     require_folders(data.clean_dir, data.noisy_dir)
     if cfg.val_dir:
         refuse_val_from_training(cfg.val_dir, {"--clean": data.clean_dir, "--noisy": data.noisy_dir})

@@ -293,3 +293,19 @@ def test_adapt_steps_leave_each_phase_at_least_one(steps: int, share: float, spl
     cfg, _ = plan_phases(AdaptConfig(steps=steps, noise_share=share), None, None, Path("."), 0.0,  # type: ignore[arg-type]
                          Console(file=io.StringIO()))
     assert (cfg.noise_steps, cfg.refine_steps) == split
+
+
+def test_noise_and_noisy_together_are_refused_in_the_callers_own_words(tmp_path: Path) -> None:
+    """The command's error named the Python fields too: (DataConfig.noisy_dir or noise)."""
+    from denoise_gan.config import DataConfig, TrainConfig
+    from denoise_gan.training.new_run_inputs import check_train_folders
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "n").mkdir()
+    said = one_line_error(cli("train", "--clean", tmp_path / "c", "--noisy", tmp_path / "n", "--noise",
+                              "gaussian:sigma=5", "-o", tmp_path / "run"), "give exactly one of --noisy DIR or --noise")
+    assert "DataConfig" not in said
+    both = TrainConfig(data=DataConfig(clean_dir=str(tmp_path / "c"), noisy_dir=str(tmp_path / "n"),
+                                       noise="gaussian:sigma=5"))
+    with pytest.raises(UserError, match="give exactly one of DataConfig.noisy_dir or DataConfig.noise$"):
+        check_train_folders(both)
