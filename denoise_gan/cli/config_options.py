@@ -83,7 +83,8 @@ def config_options(cls: type, base: Any = None, hidden: bool = False) -> list[Co
 
 def _parameter(o: ConfigOption) -> inspect.Parameter:
     if o.name == STEPS:
-        info = typer.Option(o.flag, help=o.help, show_default=str(o.default))
+        # adapt's 0 stands for "by --minutes", no value a user may give: not shown as a default
+        info = typer.Option(o.flag, help=o.help, show_default=str(o.default) if o.default else False)
         return inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                  annotation=Annotated[int | None, info])
     if o.default == "":  # a folder or spec that is not given: None on the command line, "" in the config
