@@ -4,6 +4,7 @@ without pyplot, and the grouping of noise conditions into one-parameter sweeps t
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,20 @@ def _plotted(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in summary if not math.isinf(shown_psnr(s))]
 
 
+def _titled(ax: Any, title: str, summary: list[dict[str, Any]], timed: bool = False) -> None:
+    """The plot's title, and under it the entries it cannot draw: a method that returned every photo bit for bit
+    has an infinite PSNR and no point, which left the plot saying less than the tables without a word."""
+    gone = [f"{as_label(s['method'])} at {as_label(s['noise'])}" for s in summary if math.isinf(shown_psnr(s))
+            and not (timed and (s["method"] == BASELINE or not s["mp_per_s"]))]
+    if gone:
+        listed = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+        note = textwrap.fill(f"not drawn (every output equals its clean image, PSNR infinite): {listed}", 90)
+        ax.set_title(note, fontsize="x-small", loc="left")
+        ax.figure.suptitle(title, y=1.0, va="bottom")  # above the note, not over it
+    else:
+        ax.set_title(title)
+
+
 def _figure(width: float, height: float) -> tuple[Any, Any]:
     from matplotlib.figure import Figure  # imported on use: matplotlib is slow to import
 
@@ -164,7 +179,7 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
                       rotation=20, ha="right")
         ax.set_xlabel("noise condition (lines join one noise model along its parameter)")
     ax.set_ylabel("mean PSNR (dB)")
-    ax.set_title("PSNR vs noise level")
+    _titled(ax, "PSNR vs noise level", summary)
     ax.legend(fontsize="small")
     return figure_png(fig, dpi=110, tight=True)
 
@@ -203,8 +218,9 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
     if len(noises) > 1:
         handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=as_label(n))
                     for i, n in enumerate(noises)]
-    ax.legend(handles=handles, fontsize="small")
+    # beside the axes: inside them it hid the axis labels and the points it names
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_xlabel("seconds per megapixel (log scale, lower is faster)")
     ax.set_ylabel("mean PSNR (dB)")
-    ax.set_title("PSNR vs time")
+    _titled(ax, "PSNR vs time", summary, timed=True)
     return fig

@@ -272,3 +272,18 @@ def test_two_photos_sharing_a_name_pair_by_their_whole_names(tmp_path: Path) -> 
     assert bench.exit_code == 0, bench.output
     rows = json.loads((tmp_path / "bench" / "results.json").read_text())["rows"]
     assert sorted(r["image"] for r in rows) == ["a.jpg", "a.png", "b"]
+
+
+def test_a_method_the_time_plot_cannot_draw_is_named_and_the_legend_is_beside_the_axes() -> None:
+    """A method that returned every clean photo bit for bit (PSNR infinite) had no point and no word; the legend
+    sat on the axes, over the points it names."""
+    summary = [{"method": "nlm", "noise": "gaussian:sigma=0", "psnr": None, "psnr_finite": None, "identical_pairs": 2,
+                "mp_per_s": 0.8},
+               {"method": "model", "noise": "gaussian:sigma=0", "psnr": 50.0, "mp_per_s": 1.7}]
+    fig = psnr_vs_time_figure(summary, ["gaussian:sigma=0"], ["noisy", "nlm", "model"])
+    ax = fig.axes[0]
+    assert ax.get_title(loc="left").startswith("not drawn (every output equals its clean image, PSNR infinite): nlm")
+    assert fig.get_suptitle() == "PSNR vs time"
+    fig.canvas.draw()
+    legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes.x1  # to the right of the axes, not on them
