@@ -114,6 +114,7 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
         return any(math.isfinite(v) for v in series(field))
 
     steps = [int(r["step"]) for r in rows]
+    dot = "o" if len(rows) < 3 else None  # a line of one logged step draws nothing: its point, at least
     losses = [f for f in fields if f not in level_fields and logged(f)]
     levels = [f for f in fields if f in level_fields and logged(f)]
     has_val = logged("val_psnr")
@@ -122,14 +123,15 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
     axes = list(fig.subplots(1, panels, squeeze=False)[0])
     ax = axes.pop(0)
     for field in losses:
-        ax.plot(steps, series(field), label=field, linewidth=1)
+        ax.plot(steps, series(field), label=field, linewidth=1, marker=dot, markersize=3)
     if any(v > 0 for field in losses for v in series(field) if math.isfinite(v)):  # a log axis needs one value > 0
         ax.set_yscale("log")
+        ax.set_ylabel("loss (log scale)")
     ax.set_title("losses")
     if levels:
         ax = axes.pop(0)
         for field in levels:
-            ax.plot(steps, series(field), label=field, linewidth=1)
+            ax.plot(steps, series(field), label=field, linewidth=1, marker=dot, markersize=3)
         ax.set_ylabel("noise level (0-255 scale)")
         ax.set_title("noise levels")
     if has_val:

@@ -133,6 +133,16 @@ def test_losses_of_zero_are_drawn_on_a_linear_axis_without_a_warning() -> None:
         fig = log_figure(rows, ("g_adv", "cycle_clean"))
     assert fig.axes[0].get_yscale() == "linear"
 
+
+def test_a_log_of_one_step_draws_its_points() -> None:
+    """A run's first losses.png (one logged step) showed empty panels under a legend naming every curve."""
+    fig = log_figure([{"step": "1", "g_adv": "0.5", "cycle_clean": "0.2"}], ("g_adv", "cycle_clean"))
+    assert all(line.get_marker() == "o" for line in fig.axes[0].get_lines())
+    assert fig.axes[0].get_ylabel() == "loss (log scale)"
+    many = log_figure([{"step": str(s), "g_adv": "0.5", "cycle_clean": "0.2"} for s in (1, 2, 3)],
+                      ("g_adv", "cycle_clean"))
+    assert all(line.get_marker() in (None, "None", "") for line in many.axes[0].get_lines())  # lines, as before
+
 # ---- whole runs ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
