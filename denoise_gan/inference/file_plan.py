@@ -186,9 +186,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         if many:  # (a missing input is reported as such below)
             raise UserError(f"-o {out_dir} names one image file, but {many}; give -o a folder (end it with / to "
                             "keep this name)")
-    # -o cat.jpgg for one photo: a mistyped file name, or a folder? a folder, said (one with a dotted name may be)
-    typo = len(inputs) == 1 and Path(inputs[0]).is_file() and out_dir.suffix and not out_dir.exists() \
-        and not folder_named
+    folder_note = _new_folder_note(inputs, out_dir) if not folder_named else []
     pairs, in_output = expand_inputs(inputs, opts.recursive, exclude=out_dir)
     found = [_Candidate.of(src, rel, out_dir, opts) for src, rel in pairs]
     renamed = {c.real_output for c in found if c.real_output != c.real_source}  # see _leaves_out_earlier
@@ -220,13 +218,21 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
     notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive))
-    notes += [f"-o {out_dir} is taken as a new folder ({out_dir.suffix} is no image format written here; name a "
-              ".png, .jpg, .tif, .webp or .bmp file for one file)"] if typo else []
+    notes += folder_note
     notes += [note for p in inputs if Path(p).is_dir() and (note := incomplete_half_note(p))]
     if other := other_formats(inputs, opts.recursive):
         notes.append(other_formats_note(other))
     notes += _quality_unused_note(list(jobs.values()), opts)
     return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
+
+
+def _new_folder_note(inputs: Sequence[Path | str], out_dir: Path) -> list[str]:
+    """-o cat.jpgg for one photo: a mistyped file name, or a folder? A folder (one with a dotted name may be
+    meant), said while it is new."""
+    if len(inputs) == 1 and Path(inputs[0]).is_file() and out_dir.suffix and not out_dir.exists():
+        return [f"-o {out_dir} is taken as a new folder ({out_dir.suffix} is no image format written here; name a "
+                ".png, .jpg, .tif, .webp or .bmp file for one file)"]
+    return []
 
 
 def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]]) -> bool:
