@@ -6,6 +6,8 @@ way, so a reader knows which column is which and what the numbers are.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from data_tools.names import printable
@@ -32,19 +34,35 @@ def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: li
     heights = [CAPTION_H + max(a.shape[0] for a in row) + GAP for row in rows]
     canvas = Image.new("RGB", (width, TITLE_H + HEADER_H + sum(heights)), (BACKGROUND,) * 3)
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 5), title, fill=INK, font=_font(14))
+    draw.text((4, 5), fitted(draw, title, _font(14), width - 8), fill=INK, font=_font(14))
     font = _font(12)
     for i, name in enumerate(columns):
         left = i * (cell_w + GAP)
+        name = fitted(draw, name, font, cell_w)
         text_w = draw.textlength(name, font=font)
         draw.text((left + max(0, (cell_w - text_w) / 2), TITLE_H + 3), name, fill=INK, font=font)
     top = TITLE_H + HEADER_H
     for row, caption, height in zip(rows, captions, heights):
-        draw.text((4, top + 2), caption, fill=INK, font=font)
+        draw.text((4, top + 2), fitted(draw, caption, font, width - 8), fill=INK, font=font)
         for i, image in enumerate(row):
             canvas.paste(Image.fromarray(rgb8(image)), (i * (cell_w + GAP), top + CAPTION_H))
         top += height
     return np.asarray(canvas)
+
+
+def fitted(draw: Any, text: str, font: Any, width: float) -> str:
+    """``text`` shortened in its middle (…) to fit ``width`` pixels: a long file name or noise spec ran off the
+    picture and took the figures at the end of its line (PSNR, σ, seed) with it."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    keep_end = len(text) // 2
+    head, tail = text[: len(text) - keep_end], text[len(text) - keep_end:]
+    while (head or tail) and draw.textlength(head + "…" + tail, font=font) > width:
+        if len(head) >= len(tail) // 2 and head:  # cut the name's middle, keeping more of the end (its figures)
+            head = head[:-1]
+        else:
+            tail = tail[1:]
+    return head + "…" + tail
 
 
 def rgb8(image: np.ndarray) -> np.ndarray:

@@ -231,3 +231,17 @@ def test_the_crop_window_may_lie_against_the_bottom_right_edge() -> None:
     image = np.full((203, 205, 3), 128, np.uint8)
     image[-40:, -40:] = np.indices((40, 40)).sum(axis=0)[..., None] % 2 * 255
     assert report.crop_window(image) == (203 - report.CROP, 205 - report.CROP, report.CROP, report.CROP)
+
+
+def test_a_caption_too_long_for_its_picture_is_cut_in_its_middle_and_keeps_its_figures() -> None:
+    """A long file name ran off the grid and took the PSNR at the end of its caption with it."""
+    from PIL import Image, ImageDraw
+
+    from denoise_gan.evaluation.pictures import _font, fitted
+
+    draw, font = ImageDraw.Draw(Image.new("RGB", (10, 10))), _font(12)
+    caption = "a_folder_with_a_very_long_name_from_a_camera_session/IMG_0001.png: PSNR 20.11 -> 30.52 dB"
+    short = fitted(draw, caption, font, 300)
+    assert draw.textlength(short, font=font) <= 300 and "…" in short
+    assert short.endswith("30.52 dB") and short.startswith("a_folder")
+    assert fitted(draw, "PSNR 30.52 dB", font, 300) == "PSNR 30.52 dB"  # one that fits is left whole
