@@ -124,8 +124,9 @@ def write_index(run_dir: Path) -> None:
              "<style>body{font-family:system-ui,sans-serif;margin:20px} img{max-width:100%;border:1px solid #ccc}"
              "h2{margin:24px 0 6px;font-size:16px}</style></head><body>",
              f"<h1>validation grids ({len(grids)})</h1>",
-             "<p>Columns: noisy input, G(noisy), clean reference and, for a CycleGAN run, one draw of F(clean). "
-             "Scores (PSNR on RGB, SSIM) are in each image's title; the curves are in ../losses.png.</p>"]
+             "<p>Columns: noisy input, G(noisy), clean reference and, where the run has a noise model F, one draw "
+             "of F(clean). Scores (PSNR over the image's channels, gray or RGB, and SSIM) are in each row's "
+             "caption; the curves are in ../losses.png.</p>"]
     for step, path in reversed(grids):
         parts.append(f"<h2 id='step-{step}'>step {step}</h2><img src='{html.escape(path.name)}' "
                      f"alt='validation grid at step {step}'>")
