@@ -199,7 +199,8 @@ def _crop_panels(fig: Any, cells: Any, report: NoiseFitReport) -> None:
             sub = f"{caption}\nσ {_fmt(row.values['std'], 2)}"
         else:
             shown = np.clip(np.rint(to_255(row.crop)), 0, 255).astype(np.uint8)
-            sub = f"a {shown.shape[0]}px crop at 1:1\nblind σ median {_fmt(row.values['blind_sigma_median'], 2)}"
+            sub = (f"a {shown.shape[0]}px crop, enlarged (pixels kept square)\n"
+                   f"blind σ median {_fmt(row.values['blind_sigma_median'], 2)}")
         ax.imshow(shown[..., 0] if shown.shape[2] == 1 else shown, cmap="gray", vmin=0, vmax=255,
                   interpolation="nearest")
         ax.set_title(f"{_short(row.label)}\n{sub}", fontsize=7)
