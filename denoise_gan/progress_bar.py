@@ -16,3 +16,9 @@ def file_progress(console: Console, *, disable: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     TextColumn("{task.fields[name]}", markup=False), console=console, transient=True,
                     disable=disable)
+
+
+def live_display(console: Console) -> bool:
+    """Whether a live bar can be drawn: on a terminal that is not a dumb one (Emacs' shell, some CI runners), where
+    rich draws no bar, so progress is said in the plain lines a log gets instead of not at all."""
+    return console.is_terminal and not console.is_dumb_terminal

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from data_tools.names import shown
-from denoise_gan.progress_bar import file_progress
+from denoise_gan.progress_bar import file_progress, live_display
 
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
     from denoise_gan.evaluation.benchmark import BenchmarkResult
@@ -34,7 +34,7 @@ ProgressFn = Callable[[int, int, str], None]  # (done, total, name)
 def progress_bar(console: Console) -> Progress:
     """A rich progress bar (description, bar, done/total, time left, current name) on ``console``; disabled
     when it is not a terminal, so logs and pipes get no stray lines."""
-    return file_progress(console, disable=not console.is_terminal)
+    return file_progress(console, disable=not live_display(console))
 
 
 PLAIN_EVERY = 10.0  # seconds between the plain progress lines of a log or pipe
@@ -57,7 +57,7 @@ def progress_callback(console: Console, what: str) -> Iterator[ProgressFn]:
             bar.update(task, completed=done, total=total, name=shown(name))
             now = clock()
             finished = done >= total and last > start and not ended  # once, and only after a periodic line
-            if console.is_terminal or ended or (now - last < PLAIN_EVERY and not finished):
+            if live_display(console) or ended or (now - last < PLAIN_EVERY and not finished):
                 return
             last, ended = now, done >= total
             console.print(f"{what}: {done}/{total} {shown(name)} ({now - start:.0f} s)", markup=False,

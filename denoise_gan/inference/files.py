@@ -38,7 +38,7 @@ from data_tools.paths import home_expanded
 from denoise_gan.errors import UserError, first_line, is_out_of_memory, out_of_memory_text
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
-from denoise_gan.progress_bar import file_progress
+from denoise_gan.progress_bar import file_progress, live_display
 from denoise_gan.runtime import World
 
 EIGHT_BIT_FORMATS = (*JPEG_SUFFIXES, ".webp", ".bmp")
@@ -297,7 +297,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
         remove_stale_parts(folder)  # temp files of a killed earlier run (a live run's are kept)
     jobs = shard(planned, world)
     show = console is not None and world.is_main
-    plain = show and not console.is_terminal
+    plain = show and not live_display(console)
     if plain:
         console.print(f"denoising {len(jobs)} file(s) into {out_dir} on {engine.where}", highlight=False,
                       markup=False)

@@ -21,6 +21,7 @@ from denoise_gan.config import to_json
 from denoise_gan.evaluation.pictures import figure_png
 from denoise_gan.extras import require
 from denoise_gan.nets.run_folder import RunFolder
+from denoise_gan.progress_bar import live_display
 from denoise_gan.runtime import World
 
 # Log fields on the 0-255 noise-level scale rather than losses (F's added σ, the estimator's level error): plotted
@@ -213,8 +214,8 @@ class RunProgress:
                  deadline: float | None = None) -> None:
         self.console, self.total, self.start, self.fields = console, total, start, fields
         self.deadline = deadline  # time.monotonic() where the run stops whatever its steps: no ETA past it
-        self.live = enabled and console.is_terminal
-        self.plain = enabled and not console.is_terminal
+        self.live = enabled and live_display(console)
+        self.plain = enabled and not self.live
         self.val_psnr: float | None = None
         self.began = time.perf_counter()
         self.bar = Progress(MofNCompleteColumn(), BarColumn(bar_width=10), TaskProgressColumn(),

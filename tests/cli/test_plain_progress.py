@@ -54,3 +54,19 @@ def test_on_a_terminal_the_bar_counts_files_and_leaves_no_line_behind() -> None:
     assert bar.live.transient
     console.print("summary")
     assert out.getvalue().rstrip().endswith("summary") and "2/2" not in out.getvalue().split("summary")[-1]
+
+
+def test_a_dumb_terminal_gets_the_plain_lines_a_log_gets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich draws no bar on TERM=dumb (Emacs' shell, some CI runners), and the plain lines were for logs only:
+    such a terminal showed no progress at all."""
+    from denoise_gan.progress_bar import live_display
+
+    dumb = Console(file=io.StringIO(), force_terminal=True, _environ={"TERM": "dumb"})
+    assert not live_display(dumb) and live_display(Console(file=io.StringIO(), force_terminal=True,
+                                                           _environ={"TERM": "xterm"}))
+    clock = iter(4.0 * i for i in range(110))
+    monkeypatch.setattr(render, "clock", lambda: next(clock))
+    with render.progress_callback(dumb, "benchmark") as report:
+        for done in range(1, 11):
+            report(done, 10, f"img{done}")
+    assert "benchmark: 10/10 img10" in dumb.file.getvalue()
