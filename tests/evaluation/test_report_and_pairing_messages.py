@@ -287,3 +287,26 @@ def test_a_method_the_time_plot_cannot_draw_is_named_and_the_legend_is_beside_th
     fig.canvas.draw()
     legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
     assert legend.x0 >= axes.x1  # to the right of the axes, not on them
+
+
+def test_a_whole_name_that_is_another_files_name_is_refused_and_messages_name_whole_names(tmp_path: Path) -> None:
+    """a.png, a.jpg and a.png.jpg: two of them went by a.png, one silently dropped; and a missing partner of a
+    name taken whole was looked for as a.png.* or a.png_dn.*."""
+    from denoise_gan.evaluation.pairing import paired_files
+
+    clean, pred = tmp_path / "clean", tmp_path / "pred"
+    for name in ("a.png", "a.jpg", "a.png.jpg"):
+        write_image(clean / name, np.zeros((16, 16, 3), np.uint8))
+        write_image(pred / name, np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(UserError, match="both go by the name a.png; cannot tell which one to pair"):
+        evaluate_folders(clean, pred)
+    one_line_error(cli("benchmark", "--clean", clean, "-o", tmp_path / "bench", "--noise", "gaussian:sigma=5",
+                       "--methods", "noisy"), "both go by the name a.png")
+    (clean / "a.png.jpg").unlink()
+    (pred / "a.png.jpg").unlink()
+    (pred / "a.jpg").unlink()
+    with pytest.raises(UserError, match=r"no noisy twin named a\.jpg in"):
+        paired_files(clean, pred, "noisy twin")
+    (pred / "a.png").rename(pred / "b_dn.png")
+    with pytest.raises(UserError, match=r"looked for a_dn\.jpg, a_dn\.png \(found b_dn\.png\)"):
+        evaluate_folders(clean, pred, pred_suffix="_dn")

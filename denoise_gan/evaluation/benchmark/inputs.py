@@ -30,7 +30,7 @@ from data_tools.synth import MANIFEST_NAME
 from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, installed_methods, parse_methods
-from denoise_gan.evaluation.pairing import paired_files
+from denoise_gan.evaluation.pairing import keyed, paired_files
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
@@ -151,8 +151,7 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     stems: dict[str, list[Path]] = {}
     for path in paths:
         stems.setdefault(path.relative_to(clean_dir).with_suffix("").as_posix(), []).append(path)
-    # a name two photos share (a.png, a.jpg) is taken whole for both, as evaluate pairs them
-    return [(stem + path.suffix if len(group) > 1 else stem, path) for stem, group in stems.items() for path in group]
+    return list(keyed(stems, {})[0].items())  # a name two photos share (a.png, a.jpg) whole, as evaluate has it
 
 
 def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
