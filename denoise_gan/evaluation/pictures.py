@@ -55,14 +55,19 @@ def fitted(draw: Any, text: str, font: Any, width: float) -> str:
     picture and took the figures at the end of its line (PSNR, σ, seed) with it."""
     if draw.textlength(text, font=font) <= width:
         return text
+    try:
+        mark = "…"
+        draw.textlength(mark, font=font)
+    except UnicodeEncodeError:  # the bitmap font of Pillow < 10.1 holds Latin-1 alone
+        mark = "..."
     keep_end = len(text) // 2
     head, tail = text[: len(text) - keep_end], text[len(text) - keep_end:]
-    while (head or tail) and draw.textlength(head + "…" + tail, font=font) > width:
+    while (head or tail) and draw.textlength(head + mark + tail, font=font) > width:
         if len(head) >= len(tail) // 2 and head:  # cut the name's middle, keeping more of the end (its figures)
             head = head[:-1]
         else:
             tail = tail[1:]
-    return head + "…" + tail
+    return head + mark + tail
 
 
 def rgb8(image: np.ndarray) -> np.ndarray:

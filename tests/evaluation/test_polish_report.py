@@ -245,3 +245,7 @@ def test_a_caption_too_long_for_its_picture_is_cut_in_its_middle_and_keeps_its_f
     assert draw.textlength(short, font=font) <= 300 and "…" in short
     assert short.endswith("30.52 dB") and short.startswith("a_folder")
     assert fitted(draw, "PSNR 30.52 dB", font, 300) == "PSNR 30.52 dB"  # one that fits is left whole
+    from PIL import ImageFont
+
+    bitmap = ImageFont.load_default_imagefont()  # Pillow < 10.1's only default: no "…" in it
+    assert fitted(draw, caption, bitmap, 200).endswith("30.52 dB") and "..." in fitted(draw, caption, bitmap, 200)
