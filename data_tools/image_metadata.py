@@ -3,6 +3,8 @@ pixels, the ICC profile where the format and samples take it, the dpi where it i
 
 from __future__ import annotations
 
+import io
+
 from PIL import Image
 
 _TIFF_X_RESOLUTION = 282
@@ -43,17 +45,30 @@ def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
 
 
 def profile_unkept(icc: bytes) -> str:
-    """Why a file's ICC profile is not carried to its output, or "": one that is not a whole ICC profile (its
-    signature missing, or shorter than the size its header records) would mislead a viewer as much as a CMYK
-    one read over RGB samples."""
+    """Why a file's ICC profile is not carried to its output, or "": one that is no ICC profile (its signature
+    missing) or that colour management cannot read (LittleCMS, through Pillow, as viewers use it: one cut short)
+    would mislead a viewer as much as a CMYK one read over RGB samples."""
     if len(icc) < 128 or icc[36:40] != b"acsp":
         return "not a valid ICC profile"
-    if int.from_bytes(icc[:4], "big") > len(icc):
-        return "a damaged ICC profile, cut short"
     space = icc[16:20]
     if space not in (b"RGB ", b"GRAY"):
-        return f"a {space.decode('latin-1').strip() or 'non-RGB'} profile; the pixels are RGB now"
+        return f"a {space.decode('latin-1').strip() or 'blank'} profile, not one of RGB or gray samples"
+    if not _readable_profile(icc):
+        return "a damaged ICC profile that colour management cannot read"
     return ""
+
+
+def _readable_profile(icc: bytes) -> bool:
+    """Whether LittleCMS opens the profile (True where Pillow was built without it: nothing to check with)."""
+    try:
+        from PIL import ImageCms
+    except ImportError:
+        return True
+    try:
+        ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    except (OSError, ImageCms.PyCMSError, ValueError):
+        return False
+    return True
 
 
 def metadata_for(fmt: str, channels: int, exif: bytes | None, icc: bytes | None,

@@ -380,9 +380,10 @@ def test_a_png_whose_metadata_inflates_past_pillows_limit_is_read_without_it(tmp
 
     pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
     plain = encode_image(pixels, ".png")
-    def rgb_profile(size: int) -> bytes:  # an ICC header (its size, RGB samples, the signature), then noise
-        header = size.to_bytes(4, "big") + bytes(12) + b"RGB " + bytes(16) + b"acsp"
-        return header + np.random.default_rng(1).bytes(size - len(header))  # incompressible
+    def rgb_profile(size: int) -> bytes:  # a real sRGB profile, padded with noise (incompressible) to ``size``
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        padded = srgb + np.random.default_rng(1).bytes(size - len(srgb))
+        return size.to_bytes(4, "big") + padded[4:]
 
     big_profile = rgb_profile(1_200_000)
     ihdr_end = 8 + 8 + 13 + 4

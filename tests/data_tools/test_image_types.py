@@ -230,7 +230,7 @@ def test_a_profile_for_samples_decoded_away_is_not_passed_on(tmp_path: Path, spa
     Image.new("CMYK", (9, 6), (10, 20, 30, 40)).save(tmp_path / "print.jpg", icc_profile=profile)  # at 16-19
     loaded = read_image(tmp_path / "print.jpg")
     assert loaded.pixels.shape == (6, 9, 3) and loaded.icc is None
-    assert f"ICC profile dropped (a {space.decode().strip()} profile; the pixels are RGB now)" in loaded.note
+    assert f"ICC profile dropped (a {space.decode().strip()} profile, not one of RGB or gray samples)" in loaded.note
 
 
 def test_a_profile_that_is_not_a_whole_icc_profile_is_dropped_for_what_it_is(tmp_path: Path) -> None:
@@ -239,12 +239,15 @@ def test_a_profile_that_is_not_a_whole_icc_profile_is_dropped_for_what_it_is(tmp
 
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     for name, profile, why in (("junk", b"notaprofile" * 20, "not a valid ICC profile"),
-                               ("cut", srgb[:200], "a damaged ICC profile, cut short")):
+                               ("cut", srgb[:200], "a damaged ICC profile that colour management cannot read")):
         Image.fromarray(asymmetric()).save(tmp_path / f"{name}.jpg", icc_profile=profile)
         loaded = read_image(tmp_path / f"{name}.jpg")
         assert loaded.icc is None and f"ICC profile dropped ({why})" in loaded.note, loaded.note
     Image.fromarray(asymmetric()).save(tmp_path / "whole.jpg", icc_profile=srgb)
     assert read_image(tmp_path / "whole.jpg").icc == srgb
+    roomy = (len(srgb) + 8).to_bytes(4, "big") + srgb[4:]  # its size field past its bytes: LittleCMS reads it
+    Image.fromarray(asymmetric()).save(tmp_path / "roomy.jpg", icc_profile=roomy)
+    assert read_image(tmp_path / "roomy.jpg").icc == roomy
     write_image(tmp_path / "out.jpg", loaded.pixels, icc=loaded.icc)
     assert "icc_profile" not in Image.open(tmp_path / "out.jpg").info
 
