@@ -110,9 +110,10 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
                         "infinite)")
     elif result.identical:
         captions.append(identical_caption(result.identical, len(result.images)))
-    if result.identical < result.identical_y < len(result.images):  # colours that differ, with equal luma
-        captions.append(f"{result.identical_y} pair(s) equal in Y (PSNR-Y infinite): the PSNR-Y mean is over the "
-                        f"other {len(result.images) - result.identical_y}")
+    if result.identical < result.identical_y:  # colours that differ, with equal luma
+        rest = len(result.images) - result.identical_y
+        captions.append(f"{result.identical_y} pair(s) equal in Y (PSNR-Y infinite): the PSNR-Y mean is "
+                        + (f"over the other {rest}" if rest else "infinite"))
     if result.missing:  # the mean is over fewer images than the clean set: say so under it
         captions.append(f"[red]{len(result.missing)} clean image(s) without a prediction, not in the mean[/]")
     table.caption = "\n".join(captions) or None

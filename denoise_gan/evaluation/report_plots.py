@@ -105,10 +105,12 @@ def contenders(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def best_psnr(entries: list[dict[str, Any]]) -> float | None:
-    """The PSNR to mark best among the contenders, or None when their means are over different photos: one that
-    returns some photos bit for bit has them left out of its mean, so it can be ranked below a method that is
-    worse on every photo."""
+    """The PSNR to mark best among the contenders, or None when they left out different numbers of photos
+    returned bit for bit (each mean is over the photos it did not return so): such a method could be ranked
+    below one that is worse on every photo. One that returned every photo bit for bit is best, at infinity."""
     mine = contenders(entries)
+    if any(math.isinf(shown_psnr(e)) for e in mine):
+        return math.inf
     if len({e.get("identical_pairs", 0) for e in mine}) > 1:
         return None
     return max((shown_psnr(e) for e in mine), default=None)

@@ -125,8 +125,8 @@ def write_index(run_dir: Path) -> None:
              "h2{margin:24px 0 6px;font-size:16px}</style></head><body>",
              f"<h1>validation grids ({len(grids)})</h1>",
              "<p>Columns: noisy input, G(noisy), clean reference and, where the run has a noise model F, one draw "
-             "of F(clean). Scores (PSNR over the image's channels, gray or RGB, and SSIM) are in each row's "
-             "caption; the curves are in ../losses.png.</p>"]
+             "of F(clean). Each row's caption holds its PSNR (over the image's channels, gray or RGB), each "
+             "grid's title the mean PSNR and SSIM; the curves are in ../losses.png.</p>"]
     for step, path in reversed(grids):
         parts.append(f"<h2 id='step-{step}'>step {step}</h2><img src='{html.escape(path.name)}' "
                      f"alt='validation grid at step {step}'>")

@@ -364,6 +364,10 @@ def test_a_pair_equal_only_in_luma_is_counted_apart_from_the_psnr_y_mean(tmp_pat
     mean = data["mean"]
     assert "identical_pairs" not in mean and mean["psnr"] is not None and mean["psnr_y"] is None
     assert mean["identical_y_pairs"] == 1 and mean["psnr_y_finite"] == pytest.approx(data["images"][1]["psnr_y"])
+    for half in (clean, pred):
+        (half / "b.png").unlink()
+    alone = cli("evaluate", "--clean", clean, "--pred", pred, "--y-channel")  # every pair equal in Y: said too
+    assert "1 pair(s) equal in Y (PSNR-Y infinite): the PSNR-Y mean is infinite" in " ".join(alone.stdout.split())
 
 
 def test_reports_name_files_that_are_not_utf8_as_their_own_bytes(tmp_path: Path) -> None:

@@ -88,8 +88,8 @@ def test_the_noisy_input_is_never_marked_best_even_when_it_is_the_clean_photo() 
 
 
 def test_no_psnr_is_marked_best_where_methods_leave_out_different_photos() -> None:
-    """A method that returns 4 of 5 clean photos bit for bit is ranked on its fifth alone (35 dB) and lost to one
-    at 40 dB on all five: means over different photos are not ranked."""
+    """A method that returns 2 of 3 clean photos bit for bit is ranked on its third alone (35 dB) and lost to one
+    at 40 dB on all three: means over different photos are not ranked; one that returns all of them is best."""
     bench = _benchmark(False)
     bench.data["summary"][0].update(psnr=None, psnr_finite=35.0, identical_pairs=2)
     bench.data["summary"][1].update(psnr=40.0, psnr_finite=40.0)
@@ -97,6 +97,8 @@ def test_no_psnr_is_marked_best_where_methods_leave_out_different_photos() -> No
     assert (rows[0]["PSNR (dB)"], rows[1]["PSNR (dB)"]) == ("35.00*", "40.00")
     assert rows[1]["SSIM"] == "[bold green]0.9000[/]"  # SSIM is over every photo: still ranked
     assert "no PSNR is marked best" in _text(render.benchmark_summary(bench))
+    bench.data["summary"][0].update(psnr=None, psnr_finite=None, identical_pairs=3)  # every photo bit for bit
+    assert _rows(render.benchmark_summary(bench).renderables[0])[0]["PSNR (dB)"] == "[bold green]inf[/]"
 
 
 def test_a_benchmark_failure_names_its_noise_in_brackets_as_text() -> None:
