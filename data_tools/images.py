@@ -265,14 +265,13 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
     fmt = WRITE_FORMATS[suffix]
     exif, icc = metadata_for(fmt, pixels.shape[2], exif, icc, deep=pixels.dtype == np.uint16)
     dpi = plausible_dpi(dpi)
-    if pixels.shape[2] == 2 and fmt == "TIFF":  # gray+alpha: neither OpenCV nor Pillow writes it
-        return _tiff_bytes(pixels, icc, dpi)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
         return png_with_chunks(png_gray_alpha16(pixels), icc, dpi, exif_for_output(exif, fmt))
-    if pixels.dtype == np.uint16 and fmt == "TIFF":
-        # not OpenCV's: it writes no ICC profile (16-bit: often wide-gamut) or resolution, 16-bit RGBA without the
-        # ExtraSamples tag, and LZW, which tifffile (a base dependency) reads only with imagecodecs installed
-        return _tiff_bytes(pixels, icc, dpi, compression="zlib")
+    if fmt == "TIFF" and (pixels.dtype == np.uint16 or pixels.shape[2] == 2):
+        # gray+alpha: neither OpenCV nor Pillow writes it; 16-bit: OpenCV writes no ICC profile (often wide-gamut)
+        # or resolution, 16-bit RGBA without the ExtraSamples tag, and LZW, which tifffile (a base dependency)
+        # reads only with imagecodecs installed
+        return _tiff_bytes(pixels, icc, dpi)
     if pixels.dtype == np.uint16 and fmt == "PNG":
         with quiet_stderr():
             ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
@@ -324,10 +323,10 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
     return out.getvalue()
 
 
-def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, dpi: tuple[float, float] | None = None,
-                compression: str | None = None) -> bytes:
+def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, dpi: tuple[float, float] | None = None) -> bytes:
     """A TIFF through tifffile, which writes any channel count with its ICC profile: gray or RGB, alpha as an
-    extra (unassociated) sample."""
+    extra (unassociated) sample; deflate-compressed, which every TIFF reader decodes, and without tifffile's own
+    description tag (its shape, as JSON) in the user's file."""
     import tifffile
 
     channels = pixels.shape[2]
@@ -335,7 +334,7 @@ def _tiff_bytes(pixels: np.ndarray, icc: bytes | None, dpi: tuple[float, float] 
     tifffile.imwrite(out, pixels if channels > 1 else pixels[..., 0],
                      photometric="rgb" if channels > 2 else "minisblack",
                      extrasamples=["unassalpha"] if has_alpha(channels) else None,
-                     compression=compression, iccprofile=icc,
+                     compression="zlib", iccprofile=icc, metadata=None,
                      **({"resolution": dpi, "resolutionunit": "INCH"} if dpi else {}))
     return out.getvalue()
 
