@@ -208,4 +208,5 @@ def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarra
 
 def _depth(image: LoadedImage) -> str:
     """An image's sample type as its file holds it (a float file is read as 16-bit)."""
-    return f"dtype {image.pixels.dtype}" + (f" ({image.note.split(';')[0]})" if image.note else "")
+    read_as = [part.strip() for part in image.note.split(";") if "read as 16-bit" in part]  # a float file's
+    return f"dtype {image.pixels.dtype}" + (f" ({read_as[0]})" if read_as else "")

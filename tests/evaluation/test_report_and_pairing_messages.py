@@ -122,6 +122,10 @@ def test_a_float_prediction_against_8_bit_clean_names_its_float_samples(tmp_path
     tifffile.imwrite(tmp_path / "pred" / "a.tif", clean.astype(np.float32) / 255, photometric="rgb")
     scored_none(cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"),
                 "float32 samples", "read as 16-bit", "does not match the clean image's dtype uint8")
+    write_image(tmp_path / "pred12" / "a.png", (clean // 16).astype(np.uint16))  # a note that says no type
+    result = cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred12")
+    scored_none(result, "dtype uint16 does not match the clean image's dtype uint8")
+    assert "12-bit" not in result.output
 
 
 def scored_none(result: object, *needles: str) -> None:
