@@ -584,3 +584,14 @@ def test_jpeg_files_named_jfif_jpe_or_jif_are_read_and_written_as_jpeg(tmp_path:
     one_line_error(denoise(tmp_path / "anim.gif", "-o", tmp_path / "g", "-c", weights),
                    "anim.gif: a .gif image, a format this tool does not read; convert it to PNG or TIFF")
 
+
+
+def test_notes_go_to_stderr_and_the_summary_alone_to_stdout(tmp_path: Path, weights: Path) -> None:
+    """Notes were printed with the summary table on stdout, where `> results.txt` kept them and a pipe wrapped them
+    at 80 columns; the other formats' note went to stderr."""
+    write_image(tmp_path / "in" / "a.png", image())
+    write_image(tmp_path / "in" / "sub" / "b.png", image())
+    result = denoise(tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
+    assert result.exit_code == 0, result.output
+    assert "note: not read: 1 subfolder(s) of the input" in result.stderr
+    assert "note:" not in result.stdout and "denoise summary" in result.stdout
