@@ -102,8 +102,8 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
                  console: Console | None = None) -> NoisyPhotos:
     """The user's noisy photos at least ``patch_size`` on each side (the others left out, with a warning); fewer
     than MIN_NOISY_PHOTOS is a one-line error. Photos inside ``exclude`` (the output folder) are not read."""
-    if not Path(noisy_dir).is_dir():
-        raise UserError(f"{noisy_dir}: --noisy must be a folder of your noisy photos")
+    if not Path(noisy_dir).is_dir():  # a new run's was checked before: on --resume, moved or deleted since
+        raise UserError(f"{noisy_dir}: {no_longer_a_folder(Path(noisy_dir))}")
     refuse_synth_sets_inside(noisy_dir, UserError, "noisy")
     found = read_photos(noisy_dir, exclude, console)
     if not found:
@@ -111,13 +111,33 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     usable, small = at_least(found, noisy_dir, patch_size)
     if len(usable) < MIN_NOISY_PHOTOS:
         also = f" ({len(small)} more are smaller than the {patch_size} px patch)" if small else ""
-        raise UserError(f"{noisy_dir}: {len(usable)} usable noisy photos{also}; adapt needs at least "
+        raise UserError(f"{noisy_dir}: {len(usable)} usable noisy photo{'' if len(usable) == 1 else 's'}{also}; "
+                        f"adapt needs at least "
                         f"{MIN_NOISY_PHOTOS} from one camera, each at least {patch_size} px on its shorter side")
     if small:
         say_warning_on(console, f"{len(small)} of {len(found)} photos in {noisy_dir} are smaller than the "
                                 f"{patch_size} px patch and are left out (padding would teach F mirrored noise): "
                                 f"{', '.join(small)}")
     return NoisyPhotos(usable, len(found), small)
+
+
+def photo_set_warnings(clean: list[np.ndarray], noisy: list[np.ndarray]) -> list[str]:
+    """What makes the two sets teach F the wrong noise, in words: clean photos that are noisy ones (the same
+    pixels: F learns to leave them as they are), and colour noisy photos beside gray clean ones alone (F draws
+    gray noise on gray photos, so the colour correlation of the camera's noise is never learnt)."""
+    def colour(pixels: np.ndarray) -> bool:
+        return pixels.ndim == 3 and pixels.shape[2] >= 3
+
+    said = []
+    shared = {p.tobytes() for p in clean} & {p.tobytes() for p in noisy}
+    if shared:
+        said.append(f"{len(shared)} of the --clean photos are --noisy photos (the same pixels): F learns from them "
+                    "that the noise is none; give clean photos that are not among the noisy ones")
+    if any(colour(p) for p in noisy) and not any(colour(p) for p in clean):
+        said.append("every --clean photo is gray and the --noisy photos are in colour: F draws gray noise on gray "
+                    "photos, so it cannot learn how the camera's noise is correlated across colours; add colour "
+                    "clean photos")
+    return said
 
 
 # ---- phase 1: the noise model ----------------------------------------------------------------------

@@ -179,3 +179,28 @@ def test_the_statistics_loss_sees_how_the_level_depends_on_brightness() -> None:
     gap = flat - right
     assert gap > 0.3 and gap > 2 * (float(joint_only.distance(noise_statistics(patches(10, False)))) -
                                      float(joint_only.distance(noise_statistics(patches(10, True)))))
+
+
+def test_gray_clean_photos_beside_colour_noise_and_noisy_photos_among_the_clean_are_said() -> None:
+    """Both trained without a word: F cannot learn a colour correlation from gray clean photos (it draws gray noise
+    on them), and clean photos that are the noisy ones teach it that the noise is none."""
+    from denoise_gan.training.adapt_noise import photo_set_warnings
+
+    rng = np.random.default_rng(0)
+    colour = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    gray = [rng.integers(0, 256, (32, 32, 1), dtype=np.uint8) for _ in range(2)]
+    said = photo_set_warnings(gray, colour)
+    assert len(said) == 1 and said[0].startswith("every --clean photo is gray and the --noisy photos are in colour")
+    said = photo_set_warnings([*gray, colour[1].copy()], colour)
+    assert len(said) == 1 and said[0].startswith("1 of the --clean photos are --noisy photos (the same pixels)")
+    assert photo_set_warnings([*gray, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)], colour) == []
+    assert photo_set_warnings(gray[:1], gray[1:]) == []  # a gray camera's noise: nothing to miss
+
+
+def test_a_noisy_folder_gone_on_a_resume_is_said_to_be_gone(tmp_path: Path) -> None:
+    """It said "--noisy must be a folder of your noisy photos" to a `--resume` that gave no --noisy."""
+    from denoise_gan.errors import UserError
+    from denoise_gan.training.adapt_noise import noisy_photos
+
+    with pytest.raises(UserError, match=r"moved: no such folder \(moved or deleted\?\)"):
+        noisy_photos(str(tmp_path / "moved"))
