@@ -55,31 +55,29 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
 
 def keyed(first: dict[str, list[Path]], second: dict[str, list[Path]]
           ) -> tuple[dict[str, Path], dict[str, Path], set[str]]:
-    """Both folders' files by name without extension, and the names taken whole: a name two files share in
-    either folder (a.png and a.jpg, as `denoise` writes them back) is taken with its extension in both, so a.png
-    pairs with a.png and a.jpg with a.jpg. A whole name that is another file's name without extension (a.png
-    beside a.png.jpg) cannot tell them apart: an error."""
+    """Both folders' files by name without extension, and the keys taken whole: a name two files share in either
+    folder (a.png and a.jpg, as `denoise` writes them back) is taken with its extension in both, so a.png pairs
+    with a.png and a.jpg with a.jpg. A whole name that is another file's name without extension, in either folder
+    (a.png beside a.png.jpg), cannot tell the files apart: an error."""
     shared = {stem for stems in (first, second) for stem, paths in stems.items() if len(paths) > 1}
+    whole = {stem + path.suffix for stems in (first, second) for stem, paths in stems.items() if stem in shared
+             for path in paths}
+    plain = {stem: paths[0] for stems in (first, second) for stem, paths in stems.items() if stem not in shared}
+    if clash := sorted(whole & set(plain)):
+        raise UserError(f"{plain[clash[0]]} goes by the name {clash[0]}, which is also another file's name with its "
+                        "extension; cannot tell them apart: rename one of them")
 
     def by_key(stems: dict[str, list[Path]]) -> dict[str, Path]:
-        out: dict[str, Path] = {}
-        for stem, paths in stems.items():
-            for path in paths:
-                key = stem + path.suffix if stem in shared else stem
-                if key in out:
-                    raise UserError(f"{path} and {out[key]} both go by the name {key}; cannot tell which one to "
-                                    "pair: rename one of them")
-                out[key] = path
-        return out
+        return {stem + path.suffix if stem in shared else stem: path for stem, paths in stems.items() for path in paths}
 
-    return by_key(first), by_key(second), shared
+    return by_key(first), by_key(second), whole
 
 
-def named_like(key: str, suffix: str, shared: set[str]) -> str:
+def named_like(key: str, suffix: str, whole: set[str]) -> str:
     """The file name a partner of ``key`` is looked for by, in messages: any extension (``a_dn.*``), or the
     key's own where the name is taken whole (``a_dn.png``)."""
-    extension = Path(key).suffix
-    if extension.lower() in IMAGE_EXTENSIONS and key[: -len(extension)] in shared:
+    if key in whole:
+        extension = Path(key).suffix
         return f"{key[: -len(extension)]}{suffix}{extension}"
     return f"{key}{suffix}.*"
 
@@ -109,13 +107,13 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     clean_stems = _by_stem(clean_dir, exclude=None if beside else pred_dir,
                            taken=(lambda stem: stem not in predicted) if beside else None)
     clean_inside = not beside and real_path(clean_dir).is_relative_to(real_path(pred_dir))  # --pred X --clean X/clean
-    clean, pred, shared = keyed(clean_stems, _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,
+    clean, pred, whole = keyed(clean_stems, _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,
                                                       exclude=clean_dir if clean_inside else None,
                                                       taken=(lambda stem: stem in predicted) if beside else None))
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or _mostly_suffixed(missing, stray, len(clean) - len(missing)):
-        raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix, shared))
+        raise UserError(_no_prediction(clean, pred, missing, pred_dir, pred_suffix, whole))
     unpaired = sorted([*unsuffixed, *(pred[stem].relative_to(pred_dir).as_posix() for stem in stray)])
     return [(stem, clean[stem], pred[stem]) for stem in sorted(clean) if stem in pred], missing, unpaired
 
@@ -132,13 +130,13 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> lis
     """(name, clean file, partner file: its ``role`` in messages) sorted by name; a file without a partner is an
     error naming it."""
     clean_dir, other_dir = _folders(clean_dir, other_dir)
-    clean, other, shared = keyed(_by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir))
+    clean, other, whole = keyed(_by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir))
     missing = [stem for stem in clean if stem not in other]
     if missing:
-        raise UserError(f"{clean[missing[0]]}: no {role} named {named_like(missing[0], '', shared)} in {other_dir}")
+        raise UserError(f"{clean[missing[0]]}: no {role} named {named_like(missing[0], '', whole)} in {other_dir}")
     for stem, path in other.items():  # a partner file without a clean image: an error naming it, not a silent skip
         if stem not in clean:
-            raise UserError(f"{path}: no clean image named {named_like(stem, '', shared)} in {clean_dir}")
+            raise UserError(f"{path}: no clean image named {named_like(stem, '', whole)} in {clean_dir}")
     return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
 
 
@@ -148,12 +146,12 @@ def _folders(*given: Path | str) -> list[Path]:
 
 
 def _no_prediction(clean: dict[str, Path], pred: dict[str, Path], missing: list[str], pred_dir: Path,
-                   suffix: str, shared: set[str]) -> str:
+                   suffix: str, whole: set[str]) -> str:
     """What was looked for and not found, with the --pred-suffix that would pair the files when one would."""
-    looked = ", ".join(named_like(stem, suffix, shared) for stem in missing[:3]) + (", ..." if len(missing) > 3
+    looked = ", ".join(named_like(stem, suffix, whole) for stem in missing[:3]) + (", ..." if len(missing) > 3
                                                                                     else "")
     if len(missing) < len(clean):
-        text = f"{clean[missing[0]]}: no prediction named {named_like(missing[0], suffix, shared)} in {pred_dir}"
+        text = f"{clean[missing[0]]}: no prediction named {named_like(missing[0], suffix, whole)} in {pred_dir}"
     else:
         found = ", ".join(p.relative_to(pred_dir).as_posix() for p in list(pred.values())[:3]) \
             + (", ..." if len(pred) > 3 else "")
