@@ -59,11 +59,14 @@ def profile_unkept(icc: bytes) -> str:
 
 
 def _readable_profile(icc: bytes) -> bool:
-    """Whether LittleCMS opens the profile (True where Pillow was built without it: nothing to check with)."""
-    try:
-        from PIL import ImageCms
-    except ImportError:
+    """Whether LittleCMS opens the profile (True where Pillow was built without it: nothing to check with; its
+    ImageCms then imports, and fails on first use)."""
+    from PIL import features
+
+    if not features.check("littlecms2"):
         return True
+    from PIL import ImageCms
+
     try:
         ImageCms.ImageCmsProfile(io.BytesIO(icc))
     except (OSError, ImageCms.PyCMSError, ValueError):

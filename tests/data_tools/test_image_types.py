@@ -512,3 +512,17 @@ def test_a_16_bit_tiff_output_is_readable_without_extra_codecs(tmp_path: Path, c
         assert tif.pages[0].compression.name in ("ADOBE_DEFLATE", "DEFLATE")
         assert "shape" not in (tif.pages[0].description or "")
     np.testing.assert_array_equal(read_image(tmp_path / "deep.tif").pixels.reshape(pixels.shape), pixels)
+
+
+def test_a_pillow_without_colour_management_keeps_a_profile_it_cannot_check(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built without LittleCMS, Pillow's ImageCms imports and fails on first use: every photo with a profile
+    failed to read."""
+    from PIL import ImageCms, features
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(asymmetric()).save(tmp_path / "p.jpg", icc_profile=srgb)
+    real = features.check
+    monkeypatch.setattr(features, "check", lambda name: False if name == "littlecms2" else real(name))
+    monkeypatch.setattr(ImageCms, "ImageCmsProfile", lambda *a: (_ for _ in ()).throw(ImportError("no littlecms")))
+    assert read_image(tmp_path / "p.jpg").icc == srgb
