@@ -52,14 +52,15 @@ def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: li
 
 def fitted(draw: Any, text: str, font: Any, width: float) -> str:
     """``text`` shortened in its middle (…) to fit ``width`` pixels: a long file name or noise spec ran off the
-    picture and took the figures at the end of its line (PSNR, σ, seed) with it."""
+    picture and took the figures at the end of its line (PSNR, σ, seed) with it. Every text a picture draws goes
+    through it, so what a font cannot draw is replaced here (with ?), not raised from the drawing."""
+    mark = "…"
+    try:
+        draw.textlength(text + mark, font=font)
+    except UnicodeEncodeError:  # the bitmap font of Pillow < 10.1 holds Latin-1 alone (a name in Cyrillic, "…")
+        text, mark = text.encode("latin-1", "replace").decode("latin-1"), "..."
     if draw.textlength(text, font=font) <= width:
         return text
-    try:
-        mark = "…"
-        draw.textlength(mark, font=font)
-    except UnicodeEncodeError:  # the bitmap font of Pillow < 10.1 holds Latin-1 alone
-        mark = "..."
     keep_end = len(text) // 2
     head, tail = text[: len(text) - keep_end], text[len(text) - keep_end:]
     while (head or tail) and draw.textlength(head + mark + tail, font=font) > width:

@@ -249,3 +249,4 @@ def test_a_caption_too_long_for_its_picture_is_cut_in_its_middle_and_keeps_its_f
 
     bitmap = ImageFont.load_default_imagefont()  # Pillow < 10.1's only default: no "…" in it
     assert fitted(draw, caption, bitmap, 200).endswith("30.52 dB") and "..." in fitted(draw, caption, bitmap, 200)
+    assert fitted(draw, "фото.png: PSNR 30.52 dB", bitmap, 300) == "????.png: PSNR 30.52 dB"  # drawable, not raised
