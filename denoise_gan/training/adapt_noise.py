@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -128,11 +129,14 @@ def photo_set_warnings(clean: list[np.ndarray], noisy: list[np.ndarray]) -> list
     def colour(pixels: np.ndarray) -> bool:
         return pixels.ndim == 3 and pixels.shape[2] >= 3
 
+    def digest(pixels: np.ndarray) -> tuple[Any, ...]:  # a photo's identity, without a copy of its bytes kept
+        return pixels.shape, pixels.dtype.str, hashlib.sha256(np.ascontiguousarray(pixels).data).digest()
+
     said = []
-    shared = {p.tobytes() for p in clean} & {p.tobytes() for p in noisy}
+    shared = {digest(p) for p in clean} & {digest(p) for p in noisy}
     if shared:
-        said.append(f"{len(shared)} of the --clean photos are --noisy photos (the same pixels): F learns from them "
-                    "that the noise is none; give clean photos that are not among the noisy ones")
+        said.append(f"{len(shared)} of the clean photos are --noisy photos (the same pixels): F learns from them "
+                    "that the noise is none; give clean photos (--clean) that are not among the noisy ones")
     if any(colour(p) for p in noisy) and not any(colour(p) for p in clean):
         said.append("every --clean photo is gray and the --noisy photos are in colour: F draws gray noise on gray "
                     "photos, so it cannot learn how the camera's noise is correlated across colours; add colour "

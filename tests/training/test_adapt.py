@@ -445,3 +445,18 @@ def test_the_noise_fit_report_reads_sets_with_black_crops() -> None:
     assert len(sigmas) == 1 and 8 < row["blind_sigma_median"] < 12
     row, sigmas = _measure([black, black])
     assert sigmas == [0.0, 0.0] and row["blind_sigma_median"] == 0.0
+
+
+def test_an_adaptation_from_gray_clean_photos_of_colour_noise_says_what_f_cannot_learn(noisy_dir: Path,
+                                                                                      clean_dir: Path,
+                                                                                      start_dir: Path,
+                                                                                      tmp_path: Path) -> None:
+    from data_tools.images import write_image
+
+    gray = tmp_path / "gray"
+    for path in sorted(clean_dir.glob("*.png")):
+        pixels = read_image(path).pixels
+        write_image(gray / path.name, pixels[..., :1] if pixels.ndim == 3 else pixels)
+    said = Console(file=io.StringIO(), width=300)
+    adapt(_config(noisy_dir, gray, start_dir, steps=2, save_every=1), tmp_path / "out", console=said)
+    assert "every --clean photo is gray and the --noisy photos are in colour" in said.file.getvalue()

@@ -192,9 +192,11 @@ def test_gray_clean_photos_beside_colour_noise_and_noisy_photos_among_the_clean_
     said = photo_set_warnings(gray, colour)
     assert len(said) == 1 and said[0].startswith("every --clean photo is gray and the --noisy photos are in colour")
     said = photo_set_warnings([*gray, colour[1].copy()], colour)
-    assert len(said) == 1 and said[0].startswith("1 of the --clean photos are --noisy photos (the same pixels)")
+    assert len(said) == 1 and said[0].startswith("1 of the clean photos are --noisy photos (the same pixels)")
     assert photo_set_warnings([*gray, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)], colour) == []
     assert photo_set_warnings(gray[:1], gray[1:]) == []  # a gray camera's noise: nothing to miss
+    flat = colour[0].reshape(16, 64, 3)  # the same bytes in another shape: another photo
+    assert photo_set_warnings([flat, colour[2]], colour[:2]) == []
 
 
 def test_a_noisy_folder_gone_on_a_resume_is_said_to_be_gone(tmp_path: Path) -> None:
