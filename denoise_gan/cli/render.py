@@ -180,7 +180,7 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     if starred:
         parts.append("* some outputs equal their clean image (PSNR infinite): the PSNR mean is over the others, "
                      "the SSIM mean over all, as `evaluate` reports them; where methods leave out different "
-                     "photos, no PSNR is marked best")
+                     "numbers of photos, no PSNR is marked best, unless one returned every photo so")
     for m in result.data["models"]:
         parts.append(f"model {escape(m['method'])}: loaded in {m['load_seconds']:.2f} s (with one warm-up pass; "
                      "not in the per-image seconds)")
