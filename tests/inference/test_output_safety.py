@@ -3,6 +3,7 @@ in-place resumes, a noise model given as the denoiser, tiny tiles. Nothing is lo
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -503,3 +504,13 @@ def test_a_mistyped_output_file_name_is_said_to_be_taken_as_a_folder(tmp_path: P
     assert not any("taken as a new folder" in note for note in again.notes)  # the folder is there now
     plain = denoise_files([tmp_path / "a.png"], tmp_path / "out", engine(weights), OutputOptions())
     assert not any("taken as a new folder" in note for note in plain.notes)
+
+
+def test_a_dumb_terminal_gets_a_plain_line_per_file(tmp_path: Path, weights: Path) -> None:
+    """On TERM=dumb rich draws no bar, and the plain lines were for logs alone: the batch showed no progress."""
+    from rich.console import Console
+
+    write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
+    dumb = Console(file=io.StringIO(), force_terminal=True, _environ={"TERM": "dumb"}, width=200)
+    denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), OutputOptions(), console=dumb)
+    assert "[1/1] done:" in dumb.file.getvalue()
