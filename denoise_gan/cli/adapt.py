@@ -33,7 +33,7 @@ def adapt_command(
     """Learn the noise of your own noisy photos (no clean twin needed) and a denoiser for it (needs torch: the
     \\[train] extra)."""
     began = time.monotonic()  # the --minutes budget starts here: loading torch and the models counts against it
-    from denoise_gan.runtime import set_threads
+    from denoise_gan.runtime import check_device_name, set_threads
     from denoise_gan.training.new_run_inputs import check_adapt_folders, require_run_folder
 
     if resume is not None:
@@ -55,6 +55,7 @@ def adapt_command(
                             f"{options['steps']} would ignore --minutes {options['minutes']:g}")
         cfg = build_config(AdaptConfig, options)
         check_adapt_folders(cfg)  # before torch is imported: adapt() checks the same for Python callers
+        check_device_name(cfg.device)
         say_other_formats(cfg.noisy_dir, cfg.clean_dir or None)
         from denoise_gan.training.adapt import adapt
 

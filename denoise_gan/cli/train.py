@@ -109,6 +109,9 @@ def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
         raise UserError("a new run needs -o RUN_DIR (or --resume RUN_DIR)")
     refuse_bad_noise_specs(("--noise", cfg.data.noise))
     check_train_folders(cfg)
+    from denoise_gan.runtime import check_device_name
+
+    check_device_name(cfg.device)  # its form: whether the GPU is there is asked once torch is loaded
 
 
 def refuse_bad_noise_specs(*given: tuple[str, str | None]) -> None:
@@ -170,9 +173,11 @@ def refine_command(
         cfg = dataclasses.replace(cfg, generator=None)
     if unreadable is not None:
         raise unreadable
+    from denoise_gan.runtime import check_device_name, set_threads
+
+    check_device_name(cfg.device)
     say_other_formats(*val_halves(cfg.val_dir))
 
-    from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
 

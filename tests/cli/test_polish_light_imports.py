@@ -79,10 +79,13 @@ def test_the_seed_option_and_the_config_take_the_same_seeds() -> None:
 
 
 @pytest.mark.parametrize("args", [["benchmark", "-o", "b", "--clean", "nonexist", "--noise", "gaussian:sigma=5"],
-                                  ["noise-fit", "-o", "n", "--clean", "c", "--noisy", "n", "--spec", "bogus"]])
-def test_an_argument_error_of_a_command_that_runs_on_onnx_runtime_loads_no_torch(args: list[str],
-                                                                              tmp_path: Path) -> None:
-    """Setting the default thread count imported torch (seconds) before a missing folder or a bad spec was said."""
+                                  ["noise-fit", "-o", "n", "--clean", "c", "--noisy", "n", "--spec", "bogus"],
+                                  ["train", "--clean", "c", "--noise", "gaussian:sigma=5", "-o", "r", "--device",
+                                   "gpu"],
+                                  ["adapt", "--noisy", "n", "--clean", "c", "-o", "a", "--device", "gpu"]])
+def test_an_argument_error_is_said_before_torch_loads(args: list[str], tmp_path: Path) -> None:
+    """Setting the default thread count imported torch (seconds) before a missing folder or a bad spec was said,
+    and training commands checked a device's name with torch."""
     for folder in ("c", "n"):
         (tmp_path / folder).mkdir()
     probe = ("import sys\nfrom denoise_gan.cli import app\n"
