@@ -309,3 +309,16 @@ def test_noise_and_noisy_together_are_refused_in_the_callers_own_words(tmp_path:
                                        noise="gaussian:sigma=5"))
     with pytest.raises(UserError, match="give exactly one of DataConfig.noisy_dir or DataConfig.noise$"):
         check_train_folders(both)
+
+
+def test_adapt_help_shows_no_default_for_steps_it_would_refuse() -> None:
+    """--steps showed [default: (0)], a value adapt refuses: 0 stands for "by --minutes"."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from denoise_gan.cli import app
+
+    text = CliRunner().invoke(app, ["adapt", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).output
+    steps = next(line for line in text.splitlines() if re.search(r"--steps\b", line))
+    assert "instead of --minutes" in steps and "default" not in steps, steps
