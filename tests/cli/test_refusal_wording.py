@@ -48,3 +48,14 @@ def test_a_folder_holding_one_entry_is_said_to_hold_one_entry(tmp_path: Path) ->
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "rocket.png").write_bytes(b"x")
     one_line_error(cli("samples", "-o", tmp_path / "out", "--names", "camera"), "not empty (1 entry: rocket.png)")
+
+
+def test_samples_help_says_the_default_set_of_names_is_all() -> None:
+    """--set showed its default as held-out alone, where --names reads any sample (of all) without it."""
+    from typer.testing import CliRunner
+
+    from denoise_gan.cli import app
+
+    text = " ".join(CliRunner().invoke(app, ["samples", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).output
+                    .replace("│", " ").split())
+    assert "held-out; with --names, all" in text
