@@ -38,16 +38,11 @@ def _exif_dpi(tags: Image.Exif) -> tuple[float, float]:
     return round(float(tags[0x011A]) * per_inch, 1), round(float(tags[0x011B]) * per_inch, 1)
 
 
-def rgb_or_gray_profile(icc: bytes | None) -> bytes | None:
-    """The ICC profile when it describes RGB or gray samples, else None: a CMYK or Lab file is decoded to RGB,
-    and its profile kept would tell a colour-managed viewer to read those RGB samples as CMYK or Lab."""
-    return icc if icc and not profile_unkept(icc) else None
-
-
 def profile_unkept(icc: bytes) -> str:
-    """Why a file's ICC profile is not carried to its output, or "": one that is no ICC profile (its signature
-    missing) or that colour management cannot read (LittleCMS, through Pillow, as viewers use it: one cut short)
-    would mislead a viewer as much as a CMYK one read over RGB samples."""
+    """Why a file's ICC profile is not carried to its output, or "": a CMYK or Lab file is decoded to RGB, and its
+    profile kept would tell a colour-managed viewer to read those RGB samples as CMYK or Lab; one that is no ICC
+    profile (its signature missing) or that colour management cannot read (LittleCMS, through Pillow, as viewers
+    use it: one cut short) would mislead a viewer as much."""
     if len(icc) < 128 or icc[36:40] != b"acsp":
         return "not a valid ICC profile"
     space = icc[16:20]

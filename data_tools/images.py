@@ -39,7 +39,6 @@ from data_tools.image_metadata import (
     metadata_for,
     plausible_dpi,
     profile_unkept,
-    rgb_or_gray_profile,
 )
 from data_tools.library_output import quiet_stderr
 from data_tools.paths import real_path
@@ -198,10 +197,10 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     dpi = file_resolution(header, turned=recorded in (5, 6, 7, 8))  # the file's x and y are its stored axes
     if header is not None and header.mode == "1":  # a scan's black and white: the output has gray levels
         note = joined_notes(note, "1-bit (black and white) read as 8-bit gray")
-    kept_icc = rgb_or_gray_profile(icc)
-    if icc and kept_icc is None:
-        note = joined_notes(note, f"ICC profile dropped ({profile_unkept(icc)})")
-    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=kept_icc, note=note,
+    unkept = profile_unkept(icc) if icc else ""  # judged once: it may parse the profile with LittleCMS
+    if unkept:
+        note = joined_notes(note, f"ICC profile dropped ({unkept})")
+    return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc if icc and not unkept else None, note=note,
                        lossless=is_lossless_webp(data), dpi=dpi)
 
 
