@@ -21,8 +21,8 @@ def suffix_stem(suffix: str) -> str:
     return suffix[: -len(extension)] if extension.lower() in IMAGE_EXTENSIONS else suffix
 
 
-def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
-             unsuffixed: list[str] | None = None, taken: Callable[[str], bool] | None = None) -> dict[str, list[Path]]:
+def by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
+            unsuffixed: list[str] | None = None, taken: Callable[[str], bool] | None = None) -> dict[str, list[Path]]:
     """Relative path without extension (and without ``suffix``, as ``suffix_stem`` leaves it) -> the files of
     that name (a.png and a.jpg share one: ``keyed`` tells them apart). Files under ``exclude`` (the predictions'
     folder, inside the clean one) are not clean images; with ``taken``, only the names it takes are read (the
@@ -44,7 +44,7 @@ def _by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
             stem = stem[: -len(suffix)]
         stems.setdefault(stem, []).append(path)
     if not stems and unsuffixed and suffix.lower() in IMAGE_EXTENSIONS:  # ".png" (a dotfile's name to Path): the
-        return _by_stem(folder, "", exclude)  # suffix of a.png.png, else no suffix but the extension itself
+        return by_stem(folder, "", exclude)  # suffix of a.png.png, else no suffix but the extension itself
     if not stems and unsuffixed:
         raise UserError(f"{folder}: no image name ends in the prediction suffix {suffix!r} (found "
                         f"{', '.join(unsuffixed[:3])}{', ...' if len(unsuffixed) > 3 else ''})")
@@ -104,10 +104,10 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     if beside and not predicted:
         raise UserError(f"{pred_dir}: no image there is another's name plus the prediction suffix {pred_suffix!r} "
                         f"(as `denoise -o` the same folder `--suffix {pred_suffix}` names them)")
-    clean_stems = _by_stem(clean_dir, exclude=None if beside else pred_dir,
+    clean_stems = by_stem(clean_dir, exclude=None if beside else pred_dir,
                            taken=(lambda stem: stem not in predicted) if beside else None)
     clean_inside = not beside and real_path(clean_dir).is_relative_to(real_path(pred_dir))  # --pred X --clean X/clean
-    clean, pred, whole = keyed(clean_stems, _by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,
+    clean, pred, whole = keyed(clean_stems, by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,
                                                       exclude=clean_dir if clean_inside else None,
                                                       taken=(lambda stem: stem in predicted) if beside else None))
     missing = sorted(stem for stem in clean if stem not in pred)
@@ -130,7 +130,7 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> lis
     """(name, clean file, partner file: its ``role`` in messages) sorted by name; a file without a partner is an
     error naming it."""
     clean_dir, other_dir = _folders(clean_dir, other_dir)
-    clean, other, whole = keyed(_by_stem(clean_dir, exclude=other_dir), _by_stem(other_dir))
+    clean, other, whole = keyed(by_stem(clean_dir, exclude=other_dir), by_stem(other_dir))
     missing = [stem for stem in clean if stem not in other]
     if missing:
         raise UserError(f"{clean[missing[0]]}: no {role} named {named_like(missing[0], '', whole)} in {other_dir}")

@@ -21,7 +21,7 @@ import numpy as np
 
 from data_tools import json_text
 from data_tools.folder_scan import not_a_folder
-from data_tools.images import collect_images, colour_channels, read_image, split_alpha
+from data_tools.images import colour_channels, read_image, split_alpha
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.noise_source import is_spec_record
 from data_tools.output_folders import refuse_output_inside_inputs
@@ -30,7 +30,7 @@ from data_tools.synth import MANIFEST_NAME
 from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, installed_methods, parse_methods
-from denoise_gan.evaluation.pairing import keyed, paired_files
+from denoise_gan.evaluation.pairing import by_stem, keyed, paired_files
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
@@ -145,13 +145,8 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     # its crops and plots would be read as clean photos by the next benchmark or calibration of this folder
     refuse_output_inside_inputs(out_dir, {"--clean": clean_dir})
     refuse_synth_sets_inside(clean_dir, UserError)
-    paths = collect_images(clean_dir, recursive=True)
-    if not paths:
-        raise UserError(f"{clean_dir}: no image files found")
-    stems: dict[str, list[Path]] = {}
-    for path in paths:
-        stems.setdefault(path.relative_to(clean_dir).with_suffix("").as_posix(), []).append(path)
-    return list(keyed(stems, {})[0].items())  # a name two photos share (a.png, a.jpg) whole, as evaluate has it
+    # named as evaluate names them: a name two photos share (a.png, a.jpg) is taken whole
+    return list(keyed(by_stem(clean_dir), {})[0].items())
 
 
 def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
