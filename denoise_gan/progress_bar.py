@@ -6,8 +6,12 @@ the library and the library without importing the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+ProgressFn = Callable[[int, int, str], None]  # what a long library call reports: (done, total, what is at hand)
 
 
 def file_progress(console: Console, *, disable: bool) -> Progress:

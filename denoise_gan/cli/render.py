@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from data_tools.names import shown
-from denoise_gan.progress_bar import file_progress, live_display
+from denoise_gan.progress_bar import ProgressFn, file_progress, live_display
 
 if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
     from denoise_gan.evaluation.benchmark import BenchmarkResult
@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # the CLI imports the library on use, so `--help` stays fast
     from denoise_gan.evaluation.metrics import Evaluation
     from denoise_gan.inference.files import Summary
 
-ProgressFn = Callable[[int, int, str], None]  # (done, total, name)
 
 
 def progress_bar(console: Console) -> Progress:

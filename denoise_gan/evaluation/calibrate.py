@@ -11,7 +11,6 @@ not evaluate on: a factor chosen on the evaluation photos flatters them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import CALIBRATION_KEY, LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
+from denoise_gan.progress_bar import ProgressFn
 
 # the README's synthetic conditions, weak to strong, and the camera pipeline: one factor must serve them all
 DEFAULT_NOISES = ("gaussian:sigma=5", "gaussian:sigma=15", "gaussian:sigma=25", "gaussian:sigma=50",
@@ -91,7 +91,7 @@ class Calibration:
 
 
 def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
-              progress: Callable[[int, int, str], None] | None = None) -> Calibration:
+              progress: ProgressFn | None = None) -> Calibration:
     """Benchmark the model at every factor, pick the best mean PSNR (the factor nearest 1 on a tie) and write
     OUT/G.safetensors (and OUT/G.onnx where the exporter is installed); the benchmark stays in OUT/fit."""
     out_dir = Path(out_dir)

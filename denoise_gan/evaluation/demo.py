@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import TiledDenoiser
+from denoise_gan.progress_bar import ProgressFn
 
 DEMO_NOISE = "gaussian:sigma=25"
 RECORD = "demo.json"  # what a demo wrote there, and the scores: a rerun replaces its own strips
@@ -63,7 +64,7 @@ MEAN_KEYS = ("noisy_psnr", "noisy_ssim", "psnr", "ssim", "seconds")
 def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: str | None = None,
              names: tuple[str, ...] = HELD_OUT, infer: InferConfig = InferConfig(),
              overwrite: bool = False, engine: str = "auto", threads: int = 0,
-             progress: Callable[[int, int, str], None] | None = None) -> DemoResult:
+             progress: ProgressFn | None = None) -> DemoResult:
     """Noisy | denoised | clean strips in out_dir, one per image, and the scores before and after.
 
     The images are the project's held-out set: the shipped model never saw them in training. The folder must
@@ -82,7 +83,7 @@ def run_demo(out_dir: Path, noise: str = DEMO_NOISE, seed: int = 0, checkpoint: 
 
 def _write_demo(out_dir: Path, spec: NoiseSpec, noise: str, seed: int, checkpoint: str | None,
                 names: tuple[str, ...], denoiser: TiledDenoiser, overwrite: bool,
-                progress: Callable[[int, int, str], None] | None) -> list[DemoRow]:
+                progress: ProgressFn | None) -> list[DemoRow]:
     """The strips and the record, in a folder this run holds. The record is written first, marked incomplete
     and naming the strips planned: a run cut short leaves a folder its rerun knows as a demo's (and finishes),
     never one run's strips beside another's scores."""

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from data_tools.images import colour_channels
 from data_tools.synth_folder import reading_set_half, refuse_incomplete_half
 from denoise_gan.errors import DenoiseGanError, UserError
 from denoise_gan.evaluation.pairing import partial_pairs, read_pair, suffix_stem
+from denoise_gan.progress_bar import ProgressFn
 
 SSIM_SIGMA = 1.5
 SSIM_MIN_SIDE = 11  # the Gaussian window's size at SSIM_SIGMA: a smaller image has no SSIM
@@ -200,7 +201,7 @@ def evaluate_folders(
     pred_dir: Path | str,
     y_channel: bool = False,
     pred_suffix: str = "",
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> Evaluation:
     """Score every prediction against the clean file of the same relative name.
 
@@ -217,7 +218,7 @@ def evaluate_folders(
 
 
 def _evaluate_folders(clean_dir: Path | str, pred_dir: Path | str, y_channel: bool, pred_suffix: str,
-                      progress: Callable[[int, int, str], None] | None) -> Evaluation:
+                      progress: ProgressFn | None) -> Evaluation:
     pairs, missing, unpaired = partial_pairs(clean_dir, pred_dir, pred_suffix)
     refuse_incomplete_half(clean_dir, UserError, "--clean ")
     refuse_incomplete_half(pred_dir, UserError, "--pred ")

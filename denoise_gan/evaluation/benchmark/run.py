@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -48,8 +47,7 @@ from denoise_gan.evaluation.benchmark.results import (
 )
 from denoise_gan.evaluation.metrics import json_float, psnr, ssim
 from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma
-
-Progress = Callable[[int, int, str], None]  # (steps done, steps total, what is running)
+from denoise_gan.progress_bar import ProgressFn
 
 
 class _Run:
@@ -57,7 +55,7 @@ class _Run:
 
     def __init__(self, cfg: BenchmarkConfig, the_plan: Plan, methods: list[Method], out_dir: Path,
                  data: dict[str, Any], previous: dict[tuple[str, str, str], dict[str, Any]],
-                 progress: Progress | None) -> None:
+                 progress: ProgressFn | None) -> None:
         self.cfg, self.plan, self.methods, self.out_dir = cfg, the_plan, methods, out_dir
         self.result = BenchmarkResult(out_dir, data)
         self.progress = progress
@@ -176,7 +174,7 @@ class _Run:
             pass
 
 
-def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress | None = None) -> BenchmarkResult:
+def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: ProgressFn | None = None) -> BenchmarkResult:
     """Run every method on every (image, noise) input and write results.json/.csv and report.html.
 
     Bad arguments raise before any work; a broken input or a method that fails on one image is recorded in
@@ -188,7 +186,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: Progress 
         return _benchmark(cfg, Path(out_dir), progress)
 
 
-def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: Progress | None) -> BenchmarkResult:
+def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: ProgressFn | None) -> BenchmarkResult:
     the_plan = plan(cfg, out_dir)
     if cfg.resume and not out_dir.exists():  # a mistyped -o would start over in a new folder without a word
         raise UserError(f"{out_dir}: no such folder, so no benchmark to --resume; drop --resume to start one")
@@ -209,7 +207,7 @@ def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: Progress | None) -
 
 
 def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], out_dir: Path,
-              previous: dict[tuple[str, str, str], dict[str, Any]], progress: Progress | None) -> BenchmarkResult:
+              previous: dict[tuple[str, str, str], dict[str, Any]], progress: ProgressFn | None) -> BenchmarkResult:
     methods: list[Method] = []
     for name in the_plan.methods:
         methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]

@@ -66,7 +66,6 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     REFERENCE,
     SPECTRUM_BINS,
     WINDOW,
-    Progress,
     ResidualStats,
     band_edges,
     band_index,
@@ -82,6 +81,7 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     periodograms,
     radial_average,
 )
+from denoise_gan.progress_bar import ProgressFn as Progress  # its callbacks' type, as this package names it
 
 __all__ = [
     "BANDS",

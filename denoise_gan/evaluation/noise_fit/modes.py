@@ -31,7 +31,6 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     MIN_BAND,
     REFERENCE,
     WINDOW,
-    Progress,
     ResidualStats,
     band_index,
     band_names,
@@ -41,6 +40,7 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     histogram_bins,
     kl_divergence,
 )
+from denoise_gan.progress_bar import ProgressFn
 
 # ---- the report ----------------------------------------------------------------------------------
 
@@ -132,7 +132,7 @@ def _load_pair(clean_path: Path, noisy_path: Path) -> tuple[np.ndarray, np.ndarr
 
 
 def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int = 0,
-               progress: Progress | None = None) -> NoiseFitReport:
+               progress: ProgressFn | None = None) -> NoiseFitReport:
     """The paired table: the real residual, each candidate and the fitted baselines (see the package doc). The
     set a half belongs to is held while it is read: a synth into it meanwhile is refused."""
     with reading_set_half(noisy_dir), reading_set_half(clean_dir):
@@ -140,7 +140,7 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
 
 
 def _paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int,
-                progress: Progress | None) -> NoiseFitReport:
+                progress: ProgressFn | None) -> NoiseFitReport:
     refuse_incomplete_half(noisy_dir, UserError, "--noisy ")
     pairs = read_pairs(clean_dir, noisy_dir)
     total = 2 * len(pairs)
@@ -331,7 +331,7 @@ def _detail_histograms(crops: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir: Path | str | None = None,
-              seed: int = 0, progress: Progress | None = None) -> NoiseFitReport:
+              seed: int = 0, progress: ProgressFn | None = None) -> NoiseFitReport:
     """The blind table: the noisy folder's crops, clean photos' crops and each candidate drawn on them (a set's
     half held while it is read, as ``paired_fit`` holds it)."""
     with reading_set_half(noisy_dir):
@@ -339,7 +339,7 @@ def blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir:
 
 
 def _blind_fit(noisy_dir: Path | str, candidates: Sequence[Candidate], clean_dir: Path | str | None, seed: int,
-               progress: Progress | None) -> NoiseFitReport:
+               progress: ProgressFn | None) -> NoiseFitReport:
     from data_tools.datasets import fit_channels, random_crops  # torch, as the candidates need it anyway
     from data_tools.samples import TRAIN_POOL, load_sample
     from denoise_gan.nets.noise_stats import SUBPATCH

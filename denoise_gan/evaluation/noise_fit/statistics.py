@@ -4,7 +4,6 @@ cross-channel correlation, power spectra, and the Poisson-Gaussian fit (see the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +23,6 @@ BLIND_CROPS, BLIND_SIDE = 48, 128  # blind mode: random crops per set, and their
 REFERENCE = "real noise (reference)"
 BLIND_REFERENCE = "noisy folder (reference)"
 BLIND_CLEAN = "clean photos (no noise)"
-
-Progress = Callable[[int, int, str], None]
 
 
 # ---- the pieces: bands, histograms, KL, correlations, spectra -----------------------------------
