@@ -9,6 +9,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from data_tools.errors import DataError
 from data_tools.images import IMAGE_EXTENSIONS
 from data_tools.names import shown
 from data_tools.paths import real_path
@@ -42,6 +43,14 @@ def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: boo
 def not_a_folder(path: Path) -> str:
     """Why ``path`` is no input folder, in the words every command uses: nothing there, or something else."""
     return "not a folder" if path.exists() else "no such folder"
+
+
+def require_folders(*folders: str | Path) -> None:
+    """Every input folder a command names exists as a folder (empty names are options not given), checked before
+    anything is made or anything heavy is imported, so a wrong path answers at once."""
+    for folder in filter(None, folders):
+        if not Path(folder).is_dir():
+            raise DataError(f"{folder}: {not_a_folder(Path(folder))}")
 
 
 def no_longer_a_folder(path: Path) -> str:

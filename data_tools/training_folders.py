@@ -10,17 +10,9 @@ import contextlib
 from pathlib import Path
 
 from data_tools.errors import DataError
-from data_tools.folder_scan import not_a_folder
 from data_tools.images import collect_images
 from data_tools.paths import real_path
 from data_tools.synth_folder import MANIFEST_NAME, manifest_of
-
-
-def require_folders(*folders: str) -> None:
-    """A new run's image folders (the empty ones are fields not given) exist as folders, before anything is made."""
-    for folder in filter(None, folders):
-        if not Path(folder).is_dir():
-            raise DataError(f"{folder}: {not_a_folder(Path(folder))}")
 
 
 def file_ids(folder: str) -> dict[tuple[int, int], Path]:

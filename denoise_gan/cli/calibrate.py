@@ -36,6 +36,9 @@ def calibrate_command(
     """Calibrate a level-aware model's noise estimator: benchmark it blind at several factors on its estimated
     level, and write a copy of the weights that applies the best factor (`denoise -c OUT` then uses it; needs
     torch: the \\[train] extra)."""
+    from data_tools.folder_scan import require_folders
+
+    require_folders(str(clean))  # before the library, and torch with it, loads
     from denoise_gan.evaluation.calibrate import DEFAULT_NOISES, DEFAULT_SCALES, CalibrateConfig, calibrate
     from denoise_gan.runtime import set_threads
 

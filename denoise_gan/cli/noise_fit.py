@@ -74,7 +74,11 @@ def noise_fit_command(
 
 
 def _check_folders(noisy: Path, clean: Path | None, clean_photos: Path | None) -> None:
-    """The folder options that contradict each other, or name one folder twice, before any work."""
+    """The folder options that are missing, contradict each other, or name one folder twice, before any work
+    (and before torch, which the library imports, loads)."""
+    from data_tools.folder_scan import require_folders
+
+    require_folders(clean or "", noisy, clean_photos or "")
     if clean is not None and clean_photos is not None:
         raise UserError("--clean-photos is for blind mode (--noisy alone); with --clean the models are drawn on "
                         "the clean twins")

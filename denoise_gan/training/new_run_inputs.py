@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_tools.folder_scan import not_a_folder
-from data_tools.training_folders import refuse_shared_files, refuse_val_from_training, require_folders
+from data_tools.folder_scan import not_a_folder, require_folders
+from data_tools.training_folders import refuse_shared_files, refuse_val_from_training
 from denoise_gan.command_line import command_line_running
 from denoise_gan.config import AdaptConfig, TrainConfig
 from denoise_gan.errors import UserError

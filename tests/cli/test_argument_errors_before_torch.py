@@ -1,5 +1,5 @@
-"""An argument error of a training or export command is one line at once: the folder or weights it names are
-checked before torch is imported (4-9 s of a 2-core machine's time spent to say a path is wrong)."""
+"""An argument error of a training, export, calibrate or noise-fit command is one line at once: the folder or
+weights it names are checked before torch is imported (4-9 s of a 2-core machine spent to say a path is wrong)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def _run(args: list[str], cwd: Path) -> dict:
     (["export", "missing", "-o", "out.onnx"], "missing: no such file or folder, and no shipped model"),
     (["export", "missing.pt", "-o", "out.onnx"], "missing.pt: no such checkpoint file"),
     (["export", "default", "-o", "taken.onnx"], "taken.onnx exists; choose another -o or pass --overwrite"),
+    (["calibrate", "--clean", "missing", "-o", "out"], "missing: no such folder"),
+    (["calibrate", "--clean", "taken.onnx", "-o", "out"], "taken.onnx: not a folder"),
+    (["noise-fit", "--noisy", "missing", "-o", "out"], "missing: no such folder"),
+    (["noise-fit", "--noisy", "empty", "--clean-photos", "missing", "-o", "out"], "missing: no such folder"),
+    (["noise-fit", "--noisy", "empty", "--clean", "missing", "-o", "out"], "missing: no such folder"),
 ])
 def test_a_wrong_path_is_one_line_before_torch_loads(tmp_path: Path, args: list[str], words: str) -> None:
     (tmp_path / "empty").mkdir()
