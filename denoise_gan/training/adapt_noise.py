@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -261,5 +262,8 @@ def colour_noise_f(f: nn.Module, f_cfg: GeneratorConfig) -> tuple[nn.Module, Gen
 
 
 def training_data_text(cfg: AdaptConfig) -> str:
+    """The adapted weights' data, and the model they were adapted from (a stored start is absolute when it is a
+    folder, a shipped model's name otherwise), so two adaptations of one camera can be told apart."""
     clean = str(real_path(cfg.clean_dir)) if cfg.clean_dir else "skimage.data training pool"
-    return f"unpaired: clean {clean}; noisy {real_path(cfg.noisy_dir)}"
+    start = cfg.start if os.path.isabs(cfg.start) else f"the shipped model {cfg.start!r}"
+    return f"unpaired: clean {clean}; noisy {real_path(cfg.noisy_dir)}; adapted from {start}"

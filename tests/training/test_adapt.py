@@ -23,6 +23,7 @@ from denoise_gan.nets.weights import load_denoiser, load_generator
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt import adapt, find_start
+from denoise_gan.training.adapt_noise import training_data_text
 from denoise_gan.training.adapt_start import start_discriminator
 from helpers import cli, one_line_error, save_adapt_start, write_camera_photos
 
@@ -59,7 +60,8 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     g, cfg, meta = load_denoiser(out)
     assert cfg == TINY_LEVEL and "adapt" in meta["trained_by"] and meta["step"] == 4
     assert meta["noise_family"] == f"the photos in {noisy_dir.resolve()}"
-    assert meta["training_data"] == f"unpaired: clean {clean_dir.resolve()}; noisy {noisy_dir.resolve()}"
+    assert meta["training_data"] == (f"unpaired: clean {clean_dir.resolve()}; noisy {noisy_dir.resolve()}; "
+                                     f"adapted from {start_dir.resolve()}")  # two adaptations told apart by it
     stored = json.loads((tmp_path / "out" / "config.json").read_text())
     assert (stored["noise_steps"], stored["refine_steps"]) == (2, 4)  # 40 % of 6 steps learn the noise
     f_meta = load_generator(tmp_path / "out" / "F.safetensors")[2]
@@ -460,3 +462,8 @@ def test_an_adaptation_from_gray_clean_photos_of_colour_noise_says_what_f_cannot
     said = Console(file=io.StringIO(), width=300)
     adapt(_config(noisy_dir, gray, start_dir, steps=2, save_every=1), tmp_path / "out", console=said)
     assert "every --clean photo is gray and the --noisy photos are in colour" in said.file.getvalue()
+
+
+def test_adapted_weights_name_a_shipped_start_by_its_name(noisy_dir: Path, clean_dir: Path) -> None:
+    text = training_data_text(AdaptConfig(noisy_dir=str(noisy_dir), clean_dir=str(clean_dir), start="default"))
+    assert text.endswith("; adapted from the shipped model 'default'"), text
