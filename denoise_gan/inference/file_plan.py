@@ -203,14 +203,14 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     for c in candidates:
         source, output, key = c.source, c.output, c.real_output
         problem = _name_problem(output) or _broken_link(source) or _through_link(out_dir, output)
-        if problem:
-            jobs[Path(os.path.abspath(output))] = Job(source, output, problem)
-            continue
-        _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), key in mixed, opts)
+        if problem:  # a job that will fail still claims its output: a readable photo must not lose it silently
+            key = Path(os.path.abspath(output))
+        else:
+            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), key in mixed, opts)
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
                             f"{_collision_hint(jobs[key].source, source, opts)}")
-        jobs[key] = Job(source, output)
+        jobs[key] = Job(source, output, problem or "")
     notes = _left_out_note(list(left_in_output.values()),
                            f"in the output folder {shown(out_dir)}, inside the input, which is not read as input "
                            "(so a rerun never denoises its outputs); give an -o outside the input to denoise them")

@@ -292,6 +292,21 @@ def test_a_path_through_a_link_and_up_names_the_file_the_system_opens(tmp_path: 
     assert [r.status for r in twice.results] == ["done"]  # one file, however it is named
 
 
+def test_a_broken_link_sharing_a_photo_s_output_is_refused_whatever_the_order(tmp_path: Path,
+                                                                               weights: Path) -> None:
+    """`a.png` beside a broken link `a.tif`, with --ext png: the failing link took a.png's output, and a.png was
+    neither denoised nor named (exit 1 for the link alone). Named `a.jpg`, sorting first, the same pair was
+    refused. A file that will fail still claims its output, so both orders are refused."""
+    photos = tmp_path / "in"
+    write_image(photos / "a.png", noise_image(16, 16))
+    for link in ("a.tif", "a.jpg"):
+        (photos / link).symlink_to(tmp_path / "gone" / link)
+        with pytest.raises(UserError, match="would both be written to"):
+            denoise_files([photos], tmp_path / "out", engine(weights), OutputOptions(ext="png"))
+        (photos / link).unlink()
+    assert not (tmp_path / "out").exists()
+
+
 def test_subfolders_left_unread_without_recursive_are_named(tmp_path: Path, weights: Path) -> None:
     """`denoise tree -o out` said "denoising 1 file(s)" and nothing of the photos in tree's subfolders. The note
     names the subfolders, once each, never the output folder, a hidden one, a link or one that is an input too."""
