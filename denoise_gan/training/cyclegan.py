@@ -38,7 +38,7 @@ from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.new_run_inputs import check_train_folders
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.patch_fit import refuse_too_deep
-from denoise_gan.training.run_open import discarded_if_refused, open_run
+from denoise_gan.training.run_open import discarded_if_refused, open_run, require_config
 from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
@@ -270,6 +270,7 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     `steps` on resume extends (or shortens) the run; the lr schedule follows the new total.
     """
     run_dir = Path(run_dir)
+    require_config(cfg, resume, "TrainConfig")
     if cfg is not None:  # a new run: checked before its folder is made
         check_train_folders(cfg)
         check_config(cfg)

@@ -49,7 +49,7 @@ from denoise_gan.training.loop import Cadence, launch
 from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.noise_variants import correlate_some, fade_some, whiten_some
 from denoise_gan.training.refine_start import check_refine, check_start, start_weights, starts_new_g
-from denoise_gan.training.run_open import discarded_if_refused, open_run, warn_if_unfinished
+from denoise_gan.training.run_open import discarded_if_refused, open_run, require_config, warn_if_unfinished
 from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.validation import LazyValidator
@@ -279,6 +279,7 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     run the user named, checked against the one stored (or taken for it, when the stored one has moved)."""
     out_dir = Path(out_dir)
     source = None
+    require_config(cfg, resume, "RefineConfig")
     if cfg is not None:  # a new run: checked before its folder is made
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))

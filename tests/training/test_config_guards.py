@@ -113,3 +113,17 @@ def test_a_configs_stride_is_the_built_networks() -> None:
     assert TrainConfig(model=resnet, data=DataConfig(patch_size=40)).data.patch_size == 40
     with pytest.raises(ConfigError, match="multiple of 32 \\(the new G's stride\\), not 40"):
         RefineConfig(generator=GeneratorConfig(arch="level", depth=4), patch_size=40)
+
+
+@pytest.mark.parametrize("which", ["train", "refine", "adapt"])
+def test_a_new_run_without_a_config_is_one_line_and_leaves_no_folder(tmp_path: Path, which: str) -> None:
+    """`train(None, run_dir)` from Python (resume left False) stopped on an assertion with an empty run folder
+    left behind; it is the package's one-line error now, before any folder is made."""
+    from denoise_gan.training.adapt import adapt
+    from denoise_gan.training.cyclegan import train
+    from denoise_gan.training.refine import refine
+
+    call = {"train": train, "refine": refine, "adapt": adapt}[which]
+    with pytest.raises(UserError, match="a new run needs a .*Config; pass one, or resume=True"):
+        call(None, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
