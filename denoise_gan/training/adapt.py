@@ -113,7 +113,6 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             cfg = _stored_config(out_dir)
             _refuse_short_phases(out_dir, only="noise")  # a resume completes a starved denoiser phase, not this
         else:
-            assert cfg is not None  # (require_config)
             check_adapt_folders(cfg)
             default_start = cfg.start
             cfg = absolute_paths(cfg)  # stored in config.json: --resume from another directory reads the same folders
