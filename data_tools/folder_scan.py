@@ -48,8 +48,8 @@ def not_a_folder(path: Path) -> str:
 def require_folders(*folders: str | Path) -> None:
     """Every input folder a command names exists as a folder (empty names are options not given), checked before
     anything is made or anything heavy is imported, so a wrong path answers at once."""
-    for folder in filter(None, folders):
-        if not Path(folder).is_dir():
+    for folder in folders:
+        if folder and not Path(folder).is_dir():
             raise DataError(f"{folder}: {not_a_folder(Path(folder))}")
 
 

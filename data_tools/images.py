@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, PngImagePlugin
 
 from data_tools.atomic_files import atomic_write_bytes
@@ -127,7 +128,7 @@ def haar_quads(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return x[0:h:2, 0:w:2], x[0:h:2, 1:w:2], x[1:h:2, 0:w:2], x[1:h:2, 1:w:2]
 
 
-def to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def to_dtype(x: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
     """Round (not truncate) and clip a float image into an integer dtype, as a file would store it."""
     info = np.iinfo(dtype)
     return np.clip(np.rint(x), info.min, info.max).astype(dtype)

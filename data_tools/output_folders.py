@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,7 +114,7 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
         check_writable(path.parent, option)
 
 
-def refuse_output_inside_inputs(out: Path | str, inputs: dict[str, str | Path | None],
+def refuse_output_inside_inputs(out: Path | str, inputs: Mapping[str, str | Path | None],
                                 why: str = "its plots would be read as input images by the next run") -> None:
     """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before
     any work: its plots and validation grids (``why``: what goes wrong) would be read as input images by a

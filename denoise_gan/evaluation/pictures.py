@@ -6,17 +6,20 @@ way, so a reader knows which column is which and what the numbers are.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from data_tools.names import printable
 
+if TYPE_CHECKING:  # Pillow loads with the first picture, not with this module
+    from PIL import ImageFont
+
 TITLE_H, HEADER_H, CAPTION_H, GAP = 26, 20, 18, 4  # label bands of the grid, in pixels
 BACKGROUND, INK = 255, (20, 20, 20)
 
 
-def _font(size: int) -> object:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     from PIL import ImageFont
 
     try:

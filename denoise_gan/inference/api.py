@@ -59,7 +59,7 @@ class Denoiser:
     def __init__(self, model: Any, *, device: str = "auto", tile: int | str | None = "auto", overlap: int = 32,
                  batch_size: int = 4, precision: str = "auto", ensemble: bool = False,
                  config: GeneratorConfig | None = None,
-                 meta: dict[str, Any] | None = None, weights: Path | None = None) -> None:
+                 meta: dict[str, Any] | None = None, weights: str | os.PathLike[str] | None = None) -> None:
         if config is not None and not isinstance(config, GeneratorConfig):
             raise UserError(f"config must be a GeneratorConfig (or None), not {type(config).__name__}")
         if meta is not None and not isinstance(meta, Mapping):

@@ -178,8 +178,8 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         raise UserError(f"-o {out_dir}: cannot write {out_dir.suffix} images; name a .png, .jpg, .tif, .webp or "
                         ".bmp file, or a folder (end it with /)")
     if one_file:
-        jobs = _plan_one_file(Path(inputs[0]), out_dir, opts)
-        return FilePlan(jobs, tuple(_quality_unused_note(jobs, opts, "name a .jpg or .webp file with -o to use it")))
+        one = _plan_one_file(Path(inputs[0]), out_dir, opts)
+        return FilePlan(one, tuple(_quality_unused_note(one, opts, "name a .jpg or .webp file with -o to use it")))
     if out_dir.suffix.lower() in IMAGE_EXTENSIONS and not out_dir.is_dir() and not folder_named:
         many = f"there are {len(inputs)} inputs" if len(inputs) > 1 else \
             f"{inputs[0]} is a folder" if Path(inputs[0]).is_dir() else ""

@@ -106,13 +106,13 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     one the user gave (a folder of that name where adapt runs is not read for it).
     """
     t0 = time.monotonic() if began is None else began
-    require_config(cfg, resume, "AdaptConfig")
     out_dir, out, console = Path(out_dir), RunFolder(out_dir), console or Console()
     with ExitStack() as held:
         if resume:
             cfg = _stored_config(out_dir)
             _refuse_short_phases(out_dir, only="noise")  # a resume completes a starved denoiser phase, not this
         else:
+            cfg = require_config(cfg, "AdaptConfig")
             check_adapt_folders(cfg)
             default_start = cfg.start
             cfg = absolute_paths(cfg)  # stored in config.json: --resume from another directory reads the same folders

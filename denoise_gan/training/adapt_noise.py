@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -150,7 +150,7 @@ def photo_set_warnings(clean: list[np.ndarray], noisy: list[np.ndarray]) -> list
 class NoiseFitTrainer:
     """F and D_noisy fine-tuned on the user's noisy patches against clean patches."""
 
-    log_fields = ("f_adv", "f_stats", "idt", "d_noisy", "f_sigma")
+    log_fields: ClassVar[tuple[str, ...]] = ("f_adv", "f_stats", "idt", "d_noisy", "f_sigma")
     diverged_advice = ("the noise phase's --lr is too high: lower it and start a new adaptation in another folder "
                        "(--resume keeps the rate that diverged)")
 

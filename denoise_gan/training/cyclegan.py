@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -115,8 +115,8 @@ def f_optimizer(f: nn.Module, lr: float, betas: tuple[float, float]) -> torch.op
 
 
 class CycleGANTrainer:
-    log_fields = ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "idt", "d_clean", "d_noisy",
-                  "f_sigma")
+    log_fields: ClassVar[tuple[str, ...]] = ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "idt",
+                                             "d_clean", "d_noisy", "f_sigma")
     # on the progress line, most telling first: G undoing F's noise, F's noise level, the G/D_clean balance
     progress_fields = ("cycle_clean", "f_sigma", "g_adv", "d_clean")
 
@@ -270,7 +270,8 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
     `steps` on resume extends (or shortens) the run; the lr schedule follows the new total.
     """
     run_dir = Path(run_dir)
-    require_config(cfg, resume, "TrainConfig")
+    if not resume:
+        cfg = require_config(cfg, "TrainConfig")
     if cfg is not None:  # a new run: checked before its folder is made
         check_train_folders(cfg)
         check_config(cfg)

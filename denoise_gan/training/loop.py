@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 from rich.console import Console
@@ -51,7 +51,7 @@ DIVERGED_ADVICE = "lower the learning rate (--lr) or the loss weights and start 
 
 
 class Trainer(Protocol):
-    log_fields: tuple[str, ...]  # optional too: progress_fields (the few on the progress line), level_fields,
+    log_fields: ClassVar[tuple[str, ...]]  # optional too: progress_fields (the few on the progress line), level_fields,
     # diverged_advice (what to change when a loss stops being a number)
 
     def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]: ...

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as nnf
@@ -73,7 +73,7 @@ class SourceModel:
 
 
 class RefineTrainer:
-    log_fields = ("loss", "level")
+    log_fields: ClassVar[tuple[str, ...]] = ("loss", "level")
 
     def __init__(self, cfg: RefineConfig, source: SourceModel, device: torch.device, world: World) -> None:
         self.cfg, self.source, self.device, self.world = cfg, source, device, world
@@ -279,7 +279,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
     run the user named, checked against the one stored (or taken for it, when the stored one has moved)."""
     out_dir = Path(out_dir)
     source = None
-    require_config(cfg, resume, "RefineConfig")
+    if not resume:
+        cfg = require_config(cfg, "RefineConfig")
     if cfg is not None:  # a new run: checked before its folder is made
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))

@@ -41,11 +41,12 @@ RUN_FOLDER_FILES = {"val": re.compile(r"step_\d+\.png|index\.html"),
                     "tensorboard": re.compile(r"events\.out\.tfevents\..+")}
 
 
-def require_config(cfg: object, resume: bool, cfg_name: str) -> None:
-    """A new run (``resume`` False) needs its config: said before any folder is made, where a bare assertion
-    left an empty run folder behind (the CLI never calls without one; Python callers can)."""
-    if cfg is None and not resume:
+def require_config(cfg: C | None, cfg_name: str) -> C:
+    """A new run's config, or the one-line error that it needs one, said before any folder is made, where a bare
+    assertion left an empty run folder behind (the CLI never calls without one; Python callers can)."""
+    if cfg is None:
         raise UserError(f"a new run needs a {cfg_name}; pass one, or resume=True to continue the run in the folder")
+    return cfg
 
 
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
