@@ -471,3 +471,21 @@ def test_a_strength_of_minus_zero_names_its_row_zero() -> None:
     from denoise_gan.evaluation.benchmark.methods import strength_row
 
     assert strength_row("default", -0.0) == strength_row("default", 0.0) == "default@strength=0"
+
+
+@pytest.mark.parametrize("name", ["m.onnx", "m.safetensors"])
+def test_an_export_to_a_file_removes_a_killed_exports_temp_file_beside_it(level_weights: Path, tmp_path: Path,
+                                                                           name: str) -> None:
+    """A 10 MB `.m.onnx.PID-....part` of a killed export stayed beside m.onnx through every later export; a
+    live export's is kept."""
+    import os
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    killed = tmp_path / f".{name}.{gone.pid}-abcdefgh.part"
+    live = tmp_path / f".{name}.{os.getpid()}-abcdefgh.part"
+    for part in (killed, live):
+        part.write_bytes(b"half")
+    assert cli("export", level_weights, "-o", tmp_path / name).exit_code == 0
+    assert not killed.exists() and live.exists() and (tmp_path / name).is_file()
