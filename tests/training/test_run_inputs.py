@@ -191,9 +191,12 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(clean_dir: P
     gone.wait()
     half = run / f".G.safetensors.{gone.pid}-abcdefgh.part"  # the G a kill cut short: the resume removes it
     half.write_bytes(b"half")
+    (run / "val").mkdir(exist_ok=True)  # and a validation page's, which the resume left in val/ for good
+    page = run / "val" / f".index.html.{gone.pid}-abcdefgh.part"
+    page.write_bytes(b"<html")
     result = cli("train", "--resume", run, "--steps", "6")
     assert result.exit_code == 0, result.output
-    assert not half.exists()
+    assert not half.exists() and not page.exists()
     assert "step_0000004.pt" in result.stderr and "step_0000002.pt" in result.stderr  # said, not silent
     assert [s for s, _ in list_checkpoints(run / "checkpoints")][-1] == 6
 
