@@ -37,7 +37,7 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import atomic_write_bytes, is_temp_file
+from data_tools.atomic_files import atomic_write_bytes, is_temp_file, remove_stale_parts
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
@@ -54,7 +54,7 @@ from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt_noise import NoiseFitTrainer, clean_pool, noisy_photos, photo_set_warnings
 from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
 from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
-from denoise_gan.training.adapt_reports import write_before_after, write_noise_fit
+from denoise_gan.training.adapt_reports import NOISE_FIT_FILES, write_before_after, write_noise_fit
 from denoise_gan.training.adapt_start import StartModel, find_start
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import holding_run_folder
@@ -109,8 +109,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     out_dir, out, console = Path(out_dir), RunFolder(out_dir), console or Console()
     with ExitStack() as held:
         if resume:
-            cfg = _stored_config(out_dir)
-            _refuse_short_phases(out_dir, only="noise")  # a resume completes a starved denoiser phase, not this
+            cfg = _resumed_config(out_dir)
         else:
             cfg = require_config(cfg, "AdaptConfig")
             check_adapt_folders(cfg)
@@ -181,7 +180,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
                                                     out_dir, device, w),
                   lambda w, first: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
-        if not (out_dir / "noise_fit.json").is_file():
+        if not all((out_dir / name).is_file() for name in NOISE_FIT_FILES):
             fit_began = time.monotonic()
             write_noise_fit(out_dir, start, data.clean, data.noisy, data.note, cfg)
             console.print(f"noise fit: {out_dir / 'noise_fit.md'}", markup=False, highlight=False)
@@ -243,6 +242,16 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
     return cfg, deadlines
 
 
+def _resumed_config(out_dir: Path) -> AdaptConfig:
+    """The stored request of the adaptation to resume, once its noise phase is known not starved (a resume
+    completes a starved denoiser phase, not that one); a killed writer's temp files in OUT go (a live one's stay:
+    its phase folders' go when each phase opens)."""
+    cfg = _stored_config(out_dir)
+    _refuse_short_phases(out_dir, only="noise")
+    remove_stale_parts(out_dir)
+    return cfg
+
+
 def _stored_config(out_dir: Path) -> AdaptConfig:
     require_run_folder(out_dir)
     parent = out_dir.absolute().parent
@@ -296,9 +305,10 @@ def said_complete(out_dir: Path, console: Console) -> bool:
         noise, refine = phase_results(out.path)
     except UserError:  # no adaptation there: the resume itself says what is wrong
         return False
+    ends = (out.g, out.f, out.path / "before_after.png", *(out.path / name for name in NOISE_FIT_FILES),
+            *((graph_beside(out.g),) if installed("onnx") else ()))
     complete = noise.stopped_by in ("steps", "deadline") and refine.stopped_by == "steps" and all(
-        path.is_file() for path in (out.g, out.f, out.path / "noise_fit.json", out.path / "before_after.png",
-                                    *((graph_beside(out.g),) if installed("onnx") else ())))
+        path.is_file() for path in ends)
     if complete:
         console.print(f"{out_dir}: the adaptation is complete ({phases_line(out_dir)}); nothing to resume",
                       markup=False, highlight=False)

@@ -34,6 +34,8 @@ from denoise_gan.nets.weights import (
 from denoise_gan.training.adapt_start import StartModel
 
 FIT_CROPS, FIT_CROP = 48, 128  # the noise-fit report: crops per set, and their (largest) side
+# written in this order, the JSON last; a resume redoes a report any of them is missing from (a kill between them)
+NOISE_FIT_FILES = ("noise_fit.png", "noise_fit.md", "noise_fit.json")
 
 
 def fit_side(noisy: list[np.ndarray]) -> int:
@@ -102,7 +104,6 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
                      "coarse_vs_fine: medians over 32x32 windows of the finest-wavelet sigma ratios (luma to the "
                      "channels' mean; one scale coarser to the finest): higher = noise more correlated across "
                      "channels / in space; added_std: the std F adds (what the blind estimate reads low)"}
-    atomic_write_text(out_dir / "noise_fit.json", json.dumps(report, indent=2))
     atomic_write_bytes(out_dir / "noise_fit.png", figure_png(noise_fit_figure(sigmas, added, side), dpi=90))
     lines = [f"# Noise fit: F(clean) against {report['noisy_dir']}", "",
              f"Photos: {note}", "",
@@ -124,6 +125,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
               "![Histograms of the blind σ per crop (your photos, clean photos, F before and after) and of the σ F "
               "adds](noise_fit.png)", ""]
     atomic_write_text(out_dir / "noise_fit.md", "\n".join(lines))
+    atomic_write_text(out_dir / "noise_fit.json", json.dumps(report, indent=2))  # last: it marks a whole report
     return report
 
 

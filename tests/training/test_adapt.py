@@ -467,3 +467,23 @@ def test_an_adaptation_from_gray_clean_photos_of_colour_noise_says_what_f_cannot
 def test_adapted_weights_name_a_shipped_start_by_its_name(noisy_dir: Path, clean_dir: Path) -> None:
     text = training_data_text(AdaptConfig(noisy_dir=str(noisy_dir), clean_dir=str(clean_dir), start="default"))
     assert text.endswith("; adapted from the shipped model 'default'"), text
+
+
+def test_a_resume_after_a_kill_inside_the_noise_fit_report_writes_it_whole(noisy_dir: Path, clean_dir: Path,
+                                                                           start_dir: Path, tmp_path: Path) -> None:
+    """Killed after noise_fit.json and before its table and figure, an adaptation resumed to the end without
+    them, said it was complete, and kept the killed writer's temp file in OUT for good."""
+    import subprocess
+
+    out = tmp_path / "out"
+    adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    for name in ("noise_fit.md", "noise_fit.png"):
+        (out / name).unlink()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    half = out / f".noise_fit.png.{gone.pid}-abcdefgh.part"
+    half.write_bytes(b"half")
+    said = io.StringIO()
+    adapt(None, out, resume=True, console=Console(file=said, width=200))
+    assert "nothing to resume" not in said.getvalue()
+    assert (out / "noise_fit.md").is_file() and (out / "noise_fit.png").is_file() and not half.exists()
