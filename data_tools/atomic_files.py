@@ -14,7 +14,7 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -204,13 +204,15 @@ def _each(action: Callable[[Any], object], items: list[Any]) -> None:
 
 
 @contextmanager
-def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
+def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str] = ()) -> Iterator[Path]:
     """Where to write a new output folder: a hidden temp folder beside it, renamed into place when the work
     succeeds, removed when it fails, so a crash or a full disk never leaves half a folder; one a killed process
     left is removed by the next build beside it. A folder that exists stays (it may be a mount point, the
     working folder, or hold its own owner and mode): the new files are built in a hidden temp folder inside it
     and moved into place only once all are made, so a kill while they are made (seconds) leaves the earlier
-    files whole; without ``overwrite`` a file that appeared meanwhile is kept (OutputExistsError)."""
+    files whole; without ``overwrite`` a file that appeared meanwhile is kept (OutputExistsError). ``first``: the
+    names moved in before the rest, in that order (a SIGKILL, which nothing defers, can fall between two moves:
+    files a reader checks against each other should go first, so a mix of the two builds is one it notices)."""
     folder = Path(folder)
     if folder.exists():
         inside = folder.is_dir()  # (a link to a folder too: only the temp folder is ever removed)
@@ -220,7 +222,7 @@ def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
             if inside:
                 move = os.replace if overwrite else _link_exclusive  # without overwrite: never over another's file
                 with _interrupts_held():  # one between two moves left the earlier files beside the new ones
-                    for made in sorted(temp.iterdir()):
+                    for made in sorted(temp.iterdir(), key=lambda p: (_rank(p.name, first), p.name)):
                         move(str(made), folder / made.name)
                 temp.rmdir()
         except BaseException:
@@ -243,6 +245,10 @@ def built_aside(folder: Path | str, overwrite: bool = True) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+def _rank(name: str, first: Sequence[str]) -> int:
+    return first.index(name) if name in first else len(first)
 
 
 def _temp_folder(folder: Path, where: Path) -> Path:

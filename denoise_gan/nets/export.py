@@ -68,6 +68,10 @@ from denoise_gan.nets.weights import (
 EXPORTING = threading.Lock()  # torch's ONNX exporter keeps its state for the whole process: one at a time
 OPSET = 17  # pixel_unshuffle/pixel_shuffle (DepthToSpace/SpaceToDepth) and bilinear Resize export from 17 on
 CARD_FIELDS = ("license", "noise_family", "input", "training_data")
+# a model folder's files are moved over an earlier export's one by one: the weights, then the graph that records
+# their digest, so a kill between two moves leaves a pair the engine calls stale, never a mix it runs silently;
+# the descriptive files last
+FOLDER_MOVE_ORDER = ("model.safetensors", "model.onnx", "config.json", "README.md")
 
 
 @dataclass
@@ -276,7 +280,7 @@ def write_folder(model: Exportable, out: Path, overwrite: bool = True) -> None:
     # an existing folder is held while its files are replaced one by one: two exports into it at once left one
     # model's weights beside the other's card (a new folder is renamed into place whole)
     with holding_folder(out, "export") if out.is_dir() else nullcontext(), \
-            built_aside(out, overwrite) as folder:  # without overwrite, another export's files are never replaced
+            built_aside(out, overwrite, first=FOLDER_MOVE_ORDER) as folder:  # without overwrite, never over another's
         weights = folder / "model.safetensors"
         save_generator(weights, model.net, model.config, model.meta)
         graph = write_graph_beside(weights)  # made from the file just written, so it records that file's sha256

@@ -489,3 +489,23 @@ def test_an_export_to_a_file_removes_a_killed_exports_temp_file_beside_it(level_
         part.write_bytes(b"half")
     assert cli("export", level_weights, "-o", tmp_path / name).exit_code == 0
     assert not killed.exists() and live.exists() and (tmp_path / name).is_file()
+
+
+def test_a_folder_export_over_an_earlier_one_moves_the_weights_in_first(level_weights: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files were moved in by name (README.md, config.json, model.onnx, model.safetensors): a SIGKILL between
+    the last two left the new graph beside the old weights' card, or the old graph beside new weights' card, and
+    the folder ran the old model under the new card. The weights go first and their graph, which records their
+    digest, second, so a cut between them is a stale pair the engine notices; the card and config go last."""
+    out = tmp_path / "model"
+    assert cli("export", level_weights, "-o", out, "--format", "folder").exit_code == 0
+    moved: list[str] = []
+    real = os.replace
+    def replace(a: str, b: str | Path) -> None:
+        if Path(b).parent == out:  # the moves into place (each file was itself written aside, inside the temp folder)
+            moved.append(Path(b).name)
+        real(a, b)
+
+    monkeypatch.setattr(os, "replace", replace)
+    assert cli("export", level_weights, "-o", out, "--format", "folder", "--overwrite").exit_code == 0
+    assert moved == list(export.FOLDER_MOVE_ORDER), moved
