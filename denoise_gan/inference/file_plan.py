@@ -200,12 +200,14 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     # redoes; one that is not tells a folder of the user's photos, where none is written over
     mixed = {real_path(p) for p in in_output} if opts.overwrite and left_in_output else set()
     jobs: dict[Path, Job] = {}
+    failing: list[Job] = []  # files that will fail whose output another failing file claimed: each is still said
     for c in candidates:
         source, output, key = c.source, c.output, c.real_output
         problem = _name_problem(output) or _broken_link(source) or _through_link(out_dir, output)
-        if problem:  # a job that will fail still claims its output: a readable photo must not lose it silently
-            key = Path(os.path.abspath(output))
-        else:
+        if problem and key in jobs and jobs[key].problem:
+            failing.append(Job(source, output, problem))
+            continue
+        if not problem:  # (a job that will fail still claims its output: a readable photo must not lose it silently)
             _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), key in mixed, opts)
         if key in jobs:
             raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
@@ -223,7 +225,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     if other := other_formats(inputs, opts.recursive):
         notes.append(other_formats_note(other))
     notes += _quality_unused_note(list(jobs.values()), opts)
-    return FilePlan(sorted(jobs.values(), key=lambda j: str(j.output)), tuple(notes))
+    return FilePlan(sorted([*jobs.values(), *failing], key=lambda j: str(j.output)), tuple(notes))
 
 
 def _new_folder_note(inputs: Sequence[Path | str], out_dir: Path) -> list[str]:

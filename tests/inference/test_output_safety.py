@@ -299,12 +299,27 @@ def test_a_broken_link_sharing_a_photo_s_output_is_refused_whatever_the_order(tm
     refused. A file that will fail still claims its output, so both orders are refused."""
     photos = tmp_path / "in"
     write_image(photos / "a.png", noise_image(16, 16))
+    (tmp_path / "linked").symlink_to(tmp_path / "real_out", target_is_directory=True)  # -o through a link too
+    (tmp_path / "real_out").mkdir()
     for link in ("a.tif", "a.jpg"):
         (photos / link).symlink_to(tmp_path / "gone" / link)
-        with pytest.raises(UserError, match="would both be written to"):
-            denoise_files([photos], tmp_path / "out", engine(weights), OutputOptions(ext="png"))
+        for out in (tmp_path / "out", tmp_path / "linked"):
+            with pytest.raises(UserError, match="would both be written to"):
+                denoise_files([photos], out, engine(weights), OutputOptions(ext="png"))
         (photos / link).unlink()
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not any((tmp_path / "real_out").iterdir())
+
+
+def test_two_files_that_will_fail_on_one_output_name_each_fail_alone(tmp_path: Path, weights: Path) -> None:
+    """Two broken links mapped to one output (--ext png) are two failures, named both, and the batch goes on with
+    the other photos (exit 1, not a refusal of the whole batch)."""
+    photos = tmp_path / "in"
+    write_image(photos / "b.png", noise_image(16, 16))
+    for link in ("a.tif", "a.jpg"):
+        (photos / link).symlink_to(tmp_path / "gone" / link)
+    done = denoise_files([photos], tmp_path / "out", engine(weights), OutputOptions(ext="png"))
+    assert sorted((Path(r.source).name, r.status) for r in done.results) == [("a.jpg", "failed"), ("a.tif", "failed"),
+                                                                        ("b.png", "done")]
 
 
 def test_subfolders_left_unread_without_recursive_are_named(tmp_path: Path, weights: Path) -> None:
