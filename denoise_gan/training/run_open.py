@@ -71,7 +71,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
             say_warning_on(None, f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from "
                                  "the F this resume will replace; it keeps the F it loaded, and a later "
                                  "`refine --resume` of it says so")
-        remove_stale_parts(run_dir, recursive=True)  # a killed run's half-written G, F, grid... (not a live one's)
+        remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
         if stopped_before_first_checkpoint(run_dir):
             raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
                             "run the same command without --resume to start it again in this folder")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, remove_stale_parts
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
 from data_tools.paths import real_path
@@ -135,7 +135,9 @@ def write_index(run_dir: Path) -> None:
 
 
 def drop_grids_after(run_dir: Path, step: int) -> None:
-    """Remove grids of steps past ``step`` (a resumed run redoes them), then rewrite the index."""
+    """Remove grids of steps past ``step`` (a resumed run redoes them), and a killed writer's half-written grid or
+    page, then rewrite the index."""
+    remove_stale_parts(Path(run_dir) / GRIDS_DIR)
     grids = grid_steps(run_dir)
     stale = [p for s, p in grids if s > step]
     for path in stale:

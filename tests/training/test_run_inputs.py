@@ -194,9 +194,12 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(clean_dir: P
     (run / "val").mkdir(exist_ok=True)  # and a validation page's, which the resume left in val/ for good
     page = run / "val" / f".index.html.{gone.pid}-abcdefgh.part"
     page.write_bytes(b"<html")
+    (run / "refine").mkdir()  # a refinement's folder is its own process's to clean (it may run on another machine)
+    theirs = run / "refine" / f".G.safetensors.{gone.pid}-abcdefgh.part"
+    theirs.write_bytes(b"half")
     result = cli("train", "--resume", run, "--steps", "6")
     assert result.exit_code == 0, result.output
-    assert not half.exists() and not page.exists()
+    assert not half.exists() and not page.exists() and theirs.exists()
     assert "step_0000004.pt" in result.stderr and "step_0000002.pt" in result.stderr  # said, not silent
     assert [s for s, _ in list_checkpoints(run / "checkpoints")][-1] == 6
 
