@@ -61,6 +61,7 @@ def _current_umask() -> int:
 
 # a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
 _PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
+_PART_TAIL = re.compile(r"\d+-[a-z0-9_]{8}\.part")  # what follows the target's name in a temp file's
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
 
 
@@ -91,15 +92,15 @@ def is_temp_file(name: str) -> bool:
     return _PART.match(name) is not None
 
 
-def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
+def remove_stale_parts(folder: Path | str, recursive: bool = False, named: str | None = None) -> int:
     """Delete the temp files and temp folders (``built_aside``'s) that writers of this package left in a folder
     (and, ``recursive``, in the folders under it) when they were killed mid-write (the process their name
-    records is gone); a live writer's, and anything named otherwise, are left alone. Returns how many were
-    removed."""
+    records is gone); a live writer's, and anything named otherwise, are left alone. ``named``: only those of
+    that one file (a folder of the user's where one file is written). Returns how many were removed."""
     removed = 0
     try:
         found = Path(folder).rglob(".*.part") if recursive else Path(folder).glob(".*.part")
-        candidates = [(p, match) for p in found if (match := _PART.match(p.name))]
+        candidates = [(p, match) for p in found if (match := _PART.match(p.name)) and _of_file(p.name, named)]
     except OSError:
         return 0
     for path, match in candidates:
@@ -116,6 +117,14 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False) -> int:
         except (OSError, ValueError):
             continue
     return removed
+
+
+def _of_file(name: str, named: str | None) -> bool:
+    """Whether a temp file's name is one of ``named``'s temp files (any file's, when None)."""
+    if named is None:
+        return True
+    prefix = temp_prefix(named).removesuffix(f"{os.getpid()}-")
+    return name.startswith(prefix) and _PART_TAIL.fullmatch(name[len(prefix):]) is not None
 
 
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # the errors of a disk that is full, or of a quota used up

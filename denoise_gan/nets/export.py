@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, write_error
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, remove_stale_parts, write_error
 from data_tools.file_digest import file_sha256
 from data_tools.folder_lock import holding_folder
 from data_tools.names import refuse_empty_paths
@@ -68,10 +68,10 @@ from denoise_gan.nets.weights import (
 EXPORTING = threading.Lock()  # torch's ONNX exporter keeps its state for the whole process: one at a time
 OPSET = 17  # pixel_unshuffle/pixel_shuffle (DepthToSpace/SpaceToDepth) and bilinear Resize export from 17 on
 CARD_FIELDS = ("license", "noise_family", "input", "training_data")
-# a model folder's files are moved over an earlier export's one by one: the weights, then the graph that records
-# their digest, so a kill between two moves leaves a pair the engine calls stale, never a mix it runs silently;
-# the descriptive files last
-FOLDER_MOVE_ORDER = ("model.safetensors", "model.onnx", "config.json", "README.md")
+# a model folder's files are moved over an earlier export's one by one: config.json first (it marks the folder as
+# an export, which `--overwrite` then mends), the weights, then the graph that records their digest, so a kill
+# between two moves leaves a pair the engine calls stale, never a mix it runs silently; the card last
+FOLDER_MOVE_ORDER = ("config.json", "model.safetensors", "model.onnx", "README.md")
 
 
 @dataclass
@@ -362,6 +362,8 @@ def export_model(source: str | Path, out: Path | str, fmt: str | None = None, ov
         require("onnx", "export --format onnx")
     model = load_exportable(source)
     try:
+        if fmt != "folder":  # a killed export's temp file of this target (a live one's is kept, others' too)
+            remove_stale_parts(out.parent, named=out.name)
         if fmt == "onnx":  # without overwrite, a file that appeared since the check is kept (another export's)
             atomic_write_bytes(out, onnx_bytes(model), overwrite)
         elif fmt == "folder":

@@ -96,8 +96,6 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
     if not own_graph and _shipped_file(out):  # `denoise`, `demo` and `adapt` read it, with no -c at all
         raise UserError(f"-o {out} is a shipped model's file, which denoise, demo and adapt read; choose another -o")
     _check_parent(out)
-    if fmt != "folder" and out.parent.is_dir():
-        remove_stale_parts(out.parent)  # a killed export's temp file beside its target (a live one's is kept)
     if not out.exists():
         if out.is_symlink():  # writing would replace the link, whatever the flags say, as `denoise` refuses to
             raise UserError(f"{out} is a link to nothing, in the way of the export; move it or choose another -o")

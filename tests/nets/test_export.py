@@ -485,10 +485,16 @@ def test_an_export_to_a_file_removes_a_killed_exports_temp_file_beside_it(level_
     gone.wait()
     killed = tmp_path / f".{name}.{gone.pid}-abcdefgh.part"
     live = tmp_path / f".{name}.{os.getpid()}-abcdefgh.part"
-    for part in (killed, live):
+    other = tmp_path / f".other.safetensors.{gone.pid}-abcdefgh.part"  # another file's: not this export's to judge
+    longer = tmp_path / f".{name}.bak.{gone.pid}-abcdefgh.part"
+    for part in (killed, live, other, longer):
         part.write_bytes(b"half")
+    (tmp_path / "taken.onnx").write_bytes(b"mine")
+    assert cli("export", level_weights, "-o", tmp_path / "taken.onnx").exit_code == 2  # refused: nothing removed
+    assert killed.exists()
     assert cli("export", level_weights, "-o", tmp_path / name).exit_code == 0
-    assert not killed.exists() and live.exists() and (tmp_path / name).is_file()
+    assert not killed.exists() and live.exists() and other.exists() and longer.exists()
+    assert (tmp_path / name).is_file()
 
 
 def test_a_folder_export_over_an_earlier_one_moves_the_weights_in_first(level_weights: Path, tmp_path: Path,
