@@ -497,12 +497,12 @@ def test_an_export_to_a_file_removes_a_killed_exports_temp_file_beside_it(level_
     assert (tmp_path / name).is_file()
 
 
-def test_a_folder_export_over_an_earlier_one_moves_the_weights_in_first(level_weights: Path, tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_export_over_an_earlier_one_moves_the_weights_before_their_graph(
+        level_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The files were moved in by name (README.md, config.json, model.onnx, model.safetensors): a SIGKILL between
-    the last two left the new graph beside the old weights' card, or the old graph beside new weights' card, and
-    the folder ran the old model under the new card. The weights go first and their graph, which records their
-    digest, second, so a cut between them is a stale pair the engine notices; the card and config go last."""
+    the last two left the new graph beside the old weights, run silently. config.json goes first (it marks the
+    folder as an export, which --overwrite then mends), the weights second and their graph, which records their
+    digest, third, so a cut between them is a stale pair the engine notices; the card goes last."""
     out = tmp_path / "model"
     assert cli("export", level_weights, "-o", out, "--format", "folder").exit_code == 0
     moved: list[str] = []
