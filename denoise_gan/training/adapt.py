@@ -128,7 +128,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             say_warning_on(console, note)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg = _check_start(start, cfg, resume)
-        held.enter_context(holding_run_folder(out_dir, "adaptation"))  # a second process is refused, not mixed in
+        _hold(held, out_dir, resume)
         cfg = cfg if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
@@ -244,12 +244,18 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
 
 def _resumed_config(out_dir: Path) -> AdaptConfig:
     """The stored request of the adaptation to resume, once its noise phase is known not starved (a resume
-    completes a starved denoiser phase, not that one); a killed writer's temp files in OUT go (a live one's stay:
-    its phase folders' go when each phase opens)."""
+    completes a starved denoiser phase, not that one)."""
     cfg = _stored_config(out_dir)
     _refuse_short_phases(out_dir, only="noise")
-    remove_stale_parts(out_dir)
     return cfg
+
+
+def _hold(held: ExitStack, out_dir: Path, resume: bool) -> None:
+    """OUT's lock, so a second process is refused, not mixed in; once held, a resume removes a killed writer's
+    temp files in OUT (a live one's stay; each phase folder's go when its phase opens)."""
+    held.enter_context(holding_run_folder(out_dir, "adaptation"))
+    if resume:
+        remove_stale_parts(out_dir)
 
 
 def _stored_config(out_dir: Path) -> AdaptConfig:
