@@ -56,3 +56,14 @@ def test_a_folder_whose_one_graph_has_an_upper_case_suffix_loads(tmp_path: Path)
     assert den.engine_name == "onnxruntime"
     image = (np.random.default_rng(0).random((24, 24, 3)) * 255).astype(np.uint8)
     np.testing.assert_array_equal(den(image), Denoiser.from_pretrained(tmp_path / "M.ONNX")(image))
+
+
+def test_a_strength_or_sigma_of_any_number_type_is_one_setting() -> None:
+    """`strength=1` and `strength=1.0` were two settings to a resumed benchmark (its row key is text), so rows
+    made with one were computed again with the other; NumPy numbers are taken the same way."""
+    from denoise_gan.inference.infer_config import InferConfig
+
+    given = [InferConfig(strength=1, sigma=5), InferConfig(strength=1.0, sigma=np.float32(5.0)),
+             InferConfig(strength=np.int64(1), sigma=np.int16(5))]
+    assert {(f"{c.strength}", f"{c.sigma}") for c in given} == {("1.0", "5.0")}
+    assert all(type(c.strength) is float and type(c.sigma) is float for c in given)

@@ -45,6 +45,10 @@ class InferConfig:
             raise UserError(f"{named('overlap')} must be >= 0, not {self.overlap}")
         if self.batch_size < 1:
             raise UserError(f"{named('batch_size')} must be >= 1, not {self.batch_size}")
+        # floats, whatever number type was given: 1 and 1.0 (or NumPy's 1.0) are one setting in a benchmark's row key
+        object.__setattr__(self, "strength", float(self.strength))
+        if self.sigma is not None:
+            object.__setattr__(self, "sigma", float(self.sigma))
         if isinstance(self.precision, str):  # read in any case, as the command line reads it
             object.__setattr__(self, "precision", self.precision.strip().lower())
         check_precision(self.precision)
