@@ -61,12 +61,16 @@ def _current_umask() -> int:
 
 # a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
 _PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
-_PART_TAIL = re.compile(r"\d+-[a-z0-9_]{8}\.part")  # what follows the target's name in a temp file's
 _PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
 
 
 def temp_prefix(name: str) -> str:
-    return "." + os.fsdecode(os.fsencode(name)[:_PART_NAME_BYTES]) + f".{os.getpid()}-"
+    return _named_part(name) + f"{os.getpid()}-"
+
+
+def _named_part(name: str) -> str:
+    """What every temp file of the target ``name`` begins with, before the writer's PID."""
+    return "." + os.fsdecode(os.fsencode(name)[:_PART_NAME_BYTES]) + "."
 
 
 def _pid_alive(pid: int) -> bool:
@@ -97,10 +101,11 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False, named: str |
     (and, ``recursive``, in the folders under it) when they were killed mid-write (the process their name
     records is gone); a live writer's, and anything named otherwise, are left alone. ``named``: only those of
     that one file (a folder of the user's where one file is written). Returns how many were removed."""
-    removed = 0
+    removed, own = 0, None if named is None else _named_part(named)
     try:
         found = Path(folder).rglob(".*.part") if recursive else Path(folder).glob(".*.part")
-        candidates = [(p, match) for p in found if (match := _PART.match(p.name)) and _of_file(p.name, named)]
+        candidates = [(p, match) for p in found if (match := _PART.match(p.name))  # a named file's: its PID next
+                      and (own is None or (p.name.startswith(own) and match.start(1) == len(own)))]
     except OSError:
         return 0
     for path, match in candidates:
@@ -117,14 +122,6 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False, named: str |
         except (OSError, ValueError):
             continue
     return removed
-
-
-def _of_file(name: str, named: str | None) -> bool:
-    """Whether a temp file's name is one of ``named``'s temp files (any file's, when None)."""
-    if named is None:
-        return True
-    prefix = temp_prefix(named).removesuffix(f"{os.getpid()}-")
-    return name.startswith(prefix) and _PART_TAIL.fullmatch(name[len(prefix):]) is not None
 
 
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # the errors of a disk that is full, or of a quota used up
