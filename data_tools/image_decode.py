@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from data_tools.channels import has_alpha
 from data_tools.errors import DataError
 from data_tools.jpeg_check import cut_off, is_jpeg
 from data_tools.library_output import quiet_stderr
@@ -66,7 +67,7 @@ def narrow_range_note(pixels: np.ndarray) -> str:
     they came (0-4095) is a sixteenth as bright there, its noise too, so a blind denoiser sees almost none."""
     if pixels.dtype != np.uint16:
         return ""
-    colour = pixels[..., : 3 if pixels.shape[-1] >= 3 else 1] if pixels.ndim == 3 else pixels
+    colour = pixels[..., :-1] if pixels.ndim == 3 and has_alpha(pixels.shape[2]) else pixels  # alpha is no sample
     top = int(colour.max(initial=0))
     if not 0 < top <= NARROW_16BIT:
         return ""
