@@ -175,8 +175,7 @@ def set_threads(n: int | None) -> int:
     """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
     (one per core). Returns the number in force (0 where torch is not loaded yet and keeps its default). On a
     loaded machine one thread can beat two: threads that wait for a busy core stall the operator that needs them
-    all. Without torch (or with one that does not import)
-    there is nothing to set."""
+    all. Without torch (or with one that does not import) there is nothing to set."""
     global _TORCH_DEFAULT_THREADS
     n = check_threads(n)  # a NumPy integer as a plain one: torch takes no other
     if not n and "torch" not in sys.modules:  # torch's default is what it will have: importing it now (seconds)
