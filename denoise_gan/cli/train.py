@@ -20,8 +20,18 @@ from denoise_gan.cli.options import TensorBoard, Threads
 from denoise_gan.config import RefineConfig, TrainConfig
 from denoise_gan.errors import UserError
 
-# options a resumed run honours besides --steps: they change how it runs and reports, not what it computes
-RESUMABLE = ("steps", "threads", "tensorboard")
+# options a resumed run honours besides --steps: they change where and how it runs and reports, not what it
+# computes (--device moves a run started on a GPU to the CPU, or to another GPU)
+RESUMABLE = ("steps", "device", "threads", "tensorboard")
+
+
+def resume_device(ctx: typer.Context, options: dict[str, Any]) -> str | None:
+    """The --device a resume was given (None: the run's own), its form checked before torch loads."""
+    if not given_names(ctx, ["device"]):
+        return None
+    from denoise_gan.runtime import check_device_name
+
+    return check_device_name(options["device"])
 
 
 def val_halves(val_dir: str) -> tuple[Path, ...]:
@@ -57,7 +67,8 @@ def train_command(
     ctx: typer.Context,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Run folder (new or empty).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder, with its "
-                                                "stored config.")] = None,
+                                                "stored config (--steps, --device, --threads and --tensorboard "
+                                                "may change).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Start from this config file (JSON, as a run's "
                                                 "config.json holds it); options given beside it override it.",
                                                 show_default=False)] = None,
@@ -74,13 +85,14 @@ def train_command(
         resume_refuses_options(ctx, ("resume", *RESUMABLE))
         from denoise_gan.training.new_run_inputs import require_run_folder
 
+        device = resume_device(ctx, options)
         require_run_folder(resume)  # before torch loads
         from denoise_gan.training.cyclegan import train
         from denoise_gan.training.loop import reporting
 
         set_threads(threads)
         with reporting(tensorboard=tensorboard):
-            out = train(None, resume, resume=True, steps=options["steps"], console=console)
+            out = train(None, resume, resume=True, steps=options["steps"], console=console, device=device)
         console.print(f"[green]done[/]: G weights in {escape(str(out))}", highlight=False, soft_wrap=True)
         return
     base = read_config_file(TrainConfig, config) if config is not None else None
@@ -133,7 +145,8 @@ def refine_command(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for the refined G, new or empty.",
                                                 show_default="RUN_DIR/refine")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the refinement in the output folder, with "
-                                         "its stored config.")] = False,
+                                         "its stored config (--steps, --device, --threads and --tensorboard may "
+                                         "change).")] = False,
     threads: Threads = 0,
     tensorboard: TensorBoard = False,
     *,
@@ -143,18 +156,7 @@ def refine_command(
     where an unpaired denoiser's quality comes from (needs torch: the \\[train] extra)."""
     out = output or run_dir / "refine"
     if resume:
-        resume_refuses_options(ctx, ("run_dir", "output", "resume", *RESUMABLE))
-        from denoise_gan.training.new_run_inputs import require_run_folder
-
-        require_run_folder(out)  # before torch loads
-        from denoise_gan.runtime import set_threads
-        from denoise_gan.training.loop import reporting
-        from denoise_gan.training.refine import refine
-
-        set_threads(threads)
-        with reporting(tensorboard=tensorboard):
-            result = refine(None, out, resume=True, steps=options["steps"], console=console, run_dir=run_dir)
-        console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False, soft_wrap=True)
+        resume_refinement(ctx, run_dir, out, options, threads, tensorboard)
         return
     options["generator"] = options["generator"].strip().lower()  # any case, as the config reads it ("SAME")
     refine_refuses_clashes(ctx, options["init"], options["generator"])
@@ -186,3 +188,22 @@ def refine_command(
         result = refine(cfg, out, console=console)
     console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False,
                   soft_wrap=True)
+
+
+def resume_refinement(ctx: typer.Context, run_dir: Path, out: Path, options: dict[str, Any], threads: int,
+                      tensorboard: bool) -> None:
+    """`refine RUN -o OUT --resume`: the refinement in OUT goes on with its stored config."""
+    resume_refuses_options(ctx, ("run_dir", "output", "resume", *RESUMABLE))
+    from denoise_gan.training.new_run_inputs import require_run_folder
+
+    device = resume_device(ctx, options)
+    require_run_folder(out)  # before torch loads
+    from denoise_gan.runtime import set_threads
+    from denoise_gan.training.loop import reporting
+    from denoise_gan.training.refine import refine
+
+    set_threads(threads)
+    with reporting(tensorboard=tensorboard):
+        result = refine(None, out, resume=True, steps=options["steps"], console=console, run_dir=run_dir,
+                        device=device)
+    console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False, soft_wrap=True)

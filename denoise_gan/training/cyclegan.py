@@ -264,10 +264,11 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: int | None = None,
-          console: Console | None = None) -> Path:
+          console: Console | None = None, device: str | None = None) -> Path:
     """Train a new CycleGAN run (cfg) or resume the one in run_dir; returns the exported G weights.
 
-    `steps` on resume extends (or shortens) the run; the lr schedule follows the new total.
+    `steps` on resume extends (or shortens) the run; the lr schedule follows the new total. `device` on resume
+    moves it (a run started on a GPU goes on on the CPU).
     """
     run_dir = Path(run_dir)
     if not resume:
@@ -280,11 +281,12 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
             say_warning_on(console, note)  # (once, not once per torchrun rank)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
     with nullcontext() if resume else discarded_if_refused(run_dir):
-        return _train(cfg, run_dir, resume, steps, console)
+        return _train(cfg, run_dir, resume, steps, console, device)
 
 
-def _train(cfg: TrainConfig | None, run_dir: Path, resume: bool, steps: int | None, console: Console | None) -> Path:
-    cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps)
+def _train(cfg: TrainConfig | None, run_dir: Path, resume: bool, steps: int | None, console: Console | None,
+           device: str | None) -> Path:
+    cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps, device)
     if resume:  # the config read from its checkpoint
         check_config(cfg)
     cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,

@@ -42,7 +42,13 @@ from denoise_gan.training.run_report import (
     plot_log,
     print_header,
 )
-from denoise_gan.training.step_mode import choose_step_mode, mode_record, recorded_mode, worth_measuring
+from denoise_gan.training.step_mode import (
+    choose_step_mode,
+    mode_record,
+    recorded_device,
+    recorded_mode,
+    worth_measuring,
+)
 from denoise_gan.training.validation import drop_grids_after
 from denoise_gan.warning_line import say_warning_on
 
@@ -141,7 +147,8 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
                 trainer.export(run_dir, start)  # weights of the save before: written again from the checkpoint
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
-        batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say, recorded_mode(state))
+        batches = choose_step_mode(trainer, batches, device, cfg.precision, measure, say, recorded_mode(state),
+                                   recorded_device(state))
         run_loop(trainer, batches, start, cadence, run_dir, world, console)
     finally:
         shutdown(world)
@@ -264,7 +271,7 @@ class _Run:
             state = self.trainer.state(at)
             mode = getattr(self.trainer, "step_mode", None)
             if mode is not None:  # what the run trains in, so a resume goes on in it
-                state["step_mode"] = mode_record(mode)
+                state["step_mode"] = mode_record(mode, getattr(self.trainer, "step_device", None))
             self.refuse_nonfinite(state)  # the message names the checkpoints kept before this one
             folder = RunFolder(self.run_dir)
             save_checkpoint(folder.checkpoint(at), state)

@@ -274,9 +274,10 @@ def input_folders(cfg: RefineConfig, source: TrainConfig) -> dict[str, str]:
 
 
 def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps: int | None = None,
-           console: Console | None = None, run_dir: Path | None = None) -> Path:
+           console: Console | None = None, run_dir: Path | None = None, device: str | None = None) -> Path:
     """Refine (or resume refining) G; the result is out_dir/G.safetensors. ``run_dir`` on a resume: the train
-    run the user named, checked against the one stored (or taken for it, when the stored one has moved)."""
+    run the user named, checked against the one stored (or taken for it, when the stored one has moved);
+    ``device``: the one it goes on on (a refinement started on a GPU goes on on the CPU)."""
     out_dir = Path(out_dir)
     source = None
     if not resume:
@@ -300,7 +301,7 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
             warn_if_unfinished(weights)
             cfg = dataclasses.replace(cfg, init=str(weights)) if Path(cfg.init).is_dir() else cfg
     with nullcontext() if resume else discarded_if_refused(out_dir):
-        return _refine(cfg, source, out_dir, resume, steps, console, run_dir)
+        return _refine(cfg, source, out_dir, resume, steps, console, run_dir, device)
 
 
 def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
@@ -325,8 +326,8 @@ def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
 
 
 def _refine(cfg: RefineConfig | None, source: TrainConfig | None, out_dir: Path, resume: bool, steps: int | None,
-            console: Console | None, run_dir: Path | None = None) -> Path:
-    cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps)
+            console: Console | None, run_dir: Path | None = None, device: str | None = None) -> Path:
+    cfg, start, state = open_run(out_dir, "refine", RefineConfig, cfg, resume, steps, device)
     if source is None:  # resumed: the config read from its checkpoint
         cfg = cfg if run_dir is None else _named_run(cfg, run_dir, out_dir)
         check_refine(cfg, out_dir)

@@ -23,7 +23,7 @@ from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError, f
 from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, latest_checkpoint, list_checkpoints
 from denoise_gan.nets.run_state import unfinished_note
 from denoise_gan.nets.weights import load_checkpoint
-from denoise_gan.runtime import world_from_env
+from denoise_gan.runtime import check_device_name, world_from_env
 from denoise_gan.training.input_record import RECORD_FILE, is_input_record
 from denoise_gan.training.new_run_inputs import require_run_folder
 from denoise_gan.warning_line import say_warning_on
@@ -50,57 +50,34 @@ def require_config(cfg: C | None, cfg_name: str) -> C:
 
 
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
-             steps: int | None) -> tuple[C, int, dict[str, Any] | None]:
+             steps: int | None, device: str | None = None) -> tuple[C, int, dict[str, Any] | None]:
     """(config, start step, checkpoint state), with every input checked before step 1.
 
     A new run takes a folder that is new or empty (the rule every command that writes a folder follows), and
     its config's folders (every ``*_dir`` field) are made absolute, so the run resumes from any directory. A
     resumed run takes its config from its newest readable checkpoint (a damaged newest one is skipped with a
     warning, so a kill mid-write or a truncated copy costs only the steps since the one before), with
-    ``steps`` as the new total when given, which cannot be below the step already reached.
+    ``steps`` as the new total when given, which cannot be below the step already reached, and on ``device``
+    when given (a run started on a GPU goes on on the CPU; the result is the same run, not the same bits).
     """
     start, state = 0, None
-    # the lock is probed by rank 0 alone: a torchrun rank that comes later finds rank 0 holding it
-    main, what = world_from_env().is_main, RUN_WORDS.get(kind, "run")
+    if device is not None:
+        if not resume:
+            raise UserError("a device to resume on is for a resumed run; a new run's device is its config's")
+        check_device_name(device)
     if resume:
-        require_run_folder(run_dir)
-        if main and held_by_another_process(run_dir):
-            raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end")
-        if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # said, as refine says
-            # of a run that trains on: each keeps the networks it loaded
-            say_warning_on(None, f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from "
-                                 "the F this resume will replace; it keeps the F it loaded, and a later "
-                                 "`refine --resume` of it says so")
-        remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
-        if stopped_before_first_checkpoint(run_dir):
-            raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
-                            "run the same command without --resume to start it again in this folder")
-        start, path, state = _newest_usable_checkpoint(run_dir, kind)
-        with checkpoint_content(path, kind):
-            cfg = from_dict(cfg_cls, state["config"])
+        cfg, start, state = _resumed(run_dir, kind, cfg_cls)
         if steps is not None and steps < start:
             raise UserError(f"{run_dir} is at step {start}; --steps is the new total and cannot be {steps}")
     else:
-        if main and run_dir.is_dir() and held_by_another_process(run_dir):  # not "use --resume": refused too
-            raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end, or choose "
-                            "another -o")
-        if latest_checkpoint(run_dir):
-            raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
-        if main:  # other torchrun ranks would see rank 0's first files
-            own = stopped_before_first_checkpoint(run_dir)
-            try:
-                prepare_output_dir(run_dir, own=own, hint=RESUME_HINTS.get(
-                    kind, "--resume RUN_DIR to continue the run in it"))
-            except DataError as exc:
-                raise UserError(str(exc)) from None
-            if own and not held_by_another_process(run_dir):  # its grids and events would mix with this run's
-                remove_start_files(run_dir, RUN_START_FILES)
+        _take_new_folder(run_dir, kind)
     assert cfg is not None, "a new run needs a config"
     if not resume:
         cfg = absolute_paths(cfg)
-    if steps is not None:
+    changes = {"steps": steps, "device": device}
+    if any(v is not None for v in changes.values()):
         try:
-            cfg = dataclasses.replace(cfg, steps=steps)
+            cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
         except ValueError as exc:
             raise UserError(first_line(exc, None)) from None
     val_dir = str(getattr(cfg, "val_dir", "") or "")
@@ -109,6 +86,46 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     elif getattr(cfg, "val_every", 0) and not resume:
         say_warning_on(None, "--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
     return cfg, start, state
+
+
+def _resumed(run_dir: Path, kind: str, cfg_cls: type[C]) -> tuple[C, int, dict[str, Any]]:
+    """The stored config, step and state of the run in ``run_dir``, once no other process writes it."""
+    # the lock is probed by rank 0 alone: a torchrun rank that comes later finds rank 0 holding it
+    main, what = world_from_env().is_main, RUN_WORDS.get(kind, "run")
+    require_run_folder(run_dir)
+    if main and held_by_another_process(run_dir):
+        raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end")
+    if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # said, as refine says
+        # of a run that trains on: each keeps the networks it loaded
+        say_warning_on(None, f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from "
+                             "the F this resume will replace; it keeps the F it loaded, and a later "
+                             "`refine --resume` of it says so")
+    remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
+    if stopped_before_first_checkpoint(run_dir):
+        raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "
+                        "run the same command without --resume to start it again in this folder")
+    start, path, state = _newest_usable_checkpoint(run_dir, kind)
+    with checkpoint_content(path, kind):
+        return from_dict(cfg_cls, state["config"]), start, state
+
+
+def _take_new_folder(run_dir: Path, kind: str) -> None:
+    """A new run's folder: new or empty, or its own run that stopped before its first checkpoint."""
+    main, what = world_from_env().is_main, RUN_WORDS.get(kind, "run")
+    if main and run_dir.is_dir() and held_by_another_process(run_dir):  # not "use --resume": refused too
+        raise UserError(f"{run_dir}: another process is writing this {what} now; wait for it to end, or choose "
+                        "another -o")
+    if latest_checkpoint(run_dir):
+        raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
+    if main:  # other torchrun ranks would see rank 0's first files
+        own = stopped_before_first_checkpoint(run_dir)
+        try:
+            prepare_output_dir(run_dir, own=own, hint=RESUME_HINTS.get(
+                kind, "--resume RUN_DIR to continue the run in it"))
+        except DataError as exc:
+            raise UserError(str(exc)) from None
+        if own and not held_by_another_process(run_dir):  # its grids and events would mix with this run's
+            remove_start_files(run_dir, RUN_START_FILES)
 
 
 def stopped_before_first_checkpoint(run_dir: Path) -> bool:

@@ -112,9 +112,10 @@ def worth_measuring(steps_left: int, world: World, deadline: float | None) -> bo
     return steps_left >= MEASURE_FROM_STEPS and world.size == 1 and deadline is None
 
 
-def mode_record(mode: StepMode) -> dict[str, Any]:
-    """The mode as a checkpoint holds it, so a resumed run takes the same one."""
-    return asdict(mode)
+def mode_record(mode: StepMode, device_type: str | None = None) -> dict[str, Any]:
+    """The mode as a checkpoint holds it, with the kind of device it was chosen on, so a resumed run takes the
+    same one there and chooses again on another."""
+    return {**asdict(mode), **({"device": device_type} if device_type else {})}
 
 
 def recorded_mode(state: dict[str, Any] | None) -> StepMode | None:
@@ -128,15 +129,28 @@ def recorded_mode(state: dict[str, Any] | None) -> StepMode | None:
         return None
 
 
+def recorded_device(state: dict[str, Any] | None) -> str | None:
+    """The kind of device ("cpu", "cuda") the recorded mode was chosen on (None where a checkpoint does not say)."""
+    record = state.get("step_mode") if isinstance(state, dict) else None
+    device = record.get("device") if isinstance(record, dict) else None
+    return device if isinstance(device, str) else None
+
+
 def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], device: torch.device,
                      precision: str, measure: bool, say: Callable[[str], None],
-                     resumed: StepMode | None = None) -> Iterator[dict[str, torch.Tensor]]:
+                     resumed: StepMode | None = None,
+                     resumed_on: str | None = None) -> Iterator[dict[str, torch.Tensor]]:
     """Put the trainer in its fastest mode and return the batches unchanged (the batch used for timing is put
     back at their front). Without ``measure`` the first candidate (fp32 on the CPU) is taken. A resumed run
     keeps the mode it trained in where this machine offers it: a step in another mode rounds differently, so
     the run would not go on as it would have uninterrupted (it chose again from the steps left, and fewer
-    than a trial's worth went on in fp32 after torch.compile)."""
+    than a trial's worth went on in fp32 after torch.compile). A run resumed on another kind of device
+    (``resumed_on``, a GPU run going on on the CPU) chooses again: the mode was timed on the other one."""
     modes = candidate_modes(device, precision)
+    trainer.step_device = device.type  # recorded beside the mode in every checkpoint
+    if resumed is not None and resumed_on not in (None, device.type):
+        say(f"compute mode: the run trained in {resumed.label} on {resumed_on}; on {device.type} it is chosen again")
+        resumed = None
     if resumed is not None and resumed in modes:
         apply_mode(trainer, resumed)
         say(f"compute mode: {resumed.label} (the run's own, as it trained before the resume)")

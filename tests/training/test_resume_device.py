@@ -1,0 +1,103 @@
+"""A run resumes on another device: one started on a GPU goes on on the CPU (`--resume RUN --device cpu`), with
+its compute mode chosen again there, since the one it recorded was timed on the GPU."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from denoise_gan.errors import UserError
+from denoise_gan.nets.run_folder import list_checkpoints
+from denoise_gan.nets.weights import load_checkpoint, save_checkpoint
+from denoise_gan.training import step_mode
+from denoise_gan.training.step_mode import StepMode, choose_step_mode, mode_record, recorded_device
+from helpers import cli, one_line_error, tiny_train_config
+
+GPU_MODE = {"precision": "bf16", "channels_last": True, "compiled": False, "device": "cuda"}
+
+
+def as_if_trained_on_a_gpu(run: Path) -> None:
+    """Every checkpoint of ``run`` says it trained on cuda in bf16 + channels_last, as a GPU run's do."""
+    for _, path in list_checkpoints(run / "checkpoints"):
+        state = load_checkpoint(path)
+        state["config"]["device"], state["step_mode"] = "cuda", dict(GPU_MODE)
+        save_checkpoint(path, state)
+
+
+def newest_state(run: Path) -> dict:
+    return load_checkpoint(list_checkpoints(run / "checkpoints")[-1][1])
+
+
+@pytest.fixture
+def gpu_run(finished_run: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    as_if_trained_on_a_gpu(run)
+    return run
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the run's own device is there")
+def test_a_gpu_run_without_a_gpu_says_how_to_go_on(gpu_run: Path) -> None:
+    one_line_error(cli("train", "--resume", gpu_run, "--steps", "3"), "no CUDA GPU", "--device cpu")
+
+
+def test_a_gpu_run_goes_on_on_the_cpu(gpu_run: Path) -> None:
+    result = cli("train", "--resume", gpu_run, "--device", "CPU", "--steps", "4")
+    assert result.exit_code == 0, result.output
+    assert "trained in bf16 autocast + channels_last on cuda; on cpu it is chosen again" in result.output
+    state = newest_state(gpu_run)
+    assert state["step"] == 4 and state["config"]["device"] == "cpu"
+    assert recorded_device(state) == "cpu"
+    assert json.loads((gpu_run / "config.json").read_text())["device"] == "cpu"
+    again = cli("train", "--resume", gpu_run, "--steps", "5")  # the run's own device is the CPU now
+    assert again.exit_code == 0, again.output
+    assert "the run's own" in again.output
+
+
+def test_a_refinement_resumes_on_another_device(finished_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ref"
+    flags = ("--steps", "2", "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--width", "4")
+    assert cli("refine", finished_run, "-o", out, "--device", "cpu", *flags).exit_code == 0
+    as_if_trained_on_a_gpu(out)
+    result = cli("refine", finished_run, "-o", out, "--resume", "--device", "cpu", "--steps", "3")
+    assert result.exit_code == 0, result.output
+    assert "on cpu it is chosen again" in result.output
+    assert newest_state(out)["step"] == 3 and newest_state(out)["config"]["device"] == "cpu"
+
+
+def test_a_bad_device_on_a_resume_is_one_line_and_the_run_is_untouched(gpu_run: Path) -> None:
+    before = sorted(p.name for p in (gpu_run / "checkpoints").iterdir())
+    one_line_error(cli("train", "--resume", gpu_run, "--device", "gpu"), "unknown device 'gpu'")
+    assert sorted(p.name for p in (gpu_run / "checkpoints").iterdir()) == before
+
+
+def test_a_new_run_takes_its_device_from_its_config(clean_dir: Path, tmp_path: Path) -> None:
+    """From Python, ``device=`` is for a resume; a new run given one was ambiguous with its config's."""
+    from denoise_gan.training.cyclegan import train
+
+    with pytest.raises(UserError, match="a new run's device is its config's"):
+        train(tiny_train_config(clean_dir), tmp_path / "new", device="cpu")
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_recorded_mode_is_kept_only_on_the_device_it_was_timed_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    bf16 = StepMode("bf16", channels_last=True)
+    monkeypatch.setattr(step_mode, "candidate_modes", lambda *_: (StepMode(), bf16))
+
+    class Trainer:
+        amp_dtype = None
+
+        def step_modules(self) -> list:
+            return []
+
+    cpu = torch.device("cpu")
+    for resumed_on, kept in (("cpu", True), (None, True), ("cuda", False)):  # None: a record from before
+        trainer, said = Trainer(), []
+        choose_step_mode(trainer, iter([]), cpu, "auto", False, said.append, resumed=bf16, resumed_on=resumed_on)
+        assert (trainer.step_mode == bf16) is kept, (resumed_on, said)
+        assert trainer.step_device == "cpu"
+    assert mode_record(bf16, "cuda") == GPU_MODE and recorded_device({"step_mode": mode_record(bf16)}) is None
