@@ -23,31 +23,64 @@ WIDTH="${WIDTH:-48}"  # the denoiser G's base width, set in stage 2 and kept by 
 DEVICE="${DEVICE:-cpu}"  # the shipped run: cpu. With a GPU, a longer run of a wider G, for example:
 #   DEVICE=cuda WIDTH=64 REFINE_STEPS=17600 bash path/to/checkpoints/reproduce.sh
 # (its training stages: 20-25 min on an H200 by the step rates measured there; see README "Speed and memory")
+# Run again in the same folder after a stop (Ctrl-C, a crash, a GPU lent for a while), it goes on where it
+# stopped: a training stage that saved a checkpoint continues with --resume on $DEVICE (so a rebuild begun with
+# DEVICE=cuda goes on with DEVICE=cpu), the calibration and the tables from the rows they stored, and a finished
+# stage is only read back. Give the same WIDTH: a stage that resumes keeps the G it began with.
+
+has_checkpoint() { compgen -G "$1/checkpoints/step_*.pt" >/dev/null; }
+train_stage() {  # train_stage OUT STEPS ARGS...: a new CycleGAN run in OUT, or the --resume of the one there
+    local out=$1 steps=$2
+    shift 2
+    if has_checkpoint "$out"; then
+        denoise-gan train --resume "$out" --steps "$steps" --device "$DEVICE"
+    else
+        denoise-gan train "$@" -o "$out" --steps "$steps" --device "$DEVICE"
+    fi
+}
+refine_stage() {  # refine_stage OUT STEPS ARGS...: a refinement of stage 1's run into OUT, new or resumed
+    local out=$1 steps=$2
+    shift 2
+    if has_checkpoint "$out"; then
+        denoise-gan refine cyclegan -o "$out" --resume --steps "$steps" --device "$DEVICE"
+    else
+        denoise-gan refine cyclegan -o "$out" "$@" --steps "$steps" --device "$DEVICE"
+    fi
+}
+benchmark_into() {  # benchmark_into OUT ARGS...: a benchmark, or the --resume of the one whose rows OUT holds
+    local out=$1
+    shift
+    if [ -f "$out/results.json" ]; then
+        denoise-gan benchmark -o "$out" "$@" --resume
+    else
+        denoise-gan benchmark -o "$out" "$@"
+    fi
+}
 
 # 1. the clean training pool: 38 wallpaper photos (area-downscaled 2-4x) + 13 skimage.data images
 denoise-gan samples --set pool -o pool
 # 2. stage 1, unpaired CycleGAN: `--noise` splits the pool into two disjoint halves, clean and noisy domains;
 #    F learns the noise adversarially and by matching its statistics (level distribution, correlation)
-denoise-gan train --clean pool --noise "$SPEC" -o cyclegan --steps 2500 --batch-size 8 --patch-size 64 \
-    --spectral-norm --save-every 250 --device "$DEVICE"
+train_stage cyclegan 2500 --clean pool --noise "$SPEC" --batch-size 8 --patch-size 64 --spectral-norm \
+    --save-every 250
 python "$here/../benchmarks/noise_model_fit.py" cyclegan --json noise_fit.json || true  # the gate, in the card
 # 3. stage 2: a level-aware G (and its level estimator) trained on F's pseudo-pairs and F's level maps
-denoise-gan refine cyclegan -o refined --generator level --width "$WIDTH" --depth 2 --blocks 2 \
-    --steps "$REFINE_STEPS" --batch-size 16 --patch-size 64 --device "$DEVICE"
+refine_stage refined "$REFINE_STEPS" --generator level --width "$WIDTH" --depth 2 --blocks 2 --batch-size 16 \
+    --patch-size 64
 # 4. stage 3: the same G continued with a share of faint draws of F, so faint noise is read and removed
-denoise-gan refine cyclegan -o faint --init refined/G.safetensors --faint-fraction 0.3 --lr 1e-4 --steps 1500 \
-    --batch-size 16 --patch-size 64 --device "$DEVICE"
+refine_stage faint 1500 --init refined/G.safetensors --faint-fraction 0.3 --lr 1e-4 --batch-size 16 \
+    --patch-size 64
 # 5. stage 4: continued once more with more clean samples, a share of them JPEG-compressed (quality 70-95), so
 #    clean photos and their block edges are read as level 0 and left as they are
-denoise-gan refine cyclegan -o clean --init faint/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
-    --clean-jpeg-fraction 0.6 --lr 1e-4 --steps 3000 --batch-size 16 --patch-size 64 --device "$DEVICE"
+refine_stage clean 3000 --init faint/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
+    --clean-jpeg-fraction 0.6 --lr 1e-4 --batch-size 16 --patch-size 64
 # 6. stage 5: the same training on 128x128 crops: G and its estimator see as far as their views reach (~150 px);
 #    three tenths of F's draws blurred and mixed across channels, as demosaicing and JPEG leave a camera's noise;
 #    half the crops the most detailed of four, so dense texture is seen clean and under noise as often as flat
 #    areas; three tenths of F's draws made spatially white (a random sign per pixel, each pixel's size kept)
-denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
+refine_stage wide 2000 --init clean/G.safetensors --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --detail-fraction 0.5 --white-fraction 0.3 --lr 1e-4 \
-    --steps 2000 --batch-size 8 --patch-size 128 --device "$DEVICE"
+    --batch-size 8 --patch-size 128
 # 7. stage 6: the level estimator alone (the denoiser frozen) continued with three tenths of its samples drawn
 #    from the `camera` pipeline, high to base ISO, with and without the camera's JPEG, each read at the level
 #    measured from its pair: F never draws demosaiced noise, and the estimator read it at a half of its size or
@@ -56,14 +89,20 @@ denoise-gan refine cyclegan -o wide --init clean/G.safetensors --faint-fraction 
 #    camera's often is)
 CAMERA="camera:peak=15-60,read=0.5-4 | camera:peak=60-300,read=0.5-4 | camera:peak=300-3000,read=0.5-4"
 CAMERA="$CAMERA | ${CAMERA// |/+jpeg:quality=70-95 |}+jpeg:quality=70-95"
-denoise-gan refine cyclegan -o camera --init wide/G.safetensors --estimator-only --estimator-noise "$CAMERA" \
+refine_stage camera 3000 --init wide/G.safetensors --estimator-only --estimator-noise "$CAMERA" \
     --estimator-noise-fraction 0.3 --colour-cast-fraction 0.3 --faint-fraction 0.3 --clean-fraction 0.25 \
     --clean-jpeg-fraction 0.6 --correlated-fraction 0.3 --detail-fraction 0.5 --white-fraction 0.3 --lr 1e-4 \
-    --steps 3000 --batch-size 16 --patch-size 128 --device "$DEVICE"
+    --batch-size 16 --patch-size 128
 # 8. calibration (after stage 6): the factor on the estimated level map that denoises every third pool photo best
 #    (training photos; the held-out and independent photos below are never used to choose it)
 mkdir -p poolcal && ls pool/*.png | awk 'NR % 3 == 1' | xargs cp -t poolcal
-denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated
+if [ ! -f calibrated/G.safetensors ]; then  # (written last: the calibration has finished)
+    if [ -d calibrated/fit ]; then
+        denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume
+    else
+        denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated
+    fi
+fi
 cp calibrated/G.safetensors "$here/default.safetensors"
 # its ONNX graph, which the light engine runs on the CPU (it records the sha256 of the weights above)
 denoise-gan export "$here/default.safetensors" -o "$here/default.onnx" --overwrite
@@ -73,15 +112,15 @@ python -m denoise_gan.nets.ship cyclegan --dest "$here"
 denoise-gan samples --set held-out -o heldout
 python "$here/../benchmarks/independent_photos.py" -o indep
 for set in heldout indep; do
-    denoise-gan benchmark --clean "$set" -o "bench-$set" --methods model,bm3d,ffdnet,nlm -c calibrated/G.safetensors \
+    benchmark_into "bench-$set" --clean "$set" --methods model,bm3d,ffdnet,nlm -c calibrated/G.safetensors \
         --noise gaussian:sigma=5 --noise gaussian:sigma=15 --noise gaussian:sigma=25 --noise gaussian:sigma=50 --noise poisson:peak=30 \
         --noise "gaussian:sigma=15+jpeg:quality=80"
     # clean photos in: what the model does to a photo without noise (BM3D and FFDNet get the estimated σ)
-    denoise-gan benchmark --clean "$set" -o "bench-$set-clean" --methods model,bm3d,ffdnet \
+    benchmark_into "bench-$set-clean" --clean "$set" --methods model,bm3d,ffdnet \
         -c calibrated/G.safetensors --noise gaussian:sigma=0
     # camera noise, high ISO and base ISO (blind; then FFDNet given the true residual's std)
-    denoise-gan benchmark --clean "$set" -o "bench-$set-camera" --methods model,bm3d,ffdnet -c calibrated/G.safetensors \
+    benchmark_into "bench-$set-camera" --clean "$set" --methods model,bm3d,ffdnet -c calibrated/G.safetensors \
         --noise "camera:peak=40,read=2+jpeg:quality=90" --noise "camera:peak=1000,read=2+jpeg:quality=90"
-    denoise-gan benchmark --clean "$set" -o "bench-$set-camera-oracle" --methods ffdnet --oracle-sigma \
+    benchmark_into "bench-$set-camera-oracle" --clean "$set" --methods ffdnet --oracle-sigma \
         --noise "camera:peak=40,read=2+jpeg:quality=90" --noise "camera:peak=1000,read=2+jpeg:quality=90"
 done

@@ -1,0 +1,100 @@
+"""checkpoints/reproduce.sh run again in its folder goes on where it stopped: each training stage that saved a
+checkpoint resumes (on the DEVICE of the rerun), the calibration and the tables from their stored rows, and a
+finished calibration is not run again. The commands are stand-ins that record their arguments: the recipe
+itself takes hours; what is tested is the script's choice of command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# stands in for `denoise-gan`: records its arguments and leaves what the real command leaves in its folder; the
+# stage named by STOP_AT stops (as Ctrl-C does) once it has saved a checkpoint or stored its rows
+STAND_IN = r"""#!/usr/bin/env bash
+echo "denoise-gan $*" >> "$CALLS"
+cmd=$1; shift
+out=""; prev=""
+for a in "$@"; do
+    if [ "$prev" = "-o" ] || { [ "$prev" = "--resume" ] && [ "$cmd" = train ]; }; then out=$a; fi
+    prev=$a
+done
+case $cmd in
+    samples) mkdir -p "$out"; for i in 1 2 3 4; do : > "$out/p$i.png"; done ;;
+    train|refine) mkdir -p "$out/checkpoints"; : > "$out/checkpoints/step_0000250.pt"
+        [ "$out" = "${STOP_AT:-}" ] && exit 130; : > "$out/G.safetensors" ;;
+    calibrate) mkdir -p "$out/fit"; [ "$out" = "${STOP_AT:-}" ] && exit 130; : > "$out/G.safetensors" ;;
+    benchmark) mkdir -p "$out"; : > "$out/results.json"; [ "$out" = "${STOP_AT:-}" ] && exit 130 ;;
+esac
+exit 0
+"""
+PYTHON_STAND_IN = "#!/usr/bin/env bash\necho \"python $*\" >> \"$CALLS\"\n"
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    """The script in a copy of its folder (it writes the rebuilt weights beside itself), with stand-ins first on
+    PATH."""
+    (tmp_path / "checkpoints").mkdir()
+    shutil.copy(ROOT / "checkpoints" / "reproduce.sh", tmp_path / "checkpoints")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("denoise-gan", STAND_IN), ("python", PYTHON_STAND_IN)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    (tmp_path / "work").mkdir()
+    return tmp_path / "checkpoints" / "reproduce.sh"
+
+
+def run(script: Path, device: str, stop_at: str = "") -> tuple[int, list[str]]:
+    calls = script.parents[1] / "calls.txt"
+    calls.unlink(missing_ok=True)
+    env = {**os.environ, "PATH": f"{script.parents[1] / 'bin'}:{os.environ['PATH']}", "CALLS": str(calls),
+           "DEVICE": device, "STOP_AT": stop_at}
+    done = subprocess.run(["bash", str(script)], cwd=script.parents[1] / "work", env=env, capture_output=True,
+                          text=True, timeout=60)
+    return done.returncode, calls.read_text().splitlines()
+
+
+def training(calls: list[str]) -> list[str]:
+    return [c for c in calls if c.split()[1] in ("train", "refine")]
+
+
+def test_a_rebuild_stopped_on_a_gpu_goes_on_on_the_cpu(script: Path) -> None:
+    code, calls = run(script, "cuda", stop_at="faint")
+    assert code != 0
+    first = training(calls)
+    assert len(first) == 3 and all(c.endswith("--device cuda") for c in first)
+    assert first[0].startswith("denoise-gan train --clean pool --noise") and "--spectral-norm" in first[0]
+    assert "-o cyclegan --steps 2500" in first[0]
+
+    code, calls = run(script, "cpu")
+    assert code == 0, calls
+    again = training(calls)
+    assert again[:3] == ["denoise-gan train --resume cyclegan --steps 2500 --device cpu",
+                         "denoise-gan refine cyclegan -o refined --resume --steps 8800 --device cpu",
+                         "denoise-gan refine cyclegan -o faint --resume --steps 1500 --device cpu"]
+    assert again[3].startswith("denoise-gan refine cyclegan -o clean --init faint/G.safetensors")
+    assert all("--resume" not in c and c.endswith("--device cpu") for c in again[3:]) and len(again) == 6
+    assert any(c.startswith("denoise-gan calibrate") and "--resume" not in c for c in calls)
+    assert (script.parent / "default.safetensors").is_file()  # the rebuilt weights, beside the script
+
+
+def test_the_calibration_and_the_tables_go_on_from_their_rows(script: Path) -> None:
+    code, _ = run(script, "cpu", stop_at="calibrated")
+    assert code != 0
+    code, calls = run(script, "cpu", stop_at="bench-indep-clean")
+    assert code != 0
+    assert "denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume" in calls
+    code, calls = run(script, "cpu")
+    assert code == 0
+    assert not any(c.startswith("denoise-gan calibrate") for c in calls)  # finished: its weights are there
+    benchmarks = [c for c in calls if c.startswith("denoise-gan benchmark")]
+    assert len(benchmarks) == 8 and [c.endswith("--resume") for c in benchmarks] == [True] * 6 + [False] * 2
+    assert all(c.startswith("denoise-gan benchmark -o bench-") for c in benchmarks)
