@@ -159,6 +159,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
             os.replace(tmp, path)
         else:
             _link_exclusive(tmp, path)
+        sync_folder(path.parent)
     except OutputWriteError:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -168,6 +169,22 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk: the file's own fsync does not cover the rename that put it in place, so
+    after a power cut the folder could still name the old file, or none. Where a folder cannot be opened or
+    synced (some network file systems, Windows) the rename stands as the file system keeps it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def remove_entry(path: Path) -> None:
@@ -231,6 +248,7 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
                     for made in sorted(temp.iterdir(), key=lambda p: (_rank(p.name, first), p.name)):
                         move(str(made), folder / made.name)
                 temp.rmdir()
+                sync_folder(folder)
         except BaseException:
             if inside:
                 shutil.rmtree(temp, ignore_errors=True)
@@ -248,6 +266,7 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
         except OSError as exc:
             raise OutputExistsError(f"{folder}: another process wrote it meanwhile; nothing was replaced") \
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else write_error(folder, exc) from None
+        sync_folder(folder.parent)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise

@@ -401,3 +401,53 @@ def test_without_hard_links_a_failed_move_leaves_no_empty_output(tmp_path: Path,
     with pytest.raises(OutputWriteError):
         atomic_files.atomic_write_bytes(tmp_path / "a.png", b"png", overwrite=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def _synced_after_moves(monkeypatch) -> list[tuple[str, str]]:  # noqa: ANN001
+    """Renames and fsyncs in the order they happen, each fsync named by what it flushed (a file or a folder)."""
+    import stat
+
+    from data_tools import atomic_files
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace, real_rename = os.fsync, os.replace, os.rename
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        real_fsync(fd)
+
+    def moving(real):  # noqa: ANN001, ANN202
+        return lambda src, dst: (events.append(("move", Path(dst).name)), real(src, dst))[1]
+
+    monkeypatch.setattr(atomic_files.os, "fsync", fsync)
+    monkeypatch.setattr(atomic_files.os, "replace", moving(real_replace))
+    monkeypatch.setattr(atomic_files.os, "rename", moving(real_rename))
+    return events
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_written_files_rename_is_flushed_to_disk(tmp_path: Path, monkeypatch, overwrite: bool) -> None:  # noqa: ANN001
+    """The file's fsync does not cover the rename that puts it in place: after a power cut its folder could name
+    the old file, or none (a checkpoint saved, then the one before it pruned)."""
+    from data_tools.atomic_files import atomic_write_bytes
+
+    events = _synced_after_moves(monkeypatch)
+    real_link = os.link  # without overwrite the file is linked into place
+    monkeypatch.setattr("data_tools.atomic_files.os.link", lambda src, dst: (events.append(("move", Path(dst).name)),
+                                                                             real_link(src, dst))[1])
+    atomic_write_bytes(tmp_path / "ckpt.pt", b"weights", overwrite=overwrite)
+    assert events[0] == ("fsync", "file") and events[1] == ("move", "ckpt.pt") and events[-1] == ("fsync", "folder")
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_folder_built_aside_is_flushed_once_moved_in(tmp_path: Path, monkeypatch, exists: bool) -> None:  # noqa: ANN001
+    from data_tools.atomic_files import atomic_write_text, built_aside
+
+    out = tmp_path / "model"
+    if exists:
+        out.mkdir()
+    events = _synced_after_moves(monkeypatch)
+    with built_aside(out) as folder:
+        atomic_write_text(folder / "config.json", "{}")
+    assert events[-2][0] == "move" and events[-1] == ("fsync", "folder")
+    assert (out / "config.json").read_text() == "{}"
