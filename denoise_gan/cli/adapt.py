@@ -25,7 +25,7 @@ def adapt_command(
     ctx: typer.Context,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output folder (new or empty).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the adaptation in this "
-                                                "folder.")] = None,
+                                                "folder (--device and --threads may change).")] = None,
     threads: Threads = 0,
     *,
     options: dict[str, Any],
@@ -37,14 +37,15 @@ def adapt_command(
     from denoise_gan.training.new_run_inputs import check_adapt_folders, require_run_folder
 
     if resume is not None:
-        resume_refuses_options(ctx, ("resume", "threads"))
+        resume_refuses_options(ctx, ("resume", "threads", "device"))
+        device = check_device_name(options["device"]) if given_options(ctx, ("device",)) else None
         require_run_folder(resume)  # before torch loads
         from denoise_gan.training.adapt import adapt, said_complete
 
         if said_complete(resume, console):  # nothing trained: no "done" lines
             return
         set_threads(threads)
-        out = adapt(None, resume, resume=True, console=console, began=began)
+        out = adapt(None, resume, resume=True, console=console, began=began, device=device)
     else:
         if not options["noisy"] or output is None:
             raise UserError("a new adaptation needs --noisy DIR and -o OUT (or --resume OUT)")

@@ -49,7 +49,7 @@ from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
 from denoise_gan.nets.shipped import shadowed_note
 from denoise_gan.nets.weights import load_denoiser, save_generator
-from denoise_gan.runtime import World
+from denoise_gan.runtime import World, check_device_name
 from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt_noise import NoiseFitTrainer, clean_pool, noisy_photos, photo_set_warnings
 from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
@@ -95,7 +95,7 @@ class PhaseResult:
 
 
 def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console: Console | None = None,
-          began: float | None = None, start_named: bool = True) -> Path:
+          began: float | None = None, start_named: bool = True, device: str | None = None) -> Path:
     """Adapt a model to the noise of cfg.noisy_dir (or resume the adaptation in out_dir); returns OUT/G.safetensors.
 
     A new adaptation takes a new or empty folder, or one whose adaptation never started. A resumed one finishes
@@ -103,13 +103,14 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     never started is started again. ``began`` (``time.monotonic()`` at the command's start) counts what ran
     before against ``--minutes``. A phase the deadline left with almost no steps is a UserError after the
     reports are written, never a silent success. ``start_named`` False: the config's start is its default, not
-    one the user gave (a folder of that name where adapt runs is not read for it).
+    one the user gave (a folder of that name where adapt runs is not read for it). ``device``: where a resume
+    goes on (one started on a GPU goes on on the CPU), recorded in its request for later resumes.
     """
     t0 = time.monotonic() if began is None else began
     out_dir, out, console = Path(out_dir), RunFolder(out_dir), console or Console()
     with ExitStack() as held:
         if resume:
-            cfg = _resumed_config(out_dir)
+            cfg = _resumed_config(out_dir, device)
         else:
             cfg = require_config(cfg, "AdaptConfig")
             check_adapt_folders(cfg)
@@ -129,7 +130,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg = _check_start(start, cfg, resume)
         _hold(held, out_dir, resume)
-        cfg = cfg if resume else _new_request(cfg, out)
+        cfg = _on_device(cfg, out, device) if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
         if resume and said_complete(out_dir, console):  # it redid its reports and said "done" as if it trained
@@ -242,11 +243,22 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
     return cfg, deadlines
 
 
-def _resumed_config(out_dir: Path) -> AdaptConfig:
+def _resumed_config(out_dir: Path, device: str | None) -> AdaptConfig:
     """The stored request of the adaptation to resume, once its noise phase is known not starved (a resume
-    completes a starved denoiser phase, not that one)."""
+    completes a starved denoiser phase, not that one) and the device it is to go on on is a device's name."""
+    if device is not None:
+        check_device_name(device)
     cfg = _stored_config(out_dir)
     _refuse_short_phases(out_dir, only="noise")
+    return cfg
+
+
+def _on_device(cfg: AdaptConfig, out: RunFolder, device: str | None) -> AdaptConfig:
+    """The resumed request on the device given, written back (under OUT's lock) so a later resume goes on there."""
+    if device is None or check_device_name(device) == cfg.device:
+        return cfg
+    cfg = dataclasses.replace(cfg, device=check_device_name(device))
+    out.write_config(cfg)
     return cfg
 
 
@@ -352,7 +364,9 @@ def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadl
     resume = latest_checkpoint(run_dir) is not None
     if not resume and run_dir.exists():  # stopped before its first checkpoint: nothing in it is worth keeping
         shutil.rmtree(run_dir)
-    cfg, start, state = open_run(run_dir, kind, cfg_cls, cfg if not resume else None, resume, None)
+    # a resumed phase goes on on the request's device (which a resume may have changed)
+    cfg, start, state = open_run(run_dir, kind, cfg_cls, cfg if not resume else None, resume, None,
+                                 cfg.device if resume else None)
     label = "noise model (F, D_noisy)" if kind == "adapt-noise" else "denoiser (G on F's pseudo-pairs)"
     console.print(f"[bold]{label}[/]: {escape(str(run_dir))}")
     cadence = Cadence(steps, cfg.log_every, cfg.save_every, 0, cfg.keep_checkpoints, deadline=deadline,

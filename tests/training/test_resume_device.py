@@ -101,3 +101,42 @@ def test_the_recorded_mode_is_kept_only_on_the_device_it_was_timed_on(monkeypatc
         assert (trainer.step_mode == bf16) is kept, (resumed_on, said)
         assert trainer.step_device == "cpu"
     assert mode_record(bf16, "cuda") == GPU_MODE and recorded_device({"step_mode": mode_record(bf16)}) is None
+
+
+def test_an_adaptation_started_on_a_gpu_goes_on_on_the_cpu(clean_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its request (config.json) and its noise phase's checkpoint say cuda; `--device cpu` goes on on the CPU and
+    writes the request back, so a plain `--resume` later goes on there too."""
+    import os
+    import signal
+
+    from denoise_gan.config import AdaptConfig
+    from denoise_gan.training import adapt as adapt_module
+    from denoise_gan.training.adapt import adapt
+    from helpers import save_adapt_start, write_camera_photos
+
+    cfg = AdaptConfig(noisy_dir=str(write_camera_photos(tmp_path / "noisy", 48, 60)), clean_dir=str(clean_dir),
+                      start=str(save_adapt_start(tmp_path / "start")), steps=6, patch_size=32, batch_size=2,
+                      refine_batch_size=2, save_every=1, log_every=1, device="cpu", workers=0)
+    original = adapt_module.NoiseFitTrainer.step
+
+    def interrupting(self: object, step: int, batch: dict) -> dict:
+        if step == 0:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: the loop finishes this step, saves it and stops
+        return original(self, step, batch)
+
+    monkeypatch.setattr(adapt_module.NoiseFitTrainer, "step", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        adapt(cfg, tmp_path / "out")
+    monkeypatch.setattr(adapt_module.NoiseFitTrainer, "step", original)
+    request = tmp_path / "out" / "config.json"
+    request.write_text(json.dumps({**json.loads(request.read_text()), "device": "cuda"}))
+    as_if_trained_on_a_gpu(tmp_path / "out" / "noise")
+    if not torch.cuda.is_available():
+        one_line_error(cli("adapt", "--resume", tmp_path / "out"), "no CUDA GPU", "--device cpu")
+    result = cli("adapt", "--resume", tmp_path / "out", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "on cpu it is chosen again" in result.output
+    assert json.loads(request.read_text())["device"] == "cpu"
+    assert newest_state(tmp_path / "out" / "noise")["config"]["device"] == "cpu"
+    assert newest_state(tmp_path / "out" / "refine")["config"]["device"] == "cpu"
