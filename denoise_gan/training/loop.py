@@ -143,7 +143,7 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
             say(f"already at step {start} of {cadence.steps}" + ("; pass --steps N to go further" if cadence.extendable
                                                                    else ""))
             if state is not None and world.is_main:  # a kill between the last checkpoint and its export left the
-                _record_new_total(trainer, state, run_dir, start, cadence.steps)
+                _record_new_settings(trainer, state, run_dir, start, cadence.steps, device_name)
                 trainer.export(run_dir, start)  # weights of the save before: written again from the checkpoint
             return
         measure = worth_measuring(cadence.steps - start, world, cadence.deadline)
@@ -154,11 +154,15 @@ def launch(run_dir: Path, cfg: Any, start: int, state: dict[str, Any] | None, de
         shutdown(world)
 
 
-def _record_new_total(trainer: Trainer, state: dict[str, Any], run_dir: Path, step: int, total: int) -> None:
+def _record_new_settings(trainer: Trainer, state: dict[str, Any], run_dir: Path, step: int, total: int,
+                         device_name: str) -> None:
     """``--resume --steps N`` at step N ends the run where it is: its checkpoint is saved again with that total,
-    so a later resume does not go on to the old one (only config.json said N) and the run reads as finished."""
+    so a later resume does not go on to the old one (only config.json said N) and the run reads as finished; and
+    a finished run resumed with another ``--device`` records it, as config.json does, so a later resume goes on
+    there (a GPU run finished on the CPU is not sent back to the absent GPU)."""
     stored = state.get("config")
-    if not isinstance(stored, dict) or stored.get("steps") in (None, total):
+    if not isinstance(stored, dict) or (stored.get("steps") in (None, total) and
+                                        stored.get("device") in (None, device_name)):
         return
     again = trainer.state(step)
     if "step_mode" in state:

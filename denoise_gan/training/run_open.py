@@ -64,7 +64,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     if device is not None:
         if not resume:
             raise UserError("a device to resume on is for a resumed run; a new run's device is its config's")
-        check_device_name(device)
+        device = check_device_name(device)
     if resume:
         cfg, start, state = _resumed(run_dir, kind, cfg_cls)
         if steps is not None and steps < start:

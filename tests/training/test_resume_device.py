@@ -140,3 +140,22 @@ def test_an_adaptation_started_on_a_gpu_goes_on_on_the_cpu(clean_dir: Path, tmp_
     assert json.loads(request.read_text())["device"] == "cpu"
     assert newest_state(tmp_path / "out" / "noise")["config"]["device"] == "cpu"
     assert newest_state(tmp_path / "out" / "refine")["config"]["device"] == "cpu"
+
+
+def test_a_finished_gpu_run_resumed_on_the_cpu_records_it(gpu_run: Path) -> None:
+    """Nothing to train, but the device is recorded in its checkpoint as in config.json: a later plain `--resume`
+    (an extension) goes on on the CPU, where it was sent back to the absent GPU."""
+    step = newest_state(gpu_run)["step"]
+    result = cli("train", "--resume", gpu_run, "--device", "cpu")
+    assert result.exit_code == 0 and f"already at step {step}" in result.output, result.output
+    assert newest_state(gpu_run)["config"]["device"] == "cpu"
+    extended = cli("train", "--resume", gpu_run, "--steps", str(step + 1))
+    assert extended.exit_code == 0, extended.output
+    assert newest_state(gpu_run)["step"] == step + 1
+
+
+def test_the_python_api_takes_a_device_name_in_any_case(gpu_run: Path) -> None:
+    from denoise_gan.training.cyclegan import train
+
+    train(None, gpu_run, resume=True, steps=newest_state(gpu_run)["step"] + 1, device=" CPU")
+    assert newest_state(gpu_run)["config"]["device"] == "cpu"
