@@ -258,6 +258,7 @@ def _on_device(cfg: AdaptConfig, out: RunFolder, device: str | None) -> AdaptCon
     if device is None or check_device_name(device) == cfg.device:
         return cfg
     cfg = dataclasses.replace(cfg, device=check_device_name(device))
+    check_device(cfg)  # one this machine lacks is refused before the request names it
     out.write_config(cfg)
     return cfg
 

@@ -134,6 +134,8 @@ def test_an_adaptation_started_on_a_gpu_goes_on_on_the_cpu(clean_dir: Path, tmp_
     as_if_trained_on_a_gpu(tmp_path / "out" / "noise")
     if not torch.cuda.is_available():
         one_line_error(cli("adapt", "--resume", tmp_path / "out"), "no CUDA GPU", "--device cpu")
+        one_line_error(cli("adapt", "--resume", tmp_path / "out", "--device", "cuda:7"), "no CUDA GPU")
+        assert json.loads(request.read_text())["device"] == "cuda"  # a device refused is not written
     result = cli("adapt", "--resume", tmp_path / "out", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "on cpu it is chosen again" in result.output
