@@ -23,10 +23,12 @@ WIDTH="${WIDTH:-48}"  # the denoiser G's base width, set in stage 2 and kept by 
 DEVICE="${DEVICE:-cpu}"  # the shipped run: cpu. With a GPU, a longer run of a wider G, for example:
 #   DEVICE=cuda WIDTH=64 REFINE_STEPS=17600 bash path/to/checkpoints/reproduce.sh
 # (its training stages: 20-25 min on an H200 by the step rates measured there; see README "Speed and memory")
-# Run again in the same folder after a stop (Ctrl-C, a crash, a GPU lent for a while), it goes on where it
-# stopped: a training stage that saved a checkpoint continues with --resume on $DEVICE (so a rebuild begun with
-# DEVICE=cuda goes on with DEVICE=cpu), the calibration and the tables from the rows they stored, and a finished
-# stage is only read back. Give the same WIDTH: a stage that resumes keeps the G it began with.
+# Run again in the same folder (at the same path: the runs record their folders' absolute paths) after a stop
+# (Ctrl-C, a crash, a GPU lent for a while), it goes on where it stopped: the pool is kept once stage 1 has
+# trained on it, a training stage that saved a checkpoint continues with --resume on $DEVICE (so a rebuild begun
+# with DEVICE=cuda goes on with DEVICE=cpu), the calibration and the tables from the rows they stored, and a
+# finished stage is only read back. Give the WIDTH and REFINE_STEPS it began with: a stage that resumes keeps
+# its config, and a finished stage is not trained again.
 
 has_checkpoint() { compgen -G "$1/checkpoints/step_*.pt" >/dev/null; }
 train_stage() {  # train_stage OUT STEPS ARGS...: a new CycleGAN run in OUT, or the --resume of the one there
@@ -58,7 +60,7 @@ benchmark_into() {  # benchmark_into OUT ARGS...: a benchmark, or the --resume o
 }
 
 # 1. the clean training pool: 38 wallpaper photos (area-downscaled 2-4x) + 13 skimage.data images
-denoise-gan samples --set pool -o pool
+has_checkpoint cyclegan || denoise-gan samples --set pool -o pool  # (a rebuild downloads the packages again)
 # 2. stage 1, unpaired CycleGAN: `--noise` splits the pool into two disjoint halves, clean and noisy domains;
 #    F learns the noise adversarially and by matching its statistics (level distribution, correlation)
 train_stage cyclegan 2500 --clean pool --noise "$SPEC" --batch-size 8 --patch-size 64 --spectral-norm \
@@ -96,7 +98,8 @@ refine_stage camera 3000 --init wide/G.safetensors --estimator-only --estimator-
 # 8. calibration (after stage 6): the factor on the estimated level map that denoises every third pool photo best
 #    (training photos; the held-out and independent photos below are never used to choose it)
 mkdir -p poolcal && ls pool/*.png | awk 'NR % 3 == 1' | xargs cp -t poolcal
-if [ ! -f calibrated/G.safetensors ]; then  # (written last: the calibration has finished)
+if [ ! -f calibrated/G.safetensors ]; then  # (written once the calibration has finished; the export below
+    # makes the graph that a stop right after it would leave unmade)
     if [ -d calibrated/fit ]; then
         denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume
     else

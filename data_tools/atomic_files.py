@@ -171,18 +171,25 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         raise
 
 
+# what a folder's fsync answers where folders cannot be synced (some network file systems, Windows): not a fault
+SYNC_UNSUPPORTED = (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF, errno.EACCES, errno.EPERM,
+                    errno.EISDIR, errno.ENOSYS)
+
+
 def sync_folder(folder: Path) -> None:
     """Flush a folder's entries to disk: the file's own fsync does not cover the rename that put it in place, so
     after a power cut the folder could still name the old file, or none. Where a folder cannot be opened or
-    synced (some network file systems, Windows) the rename stands as the file system keeps it."""
+    synced the rename stands as the file system keeps it; a failing disk (EIO, no room) is an
+    OutputWriteError, as the file's own fsync failing is."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         return
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno not in SYNC_UNSUPPORTED:
+            raise write_error(folder, exc, "cannot flush it to disk") from None
     finally:
         os.close(fd)
 

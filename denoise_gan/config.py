@@ -150,7 +150,7 @@ SAVE_HELP = "Steps between checkpoints and weight exports."
 KEEP_HELP = "Checkpoints kept (the newest)."
 VAL_HELP = "Paired held-out set made by `synth`: PSNR/SSIM and a labelled grid per validation (default: none)."
 VAL_EVERY_HELP = "Steps between validations; 0 = with --save-every."
-DEVICE_HELP = "auto, cpu, cuda or cuda:N."
+DEVICE_HELP = "auto, cpu, cuda or cuda:N; with --resume the device to go on on (default there: the run's own)."
 PRECISION_HELP = ("auto (bf16 on CUDA; on the CPU the fastest of fp32, bf16 and torch.compile, timed on long "
                   "runs), fp32 or bf16.")
 WORKERS_HELP = "Data-loading worker processes."

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from denoise_gan.cli.app import console, say_other_formats
 from denoise_gan.cli.config_options import build_config, config_command
-from denoise_gan.cli.given import given_options, resume_refuses_options
+from denoise_gan.cli.given import given_options, resume_device, resume_refuses_options
 from denoise_gan.cli.options import Threads
 from denoise_gan.config import AdaptConfig
 from denoise_gan.errors import UserError
@@ -38,7 +38,7 @@ def adapt_command(
 
     if resume is not None:
         resume_refuses_options(ctx, ("resume", "threads", "device"))
-        device = check_device_name(options["device"]) if given_options(ctx, ("device",)) else None
+        device = resume_device(ctx, options)
         require_run_folder(resume)  # before torch loads
         from denoise_gan.training.adapt import adapt, said_complete
 

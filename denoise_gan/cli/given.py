@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import typer
 
@@ -40,3 +41,12 @@ def resume_refuses_options(ctx: typer.Context, allowed: tuple[str, ...]) -> None
         raise UserError(f"--resume continues the run with its stored config (see its config.json); "
                         f"{', '.join(given)} cannot change it: drop {them(given)}, or start a new run in another "
                         "folder")
+
+
+def resume_device(ctx: typer.Context, options: dict[str, Any]) -> str | None:
+    """The --device a resume was given (None: the run's own), its form checked before torch loads."""
+    if not given_names(ctx, ["device"]):
+        return None
+    from denoise_gan.runtime import check_device_name
+
+    return check_device_name(options["device"])

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from denoise_gan.cli.app import console, say_other_formats
 from denoise_gan.cli.config_options import build_config, config_command, read_config_file
-from denoise_gan.cli.given import given_names, given_options, resume_refuses_options, them
+from denoise_gan.cli.given import given_names, given_options, resume_device, resume_refuses_options, them
 from denoise_gan.cli.options import TensorBoard, Threads
 from denoise_gan.config import RefineConfig, TrainConfig
 from denoise_gan.errors import UserError
@@ -23,15 +23,6 @@ from denoise_gan.errors import UserError
 # options a resumed run honours besides --steps: they change where and how it runs and reports, not what it
 # computes (--device moves a run started on a GPU to the CPU, or to another GPU)
 RESUMABLE = ("steps", "device", "threads", "tensorboard")
-
-
-def resume_device(ctx: typer.Context, options: dict[str, Any]) -> str | None:
-    """The --device a resume was given (None: the run's own), its form checked before torch loads."""
-    if not given_names(ctx, ["device"]):
-        return None
-    from denoise_gan.runtime import check_device_name
-
-    return check_device_name(options["device"])
 
 
 def val_halves(val_dir: str) -> tuple[Path, ...]:

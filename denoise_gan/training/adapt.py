@@ -49,7 +49,7 @@ from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
 from denoise_gan.nets.shipped import shadowed_note
 from denoise_gan.nets.weights import load_denoiser, save_generator
-from denoise_gan.runtime import World, check_device_name
+from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt_noise import NoiseFitTrainer, clean_pool, noisy_photos, photo_set_warnings
 from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
@@ -68,6 +68,7 @@ from denoise_gan.training.run_open import (
     discarded_if_refused,
     open_run,
     require_config,
+    resume_device_name,
     warn_if_unfinished,
 )
 from denoise_gan.training.run_weights import write_graph
@@ -106,7 +107,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
     one the user gave (a folder of that name where adapt runs is not read for it). ``device``: where a resume
     goes on (one started on a GPU goes on on the CPU), recorded in its request for later resumes.
     """
-    t0 = time.monotonic() if began is None else began
+    t0, device = time.monotonic() if began is None else began, resume_device_name(device, resume)
     out_dir, out, console = Path(out_dir), RunFolder(out_dir), console or Console()
     with ExitStack() as held:
         if resume:
@@ -129,8 +130,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             say_warning_on(console, note)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg = _check_start(start, cfg, resume)
-        _hold(held, out_dir, resume)
-        cfg = _on_device(cfg, out, device) if resume else _new_request(cfg, out)
+        _hold(held, out, resume, cfg if resume and device is not None else None)
+        cfg = cfg if resume else _new_request(cfg, out)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
         if resume and said_complete(out_dir, console):  # it redid its reports and said "done" as if it trained
@@ -245,30 +246,26 @@ def _prepare(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: 
 
 def _resumed_config(out_dir: Path, device: str | None) -> AdaptConfig:
     """The stored request of the adaptation to resume, once its noise phase is known not starved (a resume
-    completes a starved denoiser phase, not that one) and the device it is to go on on is a device's name."""
-    if device is not None:
-        check_device_name(device)
+    completes a starved denoiser phase, not that one), on ``device`` when given: one this machine lacks is
+    refused here, before the request (written back once OUT is held) names it."""
     cfg = _stored_config(out_dir)
     _refuse_short_phases(out_dir, only="noise")
-    return cfg
-
-
-def _on_device(cfg: AdaptConfig, out: RunFolder, device: str | None) -> AdaptConfig:
-    """The resumed request on the device given, written back (under OUT's lock) so a later resume goes on there."""
-    if device is None or check_device_name(device) == cfg.device:
+    if device is None:
         return cfg
-    cfg = dataclasses.replace(cfg, device=check_device_name(device))
-    check_device(cfg)  # one this machine lacks is refused before the request names it
-    out.write_config(cfg)
+    cfg = dataclasses.replace(cfg, device=device)
+    check_device(cfg)
     return cfg
 
 
-def _hold(held: ExitStack, out_dir: Path, resume: bool) -> None:
+def _hold(held: ExitStack, out: RunFolder, resume: bool, moved: AdaptConfig | None) -> None:
     """OUT's lock, so a second process is refused, not mixed in; once held, a resume removes a killed writer's
-    temp files in OUT (a live one's stay; each phase folder's go when its phase opens)."""
-    held.enter_context(holding_run_folder(out_dir, "adaptation"))
+    temp files in OUT (a live one's stay; each phase folder's go when its phase opens), and one given a device
+    (``moved``: the request on it) writes it to the request, so a later resume goes on there too."""
+    held.enter_context(holding_run_folder(out.path, "adaptation"))
     if resume:
-        remove_stale_parts(out_dir)
+        remove_stale_parts(out.path)
+    if moved is not None:
+        out.write_config(moved)
 
 
 def _stored_config(out_dir: Path) -> AdaptConfig:

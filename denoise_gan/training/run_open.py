@@ -49,6 +49,16 @@ def require_config(cfg: C | None, cfg_name: str) -> C:
     return cfg
 
 
+def resume_device_name(device: str | None, resume: bool) -> str | None:
+    """A device to resume on, as its canonical name; given to a new run (from Python) it is refused, as it would
+    stand beside the config's own device."""
+    if device is None:
+        return None
+    if not resume:
+        raise UserError("a device to resume on is for a resumed run; a new run's device is its config's")
+    return check_device_name(device)
+
+
 def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: bool,
              steps: int | None, device: str | None = None) -> tuple[C, int, dict[str, Any] | None]:
     """(config, start step, checkpoint state), with every input checked before step 1.
@@ -60,11 +70,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     ``steps`` as the new total when given, which cannot be below the step already reached, and on ``device``
     when given (a run started on a GPU goes on on the CPU; the result is the same run, not the same bits).
     """
-    start, state = 0, None
-    if device is not None:
-        if not resume:
-            raise UserError("a device to resume on is for a resumed run; a new run's device is its config's")
-        device = check_device_name(device)
+    start, state, device = 0, None, resume_device_name(device, resume)
     if resume:
         cfg, start, state = _resumed(run_dir, kind, cfg_cls)
         if steps is not None and steps < start:

@@ -130,10 +130,15 @@ def recorded_mode(state: dict[str, Any] | None) -> StepMode | None:
 
 
 def recorded_device(state: dict[str, Any] | None) -> str | None:
-    """The kind of device ("cpu", "cuda") the recorded mode was chosen on (None where a checkpoint does not say)."""
+    """The kind of device ("cpu", "cuda") the recorded mode was chosen on; for a checkpoint written before the
+    record named it, the device its config asked for (None for ``auto``, which may have been either)."""
     record = state.get("step_mode") if isinstance(state, dict) else None
     device = record.get("device") if isinstance(record, dict) else None
-    return device if isinstance(device, str) else None
+    if isinstance(device, str):
+        return device
+    config = state.get("config") if isinstance(state, dict) else None
+    asked = str(config.get("device") or "").strip().lower() if isinstance(config, dict) else ""
+    return "cuda" if asked.startswith("cuda") else "cpu" if asked == "cpu" else None
 
 
 def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], device: torch.device,

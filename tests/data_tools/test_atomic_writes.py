@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -451,3 +452,28 @@ def test_a_folder_built_aside_is_flushed_once_moved_in(tmp_path: Path, monkeypat
         atomic_write_text(folder / "config.json", "{}")
     assert events[-2][0] == "move" and events[-1] == ("fsync", "folder")
     assert (out / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("code, fails", [(errno.EIO, True), (errno.ENOSPC, True), (errno.EINVAL, False),
+                                         (errno.ENOTSUP, False)])
+def test_a_failing_folder_sync_is_an_error_and_an_unsupported_one_is_not(tmp_path: Path, monkeypatch, code: int,  # noqa: ANN001
+                                                                          fails: bool) -> None:
+    import stat
+
+    from data_tools import atomic_files
+    from data_tools.atomic_files import OutputWriteError, atomic_write_bytes
+
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(code, os.strerror(code))
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic_files.os, "fsync", fsync)
+    if fails:
+        with pytest.raises(OutputWriteError, match="cannot flush it to disk"):
+            atomic_write_bytes(tmp_path / "ckpt.pt", b"weights")
+    else:
+        atomic_write_bytes(tmp_path / "ckpt.pt", b"weights")
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # (renamed before the folder's sync)

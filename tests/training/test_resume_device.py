@@ -161,3 +161,22 @@ def test_the_python_api_takes_a_device_name_in_any_case(gpu_run: Path) -> None:
 
     train(None, gpu_run, resume=True, steps=newest_state(gpu_run)["step"] + 1, device=" CPU")
     assert newest_state(gpu_run)["config"]["device"] == "cpu"
+
+
+def test_a_record_from_before_devices_were_named_falls_back_on_the_runs_device() -> None:
+    """A GPU run checkpointed by an earlier release kept its GPU-chosen mode on the CPU."""
+    mode = {"precision": "bf16", "channels_last": True, "compiled": False}
+    for asked, kind in (("cuda", "cuda"), ("cuda:1", "cuda"), ("cpu", "cpu"), ("auto", None)):
+        assert recorded_device({"step_mode": mode, "config": {"device": asked}}) == kind, asked
+    assert recorded_device({"step_mode": {**mode, "device": "cpu"}, "config": {"device": "cuda"}}) == "cpu"
+    assert recorded_device(None) is None and recorded_device({"step": 3}) is None
+
+
+def test_a_new_adaptation_takes_its_device_from_its_config(clean_dir: Path, tmp_path: Path) -> None:
+    from denoise_gan.config import AdaptConfig
+    from denoise_gan.training.adapt import adapt
+
+    cfg = AdaptConfig(noisy_dir=str(tmp_path / "noisy"), clean_dir=str(clean_dir), steps=6, device="cpu")
+    with pytest.raises(UserError, match="a new run's device is its config's"):
+        adapt(cfg, tmp_path / "new", device="cpu")
+    assert not (tmp_path / "new").exists()
