@@ -99,3 +99,31 @@ def test_the_calibration_and_the_tables_go_on_from_their_rows(script: Path) -> N
     benchmarks = [c for c in calls if c.startswith("denoise-gan benchmark")]
     assert len(benchmarks) == 8 and [c.endswith("--resume") for c in benchmarks] == [True] * 6 + [False] * 2
     assert all(c.startswith("denoise-gan benchmark -o bench-") for c in benchmarks)
+
+
+@pytest.mark.slow
+def test_the_real_commands_accept_what_the_stages_give_them_new_and_resumed(tmp_path: Path, clean_dir: Path) -> None:
+    """The stand-in takes any arguments: here the script's own stage functions drive the real CLI at a tiny size,
+    first new, then again in the same folders with more steps (each resumes) and the same benchmark (its rows
+    reused; NLM alone, the model's rows are another test's)."""
+    import sys
+
+    text = (ROOT / "checkpoints" / "reproduce.sh").read_text()
+    functions = text[text.index("has_checkpoint() {"):text.index("# 1. the clean")]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "denoise-gan").write_text(f'#!/usr/bin/env bash\nexec "{sys.executable}" -m denoise_gan "$@"\n')
+    (bin_dir / "denoise-gan").chmod(stat.S_IRWXU)
+    tiny = "--batch-size 2 --patch-size 32 --workers 0 --save-every 2"
+    (tmp_path / "stages.sh").write_text(
+        "set -euo pipefail\nDEVICE=cpu\n" + functions +
+        f'train_stage cyclegan "$1" --clean {clean_dir} --noise gaussian:sigma=25 {tiny} --width 4 --f-width 4\n'
+        f'refine_stage refined "$1" --generator level --width 4 --depth 2 --blocks 1 {tiny}\n'
+        f"benchmark_into bench --clean {clean_dir} --methods nlm --noise gaussian:sigma=25\n")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for steps in (2, 4):
+        done = subprocess.run(["bash", "stages.sh", str(steps)], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "resuming at step 2" in done.stdout and "reused" in done.stdout, done.stdout[-3000:]
+    assert all((tmp_path / run / "checkpoints" / "step_0000004.pt").is_file() for run in ("cyclegan", "refined"))

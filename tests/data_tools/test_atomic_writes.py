@@ -413,8 +413,9 @@ def _synced_after_moves(monkeypatch) -> list[tuple[str, str]]:  # noqa: ANN001
     events: list[tuple[str, str]] = []
     real_fsync, real_replace, real_rename = os.fsync, os.replace, os.rename
 
-    def fsync(fd: int) -> None:
-        events.append(("fsync", "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+    def fsync(fd: int) -> None:  # a folder is named by its inode: the right one must be synced
+        info = os.fstat(fd)
+        events.append(("fsync", f"folder {info.st_ino}" if stat.S_ISDIR(info.st_mode) else "file"))
         real_fsync(fd)
 
     def moving(real):  # noqa: ANN001, ANN202
@@ -437,7 +438,8 @@ def test_a_written_files_rename_is_flushed_to_disk(tmp_path: Path, monkeypatch, 
     monkeypatch.setattr("data_tools.atomic_files.os.link", lambda src, dst: (events.append(("move", Path(dst).name)),
                                                                              real_link(src, dst))[1])
     atomic_write_bytes(tmp_path / "ckpt.pt", b"weights", overwrite=overwrite)
-    assert events[0] == ("fsync", "file") and events[1] == ("move", "ckpt.pt") and events[-1] == ("fsync", "folder")
+    assert events[0] == ("fsync", "file") and events[1] == ("move", "ckpt.pt")
+    assert events[-1] == ("fsync", f"folder {tmp_path.stat().st_ino}")
 
 
 @pytest.mark.parametrize("exists", [True, False])
@@ -450,7 +452,8 @@ def test_a_folder_built_aside_is_flushed_once_moved_in(tmp_path: Path, monkeypat
     events = _synced_after_moves(monkeypatch)
     with built_aside(out) as folder:
         atomic_write_text(folder / "config.json", "{}")
-    assert events[-2][0] == "move" and events[-1] == ("fsync", "folder")
+    # the folder whose entries the last move changed: the one moved into, or (a new folder) the one it was made in
+    assert events[-2][0] == "move" and events[-1] == ("fsync", f"folder {(out if exists else tmp_path).stat().st_ino}")
     assert (out / "config.json").read_text() == "{}"
 
 
