@@ -98,8 +98,8 @@ refine_stage camera 3000 --init wide/G.safetensors --estimator-only --estimator-
 # 8. calibration (after stage 6): the factor on the estimated level map that denoises every third pool photo best
 #    (training photos; the held-out and independent photos below are never used to choose it)
 mkdir -p poolcal && ls pool/*.png | awk 'NR % 3 == 1' | xargs cp -t poolcal
-if [ ! -f calibrated/G.safetensors ]; then  # (written once the calibration has finished; the export below
-    # makes the graph that a stop right after it would leave unmade)
+if [ ! -f calibrated/G.safetensors ] || [ ! -f calibrated/G.onnx ]; then  # both there: it has finished (a stop
+    # between the two is finished by --resume, which writes the graph owed; the tables run it on ONNX Runtime)
     if [ -d calibrated/fit ]; then
         denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume
     else

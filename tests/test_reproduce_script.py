@@ -29,7 +29,8 @@ case $cmd in
     samples) mkdir -p "$out"; for i in 1 2 3 4; do : > "$out/p$i.png"; done ;;
     train|refine) mkdir -p "$out/checkpoints"; : > "$out/checkpoints/step_0000250.pt"
         [ "$out" = "${STOP_AT:-}" ] && exit 130; : > "$out/G.safetensors" ;;
-    calibrate) mkdir -p "$out/fit"; [ "$out" = "${STOP_AT:-}" ] && exit 130; : > "$out/G.safetensors" ;;
+    calibrate) mkdir -p "$out/fit"; [ "$out" = "${STOP_AT:-}" ] && exit 130; : > "$out/G.safetensors"
+        [ "$out/G.safetensors" = "${STOP_AT:-}" ] && exit 137; : > "$out/G.onnx" ;;
     benchmark) mkdir -p "$out"; : > "$out/results.json"; [ "$out" = "${STOP_AT:-}" ] && exit 130 ;;
 esac
 exit 0
@@ -95,7 +96,17 @@ def test_the_calibration_and_the_tables_go_on_from_their_rows(script: Path) -> N
     assert "denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume" in calls
     code, calls = run(script, "cpu")
     assert code == 0
-    assert not any(c.startswith("denoise-gan calibrate") for c in calls)  # finished: its weights are there
+    assert not any(c.startswith("denoise-gan calibrate") for c in calls)  # finished: its weights and graph there
+
+
+def test_a_calibration_stopped_between_its_weights_and_their_graph_is_finished(script: Path) -> None:
+    """Its weights alone do not say it finished: the rerun skipped it, and every table ran on torch, not on the
+    graph (ONNX Runtime), with other timings."""
+    code, _ = run(script, "cpu", stop_at="calibrated/G.safetensors")
+    assert code != 0
+    code, calls = run(script, "cpu")
+    assert code == 0
+    assert "denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume" in calls
     benchmarks = [c for c in calls if c.startswith("denoise-gan benchmark")]
     assert len(benchmarks) == 8 and [c.endswith("--resume") for c in benchmarks] == [True] * 6 + [False] * 2
     assert all(c.startswith("denoise-gan benchmark -o bench-") for c in benchmarks)
