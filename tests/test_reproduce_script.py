@@ -97,6 +97,9 @@ def test_the_calibration_and_the_tables_go_on_from_their_rows(script: Path) -> N
     code, calls = run(script, "cpu")
     assert code == 0
     assert not any(c.startswith("denoise-gan calibrate") for c in calls)  # finished: its weights and graph there
+    benchmarks = [c for c in calls if c.startswith("denoise-gan benchmark")]
+    assert len(benchmarks) == 8 and [c.endswith("--resume") for c in benchmarks] == [True] * 6 + [False] * 2
+    assert all(c.startswith("denoise-gan benchmark -o bench-") for c in benchmarks)
 
 
 def test_a_calibration_stopped_between_its_weights_and_their_graph_is_finished(script: Path) -> None:
@@ -107,9 +110,6 @@ def test_a_calibration_stopped_between_its_weights_and_their_graph_is_finished(s
     code, calls = run(script, "cpu")
     assert code == 0
     assert "denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume" in calls
-    benchmarks = [c for c in calls if c.startswith("denoise-gan benchmark")]
-    assert len(benchmarks) == 8 and [c.endswith("--resume") for c in benchmarks] == [True] * 6 + [False] * 2
-    assert all(c.startswith("denoise-gan benchmark -o bench-") for c in benchmarks)
 
 
 @pytest.mark.slow
