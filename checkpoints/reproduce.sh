@@ -16,6 +16,10 @@
 # 6.7, 14.0 and 15.7 min, the calibration and export 25.6 min, the tables 20.7 min, and it rebuilt the weights of
 # its time tensor for tensor. Stage 6 took 12.5 min on its own (its calibration 15.2 min).
 set -euo pipefail
+# a Ctrl-C (or a SIGTERM) stops the rebuild, whatever the command it reached did with it: one that finished its
+# work first exits 0, and bash alone would go on to the next stage
+trap 'exit 130' INT
+trap 'exit 143' TERM
 here="$(cd "$(dirname "$0")" && pwd)"
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
 REFINE_STEPS="${REFINE_STEPS:-8800}"  # the shipped run; more steps train longer (decay starts halfway)

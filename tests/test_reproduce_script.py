@@ -25,6 +25,7 @@ for a in "$@"; do
     if [ "$prev" = "-o" ] || { [ "$prev" = "--resume" ] && [ "$cmd" = train ]; }; then out=$a; fi
     prev=$a
 done
+if [ "$out" = "${CTRL_C_AT:-}" ]; then kill -INT "$PPID"; exit 0; fi  # a Ctrl-C it took as its work ended
 case $cmd in
     samples) mkdir -p "$out"; for i in 1 2 3 4; do : > "$out/p$i.png"; done ;;
     train|refine) mkdir -p "$out/checkpoints"; : > "$out/checkpoints/step_0000250.pt"
@@ -53,11 +54,11 @@ def script(tmp_path: Path) -> Path:
     return tmp_path / "checkpoints" / "reproduce.sh"
 
 
-def run(script: Path, device: str, stop_at: str = "") -> tuple[int, list[str]]:
+def run(script: Path, device: str, stop_at: str = "", ctrl_c_at: str = "") -> tuple[int, list[str]]:
     calls = script.parents[1] / "calls.txt"
     calls.unlink(missing_ok=True)
     env = {**os.environ, "PATH": f"{script.parents[1] / 'bin'}:{os.environ['PATH']}", "CALLS": str(calls),
-           "DEVICE": device, "STOP_AT": stop_at}
+           "DEVICE": device, "STOP_AT": stop_at, "CTRL_C_AT": ctrl_c_at}
     done = subprocess.run(["bash", str(script)], cwd=script.parents[1] / "work", env=env, capture_output=True,
                           text=True, timeout=60)
     return done.returncode, calls.read_text().splitlines()
@@ -110,6 +111,14 @@ def test_a_calibration_stopped_between_its_weights_and_their_graph_is_finished(s
     code, calls = run(script, "cpu")
     assert code == 0
     assert "denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume" in calls
+
+
+def test_a_ctrl_c_stops_the_rebuild_even_where_the_command_finished_first(script: Path) -> None:
+    """A stage that takes the Ctrl-C as its last step ends is complete and (before it said so) exited 0: bash,
+    waiting on it, then went on to the next stage."""
+    code, calls = run(script, "cpu", ctrl_c_at="faint")
+    assert code == 130
+    assert training(calls)[-1].startswith("denoise-gan refine cyclegan -o faint")
 
 
 @pytest.mark.slow

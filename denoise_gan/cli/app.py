@@ -13,7 +13,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 import typer.core
@@ -191,7 +191,7 @@ def friendly_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            done = fn(*args, **kwargs)
         except (NoRoomError, OutputExistsError) as exc:  # a full disk, another run's file: the work failed, the
             # arguments were fine
             say_error(str(exc))
@@ -200,19 +200,8 @@ def friendly_errors(fn: F) -> F:
             say_error(str(exc))
             raise typer.Exit(2) from None
         except HALF_MADE_MODULE as exc:
-            if ctrl_c_seen():  # a module the interrupt left half made fails in its own words on its next use
-                _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
-                raise typer.Exit(130) from None
-            if isinstance(exc, ImportError) and NO_ROOM_TO_LOAD in str(exc):  # a library under a `ulimit -v`
-                _say_out_of_memory(exc)
-            if isinstance(exc, ImportError) and (package := broken_package(exc)):  # installed, but it fails to load
-                say_error(broken_package_text(package, exc))
-                raise typer.Exit(2) from None
-            if not isinstance(exc, ModuleNotFoundError) or (exc.name or "").split(".")[0] not in EXTRAS:
-                raise
-            message = needs_package("this command", str(exc.name))
-            say_error(message)
-            raise typer.Exit(2) from None
+            _said_import_failure(exc, fn.__name__, bool(kwargs.get("overwrite")))
+            raise
         except OSError as exc:  # a path the file system refuses outright, wherever it is first touched
             if exc.errno in NO_ROOM and exc.filename is None:  # the terminal's log (stdout) on a full disk or quota
                 _say_log_unwritten(exc)
@@ -239,8 +228,30 @@ def friendly_errors(fn: F) -> F:
                 raise
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
             raise typer.Exit(130) from None
+        if ctrl_c_seen():  # taken by a command's own handler (training's, at a step's end) as its work ended: the
+            # work is complete, but a script or a phase after it must stop, as on any other interrupt
+            _InterruptNotice.said = True
+            err_console.print("[yellow]interrupted as it ended; its work is complete[/]", highlight=False)
+            raise typer.Exit(130)
+        return done
 
     return wrapper  # type: ignore[return-value]
+
+
+def _said_import_failure(exc: BaseException, command: str, overwrite: bool) -> None:
+    """The line and exit code of a failed import the CLI can explain; returns (for the caller to raise it again)
+    when it cannot."""
+    if ctrl_c_seen():  # a module the interrupt left half made fails in its own words on its next use
+        _say_interrupted(command, overwrite)
+        raise typer.Exit(130) from None
+    if isinstance(exc, ImportError) and NO_ROOM_TO_LOAD in str(exc):  # a library under a `ulimit -v`
+        _say_out_of_memory(exc)
+    if isinstance(exc, ImportError) and (package := broken_package(exc)):  # installed, but it fails to load
+        say_error(broken_package_text(package, exc))
+        raise typer.Exit(2) from None
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in EXTRAS:
+        say_error(needs_package("this command", str(exc.name)))
+        raise typer.Exit(2) from None
 
 
 def _say_log_unwritten(exc: OSError) -> None:
@@ -252,7 +263,7 @@ def _say_log_unwritten(exc: OSError) -> None:
         pass
 
 
-def _say_out_of_memory(exc: BaseException) -> None:
+def _say_out_of_memory(exc: BaseException) -> NoReturn:
     message = out_of_memory_text(exc)
     try:
         say_error(message)

@@ -45,6 +45,7 @@ from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import installed
+from denoise_gan.interrupts import ctrl_c_seen
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
 from denoise_gan.nets.shipped import shadowed_note
@@ -182,6 +183,8 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
                                                     out_dir, device, w),
                   lambda w, first: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
+        if ctrl_c_seen():  # taken as the phase's last step ended: it is complete, and the next must not start
+            raise KeyboardInterrupt
         if not all((out_dir / name).is_file() for name in NOISE_FIT_FILES):
             fit_began = time.monotonic()
             write_noise_fit(out_dir, start, data.clean, data.noisy, data.note, cfg)
