@@ -14,6 +14,7 @@ from types import FrameType
 class _Seen:
     ctrl_c = False
     signum = 0
+    count = 0  # every interrupt noted in this process: a caller compares it before and after a call
 
 
 def watch_ctrl_c() -> None:
@@ -34,10 +35,17 @@ def note_interrupt(signum: int) -> None:
     """Record an interrupt that a handler of its own took (training's, which stops at the step's end)."""
     _Seen.ctrl_c = True
     _Seen.signum = signum
+    _Seen.count += 1
 
 
 def ctrl_c_seen() -> bool:
     return _Seen.ctrl_c
+
+
+def interrupt_count() -> int:
+    """Interrupts noted so far: one that came during a call (the count changed) was taken by a handler that let
+    the work end (training's, in a run's last step), which the caller must still stop on."""
+    return _Seen.count
 
 
 def interrupt_exit_code() -> int:

@@ -39,7 +39,7 @@ from denoise_gan.extras import (
     caused_by_interrupt,
     needs_package,
 )
-from denoise_gan.interrupts import ctrl_c_seen
+from denoise_gan.interrupts import ctrl_c_seen, interrupt_count
 from denoise_gan.warning_line import say_warning_on
 
 
@@ -190,6 +190,7 @@ def friendly_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        interrupts = interrupt_count()
         try:
             done = fn(*args, **kwargs)
         except (NoRoomError, OutputExistsError) as exc:  # a full disk, another run's file: the work failed, the
@@ -228,8 +229,8 @@ def friendly_errors(fn: F) -> F:
                 raise
             _say_interrupted(fn.__name__, bool(kwargs.get("overwrite")))
             raise typer.Exit(130) from None
-        if ctrl_c_seen():  # taken by a command's own handler (training's, at a step's end) as its work ended: the
-            # work is complete, but a script or a phase after it must stop, as on any other interrupt
+        if interrupt_count() != interrupts:  # taken by a command's own handler (training's, at a step's end) as its
+            # work ended: the work is complete, but a script running the command must stop, as on any other
             _InterruptNotice.said = True
             err_console.print("[yellow]interrupted as it ended; its work is complete[/]", highlight=False)
             raise typer.Exit(130)

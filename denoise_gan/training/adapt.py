@@ -45,7 +45,7 @@ from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import installed
-from denoise_gan.interrupts import ctrl_c_seen
+from denoise_gan.interrupts import interrupt_count
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
 from denoise_gan.nets.shipped import shadowed_note
@@ -175,7 +175,7 @@ def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:
 def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, data: AdaptData, out: RunFolder,
                 deadlines: tuple[float | None, float | None], resume: bool, console: Console) -> None:
     """The noise phase, F's noise-fit report, then the denoiser phase; Ctrl-C says what G is now."""
-    out_dir, ch = out.path, g_cfg.channels
+    out_dir, ch, interrupts = out.path, g_cfg.channels, interrupt_count()
     try:
         continue_noise = resume and not out.phase("refine").path.exists()
         if _phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
@@ -183,7 +183,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
                                                     out_dir, device, w),
                   lambda w, first: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
-        if ctrl_c_seen():  # taken as the phase's last step ended: it is complete, and the next must not start
+        if interrupt_count() != interrupts:  # taken as the phase's last step ended: complete; the next must not start
             raise KeyboardInterrupt
         if not all((out_dir / name).is_file() for name in NOISE_FIT_FILES):
             fit_began = time.monotonic()
