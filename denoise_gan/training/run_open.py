@@ -132,6 +132,11 @@ def _take_new_folder(run_dir: Path, kind: str) -> None:
             raise UserError(str(exc)) from None
         if own and not held_by_another_process(run_dir):  # its grids and events would mix with this run's
             remove_start_files(run_dir, RUN_START_FILES)
+            remove_stale_parts(run_dir / CHECKPOINTS_DIR)  # a first checkpoint a kill cut mid-write
+            try:
+                (run_dir / CHECKPOINTS_DIR).rmdir()  # only if empty: the new run's lock would read it as another's
+            except OSError:
+                pass
 
 
 def stopped_before_first_checkpoint(run_dir: Path) -> bool:

@@ -42,6 +42,24 @@ def test_a_finished_run_without_checkpoints_is_not_overwritten(clean_dir: Path, 
     assert (run / "G.safetensors").read_bytes() == weights
 
 
+def test_a_run_killed_while_writing_its_first_checkpoint_is_started_again_in_its_folder(clean_dir: Path,
+                                                                                        tmp_path: Path) -> None:
+    """A SIGKILL (an out-of-memory kill, a power cut) mid-write leaves the checkpoint's temp file: the same command
+    refused the folder ("another run wrote into this folder", then "not empty") after removing the run's start
+    files, so only removing the folder by hand went on."""
+    import subprocess
+
+    run = tmp_path / "run"
+    record_inputs(run, {"--clean": str(clean_dir)})
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a writer that is dead: its PID names the temp file it left
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / f".step_0000002.pt.{gone.pid}-abcd1234.part").write_bytes(b"half a checkpoint")
+    result = new_run(clean_dir, run, "--steps", "2")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000002.pt"]
+
+
 def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_its_folder(clean_dir: Path,
                                                                                            tmp_path: Path) -> None:
     empty, run, made = tmp_path / "empty", tmp_path / "run", tmp_path / "made"
