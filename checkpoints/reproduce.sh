@@ -31,8 +31,16 @@ DEVICE="${DEVICE:-cpu}"  # the shipped run: cpu. With a GPU, a longer run of a w
 # (Ctrl-C, a crash, a GPU lent for a while), it goes on where it stopped: the pool is kept once stage 1 has
 # trained on it, a training stage that saved a checkpoint continues with --resume on $DEVICE (so a rebuild begun
 # with DEVICE=cuda goes on with DEVICE=cpu), the calibration and the tables from the rows they stored, and a
-# finished stage is only read back. Give the WIDTH and REFINE_STEPS it began with: a stage that resumes keeps
-# its config, and a finished stage is not trained again.
+# finished stage is only read back; a rerun with another WIDTH or REFINE_STEPS is refused (recipe.txt).
+
+# the settings a rebuild began with, kept in its folder: a rerun with others would mix two recipes (a stage it
+# resumes goes on with the new ones, a finished one is kept as it was made)
+RECIPE="WIDTH=$WIDTH REFINE_STEPS=$REFINE_STEPS"
+if [ -f recipe.txt ] && [ "$(cat recipe.txt)" != "$RECIPE" ]; then
+    echo "error: this folder's rebuild began with $(cat recipe.txt); rerun it with those, or in a new folder" >&2
+    exit 2
+fi
+[ -f recipe.txt ] || echo "$RECIPE" > recipe.txt
 
 has_checkpoint() { compgen -G "$1/checkpoints/step_*.pt" >/dev/null; }
 train_stage() {  # train_stage OUT STEPS ARGS...: a new CycleGAN run in OUT, or the --resume of the one there

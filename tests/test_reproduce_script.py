@@ -54,14 +54,15 @@ def script(tmp_path: Path) -> Path:
     return tmp_path / "checkpoints" / "reproduce.sh"
 
 
-def run(script: Path, device: str, stop_at: str = "", ctrl_c_at: str = "") -> tuple[int, list[str]]:
+def run(script: Path, device: str, stop_at: str = "", ctrl_c_at: str = "", **recipe: str) -> tuple[int, list[str], str]:
+    """The script's exit code, the commands it ran (each as its arguments) and what it said on stderr."""
     calls = script.parents[1] / "calls.txt"
     calls.unlink(missing_ok=True)
     env = {**os.environ, "PATH": f"{script.parents[1] / 'bin'}:{os.environ['PATH']}", "CALLS": str(calls),
-           "DEVICE": device, "STOP_AT": stop_at, "CTRL_C_AT": ctrl_c_at}
+           "DEVICE": device, "STOP_AT": stop_at, "CTRL_C_AT": ctrl_c_at, **recipe}
     done = subprocess.run(["bash", str(script)], cwd=script.parents[1] / "work", env=env, capture_output=True,
                           text=True, timeout=60)
-    return done.returncode, calls.read_text().splitlines()
+    return done.returncode, calls.read_text().splitlines() if calls.exists() else [], done.stderr
 
 
 def training(calls: list[str]) -> list[str]:
@@ -69,14 +70,14 @@ def training(calls: list[str]) -> list[str]:
 
 
 def test_a_rebuild_stopped_on_a_gpu_goes_on_on_the_cpu(script: Path) -> None:
-    code, calls = run(script, "cuda", stop_at="faint")
+    code, calls, _ = run(script, "cuda", stop_at="faint")
     assert code != 0
     first = training(calls)
     assert len(first) == 3 and all(c.endswith("--device cuda") for c in first)
     assert first[0].startswith("denoise-gan train --clean pool --noise") and "--spectral-norm" in first[0]
     assert "-o cyclegan --steps 2500" in first[0]
 
-    code, calls = run(script, "cpu")
+    code, calls, _ = run(script, "cpu")
     assert code == 0, calls
     assert "denoise-gan samples --set pool -o pool" not in calls  # stage 1 trained on it: kept, not fetched again
     again = training(calls)
@@ -90,12 +91,12 @@ def test_a_rebuild_stopped_on_a_gpu_goes_on_on_the_cpu(script: Path) -> None:
 
 
 def test_the_calibration_and_the_tables_go_on_from_their_rows(script: Path) -> None:
-    code, calls = run(script, "cpu", stop_at="calibrated")
+    code, calls, _ = run(script, "cpu", stop_at="calibrated")
     assert code != 0 and calls[0] == "denoise-gan samples --set pool -o pool"
-    code, calls = run(script, "cpu", stop_at="bench-indep-clean")
+    code, calls, _ = run(script, "cpu", stop_at="bench-indep-clean")
     assert code != 0
     assert "denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume" in calls
-    code, calls = run(script, "cpu")
+    code, calls, _ = run(script, "cpu")
     assert code == 0
     assert not any(c.startswith("denoise-gan calibrate") for c in calls)  # finished: its weights and graph there
     benchmarks = [c for c in calls if c.startswith("denoise-gan benchmark")]
@@ -106,9 +107,9 @@ def test_the_calibration_and_the_tables_go_on_from_their_rows(script: Path) -> N
 def test_a_calibration_stopped_between_its_weights_and_their_graph_is_finished(script: Path) -> None:
     """Its weights alone do not say it finished: the rerun skipped it, and every table ran on torch, not on the
     graph (ONNX Runtime), with other timings."""
-    code, _ = run(script, "cpu", stop_at="calibrated/G.safetensors")
+    code, _, _ = run(script, "cpu", stop_at="calibrated/G.safetensors")
     assert code != 0
-    code, calls = run(script, "cpu")
+    code, calls, _ = run(script, "cpu")
     assert code == 0
     assert "denoise-gan calibrate -c camera/G.safetensors --clean poolcal -o calibrated --resume" in calls
 
@@ -116,9 +117,18 @@ def test_a_calibration_stopped_between_its_weights_and_their_graph_is_finished(s
 def test_a_ctrl_c_stops_the_rebuild_even_where_the_command_finished_first(script: Path) -> None:
     """A stage that takes the Ctrl-C as its last step ends is complete and (before it said so) exited 0: bash,
     waiting on it, then went on to the next stage."""
-    code, calls = run(script, "cpu", ctrl_c_at="faint")
+    code, calls, _ = run(script, "cpu", ctrl_c_at="faint")
     assert code == 130
     assert training(calls)[-1].startswith("denoise-gan refine cyclegan -o faint")
+
+
+def test_a_rerun_with_another_recipe_is_refused(script: Path) -> None:
+    """Another REFINE_STEPS extended stage 2 and kept the stages after it, made from the old one, without a word."""
+    code, _, _ = run(script, "cpu", stop_at="clean")
+    assert code != 0
+    code, calls, said = run(script, "cpu", REFINE_STEPS="17600")
+    assert code == 2 and not calls and "began with WIDTH=48 REFINE_STEPS=8800" in said
+    assert run(script, "cpu")[0] == 0
 
 
 @pytest.mark.slow
