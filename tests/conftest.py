@@ -18,6 +18,16 @@ from denoise_gan.training.cyclegan import train
 from helpers import TINY_G, tiny_train_config
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The interrupt tests send Ctrl-C to the test process (and a script's stand-ins to its shell). A runner that
+    starts pytest with SIGINT ignored (a background job of a shell without job control) would swallow them, and
+    the children would inherit the ignore, which bash cannot trap: SIGINT is given back its usual handler."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def _no_interrupt_carried_over(monkeypatch: pytest.MonkeyPatch) -> None:
     """An interrupt a test delivers (a handler called in-process) is recorded process-wide, and the CLI reads it:
