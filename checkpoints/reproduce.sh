@@ -16,8 +16,8 @@
 # 6.7, 14.0 and 15.7 min, the calibration and export 25.6 min, the tables 20.7 min, and it rebuilt the weights of
 # its time tensor for tensor. Stage 6 took 12.5 min on its own (its calibration 15.2 min).
 set -euo pipefail
-# a Ctrl-C (or a SIGTERM) stops the rebuild, whatever the command it reached did with it: one that finished its
-# work first exits 0, and bash alone would go on to the next stage
+# a Ctrl-C (or a SIGTERM) stops the rebuild, whatever the command it reached did with it: bash alone goes on to
+# the next line after a command that took it and ended normally, or one whose failure is allowed (`|| true`)
 trap 'exit 130' INT
 trap 'exit 143' TERM
 here="$(cd "$(dirname "$0")" && pwd)"
