@@ -132,11 +132,6 @@ def _take_new_folder(run_dir: Path, kind: str) -> None:
             raise UserError(str(exc)) from None
         if own and not held_by_another_process(run_dir):  # its grids and events would mix with this run's
             remove_start_files(run_dir, RUN_START_FILES)
-            remove_stale_parts(run_dir / CHECKPOINTS_DIR)  # a first checkpoint a kill cut mid-write
-            try:
-                (run_dir / CHECKPOINTS_DIR).rmdir()  # only if empty: the new run's lock would read it as another's
-            except OSError:
-                pass
 
 
 def stopped_before_first_checkpoint(run_dir: Path) -> bool:
@@ -187,9 +182,15 @@ def discarded_if_refused(run_dir: Path, unstarted: Callable[[Path], bool] = stop
 
 
 def remove_start_files(run_dir: Path, start_files: frozenset[str]) -> None:
-    """What a run that saved nothing wrote (a folder among them: a phase opened that saved nothing)."""
+    """What a run that saved nothing wrote (a folder among them: a phase opened that saved nothing), and a first
+    checkpoint a kill cut mid-write, with its folder once empty (a new run's lock read it as another run's)."""
     for name in start_files:
         remove_entry(run_dir / name)
+    remove_stale_parts(run_dir / CHECKPOINTS_DIR)  # a dead writer's only: a live one holds the run's lock
+    try:
+        (run_dir / CHECKPOINTS_DIR).rmdir()
+    except OSError:
+        pass
 
 
 # fields naming a weight file or a start folder, or a shipped model by name ("default"): an existing path is made
