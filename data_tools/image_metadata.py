@@ -4,6 +4,7 @@ pixels, the ICC profile where the format and samples take it, the dpi where it i
 from __future__ import annotations
 
 import io
+import warnings
 
 from PIL import Image
 
@@ -124,7 +125,9 @@ def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
         return None
     try:
         parsed = Image.Exif()
-        parsed.load(exif)
+        with warnings.catch_warnings():  # a damaged block: Pillow's own warning, with its path, is no user's line
+            warnings.simplefilter("ignore")
+            parsed.load(exif)
         if parsed.get(0x0112, 1) in (5, 6, 7, 8):
             _swap(parsed, 0x011A, 0x011B)  # X/YResolution
             if 0x8769 in parsed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -526,3 +527,16 @@ def test_a_pillow_without_colour_management_keeps_a_profile_it_cannot_check(tmp_
     monkeypatch.setattr(features, "check", lambda name: False if name == "littlecms2" else real(name))
     monkeypatch.setattr(ImageCms, "ImageCmsProfile", lambda *a: (_ for _ in ()).throw(ImportError("no littlecms")))
     assert read_image(tmp_path / "p.jpg").icc == srgb
+
+
+def test_a_damaged_exif_is_written_without_pillows_warning(tmp_path: Path) -> None:
+    """Pillow's "Corrupt EXIF data" UserWarning reached stderr, with its site-packages path, on writing a photo
+    whose EXIF is cut short; the file itself is read and written as before."""
+    source = tmp_path / "bad_exif.jpg"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(source, exif=b"Exif\x00\x00II*\x00\xff\xff\xff\xff cut")
+    with warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("always")
+        loaded = read_image(source)
+        write_image(tmp_path / "out.jpg", loaded.pixels, exif=loaded.exif)
+    assert [str(w.message) for w in heard] == []
+    assert read_image(tmp_path / "out.jpg").pixels.shape == (8, 8, 3)
