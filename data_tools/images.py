@@ -67,6 +67,8 @@ class LoadedImage:
     exif: bytes | None = None
     icc: bytes | None = None
     note: str = ""  # what the reader changed that a user should be told (float samples stored as 16-bit)
+    caution: str = ""  # what makes the pixels themselves doubtful (damaged data, 12-bit values in a 16-bit file):
+    # every command that uses them says it, where ``note`` concerns the output files that denoise writes
     lossless: bool = False  # a lossless WebP: its output is written lossless too
     dpi: tuple[float, float] | None = None  # the resolution the file records (x, y as stored upright), if any
 
@@ -178,20 +180,19 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
         raise ImageReadError(f"{path}: an animation with {frames} frames (only still images are denoised; "
                              "extract the frames, e.g. with ffmpeg, to keep every one)")
     exif, icc, orientation = metadata(data, header.tell() if header is not None else 0)  # tiff_size's page
-    recorded, note = orientation, ""  # the file's orientation, whichever decoder applies it
+    recorded, note, damaged = orientation, "", ""  # the file's orientation, whichever decoder applies it
     tiff = decode_tiff(data, path, header) if is_tiff(data) else None
     if tiff is not None:
         pixels, orientation, note = tiff
         recorded = orientation if orientation != 1 else recorded
     else:
-        pixels, rotated = decode(data, header)
+        pixels, rotated, damaged = decode(data, header)
         orientation = 1 if rotated else orientation
     if pixels is None:
         raise ImageReadError(f"{path}: truncated or corrupt image data")
     if pixels.dtype not in (np.uint8, np.uint16):
         pixels, note = samples_by_range(pixels, path)
     pixels = apply_orientation(pixels, orientation)
-    note = joined_notes(note, narrow_range_note(pixels))
     if dropped:
         note = joined_notes(note, f"{' and '.join(sorted(set(dropped)))} chunk dropped: it inflates past Pillow's "
                                   f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB limit")
@@ -202,7 +203,8 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     if unkept:
         note = joined_notes(note, f"ICC profile dropped ({unkept})")
     return LoadedImage(np.ascontiguousarray(pixels), exif=exif, icc=icc if icc and not unkept else None, note=note,
-                       lossless=is_lossless_webp(data), dpi=dpi)
+                       caution=joined_notes(damaged, narrow_range_note(pixels)), lossless=is_lossless_webp(data),
+                       dpi=dpi)
 
 
 def _image_bytes(path: Path) -> bytes:

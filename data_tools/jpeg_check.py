@@ -1,17 +1,22 @@
-"""Whether libjpeg made up part of a JPEG: a file cut off mid-data (an end marker appended or not) decodes
-without an error, the missing rows filled with gray, and libjpeg's only sign is a warning on stderr.
+"""What libjpeg said was wrong with a JPEG's compressed image data: a file cut off mid-data (an end marker
+appended or not) decodes without an error, the missing rows filled with gray, and a damaged scan decodes into
+garbled blocks; libjpeg's only sign is a warning on stderr.
 
 libjpeg prints only the first warning of a decode, so a camera file with a few stray bytes between its header
-segments (a common, harmless "extraneous bytes before marker" warning) would hide a later cut-off warning: such
-a file is decoded once more without the stray bytes, to hear what the scan says.
+segments (a common, harmless "extraneous bytes before marker" warning) would hide a later warning about its scan:
+such a file is decoded once more without the stray bytes, to hear what the scan says. Stray bytes inside the scan
+(before a restart or end marker, or between a progressive file's scans) are the scan's own complaint: a decoder
+that lost its place in damaged data leaves them, and so do some scanners and webcams that pad intact data.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 CUT_OFF = "premature end of data segment"  # libjpeg's warning for data that stops early
 STRAY_BYTES = "extraneous bytes before marker"
+COMPLAINT = re.compile(r"corrupt jpeg data: (?P<what>[^\n]*)", re.IGNORECASE)
 SOI, SOS = 0xD8, 0xDA
 
 
@@ -19,16 +24,25 @@ def is_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8"
 
 
-def cut_off(data: bytes, said: str, decode_again: Callable[[bytes], str]) -> bool:
-    """Whether a JPEG that decoded is cut off, from what libjpeg ``said`` while decoding it; ``decode_again``
-    decodes bytes and returns what libjpeg said then. A cut-off warning is heard twice before it counts: stderr
-    is the whole process's, and another thread's libjpeg (an app's own decoder beside the Python API) once had
-    intact files refused as cut off."""
-    if CUT_OFF in said:
-        return CUT_OFF in decode_again(data)
-    if STRAY_BYTES in said and (cleaned := without_stray_bytes(data)) is not None:
-        return CUT_OFF in decode_again(cleaned)
-    return False
+def scan_complaint(data: bytes, said: str, decode_again: Callable[[bytes], str]) -> str:
+    """What libjpeg said is corrupt in the compressed data of a JPEG that decoded ("" when nothing), from what it
+    ``said`` while decoding it; ``decode_again`` decodes bytes and returns what libjpeg said then. A complaint
+    is heard twice before it counts: stderr is the whole process's, and another thread's libjpeg (an app's own
+    decoder beside the Python API) once had intact files refused as cut off."""
+    first = _complaint(said)
+    if STRAY_BYTES in first and (cleaned := without_stray_bytes(data)) is not None:
+        return _complaint(decode_again(cleaned))  # the header's stray bytes dropped: what the scan says
+    return first if first and _complaint(decode_again(data)) == first else ""
+
+
+def is_cut_off(complaint: str) -> bool:
+    """Whether libjpeg filled the rest of the image with gray: the data stopped before the image did."""
+    return CUT_OFF in complaint
+
+
+def _complaint(said: str) -> str:
+    found = COMPLAINT.search(said)
+    return found["what"].strip() if found else ""
 
 
 def without_stray_bytes(data: bytes) -> bytes | None:

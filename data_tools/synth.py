@@ -77,6 +77,8 @@ class SynthSummary:
     kept: list[str] = field(default_factory=list)  # what --overwrite left of an earlier set: not the set's own files
     removed: list[str] = field(default_factory=list)  # images under clean/ and noisy/ no manifest listed, removed
     linked: list[Path] = field(default_factory=list)  # linked folders of photos under the source, never followed
+    cautions: list[tuple[Path, str]] = field(default_factory=list)  # sources whose pixels a reader doubts (damaged
+    # data, 12-bit values in a 16-bit file: noise on the 0-255 scale is 16 times too strong there)
 
     @property
     def ok(self) -> bool:
@@ -287,6 +289,8 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
                 if other := _file_and_folder(files, written, folders):
                     raise ValueError(f"its output and {other}'s would be a file and a folder of one name; rename one")
                 entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir, writer))
+                if "caution" in entries[-1]:
+                    summary.cautions.append((source, entries[-1]["caution"]))
                 seen[name] = source  # once written: a file that failed to read takes no name from the next
                 written.update(dict.fromkeys(files, source))
                 folders.update({"/".join(f.split("/")[:i]): source for f in files for i in range(2, f.count("/") + 1)})
@@ -359,6 +363,7 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
         "dtype": str(pixels.dtype),
         "clean": None,
         "noisy": None,
+        **({"caution": loaded.caution} if loaded.caution else {}),
     }
     clean_written: Future[None] | None = None
     made_clean = False  # whether this call makes the clean file (a rerun rewrites an earlier set's, which stays)

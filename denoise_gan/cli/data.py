@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from data_tools.names import shown
-from denoise_gan.cli.app import console, err_console, say_other_formats, say_warning
+from denoise_gan.cli.app import console, err_console, say_cautions, say_other_formats, say_warning
 from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
@@ -85,6 +85,8 @@ def _report_synth(summary: SynthSummary, settings: str) -> None:
     """Each source skipped, what an --overwrite left beside the set, and what was written."""
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {escape(shown(f'{path}: {reason}'))}", highlight=False, soft_wrap=True)
+    listed = summary.manifest.is_file() and summary.written and not summary.unwritten  # a finished set's manifest
+    say_cautions(summary.cautions, f"{summary.manifest}, as each image's caution" if listed else "")
     if summary.linked:
         from data_tools.folder_scan import linked_note
 

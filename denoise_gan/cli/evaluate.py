@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from denoise_gan.cli.app import console, err_console, print_whole, say_error, say_note, say_other_formats
+from denoise_gan.cli.app import (
+    console,
+    err_console,
+    print_whole,
+    say_cautions,
+    say_error,
+    say_note,
+    say_other_formats,
+)
 from denoise_gan.cli.given import given_options
 from denoise_gan.cli.options import (
     Device,
@@ -79,6 +87,7 @@ def evaluate_command(
         write_results_csv(result, csv_path, overwrite=overwrite)
         console.print(f"wrote {csv_path}", markup=False, highlight=False)
     say_other_formats(clean, pred)
+    say_cautions(result.cautions, f"{json_path}, under cautions" if json_path is not None else "")
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
     problems += [failed_text(result)] if result.failed else []
     problems += [unpaired_text(result, clean)] if result.unpaired else []

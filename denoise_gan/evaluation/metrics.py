@@ -26,7 +26,7 @@ from data_tools.atomic_files import atomic_write_text
 from data_tools.images import colour_channels
 from data_tools.synth_folder import reading_set_half, refuse_incomplete_half
 from denoise_gan.errors import DenoiseGanError, UserError
-from denoise_gan.evaluation.pairing import partial_pairs, read_pair, suffix_stem
+from denoise_gan.evaluation.pairing import partial_pairs, read_checked_pair, suffix_stem
 from denoise_gan.progress_bar import ProgressFn
 
 SSIM_SIGMA = 1.5
@@ -154,6 +154,7 @@ class Evaluation:
     missing: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()  # (name, reason): pairs that could not be read or scored
     unpaired: tuple[str, ...] = ()  # predictions (relative path) without a clean image of their name
+    cautions: tuple[tuple[str, str], ...] = ()  # (file, caution): scored pixels a reader doubts (damaged, 12-bit)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -222,15 +223,18 @@ def _evaluate_folders(clean_dir: Path | str, pred_dir: Path | str, y_channel: bo
     pairs, missing, unpaired = partial_pairs(clean_dir, pred_dir, pred_suffix)
     refuse_incomplete_half(clean_dir, UserError, "--clean ")
     refuse_incomplete_half(pred_dir, UserError, "--pred ")
-    rows, failed = [], []
+    rows, failed, cautions = [], [], []
     for i, (stem, clean_path, pred_path) in enumerate(pairs):
         try:  # one unreadable, mismatched or too small pair is listed; the others are still scored
-            rows.append(score_pair(*read_pair(clean_path, pred_path), stem, y_channel))
+            clean, pred = read_checked_pair(clean_path, pred_path)
+            rows.append(score_pair(clean.pixels, pred.pixels, stem, y_channel))
+            cautions += [(str(path), image.caution) for path, image in ((clean_path, clean), (pred_path, pred))
+                         if image.caution]
         except DenoiseGanError as exc:
             failed.append((stem, str(exc)))
         if progress is not None:
             progress(i + 1, len(pairs), stem)
-    return Evaluation(tuple(rows), y_channel, tuple(missing), tuple(failed), tuple(unpaired))
+    return Evaluation(tuple(rows), y_channel, tuple(missing), tuple(failed), tuple(unpaired), tuple(cautions))
 
 
 def failed_text(evaluation: Evaluation) -> str:
@@ -295,6 +299,8 @@ def results_dict(evaluation: Evaluation) -> dict[str, Any]:
         out["failed"] = [{"name": name, "reason": reason} for name, reason in evaluation.failed]
     if evaluation.unpaired:  # predictions no clean image is named like: not scored
         out["unpaired"] = list(evaluation.unpaired)
+    if evaluation.cautions:  # scored, but from pixels a reader doubts
+        out["cautions"] = [{"file": file, "caution": caution} for file, caution in evaluation.cautions]
     if evaluation.identical:  # the strict PSNR mean is infinite (null): say how many, and the finite mean
         out["mean"]["identical_pairs"] = evaluation.identical
         out["mean"]["psnr_finite"] = json_float(evaluation.mean["psnr"])

@@ -191,6 +191,13 @@ def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
 
 def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Both images' pixels, checked to match in dtype and shape (alpha aside)."""
+    clean, other = read_checked_pair(clean_path, other_path)
+    return clean.pixels, other.pixels
+
+
+def read_checked_pair(clean_path: Path, other_path: Path) -> tuple[LoadedImage, LoadedImage]:
+    """Both images, checked to match in dtype and shape (alpha aside); their cautions (damaged data, 12-bit
+    values in a 16-bit file) are for a scorer to say, since they make a score mean less than it seems."""
     clean, other = read_image(clean_path), read_image(other_path)
     a, b = clean.pixels, other.pixels
     if a.dtype != b.dtype:  # a float file is read as 16-bit: its note says so, and the message names the file's type
@@ -201,7 +208,7 @@ def read_pair(clean_path: Path, other_path: Path) -> tuple[np.ndarray, np.ndarra
         raise UserError(f"{other_path}: shape {b.shape} does not match the clean image's {a.shape} ({clean_path})"
                         + ("; .webp holds no gray, so a gray photo comes back colour: write .png to score it"
                            if gray_as_colour else ""))
-    return a, b
+    return clean, other
 
 
 def _depth(image: LoadedImage) -> str:

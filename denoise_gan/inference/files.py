@@ -171,7 +171,7 @@ def denoise_file(job: Job, denoiser: TiledDenoiser, opts: OutputOptions,
         return FileResult(src, dst, "skipped" if skip else "failed", seconds=time.perf_counter() - start,
                           message="output written meanwhile by another run" if skip else _reason(exc, job))
     megapixels = pixels.shape[0] * pixels.shape[1] / 1e6
-    notes = [n for n in (image.note, _format_note(image.pixels, job.output.suffix.lower()),
+    notes = [n for n in (image.caution, image.note, _format_note(image.pixels, job.output.suffix.lower()),
                          *metadata_lost(WRITE_FORMATS[job.output.suffix.lower()], image.pixels.shape[2], image.exif,
                                         image.icc, deep=image.pixels.dtype == np.uint16)) if n]
     return FileResult(src, dst, "done", megapixels, time.perf_counter() - start, "; ".join(notes))

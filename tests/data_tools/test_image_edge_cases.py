@@ -339,6 +339,63 @@ def test_another_threads_libjpeg_warning_does_not_refuse_an_intact_jpeg(tmp_path
     assert read_image(tmp_path / "whole.jpg").pixels.shape == (512, 512, 3)
 
 
+def astronaut_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()[:200, :200]).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_a_jpeg_whose_scan_libjpeg_calls_corrupt_is_read_with_a_caution(tmp_path: Path) -> None:
+    """40 damaged bytes in the compressed data: libjpeg lost its place, decoded the lower half into displaced,
+    colour-shifted blocks and said "corrupt JPEG data"; the file was denoised (and scored) as a good photo, without
+    a word. Bytes padding intact data before its end marker (some scanners and webcams write them) draw the same
+    complaint, so the file is read, not refused, and the caution says what libjpeg said."""
+    data = astronaut_jpeg()
+    (tmp_path / "whole.jpg").write_bytes(data)
+    assert read_image(tmp_path / "whole.jpg").caution == ""
+    damaged = bytearray(data)
+    for at in range(len(data) // 2, len(data) // 2 + 40):
+        damaged[at] ^= 0x55
+    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+    loaded = read_image(tmp_path / "damaged.jpg")
+    assert loaded.pixels.shape == (200, 200, 3)
+    assert loaded.caution.startswith("libjpeg reports corrupt data (") and "may be garbled" in loaded.caution
+    (tmp_path / "padded.jpg").write_bytes(data[:-2] + bytes(5) + data[-2:])
+    padded = read_image(tmp_path / "padded.jpg")
+    np.testing.assert_array_equal(padded.pixels, read_image(tmp_path / "whole.jpg").pixels)
+    assert "extraneous bytes before marker 0xd9" in padded.caution
+
+
+def test_a_scan_complaint_behind_stray_header_bytes_is_heard(tmp_path: Path) -> None:
+    """libjpeg prints only a decode's first warning: the stray header bytes' harmless one hid the scan's."""
+    data = astronaut_jpeg()
+    at = data.find(b"\xff\xdb")
+    stray = data[:at] + b"\x00\x00" + data[at:]
+    (tmp_path / "stray.jpg").write_bytes(stray)
+    assert read_image(tmp_path / "stray.jpg").caution == ""
+    (tmp_path / "stray_padded.jpg").write_bytes(stray[:-2] + bytes(5) + stray[-2:])
+    assert "extraneous bytes before marker 0xd9" in read_image(tmp_path / "stray_padded.jpg").caution
+
+
+def test_another_threads_libjpeg_complaint_gives_an_intact_jpeg_no_caution(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import cv2
+
+    (tmp_path / "whole.jpg").write_bytes(astronaut_jpeg())
+    decode, calls = cv2.imdecode, []
+
+    def others_warning_first(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            os.write(2, b"Corrupt JPEG data: bad Huffman code\n")
+        return decode(*args)
+
+    monkeypatch.setattr(cv2, "imdecode", others_warning_first)
+    assert read_image(tmp_path / "whole.jpg").caution == ""
+
+
 def read_image_bytes(data: bytes, folder: Path) -> np.ndarray:
     (folder / "plain.jpg").write_bytes(data)
     return read_image(folder / "plain.jpg").pixels

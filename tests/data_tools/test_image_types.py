@@ -491,14 +491,14 @@ def test_a_16_bit_file_whose_samples_fit_in_12_bits_is_said_to_be_read_on_the_16
     twelve = np.random.default_rng(0).integers(0, 4096, (8, 9, 3), dtype=np.uint16)
     twelve[0, 0, 0] = 4095
     write_image(tmp_path / "raw12.png", twelve)
-    assert "16-bit samples all at most 4095 of 65535" in read_image(tmp_path / "raw12.png").note
+    assert "16-bit samples all at most 4095 of 65535" in read_image(tmp_path / "raw12.png").caution
     alpha = np.concatenate([twelve, np.full((8, 9, 1), 65535, np.uint16)], axis=2)  # the alpha is not data
     write_image(tmp_path / "raw12a.png", alpha)
-    assert "at most 4095" in read_image(tmp_path / "raw12a.png").note
+    assert "at most 4095" in read_image(tmp_path / "raw12a.png").caution
     for name, pixels in (("full.png", twelve * 16), ("black.png", np.zeros_like(twelve)),
                          ("eight.png", (twelve // 16).astype(np.uint8))):
         write_image(tmp_path / name, pixels)
-        assert "16-bit samples" not in read_image(tmp_path / name).note, name
+        assert "16-bit samples" not in read_image(tmp_path / name).caution, name
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3])
