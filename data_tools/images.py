@@ -228,7 +228,8 @@ def _image_bytes(path: Path) -> bytes:
 
 WRITE_FORMATS = {".png": "PNG", **dict.fromkeys(JPEG_SUFFIXES, "JPEG"), ".tif": "TIFF", ".tiff": "TIFF",
                  ".webp": "WEBP", ".bmp": "BMP"}
-MAX_SIDE = {"WEBP": 16383, "JPEG": 65535}  # the formats' own limits, in pixels per side
+JPEG_MAX_SIDE = 65500  # libjpeg's limit (JPEG_MAX_DIMENSION), under the 65535 the format allows
+MAX_SIDE = {"WEBP": 16383, "JPEG": JPEG_MAX_SIDE}  # the encoders' limits, in pixels per side
 
 
 def encode_problem(shape: tuple[int, ...], suffix: str) -> str | None:

@@ -22,7 +22,7 @@ import numpy as np
 from data_tools.camera import camera_noise, camera_variance
 from data_tools.checks import noise_image, whole_number
 from data_tools.errors import DataError
-from data_tools.images import split_alpha, to_dtype
+from data_tools.images import JPEG_MAX_SIDE, split_alpha, to_dtype
 
 
 class NoiseSpecError(DataError):
@@ -81,14 +81,13 @@ def _salt_pepper(img: np.ndarray, rng: np.random.Generator, amount: float, salt:
     return out
 
 
-JPEG_STAGE_MAX_SIDE = 65500  # OpenCV's encoder refuses larger sides (the format allows 65535)
 
 
 def _jpeg(img: np.ndarray, rng: np.random.Generator, quality: float) -> np.ndarray:
     del rng  # deterministic given the quality
-    if max(img.shape[:2]) > JPEG_STAGE_MAX_SIDE:
+    if max(img.shape[:2]) > JPEG_MAX_SIDE:
         raise DataError(f"{img.shape[1]}x{img.shape[0]} is too large for the jpeg noise stage (at most "
-                         f"{JPEG_STAGE_MAX_SIDE} px a side, OpenCV's JPEG limit)")
+                         f"{JPEG_MAX_SIDE} px a side, libjpeg's limit)")
     u8 = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", _to_bgr(u8), [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
     if not ok:  # pragma: no cover - OpenCV encodes every uint8 array within its side limit

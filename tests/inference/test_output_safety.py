@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_tools.images import read_image, write_image
+from data_tools.images import encode_problem, read_image, write_image
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.inference.file_plan import Job, OutputOptions
@@ -59,6 +59,13 @@ def test_a_format_limit_fails_before_the_image_is_denoised(tmp_path: Path) -> No
     result = denoise_file(Job(tmp_path / "wide.png", tmp_path / "out" / "wide.webp"), never, OutputOptions())
     assert result.status == "failed" and "too large for WEBP" in result.message
     assert "write it as .png or .tif" in result.message  # --ext is refused where -o names the file: not only it
+
+
+def test_a_jpeg_wider_than_libjpeg_writes_fails_before_the_image_is_denoised(tmp_path: Path) -> None:
+    """65501 px passed the check (the format's 65535) and failed after the work, with libjpeg's own line on the
+    terminal and Pillow's "broken data stream" as the reason: libjpeg writes at most 65500."""
+    assert encode_problem((2, 65500, 3), ".jpg") is None
+    assert "too large for JPEG (at most 65500 px a side)" in encode_problem((2, 65501, 3), ".jpg")
 
 
 def test_a_read_only_output_folder_fails_before_any_file_is_denoised(tmp_path: Path, weights: Path,
