@@ -226,16 +226,23 @@ def refuse_synth_sets_inside(folder: Path | str, error: type[Exception], role: s
     """A folder of clean (or of noisy) photos must hold no synth set (the set's own folder given for one of its
     halves, or a set moved in by hand): its other half would be read as photos of this kind."""
     other = "noisy" if role == "clean" else "clean"
-    real = real_path(folder)
-    if real.name == other and synth_sets_under(real.parent, deep=False):  # the set's other half itself
-        raise error(f"{folder}: the {other} images of the synth set {real.parent} (its {MANIFEST_NAME}), given as "
-                    f"{role} photos: give {real.parent / role} instead")
+    refuse_other_half(folder, error, role)
     found = synth_sets_under(Path(folder))
     if found:
         hint = f"give its {found[0] / role} instead" if found[0] == Path(folder) else \
             "move it out, or give a folder without it"
         raise error(f"{found[0]}: a synth set inside {folder} (its {MANIFEST_NAME}); its {other} images would be "
                     f"read as {role} photos: {hint}")
+
+
+def refuse_other_half(folder: Path | str, error: type[Exception], role: str = "clean") -> None:
+    """A synth set's other half given for ``role``: its noisy/ as clean photos (scores against the noise, a
+    noise measured backwards), or its clean/ as noisy ones."""
+    other = "noisy" if role == "clean" else "clean"
+    real = real_path(folder)
+    if real.name == other and synth_sets_under(real.parent, deep=False):
+        raise error(f"{folder}: the {other} images of the synth set {real.parent} (its {MANIFEST_NAME}), given as "
+                    f"{role} photos: give {real.parent / role} instead")
 
 
 def synth_sets_under(folder: Path, deep: bool = True) -> list[Path]:

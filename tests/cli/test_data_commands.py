@@ -331,6 +331,22 @@ def test_a_synth_set_given_as_clean_photos_is_refused_by_every_command(src: Path
     assert not any((tmp_path / name).exists() for name in ("s2", "b2", "n2"))
 
 
+def test_a_synth_sets_halves_swapped_are_refused_by_evaluate_and_paired_noise_fit(src: Path, tmp_path: Path) -> None:
+    """evaluate --clean SET/noisy scored the predictions against the noise (20.7 dB where 31.6 was right) and
+    noise-fit --clean SET/noisy --noisy SET/clean measured the noise backwards, both without a word."""
+    made = tmp_path / "set"
+    assert synth(src, made, "gaussian:sigma=10", 0).ok
+    noisy_as_clean = (f"the noisy images of the synth set {made}", f"give {made / 'clean'} instead")
+    one_line_error(cli("evaluate", "--clean", made / "noisy", "--pred", made / "clean"), *noisy_as_clean)
+    one_line_error(cli("noise-fit", "--clean", made / "noisy", "--noisy", made / "clean", "--spec",
+                       "gaussian:sigma=10", "-o", tmp_path / "n"), *noisy_as_clean)
+    one_line_error(cli("noise-fit", "--clean", src, "--noisy", made / "clean", "--spec",
+                       "gaussian:sigma=10", "-o", tmp_path / "n"),
+                   f"the clean images of the synth set {made}", f"give {made / 'noisy'} instead")
+    assert not (tmp_path / "n").exists()
+    assert cli("evaluate", "--clean", made / "clean", "--pred", made / "noisy").exit_code == 0
+
+
 def test_a_synth_set_given_as_training_photos_is_refused(src: Path, tmp_path: Path) -> None:
     """train/refine --clean read a set's noisy/ as clean photos, and train --noisy, adapt --noisy and noise-fit
     --noisy its clean/ as noisy ones; a set in a hidden folder, which none of them reads, is no matter."""
