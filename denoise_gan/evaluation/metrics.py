@@ -321,16 +321,23 @@ def write_results_json(evaluation: Evaluation, path: Path | str, overwrite: bool
 MEAN_ROW = "mean"  # the CSV's summary row's name
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a CSV cell as a formula
+
+
+def csv_image_name(name: str) -> str:
+    """An image's relative name as a CSV cell: one that a spreadsheet would run as a formula (``=HYPERLINK(..)``)
+    or read as the summary row (``mean``) is written ``./name``, the same file."""
+    return f"./{name}" if name == MEAN_ROW or name.startswith(FORMULA_STARTS) else name
+
+
 def write_results_csv(evaluation: Evaluation, path: Path | str, overwrite: bool = True) -> None:
     """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row (none when nothing was scored),
-    atomically (``overwrite`` as in ``write_results_json``). An image named ``mean`` is written ``./mean``, the
-    same file, so no image's row reads as the summary."""
+    atomically (``overwrite`` as in ``write_results_json``), each name as ``csv_image_name`` writes it."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", *evaluation.keys])
     for s in evaluation.images:
-        name = f"./{s.name}" if s.name == MEAN_ROW else s.name
-        writer.writerow([name, *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
+        writer.writerow([csv_image_name(s.name), *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])
     if evaluation.images:
         writer.writerow([MEAN_ROW, *(f"{evaluation.mean[k]:.6f}" for k in evaluation.keys)])
     atomic_write_text(path, buf.getvalue(), overwrite)

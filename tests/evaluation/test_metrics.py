@@ -331,6 +331,18 @@ def test_an_image_named_mean_is_not_read_as_the_csv_summary_row(tmp_path: Path) 
     assert float(rows[3][1]) == pytest.approx(result.mean["psnr"], abs=1e-6) != float(rows[2][1])
 
 
+def test_an_image_named_like_a_formula_is_no_formula_in_the_csv(tmp_path: Path) -> None:
+    """A file named ``=HYPERLINK(1).png`` was written as the cell ``=HYPERLINK(1)``, which a spreadsheet runs."""
+    img = pattern()
+    names = ("=HYPERLINK(1)", "+1", "-2+3", "@SUM(1)", "plain-name")
+    for name in names:
+        write_image(tmp_path / "clean" / f"{name}.png", img)
+        write_image(tmp_path / "pred" / f"{name}.png", noisy_copy(img, 10))
+    write_results_csv(evaluate_folders(tmp_path / "clean", tmp_path / "pred"), tmp_path / "r.csv")
+    cells = {r[0] for r in list(csv.reader((tmp_path / "r.csv").open()))[1:-1]}
+    assert cells == {"./=HYPERLINK(1)", "./+1", "./-2+3", "./@SUM(1)", "plain-name"}
+
+
 def test_results_json_and_csv(folders: tuple[Path, Path], tmp_path: Path) -> None:
     clean_dir, pred_dir = folders
     result = evaluate_folders(clean_dir, pred_dir)

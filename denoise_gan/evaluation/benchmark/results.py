@@ -27,7 +27,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import BenchmarkConfig, Plan
 from denoise_gan.evaluation.benchmark.methods import LoadedModel, Method
-from denoise_gan.evaluation.metrics import PROTOCOL, json_float
+from denoise_gan.evaluation.metrics import PROTOCOL, csv_image_name, json_float
 
 FORMAT = "denoise-gan-benchmark/1"
 RESULTS_JSON = "results.json"
@@ -209,14 +209,14 @@ def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
 
 
 def csv_text(data: dict[str, Any]) -> str:
-    """The rows as CSV, one per (image, noise, method); identical images score psnr ``inf``, as in `evaluate`'s
-    CSV, so one reader takes both files."""
+    """The rows as CSV, one per (image, noise, method); identical images score psnr ``inf``, and names are written
+    as in `evaluate`'s CSV, so one reader takes both files."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     fields = ["image", "noise", "method", "psnr", "ssim", "seconds", "mp_per_s", "sigma_used"]
     writer.writerow(fields)
     for r in data["rows"]:
-        writer.writerow([r["image"], r["noise"], r["method"],
+        writer.writerow([csv_image_name(r["image"]), r["noise"], r["method"],
                          f"{math.inf if r['psnr'] is None else r['psnr']:.6f}", f"{r['ssim']:.6f}",
                          f"{r['seconds']:.6f}", "" if r["mp_per_s"] is None else f"{r['mp_per_s']:.6f}",
                          "" if r["sigma_used"] is None else f"{r['sigma_used']:.6f}"])
