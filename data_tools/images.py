@@ -177,7 +177,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                              "(refused before decoding)")
     frames = animation_frames(header)
     if frames > 1:
-        raise ImageReadError(f"{path}: an animation with {frames} frames (only still images are denoised; "
+        raise ImageReadError(f"{path}: an animation with {frames} frames (only still images are read; "
                              "extract the frames, e.g. with ffmpeg, to keep every one)")
     exif, icc, orientation = metadata(data, header.tell() if header is not None else 0)  # tiff_size's page
     recorded, note, damaged = orientation, "", ""  # the file's orientation, whichever decoder applies it

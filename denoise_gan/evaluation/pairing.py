@@ -90,6 +90,9 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     clean_dir, pred_dir = _folders(clean_dir, pred_dir)
     if not isinstance(pred_suffix, str):
         raise UserError(f"the prediction suffix must be text such as '_denoised', not {type(pred_suffix).__name__}")
+    if any(sep in pred_suffix for sep in ("/", "\\")) or pred_suffix in (".", ".."):  # denoise --suffix refuses them
+        raise UserError(f"the prediction suffix {pred_suffix!r}: a suffix holds no path separator and is not '.' or "
+                        "'..' (e.g. _denoised)")
     pred_suffix = suffix_stem(pred_suffix)  # `_dn.png` pairs `a_dn.tif` too, and messages name `a_dn.*`
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
     # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: a prediction is a name that

@@ -224,6 +224,15 @@ def test_a_suffix_may_name_the_extension_and_an_unsuffixed_prediction_is_listed(
         evaluate_folders(clean, pred, pred_suffix="_denoised")
 
 
+@pytest.mark.parametrize("suffix", ["/", "_dn/x", "a\\b", ".."])
+def test_a_prediction_suffix_with_a_path_separator_is_refused_as_denoise_refuses_it(suffixed: tuple[Path, Path],
+                                                                                      suffix: str) -> None:
+    """--pred-suffix / said no name ends in '/', and its hint named `denoise --suffix /`, which denoise refuses."""
+    clean, pred = suffixed
+    one_line_error(cli("evaluate", "--clean", clean, "--pred", pred, "--pred-suffix", suffix),
+                   f"the prediction suffix {suffix!r}: a suffix holds no path separator")
+
+
 def test_a_noisy_set_pairs_file_by_file_or_names_the_one_that_does_not(tmp_path: Path) -> None:
     """noise-fit's pairs and a --val set: one clean image without its noisy partner was a KeyError traceback if
     only the first missing one were named, and a noisy file without a clean one must not be skipped silently."""
