@@ -364,7 +364,7 @@ INTERRUPT_HINTS = {"denoise_command": "; every output written is whole: the same
                    "samples_command": "; every file written is whole" + _AGAIN,
                    "demo_command": "; every strip written is whole" + _AGAIN,
                    "benchmark_command": "; every row written is kept: the same command with --resume continues it "
-                                        "(stopped before its folder was made, the same command starts it)",
+                                        "(if no -o folder was made yet, the same command without --resume starts it)",
                    "calibrate_command": "; the same command continues it, with --resume once its fit/ folder "
                                         "exists",
                    "train_command": _RERUN, "refine_command": _RERUN}

@@ -147,7 +147,7 @@ def test_an_error_raised_by_an_interrupt_is_the_interrupt_on_one_line(monkeypatc
     assert result.exit_code == 130 and "Traceback" not in result.output, (result.exit_code, result.output)
     assert result.stderr.startswith("interrupted; every row written is kept") and result.stderr.count("\n") == 1
     # --resume before the folder exists is refused: the hint says what to run then
-    assert "(stopped before its folder was made, the same command starts it)" in result.stderr
+    assert "(if no -o folder was made yet, the same command without --resume starts it)" in result.stderr
 
     def a_bug(*_: object, **__: object) -> None:
         try:
