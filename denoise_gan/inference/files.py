@@ -299,8 +299,10 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     show = console is not None and world.is_main
     plain = show and not live_display(console)
     if plain:
-        console.print(f"denoising {len(jobs)} file(s) into {out_dir} on {engine.where}", highlight=False,
-                      markup=False)
+        share = f", {len(jobs)} of them in this process (rank 0 of {world.size}; the other ranks' files get no " \
+            "line here, and the summary counts them)" if world.size > 1 else ""
+        console.print(f"denoising {len(planned)} file(s) into {out_dir} on {engine.where}{share}", highlight=False,
+                      markup=False, soft_wrap=True)
     results: list[FileResult] = []
     with file_progress(console or Console(quiet=True), disable=not show or plain) as progress:
         files = progress.add_task("files", total=len(jobs), name="")

@@ -161,3 +161,23 @@ def test_a_log_hears_of_a_large_images_tiles_while_it_is_denoised(tmp_path: Path
     for line in lines:  # "big.png: tile 4/9 (0 s)": tiles run in batches, and the last is the file's own line
         done, total = map(int, line.removeprefix("big.png: tile ").split(" ")[0].split("/"))
         assert 0 < done < total == 9 and line.endswith(" s)"), line
+
+
+def test_a_log_under_torchrun_counts_every_file_and_says_which_are_this_processs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torchrun rank 0's log said "denoising 3 file(s)" of 5 and named only its own: the other rank's photos
+    were written with no word of them, and the summary's 5 did not match the header's 3."""
+    from denoise_gan.inference import files
+
+    for i in range(5):
+        write_image(tmp_path / "in" / f"{i}.png", np.full((16, 16, 3), 90, np.uint8))
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setattr(files, "gather_summary", lambda local, world: local)  # rank 1 is not there to gather from
+    result = cli("denoise", tmp_path / "in", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "denoising 5 file(s) into" in result.stderr, result.stderr
+    assert "3 of them in this process (rank 0 of 2;" in " ".join(result.stderr.split())
+    assert result.stderr.count("done:") == 3
