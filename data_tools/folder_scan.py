@@ -107,6 +107,29 @@ def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
     return found
 
 
+def hidden_images(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
+    """The images a walk of the input folders passes over for a hidden name (theirs or a folder's above them,
+    under the input), which a run that finds no other image should name."""
+    found: list[Path] = []
+    for raw in inputs:
+        if not Path(raw).is_dir():
+            continue
+        for top, dirs, files in os.walk(raw):
+            hidden_here = any(part.startswith(".") for part in Path(top).relative_to(raw).parts)
+            dirs.sort()
+            found += [Path(top) / f for f in sorted(files)
+                      if (hidden_here or f.startswith(".")) and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+            if not recursive:
+                break
+    return found
+
+
+def hidden_images_note(hidden: Sequence[Path]) -> str:
+    shown_names = ", ".join(shown(p) for p in hidden[:3]) + (", ..." if len(hidden) > 3 else "")
+    return (f"{len(hidden)} image(s) with a hidden name passed over ({shown_names}): give one as an input to read "
+            "it")
+
+
 _READ = ", ".join(IMAGE_EXTENSIONS)  # the suffixes read, as the messages list them
 
 

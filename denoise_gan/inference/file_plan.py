@@ -19,6 +19,8 @@ import numpy as np
 from data_tools.folder_scan import (
     OTHER_IMAGE_SUFFIXES,
     folders_not_read,
+    hidden_images,
+    hidden_images_note,
     linked_note,
     not_an_image_file,
     other_formats,
@@ -134,6 +136,8 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         other = other_formats(inputs, recursive)  # no command reads
         why = _not_read_notes(*folders_not_read(inputs, exclude or Path(os.devnull), recursive))
         why += [other_formats_note(other)] if other else []
+        hidden = hidden_images(inputs, recursive)
+        why += [hidden_images_note(hidden)] if hidden else []
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}" + "".join(f"; {w}" for w in why))
     return list(unique.values()), excluded
 

@@ -260,8 +260,8 @@ def check_val_set(folder: Path) -> None:
     if not (folder / "clean").is_dir() or not (folder / "noisy").is_dir():
         inside = " (this is one of its halves: give the folder above it)" if folder.name in ("clean", "noisy") \
             and (folder.parent / "clean").is_dir() and (folder.parent / "noisy").is_dir() else ""
-        raise UserError(f"{folder}: --val must be a folder made by `denoise-gan synth` (clean/ and noisy/)"
-                        f"{inside}")
+        raise UserError(f"{folder}: --val must be a paired set, clean/ and noisy/ with the same names (one made by "
+                        f"`denoise-gan synth`, or your own pairs){inside}")
     refuse_incomplete_set(manifest_of(folder / "manifest.json") or {}, folder, UserError, "--val ")
     try:
         for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):

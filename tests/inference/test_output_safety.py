@@ -396,6 +396,17 @@ def test_hidden_files_and_folders_inside_a_folder_are_skipped_alike(tmp_path: Pa
     assert [r.status for r in named.results] == ["done"]
 
 
+def test_a_folder_of_hidden_images_alone_names_them_in_its_refusal(tmp_path: Path, weights: Path) -> None:
+    """"no images found in hid" did not say that the folder's one photo was passed over for its hidden name."""
+    write_image(tmp_path / "hid" / ".b.png", noise_image(16, 16))
+    write_image(tmp_path / "hid" / ".thumbnails" / "c.png", noise_image(16, 16))
+    with pytest.raises(UserError, match=r"no images found in .*hid; 1 image\(s\) with a hidden name passed over "
+                                        r"\(.*\.b\.png\): give one as an input"):
+        denoise_files([tmp_path / "hid"], tmp_path / "out", engine(weights))
+    with pytest.raises(UserError, match=r"; 2 image\(s\) with a hidden name passed over"):
+        denoise_files([tmp_path / "hid"], tmp_path / "out", engine(weights), OutputOptions(recursive=True))
+
+
 def test_a_linked_output_folder_and_overlapping_inputs_are_read_as_they_are(tmp_path: Path, weights: Path) -> None:
     """-o a link to the input folder: earlier outputs were not recognised, and the refusal advised the very
     --skip-existing given; overlapping input folders counted each image left in the output folder twice."""

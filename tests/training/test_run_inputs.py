@@ -154,7 +154,7 @@ def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path)
     assert not (tmp_path / "run").exists()  # refused after the folder was made: it is removed again
     (val / "noisy").mkdir()  # a set's half given for the set: it said ".../clean/clean: no such folder"
     one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", val / "noisy"),
-                   "--val must be a folder made by `denoise-gan synth`", "give the folder above it")
+                   "--val must be a paired set, clean/ and noisy/ with the same names", "give the folder above it")
     cut = tmp_path / "cut"  # a synth run killed partway: its few pairs were scored as the set, without a word
     assert cli("synth", clean_dir, "-o", cut, "--noise", "gaussian:sigma=25").exit_code == 0
     manifest = json.loads((cut / "manifest.json").read_text())
