@@ -99,8 +99,11 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
     def fmt(key: str, value: float) -> str:
         return f"{value:.2f}" if key.startswith("psnr") else f"{value:.4f}"
 
-    for row in result.images:
-        table.add_row(escape(shown(row.name)), *(fmt(k, getattr(row, k)) for k in result.keys))
+    from denoise_gan.evaluation.metrics import MEAN_ROW
+
+    for row in result.images:  # an image named mean as the CSV writes it: not a second mean row
+        name = f"./{row.name}" if row.name == MEAN_ROW else row.name
+        table.add_row(escape(shown(name)), *(fmt(k, getattr(row, k)) for k in result.keys))
     table.add_section()
     table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
     captions = []

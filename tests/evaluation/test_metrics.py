@@ -329,6 +329,14 @@ def test_an_image_named_mean_is_not_read_as_the_csv_summary_row(tmp_path: Path) 
     rows = list(csv.reader((tmp_path / "r.csv").open()))
     assert [r[0] for r in rows[1:]] == ["b", "./mean", "mean"]
     assert float(rows[3][1]) == pytest.approx(result.mean["psnr"], abs=1e-6) != float(rows[2][1])
+    from rich.console import Console
+
+    from denoise_gan.cli.render import evaluation_table
+
+    console = Console(width=100, record=True)
+    console.print(evaluation_table(result, "t"))
+    shown_table = console.export_text()
+    assert "│ ./mean │" in shown_table and shown_table.count("│ mean ") == 1  # one summary row, as in the CSV
 
 
 def test_an_image_named_like_a_formula_is_no_formula_in_the_csv(tmp_path: Path) -> None:
