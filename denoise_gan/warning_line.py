@@ -5,6 +5,8 @@ brackets)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.markup import escape
 
@@ -15,3 +17,16 @@ def say_warning_on(console: Console | None, message: str) -> None:
     """A yellow ``warning:`` line on ``console`` (a new stderr console when None)."""
     (console or Console(stderr=True)).print(f"[yellow]warning:[/] {escape(shown(message))}", highlight=False,
                                             soft_wrap=True)
+
+
+CAUTIONS_SHOWN = 5  # files a caution list names before it only counts
+
+
+def say_cautions_on(console: Console, cautions: Sequence[tuple[object, str]], listed_in: str = "") -> None:
+    """A warning for each file whose pixels a reader doubts, with why: the first few, then a count (``listed_in``
+    names the file that lists them all)."""
+    for file, caution in cautions[:CAUTIONS_SHOWN]:
+        say_warning_on(console, f"{file}: {caution}")
+    if len(cautions) > CAUTIONS_SHOWN:
+        say_warning_on(console, f"and {len(cautions) - CAUTIONS_SHOWN} more file(s) with such a caution"
+                       + (f" (all in {listed_in})" if listed_in else ""))

@@ -11,7 +11,7 @@ import functools
 import importlib
 import inspect
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -316,19 +316,6 @@ def _uncut_width(result: RenderableType) -> int:
 def say_warning(message: str) -> None:
     """A warning line, written as ``say_error`` writes an error: text, not markup, control characters escaped."""
     say_warning_on(err_console, message)
-
-
-CAUTIONS_SHOWN = 5  # files a caution list names before it only counts
-
-
-def say_cautions(cautions: Sequence[tuple[object, str]], listed_in: str = "") -> None:
-    """Each file whose pixels a reader doubts, with why (the first few, then a count; ``listed_in`` names the
-    file that lists them all)."""
-    for file, caution in cautions[:CAUTIONS_SHOWN]:
-        say_warning(f"{file}: {caution}")
-    if len(cautions) > CAUTIONS_SHOWN:
-        say_warning(f"and {len(cautions) - CAUTIONS_SHOWN} more file(s) with such a caution"
-                    + (f" (all in {listed_in})" if listed_in else ""))
 
 
 def say_note(message: str) -> None:

@@ -10,10 +10,11 @@ import typer
 from rich.markup import escape
 
 from data_tools.names import shown
-from denoise_gan.cli.app import console, err_console, say_cautions, say_other_formats, say_warning
+from denoise_gan.cli.app import console, err_console, say_other_formats, say_warning
 from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
 from denoise_gan.errors import UserError
+from denoise_gan.warning_line import say_cautions_on
 
 if TYPE_CHECKING:  # the library loads inside the command, so --help stays fast
     from data_tools.synth import SynthSummary
@@ -86,7 +87,7 @@ def _report_synth(summary: SynthSummary, settings: str) -> None:
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {escape(shown(f'{path}: {reason}'))}", highlight=False, soft_wrap=True)
     listed = summary.manifest.is_file() and summary.written and not summary.unwritten  # a finished set's manifest
-    say_cautions(summary.cautions, f"{summary.manifest}, as each image's caution" if listed else "")
+    say_cautions_on(err_console, summary.cautions, f"{summary.manifest}, as each image's caution" if listed else "")
     if summary.linked:
         from data_tools.folder_scan import linked_note
 

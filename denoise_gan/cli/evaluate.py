@@ -16,7 +16,6 @@ from denoise_gan.cli.app import (
     console,
     err_console,
     print_whole,
-    say_cautions,
     say_error,
     say_note,
     say_other_formats,
@@ -38,6 +37,7 @@ from denoise_gan.cli.options import (
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
+from denoise_gan.warning_line import say_cautions_on
 
 if TYPE_CHECKING:
     from denoise_gan.evaluation.benchmark.results import BenchmarkResult
@@ -87,7 +87,7 @@ def evaluate_command(
         write_results_csv(result, csv_path, overwrite=overwrite)
         console.print(f"wrote {csv_path}", markup=False, highlight=False)
     say_other_formats(clean, pred)
-    say_cautions(result.cautions, f"{json_path}, under cautions" if json_path is not None else "")
+    say_cautions_on(err_console, result.cautions, f"{json_path}, under cautions" if json_path is not None else "")
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
     problems += [failed_text(result)] if result.failed else []
     problems += [unpaired_text(result, clean)] if result.unpaired else []

@@ -24,7 +24,7 @@ from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_text
 from data_tools.images import colour_channels
-from data_tools.synth_folder import reading_set_half, refuse_incomplete_half, refuse_other_half
+from data_tools.synth_folder import reading_set_half, refuse_incomplete_half
 from denoise_gan.errors import DenoiseGanError, UserError
 from denoise_gan.evaluation.pairing import partial_pairs, read_checked_pair, suffix_stem
 from denoise_gan.progress_bar import ProgressFn
@@ -221,7 +221,6 @@ def evaluate_folders(
 def _evaluate_folders(clean_dir: Path | str, pred_dir: Path | str, y_channel: bool, pred_suffix: str,
                       progress: ProgressFn | None) -> Evaluation:
     pairs, missing, unpaired = partial_pairs(clean_dir, pred_dir, pred_suffix)
-    refuse_other_half(clean_dir, UserError)
     refuse_incomplete_half(clean_dir, UserError, "--clean ")
     refuse_incomplete_half(pred_dir, UserError, "--pred ")
     rows, failed, cautions = [], [], []

@@ -12,6 +12,7 @@ from data_tools.folder_scan import not_a_folder
 from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
+from data_tools.synth_folder import refuse_other_half
 from denoise_gan.errors import UserError
 
 
@@ -93,6 +94,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     if any(sep in pred_suffix for sep in ("/", "\\")) or pred_suffix in (".", ".."):  # denoise --suffix refuses them
         raise UserError(f"the prediction suffix {pred_suffix!r}: a suffix holds no path separator and is not '.' or "
                         "'..' (e.g. _denoised)")
+    refuse_other_half(clean_dir, UserError)  # a set's noisy/ as the clean images: scores against the noise
     pred_suffix = suffix_stem(pred_suffix)  # `_dn.png` pairs `a_dn.tif` too, and messages name `a_dn.*`
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them
     # `denoise X -o X --suffix _dn` writes the predictions beside the clean images: a prediction is a name that
@@ -131,8 +133,10 @@ def _predictions_beside(folder: Path, suffix: str) -> set[str]:
 
 def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> list[tuple[str, Path, Path]]:
     """(name, clean file, partner file: its ``role`` in messages) sorted by name; a file without a partner is an
-    error naming it."""
+    error naming it. A synth set's halves given the wrong way round are refused."""
     clean_dir, other_dir = _folders(clean_dir, other_dir)
+    refuse_other_half(clean_dir, UserError)
+    refuse_other_half(other_dir, UserError, "noisy")
     clean, other, whole = keyed(by_stem(clean_dir, exclude=other_dir), by_stem(other_dir))
     missing = [stem for stem in clean if stem not in other]
     if missing:

@@ -16,12 +16,7 @@ from data_tools.names import printable, shown, warn
 from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.noise_source import NoiseSource
 from data_tools.paths import real_path
-from data_tools.synth_folder import (
-    reading_set_half,
-    refuse_incomplete_half,
-    refuse_other_half,
-    refuse_synth_sets_inside,
-)
+from data_tools.synth_folder import reading_set_half, refuse_incomplete_half, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.noise_fit.seeds import fit_seed, made_with_seed, replays_draws
 from denoise_gan.evaluation.noise_fit.statistics import (
@@ -146,8 +141,6 @@ def paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequenc
 
 def _paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequence[Candidate], seed: int,
                 progress: ProgressFn | None) -> NoiseFitReport:
-    refuse_other_half(clean_dir, UserError)
-    refuse_other_half(noisy_dir, UserError, "noisy")
     refuse_incomplete_half(noisy_dir, UserError, "--noisy ")
     pairs = read_pairs(clean_dir, noisy_dir)
     total = 2 * len(pairs)
