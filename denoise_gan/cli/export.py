@@ -37,8 +37,10 @@ def export_command(
 
     from denoise_gan.nets.export import export_model
     from denoise_gan.nets.run_state import unfinished_note
+    from denoise_gan.nets.shipped import shadowed_note
 
     out = export_model(checkpoint, output, chosen, overwrite=overwrite)
     console.print(f"wrote {out} ({chosen})", markup=False, highlight=False)
-    if note := unfinished_note(source):  # exported all the same: an early G may be wanted
-        say_warning(note)
+    for note in (shadowed_note(checkpoint), unfinished_note(source)):  # exported all the same: a local model
+        if note:                                                       # or an early G may be the one wanted
+            say_warning(note)

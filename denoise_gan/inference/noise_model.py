@@ -194,8 +194,9 @@ class NoiseModel:
         refuse_denoiser(path, cfg, meta)
         model = cls(net, config=cfg, meta=meta, weights=path, device=device, tile=tile, engine=engine)
         model.__dict__["sha256"] = hashlib.sha256(data).hexdigest()  # fills the cached property below
-        if note := unfinished_note(path):
-            model.notes.append(note)
+        shipped = _shipped_noise_model(name_or_path) if isinstance(name_or_path, str) else None
+        model.notes += [note for note in (shadowed_note(name_or_path, shipped, "noise model") if shipped else "",
+                                          unfinished_note(path)) if note]
         return model
 
     @cached_property

@@ -184,6 +184,28 @@ def test_a_shipped_name_taken_as_a_folder_here_is_said(tmp_path: Path, monkeypat
     assert not any("working folder" in note for note in load_backend(None, engine="torch", device="cpu").backend.notes)
 
 
+def test_a_shipped_name_taken_as_a_folder_here_is_said_by_noise_models_and_export(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NoiseModel.from_pretrained("default") (synth --noise-model default) drew the noise of a `default/F.safetensors`
+    in the working folder, and `export default` exported its model, both without the word Denoiser says."""
+    import shutil
+
+    from denoise_gan import NoiseModel
+    from denoise_gan.nets.shipped import shipped_dir
+    from helpers import cli
+
+    (tmp_path / "default").mkdir()
+    shutil.copy(shipped_dir() / "default-F.safetensors", tmp_path / "default" / "F.safetensors")
+    shutil.copy(shipped_dir() / "default.safetensors", tmp_path / "default" / "model.safetensors")
+    monkeypatch.chdir(tmp_path)
+    taken = "'default' is the folder of that name in the working folder, not the shipped"
+    assert any(f"{taken} noise model; give {shipped_dir() / 'default-F.safetensors'}" in note
+               for note in NoiseModel.from_pretrained("default").notes)
+    assert not NoiseModel.from_pretrained("default-F").notes and not NoiseModel.from_pretrained(None).notes
+    result = cli("export", "default", "-o", tmp_path / "x.onnx")
+    assert result.exit_code == 0 and f"warning: {taken} model; give" in " ".join(result.stderr.split())
+
+
 def test_a_folder_of_a_shipped_name_without_a_model_says_the_shipped_one_is_elsewhere(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A photo folder named `default` where a script ran made from_pretrained("default") an error about that
