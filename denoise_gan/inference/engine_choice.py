@@ -81,6 +81,14 @@ def load_backend(name_or_path: str | Path | None, engine: str = "auto", device: 
     return loaded
 
 
+def _refuse_broken_weights(path: Path) -> None:
+    """The weights' own error (NaN values, wrong shapes, a tensor too many), where torch can load them to see."""
+    if installed("torch"):
+        from denoise_gan.nets.weights import load_generator
+
+        load_generator(path)
+
+
 def _load_backend(name_or_path: str | Path | None, engine: str, device: str, precision: str,
                   threads: int) -> LoadedBackend:
     engine = check_engine(engine)
@@ -99,6 +107,7 @@ def _load_backend(name_or_path: str | Path | None, engine: str, device: str, pre
         return _torch(path, device, precision, threads)
     if engine == "onnxruntime":
         if not graph.is_file():
+            _refuse_broken_weights(path)  # before advising an export that would fail on them
             raise UserError(f"{path}: has no ONNX graph beside it ({graph.name}); make one with "
                             f"`denoise-gan export {path} -o {graph}`{export_note()} or use --engine torch")
         loaded = _onnx(graph, device, precision, threads)

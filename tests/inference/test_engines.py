@@ -228,6 +228,20 @@ def test_auto_takes_a_current_graph_and_passes_over_a_stale_one(unet_with_graph:
         Denoiser.from_pretrained(folder / "G.safetensors", engine="onnxruntime")
 
 
+
+def test_onnxruntime_asked_for_broken_weights_without_a_graph_says_what_is_wrong_with_them(tmp_path: Path) -> None:
+    """NaN weights said "has no ONNX graph beside it; make one with denoise-gan export", and that export then
+    failed on the NaN: the weights' own error comes first."""
+    import torch
+
+    net = random_level_net()
+    with torch.no_grad():
+        next(net.parameters()).view(-1)[0] = float("nan")
+    save_generator(tmp_path / "G.safetensors", net, TINY_LEVEL)
+    with pytest.raises(WeightsError, match="holds NaN or infinite values"):
+        Denoiser.from_pretrained(tmp_path / "G.safetensors", engine="onnxruntime")
+
+
 def test_auto_runs_torch_where_cuda_is_wanted(unet_with_graph: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # ONNX Runtime here is the CPU build: a current graph must not pull a GPU run onto the CPU
     from denoise_gan.inference import engine_choice
