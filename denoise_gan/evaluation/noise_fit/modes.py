@@ -18,7 +18,7 @@ from data_tools.noise_source import NoiseSource
 from data_tools.paths import real_path
 from data_tools.synth_folder import reading_set_half, refuse_incomplete_half, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
-from denoise_gan.evaluation.noise_fit.seeds import fit_seed, made_with_seed, replays_draws
+from denoise_gan.evaluation.noise_fit.seeds import fit_seed, follows, made_with_seed
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
     BLIND_CLEAN,
@@ -169,18 +169,20 @@ def _paired_fit(clean_dir: Path | str, noisy_dir: Path | str, candidates: Sequen
              f"band holds {MIN_BAND}); its row is left out")
     else:
         rows.append(Candidate(_pg_label(*fitted), "baseline", parse_noise_spec(pg_text)))
-    first, *_ = pairs  # a set copied away from its manifest is known by its first image
-    replays = made_with_seed(noisy_dir, seed) or replays_draws(first[0], *_load_pair(*first[1:]), rows, seed)
+    known = made_with_seed(noisy_dir, seed)  # else a replay is known by a draw that follows the real noise
     generated = [ResidualStats() for _ in rows]
     for i, (name, clean_path, noisy_path) in enumerate(pairs):
-        clean = _load_pair(clean_path, noisy_path)[0]
+        clean, noisy = _load_pair(clean_path, noisy_path)
         clean255 = to_255(clean)
-        per_image = fit_seed(seed, name) if replays else image_seed(seed, name)
+        residual = to_255(noisy) - clean255
         for stats, cand in zip(generated, rows):
             try:
-                stats.add(clean255, to_255(cand.source.apply(clean, per_image)[0]) - clean255)
+                drawn = to_255(cand.source.apply(clean, fit_seed(seed, name) if known else image_seed(seed, name))[0])
+                if not known and follows(residual, drawn - clean255):  # a pair synth drew with this seed
+                    drawn = to_255(cand.source.apply(clean, fit_seed(seed, name))[0])
             except ValueError as exc:  # a noise stage's own limit (jpeg: 65500 px a side)
                 raise UserError(f"{clean_path}: {exc}; leave this photo out to fit the others") from None
+            stats.add(clean255, drawn - clean255)
         if progress is not None:
             progress(len(pairs) + i + 1, total, printable(name))
     table = [_residual_row(REFERENCE, "reference", real, real)]
@@ -213,7 +215,7 @@ def _pg_label(peak: float, sigma: float) -> str:
 
 PAIRED_HOW = ("residual r = noisy - clean on the 0-255 scale (16-bit scaled, alpha dropped); generated rows draw "
               "their noise on the same clean images (seed image_seed(seed, name), as synth; on a set synth made "
-              "with this seed, known by its manifest or by a row whose draw follows its first image's noise, "
+              "with this seed, known by its manifest or by a row whose draw on an image follows its real noise, "
               "image_seed(seed, NUL + 'noise-fit:' + name), so no row repeats its draws), clipped "
               "and rounded to the file's dtype; bands: the clean intensity of each pixel and channel in equal "
               "bands; KL(real "

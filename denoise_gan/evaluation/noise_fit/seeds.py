@@ -1,18 +1,16 @@
 """Which seeds noise-fit's generated rows are drawn from. As synth draws (``image_seed(seed, name)``), so a
 row is the noise a spec would give that set; but on a set synth made with that very seed the rows would repeat
 its draws (a spec of its noise measured KL 0, a Gaussian fit the set's own normals scaled), so there they take
-seeds of their own. Such a set is known by its manifest, or, copied away from it, by a row whose draw on the
-first image follows the real noise sample for sample."""
+seeds of their own. Such a set is known by its manifest, or, copied away from it (or merged with pairs of other
+seeds), by a row whose draw on an image follows that image's real noise sample for sample: that draw is made
+again from a seed of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from data_tools.images import to_255
 from data_tools.noise import image_seed
 from data_tools.paths import real_path
 
@@ -35,19 +33,8 @@ def fit_seed(seed: int, name: str) -> int:
     return image_seed(seed, f"\0noise-fit:{name}")
 
 
-def replays_draws(name: str, clean: np.ndarray, noisy: np.ndarray, rows: Sequence[Any], seed: int) -> bool:
-    """Whether a row drawn as synth draws follows the set's own noise on this (its first) image, as it does on a
-    set copied away from its manifest that synth made with this seed: the residuals correlate far above
-    chance."""
-    clean255 = to_255(clean)
-    real = (to_255(noisy) - clean255).ravel()
-    if real.std() == 0:  # no noise to follow
-        return False
-    for row in rows:
-        try:
-            drawn = (to_255(row.source.apply(clean, image_seed(seed, name))[0]) - clean255).ravel()
-        except ValueError:  # a stage's own limit: the main loop says it
-            return False
-        if drawn.std() > 0 and np.corrcoef(real, drawn)[0, 1] > REPLAY_CORRELATION:
-            return True
-    return False
+def follows(real: np.ndarray, drawn: np.ndarray) -> bool:
+    """Whether a drawn residual replays the real one (0-255 residuals of one image): independent draws correlate
+    at ~0, a replay at ~1."""
+    real, drawn = real.ravel(), drawn.ravel()
+    return bool(real.std() > 0 and drawn.std() > 0 and np.corrcoef(real, drawn)[0, 1] > REPLAY_CORRELATION)
