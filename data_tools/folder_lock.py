@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from data_tools.atomic_files import OutputWriteError, write_error
-from data_tools.output_folders import refuse_file_in_the_way
+from data_tools.output_folders import refuse_file_in_the_way, refuse_set_half
 
 
 @contextmanager
@@ -26,6 +26,7 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
         return
     folder = Path(folder)
     refuse_file_in_the_way(folder)
+    refuse_set_half(folder)  # before the folder is made
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -30,6 +30,17 @@ def refuse_file_in_the_way(folder: Path, option: str = "-o") -> None:
                                f"folder or choose another {option}")
 
 
+def refuse_set_half(folder: Path) -> None:
+    """An output folder that is, or is inside, a synth set's clean/ or noisy/: the next command that reads the set
+    would read what is written there as its images."""
+    from data_tools.synth_folder import set_half_holding  # at call time: synth_folder holds folders by this module
+
+    if (inside := set_half_holding(folder)) is not None:
+        where = "the" if real_path(folder) == inside[0] / inside[1] else "inside the"
+        raise OutputWriteError(f"{folder}: {where} {inside[1]}/ half of the synth set {inside[0]}: what is written "
+                               "there would be read as the set's images; choose an output folder outside it")
+
+
 def check_writable(folder: Path | str, option: str = "-o") -> None:
     """Create the folder if needed and prove a file can be made in it, before any work is done."""
     folder = Path(folder)
@@ -51,6 +62,7 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
     cleared of temp files that killed writers left, all before any work starts. A refusal names the entries
     that are not among ``known`` (what the command writes there) first: the ones that made it refuse."""
     folder = Path(folder)
+    refuse_set_half(folder)
     if folder.is_dir() and not (own or overwrite):  # a file in the way is check_writable's to refuse
         try:
             mine = set(known)

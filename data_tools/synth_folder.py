@@ -245,6 +245,16 @@ def refuse_other_half(folder: Path | str, error: type[Exception], role: str = "c
                     f"{role} photos: give {real.parent / role} instead")
 
 
+def set_half_holding(folder: Path | str) -> tuple[Path, str] | None:
+    """The synth set and the half of it (clean or noisy) that ``folder`` is or lies in, or None: what is written
+    there would be read as the set's images."""
+    real = real_path(folder)
+    for half in (real, *real.parents):
+        if half.name in SET_FOLDERS and synth_sets_under(half.parent, deep=False):
+            return half.parent, half.name
+    return None
+
+
 def synth_sets_under(folder: Path, deep: bool = True) -> list[Path]:
     """Synth sets (a folder with a manifest that lists noisy images) under ``folder``, itself included (only it,
     without ``deep``); not in a hidden folder, which no command reads photos from."""

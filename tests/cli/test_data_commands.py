@@ -347,6 +347,21 @@ def test_a_synth_sets_halves_swapped_are_refused_by_evaluate_and_paired_noise_fi
     assert cli("evaluate", "--clean", made / "clean", "--pred", made / "noisy").exit_code == 0
 
 
+def test_an_output_folder_in_a_synth_sets_half_is_refused_by_every_command(src: Path, tmp_path: Path) -> None:
+    """synth, benchmark, calibrate, noise-fit and demo wrote their sets, crops, weights and charts into a set's
+    clean/ or noisy/ (--overwrite: among its images), where the next evaluate or noise-fit of the set read them."""
+    made = tmp_path / "set"
+    assert synth(src, made, "gaussian:sigma=10", 0).ok
+    half = f"half of the synth set {made}"
+    one_line_error(cli("synth", src, "-o", made / "noisy" / "inner", "--noise", "gaussian:sigma=5"),
+                   f"inside the noisy/ {half}")
+    one_line_error(cli("benchmark", "--clean", src, "--noise", "gaussian:sigma=5", "--methods", "wavelet", "-o",
+                       made / "clean" / "bench"), f"inside the clean/ {half}")
+    one_line_error(cli("demo", "-o", made / "noisy", "--overwrite"), f"the noisy/ {half}")
+    assert not (made / "noisy" / "inner").exists() and not (made / "clean" / "bench").exists()
+    assert cli("evaluate", "--clean", made / "clean", "--pred", made / "noisy").exit_code == 0  # the set as it was
+
+
 def test_a_synth_set_given_as_training_photos_is_refused(src: Path, tmp_path: Path) -> None:
     """train/refine --clean read a set's noisy/ as clean photos, and train --noisy, adapt --noisy and noise-fit
     --noisy its clean/ as noisy ones; a set in a hidden folder, which none of them reads, is no matter."""
