@@ -33,7 +33,7 @@ import numpy as np
 from data_tools.atomic_files import OutputWriteError, is_temp_file, remove_stale_parts
 from data_tools.checks import whole_number
 from data_tools.folder_lock import holding_folder
-from data_tools.folder_scan import folders_not_read, not_a_folder
+from data_tools.folder_scan import folders_not_read, no_images_text, not_a_folder
 from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
 from data_tools.names import printable, refuse_empty_paths
 from data_tools.noise import image_seed
@@ -263,7 +263,7 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool) -> list[Path]:
     refuse_incomplete_half(clean_dir, SynthError)  # a cut-short set's clean/ holds a few of its photos
     sources = collect_images(clean_dir, recursive=True)
     if not sources:
-        raise SynthError(f"{clean_dir}: no image files found")
+        raise SynthError(no_images_text(clean_dir))
     if unpaired and len(sources) < 2:
         raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
     return sources

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_tools.folder_scan import not_a_folder
+from data_tools.folder_scan import no_images_text, not_a_folder
 from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
@@ -50,7 +50,7 @@ def by_stem(folder: Path, suffix: str = "", exclude: Path | None = None,
         raise UserError(f"{folder}: no image name ends in the prediction suffix {suffix!r} (found "
                         f"{', '.join(unsuffixed[:3])}{', ...' if len(unsuffixed) > 3 else ''})")
     if not stems:
-        raise UserError(f"{folder}: no image files found")
+        raise UserError(no_images_text(folder))
     return stems
 
 

@@ -362,6 +362,30 @@ def test_an_output_folder_in_a_synth_sets_half_is_refused_by_every_command(src: 
     assert cli("evaluate", "--clean", made / "clean", "--pred", made / "noisy").exit_code == 0  # the set as it was
 
 
+def test_a_folder_of_images_no_command_reads_is_named_by_every_command_that_finds_none(tmp_path: Path) -> None:
+    """"no image files found" alone, from synth, benchmark, evaluate and noise-fit, for a folder of GIFs and
+    hidden-name photos (denoise named them)."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (16, 16)).save(photos / "a.gif")
+    write_image(photos / ".b.png", np.zeros((16, 16, 3), np.uint8))
+    needles = ("photos: no image files found; not read: 1 image(s) in a format this tool does not read",
+               "1 image(s) with a hidden name passed over")
+    one_line_error(cli("synth", photos, "-o", tmp_path / "s", "--noise", "gaussian:sigma=5"), *needles)
+    one_line_error(cli("benchmark", "--clean", photos, "--noise", "gaussian:sigma=5", "--methods", "wavelet", "-o",
+                       tmp_path / "b"), *needles)
+    one_line_error(cli("evaluate", "--clean", photos, "--pred", src_like(tmp_path)), *needles)
+    one_line_error(cli("noise-fit", "--noisy", photos, "--spec", "gaussian:sigma=5", "-o", tmp_path / "n"), *needles)
+
+
+def src_like(tmp_path: Path) -> Path:
+    """A folder of one readable photo."""
+    write_image(tmp_path / "other" / "a.png", np.zeros((16, 16, 3), np.uint8))
+    return tmp_path / "other"
+
+
 def test_a_synth_set_given_as_training_photos_is_refused(src: Path, tmp_path: Path) -> None:
     """train/refine --clean read a set's noisy/ as clean photos, and train --noisy, adapt --noisy and noise-fit
     --noisy its clean/ as noisy ones; a set in a hidden folder, which none of them reads, is no matter."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.folder_scan import not_a_folder
+from data_tools.folder_scan import no_images_text, not_a_folder
 from data_tools.images import colour_channels, haar_quads, to_255
 from data_tools.names import printable, shown, warn
 from data_tools.noise import image_seed, parse_noise_spec
@@ -284,7 +284,7 @@ def folder_photos(folder: Path | str, smallest: int = 1) -> FolderPhotos:
         warn(f"skipping {shown(small[0])}{more}: under {smallest} px on a side, too small to measure")
     images = [colour_channels(pixels) for pixels in usable]
     if not images:
-        raise UserError(f"{folder}: no image files found" if not found else
+        raise UserError(no_images_text(folder) if not found else
                         f"{folder}: every image is under {smallest} px on a side; the statistics need at least that")
     too_small = tuple(f"{name}: under {smallest} px on a side" for name in small)
     return FolderPhotos(images, (*unreadable, *too_small))
