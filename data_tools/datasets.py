@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from data_tools.colour_cast import colour_cast
 from data_tools.errors import DataError
-from data_tools.folder_scan import no_longer_a_folder
+from data_tools.folder_scan import no_images_text, no_longer_a_folder
 from data_tools.images import LUMA as BT601_LUMA
 from data_tools.images import ImageReadError, collect_images, haar_quads, read_image, split_alpha, to_255
 from data_tools.names import warn as warn_on_stderr
@@ -250,7 +250,7 @@ def patch_sized(folder: Path | str, patch_size: int, kind: str, why: str = SEAMS
     one rule."""
     found = read_folder(folder) if found is None else found
     if not found:
-        raise error(f"{folder}: no readable images")
+        raise error(no_images_text(folder, found="no readable images"))
     usable, small = at_least(found, folder, patch_size)
     if not usable:
         raise error(f"{folder}: every {kind} photo is smaller than the {patch_size} px patch; lower --patch-size or "

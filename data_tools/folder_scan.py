@@ -130,12 +130,12 @@ def hidden_images_note(hidden: Sequence[Path]) -> str:
             "it")
 
 
-def no_images_text(folder: Path | str, recursive: bool = True) -> str:
+def no_images_text(folder: Path | str, recursive: bool = True, found: str = "no image files found") -> str:
     """A folder that gave no image to read, and what it holds that no command reads (other formats, hidden
     names): "no image files found" alone sent a user with a folder of GIFs or HEICs looking for the fault."""
     other, hidden = other_formats([folder], recursive), hidden_images([folder], recursive)
     why = ([other_formats_note(other)] if other else []) + ([hidden_images_note(hidden)] if hidden else [])
-    return f"{folder}: no image files found" + "".join(f"; {reason}" for reason in why)
+    return f"{folder}: {found}" + "".join(f"; {reason}" for reason in why)
 
 
 _READ = ", ".join(IMAGE_EXTENSIONS)  # the suffixes read, as the messages list them

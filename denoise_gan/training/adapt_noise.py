@@ -22,7 +22,7 @@ from data_tools.datasets import (
     patch_sized,
     read_folder,
 )
-from data_tools.folder_scan import no_longer_a_folder
+from data_tools.folder_scan import no_images_text, no_longer_a_folder
 from data_tools.paths import real_path
 from data_tools.samples import TRAIN_POOL, load_sample
 from data_tools.synth_folder import refuse_synth_sets_inside
@@ -109,7 +109,7 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     refuse_synth_sets_inside(noisy_dir, UserError, "noisy")
     found = read_photos(noisy_dir, exclude, console)
     if not found:
-        raise UserError(f"{noisy_dir}: no readable images")
+        raise UserError(no_images_text(noisy_dir, found="no readable images"))
     usable, small = at_least(found, noisy_dir, patch_size)
     if len(usable) < MIN_NOISY_PHOTOS:
         also = f" ({len(small)} more are smaller than the {patch_size} px patch)" if small else ""

@@ -363,8 +363,8 @@ def test_an_output_folder_in_a_synth_sets_half_is_refused_by_every_command(src: 
 
 
 def test_a_folder_of_images_no_command_reads_is_named_by_every_command_that_finds_none(tmp_path: Path) -> None:
-    """"no image files found" alone, from synth, benchmark, evaluate and noise-fit, for a folder of GIFs and
-    hidden-name photos (denoise named them)."""
+    """"no image files found" alone, from synth, benchmark, evaluate and noise-fit ("no readable images" from
+    train and adapt), for a folder of GIFs and hidden-name photos (denoise named them)."""
     from PIL import Image
 
     photos = tmp_path / "photos"
@@ -378,6 +378,10 @@ def test_a_folder_of_images_no_command_reads_is_named_by_every_command_that_find
                        tmp_path / "b"), *needles)
     one_line_error(cli("evaluate", "--clean", photos, "--pred", src_like(tmp_path)), *needles)
     one_line_error(cli("noise-fit", "--noisy", photos, "--spec", "gaussian:sigma=5", "-o", tmp_path / "n"), *needles)
+    train = cli("train", "--clean", photos, "--noisy", src_like(tmp_path), "-o", tmp_path / "t", "--steps", "2")
+    error = train.stderr.strip().splitlines()[-1]  # after train's note on the formats it reads past
+    assert train.exit_code == 2 and "photos: no readable images; not read: 1 image(s) in a format" in error
+    assert "with a hidden name passed over" in error
 
 
 def src_like(tmp_path: Path) -> Path:
