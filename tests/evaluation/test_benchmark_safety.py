@@ -228,3 +228,20 @@ def test_evaluate_and_noise_fit_hold_the_set_whose_halves_they_read(clean_dir: P
     assert done.returncode != 0 and "another process is reading this set now" in done.stderr, done.stderr
     with reading_set_half(clean_dir):  # a folder of photos, no set: nothing held
         assert synth(clean_dir, tmp_path / "other", "gaussian:sigma=5", 1).ok
+
+
+def test_a_hand_edited_results_file_is_named_plainly_on_resume(clean_dir: Path, tmp_path: Path) -> None:
+    """A results.json without its rows said "cannot resume from it ('rows')", and a seed edited to the text "0" said
+    "this run's --seed 0 where it has 0"."""
+    from denoise_gan.errors import UserError
+
+    out = tmp_path / "bench"
+    cfg = BenchmarkConfig(methods=("noisy",), clean_dir=clean_dir, noises=("gaussian:sigma=15",))
+    run_benchmark(cfg, out)
+    stored = json.loads((out / "results.json").read_text())
+    (out / "results.json").write_text(json.dumps({**stored, "config": {**stored["config"], "seed": "0"}}))
+    with pytest.raises(UserError, match="this run's --seed 0 where it has '0'"):
+        run_benchmark(dataclasses_replace(cfg, resume=True), out)
+    (out / "results.json").write_text(json.dumps({k: v for k, v in stored.items() if k != "rows"}))
+    with pytest.raises(UserError, match=r"cannot resume from it \(no 'rows' entry\)"):
+        run_benchmark(dataclasses_replace(cfg, resume=True), out)

@@ -81,7 +81,8 @@ def _previous_rows(path: Path, cfg: BenchmarkConfig) -> dict[tuple[str, str, str
         previous = {(r["image"], r["noise"], r["method"]): r for r in rows if _well_formed(r)}
         stored = data.get("config") if isinstance(data.get("config"), dict) else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path}: cannot resume from it ({exc}); move it away or choose another -o") from None
+        why = f"no {exc} entry" if isinstance(exc, KeyError) else str(exc)  # a KeyError says only 'rows'
+        raise UserError(f"{path}: cannot resume from it ({why}); move it away or choose another -o") from None
     _refuse_other_inputs(stored, cfg, path.parent)
     return previous
 
@@ -103,7 +104,8 @@ def _refuse_other_inputs(stored: dict[str, Any], cfg: BenchmarkConfig, out_dir: 
     if len(was_sets) != len(now_sets) or not all(moved_or_same(w, n) for w, n in zip(was_sorted, now_sets)):
         given.append(("--noisy", ", ".join(map(str, was_sets)) or None, ", ".join(map(str, cfg.noisy_sets)) or None))
     if cfg.clean_dir is not None and stored.get("seed") not in (None, cfg.seed):
-        given.append(("--seed", stored.get("seed"), cfg.seed))
+        stored_seed = stored.get("seed")  # a hand-edited "0" is no seed 0: shown quoted, not as the same number
+        given.append(("--seed", stored_seed if isinstance(stored_seed, int) else repr(stored_seed), cfg.seed))
     if given:
         said = "; ".join(f"{flag} {'(none)' if now is None else now} where it has {'(none)' if was is None else was}"
                          for flag, was, now in given)
