@@ -18,6 +18,7 @@ from data_tools.atomic_files import (
     write_error,
 )
 from data_tools.paths import real_path
+from data_tools.set_halves import set_half_holding
 
 
 def refuse_file_in_the_way(folder: Path, option: str = "-o") -> None:
@@ -33,8 +34,6 @@ def refuse_file_in_the_way(folder: Path, option: str = "-o") -> None:
 def refuse_set_half(folder: Path) -> None:
     """An output folder that is, or is inside, a synth set's clean/ or noisy/: the next command that reads the set
     would read what is written there as its images."""
-    from data_tools.synth_folder import set_half_holding  # at call time: synth_folder holds folders by this module
-
     if (inside := set_half_holding(folder)) is not None:
         where = "the" if real_path(folder) == inside[0] / inside[1] else "inside the"
         raise OutputWriteError(f"{folder}: {where} {inside[1]}/ half of the synth set {inside[0]}: what is written "

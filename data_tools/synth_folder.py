@@ -19,10 +19,9 @@ from data_tools.folder_lock import reading_folder
 from data_tools.images import collect_images
 from data_tools.names import printable
 from data_tools.paths import real_path
+from data_tools.set_halves import MANIFEST_NAME, SET_FOLDERS, synth_sets_under
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "denoise-gan-synth/1"
-SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
 
 
 class SynthError(DataError):
@@ -243,29 +242,3 @@ def refuse_other_half(folder: Path | str, error: type[Exception], role: str = "c
     if real.name == other and synth_sets_under(real.parent, deep=False):
         raise error(f"{folder}: the {other} images of the synth set {real.parent} (its {MANIFEST_NAME}), given as "
                     f"{role} photos: give {real.parent / role} instead")
-
-
-def set_half_holding(folder: Path | str) -> tuple[Path, str] | None:
-    """The synth set and the half of it (clean or noisy) that ``folder`` is or lies in, or None: what is written
-    there would be read as the set's images."""
-    real = real_path(folder)
-    for half in (real, *real.parents):
-        if half.name in SET_FOLDERS and synth_sets_under(half.parent, deep=False):
-            return half.parent, half.name
-    return None
-
-
-def synth_sets_under(folder: Path, deep: bool = True) -> list[Path]:
-    """Synth sets (a folder with a manifest that lists noisy images) under ``folder``, itself included (only it,
-    without ``deep``); not in a hidden folder, which no command reads photos from."""
-    found = []
-    for manifest in sorted(folder.rglob(MANIFEST_NAME) if deep else folder.glob(MANIFEST_NAME)):
-        if any(part.startswith(".") for part in manifest.relative_to(folder).parts[:-1]):
-            continue
-        try:
-            data = json_text.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and "noise" in data and "images" in data:
-            found.append(manifest.parent)
-    return found
