@@ -382,6 +382,8 @@ def test_a_folder_of_images_no_command_reads_is_named_by_every_command_that_find
     error = train.stderr.strip().splitlines()[-1]  # after train's note on the formats it reads past
     assert train.exit_code == 2 and "photos: no readable images; not read: 1 image(s) in a format" in error
     assert "with a hidden name passed over" in error
+    adapt = cli("adapt", "--noisy", photos, "-o", tmp_path / "a", "--steps", "2")
+    assert adapt.exit_code == 2 and "photos: no readable images; not read: 1 image(s) in a format" in adapt.stderr
 
 
 def src_like(tmp_path: Path) -> Path:
