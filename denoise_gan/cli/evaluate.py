@@ -12,14 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from denoise_gan.cli.app import (
-    console,
-    err_console,
-    print_whole,
-    say_error,
-    say_note,
-    say_other_formats,
-)
+from denoise_gan.cli.app import console, err_console, print_whole, say_error, say_note, say_other_formats
 from denoise_gan.cli.given import given_options
 from denoise_gan.cli.options import (
     Device,
