@@ -1,5 +1,5 @@
-"""File names as text: for manifests and reports (``printable``) and for a terminal or log (``shown``); and the
-empty name, which is no path at all (``refuse_empty_paths``)."""
+"""File names as text: for manifests and reports (``printable``) and for a terminal or log (``shown``); the
+empty name, which is no path at all (``refuse_empty_paths``); and a name suffix that would make one a path."""
 
 from __future__ import annotations
 
@@ -49,6 +49,15 @@ def warn(message: str) -> None:
     """A warning line on stderr, apart from results on stdout, its file names ``shown``: the default of the
     library's ``warn`` callbacks (a command passes its own, coloured, console's)."""
     print(f"warning: {shown(message)}", file=sys.stderr)
+
+
+SUFFIX_RULE = "a suffix holds no path separator and is not '.' or '..'"  # what a name suffix must be, as said
+
+
+def makes_a_path(suffix: str) -> bool:
+    """Whether a name suffix would make a path of the name it is added to (a separator, or '.' or '..' alone),
+    where it must stay part of one file's name: ``SUFFIX_RULE``."""
+    return any(sep in suffix for sep in ("/", "\\")) or suffix in (".", "..")
 
 
 def says_folder(out: object) -> bool:

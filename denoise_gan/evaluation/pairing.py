@@ -10,7 +10,7 @@ import numpy as np
 
 from data_tools.folder_scan import no_images_text, not_a_folder
 from data_tools.images import IMAGE_EXTENSIONS, LoadedImage, collect_images, colour_channels, read_image
-from data_tools.names import refuse_empty_paths
+from data_tools.names import SUFFIX_RULE, makes_a_path, refuse_empty_paths
 from data_tools.paths import real_path
 from data_tools.synth_folder import refuse_other_half
 from denoise_gan.errors import UserError
@@ -91,9 +91,8 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     clean_dir, pred_dir = _folders(clean_dir, pred_dir)
     if not isinstance(pred_suffix, str):
         raise UserError(f"the prediction suffix must be text such as '_denoised', not {type(pred_suffix).__name__}")
-    if any(sep in pred_suffix for sep in ("/", "\\")) or pred_suffix in (".", ".."):  # denoise --suffix refuses them
-        raise UserError(f"the prediction suffix {pred_suffix!r}: a suffix holds no path separator and is not '.' or "
-                        "'..' (e.g. _denoised)")
+    if makes_a_path(pred_suffix):  # as denoise --suffix refuses it
+        raise UserError(f"the prediction suffix {pred_suffix!r}: {SUFFIX_RULE} (e.g. _denoised)")
     refuse_other_half(clean_dir, UserError)  # a set's noisy/ as the clean images: scores against the noise
     pred_suffix = suffix_stem(pred_suffix)  # `_dn.png` pairs `a_dn.tif` too, and messages name `a_dn.*`
     unsuffixed: list[str] = []  # predictions without the suffix: no clean image is named like them

@@ -28,7 +28,7 @@ from data_tools.folder_scan import (
     unread_note,
 )
 from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, JPEG_SUFFIXES, collect_images_and_excluded
-from data_tools.names import says_folder, shown
+from data_tools.names import SUFFIX_RULE, makes_a_path, says_folder, shown
 from data_tools.paths import real_path
 from data_tools.synth_folder import incomplete_half_note
 from denoise_gan.command_line import named
@@ -72,9 +72,8 @@ class OutputOptions:
             raise UserError(f"{_named('quality')} must be 1-100, not {self.quality}")
         if self.skip_existing and self.overwrite:
             raise UserError(f"{_named('skip_existing')} and {_named('overwrite')} contradict each other; give one")
-        if any(sep in self.suffix for sep in ("/", "\\")) or self.suffix in (".", ".."):
-            raise UserError(f"{_named('suffix')} {self.suffix!r}: a suffix holds no path separator and is not '.' "
-                            "or '..' (e.g. _dn)")
+        if makes_a_path(self.suffix):
+            raise UserError(f"{_named('suffix')} {self.suffix!r}: {SUFFIX_RULE} (e.g. _dn)")
         if "\0" in self.suffix:
             raise UserError(f"{_named('suffix')} {self.suffix!r} holds a NUL character, which no file name can")
         if any(ord(c) < 32 or ord(c) == 127 for c in self.suffix):  # a newline from a quoting slip: every output
