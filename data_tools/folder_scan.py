@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from data_tools.errors import DataError
@@ -94,34 +94,30 @@ def other_formats(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
     """The image files of other formats in the input folders, and entries named as images that are no regular
     file (a pipe, a socket, a device, a link to one), which no reader opens (their subfolders too with
     ``recursive``; hidden ones skipped, links to folders not followed, as the walk that reads the photos)."""
-    found: list[Path] = []
-    for raw in inputs:
-        if not Path(raw).is_dir():
-            continue
-        for top, dirs, files in os.walk(raw):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found += [Path(top) / f for f in sorted(files)
-                      if not f.startswith(".") and (Path(f).suffix.lower() in OTHER_IMAGE_SUFFIXES or _special(top, f))]
-            if not recursive:
-                break
-    return found
+    return [Path(top) / f for top, f in _walked(inputs, recursive, hidden=False)
+            if Path(f).suffix.lower() in OTHER_IMAGE_SUFFIXES or _special(top, f)]
 
 
 def hidden_images(inputs: Sequence[Path | str], recursive: bool) -> list[Path]:
     """The images a walk of the input folders passes over for a hidden name (theirs or a folder's above them,
     under the input), which a run that finds no other image should name."""
-    found: list[Path] = []
+    return [Path(top) / f for top, f in _walked(inputs, recursive, hidden=True)
+            if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+
+
+def _walked(inputs: Sequence[Path | str], recursive: bool, hidden: bool) -> Iterator[tuple[str, str]]:
+    """(folder, name) of the files in the input folders (their subfolders too with ``recursive``), sorted, links
+    to folders not followed: those the walk for photos reads, or with ``hidden`` those it passes over (a hidden
+    name, or under a hidden folder)."""
     for raw in inputs:
         if not Path(raw).is_dir():
             continue
         for top, dirs, files in os.walk(raw):
-            hidden_here = any(part.startswith(".") for part in Path(top).relative_to(raw).parts)
-            dirs.sort()
-            found += [Path(top) / f for f in sorted(files)
-                      if (hidden_here or f.startswith(".")) and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+            under_hidden = any(part.startswith(".") for part in Path(top).relative_to(raw).parts)
+            dirs[:] = sorted(d for d in dirs if hidden or not d.startswith("."))
+            yield from ((top, f) for f in sorted(files) if (under_hidden or f.startswith(".")) == hidden)
             if not recursive:
                 break
-    return found
 
 
 def hidden_images_note(hidden: Sequence[Path]) -> str:
@@ -130,12 +126,16 @@ def hidden_images_note(hidden: Sequence[Path]) -> str:
             "it")
 
 
+def files_not_read_notes(inputs: Sequence[Path | str], recursive: bool) -> list[str]:
+    """What the input folders hold that no command reads, a note each: images of other formats, hidden names."""
+    other, hidden = other_formats(inputs, recursive), hidden_images(inputs, recursive)
+    return ([other_formats_note(other)] if other else []) + ([hidden_images_note(hidden)] if hidden else [])
+
+
 def no_images_text(folder: Path | str, recursive: bool = True, found: str = "no image files found") -> str:
-    """A folder that gave no image to read, and what it holds that no command reads (other formats, hidden
-    names): "no image files found" alone sent a user with a folder of GIFs or HEICs looking for the fault."""
-    other, hidden = other_formats([folder], recursive), hidden_images([folder], recursive)
-    why = ([other_formats_note(other)] if other else []) + ([hidden_images_note(hidden)] if hidden else [])
-    return f"{folder}: {found}" + "".join(f"; {reason}" for reason in why)
+    """A folder that gave no image to read, and what it holds that no command reads: "no image files found"
+    alone sent a user with a folder of GIFs or HEICs looking for the fault."""
+    return f"{folder}: {found}" + "".join(f"; {note}" for note in files_not_read_notes([folder], recursive))
 
 
 _READ = ", ".join(IMAGE_EXTENSIONS)  # the suffixes read, as the messages list them

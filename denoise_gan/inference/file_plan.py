@@ -18,9 +18,8 @@ import numpy as np
 
 from data_tools.folder_scan import (
     OTHER_IMAGE_SUFFIXES,
+    files_not_read_notes,
     folders_not_read,
-    hidden_images,
-    hidden_images_note,
     linked_note,
     not_an_image_file,
     other_formats,
@@ -132,11 +131,8 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         # file system does (`link/../a.png` is a.png beside the link's target, not beside the link)
         unique.setdefault(real_path(source.parent) / source.name, (source, rel))
     if not unique:  # why: photos in subfolders (--recursive), in linked folders (never followed), or of formats
-        other = other_formats(inputs, recursive)  # no command reads
         why = _not_read_notes(*folders_not_read(inputs, exclude or Path(os.devnull), recursive))
-        why += [other_formats_note(other)] if other else []
-        hidden = hidden_images(inputs, recursive)
-        why += [hidden_images_note(hidden)] if hidden else []
+        why += files_not_read_notes(inputs, recursive)  # other formats, hidden names
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}" + "".join(f"; {w}" for w in why))
     return list(unique.values()), excluded
 
