@@ -12,7 +12,6 @@ from types import FrameType
 
 
 class _Seen:
-    ctrl_c = False
     signum = 0
     count = 0  # every interrupt noted in this process: a caller compares it before and after a call
 
@@ -33,13 +32,12 @@ def _noted(signum: int, frame: FrameType | None) -> None:
 
 def note_interrupt(signum: int) -> None:
     """Record an interrupt that a handler of its own took (training's, which stops at the step's end)."""
-    _Seen.ctrl_c = True
     _Seen.signum = signum
     _Seen.count += 1
 
 
 def ctrl_c_seen() -> bool:
-    return _Seen.ctrl_c
+    return _Seen.count > 0
 
 
 def interrupt_count() -> int:

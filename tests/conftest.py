@@ -34,7 +34,7 @@ def _no_interrupt_carried_over(monkeypatch: pytest.MonkeyPatch) -> None:
     each test starts, and leaves the next, with none seen."""
     from denoise_gan import interrupts
 
-    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    monkeypatch.setattr(interrupts._Seen, "count", 0)
     monkeypatch.setattr(interrupts._Seen, "signum", 0)
 
 

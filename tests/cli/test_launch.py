@@ -62,7 +62,7 @@ def test_a_sigterm_while_starting_exits_as_a_sigterm_and_the_handlers_are_in_pla
     monkeypatch.setattr(signal, "getsignal", lambda sig: signal.SIG_DFL if sig == signal.SIGTERM else
                         signal.default_int_handler)  # as a fresh process starts
     monkeypatch.setattr(interrupts._Seen, "signum", 0)
-    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    monkeypatch.setattr(interrupts._Seen, "count", 0)
     assert _exit_code_of_main(monkeypatch, terminated_while_building) == 143
     assert capsys.readouterr().err == "interrupted\n"
     monkeypatch.undo()
@@ -107,7 +107,7 @@ def test_an_error_that_follows_a_ctrl_c_is_the_interrupt(monkeypatch: pytest.Mon
     monkeypatch.setattr(export, "export_model", half_made)
     failed = cli("export", "default", "-o", tmp_path / "g.onnx")
     assert isinstance(failed.exception, RecursionError)  # no Ctrl-C: a bug stays a bug, never hidden
-    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    monkeypatch.setattr(interrupts._Seen, "count", 0)
     previous = signal.getsignal(signal.SIGINT)
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job starts with SIGINT ignored
@@ -166,7 +166,7 @@ def test_a_sigterm_is_taken_as_a_ctrl_c_and_exits_143(monkeypatch: pytest.Monkey
 
     from denoise_gan import interrupts
 
-    monkeypatch.setattr(interrupts._Seen, "ctrl_c", False)
+    monkeypatch.setattr(interrupts._Seen, "count", 0)
     monkeypatch.setattr(interrupts._Seen, "signum", 0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     interrupts.watch_ctrl_c()
