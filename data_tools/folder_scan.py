@@ -58,12 +58,12 @@ def no_longer_a_folder(path: Path) -> str:
     return "not a folder (replaced by a file?)" if path.exists() else "no such folder (moved or deleted?)"
 
 
-def holds_photos(folder: Path, out_dir: Path) -> bool:
+def holds_photos(folder: Path, out_dir: Path | None = None) -> bool:
     """Whether an image file lies anywhere below ``folder`` outside the output folder (links not followed,
     hidden folders skipped); stops at the first."""
-    out = real_path(out_dir)
+    out = real_path(out_dir) if out_dir is not None else None
     for top, dirs, files in os.walk(folder):
-        if Path(top).is_relative_to(out):
+        if out is not None and Path(top).is_relative_to(out):
             dirs[:] = []
             continue
         dirs[:] = [d for d in dirs if not d.startswith(".")]

@@ -326,11 +326,12 @@ def say_note(message: str) -> None:
 
 def say_other_formats(*folders: Path | None) -> None:
     """A note naming the images in formats no command reads under the folders a command read (searched as it
-    searches them): a set, a score or a fit made from part of a folder is not made without a word."""
-    from data_tools.folder_scan import other_formats, other_formats_note
+    searches them): a set, a score or a fit made from part of a folder is not made without a word. A folder
+    without a photo to read is left to the command's error, which names them."""
+    from data_tools.folder_scan import holds_photos, other_formats, other_formats_note
 
     found: dict[Path, Path] = {}  # each file once: a --pred inside --clean is walked twice
-    for path in other_formats([f for f in folders if f is not None], recursive=True):
+    for path in other_formats([f for f in folders if f is not None and holds_photos(Path(f))], recursive=True):
         found.setdefault(real_path(path), path)
     if found:
         say_note(other_formats_note(list(found.values())))

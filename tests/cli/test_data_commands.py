@@ -379,11 +379,13 @@ def test_a_folder_of_images_no_command_reads_is_named_by_every_command_that_find
     one_line_error(cli("evaluate", "--clean", photos, "--pred", src_like(tmp_path)), *needles)
     one_line_error(cli("noise-fit", "--noisy", photos, "--spec", "gaussian:sigma=5", "-o", tmp_path / "n"), *needles)
     train = cli("train", "--clean", photos, "--noisy", src_like(tmp_path), "-o", tmp_path / "t", "--steps", "2")
-    error = train.stderr.strip().splitlines()[-1]  # after train's note on the formats it reads past
-    assert train.exit_code == 2 and "photos: no readable images; not read: 1 image(s) in a format" in error
+    assert train.exit_code == 2 and train.stderr.count("a.gif") == 1, train.stderr  # said once, in the error
+    error = train.stderr.strip().splitlines()[-1]
+    assert "photos: no readable images; not read: 1 image(s) in a format" in error
     assert "with a hidden name passed over" in error
     adapt = cli("adapt", "--noisy", photos, "-o", tmp_path / "a", "--steps", "2")
     assert adapt.exit_code == 2 and "photos: no readable images; not read: 1 image(s) in a format" in adapt.stderr
+    assert adapt.stderr.count("a.gif") == 1, adapt.stderr
 
 
 def src_like(tmp_path: Path) -> Path:
