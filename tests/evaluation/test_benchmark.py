@@ -526,15 +526,25 @@ def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> N
     noisy = {r["image"]: r for r in data["rows"] if r["method"] == "noisy"}
     for image, sigma in used.items():  # the noisy row's PSNR is that residual's: 20 log10(255 / rms)
         assert sigma == pytest.approx(255.0 / 10 ** (noisy[image]["psnr"] / 20), rel=0.02)
+    # a mixture: each image's σ is the one drawn for it, as its stages record
+    result = bench("--clean", clean_dir, "--noise", "gaussian:sigma=5 | gaussian:sigma=40", "--methods", "tv",
+                   "--oracle-sigma", "-o", tmp_path / "mix")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads((tmp_path / "mix" / "results.json").read_text())
+    drawn = {i["image"]: i["stages"][0]["sigma"] for i in data["inputs"]}
+    assert {r["image"]: r["sigma_used"] for r in data["rows"] if r["method"] == "tv"} == drawn
+    assert set(drawn.values()) <= {5.0, 40.0}
 
 
 def test_which_noise_has_one_true_sigma_per_image() -> None:
     """--oracle-sigma needs one true σ per image: a plain Gaussian or correlated stage, or a camera with or without
-    its JPEG; a mixture, a JPEG before the camera or a noise without a σ has none."""
-    has_one = ("gaussian:sigma=25", "correlated:sigma=20", "camera:peak=40", "camera:peak=40+jpeg:quality=90")
+    its JPEG, or a mixture of those (the part drawn for an image has one); a JPEG before the camera, a noise
+    without a σ or a mixture with such a part has none."""
+    has_one = ("gaussian:sigma=25", "correlated:sigma=20", "camera:peak=40", "camera:peak=40+jpeg:quality=90",
+               "gaussian:sigma=5 | gaussian:sigma=25", "gaussian:sigma=10 | camera:peak=40+jpeg:quality=90")
     for text in has_one:
         assert bench_inputs.oracle_problem(parse_noise_spec(text)) is None, text
-    for text in ("jpeg:quality=90+camera:peak=40", "gaussian:sigma=5 | gaussian:sigma=25", "poisson:peak=30",
+    for text in ("jpeg:quality=90+camera:peak=40", "gaussian:sigma=5 | poisson:peak=30", "poisson:peak=30",
                  "gaussian:sigma=25+jpeg:quality=90"):
         assert bench_inputs.oracle_problem(parse_noise_spec(text)) is not None, text
 

@@ -41,14 +41,15 @@ CAMERA_CHAIN = ("camera", "jpeg")  # a camera, optionally with its JPEG: σ is t
 
 
 def oracle_problem(spec: NoiseSpec) -> str | None:
-    """Why a spec has no single true σ per image (None when it has: one Gaussian or correlated stage, whose
-    σ is its parameter, or a camera chain, whose σ is the std of the residual noisy - clean)."""
-    if len(spec.chains) != 1:
-        return "a mixture draws a different noise model per image"
-    models = tuple(stage.model for stage in spec.chains[0])
-    if (len(models) == 1 and models[0] in ORACLE_MODELS) or models in (CAMERA_CHAIN[:1], CAMERA_CHAIN):
-        return None
-    return "only a plain Gaussian or correlated spec like gaussian:sigma=25, or a camera spec, has one"
+    """Why a spec has no single true σ per image (None when it has: each of its chains, the one drawn for an
+    image, is one Gaussian or correlated stage, whose σ is its parameter, or a camera chain, whose σ is the
+    std of the residual noisy - clean)."""
+    for chain in spec.chains:
+        models = tuple(stage.model for stage in chain)
+        if not ((len(models) == 1 and models[0] in ORACLE_MODELS) or models in (CAMERA_CHAIN[:1], CAMERA_CHAIN)):
+            return ("only a plain Gaussian or correlated spec like gaussian:sigma=25, or a camera spec, has one "
+                    "(in a mixture, each of its parts)")
+    return None
 
 
 def oracle_sigma(stages: Sequence[dict[str, Any]], clean: np.ndarray, noisy: np.ndarray) -> float:
