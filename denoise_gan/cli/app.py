@@ -109,8 +109,10 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         _InterruptNotice.said = False
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except _NO_ARGS as exc:  # bare `denoise-gan`: the help, as before
-            console.print(exc.ctx.get_help() if exc.ctx else exc.format_message(), markup=False, highlight=False)
+        except _NO_ARGS as exc:  # bare `denoise-gan`: the help, once (click made it in building the exception,
+            # and a rich help is printed as it is made: asking for it again printed it twice)
+            if exc.format_message():
+                console.print(exc.format_message(), markup=False, highlight=False)
             sys.exit(exc.exit_code)
         except _CLICK_ERROR as exc:
             where = f" (see '{_command_path(exc, given, prog_name, self.commands)} --help')"
