@@ -198,3 +198,22 @@ def test_a_signal_the_process_was_started_ignoring_stays_ignored() -> None:
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def test_a_name_stdout_cannot_encode_is_written_escaped_not_a_traceback(tmp_path: Path) -> None:
+    """A results line naming a folder in a script the terminal's or log's encoding lacks (latin-1, Windows'
+    cp1252 when redirected) raised UnicodeEncodeError after the work, and a finished set exited 1."""
+    import os
+    import subprocess
+
+    import numpy as np
+
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "写真" / "a.png", np.zeros((16, 16, 3), np.uint8))
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-m", "denoise_gan", "synth", "写真", "-o", "合成", "--noise",
+                           "gaussian:sigma=5"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          encoding="ascii", errors="replace", timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "wrote 1 image(s) to \\u5408\\u6210" in done.stdout, done.stdout
