@@ -90,22 +90,29 @@ def denoise_summary(summary: Summary) -> RenderableType:
 
 def evaluation_table(result: Evaluation, title: str) -> Table:
     """Per-image PSNR/SSIM (and Y-channel scores when computed), then the mean."""
-    table = Table(title=escape(shown(title)))  # folder names hold [brackets] and control characters too
-    table.add_column("image")
-    labels = {"psnr": "PSNR (dB)", "ssim": "SSIM", "psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y"}
-    for key in result.keys:
-        table.add_column(labels[key], justify="right")
+    from rich.cells import cell_len
+
+    from denoise_gan.evaluation.metrics import MEAN_ROW
 
     def fmt(key: str, value: float) -> str:
         return f"{value:.2f}" if key.startswith("psnr") else f"{value:.4f}"
 
-    from denoise_gan.evaluation.metrics import MEAN_ROW
-
-    for row in result.images:  # an image named mean as the CSV writes it: not a second mean row
-        name = f"./{row.name}" if row.name == MEAN_ROW else row.name
-        table.add_row(escape(shown(name)), *(fmt(k, getattr(row, k)) for k in result.keys))
+    # an image named mean as the CSV writes it: not a second mean row
+    rows = [[shown(f"./{row.name}" if row.name == MEAN_ROW else row.name), *(fmt(k, getattr(row, k))
+                                                                            for k in result.keys)]
+            for row in result.images]
+    mean = ["mean", *(fmt(k, v) for k, v in result.mean.items())]
+    table = Table(title=escape(shown(title)))  # folder names hold [brackets] and control characters too
+    labels = {"psnr": "PSNR (dB)", "ssim": "SSIM", "psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y"}
+    for i, header in enumerate(("image", *(labels[k] for k in result.keys))):
+        # each column as wide as its widest cell, so nothing is cut (print_whole widens the table to fit): at a
+        # pipe's 80 columns names were cut to "holiday_…", two images alike
+        table.add_column(header, justify="left" if i == 0 else "right",
+                         min_width=max(cell_len(text) for text in (header, *(cells[i] for cells in (*rows, mean)))))
+    for cells in rows:
+        table.add_row(escape(cells[0]), *cells[1:])
     table.add_section()
-    table.add_row("[bold]mean[/]", *(f"[bold]{fmt(k, v)}[/]" for k, v in result.mean.items()))
+    table.add_row(*(f"[bold]{cell}[/]" for cell in mean))
     captions = []
     if result.identical == len(result.images):
         captions.append(f"every {'scored ' if result.failed else ''}prediction equals its clean image (PSNR "

@@ -224,6 +224,25 @@ def test_a_narrow_terminal_never_cuts_a_score(tmp_path: Path, columns: str) -> N
     assert "…" not in run.stdout and "0.00" in run.stdout  # 0.00 megapixels, whole
 
 
+def test_evaluate_never_cuts_an_image_name_or_a_score(tmp_path: Path) -> None:
+    """Piped (80 columns), evaluate's table cut two long names alike to `holiday_…` (their scores could not be told
+    apart): its headers could wrap, so rich took the room from the names."""
+    import os
+    import subprocess
+    import sys
+
+    names = [f"holiday_photo_from_the_beach_five_frames_v{i}" for i in (1, 2)]
+    for i, name in enumerate(names):
+        write_image(tmp_path / "c" / f"{name}.png", np.full((32, 32, 3), 90 + i, np.uint8))
+        write_image(tmp_path / "p" / f"{name}.png", np.full((32, 32, 3), 200, np.uint8))
+    run = subprocess.run([sys.executable, "-m", "denoise_gan", "evaluate", "--clean", tmp_path / "c", "--pred",
+                          tmp_path / "p", "--y-channel"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "COLUMNS": "80"})
+    assert run.returncode == 0, run.stderr
+    assert all(name in run.stdout for name in names) and "…" not in run.stdout, run.stdout
+    assert "SSIM-Y" in run.stdout
+
+
 def test_a_long_file_name_still_folds_into_the_terminal(tmp_path: Path) -> None:
     """Printed whole, the files-needing-attention table took its width from a 66-character file name (90 columns
     at 80): a column that folds its text cuts nothing, so it folds as before."""
