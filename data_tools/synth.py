@@ -73,6 +73,7 @@ class SynthSummary:
     manifest: Path
     written: int = 0
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # smaller than --crop: left out as asked, no failure
     unwritten: int = 0  # of the failures, outputs that could not be written (a full disk): the set is cut short
     kept: list[str] = field(default_factory=list)  # what --overwrite left of an earlier set: not the set's own files
     removed: list[str] = field(default_factory=list)  # images under clean/ and noisy/ no manifest listed, removed
@@ -83,6 +84,10 @@ class SynthSummary:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+class SmallerThanCrop(ValueError):
+    """A source with a side under ``crop``: left out of the set, as the option says, not a failed source."""
 
 
 def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
@@ -119,8 +124,8 @@ def synth(
 
     ``spec`` is a noise spec (text or parsed) or any ``NoiseSource`` (a learned noise model).
 
-    A source that cannot be read (or is smaller than ``crop``) is recorded in the summary and the manifest
-    and skipped; the rest still run. ``progress(done, total, name)`` is called after each source.
+    A source that cannot be read is recorded in the summary's and the manifest's failures, one smaller than
+    ``crop`` in their ``skipped``; the rest still run. ``progress(done, total, name)`` is called after each source.
     Same inputs and seed give byte-identical files. The output folder follows the rule of every command that
     writes one: new or empty, or this same set (a manifest with the same source, noise, seed and options: the
     run is repeated), or anything with ``overwrite``. Once the new images are in, the earlier set's that this
@@ -167,7 +172,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     replacing = sorted({*set_files(out_dir, earlier), *_planned_files(sources, clean_dir, settings)})
     write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
     entries = _write_set(sources, clean_dir, out_dir, spec, settings, summary, progress)
-    if not entries:  # every source failed: the folder is left as it was
+    if not entries:  # every source failed or was left out: the folder is left as it was
         summary.kept = []
         if was_empty:
             remove_empty_set(out_dir)
@@ -224,7 +229,8 @@ def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: b
     """An unpaired set whose failures left one side empty is no training set: what this run wrote goes again
     (from a folder that was new or empty; otherwise the request manifest marks the set incomplete)."""
     missing = [side for side in SET_FOLDERS if not any(e.get(side) for e in entries)]
-    if not missing or not summary.failures:  # (a paired set has both in every entry)
+    left_out = summary.failures + summary.skipped
+    if not missing or not left_out:  # (a paired set has both in every entry)
         return
     if was_empty:
         for entry in entries:
@@ -232,9 +238,9 @@ def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: b
                 if entry.get(side):
                     (out_dir / entry[side]).unlink(missing_ok=True)
         remove_empty_set(out_dir)
-    path, reason = summary.failures[0]
-    raise SynthError(f"no unpaired set: with {len(summary.failures)} source(s) failing (first {printable(str(path))}: "
-                     f"{reason}), none is left for its {missing[0]} side; fix or remove them")
+    path, reason = left_out[0]
+    raise SynthError(f"no unpaired set: with {len(left_out)} source(s) failing or left out (first "
+                     f"{printable(str(path))}: {reason}), none is left for its {missing[0]} side; fix or remove them")
 
 
 def _sources(clean_dir: Path, out_dir: Path, unpaired: bool) -> list[Path]:
@@ -295,6 +301,8 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
                 written.update(dict.fromkeys(files, source))
                 folders.update({"/".join(f.split("/")[:i]): source for f in files for i in range(2, f.count("/") + 1)})
                 summary.written += 1
+            except SmallerThanCrop as exc:
+                summary.skipped.append((source, str(exc)))
             except (ImageReadError, ValueError) as exc:
                 summary.unwritten += isinstance(exc, OutputWriteError)
                 reason = str(exc)
@@ -340,6 +348,7 @@ def _manifest(settings: dict[str, Any], entries: list[dict[str, Any]], summary: 
         "storage": "lossless PNG; noisy pixels clipped and rounded to the source dtype",
         "images": entries,
         "failures": [{"source": str(p), "reason": r} for p, r in summary.failures],
+        "skipped": [{"source": str(p), "reason": r} for p, r in summary.skipped],
         **({"replacing": replacing} if replacing else {}),  # while written: the earlier set's images still there
     }
 
@@ -354,6 +363,8 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
     if max_size is not None:
         pixels = resize_longest(pixels, max_size)
     if crop is not None:
+        if min(pixels.shape[:2]) < crop:
+            raise SmallerThanCrop(f"{pixels.shape[1]}x{pixels.shape[0]} is smaller than the {crop}x{crop} crop")
         pixels = center_crop(pixels, crop)
     entry: dict[str, Any] = {
         "name": name,

@@ -75,6 +75,10 @@ def synth_command(
             else "no set was made (the folder is as it was)"
         err_console.print(f"[bold red]{summary.unwritten} output(s) could not be written: {left}[/]",
                           highlight=False, soft_wrap=True)
+    if not summary.written and summary.skipped and not summary.failures:
+        err_console.print(f"[bold red]every photo is smaller than the {crop}x{crop} crop; lower --crop[/]",
+                          highlight=False)
+        raise typer.Exit(1)
     if summary.failures:
         if len(summary.failures) > summary.unwritten:
             err_console.print(f"[bold red]{len(summary.failures) - summary.unwritten} input(s) failed[/]",
@@ -83,9 +87,12 @@ def synth_command(
 
 
 def _report_synth(summary: SynthSummary, settings: str) -> None:
-    """Each source skipped, what an --overwrite left beside the set, and what was written."""
+    """Each source failed or left out, what an --overwrite left beside the set, and what was written."""
     for path, reason in summary.failures:
         err_console.print(f"[red]skipped[/] {escape(shown(f'{path}: {reason}'))}", highlight=False, soft_wrap=True)
+    for path, reason in summary.skipped:  # smaller than --crop: left out as the option says, not a failure
+        err_console.print(f"[yellow]left out[/] {escape(shown(f'{path}: {reason}'))}", highlight=False,
+                          soft_wrap=True)
     listed = summary.manifest.is_file() and summary.written and not summary.unwritten  # a finished set's manifest
     say_cautions_on(err_console, summary.cautions, f"{summary.manifest}, as each image's caution" if listed else "")
     if summary.linked:

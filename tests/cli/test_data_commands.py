@@ -240,16 +240,17 @@ def test_every_command_that_reads_a_folder_names_the_images_it_cannot_read(src: 
     assert code == 0 and "format" not in stderr  # none there, nothing said
 
 
-def test_image_smaller_than_crop_is_a_failure(src: Path, tmp_path: Path) -> None:
+def test_image_smaller_than_crop_is_left_out(src: Path, tmp_path: Path) -> None:
     summary = synth(src, tmp_path / "out", "gaussian:sigma=10", 0, crop=22)
-    assert [p.name for p, _ in summary.failures] == ["b.png", "c.png"]
-    assert summary.written == 2 and not summary.ok
+    assert [p.name for p, _ in summary.skipped] == ["b.png", "c.png"] and not summary.failures
+    assert summary.written == 2 and summary.ok
 
 
 def test_a_run_where_every_source_fails_leaves_no_set_for_the_next_run_to_refuse(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, stdout, stderr = invoke("synth", src, "-o", out, "--noise", "gaussian:sigma=10", "--crop", 1000)
-    assert code == 1 and "4 input(s) failed" in stderr and "wrote no image; no set was made" in stdout
+    assert code == 1 and "smaller than the 1000x1000 crop; lower --crop" in stderr
+    assert "wrote no image; no set was made" in stdout
     assert not out.exists()
     assert synth(src, out, "gaussian:sigma=10", 0).ok  # a corrected run needs no --overwrite
 
@@ -624,3 +625,23 @@ def test_samples_reads_its_set_in_any_case(tmp_path: Path) -> None:
     """--set was the one word option read case-sensitively: HELD-OUT was "unknown"."""
     result = cli("samples", "-o", tmp_path / "s", "--set", "HELD-OUT", "--names", "camera")
     assert result.exit_code == 0 and (tmp_path / "s" / "camera.png").is_file(), result.output
+
+
+def test_a_photo_smaller_than_the_crop_is_left_out_not_a_failure(tmp_path: Path) -> None:
+    """`--crop` says a smaller photo is skipped; it was counted as a failed input and a finished set exited 1. A
+    broken file is still a failure, and a crop that leaves no photo makes no set."""
+    photos = tmp_path / "photos"
+    write_image(photos / "big.png", np.zeros((80, 80, 3), np.uint8))
+    write_image(photos / "small.png", np.zeros((20, 20, 3), np.uint8))
+    made = cli("synth", photos, "-o", tmp_path / "s", "--noise", "gaussian:sigma=5", "--crop", "64")
+    assert made.exit_code == 0 and "small.png: 20x20 is smaller than the 64x64 crop" in made.stderr, made.stderr
+    assert "failed" not in made.stderr
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["failures"] == [] and len(manifest["images"]) == 1
+    assert [Path(s["source"]).name for s in manifest["skipped"]] == ["small.png"]
+    none = cli("synth", photos, "-o", tmp_path / "n", "--noise", "gaussian:sigma=5", "--crop", "100")
+    assert none.exit_code == 1 and "smaller than the 100x100 crop; lower --crop" in none.stderr, none.stderr
+    assert not (tmp_path / "n").exists()
+    (photos / "broken.png").write_bytes(b"not a png")
+    broken = cli("synth", photos, "-o", tmp_path / "b", "--noise", "gaussian:sigma=5", "--crop", "64")
+    assert broken.exit_code == 1 and "1 input(s) failed" in broken.stderr, broken.stderr
