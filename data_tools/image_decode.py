@@ -73,7 +73,8 @@ def narrow_range_note(pixels: np.ndarray) -> str:
     if not 0 < top <= NARROW_16BIT:
         return ""
     return (f"16-bit samples all at most {top} of 65535 (10-12-bit data stored as it came?): read on the full "
-            "16-bit scale, where 12-bit data is nearly black, its noise reads 16x weaker and its PSNR 24 dB higher; "
+            "16-bit scale, where 12-bit data is nearly black, its noise reads 16x weaker, noise added to it is 16x "
+            "stronger and its PSNR is 24 dB higher; "
             "scale such data to the full range first")
 
 
