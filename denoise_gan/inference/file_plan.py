@@ -246,6 +246,9 @@ def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, over_foun
     folder inside the input: nothing tells an earlier output there from a photo of the user's that bears its name."""
     source, output = c.source, c.output
     if over_input:
+        if c.real_output != c.real_source and c.output.exists() and _inode(c.output) == _inode(c.source):
+            raise UserError(f"{source} -> {output} would overwrite an input file, its own under another name "
+                            "(a hard link to it); choose another -o or a --suffix")
         earlier_output = renamed or c.real_output != c.real_source
         if opts.overwrite and earlier_output:
             raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "

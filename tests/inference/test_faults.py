@@ -48,7 +48,8 @@ def test_denoise_never_writes_over_an_input(weights: Path, tmp_path: Path) -> No
     for make_alias in (lambda p: os.link(src / "a.png", p), lambda p: p.symlink_to(src / "a.png")):
         make_alias(tmp_path / "a.png")
         result = cli("denoise", src / "a.png", "-o", tmp_path, "-c", weights, "--device", "cpu", "--overwrite")
-        one_line_error(result, "would overwrite an input")
+        said = one_line_error(result, "would overwrite an input")
+        assert "earlier output" not in said, said  # the input itself, not an output of an earlier run
         (tmp_path / "a.png").unlink()
     assert (src / "a.png").read_bytes() == before
 
