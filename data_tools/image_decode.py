@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import BinaryIO
@@ -155,13 +156,15 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
     """Pixels, whether the decoder already applied the orientation (OpenCV does for TIFFs, whatever the flags;
     they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs; newer Pillow does
     for TIFFs too, and drops the tag), and a caution when libjpeg called the data corrupt but decoded it."""
-    buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
-    try:
-        with quiet_stderr() as said:
-            arr = cv2.imdecode(buf, flags)
-    except cv2.error:
-        arr = None
+    arr, said = _opencv_decoded(data, flags)
+    if arr is None and is_jpeg(data) and not data.endswith(JPEG_END) and header is not None \
+            and not header.info.get("progressive"):
+        # whole but for its end marker (a writer that stopped short of it): OpenCV's imdecode refuses what libjpeg
+        # reads whole. With the marker added, a baseline scan cut off still says so below, and is refused; a
+        # progressive file cut in a later scan decodes blurred without a word, so it stays refused
+        data = data + JPEG_END
+        arr, said = _opencv_decoded(data, flags)
     complaint = scan_complaint(data, said(), lambda other: _libjpeg_says(other, flags)) \
         if arr is not None and is_jpeg(data) else ""
     if is_cut_off(complaint):
@@ -169,6 +172,19 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
     caution = f"libjpeg reports corrupt data ({complaint}): parts of the image may be garbled" if complaint else ""
     arr, rotated = _pixels(arr, data, header)
     return arr, rotated, caution
+
+
+JPEG_END = b"\xff\xd9"  # the EOI marker
+
+
+def _opencv_decoded(data: bytes, flags: int) -> tuple[np.ndarray | None, Callable[[], str]]:
+    """OpenCV's pixels (None where it refuses the data), and what libjpeg said on stderr meanwhile."""
+    try:
+        with quiet_stderr() as said:
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        arr = None
+    return arr, said
 
 
 def _pixels(arr: np.ndarray | None, data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:

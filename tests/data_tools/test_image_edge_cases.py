@@ -301,6 +301,26 @@ def test_a_jpeg_cut_off_mid_data_is_refused_not_filled_with_gray(tmp_path: Path)
         read_image(tmp_path / "cut.jpg")
 
 
+def test_a_whole_jpeg_without_its_end_marker_is_read_and_one_cut_off_still_refused(tmp_path: Path) -> None:
+    """A writer that stopped just short of the end marker leaves every pixel: OpenCV's imdecode refused it (its
+    imread and libjpeg read it whole), and the file was called truncated. Cut inside the scan, it still is; a
+    progressive file without the marker is refused as before: cut in a later scan, it decodes blurred and silent."""
+    data = {}
+    for progressive in (False, True):
+        buf = io.BytesIO()
+        Image.fromarray(skimage.data.astronaut()[:96, :128]).save(buf, "JPEG", quality=90, progressive=progressive)
+        data[progressive] = buf.getvalue()
+    (tmp_path / "no_end.jpg").write_bytes(data[False][:-2])
+    loaded = read_image(tmp_path / "no_end.jpg")
+    np.testing.assert_array_equal(loaded.pixels, read_image_bytes(data[False], tmp_path))
+    assert not loaded.caution
+    for name, cut in (("cut.jpg", data[False][: len(data[False]) * 2 // 3]),
+                      ("progressive_cut.jpg", data[True][: len(data[True]) * 2 // 3])):
+        (tmp_path / name).write_bytes(cut)
+        with pytest.raises(ImageReadError, match="truncated or corrupt"):
+            read_image(tmp_path / name)
+
+
 def test_a_cut_off_jpeg_with_stray_header_bytes_is_refused_and_a_whole_one_read(tmp_path: Path) -> None:
     """libjpeg prints only a decode's first warning: two stray bytes before a header segment (a camera quirk)
     hid the cut-off warning, and the gray-filled file was read."""
