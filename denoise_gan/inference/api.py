@@ -138,6 +138,10 @@ class Denoiser:
             return _denoise_tensor(self._engine, image, strength, sigma)
         refuse_masked(image)
         if isinstance(image, np.ndarray):  # a subclass (np.matrix keeps 2-D under indexing) as a plain array
+            from data_tools.image_decode import narrow_range_note
+
+            if note := narrow_range_note(np.asarray(image)):  # 8 or 12-bit values in uint16: said, as for a file
+                self._call_notes[note] = None
             return _denoise_array(self._engine, np.asarray(image), strength, sigma)
         raise UserError(f"expected a NumPy array or a torch tensor, got {type(image).__name__}")
 

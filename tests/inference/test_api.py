@@ -429,6 +429,17 @@ def test_a_long_lived_denoisers_notes_stay_bounded(level_weights: Path) -> None:
     assert len(den.notes) == 1 and "σ 130 is above" in den.notes[0], den.notes
 
 
+def test_a_uint16_array_of_narrow_values_is_noted_as_a_file_of_them_is(weights: Path) -> None:
+    """8-bit values in a uint16 array came back unchanged without a word (a blind model sees almost no noise on
+    the 16-bit scale); a file holding them is cautioned. A full-range array, and the next call, have no note."""
+    den = Denoiser.from_pretrained(weights, device="cpu")
+    narrow = noise_image(16, 16).astype(np.uint16)
+    den(narrow)
+    assert any("16-bit samples all at most" in note for note in den.notes), den.notes
+    den(narrow * 257)
+    assert not any("16-bit samples" in note for note in den.notes), den.notes
+
+
 def test_a_denoisers_notes_name_its_keywords_not_the_commands_flags(weights: Path) -> None:
     """Denoiser(overlap=150) was told of `--overlap 150`, a flag it has no use for; denoise_files' notes were
     already reworded."""
