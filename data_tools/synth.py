@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from data_tools.atomic_files import OutputWriteError, is_temp_file, remove_stale_parts
 from data_tools.checks import whole_number
+from data_tools.clean_shrink import SmallerThanCrop, shrunk_clean
 from data_tools.folder_lock import holding_folder
 from data_tools.folder_scan import folders_not_read, no_images_text, not_a_folder
-from data_tools.images import ImageReadError, center_crop, collect_images, read_image, write_image
+from data_tools.images import ImageReadError, collect_images, read_image, write_image
 from data_tools.names import printable, refuse_empty_paths
 from data_tools.noise import image_seed
 from data_tools.noise_source import NoiseSource, as_noise_source, drawn_noise, noise_text, source_record
@@ -84,25 +82,6 @@ class SynthSummary:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-class SmallerThanCrop(ValueError):
-    """A source with a side under ``crop``: left out of the set, as the option says, not a failed source."""
-
-
-def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
-    """Downscale (never upscale) an HxW or HxWxC image (C 1-4) so the longest side is ``max_size``, with INTER_AREA
-    to avoid aliasing.
-
-    Only for clean images: resampling a noisy image would correlate its noise.
-    """
-    h, w = pixels.shape[:2]
-    if max(h, w) <= max_size:
-        return pixels
-    scale = max_size / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)  # (OpenCV drops a single channel's axis)
-    return out.reshape(size[1], size[0], *pixels.shape[2:])
 
 
 def _stem(path: Path, root: Path) -> str:
@@ -360,12 +339,7 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
     still fail this source."""
     loaded = read_image(source)
     pixels = loaded.pixels
-    if max_size is not None:
-        pixels = resize_longest(pixels, max_size)
-    if crop is not None:
-        if min(pixels.shape[:2]) < crop:
-            raise SmallerThanCrop(f"{pixels.shape[1]}x{pixels.shape[0]} is smaller than the {crop}x{crop} crop")
-        pixels = center_crop(pixels, crop)
+    pixels = shrunk_clean(pixels, crop, max_size)
     entry: dict[str, Any] = {
         "name": name,
         "source": source.relative_to(clean_dir).as_posix(),

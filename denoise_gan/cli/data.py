@@ -70,6 +70,13 @@ def synth_command(
                         progress=report, overwrite=overwrite)
     _report_synth(summary, f"{'unpaired' if unpaired else 'paired'}, noise {spec}, seed {seed}")
     say_other_formats(clean_dir)
+    if not _say_what_failed(summary, crop):
+        raise typer.Exit(1)
+
+
+def _say_what_failed(summary: SynthSummary, crop: int | None) -> bool:
+    """Whether the run succeeded; where not, why, in red: outputs not written, inputs failed, or no photo as large
+    as the crop (photos under it are left out, as the option says, and are no failure while others are taken)."""
     if summary.unwritten:
         left = "the set is marked incomplete; make room and run the same command to finish it" if summary.written \
             else "no set was made (the folder is as it was)"
@@ -78,12 +85,11 @@ def synth_command(
     if not summary.written and summary.skipped and not summary.failures:
         err_console.print(f"[bold red]every photo is smaller than the {crop}x{crop} crop; lower --crop[/]",
                           highlight=False)
-        raise typer.Exit(1)
-    if summary.failures:
-        if len(summary.failures) > summary.unwritten:
-            err_console.print(f"[bold red]{len(summary.failures) - summary.unwritten} input(s) failed[/]",
-                              highlight=False)
-        raise typer.Exit(1)
+        return False
+    if len(summary.failures) > summary.unwritten:
+        err_console.print(f"[bold red]{len(summary.failures) - summary.unwritten} input(s) failed[/]",
+                          highlight=False)
+    return not summary.failures
 
 
 def _report_synth(summary: SynthSummary, settings: str) -> None:

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from data_tools.clean_shrink import resize_longest
 from data_tools.errors import DataError
 from data_tools.images import center_crop, read_image, write_image
 from data_tools.noise import image_seed, parse_noise_spec
-from data_tools.synth import SynthError, resize_longest, synth
+from data_tools.synth import SynthError, synth
 from denoise_gan import __version__
 from denoise_gan.cli import app
 from denoise_gan.errors import UserError
