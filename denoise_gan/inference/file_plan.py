@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import numbers
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,8 +201,9 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     mixed = {real_path(p) for p in in_output} if opts.overwrite and left_in_output else set()
     jobs: dict[Path, Job] = {}
     failing: list[Job] = []  # files that will fail whose output another failing file claimed: each is still said
+    folds = folds_case(out_dir)
     for c in candidates:
-        source, output, key = c.source, c.output, c.real_output
+        source, output, key = c.source, c.output, _name_on_disk(c.real_output, folds)
         problem = _name_problem(output) or _broken_link(source) or _through_link(out_dir, output)
         if problem and key in jobs and jobs[key].problem:
             failing.append(Job(source, output, problem))
@@ -209,8 +211,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         if not problem:  # (a job that will fail still claims its output: a readable photo must not lose it silently)
             _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), key in mixed, opts)
         if key in jobs:
-            raise UserError(f"{jobs[key].source} and {source} would both be written to {output}; "
-                            f"{_collision_hint(jobs[key].source, source, opts)}")
+            raise UserError(_collision_text(jobs[key], c, opts))
         jobs[key] = Job(source, output, problem or "")
     notes = _left_out_note(list(left_in_output.values()),
                            f"in the output folder {shown(out_dir)}, inside the input, which is not read as input "
@@ -225,6 +226,14 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
         notes.append(other_formats_note(other))
     notes += _quality_unused_note(list(jobs.values()), opts)
     return FilePlan(sorted([*jobs.values(), *failing], key=lambda j: str(j.output)), tuple(notes))
+
+
+def _collision_text(earlier: Job, c: _Candidate, opts: OutputOptions) -> str:
+    """Two inputs, one output: the same name, or names this disk does not tell apart (IMG_1.png, img_1.png)."""
+    alike = "" if real_path(earlier.output) == c.real_output else \
+        f" (and {earlier.output}: one name on this disk, which does not tell case apart)"
+    return (f"{earlier.source} and {c.source} would both be written to {c.output}{alike}; "
+            f"{_collision_hint(earlier.source, c.source, opts)}")
 
 
 def _new_folder_note(inputs: Sequence[Path | str], out_dir: Path) -> list[str]:
@@ -360,6 +369,25 @@ def _through_link(out_dir: Path, output: Path) -> str:
             return (f"{shown(folder)} is a link to a folder ({shown(real_path(folder))}); outputs are never written "
                     "through one: remove the link or choose another -o")
     return ""
+
+
+def folds_case(folder: Path) -> bool:
+    """Whether names that differ only in case (or Unicode form) are one file where ``folder`` is (or would be made):
+    macOS, Windows and exFAT disks. Asked of its nearest existing folder with a cased name: is the same name in
+    the other case the same folder? Nothing is written."""
+    for place in (folder, *folder.absolute().parents):
+        if place.name.swapcase() != place.name and place.is_dir():
+            other = place.with_name(place.name.swapcase())
+            try:
+                return other.exists() and os.path.samefile(place, other)
+            except OSError:
+                return False
+    return False
+
+
+def _name_on_disk(path: Path, folds: bool) -> Path:
+    """The output's name as the disk tells names apart: IMG_1.JPG and img_1.jpg are one file where it folds case."""
+    return Path(unicodedata.normalize("NFC", str(path)).casefold()) if folds else path
 
 
 def _inode(path: Path) -> tuple[int, int]:

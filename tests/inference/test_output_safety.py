@@ -14,7 +14,7 @@ import pytest
 from data_tools.images import encode_problem, read_image, write_image
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
-from denoise_gan.inference.file_plan import Job, OutputOptions
+from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.files import denoise_file, denoise_files
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import TiledDenoiser
@@ -562,3 +562,30 @@ def test_a_dumb_terminal_gets_a_plain_line_per_file(tmp_path: Path, weights: Pat
     dumb = Console(file=io.StringIO(), force_terminal=True, _environ={"TERM": "dumb"}, width=200)
     denoise_files([tmp_path / "in"], tmp_path / "out", engine(weights), OutputOptions(), console=dumb)
     assert "[1/1] done:" in dumb.file.getvalue()
+
+
+def test_names_one_file_apart_only_by_case_collide_where_the_disk_folds_case(tmp_path: Path, weights: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """card1/IMG_1.JPG and card2/img_1.jpg into one -o: on a disk that does not tell case apart (macOS, Windows,
+    exFAT) the second failed as "output exists", was skipped with --skip-existing, or replaced the first with
+    --overwrite. Refused before any work there, as any two inputs with one output are; taken where case counts."""
+    from denoise_gan.inference import file_plan
+
+    write_image(tmp_path / "card1" / "IMG_1.png", noise_image(16, 16, seed=1))
+    write_image(tmp_path / "card2" / "img_1.png", noise_image(16, 16, seed=2))
+    inputs = [tmp_path / "card1" / "IMG_1.png", tmp_path / "card2" / "img_1.png"]
+    assert not file_plan.folds_case(tmp_path)  # this disk tells case apart
+    assert len(plan_jobs(inputs, tmp_path / "out", OutputOptions()).jobs) == 2
+    monkeypatch.setattr(file_plan, "folds_case", lambda folder: True)
+    with pytest.raises(UserError, match="would both be written to .*does not tell case apart"):
+        denoise_files(inputs, tmp_path / "out", engine(weights), OutputOptions(overwrite=True))
+    assert not (tmp_path / "out").exists()
+
+
+def test_whether_a_disk_folds_case_is_asked_of_a_folder_and_its_other_case(tmp_path: Path) -> None:
+    from denoise_gan.inference.file_plan import folds_case
+
+    (tmp_path / "Photos").mkdir()
+    assert not folds_case(tmp_path / "Photos" / "new" / "out")  # the nearest existing cased folder: Photos
+    (tmp_path / "pHOTOS").symlink_to(tmp_path / "Photos", target_is_directory=True)  # as a folding disk shows it
+    assert folds_case(tmp_path / "Photos" / "new")
