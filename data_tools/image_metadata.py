@@ -97,14 +97,18 @@ def _exif_loss(fmt: str, channels: int, exif: bytes | None, deep: bool) -> str:
 
 
 def _icc_loss(fmt: str, channels: int, icc: bytes | None) -> str:
-    """Why an output of this format carries no ICC profile, or "": a BMP holds none, and a gray profile on colour
-    samples (a gray photo written as WebP, which stores RGB) a viewer rejects or misreads."""
+    """Why an output of this format carries no ICC profile, or "": a BMP holds none, a gray profile on colour
+    samples (a gray photo written as WebP, which stores RGB) a viewer rejects or misreads, and a colour one in a
+    gray PNG (a gray photo that came with an RGB profile) the PNG format forbids (libpng drops it, warning)."""
     if not icc:
         return ""
     if fmt == "BMP":
         return "a BMP holds none"
-    colour = channels >= 3 or fmt == "WEBP"
-    return "a gray profile, where the file stores RGB" if colour and icc[16:20] == b"GRAY" else ""
+    colour, gray_profile = channels >= 3 or fmt == "WEBP", icc[16:20] == b"GRAY"
+    if colour and gray_profile:
+        return "a gray profile, where the file stores RGB"
+    return "a colour profile, which a gray PNG may not hold" if fmt == "PNG" and not colour and not gray_profile \
+        else ""
 
 
 def bmp_with_dpi(data: bytes, dpi: tuple[float, float] | None) -> bytes:

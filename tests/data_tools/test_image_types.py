@@ -181,8 +181,7 @@ def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path: Pat
     assert read_image(tmp_path / "odd.webp").lossless  # an odd-sized chunk before the codec's is padded to even
 
 
-@pytest.mark.parametrize("suffix", [".png", ".tif"])
-@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize(("suffix", "channels"), [(".png", 3), (".png", 4), (".tif", 1), (".tif", 3), (".tif", 4)])
 def test_a_16_bit_output_keeps_its_colour_profile(tmp_path: Path, suffix: str, channels: int) -> None:
     from PIL import ImageCms
 
@@ -320,6 +319,22 @@ def test_a_gray_profile_is_not_written_on_colour_samples(tmp_path: Path) -> None
     gray = np.tile(np.arange(16, dtype=np.uint8) * 16, (16, 1))[..., None]
     assert "icc_profile" not in Image.open(io.BytesIO(encode_image(gray, ".webp", icc=gray_profile))).info
     assert Image.open(io.BytesIO(encode_image(gray, ".png", icc=gray_profile))).info["icc_profile"] == gray_profile
+
+
+
+def test_a_colour_profile_is_not_written_on_gray_samples(tmp_path: Path) -> None:
+    """A gray photo that came with an RGB profile wrote it into a gray PNG, which the format forbids (libpng drops
+    it on reading, with a warning); the file's line says it is dropped. A gray TIFF keeps it, as before."""
+    from data_tools.image_metadata import metadata_lost
+
+    rgb_profile = bytes(16) + b"RGB " + bytes(108)
+    gray = np.tile(np.arange(16, dtype=np.uint8) * 16, (16, 1))[..., None]
+    assert "icc_profile" not in Image.open(io.BytesIO(encode_image(gray, ".png", icc=rgb_profile))).info
+    assert metadata_lost("PNG", 1, None, rgb_profile) == ["ICC profile dropped (a colour profile, which a gray PNG "
+                                                          "may not hold)"]
+    colour = np.zeros((16, 16, 3), np.uint8)
+    assert Image.open(io.BytesIO(encode_image(colour, ".png", icc=rgb_profile))).info["icc_profile"] == rgb_profile
+    assert metadata_lost("TIFF", 1, None, rgb_profile) == []
 
 
 @pytest.mark.parametrize("source", ["jpg", "png", "tif"])
