@@ -151,6 +151,8 @@ def test_csv_writes_an_identical_pair_as_inf_as_evaluate_does() -> None:
     assert line["psnr"] == "inf" and float(line["psnr"]) == math.inf
     formula = next(csv.DictReader(io.StringIO(csv_text({"rows": [{**row, "image": "=HYPERLINK(1)"}]}))))
     assert formula["image"] == "./=HYPERLINK(1)"  # the same file, and no formula a spreadsheet runs
+    model = next(csv.DictReader(io.StringIO(csv_text({"rows": [{**row, "method": "@SUM(1)"}]}))))
+    assert model["method"] == "./@SUM(1)"  # a model named by its file: no formula either
 
 
 def test_a_row_made_with_another_sigma_is_another_row() -> None:

@@ -212,13 +212,14 @@ def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
 
 def csv_text(data: dict[str, Any]) -> str:
     """The rows as CSV, one per (image, noise, method); identical images score psnr ``inf``, and names are written
-    as in `evaluate`'s CSV, so one reader takes both files."""
+    as in `evaluate`'s CSV, so one reader takes both files; a model's name (its file's) is guarded the same way
+    against a spreadsheet reading it as a formula."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     fields = ["image", "noise", "method", "psnr", "ssim", "seconds", "mp_per_s", "sigma_used"]
     writer.writerow(fields)
     for r in data["rows"]:
-        writer.writerow([csv_image_name(r["image"]), r["noise"], r["method"],
+        writer.writerow([csv_image_name(r["image"]), r["noise"], csv_image_name(r["method"]),
                          f"{math.inf if r['psnr'] is None else r['psnr']:.6f}", f"{r['ssim']:.6f}",
                          f"{r['seconds']:.6f}", "" if r["mp_per_s"] is None else f"{r['mp_per_s']:.6f}",
                          "" if r["sigma_used"] is None else f"{r['sigma_used']:.6f}"])
