@@ -27,6 +27,8 @@ from denoise_gan.runtime import World
 # Log fields on the 0-255 noise-level scale rather than losses (F's added σ, the estimator's level error): plotted
 # on their own linear axis. A trainer may name its own with a ``level_fields`` attribute.
 LEVEL_FIELDS = ("f_sigma", "level")
+# what each is, on the 0-255 scale: F's noise a level, refine's `level` an error (falling is learning, not less noise)
+LEVEL_LABELS = {"f_sigma": "f_sigma: σ of F's noise", "level": "level: mean error of the estimated level"}
 
 
 class RunLog:
@@ -132,9 +134,10 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
     if levels:
         ax = axes.pop(0)
         for field in levels:
-            ax.plot(steps, series(field), label=field, linewidth=1, marker=dot, markersize=3)
-        ax.set_ylabel("noise level (0-255 scale)")
-        ax.set_title("noise levels")
+            ax.plot(steps, series(field), label=LEVEL_LABELS.get(field, field), linewidth=1, marker=dot, markersize=3)
+        ax.set_ylabel("0-255 scale")
+        ax.set_title("noise level" if levels == ["f_sigma"] else "level error" if levels == ["level"] else
+                     "noise level and level error")
     if has_val:
         ax = axes.pop(0)
         val = [(int(r["step"]), v) for r in rows if math.isfinite(v := logged_value(r.get("val_psnr")))]

@@ -114,12 +114,22 @@ def test_losses_png_keeps_noise_levels_off_the_loss_axis_and_draws_the_noisy_bas
     fig = log_figure(rows, FakeTrainer.log_fields)
     losses, levels, val = fig.axes
     assert losses.get_yscale() == "log" and "f_sigma" not in [ln.get_label() for ln in losses.get_lines()]
-    assert [ln.get_label() for ln in levels.get_lines()] == ["f_sigma"] and levels.get_yscale() == "linear"
+    assert [ln.get_label() for ln in levels.get_lines()] == ["f_sigma: σ of F's noise"]
+    assert levels.get_yscale() == "linear" and levels.get_title() == "noise level"
     labels = [ln.get_label() for ln in val.get_lines()]
     assert labels[0] == "G(noisy)" and labels[1].startswith("noisy input (20.50 dB)")
     baseline = val.get_lines()[1]
     assert set(baseline.get_ydata()) == {20.5}
     assert (tmp_path / "run" / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refines_level_is_drawn_as_an_error_not_as_a_noise_level() -> None:
+    """refine logs the estimator's mean error as `level`; losses.png called it a noise level, so a falling error
+    read as falling noise."""
+    rows = [{"step": str(s), "loss": "0.1", "level": str(7 - s)} for s in (1, 2, 3)]
+    levels = log_figure(rows, ("loss", "level")).axes[1]
+    assert levels.get_title() == "level error"
+    assert [ln.get_label() for ln in levels.get_lines()] == ["level: mean error of the estimated level"]
 
 
 
