@@ -6,6 +6,10 @@ way, so a reader knows which column is which and what the numbers are.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,12 +24,46 @@ BACKGROUND, INK = 255, (20, 20, 20)
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """matplotlib's DejaVu Sans where it is installed (accented, Greek and Cyrillic letters: Pillow's own font
+    drew "café" as "caf□"), else Pillow's."""
     from PIL import ImageFont
 
+    if (path := _dejavu_sans()) is not None:
+        with contextlib.suppress(OSError):
+            return ImageFont.truetype(str(path), size)
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1: the fixed-size bitmap font
         return ImageFont.load_default()
+
+
+@functools.cache
+def _dejavu_sans() -> Path | None:
+    """The font file matplotlib ships, found without importing matplotlib (slow to import)."""
+    spec = importlib.util.find_spec("matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (path := Path(folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf").is_file():
+            return path
+    return None
+
+
+def _drawable(text: str, font: Any) -> str:
+    """``text`` with each character the font has no glyph for (drawn as its empty box: a name in Japanese) as ?."""
+    from PIL import ImageFont
+
+    if text.isascii() or not isinstance(font, ImageFont.FreeTypeFont):  # (a bitmap font: Latin-1, fitted sees to it)
+        return text
+    missing = _missing_glyph(font)
+    return "".join("?" if not ch.isascii() and _glyph(font, ch) == missing else ch for ch in text)
+
+
+def _glyph(font: Any, ch: str) -> tuple[tuple[int, int], bytes]:
+    mask = font.getmask(ch)
+    return mask.size, bytes(mask)
+
+
+def _missing_glyph(font: Any) -> tuple[tuple[int, int], bytes]:
+    return _glyph(font, "\U0010fffd")  # a private-use code point: no font draws it, each draws its box
 
 
 def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: list[str], title: str) -> np.ndarray:
@@ -58,6 +96,7 @@ def fitted(draw: Any, text: str, font: Any, width: float) -> str:
     picture and took the figures at the end of its line (PSNR, σ, seed) with it. Every text a picture draws goes
     through it, so what a font cannot draw is replaced here (with ?), not raised from the drawing."""
     mark = "…"
+    text = _drawable(text, font)
     try:
         draw.textlength(text + mark, font=font)
     except UnicodeEncodeError:  # the bitmap font of Pillow < 10.1 holds Latin-1 alone (a name in Cyrillic, "…")

@@ -250,3 +250,18 @@ def test_a_caption_too_long_for_its_picture_is_cut_in_its_middle_and_keeps_its_f
     bitmap = ImageFont.load_default_imagefont()  # Pillow < 10.1's only default: no "…" in it
     assert fitted(draw, caption, bitmap, 200).endswith("30.52 dB") and "..." in fitted(draw, caption, bitmap, 200)
     assert fitted(draw, "фото.png: PSNR 30.52 dB", bitmap, 300) == "????.png: PSNR 30.52 dB"  # drawable, not raised
+
+
+def test_a_name_with_accents_is_drawn_and_one_the_font_lacks_is_a_question_mark() -> None:
+    """Pillow's own font drew "café" as "caf□" in every grid caption; a letter no font here holds (Japanese) was
+    an empty box too."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from denoise_gan.evaluation.pictures import _font, fitted
+
+    draw, font = ImageDraw.Draw(Image.new("RGB", (10, 10))), _font(12)
+    assert isinstance(font, ImageFont.FreeTypeFont)  # matplotlib, a dependency, ships its font
+    box = font.getmask("\U0010fffd")
+    for letter in "éü€Я":
+        assert bytes(font.getmask(letter)) != bytes(box), letter
+    assert fitted(draw, "café 日本.png: 30.52 dB", font, 400) == "café ??.png: 30.52 dB"
