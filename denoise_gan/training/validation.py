@@ -33,8 +33,11 @@ GRID_NAME = re.compile(r"step_(\d+)\.png")
 class Validator:
     def __init__(self, folder: Path, device: torch.device, side: int = VAL_SIDE) -> None:
         pairs = paired_files(folder / "clean", folder / "noisy", role="noisy partner")
-        self.pairs = [(name, *(center_crop(p, side, allow_smaller=True) for p in read_pair(c, n)))
-                      for name, c, n in pairs]
+        self.pairs, self.side, self.cropped = [], side, False
+        for name, c, n in pairs:
+            clean, noisy = read_pair(c, n)
+            self.cropped |= max(clean.shape[:2]) > side  # scores of crops: the grid says so, not a whole-image score
+            self.pairs.append((name, *(center_crop(p, side, allow_smaller=True) for p in (clean, noisy))))
         self.infer = InferConfig(tile=0, device=str(device), precision="fp32")
         self.device = device
 
@@ -69,7 +72,8 @@ class Validator:
                   "input_psnr": finite_mean(s[2] for s in scores)}
         columns = ["noisy", "G(noisy)", "clean"] + (["F(clean)"] if noise_model is not None else [])
         title = (f"step {step}   G: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}   "
-                 f"noisy input: {result['input_psnr']:.2f} dB")
+                 f"noisy input: {result['input_psnr']:.2f} dB" + (f"   (centre {self.side} px crops)" if self.cropped
+                                                                   else ""))
         write_grid(run_dir, step, labelled_grid(rows, columns, captions, title))
         return result
 
@@ -125,8 +129,10 @@ def write_index(run_dir: Path) -> None:
              "h2{margin:24px 0 6px;font-size:16px}</style></head><body>",
              f"<h1>validation grids ({len(grids)})</h1>",
              "<p>Columns: noisy input, G(noisy), clean reference and, where the run has a noise model F, one draw "
-             "of F(clean). Each row's caption holds its PSNR (over the image's channels, gray or RGB), each "
-             "grid's title the mean PSNR and SSIM; the curves are in ../losses.png.</p>"]
+             f"of F(clean), of each image's centre {VAL_SIDE}x{VAL_SIDE} px (so validation takes seconds). Each row's "
+             "caption holds its PSNR (over the image's channels, gray or RGB), each grid's title the mean PSNR and "
+             "SSIM; the curves are in ../losses.png. The grids are the step_N.png files beside this page: move or "
+             "send the val folder whole.</p>"]
     for step, path in reversed(grids):
         parts.append(f"<h2 id='step-{step}'>step {step}</h2><img src='{html.escape(path.name)}' "
                      f"alt='validation grid at step {step}'>")

@@ -23,3 +23,20 @@ def test_a_validation_keeps_each_parameter_in_its_layout(tmp_path: Path) -> None
     Validator(tmp_path / "val", torch.device("cpu")).run(g, tmp_path / "run", 1)
     assert {name: p.stride() for name, p in g.named_parameters()} == before
     assert all(torch.equal(values[name], p) for name, p in g.named_parameters()) and g.training
+
+
+def test_a_grid_of_crops_says_so_in_its_title(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Validation scores each pair's centre crop, and the grid's figures read as whole-image scores, which
+    `evaluate` of the same pairs did not give."""
+    from denoise_gan.training import validation
+
+    for part, seed in (("clean", 1), ("noisy", 2)):
+        write_image(tmp_path / "val" / part / "a.png", noise_image(48, 40, seed=seed))
+    titles: list[str] = []
+    real_grid = validation.labelled_grid
+    monkeypatch.setattr(validation, "labelled_grid", lambda *a: titles.append(a[-1]) or real_grid(*a))
+    g = random_level_net()
+    validation.Validator(tmp_path / "val", torch.device("cpu"), side=32).run(g, tmp_path / "crops", 1)
+    validation.Validator(tmp_path / "val", torch.device("cpu")).run(g, tmp_path / "whole", 1)
+    assert titles[0].endswith("(centre 32 px crops)") and "crops" not in titles[1], titles
+    assert "centre 256x256 px" in (tmp_path / "whole" / "val" / "index.html").read_text()
