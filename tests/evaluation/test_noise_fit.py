@@ -275,6 +275,20 @@ def test_a_mixture_spec_row_is_one_markdown_cell(pairs: Path) -> None:
         assert len(widths) == 1 and any("poisson:peak=30" in line for line in table)
 
 
+def test_names_in_the_markdown_are_shown_as_written(pairs: Path, tmp_path: Path) -> None:
+    """A folder named `set_<b>` made the rest of noise_fit.md bold, `<img src=x>` a live element, `*x*` italics:
+    names went into the page as Markdown."""
+    import shutil
+
+    from denoise_gan.evaluation.noise_fit import markdown
+
+    odd = tmp_path / "set_<b>*x*"
+    for half in ("clean", "noisy"):
+        shutil.copytree(pairs / half, odd / half)
+    text = markdown(paired_fit(odd / "clean", odd / "noisy", load_candidates(specs=["gaussian:sigma=10"])))
+    assert "set\\_\\<b\\>\\*x\\*" in text.splitlines()[0] and "<b>" not in text, text.splitlines()[0]
+
+
 def test_the_tables_put_each_figure_under_its_own_heading(pairs: Path) -> None:
     """The terminal table and the Markdown name σ, lag-1, R-G, the blind median by their columns."""
     from denoise_gan.evaluation.noise_fit import iter_rows, markdown, table_columns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,14 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _cell(label: str) -> str:
-    """A row label as one Markdown cell: a mixture spec's `|` (or a model file named with one) split it, and put
-    every figure of the row under the heading to its right."""
-    return label.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>\[\]&|~#!])")
+
+
+def _text(text: str) -> str:
+    """A name (a folder, a --model file, a photo) as Markdown text that shows it as written: `set_<b>` made the rest
+    of the page bold, `<img src=x>` an element, and a `|` (a mixture spec's) split a table's row, putting every
+    figure of the row under the heading to its right."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
 
 
 def markdown(report: NoiseFitReport) -> str:
@@ -42,18 +47,20 @@ def markdown(report: NoiseFitReport) -> str:
     s = report.settings
     bands = s["bands"]
     if report.mode == "paired":
-        head = (f"# Noise fit: {s['noisy_dir']} against {s['clean_dir']}\n\n{s['pairs']} pairs, seed {s['seed']}; "
+        head = (f"# Noise fit: {_text(s['noisy_dir'])} against {_text(s['clean_dir'])}\n\n{s['pairs']} pairs, seed "
+                f"{s['seed']}; "
                 "KL(real ‖ row) per brightness band of the clean intensity (nats; lower is closer).\n\n")
         cols = ["row", "KL mean", *[f"KL {b}" for b in bands], "σ", "lag-1 corr", "R-G corr"]
         lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
         for r in report.rows:
             v = r.values
-            lines.append("| " + " | ".join([_cell(r.label), _fmt(v["kl_mean"], 4),
+            lines.append("| " + " | ".join([_text(r.label), _fmt(v["kl_mean"], 4),
                                             *[_fmt(k, 4) for k in v["kl_per_band"]],
                                             _fmt(v["std"], 2), _fmt(v["lag1"]), _fmt(v["rg_corr"])]) + " |")
     else:
-        head = (f"# Noise fit (blind): {s['noisy_dir']}\n\nNo clean twins: {s['crops']} random {s['crop_size']}x"
-                f"{s['crop_size']} crops per row, models drawn on clean photos ({s['clean_dir']}), seed {s['seed']}."
+        head = (f"# Noise fit (blind): {_text(s['noisy_dir'])}\n\nNo clean twins: {s['crops']} random "
+                f"{s['crop_size']}x{s['crop_size']} crops per row, models drawn on clean photos "
+                f"({_text(str(s['clean_dir']))}), seed {s['seed']}."
                 f"\n\n{_photos_line(s)}")
         cols = ["row", "blind σ p10", "median", "p90", "luma / colour σ", "coarse / fine σ", "σ per octave",
                 "detail KL mean", "σ added"]
@@ -61,7 +68,7 @@ def markdown(report: NoiseFitReport) -> str:
         for r in report.rows:
             v = r.values
             lines.append("| " + " | ".join([
-                _cell(r.label), _fmt(v["blind_sigma_p10"], 2), _fmt(v["blind_sigma_median"], 2),
+                _text(r.label), _fmt(v["blind_sigma_p10"], 2), _fmt(v["blind_sigma_median"], 2),
                 _fmt(v["blind_sigma_p90"], 2), _fmt(v["luma_vs_colour"], 2), _fmt(v["coarse_vs_fine"], 2),
                 " / ".join(_fmt(x, 2) for x in v["sigma_per_octave"]), _fmt(v.get("detail_kl_mean"), 4),
                 _fmt(v.get("added_std"), 2)]) + " |")
@@ -77,7 +84,7 @@ def _photos_line(settings: dict[str, Any]) -> str:
             continue
         left = record["left_out"]
         parts.append(f"{record['used']} of {record['used'] + len(left)} {what}"
-                     + (f" (left out: {'; '.join(left)})" if left else ""))
+                     + (f" (left out: {_text('; '.join(left))})" if left else ""))
     return f"Photos: {', '.join(parts)}.\n\n" if parts else ""
 
 
