@@ -12,6 +12,7 @@ from pathlib import Path
 from data_tools.errors import DataError
 from data_tools.images import collect_images
 from data_tools.paths import real_path
+from data_tools.set_halves import set_half_holding
 from data_tools.synth_folder import MANIFEST_NAME, manifest_of
 
 
@@ -74,3 +75,24 @@ def refuse_shared_files(clean_dir: str, noisy_dir: str) -> None:
         noisy, twin = shared[0]
         raise DataError(f"{noisy}: the same file as {twin} in --clean ({len(shared)} such in --noisy); the two "
                         "domains must hold different photos")
+
+
+def noisy_drawn_from_clean(clean_dir: str, noisy_dir: str) -> str:
+    """A warning when --noisy is a synth set's noisy half made from --clean's photos (its manifest's source folder
+    is, holds or lies inside --clean), or --clean is the other half of the same paired set: every noisy photo then
+    has its clean twin in training, pixel for pixel, where an unpaired run's two domains are independent scenes
+    (the file checks above pass: synth wrote new files). "" otherwise."""
+    if not clean_dir or not noisy_dir:
+        return ""
+    held = set_half_holding(noisy_dir)
+    if held is None or held[1] != "noisy":
+        return ""
+    manifest = manifest_of(held[0] / MANIFEST_NAME) or {}
+    source, clean = manifest.get("source_dir"), real_path(clean_dir)
+    same_pairs = manifest.get("mode") == "paired" and clean == held[0] / "clean"
+    if not same_pairs and not (isinstance(source, str) and source and _overlap(real_path(source), clean)):
+        return ""
+    return (f"--noisy {noisy_dir} was made by synth from {'the photos of its clean/' if same_pairs else source}, "
+            f"and --clean {clean_dir} holds them: each noisy photo's clean twin is in training, where the two "
+            "domains of an unpaired run are independent scenes; `synth --unpaired` makes its two halves of "
+            "different photos")

@@ -41,6 +41,7 @@ from data_tools.atomic_files import atomic_write_bytes, is_temp_file, remove_sta
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
+from data_tools.training_folders import noisy_drawn_from_clean
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError
@@ -140,8 +141,10 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
         data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console, patch_size=cfg.patch_size),
                          noisy.images, noisy.note(cfg.noisy_dir, cfg.patch_size))
-        for warning in [] if started else photo_set_warnings(data.clean, data.noisy):
-            say_warning_on(console, warning)
+        for warning in [] if started else [*photo_set_warnings(data.clean, data.noisy),
+                                           noisy_drawn_from_clean(cfg.clean_dir, cfg.noisy_dir)]:
+            if warning:
+                say_warning_on(console, warning)
         deadlines: tuple[float | None, float | None] = (None, None)
         if not started:
             try:

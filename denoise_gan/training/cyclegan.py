@@ -21,7 +21,7 @@ from torch import nn
 
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from data_tools.output_folders import refuse_output_inside_inputs
-from data_tools.training_folders import val_drawn_from_training
+from data_tools.training_folders import noisy_drawn_from_clean, val_drawn_from_training
 from denoise_gan.config import TrainConfig, to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets import losses
@@ -277,8 +277,11 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
         check_train_folders(cfg)
         check_config(cfg)
         training = {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir}  # as check_train_folders has it
-        if cfg.val_dir and world_from_env().is_main and (note := val_drawn_from_training(cfg.val_dir, training)):
-            say_warning_on(console, note)  # (once, not once per torchrun rank)
+        if world_from_env().is_main:  # (once, not once per torchrun rank)
+            for note in (val_drawn_from_training(cfg.val_dir, training) if cfg.val_dir else "",
+                         noisy_drawn_from_clean(cfg.data.clean_dir, cfg.data.noisy_dir)):
+                if note:
+                    say_warning_on(console, note)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
     with nullcontext() if resume else discarded_if_refused(run_dir):
         return _train(cfg, run_dir, resume, steps, console, device)

@@ -649,6 +649,35 @@ def test_a_val_set_synth_made_from_the_training_photos_is_warned_of(tmp_path: Pa
     assert "photos of the run's --clean" in " ".join(result.output.split()), result.output
 
 
+def test_noisy_photos_synth_made_from_the_clean_ones_are_warned_of(tmp_path: Path) -> None:
+    """train/adapt took a paired set's halves, or a set synthesised from --clean, as two independent domains:
+    every noisy photo's clean twin was in training, pixel for pixel, without a word. An unpaired set's halves,
+    made for this, are no matter."""
+    from data_tools.images import write_image
+    from data_tools.synth import synth
+    from data_tools.training_folders import noisy_drawn_from_clean
+
+    clean = tmp_path / "clean"
+    for name, value in (("a", 90), ("b", 60), ("c", 30), ("d", 10)):
+        write_image(clean / f"{name}.png", np.random.default_rng(value).integers(0, 256, (64, 64, 3), np.uint8))
+    synth(clean, tmp_path / "paired", "gaussian:sigma=25", 1)
+    synth(clean, tmp_path / "unpaired", "gaussian:sigma=25", 1, unpaired=True)
+    paired, unpaired = tmp_path / "paired", tmp_path / "unpaired"
+    assert "made by synth from the photos of its clean/" in noisy_drawn_from_clean(str(paired / "clean"),
+                                                                                   str(paired / "noisy"))
+    assert f"made by synth from {clean}" in noisy_drawn_from_clean(str(clean), str(paired / "noisy"))
+    assert f"made by synth from {clean}" in noisy_drawn_from_clean(str(clean), str(unpaired / "noisy"))
+    assert noisy_drawn_from_clean(str(unpaired / "clean"), str(unpaired / "noisy")) == ""
+    assert noisy_drawn_from_clean(str(clean), str(clean)) == ""  # no set: refused elsewhere, as one folder
+    result = cli("train", "--clean", paired / "clean", "--noisy", paired / "noisy", "-o", tmp_path / "run",
+                 *TINY_TRAIN_FLAGS, "--steps", "1")
+    assert result.exit_code == 0 and "each noisy photo's clean twin is in training" in " ".join(
+        result.output.split()), result.output
+    result = cli("train", "--clean", unpaired / "clean", "--noisy", unpaired / "noisy", "-o", tmp_path / "run2",
+                 *TINY_TRAIN_FLAGS, "--steps", "1")
+    assert result.exit_code == 0 and "clean twin" not in result.output, result.output
+
+
 def test_a_later_torchrun_rank_does_not_take_rank_0s_lock_for_another_process(
         clean_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every rank probed the folder's lock: one that came after rank 0 had taken it refused, and torchrun ended
