@@ -41,7 +41,6 @@ from data_tools.atomic_files import atomic_write_bytes, is_temp_file, remove_sta
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
-from data_tools.training_folders import noisy_drawn_from_clean
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError
@@ -125,26 +124,23 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             check_device(cfg)
             held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {out.phase("noise").path.name}))
         refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
-        # G and F read once (D_noisy on first use); a bad --from makes no folder. A folder it named is stored
-        # absolute, so a resumed run's relative start is the shipped model's name
-        start = find_start(cfg.start, named=os.path.isabs(cfg.start) if resume else start_named)
+        start = _found_start(cfg, resume, start_named)
         if not resume and start_named and (note := shadowed_note(default_start)):
             say_warning_on(console, note)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg = _check_start(start, cfg, resume)
         _hold(held, out, resume, cfg if resume and device is not None else None)
         cfg = cfg if resume else _new_request(cfg, out)
-        note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir}, resume, console)
+        note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir, "--from's G": str(start.g),
+                              "--from's F": str(start.f)}, resume, console)  # (its reports compare against them)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
         if resume and said_complete(out_dir, console):  # it redid its reports and said "done" as if it trained
             return out.g
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
         data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console, patch_size=cfg.patch_size),
                          noisy.images, noisy.note(cfg.noisy_dir, cfg.patch_size))
-        for warning in [] if started else [*photo_set_warnings(data.clean, data.noisy),
-                                           noisy_drawn_from_clean(cfg.clean_dir, cfg.noisy_dir)]:
-            if warning:
-                say_warning_on(console, warning)
+        for warning in [] if started else photo_set_warnings(data.clean, data.noisy, cfg.clean_dir, cfg.noisy_dir):
+            say_warning_on(console, warning)
         deadlines: tuple[float | None, float | None] = (None, None)
         if not started:
             try:
@@ -159,6 +155,17 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
         _refuse_short_phases(out_dir)
         return out.g
+
+
+def _found_start(cfg: AdaptConfig, resume: bool, start_named: bool) -> StartModel:
+    """The start model, G and F read once (D_noisy on first use); a bad --from makes no folder. A folder it named is
+    stored absolute, so a resumed run's relative start is the shipped model's name. A resume needs it still: the
+    phases start from it and the reports compare against it."""
+    try:
+        return find_start(cfg.start, named=os.path.isabs(cfg.start) if resume else start_named)
+    except UserError as exc:  # moved or deleted since it started
+        raise UserError(f"{exc}{'; the adaptation started from it: put it back to resume' if resume else ''}") \
+            from None
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:

@@ -26,6 +26,7 @@ from data_tools.folder_scan import no_images_text, no_longer_a_folder
 from data_tools.paths import real_path
 from data_tools.samples import TRAIN_POOL, load_sample
 from data_tools.synth_folder import refuse_synth_sets_inside
+from data_tools.training_folders import noisy_drawn_from_clean
 from denoise_gan.config import (
     AdaptConfig,
     GeneratorConfig,
@@ -123,10 +124,12 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     return NoisyPhotos(usable, len(found), small)
 
 
-def photo_set_warnings(clean: list[np.ndarray], noisy: list[np.ndarray]) -> list[str]:
+def photo_set_warnings(clean: list[np.ndarray], noisy: list[np.ndarray], clean_dir: str = "",
+                       noisy_dir: str = "") -> list[str]:
     """What makes the two sets teach F the wrong noise, in words: clean photos that are noisy ones (the same
-    pixels: F learns to leave them as they are), and colour noisy photos beside gray clean ones alone (F draws
-    gray noise on gray photos, so the colour correlation of the camera's noise is never learnt)."""
+    pixels: F learns to leave them as they are), colour noisy photos beside gray clean ones alone (F draws gray
+    noise on gray photos, so the colour correlation of the camera's noise is never learnt), and noisy photos
+    that synth made from the clean ones (their folders, where given)."""
     def colour(pixels: np.ndarray) -> bool:
         return pixels.ndim == 3 and pixels.shape[2] >= 3
 
@@ -142,6 +145,8 @@ def photo_set_warnings(clean: list[np.ndarray], noisy: list[np.ndarray]) -> list
         said.append("every --clean photo is gray and the --noisy photos are in colour: F draws gray noise on gray "
                     "photos, so it cannot learn how the camera's noise is correlated across colours; add colour "
                     "clean photos")
+    if note := noisy_drawn_from_clean(clean_dir, noisy_dir):
+        said.append(note)
     return said
 
 

@@ -158,6 +158,35 @@ def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path
     assert command.exit_code == 0 and "nothing to resume" in command.output and "done" not in command.output
 
 
+def test_a_resume_says_when_its_start_model_is_gone_or_changed(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume reads --from again (the phases start from it, the reports compare against it): moved away, it was
+    "--from X: no such folder" to a command that gave no --from; replaced, the reports' "start model" rows
+    described other weights without a word."""
+    import shutil
+
+    start = tmp_path / "start"
+    shutil.copytree(start_dir, start)
+    cfg = _config(noisy_dir, clean_dir, start, steps=2)
+    with pytest.raises(KeyboardInterrupt), monkeypatch.context() as patched:  # stopped after the noise phase
+        patched.setattr(adapt_module.AdaptRefiner, "step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        adapt(cfg, tmp_path / "out")
+    start.rename(tmp_path / "moved")
+    one_line_error(cli("adapt", "--resume", tmp_path / "out"), "the adaptation started from it: put it back to resume")
+    (tmp_path / "moved").rename(start)
+    g = start / "G.safetensors"
+    g.write_bytes(g.read_bytes())  # written again, the same bytes: no word
+    resumed = cli("adapt", "--resume", tmp_path / "out")
+    assert resumed.exit_code == 0 and "changed since the run started" not in resumed.output, resumed.output
+    with pytest.raises(KeyboardInterrupt), monkeypatch.context() as patched:
+        patched.setattr(adapt_module.AdaptRefiner, "step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        adapt(cfg, tmp_path / "out2")
+    f = start / "F.safetensors"
+    f.write_bytes(f.read_bytes()[:-4] + b"    ")  # other weights (a retrained start), the same size
+    said = " ".join(cli("adapt", "--resume", tmp_path / "out2").output.split())
+    assert f"--from's F {f} changed since the run started" in said, said
+
+
 def test_relative_folders_from_python_are_stored_absolute(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """config.json names the folders a resume reads again: relative ones would name other folders (or none) when
