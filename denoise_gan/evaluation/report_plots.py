@@ -4,6 +4,7 @@ without pyplot, and the grouping of noise conditions into one-parameter sweeps t
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,6 +163,7 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
     order = [n for family in families for n in family.labels]  # a family's members side by side
     xs = dict(families[0].members) if numeric else {n: float(i) for i, n in enumerate(order)}
     psnr = {(s["method"], s["noise"]): shown_psnr(s) for s in _plotted(summary)}
+    partial = {(s["method"], s["noise"]) for s in _plotted(summary) if s.get("identical_pairs")}
     fig, ax = _figure(6.4, 4.2)
     colours = _colours(methods)
     for method in methods:
@@ -174,16 +176,38 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
             ax.plot(*zip(*points), marker="o", color=colours[method], linestyle=line,
                     label="_" if labelled else as_label(method))  # "_": one legend entry per method
             labelled = True
+        hollow = [(xs[n], psnr[(method, n)]) for n in order if (method, n) in partial]
+        if hollow:  # a mean over fewer photos than its neighbours' (those returned exactly are left out)
+            ax.plot(*zip(*hollow), marker="o", color=colours[method], markerfacecolor="white", linestyle="none",
+                    label="_")
+    if partial:
+        ax.plot([], [], marker="o", color="gray", markerfacecolor="white", linestyle="none",
+                label="hollow: mean over the photos not returned exactly")
     if numeric:
         ax.set_xlabel(families[0].axis)
     else:
-        ax.set_xticks(list(xs.values()), [as_label(n if len(n) <= 24 else n[:22] + "…") for n in order],
-                      rotation=20, ha="right")
+        ax.set_xticks(list(xs.values()), [as_label(_tick_label(n)) for n in order], rotation=20, ha="right")
         ax.set_xlabel("noise condition (lines join one noise model along its parameter)")
     ax.set_ylabel("mean PSNR (dB)")
     _titled(ax, "PSNR vs noise level", summary)
     ax.legend(fontsize="small")
     return figure_png(fig, dpi=110, tight=True)
+
+
+TICK_WIDTH = 24  # characters of a noise condition on one line under the plot
+
+
+def _tick_label(noise: str) -> str:
+    """A noise condition whole, on lines of about TICK_WIDTH characters broken after its `+`, `|` or `,`: cut to
+    its first 22, `gaussian:sigma=15+jpeg:quality=80` and `...=95` read alike."""
+    lines, line = [], ""
+    for part in re.findall(r"[^+|,]+[+|,]?", noise):
+        if line and len(line) + len(part) > TICK_WIDTH:
+            lines.append(line)
+            line = part.lstrip()
+        else:
+            line += part
+    return "\n".join([*lines, line])
 
 
 def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:

@@ -76,11 +76,14 @@ def test_lines_join_one_noise_model_along_its_parameter_only(figure: list[Any]) 
     assert report.plot_psnr_vs_noise(summary_for(NOISES, METHODS), NOISES, METHODS) == PNG
     ax = figure[0].axes[0]
     at = {round(float(x)): t.get_text() for x, t in zip(ax.get_xticks(), ax.get_xticklabels())}
-    assert sorted(at.values()) == sorted(t if len(t) <= 24 else t[:22] + "…" for t in NOISES)
+    assert sorted(t.replace("\n", " ").replace("  ", " ") for t in at.values()) == sorted(NOISES)  # whole, never cut
+
+    for long in ("gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=15+jpeg:quality=95"):  # cut, both read alike
+        assert report_plots._tick_label(long) == long.replace("+", "+\n")
 
     def family(x: float) -> str:
         label = at[round(float(x))]
-        return label if "|" in label or "…" in label else label.split(":")[0]  # a mixture is its own family
+        return label if "|" in label else label.split(":")[0]  # a mixture is its own family
 
     joined: dict[str, list[list[str]]] = {}
     for line in ax.get_lines():
@@ -117,6 +120,11 @@ def test_a_condition_with_an_output_equal_to_its_clean_image_keeps_its_points(fi
     model_line = [line for line in figure[0].axes[0].get_lines() if line.get_label() == "model"][0]
     assert list(model_line.get_xdata()) == [0.0, 15.0, 25.0]
     assert model_line.get_ydata()[0] == 42.5
+    # a mean over fewer photos than its neighbours' is drawn hollow, and the legend says what hollow means
+    hollow = [line for line in figure[0].axes[0].get_lines() if line.get_markerfacecolor() == "white"]
+    assert [(list(h.get_xdata()), list(h.get_ydata())) for h in hollow if h.get_xdata().size] == [([0.0], [42.5])]
+    assert "hollow: mean over the photos not returned exactly" in [
+        t.get_text() for t in figure[0].axes[0].get_legend().get_texts()]
     offsets = [c.get_offsets() for c in report_plots.psnr_vs_time_figure(summary, noises, METHODS).axes[0].collections]
     assert any(len(o) and float(o[0][1]) == 42.5 for o in offsets)
 
