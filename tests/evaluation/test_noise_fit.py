@@ -683,3 +683,12 @@ def test_residual_statistics_read_known_noise() -> None:
     rows = ResidualStats()
     rows.add(clean, x[1:] + x[:-1])  # each value shares a term with the one below it: lag-1 ρ 0.5 vertically
     assert rows.lag1 == pytest.approx(0.25, abs=0.03)  # the mean of horizontal (0) and vertical (0.5)
+
+
+def test_a_long_row_label_in_the_picture_keeps_its_end() -> None:
+    """Cut to its first 43 characters, two --model files in sibling folders drew the same legend and title."""
+    from denoise_gan.evaluation.noise_fit.output import _short
+
+    a, b = (f"/home/someone/experiments/noise_models/{run}/F.safetensors" for run in ("run_a", "run_b"))
+    assert _short(a) != _short(b) and len(_short(a)) == 44 and _short(a).endswith("run_a/F.safetensors")
+    assert _short("gaussian:sigma=10") == "gaussian:sigma=10"

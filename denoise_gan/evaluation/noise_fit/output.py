@@ -216,8 +216,11 @@ def _crop_panels(fig: Any, cells: Any, report: NoiseFitReport) -> None:
 
 
 def _short(label: str, width: int = 44) -> str:
-    """A row's label as figure text: shortened, and drawn as written (a --model path may hold $ or a leading _)."""
-    return as_label(label if len(label) <= width else label[:width - 1] + "…")
+    """A row's label as figure text: shortened in its middle, keeping its start and its end (two --model files in
+    sibling folders differ near the end; a Poisson-Gaussian fit's σ is there), and drawn as written (a --model path
+    may hold $ or a leading _)."""
+    head = width // 3
+    return as_label(label if len(label) <= width else label[:head] + "…" + label[len(label) - (width - 1 - head):])
 
 
 def write_report(report: NoiseFitReport, out_dir: Path | str) -> list[Path]:
