@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,7 +111,11 @@ def _write_demo(out_dir: Path, spec: NoiseSpec, noise: str, seed: int, checkpoin
     record = {**request, "complete": True,
               "images": [{"name": r.name, "file": r.path.name, "noisy_psnr": json_float(r.noisy_psnr),
                           "noisy_ssim": r.noisy_ssim, "psnr": json_float(r.psnr), "ssim": r.ssim} for r in rows],
-              "mean": {key: json_float(value) for key, value in demo_means(rows).items()}}
+              "mean": {key: json_float(value) for key, value in demo_means(rows).items()}
+              | {"identical_pairs": sum(math.isinf(r.psnr) for r in rows),  # left out of the PSNR means, as evaluate
+                 "noisy_identical_pairs": sum(math.isinf(r.noisy_psnr) for r in rows)},  # leaves them, and counts
+              "mean_rule": "PSNR means are over the pairs that are not identical (an identical pair's PSNR is "
+                           "infinite, null in this file); identical_pairs counts those left out"}
     # strict JSON, as evaluate's: an identical pair's infinite PSNR is null
     atomic_write_text(out_dir / RECORD, json.dumps(record, indent=2, allow_nan=False) + "\n")
     return rows

@@ -51,6 +51,8 @@ def test_demo_writes_strips_and_scores(tmp_path: Path) -> None:
     mean = record["mean"]  # the means the table prints, for a script that reads no table
     assert mean["noisy_psnr"] == pytest.approx(np.mean(noisy)) and f"{mean['psnr']:.2f}" in result.output
     assert mean["ssim"] == pytest.approx(np.mean([i["ssim"] for i in record["images"]]))
+    # how many pairs the PSNR means leave out (an identical pair's PSNR is infinite), as evaluate's results say
+    assert mean["identical_pairs"] == mean["noisy_identical_pairs"] == 0 and "identical_pairs" in record["mean_rule"]
 
 
 def test_demo_scores_before_and_after_are_the_strips_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
