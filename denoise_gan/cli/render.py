@@ -161,7 +161,7 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
 
 def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
-    from denoise_gan.evaluation.report_plots import best_psnr, contender, contenders, shown_psnr
+    from denoise_gan.evaluation.report_plots import best_psnr, contender, contenders, shown_best, shown_psnr
 
     parts: list[RenderableType] = []
     sigma = "oracle σ" if result.data["config"]["oracle_sigma"] else "blind σ"
@@ -182,8 +182,9 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
             starred = starred or p.endswith("*")
             q = f"{s['ssim']:.4f}"
             marked = contender(s)
-            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and value == best else p,
-                          f"[bold green]{q}[/]" if marked and s["ssim"] == best_ssim else q, f"{s['seconds']:.3f}",
+            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and shown_best(value, best, 2) else p,
+                          f"[bold green]{q}[/]" if marked and shown_best(s["ssim"], best_ssim, 4) else q,
+                          f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))
         parts.append(table)
     if starred:

@@ -29,6 +29,7 @@ from denoise_gan.evaluation.report_plots import (
     contenders,
     plot_psnr_vs_noise,
     plot_psnr_vs_time,
+    shown_best,
     shown_psnr,
 )
 
@@ -205,9 +206,10 @@ def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
         marked = contender(s)
         out.append(
             f"<tr><td>{_e(s['method'])}</td>"
-            f"<td class='num{' best' if marked and shown_psnr(s) == best else ''}'>{_fmt_mean_psnr(s)}</td>"
-            f"<td class='num{' best' if marked and s['ssim'] == best_ssim else ''}'>{s['ssim']:.4f}</td>"
-            f"<td class='num{' best' if marked and s['seconds'] == fastest else ''}'>"
+            f"<td class='num{' best' if marked and shown_best(shown_psnr(s), best, 2) else ''}'>"
+            f"{_fmt_mean_psnr(s)}</td>"
+            f"<td class='num{' best' if marked and shown_best(s['ssim'], best_ssim, 4) else ''}'>{s['ssim']:.4f}</td>"
+            f"<td class='num{' best' if marked and shown_best(s['seconds'], fastest, 3) else ''}'>"
             f"{s['seconds']:.3f}</td>"
             f"<td class='num'>{speed}</td>"
             f"<td class='num'>{s['images']}</td></tr>")

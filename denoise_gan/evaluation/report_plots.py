@@ -105,6 +105,16 @@ def contenders(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if contender(e)]
 
 
+def shown_best(value: float, best: float | None, digits: int) -> bool:
+    """Whether a value ties the best as the table shows both (to ``digits`` places): marked apart on hidden
+    digits, one of two cells reading 32.41 was green."""
+    if best is None:
+        return False
+    if math.isinf(value) or math.isinf(best):
+        return value == best
+    return round(value, digits) == round(best, digits)
+
+
 def best_psnr(entries: list[dict[str, Any]]) -> float | None:
     """The PSNR to mark best among the contenders, or None when they left out different numbers of photos
     returned bit for bit (each mean is over the photos it did not return so): such a method could be ranked

@@ -77,6 +77,20 @@ def test_the_benchmark_table_marks_each_metrics_best_and_says_how_sigma_was_set(
     assert (rows[1]["PSNR (dB)"], rows[1]["SSIM"]) == ("29.00", "[bold green]0.9000[/]")
 
 
+
+def test_a_tie_as_shown_is_marked_best_in_both_rows() -> None:
+    """32.414 and 32.406 both read 32.41, and only the first was green: best is marked on the digits shown."""
+    from denoise_gan.evaluation.report import _mean_table
+
+    bench = _benchmark(False)
+    bench.data["summary"][0].update(psnr=32.414, psnr_finite=32.414)
+    bench.data["summary"][1].update(psnr=32.406, psnr_finite=32.406)
+    rows = _rows(render.benchmark_summary(bench).renderables[0])
+    assert [r["PSNR (dB)"] for r in rows] == ["[bold green]32.41[/]"] * 2
+    page = _mean_table(bench.data["summary"], ["bm3d", "nlm"])
+    assert page.count("class='num best'>32.41") == 2, page
+
+
 def test_the_noisy_input_is_never_marked_best_even_when_it_is_the_clean_photo() -> None:
     """On a clean-photo run (`gaussian:sigma=0`) the noisy input scores ∞ / 1.0 and was marked best of all."""
     bench = _benchmark(False)
