@@ -9,6 +9,7 @@ from __future__ import annotations
 
 MODEL = "model"  # one row per --checkpoint
 BASELINE = "noisy"  # the noisy input itself: scored, never timed, never marked best
+REAL_PAIRS = "pairs:"  # the noise label of a folder of the user's own pairs (its path follows)
 # the registry's classical methods in its order, and the ones run when --methods is not given
 CLASSICAL_NAMES = (BASELINE, "bm3d", "nlm", "skimage-nlm", "wavelet", "ffdnet", "tv")
 CLASSICAL_DEFAULTS = ("bm3d", "nlm", "wavelet", "tv")

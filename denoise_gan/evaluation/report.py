@@ -23,6 +23,7 @@ import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import colour_channels, encode_image, to_dtype
+from denoise_gan.evaluation.method_names import REAL_PAIRS
 from denoise_gan.evaluation.report_plots import (
     best_psnr,
     contender,
@@ -160,10 +161,15 @@ dl { font-size: 13px; } dt { font-weight: 600; margin-top: 6px; } dd { margin-le
 
 
 def _seed_text(cfg: dict[str, Any]) -> str:
-    """The noise seed a report states: --seed for noise drawn here, a synth set's own for the noisy files read."""
+    """The noise seed a report states: --seed for noise drawn here, a synth set's own for the noisy files read,
+    none for the user's own pairs (their noise is the camera's)."""
+    own = sum(str(n).startswith(REAL_PAIRS) for n in cfg.get("noises", []))
+    sets = len(cfg.get("noisy_sets") or []) - own
+    read = "; ".join([*(["synth sets: their manifests' seeds"] if sets > 0 else []),
+                      *(["your own pairs: their noise as shot"] if own else [])])
     if cfg.get("seed") is None:
-        return "noisy files read from synth sets (their manifests' seeds)"
-    return f"seed {cfg['seed']}" + (" (synth sets: their manifests' seeds)" if cfg.get("noisy_sets") else "")
+        return f"noisy files read ({read})"
+    return f"seed {cfg['seed']}" + (f" ({read})" if read else "")
 
 
 def _e(value: Any) -> str:

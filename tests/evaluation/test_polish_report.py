@@ -273,3 +273,13 @@ def test_a_name_with_accents_is_drawn_and_one_the_font_lacks_is_a_question_mark(
     for letter in "éü€Я":
         assert bytes(font.getmask(letter)) != bytes(box), letter
     assert fitted(draw, "café 日本.png: 30.52 dB", font, 400) == "café ??.png: 30.52 dB"
+
+
+def test_the_report_names_where_the_noise_came_from() -> None:
+    """A folder of the user's own pairs was described as "synth sets (their manifests' seeds)": it has none."""
+    seed_text = report._seed_text
+    assert seed_text({"seed": 0, "noisy_sets": [], "noises": ["gaussian:sigma=25"]}) == "seed 0"
+    assert seed_text({"seed": None, "noisy_sets": ["/s"], "noises": ["gaussian:sigma=25"]}) == \
+        "noisy files read (synth sets: their manifests' seeds)"
+    assert seed_text({"seed": None, "noisy_sets": ["/p"], "noises": ["pairs:/p"]}) == \
+        "noisy files read (your own pairs: their noise as shot)"

@@ -30,13 +30,13 @@ from data_tools.synth import MANIFEST_NAME
 from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, installed_methods, parse_methods
+from denoise_gan.evaluation.method_names import REAL_PAIRS
 from denoise_gan.evaluation.pairing import by_stem, keyed, paired_files
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
 
 ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
-REAL_PAIRS = "pairs:"  # the noise label of a folder of the user's own pairs (its path follows)
 CAMERA_CHAIN = ("camera", "jpeg")  # a camera, optionally with its JPEG: σ is the residual's (it has no parameter)
 
 
