@@ -73,6 +73,7 @@ from denoise_gan.training.run_open import (
     warn_if_unfinished,
 )
 from denoise_gan.training.run_weights import write_graph
+from denoise_gan.training.unused_options import unused_options
 from denoise_gan.warning_line import say_warning_on
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
@@ -130,7 +131,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
         g_cfg = _check_start(start, cfg, resume)
         _hold(held, out, resume, cfg if resume and device is not None else None)
-        cfg = cfg if resume else _new_request(cfg, out)
+        cfg = cfg if resume else _new_request(cfg, out, console)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir, "--from's G": str(start.g),
                               "--from's F": str(start.f)}, resume, console)  # (its reports compare against them)
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
@@ -168,8 +169,11 @@ def _found_start(cfg: AdaptConfig, resume: bool, start_named: bool) -> StartMode
             from None
 
 
-def _new_request(cfg: AdaptConfig, out: RunFolder) -> AdaptConfig:
-    """A new adaptation's folder, holding its request (config.json) before anything else."""
+def _new_request(cfg: AdaptConfig, out: RunFolder, console: Console) -> AdaptConfig:
+    """A new adaptation's folder, holding its request (config.json) before anything else; its options that
+    others leave without effect are said."""
+    for note in unused_options(cfg):
+        say_warning_on(console, note)
     replaced = not_started(out.path)
     try:
         prepare_output_dir(out.path, own=replaced, hint="--resume OUT to continue the adaptation in it")

@@ -41,6 +41,7 @@ from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.run_open import discarded_if_refused, open_run, require_config
 from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.training.unused_options import unused_options
 from denoise_gan.training.validation import LazyValidator
 from denoise_gan.warning_line import say_warning_on
 
@@ -279,7 +280,7 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
         training = {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir}  # as check_train_folders has it
         if world_from_env().is_main:  # (once, not once per torchrun rank)
             for note in (val_drawn_from_training(cfg.val_dir, training) if cfg.val_dir else "",
-                         noisy_drawn_from_clean(cfg.data.clean_dir, cfg.data.noisy_dir)):
+                         noisy_drawn_from_clean(cfg.data.clean_dir, cfg.data.noisy_dir), *unused_options(cfg)):
                 if note:
                     say_warning_on(console, note)
         refuse_output_inside_inputs(run_dir, input_folders(cfg))

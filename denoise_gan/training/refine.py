@@ -52,6 +52,7 @@ from denoise_gan.training.refine_start import check_refine, check_start, start_w
 from denoise_gan.training.run_open import discarded_if_refused, open_run, require_config, warn_if_unfinished
 from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.training.unused_options import unused_options
 from denoise_gan.training.validation import LazyValidator
 from denoise_gan.warning_line import say_warning_on
 
@@ -294,6 +295,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
             note = val_drawn_from_training(cfg.val_dir, training)
             if note and world_from_env().is_main:
                 say_warning_on(console, note)  # (once, not once per torchrun rank)
+        for note in unused_options(cfg) if world_from_env().is_main else []:
+            say_warning_on(console, note)
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
         if cfg.init:  # the G it starts from, as that run left it; a folder is recorded as the file it holds
