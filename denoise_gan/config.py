@@ -202,8 +202,9 @@ class TrainConfig(ValidatedRunFields):
     def __post_init__(self) -> None:
         check_fields(self)
         m, side = self.model, max(8, self.model.g.stride)
+        why = "G's stride" if side == m.g.stride else "the least any run takes"  # (a shallow G's stride is below it)
         require(self.data.patch_size % side == 0,
-                f"{said_name('patch_size', self.data)} must be a multiple of {side} (G's stride), not "
+                f"{said_name('patch_size', self.data)} must be a multiple of {side} ({why}), not "
                 f"{self.data.patch_size}")
         # F's U-Net backbone has a stride too: a patch it does not divide failed as "too small for F" in torch's words
         f_side, f_depth = m.f.stride, said_name("depth", m.f)
