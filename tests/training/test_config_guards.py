@@ -4,6 +4,7 @@ checkpoint config passes through too, which the command line alone cannot reach.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,11 @@ def test_a_new_run_without_a_config_is_one_line_and_leaves_no_folder(tmp_path: P
     with pytest.raises(UserError, match="a new run needs a .*Config; pass one, or resume=True"):
         call(None, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_patch_size_refusal_names_why_its_multiple() -> None:
+    """`--patch-size 36 --depth 1` was told 8 is "G's stride", where that G's stride is 2: 8 is the least a run
+    takes."""
+    shallow = replace(TrainConfig().model, g=GeneratorConfig(arch="unet", width=4, depth=1))
+    with pytest.raises(ValueError, match=r"multiple of 8 \(the least any run takes\), not 36"):
+        TrainConfig(model=shallow, data=replace(TrainConfig().data, patch_size=36))

@@ -41,12 +41,3 @@ def test_train_says_it_as_it_starts(clean_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0 and "--noise-statistics camera is not used: --lambda-stats 0" in " ".join(
         result.output.split()), result.output
 
-
-def test_a_patch_size_refusal_names_why_its_multiple() -> None:
-    """`--patch-size 36 --depth 1` was told 8 is "G's stride", where that G's stride is 2: 8 is the least a run
-    takes."""
-    import pytest
-
-    shallow = replace(TrainConfig().model, g=GeneratorConfig(arch="unet", width=4, depth=1))
-    with pytest.raises(ValueError, match=r"multiple of 8 \(the least any run takes\), not 36"):
-        TrainConfig(model=shallow, data=replace(TrainConfig().data, patch_size=36))
