@@ -70,13 +70,16 @@ def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: li
     """One image per cell, columns aligned and named, a caption above each row and a title on top (uint8 RGB)."""
     from PIL import Image, ImageDraw
 
-    cell_w = max(a.shape[1] for row in rows for a in row)
+    font = _font(12)
+    named = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    # a cell as wide as its column's name at least: small images (a 48 px validation crop) cut it to "G…isy)"
+    cell_w = max(*(a.shape[1] for row in rows for a in row),
+                 *(int(named.textlength(c, font=font)) + 6 for c in columns))
     width = max(cell_w * len(columns) + GAP * (len(columns) - 1), 480)
     heights = [CAPTION_H + max(a.shape[0] for a in row) + GAP for row in rows]
     canvas = Image.new("RGB", (width, TITLE_H + HEADER_H + sum(heights)), (BACKGROUND,) * 3)
     draw = ImageDraw.Draw(canvas)
     draw.text((4, 5), fitted(draw, title, _font(14), width - 8), fill=INK, font=_font(14))
-    font = _font(12)
     for i, name in enumerate(columns):
         left = i * (cell_w + GAP)
         name = fitted(draw, name, font, cell_w)

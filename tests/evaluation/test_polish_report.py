@@ -283,3 +283,17 @@ def test_the_report_names_where_the_noise_came_from() -> None:
         "noisy files read (synth sets: their manifests' seeds)"
     assert seed_text({"seed": None, "noisy_sets": ["/p"], "noises": ["pairs:/p"]}) == \
         "noisy files read (your own pairs: their noise as shot)"
+
+
+def test_a_column_of_small_images_keeps_its_whole_name() -> None:
+    """Under about 60 px a cell cut its column's name to "G…isy)": a cell is as wide as its name at least."""
+    from PIL import Image, ImageDraw
+
+    from denoise_gan.evaluation.pictures import _font, labelled_grid
+
+    black, red = np.zeros((24, 24, 3), np.uint8), np.zeros((24, 24, 3), np.uint8)
+    red[..., 0] = 255
+    grid = labelled_grid([[black, red]], ["G(noisy)", "F(clean)"], ["a"], "t")
+    name = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength("G(noisy)", font=_font(12))
+    second = np.argwhere((grid[..., 0] == 255) & (grid[..., 1] == 0))[:, 1].min()  # where the second cell begins
+    assert second >= name
