@@ -125,9 +125,12 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
     fig = Figure(figsize=(5.5 * panels, 4))
     axes = list(fig.subplots(1, panels, squeeze=False)[0])
     ax = axes.pop(0)
+    log_axis = any(v > 0 for field in losses for v in series(field) if math.isfinite(v))  # needs one value > 0
     for field in losses:
-        ax.plot(steps, series(field), label=field, linewidth=1, marker=dot, markersize=3)
-    if any(v > 0 for field in losses for v in series(field) if math.isfinite(v)):  # a log axis needs one value > 0
+        zero = log_axis and all(v == 0 for v in series(field) if math.isfinite(v))  # no point on a log axis
+        ax.plot(steps, series(field), label=f"{field} (0 at every step)" if zero else field, linewidth=1,
+                marker=dot, markersize=3)
+    if log_axis:
         ax.set_yscale("log")
         ax.set_ylabel("loss (log scale)")
     ax.set_title("losses")

@@ -123,6 +123,13 @@ def test_losses_png_keeps_noise_levels_off_the_loss_axis_and_draws_the_noisy_bas
     assert (tmp_path / "run" / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_loss_at_zero_throughout_is_named_so_where_the_log_axis_cannot_draw_it() -> None:
+    rows = [{"step": str(s), "g_adv": "0.5", "f_stats": "0"} for s in (1, 2, 3)]
+    losses = log_figure(rows, ("g_adv", "f_stats")).axes[0]
+    assert losses.get_yscale() == "log"
+    assert [ln.get_label() for ln in losses.get_lines()] == ["g_adv", "f_stats (0 at every step)"]
+
+
 def test_refines_level_is_drawn_as_an_error_not_as_a_noise_level() -> None:
     """refine logs the estimator's mean error as `level`; losses.png called it a noise level, so a falling error
     read as falling noise."""
