@@ -692,3 +692,18 @@ def test_a_long_row_label_in_the_picture_keeps_its_end() -> None:
     a, b = (f"/home/someone/experiments/noise_models/{run}/F.safetensors" for run in ("run_a", "run_b"))
     assert _short(a) != _short(b) and len(_short(a)) == 44 and _short(a).endswith("run_a/F.safetensors")
     assert _short("gaussian:sigma=10") == "gaussian:sigma=10"
+
+
+def test_a_spectrum_of_photos_too_small_for_a_window_says_so(tmp_path: Path) -> None:
+    """Photos under 64 px left the spectrum panel blank without a word, its legend still listing every row."""
+    from denoise_gan.evaluation.noise_fit.output import figure
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        clean = rng.integers(60, 200, (40, 48, 3), np.uint8)
+        write_image(tmp_path / "clean" / f"{name}.png", clean)
+        write_image(tmp_path / "noisy" / f"{name}.png", np.clip(clean + rng.normal(0, 10, clean.shape), 0, 255)
+                    .astype(np.uint8))
+    fig = figure(paired_fit(tmp_path / "clean", tmp_path / "noisy", load_candidates(specs=["gaussian:sigma=10"])))
+    said = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no photo holds a 64x64 window" in said, said

@@ -141,7 +141,7 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
         ax.set_title(f"{what}, brightness {name}\n({int(counts.sum())} samples)", fontsize=8)
         ax.set_xlabel("levels (0-255 scale)", fontsize=7)
         ax.set_ylabel("share of samples (log)", fontsize=7)
-        ax.tick_params(labelsize=6)
+        ax.tick_params(which="both", labelsize=6)  # minor ticks too: labelled where a band spans under a decade
         if drawn:
             ax.legend(fontsize=5)
         else:  # a flat, dark or bright set leaves some brightness bands empty
@@ -155,6 +155,9 @@ def _spectrum_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list
         spectrum = row.values["spectrum"]
         ax.plot(spectrum["cycles_per_pixel"], spectrum["power"], color=colour, marker=".",
                 label=f"{_short(row.label)} (lag-1 {_fmt(row.values['lag1'], 2)})")
+    if not any(np.isfinite(np.asarray(r.values["spectrum"]["power"], float)).any() for r in report.rows):
+        ax.text(0.5, 0.5, f"no photo holds a {WINDOW}x{WINDOW} window", ha="center", va="center", fontsize=7,
+                transform=ax.transAxes)  # (an empty panel said nothing)
     ax.set_yscale("log")
     ax.set_xlabel("spatial frequency (cycles/pixel)", fontsize=8)
     ax.set_ylabel("noise power (levels², log)", fontsize=8)
