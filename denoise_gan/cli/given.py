@@ -25,7 +25,14 @@ def given_options(ctx: typer.Context, names: tuple[str, ...] | None = None,
     what a command must refuse when it cannot honour them."""
     chosen = [p for p in ctx.command.params if p.name and (names is None or p.name in names) and p.name not in but]
     given = set(given_names(ctx, [str(p.name) for p in chosen]))
-    return [p.opts[0] if p.opts[0].startswith("-") else str(p.name) for p in chosen if p.name in given]
+    return [_as_typed(p, ctx) for p in chosen if p.name in given]
+
+
+def _as_typed(param: Any, ctx: typer.Context) -> str:
+    """A given option's flag as the user typed it: ``--no-quantize``, not ``--quantize``, for a switch turned off."""
+    off = getattr(param, "secondary_opts", None) and ctx.params.get(str(param.name)) is False
+    flag = param.secondary_opts[0] if off else param.opts[0]
+    return flag if flag.startswith("-") else str(param.name)
 
 
 def them(options: list[str]) -> str:

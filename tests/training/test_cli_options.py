@@ -86,6 +86,12 @@ def test_refine_into_a_used_folder_names_its_own_resume(finished_run: Path, tmp_
     assert "RUN_DIR" not in line  # refine's --resume is a flag; `--resume RUN_DIR` read RUN_DIR as the run
 
 
+def test_a_resume_refuses_a_switch_by_the_name_typed(finished_run: Path) -> None:
+    """`refine RUN --resume --no-quantize` was refused as "--quantize cannot change it"."""
+    for typed in ("--no-quantize", "--quantize"):
+        one_line_error(cli("refine", finished_run, "--resume", typed), f"; {typed} cannot change it")
+
+
 def test_train_names_the_option_of_a_bad_noise_spec_before_writing(tmp_path: Path) -> None:
     (tmp_path / "clean").mkdir()
     line = one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gausian:sigma=25", "-o",
