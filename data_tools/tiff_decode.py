@@ -95,7 +95,7 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
             pages = full_pages(tif)
             if len(pages) > 1:
                 raise ImageReadError(f"{path}: a TIFF with {len(pages)} pages (only single-image files are "
-                                     "denoised; split it, e.g. with tiffsplit, to keep every page)")
+                                     "read; split it, e.g. with tiffsplit, to keep every page)")
             layout = _layout(*pages[0])
             plain = layout.photometric in (_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB) and layout.bits in (8, 16, 32, 64)
             if not (plain or _converted_here(layout)):
