@@ -71,10 +71,7 @@ def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: li
     from PIL import Image, ImageDraw
 
     font = _font(12)
-    named = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    # a cell as wide as its column's name at least: small images (a 48 px validation crop) cut it to "G…isy)"
-    cell_w = max(*(a.shape[1] for row in rows for a in row),
-                 *(int(named.textlength(c, font=font)) + 6 for c in columns))
+    cell_w = cell_width(max(a.shape[1] for row in rows for a in row), columns)
     width = max(cell_w * len(columns) + GAP * (len(columns) - 1), 480)
     heights = [CAPTION_H + max(a.shape[0] for a in row) + GAP for row in rows]
     canvas = Image.new("RGB", (width, TITLE_H + HEADER_H + sum(heights)), (BACKGROUND,) * 3)
@@ -92,6 +89,15 @@ def labelled_grid(rows: list[list[np.ndarray]], columns: list[str], captions: li
             canvas.paste(Image.fromarray(rgb8(image)), (i * (cell_w + GAP), top + CAPTION_H))
         top += height
     return np.asarray(canvas)
+
+
+def cell_width(widest: int, columns: list[str]) -> int:
+    """A grid cell's width: its widest image's, and its column's name's at least (small images, a 48 px validation
+    crop, cut it to "G…isy)")."""
+    from PIL import Image, ImageDraw
+
+    named, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), _font(12)
+    return max(widest, *(int(named.textlength(c, font=font)) + 6 for c in columns))
 
 
 def fitted(draw: Any, text: str, font: Any, width: float) -> str:

@@ -165,11 +165,11 @@ def _seed_text(cfg: dict[str, Any]) -> str:
     none for the user's own pairs (their noise is the camera's)."""
     own = sum(str(n).startswith(REAL_PAIRS) for n in cfg.get("noises", []))
     sets = len(cfg.get("noisy_sets") or []) - own
-    read = "; ".join([*(["synth sets: their manifests' seeds"] if sets > 0 else []),
-                      *(["your own pairs: their noise as shot"] if own else [])])
+    read = " and ".join([*(["synth sets (their manifests' seeds)"] if sets > 0 else []),
+                         *(["your own pairs (their noise as shot)"] if own else [])])
     if cfg.get("seed") is None:
-        return f"noisy files read ({read})"
-    return f"seed {cfg['seed']}" + (f" ({read})" if read else "")
+        return f"noisy files read from {read}"
+    return f"seed {cfg['seed']}" + (f"; noisy files read from {read}" if read else "")
 
 
 def _e(value: Any) -> str:

@@ -24,7 +24,6 @@ A folder whose adaptation stopped before its first step (Ctrl-C while loading or
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -56,7 +55,7 @@ from denoise_gan.training.adapt_noise import NoiseFitTrainer, clean_pool, noisy_
 from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
 from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_reports import NOISE_FIT_FILES, write_before_after, write_noise_fit
-from denoise_gan.training.adapt_start import StartModel, find_start
+from denoise_gan.training.adapt_start import StartModel, start_of
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import holding_run_folder
 from denoise_gan.training.input_record import RECORD_FILE, note_inputs
@@ -125,7 +124,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             check_device(cfg)
             held.enter_context(discarded_if_refused(out_dir, not_started, START_FILES | {out.phase("noise").path.name}))
         refuse_output_inside_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir})
-        start = _found_start(cfg, resume, start_named)
+        start = start_of(cfg.start, resume, start_named)
         if not resume and start_named and (note := shadowed_note(default_start)):
             say_warning_on(console, note)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
@@ -133,7 +132,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         _hold(held, out, resume, cfg if resume and device is not None else None)
         cfg = cfg if resume else _new_request(cfg, out, console)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir, "--from's G": str(start.g),
-                              "--from's F": str(start.f)}, resume, console)  # (its reports compare against them)
+                              "--from's F": str(start.f)}, resume, console,  # (its reports compare against them)
+                    {path: start.read(path) for path in (start.g, start.f)})
         started = out.phase("noise").path.exists()  # made after the plan is fixed, before the first step
         if resume and said_complete(out_dir, console):  # it redid its reports and said "done" as if it trained
             return out.g
@@ -156,17 +156,6 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
         _refuse_short_phases(out_dir)
         return out.g
-
-
-def _found_start(cfg: AdaptConfig, resume: bool, start_named: bool) -> StartModel:
-    """The start model, G and F read once (D_noisy on first use); a bad --from makes no folder. A folder it named is
-    stored absolute, so a resumed run's relative start is the shipped model's name. A resume needs it still: the
-    phases start from it and the reports compare against it."""
-    try:
-        return find_start(cfg.start, named=os.path.isabs(cfg.start) if resume else start_named)
-    except UserError as exc:  # moved or deleted since it started
-        raise UserError(f"{exc}{'; the adaptation started from it: put it back to resume' if resume else ''}") \
-            from None
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder, console: Console) -> AdaptConfig:

@@ -3,6 +3,7 @@ the files checked by architecture (G a denoiser, F a noise model), each read fro
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,20 @@ class StartModel:
     def config(self, path: Path) -> GeneratorConfig:
         """The generator config of the start's ``g`` or ``f``, from its header."""
         return read_generator_config(path, self.read(path))[0]
+
+
+def start_of(start: str, resume: bool, named: bool) -> StartModel:
+    """An adaptation's start model (``find_start``); a stored start that is absolute is a folder the user named, a
+    relative one the shipped model's name. A resume needs it still: the phases start from it and the reports
+    compare against it, so one gone since is said so, without the new run's advice (give --from ...)."""
+    try:
+        return find_start(start, named=os.path.isabs(start) if resume else named)
+    except UserError as exc:
+        if not resume:
+            raise
+        why = str(exc).split("; ")[0].removeprefix(f"--from {start}: ")
+        raise UserError(f"{start}, the start model the adaptation began from ({why}): a resume reads it again; put "
+                        "it back to resume") from None
 
 
 def find_start(text: str, named: bool = True) -> StartModel:

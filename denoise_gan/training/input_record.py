@@ -8,6 +8,7 @@ started. Resuming is still allowed (the user may mean it), but never silently.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -36,11 +37,13 @@ def _stats(folder: str, exclude: Path) -> dict[str, tuple[Path, os.stat_result]]
     return {str(p.relative_to(root)): (p, p.stat()) for p in collect_images(root, exclude=exclude) if p.exists()}
 
 
-def _listing(folder: str, exclude: Path) -> dict[str, list[int | str]]:
+def _listing(folder: str, exclude: Path, read: Mapping[Path, bytes]) -> dict[str, list[int | str]]:
     """Each image's size in bytes, modification time (ns) and sha256: a file written again with the same bytes
-    (`synth` run again) is the same image; one replaced by another of the same size has other bytes."""
+    (`synth` run again) is the same image; one replaced by another of the same size has other bytes. A file the
+    run has read already (``read``: adapt's start model) is hashed from those bytes, not read again."""
     stats = _stats(folder, exclude)
-    return {name: [st.st_size, st.st_mtime_ns, file_sha256(path)] for name, (path, st) in stats.items()}
+    return {name: [st.st_size, st.st_mtime_ns, hashlib.sha256(read[path]).hexdigest() if path in read
+                   else file_sha256(path)] for name, (path, st) in stats.items()}
 
 
 def _replaced(path: Path, st: os.stat_result, before: list) -> bool:
@@ -71,9 +74,9 @@ def recorded_sha256(run_dir: Path, option: str) -> str | None:
         return None
 
 
-def record_inputs(run_dir: Path, folders: Mapping[str, str]) -> None:
+def record_inputs(run_dir: Path, folders: Mapping[str, str], read: Mapping[Path, bytes] | None = None) -> None:
     """Write what a new run's folders (``{"--clean": path, ...}``; empty paths skipped) hold as it starts."""
-    listing = {option: {"folder": folder, "images": _listing(folder, run_dir)}
+    listing = {option: {"folder": folder, "images": _listing(folder, run_dir, read or {})}
                for option, folder in folders.items() if folder}
     atomic_write_text(run_dir / RECORD_FILE, json.dumps(listing, indent=1) + "\n")
 
@@ -107,12 +110,14 @@ def changed_inputs(run_dir: Path, folders: Mapping[str, str]) -> list[str]:
     return lines
 
 
-def note_inputs(run_dir: Path, folders: Mapping[str, str], resume: bool, console: Console) -> None:
-    """A new run records its folders; a resumed one warns about each that changed. Main process only."""
+def note_inputs(run_dir: Path, folders: Mapping[str, str], resume: bool, console: Console,
+                read: Mapping[Path, bytes] | None = None) -> None:
+    """A new run records its folders (files it has ``read`` hashed from those bytes); a resumed one warns about
+    each that changed. Main process only."""
     if not world_from_env().is_main:
         return
     if not resume:
-        record_inputs(run_dir, folders)
+        record_inputs(run_dir, folders, read)
         return
     for line in changed_inputs(run_dir, folders):
         say_warning_on(console, line)

@@ -280,9 +280,9 @@ def test_the_report_names_where_the_noise_came_from() -> None:
     seed_text = report._seed_text
     assert seed_text({"seed": 0, "noisy_sets": [], "noises": ["gaussian:sigma=25"]}) == "seed 0"
     assert seed_text({"seed": None, "noisy_sets": ["/s"], "noises": ["gaussian:sigma=25"]}) == \
-        "noisy files read (synth sets: their manifests' seeds)"
+        "noisy files read from synth sets (their manifests' seeds)"
     assert seed_text({"seed": None, "noisy_sets": ["/p"], "noises": ["pairs:/p"]}) == \
-        "noisy files read (your own pairs: their noise as shot)"
+        "noisy files read from your own pairs (their noise as shot)"
 
 
 def test_a_column_of_small_images_keeps_its_whole_name() -> None:

@@ -22,9 +22,9 @@ from denoise_gan.evaluation.pictures import CAPTION_H, GAP, HEADER_H, TITLE_H
 from denoise_gan.nets.weights import load_denoiser, load_generator
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan
-from denoise_gan.training.adapt import adapt, find_start
+from denoise_gan.training.adapt import adapt
 from denoise_gan.training.adapt_noise import training_data_text
-from denoise_gan.training.adapt_start import start_discriminator
+from denoise_gan.training.adapt_start import find_start, start_discriminator
 from helpers import cli, one_line_error, save_adapt_start, write_camera_photos
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
@@ -86,8 +86,12 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     # (it read "1.58, F too strong" of an F half as strong as the camera's noise)
     assert "only where the coarse / fine and luma / colour columns agree" in text and "matched)" not in text
     strip = read_image(tmp_path / "out" / "before_after.png").pixels
-    # 4 photos of 48x60 (noisy | start | adapted) under a title and column names, each row under its caption
-    assert strip.shape[:2] == (TITLE_H + HEADER_H + 4 * (CAPTION_H + 48 + GAP), max(3 * 60 + 2 * GAP, 480))
+    # 4 photos of 48x60 (noisy | start | adapted) under a title and column names, each row under its caption, each
+    # cell as wide as its column's name at least
+    from denoise_gan.evaluation.pictures import cell_width
+
+    cell = cell_width(60, ["noisy", "start model", "adapted"])
+    assert strip.shape[:2] == (TITLE_H + HEADER_H + 4 * (CAPTION_H + 48 + GAP), max(3 * cell + 2 * GAP, 480))
     from data_tools.images import collect_images
     from denoise_gan.inference.infer_config import InferConfig
     from denoise_gan.inference.tiling import denoise_array
@@ -95,7 +99,7 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
     first = read_image(collect_images(noisy_dir)[0]).pixels
     top = TITLE_H + HEADER_H + CAPTION_H
     for column, weights in ((1, start_dir / "G.safetensors"), (2, out)):  # each column denoised by its own G
-        shown = strip[top:top + 48, column * (60 + GAP):column * (60 + GAP) + 60]
+        shown = strip[top:top + 48, column * (cell + GAP):column * (cell + GAP) + 60]
         denoised = denoise_array(load_denoiser(weights)[0], first, InferConfig(tile=0, device="cpu"))
         assert np.array_equal(shown, denoised)
     for phase in ("noise", "refine"):
@@ -172,7 +176,8 @@ def test_a_resume_says_when_its_start_model_is_gone_or_changed(
         patched.setattr(adapt_module.AdaptRefiner, "step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
         adapt(cfg, tmp_path / "out")
     start.rename(tmp_path / "moved")
-    one_line_error(cli("adapt", "--resume", tmp_path / "out"), "the adaptation started from it: put it back to resume")
+    one_line_error(cli("adapt", "--resume", tmp_path / "out"), "the start model the adaptation began from (no such "
+                   "folder): a resume reads it again; put it back to resume")
     (tmp_path / "moved").rename(start)
     g = start / "G.safetensors"
     g.write_bytes(g.read_bytes())  # written again, the same bytes: no word

@@ -15,8 +15,9 @@ from denoise_gan.config import AdaptConfig, GeneratorConfig
 from denoise_gan.nets.registry import build_generator, init_weights
 from denoise_gan.nets.weights import load_generator
 from denoise_gan.runtime import World
-from denoise_gan.training.adapt import NoiseFitTrainer, adapt, find_start
+from denoise_gan.training.adapt import NoiseFitTrainer, adapt
 from denoise_gan.training.adapt_noise import colour_noise_f
+from denoise_gan.training.adapt_start import find_start
 from denoise_gan.training.cyclegan import SHAPE_LR_FACTOR
 from helpers import save_adapt_start, write_camera_photos
 

@@ -23,7 +23,8 @@ from denoise_gan.errors import DataError, DenoiseGanError, UserError
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan, adapt_reports
-from denoise_gan.training.adapt import adapt, find_start, noisy_photos, phase_results
+from denoise_gan.training.adapt import adapt, noisy_photos, phase_results
+from denoise_gan.training.adapt_start import find_start
 from helpers import cli, one_line_error, save_adapt_start
 
 TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
