@@ -158,16 +158,18 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
     for TIFFs too, and drops the tag), and a caution when libjpeg called the data corrupt but decoded it."""
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     arr, said = _opencv_decoded(data, flags)
+    ended = False
     if arr is None and is_jpeg(data) and not data.endswith(JPEG_END) and header is not None \
             and not header.info.get("progressive"):
         # whole but for its end marker (a writer that stopped short of it): OpenCV's imdecode refuses what libjpeg
-        # reads whole. With the marker added, a baseline scan cut off still says so below, and is refused; a
-        # progressive file cut in a later scan decodes blurred without a word, so it stays refused
-        data = data + JPEG_END
+        # reads whole, and reads it so once the marker is added. Any word from libjpeg then means data is missing
+        # (a scan cut off, at a restart marker too), and the file stays refused; a progressive file cut in a later
+        # scan decodes blurred without a word, so it is not tried
+        data, ended = data + JPEG_END, True
         arr, said = _opencv_decoded(data, flags)
     complaint = scan_complaint(data, said(), lambda other: _libjpeg_says(other, flags)) \
         if arr is not None and is_jpeg(data) else ""
-    if is_cut_off(complaint):
+    if is_cut_off(complaint) or (ended and complaint):
         return None, False, ""  # libjpeg filled the missing part with gray and said only this (Pillow does the same)
     caution = f"libjpeg reports corrupt data ({complaint}): parts of the image may be garbled" if complaint else ""
     arr, rotated = _pixels(arr, data, header)

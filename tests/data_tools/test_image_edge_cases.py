@@ -314,8 +314,14 @@ def test_a_whole_jpeg_without_its_end_marker_is_read_and_one_cut_off_still_refus
     loaded = read_image(tmp_path / "no_end.jpg")
     np.testing.assert_array_equal(loaded.pixels, read_image_bytes(data[False], tmp_path))
     assert not loaded.caution
+    import cv2
+
+    restarts = cv2.imencode(".jpg", skimage.data.astronaut()[:96, :128], [cv2.IMWRITE_JPEG_RST_INTERVAL, 2])[1]
+    restarts = restarts.tobytes()
+    marker = restarts.index(b"\xff\xd3")  # a cut at a restart marker: libjpeg reports the marker, not a cut-off
     for name, cut in (("cut.jpg", data[False][: len(data[False]) * 2 // 3]),
-                      ("progressive_cut.jpg", data[True][: len(data[True]) * 2 // 3])):
+                      ("progressive_cut.jpg", data[True][: len(data[True]) * 2 // 3]),
+                      ("restart_cut.jpg", restarts[:marker]), ("restart_cut_after.jpg", restarts[:marker + 2])):
         (tmp_path / name).write_bytes(cut)
         with pytest.raises(ImageReadError, match="truncated or corrupt"):
             read_image(tmp_path / name)
