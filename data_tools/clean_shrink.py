@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from data_tools.images import center_crop
+from data_tools.synth_folder import SynthError
 
 
 class SmallerThanCrop(ValueError):
@@ -31,10 +32,20 @@ def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
 def shrunk_clean(pixels: np.ndarray, crop: int | None, max_size: int | None) -> np.ndarray:
     """The photo downscaled to ``max_size`` on its longest side, then centre-cropped to ``crop``; one with a side
     under ``crop`` raises SmallerThanCrop."""
+    h, w = pixels.shape[:2]
     if max_size is not None:
         pixels = resize_longest(pixels, max_size)
     if crop is not None:
         if min(pixels.shape[:2]) < crop:
-            raise SmallerThanCrop(f"{pixels.shape[1]}x{pixels.shape[0]} is smaller than the {crop}x{crop} crop")
+            shrunk = f" (from {w}x{h} by --max-size {max_size})" if pixels.shape[:2] != (h, w) else ""
+            raise SmallerThanCrop(f"{pixels.shape[1]}x{pixels.shape[0]}{shrunk} is smaller than the {crop}x{crop} "
+                                  "crop")
         pixels = center_crop(pixels, crop)
     return pixels
+
+
+def refuse_crop_over_size(crop: int | None, max_size: int | None) -> None:
+    """A crop larger than --max-size leaves every photo out: the options contradict each other."""
+    if crop is not None and max_size is not None and crop > max_size:
+        raise SynthError(f"--crop {crop} is larger than --max-size {max_size}: no photo, at most {max_size} px "
+                         "a side after --max-size, would hold the crop; give a --max-size of the crop or more")

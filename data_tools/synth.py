@@ -29,7 +29,7 @@ from typing import Any
 
 from data_tools.atomic_files import OutputWriteError, is_temp_file, remove_stale_parts
 from data_tools.checks import whole_number
-from data_tools.clean_shrink import SmallerThanCrop, shrunk_clean
+from data_tools.clean_shrink import SmallerThanCrop, refuse_crop_over_size, shrunk_clean
 from data_tools.folder_lock import holding_folder
 from data_tools.folder_scan import folders_not_read, no_images_text, not_a_folder
 from data_tools.images import ImageReadError, collect_images, read_image, write_image
@@ -115,6 +115,7 @@ def synth(
     seed = whole_number(seed, "seed")
     crop, max_size = (None if v is None else whole_number(v, name, 1) for v, name in ((crop, "crop"),
                                                                                      (max_size, "max_size")))
+    refuse_crop_over_size(crop, max_size)
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)
     sources = _sources(clean_dir, out_dir, unpaired)

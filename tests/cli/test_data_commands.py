@@ -643,6 +643,14 @@ def test_a_photo_smaller_than_the_crop_is_left_out_not_a_failure(tmp_path: Path)
     none = cli("synth", photos, "-o", tmp_path / "n", "--noise", "gaussian:sigma=5", "--crop", "100")
     assert none.exit_code == 1 and "smaller than the 100x100 crop; lower --crop" in none.stderr, none.stderr
     assert not (tmp_path / "n").exists()
+    write_image(photos / "tall.png", np.zeros((100, 90, 3), np.uint8))  # shrunk by --max-size below the crop
+    shrunk = cli("synth", photos, "-o", tmp_path / "m", "--noise", "gaussian:sigma=5", "--crop", "64", "--max-size",
+                 "70")
+    assert shrunk.exit_code == 0 and "tall.png: 63x70 (from 90x100 by --max-size 70) is smaller than the 64x64 " \
+        "crop" in " ".join(shrunk.stderr.split()), shrunk.stderr
+    one_line_error(cli("synth", photos, "-o", tmp_path / "x", "--noise", "gaussian:sigma=5", "--crop", "64",
+                       "--max-size", "50"), "--crop 64 is larger than --max-size 50")
+    assert not (tmp_path / "x").exists()
     (photos / "broken.png").write_bytes(b"not a png")
     broken = cli("synth", photos, "-o", tmp_path / "b", "--noise", "gaussian:sigma=5", "--crop", "64")
     assert broken.exit_code == 1 and "1 input(s) failed" in broken.stderr, broken.stderr
