@@ -30,7 +30,7 @@ def unused_options(cfg: TrainConfig | RefineConfig | AdaptConfig) -> list[str]:
     if isinstance(cfg, (TrainConfig, AdaptConfig)):
         said += _statistics_unused(cfg)
     if isinstance(cfg, TrainConfig):
-        if cfg.lambda_cycle == 0 and cfg.lambda_identity > 0:
+        if cfg.lambda_cycle == 0 and cfg.lambda_identity > 0 and _given(cfg, "lambda_identity"):
             said.append(f"{said_name('lambda_identity', cfg)} is a share of {said_name('lambda_cycle', cfg)}, "
                         "which is 0: the identity loss is off too")
         if cfg.model.f.arch == "colour-noise" and cfg.model.f.channels == 1:

@@ -25,10 +25,11 @@ def test_each_option_another_turns_off_is_said_and_the_defaults_say_nothing() ->
         assert unused_options(AdaptConfig(lambda_stats=0.0, noise_statistics="compact")) == [
             "--noise-statistics compact is not used: --lambda-stats 0 turns the statistics matching off"]
         assert unused_options(AdaptConfig(lambda_stats=0.0)) == []  # the default set: nothing given to be lost
-        train = TrainConfig(lambda_cycle=0.0)
+        train = TrainConfig(lambda_cycle=0.0, lambda_identity=0.9)
         assert unused_options(train) == ["--lambda-identity is a share of --lambda-cycle, which is 0: the identity "
                                          "loss is off too"]
         assert unused_options(replace(train, lambda_identity=0.0)) == []
+        assert unused_options(TrainConfig(lambda_cycle=0.0)) == []  # its share not given: nothing given is lost
     one_channel = replace(TrainConfig().model, g=replace(TrainConfig().model.g, channels=1),
                           f=GeneratorConfig(arch="colour-noise", channels=1),
                           d=replace(TrainConfig().model.d, channels=1))
