@@ -10,13 +10,13 @@ from __future__ import annotations
 import errno
 import numbers
 import os
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.folder_scan import (
     OTHER_IMAGE_SUFFIXES,
     files_not_read_notes,
@@ -203,7 +203,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     failing: list[Job] = []  # files that will fail whose output another failing file claimed: each is still said
     folds = folds_case(out_dir)
     for c in candidates:
-        source, output, key = c.source, c.output, _name_on_disk(c.real_output, folds)
+        source, output, key = c.source, c.output, name_on_disk(c.real_output, folds)
         problem = _name_problem(output) or _broken_link(source) or _through_link(out_dir, output)
         if problem and key in jobs and jobs[key].problem:
             failing.append(Job(source, output, problem))
@@ -369,25 +369,6 @@ def _through_link(out_dir: Path, output: Path) -> str:
             return (f"{shown(folder)} is a link to a folder ({shown(real_path(folder))}); outputs are never written "
                     "through one: remove the link or choose another -o")
     return ""
-
-
-def folds_case(folder: Path) -> bool:
-    """Whether names that differ only in case (or Unicode form) are one file where ``folder`` is (or would be made):
-    macOS, Windows and exFAT disks. Asked of its nearest existing folder with a cased name: is the same name in
-    the other case the same folder? Nothing is written."""
-    for place in (folder, *folder.absolute().parents):
-        if place.name.swapcase() != place.name and place.is_dir():
-            other = place.with_name(place.name.swapcase())
-            try:
-                return other.exists() and os.path.samefile(place, other)
-            except OSError:
-                return False
-    return False
-
-
-def _name_on_disk(path: Path, folds: bool) -> Path:
-    """The output's name as the disk tells names apart: IMG_1.JPG and img_1.jpg are one file where it folds case."""
-    return Path(unicodedata.normalize("NFC", str(path)).casefold()) if folds else path
 
 
 def _inode(path: Path) -> tuple[int, int]:

@@ -583,9 +583,16 @@ def test_names_one_file_apart_only_by_case_collide_where_the_disk_folds_case(tmp
 
 
 def test_whether_a_disk_folds_case_is_asked_of_a_folder_and_its_other_case(tmp_path: Path) -> None:
-    from denoise_gan.inference.file_plan import folds_case
+    from data_tools.case_folding import folds_case
 
     (tmp_path / "Photos").mkdir()
     assert not folds_case(tmp_path / "Photos" / "new" / "out")  # the nearest existing cased folder: Photos
     (tmp_path / "pHOTOS").symlink_to(tmp_path / "Photos", target_is_directory=True)  # as a folding disk shows it
     assert folds_case(tmp_path / "Photos" / "new")
+    # asked of an entry of the nearest existing folder first, on that folder's own disk (its parent's may be
+    # another: a card mounted at the folder)
+    (tmp_path / "out").mkdir()
+    write_image(tmp_path / "out" / "A.png", noise_image(4, 4))
+    assert not folds_case(tmp_path / "out" / "new")
+    (tmp_path / "out" / "a.PNG").symlink_to(tmp_path / "out" / "A.png")  # as a folding disk shows it
+    assert folds_case(tmp_path / "out" / "new")
