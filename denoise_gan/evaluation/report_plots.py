@@ -204,20 +204,23 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
     return figure_png(fig, dpi=110, tight=True)
 
 
-TICK_WIDTH = 24  # characters of a noise condition on one line under the plot
+TICK_WIDTH, TICK_LINES = 24, 4  # a noise condition under the plot: characters a line, and lines at most
 
 
 def _tick_label(noise: str) -> str:
     """A noise condition whole, on lines of about TICK_WIDTH characters broken after its `+`, `|` or `,`: cut to
     its first 22, `gaussian:sigma=15+jpeg:quality=80` and `...=95` read alike."""
     lines, line = [], ""
-    for part in re.findall(r"[^+|,]+[+|,]?", noise):
+    parts = [piece for part in re.findall(r"[^+|,]+[+|,]?", noise)  # one longer than a line (a folder's name)
+             for piece in (part[i:i + TICK_WIDTH] for i in range(0, len(part), TICK_WIDTH))]  # in pieces
+    for part in parts:
         if line and len(line) + len(part) > TICK_WIDTH:
             lines.append(line)
             line = part.lstrip()
         else:
             line += part
-    return "\n".join([*lines, line])
+    lines.append(line)
+    return "\n".join(lines if len(lines) <= TICK_LINES else [lines[0], "…", *lines[-(TICK_LINES - 2):]])
 
 
 def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
