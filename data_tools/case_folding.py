@@ -11,29 +11,45 @@ from pathlib import Path
 
 def folds_case(folder: Path) -> bool:
     """Whether names that differ only in case (or Unicode form) are one file where ``folder`` is (or would be made):
-    macOS, Windows and exFAT disks. Asked of the nearest existing folder, on its own disk: is an entry of it (or,
-    short of one with a cased name, the folder itself, unless a disk is mounted there) the same file under its
-    name in the other case? Nothing is written."""
+    macOS, Windows and exFAT disks. Asked of the nearest existing folder, on its own disk: does an entry of it
+    (or, short of one with a cased name, the folder itself, unless a disk is mounted there) answer to its name in
+    the other case? Nothing is written."""
     place = next((p for p in (folder, *folder.absolute().parents) if p.is_dir()), None)
     while place is not None:
-        try:
-            with os.scandir(place) as entries:
-                cased = next((e.name for e in itertools.islice(entries, 200) if e.name.swapcase() != e.name), None)
-        except OSError:
-            return False
+        names = _listing(place)
+        cased = next((name for name in names if name.swapcase() != name), None)
         if cased is not None:
-            return _same_file(place / cased, place / cased.swapcase())
-        if place.name.swapcase() != place.name and not os.path.ismount(place):
-            return _same_file(place, place.with_name(place.name.swapcase()))  # on the parent's disk, the same one
+            return _one_entry(place, cased, names)
+        if place.name.swapcase() != place.name and not os.path.ismount(place):  # on the parent's disk, the same one
+            return _one_entry(place.parent, place.name, _listing(place.parent))
         place = None if os.path.ismount(place) or place.parent == place else place.parent
     return False
 
 
-def _same_file(one: Path, other: Path) -> bool:
+def _listing(folder: Path, most: int = 200) -> list[str]:
     try:
-        return other.exists() and os.path.samefile(one, other)
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in itertools.islice(entries, most)]
     except OSError:
+        return []
+
+
+def _one_entry(folder: Path, name: str, names: list[str]) -> bool:
+    """Whether ``name`` in the other case opens the same entry of ``folder``. Listed apart, they are two (a link
+    beside its target, a hard link, a user's README and readme), which no case-folding disk can hold."""
+    other = name.swapcase()
+    if other in names:
         return False
+    try:
+        return entry_id(folder / other) == entry_id(folder / name)
+    except OSError:  # no such entry: the disk tells the names apart
+        return False
+
+
+def entry_id(path: Path) -> tuple[int, int]:
+    """The entry a name opens, the link itself for a link (not what it leads to)."""
+    st = os.lstat(path)
+    return st.st_dev, st.st_ino
 
 
 def name_on_disk(path: Path, folds: bool) -> Path:

@@ -208,19 +208,21 @@ TICK_WIDTH, TICK_LINES = 24, 4  # a noise condition under the plot: characters a
 
 
 def _tick_label(noise: str) -> str:
-    """A noise condition whole, on lines of about TICK_WIDTH characters broken after its `+`, `|` or `,`: cut to
-    its first 22, `gaussian:sigma=15+jpeg:quality=80` and `...=95` read alike."""
+    """A noise condition whole, on lines of about TICK_WIDTH characters broken after its `+`, `|` or `,` (cut to
+    its first 22, `gaussian:sigma=15+jpeg:quality=80` and `...=95` read alike). A label with nothing to break at
+    (a folder of pairs) is cut into lines, at most TICK_LINES, its middle elided: on one line it squeezed the plot."""
+    parts = re.findall(r"[^+|,]+[+|,]?", noise)
+    if len(parts) == 1:
+        lines = [noise[i:i + TICK_WIDTH] for i in range(0, len(noise), TICK_WIDTH)]
+        return "\n".join(lines if len(lines) <= TICK_LINES else [lines[0], "…", *lines[-(TICK_LINES - 2):]])
     lines, line = [], ""
-    parts = [piece for part in re.findall(r"[^+|,]+[+|,]?", noise)  # one longer than a line (a folder's name)
-             for piece in (part[i:i + TICK_WIDTH] for i in range(0, len(part), TICK_WIDTH))]  # in pieces
     for part in parts:
         if line and len(line) + len(part) > TICK_WIDTH:
             lines.append(line)
             line = part.lstrip()
         else:
             line += part
-    lines.append(line)
-    return "\n".join(lines if len(lines) <= TICK_LINES else [lines[0], "…", *lines[-(TICK_LINES - 2):]])
+    return "\n".join([*lines, line])
 
 
 def plot_psnr_vs_time(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:

@@ -80,6 +80,8 @@ def test_lines_join_one_noise_model_along_its_parameter_only(figure: list[Any]) 
 
     for long in ("gaussian:sigma=15+jpeg:quality=80", "gaussian:sigma=15+jpeg:quality=95"):  # cut, both read alike
         assert report_plots._tick_label(long) == long.replace("+", "+\n")
+    for spec in ("poisson-gaussian:peak=100,sigma=5", "gaussian:sigma=10+correlated:sigma=5,scale=1+jpeg:quality=90"):
+        assert report_plots._tick_label(spec).replace("\n", "") == spec  # whole: no number cut, nothing elided
     folder = report_plots._tick_label("pairs:" + "camera_pairs_" * 20)  # nothing to break at: drawn on one line,
     assert len(folder.split("\n")) <= 4 and max(map(len, folder.split("\n"))) <= 24  # it squeezed the plot
 

@@ -582,17 +582,28 @@ def test_names_one_file_apart_only_by_case_collide_where_the_disk_folds_case(tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_whether_a_disk_folds_case_is_asked_of_a_folder_and_its_other_case(tmp_path: Path) -> None:
+def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asked of an entry of the nearest existing folder (its parent may be another disk: a card mounted at it),
+    else of the folder's own name in its parent; two entries listed apart (a link beside its target, a hard link,
+    README and readme) are two names on any disk."""
+    from data_tools import case_folding
     from data_tools.case_folding import folds_case
 
     (tmp_path / "Photos").mkdir()
-    assert not folds_case(tmp_path / "Photos" / "new" / "out")  # the nearest existing cased folder: Photos
-    (tmp_path / "pHOTOS").symlink_to(tmp_path / "Photos", target_is_directory=True)  # as a folding disk shows it
-    assert folds_case(tmp_path / "Photos" / "new")
-    # asked of an entry of the nearest existing folder first, on that folder's own disk (its parent's may be
-    # another: a card mounted at the folder)
-    (tmp_path / "out").mkdir()
+    assert not folds_case(tmp_path / "Photos" / "new" / "out")  # nothing answers to pHOTOS here
     write_image(tmp_path / "out" / "A.png", noise_image(4, 4))
-    assert not folds_case(tmp_path / "out" / "new")
-    (tmp_path / "out" / "a.PNG").symlink_to(tmp_path / "out" / "A.png")  # as a folding disk shows it
-    assert folds_case(tmp_path / "out" / "new")
+    (tmp_path / "out" / "a.PNG").symlink_to(tmp_path / "out" / "A.png")
+    os.link(tmp_path / "out" / "A.png", tmp_path / "out" / "README")
+    os.link(tmp_path / "out" / "A.png", tmp_path / "out" / "readme")
+    assert not folds_case(tmp_path / "out" / "new")  # listed apart: this disk tells them apart
+    real_id = case_folding.entry_id
+
+    def folding(path: Path) -> tuple[int, int]:  # a disk whose names answer in any case
+        matches = [p for p in path.parent.iterdir() if p.name.lower() == path.name.lower()]
+        return real_id(matches[0]) if matches else real_id(path)
+
+    monkeypatch.setattr(case_folding, "entry_id", folding)
+    (tmp_path / "card").mkdir()
+    write_image(tmp_path / "card" / "IMG_1.png", noise_image(4, 4))
+    assert folds_case(tmp_path / "card" / "new")  # its entry, on its own disk
+    assert folds_case(tmp_path / "Photos" / "new")  # an empty folder: its name in its parent
