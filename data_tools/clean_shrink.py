@@ -48,4 +48,5 @@ def refuse_crop_over_size(crop: int | None, max_size: int | None) -> None:
     """A crop larger than --max-size leaves every photo out: the options contradict each other."""
     if crop is not None and max_size is not None and crop > max_size:
         raise SynthError(f"--crop {crop} is larger than --max-size {max_size}: no photo, at most {max_size} px "
-                         "a side after --max-size, would hold the crop; give a --max-size of the crop or more")
+                         "a side after --max-size, would hold the crop; give a larger --max-size (a photo's shorter "
+                         "side must still hold the crop after it) or a smaller --crop")

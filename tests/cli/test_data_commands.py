@@ -651,6 +651,12 @@ def test_a_photo_smaller_than_the_crop_is_left_out_not_a_failure(tmp_path: Path)
     one_line_error(cli("synth", photos, "-o", tmp_path / "x", "--noise", "gaussian:sigma=5", "--crop", "64",
                        "--max-size", "50"), "--crop 64 is larger than --max-size 50")
     assert not (tmp_path / "x").exists()
+    wide = tmp_path / "wide"
+    write_image(wide / "a.png", np.zeros((96, 128, 3), np.uint8))  # holds a 96 crop, not once shrunk to 96x72
+    shrunk = cli("synth", wide, "-o", tmp_path / "w", "--noise", "gaussian:sigma=5", "--crop", "96", "--max-size",
+                 "96")
+    assert shrunk.exit_code == 1 and "smaller than the 96x96 crop after --max-size; give a larger --max-size" in \
+        " ".join(shrunk.stderr.split()), shrunk.stderr
     (photos / "broken.png").write_bytes(b"not a png")
     broken = cli("synth", photos, "-o", tmp_path / "b", "--noise", "gaussian:sigma=5", "--crop", "64")
     assert broken.exit_code == 1 and "1 input(s) failed" in broken.stderr, broken.stderr
