@@ -26,6 +26,7 @@ from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
 from denoise_gan.evaluation.benchmark.inputs import Plan, plan
 from denoise_gan.evaluation.benchmark.methods import row_strength, strength_row
 from denoise_gan.evaluation.noise_sigma import too_small_to_benchmark
+from denoise_gan.evaluation.report import write_report
 from denoise_gan.extras import installed
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
@@ -143,6 +144,8 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                 "noises": list(conditions), "seed": cfg.seed, "factors": list(scales), "chosen": best,
                 "criterion": "mean over the noises of the mean PSNR over the photos, blind, by the benchmark "
                              "protocol", **({"previous": meta[CALIBRATION_KEY]} if CALIBRATION_KEY in meta else {})}})
+        write_report(out_dir / FIT_DIR, {**fit.data, "calibration": {  # the page names what was chosen from it
+            "chosen": best, "weights": weights.name, "capped": capped, "cap": PSNR_CAP}})
         return Calibration(source, weights, write_graph_beside(weights), scales, conditions, psnr, best,
                            net.level_scale, images, fit.reused, capped)
 

@@ -172,6 +172,15 @@ def _seed_text(cfg: dict[str, Any]) -> str:
     return f"seed {cfg['seed']}" + (f"; noisy files read from {read}" if read else "")
 
 
+def _calibration_text(cal: dict[str, Any]) -> str:
+    """What `calibrate` chose from this benchmark (its fit/), and where its means differ from this page's."""
+    capped = (f" Its means count a photo returned exactly as {cal['cap']:g} dB ({cal['capped']} such row(s)), "
+              "where this page leaves such a photo out of the PSNR mean.") if cal["capped"] else ""
+    return (f"<p class='meta'><b>Calibration:</b> each model row's strength is a factor tried; calibrate chose "
+            f"{cal['chosen']:g} (the best mean over the noises of the mean PSNR over the photos) and wrote it to "
+            f"../{_e(cal['weights'])}.{_e(capped)}</p>")
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -309,6 +318,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
         f"{_e(source)}; {_e(_seed_text(cfg))}; classical methods get {_e(sigma_mode)}. "
         f"denoise-gan {_e(data['version'])}. Scores: PSNR (dB) / SSIM on integer images, outputs rounded to the "
         f"image dtype (protocol {_e(data['protocol']['name'])}, below).</p>",
+        *([_calibration_text(data["calibration"])] if data.get("calibration") else []),
     ]
     if plots:
         parts.append("<h2>Overview</h2><div class='plots'>")

@@ -125,6 +125,8 @@ def test_calibrate_restores_an_estimator_that_reads_half_the_noise(tmp_path: Pat
     rule = next(m["rule"] for m in json.loads((out / "fit" / "results.json").read_text())["methods"]
                 if m["name"].startswith("low"))
     assert "(on top of its calibration, level_scale 0.5)" in rule  # the map is read x 0.5 x each factor
+    page = (out / "fit" / "report.html").read_text()  # the benchmark's page names what was chosen from it
+    assert "calibrate chose 2 (the best mean over the noises" in page and "../G.safetensors" in page
 
 
 def test_calibrated_weights_denoise_as_the_source_at_that_strength(tmp_path: Path) -> None:
@@ -170,6 +172,8 @@ def test_a_photo_returned_exactly_is_said_to_count_as_the_cap(tmp_path: Path) ->
                  "--noise", "gaussian:sigma=0", "--scale", "1", "--scale", "1.2", "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert "came back exactly (infinite PSNR) and count as 100 dB" in " ".join(result.output.split())
+    page = (tmp_path / "cal" / "fit" / "report.html").read_text()  # where its page's means differ, it says so
+    assert "Its means count a photo returned exactly as 100 dB" in page
 
 
 def test_calibrate_never_writes_over_its_source_or_beside_another_calibration(tmp_path: Path) -> None:
