@@ -209,7 +209,8 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             failing.append(Job(source, output, problem))
             continue
         if not problem:  # (a job that will fail still claims its output: a readable photo must not lose it silently)
-            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), key in mixed, opts)
+            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes),
+                               c.real_output in mixed, opts)  # (by its real path: `key` may be folded)
         if key in jobs:
             raise UserError(_collision_text(jobs[key], c, opts))
         jobs[key] = Job(source, output, problem or "")

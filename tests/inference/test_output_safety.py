@@ -275,6 +275,16 @@ def test_overwrite_never_replaces_a_photo_found_in_an_output_folder_inside_the_i
     mine = (photos / "sub" / "a.png").read_bytes()
     with pytest.raises(UserError, match="would overwrite an image found under the input: .* may hold photos"):
         denoise_files([photos], photos / "sub", engine(weights), OutputOptions(recursive=True, overwrite=True))
+    from denoise_gan.inference import file_plan
+
+    shots = tmp_path / "Shots"  # on a disk that folds case too (outputs keyed by folded names)
+    write_image(shots / "a.png", noise_image(16, 16, seed=1))
+    write_image(shots / "Sub" / "a.png", noise_image(16, 16, seed=2))
+    write_image(shots / "Sub" / "b.png", noise_image(16, 16, seed=3))
+    with pytest.MonkeyPatch.context() as folding:
+        folding.setattr(file_plan, "folds_case", lambda folder: True)
+        with pytest.raises(UserError, match="would overwrite an image found under the input"):
+            denoise_files([shots], shots / "Sub", engine(weights), OutputOptions(recursive=True, overwrite=True))
     assert (photos / "sub" / "a.png").read_bytes() == mine
     kept = denoise_files([photos], photos / "sub", engine(weights), OutputOptions(recursive=True, skip_existing=True))
     assert [r.status for r in kept.results] == ["skipped"] and (photos / "sub" / "a.png").read_bytes() == mine
