@@ -49,18 +49,21 @@ def _overlap(one: Path, other: Path) -> bool:
     return one.is_relative_to(other) or other.is_relative_to(one)
 
 
+def _source_of(manifest: dict) -> str:
+    """The folder of photos a synth set's manifest says it was made from, or "" (none recorded, or not text)."""
+    source = manifest.get("source_dir")
+    return source if isinstance(source, str) else ""
+
+
 def val_drawn_from_training(val_dir: str, training: dict[str, str]) -> str:
     """A warning when the paired --val set was made by synth from a training folder's photos (its manifest's
     source folder is, holds or lies inside one): copied and cropped, they are new files, so the checks above pass,
     yet its scores are of photos the run trains on. "" otherwise."""
-    manifest = manifest_of(Path(val_dir) / MANIFEST_NAME) or {}
-    source = manifest.get("source_dir")
-    if not isinstance(source, str) or not source:
+    source = _source_of(manifest_of(Path(val_dir) / MANIFEST_NAME) or {})
+    if not source:
         return ""
-    made_from = real_path(source)
     for option, folder in ((o, f) for o, f in training.items() if f):
-        where = real_path(folder)
-        if _overlap(made_from, where):
+        if _overlap(real_path(source), real_path(folder)):
             return (f"--val {val_dir} was made by synth from {source}, photos of {option} {folder}: its PSNR/SSIM "
                     "will be of photos the run trains on, not held-out ones")
     return ""
@@ -88,9 +91,9 @@ def noisy_drawn_from_clean(clean_dir: str, noisy_dir: str) -> str:
     if held is None or held[1] != "noisy":
         return ""
     manifest = manifest_of(held[0] / MANIFEST_NAME) or {}
-    source, clean = manifest.get("source_dir"), real_path(clean_dir)
+    source, clean = _source_of(manifest), real_path(clean_dir)
     same_pairs = manifest.get("mode") == "paired" and clean == held[0] / "clean"
-    if not same_pairs and not (isinstance(source, str) and source and _overlap(real_path(source), clean)):
+    if not same_pairs and not (source and _overlap(real_path(source), clean)):
         return ""
     return (f"--noisy {noisy_dir} was made by synth from {'the photos of its clean/' if same_pairs else source}, "
             f"and --clean {clean_dir} holds them: each noisy photo's clean twin is in training, where the two "
