@@ -209,8 +209,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             failing.append(Job(source, output, problem))
             continue
         if not problem:  # (a job that will fail still claims its output: a readable photo must not lose it silently)
-            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes),
-                               c.real_output in mixed, opts)  # (by its real path: `key` may be folded)
+            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), mixed, opts)
         if key in jobs:
             raise UserError(_collision_text(jobs[key], c, opts))
         jobs[key] = Job(source, output, problem or "")
@@ -251,9 +250,10 @@ def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]])
     return c.real_output in sources or (c.output.exists() and _inode(c.output) in inodes)
 
 
-def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, over_found: bool, opts: OutputOptions) -> None:
+def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, found: set[Path], opts: OutputOptions) -> None:
     """An output may not land on an input, nor (under --overwrite) on an image that --recursive found in the output
-    folder inside the input: nothing tells an earlier output there from a photo of the user's that bears its name."""
+    folder inside the input (``found``, by real path, as the output is asked: the key it is planned under may be
+    case-folded): nothing tells an earlier output there from a photo of the user's that bears its name."""
     source, output = c.source, c.output
     if over_input:
         if c.real_output != c.real_source and c.output.exists() and _inode(c.output) == _inode(c.source):
@@ -268,7 +268,7 @@ def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, over_foun
                             "this command, --skip-existing finishes the run and leaves such files out); "
                             "choose another -o or a --suffix")
         raise UserError(f"{source} -> {output} would overwrite an input file; choose another -o or a --suffix")
-    if over_found:
+    if c.real_output in found:
         raise UserError(f"{source} -> {output} would overwrite an image found under the input: the output folder "
                         "inside it holds images that are no output of this run, so it may hold photos (delete the "
                         "earlier outputs to redo them); choose an -o outside the input")
