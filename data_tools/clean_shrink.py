@@ -11,7 +11,12 @@ from data_tools.synth_folder import SynthError
 
 
 class SmallerThanCrop(ValueError):
-    """A source with a side under ``crop``: left out of the set, as the option says, not a failed source."""
+    """A source with a side under ``crop``: left out of the set, as the option says, not a failed source.
+    ``shrunk``: --max-size shrank it first."""
+
+    def __init__(self, message: str, shrunk: bool) -> None:
+        super().__init__(message)
+        self.shrunk = shrunk
 
 
 def resize_longest(pixels: np.ndarray, max_size: int) -> np.ndarray:
@@ -37,9 +42,10 @@ def shrunk_clean(pixels: np.ndarray, crop: int | None, max_size: int | None) -> 
         pixels = resize_longest(pixels, max_size)
     if crop is not None:
         if min(pixels.shape[:2]) < crop:
-            shrunk = f" (from {w}x{h} by --max-size {max_size})" if pixels.shape[:2] != (h, w) else ""
-            raise SmallerThanCrop(f"{pixels.shape[1]}x{pixels.shape[0]}{shrunk} is smaller than the {crop}x{crop} "
-                                  "crop")
+            shrunk = pixels.shape[:2] != (h, w)
+            raise SmallerThanCrop(f"{pixels.shape[1]}x{pixels.shape[0]}"
+                                  f"{f' (from {w}x{h} by --max-size {max_size})' if shrunk else ''} is smaller than "
+                                  f"the {crop}x{crop} crop", shrunk)
         pixels = center_crop(pixels, crop)
     return pixels
 

@@ -72,6 +72,7 @@ class SynthSummary:
     written: int = 0
     failures: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # smaller than --crop: left out as asked, no failure
+    shrunk: int = 0  # of the skipped, photos --max-size shrank first
     unwritten: int = 0  # of the failures, outputs that could not be written (a full disk): the set is cut short
     kept: list[str] = field(default_factory=list)  # what --overwrite left of an earlier set: not the set's own files
     removed: list[str] = field(default_factory=list)  # images under clean/ and noisy/ no manifest listed, removed
@@ -283,6 +284,7 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
                 summary.written += 1
             except SmallerThanCrop as exc:
                 summary.skipped.append((source, str(exc)))
+                summary.shrunk += exc.shrunk
             except (ImageReadError, ValueError) as exc:
                 summary.unwritten += isinstance(exc, OutputWriteError)
                 reason = str(exc)

@@ -83,9 +83,8 @@ def _say_what_failed(summary: SynthSummary, crop: int | None) -> bool:
         err_console.print(f"[bold red]{summary.unwritten} output(s) could not be written: {left}[/]",
                           highlight=False, soft_wrap=True)
     if not summary.written and summary.skipped and not summary.failures:
-        shrunk = any("--max-size" in reason for _, reason in summary.skipped)  # by --max-size, not as they are
-        err_console.print(f"[bold red]every photo is smaller than the {crop}x{crop} crop"
-                          f"{' after --max-size; give a larger --max-size or' if shrunk else ';'} lower --crop[/]",
+        shrunk = " after --max-size; give a larger --max-size or" if summary.shrunk else ";"
+        err_console.print(f"[bold red]every photo is smaller than the {crop}x{crop} crop{shrunk} lower --crop[/]",
                           highlight=False)
         return False
     if len(summary.failures) > summary.unwritten:
