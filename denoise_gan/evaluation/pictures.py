@@ -23,9 +23,10 @@ TITLE_H, HEADER_H, CAPTION_H, GAP = 26, 20, 18, 4  # label bands of the grid, in
 BACKGROUND, INK = 255, (20, 20, 20)
 
 
+@functools.cache
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     """matplotlib's DejaVu Sans where it is installed (accented, Greek and Cyrillic letters: Pillow's own font
-    drew "café" as "caf□"), else Pillow's."""
+    drew "café" as "caf□"), else Pillow's; loaded once a size (a grid asks for each size several times)."""
     from PIL import ImageFont
 
     if (path := _dejavu_sans()) is not None:
