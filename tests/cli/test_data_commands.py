@@ -633,12 +633,13 @@ def test_a_photo_smaller_than_the_crop_is_left_out_not_a_failure(tmp_path: Path)
     broken file is still a failure, and a crop that leaves no photo makes no set."""
     photos = tmp_path / "photos"
     write_image(photos / "big.png", np.zeros((80, 80, 3), np.uint8))
+    write_image(photos / "exact.png", np.zeros((64, 70, 3), np.uint8))  # a side the crop's size: it holds the crop
     write_image(photos / "small.png", np.zeros((20, 20, 3), np.uint8))
     made = cli("synth", photos, "-o", tmp_path / "s", "--noise", "gaussian:sigma=5", "--crop", "64")
     assert made.exit_code == 0 and "small.png: 20x20 is smaller than the 64x64 crop" in made.stderr, made.stderr
-    assert "failed" not in made.stderr
+    assert "failed" not in made.stderr and "exact.png" not in made.stderr
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
-    assert manifest["complete"] and manifest["failures"] == [] and len(manifest["images"]) == 1
+    assert manifest["complete"] and manifest["failures"] == [] and len(manifest["images"]) == 2
     assert [Path(s["source"]).name for s in manifest["skipped"]] == ["small.png"]
     none = cli("synth", photos, "-o", tmp_path / "n", "--noise", "gaussian:sigma=5", "--crop", "100")
     assert none.exit_code == 1 and "smaller than the 100x100 crop; lower --crop" in none.stderr, none.stderr

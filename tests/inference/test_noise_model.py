@@ -126,6 +126,14 @@ def test_integer_images_keep_shape_dtype_and_alpha(model: NoiseModel, shape: tup
         assert not np.array_equal(noisy, image)
 
 
+def test_an_integer_image_gets_f_s_draw_rounded_not_truncated(model: NoiseModel) -> None:
+    """A file holds the nearest level: truncating would darken every learned-noise set by half a level."""
+    for image in (_image(20, 28), _image(21, 27, dtype=np.uint16)):
+        peak = np.float32(np.iinfo(image.dtype).max)
+        drawn = model.sample(image.astype(np.float32) / peak, 3)[0] * peak
+        assert np.array_equal(model(image, seed=3), np.clip(np.rint(drawn), 0, peak).astype(image.dtype))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_float_images_in_float_out_within_range(model: NoiseModel, dtype: type) -> None:
     image = (_image(16, 24) / 255.0).astype(dtype)
