@@ -606,6 +606,10 @@ def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monke
     os.link(tmp_path / "out" / "A.png", tmp_path / "out" / "README")
     os.link(tmp_path / "out" / "A.png", tmp_path / "out" / "readme")
     assert not folds_case(tmp_path / "out" / "new")  # listed apart: this disk tells them apart
+    (tmp_path / "docs").mkdir()  # only the two hard links: whichever the listing gives first is the one asked
+    os.link(tmp_path / "out" / "A.png", tmp_path / "docs" / "README")
+    os.link(tmp_path / "out" / "A.png", tmp_path / "docs" / "readme")
+    assert not folds_case(tmp_path / "docs" / "new")
     real_id = case_folding.entry_id
 
     def folding(path: Path) -> tuple[int, int]:  # a disk whose names answer in any case
@@ -616,4 +620,7 @@ def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monke
     (tmp_path / "card").mkdir()
     write_image(tmp_path / "card" / "IMG_1.png", noise_image(4, 4))
     assert folds_case(tmp_path / "card" / "new")  # its entry, on its own disk
+    for name in ("2024", "001.png"):  # names without case say nothing: the cased one is asked
+        (tmp_path / "card" / name).mkdir()
+    assert folds_case(tmp_path / "card" / "new")
     assert folds_case(tmp_path / "Photos" / "new")  # an empty folder: its name in its parent
