@@ -234,6 +234,10 @@ class _Bars:
         self.tiles = self.progress.add_task("tiles", total=None, visible=False, name="")
 
     def tile_callback(self, name: str) -> FileProgress:
+        """The tiles bar of a new file: reset, so its time left is timed afresh (a bar kept at the last file's end
+        counts as finished, and showed 0:00:00 left for every file after the first)."""
+        self.progress.reset(self.tiles, total=None, visible=False, name=name)
+
         def report(done: int, total: int) -> None:
             self.progress.update(self.tiles, completed=done, total=total, visible=total > 1, name=name)
         return report

@@ -56,6 +56,25 @@ def test_on_a_terminal_the_bar_counts_files_and_leaves_no_line_behind() -> None:
     assert out.getvalue().rstrip().endswith("summary") and "2/2" not in out.getvalue().split("summary")[-1]
 
 
+def test_each_large_image_times_its_own_tiles() -> None:
+    """The tiles bar is one task for the whole folder: once the first image's tiles were done it stayed finished,
+    and every later image showed 0:00:00 left for its minutes of tiles."""
+    from denoise_gan.inference.files import _Bars
+    from denoise_gan.progress_bar import file_progress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, color_system=None)
+    with file_progress(console, disable=False) as progress:
+        bars = _Bars(progress, progress.add_task("files", total=2, name=""))
+        first = bars.tile_callback("a.png")
+        for done in range(1, 5):
+            first(done, 4)
+        bars.file_done()
+        bars.tile_callback("b.png")(1, 4)
+        tiles = progress.tasks[bars.tiles]
+        assert not tiles.finished and tiles.time_remaining != 0.0 and tiles.fields["name"] == "b.png"
+        assert (tiles.completed, tiles.total, tiles.visible) == (1, 4, True)
+
+
 def test_a_dumb_terminal_gets_the_plain_lines_a_log_gets(monkeypatch: pytest.MonkeyPatch) -> None:
     """rich draws no bar on TERM=dumb (Emacs' shell, some CI runners), and the plain lines were for logs only:
     such a terminal showed no progress at all."""
