@@ -22,6 +22,8 @@ def test_each_option_another_turns_off_is_said_and_the_defaults_say_nothing() ->
                         "no clean sample is JPEG-compressed",
                         "--loss and --lambda-level weigh the denoiser's loss, which --estimator-only does not train: "
                         "not used"]
+        assert unused_options(RefineConfig(estimator_only=True)) == []  # nothing given that it leaves unused
+        assert unused_options(RefineConfig(clean_fraction=0.0)) == []  # no JPEG share given to be lost
         assert unused_options(AdaptConfig(lambda_stats=0.0, noise_statistics="compact")) == [
             "--noise-statistics compact is not used: --lambda-stats 0 turns the statistics matching off"]
         assert unused_options(AdaptConfig(lambda_stats=0.0)) == []  # the default set: nothing given to be lost
