@@ -438,6 +438,32 @@ def test_a_folder_of_someone_elses_weights_is_still_refused(noisy_dir: Path, cle
     assert not adapt_module.not_started(mine)
 
 
+def test_a_finished_adaptation_is_kept_from_a_new_run_and_a_resume_says_it_is_complete(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path) -> None:
+    """A folder holding a request and more than the start's files is a run's work, never one "stopped before its
+    first step" that a new run may replace; a noise phase its deadline ended still counts as done."""
+    out = tmp_path / "out"
+    adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert not adapt_module.not_started(out)
+    with pytest.raises(UserError, match="not empty"):
+        adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), out)
+    marker = out / "noise" / "finished.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "stopped_by": "deadline"}))
+    before[marker.relative_to(out)] = marker.read_bytes()
+    resumed = cli("adapt", "--resume", out)
+    assert resumed.exit_code == 0 and "the adaptation is complete" in resumed.stdout, resumed.output
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_start_whose_g_and_f_differ_in_channels_is_a_one_line_error(noisy_dir: Path, tmp_path: Path) -> None:
+    """A --from folder put together from a gray run's G and a colour run's F failed inside the first step."""
+    mixed = _save_start(tmp_path / "mixed", g=GeneratorConfig(arch="level", width=8, depth=1, blocks=1, channels=1))
+    one_line_error(cli("adapt", "--noisy", noisy_dir, "-o", tmp_path / "out", "--from", mixed, "--steps", "6",
+                       "--patch-size", "32"), "G has 1 channels, F 3")
+    assert not (tmp_path / "out").exists()
+
+
 # ---- 5. too few, too small photos -----------------------------------------------------------------
 
 def test_fewer_than_five_photos_is_a_one_line_error(tmp_path: Path) -> None:
