@@ -406,6 +406,33 @@ def test_cli_paired_writes_table_and_picture(pairs: Path, tiny_f: Path, tmp_path
     assert not (tmp_path / "same").exists()
 
 
+def test_a_full_disk_leaves_no_half_report_and_the_same_command_then_writes_it(
+        pairs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The picture and the table were written under their names before the record failed: the folder held half
+    a report, and the same command refused it as not empty."""
+    import errno
+
+    from data_tools.atomic_files import write_error
+    from denoise_gan.evaluation.noise_fit import output
+
+    real = output.atomic_write_text
+
+    def full(path: Path, text: str) -> None:
+        if path.name == "noise_fit.md":
+            raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        real(path, text)
+
+    args = ("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "--spec", "gaussian:sigma=10", "-o",
+            tmp_path / "fit")
+    monkeypatch.setattr(output, "atomic_write_text", full)
+    one_line_error(cli(*args), "noise_fit.md: cannot write (No space left on device)", code=1)
+    assert not (tmp_path / "fit").exists() or not list((tmp_path / "fit").iterdir())
+    monkeypatch.setattr(output, "atomic_write_text", real)
+    again = cli(*args)
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["noise_fit.json", "noise_fit.md", "noise_fit.png"]
+
+
 def test_cli_blind_mode(pairs: Path, tmp_path: Path) -> None:
     out = tmp_path / "blind"
     result = cli("noise-fit", "--noisy", pairs / "noisy", "--clean-photos", pairs / "clean", "--spec",

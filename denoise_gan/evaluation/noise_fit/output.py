@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside
 from data_tools.images import to_255
 from denoise_gan.evaluation.noise_fit.modes import (
     NoiseFitReport,
@@ -227,16 +227,18 @@ def _short(label: str, width: int = 44) -> str:
 
 
 def write_report(report: NoiseFitReport, out_dir: Path | str) -> list[Path]:
-    """noise_fit.json, noise_fit.md and noise_fit.png in ``out_dir`` (prepared by the caller). All three are made
-    before the first is written (drawing takes seconds): an interrupt then leaves the folder as it was, not a
-    report whose files disagree."""
+    """noise_fit.json, noise_fit.md and noise_fit.png in ``out_dir`` (prepared by the caller), written as one: all
+    three are made before the first is written (drawing takes seconds) and built aside, so an interrupt or a full
+    disk leaves the folder as it was, not a report whose files disagree (which the same command then refused as
+    a folder not empty)."""
     out_dir = Path(out_dir)
-    paths = [out_dir / "noise_fit.json", out_dir / "noise_fit.md", out_dir / "noise_fit.png"]
+    names = ["noise_fit.json", "noise_fit.md", "noise_fit.png"]
     picture, table, record = figure_png(figure(report), dpi=80), markdown(report), report_json(report)
-    atomic_write_bytes(paths[2], picture)
-    atomic_write_text(paths[1], table)
-    atomic_write_text(paths[0], record)
-    return paths
+    with built_aside(out_dir, first=names) as folder:
+        for name, text in zip(names[:2], (record, table)):
+            atomic_write_text(folder / name, text)
+        atomic_write_bytes(folder / names[2], picture)
+    return [out_dir / name for name in names]
 
 
 def iter_rows(report: NoiseFitReport) -> Iterator[tuple[str, list[str]]]:
