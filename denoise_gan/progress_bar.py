@@ -14,12 +14,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 ProgressFn = Callable[[int, int, str], None]  # what a long library call reports: (done, total, what is at hand)
 
 
+SPEED_WINDOW = 24 * 3600.0  # seconds of progress the time left is estimated from: rich's 30 s showed none at all
+#                            while each step (a large photo on 2 cores, a benchmark row) took longer than that
+
+
 def file_progress(console: Console, *, disable: bool) -> Progress:
     """Description, bar, done/total, time left and the current name (a task field, shown as plain text so a
     name holding ``[bold]`` is not read as markup); transient, so the finished bar leaves no line behind."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     TextColumn("{task.fields[name]}", markup=False), console=console, transient=True,
-                    disable=disable)
+                    disable=disable, speed_estimate_period=SPEED_WINDOW)
 
 
 def live_display(console: Console) -> bool:

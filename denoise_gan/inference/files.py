@@ -242,9 +242,14 @@ class _Bars:
             self.progress.update(self.tiles, completed=done, total=total, visible=total > 1, name=name)
         return report
 
-    def file_done(self) -> None:
+    def file_done(self, skipped: bool = False) -> None:
+        """One more file; a skipped one (an output kept by --skip-existing) took no time, so the files' time left
+        is timed afresh from the work after it (a resume's skipped files read as instant progress)."""
         self.progress.update(self.tiles, visible=False)
         self.progress.advance(self.files)
+        if skipped:
+            task = self.progress.tasks[self.files]
+            self.progress.reset(self.files, total=task.total, completed=task.completed, name=task.fields["name"])
 
 
 PLAIN_TILES_EVERY = 10.0  # seconds between a log's lines on one large image's tiles
@@ -316,7 +321,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
             progress.update(files, name=name)
             callback = _plain_tiles(console, name) if plain else bars.tile_callback(name) if show else None
             results.append(denoise_file(job, engine, options, callback, strength, sigma))
-            bars.file_done()
+            bars.file_done(results[-1].status == "skipped")
             if plain:
                 console.print(_plain_line(i, len(jobs), results[-1]), highlight=False, markup=False, soft_wrap=True)
     local = Summary(tuple(results), time.perf_counter() - start,

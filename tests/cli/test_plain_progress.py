@@ -75,6 +75,23 @@ def test_each_large_image_times_its_own_tiles() -> None:
         assert (tiles.completed, tiles.total, tiles.visible) == (1, 4, True)
 
 
+def test_the_files_time_left_follows_slow_photos_and_leaves_skipped_ones_out() -> None:
+    """Photos of a minute each showed no time left (rich times the last 30 s), and a --skip-existing resume's
+    skipped files counted as instant progress: 4/10 with an hour of photos left read as a second."""
+    from denoise_gan.inference.files import _Bars
+    from denoise_gan.progress_bar import file_progress
+
+    now = [0.0]
+    with file_progress(Console(file=io.StringIO(), force_terminal=True), disable=False) as progress:
+        progress.get_time = lambda: now[0]
+        bars = _Bars(progress, progress.add_task("files", total=6, name=""))
+        for skipped in (True, True, False, False):
+            now[0] += 0.0 if skipped else 60.0
+            bars.file_done(skipped)
+        files = progress.tasks[bars.files]
+        assert files.completed == 4 and files.time_remaining == 120.0
+
+
 def test_a_dumb_terminal_gets_the_plain_lines_a_log_gets(monkeypatch: pytest.MonkeyPatch) -> None:
     """rich draws no bar on TERM=dumb (Emacs' shell, some CI runners), and the plain lines were for logs only:
     such a terminal showed no progress at all."""
