@@ -519,6 +519,16 @@ def test_a_float_tiff_with_negative_samples_is_refused_not_clipped(tmp_path: Pat
         read_image(tmp_path / "f.tif")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_float_tiff_holding_nan_or_infinity_is_refused(tmp_path: Path, bad: float) -> None:
+    """NaN passes every range comparison: it would have become an arbitrary 16-bit value, denoised as done."""
+    samples = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(8, 8)
+    samples[3, 4] = bad
+    tifffile.imwrite(tmp_path / "f.tif", samples)
+    with pytest.raises(ImageReadError, match="float samples with NaN or infinite values"):
+        read_image(tmp_path / "f.tif")
+
+
 @pytest.mark.parametrize("name", ["b.png", "b.tif", "b.bmp"])
 def test_a_1_bit_image_is_read_as_8_bit_gray_and_said(tmp_path: Path, name: str) -> None:
     """A dithered 1-bit scan came back as gray levels (8 dB from its input) without a word."""
