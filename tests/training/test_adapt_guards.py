@@ -441,7 +441,8 @@ def test_a_folder_of_someone_elses_weights_is_still_refused(noisy_dir: Path, cle
 def test_a_finished_adaptation_is_kept_from_a_new_run_and_a_resume_says_it_is_complete(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path) -> None:
     """A folder holding a request and more than the start's files is a run's work, never one "stopped before its
-    first step" that a new run may replace; a noise phase its deadline ended still counts as done."""
+    first step" that a new run may replace; a noise phase its deadline ended still counts as done; and the
+    denoiser phase's checkpoint exports, as the noise phase's refusal to export tells a user to do."""
     out = tmp_path / "out"
     adapt(_config(noisy_dir, clean_dir, start_dir), out)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -454,6 +455,10 @@ def test_a_finished_adaptation_is_kept_from_a_new_run_and_a_resume_says_it_is_co
     resumed = cli("adapt", "--resume", out)
     assert resumed.exit_code == 0 and "the adaptation is complete" in resumed.stdout, resumed.output
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    step = sorted((out / "refine" / "checkpoints").glob("step_*.pt"))[-1]  # the denoiser phase's own checkpoint
+    exported = cli("export", step, "-o", tmp_path / "step.safetensors")  # (its folder holds no G: OUT's is read)
+    assert exported.exit_code == 0, exported.output
+    assert load_denoiser(tmp_path / "step.safetensors")[1] == load_denoiser(out / "G.safetensors")[1]
 
 
 def test_a_start_whose_g_and_f_differ_in_channels_is_a_one_line_error(noisy_dir: Path, tmp_path: Path) -> None:

@@ -151,6 +151,20 @@ def test_white_draws_keep_fs_pixel_sizes_and_level_map(finished_run: Path) -> No
     assert not torch.allclose(white_in, drawn)
 
 
+def test_quantized_draws_are_f_s_draws_clipped_and_rounded_to_8_bits(finished_run: Path) -> None:
+    """G meets 8-bit files: by default its pseudo-pairs are F's draws as such a file holds them."""
+    source = SourceModel.of_run(load_source_config(finished_run))
+    clean = torch.rand(4, 3, 32, 32)
+    pairs = {}
+    for quantize in (False, True):
+        trainer = RefineTrainer(_config(finished_run, quantize=quantize), source, torch.device("cpu"), World())
+        torch.manual_seed(5)
+        pairs[quantize] = trainer.pseudo_pair(clean)
+    (drawn, level), (stored, stored_level) = pairs[False], pairs[True]
+    assert torch.equal(level, stored_level) and not torch.equal(drawn, stored)
+    assert torch.equal(stored, torch.round(drawn.clamp(0, 1) * 255.0) / 255.0)
+
+
 def test_estimator_only_leaves_the_denoiser_as_it_was(finished_run: Path, tmp_path: Path) -> None:
     first = refine(_config(finished_run, steps=20, save_every=20), tmp_path / "first")
     out = refine(_config(finished_run, generator=None, init=str(first), estimator_only=True, steps=20,
