@@ -222,6 +222,19 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(clean_dir: P
     assert [s for s, _ in list_checkpoints(run / "checkpoints")][-1] == 6
 
 
+def test_a_newest_checkpoint_of_another_kind_stops_the_resume(clean_dir: Path, tmp_path: Path) -> None:
+    """A refine checkpoint copied in as the newest is a mix-up to say, not damage to skip past: falling back would
+    drop the steps since the older checkpoint without a word."""
+    import torch
+
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir, steps=2, save_every=2), run)
+    torch.save({"kind": "refine", "step": 4}, run / "checkpoints" / "step_0000004.pt")
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    one_line_error(cli("train", "--resume", run, "--steps", "6"), "step_0000004.pt: not a cyclegan checkpoint")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+
+
 def test_a_full_disk_is_one_line(clean_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
