@@ -75,6 +75,29 @@ def test_one_stray_suffixed_file_beside_plainly_named_predictions_is_listed(suff
     assert result.unpaired == ("b_x.png",)
 
 
+def test_as_many_suffixed_predictions_as_plain_ones_still_get_the_suffix_hint(suffixed: tuple[Path, Path]) -> None:
+    """One plain name and one with the suffix (c's prediction not made yet): the suffix is as likely the rule, so the
+    run stops with the hint rather than scoring a alone."""
+    clean, pred = suffixed
+    (pred / "a_denoised.png").rename(pred / "a.png")
+    (pred / "sub" / "c_denoised.png").unlink()
+    with pytest.raises(UserError, match=r"add --pred-suffix _denoised$"):
+        evaluate_folders(clean, pred)
+
+
+def test_one_extra_file_is_not_read_as_a_missing_name_with_a_suffix(tmp_path: Path) -> None:
+    """extra.png beside a missing e is an extra file, not e with the suffix "xtra"."""
+    clean, pred = tmp_path / "clean", tmp_path / "pred"
+    img = np.zeros((24, 24, 3), np.uint8)
+    for name in ("a", "e"):
+        write_image(clean / f"{name}.png", img)
+    for name in ("a", "extra"):
+        write_image(pred / f"{name}.png", img)
+    result = evaluate_folders(clean, pred)
+    assert [s.name for s in result.images] == ["a"] and result.missing == ("e",) and result.unpaired == ("extra.png",)
+    assert "--pred-suffix" not in missing_text(result, pred)
+
+
 def test_predictions_for_part_of_the_set_still_get_the_suffix_hint(suffixed: tuple[Path, Path]) -> None:
     clean, pred = suffixed
     for name in ("b_denoised.png", "sub/c_denoised.png"):
