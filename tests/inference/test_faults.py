@@ -50,6 +50,9 @@ def test_denoise_never_writes_over_an_input(weights: Path, tmp_path: Path) -> No
         result = cli("denoise", src / "a.png", "-o", tmp_path, "-c", weights, "--device", "cpu", "--overwrite")
         said = one_line_error(result, "would overwrite an input")
         assert "earlier output" not in said, said  # the input itself, not an output of an earlier run
+        file_out = cli("denoise", src / "a.png", "-o", tmp_path / "a.png", "-c", weights, "--device", "cpu",
+                       "--overwrite")  # the alias named as the output file itself
+        one_line_error(file_out, "would overwrite the input file")
         (tmp_path / "a.png").unlink()
     assert (src / "a.png").read_bytes() == before
 
