@@ -274,6 +274,20 @@ def test_a_run_checkpoint_becomes_inference_weights(finished_run: Path, tmp_path
         exported.unlink(missing_ok=True)
 
 
+def test_a_checkpoints_export_does_not_claim_its_run_files_calibration(finished_run: Path, tmp_path: Path) -> None:
+    """The calibration was fitted on the run's weight file; the checkpoint's tensors run uncalibrated, so its export
+    (and the card made from it) must not say otherwise."""
+    import shutil
+
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    net, cfg, meta = load_generator(run / "G.safetensors")
+    save_generator(run / "G.safetensors", net, cfg, {**meta, "calibration": {"factor": 1.2, "photos": 3}})
+    ckpt = list_checkpoints(run / "checkpoints")[-1][1]
+    assert export_model(ckpt, tmp_path / "step.safetensors").is_file()
+    assert "calibration" not in read_generator_file(tmp_path / "step.safetensors")[2]
+    assert read_generator_file(run / "G.safetensors")[2]["calibration"]["factor"] == 1.2
+
+
 def test_a_graph_made_from_a_checkpoint_owns_the_weights_exported_from_it(finished_run: Path, tmp_path: Path) -> None:
     """Exported from the same step_N.pt as the weights beside it, the graph recorded no weight file: it was
     refused as an unmatched graph, and the install without torch could not run the pair. It now records the
