@@ -9,6 +9,7 @@ import warnings
 from PIL import Image
 
 _TIFF_X_RESOLUTION = 282
+_ORIENTATION = 274
 MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
 # a TIFF's own tags for how its pixels are stored (size, samples, strips, tiles, compression, colour map, the
 # ICC profile; Pillow writes EXIF IFD0 tags over a TIFF output's own): in its EXIF they would describe the
@@ -87,13 +88,26 @@ def _exif_loss(fmt: str, channels: int, exif: bytes | None, deep: bool) -> str:
     """Why an output of this format carries no EXIF, or "": a BMP holds none; a 16-bit or gray+alpha TIFF is
     written by OpenCV or tifffile, which write none; past the 64 KB of a JPEG segment Pillow refused the whole
     file, after the work."""
-    if not exif:
+    if not exif or not _describes(exif):
         return ""
     if fmt == "BMP":
         return "a BMP holds none"
     if fmt == "TIFF" and (deep or channels == 2):
         return "a 16-bit or gray+alpha TIFF is written without it"
     return "over the 64 KB a JPEG holds" if fmt == "JPEG" and len(exif) > MAX_JPEG_EXIF else ""
+
+
+def _describes(exif: bytes) -> bool:
+    """Whether an EXIF block holds more than its orientation, which the upright pixels have taken in: one holding
+    only that loses nothing when an output carries none (a 16-bit TIFF's was said "dropped")."""
+    tags = Image.Exif()
+    try:
+        with warnings.catch_warnings():  # as exif_for_output reads it
+            warnings.simplefilter("ignore")
+            tags.load(exif)
+    except Exception:  # a damaged block (Pillow raises many types for one): counted as holding something
+        return True
+    return bool(set(tags) - {_ORIENTATION})
 
 
 def _icc_loss(fmt: str, channels: int, icc: bytes | None) -> str:

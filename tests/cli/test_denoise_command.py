@@ -111,6 +111,14 @@ def test_a_16_bit_png_keeps_its_exif_and_every_metadata_drop_is_said(tmp_path: P
                       ("bmp", "EXIF dropped (a BMP holds none)")):
         result = denoise(tmp_path / "in", "-o", tmp_path / ext, "-c", weights, "--tile", "0", "--ext", ext)
         assert result.exit_code == 0 and said in " ".join(result.output.split()), result.output
+    import tifffile
+
+    (tmp_path / "turned").mkdir()  # an orientation its only tag: the upright pixels took it in, nothing is lost
+    tifffile.imwrite(tmp_path / "turned" / "deep.tif", image(h=24, w=40).astype(np.uint16) * 257, photometric="rgb",
+                     extratags=[(274, "H", 1, 6, False)])
+    result = denoise(tmp_path / "turned", "-o", tmp_path / "turned_tif", "-c", weights, "--tile", "0")
+    assert result.exit_code == 0 and "dropped" not in result.output, result.output
+    assert read_image(tmp_path / "turned_tif" / "deep.tif").pixels.shape == (40, 24, 3)  # upright
     cmyk_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     cmyk_profile = cmyk_profile[:16] + b"CMYK" + cmyk_profile[20:]  # its colour space field says CMYK
     Image.fromarray(image(h=24, w=40)).convert("CMYK").save(tmp_path / "c.jpg", icc_profile=cmyk_profile)
