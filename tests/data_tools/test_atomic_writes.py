@@ -123,6 +123,25 @@ def test_an_existing_empty_folder_is_written_in_place_and_emptied_again_on_failu
     assert (out / "model.safetensors").read_bytes() == b"weights"
 
 
+def test_a_new_folder_another_process_made_meanwhile_is_never_replaced(tmp_path: Path) -> None:
+    """Two runs building the same new folder: the second to finish is refused and removes only its own build;
+    the first one's files stay, and an empty folder made meanwhile takes the build."""
+    from data_tools.atomic_files import OutputExistsError, built_aside
+
+    out = tmp_path / "out"
+    with pytest.raises(OutputExistsError, match="another process wrote it meanwhile; nothing was replaced"), \
+            built_aside(out) as folder:
+        (folder / "model.safetensors").write_bytes(b"mine")
+        out.mkdir()
+        (out / "model.safetensors").write_bytes(b"theirs")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "model.safetensors").read_bytes() == b"theirs"
+    empty = tmp_path / "empty"
+    with built_aside(empty) as folder:
+        (folder / "a.txt").write_text("mine")
+        empty.mkdir()
+    assert (empty / "a.txt").read_text() == "mine"
+
+
 def test_an_interrupt_while_the_files_move_in_waits_for_all_of_them(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """`export --overwrite` into a model folder, interrupted between two renames, left the new README, config and
     graph beside the earlier weights; the interrupt now arrives once every file is in."""
