@@ -9,8 +9,11 @@ profile. Arrays are always HxWxC in RGB(A) order.
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -207,16 +210,33 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                        dpi=dpi)
 
 
+def _regular_file(path: Path) -> BinaryIO:
+    """The file opened for reading, refused unless it is a regular file: a pipe put where a listed image was (a
+    set's manifest names it, or it replaced a planned input) blocked the read for ever, waiting for a writer.
+    Opened without waiting, then read as usual from that same descriptor."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device); no image is read from one")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _image_bytes(path: Path) -> bytes:
     """The file's bytes, once its first bytes show an image format (Pillow's signatures, or a TIFF's), so a
     huge file that is not an image (a video named .png) is refused at once instead of read whole."""
     try:
-        with open(path, "rb") as fh:
+        with _regular_file(path) as fh:
             head = fh.read(64 << 10)  # (a JPEG's frame header comes after its EXIF)
             fh.seek(0)
             known = (is_tiff(head) or head[:8] == PNG_SIGNATURE or claimed_size(head) is not None
                      or bool(head) and open_header(fh) is not None)
-        data = path.read_bytes() if known else head
+            fh.seek(0)
+            data = fh.read() if known else head
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not data:

@@ -519,6 +519,31 @@ def test_a_float_tiff_with_negative_samples_is_refused_not_clipped(tmp_path: Pat
         read_image(tmp_path / "f.tif")
 
 
+def test_a_pipe_where_an_image_was_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A set's manifest names its files, which are opened without a folder scan: a pipe put in one's place blocked
+    benchmark for ever, waiting for a writer."""
+    import os
+    import threading
+
+    pipe = tmp_path / "a.png"
+    os.mkfifo(pipe)
+    said: list[str] = []
+
+    def read() -> None:
+        try:
+            read_image(pipe)
+        except ImageReadError as exc:
+            said.append(str(exc))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # blocked in open(): a writer's end lets it go, so the suite does not hang
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+    assert said and "a.png: not a regular file (a pipe, socket or device)" in said[0], said
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_float_tiff_holding_nan_or_infinity_is_refused(tmp_path: Path, bad: float) -> None:
     """NaN passes every range comparison: it would have become an arbitrary 16-bit value, denoised as done."""
