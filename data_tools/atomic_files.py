@@ -27,8 +27,8 @@ class OutputWriteError(DataError):
 
 
 class NoRoomError(OutputWriteError):
-    """An output the disk had no room for (full, or over a quota): the machine's state, not a bad argument, so a
-    command ends it with exit code 1, as a file that failed, not 2."""
+    """An output the disk had no room for (full, over a quota, past a file-size limit): the machine's state, not
+    a bad argument, so a command ends it with exit code 1, as a file that failed, not 2."""
 
 
 class OutputExistsError(OutputWriteError):
@@ -124,11 +124,12 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False, named: str |
     return removed
 
 
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # the errors of a disk that is full, or of a quota used up
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a disk full, a quota used up, a file-size limit (ulimit -f,
+#                                                    FAT32's 4 GiB): the machine's state, not a bad argument
 
 
 def write_error(path: Path | str, exc: OSError, saying: str = "cannot write") -> OutputWriteError:
-    """The one-line error of an output the file system refused; a full disk (or quota) is a NoRoomError."""
+    """The one-line error of an output the file system refused; no room (NO_ROOM) is a NoRoomError."""
     return (NoRoomError if exc.errno in NO_ROOM else OutputWriteError)(f"{path}: {saying} ({exc.strerror or exc})")
 
 

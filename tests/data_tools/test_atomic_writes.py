@@ -476,6 +476,22 @@ def test_a_folder_built_aside_is_flushed_once_moved_in(tmp_path: Path, monkeypat
     assert (out / "config.json").read_text() == "{}"
 
 
+@pytest.mark.slow  # a real process under a file-size limit
+def test_a_file_size_limit_is_no_room_exit_1_not_a_bad_argument(tmp_path: Path) -> None:
+    """`ulimit -f` (or FAT32's 4 GiB) refuses a write with EFBIG: the machine's state, as a full disk is, so exit 1
+    (the README's code for a full disk), where it was exit 2, "bad arguments"."""
+    import resource
+    import subprocess
+    import sys
+
+    limited = subprocess.run(
+        [sys.executable, "-m", "denoise_gan", "demo", "-o", tmp_path / "demo"], capture_output=True, text=True,
+        timeout=300, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (20 << 10, 20 << 10)))
+    errors = [line for line in limited.stderr.splitlines() if line.startswith("error:")]
+    assert limited.returncode == 1 and "File too large" in limited.stderr, limited.stderr
+    assert "Traceback" not in limited.stderr and len(errors) <= 1
+
+
 @pytest.mark.parametrize("code, fails", [(errno.EIO, True), (errno.ENOSPC, True), (errno.EINVAL, False),
                                          (errno.ENOTSUP, False)])
 def test_a_failing_folder_sync_is_an_error_and_an_unsupported_one_is_not(tmp_path: Path, monkeypatch, code: int,  # noqa: ANN001
