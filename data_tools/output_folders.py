@@ -101,7 +101,8 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
     """The rule for report files named by options (``{"--json": path, ...}``), checked before any work: two
     options never name one file, a name with a forbidden suffix (an image's, for a text report that could
     otherwise replace a photo) is refused, and an existing file is replaced only when the user said
-    ``overwrite``. Each folder is created and proved writable."""
+    ``overwrite``. Each folder is created and proved writable, and the temp files a killed run left for that
+    name are removed (the user's other files there are not this command's)."""
     seen: dict[Path, str] = {}
     for option, path in paths.items():
         if path is None:
@@ -123,6 +124,7 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
         if path.exists() and not overwrite:
             raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
         check_writable(path.parent, option)
+        remove_stale_parts(path.parent, named=path.name)
 
 
 def refuse_output_inside_inputs(out: Path | str, inputs: Mapping[str, str | Path | None],

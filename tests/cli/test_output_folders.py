@@ -308,6 +308,25 @@ def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tm
                    "afile: exists and is not a folder; choose another --json")
 
 
+def test_evaluate_removes_the_temp_files_a_killed_run_left_for_its_reports(src: Path, tmp_path: Path) -> None:
+    """Every folder-writing command removes a killed writer's temp files; evaluate's --json and --csv left them."""
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    pred = shutil.copytree(src, src.parent / "pred")
+    (tmp_path / "reports" / "sub").mkdir(parents=True)
+    left = [tmp_path / "reports" / f".r.json.{gone.pid}-abcdefgh.part",
+            tmp_path / "reports" / "sub" / f".r.csv.{gone.pid}-abcdefgh.part"]
+    other = tmp_path / "reports" / f".other.json.{gone.pid}-abcdefgh.part"  # another file's: not this command's
+    for path in (*left, other):
+        path.write_text("half")
+    result = cli("evaluate", "--clean", src, "--pred", pred, "--json", tmp_path / "reports" / "r.json", "--csv",
+                 tmp_path / "reports" / "sub" / "r.csv")
+    assert result.exit_code == 0, result.output
+    assert not any(path.exists() for path in left) and other.exists()
+
+
 def test_evaluate_reports_never_replace_an_image_or_an_existing_file(src: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     pred = shutil.copytree(src, src.parent / "pred")  # the same folder as --pred is refused
