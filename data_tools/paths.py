@@ -21,3 +21,17 @@ def home_expanded(path: str | os.PathLike[str]) -> str | os.PathLike[str]:
     if not isinstance(text, str) or not (text == "~" or text.startswith(("~/", "~" + os.sep))):
         return path
     return os.path.expanduser(text)
+
+
+WORKING_FOLDER_GONE = ("the working folder no longer exists (removed while the shell was in it), so no relative path "
+                       "can be found; cd to an existing folder, or give absolute paths")
+
+
+def working_folder_gone() -> bool:
+    """Whether the process's working folder was removed: every relative path then fails with a bare "[Errno 2] No
+    such file or directory", naming nothing."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from data_tools.atomic_files import NO_ROOM, NoRoomError, OutputExistsError
 from data_tools.names import shown
-from data_tools.paths import real_path
+from data_tools.paths import WORKING_FOLDER_GONE, real_path, working_folder_gone
 from denoise_gan import __version__
 from denoise_gan.cli.log_stream import log_kept_from_full_disk
 from denoise_gan.cli.repeated_options import repeated_option
@@ -200,7 +200,8 @@ def friendly_errors(fn: F) -> F:
             say_error(str(exc))
             raise typer.Exit(1) from None
         except (DenoiseGanError, FileNotFoundError) as exc:
-            say_error(str(exc))
+            say_error(WORKING_FOLDER_GONE if isinstance(exc, FileNotFoundError) and exc.filename is None
+                      and working_folder_gone() else str(exc))
             raise typer.Exit(2) from None
         except HALF_MADE_MODULE as exc:
             _said_import_failure(exc, fn.__name__, bool(kwargs.get("overwrite")))

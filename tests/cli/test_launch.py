@@ -217,3 +217,19 @@ def test_a_name_stdout_cannot_encode_is_written_escaped_not_a_traceback(tmp_path
                           encoding="ascii", errors="replace", timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert "wrote 1 image(s) to \\u5408\\u6210" in done.stdout, done.stdout
+
+
+def test_a_removed_working_folder_is_said_not_a_bare_errno(tmp_path: Path) -> None:
+    """Run from a folder deleted under the shell, every relative path failed with "[Errno 2] No such file or
+    directory", naming nothing."""
+    import os
+    import subprocess
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-m", "denoise_gan", "demo", "-o", "out"], env=env, capture_output=True,
+                          text=True, timeout=120, preexec_fn=lambda: (os.chdir(gone), os.rmdir(gone)))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == "error: the working folder no longer exists (removed while the shell was in it), " \
+        "so no relative path can be found; cd to an existing folder, or give absolute paths", done.stderr
