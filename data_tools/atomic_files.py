@@ -257,6 +257,10 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
                         move(str(made), folder / made.name)
                 temp.rmdir()
                 sync_folder(folder)
+        except OutputWriteError as exc:
+            if inside:
+                shutil.rmtree(temp, ignore_errors=True)
+            raise _named_as_built(exc, temp, folder) from None
         except BaseException:
             if inside:
                 shutil.rmtree(temp, ignore_errors=True)
@@ -275,9 +279,18 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
             raise OutputExistsError(f"{folder}: another process wrote it meanwhile; nothing was replaced") \
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else write_error(folder, exc) from None
         sync_folder(folder.parent)
+    except OutputWriteError as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise _named_as_built(exc, temp, folder) from None
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+def _named_as_built(exc: OutputWriteError, temp: Path, folder: Path) -> OutputWriteError:
+    """A write that failed in the hidden temp folder, said of the file the user asked for (folder/model.safetensors,
+    not .folder.1234-abcdefgh.part/model.safetensors)."""
+    return type(exc)(str(exc).replace(str(temp), str(folder)))
 
 
 def _rank(name: str, first: Sequence[str]) -> int:

@@ -142,6 +142,19 @@ def test_a_new_folder_another_process_made_meanwhile_is_never_replaced(tmp_path:
     assert (empty / "a.txt").read_text() == "mine"
 
 
+def test_a_write_that_fails_while_a_folder_is_built_names_the_file_asked_for(tmp_path: Path) -> None:
+    """`export -f folder` on a full disk named its hidden temp folder (.out.1234-abcdefgh.part/model.safetensors)."""
+    from data_tools.atomic_files import NoRoomError, built_aside, write_error
+
+    for out in (tmp_path / "new", tmp_path / "existing"):
+        if out.name == "existing":
+            out.mkdir()
+        with pytest.raises(NoRoomError) as caught, built_aside(out) as folder:
+            raise write_error(folder / "model.safetensors", OSError(errno.ENOSPC, "No space left on device"))
+        assert str(caught.value) == f"{out / 'model.safetensors'}: cannot write (No space left on device)"
+        assert not list(tmp_path.rglob("*.part"))
+
+
 def test_an_interrupt_while_the_files_move_in_waits_for_all_of_them(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """`export --overwrite` into a model folder, interrupted between two renames, left the new README, config and
     graph beside the earlier weights; the interrupt now arrives once every file is in."""
