@@ -39,6 +39,15 @@ def test_the_level_map_is_the_sigma_the_model_adds(name: str) -> None:
         assert predicted == pytest.approx(measured, rel=0.2), (measured, predicted)
 
 
+def test_salt_and_pepper_s_level_follows_its_share_of_salt() -> None:
+    """At salt 0.5 the two shares weigh alike and a swap of them goes unseen; on a dark image, mostly salt is
+    the large error."""
+    clean = np.full((256, 256, 3), 40, np.uint8)
+    noisy, stages = parse_noise_spec("salt-pepper:amount=0.05,salt=0.9").apply(clean, 7)
+    measured = float(np.std(noisy.astype(np.float64) - clean))
+    assert float(noise_level_map(clean, stages).mean()) == pytest.approx(measured, rel=0.1)
+
+
 def test_the_measured_level_is_the_local_std_of_the_noise_left() -> None:
     """Measured from the pair: Gaussian noise at its σ; a camera's noise through JPEG at what is left of it,
     below the σ stated before demosaicing; and local, over a window of a few dozen pixels."""
