@@ -185,7 +185,8 @@ def test_bad_inputs_are_one_line_errors(weights: Path, tmp_path: Path) -> None:
     ({"overlap": 1.5}, "overlap must be a whole number"), ({"overlap": float("nan")}, "overlap must be"),
     ({"overlap": "32"}, "overlap must be"), ({"batch_size": "4"}, "^batch_size must be"),
     ({"batch_size": 2.5}, "^batch_size must be"), ({"tile": True}, "tile must be"),
-    ({"ensemble": "no"}, "ensemble must be True or False"),
+    ({"ensemble": "no"}, "ensemble must be True or False"), ({"overlap": -8}, "overlap must be >= 0, not -8"),
+    ({"batch_size": 0}, "^batch_size must be >= 1, not 0"),
 ])
 def test_wrongly_typed_settings_are_refused_at_construction(weights: Path, settings: dict, needle: str) -> None:
     """They passed, then failed in the first call as a plain TypeError (or, "no", turned the ensemble on)."""

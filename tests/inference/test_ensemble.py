@@ -37,6 +37,9 @@ def test_the_ensemble_is_the_rounded_mean_of_the_eight_passes(weights: Path) -> 
     assert not np.array_equal(out, single(image))  # a random U-Net is no symmetric function
     rgba = np.concatenate([image, noise_image(40, 56, 1, seed=3)], axis=2)
     np.testing.assert_array_equal(both(rgba)[..., 3], rgba[..., 3])  # alpha untouched
+    deep = image.astype(np.uint16) * 257  # a 16-bit photo keeps its depth through the average
+    passes = [undo_dihedral(single(dihedral(deep, k)), k).astype(np.float64) for k in range(TRANSFORMS)]
+    np.testing.assert_array_equal(both(deep), np.rint(np.mean(passes, axis=0)).astype(np.uint16))
 
 
 def test_progress_counts_the_eight_passes_as_one(weights: Path) -> None:
