@@ -145,6 +145,13 @@ def test_tiles_are_fitted_to_the_image_to_limit_wasted_overlap(length: int) -> N
     assert n * t / length < 1.25, f"{n} tiles of {t} for {length}"  # a fixed 512 tile on 1024 would be 1.5
 
 
+def test_fitted_tiles_never_shrink_below_what_the_model_must_see() -> None:
+    """Two 128 tiles on a 136 px side would fit as 88: narrower than a level-aware model sees well (its smallest
+    tile), so they stay 128 and share more overlap; without such a floor the fit stands."""
+    assert plan_grid(136, 136, 128, 32, 8, min_tile=128).tile_h == 128
+    assert plan_grid(136, 136, 128, 32, 8).tile_h == 88
+
+
 def test_an_overlap_off_the_stride_is_counted_as_the_tiles_share_it() -> None:
     """Overlap 20 is shared as 24 (the stride's multiple): counted as 20, a 1016 px side took 4 tiles, not 3."""
     grid = plan_grid(1016, 1016, 512, 20, 8)
