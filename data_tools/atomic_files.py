@@ -251,10 +251,7 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
         try:
             yield temp
             if inside:
-                move = os.replace if overwrite else _link_exclusive  # without overwrite: never over another's file
-                with _interrupts_held():  # one between two moves left the earlier files beside the new ones
-                    for made in sorted(temp.iterdir(), key=lambda p: (_rank(p.name, first), p.name)):
-                        move(str(made), folder / made.name)
+                _move_in(temp, folder, overwrite, first)
                 temp.rmdir()
                 sync_folder(folder)
         except OutputWriteError as exc:
@@ -285,6 +282,25 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+def _move_in(temp: Path, folder: Path, overwrite: bool, first: Sequence[str]) -> None:
+    """The built files moved into the existing folder, once nothing is in their way: a folder where a file goes
+    failed its move after the first ones were in, leaving a report whose files disagree."""
+    made = sorted(temp.iterdir(), key=lambda p: (_rank(p.name, first), p.name))
+    for path in made:
+        target = folder / path.name
+        if target.is_dir() and not target.is_symlink() and not path.is_dir():
+            raise OutputWriteError(f"{target}: is a folder, where this file goes; move it aside or choose another -o")
+    move = os.replace if overwrite else _link_exclusive  # without overwrite: never over another's file
+    with _interrupts_held():  # one between two moves left the earlier files beside the new ones
+        for path in made:
+            try:
+                move(str(path), folder / path.name)
+            except OutputWriteError:
+                raise
+            except OSError as exc:
+                raise write_error(folder / path.name, exc) from None
 
 
 def _named_as_built(exc: OutputWriteError, temp: Path, folder: Path) -> OutputWriteError:

@@ -431,6 +431,12 @@ def test_a_full_disk_leaves_no_half_report_and_the_same_command_then_writes_it(
     again = cli(*args)
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["noise_fit.json", "noise_fit.md", "noise_fit.png"]
+    (tmp_path / "fit" / "noise_fit.png").unlink()  # a folder where the picture goes: refused before any file moves
+    (tmp_path / "fit" / "noise_fit.png").mkdir()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "fit").iterdir() if p.is_file()}
+    one_line_error(cli(*args, "--seed", "1", "--overwrite"), "noise_fit.png: is a folder, where this file goes")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "fit").iterdir() if p.is_file()} == before
+    assert not [p for p in (tmp_path / "fit").iterdir() if p.name.startswith(".")]
 
 
 def test_cli_blind_mode(pairs: Path, tmp_path: Path) -> None:
