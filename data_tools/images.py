@@ -213,10 +213,16 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
 def _regular_file(path: Path) -> BinaryIO:
     """The file opened for reading, refused unless it is a regular file: a pipe put where a listed image was (a
     set's manifest names it, or it replaced a planned input) blocked the read for ever, waiting for a writer.
-    Opened without waiting, then read as usual from that same descriptor."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    Opened without waiting (but for a lease's holder to let go), then read as usual from that same descriptor."""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except BlockingIOError:  # a regular file another program holds a lease on (Samba, NFS): wait for it, as before
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageReadError(f"{path}: is a folder, not an image file")
+        if not stat.S_ISREG(mode):
             raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device); no image is read from one")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)

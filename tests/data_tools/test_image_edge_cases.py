@@ -544,6 +544,31 @@ def test_a_pipe_where_an_image_was_is_refused_not_waited_on(tmp_path: Path) -> N
     assert said and "a.png: not a regular file (a pipe, socket or device)" in said[0], said
 
 
+def test_an_image_another_program_holds_a_lease_on_is_waited_for(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened without waiting, a file under a lease (Samba, NFS) failed at once with EAGAIN where a plain open
+    waits for the holder to let go; and a folder is called a folder."""
+    import os
+
+    from data_tools import images
+
+    photo = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)
+    (tmp_path / "a.png").write_bytes(encode_image(photo, ".png"))
+    real_open = os.open
+
+    def leased(path: object, flags: int, *rest: int) -> int:
+        if flags & os.O_NONBLOCK:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_open(path, flags, *rest)
+
+    monkeypatch.setattr(images.os, "open", leased)
+    assert np.array_equal(read_image(tmp_path / "a.png").pixels, photo)
+    monkeypatch.undo()
+    (tmp_path / "b.png").mkdir()
+    with pytest.raises(ImageReadError, match="b.png: is a folder, not an image file"):
+        read_image(tmp_path / "b.png")
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_float_tiff_holding_nan_or_infinity_is_refused(tmp_path: Path, bad: float) -> None:
     """NaN passes every range comparison: it would have become an arbitrary 16-bit value, denoised as done."""
