@@ -229,6 +229,7 @@ class _Bars:
     progress: Progress
     files: TaskID
     tiles: TaskID = field(init=False)
+    worked: bool = field(init=False, default=False)  # whether a file was denoised yet (not skipped)
 
     def __post_init__(self) -> None:
         self.tiles = self.progress.add_task("tiles", total=None, visible=False, name="")
@@ -243,11 +244,13 @@ class _Bars:
         return report
 
     def file_done(self, skipped: bool = False) -> None:
-        """One more file; a skipped one (an output kept by --skip-existing) took no time, so the files' time left
-        is timed afresh from the work after it (a resume's skipped files read as instant progress)."""
+        """One more file; those a resume skips before any work (outputs kept by --skip-existing) took no time, so
+        the files' time left is timed from the work after them (they read as instant progress). A skip between
+        worked files is counted as one (resetting there would leave no two worked files to time)."""
         self.progress.update(self.tiles, visible=False)
         self.progress.advance(self.files)
-        if skipped:
+        self.worked = self.worked or not skipped
+        if skipped and not self.worked:
             task = self.progress.tasks[self.files]
             self.progress.reset(self.files, total=task.total, completed=task.completed, name=task.fields["name"])
 

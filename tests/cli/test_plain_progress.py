@@ -84,12 +84,16 @@ def test_the_files_time_left_follows_slow_photos_and_leaves_skipped_ones_out() -
     now = [0.0]
     with file_progress(Console(file=io.StringIO(), force_terminal=True), disable=False) as progress:
         progress.get_time = lambda: now[0]
-        bars = _Bars(progress, progress.add_task("files", total=6, name=""))
+        bars = _Bars(progress, progress.add_task("files", total=10, name=""))
         for skipped in (True, True, False, False):
             now[0] += 0.0 if skipped else 60.0
             bars.file_done(skipped)
         files = progress.tasks[bars.files]
-        assert files.completed == 4 and files.time_remaining == 120.0
+        assert files.completed == 4 and files.time_remaining == 360.0
+        for skipped in (True, False, True, False):  # skips between worked files: counted, and timed on
+            now[0] += 0.0 if skipped else 60.0
+            bars.file_done(skipped)
+            assert progress.tasks[bars.files].time_remaining is not None
 
 
 def test_a_dumb_terminal_gets_the_plain_lines_a_log_gets(monkeypatch: pytest.MonkeyPatch) -> None:
