@@ -10,6 +10,7 @@ from PIL import Image
 
 _TIFF_X_RESOLUTION = 282
 _ORIENTATION = 274
+_IFD_POINTERS = (0x8769, 0x8825)  # the Exif and GPS sub-IFDs' offsets
 MAX_JPEG_EXIF = 65_000  # bytes of EXIF a JPEG's APP1 segment can carry (65533 with its header), with a margin
 # a TIFF's own tags for how its pixels are stored (size, samples, strips, tiles, compression, colour map, the
 # ICC profile; Pillow writes EXIF IFD0 tags over a TIFF output's own): in its EXIF they would describe the
@@ -107,7 +108,8 @@ def _describes(exif: bytes) -> bool:
             tags.load(exif)
     except Exception:  # a damaged block (Pillow raises many types for one): counted as holding something
         return True
-    return bool(set(tags) - {_ORIENTATION})
+    rest = set(tags) - {_ORIENTATION}
+    return any(tag not in _IFD_POINTERS or tags.get_ifd(tag) for tag in rest)  # an empty sub-IFD holds nothing
 
 
 def _icc_loss(fmt: str, channels: int, icc: bytes | None) -> str:

@@ -119,6 +119,14 @@ def test_a_16_bit_png_keeps_its_exif_and_every_metadata_drop_is_said(tmp_path: P
     result = denoise(tmp_path / "turned", "-o", tmp_path / "turned_tif", "-c", weights, "--tile", "0")
     assert result.exit_code == 0 and "dropped" not in result.output, result.output
     assert read_image(tmp_path / "turned_tif" / "deep.tif").pixels.shape == (40, 24, 3)  # upright
+    from data_tools.image_metadata import metadata_lost
+
+    pointer = Image.Exif()
+    pointer[0x0112] = 6
+    pointer.get_ifd(0x8825)  # an empty GPS sub-IFD beside it: nothing to lose either
+    assert metadata_lost("TIFF", 3, pointer.tobytes(), None, deep=True) == []
+    pointer.get_ifd(0x8825)[2] = (1.0, 2.0, 3.0)  # a latitude in it: lost, and said
+    assert metadata_lost("TIFF", 3, pointer.tobytes(), None, deep=True) != []
     cmyk_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     cmyk_profile = cmyk_profile[:16] + b"CMYK" + cmyk_profile[20:]  # its colour space field says CMYK
     Image.fromarray(image(h=24, w=40)).convert("CMYK").save(tmp_path / "c.jpg", icc_profile=cmyk_profile)
