@@ -48,6 +48,15 @@ def test_salt_and_pepper_s_level_follows_its_share_of_salt() -> None:
     assert float(noise_level_map(clean, stages).mean()) == pytest.approx(measured, rel=0.1)
 
 
+def test_levels_are_on_the_0_255_scale_whatever_the_bit_depth() -> None:
+    clean = np.full((64, 64, 3), 120, np.uint8)
+    noisy, stages = parse_noise_spec("poisson:peak=60").apply(clean, 2)
+    deep_clean, deep_noisy = clean.astype(np.uint16) * 257, noisy.astype(np.uint16) * 257
+    np.testing.assert_allclose(noise_level_map(deep_clean, stages), noise_level_map(clean, stages), rtol=1e-5)
+    np.testing.assert_allclose(measured_level_map(deep_clean, deep_noisy), measured_level_map(clean, noisy),
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_the_measured_level_is_the_local_std_of_the_noise_left() -> None:
     """Measured from the pair: Gaussian noise at its σ; a camera's noise through JPEG at what is left of it,
     below the σ stated before demosaicing; and local, over a window of a few dozen pixels."""

@@ -136,9 +136,9 @@ def test_a_summary_with_an_identical_pair_has_no_finite_mean_psnr() -> None:
     from denoise_gan.evaluation.benchmark.results import _summary
 
     rows = [{"noise": "n", "method": "m", "psnr": psnr, "ssim": 0.9, "seconds": 1.0, "megapixels": 0.5}
-            for psnr in (None, 40.0, 42.0)]
+            for psnr in (None, 40.0, 42.0, 47.0)]
     entry = _summary(rows, ["n"], ["m"])[0]
-    assert entry["psnr"] is None and entry["psnr_finite"] == 41.0 and entry["identical_pairs"] == 1
+    assert entry["psnr"] is None and entry["psnr_finite"] == 43.0 and entry["identical_pairs"] == 1  # the mean
 
 
 def test_csv_writes_an_identical_pair_as_inf_as_evaluate_does() -> None:
@@ -685,6 +685,19 @@ def test_bm3d_denoises_a_gray_photo_stored_as_rgb_and_a_nan_never_scores_as_blac
     assert metrics.psnr(np.repeat(gray, 3, axis=-1), as_rgb) > metrics.psnr(gray, noisy) + 3
     with pytest.raises(ValueError, match="not finite"):
         bench_methods._from_unit(np.full((4, 4, 3), np.nan), np.zeros((4, 4, 3), np.uint8))
+
+
+def test_the_blind_sigma_is_skimage_s_estimate_on_the_0_255_scale_averaged_over_the_colours() -> None:
+    """The σ every blind baseline is given: a scale a level off (256, or 65536 for 16-bit) or one channel read for
+    three moved each baseline's input by 0.4 % or by half, unseen by a 15-25 window."""
+    from skimage.restoration import estimate_sigma
+
+    rng = np.random.default_rng(0)
+    flat = np.full((64, 64, 3), 128.0) + rng.standard_normal((64, 64, 3)) * np.array([5.0, 10.0, 20.0])
+    noisy = np.clip(np.rint(flat), 0, 255).astype(np.uint8)
+    expected = float(np.mean([estimate_sigma(noisy[..., c] / 255.0) for c in range(3)])) * 255.0
+    assert noise_sigma.estimate_noise_sigma(noisy) == pytest.approx(expected, rel=1e-6)
+    assert noise_sigma.estimate_noise_sigma(noisy.astype(np.uint16) * 257) == pytest.approx(expected, rel=1e-3)
 
 
 def test_a_flat_image_reads_sigma_zero_and_every_method_leaves_it_as_it_came() -> None:
