@@ -284,6 +284,8 @@ def test_the_best_factor_wins_and_a_tie_keeps_the_estimator_as_trained() -> None
     assert best_factor({0.8: 19.234959, 1.0: 19.234884}) == 1.0  # both shown as 19.235: a tie, as the table says
     assert best_factor({0.8: 19.236, 1.0: 19.235}) == 0.8  # a thousandth apart, as shown: a win
     assert best_factor({0.8: 19.23451, 1.0: 19.23449}) == 1.0  # rounded apart (19.235, 19.234) yet 0.00002 dB
+    assert best_factor({0.75: 30.0003, 1.25: 30.0}) == 0.75  # tied and as near 1: the higher PSNR
+    assert best_factor({0.75: 30.0, 1.25: 30.0003}) == 1.25
 
 
 def test_the_criterion_is_each_noises_mean_over_photos_then_the_plain_mean_over_noises() -> None:
@@ -304,6 +306,10 @@ def test_the_criterion_is_each_noises_mean_over_photos_then_the_plain_mean_over_
     rows[0]["psnr"] = None
     psnr, capped = _mean_psnr(rows, (0.9, 1.1))
     assert capped == 1 and psnr[0.9]["a"] == (PSNR_CAP + 30.0) / 2
+    rows[1]["psnr"] = PSNR_CAP + 20.0  # a finite PSNR past the cap counts as the cap, and as capped
+    rows.append({"method": strength_row("model", 0.9), "noise": "a", "image": "p2", "psnr": 30.0})
+    psnr, capped = _mean_psnr(rows, (0.9, 1.1))
+    assert capped == 2 and psnr[0.9]["a"] == (2 * PSNR_CAP + 30.0) / 3  # the mean over the photos, not the median
 
 
 def test_the_edge_warning_is_for_a_best_factor_at_an_end_of_several_tried(tmp_path: Path) -> None:
