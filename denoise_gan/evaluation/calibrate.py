@@ -41,7 +41,7 @@ DEFAULT_NOISES = ("gaussian:sigma=5", "gaussian:sigma=15", "gaussian:sigma=25", 
                   "poisson:peak=30", "camera:peak=40,read=2+jpeg:quality=90")
 DEFAULT_SCALES = tuple(round(0.8 + 0.05 * i, 2) for i in range(11))  # 0.8 ... 1.3
 FIT_DIR = "fit"  # the benchmark of every factor, inside the output folder
-PSNR_CAP = 100.0  # dB; an image returned exactly (infinite PSNR) counts as this in the means
+PSNR_CAP = 100.0  # dB; an image returned exactly (infinite PSNR) counts as this in the means, as does one above it
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def _checked_scales(scales: tuple[float, ...], current: float) -> tuple[float, .
 
 def _mean_psnr(rows: list[dict], scales: tuple[float, ...]) -> tuple[dict[float, dict[str, float]], int]:
     """Factor -> noise -> mean PSNR over the photos, from the benchmark's ``NAME@strength=K`` rows; and how many
-    of those rows were capped (an image returned exactly: infinite PSNR, counted as PSNR_CAP)."""
+    of those rows were returned exactly (infinite PSNR, counted as PSNR_CAP, as a finite PSNR above it is)."""
     by_scale: dict[float, dict[str, list[float]]] = {k: {} for k in scales}
     capped = 0
     for row in rows:
@@ -207,6 +207,6 @@ def _mean_psnr(rows: list[dict], scales: tuple[float, ...]) -> tuple[dict[float,
         if scale is None:
             continue  # the noisy input's own row
         value = PSNR_CAP if row["psnr"] is None else min(float(row["psnr"]), PSNR_CAP)
-        capped += value == PSNR_CAP
+        capped += row["psnr"] is None  # an exact return, as the caption says: a finite 101 dB is capped, not one
         by_scale[scale].setdefault(row["noise"], []).append(value)
     return {k: {noise: float(np.mean(v)) for noise, v in noises.items()} for k, noises in by_scale.items()}, capped
