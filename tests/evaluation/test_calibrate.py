@@ -285,6 +285,9 @@ def test_the_best_factor_wins_and_a_tie_keeps_the_estimator_as_trained() -> None
     assert best_factor({0.8: 19.236, 1.0: 19.235}) == 0.8  # a thousandth apart, as shown: a win
     assert best_factor({0.8: 19.23451, 1.0: 19.23449}) == 1.0  # rounded apart (19.235, 19.234) yet 0.00002 dB
     assert best_factor({0.75: 30.0003, 1.25: 30.0}) == 0.75  # tied and as near 1: the higher PSNR
+    from denoise_gan.evaluation.calibrate import DEFAULT_SCALES
+
+    assert DEFAULT_SCALES == (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3)  # the README's grid
     assert best_factor({0.75: 30.0, 1.25: 30.0003}) == 1.25
 
 

@@ -67,9 +67,11 @@ def test_kl_of_a_histogram_with_itself_is_zero_and_grows_with_the_difference() -
 
 def test_white_gaussian_noise_has_its_sigma_no_correlation_and_a_flat_spectrum() -> None:
     clean = np.full((256, 256, 3), 128.0)
-    stats = _stats(clean, RNG.normal(0, 10, clean.shape))
+    stats = _stats(clean, np.random.default_rng(2).normal(0, 10, clean.shape))  # its own draw: order-independent
     assert stats.std == pytest.approx(10, rel=0.02)
     assert abs(stats.lag1) < 0.02 and abs(stats.rg_corr) < 0.02
+    cast = _stats(clean, np.random.default_rng(5).normal(0, 10, clean.shape) + np.array([-20.0, 0.0, 20.0]))  # no
+    assert abs(cast.lag1) < 0.02  # correlation from a colour cast: each channel's own mean is removed
     freqs, power = stats.spectrum()
     assert freqs[0] > 0 and freqs[-1] < 0.5
     assert np.all(np.abs(power / 100 - 1) < 0.12)  # white noise of variance 100: 100 at every frequency
@@ -89,6 +91,7 @@ def test_blurred_and_luma_only_noise_are_correlated() -> None:
 
 def test_bands_follow_the_clean_intensity() -> None:
     assert band_index(np.array([0.0, 50.9, 51.2, 254.9, 255.0])).tolist() == [0, 0, 1, 4, 4]
+    assert band_index(np.array([51.0, 102.0, 153.0, 204.0])).tolist() == [0, 1, 2, 3]  # as band_edges: 51.2 ...
     hist = banded_histograms(np.array([0.0, 200.0, -3.2]), np.array([0, 1, 4]))
     assert hist.shape == (5, 257) and hist.sum() == 3
     assert hist[1, -1] == 1 and hist[4, 125] == 1  # beyond +128 in the end bin; -3.2 rounds to -3
