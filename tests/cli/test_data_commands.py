@@ -361,7 +361,16 @@ def test_an_output_folder_in_a_synth_sets_half_is_refused_by_every_command(src: 
                        made / "clean" / "bench"), f"inside the clean/ {half}")
     one_line_error(cli("demo", "-o", made / "noisy", "--overwrite"), f"the noisy/ {half}")
     assert not (made / "noisy" / "inner").exists() and not (made / "clean" / "bench").exists()
+    (tmp_path / "shortcut").symlink_to(made / "noisy")  # the half under another name: still the half
+    one_line_error(cli("synth", src, "-o", tmp_path / "shortcut" / "inner", "--noise", "gaussian:sigma=5"),
+                   f"inside the noisy/ {half}")
     assert cli("evaluate", "--clean", made / "clean", "--pred", made / "noisy").exit_code == 0  # the set as it was
+    from data_tools.set_halves import set_half_holding
+
+    (tmp_path / "work" / "clean").mkdir(parents=True)  # a clean/ beside a set, not in one: anyone's folder
+    assert synth(src, tmp_path / "work" / "sub", "gaussian:sigma=10", 0).ok
+    assert set_half_holding(tmp_path / "work" / "clean" / "out") is None
+    assert set_half_holding(tmp_path / "work" / "sub" / "clean" / "out") == (tmp_path / "work" / "sub", "clean")
 
 
 def test_a_folder_of_images_no_command_reads_is_named_by_every_command_that_finds_none(tmp_path: Path) -> None:
