@@ -75,6 +75,19 @@ def test_demo_refuses_a_non_empty_folder_and_a_file(tmp_path: Path, weights: Pat
                    "not a folder")
 
 
+def test_the_earlier_sets_own_images_are_replaced_without_being_named_as_the_users(src: Path, tmp_path: Path) -> None:
+    """Only images no manifest listed are named as removed (a user's, maybe); the earlier set's, which the new one
+    does not hold, go without a word."""
+    out = tmp_path / "set"
+    assert synth(src, out, "gaussian:sigma=10", 0).ok
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    shutil.copy(src / "a.png", fewer / "a.png")
+    ok = cli("synth", fewer, "-o", out, "--noise", "gaussian:sigma=30", "--seed", "0", "--overwrite")
+    assert ok.exit_code == 0 and "removed" not in ok.stderr, ok.output
+    assert sorted(p.name for p in (out / "noisy").iterdir()) == ["a.png"]
+
+
 def test_synth_into_another_set_is_refused_and_overwrite_replaces_the_whole_set(src: Path, tmp_path: Path) -> None:
     out = tmp_path / "set"
     assert synth(src, out, "gaussian:sigma=10", 0).ok
