@@ -297,9 +297,7 @@ def _move_in(temp: Path, folder: Path, overwrite: bool, first: Sequence[str]) ->
         for path in made:
             try:
                 move(str(path), folder / path.name)
-            except OutputWriteError:
-                raise
-            except OSError as exc:
+            except OSError as exc:  # (_link_exclusive's own refusals are OutputWriteErrors, not OSErrors: they pass)
                 raise write_error(folder / path.name, exc) from None
 
 
