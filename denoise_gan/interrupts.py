@@ -17,7 +17,7 @@ class _Seen:
 
 
 def watch_ctrl_c() -> None:
-    """Note each SIGINT and SIGTERM, then raise KeyboardInterrupt as Python's own SIGINT handler does (only where
+    """Note each SIGINT and SIGTERM, then raise a KeyboardInterrupt as Python's own SIGINT handler does (only where
     Python's default is still the one in place: a command that installs its own keeps it)."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _noted)
@@ -25,9 +25,15 @@ def watch_ctrl_c() -> None:
         signal.signal(signal.SIGTERM, _noted)
 
 
+class Interrupted(KeyboardInterrupt):
+    """The KeyboardInterrupt this CLI's handler raises. CPython marks a bare KeyboardInterrupt that leaves an
+    ``exec`` of a string (scipy runs one while it imports) as unhandled, and ``python -m`` then ends the process by
+    SIGINT whatever code the CLI exits with: a SIGTERM's 143 read as a Ctrl-C. A subclass is not marked."""
+
+
 def _noted(signum: int, frame: FrameType | None) -> None:
     note_interrupt(signum)
-    signal.default_int_handler(signum, frame)
+    raise Interrupted
 
 
 def note_interrupt(signum: int) -> None:

@@ -182,6 +182,27 @@ def test_a_sigterm_is_taken_as_a_ctrl_c_and_exits_143(monkeypatch: pytest.Monkey
     assert _exit_code_of_main(monkeypatch, interrupted_in_a_command) == 143
 
 
+def test_a_sigterm_inside_an_exec_still_exits_143_under_python_m(tmp_path: Path) -> None:
+    """scipy runs ``exec`` on a string while it imports: a SIGTERM that landed there left the process killed by
+    SIGINT under ``python -m`` (CPython marks such an interrupt unhandled), so a scheduler's stop read as a Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+
+    (tmp_path / "stopped_in_exec.py").write_text(
+        "import denoise_gan.cli\n"
+        "from denoise_gan.launch import main\n"
+        "def app(**_):\n"
+        "    exec('import os, signal, time\\nos.kill(os.getpid(), signal.SIGTERM)\\ntime.sleep(30)')\n"
+        "denoise_gan.cli.app = app\n"
+        "main()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[2])])}
+    done = subprocess.run([sys.executable, "-m", "stopped_in_exec"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 143 != -signal.SIGINT, (done.returncode, done.stderr)
+    assert done.stderr.strip().splitlines()[-1:] == ["interrupted"], done.stderr
+
+
 def test_a_signal_the_process_was_started_ignoring_stays_ignored() -> None:
     """`nohup` (SIGINT, SIGHUP) and a background job of a script (SIGINT) start with the signal ignored, as the
     user asked: the CLI's handlers take only signals still at Python's defaults."""
