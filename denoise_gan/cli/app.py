@@ -184,11 +184,14 @@ HALF_MADE_MODULE = (ImportError, AttributeError, NameError, RecursionError)
 
 
 def friendly_errors(fn: F) -> F:
-    """Expected failures (bad input, bad files, bad options) become one red line and exit code 2: every
-    ``DenoiseGanError`` (the root of the data, config, user and weights errors; their subclasses name what went
-    wrong), a missing file, and a missing optional package (the line names the extra that installs it). Running
-    out of memory (numpy's MemoryError, torch's RuntimeError) is one line too, with exit code 1 (a ``ulimit -v`` on
-    a shared machine is not a bug)."""
+    """Expected failures become one red line, not a traceback, with the exit code the README states:
+    - 2, bad arguments or input: a ``DenoiseGanError`` (the root of the data, config, user and weights errors), a
+      missing file, a name too long for the file system, a missing or broken optional package (the line names
+      the extra that installs it);
+    - 1, the work failed though the arguments were fine: a full disk or quota (``NoRoomError``, or standard
+      output that cannot be written), another run's file in the way (``OutputExistsError``), out of memory
+      (numpy's MemoryError, torch's RuntimeError: a ``ulimit -v`` on a shared machine is not a bug);
+    - 130 (143 after a SIGTERM, as ``launch`` turns it): an interrupt, also one that ended a command's work."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
