@@ -235,19 +235,26 @@ def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
     return "".join(out)
 
 
+def _image_winners(by_key: dict[tuple[str, str], dict[str, Any]], image: str,
+                   methods: Sequence[str]) -> set[str]:
+    """The methods with an image's best PSNR: the table's bold cells and the crops' marked captions, one rule."""
+    present = [by_key[(image, m)] for m in methods if (image, m) in by_key]
+    best = max((_score(r["psnr"]) for r in contenders(present)), default=None)
+    return {r["method"] for r in present if contender(r) and _score(r["psnr"]) == best}
+
+
 def _per_image_table(rows: list[dict[str, Any]], images: Sequence[str], methods: Sequence[str]) -> str:
     by_key = {(r["image"], r["method"]): r for r in rows}
     out = ["<table><tr><th>image</th>" + "".join(f"<th>{_e(m)}</th>" for m in methods) + "</tr>"]
     for image in images:
-        present = [by_key[(image, m)] for m in methods if (image, m) in by_key]
-        best = max((_score(r["psnr"]) for r in contenders(present)), default=None)
+        winners = _image_winners(by_key, image, methods)
         cells = []
         for m in methods:
             r = by_key.get((image, m))
             if r is None:
                 cells.append("<td class='num small'>failed</td>")
                 continue
-            cls = "num best" if contender(r) and _score(r["psnr"]) == best else "num"
+            cls = "num best" if m in winners else "num"
             cells.append(f"<td class='{cls}'>{_fmt_psnr(r['psnr'])} <span class='small'>/ {r['ssim']:.4f}</span></td>")
         out.append(f"<tr><td>{_e(image)}</td>{''.join(cells)}</tr>")
     out.append("</table>")
@@ -269,18 +276,16 @@ def _crops_html(out_dir: Path, noise: str, rows: list[dict[str, Any]], images: S
     by_key = {(r["image"], r["method"]): r for r in rows}
     out = []
     for image in images[:MAX_CROP_IMAGES]:
-        present = [by_key[(image, m)] for m in methods if (image, m) in by_key]
-        if not present:
+        if not any((image, m) in by_key for m in methods):
             continue
-        best = max((_score(r["psnr"]) for r in contenders(present)), default=None)
+        winners = _image_winners(by_key, image, methods)
         figures = []
         for m in methods:
             r = by_key.get((image, m))
             if r is None:
                 continue
-            is_best = contender(r) and _score(r["psnr"]) == best
             figures.append(_figure_html(out_dir, crop_relpath(noise, image, m), f"{m} · {_fmt_psnr(r['psnr'])} dB",
-                                        is_best, crop_relpath(noise, image, m, legacy_slug)))
+                                        m in winners, crop_relpath(noise, image, m, legacy_slug)))
         figures.append(_figure_html(out_dir, crop_relpath(noise, image, "clean"), "clean (reference)", False))
         # one row per image, so every method sits beside the noisy input and the clean reference
         columns = f"grid-template-columns: repeat({len(figures)}, minmax(96px, {CROP * ZOOM}px))"
