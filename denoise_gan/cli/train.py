@@ -7,6 +7,7 @@ argument errors answer at once; each command imports what it runs.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,8 +71,6 @@ def train_command(
 ) -> None:
     """Train G (noisy->clean) and F (clean->noisy) from unpaired clean and noisy folders (needs torch: the
     \\[train] extra)."""
-    from denoise_gan.runtime import set_threads
-
     if resume is not None:
         resume_refuses_options(ctx, ("resume", *RESUMABLE))
         from denoise_gan.training.new_run_inputs import require_run_folder
@@ -79,12 +78,9 @@ def train_command(
         device = resume_device(ctx, options)
         require_run_folder(resume)  # before torch loads
         from denoise_gan.training.cyclegan import train
-        from denoise_gan.training.loop import reporting
 
-        set_threads(threads)
-        with reporting(tensorboard=tensorboard):
-            out = train(None, resume, resume=True, steps=options["steps"], console=console, device=device)
-        console.print(f"[green]done[/]: G weights in {escape(str(out))}", highlight=False, soft_wrap=True)
+        _run_to_end(lambda: train(None, resume, resume=True, steps=options["steps"], console=console, device=device),
+                    threads, tensorboard, "G weights")
         return
     base = read_config_file(TrainConfig, config) if config is not None else None
     given = options if config is None else {k: options[k] for k in given_names(ctx, options)}
@@ -95,12 +91,20 @@ def train_command(
     say_other_formats(cfg.data.clean_dir or None, cfg.data.noisy_dir or None,
                       *val_halves(cfg.val_dir))
     from denoise_gan.training.cyclegan import train  # torch and albumentations: after the options' own checks
+
+    _run_to_end(lambda: train(cfg, output, console=console), threads, tensorboard, "G weights")
+
+
+def _run_to_end(run: Callable[[], Path], threads: int, tensorboard: bool, made: str) -> None:
+    """How every training command ends: its threads set, its reporting on, the run, and the line naming what it
+    made."""
+    from denoise_gan.runtime import set_threads
     from denoise_gan.training.loop import reporting
 
     set_threads(threads)
     with reporting(tensorboard=tensorboard):
-        out = train(cfg, output, console=console)
-    console.print(f"[green]done[/]: G weights in {escape(str(out))}", highlight=False, soft_wrap=True)
+        out = run()
+    console.print(f"[green]done[/]: {made} in {escape(str(out))}", highlight=False, soft_wrap=True)
 
 
 def check_train_inputs(cfg: TrainConfig, output: Path | None) -> None:
@@ -166,19 +170,14 @@ def refine_command(
         cfg = dataclasses.replace(cfg, generator=None)
     if unreadable is not None:
         raise unreadable
-    from denoise_gan.runtime import check_device_name, set_threads
+    from denoise_gan.runtime import check_device_name
 
     check_device_name(cfg.device)
     say_other_formats(*val_halves(cfg.val_dir))
 
-    from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
 
-    set_threads(threads)
-    with reporting(tensorboard=tensorboard):
-        result = refine(cfg, out, console=console)
-    console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False,
-                  soft_wrap=True)
+    _run_to_end(lambda: refine(cfg, out, console=console), threads, tensorboard, "refined G weights")
 
 
 def resume_refinement(ctx: typer.Context, run_dir: Path, out: Path, options: dict[str, Any], threads: int,
@@ -189,12 +188,7 @@ def resume_refinement(ctx: typer.Context, run_dir: Path, out: Path, options: dic
 
     device = resume_device(ctx, options)
     require_run_folder(out)  # before torch loads
-    from denoise_gan.runtime import set_threads
-    from denoise_gan.training.loop import reporting
     from denoise_gan.training.refine import refine
 
-    set_threads(threads)
-    with reporting(tensorboard=tensorboard):
-        result = refine(None, out, resume=True, steps=options["steps"], console=console, run_dir=run_dir,
-                        device=device)
-    console.print(f"[green]done[/]: refined G weights in {escape(str(result))}", highlight=False, soft_wrap=True)
+    _run_to_end(lambda: refine(None, out, resume=True, steps=options["steps"], console=console, run_dir=run_dir,
+                               device=device), threads, tensorboard, "refined G weights")
