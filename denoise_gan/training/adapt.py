@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +184,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
         if _phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
                   lambda device, w: NoiseFitTrainer(cfg, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0),
                                                     out_dir, device, w),
-                  lambda w, first: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
+                  lambda: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
         if interrupt_count() != interrupts:  # taken as the phase's last step ended: complete; the next must not start
             raise KeyboardInterrupt
@@ -198,7 +198,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
         source = SourceModel(g_cfg)
         _phase(out.phase("refine"), "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
                lambda device, w: AdaptRefiner(rcfg, source, cfg, out_dir, device, w),
-               lambda w, first: data.refine_dataset(cfg, ch), cfg.refine_batch_size, resume)
+               lambda: data.refine_dataset(cfg, ch), cfg.refine_batch_size, resume)
     except KeyboardInterrupt:
         refined = out.phase("refine").finished.is_file() or latest_checkpoint(out.phase("refine").path)
         console.print(f"[yellow]{escape(str(out.g))} is "
@@ -355,8 +355,8 @@ def _refuse_short_phases(out_dir: Path, only: str = "") -> None:
 
 
 def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadline: float | None,
-           console: Console, make_trainer: Any, make_dataset: Any, batch_size: int,
-           continue_cut: bool = False) -> bool:
+           console: Console, make_trainer: Callable[[torch.device, World], Any], make_dataset: Callable[[], Any],
+           batch_size: int, continue_cut: bool = False) -> bool:
     """One phase as a run of the loop: new, resumed, or skipped when it finished (by its steps, or by its deadline
     unless ``continue_cut``: then the remaining steps run). Returns whether any step ran."""
     run_dir = run.path
@@ -378,7 +378,7 @@ def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadl
 
     def build(device: torch.device, world: World) -> tuple[Any, Iterator[dict[str, torch.Tensor]]]:
         trainer = make_trainer(device, world)
-        return trainer, batch_iterator(make_dataset(world, start), batch_size, start, steps, world, cfg.workers,
+        return trainer, batch_iterator(make_dataset(), batch_size, start, steps, world, cfg.workers,
                                        cfg.seed)
 
     launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
