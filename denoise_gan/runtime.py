@@ -194,6 +194,26 @@ def set_threads(n: int | None) -> int:
 _TORCH_DEFAULT_THREADS: int | None = None  # torch's own count, as the first call found it
 
 
+
+class _ForkHook:
+    registered = False
+
+
+def one_thread_in_forked_children() -> None:
+    """A process forked after torch ran its CPU thread pool hangs at the pool's next use (GNU OpenMP is not
+    fork-safe), and `fork` is a `multiprocessing` pool's default start on Linux: from now on a forked child runs
+    torch on one thread, as torch's own DataLoader workers do. Called by what runs torch for a user (a torch
+    ``Denoiser``, a ``NoiseModel``); a ``subprocess`` child is a new program and is not touched."""
+    if not _ForkHook.registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_one_torch_thread)
+        _ForkHook.registered = True
+
+
+def _one_torch_thread() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
 # ---- torchrun ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

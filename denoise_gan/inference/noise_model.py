@@ -141,7 +141,7 @@ class NoiseModel:
         import torch
 
         from denoise_gan.nets.generators import NoiseGenerator
-        from denoise_gan.runtime import resolve_device
+        from denoise_gan.runtime import one_thread_in_forked_children, resolve_device
 
         if not isinstance(getattr(net, "_orig_mod", net), NoiseGenerator):  # torch.compile(F) wraps an F
             # a denoiser G would fail at the first image, inside its sampling
@@ -155,6 +155,7 @@ class NoiseModel:
         self.weights = weights
         self.notes: list[str] = []  # what a user should know of this F (a run folder's F of a run not ended)
         self.device = resolve_device(device)
+        one_thread_in_forked_children()  # its draws run on torch on either engine, in a pool's forked workers too
         self.net = net.to(self.device, dtype=torch.float32).eval()  # whatever torch's default dtype was
         self.engine = _engine(engine, self.device.type)
         if self.engine == "onnxruntime":

@@ -18,7 +18,13 @@ from denoise_gan.errors import UserError, is_out_of_memory
 from denoise_gan.inference.backend import CPU_TILE, MAX_AUTO_TILE, MIN_TILE, OutOfMemory
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generators import NoiseGenerator
-from denoise_gan.runtime import autocast, precision_name, resolve_device, resolve_precision
+from denoise_gan.runtime import (
+    autocast,
+    one_thread_in_forked_children,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
 
 PROBE_SIDE = 256  # side of the tile measured to pick the CUDA tile from free memory
 
@@ -69,6 +75,7 @@ class TorchBackend:
             raise UserError(f"{type(net).__name__} is a noise model (clean->noisy), not a denoiser")
         self.device = resolve_device(device)
         self.amp_dtype = resolve_precision(precision, self.device)
+        one_thread_in_forked_children()  # a multiprocessing pool's forked workers run it too
         # float32 weights, whatever the module was cast to (net.half()): precision is autocast's (``precision``)
         self.net = net.to(self.device, dtype=torch.float32, memory_format=torch.channels_last).eval()
         contract = denoiser_contract(net)

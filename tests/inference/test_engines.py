@@ -494,6 +494,34 @@ def test_a_denoiser_on_onnx_runtime_can_be_pickled_and_copied() -> None:
         np.testing.assert_array_equal(twin(image), den(image))
 
 
+@pytest.mark.parametrize("model", ["torch_denoiser", "noise_model"])
+def test_a_forked_pool_runs_a_model_torch_already_ran_in_the_parent(model: str, tmp_path: Path) -> None:
+    """A `multiprocessing` pool's default (fork) workers hung for ever in torch's thread pool when the parent had
+    already run a torch Denoiser or a NoiseModel (whose draws run on torch on either engine)."""
+    import os
+    import subprocess
+    import sys
+
+    make = ('Denoiser.from_pretrained("default", engine="torch", device="cpu")' if model == "torch_denoiser" else
+            'NoiseModel.from_pretrained("default-F")')
+    (tmp_path / "pool.py").write_text(
+        "import multiprocessing, numpy as np\n"
+        "from denoise_gan import Denoiser, NoiseModel\n"
+        f"run = {make}\n"
+        "image = (np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)\n"
+        "alone = run(image)\n"
+        "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
+        "    pooled = pool.map(run, [image, image])\n"
+        "print(all(np.array_equal(p, alone) for p in pooled))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    try:
+        done = subprocess.run([sys.executable, str(tmp_path / "pool.py")], env=env, capture_output=True, text=True,
+                              timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked pool hung")
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+
+
 def test_a_copy_of_an_onnx_runtime_denoiser_reopens_its_graph_from_another_directory_or_says_it_is_gone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A model loaded by a relative path could not be copied after a chdir (a pool's worker elsewhere), and a
