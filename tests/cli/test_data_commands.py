@@ -77,6 +77,51 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(src: Pat
     assert one == two
     assert all(one[f"clean/{n}.png"] == three[f"clean/{n}.png"] for n in NAMES)
     assert all(one[f"noisy/{n}.png"] != three[f"noisy/{n}.png"] for n in NAMES)
+    chain = parse_noise_spec(spec)
+    for entry in json.loads(one["manifest.json"])["images"]:  # every stage's draw is recorded (benchmark reads them)
+        clean = read_image(tmp_path / "1" / entry["clean"]).pixels
+        assert entry["stages"] == chain.apply(clean, entry["image_seed"])[1]
+        assert [stage["model"] for stage in entry["stages"]] == ["poisson-gaussian", "jpeg"]
+
+
+@pytest.mark.parametrize("other", [{"seed": 4}, {"crop": 8}, {"max_size": 12}])
+def test_a_set_made_with_another_seed_crop_or_size_is_not_the_same_set(src: Path, tmp_path: Path,
+                                                                        other: dict[str, int]) -> None:
+    """A rerun into a set with another --seed, --crop or --max-size would replace it without --overwrite."""
+    out = tmp_path / "out"
+    assert synth(src, out, "gaussian:sigma=10", 3).ok
+    before = files(out)
+    with pytest.raises(DataError, match="not empty"):
+        synth(src, out, "gaussian:sigma=10", other.pop("seed", 3), **other)
+    assert files(out) == before
+
+
+def test_the_noisy_twin_keeps_the_photos_colour_profile_and_exif(tmp_path: Path) -> None:
+    """A Display P3 or Adobe RGB photo's noisy twin without its profile looks another colour than its clean one."""
+    from PIL import Image, ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "MakerOfTheCamera"
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(texture((32, 32, 3), np.uint8, 0)).save(tmp_path / "photos" / "p.jpg", quality=95, icc_profile=icc,
+                                          exif=exif.tobytes())
+    assert synth(tmp_path / "photos", tmp_path / "out", "gaussian:sigma=10", 0).ok
+    for half in ("clean", "noisy"):
+        written = read_image(tmp_path / "out" / half / "p.png")
+        assert written.icc == icc and b"MakerOfTheCamera" in (written.exif or b""), half
+
+
+def test_the_manifest_gives_each_images_written_shape_and_the_progress_ends_at_the_total(src: Path,
+                                                                                        tmp_path: Path) -> None:
+    """Under --crop the manifest's shape is the crop's, not the photo's; the last progress call is N of N (a log
+    printed its final "synth: N/N" line from it)."""
+    calls: list[tuple[int, int]] = []
+    assert synth(src, tmp_path / "out", "gaussian:sigma=10", 0, crop=8,
+                 progress=lambda done, total, _name: calls.append((done, total))).ok
+    for entry in json.loads((tmp_path / "out" / "manifest.json").read_text())["images"]:
+        assert entry["shape"][:2] == [8, 8] == list(read_image(tmp_path / "out" / entry["noisy"]).pixels.shape[:2])
+    assert calls[-1] == (len(NAMES), len(NAMES)) and [done for done, _ in calls] == list(range(1, len(NAMES) + 1))
 
 
 def test_names_that_print_alike_get_different_noise(tmp_path: Path) -> None:
@@ -522,6 +567,7 @@ def test_samples_names_of_the_set_are_written_once(tmp_path: Path, subset: str |
     ("train", "coins,astronaut", "--names astronaut: not in --set train (its samples: "),
     ("held-out", "coins", "--names coins: not in --set held-out"),
     ("photos", "coins", "--names coins: not in --set photos (it holds no skimage sample)"),
+    ("pool", "coins,moon", "--names moon: not in --set pool (its samples: "),
 ])
 def test_samples_names_outside_the_set_given_are_refused(tmp_path: Path, subset: str, names: str, needle: str) -> None:
     """`--set train --names astronaut` wrote a held-out photo into a folder meant for training, without a word."""
