@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -72,8 +73,9 @@ class Denoiser:
         self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
-        self._call_notes: dict[str, None] = {}  # the last call's level note (not denoise_files'): one per distinct
-        # σ grew without end in a server taking users' σ, and a capped call's note outlived it
+        # the last call's level note (not denoise_files'), each thread's own: one per distinct σ grew without end in
+        # a server taking users' σ, a capped call's note outlived it, and a thread read another's call's
+        self._last_call = threading.local()
 
     @classmethod
     @worded
@@ -120,6 +122,16 @@ class Denoiser:
         return [python_terms(note) for note in (*self._engine.notes, *self._call_notes)]
 
     @property
+    def _call_notes(self) -> dict[str, None]:
+        return getattr(self._last_call, "notes", {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_last_call": None}  # a thread's notes stay with it (and a local cannot pickle)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _last_call=threading.local())
+
+    @property
     def engine(self) -> TiledDenoiser:
         """The tiling engine (it holds the resolved tile)."""
         return self._engine
@@ -133,7 +145,7 @@ class Denoiser:
         """
         strength, sigma = _number(strength, "strength"), None if sigma is None else _number(sigma, "sigma")
         self._engine.check_level(strength, sigma)  # before any conversion work
-        self._call_notes = dict.fromkeys(self._engine.level_notes(strength, sigma))  # this call's: none clears it
+        self._last_call.notes = dict.fromkeys(self._engine.level_notes(strength, sigma))  # this call's: none clears it
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
         refuse_masked(image)

@@ -430,6 +430,23 @@ def test_a_long_lived_denoisers_notes_stay_bounded(level_weights: Path) -> None:
     assert len(den.notes) == 1 and "σ 130 is above" in den.notes[0], den.notes
 
 
+def test_each_threads_notes_are_of_its_own_last_call(level_weights: Path) -> None:
+    """A server's threads share one Denoiser: a plain call in another thread cleared the σ-cap note of this one's
+    call, which then read no note (or another thread's)."""
+    import pickle
+    import threading
+
+    den = Denoiser.from_pretrained(level_weights, device="cpu")
+    image = noise_image(16, 16)
+    den(image, sigma=150.0)
+    theirs: list[list[str]] = []
+    other = threading.Thread(target=lambda: theirs.append((den(image), den.notes)[1]))
+    other.start()
+    other.join()
+    assert theirs == [[]] and len(den.notes) == 1 and "σ 150 is above" in den.notes[0], den.notes
+    assert pickle.loads(pickle.dumps(den)).notes == []  # a copy in a pool's worker: its own calls' notes
+
+
 def test_a_uint16_array_of_narrow_values_is_noted_as_a_file_of_them_is(weights: Path) -> None:
     """8-bit values in a uint16 array came back unchanged without a word (a blind model sees almost no noise on
     the 16-bit scale); a file holding them is cautioned. A full-range array, and the next call, have no note."""
