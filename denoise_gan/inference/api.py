@@ -224,9 +224,9 @@ def _denoise_array(engine: TiledDenoiser, image: np.ndarray, strength: float, si
     return through_file_dtype(image, lambda pixels: engine(pixels, strength=strength, sigma=sigma))
 
 
-def _float_to_uint16(image: Any) -> np.ndarray:
-    """A float image or tensor in [0, 1] as uint16 (see ``pixels.float_to_uint16``)."""
-    return float_to_uint16(image.detach().float().cpu().numpy() if _is_tensor(image) else image)
+def _float_tensor_to_uint16(image: torch.Tensor) -> np.ndarray:
+    """A float tensor in [0, 1] as uint16 (see ``pixels.float_to_uint16``)."""
+    return float_to_uint16(image.detach().float().cpu().numpy(), integers="a uint8 tensor")
 
 
 def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,
@@ -251,7 +251,7 @@ def _denoise_tensor(engine: TiledDenoiser, image: torch.Tensor, strength: float,
         batch = image.detach().cpu().numpy()
         scale = 1.0
     elif image.dtype.is_floating_point:
-        batch = _float_to_uint16(image)
+        batch = _float_tensor_to_uint16(image)
         scale = float(FLOAT_LEVELS)
     else:
         raise UserError(f"expected a float tensor in [0, 1] or a uint8 tensor, got {image.dtype}")

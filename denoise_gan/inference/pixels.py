@@ -30,15 +30,16 @@ def channels_first_hint(shape: tuple[int, ...]) -> str:
         and shape[2] > 4 else ""
 
 
-def float_to_uint16(array: np.ndarray) -> np.ndarray:
+def float_to_uint16(array: np.ndarray, integers: str = "uint8/uint16") -> np.ndarray:
     """A float image in [0, 1] as uint16; a filter's overshoot is clipped (as a file would hold it), but an image on
-    another scale (0-255, -1..1) is refused: clipped, it came back mostly white or black without a word."""
+    another scale (0-255, -1..1) is refused: clipped, it came back mostly white or black without a word.
+    ``integers`` names the integer types the caller takes instead (a tensor's is uint8 alone)."""
     if array.size and not np.isfinite(array).all():
         raise UserError("the image holds NaN or Inf values")
     lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 1.0)
     if lo < FLOAT_SPAN[0] or hi > FLOAT_SPAN[1]:
         raise UserError(f"a float image is read as 0-1, and this one spans {lo:g}..{hi:g}: scale it to 0-1 "
-                        "(divide a 0-255 image by 255) or pass uint8/uint16")
+                        f"(divide a 0-255 image by 255) or pass {integers}")
     wide = np.clip(array, 0.0, 1.0, dtype=np.float64 if array.dtype == np.float64 else np.float32)
     return np.asarray(np.rint(wide * FLOAT_LEVELS), dtype=np.uint16)  # an array even for a 0-d one (not a scalar)
 
