@@ -12,7 +12,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from data_tools.noise_source import NoiseSource, as_noise_source, noise_text
+from data_tools.noise_source import NoiseSource, as_noise_source, drawn_noise, noise_text
 
 
 class SyntheticNoise(A.ImageOnlyTransform):
@@ -49,7 +49,9 @@ class SyntheticNoise(A.ImageOnlyTransform):
         return {"noise_seed": draw}
 
     def apply(self, img: np.ndarray, noise_seed: int = 0, **params: Any) -> np.ndarray:
-        return self.spec.apply(img, noise_seed)[0]
+        # held to synth's rule: a source of the user's own that changed the image's dtype or shape is named here,
+        # not passed on to fail (or to train on) far down the pipeline
+        return drawn_noise(self.spec, img, noise_seed)[0]
 
     def get_transform_init_args(self) -> dict[str, Any]:
         # a spec as its text, so ``A.save`` writes it and ``A.load`` rebuilds the same noise; a learned noise

@@ -158,3 +158,13 @@ def test_what_a_source_of_ones_own_returns_is_held_to_its_image(tmp_path: Path, 
     assert summary.written == 0 and len(summary.failures) == 1, summary.failures
     assert summary.failures[0][1].startswith(f"the noise source mine:sigma=10 {said}"), summary.failures
     assert not (tmp_path / "set").exists()  # every source failed: no folder is left
+
+
+@pytest.mark.parametrize("source", [EightBit(), Cropped(), Floating()])
+def test_the_albumentations_transform_holds_a_source_to_its_image_as_synth_does(source: Named) -> None:
+    """A source's float, 8-bit or cropped result went on down an augmentation pipeline without a word, where synth
+    refuses it (the README says a source of one's own works in either place)."""
+    from data_tools.noise_transform import SyntheticNoise
+
+    with pytest.raises(ValueError, match="the noise source mine:sigma=10 returned .* it must keep the image's shape"):
+        SyntheticNoise(source)(image=(np.arange(48 * 48).reshape(48, 48, 1) * 28).astype(np.uint16))
