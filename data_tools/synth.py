@@ -195,6 +195,11 @@ def _split(index: int, unpaired: bool) -> str:
     return ("clean" if index % 2 == 0 else "noisy") if unpaired else "paired"
 
 
+def _sides(split: str) -> tuple[str, ...]:
+    """The set's halves a source of this split writes: both for a pair, its own half otherwise."""
+    return SET_FOLDERS if split == "paired" else (split,)
+
+
 def _set_file(side: str, name: str) -> str:
     return f"{side}/{name}.png"
 
@@ -203,7 +208,7 @@ def _planned_files(sources: list[Path], clean_dir: Path, settings: dict[str, Any
     """The image files the set will hold, as its manifest names them (``_write_set`` makes them)."""
     unpaired = settings["mode"] == "unpaired"
     return [_set_file(side, _stem(source, clean_dir)) for index, source in enumerate(sources)
-            for side in SET_FOLDERS if _split(index, unpaired) in ("paired", side)]
+            for side in _sides(_split(index, unpaired))]
 
 
 def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: bool, summary: SynthSummary) -> None:
@@ -272,7 +277,7 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
             try:
                 if name in seen:
                     raise ValueError(f"same name as {seen[name]}; rename one of them")
-                files = [_set_file(side, name) for side in (("clean", "noisy") if split == "paired" else (split,))]
+                files = [_set_file(side, name) for side in _sides(split)]
                 if other := _file_and_folder(files, written, folders):
                     raise ValueError(f"its output and {other}'s would be a file and a folder of one name; rename one")
                 entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir, writer))
@@ -355,13 +360,13 @@ def _one(source: Path, name: str, split: str, out_dir: Path, spec: NoiseSource, 
     }
     clean_written: Future[None] | None = None
     made_clean = False  # whether this call makes the clean file (a rerun rewrites an earlier set's, which stays)
-    if split in ("paired", "clean"):
+    if "clean" in _sides(split):
         entry["clean"] = _set_file("clean", name)
         made_clean = not (out_dir / entry["clean"]).exists()
         clean_written = writer.submit(write_image, out_dir / entry["clean"], pixels, exif=loaded.exif,
                                       icc=loaded.icc)
     try:
-        if split in ("paired", "noisy"):
+        if "noisy" in _sides(split):
             per_image = image_seed(seed, name)
             noisy, stages = drawn_noise(spec, pixels, per_image)
             entry["noisy"] = _set_file("noisy", name)
