@@ -12,6 +12,15 @@ MANIFEST_NAME = "manifest.json"
 SET_FOLDERS = ("clean", "noisy")  # a set's two image folders, under its output folder
 
 
+def halves_of(folder: Path | str) -> tuple[Path, Path]:
+    """A paired set's clean/ and noisy/: synth's layout, and that of a folder of one's own pairs."""
+    return Path(folder) / SET_FOLDERS[0], Path(folder) / SET_FOLDERS[1]
+
+
+def holds_both_halves(folder: Path | str) -> bool:
+    return all(half.is_dir() for half in halves_of(folder))
+
+
 def set_half_holding(folder: Path | str) -> tuple[Path, str] | None:
     """The synth set and the half of it (clean or noisy) that ``folder`` is or lies in, or None: what is written
     there would be read as the set's images."""

@@ -130,6 +130,7 @@ def benchmark_command(
     ensemble: Ensemble = False,
 ) -> None:
     """Compare the model with classical denoisers (BM3D, FFDNet, NLM, wavelet, TV) on the same noisy inputs."""
+    from data_tools.set_halves import halves_of
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from denoise_gan.inference.infer_config import InferConfig
     from denoise_gan.runtime import set_threads
@@ -146,8 +147,8 @@ def benchmark_command(
                           engine=engine.lower(), threads=threads)
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)
-    _say_benchmark_written(result, output, clean, *(Path(folder) / half for folder in noisy or ()
-                                                     for half in ("clean", "noisy")))
+    _say_benchmark_written(result, output, clean, *(half for folder in noisy or ()
+                                                     for half in halves_of(folder)))
     if result.failed:
         raise typer.Exit(1)
 

@@ -28,7 +28,9 @@ RESUMABLE = ("steps", "device", "threads", "tensorboard")
 
 def val_halves(val_dir: str) -> tuple[Path, ...]:
     """The folders a --val set's pairs are read from (none without one)."""
-    return tuple(Path(val_dir) / half for half in ("clean", "noisy")) if val_dir else ()
+    from data_tools.set_halves import halves_of
+
+    return halves_of(val_dir) if val_dir else ()
 
 
 def refine_refuses_clashes(ctx: typer.Context, init: str | None, generator: str) -> None:

@@ -18,6 +18,7 @@ from data_tools.atomic_files import is_temp_file, remove_entry, remove_stale_par
 from data_tools.errors import DataError, DenoiseGanError
 from data_tools.folder_lock import held_by_another_process
 from data_tools.output_folders import prepare_output_dir
+from data_tools.set_halves import SET_FOLDERS, halves_of, holds_both_halves
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError, first_line, typed_line
 from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, latest_checkpoint, list_checkpoints
@@ -257,14 +258,14 @@ def check_val_set(folder: Path) -> None:
     from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
     from denoise_gan.evaluation.pairing import paired_files, read_pair
 
-    if not (folder / "clean").is_dir() or not (folder / "noisy").is_dir():
-        inside = " (this is one of its halves: give the folder above it)" if folder.name in ("clean", "noisy") \
-            and (folder.parent / "clean").is_dir() and (folder.parent / "noisy").is_dir() else ""
+    if not holds_both_halves(folder):
+        inside = " (this is one of its halves: give the folder above it)" if folder.name in SET_FOLDERS \
+            and holds_both_halves(folder.parent) else ""
         raise UserError(f"{folder}: --val must be a paired set, clean/ and noisy/ with the same names (one made by "
                         f"`denoise-gan synth`, or your own pairs){inside}")
     refuse_incomplete_set(manifest_of(folder / "manifest.json") or {}, folder, UserError, "--val ")
     try:
-        for _, clean, noisy in paired_files(folder / "clean", folder / "noisy", role="noisy partner"):
+        for _, clean, noisy in paired_files(*halves_of(folder), role="noisy partner"):
             if min(read_pair(clean, noisy)[0].shape[:2]) < SSIM_MIN_SIDE:  # validation scores SSIM on it
                 raise UserError(f"{noisy}: under {SSIM_MIN_SIDE} px a side, too small to score (SSIM)")
     except DataError as exc:

@@ -18,6 +18,7 @@ from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, remov
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
 from data_tools.paths import real_path
+from data_tools.set_halves import halves_of
 from denoise_gan.evaluation.metrics import finite_mean, psnr, ssim
 from denoise_gan.evaluation.pairing import paired_files, read_pair
 from denoise_gan.evaluation.pictures import labelled_grid
@@ -32,7 +33,7 @@ GRID_NAME = re.compile(r"step_(\d+)\.png")
 
 class Validator:
     def __init__(self, folder: Path, device: torch.device, side: int = VAL_SIDE) -> None:
-        pairs = paired_files(folder / "clean", folder / "noisy", role="noisy partner")
+        pairs = paired_files(*halves_of(folder), role="noisy partner")
         self.pairs, self.side, self.cropped = [], side, False
         for name, c, n in pairs:
             clean, noisy = read_pair(c, n)

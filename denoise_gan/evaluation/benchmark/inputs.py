@@ -26,6 +26,7 @@ from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.noise_source import is_spec_record
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
+from data_tools.set_halves import halves_of, holds_both_halves
 from data_tools.synth import MANIFEST_NAME
 from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
@@ -158,7 +159,7 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
         raise UserError(f"{set_dir}: {not_a_folder(set_dir)}")
     manifest_path = set_dir / MANIFEST_NAME
     if not manifest_path.is_file():
-        if (set_dir / "clean").is_dir() and (set_dir / "noisy").is_dir():
+        if holds_both_halves(set_dir):
             return _real_pair_sources(set_dir)
         raise UserError(f"{set_dir}: neither a paired set made by `denoise-gan synth` (no {MANIFEST_NAME}) nor a "
                         "folder of your own pairs (clean/ and noisy/, matched by name)")
@@ -204,7 +205,7 @@ def _real_pair_sources(set_dir: Path) -> tuple[str, None, list[Source]]:
     """Pairs the user made (real photos: a tripod's long and short exposures, say), matched by relative name as
     `evaluate` matches them; no spec and no σ is known, so every method runs blind on them."""
     label = f"{REAL_PAIRS}{real_path(set_dir).name}"  # however the folder is spelt: a resume's rows match
-    pairs = paired_files(set_dir / "clean", set_dir / "noisy", "noisy twin")
+    pairs = paired_files(*halves_of(set_dir), "noisy twin")
     if not pairs:
         raise UserError(f"{set_dir}: its clean/ holds no images")
     return label, None, [Source(image=name, noise=label, clean_path=clean, noisy_path=noisy)
@@ -270,8 +271,8 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     sources: list[Source] = []
     if cfg.noisy_sets:
         for set_dir in cfg.noisy_sets:
-            refuse_output_inside_inputs(out_dir, {f"--noisy {set_dir}'s {part}/": Path(set_dir) / part
-                                                  for part in ("clean", "noisy")},
+            refuse_output_inside_inputs(out_dir, {f"--noisy {set_dir}'s {half.name}/": half
+                                                  for half in halves_of(set_dir)},
                                         why="its crops would be read as the set's images by the next command")
             label, spec, set_sources = _synth_set_sources(Path(set_dir))
             if label in specs:
