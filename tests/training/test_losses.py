@@ -45,6 +45,9 @@ def test_one_step_trains_each_network_on_the_papers_terms(tmp_path: Path, monkey
     cfg = tiny_train_config(tmp_path, lambda_cycle=7.0, lambda_identity=0.3)
     torch.manual_seed(0)
     trainer = CycleGANTrainer(cfg, torch.device("cpu"), World())
+    with torch.no_grad():  # an F past its start, whose mean is no longer its input: F(y) ≈ y is a term to weigh
+        for param in trainer.nets.f.parameters():
+            param.add_(0.05 * torch.randn_like(param))
     x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     judged: dict[int, tuple[str, torch.Tensor]] = {}  # a D output's id -> (which D, what it judged)
     for name, net in (("d_clean", trainer.nets.d_clean), ("d_noisy", trainer.nets.d_noisy)):
@@ -83,6 +86,10 @@ def test_one_step_trains_each_network_on_the_papers_terms(tmp_path: Path, monkey
     lam, lam_id = loss_weights(cfg)
     loss_g = log["g_adv"] + lam * (log["cycle_clean"] + log["cycle_noisy"]) + lam_id * idt_g
     assert minimised[0] == pytest.approx(loss_g, rel=1e-5)
+    # F's: its adversarial term, its statistics term and its own identity F(y) ≈ y at the identity weight
+    idt_f = next(float(out.detach()) for _, target, out in calls["identity"] if torch.equal(target, y))
+    assert idt_f > 0 and log["idt"] == pytest.approx(idt_g + idt_f, rel=1e-5)
+    assert minimised[1] == pytest.approx(log["f_adv"] + cfg.lambda_stats * log["f_stats"] + lam_id * idt_f, rel=1e-5)
     drawn = next(image for name, image in judged.values() if name == "d_noisy")  # F's draw, judged first
     assert log["f_sigma"] == pytest.approx(255.0 * float((drawn - x).std()), rel=1e-4)
 

@@ -34,6 +34,7 @@ from denoise_gan.nets.weights import load_checkpoint, load_generator, save_gener
 from denoise_gan.runtime import World
 from denoise_gan.training.cyclegan import CycleGANTrainer, train
 from denoise_gan.training.refine import refine
+from denoise_gan.training.schedule import linear_decay
 from helpers import free_port
 
 TINY = ModelConfig(g=GeneratorConfig(width=8, depth=1, blocks=1), f=GeneratorConfig(arch="noise", width=4, depth=1),
@@ -110,9 +111,16 @@ def test_the_trainer_matches_the_configs_noise_statistics(clean_dir: Path) -> No
 
 
 def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(clean_dir)
+    """Also once the state a checkpoint carries is in use: a history pool of 4 is full from the first step, and
+    F's statistics bank (64 rows, 8 a step) is half full at the cut and in use after it. The learning rate is the
+    README's: constant, then linear to 0 from half the steps."""
+    cfg = tiny_config(clean_dir, pool_size=4, data=replace(tiny_config(clean_dir).data, batch_size=8))
     train(cfg, tmp_path / "full")
     full = read_log(tmp_path / "full")
+    decay = linear_decay(cfg.steps, cfg.decay_from)
+    assert [float(r["lr"]) for r in full] == pytest.approx([cfg.lr * decay(int(r["step"])) for r in full], rel=1e-5, abs=1e-12)
+    assert float(full[-1]["lr"]) == 0 < float(full[len(full) // 2 + 1]["lr"]) < cfg.lr == float(full[0]["lr"])
+    assert any(float(r["f_stats"]) > 0 for r in full[3:])  # the bank in use after the cut
 
     train(cfg, tmp_path / "cut")
     # a run killed after its step-6 checkpoint: the later checkpoint is gone, the log has rows past 6
@@ -123,7 +131,7 @@ def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
     resumed = read_log(tmp_path / "cut")
     assert [r["step"] for r in resumed] == [r["step"] for r in full]  # no row repeated or lost
     for a, b in zip(full, resumed):
-        for key in ("g_adv", "f_adv", "cycle_clean", "cycle_noisy", "d_clean", "d_noisy"):
+        for key in ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "d_clean", "d_noisy", "lr"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=1e-7), (a["step"], key)
 
 
