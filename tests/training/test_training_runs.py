@@ -366,3 +366,21 @@ def test_a_resume_whose_log_was_lost_or_damaged_says_so(clean_dir: Path, tmp_pat
     expected = ("was gone: the rows of steps up to 4 are lost" if damage == "deleted"
                 else "2 damaged row(s) could not be read and are dropped")
     assert f"warning: {run / 'log.csv'}" in said and expected in said, said
+
+
+def test_trains_validation_shows_f_and_a_run_logs_its_last_step(clean_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train --val`'s grids hold F(clean) beside G(noisy) (F is passed to the validation), and a run whose steps
+    are no multiple of --log-every logs its last step: log.csv and the progress ended at 4 of 5 steps."""
+    from denoise_gan.training.validation import Validator
+    from helpers import cli
+
+    validated: list[tuple[int, bool]] = []
+    monkeypatch.setattr(Validator, "run", lambda self, g, run_dir, step, noise_model=None:
+                        validated.append((step, isinstance(noise_model, NoiseGenerator))) or {})
+    val = tmp_path / "val"
+    assert cli("synth", clean_dir, "-o", val, "--noise", "gaussian:sigma=25").exit_code == 0
+    train(tiny_config(clean_dir, steps=5, log_every=2, save_every=5, val_dir=str(val), val_every=2), tmp_path / "run")
+    assert validated and all(with_f for _, with_f in validated), validated
+    train(tiny_config(clean_dir, steps=5, log_every=2, save_every=5), tmp_path / "plain")  # no validation at its end
+    assert [int(r["step"]) for r in read_log(tmp_path / "plain")] == [2, 4, 5]
