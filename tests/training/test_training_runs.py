@@ -118,7 +118,8 @@ def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
     train(cfg, tmp_path / "full")
     full = read_log(tmp_path / "full")
     decay = linear_decay(cfg.steps, cfg.decay_from)
-    assert [float(r["lr"]) for r in full] == pytest.approx([cfg.lr * decay(int(r["step"])) for r in full], rel=1e-5, abs=1e-12)
+    expected_lr = [cfg.lr * decay(int(r["step"])) for r in full]
+    assert [float(r["lr"]) for r in full] == pytest.approx(expected_lr, rel=1e-5, abs=1e-12)
     assert float(full[-1]["lr"]) == 0 < float(full[len(full) // 2 + 1]["lr"]) < cfg.lr == float(full[0]["lr"])
     assert any(float(r["f_stats"]) > 0 for r in full[3:])  # the bank in use after the cut
 
