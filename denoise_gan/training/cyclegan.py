@@ -293,8 +293,7 @@ def _train(cfg: TrainConfig | None, run_dir: Path, resume: bool, steps: int | No
     cfg, start, state = open_run(run_dir, "cyclegan", TrainConfig, cfg, resume, steps, device)
     if resume:  # the config read from its checkpoint
         check_config(cfg)
-    cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
-                      (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
+    cadence = Cadence.of_run(cfg)
 
     def build(device: torch.device, world: World) -> tuple[CycleGANTrainer, Iterator[dict[str, torch.Tensor]]]:
         dataset = make_dataset(cfg)

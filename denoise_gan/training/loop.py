@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 from rich.console import Console
 
+from denoise_gan.config import RefineConfig, TrainConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import require
 from denoise_gan.interrupts import note_interrupt
@@ -84,6 +85,13 @@ class Cadence:
     keep: int
     deadline: float | None = None  # time.monotonic() after which the run stops at a step boundary, saved as at its end
     extendable: bool = True  # a resume may pass --steps to go further (adapt's phases are fixed when it starts)
+
+    @classmethod
+    def of_run(cls, cfg: TrainConfig | RefineConfig) -> Cadence:
+        """A train or refine config's cadence: validation (with a --val set) every --val-every steps, or at each
+        save when that is 0."""
+        return cls(cfg.steps, cfg.log_every, cfg.save_every, (cfg.val_every or cfg.save_every) if cfg.val_dir else 0,
+                   cfg.keep_checkpoints)
 
 
 @dataclass(frozen=True)

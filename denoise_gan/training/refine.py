@@ -336,8 +336,7 @@ def _refine(cfg: RefineConfig | None, source: TrainConfig | None, out_dir: Path,
         check_refine(cfg, out_dir)
         source = load_source_config(Path(cfg.run_dir))
         check_start(cfg, source, new=False)
-    cadence = Cadence(cfg.steps, cfg.log_every, cfg.save_every,
-                      (cfg.val_every or cfg.save_every) if cfg.val_dir else 0, cfg.keep_checkpoints)
+    cadence = Cadence.of_run(cfg)
 
     def build(device: torch.device, world: World) -> tuple[RefineTrainer, Iterator[dict[str, torch.Tensor]]]:
         dataset = make_dataset(cfg, source)
