@@ -92,7 +92,7 @@ def require_step_size(batch_size: int, patch_size: int, option: str = "--batch-s
             f"{MAX_STEP_PIXELS / 1e6:.1f} M allowed (memory would run out first); lower one of them")
 
 
-def _number(value: Any) -> str:
+def _shown_number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -105,19 +105,19 @@ def check_field(name: str, rule: Option, value: Any) -> None:
         return
     finite = math.isfinite(value)
     if rule.positive:
-        require(finite and value > 0, f"{name} must be a positive number, not {_number(value)}")
+        require(finite and value > 0, f"{name} must be a positive number, not {_shown_number(value)}")
     lo, hi, below = rule.at_least, rule.at_most, rule.below
     if lo is not None and hi is not None:
         require(finite and lo <= value <= hi,
-                f"{name} must be between {_number(lo)} and {_number(hi)}, not {_number(value)}")
+                f"{name} must be between {_shown_number(lo)} and {_shown_number(hi)}, not {_shown_number(value)}")
     elif lo is not None and below is not None:
-        require(finite and lo <= value < below, f"{name} must be in [{_number(lo)}, {_number(below)}), not "
-                                                f"{_number(value)}")
+        require(finite and lo <= value < below, f"{name} must be in [{_shown_number(lo)}, {_shown_number(below)}), not "
+                                                f"{_shown_number(value)}")
     elif lo is not None:
-        wanted = "0 or more" if lo == 0 else f"at least {_number(lo)}"
-        require(finite and value >= lo, f"{name} must be {wanted}, not {_number(value)}")
+        wanted = "0 or more" if lo == 0 else f"at least {_shown_number(lo)}"
+        require(finite and value >= lo, f"{name} must be {wanted}, not {_shown_number(value)}")
     elif hi is not None:
-        require(finite and value <= hi, f"{name} must be at most {_number(hi)}, not {_number(value)}")
+        require(finite and value <= hi, f"{name} must be at most {_shown_number(hi)}, not {_shown_number(value)}")
 
 
 _WRONG = object()

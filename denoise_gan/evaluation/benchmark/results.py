@@ -113,7 +113,7 @@ def _refuse_other_inputs(stored: dict[str, Any], cfg: BenchmarkConfig, out_dir: 
                         "would be replaced; give the same, or choose another -o")
 
 
-def _number(value: Any, nullable: bool = False) -> bool:
+def _is_number(value: Any, nullable: bool = False) -> bool:
     if value is None:
         return nullable
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -124,9 +124,9 @@ def _well_formed(row: Any) -> bool:
     into a string or NaN is computed again, not a traceback when the run saves)."""
     if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("image", "noise", "method")):
         return False
-    return (_number(row.get("psnr"), nullable=True) and _number(row.get("ssim")) and _number(row.get("seconds"))
-            and _number(row.get("megapixels")) and _number(row.get("mp_per_s"), nullable=True)
-            and _number(row.get("sigma_used"), nullable=True)
+    return (_is_number(row.get("psnr"), nullable=True) and _is_number(row.get("ssim"))
+            and _is_number(row.get("seconds")) and _is_number(row.get("megapixels"))
+            and _is_number(row.get("mp_per_s"), nullable=True) and _is_number(row.get("sigma_used"), nullable=True)
             and isinstance(row.get("fingerprint"), str))
 
 
