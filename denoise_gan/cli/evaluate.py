@@ -73,12 +73,20 @@ def evaluate_command(
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
     if result.images:  # every pair failed: no table of nothing; the JSON and the error line say why
         print_whole(evaluation_table(result, f"{pred} vs {clean}"))
-    if json_path is not None:
-        write_results_json(result, json_path, overwrite=overwrite)
-        console.print(f"wrote {json_path}", markup=False, highlight=False)
-    if csv_path is not None:
-        write_results_csv(result, csv_path, overwrite=overwrite)
-        console.print(f"wrote {csv_path}", markup=False, highlight=False)
+    made: list[Path] = []  # files this run created (not replaced): gone again if the other one is not written
+    try:
+        for path, write in ((json_path, write_results_json), (csv_path, write_results_csv)):
+            if path is not None:
+                new = not path.exists()
+                write(result, path, overwrite=overwrite)
+                made += [path] if new else []
+    except BaseException:  # an interrupt or a full disk between the two: the same command then makes both again
+        for path in made:   # (it refused the first as existing)
+            path.unlink(missing_ok=True)
+        raise
+    for path in (json_path, csv_path):
+        if path is not None:
+            console.print(f"wrote {path}", markup=False, highlight=False)
     say_other_formats(clean, pred)
     say_cautions_on(err_console, result.cautions, f"{json_path}, under cautions" if json_path is not None else "")
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []

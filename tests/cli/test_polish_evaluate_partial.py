@@ -112,3 +112,30 @@ def test_a_prediction_without_a_clean_image_alone_fails_the_run(tmp_path: Path) 
     lines = error_lines(result)
     assert len(lines) == 1 and "without a clean image" in lines[0], lines
     assert "(stray.png)" in " ".join(result.stderr.split())
+
+
+def test_a_run_cut_between_its_json_and_its_csv_leaves_neither_and_the_same_command_makes_both(
+        tmp_path: Path) -> None:
+    """A Ctrl-C (or a full disk) after --json was written and before --csv left the JSON alone, and the same
+    command then refused it as existing."""
+    import errno
+
+    import pytest
+
+    from denoise_gan.evaluation import metrics
+
+    clean, pred = make_set(tmp_path, ["a", "b"], ["a", "b"])
+    args = ("evaluate", "--clean", clean, "--pred", pred, "--json", tmp_path / "r.json", "--csv", tmp_path / "r.csv")
+    real = metrics.write_results_csv
+    for failure, code in ((KeyboardInterrupt(), 130), (OSError(errno.ENOSPC, "No space left on device"), 1)):
+        def cut(*_: object, failure: BaseException = failure, **__: object) -> None:
+            raise failure
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(metrics, "write_results_csv", cut)
+            assert cli(*args).exit_code == code
+        assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.csv").exists()
+    assert metrics.write_results_csv is real
+    done = cli(*args)
+    assert done.exit_code == 0 and (tmp_path / "r.json").is_file() and (tmp_path / "r.csv").is_file(), done.output
+    assert "wrote" in done.stdout
