@@ -360,3 +360,31 @@ def test_a_validation_pair_returned_exactly_does_not_make_the_mean_infinite() ->
 
     assert finite_mean([float("inf"), 20.0, 30.0]) == 25.0
     assert finite_mean([float("inf")]) == float("inf")
+
+
+def test_the_validation_scores_are_means_over_every_pair_and_fs_draw_depends_on_the_step_alone(
+        val_set: Path, tmp_path: Path) -> None:
+    """val_psnr and val_ssim (log.csv, the grid's title, the progress line) are the means over every pair of the
+    scores of G's output as the engine makes it; F's grid column is a function of the step, whatever the random
+    state before (a resumed run's grids are the uninterrupted run's)."""
+    from denoise_gan.config import GeneratorConfig
+    from denoise_gan.evaluation.metrics import psnr, ssim
+    from denoise_gan.inference.tiling import denoise_array
+    from denoise_gan.nets.registry import build_generator
+    from denoise_gan.training.validation import Validator
+    from helpers import TINY_G
+
+    torch.manual_seed(0)
+    g = build_generator(TINY_G)
+    f = build_generator(GeneratorConfig(arch="noise", width=4, depth=1))
+    validator = Validator(val_set, torch.device("cpu"))
+    assert len(validator.pairs) > 2
+    result = validator.run(g, tmp_path / "a", 3, noise_model=f)
+    outputs = [(clean, noisy, denoise_array(g, noisy, validator.infer)) for _, clean, noisy in validator.pairs]
+    assert result["psnr"] == pytest.approx(np.mean([psnr(c, out) for c, _, out in outputs]), rel=1e-9)
+    assert result["ssim"] == pytest.approx(np.mean([ssim(c, out) for c, _, out in outputs]), rel=1e-9)
+    assert result["input_psnr"] == pytest.approx(np.mean([psnr(c, n) for c, n, _ in outputs]), rel=1e-9)
+    torch.rand(7)  # another random state: the same step's grid, F's column included, is the same
+    validator.run(g, tmp_path / "b", 3, noise_model=f)
+    grids = [read_image(tmp_path / run / "val" / "step_0000003.png").pixels for run in ("a", "b")]
+    assert np.array_equal(*grids)
