@@ -388,3 +388,19 @@ def test_the_validation_scores_are_means_over_every_pair_and_fs_draw_depends_on_
     validator.run(g, tmp_path / "b", 3, noise_model=f)
     grids = [read_image(tmp_path / run / "val" / "step_0000003.png").pixels for run in ("a", "b")]
     assert np.array_equal(*grids)
+
+
+def test_the_speed_logged_is_steps_over_seconds(tmp_path: Path) -> None:
+    """log.csv's it_s (and the progress line's it/s) is the steps since the last row over their seconds: a
+    step that takes at least 0.1 s is never logged faster than 10 it/s (a count off by one doubled it)."""
+    import time
+
+    class SlowTrainer(FakeTrainer):
+        def step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+            time.sleep(0.1)
+            return super().step(step, batch)
+
+    run_loop(SlowTrainer(), batches(), 0, Cadence(4, log_every=1, save_every=4, val_every=0, keep=1),
+             tmp_path / "run", World(), Console(file=io.StringIO()))
+    speeds = [float(r["it_s"]) for r in read_log(tmp_path / "run")]
+    assert len(speeds) == 4 and all(0 < s <= 10.0 for s in speeds), speeds
