@@ -117,21 +117,9 @@ def _load_backend(name_or_path: str | Path | None, engine: str, device: str, pre
     cuda = wants_cuda(device)
     stale = ""
     if not cuda and graph.is_file() and installed("onnxruntime") and precision in ("auto", "fp32"):
-        try:
-            loaded = _onnx(graph, device, precision, threads)
-        except WeightsError as exc:  # a damaged graph beside good weights: they run on torch, where it is
-            if not installed("torch"):
-                raise
-            stale = f"{exc}; ran {path.name} on torch instead"
-        else:
-            why = _staleness(loaded, path)
-            if not why and (loaded.backend.content_checked or not installed("torch")):
-                return replace(loaded, weights=path)  # (one that cannot be checked has its engine's note)
-            if why and not installed("torch"):
-                raise _stale(loaded, path, why)  # and no torch to fall back on
-            # an altered copy of the graph would pass for the weights' own: torch runs the weights themselves
-            stale = f"{str(_stale(loaded, path, why))}; ran on torch instead" if why else \
-                f"{loaded.backend.path} {gc.UNCHECKED_GRAPH}; ran {path.name} on torch instead"
+        loaded, stale = _graph_for_auto(path, graph, device, precision, threads)
+        if loaded is not None:
+            return loaded
     if not installed("torch"):
         if not cuda:  # torch would refuse half precision here too: never send the user to install it for that
             refuse_half_on_cpu(precision)
@@ -141,6 +129,26 @@ def _load_backend(name_or_path: str | Path | None, engine: str, device: str, pre
     if stale:  # said, so a user who expects the light engine learns why it was not used
         loaded.backend.notes.append(stale)
     return loaded
+
+
+def _graph_for_auto(path: Path, graph: Path, device: str, precision: str,
+                    threads: int) -> tuple[LoadedBackend | None, str]:
+    """``auto``'s ONNX Runtime try: the graph beside the weights when it stands for them, else None and the note
+    saying why torch runs them instead (raised where there is no torch to fall back on)."""
+    try:
+        loaded = _onnx(graph, device, precision, threads)
+    except WeightsError as exc:  # a damaged graph beside good weights: they run on torch, where it is
+        if not installed("torch"):
+            raise
+        return None, f"{exc}; ran {path.name} on torch instead"
+    why = _staleness(loaded, path)
+    if not why and (loaded.backend.content_checked or not installed("torch")):
+        return replace(loaded, weights=path), ""  # (one that cannot be checked has its engine's note)
+    if why and not installed("torch"):
+        raise _stale(loaded, path, why)  # and no torch to fall back on
+    # an altered copy of the graph would pass for the weights' own: torch runs the weights themselves
+    return None, (f"{str(_stale(loaded, path, why))}; ran on torch instead" if why else
+                  f"{loaded.backend.path} {gc.UNCHECKED_GRAPH}; ran {path.name} on torch instead")
 
 
 def _staleness(loaded: LoadedBackend, weights: Path) -> str:
