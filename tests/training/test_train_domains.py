@@ -1,0 +1,77 @@
+"""What each training domain is made of: the clean patches from --clean (or its clean half), the noisy ones from
+--noisy (or the other half, with the --noise spec applied), every item its own draw, at any bit depth. A run
+that mixed them up would train a model that denoises nothing, and finish without a word."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches, to_tensor
+from data_tools.images import write_image
+from data_tools.noise import parse_noise_spec
+from denoise_gan.training.cyclegan import make_dataset
+from helpers import texture, tiny_train_config
+
+CLEAN_VALUE, NOISY_VALUE = 40, 200
+
+
+def _flat(folder: Path, names: list[str], value: int) -> None:
+    for name in names:
+        write_image(folder / f"{name}.png", np.full((40, 48, 3), value, np.uint8))
+
+
+def _values(tensors: list[torch.Tensor]) -> set[float]:
+    return {round(float(t.mean()) * 255) for t in tensors}
+
+
+def test_two_folders_give_each_domain_its_own_photos(tmp_path: Path) -> None:
+    _flat(tmp_path / "clean", ["a", "b"], CLEAN_VALUE)
+    _flat(tmp_path / "noisy", ["c", "d"], NOISY_VALUE)
+    cfg = tiny_train_config(tmp_path / "clean")
+    cfg = replace(cfg, data=replace(cfg.data, noisy_dir=str(tmp_path / "noisy"), noise="", patch_size=32))
+    items = [make_dataset(cfg)[i] for i in range(8)]
+    assert _values([item["clean"] for item in items]) == {CLEAN_VALUE}
+    assert _values([item["noisy"] for item in items]) == {NOISY_VALUE}
+    assert all(item["noisy"].unique().numel() == 1 for item in items)  # real noisy photos: no noise added to them
+
+
+def test_one_folder_and_a_spec_noise_the_other_half_alone(tmp_path: Path) -> None:
+    """The halves alternate in name order: a and c clean, b and d the noisy domain, under the spec's noise."""
+    _flat(tmp_path / "photos", ["a", "c"], CLEAN_VALUE)
+    _flat(tmp_path / "photos", ["b", "d"], NOISY_VALUE)
+    cfg = tiny_train_config(tmp_path / "photos")
+    cfg = replace(cfg, data=replace(cfg.data, noise="gaussian:sigma=10", patch_size=32))
+    items = [make_dataset(cfg)[i] for i in range(8)]
+    assert all(item["clean"].unique().numel() == 1 for item in items)
+    assert _values([item["clean"] for item in items]) == {CLEAN_VALUE}
+    assert _values([item["noisy"] for item in items]) <= {NOISY_VALUE - 1, NOISY_VALUE, NOISY_VALUE + 1}
+    assert all(8 < 255 * float(item["noisy"].std()) < 12 for item in items)  # σ 10 on the 0-255 scale
+
+
+def test_every_item_is_its_own_draw() -> None:
+    """Item i is a function of (seed, i): the same index the same patches, another index others (every step
+    trained on one patch pair when the index was dropped)."""
+    photos = [texture((64, 64, 3), np.uint8, seed) for seed in range(3)]
+    spec = parse_noise_spec("gaussian:sigma=10")
+    unpaired = UnpairedPatches(PatchSampler(photos, 16, 3, 0.0), PatchSampler(photos, 16, 3, 0.0, spec), seed=0)
+    paired = PairedPatches(PatchSampler(photos, 16, 3, 0.0, spec), seed=0)
+    for dataset in (unpaired, paired):
+        first, again, second = dataset[0], dataset[0], dataset[1]
+        for key in ("clean", "noisy"):
+            assert torch.equal(first[key], again[key]) and not torch.equal(first[key], second[key]), key
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_16_bit_photo_trains_on_the_scale_of_its_8_bit_twin(dtype: type) -> None:
+    """Patches are on [0, 1] at any bit depth: a 16-bit photo read as 0-255 fed values up to 257."""
+    eight = texture((32, 32, 3), np.uint8, 0)
+    photo = eight if dtype == np.uint8 else eight.astype(np.uint16) * 257
+    assert torch.equal(to_tensor(photo), to_tensor(eight))
+    patch = PatchSampler([photo], 16, 3, 0.0)(np.random.default_rng(0))
+    assert 0.0 <= float(patch.min()) and float(patch.max()) <= 1.0
+    assert torch.equal(patch, PatchSampler([eight], 16, 3, 0.0)(np.random.default_rng(0)))
