@@ -75,3 +75,39 @@ def test_a_16_bit_photo_trains_on_the_scale_of_its_8_bit_twin(dtype: type) -> No
     patch = PatchSampler([photo], 16, 3, 0.0)(np.random.default_rng(0))
     assert 0.0 <= float(patch.min()) and float(patch.max()) <= 1.0
     assert torch.equal(patch, PatchSampler([eight], 16, 3, 0.0)(np.random.default_rng(0)))
+
+
+def test_adapts_noise_phase_learns_the_users_noisy_photos_and_its_denoiser_the_clean_pool() -> None:
+    """Swapped, F learnt to turn the camera's photos into the clean pool's look and G to keep their noise."""
+    from denoise_gan.config import AdaptConfig
+    from denoise_gan.training.adapt_plan import AdaptData
+
+    flat = {value: [np.full((40, 48, 3), value, np.uint8)] for value in (CLEAN_VALUE, NOISY_VALUE)}
+    data = AdaptData(clean=flat[CLEAN_VALUE], noisy=flat[NOISY_VALUE])
+    cfg = AdaptConfig(patch_size=32)
+    noise_items = [data.noise_dataset(cfg, 3)[i] for i in range(4)]
+    assert _values([item["clean"] for item in noise_items]) == {CLEAN_VALUE}
+    assert _values([item["noisy"] for item in noise_items]) == {NOISY_VALUE}
+    assert _values([data.refine_dataset(cfg, 3)[i]["clean"] for i in range(4)]) == {CLEAN_VALUE}
+
+
+def test_a_supervised_pair_is_one_crop_with_and_without_its_noise() -> None:
+    """refine's pairs: the noisy patch is its clean patch plus the spec's noise (and its level map is of that
+    patch), never another crop's."""
+    photos = [texture((64, 64, 3), np.uint8, seed) for seed in range(3)]
+    dataset = PairedPatches(PatchSampler(photos, 32, 3, 0.0, parse_noise_spec("gaussian:sigma=10")), seed=0)
+    for i in range(4):
+        item = dataset[i]
+        residual = 255 * (item["noisy"] - item["clean"])
+        assert abs(float(residual.mean())) < 1.5 and 8 < float(residual.std()) < 12
+        assert torch.allclose(item["level"], torch.full_like(item["level"], 10 / 255))
+
+
+def test_one_photo_and_a_spec_is_refused_as_too_few_to_split(tmp_path: Path) -> None:
+    """Not "no readable images" (of its empty noisy half) for a folder that plainly holds one."""
+    from data_tools.datasets import build_domains
+    from data_tools.errors import DataError
+
+    _flat(tmp_path / "one", ["a"], CLEAN_VALUE)
+    with pytest.raises(DataError, match="need at least 2 images to split into two disjoint domains"):
+        build_domains(str(tmp_path / "one"), "", "gaussian:sigma=10", 32)
