@@ -130,7 +130,8 @@ def test_adapt_writes_a_denoiser_its_noise_model_and_reports(noisy_dir: Path, cl
 
 def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = _config(noisy_dir, clean_dir, start_dir, steps=8, save_every=100)
+    # the noise phase cut with 4 of its 6 steps to go: its history pool (of 2) full and its schedule decaying
+    cfg = _config(noisy_dir, clean_dir, start_dir, steps=12, noise_share=0.5, pool_size=2, save_every=100)
     adapt(cfg, tmp_path / "whole")
     for trainer_cls, at in ((adapt_module.NoiseFitTrainer, 2), (adapt_module.AdaptRefiner, 3)):
         original = trainer_cls.step
@@ -155,7 +156,7 @@ def test_interrupted_adaptation_resumes_exactly(noisy_dir: Path, clean_dir: Path
     said = io.StringIO()
     assert adapt(None, tmp_path / "cut", resume=True, console=Console(file=said, width=200)) == \
         tmp_path / "cut" / "G.safetensors"
-    assert "the adaptation is complete (noise model 3/3 steps, denoiser 5/5 steps); nothing to resume" in \
+    assert "the adaptation is complete (noise model 6/6 steps, denoiser 6/6 steps); nothing to resume" in \
         said.getvalue(), said.getvalue()
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cut").iterdir() if p.is_file()} == written
     command = cli("adapt", "--resume", tmp_path / "cut")  # the command ends there too: no "done" after it
