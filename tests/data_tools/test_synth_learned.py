@@ -207,3 +207,22 @@ def test_albumentations_pipeline_with_a_learned_model_saves_its_name_and_refuses
     assert saved["transform"]["transforms"][0]["spec"].startswith("noise-model:F.safetensors sha256:")
     with pytest.raises(DenoiseGanError, match=r"describes a learned noise model.*NoiseModel.from_pretrained"):
         A.load(str(tmp_path / "pipeline.json"))
+
+
+def test_synth_says_the_noise_models_notes_and_its_closing_line_names_mode_and_seed(
+        src: Path, tmp_path: Path, tiny_f: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder here named like the shipped F is taken instead of it: synth said nothing of the note, and built
+    a whole set from another F. The closing line is where a user reads the set's mode and seed."""
+    import shutil
+
+    (tmp_path / "default-F").mkdir()
+    shutil.copy(tiny_f, tmp_path / "default-F" / "F.safetensors")
+    monkeypatch.chdir(tmp_path)
+    done = cli("synth", src, "-o", tmp_path / "set", "--noise-model", "default-F", "--seed", 7)
+    assert done.exit_code == 0, done.output
+    assert "warning: 'default-F' is the folder of that name in the working folder, not the shipped noise model" in \
+        " ".join(done.stderr.split())
+    closing = " ".join(done.stdout.split())
+    assert "(paired, noise" in closing and "seed 7)" in closing, closing
+    unpaired = cli("synth", src, "-o", tmp_path / "halves", "--noise", "gaussian:sigma=5", "--seed", 9, "--unpaired")
+    assert unpaired.exit_code == 0 and "(unpaired, noise gaussian:sigma=5, seed 9)" in " ".join(unpaired.stdout.split())
