@@ -709,3 +709,20 @@ def test_a_later_torchrun_rank_does_not_take_rank_0s_lock_for_another_process(
         fresh.mkdir()
         with holding_folder(fresh):
             run_open.open_run(fresh, "cyclegan", TrainConfig, tiny_train_config(clean_dir), resume=False, steps=None)
+
+
+def test_a_set_made_from_a_folder_holding_the_training_one_or_inside_it_is_warned_of(tmp_path: Path) -> None:
+    """The source folder of a --val or --noisy set may hold the training folder or lie inside it: only the same
+    folder was tried, and the warning rests on that nesting alone."""
+    from data_tools.images import write_image
+    from data_tools.synth import synth
+    from data_tools.training_folders import noisy_drawn_from_clean, val_drawn_from_training
+
+    photos = tmp_path / "photos"
+    for name, value in (("sub/a", 90), ("sub/b", 60), ("c", 30)):
+        write_image(photos / f"{name}.png", np.random.default_rng(value).integers(0, 256, (64, 64, 3), np.uint8))
+    synth(photos, tmp_path / "from_parent", "gaussian:sigma=10", 1)
+    synth(photos / "sub", tmp_path / "from_sub", "gaussian:sigma=10", 1)
+    for made, training in (("from_parent", photos / "sub"), ("from_sub", photos)):
+        assert "photos the run trains on" in val_drawn_from_training(str(tmp_path / made), {"--clean": str(training)})
+        assert "made by synth from" in noisy_drawn_from_clean(str(training), str(tmp_path / made / "noisy")), made
