@@ -138,7 +138,6 @@ def benchmark_command(
     ensemble: Ensemble = False,
 ) -> None:
     """Compare the model with classical denoisers (BM3D, FFDNet, NLM, wavelet, TV) on the same noisy inputs."""
-    from data_tools.set_halves import halves_of
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from denoise_gan.inference.infer_config import InferConfig
     from denoise_gan.runtime import set_threads
@@ -155,8 +154,7 @@ def benchmark_command(
                           engine=engine.lower(), threads=threads)
     with progress_callback(err_console, "benchmark") as report:
         result = run_benchmark(cfg, output, progress=report)
-    _say_benchmark_written(result, output, clean, *(half for folder in noisy or ()
-                                                     for half in halves_of(folder)))
+    _say_benchmark_written(result, output, clean, noisy or [])
     if result.failed:
         raise typer.Exit(1)
 
@@ -168,11 +166,13 @@ def _refuse_seed_for_sets(ctx: typer.Context, noisy: list[Path] | None) -> None:
                         "manifest records the seed synth drew them with): drop --seed")
 
 
-def _say_benchmark_written(result: BenchmarkResult, output: Path, *read: Path | None) -> None:
+def _say_benchmark_written(result: BenchmarkResult, output: Path, clean: Path | None, noisy_sets: list[Path]) -> None:
+    from data_tools.set_halves import halves_of
+
     print_whole(benchmark_summary(result))
     for note in result.notes:
         say_note(note)
-    say_other_formats(*read)  # --clean, or each --noisy set's halves
+    say_other_formats(clean, *(half for folder in noisy_sets for half in halves_of(folder)))
     console.print(f"wrote {output / 'results.json'}, {output / 'results.csv'} and {output / 'report.html'}",
                   markup=False, highlight=False, soft_wrap=True)
 
