@@ -26,7 +26,7 @@ def watch_ctrl_c() -> None:
 
 
 class Interrupted(KeyboardInterrupt):
-    """The KeyboardInterrupt this CLI's handler raises. CPython marks a bare KeyboardInterrupt that leaves an
+    """The KeyboardInterrupt this CLI's signal handlers raise. CPython marks a bare KeyboardInterrupt that leaves an
     ``exec`` of a string (scipy runs one while it imports) as unhandled, and ``python -m`` then ends the process by
     SIGINT whatever code the CLI exits with: a SIGTERM's 143 read as a Ctrl-C. A subclass is not marked."""
 

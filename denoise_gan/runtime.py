@@ -194,7 +194,6 @@ def set_threads(n: int | None) -> int:
 _TORCH_DEFAULT_THREADS: int | None = None  # torch's own count, as the first call found it
 
 
-
 class _ForkHook:
     registered = False
 
@@ -210,9 +209,13 @@ def one_thread_in_forked_children() -> None:
 
 
 def _one_torch_thread() -> None:
+    """In the child: one thread, and one as its default too, so a model the worker loads itself (a pool's
+    ``initializer``; ``threads=0`` restores the default) does not take the parent's count back."""
+    global _TORCH_DEFAULT_THREADS
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+        _TORCH_DEFAULT_THREADS = 1
 
 # ---- torchrun ------------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from denoise_gan.config import RefineConfig, TrainConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import require
-from denoise_gan.interrupts import note_interrupt
+from denoise_gan.interrupts import Interrupted, note_interrupt
 from denoise_gan.nets.run_folder import RunFolder, latest_checkpoint
 from denoise_gan.nets.weights import prune_checkpoints, save_checkpoint
 from denoise_gan.runtime import World, rank_device, resolve_device
@@ -197,7 +197,7 @@ class _StopRequest:
         elif self.holding:
             self.again = True
         else:
-            raise KeyboardInterrupt
+            raise Interrupted  # (see interrupts.Interrupted: a signal handler's, raised wherever it lands)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -208,7 +208,7 @@ class _StopRequest:
         finally:
             self.holding = False
         if self.again:
-            raise KeyboardInterrupt
+            raise Interrupted
 
 
 def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start: int, cadence: Cadence,

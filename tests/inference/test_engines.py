@@ -497,14 +497,15 @@ def test_a_denoiser_on_onnx_runtime_can_be_pickled_and_copied() -> None:
 @pytest.mark.parametrize("model", ["torch_denoiser", "noise_model"])
 def test_a_forked_pool_runs_a_model_torch_already_ran_in_the_parent(model: str, tmp_path: Path) -> None:
     """A `multiprocessing` pool's default (fork) workers hung for ever in torch's thread pool when the parent had
-    already run a torch Denoiser or a NoiseModel (whose draws run on torch on either engine)."""
+    already run a torch Denoiser or a NoiseModel (whose draws run on torch on either engine), with the parent's
+    model or with one a worker loads itself (which set torch back to the parent's thread count)."""
     import os
     import subprocess
     import sys
 
     make = ('Denoiser.from_pretrained("default", engine="torch", device="cpu")' if model == "torch_denoiser" else
             'NoiseModel.from_pretrained("default-F")')
-    (tmp_path / "pool.py").write_text(
+    (tmp_path / "pool.py").write_text(  # the parent's model sent to the workers, and one each worker loads
         "import multiprocessing, numpy as np\n"
         "from denoise_gan import Denoiser, NoiseModel\n"
         f"run = {make}\n"
@@ -512,7 +513,14 @@ def test_a_forked_pool_runs_a_model_torch_already_ran_in_the_parent(model: str, 
         "alone = run(image)\n"
         "with multiprocessing.get_context('fork').Pool(2) as pool:\n"
         "    pooled = pool.map(run, [image, image])\n"
-        "print(all(np.array_equal(p, alone) for p in pooled))\n")
+        "def load():\n"
+        "    global own\n"
+        f"    own = {make}\n"
+        "def by_own(image):\n"
+        "    return own(image)\n"
+        "with multiprocessing.get_context('fork').Pool(1, initializer=load) as pool:\n"
+        "    pooled += pool.map(by_own, [image])\n"
+        "print(len(pooled) == 3 and all(np.array_equal(p, alone) for p in pooled))\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     try:
         done = subprocess.run([sys.executable, str(tmp_path / "pool.py")], env=env, capture_output=True, text=True,
