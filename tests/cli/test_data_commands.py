@@ -716,3 +716,23 @@ def test_a_photo_smaller_than_the_crop_is_left_out_not_a_failure(tmp_path: Path)
     (photos / "broken.png").write_bytes(b"not a png")
     broken = cli("synth", photos, "-o", tmp_path / "b", "--noise", "gaussian:sigma=5", "--crop", "64")
     assert broken.exit_code == 1 and "1 input(s) failed" in broken.stderr, broken.stderr
+
+
+def test_samples_keeps_a_users_own_file_of_a_samples_name_and_writes_skimages_own_pictures(tmp_path: Path) -> None:
+    """A folder holding only the user's own (edited) astronaut.png passed for a set written there before, and was
+    replaced by the bundled one without --overwrite. Each name is that very skimage.data picture (the held-out
+    set would score one photo twice were moon the cameraman)."""
+    import skimage.data as skd
+
+    own = tmp_path / "mine"
+    write_image(own / "astronaut.png", np.full((8, 8, 3), 7, np.uint8))
+    before = (own / "astronaut.png").read_bytes()
+    code, _, stderr = invoke("samples", "-o", own, "--names", "astronaut")
+    assert code != 0 and "--overwrite" in stderr and (own / "astronaut.png").read_bytes() == before, stderr
+    code, stdout, stderr = invoke("samples", "--set", "held-out", "-o", tmp_path / "held")
+    assert code == 0, stderr
+    assert stdout.count("wrote ") == 5 and sorted(p.name for p in (tmp_path / "held").iterdir()) == [
+        "astronaut.png", "camera.png", "chelsea.png", "coffee.png", "moon.png"]
+    for name in ("astronaut", "chelsea", "coffee", "camera", "moon"):
+        written = read_image(tmp_path / "held" / f"{name}.png").pixels
+        np.testing.assert_array_equal(written.reshape(getattr(skd, name)().shape), getattr(skd, name)(), name)
