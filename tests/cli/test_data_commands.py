@@ -736,3 +736,12 @@ def test_samples_keeps_a_users_own_file_of_a_samples_name_and_writes_skimages_ow
     for name in ("astronaut", "chelsea", "coffee", "camera", "moon"):
         written = read_image(tmp_path / "held" / f"{name}.png").pixels
         np.testing.assert_array_equal(written.reshape(getattr(skd, name)().shape), getattr(skd, name)(), name)
+
+
+def test_a_pipe_named_as_an_image_is_named_not_passed_over(tmp_path: Path) -> None:
+    """A FIFO `b.png` beside a photo was left out without a word."""
+    write_image(tmp_path / "photos" / "a.png", np.full((16, 16, 3), 90, np.uint8))
+    os.mkfifo(tmp_path / "photos" / "b.png")
+    code, _, stderr = invoke("synth", tmp_path / "photos", "-o", tmp_path / "set", "--noise", "gaussian:sigma=5")
+    said = " ".join(stderr.split())
+    assert code == 0 and "1 entry(ies) named as images that are no regular file" in said and "b.png" in said, said

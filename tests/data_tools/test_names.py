@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from data_tools.images import write_image
@@ -51,3 +52,13 @@ def test_a_name_that_reads_as_markup_is_drawn_as_it_is_in_the_progress_bars(tmp_
     engine = TiledDenoiser(build_generator(TINY_G).eval(), InferConfig(device="cpu"))
     summary = denoise_files([tmp_path / "in"], tmp_path / "out", engine, console=console)
     assert [r.status for r in summary.results] == ["done"] and "x [bold].png" in out.getvalue()
+
+
+def test_the_librarys_warning_line_escapes_a_name_into_one_line(capsys: pytest.CaptureFixture) -> None:
+    """What `train` prints of photos left out or skipped: a name holding an escape sequence or a newline would
+    recolour the terminal or split the line."""
+    from data_tools.names import warn
+
+    warn("1 photo left out: x\x1b[31m\nred.png (40x40)")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "\\x1b[31m" in err and err.startswith("warning: ")

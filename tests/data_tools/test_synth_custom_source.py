@@ -168,3 +168,19 @@ def test_the_albumentations_transform_holds_a_source_to_its_image_as_synth_does(
 
     with pytest.raises(ValueError, match="the noise source mine:sigma=10 returned .* it must keep the image's shape"):
         SyntheticNoise(source)(image=(np.arange(48 * 48).reshape(48, 48, 1) * 28).astype(np.uint16))
+
+
+class NotANumber(Named):
+    def apply(self, image: np.ndarray, seed: int) -> Any:
+        return image, [{"sigma": float("nan")}]
+
+
+def test_a_source_whose_stages_hold_nan_is_refused_before_its_manifest(tmp_path: Path) -> None:
+    """`NaN` is no JSON for jq or a browser, and benchmark's oracle level would read it: refused as a stage a
+    manifest cannot record."""
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "clean" / "a.png", np.zeros((16, 16, 3), np.uint8))
+    summary = synth(tmp_path / "clean", tmp_path / "set", NotANumber(), 1)
+    assert summary.written == 0 and "returned stages a manifest cannot record" in summary.failures[0][1]
+    assert not (tmp_path / "set").exists()
