@@ -111,3 +111,14 @@ def test_one_photo_and_a_spec_is_refused_as_too_few_to_split(tmp_path: Path) -> 
     _flat(tmp_path / "one", ["a"], CLEAN_VALUE)
     with pytest.raises(DataError, match="need at least 2 images to split into two disjoint domains"):
         build_domains(str(tmp_path / "one"), "", "gaussian:sigma=10", 32)
+
+
+def test_a_folders_images_leave_out_those_under_the_output_folder_inside_it(tmp_path: Path) -> None:
+    """adapt's -o may lie inside --noisy: its own PNG reports (the noise-fit plot, the before/after strip) would
+    be read as camera photos on a rerun or resume, and their "noise" learnt."""
+    from data_tools.datasets import read_folder
+
+    _flat(tmp_path / "shots", ["a", "b"], NOISY_VALUE)
+    _flat(tmp_path / "shots" / "adapted", ["noise_fit", "before_after"], CLEAN_VALUE)
+    read = read_folder(tmp_path / "shots", exclude=tmp_path / "shots" / "adapted")
+    assert sorted(path.name for path, _ in read) == ["a.png", "b.png"]
