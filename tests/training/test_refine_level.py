@@ -276,3 +276,13 @@ def test_the_cap_is_the_highest_level_trained_on_rounded_up_to_a_tenth() -> None
     assert cap(LEVEL_MAX - 20.0) == LEVEL_MAX  # never below the default's cap
     assert cap(10.0 * LEVEL_MAX_BOUNDS[1]) == LEVEL_MAX_BOUNDS[1]
     assert cap(999.0) == 999.0 and cap(5000.0) == 1000.0  # the bound itself, in numbers: σ 1000 on 0-255
+
+
+def test_refine_leaves_out_photos_smaller_than_its_patch(finished_run: Path, tmp_path: Path) -> None:
+    """As train and adapt do: padded by mirroring, they would show G mirrored seams as clean photos. The run's
+    clean photos are 64 px: none is left for a 96 px patch."""
+    from denoise_gan.errors import UserError
+
+    with pytest.raises(UserError) as refused:
+        refine(_config(finished_run, patch_size=96, steps=2), tmp_path / "big")
+    assert "96" in str(refused.value) and "smaller" in str(refused.value), str(refused.value)
