@@ -177,6 +177,7 @@ def bmp_claiming(width: int, height: int) -> bytes:
     pytest.param("claims.jpg", jpeg_claiming(65000, 65000), id="jpeg"),
     pytest.param("claims.webp", webp_claiming(60000, 60000), id="webp"),
     pytest.param("claims.bmp", bmp_claiming(60000, 60000), id="bmp"),
+    pytest.param("top_down.bmp", bmp_claiming(60000, -60000), id="bmp-top-down"),  # a negative height: rows top down
 ])
 def test_header_only_bombs_are_refused_quickly(tmp_path: Path, name: str, data: bytes) -> None:
     path = tmp_path / name
