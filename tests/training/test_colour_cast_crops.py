@@ -61,6 +61,11 @@ def test_the_share_must_be_a_fraction() -> None:
 
 
 def test_refine_hands_the_shares_to_its_sampler(finished_run: Path) -> None:
-    cfg = RefineConfig(run_dir=str(finished_run), colour_cast_fraction=0.3, pattern_fraction=0.2)
-    sampler = make_dataset(cfg, load_source_config(finished_run)).sampler
-    assert (sampler.colour_cast_fraction, sampler.pattern_fraction) == (0.3, 0.2)
+    cfg = RefineConfig(run_dir=str(finished_run), colour_cast_fraction=0.3, pattern_fraction=0.2,
+                       gray_fraction=0.6, clean_jpeg_fraction=0.4)
+    dataset = make_dataset(cfg, load_source_config(finished_run))
+    sampler = dataset.sampler
+    assert (sampler.colour_cast_fraction, sampler.pattern_fraction, sampler.gray_fraction) == (0.3, 0.2, 0.6)
+    assert dataset.clean_variant is not None  # --clean-jpeg-fraction's JPEG copies of the clean patches
+    assert make_dataset(RefineConfig(run_dir=str(finished_run)), load_source_config(finished_run)).clean_variant \
+        is None

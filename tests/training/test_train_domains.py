@@ -122,3 +122,20 @@ def test_a_folders_images_leave_out_those_under_the_output_folder_inside_it(tmp_
     _flat(tmp_path / "shots" / "adapted", ["noise_fit", "before_after"], CLEAN_VALUE)
     read = read_folder(tmp_path / "shots", exclude=tmp_path / "shots" / "adapted")
     assert sorted(path.name for path, _ in read) == ["a.png", "b.png"]
+
+
+def test_the_gray_share_reaches_each_phases_patches(tmp_path: Path) -> None:
+    """--gray-fraction of train and of adapt's denoiser phase is the share their samplers turn gray (ignored, a
+    run took its default without a word); adapt's noise phase keeps every patch in colour (F learns colour noise)."""
+    from denoise_gan.config import AdaptConfig
+    from denoise_gan.training.adapt_plan import AdaptData
+
+    _flat(tmp_path / "photos", ["a", "b"], CLEAN_VALUE)
+    cfg = tiny_train_config(tmp_path / "photos")
+    dataset = make_dataset(replace(cfg, data=replace(cfg.data, gray_fraction=0.6)))
+    assert dataset.clean.gray_fraction == dataset.noisy.gray_fraction == 0.6
+    photos = AdaptData(clean=[np.zeros((40, 40, 3), np.uint8)], noisy=[np.zeros((40, 40, 3), np.uint8)])
+    adapt_cfg = AdaptConfig(patch_size=32, gray_fraction=0.35)
+    assert photos.refine_dataset(adapt_cfg, 3).sampler.gray_fraction == 0.35
+    noise_phase = photos.noise_dataset(adapt_cfg, 3)
+    assert noise_phase.clean.gray_fraction == noise_phase.noisy.gray_fraction == 0.0
