@@ -139,3 +139,14 @@ def test_the_gray_share_reaches_each_phases_patches(tmp_path: Path) -> None:
     assert photos.refine_dataset(adapt_cfg, 3).sampler.gray_fraction == 0.35
     noise_phase = photos.noise_dataset(adapt_cfg, 3)
     assert noise_phase.clean.gray_fraction == noise_phase.noisy.gray_fraction == 0.0
+
+
+def test_the_reports_crops_keep_their_colour() -> None:
+    """noise-fit's and adapt's before/after crops are compared in colour: a gray share there would show gray
+    crops of colour photos."""
+    from data_tools.datasets import random_crops
+
+    red = np.zeros((48, 48, 3), np.uint8)
+    red[..., 0] = 200
+    crops = random_crops([red], seed=0, channels=3, side=16, count=16)
+    assert all(int(crop[..., 0].min()) == 200 and int(crop[..., 1:].max()) == 0 for crop in crops)
