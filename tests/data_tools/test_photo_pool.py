@@ -77,6 +77,8 @@ def test_the_pool_set_holds_the_photos_and_the_training_samples(tmp_path: Path, 
     for subset in ("pool", "photos"):
         result = cli("samples", "--set", subset, "--debs", tmp_path, "-o", tmp_path / subset)
         assert result.exit_code == 0, result.output
+        written = len(list((tmp_path / subset).glob("*.png")))  # the closing line counts what it wrote
+        assert f"wrote {written} image(s) and sources.json" in " ".join(result.stdout.split()), result.stdout
     pool, photos_only = ({p.stem for p in (tmp_path / s).glob("*.png")} for s in ("pool", "photos"))
     assert set(samples.TRAIN_POOL) <= pool and len(pool) == len(photos.PHOTOS) + len(samples.TRAIN_POOL)
     assert not set(samples.TRAIN_POOL) & photos_only and len(photos_only) == len(photos.PHOTOS)
