@@ -180,3 +180,20 @@ def test_the_training_pool_never_holds_a_held_out_image() -> None:
     assert not set(samples.TRAIN_POOL) & set(samples.HELD_OUT)
     assert set(samples.TRAIN_POOL) | set(samples.HELD_OUT) == set(samples.SAMPLES)
     assert samples.SETS["train"] == samples.TRAIN_POOL and samples.SETS["held-out"] == samples.HELD_OUT
+
+
+def test_a_build_killed_between_an_images_listing_and_its_file_leaves_a_folder_it_may_build_again(
+        tmp_path: Path, fake_debs: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each image is listed before its file is written: a file written first and then a kill before its listing
+    left an image sources.json does not name, and the folder was refused as another's."""
+    real_write = photos.atomic_write_bytes
+
+    def killed_after_the_second_image(target: Path, data: bytes) -> None:
+        real_write(target, data)
+        if len(list(target.parent.glob("*.png"))) == 2:
+            raise KeyboardInterrupt  # the second image is on disk: what sources.json says of it decides
+
+    monkeypatch.setattr(photos, "atomic_write_bytes", killed_after_the_second_image)
+    with pytest.raises(KeyboardInterrupt):
+        photos.build_photo_pool(tmp_path / "pool", tmp_path)
+    assert photos.holds_only_an_earlier_pool(tmp_path / "pool")
