@@ -520,7 +520,8 @@ def test_a_forked_pool_runs_a_model_torch_already_ran_in_the_parent(model: str, 
         "    return own(image)\n"
         "with multiprocessing.get_context('fork').Pool(1, initializer=load) as pool:\n"
         "    pooled += pool.map(by_own, [image])\n"
-        "print(len(pooled) == 3 and all(np.array_equal(p, alone) for p in pooled))\n")
+        # within a level: one thread against the parent's several may round a pixel the other way
+        "print(len(pooled) == 3 and all(np.abs(p.astype(int) - alone).max() <= 1 for p in pooled))\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     try:
         done = subprocess.run([sys.executable, str(tmp_path / "pool.py")], env=env, capture_output=True, text=True,
