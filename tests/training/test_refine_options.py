@@ -79,3 +79,24 @@ def test_fresh_starts_a_new_g_of_the_runs_own_architecture(finished_run: Path) -
         g = _trainer(finished_run, generator=None, fresh=fresh).g.state_dict()
         assert g.keys() == run_g.keys()
         assert all(torch.equal(g[k].cpu(), run_g[k]) for k in run_g) != fresh, fresh
+
+
+def test_a_start_of_another_channel_count_than_the_run_is_one_line(finished_run: Path, tmp_path: Path) -> None:
+    """A 1-channel --init G on a 3-channel run ended in torch's conv RuntimeError traceback."""
+    from dataclasses import replace
+
+    from denoise_gan.errors import UserError
+    from denoise_gan.nets.registry import build_generator
+    from denoise_gan.nets.weights import save_generator
+    from denoise_gan.training.refine_start import check_start
+    from helpers import cli, one_line_error
+
+    gray = replace(TINY_LEVEL, channels=1)
+    save_generator(tmp_path / "g1.safetensors", build_generator(gray), gray, {})
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "out", "--init", tmp_path / "g1.safetensors",
+                       "--steps", "2", "--patch-size", "32", "--batch-size", "2", "--workers", "0"),
+                   "a 1-channel G does not match the run's 3-channel F")
+    assert not (tmp_path / "out").exists()
+    source = load_source_config(finished_run)
+    with pytest.raises(UserError, match="--channels 1 does not match the run's 3-channel F"):
+        check_start(RefineConfig(run_dir=str(finished_run), generator=gray), source)
