@@ -514,6 +514,21 @@ def test_a_refinement_resumes_after_its_run_folder_moved_and_never_of_another_ru
     assert "changed since the run started" in " ".join(result.output.split())
 
 
+
+def test_a_refinement_outside_its_run_resumes_from_the_folder_the_run_moved_to(finished_run: Path,
+                                                                              tmp_path: Path) -> None:
+    """A refinement in its own -o whose run was renamed: the named run holds the F it recorded (by its sha256),
+    so it resumes there."""
+    flags = ("--generator", "same", "--batch-size", "2", "--patch-size", "32", "--workers", "0", "--device", "cpu")
+    run, outside = tmp_path / "runA", tmp_path / "refA"
+    shutil.copytree(finished_run, run)
+    assert cli("refine", run, "-o", outside, "--steps", "2", "--save-every", "1", *flags).exit_code == 0
+    moved = run.rename(tmp_path / "runB")
+    result = cli("refine", moved, "-o", outside, "--resume", "--steps", "3")
+    assert result.exit_code == 0, result.output
+    assert json.loads((outside / "config.json").read_text())["run_dir"] == str(moved.resolve())
+
+
 def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path: Path) -> None:
     """--clean-fraction, --lambda-level, --clean-jpeg-fraction ("Level-aware G: ...") with a blind G were
     ignored without a word; --noise (a fresh G on true pairs) with --generator same contradicted it."""
