@@ -51,6 +51,8 @@ def test_ship_writes_f_and_both_discriminators(finished_run: Path, tmp_path: Pat
     assert [p.name for p in written] == ["mine-F.safetensors", "mine-D_noisy.safetensors", "mine-D_clean.safetensors"]
     f, _, meta = load_generator(written[0])
     assert meta["role"].startswith("F") and meta["companion_of"] == "mine.safetensors"
+    run_f_meta = load_generator(finished_run / "F.safetensors")[2]  # F's own card travels with it
+    assert {k: meta.get(k) for k in ("step", "trained_by")} == {k: run_f_meta[k] for k in ("step", "trained_by")}
     for path in written[1:]:
         d, cfg, d_meta = load_discriminator(path)
         assert cfg.width == 8 and d_meta["step"] == 2 and d_meta["noise_family"] == "gaussian:sigma=25"
