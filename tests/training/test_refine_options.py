@@ -100,3 +100,11 @@ def test_a_start_of_another_channel_count_than_the_run_is_one_line(finished_run:
     source = load_source_config(finished_run)
     with pytest.raises(UserError, match="--channels 1 does not match the run's 3-channel F"):
         check_start(RefineConfig(run_dir=str(finished_run), generator=gray), source)
+
+
+def test_the_level_cap_g_records_is_the_highest_any_batch_trained_on(finished_run: Path) -> None:
+    """A later batch's lower peak lowered the cap below levels G was trained on."""
+    trainer = _trainer(finished_run)
+    for peak in (0.6, 0.2, 0.4):
+        trainer.record_level_max(torch.full((2, 3, 4, 4), peak))
+    assert float(trainer.level_peak) == pytest.approx(0.6)
