@@ -248,27 +248,19 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
     if folder.exists():
         inside = folder.is_dir()  # (a link to a folder too: only the temp folder is ever removed)
         temp = _temp_folder(folder, folder) if inside else folder  # a file in the way: its writers say so
-        try:
+        with _discarded_on_failure(temp, folder, remove=inside):
             yield temp
             if inside:
                 _move_in(temp, folder, overwrite, first)
                 temp.rmdir()
                 sync_folder(folder)
-        except OutputWriteError as exc:
-            if inside:
-                shutil.rmtree(temp, ignore_errors=True)
-            raise _named_as_built(exc, temp, folder) from None
-        except BaseException:
-            if inside:
-                shutil.rmtree(temp, ignore_errors=True)
-            raise
         return
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(folder, exc) from None
     temp = _temp_folder(folder, folder.parent)
-    try:
+    with _discarded_on_failure(temp, folder):
         yield temp
         try:
             os.rename(temp, folder)  # onto nothing, or an empty folder made meanwhile; never over files
@@ -276,11 +268,21 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
             raise OutputExistsError(f"{folder}: another process wrote it meanwhile; nothing was replaced") \
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else write_error(folder, exc) from None
         sync_folder(folder.parent)
+
+
+@contextmanager
+def _discarded_on_failure(temp: Path, folder: Path, remove: bool = True) -> Iterator[None]:
+    """A failed build's temp folder removed (``remove``: it is one), whatever ended it, and a write that failed
+    in it said of the file the user asked for."""
+    try:
+        yield
     except OutputWriteError as exc:
-        shutil.rmtree(temp, ignore_errors=True)
+        if remove:
+            shutil.rmtree(temp, ignore_errors=True)
         raise _named_as_built(exc, temp, folder) from None
     except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
+        if remove:
+            shutil.rmtree(temp, ignore_errors=True)
         raise
 
 
