@@ -25,9 +25,8 @@ from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt import adapt
 from denoise_gan.training.adapt_noise import training_data_text
 from denoise_gan.training.adapt_start import find_start, start_discriminator
-from helpers import cli, one_line_error, save_adapt_start, write_camera_photos
+from helpers import TINY_LEVEL, cli, one_line_error, save_adapt_start, write_camera_photos
 
-TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
 TINY_D = DiscriminatorConfig(width=8, layers=2)
 

@@ -25,9 +25,8 @@ from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan, adapt_reports
 from denoise_gan.training.adapt import adapt, noisy_photos, phase_results
 from denoise_gan.training.adapt_start import find_start
-from helpers import cli, one_line_error, save_adapt_start
+from helpers import TINY_LEVEL, cli, one_line_error, save_adapt_start
 
-TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
 TINY_D = DiscriminatorConfig(width=8, layers=2)
 PHOTOS = ("rocket", "retina", "hubble", "motorcycle", "coffee")

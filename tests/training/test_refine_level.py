@@ -20,9 +20,7 @@ from denoise_gan.nets.weights import load_generator, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.refine import RefineTrainer, SourceModel, refine
-from helpers import cli
-
-TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
+from helpers import TINY_LEVEL, cli
 
 
 def _log(run: Path) -> list[dict[str, str]]:

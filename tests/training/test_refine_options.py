@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from denoise_gan.config import GeneratorConfig, RefineConfig
+from denoise_gan.config import RefineConfig
 from denoise_gan.nets.weights import load_generator
 from denoise_gan.runtime import World
 from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.refine import RefineTrainer, SourceModel
-
-TINY_LEVEL = GeneratorConfig(arch="level", width=8, depth=1, blocks=1)
+from helpers import TINY_LEVEL
 
 
 def _trainer(run: Path, **kw: object) -> RefineTrainer:
