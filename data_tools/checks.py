@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from data_tools.errors import DataError, ImageTypeError
+from data_tools.shown_values import shown_repr
 
 
 def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] = DataError, bits: int = 64,
@@ -20,7 +21,7 @@ def whole_number(value: Any, name: str, least: int = 0, error: type[Exception] =
     int: a manifest holds no NumPy integer, and a bool or 16.5 would be recorded as given. ``why`` follows the
     range in the refusal."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not least <= int(value) < 2**bits:
-        raise error(f"{name} must be a whole number from {least} to 2**{bits} - 1{why}, not {value!r:.60}")
+        raise error(f"{name} must be a whole number from {least} to 2**{bits} - 1{why}, not {shown_repr(value)}")
     return int(value)
 
 

@@ -9,6 +9,7 @@ import sys
 import unicodedata
 
 from data_tools.errors import DataError
+from data_tools.shown_values import shown_repr
 
 
 def printable(name: str) -> str:
@@ -74,4 +75,4 @@ def refuse_empty_paths(*paths: object, what: str = "folder path", error: type[Ex
         raise error(f"an empty {what}; give '.' for the current folder")
     for path in paths:
         if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
-            raise error(f"the {what} must be a str or Path, not {type(path).__name__} ({path!r:.60})")
+            raise error(f"the {what} must be a str or Path, not {type(path).__name__} ({shown_repr(path)})")

@@ -23,6 +23,7 @@ from data_tools.camera import camera_noise, camera_variance
 from data_tools.checks import noise_image, whole_number
 from data_tools.errors import DataError
 from data_tools.images import JPEG_MAX_SIDE, split_alpha, to_dtype
+from data_tools.shown_values import shown_repr
 
 
 class NoiseSpecError(DataError):
@@ -343,18 +344,18 @@ def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) ->
     number = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)"
     match = re.fullmatch(rf"\s*({number})\s*(?:-\s*({number})\s*)?", raw, flags=re.IGNORECASE | re.ASCII)
     if match is None:
-        raise NoiseSpecError(f"{model}: {key}={raw!r} is not a number or a range like 5-50"
+        raise NoiseSpecError(f"{model}: {key}={shown_repr(raw)} is not a number or a range like 5-50"
                              f" (valid models: {valid_models_text()})")
     lo = float(match.group(1))
     hi = float(match.group(2)) if match.group(2) is not None else lo
     if not all(math.isfinite(v) for v in (lo, hi)) or lo > hi:
-        raise NoiseSpecError(f"{model}: {key}={raw!r} must be finite with low <= high"
+        raise NoiseSpecError(f"{model}: {key}={shown_repr(raw)} must be finite with low <= high"
                              f" (valid models: {valid_models_text()})")
     if lo < limits[0] or hi > limits[1]:
-        raise NoiseSpecError(f"{model}: {key}={raw!r} is outside {_fmt(limits[0])}..{_fmt(limits[1])}"
+        raise NoiseSpecError(f"{model}: {key}={shown_repr(raw)} is outside {_fmt(limits[0])}..{_fmt(limits[1])}"
                              f" (valid models: {valid_models_text()})")
     if key == "quality" and not (lo.is_integer() and hi.is_integer()):  # an encoder setting: whole numbers only
-        raise NoiseSpecError(f"{model}: {key}={raw!r} must be a whole number (or a range of them)"
+        raise NoiseSpecError(f"{model}: {key}={shown_repr(raw)} must be a whole number (or a range of them)"
                              f" (valid models: {valid_models_text()})")
     return ParamRange(lo, hi)
 

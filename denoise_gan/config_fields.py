@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from data_tools.shown_values import finite_number, shown_number, shown_repr
 from denoise_gan.command_line import command_line_running
 from denoise_gan.errors import ConfigError
 
@@ -92,10 +93,6 @@ def require_step_size(batch_size: int, patch_size: int, option: str = "--batch-s
             f"{MAX_STEP_PIXELS / 1e6:.1f} M allowed (memory would run out first); lower one of them")
 
 
-def _shown_number(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def check_field(name: str, rule: Option, value: Any) -> None:
     """One field against its declared bounds; the message names the option and the value given."""
     if rule.choices:
@@ -103,21 +100,21 @@ def check_field(name: str, rule: Option, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    finite = math.isfinite(value)
+    finite = finite_number(value)
     if rule.positive:
-        require(finite and value > 0, f"{name} must be a positive number, not {_shown_number(value)}")
+        require(finite and value > 0, f"{name} must be a positive number, not {shown_number(value)}")
     lo, hi, below = rule.at_least, rule.at_most, rule.below
     if lo is not None and hi is not None:
         require(finite and lo <= value <= hi,
-                f"{name} must be between {_shown_number(lo)} and {_shown_number(hi)}, not {_shown_number(value)}")
+                f"{name} must be between {shown_number(lo)} and {shown_number(hi)}, not {shown_number(value)}")
     elif lo is not None and below is not None:
-        require(finite and lo <= value < below, f"{name} must be in [{_shown_number(lo)}, {_shown_number(below)}), not "
-                                                f"{_shown_number(value)}")
+        require(finite and lo <= value < below, f"{name} must be in [{shown_number(lo)}, {shown_number(below)}), not "
+                                                f"{shown_number(value)}")
     elif lo is not None:
-        wanted = "0 or more" if lo == 0 else f"at least {_shown_number(lo)}"
-        require(finite and value >= lo, f"{name} must be {wanted}, not {_shown_number(value)}")
+        wanted = "0 or more" if lo == 0 else f"at least {shown_number(lo)}"
+        require(finite and value >= lo, f"{name} must be {wanted}, not {shown_number(value)}")
     elif hi is not None:
-        require(finite and value <= hi, f"{name} must be at most {_shown_number(hi)}, not {_shown_number(value)}")
+        require(finite and value <= hi, f"{name} must be at most {shown_number(hi)}, not {shown_number(value)}")
 
 
 _WRONG = object()
@@ -142,7 +139,12 @@ def _typed(value: Any, wanted: Any) -> Any:
     if wanted is int:
         return int(value) if isinstance(value, numbers.Integral) else _WRONG
     if wanted is float:
-        return float(value) if isinstance(value, numbers.Real) else _WRONG
+        if not isinstance(value, numbers.Real):
+            return _WRONG
+        try:
+            return float(value)
+        except OverflowError:  # an int past float's range: infinite, as its bounds check then says
+            return math.inf if value > 0 else -math.inf
     return value if isinstance(value, wanted) else _WRONG
 
 
@@ -167,7 +169,7 @@ def check_types(cfg: Any) -> None:
         value = getattr(cfg, f.name)
         fixed = _typed(value, hints[f.name])
         if fixed is _WRONG:
-            raise ConfigError(f"{said_name(f)} must be {_described(hints[f.name])}, not {value!r:.60}")
+            raise ConfigError(f"{said_name(f)} must be {_described(hints[f.name])}, not {shown_repr(value)}")
         if fixed is not value and not (type(fixed) is type(value) and fixed == value):
             object.__setattr__(cfg, f.name, fixed)  # (frozen: this is its construction)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from data_tools.shown_values import shown_number, shown_repr
 from denoise_gan.config import PRECISIONS
 from denoise_gan.errors import UserError
 
@@ -31,11 +32,11 @@ def check_device_name(name: str) -> str:
     """A device's name in any case, lower-cased: auto, cpu, cuda or cuda:N. Its form is checked without torch
     (benchmark's classic methods and the ONNX engine need none); whether that GPU exists is resolve_device's."""
     if isinstance(name, str) and not name.strip():  # `--device "$DEV"` with DEV unset: never taken as auto
-        raise UserError(f"an empty device name {name!r} (an unset variable?); use auto, cpu, cuda or cuda:N")
+        raise UserError(f"an empty device name {shown_repr(name)} (an unset variable?); use auto, cpu, cuda or cuda:N")
     text = (name or "auto").strip().lower()
     index = text.partition(":")[2] if text.startswith("cuda:") else None
     if text not in ("auto", "cpu", "cuda") and not (index and index.isascii() and index.isdigit()):
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+        raise UserError(f"unknown device {shown_repr(name)}; use auto, cpu, cuda or cuda:N")
     return text
 
 
@@ -70,7 +71,7 @@ def refuse_half_on_cpu(name: str) -> None:
 def check_precision(name: str) -> None:
     """A precision's name is one of PRECISIONS: the one message for it from every entry point."""
     if name not in PRECISIONS:
-        raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
+        raise UserError(f"unknown precision {shown_repr(name)}; choose one of {', '.join(PRECISIONS)}")
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
@@ -154,12 +155,13 @@ def check_threads(n: int | None) -> int:
     this process may use. More threads than CPUs only wait for each other (1000 made a one-second photo take a
     minute), so that is refused rather than run."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral | None) or (n is not None and n < 0):
-        raise UserError(f"--threads must be a whole number of threads, 0 for the runtime's default, not {n!r}")
+        raise UserError("--threads must be a whole number of threads, 0 for the runtime's default, not "
+                        + shown_repr(n))
     n = None if n is None else int(n)  # a NumPy integer as a plain one
     cpus = usable_cpus()
     if n is not None and n > cpus:
-        raise UserError(f"--threads {n}: this process may use {cpus} CPU(s); give at most {cpus}, or 0 for the "
-                        "runtime's default")
+        raise UserError(f"--threads {shown_number(n)}: this process may use {cpus} CPU(s); give at most {cpus}, "
+                        "or 0 for the runtime's default")
     return n or 0
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from data_tools.channels import has_alpha
 from data_tools.paths import home_expanded
+from data_tools.shown_values import shown_repr
 from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
 from denoise_gan.inference.api_words import given_paths, python_terms, worded
@@ -91,8 +92,8 @@ class Denoiser:
         if unknown:  # before the model loads, and one line (a TypeError after it, with config= or meta= too)
             raise UserError(f"unknown setting(s) {', '.join(map(repr, unknown))}; from_pretrained takes engine, "
                             f"threads and {', '.join(sorted(SETTINGS))}")
-        device = str(settings.get("device", "auto"))
-        loaded = load_backend(name_or_path, engine, device, str(settings.get("precision", "auto")), threads)
+        device, precision = (_text_setting(settings, name) for name in ("device", "precision"))
+        loaded = load_backend(name_or_path, engine, device, precision, threads)
         config = from_dict(GeneratorConfig, loaded.config) if loaded.config else None
         return cls(loaded.backend, config=config, meta=loaded.meta, weights=loaded.weights, **settings)
 
@@ -206,7 +207,7 @@ class Denoiser:
 def _number(value: Any, name: str) -> float:
     """A real number for strength/sigma; text such as '0.5' is a user error, not a silent conversion."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise UserError(f"{name} must be a number, not {value!r}")
+        raise UserError(f"{name} must be a number, not {shown_repr(value)}")
     try:
         return float(value)
     except OverflowError:  # an int past float's range
@@ -218,6 +219,17 @@ def _is_tensor(image: Any) -> bool:
     thread imports it, ``sys.modules`` holds it before it defines ``Tensor``, and no tensor exists yet either)."""
     tensor_class = getattr(sys.modules.get("torch"), "Tensor", None)
     return tensor_class is not None and isinstance(image, tensor_class)
+
+
+def _text_setting(settings: dict[str, Any], name: str) -> str:
+    """A device or precision setting as the loader takes it: text, or a ``torch.device`` as its name (``str()`` of
+    anything else let a huge int raise ValueError)."""
+    value = settings.get(name, "auto")
+    if type(value).__module__ == "torch" and type(value).__name__ == "device":
+        return str(value)
+    if not isinstance(value, str):
+        raise UserError(f"{name} must be text (such as \"auto\"), not {shown_repr(value)}")
+    return value
 
 
 def _denoise_array(engine: TiledDenoiser, image: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from data_tools.file_digest import file_sha256
+from data_tools.shown_values import shown_repr
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import export_note, extra_install, installed
@@ -39,7 +40,7 @@ def check_engine(engine: Any) -> str:
     or a noise model's)."""
     engine = engine.strip().lower() if isinstance(engine, str) else engine
     if engine not in ENGINES:
-        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise UserError(f"unknown engine {shown_repr(engine)}; choose one of {', '.join(ENGINES)}")
     return engine
 
 

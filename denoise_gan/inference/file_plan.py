@@ -30,6 +30,7 @@ from data_tools.folder_scan import (
 from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, JPEG_SUFFIXES, collect_images_and_excluded
 from data_tools.names import SUFFIX_RULE, makes_a_path, says_folder, shown
 from data_tools.paths import real_path
+from data_tools.shown_values import shown_number, shown_repr
 from data_tools.synth_folder import incomplete_half_note
 from denoise_gan.command_line import named
 from denoise_gan.errors import UserError
@@ -63,13 +64,13 @@ class OutputOptions:
                 object.__setattr__(self, name, value := bool(value))
             if not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
                 raise UserError(f"OutputOptions.{name} must be {'int' if kind is numbers.Integral else kind.__name__}"
-                                f", not {value!r}")
+                                f", not {shown_repr(value)}")
         if self.quality is not None:
             object.__setattr__(self, "quality", int(self.quality))  # a NumPy integer as a plain one
         if self.ext.lower().lstrip(".") not in OUTPUT_EXTS:
             raise UserError(f"unknown {_named('ext')} {self.ext!r}; choose same, png, jpg, tif, webp or bmp")
         if self.quality is not None and not 1 <= self.quality <= 100:
-            raise UserError(f"{_named('quality')} must be 1-100, not {self.quality}")
+            raise UserError(f"{_named('quality')} must be 1-100, not {shown_number(self.quality)}")
         if self.skip_existing and self.overwrite:
             raise UserError(f"{_named('skip_existing')} and {_named('overwrite')} contradict each other; give one")
         if makes_a_path(self.suffix):

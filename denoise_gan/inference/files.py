@@ -35,6 +35,7 @@ from data_tools.images import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem, read
 from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
 from data_tools.paths import home_expanded
+from data_tools.shown_values import shown_repr
 from denoise_gan.errors import UserError, first_line, is_out_of_memory, out_of_memory_text
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser
@@ -285,13 +286,14 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     start = time.perf_counter()
     options = options or OutputOptions()
     if isinstance(inputs, bytes | bytearray) or not isinstance(inputs, (str, os.PathLike, Iterable)):
-        raise UserError(f"inputs must be a path or paths (str or Path), not {type(inputs).__name__} ({inputs!r:.60})")
+        raise UserError(f"inputs must be a path or paths (str or Path), not {type(inputs).__name__} "
+                        f"({shown_repr(inputs)})")
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # one path, or any iterable
     if not isinstance(out_dir, (str, os.PathLike)):
-        raise UserError(f"out_dir must be a path, not {out_dir!r}")
+        raise UserError(f"out_dir must be a path, not {shown_repr(out_dir)}")
     odd = [item for item in inputs if not isinstance(item, (str, os.PathLike))]
     if odd:
-        raise UserError(f"inputs must be paths (str or Path), not {type(odd[0]).__name__} ({odd[0]!r:.60})")
+        raise UserError(f"inputs must be paths (str or Path), not {type(odd[0]).__name__} ({shown_repr(odd[0])})")
     if not isinstance(options, OutputOptions):
         raise UserError(f"options must be an OutputOptions, not {type(options).__name__}")
     if console is not None and not isinstance(console, Console):

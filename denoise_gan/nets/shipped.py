@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from data_tools.paths import home_expanded, real_path
+from data_tools.shown_values import shown_repr
 from denoise_gan.errors import WeightsError
 from denoise_gan.nets.run_folder import G_FILE, RunFolder
 
@@ -81,7 +82,7 @@ def given_name(name_or_path: object, what: str, file: str) -> str:
     one-line WeightsError naming ``what`` it is asked for and the ``file`` it may be."""
     if not isinstance(name_or_path, str | os.PathLike) or isinstance(os.fspath(name_or_path), bytes):
         raise WeightsError(f"{what} is named by a str or a Path (a shipped name, {file} or a folder), not "
-                           f"{type(name_or_path).__name__} ({name_or_path!r:.60})")
+                           f"{type(name_or_path).__name__} ({shown_repr(name_or_path)})")
     return str(home_expanded(name_or_path))
 
 
