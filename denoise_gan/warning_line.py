@@ -19,6 +19,17 @@ def say_warning_on(console: Console | None, message: str) -> None:
                                             soft_wrap=True)
 
 
+def say_for_the_run(console: Console | None, *notes: str) -> None:
+    """Each non-empty note as a warning, said by torchrun's main process alone: a training run's notes are the
+    run's, said once, not once per rank (a plain launch is the main process)."""
+    from denoise_gan.runtime import world_from_env
+
+    if world_from_env().is_main:
+        for note in notes:
+            if note:
+                say_warning_on(console, note)
+
+
 CAUTIONS_SHOWN = 5  # files a caution list names before it only counts
 
 

@@ -30,7 +30,7 @@ from denoise_gan.nets.noise_stats import STATISTICS_SETS, StatisticsBank
 from denoise_gan.nets.registry import build_generator, check_role, count_parameters, init_weights
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.weights import load_state, save_generator
-from denoise_gan.runtime import World, autocast, training_precision, world_from_env
+from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
 from denoise_gan.training.input_record import note_inputs
@@ -43,7 +43,7 @@ from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.unused_options import unused_options
 from denoise_gan.training.validation import LazyValidator
-from denoise_gan.warning_line import say_warning_on
+from denoise_gan.warning_line import say_for_the_run
 
 
 def loss_weights(cfg: TrainConfig) -> tuple[float, float]:
@@ -278,11 +278,8 @@ def train(cfg: TrainConfig | None, run_dir: Path, resume: bool = False, steps: i
         check_train_folders(cfg)
         check_config(cfg)
         training = {"--clean": cfg.data.clean_dir, "--noisy": cfg.data.noisy_dir}  # as check_train_folders has it
-        if world_from_env().is_main:  # (once, not once per torchrun rank)
-            for note in (val_drawn_from_training(cfg.val_dir, training) if cfg.val_dir else "",
-                         noisy_drawn_from_clean(cfg.data.clean_dir, cfg.data.noisy_dir), *unused_options(cfg)):
-                if note:
-                    say_warning_on(console, note)
+        say_for_the_run(console, val_drawn_from_training(cfg.val_dir, training) if cfg.val_dir else "",
+                        noisy_drawn_from_clean(cfg.data.clean_dir, cfg.data.noisy_dir), *unused_options(cfg))
         refuse_output_inside_inputs(run_dir, input_folders(cfg))
     with nullcontext() if resume else discarded_if_refused(run_dir):
         return _train(cfg, run_dir, resume, steps, console, device)

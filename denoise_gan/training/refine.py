@@ -41,7 +41,7 @@ from denoise_gan.nets.registry import build_generator, count_parameters, init_we
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.nets.shipped import resolve_weights
 from denoise_gan.nets.weights import load_generator, load_state, save_generator
-from denoise_gan.runtime import World, autocast, training_precision, world_from_env
+from denoise_gan.runtime import World, autocast, training_precision
 from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters, holding_run_folder
 from denoise_gan.training.input_record import note_inputs, recorded_sha256
@@ -54,7 +54,7 @@ from denoise_gan.training.run_weights import run_description, write_graph
 from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
 from denoise_gan.training.unused_options import unused_options
 from denoise_gan.training.validation import LazyValidator
-from denoise_gan.warning_line import say_warning_on
+from denoise_gan.warning_line import say_for_the_run
 
 CLEAN_JPEG = "jpeg:quality=70-95"  # what a camera or a photo site leaves on a clean photo
 
@@ -292,11 +292,8 @@ def refine(cfg: RefineConfig | None, out_dir: Path, resume: bool = False, steps:
         if cfg.val_dir:  # G trains on the run's clean photos (and never reads its noisy ones)
             training = {"the run's --clean": source.data.clean_dir}
             refuse_val_from_training(cfg.val_dir, training)
-            note = val_drawn_from_training(cfg.val_dir, training)
-            if note and world_from_env().is_main:
-                say_warning_on(console, note)  # (once, not once per torchrun rank)
-        for note in unused_options(cfg) if world_from_env().is_main else []:
-            say_warning_on(console, note)
+            say_for_the_run(console, val_drawn_from_training(cfg.val_dir, training))
+        say_for_the_run(console, *unused_options(cfg))
         if not cfg.noise:  # pseudo-pairs from the run's F (a --noise spec never reads it)
             warn_if_unfinished(RunFolder(cfg.run_dir).f)
         if cfg.init:  # the G it starts from, as that run left it; a folder is recorded as the file it holds

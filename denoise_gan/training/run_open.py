@@ -27,7 +27,7 @@ from denoise_gan.nets.weights import load_checkpoint
 from denoise_gan.runtime import check_device_name, world_from_env
 from denoise_gan.training.input_record import RECORD_FILE, is_input_record
 from denoise_gan.training.new_run_inputs import require_run_folder
-from denoise_gan.warning_line import say_warning_on
+from denoise_gan.warning_line import say_for_the_run, say_warning_on
 
 C = TypeVar("C")
 
@@ -91,7 +91,7 @@ def open_run(run_dir: Path, kind: str, cfg_cls: type[C], cfg: C | None, resume: 
     if val_dir:  # a bad --val would otherwise fail at the first validation, after steps not yet saved
         check_val_set(Path(val_dir))
     elif getattr(cfg, "val_every", 0) and not resume:
-        say_warning_on(None, "--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
+        say_for_the_run(None, "--val-every has no effect without --val (a paired set made by `denoise-gan synth`)")
     return cfg, start, state
 
 
@@ -219,9 +219,7 @@ def warn_if_unfinished(*weights: Path) -> None:
     """Starting from a run stopped partway (or still training) is allowed (a user may want an early F) but never
     silent: the new G (refine) or adaptation (adapt --from) learns from the networks as they are at that moment.
     Each note once (a run's G and F share one)."""
-    for note in dict.fromkeys(unfinished_note(w) for w in weights):
-        if note:
-            say_warning_on(None, note)
+    say_for_the_run(None, *dict.fromkeys(unfinished_note(w) for w in weights))
 
 
 def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict[str, Any]]:
@@ -246,7 +244,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
             damaged.append(f"{path}: not a {kind} checkpoint")
             continue
         for reason in damaged:
-            say_warning_on(None, f"{reason}; resuming from the previous checkpoint, {path.name}")
+            say_for_the_run(None, f"{reason}; resuming from the previous checkpoint, {path.name}")
         return step, path, state
     more = f"; {len(damaged) - 1} older one(s) damaged too" if len(damaged) > 1 else ""
     raise WeightsError(f"{run_dir}: no usable checkpoint ({damaged[0]}{more})")

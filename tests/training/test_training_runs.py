@@ -307,7 +307,7 @@ def test_ranks_start_from_rank_0s_weights_and_step_on_the_mean_gradient(tmp_path
 @pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
 def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     """The same training command under torchrun (2 CPU processes, gloo): rank 0 alone writes the run."""
-    cfg = tiny_config(clean_dir, steps=4, save_every=4, log_every=2)
+    cfg = tiny_config(clean_dir, steps=4, save_every=4, log_every=2, val_every=2)  # (a warning: no --val)
     (tmp_path / "cfg.json").write_text(json.dumps(to_dict(cfg)))
     script = tmp_path / "launch.py"
     script.write_text("import json, sys\n"
@@ -319,6 +319,7 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     rows = read_log(tmp_path / "run")
     assert [r["step"] for r in rows] == ["2", "4"]  # one log, not one per rank
     assert "world: 2" in proc.stdout
+    assert " ".join(proc.stderr.split()).count("--val-every has no effect") == 1, proc.stderr[-3000:]  # not per rank
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [4]
     resume = tmp_path / "resume.py"  # the finished run resumed: its "nothing to do" line comes once, not per rank
     resume.write_text("import sys\nfrom pathlib import Path\nfrom denoise_gan.training.cyclegan import train\n"
