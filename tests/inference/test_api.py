@@ -620,6 +620,11 @@ def test_a_channels_first_array_is_told_how_to_turn_it() -> None:
         Denoiser.from_pretrained("default")(chw)
     with pytest.raises(UserError, match=r"got shape \(3, 40, 50\); it looks CxHxW: pass \.transpose\(1, 2, 0\)$"):
         NoiseModel.from_pretrained("default-F")(chw)
+    batch = r"it looks like a batch: an array is one image, so pass each \(array\[i\]{}\)$"
+    with pytest.raises(UserError, match=batch.format(r"\.transpose\(1, 2, 0\)")):
+        Denoiser.from_pretrained("default")(chw[None])
+    with pytest.raises(UserError, match=batch.format("")):
+        NoiseModel.from_pretrained("default-F")(np.zeros((2, 40, 50, 3), np.uint8))
 
 
 def test_output_options_take_a_numpy_bool_as_denoisers_ensemble_does() -> None:
