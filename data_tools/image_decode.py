@@ -20,7 +20,7 @@ from data_tools.channels import has_alpha
 from data_tools.errors import DataError
 from data_tools.jpeg_check import is_cut_off, is_jpeg, scan_complaint
 from data_tools.library_output import quiet_stderr
-from data_tools.png_chunks import PNG_SIGNATURE
+from data_tools.png_chunks import PNG_SIGNATURE, png_pixels_damaged
 
 # the tags of a TIFF that are its EXIF: who made the photo and when (Make, Model, Orientation, DateTime, Artist,
 # Copyright) and the Exif and GPS sub-IFDs; the rest describe the file (a writer's description and name, the
@@ -156,6 +156,8 @@ def decode(data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, 
     """Pixels, whether the decoder already applied the orientation (OpenCV does for TIFFs, whatever the flags;
     they reach here only when tifffile cannot decode them, e.g. compressed without imagecodecs; newer Pillow does
     for TIFFs too, and drops the tag), and a caution when libjpeg called the data corrupt but decoded it."""
+    if data.startswith(PNG_SIGNATURE) and png_pixels_damaged(data):
+        return None, False, ""  # corrupt: the fallback to Pillow below would decode it into garbage
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     arr, said = _opencv_decoded(data, flags)
     ended = False

@@ -13,6 +13,29 @@ INCH = 0.0254  # metres
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+CRITICAL_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})  # the pixels depend on these
+
+
+def png_pixels_damaged(data: bytes) -> bool:
+    """Whether one of a PNG's critical chunks fails its CRC. libpng refuses such a file, but Pillow decodes it
+    without checking, and a flipped bit in the compressed data then comes out as streaks and black rows without
+    a word. A chunk cut off by the end of the file is the decoders' own refusal to make; an ancillary chunk's
+    CRC is libpng's warning, not an error."""
+    view = memoryview(data)
+    at = len(PNG_SIGNATURE)
+    while at + 12 <= len(data):
+        length, kind = int.from_bytes(view[at:at + 4], "big"), bytes(view[at + 4:at + 8])
+        end = at + 12 + length
+        if end > len(data):
+            return False
+        if kind in CRITICAL_CHUNKS and zlib.crc32(view[at + 4:end - 4]) != int.from_bytes(view[end - 4:end], "big"):
+            return True
+        if kind == b"IEND":
+            return False
+        at = end
+    return False
+
+
 def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 

@@ -288,6 +288,35 @@ def test_pillows_rgbx_tiff_is_rgb_whichever_decoder_reads_it(tmp_path: Path, com
     assert np.array_equal(loaded.pixels, pixels[..., :3]) and "unspecified data (not alpha)" in loaded.note
 
 
+@pytest.mark.parametrize("palette", [False, True])
+def test_a_png_whose_image_data_fails_its_checksum_is_refused_not_decoded_into_garbage(tmp_path: Path,
+                                                                                     palette: bool) -> None:
+    """libpng refuses a flipped byte in the compressed data (the chunk's CRC), but Pillow, the fallback, decodes
+    many such files without a check: a gradient came back with black rows and streaks, denoised, exit 0. (A
+    palette PNG goes to Pillow whatever OpenCV says.)"""
+    gradient = np.dstack([*np.meshgrid(np.arange(160) * 255 // 159, np.arange(120) * 255 // 119), np.full(
+        (120, 160), 90)]).astype(np.uint8)
+    buf = io.BytesIO()
+    image = Image.fromarray(gradient)
+    (image.quantize(64) if palette else image).save(buf, "PNG")
+    data = buf.getvalue()
+    start = data.index(b"IDAT") + 4
+    length = int.from_bytes(data[start - 8:start - 4], "big")
+    pillow_took = 0
+    for at in range(start + length // 2, start + length - 8, max(1, length // 40)):
+        damaged = bytearray(data)
+        damaged[at] ^= 0x10
+        (tmp_path / "d.png").write_bytes(bytes(damaged))
+        try:
+            Image.open(tmp_path / "d.png").load()
+            pillow_took += 1
+        except Exception:  # noqa: BLE001 - Pillow's own refusal, any kind
+            pass
+        with pytest.raises(ImageReadError, match="d.png: truncated or corrupt image data"):
+            read_image(tmp_path / "d.png")
+    assert pillow_took  # the case the check is for: data Pillow decodes without a word
+
+
 def test_a_jpeg_cut_off_mid_data_is_refused_not_filled_with_gray(tmp_path: Path) -> None:
     """libjpeg fills what is missing with gray and only warns; with an end marker appended the file was
     denoised and reported done (without one it was already refused)."""
