@@ -329,6 +329,21 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     assert again.stdout.count("already at step 4 of 4") == 1, again.stdout[-3000:]
 
 
+def test_a_resumed_run_weighs_its_mode_trial_against_the_steps_it_has_left(clean_dir: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial of a minute or two pays only on a long stretch of steps: a run resumed with 50 steps to go must not
+    take one because the whole run is long."""
+    from denoise_gan.training import loop
+    from denoise_gan.training.cyclegan import train
+
+    asked: list[int] = []
+    monkeypatch.setattr(loop, "worth_measuring", lambda steps_left, world, deadline: asked.append(steps_left) or False)
+    run = tmp_path / "run"
+    train(tiny_config(clean_dir, steps=4, save_every=2, log_every=2), run)
+    train(None, run, resume=True, steps=10)
+    assert asked == [4, 6]
+
+
 def test_resume_with_steps_at_the_step_reached_ends_the_run_there(clean_dir: Path, tmp_path: Path) -> None:
     """`train --resume RUN --steps 2` at step 2 of 4 said done but changed config.json alone: the checkpoint still
     said 4, so a later `--resume` went on to step 4 without a word."""
