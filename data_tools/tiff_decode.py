@@ -64,7 +64,8 @@ def full_pages(tif: Any) -> list[tuple[int, Any]]:
     """(index, page) of each page that is not a reduced-resolution preview (NewSubfileType bit 0), which a
     DNG-like file may put before its image, or holds the image in a SubIFD of (then read by tifffile alone);
     every page if all are previews."""
-    pages = list(enumerate(tif.pages))
+    pages = [(i, tif.pages[i]) for i in range(len(tif.pages))]  # len() stops at a page that points back to an
+    # earlier one; iterating tif.pages went round such a loop for ever, holding more memory each time
     full = [(i, p) for i, p in pages if not getattr(p, "is_reduced", False)]
     if not full:
         full = [(SUB_PAGE, s) for _, p in pages for s in (getattr(p, "pages", None) or ())

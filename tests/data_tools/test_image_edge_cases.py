@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -286,6 +288,39 @@ def test_pillows_rgbx_tiff_is_rgb_whichever_decoder_reads_it(tmp_path: Path, com
     Image.frombytes("RGBX", (10, 12), pixels.tobytes()).save(tmp_path / "x.tif", compression=compression)
     loaded = read_image(tmp_path / "x.tif")
     assert np.array_equal(loaded.pixels, pixels[..., :3]) and "unspecified data (not alpha)" in loaded.note
+
+
+def _ifd_offsets(data: bytes) -> list[int]:
+    """Where a little-endian TIFF's pages (IFDs) start, in chain order."""
+    offsets, at = [], int.from_bytes(data[4:8], "little")
+    while at:
+        offsets.append(at)
+        at = int.from_bytes(data[at + 2 + 12 * int.from_bytes(data[at:at + 2], "little"):][:4], "little")
+    return offsets
+
+
+@pytest.mark.parametrize("pages", [1, 2])
+def test_a_tiff_whose_page_chain_loops_back_is_read_once_not_walked_for_ever(tmp_path: Path, pages: int) -> None:
+    """A 1 KB TIFF whose last page pointed back to its first hung denoise, evaluate and synth on it, holding 20 GB
+    after ten minutes: the walk over its pages went round the loop."""
+    data = bytearray(tiff_bytes(np.stack([asymmetric(16, 16)] * pages) if pages > 1 else asymmetric(16, 16),
+                                photometric="rgb", byteorder="<"))
+    offsets = _ifd_offsets(bytes(data))
+    assert len(offsets) == pages
+    last = offsets[-1]
+    next_at = last + 2 + 12 * int.from_bytes(data[last:last + 2], "little")
+    data[next_at:next_at + 4] = offsets[0].to_bytes(4, "little")  # the last page's "next" is the first
+    (tmp_path / "loop.tif").write_bytes(bytes(data))
+    # in a child with a time limit: were the walk to loop again, the suite would hang and eat memory
+    read = ("import sys; from data_tools.images import ImageReadError, read_image\n"
+            "try:\n    print(read_image(sys.argv[1]).pixels.tobytes().hex())\n"
+            "except ImageReadError as refused:\n    print(refused)\n")
+    said = subprocess.run([sys.executable, "-c", read, str(tmp_path / "loop.tif")], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+    if pages == 1:
+        assert said == asymmetric(16, 16).tobytes().hex()
+    else:
+        assert "a TIFF with 2 pages" in said, said
 
 
 @pytest.mark.parametrize("palette", [False, True])
