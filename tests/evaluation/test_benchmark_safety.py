@@ -245,3 +245,69 @@ def test_a_hand_edited_results_file_is_named_plainly_on_resume(clean_dir: Path, 
     (out / "results.json").write_text(json.dumps({k: v for k, v in stored.items() if k != "rows"}))
     with pytest.raises(UserError, match=r"cannot resume from it \(no 'rows' entry\)"):
         run_benchmark(dataclasses_replace(cfg, resume=True), out)
+
+
+def _saves_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many rows results.json held at each write of it."""
+    from denoise_gan.evaluation.benchmark import run as bench_run
+
+    held: list[int] = []
+    original = bench_run.atomic_write_text
+
+    def counted(path: Path, text: str) -> None:
+        if path.name == "results.json":
+            held.append(len(json.loads(text)["rows"]))
+        original(path, text)
+
+    monkeypatch.setattr(bench_run, "atomic_write_text", counted)
+    return held
+
+
+def test_results_are_saved_now_and_then_not_after_every_row(clean_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each save rewrites every row, and a save after each made a run of thousands of images quadratic (a
+    1,000-image run spent most of its time there). The first row is saved at once (a run with a row is one to
+    resume), then at most every SAVE_GAP_S, and at the end."""
+    from denoise_gan.evaluation.benchmark import run as bench_run
+
+    cfg = BenchmarkConfig(methods=("noisy", "tv"), clean_dir=clean_dir, noises=("gaussian:sigma=15",
+                                                                                 "gaussian:sigma=25"))
+    held = _saves_counted(monkeypatch)
+    monkeypatch.setattr(bench_run, "SAVE_GAP_S", 1e9)
+    run_benchmark(cfg, tmp_path / "rare")
+    assert held == [1, 8]
+
+
+def test_a_stopped_benchmark_keeps_every_row_it_made(clean_dir: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows made since the last save are saved as a Ctrl-C stops the run; the row being made when it came is not
+    one, and a stored row it was to replace stays stored (other_rows), for a --resume with the old settings."""
+    import dataclasses
+
+    from denoise_gan.evaluation.benchmark import run as bench_run
+    from denoise_gan.evaluation.benchmark.methods import CLASSICAL
+
+    out = tmp_path / "bench"
+    cfg = BenchmarkConfig(methods=("noisy", "tv"), clean_dir=clean_dir, noises=("gaussian:sigma=15",), seed=3)
+    run_benchmark(cfg, out)
+    stored = json.loads((out / "results.json").read_text())["rows"]
+    before = {(r["image"], r["method"]): r["fingerprint"] for r in stored}
+    original, calls = CLASSICAL["tv"], []
+
+    def stopped_at_the_second(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        if noisy.shape[0] > 32:  # (not the warm-up's corner)
+            calls.append(noisy.shape)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+        return original.run(noisy, sigma)
+
+    monkeypatch.setitem(CLASSICAL, "tv", dataclasses.replace(original, run=stopped_at_the_second))
+    monkeypatch.setattr(bench_run, "SAVE_GAP_S", 1e9)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(dataclasses.replace(cfg, oracle_sigma=True, resume=True), out)  # tv's rows made again
+    cut = json.loads((out / "results.json").read_text())
+    made = {(r["image"], r["method"]): r["fingerprint"] for r in cut["rows"]}
+    assert sorted(made) == [("img0", "noisy"), ("img0", "tv"), ("img1", "noisy")]
+    assert made[("img0", "tv")] != before[("img0", "tv")]  # the row made since the last save
+    assert [((r["image"], r["method"]), r["fingerprint"]) for r in cut["other_rows"]] == [
+        (("img1", "tv"), before[("img1", "tv")])]

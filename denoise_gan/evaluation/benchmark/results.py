@@ -1,4 +1,4 @@
-"""The benchmark's results: results.json (saved after every row, so a run resumes), results.csv, the
+"""The benchmark's results: results.json (saved as rows come, so a run resumes), results.csv, the
 protocol they were measured by, and the per-(noise, method) summary.
 
 Rows are keyed by (image, noise, method) with a fingerprint of the input pixels and the method's settings,

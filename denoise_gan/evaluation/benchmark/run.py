@@ -1,5 +1,5 @@
-"""The benchmark run: every method on every (image, noise) input, scored by the protocol, saved after
-every row, then the CSV and the HTML report.
+"""The benchmark run: every method on every (image, noise) input, scored by the protocol, saved as rows come
+(every few seconds, and when the run stops), then the CSV and the HTML report.
 
 Scores are ``metrics.psnr``/``metrics.ssim`` on the method's output rounded to the dtype, exactly as
 ``evaluate`` scores files. A broken input or a method that fails on one image is recorded in ``failures``
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ from denoise_gan.evaluation.metrics import json_float, psnr, ssim
 from denoise_gan.evaluation.noise_sigma import estimate_noise_sigma
 from denoise_gan.progress_bar import ProgressFn
 
+SAVE_GAP_S = 2.0  # results.json is rewritten at most this often, or every ten saves' time where it is large
+
 
 class _Run:
     """The state of one benchmark run: rows by key (reused ones included), saved after every change."""
@@ -80,6 +82,8 @@ class _Run:
         self.warmed: set[str] = set()
         self.checked: set[tuple[str, str, str]] = set()  # rows this run reused or made: a stored row not yet
         # checked against this run's inputs and settings is not reported (an interrupt would mix two runs)
+        self.saved_at: float | None = None
+        self.save_seconds = 0.0
 
     @property
     def data(self) -> dict[str, Any]:
@@ -88,6 +92,7 @@ class _Run:
     def save(self) -> None:
         """results.json as far as this run got; the CSV and the report of the run before are removed at the first
         save, and written anew at the end, so the three never describe two runs."""
+        started = time.monotonic()
         checked = [r for k, r in self.rows.items() if k in self.checked]
         self.data["rows"] = sorted(checked, key=lambda r: self.order[(r["image"], r["noise"], r["method"])])
         self.data["summary"] = _summary(self.data["rows"], self.plan.conditions, [m.name for m in self.methods])
@@ -96,6 +101,15 @@ class _Run:
         atomic_write_text(self.out_dir / RESULTS_JSON, text)
         for stale in (RESULTS_CSV, report.REPORT_HTML):
             (self.out_dir / stale).unlink(missing_ok=True)
+        self.save_seconds = time.monotonic() - started
+        self.saved_at = time.monotonic()
+
+    def save_now_and_then(self) -> None:
+        """``save`` after a row, unless the last was moments ago: each save rewrites every row, so saving after
+        each made a run of thousands of images quadratic (a 1,000-image run spent most of its time there). A
+        kill loses at most those moments' rows, which ``--resume`` computes again; a Ctrl-C loses none."""
+        if self.saved_at is None or time.monotonic() - self.saved_at >= max(SAVE_GAP_S, self.save_seconds * 10):
+            self.save()
 
     def step(self, count: int, what: str) -> None:
         self.done += count
@@ -132,23 +146,25 @@ class _Run:
             fingerprint = row_fingerprint(pair_sha, method, used, self.inference if method.name not in CLASSICAL
                                           else self.torch_timing if "torch" in method.needs else "")
             old = self.rows.get(key)
-            self.checked.add(key)
             if (old is not None and old.get("fingerprint") == fingerprint
                     and report.has_crop(self.out_dir, source.noise, source.image, method.name)):
+                self.checked.add(key)
                 self.result.reused += 1
                 self.step(1, label)
                 continue
-            if old is not None:
-                self.stale += 1
-                del self.rows[key]
             if self.progress:
                 self.progress(self.done, self.total, f"{method.name}: {label}")
             self.warm_up(method, pair.noisy)
             row = _run_row(method, pair, used, fingerprint, source, self.out_dir, window, self.data)
+            # a stale row is replaced only now: a run stopped while its new one was made keeps it in other_rows
+            self.checked.add(key)
+            if old is not None:
+                self.stale += 1
+            self.rows.pop(key, None)
             if row is not None:
                 self.rows[key] = row
                 self.result.computed += 1
-            self.save()
+            self.save_now_and_then()
             self.step(1, label)
 
     def fail_source(self, source: Source, exc: BaseException, label: str) -> None:
@@ -157,7 +173,7 @@ class _Run:
                                       "reason": _one_line(exc)})
         for m in self.methods:
             self.rows.pop((source.image, source.noise, m.name), None)
-        self.save()
+        self.save_now_and_then()
         self.step(len(self.methods), label)
 
     def warm_up(self, method: Method, noisy: np.ndarray) -> None:
@@ -178,7 +194,7 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: ProgressF
     """Run every method on every (image, noise) input and write results.json/.csv and report.html.
 
     Bad arguments raise before any work; a broken input or a method that fails on one image is recorded in
-    ``failures`` and the rest still run. Results are saved after every row.
+    ``failures`` and the rest still run. Results are saved as rows come (``save_now_and_then``).
     """
     with ExitStack() as reading:  # the sets are read whole: `synth --overwrite` into one meanwhile is refused
         for set_dir in cfg.noisy_sets:
@@ -213,8 +229,13 @@ def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], o
         methods += [m.method for m in models] if name == "model" else [CLASSICAL[name]]
     run = _Run(cfg, the_plan, methods, out_dir, _header(cfg, the_plan, methods, models), previous, progress)
     cache = _CleanCache()
-    for source in the_plan.sources:
-        run.run_source(source, cache)
+    try:
+        for source in the_plan.sources:
+            run.run_source(source, cache)
+    except BaseException:  # a Ctrl-C, a failure: the rows made since the last save are kept for --resume
+        with suppress(Exception):  # (the save itself may be what failed: the first error is the one said)
+            run.save()
+        raise
     run.result.notes += the_plan.notes
     if run.stale:
         run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
