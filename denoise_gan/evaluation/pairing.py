@@ -3,6 +3,7 @@ extension, so a misnamed, missing or extra file is named rather than scored agai
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def partial_pairs(clean_dir: Path | str, pred_dir: Path | str, pred_suffix: str 
     clean, pred, whole = keyed(clean_stems, by_stem(pred_dir, pred_suffix, unsuffixed=unsuffixed,
                                                       exclude=clean_dir if clean_inside else None,
                                                       taken=(lambda stem: stem in predicted) if beside else None))
+    pred = _unicode_twins_rekeyed(clean, pred)
     missing = sorted(stem for stem in clean if stem not in pred)
     stray = [stem for stem in pred if stem not in clean]
     if len(missing) == len(clean) or _mostly_suffixed(missing, stray, len(clean) - len(missing)):
@@ -137,6 +139,7 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> lis
     refuse_other_half(clean_dir, UserError)
     refuse_other_half(other_dir, UserError, "noisy")
     clean, other, whole = keyed(by_stem(clean_dir, exclude=other_dir), by_stem(other_dir))
+    other = _unicode_twins_rekeyed(clean, other)
     missing = [stem for stem in clean if stem not in other]
     if missing:
         raise UserError(f"{clean[missing[0]]}: no {role} named {named_like(missing[0], '', whole)} in {other_dir}")
@@ -144,6 +147,25 @@ def paired_files(clean_dir: Path | str, other_dir: Path | str, role: str) -> lis
         if stem not in clean:
             raise UserError(f"{path}: no clean image named {named_like(stem, '', whole)} in {clean_dir}")
     return [(stem, clean[stem], other[stem]) for stem in sorted(clean)]
+
+
+def _unicode_twins_rekeyed(clean: dict[str, Path], other: dict[str, Path]) -> dict[str, Path]:
+    """``other`` with a name that matches a clean one only in its Unicode form keyed by the clean name: "café"
+    written on a Mac (é as e and an accent, NFD) and on Linux (one é, NFC) look the same, and `--pred-suffix`
+    cannot pair them. A name with no partner of its own, and one twin only, is taken; any other stays apart."""
+    def nfc(name: str) -> str:
+        return unicodedata.normalize("NFC", name)
+
+    lone: dict[str, str | None] = {}  # a clean name without a partner, by its NFC form (None: two share it)
+    for name in clean:
+        if name not in other:
+            lone[nfc(name)] = None if nfc(name) in lone else name
+    twins: dict[str, list[str]] = {}
+    for name in other:
+        if name not in clean and lone.get(nfc(name)):
+            twins.setdefault(lone[nfc(name)], []).append(name)
+    taken = {found[0]: name for name, found in twins.items() if len(found) == 1}
+    return {taken.get(name, name): path for name, path in other.items()}
 
 
 def _folders(*given: Path | str) -> list[Path]:
@@ -174,7 +196,8 @@ def _mostly_suffixed(missing: list[str], stray: list[str], paired: int) -> bool:
     """Whether the predictions' names carry a suffix: as many of them are a missing name plus one suffix as pair
     by their plain names (a stray coffee_x.png beside plainly named ones is listed, not taken for the rule)."""
     guess = _common_suffix(missing, stray) if missing else ""
-    return bool(guess) and sum(stem + guess in stray for stem in missing) >= paired
+    strays = set(stray)
+    return bool(guess) and sum(stem + guess in strays for stem in missing) >= paired
 
 
 def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
@@ -183,11 +206,11 @@ def _common_suffix(missing: list[str], unmatched: list[str]) -> str:
     with); a few predictions of a larger set are enough to name it. One prediction alone names a suffix only
     when it starts with a separator (``_dn``): ``extra`` beside a missing ``e`` is an extra file, not ``e`` with
     a suffix ``xtra``."""
-    endings, explained = set(), 0
-    for name in unmatched:
-        stems = [stem for stem in missing if name.startswith(stem) and len(name) > len(stem)]
-        if stems:
-            endings.add(name[len(max(stems, key=len)):])
+    endings, explained, names = set(), 0, set(missing)
+    for name in unmatched:  # its prefixes looked up, not every missing name tried (20,000 each took half a minute)
+        longest = next((end for end in range(len(name) - 1, 0, -1) if name[:end] in names), 0)
+        if longest:
+            endings.add(name[longest:])
             explained += 1
     if len(endings) != 1:
         return ""

@@ -352,3 +352,22 @@ def test_a_whole_name_that_is_another_files_name_is_refused_and_messages_name_wh
     (pred / "a.png").rename(pred / "b_dn.png")
     with pytest.raises(UserError, match=r"looked for a_dn\.jpg, a_dn\.png \(found b_dn\.png\)"):
         evaluate_folders(clean, pred, pred_suffix="_dn")
+
+
+def test_a_name_written_in_another_unicode_form_still_pairs(tmp_path: Path) -> None:
+    """café.png copied off a Mac (é as e plus an accent, NFD) beside its Linux twin (one é, NFC): the names look the
+    same, yet evaluate said "no prediction named café.*" and suggested a --pred-suffix, which cannot pair them. A
+    benchmark of a user's own clean/noisy folders pairs them by the same rule."""
+    from denoise_gan.evaluation.pairing import paired_files
+
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    clean, pred = tmp_path / "clean", tmp_path / "pred"
+    rng = np.random.default_rng(0)
+    for name, form in (("a", "a"), (nfc, nfd), ("tea", "tea")):
+        img = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        write_image(clean / f"{name}.png", img)
+        write_image(pred / f"{form}.png", img)
+    scored = evaluate_folders(clean, pred)
+    assert sorted(s.name for s in scored.images) == sorted(["a", nfc, "tea"]) and not scored.missing
+    assert [(name, partner.name) for name, _, partner in paired_files(clean, pred, "noisy image")] == [
+        ("a", "a.png"), (nfc, f"{nfd}.png"), ("tea", "tea.png")]
