@@ -336,8 +336,8 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
         kwargs["quality"] = int(quality)
     if fmt == "JPEG" and quality >= FULL_CHROMA_QUALITY:
         kwargs["subsampling"] = 0  # 4:4:4: Pillow's 4:2:0 moved sharp colour edges by up to 175 levels
-    if fmt == "WEBP" and lossless:
-        kwargs.update(lossless=True, exact=True)  # exact: transparent pixels keep their colour
+    if fmt == "WEBP":  # exact: transparent pixels keep their colour (libwebp's lossy mode blanked it too)
+        kwargs.update(lossless=lossless, exact=True)
     if fmt == "PNG":
         kwargs["compress_level"] = 6
     exif = exif_for_output(exif, fmt)

@@ -182,6 +182,18 @@ def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path: Pat
     assert read_image(tmp_path / "odd.webp").lossless  # an odd-sized chunk before the codec's is padded to even
 
 
+def test_a_lossy_webp_keeps_the_colour_under_transparent_pixels(tmp_path: Path) -> None:
+    """The lossless writer kept it (exact), the lossy one let libwebp blank it: an RGBA photo with a cut-out came
+    back with its hidden colour gone (71 levels off on average), which an editor shows again as alpha changes."""
+    y, x = np.mgrid[0:64, 0:64]
+    pixels = np.dstack([x * 3, y * 3, (x + y) * 2, np.zeros((64, 64))]).astype(np.uint8)  # (a flat colour survived)
+    pixels[:, :32, 3] = 255  # half opaque, half fully transparent
+    write_image(tmp_path / "lossy.webp", pixels, quality=90)
+    back = read_image(tmp_path / "lossy.webp").pixels
+    assert np.array_equal(back[..., 3], pixels[..., 3])
+    assert np.abs(back[:, 32:, :3].astype(int) - pixels[:, 32:, :3]).mean() < 5  # it was 31
+
+
 @pytest.mark.parametrize(("suffix", "channels"), [(".png", 3), (".png", 4), (".tif", 1), (".tif", 3), (".tif", 4)])
 def test_a_16_bit_output_keeps_its_colour_profile(tmp_path: Path, suffix: str, channels: int) -> None:
     from PIL import ImageCms
