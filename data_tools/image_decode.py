@@ -55,6 +55,9 @@ def samples_by_range(arr: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
         pixels = np.rint(np.clip(arr.astype(np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
         clipped = f", the few outside it ({lo:g}..{hi:g}) clipped" if lo < 0.0 or hi > 1.0 else ""
         return pixels, f"{arr.dtype} samples (0-1{clipped}) read as 16-bit"
+    if not np.issubdtype(arr.dtype, np.integer):  # complex, bool, ...: no image a photo tool reads
+        raise ImageReadError(f"{path}: {arr.dtype} samples, which are not an image's; convert it to 8/16-bit "
+                             "unsigned integers")
     kind = "signed" if np.issubdtype(arr.dtype, np.signedinteger) else "unsigned"
     raise ImageReadError(f"{path}: {arr.dtype.itemsize * 8}-bit {kind} integer samples, whose "
                          "usable range the file does not state; convert it to 8/16-bit unsigned")

@@ -117,6 +117,7 @@ def test_float_samples_in_0_1_become_16_bit_with_a_note(tmp_path: Path) -> None:
     (np.full((6, 9, 3), 4.5, np.float32), "0-1 floats"),  # HDR: would be clipped
     (np.full((6, 9), 40000, np.uint32), "32-bit unsigned"),  # 16-bit data in 32 bits: would be black
     (np.full((6, 9), 3000, np.int16), "16-bit signed"),  # 12-bit data in int16: would be shifted
+    (np.full((6, 9), 1 + 2j, np.complex64), "complex64 samples, which are not an image's"),  # was "64-bit unsigned"
 ])
 def test_sample_formats_without_a_stated_range_are_refused(tmp_path: Path, pixels: np.ndarray, needle: str) -> None:
     path = tmp_path / "odd.tif"
