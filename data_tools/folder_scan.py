@@ -4,6 +4,7 @@ can name them instead of leaving them out without a word."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -42,7 +43,26 @@ def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: boo
 
 def not_a_folder(path: Path) -> str:
     """Why ``path`` is no input folder, in the words every command uses: nothing there, or something else."""
-    return "not a folder" if path.exists() else "no such folder"
+    return "not a folder" if path.exists() else nothing_there(path, "folder")
+
+
+def nothing_there(path: Path, what: str = "file or folder") -> str:
+    """Why nothing is at ``path``: no such ``what``, or a link whose target is gone or leads back to itself (its
+    name is there: "no such file" sent the user looking for a typo)."""
+    return broken_link(path) if path.is_symlink() else f"no such {what}"
+
+
+def broken_link(path: Path) -> str:
+    """Why a symbolic link cannot be read (its target is gone, or a loop), or "" where it leads somewhere."""
+    if path.exists():
+        return ""
+    target = os.readlink(path)
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a link loop: its target {target} leads back to itself"
+    return f"a broken link: its target {target} leads to nothing"
 
 
 def require_folders(*folders: str | Path) -> None:

@@ -7,7 +7,6 @@ fails alone and the batch goes on.
 
 from __future__ import annotations
 
-import errno
 import numbers
 import os
 from collections.abc import Sequence
@@ -19,10 +18,12 @@ import numpy as np
 from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.folder_scan import (
     OTHER_IMAGE_SUFFIXES,
+    broken_link,
     files_not_read_notes,
     folders_not_read,
     linked_note,
     not_an_image_file,
+    nothing_there,
     other_formats,
     other_formats_note,
     unread_note,
@@ -125,7 +126,7 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         elif path.exists():
             raise UserError(f"{path}: not a regular file or folder (a device or a pipe)")
         else:
-            raise UserError(f"{path}: no such file or folder")
+            raise UserError(f"{path}: {nothing_there(path)}")
     unique: dict[Path, tuple[Path, Path]] = {}
     for source, rel in found:
         # a file named twice (a folder and the file in it) is one input; a symlink is an input of its own
@@ -205,7 +206,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     folds = folds_case(out_dir)
     for c in candidates:
         source, output, key = c.source, c.output, name_on_disk(c.real_output, folds)
-        problem = _name_problem(output) or _broken_link(source) or _through_link(out_dir, output)
+        problem = _name_problem(output) or broken_link(source) or _through_link(out_dir, output)
         if problem and key in jobs and jobs[key].problem:
             failing.append(Job(source, output, problem))
             continue
@@ -347,17 +348,6 @@ class _Candidate:
         return cls(source, output, real_path(source), real_path(output))
 
 
-def _broken_link(source: Path) -> str:
-    """Why a symbolic link found in a folder cannot be read (its target is gone), or "" for a file."""
-    if source.exists():
-        return ""
-    target = os.readlink(source)
-    try:
-        source.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return f"a link loop: its target {target} leads back to itself"
-    return f"a broken link: its target {target} leads to no file"
 
 
 def _through_link(out_dir: Path, output: Path) -> str:

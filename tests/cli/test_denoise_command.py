@@ -256,6 +256,20 @@ def test_a_broken_link_is_reported_by_name(tmp_path: Path, weights: Path) -> Non
     assert (tmp_path / "out" / "a.png").is_file()
 
 
+def test_a_broken_link_named_as_the_input_is_called_one(tmp_path: Path, weights: Path) -> None:
+    """Named on the command line, a link to nothing and a link loop were "no such file or folder" (evaluate and
+    synth: "no such folder"), which sent the user looking for a typo; inside a folder they were named right."""
+    (tmp_path / "gone.png").symlink_to(tmp_path / "unmounted" / "gone.png")
+    (tmp_path / "loop").symlink_to("loop")
+    said = {"denoise gone": denoise(tmp_path / "gone.png", "-o", tmp_path / "out", "-c", weights),
+            "denoise loop": denoise(tmp_path / "loop", "-o", tmp_path / "out", "-c", weights),
+            "evaluate": cli("evaluate", "--clean", tmp_path / "gone.png", "--pred", tmp_path),
+            "synth": cli("synth", tmp_path / "loop", "-o", tmp_path / "noisy", "--noise", "gaussian:sigma=5")}
+    for what, result in said.items():
+        line = one_line_error(result)
+        assert result.exit_code == 2 and ("a broken link: its target" in line or "a link loop" in line), (what, line)
+
+
 def test_a_link_loop_fails_its_own_file_and_the_batch_goes_on(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "in" / "a.png", image())
     (tmp_path / "in" / "self.png").symlink_to("self.png")  # was a RuntimeError traceback from Path.resolve
