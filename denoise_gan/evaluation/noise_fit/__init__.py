@@ -1,5 +1,5 @@
 """How well does a noise model match real noise? The statistics Noise Flow and C2N judge a model by, against the
-parametric fits a user could make (GUIDE section 6).
+parametric fits a user could make (a Gaussian, a Poisson-Gaussian).
 
 Paired mode (clean and noisy files of the same relative names, as ``evaluate`` pairs them): the residual
 r = noisy - clean on the 0-255 scale (16-bit files scaled, alpha dropped) of the real pairs is the reference.
@@ -30,19 +30,8 @@ texture, on both sides) with their KL to the folder's. Models are drawn on clean
 from __future__ import annotations
 
 from data_tools.images import to_255
-from denoise_gan.evaluation.noise_fit.modes import (
-    BLIND_HOW,
-    PAIRED_HOW,
-    Candidate,
-    FitRow,
-    NoiseFitReport,
-    blind_fit,
-    folder_photos,
-    haar_bands,
-    load_candidates,
-    paired_fit,
-    read_pairs,
-)
+from denoise_gan.evaluation.noise_fit.blind import BLIND_HOW, blind_fit, folder_photos, haar_bands
+from denoise_gan.evaluation.noise_fit.fit_report import Candidate, FitRow, NoiseFitReport, load_candidates
 from denoise_gan.evaluation.noise_fit.output import (
     figure,
     iter_rows,
@@ -51,6 +40,7 @@ from denoise_gan.evaluation.noise_fit.output import (
     table_columns,
     write_report,
 )
+from denoise_gan.evaluation.noise_fit.paired import PAIRED_HOW, paired_fit, read_pairs
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
     BLIND_CLEAN,

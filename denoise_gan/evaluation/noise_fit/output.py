@@ -13,9 +13,7 @@ import numpy as np
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside
 from data_tools.images import to_255
-from denoise_gan.evaluation.noise_fit.modes import (
-    NoiseFitReport,
-)
+from denoise_gan.evaluation.noise_fit.fit_report import NoiseFitReport
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
     HIST_HALF,
