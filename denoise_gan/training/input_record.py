@@ -48,7 +48,10 @@ def _listing(folder: str, exclude: Path, read: Mapping[Path, bytes]) -> dict[str
 
 def _replaced(path: Path, st: os.stat_result, before: list) -> bool:
     """Whether the file differs from its record: same size and time is the same file (no reading); otherwise its
-    bytes decide, where the record holds their sha256 (records from before it was kept: size and time only)."""
+    bytes decide, where the record holds their sha256 (records from before it was kept: size and time only). An
+    entry that is no such list (an edited record) vouches for nothing: the file counts as replaced."""
+    if not isinstance(before, list):
+        return True
     if [st.st_size, st.st_mtime_ns] == before[:2]:
         return False
     return len(before) < 3 or st.st_size != before[0] or file_sha256(path) != before[2]

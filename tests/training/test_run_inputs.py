@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -427,6 +428,23 @@ def test_resume_says_when_the_image_folders_changed_since_the_run_started(clean_
     assert changed.exit_code == 0, changed.output
     assert f"--clean {photos} changed since the run started (1 image(s) added, 1 removed, 0 replaced)" in \
         " ".join(changed.output.split())
+
+
+def test_an_edited_entry_of_the_input_record_counts_as_replaced_not_a_traceback(clean_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    """An image's entry in inputs.json edited to a number (or null) stopped `train --resume` with a TypeError
+    once the photo's time had changed: the entry vouches for nothing, so the photo counts as replaced."""
+    photos = tmp_path / "photos"
+    shutil.copytree(clean_dir, photos)
+    run = tmp_path / "run"
+    train(tiny_train_config(photos), run)
+    record = json.loads((run / "inputs.json").read_text())
+    record["--clean"]["images"]["camera.png"] = 5
+    (run / "inputs.json").write_text(json.dumps(record))
+    os.utime(photos / "camera.png", ns=(1, 1))
+    resumed = cli("train", "--resume", run, "--steps", "3")
+    assert resumed.exit_code == 0 and "Traceback" not in resumed.output, resumed.output
+    assert "(0 image(s) added, 0 removed, 1 replaced)" in " ".join(resumed.output.split())
 
 
 def test_refine_resume_says_when_the_runs_f_changed_since_it_started(clean_dir: Path, tmp_path: Path) -> None:
