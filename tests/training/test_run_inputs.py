@@ -447,6 +447,21 @@ def test_an_edited_entry_of_the_input_record_counts_as_replaced_not_a_traceback(
     assert "(0 image(s) added, 0 removed, 1 replaced)" in " ".join(resumed.output.split())
 
 
+def test_a_run_whose_config_disagrees_with_its_g_is_refused_before_refine_trains(clean_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    """config.json's G edited (width 4 to 8): refine fine-tuned the width-4 G it loaded, then wrote it under the
+    width-8 config and failed after the steps, leaving a G.safetensors nothing could load."""
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir), run)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["g"]["width"] *= 2
+    (run / "config.json").write_text(json.dumps(config))
+    refused = cli("refine", run, "--generator", "same", "--steps", "2", "--patch-size", "32", "--batch-size", "2",
+                  "--workers", "0")
+    one_line_error(refused, "config.json: its G (", "is not the one G.safetensors holds", "restore its config.json")
+    assert not (run / "refine").exists()
+
+
 def test_refine_resume_says_when_the_runs_f_changed_since_it_started(clean_dir: Path, tmp_path: Path) -> None:
     """`train --resume` between two refine sessions replaced F: the refinement went on with the new one silently."""
     run = tmp_path / "run"
