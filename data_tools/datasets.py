@@ -271,6 +271,8 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     ``read_noisy=False`` (refine, which learns from the clean domain only) leaves a noisy folder unread: its
     domain comes back empty, and the folder need not exist any more.
     """
+    if not clean_dir:  # "" is never the current folder (a run's config edited, or a field left unset)
+        raise DataError("the run's clean photos' folder is empty (\"\"), and it is never the current folder")
     for folder in (clean_dir, noisy_dir if read_noisy else ""):  # on --resume: moved or deleted since the start
         if folder and not Path(folder).is_dir():
             raise DataError(f"{folder}: {no_longer_a_folder(Path(folder))}")

@@ -253,7 +253,7 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
     try:
         clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise, cfg.patch_size, read_noisy=False)
     except DataError as exc:  # runs from before paths were stored absolute name them as typed
-        relative = not Path(d.clean_dir).is_absolute()
+        relative = bool(d.clean_dir) and not Path(d.clean_dir).is_absolute()
         raise UserError(f"{exc}{' (relative to where `train` ran)' if relative else ''}") from None
     spec = parse_noise_spec(cfg.noise) if cfg.noise else None
     sampler = PatchSampler(clean, cfg.patch_size, source.model.g.channels, cfg.gray_fraction, spec,

@@ -462,6 +462,22 @@ def test_a_run_whose_config_disagrees_with_its_g_is_refused_before_refine_trains
     assert not (run / "refine").exists()
 
 
+def test_an_empty_clean_folder_in_a_runs_config_is_never_the_current_folder(clean_dir: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.json's data.clean_dir edited to "": refine trained on every photo under the working folder (a new
+    run refuses "" as never the current folder; a stored one was read as it stood)."""
+    run = tmp_path / "run"
+    train(tiny_train_config(clean_dir), run)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["clean_dir"] = ""
+    (run / "config.json").write_text(json.dumps(config))
+    monkeypatch.chdir(clean_dir)  # photos here, which it would have trained on
+    refused = cli("refine", run, "--generator", "same", "--steps", "2", "--patch-size", "32", "--batch-size", "2",
+                  "--workers", "0")
+    one_line_error(refused, "clean photos' folder is empty", "never the current folder")
+    assert "relative to where" not in refused.stderr
+
+
 def test_refine_resume_says_when_the_runs_f_changed_since_it_started(clean_dir: Path, tmp_path: Path) -> None:
     """`train --resume` between two refine sessions replaced F: the refinement went on with the new one silently."""
     run = tmp_path / "run"
