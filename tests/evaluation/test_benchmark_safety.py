@@ -98,6 +98,19 @@ def test_a_manifest_cannot_name_files_outside_its_set(clean_dir: Path, tmp_path:
     one_line_error(cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", tmp_path / "out"), "outside")
 
 
+@pytest.mark.parametrize("noise", ["gausian:sigma=25", None, 7])
+def test_a_manifests_bad_noise_is_named_as_the_manifests(clean_dir: Path, tmp_path: Path, noise: object) -> None:
+    """A typo made while relabelling a set read "unknown noise model 'gausian'" as if the user had given a spec on
+    this command line (null: "unknown noise model 'none' in 'None'")."""
+    pairs = tmp_path / "pairs"
+    synth(clean_dir, pairs, "gaussian:sigma=25", 0)
+    manifest = json.loads((pairs / "manifest.json").read_text())
+    manifest["noise"] = noise
+    (pairs / "manifest.json").write_text(json.dumps(manifest))
+    result = cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", tmp_path / "out")
+    one_line_error(result, f"{pairs / 'manifest.json'}: ")
+
+
 def test_an_output_inside_a_noisy_sets_image_folders_is_refused(clean_dir: Path, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs"  # its crops were denoised and evaluated as the set's images afterwards
     synth(clean_dir, pairs, "gaussian:sigma=25", 0)

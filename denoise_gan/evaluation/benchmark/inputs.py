@@ -22,7 +22,7 @@ import numpy as np
 from data_tools import json_text
 from data_tools.folder_scan import not_a_folder
 from data_tools.images import colour_channels, read_image, split_alpha
-from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
+from data_tools.noise import NoiseSpec, NoiseSpecError, image_seed, parse_noise_spec
 from data_tools.noise_source import is_spec_record
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
@@ -165,8 +165,10 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
                         "folder of your own pairs (clean/ and noisy/, matched by name)")
     try:
         manifest = json_text.loads(manifest_path.read_text())
-        noise = str(manifest["noise"])
+        noise = manifest["noise"]
         entries = list(manifest["images"])
+        if not isinstance(noise, str):
+            raise TypeError(f"its noise is {noise!r:.40}, not a noise's text")
     except KeyError as exc:
         raise UserError(f"{manifest_path}: not a synth manifest (it has no {exc.args[0]!r} field)") from None
     except (OSError, ValueError, TypeError) as exc:
@@ -175,7 +177,11 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
     if manifest.get("mode") != "paired":
         raise UserError(f"{set_dir}: an unpaired set has no clean/noisy pairs; make one with `denoise-gan synth` "
                         "without --unpaired")
-    spec = parse_noise_spec(noise) if is_spec_record(manifest) else None
+    try:
+        spec = parse_noise_spec(noise) if is_spec_record(manifest) else None
+    except NoiseSpecError as exc:  # the spec is the manifest's, not one the user gave on this command line
+        raise UserError(f"{manifest_path}: its noise {noise!r:.60} is not a noise spec ({exc}); a hand-edited "
+                        "manifest? run its synth command again") from None
     label = noise if spec is None else str(spec)
     sources = []
     for entry in entries:
