@@ -26,6 +26,7 @@ D_CLEAN_FILE = "D_clean.safetensors"
 D_NOISY_FILE = "D_noisy.safetensors"
 CONFIG_FILE = "config.json"  # the run's request, written before its first step
 FINISHED_FILE = "finished.json"  # an adapt phase's end: the step reached, the steps planned, what stopped it
+STOPPED_BY = ("steps", "deadline")  # what ends a phase: its steps all done, or its share of the time up
 CHECKPOINTS_DIR = "checkpoints"
 CKPT_PATTERN = re.compile(r"^step_(\d+)\.pt$")  # a run checkpoint's name; its step is the number
 
@@ -171,8 +172,15 @@ class RunFolder:
             return None
         try:
             info = json_text.loads(self.finished.read_text())
-            if not isinstance(info, dict) or not isinstance(info.get("step"), int):
-                raise ValueError("no step reached in it")
+            if not isinstance(info, dict):
+                raise ValueError("not a JSON object")
+            counts = [info.get(key) for key in ("step", "steps")]
+            if not all(type(n) is int and n >= 0 for n in counts):  # (a bool is an int to Python, and no count)
+                raise ValueError(f"its step and steps are {counts[0]!r:.20} and {counts[1]!r:.20}, not a step "
+                                 "reached of the steps planned")
+            if info.get("stopped_by") not in STOPPED_BY:
+                raise ValueError(f"it says it was stopped by {info.get('stopped_by')!r:.30}, not by "
+                                 + " or ".join(STOPPED_BY))
             return info
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.finished}: unreadable finished marker ({first_line(exc)})") from None

@@ -96,8 +96,23 @@ def test_the_finished_marker(tmp_path: Path) -> None:
     assert phase.read_finished() is None and not phase.finished.exists()
     phase.clear_finished()  # nothing to clear: no error
     phase.finished.write_text('{"stopped_by": "steps"}')
-    with pytest.raises(UserError, match=r"finished.json: unreadable finished marker \(no step reached in it\)"):
+    with pytest.raises(UserError, match=r"finished.json: unreadable finished marker \(its step and steps are None"):
         phase.read_finished()
+
+
+@pytest.mark.parametrize(("marker", "why"), [
+    ({"step": 2, "steps": 2}, "stopped by None"),  # adapt --resume: a KeyError traceback
+    ({"step": True, "steps": 2, "stopped_by": "steps"}, "True and 2"),  # read "1/2 steps", and complete
+    ({"step": -7, "steps": 2, "stopped_by": "steps"}, "-7 and 2"),  # "noise model -7/2 steps", and complete
+    ({"step": 2, "steps": 2, "stopped_by": 5}, "stopped by 5"),  # "2/2 steps (5)", and run again
+])
+def test_an_edited_finished_marker_is_unreadable_not_taken(tmp_path: Path, marker: dict, why: str) -> None:
+    phase = RunFolder(tmp_path).phase("noise")
+    phase.path.mkdir()
+    phase.finished.write_text(json.dumps(marker))
+    with pytest.raises(UserError, match="unreadable finished marker") as refused:
+        phase.read_finished()
+    assert why in str(refused.value)
 
 
 def test_the_module_imports_no_torch_and_no_image_library() -> None:
