@@ -48,8 +48,13 @@ class RunLog:
         self.lost = ""
         if from_step > 0 and not self.path.exists():
             self.lost = f"{self.path} was gone: the rows of steps up to {from_step} are lost, the log goes on from it"
-        elif (dropped := lines - len(rows)) > 0:
-            self.lost = f"{self.path}: {dropped} damaged row(s) could not be read and are dropped"
+        elif (dropped := lines - len(rows)) > 0:  # the file as it was kept aside: a damaged header drops every row
+            aside = self.path.with_name(self.path.name + ".damaged")
+            atomic_write_bytes(aside, self.path.read_bytes())
+            self.lost = (f"{self.path}: {dropped} damaged row(s) could not be read and are dropped (the log as it "
+                         f"was is kept in {aside.name})" if rows else
+                         f"{self.path}: its header or every row is damaged, so the log starts again from step "
+                         f"{from_step} (the log as it was is kept in {aside.name})")
         kept = [r for r in rows if int(r["step"]) <= from_step]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore")
@@ -85,7 +90,8 @@ class RunLog:
 
 
 def _whole(text: str | None) -> bool:
-    return text is not None and text.strip().isascii() and text.strip().isdigit()
+    """A step number as a log holds one (at most 18 digits: int() of 4300 raises, and no run is that long)."""
+    return text is not None and text.strip().isascii() and text.strip().isdigit() and len(text.strip()) <= 18
 
 
 def logged_value(text: str | None) -> float:

@@ -359,9 +359,11 @@ def test_resume_with_steps_at_the_step_reached_ends_the_run_there(clean_dir: Pat
     assert [s for s, _ in list_checkpoints(run / "checkpoints")] == [2]
 
 
-@pytest.mark.parametrize("damage", ["deleted", "garbage", "none"])
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "header", "none"])
 def test_a_resume_whose_log_was_lost_or_damaged_says_so(clean_dir: Path, tmp_path: Path, damage: str) -> None:
-    """The weights resumed exactly, but log.csv (and losses.png) began again at the checkpoint without a word."""
+    """The weights resumed exactly, but log.csv (and losses.png) began again at the checkpoint without a word; a
+    damaged header (a byte changed, a re-save as UTF-16) then dropped every intact row, and the log as it was is
+    now kept aside."""
     import io
 
     from rich.console import Console
@@ -374,15 +376,23 @@ def test_a_resume_whose_log_was_lost_or_damaged_says_so(clean_dir: Path, tmp_pat
         (run / "log.csv").unlink()
     elif damage == "garbage":
         (run / "log.csv").write_bytes((run / "log.csv").read_bytes() + b"garbage\n\x00\x01\n")
+    elif damage == "header":
+        (run / "log.csv").write_bytes((run / "log.csv").read_bytes().replace(b"step", b"st\xe9p", 1))
+    before = (run / "log.csv").read_bytes() if damage != "deleted" else b""
     out = io.StringIO()
     train(None, run, resume=True, steps=6, console=Console(file=out, width=300))
     said = " ".join(out.getvalue().split())
     if damage == "none":
         assert "warning" not in said, said
         return
-    expected = ("was gone: the rows of steps up to 4 are lost" if damage == "deleted"
-                else "2 damaged row(s) could not be read and are dropped")
+    expected = {"deleted": "was gone: the rows of steps up to 4 are lost",
+                "garbage": "2 damaged row(s) could not be read and are dropped (the log as it was is kept in "
+                           "log.csv.damaged)",
+                "header": "its header or every row is damaged, so the log starts again from step 4 (the log as it "
+                          "was is kept in log.csv.damaged)"}[damage]
     assert f"warning: {run / 'log.csv'}" in said and expected in said, said
+    if damage != "deleted":
+        assert (run / "log.csv.damaged").read_bytes() == before
 
 
 def test_trains_validation_shows_f_and_a_run_logs_its_last_step(clean_dir: Path, tmp_path: Path,
