@@ -82,6 +82,28 @@ def manifest_of(manifest: Path) -> dict[str, Any] | None:
         return None
 
 
+def damaged_manifest(manifest: Path) -> str:
+    """Why a set's manifest file that is there cannot be read (cut short, not UTF-8 text, not JSON), or "": such a
+    set is not "no set", and its images are not the user's own photos."""
+    try:
+        json_text.loads(manifest.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return ""
+    except IsADirectoryError:
+        return "a folder, not a file"
+    except UnicodeDecodeError:
+        return "not UTF-8 text (re-saved by an editor in another encoding?)"
+    except (OSError, ValueError) as exc:
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    return ""
+
+
+def refuse_damaged_manifest(set_dir: Path, error: type[Exception], label: str = "") -> None:
+    if why := damaged_manifest(set_dir / MANIFEST_NAME):
+        raise error(f"{label}{set_dir / MANIFEST_NAME}: the set's manifest cannot be read ({why}); restore it, or "
+                    "make the set again with synth into a new folder")
+
+
 def knowable(settings: dict[str, Any]) -> bool:
     """Whether a set made with these settings (or a manifest's) can be known again by a rerun: not one from a
     source of the user's own that says nothing of itself (a custom class without ``__str__``)."""
@@ -186,6 +208,7 @@ def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: st
     """A set's clean/ or noisy/ given as a folder of pairs: after a cut-short run it holds a few pairs, and after a
     cut-short --overwrite a blend of the old noise and the new."""
     if (set_dir := set_of_half(folder)) is not None:
+        refuse_damaged_manifest(set_dir, error, label)  # it could not say whether the set is complete
         refuse_incomplete_set(manifest_of(set_dir / MANIFEST_NAME) or {}, set_dir, error, label)
 
 

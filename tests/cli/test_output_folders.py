@@ -293,6 +293,26 @@ def test_synth_overwrite_never_deletes_photos_in_a_folder_that_is_no_set(src: Pa
     assert (out / "clean" / "photo.png").is_file() and (out / "noisy" / "shot.png").is_file()
 
 
+@pytest.mark.parametrize("damage", ["cut", "utf16"])
+def test_a_set_whose_manifest_is_damaged_is_called_so_not_a_folder_of_photos(src: Path, tmp_path: Path,
+                                                                              damage: str) -> None:
+    """A cut-short or re-encoded manifest read as no manifest at all: synth said "not a synth set ... its clean/
+    holds image(s) of yours", and evaluate read an incomplete set's half as complete."""
+    out = tmp_path / "set"
+    synth(src, out, "gaussian:sigma=25", 0)
+    manifest = out / "manifest.json"
+    text = manifest.read_text()
+    if damage == "cut":
+        manifest.write_text(text[: len(text) // 2])
+    else:
+        manifest.write_bytes(text.replace('"complete": true', '"complete": false').encode("utf-16"))
+    for args in ([src, "-o", out, "--noise", "gaussian:sigma=25"], [src, "-o", out, "--noise", "gaussian:sigma=25",
+                                                                      "--overwrite"]):
+        one_line_error(cli("synth", *args), f"{manifest}: the set's manifest cannot be read (")
+    one_line_error(cli("evaluate", "--clean", out / "clean", "--pred", out / "noisy"), "manifest cannot be read")
+    assert len(list((out / "clean").iterdir())) == len(list(src.iterdir()))  # nothing deleted
+
+
 def test_synth_into_a_read_only_folder_is_one_line(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     read_only(monkeypatch, tmp_path / "ro")
     result = cli("synth", src, "-o", tmp_path / "ro", "--noise", "gaussian:sigma=5", "--seed", "0")
