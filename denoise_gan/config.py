@@ -322,8 +322,9 @@ class AdaptConfig(RunFields):
     noise_share: float = opt(0.4, "Share of the budget for learning the noise (F); the rest refines the "
                                   "denoiser G.")
     noise_steps: int = opt(0, "Noise-phase steps, resolved before step 1 (from --steps, or from --minutes by "
-                              "timing), then fixed.", cli=False, at_least=0)
-    refine_steps: int = opt(0, "Denoiser-phase steps, resolved as noise_steps is.", cli=False, at_least=0)
+                              "timing), then fixed.", cli=False, at_least=0, at_most=MAX_STEPS)
+    refine_steps: int = opt(0, "Denoiser-phase steps, resolved as noise_steps is.", cli=False, at_least=0,
+                            at_most=MAX_STEPS)
     patch_size: int = opt(64, "Side of the random training crops, in pixels (a multiple of 8).", at_least=32)
     batch_size: int = opt(8, "Patches per step of the noise phase.", at_least=1)
     refine_batch_size: int = opt(16, "Patches per step of the denoiser phase.", at_least=1)

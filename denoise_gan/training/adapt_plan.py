@@ -19,7 +19,7 @@ import torch
 from rich.console import Console
 
 from data_tools.datasets import PairedPatches, PatchSampler, UnpairedPatches
-from denoise_gan.config import AdaptConfig
+from denoise_gan.config import MAX_STEPS, AdaptConfig
 from denoise_gan.errors import UserError
 from denoise_gan.runtime import World, resolve_device, training_precision
 from denoise_gan.training.adapt_noise import NoiseFitTrainer
@@ -125,7 +125,8 @@ def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: P
     now = time.monotonic()
     spent, left = now - t0, budget_end - now
     noise_s, refine_s = cfg.noise_share * left, (1 - cfg.noise_share) * left
-    noise_steps, refine_steps = int(noise_s / per_noise), int(refine_s / per_refine)
+    noise_steps, refine_steps = (min(int(s / per), MAX_STEPS) for s, per in ((noise_s, per_noise),
+                                                                             (refine_s, per_refine)))
     if min(noise_steps, refine_steps) < MIN_PHASE_STEPS:
         raise UserError(f"--minutes {cfg.minutes:g} is too short here: after {spent:.0f} s of loading and timing it "
                         f"leaves {max(noise_steps, 0)} noise-model and {max(refine_steps, 0)} denoiser steps "

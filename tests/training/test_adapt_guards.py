@@ -175,6 +175,30 @@ def test_a_minutes_budget_is_split_by_the_noise_share_at_each_phases_speed(
     assert adapt_plan.least_minutes(0.0, 3.0, 1.0, 0.75) == math.ceil(need / 6.0) / 10.0
 
 
+def test_a_planned_phase_never_passes_the_step_limit_and_a_stored_plan_past_it_is_refused(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored plan of 10**30 noise steps (an edited config.json) was resumed, training "for ever" with an ETA of
+    27 digits; the plan a budget makes on a very fast machine stops at the same limit every step count has."""
+    from denoise_gan.config import MAX_STEPS
+    from denoise_gan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="noise_steps must be between 0 and 10000000"):
+        _config(noisy_dir, clean_dir, start_dir, noise_steps=10**30)
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 0.0)
+    monkeypatch.setattr(adapt_plan, "_time_steps", lambda *_: 1e-9)
+    planned: list = []
+
+    def stop_after_planning(*args: object, **kw: object) -> tuple:
+        planned.append(original(*args, **kw)[0])
+        raise KeyboardInterrupt
+
+    original = adapt_module.plan_phases
+    monkeypatch.setattr(adapt_module, "plan_phases", stop_after_planning)
+    with pytest.raises(KeyboardInterrupt):
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=0, minutes=1), tmp_path / "out", began=time.monotonic())
+    assert planned[0].noise_steps == planned[0].refine_steps == MAX_STEPS
+
+
 def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = adapt_module.plan_phases
