@@ -124,6 +124,8 @@ def _well_formed(row: Any) -> bool:
     into a string or NaN is computed again, not a traceback when the run saves)."""
     if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("image", "noise", "method")):
         return False
+    if not {"psnr", "mp_per_s", "sigma_used"} <= row.keys():  # null is a stored value; a missing key is none
+        return False
     return (_is_number(row.get("psnr"), nullable=True) and _is_number(row.get("ssim"))
             and _is_number(row.get("seconds")) and _is_number(row.get("megapixels"))
             and _is_number(row.get("mp_per_s"), nullable=True) and _is_number(row.get("sigma_used"), nullable=True)
