@@ -111,6 +111,24 @@ def test_a_manifests_bad_noise_is_named_as_the_manifests(clean_dir: Path, tmp_pa
     one_line_error(result, f"{pairs / 'manifest.json'}: ")
 
 
+@pytest.mark.parametrize("field", ["stages", "image_seed"])
+def test_a_manifest_entrys_nan_is_refused_naming_the_manifest(clean_dir: Path, tmp_path: Path, field: str) -> None:
+    """A NaN token in an entry's stages (its σ) or image_seed ran the rows, then stopped at the first save with
+    a ValueError traceback (results.json records both, and strict JSON holds no NaN)."""
+    pairs = tmp_path / "pairs"
+    synth(clean_dir, pairs, "gaussian:sigma=25", 0)
+    text = (pairs / "manifest.json").read_text()
+    manifest = json.loads(text)
+    entry = manifest["images"][0]
+    if field == "stages":
+        entry["stages"][0]["sigma"] = float("nan")
+    else:
+        entry["image_seed"] = float("nan")
+    (pairs / "manifest.json").write_text(json.dumps(manifest))  # (Python writes NaN, as a hand edit may)
+    result = cli("benchmark", "--noisy", pairs, "--methods", "noisy", "-o", tmp_path / "out")
+    one_line_error(result, f"{pairs / 'manifest.json'}: its entry for", "a hand-edited manifest?")
+
+
 def test_an_output_inside_a_noisy_sets_image_folders_is_refused(clean_dir: Path, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs"  # its crops were denoised and evaluated as the set's images afterwards
     synth(clean_dir, pairs, "gaussian:sigma=25", 0)

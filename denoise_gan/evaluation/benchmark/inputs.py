@@ -12,6 +12,7 @@ which is how papers report them.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,15 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     return list(keyed(by_stem(clean_dir), {})[0].items())
 
 
+def _plain_json(value: Any) -> bool:
+    """Whether strict JSON holds ``value`` (no NaN or Infinity, which a manifest's parser reads as numbers)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
     """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records (or the
     learned noise model or the source of your own it names, which have no spec: such a set is benchmarked
@@ -187,11 +197,13 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
     for entry in entries:
         if not isinstance(entry, dict) or not entry.get("clean") or not entry.get("noisy"):
             continue
-        stages = entry.get("stages")
+        stages, seed = entry.get("stages"), entry.get("image_seed")
         if not isinstance(entry.get("name"), str) or not entry["name"] or \
-                stages is not None and not isinstance(stages, list):
-            raise UserError(f"{manifest_path}: its entry for {entry['noisy']!r} has no name or no list of stages "
-                            "(a hand-edited manifest?); run its synth command again")
+                stages is not None and not (isinstance(stages, list) and _plain_json(stages)) or \
+                seed is not None and type(seed) is not int:  # (results.json records both, and holds no NaN)
+            raise UserError(f"{manifest_path}: its entry for {entry['noisy']!r:.80} has no name or no list of stages "
+                            "(of finite numbers), or no whole image_seed (a hand-edited manifest?); run its synth "
+                            "command again")
         sources.append(Source(image=entry["name"], noise=label,
                               clean_path=_inside(set_dir, entry["clean"], manifest_path),
                               noisy_path=_inside(set_dir, entry["noisy"], manifest_path),
