@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from data_tools.errors import DataError
+
 
 def real_path(path: str | os.PathLike[str]) -> Path:
     """The absolute path with links followed. Unlike ``Path.resolve`` on Python 3.11 and 3.12, a link that leads
     to itself (``ln -s loop loop``) is no exception here: it stays as named, and opening it is the one-line
-    error any missing or unreadable path gets."""
-    return Path(os.path.realpath(path))
+    error any missing or unreadable path gets. A path holding a NUL (read back from an edited file: none can be
+    typed) is a one-line DataError, not ``realpath``'s bare "embedded null byte"."""
+    try:
+        return Path(os.path.realpath(path))
+    except ValueError:
+        if "\0" not in os.fspath(path):
+            raise
+        raise DataError(f"{os.fspath(path)!r:.100}: a path holding a NUL character, which no file's name can hold "
+                        "(read from an edited record?)") from None
 
 
 def home_expanded(path: str | os.PathLike[str]) -> str | os.PathLike[str]:

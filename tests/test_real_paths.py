@@ -31,3 +31,22 @@ def test_a_link_loop_is_kept_as_named_and_links_are_followed(tmp_path: Path) -> 
     (tmp_path / "link").symlink_to("real")
     assert real_path(tmp_path / "loop") == tmp_path.resolve() / "loop"
     assert real_path(tmp_path / "link") == real_path(str(tmp_path / "real")) == (tmp_path / "real").resolve()
+
+
+def test_a_path_holding_a_nul_read_back_from_a_record_is_one_line(tmp_path: Path) -> None:
+    """A NUL in a set's recorded source folder (an edited manifest; none can be typed) was realpath's bare
+    "embedded null byte" traceback from synth, train --val and benchmark --resume."""
+    import json
+
+    from data_tools.images import write_image
+    from data_tools.synth import synth
+    from helpers import cli, noise_image, one_line_error
+
+    for i in range(2):
+        write_image(tmp_path / "photos" / f"p{i}.png", noise_image(24, 24, seed=i))
+    synth(tmp_path / "photos", tmp_path / "set", "gaussian:sigma=5", 0)
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    manifest["source_dir"] = "/tmp/a\u0000b"
+    (tmp_path / "set" / "manifest.json").write_text(json.dumps(manifest))
+    one_line_error(cli("synth", tmp_path / "photos", "-o", tmp_path / "set", "--noise", "gaussian:sigma=5"),
+                   "a path holding a NUL character")
