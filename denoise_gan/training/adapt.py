@@ -48,6 +48,7 @@ from denoise_gan.interrupts import interrupt_count
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
 from denoise_gan.nets.shipped import shadowed_note
+from denoise_gan.nets.weight_header import read_generator_header
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
@@ -128,7 +129,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         if not resume and start_named and (note := shadowed_note(default_start)):
             say_warning_on(console, note)
         warn_if_unfinished(*(() if resume else (start.g, start.f)))
-        g_cfg = _check_start(start, cfg, resume)
+        g_cfg = _check_start(start, cfg, out.g if resume else None)
         _hold(held, out, resume, cfg if resume and device is not None else None)
         cfg = cfg if resume else _new_request(cfg, out, console)
         note_inputs(out_dir, {"--noisy": cfg.noisy_dir, "--clean": cfg.clean_dir, "--from's G": str(start.g),
@@ -284,10 +285,16 @@ def _stored_config(out_dir: Path) -> AdaptConfig:
                                           "config.json; it is written before the first step)")
 
 
-def _check_start(start: StartModel, cfg: AdaptConfig, resume: bool) -> GeneratorConfig:
-    """The start's G config, once G and F fit each other and the patch, and the options fit G: a blind G ignored
-    the level-aware ones without a word."""
+def _check_start(start: StartModel, cfg: AdaptConfig, own_g: Path | None) -> GeneratorConfig:
+    """The start's G config, once G and F fit each other and the patch, and the options fit G (a blind G ignored
+    the level-aware ones without a word), and on a resume (``own_g``: the run's G) is still the run's: an upgrade
+    that replaced the shipped start model left a G trained as one and saved as the other."""
+    resume = own_g is not None
     g_cfg, f_cfg = start.config(start.g), start.config(start.f)
+    if own_g is not None and own_g.is_file() and (held := read_generator_header(own_g)[0]) != g_cfg:
+        raise UserError(f"--from {start.label}: its G ({g_cfg.arch}, width {g_cfg.width}) is not the one this "
+                        f"adaptation began from ({held.arch}, width {held.width}; the model was replaced since, by "
+                        "an update?), so it cannot go on; start a new adaptation in another folder")
     if g_cfg.channels != f_cfg.channels:
         raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
     refuse_too_deep({f"--from {start.label}'s G": lambda: build_generator(g_cfg),

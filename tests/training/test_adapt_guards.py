@@ -402,6 +402,28 @@ def test_a_folder_stopped_while_planning_is_resumable_and_replaceable(
         assert json.loads((out / "config.json").read_text())["seed"] == seed
 
 
+def test_a_resume_whose_start_model_was_replaced_since_is_refused(
+        noisy_dir: Path, clean_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update that replaced the shipped start model (width 32 to 48) between a stop and its --resume: the run's
+    own G trained its steps and was saved under the new model's architecture, a G.safetensors nothing loads."""
+    import dataclasses
+
+    start = save_adapt_start(tmp_path / "start")
+    original = adapt_module.launch
+
+    def ctrl_c(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_module, "launch", ctrl_c)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        adapt(_config(noisy_dir, clean_dir, start), out)
+    monkeypatch.setattr(adapt_module, "launch", original)
+    save_adapt_start(start, g=dataclasses.replace(TINY_LEVEL, width=TINY_LEVEL.width * 2))  # the update
+    with pytest.raises(UserError, match="is not the one this adaptation began from"):
+        adapt(None, out, resume=True)
+
+
 def test_a_folder_stopped_before_the_noise_phases_first_step_is_replaced_by_the_same_command(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = adapt_module.launch
