@@ -322,6 +322,9 @@ def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
         raise UserError(f"{out_dir} refines the run that was in {stored}, not {named} (its F is not the one the "
                         f"refinement recorded); give the folder that run moved to, or another -o for a refinement "
                         f"of {named}")
+    if f_sha is None and not real_path(out_dir).is_relative_to(real_path(named)):  # (an older refinement's)
+        say_for_the_run(None, f"{out_dir} records no F to check {named} against, so it goes on with that run's F, "
+                              f"whatever it holds: name the folder the run in {stored} moved to")
     return dataclasses.replace(cfg, run_dir=str(real_path(named)))
 
 

@@ -576,6 +576,11 @@ def test_a_refinement_outside_its_run_resumes_from_the_folder_the_run_moved_to(f
     result = cli("refine", moved, "-o", outside, "--resume", "--steps", "3")
     assert result.exit_code == 0, result.output
     assert json.loads((outside / "config.json").read_text())["run_dir"] == str(moved.resolve())
+    assert "records no F" not in " ".join(result.output.split())
+    (outside / "inputs.json").unlink()  # as a refinement made before the F was recorded
+    again = cli("refine", moved.rename(tmp_path / "runC"), "-o", outside, "--resume", "--steps", "4")
+    assert again.exit_code == 0, again.output  # it cannot check, and says so: the named run's F, whatever it holds
+    assert f"{outside} records no F to check {tmp_path / 'runC'} against" in " ".join(again.output.split())
 
 
 def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path: Path) -> None:
