@@ -238,7 +238,8 @@ def _run_rows(cfg: BenchmarkConfig, the_plan: Plan, models: list[LoadedModel], o
         raise
     run.result.notes += the_plan.notes
     if run.stale:
-        run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings and were recomputed")
+        run.result.notes.append(f"{run.stale} stored row(s) came from other inputs or settings (or an older "
+                                "version of this tool) and were recomputed")
     run.result.notes += [_model_note(m.method.name, note) for m in models if m.denoiser for note in m.denoiser.notes]
     given = [flag for flag, on in (("--model-strength", cfg.model_strengths), ("--model-sigma", cfg.model_sigma)) if on]
     if given:  # a blind model has no level to scale or give: said, not skipped in silence
