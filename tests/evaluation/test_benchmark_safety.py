@@ -129,6 +129,20 @@ def test_a_manifest_entrys_nan_is_refused_naming_the_manifest(clean_dir: Path, t
     one_line_error(result, f"{pairs / 'manifest.json'}: its entry for", "a hand-edited manifest?")
 
 
+def test_a_manifest_entry_without_its_pair_is_said_to_be_left_out(clean_dir: Path, tmp_path: Path) -> None:
+    """An entry that names no noisy file (a hand edit: synth writes none such into a paired set) was skipped
+    without a word, and the means covered fewer pairs than the set holds."""
+    pairs = tmp_path / "pairs"
+    synth(clean_dir, pairs, "gaussian:sigma=25", 0)
+    manifest = json.loads((pairs / "manifest.json").read_text())
+    manifest["images"][0]["noisy"] = None
+    (pairs / "manifest.json").write_text(json.dumps(manifest))
+    result = run_benchmark(BenchmarkConfig(methods=("noisy",), noisy_sets=(str(pairs),)), tmp_path / "out")
+    assert len(result.rows) == 1
+    assert any(note.startswith(f"{pairs / 'manifest.json'}: 1 entry(ies) name no clean/noisy pair and are left out")
+               for note in result.notes), result.notes
+
+
 def test_an_output_inside_a_noisy_sets_image_folders_is_refused(clean_dir: Path, tmp_path: Path) -> None:
     pairs = tmp_path / "pairs"  # its crops were denoised and evaluated as the set's images afterwards
     synth(clean_dir, pairs, "gaussian:sigma=25", 0)

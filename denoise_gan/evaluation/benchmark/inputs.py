@@ -161,7 +161,7 @@ def _plain_json(value: Any) -> bool:
     return True
 
 
-def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source]]:
+def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Source], tuple[str, ...]]:
     """The pairs of a paired set made by ``synth``, labelled with the noise spec its manifest records (or the
     learned noise model or the source of your own it names, which have no spec: such a set is benchmarked
     blind); or, in a folder without a manifest, the user's own clean/ and noisy/ pairs."""
@@ -170,7 +170,7 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
     manifest_path = set_dir / MANIFEST_NAME
     if not manifest_path.is_file():
         if holds_both_halves(set_dir):
-            return _real_pair_sources(set_dir)
+            return (*_real_pair_sources(set_dir), ())
         raise UserError(f"{set_dir}: neither a paired set made by `denoise-gan synth` (no {MANIFEST_NAME}) nor a "
                         "folder of your own pairs (clean/ and noisy/, matched by name)")
     try:
@@ -193,9 +193,10 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
         raise UserError(f"{manifest_path}: its noise {noise!r:.60} is not a noise spec ({exc}); a hand-edited "
                         "manifest? run its synth command again") from None
     label = noise if spec is None else str(spec)
-    sources = []
+    sources, skipped = [], 0
     for entry in entries:
         if not isinstance(entry, dict) or not entry.get("clean") or not entry.get("noisy"):
+            skipped += 1  # (synth writes none such into a paired set: said, as the means cover fewer pairs)
             continue
         stages, seed = entry.get("stages"), entry.get("image_seed")
         if not isinstance(entry.get("name"), str) or not entry["name"] or \
@@ -216,7 +217,9 @@ def _synth_set_sources(set_dir: Path) -> tuple[str, NoiseSpec | None, list[Sourc
         twice = next(n for n in names if names.count(n) > 1)
         raise UserError(f"{manifest_path}: lists {twice!r} twice (a hand-merged manifest?); each pair needs its "
                         "own name")
-    return label, spec, sources
+    notes = (f"{manifest_path}: {skipped} entry(ies) name no clean/noisy pair and are left out (a hand-edited "
+             "manifest?)",) if skipped else ()
+    return label, spec, sources, notes
 
 
 def _real_pair_sources(set_dir: Path) -> tuple[str, None, list[Source]]:
@@ -267,7 +270,7 @@ class Plan:
     methods: tuple[str, ...]
     conditions: tuple[str, ...]  # noise labels in run order
     sources: tuple[Source, ...]
-    notes: tuple[str, ...] = ()  # default methods left out (a package missing)
+    notes: tuple[str, ...] = ()  # default methods left out (a package missing), manifest entries left out
 
 
 def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
@@ -292,7 +295,8 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
             refuse_output_inside_inputs(out_dir, {f"--noisy {set_dir}'s {half.name}/": half
                                                   for half in halves_of(set_dir)},
                                         why="its crops would be read as the set's images by the next command")
-            label, spec, set_sources = _synth_set_sources(Path(set_dir))
+            label, spec, set_sources, set_notes = _synth_set_sources(Path(set_dir))
+            left_out = [*left_out, *set_notes]
             if label in specs:
                 raise UserError(f"{set_dir}: another --noisy set has the same noise ({label}); "
                                 "benchmark them in separate runs")
