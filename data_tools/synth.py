@@ -45,9 +45,7 @@ from data_tools.synth_folder import (
     SET_FOLDERS,
     SynthError,
     finish_hint,
-    manifest_of,
     not_the_sets,
-    refuse_damaged_manifest,
     refuse_incomplete_half,
     refuse_linked_folders,
     refuse_photos_of_no_set,
@@ -57,6 +55,7 @@ from data_tools.synth_folder import (
     restore_manifest,
     same_set,
     set_files,
+    set_manifest,
     write_manifest,
 )
 from data_tools.versions import tool_version
@@ -135,8 +134,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     """The set written into its folder (held by this run): checked, the request recorded, the images, then the
     earlier set's other images removed and the set marked complete."""
     was_empty = not any(p for p in out_dir.iterdir() if not is_temp_file(p.name))
-    refuse_damaged_manifest(out_dir, SynthError)  # not "no set" whose images would be "yours"
-    earlier = manifest_of(out_dir / MANIFEST_NAME)  # read once: nothing below changes it before the request
+    earlier = set_manifest(out_dir, SynthError)  # read once: nothing below changes it before the request
     same = same_set(earlier, settings)
     if overwrite and not same:
         refuse_photos_of_no_set(out_dir, earlier)

@@ -75,33 +75,35 @@ def refuse_linked_folders(out_dir: Path) -> None:
 
 def manifest_of(manifest: Path) -> dict[str, Any] | None:
     """The folder's synth manifest, or None where there is none (or another program's file of that name)."""
-    try:
-        old = json_text.loads(manifest.read_text())
-        return old if old.get("format") == MANIFEST_FORMAT else None
-    except (OSError, ValueError, AttributeError):
-        return None
+    return _synth_manifest(_read_manifest(manifest)[0])
 
 
-def damaged_manifest(manifest: Path) -> str:
-    """Why a set's manifest file that is there cannot be read (cut short, not UTF-8 text, not JSON), or "": such a
-    set is not "no set", and its images are not the user's own photos."""
-    try:
-        json_text.loads(manifest.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        return ""
-    except IsADirectoryError:
-        return "a folder, not a file"
-    except UnicodeDecodeError:
-        return "not UTF-8 text (re-saved by an editor in another encoding?)"
-    except (OSError, ValueError) as exc:
-        return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-    return ""
-
-
-def refuse_damaged_manifest(set_dir: Path, error: type[Exception], label: str = "") -> None:
-    if why := damaged_manifest(set_dir / MANIFEST_NAME):
+def set_manifest(set_dir: Path, error: type[Exception], label: str = "") -> dict[str, Any] | None:
+    """``manifest_of`` the set's, read once; one that is there but cannot be read (cut short, not UTF-8 text, not
+    JSON) is refused: such a set is not "no set", and its images are not the user's own photos."""
+    data, why = _read_manifest(set_dir / MANIFEST_NAME)
+    if why:
         raise error(f"{label}{set_dir / MANIFEST_NAME}: the set's manifest cannot be read ({why}); restore it, or "
                     "make the set again with synth into a new folder")
+    return _synth_manifest(data)
+
+
+def _read_manifest(manifest: Path) -> tuple[Any, str]:
+    """A manifest file's JSON, and why a file that is there cannot be read ("" where it reads, or is not there)."""
+    try:
+        return json_text.loads(manifest.read_bytes().decode("utf-8")), ""
+    except FileNotFoundError:
+        return None, ""
+    except IsADirectoryError:
+        return None, "a folder, not a file"
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text (re-saved by an editor in another encoding?)"
+    except (OSError, ValueError) as exc:
+        return None, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+
+
+def _synth_manifest(data: Any) -> dict[str, Any] | None:
+    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
 
 
 def knowable(settings: dict[str, Any]) -> bool:
@@ -208,8 +210,7 @@ def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: st
     """A set's clean/ or noisy/ given as a folder of pairs: after a cut-short run it holds a few pairs, and after a
     cut-short --overwrite a blend of the old noise and the new."""
     if (set_dir := set_of_half(folder)) is not None:
-        refuse_damaged_manifest(set_dir, error, label)  # it could not say whether the set is complete
-        refuse_incomplete_set(manifest_of(set_dir / MANIFEST_NAME) or {}, set_dir, error, label)
+        refuse_incomplete_set(set_manifest(set_dir, error, label) or {}, set_dir, error, label)
 
 
 def set_of_half(folder: Path | str) -> Path | None:

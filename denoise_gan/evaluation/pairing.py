@@ -153,17 +153,15 @@ def _unicode_twins_rekeyed(clean: dict[str, Path], other: dict[str, Path]) -> di
     """``other`` with a name that matches a clean one only in its Unicode form keyed by the clean name: "café"
     written on a Mac (é as e and an accent, NFD) and on Linux (one é, NFC) look the same, and `--pred-suffix`
     cannot pair them. A name with no partner of its own, and one twin only, is taken; any other stays apart."""
-    def nfc(name: str) -> str:
-        return unicodedata.normalize("NFC", name)
-
     lone: dict[str, str | None] = {}  # a clean name without a partner, by its NFC form (None: two share it)
     for name in clean:
         if name not in other:
-            lone[nfc(name)] = None if nfc(name) in lone else name
+            form = unicodedata.normalize("NFC", name)
+            lone[form] = None if form in lone else name
     twins: dict[str, list[str]] = {}
     for name in other:
-        if name not in clean and lone.get(nfc(name)):
-            twins.setdefault(lone[nfc(name)], []).append(name)
+        if name not in clean and (partner := lone.get(unicodedata.normalize("NFC", name))):
+            twins.setdefault(partner, []).append(name)
     taken = {found[0]: name for name, found in twins.items() if len(found) == 1}
     return {taken.get(name, name): path for name, path in other.items()}
 

@@ -348,8 +348,6 @@ class _Candidate:
         return cls(source, output, real_path(source), real_path(output))
 
 
-
-
 def _through_link(out_dir: Path, output: Path) -> str:
     """Why an output cannot go where --recursive mirrors it: a link to a folder inside the output folder would have
     it written through the link, over a file of that name wherever the link points (a folder link is never

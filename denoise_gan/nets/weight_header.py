@@ -165,6 +165,11 @@ def read_generator_header(path: Path | str, data: bytes | None = None) -> tuple[
     return config_and_meta(Path(path), read_metadata(path, data), GENERATOR_FORMAT, GeneratorConfig, "generator")
 
 
+def architecture_text(cfg: GeneratorConfig) -> str:
+    """A generator's architecture as a refusal names it, where two that must match differ."""
+    return f"{cfg.arch}, width {cfg.width}, depth {cfg.depth}, blocks {cfg.blocks}, {cfg.channels} channels"
+
+
 def refuse_noise_model(path: Path | str, cfg: GeneratorConfig, meta: dict) -> None:
     """A file used to denoise must be a denoiser: a noise model (F, clean->noisy, by its recorded role or its
     architecture) would make images noisier, so it is a one-line error."""

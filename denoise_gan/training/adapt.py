@@ -48,7 +48,7 @@ from denoise_gan.interrupts import interrupt_count
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
 from denoise_gan.nets.shipped import shadowed_note
-from denoise_gan.nets.weight_header import read_generator_header
+from denoise_gan.nets.weight_header import architecture_text, read_generator_header
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
@@ -292,9 +292,9 @@ def _check_start(start: StartModel, cfg: AdaptConfig, own_g: Path | None) -> Gen
     resume = own_g is not None
     g_cfg, f_cfg = start.config(start.g), start.config(start.f)
     if own_g is not None and own_g.is_file() and (held := read_generator_header(own_g)[0]) != g_cfg:
-        raise UserError(f"--from {start.label}: its G ({g_cfg.arch}, width {g_cfg.width}) is not the one this "
-                        f"adaptation began from ({held.arch}, width {held.width}; the model was replaced since, by "
-                        "an update?), so it cannot go on; start a new adaptation in another folder")
+        raise UserError(f"--from {start.label}: its G ({architecture_text(g_cfg)}) is not the one this adaptation "
+                        f"began from ({architecture_text(held)}; the model was replaced since, by an update?), so it "
+                        "cannot go on; start a new adaptation in another folder")
     if g_cfg.channels != f_cfg.channels:
         raise UserError(f"{start.label}: G has {g_cfg.channels} channels, F {f_cfg.channels}")
     refuse_too_deep({f"--from {start.label}'s G": lambda: build_generator(g_cfg),

@@ -8,10 +8,10 @@ from pathlib import Path
 from data_tools.folder_scan import not_a_folder, require_folders
 from data_tools.training_folders import refuse_shared_files, refuse_val_from_training
 from denoise_gan.command_line import command_line_running
-from denoise_gan.config import AdaptConfig, GeneratorConfig, TrainConfig
+from denoise_gan.config import AdaptConfig, TrainConfig
 from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import RunFolder
-from denoise_gan.nets.weight_header import read_generator_header
+from denoise_gan.nets.weight_header import architecture_text, read_generator_header
 
 
 def check_train_folders(cfg: TrainConfig) -> None:
@@ -50,13 +50,9 @@ def load_source_config(run_dir: Path) -> TrainConfig:
     cfg = run.read_config(TrainConfig, what="train")
     held = read_generator_header(run.g)[0]
     if held != cfg.model.g:  # (an edited config.json): refine would fine-tune one G and write it as the other
-        raise UserError(f"{run.config}: its G ({_described(cfg.model.g)}) is not the one {run.g.name} holds "
-                        f"({_described(held)}); the run's files disagree: restore its config.json")
+        raise UserError(f"{run.config}: its G ({architecture_text(cfg.model.g)}) is not the one {run.g.name} holds "
+                        f"({architecture_text(held)}); the run's files disagree: restore its config.json")
     return cfg
-
-
-def _described(g: GeneratorConfig) -> str:
-    return f"{g.arch}, width {g.width}, depth {g.depth}, blocks {g.blocks}, {g.channels} channels"
 
 
 def require_run_folder(run_dir: Path) -> None:

@@ -316,13 +316,12 @@ def _named_run(cfg: RefineConfig, named: Path, out_dir: Path) -> RefineConfig:
         raise UserError(f"{out_dir} refines the run in {stored}, not {named}; give that run folder, or another -o "
                         f"for a refinement of {named}")
     f_sha = recorded_sha256(out_dir, F_INPUT)  # moved: the named run must hold the F the refinement recorded
-    f_file = RunFolder(named).f
-    if not real_path(out_dir).is_relative_to(real_path(named)) and f_sha is not None and (
-            not f_file.is_file() or file_sha256(f_file) != f_sha):
+    f_file, inside = RunFolder(named).f, real_path(out_dir).is_relative_to(real_path(named))
+    if not inside and f_sha is not None and (not f_file.is_file() or file_sha256(f_file) != f_sha):
         raise UserError(f"{out_dir} refines the run that was in {stored}, not {named} (its F is not the one the "
                         f"refinement recorded); give the folder that run moved to, or another -o for a refinement "
                         f"of {named}")
-    if f_sha is None and not real_path(out_dir).is_relative_to(real_path(named)):  # (an older refinement's)
+    if f_sha is None and not inside:  # (an older refinement's)
         say_for_the_run(None, f"{out_dir} records no F to check {named} against, so it goes on with that run's F, "
                               f"whatever it holds: name the folder the run in {stored} moved to")
     return dataclasses.replace(cfg, run_dir=str(real_path(named)))

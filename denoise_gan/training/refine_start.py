@@ -15,6 +15,7 @@ from denoise_gan.errors import UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.registry import build_generator, check_role
 from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.weight_header import architecture_text
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training.patch_fit import refuse_too_deep
 
@@ -30,8 +31,8 @@ def start_weights(init: str, wanted: GeneratorConfig | None) -> tuple[nn.Module,
     their calibration, which was fitted to the estimator this run goes on training."""
     g, g_cfg, _ = load_denoiser(resolve_weights(init), calibrated=False)
     if wanted is not None and wanted != g_cfg:
-        raise UserError(f"--init {init}: its generator ({g_cfg.arch}, width {g_cfg.width}, depth {g_cfg.depth}, "
-                        f"blocks {g_cfg.blocks}) is not the one asked for; drop --generator/--width/... or match them")
+        raise UserError(f"--init {init}: its generator ({architecture_text(g_cfg)}) is not the one asked for; drop "
+                        "--generator/--width/... or match them")
     return g, g_cfg
 
 

@@ -53,7 +53,7 @@ SAVE_GAP_S = 2.0  # results.json is rewritten at most this often, or every ten s
 
 
 class _Run:
-    """The state of one benchmark run: rows by key (reused ones included), saved after every change."""
+    """The state of one benchmark run: rows by key (reused ones included), saved as rows come."""
 
     def __init__(self, cfg: BenchmarkConfig, the_plan: Plan, methods: list[Method], out_dir: Path,
                  data: dict[str, Any], previous: dict[tuple[str, str, str], dict[str, Any]],
