@@ -252,7 +252,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
 
 def check_val_set(folder: Path) -> None:
     """A --val folder must be a paired set (clean/ and noisy/ with the same names) whose images read."""
-    from data_tools.synth_folder import manifest_of, refuse_incomplete_set
+    from data_tools.synth_folder import refuse_incomplete_set, set_manifest
     from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
     from denoise_gan.evaluation.pairing import paired_files, read_pair
 
@@ -261,7 +261,7 @@ def check_val_set(folder: Path) -> None:
             and holds_both_halves(folder.parent) else ""
         raise UserError(f"{folder}: --val must be a paired set, clean/ and noisy/ with the same names (one made by "
                         f"`denoise-gan synth`, or your own pairs){inside}")
-    refuse_incomplete_set(manifest_of(folder / "manifest.json") or {}, folder, UserError, "--val ")
+    refuse_incomplete_set(set_manifest(folder, UserError, "--val ") or {}, folder, UserError, "--val ")
     try:
         for _, clean, noisy in paired_files(*halves_of(folder), role="noisy partner"):
             if min(read_pair(clean, noisy)[0].shape[:2]) < SSIM_MIN_SIDE:  # validation scores SSIM on it

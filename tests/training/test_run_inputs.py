@@ -161,6 +161,9 @@ def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path)
     manifest = json.loads((cut / "manifest.json").read_text())
     (cut / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
     one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", cut), "an incomplete set")
+    (cut / "manifest.json").write_text(json.dumps(manifest)[:40])  # cut short: it was read as no manifest at all
+    one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", cut), "--val ",
+                   "the set's manifest cannot be read")
 
 
 def test_a_val_image_too_small_to_score_is_refused_before_step_1(clean_dir: Path, finished_run: Path,
