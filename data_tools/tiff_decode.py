@@ -101,6 +101,9 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
             plain = layout.photometric in (_TIFF_WHITE, _TIFF_GRAY, _TIFF_RGB) and layout.bits in (8, 16, 32, 64)
             if not (plain or _converted_here(layout)):
                 return _other_tiff(layout, header, path)
+            if plain:
+                _refuse_samples(layout.channels, layout, path)  # from the header: 100 samples a pixel decode to
+                # 100 times the memory the size limit allows for, before their count is seen in the pixels
             try:
                 with quiet_stderr():
                     arr = pages[0][1].asarray()
@@ -191,13 +194,16 @@ def _other_tiff(layout: TiffLayout, header: Image.Image | None, path: Path) -> N
 def _tiff_samples(arr: np.ndarray, axes: str, layout: TiffLayout, path: Path) -> tuple[np.ndarray, int, str]:
     """The decoded samples as HxWxC, straight alpha, black at zero; refused when no output can hold them."""
     arr = _planes_last(arr, axes, path)
-    channels = arr.shape[2]
-    if channels not in ((1, 2) if layout.gray else (3, 4)):
-        raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
-                             "(gray, gray+alpha, RGB or RGBA)")
+    _refuse_samples(arr.shape[2], layout, path)
     arr, dropped = _without_unspecified(arr, layout)
     pixels, note = samples_by_range(arr, path)
     return _as_stored(pixels, layout, joined_notes(note, dropped))
+
+
+def _refuse_samples(channels: int, layout: TiffLayout, path: Path) -> None:
+    if channels not in ((1, 2) if layout.gray else (3, 4)):
+        raise ImageReadError(f"{path}: a TIFF with {channels} samples per pixel is not supported "
+                             "(gray, gray+alpha, RGB or RGBA)")
 
 
 _UNSPECIFIED_NOTE = "its extra sample, which the file calls unspecified data (not alpha), is left out"

@@ -569,3 +569,17 @@ def test_a_damaged_exif_is_written_without_pillows_warning(tmp_path: Path) -> No
         write_image(tmp_path / "out.jpg", loaded.pixels, exif=loaded.exif)
     assert [str(w.message) for w in heard] == []
     assert read_image(tmp_path / "out.jpg").pixels.shape == (8, 8, 3)
+
+
+def test_too_many_tiff_samples_are_refused_from_the_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 389 KB TIFF of 2000x2000 pixels with 100 samples each took 890 MB and 7 s to decode before its sample
+    count was refused: the pixel-count limit does not see samples, so the header's count must refuse it."""
+    (tmp_path / "deep.tif").write_bytes(tiff_bytes(np.zeros((4, 5, 100), np.uint8), photometric="minisblack",
+                                                   planarconfig="contig"))
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", never)
+    with pytest.raises(ImageReadError, match="deep.tif: a TIFF with 100 samples per pixel is not supported"):
+        read_image(tmp_path / "deep.tif")
