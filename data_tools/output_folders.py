@@ -74,8 +74,21 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
             count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
             raise OutputWriteError(f"{folder}: not empty ({count}: {shown}); choose a new or empty folder, or {hint}")
     check_writable(folder)
+    refuse_links_inside(folder)
     remove_stale_parts(folder)
     return folder
+
+
+def refuse_links_inside(folder: Path) -> None:
+    """A folder handed over to be written again (a results folder to resume, a run folder) may hold links: the
+    command's files would be written, pruned and read (a report embeds its crops) through them, wherever they
+    lead. A folder the command makes holds none, so any link is refused, before any work."""
+    for top, dirs, files in os.walk(folder):  # links are listed, not followed
+        for name in sorted(dirs) + sorted(files):
+            if (link := Path(top) / name).is_symlink():
+                raise OutputWriteError(f"{link}: a link to {os.readlink(link)} inside the output folder: what the "
+                                       "command writes or reads there would go through it; remove the link or "
+                                       "choose another output folder")
 
 
 @contextmanager

@@ -39,7 +39,7 @@ from rich.markup import escape
 from data_tools.atomic_files import atomic_write_bytes, is_temp_file, remove_stale_parts
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
-from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
+from data_tools.output_folders import prepare_output_dir, refuse_links_inside, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError
@@ -270,6 +270,7 @@ def _hold(held: ExitStack, out: RunFolder, resume: bool, moved: AdaptConfig | No
     (``moved``: the request on it) writes it to the request, so a later resume goes on there too."""
     held.enter_context(holding_run_folder(out.path, "adaptation"))
     if resume:
+        refuse_links_inside(out.path)  # its phases' checkpoints written, and pruned, through a link
         remove_stale_parts(out.path)
     if moved is not None:
         out.write_config(moved)

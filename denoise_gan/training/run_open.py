@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from data_tools.atomic_files import is_temp_file, remove_entry, remove_stale_parts
 from data_tools.errors import DataError, DenoiseGanError
 from data_tools.folder_lock import held_by_another_process
-from data_tools.output_folders import prepare_output_dir
+from data_tools.output_folders import prepare_output_dir, refuse_links_inside
 from data_tools.set_halves import SET_FOLDERS, halves_of, holds_both_halves
 from denoise_gan.config import from_dict
 from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError, first_line, typed_line
@@ -107,6 +107,10 @@ def _resumed(run_dir: Path, kind: str, cfg_cls: type[C]) -> tuple[C, int, dict[s
         say_warning_on(None, f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from "
                              "the F this resume will replace; it keeps the F it loaded, and a later "
                              "`refine --resume` of it says so")
+    try:
+        refuse_links_inside(run_dir)  # checkpoints written, and older ones pruned, through a link
+    except DataError as exc:
+        raise UserError(str(exc)) from None
     remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
     if stopped_before_first_checkpoint(run_dir):
         raise UserError(f"{run_dir}: its run stopped before its first checkpoint, so there is nothing to resume; "

@@ -356,3 +356,22 @@ def test_a_stopped_benchmark_keeps_every_row_it_made(clean_dir: Path, tmp_path: 
     assert made[("img0", "tv")] != before[("img0", "tv")]  # the row made since the last save
     assert [((r["image"], r["method"]), r["fingerprint"]) for r in cut["other_rows"]] == [
         (("img1", "tv"), before[("img1", "tv")])]
+
+
+def test_a_link_inside_a_results_folder_is_refused_before_anything_is_written(clean_dir: Path, tmp_path: Path) -> None:
+    """A results folder handed over to be resumed, whose crops/ was a link: the new crops were written through
+    it (an existing file there replaced) and the report embedded whatever the links led to."""
+    out, victim = tmp_path / "bench", tmp_path / "victim"
+    args = ("benchmark", "--clean", clean_dir, "--noise", "gaussian:sigma=15", "-o", out)
+    assert cli(*args, "--methods", "noisy").exit_code == 0
+    (victim / "kept").mkdir(parents=True)
+    (victim / "kept" / "tv.png").write_text("precious")
+    shutil.rmtree(out / "crops")
+    (out / "crops").symlink_to(victim, target_is_directory=True)
+    one_line_error(cli(*args, "--methods", "noisy,tv", "--resume"), f"{out / 'crops'}: a link to {victim}",
+                   "remove the link")
+    assert sorted(p.name for p in victim.rglob("*")) == ["kept", "tv.png"]
+    assert (victim / "kept" / "tv.png").read_text() == "precious"
+    (out / "crops").unlink()
+    (out / "report.png").symlink_to(victim / "kept" / "tv.png")  # a file's link too: read or replaced through it
+    one_line_error(cli(*args, "--methods", "noisy,tv", "--resume"), "report.png: a link to")

@@ -521,3 +521,16 @@ def test_a_resume_after_a_kill_inside_the_noise_fit_report_writes_it_whole(noisy
     adapt(None, out, resume=True, console=Console(file=said, width=200))
     assert "nothing to resume" not in said.getvalue()
     assert (out / "noise_fit.md").is_file() and (out / "noise_fit.png").is_file() and not half.exists()
+
+
+def test_a_resume_refuses_a_phase_folder_that_is_a_link(noisy_dir: Path, clean_dir: Path, start_dir: Path,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An adaptation folder handed over with its noise/ a link: the phase's checkpoints went where it led."""
+    import shutil
+
+    with pytest.raises(KeyboardInterrupt), monkeypatch.context() as patched:  # stopped after the noise phase
+        patched.setattr(adapt_module.AdaptRefiner, "step", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        adapt(_config(noisy_dir, clean_dir, start_dir, steps=2), tmp_path / "out")
+    shutil.move(tmp_path / "out" / "noise", tmp_path / "elsewhere")
+    (tmp_path / "out" / "noise").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    one_line_error(cli("adapt", "--resume", tmp_path / "out"), "noise: a link to", "remove the link")

@@ -404,3 +404,16 @@ def test_the_speed_logged_is_steps_over_seconds(tmp_path: Path) -> None:
              tmp_path / "run", World(), Console(file=io.StringIO()))
     speeds = [float(r["it_s"]) for r in read_log(tmp_path / "run")]
     assert len(speeds) == 4 and all(0 < s <= 10.0 for s in speeds), speeds
+
+
+def test_a_run_whose_checkpoints_folder_is_a_link_is_refused_on_resume(finished_run: Path, tmp_path: Path) -> None:
+    """New checkpoints were written through the link, and pruning deleted the older step files where it led."""
+    import shutil
+
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(finished_run, run)
+    shutil.move(run / "checkpoints", elsewhere)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    (run / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
+    one_line_error(cli("train", "--resume", run, "--steps", "4"), "checkpoints: a link to", "remove the link")
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
