@@ -36,6 +36,7 @@ from data_tools.images import colour_channels, encode_image, read_image
 SOURCES_NAME = "sources.json"
 TARGET_SIDE = 1280  # longest side after the downscale, at most; the factor is clamped to 2..4
 MIN_FACTOR, MAX_FACTOR = 2, 4
+MAX_PHOTO_BYTES = 128 * 2**20  # the packages' largest photo is a few MB
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,10 @@ def read_deb_members(deb: Path, wanted: set[str]) -> dict[str, bytes]:
             for member in tar:
                 path = member.name.removeprefix("./")
                 if path in wanted and member.isfile():
+                    if member.size > MAX_PHOTO_BYTES:  # read whole into memory: a tiny package unpacks to any size
+                        raise PhotoPoolError(f"{deb}: {path} unpacks to {member.size:,} bytes, more than any "
+                                             f"wallpaper photo ({MAX_PHOTO_BYTES:,}); not the package this pool "
+                                             "reads: download it again")
                     fh = tar.extractfile(member)
                     if fh is not None:
                         out[path] = fh.read()
@@ -293,5 +298,8 @@ def read_image_bytes(data: bytes, name: str) -> np.ndarray:
     with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as fh:
         fh.write(data)
         fh.flush()
-        pixels = read_image(fh.name).pixels
+        try:
+            pixels = read_image(fh.name).pixels
+        except DataError as exc:  # named by the temp file, which the user never saw
+            raise PhotoPoolError(str(exc).replace(fh.name, name)) from None
     return colour_channels(pixels)

