@@ -442,6 +442,55 @@ def test_data_loader_workers_draw_their_own_noise_and_a_torch_seed_repeats_it() 
     assert batches() == first
 
 
+class _HalfNoisyFlat(_NoisyFlat):
+    """Sixteen flat images, each noised with probability 0.5 (a seeded pipeline: the test's outcome is fixed)."""
+
+    def __init__(self) -> None:
+        import albumentations as A
+
+        from data_tools.noise_transform import SyntheticNoise as transform_cls
+
+        self.pipeline = A.Compose([transform_cls("gaussian:sigma=25", p=0.5)], seed=5)
+
+    def __len__(self) -> int:
+        return 16
+
+
+def test_which_images_are_noised_is_drawn_apart_in_each_worker_and_epoch() -> None:
+    """albumentations draws p from a generator every worker copies, restarted each epoch: the same images were
+    left clean in every epoch, the same in each worker."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(0)
+    loader = DataLoader(_HalfNoisyFlat(), batch_size=4, num_workers=2)
+    epochs = ["".join("1" if (image != 128).any() else "0" for batch in loader for image in batch) for _ in range(3)]
+    assert len(set(epochs)) == 3, epochs
+    assert all(e[0:4] != e[4:8] or e[8:12] != e[12:16] for e in epochs), epochs  # worker 0's batches, worker 1's
+
+
+def test_a_seeded_pipeline_draws_each_transforms_p_apart_and_noises_each_image_of_a_batch_apart() -> None:
+    """Every transform of a seeded Compose got the same seed, so two SyntheticNoise(p=0.5) (and a flip) fired
+    together or not at all; and images=, volume= gave each image of the call the very same field."""
+    import albumentations as A
+
+    from data_tools.noise_transform import SyntheticNoise as transform_cls
+
+    flat = np.full((32, 32), 128, np.uint8)
+    pipeline = A.Compose([transform_cls("gaussian:sigma=25", p=0.5), transform_cls("speckle:sigma=0.3", p=0.5)],
+                         seed=0)
+    fired = {tuple(bool(t.params) for t in pipeline.transforms) for _ in range(64) if pipeline(image=flat)}
+    assert fired == {(False, False), (False, True), (True, False), (True, True)}
+    one = A.Compose([transform_cls("gaussian:sigma=25")], seed=1)
+    for target in ("images", "volume"):
+        batch = one(**{target: np.stack([flat, flat, flat])})[target]
+        assert batch.shape == (3, 32, 32) and len({image.tobytes() for image in batch}) == 3, target
+    assert np.array_equal(A.Compose([transform_cls("gaussian:sigma=25")], seed=2)(image=flat)["image"],
+                          A.Compose([transform_cls("gaussian:sigma=25")], seed=2)(images=flat[None])["images"][0])
+    volumes = one(volumes=np.stack([np.stack([flat, flat])] * 2))["volumes"]
+    assert len({image.tobytes() for volume in volumes for image in volume}) == 4
+
+
 def test_an_albumentations_pipeline_saved_by_an_earlier_version_loads(tmp_path: Path) -> None:
     """Pipelines were saved when the transform lived beside the datasets, under that module's name."""
     import json
