@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from data_tools.channels import channels_first_hint
 from data_tools.errors import DataError, ImageTypeError
 from data_tools.shown_values import shown_repr
 
@@ -36,7 +37,8 @@ def noise_image(image: Any, error: type[Exception] = DataError) -> np.ndarray:
         raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
     image = np.asarray(image, dtype=native)  # a subclass (np.matrix) keeps its own indexing rules
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-        raise error(f"noise needs an HxW or HxWxC image (C 1-4), got shape {image.shape}")
+        raise error(f"noise needs an HxW or HxWxC image (C 1-4), got shape {image.shape}"
+                    f"{channels_first_hint(image.shape)}")
     if image.size == 0:
         raise error(f"noise needs an image with pixels, got shape {image.shape}")
     return image

@@ -23,6 +23,7 @@ import skimage
 from skimage.metrics import structural_similarity
 
 from data_tools.atomic_files import atomic_write_text
+from data_tools.channels import channels_first_hint
 from data_tools.images import colour_channels
 from data_tools.synth_folder import reading_set_half, refuse_incomplete_half
 from denoise_gan.errors import DenoiseGanError, UserError
@@ -78,8 +79,10 @@ def data_range_for(dtype: np.dtype | type) -> int:
 
 def _color(image: np.ndarray) -> np.ndarray:
     """HxWxC colour channels of an HxW or HxWxC image, alpha dropped."""
-    if image.ndim not in (2, 3):
-        raise UserError(f"expected an HxW or HxWxC image, got shape {image.shape}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        # a CxHxW array was scored channel by channel: Y PSNR as RGB's, the alpha of an RGBA scored
+        raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}"
+                        f"{channels_first_hint(image.shape)}")
     return colour_channels(image)
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from data_tools.channels import channels_first_hint
 from data_tools.checks import noise_image, whole_number
 from data_tools.file_digest import file_sha256
 from data_tools.images import split_alpha, to_dtype
@@ -44,7 +45,7 @@ from denoise_gan.inference.api_words import worded
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import tile_size
 from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
-from denoise_gan.inference.pixels import channels_first_hint, refuse_masked, through_file_dtype
+from denoise_gan.inference.pixels import refuse_masked, through_file_dtype
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder

@@ -24,17 +24,6 @@ def refuse_masked(image: object) -> None:
                         "neighbours; pass image.filled(value), or the plain array")
 
 
-def channels_first_hint(shape: tuple[int, ...]) -> str:
-    """For an image refused for its shape: the turn that makes a CxHxW array HxWxC, where it looks like one, or
-    for a batch (NxCxHxW or NxHxWxC, as a torch caller holds one) that an array is one image."""
-    if len(shape) == 3 and shape[0] in (1, 2, 3, 4) and shape[2] > 4:
-        return "; it looks CxHxW: pass .transpose(1, 2, 0)"
-    if len(shape) == 4 and (shape[1] in (1, 2, 3, 4) or shape[3] in (1, 2, 3, 4)):
-        turn = ".transpose(1, 2, 0)" if shape[1] in (1, 2, 3, 4) and shape[3] > 4 else ""
-        return f"; it looks like a batch: an array is one image, so pass each (array[i]{turn})"
-    return ""
-
-
 def float_to_uint16(array: np.ndarray, integers: str = "uint8/uint16") -> np.ndarray:
     """A float image in [0, 1] as uint16; a filter's overshoot is clipped (as a file would hold it), but an image on
     another scale (0-255, -1..1) is refused: clipped, it came back mostly white or black without a word.

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.channels import has_alpha
+from data_tools.channels import channels_first_hint, has_alpha
 from data_tools.images import split_alpha, to_dtype
 from denoise_gan.errors import UserError
 from denoise_gan.extras import installed
@@ -36,7 +36,6 @@ from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from
 )
 from denoise_gan.inference.ensemble import ensembled
 from denoise_gan.inference.infer_config import InferConfig
-from denoise_gan.inference.pixels import channels_first_hint
 from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
 from denoise_gan.nets.small_images import smallest_side
 

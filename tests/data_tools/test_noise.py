@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from data_tools.errors import DataError
 from data_tools.noise import MODELS, NoiseSpecError, image_seed, parse_noise_spec
 
 SIZE = 256
@@ -524,3 +525,10 @@ def test_the_transforms_old_home_still_names_it_and_registers_it_for_a_load(tmp_
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "pipeline.json")], env=CHILD_ENV,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+
+
+def test_a_channels_first_image_is_refused_with_the_turn_that_fixes_it() -> None:
+    """NoiseModel said it; a spec's apply and SyntheticNoise refused the same array without the hint."""
+    chw = np.zeros((3, 40, 40), np.uint8)
+    with pytest.raises(DataError, match=r"got shape \(3, 40, 40\); it looks CxHxW: pass \.transpose\(1, 2, 0\)"):
+        parse_noise_spec("gaussian:sigma=5").apply(chw, 0)

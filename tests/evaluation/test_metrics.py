@@ -410,3 +410,20 @@ def test_a_half_of_an_unfinished_set_is_refused_as_benchmark_refuses_the_set(tmp
     shutil.copytree(tmp_path / "set" / "clean", tmp_path / "mine")
     with pytest.raises(UserError, match="^--pred .*set: an incomplete set"):
         evaluate_folders(tmp_path / "mine", tmp_path / "set" / "noisy")
+
+
+def test_a_channels_first_array_is_refused_with_the_turn_that_fixes_it() -> None:
+    """A tensor's .numpy() (CxHxW) was scored channel by channel: y_channel=True gave the RGB PSNR, an RGBA's
+    alpha was scored, and SSIM called a 96x96 image too small."""
+    from denoise_gan.evaluation.metrics import psnr, ssim
+
+    rng = np.random.default_rng(0)
+    for channels in (3, 4):
+        chw = rng.integers(0, 256, (channels, 96, 96), dtype=np.uint8)
+        for score in (psnr, ssim):
+            turn = r"; it looks CxHxW: pass \.transpose\(1, 2, 0\)"
+            with pytest.raises(UserError, match=rf"got shape \({channels}, 96, 96\){turn}"):
+                score(chw, chw, y_channel=True)
+    five = rng.integers(0, 256, (16, 16, 5), dtype=np.uint8)
+    with pytest.raises(UserError, match="HxWxC image \\(C 1-4\\)"):
+        psnr(five, five)
