@@ -34,7 +34,8 @@ def noise_image(image: Any, error: type[Exception] = DataError) -> np.ndarray:
         raise ImageTypeError(f"noise needs a uint8 or uint16 image array, got {type(image).__name__}")
     native = image.dtype.newbyteorder("=")
     if native not in (np.uint8, np.uint16):
-        raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}")
+        later = "; add it before the image becomes float (A.ToFloat, A.Normalize)" if native.kind == "f" else ""
+        raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}{later}")
     image = np.asarray(image, dtype=native)  # a subclass (np.matrix) keeps its own indexing rules
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
         raise error(f"noise needs an HxW or HxWxC image (C 1-4), got shape {image.shape}"

@@ -532,3 +532,5 @@ def test_a_channels_first_image_is_refused_with_the_turn_that_fixes_it() -> None
     chw = np.zeros((3, 40, 40), np.uint8)
     with pytest.raises(DataError, match=r"got shape \(3, 40, 40\); it looks CxHxW: pass \.transpose\(1, 2, 0\)"):
         parse_noise_spec("gaussian:sigma=5").apply(chw, 0)
+    with pytest.raises(DataError, match=r"got float32; add it before the image becomes float \(A.ToFloat"):
+        parse_noise_spec("gaussian:sigma=5").apply(np.zeros((8, 8, 3), np.float32), 0)
