@@ -1,10 +1,12 @@
-"""File names as text: for manifests and reports (``printable``) and for a terminal or log (``shown``); the
-empty name, which is no path at all (``refuse_empty_paths``); and a name suffix that would make one a path."""
+"""File names as text: for manifests and reports (``printable``), for a terminal or log (``shown``) and in a
+command to paste (``shell_word``); the empty name, which is no path at all (``refuse_empty_paths``); and a name
+suffix that would make one a path."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import unicodedata
 
@@ -23,6 +25,12 @@ JOINERS = frozenset("\u200c\u200d")
 # a subdivision flag (Scotland's, Wales'): the black flag, 2-6 tag letters or digits, the cancel tag; tag
 # letters anywhere else are invisible text
 FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f")
+
+
+def shell_word(path: object) -> str:
+    """A path inside a command a message tells the user to run: quoted where a shell would split or expand it
+    (a space, $, quotes), so the command runs as written when pasted."""
+    return shlex.quote(printable(str(path)))
 
 
 def _escaped(c: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from data_tools.file_digest import file_sha256
+from data_tools.names import shell_word
 from data_tools.shown_values import shown_repr
 from denoise_gan.config import to_dict
 from denoise_gan.errors import UserError, WeightsError
@@ -109,8 +110,8 @@ def _load_backend(name_or_path: str | Path | None, engine: str, device: str, pre
     if engine == "onnxruntime":
         if not graph.is_file():
             _refuse_broken_weights(path)  # before advising an export that would fail on them
-            raise UserError(f"{path}: has no ONNX graph beside it ({graph.name}); make one with "
-                            f"`denoise-gan export {path} -o {graph}`{export_note()} or use --engine torch")
+            raise UserError(f"{path}: has no ONNX graph beside it ({graph.name}); make one with `denoise-gan "
+                            f"export {shell_word(path)} -o {shell_word(graph)}`{export_note()} or use --engine torch")
         loaded = _onnx(graph, device, precision, threads)
         if why := _staleness(loaded, path):
             raise _stale(loaded, path, why)
@@ -169,8 +170,8 @@ def _staleness(loaded: LoadedBackend, weights: Path) -> str:
 
 
 def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:
-    return WeightsError(f"{loaded.backend.path}: {why}; remake it with "
-                        f"`denoise-gan export {weights} -o {loaded.backend.path} --overwrite`{export_note()}")
+    return WeightsError(f"{loaded.backend.path}: {why}; remake it with `denoise-gan export {shell_word(weights)} "
+                        f"-o {shell_word(loaded.backend.path)} --overwrite`{export_note()}")
 
 
 def _onnx(graph: Path, device: str, precision: str, threads: int,

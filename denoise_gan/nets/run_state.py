@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_tools.folder_lock import held_by_another_process
+from data_tools.names import shell_word
 from denoise_gan.errors import UserError
 from denoise_gan.nets.run_folder import F_FILE, G_FILE, RunFolder, latest_checkpoint, run_kind
 
@@ -42,7 +43,7 @@ def unfinished_note(weights: Path) -> str:
             pass
         if held_by_another_process(run.path) or held_by_another_process(phase.path):
             return f"{run.path}: an adaptation is training in this folder now; {moment}"
-        finish = f"`denoise-gan adapt --resume {run.path}` finishes it"
+        finish = f"`denoise-gan adapt --resume {shell_word(run.path)}` finishes it"
         if latest_checkpoint(phase.path) is None:  # (every phase runs at least one step)
             return (f"{run.path}: its adaptation stopped before its {name} phase began; {weights.name} is still "
                     f"the start model's, not adapted ({finish})")
@@ -63,7 +64,7 @@ def _resume_command(kind: str, folder: Path, config: dict) -> str:
     """The command that resumes the run in ``folder``: refine's names the train run it refines (its argument)
     and its output folder unless it is that run's own ``refine/``."""
     if kind == "train":
-        return f"denoise-gan train --resume {folder}"
+        return f"denoise-gan train --resume {shell_word(folder)}"
     source = Path(str(config.get("run_dir", "RUN")))
-    out = "" if folder.absolute() == (source / "refine").absolute() else f" -o {folder}"
-    return f"denoise-gan refine {source}{out} --resume"
+    out = "" if folder.absolute() == (source / "refine").absolute() else f" -o {shell_word(folder)}"
+    return f"denoise-gan refine {shell_word(source)}{out} --resume"

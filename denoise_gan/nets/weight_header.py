@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from data_tools import json_text
+from data_tools.names import shell_word
 from denoise_gan.config import GeneratorConfig, from_dict, json_object
 from denoise_gan.errors import WeightsError
 from denoise_gan.extras import export_note
@@ -188,8 +189,8 @@ def _conversion_hint(path: Path) -> str:
     another name is renamed first (the command given for a .safetensors name wrote over the file itself)."""
     converted = path.with_suffix(".safetensors")
     if path.suffix in CHECKPOINT_SUFFIXES:
-        return (f"A run checkpoint converts with `denoise-gan export {path} -o {converted} --format "
-                f"safetensors`{export_note()}.")
+        return (f"A run checkpoint converts with `denoise-gan export {shell_word(path)} -o "
+                f"{shell_word(converted)} --format safetensors`{export_note()}.")
     named = path.with_suffix(".pt")
-    return (f"If it is a run checkpoint, name it {named.name} and convert it with `denoise-gan export {named} -o "
-            f"{converted} --format safetensors`{export_note()}.")
+    return (f"If it is a run checkpoint, name it {named.name} and convert it with `denoise-gan export "
+            f"{shell_word(named)} -o {shell_word(converted)} --format safetensors`{export_note()}.")

@@ -39,6 +39,7 @@ from rich.markup import escape
 from data_tools.atomic_files import atomic_write_bytes, is_temp_file, remove_stale_parts
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
+from data_tools.names import shell_word
 from data_tools.output_folders import prepare_output_dir, refuse_links_inside, refuse_output_inside_inputs
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
@@ -204,7 +205,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
         refined = out.phase("refine").finished.is_file() or latest_checkpoint(out.phase("refine").path)
         console.print(f"[yellow]{escape(str(out.g))} is "
                       f"{'the adaptation so far' if refined else 'still the start model'}; "
-                      f"`denoise-gan adapt --resume {escape(str(out_dir))}` continues[/]", soft_wrap=True)
+                      f"`denoise-gan adapt --resume {escape(shell_word(out_dir))}` continues[/]", soft_wrap=True)
         raise
 
 
@@ -281,7 +282,7 @@ def _stored_config(out_dir: Path) -> AdaptConfig:
     parent = out_dir.absolute().parent
     if out_dir.name in {folder for folder, _ in PHASES} and RunFolder(parent).config.is_file():
         raise UserError(f"{out_dir} is a phase of the adaptation in {parent}; resume that: "
-                        f"denoise-gan adapt --resume {parent}")  # it started a whole adaptation inside the phase
+                        f"denoise-gan adapt --resume {shell_word(parent)}")  # it began an adaptation inside the phase
     return RunFolder(out_dir).read_config(AdaptConfig, what="adapt", missing="no adaptation to resume (no "
                                           "config.json; it is written before the first step)")
 
@@ -356,8 +357,8 @@ def _refuse_short_phases(out_dir: Path, only: str = "") -> None:
     r = short[0]
     unchanged = {"noise": "F.safetensors is still the start model's F", "refine": "G.safetensors is still the "
                  "start model"}[r.folder] if r.completed == 0 else f"{r.completed} steps barely change it"
-    then = (f"`denoise-gan adapt --resume {out_dir}` completes it without a deadline" if r.folder == "refine" else
-            "run it again with more --minutes (or --steps N) into a new folder")
+    then = (f"`denoise-gan adapt --resume {shell_word(out_dir)}` completes it without a deadline"
+            if r.folder == "refine" else "run it again with more --minutes (or --steps N) into a new folder")
     raise UserError(f"{out_dir}: the {r.name} phase completed {r.completed} of its {r.planned} planned steps before "
                     f"the --minutes deadline, so {unchanged} ({phases_line(out_dir)}); {then}")
 

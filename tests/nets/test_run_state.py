@@ -36,6 +36,15 @@ def test_a_train_run_stopped_partway_is_named_with_the_command_that_finishes_it(
     assert unfinished_note(_train_run(tmp_path / "done", steps=4, reached=4).g) == ""
 
 
+def test_the_command_a_note_gives_runs_as_pasted_where_a_folder_name_holds_a_space(tmp_path: Path) -> None:
+    """The shell split `train --resume /my runs/run` into two arguments."""
+    import shlex
+
+    run = _train_run(tmp_path / "my runs" / "run", steps=4, reached=2)
+    command = unfinished_note(run.g).split("`")[-2]
+    assert shlex.split(command) == ["denoise-gan", "train", "--resume", str(run.path)], command
+
+
 def test_a_refinement_stopped_partway_names_refines_own_resume(tmp_path: Path) -> None:
     """`refine --resume` takes the train run as its argument (and -o for a folder of its own): the note said
     `refine --resume FOLDER`, which fails."""

@@ -74,12 +74,16 @@ def test_pickled_weights_given_to_denoise_are_refused_unrun(tmp_path: Path, kind
 @pytest.mark.parametrize("name", ["step_0000010.pt", "step_0000010.safetensors"])
 def test_the_conversion_the_refusal_names_is_one_export_runs(tmp_path: Path, name: str) -> None:
     """export reads a run checkpoint by its .pt name and refuses to write over its input: the command the refusal
-    gives must do neither (for a .safetensors name it was `export X -o X`, which export refuses)."""
-    ckpt = tmp_path / name
+    gives must do neither (for a .safetensors name it was `export X -o X`, which export refuses), and run as
+    pasted where its folder's name holds a space (the shell split it into other arguments)."""
+    import shlex
+
+    ckpt = tmp_path / "my run's $HOME" / name
+    ckpt.parent.mkdir()
     ckpt.write_bytes(malicious_bytes("pickle-p2", tmp_path / "ran"))
     write_image(tmp_path / "in" / "a.png", noise_image(16, 16))
     line = one_line_error(cli("denoise", tmp_path / "in", "-o", tmp_path / "out", "-c", ckpt), "pickle")
-    command = line.split("`")[1].split()
+    command = shlex.split(line.split("`")[1])
     source, target = Path(command[command.index("export") + 1]), Path(command[command.index("-o") + 1])
     assert source.suffix == ".pt" and target.suffix == ".safetensors" and source != target
     assert source == ckpt or f"name it {source.name}" in line
