@@ -38,6 +38,13 @@ def _no_interrupt_carried_over(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(interrupts._Seen, "signum", 0)
 
 
+@pytest.fixture(autouse=True)
+def _a_capable_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that draw on a terminal (force_terminal) expect bars: rich reads TERM from the environment, and a
+    dumb one (Emacs' shell, some CI runners) draws none. The dumb case has tests of its own, with their own TERM."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random colour U-Net saved the way `train` saves G."""
