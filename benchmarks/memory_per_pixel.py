@@ -28,6 +28,9 @@ COMMANDS = {  # name -> the command's arguments, given the folder of clean image
     "evaluate": lambda clean, work: ["evaluate", "--clean", clean, "--pred", work / "noisy"],
     "synth (gaussian)": lambda clean, work: ["synth", clean, "-o", work / "sg", "--noise", "gaussian:sigma=25"],
     "synth (camera)": lambda clean, work: ["synth", clean, "-o", work / "sc", "--noise", "camera:peak=40,read=2"],
+    "noise-fit": lambda clean, work: ["noise-fit", "--clean", clean, "--noisy", work / "noisy", "-o", work / "nf"],
+    "benchmark": lambda clean, work: ["benchmark", "--clean", clean, "--noise", "gaussian:sigma=25", "--methods",
+                                      "model", "-o", work / "bm"],
 }
 
 

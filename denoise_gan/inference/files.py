@@ -271,6 +271,9 @@ def _plain_tiles(console: Console, name: str) -> FileProgress:
             last = now
             console.print(f"  {name}: tile {done}/{total} ({now - start:.0f} s)", highlight=False, markup=False,
                           soft_wrap=True)
+        elif done == total > 1 and now - start >= PLAIN_TILES_EVERY:  # encoding a 50 MP image took another minute
+            console.print(f"  {name}: {total} tiles done ({now - start:.0f} s); writing it", highlight=False,
+                          markup=False, soft_wrap=True)
     return report
 
 

@@ -3,6 +3,7 @@ run with its default while the output says otherwise."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,8 @@ def test_a_log_hears_of_a_large_images_tiles_while_it_is_denoised(tmp_path: Path
     for line in lines:  # "big.png: tile 4/9 (0 s)": tiles run in batches, and the last is the file's own line
         done, total = map(int, line.removeprefix("big.png: tile ").split(" ")[0].split("/"))
         assert 0 < done < total == 9 and line.endswith(" s)"), line
+    writing = [line.strip() for line in result.stderr.splitlines() if "tiles done" in line]  # encoding: silent
+    assert len(writing) == 1 and re.fullmatch(r"big\.png: 9 tiles done \(\d+ s\); writing it", writing[0]), writing
 
 
 def test_a_log_under_torchrun_counts_every_file_and_says_which_are_this_processs(
