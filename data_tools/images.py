@@ -177,7 +177,7 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     width, height = size
     if width * height > max_pixels:
         raise ImageReadError(f"{path}: {width}x{height} pixels is over the {max_pixels // 1_000_000} MP limit "
-                             "(refused before decoding)")
+                             "(refused before decoding; cut it into parts under the limit to read it)")
     frames = animation_frames(header)
     if frames > 1:
         raise ImageReadError(f"{path}: an animation with {frames} frames (only still images are read; "
