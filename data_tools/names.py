@@ -16,8 +16,13 @@ from data_tools.shown_values import shown_repr
 
 def printable(name: str) -> str:
     """A file name as text that can be printed and hashed: bytes that are not UTF-8 (kept by Python as lone
-    surrogates) become backslash escapes; a UTF-8 name is returned unchanged."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    surrogates) become backslash escapes; a UTF-8 name is returned unchanged. A name the file system's encoding
+    cannot hold (Python on an ASCII locale, a name from JSON) is taken as UTF-8: this text is a message's."""
+    try:
+        raw = os.fsencode(name)
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 # invisible, but part of how text is written: the joiners build emoji sequences and Persian or Indic words

@@ -41,8 +41,11 @@ def _no_interrupt_carried_over(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _a_capable_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests that draw on a terminal (force_terminal) expect bars: rich reads TERM from the environment, and a
-    dumb one (Emacs' shell, some CI runners) draws none. The dumb case has tests of its own, with their own TERM."""
+    dumb one (Emacs' shell, some CI runners) draws none. The dumb case has tests of its own, with their own TERM.
+    Tests that read what the CLI printed expect rich's default width, 80, whatever COLUMNS the shell exports."""
     monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "80")  # rich's width off a terminal: an exported one (Emacs, a wide pytest run)
+    monkeypatch.delenv("LINES", raising=False)  # laid the tables out otherwise; the tests read them at 80
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from shlex import quote
 
 import pytest
 
@@ -147,9 +148,9 @@ def test_the_real_commands_accept_what_the_stages_give_them_new_and_resumed(tmp_
     tiny = "--batch-size 2 --patch-size 32 --workers 0 --save-every 2"
     (tmp_path / "stages.sh").write_text(
         "set -euo pipefail\nDEVICE=cpu\n" + functions +
-        f'train_stage cyclegan "$1" --clean {clean_dir} --noise gaussian:sigma=25 {tiny} --width 4 --f-width 4\n'
-        f'refine_stage refined "$1" --generator level --width 4 --depth 2 --blocks 1 {tiny}\n'
-        f"benchmark_into bench --clean {clean_dir} --methods nlm --noise gaussian:sigma=25\n")
+        f'train_stage cyclegan "$1" --clean {quote(str(clean_dir))} --noise gaussian:sigma=25 {tiny} --width 4 '
+        f'--f-width 4\nrefine_stage refined "$1" --generator level --width 4 --depth 2 --blocks 1 {tiny}\n'
+        f"benchmark_into bench --clean {quote(str(clean_dir))} --methods nlm --noise gaussian:sigma=25\n")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     for steps in (2, 4):
         done = subprocess.run(["bash", "stages.sh", str(steps)], cwd=tmp_path, env=env, capture_output=True,

@@ -62,3 +62,9 @@ def test_the_librarys_warning_line_escapes_a_name_into_one_line(capsys: pytest.C
     warn("1 photo left out: x\x1b[31m\nred.png (40x40)")
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\x1b" not in err and "\\x1b[31m" in err and err.startswith("warning: ")
+
+
+def test_a_name_the_file_systems_encoding_cannot_hold_is_still_printable() -> None:
+    """os.fsencode raised (a lone surrogate from JSON here; any accented name where Python runs on an ASCII
+    locale), so a message about the name became a traceback."""
+    assert printable("x\ud800y") == "x\\xed\\xa0\\x80y" and printable("a\udcffb") == "a\\xffb"
