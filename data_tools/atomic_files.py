@@ -70,7 +70,11 @@ def temp_prefix(name: str) -> str:
 
 def _named_part(name: str) -> str:
     """What every temp file of the target ``name`` begins with, before the writer's PID."""
-    return "." + os.fsdecode(os.fsencode(name)[:_PART_NAME_BYTES]) + "."
+    raw = os.fsencode(name)
+    cut = min(len(raw), _PART_NAME_BYTES)
+    while 0 < cut < len(raw) and raw[cut] & 0xC0 == 0x80:  # not inside a character: half of one is no valid
+        cut -= 1  # UTF-8, which an exFAT disk refuses as a name
+    return "." + os.fsdecode(raw[:cut]) + "."
 
 
 def _pid_alive(pid: int) -> bool:
@@ -152,7 +156,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
         raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails
-            os.fchmod(fh.fileno(), 0o666 & ~_current_umask())  # mkstemp makes 0600: outputs get the usual mode
+            _usual_mode(lambda mode: os.fchmod(fh.fileno(), mode), 0o666)  # mkstemp makes 0600
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -313,13 +317,23 @@ def _rank(name: str, first: Sequence[str]) -> int:
     return first.index(name) if name in first else len(first)
 
 
+def _usual_mode(chmod: Callable[[int], None], mode: int) -> None:
+    """Outputs get the usual permissions; a disk that keeps none (FAT through FUSE refuses chmod) still takes
+    the file."""
+    try:
+        chmod(mode & ~_current_umask())
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+
+
 def _temp_folder(folder: Path, where: Path) -> Path:
     """A hidden temp folder for ``folder``'s new files in ``where``, after removing those killed builds left."""
     try:
         remove_stale_parts(where)
         name = folder.absolute().name or "folder"  # `-o .` has no name of its own: its temp folder still has one
         temp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), suffix=".part", dir=where))
-        os.chmod(temp, 0o777 & ~_current_umask())  # mkdtemp makes it 0700; outputs get the usual permissions
+        _usual_mode(lambda mode: os.chmod(temp, mode), 0o777)  # mkdtemp makes it 0700
     except OSError as exc:
         raise write_error(folder, exc) from None
     return temp
@@ -348,7 +362,7 @@ def _link_exclusive(tmp: str, path: Path) -> None:
         raise OutputExistsError(f"{path}: appeared while this run was writing it (another run writing the same "
                                 "folder?); left as it is") from None
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
             raise
         try:  # no hard links here (FAT, some network shares): reserve the name exclusively, then rename
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

@@ -396,15 +396,15 @@ def test_without_proc_outputs_take_the_umask_of_import_and_never_set_it(tmp_path
 
 def test_a_write_that_fails_before_its_first_byte_closes_its_temp_file(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failing fchmod (a file system that refuses modes) left the temp file's descriptor open: one per output
-    of a batch, until the process ran out of them."""
+    """A failing fchmod left the temp file's descriptor open: one per output of a batch, until the process ran out
+    of them."""
     import errno
 
     from data_tools import atomic_files
     from data_tools.atomic_files import OutputWriteError
 
     def refused(fd: int, mode: int) -> None:
-        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
 
     monkeypatch.setattr(atomic_files.os, "fchmod", refused)
     before = len(os.listdir("/proc/self/fd"))
@@ -434,6 +434,35 @@ def test_without_hard_links_a_failed_move_leaves_no_empty_output(tmp_path: Path,
     with pytest.raises(OutputWriteError):
         atomic_files.atomic_write_bytes(tmp_path / "a.png", b"png", overwrite=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("refusal", [errno.EPERM, errno.ENOSYS])
+def test_a_disk_that_keeps_no_modes_or_links_still_takes_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   refusal: int) -> None:
+    """FAT through FUSE answers chmod and link with ENOSYS: every output failed "Function not implemented",
+    although a mode is a nicety and the reservation fallback writes without links."""
+    from data_tools import atomic_files
+
+    def refused(*args: object) -> None:
+        raise OSError(refusal, os.strerror(refusal))
+
+    for name in ("fchmod", "chmod", "link"):
+        monkeypatch.setattr(atomic_files.os, name, refused)
+    atomic_files.atomic_write_bytes(tmp_path / "a.png", b"png", overwrite=False)
+    with atomic_files.built_aside(tmp_path / "folder") as building:
+        (building / "b.txt").write_text("b")
+    assert (tmp_path / "a.png").read_bytes() == b"png" and (tmp_path / "folder" / "b.txt").read_text() == "b"
+
+
+def test_a_long_names_temp_file_is_cut_between_characters() -> None:
+    """Cut at 100 bytes inside a 3-byte character, the temp name was no valid UTF-8, which exFAT refuses: a photo
+    named in Japanese failed "Invalid or incomplete multibyte or wide character"."""
+    from data_tools.atomic_files import temp_prefix
+
+    for name in ("写真" * 20 + ".png", "b" + "é" * 60 + ".onnx", "a" * 300):
+        prefix = temp_prefix(name)
+        assert prefix.encode("utf-8") and len(prefix.encode("utf-8")) <= 100 + 2 + 12, prefix
+        assert name.startswith(prefix[1:prefix.rindex(".", 0, len(prefix) - 1)])
 
 
 def _synced_after_moves(monkeypatch) -> list[tuple[str, str]]:  # noqa: ANN001
