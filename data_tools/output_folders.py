@@ -74,21 +74,27 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
             count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
             raise OutputWriteError(f"{folder}: not empty ({count}: {shown}); choose a new or empty folder, or {hint}")
     check_writable(folder)
-    refuse_links_inside(folder)
     remove_stale_parts(folder)
     return folder
 
 
-def refuse_links_inside(folder: Path) -> None:
-    """A folder handed over to be written again (a results folder to resume, a run folder) may hold links: the
-    command's files would be written, pruned and read (a report embeds its crops) through them, wherever they
-    lead. A folder the command makes holds none, so any link is refused, before any work."""
-    for top, dirs, files in os.walk(folder):  # links are listed, not followed
-        for name in sorted(dirs) + sorted(files):
-            if (link := Path(top) / name).is_symlink():
-                raise OutputWriteError(f"{link}: a link to {os.readlink(link)} inside the output folder: what the "
-                                       "command writes or reads there would go through it; remove the link or "
-                                       "choose another output folder")
+def refuse_links_inside(folder: Path, parts: Iterable[str]) -> None:
+    """The ``parts`` of a folder handed over to be written again (a run's checkpoints/, a benchmark's crops/) hold
+    no link: the command's files would be written, pruned and read (a report embeds its crops) through it,
+    wherever it leads. Only what the command writes is asked: a link elsewhere in the folder is the user's."""
+    for part in parts:
+        if (folder / part).is_symlink():
+            _refuse_link(folder / part)
+        for top, dirs, files in os.walk(folder / part):  # links are listed, not followed
+            for name in sorted(dirs) + sorted(files):
+                if (link := Path(top) / name).is_symlink():
+                    _refuse_link(link)
+
+
+def _refuse_link(link: Path) -> None:
+    raise OutputWriteError(f"{link}: a link to {os.readlink(link)}, where this command writes and reads its own "
+                           "files, which would go through it; remove the link (or put a copy of what it leads to "
+                           "in its place)")
 
 
 @contextmanager

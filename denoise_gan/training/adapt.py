@@ -271,7 +271,7 @@ def _hold(held: ExitStack, out: RunFolder, resume: bool, moved: AdaptConfig | No
     (``moved``: the request on it) writes it to the request, so a later resume goes on there too."""
     held.enter_context(holding_run_folder(out.path, "adaptation"))
     if resume:
-        refuse_links_inside(out.path)  # its phases' checkpoints written, and pruned, through a link
+        refuse_links_inside(out.path, (folder for folder, _ in PHASES))  # their checkpoints, through a link
         remove_stale_parts(out.path)
     if moved is not None:
         out.write_config(moved)

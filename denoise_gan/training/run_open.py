@@ -108,7 +108,7 @@ def _resumed(run_dir: Path, kind: str, cfg_cls: type[C]) -> tuple[C, int, dict[s
                              "the F this resume will replace; it keeps the F it loaded, and a later "
                              "`refine --resume` of it says so")
     try:
-        refuse_links_inside(run_dir)  # checkpoints written, and older ones pruned, through a link
+        refuse_links_inside(run_dir, (CHECKPOINTS_DIR, "val", "tensorboard"))  # written (and pruned) through it
     except DataError as exc:
         raise UserError(str(exc)) from None
     remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)

@@ -373,5 +373,11 @@ def test_a_link_inside_a_results_folder_is_refused_before_anything_is_written(cl
     assert sorted(p.name for p in victim.rglob("*")) == ["kept", "tv.png"]
     assert (victim / "kept" / "tv.png").read_text() == "precious"
     (out / "crops").unlink()
-    (out / "report.png").symlink_to(victim / "kept" / "tv.png")  # a file's link too: read or replaced through it
-    one_line_error(cli(*args, "--methods", "noisy,tv", "--resume"), "report.png: a link to")
+    (out / "crops" / "gaussian_sigma=15").mkdir(parents=True)  # a file's link inside: its crop read through it
+    (out / "crops" / "gaussian_sigma=15" / "tv.png").symlink_to(victim / "kept" / "tv.png")
+    one_line_error(cli(*args, "--methods", "noisy,tv", "--resume"), "tv.png: a link to")
+    shutil.rmtree(out / "crops")
+    (tmp_path / "notes.md").write_text("mine")
+    (out / "notes.md").symlink_to(tmp_path / "notes.md")  # a link of the user's where the benchmark writes nothing
+    assert cli(*args, "--methods", "noisy,tv", "--resume").exit_code == 0
+    assert (out / "notes.md").is_symlink() and (tmp_path / "notes.md").read_text() == "mine"

@@ -419,3 +419,7 @@ def test_a_run_whose_checkpoints_folder_is_a_link_is_refused_on_resume(finished_
     (run / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
     one_line_error(cli("train", "--resume", run, "--steps", "4"), "checkpoints: a link to", "remove the link")
     assert sorted(p.name for p in elsewhere.iterdir()) == before
+    (run / "checkpoints").unlink()
+    shutil.move(elsewhere, run / "checkpoints")
+    (run / "notes").symlink_to(tmp_path, target_is_directory=True)  # the user's, where the run writes nothing
+    assert cli("train", "--resume", run, "--steps", "4").exit_code == 0
