@@ -36,13 +36,19 @@ def _listing(folder: Path, most: int = 200) -> list[str]:
 
 def _one_entry(folder: Path, name: str, names: list[str]) -> bool:
     """Whether ``name`` in the other case opens the same entry of ``folder``. Listed apart, they are two (a link
-    beside its target, a hard link, a user's README and readme), which no case-folding disk can hold."""
+    beside its target, a hard link, a user's README and readme), which no case-folding disk can hold. The entry
+    numbers alone do not tell: an exFAT or FAT disk through FUSE numbers each name it is asked for apart."""
     other = name.swapcase()
     if other in names:
         return False
     try:
-        return entry_id(folder / other) == entry_id(folder / name)
+        if entry_id(folder / other) == entry_id(folder / name):
+            return True
     except OSError:  # no such entry: the disk tells the names apart
+        return False
+    try:  # it answers to the other name: the same entry unless the folder lists that name too (past the names read)
+        return other not in os.listdir(folder)
+    except OSError:
         return False
 
 

@@ -204,6 +204,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     jobs: dict[Path, Job] = {}
     failing: list[Job] = []  # files that will fail whose output another failing file claimed: each is still said
     folds = folds_case(out_dir)
+    folded = {name_on_disk(s, True) for s in sources} if folds else set()  # one file under names apart by case
     for c in candidates:
         source, output, key = c.source, c.output, name_on_disk(c.real_output, folds)
         problem = _name_problem(output) or broken_link(source) or _through_link(out_dir, output)
@@ -211,7 +212,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             failing.append(Job(source, output, problem))
             continue
         if not problem:  # (a job that will fail still claims its output: a readable photo must not lose it silently)
-            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes), mixed, opts)
+            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes, folded), mixed, opts)
         if key in jobs:
             raise UserError(_collision_text(jobs[key], c, opts))
         jobs[key] = Job(source, output, problem or "")
@@ -247,9 +248,12 @@ def _new_folder_note(inputs: Sequence[Path | str], out_dir: Path) -> list[str]:
     return []
 
 
-def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]]) -> bool:
-    """Whether the output is an input: by its real path, or the same file under another name (a hard link)."""
-    return c.real_output in sources or (c.output.exists() and _inode(c.output) in inodes)
+def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]], folded: set[Path]) -> bool:
+    """Whether the output is an input: by its real path, the same file under another name (a hard link), or,
+    where the disk folds case (``folded``: the inputs' names as it tells them apart), by its name in another case
+    (an exFAT disk through FUSE gives each such name an entry number of its own)."""
+    return c.real_output in sources or (c.output.exists() and _inode(c.output) in inodes) or \
+        (bool(folded) and name_on_disk(c.real_output, True) in folded)
 
 
 def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, found: set[Path], opts: OutputOptions) -> None:
@@ -258,10 +262,11 @@ def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, found: se
     case-folded): nothing tells an earlier output there from a photo of the user's that bears its name."""
     source, output = c.source, c.output
     if over_input:
-        if c.real_output != c.real_source and c.output.exists() and _inode(c.output) == _inode(c.source):
+        itself = name_on_disk(c.real_output, True) == name_on_disk(c.real_source, True)  # its name, another case
+        if not itself and c.output.exists() and _inode(c.output) == _inode(c.source):
             raise UserError(f"{source} -> {output} would overwrite an input file, its own under another name "
                             "(a hard link to it); choose another -o or a --suffix")
-        earlier_output = renamed or c.real_output != c.real_source
+        earlier_output = renamed or not itself
         if opts.overwrite and earlier_output:
             raise UserError(f"{source} -> {output} would overwrite an input file (under --overwrite an earlier "
                             "output counts as one: delete it to redo it); choose another -o or --suffix")

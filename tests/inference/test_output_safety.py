@@ -590,6 +590,13 @@ def test_names_one_file_apart_only_by_case_collide_where_the_disk_folds_case(tmp
     with pytest.raises(UserError, match="would both be written to .*does not tell case apart"):
         denoise_files(inputs, tmp_path / "out", engine(weights), OutputOptions(overwrite=True))
     assert not (tmp_path / "out").exists()
+    # the input folder given again as -o in another case: one folder there (an exFAT disk through FUSE numbers the
+    # two names' entries apart, so only the names tell), and --overwrite replaced the photos
+    with pytest.raises(UserError, match="IMG_1.png -> .*CARD1/IMG_1.png would overwrite an input file;"):
+        plan_jobs([tmp_path / "card1"], tmp_path / "CARD1", OutputOptions(overwrite=True))
+    write_image(tmp_path / "card3" / "SHOT.PNG", noise_image(16, 16, seed=3))  # in place, as .png: the same file
+    with pytest.raises(UserError, match="SHOT.PNG -> .*card3/SHOT.png would overwrite an input file;"):
+        plan_jobs([tmp_path / "card3"], tmp_path / "card3", OutputOptions(overwrite=True, ext="png"))
 
 
 def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -624,3 +631,10 @@ def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monke
         (tmp_path / "card" / name).mkdir()
     assert folds_case(tmp_path / "card" / "new")
     assert folds_case(tmp_path / "Photos" / "new")  # an empty folder: its name in its parent
+
+    def numbered_apart(path: Path) -> tuple[int, int]:  # exFAT or FAT through FUSE: a number per name asked
+        dev, ino = folding(path)
+        return dev, ino + (path.name not in os.listdir(path.parent))
+
+    monkeypatch.setattr(case_folding, "entry_id", numbered_apart)
+    assert folds_case(tmp_path / "card" / "new") and not folds_case(tmp_path / "out" / "new")
