@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from data_tools.atomic_files import OutputWriteError, is_temp_file, remove_stale_parts
+from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.checks import whole_number
 from data_tools.clean_shrink import SmallerThanCrop, refuse_crop_over_size, shrunk_clean
 from data_tools.folder_lock import holding_folder
@@ -267,23 +268,27 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
     seed, crop, max_size = settings["seed"], settings["crop"], settings["max_size"]
     unpaired = settings["mode"] == "unpaired"
     entries: list[dict[str, Any]] = []
-    seen: dict[str, Path] = {}
+    seen: dict[Path, Path] = {}  # each name as the output's disk tells names apart, to its source
+    folds = folds_case(out_dir)  # A.png and a.png are one file on macOS', Windows' and exFAT disks
     written: dict[str, Path] = {}  # each set file written (clean/a.png), and each folder it needs, to its source
     folders: dict[str, Path] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:
         for index, source in enumerate(sources):
             name = _stem(source, clean_dir)
             split = _split(index, unpaired)
+            key = name_on_disk(Path(name), folds)
             try:
-                if name in seen:
-                    raise ValueError(f"same name as {seen[name]}; rename one of them")
+                if key in seen:
+                    apart = "" if _stem(seen[key], clean_dir) == name else " where the set is written, a disk " \
+                        "that does not tell case apart"
+                    raise ValueError(f"same name as {seen[key]}{apart}; rename one of them")
                 files = [_set_file(side, name) for side in _sides(split)]
                 if other := _file_and_folder(files, written, folders):
                     raise ValueError(f"its output and {other}'s would be a file and a folder of one name; rename one")
                 entries.append(_one(source, name, split, out_dir, spec, seed, crop, max_size, clean_dir, writer))
                 if "caution" in entries[-1]:
                     summary.cautions.append((source, entries[-1]["caution"]))
-                seen[name] = source  # once written: a file that failed to read takes no name from the next
+                seen[key] = source  # once written: a file that failed to read takes no name from the next
                 written.update(dict.fromkeys(files, source))
                 folders.update({"/".join(f.split("/")[:i]): source for f in files for i in range(2, f.count("/") + 1)})
                 summary.written += 1

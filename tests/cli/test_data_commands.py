@@ -651,6 +651,24 @@ def test_a_file_that_fails_to_read_takes_no_name_from_another(tmp_path: Path) ->
     assert summary.written == 1 and "same name as" in summary.failures[0][1], summary.failures
 
 
+def test_names_apart_only_by_case_are_one_name_where_the_set_is_written_on_a_disk_that_folds_case(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On an exFAT card A.png and a.png were written to one file, the manifest listed both, and benchmark then
+    scored one photo twice and the other never."""
+    from data_tools import synth as synth_module
+
+    src = tmp_path / "src"
+    write_image(src / "A.png", texture((24, 24, 3), np.uint8, 0))
+    write_image(src / "a.png", texture((24, 24, 3), np.uint8, 1))
+    assert synth(src, tmp_path / "here", "gaussian:sigma=5", 0).written == 2  # this disk tells them apart
+    monkeypatch.setattr(synth_module, "folds_case", lambda folder: True)
+    summary = synth(src, tmp_path / "card", "gaussian:sigma=5", 0)
+    assert summary.written == 1 and [p.name for p, _ in summary.failures] == ["a.png"], summary.failures
+    assert "same name as" in summary.failures[0][1] and "does not tell case apart" in summary.failures[0][1]
+    manifest = json.loads((tmp_path / "card" / "manifest.json").read_text())
+    assert [entry["name"] for entry in manifest["images"]] == ["A"], manifest["images"]
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd/2").exists(), reason="reads where fd 2 points through /proc")
 def test_synth_leaves_stderr_where_it_was(tmp_path: Path) -> None:
     """synth encodes on a writer thread while it decodes the next image, both with the C libraries' stderr
