@@ -261,7 +261,10 @@ def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
             for photo in mine:
                 if photo.path not in members:
                     raise PhotoPoolError(f"{deb}: {photo.path} is missing (another package version?)")
-                loaded = read_image_bytes(members[photo.path], photo.path)
+                try:
+                    loaded = read_image_bytes(members[photo.path], photo.path)
+                except PhotoPoolError as exc:  # inside a package: not a file of the user's own system
+                    raise PhotoPoolError(f"{deb}: {exc}; download the package again") from None
                 factor = downscale_factor(*loaded.shape[:2])
                 pixels = area_downscale(loaded, factor)
                 written.append(manifest.add({**asdict(photo), "package_version": deb_version(deb),

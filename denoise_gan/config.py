@@ -144,7 +144,7 @@ class DataConfig:
 STEPS_HELP = "Total steps; with --resume the new total (default there: the run's own)."
 LR_HELP = "Adam learning rate, constant for the first --decay-from share of the steps, then decaying linearly to 0."
 DECAY_HELP = "Share of the steps at a constant learning rate before the linear decay."
-SEED_HELP = "Run seed: the same seed and number of steps give the same result."
+SEED_HELP = "Run seed: the same seed, steps and --threads give the same result."
 LOG_HELP = "Steps between log.csv rows (and, when the output is not a terminal, progress lines)."
 SAVE_HELP = "Steps between checkpoints and weight exports."
 KEEP_HELP = "Checkpoints kept (the newest)."

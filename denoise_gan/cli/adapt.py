@@ -62,10 +62,11 @@ def adapt_command(
 
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began, start_named=bool(given_options(ctx, ("start",))))
+    from data_tools.names import shell_word
     from denoise_gan.training.adapt import phases_line
 
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "
                   f"{out.parent / 'before_after.png'}; denoise your photos with `denoise-gan denoise PHOTOS -o OUT "
-                  f"-c {out}`", markup=False, highlight=False, soft_wrap=True)
+                  f"-c {shell_word(out)}`", markup=False, highlight=False, soft_wrap=True)
     console.print(f"[green]done[/]: {escape(str(out))} ({phases_line(out.parent)})",  # what each phase did
                   highlight=False, soft_wrap=True)

@@ -212,3 +212,9 @@ def test_a_package_member_larger_than_any_photo_is_refused_before_it_is_unpacked
     with pytest.raises(photos.PhotoPoolError, match=r"^usr/share/backgrounds/a.png: ") as refused:
         photos.read_image_bytes(bytes(4000), "usr/share/backgrounds/a.png")
     assert "/tmp" not in str(refused.value)
+    packages = {p.package for p in photos.PHOTOS}  # in the pool's build, named with its package
+    monkeypatch.setattr(photos, "find_debs", lambda folder: {p: folder / f"{p}_1_all.deb" for p in packages})
+    monkeypatch.setattr(photos, "read_deb_members", lambda deb, wanted: {path: bytes(99) for path in wanted})
+    with pytest.raises(photos.PhotoPoolError, match=r"_1_all.deb: usr/share/.*: not a readable image file; "
+                                                    "download the package again"):
+        photos.build_photo_pool(tmp_path / "pool", tmp_path)
