@@ -54,12 +54,14 @@ def check_writable(folder: Path | str, option: str = "-o") -> None:
 
 
 def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = False,
-                       hint: str = "pass --overwrite to replace its files", known: Iterable[str] = ()) -> Path:
+                       hint: str = "pass --overwrite to replace its files", known: Iterable[str] = (),
+                       written: Iterable[str] = ()) -> Path:
     """The one rule for every command that writes a folder of results: a folder that does not exist or is
     empty is used; a non-empty one only when it is this command's own resumable output (``own``) or the
     user said ``overwrite``; a file in the way is an error. The folder is created, proved writable and
     cleared of temp files that killed writers left, all before any work starts. A refusal names the entries
-    that are not among ``known`` (what the command writes there) first: the ones that made it refuse."""
+    that are not among ``known`` (what the command writes there) first: the ones that made it refuse.
+    ``written``: the subfolders it writes into, which may hold no link (``refuse_links_inside``)."""
     folder = Path(folder)
     refuse_set_half(folder)
     if folder.is_dir() and not (own or overwrite):  # a file in the way is check_writable's to refuse
@@ -74,6 +76,7 @@ def prepare_output_dir(folder: Path | str, overwrite: bool = False, own: bool = 
             count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
             raise OutputWriteError(f"{folder}: not empty ({count}: {shown}); choose a new or empty folder, or {hint}")
     check_writable(folder)
+    refuse_links_inside(folder, written)
     remove_stale_parts(folder)
     return folder
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text, is_temp_file
+from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.errors import DataError
 from data_tools.folder_lock import reading_folder
 from data_tools.images import collect_images
@@ -174,7 +175,9 @@ def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, An
     kept = {e[side] for e in entries for side in SET_FOLDERS if e.get(side)}
     listed = kept | set(replacing)  # sets: a list here made replacing a set of 20,000 images quadratic
     inside = real_path(out_dir)
-    named = [out_dir / name for name in replacing if name not in kept]
+    folds = folds_case(out_dir)  # where clean/a.png opens clean/A.png, removing the one removes the other
+    kept_on_disk = {name_on_disk(Path(name), folds) for name in kept}
+    named = [out_dir / name for name in replacing if name_on_disk(Path(name), folds) not in kept_on_disk]
     others = {p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)
               if p.relative_to(out_dir).as_posix() not in listed} if every_image else set()
     removed = []

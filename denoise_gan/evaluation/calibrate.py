@@ -19,7 +19,7 @@ import numpy as np
 from data_tools.file_digest import file_sha256
 from data_tools.folder_lock import holding_folder
 from data_tools.names import warn
-from data_tools.output_folders import prepare_output_dir, refuse_links_inside, refuse_output_inside_inputs
+from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.paths import real_path
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
@@ -122,8 +122,8 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                             threads=cfg.threads, resume=cfg.resume)
     refuse_output_inside_inputs(out_dir, {"--clean": cfg.clean_dir})  # its crops would be read as photos
     _check_photos(plan(bench, out_dir / FIT_DIR))  # bad photos or noises fail here, before the folder is made
-    prepare_output_dir(out_dir, own=cfg.resume, hint="--resume to continue the calibration whose fit/ it holds")
-    refuse_links_inside(out_dir, (FIT_DIR,))
+    prepare_output_dir(out_dir, own=cfg.resume, hint="--resume to continue the calibration whose fit/ it holds",
+                       written=(FIT_DIR,))
     with holding_folder(out_dir, "calibration"):  # a second calibration into it would mix two fits
         fit = run_benchmark(bench, out_dir / FIT_DIR, progress)
         if fit.failed:

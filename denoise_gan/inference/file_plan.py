@@ -212,7 +212,8 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             failing.append(Job(source, output, problem))
             continue
         if not problem:  # (a job that will fail still claims its output: a readable photo must not lose it silently)
-            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes, folded), mixed, opts)
+            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes, folded), mixed, opts,
+                               folds)
         if key in jobs:
             raise UserError(_collision_text(jobs[key], c, opts))
         jobs[key] = Job(source, output, problem or "")
@@ -256,13 +257,14 @@ def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]],
         (bool(folded) and name_on_disk(c.real_output, True) in folded)
 
 
-def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, found: set[Path], opts: OutputOptions) -> None:
+def _refuse_over_input(c: _Candidate, renamed: bool, over_input: bool, found: set[Path], opts: OutputOptions,
+                       folds: bool) -> None:
     """An output may not land on an input, nor (under --overwrite) on an image that --recursive found in the output
     folder inside the input (``found``, by real path, as the output is asked: the key it is planned under may be
     case-folded): nothing tells an earlier output there from a photo of the user's that bears its name."""
     source, output = c.source, c.output
     if over_input:
-        itself = name_on_disk(c.real_output, True) == name_on_disk(c.real_source, True)  # its name, another case
+        itself = name_on_disk(c.real_output, folds) == name_on_disk(c.real_source, folds)  # (in another case)
         if not itself and c.output.exists() and _inode(c.output) == _inode(c.source):
             raise UserError(f"{source} -> {output} would overwrite an input file, its own under another name "
                             "(a hard link to it); choose another -o or a --suffix")

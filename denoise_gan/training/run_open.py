@@ -36,6 +36,7 @@ RESUME_HINTS = {"refine": "add --resume to continue the refinement in it"}
 RUN_WORDS = {"refine": "refinement"}  # a run of each kind in messages (a train run is "run")
 # what a run writes before its first checkpoint: its request, its input record, the log and its plot, and
 # (with --val, --tensorboard) its validation grids and event files
+RUN_WRITES = (CHECKPOINTS_DIR, "val", "tensorboard")  # the run's subfolders: a link there is refused
 RUN_START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, "log.csv", "losses.png", "val", "val_grid.png", "tensorboard"})
 # what a run writes inside the folders among them: a folder of that name holding anything else is the user's
 RUN_FOLDER_FILES = {"val": re.compile(r"step_\d+\.png|index\.html"),
@@ -108,7 +109,7 @@ def _resumed(run_dir: Path, kind: str, cfg_cls: type[C]) -> tuple[C, int, dict[s
                              "the F this resume will replace; it keeps the F it loaded, and a later "
                              "`refine --resume` of it says so")
     try:
-        refuse_links_inside(run_dir, (CHECKPOINTS_DIR, "val", "tensorboard"))  # written (and pruned) through it
+        refuse_links_inside(run_dir, RUN_WRITES)  # written (and pruned) through it
     except DataError as exc:
         raise UserError(str(exc)) from None
     remove_stale_parts(run_dir)  # a killed run's half-written G or F (a live writer's are kept)
@@ -132,7 +133,7 @@ def _take_new_folder(run_dir: Path, kind: str) -> None:
         own = stopped_before_first_checkpoint(run_dir)
         try:
             prepare_output_dir(run_dir, own=own, hint=RESUME_HINTS.get(
-                kind, "--resume RUN_DIR to continue the run in it"))
+                kind, "--resume RUN_DIR to continue the run in it"), written=RUN_WRITES)
         except DataError as exc:
             raise UserError(str(exc)) from None
         if own and not held_by_another_process(run_dir):  # its grids and events would mix with this run's

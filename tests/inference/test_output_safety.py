@@ -586,6 +586,10 @@ def test_names_one_file_apart_only_by_case_collide_where_the_disk_folds_case(tmp
     inputs = [tmp_path / "card1" / "IMG_1.png", tmp_path / "card2" / "img_1.png"]
     assert not file_plan.folds_case(tmp_path)  # this disk tells case apart
     assert len(plan_jobs(inputs, tmp_path / "out", OutputOptions()).jobs) == 2
+    write_image(tmp_path / "ph" / "x.PNG", noise_image(16, 16, seed=4))  # two photos here: x.png may be an
+    write_image(tmp_path / "ph" / "x.png", noise_image(16, 16, seed=5))  # earlier output of x.PNG, so it is said
+    with pytest.raises(UserError, match="x.png would overwrite an input file \\(under --overwrite an earlier"):
+        plan_jobs([tmp_path / "ph"], tmp_path / "ph", OutputOptions(overwrite=True, ext="png"))
     monkeypatch.setattr(file_plan, "folds_case", lambda folder: True)
     with pytest.raises(UserError, match="would both be written to .*does not tell case apart"):
         denoise_files(inputs, tmp_path / "out", engine(weights), OutputOptions(overwrite=True))

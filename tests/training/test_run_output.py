@@ -423,3 +423,20 @@ def test_a_run_whose_checkpoints_folder_is_a_link_is_refused_on_resume(finished_
     shutil.move(elsewhere, run / "checkpoints")
     (run / "notes").symlink_to(tmp_path, target_is_directory=True)  # the user's, where the run writes nothing
     assert cli("train", "--resume", run, "--steps", "4").exit_code == 0
+
+
+def test_a_run_stopped_before_its_first_checkpoint_with_a_linked_checkpoints_folder_is_refused_when_redone(
+        clean_dir: Path, tmp_path: Path) -> None:
+    """The same command again takes such a folder over: it said another run had written into the folder."""
+    import shutil
+
+    run, mine = tmp_path / "run", tmp_path / "mine"
+    train(tiny_train_config(clean_dir), run)
+    for entry in run.iterdir():  # what a run stopped before its first save leaves
+        if entry.name not in ("config.json", "inputs.json", "log.csv"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    mine.mkdir()
+    (run / "checkpoints").symlink_to(mine, target_is_directory=True)
+    with pytest.raises(UserError, match="checkpoints: a link to .*; remove the link"):
+        train(tiny_train_config(clean_dir), run)
+    assert list(mine.iterdir()) == []

@@ -20,7 +20,7 @@ from data_tools.atomic_files import atomic_write_text, is_temp_file, remove_stal
 from data_tools.errors import DenoiseGanError
 from data_tools.folder_lock import holding_folder, reading_folder
 from data_tools.images import ImageReadError
-from data_tools.output_folders import prepare_output_dir, refuse_links_inside
+from data_tools.output_folders import prepare_output_dir
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import (
@@ -214,8 +214,7 @@ def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: ProgressFn | None)
     prepare_output_dir(out_dir, own=cfg.resume and resumable or stopped_before_first_row(out_dir),
                        hint="--resume to continue the benchmark whose results.json it holds" if resumable else
                        f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
-                       "empty it")
-    refuse_links_inside(out_dir, (report.CROPS_DIR, report.PLOTS_DIR))  # a resumed folder handed over
+                       "empty it", written=(report.CROPS_DIR, report.PLOTS_DIR))
     remove_stale_parts(out_dir / report.CROPS_DIR, recursive=True)  # a killed run's, in each image's crop folder
     remove_stale_parts(out_dir / report.PLOTS_DIR)  # and beside its plots
     with holding_folder(out_dir, "benchmark"):  # a second run into it (two --resume) would lose rows
