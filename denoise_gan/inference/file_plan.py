@@ -203,8 +203,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     mixed = {real_path(p) for p in in_output} if opts.overwrite and left_in_output else set()
     jobs: dict[Path, Job] = {}
     failing: list[Job] = []  # files that will fail whose output another failing file claimed: each is still said
-    folds = folds_case(out_dir)
-    folded = {name_on_disk(s, True) for s in sources} if folds else set()  # one file under names apart by case
+    folds, folded = _case_rule(out_dir, sources)
     for c in candidates:
         source, output, key = c.source, c.output, name_on_disk(c.real_output, folds)
         problem = _name_problem(output) or broken_link(source) or _through_link(out_dir, output)
@@ -212,8 +211,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             failing.append(Job(source, output, problem))
             continue
         if not problem:  # (a job that will fail still claims its output: a readable photo must not lose it silently)
-            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes, folded), mixed, opts,
-                               folds)
+            _refuse_over_input(c, c.real_source in renamed, _over_input(c, sources, inodes, folded), mixed, opts, folds)
         if key in jobs:
             raise UserError(_collision_text(jobs[key], c, opts))
         jobs[key] = Job(source, output, problem or "")
@@ -247,6 +245,13 @@ def _new_folder_note(inputs: Sequence[Path | str], out_dir: Path) -> list[str]:
         return [f"-o {out_dir} is taken as a new folder ({out_dir.suffix} is no image format written here; name a "
                 ".png, .jpg, .tif, .webp or .bmp file for one file)"]
     return []
+
+
+def _case_rule(out_dir: Path, sources: set[Path]) -> tuple[bool, set[Path]]:
+    """Whether the output's disk folds case, and then the inputs' names as it tells them apart (one file under
+    names apart only by case)."""
+    folds = folds_case(out_dir)
+    return folds, {name_on_disk(s, True) for s in sources} if folds else set()
 
 
 def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]], folded: set[Path]) -> bool:

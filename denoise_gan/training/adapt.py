@@ -149,9 +149,8 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
             try:
                 cfg, deadlines = _prepare(cfg, start, g_cfg, data, out_dir, t0, console, replan=not resume)
             except KeyboardInterrupt:
-                console.print(f"[yellow]stopped before the first step; `denoise-gan adapt --resume "
-                              f"{escape(shell_word(out_dir))}` starts it again (so does the same command)[/]",
-                              soft_wrap=True)
+                console.print(f"[yellow]stopped at step 0; `denoise-gan adapt --resume {escape(shell_word(out_dir))}"
+                              "` starts it again (as does the same command)[/]", soft_wrap=True)
                 raise ReportedInterrupt from None
         _run_phases(cfg, start, g_cfg, data, out, deadlines, resume, console)
         write_before_after(out_dir, start, cfg)
