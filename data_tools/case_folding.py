@@ -1,20 +1,26 @@
-"""Whether a disk tells names apart by case (Linux's do; macOS', Windows' and exFAT ones do not), asked without
-writing: two outputs named IMG_1.JPG and img_1.jpg are one file on such a disk."""
+"""Whether a disk tells names apart by case (Linux's do; macOS', Windows' and exFAT ones do not), asked of its
+entries (a disk with no cased name yet, of a hidden temp file): two outputs named IMG_1.JPG and img_1.jpg are
+one file on such a disk."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import tempfile
 import unicodedata
 from pathlib import Path
+
+from data_tools.atomic_files import temp_prefix
 
 
 def folds_case(folder: Path) -> bool:
     """Whether names that differ only in case (or Unicode form) are one file where ``folder`` is (or would be made):
     macOS, Windows and exFAT disks. Asked of the nearest existing folder, on its own disk: does an entry of it
     (or, short of one with a cased name, the folder itself, unless a disk is mounted there) answer to its name in
-    the other case? Nothing is written."""
-    place = next((p for p in (folder, *folder.absolute().parents) if p.is_dir()), None)
+    the other case? A disk with no cased name up to its mount point (an empty card) is asked of a hidden temp file
+    made in the nearest folder, and removed."""
+    place = first = next((p for p in (folder, *folder.absolute().parents) if p.is_dir()), None)
     while place is not None:
         names = _listing(place)
         cased = next((name for name in names if name.swapcase() != name), None)
@@ -23,7 +29,22 @@ def folds_case(folder: Path) -> bool:
         if place.name.swapcase() != place.name and not os.path.ismount(place):  # on the parent's disk, the same one
             return _one_entry(place.parent, place.name, _listing(place.parent))
         place = None if os.path.ismount(place) or place.parent == place else place.parent
-    return False
+    return first is not None and _probe(first)
+
+
+def _probe(folder: Path) -> bool:
+    """Whether a new file's name answers in the other case: a disk with nothing to ask yet (taken for one that
+    tells case apart, two outputs A.png and a.png were written to one file of an empty exFAT card)."""
+    try:
+        fd, made = tempfile.mkstemp(prefix=temp_prefix("Case-probe"), suffix=".part", dir=folder)
+    except OSError:  # a folder nothing can be written to: the run's own check says so
+        return False
+    os.close(fd)
+    try:
+        return os.path.lexists(os.path.join(folder, os.path.basename(made).swapcase()))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(made)
 
 
 def _listing(folder: Path, most: int = 200) -> list[str]:

@@ -642,3 +642,23 @@ def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monke
 
     monkeypatch.setattr(case_folding, "entry_id", numbered_apart)
     assert folds_case(tmp_path / "card" / "new") and not folds_case(tmp_path / "out" / "new")
+
+
+def test_an_empty_disk_is_asked_of_a_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty exFAT card mounted at -o's parent had no cased name to ask, was taken for a disk that tells case
+    apart, and two inputs A.png and a.png were written to one file under --overwrite."""
+    from data_tools.case_folding import folds_case
+
+    card = tmp_path / "card"
+    card.mkdir()
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == card or real_ismount(path))
+    assert not folds_case(card / "out") and list(card.iterdir()) == []  # asked, and the probe removed
+    real_lexists = os.path.lexists
+
+    def any_case(path: str) -> bool:  # a disk whose names answer in any case
+        folder, name = os.path.split(path)
+        return real_lexists(path) or name.lower() in {n.lower() for n in os.listdir(folder)}
+
+    monkeypatch.setattr(os.path, "lexists", any_case)
+    assert folds_case(card / "out") and list(card.iterdir()) == []
