@@ -23,3 +23,15 @@ def test_the_shipped_weights_and_graph_are_package_data() -> None:
     patterns = config()["package-data"]["denoise_gan.checkpoints"]
     shipped = {p.suffix for p in (ROOT / "checkpoints").iterdir() if p.suffix in (".safetensors", ".onnx")}
     assert {f"*{suffix}" for suffix in shipped} <= set(patterns)
+
+
+def test_the_source_release_holds_the_tests_benchmarks_and_the_cards_files() -> None:
+    """The sdist held only tests/test_*.py (no conftest.py, helpers.py or subfolders: 56 of the tests collected),
+    no benchmarks/, and neither the recipe nor the learning curve the model card names; the wheel lacked the two."""
+    lines = [line.split() for line in (ROOT / "MANIFEST.in").read_text().splitlines() if line and line[0] != "#"]
+    assert ["graft", "tests"] in lines and ["graft", "benchmarks"] in lines
+    included = {name for words in lines if words[0] == "include" for name in words[1:]}
+    card = (ROOT / "checkpoints" / "README.md").read_text()
+    for name in ("reproduce.sh", "learning_curve.png"):
+        assert f"checkpoints/{name}" in included and (ROOT / "checkpoints" / name).is_file() and name in card
+        assert f"*{Path(name).suffix}" in config()["package-data"]["denoise_gan.checkpoints"]
