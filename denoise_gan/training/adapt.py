@@ -79,6 +79,7 @@ from denoise_gan.warning_line import say_warning_on
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
 PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
+PHASE_FOLDERS = tuple(folder for folder, _ in PHASES)
 
 
 # ---- the whole adaptation ------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def _new_request(cfg: AdaptConfig, out: RunFolder, console: Console) -> AdaptCon
     replaced = not_started(out.path)
     try:
         prepare_output_dir(out.path, own=replaced, hint="--resume OUT to continue the adaptation in it",
-                           written=(folder for folder, _ in PHASES))
+                           written=PHASE_FOLDERS)
     except DataError as exc:
         raise UserError(str(exc)) from None
     if replaced and out.phase("noise").path.is_dir():  # the stopped run's, opened under its plan: this one plans anew
@@ -272,7 +273,7 @@ def _hold(held: ExitStack, out: RunFolder, resume: bool, moved: AdaptConfig | No
     (``moved``: the request on it) writes it to the request, so a later resume goes on there too."""
     held.enter_context(holding_run_folder(out.path, "adaptation"))
     if resume:
-        refuse_links_inside(out.path, (folder for folder, _ in PHASES))  # their checkpoints, through a link
+        refuse_links_inside(out.path, PHASE_FOLDERS)  # their checkpoints, through a link
         remove_stale_parts(out.path)
     if moved is not None:
         out.write_config(moved)
@@ -281,7 +282,7 @@ def _hold(held: ExitStack, out: RunFolder, resume: bool, moved: AdaptConfig | No
 def _stored_config(out_dir: Path) -> AdaptConfig:
     require_run_folder(out_dir)
     parent = out_dir.absolute().parent
-    if out_dir.name in {folder for folder, _ in PHASES} and RunFolder(parent).config.is_file():
+    if out_dir.name in PHASE_FOLDERS and RunFolder(parent).config.is_file():
         raise UserError(f"{out_dir} is a phase of the adaptation in {parent}; resume that: "
                         f"denoise-gan adapt --resume {shell_word(parent)}")  # it began an adaptation inside the phase
     return RunFolder(out_dir).read_config(AdaptConfig, what="adapt", missing="no adaptation to resume (no "
