@@ -153,7 +153,8 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     # settings, writes it again and still knows which images it may remove (a source that fails leaves none)
     replacing = sorted({*set_files(out_dir, earlier), *_planned_files(sources, clean_dir, settings)})
     write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
-    entries = _write_set(sources, clean_dir, out_dir, spec, settings, summary, progress)
+    folds = folds_case(out_dir)  # A.png and a.png are one file on macOS', Windows' and exFAT disks
+    entries = _write_set(sources, clean_dir, out_dir, spec, settings, summary, progress, folds)
     if not entries:  # every source failed or was left out: the folder is left as it was
         summary.kept = []
         if was_empty:
@@ -168,7 +169,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
             with contextlib.suppress(OSError, ValueError):
                 write_manifest(summary.manifest, _manifest(settings, [], summary, complete=False, replacing=replacing))
         return summary  # so benchmark refuses the few pairs and the same command, with room, finishes the set
-    summary.removed = remove_stale(out_dir, replacing, entries, every_image=overwrite)
+    summary.removed = remove_stale(out_dir, replacing, entries, every_image=overwrite, folds=folds)
     summary.kept = [k for k in summary.kept if _holds_anything(out_dir / k)]  # a folder of predictions just emptied
     write_manifest(summary.manifest, _manifest(settings, entries, summary, complete=True))
     return summary
@@ -263,13 +264,13 @@ def _sources(clean_dir: Path, out_dir: Path, unpaired: bool) -> list[Path]:
 
 
 def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, settings: dict[str, Any],
-               summary: SynthSummary, progress: ProgressFn | None) -> list[dict[str, Any]]:
-    """Every source's clean and/or noisy file; a source that fails is recorded in the summary, the rest go on."""
+               summary: SynthSummary, progress: ProgressFn | None, folds: bool) -> list[dict[str, Any]]:
+    """Every source's clean and/or noisy file; a source that fails is recorded in the summary, the rest go on.
+    ``folds``: whether the output's disk tells names apart by case only (``folds_case``)."""
     seed, crop, max_size = settings["seed"], settings["crop"], settings["max_size"]
     unpaired = settings["mode"] == "unpaired"
     entries: list[dict[str, Any]] = []
     seen: dict[Path, Path] = {}  # each name as the output's disk tells names apart, to its source
-    folds = folds_case(out_dir)  # A.png and a.png are one file on macOS', Windows' and exFAT disks
     written: dict[str, Path] = {}  # each set file written (clean/a.png), and each folder it needs, to its source
     folders: dict[str, Path] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-write") as writer:

@@ -14,7 +14,7 @@ from typing import Any
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text, is_temp_file
-from data_tools.case_folding import folds_case, name_on_disk
+from data_tools.case_folding import name_on_disk
 from data_tools.errors import DataError
 from data_tools.folder_lock import reading_folder
 from data_tools.images import collect_images
@@ -167,15 +167,16 @@ def _in_set_folder(path: str) -> bool:
     return len(parts) >= 2 and parts[0] in SET_FOLDERS and ".." not in parts
 
 
-def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, Any]], every_image: bool) -> list[str]:
+def remove_stale(out_dir: Path, replacing: list[str], entries: list[dict[str, Any]], every_image: bool,
+                 folds: bool) -> list[str]:
     """The image files under clean/ and noisy/ that the new set does not list: the earlier set's (``replacing``,
     from its manifest), and with ``every_image`` (--overwrite, whose refusal says so) any other image there;
     never a file behind a link out of the folder. A repeat of the same set keeps the user's files there.
-    Returns the images removed that no manifest listed (a user's, maybe): the run names them."""
+    Returns the images removed that no manifest listed (a user's, maybe): the run names them. ``folds``: the disk
+    tells names apart by case only, where removing clean/a.png removes a kept clean/A.png."""
     kept = {e[side] for e in entries for side in SET_FOLDERS if e.get(side)}
     listed = kept | set(replacing)  # sets: a list here made replacing a set of 20,000 images quadratic
     inside = real_path(out_dir)
-    folds = folds_case(out_dir)  # where clean/a.png opens clean/A.png, removing the one removes the other
     kept_on_disk = {name_on_disk(Path(name), folds) for name in kept}
     named = [out_dir / name for name in replacing if name_on_disk(Path(name), folds) not in kept_on_disk]
     others = {p for sub in SET_FOLDERS for p in images_inside(out_dir, sub)

@@ -656,7 +656,6 @@ def test_names_apart_only_by_case_are_one_name_where_the_set_is_written_on_a_dis
     """On an exFAT card A.png and a.png were written to one file, the manifest listed both, and benchmark then
     scored one photo twice and the other never."""
     from data_tools import synth as synth_module
-    from data_tools import synth_folder
 
     src = tmp_path / "src"
     write_image(src / "A.png", texture((24, 24, 3), np.uint8, 0))
@@ -664,16 +663,15 @@ def test_names_apart_only_by_case_are_one_name_where_the_set_is_written_on_a_dis
     write_image(src / "b.png", texture((24, 24, 3), np.uint8, 2))
     assert synth(src, tmp_path / "here", "gaussian:sigma=5", 0).written == 3  # this disk tells them apart
     card = tmp_path / "card"
-    real_unlink = Path.unlink
+    real_unlink, real_is_file = Path.unlink, Path.is_file
 
-    def unlink_folding(path: Path, missing_ok: bool = False) -> None:  # a name in another case opens the file
-        if path.parent.is_dir() and path.name.lower() in (names := {p.name.lower(): p for p in path.parent.iterdir()}):
-            path = names[path.name.lower()]
-        real_unlink(path, missing_ok=missing_ok)
+    def on_disk(path: Path) -> Path:  # a name in another case opens the file
+        names = {p.name.lower(): p for p in path.parent.iterdir()} if path.parent.is_dir() else {}
+        return names.get(path.name.lower(), path)
 
-    for module in (synth_module, synth_folder):
-        monkeypatch.setattr(module, "folds_case", lambda folder: True)
-    monkeypatch.setattr(Path, "unlink", unlink_folding)
+    monkeypatch.setattr(synth_module, "folds_case", lambda folder: True)
+    monkeypatch.setattr(Path, "unlink", lambda path, missing_ok=False: real_unlink(on_disk(path), missing_ok))
+    monkeypatch.setattr(Path, "is_file", lambda path: real_is_file(on_disk(path)))
     summary = synth(src, card, "gaussian:sigma=5", 0)
     assert summary.written == 2 and [p.name for p, _ in summary.failures] == ["a.png"], summary.failures
     assert "same name as" in summary.failures[0][1] and "does not tell case apart" in summary.failures[0][1]
