@@ -237,10 +237,13 @@ class StatisticsBank:
         return {"rows": self.rows, "levels": self.levels}
 
     def load(self, state: dict) -> None:
-        rows = state["rows"]
+        rows, levels = state["rows"], state.get("levels")
+        if not all(t is None or (isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() == dims)
+                   for t, dims in ((rows, 2), (levels, 1))):  # a crafted bank: a one-line error, not a later traceback
+            raise ValueError("its statistics bank is not a table of numbers")
         # a bank saved with other statistics (an older version) is dropped: it refills from real patches in a step
         self.rows = rows if rows is None or rows.shape[1] == len(FEATURES) else None
-        self.levels = state.get("levels") if self.rows is not None else None  # absent from older runs: refills
+        self.levels = levels if self.rows is not None else None  # absent from older runs: refills
 
 
 def noise_sigmas(crops: list[torch.Tensor]) -> torch.Tensor:

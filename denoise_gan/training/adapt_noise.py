@@ -53,7 +53,7 @@ from denoise_gan.training.cyclegan import (
 )
 from denoise_gan.training.distributed import average_gradients, broadcast_parameters
 from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
-from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.training.schedule import linear_decay, load_optimizer, load_scheduler, rng_state, set_rng_state
 from denoise_gan.warning_line import say_warning_on
 
 BANK_PREFILL = 256  # noisy patches whose statistics fill the bank before step 1 (4 windows each at 64 px)
@@ -175,7 +175,8 @@ class NoiseFitTrainer:
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=betas)
         schedule = linear_decay(cfg.noise_steps, cfg.decay_from)
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, schedule) for o in (self.opt_f, self.opt_d)]
-        self.pool = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
+        self.pool = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank,
+                              (self.f_cfg.channels, cfg.patch_size, cfg.patch_size))
         self.bank = StatisticsBank(seed=cfg.seed, statistics=STATISTICS_SETS[cfg.noise_statistics])
         rng = np.random.default_rng([cfg.seed, 17])  # the folder's statistics from the first step on
         with torch.no_grad():
@@ -230,10 +231,10 @@ class NoiseFitTrainer:
     def load(self, state: dict[str, Any], where: str) -> None:
         load_state(self.f, state["nets"]["F"], f"{where} (F)")
         load_state(self.d, state["nets"]["D_noisy"], f"{where} (D_noisy)")
-        self.opt_f.load_state_dict(state["opts"]["F"])
-        self.opt_d.load_state_dict(state["opts"]["D_noisy"])
+        load_optimizer(self.opt_f, state["opts"]["F"])
+        load_optimizer(self.opt_d, state["opts"]["D_noisy"])
         for sched, saved in zip(self.scheds, state["scheds"], strict=True):
-            sched.load_state_dict(saved)
+            load_scheduler(sched, saved)
         self.pool.load(state["pool"])
         self.bank.load(state["stats_bank"])
         set_rng_state(state["rng"])

@@ -40,7 +40,7 @@ from denoise_gan.training.noise_objective import draw_noisy, noise_model_loss
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.run_open import discarded_if_refused, open_run, require_config
 from denoise_gan.training.run_weights import run_description, write_graph
-from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.training.schedule import linear_decay, load_optimizer, load_scheduler, rng_state, set_rng_state
 from denoise_gan.training.unused_options import unused_options
 from denoise_gan.training.validation import LazyValidator
 from denoise_gan.warning_line import say_for_the_run
@@ -55,8 +55,8 @@ def loss_weights(cfg: TrainConfig) -> tuple[float, float]:
 class ImagePool:
     """The reference's history of generated images: D sees old fakes too, which damps oscillation."""
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size = size
+    def __init__(self, size: int, seed: int, image_shape: tuple[int, int, int]) -> None:
+        self.size, self.image_shape = size, image_shape
         self.images: list[torch.Tensor] = []
         self.rng = np.random.default_rng(seed)
 
@@ -82,7 +82,13 @@ class ImagePool:
         return {"images": list(self.images), "rng": self.rng.bit_generator.state}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.images = list(state["images"])
+        """A saved pool; one of images of another shape (a foreign or crafted checkpoint) is a ValueError here,
+        not a traceback in a later step that draws from it."""
+        images = list(state["images"])
+        if not all(isinstance(i, torch.Tensor) and i.is_floating_point() and i.shape == (1, *self.image_shape)
+                   for i in images):
+            raise ValueError(f"its history pool does not hold images of shape {(1, *self.image_shape)}")
+        self.images = images
         self.rng.bit_generator.state = state["rng"]
 
 
@@ -136,8 +142,9 @@ class CycleGANTrainer:
                      for name, net in self.nets.items()}
         schedule = linear_decay(cfg.steps, cfg.decay_from)
         self.scheds = {name: torch.optim.lr_scheduler.LambdaLR(opt, schedule) for name, opt in self.opts.items()}
-        self.pool_clean = ImagePool(cfg.pool_size, cfg.seed * 2 + 1 + 1000 * world.rank)
-        self.pool_noisy = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank)
+        patch = (m.g.channels, cfg.data.patch_size, cfg.data.patch_size)
+        self.pool_clean = ImagePool(cfg.pool_size, cfg.seed * 2 + 1 + 1000 * world.rank, patch)
+        self.pool_noisy = ImagePool(cfg.pool_size, cfg.seed * 2 + 2 + 1000 * world.rank, patch)
         self.stats_bank = StatisticsBank(seed=cfg.seed, statistics=STATISTICS_SETS[cfg.noise_statistics])
         self.validator = LazyValidator(cfg.val_dir, device)
         self.amp_dtype = training_precision(cfg.precision, device)
@@ -214,9 +221,9 @@ class CycleGANTrainer:
         for name, net in self.nets.items():
             load_state(net, state["nets"][name], f"{where} ({name})")
         for name, opt in self.opts.items():
-            opt.load_state_dict(state["opts"][name])
+            load_optimizer(opt, state["opts"][name])
         for name, sched in self.scheds.items():
-            sched.load_state_dict(state["scheds"][name])
+            load_scheduler(sched, state["scheds"][name])
         self.pool_clean.load(state["pools"]["clean"])
         self.pool_noisy.load(state["pools"]["noisy"])
         self.stats_bank.load(state["stats_bank"])

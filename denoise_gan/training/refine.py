@@ -51,7 +51,7 @@ from denoise_gan.training.noise_variants import correlate_some, fade_some, white
 from denoise_gan.training.refine_start import check_refine, check_start, start_weights, starts_new_g
 from denoise_gan.training.run_open import discarded_if_refused, open_run, require_config, warn_if_unfinished
 from denoise_gan.training.run_weights import run_description, write_graph
-from denoise_gan.training.schedule import linear_decay, rng_state, set_rng_state
+from denoise_gan.training.schedule import linear_decay, load_optimizer, load_scheduler, rng_state, set_rng_state
 from denoise_gan.training.unused_options import unused_options
 from denoise_gan.training.validation import LazyValidator
 from denoise_gan.warning_line import say_for_the_run
@@ -230,8 +230,8 @@ class RefineTrainer:
         load_state(self.g, state["g"], f"{where} (G)")
         if self.level_aware and isinstance(state.get("level_max"), (int, float)):  # older checkpoints: none
             self.g.level_max = max(self.g.level_max, float(state["level_max"]))
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
+        load_optimizer(self.opt, state["opt"])
+        load_scheduler(self.sched, state["sched"])
         set_rng_state(state["rng"])
 
     def export(self, run_dir: Path, step: int) -> None:

@@ -129,7 +129,7 @@ def test_the_history_pool_shows_the_discriminators_older_fakes_too() -> None:
     the discriminator's oscillation); the pool never grows past its size."""
     from denoise_gan.training.cyclegan import ImagePool
 
-    pool = ImagePool(size=4, seed=0)
+    pool = ImagePool(size=4, seed=0, image_shape=(1, 2, 2))
     older = 0
     for step in range(40):
         batch = torch.full((2, 1, 2, 2), float(step))
@@ -137,4 +137,4 @@ def test_the_history_pool_shows_the_discriminators_older_fakes_too() -> None:
         assert out.shape == batch.shape and len(pool.images) <= 4
         older += int((out[:, 0, 0, 0] < step).sum())
     assert 20 < older < 60  # of 76 images queried once the pool was full, about half
-    assert ImagePool(size=0, seed=0).query(batch) is batch
+    assert ImagePool(size=0, seed=0, image_shape=(1, 2, 2)).query(batch) is batch
