@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.case_folding import folds_case, name_on_disk
+from data_tools.disk_names import refused_name
 from data_tools.folder_scan import (
     OTHER_IMAGE_SUFFIXES,
     broken_link,
@@ -206,7 +207,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     folds, folded = _case_rule(out_dir, sources)
     for c in candidates:
         source, output, key = c.source, c.output, name_on_disk(c.real_output, folds)
-        problem = _name_problem(output) or broken_link(source) or _through_link(out_dir, output)
+        problem = _name_problem(output, out_dir) or broken_link(source) or _through_link(out_dir, output)
         if problem and key in jobs and jobs[key].problem:
             failing.append(Job(source, output, problem))
             continue
@@ -332,13 +333,15 @@ def _plan_one_file(source: Path, output: Path, opts: OutputOptions) -> list[Job]
     return [Job(source, output, _name_problem(output))]
 
 
-def _name_problem(output: Path) -> str:
-    """A reason this output cannot be written, found before any work (a name longer than the file system's)."""
+def _name_problem(output: Path, out_dir: Path | None = None) -> str:
+    """A reason this output cannot be written, found before any work: a name longer than the file system's, or
+    one its disk refuses (its own, or a folder's that --recursive mirrors under ``out_dir``)."""
     size = len(os.fsencode(output.name))
     if size > NAME_MAX:
         return (f"output name is {size} bytes, over the {NAME_MAX} a file name may have; shorten the input's "
                 "name or the --suffix")
-    return ""
+    folders = output.parent.relative_to(out_dir).parts if out_dir is not None else ()
+    return next((why for name in (*folders, output.name) if (why := refused_name(output.parent, name))), "")
 
 
 def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) -> Path:

@@ -1,0 +1,54 @@
+"""Whether an output's disk takes a name: FAT and exFAT (memory cards, USB sticks) and Windows shares refuse
+: * ? " < > | \\ and control characters, which a Linux folder's photos may have. Asked before the work, so a photo
+so named fails at once, with that reason, instead of after its denoising with "no such file" or "not permitted"."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+# names made only of these are taken by every disk a user writes photos to: no probe is made for them
+_TAKEN_EVERYWHERE = re.compile(r"[A-Za-z0-9 ._+,;=@#&'()\[\]{}~!$%^-]*\Z")
+_REFUSED_BY_FAT = set(':*?"<>|\\') | {chr(code) for code in range(32)}
+
+
+def refused_name(folder: Path, name: str) -> str:
+    """Why the disk where ``folder`` is (or would be made) refuses a file named ``name``, or "" where it takes it:
+    hidden temp files named with the name's unusual characters are made in the nearest existing folder and
+    removed. A disk that takes no file there at all is not the name's fault: "" (the run's write check says why)."""
+    unusual = "".join(dict.fromkeys(c for c in name if not _TAKEN_EVERYWHERE.match(c)))
+    if not unusual:
+        return ""
+    place = next((p for p in (folder, *folder.absolute().parents) if p.is_dir()), None)
+    if place is None or all(_makes(place, part) for part in _parts(unusual)) or not _makes(place, "name-check"):
+        return ""
+    odd = "".join(sorted(set(name) & _REFUSED_BY_FAT))
+    which = f"the character(s) {odd!r}" if odd else "some of its characters"
+    return (f"this disk does not take {which} in the name {name!r} (FAT and exFAT memory cards and Windows shares "
+            "refuse : * ? \" < > | \\); rename the file or folder, or choose an -o on another disk")
+
+
+def _parts(characters: str, most: int = 160) -> list[str]:
+    """``characters`` in runs of at most ``most`` bytes, each short enough for a temp file's name."""
+    parts = [""]
+    for c in characters:
+        if len(os.fsencode(parts[-1] + c)) > most:
+            parts.append("")
+        parts[-1] += c
+    return parts
+
+
+def _makes(folder: Path, characters: str) -> bool:
+    """Whether a temp file whose name holds ``characters`` can be made in ``folder`` (named as this package's temp
+    files are, so a kill between making and removing it leaves nothing a later run does not clear)."""
+    try:
+        fd, made = tempfile.mkstemp(prefix=f".{characters}.{os.getpid()}-", suffix=".part", dir=folder)
+    except (OSError, ValueError):  # ValueError: a NUL among them
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(made)
+    return True
