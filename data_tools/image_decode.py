@@ -130,14 +130,27 @@ def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, in
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tags = header.getexif()
-            orientation = tags.get(0x0112, 1)
             if exif is None:  # a PNG's eXIf chunk after its image data is in ``info`` only once getexif loaded it
                 exif = header.info.get("exif")
+            orientation = _recorded_orientation(header, exif)
             if exif is None and header.format == "TIFF":
                 exif = _tiff_exif(tags)
     except Exception:
         orientation = 1
     return exif, header.info.get("icc_profile"), orientation
+
+
+def _recorded_orientation(header: Image.Image, exif: bytes | None) -> object:
+    """The orientation the file's EXIF (a TIFF's own tag) records. Pillow's getexif also takes one from XMP or a
+    PNG's text chunk where the EXIF has none, which browsers and viewers do not: applied, the output came out
+    turned against the picture the user saw."""
+    if header.format == "TIFF":
+        return header.tag_v2.get(0x0112, 1)
+    if not exif:
+        return 1
+    recorded = Image.Exif()
+    recorded.load(exif)
+    return recorded.get(0x0112, 1)
 
 
 def _bmp_bits(data: bytes) -> int:

@@ -3,6 +3,7 @@ pixels, the ICC profile where the format and samples take it, the dpi where it i
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -137,10 +138,19 @@ def bmp_with_dpi(data: bytes, dpi: tuple[float, float] | None) -> bytes:
 
 
 def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
+    """The block ``exif_tags_for_output`` makes, as bytes (a PNG chunk's)."""
+    tags = exif_tags_for_output(exif, fmt)
+    try:
+        return tags.tobytes() if tags is not None else None
+    except Exception:
+        return None
+
+
+def exif_tags_for_output(exif: bytes | None, fmt: str) -> Image.Exif | None:
     """The EXIF block with orientation reset to 1, since the pixels are stored upright now (a quarter turn also
     swaps its width and height and its x and y resolution, so the block describes the file it is in); for a
     TIFF, whose own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its
-    own)."""
+    own). Its text is kept byte for byte (``_text_as_read``)."""
     if not exif:
         return None
     try:
@@ -155,9 +165,24 @@ def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
         parsed[0x0112] = 1
         for tag in _TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
             del parsed[tag]
-        return parsed.tobytes()
+        _text_as_read(parsed)
+        return parsed
     except Exception:
         return None
+
+
+def _text_as_read(parsed: Image.Exif) -> None:
+    """Pillow reads EXIF text as Latin-1 and writes it back as ASCII, every other byte a "?": a photographer's
+    "José" (UTF-8) or a "©" (Latin-1) in Artist, Copyright or LensModel. Given back the bytes it read, it writes
+    them as they came."""
+    exif_ifd = parsed.get_ifd(0x8769) if 0x8769 in parsed else {}
+    tables = [parsed, exif_ifd, parsed.get_ifd(0x8825) if 0x8825 in parsed else {},
+              parsed.get_ifd(0xA005) if 0xA005 in exif_ifd else {}]
+    for tags in tables:
+        for tag, value in list(tags.items()):
+            if isinstance(value, str) and not value.isascii():
+                with contextlib.suppress(UnicodeEncodeError):  # (text Pillow read some other way)
+                    tags[tag] = value.encode("latin-1")
 
 
 def _swap(tags: Image.Exif | dict, a: int, b: int) -> None:

@@ -39,6 +39,7 @@ from data_tools.image_decode import (
 from data_tools.image_metadata import (
     bmp_with_dpi,
     exif_for_output,
+    exif_tags_for_output,
     file_resolution,
     metadata_for,
     plausible_dpi,
@@ -340,9 +341,9 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
         kwargs.update(lossless=lossless, exact=True)
     if fmt == "PNG":
         kwargs["compress_level"] = 6
-    exif = exif_for_output(exif, fmt)
-    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
-        kwargs["exif"] = exif
+    tags = exif_tags_for_output(exif, fmt)  # handed over parsed: a TIFF's text would be re-read from bytes as ASCII
+    if tags is not None and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kwargs["exif"] = tags
     if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["icc_profile"] = icc
     if dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):  # WebP has no resolution field

@@ -583,3 +583,47 @@ def test_too_many_tiff_samples_are_refused_from_the_header(tmp_path: Path, monke
     monkeypatch.setattr(tifffile.TiffPage, "asarray", never)
     with pytest.raises(ImageReadError, match="deep.tif: a TIFF with 100 samples per pixel is not supported"):
         read_image(tmp_path / "deep.tif")
+
+
+def test_exif_text_that_is_not_ascii_is_written_as_it_came(tmp_path: Path) -> None:
+    """A photographer's name in UTF-8 and a Latin-1 "©" (IFD0), a lens with an en dash (the Exif sub-IFD): each
+    was written back by Pillow as ASCII, every other byte a "?", in every output format."""
+    artist, copyright_, lens = "José Núñez".encode(), b"\xa9 2024 J. Smith", "EF 24\u201370mm".encode()
+    exif = Image.Exif()
+    exif.update({0x0112: 6, 0x010F: "Canon", 0x013B: artist, 0x8298: copyright_})
+    exif.get_ifd(0x8769)[0xA434] = lens
+    block = exif.tobytes()
+    assert all(text in block for text in (artist, copyright_, lens))
+    for suffix, dtype in ((".jpg", np.uint8), (".png", np.uint8), (".webp", np.uint8), (".tif", np.uint8),
+                          (".png", np.uint16)):
+        data = encode_image(asymmetric(dtype=dtype), suffix, exif=block)
+        assert all(text in data for text in (artist, copyright_, lens)), (suffix, dtype)
+        assert b"Jos??" not in data and b"? 2024" not in data
+        written = tmp_path / f"out{suffix}"
+        written.write_bytes(data)
+        tags = Image.open(written).getexif()
+        assert tags[0x0112] == 1 and tags[0x010F] == "Canon"
+
+
+XMP_TURNED = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF>'
+              '</x:xmpmeta>')
+
+
+def test_an_orientation_only_xmp_records_is_not_applied(tmp_path: Path) -> None:
+    """Browsers and viewers turn a photo by its EXIF only; Pillow also takes XMP's tiff:Orientation where the EXIF
+    has none, and the output came out turned against what the user saw. An EXIF orientation still counts."""
+    from PIL import PngImagePlugin
+
+    pixels = asymmetric()
+    Image.fromarray(pixels).save(tmp_path / "x.jpg", xmp=XMP_TURNED.encode(), quality=100, subsampling=0)
+    text = PngImagePlugin.PngInfo()
+    text.add_itxt("XML:com.adobe.xmp", XMP_TURNED)
+    Image.fromarray(pixels).save(tmp_path / "x.png", pnginfo=text)
+    assert Image.open(tmp_path / "x.png").getexif().get(0x0112) == 6  # what Pillow reads into it
+    np.testing.assert_array_equal(read_image(tmp_path / "x.png").pixels, pixels)
+    assert read_image(tmp_path / "x.jpg").pixels.shape == pixels.shape
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.fromarray(pixels).save(tmp_path / "both.png", pnginfo=text, exif=exif.tobytes())
+    np.testing.assert_array_equal(read_image(tmp_path / "both.png").pixels, np.rot90(pixels))
