@@ -150,12 +150,16 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
     from denoise_gan.evaluation.demo import demo_means
 
     mean = demo_means(rows)
-    identical = sum(not math.isfinite(r.psnr) for r in rows)
-    table.add_row("[bold]mean", f"{mean['noisy_psnr']:.2f}", f"{mean['noisy_ssim']:.4f}",
-                  f"[bold]{mean['psnr']:.2f}" + ("*" if 0 < identical < len(rows) else ""),
-                  f"[bold]{mean['ssim']:.4f}", f"{mean['seconds']:.2f}")
-    if 0 < identical < len(rows):
-        table.caption = "* " + identical_caption(identical, len(rows))
+    marks: dict[str, str] = {}  # each PSNR mean over fewer photos than its SSIM's marked, the noisy one too: the
+    captions = []               # before and after means may be over different photos
+    for column, key in (("noisy", "noisy_psnr"), ("denoised", "psnr")):
+        identical = sum(not math.isfinite(getattr(r, key)) for r in rows)
+        marks[key] = "*" * (len(captions) + 1) if 0 < identical < len(rows) else ""
+        if marks[key]:
+            captions.append(f"{marks[key]} {column}: {identical_caption(identical, len(rows))}")
+    table.add_row("[bold]mean", f"{mean['noisy_psnr']:.2f}{marks['noisy_psnr']}", f"{mean['noisy_ssim']:.4f}",
+                  f"[bold]{mean['psnr']:.2f}{marks['psnr']}", f"[bold]{mean['ssim']:.4f}", f"{mean['seconds']:.2f}")
+    table.caption = "\n".join(captions) or None
     return table
 
 

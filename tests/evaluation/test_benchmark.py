@@ -803,8 +803,11 @@ def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_d
         assert result.exit_code == 0, result.output
         data = json.loads((tmp_path / name / "results.json").read_text())
         assert data["config"]["infer"]["ensemble"] is bool(extra) and data["config"]["infer"]["engine"] == "auto"
-        rows[name] = [r["psnr"] for r in data["rows"] if r["method"] == "tiny"]
+        rows[name] = [r["psnr"] for r in data["rows"] if r["method"] == ("tiny@x8" if extra else "tiny")]
+        assert rows[name] and ("tiny@x8" in result.stdout) is bool(extra)  # eight passes said in the row's name
+        assert ("tiny@x8" in (tmp_path / name / "results.csv").read_text()) is bool(extra)
     assert rows["plain"] != rows["ensemble"]
+    assert bench_methods._model_names([Path("ck/tiny.safetensors")], ensemble=True) == ["tiny@x8"]
 
 
 def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clean_dir: Path) -> None:

@@ -169,6 +169,13 @@ def test_the_mean_leaves_out_images_that_came_back_unchanged_and_says_so() -> No
     console.print(demo_table(rows, "gaussian:sigma=0", 0))
     text = " ".join(console.export_text().split())
     assert "42.00*" in text and "the PSNR mean is over the other 2" in text
+    rows[1] = DemoRow("b", float("inf"), 1.0, 40.0, 0.9, 0.1, Path("b"))  # a noisy input that is the clean photo
+    console = Console(record=True, width=200)
+    console.print(demo_table(rows, "salt-pepper:amount=0.000003", 0))
+    text = " ".join(console.export_text().split())
+    assert "20.00*" in text and "42.00**" in text  # before and after means over different photos: both marked
+    assert "* noisy: 1 identical pair(s) (PSNR infinite): the PSNR mean is over the other 2" in text
+    assert "** denoised: 1 identical pair(s)" in text
 
 
 def _tiny_weights(tmp_path: Path) -> Path:

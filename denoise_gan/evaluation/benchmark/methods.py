@@ -258,10 +258,10 @@ def _calibrated(meta: dict[str, Any]) -> str:
     return f" (on top of its calibration, level_scale {scale:g})" if isinstance(scale, int | float) else ""
 
 
-def _model_names(paths: Sequence[Path]) -> list[str]:
+def _model_names(paths: Sequence[Path], ensemble: bool = False) -> list[str]:
     """Row names from checkpoint stems; a file whose name says nothing (an exported folder's ``model``, a run's or
     an adaptation's ``G``) by its folder (``my_camera``; a run's refinement ``run1/refine``); parent folders are
-    added where names collide."""
+    added where names collide; ``ensemble``: each with ENSEMBLE_MARK."""
     names = [_folder_name(p) if p.stem in ("model", "G") and p.parent.name else p.stem for p in paths]
     for depth in (1, 2):
         clashes = {n for n in names if names.count(n) > 1}
@@ -270,7 +270,7 @@ def _model_names(paths: Sequence[Path]) -> list[str]:
     names = [f"model:{n}" if n in (*METHOD_NAMES, "clean") else n for n in names]  # clean: the reference crop
     if len(set(names)) != len(names):
         raise UserError("two --checkpoint files give the same row name; rename one of them")
-    return names
+    return [f"{n}{ENSEMBLE_MARK}" for n in names] if ensemble else names
 
 
 def _folder_name(path: Path) -> str:
@@ -278,6 +278,7 @@ def _folder_name(path: Path) -> str:
     return f"{folder.parent.name}/{folder.name}" if folder.name == "refine" and folder.parent.name else folder.name
 
 
+ENSEMBLE_MARK = "@x8"  # a model's rows under the x8 self-ensemble: NAME@x8, NAME@x8@strength=K, NAME@x8@sigma
 STRENGTH_MARK = "@strength="  # a level-aware model's row at a given strength: NAME@strength=K
 
 
@@ -297,7 +298,9 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
 
     A level-aware model gives one row per ``strengths`` value (``NAME@strength=K``; the plain name at the
     inference config's strength when none are given) and, ``with_sigma``, a row fed the same σ as the
-    classical methods (``NAME@sigma``: the non-blind comparison). A blind model gives its one blind row.
+    classical methods (``NAME@sigma``: the non-blind comparison). A blind model gives its one blind row. Under
+    the x8 self-ensemble each name is ``NAME@x8``: eight passes against the classical methods' one, said in the
+    rows people copy (the table, results.csv), not only in the report's method rules.
     """
     try:
         paths = [resolve_weights(c) for c in (checkpoints or [None])]
@@ -308,7 +311,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
     if len(set(real_path(p) for p in paths)) != len(paths):
         raise UserError("the same checkpoint is given twice")
     models = []
-    for path, name in zip(paths, _model_names(paths)):
+    for path, name in zip(paths, _model_names(paths, infer.ensemble)):
         start = time.perf_counter()
         loaded = load_backend(path, engine, infer.device, infer.precision, threads)
         denoiser = TiledDenoiser(loaded.backend, replace(infer, strength=1.0, sigma=None))  # tile resolved once
