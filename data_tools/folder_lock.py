@@ -139,3 +139,22 @@ def held_by_another_process(folder: Path | str) -> bool:
         return not _flock_within(fd, _PROBE_WAIT_S)
     finally:
         os.close(fd)  # closing drops the lock this probe may have taken
+
+
+@contextmanager
+def removed_if_left_empty(folder: Path | str) -> Iterator[None]:
+    """For a command that makes its output folder before it has read its inputs: when the work fails, a folder
+    this run made and left empty is removed, so a refused run leaves nothing behind (as commands that check
+    everything first do). Not one another process holds: two runs started together both found no folder, and
+    the one refused by the other's lock removed the folder the other was about to write its results into."""
+    folder = Path(folder)
+    existed = folder.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and not held_by_another_process(folder):
+            try:
+                folder.rmdir()  # only if empty: anything written to it stays
+            except OSError:
+                pass
+        raise

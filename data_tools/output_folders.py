@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from data_tools.atomic_files import (
@@ -98,24 +97,6 @@ def _refuse_link(link: Path) -> None:
     raise OutputWriteError(f"{link}: a link to {os.readlink(link)}, where this command writes and reads its own "
                            "files, which would go through it; remove the link (or put a copy of what it leads to "
                            "in its place)")
-
-
-@contextmanager
-def removed_if_left_empty(folder: Path | str) -> Iterator[None]:
-    """For a command that makes its output folder before it has read its inputs: when the work fails, a folder
-    this run made and left empty is removed, so a refused run leaves nothing behind (as commands that check
-    everything first do)."""
-    folder = Path(folder)
-    existed = folder.exists()
-    try:
-        yield
-    except BaseException:
-        if not existed:
-            try:
-                folder.rmdir()  # only if empty: anything written to it stays
-            except OSError:
-                pass
-        raise
 
 
 def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_tools.errors import DataError
-from data_tools.folder_lock import holding_folder
+from data_tools.folder_lock import holding_folder, removed_if_left_empty
 from data_tools.folder_scan import not_a_folder
-from data_tools.output_folders import prepare_output_dir, removed_if_left_empty
+from data_tools.output_folders import prepare_output_dir
 from data_tools.samples import SAMPLES, SETS, holds_only_samples, write_samples
 
 POOLS = ("photos", "pool")  # built from the wallpaper packages, with their sources.json

@@ -49,8 +49,8 @@ def noise_fit_command(
     noise_fit report (needs torch: the \\[train] extra).
     """
     _check_folders(noisy, clean, clean_photos)
-    from data_tools.folder_lock import holding_folder
-    from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs, removed_if_left_empty
+    from data_tools.folder_lock import holding_folder, removed_if_left_empty
+    from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
     from denoise_gan.evaluation.noise_fit import blind_fit, load_candidates, paired_fit, write_report
     from denoise_gan.runtime import set_threads
 

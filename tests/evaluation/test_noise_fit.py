@@ -683,6 +683,30 @@ def test_a_report_folder_another_run_is_writing_is_refused(pairs: Path, tmp_path
     assert list(out.iterdir()) == []
 
 
+def test_a_run_refused_by_one_that_started_meanwhile_leaves_that_runs_folder(pairs: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two noise-fits started together both found no folder; the one refused by the other's lock removed the
+    folder the other held (still empty: its report is written last), so a third ran unrefused and the second's
+    report then replaced the third's without a word."""
+    from contextlib import ExitStack
+
+    from data_tools.folder_lock import holding_folder
+    from denoise_gan.evaluation import noise_fit
+
+    out, other = tmp_path / "fit", ExitStack()
+    load = noise_fit.load_candidates
+
+    def the_other_run_starts_meanwhile(*args: object, **kwargs: object) -> object:
+        other.enter_context(holding_folder(out))  # made and held by it while this run loads its models
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(noise_fit, "load_candidates", the_other_run_starts_meanwhile)
+    with other:
+        one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out),
+                       "another process is writing")
+        assert out.is_dir()  # the other run's folder, still held
+
+
 def test_lag_one_correlation_is_read_along_rows_and_down_columns_apart() -> None:
     """Stripes: noise that varies across a row but not down a column (a sensor's column noise) is uncorrelated
     between horizontal neighbours and fully correlated between vertical ones, and the two sums tell them apart."""
