@@ -8,18 +8,18 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import re
 import shutil
 import signal
 import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from data_tools.errors import DataError
+from data_tools.temp_files import claim, claimed_folder, remove_stale_parts, temp_prefix
 
 
 class OutputWriteError(DataError):
@@ -33,6 +33,11 @@ class NoRoomError(OutputWriteError):
 
 class OutputExistsError(OutputWriteError):
     """The output appeared while it was being made (another run writing the same name): nothing replaced."""
+
+
+class FolderBusyError(OutputWriteError):
+    """Another process holds the folder (``folder_lock``): the work could not start now, though the arguments
+    were fine, so a command ends with exit code 1 (a retry later may pass), not 2."""
 
 
 def _umask_by_setting() -> int:
@@ -57,75 +62,6 @@ def _current_umask() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return _UMASK_AT_IMPORT
-
-
-# a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
-_PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
-_PART_NAME_BYTES = 100  # the temp name keeps a prefix of the target's, so a 255-byte name still has room
-
-
-def temp_prefix(name: str) -> str:
-    return _named_part(name) + f"{os.getpid()}-"
-
-
-def _named_part(name: str) -> str:
-    """What every temp file of the target ``name`` begins with, before the writer's PID."""
-    raw = os.fsencode(name)
-    cut = min(len(raw), _PART_NAME_BYTES)
-    while 0 < cut < len(raw) and raw[cut] & 0xC0 == 0x80:  # not inside a character: half of one is no valid
-        cut -= 1  # UTF-8, which an exFAT disk refuses as a name
-    return "." + os.fsdecode(raw[:cut]) + "."
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether the process that named a temp file still runs: a killed one its parent has not yet reaped (a
-    zombie, for seconds, or for good under a container's init that never reaps) answers a signal but writes
-    nothing more."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    try:
-        proc_stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:  # no /proc (macOS), or it has just ended
-        return True
-    return proc_stat.rpartition(")")[2].split()[:1] != ["Z"]  # the state follows the command name in parentheses
-
-
-def is_temp_file(name: str) -> bool:
-    """Whether a file name is one of this package's temp files (a write in progress or cut short), which a
-    folder's emptiness and a set's contents do not count; any other name, hidden or ``.part``, is a user's."""
-    return _PART.match(name) is not None
-
-
-def remove_stale_parts(folder: Path | str, recursive: bool = False, named: str | None = None) -> int:
-    """Delete the temp files and temp folders (``built_aside``'s) that writers of this package left in a folder
-    (and, ``recursive``, in the folders under it) when they were killed mid-write (the process their name
-    records is gone); a live writer's, and anything named otherwise, are left alone. ``named``: only those of
-    that one file (a folder of the user's where one file is written). Returns how many were removed."""
-    removed, own = 0, None if named is None else _named_part(named)
-    try:
-        found = Path(folder).rglob(".*.part") if recursive else Path(folder).glob(".*.part")
-        candidates = [(p, match) for p in found if (match := _PART.match(p.name))  # a named file's: its PID next
-                      and (own is None or (p.name.startswith(own) and match.start(1) == len(own)))]
-    except OSError:
-        return 0
-    for path, match in candidates:
-        try:
-            if _pid_alive(int(match.group(1))) or path.is_symlink():
-                continue
-            if path.is_file():
-                path.unlink()
-            elif path.is_dir():
-                shutil.rmtree(path)
-            else:
-                continue
-            removed += 1
-        except (OSError, ValueError):
-            continue
-    return removed
 
 
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a disk full, a quota used up, a file-size limit (ulimit -f,
@@ -155,15 +91,16 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except OSError as exc:
         raise write_error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails
+        with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails, and only once the
+            claim(fh.fileno())           # file is in place (till then it claims the temp file as a live writer's)
             _usual_mode(lambda mode: os.fchmod(fh.fileno(), mode), 0o666)  # mkstemp makes 0600
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _link_exclusive(tmp, path)
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                _link_exclusive(tmp, path)
         sync_folder(path.parent)
     except OutputWriteError:
         Path(tmp).unlink(missing_ok=True)
@@ -252,7 +189,7 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
     if folder.exists():
         inside = folder.is_dir()  # (a link to a folder too: only the temp folder is ever removed)
         temp = _temp_folder(folder, folder) if inside else folder  # a file in the way: its writers say so
-        with _discarded_on_failure(temp, folder, remove=inside):
+        with _discarded_on_failure(temp, folder, remove=inside), claimed_folder(temp) if inside else nullcontext():
             yield temp
             if inside:
                 _move_in(temp, folder, overwrite, first)
@@ -264,7 +201,7 @@ def built_aside(folder: Path | str, overwrite: bool = True, first: Sequence[str]
     except OSError as exc:
         raise write_error(folder, exc) from None
     temp = _temp_folder(folder, folder.parent)
-    with _discarded_on_failure(temp, folder):
+    with _discarded_on_failure(temp, folder), claimed_folder(temp):
         yield temp
         try:
             os.rename(temp, folder)  # onto nothing, or an empty folder made meanwhile; never over files

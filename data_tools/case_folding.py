@@ -11,7 +11,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-from data_tools.atomic_files import temp_prefix
+from data_tools.temp_files import temp_prefix
 
 
 def folds_case(folder: Path) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from data_tools.atomic_files import OutputWriteError, write_error
+from data_tools.atomic_files import FolderBusyError, write_error
 from data_tools.output_folders import refuse_file_in_the_way, refuse_set_half
 
 
@@ -35,7 +35,7 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
     try:
         if not _flock_within(fd, _PROBE_WAIT_S):
             doing = "reading" if _only_readers(fd) else "writing"
-            raise OutputWriteError(f"{folder}: another process is {doing} this {what} now; wait for it to end, "
+            raise FolderBusyError(f"{folder}: another process is {doing} this {what} now; wait for it to end, "
                                    "or choose another -o")
         _HELD.add(fd)
         yield
@@ -62,7 +62,7 @@ def reading_folder(folder: Path | str, what: str = "set") -> Iterator[None]:
         return
     try:
         if not _flock_within(fd, _PROBE_WAIT_S, fcntl.LOCK_SH):
-            raise OutputWriteError(f"{folder}: another process is writing this {what} now; wait for it to end")
+            raise FolderBusyError(f"{folder}: another process is writing this {what} now; wait for it to end")
         _HELD.add(fd)
         yield
     finally:

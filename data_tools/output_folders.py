@@ -8,16 +8,10 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from data_tools.atomic_files import (
-    OutputWriteError,
-    is_special_file,
-    is_temp_file,
-    remove_stale_parts,
-    temp_prefix,
-    write_error,
-)
+from data_tools.atomic_files import OutputWriteError, is_special_file, write_error
 from data_tools.paths import real_path
 from data_tools.set_halves import set_half_holding
+from data_tools.temp_files import is_temp_file, remove_stale_parts, temp_prefix
 
 
 def refuse_file_in_the_way(folder: Path, option: str = "-o") -> None:

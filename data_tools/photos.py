@@ -28,10 +28,11 @@ import cv2
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, is_temp_file
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.errors import DataError
 from data_tools.file_digest import file_sha256
 from data_tools.images import colour_channels, encode_image, read_image
+from data_tools.temp_files import is_temp_file
 
 SOURCES_NAME = "sources.json"
 TARGET_SIDE = 1280  # longest side after the downscale, at most; the factor is clamped to 2..4

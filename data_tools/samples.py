@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import skimage.data as skd
 
-from data_tools.atomic_files import is_temp_file
 from data_tools.errors import DataError
 from data_tools.images import as_hwc, encode_image, write_image
+from data_tools.temp_files import is_temp_file
 
 
 def _motorcycle() -> np.ndarray:

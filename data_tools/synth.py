@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data_tools.atomic_files import OutputWriteError, is_temp_file, remove_stale_parts
+from data_tools.atomic_files import OutputWriteError
 from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.checks import whole_number
 from data_tools.clean_shrink import SmallerThanCrop, refuse_crop_over_size, shrunk_clean
@@ -59,6 +59,7 @@ from data_tools.synth_folder import (
     set_manifest,
     write_manifest,
 )
+from data_tools.temp_files import is_temp_file, remove_stale_parts
 from data_tools.versions import tool_version
 
 ProgressFn = Callable[[int, int, str], None]

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_text, is_temp_file
+from data_tools.atomic_files import atomic_write_text
 from data_tools.case_folding import name_on_disk
 from data_tools.errors import DataError
 from data_tools.folder_lock import reading_folder
@@ -21,6 +21,7 @@ from data_tools.images import collect_images
 from data_tools.names import printable
 from data_tools.paths import real_path
 from data_tools.set_halves import MANIFEST_NAME, SET_FOLDERS, synth_sets_under
+from data_tools.temp_files import is_temp_file
 
 MANIFEST_FORMAT = "denoise-gan-synth/1"
 

@@ -23,7 +23,7 @@ from rich.measure import Measurement
 from rich.segment import Segment, Segments
 from rich.table import Table
 
-from data_tools.atomic_files import NO_ROOM, NoRoomError, OutputExistsError
+from data_tools.atomic_files import NO_ROOM, FolderBusyError, NoRoomError, OutputExistsError
 from data_tools.names import shown
 from data_tools.paths import WORKING_FOLDER_GONE, real_path, working_folder_gone
 from denoise_gan import __version__
@@ -189,8 +189,8 @@ def friendly_errors(fn: F) -> F:
       missing file, a name too long for the file system, a missing or broken optional package (the line names
       the extra that installs it);
     - 1, the work failed though the arguments were fine: a full disk or quota (``NoRoomError``, or standard
-      output that cannot be written), another run's file in the way (``OutputExistsError``), out of memory
-      (numpy's MemoryError, torch's RuntimeError: a ``ulimit -v`` on a shared machine is not a bug);
+      output that cannot be written), another run's file in the way (``OutputExistsError``) or its folder held
+      (``FolderBusyError``), out of memory (numpy's MemoryError, torch's RuntimeError: a ``ulimit -v``);
     - 130 (143 after a SIGTERM, as ``launch`` turns it): an interrupt, also one that ended a command's work."""
 
     @functools.wraps(fn)
@@ -198,8 +198,8 @@ def friendly_errors(fn: F) -> F:
         interrupts = interrupt_count()
         try:
             done = fn(*args, **kwargs)
-        except (NoRoomError, OutputExistsError) as exc:  # a full disk, another run's file: the work failed, the
-            # arguments were fine
+        except (NoRoomError, OutputExistsError, FolderBusyError) as exc:  # a full disk, another run's file or its
+            # folder lock: the work failed, the arguments were fine
             say_error(str(exc))
             raise typer.Exit(1) from None
         except (DenoiseGanError, FileNotFoundError) as exc:

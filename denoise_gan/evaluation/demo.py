@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_text, is_temp_file
+from data_tools.atomic_files import atomic_write_text
 from data_tools.folder_lock import holding_folder, removed_if_left_empty
 from data_tools.images import write_image
 from data_tools.noise import NoiseSpec, image_seed, parse_noise_spec
 from data_tools.output_folders import prepare_output_dir
 from data_tools.samples import HELD_OUT, load_sample
+from data_tools.temp_files import is_temp_file
 from denoise_gan.evaluation.metrics import finite_mean, json_float, psnr, ssim
 from denoise_gan.evaluation.pictures import labelled_grid
 from denoise_gan.inference.engine_choice import load_backend

@@ -28,7 +28,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from data_tools.atomic_files import OutputExistsError, hard_links_work, is_special_file, remove_stale_parts
+from data_tools.atomic_files import OutputExistsError, hard_links_work, is_special_file
 from data_tools.channels import has_alpha
 from data_tools.image_metadata import metadata_lost
 from data_tools.images import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem, read_image, write_image
@@ -36,6 +36,7 @@ from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
 from data_tools.paths import home_expanded
 from data_tools.shown_values import shown_repr
+from data_tools.temp_files import remove_stale_parts
 from denoise_gan.errors import UserError, first_line, is_out_of_memory, out_of_memory_text
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
 from denoise_gan.inference.tiling import TiledDenoiser

@@ -32,11 +32,12 @@ import torch
 from torch import nn
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, remove_stale_parts, write_error
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, write_error
 from data_tools.file_digest import file_sha256
 from data_tools.folder_lock import holding_folder
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
+from data_tools.temp_files import remove_stale_parts
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import extra_command, require

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_tools import json_text
-from data_tools.atomic_files import is_special_file, is_temp_file, remove_stale_parts
+from data_tools.atomic_files import is_special_file
 from data_tools.names import says_folder
 from data_tools.paths import real_path
+from data_tools.temp_files import is_temp_file, remove_stale_parts
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets import shipped as shipped_models
 from denoise_gan.nets.run_folder import folder_run_kind, graph_beside, run_own_files

@@ -36,11 +36,12 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from data_tools.atomic_files import atomic_write_bytes, is_temp_file, remove_stale_parts
+from data_tools.atomic_files import atomic_write_bytes
 from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.names import shell_word
 from data_tools.output_folders import prepare_output_dir, refuse_links_inside, refuse_output_inside_inputs
+from data_tools.temp_files import is_temp_file, remove_stale_parts
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError

@@ -14,9 +14,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from data_tools.atomic_files import is_temp_file
+from data_tools.atomic_files import FolderBusyError
 from data_tools.folder_lock import holding_folder
-from denoise_gan.errors import UserError
+from data_tools.temp_files import is_temp_file
 from denoise_gan.runtime import World, world_from_env
 
 
@@ -74,6 +74,6 @@ def holding_run_folder(run_dir: Path, what: str = "run", new: bool = False) -> A
 def _holding_new(run_dir: Path, what: str) -> Iterator[None]:
     with holding_folder(run_dir, what):
         if any(not is_temp_file(p.name) for p in run_dir.iterdir()):
-            raise UserError(f"{run_dir}: another {what} wrote into this folder while this one started; choose "
+            raise FolderBusyError(f"{run_dir}: another {what} wrote into this folder while this one started; choose "
                             "another -o")
         yield

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, remove_stale_parts
+from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
 from data_tools.paths import real_path
 from data_tools.set_halves import halves_of
+from data_tools.temp_files import remove_stale_parts
 from denoise_gan.evaluation.metrics import finite_mean, psnr, ssim
 from denoise_gan.evaluation.pairing import paired_files, read_pair
 from denoise_gan.evaluation.pictures import labelled_grid

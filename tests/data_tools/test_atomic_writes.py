@@ -296,7 +296,7 @@ def test_a_killed_writer_not_yet_reaped_leaves_no_temp_file_behind(tmp_path: Pat
 
     import pytest
 
-    from data_tools.atomic_files import remove_stale_parts
+    from data_tools.temp_files import remove_stale_parts
 
     if not Path("/proc/self/stat").is_file():
         pytest.skip("no /proc here: a zombie cannot be told from a live writer")
@@ -457,7 +457,7 @@ def test_a_disk_that_keeps_no_modes_or_links_still_takes_the_file(tmp_path: Path
 def test_a_long_names_temp_file_is_cut_between_characters() -> None:
     """Cut at 100 bytes inside a 3-byte character, the temp name was no valid UTF-8, which exFAT refuses: a photo
     named in Japanese failed "Invalid or incomplete multibyte or wide character"."""
-    from data_tools.atomic_files import temp_prefix
+    from data_tools.temp_files import temp_prefix
 
     for name in ("写真" * 20 + ".png", "b" + "é" * 60 + ".onnx", "a" * 300):
         prefix = temp_prefix(name)
@@ -557,3 +557,36 @@ def test_a_failing_folder_sync_is_an_error_and_an_unsupported_one_is_not(tmp_pat
     else:
         atomic_write_bytes(tmp_path / "ckpt.pt", b"weights")
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # (renamed before the folder's sync)
+
+
+def test_a_live_writer_in_another_pid_namespace_keeps_its_temp_files(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two containers sharing a folder: a writer's PID names no process in the other's PID namespace, and the
+    other's run deleted a live export's temp folder (and would a denoise's temp file) as a dead writer's. The
+    writer's claim (a lock the kernel drops with it) keeps them; a dead writer's, unclaimed, still go."""
+    from data_tools import temp_files
+    from data_tools.atomic_files import atomic_write_bytes, built_aside
+    from data_tools.temp_files import remove_stale_parts
+
+    monkeypatch.setattr(temp_files, "_pid_alive", lambda pid: False)  # every writer seen from another container
+    seen: list[int] = []
+    real_fsync = os.fsync
+
+    def the_other_container_cleans_meanwhile(fd: int) -> None:
+        seen.append(remove_stale_parts(tmp_path))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", the_other_container_cleans_meanwhile)
+    atomic_write_bytes(tmp_path / "a.png", b"whole")  # its temp file survives the cleaning, and lands
+    assert (tmp_path / "a.png").read_bytes() == b"whole" and seen[0] == 0
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    for target in (tmp_path / "export", tmp_path / "a_folder"):
+        (tmp_path / "a_folder").mkdir(exist_ok=True)  # a build inside an existing folder, and one beside it
+        with built_aside(target) as temp:
+            (temp / "model.onnx").write_bytes(b"graph")
+            assert remove_stale_parts(target.parent) == 0 and remove_stale_parts(target) == 0
+            assert (temp / "model.onnx").is_file()
+        assert (target / "model.onnx").read_bytes() == b"graph"
+    dead = tmp_path / ".b.png.99999-abcdefgh.part"
+    dead.write_bytes(b"half")
+    assert remove_stale_parts(tmp_path) == 1 and not dead.exists()

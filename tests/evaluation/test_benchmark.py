@@ -819,7 +819,7 @@ def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clea
     args = ("--clean", clean_dir, "--noise", "gaussian:sigma=25", "--methods", "noisy", "-o", out)
     assert bench(*args).exit_code == 0
     with holding_folder(out):  # another benchmark running in it
-        one_line_error(bench(*args, "--resume"), "another process is writing this benchmark")
+        one_line_error(bench(*args, "--resume"), "another process is writing this benchmark", code=1)
 
 
 def test_a_resume_keeps_the_rows_a_run_stored_until_it_let_go_of_the_folder(

@@ -236,13 +236,13 @@ def test_a_set_is_not_benchmarked_while_synth_writes_it_nor_rewritten_while_benc
                  "noisy", "-o", str(tmp_path / "b")]
     with holding_folder(tmp_path / "set", "set"):  # a synth writing it now
         done = subprocess.run(benchmark, env=CHILD_ENV, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "another process is writing this set now" in done.stderr, done.stderr
+    assert done.returncode == 1 and "another process is writing this set now" in done.stderr, done.stderr
     assert not (tmp_path / "b").exists()
     with reading_folder(tmp_path / "set"):  # a benchmark reading it now
         done = subprocess.run([sys.executable, "-m", "denoise_gan", "synth", str(clean_dir), "-o",
                                str(tmp_path / "set"), "--noise", "gaussian:sigma=50", "--overwrite"],
                               env=CHILD_ENV, capture_output=True, text=True, timeout=120)
-        assert done.returncode != 0 and "another process is reading this set now" in done.stderr, done.stderr
+        assert done.returncode == 1 and "another process is reading this set now" in done.stderr, done.stderr
     assert json.loads((tmp_path / "set" / "manifest.json").read_text())["noise"] == "gaussian:sigma=25"
     assert subprocess.run(benchmark, env=CHILD_ENV, capture_output=True, timeout=120).returncode == 0
 
@@ -265,12 +265,12 @@ def test_evaluate_and_noise_fit_hold_the_set_whose_halves_they_read(clean_dir: P
         with holding_folder(tmp_path / "set", "set"):  # a synth writing it now
             done = subprocess.run([sys.executable, "-m", "denoise_gan", *command], env=CHILD_ENV, capture_output=True,
                                   text=True, timeout=300)
-        assert done.returncode != 0 and "another process is writing this set now" in done.stderr, done.stderr
+        assert done.returncode == 1 and "another process is writing this set now" in done.stderr, done.stderr
     with reading_set_half(tmp_path / "set" / "noisy"):
         done = subprocess.run([sys.executable, "-m", "denoise_gan", "synth", str(clean_dir), "-o",
                                str(tmp_path / "set"), "--noise", "gaussian:sigma=50", "--overwrite"],
                               env=CHILD_ENV, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "another process is reading this set now" in done.stderr, done.stderr
+    assert done.returncode == 1 and "another process is reading this set now" in done.stderr, done.stderr
     with reading_set_half(clean_dir):  # a folder of photos, no set: nothing held
         assert synth(clean_dir, tmp_path / "other", "gaussian:sigma=5", 1).ok
 

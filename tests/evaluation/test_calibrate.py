@@ -192,7 +192,7 @@ def test_calibrate_never_writes_over_its_source_or_beside_another_calibration(tm
     (tmp_path / "busy").mkdir()
     with holding_folder(tmp_path / "busy"):
         one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "busy", "-c", level, "--noise",
-                           "gaussian:sigma=25", "--scale", "1"), "another process is writing this calibration")
+                           "gaussian:sigma=25", "--scale", "1"), "another process is writing this calibration", code=1)
     assert not (tmp_path / "busy" / "G.safetensors").exists()
 
 

@@ -678,8 +678,9 @@ def test_a_report_folder_another_run_is_writing_is_refused(pairs: Path, tmp_path
     out = tmp_path / "fit"
     with holding_folder(out):
         one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out),
-                       "another process is writing")
-        one_line_error(cli("samples", "--set", "photos", "--debs", tmp_path, "-o", out), "another process is writing")
+                       "another process is writing", code=1)
+        one_line_error(cli("samples", "--set", "photos", "--debs", tmp_path, "-o", out), "another process is writing",
+                       code=1)
     assert list(out.iterdir()) == []
 
 
@@ -703,7 +704,7 @@ def test_a_run_refused_by_one_that_started_meanwhile_leaves_that_runs_folder(pai
     monkeypatch.setattr(noise_fit, "load_candidates", the_other_run_starts_meanwhile)
     with other:
         one_line_error(cli("noise-fit", "--clean", pairs / "clean", "--noisy", pairs / "noisy", "-o", out),
-                       "another process is writing")
+                       "another process is writing", code=1)
         assert out.is_dir()  # the other run's folder, still held
 
 

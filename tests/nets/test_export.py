@@ -160,7 +160,8 @@ def test_a_folder_export_that_fails_partway_leaves_no_folder(level_weights: Path
     assert cli("export", level_weights, "-o", earlier, "--format", "folder", "--overwrite").exit_code == 0
     assert not killed.exists() and (earlier / "model.safetensors").read_bytes() != before["model.safetensors"]
     monkeypatch.chdir(earlier)  # `-o .`: its temp folder is named as one too (it was "..PID-...part")
-    from data_tools.atomic_files import built_aside, is_temp_file
+    from data_tools.atomic_files import built_aside
+    from data_tools.temp_files import is_temp_file
 
     (tmp_path / "link").symlink_to(earlier)  # a link to the folder: built aside inside it too (it was in place)
     for out in (Path("."), tmp_path / "link"):
@@ -470,7 +471,7 @@ def test_a_folder_export_over_one_another_export_is_writing_is_refused(level_wei
     card = (out / "README.md").read_text()
     with holding_folder(out):  # the other export, moving its files in
         one_line_error(cli("export", level_weights, "-o", out, "--format", "folder", "--overwrite"),
-                       "another process is writing this export now")
+                       "another process is writing this export now", code=1)
     assert (out / "README.md").read_text() == card
 
 

@@ -299,7 +299,7 @@ def test_the_final_line_states_planned_and_completed_steps(noisy_dir: Path, clea
     with holding_folder(tmp_path / "busy"):  # another process adapting into it: refused, nothing written
         one_line_error(cli("adapt", "--noisy", noisy_dir, "--clean", clean_dir, "--from", start_dir, "-o",
                            tmp_path / "busy", "--steps", "6", "--patch-size", "32", "--device", "cpu"),
-                       "another process is writing this adaptation now")
+                       "another process is writing this adaptation now", code=1)
     assert not (tmp_path / "busy" / "config.json").exists()
 
 

@@ -78,11 +78,11 @@ def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_
     (run / "tensorboard" / "events.out.tfevents.1.host.1.0").write_bytes(b"events")
     one_line_error(cli("train", "--resume", run), "stopped before its first checkpoint", "without --resume")
     with holding_folder(run):  # a run still starting, in another process, looks the same from outside
-        one_line_error(cli("train", "--resume", run), "another process is writing this run now")
+        one_line_error(cli("train", "--resume", run), "another process is writing this run now", code=1)
     assert new_run(clean_dir, run, "--steps", "2").exit_code == 0  # no "not empty"
     assert list_checkpoints(run / "checkpoints")
     with holding_folder(run):  # a second new run while it trains: "use --resume" was advice that is refused too
-        one_line_error(new_run(clean_dir, run, "--steps", "2"), "another process is writing this run now")
+        one_line_error(new_run(clean_dir, run, "--steps", "2"), "another process is writing this run now", code=1)
     with holding_folder(run / "refine"):  # a refinement learning from the F a resume replaces: said, not silent
         resumed = cli("train", "--resume", run, "--steps", "3")
     assert resumed.exit_code == 0 and "a refinement of this run is training now" in resumed.stderr, resumed.output
@@ -407,13 +407,13 @@ def test_a_run_folder_another_process_is_writing_is_refused(clean_dir: Path, tmp
     run = tmp_path / "run"
     with holding_folder(run):  # as the first process holds it while it trains
         one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run,
-                           *TINY_TRAIN_FLAGS, "--steps", "2"), "another process is writing this run now")
+                           *TINY_TRAIN_FLAGS, "--steps", "2"), "another process is writing this run now", code=1)
         assert not (run / "config.json").exists()
     assert cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", run, *TINY_TRAIN_FLAGS,
                "--steps", "2").exit_code == 0  # the lock ends with its holder; the folder is still new
     with holding_folder(run / "refine"):
         one_line_error(cli("refine", run, "--steps", "2", "--patch-size", "32", "--batch-size", "2", "--workers",
-                           "0"), "another process is writing this refinement now")
+                           "0"), "another process is writing this refinement now", code=1)
 
 
 def test_resume_says_when_the_image_folders_changed_since_the_run_started(clean_dir: Path, tmp_path: Path) -> None:
@@ -630,6 +630,7 @@ def test_a_new_run_whose_folder_another_run_filled_while_it_waited_is_refused(cl
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Two short runs given one new folder: the second checked it empty, waited for the lock while the first ran
     to its end, then trained into it too; both said done, over one folder of mixed checkpoints."""
+    from data_tools.atomic_files import FolderBusyError
     from denoise_gan.training import cyclegan
     from denoise_gan.training.run_open import open_run
 
@@ -639,7 +640,7 @@ def test_a_new_run_whose_folder_another_run_filled_while_it_waited_is_refused(cl
         return opened
 
     monkeypatch.setattr(cyclegan, "open_run", first_run_meanwhile)
-    with pytest.raises(UserError, match="another run wrote into this folder"):
+    with pytest.raises(FolderBusyError, match="another run wrote into this folder"):
         train(tiny_train_config(clean_dir), tmp_path / "run")
     assert (tmp_path / "run" / "config.json").read_text() == '{"the other run": true}'
 

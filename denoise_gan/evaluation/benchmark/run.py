@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.atomic_files import atomic_write_text, is_temp_file, remove_stale_parts
+from data_tools.atomic_files import atomic_write_text
 from data_tools.errors import DenoiseGanError
 from data_tools.folder_lock import holding_folder, reading_folder
 from data_tools.images import ImageReadError
 from data_tools.output_folders import prepare_output_dir
+from data_tools.temp_files import is_temp_file, remove_stale_parts
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import (
