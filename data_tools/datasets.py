@@ -28,7 +28,7 @@ from data_tools.noise import NoiseSpec, parse_noise_spec
 from data_tools.noise_levels import measured_level_map, noise_level_map
 from data_tools.noise_transform import SyntheticNoise  # noqa: F401  its old home: scripts import it from here
 from data_tools.patterns import overlay_pattern
-from data_tools.synth_folder import refuse_synth_sets_inside
+from data_tools.synth_folder import reading_set_half, refuse_incomplete_half, refuse_synth_sets_inside
 from data_tools.training_folders import refuse_shared_files
 
 LUMA = np.array(BT601_LUMA, dtype=np.float32)
@@ -39,15 +39,19 @@ def read_folder(folder: Path | str, exclude: Path | None = None,
                 ) -> list[tuple[Path, np.ndarray]]:
     """(path, colour pixels) of every image under a folder (recursive), leaving out those under ``exclude`` (an
     output folder inside it); unreadable files are skipped with a warning, and their reasons (each naming its
-    file) appended to ``skipped`` when given."""
+    file) appended to ``skipped`` when given. A synth set's half is read whole or not at all: one a synth is
+    writing now, or one a cut-short synth left, is refused (a training run read 790 photos of the old noise and
+    710 of the new while ``synth --overwrite`` rewrote its set), and a synth into it meanwhile is."""
+    refuse_incomplete_half(folder, DataError)
     found = []
-    for path in collect_images(Path(folder), exclude=exclude):
-        try:
-            found.append((path, split_alpha(read_image(path).pixels)[0]))
-        except ImageReadError as exc:
-            warn(f"skipping {exc}")
-            if skipped is not None:
-                skipped.append(str(exc))
+    with reading_set_half(folder):
+        for path in collect_images(Path(folder), exclude=exclude):
+            try:
+                found.append((path, split_alpha(read_image(path).pixels)[0]))
+            except ImageReadError as exc:
+                warn(f"skipping {exc}")
+                if skipped is not None:
+                    skipped.append(str(exc))
     return found
 
 

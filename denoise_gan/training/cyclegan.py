@@ -19,6 +19,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
+from data_tools.atomic_files import FolderBusyError
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.training_folders import noisy_drawn_from_clean, val_drawn_from_training
@@ -248,6 +249,8 @@ def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
     d, ch = cfg.data, cfg.model.g.channels
     try:
         clean, noisy, spec = build_domains(d.clean_dir, d.noisy_dir, d.noise, d.patch_size)
+    except FolderBusyError:  # a synth writing a half now: no bad argument, exit 1 as said
+        raise
     except DataError as exc:  # what the folders hold; any other ValueError is a bug, shown as one
         raise UserError(str(exc)) from None
     return UnpairedPatches(PatchSampler(clean, d.patch_size, ch, d.gray_fraction),

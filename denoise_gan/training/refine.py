@@ -27,6 +27,7 @@ import torch.nn.functional as nnf
 from rich.console import Console
 from torch import nn
 
+from data_tools.atomic_files import FolderBusyError
 from data_tools.datasets import PairedPatches, PatchSampler, build_domains
 from data_tools.file_digest import file_sha256
 from data_tools.noise import parse_noise_spec
@@ -252,6 +253,8 @@ def make_dataset(cfg: RefineConfig, source: TrainConfig) -> PairedPatches:
     d = source.data
     try:
         clean, _, _ = build_domains(d.clean_dir, d.noisy_dir, d.noise, cfg.patch_size, read_noisy=False)
+    except FolderBusyError:  # a synth writing its half now: exit 1, as said
+        raise
     except DataError as exc:  # runs from before paths were stored absolute name them as typed
         relative = bool(d.clean_dir) and not Path(d.clean_dir).is_absolute()
         raise UserError(f"{exc}{' (relative to where `train` ran)' if relative else ''}") from None

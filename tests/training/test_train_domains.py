@@ -150,3 +150,36 @@ def test_the_reports_crops_keep_their_colour() -> None:
     red[..., 0] = 200
     crops = random_crops([red], seed=0, channels=3, side=16, count=16)
     assert all(int(crop[..., 0].min()) == 200 and int(crop[..., 1:].max()) == 0 for crop in crops)
+
+
+def test_a_synth_set_half_being_rewritten_or_cut_short_is_not_trained_on(tmp_path: Path) -> None:
+    """train --noisy SET/noisy while `synth --overwrite` rewrote SET read 790 photos of the old noise and 710 of the
+    new, and trained on the blend without a word. A set a synth is writing now is refused as busy (exit 1: the
+    same command later passes), one a cut-short synth left as incomplete; a synth into a set being read waits."""
+    import json
+
+    from data_tools.atomic_files import FolderBusyError
+    from data_tools.folder_lock import holding_folder
+    from data_tools.synth import synth
+    from denoise_gan.errors import UserError
+    from helpers import cli, one_line_error
+
+    _flat(tmp_path / "photos", ["a", "b", "c", "d"], CLEAN_VALUE)
+    synth(tmp_path / "photos", tmp_path / "set", "gaussian:sigma=25", seed=1)
+    _flat(tmp_path / "clean", ["e", "f"], CLEAN_VALUE)
+    cfg = tiny_train_config(tmp_path / "clean")
+    cfg = replace(cfg, data=replace(cfg.data, noisy_dir=str(tmp_path / "set" / "noisy"), noise="", patch_size=32))
+    assert make_dataset(cfg)[0]["noisy"].shape[0] == 3  # a whole set is read
+    with holding_folder(tmp_path / "set", "set"):  # a synth writing it now
+        with pytest.raises(FolderBusyError, match="another process is writing this set now"):
+            make_dataset(cfg)
+        one_line_error(cli("train", "--clean", tmp_path / "clean", "--noisy", tmp_path / "set" / "noisy", "-o",
+                           tmp_path / "run", "--steps", "2", "--generator", "unet", "--width", "4", "--depth", "1",
+                           "--patch-size", "32", "--workers", "0", "--device", "cpu"),
+                       "another process is writing this set now", code=1)
+    manifest = tmp_path / "set" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    record["complete"] = False  # as a synth cut short leaves it
+    manifest.write_text(json.dumps(record))
+    with pytest.raises(UserError, match="an incomplete set \\(its synth run was cut short\\)"):
+        make_dataset(cfg)
