@@ -94,12 +94,14 @@ def _refuse_link(link: Path) -> None:
 
 
 def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
-                         forbidden_suffixes: tuple[str, ...] = ()) -> None:
+                         forbidden_suffixes: tuple[str, ...] = (), reads: Mapping[Path, str] = {}) -> None:
     """The rule for report files named by options (``{"--json": path, ...}``), checked before any work: two
     options never name one file, a name with a forbidden suffix (an image's, for a text report that could
-    otherwise replace a photo) is refused, and an existing file is replaced only when the user said
+    otherwise replace a photo) is refused, and so is a file the command reads (``reads``: path to what it is,
+    a scored set's manifest: --overwrite replaced it), and an existing file is replaced only when the user said
     ``overwrite``. Each folder is created and proved writable, and the temp files a killed run left for that
     name are removed (the user's other files there are not this command's)."""
+    read = {real_path(where): what for where, what in reads.items()}
     seen: dict[Path, str] = {}
     for option, path in paths.items():
         if path is None:
@@ -116,6 +118,9 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
                                    f"(e.g. {example})")
         if path.is_dir():
             raise OutputWriteError(f"{option} {path}: is a folder; give a file path")
+        if (what := read.get(real_path(path))) is not None:
+            raise OutputWriteError(f"{option} {path}: {what}, which this command reads; give the report its own "
+                                   "name")
         if is_special_file(path):
             raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
         if path.exists() and not overwrite:

@@ -341,6 +341,23 @@ def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tm
                    "afile: exists and is not a folder; choose another --json")
 
 
+def test_evaluate_never_writes_its_report_over_the_manifest_of_the_set_it_scores(src: Path, tmp_path: Path) -> None:
+    """`evaluate --clean s/clean --pred s/noisy --json s/manifest.json --overwrite` replaced the set's record
+    (its noise, seed and images), which evaluate itself reads: benchmark then refused the set."""
+    assert cli("synth", src, "-o", tmp_path / "s", "--noise", "gaussian:sigma=5").exit_code == 0
+    manifest = tmp_path / "s" / "manifest.json"
+    before = manifest.read_bytes()
+    for option, name in (("--json", "manifest.json"), ("--csv", "./manifest.json")):
+        one_line_error(cli("evaluate", "--clean", tmp_path / "s" / "clean", "--pred", tmp_path / "s" / "noisy",
+                           option, tmp_path / "s" / name, "--overwrite"),
+                       f"{option} ", "the manifest of the synth set that --pred is a half of, which this command "
+                       "reads; give the report its own name")
+    assert manifest.read_bytes() == before
+    result = cli("evaluate", "--clean", tmp_path / "s" / "clean", "--pred", tmp_path / "s" / "noisy", "--json",
+                 tmp_path / "s" / "results.json")
+    assert result.exit_code == 0, result.output  # a report of its own name beside it is fine
+
+
 def test_evaluate_removes_the_temp_files_a_killed_run_left_for_its_reports(src: Path, tmp_path: Path) -> None:
     """Every folder-writing command removes a killed writer's temp files; evaluate's --json and --csv left them."""
     import subprocess
