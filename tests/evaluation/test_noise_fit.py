@@ -34,7 +34,7 @@ from denoise_gan.evaluation.noise_fit import (
 )
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
-from helpers import cli, one_line_error
+from helpers import cli, noise_image, one_line_error
 
 RNG = np.random.default_rng(0)
 
@@ -682,6 +682,19 @@ def test_a_report_folder_another_run_is_writing_is_refused(pairs: Path, tmp_path
         one_line_error(cli("samples", "--set", "photos", "--debs", tmp_path, "-o", out), "another process is writing",
                        code=1)
     assert list(out.iterdir()) == []
+
+
+def test_an_output_folder_that_is_the_set_it_reads_is_refused_as_such(tmp_path: Path) -> None:
+    """`noise-fit --noisy s/noisy --clean s/clean -o s --overwrite` said "another process is writing this set now":
+    its own lock on -o against its own read of the set, which no waiting ends."""
+    from data_tools.synth import synth
+
+    write_image(tmp_path / "photos" / "a.png", noise_image(48, 48, seed=1))
+    synth(tmp_path / "photos", tmp_path / "s", "gaussian:sigma=10", seed=1)
+    for extra in ((), ("--clean", tmp_path / "s" / "clean")):
+        one_line_error(cli("noise-fit", "--noisy", tmp_path / "s" / "noisy", *extra, "-o", tmp_path / "s",
+                           "--overwrite"), "is the synth set that --noisy", "give the report a folder of its own")
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["clean", "manifest.json", "noisy"]
 
 
 def test_a_run_refused_by_one_that_started_meanwhile_leaves_that_runs_folder(pairs: Path, tmp_path: Path,
