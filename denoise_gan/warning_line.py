@@ -5,6 +5,7 @@ brackets)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -14,9 +15,12 @@ from data_tools.names import shown
 
 
 def say_warning_on(console: Console | None, message: str) -> None:
-    """A yellow ``warning:`` line on ``console`` (a new stderr console when None)."""
-    (console or Console(stderr=True)).print(f"[yellow]warning:[/] {escape(shown(message))}", highlight=False,
-                                            soft_wrap=True)
+    """A yellow ``warning:`` line on ``console``, or on a new stderr console where that one is None or writes to
+    standard output (a training run's progress console): warnings go to stderr, apart from results, and a log
+    kept of stderr alone (``2> log``) lost the run's warning that its --val set was no held-out one."""
+    if console is None or (not console.stderr and console.file is sys.stdout):
+        console = Console(stderr=True)
+    console.print(f"[yellow]warning:[/] {escape(shown(message))}", highlight=False, soft_wrap=True)
 
 
 def say_for_the_run(console: Console | None, *notes: str) -> None:

@@ -431,6 +431,8 @@ def test_resume_says_when_the_image_folders_changed_since_the_run_started(clean_
     assert changed.exit_code == 0, changed.output
     assert f"--clean {photos} changed since the run started (1 image(s) added, 1 removed, 0 replaced)" in \
         " ".join(changed.output.split())
+    assert "changed since" in changed.stderr and "changed since" not in changed.stdout  # a warning: on stderr,
+    # beside its others (a log of stderr alone lost the ones said on the run's progress console)
 
 
 def test_an_edited_entry_of_the_input_record_counts_as_replaced_not_a_traceback(clean_dir: Path,
