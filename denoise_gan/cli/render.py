@@ -125,6 +125,8 @@ def evaluation_table(result: Evaluation, title: str) -> Table:
                         + (f"over the other {rest}" if rest else "infinite"))
     if result.missing:  # the mean is over fewer images than the clean set: say so under it
         captions.append(f"[red]{len(result.missing)} clean image(s) without a prediction, not in the mean[/]")
+    if result.failed:  # likewise pairs that could not be scored (their reasons are on stderr and in the JSON)
+        captions.append(f"[red]{len(result.failed)} pair(s) that could not be scored, not in the mean[/]")
     table.caption = "\n".join(captions) or None
     return table
 

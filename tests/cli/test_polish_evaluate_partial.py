@@ -139,3 +139,15 @@ def test_a_run_cut_between_its_json_and_its_csv_leaves_neither_and_the_same_comm
     done = cli(*args)
     assert done.exit_code == 0 and (tmp_path / "r.json").is_file() and (tmp_path / "r.csv").is_file(), done.output
     assert "wrote" in done.stdout
+
+
+def test_a_pair_that_cannot_be_scored_is_said_under_the_mean_too(tmp_path: Path) -> None:
+    """A prediction of the wrong size: the table showed a mean of the others with no word under it (only stderr
+    said so), where a missing prediction gets a caption."""
+    clean, pred = make_set(tmp_path, ["a", "b", "c"], ["a", "b", "c"])
+    write_image(pred / "b.png", np.zeros((20, 24, 3), np.uint8))
+    result = cli("evaluate", "--clean", clean, "--pred", pred)
+    assert result.exit_code == 1, result.output
+    table = " ".join(result.stdout.split())
+    assert "│ a │" in table and "│ b │" not in table
+    assert "1 pair(s) that could not be scored, not in the mean" in table
