@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text
+from data_tools.names import shell_word
 from denoise_gan.config import from_dict, to_json
 from denoise_gan.errors import UserError, first_line
 
@@ -157,7 +158,8 @@ class RunFolder:
         except (OSError, ValueError, TypeError) as exc:
             kind = run_kind(data) if isinstance(data, dict) else None
             if kind is not None and kind != what:
-                raise UserError(f"{self.path}: written by `denoise-gan {kind}`, not by `denoise-gan {what}`") from None
+                raise UserError(f"{self.path}: written by `denoise-gan {kind}`, not by `denoise-gan {what}` "
+                                f"(`denoise-gan {kind} --resume {shell_word(self.path)}` goes on with it)") from None
             raise UserError(f"{self.config}: unreadable {what} config ({first_line(exc)})") from None
 
     def write_config(self, cfg: Any) -> None:

@@ -77,7 +77,8 @@ def test_another_commands_folder_is_named_as_such(tmp_path: Path) -> None:
     assert RunFolder(tmp_path).read_config(TrainConfig, what="train") == TrainConfig()
     with pytest.raises(UserError) as caught:
         RunFolder(tmp_path).read_config(AdaptConfig, what="adapt")
-    assert _one_line(caught) == f"{tmp_path}: written by `denoise-gan train`, not by `denoise-gan adapt`"
+    assert _one_line(caught) == f"{tmp_path}: written by `denoise-gan train`, not by `denoise-gan adapt` " \
+        f"(`denoise-gan train --resume {tmp_path}` goes on with it)"
     (tmp_path / "config.json").write_text('{"start": "default", "noisy_dir": "n", "stepz": 3}')
     with pytest.raises(UserError, match="unreadable adapt config .*stepz"):  # its own kind, damaged
         RunFolder(tmp_path).read_config(AdaptConfig, what="adapt")

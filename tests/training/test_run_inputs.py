@@ -670,6 +670,12 @@ def test_a_bug_while_the_folders_are_read_is_not_passed_off_as_the_users_mistake
     assert not isinstance(raised.value, UserError)
 
 
+def test_a_runs_checkpoints_folder_given_to_resume_is_said_to_be_one_level_too_deep(finished_run: Path) -> None:
+    one_line_error(cli("train", "--resume", finished_run / "checkpoints"),
+                   "no checkpoint to resume from (expected checkpoints/step_*.pt); this is a run's checkpoints "
+                   f"folder: give the run folder above it, {finished_run}")
+
+
 def test_a_moved_clean_folder_and_a_run_of_damaged_checkpoints_are_said_as_such(tmp_path: Path) -> None:
     """adapt --resume with its --clean moved away said "no readable images"; a resume whose every checkpoint was
     damaged named one of three."""
