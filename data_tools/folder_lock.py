@@ -123,6 +123,13 @@ def _flock_within(fd: int, seconds: float, mode: int | None = None) -> bool:
             return True
 
 
+def refuse_held(folder: Path | str, what: str = "run", other: str = ", or choose another -o") -> None:
+    """A FolderBusyError where another process holds ``folder`` now: asked before the checks that would otherwise
+    advise what only the running process may do (``--resume`` a benchmark it is writing)."""
+    if held_by_another_process(folder):
+        raise FolderBusyError(f"{folder}: another process is writing this {what} now; wait for it to end{other}")
+
+
 def held_by_another_process(folder: Path | str) -> bool:
     """Whether another process holds ``folder``'s lock (``holding_folder``): a run still writing it, whose folder
     may look like one stopped early (no checkpoint yet). A lock held only for a moment (another command's probe)

@@ -71,11 +71,14 @@ def cli(*args: object) -> object:
     return runner.invoke(app, [str(a) for a in args], env=WIDE)
 
 
-def one_line_error(result: object, *needles: str, code: int = 2) -> str:
+def one_line_error(result: object, *needles: str, code: int = 2, warned: int = 0) -> str:
     """Exit 2 (or ``code``: 1 where the work failed, not the arguments), no traceback, exactly one `error:` line on
-    stderr containing every needle."""
+    stderr containing every needle, after ``warned`` `warning:` lines (a run's notes, said before it was refused)."""
     assert result.exit_code == code, (result.exit_code, result.output, repr(result.exception))
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    said = [ln for ln in lines[:warned] if ln.startswith("warning:")]
+    assert len(said) == warned, result.stderr
+    lines = lines[warned:]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     assert "Traceback" not in result.output
     for needle in needles:

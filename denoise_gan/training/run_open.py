@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from data_tools.atomic_files import FolderBusyError, remove_entry
+from data_tools.atomic_files import remove_entry
 from data_tools.errors import DataError, DenoiseGanError
-from data_tools.folder_lock import held_by_another_process
+from data_tools.folder_lock import held_by_another_process, refuse_held
 from data_tools.output_folders import prepare_output_dir, refuse_links_inside
 from data_tools.set_halves import SET_FOLDERS, halves_of, holds_both_halves
 from data_tools.temp_files import is_temp_file, remove_stale_parts
@@ -102,8 +102,8 @@ def _resumed(run_dir: Path, kind: str, cfg_cls: type[C]) -> tuple[C, int, dict[s
     # the lock is probed by rank 0 alone: a torchrun rank that comes later finds rank 0 holding it
     main, what = world_from_env().is_main, RUN_WORDS.get(kind, "run")
     require_run_folder(run_dir)
-    if main and held_by_another_process(run_dir):
-        raise FolderBusyError(f"{run_dir}: another process is writing this {what} now; wait for it to end")
+    if main:
+        refuse_held(run_dir, what, other="")
     if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # said, as refine says
         # of a run that trains on: each keeps the networks it loaded
         say_warning_on(None, f"{run_dir}: a refinement of this run is training now ({run_dir / 'refine'}) from "
@@ -125,9 +125,8 @@ def _resumed(run_dir: Path, kind: str, cfg_cls: type[C]) -> tuple[C, int, dict[s
 def _take_new_folder(run_dir: Path, kind: str) -> None:
     """A new run's folder: new or empty, or its own run that stopped before its first checkpoint."""
     main, what = world_from_env().is_main, RUN_WORDS.get(kind, "run")
-    if main and run_dir.is_dir() and held_by_another_process(run_dir):  # not "use --resume": refused too
-        raise FolderBusyError(f"{run_dir}: another process is writing this {what} now; wait for it to end, or choose "
-                        "another -o")
+    if main and run_dir.is_dir():  # not "use --resume": refused too
+        refuse_held(run_dir, what)
     if latest_checkpoint(run_dir):
         raise UserError(f"{run_dir} already holds a run; use --resume to continue it or choose another -o")
     if main:  # other torchrun ranks would see rank 0's first files

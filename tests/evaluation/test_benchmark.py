@@ -820,6 +820,7 @@ def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clea
     assert bench(*args).exit_code == 0
     with holding_folder(out):  # another benchmark running in it
         one_line_error(bench(*args, "--resume"), "another process is writing this benchmark", code=1)
+        one_line_error(bench(*args), "another process is writing this benchmark", code=1)  # not "pass --resume"
 
 
 def test_a_resume_keeps_the_rows_a_run_stored_until_it_let_go_of_the_folder(

@@ -95,7 +95,8 @@ def test_a_refused_run_leaves_nothing_and_one_stopped_early_is_started_again_in_
     own_val = tmp_path / "own_val"  # a killed run's folder that the user then put a --val set in: never taken
     record_inputs(own_val, {"--clean": str(clean_dir)})
     assert cli("synth", clean_dir, "-o", own_val / "val", "--noise", "gaussian:sigma=25").exit_code == 0
-    one_line_error(new_run(clean_dir, own_val, "--steps", "2", "--val", own_val / "val"), "not empty")
+    one_line_error(new_run(clean_dir, own_val, "--steps", "2", "--val", own_val / "val"), "not empty",
+                   warned=1)  # that --val is made of training photos
     assert sorted(p.name for p in (own_val / "val").iterdir()) == ["clean", "manifest.json", "noisy"]
 
 
@@ -160,7 +161,8 @@ def test_a_bad_val_set_is_refused_before_step_1(clean_dir: Path, tmp_path: Path)
     assert cli("synth", clean_dir, "-o", cut, "--noise", "gaussian:sigma=25").exit_code == 0
     manifest = json.loads((cut / "manifest.json").read_text())
     (cut / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
-    one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", cut), "an incomplete set")
+    one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", cut), "an incomplete set",
+                   warned=1)  # that --val is made of training photos
     (cut / "manifest.json").write_text(json.dumps(manifest)[:40])  # cut short: it was read as no manifest at all
     one_line_error(new_run(clean_dir, tmp_path / "run", "--steps", "4", "--val", cut), "--val ",
                    "the set's manifest cannot be read")
@@ -393,7 +395,8 @@ def test_refine_init_with_a_graph_and_a_resume_without_its_folder_say_so(finishe
     shutil.rmtree(moved)
     one_line_error(cli("train", "--resume", tmp_path / "run", "--steps", "4"), "no such folder (moved or deleted?)")
     moved.write_bytes(b"")  # a file where the folder was: it is there, but no folder
-    one_line_error(cli("train", "--resume", tmp_path / "run", "--steps", "4"), "not a folder (replaced by a file?)")
+    one_line_error(cli("train", "--resume", tmp_path / "run", "--steps", "4"), "not a folder (replaced by a file?)",
+                   warned=1)  # that --clean changed since the run started
     from denoise_gan.training.adapt_noise import clean_pool
 
     with pytest.raises(UserError, match="photos: not a folder \\(replaced by a file\\?\\)"):

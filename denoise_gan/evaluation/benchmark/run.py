@@ -18,7 +18,7 @@ import numpy as np
 
 from data_tools.atomic_files import atomic_write_text
 from data_tools.errors import DenoiseGanError
-from data_tools.folder_lock import holding_folder, reading_folder
+from data_tools.folder_lock import holding_folder, reading_folder, refuse_held
 from data_tools.images import ImageReadError
 from data_tools.output_folders import prepare_output_dir
 from data_tools.temp_files import is_temp_file, remove_stale_parts
@@ -207,6 +207,7 @@ def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: ProgressFn | None)
     the_plan = plan(cfg, out_dir)
     if cfg.resume and not out_dir.exists():  # a mistyped -o would start over in a new folder without a word
         raise UserError(f"{out_dir}: no such folder, so no benchmark to --resume; drop --resume to start one")
+    refuse_held(out_dir, "benchmark")  # first: not "pass --resume", which the lock would then refuse
     _previous_rows(out_dir / RESULTS_JSON, cfg)  # a bad --resume is refused before the models load
     models = (load_models(cfg.checkpoints, cfg.infer, cfg.model_strengths, cfg.model_sigma, cfg.engine, cfg.threads)
               if "model" in the_plan.methods else [])
