@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from data_tools.file_digest import file_sha256
+from data_tools.folder_lock import held_by_another_process
 from data_tools.names import shell_word
 from data_tools.shown_values import shown_repr
 from denoise_gan.config import to_dict
@@ -148,6 +149,8 @@ def _graph_for_auto(path: Path, graph: Path, device: str, precision: str,
         return replace(loaded, weights=path), ""  # (one that cannot be checked has its engine's note)
     if why and not installed("torch"):
         raise _stale(loaded, path, why)  # and no torch to fall back on
+    if why and held_by_another_process(path.parent):  # a run training there now rewrites its graph as it ends:
+        return None, ""  # no "remake it" into the folder it writes (its own note says it is training)
     # an altered copy of the graph would pass for the weights' own: torch runs the weights themselves
     return None, (f"{str(_stale(loaded, path, why))}; ran on torch instead" if why else
                   f"{loaded.backend.path} {gc.UNCHECKED_GRAPH}; ran {path.name} on torch instead")
