@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from data_tools.atomic_files import FolderBusyError, write_error
+from data_tools.names import warn
 from data_tools.output_folders import refuse_file_in_the_way, refuse_set_half
 
 
@@ -37,10 +38,14 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
             doing = "reading" if _only_readers(fd) else "writing"
             raise FolderBusyError(f"{folder}: another process is {doing} this {what} now; wait for it to end, "
                                    "or choose another -o")
+        if fd in _UNLOCKED:  # the promise that a second run is refused does not hold here: said, not silent
+            warn(f"{folder}: its file system takes no locks (a network share without its lock service?), so a "
+                 f"second {what} started into it now would not be refused; run one at a time there")
         _HELD.add(fd)
         yield
     finally:
         _HELD.discard(fd)
+        _UNLOCKED.discard(fd)
         os.close(fd)
 
 
@@ -67,6 +72,7 @@ def reading_folder(folder: Path | str, what: str = "set") -> Iterator[None]:
         yield
     finally:
         _HELD.discard(fd)
+        _UNLOCKED.discard(fd)
         os.close(fd)
 
 
@@ -100,6 +106,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_held_in_child)
 
 
+# descriptors whose flock the file system refused (no locks there): a holder says so once; each is forgotten as
+# its descriptor closes (the number is reused)
+_UNLOCKED: set[int] = set()
+
 # ``held_by_another_process`` takes the lock for an instant to test it, so a run starting at that instant waits
 # this long before it calls the folder taken (a `denoise -c RUN` beside a resuming `train` would refuse it)
 _PROBE_WAIT_S = 0.5
@@ -120,6 +130,7 @@ def _flock_within(fd: int, seconds: float, mode: int | None = None) -> bool:
                 return False
             time.sleep(0.02)
         except OSError:  # a file system without locks (NFS without its lock daemon, Lustre): nothing is held
+            _UNLOCKED.add(fd)
             return True
 
 
@@ -145,6 +156,7 @@ def held_by_another_process(folder: Path | str) -> bool:
     try:
         return not _flock_within(fd, _PROBE_WAIT_S)
     finally:
+        _UNLOCKED.discard(fd)
         os.close(fd)  # closing drops the lock this probe may have taken
 
 

@@ -590,3 +590,29 @@ def test_a_live_writer_in_another_pid_namespace_keeps_its_temp_files(tmp_path: P
     dead = tmp_path / ".b.png.99999-abcdefgh.part"
     dead.write_bytes(b"half")
     assert remove_stale_parts(tmp_path) == 1 and not dead.exists()
+
+
+def test_a_file_system_that_takes_no_locks_is_said_by_the_holder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """NFS without its lock service: flock fails with ENOLCK, the run goes on (it cannot be refused by a lock that
+    does not exist), and the README's "a second run is refused" silently did not hold. Said once, by the holder;
+    the probes (is the folder held?) say nothing."""
+    import fcntl
+
+    from data_tools.folder_lock import held_by_another_process, holding_folder
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert not held_by_another_process(tmp_path)
+    assert capsys.readouterr().err == ""
+    with holding_folder(tmp_path / "run", "benchmark"):
+        pass
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "run: its file system takes no locks" in err
+    assert "a second benchmark started into it now would not be refused" in err
+    monkeypatch.undo()
+    with holding_folder(tmp_path / "run"):  # where locks work, nothing is said
+        pass
+    assert capsys.readouterr().err == ""
