@@ -548,7 +548,7 @@ def test_clean_photos_smaller_than_the_patch_are_left_out_and_steps_0_is_refused
 
     write_image(tmp_path / "clean" / "big.png", load_sample("coffee")[:64, :64])
     write_image(tmp_path / "clean" / "thumb.png", load_sample("coffee")[:20, :24])
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=200, stderr=True)  # a warning's console is stderr's
     assert [p.shape for p in clean_pool(str(tmp_path / "clean"), console=console, patch_size=32)] == [(64, 64, 3)]
     assert "thumb.png (24x20)" in console.export_text()
     with pytest.raises(UserError, match="every clean photo is smaller than the 128 px patch"):
