@@ -16,7 +16,7 @@ from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text
 from data_tools.case_folding import name_on_disk
 from data_tools.errors import DataError
-from data_tools.folder_lock import reading_folder
+from data_tools.folder_lock import held_by_another_process, reading_folder
 from data_tools.images import collect_images
 from data_tools.names import printable
 from data_tools.paths import real_path
@@ -242,10 +242,15 @@ def reading_set_half(folder: Path | str) -> Iterator[None]:
 
 
 def incomplete_half_note(folder: Path | str) -> str:
-    """For a command that reads any photos (``denoise``): the refusal above as a note, "" where it does not apply."""
+    """For a command that reads any photos (``denoise``): the refusal above as a note, "" where it does not apply;
+    of a set a synth is writing now, that its images are not all there yet (not "run the synth again", which
+    that run's lock would refuse)."""
     try:
         refuse_incomplete_half(folder, SynthError)
     except SynthError as exc:
+        if (set_dir := set_of_half(folder)) is not None and held_by_another_process(set_dir):
+            return (f"{set_dir}: a synth is writing this set now, so this folder (one of its halves) holds only "
+                    "the images made so far; run again once it ends")
         return f"{exc} (this folder is one of its halves)"
     return ""
 
