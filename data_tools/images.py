@@ -21,6 +21,7 @@ import numpy.typing as npt
 from PIL import Image, PngImagePlugin
 
 from data_tools.atomic_files import atomic_write_bytes
+from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.channels import has_alpha
 from data_tools.claimed_size import claimed_size
 from data_tools.image_decode import (
@@ -90,7 +91,9 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
 
 def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
                                 exclude: Path | str | None = None) -> tuple[list[Path], list[Path]]:
-    """``collect_images``, and the images it left out for being under ``exclude`` (so a caller can say so)."""
+    """``collect_images``, and the images it left out for being under ``exclude`` (so a caller can say so): by name
+    as the disk tells names apart, so `-o CARD/dn` for `card/dn` on a card that folds case is the output folder,
+    not a folder of input photos (a rerun read its outputs as photos to write over, and refused)."""
     pattern, depth = "**/*" if recursive else "*", len(Path(folder).parts)  # below it: the parts after depth
     found = sorted(
         p for p in Path(folder).glob(pattern)
@@ -98,9 +101,13 @@ def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
         and p.suffix.lower() in IMAGE_EXTENSIONS
         and not any(part.startswith(".") for part in p.parts[depth:])
     )
-    if exclude is None or real_path(folder).is_relative_to(skip := real_path(exclude)):
+    if exclude is None:
         return found, []
-    under = [real_path(p).is_relative_to(skip) for p in found]  # (a link loop too)
+    folds = folds_case(Path(exclude))
+    skip = name_on_disk(real_path(exclude), folds)
+    if name_on_disk(real_path(folder), folds).is_relative_to(skip):
+        return found, []
+    under = [name_on_disk(real_path(p), folds).is_relative_to(skip) for p in found]  # (a link loop too)
     return [p for p, u in zip(found, under) if not u], [p for p, u in zip(found, under) if u]
 
 

@@ -609,6 +609,22 @@ def test_names_one_file_apart_only_by_case_collide_where_the_disk_folds_case(tmp
         plan_jobs([tmp_path / "card3"], tmp_path / "card3", OutputOptions(overwrite=True, ext="png"))
 
 
+def test_an_output_folder_inside_the_input_spelt_in_another_case_is_still_the_output_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`denoise card -r -o CARD/dn` on a card that folds case: the rerun read card/dn's outputs as input photos,
+    and refused them as outputs over inputs (its advice, --skip-existing, refused too)."""
+    from data_tools import images
+    from denoise_gan.inference import file_plan
+
+    write_image(tmp_path / "card" / "a.png", noise_image(16, 16, seed=1))
+    write_image(tmp_path / "card" / "dn" / "a.png", noise_image(16, 16, seed=2))  # the first run's output
+    monkeypatch.setattr(images, "folds_case", lambda folder: True)
+    monkeypatch.setattr(file_plan, "folds_case", lambda folder: True)
+    plan = plan_jobs([tmp_path / "card"], tmp_path / "CARD" / "dn", OutputOptions(recursive=True, skip_existing=True))
+    assert [job.source for job in plan.jobs] == [tmp_path / "card" / "a.png"]
+    assert any("in the output folder" in note and "dn/a.png" in note for note in plan.notes), plan.notes
+
+
 def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Asked of an entry of the nearest existing folder (its parent may be another disk: a card mounted at it),
     else of the folder's own name in its parent; two entries listed apart (a link beside its target, a hard link,
