@@ -58,7 +58,6 @@ def evaluate_command(
     """
     from data_tools.images import IMAGE_EXTENSIONS
     from data_tools.output_folders import prepare_output_files
-    from data_tools.synth_folder import MANIFEST_NAME, set_of_half
     from denoise_gan.evaluation.metrics import (
         evaluate_folders,
         failed_text,
@@ -68,11 +67,8 @@ def evaluate_command(
         write_results_json,
     )
 
-    halves = {option: set_of_half(folder) for option, folder in (("--clean", clean), ("--pred", pred))}
     prepare_output_files({"--json": json_path, "--csv": csv_path}, overwrite=overwrite,
-                         forbidden_suffixes=IMAGE_EXTENSIONS,
-                         reads={set_dir / MANIFEST_NAME: f"the manifest of the synth set that {option} is a half of"
-                                for option, set_dir in halves.items() if set_dir is not None})
+                         forbidden_suffixes=IMAGE_EXTENSIONS, reads=_set_manifests({"--clean": clean, "--pred": pred}))
     with progress_callback(err_console, "evaluate") as report:
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
     if result.images:  # every pair failed: no table of nothing; the JSON and the error line say why
@@ -208,3 +204,12 @@ def demo_command(
         say_note(note)
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}, the scores in {output / 'demo.json'}",
                   markup=False, highlight=False)
+
+
+def _set_manifests(folders: dict[str, Path]) -> dict[Path, str]:
+    """The manifests of the synth sets the folders are halves of, which the command reads: never a report's name."""
+    from data_tools.synth_folder import MANIFEST_NAME, set_of_half
+
+    halves = {option: set_of_half(folder) for option, folder in folders.items()}
+    return {set_dir / MANIFEST_NAME: f"the manifest of the synth set that {option} is a half of"
+            for option, set_dir in halves.items() if set_dir is not None}
