@@ -26,6 +26,11 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from data_tools.file_digest import file_sha256
+from data_tools.images import collect_images
+from denoise_gan.evaluation.benchmark.methods import model_row_names
+from denoise_gan.nets.weight_header import read_metadata
+
 
 @dataclass(frozen=True)
 class RunPoint:
@@ -40,7 +45,9 @@ class RunPoint:
         return f"width {self.width}, " + ("supervised (true pairs)" if self.supervised else "unpaired (F's pairs)")
 
 
-def read_run(folder: Path) -> RunPoint:
+def read_run(folder: Path, name: str) -> RunPoint:
+    """``name``: the run's row in the benchmark (``model_row_names``: unique, where folder names may repeat). Its
+    steps are those its G was saved at (a run stopped early is plotted where it stopped, not at its target)."""
     config = json.loads((folder / "config.json").read_text())
     seconds, previous = 0.0, 0
     with (folder / "log.csv").open() as fh:
@@ -50,28 +57,42 @@ def read_run(folder: Path) -> RunPoint:
                 seconds += (step - previous) / rate
             previous = step
     generator = config.get("generator") or {}
-    return RunPoint(folder.name, seconds / 60, int(config["steps"]), int(generator.get("width", 0)),
-                    bool(config.get("noise")))
+    saved_at = json.loads(read_metadata(folder / "G.safetensors").get("meta", "{}")).get("step", config["steps"])
+    return RunPoint(name, seconds / 60, int(saved_at), int(generator.get("width", 0)), bool(config.get("noise")))
 
 
-def score(runs: list[Path], clean: Path, noises: list[str], out: Path,
+def refuse_training_photos(runs: list[Path], clean: Path) -> None:
+    """A curve scored on a run's own training photos would pass for a held-out one: each run's inputs.json records
+    its photos' sha256, which no photo of ``clean`` may share."""
+    trained = {entry[2]: run for run in runs if (run / "inputs.json").is_file()
+               for folder in json.loads((run / "inputs.json").read_text()).values()
+               for entry in folder.get("images", {}).values() if isinstance(entry, list) and len(entry) > 2}
+    for photo in collect_images(clean, recursive=True):
+        if (run := trained.get(file_sha256(photo))) is not None:
+            raise SystemExit(f"error: --clean {clean}: {photo.name} is a training photo of {run}; give photos "
+                             "no run trained on")
+
+
+def score(runs: list[Path], names: list[str], clean: Path, noises: list[str], out: Path,
           threads: int = 0) -> dict[tuple[str, str], float]:
-    """Mean PSNR per (run, noise) from one benchmark of every run's G on ``clean``."""
+    """Mean PSNR per (run's row name, noise) from one benchmark of every run's G on ``clean``; a benchmark folder
+    left from an earlier call is resumed (its rows kept)."""
     bench = out / f"bench-{clean.name}"
     command = [sys.executable, "-m", "denoise_gan", "benchmark", "--clean", str(clean), "-o", str(bench),
-               "--methods", "model", "--resume", "--threads", str(threads)]
+               "--methods", "model", "--threads", str(threads)]
+    command += ["--resume"] if (bench / "results.json").is_file() else []
     for run in runs:
         command += ["-c", str(run / "G.safetensors")]
     for noise in noises:
         command += ["--noise", noise]
-    subprocess.run(command, check=True)
+    if subprocess.run(command).returncode != 0:
+        raise SystemExit(f"error: the benchmark of the runs on {clean} failed (its message is above)")
     data = json.loads((bench / "results.json").read_text())
-    by_stem = {f"{run.name}/G": run.name for run in runs}
-    values: dict[tuple[str, str], list[float]] = {}
+    values: dict[tuple[str, str], list[float]] = {(name, noise): [] for name in names for noise in noises}
     for row in data["rows"]:  # a photo returned bit for bit (infinite PSNR) is left out, as in the README
-        if row["psnr"] is not None and math.isfinite(row["psnr"]):
-            values.setdefault((by_stem.get(row["method"], row["method"]), row["noise"]), []).append(row["psnr"])
-    return {key: sum(v) / len(v) for key, v in values.items()}
+        if row["method"] in names and row["psnr"] is not None and math.isfinite(row["psnr"]):
+            values[(row["method"], row["noise"])].append(row["psnr"])
+    return {key: sum(v) / len(v) if v else math.nan for key, v in values.items()}
 
 
 def plot(points: list[RunPoint], scores: dict[str, dict[tuple[str, str], float]], noises: list[str],
@@ -105,9 +126,13 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the benchmark (0: all)")
     args = parser.parse_args()
+    names = model_row_names([run / "G.safetensors" for run in args.runs])
+    for clean in args.clean:
+        refuse_training_photos(args.runs, clean)
     args.output.mkdir(parents=True, exist_ok=True)
-    points = [read_run(r) for r in args.runs]
-    scores = {clean.name: score(args.runs, clean, args.noise, args.output, args.threads) for clean in args.clean}
+    points = [read_run(run, name) for run, name in zip(args.runs, names)]
+    scores = {clean.name: score(args.runs, names, clean, args.noise, args.output, args.threads)
+              for clean in args.clean}
     lines = ["| run | size | pairs | steps | minutes | " + " | ".join(
         f"{noise} ({clean})" for clean in scores for noise in args.noise) + " |",
         "| --- " * (5 + len(scores) * len(args.noise)) + "|"]

@@ -45,11 +45,14 @@ def make_image(megapixels: float, seed: int) -> np.ndarray:
 
 def peak_rss_mib(args: list[object]) -> float:
     """The peak resident size of ``denoise-gan ARGS`` as its own process, in MiB (Linux reports KiB)."""
-    proc = subprocess.Popen([sys.executable, "-m", "denoise_gan", *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"denoise-gan {' '.join(map(str, args))} failed")
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "denoise_gan", *map(str, args)], stdout=subprocess.DEVNULL,
+                                stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:  # exit 1 too: a file that failed (out of memory) is no peak
+            err.seek(0)
+            said = (err.read().decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"error: denoise-gan {' '.join(map(str, args))} failed: {said}")
     return usage.ru_maxrss / 1024
 
 

@@ -63,6 +63,7 @@ def benchmark_script(name: str) -> ModuleType:
     """A script of benchmarks/ (no package: loaded from its file) as a module, to test its parts."""
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # where a dataclass in it looks its module up
     spec.loader.exec_module(module)
     return module
 

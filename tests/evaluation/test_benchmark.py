@@ -767,14 +767,14 @@ def test_crops_are_8bit_colour_enlarged_by_pixel_repetition(tmp_path: Path) -> N
 
 
 def test_model_rows_are_named_after_checkpoints_without_clashes() -> None:
-    names = bench_methods._model_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"),
+    names = bench_methods.model_row_names([Path("run1/G.safetensors"), Path("run2/G.safetensors"),
                                         Path("x/tv.safetensors")])
     assert names == ["run1", "run2", "model:tv"]  # a run's (or an adaptation's) G by its folder: it said "G"
-    assert bench_methods._model_names([Path("hub/model.safetensors")]) == ["hub"]  # an exported folder, by name
-    assert bench_methods._model_names([Path("run1/refine/G.safetensors"), Path("my_camera/G.safetensors")]) == \
+    assert bench_methods.model_row_names([Path("hub/model.safetensors")]) == ["hub"]  # an exported folder, by name
+    assert bench_methods.model_row_names([Path("run1/refine/G.safetensors"), Path("my_camera/G.safetensors")]) == \
         ["run1/refine", "my_camera"]
-    assert bench_methods._model_names([Path("a/x/G.safetensors"), Path("b/x/G.safetensors")]) == ["a/x/G", "b/x/G"]
-    assert bench_methods._model_names([Path("ck/clean.safetensors")]) == ["model:clean"]  # its crop was the reference
+    assert bench_methods.model_row_names([Path("a/x/G.safetensors"), Path("b/x/G.safetensors")]) == ["a/x/G", "b/x/G"]
+    assert bench_methods.model_row_names([Path("ck/clean.safetensors")]) == ["model:clean"]  # the reference's name
 
 
 def test_model_strength_given_twice_is_one_row_and_a_blind_model_says_it_does_not_apply(
@@ -807,7 +807,7 @@ def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_d
         assert rows[name] and ("tiny@x8" in result.stdout) is bool(extra)  # eight passes said in the row's name
         assert ("tiny@x8" in (tmp_path / name / "results.csv").read_text()) is bool(extra)
     assert rows["plain"] != rows["ensemble"]
-    assert bench_methods._model_names([Path("ck/tiny.safetensors")], ensemble=True) == ["tiny@x8"]
+    assert bench_methods.model_row_names([Path("ck/tiny.safetensors")], ensemble=True) == ["tiny@x8"]
 
 
 def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clean_dir: Path) -> None:

@@ -21,5 +21,16 @@ def test_the_test_photo_has_the_megapixels_asked_for_in_3_to_2(script) -> None:
 
 def test_a_commands_peak_is_measured_and_a_failure_is_said(script) -> None:
     assert 10 < script.peak_rss_mib(["--version"]) < 4000  # a Python process with the CLI loaded
-    with pytest.raises(SystemExit, match="failed"):
+    with pytest.raises(SystemExit, match="failed: error: .*no/such/folder"):
         script.peak_rss_mib(["evaluate", "--clean", "/no/such/folder", "--pred", "/no/such/folder"])
+
+
+def test_a_command_whose_file_failed_is_no_peak(script, tmp_path) -> None:
+    """Exit 1 (a file failed, out of memory among the reasons) was taken as a measured peak."""
+    from data_tools.images import write_image
+
+    write_image(tmp_path / "clean" / "a.png", script.make_image(0.01, seed=0))
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "a.png").write_bytes(b"not a png")
+    with pytest.raises(SystemExit, match="failed: error:"):
+        script.peak_rss_mib(["evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"])

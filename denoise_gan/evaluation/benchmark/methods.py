@@ -258,7 +258,7 @@ def _calibrated(meta: dict[str, Any]) -> str:
     return f" (on top of its calibration, level_scale {scale:g})" if isinstance(scale, int | float) else ""
 
 
-def _model_names(paths: Sequence[Path], ensemble: bool = False) -> list[str]:
+def model_row_names(paths: Sequence[Path], ensemble: bool = False) -> list[str]:
     """Row names from checkpoint stems; a file whose name says nothing (an exported folder's ``model``, a run's or
     an adaptation's ``G``) by its folder (``my_camera``; a run's refinement ``run1/refine``); parent folders are
     added where names collide; ``ensemble``: each with ENSEMBLE_MARK."""
@@ -311,7 +311,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
     if len(set(real_path(p) for p in paths)) != len(paths):
         raise UserError("the same checkpoint is given twice")
     models = []
-    for path, name in zip(paths, _model_names(paths, infer.ensemble)):
+    for path, name in zip(paths, model_row_names(paths, infer.ensemble)):
         start = time.perf_counter()
         loaded = load_backend(path, engine, infer.device, infer.precision, threads)
         denoiser = TiledDenoiser(loaded.backend, replace(infer, strength=1.0, sigma=None))  # tile resolved once
