@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-model", action="store_true", help="leave out the default's map (no torch)")
     args = parser.parse_args()
+    for folder in args.folders:  # an empty table of a mistyped folder would pass for a measurement
+        if not folder.is_dir() or not collect_images(folder):
+            raise SystemExit(f"error: {folder}: no images there (no such folder, or none in it)")
     specs = [(text, parse_noise_spec(text)) for text in (args.noise or DEFAULT_NOISE)]
     read_map = None if args.no_model else _map_reader()
     ratios: dict[str, dict[str, list[float]]] = {text: {"pca": [], "wavelet": [], "map": []} for text, _ in specs}

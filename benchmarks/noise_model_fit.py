@@ -12,7 +12,8 @@ comparison needs no ground truth:
   halves, ~0.5; blurred noise does not), within 10 %;
 * colour correlation: the median ratio of the luma channel's σ to the mean colour channel's (independent
   colour noise partly cancels in luma, ~0.6; gray or luma-only noise does not, ~1.0), within 10 %.
-The exit code is 0 when every line passes.
+The exit code is 0 when every line passes, 1 when one fails, 2 when the run cannot be measured (not a `train`
+run folder, its images gone).
 """
 
 from __future__ import annotations
@@ -45,9 +46,14 @@ def _ratios(batch: torch.Tensor) -> tuple[float, float]:
 
 
 def measure(run_dir: Path, draws: int, seed: int = 0) -> dict[str, dict[str, float]]:
-    cfg = json.loads((run_dir / "config.json").read_text())["data"]
-    clean, noisy, spec = build_domains(cfg["clean_dir"], cfg["noisy_dir"], cfg["noise"])
-    f, _, _ = load_generator(run_dir / "F.safetensors")
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())["data"]
+        clean, noisy, spec = build_domains(cfg["clean_dir"], cfg["noisy_dir"], cfg["noise"])
+        f, _, _ = load_generator(run_dir / "F.safetensors")
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a gate that failed must not look like this
+        reason = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else type(exc)
+        print(f"error: {run_dir}: not a `denoise-gan train` run folder to measure ({reason})", file=sys.stderr)
+        sys.exit(2)
     f.eval()
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)

@@ -77,7 +77,8 @@ has_checkpoint cyclegan || denoise-gan samples --set pool -o pool  # (a rebuild 
 #    F learns the noise adversarially and by matching its statistics (level distribution, correlation)
 train_stage cyclegan 2500 --clean pool --noise "$SPEC" --batch-size 8 --patch-size 64 --spectral-norm \
     --save-every 250
-python "$here/../benchmarks/noise_model_fit.py" cyclegan --json noise_fit.json || true  # the gate, in the card
+python "$here/../benchmarks/noise_model_fit.py" cyclegan --json noise_fit.json || [ $? -eq 1 ]  # the gate, in the
+# card: a failed gate (exit 1) goes on; a run it cannot measure (2) stops the rebuild
 # 3. stage 2: a level-aware G (and its level estimator) trained on F's pseudo-pairs and F's level maps
 refine_stage refined "$REFINE_STEPS" --generator level --width "$WIDTH" --depth 2 --blocks 2 --batch-size 16 \
     --patch-size 64

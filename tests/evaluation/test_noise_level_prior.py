@@ -55,3 +55,11 @@ def test_script_prints_the_table_without_torch_readers(tmp_path):
     true, pca = (float(v) for v in row.split()[2:4])
     assert pca == pytest.approx(true, rel=0.12)
     assert "gaussian:sigma=10" in run.stdout.split("median reading")[1]
+
+
+def test_a_folder_without_images_is_refused_not_an_empty_table(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "missing", tmp_path / "empty"):
+        done = subprocess.run([sys.executable, str(SCRIPT), str(folder), "--no-model"], capture_output=True, text=True)
+        assert done.returncode == 1 and done.stderr.strip() == f"error: {folder}: no images there (no such folder, " \
+            "or none in it)", done.stderr

@@ -282,6 +282,10 @@ def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Pat
     assert "noisy domain" in out and "level_median" in out and "coarse_to_fine" in out
     fit = json.loads((tmp_path / "fit.json").read_text())
     assert stop.value.code == (0 if fit["passed"] else 1) and set(fit) >= {"real", "fake", "tolerance"}
+    monkeypatch.setattr(sys, "argv", [str(script), str(tmp_path / "clean")])  # no run there: not a failed gate
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(script), run_name="__main__")
+    assert stop.value.code == 2 and "not a `denoise-gan train` run folder" in capsys.readouterr().err
 
 
 def test_noisy_photos_smaller_than_the_patch_are_left_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
