@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--frame", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if not 1 <= args.frame <= INSIDE_MARGIN:  # 0 slices as the whole image ([-0:]), past the margin it overlaps
+        parser.error(f"--frame is 1 to {INSIDE_MARGIN} px (the inside starts {INSIDE_MARGIN} px in)")
     from denoise_gan import Denoiser
 
     den = Denoiser.from_pretrained(args.checkpoint, tile=0)

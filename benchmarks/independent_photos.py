@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.images import read_image, write_image
+from data_tools.temp_files import is_temp_file
 
 
 def _package_file(module: str, *parts: str) -> Path:
@@ -69,6 +70,13 @@ def write_independent(out_dir: Path, partial: bool = False) -> list[str]:
 
     Without ``partial`` a missing photo raises ``SystemExit`` before anything is written; with it, so does an
     empty set."""
+    own = {f"{name}.png" for name in SOURCES}  # a rerun's: written again
+    other = sorted(p.name for p in out_dir.iterdir() if p.name not in own and not is_temp_file(p.name)) \
+        if out_dir.is_dir() else []
+    if other:  # scored with the set, they would change what its mean is of
+        raise SystemExit(f"error: {out_dir} holds other files ({', '.join(other[:3])}{', ...' if other[3:] else ''}),"
+                         " which a benchmark of the folder would score with the independent photos; give a new or "
+                         "empty folder")
     found, not_installed, unreadable = load_independent()
     problems = []
     if not_installed:

@@ -38,7 +38,7 @@ class Case:
 CASES = (
     Case("reference: ResNet-9 G (ngf 64), 70x70 PatchGAN (ndf 64)",
          ModelConfig(g=GeneratorConfig(arch="resnet", width=64, blocks=9), d=DiscriminatorConfig(width=64)), 4, 64),
-    Case("light (shipped default): U-Net 16/3/1 G, SN PatchGAN ndf 32",
+    Case("light (shipped stage 1): U-Net 16/3/1 G, SN PatchGAN ndf 32",
          ModelConfig(d=DiscriminatorConfig(spectral_norm=True)), 8, 64),
 )
 

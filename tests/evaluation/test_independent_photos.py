@@ -75,3 +75,15 @@ def test_every_photo_loads_here(photos):
     # the bench extra (in dev) installs every package the set needs
     assert not not_installed and not unreadable, (not_installed, unreadable)
     assert set(found) == set(photos.SOURCES) and all(p.dtype == np.uint8 and p.ndim == 3 for p in found.values())
+
+
+def test_a_folder_holding_other_files_is_refused_and_a_rerun_is_taken(photos, monkeypatch, tmp_path):
+    """It wrote into any folder: a same-named photo of the user's replaced, others scored with the set."""
+    _fake_sources(photos, monkeypatch, set())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "holiday.png").write_bytes(b"a photo of the user's")
+    with pytest.raises(SystemExit, match="holds other files \\(holiday.png\\), which a benchmark of the folder"):
+        photos.write_independent(tmp_path / "mine")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["holiday.png"]
+    photos.write_independent(tmp_path / "indep")
+    assert len(photos.write_independent(tmp_path / "indep")) == 5  # its own folder again: written again
