@@ -42,9 +42,9 @@ def read_folder(folder: Path | str, exclude: Path | None = None,
     file) appended to ``skipped`` when given. A synth set's half is read whole or not at all: one a synth is
     writing now, or one a cut-short synth left, is refused (a training run read 790 photos of the old noise and
     710 of the new while ``synth --overwrite`` rewrote its set), and a synth into it meanwhile is."""
-    refuse_incomplete_half(folder, DataError)
     found = []
-    with reading_set_half(folder):
+    with reading_set_half(folder):  # first: a synth writing the set now leaves it marked incomplete till it ends
+        refuse_incomplete_half(folder, DataError)
         for path in collect_images(Path(folder), exclude=exclude):
             try:
                 found.append((path, split_alpha(read_image(path).pixels)[0]))

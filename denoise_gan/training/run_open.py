@@ -268,6 +268,7 @@ def check_val_set(folder: Path) -> None:
             and holds_both_halves(folder.parent) else ""
         raise UserError(f"{folder}: --val must be a paired set, clean/ and noisy/ with the same names (one made by "
                         f"`denoise-gan synth`, or your own pairs){inside}")
+    refuse_held(folder, "set", other="")  # a synth writing it now: not "cut short, run it again" (exit 1, busy)
     refuse_incomplete_set(set_manifest(folder, UserError, "--val ") or {}, folder, UserError, "--val ")
     try:
         for _, clean, noisy in paired_files(*halves_of(folder), role="noisy partner"):

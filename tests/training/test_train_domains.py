@@ -170,16 +170,19 @@ def test_a_synth_set_half_being_rewritten_or_cut_short_is_not_trained_on(tmp_pat
     cfg = tiny_train_config(tmp_path / "clean")
     cfg = replace(cfg, data=replace(cfg.data, noisy_dir=str(tmp_path / "set" / "noisy"), noise="", patch_size=32))
     assert make_dataset(cfg)[0]["noisy"].shape[0] == 3  # a whole set is read
+    manifest = tmp_path / "set" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    record["complete"] = False  # as a synth writing it now keeps it, and as one cut short leaves it
+    manifest.write_text(json.dumps(record))
+    flags = ("--steps", "2", "--generator", "unet", "--width", "4", "--depth", "1", "--patch-size", "32", "--workers",
+             "0", "--device", "cpu")
     with holding_folder(tmp_path / "set", "set"):  # a synth writing it now
         with pytest.raises(FolderBusyError, match="another process is writing this set now"):
             make_dataset(cfg)
         one_line_error(cli("train", "--clean", tmp_path / "clean", "--noisy", tmp_path / "set" / "noisy", "-o",
-                           tmp_path / "run", "--steps", "2", "--generator", "unet", "--width", "4", "--depth", "1",
-                           "--patch-size", "32", "--workers", "0", "--device", "cpu"),
+                           tmp_path / "run", *flags), "another process is writing this set now", code=1)
+        one_line_error(cli("train", "--clean", tmp_path / "clean", "--noise", "gaussian:sigma=25", "--val",
+                           tmp_path / "set", "-o", tmp_path / "run", *flags),
                        "another process is writing this set now", code=1)
-    manifest = tmp_path / "set" / "manifest.json"
-    record = json.loads(manifest.read_text())
-    record["complete"] = False  # as a synth cut short leaves it
-    manifest.write_text(json.dumps(record))
     with pytest.raises(UserError, match="an incomplete set \\(its synth run was cut short\\)"):
         make_dataset(cfg)
