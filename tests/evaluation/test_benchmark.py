@@ -810,6 +810,14 @@ def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_d
     assert bench_methods.model_row_names([Path("ck/tiny.safetensors")], ensemble=True) == ["tiny@x8"]
 
 
+def test_an_output_folder_that_is_a_noisy_set_it_reads_is_refused_as_such(tmp_path: Path, clean_dir: Path) -> None:
+    """`benchmark --noisy S -o S` said another process was writing it: its own read of the set, which no waiting
+    ends."""
+    assert cli("synth", clean_dir, "-o", tmp_path / "s", "--noise", "gaussian:sigma=10").exit_code == 0
+    one_line_error(bench("--noisy", tmp_path / "s", "--methods", "noisy", "-o", tmp_path / "s"),
+                   "is the --noisy set", "give the report a folder of its own")
+
+
 def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clean_dir: Path) -> None:
     """Two --resume runs into one -o both wrote results.json: the rows of one were lost, and the report and the
     JSON told different stories."""
@@ -821,6 +829,10 @@ def test_a_second_benchmark_into_a_folder_in_use_is_refused(tmp_path: Path, clea
     with holding_folder(out):  # another benchmark running in it
         one_line_error(bench(*args, "--resume"), "another process is writing this benchmark", code=1)
         one_line_error(bench(*args), "another process is writing this benchmark", code=1)  # not "pass --resume"
+    from data_tools.folder_lock import reading_folder
+
+    with reading_folder(out):  # a process reading it (as a set): said as reading
+        one_line_error(bench(*args, "--resume"), "another process is reading this benchmark", code=1)
 
 
 def test_a_resume_keeps_the_rows_a_run_stored_until_it_let_go_of_the_folder(

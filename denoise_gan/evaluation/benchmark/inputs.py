@@ -292,6 +292,9 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     sources: list[Source] = []
     if cfg.noisy_sets:
         for set_dir in cfg.noisy_sets:
+            if real_path(out_dir) == real_path(set_dir):  # read while -o is written: its own lock would refuse it
+                raise UserError(f"-o {out_dir} is the --noisy set {set_dir}, which this command reads while it writes "
+                                "-o; give the report a folder of its own")
             refuse_output_inside_inputs(out_dir, {f"--noisy {set_dir}'s {half.name}/": half
                                                   for half in halves_of(set_dir)},
                                         why="its crops would be read as the set's images by the next command")
