@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.file_digest import file_sha256
-from data_tools.folder_lock import holding_folder
+from data_tools.folder_lock import holding_folder, refuse_held
 from data_tools.names import warn
 from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
 from data_tools.paths import real_path
@@ -109,6 +109,7 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
     scales = _checked_scales(cfg.scales, net.level_scale)
     if not cfg.noises:
         raise UserError("give at least one --noise to calibrate on")
+    refuse_held(out_dir, "calibration")  # first: not "--resume", which the running calibration's lock refuses
     weights = RunFolder(out_dir).g
     graph_owed = weights.exists() and not graph_beside(weights).exists() and installed("onnx")  # stopped between
     if cfg.resume and weights.exists() and not graph_owed:

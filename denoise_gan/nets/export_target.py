@@ -11,6 +11,7 @@ from pathlib import Path
 
 from data_tools import json_text
 from data_tools.atomic_files import is_special_file
+from data_tools.folder_lock import refuse_held
 from data_tools.names import says_folder
 from data_tools.paths import real_path
 from data_tools.temp_files import is_temp_file, remove_stale_parts
@@ -108,6 +109,7 @@ def check_target(out: Path, fmt: str, overwrite: bool, read: Path | None) -> Non
         raise UserError(f"{out} is a folder; --format {fmt} writes one file (choose a file name for -o)")
     entries = []
     if fmt == "folder":
+        refuse_held(out, "export")  # first: not "pass --overwrite", which the running export's lock refuses
         remove_stale_parts(out)  # a killed export's temp folder inside it
         # a live export's temp folder is not an entry, nor is what a hub's clone keeps beside the model (.git,
         # .gitattributes) or a file manager's .DS_Store: hidden entries are left as they are

@@ -193,6 +193,9 @@ def test_calibrate_never_writes_over_its_source_or_beside_another_calibration(tm
     with holding_folder(tmp_path / "busy"):
         one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "busy", "-c", level, "--noise",
                            "gaussian:sigma=25", "--scale", "1"), "another process is writing this calibration", code=1)
+        (tmp_path / "busy" / "fit").mkdir()  # its fit begun: "not empty ... --resume" was advice its lock refuses
+        one_line_error(cli("calibrate", "--clean", photos, "-o", tmp_path / "busy", "-c", level, "--noise",
+                           "gaussian:sigma=25", "--scale", "1"), "another process is writing this calibration", code=1)
     assert not (tmp_path / "busy" / "G.safetensors").exists()
 
 

@@ -472,6 +472,8 @@ def test_a_folder_export_over_one_another_export_is_writing_is_refused(level_wei
     with holding_folder(out):  # the other export, moving its files in
         one_line_error(cli("export", level_weights, "-o", out, "--format", "folder", "--overwrite"),
                        "another process is writing this export now", code=1)
+        one_line_error(cli("export", level_weights, "-o", out, "--format", "folder"),  # not "pass --overwrite"
+                       "another process is writing this export now", code=1)
     assert (out / "README.md").read_text() == card
 
 
