@@ -158,8 +158,8 @@ class RunFolder:
         except (OSError, ValueError, TypeError) as exc:
             kind = run_kind(data) if isinstance(data, dict) else None
             if kind is not None and kind != what:
-                raise UserError(f"{self.path}: written by `denoise-gan {kind}`, not by `denoise-gan {what}` "
-                                f"(`denoise-gan {kind} --resume {shell_word(self.path)}` goes on with it)") from None
+                raise UserError(f"{self.path}: written by `denoise-gan {kind}`, not by `denoise-gan {what}`"
+                                f"{_going_on(kind, self.path, data)}") from None
             raise UserError(f"{self.config}: unreadable {what} config ({first_line(exc)})") from None
 
     def write_config(self, cfg: Any) -> None:
@@ -193,3 +193,14 @@ class RunFolder:
 
     def clear_finished(self) -> None:
         self.finished.unlink(missing_ok=True)
+
+
+def _going_on(kind: str, folder: Path, config: dict[str, Any]) -> str:
+    """The command that goes on with the run of ``kind`` in ``folder``, as a note; "" where it cannot be told (a
+    refinement names the train run it refines, which its command takes first)."""
+    if kind != "refine":
+        return f" (`denoise-gan {kind} --resume {shell_word(folder)}` goes on with it)"
+    source = config.get("run_dir")
+    if not isinstance(source, str) or not source:
+        return ""
+    return f" (`denoise-gan refine {shell_word(source)} -o {shell_word(folder)} --resume` goes on with it)"

@@ -122,3 +122,14 @@ def test_the_module_imports_no_torch_and_no_image_library() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert not set(out.stdout.split()) & {"torch", "cv2", "PIL", "numpy", "safetensors"}
+
+
+def test_a_refinement_folder_given_to_another_command_names_the_refine_command_that_goes_on(tmp_path: Path) -> None:
+    """The advice `denoise-gan refine --resume REF` read REF as the train run and looked for REF/refine."""
+    from denoise_gan.config import RefineConfig
+
+    RunFolder(tmp_path / "ref").write_config(RefineConfig(run_dir=str(tmp_path / "my run")))
+    with pytest.raises(UserError) as caught:
+        RunFolder(tmp_path / "ref").read_config(AdaptConfig, what="adapt")
+    assert _one_line(caught).endswith(f"(`denoise-gan refine '{tmp_path / 'my run'}' -o {tmp_path / 'ref'} --resume` "
+                                      "goes on with it)")
