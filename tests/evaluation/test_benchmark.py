@@ -808,6 +808,15 @@ def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_d
         assert ("tiny@x8" in (tmp_path / name / "results.csv").read_text()) is bool(extra)
     assert rows["plain"] != rows["ensemble"]
     assert bench_methods.model_row_names([Path("ck/tiny.safetensors")], ensemble=True) == ["tiny@x8"]
+    # a folder an earlier version wrote, whose ensemble rows had the plain name: resumed, they are reused
+    results = tmp_path / "ensemble" / "results.json"
+    data = json.loads(results.read_text())
+    for row in data["rows"] + data["models"]:
+        row["method"] = row["method"].replace("@x8", "")
+    results.write_text(json.dumps(data))
+    resumed = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", weights, "-o",
+                    tmp_path / "ensemble", "--ensemble", "--resume")
+    assert resumed.exit_code == 0 and "0 row(s) computed, 4 reused" in resumed.stdout, resumed.output
 
 
 def test_an_output_folder_that_is_a_noisy_set_it_reads_is_refused_as_such(tmp_path: Path, clean_dir: Path) -> None:

@@ -26,7 +26,7 @@ from data_tools.versions import tool_version
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
 from denoise_gan.evaluation.benchmark.inputs import BenchmarkConfig, Plan
-from denoise_gan.evaluation.benchmark.methods import LoadedModel, Method
+from denoise_gan.evaluation.benchmark.methods import ENSEMBLE_MARK, STRENGTH_MARK, LoadedModel, Method
 from denoise_gan.evaluation.metrics import PROTOCOL, csv_image_name, json_float
 
 FORMAT = "denoise-gan-benchmark/1"
@@ -78,13 +78,35 @@ def _previous_rows(path: Path, cfg: BenchmarkConfig) -> dict[tuple[str, str, str
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
         # rows of conditions an earlier run asked for and a later one did not are kept, not reported
         rows = list(data["rows"]) + list(data.get("other_rows", []))
-        previous = {(r["image"], r["noise"], r["method"]): r for r in rows if _well_formed(r)}
         stored = data.get("config") if isinstance(data.get("config"), dict) else {}
+        rows = _ensemble_rows_named(rows, data, stored)
+        previous = {(r["image"], r["noise"], r["method"]): r for r in rows if _well_formed(r)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         why = f"no {exc} entry" if isinstance(exc, KeyError) else str(exc)  # a KeyError says only 'rows'
         raise UserError(f"{path}: cannot resume from it ({why}); move it away or choose another -o") from None
     _refuse_other_inputs(stored, cfg, path.parent)
     return previous
+
+
+def _ensemble_rows_named(rows: list[Any], data: dict[str, Any], stored: dict[str, Any]) -> list[Any]:
+    """Rows an x8 self-ensemble made before its rows were named ``NAME@x8`` (``ENSEMBLE_MARK``), named as now, so
+    a resume reuses them instead of computing every model row again as another method's."""
+    infer = stored.get("infer") if isinstance(stored.get("infer"), dict) else {}
+    models = {m.get("method") for m in data.get("models", []) if isinstance(m, dict)}
+    if infer.get("ensemble") is not True or not models:
+        return rows
+
+    def now(method: str) -> str:
+        if method not in models or ENSEMBLE_MARK in method:
+            return method
+        for mark in (STRENGTH_MARK, "@sigma"):
+            if mark in method:
+                name, _, rest = method.rpartition(mark)
+                return f"{name}{ENSEMBLE_MARK}{mark}{rest}"
+        return f"{method}{ENSEMBLE_MARK}"
+
+    return [{**r, "method": now(r["method"])} if isinstance(r, dict) and isinstance(r.get("method"), str) else r
+            for r in rows]
 
 
 def _refuse_other_inputs(stored: dict[str, Any], cfg: BenchmarkConfig, out_dir: Path) -> None:
