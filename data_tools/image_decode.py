@@ -18,6 +18,7 @@ from PIL import Image
 
 from data_tools.channels import has_alpha
 from data_tools.errors import DataError
+from data_tools.image_metadata import text_as_read
 from data_tools.jpeg_check import is_cut_off, is_jpeg, scan_complaint
 from data_tools.library_output import quiet_stderr
 from data_tools.png_chunks import PNG_SIGNATURE, png_pixels_damaged
@@ -165,6 +166,7 @@ def _tiff_exif(tags: Image.Exif) -> bytes | None:
     hands over as ``info["exif"]``: the descriptive ones, as a block any output format can carry."""
     for tag in set(tags) - _TIFF_EXIF_TAGS:
         del tags[tag]
+    text_as_read(tags)  # a photographer's name in UTF-8 kept, not written back as '?'
     return tags.tobytes() if len(tags) else None
 
 

@@ -150,7 +150,7 @@ def exif_tags_for_output(exif: bytes | None, fmt: str) -> Image.Exif | None:
     """The EXIF block with orientation reset to 1, since the pixels are stored upright now (a quarter turn also
     swaps its width and height and its x and y resolution, so the block describes the file it is in); for a
     TIFF, whose own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its
-    own). Its text is kept byte for byte (``_text_as_read``)."""
+    own). Its text is kept byte for byte (``text_as_read``)."""
     if not exif:
         return None
     try:
@@ -165,13 +165,13 @@ def exif_tags_for_output(exif: bytes | None, fmt: str) -> Image.Exif | None:
         parsed[0x0112] = 1
         for tag in _TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
             del parsed[tag]
-        _text_as_read(parsed)
+        text_as_read(parsed)
         return parsed
     except Exception:
         return None
 
 
-def _text_as_read(parsed: Image.Exif) -> None:
+def text_as_read(parsed: Image.Exif) -> None:
     """Pillow reads EXIF text as Latin-1 and writes it back as ASCII, every other byte a "?": a photographer's
     "José" (UTF-8) or a "©" (Latin-1) in Artist, Copyright or LensModel. Given back the bytes it read, it writes
     them as they came."""

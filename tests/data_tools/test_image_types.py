@@ -627,3 +627,16 @@ def test_an_orientation_only_xmp_records_is_not_applied(tmp_path: Path) -> None:
     exif[0x0112] = 8
     Image.fromarray(pixels).save(tmp_path / "both.png", pnginfo=text, exif=exif.tobytes())
     np.testing.assert_array_equal(read_image(tmp_path / "both.png").pixels, np.rot90(pixels))
+
+
+def test_a_tiffs_exif_text_that_is_not_ascii_is_written_as_it_came(tmp_path: Path) -> None:
+    """A TIFF keeps its EXIF in its own tags: their text was made a block by Pillow, every other byte a '?'."""
+    from PIL import TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[315], tags[33432] = "José".encode(), b"\xa9 M\xfcller"
+    Image.fromarray(asymmetric()).save(tmp_path / "in.tif", tiffinfo=tags)
+    loaded = read_image(tmp_path / "in.tif")
+    for suffix in (".jpg", ".png", ".tif"):
+        data = encode_image(loaded.pixels, suffix, exif=loaded.exif)
+        assert "José".encode() in data and b"\xa9 M\xfcller" in data and b"Jos?" not in data, suffix
