@@ -100,3 +100,22 @@ def test_a_name_of_usual_characters_makes_no_probe(tmp_path: Path, monkeypatch: 
     assert made == []
     assert refused_name(tmp_path, "a:b.png") == ""  # every file refused: the disk's, not the name's
     assert [p.split(".")[1] for p in made] == [":", "name-check"]
+
+
+def test_synth_onto_such_a_disk_fails_those_photos_before_their_noise_and_completes_the_set(card: Path,
+                                                                                         tmp_path: Path) -> None:
+    """synth failed each after its noise, then marked the set incomplete: "make room and run the same command",
+    which failed the same way for ever."""
+    import json
+
+    from data_tools.synth import synth
+
+    for name in ("a:b.png", "ok.png"):
+        write_image(tmp_path / "photos" / name, noise_image(24, 24))
+    summary = synth(tmp_path / "photos", card / "set", "gaussian:sigma=10", seed=1)
+    assert summary.written == 1 and summary.unwritten == 0
+    assert [(p.name, why) for p, why in summary.failures] == \
+        [("a:b.png", "this disk does not take the character(s) ':' in the name 'a:b.png' (FAT and exFAT memory cards "
+                     "and Windows shares refuse : * ? \" < > | \\); rename the file or folder, or choose an -o on "
+                     "another disk")]
+    assert json.loads((card / "set" / "manifest.json").read_text())["complete"] is True
