@@ -39,8 +39,8 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
             raise FolderBusyError(f"{folder}: another process is {doing} this {what} now; wait for it to end, "
                                    "or choose another -o")
         if fd in _UNLOCKED:  # the promise that a second run is refused does not hold here: said, not silent
-            warn(f"{folder}: its file system takes no locks (a network share without its lock service?), so a "
-                 f"second {what} started into it now would not be refused; run one at a time there")
+            warn(f"{folder}: its file system takes no lock on a folder (a network share?), so a second {what} "
+                 "started into it now would not be refused; run one at a time there")
         _HELD.add(fd)
         yield
     finally:
