@@ -250,7 +250,7 @@ def incomplete_half_note(folder: Path | str) -> str:
     except SynthError as exc:
         if (set_dir := set_of_half(folder)) is not None and held_by_another_process(set_dir):
             return (f"{set_dir}: a synth is writing this set now, so this folder (one of its halves) holds only "
-                    "the images made so far; run again once it ends")
+                    "the images made so far; once it ends, denoise it again with --overwrite")
         return f"{exc} (this folder is one of its halves)"
     return ""
 

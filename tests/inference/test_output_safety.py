@@ -554,7 +554,7 @@ def test_denoising_a_half_of_a_synth_set_cut_short_says_so(tmp_path: Path) -> No
     with holding_folder(tmp_path / "set", "set"):  # a synth writing it now: no "run it again", which it would refuse
         notes = plan_jobs([tmp_path / "set" / "noisy"], tmp_path / "out", OutputOptions()).notes
     assert notes == (f"{tmp_path / 'set'}: a synth is writing this set now, so this folder (one of its halves) holds "
-                     "only the images made so far; run again once it ends",)
+                     "only the images made so far; once it ends, denoise it again with --overwrite",)
 
 
 def test_a_mistyped_output_file_name_is_said_to_be_taken_as_a_folder(tmp_path: Path, weights: Path) -> None:
