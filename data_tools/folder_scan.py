@@ -10,6 +10,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.errors import DataError
 from data_tools.images import IMAGE_EXTENSIONS
 from data_tools.names import shown
@@ -21,7 +22,8 @@ def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: boo
     photos: without --recursive, each input's own subfolders; with it, every linked folder of its tree. Never
     a hidden one, the output folder or one that is an input of its own; each once (a link to a folder that is
     read, or named as unread, is not named again)."""
-    skip = {real_path(p) for p in (*inputs, out_dir)}
+    folds = folds_case(Path(out_dir))  # the output folder spelt in another case on a card that folds case
+    skip = {name_on_disk(real_path(p), folds) for p in (*inputs, out_dir)}
     unread: dict[Path, Path] = {}
     linked: dict[Path, Path] = {}
     for raw in inputs:
@@ -32,7 +34,8 @@ def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: boo
             for name in dirs:
                 entry = Path(top) / name
                 real = real_path(entry)
-                if real not in skip and (entry.is_symlink() or not recursive) and holds_photos(real, out_dir):
+                if name_on_disk(real, folds) not in skip and (entry.is_symlink() or not recursive) \
+                        and holds_photos(real, out_dir):
                     (linked if entry.is_symlink() else unread).setdefault(real, entry)
             if not recursive:
                 break

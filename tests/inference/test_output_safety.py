@@ -618,11 +618,15 @@ def test_an_output_folder_inside_the_input_spelt_in_another_case_is_still_the_ou
 
     write_image(tmp_path / "card" / "a.png", noise_image(16, 16, seed=1))
     write_image(tmp_path / "card" / "dn" / "a.png", noise_image(16, 16, seed=2))  # the first run's output
-    monkeypatch.setattr(images, "folds_case", lambda folder: True)
-    monkeypatch.setattr(file_plan, "folds_case", lambda folder: True)
+    from data_tools import folder_scan
+
+    for module in (images, file_plan, folder_scan):
+        monkeypatch.setattr(module, "folds_case", lambda folder: True)
     plan = plan_jobs([tmp_path / "card"], tmp_path / "CARD" / "dn", OutputOptions(recursive=True, skip_existing=True))
     assert [job.source for job in plan.jobs] == [tmp_path / "card" / "a.png"]
     assert any("in the output folder" in note and "dn/a.png" in note for note in plan.notes), plan.notes
+    plain = plan_jobs([tmp_path / "card"], tmp_path / "CARD" / "dn", OutputOptions(skip_existing=True))
+    assert not any("not read" in note for note in plain.notes), plain.notes  # nor named as a subfolder unread
 
 
 def test_whether_a_disk_folds_case_is_asked_of_its_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
