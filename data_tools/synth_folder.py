@@ -13,10 +13,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from data_tools import json_text
-from data_tools.atomic_files import atomic_write_text
+from data_tools.atomic_files import FolderBusyError, atomic_write_text
 from data_tools.case_folding import name_on_disk
 from data_tools.errors import DataError
-from data_tools.folder_lock import held_by_another_process, reading_folder
+from data_tools.folder_lock import held_by_another_process, reading_folder, refuse_held
 from data_tools.images import collect_images
 from data_tools.names import printable
 from data_tools.paths import real_path
@@ -215,7 +215,8 @@ def refuse_incomplete_half(folder: Path | str, error: type[Exception], label: st
     """A set's clean/ or noisy/ given as a folder of pairs: after a cut-short run it holds a few pairs, and after a
     cut-short --overwrite a blend of the old noise and the new."""
     if (set_dir := set_of_half(folder)) is not None:
-        refuse_incomplete_set(set_manifest(set_dir, error, label) or {}, set_dir, error, label)
+        refuse_held(set_dir, "set", other="")  # a synth writing it now keeps it marked incomplete: busy (exit 1),
+        refuse_incomplete_set(set_manifest(set_dir, error, label) or {}, set_dir, error, label)  # not "cut short"
 
 
 def set_of_half(folder: Path | str) -> Path | None:
@@ -245,13 +246,15 @@ def incomplete_half_note(folder: Path | str) -> str:
     """For a command that reads any photos (``denoise``): the refusal above as a note, "" where it does not apply;
     of a set a synth is writing now, that its images are not all there yet (not "run the synth again", which
     that run's lock would refuse)."""
+    if (set_dir := set_of_half(folder)) is not None and held_by_another_process(set_dir):
+        return (f"{set_dir}: a synth is writing this set now, so this folder (one of its halves) holds only "
+                "the images made so far; once it ends, denoise it again with --overwrite")
     try:
         refuse_incomplete_half(folder, SynthError)
     except SynthError as exc:
-        if (set_dir := set_of_half(folder)) is not None and held_by_another_process(set_dir):
-            return (f"{set_dir}: a synth is writing this set now, so this folder (one of its halves) holds only "
-                    "the images made so far; once it ends, denoise it again with --overwrite")
         return f"{exc} (this folder is one of its halves)"
+    except FolderBusyError:  # (a synth that began this instant)
+        return ""
     return ""
 
 

@@ -819,6 +819,23 @@ def test_ensemble_changes_the_model_rows_and_is_recorded(tmp_path: Path, clean_d
     assert resumed.exit_code == 0 and "0 row(s) computed, 4 reused" in resumed.stdout, resumed.output
 
 
+def test_a_clean_folder_that_is_a_set_half_being_written_or_cut_short_is_refused(tmp_path: Path,
+                                                                                 clean_dir: Path) -> None:
+    """benchmark (and calibrate) --clean SET/clean scored the part a running synth had written, or a cut-short
+    set's few photos, without a word; synth from it said "cut short, run the synth again" while it ran."""
+    from data_tools.folder_lock import holding_folder
+
+    assert cli("synth", clean_dir, "-o", tmp_path / "s", "--noise", "gaussian:sigma=10").exit_code == 0
+    manifest = tmp_path / "s" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "complete": False}))  # as a synth leaves it
+    args = ("--clean", tmp_path / "s" / "clean", "--noise", "gaussian:sigma=25", "--methods", "noisy")
+    with holding_folder(tmp_path / "s", "set"):  # a synth writing it now
+        one_line_error(bench(*args, "-o", tmp_path / "b"), "another process is writing this set now", code=1)
+        one_line_error(cli("synth", tmp_path / "s" / "clean", "-o", tmp_path / "again", "--noise",
+                           "gaussian:sigma=5"), "another process is writing this set now", code=1)
+    one_line_error(bench(*args, "-o", tmp_path / "b"), "--clean ", "an incomplete set (its synth run was cut short)")
+
+
 def test_an_output_folder_that_is_a_noisy_set_it_reads_is_refused_as_such(tmp_path: Path, clean_dir: Path) -> None:
     """`benchmark --noisy S -o S` said another process was writing it: its own read of the set, which no waiting
     ends."""

@@ -29,7 +29,7 @@ from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
 from data_tools.set_halves import halves_of, holds_both_halves
 from data_tools.synth import MANIFEST_NAME
-from data_tools.synth_folder import refuse_incomplete_set, refuse_synth_sets_inside
+from data_tools.synth_folder import refuse_incomplete_half, refuse_incomplete_set, refuse_synth_sets_inside
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.benchmark.methods import DEFAULT_METHODS, installed_methods, parse_methods
 from denoise_gan.evaluation.method_names import REAL_PAIRS
@@ -148,6 +148,7 @@ def _clean_sources(clean_dir: Path, out_dir: Path) -> list[tuple[str, Path]]:
     # its crops and plots would be read as clean photos by the next benchmark or calibration of this folder
     refuse_output_inside_inputs(out_dir, {"--clean": clean_dir})
     refuse_synth_sets_inside(clean_dir, UserError)
+    refuse_incomplete_half(clean_dir, UserError, "--clean ")  # a set's clean/ a synth is writing, or cut short
     # named as evaluate names them: a name two photos share (a.png, a.jpg) is taken whole
     return list(keyed(by_stem(clean_dir), {})[0].items())
 

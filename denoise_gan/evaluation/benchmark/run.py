@@ -21,6 +21,7 @@ from data_tools.errors import DenoiseGanError
 from data_tools.folder_lock import holding_folder, reading_folder, refuse_held
 from data_tools.images import ImageReadError
 from data_tools.output_folders import prepare_output_dir
+from data_tools.synth_folder import reading_set_half
 from data_tools.temp_files import is_temp_file, remove_stale_parts
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
@@ -200,6 +201,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path | str, progress: ProgressF
     with ExitStack() as reading:  # the sets are read whole: `synth --overwrite` into one meanwhile is refused
         for set_dir in cfg.noisy_sets:
             reading.enter_context(reading_folder(set_dir))
+        if cfg.clean_dir is not None:  # and a set whose clean/ is --clean
+            reading.enter_context(reading_set_half(cfg.clean_dir))
         return _benchmark(cfg, Path(out_dir), progress)
 
 
