@@ -23,12 +23,27 @@ def refused_name(folder: Path, name: str) -> str:
     if not unusual:
         return ""
     place = next((p for p in (folder, *folder.absolute().parents) if p.is_dir()), None)
-    if place is None or all(_makes(place, part) for part in _parts(unusual)) or not _makes(place, "name-check"):
+    if place is None or not _refuses(place, unusual):
         return ""
     odd = "".join(sorted(set(name) & _REFUSED_BY_FAT))
     which = f"the character(s) {odd!r}" if odd else "some of its characters"
     return (f"this disk does not take {which} in the name {name!r} (FAT and exFAT memory cards and Windows shares "
             "refuse : * ? \" < > | \\); rename the file or folder, or choose an -o on another disk")
+
+
+# (disk, characters) -> refused: a folder of 2000 photos under "Straße" asked the disk 2000 times
+_ASKED: dict[tuple[int, str], bool] = {}
+
+
+def _refuses(place: Path, unusual: str) -> bool:
+    """Whether the disk of ``place`` refuses a name holding the characters ``unusual``, asked once per disk."""
+    try:
+        key = (place.stat().st_dev, unusual)
+    except OSError:
+        return False
+    if key not in _ASKED:
+        _ASKED[key] = not all(_makes(place, part) for part in _parts(unusual)) and _makes(place, "name-check")
+    return _ASKED[key]
 
 
 def _parts(characters: str, most: int = 160) -> list[str]:

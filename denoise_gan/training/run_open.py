@@ -233,7 +233,7 @@ def _newest_usable_checkpoint(run_dir: Path, kind: str) -> tuple[int, Path, dict
     silently past."""
     found = list_checkpoints(RunFolder(run_dir).checkpoints)
     if not found:
-        above = f"; this is a run's checkpoints folder: give the run folder above it, {run_dir.parent}" \
+        above = f"; this is a run's checkpoints folder: give the run folder above it, {run_dir.absolute().parent}" \
             if run_dir.name == CHECKPOINTS_DIR and list_checkpoints(run_dir) else ""
         raise UserError(f"{run_dir}: no checkpoint to resume from (expected checkpoints/step_*.pt){above}")
     damaged: list[str] = []

@@ -24,6 +24,14 @@ from helpers import noise_image
 FAT_REFUSES = set(':*?"<>|\\')
 
 
+@pytest.fixture(autouse=True)
+def disk_answers_of_this_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's disks answer afresh (a disk's answer is kept per device: an emulated card shares tmp's)."""
+    from data_tools import disk_names
+
+    monkeypatch.setattr(disk_names, "_ASKED", {})
+
+
 @pytest.fixture
 def card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder that behaves as a FAT card: no file or folder under it may be named with what FAT refuses."""
@@ -100,6 +108,18 @@ def test_a_name_of_usual_characters_makes_no_probe(tmp_path: Path, monkeypatch: 
     assert made == []
     assert refused_name(tmp_path, "a:b.png") == ""  # every file refused: the disk's, not the name's
     assert [p.split(".")[1] for p in made] == [":", "name-check"]
+
+
+def test_a_disk_is_asked_once_for_the_same_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder of 2000 photos under "Straße" made 2000 probe files on the output disk."""
+    import tempfile
+
+    made: list[str] = []
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(kw["prefix"]) or real_mkstemp(**kw))
+    for i in range(20):
+        assert refused_name(tmp_path / "Straße", f"Foto_{i}.png") == "" and refused_name(tmp_path, "Straße") == ""
+    assert len(made) == 1 and not list(tmp_path.iterdir())
 
 
 def test_synth_onto_such_a_disk_fails_those_photos_before_their_noise_and_completes_the_set(card: Path,
