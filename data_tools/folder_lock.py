@@ -160,11 +160,9 @@ def held_by_another_process(folder: Path | str) -> bool:
     may look like one stopped early (no checkpoint yet). A lock held only for a moment (another command's probe)
     is waited out, as ``holding_folder`` does. False where the OS or the file system has no flock."""
     try:
-        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
+        import fcntl
     except ImportError:  # not POSIX
         return False
-    import fcntl
-
     reading = real_path(folder) in _READING.values()
     try:  # a folder only: opening a FIFO to read would wait for a writer for ever
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
