@@ -158,9 +158,19 @@ class RunFolder:
         except (OSError, ValueError, TypeError) as exc:
             kind = run_kind(data) if isinstance(data, dict) else None
             if kind is not None and kind != what:
-                raise UserError(f"{self.path}: written by `denoise-gan {kind}`, not by `denoise-gan {what}`"
-                                f"{_going_on(kind, self.path, data)}") from None
+                raise _another_commands(self.path, kind, what, data) from None
             raise UserError(f"{self.config}: unreadable {what} config ({first_line(exc)})") from None
+
+    def refuse_another_commands(self, what: str) -> None:
+        """A folder another command wrote (a refinement given to `train --resume`), said as such and with the
+        command that goes on with it, before its checkpoints are read as this command's."""
+        try:
+            data = json_text.loads(self.config.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return
+        kind = run_kind(data) if isinstance(data, dict) else None
+        if kind is not None and kind != what:
+            raise _another_commands(self.path, kind, what, data)
 
     def write_config(self, cfg: Any) -> None:
         """The config as JSON, atomically (a kill mid-write leaves the previous one)."""
@@ -193,6 +203,11 @@ class RunFolder:
 
     def clear_finished(self) -> None:
         self.finished.unlink(missing_ok=True)
+
+
+def _another_commands(folder: Path, kind: str, what: str, config: dict[str, Any]) -> UserError:
+    return UserError(f"{folder}: written by `denoise-gan {kind}`, not by `denoise-gan {what}`"
+                     f"{_going_on(kind, folder, config)}")
 
 
 def _going_on(kind: str, folder: Path, config: dict[str, Any]) -> str:

@@ -102,6 +102,8 @@ def _resumed(run_dir: Path, kind: str, cfg_cls: type[C]) -> tuple[C, int, dict[s
     # the lock is probed by rank 0 alone: a torchrun rank that comes later finds rank 0 holding it
     main, what = world_from_env().is_main, RUN_WORDS.get(kind, "run")
     require_run_folder(run_dir)
+    if (command := {"cyclegan": "train", "refine": "refine"}.get(kind)) is not None:  # (an adaptation's phases
+        RunFolder(run_dir).refuse_another_commands(command)  # hold configs of their own shapes)
     if main:
         refuse_held(run_dir, what, other="")
     if main and kind == "cyclegan" and held_by_another_process(run_dir / "refine"):  # said, as refine says

@@ -677,6 +677,18 @@ def test_a_bug_while_the_folders_are_read_is_not_passed_off_as_the_users_mistake
     assert not isinstance(raised.value, UserError)
 
 
+def test_a_refinement_given_to_train_resume_names_the_command_that_goes_on_with_it(finished_run: Path,
+                                                                                   tmp_path: Path) -> None:
+    """`train --resume REF` said "not a cyclegan checkpoint"; `refine RUN -o RUN --resume` "not a refine one"."""
+    ref = tmp_path / "ref"
+    assert cli("refine", finished_run, "-o", ref, "--steps", "2", "--batch-size", "2", "--patch-size", "32",
+               "--workers", "0", "--device", "cpu").exit_code == 0
+    one_line_error(cli("train", "--resume", ref), "written by `denoise-gan refine`, not by `denoise-gan train` "
+                   f"(`denoise-gan refine {finished_run} -o {ref} --resume` goes on with it)")
+    one_line_error(cli("refine", finished_run, "-o", finished_run, "--resume"),
+                   f"(`denoise-gan train --resume {finished_run}` goes on with it)")
+
+
 def test_a_runs_checkpoints_folder_given_to_resume_is_said_to_be_one_level_too_deep(finished_run: Path) -> None:
     one_line_error(cli("train", "--resume", finished_run / "checkpoints"),
                    "no checkpoint to resume from (expected checkpoints/step_*.pt); this is a run's checkpoints "
