@@ -283,7 +283,8 @@ def _hold(held: ExitStack, out: RunFolder, resume: bool, moved: AdaptConfig | No
 def _stored_config(out_dir: Path) -> AdaptConfig:
     require_run_folder(out_dir)
     parent = out_dir.absolute().parent
-    if out_dir.name in PHASE_FOLDERS and RunFolder(parent).config.is_file():
+    from denoise_gan.nets.run_folder import folder_run_kind  # (the import line above is full)
+    if out_dir.name in PHASE_FOLDERS and folder_run_kind(parent) == "adapt":  # a train run's refine/ is no phase
         raise UserError(f"{out_dir} is a phase of the adaptation in {parent}; resume that: "
                         f"denoise-gan adapt --resume {shell_word(parent)}")  # it began an adaptation inside the phase
     return RunFolder(out_dir).read_config(AdaptConfig, what="adapt", missing="no adaptation to resume (no "
@@ -390,8 +391,7 @@ def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadl
 
     def build(device: torch.device, world: World) -> tuple[Any, Iterator[dict[str, torch.Tensor]]]:
         trainer = make_trainer(device, world)
-        return trainer, batch_iterator(make_dataset(), batch_size, start, steps, world, cfg.workers,
-                                       cfg.seed)
+        return trainer, batch_iterator(make_dataset(), batch_size, start, steps, world, cfg.workers, cfg.seed)
 
     launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
     found = latest_checkpoint(run_dir)

@@ -687,6 +687,11 @@ def test_a_refinement_given_to_train_resume_names_the_command_that_goes_on_with_
                    f"(`denoise-gan refine {finished_run} -o {ref} --resume` goes on with it)")
     one_line_error(cli("refine", finished_run, "-o", finished_run, "--resume"),
                    f"(`denoise-gan train --resume {finished_run}` goes on with it)")
+    run = tmp_path / "run"  # a train run's own refinement, RUN/refine: no phase of an adaptation in RUN
+    shutil.copytree(finished_run, run)
+    shutil.copytree(ref, run / "refine")
+    one_line_error(cli("adapt", "--resume", run / "refine"),
+                   "written by `denoise-gan refine`, not by `denoise-gan adapt`")
 
 
 def test_a_runs_checkpoints_folder_given_to_resume_is_said_to_be_one_level_too_deep(finished_run: Path) -> None:
