@@ -42,7 +42,12 @@ def _refuses(place: Path, unusual: str) -> bool:
     except OSError:
         return False
     if key not in _ASKED:
-        _ASKED[key] = not all(_makes(place, part) for part in _parts(unusual)) and _makes(place, "name-check")
+        if all(_makes(place, part) for part in _parts(unusual)):
+            _ASKED[key] = False
+        elif _makes(place, "name-check"):
+            _ASKED[key] = True
+        else:  # a folder that takes no file (read-only, full) says nothing of the disk's names: asked again later
+            return False
     return _ASKED[key]
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from data_tools.atomic_files import FolderBusyError, write_error
 from data_tools.names import warn
 from data_tools.output_folders import refuse_file_in_the_way, refuse_set_half
-from data_tools.paths import real_path
 
 
 @contextmanager
@@ -70,12 +69,10 @@ def reading_folder(folder: Path | str, what: str = "set") -> Iterator[None]:
         if not _flock_within(fd, _PROBE_WAIT_S, fcntl.LOCK_SH):
             raise FolderBusyError(f"{folder}: another process is writing this {what} now; wait for it to end")
         _HELD.add(fd)
-        _READING[fd] = real_path(folder)
         yield
     finally:
         _HELD.discard(fd)
         _UNLOCKED.discard(fd)
-        _READING.pop(fd, None)
         os.close(fd)
 
 
@@ -94,9 +91,6 @@ def _only_readers(fd: int) -> bool:
 # the lock's descriptors this process holds open: a forked child (a data-loading worker) closes its copies, or
 # the lock, which belongs to the open file and not to a process, outlived a killed run in its orphaned workers
 _HELD: set[int] = set()
-# the folders this process reads (holds shared), by descriptor: whether another process writes one of them is
-# asked with a shared probe, which this process's own shared lock does not meet (an exclusive one would)
-_READING: dict[int, Path] = {}
 
 
 def _close_held_in_child() -> None:
@@ -106,7 +100,6 @@ def _close_held_in_child() -> None:
         except OSError:
             pass
     _HELD.clear()
-    _READING.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -156,20 +149,21 @@ def refuse_held(folder: Path | str, what: str = "run", other: str = ", or choose
 
 
 def held_by_another_process(folder: Path | str) -> bool:
-    """Whether another process holds ``folder``'s lock (``holding_folder``): a run still writing it, whose folder
-    may look like one stopped early (no checkpoint yet). A lock held only for a moment (another command's probe)
-    is waited out, as ``holding_folder`` does. False where the OS or the file system has no flock."""
+    """Whether another process writes ``folder`` now (holds its lock whole, ``holding_folder``): a run still
+    writing it, whose folder may look like one stopped early (no checkpoint yet), or a synth writing a set. Asked
+    with a shared probe, so readers (``reading_folder``: a benchmark, a training run, this process itself reading
+    a set) are not taken for a writer. A lock held only for a moment (another command's probe) is waited out, as
+    ``holding_folder`` does. False where the OS or the file system has no flock."""
     try:
         import fcntl
     except ImportError:  # not POSIX
         return False
-    reading = real_path(folder) in _READING.values()
     try:  # a folder only: opening a FIFO to read would wait for a writer for ever
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return False
     try:
-        return not _flock_within(fd, _PROBE_WAIT_S, fcntl.LOCK_SH if reading else None)
+        return not _flock_within(fd, _PROBE_WAIT_S, fcntl.LOCK_SH)
     finally:
         _UNLOCKED.discard(fd)
         os.close(fd)  # closing drops the lock this probe may have taken

@@ -836,6 +836,22 @@ def test_a_clean_folder_that_is_a_set_half_being_written_or_cut_short_is_refused
     one_line_error(bench(*args, "-o", tmp_path / "b"), "--clean ", "an incomplete set (its synth run was cut short)")
 
 
+def test_a_set_another_process_only_reads_is_no_busy_set(tmp_path: Path, clean_dir: Path) -> None:
+    """Readers do not exclude each other: with a benchmark or training run reading a set, synth from its clean/ and
+    calibrate on it were refused as busy, and denoise of its half was told a synth was writing it."""
+    from data_tools.folder_lock import reading_folder
+    from data_tools.synth_folder import incomplete_half_note
+
+    assert cli("synth", clean_dir, "-o", tmp_path / "s", "--noise", "gaussian:sigma=10").exit_code == 0
+    with reading_folder(tmp_path / "s"):  # another process reading it
+        assert cli("synth", tmp_path / "s" / "clean", "-o", tmp_path / "again", "--noise",
+                   "gaussian:sigma=5").exit_code == 0
+        assert incomplete_half_note(tmp_path / "s" / "noisy") == ""
+        result = bench("--clean", tmp_path / "s" / "clean", "--noise", "gaussian:sigma=25", "--methods", "noisy",
+                       "-o", tmp_path / "b")
+        assert result.exit_code == 0, result.output
+
+
 def test_an_output_folder_that_is_a_noisy_set_it_reads_is_refused_as_such(tmp_path: Path, clean_dir: Path) -> None:
     """`benchmark --noisy S -o S` said another process was writing it: its own read of the set, which no waiting
     ends."""

@@ -108,6 +108,13 @@ def test_a_name_of_usual_characters_makes_no_probe(tmp_path: Path, monkeypatch: 
     assert made == []
     assert refused_name(tmp_path, "a:b.png") == ""  # every file refused: the disk's, not the name's
     assert [p.split(".")[1] for p in made] == [":", "name-check"]
+    from data_tools import disk_names
+
+    asked = disk_names._ASKED
+    real_mkstemp = monkeypatch.undo() or tempfile.mkstemp  # writable again: asked again, not the answer kept
+    monkeypatch.setattr(disk_names, "_ASKED", asked)
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(kw["prefix"]) or real_mkstemp(**kw))
+    assert refused_name(tmp_path, "a:b.png") == "" and len(made) == 3
 
 
 def test_a_disk_is_asked_once_for_the_same_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
