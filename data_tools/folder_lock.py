@@ -137,15 +137,8 @@ def _flock_within(fd: int, seconds: float, mode: int | None = None) -> bool:
 def refuse_held(folder: Path | str, what: str = "run", other: str = ", or choose another -o") -> None:
     """A FolderBusyError where another process holds ``folder`` now: asked before the checks that would otherwise
     advise what only the running process may do (``--resume`` a benchmark it is writing)."""
-    if held_by_another_process(folder):
-        try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            doing = "writing"
-        else:
-            doing = "reading" if _only_readers(fd) else "writing"  # a benchmark or training run reading a set
-            os.close(fd)
-        raise FolderBusyError(f"{folder}: another process is {doing} this {what} now; wait for it to end{other}")
+    if held_by_another_process(folder):  # (a writer: readers do not count, and do not exclude each other)
+        raise FolderBusyError(f"{folder}: another process is writing this {what} now; wait for it to end{other}")
 
 
 def held_by_another_process(folder: Path | str) -> bool:
