@@ -4,14 +4,12 @@ one file on such a disk."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import tempfile
 import unicodedata
 from pathlib import Path
 
-from data_tools.temp_files import temp_prefix
+from data_tools.temp_files import probe_file
 
 
 def folds_case(folder: Path) -> bool:
@@ -36,15 +34,10 @@ def _probe(folder: Path) -> bool:
     """Whether a new file's name answers in the other case: a disk with nothing to ask yet (taken for one that
     tells case apart, two outputs A.png and a.png were written to one file of an empty exFAT card)."""
     try:
-        fd, made = tempfile.mkstemp(prefix=temp_prefix("Case-probe"), suffix=".part", dir=folder)
+        with probe_file(folder, "Case-probe") as made:
+            return os.path.lexists(os.path.join(folder, os.path.basename(made).swapcase()))
     except OSError:  # a folder nothing can be written to: the run's own check says so
         return False
-    os.close(fd)
-    try:
-        return os.path.lexists(os.path.join(folder, os.path.basename(made).swapcase()))
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(made)
 
 
 def _listing(folder: Path, most: int = 200) -> list[str]:

@@ -4,11 +4,11 @@ so named fails at once, with that reason, instead of after its denoising with "n
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from data_tools.temp_files import probe_file
 
 # names made only of these are taken by every disk a user writes photos to: no probe is made for them
 _TAKEN_EVERYWHERE = re.compile(r"[A-Za-z0-9 ._+,;=@#&'()\[\]{}~!$%^-]*\Z")
@@ -51,7 +51,7 @@ def _refuses(place: Path, unusual: str) -> bool:
     return _ASKED[key]
 
 
-def _parts(characters: str, most: int = 160) -> list[str]:
+def _parts(characters: str, most: int = 100) -> list[str]:
     """``characters`` in runs of at most ``most`` bytes, each short enough for a temp file's name."""
     parts = [""]
     for c in characters:
@@ -62,13 +62,10 @@ def _parts(characters: str, most: int = 160) -> list[str]:
 
 
 def _makes(folder: Path, characters: str) -> bool:
-    """Whether a temp file whose name holds ``characters`` can be made in ``folder`` (named as this package's temp
-    files are, so a kill between making and removing it leaves nothing a later run does not clear)."""
+    """Whether a temp file whose name holds ``characters`` (at most the 100 bytes a temp name keeps of them) can
+    be made in ``folder``."""
     try:
-        fd, made = tempfile.mkstemp(prefix=f".{characters}.{os.getpid()}-", suffix=".part", dir=folder)
+        with probe_file(folder, characters):
+            return True
     except (OSError, ValueError):  # ValueError: a NUL among them
         return False
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(made)
-    return True

@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,3 +130,17 @@ def _claimed(path: Path) -> bool:
     finally:
         os.close(fd)  # (closing drops the lock this probe took)
     return False
+
+
+@contextmanager
+def probe_file(folder: Path | str, name: str) -> Iterator[str]:
+    """A hidden temp file named after ``name`` made in ``folder`` for a question asked of its disk (does it fold
+    case, does it take these characters), removed after; OSError (ValueError: a NUL in ``name``) where it cannot
+    be made. Named as this package's temp files are, so a kill meanwhile leaves nothing a later run keeps."""
+    fd, made = tempfile.mkstemp(prefix=temp_prefix(name), suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        yield made
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(made)
