@@ -17,12 +17,15 @@ from data_tools.names import shown
 from data_tools.paths import real_path
 
 
-def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
+def folders_not_read(inputs: Sequence[Path | str], out_dir: Path, recursive: bool,
+                     folds: bool | None = None) -> tuple[list[Path], list[Path]]:
     """(subfolders only --recursive reads, linked folders no run follows) under the input folders that hold
     photos: without --recursive, each input's own subfolders; with it, every linked folder of its tree. Never
     a hidden one, the output folder or one that is an input of its own; each once (a link to a folder that is
-    read, or named as unread, is not named again)."""
-    folds = folds_case(Path(out_dir))  # the output folder spelt in another case on a card that folds case
+    read, or named as unread, is not named again). ``folds``: whether the output's disk folds case, if asked
+    already."""
+    if folds is None:  # the output folder spelt in another case on a card that folds case
+        folds = folds_case(Path(out_dir))
     skip = {name_on_disk(real_path(p), folds) for p in (*inputs, out_dir)}
     unread: dict[Path, Path] = {}
     linked: dict[Path, Path] = {}

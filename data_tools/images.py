@@ -89,11 +89,12 @@ def collect_images(folder: Path | str, recursive: bool = True, exclude: Path | s
     return collect_images_and_excluded(folder, recursive, exclude)[0]
 
 
-def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
-                                exclude: Path | str | None = None) -> tuple[list[Path], list[Path]]:
+def collect_images_and_excluded(folder: Path | str, recursive: bool = True, exclude: Path | str | None = None,
+                                folds: bool | None = None) -> tuple[list[Path], list[Path]]:
     """``collect_images``, and the images it left out for being under ``exclude`` (so a caller can say so): by name
     as the disk tells names apart, so `-o CARD/dn` for `card/dn` on a card that folds case is the output folder,
-    not a folder of input photos (a rerun read its outputs as photos to write over, and refused)."""
+    not a folder of input photos (a rerun read its outputs as photos to write over, and refused). ``folds``:
+    whether that disk folds case, where the caller has asked it already (``folds_case``)."""
     pattern, depth = "**/*" if recursive else "*", len(Path(folder).parts)  # below it: the parts after depth
     found = sorted(
         p for p in Path(folder).glob(pattern)
@@ -103,7 +104,7 @@ def collect_images_and_excluded(folder: Path | str, recursive: bool = True,
     )
     if exclude is None:
         return found, []
-    folds = folds_case(Path(exclude))
+    folds = folds_case(Path(exclude)) if folds is None else folds
     skip = name_on_disk(real_path(exclude), folds)
     if name_on_disk(real_path(folder), folds).is_relative_to(skip):
         return found, []

@@ -104,12 +104,12 @@ def _named(field: str) -> str:
     return named(field, owner="OutputOptions")
 
 
-def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
-                  exclude: Path | None = None) -> tuple[list[tuple[Path, Path]], list[Path]]:
+def expand_inputs(inputs: Sequence[Path | str], recursive: bool, exclude: Path | None = None,
+                  folds: bool | None = None) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """(file, path relative to the output folder) for every image named or found; a folder's tree is
     kept only with ``recursive``. Missing paths and files that are not images are argument errors.
     Files found under ``exclude`` (the output folder) are left out, so a rerun never denoises its outputs; they
-    are returned second."""
+    are returned second. ``folds``: whether the output's disk folds case, if asked already."""
     if not inputs:
         raise UserError("no input files or folders given")
     found: list[tuple[Path, Path]] = []
@@ -117,7 +117,7 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            kept, left = collect_images_and_excluded(path, recursive=recursive, exclude=exclude)
+            kept, left = collect_images_and_excluded(path, recursive=recursive, exclude=exclude, folds=folds)
             found += [(p, p.relative_to(path)) for p in kept]
             excluded += left
         elif path.is_file():
@@ -135,7 +135,7 @@ def expand_inputs(inputs: Sequence[Path | str], recursive: bool,
         # file system does (`link/../a.png` is a.png beside the link's target, not beside the link)
         unique.setdefault(real_path(source.parent) / source.name, (source, rel))
     if not unique:  # why: photos in subfolders (--recursive), in linked folders (never followed), or of formats
-        why = _not_read_notes(*folders_not_read(inputs, exclude or Path(os.devnull), recursive))
+        why = _not_read_notes(*folders_not_read(inputs, exclude or Path(os.devnull), recursive, folds))
         why += files_not_read_notes(inputs, recursive)  # other formats, hidden names
         raise UserError(f"no images found in {', '.join(str(p) for p in inputs)}" + "".join(f"; {w}" for w in why))
     return list(unique.values()), excluded
@@ -190,7 +190,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
             raise UserError(f"-o {out_dir} names one image file, but {many}; give -o a folder (end it with / to "
                             "keep this name)")
     folder_note = _new_folder_note(inputs, out_dir) if not folder_named else []
-    pairs, in_output = expand_inputs(inputs, opts.recursive, exclude=out_dir)
+    pairs, in_output = expand_inputs(inputs, opts.recursive, exclude=out_dir, folds=(folds := folds_case(out_dir)))
     found = [_Candidate.of(src, rel, out_dir, opts) for src, rel in pairs]
     renamed = {c.real_output for c in found if c.real_output != c.real_source}  # see _leaves_out_earlier
     earlier = [c.source for c in found if c.real_source in renamed] if _leaves_out_earlier(opts) else []
@@ -204,7 +204,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     mixed = {real_path(p) for p in in_output} if opts.overwrite and left_in_output else set()
     jobs: dict[Path, Job] = {}
     failing: list[Job] = []  # files that will fail whose output another failing file claimed: each is still said
-    folds, folded = _case_rule(out_dir, sources)
+    folded = {name_on_disk(s, True) for s in sources} if folds else set()  # as the disk (asked once) has them
     for c in candidates:
         source, output, key = c.source, c.output, name_on_disk(c.real_output, folds)
         problem = _name_problem(output, out_dir) or broken_link(source) or _through_link(out_dir, output)
@@ -222,7 +222,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     notes += _left_out_note(earlier,
                             "named as another input's output here, so taken for an earlier output of this command; "
                             "choose another -o to denoise them")
-    notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive))
+    notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive, folds))
     notes += folder_note
     notes += [note for p in inputs if Path(p).is_dir() and (note := incomplete_half_note(p))]
     if other := other_formats(inputs, opts.recursive):
@@ -246,13 +246,6 @@ def _new_folder_note(inputs: Sequence[Path | str], out_dir: Path) -> list[str]:
         return [f"-o {out_dir} is taken as a new folder ({out_dir.suffix} is no image format written here; name a "
                 ".png, .jpg, .tif, .webp or .bmp file for one file)"]
     return []
-
-
-def _case_rule(out_dir: Path, sources: set[Path]) -> tuple[bool, set[Path]]:
-    """Whether the output's disk folds case, and then the inputs' names as it tells them apart (one file under
-    names apart only by case)."""
-    folds = folds_case(out_dir)
-    return folds, {name_on_disk(s, True) for s in sources} if folds else set()
 
 
 def _over_input(c: _Candidate, sources: set[Path], inodes: set[tuple[int, int]], folded: set[Path]) -> bool:
