@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from data_tools.temp_files import probe_file
@@ -29,6 +30,12 @@ def refused_name(folder: Path, name: str) -> str:
     which = f"the character(s) {odd!r}" if odd else "some of its characters"
     return (f"this disk does not take {which} in the name {name!r} (FAT and exFAT memory cards and Windows shares "
             "refuse : * ? \" < > | \\); rename the file or folder, or choose an -o on another disk")
+
+
+def refused_names(folder: Path, names: Iterable[str]) -> str:
+    """``refused_name`` of the first of ``names`` (a path's parts: the folders a file goes in, then its own) that
+    the disk refuses, or ""."""
+    return next((why for name in names if (why := refused_name(folder, name))), "")
 
 
 # (disk, characters) -> refused: a folder of 2000 photos under "Straße" asked the disk 2000 times

@@ -31,7 +31,7 @@ from data_tools.atomic_files import OutputWriteError
 from data_tools.case_folding import folds_case, name_on_disk
 from data_tools.checks import whole_number
 from data_tools.clean_shrink import SmallerThanCrop, refuse_crop_over_size, shrunk_clean
-from data_tools.disk_names import refused_name
+from data_tools.disk_names import refused_names
 from data_tools.folder_lock import holding_folder
 from data_tools.folder_scan import folders_not_read, no_images_text, not_a_folder
 from data_tools.images import ImageReadError, collect_images, read_image, write_image
@@ -286,7 +286,7 @@ def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseS
                         "that does not tell case apart"
                     raise ValueError(f"same name as {seen[key]}{apart}; rename one of them")
                 files = [_set_file(side, name) for side in _sides(split)]
-                if refused := next(filter(None, (refused_name(out_dir, part) for part in files[0].split("/")[1:])), ""):
+                if refused := refused_names(out_dir, files[0].split("/")[1:]):  # (the half's name taken)
                     raise ValueError(refused)  # a FAT card's refusal said before the work, not "make room" after it
                 if other := _file_and_folder(files, written, folders):
                     raise ValueError(f"its output and {other}'s would be a file and a folder of one name; rename one")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.case_folding import folds_case, name_on_disk
-from data_tools.disk_names import refused_name
+from data_tools.disk_names import refused_names
 from data_tools.folder_scan import (
     OTHER_IMAGE_SUFFIXES,
     broken_link,
@@ -334,7 +334,7 @@ def _name_problem(output: Path, out_dir: Path | None = None) -> str:
         return (f"output name is {size} bytes, over the {NAME_MAX} a file name may have; shorten the input's "
                 "name or the --suffix")
     folders = output.parent.relative_to(out_dir).parts if out_dir is not None else ()
-    return next((why for name in (*folders, output.name) if (why := refused_name(output.parent, name))), "")
+    return refused_names(output.parent, (*folders, output.name))
 
 
 def _output_path(out_dir: Path, source: Path, rel: Path, opts: OutputOptions) -> Path:
