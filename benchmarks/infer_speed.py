@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,14 +68,19 @@ def noisy_image(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
+    return best_time_and_result(fn, repeats)[0]
+
+
+def best_time_and_result(fn: Callable[[], object], repeats: int) -> tuple[float, Any]:
+    """The best of ``repeats`` timed calls, and what the last returned."""
+    times, result = [], None
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        result = fn()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return min(times), result
 
 
 def rss_mib() -> float:
@@ -147,12 +153,7 @@ def classical_comparison(net: nn.Module, size: int, with_bm3d: bool) -> None:
     for name in ("nlm", "bm3d") if with_bm3d else ("nlm",):
         method = CLASSICAL[name]
         method.run(np.ascontiguousarray(noisy[:32, :32]), sigma)  # untimed, as the model's: imports, set-up
-        times = []
-        for _ in range(2):  # best of two, as the model's
-            start = time.perf_counter()
-            result = method.run(noisy, sigma)
-            times.append(time.perf_counter() - start)
-        seconds = min(times)
+        seconds, result = best_time_and_result(lambda method=method: method.run(noisy, sigma), 2)  # as the model's
         rows.append((f"{name} ({method.rule.split(';')[0]})", seconds, result))
     ours = rows[0][1]
     for label, seconds, result in rows:
