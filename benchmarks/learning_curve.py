@@ -30,6 +30,7 @@ from data_tools.file_digest import file_sha256
 from data_tools.images import collect_images
 from denoise_gan.evaluation.benchmark.methods import model_row_names
 from denoise_gan.nets.weight_header import read_metadata
+from denoise_gan.training.input_record import recorded_photos_sha256
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,7 @@ def read_run(folder: Path, name: str) -> RunPoint:
 def refuse_training_photos(runs: list[Path], clean: Path) -> None:
     """A curve scored on a run's own training photos would pass for a held-out one: each run's inputs.json records
     its photos' sha256, which no photo of ``clean`` may share."""
-    trained = {entry[2]: run for run in runs if (run / "inputs.json").is_file()
-               for folder in json.loads((run / "inputs.json").read_text()).values()
-               for entry in folder.get("images", {}).values() if isinstance(entry, list) and len(entry) > 2}
+    trained = {sha: run for run in runs for sha in recorded_photos_sha256(run)}
     for photo in collect_images(clean, recursive=True):
         if (run := trained.get(file_sha256(photo))) is not None:
             raise SystemExit(f"error: --clean {clean}: {photo.name} is a training photo of {run}; give photos "

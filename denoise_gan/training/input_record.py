@@ -77,6 +77,18 @@ def recorded_sha256(run_dir: Path, option: str) -> str | None:
         return None
 
 
+def recorded_photos_sha256(run_dir: Path) -> set[str]:
+    """The sha256 of every image the record holds, of every option (empty where there is no readable record):
+    what the run read, which a held-out folder must not hold."""
+    try:
+        record = json_text.loads((run_dir / RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return set()
+    folders = record.values() if isinstance(record, dict) else []
+    return {str(entry[2]) for folder in folders if isinstance(folder, dict)
+            for entry in (folder.get("images") or {}).values() if isinstance(entry, list) and len(entry) > 2}
+
+
 def record_inputs(run_dir: Path, folders: Mapping[str, str], read: Mapping[Path, bytes] | None = None) -> None:
     """Write what a new run's folders (``{"--clean": path, ...}``; empty paths skipped) hold as it starts."""
     listing = {option: {"folder": folder, "images": _listing(folder, run_dir, read or {})}
