@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from script_args import noise_spec, run_script
 
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
@@ -36,7 +37,7 @@ def frame_and_inside_error(clean: np.ndarray, denoised: np.ndarray, frame: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--checkpoint", default="default")
-    parser.add_argument("--noise", default="gaussian:sigma=25")
+    parser.add_argument("--noise", type=noise_spec, default="gaussian:sigma=25")
     parser.add_argument("--frame", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -64,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from script_args import positive_int, run_script
 
 from data_tools.images import write_image
 from data_tools.noise import parse_noise_spec
@@ -74,8 +75,8 @@ def throughput(checkpoint: str | None, side: int, repeats: int) -> dict[str, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--side", type=int, default=1024, help="side of the throughput image")
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--side", type=positive_int, default=1024, help="side of the throughput image")
     parser.add_argument("--checkpoint", default=None,
                         help="weights (an ONNX graph beside them) or shipped name (default: the shipped default)")
     args = parser.parse_args()
@@ -109,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

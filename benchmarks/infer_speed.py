@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import skimage.data
 import torch
+from script_args import positive_float, positive_int, run_script
 from torch import nn
 
 from denoise_gan.config import GeneratorConfig
@@ -177,10 +178,10 @@ def cuda_report(net: nn.Module, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="weights path or shipped name (default: shipped)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for torch")
-    parser.add_argument("--size", type=int, default=1024, help="side of the speed-test image")
-    parser.add_argument("--big-mp", type=float, default=24.0, help="megapixels of the memory-test image")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1, help="CPU threads for torch")
+    parser.add_argument("--size", type=positive_int, default=1024, help="side of the speed-test image")
+    parser.add_argument("--big-mp", type=positive_float, default=24.0, help="megapixels of the memory-test image")
+    parser.add_argument("--repeats", type=positive_int, default=2)
     parser.add_argument("--no-bm3d", action="store_true", help="skip BM3D (the slowest part)")
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,4 +205,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -26,6 +26,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from script_args import noise_spec, run_script
+
 from data_tools.file_digest import file_sha256
 from data_tools.images import collect_images
 from denoise_gan.evaluation.benchmark.methods import model_row_names
@@ -121,10 +123,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="refine run folders")
     parser.add_argument("--clean", action="append", type=Path, required=True, help="held-out clean folder")
-    parser.add_argument("--noise", action="append", required=True, help="noise spec (repeatable)")
+    parser.add_argument("--noise", action="append", type=noise_spec, required=True, help="noise spec (repeatable)")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the benchmark (0: all)")
     args = parser.parse_args()
+    for run in args.runs:  # said before any folder is made or benchmark starts
+        if not (run / "G.safetensors").is_file():
+            parser.error(f"{run}: not a refine run folder (no G.safetensors in it)")
     names = model_row_names([run / "G.safetensors" for run in args.runs])
     for clean in args.clean:
         refuse_training_photos(args.runs, clean)
@@ -148,4 +153,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from script_args import positive_float, run_script
 
 from data_tools.images import write_image
 from data_tools.samples import load_sample
@@ -58,10 +59,12 @@ def peak_rss_mib(args: list[object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--small-mp", type=float, default=12.0)
-    parser.add_argument("--big-mp", type=float, default=24.0)
+    parser.add_argument("--small-mp", type=positive_float, default=12.0)
+    parser.add_argument("--big-mp", type=positive_float, default=24.0)
     parser.add_argument("--work", type=Path, default=None, help="a scratch folder (default: a temporary one)")
     args = parser.parse_args()
+    if args.big_mp <= args.small_mp:  # the slope between the two sizes divides by their difference
+        parser.error(f"--big-mp ({args.big_mp:g}) must be above --small-mp ({args.small_mp:g})")
     root = args.work or Path(tempfile.mkdtemp(prefix="memory_per_pixel"))
     peaks: dict[str, list[float]] = {name: [] for name in COMMANDS}
     pixels = []
@@ -83,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

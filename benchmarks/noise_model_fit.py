@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from script_args import positive_int, run_script
 
 from data_tools.datasets import PatchSampler, build_domains, fit_channels, to_tensor
 from data_tools.images import to_dtype
@@ -85,7 +86,7 @@ def measure(run_dir: Path, draws: int, seed: int = 0) -> dict[str, dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--draws", type=int, default=256)
+    parser.add_argument("--draws", type=positive_int, default=256)
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
     fit = measure(args.run_dir, args.draws)
@@ -103,4 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

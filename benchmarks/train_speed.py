@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+from script_args import positive_int, run_script
 
 from data_tools.datasets import PatchSampler, UnpairedPatches
 from data_tools.noise import parse_noise_spec
@@ -118,10 +119,17 @@ def synchronize(device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=positive_int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto = cpu, plus cuda when present")
     args = parser.parse_args()
+    if args.device != "auto":  # a typo or a missing GPU is said now, not as torch's traceback inside the first case
+        try:
+            device = torch.device(args.device)
+        except RuntimeError:
+            parser.error(f"--device {args.device}: not a torch device (auto, cpu, cuda, cuda:1, ...)")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            parser.error(f"--device {args.device}: torch sees no CUDA device here")
     devices = [torch.device(args.device)] if args.device != "auto" else (
         [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else []))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
@@ -143,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from script_args import noise_spec, run_script
 
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
@@ -29,16 +30,28 @@ def right_half_noisy(clean: np.ndarray, noise: str, seed: int) -> np.ndarray:
     return out
 
 
+def tile_sizes(text: str) -> list[int]:
+    """``--tiles``' comma-separated sizes, refused at the start where a typo would end the run in a traceback."""
+    try:
+        tiles = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not tile sizes separated by commas, e.g. 0,256,128") from None
+    if any(tile < 0 for tile in tiles):
+        raise argparse.ArgumentTypeError(f"{text}: a tile size is 0 (the whole image) or more")
+    return tiles
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--checkpoint", default="default")
-    parser.add_argument("--noise", default="gaussian:sigma=25")
-    parser.add_argument("--tiles", default="0,256,128", help="tile sizes, comma-separated (0 = the whole image)")
+    parser.add_argument("--noise", type=noise_spec, default="gaussian:sigma=25")
+    parser.add_argument("--tiles", type=tile_sizes, default="0,256,128",
+                        help="tile sizes, comma-separated (0 = the whole image)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     from denoise_gan import Denoiser
 
-    tiles = [int(t) for t in args.tiles.split(",")]
+    tiles = args.tiles
     denoisers = {tile: Denoiser.from_pretrained(args.checkpoint, tile=tile) for tile in tiles}
     print(f"{args.checkpoint}, {args.noise} on the right half only, seed {args.seed}: mean PSNR (dB) per half")
     print(f"{'tile':<8}{'left (clean)':>14}{'right (noisy)':>15}")
@@ -59,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

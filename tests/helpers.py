@@ -60,7 +60,10 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def benchmark_script(name: str) -> ModuleType:
-    """A script of benchmarks/ (no package: loaded from its file) as a module, to test its parts."""
+    """A script of benchmarks/ (no package: loaded from its file) as a module, to test its parts; its folder is on
+    the import path, as when Python runs the script, for the shared module the scripts import."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.append(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # where a dataclass in it looks its module up
