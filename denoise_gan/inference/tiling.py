@@ -37,6 +37,7 @@ from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from
 from denoise_gan.inference.ensemble import ensembled
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
+from denoise_gan.inference.transparent_fill import fill_behind_transparency
 from denoise_gan.nets.small_images import smallest_side
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles total)
@@ -204,11 +205,13 @@ class TiledDenoiser:
         strength = 1.0 if strength is None else strength
         self.check_level(strength, sigma)
         images = [_as_hwc(img) for img in images]
+        filled = [fill_behind_transparency(img) for img, _ in images]
         while True:
             try:
-                pixels = [img for img, _ in images]
+                pixels = [img for img, _ in filled]
                 outputs = (ensembled(lambda batch, report: self._run(batch, report, strength, sigma), pixels,
                                      progress) if self.cfg.ensemble else self._run(pixels, progress, strength, sigma))
+                outputs = [out if hidden is None else hidden.put_back(out) for out, (_, hidden) in zip(outputs, filled)]
                 return [out[..., 0] if flat else out for out, (_, flat) in zip(outputs, images)]
             except OutOfMemory:
                 # the largest side of any image: a small first one left the tile at "0" (whole images)

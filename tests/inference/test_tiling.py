@@ -187,9 +187,10 @@ def test_an_instance_norm_tile_with_one_constant_channel_is_still_denoised() -> 
 # ---- channels, alpha and dtypes ------------------------------------------------------------------
 
 def test_alpha_is_passed_through_untouched(photo: np.ndarray) -> None:
+    """With no fully transparent pixel the colour is denoised as without alpha (those are tested apart)."""
     net = light_unet(width=4, depth=2)
     rng = np.random.default_rng(2)
-    alpha = rng.integers(0, 256, size=photo.shape[:2] + (1,), dtype=np.uint8)
+    alpha = rng.integers(1, 256, size=photo.shape[:2] + (1,), dtype=np.uint8)
     rgba = np.concatenate([photo, alpha], axis=2)
     cfg = InferConfig(tile=128)
     out = denoise_array(net, rgba, cfg)
@@ -220,9 +221,10 @@ def test_gray_stays_gray_with_a_colour_model(photo: np.ndarray) -> None:
     assert np.abs(out[..., 0] - as_colour.mean(axis=2))[unclipped].max() <= 1.0
     flat = denoise_array(net, gray[..., 0], cfg)
     assert flat.shape == gray.shape[:2]
-    la = np.concatenate([gray, 255 - gray], axis=2)
+    alpha = np.maximum(255 - gray, 1)  # no fully transparent pixel (their colour is tested apart)
+    la = np.concatenate([gray, alpha], axis=2)
     out_la = denoise_array(net, la, cfg)
-    np.testing.assert_array_equal(out_la[..., 1], 255 - gray[..., 0])
+    np.testing.assert_array_equal(out_la[..., 1], alpha[..., 0])
     np.testing.assert_array_equal(out_la[..., :1], out)
 
 
