@@ -131,6 +131,16 @@ def test_the_fit_holds_for_a_pair_a_little_apart_in_gain(gain: float) -> None:
     assert peak == pytest.approx(30, rel=0.15) and sigma < 10
 
 
+def test_flat_patches_with_one_unclipped_band_fit_that_bands_sigma() -> None:
+    """Grey-card patches at 16, 128 and 240 with σ 25: the ends' bands clip a quarter of their samples, and the
+    fit fell back to every band, the clipped ones too (σ 21.5)."""
+    rng = np.random.default_rng(0)
+    flat = np.concatenate([np.full((64, 64, 3), level, np.float32) for level in (16, 128, 240)], axis=1)
+    noisy = np.clip(np.round(flat + rng.normal(0, 25, flat.shape)), 0, 255)
+    peak, sigma = fit_poisson_gaussian(_stats(flat, noisy - flat))
+    assert peak > 2000 and sigma == pytest.approx(25, rel=0.05)
+
+
 def test_pure_gaussian_noise_fits_no_shot_term() -> None:
     ramp = np.tile(np.linspace(20, 235, 256, dtype=np.float32)[None, :, None], (128, 1, 3))
     peak, sigma = fit_poisson_gaussian(_stats(ramp, RNG.normal(0, 8, ramp.shape)))

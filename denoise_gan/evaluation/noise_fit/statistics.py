@@ -235,7 +235,7 @@ def fit_poisson_gaussian(stats: ResidualStats) -> tuple[float, float] | None:
         keep = used & (at_end / safe <= share)
         if _span(intensity, keep) >= 0.5 * _span(intensity, used):
             break
-    if _span(intensity, keep) == 0:
+    if not keep.any():  # one unclipped band still fits σ (a grey card's flat patches: the ends' bands clip)
         keep = used
     a, b = _variance_line(n[keep], intensity[keep], var[keep])
     return 255.0 / a, min(math.sqrt(b), 255.0)
