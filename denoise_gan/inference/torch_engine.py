@@ -9,6 +9,10 @@ halve the tile and retry.
 from __future__ import annotations
 
 import math
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -55,6 +59,37 @@ def _one_tensor(y: object, net: nn.Module) -> torch.Tensor:
         raise UserError(f"{type(net).__name__} returned a {type(y).__name__}; a denoiser must return one tensor, "
                         "the denoised batch")
     return y
+
+
+_MODES = threading.Lock()  # guards _EVAL_CALLS (module-level: a backend is pickled into pool workers)
+_EVAL_CALLS: weakref.WeakKeyDictionary[nn.Module, tuple[int, list[tuple[nn.Module, bool]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def eval_section(net: nn.Module) -> Iterator[None]:
+    """Run ``net`` in eval mode and put each module's mode back after, as the caller left it.
+
+    A caller's net.train() between calls ran the net in training mode, its BatchNorm statistics updated by the
+    denoising; a BatchNorm frozen inside stays frozen. Calls from several threads share one section: the first
+    saves the modes and the last puts them back, where each saved and restored its own and one thread's restore
+    ran another's forward in training mode, leaving the net in eval mode at the end."""
+    with _MODES:
+        calls, modes = _EVAL_CALLS.get(net, (0, []))
+        if calls == 0:
+            modes = [(module, module.training) for module in net.modules()]
+            net.eval()
+        _EVAL_CALLS[net] = (calls + 1, modes)
+    try:
+        yield
+    finally:
+        with _MODES:
+            calls, modes = _EVAL_CALLS.pop(net)
+            if calls > 1:
+                _EVAL_CALLS[net] = (calls - 1, modes)
+            else:
+                for module, training in modes:
+                    module.training = training
 
 
 class TorchBackend:
@@ -105,12 +140,9 @@ class TorchBackend:
     def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
         conditioning = {"strength": strength, "sigma": sigma} if self.level_aware else {}
         x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        # a caller's net.train() since: it ran in training mode, its BatchNorm statistics updated by the denoising;
-        # each module's mode is put back after, as the caller left it (a BatchNorm frozen inside stays frozen)
-        modes = [(module, module.training) for module in self.net.modules()]
-        self.net.eval()
         try:
-            y, redone = forward_checked(self.net, x, self.amp_dtype, **conditioning)
+            with eval_section(self.net):
+                y, redone = forward_checked(self.net, x, self.amp_dtype, **conditioning)
         except torch.cuda.OutOfMemoryError:
             del x
             torch.cuda.empty_cache()
@@ -119,9 +151,6 @@ class TorchBackend:
             if not is_out_of_memory(exc):
                 raise
             raise OutOfMemory from None
-        finally:
-            for module, training in modes:
-                module.training = training
         if tuple(y.shape) != tuple(x.shape):  # a user's module: the tiler would blend the wrong pixels
             raise UserError(f"the network returned shape {tuple(y.shape)} for input {tuple(x.shape)}; a denoiser "
                             "must return its input's shape")

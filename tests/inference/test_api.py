@@ -421,6 +421,46 @@ def test_a_wrapped_net_put_back_in_training_mode_is_still_run_for_inference() ->
     assert net.training and not net[1].training and net[0].training
 
 
+def test_calls_from_two_threads_leave_a_training_net_as_the_caller_left_it() -> None:
+    """Each call saved the modes and put them back: the call entering second saved the eval mode the first had
+    set, so the first's restore ran the second's BatchNorm in training mode (its statistics updated by the
+    denoising) and the second's left the net in eval mode."""
+    import threading
+    import time
+
+    from torch import nn
+
+    class Overlap(nn.Module):  # both calls inside the net at once; the one that entered second leaves last
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered, self.both = 0, threading.Barrier(2)
+            self.lock = threading.Lock()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with self.lock:
+                self.entered += 1
+                second = self.entered % 2 == 0
+            self.both.wait(timeout=30)
+            if second:
+                time.sleep(0.3)
+            return x
+
+    torch.manual_seed(0)
+    net = nn.Sequential(Overlap(), nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Conv2d(8, 3, 3, padding=1))
+    den = Denoiser(net, device="cpu", tile=0)
+    image = noise_image(32, 32)
+    net.train()
+    stats = net[2].running_mean.clone()
+    outputs: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: outputs.append(den(image))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outputs) == 2 and np.array_equal(outputs[0], outputs[1])
+    assert torch.equal(net[2].running_mean, stats) and net.training and net[2].training
+
+
 def test_a_long_lived_denoisers_notes_stay_bounded(level_weights: Path) -> None:
     """A server passing users' σ kept one note per distinct σ above the cap, for ever."""
     den = Denoiser.from_pretrained(level_weights, device="cpu")
