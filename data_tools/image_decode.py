@@ -6,7 +6,6 @@ colour), EXIF orientation applied and the ICC profile kept. A TIFF's samples are
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -20,7 +19,7 @@ from data_tools.channels import has_alpha
 from data_tools.errors import DataError
 from data_tools.image_metadata import text_as_read
 from data_tools.jpeg_check import is_cut_off, is_jpeg, scan_complaint
-from data_tools.library_output import quiet_stderr
+from data_tools.library_output import quiet_stderr, quiet_warnings
 from data_tools.png_chunks import PNG_SIGNATURE, png_pixels_damaged
 
 # the tags of a TIFF that are its EXIF: who made the photo and when (Make, Model, Orientation, DateTime, Artist,
@@ -92,8 +91,7 @@ def open_header(data: bytes | BinaryIO) -> Image.Image | None:
     """Pillow's view of the file from its header alone (no pixels decoded), or None if Pillow cannot open it."""
     try:
         # Pillow's libtiff prints its complaints ("More samples per pixel than can be decoded") to stderr itself
-        with warnings.catch_warnings(), quiet_stderr() if isinstance(data, bytes) and is_tiff(data) else nullcontext():
-            warnings.simplefilter("ignore")
+        with quiet_warnings(), quiet_stderr() if isinstance(data, bytes) and is_tiff(data) else nullcontext():
             return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     except Exception:  # a file claiming more pixels than Pillow opens too: ``claimed_size`` reads its size
         return None
@@ -128,8 +126,7 @@ def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, in
         return None, None, 1  # a page Pillow cannot reach: none of the preview's metadata is the image's
     exif = header.info.get("exif")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             tags = header.getexif()
             if exif is None:  # a PNG's eXIf chunk after its image data is in ``info`` only once getexif loaded it
                 exif = header.info.get("exif")
@@ -285,8 +282,7 @@ def _libjpeg_says(data: bytes, flags: int) -> str:
 
 def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             img = header
             img.load()
             if img.mode in ("I;16", "I;16B", "I;16L"):

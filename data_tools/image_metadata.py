@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 
 from PIL import Image
+
+from data_tools.library_output import quiet_warnings
 
 _TIFF_X_RESOLUTION = 282
 _ORIENTATION = 274
@@ -104,8 +105,7 @@ def _describes(exif: bytes) -> bool:
     only that loses nothing when an output carries none (a 16-bit TIFF's was said "dropped")."""
     tags = Image.Exif()
     try:
-        with warnings.catch_warnings():  # as exif_for_output reads it
-            warnings.simplefilter("ignore")
+        with quiet_warnings():  # as exif_for_output reads it
             tags.load(exif)
     except Exception:  # a damaged block (Pillow raises many types for one): counted as holding something
         return True
@@ -155,8 +155,7 @@ def exif_tags_for_output(exif: bytes | None, fmt: str) -> Image.Exif | None:
         return None
     try:
         parsed = Image.Exif()
-        with warnings.catch_warnings():  # a damaged block: Pillow's own warning, with its path, is no user's line
-            warnings.simplefilter("ignore")
+        with quiet_warnings():  # a damaged block: Pillow's own warning, with its path, is no user's line
             parsed.load(exif)
         if parsed.get(0x0112, 1) in (5, 6, 7, 8):
             _swap(parsed, 0x011A, 0x011B)  # X/YResolution

@@ -1,4 +1,5 @@
-"""What C libraries print straight to file descriptor 2, kept off the terminal and read back.
+"""What C libraries print straight to file descriptor 2, kept off the terminal and read back; and Python
+warnings a library raises about what the caller already handles, dropped without touching another thread's.
 
 libpng, libtiff and libjpeg (through OpenCV) write warnings to stderr themselves, past Python's ``sys.stderr``:
 most are about ancillary data the reader does not use, but one (libjpeg's for a file cut off mid-data) is the
@@ -10,10 +11,25 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _REDIRECTING = threading.RLock()  # held while fd 2 is redirected (re-entrant: a nested use in one thread is fine)
+_FILTERING = threading.RLock()  # held while the warning filters hold our "ignore"; taken before _REDIRECTING
+
+
+@contextmanager
+def quiet_warnings(category: type[Warning] = Warning) -> Iterator[None]:
+    """Drop the Python warnings of ``category`` raised inside (Pillow's about a damaged EXIF block, skimage's
+    about an empty slice): the caller checks the result, and a warning is no user's line.
+
+    ``warnings.catch_warnings`` saves and restores the process's one filter list, so two threads' blocks that
+    overlapped left an "ignore" at its front for good: every later warning of a host process silenced. One block
+    at a time keeps the list as it was; warnings other threads raise meanwhile are dropped too."""
+    with _FILTERING, warnings.catch_warnings():
+        warnings.simplefilter("ignore", category)
+        yield
 
 
 @contextmanager

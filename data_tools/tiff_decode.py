@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,7 +19,7 @@ from PIL import Image
 
 from data_tools.channels import has_alpha
 from data_tools.image_decode import ImageReadError, as_hwc, bgr_to_rgb, is_tiff, joined_notes, samples_by_range
-from data_tools.library_output import quiet_stderr
+from data_tools.library_output import quiet_stderr, quiet_warnings
 
 # TIFF photometric interpretations tifffile decodes as plain samples (MinIsWhite inverted after), and those
 # converted here to RGB at their own depth (Lab: OpenCV's libtiff gave neutral gray a warm cast; 16-bit CMYK:
@@ -164,8 +163,7 @@ def _as_rgb(arr: np.ndarray, layout: TiffLayout) -> tuple[np.ndarray, int, str]:
         else:  # ICC encoding (Adobe's TIFF notes): L* 100 at 255 * step, a* b* offset by 128
             lightness = unit[..., :1] * (100.0 / (255 * step))
             ab = unit[..., 1:] / step - 128.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # colours outside sRGB's gamut are clipped, as any conversion does
+        with quiet_warnings():  # colours outside sRGB's gamut are clipped, as any conversion does
             rgb = np.clip(xyz2rgb(lab2xyz(np.dstack([lightness, ab]), illuminant="D50") @ _BRADFORD_D50_TO_D65.T),
                           0.0, 1.0)
     pixels = np.clip(np.rint(rgb * peak), 0, peak).astype(arr.dtype)
@@ -261,8 +259,7 @@ def _pillow_tiff(header: Image.Image, layout: TiffLayout) -> tuple[np.ndarray | 
     """Pixels of an 8-bit TIFF by Pillow (an La image's colour still premultiplied: Pillow divides only RGBa),
     and the orientation left to apply: newer Pillow applies it on loading and then drops the tag."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             header.load()
             arr = as_hwc(np.asarray(header))
     except Exception:

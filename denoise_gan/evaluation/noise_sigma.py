@@ -4,13 +4,13 @@ it: skimage's wavelet estimate, on the 0-255 scale whatever the bit depth, and w
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from skimage.restoration import estimate_sigma
 
 from data_tools.images import colour_channels
+from data_tools.library_output import quiet_warnings
 from denoise_gan.evaluation.metrics import SSIM_MIN_SIDE
 
 
@@ -34,8 +34,7 @@ def estimate_noise_sigma(noisy: np.ndarray, flat_as_zero: bool = False) -> float
     colour = colour_channels(noisy)
     if problem := too_small_to_benchmark(*colour.shape[:2]):
         raise ValueError(problem)
-    with warnings.catch_warnings():  # skimage's "mean of empty slice" on an all-zero image
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with quiet_warnings(RuntimeWarning):  # skimage's "mean of empty slice" on an all-zero image
         value = float(estimate_sigma(to_unit(colour), channel_axis=-1, average_sigmas=True)) * 255.0
     if not math.isfinite(value):
         if flat_as_zero:

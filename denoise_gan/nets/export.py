@@ -22,7 +22,6 @@ import io
 import json
 import math
 import threading
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text, built_aside, write_error
 from data_tools.file_digest import file_sha256
 from data_tools.folder_lock import holding_folder
+from data_tools.library_output import quiet_warnings
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
 from data_tools.temp_files import remove_stale_parts
@@ -233,10 +233,9 @@ def onnx_bytes(model: Exportable) -> bytes:
         example += (torch.ones(1), torch.full((1,), gc.ESTIMATE))
         names += [gc.STRENGTH, gc.SIGMA]
     buf = io.BytesIO()
-    with EXPORTING, warnings.catch_warnings():
+    with EXPORTING, quiet_warnings():
         # the TorchScript-based exporter: offline, no extra packages, and it handles the dynamic pad; torch
         # calls it legacy and warns on every export
-        warnings.simplefilter("ignore")
         torch.onnx.export(graph, example, buf, dynamo=False, opset_version=OPSET, input_names=names,
                           output_names=[gc.OUTPUT], dynamic_axes={gc.IMAGE: dims, gc.OUTPUT: dims})
     proto = onnx.load_from_string(buf.getvalue())

@@ -16,7 +16,6 @@ import logging
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import torch
 
+from data_tools.library_output import quiet_warnings
 from denoise_gan.runtime import World, autocast_dtype, precision_name, training_precision
 from denoise_gan.training.schedule import rng_state, set_rng_state
 
@@ -92,8 +92,7 @@ def seconds_per_step(trainer: Any, mode: StepMode, batch: dict[str, torch.Tensor
     level = quiet.level
     try:
         quiet.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the copied scheduler's "step() overridden": an artefact of the copy
+        with quiet_warnings():  # the copied scheduler's "step() overridden": an artefact of the copy
             trial = copy.deepcopy(trainer)
             apply_mode(trial, mode)
             for i in range(TRIAL_WARMUP):
