@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from data_tools.library_output import quiet_warnings
 from denoise_gan.runtime import autocast
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ class OnnxScaleShift:
 
     def __init__(self, net: nn.Module) -> None:
         import io
-        import warnings
 
         import torch
 
@@ -46,11 +46,12 @@ class OnnxScaleShift:
             raise RuntimeError(f"torch's default dtype is {torch.get_default_dtype()}, and the graph is made in "
                                "float32")
         buf = io.BytesIO()
-        example = torch.rand(1, int(net.in_channels), 2 * int(net.stride), 2 * int(net.stride), dtype=torch.float32)
+        example = torch.rand(1, int(net.in_channels), 2 * int(net.stride), 2 * int(net.stride), dtype=torch.float32,
+                             generator=torch.Generator().manual_seed(0))  # the caller's random stream left alone
         dynamic = {"x": {0: "n", 2: "h", 3: "w"}, "scale": {0: "n", 2: "h", 3: "w"}, "shift": {0: "n", 2: "h", 3: "w"}}
-        # the exporter's state is the process's: two threads exporting at once failed all but one
-        with EXPORTING, warnings.catch_warnings(), torch.no_grad(), autocast(torch.device("cpu"), None):
-            warnings.simplefilter("ignore")  # the exporter's notes about its own future
+        # the exporter's state is the process's: two threads exporting at once failed all but one; its warnings are
+        # notes about its own future
+        with EXPORTING, quiet_warnings(), torch.no_grad(), autocast(torch.device("cpu"), None):
             torch.onnx.export(_maps_module(net.cpu()), (example,), buf, dynamo=False, opset_version=OPSET,
                               input_names=["x"], output_names=["scale", "shift"], dynamic_axes=dynamic)
         self.session = open_session(buf.getvalue(), ["CPUExecutionProvider"], torch.get_num_threads())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import pickle
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from data_tools.atomic_files import atomic_write_bytes
+from data_tools.library_output import quiet_warnings
 from data_tools.paths import real_path
 from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
 from denoise_gan.errors import UnsafeCheckpointError, WeightsError, first_line, is_out_of_memory, typed_line
@@ -150,8 +150,11 @@ def load_generator(path: Path | str, device: str | torch.device = "cpu", data: b
     check_state(skeleton, tensors, str(path))
     level_aware = denoiser_contract(skeleton).level_aware
     scale, cap = level_scale(path, level_aware, meta), _level_max(path, level_aware, meta)
-    net = build_generator(cfg)
-    net.load_state_dict(tensors)  # checked against the skeleton above: names, shapes, kinds, finite values
+    # the file's tensors become the skeleton's (checked above: names, shapes, kinds, finite values): a network built
+    # anew drew its discarded random init from the caller's torch stream, and under a 16-bit default dtype
+    # rounded the weights it then took in
+    skeleton.load_state_dict(tensors, assign=True)
+    net = skeleton.float()
     if calibrated and scale != 1.0:
         net.level_scale = scale
     if cap != LEVEL_MAX:  # not a calibration: the levels these very weights were trained on
@@ -278,8 +281,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     path = Path(path)
     _check_archive(path)
     try:
-        with warnings.catch_warnings():  # torch's pickle-protocol warnings would add lines to our one-line error
-            warnings.simplefilter("ignore")
+        with quiet_warnings():  # torch's pickle-protocol warnings would add lines to our one-line error
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported operand" in str(exc):  # garbage, or a pickle protocol the safe loader does not read:

@@ -224,3 +224,29 @@ def test_a_folder_of_a_shipped_name_without_a_model_says_the_shipped_one_is_else
                                                "the working folder, not the shipped (noise )?model; "
                                                f"give {shipped_dir() / name}.safetensors for the shipped one"):
             load(name)
+
+
+def test_loading_leaves_the_callers_random_stream_and_takes_the_weights_exactly() -> None:
+    """A network built anew for the weights drew its discarded random init from the caller's torch stream (a
+    seeded notebook drew other numbers once it loaded a model), and under a 16-bit default dtype rounded the
+    weights it took in (outputs a grey level off)."""
+    from denoise_gan.nets.shipped import resolve_weights
+    from denoise_gan.nets.weights import read_generator_file
+
+    path = resolve_weights("default")
+    stored, _, _ = read_generator_file(path)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    net, _, _ = load_generator(path)
+    assert torch.equal(torch.rand(3), expected)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        net16, _, _ = load_generator(path)
+    finally:
+        torch.set_default_dtype(default)
+    for loaded in (net, net16):
+        state = loaded.state_dict()
+        assert all(state[name].dtype == torch.float32 and torch.equal(state[name], tensor.float())
+                   for name, tensor in stored.items())
