@@ -70,7 +70,8 @@ class Denoiser:
             raise UserError(f"weights must be the path of the weight file (or None), not {type(weights).__name__}")
         self.config = config  # the generator's config, when loaded from a weight file
         self.meta = dict(meta or {})  # the weight file's descriptive metadata
-        self.weights = None if weights is None else Path(home_expanded(weights))  # the weight file it came from
+        # the weight file it came from, absolute: a host that changes its working folder reloads the same file
+        self.weights = None if weights is None else Path(home_expanded(weights)).absolute()
         self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, ensemble=ensemble)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)

@@ -153,7 +153,8 @@ class NoiseModel:
         engine = check_engine(engine)
         self.config = config
         self.meta = dict(meta or {})
-        self.weights = weights
+        # absolute: a host that changes its working folder records and hashes the same file in a set's manifest
+        self.weights = None if weights is None else Path(weights).absolute()
         self.notes: list[str] = []  # what a user should know of this F (a run folder's F of a run not ended)
         self.device = resolve_device(device)
         one_thread_in_forked_children()  # its draws run on torch on either engine, in a pool's forked workers too

@@ -422,3 +422,22 @@ def test_a_masked_array_is_refused_not_its_mask_dropped(model: NoiseModel) -> No
     for call in (model, Denoiser.from_pretrained("default")):
         with pytest.raises(UserError, match="a masked array: its mask would be ignored .*image.filled\\(value\\)"):
             call(image)
+
+
+def test_a_model_loaded_by_a_relative_path_names_its_file_after_the_host_changes_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path was kept as given and resolved when a manifest was written: after a host's chdir the set's record
+    named a file that did not exist (or another one of the same name)."""
+    from denoise_gan import Denoiser
+    from denoise_gan.nets.shipped import resolve_weights
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "F.safetensors").write_bytes(resolve_weights("default-F").read_bytes())
+    (tmp_path / "G.safetensors").write_bytes(resolve_weights("default").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    model = NoiseModel.from_pretrained("F.safetensors")
+    den = Denoiser.from_pretrained("G.safetensors")
+    monkeypatch.chdir(tmp_path / "sub")
+    assert model.manifest()["file"] == str(tmp_path / "F.safetensors")
+    assert model.sha256 == hashlib.sha256((tmp_path / "F.safetensors").read_bytes()).hexdigest()
+    assert den.weights == tmp_path / "G.safetensors"
