@@ -175,10 +175,11 @@ def usable_cpus() -> int:
 
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads inside each torch operator (intra-op; ``--threads``); 0 or None keeps torch's default
-    (one per core). Returns the number in force (0 where torch is not loaded yet and keeps its default). On a
-    loaded machine one thread can beat two: threads that wait for a busy core stall the operator that needs them
-    all. Without torch (or with one that does not import) there is nothing to set."""
-    global _TORCH_DEFAULT_THREADS
+    (one per core), or the count a host process set itself. Returns the number in force (0 where torch is not
+    loaded yet and keeps its default). On a loaded machine one thread can beat two: threads that wait for a busy
+    core stall the operator that needs them all. Without torch (or with one that does not import) there is
+    nothing to set."""
+    global _TORCH_DEFAULT_THREADS, _TORCH_THREADS_SET
     n = check_threads(n)  # a NumPy integer as a plain one: torch takes no other
     if not n and "torch" not in sys.modules:  # torch's default is what it will have: importing it now (seconds)
         return n                              # only delayed the answer to a bad argument, and the ONNX-only runs
@@ -188,12 +189,16 @@ def set_threads(n: int | None) -> int:
         return n                    # needs torch says so when it imports it; one that does not runs on
     if _TORCH_DEFAULT_THREADS is None:
         _TORCH_DEFAULT_THREADS = torch.get_num_threads()
-    # 0 is the default again after an earlier call set another number (it kept that one)
-    torch.set_num_threads(n or _TORCH_DEFAULT_THREADS)
+    # 0 is the default again after an earlier call set another number (it kept that one), unless the host process
+    # has set a count of its own since: that one is its choice, not ours to undo
+    if n or torch.get_num_threads() == _TORCH_THREADS_SET:
+        torch.set_num_threads(n or _TORCH_DEFAULT_THREADS)
+        _TORCH_THREADS_SET = torch.get_num_threads()
     return torch.get_num_threads()
 
 
 _TORCH_DEFAULT_THREADS: int | None = None  # torch's own count, as the first call found it
+_TORCH_THREADS_SET: int | None = None  # the count the last call set (another now is the host's own)
 
 
 class _ForkHook:
@@ -213,11 +218,11 @@ def one_thread_in_forked_children() -> None:
 def _one_torch_thread() -> None:
     """In the child: one thread, and one as its default too, so a model the worker loads itself (a pool's
     ``initializer``; ``threads=0`` restores the default) does not take the parent's count back."""
-    global _TORCH_DEFAULT_THREADS
+    global _TORCH_DEFAULT_THREADS, _TORCH_THREADS_SET
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
-        _TORCH_DEFAULT_THREADS = 1
+        _TORCH_DEFAULT_THREADS = _TORCH_THREADS_SET = 1
 
 # ---- torchrun ------------------------------------------------------------------------------------
 

@@ -105,3 +105,18 @@ def test_threads_0_is_torchs_default_again_after_another_count() -> None:
     assert done.returncode == 0, done.stderr
     before, returned, now = map(int, done.stdout.split())
     assert before == 2 and returned == now == 2
+
+
+def test_threads_0_keeps_a_count_the_host_set_itself() -> None:
+    """After a load with threads=1, a host's own torch.set_num_threads(3) was undone by the next default load."""
+    import subprocess
+    import sys
+
+    from helpers import CHILD_ENV
+
+    probe = ("import torch\nfrom denoise_gan.runtime import set_threads\nset_threads(1)\ntorch.set_num_threads(3)\n"
+             "print(set_threads(0), set_threads(None), torch.get_num_threads())")
+    done = subprocess.run([sys.executable, "-c", probe], env={**CHILD_ENV, "OMP_NUM_THREADS": "2"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list(map(int, done.stdout.split())) == [3, 3, 3]
