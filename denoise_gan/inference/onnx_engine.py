@@ -7,12 +7,7 @@ A graph never runs Python code, so loading one is as safe as loading safetensors
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,33 +84,16 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
     if threads:
         options.intra_op_num_threads = int(threads)
     options.log_severity_level = 4
-    with _banner_caught() as banner:  # its "EP Error ... Falling back" banner is printed, not logged
-        session = ort.InferenceSession(model, options, providers=providers)
-    if providers[0] not in session.get_providers():  # CUDA's failed and it fell back to the CPU: not what was asked
-        reason = next((ln for ln in banner.getvalue().splitlines() if ln.startswith("EP Error ")), "")
-        raise UserError(f"ONNX Runtime cannot use {providers[0]} here ({reason.removeprefix('EP Error ')}); run "
-                        "on the CPU, or use --engine torch for CUDA")
+    advice = "run on the CPU, or use --engine torch for CUDA"
+    try:  # no fallback: on a failure ONNX Runtime printed a four-line banner on stdout and retried on the CPU
+        session = ort.InferenceSession(model, options, providers=providers, enable_fallback=0)
+    except (ValueError, RuntimeError) as exc:
+        if providers[0] == "CPUExecutionProvider":
+            raise
+        raise UserError(f"ONNX Runtime cannot use {providers[0]} here ({first_line(exc)}); {advice}") from None
+    if providers[0] not in session.get_providers():  # CUDA's libraries missing: it runs on the CPU without a word
+        raise UserError(f"ONNX Runtime cannot use {providers[0]} here; {advice}")
     return session
-
-
-_STDOUT_SWAP = threading.Lock()
-BANNER = ("*****", "EP Error ", "Falling back to ")  # how ONNX Runtime's fallback banner's lines start
-
-
-@contextlib.contextmanager
-def _banner_caught() -> Iterator[io.StringIO]:
-    """ONNX Runtime's fallback banner kept off stdout. One swap of ``sys.stdout`` at a time (two overlapping ones
-    would leave a buffer in its place for good), and what other threads printed meanwhile is passed on after."""
-    caught = io.StringIO()
-    with _STDOUT_SWAP:
-        real, sys.stdout = sys.stdout, caught
-        try:
-            yield caught
-        finally:
-            sys.stdout = real
-            others = [line for line in caught.getvalue().splitlines(keepends=True) if not line.startswith(BANNER)]
-            if others:
-                real.write("".join(others))
 
 
 def graph_metadata(session: Any, path: Path) -> dict[str, str]:
