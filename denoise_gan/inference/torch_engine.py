@@ -174,8 +174,8 @@ def cuda_tile_from_free_memory(net: nn.Module, device: torch.device, amp_dtype: 
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
-    probe = torch.rand(1, channels, PROBE_SIDE, PROBE_SIDE, device=device).contiguous(
-        memory_format=torch.channels_last)
+    probe = torch.rand(1, channels, PROBE_SIDE, PROBE_SIDE, device=device,  # the caller's CUDA stream left alone
+                       generator=torch.Generator(device).manual_seed(0)).contiguous(memory_format=torch.channels_last)
     with autocast(device, amp_dtype):
         net(probe)
     torch.cuda.synchronize(device)
