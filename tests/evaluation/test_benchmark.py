@@ -365,6 +365,25 @@ def test_resume_recomputes_only_missing_rows(tmp_path: Path, clean_dir: Path, mo
     assert len(calls) == 1 and crop.is_file()
 
 
+def test_crops_are_written_only_for_the_images_the_report_shows(tmp_path: Path, clean_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every image's crops were written (two fsyncs each), half a 300-image run, and again at each --resume, for
+    a report that shows the first twelve."""
+    monkeypatch.setattr(report, "MAX_CROP_IMAGES", 1)
+    out = tmp_path / "out"
+    args = ["--clean", clean_dir, "--noise", SPECS[0], "--methods", "wavelet", "-o", out]
+    assert bench(*args).exit_code == 0
+    first = json.loads((out / "results.json").read_text())["inputs"][0]["image"]
+    written = sorted(p.relative_to(out).as_posix() for p in (out / "crops").rglob("*.png"))
+    assert written == sorted(report.crop_relpath(SPECS[0], first, m) for m in ("clean", "noisy", "wavelet"))
+    page = (out / "report.html").read_text()
+    assert "crop missing" not in page and "Crops shown for the first 1 of 2 images" in page
+    saved: list[str] = []
+    monkeypatch.setattr(report, "save_crop", lambda *a, **k: saved.append(a[3]))
+    resumed = bench(*args, "--resume")
+    assert resumed.exit_code == 0 and saved == [], resumed.output
+
+
 def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_once(
         tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed-3 benchmark resumed with other settings (then --seed 4, now refused; here --oracle-sigma) and

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ class _Run:
         self.torch_timing = f"threads={cfg.threads}"  # a classical method in torch (FFDNet) runs on those threads
         self.total, self.done, self.stale = len(keys), 0, 0
         self.warmed: set[str] = set()
+        self.shown: Counter[str] = Counter()  # per noise, the images with rows so far: the report's crops are theirs
         self.checked: set[tuple[str, str, str]] = set()  # rows this run reused or made: a stored row not yet
         # checked against this run's inputs and settings is not reported (an interrupt would mix two runs)
         self.saved_at: float | None = None
@@ -140,16 +142,19 @@ class _Run:
         # both images: a paired set's clean file is read, not the source of its noisy one, and a spec may draw the
         # same noisy image from another clean photo (salt-pepper:amount=1): edited, either's rows are stale
         pair_sha = f"{input_sha}+{pixels_fingerprint(pair.clean)}"
-        window = report.crop_window(pair.clean)
-        report.save_crop(self.out_dir, source.noise, source.image, "clean", pair.clean, window)
+        # crops only of the images the report shows: written for all, they took half a 300-image run (two fsyncs
+        # each) and hundreds of megabytes for a thousand, never shown
+        window = report.crop_window(pair.clean) if self.shown[source.noise] < report.MAX_CROP_IMAGES else None
+        fingerprints = {m.name: self.fingerprint(m, pair_sha, sigma) for m in self.methods}
+        reusable = {m.name: self.reusable(source, m.name, fingerprints[m.name], window) for m in self.methods}
+        if window is not None and not (all(reusable.values())
+                                       and report.has_crop(self.out_dir, source.noise, source.image, "clean")):
+            report.save_crop(self.out_dir, source.noise, source.image, "clean", pair.clean, window)
         for method in self.methods:
             key = (source.image, source.noise, method.name)
             used = sigma if method.uses_sigma else None
-            fingerprint = row_fingerprint(pair_sha, method, used, self.inference if method.name not in CLASSICAL
-                                          else self.torch_timing if "torch" in method.needs else "")
-            old = self.rows.get(key)
-            if (old is not None and old.get("fingerprint") == fingerprint
-                    and report.has_crop(self.out_dir, source.noise, source.image, method.name)):
+            fingerprint, old = fingerprints[method.name], self.rows.get(key)
+            if reusable[method.name]:
                 self.checked.add(key)
                 self.result.reused += 1
                 self.step(1, label)
@@ -168,6 +173,20 @@ class _Run:
                 self.result.computed += 1
             self.save_now_and_then()
             self.step(1, label)
+        if any((source.image, source.noise, m.name) in self.rows for m in self.methods):  # the report shows it
+            self.shown[source.noise] += 1
+
+    def fingerprint(self, method: Method, pair_sha: str, sigma: float) -> str:
+        """What a row's result depends on: its input pair, the σ it is given, and for a model its inference."""
+        return row_fingerprint(pair_sha, method, sigma if method.uses_sigma else None,
+                               self.inference if method.name not in CLASSICAL
+                               else self.torch_timing if "torch" in method.needs else "")
+
+    def reusable(self, source: Source, method: str, fingerprint: str, window: tuple[int, ...] | None) -> bool:
+        """Whether a stored row stands: made from the same inputs and settings, with its crop where one is shown."""
+        old = self.rows.get((source.image, source.noise, method))
+        return (old is not None and old.get("fingerprint") == fingerprint
+                and (window is None or report.has_crop(self.out_dir, source.noise, source.image, method)))
 
     def fail_source(self, source: Source, exc: BaseException, label: str) -> None:
         """An input that cannot be used: one failure for all its rows, the rest of the run goes on."""
@@ -279,8 +298,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _run_row(method: Method, pair: Pair, sigma: float | None, fingerprint: str, source: Source, out_dir: Path,
-             window: tuple[int, int, int, int], data: dict[str, Any]) -> dict[str, Any] | None:
-    """Run, time and score one method on one input; a failure is recorded in ``data`` and gives None."""
+             window: tuple[int, int, int, int] | None, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Run, time and score one method on one input (its crop saved where ``window`` is given, an image the
+    report shows); a failure is recorded in ``data`` and gives None."""
     megapixels = pair.noisy.shape[0] * pair.noisy.shape[1] / 1e6
     try:
         start = time.perf_counter()
@@ -295,7 +315,8 @@ def _run_row(method: Method, pair: Pair, sigma: float | None, fingerprint: str, 
                                  "reason": _one_line(exc) if isinstance(exc, DenoiseGanError)
                                  else f"{type(exc).__name__}: {_one_line(exc)}"})
         return None
-    report.save_crop(out_dir, source.noise, source.image, method.name, out, window)
+    if window is not None:
+        report.save_crop(out_dir, source.noise, source.image, method.name, out, window)
     return {"image": source.image, "noise": source.noise, "method": method.name,
             "psnr": json_float(value_psnr), "ssim": value_ssim, "seconds": seconds, "megapixels": megapixels,
             "mp_per_s": json_float(megapixels / seconds) if seconds > 0 else None, "sigma_used": sigma,
