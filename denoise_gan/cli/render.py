@@ -197,9 +197,11 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
         parts.append("* some outputs equal their clean image (PSNR infinite): the PSNR mean is over the others, "
                      "the SSIM mean over all, as `evaluate` reports them; where methods leave out different "
                      "numbers of photos, no PSNR is marked best, unless one returned every photo so")
-    for m in result.data["models"]:
-        parts.append(f"model {escape(m['method'])}: loaded in {m['load_seconds']:.2f} s (with one warm-up pass; "
-                     "not in the per-image seconds)")
+    from denoise_gan.evaluation.report import model_loads  # loaded already: the benchmark wrote its report
+
+    for names, seconds, _ in model_loads(result.data["models"]):
+        parts.append(f"model {escape(names)}: loaded {'once ' if ', ' in names else ''}in {seconds:.2f} s (with one "
+                     "warm-up pass; not in the per-image seconds)")
     for f in result.failures:
         what = f"{f['image']} [{f['noise']}]" + (f" {f['method']}" if f["method"] else "")
         parts.append(f"[red]failed[/] {escape(shown(what))}: {escape(shown(f['reason']))}")

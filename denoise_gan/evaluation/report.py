@@ -130,6 +130,15 @@ def save_crop(out_dir: Path, noise: str, image: str, method: str, pixels: np.nda
     atomic_write_bytes(Path(out_dir) / crop_relpath(noise, image, method), crop_png(pixels, window))
 
 
+def model_loads(models: Sequence[dict[str, Any]]) -> list[tuple[str, float, str]]:
+    """Each load of a model once: (its rows' names, seconds, checkpoint). Rows of one checkpoint at several
+    strengths share one load, which was listed once per row, as if the model had been loaded again each time."""
+    loads: dict[tuple[str, str | None, float], list[str]] = {}
+    for m in models:
+        loads.setdefault((m["checkpoint"], m.get("sha256"), m["load_seconds"]), []).append(m["method"])
+    return [(", ".join(names), seconds, checkpoint) for (checkpoint, _, seconds), names in loads.items()]
+
+
 # ---- HTML ----------------------------------------------------------------------------------------
 
 STYLE = """
@@ -350,8 +359,8 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
               f"<td>{'yes' if m['uses_sigma'] else 'no'}</td></tr>" for m in data["methods"]]
     parts.append("</table>")
     if data["models"]:
-        loads = "; ".join(f"{_e(m['method'])} {m['load_seconds']:.2f} s ({_e(m['checkpoint'])})"
-                          for m in data["models"])
+        loads = "; ".join(f"{_e(names)} {seconds:.2f} s ({_e(checkpoint)})"
+                          for names, seconds, checkpoint in model_loads(data["models"]))
         parts.append(f"<p class='note'>Model load time (reported once, not in the per-image seconds; includes one "
                      f"warm-up pass): {loads}</p>")
     if data["failures"]:

@@ -27,6 +27,12 @@ def test_level_model_variants_and_ffdnet(weights: Path, tmp_path: Path) -> None:
     assert methods["level@strength=0.5"]["psnr"] != methods["level@strength=1"]["psnr"]
     assert methods["level@sigma"]["psnr"] != methods["level@strength=1"]["psnr"]  # fed the σ, not run blind
     assert methods["ffdnet"]["psnr"] > methods["noisy"]["psnr"] + 3  # the pretrained FFDNet really denoises
+    # one load of the level-aware model serves its three rows: said once, not as three loads
+    loads = [line for line in result.stdout.splitlines() if line.startswith("model ")]
+    assert len(loads) == 2 and loads[0].startswith("model level@strength=0.5, level@strength=1, level@sigma: loaded "
+                                                   "once in "), loads
+    page = (tmp_path / "b" / "report.html").read_text()
+    assert "level@strength=0.5, level@strength=1, level@sigma " in page
 
 
 def test_the_oracle_sigma_of_a_16_bit_camera_image_is_on_the_0_255_scale() -> None:
