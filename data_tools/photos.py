@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -46,19 +47,22 @@ class PhotoSource:
     package: str  # Debian package holding it
     path: str  # path inside the package
     author: str
-    licence: str  # as the package's debian/copyright states it
+    licence: str  # as the package states it (its debian/copyright; a KDE wallpaper's own metadata.json)
 
 
 _LOMIRI = "lomiri-wallpapers-16.04"
 _BG = "usr/share/backgrounds"
 _MATE = "usr/share/backgrounds/mate/nature"
 _PLASMA = "plasma-workspace-wallpapers"
-_PLASMA_AUTHOR = "KDE Visual Design Group contributors"
+# each KDE wallpaper's metadata.json names its photographer and LGPLv3; Debian's copyright file covers the whole
+# package with one line (KDE Visual Design Group, GPL-2+)
+_PLASMA_LICENCE = "LGPL-3.0 (the wallpaper's metadata.json; Debian's copyright file: GPL-2+)"
+_SAUKONPAA = "Risto Saukonpää"
 
 
-def _plasma(name: str) -> PhotoSource:
+def _plasma(name: str, author: str) -> PhotoSource:
     return PhotoSource(name.lower(), _PLASMA, f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg",
-                       _PLASMA_AUTHOR, "GPL-2+")
+                       author, _PLASMA_LICENCE)
 
 
 PHOTOS: tuple[PhotoSource, ...] = (
@@ -93,8 +97,11 @@ PHOTOS: tuple[PhotoSource, ...] = (
     PhotoSource("twowings", "mate-backgrounds", f"{_MATE}/TwoWings.jpg", "Charles Barbin, Hylke Bons", "GPL-2+"),
     PhotoSource("wood", "mate-backgrounds", f"{_MATE}/Wood.jpg", "Jean-François Fortin Tam", "GPL-2+"),
     PhotoSource("yellowflower", "mate-backgrounds", f"{_MATE}/YellowFlower.jpg", "Charles Barbin", "GPL-2+"),
-    *(_plasma(n) for n in ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
-                           "Grey", "Kite", "OneStandsOut", "Path", "summer_1am")),
+    *(_plasma(n, a) for n, a in (("BytheWater", "Maciej Wiklo"), ("ColdRipple", _SAUKONPAA),
+                                 ("ColorfulCups", "Dmitri Popov"), ("DarkestHour", _SAUKONPAA),
+                                 ("EveningGlow", "Ian Hex"), ("FallenLeaf", "Martin Klapetek"), ("Grey", "Sigi Sagi"),
+                                 ("Kite", _SAUKONPAA), ("OneStandsOut", _SAUKONPAA), ("Path", _SAUKONPAA),
+                                 ("summer_1am", _SAUKONPAA))),
 )
 
 PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(p.package for p in PHOTOS))
@@ -185,8 +192,9 @@ def read_deb_members(deb: Path, wanted: set[str]) -> dict[str, bytes]:
 
 
 def deb_version(deb: Path) -> str:
+    """The package version a .deb's name holds (apt writes an epoch's colon as %3a there: 4:5.27.5-2)."""
     parts = deb.name.split("_")
-    return parts[1] if len(parts) >= 3 else "unknown"
+    return unquote(parts[1]) if len(parts) >= 3 else "unknown"
 
 
 PHOTOS_WHAT = "clean training photos from Debian wallpaper packages, area-downscaled 2-4x"
@@ -233,18 +241,23 @@ def build_training_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
                         progress: ProgressFn | None = None) -> list[Path]:
     """The shipped model's whole clean pool: the wallpaper photos plus the ``skimage.data`` training images
     (never the held-out ones), all listed in sources.json."""
-    from data_tools.samples import SAMPLES, TRAIN_POOL, load_sample
+    from data_tools.samples import TRAIN_POOL, TRAINING_CREDITS, load_sample
 
     out_dir = Path(out_dir)
     written = build_photo_pool(out_dir, debs_dir, progress, what=POOL_WHAT)
     manifest = _Manifest(out_dir, POOL_WHAT)
     for name in TRAIN_POOL:
-        written.append(manifest.add({"name": name, "package": "scikit-image",
-                                     "path": f"skimage.data.{getattr(SAMPLES[name], '__name__', name)}",
-                                     "author": "see scikit-image's data/README", "licence": "see skimage.data "
-                                     "(public domain, CC0 or BSD, per image)"},
+        credit = TRAINING_CREDITS[name]
+        written.append(manifest.add({"name": name, "package": "scikit-image", "package_version": skimage_version(),
+                                     "path": credit.call, "author": credit.author, "licence": credit.licence},
                                     encode_image(load_sample(name), ".png")))
     return written
+
+
+def skimage_version() -> str:
+    import skimage
+
+    return skimage.__version__
 
 
 def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,

@@ -7,6 +7,7 @@ used in training; the training pool is itself split into two disjoint halves for
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,40 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
 }
 
 HELD_OUT = ("astronaut", "chelsea", "coffee", "camera", "moon")
+
+
+@dataclass(frozen=True)
+class SampleCredit:
+    """Where a training image comes from, as scikit-image's docstring of it says: the shipped weights' card
+    credits each (checkpoints/TRAINING_DATA.md)."""
+
+    call: str  # how scikit-image gives it
+    author: str
+    licence: str
+
+
+_NO_RESTRICTIONS = "no known copyright restrictions (scikit-image's words)"
+TRAINING_CREDITS: dict[str, SampleCredit] = {
+    "rocket": SampleCredit("skimage.data.rocket()", "SpaceX", "public domain (released by SpaceX)"),
+    "hubble": SampleCredit("skimage.data.hubble_deep_field()", "NASA", "public domain (NASA)"),
+    "immunohistochemistry": SampleCredit("skimage.data.immunohistochemistry()",
+                                         "Center for Microscopy And Molecular Imaging (CMMI)", _NO_RESTRICTIONS),
+    "retina": SampleCredit("skimage.data.retina()", "Mikael Häggström (Wikimedia Commons)", "CC0-1.0"),
+    "motorcycle": SampleCredit("skimage.data.stereo_motorcycle()[0]",
+                               "Nera Nesic, Porter Westling, Xi Wang, York Kitajima, Greg Krathwohl, Daniel "
+                               "Scharstein (Middlebury 2014 stereo benchmark)", "none stated by scikit-image"),
+    "brick": SampleCredit("skimage.data.brick()", "CC0Textures (Bricks25)", "CC0-1.0"),
+    "grass": SampleCredit("skimage.data.grass()", "linolafett (DeviantArt, Grass-01)", "CC0-1.0"),
+    "gravel": SampleCredit("skimage.data.gravel()", "CC0Textures (Gravel04)", "CC0-1.0"),
+    "clock": SampleCredit("skimage.data.clock()", "Stefan van der Walt", "public domain (released by the "
+                          "photographer)"),
+    "coins": SampleCredit("skimage.data.coins()", "Brooklyn Museum Collection", _NO_RESTRICTIONS),
+    "page": SampleCredit("skimage.data.page()", "none stated by scikit-image", "none stated by scikit-image"),
+    "text": SampleCredit("skimage.data.text()", "Wikipedia (File:Corner.png)", "public domain (scikit-image's "
+                         "words)"),
+    "cell": SampleCredit("skimage.data.cell()", "Paul Müller, Mirjam Schürmann, Salvatore Girardo, Gheorghe "
+                         "Cojoc, Jochen Guck", "CC0-1.0"),
+}
 # Training uses only these; `train --noise` splits them into the two disjoint domains (datasets.split_halves).
 TRAIN_POOL = tuple(name for name in SAMPLES if name not in HELD_OUT)
 SETS: dict[str, tuple[str, ...]] = {"held-out": HELD_OUT, "train": TRAIN_POOL, "all": tuple(SAMPLES)}
