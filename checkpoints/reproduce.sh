@@ -7,9 +7,10 @@
 # since), and default.onnx is the weights' export by the current code. Today's code draws JPEG qualities slightly
 # differently and another machine times fp32, bf16 and torch.compile for itself, so either builds the same
 # recipe, not the same bits.
-# Run from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere pass
-# --debs DIR to `samples`):
-#   bash path/to/checkpoints/reproduce.sh
+# Run the script of a clone of the repository (it calls benchmarks/ beside checkpoints/, which an installed
+# package lacks) from an empty work folder on a Debian/Ubuntu machine (the pool is fetched with apt-get; elsewhere
+# download the four wallpaper packages' .deb files, which checkpoints/TRAINING_DATA.md names, and set DEBS=DIR):
+#   bash path/to/clone/checkpoints/reproduce.sh
 # Wall time on 2 CPU cores, on the 2-core AVX-512 machine of the model card, nothing else running: about 2 h 28 min.
 # The last end-to-end run, before stage 6 was added, took 2 h 15 min (135.2 min; times from the stages' output
 # files): the pool 0.4 min, stage 1 15.9 min, the gate 0.3 min, stage 2 (the width-48 G) 36.0 min, stages 3-5
@@ -21,6 +22,11 @@ set -euo pipefail
 trap 'exit 130' INT
 trap 'exit 143' TERM
 here="$(cd "$(dirname "$0")" && pwd)"
+if [ ! -f "$here/../benchmarks/noise_model_fit.py" ]; then  # said now, not after stage 1's quarter of an hour
+    echo "error: run the reproduce.sh of a clone of the repository: it needs benchmarks/ beside $here" >&2
+    exit 2
+fi
+DEBS="${DEBS:-}"  # a folder of the wallpaper packages' .deb files, where apt-get is not there to fetch them
 SPEC="gaussian:sigma=5-50 | gaussian:sigma=5-50+jpeg:quality=60-95 | poisson-gaussian:peak=10-200,sigma=1-10 | poisson-gaussian:peak=10-200,sigma=1-10+jpeg:quality=60-95"
 REFINE_STEPS="${REFINE_STEPS:-8800}"  # the shipped run; more steps train longer (decay starts halfway)
 WIDTH="${WIDTH:-48}"  # the denoiser G's base width, set in stage 2 and kept by the later stages (shipped: 48)
@@ -72,7 +78,8 @@ benchmark_into() {  # benchmark_into OUT ARGS...: a benchmark, or the --resume o
 }
 
 # 1. the clean training pool: 38 wallpaper photos (area-downscaled 2-4x) + 13 skimage.data images
-has_checkpoint cyclegan || denoise-gan samples --set pool -o pool  # (a rebuild downloads the packages again)
+has_checkpoint cyclegan || denoise-gan samples --set pool -o pool ${DEBS:+--debs "$DEBS"}  # (a rebuild fetches
+#    the packages again)
 # 2. stage 1, unpaired CycleGAN: `--noise` splits the pool into two disjoint halves, clean and noisy domains;
 #    F learns the noise adversarially and by matching its statistics (level distribution, correlation)
 train_stage cyclegan 2500 --clean pool --noise "$SPEC" --batch-size 8 --patch-size 64 --spectral-norm \

@@ -52,6 +52,9 @@ def script(tmp_path: Path) -> Path:
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(stat.S_IRWXU)
     (tmp_path / "work").mkdir()
+    (tmp_path / "benchmarks").mkdir()  # the clone's scripts it calls (the python stand-in runs none of them)
+    for name in ("noise_model_fit.py", "independent_photos.py"):
+        (tmp_path / "benchmarks" / name).touch()
     return tmp_path / "checkpoints" / "reproduce.sh"
 
 
@@ -121,6 +124,19 @@ def test_a_ctrl_c_stops_the_rebuild_even_where_the_command_finished_first(script
     code, calls, _ = run(script, "cpu", ctrl_c_at="faint")
     assert code == 130
     assert training(calls)[-1].startswith("denoise-gan refine cyclegan -o faint")
+
+
+def test_an_installed_copy_without_the_benchmark_scripts_is_refused_before_any_work(script: Path) -> None:
+    """An installed package's copy (no benchmarks/ beside it) trained stage 1 for a quarter of an hour, then failed
+    on the noise-model check, and would have written the rebuilt weights over the installed ones."""
+    shutil.rmtree(script.parents[1] / "benchmarks")
+    code, calls, said = run(script, "cpu")
+    assert code == 2 and not calls and "clone of the repository" in said
+
+
+def test_the_pool_is_built_from_a_folder_of_packages_where_debs_is_set(script: Path) -> None:
+    code, calls, _ = run(script, "cpu", DEBS="/some/debs")
+    assert code == 0 and calls[0] == "denoise-gan samples --set pool -o pool --debs /some/debs"
 
 
 def test_a_rerun_with_another_recipe_is_refused(script: Path) -> None:
