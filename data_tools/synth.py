@@ -43,10 +43,8 @@ from data_tools.paths import real_path
 from data_tools.synth_folder import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
-    REPLACE_HINT,
     SET_FOLDERS,
     SynthError,
-    finish_hint,
     not_the_sets,
     refuse_incomplete_half,
     refuse_linked_folders,
@@ -57,6 +55,7 @@ from data_tools.synth_folder import (
     restore_manifest,
     same_set,
     set_files,
+    set_hint,
     set_manifest,
     write_manifest,
 )
@@ -141,9 +140,7 @@ def _write_folder(sources: list[Path], clean_dir: Path, out_dir: Path, spec: Noi
     same = same_set(earlier, settings)
     if overwrite and not same:
         refuse_photos_of_no_set(out_dir, earlier)
-    unfinished = (earlier or {}).get("complete") is False
-    prepare_output_dir(out_dir, overwrite=overwrite, own=same,
-                       hint=(finish_hint(earlier) if unfinished else "") + REPLACE_HINT,
+    prepare_output_dir(out_dir, overwrite=overwrite, own=same, hint=set_hint(earlier, settings),
                        known=(*SET_FOLDERS, MANIFEST_NAME))
     for sub in SET_FOLDERS:  # a killed run's temp files, in any folder of its images
         remove_stale_parts(out_dir / sub, recursive=True)

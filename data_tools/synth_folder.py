@@ -119,6 +119,19 @@ REPLACE_HINT = ("pass --overwrite to replace it (images in its clean/ and noisy/
                 "deleted)")
 
 
+def set_hint(earlier: dict[str, Any] | None, settings: dict[str, Any]) -> str:
+    """What a refusal of a folder holding a set says: that the learned model changed (the manifest records
+    another sha256: the very command that made the set is not that set's any more), how an unfinished set is
+    finished, and how a set is replaced."""
+    old = (earlier or {}).get("noise_source")
+    new = settings.get("noise_source")
+    if isinstance(old, dict) and isinstance(new, dict) and old.get("sha256") != new.get("sha256"):
+        said = str(old.get("sha256"))[:12]
+        return (f"its set was made by a noise model of sha256 {said}…, and this one's is "
+                f"{str(new.get('sha256'))[:12]}… (the model changed since); " + REPLACE_HINT)
+    return (finish_hint(earlier) if (earlier or {}).get("complete") is False else "") + REPLACE_HINT
+
+
 def finish_hint(earlier: dict[str, Any]) -> str:
     """How an unfinished set in the folder is finished, where a rerun can know it as its own."""
     if knowable(earlier):
@@ -138,7 +151,13 @@ def same_set(old: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
     typed = old.get("source_dir")
     if isinstance(typed, str) and typed:
         old = {**old, "source_dir": str(real_path(typed))}
-    return all(old.get(k) == v for k, v in settings.items())
+    return all(_drawn_by(old.get(k)) == _drawn_by(v) for k, v in settings.items())
+
+
+def _drawn_by(value: Any) -> Any:
+    """A setting as far as the set's images depend on it: a learned model's record without where its file lies
+    (a moved or copied model of the same sha256 draws the same noise, and finishes or repeats its set)."""
+    return {k: v for k, v in value.items() if k != "file"} if isinstance(value, dict) else value
 
 
 def images_inside(out_dir: Path, sub: str) -> list[Path]:

@@ -143,8 +143,31 @@ def test_rerun_in_place_is_the_same_set_but_other_weights_are_not(src: Path, tmp
     with torch.no_grad():
         net.kernel.add_(0.5)
     save_generator(other, net, TINY_F, {"role": "F clean->noisy"})
-    with pytest.raises(Exception, match="not empty"):
+    with pytest.raises(Exception, match=r"not empty.*made by a noise model of sha256 \w{12}…, and this one's is "
+                                        r"\w{12}… \(the model changed since\)"):
         synth(src, out, NoiseModel.from_pretrained(other), 2)
+
+
+def test_a_moved_model_of_the_same_bytes_finishes_and_repeats_its_set(src: Path, tmp_path: Path,
+                                                                      tiny_f: Path) -> None:
+    """The set was known by the model file's place: a model folder moved or copied could neither finish its
+    cut-short set nor repeat it ("not empty ... run the command that made it", which the user had)."""
+    out = tmp_path / "out"
+    (tmp_path / "moved").mkdir()
+    moved = tmp_path / "moved" / "F.safetensors"
+    moved.write_bytes(tiny_f.read_bytes())
+
+    def stop(done: int, total: int, name: str) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synth(src, out, NoiseModel.from_pretrained(tiny_f), 2, progress=stop)
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+    finished = synth(src, out, NoiseModel.from_pretrained(moved), 2)
+    assert finished.ok and json.loads(finished.manifest.read_text())["complete"] is True
+    assert files(out) == files(synth(src, tmp_path / "whole", NoiseModel.from_pretrained(tiny_f), 2).out_dir)
+    assert synth(src, out, NoiseModel.from_pretrained(moved), 2).ok  # and repeats it
 
 
 def test_cli_noise_model_is_reproducible_and_takes_a_run_folder(src: Path, tmp_path: Path, tiny_f: Path) -> None:
