@@ -282,8 +282,12 @@ class NoiseModel:
         v = torch.rand((), generator=generator, dtype=torch.float32)  # the stream a seed names, any default dtype
         x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1), dtype=np.float32))[None]  # 1, C, H, W
         gray = c == 1 and self.channels > 1
+        # a gray photo stored as colour, to a gray-only F: one gray draw for every plane, as a colour F gives it
+        stored_gray = c > self.channels == 1 and all(np.array_equal(planes[..., 0], planes[..., k]) for k in range(c))
         if gray:  # F's own rule: a gray photo copied to colour gets the same noise in every channel
             x = x.expand(-1, self.channels, -1, -1)
+        elif stored_gray:
+            x = x[:, :1]
         elif c != self.channels:  # a gray-only F on a colour image: each plane in turn, one level for all
             x = x.transpose(0, 1)  # C, 1, H, W
         hp, wp = round_up(h, self.stride), round_up(w, self.stride)
@@ -293,6 +297,8 @@ class NoiseModel:
         noisy, level = noisy[:, :, :h, :w], level[:, :, :h, :w]
         if gray:
             noisy, level = noisy[:, :1], level[:, :1]
+        elif stored_gray:
+            noisy, level = noisy.expand(-1, c, -1, -1), level.expand(-1, c, -1, -1)
         elif c != self.channels:
             noisy, level = noisy.transpose(0, 1), level.transpose(0, 1)
         return (np.ascontiguousarray(noisy[0].numpy().transpose(1, 2, 0)),

@@ -98,6 +98,20 @@ def test_gray_input_gets_gray_noise(tmp_path: Path, tiny_f: Path) -> None:
     assert np.array_equal(model.apply(gray, 11)[0], noisy_rgb[..., 0])  # F's own gray rule, not 3 draws
 
 
+def test_a_gray_only_model_gives_a_gray_photo_stored_as_colour_gray_noise(tmp_path: Path) -> None:
+    """A gray-only F (`train --channels 1`) drew each plane of such a photo apart: its noisy twin came out colour."""
+    cfg = GeneratorConfig(arch="noise", channels=1, width=4, depth=1, blocks=1)
+    torch.manual_seed(0)
+    save_generator(tmp_path / "F.safetensors", build_generator(cfg), cfg, {"role": "F clean->noisy"})
+    model = NoiseModel.from_pretrained(tmp_path / "F.safetensors")
+    gray = texture((32, 40), np.uint8, 5)
+    noisy_rgb = model.apply(np.repeat(gray[..., None], 3, axis=2), 11)[0]
+    assert all(np.array_equal(noisy_rgb[..., 0], noisy_rgb[..., k]) for k in (1, 2))
+    assert np.array_equal(model.apply(gray, 11)[0], noisy_rgb[..., 0])
+    colour = np.dstack([gray, gray // 2, 255 - gray])
+    assert not np.array_equal(*(model.apply(colour, 11)[0][..., k] - colour[..., k] for k in (0, 1)))
+
+
 def test_unpaired_set_from_a_learned_model(src: Path, tmp_path: Path, tiny_f: Path) -> None:
     summary = synth(src, tmp_path / "out", NoiseModel.from_pretrained(tiny_f), 1, unpaired=True)
     manifest = json.loads(summary.manifest.read_text())
