@@ -147,9 +147,14 @@ def read_metadata(path: Path | str, data: bytes | None = None, what: str = "gene
 
 def config_and_meta(path: Path, meta: dict[str, str], fmt: str, cls: type[C], what: str) -> tuple[C, dict]:
     """The frozen config and descriptive metadata a weight file's header holds, checked for its format."""
-    if meta.get("format") != fmt:
+    found = meta.get("format")
+    family = fmt.rsplit("/", 1)[0] + "/"
+    if isinstance(found, str) and found.startswith(family) and found != fmt:  # another version's file
+        raise WeightsError(f"{path}: a denoise-gan {what} file of format {found!r}, which another version of "
+                           f"denoise-gan wrote; this one reads {fmt!r}")
+    if found != fmt:
         raise WeightsError(f"{path}: safetensors file without denoise-gan {what} metadata "
-                           f"(format {meta.get('format')!r}, expected {fmt!r})")
+                           f"(format {found!r}, expected {fmt!r})")
     try:
         config = from_dict(cls, json_object(meta["config"]))
     except (KeyError, ValueError, TypeError) as exc:

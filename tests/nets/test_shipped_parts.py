@@ -250,3 +250,16 @@ def test_loading_leaves_the_callers_random_stream_and_takes_the_weights_exactly(
         state = loaded.state_dict()
         assert all(state[name].dtype == torch.float32 and torch.equal(state[name], tensor.float())
                    for name, tensor in stored.items())
+
+
+def test_a_weight_file_of_another_format_version_is_named_as_such(tmp_path: Path, weights: Path) -> None:
+    """A file the next version writes (format .../2) was called a safetensors file without our metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(weights), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open's API)
+    save_file(tensors, str(tmp_path / "v2.safetensors"), metadata={**meta, "format": "denoise-gan-generator/2"})
+    with pytest.raises(WeightsError, match=r"of format 'denoise-gan-generator/2', which another version of "
+                                           r"denoise-gan wrote; this one reads 'denoise-gan-generator/1'"):
+        load_generator(tmp_path / "v2.safetensors")
