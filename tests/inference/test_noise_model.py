@@ -441,3 +441,15 @@ def test_a_model_loaded_by_a_relative_path_names_its_file_after_the_host_changes
     assert model.manifest()["file"] == str(tmp_path / "F.safetensors")
     assert model.sha256 == hashlib.sha256((tmp_path / "F.safetensors").read_bytes()).hexdigest()
     assert den.weights == tmp_path / "G.safetensors"
+
+
+def test_a_pickle_given_as_a_noise_model_is_refused_without_the_denoisers_advice(tmp_path: Path) -> None:
+    """It was told to export the file as a checkpoint, which gives a train run's G (refused as a noise model
+    then) or is refused for an adapt one's; nothing in it runs either way."""
+    (tmp_path / "run").mkdir()
+    torch.save({"a": torch.zeros(1)}, tmp_path / "run" / "F.safetensors")
+    with pytest.raises(WeightsError) as refused:
+        NoiseModel.from_pretrained(tmp_path / "run")
+    said = str(refused.value)
+    assert "pickle" in said and "refusing to load" in said and "export" not in said
+    assert said.endswith("Give the run folder whose F.safetensors is its noise model")
