@@ -304,6 +304,9 @@ class NoiseModel:
             noisy, level = noisy.expand(-1, c, -1, -1), level.expand(-1, c, -1, -1)
         elif c != self.channels:
             noisy, level = noisy.transpose(0, 1), level.transpose(0, 1)
+        if not (torch.isfinite(noisy).all() and torch.isfinite(level).all()):  # finite weights that overflow
+            raise WeightsError(f"{self.weights or type(self.net).__name__}: the noise model's noise is not finite "
+                               "on this image (a diverged or damaged model)")
         return (np.ascontiguousarray(noisy[0].numpy().transpose(1, 2, 0)),
                 np.ascontiguousarray(level[0].numpy().transpose(1, 2, 0)), float(v))
 

@@ -453,3 +453,18 @@ def test_a_pickle_given_as_a_noise_model_is_refused_without_the_denoisers_advice
     said = str(refused.value)
     assert "pickle" in said and "refusing to load" in said and "export" not in said
     assert said.endswith("Give the run folder whose F.safetensors is its noise model")
+
+
+def test_a_model_whose_noise_overflows_is_one_line_not_a_black_image(tmp_path: Path) -> None:
+    """Finite weights that overflow (a diverged run's) gave an all-black image with a NumPy warning, and synth
+    blamed "stages a manifest cannot record"."""
+    cfg = GeneratorConfig(arch="noise", width=4, depth=1, blocks=1)
+    torch.manual_seed(0)
+    net = build_generator(cfg)
+    with torch.no_grad():
+        for tensor in net.parameters():
+            tensor.fill_(1e30)
+    save_generator(tmp_path / "F.safetensors", net, cfg, {"role": "F clean->noisy"})
+    model = NoiseModel.from_pretrained(tmp_path / "F.safetensors")
+    with pytest.raises(WeightsError, match="noise is not finite on this image"):
+        model(np.full((16, 16, 3), 128, np.uint8), seed=0)
