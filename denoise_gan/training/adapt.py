@@ -54,7 +54,7 @@ from denoise_gan.nets.weight_header import architecture_text, read_generator_hea
 from denoise_gan.nets.weights import load_denoiser, save_generator
 from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
-from denoise_gan.training.adapt_noise import NoiseFitTrainer, clean_pool, noisy_photos, photo_set_warnings
+from denoise_gan.training.adapt_noise import NoiseFitTrainer, adapt_warnings, clean_pool, noisy_photos
 from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
 from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_reports import NOISE_FIT_FILES, write_before_after, write_noise_fit
@@ -144,7 +144,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         noisy = noisy_photos(cfg.noisy_dir, cfg.patch_size, exclude=out_dir, console=console)
         data = AdaptData(clean_pool(cfg.clean_dir, exclude=out_dir, console=console, patch_size=cfg.patch_size),
                          noisy.images, noisy.note(cfg.noisy_dir, cfg.patch_size))
-        for warning in [] if started else photo_set_warnings(data.clean, data.noisy, cfg.clean_dir, cfg.noisy_dir):
+        for warning in [] if started else adapt_warnings(data.clean, data.noisy, cfg, start.config(start.f).channels):
             say_warning_on(console, warning)
         deadlines: tuple[float | None, float | None] = (None, None)
         if not started:

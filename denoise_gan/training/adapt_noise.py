@@ -124,6 +124,18 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     return NoisyPhotos(usable, len(found), small)
 
 
+def adapt_warnings(clean: list[np.ndarray], noisy: list[np.ndarray], cfg: AdaptConfig,
+                   start_channels: int) -> list[str]:
+    """``photo_set_warnings``, and a gray-only start model given colour photos: its F draws one gray field, so
+    adapt learns their noise in gray (weaker by about a third, no colour at all) and its report reads the folder
+    in gray too, where it would say the noise is matched."""
+    said = photo_set_warnings(clean, noisy, cfg.clean_dir, cfg.noisy_dir)
+    if start_channels == 1 and any(p.ndim == 3 and p.shape[2] >= 3 for p in noisy):
+        said.append(f"--from {cfg.start} is a gray-only model and the --noisy photos are in colour: adapt learns "
+                    "their noise in gray, without its colour; start from a colour model (the shipped default)")
+    return said
+
+
 def photo_set_warnings(clean: list[np.ndarray], noisy: list[np.ndarray], clean_dir: str = "",
                        noisy_dir: str = "") -> list[str]:
     """What makes the two sets teach F the wrong noise, in words: clean photos that are noisy ones (the same

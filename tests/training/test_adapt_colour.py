@@ -207,3 +207,19 @@ def test_a_noisy_folder_gone_on_a_resume_is_said_to_be_gone(tmp_path: Path) -> N
 
     with pytest.raises(UserError, match=r"moved: no such folder \(moved or deleted\?\)"):
         noisy_photos(str(tmp_path / "moved"))
+
+
+def test_a_gray_only_start_model_given_colour_photos_is_said() -> None:
+    """adapt --from a `train --channels 1` run learnt colour photos' noise in gray without a word, and its report
+    (which read the folder in gray too) called the noise matched."""
+    from denoise_gan.config import AdaptConfig
+    from denoise_gan.training.adapt_noise import adapt_warnings
+
+    rng = np.random.default_rng(0)
+    colour = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    clean = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)]
+    cfg = AdaptConfig(noisy_dir="noisy", start="grayrun")
+    (said,) = adapt_warnings(clean, colour, cfg, 1)
+    assert said.startswith("--from grayrun is a gray-only model and the --noisy photos are in colour")
+    assert adapt_warnings(clean, colour, cfg, 3) == []
+    assert adapt_warnings(clean, [rng.integers(0, 256, (32, 32, 1), dtype=np.uint8)], cfg, 1) == []
