@@ -342,7 +342,10 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
                      "</p>")
     for noise in noises:
         mine = [r for r in rows if r["noise"] == noise]
-        images = [i for i in images_all if any(r["image"] == i for r in mine)]
+        # in the order this noise's images were run, whose first ones the run gave crops (with several --noisy
+        # sets, one set's names may come first in images_all but after the others in its own)
+        scored = {r["image"] for r in mine}
+        images = list(dict.fromkeys(i["image"] for i in data["inputs"] if i["noise"] == noise and i["image"] in scored))
         parts.append(f"<h2>Noise: {_e(noise)}</h2>")
         if not mine:
             parts.append("<p class='fail'>No results for this condition.</p>")

@@ -384,6 +384,23 @@ def test_crops_are_written_only_for_the_images_the_report_shows(tmp_path: Path, 
     assert resumed.exit_code == 0 and saved == [], resumed.output
 
 
+def test_two_noisy_sets_sharing_names_show_the_crops_their_run_wrote(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report took each noise's first images in the order names first came over all sets, the run in that
+    set's own order: the second set's section showed "crop missing" where the other set's names came first."""
+    monkeypatch.setattr(report, "MAX_CROP_IMAGES", 1)
+    for folder, names in (("a", ("m0", "m1")), ("b", ("a0", "m0", "m1"))):
+        for i, name in enumerate(names):
+            write_image(tmp_path / folder / f"{name}.png", _scene(48, 56, 3, seed=i))
+    synth(tmp_path / "a", tmp_path / "set_a", "gaussian:sigma=25", 0)
+    synth(tmp_path / "b", tmp_path / "set_b", "gaussian:sigma=15", 0)
+    out = tmp_path / "out"
+    done = bench("--noisy", tmp_path / "set_a", "--noisy", tmp_path / "set_b", "--methods", "wavelet", "-o", out)
+    assert done.exit_code == 0, done.output
+    page = (out / "report.html").read_text()
+    assert "crop missing" not in page and page.count("Crops shown for the first 1 of") == 2
+
+
 def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_once(
         tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed-3 benchmark resumed with other settings (then --seed 4, now refused; here --oracle-sigma) and
