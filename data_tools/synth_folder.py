@@ -120,15 +120,15 @@ REPLACE_HINT = ("pass --overwrite to replace it (images in its clean/ and noisy/
 
 
 def set_hint(earlier: dict[str, Any] | None, settings: dict[str, Any]) -> str:
-    """What a refusal of a folder holding a set says: that the learned model changed (the manifest records
-    another sha256: the very command that made the set is not that set's any more), how an unfinished set is
-    finished, and how a set is replaced."""
+    """What a refusal of a folder holding a set says: that another learned model made it (the manifest records
+    another sha256: a rerun of the command that made the set, with a model changed since, is another set), how an
+    unfinished set is finished, and how a set is replaced."""
     old = (earlier or {}).get("noise_source")
     new = settings.get("noise_source")
     if isinstance(old, dict) and isinstance(new, dict) and old.get("sha256") != new.get("sha256"):
         said = str(old.get("sha256"))[:12]
-        return (f"its set was made by a noise model of sha256 {said}…, and this one's is "
-                f"{str(new.get('sha256'))[:12]}… (the model changed since); " + REPLACE_HINT)
+        return (f"its set was made by another noise model (sha256 {said}…; this one's is "
+                f"{str(new.get('sha256'))[:12]}…); " + REPLACE_HINT)
     return (finish_hint(earlier) if (earlier or {}).get("complete") is False else "") + REPLACE_HINT
 
 
@@ -151,7 +151,10 @@ def same_set(old: dict[str, Any] | None, settings: dict[str, Any]) -> bool:
     typed = old.get("source_dir")
     if isinstance(typed, str) and typed:
         old = {**old, "source_dir": str(real_path(typed))}
-    return all(_drawn_by(old.get(k)) == _drawn_by(v) for k, v in settings.items())
+    # a learned model's text names its file (noise-model:F.safetensors sha256:...): its record's sha256 and config
+    # say what draws the noise, whatever the file is called
+    learned = isinstance(settings.get("noise_source"), dict) and settings["noise_source"].get("kind") == "learned"
+    return all(_drawn_by(old.get(k)) == _drawn_by(v) for k, v in settings.items() if not (learned and k == "noise"))
 
 
 def _drawn_by(value: Any) -> Any:

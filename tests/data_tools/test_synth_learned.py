@@ -157,8 +157,8 @@ def test_rerun_in_place_is_the_same_set_but_other_weights_are_not(src: Path, tmp
     with torch.no_grad():
         net.kernel.add_(0.5)
     save_generator(other, net, TINY_F, {"role": "F clean->noisy"})
-    with pytest.raises(Exception, match=r"not empty.*made by a noise model of sha256 \w{12}…, and this one's is "
-                                        r"\w{12}… \(the model changed since\)"):
+    with pytest.raises(Exception, match=r"not empty.*made by another noise model \(sha256 \w{12}…; this one's is "
+                                        r"\w{12}…\)"):
         synth(src, out, NoiseModel.from_pretrained(other), 2)
 
 
@@ -182,6 +182,9 @@ def test_a_moved_model_of_the_same_bytes_finishes_and_repeats_its_set(src: Path,
     assert finished.ok and json.loads(finished.manifest.read_text())["complete"] is True
     assert files(out) == files(synth(src, tmp_path / "whole", NoiseModel.from_pretrained(tiny_f), 2).out_dir)
     assert synth(src, out, NoiseModel.from_pretrained(moved), 2).ok  # and repeats it
+    renamed = tmp_path / "moved" / "camera_noise.safetensors"
+    moved.rename(renamed)
+    assert synth(src, out, NoiseModel.from_pretrained(renamed), 2).ok  # under another name too
 
 
 def test_cli_noise_model_is_reproducible_and_takes_a_run_folder(src: Path, tmp_path: Path, tiny_f: Path) -> None:
