@@ -32,10 +32,10 @@ class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, 
     the CLI exits 130 without a second "interrupted" line."""
 
 
-# how each runtime says that the CPU's memory ran out (torch's allocator, ONNX Runtime's arena), in a
+# how each runtime says that the CPU's memory ran out (torch's allocator, ONNX Runtime's arena, OpenCV's), in a
 # RuntimeError: a process under a `ulimit -v`, or a whole-image tile on a big photo, gets a smaller tile, and a
 # command one line, not a 400-character reason
-CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc")
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc", "Insufficient memory")
 
 
 def is_out_of_memory(exc: BaseException, cuda: bool = False) -> bool:

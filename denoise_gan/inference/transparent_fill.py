@@ -44,15 +44,19 @@ def fill_behind_transparency(pixels: np.ndarray) -> tuple[np.ndarray, HiddenColo
     if pixels.ndim != 3 or not has_alpha(pixels.shape[2]):
         return pixels, None
     visible = pixels[..., -1] > 0
-    if visible.all() or not visible.any():
+    if visible.all():
         return pixels, None
     colour = pixels[..., :-1]
     hidden = ~visible
-    _, labels = cv2.distanceTransformWithLabels(hidden.astype(np.uint8), cv2.DIST_L2, 5,
-                                                labelType=cv2.DIST_LABEL_PIXEL)
-    rows, cols = np.nonzero(visible)  # labels number the visible pixels from 1 in this (row-major) order
-    nearest = labels[hidden] - 1
-    fill = colour[rows[nearest], cols[nearest]].astype(np.float32)
+    if not visible.any():  # nothing to see: the network runs on it as it is, and its colour comes back
+        return pixels, HiddenColour(hidden, colour[hidden])
+    # labels number the visible pixels from 1 in row-major order (the distances are dropped at once: a cut-out
+    # of hundreds of megapixels holds every full-size temporary here on top of the image)
+    nearest = cv2.distanceTransformWithLabels(hidden.view(np.uint8), cv2.DIST_L2, 5,
+                                              labelType=cv2.DIST_LABEL_PIXEL)[1][hidden]
+    nearest -= 1
+    fill = colour.reshape(-1, colour.shape[2])[np.flatnonzero(visible)[nearest]].astype(np.float32)
+    del nearest
     sigma = visible_noise_sigma(colour, visible)
     if sigma.any():
         field = np.random.default_rng(_SEED).standard_normal(len(fill), dtype=np.float32)

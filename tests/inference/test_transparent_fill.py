@@ -72,10 +72,16 @@ def test_a_gray_photo_stored_as_colour_gets_a_neutral_fill() -> None:
 def test_images_with_nothing_to_fill_pass_as_they_are() -> None:
     _, noisy = noisy_crop()
     opaque = np.dstack([noisy, np.full(noisy.shape[:2], 9, np.uint8)])
-    empty = np.dstack([noisy, np.zeros(noisy.shape[:2], np.uint8)])
-    for image in (noisy, opaque, empty, noisy[..., 0]):
+    for image in (noisy, opaque, noisy[..., 0]):
         filled, hidden = fill_behind_transparency(image)
         assert filled is image and hidden is None
+
+
+def test_a_wholly_transparent_image_comes_back_as_the_file_had_it() -> None:
+    """Nothing visible to fill from: its colour went through the network and came back changed."""
+    _, noisy = noisy_crop()
+    empty = np.dstack([noisy, np.zeros(noisy.shape[:2], np.uint8)])
+    np.testing.assert_array_equal(Denoiser.from_pretrained("default")(empty), empty)
 
 
 def test_the_visible_noise_level_is_read_from_visible_pixels_only() -> None:
@@ -86,3 +92,13 @@ def test_the_visible_noise_level_is_read_from_visible_pixels_only() -> None:
     noisy[:, 40:] = 30000  # flat, and hidden: it must not lower the reading
     assert visible_noise_sigma(noisy, visible)[0] == pytest.approx(500.0, rel=0.1)
     assert visible_noise_sigma(noisy, np.eye(80, dtype=bool))[0] == 0.0  # no pixel with a visible neighbourhood
+
+
+def test_opencvs_out_of_memory_is_read_as_out_of_memory() -> None:
+    """The fill's first big allocation is OpenCV's, whose words matched none of the runtimes' we read."""
+    import cv2
+
+    from denoise_gan.errors import is_out_of_memory
+
+    said = "OpenCV(4.10.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 96000000 bytes"
+    assert is_out_of_memory(cv2.error(said))
