@@ -87,7 +87,7 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
     advice = "run on the CPU, or use --engine torch for CUDA"
     try:  # no fallback: on a failure ONNX Runtime printed a four-line banner on stdout and retried on the CPU
         session = ort.InferenceSession(model, options, providers=providers, enable_fallback=0)
-    except (ValueError, RuntimeError) as exc:
+    except Exception as exc:  # (ONNX Runtime's own error types derive from Exception alone)
         if providers[0] == "CPUExecutionProvider":
             raise
         raise UserError(f"ONNX Runtime cannot use {providers[0]} here ({first_line(exc)}); {advice}") from None
@@ -230,8 +230,11 @@ class OnnxBackend:
         try:
             (out,) = self.session.run([gc.OUTPUT], feed)
         except Exception as exc:
-            if is_out_of_memory(exc):
+            if is_out_of_memory(exc, cuda=True):
                 raise OutOfMemory from None
+            if type(exc).__name__ == "EPFail":  # the GPU's provider failed, not the graph (no fallback to retry)
+                raise UserError(f"ONNX Runtime's {self.providers[0]} failed ({first_line(exc)}); run on the CPU, "
+                                "or use --engine torch for CUDA") from None
             raise WeightsError(f"{self.path}: the graph failed on a batch of shape {batch.shape} "
                                f"({first_line(exc)})") from None
         if not isinstance(out, np.ndarray) or out.shape != batch.shape or not np.issubdtype(out.dtype, np.floating):

@@ -877,3 +877,22 @@ def test_a_graph_with_odd_metadata_or_missing_external_data_is_one_whole_line(tm
         Denoiser.from_pretrained(tmp_path / "ext" / "G.onnx", device="cpu")
     assert "not a loadable ONNX graph" in str(refused.value) and "G.onnx.data" in str(refused.value).split(
         "not a loadable ONNX graph", 1)[1], str(refused.value)
+
+
+def test_a_gpu_provider_failing_while_it_runs_is_not_blamed_on_the_graph() -> None:
+    """With ONNX Runtime's fallback off, a CUDA provider's failure in a run reached us; it was worded as a broken
+    graph. (Also: open_session now takes ONNX Runtime's own error types, which derive from Exception alone.)"""
+    from denoise_gan.errors import UserError
+    from denoise_gan.inference import engine_choice
+
+    class EPFail(Exception):  # noqa: N818 (onnxruntime's own name, which the engine reads)
+        pass
+
+    class Failing:
+        def run(self, *args: object) -> None:
+            raise EPFail("CUDA failure 999: unknown error")
+
+    backend = engine_choice.load_backend("default", engine="onnxruntime").backend
+    backend.session, backend.providers = Failing(), ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(UserError, match="CUDAExecutionProvider failed .CUDA failure 999.*run on the CPU"):
+        backend.run(np.zeros((1, 3, 128, 128), np.float32), 1.0, None)
