@@ -25,7 +25,7 @@ The shipped weights (`default`, `default-F` and the discriminators) were trained
 away, and {samples} images of `skimage.data`. `denoise-gan samples --set pool -o pool` builds them; each sha256 below
 is of the PNG it writes from the package version named. The held-out photos (`denoise-gan samples`) and the
 sample photos other packages ship (scikit-learn, matplotlib, PyWavelets) are not among them. imageio's standard
-images, which it downloads on request, are `skimage.data`'s: six of them (clock, coins, hubble_deep_field,
+images, which it downloads on request, include `skimage.data`'s: six of them (clock, coins, hubble_deep_field,
 immunohistochemistry, page, text) are training images here, five (astronaut, camera, chelsea, coffee, moon) the
 held-out ones.
 
