@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from script_args import noise_spec, run_script
+from script_args import noise_spec, run_script, seed
 
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("-c", "--checkpoint", default="default")
     parser.add_argument("--noise", type=noise_spec, default="gaussian:sigma=25")
     parser.add_argument("--frame", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     args = parser.parse_args()
     if not 1 <= args.frame <= INSIDE_MARGIN:  # 0 slices as the whole image ([-0:]), past the margin it overlaps
         parser.error(f"--frame is 1 to {INSIDE_MARGIN} px (the inside starts {INSIDE_MARGIN} px in)")

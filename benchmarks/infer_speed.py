@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import skimage.data
 import torch
-from script_args import positive_float, positive_int, run_script
+from script_args import positive_float, positive_int, run_script, thread_count
 from torch import nn
 
 from denoise_gan.config import GeneratorConfig
@@ -178,7 +178,7 @@ def cuda_report(net: nn.Module, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="weights path or shipped name (default: shipped)")
-    parser.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1, help="CPU threads for torch")
+    parser.add_argument("--threads", type=thread_count, default="0", help="CPU threads for torch (0: all)")
     parser.add_argument("--size", type=positive_int, default=1024, help="side of the speed-test image")
     parser.add_argument("--big-mp", type=positive_float, default=24.0, help="megapixels of the memory-test image")
     parser.add_argument("--repeats", type=positive_int, default=2)

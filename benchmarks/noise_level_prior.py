@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import gamma
-from script_args import noise_spec, run_script
+from script_args import noise_spec, run_script, seed
 
 from data_tools.images import collect_images, read_image, to_255
 from data_tools.noise import image_seed, parse_noise_spec
@@ -100,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--noise", action="append", type=noise_spec, default=None, help="a noise spec (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--no-model", action="store_true", help="leave out the default's map (no torch)")
     args = parser.parse_args()
     for folder in args.folders:  # an empty table of a mistyped folder would pass for a measurement

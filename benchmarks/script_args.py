@@ -12,9 +12,11 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from data_tools.checks import whole_number
 from data_tools.errors import DenoiseGanError
 from data_tools.noise import parse_noise_spec
 from denoise_gan.errors import first_line
+from denoise_gan.runtime import check_threads, usable_cpus
 
 
 def positive_int(text: str) -> int:
@@ -37,6 +39,24 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} is not above 0")
     return value
+
+
+def seed(text: str) -> int:
+    """A seed as the package takes one (0 to 2**64 - 1), refused before the model loads and the table starts."""
+    try:
+        return whole_number(int(text), "the seed")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(first_line(exc, None) if isinstance(exc, DenoiseGanError)
+                                         else f"{text!r} is not a whole number") from None
+
+
+def thread_count(text: str) -> int:
+    """CPU threads as ``--threads`` takes them: at most the CPUs this process may use, 0 for all of them."""
+    try:
+        return check_threads(int(text)) or usable_cpus()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(first_line(exc, None) if isinstance(exc, DenoiseGanError)
+                                         else f"{text!r} is not a whole number") from None
 
 
 def noise_spec(text: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from script_args import noise_spec, run_script
+from script_args import noise_spec, run_script, seed
 
 from data_tools.noise import parse_noise_spec
 from data_tools.samples import HELD_OUT, load_sample
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--noise", type=noise_spec, default="gaussian:sigma=25")
     parser.add_argument("--tiles", type=tile_sizes, default="0,256,128",
                         help="tile sizes, comma-separated (0 = the whole image)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     args = parser.parse_args()
     from denoise_gan import Denoiser
 

@@ -24,7 +24,9 @@ def test_every_script_ends_through_the_shared_error_ending() -> None:
 @pytest.mark.parametrize(("convert", "text", "said"), [
     ("positive_int", "0", "below 1"), ("positive_int", "2.5", "not a whole number"),
     ("positive_float", "0", "not above 0"), ("positive_float", "nan", "not above 0"),
-    ("positive_float", "x", "not a number"), ("noise_spec", "bogus", "unknown noise model")])
+    ("positive_float", "x", "not a number"), ("noise_spec", "bogus", "unknown noise model"),
+    ("seed", "-1", r"from 0 to 2\*\*64 - 1"), ("seed", "x", "not a whole number"),
+    ("thread_count", "999999", "this process may use"), ("thread_count", "-1", "whole number of threads")])
 def test_a_bad_value_is_refused_by_its_argument_type(convert: str, text: str, said: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=said):
         getattr(benchmark_script("script_args"), convert)(text)
@@ -34,6 +36,8 @@ def test_good_values_pass_through() -> None:
     args = benchmark_script("script_args")
     assert (args.positive_int("3"), args.positive_float("0.5")) == (3, 0.5)
     assert args.noise_spec("gaussian:sigma=5+jpeg:quality=90") == "gaussian:sigma=5+jpeg:quality=90"
+    assert (args.seed("7"), args.thread_count("1")) == (7, 1)
+    assert args.thread_count("0") >= 1  # all the CPUs this process may use
 
 
 @pytest.mark.parametrize("error", [WeightsError("x.safetensors: no such weight file"),
