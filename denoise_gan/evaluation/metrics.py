@@ -336,7 +336,7 @@ def write_results_csv(evaluation: Evaluation, path: Path | str, overwrite: bool 
     """Write ``name,psnr,ssim[,psnr_y,ssim_y]`` rows and a final ``mean`` row (none when nothing was scored),
     atomically (``overwrite`` as in ``write_results_json``), each name as ``csv_image_name`` writes it."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf)  # RFC 4180's \r\n line ends: with \n alone, a name holding \r went unquoted
     writer.writerow(["name", *evaluation.keys])
     for s in evaluation.images:
         writer.writerow([csv_image_name(s.name), *(f"{getattr(s, k):.6f}" for k in evaluation.keys)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -382,6 +383,23 @@ def test_a_pair_too_small_for_ssim_is_named_and_the_csv_mean_is_finite(tmp_path:
     both = Evaluation((ImageScore("a", math.inf, 1.0), ImageScore("b", 30.0, 0.9)), False)
     write_results_csv(both, tmp_path / "scores.csv")
     assert (tmp_path / "scores.csv").read_text().splitlines()[-1] == "mean,30.000000,0.950000"
+
+
+def test_a_name_holding_a_carriage_return_stays_one_cell(tmp_path: Path) -> None:
+    """Written unquoted, "x\r=1+2.png" was two rows to pandas and a spreadsheet, the second a formula cell."""
+    import csv
+
+    from denoise_gan.evaluation.benchmark.results import csv_text
+    from denoise_gan.evaluation.metrics import Evaluation, ImageScore, write_results_csv
+
+    name = "x\r=1+2.png"
+    write_results_csv(Evaluation((ImageScore(name, 30.0, 0.9),), False), tmp_path / "scores.csv")
+    with open(tmp_path / "scores.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert [r[0] for r in rows] == ["name", name, "mean"]
+    row = {"image": name, "noise": "n", "method": "m", "psnr": 30.0, "ssim": 0.9, "seconds": 0.0, "mp_per_s": None,
+           "sigma_used": None}
+    assert [r[0] for r in csv.reader(io.StringIO(csv_text({"rows": [row]}), newline=""))] == ["image", name]
 
 
 def test_five_missing_predictions_are_all_named_without_a_first_five(tmp_path: Path) -> None:

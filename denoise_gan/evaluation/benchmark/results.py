@@ -239,7 +239,7 @@ def csv_text(data: dict[str, Any]) -> str:
     as in `evaluate`'s CSV, so one reader takes both files; a model's name (its file's) is guarded the same way
     against a spreadsheet reading it as a formula."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf)  # RFC 4180's \r\n line ends: with \n alone, a name holding \r went unquoted
     fields = ["image", "noise", "method", "psnr", "ssim", "seconds", "mp_per_s", "sigma_used"]
     writer.writerow(fields)
     for r in data["rows"]:
