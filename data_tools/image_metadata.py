@@ -8,6 +8,7 @@ import io
 
 from PIL import Image
 
+from data_tools.exif_patch import upright_exif
 from data_tools.library_output import quiet_warnings
 
 _TIFF_X_RESOLUTION = 282
@@ -138,7 +139,11 @@ def bmp_with_dpi(data: bytes, dpi: tuple[float, float] | None) -> bytes:
 
 
 def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
-    """The block ``exif_tags_for_output`` makes, as bytes (a PNG chunk's)."""
+    """The block marked upright as bytes: edited in place (``upright_exif``: a MakerNote's offsets still hold),
+    or where that cannot read it, and always for a TIFF (whose own tags take the block's), as
+    ``exif_tags_for_output`` rebuilds it."""
+    if exif and fmt != "TIFF" and (upright := upright_exif(exif)) is not None:
+        return upright
     tags = exif_tags_for_output(exif, fmt)
     try:
         return tags.tobytes() if tags is not None else None

@@ -349,7 +349,8 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
         kwargs.update(lossless=lossless, exact=True)
     if fmt == "PNG":
         kwargs["compress_level"] = 6
-    tags = exif_tags_for_output(exif, fmt)  # handed over parsed: a TIFF's text would be re-read from bytes as ASCII
+    # a TIFF's handed over parsed (its text would be re-read from bytes as ASCII), the others' as edited bytes
+    tags = exif_tags_for_output(exif, fmt) if fmt == "TIFF" else exif_for_output(exif, fmt)
     if tags is not None and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["exif"] = tags
     if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):

@@ -1,0 +1,84 @@
+"""An output's EXIF is the camera's block with only orientation, the swapped resolutions and dimensions and the
+thumbnail's link changed: a MakerNote, which points into the block by absolute offsets, still reads."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+from PIL import ExifTags, Image
+
+from data_tools.exif_patch import upright_exif
+from data_tools.images import encode_image
+
+LENS = b"EF50mm f/1.8\x00"
+
+
+def camera_block(orientation: int = 6, thumbnail: bool = True) -> bytes:
+    """A little-endian block laid out as a camera might (a 64-byte gap Pillow would not keep), whose MakerNote
+    holds the absolute offset of its lens name."""
+    ifd0, gap = 8, 64
+    entries0 = 5
+    res_at = ifd0 + 2 + 12 * entries0 + 4 + gap
+    exif_at = res_at + 16
+    exif_entries = 3
+    maker_at = exif_at + 2 + 12 * exif_entries + 4
+    lens_at = maker_at + 12
+    ifd1_at = lens_at + len(LENS) + (len(LENS) % 2)
+    out = bytearray(b"II*\x00" + struct.pack("<I", ifd0))
+    out += struct.pack("<H", entries0)
+    for tag, kind, count, value in ((0x0112, 3, 1, orientation), (0x011A, 5, 1, res_at), (0x011B, 5, 1, res_at + 8),
+                                    (0x0131, 2, 4, int.from_bytes(b"cam\x00", "little")), (0x8769, 4, 1, exif_at)):
+        out += struct.pack("<HHII", tag, kind, count, value)
+    out += struct.pack("<I", ifd1_at if thumbnail else 0) + bytes(gap)
+    out += struct.pack("<IIII", 72, 1, 300, 1)
+    out += struct.pack("<H", exif_entries)
+    for tag, kind, count, value in ((0x927C, 7, 12, maker_at), (0xA002, 4, 1, 640), (0xA003, 4, 1, 480)):
+        out += struct.pack("<HHII", tag, kind, count, value)
+    out += struct.pack("<I", 0)
+    out += b"MAKR" + struct.pack("<I", lens_at) + b"\x00" * 4 + LENS + bytes(len(LENS) % 2)
+    out += struct.pack("<H", 1) + struct.pack("<HHII", 0x0103, 3, 1, 6) + struct.pack("<I", 0)  # IFD1
+    return b"Exif\x00\x00" + bytes(out)
+
+
+def lens_read_through_the_maker_note(block: bytes) -> bytes:
+    tiff = block.removeprefix(b"Exif\x00\x00")
+    exif = Image.Exif()
+    exif.load(block)
+    maker = exif.get_ifd(0x8769)[0x927C]
+    (lens_at,) = struct.unpack("<I", maker[4:8])
+    return tiff[lens_at:lens_at + len(LENS)]
+
+
+def test_a_quarter_turn_is_marked_upright_and_the_maker_note_still_reads() -> None:
+    block = camera_block()
+    assert lens_read_through_the_maker_note(block) == LENS
+    thumbnail = Image.Exif()
+    thumbnail.load(block)
+    assert thumbnail.get_ifd(ExifTags.IFD.IFD1)  # (there to be unlinked)
+    jpeg = encode_image(np.zeros((8, 8, 3), np.uint8), ".jpg", exif=block)
+    written = Image.open(io.BytesIO(jpeg)).info["exif"]
+    assert lens_read_through_the_maker_note(written) == LENS  # Pillow's rebuild moved the MakerNote: other bytes
+    exif = Image.Exif()
+    exif.load(written)
+    assert exif[0x0112] == 1 and (exif[0x011A], exif[0x011B]) == (300.0, 72.0) and exif[0x0131] == "cam"
+    assert (exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003]) == (480, 640)
+    assert len(written) == len(block) and sum(a != b for a, b in zip(written, block)) <= 2 + 20 + 20 + 4
+
+
+@pytest.mark.parametrize("orientation", [1, 3])
+def test_no_quarter_turn_swaps_nothing_and_the_thumbnail_is_never_kept(orientation: int) -> None:
+    block = camera_block(orientation)
+    upright = upright_exif(block)
+    exif = Image.Exif()
+    exif.load(upright)
+    assert exif[0x0112] == 1 and (exif[0x011A], exif[0x011B]) == (72.0, 300.0)
+    assert exif.get_ifd(ExifTags.IFD.IFD1) == {}  # the noisy photo's preview, unlinked
+    assert upright_exif(camera_block(1, thumbnail=False)) == camera_block(1, thumbnail=False)
+
+
+def test_a_block_it_cannot_read_is_left_to_the_rebuild() -> None:
+    assert upright_exif(b"Exif\x00\x00XX*\x00") is None
+    assert upright_exif(camera_block()[:40]) is None  # cut inside IFD0
