@@ -130,9 +130,14 @@ def save_crop(out_dir: Path, noise: str, image: str, method: str, pixels: np.nda
     atomic_write_bytes(Path(out_dir) / crop_relpath(noise, image, method), crop_png(pixels, window))
 
 
+def _run_order(inputs: list[dict[str, Any]], noise: str, rows: list[dict[str, Any]]) -> list[str]:
+    """A noise's scored images in the order its run met them (and gave the first ones crops): not over all sets."""
+    scored = {r["image"] for r in rows}
+    return list(dict.fromkeys(i["image"] for i in inputs if i["noise"] == noise and i["image"] in scored))
+
+
 def model_loads(models: Sequence[dict[str, Any]]) -> list[tuple[str, float, str]]:
-    """Each load of a model once: (its rows' names, seconds, checkpoint). Rows of one checkpoint at several
-    strengths share one load, which was listed once per row, as if the model had been loaded again each time."""
+    """Each load of a model once: (its rows' names, seconds, checkpoint); rows at several strengths share one."""
     loads: dict[tuple[str, str | None, float], list[str]] = {}
     for m in models:
         loads.setdefault((m["checkpoint"], m.get("sha256"), m["load_seconds"]), []).append(m["method"])
@@ -342,10 +347,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
                      "</p>")
     for noise in noises:
         mine = [r for r in rows if r["noise"] == noise]
-        # in the order this noise's images were run, whose first ones the run gave crops (with several --noisy
-        # sets, one set's names may come first in images_all but after the others in its own)
-        scored = {r["image"] for r in mine}
-        images = list(dict.fromkeys(i["image"] for i in data["inputs"] if i["noise"] == noise and i["image"] in scored))
+        images = _run_order(data["inputs"], noise, mine)
         parts.append(f"<h2>Noise: {_e(noise)}</h2>")
         if not mine:
             parts.append("<p class='fail'>No results for this condition.</p>")
