@@ -342,6 +342,12 @@ def model_card(model: Exportable, with_graph: bool = True) -> str:
         f"`{extra_command('train')}` in a copy of its repository); `denoise-gan export model.safetensors -o "
         "model.onnx` adds the graph the base install runs.",
     ]
+    if with_graph:  # what ONNX Runtime alone must feed it: the inputs a level-aware graph needs beside the image
+        lines += ["", f"In ONNX Runtime alone, `model.onnx` takes `{gc.IMAGE}` ({meta['input']}; any height and width)"
+                  + (f", `{gc.STRENGTH}` (float32, shape [1]: the factor on the estimated noise level, 1 as "
+                     f"trained) and `{gc.SIGMA}` (float32, shape [1]: {gc.ESTIMATE:g} to estimate the level, or a "
+                     "fixed σ on the 0-255 scale)" if level else "")
+                  + f", and returns `{gc.OUTPUT}`, the denoised image of the same shape and range."]
     if facts:
         lines += ["", "## Recorded with the weights", ""]
         lines += [f"- {k}: {v}" for k, v in sorted(facts.items())]

@@ -107,6 +107,13 @@ def test_folder_is_a_self_describing_model(level_weights: Path, tmp_path: Path) 
     np.testing.assert_array_equal(Denoiser.from_pretrained(out / "model.safetensors", device="cpu")(image),
                                   Denoiser.from_pretrained(level_weights, device="cpu")(image))
     assert Denoiser.from_pretrained(out, device="cpu").engine_name == "onnxruntime"  # runs without torch
+    # the card names every input the graph needs: ONNX Runtime alone, fed as it says, runs it (the card named
+    # one input, and "Required inputs (['strength', 'sigma']) are missing")
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert all(f"`{i.name}`" in card for i in [*session.get_inputs(), *session.get_outputs()])
+    x = image.transpose(2, 0, 1)[None].astype(np.float32) / 255
+    (y,) = session.run(None, {"image": x, "strength": np.ones(1, np.float32), "sigma": np.full(1, -1, np.float32)})
+    assert y.shape == x.shape
 
 
 def test_a_folders_config_records_what_changes_a_level_aware_models_output(level_weights: Path, weights: Path,
