@@ -32,7 +32,7 @@ from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.export import write_graph_beside
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.run_state import unfinished_note
-from denoise_gan.nets.shipped import resolve_weights
+from denoise_gan.nets.shipped import resolve_weights, shadowed_note
 from denoise_gan.nets.weights import CALIBRATION_KEY, LEVEL_SCALE_BOUNDS, load_denoiser, save_generator
 from denoise_gan.progress_bar import ProgressFn
 
@@ -101,8 +101,9 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
         raise UserError(f"{source}: a graph holds no weights to calibrate; give the .safetensors file it was "
                         "exported from")
     net, g_cfg, meta = load_denoiser(source)
-    if not cfg.resume and (note := unfinished_note(source)):  # its calibrated copy is of that G as it is now
-        warn(note)
+    for note in () if cfg.resume else (shadowed_note(cfg.checkpoint), unfinished_note(source)):
+        if note:  # a folder `default` here taken for the shipped model; a G of a run still training
+            warn(note)
     if not denoiser_contract(net).level_aware:
         raise UserError(f"{source}: its generator has no level estimator to calibrate (a level-aware model, "
                         "such as the shipped default, has one)")

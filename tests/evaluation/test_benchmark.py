@@ -401,6 +401,22 @@ def test_two_noisy_sets_sharing_names_show_the_crops_their_run_wrote(tmp_path: P
     assert "crop missing" not in page and page.count("Crops shown for the first 1 of") == 2
 
 
+def test_a_folder_named_like_the_shipped_model_is_said_to_be_taken(tmp_path: Path, clean_dir: Path,
+                                                                    weights: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-c default` with a folder `default` where it runs scored that folder's model under the shipped model's
+    name without a word (denoise, demo and export say it); calibrate too."""
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "G.safetensors").write_bytes(weights.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    done = cli("benchmark", "--clean", clean_dir, "--noise", SPECS[0], "--methods", "model", "-c", "default",
+               "-o", tmp_path / "out")
+    assert done.exit_code == 0 and "'default' is the folder of that name in the working folder" in done.output
+    refused = cli("calibrate", "-c", "default", "--clean", clean_dir, "-o", tmp_path / "cal")
+    assert "no level estimator" in one_line_error(refused, warned=1)
+    assert "'default' is the folder of that name in the working folder" in refused.stderr
+
+
 def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_once(
         tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed-3 benchmark resumed with other settings (then --seed 4, now refused; here --oracle-sigma) and

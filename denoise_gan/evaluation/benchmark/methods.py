@@ -311,9 +311,11 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
     if len(set(real_path(p) for p in paths)) != len(paths):
         raise UserError("the same checkpoint is given twice")
     models = []
-    for path, name in zip(paths, model_row_names(paths, infer.ensemble)):
+    given = list(checkpoints) or [None]
+    for path, name, text in zip(paths, model_row_names(paths, infer.ensemble), given):
         start = time.perf_counter()
-        loaded = load_backend(path, engine, infer.device, infer.precision, threads)
+        # by the name given: a folder `default` here taken for the shipped model is said in the model's notes
+        loaded = load_backend(path if text is None else text, engine, infer.device, infer.precision, threads)
         denoiser = TiledDenoiser(loaded.backend, replace(infer, strength=1.0, sigma=None))  # tile resolved once
         level_aware = loaded.backend.level_aware
         denoiser(np.zeros((32, 32, loaded.backend.channels), np.uint8))
