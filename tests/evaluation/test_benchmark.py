@@ -417,6 +417,18 @@ def test_a_folder_named_like_the_shipped_model_is_said_to_be_taken(tmp_path: Pat
     assert "'default' is the folder of that name in the working folder" in refused.stderr
 
 
+def test_the_models_options_in_a_run_without_the_model_are_said_to_change_nothing(tmp_path: Path,
+                                                                                  clean_dir: Path) -> None:
+    """--tile, --ensemble and the like were taken without a word by a wavelet-only run, and recorded as if used."""
+    done = bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "wavelet", "--tile", "256", "--ensemble",
+                 "--engine", "torch", "-o", tmp_path / "out")
+    assert done.exit_code == 0, done.output
+    assert ("--tile, --ensemble, --engine set how the model runs, and 'model' is not in --methods: they change "
+            "nothing here") in " ".join(done.output.split())
+    assert "change nothing" not in bench("--clean", clean_dir, "--noise", SPECS[0], "--methods", "wavelet",
+                                         "-o", tmp_path / "plain").output
+
+
 def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_once(
         tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed-3 benchmark resumed with other settings (then --seed 4, now refused; here --oracle-sigma) and

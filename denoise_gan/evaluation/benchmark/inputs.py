@@ -274,6 +274,18 @@ class Plan:
     notes: tuple[str, ...] = ()  # default methods left out (a package missing), manifest entries left out
 
 
+def _unused_model_options(cfg: BenchmarkConfig, methods: tuple[str, ...]) -> list[str]:
+    """A note naming the model's inference options given to a run without the model: they change nothing (and
+    results.json records them all the same)."""
+    plain = InferConfig()
+    names = ("tile", "overlap", "batch_size", "device", "precision", "ensemble")
+    given = [f"--{name.replace('_', '-')}" for name in names if getattr(cfg.infer, name) != getattr(plain, name)]
+    given += ["--engine"] if cfg.engine != "auto" else []
+    if not given or "model" in methods:
+        return []
+    return [f"{', '.join(given)} set how the model runs, and 'model' is not in --methods: they change nothing here"]
+
+
 def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     """Check every argument and list the inputs; raises UserError (or NoiseSpecError) with one line."""
     methods, left_out = installed_methods(parse_methods(",".join(cfg.methods or DEFAULT_METHODS.split(","))),
@@ -286,6 +298,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
                                            ("--model-sigma", cfg.model_sigma)) if given]
     if model_only and "model" not in methods:
         raise UserError(f"{', '.join(model_only)} given but 'model' is not in --methods")
+    left_out = [*left_out, *_unused_model_options(cfg, methods)]
     if cfg.noisy_sets and (cfg.noises or cfg.clean_dir is not None):
         raise UserError("--noisy sets hold their own clean/ and noise; give either --noisy SET... or "
                         "--clean DIR with --noise SPEC...")
