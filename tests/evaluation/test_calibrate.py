@@ -215,6 +215,8 @@ def test_an_interrupted_calibration_resumes_from_its_fit_and_a_finished_one_is_k
         load_generator(tmp_path / "a" / "G.safetensors")[0].level_scale
     before = (tmp_path / "a" / "G.safetensors").read_bytes()
     one_line_error(cli("calibrate", "-o", tmp_path / "a", "--resume", *args), "has finished")
+    again = one_line_error(cli("calibrate", "-o", tmp_path / "a", *args), "use the finished calibration it holds")
+    assert "--resume" not in again  # which would only be told the calibration has finished
     one_line_error(cli("calibrate", "-o", tmp_path / "c", "--resume", *args), "no calibration to resume")
     assert (tmp_path / "a" / "G.safetensors").read_bytes() == before and not (tmp_path / "c").exists()
     (tmp_path / "a" / "G.onnx").unlink()  # stopped between the weights and their graph: --resume writes it
