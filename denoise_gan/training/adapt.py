@@ -169,8 +169,8 @@ def _new_request(cfg: AdaptConfig, out: RunFolder, console: Console) -> AdaptCon
         say_warning_on(console, note)
     replaced = not_started(out.path)
     try:
-        prepare_output_dir(out.path, own=replaced, hint="--resume OUT to continue the adaptation in it",
-                           written=PHASE_FOLDERS)
+        prepare_output_dir(out.path, own=replaced, hint=f"use the adaptation it holds (-c {out.g})" if out.g.is_file()
+                           else "--resume OUT to continue the adaptation in it", written=PHASE_FOLDERS)
     except DataError as exc:
         raise UserError(str(exc)) from None
     if replaced and out.phase("noise").path.is_dir():  # the stopped run's, opened under its plan: this one plans anew

@@ -492,8 +492,9 @@ def test_a_finished_adaptation_is_kept_from_a_new_run_and_a_resume_says_it_is_co
     adapt(_config(noisy_dir, clean_dir, start_dir), out)
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert not adapt_module.not_started(out)
-    with pytest.raises(UserError, match="not empty"):
+    with pytest.raises(UserError, match=r"not empty.*use the adaptation it holds \(-c .*G.safetensors\)") as refused:
         adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), out)
+    assert "--resume" not in str(refused.value)  # which would only say the adaptation is complete
     marker = out / "noise" / "finished.json"
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "stopped_by": "deadline"}))
     before[marker.relative_to(out)] = marker.read_bytes()
