@@ -69,8 +69,9 @@ def check_start(cfg: RefineConfig, source: TrainConfig, new: bool = True) -> Non
     if level_only:
         g = start_g if start_g is not None else build_generator(g_cfg)
         if not denoiser_contract(g).level_aware:  # they were ignored without a word
-            raise UserError(level_only_refusal(level_only, f"this refinement's G ({g_cfg.arch})") + ", or refine a "
-                            "level-aware G (--generator level, refine's default)")
+            other = ("--init a level-aware G's weights" if cfg.init  # (--generator may not change --init's)
+                     else "refine a level-aware G (--generator level, refine's default)")
+            raise UserError(level_only_refusal(level_only, f"this refinement's G ({g_cfg.arch})") + f", or {other}")
     refuse_too_deep({f"G (--depth {g_cfg.depth})": lambda: build_generator(g_cfg)}, g_cfg.channels, cfg.patch_size)
     if cfg.estimator_only and start_g is None and starts_new_g(cfg, source.model.g):
         raise UserError("--estimator-only trains the level estimator of a trained G, and this refinement starts a "

@@ -604,6 +604,9 @@ def test_refine_refuses_options_its_g_would_ignore(finished_run: Path, tmp_path:
     assert not (tmp_path / "a").exists()
     one_line_error(cli("refine", finished_run, "-o", tmp_path / "a", "--generator", "unet", "--clean-fraction", "0.5",
                        *flags), "drop it, or refine a level-aware G (--generator level, refine's default)")
+    # with --init the G is the file's: --generator, which --init may not change, is no way out
+    one_line_error(cli("refine", finished_run, "-o", tmp_path / "a", "--init", finished_run / "G.safetensors",
+                       "--clean-fraction", "0.5", *flags), "drop it, or --init a level-aware G's weights")
     one_line_error(cli("refine", finished_run, "-o", tmp_path / "b", "--generator", "same", "--noise",
                        "gaussian:sigma=10", *flags), "--noise trains a fresh G")
     for generator in ("level", "unet"):  # --fresh did nothing there: a new G is new
