@@ -129,7 +129,7 @@ class DataConfig:
     noisy_dir: str = opt("", "Folder of noisy images, independent of --clean (searched recursively).", flag="--noisy")
     noise: str = opt("", "Instead of --noisy: synthesise the noisy domain from a disjoint half of --clean with "
                          "this noise spec.")
-    patch_size: int = opt(64, "Side of the random training crops, in pixels.", at_least=32)
+    patch_size: int = opt(64, "Side of the random training crops, in pixels (a multiple of 8).", at_least=32)
     batch_size: int = opt(8, "Patches per step.", at_least=1)
     gray_fraction: float = opt(0.25, "Share of patches turned gray, so gray photos are handled natively.",
                                at_least=0.0, at_most=1.0)
