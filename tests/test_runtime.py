@@ -91,32 +91,26 @@ def test_no_visible_gpu_means_no_cuda_without_importing_torch(monkeypatch: pytes
     assert runtime.cuda_may_be_present() is False
 
 
-def test_threads_0_is_torchs_default_again_after_another_count() -> None:
-    """A Denoiser loaded with threads=1, then one with threads=0 ("the runtime's default"), ran on one thread."""
+def _thread_counts(probe: str) -> list[int]:
+    """What a fresh process (torch's default: 2 threads) prints after ``probe``, as numbers."""
     import subprocess
     import sys
 
     from helpers import CHILD_ENV
 
-    probe = ("import torch\nfrom denoise_gan.runtime import set_threads\nbefore = torch.get_num_threads()\n"
-             "set_threads(1)\nprint(before, set_threads(0), torch.get_num_threads())")
-    done = subprocess.run([sys.executable, "-c", probe], env={**CHILD_ENV, "OMP_NUM_THREADS": "2"},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", "import torch\nfrom denoise_gan.runtime import set_threads\n" + probe],
+                          env={**CHILD_ENV, "OMP_NUM_THREADS": "2"}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    before, returned, now = map(int, done.stdout.split())
-    assert before == 2 and returned == now == 2
+    return list(map(int, done.stdout.split()))
+
+
+def test_threads_0_is_torchs_default_again_after_another_count() -> None:
+    """A Denoiser loaded with threads=1, then one with threads=0 ("the runtime's default"), ran on one thread."""
+    assert _thread_counts("before = torch.get_num_threads()\nset_threads(1)\n"
+                          "print(before, set_threads(0), torch.get_num_threads())") == [2, 2, 2]
 
 
 def test_threads_0_keeps_a_count_the_host_set_itself() -> None:
     """After a load with threads=1, a host's own torch.set_num_threads(3) was undone by the next default load."""
-    import subprocess
-    import sys
-
-    from helpers import CHILD_ENV
-
-    probe = ("import torch\nfrom denoise_gan.runtime import set_threads\nset_threads(1)\ntorch.set_num_threads(3)\n"
-             "print(set_threads(0), set_threads(None), torch.get_num_threads())")
-    done = subprocess.run([sys.executable, "-c", probe], env={**CHILD_ENV, "OMP_NUM_THREADS": "2"},
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert list(map(int, done.stdout.split())) == [3, 3, 3]
+    assert _thread_counts("set_threads(1)\ntorch.set_num_threads(3)\n"
+                          "print(set_threads(0), set_threads(None), torch.get_num_threads())") == [3, 3, 3]
