@@ -163,13 +163,13 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
 
 
 def _new_request(cfg: AdaptConfig, out: RunFolder, console: Console) -> AdaptConfig:
-    """A new adaptation's folder, holding its request (config.json) before anything else; its options that
-    others leave without effect are said."""
+    """A new adaptation's folder, its request (config.json) written first; options left without effect are said."""
     for note in unused_options(cfg):
         say_warning_on(console, note)
     replaced = not_started(out.path)
+    done = (out.phase("refine").read_finished() or {}).get("stopped_by") == "steps"  # (G is the start's until then)
     try:
-        prepare_output_dir(out.path, own=replaced, hint=f"use the adaptation it holds (-c {out.g})" if out.g.is_file()
+        prepare_output_dir(out.path, own=replaced, hint=f"use the adaptation it holds (-c {out.g})" if done
                            else "--resume OUT to continue the adaptation in it", written=PHASE_FOLDERS)
     except DataError as exc:
         raise UserError(str(exc)) from None

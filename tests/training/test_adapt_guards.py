@@ -441,6 +441,21 @@ def test_a_folder_stopped_before_the_noise_phases_first_step_is_replaced_by_the_
     assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
 
 
+def test_an_adaptation_stopped_after_its_noise_phase_is_told_to_resume_not_to_be_used(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its G.safetensors is the start model's copy until the end, and the refusal read it as a finished one."""
+    def ctrl_c(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt  # after the noise phase, before the denoiser phase
+
+    monkeypatch.setattr(adapt_module, "refine_config", ctrl_c)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    assert (out / "G.safetensors").is_file()
+    with pytest.raises(UserError, match="--resume OUT to continue the adaptation in it"):
+        adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), out)
+
+
 def test_a_diverged_denoiser_phase_names_its_own_rate(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from denoise_gan.training.adapt_refine import AdaptRefiner
