@@ -124,9 +124,10 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                             threads=cfg.threads, resume=cfg.resume)
     refuse_output_inside_inputs(out_dir, {"--clean": cfg.clean_dir})  # its crops would be read as photos
     _check_photos(plan(bench, out_dir / FIT_DIR))  # bad photos or noises fail here, before the folder is made
-    finished = weights.exists() and not graph_owed  # --resume would only be told so
-    prepare_output_dir(out_dir, own=cfg.resume, hint=f"use the finished calibration it holds (-c {out_dir})"
-                       if finished else "--resume to continue the calibration whose fit/ it holds", written=(FIT_DIR,))
+    fitted = (out_dir / FIT_DIR).is_dir()
+    hint = (f"use the finished calibration it holds (-c {out_dir})" if fitted and weights.exists() and not graph_owed
+            else "--resume to continue the calibration whose fit/ it holds" if fitted else "empty it")
+    prepare_output_dir(out_dir, own=cfg.resume, hint=hint, written=(FIT_DIR,))
     with holding_folder(out_dir, "calibration"):  # a second calibration into it would mix two fits
         fit = run_benchmark(bench, out_dir / FIT_DIR, progress)
         if fit.failed:

@@ -217,6 +217,11 @@ def test_an_interrupted_calibration_resumes_from_its_fit_and_a_finished_one_is_k
     one_line_error(cli("calibrate", "-o", tmp_path / "a", "--resume", *args), "has finished")
     again = one_line_error(cli("calibrate", "-o", tmp_path / "a", *args), "use the finished calibration it holds")
     assert "--resume" not in again  # which would only be told the calibration has finished
+    (tmp_path / "export").mkdir()  # weights and their graph, but no fit/: not a calibration at all
+    for name in ("G.safetensors", "G.onnx"):
+        shutil.copy(tmp_path / "a" / name, tmp_path / "export" / name)
+    other = one_line_error(cli("calibrate", "-o", tmp_path / "export", *args), "not empty", "or empty it")
+    assert "finished calibration" not in other and "--resume" not in other
     one_line_error(cli("calibrate", "-o", tmp_path / "c", "--resume", *args), "no calibration to resume")
     assert (tmp_path / "a" / "G.safetensors").read_bytes() == before and not (tmp_path / "c").exists()
     (tmp_path / "a" / "G.onnx").unlink()  # stopped between the weights and their graph: --resume writes it
