@@ -88,7 +88,10 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
     try:  # no fallback: on a failure ONNX Runtime printed a four-line banner on stdout and retried on the CPU
         session = ort.InferenceSession(model, options, providers=providers, enable_fallback=0)
     except Exception as exc:  # (ONNX Runtime's own error types derive from Exception alone)
-        if providers[0] == "CPUExecutionProvider":
+        # the provider's failure, as ONNX Runtime's fallback took it; a graph it cannot load (InvalidProtobuf,
+        # NoSuchFile, ...) is the graph's, as on the CPU
+        if providers[0] == "CPUExecutionProvider" or not (isinstance(exc, ValueError | RuntimeError)
+                                                          or type(exc).__name__ == "EPFail"):
             raise
         raise UserError(f"ONNX Runtime cannot use {providers[0]} here ({first_line(exc)}); {advice}") from None
     if providers[0] not in session.get_providers():  # CUDA's libraries missing: it runs on the CPU without a word

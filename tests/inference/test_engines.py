@@ -879,6 +879,25 @@ def test_a_graph_with_odd_metadata_or_missing_external_data_is_one_whole_line(tm
         "not a loadable ONNX graph", 1)[1], str(refused.value)
 
 
+def test_a_graph_onnx_runtime_cannot_read_is_the_graphs_fault_on_any_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the provider's failures (ONNX Runtime's fallback took ValueError, RuntimeError and EPFail) say the
+    provider cannot be used; a damaged graph opened for CUDA was blamed on CUDA."""
+    import onnxruntime
+
+    from denoise_gan.inference import onnx_engine
+
+    class InvalidProtobuf(Exception):  # onnxruntime's own type: derives from Exception alone
+        pass
+
+    class Session:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise InvalidProtobuf("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Failed to load model")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    with pytest.raises(InvalidProtobuf):
+        onnx_engine.open_session(b"graph", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+
 def test_a_gpu_provider_failing_while_it_runs_is_not_blamed_on_the_graph() -> None:
     """With ONNX Runtime's fallback off, a CUDA provider's failure in a run reached us; it was worded as a broken
     graph. (Also: open_session now takes ONNX Runtime's own error types, which derive from Exception alone.)"""
