@@ -4,9 +4,9 @@ A camera's MakerNote (lens, focus, serial numbers) points into the block by abso
 block from its tags, so the MakerNote moves and its offsets point at other bytes: exiftool reads "Bad offset for
 MakerNotes" and the lens comes out empty. Here only the values that describe the stored pixels change: the
 orientation becomes 1, a quarter turn swaps the x and y resolution and pixel dimensions (each pair's entries trade
-their type, count and value, so the tags stay in order), and the thumbnail's link is cut: its pixels are the
-unprocessed photo's (turned, where the photo was). A block this cannot read gives None, and the caller rebuilds
-it as before.
+their type, count and value, so the tags stay in order), and the thumbnail is blanked (its bytes zeroed, its link
+cut): it is the unprocessed photo's preview, which a cut or a crop of the photo must not carry. A block this
+cannot read gives None, and the caller rebuilds it as before.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import struct
 _PREFIX = b"Exif\x00\x00"
 _ORIENTATION, _X_RES, _Y_RES, _EXIF_IFD = 0x0112, 0x011A, 0x011B, 0x8769
 _PIXEL_X, _PIXEL_Y = 0xA002, 0xA003
+_THUMBNAIL_AT, _THUMBNAIL_BYTES = 0x0201, 0x0202  # a JPEG thumbnail's offset and length
+_STRIPS_AT, _STRIP_BYTES = 0x0111, 0x0117  # an uncompressed one's
 _SHORT, _LONG = 3, 4
 _QUARTER_TURNS = (5, 6, 7, 8)
 
@@ -47,6 +49,18 @@ class _Block:
         found = {self.unpack("H", ifd + 2 + 12 * i): ifd + 2 + 12 * i for i in range(count)}
         return found, self.unpack("I", ifd + 2 + 12 * count) and ifd + 2 + 12 * count
 
+    def blank(self, entries: dict[int, int], at_tag: int, size_tag: int) -> None:
+        """Zero the one run of bytes an offset tag and its length tag name (several strips: not done here)."""
+        if at_tag not in entries:
+            return
+        if size_tag not in entries or self.unpack("I", entries[at_tag] + 4) != 1:
+            raise ValueError("not one run of bytes")
+        start, size = (self.unpack("I" if self.unpack("H", entries[tag] + 2) == _LONG else "H", entries[tag] + 8)
+                       for tag in (at_tag, size_tag))
+        if not 0 <= start <= start + size <= len(self.data):
+            raise ValueError("past the block's end")
+        self.data[start:start + size] = bytes(size)
+
     def swap(self, entries: dict[int, int], a: int, b: int) -> None:
         """Two entries trade everything but their tags; one of the pair alone cannot move in place."""
         if a not in entries and b not in entries:
@@ -64,8 +78,11 @@ def upright_exif(exif: bytes) -> bytes | None:
         block = _Block(exif.removeprefix(_PREFIX))
         ifd0 = block.unpack("I", 4)
         entries, next_link = block.entries(ifd0)
-        if next_link:
-            block.pack("I", next_link, 0)  # the thumbnail: the noisy photo's preview, not the output's
+        if next_link:  # the thumbnail: the unprocessed photo's preview, not the output's
+            thumbnail = block.entries(block.unpack("I", next_link))[0]
+            block.blank(thumbnail, _THUMBNAIL_AT, _THUMBNAIL_BYTES)
+            block.blank(thumbnail, _STRIPS_AT, _STRIP_BYTES)
+            block.pack("I", next_link, 0)
         if _ORIENTATION not in entries:
             return _PREFIX + bytes(block.data)
         at = entries[_ORIENTATION]

@@ -14,6 +14,7 @@ from data_tools.exif_patch import upright_exif
 from data_tools.images import encode_image
 
 LENS = b"EF50mm f/1.8\x00"
+THUMBNAIL = b"\xff\xd8the unprocessed photo's preview\xff\xd9"
 
 
 def camera_block(orientation: int = 6, thumbnail: bool = True) -> bytes:
@@ -39,7 +40,10 @@ def camera_block(orientation: int = 6, thumbnail: bool = True) -> bytes:
         out += struct.pack("<HHII", tag, kind, count, value)
     out += struct.pack("<I", 0)
     out += b"MAKR" + struct.pack("<I", lens_at) + b"\x00" * 4 + LENS + bytes(len(LENS) % 2)
-    out += struct.pack("<H", 1) + struct.pack("<HHII", 0x0103, 3, 1, 6) + struct.pack("<I", 0)  # IFD1
+    thumb_at = ifd1_at + 2 + 3 * 12 + 4
+    out += struct.pack("<H", 3) + struct.pack("<HHII", 0x0103, 3, 1, 6)  # IFD1: a JPEG thumbnail
+    out += struct.pack("<HHII", 0x0201, 4, 1, thumb_at) + struct.pack("<HHII", 0x0202, 4, 1, len(THUMBNAIL))
+    out += struct.pack("<I", 0) + THUMBNAIL
     return b"Exif\x00\x00" + bytes(out)
 
 
@@ -65,7 +69,8 @@ def test_a_quarter_turn_is_marked_upright_and_the_maker_note_still_reads() -> No
     exif.load(written)
     assert exif[0x0112] == 1 and (exif[0x011A], exif[0x011B]) == (300.0, 72.0) and exif[0x0131] == "cam"
     assert (exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003]) == (480, 640)
-    assert len(written) == len(block) and sum(a != b for a, b in zip(written, block)) <= 2 + 20 + 20 + 4
+    changed = sum(a != b for a, b in zip(written, block))  # orientation, two swapped pairs, the thumbnail
+    assert len(written) == len(block) and changed <= 2 + 20 + 20 + 4 + len(THUMBNAIL)
 
 
 @pytest.mark.parametrize("orientation", [1, 3])
@@ -76,6 +81,7 @@ def test_no_quarter_turn_swaps_nothing_and_the_thumbnail_is_never_kept(orientati
     exif.load(upright)
     assert exif[0x0112] == 1 and (exif[0x011A], exif[0x011B]) == (72.0, 300.0)
     assert exif.get_ifd(ExifTags.IFD.IFD1) == {}  # the noisy photo's preview, unlinked
+    assert THUMBNAIL in block and THUMBNAIL not in upright  # and blanked: a cut of the photo must not carry it
     assert upright_exif(camera_block(1, thumbnail=False)) == camera_block(1, thumbnail=False)
 
 
