@@ -91,6 +91,15 @@ class Calibration:
         return "lowest" if lowest else "highest"
 
 
+def _not_empty_hint(out_dir: Path, finished: bool) -> str:
+    """What a calibration says of its folder holding other files: to use the finished calibration there, to resume
+    a stopped one (its fit/ is there), or to empty a folder that holds none (--resume would find nothing)."""
+    if not (out_dir / FIT_DIR).is_dir():
+        return "empty it"
+    return (f"use the finished calibration it holds (-c {out_dir})" if finished
+            else "--resume to continue the calibration whose fit/ it holds")
+
+
 def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
               progress: ProgressFn | None = None) -> Calibration:
     """Benchmark the model at every factor, pick the best mean PSNR (the factor nearest 1 on a tie) and write
@@ -124,10 +133,8 @@ def calibrate(cfg: CalibrateConfig, out_dir: Path | str,
                             threads=cfg.threads, resume=cfg.resume)
     refuse_output_inside_inputs(out_dir, {"--clean": cfg.clean_dir})  # its crops would be read as photos
     _check_photos(plan(bench, out_dir / FIT_DIR))  # bad photos or noises fail here, before the folder is made
-    fitted = (out_dir / FIT_DIR).is_dir()
-    hint = (f"use the finished calibration it holds (-c {out_dir})" if fitted and weights.exists() and not graph_owed
-            else "--resume to continue the calibration whose fit/ it holds" if fitted else "empty it")
-    prepare_output_dir(out_dir, own=cfg.resume, hint=hint, written=(FIT_DIR,))
+    prepare_output_dir(out_dir, own=cfg.resume, hint=_not_empty_hint(out_dir, weights.exists() and not graph_owed),
+                       written=(FIT_DIR,))
     with holding_folder(out_dir, "calibration"):  # a second calibration into it would mix two fits
         fit = run_benchmark(bench, out_dir / FIT_DIR, progress)
         if fit.failed:

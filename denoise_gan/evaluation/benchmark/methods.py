@@ -293,8 +293,8 @@ def row_strength(method: str) -> float | None:
 
 def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Sequence[float] = (),
                 with_sigma: bool = False, engine: str = "auto", threads: int = 0) -> list[LoadedModel]:
-    """Load each generator on ``engine`` and run one small untimed warm-up pass (first-call set-up is not
-    per-image cost).
+    """Load each generator on ``engine`` by the name given (its notes say a folder `default` taken for the shipped
+    model) and run one small untimed warm-up pass (first-call set-up is not per-image cost).
 
     A level-aware model gives one row per ``strengths`` value (``NAME@strength=K``; the plain name at the
     inference config's strength when none are given) and, ``with_sigma``, a row fed the same σ as the
@@ -311,10 +311,8 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
     if len(set(real_path(p) for p in paths)) != len(paths):
         raise UserError("the same checkpoint is given twice")
     models = []
-    given = list(checkpoints) or [None]
-    for path, name, text in zip(paths, model_row_names(paths, infer.ensemble), given):
+    for path, name, text in zip(paths, model_row_names(paths, infer.ensemble), list(checkpoints) or [None]):
         start = time.perf_counter()
-        # by the name given: a folder `default` here taken for the shipped model is said in the model's notes
         loaded = load_backend(path if text is None else text, engine, infer.device, infer.precision, threads)
         denoiser = TiledDenoiser(loaded.backend, replace(infer, strength=1.0, sigma=None))  # tile resolved once
         level_aware = loaded.backend.level_aware
