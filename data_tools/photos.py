@@ -34,6 +34,7 @@ from data_tools.errors import DataError
 from data_tools.file_digest import file_sha256
 from data_tools.images import colour_channels, encode_image, read_image
 from data_tools.temp_files import is_temp_file
+from data_tools.versions import installed_version
 
 SOURCES_NAME = "sources.json"
 TARGET_SIDE = 1280  # longest side after the downscale, at most; the factor is clamped to 2..4
@@ -248,16 +249,11 @@ def build_training_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
     manifest = _Manifest(out_dir, POOL_WHAT)
     for name in TRAIN_POOL:
         credit = TRAINING_CREDITS[name]
-        written.append(manifest.add({"name": name, "package": "scikit-image", "package_version": skimage_version(),
+        written.append(manifest.add({"name": name, "package": "scikit-image",
+                                     "package_version": installed_version("scikit-image"),
                                      "path": credit.call, "author": credit.author, "licence": credit.licence},
                                     encode_image(load_sample(name), ".png")))
     return written
-
-
-def skimage_version() -> str:
-    import skimage
-
-    return skimage.__version__
 
 
 def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
