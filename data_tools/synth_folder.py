@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from data_tools import json_text
-from data_tools.atomic_files import FolderBusyError, atomic_write_text
+from data_tools.atomic_files import atomic_write_text
 from data_tools.case_folding import name_on_disk
 from data_tools.errors import DataError
 from data_tools.folder_lock import held_by_another_process, reading_folder, refuse_held
@@ -268,15 +268,15 @@ def incomplete_half_note(folder: Path | str) -> str:
     """For a command that reads any photos (``denoise``): the refusal above as a note, "" where it does not apply;
     of a set a synth is writing now, that its images are not all there yet (not "run the synth again", which
     that run's lock would refuse)."""
-    if (set_dir := set_of_half(folder)) is not None and held_by_another_process(set_dir):
+    if (set_dir := set_of_half(folder)) is None:
+        return ""
+    if held_by_another_process(set_dir):  # asked once: not again by ``refuse_incomplete_half``'s own probe
         return (f"{set_dir}: a synth is writing this set now, so this folder (one of its halves) holds only "
                 "the images made so far; once it ends, denoise it again with --overwrite")
     try:
-        refuse_incomplete_half(folder, SynthError)
+        refuse_incomplete_set(set_manifest(set_dir, SynthError) or {}, set_dir, SynthError)
     except SynthError as exc:
         return f"{exc} (this folder is one of its halves)"
-    except FolderBusyError:  # (a synth that began this instant)
-        return ""
     return ""
 
 
