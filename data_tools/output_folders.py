@@ -129,6 +129,15 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
         remove_stale_parts(path.parent, named=path.name)
 
 
+def refuse_output_read_as_a_set(out: Path | str, set_dir: Path | str | None, what: str,
+                                error: type[Exception] = OutputWriteError) -> None:
+    """An -o that is a synth set the command reads (``what``: the set as the command names it): it holds the set
+    shared while it reads it and -o whole while it writes there, so its own read was taken for another process's."""
+    if set_dir is not None and real_path(out) == real_path(set_dir):
+        raise error(f"-o {out} is {what}, which this command reads while it writes -o; give the report a folder of "
+                    "its own")
+
+
 def refuse_output_inside_inputs(out: Path | str, inputs: Mapping[str, str | Path | None],
                                 why: str = "its plots would be read as input images by the next run") -> None:
     """An output folder inside one of the command's image folders (``{"--clean": path, ...}``) is refused before

@@ -50,8 +50,7 @@ def noise_fit_command(
     """
     _check_folders(noisy, clean, clean_photos)
     from data_tools.folder_lock import holding_folder, removed_if_left_empty
-    from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
-    from data_tools.paths import real_path
+    from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs, refuse_output_read_as_a_set
     from data_tools.synth_folder import set_of_half
     from denoise_gan.evaluation.noise_fit import blind_fit, load_candidates, paired_fit, write_report
     from denoise_gan.runtime import set_threads
@@ -59,10 +58,10 @@ def noise_fit_command(
     set_threads(threads)
     inputs = {"--noisy": noisy, "--clean": clean, "--clean-photos": clean_photos}
     refuse_output_inside_inputs(output, inputs)
-    for option, folder in inputs.items():  # the set is read, held shared, while -o is held whole: one folder
-        if folder is not None and set_of_half(folder) == real_path(output):
-            raise UserError(f"-o {output} is the synth set that {option} {folder} is a half of, which this command "
-                            "reads while it writes -o; give the report a folder of its own")
+    for option, folder in inputs.items():
+        if folder is not None:
+            refuse_output_read_as_a_set(output, set_of_half(folder), f"the synth set that {option} {folder} is a "
+                                        "half of", UserError)
     with removed_if_left_empty(output):  # the inputs are read after the folder is made
         candidates = load_candidates(model or [], spec or [])
         for note in dict.fromkeys(n for c in candidates for n in getattr(c.source, "notes", ())):

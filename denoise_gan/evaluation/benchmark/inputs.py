@@ -25,7 +25,7 @@ from data_tools.folder_scan import not_a_folder
 from data_tools.images import colour_channels, read_image, split_alpha
 from data_tools.noise import NoiseSpec, NoiseSpecError, image_seed, parse_noise_spec
 from data_tools.noise_source import is_spec_record
-from data_tools.output_folders import refuse_output_inside_inputs
+from data_tools.output_folders import refuse_output_inside_inputs, refuse_output_read_as_a_set
 from data_tools.paths import real_path
 from data_tools.set_halves import halves_of, holds_both_halves
 from data_tools.synth import MANIFEST_NAME
@@ -306,9 +306,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
     sources: list[Source] = []
     if cfg.noisy_sets:
         for set_dir in cfg.noisy_sets:
-            if real_path(out_dir) == real_path(set_dir):  # read while -o is written: its own lock would refuse it
-                raise UserError(f"-o {out_dir} is the --noisy set {set_dir}, which this command reads while it writes "
-                                "-o; give the report a folder of its own")
+            refuse_output_read_as_a_set(out_dir, set_dir, f"the --noisy set {set_dir}", UserError)
             refuse_output_inside_inputs(out_dir, {f"--noisy {set_dir}'s {half.name}/": half
                                                   for half in halves_of(set_dir)},
                                         why="its crops would be read as the set's images by the next command")
