@@ -74,6 +74,9 @@ def providers_for(device: str, ort: Any, torch_way: str = "use --engine torch") 
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+_GPU_ADVICE = "run on the CPU, or use --engine torch for CUDA"  # where ONNX Runtime's GPU provider fails
+
+
 def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> Any:
     """An ONNX Runtime session for a graph file or an in-memory graph (the noise model's), with every graph
     optimisation. Its own log stays quiet: its warnings (unused initialisers) and error logs (an allocation that
@@ -84,7 +87,6 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
     if threads:
         options.intra_op_num_threads = int(threads)
     options.log_severity_level = 4
-    advice = "run on the CPU, or use --engine torch for CUDA"
     try:  # no fallback: on a failure ONNX Runtime printed a four-line banner on stdout and retried on the CPU
         session = ort.InferenceSession(model, options, providers=providers, enable_fallback=0)
     except Exception as exc:  # (ONNX Runtime's own error types derive from Exception alone)
@@ -93,9 +95,9 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
         if providers[0] == "CPUExecutionProvider" or not (isinstance(exc, ValueError | RuntimeError)
                                                           or type(exc).__name__ == "EPFail"):
             raise
-        raise UserError(f"ONNX Runtime cannot use {providers[0]} here ({first_line(exc)}); {advice}") from None
+        raise UserError(f"ONNX Runtime cannot use {providers[0]} here ({first_line(exc)}); {_GPU_ADVICE}") from None
     if providers[0] not in session.get_providers():  # CUDA's libraries missing: it runs on the CPU without a word
-        raise UserError(f"ONNX Runtime cannot use {providers[0]} here; {advice}")
+        raise UserError(f"ONNX Runtime cannot use {providers[0]} here; {_GPU_ADVICE}")
     return session
 
 
@@ -236,8 +238,8 @@ class OnnxBackend:
             if is_out_of_memory(exc, cuda=True):
                 raise OutOfMemory from None
             if type(exc).__name__ == "EPFail":  # the GPU's provider failed, not the graph (no fallback to retry)
-                raise UserError(f"ONNX Runtime's {self.providers[0]} failed ({first_line(exc)}); run on the CPU, "
-                                "or use --engine torch for CUDA") from None
+                raise UserError(f"ONNX Runtime's {self.providers[0]} failed ({first_line(exc)}); "
+                                f"{_GPU_ADVICE}") from None
             raise WeightsError(f"{self.path}: the graph failed on a batch of shape {batch.shape} "
                                f"({first_line(exc)})") from None
         if not isinstance(out, np.ndarray) or out.shape != batch.shape or not np.issubdtype(out.dtype, np.floating):
