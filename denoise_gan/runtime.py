@@ -94,7 +94,8 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 
 def training_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA by default; fp16 would need loss scaling, so it is refused. On the CPU bf16 may be
+    """bf16 autocast on CUDA by default, fp32 on a GPU without bf16; fp16 would need loss scaling (its small
+    gradients flush to zero without it), so it is refused, and ``auto`` never takes it. On the CPU bf16 may be
     asked for (it pays on CPUs with AVX-512 BF16 or AMX), and ``auto`` is fp32 here: the trainer then times
     its step to pick a faster mode (``training.step_mode``)."""
     import torch
@@ -103,6 +104,11 @@ def training_precision(name: str, device: torch.device) -> torch.dtype | None:
         raise UserError("training supports --precision auto, bf16 or fp32 (fp16 needs loss scaling)")
     if device.type != "cuda" and name in PRECISIONS:
         return torch.bfloat16 if name == "bf16" else None
+    if name in ("auto", "bf16") and not torch.cuda.is_bf16_supported():  # what inference would take is fp16
+        if name == "bf16":
+            raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; train with "
+                            "--precision fp32 (or auto, which is fp32 there)")
+        return None
     return resolve_precision(name, device)
 
 

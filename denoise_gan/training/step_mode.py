@@ -60,7 +60,7 @@ def compiler_present() -> bool:
 
 def candidate_modes(device: torch.device, precision: str) -> tuple[StepMode, ...]:
     """The modes worth timing: one when the user chose a precision, or on CUDA (bf16 + channels_last)."""
-    amp = training_precision(precision, device)  # validates the name; auto on a GPU without bf16 is fp16
+    amp = training_precision(precision, device)  # validates the name; auto on a GPU without bf16 is fp32
     if device.type == "cuda":
         return (StepMode(precision_name(amp), channels_last=True),)
     if precision != "auto":

@@ -3,9 +3,11 @@ fastest usable mode is applied, and short or deadline-bound runs skip the trial.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
+from denoise_gan.errors import UserError
 from denoise_gan.runtime import World
 from denoise_gan.training import step_mode
 from denoise_gan.training.step_mode import StepMode, apply_mode, candidate_modes, choose_step_mode, worth_measuring
@@ -144,14 +146,18 @@ def test_compiling_in_place_keeps_parameter_names() -> None:
     assert list(trainer.net.state_dict()) == names and trainer.amp_dtype is None
 
 
-def test_cuda_keeps_the_precision_auto_resolves_to(monkeypatch) -> None:
-    """On a GPU without bf16, auto is fp16 autocast (as before the step mode existed), not bf16."""
-    monkeypatch.setattr(step_mode, "training_precision", lambda name, device: torch.float16)
+def test_cuda_without_bf16_trains_in_fp32_not_fp16(monkeypatch) -> None:
+    """There is no loss scaling, and fp16 flushed most of the default G's small gradients to zero: auto took fp16
+    on a GPU without bf16 (a T4, a V100), which training refuses when asked by name."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Tesla T4")
     (mode,) = candidate_modes(torch.device("cuda"), "auto")
-    assert mode == StepMode("fp16", channels_last=True) and mode.label == "fp16 autocast + channels_last"
+    assert mode == StepMode("fp32", channels_last=True)
     trainer = TinyTrainer()
     apply_mode(trainer, mode)
-    assert trainer.amp_dtype == torch.float16
+    assert trainer.amp_dtype is None
+    with pytest.raises(UserError, match=r"Tesla T4\) has no bf16; train with --precision fp32"):
+        candidate_modes(torch.device("cuda"), "bf16")
 
 
 def test_a_resumed_run_keeps_the_mode_it_trained_in(monkeypatch) -> None:
