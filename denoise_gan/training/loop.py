@@ -302,6 +302,7 @@ class _Run:
                 if stop.signum:  # a Ctrl-C in a terminal reaches the data-loading workers too
                     break
                 raise
+            lr = self.trainer.lr()  # the step's own: its schedule moves on at its end
             losses = self.trainer.step(self.step, batch)
             self.refuse_diverged(losses)
             self.step += 1
@@ -309,7 +310,7 @@ class _Run:
             final = self.step == cadence.steps
             validate = bool(cadence.val_every) and (self.step % cadence.val_every == 0 or final)
             if validate or final or self.step % cadence.log_every == 0:
-                self.record(losses, since / max(time.perf_counter() - tick, 1e-9), validate)
+                self.record({**losses, "lr": lr}, since / max(time.perf_counter() - tick, 1e-9), validate)
                 tick, since = time.perf_counter(), 0
             self.progress.advance(self.step)
             if self.step % cadence.save_every == 0 and self.step < cadence.steps:
@@ -334,8 +335,8 @@ class _Run:
         raise UserError(f"training diverged {where}; {kept}; {advice}")
 
     def record(self, losses: dict[str, float], it_s: float, validate: bool) -> None:
-        """A log.csv row (and a validation, when due) for the step just done."""
-        row: dict[str, Any] = {"step": self.step, **losses, "lr": self.trainer.lr(), "it_s": it_s}
+        """A log.csv row (and a validation, when due) for the step just done, whose ``losses`` hold its lr."""
+        row: dict[str, Any] = {"step": self.step, **losses, "it_s": it_s}
         if validate:
             if self.world.is_main:
                 self.refuse_nonfinite(self.trainer.state(self.step))

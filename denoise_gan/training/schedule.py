@@ -49,13 +49,18 @@ def load_optimizer(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
                     raise ValueError(f"optimiser state {name} does not fit a weight of shape {tuple(param.shape)}")
 
 
-def load_scheduler(sched: torch.optim.lr_scheduler.LRScheduler, saved: dict[str, Any]) -> None:
-    """``sched.load_state_dict``, then a ValueError unless its step and base rates are numbers, one per group."""
+def load_scheduler(sched: torch.optim.lr_scheduler.LambdaLR, saved: dict[str, Any]) -> None:
+    """``sched.load_state_dict``, then a ValueError unless its step and base rates are numbers, one per group; then
+    the optimiser's rates from this run's schedule, since a resume with another ``--steps`` changes the schedule
+    (the next step ran at the old one's rate: at 0 when it extended a finished run). Load the optimiser first."""
     sched.load_state_dict(saved)
     rates = sched.base_lrs
     if not isinstance(sched.last_epoch, int) or not isinstance(rates, list) \
             or len(rates) != len(sched.optimizer.param_groups) or not all(_same_kind(1.0, r) for r in rates):
         raise ValueError("its learning-rate schedule is not a step and one rate per optimiser group")
+    for group, base, factor in zip(sched.optimizer.param_groups, rates, sched.lr_lambdas, strict=True):
+        group["lr"] = base * factor(sched.last_epoch)  # the saved rate was the old total's, if --steps changed it
+    sched._last_lr = [group["lr"] for group in sched.optimizer.param_groups]
 
 
 def _same_kind(fresh: object, loaded: object) -> bool:

@@ -40,8 +40,9 @@ def test_level_aware_refinement_learns_levels_from_f(finished_run: Path, tmp_pat
     assert cfg == TINY_LEVEL and getattr(net, "level_aware", False)
     rows = _log(tmp_path / "level")
     assert [r["step"] for r in rows] == ["20", "40", "60", "80"] and rows[0]["level"]
-    # the README's schedule: the lr constant to half the steps, then linear to 0 (60 of 80: half of it left)
-    assert [float(r["lr"]) for r in rows] == pytest.approx([3e-3, 3e-3, 1.5e-3, 0.0], abs=1e-9)
+    # the README's schedule: the lr constant to half the steps, then linear to 0; a row holds the rate its step
+    # ran at (the 60th step, 59 done: 21 of the last 40 steps' rate left)
+    assert [float(r["lr"]) for r in rows] == pytest.approx([3e-3, 3e-3, 3e-3 * 21 / 40, 3e-3 / 40], abs=1e-9)
     # the estimator learnt F's level map: on fresh draws of F it is closer than an untrained estimator
     f = load_generator(finished_run / "F.safetensors")[0]
     fresh = build_generator(TINY_LEVEL)

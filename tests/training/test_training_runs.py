@@ -118,9 +118,9 @@ def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
     train(cfg, tmp_path / "full")
     full = read_log(tmp_path / "full")
     decay = linear_decay(cfg.steps, cfg.decay_from)
-    expected_lr = [cfg.lr * decay(int(r["step"])) for r in full]
+    expected_lr = [cfg.lr * decay(int(r["step"]) - 1) for r in full]  # the rate each logged step ran at
     assert [float(r["lr"]) for r in full] == pytest.approx(expected_lr, rel=1e-5, abs=1e-12)
-    assert float(full[-1]["lr"]) == 0 < float(full[len(full) // 2 + 1]["lr"]) < cfg.lr == float(full[0]["lr"])
+    assert 0 < float(full[-1]["lr"]) < float(full[len(full) // 2 + 1]["lr"]) < cfg.lr == float(full[0]["lr"])
     assert any(float(r["f_stats"]) > 0 for r in full[3:])  # the bank in use after the cut
 
     train(cfg, tmp_path / "cut")
@@ -134,6 +134,18 @@ def test_resume_is_exact(clean_dir: Path, tmp_path: Path) -> None:
     for a, b in zip(full, resumed):
         for key in ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "d_clean", "d_noisy", "lr"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-5, abs=1e-7), (a["step"], key)
+
+
+def test_extending_a_finished_run_trains_at_the_new_schedules_rate(clean_dir: Path, tmp_path: Path) -> None:
+    """Its first step ran at the rate the old total left, 0 at its end: the nets did not move while Adam's
+    moments went on. Each row holds the rate its step ran at, the new schedule's after the resume."""
+    cfg = tiny_config(clean_dir, steps=4, log_every=1, save_every=2)
+    train(cfg, tmp_path / "run")
+    train(None, tmp_path / "run", resume=True, steps=8)
+    decay = linear_decay(8, cfg.decay_from)
+    rows = read_log(tmp_path / "run")[4:]
+    assert [float(r["lr"]) for r in rows] == pytest.approx([cfg.lr * decay(s) for s in range(4, 8)], abs=1e-12)
+    assert float(rows[0]["lr"]) == cfg.lr
 
 
 def test_a_kill_between_the_last_checkpoint_and_its_export_is_mended_by_resume(finished_run: Path,
