@@ -197,7 +197,9 @@ class TrainConfig(ValidatedRunFields):
                                    "0 = adversarial only.", at_least=0.0)
     noise_statistics: str = opt("compact", STATISTICS_HELP, choices=NOISE_STATISTICS)
     pool_size: int = opt(50, "Generated images in the discriminators' history pool; 0 = none.", at_least=0)
-    init_std: float = opt(0.02, "Std of the N(0, std) weight initialisation.", positive=True, at_most=1.0)
+    init_std: float = opt(0.02, "Std of the N(0, std) weight initialisation (a level-aware G, and spectral-"
+                               "normalised discriminators, the default, keep PyTorch's init).", positive=True,
+                               at_most=1.0)
 
     def __post_init__(self) -> None:
         check_fields(self)

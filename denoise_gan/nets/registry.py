@@ -81,7 +81,9 @@ def build_generator(cfg: GeneratorConfig) -> nn.Module:
 
 def init_weights(net: nn.Module, std: float = 0.02) -> None:
     """N(0, std) init as the CycleGAN reference; a network with an ``init_output`` hook (F) then resets its
-    output layer, so F starts as mild noise."""
+    output layer, so F starts as mild noise. A spectral-normalised conv (the discriminators' default) keeps
+    PyTorch's init, whose scale its normalisation removes: its ``weight`` is computed from the stored one, so the
+    draw lands in a copy (it is kept, being part of a run's random stream)."""
     for module in net.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.normal_(module.weight, 0.0, std)

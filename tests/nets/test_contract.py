@@ -67,3 +67,22 @@ def test_initialised_weights_follow_the_reference_and_f_starts_adding_nothing_fi
     x = torch.rand(2, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(f.deterministic(x), x)
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_only_discriminators_without_spectral_norm_take_the_reference_init(spectral_norm: bool) -> None:
+    """As the README and --init-std say: a spectral-normalised conv keeps PyTorch's init (the normalisation
+    removes its scale), the others are N(0, std)."""
+    from denoise_gan.config import DiscriminatorConfig
+    from denoise_gan.nets.discriminators import build_discriminator
+    from denoise_gan.nets.registry import init_weights
+
+    torch.manual_seed(0)
+    d = build_discriminator(DiscriminatorConfig(spectral_norm=spectral_norm))
+    stored = [m.parametrizations.weight.original if spectral_norm else m.weight
+              for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    before = [w.detach().clone() for w in stored]
+    init_weights(d, 0.3)
+    assert all(torch.equal(a, b) for a, b in zip(before, stored, strict=True)) == spectral_norm
+    if not spectral_norm:
+        assert all(abs(float(w.std()) - 0.3) < 0.05 for w in stored if w.numel() > 2000)
