@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
-from data_tools.datasets import augment_pipeline, shared_pipeline
+from data_tools.datasets import augment_pipeline, reflect_padded, shared_pipeline
 
 
 def test_a_reused_pipeline_draws_what_a_new_one_draws() -> None:
@@ -17,9 +18,22 @@ def test_a_reused_pipeline_draws_what_a_new_one_draws() -> None:
         shared, fresh = shared_pipeline(32), augment_pipeline(32)
         shared.set_random_seed(seed)
         fresh.set_random_seed(seed)
-        photo = photos[i % 3]
+        photo = reflect_padded(photos[i % 3], 32)
         np.testing.assert_array_equal(shared(image=photo)["image"], fresh(image=photo)["image"])
     assert shared_pipeline(32) is shared_pipeline(32) and shared_pipeline(16) is not shared_pipeline(32)
+
+
+@pytest.mark.parametrize("shape", [(20, 50, 3), (31, 17, 1), (25, 25), (5, 40, 3)])
+def test_a_photo_smaller_than_the_patch_is_mirrored_out_as_before(shape: tuple[int, ...]) -> None:
+    """The pipeline padded with albumentations' PadIfNeeded, which copied every photo for every patch: the
+    padding done beforehand, only where needed, gives the same pixels (so a seed draws the crops it drew)."""
+    import albumentations as A
+
+    image = np.random.default_rng(1).integers(0, 65536, shape, np.uint16)
+    before = A.PadIfNeeded(min_height=32, min_width=32, border_mode=4)(image=image)["image"]
+    np.testing.assert_array_equal(reflect_padded(image, 32), before)
+    large = np.zeros((40, 33, 3), np.uint8)
+    assert reflect_padded(large, 32) is large
 
 
 def test_each_thread_has_its_own_pipeline() -> None:
