@@ -2,7 +2,7 @@
 
 Prints, on the CPU: megapixels/s whole-image vs tiled; peak resident memory for a 24 MP image (tiled, in a
 fresh subprocess, so the figure is that image's alone) and for a 2 MP image in one pass; BM3D and OpenCV
-fastNlMeansDenoisingColored on a 512x512 image with their speed ratios and PSNR. On CUDA (when present):
+fastNlMeansDenoising per channel on a 512x512 image with their speed ratios and PSNR. On CUDA (when present):
 fp32/bf16/fp16 and batch sizes. The default run takes a few minutes on 2 cores.
 
 Quality figures here use Gaussian noise sigma=25 (0-255), clipped and rounded to uint8, PSNR on RGB with
