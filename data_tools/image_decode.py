@@ -201,9 +201,14 @@ def _opencv_decoded(data: bytes, flags: int) -> tuple[np.ndarray | None, Callabl
     try:
         with quiet_stderr() as said:
             arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    except cv2.error:
+    except cv2.error as exc:
+        if any(words in str(exc) for words in OPENCV_OUT_OF_MEMORY):  # not the file's fault: said as memory
+            raise MemoryError(f"decoding the image: {str(exc).strip().splitlines()[-1]}") from None
         arr = None
     return arr, said
+
+
+OPENCV_OUT_OF_MEMORY = ("Insufficient memory", "Failed to allocate", "bad_alloc")
 
 
 def _pixels(arr: np.ndarray | None, data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:
@@ -293,6 +298,8 @@ def _decode_with_pillow(header: Image.Image) -> np.ndarray | None:
             gray = img.mode in ("L", "LA", "1")
             target = ("LA" if keep_alpha else "L") if gray else ("RGBA" if keep_alpha else "RGB")
             return np.asarray(img.convert(target))
+    except MemoryError:
+        raise  # a good file on a full machine is not "truncated or corrupt": training skipped such photos
     except Exception:
         return None
 

@@ -106,6 +106,8 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
             try:
                 with quiet_stderr():
                     arr = pages[0][1].asarray()
+            except MemoryError:
+                raise
             except Exception as exc:
                 if "imagecodecs" not in str(exc):  # corrupt data, which OpenCV would read on, garbage and all
                     raise ImageReadError(f"{path}: truncated or corrupt image data") from None
@@ -115,7 +117,7 @@ def decode_tiff(data: bytes, path: Path, header: Image.Image | None = None) -> t
             axes = pages[0][1].axes
             if arr.size == 0:  # a height or width tag read as 0 (a damaged header)
                 raise ImageReadError(f"{path}: truncated or corrupt image data")
-    except ImageReadError:
+    except (ImageReadError, MemoryError):
         raise
     except Exception:
         return None
@@ -262,6 +264,8 @@ def _pillow_tiff(header: Image.Image, layout: TiffLayout) -> tuple[np.ndarray | 
         with quiet_warnings():
             header.load()
             arr = as_hwc(np.asarray(header))
+    except MemoryError:
+        raise
     except Exception:
         return None, 1
     if header.mode not in ("L", "LA", "La", "RGB", "RGBA") or arr.shape[2] not in (

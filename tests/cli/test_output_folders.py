@@ -14,7 +14,7 @@ import pytest
 
 from data_tools.images import read_image, write_image
 from data_tools.synth import synth
-from helpers import cli, noise_image, one_line_error
+from helpers import cli, noise_image, one_line_error, tiny_train_flags
 
 
 @pytest.fixture
@@ -697,6 +697,39 @@ def test_torch_running_out_of_memory_in_training_is_one_line(src: Path, tmp_path
         assert result.exit_code == 1 and "Traceback" not in result.output, result.output
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith(f"error: out of memory ({text[:12]}"), lines
+
+
+def test_a_decoder_out_of_memory_is_memory_not_a_corrupt_photo(src: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV's and Pillow's failed allocations were read as "truncated or corrupt image data": training went on
+    without the photos memory ran out on, naming good files corrupt, and denoise failed them as damaged."""
+    import cv2
+    from PIL import Image
+
+    from data_tools import image_decode
+
+    def opencv_full(*_: object, **__: object) -> None:
+        raise cv2.error("OpenCV(4.10.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 36000000 "
+                        "bytes in function 'OutOfMemoryError'")
+
+    monkeypatch.setattr(image_decode.cv2, "imdecode", opencv_full)
+    with pytest.raises(MemoryError, match="Insufficient memory"):
+        read_image(next(src.iterdir()))
+    result = cli("train", "--clean", src, "--noise", "gaussian:sigma=25", "-o", tmp_path / "run", "--steps", "1",
+                 *tiny_train_flags())
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: out of memory (decoding the image: "), lines
+    monkeypatch.undo()
+
+    def pillow_full(*_: object, **__: object) -> None:
+        raise MemoryError()
+
+    palette = tmp_path / "palette.png"  # a palette PNG is Pillow's to decode
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).convert("P").save(palette)
+    monkeypatch.setattr(Image.Image, "convert", pillow_full)
+    with pytest.raises(MemoryError):
+        read_image(palette)
 
 
 def test_training_names_the_images_it_cannot_read(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
