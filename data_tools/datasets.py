@@ -143,6 +143,7 @@ class PatchSampler:
     detail_fraction: float = 0.0
     pattern_fraction: float = 0.0
     colour_cast_fraction: float = 0.0
+    noisy_photos: bool = False  # the images hold real noise: a gray patch is one channel of them (``one_patch``)
 
     def patch(self, rng: np.random.Generator) -> np.ndarray:
         """An augmented clean patch (HxWxC integer), gray with probability gray_fraction; with probability
@@ -168,7 +169,10 @@ class PatchSampler:
         if patch.ndim == 2:
             patch = patch[..., None]
         if self.channels == 1 or rng.random() < self.gray_fraction:
-            patch = to_gray(patch)  # gray before the noise: a gray photo has the same noise in every channel
+            # gray before the noise: a gray photo has the same noise in every channel. A photo already noisy
+            # gives its green channel, whose noise is a gray sensor's strength: luma's mix of three channels
+            # left a quarter of the noisy domain's patches with a third less noise
+            patch = patch[..., 1:2] if self.noisy_photos and patch.shape[2] == 3 else to_gray(patch)
         return patch
 
     def add_noise(self, patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:

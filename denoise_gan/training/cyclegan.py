@@ -257,7 +257,7 @@ def make_dataset(cfg: TrainConfig) -> UnpairedPatches:
     except DataError as exc:  # what the folders hold; any other ValueError is a bug, shown as one
         raise UserError(str(exc)) from None
     return UnpairedPatches(PatchSampler(clean, d.patch_size, ch, d.gray_fraction),
-                           PatchSampler(noisy, d.patch_size, ch, d.gray_fraction, spec),
+                           PatchSampler(noisy, d.patch_size, ch, d.gray_fraction, spec, noisy_photos=spec is None),
                            cfg.seed)
 
 

@@ -68,3 +68,18 @@ def test_every_crop_orientation_is_drawn() -> None:
         pipeline.set_random_seed(seed)
         seen.add(pipeline(image=photo)["image"].tobytes())
     assert len(seen) == 8
+
+
+def test_gray_patches_of_real_noisy_photos_keep_the_noise_s_strength() -> None:
+    """`train --noisy DIR` turned a quarter of the real noisy patches gray by luma, whose mix of three channels'
+    noise is a third weaker: the noisy domain F and D_noisy learnt from held noise weaker than the photos'."""
+    from data_tools.datasets import PatchSampler
+
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.rint(128 + rng.normal(0, 25, (256, 256, 3))), 0, 255).astype(np.uint8)
+    for real, expected in ((True, 25.0), (False, 25.0 * 0.668)):  # (clean photos: by luma, as before)
+        sampler = PatchSampler([noisy], 64, 3, 0.5, noisy_photos=real)
+        draw = np.random.default_rng(1)
+        patches = [sampler.patch(draw) for _ in range(40)]
+        gray = [float(p.std()) for p in patches if p.shape[2] == 1]
+        assert gray and abs(np.mean(gray) - expected) < 1.5, (real, np.mean(gray))

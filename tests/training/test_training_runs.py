@@ -257,6 +257,19 @@ def test_refine_and_supervised(clean_dir: Path, tmp_path: Path) -> None:
     assert load_generator(sup)[2]["trained_by"].startswith("denoise-gan refine (supervised")
 
 
+def test_only_a_folder_of_real_noisy_photos_is_sampled_as_already_noisy(clean_dir: Path, tmp_path: Path) -> None:
+    """Its gray patches are one channel, so their noise keeps its strength; a --noise run's noisy domain is clean
+    photos noised after they turn gray, as gray photos are."""
+    from denoise_gan.training.cyclegan import make_dataset
+
+    noisy = tmp_path / "noisy"
+    write_image(noisy / "a.png", np.full((48, 48, 3), 120, np.uint8))
+    two_folders = DataConfig(clean_dir=str(clean_dir), noisy_dir=str(noisy), patch_size=32, batch_size=2, workers=0)
+    assert make_dataset(tiny_config(clean_dir, data=two_folders)).noisy.noisy_photos
+    made = make_dataset(tiny_config(clean_dir))
+    assert not made.noisy.noisy_photos and not made.clean.noisy_photos
+
+
 def test_refine_needs_a_finished_run(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a finished"):
         refine(RefineConfig(run_dir=str(tmp_path), steps=2, device="cpu"), tmp_path / "out")
