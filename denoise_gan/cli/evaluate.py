@@ -119,8 +119,9 @@ def benchmark_command(
     seed: Annotated[int, seed_option("Run seed; each image's noise seed derives from it and its name, as in "
                                      "`synth`.")] = 0,
     oracle_sigma: Annotated[bool, typer.Option("--oracle-sigma", help="Give classical methods the true σ "
-                                               "(plain Gaussian or correlated specs: their sigma; camera specs: the "
-                                               "std of the true residual) instead of a blind estimate.")] = False,
+                                               "(a plain Gaussian or correlated spec: its sigma; any other, such as "
+                                               "camera, Poisson or +jpeg: the std of the true residual) instead of a "
+                                               "blind estimate.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the benchmark in -o: reuse finished rows, "
                                          "compute the missing ones.")] = False,
     model_strength: Annotated[list[float] | None, typer.Option("--model-strength", help="Level-aware models: "

@@ -543,9 +543,6 @@ def test_argument_errors_are_one_line(tmp_path: Path, clean_dir: Path) -> None:
     line = one_line_error(unknown)
     assert "'median'" in line and all(m in line for m in bench_methods.METHOD_NAMES)
 
-    oracle = bench("--clean", clean_dir, "--noise", "poisson:peak=30", "--methods", "tv", "--oracle-sigma", "-o", out)
-    assert oracle.exit_code == 2 and "--oracle-sigma" in one_line_error(oracle)
-
     bad_spec = bench("--clean", clean_dir, "--noise", "gauss:sigma=5", "--methods", "tv", "-o", out)
     assert bad_spec.exit_code == 2 and "unknown noise model" in one_line_error(bad_spec)
 
@@ -605,17 +602,18 @@ def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> N
     assert set(drawn.values()) <= {5.0, 40.0}
 
 
-def test_which_noise_has_one_true_sigma_per_image() -> None:
-    """--oracle-sigma needs one true σ per image: a plain Gaussian or correlated stage, or a camera with or without
-    its JPEG, or a mixture of those (the part drawn for an image has one); a JPEG before the camera, a noise
-    without a σ or a mixture with such a part has none."""
-    has_one = ("gaussian:sigma=25", "correlated:sigma=20", "camera:peak=40", "camera:peak=40+jpeg:quality=90",
-               "gaussian:sigma=5 | gaussian:sigma=25", "gaussian:sigma=10 | camera:peak=40+jpeg:quality=90")
-    for text in has_one:
-        assert bench_inputs.oracle_problem(parse_noise_spec(text)) is None, text
-    for text in ("jpeg:quality=90+camera:peak=40", "gaussian:sigma=5 | poisson:peak=30", "poisson:peak=30",
-                 "gaussian:sigma=25+jpeg:quality=90"):
-        assert bench_inputs.oracle_problem(parse_noise_spec(text)) is not None, text
+def test_noise_no_single_sigma_describes_gets_the_true_residual_s_std() -> None:
+    """A lone Gaussian or correlated stage has its `sigma`; Poisson noise, a Gaussian then JPEG, a JPEG before a
+    camera had none, and --oracle-sigma refused them, while a camera then JPEG took the residual's std: now every
+    such chain does (a JPEG'd Gaussian's σ is not the noise left in the file)."""
+    rng = np.random.default_rng(0)
+    clean = rng.integers(40, 200, (32, 32, 3)).astype(np.uint8)
+    noisy = np.clip(clean + rng.normal(0, 9, clean.shape).round(), 0, 255).astype(np.uint8)
+    residual = float((noisy.astype(float) - clean).std())
+    for stages in ([{"model": "gaussian", "sigma": 15.0}, {"model": "jpeg", "quality": 80}],
+                   [{"model": "poisson", "peak": 30.0}], [{"model": "jpeg", "quality": 90}, {"model": "camera"}]):
+        assert bench_inputs.oracle_sigma(stages, clean, noisy) == pytest.approx(residual), stages
+    assert bench_inputs.oracle_sigma([{"model": "gaussian", "sigma": 15.0}], clean, noisy) == 15.0
 
 
 def test_a_recorded_sigma_outside_the_scale_is_refused() -> None:

@@ -39,28 +39,15 @@ from denoise_gan.inference.infer_config import InferConfig, check_strength
 from denoise_gan.runtime import check_device_name
 
 ORACLE_MODELS = ("gaussian", "correlated")  # additive noise whose per-pixel σ is the `sigma` parameter exactly
-CAMERA_CHAIN = ("camera", "jpeg")  # a camera, optionally with its JPEG: σ is the residual's (it has no parameter)
-
-
-def oracle_problem(spec: NoiseSpec) -> str | None:
-    """Why a spec has no single true σ per image (None when it has: each of its chains, the one drawn for an
-    image, is one Gaussian or correlated stage, whose σ is its parameter, or a camera chain, whose σ is the
-    std of the residual noisy - clean)."""
-    for chain in spec.chains:
-        models = tuple(stage.model for stage in chain)
-        if not ((len(models) == 1 and models[0] in ORACLE_MODELS) or models in (CAMERA_CHAIN[:1], CAMERA_CHAIN)):
-            return ("only a plain Gaussian or correlated spec like gaussian:sigma=25, or a camera spec, has one "
-                    "(in a mixture, each of its parts)")
-    return None
 
 
 def oracle_sigma(stages: Sequence[dict[str, Any]], clean: np.ndarray, noisy: np.ndarray) -> float:
-    """The σ actually drawn for this image (checked up front by oracle_problem): the `sigma` of a Gaussian or
-    correlated stage (for `correlated` noise the per-pixel σ, which a blind estimate reads far lower), or for
-    a camera the std of the true residual noisy - clean on the 0-255 scale (what "σ tuned to the truth" means
-    for signal-dependent noise)."""
+    """The σ actually drawn for this image: the `sigma` of a lone Gaussian or correlated stage (for `correlated`
+    noise the per-pixel σ, which a blind estimate reads far lower), and for any other chain (a camera, Poisson,
+    Gaussian then JPEG, ...) the std of the true residual noisy - clean on the 0-255 scale (what "σ tuned to the
+    truth" means for noise no single σ describes; a JPEG'd Gaussian's σ is no longer the noise left in the file)."""
     try:  # a manifest's record: a hand-edited one fails this input with a ValueError, as a bad image does
-        sigma = float(stages[0]["sigma"]) if stages[0]["model"] in ORACLE_MODELS else None
+        sigma = float(stages[0]["sigma"]) if len(stages) == 1 and stages[0]["model"] in ORACLE_MODELS else None
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"its recorded noise stage is unreadable ({type(exc).__name__}: {exc})") from None
     if sigma is not None:
@@ -329,7 +316,7 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
         sources = [Source(name, label, path, spec=spec) for name, path in named for label, spec in specs.items()]
     if cfg.oracle_sigma:
         for label, spec in specs.items():
-            problem = oracle_problem(spec) if spec is not None else "real pairs record no σ" if label.startswith(
+            problem = None if spec is not None else "real pairs record no σ" if label.startswith(
                 REAL_PAIRS) else "a learned or custom noise source records no σ"
             if problem:
                 raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none "
