@@ -83,7 +83,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         refuse_half_on_cpu(name)
         return None
-    bf16_ok = torch.cuda.is_bf16_supported()
+    bf16_ok = native_bf16()
     if name == "fp32":
         return None
     if name == "fp16":
@@ -91,6 +91,18 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if name == "bf16" and not bf16_ok:
         raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; use --precision fp16")
     return torch.bfloat16 if bf16_ok else torch.float16
+
+
+def native_bf16() -> bool:
+    """Whether the current GPU computes in bf16 itself (compute capability 8.0 and up). torch's own check says
+    yes to any GPU that can store a bf16 tensor, a T4 or V100 too, where bf16 is emulated, slowly, and cuDNN
+    has no bf16 convolutions."""
+    import torch
+
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # a torch before the argument, whose check was the native one
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def training_precision(name: str, device: torch.device) -> torch.dtype | None:
@@ -104,7 +116,7 @@ def training_precision(name: str, device: torch.device) -> torch.dtype | None:
         raise UserError("training supports --precision auto, bf16 or fp32 (fp16 needs loss scaling)")
     if device.type != "cuda" and name in PRECISIONS:
         return torch.bfloat16 if name == "bf16" else None
-    if name in ("auto", "bf16") and not torch.cuda.is_bf16_supported():  # what inference would take is fp16
+    if name in ("auto", "bf16") and not native_bf16():  # what inference would take is fp16
         if name == "bf16":
             raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; train with "
                             "--precision fp32 (or auto, which is fp32 there)")

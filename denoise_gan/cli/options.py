@@ -24,8 +24,9 @@ def lowered(value: str | None) -> str | None:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32, or fp16 or "
-                                                            "bf16 on CUDA.", callback=lowered)]
+Precision = Annotated[str, typer.Option("--precision", help="auto (bf16 on CUDA, fp16 on a GPU without "
+                                                            "native bf16, fp32 on CPU), fp32, or fp16 or bf16 on CUDA.",
+                                        callback=lowered)]
 MAX_SEED = 2**32 - 1  # config.MAX_SEED, written out: the option modules import only light ones (a test holds both)
 
 
