@@ -151,8 +151,8 @@ KEEP_HELP = "Checkpoints kept (the newest)."
 VAL_HELP = "Paired held-out set made by `synth`: PSNR/SSIM and a labelled grid per validation (default: none)."
 VAL_EVERY_HELP = "Steps between validations; 0 = with --save-every."
 DEVICE_HELP = "auto, cpu, cuda or cuda:N; with --resume the device to go on on (default there: the run's own)."
-PRECISION_HELP = ("auto (bf16 on CUDA; on the CPU the fastest of fp32, bf16 and torch.compile, timed on long "
-                  "runs), fp32 or bf16.")
+PRECISION_HELP = ("auto (bf16 on CUDA, fp32 on a GPU without native bf16; on the CPU the fastest of fp32, bf16 "
+                  "and torch.compile, timed on long runs), fp32 or bf16.")
 WORKERS_HELP = "Data-loading worker processes."
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")  # fp16 is refused for training with its own message
 STATISTICS_HELP = ("Noise statistics F matches: compact (channels' and luma's σ, luma one scale coarser, brightness; "
