@@ -190,10 +190,12 @@ class PatchSampler:
         return to_tensor(fit_channels(patch, self.channels))
 
 
-def random_crops(images: Sequence[np.ndarray], seed: int, channels: int, side: int, count: int) -> list[np.ndarray]:
+def random_crops(images: Sequence[np.ndarray], seed: int, channels: int, side: int, count: int,
+                 noisy_photos: bool = False) -> list[np.ndarray]:
     """``count`` seeded random crops of ``side`` px (flips and quarter turns only, never resized), HxWx``channels``
-    (gray copied): the same crops for the same seed, so reports before and after training compare alike."""
-    sampler = PatchSampler(list(images), side, channels, 0.0)
+    (gray copied; of ``noisy_photos``, one channel, as ``PatchSampler`` takes it): the same crops for the same
+    seed, so reports before and after training compare alike."""
+    sampler = PatchSampler(list(images), side, channels, 0.0, noisy_photos=noisy_photos)
     rng = np.random.default_rng([seed, 29])
     return [fit_channels(sampler.patch(rng), channels) for _ in range(count)]
 

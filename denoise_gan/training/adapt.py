@@ -37,7 +37,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from data_tools.atomic_files import atomic_write_bytes
-from data_tools.datasets import PatchSampler
 from data_tools.errors import DataError
 from data_tools.names import shell_word
 from data_tools.output_folders import prepare_output_dir, refuse_links_inside, refuse_output_inside_inputs
@@ -187,8 +186,7 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
     try:
         continue_noise = resume and not out.phase("refine").path.exists()
         if _phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
-                  lambda device, w: NoiseFitTrainer(cfg, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0),
-                                                    out_dir, device, w),
+                  lambda device, w: NoiseFitTrainer(cfg, start, data.noisy_sampler(cfg, ch), out_dir, device, w),
                   lambda: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
         if interrupt_count() != interrupts:  # taken as the phase's last step ended: complete; the next must not start

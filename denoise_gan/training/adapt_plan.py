@@ -41,9 +41,13 @@ class AdaptData:
     noisy: list[np.ndarray]
     note: str = ""  # which noisy photos were used (and which left out), for the report
 
+    def noisy_sampler(self, cfg: AdaptConfig, channels: int) -> PatchSampler:
+        """The noisy photos' patches, never turned gray by luma (a gray-only model's are one channel of them)."""
+        return PatchSampler(self.noisy, cfg.patch_size, channels, 0.0, noisy_photos=True)
+
     def noise_dataset(self, cfg: AdaptConfig, channels: int) -> UnpairedPatches:
         return UnpairedPatches(PatchSampler(self.clean, cfg.patch_size, channels, 0.0),
-                               PatchSampler(self.noisy, cfg.patch_size, channels, 0.0), cfg.seed)
+                               self.noisy_sampler(cfg, channels), cfg.seed)
 
     def refine_dataset(self, cfg: AdaptConfig, channels: int) -> PairedPatches:
         return PairedPatches(PatchSampler(self.clean, cfg.patch_size, channels, cfg.gray_fraction), cfg.seed)
@@ -104,8 +108,7 @@ def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: P
     rng_before = torch.get_rng_state()
     per_noise = per_refine = 0.0
     try:
-        noise_trainer = NoiseFitTrainer(probe, start, PatchSampler(data.noisy, cfg.patch_size, ch, 0.0), out_dir,
-                                        device, world)
+        noise_trainer = NoiseFitTrainer(probe, start, data.noisy_sampler(probe, ch), out_dir, device, world)
         per_noise = _time_steps(noise_trainer, data.noise_dataset(probe, ch), probe.batch_size, budget_end)
         source = SourceModel(start.config(start.g))
         refiner = AdaptRefiner(refine_config(probe, out_dir), source, probe, out_dir, device, world)

@@ -83,7 +83,7 @@ def write_noise_fit(out_dir: Path, start: StartModel, clean_photos: list[np.ndar
     channels = start.config(start.f).channels
     side = fit_side(noisy_photos)
     clean = random_crops(clean_photos, cfg.seed, channels, side, FIT_CROPS)
-    noisy = random_crops(noisy_photos, cfg.seed + 1, channels, side, FIT_CROPS)
+    noisy = random_crops(noisy_photos, cfg.seed + 1, channels, side, FIT_CROPS, noisy_photos=True)
     rows: dict[str, dict[str, float]] = {}
     sigmas: dict[str, list[float]] = {}  # per crop that has a σ to read
     for label, crops in (("noisy folder", noisy), ("clean photos (no noise)", clean)):

@@ -534,3 +534,16 @@ def test_a_resume_refuses_a_phase_folder_that_is_a_link(noisy_dir: Path, clean_d
     shutil.move(tmp_path / "out" / "noise", tmp_path / "elsewhere")
     (tmp_path / "out" / "noise").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     one_line_error(cli("adapt", "--resume", tmp_path / "out"), "noise: a link to", "remove the link")
+
+
+def test_a_gray_only_adaptation_learns_the_noisy_photos_full_noise() -> None:
+    """Its noise phase took a noisy photo's gray by luma, whose mix of three channels' noise is a third weaker
+    than each channel's: F learnt weaker noise than a one-channel G meets in each channel of those photos."""
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.rint(128 + rng.normal(0, 25, (128, 128, 3))), 0, 255).astype(np.uint8)
+    data = adapt_plan.AdaptData([noisy], [noisy])
+    cfg = AdaptConfig(patch_size=64)
+    draw = np.random.default_rng(1)
+    for sampler in (data.noisy_sampler(cfg, 1), data.noise_dataset(cfg, 1).noisy):
+        patches = [sampler.patch(draw) for _ in range(10)]
+        assert abs(np.mean([p.std() for p in patches]) - 25) < 1.5
