@@ -133,6 +133,8 @@ def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, in
             orientation = _recorded_orientation(header, exif)
             if exif is None and header.format == "TIFF":
                 exif = _tiff_exif(tags)
+    except MemoryError:
+        raise  # a photo's orientation is not dropped for want of memory
     except Exception:
         orientation = 1
     return exif, header.info.get("icc_profile"), orientation
