@@ -37,18 +37,21 @@ LUMA = np.array(BT601_LUMA, dtype=np.float32)
 
 def read_folder(folder: Path | str, exclude: Path | None = None,
                 warn: Callable[[str], None] = warn_on_stderr, skipped: list[str] | None = None,
-                ) -> list[tuple[Path, np.ndarray]]:
+                keep: Callable[[int], bool] | None = None) -> list[tuple[Path, np.ndarray]]:
     """(path, colour pixels) of every image under a folder (recursive), leaving out those under ``exclude`` (an
     output folder inside it); unreadable files are skipped with a warning, and their reasons (each naming its
     file) appended to ``skipped`` when given. A synth set's half is read whole or not at all: one a synth is
     writing now, or one a cut-short synth left, is refused (a training run read 790 photos of the old noise and
-    710 of the new while ``synth --overwrite`` rewrote its set), and a synth into it meanwhile is."""
+    710 of the new while ``synth --overwrite`` rewrote its set), and a synth into it meanwhile is. The pixels of
+    the i-th readable image with ``keep(i)`` false are decoded (to know it is readable) but not held: an empty
+    array stands for them."""
     found = []
     with reading_set_half(folder):  # first: a synth writing the set now leaves it marked incomplete till it ends
         refuse_incomplete_half(folder, DataError)
         for path in collect_images(Path(folder), exclude=exclude):
             try:
-                found.append((path, split_alpha(read_image(path).pixels)[0]))
+                pixels = split_alpha(read_image(path).pixels)[0]
+                found.append((path, pixels if keep is None or keep(len(found)) else np.empty((0, 0, 0), np.uint8)))
             except ImageReadError as exc:
                 warn(f"skipping {exc}")
                 if skipped is not None:
@@ -291,8 +294,9 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
     Returns (clean images, noisy-domain images, spec to apply to the noisy-domain images or None). Photos
     smaller than ``patch_size`` are left out with a warning: padded by mirroring, a noisy one would teach F
     mirrored noise and a clean one would show the discriminator mirrored seams as clean photos.
-    ``read_noisy=False`` (refine, which learns from the clean domain only) leaves a noisy folder unread: its
-    domain comes back empty, and the folder need not exist any more.
+    ``read_noisy=False`` (refine, which learns from the clean domain only) leaves a noisy folder unread and holds
+    only the clean half of a split one: the noisy domain comes back empty (and no spec), and a noisy folder need
+    not exist any more.
     """
     if not clean_dir:  # "" is never the current folder (a run's config edited, or a field left unset)
         raise DataError("the run's clean photos' folder is empty (\"\"), and it is never the current folder")
@@ -310,12 +314,14 @@ def build_domains(clean_dir: str, noisy_dir: str, noise: str, patch_size: int = 
         return clean, patch_sized(noisy_dir, patch_size, "noisy", "padding would teach F mirrored noise"), None
     if not noise:
         raise DataError("give --noisy DIR, or --noise SPEC to synthesise the noisy domain from half the clean images")
-    found = read_folder(clean_dir)
+    found = read_folder(clean_dir, keep=None if read_noisy else lambda i: i % 2 == 0)  # refine: the clean half's
     if len(found) < 2:
         raise DataError(f"{clean_dir}: need at least 2 images to split into two disjoint domains")
     # split first: the halves must not depend on the patch size (refine's differs from train's, and its clean
     # half must stay the one train used as clean)
     clean_half, noisy_half = split_halves(found)
+    if not read_noisy:
+        return patch_sized(clean_dir, patch_size, "clean", found=clean_half, part="the clean half of"), [], None
     return (patch_sized(clean_dir, patch_size, "clean", found=clean_half, part="the clean half of"),
             patch_sized(clean_dir, patch_size, "noisy-domain", found=noisy_half, part="the noisy-domain half of"),
             parse_noise_spec(noise))

@@ -83,3 +83,22 @@ def test_gray_patches_of_real_noisy_photos_keep_the_noise_s_strength() -> None:
         patches = [sampler.patch(draw) for _ in range(40)]
         gray = [float(p.std()) for p in patches if p.shape[2] == 1]
         assert gray and abs(np.mean(gray) - expected) < 1.5, (real, np.mean(gray))
+
+
+def test_refine_reads_the_clean_half_train_used_and_holds_only_it(tmp_path) -> None:  # noqa: ANN001
+    """refine of a --noise run decoded both halves and kept both for the run, twice the memory its one half
+    needs; the half it keeps is still the one train used as clean, unreadable files and all."""
+    from data_tools.datasets import build_domains
+    from data_tools.images import write_image
+
+    for i in range(7):
+        write_image(tmp_path / f"{i}.png", np.full((40, 40, 3), 30 * i, np.uint8))
+    (tmp_path / "3b.png").write_bytes(b"not an image")  # skipped: the halves alternate over readable images
+    clean, noisy, spec = build_domains(str(tmp_path), "", "gaussian:sigma=10", 32)
+    kept, none, no_spec = build_domains(str(tmp_path), "", "gaussian:sigma=10", 32, read_noisy=False)
+    assert [int(p[0, 0, 0]) for p in kept] == [int(p[0, 0, 0]) for p in clean] == [0, 60, 120, 180]
+    assert none == [] and no_spec is None and len(noisy) == 3 and spec is not None
+    from data_tools.datasets import read_folder
+
+    held = [pixels.size > 0 for _, pixels in read_folder(tmp_path, keep=lambda i: i % 2 == 0)]
+    assert held == [True, False] * 3 + [True]
