@@ -76,38 +76,43 @@ def check_precision(name: str) -> None:
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
-    so a user who asked for it learns it does not exist there instead of getting a silent fp32 run."""
+    so a user who asked for it learns it does not exist there instead of getting a silent fp32 run. ``auto``
+    takes bf16 where the GPU computes in it, fp16 elsewhere; bf16 asked for by name runs where torch can emulate
+    it too."""
     import torch
 
     check_precision(name)
     if device.type != "cuda":
         refuse_half_on_cpu(name)
         return None
-    bf16_ok = native_bf16()
     if name == "fp32":
         return None
     if name == "fp16":
         return torch.float16
-    if name == "bf16" and not bf16_ok:
-        raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; use --precision fp16")
-    return torch.bfloat16 if bf16_ok else torch.float16
+    if name == "bf16":
+        if not torch.cuda.is_bf16_supported():
+            raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; use --precision fp16")
+        return torch.bfloat16
+    return torch.bfloat16 if native_bf16(device) else torch.float16
 
 
-def native_bf16() -> bool:
-    """Whether the current GPU computes in bf16 itself (compute capability 8.0 and up). torch's own check says
+def native_bf16(device: torch.device) -> bool:
+    """Whether this GPU computes in bf16 itself (NVIDIA: compute capability 8.0 and up). torch's own check says
     yes to any GPU that can store a bf16 tensor, a T4 or V100 too, where bf16 is emulated, slowly, and cuDNN
-    has no bf16 convolutions."""
+    has no bf16 convolutions; and it asks about the current GPU, not the one given."""
     import torch
 
     try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # a torch before the argument, whose check was the native one
+        major = torch.cuda.get_device_capability(device)[0]
+    except Exception:  # no answer (a stub in a test): torch's own check
         return bool(torch.cuda.is_bf16_supported())
+    return bool(torch.cuda.is_bf16_supported()) and (bool(torch.version.hip) or major >= 8)
 
 
 def training_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA by default, fp32 on a GPU without bf16; fp16 would need loss scaling (its small
-    gradients flush to zero without it), so it is refused, and ``auto`` never takes it. On the CPU bf16 may be
+    """bf16 autocast on CUDA by default, fp32 on a GPU without native bf16; fp16 would need loss scaling (its small
+    gradients flush to zero without it), so it is refused, and ``auto`` never takes it. bf16 by name runs
+    emulated where the GPU lacks it (as runs started there before ``auto`` changed did). On the CPU bf16 may be
     asked for (it pays on CPUs with AVX-512 BF16 or AMX), and ``auto`` is fp32 here: the trainer then times
     its step to pick a faster mode (``training.step_mode``)."""
     import torch
@@ -116,11 +121,10 @@ def training_precision(name: str, device: torch.device) -> torch.dtype | None:
         raise UserError("training supports --precision auto, bf16 or fp32 (fp16 needs loss scaling)")
     if device.type != "cuda" and name in PRECISIONS:
         return torch.bfloat16 if name == "bf16" else None
-    if name in ("auto", "bf16") and not native_bf16():  # what inference would take is fp16
-        if name == "bf16":
-            raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; train with "
-                            "--precision fp32 (or auto, which is fp32 there)")
+    if name == "auto" and not native_bf16(device):  # where inference would take fp16
         return None
+    if name == "bf16" and not torch.cuda.is_bf16_supported():
+        raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; train with --precision fp32")
     return resolve_precision(name, device)
 
 

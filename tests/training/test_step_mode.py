@@ -146,17 +146,23 @@ def test_compiling_in_place_keeps_parameter_names() -> None:
     assert list(trainer.net.state_dict()) == names and trainer.amp_dtype is None
 
 
-def test_cuda_without_bf16_trains_in_fp32_not_fp16(monkeypatch) -> None:
+def test_cuda_without_native_bf16_trains_in_fp32_not_fp16(monkeypatch) -> None:
     """There is no loss scaling, and fp16 flushed most of the default G's small gradients to zero: auto took fp16
     on a GPU without bf16 (a T4, a V100), which training refuses when asked by name. torch's check says such a
-    GPU has bf16 (emulated, slowly): only native bf16 counts."""
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Tesla T4")  # bf16 there is emulated
+    GPU has bf16 (emulated, slowly): only native bf16 counts for auto, while bf16 by name still runs emulated
+    (a run started so resumes); a GPU that cannot even emulate it says to train in fp32."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (7, 5))  # a T4
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Tesla T4")
     (mode,) = candidate_modes(torch.device("cuda"), "auto")
     assert mode == StepMode("fp32", channels_last=True)
     trainer = TinyTrainer()
     apply_mode(trainer, mode)
     assert trainer.amp_dtype is None
+    assert candidate_modes(torch.device("cuda"), "bf16") == (StepMode("bf16", channels_last=True),)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (8, 0))
+    assert candidate_modes(torch.device("cuda"), "auto") == (StepMode("bf16", channels_last=True),)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: False)
     with pytest.raises(UserError, match=r"Tesla T4\) has no bf16; train with --precision fp32"):
         candidate_modes(torch.device("cuda"), "bf16")
 
