@@ -146,4 +146,7 @@ for set in heldout indep; do
         --noise "camera:peak=40,read=2+jpeg:quality=90" --noise "camera:peak=1000,read=2+jpeg:quality=90"
     benchmark_into "bench-$set-camera-oracle" --clean "$set" --methods ffdnet --oracle-sigma \
         --noise "camera:peak=40,read=2+jpeg:quality=90" --noise "camera:peak=1000,read=2+jpeg:quality=90"
+    # Poisson and JPEG'd noise with BM3D and FFDNet given the true residual's std
+    benchmark_into "bench-$set-oracle" --clean "$set" --methods bm3d,ffdnet --oracle-sigma \
+        --noise poisson:peak=30 --noise "gaussian:sigma=15+jpeg:quality=80"
 done

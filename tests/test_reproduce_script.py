@@ -104,7 +104,7 @@ def test_the_calibration_and_the_tables_go_on_from_their_rows(script: Path) -> N
     assert code == 0
     assert not any(c.startswith("denoise-gan calibrate") for c in calls)  # finished: its weights and graph there
     benchmarks = [c for c in calls if c.startswith("denoise-gan benchmark")]
-    assert len(benchmarks) == 8 and [c.endswith("--resume") for c in benchmarks] == [True] * 6 + [False] * 2
+    assert len(benchmarks) == 10 and [c.endswith("--resume") for c in benchmarks] == [True] * 7 + [False] * 3
     assert all(c.startswith("denoise-gan benchmark -o bench-") for c in benchmarks)
 
 
