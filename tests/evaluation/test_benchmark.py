@@ -592,6 +592,16 @@ def test_oracle_sigma_gives_the_true_sigma(tmp_path: Path, clean_dir: Path) -> N
     noisy = {r["image"]: r for r in data["rows"] if r["method"] == "noisy"}
     for image, sigma in used.items():  # the noisy row's PSNR is that residual's: 20 log10(255 / rms)
         assert sigma == pytest.approx(255.0 / 10 ** (noisy[image]["psnr"] / 20), rel=0.02)
+    # Poisson noise and a Gaussian then JPEG (refused before): the residual's std too, which the protocol says
+    result = bench("--clean", clean_dir, "--noise", "poisson:peak=30", "--noise", "gaussian:sigma=15+jpeg:quality=80",
+                   "--methods", "tv", "--oracle-sigma", "-o", tmp_path / "other")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads((tmp_path / "other" / "results.json").read_text())
+    noisy = {(r["image"], r["noise"]): r for r in data["rows"] if r["method"] == "noisy"}
+    for row in (r for r in data["rows"] if r["method"] == "tv"):
+        rms = 255.0 / 10 ** (noisy[row["image"], row["noise"]]["psnr"] / 20)
+        assert row["sigma_used"] == pytest.approx(rms, rel=0.02) and row["sigma_used"] != 15.0
+    assert "Poisson" in data["protocol"]["sigma"]
     # a mixture: each image's σ is the one drawn for it, as its stages record
     result = bench("--clean", clean_dir, "--noise", "gaussian:sigma=5 | gaussian:sigma=40", "--methods", "tv",
                    "--oracle-sigma", "-o", tmp_path / "mix")
