@@ -41,9 +41,9 @@ DenoiseFn = Callable[[np.ndarray, float], np.ndarray]
 
 # Parameter rules, on the 0-255 σ scale. The factors were chosen on training-pool samples (rocket,
 # motorcycle, retina, coins, clock, brick; 160 px crops; σ = 15/25/50), never on the held-out images.
-NLM_H = 1.0  # OpenCV's NLM per channel: h = σ (0.8σ is better only at σ = 50). Not its Colored variant: that
-# converts the sRGB bytes to Lab as if linear light, so one σ of RGB noise is 3x stronger in L in shadows than in
-# highlights and no h fits (1.3-2 dB below this rule on the training photos' crops at σ 15-25)
+NLM_H = 1.0  # OpenCV's NLM per channel: h = σ (0.8σ was better at σ = 50, and on one crop of two at 25). Not its
+# Colored variant: that converts the sRGB bytes to Lab as if linear light, so one σ of RGB noise is 3x stronger in L
+# in shadows than in highlights and no h fits (1.2-1.9 dB below this rule on training crops at σ 15-25)
 SKIMAGE_NLM_H = 0.6  # skimage's documented rule for fast_mode with sigma given; beat 0.8σ from σ = 25 up
 TV_WEIGHT = 1.0  # Chambolle weight = σ on the [0, 1] scale; best or within 0.4 dB of 0.5-3x at σ 15-50
 
