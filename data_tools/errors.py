@@ -18,3 +18,9 @@ class DataError(DenoiseGanError):
 class ImageTypeError(DataError, TypeError):
     """An image or a noise source of a type the call cannot take (a float image for noise drawn in file
     levels); a TypeError too, so either ``except`` catches it."""
+
+
+# how each library says that the CPU's memory ran out (torch's allocator, ONNX Runtime's arena, OpenCV's
+# "(-4:Insufficient memory) Failed to allocate N bytes"), in an error that is not a MemoryError: said as memory,
+# not as the file's or the command's fault
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc", "Insufficient memory")

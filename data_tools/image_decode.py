@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from data_tools.channels import has_alpha
-from data_tools.errors import DataError
+from data_tools.errors import CPU_OUT_OF_MEMORY, DataError
 from data_tools.image_metadata import text_as_read
 from data_tools.jpeg_check import is_cut_off, is_jpeg, scan_complaint
 from data_tools.library_output import quiet_stderr, quiet_warnings
@@ -204,13 +204,10 @@ def _opencv_decoded(data: bytes, flags: int) -> tuple[np.ndarray | None, Callabl
         with quiet_stderr() as said:
             arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:
-        if any(words in str(exc) for words in OPENCV_OUT_OF_MEMORY):  # not the file's fault: said as memory
+        if any(words in str(exc) for words in CPU_OUT_OF_MEMORY):  # not the file's fault: said as memory
             raise MemoryError(f"decoding the image: {str(exc).strip().splitlines()[-1]}") from None
         arr = None
     return arr, said
-
-
-OPENCV_OUT_OF_MEMORY = ("Insufficient memory", "Failed to allocate", "bad_alloc")
 
 
 def _pixels(arr: np.ndarray | None, data: bytes, header: Image.Image | None) -> tuple[np.ndarray | None, bool]:

@@ -5,7 +5,7 @@ so ``data_tools``'s ``DataError`` shares it), so the CLI turns all of them into 
 and Python callers can catch them in one clause; all five are importable from here.
 """
 
-from data_tools.errors import DataError, DenoiseGanError
+from data_tools.errors import CPU_OUT_OF_MEMORY, DataError, DenoiseGanError
 
 __all__ = ["ConfigError", "DataError", "DenoiseGanError", "ReportedInterrupt", "UserError", "WeightsError"]
 
@@ -32,15 +32,11 @@ class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, 
     the CLI exits 130 without a second "interrupted" line."""
 
 
-# how each runtime says that the CPU's memory ran out (torch's allocator, ONNX Runtime's arena, OpenCV's), in a
-# RuntimeError: a process under a `ulimit -v`, or a whole-image tile on a big photo, gets a smaller tile, and a
-# command one line, not a 400-character reason
-CPU_OUT_OF_MEMORY = ("can't allocate memory", "Failed to allocate memory", "std::bad_alloc", "Insufficient memory")
-
-
 def is_out_of_memory(exc: BaseException, cuda: bool = False) -> bool:
-    """Whether ``exc`` says memory ran out; with ``cuda``, the GPU's too (the engines handle CUDA's own error
-    type apart, and a Python caller still catches it as ``torch.cuda.OutOfMemoryError``)."""
+    """Whether ``exc`` says memory ran out, a MemoryError or a runtime's RuntimeError in CPU_OUT_OF_MEMORY's words
+    (a process under a `ulimit -v`, or a whole-image tile on a big photo, then gets a smaller tile, and a command
+    one line, not a 400-character reason); with ``cuda``, the GPU's too (the engines handle CUDA's own error type
+    apart, and a Python caller still catches it as ``torch.cuda.OutOfMemoryError``)."""
     return (isinstance(exc, MemoryError) or any(text in str(exc) for text in CPU_OUT_OF_MEMORY)
             or cuda and "CUDA out of memory" in str(exc))
 
