@@ -43,17 +43,18 @@ def positive_float(text: str) -> float:
 
 def seed(text: str) -> int:
     """A seed as the package takes one (0 to 2**64 - 1), refused before the model loads and the table starts."""
-    try:
-        return whole_number(int(text), "the seed")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(first_line(exc, None) if isinstance(exc, DenoiseGanError)
-                                         else f"{text!r} is not a whole number") from None
+    return _whole(text, lambda value: whole_number(value, "the seed"))
 
 
 def thread_count(text: str) -> int:
     """CPU threads as ``--threads`` takes them: at most the CPUs this process may use, 0 for all of them."""
+    return _whole(text, lambda value: check_threads(value) or usable_cpus())
+
+
+def _whole(text: str, check: Callable[[int], int]) -> int:
+    """A whole number as the package's ``check`` takes it; its refusal, or a word that is no number, one line."""
     try:
-        return check_threads(int(text)) or usable_cpus()
+        return check(int(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(first_line(exc, None) if isinstance(exc, DenoiseGanError)
                                          else f"{text!r} is not a whole number") from None
