@@ -74,11 +74,12 @@ def check_precision(name: str) -> None:
         raise UserError(f"unknown precision {shown_repr(name)}; choose one of {', '.join(PRECISIONS)}")
 
 
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+def resolve_precision(name: str, device: torch.device, advice: str = "use --precision fp16",
+                      ) -> torch.dtype | None:
     """The autocast dtype, or None for plain fp32. Half precision on the CPU is refused (error, not fallback),
     so a user who asked for it learns it does not exist there instead of getting a silent fp32 run. ``auto``
     takes bf16 where the GPU computes in it, fp16 elsewhere; bf16 asked for by name runs where torch can emulate
-    it too."""
+    it too, and a GPU that cannot is refused with ``advice``."""
     import torch
 
     check_precision(name)
@@ -91,7 +92,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
         return torch.float16
     if name == "bf16":
         if not torch.cuda.is_bf16_supported():
-            raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; use --precision fp16")
+            raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; {advice}")
         return torch.bfloat16
     return torch.bfloat16 if native_bf16(device) else torch.float16
 
@@ -123,9 +124,7 @@ def training_precision(name: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16 if name == "bf16" else None
     if name == "auto" and not native_bf16(device):  # where inference would take fp16
         return None
-    if name == "bf16" and not torch.cuda.is_bf16_supported():
-        raise UserError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16; train with --precision fp32")
-    return resolve_precision(name, device)
+    return resolve_precision(name, device, advice="train with --precision fp32")
 
 
 def _autocast_dtypes() -> dict[str, torch.dtype | None]:
