@@ -58,7 +58,7 @@ from denoise_gan.nets.shipped import (
     shipped_dir,
     shipped_part,
 )
-from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, looks_like_pickle, read_weight_bytes
+from denoise_gan.nets.weight_header import CHECKPOINT_SUFFIXES, looks_like_pickle, not_safetensors, read_weight_bytes
 from denoise_gan.runtime import autocast
 
 if TYPE_CHECKING:
@@ -193,9 +193,8 @@ class NoiseModel:
         set_threads(threads)
         path = resolve_noise_model(name_or_path)
         data = read_weight_bytes(path)  # read once: the sha256 a manifest records is of the weights loaded
-        if looks_like_pickle(data[:8]):  # (the denoiser's advice, to export a checkpoint, would give a G)
-            raise WeightsError(f"{path}: is a pickle/torch file, not a safetensors noise model; refusing to load it "
-                               "(pickles can run code). Give the run folder whose F.safetensors is its noise model")
+        if looks_like_pickle(data[:8]):  # named as a noise model's (the denoiser's advice, to export it, gives a G)
+            raise not_safetensors(path, data[:8], "noise model")
         net, cfg, meta = load_generator(path, data=data)
         refuse_denoiser(path, cfg, meta)
         model = cls(net, config=cfg, meta=meta, weights=path, device=device, tile=tile, engine=engine)

@@ -43,8 +43,9 @@ def not_safetensors(path: Path, start: bytes, what: str) -> WeightsError:
     if path.suffix.lower() == ".onnx":
         return WeightsError(f"{path}: an ONNX graph holds no weights to load here; give the .safetensors file it "
                             "was exported from")
-    if looks_like_pickle(start):
-        hint = "" if what != "generator" else " " + _conversion_hint(path)
+    if looks_like_pickle(start):  # how a pickle becomes what was asked for (export gives a G, not an F)
+        hint = (" " + _conversion_hint(path) if what == "generator"
+                else " Give the run folder whose F.safetensors is its noise model" if what == "noise model" else "")
         return WeightsError(f"{path}: is a pickle/torch file, not a safetensors {what}; refusing to load "
                             f"it (pickles can run code).{hint}")
     if kind := _image_kind(start):  # `-c photo.png`: the easy slip, not a damaged file
