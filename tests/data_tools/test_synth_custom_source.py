@@ -89,14 +89,15 @@ def test_an_unfinished_set_from_a_source_that_says_nothing_is_not_to_be_finished
     assert synth(clean, tmp_path / "set", Unnamed(5), 1, crop=48, overwrite=True).ok
 
 
-def test_a_set_from_a_source_of_ones_own_is_benchmarked_blind(clean: Path, tmp_path: Path) -> None:
+def test_a_set_from_a_source_of_ones_own_is_benchmarked_blind_or_at_its_residuals_std(clean: Path,
+                                                                                     tmp_path: Path) -> None:
     for name, source in (("named", Named(5)), ("unnamed", Unnamed(5)), ("described", Described(5))):
         synth(clean, tmp_path / name, source, 1, crop=48)
         chosen = plan(BenchmarkConfig(methods=("noisy",), noisy_sets=(tmp_path / name,)), tmp_path / f"{name}_out")
         assert [s.spec for s in chosen.sources] == [None]  # its text is not a spec: it was parsed as one
-        with pytest.raises(UserError, match="oracle-sigma.*custom noise source records no σ"):
-            plan(BenchmarkConfig(methods=("noisy",), noisy_sets=(tmp_path / name,), oracle_sigma=True),
-                 tmp_path / f"{name}_out")
+        oracle = plan(BenchmarkConfig(methods=("noisy",), noisy_sets=(tmp_path / name,), oracle_sigma=True),
+                      tmp_path / f"{name}_out")
+        assert [s.stages for s in oracle.sources] == [({"model": "mine", "sigma": 5},)]  # what run() reads σ from
 
 
 def test_a_saved_pipeline_names_the_source_and_loading_it_says_to_pass_the_object(tmp_path: Path) -> None:

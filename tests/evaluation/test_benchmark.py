@@ -233,20 +233,33 @@ def test_noisy_inputs_match_synth_and_a_synth_set_can_be_benchmarked(tmp_path: P
     assert row["psnr"] == pytest.approx(metrics.psnr(255 - clean, noisy), abs=1e-12)
 
 
-def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind(tmp_path: Path, clean_dir: Path) -> None:
-    """Its manifest names the model, not a spec: that was read as an unknown noise model 'noise-model'."""
-    synth(clean_dir, tmp_path / "set", "gaussian:sigma=20", seed=5)
+def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind_or_at_its_residuals_std(
+        tmp_path: Path, clean_dir: Path) -> None:
+    """Its manifest names the model, not a spec: that was read as an unknown noise model 'noise-model'. Its clean
+    file is the truth its noise was drawn onto, so ``--oracle-sigma`` gives it the residual's std, as a camera's."""
+    synth(clean_dir, tmp_path / "set", "poisson:peak=20", seed=5)
     manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
     learned = "noise-model:F.safetensors sha256:0123456789abcdef"  # as a learned model labels the sets it makes
     manifest["noise"] = learned
     for entry in manifest["images"]:
-        entry.pop("stages", None)
+        entry["stages"] = [{"model": "noise-model", "v": 0.5}]  # as a learned model records each image
     (tmp_path / "set" / "manifest.json").write_text(json.dumps(manifest))
     result = bench("--noisy", tmp_path / "set", "--methods", "noisy,tv", "-o", tmp_path / "b")
     assert result.exit_code == 0, result.stderr
-    assert {r["noise"] for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"]} == {learned}
-    refused = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "c", "--oracle-sigma")
-    assert refused.exit_code == 2 and "a learned or custom noise source records no σ" in refused.stderr
+    blind = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert {r["noise"] for r in blind["rows"]} == {learned}
+    oracle = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "c", "--oracle-sigma")
+    assert oracle.exit_code == 0, oracle.stderr
+    for record in json.loads((tmp_path / "c" / "results.json").read_text())["inputs"]:
+        clean = read_image(tmp_path / "set" / "clean" / f"{record['image']}.png").pixels.astype(np.float64)
+        noisy = read_image(tmp_path / "set" / "noisy" / f"{record['image']}.png").pixels.astype(np.float64)
+        assert record["sigma_used"] == pytest.approx(float((noisy - clean).std()), rel=1e-9)
+        assert record["sigma_used"] != pytest.approx(record["sigma_estimate"], rel=0.01)
+    for entry in manifest["images"]:
+        entry.pop("stages")  # an entry that records nothing drawn: no σ to give
+    (tmp_path / "set" / "manifest.json").write_text(json.dumps(manifest))
+    refused = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "d", "--oracle-sigma")
+    assert refused.exit_code == 2 and "records no noise stages, so --oracle-sigma has no true σ" in refused.stderr
 
 
 def test_own_pairs_whose_alpha_differs_are_scored_as_evaluate_scores_them(tmp_path: Path) -> None:

@@ -315,11 +315,11 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
         # image-major, so each clean file is decoded once for all its noise conditions
         sources = [Source(name, label, path, spec=spec) for name, path in named for label, spec in specs.items()]
     if cfg.oracle_sigma:
-        for label in (label for label, spec in specs.items() if spec is None):  # a spec's chain always has one
-            problem = ("real pairs record no σ" if label.startswith(REAL_PAIRS)
-                       else "a learned or custom noise source records no σ")
-            raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none "
-                            f"({problem}); drop --oracle-sigma to estimate σ blind")
+        # a synthetic set's clean file is the truth its noise was drawn onto, whatever drew it (a spec, a learned
+        # or a custom source), so its residual has a std; your own pairs' clean shot holds noise of its own
+        for label in (label for label in specs if label.startswith(REAL_PAIRS)):
+            raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none (real pairs "
+                            "record no σ); drop --oracle-sigma to estimate σ blind")
         for source in sources:
             if source.spec is None and not source.stages:
                 raise UserError(f"{source.noisy_path}: its manifest entry records no noise stages, so "

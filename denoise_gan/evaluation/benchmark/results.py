@@ -169,8 +169,8 @@ def protocol_dict(oracle: bool) -> dict[str, Any]:
                  "inputs[].noisy_sha256 is the sha256 of the noisy pixels (dtype, shape, then the bytes of the "
                  "HxWxC array), not of a file: the same input has it however it was stored",
         "sigma": ("oracle: the σ of the image's lone Gaussian or correlated noise stage (its parameter, as drawn), "
-                  "or for any other chain (camera, Poisson, Gaussian then JPEG, ...) the std of the residual "
-                  "noisy - clean" if oracle else
+                  "or for any other noise (camera, Poisson, Gaussian then JPEG, a learned or custom noise source, ...) "
+                  "the std of the residual noisy - clean" if oracle else
                   "blind: skimage.restoration.estimate_sigma(noisy in [0, 1], channel_axis=-1, "
                   "average_sigmas=True) x 255, colour channels only")
                  + "; on the 0-255 scale for any bit depth; the classical methods that take a σ use it, and a "
