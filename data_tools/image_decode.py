@@ -93,8 +93,23 @@ def open_header(data: bytes | BinaryIO) -> Image.Image | None:
         # Pillow's libtiff prints its complaints ("More samples per pixel than can be decoded") to stderr itself
         with quiet_warnings(), quiet_stderr() if isinstance(data, bytes) and is_tiff(data) else nullcontext():
             return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except MemoryError:
+        raise  # a good file is not "not a readable image" for want of memory
     except Exception:  # a file claiming more pixels than Pillow opens too: ``claimed_size`` reads its size
         return None
+
+
+def animation_frames(header: Image.Image | None) -> int:
+    """Frames of an animated PNG, WebP or GIF (1 for a still image): the decoders return the first frame alone, so
+    an animation would come back cut without a word. A JPEG's MPO preview images are not frames of it."""
+    if header is None or header.format not in ("PNG", "WEBP", "GIF"):  # a GIF under an image extension
+        return 1
+    try:
+        return int(getattr(header, "n_frames", 1)) if getattr(header, "is_animated", False) else 1
+    except MemoryError:
+        raise
+    except Exception:
+        return 1
 
 
 def is_lossless_webp(data: bytes) -> bool:
@@ -122,6 +137,8 @@ def metadata(data: bytes, page: int = 0) -> tuple[bytes | None, bytes | None, in
         return None, None, 1
     try:
         header.seek(page)
+    except MemoryError:
+        raise
     except Exception:
         return None, None, 1  # a page Pillow cannot reach: none of the preview's metadata is the image's
     exif = header.info.get("exif")

@@ -26,6 +26,7 @@ from data_tools.channels import has_alpha
 from data_tools.claimed_size import claimed_size
 from data_tools.image_decode import (
     ImageReadError,
+    animation_frames,
     apply_orientation,
     as_hwc,
     decode,
@@ -159,17 +160,6 @@ def center_crop(pixels: np.ndarray, size: int, allow_smaller: bool = False) -> n
 
 
 # ---- reading -------------------------------------------------------------------------------------
-
-def animation_frames(header: Image.Image | None) -> int:
-    """Frames of an animated PNG, WebP or GIF (1 for a still image): the decoders return the first frame alone, so
-    an animation would come back cut without a word. A JPEG's MPO preview images are not frames of it."""
-    if header is None or header.format not in ("PNG", "WEBP", "GIF"):  # a GIF under an image extension
-        return 1
-    try:
-        return int(getattr(header, "n_frames", 1)) if getattr(header, "is_animated", False) else 1
-    except Exception:
-        return 1
-
 
 def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode a file into a LoadedImage or raise ImageReadError with a one-line reason."""

@@ -308,11 +308,15 @@ def tiff_size(data: bytes, header: Image.Image | None = None) -> tuple[int, int]
         with _tifffile_quiet(), tifffile.TiffFile(io.BytesIO(data)) as tif:
             index, page = full_pages(tif)[0]
             size = int(page.imagewidth), int(page.imagelength)
+    except MemoryError:
+        raise
     except Exception:
         return None
     if index and header is not None:
         try:
             header.seek(index)
+        except MemoryError:
+            raise
         except Exception:
             pass  # decode_tiff reads that page itself, or refuses it
     return size

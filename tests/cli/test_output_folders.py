@@ -732,6 +732,49 @@ def test_a_decoder_out_of_memory_is_memory_not_a_corrupt_photo(src: Path, tmp_pa
         read_image(palette)
 
 
+@pytest.mark.parametrize("where", ["open", "seek", "frames", "tiff"])
+def test_running_out_of_memory_in_a_files_header_is_memory_not_a_bad_file(tmp_path: Path, where: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a file's header, turning to its page and counting its frames took a MemoryError for "not a readable
+    image file", a photo without metadata or a still image."""
+    import tifffile
+    from PIL import Image, PngImagePlugin
+
+    def full(*_: object, **__: object) -> None:
+        raise MemoryError()
+
+    path = tmp_path / ("photo.tif" if where == "tiff" else "photo.png")
+    write_image(path, noise_image(16, 16))
+    if where == "open":
+        monkeypatch.setattr(Image, "open", full)
+    elif where == "seek":
+        monkeypatch.setattr(PngImagePlugin.PngImageFile, "seek", full)
+    elif where == "frames":
+        from data_tools import images
+
+        class CountingFails:  # Pillow's view of the file, whose count of frames runs out of memory
+            def __init__(self, header: Image.Image) -> None:
+                self.header = header
+
+            def __getattr__(self, name: str) -> object:
+                return full() if name == "is_animated" else getattr(self.header, name)
+
+        opened = images.open_header
+        monkeypatch.setattr(images, "open_header", lambda data: CountingFails(opened(data)))
+    else:  # the size's read of the IFD only: the decoder's own read of it would fail the file anyway
+        real, calls = tifffile.TiffFile, []
+
+        def full_once(*args: object, **kwargs: object) -> object:
+            calls.append(1)
+            return full() if len(calls) == 1 else real(*args, **kwargs)
+
+        monkeypatch.setattr(tifffile, "TiffFile", full_once)
+    with pytest.raises(MemoryError):
+        read_image(path)
+    monkeypatch.undo()
+    assert read_image(path).pixels.shape == (16, 16, 3)
+
+
 def test_training_names_the_images_it_cannot_read(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """train and adapt read their folders recursively and passed over GIF and HEIC files without a word."""
     from denoise_gan.training import adapt, cyclegan
