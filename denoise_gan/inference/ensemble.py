@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from data_tools.images import to_dtype
+
 TRANSFORMS = 8  # four quarter turns, each with and without a left-right flip
 Progress = Callable[[int, int], None]
 
@@ -29,7 +31,8 @@ def undo_dihedral(image: np.ndarray, k: int) -> np.ndarray:
 def ensembled(run: Callable[[list[np.ndarray], Progress | None], list[np.ndarray]], images: Sequence[np.ndarray],
               progress: Progress | None = None) -> list[np.ndarray]:
     """``run`` over all eight transforms of the images, each output transformed back, averaged and rounded to
-    the images' dtype. Progress counts the eight passes as one."""
+    the images' dtype. ``run`` gives each pass unrounded (float, in the dtype's units), so the mean is rounded
+    once. Progress counts the eight passes as one."""
     sums = [np.zeros(image.shape, np.float64) for image in images]
     for k in range(TRANSFORMS):
         def report(done: int, total: int, _k: int = k) -> None:
@@ -39,4 +42,4 @@ def ensembled(run: Callable[[list[np.ndarray], Progress | None], list[np.ndarray
         outputs = run([dihedral(image, k) for image in images], report)
         for total, out in zip(sums, outputs):
             total += undo_dihedral(out, k)
-    return [np.rint(total / TRANSFORMS).astype(image.dtype) for total, image in zip(sums, images)]
+    return [to_dtype(total / TRANSFORMS, image.dtype) for total, image in zip(sums, images)]

@@ -123,16 +123,17 @@ class _Canvas:
         self.out[y:y + h, x:x + w] += tile_out[:h, :w] * wt[..., None]
         self.weight[y:y + h, x:x + w] += wt
 
-    def finish(self) -> np.ndarray:
-        """Normalise by the accumulated weight, round and clip into the input dtype, put alpha back."""
+    def finish(self, rounded: bool = True) -> np.ndarray:
+        """Normalise by the accumulated weight, clip into the input dtype's range and put alpha back; rounded
+        into that dtype, or float32 in its units for a caller that averages passes and rounds once."""
         dtype = self.pixels.dtype
         scale = np.float32(np.iinfo(dtype).max)
-        result = np.empty_like(self.pixels)
+        result = np.empty(self.pixels.shape, dtype if rounded else np.float32)
         channels = self.colour.shape[2]
         for r0 in range(0, self.grid.height, FINISH_ROWS):
             r1 = r0 + FINISH_ROWS
             block = self.out[r0:r1] * (scale / self.weight[r0:r1, :, None])
-            result[r0:r1, :, :channels] = to_dtype(block, dtype)
+            result[r0:r1, :, :channels] = to_dtype(block, dtype) if rounded else np.clip(block, 0, scale)
         if self.alpha is not None:
             result[..., channels:] = self.alpha
         return result
@@ -209,8 +210,9 @@ class TiledDenoiser:
         while True:
             try:
                 pixels = [img for img, _ in filled]
-                outputs = (ensembled(lambda batch, report: self._run(batch, report, strength, sigma), pixels,
-                                     progress) if self.cfg.ensemble else self._run(pixels, progress, strength, sigma))
+                outputs = (ensembled(lambda batch, report: self._run(batch, report, strength, sigma, rounded=False),
+                                     pixels, progress) if self.cfg.ensemble
+                           else self._run(pixels, progress, strength, sigma))
                 outputs = [out if hidden is None else hidden.put_back(out) for out, (_, hidden) in zip(outputs, filled)]
                 return [out[..., 0] if flat else out for out, (_, flat) in zip(outputs, images)]
             except OutOfMemory:
@@ -246,7 +248,7 @@ class TiledDenoiser:
                             + ("free the GPU or use --device cpu" if on_gpu else "free memory"))
 
     def _run(self, images: list[np.ndarray], progress: Progress | None, strength: float,
-             sigma: float | None) -> list[np.ndarray]:
+             sigma: float | None, rounded: bool = True) -> list[np.ndarray]:
         canvases = [self._canvas(img) for img in images]
         total = sum(c.grid.count for c in canvases)
         done = 0
@@ -269,7 +271,7 @@ class TiledDenoiser:
             done += self._flush(batch, strength, sigma)
             if progress:
                 progress(done, total)
-        return [c.finish() for c in canvases]
+        return [c.finish(rounded) for c in canvases]
 
     def _canvas(self, pixels: np.ndarray) -> _Canvas:
         colour_channels = pixels.shape[2] - (1 if has_alpha(pixels.shape[2]) else 0)
