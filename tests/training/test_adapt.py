@@ -469,6 +469,31 @@ def test_the_noise_fit_applies_f_to_the_clean_photos(tmp_path: Path) -> None:
     assert fit["rows"]["F adapted"]["added_std"] == pytest.approx(20.0, rel=0.1)
 
 
+def test_a_gray_models_noise_fit_reads_the_noisy_photos_green_channel(tmp_path: Path) -> None:
+    """The noisy folder's crops for a gray-only F are its photos' green channel, as its training patches are: a
+    luma mix of three channels' noise reads a third weaker (σ 30 in every channel as about 20)."""
+    from data_tools.samples import load_sample
+    from denoise_gan.nets.registry import build_generator, init_weights
+    from denoise_gan.nets.weights import save_generator
+    from denoise_gan.training.adapt_reports import write_noise_fit
+    from denoise_gan.training.adapt_start import StartModel
+
+    gray_f = GeneratorConfig(arch="noise", width=4, depth=1, channels=1)
+    f = build_generator(gray_f)
+    init_weights(f)
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in (tmp_path / "F.safetensors", out / "F.safetensors"):
+        save_generator(path, f, gray_f)
+    clean = [load_sample(name) for name in ("rocket", "motorcycle")]
+    noisy = [np.clip(c.astype(float) + np.random.default_rng(0).normal(0, 30, c.shape), 0, 255).astype(np.uint8)
+             for c in clean]
+    start = StartModel("test", tmp_path / "G.safetensors", tmp_path / "F.safetensors")
+    fit = write_noise_fit(out, start, clean, noisy, "two photos", AdaptConfig(noisy_dir=str(tmp_path),
+                                                                              clean_dir="c", start="s"))
+    assert fit["rows"]["noisy folder"]["blind_sigma_median"] == pytest.approx(30.0, rel=0.12)
+
+
 def test_the_noise_fit_report_reads_sets_with_black_crops() -> None:
     """A clean photo with a black background crashed adapt's report after the noise phase had finished, and
     every --resume after it: a black crop has no σ to read, so it is left out; an all-black set reads σ 0."""
