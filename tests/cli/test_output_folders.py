@@ -732,11 +732,11 @@ def test_a_decoder_out_of_memory_is_memory_not_a_corrupt_photo(src: Path, tmp_pa
         read_image(palette)
 
 
-@pytest.mark.parametrize("where", ["open", "seek", "frames", "tiff"])
+@pytest.mark.parametrize("where", ["open", "seek", "frames", "exif", "tiff"])
 def test_running_out_of_memory_in_a_files_header_is_memory_not_a_bad_file(tmp_path: Path, where: str,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """Opening a file's header, turning to its page and counting its frames took a MemoryError for "not a readable
-    image file", a photo without metadata or a still image."""
+    """Opening a file's header, turning to its page, reading its EXIF and counting its frames took a MemoryError
+    for "not a readable image file", a photo without metadata or orientation, or a still image."""
     import tifffile
     from PIL import Image, PngImagePlugin
 
@@ -749,6 +749,8 @@ def test_running_out_of_memory_in_a_files_header_is_memory_not_a_bad_file(tmp_pa
         monkeypatch.setattr(Image, "open", full)
     elif where == "seek":
         monkeypatch.setattr(PngImagePlugin.PngImageFile, "seek", full)
+    elif where == "exif":
+        monkeypatch.setattr(Image.Image, "getexif", full)
     elif where == "frames":
         from data_tools import images
 
