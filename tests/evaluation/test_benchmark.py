@@ -442,6 +442,30 @@ def test_the_models_options_in_a_run_without_the_model_are_said_to_change_nothin
                                          "-o", tmp_path / "plain").output
 
 
+def test_an_inference_setting_added_to_infer_config_keys_records_and_names_itself_in_the_benchmark() -> None:
+    """The benchmark spelt InferConfig's fields out three times (a model row's resume key, results.json's record,
+    the options a run without the model ignores): a field added to InferConfig and given to benchmark was left
+    out of all three, so --resume reused rows made with the other value and results.json never said it."""
+    from denoise_gan.evaluation.benchmark.results import _header
+    from denoise_gan.inference.infer_config import InferConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class WithBlend(InferConfig):
+        blend: str = "cosine"
+
+    plain, flat = WithBlend(), WithBlend(blend="flat")
+    assert bench_inputs.inference_key(plain, "auto", 0) == bench_inputs.inference_key(InferConfig(), "auto", 0)
+    assert bench_inputs.inference_key(flat, "auto", 0) != bench_inputs.inference_key(plain, "auto", 0)
+    assert bench_inputs.inference_key(InferConfig(tile=128, ensemble=True), "torch", 2) == (
+        "tile=128|overlap=32|precision=auto|strength=1.0|sigma=None|engine=torch|ensemble|threads=2|batch_size=4|"
+        "device=auto")  # the key rows stored before carry: they are still reused
+    cfg = bench_inputs.BenchmarkConfig(infer=flat)
+    the_plan = bench_inputs.Plan(methods=("noisy",), conditions=(), sources=())
+    assert _header(cfg, the_plan, [], [])["config"]["infer"]["blend"] == "flat"
+    assert bench_inputs._unused_model_options(cfg, ("noisy", "wavelet")) == [
+        "--blend set how the model runs, and 'model' is not in --methods: they change nothing here"]
+
+
 def test_an_interrupted_resume_with_other_settings_never_reports_two_runs_at_once(
         tmp_path: Path, clean_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed-3 benchmark resumed with other settings (then --seed 4, now refused; here --oracle-sigma) and

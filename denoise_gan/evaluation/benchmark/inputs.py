@@ -11,6 +11,7 @@ which is how papers report them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -261,12 +262,34 @@ class Plan:
     notes: tuple[str, ...] = ()  # default methods left out (a package missing), manifest entries left out
 
 
+ROW_LEVEL = ("strength", "sigma")  # a model row's own level (--model-strength, --model-sigma), not a run setting
+_KEYED = ("tile", "overlap", "precision", *ROW_LEVEL, "ensemble", "batch_size", "device")  # inference_key's own
+
+
+def infer_record(infer: InferConfig) -> dict[str, Any]:
+    """Every inference setting of a run, read off InferConfig's fields: a setting added there is recorded in
+    results.json, keys a model row (``inference_key``) and is named when it changes nothing, with no list here to
+    extend."""
+    return {f.name: getattr(infer, f.name) for f in dataclasses.fields(infer) if f.name not in ROW_LEVEL}
+
+
+def inference_key(infer: InferConfig, engine: str, threads: int) -> str:
+    """What a model row's output depends on, and then what its time does too: a row made with other settings
+    (--threads, --batch-size and --device included) is made again, not reused. A field beyond the first ones is
+    added as ``|name=value`` where it is not at its default, so the keys stored before it came stay the same."""
+    added = "".join(f"|{f.name}={getattr(infer, f.name)}" for f in dataclasses.fields(infer)
+                    if f.name not in _KEYED and getattr(infer, f.name) != f.default)
+    return (f"tile={infer.tile}|overlap={infer.overlap}|precision={infer.precision}|"
+            f"strength={infer.strength}|sigma={infer.sigma}|engine={engine}"
+            + ("|ensemble" if infer.ensemble else "") + added
+            + f"|threads={threads}|batch_size={infer.batch_size}|device={infer.device}")
+
+
 def _unused_model_options(cfg: BenchmarkConfig, methods: tuple[str, ...]) -> list[str]:
     """A note naming the model's inference options given to a run without the model: they change nothing (and
     results.json records them all the same)."""
-    plain = InferConfig()
-    names = ("tile", "overlap", "batch_size", "device", "precision", "ensemble")
-    given = [f"--{name.replace('_', '-')}" for name in names if getattr(cfg.infer, name) != getattr(plain, name)]
+    plain = infer_record(type(cfg.infer)())
+    given = [f"--{name.replace('_', '-')}" for name, value in infer_record(cfg.infer).items() if value != plain[name]]
     given += ["--engine"] if cfg.engine != "auto" else []
     if not given or "model" in methods:
         return []

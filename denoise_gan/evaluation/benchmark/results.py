@@ -25,7 +25,7 @@ from data_tools.paths import real_path
 from data_tools.versions import tool_version
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation import report
-from denoise_gan.evaluation.benchmark.inputs import BenchmarkConfig, Plan
+from denoise_gan.evaluation.benchmark.inputs import BenchmarkConfig, Plan, infer_record
 from denoise_gan.evaluation.benchmark.methods import ENSEMBLE_MARK, STRENGTH_MARK, LoadedModel, Method
 from denoise_gan.evaluation.metrics import PROTOCOL, csv_image_name, json_float
 
@@ -221,9 +221,7 @@ def _header(cfg: BenchmarkConfig, the_plan: Plan, methods: Sequence[Method],
             "methods": [m.name for m in methods],
             "seed": cfg.seed if cfg.clean_dir is not None else None,  # a --noisy set's files carry their own
             "oracle_sigma": cfg.oracle_sigma,
-            "infer": {"tile": cfg.infer.tile, "overlap": cfg.infer.overlap, "batch_size": cfg.infer.batch_size,
-                      "device": cfg.infer.device, "precision": cfg.infer.precision, "ensemble": cfg.infer.ensemble,
-                      "engine": cfg.engine, "threads": cfg.threads},
+            "infer": {**infer_record(cfg.infer), "engine": cfg.engine, "threads": cfg.threads},
         },
         "methods": [{"name": m.name, "rule": m.rule, "uses_sigma": m.uses_sigma} for m in methods],
         "models": [{"method": m.method.name, "checkpoint": m.checkpoint, "sha256": m.sha256,

@@ -32,6 +32,7 @@ from denoise_gan.evaluation.benchmark.inputs import (
     Plan,
     Source,
     _CleanCache,
+    inference_key,
     load_pair,
     oracle_sigma,
     pixels_fingerprint,
@@ -73,13 +74,7 @@ class _Run:
         if self.other_rows:
             self.result.notes.append(f"{len(self.other_rows)} stored row(s) outside this run (other images, noises "
                                      "or methods) are kept in results.json (other_rows) but not reported")
-        infer = cfg.infer
-        # what a model row's output depends on, and then what its time does too: a row timed with other
-        # --threads/--batch-size/--device is timed again, not reused beside rows it cannot be compared with
-        self.inference = (f"tile={infer.tile}|overlap={infer.overlap}|precision={infer.precision}|"
-                          f"strength={infer.strength}|sigma={infer.sigma}|engine={cfg.engine}"
-                          + ("|ensemble" if infer.ensemble else "")
-                          + f"|threads={cfg.threads}|batch_size={infer.batch_size}|device={infer.device}")
+        self.inference = inference_key(cfg.infer, cfg.engine, cfg.threads)
         self.torch_timing = f"threads={cfg.threads}"  # a classical method in torch (FFDNet) runs on those threads
         self.total, self.done, self.stale = len(keys), 0, 0
         self.warmed: set[str] = set()
