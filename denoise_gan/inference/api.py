@@ -29,7 +29,7 @@ from data_tools.paths import home_expanded
 from data_tools.shown_values import shown_repr
 from denoise_gan.config import GeneratorConfig, from_dict
 from denoise_gan.errors import UserError
-from denoise_gan.inference.api_words import given_paths, python_terms, worded
+from denoise_gan.inference.api_words import SETTINGS, given_paths, python_terms, worded
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, refuse_masked, through_file_dtype
@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 
     from denoise_gan.inference.file_plan import OutputOptions
     from denoise_gan.inference.files import Summary
-
-
-SETTINGS = frozenset({"device", "tile", "overlap", "batch_size", "precision", "ensemble"})  # the inference keywords
 
 
 class Denoiser:

@@ -20,14 +20,17 @@ from denoise_gan.errors import DenoiseGanError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# the command's options that are the API's keywords (denoise_files' OutputOptions among them), and their values
-_OPTION = re.compile(r"(?<![\w.\-])--(tile|overlap|batch-size|threads|precision|device|engine|ensemble"
-                     r"|strength|sigma|skip-existing|overwrite|recursive|suffix|quality|ext)\b(?!\.\w)"  # not a file's
+SETTINGS = frozenset({"device", "tile", "overlap", "batch_size", "precision", "ensemble"})  # Denoiser's keywords
+_OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
+# the command's options that are the API's keywords: Denoiser's, from_pretrained's, a call's level and
+# OutputOptions', so a keyword added to SETTINGS is reworded with no list here to extend (longest first)
+_FLAGS = sorted({*(n.replace("_", "-") for n in SETTINGS), "engine", "threads", "strength", "sigma", *_OUTPUT_OPTIONS},
+                key=lambda flag: (-len(flag), flag))
+_OPTION = re.compile(rf"(?<![\w.\-])--({'|'.join(_FLAGS)})\b(?!\.\w)"  # not a file's
                      r"(?: (\d[\d.]*|'[^']*'|(?:auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime"
                      r"|same|png|jpe?g|tiff?|webp|bmp)\b))?")
 _OUTPUT = re.compile(r"(?<![\w.\-])-o(?![\w\-/\\])")  # also at a sentence's end ("choose another -o"), not a folder's
 _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
-_OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
 
 
 def python_terms(text: str, keep: Iterable[str] = ()) -> str:

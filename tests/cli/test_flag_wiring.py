@@ -51,6 +51,54 @@ def test_benchmark_passes_its_inference_settings(tmp_path: Path, monkeypatch: py
         64, 8, 2, "cpu", 5)
 
 
+# every option of `denoise` but its inputs and -o: its flags with a value other than its default, and that value
+DENOISE_FLAGS: dict[str, tuple[tuple[str, ...], object]] = {
+    "recursive": (("--recursive",), True), "suffix": (("--suffix", "_x"), "_x"), "ext": (("--ext", "png"), "png"),
+    "quality": (("--quality", "80"), 80), "skip_existing": (("--skip-existing",), True),
+    "overwrite": (("--overwrite",), True), "checkpoint": (("-c", "mine.safetensors"), "mine.safetensors"),
+    "tile": (("--tile", "256"), 256), "overlap": (("--overlap", "8"), 8), "device": (("--device", "cpu"), "cpu"),
+    "precision": (("--precision", "fp32"), "fp32"), "batch_size": (("--batch-size", "2"), 2),
+    "strength": (("--strength", "0.5"), 0.5), "sigma": (("--sigma", "10"), 10.0),
+    "threads": (("--threads", "1"), 1), "engine": (("--engine", "torch"), "torch"),
+    "ensemble": (("--ensemble",), True),
+}
+
+
+def test_every_option_of_denoise_reaches_the_api_and_every_api_setting_has_its_option(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An option added to `denoise` (or a keyword to Denoiser) was held to nothing: declared and never passed on,
+    it ran at its default while the command took it; a Denoiser keyword without its flag was the API's alone."""
+    import dataclasses
+    import inspect
+
+    from denoise_gan.cli.denoise import denoise_command
+    from denoise_gan.inference import api
+    from denoise_gan.inference.file_plan import OutputOptions
+
+    options = set(inspect.signature(denoise_command).parameters) - {"inputs", "output"}
+    assert set(DENOISE_FLAGS) == options, "give each option of denoise a value in DENOISE_FLAGS"
+    keywords = {*api.SETTINGS, "engine", "threads", "strength", "sigma", *(f.name for f in dataclasses.fields(
+        OutputOptions))}
+    assert keywords <= options, f"Denoiser keywords without a denoise option: {sorted(keywords - options)}"
+
+    seen: dict[str, Any] = {}
+
+    class Recorded:
+        def denoise_files(self, inputs: object, out_dir: object, options: OutputOptions, **kwargs: object) -> None:
+            seen.update(dataclasses.asdict(options), **kwargs)
+            raise Called
+
+    def from_pretrained(name: object = None, **kwargs: object) -> Recorded:
+        seen.update(kwargs, checkpoint=name)
+        return Recorded()
+
+    monkeypatch.setattr(api.Denoiser, "from_pretrained", from_pretrained)
+    for name, (flags, value) in DENOISE_FLAGS.items():
+        seen.clear()
+        cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out", *flags)
+        assert seen.get(name) == value, (name, seen)
+
+
 def test_synth_opens_a_noise_model_with_its_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from denoise_gan.inference import noise_model
 

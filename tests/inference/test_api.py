@@ -566,6 +566,23 @@ def test_the_apis_errors_name_its_keywords_and_the_commands_keep_their_flags(tmp
     assert "use --skip-existing or --overwrite" in result.output, result.output
 
 
+def test_every_keyword_of_the_api_that_is_a_flag_of_the_command_is_reworded() -> None:
+    """The flags reworded for Python callers were a hand list beside Denoiser's keywords: a setting added to
+    Denoiser (and to SETTINGS, which a test holds to its signature) kept its --flag in the API's messages."""
+    import dataclasses
+    import inspect
+
+    from denoise_gan.inference.api_words import python_terms
+
+    keywords = {p.name for method in (Denoiser, Denoiser.from_pretrained, Denoiser.__call__)
+                for p in inspect.signature(method).parameters.values() if p.kind is not p.VAR_KEYWORD}
+    keywords |= {f.name for f in dataclasses.fields(OutputOptions)}
+    flags = keywords - {"self", "model", "name_or_path", "image", "config", "meta", "weights"}
+    assert {"engine", "threads", "strength", "sigma", "tile", "skip_existing"} <= flags
+    left = [f"--{k.replace('_', '-')}" for k in sorted(flags) if "--" in python_terms(f"use --{k.replace('_', '-')}")]
+    assert not left, f"flags an API message would keep: {left}"
+
+
 def test_the_paths_an_api_error_quotes_are_not_reworded(tmp_path: Path) -> None:
     """Rewording the command's flags as keywords reached into the paths a message quotes: a missing
     `w/--overwrite.png` was said to be `w/OutputOptions(overwrite=True).png`, `x -o/a.png` `x out_dir/a.png`."""
