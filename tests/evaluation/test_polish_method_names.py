@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from denoise_gan.evaluation import method_names
 from denoise_gan.evaluation.benchmark import methods
 
@@ -14,6 +16,8 @@ def test_names_defaults_and_help_match_the_registry() -> None:
     assert method_names.DEFAULT_METHODS == methods.DEFAULT_METHODS
     assert method_names.methods_help() == methods.methods_help()
     assert methods.parse_methods(method_names.DEFAULT_METHODS)  # the CLI's default parses
+    said = re.search(r"; (.+) need the \\\[bench\] extra", method_names.methods_help())
+    assert said and set(re.split(r", | and ", said[1])) == {m.name for m in methods.CLASSICAL.values() if m.needs}
 
 
 def test_a_benchmark_without_methods_scores_the_model_beside_the_classical_defaults() -> None:
