@@ -138,7 +138,7 @@ def benchmark_command(
     engine: Engine = "auto",
     ensemble: Ensemble = False,
 ) -> None:
-    """Compare the model with classical denoisers (those --methods lists) on the same noisy inputs."""
+    """Compare the model with classical denoisers (see --methods) on the same noisy inputs."""
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
     from denoise_gan.inference.infer_config import InferConfig
     from denoise_gan.runtime import set_threads
