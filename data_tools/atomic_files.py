@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from data_tools.errors import DataError
-from data_tools.temp_files import claim, claimed_folder, remove_stale_parts, temp_prefix
+from data_tools.temp_files import CLAIMS_TAKEN, claim, claimed_folder, remove_stale_parts, temp_prefix
 
 
 class OutputWriteError(DataError):
@@ -93,14 +93,15 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     try:
         with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails, and only once the
             claim(fh.fileno())           # file is in place (till then it claims the temp file as a live writer's)
-            _usual_mode(lambda mode: os.fchmod(fh.fileno(), mode), 0o666)  # mkstemp makes 0600
+            if hasattr(os, "fchmod"):  # (Windows before Python 3.13 has none, and keeps no Unix modes)
+                _usual_mode(lambda mode: os.fchmod(fh.fileno(), mode), 0o666)  # mkstemp makes 0600
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-            if overwrite:
-                os.replace(tmp, path)
-            else:
-                _link_exclusive(tmp, path)
+            if MOVES_OPEN_FILES:
+                _put_in_place(tmp, path, overwrite)
+        if not MOVES_OPEN_FILES:
+            _put_in_place(tmp, path, overwrite)
         sync_folder(path.parent)
     except OutputWriteError:
         Path(tmp).unlink(missing_ok=True)
@@ -111,6 +112,18 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# a temp file stays open until its move only to keep its claim; where no claims are taken (no flock: Windows,
+# which also renames and deletes no file its writer holds open) it is closed first
+MOVES_OPEN_FILES = CLAIMS_TAKEN
+
+
+def _put_in_place(tmp: str, path: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        _link_exclusive(tmp, path)
 
 
 # what a folder's fsync answers where folders cannot be synced (some network file systems, Windows): not a fault
@@ -299,7 +312,8 @@ def _link_exclusive(tmp: str, path: Path) -> None:
         raise OutputExistsError(f"{path}: appeared while this run was writing it (another run writing the same "
                                 "folder?); left as it is") from None
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK) \
+                and getattr(exc, "winerror", None) not in (1, 50):  # Windows on FAT/exFAT: Incorrect function
             raise
         try:  # no hard links here (FAT, some network shares): reserve the name exclusively, then rename
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

@@ -85,6 +85,17 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False, named: str |
     return removed
 
 
+def _flock_exists() -> bool:
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # not POSIX
+        return False
+    return True
+
+
+CLAIMS_TAKEN = _flock_exists()  # where not, the PID in a temp file's name alone speaks for its writer
+
+
 def claim(fd: int) -> None:
     """Mark the temp file or folder open as ``fd`` as a live writer's for as long as ``fd`` stays open. Where the
     file system takes no locks, the PID in its name alone speaks for it."""
