@@ -213,17 +213,18 @@ def _regular_file(path: Path) -> BinaryIO:
     """The file opened for reading, refused unless it is a regular file: a pipe put where a listed image was (a
     set's manifest names it, or it replaced a planned input) blocked the read for ever, waiting for a writer.
     Opened without waiting (but for a lease's holder to let go), then read as usual from that same descriptor."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows reads text otherwise: a PNG ends at its Ctrl-Z byte
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
     except BlockingIOError:  # a regular file another program holds a lease on (Samba, NFS): wait for it, as before
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, flags)
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
             raise ImageReadError(f"{path}: is a folder, not an image file")
         if not stat.S_ISREG(mode):
             raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device); no image is read from one")
-        if hasattr(os, "set_blocking"):
+        if hasattr(os, "O_NONBLOCK"):  # (Windows has no such flag, and its set_blocking takes only pipes)
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from data_tools import atomic_files, images
+
+_FAKE_O_BINARY = 0x8000
 
 
 def _open_here(path: object) -> bool:
@@ -45,6 +48,42 @@ def test_outputs_are_written_where_open_files_cannot_be_moved(tmp_path: Path, mo
     _as_windows_moves(monkeypatch)
     images.write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8), overwrite=overwrite)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def _as_windows_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A descriptor opened without O_BINARY reads as text (CRLF as LF, a Ctrl-Z byte as the end), O_NONBLOCK is
+    missing, and os.set_blocking takes only pipes (Python 3.12 and later)."""
+    real_open, real_set_blocking = os.open, os.set_blocking
+    monkeypatch.setattr(os, "O_BINARY", _FAKE_O_BINARY, raising=False)
+    monkeypatch.delattr(os, "O_NONBLOCK")
+
+    def text_mode_open(path: object, flags: int, mode: int = 0o777) -> int:
+        fd = real_open(path, flags & ~_FAKE_O_BINARY, mode)
+        if flags & _FAKE_O_BINARY or not stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read().replace(b"\r\n", b"\n").split(b"\x1a", 1)[0]
+        translated = os.memfd_create("text-mode")
+        os.write(translated, text)
+        os.lseek(translated, 0, os.SEEK_SET)
+        return translated
+
+    def pipes_only(fd: int, blocking: bool) -> None:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Incorrect function")
+        real_set_blocking(fd, blocking)
+
+    monkeypatch.setattr(os, "open", text_mode_open)
+    monkeypatch.setattr(os, "set_blocking", pipes_only)
+
+
+def test_images_are_read_as_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Windows no photo was read: opened without O_BINARY, a PNG ended at the Ctrl-Z byte of its signature ("not
+    a readable image file"); and os.set_blocking, which takes only pipes there, failed "Incorrect function"."""
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    images.write_image(tmp_path / "a.png", pixels)
+    _as_windows_reads(monkeypatch)
+    assert np.array_equal(images.read_image(tmp_path / "a.png").pixels, pixels)
 
 
 def test_outputs_are_written_onto_a_card_that_takes_no_hard_links(tmp_path: Path,
