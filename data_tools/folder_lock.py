@@ -12,6 +12,7 @@ from pathlib import Path
 from data_tools.atomic_files import FolderBusyError, write_error
 from data_tools.names import warn
 from data_tools.output_folders import refuse_file_in_the_way, refuse_set_half
+from data_tools.temp_files import CLAIMS_TAKEN
 
 
 @contextmanager
@@ -19,17 +20,19 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
     """Hold the folder's lock while writing it, so a second process given the same folder is refused instead of
     mixing its checkpoints and log into this one. The lock is on the folder itself (no lock file to delete or
     to fail to create in a read-only folder), and the kernel drops it when the process ends, however it ends,
-    so no stale lock outlives a crash. Where the OS has no flock, nothing is held."""
-    try:
-        import fcntl  # noqa: F401  (only whether it exists; _flock_within uses it)
-    except ImportError:  # not POSIX
-        yield
-        return
+    so no stale lock outlives a crash. Where the OS has no flock (Windows), the folder is made and checked as
+    elsewhere, and nothing is held."""
     folder = Path(folder)
     refuse_file_in_the_way(folder)
     refuse_set_half(folder)  # before the folder is made
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(folder, exc, "cannot open it") from None
+    if not CLAIMS_TAKEN:  # not POSIX
+        yield
+        return
+    try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise write_error(folder, exc, "cannot open it") from None

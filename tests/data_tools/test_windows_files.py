@@ -7,12 +7,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from data_tools import atomic_files, images
+from data_tools import atomic_files, folder_lock, images
 
 _FAKE_O_BINARY = 0x8000
 
@@ -84,6 +85,22 @@ def test_images_are_read_as_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     images.write_image(tmp_path / "a.png", pixels)
     _as_windows_reads(monkeypatch)
     assert np.array_equal(images.read_image(tmp_path / "a.png").pixels, pixels)
+
+
+def test_a_set_is_written_into_a_new_folder_without_flock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without fcntl (Windows) the folder lock skipped the making of the folder too: `synth ... -o new` failed
+    "[Errno 2] No such file or directory", and the checks of what is in the way were skipped."""
+    from data_tools.synth import synth
+
+    images.write_image(tmp_path / "clean" / "a.png", np.full((32, 32, 3), 128, np.uint8))
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    monkeypatch.setattr(folder_lock, "CLAIMS_TAKEN", False, raising=False)
+    synth(tmp_path / "clean", tmp_path / "set", "gaussian:sigma=25", seed=1)
+    assert (tmp_path / "set" / "manifest.json").is_file()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(atomic_files.OutputWriteError):
+        with folder_lock.holding_folder(tmp_path / "file"):
+            pass
 
 
 def test_outputs_are_written_onto_a_card_that_takes_no_hard_links(tmp_path: Path,
