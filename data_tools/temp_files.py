@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ def _pid_alive(pid: int) -> bool:
     """Whether the process that named a temp file still runs: a killed one its parent has not yet reaped (a
     zombie, for seconds, or for good under a container's init that never reaps) answers a signal but writes
     nothing more."""
+    if sys.platform == "win32":
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,6 +51,21 @@ def _pid_alive(pid: int) -> bool:
     except OSError:  # no /proc (macOS), or it has just ended
         return True
     return proc_stat.rpartition(")")[2].split()[:1] != ["Z"]  # the state follows the command name in parentheses
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    """``_pid_alive`` asked without a signal: Windows reads ``os.kill(pid, 0)`` as a Ctrl-C (CTRL_C_EVENT is 0) sent
+    to the whole console, this run included."""
+    import _winapi
+
+    try:
+        handle = _winapi.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    except OSError as exc:
+        return getattr(exc, "winerror", None) != 87  # ERROR_INVALID_PARAMETER: no such process; else (denied) alive
+    try:
+        return _winapi.GetExitCodeProcess(handle) == 259  # STILL_ACTIVE
+    finally:
+        _winapi.CloseHandle(handle)
 
 
 def is_temp_file(name: str) -> bool:

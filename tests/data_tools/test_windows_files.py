@@ -8,6 +8,7 @@ import errno
 import os
 import stat
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,34 @@ def test_a_set_is_written_into_a_new_folder_without_flock(tmp_path: Path, monkey
     with pytest.raises(atomic_files.OutputWriteError):
         with folder_lock.holding_folder(tmp_path / "file"):
             pass
+
+
+def test_a_killed_writers_temp_file_is_removed_without_a_signal(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Windows os.kill(pid, 0) is no question but a Ctrl-C (CTRL_C_EVENT is 0) to the whole console: a temp
+    file a killed run left made every later run into its folder end "interrupted", and it was never removed."""
+    from data_tools import temp_files
+
+    live = {os.getpid()}
+
+    def open_process(access: int, inherit: bool, pid: int) -> int:
+        if pid not in live:
+            refused = OSError(errno.EINVAL, "The parameter is incorrect")
+            refused.winerror = 87  # (set by Windows' Python itself)
+            raise refused
+        return pid
+
+    winapi = types.SimpleNamespace(OpenProcess=open_process, GetExitCodeProcess=lambda handle: 259,
+                                   CloseHandle=lambda handle: None)
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setitem(sys.modules, "_winapi", winapi)
+    monkeypatch.setattr(os, "kill", lambda *args: pytest.fail("os.kill on Windows sends a Ctrl-C"))
+    monkeypatch.setattr(temp_files, "_claimed", lambda path: False)
+    dead, alive = tmp_path / ".a.png.999999-abcdefgh.part", tmp_path / f".b.png.{os.getpid()}-abcdefgh.part"
+    dead.write_bytes(b"x")
+    alive.write_bytes(b"x")
+    assert temp_files.remove_stale_parts(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [alive.name]
 
 
 def test_outputs_are_written_onto_a_card_that_takes_no_hard_links(tmp_path: Path,
