@@ -34,7 +34,8 @@ def _stats(folder: str, exclude: Path) -> dict[str, tuple[Path, os.stat_result]]
         return {root.name: (root, root.stat())}
     if not root.is_dir():
         return {}
-    return {str(p.relative_to(root)): (p, p.stat()) for p in collect_images(root, exclude=exclude) if p.exists()}
+    # with "/" on every system, so a run folder moved from Windows to Linux (or back) finds its images by name
+    return {p.relative_to(root).as_posix(): (p, p.stat()) for p in collect_images(root, exclude=exclude) if p.exists()}
 
 
 def _listing(folder: str, exclude: Path, read: Mapping[Path, bytes]) -> dict[str, list[int | str]]:
