@@ -108,6 +108,8 @@ def _describes(exif: bytes) -> bool:
     try:
         with quiet_warnings():  # as exif_for_output reads it
             tags.load(exif)
+    except MemoryError:
+        raise
     except Exception:  # a damaged block (Pillow raises many types for one): counted as holding something
         return True
     rest = set(tags) - {_ORIENTATION}
@@ -147,6 +149,8 @@ def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
     tags = exif_tags_for_output(exif, fmt)
     try:
         return tags.tobytes() if tags is not None else None
+    except MemoryError:
+        raise  # a photo's EXIF is not dropped from its output for want of memory
     except Exception:
         return None
 
@@ -171,6 +175,8 @@ def exif_tags_for_output(exif: bytes | None, fmt: str) -> Image.Exif | None:
             del parsed[tag]
         text_as_read(parsed)
         return parsed
+    except MemoryError:
+        raise
     except Exception:
         return None
 

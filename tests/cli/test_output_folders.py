@@ -777,6 +777,29 @@ def test_running_out_of_memory_in_a_files_header_is_memory_not_a_bad_file(tmp_pa
     assert read_image(path).pixels.shape == (16, 16, 3)
 
 
+@pytest.mark.parametrize("fmt", ["tif", "png"])
+def test_running_out_of_memory_in_a_files_exif_on_writing_is_memory_not_a_photo_without_metadata(
+        tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The EXIF block rebuilt for an output (always for a TIFF) took a MemoryError for a damaged block: the output
+    was written without the photo's EXIF, without a word."""
+    from PIL import Image
+
+    tags = Image.Exif()
+    tags[0x010F] = "Maker"
+    tags[0x0112] = 6
+    pixels, exif = noise_image(8, 12), tags.tobytes()
+
+    def full(*_: object, **__: object) -> None:
+        raise MemoryError()
+
+    monkeypatch.setattr(Image.Exif, "load", full)
+    with pytest.raises(MemoryError):
+        write_image(tmp_path / f"out.{fmt}", pixels, exif=exif)
+    monkeypatch.undo()
+    write_image(tmp_path / f"out.{fmt}", pixels, exif=exif)
+    assert read_image(tmp_path / f"out.{fmt}").exif is not None
+
+
 def test_training_names_the_images_it_cannot_read(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """train and adapt read their folders recursively and passed over GIF and HEIC files without a word."""
     from denoise_gan.training import adapt, cyclegan
