@@ -256,9 +256,15 @@ def test_a_set_made_with_a_learned_noise_model_is_benchmarked_blind_or_at_its_re
         assert record["sigma_used"] == pytest.approx(float((noisy - clean).std()), rel=1e-9)
         assert record["sigma_used"] != pytest.approx(record["sigma_estimate"], rel=0.01)
     for entry in manifest["images"]:
-        entry.pop("stages")  # an entry that records nothing drawn: no σ to give
+        entry.pop("stages")  # a source that records nothing of its draws: the residual is there all the same
     (tmp_path / "set" / "manifest.json").write_text(json.dumps(manifest))
-    refused = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "d", "--oracle-sigma")
+    again = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "d", "--oracle-sigma")
+    assert again.exit_code == 0, again.stderr
+    assert [r["sigma_used"] for r in json.loads((tmp_path / "d" / "results.json").read_text())["inputs"]] == \
+        [r["sigma_used"] for r in json.loads((tmp_path / "c" / "results.json").read_text())["inputs"]]
+    manifest["noise"] = "poisson:peak=20"  # a spec's set without its draws: a mixture's part is not known
+    (tmp_path / "set" / "manifest.json").write_text(json.dumps(manifest))
+    refused = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "e", "--oracle-sigma")
     assert refused.exit_code == 2 and "records no noise stages, so --oracle-sigma has no true σ" in refused.stderr
 
 

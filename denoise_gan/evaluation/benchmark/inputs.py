@@ -343,8 +343,8 @@ def plan(cfg: BenchmarkConfig, out_dir: Path) -> Plan:
         for label in (label for label in specs if label.startswith(REAL_PAIRS)):
             raise UserError(f"--oracle-sigma needs the true σ of every image, and {label!r} has none (real pairs "
                             "record no σ); drop --oracle-sigma to estimate σ blind")
-        for source in sources:
-            if source.spec is None and not source.stages:
+        for source in sources:  # a spec's set without its draws: a mixture's part, or its σ, is not known
+            if source.spec is None and not source.stages and specs[source.noise] is not None:
                 raise UserError(f"{source.noisy_path}: its manifest entry records no noise stages, so "
                                 "--oracle-sigma has no true σ for it")
     return Plan(methods, tuple(specs), tuple(sources), tuple(left_out))

@@ -125,8 +125,7 @@ class _Run:
         input_sha = pixels_fingerprint(pair.noisy)
         try:
             estimate = estimate_noise_sigma(pair.noisy, flat_as_zero=True)
-            sigma = (oracle_sigma(pair.stages, pair.clean, pair.noisy) if self.cfg.oracle_sigma and pair.stages
-                     else estimate)
+            sigma = oracle_sigma(pair.stages or (), pair.clean, pair.noisy) if self.cfg.oracle_sigma else estimate
         except ValueError as exc:  # too small to score, or a set's recorded σ unreadable: fails alone
             self.fail_source(source, exc, label)
             return
