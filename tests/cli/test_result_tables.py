@@ -144,3 +144,16 @@ def test_json_files_keep_sigma_and_accents_readable() -> None:
     from data_tools import json_text
 
     assert json_text.dumps({"noise": "σ café"}) == '{"noise": "σ café"}'
+
+
+def test_the_best_of_a_benchmark_table_is_said_in_words_where_no_style_is_shown() -> None:
+    """Bold green is all that marked the best: piped, logged, on `TERM=dumb` or read by a screen reader the table
+    said nothing of it; a line under each table names the best, ties and all."""
+    bench = _benchmark(False)
+    plain = Console(record=True, width=120, force_terminal=False, color_system=None)
+    plain.print(render.benchmark_summary(bench))
+    assert "best: PSNR bm3d; SSIM nlm" in plain.export_text(styles=False)
+    bench.data["summary"][1].update(psnr=30.0, psnr_finite=30.0)
+    assert "best: PSNR bm3d, nlm; SSIM nlm" in _text(render.benchmark_summary(bench))
+    bench.data["summary"][0].update(psnr=None, psnr_finite=35.0, identical_pairs=2)  # no PSNR ranked
+    assert "best: SSIM nlm" in _text(render.benchmark_summary(bench))
