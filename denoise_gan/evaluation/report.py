@@ -41,6 +41,8 @@ MAX_CROP_IMAGES = 12  # per noise condition; the tables still list every image
 CROPS_DIR = "crops"
 PLOTS_DIR = "plots"
 REPORT_HTML = "report.html"
+BEST_SAID = "<span class='said'> (best)</span>"  # read out, not shown: bold on green says it to the eye
+BEST_PSNR_SAID = "<span class='said'> (best PSNR)</span>"  # an image's cell and crop, marked on PSNR alone
 
 
 # ---- crops ---------------------------------------------------------------------------------------
@@ -150,27 +152,23 @@ STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #1b1b1b;
        max-width: 1500px; }
 h1 { margin-bottom: 4px; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 36px; }
-.meta { color: #555; margin-top: 0; }
+.meta { color: #555; margin-top: 0; } .small { color: #666; font-size: 12px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 14px; }
-th, td { border: 1px solid #d0d0d0; padding: 4px 8px; }
-th { background: #f3f3f3; text-align: left; }
+th, td { border: 1px solid #d0d0d0; padding: 4px 8px; } th { background: #f3f3f3; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.best { background: #cdeccd; font-weight: 600; }
+td.best { background: #cdeccd; font-weight: 600; } th[scope=row] { background: none; font-weight: 400; }
 td.rule { font-size: 13px; color: #333; max-width: 900px; }
-.small { color: #666; font-size: 12px; }
 .crops { display: grid; gap: 6px; margin: 6px 0 18px; overflow-x: auto; }
-figure { margin: 0; text-align: center; min-width: 0; }
+figure { margin: 0; text-align: center; min-width: 0; } figcaption.best { font-weight: 700; color: #11711a; }
 .crops img { display: block; box-sizing: border-box; max-width: 100%; height: auto; margin: 0 auto;
              border: 1px solid #bbb; image-rendering: pixelated; }
 figcaption { font-size: 12px; margin-top: 2px; overflow-wrap: anywhere; }
-figcaption.best { font-weight: 700; color: #11711a; }
 .missing { aspect-ratio: 1; max-width: 256px; border: 1px dashed #bbb; display: flex; align-items: center;
-           justify-content: center; color: #999; font-size: 12px; }
-.plots { display: flex; flex-wrap: wrap; gap: 16px; }
-.plots img { max-width: 700px; height: auto; border: 1px solid #ddd; }
-p.note { font-size: 14px; }
-.fail { color: #a40000; }
+           justify-content: center; color: #666; font-size: 12px; }
+.plots { display: flex; flex-wrap: wrap; gap: 16px; } p.note { font-size: 14px; } .fail { color: #a40000; }
+.plots img { max-width: min(700px, 100%); height: auto; border: 1px solid #ddd; }
 dl { font-size: 13px; } dt { font-weight: 600; margin-top: 6px; } dd { margin-left: 18px; }
+.said { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 """
 
 
@@ -217,6 +215,11 @@ def _fmt_mean_psnr(entry: dict[str, Any]) -> str:
     return f"{value:.2f}" + (f" <span class='small'>({identical} identical, left out)</span>" if identical else "")
 
 
+def _num(text: str, best: bool, said: str = BEST_SAID) -> str:
+    """A number's cell; a best one also says so in words, for a screen reader, which reads no colour or weight."""
+    return f"<td class='num best'>{text}{said}</td>" if best else f"<td class='num'>{text}</td>"
+
+
 def _score(value: float | None) -> float:
     return math.inf if value is None else float(value)
 
@@ -228,20 +231,16 @@ def _mean_table(summary: list[dict[str, Any]], methods: Sequence[str]) -> str:
     timed = [s["seconds"] for s in contenders(rows)]
     fastest = min(timed) if timed else None
     counts = {s["images"] for s in rows}
-    out = ["<table><tr><th>method</th><th>PSNR (dB)</th><th>SSIM</th><th>seconds / image</th><th>MP/s</th>"
-           "<th>images</th></tr>"]
+    out = ["<table><tr>" + "".join(f"<th scope='col'>{h}</th>" for h in (
+        "method", "PSNR (dB)", "SSIM", "seconds / image", "MP/s", "images")) + "</tr>"]
     for s in rows:
         speed = "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}"
         marked = contender(s)
-        out.append(
-            f"<tr><td>{_e(s['method'])}</td>"
-            f"<td class='num{' best' if marked and shown_best(shown_psnr(s), best, 2) else ''}'>"
-            f"{_fmt_mean_psnr(s)}</td>"
-            f"<td class='num{' best' if marked and shown_best(s['ssim'], best_ssim, 4) else ''}'>{s['ssim']:.4f}</td>"
-            f"<td class='num{' best' if marked and shown_best(s['seconds'], fastest, 3) else ''}'>"
-            f"{s['seconds']:.3f}</td>"
-            f"<td class='num'>{speed}</td>"
-            f"<td class='num'>{s['images']}</td></tr>")
+        out.append(f"<tr><th scope='row'>{_e(s['method'])}</th>"
+                   + _num(_fmt_mean_psnr(s), marked and shown_best(shown_psnr(s), best, 2))
+                   + _num(f"{s['ssim']:.4f}", marked and shown_best(s["ssim"], best_ssim, 4))
+                   + _num(f"{s['seconds']:.3f}", marked and shown_best(s["seconds"], fastest, 3))
+                   + f"<td class='num'>{speed}</td><td class='num'>{s['images']}</td></tr>")
     out.append("</table>")
     if len(counts) > 1:
         out.append("<p class='fail'>Methods finished different numbers of images (see failures), so their means "
@@ -259,7 +258,7 @@ def _image_winners(by_key: dict[tuple[str, str], dict[str, Any]], image: str,
 
 def _per_image_table(rows: list[dict[str, Any]], images: Sequence[str], methods: Sequence[str]) -> str:
     by_key = {(r["image"], r["method"]): r for r in rows}
-    out = ["<table><tr><th>image</th>" + "".join(f"<th>{_e(m)}</th>" for m in methods) + "</tr>"]
+    out = ["<table><tr>" + "".join(f"<th scope='col'>{_e(c)}</th>" for c in ("image", *methods)) + "</tr>"]
     for image in images:
         winners = _image_winners(by_key, image, methods)
         cells = []
@@ -268,9 +267,9 @@ def _per_image_table(rows: list[dict[str, Any]], images: Sequence[str], methods:
             if r is None:
                 cells.append("<td class='num small'>failed</td>")
                 continue
-            cls = "num best" if m in winners else "num"
-            cells.append(f"<td class='{cls}'>{_fmt_psnr(r['psnr'])} <span class='small'>/ {r['ssim']:.4f}</span></td>")
-        out.append(f"<tr><td>{_e(image)}</td>{''.join(cells)}</tr>")
+            cells.append(_num(f"{_fmt_psnr(r['psnr'])} <span class='small'>/ {r['ssim']:.4f}</span>", m in winners,
+                              BEST_PSNR_SAID))
+        out.append(f"<tr><th scope='row'>{_e(image)}</th>{''.join(cells)}</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -282,7 +281,8 @@ def _figure_html(out_dir: Path, relpath: str, caption: str, best: bool, legacy: 
         body = f"<img src='{_data_uri((out_dir / relpath).read_bytes())}' alt='{_e(caption)}'>"
     else:
         body = "<div class='missing'>crop missing</div>"
-    return f"<figure>{body}<figcaption{' class=best' if best else ''}>{_e(caption)}</figcaption></figure>"
+    said = BEST_PSNR_SAID if best else ""
+    return f"<figure>{body}<figcaption{' class=best' if best else ''}>{_e(caption)}{said}</figcaption></figure>"
 
 
 def _crops_html(out_dir: Path, noise: str, rows: list[dict[str, Any]], images: Sequence[str],
@@ -336,12 +336,13 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
         f"<p class='meta'>{len(images_all)} image(s) × {len(noises)} noise condition(s) × {len(methods)} method(s); "
         f"{_e(source)}; {_e(_seed_text(cfg))}; classical methods get {_e(sigma_mode)}. "
         f"denoise-gan {_e(data['version'])}. Scores: PSNR (dB) / SSIM on integer images, outputs rounded to the "
-        f"image dtype (protocol {_e(data['protocol']['name'])}, below).</p>",
+        f"image dtype (protocol {_e(data['protocol']['name'])}, below). Bold on green: the best of a column.</p>",
         *([_calibration_text(data["calibration"])] if data.get("calibration") else []),
     ]
     if plots:
         parts.append("<h2>Overview</h2><div class='plots'>")
-        parts += [f"<img src='{_data_uri(png)}' alt='{_e(t)}'>" for t, png in plots.items()]
+        parts += [f"<img src='{_data_uri(png)}' alt='{_e(t)}: the means in the tables below'>"
+                  for t, png in plots.items()]
         parts.append("</div><p class='small'>The noisy input is not in the time plot (it takes no time). Its times "
                      "are seconds per megapixel over the condition's images, without model loading (see Methods)."
                      "</p>")
@@ -352,14 +353,13 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
         if not mine:
             parts.append("<p class='fail'>No results for this condition.</p>")
             continue
-        parts.append("<h3>Mean over images</h3>")
-        parts.append(_mean_table([s for s in summary if s["noise"] == noise], methods))
-        parts.append("<h3>Per image: PSNR (dB) / SSIM</h3>")
-        parts.append(_per_image_table(mine, images, methods))
+        parts += ["<h3>Mean over images</h3>", _mean_table([s for s in summary if s["noise"] == noise], methods)]
+        parts += ["<h3>Per image: PSNR (dB) / SSIM</h3>", _per_image_table(mine, images, methods)]
         parts.append(f"<h3>Crops (most textured window of the clean image, up to {CROP}×{CROP}, ×{ZOOM} nearest; "
                      "the PSNR under each is the whole image's)</h3>")
         parts.append(_crops_html(out_dir, noise, mine, images, methods))
-    parts.append("<h2>Methods</h2><table><tr><th>method</th><th>settings</th><th>uses σ</th></tr>")
+    parts.append("<h2>Methods</h2><table><tr><th scope='col'>method</th><th scope='col'>settings</th>"
+                 "<th scope='col'>uses σ</th></tr>")
     parts += [f"<tr><td>{_e(m['name'])}</td><td class='rule'>{_e(m['rule'])}</td>"
               f"<td>{'yes' if m['uses_sigma'] else 'no'}</td></tr>" for m in data["methods"]]
     parts.append("</table>")

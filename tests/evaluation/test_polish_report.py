@@ -214,7 +214,7 @@ def test_the_report_marks_the_best_of_the_methods_and_the_fastest_that_takes_tim
     best crop (never the noisy input, even on a tie), an image returned exactly (∞) as the best; and the note on
     crops shown for only the first images appears only past the limit."""
     summary = summary_for(["n"], METHODS)  # noisy 0.1 s, bm3d 0.2 s, model 0.3 s
-    assert "<td class='num best'>0.200</td>" in report._mean_table(summary, METHODS)
+    assert "<td class='num best'>0.200<span class='said'> (best)</span></td>" in report._mean_table(summary, METHODS)
     rows = [{"image": "a.png", "method": "noisy", "psnr": 30.0, "ssim": 0.5},
             {"image": "a.png", "method": "bm3d", "psnr": 30.0, "ssim": 0.5},
             {"image": "a.png", "method": "model", "psnr": None, "ssim": 1.0}]
@@ -301,3 +301,59 @@ def test_a_column_of_small_images_keeps_its_whole_name() -> None:
     name = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength("G(noisy)", font=_font(12))
     second = np.argwhere((grid[..., 0] == 255) & (grid[..., 1] == 0))[:, 1].min()  # where the second cell begins
     assert second >= name
+
+
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG's contrast ratio of two CSS colours, #rgb or #rrggbb."""
+    def luminance(colour: str) -> float:
+        digits = colour[1:] if len(colour) == 7 else "".join(d * 2 for d in colour[1:])
+        c = [int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, b = (v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_report_says_best_in_words_and_names_its_headers_for_a_screen_reader(tmp_path: Path) -> None:
+    """Bold on green was all that marked the best, which a screen reader does not read: each best cell and crop
+    caption says "(best)" ("(best PSNR)" for an image's) in text kept off the screen, and every header cell
+    names what it heads."""
+    from html.parser import HTMLParser
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cells: list[tuple[str, str]] = []  # (class, text) of each td and figcaption
+            self.open: list[str] | None = None
+            self.unscoped = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.unscoped += tag == "th" and "scope" not in dict(attrs)
+            if tag in ("td", "figcaption"):
+                self.open = [dict(attrs).get("class") or "", ""]
+
+        def handle_data(self, data: str) -> None:
+            if self.open is not None:
+                self.open[1] += data
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "figcaption") and self.open is not None:
+                self.cells.append((self.open[0], self.open[1]))
+                self.open = None
+
+    parser = Cells()
+    parser.feed(report.render_html(tmp_path, results(["gaussian:sigma=15", "gaussian:sigma=25"]), {}))
+    best = [text for cls, text in parser.cells if "best" in cls]
+    assert best and all(re.search(r"\S \(best( PSNR)?\)$", text) for text in best), best
+    assert {text.endswith("(best PSNR)") for text in best} == {True, False}  # an image's on PSNR, a mean's each
+    assert not any("(best)" in text for cls, text in parser.cells if "best" not in cls)
+    assert parser.unscoped == 0
+
+
+def test_the_report_keeps_its_text_legible_and_its_plots_within_a_zoomed_window() -> None:
+    """A crop's "crop missing" was #999 on white (2.8:1, under WCAG's 4.5:1), and a plot kept 700 px at 400 %
+    zoom, where a window is 320 px wide, so the page scrolled sideways."""
+    missing = re.search(r"\.missing \{[^}]*?[^-]color: (#[0-9a-f]{3,6});", report.STYLE)
+    assert missing and _contrast(missing.group(1), "#ffffff") >= 4.5
+    plots = re.search(r"\.plots img \{[^}]*max-width: ([^;]+);", report.STYLE)
+    assert plots and "100%" in plots.group(1)
