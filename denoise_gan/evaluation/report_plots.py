@@ -163,6 +163,14 @@ def _colours(methods: Sequence[str]) -> dict[str, Any]:
     return {m: cmap(i % 10) for i, m in enumerate(methods)}
 
 
+METHOD_MARKERS = "os^DvP*Xh<>"  # a shape per method: tab10's green and red, orange and green, read alike to
+#                                 a reader with red-green colour blindness, who told the methods apart by nothing
+
+
+def _markers(methods: Sequence[str]) -> dict[str, str]:
+    return {m: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, m in enumerate(methods)}
+
+
 def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
     """Mean PSNR per method across noise conditions: lines only along one noise model's parameter (on a
     numeric axis when every condition is one such sweep), markers for conditions that stand alone."""
@@ -175,7 +183,7 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
     psnr = {(s["method"], s["noise"]): shown_psnr(s) for s in _plotted(summary)}
     partial = {(s["method"], s["noise"]) for s in _plotted(summary) if s.get("identical_pairs")}
     fig, ax = _figure(6.4, 4.2)
-    colours = _colours(methods)
+    colours, shapes = _colours(methods), _markers(methods)
     for method in methods:
         labelled = False
         for family in families:
@@ -183,13 +191,13 @@ def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], met
             if not points:
                 continue
             line = ("--" if method == BASELINE else "-") if family.axis else "none"
-            ax.plot(*zip(*points), marker="o", color=colours[method], linestyle=line,
+            ax.plot(*zip(*points), marker=shapes[method], color=colours[method], linestyle=line,
                     label="_" if labelled else as_label(method))  # "_": one legend entry per method
             labelled = True
         hollow = [(xs[n], psnr[(method, n)]) for n in order if (method, n) in partial]
         if hollow:  # a mean over fewer photos than its neighbours' (those returned exactly are left out)
-            ax.plot(*zip(*hollow), marker="o", color=colours[method], markerfacecolor="white", linestyle="none",
-                    label="_")
+            ax.plot(*zip(*hollow), marker=shapes[method], color=colours[method], markerfacecolor="white",
+                    linestyle="none", label="_")
     if partial:
         ax.plot([], [], marker="o", color="gray", markerfacecolor="white", linestyle="none",
                 label="hollow: mean over the photos not returned exactly")
@@ -246,11 +254,15 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
     fig, ax = _figure(6.4, 4.2)
     colours = _colours(methods)
     markers = "osD^vP*Xh<>"
-    for s in points:
-        ax.scatter(1.0 / s["mp_per_s"], shown_psnr(s), color=colours[s["method"]],
-                   marker=markers[list(noises).index(s["noise"]) % len(markers)], s=42, zorder=3)
-    ax.set_xscale("log")
     seconds = [1.0 / s["mp_per_s"] for s in points]
+    middle = math.sqrt(min(seconds) * max(seconds))  # points right of it are named on their left, off the legend
+    for s, x in zip(points, seconds):
+        ax.scatter(x, shown_psnr(s), color=colours[s["method"]],
+                   marker=markers[list(noises).index(s["noise"]) % len(markers)], s=42, zorder=3)
+        left = x > middle  # the shape is the noise's: the method is named beside it, not only coloured
+        ax.annotate(as_label(s["method"]), (x, shown_psnr(s)), xytext=(-5 if left else 5, 3), fontsize="x-small",
+                    textcoords="offset points", ha="right" if left else "left")
+    ax.set_xscale("log")
     if max(seconds) / min(seconds) < 30:  # under ~1.5 decades: label 1-2-5 ticks too, or few would be labelled
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(_plain_seconds))

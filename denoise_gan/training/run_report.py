@@ -111,6 +111,17 @@ def plot_log(log: RunLog, png: Path, fields: tuple[str, ...], level_fields: tupl
     atomic_write_bytes(png, figure_png(log_figure(rows, fields, level_fields), dpi=90))
 
 
+SERIES_STYLES = (("-", None), ("--", None), ("-.", None), (":", None), ("-", "s"), ("--", "^"), ("-.", "D"), (":", "v"))
+
+
+def _series_style(index: int, dot: str | None, points: int) -> dict[str, Any]:
+    """A curve's dashes and marks, one of eight: eight losses told apart by colour alone were three or four
+    to a reader with red-green colour blindness (tab10's green and red, orange and green)."""
+    dashes, mark = SERIES_STYLES[index % len(SERIES_STYLES)]
+    return {"linestyle": dashes, "marker": dot or mark, "markevery": max(1, points // 12), "markersize": 3,
+            "linewidth": 1}
+
+
 def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
                level_fields: tuple[str, ...] = LEVEL_FIELDS) -> Any:
     """The matplotlib Figure of ``plot_log`` (drawn without pyplot, so no global backend is touched)."""
@@ -132,18 +143,18 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
     axes = list(fig.subplots(1, panels, squeeze=False)[0])
     ax = axes.pop(0)
     log_axis = any(v > 0 for field in losses for v in series(field) if math.isfinite(v))  # needs one value > 0
-    for field in losses:
+    for i, field in enumerate(losses):
         zero = log_axis and all(v == 0 for v in series(field) if math.isfinite(v))  # no point on a log axis
-        ax.plot(steps, series(field), label=f"{field} (0 at every step)" if zero else field, linewidth=1,
-                marker=dot, markersize=3)
+        ax.plot(steps, series(field), label=f"{field} (0 at every step)" if zero else field,
+                **_series_style(i, dot, len(steps)))
     if log_axis:
         ax.set_yscale("log")
         ax.set_ylabel("loss (log scale)")
     ax.set_title("losses")
     if levels:
         ax = axes.pop(0)
-        for field in levels:
-            ax.plot(steps, series(field), label=LEVEL_LABELS.get(field, field), linewidth=1, marker=dot, markersize=3)
+        for i, field in enumerate(levels):
+            ax.plot(steps, series(field), label=LEVEL_LABELS.get(field, field), **_series_style(i, dot, len(steps)))
         ax.set_ylabel("0-255 scale")
         ax.set_title("noise level" if levels == ["f_sigma"] else "level error" if levels == ["level"] else
                      "noise level and level error")

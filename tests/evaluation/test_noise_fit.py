@@ -388,6 +388,27 @@ def test_every_panel_of_the_picture_is_labelled(pairs: Path, mode: str) -> None:
     assert all(ax.get_title() for ax in fig.axes)
 
 
+@pytest.mark.parametrize("mode", ["paired", "blind"])
+def test_the_pictures_rows_differ_in_more_than_colour_and_its_text_is_legible(pairs: Path, mode: str) -> None:
+    """Rows were told apart by tab10 colours alone, orange and green or green and red alike to a reader with
+    red-green colour blindness; and a legend at 5 pt on an 80 dpi picture was 6 px high, not to be read."""
+    from denoise_gan.evaluation.noise_fit import output
+
+    candidates = load_candidates(specs=["gaussian:sigma=12", "gaussian:sigma=8", "poisson:peak=30"])
+    report = (paired_fit(pairs / "clean", pairs / "noisy", candidates) if mode == "paired"
+              else blind_fit(pairs / "noisy", candidates, clean_dir=pairs / "clean"))
+    fig = figure(report)
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+        drawn = [(line.get_linestyle(), line.get_marker()) for line in lines if line.get_color() != "gray"]
+        assert len(set(drawn)) == len(drawn), (ax.get_title(), drawn)
+        shapes = [c.get_paths()[0].vertices.tobytes() for c in ax.collections if len(c.get_offsets())]
+        assert len(set(shapes)) == len(shapes), ax.get_title()
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize") and a.get_text())]
+    assert min(sizes) * output.PICTURE_DPI / 72 >= 9  # pixels of the smallest text
+
+
 # ---- the command --------------------------------------------------------------------------------
 
 def test_cli_paired_writes_table_and_picture(pairs: Path, tiny_f: Path, tmp_path: Path,

@@ -175,6 +175,22 @@ def test_each_timed_point_sits_at_its_seconds_per_megapixel_in_its_noises_marker
     assert first.shape != last.shape or not np.allclose(first, last)  # two noises, two shapes
 
 
+def test_the_plots_tell_the_methods_apart_by_more_than_colour(figure: list[Any]) -> None:
+    """tab10's green and red (and orange and green) read alike to a reader with red-green colour blindness, and
+    every method was a circle on a solid line: each method has its own marker, and in the time plot, where the
+    marker is the noise's, each point is named."""
+    methods = ["noisy", "bm3d", "nlm", "tv", "model"]
+    noises = ["gaussian:sigma=15", "gaussian:sigma=25"]
+    summary = summary_for(noises, methods)
+    report.plot_psnr_vs_noise(summary, noises, methods)
+    marker = {line.get_label(): line.get_marker() for line in figure[0].axes[0].get_lines()}
+    assert len({marker[m] for m in methods}) == len(methods), marker
+    ax = report_plots.psnr_vs_time_figure(summary, noises, methods).axes[0]
+    named = sorted((t.get_text(), tuple(np.round(t.xy, 6))) for t in ax.texts)
+    assert named == sorted((s["method"], (round(1.0 / s["mp_per_s"], 6), round(s["psnr"], 6)))
+                           for s in summary if s["method"] != "noisy")
+
+
 def test_pictures_draw_every_image_kind_as_8_bit_rgb() -> None:
     """Demo strips, validation grids and adapt's before/after: 16-bit highlights stay white (not wrapped to
     black), an RGBA image is drawn from its colours, a gray one (with or without alpha) as gray."""

@@ -160,6 +160,15 @@ def test_a_log_of_one_step_draws_its_points() -> None:
                       ("g_adv", "cycle_clean"))
     assert all(line.get_marker() in (None, "None", "") for line in many.axes[0].get_lines())  # lines, as before
 
+def test_eight_losses_differ_in_more_than_colour() -> None:
+    """Eight losses in eight tab10 colours on solid lines: green and red, orange and green, blue and purple read
+    alike to a reader with red-green colour blindness; each curve has dashes or marks of its own."""
+    fields = ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "idt", "d_clean", "d_noisy")
+    rows = [{"step": str(s), **{f: str(0.1 * (i + 1) + 0.001 * s) for i, f in enumerate(fields)}} for s in range(1, 50)]
+    lines = log_figure(rows, fields).axes[0].get_lines()
+    assert len(lines) == 8 and len({(line.get_linestyle(), line.get_marker()) for line in lines}) == 8
+
+
 # ---- whole runs ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -112,6 +112,16 @@ def figure(report: NoiseFitReport) -> Any:
     return fig
 
 
+PICTURE_DPI = 100  # with the smallest text at 7 pt, 10 px: at 80 dpi a legend's 5 pt was 6 px, not to be read
+ROW_DASHES, ROW_MARKS = ("-", "--", "-.", ":"), "osD^vP*Xh<>"
+
+
+def _row_style(index: int) -> dict[str, Any]:
+    """Row ``index``'s dashes and marker: tab10's orange and green, green and red, read alike to a reader with
+    red-green colour blindness, who could not tell two models' curves apart."""
+    return {"linestyle": ROW_DASHES[index % len(ROW_DASHES)], "marker": ROW_MARKS[index % len(ROW_MARKS)]}
+
+
 def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list[str]) -> None:
     centres = np.arange(-HIST_HALF, HIST_HALF + 1)
     hists = [r.hist for r in report.rows]
@@ -122,7 +132,7 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
         spread = np.sqrt(np.dot(counts, centres**2) / max(counts.sum(), 1))
         limit = max(8.0, 4.0 * spread)
         drawn = 0
-        for row, hist, colour in zip(report.rows, hists, colours):
+        for i, (row, hist, colour) in enumerate(zip(report.rows, hists, colours)):
             total = hist[band].sum()
             if total == 0:
                 continue
@@ -130,7 +140,8 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
             density = hist[band] / total
             kl = row.values.get("kl_per_band", row.values.get("detail_kl_per_band"))
             tag = "" if kl is None or kl[band] is None else f" (KL {kl[band]:.3f})"
-            style = {"linewidth": 2.0} if row is report.rows[0] else {"linewidth": 1.0}
+            style = {"linewidth": 2.0 if i == 0 else 1.0, "linestyle": ROW_DASHES[i % len(ROW_DASHES)], "markevery": 12,
+                     "markersize": 3, "marker": None if i < len(ROW_DASHES) else ROW_MARKS[i % len(ROW_MARKS)]}
             ax.step(centres, np.where(density > 0, density, np.nan), where="mid", color=colour,
                     label=_short(row.label) + tag, **style)
         ax.set_yscale("log")
@@ -139,9 +150,9 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
         ax.set_title(f"{what}, brightness {name}\n({int(counts.sum())} samples)", fontsize=8)
         ax.set_xlabel("levels (0-255 scale)", fontsize=7)
         ax.set_ylabel("share of samples (log)", fontsize=7)
-        ax.tick_params(which="both", labelsize=6)  # minor ticks too: labelled where a band spans under a decade
+        ax.tick_params(which="both", labelsize=7)  # minor ticks too: labelled where a band spans under a decade
         if drawn:
-            ax.legend(fontsize=5)
+            ax.legend(fontsize=7)
         else:  # a flat, dark or bright set leaves some brightness bands empty
             ax.text(0.5, 0.5, "no pixels at this brightness", ha="center", va="center", fontsize=7,
                     transform=ax.transAxes)
@@ -149,9 +160,9 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
 
 def _spectrum_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list[str]) -> None:
     ax = fig.add_subplot(cells[0])
-    for row, colour in zip(report.rows, colours):
+    for i, (row, colour) in enumerate(zip(report.rows, colours)):
         spectrum = row.values["spectrum"]
-        ax.plot(spectrum["cycles_per_pixel"], spectrum["power"], color=colour, marker=".",
+        ax.plot(spectrum["cycles_per_pixel"], spectrum["power"], color=colour, markersize=4, **_row_style(i),
                 label=f"{_short(row.label)} (lag-1 {_fmt(row.values['lag1'], 2)})")
     if not any(np.isfinite(np.asarray(r.values["spectrum"]["power"], float)).any() for r in report.rows):
         ax.text(0.5, 0.5, f"no photo holds a {WINDOW}x{WINDOW} window", ha="center", va="center", fontsize=7,
@@ -160,23 +171,23 @@ def _spectrum_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list
     ax.set_xlabel("spatial frequency (cycles/pixel)", fontsize=8)
     ax.set_ylabel("noise power (levels², log)", fontsize=8)
     ax.set_title(f"radially averaged noise power spectrum ({WINDOW}x{WINDOW} windows; flat = white)", fontsize=9)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
     ax = fig.add_subplot(cells[1])
     edges = band_edges()
     mids = (edges[:-1] + edges[1:]) / 2
-    for row, colour in zip(report.rows, colours):
+    for i, (row, colour) in enumerate(zip(report.rows, colours)):
         std = [np.nan if s is None else s for s in row.values["std_per_band"]]
-        ax.plot(mids, std, color=colour, marker="o", label=f"{_short(row.label)} (σ {_fmt(row.values['std'], 2)})")
+        ax.plot(mids, std, color=colour, **_row_style(i), label=f"{_short(row.label)} (σ {_fmt(row.values['std'], 2)})")
     ax.set_xlabel("clean intensity (0-255)", fontsize=8)
     ax.set_ylabel("residual std (levels)", fontsize=8)
     ax.set_title("noise level against brightness (signal dependence)", fontsize=9)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 def _blind_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list[str]) -> None:
     ax = fig.add_subplot(cells[0])
-    for row, colour in zip(report.rows, colours):
-        ax.plot([1, 2, 4], row.values["sigma_per_octave"], color=colour, marker="o",
+    for i, (row, colour) in enumerate(zip(report.rows, colours)):
+        ax.plot([1, 2, 4], row.values["sigma_per_octave"], color=colour, **_row_style(i),
                 label=f"{_short(row.label)} (coarse/fine {row.values['coarse_vs_fine']:.2f})")
     ax.plot([1, 2, 4], [report.rows[0].values["sigma_per_octave"][0] / k for k in (1, 2, 4)], color="gray",
             linestyle=":", label="white noise would halve")
@@ -185,15 +196,16 @@ def _blind_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list[st
     ax.set_xlabel("scale (pixels per sample, luma)", fontsize=8)
     ax.set_ylabel("finest diagonal Haar σ (levels)", fontsize=8)
     ax.set_title("noise σ per octave, median over crops (blind stand-in for a spectrum)", fontsize=9)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
     ax = fig.add_subplot(cells[1])
-    for row, colour in zip(report.rows, colours):
+    for i, (row, colour) in enumerate(zip(report.rows, colours)):
         ax.scatter(row.values["brightness_per_crop"], row.values["blind_sigma_per_crop"], s=8, color=colour,
+                   marker=ROW_MARKS[i % len(ROW_MARKS)],
                    label=f"{_short(row.label)} (median {row.values['blind_sigma_median']:.2f})")
     ax.set_xlabel("crop mean brightness (0-255)", fontsize=8)
     ax.set_ylabel("blind σ of the crop (levels)", fontsize=8)
     ax.set_title("noise level against brightness (blind σ per crop)", fontsize=9)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 def _crop_panels(fig: Any, cells: Any, report: NoiseFitReport) -> None:
@@ -231,7 +243,7 @@ def write_report(report: NoiseFitReport, out_dir: Path | str) -> list[Path]:
     a folder not empty)."""
     out_dir = Path(out_dir)
     names = ["noise_fit.json", "noise_fit.md", "noise_fit.png"]
-    picture, table, record = figure_png(figure(report), dpi=80), markdown(report), report_json(report)
+    picture, table, record = figure_png(figure(report), dpi=PICTURE_DPI), markdown(report), report_json(report)
     with built_aside(out_dir, first=names) as folder:
         for name, text in zip(names[:2], (record, table)):
             atomic_write_text(folder / name, text)
