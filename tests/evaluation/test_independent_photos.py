@@ -14,6 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "independent_photo
 
 @pytest.fixture()
 def photos(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as `python script` has it: run alone, its import failed
     spec = importlib.util.spec_from_file_location("independent_photos", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "independent_photos", module)

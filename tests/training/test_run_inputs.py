@@ -275,6 +275,7 @@ def test_noise_model_fit_runs_on_a_run_trained_from_a_noisy_folder(tmp_path: Pat
                       batch_size=2, workers=0)
     train(tiny_train_config(tmp_path / "clean", data=data), run)
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "noise_model_fit.py"
+    monkeypatch.syspath_prepend(str(script.parent))  # as `python script` has it: run alone, its import failed
     monkeypatch.setattr(sys, "argv", [str(script), str(run), "--draws", "2", "--json", str(tmp_path / "fit.json")])
     with pytest.raises(SystemExit) as stop:  # the gate's verdict is the exit code (a 2-step F fails it)
         runpy.run_path(str(script), run_name="__main__")
