@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 
+import numpy as np
 from PIL import Image
 
 from data_tools.exif_patch import upright_exif
@@ -129,6 +131,18 @@ def _icc_loss(fmt: str, channels: int, icc: bytes | None) -> str:
         return "a gray profile, where the file stores RGB"
     return "a colour profile, which a gray PNG may not hold" if fmt == "PNG" and not colour and not gray_profile \
         else ""
+
+
+def bmp_with_alpha(rgba: np.ndarray) -> bytes:
+    """An 8-bit RGBA image as a bottom-up 32-bit BMP whose V5 header has a mask for each of B, G, R and alpha, as
+    OpenCV writes it from 4.13 on: before, its 40-byte header made the fourth byte padding to every reader, and
+    the alpha came back opaque. Resolution 0 (``bmp_with_dpi`` sets it)."""
+    height, width = rgba.shape[:2]
+    rows = np.ascontiguousarray(rgba[::-1, :, [2, 1, 0, 3]]).tobytes()
+    info = struct.pack("<IiiHHIIiiII4I4s", 124, width, height, 1, 32, 3, len(rows), 0, 0, 0, 0,
+                       0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000, b"BGRs")  # BI_BITFIELDS, sRGB
+    info += bytes(48) + struct.pack("<I", 4) + bytes(12)  # no endpoints or gamma; intent: images
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(rows), 0, 0, 14 + len(info)) + info + rows
 
 
 def bmp_with_dpi(data: bytes, dpi: tuple[float, float] | None) -> bytes:

@@ -39,6 +39,7 @@ from data_tools.image_decode import (
     samples_by_range,
 )
 from data_tools.image_metadata import (
+    bmp_with_alpha,
     bmp_with_dpi,
     exif_for_output,
     exif_tags_for_output,
@@ -310,12 +311,8 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
     if pixels.dtype == np.uint16:
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]
-    if fmt == "BMP" and channels == 4:  # Pillow's 32-bit BMP drops alpha; OpenCV's keeps it, and both read it
-        with quiet_stderr():
-            ok, buf = cv2.imencode(".bmp", _rgb_to_bgr(pixels))
-        if not ok:
-            raise ValueError("OpenCV could not encode a BMP with alpha")
-        return bmp_with_dpi(buf.tobytes(), dpi)
+    if fmt == "BMP" and channels == 4:  # Pillow's 32-bit BMP drops alpha, and so did OpenCV's before 4.13
+        return bmp_with_dpi(bmp_with_alpha(pixels), dpi)
     if fmt in ("JPEG", "BMP") and has_alpha(channels):
         pixels = pixels[..., :-1]
         channels -= 1
