@@ -669,6 +669,32 @@ def test_noise_no_single_sigma_describes_gets_the_true_residual_s_std() -> None:
     assert bench_inputs.oracle_sigma([{"model": "gaussian", "sigma": 15.0}], clean, noisy) == 15.0
 
 
+
+class _Speckle:
+    """A noise source of one's own: it records its draw as its own dict, naming no ``model``."""
+
+    def __str__(self) -> str:
+        return "speckle:k=0.2"
+
+    def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict[str, object]]]:
+        gain = 1 + 0.2 * np.random.default_rng(seed).standard_normal(image.shape)
+        return np.clip(np.rint(image * gain), 0, 255).astype(image.dtype), [{"kind": "speckle", "k": 0.2}]
+
+
+def test_a_set_of_ones_own_noise_source_gets_its_residuals_std_whatever_its_stage_records(
+        tmp_path: Path, clean_dir: Path) -> None:
+    """Its lone stage names no model (the README asks only for JSON-ready dicts): --oracle-sigma failed every
+    image as "its recorded noise stage is unreadable (KeyError: 'model')" and scored none."""
+    synth(clean_dir, tmp_path / "set", _Speckle(), seed=5)
+    result = bench("--noisy", tmp_path / "set", "--methods", "tv", "-o", tmp_path / "b", "--oracle-sigma")
+    assert result.exit_code == 0, result.output
+    inputs = json.loads((tmp_path / "b" / "results.json").read_text())["inputs"]
+    assert inputs
+    for record in inputs:
+        clean = read_image(tmp_path / "set" / "clean" / f"{record['image']}.png").pixels.astype(np.float64)
+        noisy = read_image(tmp_path / "set" / "noisy" / f"{record['image']}.png").pixels.astype(np.float64)
+        assert record["sigma_used"] == pytest.approx(float((noisy - clean).std()), rel=1e-9)
+
 def test_a_recorded_sigma_outside_the_scale_is_refused() -> None:
     """A hand-edited manifest's σ feeds --oracle-sigma: 300 or -5 fails that input, it is not used."""
     image = np.zeros((16, 16, 3), np.uint8)

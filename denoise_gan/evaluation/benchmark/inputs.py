@@ -47,8 +47,9 @@ def oracle_sigma(stages: Sequence[dict[str, Any]], clean: np.ndarray, noisy: np.
     noise the per-pixel σ, which a blind estimate reads far lower), and for any other chain (a camera, Poisson,
     Gaussian then JPEG, ...) the std of the true residual noisy - clean on the 0-255 scale (what "σ tuned to the
     truth" means for noise no single σ describes; a JPEG'd Gaussian's σ is no longer the noise left in the file)."""
+    lone = stages[0] if len(stages) == 1 else None  # a source of one's own may name no model: the residual's
     try:  # a manifest's record: a hand-edited one fails this input with a ValueError, as a bad image does
-        sigma = float(stages[0]["sigma"]) if len(stages) == 1 and stages[0]["model"] in ORACLE_MODELS else None
+        sigma = float(lone["sigma"]) if isinstance(lone, dict) and lone.get("model") in ORACLE_MODELS else None
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"its recorded noise stage is unreadable ({type(exc).__name__}: {exc})") from None
     if sigma is not None:
