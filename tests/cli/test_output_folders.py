@@ -800,6 +800,29 @@ def test_running_out_of_memory_in_a_files_exif_on_writing_is_memory_not_a_photo_
     assert read_image(tmp_path / f"out.{fmt}").exif is not None
 
 
+
+@pytest.mark.parametrize("step", ["load", "tobytes"])
+def test_running_out_of_memory_while_rebuilding_a_files_exif_is_memory(tmp_path: Path, step: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the check of what the block holds, rebuilding it (parsing, then serialising) took a MemoryError for
+    a damaged block as well: the PNG was written without the photo's EXIF."""
+    from PIL import Image
+
+    from data_tools import image_metadata
+
+    tags = Image.Exif()
+    tags[0x010F] = "Maker"
+    exif = tags.tobytes()
+
+    def full(*_: object, **__: object) -> None:
+        raise MemoryError()
+
+    monkeypatch.setattr(image_metadata, "_describes", lambda _exif: True)  # (its own refusal is tested above)
+    monkeypatch.setattr(image_metadata, "upright_exif", lambda _exif: None)  # a block edited by rebuilding it
+    monkeypatch.setattr(Image.Exif, step, full)
+    with pytest.raises(MemoryError):
+        write_image(tmp_path / "out.png", noise_image(8, 12), exif=exif)
+
 def test_training_names_the_images_it_cannot_read(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """train and adapt read their folders recursively and passed over GIF and HEIC files without a word."""
     from denoise_gan.training import adapt, cyclegan
