@@ -336,7 +336,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
         f"<p class='meta'>{len(images_all)} image(s) × {len(noises)} noise condition(s) × {len(methods)} method(s); "
         f"{_e(source)}; {_e(_seed_text(cfg))}; classical methods get {_e(sigma_mode)}. "
         f"denoise-gan {_e(data['version'])}. Scores: PSNR (dB) / SSIM on integer images, outputs rounded to the "
-        f"image dtype (protocol {_e(data['protocol']['name'])}, below). Bold on green: the best of a column.</p>",
+        f"image dtype (protocol {_e(data['protocol']['name'])}, below). Bold on green: the best of the methods.</p>",
         *([_calibration_text(data["calibration"])] if data.get("calibration") else []),
     ]
     if plots:

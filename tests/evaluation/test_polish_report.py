@@ -364,6 +364,9 @@ def test_the_report_says_best_in_words_and_names_its_headers_for_a_screen_reader
     assert {text.endswith("(best PSNR)") for text in best} == {True, False}  # an image's on PSNR, a mean's each
     assert not any("(best)" in text for cls, text in parser.cells if "best" not in cls)
     assert parser.unscoped == 0
+    # the marks are a row's best too (an image's), and never the noisy input's: not "the best of a column"
+    meta = re.search(r"Bold on green[^<]*", report.render_html(tmp_path, results(["gaussian:sigma=15"]), {}))
+    assert meta and "column" not in meta.group(0) and "methods" in meta.group(0), meta
 
 
 def test_the_report_keeps_its_text_legible_and_its_plots_within_a_zoomed_window() -> None:
