@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import albumentations as A
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from data_tools.albumentations_quiet import A
 from data_tools.colour_cast import colour_cast
 from data_tools.errors import DataError
 from data_tools.folder_scan import no_images_text, no_longer_a_folder

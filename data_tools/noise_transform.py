@@ -9,9 +9,9 @@ import hashlib
 import sys
 from typing import Any
 
-import albumentations as A
 import numpy as np
 
+from data_tools.albumentations_quiet import A
 from data_tools.noise_source import NoiseSource, as_noise_source, drawn_noise, noise_text
 
 
