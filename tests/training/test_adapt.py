@@ -439,11 +439,8 @@ def test_the_adapted_g_is_capped_at_the_highest_level_it_was_trained_on(tmp_path
 def test_the_noise_fit_applies_f_to_the_clean_photos(tmp_path: Path) -> None:
     """Each F row is F(clean crops): an F that adds nothing reads exactly as the clean photos do, and one with a
     known noise level adds that σ."""
-    from data_tools.samples import load_sample
     from denoise_gan.nets.registry import build_generator, init_weights
     from denoise_gan.nets.weights import save_generator
-    from denoise_gan.training.adapt_reports import write_noise_fit
-    from denoise_gan.training.adapt_start import StartModel
 
     f = build_generator(TINY_F)
     init_weights(f)
@@ -457,12 +454,7 @@ def test_the_noise_fit_applies_f_to_the_clean_photos(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     save_generator(out / "F.safetensors", f, TINY_F)
-    clean = [load_sample(name) for name in ("rocket", "motorcycle")]
-    noisy = [np.clip(c.astype(float) + np.random.default_rng(0).normal(0, 30, c.shape), 0, 255).astype(np.uint8)
-             for c in clean]
-    start = StartModel("test", tmp_path / "G.safetensors", tmp_path / "quiet-F.safetensors")
-    fit = write_noise_fit(out, start, clean, noisy, "two photos", AdaptConfig(noisy_dir=str(tmp_path),
-                                                                              clean_dir="c", start="s"))
+    fit = _noise_fit_of_two_photos(tmp_path, out, tmp_path / "quiet-F.safetensors")
     assert fit["blind_sigma_per_crop"]["F before (start model)"] == fit["blind_sigma_per_crop"][
         "clean photos (no noise)"]
     assert fit["rows"]["F before (start model)"]["added_std"] < 0.5
@@ -472,11 +464,8 @@ def test_the_noise_fit_applies_f_to_the_clean_photos(tmp_path: Path) -> None:
 def test_a_gray_models_noise_fit_reads_the_noisy_photos_green_channel(tmp_path: Path) -> None:
     """The noisy folder's crops for a gray-only F are its photos' green channel, as its training patches are: a
     luma mix of three channels' noise reads a third weaker (σ 30 in every channel as about 20)."""
-    from data_tools.samples import load_sample
     from denoise_gan.nets.registry import build_generator, init_weights
     from denoise_gan.nets.weights import save_generator
-    from denoise_gan.training.adapt_reports import write_noise_fit
-    from denoise_gan.training.adapt_start import StartModel
 
     gray_f = GeneratorConfig(arch="noise", width=4, depth=1, channels=1)
     f = build_generator(gray_f)
@@ -485,13 +474,22 @@ def test_a_gray_models_noise_fit_reads_the_noisy_photos_green_channel(tmp_path: 
     out.mkdir()
     for path in (tmp_path / "F.safetensors", out / "F.safetensors"):
         save_generator(path, f, gray_f)
+    fit = _noise_fit_of_two_photos(tmp_path, out, tmp_path / "F.safetensors")
+    assert fit["rows"]["noisy folder"]["blind_sigma_median"] == pytest.approx(30.0, rel=0.12)
+
+
+def _noise_fit_of_two_photos(tmp_path: Path, out: Path, start_f: Path) -> dict:
+    """adapt's noise-fit report from ``start_f`` to ``out``'s F, on two clean photos and their σ 30 twins."""
+    from data_tools.samples import load_sample
+    from denoise_gan.training.adapt_reports import write_noise_fit
+    from denoise_gan.training.adapt_start import StartModel
+
     clean = [load_sample(name) for name in ("rocket", "motorcycle")]
     noisy = [np.clip(c.astype(float) + np.random.default_rng(0).normal(0, 30, c.shape), 0, 255).astype(np.uint8)
              for c in clean]
-    start = StartModel("test", tmp_path / "G.safetensors", tmp_path / "F.safetensors")
-    fit = write_noise_fit(out, start, clean, noisy, "two photos", AdaptConfig(noisy_dir=str(tmp_path),
-                                                                              clean_dir="c", start="s"))
-    assert fit["rows"]["noisy folder"]["blind_sigma_median"] == pytest.approx(30.0, rel=0.12)
+    start = StartModel("test", tmp_path / "G.safetensors", start_f)
+    return write_noise_fit(out, start, clean, noisy, "two photos", AdaptConfig(noisy_dir=str(tmp_path),
+                                                                               clean_dir="c", start="s"))
 
 
 def test_the_noise_fit_report_reads_sets_with_black_crops() -> None:
