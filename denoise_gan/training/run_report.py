@@ -113,13 +113,16 @@ def plot_log(log: RunLog, png: Path, fields: tuple[str, ...], level_fields: tupl
 
 SERIES_STYLES = (("-", None), ("--", None), ("-.", None), (":", None), ("-", "s"), ("--", "^"), ("-.", "D"), (":", "v"))
 
+FEW_POINT_MARKS = "os^Dv<>P"
+
 
 def _series_style(index: int, dot: str | None, points: int) -> dict[str, Any]:
     """A curve's dashes and marks, one of eight: eight losses told apart by colour alone were three or four
     to a reader with red-green colour blindness (tab10's green and red, orange and green)."""
     dashes, mark = SERIES_STYLES[index % len(SERIES_STYLES)]
-    return {"linestyle": dashes, "marker": dot or mark, "markevery": max(1, points // 12), "markersize": 3,
-            "linewidth": 1}
+    if dot:  # a log of one or two steps is drawn as points: each curve's its own shape
+        mark = FEW_POINT_MARKS[index % len(FEW_POINT_MARKS)]
+    return {"linestyle": dashes, "marker": mark, "markevery": max(1, points // 12), "markersize": 3, "linewidth": 1}
 
 
 def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],

@@ -154,19 +154,23 @@ def test_losses_of_zero_are_drawn_on_a_linear_axis_without_a_warning() -> None:
 def test_a_log_of_one_step_draws_its_points() -> None:
     """A run's first losses.png (one logged step) showed empty panels under a legend naming every curve."""
     fig = log_figure([{"step": "1", "g_adv": "0.5", "cycle_clean": "0.2"}], ("g_adv", "cycle_clean"))
-    assert all(line.get_marker() == "o" for line in fig.axes[0].get_lines())
+    assert [line.get_marker() for line in fig.axes[0].get_lines()] == ["o", "s"]  # a point each, shaped apart
     assert fig.axes[0].get_ylabel() == "loss (log scale)"
     many = log_figure([{"step": str(s), "g_adv": "0.5", "cycle_clean": "0.2"} for s in (1, 2, 3)],
                       ("g_adv", "cycle_clean"))
     assert all(line.get_marker() in (None, "None", "") for line in many.axes[0].get_lines())  # lines, as before
 
+
 def test_eight_losses_differ_in_more_than_colour() -> None:
     """Eight losses in eight tab10 colours on solid lines: green and red, orange and green, blue and purple read
     alike to a reader with red-green colour blindness; each curve has dashes or marks of its own."""
     fields = ("g_adv", "f_adv", "f_stats", "cycle_clean", "cycle_noisy", "idt", "d_clean", "d_noisy")
-    rows = [{"step": str(s), **{f: str(0.1 * (i + 1) + 0.001 * s) for i, f in enumerate(fields)}} for s in range(1, 50)]
-    lines = log_figure(rows, fields).axes[0].get_lines()
-    assert len(lines) == 8 and len({(line.get_linestyle(), line.get_marker()) for line in lines}) == 8
+    for steps in (1, 2, 49):  # one or two logged steps are drawn as points: each curve's of its own shape
+        rows = [{"step": str(s), **{f: str(0.1 * (i + 1) + 0.001 * s) for i, f in enumerate(fields)}}
+                for s in range(1, steps + 1)]
+        lines = log_figure(rows, fields).axes[0].get_lines()
+        assert len(lines) == 8 and len({(line.get_linestyle(), line.get_marker()) for line in lines}) == 8, steps
+        assert steps > 2 or len({line.get_marker() for line in lines}) == 8, steps
 
 
 # ---- whole runs ----------------------------------------------------------------------------------
