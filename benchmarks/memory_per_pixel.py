@@ -50,7 +50,8 @@ def peak_rss_mib(args: list[object]) -> float:
         proc = subprocess.Popen([sys.executable, "-m", "denoise_gan", *map(str, args)], stdout=subprocess.DEVNULL,
                                 stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:  # exit 1 too: a file that failed (out of memory) is no peak
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait on the pid again
+        if proc.returncode != 0:  # exit 1 too: a file that failed (out of memory) is no peak
             err.seek(0)
             said = (err.read().decode(errors="replace").strip().splitlines() or ["no message"])[-1]
             raise SystemExit(f"error: denoise-gan {' '.join(map(str, args))} failed: {said}")

@@ -3,6 +3,9 @@ process's, read where it ends."""
 
 from __future__ import annotations
 
+import gc
+import warnings
+
 import pytest
 
 from helpers import benchmark_script
@@ -34,3 +37,13 @@ def test_a_command_whose_file_failed_is_no_peak(script, tmp_path) -> None:
     (tmp_path / "pred" / "a.png").write_bytes(b"not a png")
     with pytest.raises(SystemExit, match="failed: error:"):
         script.peak_rss_mib(["evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred"])
+
+
+def test_the_measured_process_is_reaped_as_subprocess_sees_it(script) -> None:
+    """Reaped by ``os.wait4`` behind Popen's back, the child was "still running" to it: a ResourceWarning when the
+    Popen went, and a later ``waitpid`` on a number the system may have given another child by then."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        script.peak_rss_mib(["--version"])
+        gc.collect()
+    assert not [w for w in caught if "still running" in str(w.message)]
