@@ -39,7 +39,7 @@ from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
 from data_tools.temp_files import remove_stale_parts
 from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
-from denoise_gan.errors import UserError, WeightsError
+from denoise_gan.errors import UserError, WeightsError, typed_line
 from denoise_gan.extras import extra_command, require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
@@ -233,11 +233,14 @@ def onnx_bytes(model: Exportable) -> bytes:
         example += (torch.ones(1), torch.full((1,), gc.ESTIMATE))
         names += [gc.STRENGTH, gc.SIGMA]
     buf = io.BytesIO()
-    with EXPORTING, quiet_warnings():
-        # the TorchScript-based exporter: offline, no extra packages, and it handles the dynamic pad; torch
-        # calls it legacy and warns on every export
-        torch.onnx.export(graph, example, buf, dynamo=False, opset_version=OPSET, input_names=names,
-                          output_names=[gc.OUTPUT], dynamic_axes={gc.IMAGE: dims, gc.OUTPUT: dims})
+    try:
+        with EXPORTING, quiet_warnings():
+            # the TorchScript-based exporter: offline, no extra packages, and it handles the dynamic pad; torch
+            # calls it legacy and warns on every export (torch.export specialises the pad to the example's size)
+            torch.onnx.export(graph, example, buf, dynamo=False, opset_version=OPSET, input_names=names,
+                              output_names=[gc.OUTPUT], dynamic_axes={gc.IMAGE: dims, gc.OUTPUT: dims})
+    except Exception as exc:  # noqa: BLE001 - a torch without that exporter (deprecated): one line, not a traceback
+        raise UserError(f"torch {torch.__version__} made no ONNX graph ({typed_line(exc)})") from None
     proto = onnx.load_from_string(buf.getvalue())
     proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = channels  # the crop hides it is the input's
     info = {**metadata_strings(model), **graph_metadata(model, graph)}

@@ -6,15 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from denoise_gan.config import TrainConfig
+from denoise_gan.errors import UserError
 from denoise_gan.nets.export import write_graph_beside
+from denoise_gan.nets.run_folder import graph_beside
 from denoise_gan.runtime import world_from_env
+from denoise_gan.warning_line import say_for_the_run
 
 
 def write_graph(weights: Path) -> Path:
     """G's ONNX graph beside its weights (``G.onnx``), so `denoise` runs it without torch; only the main
-    process writes it, only where the exporter is installed. Returns the weights' path."""
+    process writes it, only where the exporter is installed and works (else a warning). Returns the weights' path."""
     if world_from_env().is_main and weights.is_file():
-        write_graph_beside(weights)
+        try:
+            write_graph_beside(weights)
+        except UserError as exc:  # the weights are saved: a run is not failed for want of their optional graph
+            say_for_the_run(None, f"no {graph_beside(weights).name} beside {weights}: {exc}; `denoise` runs the "
+                            "weights on torch")
     return weights
 
 
