@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -182,17 +182,20 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
             table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
         best = best_psnr(mine)
         best_ssim = max((s["ssim"] for s in contenders(mine)), default=None)
+        won: dict[str, list[str]] = {"PSNR": [], "SSIM": []}  # the methods whose cells are marked, by column
         for s in mine:
             value = shown_psnr(s)
             p = "inf" if math.isinf(value) else f"{value:.2f}" + ("*" if s.get("identical_pairs") else "")
             starred = starred or p.endswith("*")
             q = f"{s['ssim']:.4f}"
             marked = contender(s)
-            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if marked and shown_best(value, best, 2) else p,
-                          f"[bold green]{q}[/]" if marked and shown_best(s["ssim"], best_ssim, 4) else q,
-                          f"{s['seconds']:.3f}",
+            best_p, best_q = marked and shown_best(value, best, 2), marked and shown_best(s["ssim"], best_ssim, 4)
+            won["PSNR"] += [s["method"]] if best_p else []
+            won["SSIM"] += [s["method"]] if best_q else []
+            table.add_row(escape(s["method"]), f"[bold green]{p}[/]" if best_p else p,
+                          f"[bold green]{q}[/]" if best_q else q, f"{s['seconds']:.3f}",
                           "-" if s["mp_per_s"] is None else f"{s['mp_per_s']:.3g}", str(s["images"]))
-        table.caption = best_in_words(mine, best, best_ssim)
+        table.caption = best_in_words(won)
         parts.append(table)
     if starred:
         parts.append("* some outputs equal their clean image (PSNR infinite): the PSNR mean is over the others, "
@@ -210,14 +213,10 @@ def benchmark_summary(result: BenchmarkResult) -> RenderableType:
     return Group(*parts)
 
 
-def best_in_words(entries: list[dict[str, Any]], best: float | None, best_ssim: float | None) -> str | None:
-    """The cells a benchmark table marks bold green, named under it: a pipe, a log, ``TERM=dumb`` and a screen
-    reader get no styles, and lost which method was best, what a reader came for."""
-    from denoise_gan.evaluation.report_plots import contenders, shown_best, shown_psnr
-
-    psnr = [s["method"] for s in contenders(entries) if shown_best(shown_psnr(s), best, 2)]
-    ssim = [s["method"] for s in contenders(entries) if shown_best(s["ssim"], best_ssim, 4)]
-    said = [f"{metric} {', '.join(names)}" for metric, names in (("PSNR", psnr), ("SSIM", ssim)) if names]
+def best_in_words(won: dict[str, list[str]]) -> str | None:
+    """The methods a benchmark table marks bold green, per column, named under it: a pipe, a log, ``TERM=dumb``
+    and a screen reader get no styles, and lost which method was best, what a reader came for."""
+    said = [f"{metric} {', '.join(names)}" for metric, names in won.items() if names]
     return escape("best: " + "; ".join(said)) if said else None
 
 
