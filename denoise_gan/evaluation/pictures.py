@@ -142,6 +142,11 @@ def as_label(text: str) -> str:
     return "\u200b" + text if text.startswith("_") else text
 
 
+# the shapes a plot tells its series apart by, beside colour: tab10's green and red (and orange and green) read
+# alike to a reader with red-green colour blindness
+MARKERS = "osD^vP*Xh<>"
+
+
 def figure_png(fig: object, dpi: int, tight: bool = False) -> bytes:
     """A matplotlib figure as PNG bytes (``tight`` crops the margins), for an atomic write or an inline image."""
     import io

@@ -12,7 +12,7 @@ from typing import Any
 
 from data_tools.noise import parse_noise_spec
 from denoise_gan.evaluation.method_names import BASELINE
-from denoise_gan.evaluation.pictures import as_label, figure_png
+from denoise_gan.evaluation.pictures import MARKERS, as_label, figure_png
 
 
 @dataclass(frozen=True)
@@ -163,12 +163,9 @@ def _colours(methods: Sequence[str]) -> dict[str, Any]:
     return {m: cmap(i % 10) for i, m in enumerate(methods)}
 
 
-METHOD_MARKERS = "os^DvP*Xh<>"  # a shape per method: tab10's green and red, orange and green, read alike to
-#                                 a reader with red-green colour blindness, who told the methods apart by nothing
-
-
 def _markers(methods: Sequence[str]) -> dict[str, str]:
-    return {m: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, m in enumerate(methods)}
+    """A shape per method, so the methods differ in more than colour."""
+    return {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(methods)}
 
 
 def plot_psnr_vs_noise(summary: list[dict[str, Any]], noises: Sequence[str], methods: Sequence[str]) -> bytes | None:
@@ -253,12 +250,11 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
         return None
     fig, ax = _figure(6.4, 4.2)
     colours = _colours(methods)
-    markers = "osD^vP*Xh<>"
     seconds = [1.0 / s["mp_per_s"] for s in points]
     middle = math.sqrt(min(seconds) * max(seconds))  # points right of it are named on their left, off the legend
     for s, x in zip(points, seconds):
         ax.scatter(x, shown_psnr(s), color=colours[s["method"]],
-                   marker=markers[list(noises).index(s["noise"]) % len(markers)], s=42, zorder=3)
+                   marker=MARKERS[list(noises).index(s["noise"]) % len(MARKERS)], s=42, zorder=3)
         left = x > middle  # the shape is the noise's: the method is named beside it, not only coloured
         ax.annotate(as_label(s["method"]), (x, shown_psnr(s)), xytext=(-5 if left else 5, 3), fontsize="x-small",
                     textcoords="offset points", ha="right" if left else "left")
@@ -269,7 +265,7 @@ def psnr_vs_time_figure(summary: list[dict[str, Any]], noises: Sequence[str], me
     ax.xaxis.set_minor_formatter(NullFormatter())
     handles = [ax.scatter([], [], color=colours[m], marker="o", label=as_label(m)) for m in methods if m != BASELINE]
     if len(noises) > 1:
-        handles += [ax.scatter([], [], color="gray", marker=markers[i % len(markers)], label=as_label(n))
+        handles += [ax.scatter([], [], color="gray", marker=MARKERS[i % len(MARKERS)], label=as_label(n))
                     for i, n in enumerate(noises)]
     # beside the axes: inside them it hid the axis labels and the points it names
     ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)

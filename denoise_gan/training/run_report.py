@@ -18,7 +18,7 @@ from rich.table import Column
 
 from data_tools.atomic_files import OutputWriteError, atomic_write_bytes, atomic_write_text, write_error
 from denoise_gan.config import to_json
-from denoise_gan.evaluation.pictures import figure_png
+from denoise_gan.evaluation.pictures import MARKERS, figure_png
 from denoise_gan.extras import require
 from denoise_gan.nets.run_folder import RunFolder
 from denoise_gan.progress_bar import live_display
@@ -113,15 +113,13 @@ def plot_log(log: RunLog, png: Path, fields: tuple[str, ...], level_fields: tupl
 
 SERIES_STYLES = (("-", None), ("--", None), ("-.", None), (":", None), ("-", "s"), ("--", "^"), ("-.", "D"), (":", "v"))
 
-FEW_POINT_MARKS = "os^Dv<>P"
-
 
 def _series_style(index: int, dot: str | None, points: int) -> dict[str, Any]:
     """A curve's dashes and marks, one of eight: eight losses told apart by colour alone were three or four
     to a reader with red-green colour blindness (tab10's green and red, orange and green)."""
     dashes, mark = SERIES_STYLES[index % len(SERIES_STYLES)]
     if dot:  # a log of one or two steps is drawn as points: each curve's its own shape
-        mark = FEW_POINT_MARKS[index % len(FEW_POINT_MARKS)]
+        mark = MARKERS[index % len(MARKERS)]
     return {"linestyle": dashes, "marker": mark, "markevery": max(1, points // 12), "markersize": 3, "linewidth": 1}
 
 

@@ -20,7 +20,7 @@ from denoise_gan.evaluation.noise_fit.statistics import (
     WINDOW,
     band_edges,
 )
-from denoise_gan.evaluation.pictures import as_label, figure_png
+from denoise_gan.evaluation.pictures import MARKERS, as_label, figure_png
 
 # ---- outputs: JSON, Markdown, PNG ----------------------------------------------------------------
 
@@ -113,13 +113,13 @@ def figure(report: NoiseFitReport) -> Any:
 
 
 PICTURE_DPI = 100  # with the smallest text at 7 pt, 10 px: at 80 dpi a legend's 5 pt was 6 px, not to be read
-ROW_DASHES, ROW_MARKS = ("-", "--", "-.", ":"), "osD^vP*Xh<>"
+ROW_DASHES = ("-", "--", "-.", ":")
 
 
 def _row_style(index: int) -> dict[str, Any]:
     """Row ``index``'s dashes and marker: tab10's orange and green, green and red, read alike to a reader with
     red-green colour blindness, who could not tell two models' curves apart."""
-    return {"linestyle": ROW_DASHES[index % len(ROW_DASHES)], "marker": ROW_MARKS[index % len(ROW_MARKS)]}
+    return {"linestyle": ROW_DASHES[index % len(ROW_DASHES)], "marker": MARKERS[index % len(MARKERS)]}
 
 
 def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list[str]) -> None:
@@ -141,7 +141,7 @@ def _histogram_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: lis
             kl = row.values.get("kl_per_band", row.values.get("detail_kl_per_band"))
             tag = "" if kl is None or kl[band] is None else f" (KL {kl[band]:.3f})"
             style = {"linewidth": 2.0 if i == 0 else 1.0, "linestyle": ROW_DASHES[i % len(ROW_DASHES)], "markevery": 12,
-                     "markersize": 3, "marker": None if i < len(ROW_DASHES) else ROW_MARKS[i % len(ROW_MARKS)]}
+                     "markersize": 3, "marker": None if i < len(ROW_DASHES) else MARKERS[i % len(MARKERS)]}
             ax.step(centres, np.where(density > 0, density, np.nan), where="mid", color=colour,
                     label=_short(row.label) + tag, **style)
         ax.set_yscale("log")
@@ -200,7 +200,7 @@ def _blind_panels(fig: Any, cells: Any, report: NoiseFitReport, colours: list[st
     ax = fig.add_subplot(cells[1])
     for i, (row, colour) in enumerate(zip(report.rows, colours)):
         ax.scatter(row.values["brightness_per_crop"], row.values["blind_sigma_per_crop"], s=8, color=colour,
-                   marker=ROW_MARKS[i % len(ROW_MARKS)],
+                   marker=MARKERS[i % len(MARKERS)],
                    label=f"{_short(row.label)} (median {row.values['blind_sigma_median']:.2f})")
     ax.set_xlabel("crop mean brightness (0-255)", fontsize=8)
     ax.set_ylabel("blind σ of the crop (levels)", fontsize=8)
