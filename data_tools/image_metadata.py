@@ -133,25 +133,17 @@ def _icc_loss(fmt: str, channels: int, icc: bytes | None) -> str:
         else ""
 
 
-def bmp_with_alpha(rgba: np.ndarray) -> bytes:
+def bmp_with_alpha(rgba: np.ndarray, dpi: tuple[float, float] | None) -> bytes:
     """An 8-bit RGBA image as a bottom-up 32-bit BMP whose V5 header has a mask for each of B, G, R and alpha, as
     OpenCV writes it from 4.13 on: before, its 40-byte header made the fourth byte padding to every reader, and
-    the alpha came back opaque. Resolution 0 (``bmp_with_dpi`` sets it)."""
+    the alpha came back opaque. The resolution in pixels per metre (0: none recorded)."""
     height, width = rgba.shape[:2]
     rows = np.ascontiguousarray(rgba[::-1, :, [2, 1, 0, 3]]).tobytes()
-    info = struct.pack("<IiiHHIIiiII4I4s", 124, width, height, 1, 32, 3, len(rows), 0, 0, 0, 0,
+    per_metre = [round(d / 0.0254) for d in dpi] if dpi is not None else [0, 0]
+    info = struct.pack("<IiiHHIIiiII4I4s", 124, width, height, 1, 32, 3, len(rows), *per_metre, 0, 0,
                        0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000, b"BGRs")  # BI_BITFIELDS, sRGB
     info += bytes(48) + struct.pack("<I", 4) + bytes(12)  # no endpoints or gamma; intent: images
     return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(rows), 0, 0, 14 + len(info)) + info + rows
-
-
-def bmp_with_dpi(data: bytes, dpi: tuple[float, float] | None) -> bytes:
-    """OpenCV's BMP with the resolution it leaves at 0 set in its info header (pixels per metre, x then y)."""
-    if dpi is None:
-        return data
-    out = bytearray(data)
-    out[38:46] = b"".join(round(d / 0.0254).to_bytes(4, "little", signed=True) for d in dpi)
-    return bytes(out)
 
 
 def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:

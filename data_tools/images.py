@@ -40,7 +40,6 @@ from data_tools.image_decode import (
 )
 from data_tools.image_metadata import (
     bmp_with_alpha,
-    bmp_with_dpi,
     exif_for_output,
     exif_tags_for_output,
     file_resolution,
@@ -312,7 +311,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]
     if fmt == "BMP" and channels == 4:  # Pillow's 32-bit BMP drops alpha, and so did OpenCV's before 4.13
-        return bmp_with_dpi(bmp_with_alpha(pixels), dpi)
+        return bmp_with_alpha(pixels, dpi)
     if fmt in ("JPEG", "BMP") and has_alpha(channels):
         pixels = pixels[..., :-1]
         channels -= 1
