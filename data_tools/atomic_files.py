@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from data_tools.errors import DataError
-from data_tools.temp_files import CLAIMS_TAKEN, claim, claimed_folder, remove_stale_parts, temp_prefix
+from data_tools.temp_files import claim, claimed_folder, remove_stale_parts, temp_prefix
 
 
 class OutputWriteError(DataError):
@@ -91,16 +91,16 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except OSError as exc:
         raise write_error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails, and only once the
-            claim(fh.fileno())           # file is in place (till then it claims the temp file as a live writer's)
+        with os.fdopen(fd, "wb") as fh:  # owns fd from here: closed however the writing fails
+            held = claim(fh.fileno())  # the temp file is a live writer's while it stays open
             if hasattr(os, "fchmod"):  # (Windows before Python 3.13 has none, and keeps no Unix modes)
                 _usual_mode(lambda mode: os.fchmod(fh.fileno(), mode), 0o666)  # mkstemp makes 0600
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-            if MOVES_OPEN_FILES:
+            if held:  # kept open till it is in place, so the claim lasts as long as the temp file
                 _put_in_place(tmp, path, overwrite)
-        if not MOVES_OPEN_FILES:
+        if not held:  # nothing to keep: closed first (Windows renames and deletes no file its writer holds open)
             _put_in_place(tmp, path, overwrite)
         sync_folder(path.parent)
     except OutputWriteError:
@@ -112,11 +112,6 @@ def atomic_write_bytes(path: Path | str, data: bytes, overwrite: bool = True) ->
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-# a temp file stays open until its move only to keep its claim; where no claims are taken (no flock: Windows,
-# which also renames and deletes no file its writer holds open) it is closed first
-MOVES_OPEN_FILES = CLAIMS_TAKEN
 
 
 def _put_in_place(tmp: str, path: Path, overwrite: bool) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from data_tools.atomic_files import FolderBusyError, write_error
 from data_tools.names import warn
 from data_tools.output_folders import refuse_file_in_the_way, refuse_set_half
-from data_tools.temp_files import CLAIMS_TAKEN
+from data_tools.temp_files import flock_module
 
 
 @contextmanager
@@ -29,7 +29,7 @@ def holding_folder(folder: Path | str, what: str = "run") -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(folder, exc, "cannot open it") from None
-    if not CLAIMS_TAKEN:  # not POSIX
+    if flock_module() is None:
         yield
         return
     try:
@@ -58,9 +58,8 @@ def reading_folder(folder: Path | str, what: str = "set") -> Iterator[None]:
     the folder whole (``holding_folder``), is refused meanwhile, and one writing it now makes this a one-line
     refusal (its images are half the old set, half the new). A folder that cannot be opened is read unlocked:
     the reader's own checks say what is wrong with it."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
+    fcntl = flock_module()
+    if fcntl is None:
         yield
         return
     try:
@@ -150,9 +149,8 @@ def held_by_another_process(folder: Path | str) -> bool:
     with a shared probe, so readers (``reading_folder``: a benchmark, a training run, this process itself reading
     a set) are not taken for a writer. A lock held only for a moment (another command's probe) is waited out, as
     ``holding_folder`` does. False where the OS or the file system has no flock."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
+    fcntl = flock_module()
+    if fcntl is None:
         return False
     try:  # a folder only: opening a FIFO to read would wait for a writer for ever
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

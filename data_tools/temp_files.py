@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 # a temp file this package writes: "." + (a prefix of) the target's name + ".PID-" + mkstemp's 8 random letters
 _PART = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\.part$", re.DOTALL)
@@ -103,26 +104,27 @@ def remove_stale_parts(folder: Path | str, recursive: bool = False, named: str |
     return removed
 
 
-def _flock_exists() -> bool:
-    try:
-        import fcntl  # noqa: F401
-    except ImportError:  # not POSIX
-        return False
-    return True
-
-
-CLAIMS_TAKEN = _flock_exists()  # where not, the PID in a temp file's name alone speaks for its writer
-
-
-def claim(fd: int) -> None:
-    """Mark the temp file or folder open as ``fd`` as a live writer's for as long as ``fd`` stays open. Where the
-    file system takes no locks, the PID in its name alone speaks for it."""
+def flock_module() -> ModuleType | None:
+    """fcntl, where the OS has flock; None where not (Windows), and there the PID in a temp file's name alone speaks
+    for its writer and no folder is locked. Asked at each use, the one place that asks."""
     try:
         import fcntl
     except ImportError:  # not POSIX
-        return
-    with contextlib.suppress(OSError):
+        return None
+    return fcntl
+
+
+def claim(fd: int) -> bool:
+    """Mark the temp file or folder open as ``fd`` as a live writer's for as long as ``fd`` stays open; whether it
+    is (no flock, or a file system that takes no locks: the PID in its name alone speaks for it)."""
+    fcntl = flock_module()
+    if fcntl is None:
+        return False
+    try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager
@@ -142,9 +144,8 @@ def claimed_folder(folder: Path) -> Iterator[None]:
 
 def _claimed(path: Path) -> bool:
     """Whether a writer holds ``path``'s claim now (its lock cannot be taken)."""
-    try:
-        import fcntl
-    except ImportError:
+    fcntl = flock_module()
+    if fcntl is None:
         return False
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))

@@ -27,9 +27,9 @@ def _open_here(path: object) -> bool:
 
 
 def _as_windows_moves(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No fchmod (Python up to 3.12), no flock claims, and no rename or delete of a file held open."""
+    """No fchmod (Python up to 3.12), no fcntl, and no rename or delete of a file held open."""
     monkeypatch.delattr(os, "fchmod")
-    monkeypatch.setattr(atomic_files, "MOVES_OPEN_FILES", False, raising=False)
+    monkeypatch.setitem(sys.modules, "fcntl", None)
     for name in ("replace", "rename", "unlink", "remove", "link"):
         real = getattr(os, name)
 
@@ -49,6 +49,23 @@ def test_outputs_are_written_where_open_files_cannot_be_moved(tmp_path: Path, mo
     renamed while still open (a sharing violation, "being used by another process")."""
     _as_windows_moves(monkeypatch)
     images.write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8), overwrite=overwrite)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_a_temp_file_is_closed_before_its_move_where_no_claim_was_taken(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The temp file stays open till it is in place only to keep its claim. Whether it did was read from whether
+    the OS has flock, so with fcntl importable but no lock taken (a file system that answers ENOLCK) it was still
+    moved open, which a system that moves no open file refuses."""
+    import fcntl
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    _as_windows_moves(monkeypatch)
+    monkeypatch.setitem(sys.modules, "fcntl", fcntl)
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    images.write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
 
@@ -95,7 +112,6 @@ def test_a_set_is_written_into_a_new_folder_without_flock(tmp_path: Path, monkey
 
     images.write_image(tmp_path / "clean" / "a.png", np.full((32, 32, 3), 128, np.uint8))
     monkeypatch.setitem(sys.modules, "fcntl", None)
-    monkeypatch.setattr(folder_lock, "CLAIMS_TAKEN", False, raising=False)
     synth(tmp_path / "clean", tmp_path / "set", "gaussian:sigma=25", seed=1)
     assert (tmp_path / "set" / "manifest.json").is_file()
     (tmp_path / "file").write_text("x")
