@@ -454,9 +454,14 @@ def test_torchrun_style_sharding_does_every_file_once(tmp_path: Path, weights: P
         procs.append(subprocess.Popen([sys.executable, "-c", RANK_SCRIPT, str(src), str(out), str(weights),
                                        str(tmp_path / f"rank{rank}.json")], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    for proc in procs:
-        log, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0, log
+    try:
+        for proc in procs:
+            log, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0, log
+    finally:  # one rank failing or timing out leaves the other waiting for it at the gather: not left running
+        for proc in procs:
+            proc.kill()
+            proc.communicate()
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
     everything = [Path(s).name for s, status in rank0["results"]]
     assert sorted(everything) == names and rank0["world_size"] == 2  # rank 0 gathered every file, once
