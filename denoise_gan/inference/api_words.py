@@ -34,8 +34,9 @@ _SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags wit
 
 
 def python_terms(text: str, keep: Iterable[str] = ()) -> str:
-    """``--tile 128`` as ``tile=128``, ``--skip-existing`` as ``skip_existing``, ``-o`` as ``out_dir``; the texts
-    in ``keep`` (the paths a caller gave, which a message quotes) as they are, whatever they hold."""
+    """``--tile 128`` as ``tile=128``, ``--skip-existing`` as ``OutputOptions(skip_existing=True)``, ``-o`` as
+    ``out_dir``; the texts in ``keep`` (the paths a caller gave, which a message quotes) as they are, whatever
+    they hold."""
     if command_line_running():  # its messages keep their flags
         return text
     # only a path the rewording would change needs keeping ("." or "tile" kept would shield the message's own words)
