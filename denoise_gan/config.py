@@ -58,8 +58,8 @@ class GeneratorConfig:
     channels: int = opt(3, "3 (colour; gray images are copied) or 1.", at_least=1)
     width: int = opt(16, "{net} base width (the U-Net doubles it per level; the ResNet's ngf).", at_least=1,
                      at_most=MAX_WIDTH)
-    depth: int = opt(3, "{net} levels below its input resolution (U-Net; stride 2**depth).", at_least=1,
-                     at_most=MAX_DEPTH)
+    depth: int = opt(3, "{net} levels below its input resolution (U-Net: stride 2**depth; level-aware G: "
+                        "2**(depth + 1), at least 8).", at_least=1, at_most=MAX_DEPTH)
     blocks: int = opt(1, "{net} residual blocks per level (ResNet: in all).", at_least=1, at_most=MAX_BLOCKS)
 
     def __post_init__(self) -> None:
@@ -222,7 +222,7 @@ class TrainConfig(ValidatedRunFields):
 
 @dataclass(frozen=True)
 class RefineConfig(ValidatedRunFields):
-    """Pseudo-pair refinement: G trained on (F(clean), clean) with a plain L1 loss.
+    """Pseudo-pair refinement: G trained on (F(clean), clean) with a plain L1 loss (or L2: ``loss="l2"``).
 
     A level-aware G (``generator.arch == "level"``) learns from F's level map too: G denoises given the map F
     used, its estimator learns to predict that map from the noisy image alone. With `noise` set, the pairs come
