@@ -4,8 +4,10 @@ Shared by training and inference, so ``--device``, ``--precision`` and ``--threa
 command.
 torch is imported inside the functions that use it, so the ONNX Runtime engine (and ``--help``) can use
 this module where torch is not installed.
-Precision: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU; half
-precision is refused on the CPU (slow there, and the cause of the "black image" reports).
+Precision for inference: ``auto`` is bf16 autocast on CUDA (fp16 on GPUs without native bf16) and fp32 on the
+CPU; half precision is refused on the CPU (slow there, and the cause of the "black image" reports). Training
+never takes fp16 (``auto`` is fp32 on a GPU without native bf16) and may run bf16 on the CPU, where ``auto``
+times its step (``training.step_mode``).
 """
 
 from __future__ import annotations

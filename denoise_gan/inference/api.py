@@ -50,8 +50,8 @@ class Denoiser:
     (``OnnxBackend``, ``TorchBackend``). ``device`` is auto, cpu,
     cuda or cuda:N; ``tile`` the largest tile side in pixels, 0 for the whole image in one pass, or "auto";
     ``overlap`` the pixels neighbouring tiles share; ``batch_size`` tiles per forward pass; ``precision``
-    auto (bf16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16 (torch only); ``ensemble`` averages the
-    eight flips and quarter turns of each image (eight times the work).
+    auto (bf16 on CUDA, fp16 on a GPU without native bf16, fp32 on the CPU), fp32, fp16 or bf16 (torch only);
+    ``ensemble`` averages the eight flips and quarter turns of each image (eight times the work).
     """
 
     @worded

@@ -33,7 +33,7 @@ TRIAL_WARMUP, TRIAL_STEPS = 2, 3
 
 @dataclass(frozen=True)
 class StepMode:
-    precision: str = "fp32"  # "fp32", or "bf16"/"fp16" autocast (fp16 only as CUDA's auto on GPUs without bf16)
+    precision: str = "fp32"  # "fp32" or "bf16" autocast (training refuses fp16; "fp16" only in older checkpoints)
     channels_last: bool = False
     compiled: bool = False
 
@@ -59,7 +59,8 @@ def compiler_present() -> bool:
 
 
 def candidate_modes(device: torch.device, precision: str) -> tuple[StepMode, ...]:
-    """The modes worth timing: one when the user chose a precision, or on CUDA (bf16 + channels_last)."""
+    """The modes worth timing: one when the user chose a precision, or on CUDA (channels_last, in bf16 where the
+    GPU computes in it natively, fp32 otherwise)."""
     amp = training_precision(precision, device)  # validates the name; auto on a GPU without bf16 is fp32
     if device.type == "cuda":
         return (StepMode(precision_name(amp), channels_last=True),)
