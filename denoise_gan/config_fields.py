@@ -42,7 +42,7 @@ class Nested:
     """How a nested config's fields appear among its parent's options: ``--f-width`` for F's width."""
 
     prefix: str = ""  # flag prefix, e.g. "f-"
-    name: str = ""  # what {net} in a help text reads as: "G", "F", "the discriminators'"
+    name: str = ""  # what {net} in a help text reads as: "G's", "F's (the noise model's)"; unnamed, "Its"
     flags: Mapping[str, str] = field(default_factory=dict)  # field -> flag, where the prefixed name is not it
     helps: Mapping[str, str] = field(default_factory=dict)  # field -> help, where the field's own is not right
     shared: tuple[str, ...] = ()  # fields set by the parent-level option of the same name (--channels)

@@ -3,7 +3,7 @@
 ``synth --noise A --noise B`` made only B's set, and ``denoise --sigma 10 ... --sigma 25`` denoised at 25: a
 user who meant two noises, or who edited one end of a long command line, could not tell. Repeatable options
 (``benchmark --noise``) and a flag given twice in the same form stay as they are; a flag given in both its forms
-(``--ema --no-ema``) contradicts itself and is refused too.
+(``--quantize --no-quantize``) contradicts itself and is refused too.
 """
 
 from __future__ import annotations
