@@ -1,8 +1,10 @@
-"""Unpaired patch datasets for training (the noise spec as an albumentations transform is in ``noise_transform``).
+"""Patch datasets for training: unpaired clean/noisy patches (train, adapt's noise phase) and clean patches for
+pairs (refine, adapt's denoiser phase); the noise spec as an albumentations transform is in ``noise_transform``.
 
 Every sample is a pure function of (seed, index): the loader can run in worker processes and a resumed
-run sees exactly the batches an uninterrupted one would have. Augmentation is crop, flip and 90° rotation
-only: resampling a noisy image would correlate its noise and teach the networks the wrong noise.
+run sees exactly the batches an uninterrupted one would have. The geometry is crop, flip and 90° rotation
+only, never a resize: resampling a noisy image would correlate its noise and teach the networks the wrong noise.
+(Refinement's optional stripes and colour casts change clean crops, before any noise is drawn.)
 """
 
 from __future__ import annotations

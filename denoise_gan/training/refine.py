@@ -1,4 +1,4 @@
-"""Pseudo-pair refinement: train G on (F(clean), clean) with a plain L1 loss.
+"""Pseudo-pair refinement: train G on (F(clean), clean) with a plain L1 loss (or L2: ``--loss l2``).
 
 This is the step that makes an unpaired denoiser competitive (GCBD, C2N, LUD-VAE all do it): after CycleGAN
 training, F is a sampler of realistic noise, so every step can draw fresh noisy versions of fresh clean crops and
