@@ -278,11 +278,11 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
                  icc: bytes | None = None, lossless: bool = False, dpi: tuple[float, float] | None = None) -> bytes:
     """Encode HxWxC uint8/uint16 pixels for a file suffix.
 
-    8-bit goes through Pillow, which writes EXIF/ICC; 16-bit through OpenCV (PNG/TIFF keep 16 bits; the ICC
-    profile and EXIF are added to a PNG after, and a TIFF with a profile goes through tifffile; a 16-bit TIFF
-    keeps no EXIF); gray+alpha
-    TIFF (8/16-bit) through tifffile and 16-bit gray+alpha PNG through a plain PNG writer, since neither
-    library above can write them. Formats that cannot hold 16 bits (JPEG, WebP, BMP) get a rounded 8-bit copy;
+    8-bit goes through Pillow, which writes EXIF/ICC, but for an RGBA BMP (its own V5 header: Pillow drops the
+    alpha); a 16-bit PNG through OpenCV, the ICC profile and EXIF added after; every 16-bit TIFF, and gray+alpha
+    TIFF (8/16-bit), through tifffile (OpenCV writes no profile or resolution there; these keep no EXIF);
+    16-bit gray+alpha PNG through a plain PNG writer, since neither library above can write it.
+    Formats that cannot hold 16 bits (JPEG, WebP, BMP) get a rounded 8-bit copy;
     formats without alpha (JPEG, and BMP beside gray) get it dropped. ``lossless`` writes a WebP lossless
     (``quality`` is then the compression effort). ``dpi`` (x, y): the resolution, kept where the format holds one.
     """
