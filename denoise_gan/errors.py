@@ -1,8 +1,9 @@
 """The project's error types: raised for something the user can fix, never for bugs.
 
 Every one derives from ``DenoiseGanError`` (defined in ``data_tools.errors``, the bottom of the import graph,
-so ``data_tools``'s ``DataError`` shares it), so the CLI turns all of them into one red line and exit code 2,
-and Python callers can catch them in one clause; all five are importable from here.
+so ``data_tools``'s ``DataError`` shares it), so the CLI turns each into one red line (exit code 2, or 1 where
+the work failed though the arguments were fine: ``atomic_files``' full disk, output in the way, folder held),
+and Python callers can catch them in one clause. ``ReportedInterrupt`` is no error but a KeyboardInterrupt.
 """
 
 from data_tools.errors import CPU_OUT_OF_MEMORY, DataError, DenoiseGanError
