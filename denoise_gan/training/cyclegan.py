@@ -1,9 +1,10 @@
 """Unpaired CycleGAN training: G noisy->clean, F clean->noisy, D_clean and D_noisy.
 
 The step is written in the paper's order: generators first (adversarial + cycle + identity), then the
-discriminators on a history pool of fakes. One change from the reference, measured here: F learns from
-its adversarial loss only. Letting the cycle's gradient into F rewards noise that is easy to undo, and
-F collapses to adding none; stopped at F's output, F's noise tracks the noisy domain. The backward cycle
+discriminators on a history pool of fakes. One change from the reference, measured here: no cycle gradient
+reaches F, which learns from its own objective alone (``noise_objective``: adversarial, noise statistics,
+identity). Letting the cycle's gradient into F rewards noise that is easy to undo, and F collapses to adding
+none; stopped at F's output, F's noise tracks the noisy domain. The backward cycle
 F(G(y)) ~ y keeps the reference's weight for G, though F draws fresh noise and cannot give back y's own: it is
 lowest for a G that leaves the noise in, so the forward cycle is what teaches G to denoise (and ``refine``'s
 pseudo-pairs make the shipped G).
