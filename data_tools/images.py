@@ -1,9 +1,10 @@
 """Reading and writing images as users have them: bit depth, channels, alpha, EXIF and ICC kept.
 
-Pixels are decoded by OpenCV (it keeps 16-bit colour, which Pillow flattens to 8-bit) from bytes,
-so any path works; Pillow reads the header first (tifffile for TIFFs Pillow cannot open, such as float
-RGB) to refuse decompression bombs before any pixel is allocated, then EXIF orientation and the ICC
-profile. Arrays are always HxWxC in RGB(A) order.
+Pixels are decoded from bytes, so any path works: a TIFF's by tifffile (``tiff_decode``), others by OpenCV (it
+keeps 16-bit colour, which Pillow flattens to 8-bit; Pillow where OpenCV misreads one, ``image_decode``); Pillow
+reads the header first (tifffile for TIFFs Pillow cannot open, such as float RGB) to refuse decompression
+bombs before any pixel is allocated, then EXIF orientation and the ICC profile. Arrays are always HxWxC in
+RGB(A) order.
 """
 
 from __future__ import annotations
