@@ -2,11 +2,11 @@
 method shares, and σ, blind or oracle.
 
 Every method gets the same integer noisy image (synthesised once per image and noise condition, clipped and
-rounded to the file's dtype, or read from a paired set made by ``synth``). The noise seeds follow ``synth``
-(``image_seed(seed, name)``), so ``denoise-gan synth --noise SPEC --seed N`` writes byte-identical noisy
-inputs for inspection. σ is estimated blind from the noisy image (``skimage.restoration.estimate_sigma``), as
-a user without ground truth would have to; ``oracle_sigma`` gives the classical methods the true σ instead,
-which is how papers report them.
+rounded to the file's dtype, or read from a paired set: one ``synth`` made, or the user's own clean/ and noisy/
+pairs). The noise seeds follow ``synth`` (``image_seed(seed, name)``), so ``denoise-gan synth --noise SPEC
+--seed N`` writes byte-identical noisy inputs for inspection. σ is estimated blind from the noisy image
+(``skimage.restoration.estimate_sigma``), as a user without ground truth would have to; ``oracle_sigma`` gives
+the classical methods the true σ instead, which is how papers report them.
 """
 
 from __future__ import annotations
