@@ -166,7 +166,8 @@ def demo_table(rows: Sequence[DemoRow], noise: str, seed: int, model: str = "def
 
 
 def benchmark_summary(result: BenchmarkResult) -> RenderableType:
-    """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures, notes."""
+    """One table per noise condition (best PSNR/SSIM in bold green), then model load times, failures and the rows
+    computed and reused; the run's notes are the command's to say, on stderr."""
     from denoise_gan.evaluation.report_plots import best_psnr, contender, contenders, shown_best, shown_psnr
 
     parts: list[RenderableType] = []
