@@ -141,6 +141,15 @@ def recorded_device(state: dict[str, Any] | None) -> str | None:
     return "cuda" if asked.startswith("cuda") else "cpu" if asked == "cpu" else None
 
 
+def _not_offered(resumed: StepMode, precision: str) -> str:
+    """Why a resumed run's mode is not among the candidates: not always the machine."""
+    if resumed.precision == "fp16":  # a run whose auto once took fp16 on a GPU without bf16
+        return "which training no longer uses (it trains in fp32 or bf16)"
+    if precision != "auto":  # one candidate then, that precision's
+        return f"which --precision {precision} leaves out"
+    return "which this machine cannot run"
+
+
 def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], device: torch.device,
                      precision: str, measure: bool, say: Callable[[str], None],
                      resumed: StepMode | None = None,
@@ -161,8 +170,8 @@ def choose_step_mode(trainer: Any, batches: Iterator[dict[str, torch.Tensor]], d
         say(f"compute mode: {resumed.label} (the run's own, as it trained before the resume)")
         return batches
     if resumed is not None:
-        say(f"compute mode: the run trained in {resumed.label}, which this machine cannot run; it goes on in "
-            "another, so not exactly as it would have")
+        say(f"compute mode: the run trained in {resumed.label}, {_not_offered(resumed, precision)}; it goes on "
+            "in another, so not exactly as it would have")
     if len(modes) == 1 or not measure:
         apply_mode(trainer, modes[0])
         why = (f"--precision {precision}" if precision != "auto" else "the only mode to try here" if len(modes) == 1

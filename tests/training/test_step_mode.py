@@ -181,6 +181,18 @@ def test_a_resumed_run_keeps_the_mode_it_trained_in(monkeypatch) -> None:
     assert elsewhere.step_mode == StepMode() and "which this machine cannot run" in said[0]
 
 
+def test_a_resumed_fp16_run_is_not_told_the_machine_cannot_run_it(monkeypatch) -> None:
+    """A run whose auto took fp16 on a GPU without bf16 (before training left fp16), resumed: "which this machine
+    cannot run", on the very GPU that ran it. Training no longer uses fp16; nor is --precision the machine."""
+    said: list[str] = []
+    choose_step_mode(TinyTrainer(), iter(batches(2)), CPU, "auto", False, said.append,
+                     resumed=StepMode("fp16", channels_last=True))
+    assert "fp16 autocast + channels_last, which training no longer uses (it trains in fp32 or bf16)" in said[0]
+    said = []
+    choose_step_mode(TinyTrainer(), iter(batches(2)), CPU, "fp32", False, said.append, resumed=StepMode(compiled=True))
+    assert "torch.compile, which --precision fp32 leaves out" in said[0]
+
+
 def test_the_mode_travels_in_the_checkpoint(monkeypatch, clean_dir, tmp_path) -> None:
     from denoise_gan.nets.run_folder import list_checkpoints
     from denoise_gan.nets.weights import load_checkpoint
