@@ -94,7 +94,7 @@ def failed_rows(stdout: str) -> dict[str, str]:
     """The `files needing attention` table as {file: reason} for failed rows (one table row per line)."""
     rows = {}
     for line in stdout.splitlines():
-        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[1] == "failed":
             rows[cells[0]] = cells[2]
     return rows

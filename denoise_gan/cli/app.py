@@ -292,7 +292,9 @@ def print_whole(result: RenderableType) -> None:
     """A result (a table of scores) printed whole: where it does not fit the terminal, it is laid out at the
     narrowest width that cuts no word, and the terminal wraps the lines. Fitted to a narrower width, rich cut
     cells to ``…`` (a 45-column pane showed ``0.…`` for every score, a 20-column one blank columns)."""
-    need = _uncut_width(result)
+    from denoise_gan.cli.render import plain_boxes  # the CLI's drawing, imported on use as the commands do
+
+    need = _uncut_width(plain_boxes(result, console))
     if need <= console.width:
         console.print(result)
         return

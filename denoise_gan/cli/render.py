@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.progress import Progress
@@ -63,6 +64,17 @@ def progress_callback(console: Console, what: str) -> Iterator[ProgressFn]:
                           highlight=False, soft_wrap=True)
 
         yield report
+
+
+def plain_boxes(result: RenderableType, console: Console) -> RenderableType:
+    """The result with its tables' borders in ASCII where ``console`` is a log, a pipe or ``TERM=dumb``: a screen
+    reader read each box-drawing character out by name, and a log opened in another encoding showed mojibake. A
+    terminal keeps its look."""
+    if not live_display(console):
+        for part in result.renderables if isinstance(result, Group) else [result]:
+            if isinstance(part, Table) and part.box is not None:
+                part.box = box.ASCII
+    return result
 
 
 def denoise_summary(summary: Summary) -> RenderableType:

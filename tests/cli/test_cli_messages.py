@@ -256,10 +256,10 @@ def test_a_long_file_name_still_folds_into_the_terminal(tmp_path: Path) -> None:
     write_image(tmp_path / "in" / "a.png", np.full((32, 32, 3), 90, np.uint8))
     run = subprocess.run([sys.executable, "-m", "denoise_gan", "denoise", tmp_path / "in", "-o", tmp_path / "out"],
                          capture_output=True, encoding="utf-8", timeout=300,
-                         env={**os.environ, "COLUMNS": "80", "PYTHONIOENCODING": "utf-8"})  # its borders are "│"
+                         env={**os.environ, "COLUMNS": "80", "PYTHONIOENCODING": "utf-8"})  # piped: ASCII borders
     assert run.returncode == 1 and "files needing attention" in run.stdout, run.stdout
     assert max(len(line) for line in run.stdout.splitlines()) <= 80, run.stdout
-    first_column = "".join(line.split("│")[1].strip() for line in run.stdout.splitlines() if line.startswith("│"))
+    first_column = "".join(line.split("|")[1].strip() for line in run.stdout.splitlines() if line.startswith("|"))
     assert name in first_column and "…" not in run.stdout  # folded over two lines, whole
 
 

@@ -317,7 +317,7 @@ def test_names_and_reasons_with_brackets_are_printed_as_they_are(tmp_path: Path,
     (tmp_path / "in" / "img[red].png").write_bytes(b"not a png")
     result = denoise(tmp_path / "in", "-o", tmp_path / "out", "-c", weights)
     assert result.exit_code == 1
-    assert "img[red].png" in "".join(line.strip(" │┃") for line in result.output.splitlines())
+    assert "img[red].png" in "".join(line.strip(" |") for line in result.output.splitlines())
     console = Console(record=True, width=200)
     console.print(denoise_summary(Summary((FileResult("a[b].png", "o", "failed", message="pip install 'x[bench]'"),),
                                           1.0)))
@@ -549,7 +549,7 @@ def test_a_done_file_with_a_note_is_listed_for_attention(tmp_path: Path, weights
                      "-c", weights)
     assert result.exit_code == 0, result.output
     assert "files needing attention" in result.stdout
-    rows = [[c.strip() for c in line.strip().strip("│").split("│")] for line in result.stdout.splitlines()]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in result.stdout.splitlines()]
     noted = [cells for cells in rows if len(cells) == 3 and cells[1] == "done"]  # (a long path folds its cell)
     assert len(noted) == 1 and "16-bit written as 8-bit" in noted[0][2]  # the 8-bit photo lost nothing
 

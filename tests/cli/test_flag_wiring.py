@@ -115,7 +115,7 @@ def test_evaluate_pairs_predictions_by_their_suffix(tmp_path: Path) -> None:
     result = cli("evaluate", "--clean", tmp_path / "clean", "--pred", tmp_path / "pred", "--pred-suffix",
                  "_denoised")
     assert result.exit_code == 0, result.output
-    assert any(line.strip("│ ").startswith("a ") for line in result.output.splitlines())
+    assert any(line.strip("| ").startswith("a ") for line in result.output.splitlines())
 
 
 def test_synth_names_a_skipped_source_as_it_is_spelt(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def test_scores_what_is_there_and_names_what_is_missing(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: no prediction for 1 of 3 clean image(s)"), lines
     assert "(b.*)" in lines[0] and "scored the other 2" in lines[0]
     table = " ".join(result.stdout.split())  # the caption wraps at the table's width
-    assert "│ a │" in table and "│ c │" in table and "│ b │" not in table
+    assert "| a |" in table and "| c |" in table and "| b |" not in table
     assert "1 clean image(s) without a prediction, not in the mean" in table
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["missing"] == ["b"] and [r["name"] for r in data["images"]] == ["a", "c"]
@@ -83,7 +83,7 @@ def test_a_pair_that_cannot_be_scored_is_listed_and_the_others_scored(tmp_path: 
     assert alone.exit_code == 1, alone.output
     lines = error_lines(alone)
     assert len(lines) == 1 and lines[0].startswith("error: could not score 4 of 4 pair(s)"), lines
-    assert lines[0].endswith("nothing was scored") and "│" not in alone.stdout
+    assert lines[0].endswith("nothing was scored") and "|" not in alone.stdout
     saved = json.loads((tmp_path / "none.json").read_text())
     assert saved["images"] == [] and saved["mean"] == {"psnr": None, "ssim": None} and len(saved["failed"]) == 4
     assert (tmp_path / "none.csv").read_text() == "name,psnr,ssim\n"
@@ -100,7 +100,7 @@ def test_missing_failed_and_extra_files_are_counted_against_the_whole_set(tmp_pa
     assert "no prediction for 3 of 5 clean image(s)" in text and "scored 1 of the other 2" in text
     assert "could not score 1 of 2 pair(s)" in text
     assert "1 prediction(s) without a clean image of the same name" in text and "(extra.png)" in text
-    assert "│ a │" in " ".join(result.stdout.split())
+    assert "| a |" in " ".join(result.stdout.split())
 
 
 def test_a_prediction_without_a_clean_image_alone_fails_the_run(tmp_path: Path) -> None:
@@ -149,5 +149,5 @@ def test_a_pair_that_cannot_be_scored_is_said_under_the_mean_too(tmp_path: Path)
     result = cli("evaluate", "--clean", clean, "--pred", pred)
     assert result.exit_code == 1, result.output
     table = " ".join(result.stdout.split())
-    assert "│ a │" in table and "│ b │" not in table
+    assert "| a |" in table and "| b |" not in table
     assert "1 pair(s) that could not be scored, not in the mean" in table

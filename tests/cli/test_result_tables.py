@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 from rich.table import Table
 
@@ -157,3 +158,25 @@ def test_the_best_of_a_benchmark_table_is_said_in_words_where_no_style_is_shown(
     assert "best: PSNR bm3d, nlm; SSIM nlm" in _text(render.benchmark_summary(bench))
     bench.data["summary"][0].update(psnr=None, psnr_finite=35.0, identical_pairs=2)  # no PSNR ranked
     assert "best: SSIM nlm" in _text(render.benchmark_summary(bench))
+
+
+def test_a_table_off_a_terminal_is_drawn_in_ascii_and_a_terminal_keeps_its_look(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped, logged or on `TERM=dumb`, the tables came out in box-drawing characters, which a screen reader read
+    out one by one by name and a log opened in another encoding showed as mojibake."""
+    import importlib
+    import io
+
+    app = importlib.import_module("denoise_gan.cli.app")
+    drawn = {}
+    for name, console in (("pipe", Console(file=io.StringIO(), width=120)),
+                          ("dumb", Console(file=io.StringIO(), width=120, force_terminal=True,
+                                           _environ={"TERM": "dumb"})),
+                          ("terminal", Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None,
+                                               _environ={"TERM": "xterm"}))):
+        monkeypatch.setattr(app, "console", console)
+        app.print_whole(render.benchmark_summary(_benchmark(False)))
+        drawn[name] = console.file.getvalue()  # type: ignore[attr-defined]
+    for name in ("pipe", "dumb"):
+        assert not any("\u2500" <= c <= "\u257f" for c in drawn[name]) and "| bm3d " in drawn[name], drawn[name]
+    assert "┃ method" in drawn["terminal"] and "│ bm3d " in drawn["terminal"], drawn["terminal"]

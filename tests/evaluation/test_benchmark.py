@@ -725,7 +725,7 @@ def test_a_mean_with_identical_pairs_is_reported_as_evaluate_reports_it(tmp_path
     finite = [r["psnr"] for r in rows if r["psnr"] is not None]
     assert wavelet["identical_pairs"] == len(rows) - len(finite)
     assert wavelet["psnr_finite"] == pytest.approx(np.mean(finite))
-    line = next(line for line in result.output.splitlines() if line.strip("│ ").startswith("wavelet"))
+    line = next(line for line in result.output.splitlines() if line.strip("| ").startswith("wavelet"))
     assert f"{wavelet['psnr_finite']:.2f}" in line and "inf" not in line
     from types import SimpleNamespace
 
