@@ -41,14 +41,17 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def png_with_chunks(data: bytes, icc: bytes | None, dpi: tuple[float, float] | None = None,
-                    exif: bytes | None = None) -> bytes:
-    """A PNG with an ICC profile (iCCP), a resolution in dots per inch (pHYs, stored per metre) and EXIF (eXIf,
-    its TIFF-format block without a JPEG's "Exif" prefix) right after its header, before the image data."""
+                    exif: bytes | None = None, text: dict[str, str] | None = None) -> bytes:
+    """A PNG with an ICC profile (iCCP), a resolution in dots per inch (pHYs, stored per metre), EXIF (eXIf,
+    its TIFF-format block without a JPEG's "Exif" prefix) and text by keyword (iTXt, UTF-8) right after its
+    header, before the image data, where a reader finds them without decoding the pixels."""
     extra = png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc)) if icc else b""
     if dpi:
         extra += png_chunk(b"pHYs", struct.pack(">IIB", *(max(1, round(d / INCH)) for d in dpi), 1))
     if exif:
         extra += png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00"))
+    for keyword, value in (text or {}).items():  # uncompressed: no flag, method, language or translated keyword
+        extra += png_chunk(b"iTXt", keyword.encode("latin-1") + b"\x00" * 5 + value.encode("utf-8", "replace"))
     ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR's length and type, its 13 bytes and CRC
     return data[:ihdr_end] + extra + data[ihdr_end:]
 

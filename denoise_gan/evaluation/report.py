@@ -331,7 +331,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>denoise-gan benchmark</title><style>{STYLE}</style></head><body>",
+        f"<title>benchmark: {_e(Path(out_dir).resolve().name)}</title><style>{STYLE}</style></head><body>",
         "<h1>denoise-gan benchmark</h1>",
         f"<p class='meta'>{len(images_all)} image(s) × {len(noises)} noise condition(s) × {len(methods)} method(s); "
         f"{_e(source)}; {_e(_seed_text(cfg))}; classical methods get {_e(sigma_mode)}. "

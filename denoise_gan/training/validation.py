@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import fit_channels, to_tensor
 from data_tools.images import center_crop, encode_image, to_dtype
+from data_tools.names import shown
 from data_tools.paths import real_path
+from data_tools.png_chunks import png_with_chunks
 from data_tools.set_halves import halves_of
 from data_tools.temp_files import remove_stale_parts
 from denoise_gan.evaluation.metrics import finite_mean, psnr, ssim
@@ -30,6 +33,7 @@ from denoise_gan.inference.tiling import denoise_array
 VAL_SIDE = 256  # centre crops keep validation to seconds on a CPU
 GRIDS_DIR = "val"
 GRID_NAME = re.compile(r"step_(\d+)\.png")
+SCORES_KEY = "Description"  # the PNG text a grid carries its scores in, read back as the page's alt text
 
 
 class Validator:
@@ -76,7 +80,11 @@ class Validator:
         title = (f"step {step}   G: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}   "
                  f"noisy input: {result['input_psnr']:.2f} dB" + (f"   (centre {self.side} px crops)" if self.cropped
                                                                    else ""))
-        write_grid(run_dir, step, labelled_grid(rows, columns, captions, title))
+        said = "; ".join(f"{shown(name)} {n:.2f} to {g:.2f} dB" for (name, *_), (g, _, n) in zip(self.pairs, scores))
+        alt = (f"validation grid at step {step}: G PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}; "
+               f"noisy input {result['input_psnr']:.2f} dB" + (f" (centre {self.side} px crops)" if self.cropped
+                                                              else "") + f"; per image, noisy to G: {said}")
+        write_grid(run_dir, step, labelled_grid(rows, columns, captions, title), alt)
         return result
 
     @torch.inference_mode()
@@ -107,9 +115,10 @@ def _restore_layouts(layouts: list[tuple[nn.Parameter, tuple[int, ...]]]) -> Non
                                                  device=param.device).copy_(param.data)
 
 
-def write_grid(run_dir: Path, step: int, grid: np.ndarray) -> None:
-    """val/step_N.png and val_grid.png (the latest), then val/index.html."""
-    png = encode_image(grid, ".png")
+def write_grid(run_dir: Path, step: int, grid: np.ndarray, scores: str = "") -> None:
+    """val/step_N.png and val_grid.png (the latest), then val/index.html. ``scores`` (what the grid shows, in
+    words) goes into the PNG, so the page, rebuilt from the files, gives each grid its scores as alt text."""
+    png = png_with_chunks(encode_image(grid, ".png"), None, text={SCORES_KEY: scores} if scores else None)
     atomic_write_bytes(Path(run_dir) / GRIDS_DIR / f"step_{step:07d}.png", png)
     atomic_write_bytes(Path(run_dir) / "val_grid.png", png)
     write_index(Path(run_dir))
@@ -137,9 +146,20 @@ def write_index(run_dir: Path) -> None:
              "send the val folder whole.</p>"]
     for step, path in reversed(grids):
         parts.append(f"<h2 id='step-{step}'>step {step}</h2><img src='{html.escape(path.name)}' "
-                     f"alt='validation grid at step {step}'>")
+                     f"alt='{html.escape(grid_scores(path) or f'validation grid at step {step}')}'>")
     parts.append("</body></html>\n")
     atomic_write_text(Path(run_dir) / GRIDS_DIR / "index.html", "\n".join(parts))
+
+
+def grid_scores(path: Path) -> str | None:
+    """The scores a grid was written with, in words; None for one written before grids carried them, or one
+    that cannot be read."""
+    try:
+        with Image.open(path) as image:
+            said = image.info.get(SCORES_KEY)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return str(said) if isinstance(said, str) else None
 
 
 def drop_grids_after(run_dir: Path, step: int) -> None:

@@ -376,3 +376,14 @@ def test_the_report_keeps_its_text_legible_and_its_plots_within_a_zoomed_window(
     assert missing and _contrast(missing.group(1), "#ffffff") >= 4.5
     plots = re.search(r"\.plots img \{[^}]*max-width: ([^;]+);", report.STYLE)
     assert plots and "100%" in plots.group(1)
+
+
+def test_each_report_page_is_titled_by_its_folder(tmp_path: Path) -> None:
+    """Every benchmark page was titled "denoise-gan benchmark": two open side by side, or in a browser's
+    history, could not be told apart."""
+    titles = set()
+    for name in ("blind", "oracle"):
+        (tmp_path / name).mkdir()
+        page = report.render_html(tmp_path / name / ".", results(["gaussian:sigma=15"]), {})
+        titles.add(re.search(r"<title>([^<]*)</title>", page).group(1))  # type: ignore[union-attr]
+    assert titles == {"benchmark: blind", "benchmark: oracle"}
