@@ -180,37 +180,31 @@ def _no_random_var(x: np.ndarray, **_: float) -> np.ndarray:
 @dataclass(frozen=True)
 class SpecModel:
     """One model of the spec grammar (its parameters, limits, draw and variance); the learned noise model is
-    ``denoise_gan.NoiseModel``, a different thing."""
+    ``denoise_gan.NoiseModel``, a different thing. What each model means is said once, in the README's noise
+    table (a test holds it to MODELS); a wrong spec's error lists the models with their parameters."""
 
     name: str
     params: tuple[str, ...]
     defaults: dict[str, float]
     limits: dict[str, tuple[float, float]]
     fn: Callable[..., np.ndarray]
-    doc: str
     variance: Callable[..., np.ndarray] = _no_random_var  # per-pixel σ² it adds, given the clean image (0-255)
 
 
 MODELS: dict[str, SpecModel] = {
     m.name: m
     for m in [
-        SpecModel("gaussian", ("sigma",), {}, {"sigma": (0, 255)}, _gaussian,
-                   "additive white Gaussian, sigma on the 0-255 scale", _gaussian_var),
-        SpecModel("poisson", ("peak",), {}, {"peak": (0.01, 1e6)}, _poisson,
-                   "shot noise, peak = photons at full white", _poisson_var),
+        SpecModel("gaussian", ("sigma",), {}, {"sigma": (0, 255)}, _gaussian, _gaussian_var),
+        SpecModel("poisson", ("peak",), {}, {"peak": (0.01, 1e6)}, _poisson, _poisson_var),
         SpecModel("poisson-gaussian", ("peak", "sigma"), {}, {"peak": (0.01, 1e6), "sigma": (0, 255)},
-                   _poisson_gaussian, "shot noise then read noise", _poisson_gaussian_var),
-        SpecModel("speckle", ("sigma",), {}, {"sigma": (0, 10)}, _speckle,
-                   "multiplicative, sigma relative to intensity", _speckle_var),
+                   _poisson_gaussian, _poisson_gaussian_var),
+        SpecModel("speckle", ("sigma",), {}, {"sigma": (0, 10)}, _speckle, _speckle_var),
         SpecModel("salt-pepper", ("amount", "salt"), {"salt": 0.5}, {"amount": (0, 1), "salt": (0, 1)},
-                   _salt_pepper, "amount = fraction of pixels hit, salt = share of white", _salt_pepper_var),
-        SpecModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg, "JPEG compression at quality"),
+                   _salt_pepper, _salt_pepper_var),
+        SpecModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg),
         SpecModel("correlated", ("sigma", "scale"), {"scale": 1.0}, {"sigma": (0, 255), "scale": (0.3, 20)},
-                   _correlated, "Gaussian noise blurred by a Gaussian of std scale px, per-pixel sigma kept",
-                   _gaussian_var),
+                   _correlated, _gaussian_var),
         SpecModel("camera", ("peak", "read"), {"read": 2.0}, {"peak": (1, 1e6), "read": (0, 1000)}, camera_noise,
-                   "a camera: linear light, Bayer mosaic, shot noise (peak = photo-electrons at full white) and "
-                   "read noise (read = its std in electrons) per photosite, demosaicing, colour matrix, sRGB",
                    camera_variance),
     ]
 }
