@@ -189,6 +189,8 @@ class SpecModel:
     limits: dict[str, tuple[float, float]]
     fn: Callable[..., np.ndarray]
     variance: Callable[..., np.ndarray] = _no_random_var  # per-pixel σ² it adds, given the clean image (0-255)
+    whole: tuple[str, ...] = ()  # parameters its encoder takes as whole numbers: refused otherwise, drawn as such
+    clipped_input: bool = False  # an encoder that only sees a valid image: the stages before it are clipped to 0-255
 
 
 MODELS: dict[str, SpecModel] = {
@@ -201,7 +203,7 @@ MODELS: dict[str, SpecModel] = {
         SpecModel("speckle", ("sigma",), {}, {"sigma": (0, 10)}, _speckle, _speckle_var),
         SpecModel("salt-pepper", ("amount", "salt"), {"salt": 0.5}, {"amount": (0, 1), "salt": (0, 1)},
                    _salt_pepper, _salt_pepper_var),
-        SpecModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg),
+        SpecModel("jpeg", ("quality",), {}, {"quality": (1, 100)}, _jpeg, whole=("quality",), clipped_input=True),
         SpecModel("correlated", ("sigma", "scale"), {"scale": 1.0}, {"sigma": (0, 255), "scale": (0.3, 20)},
                    _correlated, _gaussian_var),
         SpecModel("camera", ("peak", "read"), {"read": 2.0}, {"peak": (1, 1e6), "read": (0, 1000)}, camera_noise,
@@ -226,13 +228,14 @@ class NoiseStage:
         return f"{self.model}:" + ",".join(f"{k}={v}" for k, v in self.params.items())
 
 
-def _drawn(key: str, value: ParamRange, rng: np.random.Generator) -> float:
-    """A parameter drawn as the model uses it: a JPEG quality is a whole number to the encoder, so a range of
-    qualities draws each whole number in it equally often (rounding a real draw would give its two ends half
-    a share each), and the manifest records the whole number the encoder used. (The recorded stages name the
-    values drawn; it is the run's spec with the image's seed that makes the file again: with the same seed a
-    fixed spec draws no parameters, so its noise comes from another point of the random stream.)"""
-    if key == "quality":
+def _drawn(value: ParamRange, rng: np.random.Generator, whole: bool) -> float:
+    """A parameter drawn as the model uses it: a ``whole`` one (a JPEG quality) is a whole number to the
+    encoder, so a range of qualities draws each whole number in it equally often (rounding a real draw would
+    give its two ends half a share each), and the manifest records the whole number the encoder used. (The
+    recorded stages name the values drawn; it is the run's spec with the image's seed that makes the file again:
+    with the same seed a fixed spec draws no parameters, so its noise comes from another point of the random
+    stream.)"""
+    if whole:
         return int(value.lo) if value.lo == value.hi else int(rng.integers(int(value.lo), int(value.hi) + 1))
     return value.draw(rng)
 
@@ -259,7 +262,7 @@ class NoiseSpec:
 
     def draw(self, rng: np.random.Generator) -> tuple[tuple[NoiseStage, ...], list[dict[str, float]]]:
         chain = self.chains[int(rng.integers(len(self.chains)))] if len(self.chains) > 1 else self.chains[0]
-        return chain, [{k: _drawn(k, r, rng) for k, r in s.params.items()} for s in chain]
+        return chain, [{k: _drawn(r, rng, k in MODELS[s.model].whole) for k, r in s.params.items()} for s in chain]
 
     def apply(self, image: np.ndarray, seed: int) -> tuple[np.ndarray, list[dict]]:
         """Noisy copy of a uint8/uint16 image (HxW or HxWxC), same dtype, clipped and rounded.
@@ -282,9 +285,10 @@ class NoiseSpec:
 def _run_chain(chain: tuple[NoiseStage, ...], x: np.ndarray, rng: np.random.Generator,
                drawn: list[dict[str, float]]) -> np.ndarray:
     for i, (stage, params) in enumerate(zip(chain, drawn)):
-        if stage.model == "jpeg" and i > 0:
-            x = np.clip(x, 0, 255)  # a JPEG encoder only ever sees a valid image
-        x = MODELS[stage.model].fn(x, rng, **params)
+        model = MODELS[stage.model]
+        if model.clipped_input and i > 0:
+            x = np.clip(x, 0, 255)  # an encoder (JPEG's) only ever sees a valid image
+        x = model.fn(x, rng, **params)
     return x
 
 
@@ -321,7 +325,7 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
             if key in values:
                 raise NoiseSpecError(f"{name}: {key} is given twice in {text!r}; give each parameter once"
                                      f" (valid models: {valid_models_text()})")
-            values[key] = _parse_range(raw.strip(), key, name, model.limits[key])
+            values[key] = _parse_range(raw.strip(), key, name, model.limits[key], key in model.whole)
         for key in model.params:
             if key not in values:
                 if key not in model.defaults:
@@ -332,7 +336,7 @@ def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
     return tuple(stages)
 
 
-def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) -> ParamRange:
+def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float], whole: bool) -> ParamRange:
     # a number (1e-1 and 5e+2 included; no parameter accepts a negative one), or two joined by '-'; each
     # run of digits matches one way only (`\d+\.?\d*` split a long one every way: minutes to refuse 2,000 digits)
     number = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)"
@@ -348,7 +352,7 @@ def _parse_range(raw: str, key: str, model: str, limits: tuple[float, float]) ->
     if lo < limits[0] or hi > limits[1]:
         raise NoiseSpecError(f"{model}: {key}={shown_repr(raw)} is outside {_fmt(limits[0])}..{_fmt(limits[1])}"
                              f" (valid models: {valid_models_text()})")
-    if key == "quality" and not (lo.is_integer() and hi.is_integer()):  # an encoder setting: whole numbers only
+    if whole and not (lo.is_integer() and hi.is_integer()):  # an encoder setting: whole numbers only
         raise NoiseSpecError(f"{model}: {key}={shown_repr(raw)} must be a whole number (or a range of them)"
                              f" (valid models: {valid_models_text()})")
     return ParamRange(lo, hi)

@@ -549,3 +549,26 @@ def test_a_channels_first_image_is_refused_with_the_turn_that_fixes_it() -> None
         parse_noise_spec("gaussian:sigma=5").apply(chw, 0)
     with pytest.raises(DataError, match=r"got float32; add it before the image becomes float \(A.ToFloat"):
         parse_noise_spec("gaussian:sigma=5").apply(np.zeros((8, 8, 3), np.float32), 0)
+
+
+def test_a_model_declares_its_whole_number_parameters_and_its_need_for_a_valid_input(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model says which parameters are whole numbers and whether it sees only a valid image: where the chain
+    spelt them by name ("quality", "jpeg"), a second encoder calling its setting otherwise got real-valued draws,
+    took 2.5, and was handed values outside 0-255."""
+    from data_tools import noise
+
+    seen: list[tuple[float, float]] = []
+
+    def encoder(img: np.ndarray, rng: np.random.Generator, level: float) -> np.ndarray:
+        seen.append((float(img.min()), float(img.max())))
+        assert isinstance(level, int)
+        return img
+
+    model = noise.SpecModel("codec", ("level",), {}, {"level": (1, 9)}, encoder, whole=("level",),
+                            clipped_input=True)
+    monkeypatch.setitem(noise.MODELS, "codec", model)
+    with pytest.raises(NoiseSpecError, match="whole number"):
+        parse_noise_spec("codec:level=2.5")
+    _, drawn = parse_noise_spec("gaussian:sigma=200+codec:level=1-9").apply(grey(), 0)
+    assert isinstance(drawn[1]["level"], int) and 0 <= seen[0][0] and seen[0][1] <= 255
