@@ -4,7 +4,8 @@ A camera's MakerNote (lens, focus, serial numbers) points into the block by abso
 block from its tags, so the MakerNote moves and its offsets point at other bytes: exiftool reads "Bad offset for
 MakerNotes" and the lens comes out empty. Here only the values that describe the stored pixels change: the
 orientation becomes 1, a quarter turn swaps the x and y resolution and pixel dimensions (each pair's entries trade
-their type, count and value, so the tags stay in order), and the thumbnail is blanked (its bytes zeroed, its link
+their type, count and value, so the tags stay in order), the pixel dimensions become the stored pixels' (a crop
+or a shrink), and the thumbnail is blanked (its bytes zeroed, its link
 cut): it is the unprocessed photo's preview, which a cut or a crop of the photo must not carry. A block this
 cannot read gives None, and the caller rebuilds it as before.
 """
@@ -72,8 +73,22 @@ class _Block:
             self.data[second + 2:second + 12], self.data[first + 2:first + 12]
 
 
-def upright_exif(exif: bytes) -> bytes | None:
-    """The block (with the ``Exif`` prefix a JPEG's APP1 holds) marked upright, or None where it cannot be read."""
+    def set_size(self, entries: dict[int, int], size: tuple[int, int]) -> None:
+        """PixelX/YDimension made the stored pixels' (width, height), in the type each entry has."""
+        for tag, value in zip((_PIXEL_X, _PIXEL_Y), size, strict=True):
+            if tag not in entries:
+                continue
+            at = entries[tag]
+            kind = {_SHORT: "H", _LONG: "I"}.get(self.unpack("H", at + 2))
+            if kind is None or self.unpack("I", at + 4) != 1 or (kind == "H" and value > 0xFFFF):
+                raise ValueError("not one number that holds the size")
+            self.pack(kind, at + 8, value)
+
+
+def upright_exif(exif: bytes, size: tuple[int, int] | None = None) -> bytes | None:
+    """The block (with the ``Exif`` prefix a JPEG's APP1 holds) marked upright, or None where it cannot be read.
+    ``size``: the (width, height) of the pixels it goes with, which its pixel dimensions then say (a crop or a
+    shrink made them smaller than the camera's)."""
     try:
         block = _Block(exif.removeprefix(_PREFIX))
         ifd0 = block.unpack("I", 4)
@@ -83,18 +98,18 @@ def upright_exif(exif: bytes) -> bytes | None:
             block.blank(thumbnail, _THUMBNAIL_AT, _THUMBNAIL_BYTES)
             block.blank(thumbnail, _STRIPS_AT, _STRIP_BYTES)
             block.pack("I", next_link, 0)
-        if _ORIENTATION not in entries:
-            return _PREFIX + bytes(block.data)
-        at = entries[_ORIENTATION]
-        kind = {_SHORT: "H", _LONG: "I"}.get(block.unpack("H", at + 2))
-        if kind is None or block.unpack("I", at + 4) != 1:
-            return None
-        orientation = block.unpack(kind, at + 8)
-        if orientation in _QUARTER_TURNS:
-            block.swap(entries, _X_RES, _Y_RES)
-            if _EXIF_IFD in entries:
-                block.swap(block.entries(block.unpack("I", entries[_EXIF_IFD] + 8))[0], _PIXEL_X, _PIXEL_Y)
-        block.pack(kind, at + 8, 1)
+        exif_entries = block.entries(block.unpack("I", entries[_EXIF_IFD] + 8))[0] if _EXIF_IFD in entries else {}
+        if _ORIENTATION in entries:
+            at = entries[_ORIENTATION]
+            kind = {_SHORT: "H", _LONG: "I"}.get(block.unpack("H", at + 2))
+            if kind is None or block.unpack("I", at + 4) != 1:
+                return None
+            if block.unpack(kind, at + 8) in _QUARTER_TURNS:
+                block.swap(entries, _X_RES, _Y_RES)
+                block.swap(exif_entries, _PIXEL_X, _PIXEL_Y)
+            block.pack(kind, at + 8, 1)
+        if size is not None:
+            block.set_size(exif_entries, size)
         return _PREFIX + bytes(block.data)
     except (ValueError, struct.error):
         return None

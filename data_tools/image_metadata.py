@@ -146,13 +146,13 @@ def bmp_with_alpha(rgba: np.ndarray, dpi: tuple[float, float] | None) -> bytes:
     return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(rows), 0, 0, 14 + len(info)) + info + rows
 
 
-def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
+def exif_for_output(exif: bytes | None, fmt: str, size: tuple[int, int] | None = None) -> bytes | None:
     """The block marked upright as bytes: edited in place (``upright_exif``: a MakerNote's offsets still hold),
     or where that cannot read it, and always for a TIFF (whose own tags take the block's), as
-    ``exif_tags_for_output`` rebuilds it."""
-    if exif and fmt != "TIFF" and (upright := upright_exif(exif)) is not None:
+    ``exif_tags_for_output`` rebuilds it. ``size``: the stored pixels' (width, height)."""
+    if exif and fmt != "TIFF" and (upright := upright_exif(exif, size)) is not None:
         return upright
-    tags = exif_tags_for_output(exif, fmt)
+    tags = exif_tags_for_output(exif, fmt, size)
     try:
         return tags.tobytes() if tags is not None else None
     except MemoryError:
@@ -161,9 +161,10 @@ def exif_for_output(exif: bytes | None, fmt: str) -> bytes | None:
         return None
 
 
-def exif_tags_for_output(exif: bytes | None, fmt: str) -> Image.Exif | None:
+def exif_tags_for_output(exif: bytes | None, fmt: str, size: tuple[int, int] | None = None) -> Image.Exif | None:
     """The EXIF block with orientation reset to 1, since the pixels are stored upright now (a quarter turn also
-    swaps its width and height and its x and y resolution, so the block describes the file it is in); for a
+    swaps its width and height and its x and y resolution, and its width and height become ``size``, the stored
+    pixels' (width, height), after a crop or a shrink, so the block describes the file it is in); for a
     TIFF, whose own tags EXIF IFD0 would override, without the layout tags (and ICC profile, written on its
     own). Its text is kept byte for byte (``text_as_read``)."""
     if not exif:
@@ -176,6 +177,10 @@ def exif_tags_for_output(exif: bytes | None, fmt: str) -> Image.Exif | None:
             _swap(parsed, 0x011A, 0x011B)  # X/YResolution
             if 0x8769 in parsed:
                 _swap(parsed.get_ifd(0x8769), 0xA002, 0xA003)  # PixelX/YDimension
+        dimensions = parsed.get_ifd(0x8769) if 0x8769 in parsed else {}
+        for tag, value in zip((0xA002, 0xA003), size or (), strict=False):
+            if tag in dimensions:
+                dimensions[tag] = value
         parsed[0x0112] = 1
         for tag in _TIFF_LAYOUT_TAGS.intersection(parsed) if fmt == "TIFF" else ():
             del parsed[tag]

@@ -296,7 +296,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
     exif, icc = metadata_for(fmt, pixels.shape[2], exif, icc, deep=pixels.dtype == np.uint16)
     dpi = plausible_dpi(dpi)
     if pixels.shape[2] == 2 and fmt == "PNG" and pixels.dtype == np.uint16:
-        return png_with_chunks(png_gray_alpha16(pixels), icc, dpi, exif_for_output(exif, fmt))
+        return png_with_chunks(png_gray_alpha16(pixels), icc, dpi, exif_for_output(exif, fmt, _size(pixels)))
     if fmt == "TIFF" and (pixels.dtype == np.uint16 or pixels.shape[2] == 2):
         # gray+alpha: neither OpenCV nor Pillow writes it; 16-bit: OpenCV writes no ICC profile (often wide-gamut)
         # or resolution, 16-bit RGBA without the ExtraSamples tag, and LZW, which tifffile (a base dependency)
@@ -307,7 +307,7 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
             ok, buf = cv2.imencode(suffix, _rgb_to_bgr(pixels))
         if not ok:
             raise ValueError("OpenCV could not encode a 16-bit PNG")
-        return png_with_chunks(buf.tobytes(), icc, dpi, exif_for_output(exif, fmt))
+        return png_with_chunks(buf.tobytes(), icc, dpi, exif_for_output(exif, fmt, _size(pixels)))
     if pixels.dtype == np.uint16:
         pixels = np.clip(np.rint(pixels / 257.0), 0, 255).astype(np.uint8)
     channels = pixels.shape[2]
@@ -317,6 +317,11 @@ def encode_image(pixels: np.ndarray, suffix: str, quality: int = DEFAULT_QUALITY
         pixels = pixels[..., :-1]
         channels -= 1
     return _pillow_bytes(pixels, fmt, quality, exif, icc, lossless, dpi)
+
+
+def _size(pixels: np.ndarray) -> tuple[int, int]:
+    """(width, height): what an output's EXIF says of the pixels stored (a crop's, not the camera's)."""
+    return pixels.shape[1], pixels.shape[0]
 
 
 FULL_CHROMA_QUALITY = 90  # JPEG outputs at this quality or above keep full colour resolution (4:4:4)
@@ -338,7 +343,8 @@ def _pillow_bytes(pixels: np.ndarray, fmt: str, quality: int, exif: bytes | None
     if fmt == "PNG":
         kwargs["compress_level"] = 6
     # a TIFF's handed over parsed (its text would be re-read from bytes as ASCII), the others' as edited bytes
-    tags = exif_tags_for_output(exif, fmt) if fmt == "TIFF" else exif_for_output(exif, fmt)
+    size = _size(pixels)
+    tags = exif_tags_for_output(exif, fmt, size) if fmt == "TIFF" else exif_for_output(exif, fmt, size)
     if tags is not None and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["exif"] = tags
     if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):

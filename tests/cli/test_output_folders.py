@@ -818,7 +818,7 @@ def test_running_out_of_memory_while_rebuilding_a_files_exif_is_memory(tmp_path:
         raise MemoryError()
 
     monkeypatch.setattr(image_metadata, "_describes", lambda _exif: True)  # (its own refusal is tested above)
-    monkeypatch.setattr(image_metadata, "upright_exif", lambda _exif: None)  # a block edited by rebuilding it
+    monkeypatch.setattr(image_metadata, "upright_exif", lambda *_: None)  # a block edited by rebuilding it
     monkeypatch.setattr(Image.Exif, step, full)
     with pytest.raises(MemoryError):
         write_image(tmp_path / "out.png", noise_image(8, 12), exif=exif)

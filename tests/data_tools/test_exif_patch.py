@@ -62,13 +62,16 @@ def test_a_quarter_turn_is_marked_upright_and_the_maker_note_still_reads() -> No
     thumbnail = Image.Exif()
     thumbnail.load(block)
     assert thumbnail.get_ifd(ExifTags.IFD.IFD1)  # (there to be unlinked)
-    jpeg = encode_image(np.zeros((8, 8, 3), np.uint8), ".jpg", exif=block)
+    turned = Image.Exif()
+    turned.load(upright_exif(block))
+    assert (turned.get_ifd(0x8769)[0xA002], turned.get_ifd(0x8769)[0xA003]) == (480, 640)
+    jpeg = encode_image(np.zeros((8, 6, 3), np.uint8), ".jpg", exif=block)
     written = Image.open(io.BytesIO(jpeg)).info["exif"]
     assert lens_read_through_the_maker_note(written) == LENS  # Pillow's rebuild moved the MakerNote: other bytes
     exif = Image.Exif()
     exif.load(written)
     assert exif[0x0112] == 1 and (exif[0x011A], exif[0x011B]) == (300.0, 72.0) and exif[0x0131] == "cam"
-    assert (exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003]) == (480, 640)
+    assert (exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003]) == (6, 8)  # the pixels stored
     changed = sum(a != b for a, b in zip(written, block))  # orientation, two swapped pairs, the thumbnail
     assert len(written) == len(block) and changed <= 2 + 20 + 20 + 4 + len(THUMBNAIL)
 
@@ -88,3 +91,24 @@ def test_no_quarter_turn_swaps_nothing_and_the_thumbnail_is_never_kept(orientati
 def test_a_block_it_cannot_read_is_left_to_the_rebuild() -> None:
     assert upright_exif(b"Exif\x00\x00XX*\x00") is None
     assert upright_exif(camera_block()[:40]) is None  # cut inside IFD0
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_a_cropped_photos_exif_gives_the_size_of_the_pixels_stored(suffix: str) -> None:
+    """`synth --crop 64` of a 640x480 photo wrote a 64x64 file whose EXIF said 640x480 (the camera's size)."""
+    jpeg = encode_image(np.zeros((64, 48, 3), np.uint8), suffix, exif=camera_block(1))
+    exif = Image.open(io.BytesIO(jpeg)).getexif()
+    assert (exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003]) == (48, 64)
+    deep = encode_image(np.zeros((64, 48, 3), np.uint16), ".png", exif=camera_block(1))
+    exif = Image.open(io.BytesIO(deep)).getexif()
+    assert (exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003]) == (48, 64)
+
+
+def test_a_size_a_short_entry_cannot_hold_is_left_to_the_rebuild() -> None:
+    short = bytearray(camera_block(1))
+    at = short.index(struct.pack("<HHII", 0xA002, 4, 1, 640))
+    short[at:at + 12] = struct.pack("<HHIHH", 0xA002, 3, 1, 640, 0)
+    assert upright_exif(bytes(short), (70000, 10)) is None
+    exif = Image.Exif()
+    exif.load(upright_exif(bytes(short), (300, 10)))
+    assert (exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003]) == (300, 10)
