@@ -32,7 +32,14 @@ from denoise_gan.errors import UserError
 from denoise_gan.inference.api_words import SETTINGS, given_paths, python_terms, worded
 from denoise_gan.inference.engine_choice import load_backend
 from denoise_gan.inference.infer_config import InferConfig
-from denoise_gan.inference.pixels import FLOAT_LEVELS, float_to_uint16, refuse_masked, through_file_dtype
+from denoise_gan.inference.pixels import (
+    FLOAT_LEVELS,
+    float_to_uint16,
+    is_pil_image,
+    refuse_masked,
+    through_file_dtype,
+    through_pil,
+)
 from denoise_gan.inference.tiling import Backend, TiledDenoiser
 
 if TYPE_CHECKING:
@@ -147,6 +154,8 @@ class Denoiser:
         self._last_call.notes = dict.fromkeys(self._engine.level_notes(strength, sigma))  # this call's: none clears it
         if _is_tensor(image):
             return _denoise_tensor(self._engine, image, strength, sigma)
+        if is_pil_image(image):
+            return through_pil(image, lambda pixels: self(pixels, strength, sigma))
         refuse_masked(image)
         if isinstance(image, np.ndarray):  # a subclass (np.matrix keeps 2-D under indexing) as a plain array
             from data_tools.image_decode import narrow_range_note
@@ -154,7 +163,7 @@ class Denoiser:
             if note := narrow_range_note(np.asarray(image)):  # 8 or 12-bit values in uint16: said, as for a file
                 self._call_notes[note] = None
             return _denoise_array(self._engine, np.asarray(image), strength, sigma)
-        raise UserError(f"expected a NumPy array or a torch tensor, got {type(image).__name__}")
+        raise UserError(f"expected a NumPy array, a PIL image or a torch tensor, got {type(image).__name__}")
 
     @worded
     def denoise_files(self, inputs: Iterable[Path | str] | Path | str, out_dir: Path | str,

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from data_tools.channels import channels_first_hint
 from data_tools.checks import noise_image, whole_number
 from data_tools.file_digest import file_sha256
 from data_tools.images import split_alpha, to_dtype
@@ -45,7 +44,7 @@ from denoise_gan.inference.api_words import worded
 from denoise_gan.inference.engine_choice import check_engine
 from denoise_gan.inference.infer_config import tile_size
 from denoise_gan.inference.noise_model_onnx import OnnxScaleShift
-from denoise_gan.inference.pixels import refuse_masked, through_file_dtype
+from denoise_gan.inference.pixels import is_pil_image, plain_image, through_file_dtype, through_pil
 from denoise_gan.inference.tile_grid import reflect_index, round_up
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS
 from denoise_gan.nets.run_folder import F_FILE, RunFolder
@@ -246,21 +245,16 @@ class NoiseModel:
     # ---- the Denoiser-like call ---------------------------------------------------------------------
 
     @worded
-    def __call__(self, image: Any, seed: int = 0) -> np.ndarray:
+    def __call__(self, image: Any, seed: int = 0) -> Any:
         """The noisy image, with the input's type, shape and dtype (see the module doc). ``seed`` runs to 2**32 - 1:
         F's generator keeps a seed's low 32 bits, so a larger one would draw a smaller one's noise unsaid."""
         seed = whole_number(seed, "seed", error=UserError, bits=CALL_SEED_BITS,
                             why=" (a learned noise model's generator keeps a seed's low 32 bits)")
+        if is_pil_image(image):
+            return through_pil(image, lambda pixels: self(pixels, seed))
         if not isinstance(image, np.ndarray):
-            raise UserError(f"expected a NumPy array, got {type(image).__name__}")
-        refuse_masked(image)
-        image = np.asarray(image)  # an np.matrix in, a plain array out, as Denoiser does
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-            raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}"
-                            f"{channels_first_hint(image.shape)}")
-        if image.size == 0:
-            raise UserError(f"the image is empty (shape {image.shape})")
-        return through_file_dtype(image, lambda pixels: self.apply(pixels, seed)[0])
+            raise UserError(f"expected a NumPy array or a PIL image, got {type(image).__name__}")
+        return through_file_dtype(plain_image(image), lambda pixels: self.apply(pixels, seed)[0])
 
     # ---- the network ----------------------------------------------------------------------------------
 

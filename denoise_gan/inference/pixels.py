@@ -1,16 +1,19 @@
 """Arrays as Python callers hold them, in and out of the file dtypes (uint8/uint16) the engines work on.
 
-Shared by ``Denoiser`` and ``NoiseModel``, so both take the same inputs: uint8 and uint16 in any byte order, and
-float images in [0, 1], which go through at 16-bit precision (steps of 1.5e-5) and come back as floats.
+Shared by ``Denoiser`` and ``NoiseModel``, so both take the same inputs: uint8 and uint16 in any byte order,
+float images in [0, 1], which go through at 16-bit precision (steps of 1.5e-5) and come back as floats, and PIL
+images (what a notebook opens a photo as), which come back as PIL images.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from data_tools.channels import has_alpha
+from data_tools.channels import channels_first_hint, has_alpha
 from denoise_gan.errors import UserError
 
 FLOAT_LEVELS = 65535
@@ -22,6 +25,19 @@ def refuse_masked(image: object) -> None:
     if isinstance(image, np.ma.MaskedArray):
         raise UserError("a masked array: its mask would be ignored and the values under it mixed into their "
                         "neighbours; pass image.filled(value), or the plain array")
+
+
+def plain_image(image: np.ndarray) -> np.ndarray:
+    """An image array checked for what a noise source takes: a plain array (an np.matrix's subclass dropped), HxW or
+    HxWxC with 1 to 4 channels, not empty."""
+    refuse_masked(image)
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}"
+                        f"{channels_first_hint(image.shape)}")
+    if image.size == 0:
+        raise UserError(f"the image is empty (shape {image.shape})")
+    return image
 
 
 def float_to_uint16(array: np.ndarray, integers: str = "uint8/uint16") -> np.ndarray:
@@ -49,4 +65,30 @@ def through_file_dtype(image: np.ndarray, run: Callable[[np.ndarray], np.ndarray
     out = (run(float_to_uint16(image)).astype(np.float32) / FLOAT_LEVELS).astype(image.dtype, copy=False)
     if image.ndim == 3 and has_alpha(image.shape[2]):  # alpha passes through, not rounded to 16 bits; clipped as
         out[..., -1] = np.clip(image[..., -1], 0, 1)  # colour is, so the whole image is in [0, 1]
+    return out
+
+
+PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B")  # the ones an array holds as a file's pixels
+
+
+def is_pil_image(image: object) -> bool:
+    """Asked without importing Pillow: a caller holding a PIL image has imported it."""
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(image, pil.Image)
+
+
+def through_pil(image: Any, run: Callable[[np.ndarray], np.ndarray]) -> Any:
+    """A PIL image's pixels through ``run`` (array in, array out), back as a PIL image of its mode, carrying its
+    ``info`` (ICC profile, resolution, EXIF): saved, it is the photo it was, its pixels denoised (or noised)."""
+    from PIL import Image
+
+    pixels = np.asarray(image)
+    if image.mode == "I" and pixels.size and 0 <= pixels.min() and pixels.max() <= 65535:  # a 16-bit gray PNG as
+        out = Image.fromarray(run(pixels.astype(np.uint16)).astype(np.int32))  # older Pillows open one: as it came
+    elif image.mode in PIL_MODES:
+        out = Image.fromarray(run(pixels))
+    else:
+        raise UserError(f"a PIL image in mode {image.mode!r}: convert it to one of {', '.join(PIL_MODES[:5])} "
+                        "first (image.convert('RGB'))")
+    out.info = dict(image.info)
     return out

@@ -694,3 +694,33 @@ def test_output_options_take_a_numpy_bool_as_denoisers_ensemble_does() -> None:
     assert options.overwrite is True and options.recursive is False
     with pytest.raises(UserError, match="OutputOptions.overwrite must be bool, not 1"):
         OutputOptions(overwrite=1)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "I;16", "I"])
+def test_a_pil_image_comes_back_a_pil_image_of_its_mode_with_its_info(level_weights: Path, mode: str) -> None:
+    """A notebook opens a photo with PIL: "expected a NumPy array or a torch tensor, got Image". It is denoised as
+    its array, and comes back in its mode with its ICC profile and resolution, to be saved as the photo it was
+    (a 16-bit gray PNG opens as I;16, or as 32-bit I in older Pillows)."""
+    from PIL import Image
+
+    den = Denoiser.from_pretrained(level_weights, engine="torch")
+    deep = mode in ("I;16", "I")
+    pixels = noise_image(24, 32, dtype=np.uint16 if deep else np.uint8)
+    photo = Image.fromarray(pixels[..., 0].astype(np.int32) if mode == "I" else pixels[..., 0] if deep else pixels)
+    photo = photo if deep else photo.convert(mode)
+    photo.info.update(icc_profile=b"profile", dpi=(300, 300))
+    out = den(photo, strength=0.5)
+    assert isinstance(out, Image.Image) and out.mode == photo.mode and out.size == photo.size
+    assert out.info == {"icc_profile": b"profile", "dpi": (300, 300)}
+    as_array = np.asarray(photo).astype(np.uint16) if mode == "I" else np.asarray(photo)
+    np.testing.assert_array_equal(np.asarray(out), den(as_array, strength=0.5))
+
+
+def test_a_pil_image_no_array_holds_as_pixels_is_refused_in_one_line(level_weights: Path) -> None:
+    from PIL import Image
+
+    den = Denoiser.from_pretrained(level_weights, engine="torch")
+    for image, mode in ((Image.new("P", (8, 8)), "'P'"), (Image.new("CMYK", (8, 8)), "'CMYK'"),
+                        (Image.fromarray(np.full((8, 8), -5, np.int32)), "'I'")):
+        with pytest.raises(UserError, match=f"a PIL image in mode {mode}: convert it to one of L, LA, RGB, RGBA"):
+            den(image)

@@ -468,3 +468,14 @@ def test_a_model_whose_noise_overflows_is_one_line_not_a_black_image(tmp_path: P
     model = NoiseModel.from_pretrained(tmp_path / "F.safetensors")
     with pytest.raises(WeightsError, match="noise is not finite on this image"):
         model(np.full((16, 16, 3), 128, np.uint8), seed=0)
+
+
+def test_a_pil_image_gets_noise_as_its_array_and_comes_back_a_pil_image(model: NoiseModel) -> None:
+    """As Denoiser: a notebook's PIL photo was refused ("expected a NumPy array")."""
+    from PIL import Image
+
+    photo = Image.fromarray(_image(16, 24))
+    photo.info["dpi"] = (72, 72)
+    noisy = model(photo, seed=3)
+    assert isinstance(noisy, Image.Image) and noisy.mode == "RGB" and noisy.info == {"dpi": (72, 72)}
+    np.testing.assert_array_equal(np.asarray(noisy), model(np.asarray(photo), seed=3))
