@@ -163,7 +163,9 @@ class Denoiser:
             if note := narrow_range_note(np.asarray(image)):  # 8 or 12-bit values in uint16: said, as for a file
                 self._call_notes[note] = None
             return _denoise_array(self._engine, np.asarray(image), strength, sigma)
-        raise UserError(f"expected a NumPy array, a PIL image or a torch tensor, got {type(image).__name__}")
+        hint = ("; a file is denoised by den.denoise_files(path, out_dir), or read first (Image.open(path))"
+                if isinstance(image, str | os.PathLike) else "")
+        raise UserError(f"expected a NumPy array, a PIL image or a torch tensor, got {type(image).__name__}{hint}")
 
     @worded
     def denoise_files(self, inputs: Iterable[Path | str] | Path | str, out_dir: Path | str,

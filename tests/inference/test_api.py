@@ -724,3 +724,12 @@ def test_a_pil_image_no_array_holds_as_pixels_is_refused_in_one_line(level_weigh
                         (Image.fromarray(np.full((8, 8), -5, np.int32)), "'I'")):
         with pytest.raises(UserError, match=f"a PIL image in mode {mode}: convert it to one of L, LA, RGB, RGBA"):
             den(image)
+
+
+def test_a_path_given_as_the_image_is_pointed_to_the_file_call(level_weights: Path, tmp_path: Path) -> None:
+    """den("photo.jpg") said only "expected a NumPy array or a torch tensor, got str"."""
+    den = Denoiser.from_pretrained(level_weights, engine="torch")
+    for path in ("photo.jpg", tmp_path / "photo.jpg"):
+        with pytest.raises(UserError, match=r"got (str|PosixPath); a file is denoised by den.denoise_files\(path, "
+                                            r"out_dir\), or read first \(Image.open\(path\)\)"):
+            den(path)
