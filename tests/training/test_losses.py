@@ -138,3 +138,21 @@ def test_the_history_pool_shows_the_discriminators_older_fakes_too() -> None:
         older += int((out[:, 0, 0, 0] < step).sum())
     assert 20 < older < 60  # of 76 images queried once the pool was full, about half
     assert ImagePool(size=0, seed=0, image_shape=(1, 2, 2)).query(batch) is batch
+
+
+def test_the_history_pool_keeps_its_images_not_the_batches_they_came_from(tmp_path: Path) -> None:
+    """A pooled image is stored alone: as a view it kept its whole batch in memory and in every checkpoint."""
+    from denoise_gan.training.cyclegan import ImagePool
+
+    pool = ImagePool(size=4, seed=0, image_shape=(3, 8, 8))
+    for _ in range(20):
+        pool.query(torch.rand(8, 3, 8, 8))
+    image_bytes = 3 * 8 * 8 * 4
+    assert all(image.untyped_storage().nbytes() == image_bytes for image in pool.images)
+    torch.save(pool.state(), tmp_path / "pool.pt")
+    loaded = ImagePool(size=4, seed=0, image_shape=(3, 8, 8))
+    loaded.load(torch.load(tmp_path / "pool.pt", weights_only=False))
+    assert all(torch.equal(a, b) for a, b in zip(pool.images, loaded.images, strict=True))
+    bloated = {"images": [batch[:1] for batch in torch.rand(4, 8, 3, 8, 8)], "rng": pool.state()["rng"]}
+    loaded.load(bloated)  # a checkpoint written before: its images compacted as they load
+    assert all(image.untyped_storage().nbytes() == image_bytes for image in loaded.images)
