@@ -270,6 +270,11 @@ class _Run:
     def open_board(self) -> None:
         if self.world.is_main and (_REPORTING.get() or Reporting()).tensorboard:
             self.board = open_tensorboard(self.run_dir, self.start, self.level_fields)
+        elif self.world.is_main and self.start and any((self.run_dir / "tensorboard").glob("events.out.tfevents.*")):
+            # a plain --resume of a run logged to TensorBoard: its curves would stop at this step, unexplained
+            say_warning_on(self.console, f"{self.run_dir / 'tensorboard'} holds this run's TensorBoard events; "
+                           f"without --tensorboard this session adds none, from step {self.start + 1} on (give it "
+                           "with --resume to go on logging there)")
 
     def close_board(self) -> None:
         if self.board is not None:

@@ -344,6 +344,10 @@ def test_tensorboard_writes_events_beside_the_log(clean_dir: Path, tmp_path: Pat
     assert [e.step for e in acc.Scalars("loss/g_adv")] == [2, 4]
     resumed = cli("train", "--resume", tmp_path / "run", "--steps", "6", "--tensorboard")  # allowed on resume
     assert resumed.exit_code == 0, resumed.output
+    assert "warning" not in resumed.stderr
+    plain = cli("train", "--resume", tmp_path / "run", "--steps", "8")  # the run's curves stop at 6: said
+    assert plain.exit_code == 0, plain.output
+    assert "without --tensorboard this session adds none" in plain.stderr, plain.stderr
 
 
 def test_tensorboard_missing_is_one_line_naming_the_extra(clean_dir: Path, tmp_path: Path,
