@@ -320,6 +320,7 @@ class _Run:
             self.progress.advance(self.step)
             if self.step % cadence.save_every == 0 and self.step < cadence.steps:
                 self.save(self.step)
+                self.progress.saved(self.step)
 
     def refuse_diverged(self, losses: dict[str, float]) -> None:
         """A loss that is no longer a number means the weights are not either: the run stops with a one-line

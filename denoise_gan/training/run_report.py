@@ -268,6 +268,13 @@ class RunProgress:
         elif self.plain:
             self.console.print(self.plain_line(row), highlight=False, soft_wrap=True, markup=False)
 
+    def saved(self, step: int) -> None:
+        """A plain line where a checkpoint was written: a log read after hours says where --resume goes on from
+        (a terminal's live line has no room for it)."""
+        if self.plain:
+            self.console.print(f"checkpoint saved at step {step}: --resume goes on from there", highlight=False,
+                               soft_wrap=True, markup=False)
+
     def status(self, row: dict[str, Any]) -> str:
         """``val 28.31 dB  g_adv 0.312 ...``: the validation PSNR first, so a narrow line keeps it."""
         parts = [] if self.val_psnr is None else [f"val {self.val_psnr:.2f} dB"]

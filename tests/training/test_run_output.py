@@ -85,6 +85,8 @@ def test_piped_output_gets_a_plain_line_per_logged_step(tmp_path: Path) -> None:
     assert "val" not in progress[0] and "val 27.03 dB" in progress[1]
     assert "val 27.03 dB" in progress[2]  # the last validation's PSNR stays until the next one
     assert "val 27.06 dB" in progress[3] and "100%" in progress[3]
+    assert lines[lines.index(progress[1]) + 1] == "checkpoint saved at step 3: --resume goes on from there"
+    assert sum(ln.startswith("checkpoint saved") for ln in lines) == 1  # (the last step's save ends the run)
 
 
 def test_terminal_line_fits_80_columns_and_keeps_the_validation_psnr(tmp_path: Path) -> None:
@@ -96,7 +98,7 @@ def test_terminal_line_fits_80_columns_and_keeps_the_validation_psnr(tmp_path: P
     assert all(len(f) <= 80 for f in frames), [f for f in frames if len(f) > 80]
     last = [f for f in frames if "6/6" in f][-1]
     assert "val 27.06 dB" in last and "100%" in last and "g_adv" in last
-    assert not any(f.startswith("step ") for f in frames)  # no plain lines on a terminal
+    assert not any(f.startswith(("step ", "checkpoint saved")) for f in frames)  # no plain lines on a terminal
 
 
 def test_resumed_loop_shows_the_last_validation_before_its_first_new_one(tmp_path: Path) -> None:
