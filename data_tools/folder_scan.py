@@ -158,10 +158,11 @@ def files_not_read_notes(inputs: Sequence[Path | str], recursive: bool) -> list[
     return ([other_formats_note(other)] if other else []) + ([hidden_images_note(hidden)] if hidden else [])
 
 
-def no_images_text(folder: Path | str, recursive: bool = True, found: str = "no image files found") -> str:
-    """A folder that gave no image to read, and what it holds that no command reads: "no image files found"
-    alone sent a user with a folder of GIFs or HEICs looking for the fault."""
-    return f"{folder}: {found}" + "".join(f"; {note}" for note in files_not_read_notes([folder], recursive))
+def no_images_text(folder: Path | str, found: str = "no image files found") -> str:
+    """A folder (read recursively, as every folder of images is) that gave no image to read, and what it holds
+    that no command reads: "no image files found" alone sent a user with a folder of GIFs or HEICs looking for the
+    fault."""
+    return f"{folder}: {found}" + "".join(f"; {note}" for note in files_not_read_notes([folder], True))
 
 
 _READ = ", ".join(IMAGE_EXTENSIONS)  # the suffixes read, as the messages list them

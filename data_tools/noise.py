@@ -253,13 +253,6 @@ class NoiseSpec:
     def __str__(self) -> str:
         return " | ".join("+".join(str(s) for s in chain) for chain in self.chains)
 
-    @property
-    def stages(self) -> tuple[NoiseStage, ...]:
-        """The stages of a single-chain spec (the common case)."""
-        if len(self.chains) != 1:
-            raise ValueError("a mixture spec has several chains; use .chains")
-        return self.chains[0]
-
     def draw(self, rng: np.random.Generator) -> tuple[tuple[NoiseStage, ...], list[dict[str, float]]]:
         chain = self.chains[int(rng.integers(len(self.chains)))] if len(self.chains) > 1 else self.chains[0]
         return chain, [{k: _drawn(r, rng, k in MODELS[s.model].whole) for k, r in s.params.items()} for s in chain]

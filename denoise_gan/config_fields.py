@@ -48,13 +48,9 @@ class Nested:
     shared: tuple[str, ...] = ()  # fields set by the parent-level option of the same name (--channels)
 
 
-def opt(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
-        **rules: Any) -> Any:
+def opt(default: Any = dataclasses.MISSING, help: str = "", **rules: Any) -> Any:
     """A config field with its option: ``steps: int = opt(2000, "Total steps.", at_least=1)``."""
-    meta = {"option": Option(help, **rules)}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
+    return field(default=default, metadata={"option": Option(help, **rules)})
 
 
 def nested(factory: Callable[[], Any], **how: Any) -> Any:

@@ -49,10 +49,6 @@ class DemoResult:
     rows: list[DemoRow]
     notes: tuple[str, ...] = ()
 
-    @property
-    def mean(self) -> dict[str, float]:
-        return demo_means(self.rows)
-
 
 def demo_means(rows: Sequence[DemoRow]) -> dict[str, float]:
     """Each score's mean over the images, the PSNRs over their finite values as `evaluate` takes them (an

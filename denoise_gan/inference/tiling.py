@@ -337,11 +337,10 @@ def _as_hwc(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
     return pixels, flat
 
 
-def denoise_array(model: Any, pixels: np.ndarray, cfg: InferConfig = InferConfig(),
-                  progress: Progress | None = None) -> np.ndarray:
+def denoise_array(model: Any, pixels: np.ndarray, cfg: InferConfig = InferConfig()) -> np.ndarray:
     """Denoise one HxW(xC) uint8/uint16 image; same shape and dtype back, alpha untouched.
 
     ``model`` is a backend or a torch generator (moved to the device in place, channels_last, eval mode).
     Build a TiledDenoiser instead to keep the resolved tile across many images.
     """
-    return TiledDenoiser(model, cfg)(pixels, progress)
+    return TiledDenoiser(model, cfg)(pixels)

@@ -328,3 +328,8 @@ def test_adapt_help_shows_no_default_for_steps_it_would_refuse() -> None:
     text = CliRunner().invoke(app, ["adapt", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).output
     steps = next(line for line in text.splitlines() if re.search(r"--steps\b", line))
     assert "instead of --minutes" in steps and "default" not in steps, steps
+
+
+def test_a_new_run_without_an_output_folder_is_one_line(clean_dir: Path) -> None:
+    one_line_error(cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "--device", "cpu"),
+                   "a new run needs -o RUN_DIR (or --resume RUN_DIR)")

@@ -87,6 +87,13 @@ def test_a_refinement_of_the_runs_own_g_reads_back_from_its_stored_config() -> N
     assert from_dict(RefineConfig, to_dict(stored)) == stored
 
 
+def test_a_field_that_may_be_none_names_both_types_it_takes() -> None:
+    """A refinement's generator is a GeneratorConfig or None (the run's own G): a name given there is refused in
+    both words, not as "a GeneratorConfig | None"."""
+    with pytest.raises(ConfigError, match="^generator must be a GeneratorConfig or None, not 'level'$"):
+        RefineConfig(run_dir="r", generator="level")  # type: ignore[arg-type]
+
+
 def test_a_model_config_of_wrong_parts_and_a_patch_f_cannot_stride_are_one_line() -> None:
     """ModelConfig(g="unet") was taken and failed as an AttributeError inside TrainConfig; a patch of 56 with F's
     stride 16 was "too small for F" in torch's broadcasting words, and 72 failed the same way."""

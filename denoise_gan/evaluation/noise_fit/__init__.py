@@ -29,96 +29,51 @@ texture, on both sides) with their KL to the folder's. Models are drawn on clean
 
 from __future__ import annotations
 
-from data_tools.images import to_255
-from denoise_gan.evaluation.noise_fit.blind import BLIND_HOW, blind_fit, folder_photos, haar_bands
-from denoise_gan.evaluation.noise_fit.fit_report import Candidate, FitRow, NoiseFitReport, load_candidates
-from denoise_gan.evaluation.noise_fit.output import (
-    figure,
-    iter_rows,
-    markdown,
-    report_json,
-    table_columns,
-    write_report,
-)
-from denoise_gan.evaluation.noise_fit.paired import PAIRED_HOW, paired_fit, read_pairs
+from denoise_gan.evaluation.noise_fit.blind import blind_fit, folder_photos
+from denoise_gan.evaluation.noise_fit.fit_report import load_candidates
+from denoise_gan.evaluation.noise_fit.output import figure, iter_rows, markdown, table_columns, write_report
+from denoise_gan.evaluation.noise_fit.paired import paired_fit
 from denoise_gan.evaluation.noise_fit.statistics import (
     BANDS,
     BLIND_CLEAN,
-    BLIND_CROPS,
     BLIND_REFERENCE,
-    BLIND_SIDE,
-    CROP,
     FIT_BANDS,
     HIST_HALF,
     KL_EPS,
-    MAX_WINDOWS,
     MIN_BAND,
     REFERENCE,
-    SPECTRUM_BINS,
     WINDOW,
     ResidualStats,
-    band_edges,
     band_index,
-    band_names,
     banded_histograms,
-    channel_sums,
-    correlation,
     fit_poisson_gaussian,
-    hann2d,
-    histogram_bins,
     kl_divergence,
     lag1_sums,
-    periodograms,
-    radial_average,
 )
-from denoise_gan.progress_bar import ProgressFn as Progress  # its callbacks' type, as this package names it
 
 __all__ = [
     "BANDS",
     "BLIND_CLEAN",
-    "BLIND_CROPS",
-    "BLIND_HOW",
     "BLIND_REFERENCE",
-    "BLIND_SIDE",
-    "CROP",
-    "Candidate",
     "FIT_BANDS",
-    "FitRow",
     "HIST_HALF",
     "KL_EPS",
-    "MAX_WINDOWS",
     "MIN_BAND",
-    "NoiseFitReport",
-    "PAIRED_HOW",
-    "Progress",
     "REFERENCE",
     "ResidualStats",
-    "SPECTRUM_BINS",
     "WINDOW",
-    "band_edges",
     "band_index",
-    "band_names",
     "banded_histograms",
     "blind_fit",
-    "channel_sums",
-    "correlation",
     "figure",
     "fit_poisson_gaussian",
-    "haar_bands",
-    "hann2d",
-    "histogram_bins",
+    "folder_photos",
     "iter_rows",
     "kl_divergence",
     "lag1_sums",
     "load_candidates",
     "markdown",
     "paired_fit",
-    "periodograms",
-    "radial_average",
-    "folder_photos",
-    "read_pairs",
-    "report_json",
     "table_columns",
-    "to_255",
     "write_report",
 ]

@@ -50,9 +50,6 @@ class NoiseFitReport:
         return {"mode": self.mode, "settings": self.settings, "how": self.how,
                 "rows": [{"label": r.label, "kind": r.kind, **_jsonable(r.values)} for r in self.rows]}
 
-    def row(self, label: str) -> FitRow:
-        return next(r for r in self.rows if r.label == label)
-
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
