@@ -8,6 +8,7 @@ import io
 import json
 import math
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,31 @@ def _series_style(index: int, dot: str | None, points: int) -> dict[str, Any]:
     return {"linestyle": dashes, "marker": mark, "markevery": max(1, points // 12), "markersize": 3, "linewidth": 1}
 
 
+SMOOTH_FROM = 50  # logged rows from which each curve is its running mean over its raw values, drawn faint
+
+
+def _running_mean(values: list[float], window: int) -> list[float]:
+    """At each row, the mean of the last ``window`` finite values (NaN before the first): the trend of a loss
+    that swings from row to row, which after hundreds of rows was a band the eye could not follow."""
+    kept: deque[float] = deque(maxlen=window)
+    out = []
+    for value in values:
+        if math.isfinite(value):
+            kept.append(value)
+        out.append(sum(kept) / len(kept) if kept else math.nan)
+    return out
+
+
+def _plot_series(ax: Any, steps: list[int], values: list[float], label: str, style: dict[str, Any]) -> None:
+    """A curve; from SMOOTH_FROM rows its running mean over a window of a 25th of them, the raw values faint
+    beneath in its colour."""
+    if len(steps) < SMOOTH_FROM:
+        ax.plot(steps, values, label=label, **style)
+        return
+    (trend,) = ax.plot(steps, _running_mean(values, len(steps) // 25), label=label, **style)
+    ax.plot(steps, values, color=trend.get_color(), alpha=0.25, linewidth=0.6, label="_raw")
+
+
 def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
                level_fields: tuple[str, ...] = LEVEL_FIELDS) -> Any:
     """The matplotlib Figure of ``plot_log`` (drawn without pyplot, so no global backend is touched)."""
@@ -146,16 +172,18 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
     log_axis = any(v > 0 for field in losses for v in series(field) if math.isfinite(v))  # needs one value > 0
     for i, field in enumerate(losses):
         zero = log_axis and all(v == 0 for v in series(field) if math.isfinite(v))  # no point on a log axis
-        ax.plot(steps, series(field), label=f"{field} (0 at every step)" if zero else field,
-                **_series_style(i, dot, len(steps)))
+        _plot_series(ax, steps, series(field), f"{field} (0 at every step)" if zero else field,
+                     _series_style(i, dot, len(steps)))
     if log_axis:
         ax.set_yscale("log")
         ax.set_ylabel("loss (log scale)")
     ax.set_title("losses")
+    if len(steps) >= SMOOTH_FROM:
+        fig.suptitle(f"curves: running means of {len(steps) // 25} logged rows; faint beneath: each row", fontsize=8)
     if levels:
         ax = axes.pop(0)
         for i, field in enumerate(levels):
-            ax.plot(steps, series(field), label=LEVEL_LABELS.get(field, field), **_series_style(i, dot, len(steps)))
+            _plot_series(ax, steps, series(field), LEVEL_LABELS.get(field, field), _series_style(i, dot, len(steps)))
         ax.set_ylabel("0-255 scale")
         ax.set_title("noise level" if levels == ["f_sigma"] else "level error" if levels == ["level"] else
                      "noise level and level error")

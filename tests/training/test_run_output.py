@@ -175,6 +175,23 @@ def test_eight_losses_differ_in_more_than_colour() -> None:
         assert steps > 2 or len({line.get_marker() for line in lines}) == 8, steps
 
 
+def test_a_long_runs_curves_are_running_means_over_their_raw_rows_drawn_faint() -> None:
+    """After hundreds of logged rows a swinging loss (F's noise statistics, its sigma) was a band whose trend the
+    eye could not follow."""
+    rows = [{"step": str(10 * s), "g_adv": str(1.0 if s % 2 else 0.5), "f_sigma": "20"} for s in range(1, 101)]
+    fig = log_figure(rows, ("g_adv", "f_sigma"))
+    losses, levels = fig.axes
+    trend, raw = losses.get_lines()
+    assert trend.get_label() == "g_adv" and raw.get_label() == "_raw" and raw.get_alpha() == 0.25
+    assert raw.get_color() == trend.get_color() and list(raw.get_ydata()) == [1.0, 0.5] * 50
+    assert list(trend.get_ydata())[:2] == [1.0, 0.75] and set(trend.get_ydata()[4:]) == {0.75}  # 4 rows a window
+    assert [t.get_text() for t in losses.get_legend().get_texts()] == ["g_adv"]
+    assert [ln.get_label() for ln in levels.get_lines()] == ["f_sigma: σ of F's noise", "_raw"]
+    assert fig.get_suptitle() == "curves: running means of 4 logged rows; faint beneath: each row"
+    short = log_figure(rows[:49], ("g_adv",))
+    assert len(short.axes[0].get_lines()) == 1 and not short.get_suptitle()  # a short log: its rows as they are
+
+
 # ---- whole runs ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
