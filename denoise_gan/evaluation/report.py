@@ -5,8 +5,7 @@ font and no link, and every image is embedded as a PNG ``data:`` URI. The same P
 and plots/ beside it, for a ``--resume`` and for other documents. Crops are cut from the same window for every
 method (the most textured CROP² window of the clean image, chosen deterministically) and enlarged ×ZOOM by
 pixel repetition, so what a viewer sees is the method's pixels, not a resampler's. Plots are drawn with
-matplotlib's Agg canvas without pyplot, so no global backend or window state is touched.
-"""
+matplotlib's Agg canvas without pyplot, so no global backend or window state is touched."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.images import colour_channels, encode_image, to_dtype
+from data_tools.paths import real_path
 from denoise_gan.evaluation.method_names import REAL_PAIRS
 from denoise_gan.evaluation.report_plots import (
     best_psnr,
@@ -331,7 +331,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>benchmark: {_e(Path(out_dir).resolve().name)}</title><style>{STYLE}</style></head><body>",
+        f"<title>benchmark: {_e(real_path(out_dir).name)}</title><style>{STYLE}</style></head><body>",
         "<h1>denoise-gan benchmark</h1>",
         f"<p class='meta'>{len(images_all)} image(s) × {len(noises)} noise condition(s) × {len(methods)} method(s); "
         f"{_e(source)}; {_e(_seed_text(cfg))}; classical methods get {_e(sigma_mode)}. "
