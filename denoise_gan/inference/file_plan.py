@@ -193,8 +193,7 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
     pairs, in_output = expand_inputs(inputs, opts.recursive, exclude=out_dir, folds=(folds := folds_case(out_dir)))
     found = [_Candidate.of(src, rel, out_dir, opts) for src, rel in pairs]
     renamed = {c.real_output for c in found if c.real_output != c.real_source}  # see _leaves_out_earlier
-    earlier = [c.source for c in found if c.real_source in renamed] if _leaves_out_earlier(opts) else []
-    candidates = [c for c in found if not (earlier and c.real_source in renamed)]
+    earlier, candidates = _split_earlier(found, renamed, opts)
     sources = {c.real_source for c in candidates}
     inodes = {_inode(c.source) for c in candidates if c.source.exists()}
     outputs = {c.real_output for c in candidates}
@@ -300,6 +299,18 @@ def _leaves_out_earlier(opts: OutputOptions) -> bool:
     earlier output from a photo that bears its name, so under --overwrite such a file stays an input, and
     planning refuses to write over it."""
     return not opts.overwrite and (bool(opts.suffix) or opts.skip_existing)
+
+
+def _split_earlier(found: Sequence[_Candidate], renamed: set[Path],
+                   opts: OutputOptions) -> tuple[list[Path], list[_Candidate]]:
+    """The inputs left out as earlier outputs of this command (see ``_leaves_out_earlier``), and the others: those
+    bearing another input's output name and, with --suffix, that name in any format, since a run redone in
+    another --ext would otherwise denoise the first run's outputs again (p0_dn.png into p0_dn_dn.jpg)."""
+    if not _leaves_out_earlier(opts):
+        return [], list(found)
+    stems = {p.with_suffix("") for p in renamed} if opts.suffix else set()
+    left = {c.real_source for c in found if c.real_source in renamed or c.real_source.with_suffix("") in stems}
+    return [c.source for c in found if c.real_source in left], [c for c in found if c.real_source not in left]
 
 
 def _collision_hint(first: Path, second: Path, opts: OutputOptions) -> str:

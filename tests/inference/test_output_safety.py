@@ -126,6 +126,19 @@ def test_an_in_place_run_to_another_format_resumes_with_skip_existing(tmp_path: 
         denoise_files([src], src, engine(weights), OutputOptions(ext="jpg"))
 
 
+def test_an_in_place_suffix_run_redone_in_another_format_leaves_the_earlier_outputs_out(tmp_path: Path,
+                                                                                     weights: Path) -> None:
+    """`denoise photos -o photos --suffix _dn`, then the same to JPEG (--ext jpg): p0_dn.png, the first run's
+    output, was taken as a photo and denoised a second time into p0_dn_dn.jpg, without a word."""
+    src = tmp_path / "photos"
+    write_image(src / "p0.png", noise_image(16, 16, seed=0))
+    denoise_files([src], src, engine(weights), OutputOptions(suffix="_dn"))
+    again = denoise_files([src], src, engine(weights), OutputOptions(suffix="_dn", ext="jpg"))
+    assert [(Path(r.source).name, r.status) for r in again.results] == [("p0.png", "done")]
+    assert sorted(p.name for p in src.iterdir()) == ["p0.png", "p0_dn.jpg", "p0_dn.png"]
+    assert any("p0_dn.png" in n and "taken for an earlier output" in n for n in again.notes), again.notes
+
+
 def test_photos_named_alike_in_two_formats_are_never_dropped_without_a_word(tmp_path: Path, weights: Path) -> None:
     """IMG_1.jpg and IMG_1.png, two photos, in place with --ext png: IMG_1.png must not vanish as an "earlier
     output"; without --skip-existing the run is refused, with it IMG_1.png is named as left out."""
