@@ -212,12 +212,15 @@ def test_relative_folders_from_python_are_stored_absolute(noisy_dir: Path, clean
 
 def test_a_minutes_budget_becomes_fixed_step_counts(noisy_dir: Path, clean_dir: Path, start_dir: Path,
                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run takes its whole budget: a short one (the least steps a phase needs lowered to match), so the test
+    waits seconds, not the half minute a real plan's 20 steps per phase would need here."""
     monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 3.0)
-    cfg = _config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.4, save_every=1000, log_every=50)  # 24 s
+    monkeypatch.setattr(adapt_plan, "MIN_PHASE_STEPS", 2)
+    cfg = _config(noisy_dir, clean_dir, start_dir, steps=0, minutes=0.2, save_every=1000, log_every=50)  # 12 s
     began = time.monotonic()
     out = io.StringIO()
     adapt(cfg, tmp_path / "timed", console=Console(file=out, width=60))
-    assert time.monotonic() - began < 24 + 15  # the budget, and the reports' seconds kept back from it (and slack)
+    assert time.monotonic() - began < 12 + 15  # the budget, and the reports' seconds kept back from it (and slack)
     plan = next(line for line in out.getvalue().splitlines() if line.startswith("plan ("))
     assert plan.endswith("s/step)")  # one line in a log, whatever its width (it was wrapped at 80 columns)
     stored = json.loads((tmp_path / "timed" / "config.json").read_text())
