@@ -72,3 +72,20 @@ def finished_run(clean_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     run = tmp_path_factory.mktemp("finished") / "run"
     train(tiny_train_config(clean_dir), run)
     return run
+
+
+@pytest.fixture
+def losses_png_unrendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run draws losses.png at every checkpoint save, and rendering it (about a second) was most of a tiny
+    run's time. For modules whose tests train but never look at that picture: its figure is still built from
+    the log (rows read, panels laid out) and a file still written in its place, a 1x1 PNG; test_run_output
+    draws it for real."""
+    import io
+
+    from PIL import Image
+
+    from denoise_gan.training import run_report
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), "white").save(buf, format="PNG")
+    monkeypatch.setattr(run_report, "figure_png", lambda fig, dpi, tight=False: buf.getvalue())

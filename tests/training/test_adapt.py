@@ -27,6 +27,9 @@ from denoise_gan.training.adapt_noise import training_data_text
 from denoise_gan.training.adapt_start import find_start, start_discriminator
 from helpers import TINY_LEVEL, cli, one_line_error, save_adapt_start, write_camera_photos
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
+
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1)
 TINY_D = DiscriminatorConfig(width=8, layers=2)
 

@@ -16,6 +16,9 @@ from denoise_gan.training import adapt as adapt_module
 from denoise_gan.training import adapt_plan
 from helpers import save_adapt_start, write_camera_photos
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
+
 _opened: list[Counter[str] | None] = [None]  # the files opened for reading while a count is on, by name
 
 

@@ -10,6 +10,8 @@ import pytest
 from denoise_gan.errors import UserError
 from helpers import cli, one_line_error
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 @pytest.mark.parametrize("clash", [["--generator", "unet"], ["--width", "8"], ["--depth", "1"], ["--blocks", "3"],
                                    ["--fresh"]])

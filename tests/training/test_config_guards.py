@@ -24,6 +24,8 @@ from denoise_gan.config import (
 )
 from denoise_gan.errors import UserError
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 def test_one_relative_folder_with_the_other_unset_is_not_taken_for_the_working_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,8 @@ from denoise_gan.training.cyclegan import train
 from denoise_gan.training.schedule import load_optimizer, load_scheduler
 from helpers import cli, one_line_error, tiny_train_config
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 def _first_moment(state: dict[str, Any]) -> dict[str, Any]:
     return next(iter(state["opts"]["G"]["state"].values()))

@@ -14,6 +14,8 @@ from data_tools.folder_lock import holding_folder
 from data_tools.images import write_image
 from denoise_gan.training.input_record import RECORD_FILE, changed_inputs, record_inputs
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 def _photos(folder: Path, count: int = 3) -> Path:
     for i in range(count):

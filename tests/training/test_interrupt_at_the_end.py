@@ -16,6 +16,8 @@ from denoise_gan.training import cyclegan
 from denoise_gan.training.adapt import adapt
 from helpers import cli, save_adapt_start, tiny_train_flags, write_camera_photos
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 def interrupted_at(trainer_cls: type, last: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C delivered while ``trainer_cls`` runs step ``last`` (0-based), as a terminal's would be."""

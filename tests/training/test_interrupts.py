@@ -40,6 +40,9 @@ from helpers import (
     wait_until,
 )
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
+
 torch.set_num_threads(1)  # the suite shares two cores with a training job
 # steps of the runs killed at a random moment: the delay is bounded by 3 saves' measured pace after step 6, and
 # the saves left (9 of 2 steps each) keep the kill inside the loop even where later steps run 2-3x faster

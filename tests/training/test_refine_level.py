@@ -22,6 +22,8 @@ from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.refine import RefineTrainer, SourceModel, refine
 from helpers import TINY_LEVEL, cli
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 def _log(run: Path) -> list[dict[str, str]]:
     with (run / "log.csv").open() as fh:

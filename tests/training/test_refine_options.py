@@ -16,6 +16,8 @@ from denoise_gan.training.new_run_inputs import load_source_config
 from denoise_gan.training.refine import RefineTrainer, SourceModel
 from helpers import TINY_LEVEL
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 def _trainer(run: Path, **kw: object) -> RefineTrainer:
     cfg = RefineConfig(**{**dict(run_dir=str(run), generator=TINY_LEVEL, steps=4, batch_size=4, patch_size=32,

@@ -17,6 +17,9 @@ from denoise_gan.training import step_mode
 from denoise_gan.training.step_mode import StepMode, choose_step_mode, mode_record, recorded_device
 from helpers import cli, one_line_error, tiny_train_config
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
+
 GPU_MODE = {"precision": "bf16", "channels_last": True, "compiled": False, "device": "cuda"}
 
 

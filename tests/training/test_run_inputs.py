@@ -21,6 +21,8 @@ from denoise_gan.training.cyclegan import train
 from denoise_gan.training.input_record import record_inputs
 from helpers import TINY_TRAIN_FLAGS, cli, one_line_error, reordered_metadata, tiny_train_config, tiny_train_flags
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
 
 def new_run(clean_dir: Path, out: Path, *extra: object) -> object:
     return cli("train", "--clean", clean_dir, "--noise", "gaussian:sigma=25", "-o", out, *tiny_train_flags(*extra))

@@ -12,6 +12,9 @@ from denoise_gan.runtime import World
 from denoise_gan.training import step_mode
 from denoise_gan.training.step_mode import StepMode, apply_mode, candidate_modes, choose_step_mode, worth_measuring
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
+
 CPU = torch.device("cpu")
 
 

@@ -17,6 +17,9 @@ from data_tools.noise import parse_noise_spec
 from denoise_gan.training.cyclegan import make_dataset
 from helpers import texture, tiny_train_config
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
+
 CLEAN_VALUE, NOISY_VALUE = 40, 200
 
 

@@ -37,6 +37,9 @@ from denoise_gan.training.refine import refine
 from denoise_gan.training.schedule import linear_decay
 from helpers import free_port
 
+pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
+
+
 TINY = ModelConfig(g=GeneratorConfig(width=8, depth=1, blocks=1), f=GeneratorConfig(arch="noise", width=4, depth=1),
                    d=DiscriminatorConfig(width=8, layers=2))
 
