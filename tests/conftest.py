@@ -70,22 +70,33 @@ def clean_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def finished_run(clean_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 2-step CycleGAN run (G, F, config.json, checkpoint): what `refine` starts from."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    train(tiny_train_config(clean_dir), run)
+    with pytest.MonkeyPatch.context() as monkeypatch:  # (no test reads its losses.png)
+        leave_losses_png_unrendered(monkeypatch)
+        train(tiny_train_config(clean_dir), run)
     return run
 
 
-@pytest.fixture
-def losses_png_unrendered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run draws losses.png at every checkpoint save, and rendering it (about a second) was most of a tiny
-    run's time. For modules whose tests train but never look at that picture: its figure is still built from
-    the log (rows read, panels laid out) and a file still written in its place, a 1x1 PNG; test_run_output
-    draws it for real."""
+def _one_pixel_png() -> bytes:
     import io
 
     from PIL import Image
 
-    from denoise_gan.training import run_report
-
     buf = io.BytesIO()
     Image.new("RGB", (1, 1), "white").save(buf, format="PNG")
-    monkeypatch.setattr(run_report, "figure_png", lambda fig, dpi, tight=False: buf.getvalue())
+    return buf.getvalue()
+
+
+def leave_losses_png_unrendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run draws losses.png at every checkpoint save, and rendering it (about a second) was most of a tiny
+    run's time: its figure is still built from the log (rows read, panels laid out) and a file still written in
+    its place, a 1x1 PNG. For runs no test looks at that picture of; test_run_output draws it for real."""
+    from denoise_gan.training import run_report
+
+    png = _one_pixel_png()
+    monkeypatch.setattr(run_report, "figure_png", lambda fig, dpi, tight=False: png)
+
+
+@pytest.fixture
+def losses_png_unrendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For modules whose tests train but never look at losses.png: see leave_losses_png_unrendered."""
+    leave_losses_png_unrendered(monkeypatch)
