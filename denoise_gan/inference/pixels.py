@@ -84,11 +84,39 @@ def through_pil(image: Any, run: Callable[[np.ndarray], np.ndarray]) -> Any:
 
     pixels = np.asarray(image)
     if image.mode == "I" and pixels.size and 0 <= pixels.min() and pixels.max() <= 65535:  # a 16-bit gray PNG as
-        out = Image.fromarray(run(pixels.astype(np.uint16)).astype(np.int32))  # older Pillows open one: as it came
+        pixels = pixels.astype(np.uint16)  # older Pillows open one: back as it came
+        out = Image.fromarray(_through_keyed(pixels, _key_colour(image, pixels), run).astype(np.int32))
     elif image.mode in PIL_MODES:
-        out = Image.fromarray(run(pixels))
+        out = Image.fromarray(_through_keyed(pixels, _key_colour(image, pixels), run))
     else:
         raise UserError(f"a PIL image in mode {image.mode!r}: convert it to one of {', '.join(PIL_MODES[:5])} "
                         "first (image.convert('RGB'))")
     out.info = dict(image.info)
     return out
+
+
+def _key_colour(image: Any, pixels: np.ndarray) -> np.ndarray | None:
+    """The colour a gray or RGB image's ``transparency`` makes transparent (a PNG's tRNS chunk), if it has one."""
+    if image.mode in ("LA", "RGBA") or "transparency" not in image.info:
+        return None
+    key = np.array(image.info["transparency"], dtype=object).reshape(-1)
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    if key.size != channels or not all(isinstance(k, int) and 0 <= k <= np.iinfo(pixels.dtype).max for k in key):
+        return None
+    return key.astype(pixels.dtype)
+
+
+def _through_keyed(pixels: np.ndarray, key: np.ndarray | None, run: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A key-coloured transparent background is alpha, as ``denoise_files`` reads the file: taken as pixels it was
+    mixed into its neighbours (an opaque fringe), and noise drawn on it made half of it visible. Keyed again after;
+    an opaque pixel that came out on the key colour is moved one level off it."""
+    if key is None:
+        return run(pixels)
+    colour = pixels if pixels.ndim == 3 else pixels[..., None]
+    hidden = (colour == key).all(axis=-1)
+    top = np.iinfo(pixels.dtype).max
+    alpha = np.where(hidden, 0, top).astype(pixels.dtype)[..., None]
+    out = np.array(run(np.concatenate([colour, alpha], axis=-1))[..., :-1])
+    out[(out == key).all(axis=-1) & ~hidden, 0] = key[0] + 1 if key[0] < top else top - 1
+    out[hidden] = key
+    return out if pixels.ndim == 3 else out[..., 0]

@@ -716,6 +716,33 @@ def test_a_pil_image_comes_back_a_pil_image_of_its_mode_with_its_info(level_weig
     np.testing.assert_array_equal(np.asarray(out), den(as_array, strength=0.5))
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB", "I;16"])
+def test_a_pil_images_transparent_key_colour_is_alpha_as_in_the_file_call(level_weights: Path, tmp_path: Path,
+                                                                          mode: str) -> None:
+    """A gray or RGB PNG with a tRNS key colour opens as L/RGB/I;16 with info["transparency"]: its transparent
+    background was denoised as black pixels and saved keyed again, so a fringe of it came back opaque (denoise_files
+    reads the key as alpha). Now it is denoised with that alpha and keyed again in its mode."""
+    from PIL import Image
+
+    pixels = noise_image(32, 48, dtype=np.uint16 if mode == "I;16" else np.uint8)
+    pixels[:, :24] = 0
+    pixels = pixels if mode == "RGB" else np.ascontiguousarray(pixels[..., 0])
+    key = (0, 0, 0) if mode == "RGB" else 0
+    Image.fromarray(pixels).save(tmp_path / "keyed.png", transparency=key)
+    photo = Image.open(tmp_path / "keyed.png")
+    assert photo.mode == mode and photo.info["transparency"] == key
+    den = Denoiser.from_pretrained(level_weights, engine="torch")
+    out = den(photo)
+    assert out.mode == mode and out.info["transparency"] == key
+    out.save(tmp_path / "out.png")
+    saved = np.asarray(Image.open(tmp_path / "out.png")).reshape(32, 48, -1)
+    colour = pixels.reshape(32, 48, -1)
+    hidden = (colour == 0).all(axis=-1)
+    np.testing.assert_array_equal((saved == 0).all(axis=-1), hidden)  # transparent exactly where it was
+    alpha = np.where(hidden, 0, np.iinfo(pixels.dtype).max).astype(pixels.dtype)[..., None]
+    np.testing.assert_array_equal(saved[~hidden], den(np.concatenate([colour, alpha], axis=-1))[~hidden][:, :-1])
+
+
 def test_a_pil_image_no_array_holds_as_pixels_is_refused_in_one_line(level_weights: Path) -> None:
     from PIL import Image
 

@@ -479,3 +479,18 @@ def test_a_pil_image_gets_noise_as_its_array_and_comes_back_a_pil_image(model: N
     noisy = model(photo, seed=3)
     assert isinstance(noisy, Image.Image) and noisy.mode == "RGB" and noisy.info == {"dpi": (72, 72)}
     np.testing.assert_array_equal(np.asarray(noisy), model(np.asarray(photo), seed=3))
+
+
+def test_a_pil_images_transparent_key_colour_gets_no_noise(model: NoiseModel, tmp_path: Path) -> None:
+    """An L PNG keyed transparent at 0 got noise on its background, half of which then was no longer the key
+    colour: saved, half the transparent background was visible noise."""
+    from PIL import Image
+
+    pixels = _image(16, 24)[..., 0]
+    pixels[:, :12] = 0
+    Image.fromarray(pixels).save(tmp_path / "keyed.png", transparency=0)
+    photo = Image.open(tmp_path / "keyed.png")
+    noisy = model(photo, seed=3)
+    assert noisy.mode == "L" and noisy.info["transparency"] == 0
+    np.testing.assert_array_equal(np.asarray(noisy)[:, :12], 0)
+    assert (np.asarray(noisy)[:, 12:] != 0).all()
