@@ -146,6 +146,9 @@ class Denoiser:
     def __call__(self, image: Any, strength: float = 1.0, sigma: float | None = None) -> Any:
         """The denoised image, with the input's type, shape, dtype (and device, for a tensor).
 
+        ``image``: a NumPy array (uint8, uint16 or float in [0, 1]; HxW or HxWxC, C 1-4, RGB order: OpenCV's BGR
+        converted first), a torch tensor (CxHxW or NxCxHxW, float in [0, 1] or uint8) or a PIL image (L, LA, RGB,
+        RGBA, I;16): said here for a notebook's ``help(den)``, which shows no README (the details are there).
         ``strength`` scales the model's estimated noise level (below 1 keeps more detail, above 1 smooths
         more); ``sigma`` fixes a uniform noise σ on the 0-255 scale instead. Both need a level-aware model.
         """
@@ -172,6 +175,9 @@ class Denoiser:
                       options: OutputOptions | None = None, *, strength: float = 1.0, sigma: float | None = None,
                       console: Console | None = None, shard: bool = False) -> Summary:
         """Files and folders into ``out_dir`` (the ``denoise`` command); see ``inference.files.denoise_files``.
+
+        ``console``: a rich ``Console`` (``rich.get_console()`` in a notebook) shows a line per file, or bars on a
+        terminal; None, the default, runs silently, and the returned summary alone says which files failed.
 
         ``shard``: under torchrun, share the files among the launch's processes, each on its own GPU (the weights
         are loaded again there, on torch), as the command does. Off by default: a script that calls this from one

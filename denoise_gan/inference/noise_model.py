@@ -246,7 +246,8 @@ class NoiseModel:
 
     @worded
     def __call__(self, image: Any, seed: int = 0) -> Any:
-        """The noisy image, with the input's type, shape and dtype (see the module doc). ``seed`` runs to 2**32 - 1:
+        """The noisy image, with the input's type, shape and dtype: ``image`` a NumPy array (uint8, uint16 or float in
+        [0, 1]; HxW or HxWxC, C 1-4, RGB order) or a PIL image (L, LA, RGB, RGBA, I;16). ``seed`` runs to 2**32 - 1:
         F's generator keeps a seed's low 32 bits, so a larger one would draw a smaller one's noise unsaid."""
         seed = whole_number(seed, "seed", error=UserError, bits=CALL_SEED_BITS,
                             why=" (a learned noise model's generator keeps a seed's low 32 bits)")

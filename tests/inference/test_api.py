@@ -760,3 +760,16 @@ def test_a_path_given_as_the_image_is_pointed_to_the_file_call(level_weights: Pa
         with pytest.raises(UserError, match=r"got (str|PosixPath); a file is denoised by den.denoise_files\(path, "
                                             r"out_dir\), or read first \(Image.open\(path\)\)"):
             den(path)
+
+
+def test_help_in_a_notebook_says_what_the_calls_take_and_how_files_show_progress() -> None:
+    """help(den) showed "The denoised image, with the input's type" and nothing of which types: PIL images, the
+    RGB order an OpenCV array is not in, and that denoise_files says nothing without a console were README-only."""
+    import inspect
+
+    from denoise_gan import NoiseModel
+
+    for call in (Denoiser.__call__, NoiseModel.__call__):
+        doc = inspect.getdoc(call) or ""
+        assert "PIL image" in doc and "RGB order" in doc and "uint16" in doc, call
+    assert "rich.get_console()" in (inspect.getdoc(Denoiser.denoise_files) or "")
