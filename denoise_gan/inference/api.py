@@ -215,8 +215,8 @@ class Denoiser:
     def __repr__(self) -> str:
         source = self.weights.name if self.weights else type(self.backend).__name__
         arch = f" arch={self.config.arch}" if self.config else ""
-        return (f"Denoiser({source}{arch} level_aware={self.level_aware} engine={self.engine_name} "
-                f"device={self.settings.device})")
+        # where it runs as resolved: "device=auto" left a notebook's reader asking whether it had the GPU
+        return f"Denoiser({source}{arch} level_aware={self.level_aware} on {self._engine.where})"
 
 
 def _number(value: Any, name: str) -> float:

@@ -773,3 +773,10 @@ def test_help_in_a_notebook_says_what_the_calls_take_and_how_files_show_progress
         doc = inspect.getdoc(call) or ""
         assert "PIL image" in doc and "RGB order" in doc and "uint16" in doc, call
     assert "rich.get_console()" in (inspect.getdoc(Denoiser.denoise_files) or "")
+
+
+def test_the_repr_says_the_device_and_precision_it_resolved(level_weights: Path) -> None:
+    """A notebook shows repr(den): "device=auto" did not say whether the model ran on the GPU, nor in what."""
+    den = Denoiser.from_pretrained(level_weights, engine="torch", device="auto")
+    assert repr(den).endswith("level_aware=True on cpu (torch, fp32))") or "on cuda" in repr(den)
+    assert "device=auto" not in repr(den)
