@@ -58,7 +58,7 @@ class FileResult:
     message: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Summary:
     """What a run did, over all ranks when launched with torchrun."""
 
@@ -82,6 +82,15 @@ class Summary:
     @property
     def mp_per_s(self) -> float:
         return self.megapixels / self.seconds if self.seconds > 0 else 0.0
+
+    def __repr__(self) -> str:
+        """Counts and the first failures, not every file's result: a notebook shows the call's value, and a folder's
+        was a screenful a file (``results`` and ``notes`` hold it all)."""
+        failed = [f"{Path(r.source).name}: {r.message}" for r in self.results if r.status == "failed"]
+        named = "; ".join(failed[:3]) + (f"; {len(failed) - 3} more" if len(failed) > 3 else "")
+        return (f"Summary({len(self.results)} file(s): {self.count('done')} done, {self.count('skipped')} skipped, "
+                f"{self.failed} failed{f' ({named})' if failed else ''}; {self.megapixels:.2f} MP in "
+                f"{self.seconds:.1f} s; {len(self.notes)} note(s))")
 
 
 # ---- distributed (torchrun) ----------------------------------------------------------------------

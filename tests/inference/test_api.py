@@ -780,3 +780,19 @@ def test_the_repr_says_the_device_and_precision_it_resolved(level_weights: Path)
     den = Denoiser.from_pretrained(level_weights, engine="torch", device="auto")
     assert repr(den).endswith("level_aware=True on cpu (torch, fp32))") or "on cuda" in repr(den)
     assert "device=auto" not in repr(den)
+
+
+def test_a_summary_shows_counts_and_failures_not_every_files_result(level_weights: Path, tmp_path: Path) -> None:
+    """A notebook cell ending in den.denoise_files(folder, out) showed the dataclass's repr: about 170 characters a
+    file, every file's result on one line (a 1000-photo folder: a screenful per few files)."""
+    from PIL import Image
+
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for i in range(5):
+        Image.fromarray(noise_image(16, 16, seed=i)).save(photos / f"p{i}.png")
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nxx")
+    summary = Denoiser.from_pretrained(level_weights, engine="torch").denoise_files(photos, tmp_path / "out")
+    said = repr(summary)
+    assert said.startswith("Summary(6 file(s): 5 done, 0 skipped, 1 failed (broken.png: not a readable image file)")
+    assert "p0.png" not in said and len(said) < 200
