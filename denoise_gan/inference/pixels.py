@@ -90,7 +90,7 @@ def through_pil(image: Any, run: Callable[[np.ndarray], np.ndarray]) -> Any:
         out = Image.fromarray(_through_keyed(pixels, _key_colour(image, pixels), run))
     else:
         raise UserError(f"a PIL image in mode {image.mode!r}: convert it to one of {', '.join(PIL_MODES[:5])} "
-                        "first (image.convert('RGB'))")
+                        "first (image.convert('RGB'), or 'RGBA' where it has transparency)")
     out.info = dict(image.info)
     return out
 
