@@ -36,7 +36,11 @@ def noise_image(image: Any, error: type[Exception] = DataError) -> np.ndarray:
     if native not in (np.uint8, np.uint16):
         later = "; add it before the image becomes float (A.ToFloat, A.Normalize)" if native.kind == "f" else ""
         raise ImageTypeError(f"noise needs a uint8 or uint16 image, got {image.dtype}{later}")
-    image = np.asarray(image, dtype=native)  # a subclass (np.matrix) keeps its own indexing rules
+    return image_shaped(np.asarray(image, dtype=native), error)  # a subclass (np.matrix) has its own indexing
+
+
+def image_shaped(image: np.ndarray, error: type[Exception] = DataError) -> np.ndarray:
+    """``image`` where it is HxW or HxWxC (C 1-4) with pixels; otherwise ``error``, one line naming its shape."""
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
         raise error(f"noise needs an HxW or HxWxC image (C 1-4), got shape {image.shape}"
                     f"{channels_first_hint(image.shape)}")

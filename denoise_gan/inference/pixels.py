@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from data_tools.channels import channels_first_hint, has_alpha
+from data_tools.channels import has_alpha
+from data_tools.checks import image_shaped
 from denoise_gan.errors import UserError
 
 FLOAT_LEVELS = 65535
@@ -31,13 +32,7 @@ def plain_image(image: np.ndarray) -> np.ndarray:
     """An image array checked for what a noise source takes: a plain array (an np.matrix's subclass dropped), HxW or
     HxWxC with 1 to 4 channels, not empty."""
     refuse_masked(image)
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
-        raise UserError(f"expected an HxW or HxWxC image (C 1-4), got shape {image.shape}"
-                        f"{channels_first_hint(image.shape)}")
-    if image.size == 0:
-        raise UserError(f"the image is empty (shape {image.shape})")
-    return image
+    return image_shaped(np.asarray(image), UserError)
 
 
 def float_to_uint16(array: np.ndarray, integers: str = "uint8/uint16") -> np.ndarray:

@@ -147,7 +147,7 @@ def test_float_images_in_float_out_within_range(model: NoiseModel, dtype: type) 
 @pytest.mark.parametrize("bad, needle", [
     (np.zeros((8, 8, 3), np.int32), "uint8, uint16 or float"),
     (np.full((8, 8), np.nan), "NaN or Inf"),
-    (np.zeros((0, 8, 3), np.uint8), "empty"),
+    (np.zeros((0, 8, 3), np.uint8), "an image with pixels"),
     (np.zeros((8, 8, 5), np.uint8), "HxWxC"),
     ([[1, 2], [3, 4]], "NumPy array"),
 ])
