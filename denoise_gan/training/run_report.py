@@ -128,15 +128,17 @@ SMOOTH_FROM = 50  # logged rows from which each curve is its running mean over i
 
 
 def _running_mean(values: list[float], window: int) -> list[float]:
-    """At each row, the mean of the last ``window`` finite values (NaN before the first): the trend of a loss
-    that swings from row to row, which after hundreds of rows was a band the eye could not follow."""
+    """At each row, the mean of the last ``window`` finite values (NaN before the first and after the last, where
+    the curve has no data to trend): the trend of a loss that swings from row to row, which after hundreds of rows
+    was a band the eye could not follow."""
     kept: deque[float] = deque(maxlen=window)
     out = []
     for value in values:
         if math.isfinite(value):
             kept.append(value)
         out.append(sum(kept) / len(kept) if kept else math.nan)
-    return out
+    last = max((i for i, value in enumerate(values) if math.isfinite(value)), default=-1)
+    return out[:last + 1] + [math.nan] * (len(out) - last - 1)
 
 
 def _plot_series(ax: Any, steps: list[int], values: list[float], label: str, style: dict[str, Any]) -> None:

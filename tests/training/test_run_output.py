@@ -192,6 +192,17 @@ def test_a_long_runs_curves_are_running_means_over_their_raw_rows_drawn_faint() 
     assert len(short.axes[0].get_lines()) == 1 and not short.get_suptitle()  # a short log: its rows as they are
 
 
+def test_a_running_mean_draws_nothing_past_a_curves_last_logged_row() -> None:
+    """A column left empty from some row on (a hand edit, a log written by another version) went on as a flat
+    line of its last window's mean to the end of the plot, values that were never logged."""
+    rows = [{"step": str(s), "g_adv": str(1.0 if s % 2 else 0.5) if s <= 60 else "", "cycle_clean": "0.1"}
+            for s in range(1, 101)]
+    trend = log_figure(rows, ("g_adv", "cycle_clean")).axes[0].get_lines()[0]
+    assert trend.get_label() == "g_adv"
+    drawn = np.asarray(trend.get_ydata(), dtype=float)
+    assert np.isfinite(drawn[:60]).all() and np.isnan(drawn[60:]).all()
+
+
 # ---- whole runs ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
