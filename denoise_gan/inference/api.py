@@ -5,8 +5,9 @@
     den = Denoiser.from_pretrained("default")   # a shipped model's name or a .safetensors path
     out = den(image)                            # blind; den(image, strength=0.5) smooths less
 
-``image`` is a NumPy array (uint8, uint16, or float in [0, 1]; HxW, HxWx1, HxWx3, HxWx4) or a torch tensor
-(CxHxW or NxCxHxW, float in [0, 1] or uint8); the result has the input's type, shape, dtype and range.
+``image`` is a NumPy array (uint8, uint16, or float in [0, 1]; HxW, HxWx1, HxWx3, HxWx4), a torch tensor
+(CxHxW or NxCxHxW, float in [0, 1] or uint8) or a PIL image (``inference.pixels``); the result has the input's
+type, shape, dtype and range.
 Alpha is passed through (a float one clipped to [0, 1]), gray stays gray. Tiling, device, precision and the
 fp32 redo of a half-precision NaN are the engine's (``TiledDenoiser``); ``denoise-gan denoise`` runs the same
 object.

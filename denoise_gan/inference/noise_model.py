@@ -6,8 +6,9 @@
     noisy = f(clean, seed=1)                      # same type, shape and dtype as clean
 
 ``clean`` is a NumPy array, uint8, uint16 or float in [0, 1] (float goes through at 16-bit precision), HxW,
-HxWx1, HxWx3 or HxWx4; alpha is passed through, gray gets gray noise (the same in every channel, as F draws it
-for a gray photo copied to colour). The result is clipped and rounded to the input's dtype, as a file holds it.
+HxWx1, HxWx3 or HxWx4, or a PIL image (``inference.pixels``); alpha is passed through, gray gets gray noise (the
+same in every channel, as F draws it for a gray photo copied to colour). The result is clipped and rounded to
+the input's dtype, as a file holds it.
 
 Reproducible: the per-image level v and the Gaussian field z are drawn from a CPU ``torch.Generator`` seeded by
 ``seed``, so a seed gives the same bytes on every run (on the same device and engine). That generator keeps a seed's

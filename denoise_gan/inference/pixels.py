@@ -74,7 +74,8 @@ def is_pil_image(image: object) -> bool:
 
 def through_pil(image: Any, run: Callable[[np.ndarray], np.ndarray]) -> Any:
     """A PIL image's pixels through ``run`` (array in, array out), back as a PIL image of its mode, carrying its
-    ``info`` (ICC profile, resolution, EXIF): saved, it is the photo it was, its pixels denoised (or noised)."""
+    ``info`` (ICC profile, resolution, EXIF) as read: Pillow's ``save`` writes those where they are given to it
+    (``icc_profile=``, ``exif=``), as for the image it opened."""
     from PIL import Image
 
     pixels = np.asarray(image)

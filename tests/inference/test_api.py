@@ -796,3 +796,11 @@ def test_a_summary_shows_counts_and_failures_not_every_files_result(level_weight
     said = repr(summary)
     assert said.startswith("Summary(6 file(s): 5 done, 0 skipped, 1 failed (broken.png: not a readable image file)")
     assert "p0.png" not in said and len(said) < 200
+
+
+def test_the_module_docs_name_every_kind_of_image_the_calls_take() -> None:
+    """The api and noise_model module docs listed arrays and tensors after PIL images were taken too."""
+    from denoise_gan.inference import api, noise_model
+
+    for module in (api, noise_model):
+        assert "PIL image" in " ".join((module.__doc__ or "").split()), module.__name__
