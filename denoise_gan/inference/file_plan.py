@@ -219,8 +219,8 @@ def plan_jobs(inputs: Sequence[Path | str], out_dir: Path | str, opts: OutputOpt
                            f"in the output folder {shown(out_dir)}, inside the input, which is not read as input "
                            "(so a rerun never denoises its outputs); give an -o outside the input to denoise them")
     notes += _left_out_note(earlier,
-                            "named as another input's output here, so taken for an earlier output of this command; "
-                            "choose another -o to denoise them")
+                            "named as another input's output here (in one format or another), so taken for an "
+                            "earlier output of this command; choose another -o to denoise them")
     notes += _not_read_notes(*folders_not_read(inputs, out_dir, opts.recursive, folds))
     notes += folder_note
     notes += [note for p in inputs if Path(p).is_dir() and (note := incomplete_half_note(p))]

@@ -125,6 +125,7 @@ def _series_style(index: int, dot: str | None, points: int) -> dict[str, Any]:
 
 
 SMOOTH_FROM = 50  # logged rows from which each curve is its running mean over its raw values, drawn faint
+SMOOTH_SHARE = 25  # the mean's window: this fraction of the rows (a 25th)
 
 
 def _running_mean(values: list[float], window: int) -> list[float]:
@@ -147,7 +148,7 @@ def _plot_series(ax: Any, steps: list[int], values: list[float], label: str, sty
     if len(steps) < SMOOTH_FROM:
         ax.plot(steps, values, label=label, **style)
         return
-    (trend,) = ax.plot(steps, _running_mean(values, len(steps) // 25), label=label, **style)
+    (trend,) = ax.plot(steps, _running_mean(values, len(steps) // SMOOTH_SHARE), label=label, **style)
     ax.plot(steps, values, color=trend.get_color(), alpha=0.25, linewidth=0.6, label="_raw")
 
 
@@ -181,7 +182,8 @@ def log_figure(rows: list[dict[str, str]], fields: tuple[str, ...],
         ax.set_ylabel("loss (log scale)")
     ax.set_title("losses")
     if len(steps) >= SMOOTH_FROM:
-        fig.suptitle(f"curves: running means of {len(steps) // 25} logged rows; faint beneath: each row", fontsize=8)
+        fig.suptitle(f"curves: running means of {len(steps) // SMOOTH_SHARE} logged rows; faint beneath: each row",
+                     fontsize=8)
     if levels:
         ax = axes.pop(0)
         for i, field in enumerate(levels):
