@@ -59,5 +59,7 @@ class OnnxScaleShift:
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
 
-        scale, shift = self.session.run(None, {"x": x.detach().cpu().contiguous().numpy()})
+        from denoise_gan.inference.onnx_engine import run_session
+
+        scale, shift = run_session(self.session, None, {"x": x.detach().cpu().contiguous().numpy()})
         return torch.from_numpy(scale), torch.from_numpy(shift)

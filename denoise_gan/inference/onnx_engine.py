@@ -8,6 +8,7 @@ A graph never runs Python code, so loading one is as safe as loading safetensors
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,37 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
     if providers[0] not in session.get_providers():  # CUDA's libraries missing: it runs on the CPU without a word
         raise UserError(f"ONNX Runtime cannot use {providers[0]} here; {_GPU_ADVICE}")
     return session
+
+
+def run_session(session: Any, outputs: list[str] | None, feed: dict[str, Any]) -> list[Any]:
+    """``session.run`` in a thread of its own, so that a Ctrl-C or SIGTERM stops the graph: ONNX Runtime runs a
+    whole graph in one call, and Python's signal handlers wait for it to return (a minute for a whole large photo,
+    for ever for a graph that loops). The caller waits, takes the interrupt, and ONNX Runtime stops at its next
+    node."""
+    ort = require("onnxruntime", "the ONNX Runtime engine")
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # the stop's own error log is not the user's business, as the session's
+    result: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            result["out"] = session.run(outputs, feed, options)
+        except BaseException as exc:  # given to the caller's thread, where it is handled
+            result["exc"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="onnxruntime-run", daemon=True).start()
+    try:  # an Event, not join(): Python 3.11's join() interrupted marks a thread still running as ended
+        done.wait()
+    except BaseException:  # the interrupt: the graph stops between two nodes, and the run is not used
+        options.terminate = True
+        done.wait()
+        raise
+    if "exc" in result:
+        raise result["exc"]
+    return result["out"]
 
 
 def graph_metadata(session: Any, path: Path) -> dict[str, str]:
@@ -233,7 +265,7 @@ class OnnxBackend:
             feed[gc.STRENGTH] = np.array([strength], np.float32)
             feed[gc.SIGMA] = np.array([gc.ESTIMATE if sigma is None else sigma], np.float32)
         try:
-            (out,) = self.session.run([gc.OUTPUT], feed)
+            (out,) = run_session(self.session, [gc.OUTPUT], feed)
         except Exception as exc:
             if is_out_of_memory(exc, cuda=True):
                 raise OutOfMemory from None
