@@ -18,6 +18,7 @@ from denoise_gan.config import json_object
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory
 from denoise_gan.extras import export_note, require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory
+from denoise_gan.inference.pixels import FLOAT_SPAN
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
 from denoise_gan.nets.graph_digest import content_digest, has_external_data
@@ -281,4 +282,9 @@ class OnnxBackend:
                                "output is float32 of its input's shape")
         if not np.isfinite(out).all():
             raise UserError("the model produced NaN/Inf values (broken or incompatible graph)")
+        low, high = float(out.min()), float(out.max())
+        if low < FLOAT_SPAN[0] or high > FLOAT_SPAN[1]:  # another scale (0-255, -1..1): clipped, a black or white
+            # image written without a word; the exported graph clips its output to [0, 1]
+            raise WeightsError(f"{self.path}: the graph returned values from {low:g} to {high:g}; a denoiser's output "
+                               "is in [0, 1]")
         return out
