@@ -120,7 +120,7 @@ def test_onnx_runtime_out_of_memory_on_the_cpu_shrinks_the_tile_too(monkeypatch:
         def __getattr__(self, name: str) -> object:
             return getattr(session, name)
 
-        def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        def run(self, names: list[str], feed: dict[str, np.ndarray], options: object = None) -> list[np.ndarray]:
             sides.append(max(next(iter(feed.values())).shape[-2:]))
             if sides[-1] > 256:
                 raise RuntimeError(ORT_NO_MEMORY)
@@ -148,7 +148,7 @@ def test_an_onnx_runtime_failure_that_is_not_memory_is_said_as_it_is(monkeypatch
     calls: list[int] = []
 
     class Session:
-        def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        def run(self, names: list[str], feed: dict[str, np.ndarray], options: object = None) -> list[np.ndarray]:
             calls.append(1)
             if fault == "invalid":
                 raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions")
