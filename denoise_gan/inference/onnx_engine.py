@@ -7,6 +7,7 @@ A graph never runs Python code, so loading one is as safe as loading safetensors
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -280,9 +281,9 @@ class OnnxBackend:
             raise WeightsError(f"{self.path}: the graph returned {getattr(out, 'dtype', type(out).__name__)} of shape "
                                f"{getattr(out, 'shape', '?')} for a batch of shape {batch.shape}; a denoiser's "
                                "output is float32 of its input's shape")
-        if not np.isfinite(out).all():
+        low, high = float(out.min()), float(out.max())  # a NaN makes both NaN, an Inf is an end: no pass of its own
+        if not (math.isfinite(low) and math.isfinite(high)):
             raise UserError("the model produced NaN/Inf values (broken or incompatible graph)")
-        low, high = float(out.min()), float(out.max())
         if low < FLOAT_SPAN[0] or high > FLOAT_SPAN[1]:  # another scale (0-255, -1..1): clipped, a black or white
             # image written without a word; the exported graph clips its output to [0, 1]
             raise WeightsError(f"{self.path}: the graph returned values from {low:g} to {high:g}; a denoiser's output "
