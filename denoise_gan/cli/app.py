@@ -294,7 +294,8 @@ def print_whole(result: RenderableType) -> None:
     cells to ``…`` (a 45-column pane showed ``0.…`` for every score, a 20-column one blank columns)."""
     from denoise_gan.cli.render import plain_boxes  # the CLI's drawing, imported on use as the commands do
 
-    need = _uncut_width(plain_boxes(result, console))
+    result = plain_boxes(result, console)
+    need = _uncut_width(result)
     if need <= console.width:
         console.print(result)
         return
