@@ -266,9 +266,14 @@ def _gray_key_as_alpha(gray: np.ndarray, data: bytes) -> np.ndarray:
     value = int.from_bytes(key[:2], "big") & ((1 << depth) - 1)
     if depth < 8:
         value = value * 255 // ((1 << depth) - 1)
-    peak = np.iinfo(gray.dtype).max if np.issubdtype(gray.dtype, np.integer) else 1
-    alpha = np.where(gray[..., 0] == value, 0, peak).astype(gray.dtype)
-    return np.dstack([gray[..., 0], alpha])
+    return key_as_alpha(gray, np.array([value]))
+
+
+def key_as_alpha(pixels: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """An HxWxC image whose pixels of colour ``key`` (C values) are transparent, with that as an alpha channel."""
+    peak = np.iinfo(pixels.dtype).max if np.issubdtype(pixels.dtype, np.integer) else 1
+    alpha = np.where((pixels == key).all(axis=-1), 0, peak).astype(pixels.dtype)
+    return np.dstack([pixels, alpha])
 
 
 def _png_chunk(data: bytes, kind: bytes) -> bytes | None:

@@ -108,11 +108,12 @@ def _through_keyed(pixels: np.ndarray, key: np.ndarray | None, run: Callable[[np
     an opaque pixel that came out on the key colour is moved one level off it."""
     if key is None:
         return run(pixels)
-    colour = pixels if pixels.ndim == 3 else pixels[..., None]
-    hidden = (colour == key).all(axis=-1)
+    from data_tools.image_decode import key_as_alpha
+
+    keyed = key_as_alpha(pixels if pixels.ndim == 3 else pixels[..., None], key)
+    hidden = keyed[..., -1] == 0
     top = np.iinfo(pixels.dtype).max
-    alpha = np.where(hidden, 0, top).astype(pixels.dtype)[..., None]
-    out = np.array(run(np.concatenate([colour, alpha], axis=-1))[..., :-1])
+    out = np.array(run(keyed)[..., :-1])
     out[(out == key).all(axis=-1) & ~hidden, 0] = key[0] + 1 if key[0] < top else top - 1
     out[hidden] = key
     return out if pixels.ndim == 3 else out[..., 0]
