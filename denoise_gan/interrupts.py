@@ -1,9 +1,10 @@
 """Whether a Ctrl-C (or a SIGTERM: a scheduler's stop, `timeout`, `kill`) has reached this process. An interrupt
 that lands inside an import (a compiled module's initialisation, a package's own ``__getattr__``) can leave a
 module half made, and the next use of it then fails in its own words (a RecursionError, an ImportError) instead of
-as a KeyboardInterrupt: after an interrupt the CLI reports those errors (``cli.app.HALF_MADE_MODULE``) as the
-interrupt, not as a traceback; any other stays itself. A SIGTERM is taken as a Ctrl-C is (temp files removed,
-the line that says how to finish the work), so a killed batch job's log says where it stopped; it exits 143."""
+as a KeyboardInterrupt: after an interrupt the CLI reports those errors
+(``cli.friendly_errors.HALF_MADE_MODULE``) as the interrupt, not as a traceback; any other stays itself. A SIGTERM
+is taken as a Ctrl-C is (temp files removed, the line that says how to finish the work), so a killed batch job's
+log says where it stopped; it exits 143."""
 
 from __future__ import annotations
 

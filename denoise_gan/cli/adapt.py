@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from denoise_gan.cli.app import console, say_other_formats
 from denoise_gan.cli.config_options import build_config, config_command
 from denoise_gan.cli.given import given_options, resume_device, resume_refuses_options
 from denoise_gan.cli.options import Threads
+from denoise_gan.cli.say import console, say_other_formats
 from denoise_gan.config import AdaptConfig
 from denoise_gan.errors import UserError
 

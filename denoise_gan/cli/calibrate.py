@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from denoise_gan.cli.app import console, err_console, print_whole, say_warning
 from denoise_gan.cli.options import Engine, Threads, seed_option
 from denoise_gan.cli.render import calibration_table, progress_callback
+from denoise_gan.cli.say import console, err_console, print_whole, say_warning
 
 
 def calibrate_command(

@@ -10,9 +10,9 @@ import typer
 from rich.markup import escape
 
 from data_tools.names import shown
-from denoise_gan.cli.app import console, err_console, say_other_formats, say_warning
 from denoise_gan.cli.options import Threads, seed_option
 from denoise_gan.cli.render import progress_callback
+from denoise_gan.cli.say import console, err_console, say_other_formats, say_warning
 from denoise_gan.errors import UserError
 from denoise_gan.warning_line import say_cautions_on
 

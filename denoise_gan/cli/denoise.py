@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from denoise_gan.cli.app import err_console, print_whole, say_note
 from denoise_gan.cli.options import (
     Device,
     Engine,
@@ -22,6 +21,7 @@ from denoise_gan.cli.options import (
     parse_tile,
 )
 from denoise_gan.cli.render import denoise_summary
+from denoise_gan.cli.say import err_console, print_whole, say_note
 
 
 def denoise_command(

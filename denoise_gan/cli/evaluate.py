@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from denoise_gan.cli.app import console, err_console, print_whole, say_error, say_note, say_other_formats
 from denoise_gan.cli.given import given_options
 from denoise_gan.cli.options import (
     Device,
@@ -28,6 +27,7 @@ from denoise_gan.cli.options import (
     seed_option,
 )
 from denoise_gan.cli.render import benchmark_summary, demo_table, evaluation_table, progress_callback
+from denoise_gan.cli.say import console, err_console, print_whole, say_error, say_note, say_other_formats
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.method_names import DEFAULT_METHODS, methods_help
 from denoise_gan.warning_line import say_cautions_on

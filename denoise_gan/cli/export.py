@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from denoise_gan.cli.app import console, say_warning
+from denoise_gan.cli.say import console, say_warning
 
 
 def export_command(

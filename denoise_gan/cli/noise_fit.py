@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from data_tools.paths import real_path
-from denoise_gan.cli.app import console, err_console, print_whole, say_other_formats, say_warning
 from denoise_gan.cli.options import Seed, Threads
 from denoise_gan.cli.render import progress_callback
+from denoise_gan.cli.say import console, err_console, print_whole, say_other_formats, say_warning
 from denoise_gan.errors import UserError
 
 

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from denoise_gan.cli.app import console, say_other_formats
 from denoise_gan.cli.config_options import build_config, config_command, read_config_file
 from denoise_gan.cli.given import given_names, given_options, resume_device, resume_refuses_options, them
 from denoise_gan.cli.options import TensorBoard, Threads
+from denoise_gan.cli.say import console, say_other_formats
 from denoise_gan.config import RefineConfig, TrainConfig
 from denoise_gan.errors import UserError
 

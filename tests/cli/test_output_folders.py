@@ -877,7 +877,7 @@ def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: P
 
     from denoise_gan.inference import onnx_engine
 
-    app = sys.modules["denoise_gan.cli.app"]  # the module (the package's `app` is the Typer app)
+    errors = sys.modules["denoise_gan.cli.friendly_errors"]
 
     write_image(tmp_path / "a.png", np.zeros((40, 40, 3), np.uint8))
     args = ("denoise", tmp_path / "a.png", "-o", tmp_path / "out/", "--engine", "onnxruntime")
@@ -908,7 +908,7 @@ def test_the_onnx_engine_out_of_memory_while_loading_is_said_as_such(tmp_path: P
         raise MemoryError
 
     monkeypatch.setattr(onnx_engine, "open_session", bad_alloc)
-    monkeypatch.setattr(app, "say_error", no_room_to_print)
+    monkeypatch.setattr(errors, "say_error", no_room_to_print)
     result = cli(*args)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith("error: out of memory ("), result.output

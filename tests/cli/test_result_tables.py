@@ -167,15 +167,15 @@ def test_a_table_off_a_terminal_is_drawn_in_ascii_and_a_terminal_keeps_its_look(
     import importlib
     import io
 
-    app = importlib.import_module("denoise_gan.cli.app")
+    say = importlib.import_module("denoise_gan.cli.say")
     drawn = {}
     for name, console in (("pipe", Console(file=io.StringIO(), width=120)),
                           ("dumb", Console(file=io.StringIO(), width=120, force_terminal=True,
                                            _environ={"TERM": "dumb"})),
                           ("terminal", Console(file=io.StringIO(), width=120, force_terminal=True, color_system=None,
                                                _environ={"TERM": "xterm"}))):
-        monkeypatch.setattr(app, "console", console)
-        app.print_whole(render.benchmark_summary(_benchmark(False)))
+        monkeypatch.setattr(say, "console", console)
+        say.print_whole(render.benchmark_summary(_benchmark(False)))
         drawn[name] = console.file.getvalue()  # type: ignore[attr-defined]
     for name in ("pipe", "dumb"):
         assert not any("\u2500" <= c <= "\u257f" for c in drawn[name]) and "| bm3d " in drawn[name], drawn[name]
