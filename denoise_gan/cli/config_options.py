@@ -133,7 +133,7 @@ def build_config(cls: type, options: Mapping[str, Any], base: Any = None, source
                  **fixed: Any) -> Any:
     """The config the options describe (``fixed`` fields set by the command itself win); an option left None
     keeps the base's value. ``base`` may be a config or the dict ``read_config_file`` read from ``source``."""
-    from denoise_gan.config import from_dict, to_dict
+    from denoise_gan.config_json import from_dict, to_dict
 
     data = copy.deepcopy(base) if isinstance(base, dict) else to_dict(base if base is not None else cls())
     by_name = {o.name: o for o in config_options(cls, None, hidden=True)}
@@ -169,7 +169,7 @@ def _with_prefixed_flag(cls: type, data: dict[str, Any], message: str) -> str:
     """A nested config checks itself and names its own flag (F's depth as --depth); on the command line that
     field is the prefixed option (--f-depth), so the message is given the flag the user typed. The nested
     configs are tried in the order the check meets them: the first that fails with this message is the one."""
-    from denoise_gan.config import from_dict
+    from denoise_gan.config_json import from_dict
 
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -198,7 +198,7 @@ def read_config_file(cls: type, path: Path) -> dict[str, Any]:
     """``--config run.json``: a config as `config.json` holds it, over the defaults for the fields it leaves
     out; its values are checked once the options given beside it are set (``build_config``), so a bad value
     that one of them replaces is no error."""
-    from denoise_gan.config import to_dict
+    from denoise_gan.config_json import to_dict
 
     try:
         given = json_text.loads(path.read_text(encoding="utf-8-sig"))  # as an editor on Windows saves it too

@@ -28,7 +28,8 @@ import numpy as np
 from data_tools.channels import has_alpha
 from data_tools.paths import home_expanded
 from data_tools.shown_values import shown_repr
-from denoise_gan.config import GeneratorConfig, from_dict
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.config_json import from_dict
 from denoise_gan.errors import UserError
 from denoise_gan.inference.api_words import SETTINGS, given_paths, python_terms, worded
 from denoise_gan.inference.engine_choice import load_backend

@@ -16,7 +16,7 @@ from data_tools.file_digest import file_sha256
 from data_tools.folder_lock import held_by_another_process
 from data_tools.names import shell_word
 from data_tools.shown_values import shown_repr
-from denoise_gan.config import to_dict
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.extras import export_note, extra_install, installed
 from denoise_gan.inference.backend import Backend

@@ -38,7 +38,8 @@ from data_tools.images import split_alpha, to_dtype
 from data_tools.names import shown
 from data_tools.noise_source import LEARNED_PREFIX
 from data_tools.paths import real_path
-from denoise_gan.config import GeneratorConfig, to_dict
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.extras import installed, require
 from denoise_gan.inference.api_words import worded

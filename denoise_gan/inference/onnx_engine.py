@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from denoise_gan.config import json_object
+from denoise_gan.config_json import json_object
 from denoise_gan.errors import UserError, WeightsError, first_line, is_out_of_memory
 from denoise_gan.extras import export_note, require
 from denoise_gan.inference.backend import CPU_TILE, MIN_TILE, OutOfMemory

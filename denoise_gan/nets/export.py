@@ -38,7 +38,8 @@ from data_tools.library_output import quiet_warnings
 from data_tools.names import refuse_empty_paths
 from data_tools.paths import real_path
 from data_tools.temp_files import remove_stale_parts
-from denoise_gan.config import GeneratorConfig, TrainConfig, from_dict, to_dict
+from denoise_gan.config import GeneratorConfig, TrainConfig
+from denoise_gan.config_json import from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError, typed_line
 from denoise_gan.extras import extra_command, require
 from denoise_gan.nets import graph_contract as gc

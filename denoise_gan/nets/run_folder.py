@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 from data_tools import json_text
 from data_tools.atomic_files import atomic_write_text
 from data_tools.names import shell_word
-from denoise_gan.config import from_dict, to_json
+from denoise_gan.config_json import from_dict, to_json
 from denoise_gan.errors import UserError, first_line
 
 C = TypeVar("C")

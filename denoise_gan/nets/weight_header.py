@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from data_tools import json_text
 from data_tools.names import shell_word
-from denoise_gan.config import GeneratorConfig, from_dict, json_object
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.config_json import from_dict, json_object
 from denoise_gan.errors import WeightsError
 from denoise_gan.extras import export_note
 from denoise_gan.nets.generator_names import NOISE_MODEL_ARCHS

@@ -24,7 +24,8 @@ from torch import nn
 from data_tools.atomic_files import atomic_write_bytes
 from data_tools.library_output import quiet_warnings
 from data_tools.paths import real_path
-from denoise_gan.config import DiscriminatorConfig, GeneratorConfig, to_dict
+from denoise_gan.config import DiscriminatorConfig, GeneratorConfig
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import UnsafeCheckpointError, WeightsError, first_line, is_out_of_memory, typed_line
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.discriminators import build_discriminator

@@ -30,8 +30,8 @@ from data_tools.training_folders import noisy_drawn_from_clean
 from denoise_gan.config import (
     AdaptConfig,
     GeneratorConfig,
-    to_dict,
 )
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets import losses
 from denoise_gan.nets.noise_stats import STATISTICS_SETS, StatisticsBank, noise_statistics

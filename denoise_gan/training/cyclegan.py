@@ -27,7 +27,8 @@ from data_tools.atomic_files import FolderBusyError
 from data_tools.datasets import PatchSampler, UnpairedPatches, build_domains
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.training_folders import noisy_drawn_from_clean, val_drawn_from_training
-from denoise_gan.config import TrainConfig, to_dict
+from denoise_gan.config import TrainConfig
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets import losses
 from denoise_gan.nets.discriminators import build_discriminator

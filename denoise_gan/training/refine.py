@@ -34,7 +34,8 @@ from data_tools.noise import parse_noise_spec
 from data_tools.output_folders import refuse_output_inside_inputs
 from data_tools.paths import real_path
 from data_tools.training_folders import refuse_val_from_training, val_drawn_from_training
-from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig, to_dict
+from denoise_gan.config import GeneratorConfig, RefineConfig, TrainConfig
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import DataError, UserError
 from denoise_gan.nets.contract import denoiser_contract
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS

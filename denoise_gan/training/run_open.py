@@ -20,7 +20,7 @@ from data_tools.folder_lock import held_by_another_process, refuse_held
 from data_tools.output_folders import prepare_output_dir, refuse_links_inside
 from data_tools.set_halves import SET_FOLDERS, halves_of, holds_both_halves
 from data_tools.temp_files import is_temp_file, remove_stale_parts
-from denoise_gan.config import from_dict
+from denoise_gan.config_json import from_dict
 from denoise_gan.errors import UnsafeCheckpointError, UserError, WeightsError, first_line, typed_line
 from denoise_gan.nets.run_folder import CHECKPOINTS_DIR, CONFIG_FILE, RunFolder, latest_checkpoint, list_checkpoints
 from denoise_gan.nets.run_state import unfinished_note

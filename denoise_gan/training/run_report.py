@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Column
 
 from data_tools.atomic_files import OutputWriteError, atomic_write_bytes, atomic_write_text, write_error
-from denoise_gan.config import to_json
+from denoise_gan.config_json import to_json
 from denoise_gan.evaluation.pictures import MARKERS, figure_png
 from denoise_gan.extras import require
 from denoise_gan.nets.run_folder import RunFolder

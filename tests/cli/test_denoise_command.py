@@ -309,8 +309,8 @@ def test_an_empty_model_name_or_a_file_as_output_folder_is_one_line(tmp_path: Pa
 def test_names_and_reasons_with_brackets_are_printed_as_they_are(tmp_path: Path, weights: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """Rich read "[red]" in a file name as markup and dropped it (and "[bench]" from an install hint)."""
-    from denoise_gan.cli.say import say_note
     from denoise_gan.cli.render import denoise_summary
+    from denoise_gan.cli.say import say_note
     from denoise_gan.inference.files import FileResult, Summary
 
     (tmp_path / "in").mkdir()

@@ -26,9 +26,9 @@ from denoise_gan.config import (
     ModelConfig,
     RefineConfig,
     TrainConfig,
-    to_dict,
 )
 from denoise_gan.config_fields import option_of
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.inference.api import Denoiser
 from denoise_gan.runtime import set_threads, usable_cpus
@@ -298,7 +298,8 @@ def test_a_config_file_with_part_of_a_section_keeps_the_rest_of_its_defaults(tmp
     """`{"data": {"patch_size": 64}}` set the patch and left every other data field at its default; merged flat,
     the section lost them (no noise spec, no batch size)."""
     from denoise_gan.cli.config_options import read_config_file
-    from denoise_gan.config import TrainConfig, to_dict
+    from denoise_gan.config import TrainConfig
+    from denoise_gan.config_json import to_dict
 
     (tmp_path / "part.json").write_text('{"data": {"patch_size": 64}, "steps": 7}')
     merged = read_config_file(TrainConfig, tmp_path / "part.json")

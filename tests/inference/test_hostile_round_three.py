@@ -16,7 +16,8 @@ from safetensors.torch import save_file
 from data_tools.images import read_image, write_image
 from data_tools.noise import parse_noise_spec
 from denoise_gan import Denoiser
-from denoise_gan.config import GeneratorConfig, to_dict
+from denoise_gan.config import GeneratorConfig
+from denoise_gan.config_json import to_dict
 from denoise_gan.errors import UserError, WeightsError
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import FORMAT, save_generator

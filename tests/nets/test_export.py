@@ -384,7 +384,7 @@ def test_weight_files_describe_themselves(tmp_path: Path, monkeypatch: pytest.Mo
     # a file written before these fields (only format, config and meta in its header) still loads as it is
     from safetensors.torch import save_file
 
-    from denoise_gan.config import to_dict
+    from denoise_gan.config_json import to_dict
     from denoise_gan.nets.weights import FORMAT
 
     net = random_level_net()

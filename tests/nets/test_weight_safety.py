@@ -18,7 +18,8 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from data_tools.images import write_image
-from denoise_gan.config import GeneratorConfig, RefineConfig, to_dict
+from denoise_gan.config import GeneratorConfig, RefineConfig
+from denoise_gan.config_json import to_dict
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.weights import FORMAT, WeightsError, load_checkpoint, load_generator

@@ -18,10 +18,9 @@ from denoise_gan.config import (
     ModelConfig,
     RefineConfig,
     TrainConfig,
-    from_dict,
     refuse_overlapping,
-    to_dict,
 )
+from denoise_gan.config_json import from_dict, to_dict
 from denoise_gan.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture

@@ -23,9 +23,8 @@ from denoise_gan.config import (
     ModelConfig,
     RefineConfig,
     TrainConfig,
-    from_dict,
-    to_dict,
 )
+from denoise_gan.config_json import from_dict, to_dict
 from denoise_gan.errors import UserError
 from denoise_gan.nets.generators import MAX_SHIFT, NoiseGenerator
 from denoise_gan.nets.registry import build_generator
@@ -339,7 +338,8 @@ def test_two_process_gloo_run(clean_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "cfg.json").write_text(json.dumps(to_dict(cfg)))
     script = tmp_path / "launch.py"
     script.write_text("import json, sys\n"
-                      "from denoise_gan.config import TrainConfig, from_dict\n"
+                      "from denoise_gan.config import TrainConfig\n"
+                      "from denoise_gan.config_json import from_dict\n"
                       "from denoise_gan.training.cyclegan import train\n"
                       "train(from_dict(TrainConfig, json.load(open(sys.argv[1]))), sys.argv[2])\n")
     proc = _torchrun(script, tmp_path / "cfg.json", tmp_path / "run")
