@@ -22,11 +22,11 @@ from data_tools.noise import image_seed, parse_noise_spec
 from data_tools.synth import synth
 from denoise_gan.cli import app
 from denoise_gan.config import GeneratorConfig
-from denoise_gan.evaluation import metrics, noise_sigma, report
+from denoise_gan.evaluation import metrics, noise_sigma, report, report_crops
 from denoise_gan.evaluation.benchmark import inputs as bench_inputs
 from denoise_gan.evaluation.benchmark import methods as bench_methods
 from denoise_gan.evaluation.benchmark.methods import CLASSICAL
-from denoise_gan.evaluation.report import crop_png, crop_window
+from denoise_gan.evaluation.report_crops import crop_png, crop_window
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
 from helpers import cli, one_line_error, runner
@@ -377,7 +377,7 @@ def test_resume_recomputes_only_missing_rows(tmp_path: Path, clean_dir: Path, mo
     assert resumed.exit_code == 0, resumed.output
     assert len(calls) == 4 and untimed(json.loads((out / "results.json").read_text())["rows"]) == untimed(first["rows"])
 
-    crop = out / report.crop_relpath(SPECS[0], "rgb", "tv")  # a crop deleted: its row is made again, crop and all
+    crop = out / report_crops.crop_relpath(SPECS[0], "rgb", "tv")  # a crop deleted: its row is made again, crop and all
     crop.unlink()
     calls.clear()
     assert bench(*args, "--resume").exit_code == 0
@@ -388,17 +388,18 @@ def test_crops_are_written_only_for_the_images_the_report_shows(tmp_path: Path, 
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Every image's crops were written (two fsyncs each), half a 300-image run, and again at each --resume, for
     a report that shows the first twelve."""
-    monkeypatch.setattr(report, "MAX_CROP_IMAGES", 1)
+    for module in (report, report_crops):  # the run writes the crops, the page shows them
+        monkeypatch.setattr(module, "MAX_CROP_IMAGES", 1)
     out = tmp_path / "out"
     args = ["--clean", clean_dir, "--noise", SPECS[0], "--methods", "wavelet", "-o", out]
     assert bench(*args).exit_code == 0
     first = json.loads((out / "results.json").read_text())["inputs"][0]["image"]
     written = sorted(p.relative_to(out).as_posix() for p in (out / "crops").rglob("*.png"))
-    assert written == sorted(report.crop_relpath(SPECS[0], first, m) for m in ("clean", "noisy", "wavelet"))
+    assert written == sorted(report_crops.crop_relpath(SPECS[0], first, m) for m in ("clean", "noisy", "wavelet"))
     page = (out / "report.html").read_text()
     assert "crop missing" not in page and "Crops shown for the first 1 of 2 images" in page
     saved: list[str] = []
-    monkeypatch.setattr(report, "save_crop", lambda *a, **k: saved.append(a[3]))
+    monkeypatch.setattr(report_crops, "save_crop", lambda *a, **k: saved.append(a[3]))
     resumed = bench(*args, "--resume")
     assert resumed.exit_code == 0 and saved == [], resumed.output
 
@@ -407,7 +408,8 @@ def test_two_noisy_sets_sharing_names_show_the_crops_their_run_wrote(tmp_path: P
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The report took each noise's first images in the order names first came over all sets, the run in that
     set's own order: the second set's section showed "crop missing" where the other set's names came first."""
-    monkeypatch.setattr(report, "MAX_CROP_IMAGES", 1)
+    for module in (report, report_crops):  # the run writes the crops, the page shows them
+        monkeypatch.setattr(module, "MAX_CROP_IMAGES", 1)
     for folder, names in (("a", ("m0", "m1")), ("b", ("a0", "m0", "m1"))):
         for i, name in enumerate(names):
             write_image(tmp_path / folder / f"{name}.png", _scene(48, 56, 3, seed=i))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from denoise_gan.evaluation import report, report_plots
+from denoise_gan.evaluation import report, report_crops, report_plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NOISES = ["gaussian:sigma=15", "poisson:peak=30", "gaussian:sigma=50", "gaussian:sigma=25", "poisson:peak=10",
@@ -44,10 +44,10 @@ def test_report_embeds_every_image_and_works_when_moved(tmp_path: Path) -> None:
     noises = ["gaussian:sigma=15", "gaussian:sigma=25"]
     out = tmp_path / "bench"
     pixels = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
-    window = report.crop_window(pixels)
+    window = report_crops.crop_window(pixels)
     for noise in noises:
         for method in [*METHODS, "clean"]:
-            report.save_crop(out, noise, "a.png", method, pixels, window)
+            report_crops.save_crop(out, noise, "a.png", method, pixels, window)
     page = report.write_report(out, results(noises))
     assert (out / "plots" / "psnr_vs_noise.png").is_file()  # the files are still written beside the page
     moved = tmp_path / "elsewhere" / "report.html"
@@ -247,7 +247,7 @@ def test_the_report_marks_the_best_of_the_methods_and_the_fastest_that_takes_tim
     perfect = [{**e, "psnr": None, "psnr_finite": None, "ssim": 1.0} if e["method"] == "noisy" else e
                for e in summary]
     assert "<td class='num best'>∞" not in report._mean_table(perfect, METHODS)
-    many = [f"p{i}.png" for i in range(report.MAX_CROP_IMAGES + 1)]
+    many = [f"p{i}.png" for i in range(report_crops.MAX_CROP_IMAGES + 1)]
     every = [{**r, "image": image} for image in many for r in rows]
     assert "Crops shown for the first" not in report._crops_html(tmp_path, "n", every, many[:-1], METHODS)
     assert "Crops shown for the first" in report._crops_html(tmp_path, "n", every, many, METHODS)
@@ -258,7 +258,8 @@ def test_the_crop_window_may_lie_against_the_bottom_right_edge() -> None:
     whose side is off that grid is framed whole, not cut by a window that stops short of it."""
     image = np.full((203, 205, 3), 128, np.uint8)
     image[-40:, -40:] = np.indices((40, 40)).sum(axis=0)[..., None] % 2 * 255
-    assert report.crop_window(image) == (203 - report.CROP, 205 - report.CROP, report.CROP, report.CROP)
+    size = report_crops.CROP
+    assert report_crops.crop_window(image) == (203 - size, 205 - size, size, size)
 
 
 def test_a_caption_too_long_for_its_picture_is_cut_in_its_middle_and_keeps_its_figures() -> None:

@@ -13,7 +13,7 @@ import pytest
 from data_tools.images import write_image
 from denoise_gan.errors import UserError
 from denoise_gan.evaluation.metrics import evaluate_folders, missing_text
-from denoise_gan.evaluation.report import crop_relpath, slug
+from denoise_gan.evaluation.report_crops import crop_relpath, legacy_slug, slug
 from denoise_gan.evaluation.report_plots import psnr_vs_time_figure
 from helpers import cli, one_line_error
 
@@ -194,7 +194,7 @@ def test_time_axis_has_plain_tick_labels() -> None:
 def test_a_resumed_report_still_finds_crops_written_under_the_old_hashed_names(tmp_path: Path) -> None:
     from denoise_gan.evaluation import report
 
-    old = crop_relpath("gaussian:sigma=25", "a.png", "bm3d", report.legacy_slug)
+    old = crop_relpath("gaussian:sigma=25", "a.png", "bm3d", legacy_slug)
     (tmp_path / old).parent.mkdir(parents=True)
     (tmp_path / old).write_bytes(b"\x89PNG\r\n\x1a\n")
     html = report._figure_html(tmp_path, crop_relpath("gaussian:sigma=25", "a.png", "bm3d"), "bm3d", False, old)

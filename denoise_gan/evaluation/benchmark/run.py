@@ -25,7 +25,7 @@ from data_tools.output_folders import prepare_output_dir
 from data_tools.synth_folder import reading_set_half
 from data_tools.temp_files import is_temp_file, remove_stale_parts
 from denoise_gan.errors import UserError
-from denoise_gan.evaluation import report
+from denoise_gan.evaluation import report, report_crops
 from denoise_gan.evaluation.benchmark.inputs import (
     BenchmarkConfig,
     Pair,
@@ -138,12 +138,13 @@ class _Run:
         pair_sha = f"{input_sha}+{pixels_fingerprint(pair.clean)}"
         # crops only of the images the report shows: written for all, they took half a 300-image run (two fsyncs
         # each) and hundreds of megabytes for a thousand, never shown
-        window = report.crop_window(pair.clean) if self.shown[source.noise] < report.MAX_CROP_IMAGES else None
+        shown = self.shown[source.noise] < report_crops.MAX_CROP_IMAGES
+        window = report_crops.crop_window(pair.clean) if shown else None
         fingerprints = {m.name: self.fingerprint(m, pair_sha, sigma) for m in self.methods}
         reusable = {m.name: self.reusable(source, m.name, fingerprints[m.name], window) for m in self.methods}
         if window is not None and not (all(reusable.values())
-                                       and report.has_crop(self.out_dir, source.noise, source.image, "clean")):
-            report.save_crop(self.out_dir, source.noise, source.image, "clean", pair.clean, window)
+                                       and report_crops.has_crop(self.out_dir, source.noise, source.image, "clean")):
+            report_crops.save_crop(self.out_dir, source.noise, source.image, "clean", pair.clean, window)
         for method in self.methods:
             key = (source.image, source.noise, method.name)
             used = sigma if method.uses_sigma else None
@@ -180,7 +181,7 @@ class _Run:
         """Whether a stored row stands: made from the same inputs and settings, with its crop where one is shown."""
         old = self.rows.get((source.image, source.noise, method))
         return (old is not None and old.get("fingerprint") == fingerprint
-                and (window is None or report.has_crop(self.out_dir, source.noise, source.image, method)))
+                and (window is None or report_crops.has_crop(self.out_dir, source.noise, source.image, method)))
 
     def fail_source(self, source: Source, exc: BaseException, label: str) -> None:
         """An input that cannot be used: one failure for all its rows, the rest of the run goes on."""
@@ -232,8 +233,8 @@ def _benchmark(cfg: BenchmarkConfig, out_dir: Path, progress: ProgressFn | None)
     prepare_output_dir(out_dir, own=cfg.resume and resumable or stopped_before_first_row(out_dir),
                        hint="--resume to continue the benchmark whose results.json it holds" if resumable else
                        f"empty it (it holds no {RESULTS_JSON}: no benchmark to --resume)" if cfg.resume else
-                       "empty it", written=(report.CROPS_DIR, report.PLOTS_DIR))
-    remove_stale_parts(out_dir / report.CROPS_DIR, recursive=True)  # a killed run's, in each image's crop folder
+                       "empty it", written=(report_crops.CROPS_DIR, report.PLOTS_DIR))
+    remove_stale_parts(out_dir / report_crops.CROPS_DIR, recursive=True)  # a killed run's, in each image's crop folder
     remove_stale_parts(out_dir / report.PLOTS_DIR)  # and beside its plots
     with holding_folder(out_dir, "benchmark"):  # a second run into it (two --resume) would lose rows
         # read again under the lock: a run that held it until now may have stored rows since the check above
@@ -281,7 +282,7 @@ def stopped_before_first_row(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds only the crops a benchmark writes before its first row is saved (Ctrl-C there):
     nothing to resume, and nothing a new run or --resume may not write again."""
     try:
-        return {p.name for p in out_dir.iterdir() if not is_temp_file(p.name)} == {report.CROPS_DIR}
+        return {p.name for p in out_dir.iterdir() if not is_temp_file(p.name)} == {report_crops.CROPS_DIR}
     except OSError:
         return False
 
@@ -310,7 +311,7 @@ def _run_row(method: Method, pair: Pair, sigma: float | None, fingerprint: str, 
                                  else f"{type(exc).__name__}: {_one_line(exc)}"})
         return None
     if window is not None:
-        report.save_crop(out_dir, source.noise, source.image, method.name, out, window)
+        report_crops.save_crop(out_dir, source.noise, source.image, method.name, out, window)
     return {"image": source.image, "noise": source.noise, "method": method.name,
             "psnr": json_float(value_psnr), "ssim": value_ssim, "seconds": seconds, "megapixels": megapixels,
             "mp_per_s": json_float(megapixels / seconds) if seconds > 0 else None, "sigma_used": sigma,
