@@ -40,7 +40,8 @@ def adapt_command(
         resume_refuses_options(ctx, ("resume", "threads", "device"))
         device = resume_device(ctx, options)
         require_run_folder(resume)  # before torch loads
-        from denoise_gan.training.adapt import adapt, said_complete
+        from denoise_gan.training.adapt import adapt
+        from denoise_gan.training.adapt_phases import said_complete
 
         if said_complete(resume, console):  # nothing trained: no "done" lines
             return
@@ -63,7 +64,7 @@ def adapt_command(
         set_threads(threads)
         out = adapt(cfg, output, console=console, began=began, start_named=bool(given_options(ctx, ("start",))))
     from data_tools.names import shell_word
-    from denoise_gan.training.adapt import phases_line
+    from denoise_gan.training.adapt_phases import phases_line
 
     console.print(f"noise fit in {out.parent / 'noise_fit.md'} (.png), before/after in "
                   f"{out.parent / 'before_after.png'}; denoise your photos with `denoise-gan denoise PHOTOS -o OUT "

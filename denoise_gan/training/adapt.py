@@ -26,13 +26,9 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
 from rich.console import Console
 from rich.markup import escape
 
@@ -44,31 +40,33 @@ from data_tools.temp_files import is_temp_file, remove_stale_parts
 from denoise_gan.config import AdaptConfig, GeneratorConfig, RefineConfig
 from denoise_gan.config_fields import level_only_options, level_only_refusal
 from denoise_gan.errors import ReportedInterrupt, UserError
-from denoise_gan.extras import installed
 from denoise_gan.interrupts import interrupt_count
 from denoise_gan.nets.registry import build_generator
-from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, graph_beside, latest_checkpoint
+from denoise_gan.nets.run_folder import CONFIG_FILE, F_FILE, G_FILE, RunFolder, latest_checkpoint
 from denoise_gan.nets.shipped import shadowed_note
 from denoise_gan.nets.weight_header import architecture_text, read_generator_header
 from denoise_gan.nets.weights import load_denoiser, save_generator
-from denoise_gan.runtime import World
 from denoise_gan.training import adapt_plan
 from denoise_gan.training.adapt_noise import NoiseFitTrainer, adapt_warnings, clean_pool, noisy_photos
+from denoise_gan.training.adapt_phases import (
+    PHASE_FOLDERS,
+    refuse_short_phases,
+    run_phase,
+    said_complete,
+    stored_config,
+)
 from denoise_gan.training.adapt_plan import AdaptData, check_budget, check_device, plan_phases
 from denoise_gan.training.adapt_refine import AdaptRefiner, refine_config
 from denoise_gan.training.adapt_reports import NOISE_FIT_FILES, write_before_after, write_noise_fit
 from denoise_gan.training.adapt_start import StartModel, start_of
-from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.distributed import holding_run_folder
 from denoise_gan.training.input_record import RECORD_FILE, note_inputs
-from denoise_gan.training.loop import Cadence, launch
-from denoise_gan.training.new_run_inputs import check_adapt_folders, require_run_folder
+from denoise_gan.training.new_run_inputs import check_adapt_folders
 from denoise_gan.training.patch_fit import refuse_too_deep
 from denoise_gan.training.refine import SourceModel
 from denoise_gan.training.run_open import (
     absolute_paths,
     discarded_if_refused,
-    open_run,
     require_config,
     resume_device_name,
     warn_if_unfinished,
@@ -78,26 +76,9 @@ from denoise_gan.training.unused_options import unused_options
 from denoise_gan.warning_line import say_warning_on
 
 START_FILES = frozenset({CONFIG_FILE, RECORD_FILE, G_FILE, F_FILE})  # all an unstarted adaptation holds
-PHASES = (("noise", "noise model"), ("refine", "denoiser"))  # phase folder, and its name in messages
-PHASE_FOLDERS = tuple(folder for folder, _ in PHASES)
 
 
 # ---- the whole adaptation ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PhaseResult:
-    """What a phase was planned to do and did: the final line and the short-run check read it."""
-
-    folder: str  # noise, refine
-    name: str  # noise model, denoiser
-    planned: int
-    completed: int
-    stopped_by: str  # steps, deadline, interrupted, not started
-
-    def __str__(self) -> str:
-        cut = "" if self.stopped_by == "steps" else f" ({self.stopped_by})"
-        return f"{self.name} {self.completed}/{self.planned} steps{cut}"
-
 
 def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console: Console | None = None,
           began: float | None = None, start_named: bool = True, device: str | None = None) -> Path:
@@ -157,7 +138,7 @@ def adapt(cfg: AdaptConfig | None, out_dir: Path, resume: bool = False, console:
         write_before_after(out_dir, start, cfg)
         write_graph(out.g)  # G.onnx beside it: `denoise -c OUT` runs on ONNX Runtime
         console.print(f"took {(time.monotonic() - t0) / 60:.1f} min")
-        _refuse_short_phases(out_dir)
+        refuse_short_phases(out_dir)
         return out.g
 
 
@@ -185,9 +166,9 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
     out_dir, ch, interrupts = out.path, g_cfg.channels, interrupt_count()
     try:
         continue_noise = resume and not out.phase("refine").path.exists()
-        if _phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
-                  lambda device, w: NoiseFitTrainer(cfg, start, data.noisy_sampler(cfg, ch), out_dir, device, w),
-                  lambda: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
+        if run_phase(out.phase("noise"), "adapt-noise", AdaptConfig, cfg, cfg.noise_steps, deadlines[0], console,
+                     lambda device, w: NoiseFitTrainer(cfg, start, data.noisy_sampler(cfg, ch), out_dir, device, w),
+                     lambda: data.noise_dataset(cfg, ch), cfg.batch_size, continue_noise):
             (out_dir / "noise_fit.json").unlink(missing_ok=True)  # F changed: its report is redone
         if interrupt_count() != interrupts:  # taken as the phase's last step ended: complete; the next must not start
             raise KeyboardInterrupt
@@ -199,9 +180,9 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
                 deadlines = (None, deadlines[1] + min(time.monotonic() - fit_began, adapt_plan.REPORT_SECONDS / 2))
         rcfg = refine_config(cfg, out_dir)
         source = SourceModel(g_cfg)
-        _phase(out.phase("refine"), "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
-               lambda device, w: AdaptRefiner(rcfg, source, cfg, out_dir, device, w),
-               lambda: data.refine_dataset(cfg, ch), cfg.refine_batch_size, resume)
+        run_phase(out.phase("refine"), "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,
+                  lambda device, w: AdaptRefiner(rcfg, source, cfg, out_dir, device, w),
+                  lambda: data.refine_dataset(cfg, ch), cfg.refine_batch_size, resume)
     except KeyboardInterrupt:
         refined = out.phase("refine").finished.is_file() or latest_checkpoint(out.phase("refine").path)
         console.print(f"[yellow]{escape(str(out.g))} is "
@@ -257,8 +238,8 @@ def _resumed_config(out_dir: Path, device: str | None) -> AdaptConfig:
     """The stored request of the adaptation to resume, once its noise phase is known not starved (a resume
     completes a starved denoiser phase, not that one), on ``device`` when given: one this machine lacks is
     refused here, before the request (written back once OUT is held) names it."""
-    cfg = _stored_config(out_dir)
-    _refuse_short_phases(out_dir, only="noise")
+    cfg = stored_config(out_dir)
+    refuse_short_phases(out_dir, only="noise")
     if device is None:
         return cfg
     cfg = dataclasses.replace(cfg, device=device)
@@ -278,17 +259,6 @@ def _hold(held: ExitStack, out: RunFolder, resume: bool, moved: AdaptConfig | No
         out.write_config(moved)
 
 
-def _stored_config(out_dir: Path) -> AdaptConfig:
-    require_run_folder(out_dir)
-    parent = out_dir.absolute().parent
-    from denoise_gan.nets.run_folder import folder_run_kind  # (the import line above is full)
-    if out_dir.name in PHASE_FOLDERS and folder_run_kind(parent) == "adapt":  # a train run's refine/ is no phase
-        raise UserError(f"{out_dir} is a phase of the adaptation in {parent}; resume that: "
-                        f"denoise-gan adapt --resume {shell_word(parent)}")  # it began an adaptation inside the phase
-    return RunFolder(out_dir).read_config(AdaptConfig, what="adapt", missing="no adaptation to resume (no "
-                                          "config.json; it is written before the first step)")
-
-
 def _check_start(start: StartModel, cfg: AdaptConfig, own_g: Path | None) -> GeneratorConfig:
     """The start's G config, once G and F fit each other and the patch, and the options fit G (a blind G ignored
     the level-aware ones without a word), and on a resume (``own_g``: the run's G) is still the run's: an upgrade
@@ -306,93 +276,3 @@ def _check_start(start: StartModel, cfg: AdaptConfig, own_g: Path | None) -> Gen
     if not resume and g_cfg.arch != "level" and (level_only := level_only_options(cfg)):
         raise UserError(level_only_refusal(level_only, f"--from {start.label}'s G ({g_cfg.arch})"))
     return g_cfg
-
-
-def phase_results(out_dir: Path) -> list[PhaseResult]:
-    """Each phase's planned and completed steps, from config.json and the phase folders."""
-    cfg = _stored_config(Path(out_dir))
-    results = []
-    for folder, name in PHASES:
-        planned = cfg.noise_steps if folder == "noise" else cfg.refine_steps
-        phase = RunFolder(out_dir).phase(folder)
-        info = phase.read_finished()
-        if info is not None:
-            results.append(PhaseResult(folder, name, planned, int(info["step"]), str(info["stopped_by"])))
-            continue
-        found = latest_checkpoint(phase.path)
-        results.append(PhaseResult(folder, name, planned, found[0] if found else 0,
-                                   "interrupted" if found else "not started"))
-    return results
-
-
-def phases_line(out_dir: Path) -> str:
-    """``noise model 120/120 steps, denoiser 57/300 steps (deadline)``: planned and completed, per phase."""
-    return ", ".join(str(r) for r in phase_results(out_dir))
-
-
-def said_complete(out_dir: Path, console: Console) -> bool:
-    """Whether both phases finished their planned steps and every file the end of a run writes is there (a resume
-    then has nothing to do, and says so)."""
-    out = RunFolder(out_dir)
-    try:
-        noise, refine = phase_results(out.path)
-    except UserError:  # no adaptation there: the resume itself says what is wrong
-        return False
-    ends = (out.g, out.f, out.path / "before_after.png", *(out.path / name for name in NOISE_FIT_FILES),
-            *((graph_beside(out.g),) if installed("onnx") else ()))
-    complete = noise.stopped_by in ("steps", "deadline") and refine.stopped_by == "steps" and all(
-        path.is_file() for path in ends)
-    if complete:
-        console.print(f"{out_dir}: the adaptation is complete ({phases_line(out_dir)}); nothing to resume",
-                      markup=False, highlight=False)
-    return complete
-
-
-def _refuse_short_phases(out_dir: Path, only: str = "") -> None:
-    """A phase the deadline stopped with fewer than MIN_PHASE_STEPS steps (or its plan, when that was smaller)
-    did nearly nothing: the run must not end as a success, whatever files it wrote (``only``: that phase's
-    folder, as a resume checks the noise phase before it trains anything)."""
-    results = [r for r in phase_results(out_dir) if not only or (r.folder == only and r.stopped_by == "deadline")]
-    short = [r for r in results if r.completed < min(r.planned, adapt_plan.MIN_PHASE_STEPS)]
-    if not short:
-        return
-    r = short[0]
-    unchanged = {"noise": "F.safetensors is still the start model's F", "refine": "G.safetensors is still the "
-                 "start model"}[r.folder] if r.completed == 0 else f"{r.completed} steps barely change it"
-    then = (f"`denoise-gan adapt --resume {shell_word(out_dir)}` completes it without a deadline"
-            if r.folder == "refine" else "run it again with more --minutes (or --steps N) into a new folder")
-    raise UserError(f"{out_dir}: the {r.name} phase completed {r.completed} of its {r.planned} planned steps before "
-                    f"the --minutes deadline, so {unchanged} ({phases_line(out_dir)}); {then}")
-
-
-def _phase(run: RunFolder, kind: str, cfg_cls: type, cfg: Any, steps: int, deadline: float | None,
-           console: Console, make_trainer: Callable[[torch.device, World], Any], make_dataset: Callable[[], Any],
-           batch_size: int, continue_cut: bool = False) -> bool:
-    """One phase as a run of the loop: new, resumed, or skipped when it finished (by its steps, or by its deadline
-    unless ``continue_cut``: then the remaining steps run). Returns whether any step ran."""
-    run_dir = run.path
-    info = run.read_finished()
-    if info is not None:
-        if not (continue_cut and info.get("stopped_by") == "deadline" and int(info.get("step", steps)) < steps):
-            return False
-        run.clear_finished()
-    resume = latest_checkpoint(run_dir) is not None
-    if not resume and run_dir.exists():  # stopped before its first checkpoint: nothing in it is worth keeping
-        shutil.rmtree(run_dir)
-    # a resumed phase goes on on the request's device (which a resume may have changed)
-    cfg, start, state = open_run(run_dir, kind, cfg_cls, cfg if not resume else None, resume, None,
-                                 cfg.device if resume else None)
-    label = "noise model (F, D_noisy)" if kind == "adapt-noise" else "denoiser (G on F's pseudo-pairs)"
-    console.print(f"[bold]{label}[/]: {escape(str(run_dir))}")
-    cadence = Cadence(steps, cfg.log_every, cfg.save_every, 0, cfg.keep_checkpoints, deadline=deadline,
-                      extendable=False)
-
-    def build(device: torch.device, world: World) -> tuple[Any, Iterator[dict[str, torch.Tensor]]]:
-        trainer = make_trainer(device, world)
-        return trainer, batch_iterator(make_dataset(), batch_size, start, steps, world, cfg.workers, cfg.seed)
-
-    launch(run_dir, cfg, start, state, cfg.device, cfg.seed, cadence, build, console)
-    found = latest_checkpoint(run_dir)
-    reached = found[0] if found else start
-    run.write_finished(reached, steps, "steps" if reached >= steps else "deadline")
-    return reached > start

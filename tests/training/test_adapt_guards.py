@@ -22,8 +22,9 @@ from denoise_gan.config import AdaptConfig, DiscriminatorConfig, GeneratorConfig
 from denoise_gan.errors import DataError, DenoiseGanError, UserError
 from denoise_gan.nets.weights import load_denoiser
 from denoise_gan.training import adapt as adapt_module
-from denoise_gan.training import adapt_plan, adapt_reports
-from denoise_gan.training.adapt import adapt, noisy_photos, phase_results
+from denoise_gan.training import adapt_phases, adapt_plan, adapt_reports
+from denoise_gan.training.adapt import adapt, noisy_photos
+from denoise_gan.training.adapt_phases import phase_results
 from denoise_gan.training.adapt_start import find_start
 from helpers import TINY_LEVEL, cli, one_line_error, save_adapt_start
 
@@ -412,16 +413,16 @@ def test_a_resume_whose_start_model_was_replaced_since_is_refused(
     import dataclasses
 
     start = save_adapt_start(tmp_path / "start")
-    original = adapt_module.launch
+    original = adapt_phases.launch
 
     def ctrl_c(*args: object, **kw: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(adapt_module, "launch", ctrl_c)
+    monkeypatch.setattr(adapt_phases, "launch", ctrl_c)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         adapt(_config(noisy_dir, clean_dir, start), out)
-    monkeypatch.setattr(adapt_module, "launch", original)
+    monkeypatch.setattr(adapt_phases, "launch", original)
     save_adapt_start(start, g=dataclasses.replace(TINY_LEVEL, width=TINY_LEVEL.width * 2))  # the update
     with pytest.raises(UserError, match="is not the one this adaptation began from"):
         adapt(None, out, resume=True)
@@ -429,17 +430,17 @@ def test_a_resume_whose_start_model_was_replaced_since_is_refused(
 
 def test_a_folder_stopped_before_the_noise_phases_first_step_is_replaced_by_the_same_command(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = adapt_module.launch
+    original = adapt_phases.launch
 
     def ctrl_c(*args: object, **kw: object) -> None:
         raise KeyboardInterrupt  # Ctrl-C once noise/ is open, before its first step
 
-    monkeypatch.setattr(adapt_module, "launch", ctrl_c)
+    monkeypatch.setattr(adapt_phases, "launch", ctrl_c)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         adapt(_config(noisy_dir, clean_dir, start_dir), out)
     assert (out / "noise").is_dir() and adapt_module.not_started(out)
-    monkeypatch.setattr(adapt_module, "launch", original)
+    monkeypatch.setattr(adapt_phases, "launch", original)
     adapt(_config(noisy_dir, clean_dir, start_dir, seed=1), out)  # the same command again: no "not empty"
     assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
 

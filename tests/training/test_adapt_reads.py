@@ -13,7 +13,7 @@ import pytest
 from denoise_gan.config import AdaptConfig
 from denoise_gan.errors import UserError
 from denoise_gan.training import adapt as adapt_module
-from denoise_gan.training import adapt_plan
+from denoise_gan.training import adapt_phases, adapt_plan
 from helpers import save_adapt_start, write_camera_photos
 
 pytestmark = pytest.mark.usefixtures("losses_png_unrendered")  # trains; never looks at that picture
@@ -50,7 +50,7 @@ def test_a_minutes_plan_reads_each_start_file_once(clean_dir: Path, tmp_path: Pa
         assert "before the --minutes deadline" in str(exc), exc
     finally:
         _opened[0] = None
-    stored = adapt_module.phase_results(tmp_path / "out")
+    stored = adapt_phases.phase_results(tmp_path / "out")
     assert all(r.planned >= 1 for r in stored) and stored[0].completed >= 1  # planned by timing; F trained
     reads = {name: counter[str(start / name)] for name in ("G.safetensors", "F.safetensors", "D_noisy.safetensors")}
     assert reads == {"G.safetensors": 1, "F.safetensors": 1, "D_noisy.safetensors": 1}
