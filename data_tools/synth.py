@@ -33,12 +33,12 @@ from data_tools.checks import whole_number
 from data_tools.clean_shrink import SmallerThanCrop, refuse_crop_over_size, shrunk_clean
 from data_tools.disk_names import refused_names
 from data_tools.folder_lock import holding_folder
-from data_tools.folder_scan import folders_not_read, no_images_text, not_a_folder
-from data_tools.images import ImageReadError, collect_images, read_image, write_image
+from data_tools.folder_scan import folders_not_read
+from data_tools.images import ImageReadError, read_image, write_image
 from data_tools.names import printable, refuse_empty_paths
 from data_tools.noise import image_seed
 from data_tools.noise_source import NoiseSource, as_noise_source, drawn_noise, noise_text, source_record
-from data_tools.output_folders import prepare_output_dir, refuse_output_inside_inputs
+from data_tools.output_folders import prepare_output_dir
 from data_tools.paths import real_path
 from data_tools.synth_folder import (
     MANIFEST_FORMAT,
@@ -46,10 +46,7 @@ from data_tools.synth_folder import (
     SET_FOLDERS,
     SynthError,
     not_the_sets,
-    refuse_incomplete_half,
-    refuse_linked_folders,
     refuse_photos_of_no_set,
-    refuse_synth_sets_inside,
     remove_empty_set,
     remove_stale,
     restore_manifest,
@@ -59,6 +56,7 @@ from data_tools.synth_folder import (
     set_manifest,
     write_manifest,
 )
+from data_tools.synth_sources import checked_sources
 from data_tools.temp_files import is_temp_file, remove_stale_parts
 from data_tools.versions import tool_version
 
@@ -121,7 +119,7 @@ def synth(
     refuse_crop_over_size(crop, max_size)
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     spec = as_noise_source(spec)
-    sources = _sources(clean_dir, out_dir, unpaired)
+    sources = checked_sources(clean_dir, out_dir, unpaired)
     record = source_record(spec)
     settings = {"mode": "unpaired" if unpaired else "paired", "source_dir": str(real_path(clean_dir)),
                 "noise": noise_text(spec), "seed": seed, "crop": crop, "max_size": max_size}
@@ -228,38 +226,6 @@ def _refuse_one_sided(entries: list[dict[str, Any]], out_dir: Path, was_empty: b
     path, reason = left_out[0]
     raise SynthError(f"no unpaired set: with {len(left_out)} source(s) failing or left out (first "
                      f"{printable(str(path))}: {reason}), none is left for its {missing[0]} side; fix or remove them")
-
-
-def _sources(clean_dir: Path, out_dir: Path, unpaired: bool) -> list[Path]:
-    """The clean images to use, after the checks that must fail before anything is written."""
-    if not clean_dir.is_dir():
-        raise SynthError(f"{clean_dir}: {not_a_folder(clean_dir)}")
-    if real_path(out_dir) == real_path(clean_dir):
-        raise SynthError(f"{out_dir}: the output folder must not be the input folder")
-    if real_path(clean_dir).is_relative_to(real_path(out_dir)):
-        raise SynthError(f"{out_dir}: the output folder must not contain the input folder {clean_dir}")
-    refuse_output_inside_inputs(out_dir, {"the input folder": clean_dir}, why="its noisy images would be read as "
-                                "clean photos by the next command given that folder")
-    for sub in SET_FOLDERS:  # a link there would send the set's files (and its clean-up) into others' photos
-        target = real_path(out_dir / sub)
-        if target != real_path(out_dir) / sub:
-            photos = real_path(clean_dir)
-            into = f", into the input folder {clean_dir}" if target.is_relative_to(photos) or \
-                photos.is_relative_to(target) else "" if target.is_relative_to(real_path(out_dir)) \
-                else ", out of the output folder"
-            raise SynthError(f"{out_dir / sub} is a link to {target}{into}; a set's {sub}/ must be its own "
-                             "folder: choose another -o")
-        if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
-            raise SynthError(f"{out_dir / sub} is a file, where the set's {sub} images go; choose another -o")
-    refuse_linked_folders(out_dir)
-    refuse_synth_sets_inside(clean_dir, SynthError)
-    refuse_incomplete_half(clean_dir, SynthError)  # a cut-short set's clean/ holds a few of its photos
-    sources = collect_images(clean_dir, recursive=True)
-    if not sources:
-        raise SynthError(no_images_text(clean_dir))
-    if unpaired and len(sources) < 2:
-        raise SynthError(f"{clean_dir}: an unpaired set needs at least 2 images, found {len(sources)}")
-    return sources
 
 
 def _write_set(sources: list[Path], clean_dir: Path, out_dir: Path, spec: NoiseSource, settings: dict[str, Any],
