@@ -22,7 +22,8 @@ import numpy as np
 from data_tools.camera import camera_noise, camera_variance
 from data_tools.checks import noise_image, whole_number
 from data_tools.errors import DataError
-from data_tools.images import JPEG_MAX_SIDE, split_alpha, to_dtype
+from data_tools.image_encode import JPEG_MAX_SIDE
+from data_tools.images import split_alpha, to_dtype
 from data_tools.shown_values import shown_repr
 
 

@@ -32,7 +32,8 @@ from data_tools import json_text
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.errors import DataError
 from data_tools.file_digest import file_sha256
-from data_tools.images import colour_channels, encode_image, read_image
+from data_tools.image_encode import encode_image
+from data_tools.images import colour_channels, read_image
 from data_tools.temp_files import is_temp_file
 from data_tools.versions import installed_version
 

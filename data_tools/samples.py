@@ -14,7 +14,8 @@ import numpy as np
 import skimage.data as skd
 
 from data_tools.errors import DataError
-from data_tools.images import as_hwc, encode_image, write_image
+from data_tools.image_encode import encode_image
+from data_tools.images import as_hwc, write_image
 from data_tools.temp_files import is_temp_file
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from data_tools.atomic_files import atomic_write_bytes
-from data_tools.images import colour_channels, encode_image, to_dtype
+from data_tools.image_encode import encode_image
+from data_tools.images import colour_channels, to_dtype
 
 CROP = 128
 ZOOM = 2

@@ -29,7 +29,8 @@ from data_tools.folder_scan import (
     other_formats_note,
     unread_note,
 )
-from data_tools.images import DEFAULT_QUALITY, IMAGE_EXTENSIONS, JPEG_SUFFIXES, collect_images_and_excluded
+from data_tools.image_encode import DEFAULT_QUALITY, JPEG_SUFFIXES
+from data_tools.images import IMAGE_EXTENSIONS, collect_images_and_excluded
 from data_tools.names import SUFFIX_RULE, makes_a_path, says_folder, shown
 from data_tools.paths import real_path
 from data_tools.shown_values import shown_number, shown_repr

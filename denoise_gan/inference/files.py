@@ -30,8 +30,9 @@ from rich.progress import Progress, TaskID
 
 from data_tools.atomic_files import OutputExistsError, hard_links_work, is_special_file
 from data_tools.channels import has_alpha
+from data_tools.image_encode import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem
 from data_tools.image_metadata import metadata_lost
-from data_tools.images import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem, read_image, write_image
+from data_tools.images import read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
 from data_tools.output_folders import check_writable
 from data_tools.paths import home_expanded

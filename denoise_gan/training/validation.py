@@ -17,7 +17,8 @@ from torch import nn
 
 from data_tools.atomic_files import atomic_write_bytes, atomic_write_text
 from data_tools.datasets import fit_channels, to_tensor
-from data_tools.images import center_crop, encode_image, to_dtype
+from data_tools.image_encode import encode_image
+from data_tools.images import center_crop, to_dtype
 from data_tools.names import shown
 from data_tools.paths import real_path
 from data_tools.png_chunks import png_with_chunks

@@ -11,7 +11,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from data_tools.exif_patch import upright_exif
-from data_tools.images import encode_image
+from data_tools.image_encode import encode_image
 
 LENS = b"EF50mm f/1.8\x00"
 THUMBNAIL = b"\xff\xd8the unprocessed photo's preview\xff\xd9"

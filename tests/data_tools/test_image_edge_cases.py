@@ -17,7 +17,8 @@ import skimage.data
 import tifffile
 from PIL import Image, ImageCms
 
-from data_tools.images import ImageReadError, encode_image, read_image
+from data_tools.image_encode import encode_image
+from data_tools.images import ImageReadError, read_image
 
 HAS_IMAGECODECS = importlib.util.find_spec("imagecodecs") is not None
 

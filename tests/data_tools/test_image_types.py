@@ -15,7 +15,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-from data_tools.images import ImageReadError, encode_image, exif_for_output, read_image, write_image
+from data_tools.image_encode import encode_image
+from data_tools.image_metadata import exif_for_output
+from data_tools.images import ImageReadError, read_image, write_image
 
 
 def asymmetric(h: int = 6, w: int = 9, channels: int = 3, dtype: type = np.uint8) -> np.ndarray:
@@ -357,7 +359,7 @@ def test_a_photos_resolution_is_kept_where_the_output_holds_one(tmp_path: Path, 
     programs); 8- and 16-bit, turned upright by its EXIF orientation (x and y swap)."""
     from PIL import Image
 
-    from data_tools.images import encode_image
+    from data_tools.image_encode import encode_image
 
     pixels = (np.random.default_rng(0).random((24, 40, 3)) * 255).astype(np.uint8)
     exif = Image.Exif()

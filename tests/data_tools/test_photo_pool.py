@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from data_tools import photos
-from data_tools.images import encode_image
+from data_tools.image_encode import encode_image
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_tools.images import encode_problem, read_image, write_image
+from data_tools.image_encode import encode_problem
+from data_tools.images import read_image, write_image
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError
 from denoise_gan.inference.file_plan import Job, OutputOptions, plan_jobs
