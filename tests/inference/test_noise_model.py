@@ -13,7 +13,8 @@ import torch
 from denoise_gan import NoiseModel as LazyNoiseModel
 from denoise_gan.config import GeneratorConfig
 from denoise_gan.errors import UserError, WeightsError
-from denoise_gan.inference.noise_model import NoiseModel, receptive_radius, resolve_noise_model
+from denoise_gan.inference.noise_model import NoiseModel, receptive_radius
+from denoise_gan.inference.noise_model_files import resolve_noise_model
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
 from helpers import ORT_NO_MEMORY, TORCH_NO_MEMORY
