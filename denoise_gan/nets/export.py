@@ -41,13 +41,14 @@ from data_tools.temp_files import remove_stale_parts
 from denoise_gan.config import GeneratorConfig, TrainConfig
 from denoise_gan.config_json import from_dict, to_dict
 from denoise_gan.errors import UserError, WeightsError, typed_line
-from denoise_gan.extras import extra_command, require
+from denoise_gan.extras import require
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.contract import DenoiserContract, denoiser_contract
 from denoise_gan.nets.export_target import check_target, export_format, export_source
 from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.graph_digest import content_digest
 from denoise_gan.nets.level import scaled_level
+from denoise_gan.nets.model_card import CARD_FIELDS, model_card
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.shipped import resolve_weights
@@ -69,7 +70,6 @@ from denoise_gan.nets.weights import (
 
 EXPORTING = threading.Lock()  # torch's ONNX exporter keeps its state for the whole process: one at a time
 OPSET = 17  # pixel_unshuffle/pixel_shuffle (DepthToSpace/SpaceToDepth) and bilinear Resize export from 17 on
-CARD_FIELDS = ("license", "noise_family", "input", "training_data")
 # a model folder's files are moved over an earlier export's one by one: config.json first (it marks the folder as
 # an export, which `--overwrite` then mends), the weights, then the graph that records their digest, so a kill
 # between two moves leaves a pair the engine calls stale, never a mix it runs silently; the card last
@@ -295,67 +295,11 @@ def write_folder(model: Exportable, out: Path, overwrite: bool = True) -> None:
                   **({"level_scale": model.net.level_scale, "level_max": model.net.level_max}
                      if model.contract.level_aware else {})}
         atomic_write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
-        atomic_write_text(folder / "README.md", model_card(model, with_graph=graph is not None))
+        params = sum(p.numel() for p in model.net.parameters())
+        card = model_card(model.meta, model.config, model.contract.level_aware, params, with_graph=graph is not None)
+        atomic_write_text(folder / "README.md", card)
     if graph is None:
         graph_beside(out / weights.name).unlink(missing_ok=True)  # an earlier export's graph, of other weights
-
-
-def _yaml(value: Any) -> str:
-    return json_text.dumps(str(value))  # a JSON string is a valid YAML scalar
-
-
-def model_card(model: Exportable, with_graph: bool = True) -> str:
-    meta, cfg = model.meta, model.config
-    level = model.contract.level_aware
-    params = sum(p.numel() for p in model.net.parameters())
-    header = "\n".join([
-        "---",
-        f"license: {str(meta['license']).lower()}",
-        "library_name: denoise-gan",
-        "pipeline_tag: image-to-image",
-        "tags: [image-denoising, cyclegan, unpaired]",
-        f"training_data: {_yaml(meta['training_data'])}",
-        f"noise_family: {_yaml(meta['noise_family'])}",
-        f"input: {_yaml(meta['input'])}",
-        "---",
-    ])
-    usage = ("den(image, strength=0.5)  # level-aware: scale the estimated noise level (or sigma=25)" if level
-             else "den(image)  # blind: no noise level to set")
-    facts = {k: v for k, v in meta.items() if k not in CARD_FIELDS and v is not None}
-    lines = [
-        header, "",
-        f"# denoise-gan generator: {cfg.arch}", "",
-        f"A {'level-aware' if level else 'blind'} image denoiser ({params / 1e6:.2f} M parameters) made with "
-        "denoise-gan (unpaired CycleGAN denoising).", "",
-        f"- **input**: {meta['input']}; output the same shape and range",
-        f"- **noise family**: {meta['noise_family']}",
-        f"- **training data**: {meta['training_data']}",
-        f"- **licence of the weights**: {meta['license']}",
-        f"- **architecture**: `{json.dumps(to_dict(cfg))}`", "",
-        "```python",
-        "from denoise_gan import Denoiser",
-        "",
-        'den = Denoiser.from_pretrained("model.safetensors")',
-        usage,
-        "```", "",
-        "Or `denoise-gan denoise photos/ -o out/ --checkpoint model.safetensors`.", "",
-        "`model.onnx` is the same network for ONNX Runtime, which denoise-gan's base install (`pip install .` in "
-        "a copy of its repository; no torch) runs; it records the sha256 of `model.safetensors`, so keep the two "
-        "together." if with_graph
-        else "This folder has no ONNX graph, so running it needs torch (denoise-gan's `train` extra: "
-        f"`{extra_command('train')}` in a copy of its repository); `denoise-gan export model.safetensors -o "
-        "model.onnx` adds the graph the base install runs.",
-    ]
-    if with_graph:  # what ONNX Runtime alone must feed it: the inputs a level-aware graph needs beside the image
-        lines += ["", f"In ONNX Runtime alone, `model.onnx` takes `{gc.IMAGE}` ({meta['input']}; any height and width)"
-                  + (f", `{gc.STRENGTH}` (float32, shape [1]: the factor on the estimated noise level, 1 as "
-                     f"trained) and `{gc.SIGMA}` (float32, shape [1]: {gc.ESTIMATE:g} to estimate the level, or a "
-                     "fixed σ on the 0-255 scale)" if level else "")
-                  + f", and returns `{gc.OUTPUT}`, the denoised image of the same shape and range."]
-    if facts:
-        lines += ["", "## Recorded with the weights", ""]
-        lines += [f"- {k}: {v}" for k, v in sorted(facts.items())]
-    return "\n".join(lines) + "\n"
 
 
 # ---- one entry point ----------------------------------------------------------------------------
