@@ -11,6 +11,7 @@ def main() -> None:
     from denoise_gan.interrupts import interrupt_exit_code, watch_ctrl_c
 
     watch_ctrl_c()
+    _closed_streams_on_devnull()
     _unencodable_text_escaped()
     try:
         from denoise_gan.cli import app
@@ -23,6 +24,25 @@ def main() -> None:
         if exc.code == 130:
             raise SystemExit(interrupt_exit_code()) from None
         raise
+
+
+def _closed_streams_on_devnull() -> None:
+    """A standard stream the shell closed (``>&-``, ``2>&-``, a daemon's start) opened on /dev/null, as if
+    redirected there. Python leaves such a stream None: ``denoise 2>&-`` failed on its first progress line and
+    wrote nothing, without a word, and ``evaluate >&-`` ended in a traceback before its --json; and the first file
+    opened would have taken the free descriptor, where a C library's warnings to descriptor 2 land."""
+    import os
+
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one, 0 to 2 being taken
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))
 
 
 def _unencodable_text_escaped() -> None:

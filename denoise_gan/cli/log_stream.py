@@ -21,8 +21,10 @@ from typing import Any, TextIO
 
 from data_tools.atomic_files import NO_ROOM
 
-LOG_GONE = (*NO_ROOM, errno.EPIPE)  # what the progress log may lose itself to: its disk full, its reader gone
-READER_GONE = (errno.EPIPE,)  # what the results may lose themselves to: nobody reads them any more
+# EBADF: a descriptor open for reading only, where the shell had closed it (`2>&-` through a wrapper script, such as
+# pyenv's, whose own file took the free descriptor): nothing can be said there, as on a closed stream
+LOG_GONE = (*NO_ROOM, errno.EPIPE, errno.EBADF)  # what the progress log may lose itself to: a full disk, no reader
+READER_GONE = (errno.EPIPE, errno.EBADF)  # what the results may lose themselves to: nobody reads them any more
 
 
 class LogStream:
@@ -46,7 +48,7 @@ class LogStream:
             if exc.errno not in self.gone:
                 raise
             self.lost = True
-            if exc.errno == errno.EPIPE:
+            if exc.errno in READER_GONE:
                 _to_devnull(self.stream)
             return instead
 

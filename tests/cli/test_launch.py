@@ -254,3 +254,25 @@ def test_a_removed_working_folder_is_said_not_a_bare_errno(tmp_path: Path) -> No
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip() == "error: the working folder no longer exists (removed while the shell was in it), " \
         "so no relative path can be found; cd to an existing folder, or give absolute paths", done.stderr
+
+
+@pytest.mark.parametrize("redirect", [">&-", "2>&-", "1<c/a.png", "2<c/a.png"])
+def test_a_closed_stream_loses_its_output_not_the_work(tmp_path: Path, redirect: str) -> None:
+    """`denoise 2>&-` wrote no image and exited 1 without a word (Python leaves a closed stream None, and the first
+    progress line failed); `evaluate >&-` ended in a traceback before writing its --json. Through a wrapper script
+    (pyenv's shims) the closed descriptor is the script's own file, open for reading: the same, with EBADF."""
+    import os
+    import subprocess
+
+    import numpy as np
+
+    from data_tools.images import write_image
+
+    for folder in ("c", "p"):
+        write_image(tmp_path / folder / "a.png", np.full((32, 32, 3), 90 if folder == "c" else 99, np.uint8))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for command in ("denoise p -o out", "evaluate --clean c --pred p --json r.json"):
+        done = subprocess.run(["bash", "-c", f'"$0" -m denoise_gan {command} {redirect}', sys.executable],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert (tmp_path / "out" / "a.png").is_file() and (tmp_path / "r.json").is_file()
