@@ -50,7 +50,8 @@ def calibrate_command(
         result = calibrate(cfg, output, progress=report)
     print_whole(calibration_table(result, console.width))
     if result.reused:
-        console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", markup=False, highlight=False)
+        console.print(f"{result.reused} benchmark row(s) reused from {output / 'fit'}", markup=False, highlight=False,
+                      soft_wrap=True)
     edge = result.at_the_edge()
     if edge:
         say_warning(f"the best factor, {result.best:g}, is the {edge} one tried: one past it may do better; "

@@ -152,8 +152,8 @@ def samples_command(
         written = write_sample_set(output, subset, names, debs, overwrite, report)
     if written.pool:
         console.print(f"wrote {len(written.paths)} image(s) and sources.json (source, author, licence) to {output}",
-                      highlight=False, markup=False)
+                      highlight=False, markup=False, soft_wrap=True)
         return
     for path in written.paths:
-        console.print(f"wrote {path}", highlight=False, markup=False)
+        console.print(f"wrote {path}", highlight=False, markup=False, soft_wrap=True)
 

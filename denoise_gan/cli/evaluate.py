@@ -86,7 +86,7 @@ def evaluate_command(
         raise
     for path in (json_path, csv_path):
         if path is not None:
-            console.print(f"wrote {path}", markup=False, highlight=False)
+            console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
     say_other_formats(clean, pred)
     say_cautions_on(err_console, result.cautions, f"{json_path}, under cautions" if json_path is not None else "")
     problems = [missing_text(result, pred, pred_suffix)] if result.missing else []
@@ -204,7 +204,7 @@ def demo_command(
     for note in result.notes:  # as `denoise` says them of the same weights
         say_note(note)
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}, the scores in {output / 'demo.json'}",
-                  markup=False, highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def _set_manifests(folders: dict[str, Path]) -> dict[Path, str]:

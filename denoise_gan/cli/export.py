@@ -40,7 +40,7 @@ def export_command(
     from denoise_gan.nets.shipped import shadowed_note
 
     out = export_model(checkpoint, output, chosen, overwrite=overwrite)
-    console.print(f"wrote {out} ({chosen})", markup=False, highlight=False)
+    console.print(f"wrote {out} ({chosen})", markup=False, highlight=False, soft_wrap=True)
     for note in (shadowed_note(checkpoint), unfinished_note(source)):  # exported all the same: a local model
         if note:                                                       # or an early G may be the one wanted
             say_warning(note)

@@ -341,3 +341,24 @@ def test_an_interrupt_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(files, "denoise_files", interrupted)
     result = cli("denoise", tmp_path / "a.png", "-o", tmp_path / "out")
     assert result.exit_code == 130 and result.output.count("interrupted") == 1, result.output
+
+
+def test_a_wrote_line_is_one_line_in_a_log_whatever_its_path(tmp_path: Path) -> None:
+    """Piped (80 columns), `evaluate --json` and `samples` broke `wrote PATH` into `wrote ` and the path, cut
+    mid-name: a script reading the line (`grep '^wrote'`) got no path, a log a name split in two."""
+    import os
+    import subprocess
+    import sys
+
+    deep = tmp_path / "a_folder_whose_name_is_long_enough" / "to_push_the_written_line_past_eighty_columns"
+    for folder in ("c", "p"):
+        write_image(tmp_path / folder / "a.png", np.full((32, 32, 3), 90 if folder == "c" else 99, np.uint8))
+    commands = (["evaluate", "--clean", tmp_path / "c", "--pred", tmp_path / "p", "--json", deep / "results.json"],
+                ["samples", "-o", deep / "samples", "--names", "camera"])
+    deep.mkdir(parents=True)
+    for command in commands:
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", *command], capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "COLUMNS": "80"})
+        assert run.returncode == 0, run.stderr
+        written = [line for line in run.stdout.splitlines() if line.startswith("wrote ")]
+        assert written and all(line.startswith(f"wrote {deep}") for line in written), run.stdout
