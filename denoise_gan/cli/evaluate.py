@@ -71,8 +71,6 @@ def evaluate_command(
                          forbidden_suffixes=IMAGE_EXTENSIONS, reads=_set_manifests({"--clean": clean, "--pred": pred}))
     with progress_callback(err_console, "evaluate") as report:
         result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
-    if result.images:  # every pair failed: no table of nothing; the JSON and the error line say why
-        print_whole(evaluation_table(result, f"{pred} vs {clean}"))
     made: list[Path] = []  # files this run created (not replaced): gone again if the other one is not written
     try:
         for path, write in ((json_path, write_results_json), (csv_path, write_results_csv)):
@@ -84,6 +82,8 @@ def evaluate_command(
         for path in made:   # (it refused the first as existing)
             path.unlink(missing_ok=True)
         raise
+    if result.images:  # after the files (a full disk under stdout loses the table alone); none if every pair failed
+        print_whole(evaluation_table(result, f"{pred} vs {clean}"))
     for path in (json_path, csv_path):
         if path is not None:
             console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)

@@ -362,3 +362,20 @@ def test_a_wrote_line_is_one_line_in_a_log_whatever_its_path(tmp_path: Path) -> 
         assert run.returncode == 0, run.stderr
         written = [line for line in run.stdout.splitlines() if line.startswith("wrote ")]
         assert written and all(line.startswith(f"wrote {deep}") for line in written), run.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_evaluate_with_its_table_on_a_full_disk_still_writes_its_json(tmp_path: Path) -> None:
+    """`evaluate --json r.json > log` with the log's disk full printed the table first and stopped at it: the
+    scores were computed, and the JSON, on another disk, never written."""
+    import subprocess
+    import sys
+
+    for folder in ("c", "p"):
+        write_image(tmp_path / folder / "a.png", np.full((32, 32, 3), 90 if folder == "c" else 99, np.uint8))
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "denoise_gan", "evaluate", "--clean", tmp_path / "c", "--pred",
+                              tmp_path / "p", "--json", tmp_path / "r.json"], stdout=full, stderr=subprocess.PIPE,
+                             text=True, timeout=300)
+    assert run.returncode == 1 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert (tmp_path / "r.json").is_file()
