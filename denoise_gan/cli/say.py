@@ -27,12 +27,16 @@ def print_whole(result: RenderableType) -> None:
     from denoise_gan.cli.render import plain_boxes  # the CLI's drawing, imported on use as the commands do
 
     result = plain_boxes(result, console)
-    need = _uncut_width(result)
-    if need <= console.width:
-        console.print(result)
-        return
-    lines = console.render_lines(result, console.options.update_width(need), pad=False)
-    console.print(Segments([part for line in lines for part in (*line, Segment.line())]), soft_wrap=True, end="")
+    for part in result.renderables if isinstance(result, Group) else [result]:
+        if isinstance(part, str):  # a line of text under a table (a model's load, a failure): one line in a log or
+            console.print(part, soft_wrap=True)  # a pipe, as the terminal wraps it, not cut at 80 columns
+            continue
+        need = _uncut_width(part)
+        if need <= console.width:
+            console.print(part)
+            continue
+        lines = console.render_lines(part, console.options.update_width(need), pad=False)
+        console.print(Segments([seg for line in lines for seg in (*line, Segment.line())]), soft_wrap=True, end="")
 
 
 FOLDED_COLUMN = 12  # columns: what a column that folds its text (a file name, a reason) needs to be read
@@ -41,9 +45,7 @@ FOLDED_COLUMN = 12  # columns: what a column that folds its text (a file name, a
 def _uncut_width(result: RenderableType) -> int:
     """The narrowest width at which no cell is cut: every word of a column that cuts whole, and a column that
     folds its text (so cuts nothing) at most FOLDED_COLUMN wide."""
-    parts = list(result.renderables) if isinstance(result, Group) else [result]
-    folding = [column for part in parts if isinstance(part, Table) for column in part.columns
-               if column.overflow == "fold"]
+    folding = [column for column in result.columns if column.overflow == "fold"] if isinstance(result, Table) else []
     widths = [column.max_width for column in folding]
     for column in folding:
         column.max_width = min(column.max_width or FOLDED_COLUMN, FOLDED_COLUMN)

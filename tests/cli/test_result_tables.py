@@ -160,6 +160,23 @@ def test_the_best_of_a_benchmark_table_is_said_in_words_where_no_style_is_shown(
     assert "best: SSIM nlm" in _text(render.benchmark_summary(bench))
 
 
+def test_the_lines_under_a_result_table_stay_one_line_in_a_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped at 80 columns, the benchmark's lines under its table (a model's load time, a failure) were cut in two,
+    so a script reading its log by line got half a reason."""
+    import importlib
+    import io
+
+    say = importlib.import_module("denoise_gan.cli.say")
+    console = Console(file=io.StringIO(), width=80)
+    monkeypatch.setattr(say, "console", console)
+    reason = "the noisy image could not be read back from the set folder because it was removed while the run went on"
+    say.print_whole(render.benchmark_summary(_benchmark(False, failures=[
+        {"image": "a.png", "noise": "gaussian:sigma=25", "method": "bm3d", "reason": reason}])))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert f"failed a.png [gaussian:sigma=25] bm3d: {reason}" in lines, lines
+    assert "| bm3d " in "\n".join(lines) and max(len(line) for line in lines if line.startswith("|")) <= 80, lines
+
+
 def test_a_table_off_a_terminal_is_drawn_in_ascii_and_a_terminal_keeps_its_look(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Piped, logged or on `TERM=dumb`, the tables came out in box-drawing characters, which a screen reader read
