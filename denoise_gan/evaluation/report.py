@@ -95,6 +95,12 @@ def _calibration_text(cal: dict[str, Any]) -> str:
             f"../{_e(cal['weights'])}.{_e(capped)}</p>")
 
 
+def _page_title(out_dir: Path, data: dict[str, Any]) -> str:
+    """``benchmark: FOLDER``; a calibration's page, always in its output's fit/, is named after that output."""
+    where = real_path(out_dir)
+    return f"calibration: {where.parent.name}" if data.get("calibration") else f"benchmark: {where.name}"
+
+
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -233,7 +239,7 @@ def render_html(out_dir: Path, data: dict[str, Any], plots: dict[str, bytes]) ->
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>benchmark: {_e(real_path(out_dir).name)}</title><style>{STYLE}</style></head><body>",
+        f"<title>{_e(_page_title(out_dir, data))}</title><style>{STYLE}</style></head><body>",
         "<h1>denoise-gan benchmark</h1>",
         f"<p class='meta'>{len(images_all)} image(s) × {len(noises)} noise condition(s) × {len(methods)} method(s); "
         f"{_e(source)}; {_e(_seed_text(cfg))}; classical methods get {_e(sigma_mode)}. "

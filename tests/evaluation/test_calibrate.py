@@ -174,6 +174,7 @@ def test_a_photo_returned_exactly_is_said_to_count_as_the_cap(tmp_path: Path) ->
     assert "came back exactly (infinite PSNR) and count as 100 dB" in " ".join(result.output.split())
     page = (tmp_path / "cal" / "fit" / "report.html").read_text()  # where its page's means differ, it says so
     assert "Its means count a photo returned exactly as 100 dB" in page
+    assert "<title>calibration: cal</title>" in page  # not "benchmark: fit", as every calibration's page was
 
 
 def test_calibrate_never_writes_over_its_source_or_beside_another_calibration(tmp_path: Path) -> None:
