@@ -77,6 +77,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         given = sys.argv[1:] if args is None else list(args)
         if not given or "--help" in given or "-h" in given:  # only help draws Typer's tables: others skip them
             _fold_help_tables()
+            _plain_help_panels()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         InterruptNotice.said = False
@@ -130,6 +131,29 @@ def _fold_help_tables() -> None:
             self.columns[-1].overflow = "fold"
 
     rich_utils.Table = StackedNamesTable
+
+
+def _plain_help_panels() -> None:
+    """Typer frames each group of options in a rounded box: piped, logged or on ``TERM=dumb`` a screen reader read
+    its box-drawing characters out by name, as it did the result tables'; there the frame is ASCII, as theirs is.
+    A terminal keeps its look."""
+    rich_utils = importlib.import_module("typer.rich_utils")
+    base = getattr(rich_utils, "Panel", None)
+    if base is None or getattr(base, "plain_off_terminal", False):  # no panel to change, or changed already
+        return
+    from rich import box
+
+    from denoise_gan.progress_bar import live_display
+
+    class PlainOffTerminal(base):  # type: ignore[misc,valid-type]
+        plain_off_terminal = True
+
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            if not live_display(console):
+                self.box = box.ASCII
+            return super().__rich_console__(console, options)
+
+    rich_utils.Panel = PlainOffTerminal
 
 
 app = typer.Typer(

@@ -98,10 +98,19 @@ def test_option_names_are_whole_in_an_80_column_terminal(command: str) -> None:
     names = [opt for param in COMMANDS[command].params for opt in (*param.opts, *param.secondary_opts)
              if opt.startswith("--")]
     for name in names:
-        assert re.search(rf"│ (\* )?{re.escape(name)}(,| |$)", result.output, re.MULTILINE), name
-    steps = next(line for line in result.output.splitlines() if line.startswith("│ --steps "))
-    help_column = len(steps) - len(steps[len("│ --steps"):].lstrip())
+        assert re.search(rf"\| (\* )?{re.escape(name)}(,| |$)", result.output, re.MULTILINE), name
+    steps = next(line for line in result.output.splitlines() if line.startswith("| --steps "))
+    help_column = len(steps) - len(steps[len("| --steps"):].lstrip())
     assert len(steps) - help_column >= 40, steps  # the help's share of the line
+
+
+def test_help_piped_is_framed_in_ascii_and_a_terminal_keeps_its_look() -> None:
+    """Piped or logged, the help's option panels were framed in box-drawing characters, which a screen reader read
+    out one by one by name; the result tables were ASCII there already."""
+    piped = runner.invoke(app, ["denoise", "--help"], env={"COLUMNS": "100"}).output
+    assert not any("\u2500" <= c <= "\u257f" for c in piped) and "+- Options " in piped, piped
+    on_terminal = runner.invoke(app, ["denoise", "--help"], env={"COLUMNS": "100", "TERM": "xterm", "FORCE_COLOR": "1"})
+    assert "╭─" in on_terminal.output, on_terminal.output
 
 
 @pytest.mark.parametrize("args", [["-h"], ["denoise", "-h"]])

@@ -57,5 +57,5 @@ def test_samples_help_says_the_default_set_of_names_is_all() -> None:
     from denoise_gan.cli import app
 
     text = " ".join(CliRunner().invoke(app, ["samples", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).output
-                    .replace("│", " ").split())
+                    .replace("|", " ").split())
     assert "held-out; with --names, all" in text
