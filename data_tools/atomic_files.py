@@ -154,10 +154,12 @@ def remove_entry(path: Path) -> None:
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait for the end of the block (microseconds of renames), then arrive as usual: noted
-    meanwhile and raised again to their own handlers (a signal mask would not do: another thread, torch's or
-    ONNX Runtime's, takes the signal and the main thread still runs the handler at once)."""
-    wanted = [sig for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if sig is not None]
+    """Ctrl-C, SIGTERM and SIGHUP wait for the end of the block (microseconds of renames), then arrive as usual:
+    noted meanwhile and raised again to their own handlers, an ignored one (``nohup``'s SIGHUP) to nothing (a
+    signal mask would not do: another thread, torch's or ONNX Runtime's, takes the signal and the main thread
+    still runs the handler at once)."""
+    wanted = [sig for sig in (signal.SIGINT, *(getattr(signal, name, None) for name in ("SIGTERM", "SIGHUP")))
+              if sig is not None]
     if threading.current_thread() is not threading.main_thread() or any(signal.getsignal(s) is None for s in wanted):
         yield  # (a handler set outside Python could not be put back)
         return
@@ -170,7 +172,7 @@ def _interrupts_held() -> Iterator[None]:
     finally:
         try:  # every handler back, even when one put back raises at once (its signal came meanwhile)
             _each(lambda handler: signal.signal(*handler), list(before.items()))
-        finally:  # never lost, whatever ended the block: a Ctrl-C and a SIGTERM both reach their handlers
+        finally:  # never lost, whatever ended the block: a Ctrl-C and a SIGTERM (or SIGHUP) all reach their handlers
             _each(signal.raise_signal, list(dict.fromkeys(arrived)))
 
 

@@ -29,7 +29,7 @@ class UnsafeCheckpointError(WeightsError):
 
 
 class ReportedInterrupt(KeyboardInterrupt):  # noqa: N818 (a KeyboardInterrupt, not an error)
-    """Ctrl-C (or SIGTERM) whose outcome the command has already told the user (the step saved, how to resume):
+    """Ctrl-C (or SIGTERM, SIGHUP) whose outcome the command has already told the user (the step saved, how to resume):
     the CLI exits 130 without a second "interrupted" line."""
 
 

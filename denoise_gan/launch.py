@@ -18,12 +18,22 @@ def main() -> None:
 
         app(prog_name="denoise-gan")
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        _say_interrupted()
         raise SystemExit(interrupt_exit_code()) from None
-    except SystemExit as exc:  # the CLI ends any interrupt with 130; a SIGTERM's is 143
+    except SystemExit as exc:  # the CLI ends any interrupt with 130; a SIGTERM's is 143, a SIGHUP's 129
         if exc.code == 130:
             raise SystemExit(interrupt_exit_code()) from None
         raise
+
+
+def _say_interrupted() -> None:
+    """The interrupt's line, where stderr still takes it: a terminal that hung up (the SIGHUP that interrupted the
+    start) refuses it with EIO, and that is no reason for a traceback and exit 1 instead of the signal's code."""
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def _closed_streams_on_devnull() -> None:

@@ -51,7 +51,7 @@ def friendly_errors(fn: F) -> F:
     - 1, the work failed though the arguments were fine: a full disk or quota (``NoRoomError``, or standard
       output that cannot be written), another run's file in the way (``OutputExistsError``) or its folder held
       (``FolderBusyError``), out of memory (numpy's MemoryError, torch's RuntimeError: a ``ulimit -v``);
-    - 130 (143 after a SIGTERM, as ``launch`` turns it): an interrupt, also one that ended a command's work."""
+    - 130 (143 after a SIGTERM, 129 after a SIGHUP, as ``launch`` turns it): an interrupt, also one ending the work."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -1,12 +1,14 @@
 """stderr and stdout for the length of a command, where output whose reader has gone (``| head``, a closed ssh
-session's log) or, for the progress log, a full disk under it loses that output, not the work.
+session's log, a terminal hung up) or, for the progress log, a full disk under it loses that output, not the work.
 
 `denoise ... 2> log` on a full disk wrote no image: its first progress line failed, and so would any warning a
 library prints; piped to ``head -1``, the batch stopped at its second line with exit 1 and no word (rich ends
 the process on a broken pipe), and `train ... | head` lost the steps since its last checkpoint. Every writer of
 the two streams (rich's consoles, ``print``, warnings) goes through these while a command runs. A full disk
 under stdout stays an error, said in one line: the results it should have held are gone (and the training
-commands, whose progress is on stdout, stop at it).
+commands, whose progress is on stdout, stop at it). A terminal that hung up (its ssh session dropped, its window
+closed) refuses every write with EIO, the line saying where a hang-up stopped the command included: that is a
+reader gone too, on either stream, while EIO from a file stays an error (the disk under it failed).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,15 +48,27 @@ class LogStream:
         try:
             return call()
         except OSError as exc:
-            if exc.errno not in self.gone:
+            hung_up = _terminal_hung_up(self.stream, exc)
+            if exc.errno not in self.gone and not hung_up:
                 raise
             self.lost = True
-            if exc.errno in READER_GONE:
+            if exc.errno in READER_GONE or hung_up:
                 _to_devnull(self.stream)
             return instead
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
+
+
+def _terminal_hung_up(stream: TextIO, exc: OSError) -> bool:
+    """Whether ``exc`` is a hung-up terminal's EIO: the stream is a character device (no longer a tty to
+    ``isatty``, whose question the hung-up terminal refuses too)."""
+    if exc.errno != errno.EIO:
+        return False
+    try:
+        return stat.S_ISCHR(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO) or a closed one
+        return False
 
 
 def _to_devnull(stream: TextIO) -> None:

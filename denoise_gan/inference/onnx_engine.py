@@ -105,7 +105,7 @@ def open_session(model: str | bytes, providers: list[str], threads: int = 0) -> 
 
 
 def run_session(session: Any, outputs: list[str] | None, feed: dict[str, Any]) -> list[Any]:
-    """``session.run`` in a thread of its own, so that a Ctrl-C or SIGTERM stops the graph: ONNX Runtime runs a
+    """``session.run`` in a thread of its own, so that a Ctrl-C, SIGTERM or SIGHUP stops the graph: ONNX Runtime runs a
     whole graph in one call, and Python's signal handlers wait for it to return (a minute for a whole large photo,
     for ever for a graph that loops). The caller waits, takes the interrupt, and ONNX Runtime stops at its next
     node."""

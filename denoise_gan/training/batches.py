@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from denoise_gan.errors import UserError, first_line
+from denoise_gan.interrupts import HANGUP
 from denoise_gan.runtime import World
 
 
@@ -64,8 +65,9 @@ class StepIndices:
 
 
 def _leave_stopping_to_the_main_process(worker_id: int) -> None:
-    """Workers ignore Ctrl-C and SIGTERM: a terminal (or `kill` of the whole group) signals them too, and a worker
-    that died mid-step would crash the main process before it could finish the step and save. The main process
-    shuts its workers down when it stops; they also exit when it dies."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Workers ignore Ctrl-C, SIGTERM and SIGHUP: a terminal (its Ctrl-C, or its hang-up when the ssh session drops)
+    or `kill` of the whole group signals them too, and a worker that died mid-step would crash the main process
+    before it could finish the step and save. The main process shuts its workers down when it stops; they also
+    exit when it dies."""
+    for sig in (signal.SIGINT, signal.SIGTERM, *HANGUP):
+        signal.signal(sig, signal.SIG_IGN)

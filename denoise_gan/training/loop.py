@@ -2,7 +2,7 @@
 Ctrl-C.
 
 A trainer supplies the step and its state; this module owns everything that makes a long run safe to
-interrupt: checkpoints are written atomically every `save_every` steps, on Ctrl-C/SIGTERM (once the step in
+interrupt: checkpoints are written atomically every `save_every` steps, on Ctrl-C/SIGTERM/SIGHUP (once the step in
 progress is done) and at the end; a resumed run truncates the log to the checkpoint's step so no row is
 repeated. Progress is one live line on a terminal (step, ETA, a few losses, the last validation PSNR, within
 80 columns) and a plain line per logged step otherwise (nohup, Slurm, a pipe). Opening the folder, new or
@@ -27,7 +27,7 @@ from rich.console import Console
 from denoise_gan.config import RefineConfig, TrainConfig
 from denoise_gan.errors import ReportedInterrupt, UserError
 from denoise_gan.extras import require
-from denoise_gan.interrupts import Interrupted, note_interrupt
+from denoise_gan.interrupts import Interrupted, hangup_to_take, note_interrupt
 from denoise_gan.nets.run_folder import RunFolder, latest_checkpoint
 from denoise_gan.nets.weights import prune_checkpoints, save_checkpoint
 from denoise_gan.runtime import World, rank_device, resolve_device
@@ -179,7 +179,7 @@ def _record_new_settings(trainer: Trainer, state: dict[str, Any], run_dir: Path,
 
 
 class _StopRequest:
-    """Ctrl-C and SIGTERM ask the loop to stop at the next step boundary. A step cut in half would leave G and F
+    """Ctrl-C, SIGTERM and SIGHUP ask the loop to stop at the next step boundary. A step cut in half would leave G and F
     updated and the discriminators not (or an optimiser half-stepped), so its checkpoint would not resume
     exactly; and an exception raised at an arbitrary point can be swallowed or replaced by library code (an
     import, a plot). A second Ctrl-C stops at once, without saving; one that comes while a checkpoint is being
@@ -191,7 +191,7 @@ class _StopRequest:
         self.holding = self.again = False
 
     def __call__(self, signum: int, frame: Any) -> None:
-        note_interrupt(signum)  # the exit code names it: 130 for Ctrl-C, 143 for SIGTERM
+        note_interrupt(signum)  # the exit code names it: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
         if not self.signum:
             self.signum = signum
         elif self.holding:
@@ -215,12 +215,13 @@ def run_loop(trainer: Trainer, batches: Iterator[dict[str, torch.Tensor]], start
              run_dir: Path, world: World, console: Console | None = None) -> int:
     """Run steps start+1..cadence.steps; return the last completed step (a checkpoint exists for it).
 
-    On Ctrl-C or SIGTERM the step in progress finishes, a checkpoint is saved for it and KeyboardInterrupt is
-    raised for the caller to exit with. What is reported besides log.csv follows ``reporting(...)``.
+    On Ctrl-C, SIGTERM or SIGHUP (unless ignored: ``nohup``) the step in progress finishes, a checkpoint is saved
+    for it and KeyboardInterrupt is raised for the caller to exit with. What is reported besides log.csv follows
+    ``reporting(...)``.
     """
     stop = _StopRequest()
     run = _Run(trainer, start, cadence, run_dir, world, console or Console(), stop)
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, *hangup_to_take())}
     try:
         run.open_board()
         with run.progress:

@@ -15,10 +15,11 @@ from denoise_gan.launch import main
 
 @pytest.fixture(autouse=True)
 def _signal_handlers_restored() -> object:
-    """main() installs the CLI's SIGINT/SIGTERM handlers: the test process gets its own back."""
+    """main() installs the CLI's SIGINT/SIGTERM/SIGHUP handlers: the test process gets its own back."""
     import signal
 
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    taken = (signal.SIGINT, signal.SIGTERM, *(sig for sig in [getattr(signal, "SIGHUP", None)] if sig is not None))
+    previous = {sig: signal.getsignal(sig) for sig in taken}
     yield
     for sig, handler in previous.items():
         signal.signal(sig, handler)

@@ -21,6 +21,7 @@ from rich.console import Console
 
 from data_tools.atomic_files import atomic_write_bytes
 from denoise_gan.errors import UserError
+from denoise_gan.interrupts import interrupt_exit_code
 from denoise_gan.nets.run_folder import list_checkpoints
 from denoise_gan.nets.weights import load_generator, prune_checkpoints
 from denoise_gan.runtime import World
@@ -235,6 +236,32 @@ def test_an_interrupt_during_the_last_step_ends_a_finished_run_as_finished(tmp_p
     assert "interrupted" not in console.file.getvalue()
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows")
+@pytest.mark.parametrize("ignored", [False, True], ids=["sighup-mid-step", "sighup-under-nohup"])
+def test_a_hangup_stops_at_a_step_boundary_as_a_sigterm_does_unless_ignored(tmp_path: Path, ignored: bool) -> None:
+    """An ssh session that dropped killed the run mid-step, losing the steps since its last save; under nohup, as
+    asked, the run goes on."""
+    console = Console(file=io.StringIO(), width=300)
+    (tmp_path / "checkpoints").mkdir()
+    trainer = _SignallingTrainer({2: [signal.SIGHUP]})
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN if ignored else signal.SIG_DFL)
+    try:
+        if ignored:  # (delivered ignored: _signal_self's check passes, and nothing happens)
+            assert run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), tmp_path, World(), console) == 10
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                run_loop(trainer, _batches(), 0, Cadence(10, 1, 2, 0, 3), tmp_path, World(), console)
+        assert signal.getsignal(signal.SIGHUP) == (signal.SIG_IGN if ignored else signal.SIG_DFL)  # restored
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    printed = console.file.getvalue()
+    if ignored:
+        assert "interrupted" not in printed and trainer.saved == [2, 4, 6, 8, 10], printed
+        return
+    assert trainer.saved == [2, 3] and "interrupted at step 3; checkpoint saved, continue with --resume" in printed
+    assert interrupt_exit_code() == 129
+
+
 class _DivergingTrainer(_SignallingTrainer):
     """Its loss turns NaN at one step, as a learning rate far too high makes it."""
 
@@ -411,6 +438,86 @@ def test_signal_to_the_whole_process_group_with_loader_workers_saves_and_resumes
     said = re.search(r"interrupted at step (\d+); checkpoint saved", text)
     assert said, text[-3000:]
     assert assert_latest_checkpoint_loads(run, "cyclegan") == int(said.group(1))
+
+
+class _SignalDispositions(torch.utils.data.Dataset):
+    """Samples that say whether the worker drawing them ignores SIGINT, SIGTERM and SIGHUP."""
+
+    def __len__(self) -> int:
+        return 100
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        return {"ignored": torch.tensor([signal.getsignal(sig) == signal.SIG_IGN for sig in sigs])}
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows")
+def test_data_loading_workers_ignore_a_hangup_as_they_ignore_a_ctrl_c_and_a_sigterm() -> None:
+    """A hang-up reaches the whole process group: a worker it killed left the step to a dying loader."""
+    batches = batch_iterator(_SignalDispositions(), batch_size=2, start=0, steps=4, world=World(), workers=1, seed=0)
+    with alarm(60):
+        ignored = next(batches)["ignored"]
+    batches.close()  # type: ignore[attr-defined]
+    assert ignored.tolist() == [[True, True, True]] * 2
+
+
+@pytest.mark.slow  # real processes, seconds each; runs by default, deselect with -m 'not slow'
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows")
+@pytest.mark.parametrize("terminal", [False, True], ids=["to-a-log", "on-the-terminal-that-hung-up"])
+def test_a_hangup_to_the_whole_process_group_saves_the_step_and_resume_finishes(clean_dir: Path, tmp_path: Path,
+                                                                                terminal: bool) -> None:
+    """An ssh session that drops hangs up the run and its data-loading workers: the workers ignore it, as they do
+    a Ctrl-C, and the run finishes its step, saves it and exits 129; it killed them all mid-step. On the terminal
+    that hung up, the progress and the line saying where it stopped fail with EIO: lost, not the save."""
+    import pty
+
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    flags = [f if f != "0" or TINY_TRAIN_FLAGS[i - 1] != "--workers" else "1" for i, f in enumerate(TINY_TRAIN_FLAGS)]
+    logs.mkdir()
+    master, slave = pty.openpty()
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # the child's, whatever the test run's (nohup?)
+    try:
+        with (logs / "stdout").open("w") as out, (logs / "stderr").open("w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "denoise_gan", "train", "--clean", str(clean_dir),
+                                     "--noise", "gaussian:sigma=25", "-o", str(run), "--steps", str(LONG), *flags],
+                                    env=CHILD_ENV, stdout=slave if terminal else out, stderr=slave if terminal else err,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        os.close(slave)
+    os.set_blocking(master, False)
+    wait_until(lambda: _shown(master) and checkpoints_saved(run)() >= 2, proc, logs)
+    os.close(master)  # the ssh session: gone
+    os.killpg(proc.pid, signal.SIGHUP)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"did not stop within 60 s:\n{output_of(logs)[-3000:]}")
+    text = output_of(logs)
+    assert proc.returncode == 129, text[-3000:]  # SIGHUP's code, as the shell gives it (1: a traceback)
+    step = assert_latest_checkpoint_loads(run, "cyclegan")
+    assert 4 <= step < LONG
+    if not terminal:
+        assert "Traceback" not in text, text[-3000:]
+        said = re.search(r"interrupted at step (\d+); checkpoint saved", text)
+        assert said and int(said.group(1)) == step, text[-3000:]
+    resumed = cli("train", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming at step {step}" in resumed.stdout
+    assert assert_latest_checkpoint_loads(run, "cyclegan") == LONG
+    assert_log_is_whole(run, LONG, 2)
+
+
+def _shown(terminal: int) -> bool:
+    """What a terminal (a non-blocking pty's side) has been sent, read and dropped, so that the command never
+    waits on a full one; True, for a test's condition."""
+    try:
+        while os.read(terminal, 65536):
+            pass
+    except OSError:  # nothing more now (BlockingIOError)
+        pass
+    return True
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the start method on Linux only")
