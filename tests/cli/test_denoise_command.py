@@ -24,7 +24,7 @@ from denoise_gan.inference.file_plan import OutputOptions, plan_jobs
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.shipped import shipped_dir
 from denoise_gan.nets.weights import save_generator
-from helpers import cli, free_port, one_line_error, runner
+from helpers import WIDE, cli, free_port, one_line_error, runner
 
 torch.set_num_threads(1)
 
@@ -45,7 +45,9 @@ def image(h: int = 40, w: int = 48, c: int = 3, dtype: type = np.uint8, seed: in
 
 
 def denoise(*args: str | Path) -> object:
-    return runner.invoke(app, ["denoise", *map(str, args)])
+    """At rich's width of 80 a table folds a long path across lines, and where the fold fell (the temp folder's
+    length: the user's name, TMPDIR) decided whether a file's name could be read back: one row per line."""
+    return runner.invoke(app, ["denoise", *map(str, args)], env=WIDE)
 
 
 # ---- formats -------------------------------------------------------------------------------------
