@@ -19,6 +19,8 @@ from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
 from helpers import ORT_NO_MEMORY, TORCH_NO_MEMORY
 
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"  # the shipped weights, from any working folder
+
 TINY_F = GeneratorConfig(arch="noise", width=4, depth=1, blocks=1)
 DEEP_F = GeneratorConfig(arch="colour-noise", width=4, depth=2, blocks=2)
 
@@ -97,17 +99,17 @@ def test_folder_without_f_and_a_denoiser_are_refused(tmp_path: Path, weights: Pa
     with pytest.raises(WeightsError, match="is a denoiser .*not a noise model"):
         NoiseModel.from_pretrained(weights)  # the tiny U-Net G: refused by its architecture
     with pytest.raises(WeightsError, match="is a denoiser"):
-        NoiseModel.from_pretrained("checkpoints/default.safetensors")
+        NoiseModel.from_pretrained(str(CHECKPOINTS / "default.safetensors"))
 
 
 def test_the_constructor_refuses_a_module_that_is_not_a_noise_model() -> None:
     """NoiseModel(G) was taken and failed at the first image with an AttributeError from inside its sampling."""
     from denoise_gan.nets.weights import load_generator
 
-    for net in (load_generator("checkpoints/default.safetensors")[0], torch.nn.Conv2d(3, 3, 3)):
+    for net in (load_generator(CHECKPOINTS / "default.safetensors")[0], torch.nn.Conv2d(3, 3, 3)):
         with pytest.raises(UserError, match=f"expected a noise model F .*got {type(net).__name__}"):
             NoiseModel(net)
-    f = load_generator("checkpoints/default-F.safetensors")[0]
+    f = load_generator(CHECKPOINTS / "default-F.safetensors")[0]
     assert NoiseModel(torch.compile(f), engine="torch").net is not None  # a compiled F is still an F (lazily)
     with pytest.raises(UserError, match="noise needs an HxW or HxWxC image"):  # the model's refusals: UserError
         NoiseModel(f).apply(np.zeros((4, 4, 5), np.uint8), 0)
