@@ -46,10 +46,10 @@ def _a_capable_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TERM", "xterm-256color")
     monkeypatch.setenv("COLUMNS", "80")  # rich's width off a terminal: an exported one (Emacs, a wide pytest run)
     monkeypatch.delenv("LINES", raising=False)  # laid the tables out otherwise; the tests read them at 80
-    import sys
+    import importlib
 
-    cli_app = sys.modules["denoise_gan.cli.app"]  # its consoles were made at import and kept the COLUMNS and LINES
-    for console in (cli_app.console, cli_app.err_console):  # exported then: they read the environment's again
+    say = importlib.import_module("denoise_gan.cli.say")  # its consoles were made at import and kept the COLUMNS
+    for console in (say.console, say.err_console):  # and LINES exported then: they read the environment's again
         monkeypatch.setattr(console, "_width", None)
         monkeypatch.setattr(console, "_height", None)
 
