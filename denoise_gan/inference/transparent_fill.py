@@ -111,10 +111,11 @@ def visible_noise_sigma(colour: np.ndarray, visible: np.ndarray) -> np.ndarray:
 
     Clipping lowers it both ways: a sample at 0 or the top lost its noise beyond the range (counting those read
     a dark photo's σ 25 as 19, and a smooth fill showed the network too little noise), while neighbourhoods
-    left unclipped in a wholly dark patch are those whose draws stayed in range. So the larger of the two."""
+    left unclipped in a wholly dark patch are those whose draws stayed in range. So the larger of the two, where
+    a neighbourhood wholly at 0 or wholly at the top counts as unclipped: it lost nothing (a clean graphic's flat
+    black or white), and without it the edges alone were read, black text on white as σ 21."""
     top = np.iinfo(colour.dtype).max
-    inner = cv2.erode(visible.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
-                      borderValue=0).astype(bool)
+    inner = _whole_neighbourhood(visible)
     sigma = np.zeros(colour.shape[2], np.float32)
     if not inner.any():
         return sigma
@@ -122,7 +123,15 @@ def visible_noise_sigma(colour: np.ndarray, visible: np.ndarray) -> np.ndarray:
         plane = colour[..., c]
         response = cv2.filter2D(plane.astype(np.float32), -1, _LAPLACIAN, borderType=cv2.BORDER_REFLECT)
         np.abs(response, out=response)
-        in_range = cv2.erode(((plane > 0) & (plane < top)).view(np.uint8), np.ones((3, 3), np.uint8),
-                             borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool) & inner
-        sigma[c] = max(np.median(response[inner]), np.median(response[in_range]) if in_range.any() else 0.0)
+        kept = _whole_neighbourhood((plane > 0) & (plane < top))
+        kept |= _whole_neighbourhood(plane == 0)
+        kept |= _whole_neighbourhood(plane == top)
+        kept &= inner
+        sigma[c] = max(np.median(response[inner]), np.median(response[kept]) if kept.any() else 0.0)
     return sigma * np.float32(_MAD_TO_SIGMA / _LAPLACIAN_GAIN)
+
+
+def _whole_neighbourhood(mask: np.ndarray) -> np.ndarray:
+    """Where ``mask`` (H×W bool) holds over a pixel's whole 3×3 neighbourhood, inside the image."""
+    return cv2.erode(mask.view(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                     borderValue=0).view(bool)

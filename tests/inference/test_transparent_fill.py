@@ -149,3 +149,23 @@ def test_opencvs_out_of_memory_is_read_as_out_of_memory() -> None:
 
     said = "OpenCV(4.10.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 96000000 bytes"
     assert is_out_of_memory(cv2.error(said))
+
+
+def black_text_on_white(blur: float = 0.5) -> np.ndarray:
+    """Small black text on white, anti-aliased, opaque in the middle of a transparent canvas: each channel's flat
+    pixels sit at 0 or 255, so the only neighbourhoods wholly inside the range are the text's edges."""
+    page = np.full((128, 128), 255, np.uint8)
+    for row in range(10):
+        cv2.putText(page, "Ab3xy", (4, 14 + 12 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 0, 1, cv2.LINE_AA)
+    page = cv2.GaussianBlur(page, (0, 0), blur)
+    return on_canvas(np.repeat(page[..., None], 3, axis=2), 64)
+
+
+def test_a_clean_black_on_white_graphic_reads_no_noise_and_comes_back_unchanged() -> None:
+    """Its neighbourhoods left unclipped were its edges alone, read as noise of σ 21: the fill showed the network
+    that noise, and the clean text came back 27 levels off (it comes back unchanged without the canvas)."""
+    graphic = black_text_on_white()
+    visible = graphic[..., 3] > 0
+    assert visible_noise_sigma(graphic[..., :3], visible).max() < 1
+    out = Denoiser.from_pretrained("default")(graphic)
+    assert np.abs(out[visible].astype(int) - graphic[visible]).max() <= 1
