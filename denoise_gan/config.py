@@ -16,9 +16,10 @@ from denoise_gan.config_fields import (
     require_step_size,
     said_name,
 )
+from denoise_gan.config_json import from_dict, json_object, to_dict, to_json  # (scripts import them from here)
 
 __all__ = ["AdaptConfig", "ConfigError", "DataConfig", "DiscriminatorConfig", "GeneratorConfig", "ModelConfig",
-           "RefineConfig", "TrainConfig"]
+           "RefineConfig", "TrainConfig", "from_dict", "json_object", "to_dict", "to_json"]
 
 
 MAX_WIDTH = 4096  # the widest net a weight file may claim (the loader's bound too); the shipped G is 48
