@@ -76,8 +76,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
               **extra: Any) -> Any:
         given = sys.argv[1:] if args is None else list(args)
         if not given or "--help" in given or "-h" in given:  # only help draws Typer's tables: others skip them
-            _fold_help_tables()
-            _plain_help_panels()
+            _help_layout()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         InterruptNotice.said = False
@@ -101,20 +100,26 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fold_help_tables() -> None:
+def _help_layout() -> None:
+    """Typer's help laid out for a log and a screen reader as well as a terminal: its option tables and panels are
+    built from ``typer.rich_utils``' ``Table`` and ``Panel``, replaced here once per process by the subclasses
+    below; where a Typer has neither, its own layout stays."""
+    rich_utils = importlib.import_module("typer.rich_utils")
+    for name, subclass in (("Table", _stacked_names_table), ("Panel", _plain_off_terminal)):
+        base = getattr(rich_utils, name, None)
+        if base is not None and not getattr(base, "laid_out_here", False):  # none to change, or changed already
+            setattr(rich_utils, name, subclass(base))
+
+
+def _stacked_names_table(base: type) -> type:
     """Typer lays an option out over six columns (name, short name, negative name, its short name, type, help);
     at 80 columns (any piped help) rich then split names mid-word (``--clean-jpeg-frac`` / ``tion``) and left
     the help about 17 characters wide. Here an option's names and type share one column, a line each, as wide
-    as the longest name, and the help takes the rest. Typer builds its help tables from
-    ``typer.rich_utils.Table``; where a Typer has none, its own layout stays."""
-    rich_utils = importlib.import_module("typer.rich_utils")
-    base = getattr(rich_utils, "Table", None)
-    if base is None or getattr(base, "stacks_names", False):  # no table to change, or changed already
-        return
+    as the longest name, and the help takes the rest."""
     from rich.text import Text
 
     class StackedNamesTable(base):  # type: ignore[misc,valid-type]
-        stacks_names = True
+        laid_out_here = True
 
         def add_row(self, *cells: Any, **kwargs: Any) -> None:
             if len(cells) not in (6, 7):  # a commands table (name, help): as it is
@@ -130,30 +135,26 @@ def _fold_help_tables() -> None:
             column.min_width = max(column.min_width or 0, *(len(line) for line in names.plain.split("\n")))
             self.columns[-1].overflow = "fold"
 
-    rich_utils.Table = StackedNamesTable
+    return StackedNamesTable
 
 
-def _plain_help_panels() -> None:
+def _plain_off_terminal(base: type) -> type:
     """Typer frames each group of options in a rounded box: piped, logged or on ``TERM=dumb`` a screen reader read
     its box-drawing characters out by name, as it did the result tables'; there the frame is ASCII, as theirs is.
     A terminal keeps its look."""
-    rich_utils = importlib.import_module("typer.rich_utils")
-    base = getattr(rich_utils, "Panel", None)
-    if base is None or getattr(base, "plain_off_terminal", False):  # no panel to change, or changed already
-        return
     from rich import box
 
     from denoise_gan.progress_bar import live_display
 
     class PlainOffTerminal(base):  # type: ignore[misc,valid-type]
-        plain_off_terminal = True
+        laid_out_here = True
 
         def __rich_console__(self, console: Any, options: Any) -> Any:
             if not live_display(console):
                 self.box = box.ASCII
             return super().__rich_console__(console, options)
 
-    rich_utils.Panel = PlainOffTerminal
+    return PlainOffTerminal
 
 
 app = typer.Typer(
