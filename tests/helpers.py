@@ -10,6 +10,7 @@ import json
 import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -213,6 +214,17 @@ def interrupt_at_random(proc: subprocess.Popen, sig: int, max_delay: float, logs
         proc.wait()
         pytest.fail(f"did not exit within 60 s of signal {sig} sent after {delay:.2f}s:\n{output_of(logs)[-3000:]}")
     return delay
+
+
+def signal_group(proc: subprocess.Popen, sig: int, said: Callable[[], str], timeout: float = 60) -> None:
+    """Send ``sig`` to the process's whole group (it was started in a session of its own) and wait for the end; one
+    that does not stop is killed and the test fails with the end of its output."""
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"did not stop within {timeout:g} s of signal {sig}:\n{said()[-3000:]}")
 
 
 def read_log(run: Path) -> list[dict[str, str]]:

@@ -25,7 +25,7 @@ import pytest
 from denoise_gan import interrupts
 from denoise_gan.cli.log_stream import LOG_GONE, READER_GONE, LogStream
 from denoise_gan.launch import main
-from helpers import CHILD_ENV, smooth_rgb
+from helpers import CHILD_ENV, signal_group, smooth_rgb
 
 pty = pytest.importorskip("pty", reason="POSIX only: Windows has no pty, nor SIGHUP")
 
@@ -172,12 +172,7 @@ def test_a_hangup_during_denoise(weights: Path, tmp_path: Path, terminal: bool, 
         _shown(master)
         time.sleep(0.02)
     os.close(master)  # the ssh session, the window: gone
-    os.killpg(proc.pid, signal.SIGHUP)
-    try:
-        proc.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"did not stop within 90 s of SIGHUP:\n{log.read_text()[-3000:]}")
+    signal_group(proc, signal.SIGHUP, log.read_text, timeout=90)
     said = log.read_text()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "a temp file left behind"
     if ignored:

@@ -38,6 +38,7 @@ from helpers import (
     launch,
     output_of,
     pace,
+    signal_group,
     wait_until,
 )
 
@@ -426,12 +427,7 @@ def test_signal_to_the_whole_process_group_with_loader_workers_saves_and_resumes
                                  "gaussian:sigma=25", "-o", str(run), "--steps", "400", *flags],
                                 env=CHILD_ENV, stdout=out, stderr=err, start_new_session=True)
     wait_until(lambda: checkpoints_saved(run)() >= 2, proc, logs)
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"did not stop within 60 s:\n{output_of(logs)[-3000:]}")
+    signal_group(proc, signal.SIGTERM, lambda: output_of(logs))
     text = output_of(logs)
     assert proc.returncode == 143, text[-3000:]  # SIGTERM's code, as the shell gives it
     assert "Traceback" not in text, text[-3000:]
@@ -488,12 +484,7 @@ def test_a_hangup_to_the_whole_process_group_saves_the_step_and_resume_finishes(
     os.set_blocking(master, False)
     wait_until(lambda: _shown(master) and checkpoints_saved(run)() >= 2, proc, logs)
     os.close(master)  # the ssh session: gone
-    os.killpg(proc.pid, signal.SIGHUP)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"did not stop within 60 s:\n{output_of(logs)[-3000:]}")
+    signal_group(proc, signal.SIGHUP, lambda: output_of(logs))
     text = output_of(logs)
     assert proc.returncode == 129, text[-3000:]  # SIGHUP's code, as the shell gives it (1: a traceback)
     step = assert_latest_checkpoint_loads(run, "cyclegan")
