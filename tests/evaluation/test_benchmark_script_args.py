@@ -64,6 +64,7 @@ def test_a_bug_still_shows_its_traceback() -> None:
 @pytest.mark.parametrize(("args", "said"), [
     (["border_error.py", "-c", "nonexistent.safetensors"], "error: nonexistent.safetensors: no such weight file"),
     (["border_error.py", "--mirror", "0"], "border_error.py: error: --mirror is 1 to 64 px"),
+    (["tile_profile.py", "heldout", "--tile", "64"], "tile_profile.py: error: --tile is 128 to 4096 px"),
     (["uneven_noise.py", "--tiles", "0,abc"], "uneven_noise.py: error: argument --tiles: '0,abc' is not tile sizes")])
 def test_a_script_run_by_python_refuses_a_mistake_in_one_line(args: list[str], said: str) -> None:
     args[0] = str(BENCHMARKS / args[0])
