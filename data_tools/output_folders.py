@@ -94,15 +94,17 @@ def _refuse_link(link: Path) -> None:
 
 
 def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
-                         forbidden_suffixes: tuple[str, ...] = (), reads: Mapping[Path, str] = {}) -> None:
+                         forbidden_suffixes: tuple[str, ...] = (), reads: Mapping[Path, str] = {}) -> list[Path]:
     """The rule for report files named by options (``{"--json": path, ...}``), checked before any work: two
     options never name one file, a name with a forbidden suffix (an image's, for a text report that could
     otherwise replace a photo) is refused, and so is a file the command reads (``reads``: path to what it is,
     a scored set's manifest: --overwrite replaced it), and an existing file is replaced only when the user said
     ``overwrite``. Each folder is created and proved writable, and the temp files a killed run left for that
-    name are removed (the user's other files there are not this command's)."""
+    name are removed (the user's other files there are not this command's). Returns the folders it created,
+    deepest first, for ``remove_made_folders`` when the command then fails."""
     read = {real_path(where): what for where, what in reads.items()}
     seen: dict[Path, str] = {}
+    made: list[Path] = []
     for option, path in paths.items():
         if path is None:
             continue
@@ -125,8 +127,20 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
             raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
         if path.exists() and not overwrite:
             raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
+        made += [p for p in (path.parent, *path.parent.parents) if not os.path.lexists(p)]
         check_writable(path.parent, option)
         remove_stale_parts(path.parent, named=path.name)
+    return sorted(made, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_made_folders(folders: Iterable[Path]) -> None:
+    """The folders ``prepare_output_files`` created, removed where still empty: a command that failed before its
+    reports (no such --clean folder, no pair to score) leaves no empty folder behind."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # holds something by now (a report, another process's file): kept
+            pass
 
 
 def refuse_output_read_as_a_set(out: Path | str, set_dir: Path | str | None, what: str,

@@ -67,20 +67,20 @@ def evaluate_command(
         write_results_json,
     )
 
-    prepare_output_files({"--json": json_path, "--csv": csv_path}, overwrite=overwrite,
-                         forbidden_suffixes=IMAGE_EXTENSIONS, reads=_set_manifests({"--clean": clean, "--pred": pred}))
-    with progress_callback(err_console, "evaluate") as report:
-        result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
+    folders = prepare_output_files({"--json": json_path, "--csv": csv_path}, overwrite=overwrite,
+                                   forbidden_suffixes=IMAGE_EXTENSIONS,
+                                   reads=_set_manifests({"--clean": clean, "--pred": pred}))
     made: list[Path] = []  # files this run created (not replaced): gone again if the other one is not written
     try:
+        with progress_callback(err_console, "evaluate") as report:
+            result = evaluate_folders(clean, pred, y_channel=y_channel, pred_suffix=pred_suffix, progress=report)
         for path, write in ((json_path, write_results_json), (csv_path, write_results_csv)):
             if path is not None:
                 new = not path.exists()
                 write(result, path, overwrite=overwrite)
                 made += [path] if new else []
-    except BaseException:  # an interrupt or a full disk between the two: the same command then makes both again
-        for path in made:   # (it refused the first as existing)
-            path.unlink(missing_ok=True)
+    except BaseException:
+        _undo_reports(made, folders)
         raise
     if result.images:  # after the files (a full disk under stdout loses the table alone); none if every pair failed
         print_whole(evaluation_table(result, f"{pred} vs {clean}"))
@@ -205,6 +205,17 @@ def demo_command(
         say_note(note)
     console.print(f"side-by-side images (noisy | denoised | clean) in {output}, the scores in {output / 'demo.json'}",
                   markup=False, highlight=False, soft_wrap=True)
+
+
+def _undo_reports(files: list[Path], folders: list[Path]) -> None:
+    """What a failed evaluate made, removed: the report it wrote before an interrupt or a full disk stopped the
+    other (the same command then makes both again; it would refuse the first as existing), and the report folders
+    it made, where still empty (a run refused for its inputs, no such folder or no pair, leaves none behind)."""
+    from data_tools.output_folders import remove_made_folders
+
+    for path in files:
+        path.unlink(missing_ok=True)
+    remove_made_folders(folders)
 
 
 def _set_manifests(folders: dict[str, Path]) -> dict[Path, str]:

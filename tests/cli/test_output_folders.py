@@ -346,6 +346,18 @@ def test_evaluate_output_paths_that_cannot_be_written_are_one_line(src: Path, tm
                    "afile: exists and is not a folder; choose another --json")
 
 
+def test_evaluate_refused_leaves_no_folder_it_made_for_its_reports(src: Path, tmp_path: Path) -> None:
+    """A report's folder is made before the work, to prove it writable: a run then refused for its inputs (no such
+    --pred folder, no pair to score) left it behind, empty, where the user had asked for a file."""
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "empty").mkdir()
+    for pred in (tmp_path / "typo", tmp_path / "empty"):
+        one_line_error(cli("evaluate", "--clean", src, "--pred", pred, "--json", tmp_path / "new" / "deep" / "r.json",
+                           "--csv", tmp_path / "kept" / "r.csv"))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "kept", "src"]
+        assert not any((tmp_path / "kept").iterdir())
+
+
 def test_evaluate_never_writes_its_report_over_the_manifest_of_the_set_it_scores(src: Path, tmp_path: Path) -> None:
     """`evaluate --clean s/clean --pred s/noisy --json s/manifest.json --overwrite` replaced the set's record
     (its noise, seed and images), which evaluate itself reads: benchmark then refused the set."""
