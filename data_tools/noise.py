@@ -293,31 +293,37 @@ def parse_noise_spec(text: str) -> NoiseSpec:
     text = (text or "").strip()
     if not text:
         raise NoiseSpecError(f"empty noise spec; valid models: {valid_models_text()}")
-    return NoiseSpec(tuple(_parse_chain(alt, text) for alt in text.split("|")))
+    shown = shown_repr(text, SHOWN_SPEC)  # once: a long spec's every alternative would repeat its repr
+    return NoiseSpec(tuple(_parse_chain(alt, shown) for alt in text.split("|")))
+
+
+SHOWN_SPEC = 120  # characters of a spec an error quotes: a pasted file's worth would fill the terminal
 
 
 def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
+    """One alternative's stages; ``text`` is the whole spec as a refusal quotes it."""
     stages = []
     for part in re.split(r"(?<![0-9.][eE])(?<![=-])(?<![=-] )\+", chain_text):  # a + after 2.5e, = or - is a sign
         part = part.strip()
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()
         if (model := MODELS.get(name)) is None:
-            what = f"unknown noise model {name!r}" if part else "an empty stage (a '+' or '|' with no model beside it)"
-            raise NoiseSpecError(f"{what} in {text!r}; valid models: {valid_models_text()}")
+            what = (f"unknown noise model {shown_repr(name)}" if part
+                    else "an empty stage (a '+' or '|' with no model beside it)")
+            raise NoiseSpecError(f"{what} in {text}; valid models: {valid_models_text()}")
         values: dict[str, ParamRange] = {}
         for item in filter(None, (a.strip() for a in arg_text.split(","))):
             key, eq, raw = item.partition("=")
             key = key.strip().lower()
             if not eq and key in model.params:  # "gaussian:sigma" was told that gaussian takes sigma
-                raise NoiseSpecError(f"{name}: {key} has no value in {text!r}; write {key}=VALUE (valid models: "
+                raise NoiseSpecError(f"{name}: {key} has no value in {text}; write {key}=VALUE (valid models: "
                                      f"{valid_models_text()})")
             if not eq or key not in model.params:
                 raise NoiseSpecError(
-                    f"bad parameter {item!r} for {name}; it takes {', '.join(model.params)}"
+                    f"bad parameter {shown_repr(item)} for {name}; it takes {', '.join(model.params)}"
                     f" (valid models: {valid_models_text()})")
             if key in values:
-                raise NoiseSpecError(f"{name}: {key} is given twice in {text!r}; give each parameter once"
+                raise NoiseSpecError(f"{name}: {key} is given twice in {text}; give each parameter once"
                                      f" (valid models: {valid_models_text()})")
             values[key] = _parse_range(raw.strip(), key, name, model.limits[key], key in model.whole)
         for key in model.params:

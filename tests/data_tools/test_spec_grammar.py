@@ -53,3 +53,17 @@ def test_a_long_malformed_number_is_refused_at_once() -> None:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("text", [
+    "x" * 1_000_000,  # an unknown model: its name and the spec were quoted whole, twice
+    "+".join(["gaussian:sigma=1"] * 10_000) + "+",  # an empty stage at the end of a long chain
+    "gaussian:sigma=1," + ",".join(["sigma=2"] * 1000),  # a parameter given twice
+    "gaussian:" + "s" * 100_000 + "=1",  # a bad parameter
+    "gaussian:sigma" + " " * 100_000 + "|jpeg:quality=80",  # a parameter with no value
+], ids=["unknown-model", "empty-stage", "given-twice", "bad-parameter", "no-value"])
+def test_a_refusal_quotes_a_long_spec_cut_short(text: str) -> None:
+    """A pasted file's worth of text, or a generated chain, was echoed whole: a 2 MB "one line"."""
+    with pytest.raises(NoiseSpecError) as info:
+        parse_noise_spec(text)
+    assert len(str(info.value)) < 600, len(str(info.value))
