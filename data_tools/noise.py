@@ -303,7 +303,8 @@ SHOWN_SPEC = 120  # characters of a spec an error quotes: a pasted file's worth 
 def _parse_chain(chain_text: str, text: str) -> tuple[NoiseStage, ...]:
     """One alternative's stages; ``text`` is the whole spec as a refusal quotes it."""
     stages = []
-    for part in re.split(r"(?<![0-9.][eE])(?<![=-])(?<![=-] )\+", chain_text):  # a + after 2.5e, = or - is a sign
+    signs = re.sub(r"(?<=[=-])\s+(?=\+)", "", chain_text)  # "sigma= +5", "5 -  +50": spaces before a sign
+    for part in re.split(r"(?<![0-9.][eE])(?<![=-])\+", signs):  # a + after 2.5e, = or - is a sign
         part = part.strip()
         name, _, arg_text = part.partition(":")
         name = name.strip().lower()

@@ -32,6 +32,9 @@ def test_ambiguous_specs_are_refused(text: str, needle: str) -> None:
     ("gaussian:sigma=+5", "gaussian:sigma=5"),  # a sign after = or - was a stage break: "sigma=''"
     ("gaussian:sigma=5-+50+jpeg:quality=+80", "gaussian:sigma=5-50+jpeg:quality=80"),
     ("gaussian:sigma= +5 + jpeg:quality=80", "gaussian:sigma=5+jpeg:quality=80"),  # spaces around either
+    ("gaussian:sigma=  +5", "gaussian:sigma=5"),  # more than one space, or a tab, was a stage break: "sigma=''"
+    ("gaussian:sigma=\t+5-\t+50", "gaussian:sigma=5-50"),
+    ("gaussian:sigma=5 -   +50 +  jpeg:quality=  +80", "gaussian:sigma=5-50+jpeg:quality=80"),
 ])
 def test_numbers_with_exponents_parse(text: str, expected: str) -> None:
     assert str(parse_noise_spec(text)) == expected
@@ -50,6 +53,8 @@ def test_a_long_malformed_number_is_refused_at_once() -> None:
     try:
         with pytest.raises(NoiseSpecError, match="is not a number or a range"):
             parse_noise_spec("gaussian:sigma=" + "1" * 4000 + "-" + "1" * 4000 + "x")
+        with pytest.raises(NoiseSpecError, match="is not a number or a range"):  # spaces before no sign
+            parse_noise_spec("gaussian:sigma=" + "= - " * 100_000 + " " * 1_000_000 + "x")
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
