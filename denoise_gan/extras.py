@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from types import ModuleType
 
 from denoise_gan.errors import UserError
@@ -75,6 +76,11 @@ def export_note() -> str:
     return "" if installed("torch") else f" (export needs torch: {extra_install(EXTRAS['torch'])})"
 
 
+# set before a package's first import unless the user set them: a recent ONNX Runtime otherwise keeps a device id
+# and a queue of usage events under ~/.cache/Microsoft and a file in the temp folder, looks up Microsoft's collector
+# to send them from every denoise, and warns on stderr where the home folder cannot be written
+IMPORT_ENVIRONMENT = {"onnxruntime": {"ORT_DISABLE_TELEMETRY": "1"}}
+
 NO_ROOM_TO_LOAD = "failed to map segment from shared object"  # the loader's words when memory is capped
 
 
@@ -84,6 +90,8 @@ def require(module: str, purpose: str) -> ModuleType:
     An installed package that fails to import is said to be broken, not missing (installing it again would not
     help); one whose import a Ctrl-C cut short (a compiled module reports that as a failed initialisation, with
     the interrupt as its cause) is an interrupt, not an error."""
+    for name, value in IMPORT_ENVIRONMENT.get(module.split(".")[0], {}).items():
+        os.environ.setdefault(name, value)
     try:
         return importlib.import_module(module)
     except ImportError as exc:
