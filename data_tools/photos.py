@@ -34,7 +34,7 @@ from data_tools.errors import DataError
 from data_tools.file_digest import file_sha256
 from data_tools.image_encode import encode_image
 from data_tools.images import colour_channels, read_image
-from data_tools.temp_files import is_temp_file
+from data_tools.temp_files import claimed_folder, is_temp_file, temp_prefix
 from data_tools.versions import installed_version
 
 SOURCES_NAME = "sources.json"
@@ -263,7 +263,10 @@ def build_photo_pool(out_dir: Path | str, debs_dir: Path | str | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(out_dir, what)
-    with tempfile.TemporaryDirectory(prefix="denoise-gan-debs-") as tmp:
+    # the packages (170 MB) download into a temp folder of this package's inside out_dir: one a killed build left
+    # in the system's temp folder stayed there, and this one the next build into out_dir removes
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("debs"), suffix=".part", dir=out_dir) as tmp, \
+            claimed_folder(Path(tmp)):
         debs = find_debs(Path(debs_dir)) if debs_dir is not None else download_packages(Path(tmp))
         written = []
         for package, deb in debs.items():

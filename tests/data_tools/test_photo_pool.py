@@ -218,3 +218,26 @@ def test_a_package_member_larger_than_any_photo_is_refused_before_it_is_unpacked
     with pytest.raises(photos.PhotoPoolError, match=r"_1_all.deb: usr/share/.*: not a readable image file; "
                                                     "download the package again"):
         photos.build_photo_pool(tmp_path / "pool", tmp_path)
+
+
+def test_the_packages_download_where_a_killed_build_leaves_them_for_the_next_to_remove(
+        tmp_path: Path, fake_debs: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """apt-get downloaded the packages (170 MB) into the system's temp folder, where a build killed meanwhile (the
+    OOM killer, a SIGKILL) left them for good: now they go to a temp folder of this package's inside the output,
+    which the next build into it removes, and a finished build leaves nothing of them."""
+    from data_tools.sample_sets import write_sample_set
+    from data_tools.temp_files import is_temp_file
+
+    out = tmp_path / "pool"
+    stale = out / ".debs.999999999-abcdefgh.part"  # a build whose process is gone
+    stale.mkdir(parents=True)
+    (stale / "mate-backgrounds_1_all.deb").write_bytes(b"half a package")
+    used: list[Path] = []
+    found = photos.find_debs  # (the fixture's, which names a .deb per package in the folder it is given)
+    monkeypatch.setattr(photos, "find_debs", lambda folder, packages=photos.PACKAGES: found(folder))
+    monkeypatch.setattr(photos.shutil, "which", lambda name: "/usr/bin/apt-get")
+    monkeypatch.setattr(photos.subprocess, "run", lambda *a, cwd, **k: used.append(Path(cwd)) or
+                        type("Done", (), {"returncode": 0})())
+    write_sample_set(out, "photos")
+    assert len(used) == 1 and used[0].parent == out and is_temp_file(used[0].name)
+    assert not stale.exists() and not any(is_temp_file(p.name) for p in out.iterdir())
