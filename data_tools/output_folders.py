@@ -127,15 +127,23 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
             raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
         if path.exists() and not overwrite:
             raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
-        made += [p for p in (path.parent, *path.parent.parents) if not os.path.lexists(p)]
+        made += missing_folders([path.parent])
         check_writable(path.parent, option)
         remove_stale_parts(path.parent, named=path.name)
-    return sorted(made, key=lambda p: len(p.parts), reverse=True)
+    return sorted(set(made), key=lambda p: len(p.parts), reverse=True)
+
+
+def missing_folders(folders: Iterable[Path]) -> list[Path]:
+    """The folders among ``folders`` and above them that do not exist yet, deepest first: what a command is about
+    to create, for ``remove_made_folders`` when it then writes nothing there."""
+    missing = {p for folder in folders for p in (folder, *folder.parents) if not os.path.lexists(p)}
+    return sorted(missing, key=lambda p: len(p.parts), reverse=True)
 
 
 def remove_made_folders(folders: Iterable[Path]) -> None:
-    """The folders ``prepare_output_files`` created, removed where still empty: a command that failed before its
-    reports (no such --clean folder, no pair to score) leaves no empty folder behind."""
+    """The folders a command created (``missing_folders`` before it did), removed where still empty: a command that
+    failed before its reports (no such --clean folder, no pair to score), or a denoise whose every file failed,
+    leaves no empty folder behind."""
     for folder in folders:
         try:
             folder.rmdir()

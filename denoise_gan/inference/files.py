@@ -34,7 +34,7 @@ from data_tools.image_encode import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem
 from data_tools.image_metadata import metadata_lost
 from data_tools.images import read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
-from data_tools.output_folders import check_writable
+from data_tools.output_folders import check_writable, missing_folders, remove_made_folders
 from data_tools.paths import home_expanded
 from data_tools.shown_values import shown_repr
 from data_tools.temp_files import remove_stale_parts
@@ -320,9 +320,7 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
     check_launch(world)
     plan = plan_jobs(inputs, out_dir, options)
     planned = plan.jobs
-    for folder in sorted({job.output.parent for job in planned if not job.problem}):  # a read-only output fails
-        check_writable(folder)                                                       # now, not after the work
-        remove_stale_parts(folder)  # temp files of a killed earlier run (a live run's are kept)
+    made = _prepare_folders(planned)
     jobs = shard(planned, world)
     show = console is not None and world.is_main
     plain = show and not live_display(console)
@@ -343,10 +341,23 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
             bars.file_done(results[-1].status == "skipped")
             if plain:
                 console.print(_plain_line(i, len(jobs), results[-1]), highlight=False, markup=False, soft_wrap=True)
+    if world.size == 1:  # a run whose every file failed leaves no empty folder it made (other ranks may write)
+        remove_made_folders(made)
     local = Summary(tuple(results), time.perf_counter() - start,
                     (*engine.notes, *engine.level_notes(strength, sigma), *(plan.notes if world.is_main else ())),
                     world.size, world.rank)
     return gather_summary(local, world)
+
+
+def _prepare_folders(planned: Sequence[Job]) -> list[Path]:
+    """The output folders proved writable now (a read-only one fails before the work, not after it) and cleared of
+    a killed earlier run's temp files (a live run's are kept); returns those this call created, deepest first."""
+    folders = sorted({job.output.parent for job in planned if not job.problem})
+    made = missing_folders(folders)
+    for folder in folders:
+        check_writable(folder)
+        remove_stale_parts(folder)
+    return made
 
 
 def _plain_line(index: int, total: int, result: FileResult) -> str:

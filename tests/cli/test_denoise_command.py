@@ -197,6 +197,21 @@ def test_bmp_is_an_output_format_and_an_unwritten_format_is_no_folder(tmp_path: 
         assert not (tmp_path / name).exists()
 
 
+def test_a_run_whose_every_file_failed_leaves_no_folder_it_made(tmp_path: Path, weights: Path) -> None:
+    """Exit 1 with nothing written left the new output folder behind, empty (synth and evaluate leave none); a
+    folder the user had made stays, and so does one a file was written to."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(b"not an image")
+    assert denoise(tmp_path / "in", "-o", tmp_path / "new" / "deep", "-c", weights).exit_code == 1
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    assert denoise(tmp_path / "in", "-o", tmp_path / "mine", "-c", weights).exit_code == 1
+    assert (tmp_path / "mine").is_dir()
+    write_image(tmp_path / "in" / "b.png", image())
+    assert denoise(tmp_path / "in", "-o", tmp_path / "some", "-c", weights).exit_code == 1
+    assert [p.name for p in (tmp_path / "some").iterdir()] == ["b.png"]
+
+
 def test_a_trailing_slash_makes_an_image_like_name_a_folder(tmp_path: Path, weights: Path) -> None:
     write_image(tmp_path / "a.png", image())
     write_image(tmp_path / "in" / "b.png", image())
