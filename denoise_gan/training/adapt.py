@@ -176,8 +176,8 @@ def _run_phases(cfg: AdaptConfig, start: StartModel, g_cfg: GeneratorConfig, dat
             fit_began = time.monotonic()
             write_noise_fit(out_dir, start, data.clean, data.noisy, data.note, cfg)
             console.print(f"noise fit: {out_dir / 'noise_fit.md'}", markup=False, highlight=False)
-            if deadlines[1] is not None:  # the report's time comes from REPORT_SECONDS, not the refine phase's
-                deadlines = (None, deadlines[1] + min(time.monotonic() - fit_began, adapt_plan.REPORT_SECONDS / 2))
+            if deadlines[1] is not None:  # REPORT_SECONDS paid for this report; the end's take about as long
+                deadlines = (None, deadlines[1] + adapt_plan.refine_extension(time.monotonic() - fit_began))
         rcfg = refine_config(cfg, out_dir)
         source = SourceModel(g_cfg)
         run_phase(out.phase("refine"), "refine", RefineConfig, rcfg, cfg.refine_steps, deadlines[1], console,

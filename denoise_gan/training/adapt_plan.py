@@ -90,6 +90,14 @@ def least_minutes(spent: float, per_noise: float, per_refine: float, share: floa
     return math.ceil((spent + REPORT_SECONDS + need) / 6.0) / 10.0
 
 
+def refine_extension(fit_seconds: float) -> float:
+    """Seconds the denoiser phase's deadline moves on once the noise-fit report took ``fit_seconds``: what
+    REPORT_SECONDS holds beyond twice that (the report at the end, the before/after strip and G's graph, takes
+    about as long), and at least the report's own time. A fixed reserve cut the denoiser phase of short runs
+    that then ended with the budget's seconds unused, and exit 2 where the plan had just accepted the budget."""
+    return max(min(fit_seconds, REPORT_SECONDS / 2), REPORT_SECONDS - 2 * fit_seconds)
+
+
 def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: Path, t0: float,
                 console: Console) -> tuple[AdaptConfig, tuple[float | None, float | None]]:
     """Fix the two phases' step counts: from --steps by the share, or from --minutes by timing a few steps of

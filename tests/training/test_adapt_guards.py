@@ -212,6 +212,7 @@ def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
         return cfg, (None, time.monotonic() - 1.0)  # the machine slowed down: the refine phase's time is gone
 
     monkeypatch.setattr(adapt_module, "plan_phases", late)
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 1.0)  # and the reports' reserve with it
     out = tmp_path / "out"
     with pytest.raises(UserError, match=r"denoiser phase completed 0 of its 4 planned steps.*still the start model"
                                         r".*--resume"):
@@ -223,6 +224,24 @@ def test_a_phase_the_deadline_starved_ends_non_zero_and_resume_completes_it(
     adapt(None, out, resume=True)  # the remaining steps, without a deadline
     assert [(r.completed, r.planned) for r in phase_results(out)] == [(2, 2), (4, 4)]
     assert load_denoiser(out / "G.safetensors")[2]["step"] == 4
+
+
+def test_the_reports_reserve_a_quick_noise_fit_left_unused_goes_to_the_denoiser_phase(
+        noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reserve kept back for the reports stayed idle when they were quick: short runs ended seconds early,
+    with the denoiser phase cut by the deadline, and below 20 steps as a failure the plan had just accepted."""
+    original = adapt_module.plan_phases
+
+    def planned_to_the_reserve(*args: object, **kw: object) -> tuple:
+        cfg, _ = original(*args, **kw)
+        return cfg, (None, time.monotonic())  # the phases' share of the budget ends here; the reserve remains
+
+    monkeypatch.setattr(adapt_module, "plan_phases", planned_to_the_reserve)
+    monkeypatch.setattr(adapt_plan, "REPORT_SECONDS", 60.0)  # far more than the noise-fit report takes here
+    out = tmp_path / "out"
+    adapt(_config(noisy_dir, clean_dir, start_dir), out)
+    assert [(r.completed, r.planned, r.stopped_by) for r in phase_results(out)] == [(2, 2, "steps"),
+                                                                                    (4, 4, "steps")]
 
 
 def test_a_resume_of_a_starved_noise_phase_is_refused_before_training(
