@@ -107,7 +107,8 @@ def refuse_short_phases(out_dir: Path, only: str = "") -> None:
         return
     r = short[0]
     unchanged = {"noise": "F.safetensors is still the start model's F", "refine": "G.safetensors is still the "
-                 "start model"}[r.folder] if r.completed == 0 else f"{r.completed} steps barely change it"
+                 "start model"}[r.folder] if r.completed == 0 else \
+        ("1 step barely changes it" if r.completed == 1 else f"{r.completed} steps barely change it")
     then = (f"`denoise-gan adapt --resume {shell_word(out_dir)}` completes it without a deadline"
             if r.folder == "refine" else "run it again with more --minutes (or --steps N) into a new folder")
     raise UserError(f"{out_dir}: the {r.name} phase completed {r.completed} of its {r.planned} planned steps before "

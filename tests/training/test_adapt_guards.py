@@ -244,6 +244,19 @@ def test_the_reports_reserve_a_quick_noise_fit_left_unused_goes_to_the_denoiser_
                                                                                     (4, 4, "steps")]
 
 
+def test_a_phase_the_deadline_left_one_step_is_said_in_the_singular(tmp_path: Path) -> None:
+    from denoise_gan.nets.run_folder import RunFolder
+
+    out = RunFolder(tmp_path / "out")
+    out.path.mkdir()
+    out.write_config(AdaptConfig(noisy_dir="n", steps=0, noise_steps=122, refine_steps=68))
+    for phase, step, steps in (("noise", 1, 122), ("refine", 0, 68)):
+        out.phase(phase).path.mkdir()
+        out.phase(phase).write_finished(step, steps, "deadline")
+    with pytest.raises(UserError, match=r"completed 1 of its 122 planned steps .*, so 1 step barely changes it \("):
+        adapt_phases.refuse_short_phases(out.path)
+
+
 def test_a_resume_of_a_starved_noise_phase_is_refused_before_training(
         noisy_dir: Path, clean_dir: Path, start_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README said --resume completes a starved phase: for the noise phase it trained the denoiser on the
