@@ -29,6 +29,7 @@ from denoise_gan.training.batches import batch_iterator
 from denoise_gan.training.refine import SourceModel
 
 REPORT_SECONDS = 15.0  # kept back from a time budget for the noise-fit report and the before/after strip
+END_REPORT_SECONDS = 3.0  # the least of it kept for the end's reports (256-px photos took 1.5 s, larger more)
 TRIAL_STEPS = 3  # timed steps per phase (after one untimed) to turn minutes into steps
 MIN_PHASE_STEPS = 20  # a --minutes plan gives each phase at least this many steps, or it is refused up front
 
@@ -92,10 +93,12 @@ def least_minutes(spent: float, per_noise: float, per_refine: float, share: floa
 
 def refine_extension(fit_seconds: float) -> float:
     """Seconds the denoiser phase's deadline moves on once the noise-fit report took ``fit_seconds``: what
-    REPORT_SECONDS holds beyond twice that (the report at the end, the before/after strip and G's graph, takes
-    about as long), and at least the report's own time. A fixed reserve cut the denoiser phase of short runs
-    that then ended with the budget's seconds unused, and exit 2 where the plan had just accepted the budget."""
-    return max(min(fit_seconds, REPORT_SECONDS / 2), REPORT_SECONDS - 2 * fit_seconds)
+    REPORT_SECONDS holds beyond that report and the end's (the before/after strip and G's graph, kept as long as
+    the first took, and END_REPORT_SECONDS at least), and never less than the report's own time. A fixed reserve
+    cut the denoiser phase of short runs that then ended with the budget's seconds unused, and exit 2 where the
+    plan had just accepted the budget."""
+    end = max(fit_seconds, END_REPORT_SECONDS)
+    return max(min(fit_seconds, REPORT_SECONDS / 2), REPORT_SECONDS - fit_seconds - end)
 
 
 def plan_phases(cfg: AdaptConfig, start: StartModel, data: AdaptData, out_dir: Path, t0: float,
