@@ -114,9 +114,12 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     usable, small = at_least(found, noisy_dir, patch_size)
     if len(usable) < MIN_NOISY_PHOTOS:
         also = f" ({len(small)} more are smaller than the {patch_size} px patch)" if small else ""
+        smaller = "; lower --patch-size to use the smaller ones" \
+            if len(usable) + len(small) >= MIN_NOISY_PHOTOS else ""  # as the clean photos' refusal says
         raise UserError(f"{noisy_dir}: {len(usable)} usable noisy photo{'' if len(usable) == 1 else 's'}{also}; "
                         f"adapt needs at least "
-                        f"{MIN_NOISY_PHOTOS} from one camera, each at least {patch_size} px on its shorter side")
+                        f"{MIN_NOISY_PHOTOS} from one camera, each at least {patch_size} px on its shorter side"
+                        f"{smaller}")
     if small:
         say_warning_on(console, f"{len(small)} of {len(found)} photos in {noisy_dir} are smaller than the "
                                 f"{patch_size} px patch and are left out (padding would teach F mirrored noise): "

@@ -570,8 +570,9 @@ def test_a_start_whose_g_and_f_differ_in_channels_is_a_one_line_error(noisy_dir:
 
 def test_fewer_than_five_photos_is_a_one_line_error(tmp_path: Path) -> None:
     few = _write_noisy(tmp_path / "few", PHOTOS[:3])
-    one_line_error(cli("adapt", "--noisy", few, "-o", tmp_path / "out", "--steps", "6", "--patch-size", "32"),
-                   "3 usable noisy photos", "at least 5")
+    refused = cli("adapt", "--noisy", few, "-o", tmp_path / "out", "--steps", "6", "--patch-size", "32")
+    one_line_error(refused, "3 usable noisy photos", "at least 5")
+    assert "--patch-size" not in refused.output  # no smaller photos a smaller patch would let in
     assert not (tmp_path / "out").exists()
 
 
@@ -581,7 +582,8 @@ def test_photos_smaller_than_the_patch_are_left_out_and_the_report_says_so(
     shutil.copytree(noisy_dir, noisy)
     _write_noisy(noisy, ("camera",), size=(20, 24))  # smaller than the 32 px patch
     assert len(noisy_photos(str(noisy), 32).images) == len(PHOTOS)
-    with pytest.raises(UserError, match=r"0 usable noisy photos \(6 more are smaller than the 64 px patch\)"):
+    with pytest.raises(UserError, match=r"0 usable noisy photos \(6 more are smaller than the 64 px patch\); .*"
+                                        r"px on its shorter side; lower --patch-size to use the smaller ones$"):
         noisy_photos(str(noisy), 64)  # 48x60 photos are too small for 64 px patches as well
     adapt(_config(noisy, clean_dir, start_dir), tmp_path / "out")
     report = (tmp_path / "out" / "noise_fit.md").read_text()
