@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -90,7 +92,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         except _CLICK_ERROR as exc:
             where = f" (see '{_command_path(exc, given, prog_name, self.commands)} --help')"
             message = " ".join(exc.format_message().split())
-            say_error(message + where)
+            say_error(message + where + _expanded_pattern_hint(message))
             sys.exit(exc.exit_code)
         except _ABORT:
             err_console.print("[yellow]aborted[/]")
@@ -98,6 +100,16 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         if code == 130 and not InterruptNotice.said:
             err_console.print("[yellow]interrupted[/]", highlight=False)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _expanded_pattern_hint(message: str) -> str:
+    """For extra arguments that are all existing files: the shell expanded an unquoted pattern (``--noisy
+    photos/*.jpg``) into several paths where the option takes one folder, which click's words do not say."""
+    found = re.search(r"unexpected extra argument(?:s|\(s\))? \((.*)\)$", message)
+    words = found.group(1).split() if found else []
+    if len(words) < 2 or not all(os.path.isfile(word) for word in words):
+        return ""
+    return "; a shell pattern such as *.jpg gave several files where one path goes: give their folder"
 
 
 def _help_layout() -> None:

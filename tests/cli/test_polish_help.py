@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer.main
 from typer.testing import CliRunner
 
 from denoise_gan.cli import app
-from helpers import one_line_error
+from helpers import cli, one_line_error
 
 runner = CliRunner()
 COMMANDS = typer.main.get_command(app).commands
@@ -129,3 +131,16 @@ def test_a_help_that_starts_with_a_value_keeps_its_case() -> None:
 def test_help_lists_every_command_the_everyday_job_first() -> None:
     assert list(COMMANDS) == ["denoise", "demo", "evaluate", "benchmark", "synth", "samples", "noise-fit", "train",
                               "refine", "adapt", "calibrate", "export"]
+
+
+def test_an_unquoted_pattern_that_gave_several_files_is_named_as_such(tmp_path: Path) -> None:
+    """`--noisy photos/*.jpg` reached the command as one folder option and the other files as extra arguments:
+    click's words ("unexpected extra argument(s)") did not say that the shell had expanded a pattern."""
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(b"")
+    files = sorted(str(p) for p in tmp_path.iterdir())
+    one_line_error(cli("evaluate", "--clean", *files, "--pred", tmp_path), "unexpected extra argument",
+                   "a shell pattern such as *.jpg gave several files where one path goes: give their folder")
+    plain = one_line_error(cli("evaluate", "--clean", tmp_path, "--pred", tmp_path, "extra1", "extra2"),
+                           "unexpected extra argument")
+    assert "shell pattern" not in plain  # words that are no files: no pattern to blame
