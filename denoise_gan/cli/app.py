@@ -92,7 +92,7 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         except _CLICK_ERROR as exc:
             where = f" (see '{_command_path(exc, given, prog_name, self.commands)} --help')"
             message = " ".join(exc.format_message().split())
-            say_error(message + where + _expanded_pattern_hint(message))
+            say_error(message + where + _expanded_pattern_hint(message, given))
             sys.exit(exc.exit_code)
         except _ABORT:
             err_console.print("[yellow]aborted[/]")
@@ -102,14 +102,33 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def _expanded_pattern_hint(message: str) -> str:
-    """For extra arguments that are all existing files: the shell expanded an unquoted pattern (``--noisy
-    photos/*.jpg``) into several paths where the option takes one folder, which click's words do not say."""
+def _expanded_pattern_hint(message: str, given: list[str]) -> str:
+    """For extra arguments that are existing files right after an option's value that is one too: the shell
+    expanded an unquoted pattern (``--noisy photos/*.jpg``) into several paths where the option takes one folder,
+    which click's words do not say. The extras are found in the command line, not split from click's list of
+    them: a photo's name may hold a space, and a pattern that matched two files leaves one extra."""
     found = re.search(r"unexpected extra argument(?:s|\(s\))? \((.*)\)$", message)
-    words = found.group(1).split() if found else []
-    if len(words) < 2 or not all(os.path.isfile(word) for word in words):
+    if found is None or not any(_files_spell(given, at, found.group(1)) for at in range(1, len(given))):
         return ""
     return "; a shell pattern such as *.jpg gave several files where one path goes: give their folder"
+
+
+def _files_spell(given: list[str], at: int, text: str) -> bool:
+    """Whether ``given[at-1]`` is a file and files from ``given[at]`` on, joined by spaces, are ``text``."""
+    if not os.path.isfile(given[at - 1]):
+        return False
+    pos = 0
+    for word in given[at:]:
+        shown = " ".join(word.split())  # as the message shows it: runs of whitespace made one space
+        if not text.startswith(shown, pos) or not os.path.isfile(word):
+            return False
+        pos += len(shown)
+        if pos == len(text):
+            return True
+        if text[pos] != " ":
+            return False
+        pos += 1
+    return False
 
 
 def _help_layout() -> None:

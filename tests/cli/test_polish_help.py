@@ -144,3 +144,16 @@ def test_an_unquoted_pattern_that_gave_several_files_is_named_as_such(tmp_path: 
     plain = one_line_error(cli("evaluate", "--clean", tmp_path, "--pred", tmp_path, "extra1", "extra2"),
                            "unexpected extra argument")
     assert "shell pattern" not in plain  # words that are no files: no pattern to blame
+
+
+def test_a_pattern_that_matched_two_files_or_names_with_spaces_is_named_too(tmp_path: Path) -> None:
+    """Two matches leave one extra argument, and a name with a space reads as two words in click's list: neither
+    got the hint."""
+    for name in ("a.png", "b.png", "c d.png"):
+        (tmp_path / name).write_bytes(b"")
+    hint = "a shell pattern such as *.jpg gave several files where one path goes"
+    for files in (["a.png", "b.png"], ["a.png", "b.png", "c d.png"]):
+        one_line_error(cli("evaluate", "--clean", *(str(tmp_path / f) for f in files), "--pred", tmp_path), hint)
+    stray = one_line_error(cli("evaluate", "--clean", tmp_path, "--pred", tmp_path, tmp_path / "a.png"),
+                           "unexpected extra argument")
+    assert "shell pattern" not in stray  # after a folder: no pattern gave the option a file
