@@ -35,3 +35,18 @@ def test_onnx_runtime_keeps_no_telemetry_in_home_or_temp(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     left = sorted(os.path.relpath(p, tmp_path) for p in tmp_path.rglob("*") if not p.is_dir())
     assert left == [], left
+
+
+def test_the_test_suite_keeps_no_onnx_runtime_telemetry_either(tmp_path: Path) -> None:
+    """A test module that imports onnxruntime itself (at collection, before any of the package's require())
+    wrote the telemetry's device id and event queue into the developer's ~/.cache/Microsoft."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in CHILD_ENV.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    test = Path(__file__).parents[1] / "nets" / "test_export.py"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+                           str(test.parents[2]), f"{test}::test_onnx_carries_the_descriptive_metadata"],
+                          env=env, capture_output=True, text=True, cwd=test.parents[2], timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert sorted(os.path.relpath(p, home) for p in home.rglob("*") if not p.is_dir()) == []
