@@ -115,7 +115,7 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
     if len(usable) < MIN_NOISY_PHOTOS:
         also = f" ({len(small)} more are smaller than the {patch_size} px patch)" if small else ""
         smaller = "; lower --patch-size to use the smaller ones" \
-            if len(usable) + len(small) >= MIN_NOISY_PHOTOS else ""  # as the clean photos' refusal says
+            if len(at_least(found, noisy_dir, least_patch_size())[0]) >= MIN_NOISY_PHOTOS else ""
         raise UserError(f"{noisy_dir}: {len(usable)} usable noisy photo{'' if len(usable) == 1 else 's'}{also}; "
                         f"adapt needs at least "
                         f"{MIN_NOISY_PHOTOS} from one camera, each at least {patch_size} px on its shorter side"
@@ -125,6 +125,13 @@ def noisy_photos(noisy_dir: str, patch_size: int = 0, exclude: Path | None = Non
                                 f"{patch_size} px patch and are left out (padding would teach F mirrored noise): "
                                 f"{', '.join(small)}")
     return NoisyPhotos(usable, len(found), small)
+
+
+def least_patch_size() -> int:
+    """The least --patch-size adapt takes: a smaller patch lets in only the photos at least that large, so a
+    refusal suggests a lower one only where those would be enough."""
+    field = next(f for f in dataclasses.fields(AdaptConfig) if f.name == "patch_size")
+    return int(field.metadata["option"].at_least)
 
 
 def adapt_warnings(clean: list[np.ndarray], noisy: list[np.ndarray], cfg: AdaptConfig,

@@ -677,3 +677,14 @@ def test_level_aware_options_with_a_blind_start_g_are_refused(noisy_dir: Path, t
         one_line_error(cli("adapt", "--noisy", noisy_dir, "--from", tmp_path / "blind", "-o", tmp_path / "out",
                            "--steps", "2", *flags), named, "is blind: drop")
         assert not (tmp_path / "out").exists()
+
+
+def test_a_lower_patch_size_is_suggested_only_where_it_would_let_enough_photos_in(tmp_path: Path) -> None:
+    """Photos under the least patch (32 px) counted as ones a lower --patch-size would use: the refusal said to lower
+    it, where even the least left too few, and at --patch-size 32, which cannot go lower."""
+    noisy = _write_noisy(tmp_path / "n", PHOTOS[:3], size=(64, 72))
+    _write_noisy(noisy, (*PHOTOS[3:], "camera"), size=(20, 24))
+    for patch in (64, 32):
+        with pytest.raises(UserError, match=r"3 more are smaller") as info:
+            noisy_photos(str(noisy), patch)
+        assert "lower --patch-size" not in str(info.value)
