@@ -104,7 +104,6 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
     deepest first, for ``remove_made_folders`` when the command then fails."""
     read = {real_path(where): what for where, what in reads.items()}
     seen: dict[Path, str] = {}
-    made: list[Path] = []
     for option, path in paths.items():
         if path is None:
             continue
@@ -127,10 +126,16 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
             raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
         if path.exists() and not overwrite:
             raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
-        made += missing_folders([path.parent])
-        check_writable(path.parent, option)
-        remove_stale_parts(path.parent, named=path.name)
-    return sorted(set(made), key=lambda p: len(p.parts), reverse=True)
+    made: list[Path] = []  # every name checked first: a later option refused leaves no folder made for an earlier
+    for option, folder, name in ((o, p.parent, p.name) for o, p in paths.items() if p is not None):
+        made = sorted({*made, *missing_folders([folder])}, key=lambda p: len(p.parts), reverse=True)
+        try:
+            check_writable(folder, option)
+        except BaseException:  # a later folder not writable: the earlier ones made go again
+            remove_made_folders(made)
+            raise
+        remove_stale_parts(folder, named=name)
+    return made
 
 
 def missing_folders(folders: Iterable[Path]) -> list[Path]:

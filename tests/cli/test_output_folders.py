@@ -358,6 +358,16 @@ def test_evaluate_refused_leaves_no_folder_it_made_for_its_reports(src: Path, tm
         assert not any((tmp_path / "kept").iterdir())
 
 
+def test_evaluate_refused_for_a_later_report_option_leaves_no_folder_made_for_an_earlier(src: Path,
+                                                                                          tmp_path: Path) -> None:
+    """--json's folder was made before --csv was refused (an existing file, an image's name): it stayed, empty."""
+    (tmp_path / "taken.csv").write_text("mine")
+    for csv in (tmp_path / "taken.csv", tmp_path / "new" / "r.png"):
+        one_line_error(cli("evaluate", "--clean", src, "--pred", src, "--json", tmp_path / "new" / "deep" / "r.json",
+                           "--csv", csv))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "taken.csv"]
+
+
 def test_evaluate_never_writes_its_report_over_the_manifest_of_the_set_it_scores(src: Path, tmp_path: Path) -> None:
     """`evaluate --clean s/clean --pred s/noisy --json s/manifest.json --overwrite` replaced the set's record
     (its noise, seed and images), which evaluate itself reads: benchmark then refused the set."""
