@@ -94,5 +94,6 @@ def main() -> None:
     print(f"{'mean':<12}{edge:8.2f}{inside:8.2f}{ratio_cell(edge, inside)}{edge_mirrored:17.2f}"
           f"{psnr_of(mse):8.2f}{psnr_of(mse_mirrored):16.2f}")
 
+
 if __name__ == "__main__":
     run_script(main)
