@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from data_tools.atomic_files import OutputWriteError, is_special_file, write_error
@@ -126,15 +126,25 @@ def prepare_output_files(paths: dict[str, Path | None], overwrite: bool = False,
             raise OutputWriteError(f"{option} {path}: is a device or a pipe, not a file; give a file path")
         if path.exists() and not overwrite:
             raise OutputWriteError(f"{option} {path}: exists; choose another name or pass --overwrite")
-    made: list[Path] = []  # every name checked first: a later option refused leaves no folder made for an earlier
-    for option, folder, name in ((o, p.parent, p.name) for o, p in paths.items() if p is not None):
-        made = sorted({*made, *missing_folders([folder])}, key=lambda p: len(p.parts), reverse=True)
-        try:
+    given = [(option, path) for option, path in paths.items() if path is not None]
+    made = writable_folders([(path.parent, option) for option, path in given])  # every name checked first
+    for _, path in given:
+        remove_stale_parts(path.parent, named=path.name)
+    return made
+
+
+def writable_folders(folders: Sequence[tuple[Path, str]]) -> list[Path]:
+    """Each (folder, the option that names it) created if needed and proved writable (``check_writable``), as
+    one step: returns the folders this call created, deepest first, for ``remove_made_folders`` when the command
+    then writes nothing there; a folder that cannot be made or written removes again those made before it, so a
+    refused command leaves none behind."""
+    made = missing_folders(folder for folder, _ in folders)
+    try:
+        for folder, option in folders:
             check_writable(folder, option)
-        except BaseException:  # a later folder not writable: the earlier ones made go again
-            remove_made_folders(made)
-            raise
-        remove_stale_parts(folder, named=name)
+    except BaseException:
+        remove_made_folders(made)
+        raise
     return made
 
 

@@ -34,7 +34,7 @@ from data_tools.image_encode import JPEG_SUFFIXES, WRITE_FORMATS, encode_problem
 from data_tools.image_metadata import metadata_lost
 from data_tools.images import read_image, write_image
 from data_tools.names import refuse_empty_paths, shown
-from data_tools.output_folders import check_writable, missing_folders, remove_made_folders
+from data_tools.output_folders import remove_made_folders, writable_folders
 from data_tools.paths import home_expanded
 from data_tools.shown_values import shown_repr
 from data_tools.temp_files import remove_stale_parts
@@ -350,12 +350,12 @@ def denoise_files(inputs: Iterable[Path | str] | Path | str, out_dir: Path | str
 
 
 def _prepare_folders(planned: Sequence[Job]) -> list[Path]:
-    """The output folders proved writable now (a read-only one fails before the work, not after it) and cleared of
-    a killed earlier run's temp files (a live run's are kept); returns those this call created, deepest first."""
+    """The output folders proved writable now (a read-only one fails before the work, not after it, and leaves
+    none of them made) and cleared of a killed earlier run's temp files (a live run's are kept); returns those this
+    call created, deepest first."""
     folders = sorted({job.output.parent for job in planned if not job.problem})
-    made = missing_folders(folders)
+    made = writable_folders([(folder, "-o") for folder in folders])
     for folder in folders:
-        check_writable(folder)
         remove_stale_parts(folder)
     return made
 
