@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from collections.abc import Iterable
 from types import ModuleType
 
 from denoise_gan.errors import UserError
@@ -81,6 +82,15 @@ def export_note() -> str:
 # to send them from every denoise, and warns on stderr where the home folder cannot be written
 IMPORT_ENVIRONMENT = {"onnxruntime": {"ORT_DISABLE_TELEMETRY": "1"}}
 
+
+def set_import_environment(modules: Iterable[str] = tuple(IMPORT_ENVIRONMENT)) -> None:
+    """What ``IMPORT_ENVIRONMENT`` sets for ``modules`` (their packages; all of them by default), where the user
+    has not set it: before the package's first import, which is when it reads its environment."""
+    for module in modules:
+        for name, value in IMPORT_ENVIRONMENT.get(module.split(".")[0], {}).items():
+            os.environ.setdefault(name, value)
+
+
 NO_ROOM_TO_LOAD = "failed to map segment from shared object"  # the loader's words when memory is capped
 
 
@@ -90,8 +100,7 @@ def require(module: str, purpose: str) -> ModuleType:
     An installed package that fails to import is said to be broken, not missing (installing it again would not
     help); one whose import a Ctrl-C cut short (a compiled module reports that as a failed initialisation, with
     the interrupt as its cause) is an interrupt, not an error."""
-    for name, value in IMPORT_ENVIRONMENT.get(module.split(".")[0], {}).items():
-        os.environ.setdefault(name, value)
+    set_import_environment([module])
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -5,7 +5,6 @@ contents defines a fixture of the same name. Plain helpers are in helpers.py.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,14 @@ import torch
 
 from data_tools.images import write_image
 from data_tools.samples import load_sample
-from denoise_gan.extras import IMPORT_ENVIRONMENT
+from denoise_gan.extras import set_import_environment
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.weights import save_generator
 from denoise_gan.training.cyclegan import train
 from helpers import TINY_G, tiny_train_config
 
-for _settings in IMPORT_ENVIRONMENT.values():  # test modules import onnxruntime themselves (test_export,
-    for _name, _value in _settings.items():  # importorskip), before any require() could set its telemetry off
-        os.environ.setdefault(_name, _value)
+set_import_environment()  # test modules import onnxruntime themselves (test_export, importorskip), before
+# any require() could set its telemetry off
 
 
 def pytest_configure(config: pytest.Config) -> None:
