@@ -1,15 +1,14 @@
-"""What one level profile shared by a photo's tiles would change against the one per tile that denoising uses.
+"""What the photo-wide level profile that tiled denoising uses changes against one profile per tile.
 
     python benchmarks/tile_profile.py heldout/ [indep/] [--noise SPEC ...] [--tile 512] [--overlap 32] [--seed 0]
 
-The blind level map is projected onto a function of brightness per image the network is given, so a photo
-larger than a tile gets one profile per tile, each from a part of the photo: a tile of dense texture or of
-clean, detailed content reads more noise than the photo holds (the model card's clean-photo figures are lower
-for the photos the tables tile). This script measures a two-pass alternative before the engine changes: every
-tile's estimator cells first, one profile of them all, then G on each tile with its share of that map, blended
-as the engine blends. Per photo larger than a tile and noise, PSNR (dB) of the shipped default denoised whole
-(``tile=0``), tiled by the engine (torch), tiled by this script with a profile per tile (it must agree with
-the engine: the last column is their PSNR against each other) and tiled with the photo's profile.
+The blind level map is projected onto a function of brightness per image the network is given. A photo larger
+than a tile is denoised with one such function read from all its tiles' estimator cells (the tiler's first pass);
+fitted per tile instead, a tile of dense texture or of clean, fine detail reads more noise than the photo holds.
+This script denoises each photo both ways in the engine's tiles and blend: per photo larger than a tile and noise,
+PSNR (dB) of the shipped default denoised whole (``tile=0``), tiled by the engine (torch), tiled here with the
+photo's profile (it must agree with the engine: the last column is their PSNR against each other) and with a
+profile per tile.
 """
 
 from __future__ import annotations
@@ -90,7 +89,7 @@ def main() -> None:
     net = load_denoiser(shipped_dir() / "default.safetensors")[0].eval()
     whole = Denoiser.from_pretrained("default", engine="torch", tile=0)
     tiled = Denoiser.from_pretrained("default", engine="torch", tile=args.tile, overlap=args.overlap)
-    print(f"{'photo':22} {'noise':40} {'whole':>7} {'tiled':>7} {'per tile':>9} {'shared':>7} {'agree':>7}")
+    print(f"{'photo':22} {'noise':40} {'whole':>7} {'tiled':>7} {'shared':>7} {'per tile':>9} {'agree':>7}")
     for folder in args.folders:
         for path in collect_images(folder):
             clean = read_image(path).pixels
@@ -103,9 +102,9 @@ def main() -> None:
                 if noisy.ndim == 2:  # gray: denoised as colour, averaged back as the engine does
                     own, shared = (x.mean(axis=2).round().astype(np.uint8) for x in (own, shared))
                 engine = tiled(noisy)
-                cells = [psnr(clean, x) for x in (whole(noisy), engine, own, shared)] + [psnr(engine, own)]
+                cells = [psnr(clean, x) for x in (whole(noisy), engine, shared, own)] + [psnr(engine, shared)]
                 print(f"{folder.name + '/' + path.stem:22} {text:40} {cells[0]:7.2f} {cells[1]:7.2f} "
-                      f"{cells[2]:9.2f} {cells[3]:7.2f} {cells[4]:7.2f}", flush=True)
+                      f"{cells[2]:7.2f} {cells[3]:9.2f} {cells[4]:7.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ class OutOfMemory(Exception):
 
 class Backend(Protocol):
     """What runs the network: NCHW float32 batches in [0, 1] in, the same shape out (see ``torch_engine``
-    and ``onnx_engine``). ``notes`` collects what the user should know (fp32 redos, providers)."""
+    and ``onnx_engine``). ``notes`` collects what the user should know (fp32 redos, providers). Where
+    ``photo_profile`` holds, ``cells`` gives a batch's estimator cells and brightness (N, C, h, w each) and ``run``
+    takes each image's photo profile, (N, C, bins) (``nets.profile_bins``)."""
 
     name: str  # torch | onnxruntime
     channels: int  # colour channels the network takes
@@ -31,6 +33,7 @@ class Backend(Protocol):
     level_aware: bool  # takes strength/sigma
     min_tile: int  # smallest tile that gives the whole-image result within the tested tolerance
     level_max: float  # a level-aware model's cap on the level that conditions it (0-255 scale)
+    photo_profile: bool  # blind, it can give a photo's tiles one level profile: ``cells``, and ``run(profile=)``
     instance_norm: bool  # per-tile statistics: tiles may differ in tone
     content_checked: bool  # runs the weights it names (a graph: its recorded digest held); else say it ran unchecked
     notes: list[str]
@@ -40,7 +43,10 @@ class Backend(Protocol):
 
     def auto_tile(self, batch_size: int) -> int: ...
 
-    def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray: ...
+    def cells(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def run(self, batch: np.ndarray, strength: float, sigma: float | None,
+            profile: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def check_conditioning(level_aware: bool, strength: float, sigma: float | None) -> None:

@@ -159,8 +159,8 @@ def _graph_for_auto(path: Path, graph: Path, device: str, precision: str,
 def _staleness(loaded: LoadedBackend, weights: Path) -> str:
     """Why the graph does not stand for these weights today, or "" when it does: it must be made from these
     very weights (it records their sha256) by today's code (a level-aware graph exported before the
-    brightness-profiled map would denoise differently from torch; one made before the map's cap differs only
-    above it, so it runs, with a note)."""
+    brightness-profiled map, or before a photo's tiles shared one profile, would denoise differently from torch;
+    one made before the map's cap differs only above it, so it runs, with a note)."""
     info = loaded.backend.info
     if not info.source_sha256 and not info.source_digest:  # exported from a run checkpoint, not a weight file
         return f"records no weight file it was made from, so it cannot be matched to {weights.name} " \
@@ -169,7 +169,9 @@ def _staleness(loaded: LoadedBackend, weights: Path) -> str:
                                                           info.source_digest == weights_digest(weights)):
         return f"was made from other weights than {weights.name} (stale graph)"
     # (one made before the cap only notes it)
-    return f"{gc.PREDATES_LEVEL_PROFILE} (stale graph)" if info.predates_level_profile else ""
+    if info.predates_level_profile:
+        return f"{gc.PREDATES_LEVEL_PROFILE} (stale graph)"
+    return f"{gc.PREDATES_PHOTO_PROFILE} (stale graph)" if info.predates_photo_profile else ""
 
 
 def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:

@@ -7,6 +7,7 @@ A graph never runs Python code, so loading one is as safe as loading safetensors
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import threading
@@ -23,6 +24,7 @@ from denoise_gan.inference.pixels import FLOAT_SPAN
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
 from denoise_gan.nets.graph_digest import content_digest, has_external_data
+from denoise_gan.nets.profile_bins import own_profiles
 from denoise_gan.runtime import check_device_name, cuda_may_be_present, no_gpu_text
 
 
@@ -57,6 +59,9 @@ class GraphInfo:
         self.source_digest = props.get(gc.SOURCE_DIGEST_KEY, "")
         # a level-aware graph without the key is from before the blind map was profiled by brightness
         self.predates_level_profile = self.level_aware and props.get(gc.LEVEL_MAP_KEY, "") != gc.LEVEL_MAP
+        # one without its estimator graph is from before a photo's tiles shared one profile: each tile its own
+        self.photo_profile = self.level_aware and gc.ESTIMATOR_KEY in props
+        self.predates_photo_profile = self.level_aware and not self.photo_profile
 
 
 def _reexport(tail: str = "") -> str:
@@ -171,6 +176,10 @@ class OnnxBackend:
         if set(inputs) != expected:
             raise WeightsError(f"{self.path}: graph inputs {sorted(inputs)} do not match its metadata "
                                f"(expected {sorted(expected)})")
+        overridable = {i.name for i in self.session.get_overridable_initializers()}
+        if self.info.photo_profile and gc.LEVEL_PROFILE not in overridable:
+            raise WeightsError(f"{self.path}: the graph carries an estimator graph but takes no {gc.LEVEL_PROFILE}; "
+                               + _reexport())
         shape = inputs[gc.IMAGE]  # its channels are fixed in the graph (the other sides are named, dynamic)
         if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != self.info.channels):
             raise WeightsError(f"{self.path}: the graph takes images of shape {shape}, but its metadata says "
@@ -191,6 +200,8 @@ class OnnxBackend:
         self.level_aware = self.info.level_aware
         self.min_tile = self.info.min_tile
         self.level_max = self.info.level_max
+        self.photo_profile = self.info.photo_profile
+        self.cells_session = self._open_estimator()
         self.notes: list[str] = []
         self._check_content()
         if not self.content_checked:
@@ -198,6 +209,9 @@ class OnnxBackend:
         if self.info.predates_level_profile:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_PROFILE}: it denoises with the estimator's raw "
                               "map; " + _reexport(" for today's"))
+        elif self.info.predates_photo_profile:
+            self.notes.append(f"{self.path.name} {gc.PREDATES_PHOTO_PROFILE}: each tile of a large photo reads its "
+                              "own noise level; " + _reexport(" for today's"))
         elif self.info.predates_level_max:
             self.notes.append(f"{self.path.name} {gc.PREDATES_LEVEL_MAX}: a blind map above σ {LEVEL_MAX:g} "
                               "runs uncapped; " + _reexport(" for today's"))
@@ -213,6 +227,24 @@ class OnnxBackend:
                 raise MemoryError(first_line(exc)) from None
             # whole: ONNX Runtime's reason (a missing external data file) comes after a long preamble
             raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc, 800)})") from None
+
+    def _open_estimator(self) -> Any:
+        """The estimator's own graph, carried base64 in the metadata (None for a graph without one)."""
+        if not self.photo_profile:
+            return None
+        try:
+            session = open_session(base64.b64decode(self._props[gc.ESTIMATOR_KEY], validate=True), self.providers,
+                                   self._threads)
+        except UserError:  # the provider's, not the graph's
+            raise
+        except Exception as exc:  # (binascii.Error is a ValueError)
+            raise WeightsError(f"{self.path}: its {gc.ESTIMATOR_KEY} is not a loadable graph "
+                               f"({first_line(exc)}); {_reexport()}") from None
+        names = ({i.name for i in session.get_inputs()}, [o.name for o in session.get_outputs()])
+        if names != ({gc.IMAGE}, [gc.CELLS, gc.BRIGHTNESS]):
+            raise WeightsError(f"{self.path}: its {gc.ESTIMATOR_KEY} takes {sorted(names[0])} and gives "
+                               f"{names[1]}, not an estimator's; {_reexport()}")
+        return session
 
     def _check_content(self) -> None:
         """The graph is the one exported: its digest of its own content holds. A graph exported before the digest
@@ -238,6 +270,7 @@ class OnnxBackend:
         file, which must still be the same graph."""
         state = dict(self.__dict__)
         state.pop("session", None)
+        state.pop("cells_session", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -248,7 +281,20 @@ class OnnxBackend:
         self.session = self._open()
         if graph_metadata(self.session, self.path) != self._props:
             raise WeightsError(f"{self.path}: the graph file changed since this model was loaded; load it again")
+        self.cells_session = self._open_estimator()
         self._check_content()
+
+    def _session_run(self, session: Any, outputs: list[str], feed: dict[str, Any], shape: tuple[int, ...]) -> list[Any]:
+        try:
+            return run_session(session, outputs, feed)
+        except Exception as exc:
+            if is_out_of_memory(exc, cuda=True):
+                raise OutOfMemory from None
+            if type(exc).__name__ == "EPFail":  # the GPU's provider failed, not the graph (no fallback to retry)
+                raise UserError(f"ONNX Runtime's {self.providers[0]} failed ({first_line(exc)}); "
+                                f"{_GPU_ADVICE}") from None
+            raise WeightsError(f"{self.path}: the graph failed on a batch of shape {shape} "
+                               f"({first_line(exc)})") from None
 
     @property
     def where(self) -> str:
@@ -259,23 +305,24 @@ class OnnxBackend:
         del batch_size
         return CPU_TILE
 
-    def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
+    def cells(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The estimator's cells and the brightness over each, for a photo's profile (``photo_profile`` only)."""
+        cells, brightness = self._session_run(self.cells_session, [gc.CELLS, gc.BRIGHTNESS],
+                                              {gc.IMAGE: np.ascontiguousarray(batch, dtype=np.float32)}, batch.shape)
+        return np.asarray(cells, np.float32), np.asarray(brightness, np.float32)
+
+    def run(self, batch: np.ndarray, strength: float, sigma: float | None,
+            profile: np.ndarray | None = None) -> np.ndarray:
         feed = {gc.IMAGE: np.ascontiguousarray(batch, dtype=np.float32)}
         if self.level_aware:
             if self.info.predates_level_max and sigma is not None and sigma * strength > self.level_max:
                 sigma = self.level_max / strength  # a fixed level is capped here as today's graph caps it inside
             feed[gc.STRENGTH] = np.array([strength], np.float32)
             feed[gc.SIGMA] = np.array([gc.ESTIMATE if sigma is None else sigma], np.float32)
-        try:
-            (out,) = run_session(self.session, [gc.OUTPUT], feed)
-        except Exception as exc:
-            if is_out_of_memory(exc, cuda=True):
-                raise OutOfMemory from None
-            if type(exc).__name__ == "EPFail":  # the GPU's provider failed, not the graph (no fallback to retry)
-                raise UserError(f"ONNX Runtime's {self.providers[0]} failed ({first_line(exc)}); "
-                                f"{_GPU_ADVICE}") from None
-            raise WeightsError(f"{self.path}: the graph failed on a batch of shape {batch.shape} "
-                               f"({first_line(exc)})") from None
+        if self.photo_profile:
+            feed[gc.LEVEL_PROFILE] = own_profiles(len(batch), self.channels) if profile is None else \
+                np.ascontiguousarray(profile, dtype=np.float32)
+        (out,) = self._session_run(self.session, [gc.OUTPUT], feed, batch.shape)
         if not isinstance(out, np.ndarray) or out.shape != batch.shape or not np.issubdtype(out.dtype, np.floating):
             # a foreign graph's output of another shape was broadcast into a garbage image, or cropped, exit 0
             raise WeightsError(f"{self.path}: the graph returned {getattr(out, 'dtype', type(out).__name__)} of shape "

@@ -36,6 +36,7 @@ from denoise_gan.inference.backend import (  # noqa: F401 (CPU_TILE is read from
 )
 from denoise_gan.inference.ensemble import ensembled
 from denoise_gan.inference.infer_config import InferConfig
+from denoise_gan.inference.photo_levels import batch_profiles, read_photo_profile, shares_profile, tile_input
 from denoise_gan.inference.tile_grid import TileGrid, plan_grid, reflect_index, round_up, tile_side
 from denoise_gan.inference.transparent_fill import fill_behind_transparency
 from denoise_gan.nets.small_images import smallest_side
@@ -106,6 +107,7 @@ class _Canvas:
         self.cols = reflect_index(grid.xs[-1] + grid.tile_w, grid.width)
         self.out = np.zeros((grid.height, grid.width, self.colour.shape[2]), np.float32)
         self.weight = np.zeros((grid.height, grid.width), np.float32)
+        self.profile: np.ndarray | None = None  # its photo's level profile, where its tiles share one
 
     def crop(self, y: int, x: int) -> np.ndarray:
         """The tile's source pixels (th, tw, C) in the file's dtype; padding read through the index maps."""
@@ -254,6 +256,10 @@ class TiledDenoiser:
         done = 0
         if progress:
             progress(0, total)
+        for canvas in canvases:  # the first pass: each photo's level profile, from the estimator alone
+            if shares_profile(self.backend, canvas.mode, canvas.grid.count, sigma):
+                tiles = (canvas.crop(y, x) for y, x, _ in canvas.grid.tiles())
+                canvas.profile = read_photo_profile(self.backend, tiles, canvas.mode, self.batch_size)
         batch = _Batch()
         for canvas in canvases:
             per_batch = max(1, self.batch_size // _items_per_tile(canvas.mode, canvas.colour.shape[2]))
@@ -290,21 +296,19 @@ class TiledDenoiser:
     def _flush(self, batch: _Batch, strength: float, sigma: float | None) -> int:
         """Run one batch of same-size tiles (possibly from several images) and accumulate the outputs."""
         mode = batch.entries[0][0].mode
-        outputs = self._forward(np.stack(batch.crops), mode, strength, sigma)
+        profiles = batch_profiles([canvas.profile for canvas, *_ in batch.entries], self.channels)
+        outputs = self._forward(np.stack(batch.crops), mode, strength, sigma, profiles)
         for (canvas, y, x, weight), tile_out in zip(batch.entries, outputs):
             canvas.add(y, x, tile_out, weight)
         return len(batch.entries)
 
-    def _forward(self, crops: np.ndarray, mode: str, strength: float, sigma: float | None) -> np.ndarray:
+    def _forward(self, crops: np.ndarray, mode: str, strength: float, sigma: float | None,
+                 profiles: np.ndarray | None = None) -> np.ndarray:
         """(n, th, tw, C) file-dtype tiles -> (n, th, tw, C) float32 outputs in [0, 1] units."""
-        scale = np.float32(np.iinfo(crops.dtype).max)
-        x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / scale
-        n, c, h, w = x.shape
-        if mode == "gray_to_colour":
-            x = np.ascontiguousarray(np.broadcast_to(x, (n, self.channels, h, w)))
-        elif mode == "per_channel":
-            x = x.reshape(n * c, 1, h, w)
-        y = self.backend.run(x, strength, sigma)
+        n, h, w, c = crops.shape
+        x = tile_input(crops, mode, self.channels)
+        y = self.backend.run(x, strength, sigma) if profiles is None else \
+            self.backend.run(x, strength, sigma, profiles)
         if self.backend.instance_norm:  # InstanceNorm of a flat tile divides round-off by its epsilon: garbage, a
             # different one per engine (a clipped sky, a white page); a flat tile has no noise, so it comes back
             flat = np.ptp(x.reshape(len(x), x.shape[1], -1), axis=2).max(axis=1) == 0

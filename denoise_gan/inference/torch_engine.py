@@ -119,6 +119,7 @@ class TorchBackend:
         self.level_aware = contract.level_aware
         self.min_tile = max(MIN_TILE, contract.min_tile)
         self.level_max = contract.level_max
+        self.photo_profile = contract.photo_profile
         self.instance_norm = contract.instance_norm
         self.fp32_redos = 0
         self.notes: list[str] = []
@@ -137,20 +138,21 @@ class TorchBackend:
             torch.cuda.empty_cache()
             return 4 * max(MIN_TILE, self.min_tile)
 
-    def run(self, batch: np.ndarray, strength: float, sigma: float | None) -> np.ndarray:
-        conditioning = {"strength": strength, "sigma": sigma} if self.level_aware else {}
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        try:
-            with eval_section(self.net):
-                y, redone = forward_checked(self.net, x, self.amp_dtype, **conditioning)
-        except torch.cuda.OutOfMemoryError:
-            del x
-            torch.cuda.empty_cache()
-            raise OutOfMemory from None
-        except (RuntimeError, MemoryError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            raise OutOfMemory from None
+    def cells(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The estimator's cells and brightness of a batch, in fp32 (a photo's profile is a median of them)."""
+        x = self._tensor(batch)
+        with self._out_of_memory(), eval_section(self.net), torch.inference_mode(), autocast(x.device, None):
+            cells, brightness = self.net.estimator.cells_and_brightness(x)
+        return cells.float().cpu().numpy(), brightness.float().cpu().numpy()
+
+    def run(self, batch: np.ndarray, strength: float, sigma: float | None,
+            profile: np.ndarray | None = None) -> np.ndarray:
+        conditioning: dict[str, object] = {"strength": strength, "sigma": sigma} if self.level_aware else {}
+        x = self._tensor(batch)
+        if profile is not None:
+            conditioning["profile"] = torch.from_numpy(profile).to(self.device)
+        with self._out_of_memory(), eval_section(self.net):
+            y, redone = forward_checked(self.net, x, self.amp_dtype, **conditioning)
         if tuple(y.shape) != tuple(x.shape):  # a user's module: the tiler would blend the wrong pixels
             raise UserError(f"the network returned shape {tuple(y.shape)} for input {tuple(x.shape)}; a denoiser "
                             "must return its input's shape")
@@ -160,6 +162,23 @@ class TorchBackend:
                 self.notes.append(f"{precision_name(self.amp_dtype)} gave NaN/Inf on some tiles; "
                                   "those were redone in fp32")
         return y.clamp(0.0, 1.0).cpu().numpy()  # as the exported graph does: gray's channel mean, blending
+
+
+    def _tensor(self, batch: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    @contextmanager
+    def _out_of_memory(self) -> Iterator[None]:
+        """Running out of device (or host) memory becomes the engine's ``OutOfMemory``: it retries smaller."""
+        try:
+            yield
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            raise OutOfMemory from None
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise OutOfMemory from None
 
 
 @torch.inference_mode()

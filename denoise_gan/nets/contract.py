@@ -24,6 +24,9 @@ class DenoiserContract:
     channels: int  # colour channels it takes
     level_max: float = LEVEL_MAX  # a level-aware one's cap on the map that conditions it (0-255 scale)
     instance_norm: bool = False  # per-tile statistics: a tiny or flat tile needs care, tiles may differ in tone
+    # a blind level-aware one's map can follow a whole photo: ``estimator.cells_and_brightness(x)`` gives what a
+    # photo's profile is made of, and ``forward(x, profile=)`` takes it (``profile_bins``)
+    photo_profile: bool = False
 
 
 def denoiser_contract(net: nn.Module) -> DenoiserContract:
@@ -33,7 +36,9 @@ def denoiser_contract(net: nn.Module) -> DenoiserContract:
                             channels=_input_channels(net),
                             level_max=float(getattr(net, "level_max", LEVEL_MAX)),
                             instance_norm=any(isinstance(m, nn.modules.instancenorm._InstanceNorm)
-                                              for m in net.modules()))
+                                              for m in net.modules()),
+                            photo_profile=bool(getattr(net, "level_aware", False)
+                                               and getattr(net, "photo_profile", False)))
 
 
 def _declared(net: nn.Module, name: str) -> int:

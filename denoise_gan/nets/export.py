@@ -1,8 +1,9 @@
 """Exporting a generator for use outside this package: ONNX, a self-describing model folder, or safetensors.
 
 * ``onnx``: the interface ``graph_contract`` states: ``image`` float32 NxCxHxW in [0, 1] with dynamic batch,
-  height and width, and for a level-aware model ``strength`` and ``sigma`` (its level estimator is inside
-  the graph); output ``denoised``. The graph reflect-pads any height and width (down to 1 px) to the network's
+  height and width, and for a level-aware model ``strength``, ``sigma`` and ``level_profile`` (its level
+  estimator is inside the graph, and again alone in its metadata for the tiler's first pass); output
+  ``denoised``. The graph reflect-pads any height and width (down to 1 px) to the network's
   stride exactly as the tiling engine does, crops back and clips to [0, 1]. What the graph is, and the
   sha256 of the weights it was made from, are in the model's ``metadata_props``; the ONNX Runtime engine
   reads them.
@@ -16,6 +17,7 @@ checkpoint, which is loaded with ``weights_only`` (never unpickling code).
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import io
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,6 +52,7 @@ from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.graph_digest import content_digest
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.model_card import CARD_FIELDS, model_card
+from denoise_gan.nets.profile_bins import PROFILE_BINS, THIN_BIN
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.shipped import resolve_weights
@@ -203,16 +207,21 @@ class OnnxGraph(nn.Module):
         self.min_side = smallest_side(self.stride, instance_norm=contract.instance_norm,
                                       level_aware=contract.level_aware, min_tile=contract.min_tile)
         self.level_aware = contract.level_aware
+        self.photo_profile = contract.photo_profile
         self.level_max = contract.level_max
 
-    def forward(self, image: torch.Tensor, strength: torch.Tensor | None = None,
-                sigma: torch.Tensor | None = None) -> torch.Tensor:
+    def padded(self, image: torch.Tensor) -> torch.Tensor:
+        rows, cols = (reflect_index(torch.as_tensor(side), self.stride, self.min_side) for side in image.shape[-2:])
+        return image.index_select(2, rows).index_select(3, cols)
+
+    def forward(self, image: torch.Tensor, strength: torch.Tensor | None = None, sigma: torch.Tensor | None = None,
+                level_profile: torch.Tensor | None = None) -> torch.Tensor:
         h, w = image.shape[-2], image.shape[-1]
-        rows, cols = (reflect_index(torch.as_tensor(side), self.stride, self.min_side) for side in (h, w))
-        padded = image.index_select(2, rows).index_select(3, cols)
+        padded = self.padded(image)
         if self.level_aware and strength is not None and sigma is not None:
             fixed = (sigma / 255.0).reshape(1, 1, 1, 1).expand_as(padded)
-            level = torch.where(sigma.reshape(1, 1, 1, 1) >= 0, fixed, self.net.estimate(padded))
+            estimated = self.net.estimate(padded, level_profile)
+            level = torch.where(sigma.reshape(1, 1, 1, 1) >= 0, fixed, estimated)
             out = self.net.denoiser(padded, scaled_level(level, strength.reshape(1, 1, 1, 1), self.level_max))
         else:
             out = self.net(padded)
@@ -222,6 +231,37 @@ class OnnxGraph(nn.Module):
         return out[..., :h, :w].clamp(0.0, 1.0)
 
 
+class CellsGraph(nn.Module):
+    """The estimator's part alone (``OnnxGraph``'s pad, then the cells and brightness a photo's profile is made
+    of): the small second graph a photo-profile graph carries, so the tiler's first pass skips G."""
+
+    def __init__(self, graph: OnnxGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.graph.net.estimator.cells_and_brightness(self.graph.padded(image))
+
+
+def _traced(module: nn.Module, example: tuple[torch.Tensor, ...], inputs: list[str], outputs: list[str]) -> bytes:
+    """``module`` as ONNX bytes, batch, height and width dynamic (the cells' too)."""
+    dims = {0: "batch", 2: "height", 3: "width"}
+    cells = {0: "batch", 2: "cell_rows", 3: "cell_columns"}
+    axes = {gc.IMAGE: dims, **{name: dims if name == gc.OUTPUT else cells for name in outputs}}
+    if gc.LEVEL_PROFILE in inputs:
+        axes[gc.LEVEL_PROFILE] = {0: "batch"}
+    buf = io.BytesIO()
+    try:
+        with EXPORTING, quiet_warnings():
+            # the TorchScript-based exporter: offline, no extra packages, and it handles the dynamic pad; torch
+            # calls it legacy and warns on every export (torch.export specialises the pad to the example's size)
+            torch.onnx.export(module, example, buf, dynamo=False, opset_version=OPSET, input_names=inputs,
+                              output_names=outputs, dynamic_axes=axes)
+    except Exception as exc:  # noqa: BLE001 - a torch without that exporter (deprecated): one line, not a traceback
+        raise UserError(f"torch {torch.__version__} made no ONNX graph ({typed_line(exc)})") from None
+    return buf.getvalue()
+
+
 def onnx_bytes(model: Exportable) -> bytes:
     """The ONNX graph of the model (see ``OnnxGraph``), with what it is in its metadata (``graph_contract``)."""
     onnx = require("onnx", "export --format onnx")
@@ -229,22 +269,21 @@ def onnx_bytes(model: Exportable) -> bytes:
     channels = model.config.channels
     example = (torch.rand(1, channels, 2 * graph.stride + 3, 2 * graph.stride + 5),)
     names = [gc.IMAGE]
-    dims = {0: "batch", 2: "height", 3: "width"}
+    estimator: dict[str, str] = {}
     if graph.level_aware:
         example += (torch.ones(1), torch.full((1,), gc.ESTIMATE))
         names += [gc.STRENGTH, gc.SIGMA]
-    buf = io.BytesIO()
-    try:
-        with EXPORTING, quiet_warnings():
-            # the TorchScript-based exporter: offline, no extra packages, and it handles the dynamic pad; torch
-            # calls it legacy and warns on every export (torch.export specialises the pad to the example's size)
-            torch.onnx.export(graph, example, buf, dynamo=False, opset_version=OPSET, input_names=names,
-                              output_names=[gc.OUTPUT], dynamic_axes={gc.IMAGE: dims, gc.OUTPUT: dims})
-    except Exception as exc:  # noqa: BLE001 - a torch without that exporter (deprecated): one line, not a traceback
-        raise UserError(f"torch {torch.__version__} made no ONNX graph ({typed_line(exc)})") from None
-    proto = onnx.load_from_string(buf.getvalue())
+    if graph.photo_profile:
+        example += (torch.full((1, channels, PROFILE_BINS), THIN_BIN),)
+        names += [gc.LEVEL_PROFILE]
+        cells = _traced(CellsGraph(graph), example[:1], [gc.IMAGE], [gc.CELLS, gc.BRIGHTNESS])
+        estimator = {gc.ESTIMATOR_KEY: base64.b64encode(cells).decode("ascii")}
+    proto = onnx.load_from_string(_traced(graph, example, names, [gc.OUTPUT]))
+    if graph.photo_profile:  # its default, all "own": a caller who feeds the three inputs runs it as before
+        proto.graph.initializer.append(onnx.numpy_helper.from_array(np.full((1, channels, PROFILE_BINS), THIN_BIN,
+                                                                             np.float32), gc.LEVEL_PROFILE))
     proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = channels  # the crop hides it is the input's
-    info = {**metadata_strings(model), **graph_metadata(model, graph)}
+    info = {**metadata_strings(model), **graph_metadata(model, graph), **estimator}
     onnx.helper.set_model_props(proto, info)
     kind = "level-aware" if graph.level_aware else "blind"
     proto.doc_string = f"denoise-gan {kind} denoiser ({model.config.arch}): noisy image in, denoised image out"
@@ -258,6 +297,9 @@ def graph_metadata(model: Exportable, graph: OnnxGraph) -> dict[str, str]:
     usage = ("image float32 NxCxHxW in [0,1], any H and W; strength float32 [1] scales the estimated noise "
              "level; sigma float32 [1] fixes a uniform sigma on the 0-255 scale, or -1 to estimate it"
              if graph.level_aware else "image float32 NxCxHxW in [0,1], any H and W; blind")
+    if graph.photo_profile:
+        usage += (f"; optional level_profile float32 [N,C,{PROFILE_BINS}] gives each tile its photo's level bins "
+                  f"(the {gc.ESTIMATOR_KEY} graph reads them), -1 (the default) for its own")
     return {gc.FORMAT_KEY: gc.GRAPH_FORMAT, gc.CONFIG_KEY: json.dumps(to_dict(model.config)),
             gc.META_KEY: json.dumps(model.meta, sort_keys=True),
             gc.LEVEL_AWARE_KEY: "true" if graph.level_aware else "false", gc.STRIDE_KEY: str(graph.stride),

@@ -2,8 +2,8 @@
 
 Inputs: ``image`` float32 NxCxHxW in [0, 1], any H and W; a level-aware model also takes ``strength``
 (float32 [1]: the estimated level map is scaled by it) and ``sigma`` (float32 [1]: a uniform σ on the 0-255
-scale; a negative value means "estimate the map"). Output: ``denoised``, the input's shape, clipped to [0, 1].
-The metadata (``metadata_props``) says what the graph is, so the engine never guesses.
+scale; a negative value means "estimate the map"), and may take ``level_profile`` (below). Output: ``denoised``, the
+input's shape, clipped to [0, 1]. The metadata (``metadata_props``) says what the graph is, so the engine never guesses.
 """
 
 from __future__ import annotations
@@ -11,6 +11,14 @@ from __future__ import annotations
 GRAPH_FORMAT = "denoise-gan-onnx/1"
 IMAGE, STRENGTH, SIGMA, OUTPUT = "image", "strength", "sigma", "denoised"
 ESTIMATE = -1.0  # the sigma input's "no fixed σ: estimate the level map"
+# a level-aware graph's optional input ``level_profile``, float32 [N, C, bins] (an initialiser a caller may override;
+# its default, all negative, profiles each image on its own): per image, the bins' medians of the photo it is a
+# tile of (``profile_bins.photo_profile``), or all negative for its own; and, base64 in its metadata under
+# ESTIMATOR_KEY, a second graph (input ``image``; outputs ``cells`` and ``brightness``) that reads what a photo's
+# profile is made of, so the tiler runs the small estimator over every tile first, not the whole network
+LEVEL_PROFILE, CELLS, BRIGHTNESS = "level_profile", "cells", "brightness"
+ESTIMATOR_KEY = "estimator_graph"
+PREDATES_PHOTO_PROFILE = "was exported before a photo's tiles shared one level profile"  # what users read
 
 # metadata keys: GRAPH_FORMAT under "format"; the generator config (JSON) under "config"; descriptive metadata
 # (JSON) under "meta"; "level_aware" ("true"/"false"), "stride", "min_tile" and "channels" as decimal text;

@@ -115,11 +115,16 @@ class NoiseLevelEstimator(nn.Module):
         """The per-pixel map, as training teaches it (each cell read on its own)."""
         return _upsample(self.cells(noisy), noisy)
 
-    def profiled(self, noisy: torch.Tensor) -> torch.Tensor:
+    def cells_and_brightness(self, noisy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cells and the image averaged over each: what a photo's profile is made of (``profile_bins``)."""
+        return self.cells(noisy), nnf.avg_pool2d(noisy, self.stride)
+
+    def profiled(self, noisy: torch.Tensor, profile: torch.Tensor | None = None) -> torch.Tensor:
         """The per-pixel map blind denoising uses: the cells projected onto a function of brightness
-        (``level_profile``), so texture read as noise does not steer G."""
-        brightness = nnf.avg_pool2d(noisy, self.stride)
-        return _upsample(brightness_profile(self.cells(noisy), brightness), noisy)
+        (``level_profile``), so texture read as noise does not steer G; by the bins of the whole photo where
+        ``profile`` gives them for a tile."""
+        cells, brightness = self.cells_and_brightness(noisy)
+        return _upsample(brightness_profile(cells, brightness, profile), noisy)
 
 
 def _upsample(cells: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -130,10 +135,12 @@ class LevelAwareDenoiser(nn.Module):
     """The shipped denoiser: the estimator's map (times ``strength``), or a given map, conditions G.
 
     ``net(noisy)`` is blind; ``net(noisy, strength=0.5)`` smooths less; ``net(noisy, sigma=25)`` assumes a
-    uniform σ on the 0-255 scale; ``net(noisy, level=map)`` uses a known map.
+    uniform σ on the 0-255 scale; ``net(noisy, level=map)`` uses a known map; ``net(tiles, profile=bins)`` a
+    blind map that follows the tiles' photo.
     """
 
     level_aware = True
+    photo_profile = True  # a tile's blind map can follow its photo's profile (``forward(profile=)``)
     min_tile = LEVEL_MIN_TILE  # the tiling engine refuses smaller tiles for this model
 
     def __init__(self, cfg: GeneratorConfig) -> None:
@@ -161,15 +168,16 @@ class LevelAwareDenoiser(nn.Module):
             nn.init.zeros_(tail.weight)
             nn.init.zeros_(tail.bias)
 
-    def estimate(self, noisy: torch.Tensor) -> torch.Tensor:
-        """The level map a blind call conditions G on (before ``strength``, after the calibration)."""
-        level = self.estimator.profiled(noisy)
+    def estimate(self, noisy: torch.Tensor, profile: torch.Tensor | None = None) -> torch.Tensor:
+        """The level map a blind call conditions G on (before ``strength``, after the calibration); ``profile``:
+        the bins of the photo each image is a tile of (``profile_bins.photo_profile``, (N, C, bins))."""
+        level = self.estimator.profiled(noisy, profile)
         return level if self.level_scale == 1.0 else level * self.level_scale
 
     def forward(self, noisy: torch.Tensor, strength: float = 1.0, sigma: float | None = None,
-                level: torch.Tensor | None = None) -> torch.Tensor:
+                level: torch.Tensor | None = None, profile: torch.Tensor | None = None) -> torch.Tensor:
         if level is None:
-            level = torch.full_like(noisy, sigma / 255.0) if sigma is not None else self.estimate(noisy)
+            level = torch.full_like(noisy, sigma / 255.0) if sigma is not None else self.estimate(noisy, profile)
             level = level * strength if self.training else scaled_level(level, strength, self.level_max)
         return self.denoiser(noisy, level.to(noisy.dtype))
 

@@ -64,7 +64,8 @@ def model_card(meta: dict[str, Any], cfg: GeneratorConfig, level: bool, params: 
         lines += ["", f"In ONNX Runtime alone, `model.onnx` takes `{gc.IMAGE}` ({meta['input']}; any height and width)"
                   + (f", `{gc.STRENGTH}` (float32, shape [1]: the factor on the estimated noise level, 1 as "
                      f"trained) and `{gc.SIGMA}` (float32, shape [1]: {gc.ESTIMATE:g} to estimate the level, or a "
-                     "fixed σ on the 0-255 scale)" if level else "")
+                     "fixed σ on the 0-255 scale; optionally `level_profile`, which a tiling caller fills from the "
+                     "graph's estimator, as its metadata's `usage` says)" if level else "")
                   + f", and returns `{gc.OUTPUT}`, the denoised image of the same shape and range."]
     if facts:
         lines += ["", "## Recorded with the weights", ""]

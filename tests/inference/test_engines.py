@@ -594,7 +594,8 @@ def test_onnx_runtime_runs_on_the_device_and_threads_asked(monkeypatch: pytest.M
                                                                                                      providers,
                                                                                                      threads))
     den = Denoiser.from_pretrained("default", engine="onnxruntime", device="cpu", threads=1)
-    assert opened == [(["CPUExecutionProvider"], 1)] and den.backend.where.startswith("cpu (onnxruntime")
+    # the graph's session and its estimator graph's, both as asked
+    assert opened == [(["CPUExecutionProvider"], 1)] * 2 and den.backend.where.startswith("cpu (onnxruntime")
     den.backend.providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # as a CUDA session reports it
     assert den.backend.where.startswith("cuda (onnxruntime")
 
