@@ -5,8 +5,9 @@ the README's tiling notes quote.
 
 Each held-out photo keeps its left half clean and gets the seeded noise on its right half (a retouched or
 pasted region, a panorama stitched from two exposures). A blind model reads one noise-versus-brightness profile
-per image it is given, so denoised whole, the two halves share one averaged level; a tile sees one half, or a
-strip of both. Printed: the mean PSNR of each half against the clean photo, per tile size (0 = whole).
+per photo, so the two halves share one averaged level, whole or tiled; with ``--level-per-tile`` each tile reads
+its own, and a tile sees one half, or a strip of both. Printed: the mean PSNR of each half against the clean
+photo, per tile size (0 = whole), and per tile size with a profile per tile.
 """
 
 from __future__ import annotations
@@ -51,24 +52,26 @@ def main() -> None:
     args = parser.parse_args()
     from denoise_gan import Denoiser
 
-    tiles = args.tiles
-    denoisers = {tile: Denoiser.from_pretrained(args.checkpoint, tile=tile) for tile in tiles}
+    # each tile size with the photo's one level profile, and (a tiled one) with a profile per tile as well
+    runs = [(tile, False) for tile in args.tiles] + [(tile, True) for tile in args.tiles if tile]
+    denoisers = {run: Denoiser.from_pretrained(args.checkpoint, tile=run[0], level_per_tile=run[1]) for run in runs}
     print(f"{args.checkpoint}, {args.noise} on the right half only, seed {args.seed}: mean PSNR (dB) per half")
-    print(f"{'tile':<8}{'left (clean)':>14}{'right (noisy)':>15}")
-    halves = {tile: [] for tile in tiles}
+    print(f"{'tile':<22}{'left (clean)':>14}{'right (noisy)':>15}")
+    halves = {run: [] for run in runs}
     inputs = []
     for name in HELD_OUT:
         clean = load_sample(name)
         noisy = right_half_noisy(clean, args.noise, args.seed)
         middle = clean.shape[1] // 2
         inputs.append(psnr(clean[:, middle:], noisy[:, middle:]))
-        for tile in tiles:
-            out = denoisers[tile](noisy)
-            halves[tile].append((psnr(clean[:, :middle], out[:, :middle]), psnr(clean[:, middle:], out[:, middle:])))
-    for tile in tiles:
-        left, right = np.mean([[min(v, 100.0) for v in pair] for pair in halves[tile]], axis=0)
-        print(f"{tile or 'whole':<8}{left:14.2f}{right:15.2f}")
-    print(f"{'input':<8}{'inf':>14}{np.mean(inputs):15.2f}  (a left half returned bit for bit counts as 100 dB)")
+        for run in runs:
+            out = denoisers[run](noisy)
+            halves[run].append((psnr(clean[:, :middle], out[:, :middle]), psnr(clean[:, middle:], out[:, middle:])))
+    for tile, per_tile in runs:
+        left, right = np.mean([[min(v, 100.0) for v in pair] for pair in halves[tile, per_tile]], axis=0)
+        label = f"{tile}, --level-per-tile" if per_tile else str(tile or "whole")
+        print(f"{label:<22}{left:14.2f}{right:15.2f}")
+    print(f"{'input':<22}{'inf':>14}{np.mean(inputs):15.2f}  (a left half returned bit for bit counts as 100 dB)")
 
 
 if __name__ == "__main__":

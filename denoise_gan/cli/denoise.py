@@ -11,6 +11,7 @@ from denoise_gan.cli.options import (
     Device,
     Engine,
     Ensemble,
+    LevelPerTile,
     Overlap,
     Precision,
     Sigma,
@@ -53,6 +54,7 @@ def denoise_command(
     threads: Threads = 0,
     engine: Engine = "auto",
     ensemble: Ensemble = False,
+    level_per_tile: LevelPerTile = False,
 ) -> None:
     """Denoise image files and folders with a trained generator (tiled, any size, 8/16-bit, alpha kept).
 
@@ -65,7 +67,8 @@ def denoise_command(
                             skip_existing=skip_existing, overwrite=overwrite)
     denoiser = Denoiser.from_pretrained(checkpoint, engine=engine.lower(), threads=threads,
                                         tile=parse_tile(tile), overlap=overlap, batch_size=batch_size,
-                                        device=device, precision=precision, ensemble=ensemble)
+                                        device=device, precision=precision, ensemble=ensemble,
+                                        level_per_tile=level_per_tile)
     summary = denoiser.denoise_files(inputs, output, options, strength=strength, sigma=sigma, console=err_console,
                                      shard=True)
     if summary.rank == 0:

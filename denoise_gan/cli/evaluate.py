@@ -17,6 +17,7 @@ from denoise_gan.cli.options import (
     Device,
     Engine,
     Ensemble,
+    LevelPerTile,
     Overlap,
     Precision,
     Seed,
@@ -137,6 +138,7 @@ def benchmark_command(
     threads: Threads = 0,
     engine: Engine = "auto",
     ensemble: Ensemble = False,
+    level_per_tile: LevelPerTile = False,
 ) -> None:
     """Compare the model with classical denoisers (see --methods) on the same noisy inputs."""
     from denoise_gan.evaluation.benchmark import BenchmarkConfig, run_benchmark
@@ -146,7 +148,7 @@ def benchmark_command(
     _refuse_seed_for_sets(ctx, noisy)
     set_threads(threads)
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
-                        precision=precision, ensemble=ensemble)
+                        precision=precision, ensemble=ensemble, level_per_tile=level_per_tile)
     cfg = BenchmarkConfig(methods=None if methods is None else tuple(methods.split(",")), clean_dir=clean,
                           noises=tuple(noise or ()),
                           noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,

@@ -50,6 +50,10 @@ Strength = Annotated[float, typer.Option("--strength", help="Scale the noise lev
                                          "level is capped at the model's highest, σ 100 for the default).")]
 Ensemble = Annotated[bool, typer.Option("--ensemble", help="Average the eight flips and quarter turns of each "
                                         "image: a little cleaner, eight times the work.")]
+LevelPerTile = Annotated[bool, typer.Option("--level-per-tile", help="Level-aware models: read the blind noise "
+                                            "level per tile, not once per photo (for a photo whose noise differs "
+                                            "between regions of the same brightness, such as a composite; with a "
+                                            "smaller --tile).")]
 Engine = Annotated[str, typer.Option("--engine", help="auto (ONNX Runtime on the CPU when the model has its graph, "
                                     "torch on CUDA or otherwise), onnxruntime or torch.")]
 Sigma = Annotated[float | None, typer.Option("--sigma", help="Assume this noise σ (0-255 scale) everywhere "

@@ -60,12 +60,13 @@ class Denoiser:
     cuda or cuda:N; ``tile`` the largest tile side in pixels, 0 for the whole image in one pass, or "auto";
     ``overlap`` the pixels neighbouring tiles share; ``batch_size`` tiles per forward pass; ``precision``
     auto (bf16 on CUDA, fp16 on a GPU without native bf16, fp32 on the CPU), fp32, fp16 or bf16 (torch only);
-    ``ensemble`` averages the eight flips and quarter turns of each image (eight times the work).
+    ``ensemble`` averages the eight flips and quarter turns of each image (eight times the work);
+    ``level_per_tile`` reads a level-aware model's blind noise level per tile, not once per photo.
     """
 
     @worded
     def __init__(self, model: Any, *, device: str = "auto", tile: int | str | None = "auto", overlap: int = 32,
-                 batch_size: int = 4, precision: str = "auto", ensemble: bool = False,
+                 batch_size: int = 4, precision: str = "auto", ensemble: bool = False, level_per_tile: bool = False,
                  config: GeneratorConfig | None = None,
                  meta: dict[str, Any] | None = None, weights: str | os.PathLike[str] | None = None) -> None:
         if config is not None and not isinstance(config, GeneratorConfig):
@@ -79,7 +80,8 @@ class Denoiser:
         # the weight file it came from, absolute: a host that changes its working folder reloads the same file
         self.weights = None if weights is None else Path(home_expanded(weights)).absolute()
         self.settings = InferConfig(tile=tile, overlap=overlap, batch_size=batch_size, device=device,
-                                    precision=precision, ensemble=ensemble)  # validated: fails at construction
+                                    precision=precision, ensemble=ensemble,
+                                    level_per_tile=level_per_tile)  # validated: fails at construction
         self._engine = TiledDenoiser(model, self.settings)
         # the last call's level note (not denoise_files'), each thread's own: one per distinct σ grew without end in
         # a server taking users' σ, a capped call's note outlived it, and a thread read another's call's

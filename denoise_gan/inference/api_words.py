@@ -20,7 +20,8 @@ from denoise_gan.errors import DenoiseGanError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-SETTINGS = frozenset({"device", "tile", "overlap", "batch_size", "precision", "ensemble"})  # Denoiser's keywords
+SETTINGS = frozenset({"device", "tile", "overlap", "batch_size", "precision", "ensemble",  # Denoiser's keywords
+                      "level_per_tile"})
 _OUTPUT_OPTIONS = {"skip-existing", "overwrite", "recursive", "suffix", "quality", "ext"}  # denoise_files' own
 # the command's options that are the API's keywords: Denoiser's, from_pretrained's, a call's level and
 # OutputOptions', so a keyword added to SETTINGS is reworded with no list here to extend (longest first)
@@ -30,7 +31,8 @@ _OPTION = re.compile(rf"(?<![\w.\-])--({'|'.join(_FLAGS)})\b(?!\.\w)"  # not a f
                      r"(?: (\d[\d.]*|'[^']*'|(?:auto|cpu|cuda(?::\d+)?|fp32|fp16|bf16|torch|onnxruntime"
                      r"|same|png|jpe?g|tiff?|webp|bmp)\b))?")
 _OUTPUT = re.compile(r"(?<![\w.\-])-o(?![\w\-/\\])")  # also at a sentence's end ("choose another -o"), not a folder's
-_SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble"}  # flags without a value: keywords set True
+# flags without a value: keywords set True
+_SWITCHES = {"skip-existing", "overwrite", "recursive", "ensemble", "level-per-tile"}
 
 
 def python_terms(text: str, keep: Iterable[str] = ()) -> str:

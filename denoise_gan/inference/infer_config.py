@@ -29,6 +29,7 @@ class InferConfig:
     strength: float = 1.0  # level-aware models: the estimated noise-level map is scaled by this
     sigma: float | None = None  # level-aware models: a fixed noise σ (0-255 scale) instead of the estimate
     ensemble: bool = False  # average the eight flips/quarter turns (x8 work; see ``ensemble``)
+    level_per_tile: bool = False  # a blind map's profile per tile, not one per photo (``photo_levels``)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tile", tile_size(self.tile))
@@ -36,8 +37,9 @@ class InferConfig:
             object.__setattr__(self, name, _whole(getattr(self, name), named(name)))
         if self.sigma is not None and (isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real)):
             raise UserError(f"{named('sigma')} must be a number, not {shown_repr(self.sigma)}")
-        if not isinstance(self.ensemble, (bool, np.bool_)):
-            raise UserError(f"{named('ensemble')} must be True or False, not {shown_repr(self.ensemble)}")
+        for name in ("ensemble", "level_per_tile"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise UserError(f"{named(name)} must be True or False, not {shown_repr(getattr(self, name))}")
         check_strength(self.strength, named("strength"))
         if self.sigma is not None and not (finite_number(self.sigma) and 0 <= self.sigma <= 255):
             raise UserError(f"{named('sigma')} must be between 0 and 255 (the 0-255 scale), not "

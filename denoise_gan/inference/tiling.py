@@ -257,7 +257,7 @@ class TiledDenoiser:
         if progress:
             progress(0, total)
         for canvas in canvases:  # the first pass: each photo's level profile, from the estimator alone
-            if shares_profile(self.backend, canvas.mode, canvas.grid.count, sigma):
+            if not self.cfg.level_per_tile and shares_profile(self.backend, canvas.mode, canvas.grid.count, sigma):
                 tiles = (canvas.crop(y, x) for y, x, _ in canvas.grid.tiles())
                 canvas.profile = read_photo_profile(self.backend, tiles, canvas.mode, self.batch_size)
         batch = _Batch()

@@ -317,6 +317,9 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
         cfg = loaded.config
         about = (f"generator {path.name} (sha256 {sha[:12]}, {cfg.get('arch')} width {cfg.get('width')}), tiled "
                  f"inference on {denoiser.where}")
+        # (in the row's rule, so a row stored before a photo's tiles shared one profile is made again)
+        per_photo = loaded.backend.photo_profile and not infer.level_per_tile
+        profiled = f", one profile per {'photo' if per_photo else 'tile'}"
         levels = [(strength_row(name, k), float(k)) for k in strengths] if strengths and level_aware \
             else [(name, infer.strength)]
         for row, strength in levels:
@@ -326,7 +329,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
                 del sigma  # blind: the model estimates the level itself
                 return _denoiser(noisy, strength=_strength)
 
-            how = f"blind, level map estimated x {strength:g}{_calibrated(loaded.meta)}" if level_aware \
+            how = f"blind, level map estimated x {strength:g}{_calibrated(loaded.meta)}{profiled}" if level_aware \
                 else "blind (no σ input)"
             how += "; x8 self-ensemble" if infer.ensemble else ""
             models.append(LoadedModel(Method(row, run, False, f"{about}; {how}"), str(path), sha, seconds, cfg,
