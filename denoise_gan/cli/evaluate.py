@@ -150,9 +150,8 @@ def benchmark_command(
     infer = InferConfig(tile=parse_tile(tile), overlap=overlap, batch_size=batch_size, device=device,
                         precision=precision, ensemble=ensemble, level_per_tile=level_per_tile)
     cfg = BenchmarkConfig(methods=None if methods is None else tuple(methods.split(",")), clean_dir=clean,
-                          noises=tuple(noise or ()),
-                          noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()), seed=seed,
-                          oracle_sigma=oracle_sigma, resume=resume, infer=infer,
+                          noises=tuple(noise or ()), noisy_sets=tuple(noisy or ()), checkpoints=tuple(checkpoint or ()),
+                          seed=seed, oracle_sigma=oracle_sigma, resume=resume, infer=infer,
                           model_strengths=tuple(dict.fromkeys(model_strength or ())), model_sigma=model_sigma,
                           engine=engine.lower(), threads=threads)
     with progress_callback(err_console, "benchmark") as report:

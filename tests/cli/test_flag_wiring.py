@@ -60,7 +60,7 @@ DENOISE_FLAGS: dict[str, tuple[tuple[str, ...], object]] = {
     "precision": (("--precision", "fp32"), "fp32"), "batch_size": (("--batch-size", "2"), 2),
     "strength": (("--strength", "0.5"), 0.5), "sigma": (("--sigma", "10"), 10.0),
     "threads": (("--threads", "1"), 1), "engine": (("--engine", "torch"), "torch"),
-    "ensemble": (("--ensemble",), True),
+    "ensemble": (("--ensemble",), True), "level_per_tile": (("--level-per-tile",), True),
 }
 
 

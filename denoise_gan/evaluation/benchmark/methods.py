@@ -32,7 +32,7 @@ from denoise_gan.evaluation.method_names import (  # noqa: F401 (names the CLI r
 )
 from denoise_gan.evaluation.noise_sigma import to_unit
 from denoise_gan.extras import installed, needs_package, require
-from denoise_gan.inference.engine_choice import load_backend
+from denoise_gan.inference.engine_choice import LoadedBackend, load_backend
 from denoise_gan.inference.infer_config import InferConfig
 from denoise_gan.inference.tiling import TiledDenoiser
 from denoise_gan.nets.shipped import resolve_weights
@@ -286,6 +286,18 @@ def row_strength(method: str) -> float | None:
     return float(method.rsplit(STRENGTH_MARK, 1)[1]) if STRENGTH_MARK in method else None
 
 
+def _blind_rule(loaded: LoadedBackend, infer: InferConfig, strength: float) -> str:
+    """How a blind row ran: the level map's scale and calibration and how it was profiled (so a row stored before
+    a photo's tiles shared one profile, or with the other setting, is made again), and the self-ensemble."""
+    if loaded.backend.level_aware:
+        per_photo = loaded.backend.photo_profile and not infer.level_per_tile
+        how = (f"blind, level map estimated x {strength:g}{_calibrated(loaded.meta)}, one profile per "
+               f"{'photo' if per_photo else 'tile'}")
+    else:
+        how = "blind (no σ input)"
+    return how + ("; x8 self-ensemble" if infer.ensemble else "")
+
+
 def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Sequence[float] = (),
                 with_sigma: bool = False, engine: str = "auto", threads: int = 0) -> list[LoadedModel]:
     """Load each generator on ``engine`` by the name given (its notes say a folder `default` taken for the shipped
@@ -317,9 +329,6 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
         cfg = loaded.config
         about = (f"generator {path.name} (sha256 {sha[:12]}, {cfg.get('arch')} width {cfg.get('width')}), tiled "
                  f"inference on {denoiser.where}")
-        # (in the row's rule, so a row stored before a photo's tiles shared one profile is made again)
-        per_photo = loaded.backend.photo_profile and not infer.level_per_tile
-        profiled = f", one profile per {'photo' if per_photo else 'tile'}"
         levels = [(strength_row(name, k), float(k)) for k in strengths] if strengths and level_aware \
             else [(name, infer.strength)]
         for row, strength in levels:
@@ -329,9 +338,7 @@ def load_models(checkpoints: Sequence[str], infer: InferConfig, strengths: Seque
                 del sigma  # blind: the model estimates the level itself
                 return _denoiser(noisy, strength=_strength)
 
-            how = f"blind, level map estimated x {strength:g}{_calibrated(loaded.meta)}{profiled}" if level_aware \
-                else "blind (no σ input)"
-            how += "; x8 self-ensemble" if infer.ensemble else ""
+            how = _blind_rule(loaded, infer, strength)
             models.append(LoadedModel(Method(row, run, False, f"{about}; {how}"), str(path), sha, seconds, cfg,
                                       denoiser))
         if with_sigma and level_aware:
