@@ -1,6 +1,7 @@
 """Inference speed and memory of the denoiser, beside BM3D and OpenCV NLM on the same image.
 
-Prints, on the CPU: megapixels/s whole-image vs tiled; peak resident memory for a 24 MP image (tiled, in a
+Prints, on the CPU: megapixels/s whole-image vs tiled (with the photo's one level profile, and with one per
+tile); peak resident memory for a 24 MP image (tiled, in a
 fresh subprocess, so the figure is that image's alone) and for a 2 MP image in one pass; BM3D and OpenCV
 fastNlMeansDenoising per channel on a 512x512 image with their speed ratios and PSNR. On CUDA (when present):
 fp32/bf16/fp16 and batch sizes. The default run takes a few minutes on 2 cores.
@@ -121,8 +122,10 @@ def memory_in_subprocess(checkpoint: str | None, height: int, width: int, tile: 
 def cpu_speed(net: nn.Module, size: int, repeats: int) -> None:
     _, noisy = noisy_image(size, size)
     mp = size * size / 1e6
-    for label, tile in (("whole image (--tile 0)", 0), (f"tiled (--tile {CPU_TILE}, overlap 32)", None)):
-        den = TiledDenoiser(net, InferConfig(tile=tile, device="cpu"))
+    runs = (("whole image (--tile 0)", 0, False), (f"tiled (--tile {CPU_TILE}, overlap 32)", None, False),
+            ("tiled, --level-per-tile", None, True))  # the second less the third: the photo profile's first pass
+    for label, tile, per_tile in runs:
+        den = TiledDenoiser(net, InferConfig(tile=tile, device="cpu", level_per_tile=per_tile))
         den(noisy[:64, :64])
         seconds = best_time(lambda den=den: den(noisy), repeats)
         print(f"  {label:<36} {size}x{size}: {seconds:6.2f} s  {mp / seconds:6.3f} MP/s")

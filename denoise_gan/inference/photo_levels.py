@@ -4,8 +4,8 @@ The blind map is a function of brightness fitted per image (``nets.level_profile
 the function of its part of the photo: a tile of dense texture, or of clean fine detail, reads more noise than the
 photo holds, and G smooths it (a clean photo tiled came back at 42.4 dB where whole it gave 46.8). So before G
 runs, the estimator alone reads every tile, and the bins' medians of all their cells (``nets.profile_bins``) condition
-each tile: the photo's function, whatever tile size it was cut into. It costs the estimator's pass again, a few per
-cent of G's.
+each tile: the photo's function, whatever tile size it was cut into. It costs the estimator's pass again: a few per
+cent of a tiled photo's time (``benchmarks/infer_speed.py``'s ``--level-per-tile`` row leaves it out).
 """
 
 from __future__ import annotations
