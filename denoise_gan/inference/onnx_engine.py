@@ -24,7 +24,6 @@ from denoise_gan.inference.pixels import FLOAT_SPAN
 from denoise_gan.nets import graph_contract as gc
 from denoise_gan.nets.generator_names import INSTANCE_NORM_ARCHS, LEVEL_MAX, LEVEL_MAX_BOUNDS, NOISE_MODEL_ARCHS
 from denoise_gan.nets.graph_digest import content_digest, has_external_data
-from denoise_gan.nets.profile_bins import own_profiles
 from denoise_gan.runtime import check_device_name, cuda_may_be_present, no_gpu_text
 
 
@@ -309,6 +308,10 @@ class OnnxBackend:
         """The estimator's cells and the brightness over each, for a photo's profile (``photo_profile`` only)."""
         cells, brightness = self._session_run(self.cells_session, [gc.CELLS, gc.BRIGHTNESS],
                                               {gc.IMAGE: np.ascontiguousarray(batch, dtype=np.float32)}, batch.shape)
+        shapes = [getattr(x, "shape", ()) for x in (cells, brightness)]
+        if shapes[0] != shapes[1] or len(shapes[0]) != 4 or shapes[0][:2] != batch.shape[:2]:
+            raise WeightsError(f"{self.path}: its {gc.ESTIMATOR_KEY} returned cells of shape {shapes[0]} and "
+                               f"brightness of shape {shapes[1]} for a batch of shape {batch.shape}; {_reexport()}")
         return np.asarray(cells, np.float32), np.asarray(brightness, np.float32)
 
     def run(self, batch: np.ndarray, strength: float, sigma: float | None,
@@ -319,9 +322,8 @@ class OnnxBackend:
                 sigma = self.level_max / strength  # a fixed level is capped here as today's graph caps it inside
             feed[gc.STRENGTH] = np.array([strength], np.float32)
             feed[gc.SIGMA] = np.array([gc.ESTIMATE if sigma is None else sigma], np.float32)
-        if self.photo_profile:
-            feed[gc.LEVEL_PROFILE] = own_profiles(len(batch), self.channels) if profile is None else \
-                np.ascontiguousarray(profile, dtype=np.float32)
+        if self.photo_profile and profile is not None:  # (left out, its default profiles each image on its own)
+            feed[gc.LEVEL_PROFILE] = np.ascontiguousarray(profile, dtype=np.float32)
         (out,) = self._session_run(self.session, [gc.OUTPUT], feed, batch.shape)
         if not isinstance(out, np.ndarray) or out.shape != batch.shape or not np.issubdtype(out.dtype, np.floating):
             # a foreign graph's output of another shape was broadcast into a garbage image, or cropped, exit 0

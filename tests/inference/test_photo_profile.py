@@ -188,3 +188,33 @@ def test_a_benchmark_row_says_how_the_level_was_profiled(tmp_path: Path) -> None
     for per_tile, word in ((False, "photo"), (True, "tile")):
         (model,) = load_models([], InferConfig(device="cpu", level_per_tile=per_tile))
         assert f"one profile per {word}" in model.method.rule
+
+
+def test_an_estimator_graph_giving_other_shapes_is_one_line(tmp_path: Path) -> None:
+    """An unchecked graph (no digest) whose estimator gives cells and brightness of different shapes: the profile
+    would be NumPy's traceback; it is the graph's one-line error."""
+    import base64
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = tmp_path / "G.safetensors"
+    save_generator(weights, random_level_net(), TINY_LEVEL)
+    export_model(weights, tmp_path / "G.onnx", "onnx")
+    image = helper.make_tensor_value_info(gc.IMAGE, TensorProto.FLOAT, ["n", 3, "h", "w"])
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in (gc.CELLS, gc.BRIGHTNESS)]
+    nodes = [helper.make_node("Identity", [gc.IMAGE], [gc.CELLS]),
+             helper.make_node("ReduceMean", [gc.IMAGE], [gc.BRIGHTNESS], axes=[1], keepdims=1)]
+    odd = helper.make_model(helper.make_graph(nodes, "odd", [image], outputs),
+                            opset_imports=[helper.make_opsetid("", 17)])
+    graph = onnx.load(str(tmp_path / "G.onnx"))
+    kept = [p for p in graph.metadata_props if p.key not in (gc.ESTIMATOR_KEY, gc.GRAPH_DIGEST_KEY)]
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(kept)
+    onnx.helper.set_model_props(graph, {**{p.key: p.value for p in kept},
+                                        gc.ESTIMATOR_KEY: base64.b64encode(odd.SerializeToString()).decode()})
+    onnx.save(graph, str(tmp_path / "G.onnx"))
+    den = Denoiser.from_pretrained(tmp_path / "G.onnx", device="cpu", tile=128)
+    with pytest.raises(WeightsError, match="returned cells of shape .* and brightness of shape") as caught:
+        den(np.zeros((200, 300, 3), np.uint8))
+    assert "\n" not in str(caught.value)
