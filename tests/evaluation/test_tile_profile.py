@@ -1,5 +1,6 @@
-"""benchmarks/tile_profile.py tiles as the engine does (its per-tile column must be the engine's output), and its
-shared profile is one profile over all the tiles' cells (the model card quotes it)."""
+"""benchmarks/tile_profile.py tiles as the engine does (its shared column must be the engine's output, its per-tile
+one the engine's with --level-per-tile), and its shared profile is one profile over all the tiles' cells (the model
+card quotes it)."""
 
 from __future__ import annotations
 
@@ -28,13 +29,22 @@ def _photo() -> np.ndarray:
     return photo
 
 
-def test_the_per_tile_pass_is_the_engines_tiled_output() -> None:
+def test_the_shared_pass_is_the_engines_tiled_output_and_the_per_tile_one_its_level_per_tile() -> None:
+    """With the shipped default on a clean crop, where the two ways differ by many levels."""
+    import skimage.data
+
+    from denoise_gan.nets.shipped import shipped_dir
+    from denoise_gan.nets.weights import load_denoiser
+
     script = benchmark_script("tile_profile")
-    net, photo = _net(), _photo()
+    net = load_denoiser(shipped_dir() / "default.safetensors")[0].eval()
+    photo = skimage.data.coffee()[150:278, 100:356].copy()
     engine = Denoiser(net, tile=128, overlap=32)(photo)
-    own = script.two_pass(net, photo, 128, 32, shared=False)
-    assert not np.array_equal(engine, photo)  # the net changes the photo: the test compares real work
-    assert np.abs(own.astype(int) - engine).max() <= 1
+    per_tile = Denoiser(net, tile=128, overlap=32, level_per_tile=True)(photo)
+    own, shared = (script.two_pass(net, photo, 128, 32, shared=s) for s in (False, True))
+    assert np.abs(own.astype(int) - shared).max() > 5  # the test tells the two apart
+    assert np.abs(shared.astype(int) - engine).max() <= 1
+    assert np.abs(own.astype(int) - per_tile).max() <= 1
 
 
 def test_the_shared_profile_differs_only_where_the_tiles_disagree() -> None:
