@@ -8,6 +8,7 @@ convolution's channels. ``tests/nets/test_contract.py`` checks the promise for e
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from torch import nn
@@ -38,7 +39,20 @@ def denoiser_contract(net: nn.Module) -> DenoiserContract:
                             instance_norm=any(isinstance(m, nn.modules.instancenorm._InstanceNorm)
                                               for m in net.modules()),
                             photo_profile=bool(getattr(net, "level_aware", False)
-                                               and getattr(net, "photo_profile", False)))
+                                               and getattr(net, "photo_profile", False) and _takes_profile(net)))
+
+
+def _takes_profile(net: nn.Module) -> bool:
+    """Whether the net can do what ``photo_profile`` claims: a user's subclass of the shipped denoiser inherits the
+    claim, but its own ``forward`` or estimator may not take a profile (it runs per tile, as it did)."""
+    estimator = getattr(net, "estimator", None)
+    if not callable(getattr(estimator, "cells_and_brightness", None)):
+        return False
+    try:
+        params = inspect.signature(net.forward).parameters.values()
+    except (TypeError, ValueError):  # a forward whose signature Python cannot read
+        return False
+    return any(p.name == "profile" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def _declared(net: nn.Module, name: str) -> int:

@@ -86,3 +86,36 @@ def test_only_discriminators_without_spectral_norm_take_the_reference_init(spect
     assert all(torch.equal(a, b) for a, b in zip(before, stored, strict=True)) == spectral_norm
     if not spectral_norm:
         assert all(abs(float(w.detach().std()) - 0.3) < 0.05 for w in stored if w.numel() > 2000)
+
+
+def test_a_subclass_that_cannot_take_a_photo_profile_does_not_claim_it() -> None:
+    """A user's subclass of the level-aware denoiser inherits ``photo_profile``; with its own forward without
+    ``profile``, or an estimator without ``cells_and_brightness``, the tiler's first pass failed with a raw
+    TypeError or AttributeError; it now runs each tile on its own profile, as before."""
+    import numpy as np
+
+    from denoise_gan import Denoiser
+
+    cfg = GeneratorConfig(arch="level", **SMALL)
+
+    class OwnForward(type(build_generator(cfg))):  # type: ignore[misc]
+        def forward(self, noisy: torch.Tensor, strength: float = 1.0, sigma: float | None = None,
+                    level: torch.Tensor | None = None) -> torch.Tensor:
+            return super().forward(noisy, strength, sigma, level)
+
+    class OwnEstimator(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner, self.stride = inner, inner.stride
+
+        def profiled(self, noisy: torch.Tensor, profile: torch.Tensor | None = None) -> torch.Tensor:
+            return self.inner.profiled(noisy)
+
+    assert denoiser_contract(build_generator(cfg)).photo_profile
+    own_forward = OwnForward(cfg).eval()
+    own_estimator = build_generator(cfg).eval()
+    own_estimator.estimator = OwnEstimator(own_estimator.estimator)
+    image = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    for net in (own_forward, own_estimator):
+        assert Denoiser(net, device="cpu", tile=128)(image).shape == image.shape
+        assert not denoiser_contract(net).photo_profile
