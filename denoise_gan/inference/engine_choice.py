@@ -145,6 +145,8 @@ def _graph_for_auto(path: Path, graph: Path, device: str, precision: str,
             raise
         return None, f"{exc}; ran {path.name} on torch instead"
     why = _staleness(loaded, path)
+    if why.startswith(gc.PREDATES_PHOTO_PROFILE) and not installed("torch"):
+        why = ""  # it runs each tile on its own profile (as --level-per-tile), with its note: all the base install has
     if not why and (loaded.backend.content_checked or not installed("torch")):
         return replace(loaded, weights=path), ""  # (one that cannot be checked has its engine's note)
     if why and not installed("torch"):

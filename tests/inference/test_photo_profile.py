@@ -218,3 +218,23 @@ def test_an_estimator_graph_giving_other_shapes_is_one_line(tmp_path: Path) -> N
     with pytest.raises(WeightsError, match="returned cells of shape .* and brightness of shape") as caught:
         den(np.zeros((200, 300, 3), np.uint8))
     assert "\n" not in str(caught.value)
+
+
+def test_a_graph_from_before_the_shared_profile_still_runs_its_weights_on_the_base_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside its weights on an install without torch, such a graph was refused as stale, its advice (export) needing
+    the torch the user lacks, though it ran the day before; it runs each tile on its own profile, as it did, and says
+    so."""
+    from denoise_gan.inference import engine_choice
+
+    weights = tmp_path / "G.safetensors"
+    save_generator(weights, random_level_net(), TINY_LEVEL)
+    model = load_exportable(weights)
+    model.net.photo_profile = False
+    (tmp_path / "G.onnx").write_bytes(onnx_bytes(model))
+    monkeypatch.setattr(engine_choice, "installed", lambda module: module != "torch")  # the base install
+    den = Denoiser.from_pretrained(weights, device="cpu", tile=128)
+    assert den.engine_name == "onnxruntime" and any("reads its own noise level" in note for note in den.notes)
+    image = parse_noise_spec("gaussian:sigma=20").apply(skimage.data.chelsea()[:200, :300], 0)[0]
+    per_tile = TiledDenoiser(TorchBackend(model.net, "cpu", "fp32"), InferConfig(tile=128))(image)
+    assert psnr(den(image), per_tile) >= 50
