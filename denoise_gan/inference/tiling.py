@@ -185,6 +185,7 @@ class TiledDenoiser:
             if cfg.overlap > side // 2:  # (the default overlap too: "--overlap 32" named a flag never given)
                 self._tiling_notes.append(f"an overlap of {cfg.overlap} px is more than half a {side} px tile: "
                                           "it runs as half of each tile")
+        self._notes += _unused_level_per_tile(cfg, self.backend)
 
     @property
     def notes(self) -> list[str]:
@@ -229,9 +230,12 @@ class TiledDenoiser:
     def level_notes(self, strength: float, sigma: float | None) -> list[str]:
         """What a run at this level should say (the notes of the call that asked for it, not the engine's)."""
         cap = self.backend.level_max
+        notes = ["--level-per-tile changes nothing with --sigma: a fixed level is read from no tile"] \
+            if sigma is not None and self.cfg.level_per_tile and self.backend.level_aware else []
         if sigma is None or sigma * strength <= cap:
-            return []
-        return [f"σ {sigma * strength:g} is above the highest noise level this model knows; it runs as σ {cap:g}"]
+            return notes
+        return notes + [f"σ {sigma * strength:g} is above the highest noise level this model knows; it runs as σ "
+                        f"{cap:g}"]
 
     def _shrink_after_oom(self, shape: tuple[int, int]) -> None:
         """Halve the tile (then the batch) so the retry fits; give up with a clear error at the floor."""
@@ -323,6 +327,16 @@ class TiledDenoiser:
         elif mode == "per_channel":
             y = y.reshape(n, c, h, w)
         return y.transpose(0, 2, 3, 1)
+
+
+def _unused_level_per_tile(cfg: InferConfig, backend: Backend) -> list[str]:
+    """--level-per-tile where it changes nothing is said, as an unused --quality is (a per-call --sigma is said by
+    ``level_notes``)."""
+    if not cfg.level_per_tile:
+        return []
+    if not getattr(backend, "photo_profile", False):
+        return ["--level-per-tile changes nothing with this model: it shares no level profile between tiles"]
+    return ["--level-per-tile changes nothing with --tile 0: the whole image is one tile"] if cfg.tile == 0 else []
 
 
 def _as_hwc(pixels: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -238,3 +238,21 @@ def test_a_graph_from_before_the_shared_profile_still_runs_its_weights_on_the_ba
     image = parse_noise_spec("gaussian:sigma=20").apply(skimage.data.chelsea()[:200, :300], 0)[0]
     per_tile = TiledDenoiser(TorchBackend(model.net, "cpu", "fp32"), InferConfig(tile=128))(image)
     assert psnr(den(image), per_tile) >= 50
+
+
+def test_level_per_tile_where_it_changes_nothing_is_said() -> None:
+    """With --sigma, --tile 0 or a model without a shared profile (a blind U-Net) the flag is taken and said to
+    change nothing, in the API's words from Python."""
+    from denoise_gan.nets.registry import build_generator
+    from helpers import TINY_G
+
+    image = np.random.default_rng(0).integers(0, 256, (200, 300, 3), np.uint8)
+    fixed = Denoiser.from_pretrained("default", device="cpu", level_per_tile=True)
+    fixed(image, sigma=10)
+    assert any("level_per_tile=True changes nothing with sigma" in note for note in fixed.notes), fixed.notes
+    fixed(image)
+    assert not any("changes nothing" in note for note in fixed.notes)  # a blind call: it did its work
+    whole = Denoiser.from_pretrained("default", device="cpu", tile=0, level_per_tile=True)
+    assert any("changes nothing with tile=0" in note for note in whole.notes), whole.notes
+    blind = Denoiser(build_generator(TINY_G), device="cpu", level_per_tile=True)
+    assert any("it shares no level profile" in note for note in blind.notes), blind.notes
