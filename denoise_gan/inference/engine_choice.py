@@ -145,8 +145,6 @@ def _graph_for_auto(path: Path, graph: Path, device: str, precision: str,
             raise
         return None, f"{exc}; ran {path.name} on torch instead"
     why = _staleness(loaded, path)
-    if why.startswith(gc.PREDATES_PHOTO_PROFILE) and not installed("torch"):
-        why = ""  # it runs each tile on its own profile (as --level-per-tile), with its note: all the base install has
     if not why and (loaded.backend.content_checked or not installed("torch")):
         return replace(loaded, weights=path), ""  # (one that cannot be checked has its engine's note)
     if why and not installed("torch"):
@@ -173,7 +171,9 @@ def _staleness(loaded: LoadedBackend, weights: Path) -> str:
     # (one made before the cap only notes it)
     if info.predates_level_profile:
         return f"{gc.PREDATES_LEVEL_PROFILE} (stale graph)"
-    return f"{gc.PREDATES_PHOTO_PROFILE} (stale graph)" if info.predates_photo_profile else ""
+    # one from before a photo's tiles shared a profile runs each tile on its own (as --level-per-tile does), with its
+    # note: stale only where torch can run the weights instead, never refused where it is all an install has
+    return f"{gc.PREDATES_PHOTO_PROFILE} (stale graph)" if info.predates_photo_profile and installed("torch") else ""
 
 
 def _stale(loaded: LoadedBackend, weights: Path, why: str) -> WeightsError:

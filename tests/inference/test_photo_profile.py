@@ -235,6 +235,8 @@ def test_a_graph_from_before_the_shared_profile_still_runs_its_weights_on_the_ba
     monkeypatch.setattr(engine_choice, "installed", lambda module: module != "torch")  # the base install
     den = Denoiser.from_pretrained(weights, device="cpu", tile=128)
     assert den.engine_name == "onnxruntime" and any("reads its own noise level" in note for note in den.notes)
+    asked = Denoiser.from_pretrained(weights, engine="onnxruntime", device="cpu")  # not refused when asked for by name
+    assert any("reads its own noise level" in note for note in asked.notes)
     image = parse_noise_spec("gaussian:sigma=20").apply(skimage.data.chelsea()[:200, :300], 0)[0]
     per_tile = TiledDenoiser(TorchBackend(model.net, "cpu", "fp32"), InferConfig(tile=128))(image)
     assert psnr(den(image), per_tile) >= 50
