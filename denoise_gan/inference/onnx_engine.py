@@ -11,6 +11,7 @@ import base64
 import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,29 +217,29 @@ class OnnxBackend:
                               "runs uncapped; " + _reexport(" for today's"))
 
     def _open(self) -> Any:
-        try:  # by name (a graph with external data needs it), but onnxruntime takes only a UTF-8 one
-            model = str(self._file) if _utf8(self._file) else self._file.read_bytes()
-            return open_session(model, self.providers, self._threads)
+        # by name (a graph with external data needs it), but onnxruntime takes only a UTF-8 one
+        return self._session(lambda: str(self._file) if _utf8(self._file) else self._file.read_bytes(),
+                             "not a loadable ONNX graph")
+
+    def _session(self, model: Callable[[], str | bytes], what: str, tail: str = "") -> Any:
+        """A session of the graph ``model()`` gives: the provider's failure as it is, running out of memory while the
+        session is built (std::bad_alloc: the graph is fine) a MemoryError, anything else the graph's fault, said as
+        ``what`` with ONNX Runtime's reason whole (a missing external data file comes after a long preamble)."""
+        try:
+            return open_session(model(), self.providers, self._threads)
         except UserError:  # the provider's, not the graph's
             raise
-        except Exception as exc:
-            if is_out_of_memory(exc):  # std::bad_alloc while the session is built: the graph is fine
+        except Exception as exc:  # (a graph's bytes that are no base64: binascii.Error, a ValueError)
+            if is_out_of_memory(exc):
                 raise MemoryError(first_line(exc)) from None
-            # whole: ONNX Runtime's reason (a missing external data file) comes after a long preamble
-            raise WeightsError(f"{self.path}: not a loadable ONNX graph ({first_line(exc, 800)})") from None
+            raise WeightsError(f"{self.path}: {what} ({first_line(exc, 800)}){tail}") from None
 
     def _open_estimator(self) -> Any:
         """The estimator's own graph, carried base64 in the metadata (None for a graph without one)."""
         if not self.photo_profile:
             return None
-        try:
-            session = open_session(base64.b64decode(self._props[gc.ESTIMATOR_KEY], validate=True), self.providers,
-                                   self._threads)
-        except UserError:  # the provider's, not the graph's
-            raise
-        except Exception as exc:  # (binascii.Error is a ValueError)
-            raise WeightsError(f"{self.path}: its {gc.ESTIMATOR_KEY} is not a loadable graph "
-                               f"({first_line(exc)}); {_reexport()}") from None
+        session = self._session(lambda: base64.b64decode(self._props[gc.ESTIMATOR_KEY], validate=True),
+                                f"its {gc.ESTIMATOR_KEY} is not a loadable graph", f"; {_reexport()}")
         names = ({i.name for i in session.get_inputs()}, [o.name for o in session.get_outputs()])
         if names != ({gc.IMAGE}, [gc.CELLS, gc.BRIGHTNESS]):
             raise WeightsError(f"{self.path}: its {gc.ESTIMATOR_KEY} takes {sorted(names[0])} and gives "

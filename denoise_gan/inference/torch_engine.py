@@ -163,7 +163,6 @@ class TorchBackend:
                                   "those were redone in fp32")
         return y.clamp(0.0, 1.0).cpu().numpy()  # as the exported graph does: gray's channel mean, blending
 
-
     def _tensor(self, batch: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(batch).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 

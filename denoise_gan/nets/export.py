@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,7 +51,7 @@ from denoise_gan.nets.generator_names import LEVEL_MAX_BOUNDS
 from denoise_gan.nets.graph_digest import content_digest
 from denoise_gan.nets.level import scaled_level
 from denoise_gan.nets.model_card import CARD_FIELDS, model_card
-from denoise_gan.nets.profile_bins import PROFILE_BINS, THIN_BIN
+from denoise_gan.nets.profile_bins import PROFILE_BINS, own_profiles
 from denoise_gan.nets.registry import build_generator
 from denoise_gan.nets.run_folder import RunFolder, graph_beside
 from denoise_gan.nets.shipped import resolve_weights
@@ -274,14 +273,13 @@ def onnx_bytes(model: Exportable) -> bytes:
         example += (torch.ones(1), torch.full((1,), gc.ESTIMATE))
         names += [gc.STRENGTH, gc.SIGMA]
     if graph.photo_profile:
-        example += (torch.full((1, channels, PROFILE_BINS), THIN_BIN),)
+        example += (torch.from_numpy(own_profiles(1, channels)),)
         names += [gc.LEVEL_PROFILE]
         cells = _traced(CellsGraph(graph), example[:1], [gc.IMAGE], [gc.CELLS, gc.BRIGHTNESS])
         estimator = {gc.ESTIMATOR_KEY: base64.b64encode(cells).decode("ascii")}
     proto = onnx.load_from_string(_traced(graph, example, names, [gc.OUTPUT]))
     if graph.photo_profile:  # its default, all "own": a caller who feeds the three inputs runs it as before
-        proto.graph.initializer.append(onnx.numpy_helper.from_array(np.full((1, channels, PROFILE_BINS), THIN_BIN,
-                                                                             np.float32), gc.LEVEL_PROFILE))
+        proto.graph.initializer.append(onnx.numpy_helper.from_array(own_profiles(1, channels), gc.LEVEL_PROFILE))
     proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = channels  # the crop hides it is the input's
     info = {**metadata_strings(model), **graph_metadata(model, graph), **estimator}
     onnx.helper.set_model_props(proto, info)
